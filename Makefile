@@ -1,0 +1,71 @@
+# ecr-warden: every command a user or CI runs. `make demo` and `make test` are the two that matter.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+PYTHON ?= python3
+EMULATOR_PORT ?= 5000
+FUNCTIONS := repository account backfill worker drift
+TOOLS := $(CURDIR)/.tools
+CDK := $(TOOLS)/node_modules/.bin/cdk
+CDK_CLI_VERSION := 2.1148.1
+MOTO_VERSION := 5.2.1
+DECLARATION ?= infra/declaration.json
+export AWS_EC2_METADATA_DISABLED := true
+export CDK_DISABLE_VERSION_CHECK := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit backfill bench synth diff deploy bootstrap clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+## ---- tools: installed on demand so a fresh machine needs nothing by hand
+tools: moto cdk-cli ## install moto and the CDK CLI if missing
+
+moto:
+	@$(PYTHON) -c 'import moto.server' 2>/dev/null || $(PYTHON) -m pip install --quiet 'moto[server]==$(MOTO_VERSION)'
+
+cdk-cli: $(CDK)
+$(CDK):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) aws-cdk@$(CDK_CLI_VERSION)
+
+## ---- build
+build: ## Lambda bootstrap binaries (linux/arm64) with the declaration, into build/lambda/<fn>/
+	@for fn in $(FUNCTIONS); do \
+	  mkdir -p build/lambda/$$fn; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/lambda/$$fn/bootstrap ./functions/$$fn; \
+	  cp $(DECLARATION) build/lambda/$$fn/declaration.json; \
+	done
+
+build-host: ## the same binaries for this host, for the local Lambda runtime
+	@for fn in $(FUNCTIONS); do \
+	  CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/host/$$fn/bootstrap ./functions/$$fn; \
+	done
+
+## ---- the two commands
+test: tools lint gotest ## everything: lint, unit, golden, property, integration (moto + real binaries), CDK assertions, cdk-nag, cfn-lint
+
+gotest:
+	$(GO) test -count=1 -timeout 20m ./...
+
+demo: moto ## the main job end to end on the local AWS
+	$(GO) run ./shared/demo/cmd/demo -declaration $(DECLARATION)
+
+## ---- quality
+lint: ## gofmt, go vet, cfn-lint on the synthesized templates
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^internal_deps/' ) $$(find . -name '*.go' -newer go.mod -not -path './.tools/*' 2>/dev/null) | sort -u); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## ---- local AWS and local Lambda
+emulator: moto ## the local AWS in the foreground on 127.0.0.1:$(EMULATOR_PORT)
+	$(GO) run ./shared/localaws/cmd/localaws -port $(EMULATOR_PORT)
+
+invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>]: run the real binary under the local runtime
+	$(GO) run ./shared/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION))
+
+audit: ## RESOURCE=<arn or name>: a resource's history from the audit table
+	$(GO) run ./shared/audit/cmd/audit -resource '$(RESOURCE)'
+
+clean:
+	rm -rf build cdk.out

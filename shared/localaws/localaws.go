@@ -1,0 +1,162 @@
+// Package localaws runs the project's local AWS: moto server, extended by the
+// project's own Python launcher (motoext.py) with the ECR and ECR Public
+// operations moto lacks. Tests, the demo and `make emulator` all start it
+// through this package so every AWS call goes through the real SDK over HTTP.
+package localaws
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+//go:embed motoext.py
+var launcher []byte
+
+// Server is one running moto process owned by this package.
+type Server struct {
+	// URL is the endpoint to give the SDK, e.g. http://127.0.0.1:40123.
+	URL  string
+	cmd  *exec.Cmd
+	dir  string
+	done chan error
+}
+
+// Options tune Start. The zero value picks a free loopback port.
+type Options struct {
+	Port   int      // 0 picks a free port
+	Stdout *os.File // where moto's own log goes; nil discards it
+}
+
+// Start launches moto with the project's extension and waits until it answers.
+func Start(ctx context.Context, opt Options) (*Server, error) {
+	port := opt.Port
+	if port == 0 {
+		p, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("finding a free loopback port: %w", err)
+		}
+		port = p
+	}
+	dir, err := os.MkdirTemp("", "localaws-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating launcher dir: %w", err)
+	}
+	script := filepath.Join(dir, "motoext.py")
+	if err := os.WriteFile(script, launcher, 0o600); err != nil {
+		return nil, fmt.Errorf("writing launcher: %w", err)
+	}
+	python := os.Getenv("PYTHON")
+	if python == "" {
+		python = "python3"
+	}
+	cmd := exec.Command(python, script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Env = withoutEnv(os.Environ(), "MOTO_ACCOUNT_ID")
+	if opt.Stdout != nil {
+		cmd.Stdout, cmd.Stderr = opt.Stdout, opt.Stdout
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting moto (%s): %w", python, err)
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(s.URL + "/moto-api/"); err == nil {
+			resp.Body.Close()
+			return s, nil
+		}
+		select {
+		case err := <-s.done:
+			return nil, fmt.Errorf("moto exited before answering on %s: %v (is moto installed? `python3 -m pip install 'moto[server]==5.2.1'`)", s.URL, err)
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("moto did not answer on %s within 30s", s.URL)
+		}
+	}
+}
+
+// Reset wipes all state in every account and region.
+func (s *Server) Reset() error {
+	resp, err := http.Post(s.URL+"/moto-api/reset", "application/json", nil)
+	if err != nil {
+		return fmt.Errorf("resetting moto: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("resetting moto: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Stop ends the moto process group it started (by its own process id) and
+// removes the launcher directory.
+func (s *Server) Stop() error {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+	s.cmd = nil
+	return os.RemoveAll(s.dir)
+}
+
+// Wait blocks until the server exits (used by `make emulator`).
+func (s *Server) Wait() error { return <-s.done }
+
+// Config returns an SDK config pointed at the server with static dummy
+// credentials of the given account's default principal. Retries are off:
+// unsupported calls answer HTTP 500, which the SDK would otherwise retry.
+func (s *Server) Config(region string) aws.Config {
+	return aws.Config{
+		Region:           region,
+		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+		BaseEndpoint:     aws.String(s.URL),
+		RetryMaxAttempts: 1,
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func withoutEnv(env []string, key string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)+1] == key+"=" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+var errNotRunning = errors.New("not running")

@@ -1,0 +1,113 @@
+package policy
+
+import (
+	"path"
+	"strings"
+)
+
+// ECRActions is every IAM action of Amazon ECR (service prefix "ecr"),
+// taken from the ECR API operations in aws-sdk-go-v2/service/ecr v1.67.4
+// plus the permission-only actions that have no API of their own
+// (BatchImportUpstreamImage, GetImageCopyStatus, ReplicateImage, used by
+// pull-through cache and replication). A policy naming anything else is
+// refused: ECR rejects unknown actions, and a typo silently grants nothing.
+var ECRActions = []string{
+	"BatchCheckLayerAvailability", "BatchDeleteImage", "BatchGetImage",
+	"BatchGetRepositoryScanningConfiguration", "BatchImportUpstreamImage",
+	"CompleteLayerUpload", "CreatePullThroughCacheRule", "CreateRepository",
+	"CreateRepositoryCreationTemplate", "DeleteLifecyclePolicy",
+	"DeletePullThroughCacheRule", "DeleteRegistryPolicy", "DeleteRepository",
+	"DeleteRepositoryCreationTemplate", "DeleteRepositoryPolicy",
+	"DeleteSigningConfiguration", "DeregisterPullTimeUpdateExclusion",
+	"DescribeImageReplicationStatus", "DescribeImageScanFindings",
+	"DescribeImageSigningStatus", "DescribeImages", "DescribePullThroughCacheRules",
+	"DescribeRegistry", "DescribeReplicationBackfillResults", "DescribeRepositories",
+	"DescribeRepositoryCreationTemplates", "GetAccountSetting",
+	"GetAuthorizationToken", "GetDownloadUrlForLayer", "GetImageCopyStatus",
+	"GetLifecyclePolicy", "GetLifecyclePolicyPreview", "GetRegistryPolicy",
+	"GetRegistryScanningConfiguration", "GetRepositoryPolicy",
+	"GetSigningConfiguration", "InitiateLayerUpload", "ListImageReferrers",
+	"ListImages", "ListPullTimeUpdateExclusions", "ListReplicationBackfills",
+	"ListTagsForResource", "PutAccountSetting", "PutImage",
+	"PutImageScanningConfiguration", "PutImageTagMutability", "PutLifecyclePolicy",
+	"PutRegistryPolicy", "PutRegistryScanningConfiguration",
+	"PutReplicationConfiguration", "PutSigningConfiguration",
+	"RegisterPullTimeUpdateExclusion", "ReplicateImage", "SetRepositoryPolicy",
+	"StartImageScan", "StartLifecyclePolicyPreview", "StartReplicationBackfill",
+	"StopReplicationBackfill", "TagResource", "UntagResource",
+	"UpdateImageStorageClass", "UpdatePullThroughCacheRule",
+	"UpdateRepositoryCreationTemplate", "UploadLayerPart",
+	"ValidatePullThroughCacheRule",
+}
+
+// ECRPublicActions is every IAM action of Amazon ECR Public (service prefix
+// "ecr-public"), from aws-sdk-go-v2/service/ecrpublic v1.47.10.
+var ECRPublicActions = []string{
+	"BatchCheckLayerAvailability", "BatchDeleteImage", "CompleteLayerUpload",
+	"CreateRepository", "DeleteRepository", "DeleteRepositoryPolicy",
+	"DescribeImageTags", "DescribeImages", "DescribeRegistries",
+	"DescribeRepositories", "GetAuthorizationToken", "GetRegistryCatalogData",
+	"GetRepositoryCatalogData", "GetRepositoryPolicy", "InitiateLayerUpload",
+	"ListTagsForResource", "PutImage", "PutRegistryCatalogData",
+	"PutRepositoryCatalogData", "SetRepositoryPolicy", "TagResource",
+	"UntagResource", "UploadLayerPart",
+}
+
+// TrustActions are the STS actions a role trust policy may allow.
+var TrustActions = []string{
+	"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity",
+	"SetContext", "SetSourceIdentity", "TagSession",
+}
+
+// V1RegistryActions are the only actions a registry policy may name while
+// the registry's policy scope is V1; anything else needs scope V2.
+var V1RegistryActions = []string{"ecr:BatchImportUpstreamImage", "ecr:CreateRepository", "ecr:ReplicateImage"}
+
+// catalog maps a lower-cased service prefix to its lower-cased action names.
+var catalog = map[string][]string{
+	"ecr":        lowerAll(ECRActions),
+	"ecr-public": lowerAll(ECRPublicActions),
+	"sts":        lowerAll(TrustActions),
+}
+
+func lowerAll(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}
+
+// servicesFor is which service prefixes each kind of document may use.
+func servicesFor(kind DocumentKind) []string {
+	switch kind {
+	case ECRRepositoryPolicy, ECRRegistryPolicy, RoleInlinePolicy:
+		return []string{"ecr"}
+	case PublicRepositoryPolicy:
+		return []string{"ecr-public"}
+	case RoleTrustPolicy:
+		return []string{"sts"}
+	}
+	return nil
+}
+
+// KnownAction reports whether action (case-insensitive, "*" and "?"
+// wildcards allowed after the service prefix) names at least one known
+// action of one of the given services.
+func KnownAction(action string, services ...string) bool {
+	svc, name, ok := strings.Cut(strings.ToLower(action), ":")
+	if !ok || name == "" {
+		return false
+	}
+	for _, s := range services {
+		if s != svc {
+			continue
+		}
+		for _, a := range catalog[svc] {
+			if m, err := path.Match(name, a); err == nil && m {
+				return true
+			}
+		}
+	}
+	return false
+}

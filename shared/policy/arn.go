@@ -1,0 +1,181 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Partitions ecr-warden supports. ECR Public exists only in PartitionAWS.
+const (
+	PartitionAWS      = "aws"
+	PartitionChina    = "aws-cn"
+	PartitionGovCloud = "aws-us-gov"
+)
+
+// ValidPartition reports whether p is one of the supported partitions.
+func ValidPartition(p string) bool {
+	return p == PartitionAWS || p == PartitionChina || p == PartitionGovCloud
+}
+
+var (
+	accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	// Repository names: lowercase segments separated by "/", as ECR accepts.
+	repositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	regionPattern         = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
+	// IAM unique ids (AROA... for roles, AIDA... for users). AWS rewrites a
+	// principal ARN into this form when the principal is deleted.
+	uniqueIDPattern = regexp.MustCompile(`^A[A-Z]{3}[A-Z0-9]{16,}$`)
+)
+
+// ValidAccountID reports whether id is a 12-digit AWS account id.
+func ValidAccountID(id string) bool { return accountIDPattern.MatchString(id) }
+
+// ValidRepositoryName reports whether name is a valid ECR repository name.
+func ValidRepositoryName(name string) bool {
+	return len(name) >= 2 && len(name) <= 256 && repositoryNamePattern.MatchString(name)
+}
+
+// ValidRegion reports whether r looks like an AWS region name (us-east-1,
+// cn-north-1, us-gov-west-1).
+func ValidRegion(r string) bool { return regionPattern.MatchString(r) }
+
+// RepositoryARN is the ARN of a private ECR repository.
+func RepositoryARN(partition, region, account, name string) string {
+	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s", partition, region, account, name)
+}
+
+// RegistryARN identifies a registry (one per account and region) in plans
+// and audit records. ECR has no registry ARN of its own; this is the
+// "repository/*" resource, which is what a registry policy governs.
+func RegistryARN(partition, region, account string) string {
+	return RegistryResourceARN(partition, region, account, "")
+}
+
+// RegistryResourceARN is the resource for a registry-policy statement:
+// every repository ("repository/*") when prefix is empty, else the
+// repositories under prefix ("repository/<prefix>/*"), which is how
+// pull-through-cache statements are scoped.
+func RegistryResourceARN(partition, region, account, prefix string) string {
+	prefix = strings.Trim(prefix, "/")
+	if prefix == "" {
+		return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/*", partition, region, account)
+	}
+	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s/*", partition, region, account, prefix)
+}
+
+// AccountRootARN is the principal ARN meaning "the account" (any principal
+// the account's own IAM policies allow).
+func AccountRootARN(partition, account string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:root", partition, account)
+}
+
+// RoleARN is an IAM role ARN. name may carry a path ("team/ci").
+func RoleARN(partition, account, name string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, strings.TrimPrefix(name, "/"))
+}
+
+// PublicRepositoryARN is an ECR Public repository ARN. ECR Public exists
+// only in the aws partition and has no region in its ARNs.
+func PublicRepositoryARN(account, name string) string {
+	return fmt.Sprintf("arn:aws:ecr-public::%s:repository/%s", account, name)
+}
+
+// ARN is a parsed Amazon Resource Name.
+type ARN struct {
+	Partition string
+	Service   string
+	Region    string
+	AccountID string
+	Resource  string
+}
+
+// String formats the ARN back to text.
+func (a ARN) String() string {
+	return "arn:" + a.Partition + ":" + a.Service + ":" + a.Region + ":" + a.AccountID + ":" + a.Resource
+}
+
+// ParseARN splits an ARN and checks the parts ecr-warden relies on: a known
+// partition, a non-empty service and resource, and a 12-digit account id
+// when one is present (S3 and a few others have none).
+func ParseARN(s string) (ARN, error) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ARN{}, fmt.Errorf("%q is not an ARN (want arn:<partition>:<service>:<region>:<account>:<resource>)", s)
+	}
+	a := ARN{Partition: parts[1], Service: parts[2], Region: parts[3], AccountID: parts[4], Resource: parts[5]}
+	if !ValidPartition(a.Partition) {
+		return ARN{}, fmt.Errorf("ARN %q: partition %q is not one of aws, aws-cn, aws-us-gov", s, a.Partition)
+	}
+	if a.Service == "" {
+		return ARN{}, fmt.Errorf("ARN %q: empty service", s)
+	}
+	if a.AccountID != "" && !ValidAccountID(a.AccountID) {
+		return ARN{}, fmt.Errorf("ARN %q: account id %q is not 12 digits", s, a.AccountID)
+	}
+	if a.Resource == "" {
+		return ARN{}, fmt.Errorf("ARN %q: empty resource", s)
+	}
+	return a, nil
+}
+
+// ValidAWSPrincipal checks one value of a Principal's "AWS" list: "*", an
+// account id, an IAM ARN (root, role, user, or an STS assumed-role session)
+// or an IAM unique id (what AWS shows for a deleted role or user). It returns
+// nil when valid and a message saying what is wrong otherwise.
+func ValidAWSPrincipal(v string) error {
+	switch {
+	case v == "*":
+		return nil
+	case ValidAccountID(v):
+		return nil
+	case uniqueIDPattern.MatchString(v):
+		return nil
+	case strings.HasPrefix(v, "arn:"):
+		a, err := ParseARN(v)
+		if err != nil {
+			return err
+		}
+		if a.AccountID == "" {
+			return fmt.Errorf("principal %q has no account id", v)
+		}
+		if a.Region != "" {
+			return fmt.Errorf("principal %q: IAM ARNs have no region", v)
+		}
+		switch a.Service {
+		case "iam":
+			if a.Resource == "root" || strings.HasPrefix(a.Resource, "role/") || strings.HasPrefix(a.Resource, "user/") {
+				if strings.Contains(a.Resource, "*") {
+					return fmt.Errorf("principal %q: wildcards are not allowed in principal ARNs", v)
+				}
+				return nil
+			}
+			return fmt.Errorf("principal %q: IAM resource must be root, role/... or user/...", v)
+		case "sts":
+			if strings.HasPrefix(a.Resource, "assumed-role/") {
+				return nil
+			}
+			return fmt.Errorf("principal %q: STS principal must be assumed-role/...", v)
+		default:
+			return fmt.Errorf("principal %q: service %q is not iam or sts", v, a.Service)
+		}
+	default:
+		return fmt.Errorf("principal %q is neither \"*\", a 12-digit account id nor an IAM ARN", v)
+	}
+}
+
+// accountOfRoot returns the account id when v is an account id or an
+// account-root ARN in any partition, so both spellings compare equal.
+func accountOfRoot(v string) (string, bool) {
+	if ValidAccountID(v) {
+		return v, true
+	}
+	if !strings.HasPrefix(v, "arn:") || !strings.HasSuffix(v, ":root") {
+		return "", false
+	}
+	parts := strings.Split(v, ":")
+	if len(parts) == 6 && parts[2] == "iam" && parts[3] == "" && ValidAccountID(parts[4]) && parts[5] == "root" {
+		return parts[4], true
+	}
+	return "", false
+}

@@ -1,0 +1,374 @@
+// Package policy models the IAM-style JSON documents ecr-warden reads and
+// writes (ECR registry and repository policies, ECR Public repository
+// policies, IAM role trust and inline policies). It parses IAM's JSON quirks,
+// builds ARNs per partition, decides when two documents mean the same thing,
+// merges ecr-warden's own statements into documents other people also edit
+// without touching theirs, and refuses documents that AWS would reject or
+// that would be dangerous to write (size, public principals, unknown actions).
+//
+// The package is pure: no I/O, no AWS calls.
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Version strings. IAM and ECR documents use VersionCurrent; the ECR Public
+// examples (and documents created by the ECR Public console) use
+// VersionLegacy, which is also what IAM assumes when Version is absent.
+const (
+	VersionCurrent = "2012-10-17"
+	VersionLegacy  = "2008-10-17"
+)
+
+// Document is one policy document. Statement order is preserved through
+// Parse and Marshal because people read these documents and diff them.
+type Document struct {
+	Version    string      `json:"Version,omitempty"`
+	ID         string      `json:"Id,omitempty"`
+	Statements []Statement `json:"Statement"`
+}
+
+// Statement is one policy statement. A statement that came from Parse keeps
+// its original JSON text (raw), and Marshal writes that text back verbatim
+// (whitespace compacted): a statement ecr-warden does not own is never
+// re-encoded, so a field this model does not know, a number written as a
+// number or an unusual key order survive a merge byte for byte.
+type Statement struct {
+	Sid          string     `json:"Sid,omitempty"`
+	Effect       string     `json:"Effect"`
+	Principal    *Principal `json:"Principal,omitempty"`
+	NotPrincipal *Principal `json:"NotPrincipal,omitempty"`
+	Action       StringList `json:"Action,omitempty"`
+	NotAction    StringList `json:"NotAction,omitempty"`
+	Resource     StringList `json:"Resource,omitempty"`
+	NotResource  StringList `json:"NotResource,omitempty"`
+	Condition    Condition  `json:"Condition,omitempty"`
+
+	// raw is the statement's original JSON (compacted) when it was parsed
+	// from a document; nil for statements built in code.
+	raw json.RawMessage
+}
+
+// Condition maps a condition operator (StringEquals, ForAnyValue:StringLike,
+// ...) to condition keys and their values.
+type Condition map[string]map[string]StringList
+
+// Raw returns the statement's original JSON text when it was parsed, or nil
+// when it was built in code. Callers use it to prove foreign statements are
+// preserved.
+func (s Statement) Raw() json.RawMessage { return s.raw }
+
+// WithoutRaw returns a copy of the statement that is encoded from its fields
+// rather than from its original text (used once a statement is edited).
+func (s Statement) WithoutRaw() Statement {
+	s.raw = nil
+	return s
+}
+
+// MarshalJSON writes the original text for parsed statements and a
+// deterministic encoding (fixed key order, sorted condition maps) otherwise.
+func (s Statement) MarshalJSON() ([]byte, error) {
+	if s.raw != nil {
+		return s.raw, nil
+	}
+	type plain Statement
+	return marshalNoEscape(plain(s))
+}
+
+// UnmarshalJSON decodes a statement and remembers its original text.
+func (s *Statement) UnmarshalJSON(b []byte) error {
+	type plain Statement
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return err
+	}
+	*s = Statement(p)
+	s.raw = buf.Bytes()
+	return nil
+}
+
+// StringList is IAM's "one string or a list of strings". A one-element list
+// is written as a plain string (what AWS itself returns), longer lists as a
+// JSON array in the order given, so encoding is deterministic. Booleans and
+// numbers (allowed as condition values) decode to their JSON text.
+type StringList []string
+
+// MarshalJSON writes a single value as a string and several as an array.
+func (l StringList) MarshalJSON() ([]byte, error) {
+	if len(l) == 1 {
+		return marshalNoEscape(l[0])
+	}
+	return marshalNoEscape([]string(l))
+}
+
+// UnmarshalJSON accepts a string, a number, a boolean or an array of them.
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var items []json.RawMessage
+		if err := json.Unmarshal(b, &items); err != nil {
+			return err
+		}
+		out := make(StringList, 0, len(items))
+		for _, it := range items {
+			v, err := scalar(it)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		*l = out
+		return nil
+	}
+	v, err := scalar(b)
+	if err != nil {
+		return err
+	}
+	*l = StringList{v}
+	return nil
+}
+
+// scalar decodes a JSON string, number or boolean into its string form.
+func scalar(b []byte) (string, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "", errors.New("empty value")
+	}
+	switch b[0] {
+	case '"':
+		var s string
+		err := json.Unmarshal(b, &s)
+		return s, err
+	case 't', 'f':
+		var v bool
+		if err := json.Unmarshal(b, &v); err != nil {
+			return "", err
+		}
+		return strconv.FormatBool(v), nil
+	case 'n':
+		return "", errors.New("null is not a valid value")
+	case '{', '[':
+		return "", fmt.Errorf("expected a string, got %s", firstBytes(b))
+	default:
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return "", err
+		}
+		return n.String(), nil
+	}
+}
+
+func firstBytes(b []byte) string {
+	if len(b) > 20 {
+		return string(b[:20]) + "..."
+	}
+	return string(b)
+}
+
+// Principal is a statement's Principal or NotPrincipal: either the wildcard
+// "*" or a map of principal types to values.
+type Principal struct {
+	// Wildcard is true for `"Principal": "*"` (everyone).
+	Wildcard      bool       `json:"-"`
+	AWS           StringList `json:"AWS,omitempty"`
+	CanonicalUser StringList `json:"CanonicalUser,omitempty"`
+	Federated     StringList `json:"Federated,omitempty"`
+	Service       StringList `json:"Service,omitempty"`
+}
+
+// MarshalJSON writes "*" for the wildcard and an object otherwise.
+func (p Principal) MarshalJSON() ([]byte, error) {
+	if p.Wildcard {
+		return []byte(`"*"`), nil
+	}
+	type plain Principal
+	return marshalNoEscape(plain(p))
+}
+
+// UnmarshalJSON accepts "*" or an object with the known principal types;
+// any other principal type is an error because nothing can reason about it.
+func (p *Principal) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s != "*" {
+			return fmt.Errorf("principal %q: a string principal must be \"*\"", s)
+		}
+		*p = Principal{Wildcard: true}
+		return nil
+	}
+	var m map[string]StringList
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("principal: %w", err)
+	}
+	var out Principal
+	for k, v := range m {
+		switch k {
+		case "AWS":
+			out.AWS = v
+		case "Service":
+			out.Service = v
+		case "Federated":
+			out.Federated = v
+		case "CanonicalUser":
+			out.CanonicalUser = v
+		default:
+			return fmt.Errorf("principal type %q is not one of AWS, Service, Federated, CanonicalUser", k)
+		}
+	}
+	*p = out
+	return nil
+}
+
+// IsPublic reports whether the principal names everyone: "*" or {"AWS": "*"}.
+func (p *Principal) IsPublic() bool {
+	if p == nil {
+		return false
+	}
+	if p.Wildcard {
+		return true
+	}
+	for _, v := range p.AWS {
+		if v == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// Parse decodes a policy document. It accepts the URL-encoded form IAM
+// returns from GetRolePolicy / GetRole (text starting with "%7B"), a single
+// statement object instead of a list, and surrounding whitespace. Empty text
+// is an error: "no document" is represented by the caller as "".
+func Parse(text string) (*Document, error) {
+	t := strings.TrimSpace(text)
+	if strings.HasPrefix(t, "%") {
+		dec, err := url.PathUnescape(t)
+		if err != nil {
+			return nil, fmt.Errorf("parsing policy: URL-decoding: %w", err)
+		}
+		t = strings.TrimSpace(dec)
+	}
+	if t == "" {
+		return nil, errors.New("parsing policy: empty document")
+	}
+	var wire struct {
+		Version   string          `json:"Version"`
+		ID        string          `json:"Id"`
+		Statement json.RawMessage `json:"Statement"`
+	}
+	dec := json.NewDecoder(strings.NewReader(t))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&wire); err != nil {
+		return nil, fmt.Errorf("parsing policy: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("parsing policy: trailing data after the document")
+	}
+	doc := &Document{Version: wire.Version, ID: wire.ID}
+	st := bytes.TrimSpace(wire.Statement)
+	switch {
+	case len(st) == 0 || bytes.Equal(st, []byte("null")):
+		return nil, errors.New("parsing policy: no Statement")
+	case st[0] == '{':
+		var s Statement
+		if err := json.Unmarshal(st, &s); err != nil {
+			return nil, fmt.Errorf("parsing policy: Statement: %w", err)
+		}
+		doc.Statements = []Statement{s}
+	case st[0] == '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(st, &items); err != nil {
+			return nil, fmt.Errorf("parsing policy: Statement: %w", err)
+		}
+		doc.Statements = make([]Statement, 0, len(items))
+		for i, it := range items {
+			var s Statement
+			if err := json.Unmarshal(it, &s); err != nil {
+				return nil, fmt.Errorf("parsing policy: Statement[%d]: %w", i, err)
+			}
+			doc.Statements = append(doc.Statements, s)
+		}
+	default:
+		return nil, errors.New("parsing policy: Statement must be an object or a list")
+	}
+	for i, s := range doc.Statements {
+		if s.Effect != "Allow" && s.Effect != "Deny" {
+			return nil, fmt.Errorf("parsing policy: Statement[%d] (Sid %q): Effect %q must be Allow or Deny", i, s.Sid, s.Effect)
+		}
+	}
+	return doc, nil
+}
+
+// Marshal encodes the document as compact JSON: Version, Id, Statement in
+// that order, statements in document order, foreign statements as their
+// original text. The same document always gives the same bytes.
+func (d *Document) Marshal() (string, error) {
+	if d == nil {
+		return "", errors.New("marshalling policy: nil document")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	doc := *d
+	if doc.Statements == nil {
+		doc.Statements = []Statement{}
+	}
+	if err := enc.Encode(doc); err != nil {
+		return "", fmt.Errorf("marshalling policy: %w", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// Pretty encodes the document indented by two spaces, for humans (dry-run
+// output, golden files). It is Marshal's text re-indented, so it means
+// exactly what Marshal writes.
+func (d *Document) Pretty() (string, error) {
+	s, err := d.Marshal()
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, []byte(s), "", "  "); err != nil {
+		return "", fmt.Errorf("indenting policy: %w", err)
+	}
+	return buf.String(), nil
+}
+
+// Clone returns a deep enough copy for merging: the statement slice is new,
+// statements are values (their raw text is never mutated).
+func (d *Document) Clone() *Document {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	c.Statements = append([]Statement(nil), d.Statements...)
+	return &c
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping: policies are not
+// HTML, and "&" written as "\u0026" would count six characters against the
+// size limit instead of one.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

@@ -1,0 +1,178 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	awspolicy "github.com/hashicorp/awspolicyequivalence"
+)
+
+// What "equal" means here
+//
+// Two documents are equivalent when AWS would evaluate them the same way for
+// the reasons ecr-warden cares about, regardless of spelling:
+//
+//   - statement order does not matter, and within a statement neither does
+//     the order of actions, resources, principals or condition values;
+//   - a single string equals a one-element list;
+//   - a bare account id "123456789012" equals "arn:<partition>:iam::123456789012:root"
+//     (AWS rewrites the first into the second when it stores a policy);
+//   - action names compare case-insensitively ("ecr:batchgetimage" is
+//     ecr:BatchGetImage), as do condition keys; duplicates in a list count once;
+//   - a missing Version equals "2008-10-17" (IAM's default).
+//
+// Sids, Effects, resource ARNs, condition operators and values are compared
+// exactly. "*" and {"AWS": "*"} are kept distinct even though AWS treats them
+// alike in most resource policies: rewriting one into the other is a change a
+// reviewer should see. Equivalent first compares ecr-warden's canonical forms
+// (cheap, so the common no-op costs little) and then asks
+// hashicorp/awspolicyequivalence, the comparison Terraform's AWS provider
+// uses, about the canonical texts; either saying "equal" is enough.
+
+// Normalize returns a copy of doc in canonical form (see above) with the
+// statement order kept. Its statements carry no original text.
+func Normalize(doc *Document) *Document {
+	if doc == nil {
+		return nil
+	}
+	out := &Document{Version: doc.Version, ID: doc.ID, Statements: make([]Statement, len(doc.Statements))}
+	if out.Version == "" {
+		out.Version = VersionLegacy
+	}
+	for i, s := range doc.Statements {
+		out.Statements[i] = NormalizeStatement(s)
+	}
+	return out
+}
+
+// NormalizeStatement returns s in canonical form (see Normalize).
+func NormalizeStatement(s Statement) Statement {
+	out := Statement{Sid: s.Sid, Effect: s.Effect}
+	out.Principal = normalizePrincipal(s.Principal)
+	out.NotPrincipal = normalizePrincipal(s.NotPrincipal)
+	out.Action = sortedSet(s.Action, strings.ToLower)
+	out.NotAction = sortedSet(s.NotAction, strings.ToLower)
+	out.Resource = sortedSet(s.Resource, nil)
+	out.NotResource = sortedSet(s.NotResource, nil)
+	if len(s.Condition) > 0 {
+		out.Condition = make(Condition, len(s.Condition))
+		for op, kv := range s.Condition {
+			m := make(map[string]StringList, len(kv))
+			for k, v := range kv {
+				lk := strings.ToLower(k)
+				m[lk] = sortedSet(append(append(StringList(nil), m[lk]...), v...), nil)
+			}
+			out.Condition[op] = m
+		}
+	}
+	return out
+}
+
+func normalizePrincipal(p *Principal) *Principal {
+	if p == nil {
+		return nil
+	}
+	if p.Wildcard {
+		return &Principal{Wildcard: true}
+	}
+	return &Principal{
+		AWS: sortedSet(p.AWS, func(v string) string {
+			if id, ok := accountOfRoot(v); ok {
+				return id
+			}
+			return v
+		}),
+		CanonicalUser: sortedSet(p.CanonicalUser, nil),
+		Federated:     sortedSet(p.Federated, nil),
+		Service:       sortedSet(p.Service, nil),
+	}
+}
+
+// sortedSet maps, sorts and de-duplicates values; nil in gives nil out so
+// absent fields stay absent.
+func sortedSet(in StringList, f func(string) string) StringList {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(StringList, len(in))
+	for i, v := range in {
+		if f != nil {
+			v = f(v)
+		}
+		out[i] = v
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// canonicalKey is the canonical text of a document with statements sorted,
+// so that two documents are equivalent when their keys are equal.
+func canonicalKey(doc *Document) (string, string, error) {
+	n := Normalize(doc)
+	text, err := n.Marshal()
+	if err != nil {
+		return "", "", err
+	}
+	parts := make([]string, len(n.Statements))
+	for i, s := range n.Statements {
+		b, err := s.MarshalJSON()
+		if err != nil {
+			return "", "", err
+		}
+		parts[i] = string(b)
+	}
+	slices.Sort(parts)
+	return n.Version + "\x00" + n.ID + "\x00" + strings.Join(parts, "\x00"), text, nil
+}
+
+// DocumentsEquivalent reports whether a and b are equivalent (see the note
+// at the top of this file). Two nil documents are equivalent; nil and a
+// document are not.
+func DocumentsEquivalent(a, b *Document) (bool, error) {
+	if a == nil || b == nil {
+		return a == nil && b == nil, nil
+	}
+	ka, ta, err := canonicalKey(a)
+	if err != nil {
+		return false, err
+	}
+	kb, tb, err := canonicalKey(b)
+	if err != nil {
+		return false, err
+	}
+	if ka == kb {
+		return true, nil
+	}
+	eq, err := awspolicy.PoliciesAreEquivalent(ta, tb)
+	if err != nil {
+		return false, fmt.Errorf("comparing policies: %w", err)
+	}
+	return eq, nil
+}
+
+// Equivalent parses two policy texts and reports whether they are
+// equivalent. "" means "no document" and is equivalent only to "".
+func Equivalent(a, b string) (bool, error) {
+	if strings.TrimSpace(a) == "" || strings.TrimSpace(b) == "" {
+		return strings.TrimSpace(a) == strings.TrimSpace(b), nil
+	}
+	da, err := Parse(a)
+	if err != nil {
+		return false, err
+	}
+	db, err := Parse(b)
+	if err != nil {
+		return false, err
+	}
+	return DocumentsEquivalent(da, db)
+}
+
+// StatementsEquivalent reports whether two statements are equivalent,
+// including their Sids. The plan uses it to tell a changed owned statement
+// from an unchanged one.
+func StatementsEquivalent(a, b Statement) bool {
+	ba, err1 := NormalizeStatement(a).MarshalJSON()
+	bb, err2 := NormalizeStatement(b).MarshalJSON()
+	return err1 == nil && err2 == nil && string(ba) == string(bb)
+}

@@ -1,0 +1,124 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+const foreignDoc = `{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "TeamA", "Effect": "Allow", "Principal": {"AWS": "333333333333"},
+     "Action": "ecr:BatchGetImage", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": true}}},
+    {"Sid": "EcrWardenOld", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+     "Action": ["ecr:BatchGetImage"], "Resource": "*"},
+    {"Effect": "Deny", "Principal": "*", "Action": "ecr:DeleteRepository", "Resource": "*"}
+  ]
+}`
+
+func TestParseRoundTripKeepsForeignText(t *testing.T) {
+	doc, err := Parse(foreignDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(doc.Statements); got != 3 {
+		t.Fatalf("statements = %d, want 3", got)
+	}
+	if got := doc.Statements[0].Condition["Bool"]["aws:SecureTransport"]; len(got) != 1 || got[0] != "true" {
+		t.Fatalf("bool condition decoded as %v", got)
+	}
+	out, err := doc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"Version":"2012-10-17","Statement":[{"Sid":"TeamA","Effect":"Allow","Principal":{"AWS":"333333333333"},"Action":"ecr:BatchGetImage","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":true}}},{"Sid":"EcrWardenOld","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["ecr:BatchGetImage"],"Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository","Resource":"*"}]}`
+	if out != want {
+		t.Fatalf("marshal:\n got %s\nwant %s", out, want)
+	}
+}
+
+func TestParseURLEncoded(t *testing.T) {
+	enc := url.QueryEscape(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+	enc = strings.ReplaceAll(enc, "+", "%20")
+	doc, err := Parse(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Statements[0].Principal.Service[0] != "pullthroughcache.ecr.amazonaws.com" {
+		t.Fatalf("service principal = %v", doc.Statements[0].Principal.Service)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, in := range []string{"", "{", `{"Statement":[{"Effect":"Maybe"}]}`, `{"Version":"2012-10-17"}`,
+		`{"Statement":[{"Effect":"Allow","Principal":"me"}]}`, `{"Statement":[{"Effect":"Allow","Principal":{"Robot":"x"}}]}`,
+		`{"Statement":[],"Extra":1}`, `{"Statement":"x"}`} {
+		if _, err := Parse(in); err == nil {
+			t.Errorf("Parse(%q) succeeded, want error", in)
+		}
+	}
+}
+
+func TestMergeReplacesOwnedInPlace(t *testing.T) {
+	doc, err := Parse(foreignDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := []Statement{{Sid: "EcrWardenPull", Effect: "Allow", Principal: &Principal{AWS: StringList{"arn:aws:iam::444444444444:root"}},
+		Action: StringList{"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}, Resource: StringList{"*"}}}
+	m, err := Merge(doc, owned, "EcrWarden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sids []string
+	for _, s := range m.Statements {
+		sids = append(sids, s.Sid)
+	}
+	if got := fmt.Sprint(sids); got != "[TeamA EcrWardenPull ]" {
+		t.Fatalf("sids = %s", got)
+	}
+	if string(m.Statements[0].Raw()) != string(doc.Statements[0].Raw()) || string(m.Statements[2].Raw()) != string(doc.Statements[2].Raw()) {
+		t.Fatal("foreign statement text changed")
+	}
+	if _, err := Merge(doc, []Statement{{Sid: "Other", Effect: "Allow"}}, "EcrWarden"); err == nil {
+		t.Fatal("merging a statement without the prefix succeeded")
+	}
+	if _, err := Merge(doc, nil, ""); err == nil {
+		t.Fatal("merging with an empty prefix succeeded")
+	}
+}
+
+func TestEquivalent(t *testing.T) {
+	a := `{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":{"AWS":["123456789012","arn:aws:iam::210987654321:role/ci"]},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"},{"Sid":"B","Effect":"Allow","Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	b := `{"Version":"2012-10-17","Statement":[{"Sid":"B","Effect":"Allow","Principal":{"Service":["pullthroughcache.ecr.amazonaws.com"]},"Action":["sts:assumerole"]},
+	  {"Sid":"A","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::210987654321:role/ci","arn:aws:iam::123456789012:root"]},"Action":["ecr:GetDownloadUrlForLayer","ecr:BatchGetImage"],"Resource":["*"]}]}`
+	eq, err := Equivalent(a, b)
+	if err != nil || !eq {
+		t.Fatalf("Equivalent = %v, %v; want true", eq, err)
+	}
+	c := strings.Replace(b, "role/ci", "role/cd", 1)
+	if eq, _ := Equivalent(a, c); eq {
+		t.Fatal("different role ARNs compared equivalent")
+	}
+}
+
+func TestCheckSize(t *testing.T) {
+	big := `{"Statement":[{"Sid":"x","Effect":"Allow","Action":"` + strings.Repeat("a", 10300) + `"}]}`
+	err := CheckSize(ECRRegistryPolicy, "arn:aws:ecr:us-east-1:111111111111:repository/*", big)
+	var se *SizeError
+	if !errors.As(err, &se) || se.Limit != 10240 || se.Size != len(big) {
+		t.Fatalf("CheckSize = %v", err)
+	}
+	for _, want := range []string{"arn:aws:ecr:us-east-1:111111111111:repository/*", fmt.Sprint(len(big)), "10240", "aws:PrincipalOrgID", "principalMode"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	// IAM does not count whitespace between tokens, but does inside strings.
+	if got := RoleTrustPolicy.Size("{ \"a b\" :\n 1 }"); got != 9 {
+		t.Fatalf("IAM size = %d, want 9", got)
+	}
+}

@@ -1,0 +1,98 @@
+package policy
+
+import (
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// DocumentKind names which kind of document a text is, because limits,
+// allowed actions and principal rules differ per kind.
+type DocumentKind string
+
+// The document kinds ecr-warden writes.
+const (
+	ECRRepositoryPolicy    DocumentKind = "ecr-repository-policy"
+	ECRRegistryPolicy      DocumentKind = "ecr-registry-policy"
+	PublicRepositoryPolicy DocumentKind = "ecr-public-repository-policy"
+	RoleTrustPolicy        DocumentKind = "iam-role-trust-policy"
+	RoleInlinePolicy       DocumentKind = "iam-role-inline-policy"
+)
+
+// Kinds lists every DocumentKind, for tests and validation.
+var Kinds = []DocumentKind{ECRRepositoryPolicy, ECRRegistryPolicy, PublicRepositoryPolicy, RoleTrustPolicy, RoleInlinePolicy}
+
+// Limit is the largest document AWS accepts for the kind, in characters:
+// 10,240 for ECR and ECR Public policy text; 2,048 for an IAM role trust
+// policy (the default quota; it can be raised to 4,096, ecr-warden keeps to
+// the default so it works everywhere); 10,240 for a role's inline policies.
+func (k DocumentKind) Limit() int {
+	switch k {
+	case RoleTrustPolicy:
+		return 2048
+	default:
+		return 10240
+	}
+}
+
+// CountsWhitespace reports whether AWS counts whitespace against the
+// limit: ECR counts the text as sent; IAM does not count whitespace.
+func (k DocumentKind) CountsWhitespace() bool {
+	return k != RoleTrustPolicy && k != RoleInlinePolicy
+}
+
+// Size is the number of characters AWS counts for text of this kind. For
+// IAM kinds, whitespace between JSON tokens is not counted; whitespace
+// inside string values is (it is part of the value).
+func (k DocumentKind) Size(text string) int {
+	if k.CountsWhitespace() {
+		return utf8.RuneCountInString(text)
+	}
+	n := 0
+	inString, escaped := false, false
+	for _, r := range text {
+		switch {
+		case inString:
+			n++
+			switch {
+			case escaped:
+				escaped = false
+			case r == '\\':
+				escaped = true
+			case r == '"':
+				inString = false
+			}
+		case r == '"':
+			inString = true
+			n++
+		case unicode.IsSpace(r):
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// SizeError says a document is larger than AWS accepts. Its message names
+// the document, the size, the limit and the usual fix.
+type SizeError struct {
+	Document string
+	Size     int
+	Limit    int
+	Kind     DocumentKind
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("%s %s is %d characters, over the %d-character limit; use principalMode \"condition\" (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerating accounts",
+		e.Kind, e.Document, e.Size, e.Limit)
+}
+
+// CheckSize returns a *SizeError when text is over the kind's limit. name
+// identifies the document in the message (usually its ARN).
+func CheckSize(kind DocumentKind, name, text string) error {
+	size, limit := kind.Size(text), kind.Limit()
+	if size > limit {
+		return &SizeError{Document: name, Size: size, Limit: limit, Kind: kind}
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+// Package audit is ecr-warden's write-ahead audit trail: before any AWS write
+// a "pending" record (intent, trigger, actor, target, before/after documents,
+// diff) is stored in DynamoDB, and after the write the same item is updated to
+// "applied" or "failed". Decisions that write nothing (planned, noop, rejected,
+// refused) are recorded too. Every decision is also one slog JSON line carrying
+// the same fields, so CloudWatch Logs and the table tell the same story.
+//
+// The table answers the two questions auditors ask: what happened to this
+// resource (partition key = target ARN, or the by-name index for a bare
+// repository name) and what happened in this time window (the by-day index).
+// A sparse by-pending index finds writes that crashed between intent and
+// outcome.
+package audit
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Decision is what ecr-warden decided (and, for writes, what came of it).
+type Decision string
+
+// The decisions a record can carry. Pending, Applied and Failed belong to
+// writes (Trail.Begin and its Pending); the others are recorded with
+// Trail.Record and never accompany an AWS write.
+const (
+	// Planned: a dry run computed this change and did not write it.
+	DecisionPlanned Decision = "planned"
+	// Pending: the intent is stored and the AWS write is about to happen. A
+	// record that stays pending means the process died mid-write.
+	DecisionPending Decision = "pending"
+	// Applied: the AWS write succeeded.
+	DecisionApplied Decision = "applied"
+	// Failed: the AWS write was attempted and returned an error.
+	DecisionFailed Decision = "failed"
+	// Noop: AWS already matches the declaration; nothing to write.
+	DecisionNoop Decision = "noop"
+	// Rejected: the trigger was malformed, failed, foreign or out of scope.
+	DecisionRejected Decision = "rejected"
+	// Refused: a guardrail (size, wildcard principal, scope) stopped the write.
+	DecisionRefused Decision = "refused"
+)
+
+// valid reports whether d is one of the known decisions.
+func (d Decision) valid() bool {
+	switch d {
+	case DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionNoop, DecisionRejected, DecisionRefused:
+		return true
+	}
+	return false
+}
+
+// short reports whether records of this decision are kept small (no
+// documents) and expire: they say "nothing happened" and are numerous.
+func (d Decision) short() bool { return d == DecisionNoop || d == DecisionRejected }
+
+// Trigger says which event (or manual run) led to the decision.
+type Trigger struct {
+	// EventID is the EventBridge event id (or the backfill/sweep run id).
+	EventID string `json:"eventId,omitempty"`
+	// EventType is "<detail-type>/<eventName>" for events, or "backfill",
+	// "sweep", "drift" for runs that are not a single event.
+	EventType string `json:"eventType,omitempty"`
+	// Source is the event source, e.g. "aws.ecr" or "aws.organizations".
+	Source string `json:"source,omitempty"`
+}
+
+// Actor is who caused the trigger. Its JSON names match CloudTrail's
+// userIdentity, so a decoder can unmarshal userIdentity straight into it.
+// For a manual invoke the caller sets Type "invoker" and ARN to the caller's
+// identity when it is known.
+type Actor struct {
+	ARN         string `json:"arn,omitempty"`
+	PrincipalID string `json:"principalId,omitempty"`
+	Type        string `json:"type,omitempty"`
+	AccountID   string `json:"accountId,omitempty"`
+	// InvokedBy is set by CloudTrail when a service acted (e.g.
+	// "ecr.amazonaws.com" for pull-through-cache repository creation).
+	InvokedBy string `json:"invokedBy,omitempty"`
+}
+
+// String is the actor in one short token for tables: the ARN when known,
+// else the service that acted, else the identity type.
+func (a Actor) String() string {
+	switch {
+	case a.ARN != "":
+		return a.ARN
+	case a.InvokedBy != "":
+		return a.InvokedBy
+	case a.Type != "":
+		return a.Type
+	}
+	return "-"
+}
+
+// Target is the document a decision is about.
+type Target struct {
+	// ARN identifies the resource (repository ARN, registry ARN, role ARN).
+	// It is the table's partition key: one resource, one history.
+	ARN       string `json:"arn,omitempty"`
+	AccountID string `json:"accountId,omitempty"`
+	Region    string `json:"region,omitempty"`
+	// Kind is the document kind, e.g. "ECRRepositoryPolicy",
+	// "ECRRegistryPolicy", "IAMRole", "PullThroughCacheRule".
+	Kind string `json:"kind,omitempty"`
+	// Name is the short name users type to `make audit RESOURCE=<name>`:
+	// the repository name for repositories, the role name for roles. It feeds
+	// the sparse by-name index; leave it empty when nothing short fits.
+	Name string `json:"name,omitempty"`
+}
+
+// Record is one audit entry. The same fields are stored in DynamoDB and
+// logged as the "audit" group of one slog line.
+type Record struct {
+	// ID is unique and sortable by creation time (ULID-like); Trail fills it.
+	ID string `json:"id"`
+	// Time is when the decision was taken; Trail fills it when zero.
+	Time time.Time `json:"time"`
+	// DecidedAt is when a pending write got its outcome (applied/failed).
+	DecidedAt time.Time `json:"decidedAt,omitzero"`
+	Decision  Decision  `json:"decision"`
+	// Op is the intended change: "create", "update", "delete-owned",
+	// "delete-document", or "none".
+	Op      string  `json:"op,omitempty"`
+	Trigger Trigger `json:"trigger"`
+	Actor   Actor   `json:"actor"`
+	Target  Target  `json:"target"`
+	// Before and After are the whole documents as written/read (empty when
+	// absent); dropped for short decisions.
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+	// Diff is the computed statement diff in human form.
+	Diff string `json:"diff,omitempty"`
+	// Error says why a write failed, or why a trigger was rejected/refused.
+	Error string `json:"error,omitempty"`
+	// Function and RequestID locate the invocation's logs; Trail fills them
+	// from the Lambda context when empty.
+	Function  string `json:"function,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+	DryRun    bool   `json:"dryRun"`
+}
+
+// LogValue renders the record as a slog group with exactly the JSON names of
+// the struct, so `audit.decision` in CloudWatch Logs Insights is the same
+// field as `decision` in the table.
+func (r Record) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("id", r.ID), slog.Time("time", r.Time)}
+	if !r.DecidedAt.IsZero() {
+		attrs = append(attrs, slog.Time("decidedAt", r.DecidedAt))
+	}
+	attrs = append(attrs, slog.String("decision", string(r.Decision)))
+	attrs = appendNonEmpty(attrs, "op", r.Op)
+	attrs = append(attrs,
+		slog.Attr{Key: "trigger", Value: group(
+			"eventId", r.Trigger.EventID, "eventType", r.Trigger.EventType, "source", r.Trigger.Source)},
+		slog.Attr{Key: "actor", Value: group(
+			"arn", r.Actor.ARN, "principalId", r.Actor.PrincipalID, "type", r.Actor.Type,
+			"accountId", r.Actor.AccountID, "invokedBy", r.Actor.InvokedBy)},
+		slog.Attr{Key: "target", Value: group(
+			"arn", r.Target.ARN, "accountId", r.Target.AccountID, "region", r.Target.Region,
+			"kind", r.Target.Kind, "name", r.Target.Name)},
+	)
+	for _, kv := range [][2]string{
+		{"before", r.Before}, {"after", r.After}, {"diff", r.Diff}, {"error", r.Error},
+		{"function", r.Function}, {"requestId", r.RequestID},
+	} {
+		attrs = appendNonEmpty(attrs, kv[0], kv[1])
+	}
+	attrs = append(attrs, slog.Bool("dryRun", r.DryRun))
+	return slog.GroupValue(attrs...)
+}
+
+func appendNonEmpty(attrs []slog.Attr, k, v string) []slog.Attr {
+	if v == "" {
+		return attrs
+	}
+	return append(attrs, slog.String(k, v))
+}
+
+// group builds a group value from key/value string pairs, skipping empty
+// values (as the JSON omitempty tags do). An empty group is still emitted as
+// {} so the line's shape does not depend on the content.
+func group(kv ...string) slog.Value {
+	var attrs []slog.Attr
+	for i := 0; i+1 < len(kv); i += 2 {
+		attrs = appendNonEmpty(attrs, kv[i], kv[i+1])
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// sortKeyLayout is RFC 3339 with a fixed nine-digit fraction, UTC. Fixed
+// width makes string order equal time order (time.RFC3339Nano trims trailing
+// zeros, so "…:05Z" would sort after "…:05.1Z").
+const sortKeyLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// sortKey is the table's sort key: "<time>#<id>".
+func sortKey(t time.Time, id string) string {
+	return t.UTC().Format(sortKeyLayout) + "#" + id
+}
+
+// dayOf is the by-day partition for t (UTC calendar day).
+func dayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// crockford is Crockford's base32 alphabet (no I, L, O, U), as ULIDs use.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// idState makes ids from one process strictly increasing even within one
+// millisecond (as monotonic ULIDs do), so records taken in the same instant
+// still list in the order they were decided.
+var idState struct {
+	sync.Mutex
+	ms   uint64
+	rand [10]byte
+}
+
+// NewID returns a 26-character identifier that sorts by t (millisecond
+// resolution) and carries 80 random bits, so ids from concurrent
+// invocations never collide and still list in time order. Within one
+// process and one millisecond, ids are strictly increasing.
+func NewID(t time.Time) string {
+	var b [16]byte
+	ms := uint64(max(t.UnixMilli(), 0))
+	idState.Lock()
+	if ms == idState.ms {
+		// Same millisecond as the last id: count up from it.
+		for i := len(idState.rand) - 1; i >= 0; i-- {
+			idState.rand[i]++
+			if idState.rand[i] != 0 {
+				break
+			}
+		}
+	} else if _, err := rand.Read(idState.rand[:]); err != nil {
+		// crypto/rand does not fail on supported platforms; if it ever
+		// does, an id without randomness would risk silent collisions.
+		idState.Unlock()
+		panic(fmt.Sprintf("audit: reading random bytes for a record id: %v", err))
+	}
+	idState.ms = ms
+	copy(b[6:], idState.rand[:])
+	idState.Unlock()
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	// 128 bits in 26 five-bit digits: two zero bits pad the front (130 bits).
+	out := make([]byte, 26)
+	var acc uint32
+	bits := 2
+	idx := 0
+	for _, by := range b {
+		acc = acc<<8 | uint32(by)
+		bits += 8
+		for bits >= 5 {
+			bits -= 5
+			out[idx] = crockford[(acc>>uint(bits))&31]
+			idx++
+		}
+	}
+	return string(out)
+}

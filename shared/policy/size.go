@@ -96,3 +96,13 @@ func CheckSize(kind DocumentKind, name, text string) error {
 	}
 	return nil
 }
+
+// DefaultVersion is the Version a new document of this kind gets: ECR
+// Public repository policies use "2008-10-17" (as AWS's own examples and
+// console do); everything else "2012-10-17", which policy variables need.
+func (k DocumentKind) DefaultVersion() string {
+	if k == PublicRepositoryPolicy {
+		return VersionLegacy
+	}
+	return VersionCurrent
+}

@@ -1,0 +1,173 @@
+// Package plan compares what AWS holds with what the declaration wants and
+// returns the smallest set of changes: per policy document one Change
+// (create, update, delete-owned, delete-document or none) and per
+// pull-through-cache rule one RuleChange. It only ever touches statements
+// ecr-warden owns (Sid prefix) and rules the declaration names or retires,
+// and it treats "already equivalent" as a first-class outcome so that a
+// re-run writes nothing.
+//
+// The package is pure: values in, values out, no I/O.
+package plan
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// Op is what a change does to AWS.
+type Op string
+
+// Document and rule operations.
+const (
+	// OpCreate writes a document (or rule) where none exists.
+	OpCreate Op = "create"
+	// OpUpdate rewrites a document whose owned statements must change
+	// (or updates a rule's credential/role in place).
+	OpUpdate Op = "update"
+	// OpDeleteOwned removes ecr-warden's statements from a document that
+	// keeps foreign statements. In AWS this is a write of the smaller
+	// document (SetRepositoryPolicy / PutRegistryPolicy / PutRolePolicy),
+	// not a delete call.
+	OpDeleteOwned Op = "delete-owned"
+	// OpDeleteDocument deletes the whole document: its only statements were
+	// ecr-warden's and none are wanted any more.
+	OpDeleteDocument Op = "delete-document"
+	// OpNone means AWS already holds an equivalent document: no write.
+	OpNone Op = "none"
+	// OpDelete deletes a retired pull-through-cache rule.
+	OpDelete Op = "delete"
+	// OpConflict reports a pull-through-cache rule that exists with the
+	// declared prefix but a different upstream; it is never overwritten.
+	OpConflict Op = "conflict"
+)
+
+// Change is the plan for one policy document.
+type Change struct {
+	Kind policy.DocumentKind `json:"kind"`
+	// Target is the ARN of the resource the document belongs to (the
+	// repository, the registry's repository/* resource, the role).
+	Target string `json:"target"`
+	Op     Op     `json:"op"`
+	// Before is the document AWS holds now, compact JSON ("" = none).
+	Before string `json:"before,omitempty"`
+	// After is the document to write ("" = none, e.g. delete-document).
+	After string `json:"after,omitempty"`
+	// Added, Changed and Removed are owned Sids, for audit and review.
+	Added   []string `json:"added,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	// Reason says in words why this op was chosen.
+	Reason string `json:"reason"`
+}
+
+// Writes reports whether the change needs an AWS call.
+func (c Change) Writes() bool { return c.Op != OpNone && c.Op != "" }
+
+// Document plans one document. current is the text AWS holds ("" when
+// there is none; IAM's URL-encoded form is accepted), owned the statements
+// ecr-warden wants in it (all carrying prefix; empty means "none of ours").
+//
+// The result is checked before it is returned: a document over the size
+// limit or failing policy.Guard is an error naming the target, so nothing
+// unsafe ever reaches apply.
+func Document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix string) (Change, error) {
+	ch := Change{Kind: kind, Target: target}
+	var cur *policy.Document
+	if strings.TrimSpace(current) != "" {
+		var err error
+		if cur, err = policy.Parse(current); err != nil {
+			return ch, fmt.Errorf("planning %s (%s): the policy found in AWS is malformed: %w", kind, target, err)
+		}
+		if ch.Before, err = cur.Marshal(); err != nil {
+			return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
+		}
+	}
+	curOwned, curForeign := policy.Split(cur, prefix)
+	ch.Added, ch.Changed, ch.Removed = sidDelta(curOwned, owned)
+
+	if len(owned) == 0 && len(curOwned) == 0 {
+		ch.Op = OpNone
+		ch.After = ch.Before
+		if cur == nil {
+			ch.Reason = "no document exists and none is wanted"
+		} else {
+			ch.Reason = "document holds no ecr-warden statements and none are wanted; left as is"
+		}
+		return ch, nil
+	}
+	base := cur
+	if base == nil {
+		base = &policy.Document{Version: kind.DefaultVersion()}
+	}
+	merged, err := policy.Merge(base, owned, prefix)
+	if err != nil {
+		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
+	}
+	if len(merged.Statements) == 0 {
+		// Only possible when owned is empty and curForeign is empty.
+		ch.Op = OpDeleteDocument
+		ch.Reason = fmt.Sprintf("the document holds only ecr-warden statements (%d) and none are wanted", len(curOwned))
+		return ch, nil
+	}
+	if ch.After, err = merged.Marshal(); err != nil {
+		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
+	}
+	if cur != nil {
+		eq, err := policy.DocumentsEquivalent(cur, merged)
+		if err != nil {
+			return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
+		}
+		if eq {
+			ch.Op, ch.After = OpNone, ch.Before
+			ch.Added, ch.Changed, ch.Removed = nil, nil, nil
+			ch.Reason = "AWS already holds an equivalent document"
+			return ch, nil
+		}
+	}
+	switch {
+	case cur == nil:
+		ch.Op = OpCreate
+		ch.Reason = fmt.Sprintf("no document exists; writing %d ecr-warden statement(s)", len(owned))
+	case len(owned) == 0:
+		ch.Op = OpDeleteOwned
+		ch.Reason = fmt.Sprintf("removing %d ecr-warden statement(s); keeping %d foreign statement(s) (written as an update)", len(curOwned), len(curForeign))
+	default:
+		ch.Op = OpUpdate
+		ch.Reason = fmt.Sprintf("ecr-warden statements differ (added %d, changed %d, removed %d); keeping %d foreign statement(s)",
+			len(ch.Added), len(ch.Changed), len(ch.Removed), len(curForeign))
+	}
+	if err := policy.CheckSize(kind, target, ch.After); err != nil {
+		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
+	}
+	if err := policy.Guard(kind, merged); err != nil {
+		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
+	}
+	return ch, nil
+}
+
+// sidDelta lists owned Sids that are new, different or gone.
+func sidDelta(current, desired []policy.Statement) (added, changed, removed []string) {
+	cur := make(map[string]policy.Statement, len(current))
+	for _, s := range current {
+		cur[s.Sid] = s
+	}
+	want := make(map[string]bool, len(desired))
+	for _, s := range desired {
+		want[s.Sid] = true
+		old, ok := cur[s.Sid]
+		switch {
+		case !ok:
+			added = append(added, s.Sid)
+		case !policy.StatementsEquivalent(old, s):
+			changed = append(changed, s.Sid)
+		}
+	}
+	for _, s := range current {
+		if !want[s.Sid] {
+			removed = append(removed, s.Sid)
+		}
+	}
+	return added, changed, removed
+}

@@ -1,0 +1,236 @@
+package plan
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	prefix   = "EcrWarden"
+	repoARN  = "arn:aws:ecr:us-east-1:111111111111:repository/shared/app"
+	regARN   = "arn:aws:ecr:us-east-1:111111111111:repository/*"
+	pubARN   = "arn:aws:ecr-public::111111111111:repository/tools"
+	foreignA = `{"Sid":"TeamA","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"}`
+	foreignB = `{"Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111111111111"}}}`
+)
+
+var pullActions = policy.StringList{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+
+func pullStatement(sid string, principals ...string) policy.Statement {
+	return policy.Statement{Sid: sid, Effect: "Allow", Principal: &policy.Principal{AWS: principals},
+		Action: pullActions, Resource: policy.StringList{"*"}}
+}
+
+func orgPull() policy.Statement {
+	return policy.Statement{Sid: prefix + "OrgPull", Effect: "Allow", Principal: &policy.Principal{Wildcard: true},
+		Action: pullActions, Resource: policy.StringList{"*"},
+		Condition: policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {"o-a1b2c3d4e5"}}}}
+}
+
+func doc(stmts ...string) string {
+	return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+}
+
+func mustJSON(t *testing.T, s policy.Statement) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// golden compares got with testdata/<name>.golden, rewriting it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run go test -update): %v", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the golden file (go test ./shared/plan -update to accept):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+func render(t *testing.T, c Change) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(c.Diff())
+	fmt.Fprintf(&b, "added=%v changed=%v removed=%v\n", c.Added, c.Changed, c.Removed)
+	b.WriteString("--- after ---\n")
+	if c.After == "" {
+		b.WriteString("(no document)\n")
+	} else {
+		d, err := policy.Parse(c.After)
+		if err != nil {
+			t.Fatalf("after does not parse: %v", err)
+		}
+		p, err := d.Pretty()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(p + "\n")
+	}
+	return b.String()
+}
+
+func TestDocumentGolden(t *testing.T) {
+	hub := pullStatement(prefix+"Pull222", "arn:aws:iam::222222222222:root")
+	hubChanged := pullStatement(prefix+"Pull222", "arn:aws:iam::222222222222:root", "arn:aws:iam::444444444444:role/ci")
+	cases := []struct {
+		name    string
+		kind    policy.DocumentKind
+		target  string
+		current string
+		owned   []policy.Statement
+		op      Op
+	}{
+		{"create-repository", policy.ECRRepositoryPolicy, repoARN, "", []policy.Statement{hub}, OpCreate},
+		{"create-public", policy.PublicRepositoryPolicy, pubARN, "", []policy.Statement{{Sid: prefix + "Push", Effect: "Allow",
+			Principal: &policy.Principal{AWS: policy.StringList{"arn:aws:iam::111111111111:root"}},
+			Action:    policy.StringList{"ecr-public:BatchCheckLayerAvailability", "ecr-public:PutImage", "ecr-public:InitiateLayerUpload", "ecr-public:UploadLayerPart", "ecr-public:CompleteLayerUpload"}}}, OpCreate},
+		{"merge-into-foreign", policy.ECRRegistryPolicy, regARN, doc(foreignA, foreignB), []policy.Statement{orgPull()}, OpUpdate},
+		{"update-in-place", policy.ECRRegistryPolicy, regARN, doc(foreignA, mustJSON(t, hub), foreignB), []policy.Statement{hubChanged, orgPull()}, OpUpdate},
+		{"delete-owned", policy.ECRRegistryPolicy, regARN, doc(foreignA, mustJSON(t, hub), foreignB), nil, OpDeleteOwned},
+		{"delete-document", policy.ECRRepositoryPolicy, repoARN, doc(mustJSON(t, hub)), nil, OpDeleteDocument},
+		{"none-equivalent", policy.ECRRepositoryPolicy, repoARN,
+			doc(foreignA, `{"Sid":"EcrWardenPull222","Effect":"Allow","Principal":{"AWS":["222222222222"]},"Action":["ecr:getdownloadurlforlayer","ecr:BatchGetImage","ecr:BatchCheckLayerAvailability"],"Resource":["*"]}`),
+			[]policy.Statement{hub}, OpNone},
+		{"none-foreign-only", policy.ECRRepositoryPolicy, repoARN, doc(foreignA), nil, OpNone},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ch, err := Document(c.kind, c.target, c.current, c.owned, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Op != c.op {
+				t.Fatalf("op = %s, want %s (%s)", ch.Op, c.op, ch.Reason)
+			}
+			golden(t, "document-"+c.name, render(t, ch))
+		})
+	}
+}
+
+func TestDocumentKeepsForeignBytes(t *testing.T) {
+	// Foreign statements are written back as they were (modulo whitespace),
+	// including key order and a boolean condition value.
+	odd := `{"Effect":"Allow","Sid":"Odd","Action":"ecr:BatchGetImage","Principal":{"AWS":"333333333333"},"Condition":{"Bool":{"aws:SecureTransport":true}}}`
+	ch, err := Document(policy.ECRRepositoryPolicy, repoARN, doc(odd), []policy.Statement{pullStatement(prefix + "X", "222222222222")}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ch.After, odd) {
+		t.Fatalf("foreign statement rewritten:\n%s", ch.After)
+	}
+}
+
+func TestPublicVersion(t *testing.T) {
+	ch, err := Document(policy.PublicRepositoryPolicy, pubARN, "", []policy.Statement{{Sid: prefix + "P", Effect: "Allow",
+		Principal: &policy.Principal{AWS: policy.StringList{"111111111111"}}, Action: policy.StringList{"ecr-public:PutImage"}}}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ch.After, `{"Version":"2008-10-17"`) {
+		t.Fatalf("public policy version: %s", ch.After)
+	}
+	// An existing document keeps its version.
+	ch, err = Document(policy.ECRRepositoryPolicy, repoARN, `{"Version":"2008-10-17","Statement":[`+foreignA+`]}`,
+		[]policy.Statement{pullStatement(prefix+"X", "222222222222")}, prefix)
+	if err != nil || !strings.HasPrefix(ch.After, `{"Version":"2008-10-17"`) {
+		t.Fatalf("version not kept: %v %s", err, ch.After)
+	}
+}
+
+func TestDocumentErrorsNameTarget(t *testing.T) {
+	_, err := Document(policy.ECRRepositoryPolicy, repoARN, `{"Statement":[{"Effect":"Allow",`, nil, prefix)
+	if err == nil || !strings.Contains(err.Error(), repoARN) || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("malformed current: %v", err)
+	}
+	public := orgPull()
+	public.Condition = nil
+	_, err = Document(policy.ECRRegistryPolicy, regARN, "", []policy.Statement{public}, prefix)
+	if err == nil || !strings.Contains(err.Error(), regARN) || !strings.Contains(err.Error(), "aws:PrincipalOrgID") {
+		t.Fatalf("public grant: %v", err)
+	}
+	bad := pullStatement(prefix+"Bad", "12345")
+	bad.Action = policy.StringList{"ecr:BatchGetImages"}
+	_, err = Document(policy.ECRRegistryPolicy, regARN, "", []policy.Statement{bad}, prefix)
+	if err == nil || !strings.Contains(err.Error(), `"12345"`) || !strings.Contains(err.Error(), "ecr:BatchGetImages") {
+		t.Fatalf("bad principal and action: %v", err)
+	}
+}
+
+func TestOversizedEnumeration(t *testing.T) {
+	// 400 accounts enumerated into one statement: about 13,000 characters.
+	var accounts []string
+	for i := 0; i < 400; i++ {
+		accounts = append(accounts, policy.AccountRootARN("aws", fmt.Sprintf("%012d", 200000000000+i)))
+	}
+	_, err := Document(policy.ECRRegistryPolicy, regARN, "", []policy.Statement{pullStatement(prefix+"Pull", accounts...)}, prefix)
+	var se *policy.SizeError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a size error, got %v", err)
+	}
+	if se.Limit != 10240 || se.Size <= 10240 || se.Document != regARN {
+		t.Fatalf("size error = %+v", se)
+	}
+	for _, want := range []string{regARN, fmt.Sprint(se.Size), "10240", "aws:PrincipalOrgPaths"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestRulesGolden(t *testing.T) {
+	cred := "arn:aws:secretsmanager:us-east-1:222222222222:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+	role := "arn:aws:iam::222222222222:role/ecr-warden-ptc"
+	current := []Rule{
+		{Prefix: "ecr-public", UpstreamRegistryURL: "public.ecr.aws", UpstreamRegistry: "ecr-public"},
+		{Prefix: "docker-hub", UpstreamRegistryURL: "registry-1.docker.io", UpstreamRegistry: "docker-hub", CredentialARN: cred + "-old"},
+		{Prefix: "quay", UpstreamRegistryURL: "ghcr.io", UpstreamRegistry: "github-container-registry", CredentialARN: cred},
+		{Prefix: "hand-made", UpstreamRegistryURL: "registry.gitlab.com"},
+		{Prefix: "old-k8s", UpstreamRegistryURL: "registry.k8s.io", UpstreamRegistry: "k8s"},
+	}
+	desired := []Rule{
+		{Prefix: "ecr-public", UpstreamRegistryURL: "public.ecr.aws", UpstreamRegistry: "ecr-public"},
+		{Prefix: "docker-hub", UpstreamRegistryURL: "registry-1.docker.io", UpstreamRegistry: "docker-hub", CredentialARN: cred},
+		{Prefix: "quay", UpstreamRegistryURL: "quay.io", UpstreamRegistry: "quay"},
+		{Prefix: "hub", UpstreamRegistryURL: "111111111111.dkr.ecr.us-east-1.amazonaws.com", UpstreamRegistry: "ecr", CustomRoleARN: role, UpstreamRepositoryPrefix: "shared"},
+	}
+	changes := Rules("222222222222/us-east-1", current, desired, []string{"old-k8s", "never-existed"})
+	want := map[string]Op{"ecr-public": OpNone, "docker-hub": OpUpdate, "quay": OpConflict, "hub": OpCreate, "old-k8s": OpDelete}
+	if len(changes) != len(want) {
+		t.Fatalf("got %d changes, want %d: %+v", len(changes), len(want), changes)
+	}
+	for _, c := range changes {
+		if want[c.Prefix] != c.Op {
+			t.Errorf("%s: op %s, want %s (%s)", c.Prefix, c.Op, want[c.Prefix], c.Reason)
+		}
+		if c.Prefix == "hand-made" {
+			t.Error("undeclared, unretired rule was touched")
+		}
+	}
+	out, err := json.MarshalIndent(changes, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "rules", string(out)+"\n")
+}

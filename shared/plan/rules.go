@@ -1,0 +1,141 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Rule is a pull-through-cache rule as ecr-warden compares it: the fields
+// CreatePullThroughCacheRule takes.
+type Rule struct {
+	Prefix                   string `json:"ecrRepositoryPrefix"`
+	UpstreamRegistryURL      string `json:"upstreamRegistryUrl"`
+	UpstreamRegistry         string `json:"upstreamRegistry,omitempty"`
+	CredentialARN            string `json:"credentialArn,omitempty"`
+	CustomRoleARN            string `json:"customRoleArn,omitempty"`
+	UpstreamRepositoryPrefix string `json:"upstreamRepositoryPrefix,omitempty"`
+}
+
+// RuleChange is the plan for one pull-through-cache rule of a registry.
+type RuleChange struct {
+	// Registry identifies the registry (account and region) holding the rule.
+	Registry string `json:"registry"`
+	Prefix   string `json:"prefix"`
+	Op       Op     `json:"op"`
+	Before   *Rule  `json:"before,omitempty"`
+	After    *Rule  `json:"after,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// Writes reports whether the rule change needs an AWS call.
+func (c RuleChange) Writes() bool {
+	return c.Op == OpCreate || c.Op == OpUpdate || c.Op == OpDelete
+}
+
+// Rules plans the pull-through-cache rules of one registry.
+//
+//   - A declared rule that does not exist is created.
+//   - A declared rule whose prefix exists with the same upstream (URL,
+//     registry type, upstream repository prefix) is left alone, or updated
+//     in place when only credentialArn or customRoleArn differ: those are the
+//     only fields UpdatePullThroughCacheRule can change.
+//   - A declared rule whose prefix exists with a different upstream is a
+//     conflict: reported, never overwritten, because deleting and recreating
+//     it would silently repoint every image cached under the prefix.
+//   - A rule that is not declared is never touched, unless its prefix is in
+//     retired, in which case it is deleted. A prefix both declared and
+//     retired is treated as declared.
+//
+// The result lists declared rules in declaration order, then deletions in
+// current order.
+func Rules(registry string, current, desired []Rule, retired []string) []RuleChange {
+	byPrefix := make(map[string]Rule, len(current))
+	for _, r := range current {
+		byPrefix[r.Prefix] = r
+	}
+	declared := make(map[string]bool, len(desired))
+	var out []RuleChange
+	for _, want := range desired {
+		if declared[want.Prefix] {
+			continue // the declaration's validation reports duplicates
+		}
+		declared[want.Prefix] = true
+		w := want
+		ch := RuleChange{Registry: registry, Prefix: want.Prefix, After: &w}
+		have, ok := byPrefix[want.Prefix]
+		if !ok {
+			ch.Op = OpCreate
+			ch.Reason = fmt.Sprintf("no rule with prefix %q; creating it for %s", want.Prefix, want.UpstreamRegistryURL)
+			out = append(out, ch)
+			continue
+		}
+		h := have
+		ch.Before = &h
+		if why := upstreamDiffers(have, want); why != "" {
+			ch.Op = OpConflict
+			ch.After = nil
+			ch.Reason = fmt.Sprintf("a rule with prefix %q already exists with %s; it is not overwritten: delete it or choose another prefix", want.Prefix, why)
+			out = append(out, ch)
+			continue
+		}
+		var diffs []string
+		if have.CredentialARN != want.CredentialARN {
+			diffs = append(diffs, fmt.Sprintf("credentialArn %q -> %q", have.CredentialARN, want.CredentialARN))
+		}
+		if have.CustomRoleARN != want.CustomRoleARN {
+			diffs = append(diffs, fmt.Sprintf("customRoleArn %q -> %q", have.CustomRoleARN, want.CustomRoleARN))
+		}
+		if len(diffs) == 0 {
+			ch.Op = OpNone
+			ch.Reason = "rule already as declared"
+		} else {
+			ch.Op = OpUpdate
+			ch.Reason = "updating in place: " + strings.Join(diffs, ", ")
+		}
+		out = append(out, ch)
+	}
+	for _, have := range current {
+		if declared[have.Prefix] || !slices.Contains(retired, have.Prefix) {
+			continue
+		}
+		h := have
+		out = append(out, RuleChange{Registry: registry, Prefix: have.Prefix, Op: OpDelete, Before: &h,
+			Reason: fmt.Sprintf("prefix %q is retired in the declaration", have.Prefix)})
+	}
+	return out
+}
+
+// upstreamDiffers says how an existing rule's upstream differs from the
+// declared one ("" when it does not). URLs compare case-insensitively and
+// without a trailing slash or scheme; an upstreamRegistry missing on one
+// side (older rules, or a declaration that leaves it to ECR) is not a
+// difference.
+func upstreamDiffers(have, want Rule) string {
+	if normURL(have.UpstreamRegistryURL) != normURL(want.UpstreamRegistryURL) {
+		return fmt.Sprintf("upstream %q (declared %q)", have.UpstreamRegistryURL, want.UpstreamRegistryURL)
+	}
+	if have.UpstreamRegistry != "" && want.UpstreamRegistry != "" && have.UpstreamRegistry != want.UpstreamRegistry {
+		return fmt.Sprintf("upstream registry type %q (declared %q)", have.UpstreamRegistry, want.UpstreamRegistry)
+	}
+	if normRepoPrefix(have.UpstreamRepositoryPrefix) != normRepoPrefix(want.UpstreamRepositoryPrefix) {
+		return fmt.Sprintf("upstream repository prefix %q (declared %q)", have.UpstreamRepositoryPrefix, want.UpstreamRepositoryPrefix)
+	}
+	return ""
+}
+
+func normURL(u string) string {
+	u = strings.ToLower(strings.TrimSpace(u))
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	return strings.TrimSuffix(u, "/")
+}
+
+// normRepoPrefix treats an absent upstream repository prefix and ECR's
+// "ROOT" (what an unset prefix means) as the same.
+func normRepoPrefix(p string) string {
+	p = strings.Trim(p, "/")
+	if p == "ROOT" {
+		return ""
+	}
+	return p
+}

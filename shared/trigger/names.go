@@ -1,0 +1,78 @@
+package trigger
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Patterns from the AWS API references. They are checked here so a bad value
+// in an event is rejected with its path instead of failing later inside an
+// AWS call with a less helpful message.
+var (
+	accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	// ECR repository name (2-256; ECR Public 2-205).
+	repositoryPattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	// PTC ecrRepositoryPrefix (2-30) or ROOT.
+	prefixPattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	rolePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	regionPattern = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$`)
+	// Organizations parent: root (r-) or OU (ou-).
+	parentPattern = regexp.MustCompile(`^(?:r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
+)
+
+func checkAccountID(path, v string) error {
+	if !accountIDPattern.MatchString(v) {
+		return fmt.Errorf("%s: %s is not a 12-digit account id", path, quote(v))
+	}
+	return nil
+}
+
+func checkRepository(path, v string, maxLen int) error {
+	if len(v) < 2 || len(v) > maxLen {
+		return fmt.Errorf("%s: repository name %s must be 2-%d characters, has %d", path, quote(v), maxLen, len(v))
+	}
+	if !repositoryPattern.MatchString(v) {
+		return fmt.Errorf("%s: %s is not a valid repository name (lowercase letters, digits, and . _ - / separators)", path, quote(v))
+	}
+	return nil
+}
+
+func checkPrefix(path, v string) error {
+	if v == "ROOT" {
+		return nil
+	}
+	if len(v) < 2 || len(v) > 30 || !prefixPattern.MatchString(v) {
+		return fmt.Errorf("%s: %s is not a valid pull-through-cache prefix (2-30 characters, repository name syntax, or ROOT)", path, quote(v))
+	}
+	return nil
+}
+
+func checkRole(path, v string) error {
+	if !rolePattern.MatchString(v) {
+		return fmt.Errorf("%s: %s is not a valid IAM role name (1-64 of letters, digits, +=,.@_-)", path, quote(v))
+	}
+	return nil
+}
+
+func checkRegion(path, v string) error {
+	if !regionPattern.MatchString(v) {
+		return fmt.Errorf("%s: %s is not a region name", path, quote(v))
+	}
+	return nil
+}
+
+func checkParent(path, v string) error {
+	if !parentPattern.MatchString(v) {
+		return fmt.Errorf("%s: %s is not an organization root (r-...) or OU (ou-...) id", path, quote(v))
+	}
+	return nil
+}
+
+// quote prints a value for an error message, shortening huge hostile inputs.
+func quote(v string) string {
+	const max = 80
+	if len(v) > max {
+		return fmt.Sprintf("%q...(%d bytes)", v[:max], len(v))
+	}
+	return fmt.Sprintf("%q", v)
+}

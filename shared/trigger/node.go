@@ -1,0 +1,108 @@
+package trigger
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// node is a decoded JSON value with the path it was found at, so that every
+// rejection can say exactly which field was missing or wrong. Events are
+// walked as generic JSON rather than fixed structs because the same field
+// may legitimately be absent, null, or in another place depending on the
+// detail-type, and hostile input must produce a message, not a panic.
+type node struct {
+	path string
+	v    any // nil when absent or JSON null
+}
+
+func decodeJSON(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("unexpected data after the JSON value")
+	}
+	// A second Decode must hit EOF; dec.More is false for a trailing "]" or "}".
+	var extra any
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("unexpected data after the JSON value")
+	}
+	return v, nil
+}
+
+func (n node) get(key string) node {
+	m, _ := n.v.(map[string]any)
+	return node{path: n.path + "." + key, v: m[key]}
+}
+
+func (n node) absent() bool { return n.v == nil }
+
+// object returns the node if it is a JSON object; absent gives (false, nil).
+func (n node) object() (bool, error) {
+	switch n.v.(type) {
+	case nil:
+		return false, nil
+	case map[string]any:
+		return true, nil
+	}
+	return false, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %s, want an object", n.path, typeName(n.v))}
+}
+
+func (n node) requireObject() error {
+	ok, err := n.object()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Rejection{Reason: ReasonMissingField, Detail: n.path + ": missing"}
+	}
+	return nil
+}
+
+// optString returns "" for an absent or null value and an error for a non-string.
+func (n node) optString() (string, error) {
+	switch v := n.v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	}
+	return "", &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %s, want a string", n.path, typeName(n.v))}
+}
+
+func (n node) requireString() (string, error) {
+	s, err := n.optString()
+	if err != nil {
+		return "", err
+	}
+	if s == "" {
+		return "", &Rejection{Reason: ReasonMissingField, Detail: n.path + ": missing"}
+	}
+	return s, nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func invalid(err error) error {
+	return &Rejection{Reason: ReasonInvalidField, Detail: err.Error()}
+}

@@ -1,0 +1,608 @@
+package trigger
+
+import (
+	"fmt"
+	"strings"
+)
+
+// maxInput is far above EventBridge's 256 KiB event limit; anything larger is
+// not a real event and is rejected before decoding.
+const maxInput = 1 << 20
+
+// Detail types and sources Parse understands.
+const (
+	DetailTypeAPICall      = "AWS API Call via CloudTrail"
+	DetailTypeServiceEvent = "AWS Service Event via CloudTrail"
+	DetailTypeScheduled    = "Scheduled Event"
+
+	SourceECR            = "aws.ecr"
+	SourceECRPublic      = "aws.ecr-public"
+	SourceOrganizations  = "aws.organizations"
+	SourceControlTower   = "aws.controltower"
+	SourceIAM            = "aws.iam"
+	SourceEventBridge    = "aws.events"
+	publicRegion         = "us-east-1"
+	maxPrivateRepoLength = 256
+	maxPublicRepoLength  = 205
+)
+
+// eventSources maps an envelope source to the CloudTrail eventSource it must carry.
+var eventSources = map[string]string{
+	SourceECR:           "ecr.amazonaws.com",
+	SourceECRPublic:     "ecr-public.amazonaws.com",
+	SourceOrganizations: "organizations.amazonaws.com",
+	SourceControlTower:  "controltower.amazonaws.com",
+	SourceIAM:           "iam.amazonaws.com",
+}
+
+// Parse decodes one input into a Target. It accepts an EventBridge event
+// (CloudTrail API call or service event, or the sweep's Scheduled Event) or a
+// backfill payload ({"action":"backfill",...}). Every error is a *Rejection.
+//
+// It takes raw bytes rather than a decoded events.EventBridgeEvent because
+// malformed JSON and wrong types must become a clear rejection, not a
+// runtime unmarshal error before the handler runs.
+func Parse(raw []byte) (Target, error) {
+	t, err := parse(raw)
+	if err != nil {
+		r, ok := AsRejection(err)
+		if !ok {
+			r = &Rejection{Reason: ReasonMalformed, Detail: err.Error()}
+		}
+		if r.Trigger == (Trigger{}) {
+			r.Trigger = t.Trigger
+		}
+		if r.Raw == "" && (r.Reason == ReasonUnreadable || r.Reason == ReasonMalformed) {
+			r.Raw = keepRaw(raw)
+		}
+		return Target{}, r
+	}
+	return t, nil
+}
+
+// parse returns the partially filled Target (for its Trigger) with any error.
+func parse(raw []byte) (Target, error) {
+	var t Target
+	if len(raw) > maxInput {
+		return t, &Rejection{Reason: ReasonTooLarge, Detail: fmt.Sprintf("input is %d bytes; real events are at most 256 KiB", len(raw))}
+	}
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return t, &Rejection{Reason: ReasonMalformed, Detail: "not valid JSON: " + err.Error()}
+	}
+	root := node{path: "event", v: v}
+	if _, ok := v.(map[string]any); !ok {
+		return t, &Rejection{Reason: ReasonMalformed, Detail: fmt.Sprintf("event: is %s, want an object", typeName(v))}
+	}
+	if !root.get("action").absent() && root.get("detail-type").absent() {
+		req, err := ParseBackfill(raw)
+		if err != nil {
+			return t, err
+		}
+		t.Kind, t.Backfill = KindBackfill, &req
+		return t, nil
+	}
+
+	tr := &t.Trigger
+	for _, f := range []struct {
+		dst  *string
+		name string
+	}{{&tr.EventID, "id"}, {&tr.DetailType, "detail-type"}, {&tr.Source, "source"}, {&tr.Time, "time"}, {&tr.EventAccount, "account"}, {&tr.EventRegion, "region"}} {
+		s, err := root.get(f.name).optString()
+		if err != nil {
+			return t, err
+		}
+		*f.dst = s
+	}
+	if tr.DetailType == "" {
+		return t, &Rejection{Reason: ReasonMissingField, Detail: "event.detail-type: missing"}
+	}
+	if tr.Source == "" {
+		return t, &Rejection{Reason: ReasonMissingField, Detail: "event.source: missing"}
+	}
+	detail := node{path: "detail", v: root.get("detail").v}
+
+	if tr.DetailType == DetailTypeScheduled {
+		if tr.Source != SourceEventBridge {
+			return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("a %q from source %q, want %q", tr.DetailType, tr.Source, SourceEventBridge)}
+		}
+		t.Kind = KindBackfill
+		t.Backfill = &BackfillRequest{Action: "backfill", Targets: BackfillTargets{All: true}, Sweep: true}
+		return t, nil
+	}
+	if _, known := eventSources[tr.Source]; !known {
+		return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("source %q is not one ecr-warden handles (aws.ecr, aws.ecr-public, aws.organizations, aws.controltower, aws.iam, aws.events)", tr.Source)}
+	}
+	if tr.DetailType != DetailTypeAPICall && tr.DetailType != DetailTypeServiceEvent {
+		return t, &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("detail-type %q is not a CloudTrail event", tr.DetailType)}
+	}
+	if err := detail.requireObject(); err != nil {
+		return t, err
+	}
+	return parseCloudTrail(t, detail)
+}
+
+// cloudTrail is one CloudTrail record being read into a Target.
+type cloudTrail struct {
+	detail  node
+	t       Target
+	service bool
+}
+
+func parseCloudTrail(t Target, detail node) (Target, error) {
+	c := &cloudTrail{detail: detail, t: t}
+	tr := &c.t.Trigger
+	var err error
+	for _, f := range []struct {
+		dst  *string
+		name string
+	}{{&tr.CloudTrailEventID, "eventID"}, {&tr.EventSource, "eventSource"}, {&tr.EventName, "eventName"}, {&tr.EventTime, "eventTime"}} {
+		if *f.dst, err = detail.get(f.name).optString(); err != nil {
+			return c.t, err
+		}
+	}
+	if tr.Actor, err = readActor(detail.get("userIdentity")); err != nil {
+		return c.t, err
+	}
+	if tr.EventName == "" {
+		return c.t, &Rejection{Reason: ReasonMissingField, Detail: "detail.eventName: missing"}
+	}
+	if want := eventSources[tr.Source]; tr.EventSource != want {
+		return c.t, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("detail.eventSource: %q does not match source %q (want %q)", tr.EventSource, tr.Source, want)}
+	}
+	eventType, err := detail.get("eventType").optString()
+	if err != nil {
+		return c.t, err
+	}
+	c.service = tr.DetailType == DetailTypeServiceEvent || eventType == "AwsServiceEvent"
+	if c.service {
+		tr.Service = tr.EventSource
+	}
+	// A failed call changed nothing; say which error so the log explains it.
+	code, err := detail.get("errorCode").optString()
+	if err != nil {
+		return c.t, err
+	}
+	if code != "" {
+		msg, _ := detail.get("errorMessage").optString()
+		d := "the call failed with " + code
+		if msg != "" {
+			d += ": " + msg
+		}
+		return c.t, &Rejection{Reason: ReasonFailedCall, Detail: d}
+	}
+
+	switch tr.Source {
+	case SourceECR:
+		err = c.ecr()
+	case SourceECRPublic:
+		err = c.ecrPublic()
+	case SourceOrganizations:
+		err = c.organizations()
+	case SourceControlTower:
+		err = c.controlTower()
+	case SourceIAM:
+		err = c.iam()
+	}
+	return c.t, err
+}
+
+func (c *cloudTrail) unknown() error {
+	return &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("eventName %q from %s is not one ecr-warden reacts to", c.t.Trigger.EventName, c.t.Trigger.Source)}
+}
+
+// region is detail.awsRegion, else the envelope region.
+func (c *cloudTrail) region() (string, error) {
+	n := c.detail.get("awsRegion")
+	r, err := n.optString()
+	if err != nil {
+		return "", err
+	}
+	if r == "" {
+		n, r = node{path: "event.region"}, c.t.Trigger.EventRegion
+	}
+	if r == "" {
+		return "", &Rejection{Reason: ReasonMissingField, Detail: "detail.awsRegion: missing (and no event.region)"}
+	}
+	if err := checkRegion(n.path, r); err != nil {
+		return "", invalid(err)
+	}
+	return r, nil
+}
+
+// account is the first of the given nodes that holds a value, else
+// detail.recipientAccountId, else the envelope account: the account where the
+// call happened (a member's events are forwarded to the hub bus unchanged).
+func (c *cloudTrail) account(prefer ...node) (string, error) {
+	cands := append(prefer, c.detail.get("recipientAccountId"), node{path: "event.account", v: nilIfEmpty(c.t.Trigger.EventAccount)})
+	for _, n := range cands {
+		s, err := n.optString()
+		if err != nil {
+			return "", err
+		}
+		if s == "" {
+			continue
+		}
+		if err := checkAccountID(n.path, s); err != nil {
+			return "", invalid(err)
+		}
+		return s, nil
+	}
+	return "", &Rejection{Reason: ReasonMissingField, Detail: "detail.recipientAccountId: missing (and no event.account)"}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (c *cloudTrail) ecr() error {
+	req, resp := c.detail.get("requestParameters"), c.detail.get("responseElements")
+	for _, n := range []node{req, resp} {
+		if _, err := n.object(); err != nil {
+			return err
+		}
+	}
+	region, err := c.region()
+	if err != nil {
+		return err
+	}
+	t := &c.t
+	t.Region = region
+	switch name := t.Trigger.EventName; name {
+	case "CreateRepository":
+		t.Kind = KindRepository
+		if c.service {
+			// Created by ECR itself (pull-through cache, replication, create-on-push).
+			sed := c.detail.get("serviceEventDetails")
+			if err := sed.requireObject(); err != nil {
+				return err
+			}
+			if t.Repository, err = c.repository(maxPrivateRepoLength, sed.get("repositoryName")); err != nil {
+				return err
+			}
+			t.AccountID, err = c.account(sed.get("registryId"))
+			return err
+		}
+		if t.Repository, err = c.repository(maxPrivateRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
+			return err
+		}
+		t.AccountID, err = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
+		return err
+	case "SetRepositoryPolicy", "DeleteRepositoryPolicy":
+		t.Kind = KindRepository
+		if t.Repository, err = c.repository(maxPrivateRepoLength, req.get("repositoryName")); err != nil {
+			return err
+		}
+		t.AccountID, err = c.account(req.get("registryId"))
+		return err
+	case "TagResource", "UntagResource":
+		// Tags drive tag-based grants, so a tag change on a repository re-converges it.
+		arnNode := req.get("resourceArn")
+		arn, err := arnNode.requireString()
+		if err != nil {
+			return err
+		}
+		acct, repo, ok := splitRepositoryARN(arn, "ecr")
+		if !ok {
+			return invalid(fmt.Errorf("%s: %s is not an ECR repository ARN", arnNode.path, quote(arn)))
+		}
+		if err := checkRepository(arnNode.path, repo, maxPrivateRepoLength); err != nil {
+			return invalid(err)
+		}
+		t.Kind, t.Repository = KindRepository, repo
+		t.AccountID, err = c.account(node{path: arnNode.path + "(account)", v: acct})
+		return err
+	case "PutRegistryPolicy", "DeleteRegistryPolicy":
+		t.Kind = KindRegistryPolicy
+		t.AccountID, err = c.account(resp.get("registryId"))
+		return err
+	case "DeletePullThroughCacheRule", "UpdatePullThroughCacheRule":
+		t.Kind = KindPTCRule
+		n := req.get("ecrRepositoryPrefix")
+		if t.Prefix, err = n.requireString(); err != nil {
+			return err
+		}
+		if err := checkPrefix(n.path, t.Prefix); err != nil {
+			return invalid(err)
+		}
+		t.AccountID, err = c.account(req.get("registryId"))
+		return err
+	}
+	return c.unknown()
+}
+
+func (c *cloudTrail) ecrPublic() error {
+	req, resp := c.detail.get("requestParameters"), c.detail.get("responseElements")
+	for _, n := range []node{req, resp} {
+		if _, err := n.object(); err != nil {
+			return err
+		}
+	}
+	switch c.t.Trigger.EventName {
+	case "CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy":
+	default:
+		return c.unknown()
+	}
+	region, err := c.region()
+	if err != nil {
+		return err
+	}
+	if region != publicRegion {
+		return &Rejection{Reason: ReasonPublicRegion, Detail: fmt.Sprintf("detail.awsRegion: ECR Public lives in %s only, this event is from %q", publicRegion, region)}
+	}
+	t := &c.t
+	t.Kind, t.Region = KindPublicRepository, publicRegion
+	if t.Repository, err = c.repository(maxPublicRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
+		return err
+	}
+	t.AccountID, err = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
+	return err
+}
+
+// repository reads the first present name among the nodes and validates it.
+func (c *cloudTrail) repository(maxLen int, nodes ...node) (string, error) {
+	for _, n := range nodes {
+		s, err := n.optString()
+		if err != nil {
+			return "", err
+		}
+		if s == "" {
+			continue
+		}
+		if err := checkRepository(n.path, s, maxLen); err != nil {
+			return "", invalid(err)
+		}
+		return s, nil
+	}
+	return "", &Rejection{Reason: ReasonMissingField, Detail: nodes[0].path + ": missing"}
+}
+
+func (c *cloudTrail) iam() error {
+	switch c.t.Trigger.EventName {
+	case "UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole":
+	default:
+		return c.unknown()
+	}
+	req := c.detail.get("requestParameters")
+	if err := req.requireObject(); err != nil {
+		return err
+	}
+	n := req.get("roleName")
+	name, err := n.requireString()
+	if err != nil {
+		return err
+	}
+	if err := checkRole(n.path, name); err != nil {
+		return invalid(err)
+	}
+	t := &c.t
+	t.Kind, t.RoleName = KindRole, name
+	t.AccountID, err = c.account()
+	return err
+}
+
+func (c *cloudTrail) organizations() error {
+	t := &c.t
+	switch t.Trigger.EventName {
+	case "CreateAccountResult":
+		sed := c.detail.get("serviceEventDetails")
+		if err := sed.requireObject(); err != nil {
+			return err
+		}
+		st := sed.get("createAccountStatus")
+		if err := st.requireObject(); err != nil {
+			return err
+		}
+		state, err := st.get("state").requireString()
+		if err != nil {
+			return err
+		}
+		if state != "SUCCEEDED" {
+			reason, _ := st.get("failureReason").optString()
+			d := fmt.Sprintf("%s: account creation state is %s", st.path+".state", state)
+			if reason != "" {
+				d += ", failureReason " + reason
+			}
+			return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
+		}
+		n := st.get("accountId")
+		if t.AccountID, err = n.requireString(); err != nil {
+			return err
+		}
+		if err := checkAccountID(n.path, t.AccountID); err != nil {
+			return invalid(err)
+		}
+		t.Kind, t.Method = KindAccount, "Created"
+		return nil
+	case "AccountJoinedOrganization":
+		return c.membership(KindAccount, "joinedMethod")
+	case "AccountDepartedOrganization":
+		return c.membership(KindAccountDeparted, "departedMethod")
+	case "MoveAccount", "RemoveAccountFromOrganization":
+		req := c.detail.get("requestParameters")
+		if err := req.requireObject(); err != nil {
+			return err
+		}
+		n := req.get("accountId")
+		acct, err := n.requireString()
+		if err != nil {
+			return err
+		}
+		if err := checkAccountID(n.path, acct); err != nil {
+			return invalid(err)
+		}
+		t.AccountID = acct
+		if t.Trigger.EventName == "RemoveAccountFromOrganization" {
+			t.Kind, t.Method = KindAccountDeparted, "Removed"
+			return nil
+		}
+		t.Kind = KindAccountMoved
+		for _, f := range []struct {
+			dst  *string
+			name string
+		}{{&t.SourceParentID, "sourceParentId"}, {&t.ParentID, "destinationParentId"}} {
+			n := req.get(f.name)
+			if *f.dst, err = n.requireString(); err != nil {
+				return err
+			}
+			if err := checkParent(n.path, *f.dst); err != nil {
+				return invalid(err)
+			}
+		}
+		return nil
+	}
+	return c.unknown()
+}
+
+// accountKeys are the names under which an unconfirmed Organizations shape may
+// carry the subject account id.
+var accountKeys = []string{"accountId", "AccountId", "accountID", "memberAccountId", "account"}
+
+// membership reads AccountJoinedOrganization / AccountDepartedOrganization,
+// whose exact JSON AWS has not documented: the account id is looked for in
+// serviceEventDetails, requestParameters and responseElements under several
+// plausible names. Exactly one distinct valid id must be found; none, an
+// invalid one, or two different ones reject the event with its raw text.
+func (c *cloudTrail) membership(kind Kind, methodKey string) error {
+	found := map[string]string{} // id -> path
+	var method string
+	for _, where := range []string{"serviceEventDetails", "requestParameters", "responseElements"} {
+		box := c.detail.get(where)
+		if ok, _ := box.object(); !ok {
+			continue
+		}
+		for _, k := range accountKeys {
+			n := box.get(k)
+			if inner, ok := n.v.(map[string]any); ok { // {"account": {"accountId"|"id": ...}}
+				for _, ik := range []string{"accountId", "id", "Id"} {
+					if s, ok := inner[ik].(string); ok && s != "" {
+						found[s] = n.path + "." + ik
+					}
+				}
+				continue
+			}
+			if s, ok := n.v.(string); ok && s != "" {
+				found[s] = n.path
+			}
+		}
+		if method == "" {
+			method, _ = box.get(methodKey).v.(string)
+		}
+	}
+	if len(found) == 0 {
+		return &Rejection{Reason: ReasonUnreadable, Detail: fmt.Sprintf("no account id found in detail.serviceEventDetails, requestParameters or responseElements (looked for %s); raw event kept for the log", strings.Join(accountKeys, ", "))}
+	}
+	if len(found) > 1 {
+		var parts []string
+		for id, p := range found {
+			parts = append(parts, p+"="+quote(id))
+		}
+		return &Rejection{Reason: ReasonUnreadable, Detail: "conflicting account ids: " + strings.Join(sortStrings(parts), ", ")}
+	}
+	for id, p := range found {
+		if err := checkAccountID(p, id); err != nil {
+			return &Rejection{Reason: ReasonUnreadable, Detail: err.Error()}
+		}
+		c.t.AccountID = id
+	}
+	c.t.Kind, c.t.Method = kind, method
+	return nil
+}
+
+func (c *cloudTrail) controlTower() error {
+	var key string
+	switch c.t.Trigger.EventName {
+	case "CreateManagedAccount":
+		key = "createManagedAccountStatus"
+	case "UpdateManagedAccount":
+		key = "updateManagedAccountStatus"
+	default:
+		return c.unknown()
+	}
+	sed := c.detail.get("serviceEventDetails")
+	if err := sed.requireObject(); err != nil {
+		return err
+	}
+	st := sed.get(key)
+	if err := st.requireObject(); err != nil {
+		return err
+	}
+	state, err := st.get("state").requireString()
+	if err != nil {
+		return err
+	}
+	if state != "SUCCEEDED" {
+		msg, _ := st.get("message").optString()
+		d := fmt.Sprintf("%s.state: Control Tower state is %s", st.path, state)
+		if msg != "" {
+			d += ": " + msg
+		}
+		return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
+	}
+	acct := st.get("account")
+	if err := acct.requireObject(); err != nil {
+		return err
+	}
+	n := acct.get("accountId")
+	t := &c.t
+	if t.AccountID, err = n.requireString(); err != nil {
+		return err
+	}
+	if err := checkAccountID(n.path, t.AccountID); err != nil {
+		return invalid(err)
+	}
+	ou := st.get("organizationalUnit")
+	if _, err := ou.object(); err != nil {
+		return err
+	}
+	on := ou.get("organizationalUnitId")
+	if t.ParentID, err = on.optString(); err != nil {
+		return err
+	}
+	if t.ParentID != "" {
+		if err := checkParent(on.path, t.ParentID); err != nil {
+			return invalid(err)
+		}
+	}
+	t.Kind, t.Method = KindAccount, state
+	return nil
+}
+
+// readActor reads userIdentity; it may be absent (some service events).
+func readActor(n node) (Actor, error) {
+	var a Actor
+	if ok, err := n.object(); err != nil || !ok {
+		return a, err
+	}
+	for _, f := range []struct {
+		dst *string
+		n   node
+	}{
+		{&a.Type, n.get("type")}, {&a.ARN, n.get("arn")}, {&a.PrincipalID, n.get("principalId")},
+		{&a.AccountID, n.get("accountId")}, {&a.InvokedBy, n.get("invokedBy")}, {&a.UserName, n.get("userName")},
+		{&a.SessionIssuerARN, n.get("sessionContext").get("sessionIssuer").get("arn")},
+	} {
+		s, err := f.n.optString()
+		if err != nil {
+			return a, err
+		}
+		*f.dst = s
+	}
+	if a.UserName == "" {
+		a.UserName, _ = n.get("sessionContext").get("sessionIssuer").get("userName").v.(string)
+	}
+	return a, nil
+}
+
+// splitRepositoryARN splits arn:<p>:<service>:<region>:<account>:repository/<name>.
+func splitRepositoryARN(arn, service string) (account, name string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != service {
+		return "", "", false
+	}
+	name, ok = strings.CutPrefix(parts[5], "repository/")
+	return parts[4], name, ok && name != ""
+}

@@ -1,0 +1,129 @@
+package trigger
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Kind says what a Target points at, and so which reconcile path handles it.
+type Kind string
+
+// The kinds of target. Each names the smallest scope that must be re-read and
+// re-converged for the event that produced it.
+const (
+	// KindRepository is one private ECR repository (created, policy edited, tags changed).
+	KindRepository Kind = "repository"
+	// KindPublicRepository is one ECR Public repository (API in us-east-1 only).
+	KindPublicRepository Kind = "public-repository"
+	// KindAccount is an account that joined the organization, was created, or
+	// was vended or updated by Control Tower: converge its member setup and the hub grants.
+	KindAccount Kind = "account"
+	// KindAccountMoved is an account moved between OUs: its OU-based grants follow.
+	KindAccountMoved Kind = "account-moved"
+	// KindAccountDeparted is an account that left or was removed: the hub stops granting it.
+	KindAccountDeparted Kind = "account-departed"
+	// KindRegistryPolicy is one account's registry policy in one region.
+	KindRegistryPolicy Kind = "registry-policy"
+	// KindPTCRule is one pull-through-cache rule (by prefix) in one account and region.
+	KindPTCRule Kind = "ptc-rule"
+	// KindRole is one IAM role (IAM is global: no region).
+	KindRole Kind = "role"
+	// KindBackfill is a manual backfill or the scheduled sweep; see Target.Backfill.
+	KindBackfill Kind = "backfill"
+)
+
+// Target is where to look. Only the fields that matter for its Kind are set.
+type Target struct {
+	Kind Kind `json:"kind"`
+	// AccountID is the account that owns the resource, or the subject account of
+	// an organization event (not the management account that logged it).
+	AccountID string `json:"accountId,omitempty"`
+	// Region is the resource's region. Empty for organization-level kinds and
+	// roles (they concern every declared region); "us-east-1" for ECR Public.
+	Region string `json:"region,omitempty"`
+	// Repository is the repository name (not ARN) for the repository kinds.
+	Repository string `json:"repository,omitempty"`
+	// RoleName is the IAM role name for KindRole.
+	RoleName string `json:"roleName,omitempty"`
+	// Prefix is the ECR repository prefix of a pull-through-cache rule (KindPTCRule).
+	Prefix string `json:"prefix,omitempty"`
+	// ParentID is the OU or root the account is in now, when the event says so
+	// (MoveAccount destination, Control Tower organizational unit).
+	ParentID string `json:"parentId,omitempty"`
+	// SourceParentID is the OU or root a moved account came from (KindAccountMoved).
+	SourceParentID string `json:"sourceParentId,omitempty"`
+	// Method is how an account joined or left when the event says so
+	// (Created, Invited, Left, Removed, Cleaned), or the Control Tower state.
+	Method string `json:"method,omitempty"`
+	// Backfill is the request for KindBackfill.
+	Backfill *BackfillRequest `json:"backfill,omitempty"`
+	// Trigger is the event metadata the audit trail records with every decision.
+	Trigger Trigger `json:"trigger"`
+}
+
+// Trigger is what the audit trail needs to answer "why and on whose action".
+// Times are kept exactly as the event gave them: Organizations and Control
+// Tower use different human formats, and the audit only displays them.
+type Trigger struct {
+	EventID      string `json:"eventId,omitempty"`      // envelope id (EventBridge)
+	DetailType   string `json:"detailType,omitempty"`   // envelope detail-type
+	Source       string `json:"source,omitempty"`       // envelope source, e.g. aws.ecr
+	Time         string `json:"time,omitempty"`         // envelope time, as given
+	EventAccount string `json:"eventAccount,omitempty"` // envelope account (where the event was emitted)
+	EventRegion  string `json:"eventRegion,omitempty"`  // envelope region
+
+	CloudTrailEventID string `json:"cloudTrailEventId,omitempty"` // detail.eventID
+	EventSource       string `json:"eventSource,omitempty"`       // detail.eventSource, e.g. ecr.amazonaws.com
+	EventName         string `json:"eventName,omitempty"`         // detail.eventName
+	EventTime         string `json:"eventTime,omitempty"`         // detail.eventTime, as given
+	// Service is set for "AWS Service Event via CloudTrail": the service that
+	// acted on its own (e.g. ecr.amazonaws.com for pull-through cache).
+	Service string `json:"service,omitempty"`
+	Actor   Actor  `json:"actor"`
+}
+
+// CheckRegion rejects a regional target whose region the declaration does not
+// cover. Organization-level kinds, roles (IAM is global) and ECR Public (one
+// API region, checked by Parse) are not regional and always pass; a backfill
+// passes when every region it names is declared.
+func (t Target) CheckRegion(regions []string) error {
+	switch t.Kind {
+	case KindRepository, KindRegistryPolicy, KindPTCRule:
+		if !slices.Contains(regions, t.Region) {
+			return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger,
+				Detail: fmt.Sprintf("region %q is not in the declaration's hub.regions %v", t.Region, regions)}
+		}
+	case KindBackfill:
+		if t.Backfill == nil {
+			return nil
+		}
+		for i, r := range t.Backfill.Targets.Regions {
+			if !slices.Contains(regions, r) {
+				return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger,
+					Detail: fmt.Sprintf("targets.regions[%d]: region %q is not in the declaration's hub.regions %v", i, r, regions)}
+			}
+		}
+	}
+	return nil
+}
+
+// String is a short human form for log lines, e.g. "repository 222222222222/us-east-1/team-a/app".
+func (t Target) String() string {
+	switch t.Kind {
+	case KindRepository, KindPublicRepository:
+		return fmt.Sprintf("%s %s/%s/%s", t.Kind, t.AccountID, t.Region, t.Repository)
+	case KindRegistryPolicy:
+		return fmt.Sprintf("%s %s/%s", t.Kind, t.AccountID, t.Region)
+	case KindPTCRule:
+		return fmt.Sprintf("%s %s/%s/%s", t.Kind, t.AccountID, t.Region, t.Prefix)
+	case KindRole:
+		return fmt.Sprintf("%s %s/%s", t.Kind, t.AccountID, t.RoleName)
+	case KindAccountMoved:
+		return fmt.Sprintf("%s %s %s->%s", t.Kind, t.AccountID, t.SourceParentID, t.ParentID)
+	case KindBackfill:
+		if t.Backfill != nil {
+			return fmt.Sprintf("%s %s", t.Kind, t.Backfill.String())
+		}
+	}
+	return fmt.Sprintf("%s %s", t.Kind, t.AccountID)
+}

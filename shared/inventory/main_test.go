@@ -1,0 +1,39 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ecr-warden/ecr-warden/shared/localaws"
+)
+
+// server is the package's one moto process; each test resets it.
+var server *localaws.Server
+
+func TestMain(m *testing.M) {
+	s, err := localaws.Start(context.Background(), localaws.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
+		os.Exit(1)
+	}
+	server = s
+	code := m.Run()
+	s.Stop()
+	os.Exit(code)
+}
+
+// fresh resets moto and returns a config for the default (management)
+// account whose calls are counted in counts.
+func fresh(t testing.TB, counts *Counts) aws.Config {
+	t.Helper()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Config("us-east-1")
+	cfg.APIOptions = append(cfg.APIOptions, CountCalls(counts))
+	return cfg
+}

@@ -133,7 +133,7 @@ func TestDocumentKeepsForeignBytes(t *testing.T) {
 	// Foreign statements are written back as they were (modulo whitespace),
 	// including key order and a boolean condition value.
 	odd := `{"Effect":"Allow","Sid":"Odd","Action":"ecr:BatchGetImage","Principal":{"AWS":"333333333333"},"Condition":{"Bool":{"aws:SecureTransport":true}}}`
-	ch, err := Document(policy.ECRRepositoryPolicy, repoARN, doc(odd), []policy.Statement{pullStatement(prefix + "X", "222222222222")}, prefix)
+	ch, err := Document(policy.ECRRepositoryPolicy, repoARN, doc(odd), []policy.Statement{pullStatement(prefix+"X", "222222222222")}, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

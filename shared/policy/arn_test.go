@@ -1,0 +1,74 @@
+package policy
+
+import "testing"
+
+func TestARNBuilders(t *testing.T) {
+	cases := map[string]string{
+		RepositoryARN("aws", "us-east-1", "111111111111", "team-a/app"):         "arn:aws:ecr:us-east-1:111111111111:repository/team-a/app",
+		RepositoryARN("aws-cn", "cn-north-1", "111111111111", "x"):              "arn:aws-cn:ecr:cn-north-1:111111111111:repository/x",
+		RegistryResourceARN("aws-us-gov", "us-gov-west-1", "111111111111", ""):  "arn:aws-us-gov:ecr:us-gov-west-1:111111111111:repository/*",
+		RegistryResourceARN("aws", "eu-west-1", "111111111111", "/docker-hub/"): "arn:aws:ecr:eu-west-1:111111111111:repository/docker-hub/*",
+		RegistryARN("aws", "eu-west-1", "111111111111"):                         "arn:aws:ecr:eu-west-1:111111111111:repository/*",
+		AccountRootARN("aws-cn", "222222222222"):                                "arn:aws-cn:iam::222222222222:root",
+		RoleARN("aws", "222222222222", "ecr-warden-ptc"):                        "arn:aws:iam::222222222222:role/ecr-warden-ptc",
+		RoleARN("aws", "222222222222", "/team/ci"):                              "arn:aws:iam::222222222222:role/team/ci",
+		PublicRepositoryARN("111111111111", "tools/cli"):                        "arn:aws:ecr-public::111111111111:repository/tools/cli",
+	}
+	for got, want := range cases {
+		if got != want {
+			t.Errorf("got %s, want %s", got, want)
+		}
+		if _, err := ParseARN(got); err != nil {
+			t.Errorf("ParseARN(%s): %v", got, err)
+		}
+	}
+}
+
+func TestParseARN(t *testing.T) {
+	a, err := ParseARN("arn:aws:ecr:us-east-1:111111111111:repository/a/b:c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Partition != "aws" || a.Service != "ecr" || a.Region != "us-east-1" || a.AccountID != "111111111111" || a.Resource != "repository/a/b:c" {
+		t.Fatalf("parsed %+v", a)
+	}
+	if a.String() != "arn:aws:ecr:us-east-1:111111111111:repository/a/b:c" {
+		t.Fatalf("String() = %s", a)
+	}
+	for _, bad := range []string{"", "arn:aws:ecr", "urn:aws:ecr:us-east-1:111111111111:x", "arn:aws-mars:ecr::111111111111:x",
+		"arn:aws::us-east-1:111111111111:x", "arn:aws:ecr:us-east-1:1111:x", "arn:aws:ecr:us-east-1:111111111111:"} {
+		if _, err := ParseARN(bad); err == nil {
+			t.Errorf("ParseARN(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestValidators(t *testing.T) {
+	if !ValidAccountID("012345678901") || ValidAccountID("12345678901") || ValidAccountID("1234567890123") || ValidAccountID("12345678901a") {
+		t.Error("ValidAccountID")
+	}
+	for _, ok := range []string{"ab", "team-a/app", "a.b_c-d/e"} {
+		if !ValidRepositoryName(ok) {
+			t.Errorf("ValidRepositoryName(%q) = false", ok)
+		}
+	}
+	for _, bad := range []string{"a", "Team/app", "a//b", "-a", "a/"} {
+		if ValidRepositoryName(bad) {
+			t.Errorf("ValidRepositoryName(%q) = true", bad)
+		}
+	}
+	for _, ok := range []string{"us-east-1", "cn-north-1", "us-gov-west-1", "ap-southeast-2"} {
+		if !ValidRegion(ok) {
+			t.Errorf("ValidRegion(%q) = false", ok)
+		}
+	}
+	if ValidRegion("useast1") || ValidPartition("aws-mars") || !ValidPartition("aws-us-gov") {
+		t.Error("ValidRegion/ValidPartition")
+	}
+	if id, ok := accountOfRoot("arn:aws-us-gov:iam::123456789012:root"); !ok || id != "123456789012" {
+		t.Error("accountOfRoot")
+	}
+	if _, ok := accountOfRoot("arn:aws:iam::123456789012:role/root"); ok {
+		t.Error("accountOfRoot accepted a role")
+	}
+}

@@ -2,12 +2,31 @@
 // project's own Python launcher (motoext.py) with the ECR and ECR Public
 // operations moto lacks. Tests, the demo and `make emulator` all start it
 // through this package so every AWS call goes through the real SDK over HTTP.
+// A Proxy in front of it counts calls and injects faults.
+//
+// Added by motoext.py (per account and region, wiped by Reset):
+//   - ECR pull-through-cache rules (Create/Describe/Update/Delete/Validate),
+//     50 per registry, prefix pattern and length, upstream URL checks.
+//   - ECR PutAccountSetting/GetAccountSetting (REGISTRY_POLICY_SCOPE defaults
+//     to V2, as AWS configures new registries; V1 can be set for tests),
+//     and PutRegistryPolicy honouring the scope: V1 accepts only
+//     ecr:ReplicateImage, ecr:BatchImportUpstreamImage, ecr:CreateRepository
+//     (else InvalidParameterException "Invalid registry policy provided").
+//   - ECR repository creation templates (Create/Describe/Update/Delete).
+//   - ECR Public repositories, policies and tags, us-east-1 only: other
+//     regions answer UnsupportedCommandException.
+//
+// Known differences from AWS: no authorization (any principal may call
+// anything, trust policies are not evaluated), principals in policies are not
+// checked for existence ("Invalid principal" never happens unless injected by
+// the Proxy), PTC credential secrets are not looked up, ValidatePullThroughCacheRule
+// always reports a rule valid, creation templates are stored but never
+// applied (moto never creates repositories on its own).
 package localaws
 
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,6 +39,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 //go:embed motoext.py
@@ -29,9 +49,10 @@ var launcher []byte
 type Server struct {
 	// URL is the endpoint to give the SDK, e.g. http://127.0.0.1:40123.
 	URL  string
-	cmd  *exec.Cmd
-	dir  string
-	done chan error
+	cmd     *exec.Cmd
+	dir     string
+	done    chan struct{} // closed when the process has exited
+	waitErr error         // the process's exit status, set before done closes
 }
 
 // Options tune Start. The zero value picks a free loopback port.
@@ -71,8 +92,8 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting moto (%s): %w", python, err)
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir, done: make(chan struct{})}
+	go func() { s.waitErr = cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if resp, err := http.Get(s.URL + "/moto-api/"); err == nil {
@@ -80,8 +101,9 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 			return s, nil
 		}
 		select {
-		case err := <-s.done:
-			return nil, fmt.Errorf("moto exited before answering on %s: %v (is moto installed? `python3 -m pip install 'moto[server]==5.2.1'`)", s.URL, err)
+		case <-s.done:
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("moto exited before answering on %s: %v (is moto installed? `python3 -m pip install 'moto[server]==5.2.1'`)", s.URL, s.waitErr)
 		case <-ctx.Done():
 			s.Stop()
 			return nil, ctx.Err()
@@ -124,8 +146,12 @@ func (s *Server) Stop() error {
 	return os.RemoveAll(s.dir)
 }
 
-// Wait blocks until the server exits (used by `make emulator`).
-func (s *Server) Wait() error { return <-s.done }
+// Wait blocks until the server exits (used by `make emulator`); Stop may be
+// called while another goroutine waits.
+func (s *Server) Wait() error {
+	<-s.done
+	return s.waitErr
+}
 
 // Config returns an SDK config pointed at the server with static dummy
 // credentials of the given account's default principal. Retries are off:
@@ -137,6 +163,27 @@ func (s *Server) Config(region string) aws.Config {
 		BaseEndpoint:     aws.String(s.URL),
 		RetryMaxAttempts: 1,
 	}
+}
+
+// AccountConfig returns an SDK config acting in another account: it calls
+// sts:AssumeRole for arn:aws:iam::<accountID>:role/<roleName> on the server
+// (moto switches account by the returned keys; roles need not exist) and
+// wraps the temporary keys in static credentials. base is usually
+// s.Config(region) or a proxy's Config, so the member's calls go where the
+// caller's would.
+func AccountConfig(ctx context.Context, base aws.Config, accountID, roleName string) (aws.Config, error) {
+	roleARN := fmt.Sprintf("arn:aws:iam::%s:role/%s", accountID, roleName)
+	out, err := sts.NewFromConfig(base).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn:         aws.String(roleARN),
+		RoleSessionName: aws.String("localaws"),
+	})
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("assuming role (%s): %w", roleARN, err)
+	}
+	cfg := base.Copy()
+	c := out.Credentials
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+	return cfg, nil
 }
 
 func freePort() (int, error) {
@@ -158,5 +205,3 @@ func withoutEnv(env []string, key string) []string {
 	}
 	return out
 }
-
-var errNotRunning = errors.New("not running")

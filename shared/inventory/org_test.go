@@ -376,4 +376,3 @@ func BenchmarkWalk(b *testing.B) {
 	}
 	b.ReportMetric(float64(counts.Service("Organizations"))/float64(b.N), "calls/op")
 }
-

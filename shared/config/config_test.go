@@ -1,0 +1,314 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const examplePath = "../../infra/declaration.json"
+
+func loadExample(t testing.TB) *Declaration {
+	t.Helper()
+	d, err := Load(examplePath)
+	if err != nil {
+		t.Fatalf("example declaration: %v", err)
+	}
+	return d
+}
+
+func TestExampleDeclarationIsValidAndDefaulted(t *testing.T) {
+	d := loadExample(t)
+	if d.Hub.AccountID != "111111111111" || len(d.Grants) != 5 || len(d.PullThroughCache.Rules) != 5 {
+		t.Fatalf("unexpected declaration: %+v", d)
+	}
+	// Defaults are explicit after loading.
+	g := d.Grants[1] // team-a-push omits registries
+	if !g.Registries.Hub || g.Registries.AllMembers {
+		t.Errorf("default registries = %+v, want hub only", g.Registries)
+	}
+	if got := d.PullThroughCache.Rules[1].UpstreamRegistry; got != "quay" {
+		t.Errorf("inferred upstreamRegistry = %q, want quay", got)
+	}
+	if got := d.PullThroughCache.Rules[4].UpstreamRegistry; got != "ecr" {
+		t.Errorf("fromHub upstreamRegistry = %q, want ecr", got)
+	}
+	if got := d.PublicRepositories[0].Registries; !got.Hub {
+		t.Errorf("public grant registries = %+v, want hub", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	d, err := Parse([]byte(`{"hub":{"accountId":"111111111111","regions":["us-east-1"],"organizationId":"o-a1b2c3d4e5","managementAccountId":"999999999999"},
+	  "grants":[{"name":"g","repositories":["x/*"],"access":"pull","principals":{"organization":true}}],
+	  "pullThroughCache":{"members":{"all":true},"rules":[{"prefix":"ecr-public","upstreamRegistryUrl":"public.ecr.aws"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]any{
+		"partition":      {d.Hub.Partition, "aws"},
+		"sidPrefix":      {d.SidPrefix, "EcrWarden"},
+		"memberRoleName": {d.MemberRoleName, "ecr-warden-execution"},
+		"placement":      {d.Grants[0].Placement, "registry"},
+		"principalMode":  {d.Grants[0].PrincipalMode, "condition"},
+		"registries":     {d.Grants[0].Registries, Registries{Hub: true}},
+		"ptc role":       {d.PullThroughCache.Role.Name, "ecr-warden-ptc"},
+		"stmt principal": {d.PullThroughCache.StatementPrincipals, StatementPrincipals{AccountRoot: true}},
+		"upstream kind":  {d.PullThroughCache.Rules[0].UpstreamRegistry, "ecr-public"},
+		"sweep":          {d.Sweep.Schedule, "rate(6 hours)"},
+	}
+	for name, c := range checks {
+		if !reflect.DeepEqual(c[0], c[1]) {
+			t.Errorf("%s = %v, want %v", name, c[0], c[1])
+		}
+	}
+}
+
+// TestValidationMessages mutates the example declaration one way per case and asserts the exact
+// problem (path and message) Validate reports.
+func TestValidationMessages(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(d *Declaration)
+		path   string
+		msg    string
+	}{
+		{"hub account", func(d *Declaration) { d.Hub.AccountID = "1111" }, "hub.accountId", `account id "1111" must be 12 digits`},
+		{"partition", func(d *Declaration) { d.Hub.Partition = "aws-moon" }, "hub.partition", `partition "aws-moon" must be aws, aws-cn or aws-us-gov`},
+		{"no regions", func(d *Declaration) { d.Hub.Regions = nil }, "hub.regions", "at least one region is required"},
+		{"region pattern", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "US_EAST"} }, "hub.regions[1]", `region "US_EAST" is not a region name like us-east-1`},
+		{"region twice", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "us-east-1"} }, "hub.regions[1]", `region "us-east-1" is listed twice`},
+		{"region partition", func(d *Declaration) { d.Hub.Regions = []string{"cn-north-1"} }, "hub.regions[0]", `region "cn-north-1" is in partition aws-cn, not the declared partition aws`},
+		{"org id", func(d *Declaration) { d.Hub.OrganizationID = "o-short" }, "hub.organizationId", `organization id "o-short" must look like o-a1b2c3d4e5 (o- and 10-32 lowercase letters or digits)`},
+		{"management", func(d *Declaration) { d.Hub.ManagementAccountID = "" }, "hub.managementAccountId", `account id "" must be 12 digits`},
+		{"member role", func(d *Declaration) { d.MemberRoleName = "bad role" }, "memberRoleName", `role name "bad role" must be 1-64 letters, digits or +=,.@_-`},
+		{"sid prefix chars", func(d *Declaration) { d.SidPrefix = "Ecr-Warden" }, "sidPrefix", `Sid prefix "Ecr-Warden" must be a letter followed by letters or digits, at most 32 characters (IAM Sids are alphanumeric)`},
+		{"sid prefix long", func(d *Declaration) { d.SidPrefix = strings.Repeat("A", 33) }, "sidPrefix", `Sid prefix "` + strings.Repeat("A", 33) + `" must be a letter followed by letters or digits, at most 32 characters (IAM Sids are alphanumeric)`},
+		{"action set builtin", func(d *Declaration) { d.ActionSets["push"] = []string{"ecr:PutImage"} }, `actionSets["push"]`, `"push" is a built-in access level; name the set differently`},
+		{"action set name", func(d *Declaration) { d.ActionSets["Scan"] = []string{"ecr:ListImages"} }, `actionSets["Scan"]`, `action set name "Scan" must be a lowercase letter followed by lowercase letters, digits or -, at most 64`},
+		{"action set empty", func(d *Declaration) { d.ActionSets["scan"] = nil }, `actionSets["scan"]`, "an action set needs at least one action"},
+		{"action unknown", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:PullImage"} }, `actionSets["scan"][0]`, `action "ecr:PullImage" is not a known ECR action`},
+		{"action service", func(d *Declaration) { d.ActionSets["scan"] = []string{"s3:GetObject"} }, `actionSets["scan"][0]`, `action "s3:GetObject" is not an ecr: action (action sets grant access to private ECR repositories)`},
+		{"action twice", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:ListImages", "ecr:ListImages"} }, `actionSets["scan"][1]`, `action "ecr:ListImages" is listed twice`},
+		{"grant name", func(d *Declaration) { d.Grants[0].Name = "Org Pull" }, "grants[0].name", `name "Org Pull" must be 1-64 lowercase letters or digits separated by single - _ or . (it becomes part of a Sid)`},
+		{"grant name dup", func(d *Declaration) { d.Grants[1].Name = "org_pull.shared" }, "grants[1].name", `name "org_pull.shared" collides with grants[0].name: both become Sid part "OrgPullShared"`},
+		{"public grant name dup", func(d *Declaration) { d.PublicRepositories[0].Name = "org-pull-shared" }, "publicRepositories[0].name", `name "org-pull-shared" collides with grants[0].name: both become Sid part "OrgPullShared"`},
+		{"no selection", func(d *Declaration) { d.Grants[0].Repositories = nil }, "grants[0]", `select repositories by name pattern (repositories) and/or tags (repositoryTags); use ["*"] for all`},
+		{"pattern", func(d *Declaration) { d.Grants[2].Repositories = []string{"Team/*"} }, "grants[2].repositories[0]", `pattern "Team/*" is not a valid repository name pattern (lowercase letters, digits, . _ - /, and * wildcards)`},
+		{"pattern slash", func(d *Declaration) { d.Grants[0].Repositories = []string{"shared//x"} }, "grants[0].repositories[0]", `pattern "shared//x" is not a valid repository name pattern (lowercase letters, digits, . _ - /, and * wildcards)`},
+		{"pattern twice", func(d *Declaration) { d.Grants[0].Repositories = []string{"a/*", "a/*"} }, "grants[0].repositories[1]", `pattern "a/*" is listed twice`},
+		{"tag key reserved", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"aws:share": "org"} }, `grants[3].repositoryTags["aws:share"]`, `tag key "aws:share" uses the reserved aws: prefix`},
+		{"tag key chars", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share!": "org"} }, `grants[3].repositoryTags["share!"]`, `tag key "share!" may contain only letters, digits, spaces and _ . : / = + - @`},
+		{"tag key empty", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"": "org"} }, `grants[3].repositoryTags[""]`, "tag key must be 1-128 characters"},
+		{"tag value", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share": "o*g"} }, `grants[3].repositoryTags["share"]`, `tag value "o*g" must be at most 256 letters, digits, spaces and _ . : / = + - @`},
+		{"access missing", func(d *Declaration) { d.Grants[0].Access = "" }, "grants[0].access", "access is required: pull, push or an actionSets name"},
+		{"access unknown", func(d *Declaration) { d.Grants[0].Access = "admin" }, "grants[0].access", `access "admin" must be pull, push or one of the declared actionSets (scan)`},
+		{"placement", func(d *Declaration) { d.Grants[0].Placement = "everywhere" }, "grants[0].placement", `placement "everywhere" must be registry or repository`},
+		{"mode", func(d *Declaration) { d.Grants[0].PrincipalMode = "list" }, "grants[0].principalMode", `principalMode "list" must be condition or enumerate`},
+		{"public no principals", func(d *Declaration) { d.Grants[0].Principals = Principals{} }, "grants[0].principals", "the grant names no principal; set organization, ous, accounts or roles (a grant to everyone is refused)"},
+		{"public star account", func(d *Declaration) { d.Grants[0].Principals = Principals{Accounts: []string{"*"}} }, "grants[0].principals.accounts[0]", `"*" would make the grant public; name accounts, or use organization/ous`},
+		{"account twice", func(d *Declaration) { d.Grants[2].Principals.Accounts = []string{"444444444444", "444444444444"} }, "grants[2].principals.accounts[1]", "account 444444444444 is listed twice"},
+		{"role star", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/*"} }, "grants[1].principals.roles[0]", `role "arn:aws:iam::222222222222:role/*": wildcards are not allowed in principals (that would grant more than the named role)`},
+		{"role arn", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"team-a-ci"} }, "grants[1].principals.roles[0]", `role "team-a-ci" must be a role ARN like arn:aws:iam::222222222222:role/name`},
+		{"role partition", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws-cn:iam::222222222222:role/ci"} }, "grants[1].principals.roles[0]", `role "arn:aws-cn:iam::222222222222:role/ci" is in partition "aws-cn", not the declared partition "aws"`},
+		{"ou path", func(d *Declaration) { d.Grants[1].Principals.OUs = []string{"ou-ab12-22222222"} }, "grants[1].principals.ous[0]", `OU path "ou-ab12-22222222" must look like o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ (organization/root/OUs, ending with /)`},
+		{"ou other org", func(d *Declaration) { d.Grants[1].Principals.OUs = []string{"o-zzzzzzzzzz/r-ab12/"} }, "grants[1].principals.ous[0]", `OU path "o-zzzzzzzzzz/r-ab12/" is not in the hub's organization o-a1b2c3d4e5`},
+		{"registry management", func(d *Declaration) { d.Grants[0].Registries.Accounts = []string{"999999999999"} }, "grants[0].registries.accounts[0]", "account 999999999999 is the management account, which is never a managed member (StackSets do not deploy there)"},
+		{"registry hub", func(d *Declaration) { d.Grants[0].Registries.Accounts = []string{"111111111111"} }, "grants[0].registries.accounts[0]", "account 111111111111 is the hub; select it with hub: true, not as a member"},
+		{"ptc members", func(d *Declaration) { d.PullThroughCache.Members = MemberSelector{} }, "pullThroughCache.members", "select the members that get the rules: all, ous or accounts"},
+		{"ptc role name", func(d *Declaration) { d.PullThroughCache.Role.Name = "a/b" }, "pullThroughCache.role.name", `role name "a/b" must be 1-64 letters, digits or +=,.@_-`},
+		{"ptc statement role", func(d *Declaration) {
+			d.PullThroughCache.StatementPrincipals.RoleNames = []string{"arn:aws:iam::222222222222:role/x"}
+		}, "pullThroughCache.statementPrincipals.roleNames[0]", `role name "arn:aws:iam::222222222222:role/x" must be 1-64 letters, digits or +=,.@_- (a name, not an ARN: the member's account is filled in)`},
+		{"ptc too many", func(d *Declaration) {
+			for i := range 46 {
+				d.PullThroughCache.Rules = append(d.PullThroughCache.Rules, PTCRule{Prefix: "q" + strings.Repeat("x", i+1), UpstreamRegistryURL: "quay.io", UpstreamRegistry: "quay"})
+			}
+		}, "pullThroughCache.rules", "51 rules declared; a registry holds at most 50 pull-through-cache rules"},
+		{"ptc prefix short", func(d *Declaration) { d.PullThroughCache.Rules[1].Prefix = "q" }, "pullThroughCache.rules[1].prefix", `prefix "q" must be ROOT or 2-30 lowercase letters or digits separated by single . _ or -`},
+		{"ptc prefix chars", func(d *Declaration) { d.PullThroughCache.Rules[1].Prefix = "Quay" }, "pullThroughCache.rules[1].prefix", `prefix "Quay" must be ROOT or 2-30 lowercase letters or digits separated by single . _ or -`},
+		{"ptc prefix long", func(d *Declaration) { d.PullThroughCache.Rules[1].Prefix = strings.Repeat("q", 31) }, "pullThroughCache.rules[1].prefix", `prefix "` + strings.Repeat("q", 31) + `" must be ROOT or 2-30 lowercase letters or digits separated by single . _ or -`},
+		{"ptc prefix dup", func(d *Declaration) { d.PullThroughCache.Rules[1].Prefix = "k8s" }, "pullThroughCache.rules[2].prefix", `prefix "k8s" is already used by pullThroughCache.rules[1]`},
+		{"ptc url missing", func(d *Declaration) { d.PullThroughCache.Rules[1].UpstreamRegistryURL = "" }, "pullThroughCache.rules[1].upstreamRegistryUrl", "upstreamRegistryUrl is required (or set fromHub to cache from the hub)"},
+		{"ptc url unknown", func(d *Declaration) { d.PullThroughCache.Rules[1].UpstreamRegistryURL = "registry.example.com" }, "pullThroughCache.rules[1].upstreamRegistryUrl", `upstream "registry.example.com" is not a supported registry (public.ecr.aws, quay.io, registry.k8s.io, registry-1.docker.io, ghcr.io, registry.gitlab.com, <name>.azurecr.io, or fromHub)`},
+		{"ptc url kind mismatch", func(d *Declaration) { d.PullThroughCache.Rules[0].UpstreamRegistry = "quay" }, "pullThroughCache.rules[0].upstreamRegistry", `upstreamRegistry "quay" does not match the URL "public.ecr.aws" (which is ecr-public)`},
+		{"ptc private ecr", func(d *Declaration) {
+			d.PullThroughCache.Rules[1] = PTCRule{Prefix: "other", UpstreamRegistryURL: "555555555555.dkr.ecr.us-east-1.amazonaws.com", UpstreamRegistry: "ecr"}
+		}, "pullThroughCache.rules[1].upstreamRegistryUrl", "private ECR upstreams are supported only from the hub: set fromHub: true and omit upstreamRegistryUrl"},
+		{"ptc fromHub url", func(d *Declaration) {
+			d.PullThroughCache.Rules[4].UpstreamRegistryURL = "555555555555.dkr.ecr.us-east-1.amazonaws.com"
+		}, "pullThroughCache.rules[4].upstreamRegistryUrl", `a fromHub rule must use the hub's registry URL (111111111111.dkr.ecr.us-east-1.amazonaws.com or 111111111111.dkr.ecr.eu-west-1.amazonaws.com), not "555555555555.dkr.ecr.us-east-1.amazonaws.com"; or omit it`},
+		{"ptc fromHub kind", func(d *Declaration) { d.PullThroughCache.Rules[4].UpstreamRegistry = "quay" }, "pullThroughCache.rules[4].upstreamRegistry", `a fromHub rule caches from ECR; upstreamRegistry must be ecr or omitted, not "quay"`},
+		{"ptc secret required", func(d *Declaration) { d.PullThroughCache.Rules[3].CredentialSecret = "" }, "pullThroughCache.rules[3].credentialSecret", "upstream docker-hub requires credentials: name a Secrets Manager secret ecr-pullthroughcache/..."},
+		{"ptc secret prefix", func(d *Declaration) { d.PullThroughCache.Rules[3].CredentialSecret = "dockerhub" }, "pullThroughCache.rules[3].credentialSecret", `secret name "dockerhub" must start with ecr-pullthroughcache/ (ECR only reads secrets with that prefix)`},
+		{"ptc secret not taken", func(d *Declaration) { d.PullThroughCache.Rules[0].CredentialSecret = "ecr-pullthroughcache/x" }, "pullThroughCache.rules[0].credentialSecret", "upstream ecr-public takes no credential; remove credentialSecret"},
+		{"ptc ghcr secret", func(d *Declaration) {
+			d.PullThroughCache.Rules[1] = PTCRule{Prefix: "ghcr-io", UpstreamRegistryURL: "ghcr.io", UpstreamRegistry: "github-container-registry"}
+		}, "pullThroughCache.rules[1].credentialSecret", "upstream github-container-registry requires credentials: name a Secrets Manager secret ecr-pullthroughcache/..."},
+		{"ptc azure secret", func(d *Declaration) {
+			d.PullThroughCache.Rules[1] = PTCRule{Prefix: "acr", UpstreamRegistryURL: "myregistry.azurecr.io", UpstreamRegistry: "azure-container-registry"}
+		}, "pullThroughCache.rules[1].credentialSecret", "upstream azure-container-registry requires credentials: name a Secrets Manager secret ecr-pullthroughcache/..."},
+		{"ptc upstream prefix root", func(d *Declaration) { d.PullThroughCache.Rules[4].Prefix = "ROOT" }, "pullThroughCache.rules[4].upstreamRepositoryPrefix", "upstreamRepositoryPrefix needs a non-ROOT prefix"},
+		{"ptc upstream prefix chars", func(d *Declaration) { d.PullThroughCache.Rules[4].UpstreamRepositoryPrefix = "Shared" }, "pullThroughCache.rules[4].upstreamRepositoryPrefix", `upstream repository prefix "Shared" must be ROOT or a repository name prefix (lowercase letters, digits, . _ - /)`},
+		{"retired still used", func(d *Declaration) { d.PullThroughCache.RetiredPrefixes = []string{"quay"} }, "pullThroughCache.retiredPrefixes[0]", `prefix "quay" is retired but still used by pullThroughCache.rules[1]`},
+		{"retired twice", func(d *Declaration) { d.PullThroughCache.RetiredPrefixes = []string{"ghcr", "ghcr"} }, "pullThroughCache.retiredPrefixes[1]", `prefix "ghcr" is listed twice`},
+		{"ptc member management", func(d *Declaration) { d.PullThroughCache.Members.Accounts = []string{"999999999999"} }, "pullThroughCache.members.accounts[0]", "account 999999999999 is the management account, which is never a managed member (StackSets do not deploy there)"},
+		{"public pull", func(d *Declaration) { d.PublicRepositories[0].Access = "pull" }, "publicRepositories[0].access", `access "pull": anyone can pull a public repository and public pulls cannot be denied by policy; use push or manage`},
+		{"public deny", func(d *Declaration) { d.PublicRepositories[0].Access = "deny-pull" }, "publicRepositories[0].access", `access "deny-pull": anyone can pull a public repository and public pulls cannot be denied by policy; use push or manage`},
+		{"public access", func(d *Declaration) { d.PublicRepositories[0].Access = "scan" }, "publicRepositories[0].access", `access "scan" must be push or manage`},
+		{"public principals", func(d *Declaration) { d.PublicRepositories[0].Principals = PublicPrincipals{} }, "publicRepositories[0].principals", "the grant names no principal; set accounts or roles (a grant to everyone is refused)"},
+		{"public star", func(d *Declaration) { d.PublicRepositories[0].Principals.Accounts = []string{"*"} }, "publicRepositories[0].principals.accounts[0]", `"*" would make the grant public; name accounts, or use organization/ous`},
+		{"public repos", func(d *Declaration) { d.PublicRepositories[0].Repositories = nil }, "publicRepositories[0].repositories", `select public repositories by name pattern; use ["*"] for all`},
+		{"public partition", func(d *Declaration) {
+			d.Hub.Partition, d.Hub.Regions = "aws-cn", []string{"cn-north-1"}
+			d.Grants, d.PullThroughCache = nil, nil
+			d.PublicRepositories[0].Principals.Roles = nil
+		}, "publicRepositories[0]", "ECR Public exists only in the aws partition, not aws-cn"},
+		{"sweep", func(d *Declaration) { d.Sweep.Schedule = "every 6 hours" }, "sweep.schedule", `schedule "every 6 hours" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
+		{"sweep singular", func(d *Declaration) { d.Sweep.Schedule = "rate(1 hours)" }, "sweep.schedule", `schedule "rate(1 hours)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
+		{"sweep cron fields", func(d *Declaration) { d.Sweep.Schedule = "cron(0 * * * *)" }, "sweep.schedule", `schedule "cron(0 * * * *)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := loadExample(t)
+			c.mutate(d)
+			err := d.Validate()
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Validate() = %v, want *ValidationError", err)
+			}
+			want := Problem{Path: c.path, Message: c.msg}
+			for _, p := range ve.Problems {
+				if p == want {
+					return
+				}
+			}
+			t.Fatalf("problem %q not reported; got:\n%v", want.String(), err)
+		})
+	}
+}
+
+func TestValidSchedulesAndPatterns(t *testing.T) {
+	for _, s := range []string{"rate(1 hour)", "rate(30 minutes)", "rate(2 days)", "cron(0 */6 * * ? *)"} {
+		d := loadExample(t)
+		d.Sweep.Schedule = s
+		if err := d.Validate(); err != nil {
+			t.Errorf("schedule %q: %v", s, err)
+		}
+	}
+	for _, p := range []string{"*", "team-a/*", "a*", "shared/*/x", "base/alpine", "x.y_z-1/*"} {
+		if !ValidRepositoryPattern(p) {
+			t.Errorf("pattern %q rejected", p)
+		}
+	}
+	for _, p := range []string{"", "Team/*", "/x", "x/", "a//b", "-x", "x y"} {
+		if ValidRepositoryPattern(p) {
+			t.Errorf("pattern %q accepted", p)
+		}
+	}
+}
+
+// TestEveryProblemAtOnce: one declaration with many mistakes reports them all, in document order,
+// one line each.
+func TestEveryProblemAtOnce(t *testing.T) {
+	d := loadExample(t)
+	d.Hub.AccountID = "x"
+	d.Grants[2].Repositories = []string{"Team/*"}
+	d.PublicRepositories[0].Access = "pull"
+	d.Sweep.Schedule = "hourly"
+	err := d.Validate()
+	want := strings.Join([]string{
+		`hub.accountId: account id "x" must be 12 digits`,
+		`grants[2].repositories[0]: pattern "Team/*" is not a valid repository name pattern (lowercase letters, digits, . _ - /, and * wildcards)`,
+		`publicRepositories[0].access: access "pull": anyone can pull a public repository and public pulls cannot be denied by policy; use push or manage`,
+		`sweep.schedule: schedule "hourly" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`,
+	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestParseReportsShapeProblemsWithPaths(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		want      []string
+	}{
+		{"empty", "  ", []string{"(document): the declaration is empty; expected a JSON object"}},
+		{"syntax", "{\n  \"hub\": {\n    \"accountId\": 1111,,\n", []string{"line 3, column 23: invalid JSON: invalid character ',' looking for beginning of object key string"}},
+		{"truncated", `{"hub": {`, []string{"line 1, column 10: invalid JSON: the document ends before the object is complete"}},
+		{"trailing", `{} {}`, []string{"line 1, column 4: unexpected data after the declaration object"}},
+		{"not object", `[]`, []string{"(document): must be an object, not an array"}},
+		{"unknown fields everywhere", `{"hub":{"accountID":"111111111111"},"grants":[{"name":"a"},{"name":"b","principals":{"org":true}}],"extra":1}`, []string{
+			`extra: unknown field "extra"; known fields: actionSets, grants, hub, memberRoleName, publicRepositories, pullThroughCache, registryPolicyScope, sidPrefix, sweep`,
+			`grants[1].principals.org: unknown field "org"; known fields: accounts, organization, ous, roles`,
+			`hub.accountID: unknown field "accountID" (did you mean "accountId"?)`,
+		}},
+		{"wrong types", `{"hub":{"accountId":111111111111,"regions":"us-east-1"},"grants":[{"principals":{"organization":"yes"}}],"actionSets":{"scan":"ecr:ListImages"}}`, []string{
+			`actionSets["scan"]: must be an array, not a string`,
+			`grants[0].principals.organization: must be true or false, not a string`,
+			`hub.accountId: must be a string, not a number (111111111111)`,
+			`hub.regions: must be an array, not a string`,
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.doc))
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Parse() = %v, want *ValidationError", err)
+			}
+			var got []string
+			for _, p := range ve.Problems {
+				got = append(got, p.String())
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	if _, err := Load("testdata/does-not-exist.json"); err == nil || !strings.Contains(err.Error(), "reading declaration (testdata/does-not-exist.json)") {
+		t.Fatalf("Load missing file: %v", err)
+	}
+	path := t.TempDir() + "/bad.json"
+	if err := os.WriteFile(path, []byte(`{"hub":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.HasPrefix(err.Error(), "declaration "+path+":\nhub.accountId: ") {
+		t.Fatalf("Load invalid file: %v", err)
+	}
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Load error does not wrap *ValidationError: %T", err)
+	}
+}
+
+// TestRoundTrip: a parsed declaration marshals back to JSON that parses to the same value.
+func TestRoundTrip(t *testing.T) {
+	d := loadExample(t)
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d, d2) {
+		t.Fatalf("round trip differs:\n%+v\n%+v", d, d2)
+	}
+}
+
+func TestSidName(t *testing.T) {
+	for in, want := range map[string]string{"org-pull-shared": "OrgPullShared", "a_b.c": "ABC", "team-a2": "TeamA2", "x": "X"} {
+		if got := SidName(in); got != want {
+			t.Errorf("SidName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Problem is one thing wrong with a declaration: where (a field path such as
+// "grants[2].repositories[0]", or "line 3, column 7" for JSON syntax) and what.
+type Problem struct {
+	Path    string
+	Message string
+}
+
+func (p Problem) String() string { return p.Path + ": " + p.Message }
+
+// ValidationError carries every problem found in a declaration, in document order, so a user can
+// fix them all at once instead of deploying once per mistake.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error renders one line per problem: "path: message".
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// problems accumulates Problems during validation.
+type problems struct{ list []Problem }
+
+func (ps *problems) add(path, format string, args ...any) {
+	ps.list = append(ps.list, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps.list}
+}
+
+func idx(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+
+func key(path, k string) string { return fmt.Sprintf("%s[%q]", path, k) }

@@ -1,0 +1,234 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Load reads, parses, defaults and validates the declaration at path.
+func Load(path string) (*Declaration, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading declaration (%s): %w", path, err)
+	}
+	d, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("declaration %s:\n%w", path, err)
+	}
+	return d, nil
+}
+
+// Parse decodes a declaration, applies defaults and validates it. Any problem, whether JSON syntax,
+// an unknown field, a wrong type or a semantic rule, is returned as a *ValidationError listing every
+// problem found with its location, so a user fixes them all in one pass.
+func Parse(data []byte) (*Declaration, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &ValidationError{Problems: []Problem{{Path: "(document)", Message: "the declaration is empty; expected a JSON object"}}}
+	}
+	// First pass: generic decode to find syntax errors with their line and column.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, &ValidationError{Problems: []Problem{syntaxProblem(data, err)}}
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); err != io.EOF {
+		off := end + int64(len(data[end:])-len(bytes.TrimLeft(data[end:], " \t\r\n")))
+		return nil, &ValidationError{Problems: []Problem{{Path: location(data, off), Message: "unexpected data after the declaration object"}}}
+	}
+	// Second pass: every unknown field and wrongly typed value, with its field path.
+	var shape shapeChecker
+	shape.check("", raw, reflect.TypeFor[Declaration]())
+	if len(shape.problems) > 0 {
+		return nil, &ValidationError{Problems: shape.problems}
+	}
+	// The shape is known to match, so the strict decode only fails on things the checker does not
+	// model (it should not); report those too rather than trusting the checker blindly.
+	var d Declaration
+	strict := json.NewDecoder(bytes.NewReader(data))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&d); err != nil {
+		return nil, &ValidationError{Problems: []Problem{{Path: "(document)", Message: err.Error()}}}
+	}
+	d.ApplyDefaults()
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+func syntaxProblem(data []byte, err error) Problem {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		// Offset counts the offending byte; point at it, not after it.
+		return Problem{Path: location(data, se.Offset-1), Message: "invalid JSON: " + se.Error()}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return Problem{Path: location(data, int64(len(data))), Message: "invalid JSON: the document ends before the object is complete"}
+	}
+	return Problem{Path: "(document)", Message: "invalid JSON: " + err.Error()}
+}
+
+// location renders a byte offset as "line L, column C" (1-based) for syntax errors.
+func location(data []byte, off int64) string {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	if off < 0 {
+		off = 0
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+// shapeChecker walks a generically decoded document against the Go type it must fill, reporting
+// unknown fields (json's DisallowUnknownFields stops at the first and names no path) and values of
+// the wrong JSON type, each with its field path.
+type shapeChecker struct{ problems []Problem }
+
+func (c *shapeChecker) add(path, format string, args ...any) {
+	if path == "" {
+		path = "(document)"
+	}
+	c.problems = append(c.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *shapeChecker) check(path string, v any, t reflect.Type) {
+	if v == nil { // null leaves the field at its zero value, which defaults then fill
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		c.check(path, v, t.Elem())
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			c.add(path, "must be an object, not %s", jsonKind(v))
+			return
+		}
+		fields := jsonFields(t)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f, ok := fields[k]
+			if !ok {
+				c.add(joinField(path, k), "unknown field %q%s", k, suggest(k, fields))
+				continue
+			}
+			c.check(joinField(path, k), obj[k], f.Type)
+		}
+	case reflect.Slice:
+		arr, ok := v.([]any)
+		if !ok {
+			c.add(path, "must be an array, not %s", jsonKind(v))
+			return
+		}
+		for i, e := range arr {
+			c.check(path+"["+strconv.Itoa(i)+"]", e, t.Elem())
+		}
+	case reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			c.add(path, "must be an object, not %s", jsonKind(v))
+			return
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			c.check(path+"["+strconv.Quote(k)+"]", obj[k], t.Elem())
+		}
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			c.add(path, "must be a string, not %s", jsonKind(v))
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			c.add(path, "must be true or false, not %s", jsonKind(v))
+		}
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, ok := v.(json.Number)
+		if !ok {
+			c.add(path, "must be an integer, not %s", jsonKind(v))
+			return
+		}
+		if _, err := n.Int64(); err != nil {
+			c.add(path, "must be an integer, not %s", n)
+		}
+	}
+}
+
+func jsonKind(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number (" + x.String() + ")"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "null"
+}
+
+func joinField(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// jsonFields maps the exact JSON names of a struct's exported fields to the fields.
+func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	out := make(map[string]reflect.StructField, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f
+	}
+	return out
+}
+
+// suggest names the field the user probably meant: a case-insensitive match, since encoding/json
+// would silently accept "AccountId" for "accountId" and we prefer one spelling.
+func suggest(k string, fields map[string]reflect.StructField) string {
+	for name := range fields {
+		if strings.EqualFold(name, k) {
+			return fmt.Sprintf(" (did you mean %q?)", name)
+		}
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return "; known fields: " + strings.Join(names, ", ")
+}

@@ -1,0 +1,551 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+var (
+	orgIDPattern = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+	// An OU path as aws:PrincipalOrgPaths spells it: org/root/ou.../ with a trailing slash.
+	ouPathPattern = regexp.MustCompile(`^o-[a-z0-9]{10,32}/r-[0-9a-z]{4,32}/(?:ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)*$`)
+	// IAM role names (without path), 1-64 characters.
+	roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	roleARNPattern  = regexp.MustCompile(`^arn:([a-z-]+):iam::([0-9]{12}):role/((?:[\x21-\x2E\x30-\x7E]+/)*)([\w+=,.@-]{1,64})$`)
+	// Sid prefixes end up in IAM-compatible Sids, which allow only letters and digits.
+	sidPrefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,31}$`)
+	// Names become part of Sids (PascalCased), so only separators that PascalCase removes.
+	namePattern      = regexp.MustCompile(`^[a-z0-9]+(?:[-_.][a-z0-9]+)*$`)
+	actionSetPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
+	ptcPrefixPattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	tagPattern       = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	secretPattern    = regexp.MustCompile(`^ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$`)
+	ratePattern      = regexp.MustCompile(`^rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9][0-9]+) (?:minutes|hours|days))\)$`)
+	cronPattern      = regexp.MustCompile(`^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$`)
+	hubURLPattern    = regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
+	azureURLPattern  = regexp.MustCompile(`^[a-z0-9]{5,50}\.azurecr\.io$`)
+)
+
+// Upstream registry kinds as CreatePullThroughCacheRule names them, and their fixed URLs.
+var upstreamURLs = map[string]string{
+	"ecr-public":                "public.ecr.aws",
+	"quay":                      "quay.io",
+	"k8s":                       "registry.k8s.io",
+	"docker-hub":                "registry-1.docker.io",
+	"github-container-registry": "ghcr.io",
+	"gitlab-container-registry": "registry.gitlab.com",
+}
+
+// Upstreams that refuse anonymous pulls through the cache and so need a Secrets Manager credential.
+var needsCredential = map[string]bool{
+	"docker-hub": true, "github-container-registry": true,
+	"gitlab-container-registry": true, "azure-container-registry": true,
+}
+
+// Upstreams that take no credential at all.
+var noCredential = map[string]bool{"ecr-public": true, "k8s": true, "ecr": true}
+
+// UpstreamKindForURL infers the upstreamRegistry kind from an upstream URL ("" if unknown).
+func UpstreamKindForURL(url string) string {
+	for kind, u := range upstreamURLs {
+		if u == url {
+			return kind
+		}
+	}
+	switch {
+	case azureURLPattern.MatchString(url):
+		return "azure-container-registry"
+	case hubURLPattern.MatchString(url):
+		return "ecr"
+	}
+	return ""
+}
+
+// HubRegistryURL is the registry host of the hub in region, the upstream URL of fromHub rules.
+func (d *Declaration) HubRegistryURL(region string) string {
+	suffix := ""
+	if d.Hub.Partition == policy.PartitionChina {
+		suffix = ".cn"
+	}
+	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com%s", d.Hub.AccountID, region, suffix)
+}
+
+// SidName turns a grant or rule name into the PascalCase, alphanumeric part of a Sid:
+// "org-pull_shared.v2" becomes "OrgPullSharedV2".
+func SidName(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	upper := true
+	for _, r := range name {
+		switch {
+		case r == '-' || r == '_' || r == '.' || r == '/':
+			upper = true
+		case r >= 'a' && r <= 'z':
+			if upper {
+				r -= 'a' - 'A'
+			}
+			b.WriteRune(r)
+			upper = false
+		case (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'):
+			b.WriteRune(r)
+			upper = false
+		}
+	}
+	return b.String()
+}
+
+// ValidRepositoryPattern reports whether p is an ECR repository name in which "*" stands for any
+// text: replacing every "*" by a letter must give a valid name.
+func ValidRepositoryPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	if len(p) == 0 || len(p) > 256 {
+		return false
+	}
+	return policy.ValidRepositoryName(strings.ReplaceAll(p, "*", "a")) || policy.ValidRepositoryName(strings.ReplaceAll(p, "*", "ab"))
+}
+
+// Validate checks the whole declaration (after ApplyDefaults) and returns a *ValidationError
+// listing every problem, or nil.
+func (d *Declaration) Validate() error {
+	v := validator{d: d}
+	v.hub()
+	v.names()
+	v.actionSets()
+	for i := range d.Grants {
+		v.grant(idx("grants", i), &d.Grants[i])
+	}
+	v.pullThroughCache()
+	for i := range d.PublicRepositories {
+		v.publicGrant(idx("publicRepositories", i), &d.PublicRepositories[i])
+	}
+	v.sweep()
+	return v.err()
+}
+
+type validator struct {
+	problems
+	d *Declaration
+}
+
+func (v *validator) accountID(path, id string) bool {
+	if !policy.ValidAccountID(id) {
+		if id == "*" {
+			v.add(path, "\"*\" would make the grant public; name accounts, or use organization/ous")
+		} else {
+			v.add(path, "account id %q must be 12 digits", id)
+		}
+		return false
+	}
+	return true
+}
+
+func (v *validator) hub() {
+	h := v.d.Hub
+	v.accountID("hub.accountId", h.AccountID)
+	partitionOK := policy.ValidPartition(h.Partition)
+	if !partitionOK {
+		v.add("hub.partition", "partition %q must be aws, aws-cn or aws-us-gov", h.Partition)
+	}
+	if len(h.Regions) == 0 {
+		v.add("hub.regions", "at least one region is required")
+	}
+	seen := map[string]bool{}
+	for i, r := range h.Regions {
+		p := idx("hub.regions", i)
+		switch {
+		case !policy.ValidRegion(r):
+			v.add(p, "region %q is not a region name like us-east-1", r)
+		case seen[r]:
+			v.add(p, "region %q is listed twice", r)
+		case partitionOK && regionPartition(r) != h.Partition:
+			v.add(p, "region %q is in partition %s, not the declared partition %s", r, regionPartition(r), h.Partition)
+		}
+		seen[r] = true
+	}
+	if !orgIDPattern.MatchString(h.OrganizationID) {
+		v.add("hub.organizationId", "organization id %q must look like o-a1b2c3d4e5 (o- and 10-32 lowercase letters or digits)", h.OrganizationID)
+	}
+	v.accountID("hub.managementAccountId", h.ManagementAccountID)
+	if !roleNamePattern.MatchString(v.d.MemberRoleName) {
+		v.add("memberRoleName", "role name %q must be 1-64 letters, digits or +=,.@_-", v.d.MemberRoleName)
+	}
+	if !sidPrefixPattern.MatchString(v.d.SidPrefix) {
+		v.add("sidPrefix", "Sid prefix %q must be a letter followed by letters or digits, at most 32 characters (IAM Sids are alphanumeric)", v.d.SidPrefix)
+	}
+}
+
+func regionPartition(r string) string {
+	switch {
+	case strings.HasPrefix(r, "cn-"):
+		return policy.PartitionChina
+	case strings.HasPrefix(r, "us-gov-"):
+		return policy.PartitionGovCloud
+	}
+	return policy.PartitionAWS
+}
+
+// names checks that grant and public-grant names are unique, also after PascalCasing (they share
+// the Sid namespace), so two grants can never write each other's statements.
+func (v *validator) names() {
+	bySid := map[string]string{}
+	check := func(path, name string) {
+		if !namePattern.MatchString(name) || len(name) > 64 {
+			v.add(path, "name %q must be 1-64 lowercase letters or digits separated by single - _ or . (it becomes part of a Sid)", name)
+			return
+		}
+		sid := strings.ToLower(SidName(name))
+		if other, ok := bySid[sid]; ok {
+			v.add(path, "name %q collides with %s: both become Sid part %q", name, other, SidName(name))
+			return
+		}
+		bySid[sid] = path
+	}
+	for i, g := range v.d.Grants {
+		check(idx("grants", i)+".name", g.Name)
+	}
+	for i, g := range v.d.PublicRepositories {
+		check(idx("publicRepositories", i)+".name", g.Name)
+	}
+}
+
+func (v *validator) actionSets() {
+	names := make([]string, 0, len(v.d.ActionSets))
+	for n := range v.d.ActionSets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := key("actionSets", n)
+		switch {
+		case n == AccessPull || n == AccessPush || n == AccessManage:
+			v.add(p, "%q is a built-in access level; name the set differently", n)
+		case !actionSetPattern.MatchString(n):
+			v.add(p, "action set name %q must be a lowercase letter followed by lowercase letters, digits or -, at most 64", n)
+		}
+		acts := v.d.ActionSets[n]
+		if len(acts) == 0 {
+			v.add(p, "an action set needs at least one action")
+		}
+		seen := map[string]bool{}
+		for i, a := range acts {
+			ap := idx(p, i)
+			switch {
+			case seen[a]:
+				v.add(ap, "action %q is listed twice", a)
+			case !strings.HasPrefix(a, "ecr:"):
+				v.add(ap, "action %q is not an ecr: action (action sets grant access to private ECR repositories)", a)
+			case !knownECRAction(a):
+				v.add(ap, "action %q is not a known ECR action", a)
+			}
+			seen[a] = true
+		}
+	}
+}
+
+func (v *validator) grant(path string, g *Grant) {
+	if len(g.Repositories) == 0 && len(g.RepositoryTags) == 0 {
+		v.add(path, "select repositories by name pattern (repositories) and/or tags (repositoryTags); use [\"*\"] for all")
+	}
+	v.repositoryPatterns(path+".repositories", g.Repositories)
+	v.tags(path+".repositoryTags", g.RepositoryTags)
+	switch {
+	case g.Access == AccessPull || g.Access == AccessPush || v.d.IsActionSet(g.Access):
+	case g.Access == "":
+		v.add(path+".access", "access is required: pull, push or an actionSets name")
+	default:
+		v.add(path+".access", "access %q must be pull, push or one of the declared actionSets (%s)", g.Access, strings.Join(v.actionSetNames(), ", "))
+	}
+	switch g.Placement {
+	case PlacementRegistry, PlacementRepository:
+	default:
+		v.add(path+".placement", "placement %q must be registry or repository", g.Placement)
+	}
+	switch g.PrincipalMode {
+	case ModeCondition, ModeEnumerate:
+	default:
+		v.add(path+".principalMode", "principalMode %q must be condition or enumerate", g.PrincipalMode)
+	}
+	v.principals(path+".principals", g.Principals)
+	v.registries(path+".registries", g.Registries)
+}
+
+func (v *validator) actionSetNames() []string {
+	out := []string{}
+	for n := range v.d.ActionSets {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return []string{"none declared"}
+	}
+	return out
+}
+
+func (v *validator) repositoryPatterns(path string, patterns []string) {
+	seen := map[string]bool{}
+	for i, p := range patterns {
+		pp := idx(path, i)
+		switch {
+		case !ValidRepositoryPattern(p):
+			v.add(pp, "pattern %q is not a valid repository name pattern (lowercase letters, digits, . _ - /, and * wildcards)", p)
+		case seen[p]:
+			v.add(pp, "pattern %q is listed twice", p)
+		}
+		seen[p] = true
+	}
+}
+
+func (v *validator) tags(path string, tags map[string]string) {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := key(path, k)
+		n := utf8.RuneCountInString(k)
+		switch {
+		case n == 0 || n > 128:
+			v.add(p, "tag key must be 1-128 characters")
+		case !tagPattern.MatchString(k):
+			v.add(p, "tag key %q may contain only letters, digits, spaces and _ . : / = + - @", k)
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			v.add(p, "tag key %q uses the reserved aws: prefix", k)
+		}
+		val := tags[k]
+		if utf8.RuneCountInString(val) > 256 || !tagPattern.MatchString(val) {
+			v.add(p, "tag value %q must be at most 256 letters, digits, spaces and _ . : / = + - @", val)
+		}
+	}
+}
+
+func (v *validator) principals(path string, p Principals) {
+	if p.IsEmpty() {
+		v.add(path, "the grant names no principal; set organization, ous, accounts or roles (a grant to everyone is refused)")
+	}
+	for i, ou := range p.OUs {
+		v.ouPath(idx(path+".ous", i), ou)
+	}
+	v.accountList(path+".accounts", p.Accounts, false)
+	v.roles(path+".roles", p.Roles)
+}
+
+func (v *validator) accountList(path string, ids []string, member bool) {
+	seen := map[string]bool{}
+	for i, id := range ids {
+		p := idx(path, i)
+		if !v.accountID(p, id) {
+			continue
+		}
+		if seen[id] {
+			v.add(p, "account %s is listed twice", id)
+		}
+		seen[id] = true
+		if member && id == v.d.Hub.ManagementAccountID {
+			v.add(p, "account %s is the management account, which is never a managed member (StackSets do not deploy there)", id)
+		}
+		if member && id == v.d.Hub.AccountID {
+			v.add(p, "account %s is the hub; select it with hub: true, not as a member", id)
+		}
+	}
+}
+
+func (v *validator) roles(path string, roles []string) {
+	for i, r := range roles {
+		p := idx(path, i)
+		if strings.Contains(r, "*") {
+			v.add(p, "role %q: wildcards are not allowed in principals (that would grant more than the named role)", r)
+			continue
+		}
+		m := roleARNPattern.FindStringSubmatch(r)
+		if m == nil {
+			v.add(p, "role %q must be a role ARN like arn:%s:iam::222222222222:role/name", r, v.d.Hub.Partition)
+			continue
+		}
+		if m[1] != v.d.Hub.Partition {
+			v.add(p, "role %q is in partition %q, not the declared partition %q", r, m[1], v.d.Hub.Partition)
+		}
+	}
+}
+
+func (v *validator) ouPath(path, ou string) {
+	switch {
+	case !ouPathPattern.MatchString(ou):
+		v.add(path, "OU path %q must look like %s/r-ab12/ou-ab12-11111111/ (organization/root/OUs, ending with /)", ou, v.d.Hub.OrganizationID)
+	case !strings.HasPrefix(ou, v.d.Hub.OrganizationID+"/"):
+		v.add(path, "OU path %q is not in the hub's organization %s", ou, v.d.Hub.OrganizationID)
+	}
+}
+
+func (v *validator) registries(path string, r Registries) {
+	for i, ou := range r.OUs {
+		v.ouPath(idx(path+".ous", i), ou)
+	}
+	v.accountList(path+".accounts", r.Accounts, true)
+}
+
+func (v *validator) pullThroughCache() {
+	p := v.d.PullThroughCache
+	if p == nil {
+		return
+	}
+	const path = "pullThroughCache"
+	if len(p.Rules) > 0 && p.Members.IsEmpty() {
+		v.add(path+".members", "select the members that get the rules: all, ous or accounts")
+	}
+	for i, ou := range p.Members.OUs {
+		v.ouPath(idx(path+".members.ous", i), ou)
+	}
+	v.accountList(path+".members.accounts", p.Members.Accounts, true)
+	if !roleNamePattern.MatchString(p.Role.Name) {
+		v.add(path+".role.name", "role name %q must be 1-64 letters, digits or +=,.@_-", p.Role.Name)
+	}
+	for i, n := range p.StatementPrincipals.RoleNames {
+		if !roleNamePattern.MatchString(n) {
+			v.add(idx(path+".statementPrincipals.roleNames", i), "role name %q must be 1-64 letters, digits or +=,.@_- (a name, not an ARN: the member's account is filled in)", n)
+		}
+	}
+	if len(p.Rules) > 50 {
+		v.add(path+".rules", "%d rules declared; a registry holds at most 50 pull-through-cache rules", len(p.Rules))
+	}
+	prefixes := map[string]string{}
+	for i := range p.Rules {
+		rp := idx(path+".rules", i)
+		r := &p.Rules[i]
+		if v.ptcPrefix(rp+".prefix", r.Prefix) {
+			if other, ok := prefixes[r.Prefix]; ok {
+				v.add(rp+".prefix", "prefix %q is already used by %s", r.Prefix, other)
+			}
+			prefixes[r.Prefix] = rp
+		}
+		v.ptcRule(rp, r)
+	}
+	seen := map[string]bool{}
+	for i, pre := range p.RetiredPrefixes {
+		rp := idx(path+".retiredPrefixes", i)
+		if !v.ptcPrefix(rp, pre) {
+			continue
+		}
+		switch {
+		case prefixes[pre] != "":
+			v.add(rp, "prefix %q is retired but still used by %s", pre, prefixes[pre])
+		case seen[pre]:
+			v.add(rp, "prefix %q is listed twice", pre)
+		}
+		seen[pre] = true
+	}
+}
+
+func (v *validator) ptcPrefix(path, prefix string) bool {
+	if prefix == RootPrefix {
+		return true
+	}
+	if len(prefix) < 2 || len(prefix) > 30 || !ptcPrefixPattern.MatchString(prefix) {
+		v.add(path, "prefix %q must be ROOT or 2-30 lowercase letters or digits separated by single . _ or -", prefix)
+		return false
+	}
+	return true
+}
+
+func (v *validator) ptcRule(path string, r *PTCRule) {
+	if r.FromHub {
+		if r.UpstreamRegistry != "ecr" {
+			v.add(path+".upstreamRegistry", "a fromHub rule caches from ECR; upstreamRegistry must be ecr or omitted, not %q", r.UpstreamRegistry)
+		}
+		if r.UpstreamRegistryURL != "" && !v.isHubURL(r.UpstreamRegistryURL) {
+			v.add(path+".upstreamRegistryUrl", "a fromHub rule must use the hub's registry URL (%s), not %q; or omit it", v.hubURLs(), r.UpstreamRegistryURL)
+		}
+	} else {
+		kind := UpstreamKindForURL(r.UpstreamRegistryURL)
+		switch {
+		case r.UpstreamRegistryURL == "":
+			v.add(path+".upstreamRegistryUrl", "upstreamRegistryUrl is required (or set fromHub to cache from the hub)")
+		case kind == "":
+			v.add(path+".upstreamRegistryUrl", "upstream %q is not a supported registry (public.ecr.aws, quay.io, registry.k8s.io, registry-1.docker.io, ghcr.io, registry.gitlab.com, <name>.azurecr.io, or fromHub)", r.UpstreamRegistryURL)
+		case kind == "ecr":
+			v.add(path+".upstreamRegistryUrl", "private ECR upstreams are supported only from the hub: set fromHub: true and omit upstreamRegistryUrl")
+		case r.UpstreamRegistry != kind:
+			v.add(path+".upstreamRegistry", "upstreamRegistry %q does not match the URL %q (which is %s)", r.UpstreamRegistry, r.UpstreamRegistryURL, kind)
+		}
+	}
+	kind := r.UpstreamRegistry
+	switch {
+	case needsCredential[kind] && r.CredentialSecret == "":
+		v.add(path+".credentialSecret", "upstream %s requires credentials: name a Secrets Manager secret ecr-pullthroughcache/...", kind)
+	case r.CredentialSecret != "" && noCredential[kind]:
+		v.add(path+".credentialSecret", "upstream %s takes no credential; remove credentialSecret", kind)
+	case r.CredentialSecret != "" && !secretPattern.MatchString(r.CredentialSecret):
+		v.add(path+".credentialSecret", "secret name %q must start with ecr-pullthroughcache/ (ECR only reads secrets with that prefix)", r.CredentialSecret)
+	}
+	if r.UpstreamRepositoryPrefix != "" {
+		if r.Prefix == RootPrefix {
+			v.add(path+".upstreamRepositoryPrefix", "upstreamRepositoryPrefix needs a non-ROOT prefix")
+		}
+		if r.UpstreamRepositoryPrefix != RootPrefix && !policy.ValidRepositoryName(r.UpstreamRepositoryPrefix) {
+			v.add(path+".upstreamRepositoryPrefix", "upstream repository prefix %q must be ROOT or a repository name prefix (lowercase letters, digits, . _ - /)", r.UpstreamRepositoryPrefix)
+		}
+	}
+}
+
+func (v *validator) isHubURL(u string) bool {
+	for _, r := range v.d.Hub.Regions {
+		if u == v.d.HubRegistryURL(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) hubURLs() string {
+	urls := make([]string, len(v.d.Hub.Regions))
+	for i, r := range v.d.Hub.Regions {
+		urls[i] = v.d.HubRegistryURL(r)
+	}
+	return strings.Join(urls, " or ")
+}
+
+func (v *validator) publicGrant(path string, g *PublicGrant) {
+	if v.d.Hub.Partition != policy.PartitionAWS {
+		v.add(path, "ECR Public exists only in the aws partition, not %s", v.d.Hub.Partition)
+	}
+	if len(g.Repositories) == 0 {
+		v.add(path+".repositories", "select public repositories by name pattern; use [\"*\"] for all")
+	}
+	v.repositoryPatterns(path+".repositories", g.Repositories)
+	switch a := strings.ToLower(g.Access); {
+	case a == AccessPush || a == AccessManage:
+		if g.Access != a {
+			v.add(path+".access", "access %q must be lowercase (%s)", g.Access, a)
+		}
+	case strings.Contains(a, "pull") || strings.Contains(a, "deny"):
+		v.add(path+".access", "access %q: anyone can pull a public repository and public pulls cannot be denied by policy; use push or manage", g.Access)
+	case a == "":
+		v.add(path+".access", "access is required: push or manage")
+	default:
+		v.add(path+".access", "access %q must be push or manage", g.Access)
+	}
+	if len(g.Principals.Accounts) == 0 && len(g.Principals.Roles) == 0 {
+		v.add(path+".principals", "the grant names no principal; set accounts or roles (a grant to everyone is refused)")
+	}
+	v.accountList(path+".principals.accounts", g.Principals.Accounts, false)
+	v.roles(path+".principals.roles", g.Principals.Roles)
+	v.registries(path+".registries", g.Registries)
+}
+
+func (v *validator) sweep() {
+	s := v.d.Sweep.Schedule
+	if !ratePattern.MatchString(s) && !cronPattern.MatchString(s) {
+		v.add("sweep.schedule", "schedule %q must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)", s)
+	}
+}
+
+// knownECRAction reports whether a names at least one ECR action (wildcards allowed), using the
+// same catalogue the policy guardrails enforce, so a declaration never validates and then fails.
+func knownECRAction(a string) bool { return policy.KnownAction(a, "ecr") }

@@ -229,7 +229,7 @@ def _role_arn(self, arn, field):
     if not m:
         raise invalid(field, f"'{arn}' is not an IAM role ARN")
     if m.group(2) != self.current_account:
-        raise invalid(field, f"role {arn} must be in the registry's account {self.current_account}")
+        raise invalid(field, f"role {arn} must be in the same account as the registry ({self.current_account})")
 
 
 def _credential_arn(self, arn):

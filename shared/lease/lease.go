@@ -1,0 +1,344 @@
+// Package lease serialises writers to one AWS document with a DynamoDB lease
+// that expires. An ECR registry policy is a single document per account and
+// region, written whole by PutRegistryPolicy with no revision check; two
+// invocations that each read it, merge their statement and write it back
+// would silently drop one another's statement. Holding the document's lease
+// across read-merge-write makes those writers take turns, whichever function
+// (repository events, account events, backfill, drift) they run in.
+//
+// A lease expires so a crashed holder cannot block the document forever. The
+// price is the usual one for leases without fencing: a holder stalled past
+// its expiry may still write after another took over. Choose a ttl well above
+// the longest read-merge-write (seconds) and check Lease.Expires before the
+// write; the level-triggered reconcile repairs the rare loser on its next run.
+package lease
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// dynamoAPI is the part of DynamoDB a lease needs: conditional put (take),
+// conditional update (renew), conditional delete (release).
+type dynamoAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+var _ dynamoAPI = (*dynamodb.Client)(nil)
+
+// Lease table attribute names (the CDK table must use AttrPK as its only key).
+const (
+	// AttrPK (S) is the document key, e.g. "registry/111111111111/us-east-1".
+	AttrPK = "pk"
+	// AttrOwner (S) is the holder's unique token; release and renew are
+	// conditional on it.
+	AttrOwner = "owner"
+	// AttrHolder (S) is the holder's readable name (function/request id),
+	// reported by ErrBusy.
+	AttrHolder = "holder"
+	// AttrExpiresAt (N, Unix milliseconds) is when the lease lapses; a put
+	// succeeds over a lapsed lease.
+	AttrExpiresAt = "expiresAt"
+	// AttrPurgeAt (N, Unix seconds) is the DynamoDB TTL attribute: an hour
+	// after expiry, so leases of crashed holders are cleaned up. Milliseconds
+	// in expiresAt would read as a date far in the future to TTL.
+	AttrPurgeAt = "purgeAt"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxWait    = 20 * time.Second
+	DefaultMinBackoff = 25 * time.Millisecond
+	DefaultMaxBackoff = time.Second
+)
+
+// ErrBusy is matched (errors.Is) by a *BusyError: the document stayed leased
+// by someone else for the whole wait. Let the invocation fail so Lambda (or
+// SQS) retries it later.
+var ErrBusy = errors.New("lease busy")
+
+// ErrNotHeld means a release or renew found the lease gone or owned by
+// someone else: it expired and was taken over (or never existed).
+var ErrNotHeld = errors.New("lease not held")
+
+// BusyError names the contended document and who held it.
+type BusyError struct {
+	Key    string
+	Holder string
+	// Until is when the holder's lease lapses unless renewed.
+	Until  time.Time
+	Waited time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("lease %s is held by %s until %s; gave up after waiting %s (the invocation should be retried)",
+		e.Key, e.Holder, e.Until.UTC().Format(time.RFC3339Nano), e.Waited.Round(time.Millisecond))
+}
+
+// Is makes errors.Is(err, ErrBusy) true for a *BusyError.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// Options tune a Leaser. The zero value is usable.
+type Options struct {
+	// Holder is a readable name for this process in ErrBusy messages; ""
+	// means the Lambda function name (plus the request id at Acquire).
+	Holder string
+	// MaxWait bounds how long Acquire waits for a busy lease; 0 means
+	// DefaultMaxWait. Keep it well under the function timeout.
+	MaxWait time.Duration
+	// MinBackoff and MaxBackoff bound the jittered, doubling pause between
+	// attempts; 0 means the defaults.
+	MinBackoff, MaxBackoff time.Duration
+	// Now is the clock; nil means time.Now. Lease expiry compares clocks of
+	// different hosts, so ttl must dwarf clock skew (NTP keeps Lambda's
+	// within milliseconds).
+	Now func() time.Time
+}
+
+// Leaser takes leases in one DynamoDB table. It is safe for concurrent use.
+type Leaser struct {
+	db       dynamoAPI
+	table    string
+	holder   string
+	maxWait  time.Duration
+	min, max time.Duration
+	now      func() time.Time
+	// sleep waits d or until ctx ends; tests replace it to step time.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Leaser over table, whose only key is AttrPK (S).
+func New(db dynamoAPI, table string, opt Options) (*Leaser, error) {
+	if table == "" {
+		return nil, errors.New("lease: table name is empty (set WARDEN_LEASE_TABLE)")
+	}
+	if db == nil {
+		return nil, fmt.Errorf("lease: no DynamoDB client for table %s", table)
+	}
+	l := &Leaser{db: db, table: table, holder: opt.Holder, maxWait: opt.MaxWait,
+		min: opt.MinBackoff, max: opt.MaxBackoff, now: opt.Now, sleep: sleepCtx}
+	if l.holder == "" {
+		l.holder = lambdacontext.FunctionName
+	}
+	if l.maxWait <= 0 {
+		l.maxWait = DefaultMaxWait
+	}
+	if l.min <= 0 {
+		l.min = DefaultMinBackoff
+	}
+	if l.max <= 0 {
+		l.max = DefaultMaxBackoff
+	}
+	if l.max < l.min {
+		l.max = l.min
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	return l, nil
+}
+
+// Lease is a held lease on one key.
+type Lease struct {
+	// Key is the leased document key.
+	Key string
+	// Owner is this holder's unique token.
+	Owner    string
+	holder   string
+	expires  time.Time
+	leaser   *Leaser
+	released bool
+}
+
+// Expires is when the lease lapses unless renewed. Check it before a write
+// that must not happen after another holder could have taken over.
+func (l *Lease) Expires() time.Time { return l.expires }
+
+// Acquire takes the lease on key for ttl, waiting with jittered exponential
+// backoff while someone else holds it. After MaxWait it returns a
+// *BusyError (errors.Is ErrBusy) naming the key and the holder. A lease is
+// not re-entrant: acquiring a key this process already holds waits too.
+func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
+	if key == "" {
+		return nil, errors.New("lease: empty key")
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("lease %s: ttl %s must be positive", key, ttl)
+	}
+	holder := l.holder
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		holder += "/" + lc.AwsRequestID
+	}
+	if holder == "" {
+		holder = "unnamed"
+	}
+	owner := holder + "#" + token()
+	start := l.now()
+	backoff := l.min
+	for {
+		now := l.now()
+		expires := now.Add(ttl)
+		_, err := l.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(l.table),
+			Item: map[string]types.AttributeValue{
+				AttrPK:        &types.AttributeValueMemberS{Value: key},
+				AttrOwner:     &types.AttributeValueMemberS{Value: owner},
+				AttrHolder:    &types.AttributeValueMemberS{Value: holder},
+				AttrExpiresAt: millis(expires),
+				AttrPurgeAt:   &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Add(time.Hour).Unix(), 10)},
+			},
+			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
+			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#exp": AttrExpiresAt},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": millis(now)},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		if err == nil {
+			return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, nil
+		}
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return nil, fmt.Errorf("lease: taking %s in table %s: %w", key, l.table, err)
+		}
+		busy := &BusyError{Key: key, Holder: "unknown", Waited: l.now().Sub(start)}
+		if v, ok := ccf.Item[AttrHolder].(*types.AttributeValueMemberS); ok {
+			busy.Holder = v.Value
+		}
+		if v, ok := ccf.Item[AttrExpiresAt].(*types.AttributeValueMemberN); ok {
+			if ms, perr := strconv.ParseInt(v.Value, 10, 64); perr == nil {
+				busy.Until = time.UnixMilli(ms)
+			}
+		}
+		// Full-range jitter around the doubling step spreads out the
+		// waiters that a release wakes together.
+		pause := backoff/2 + rand.N(backoff/2+1)
+		if busy.Waited+pause > l.maxWait {
+			return nil, busy
+		}
+		if err := l.sleep(ctx, pause); err != nil {
+			return nil, fmt.Errorf("%w (%w)", busy, err)
+		}
+		backoff = min(backoff*2, l.max)
+	}
+}
+
+// Renew extends a held lease to ttl from now, for holds longer than the
+// first ttl. It fails with ErrNotHeld when the lease was lost.
+func (l *Lease) Renew(ctx context.Context, ttl time.Duration) error {
+	if l.released {
+		return fmt.Errorf("lease %s: renew after release: %w", l.Key, ErrNotHeld)
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("lease %s: ttl %s must be positive", l.Key, ttl)
+	}
+	expires := l.leaser.now().Add(ttl)
+	_, err := l.leaser.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(l.leaser.table),
+		Key:                      map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: l.Key}},
+		UpdateExpression:         aws.String("SET #exp = :exp, #purge = :purge"),
+		ConditionExpression:      aws.String("#owner = :me"),
+		ExpressionAttributeNames: map[string]string{"#exp": AttrExpiresAt, "#purge": AttrPurgeAt, "#owner": AttrOwner},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":exp":   millis(expires),
+			":purge": &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Add(time.Hour).Unix(), 10)},
+			":me":    &types.AttributeValueMemberS{Value: l.Owner},
+		},
+	})
+	if err != nil {
+		return l.ownerErr("renewing", err)
+	}
+	l.expires = expires
+	return nil
+}
+
+// Release gives the lease up so the next writer need not wait for expiry.
+// It deletes the item only if this holder still owns it; ErrNotHeld means
+// the lease had lapsed and someone else took it, so the caller's write may
+// have raced with theirs (the next reconcile repairs that). Releasing twice
+// is a no-op.
+func (l *Lease) Release(ctx context.Context) error {
+	if l.released {
+		return nil
+	}
+	_, err := l.leaser.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(l.leaser.table),
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: l.Key}},
+		ConditionExpression:       aws.String("#owner = :me"),
+		ExpressionAttributeNames:  map[string]string{"#owner": AttrOwner},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: l.Owner}},
+	})
+	if err != nil {
+		return l.ownerErr("releasing", err)
+	}
+	l.released = true
+	return nil
+}
+
+func (l *Lease) ownerErr(op string, err error) error {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("lease: %s %s (held as %s): %w", op, l.Key, l.holder, ErrNotHeld)
+	}
+	return fmt.Errorf("lease: %s %s in table %s: %w", op, l.Key, l.leaser.table, err)
+}
+
+// Do runs fn while holding the lease on key, and releases it afterwards
+// (also when fn fails). A failed release is reported with fn's own error.
+func (l *Leaser) Do(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
+	ls, err := l.Acquire(ctx, key, ttl)
+	if err != nil {
+		return err
+	}
+	ferr := fn(ctx)
+	// Release even when ctx is done: a lease left behind blocks others
+	// until it expires.
+	rerr := ls.Release(context.WithoutCancel(ctx))
+	return errors.Join(ferr, rerr)
+}
+
+// RegistryKey is the lease key of an ECR registry policy (and the registry's
+// pull-through-cache setup): one per account and region.
+func RegistryKey(accountID, region string) string {
+	return "registry/" + accountID + "/" + region
+}
+
+// RepositoryKey is the lease key of one repository's policy.
+func RepositoryKey(repositoryARN string) string { return "repository/" + repositoryARN }
+
+// RoleKey is the lease key of an IAM role's trust and inline policies (IAM
+// is global, so no region).
+func RoleKey(accountID, roleName string) string { return "role/" + accountID + "/" + roleName }
+
+func millis(t time.Time) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
+}
+
+// token is 16 random hex characters, unique per Acquire.
+func token() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // never fails since Go 1.24 (it crashes instead)
+	return hex.EncodeToString(b[:])
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -49,6 +49,9 @@ func ParseBackfill(raw []byte) (BackfillRequest, error) {
 	if len(raw) > maxInput {
 		return req, &Rejection{Reason: ReasonTooLarge, Detail: fmt.Sprintf("backfill payload is %d bytes", len(raw))}
 	}
+	if err := exactKeys(raw); err != nil {
+		return req, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -124,6 +127,38 @@ func (r BackfillRequest) String() string {
 		b.WriteString(" (dry run)")
 	}
 	return b.String()
+}
+
+var (
+	requestKeys = []string{"action", "targets", "dryRun", "sweep"}
+	targetKeys  = []string{"all", "accounts", "ous", "repositories", "regions"}
+)
+
+// exactKeys rejects keys that differ from the known ones, including by case:
+// encoding/json matches field names case-insensitively, so without this
+// check "dryrun" would silently be taken as "dryRun" and "DRYRUN": false
+// could override it. Non-object payloads are left to the struct decode,
+// which reports their type.
+func exactKeys(raw []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil {
+		return nil
+	}
+	for k := range top {
+		if !slices.Contains(requestKeys, k) {
+			return bad(fmt.Sprintf("unknown field %s (known: %s)", quote(k), strings.Join(requestKeys, ", ")))
+		}
+	}
+	var targets map[string]json.RawMessage
+	if json.Unmarshal(top["targets"], &targets) != nil {
+		return nil
+	}
+	for k := range targets {
+		if !slices.Contains(targetKeys, k) {
+			return bad(fmt.Sprintf("targets: unknown field %s (known: %s)", quote(k), strings.Join(targetKeys, ", ")))
+		}
+	}
+	return nil
 }
 
 func bad(detail string) error {

@@ -1,0 +1,69 @@
+package trigger
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseBackfill(t *testing.T) {
+	ok := []struct {
+		raw  string
+		want string
+	}{
+		{`{"action":"backfill","targets":{"all":true},"dryRun":true}`, "all (dry run)"},
+		{`{"action":"backfill","targets":{"accounts":["222222222222"],"ous":["ou-ab12-11111111","r-ab12"],"repositories":["shared/*","team-a/app"],"regions":["us-east-1"]}}`,
+			"accounts=222222222222 ous=ou-ab12-11111111,r-ab12 repositories=shared/*,team-a/app regions=us-east-1"},
+		{`{"action":"backfill","targets":{"all":true},"sweep":true}`, "sweep all"},
+	}
+	for _, c := range ok {
+		req, err := ParseBackfill([]byte(c.raw))
+		if err != nil {
+			t.Errorf("%s: %v", c.raw, err)
+			continue
+		}
+		if req.String() != c.want {
+			t.Errorf("%s: String() = %q, want %q", c.raw, req.String(), c.want)
+		}
+	}
+	bad := []struct{ name, raw, detail string }{
+		{"unknown top field", `{"action":"backfill","targets":{"all":true},"dryrun":true}`, `unknown field "dryrun"`},
+		{"unknown target field", `{"action":"backfill","targets":{"account":["222222222222"]}}`, `targets: unknown field "account"`},
+		{"case variant", `{"action":"backfill","targets":{"all":true},"DryRun":false}`, `unknown field "DryRun"`},
+		{"accounts not array", `{"action":"backfill","targets":{"accounts":"222222222222"}}`, "targets.accounts: is a JSON string, want an array of strings"},
+		{"dryRun string", `{"action":"backfill","targets":{"all":true},"dryRun":"yes"}`, "dryRun: is a JSON string, want true or false"},
+		{"targets array", `{"action":"backfill","targets":[]}`, "targets: is a JSON array, want an object"},
+		{"short account", `{"action":"backfill","targets":{"accounts":["222222222222","2222"]}}`, `targets.accounts[1]: "2222" is not a 12-digit account id`},
+		{"bad ou", `{"action":"backfill","targets":{"ous":["Engineering"]}}`, `targets.ous[0]: "Engineering"`},
+		{"bad region", `{"action":"backfill","targets":{"regions":["us-east"]}}`, `targets.regions[0]`},
+		{"bad repository", `{"action":"backfill","targets":{"repositories":["Team A"]}}`, `targets.repositories[0]`},
+		{"all and lists", `{"action":"backfill","targets":{"all":true,"accounts":["222222222222"]}}`, "cannot be combined"},
+		{"no targets", `{"action":"backfill"}`, "targets: missing"},
+		{"empty targets", `{"action":"backfill","targets":{}}`, "targets: missing"},
+		{"wrong action", `{"action":"restore","targets":{"all":true}}`, `action: "restore"`},
+		{"truncated", `{"action":"backfill","targets":{"all":tr`, "not valid JSON"},
+		{"trailing", `{"action":"backfill","targets":{"all":true}} {"x":1}`, "unexpected data"},
+		{"null", `null`, "action"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseBackfill([]byte(c.raw))
+			r, ok := AsRejection(err)
+			if !ok || r.Reason != ReasonInvalidPayload && r.Reason != ReasonTooLarge {
+				t.Fatalf("got %v, want an invalid-payload rejection", err)
+			}
+			if !strings.Contains(r.Detail, c.detail) {
+				t.Fatalf("detail %q does not contain %q", r.Detail, c.detail)
+			}
+		})
+	}
+}
+
+func BenchmarkParseCreateRepository(b *testing.B) {
+	raw := readEvent(b, "ecr-create-repository-api-member.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package trigger
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// mutate decodes a sample, applies f to it and re-encodes it, so hostile cases
+// differ from a real event in exactly one place.
+func mutate(t testing.TB, name string, f func(ev map[string]any)) []byte {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(readEvent(t, name), &ev); err != nil {
+		t.Fatal(err)
+	}
+	f(ev)
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func detail(ev map[string]any) map[string]any { return ev["detail"].(map[string]any) }
+func sub(m map[string]any, k string) map[string]any {
+	return m[k].(map[string]any)
+}
+
+func TestParseHostile(t *testing.T) {
+	api := "ecr-create-repository-api.json"
+	joined := "org-account-joined.json"
+	full := readEvent(t, api)
+	cases := []struct {
+		name   string
+		raw    []byte
+		reason Reason
+		detail string
+	}{
+		{"empty", nil, ReasonMalformed, "not valid JSON"},
+		{"truncated", full[:len(full)/2], ReasonMalformed, "not valid JSON"},
+		{"trailing data", append(append([]byte{}, full...), []byte(` {}`)...), ReasonMalformed, "after the JSON value"},
+		{"json null", []byte(`null`), ReasonMalformed, "is null, want an object"},
+		{"array", []byte(`[{"detail-type":"x"}]`), ReasonMalformed, "is an array, want an object"},
+		{"number", []byte(`42`), ReasonMalformed, "is a number"},
+		{"too large", []byte(`{"x":"` + strings.Repeat("a", maxInput) + `"}`), ReasonTooLarge, "bytes"},
+		{"no detail-type", []byte(`{"source":"aws.ecr","detail":{}}`), ReasonMissingField, "event.detail-type: missing"},
+		{"detail-type number", []byte(`{"detail-type":7,"source":"aws.ecr"}`), ReasonInvalidField, "event.detail-type: is a number, want a string"},
+		{"no source", []byte(`{"detail-type":"AWS API Call via CloudTrail"}`), ReasonMissingField, "event.source: missing"},
+		{"unknown detail-type", []byte(`{"detail-type":"ECR Image Action","source":"aws.ecr","detail":{}}`), ReasonUnknownEvent, `"ECR Image Action"`},
+		{"schedule from elsewhere", []byte(`{"detail-type":"Scheduled Event","source":"custom.app","detail":{}}`), ReasonUnknownSource, "custom.app"},
+		{"detail array", mutate(t, api, func(ev map[string]any) { ev["detail"] = []any{1} }), ReasonInvalidField, "detail: is an array, want an object"},
+		{"detail null", mutate(t, api, func(ev map[string]any) { ev["detail"] = nil }), ReasonMissingField, "detail: missing"},
+		{"requestParameters array", mutate(t, api, func(ev map[string]any) { detail(ev)["requestParameters"] = []any{"shared/base"} }), ReasonInvalidField, "detail.requestParameters: is an array"},
+		{"repositoryName number", mutate(t, api, func(ev map[string]any) { sub(detail(ev), "requestParameters")["repositoryName"] = 5 }), ReasonInvalidField, "detail.requestParameters.repositoryName: is a number, want a string"},
+		{"repositoryName uppercase", mutate(t, api, func(ev map[string]any) { sub(detail(ev), "requestParameters")["repositoryName"] = "Shared/Base" }), ReasonInvalidField, "not a valid repository name"},
+		{"repositoryName traversal", mutate(t, api, func(ev map[string]any) { sub(detail(ev), "requestParameters")["repositoryName"] = "../etc" }), ReasonInvalidField, "not a valid repository name"},
+		{"repositoryName one char", mutate(t, api, func(ev map[string]any) { sub(detail(ev), "requestParameters")["repositoryName"] = "a" }), ReasonInvalidField, "2-256 characters"},
+		{"repositoryName huge", mutate(t, api, func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["repositoryName"] = strings.Repeat("a", 100000)
+		}), ReasonInvalidField, "(100000 bytes)"},
+		{"repositoryName missing everywhere", mutate(t, api, func(ev map[string]any) {
+			delete(sub(detail(ev), "requestParameters"), "repositoryName")
+			detail(ev)["responseElements"] = nil
+		}), ReasonMissingField, "detail.requestParameters.repositoryName: missing"},
+		{"registryId short", mutate(t, api, func(ev map[string]any) {
+			sub(sub(detail(ev), "responseElements"), "repository")["registryId"] = "12345"
+		}), ReasonInvalidField, `detail.responseElements.repository.registryId: "12345" is not a 12-digit account id`},
+		{"recipient not digits", mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) { detail(ev)["recipientAccountId"] = "11111111111x" }), ReasonInvalidField, "detail.recipientAccountId"},
+		{"no account anywhere", mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) {
+			delete(detail(ev), "recipientAccountId")
+			delete(ev, "account")
+		}), ReasonMissingField, "detail.recipientAccountId: missing"},
+		{"bad region", mutate(t, api, func(ev map[string]any) { detail(ev)["awsRegion"] = "mars-1; rm -rf" }), ReasonInvalidField, "not a region name"},
+		{"userIdentity string", mutate(t, api, func(ev map[string]any) { detail(ev)["userIdentity"] = "root" }), ReasonInvalidField, "detail.userIdentity: is a string, want an object"},
+		{"actor arn number", mutate(t, api, func(ev map[string]any) { sub(detail(ev), "userIdentity")["arn"] = 1 }), ReasonInvalidField, "detail.userIdentity.arn"},
+		{"eventSource mismatch", mutate(t, api, func(ev map[string]any) { detail(ev)["eventSource"] = "s3.amazonaws.com" }), ReasonInvalidField, "does not match source"},
+		{"no eventName", mutate(t, api, func(ev map[string]any) { delete(detail(ev), "eventName") }), ReasonMissingField, "detail.eventName: missing"},
+		{"ecr event not handled", mutate(t, api, func(ev map[string]any) { detail(ev)["eventName"] = "PutImage" }), ReasonUnknownEvent, `"PutImage"`},
+		{"errorCode wrong type", mutate(t, api, func(ev map[string]any) { detail(ev)["errorCode"] = map[string]any{} }), ReasonInvalidField, "detail.errorCode"},
+		{"failed call keeps code", mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) {
+			detail(ev)["errorCode"] = "AccessDenied"
+			detail(ev)["errorMessage"] = "User is not authorized"
+		}), ReasonFailedCall, "AccessDenied: User is not authorized"},
+		{"service event without details", mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) { delete(detail(ev), "serviceEventDetails") }), ReasonMissingField, "detail.serviceEventDetails: missing"},
+		{"service event name invalid", mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["repositoryName"] = "UPPER"
+		}), ReasonInvalidField, "detail.serviceEventDetails.repositoryName"},
+		{"ecr public outside us-east-1", mutate(t, "ecr-public-create-repository.json", func(ev map[string]any) {
+			detail(ev)["awsRegion"] = "eu-west-1"
+			ev["region"] = "eu-west-1"
+		}), ReasonPublicRegion, `"eu-west-1"`},
+		{"ecr public name too long", mutate(t, "ecr-public-create-repository.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["repositoryName"] = strings.Repeat("a", 206)
+			detail(ev)["responseElements"] = nil
+		}), ReasonInvalidField, "2-205 characters"},
+		{"ptc prefix too long", mutate(t, "ecr-delete-ptc-rule.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["ecrRepositoryPrefix"] = strings.Repeat("p", 31)
+		}), ReasonInvalidField, "pull-through-cache prefix"},
+		{"role name invalid", mutate(t, "iam-put-role-policy.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["roleName"] = "bad role/name"
+		}), ReasonInvalidField, "not a valid IAM role name"},
+		{"iam without requestParameters", mutate(t, "iam-put-role-policy.json", func(ev map[string]any) { detail(ev)["requestParameters"] = nil }), ReasonMissingField, "detail.requestParameters: missing"},
+		{"iam event not handled", mutate(t, "iam-put-role-policy.json", func(ev map[string]any) { detail(ev)["eventName"] = "CreateUser" }), ReasonUnknownEvent, "CreateUser"},
+		{"create account in progress", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
+			sub(sub(detail(ev), "serviceEventDetails"), "createAccountStatus")["state"] = "IN_PROGRESS"
+		}), ReasonNotSucceeded, "IN_PROGRESS"},
+		{"create account id short", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
+			sub(sub(detail(ev), "serviceEventDetails"), "createAccountStatus")["accountId"] = "3333"
+		}), ReasonInvalidField, "createAccountStatus.accountId"},
+		{"create account status array", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["createAccountStatus"] = []any{}
+		}), ReasonInvalidField, "createAccountStatus: is an array"},
+		{"joined without account id", mutate(t, joined, func(ev map[string]any) {
+			delete(sub(detail(ev), "serviceEventDetails"), "accountId")
+		}), ReasonUnreadable, "no account id found"},
+		{"joined with conflicting ids", mutate(t, joined, func(ev map[string]any) {
+			detail(ev)["requestParameters"] = map[string]any{"accountId": "444444444444"}
+		}), ReasonUnreadable, "conflicting account ids"},
+		{"joined with invalid id", mutate(t, joined, func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["accountId"] = "not-an-account"
+		}), ReasonUnreadable, "not a 12-digit account id"},
+		{"joined id as number", mutate(t, joined, func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["accountId"] = 333333333333
+		}), ReasonUnreadable, "no account id found"},
+		{"move without destination", mutate(t, "org-move-account.json", func(ev map[string]any) {
+			delete(sub(detail(ev), "requestParameters"), "destinationParentId")
+		}), ReasonMissingField, "detail.requestParameters.destinationParentId: missing"},
+		{"move to bad parent", mutate(t, "org-move-account.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["destinationParentId"] = "ou-x"
+		}), ReasonInvalidField, "not an organization root"},
+		{"control tower failed", mutate(t, "controltower-create-managed-account.json", func(ev map[string]any) {
+			st := sub(sub(detail(ev), "serviceEventDetails"), "createManagedAccountStatus")
+			st["state"], st["message"] = "FAILED", "AWS Control Tower failed to create an enrolled account."
+		}), ReasonNotSucceeded, "FAILED: AWS Control Tower failed"},
+		{"control tower account missing", mutate(t, "controltower-create-managed-account.json", func(ev map[string]any) {
+			delete(sub(sub(detail(ev), "serviceEventDetails"), "createManagedAccountStatus"), "account")
+		}), ReasonMissingField, "createManagedAccountStatus.account: missing"},
+		{"tag on non-repository", mutate(t, api, func(ev map[string]any) {
+			detail(ev)["eventName"] = "TagResource"
+			detail(ev)["requestParameters"] = map[string]any{"resourceArn": "arn:aws:s3:::bucket"}
+		}), ReasonInvalidField, "not an ECR repository ARN"},
+		{"backfill typo", []byte(`{"action":"backfill","targets":{"all":true},"dryrun":true}`), ReasonInvalidPayload, `unknown field "dryrun"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Parse(c.raw)
+			r, ok := AsRejection(err)
+			if !ok {
+				t.Fatalf("Parse = %+v, %v; want a rejection %s", got, err, c.reason)
+			}
+			if r.Reason != c.reason || !strings.Contains(r.Detail, c.detail) {
+				t.Fatalf("rejection %s: %q\nwant %s containing %q", r.Reason, r.Detail, c.reason, c.detail)
+			}
+			if r.Retryable() {
+				t.Fatal("rejections must not be retryable")
+			}
+			if len(r.Detail) > 2000 {
+				t.Fatalf("detail is %d bytes: hostile input must not blow up log lines", len(r.Detail))
+			}
+			if got.Kind != "" {
+				t.Fatalf("rejected input returned a target %+v", got)
+			}
+		})
+	}
+}
+
+func TestRejectionKeepsRawWhenUnreadable(t *testing.T) {
+	raw := mutate(t, "org-account-joined.json", func(ev map[string]any) {
+		sub(detail(ev), "serviceEventDetails")["account"] = map[string]any{"number": "x"}
+		delete(sub(detail(ev), "serviceEventDetails"), "accountId")
+	})
+	_, err := Parse(raw)
+	r, ok := AsRejection(err)
+	if !ok || r.Reason != ReasonUnreadable {
+		t.Fatalf("got %v", err)
+	}
+	if r.Raw != string(raw) {
+		t.Fatalf("raw event not kept for the log")
+	}
+	if r.Trigger.EventName != "AccountJoinedOrganization" || r.Trigger.EventID == "" {
+		t.Fatalf("trigger metadata lost: %+v", r.Trigger)
+	}
+	if !strings.Contains(r.Error(), "AccountJoinedOrganization") || !strings.Contains(r.Error(), "unreadable") {
+		t.Fatalf("error text: %s", r.Error())
+	}
+}
+
+func TestMembershipAlternativeShapes(t *testing.T) {
+	for name, f := range map[string]func(ev map[string]any){
+		"requestParameters": func(ev map[string]any) {
+			detail(ev)["serviceEventDetails"] = nil
+			detail(ev)["requestParameters"] = map[string]any{"accountId": "333333333333", "joinedMethod": "Created"}
+		},
+		"nested account object": func(ev map[string]any) {
+			detail(ev)["serviceEventDetails"] = map[string]any{"account": map[string]any{"id": "333333333333"}, "joinedMethod": "Created"}
+		},
+		"capitalised key": func(ev map[string]any) {
+			detail(ev)["serviceEventDetails"] = map[string]any{"AccountId": "333333333333", "joinedMethod": "Created"}
+		},
+		"same id twice": func(ev map[string]any) {
+			detail(ev)["serviceEventDetails"] = map[string]any{"accountId": "333333333333", "joinedMethod": "Created"}
+			detail(ev)["responseElements"] = map[string]any{"account": map[string]any{"accountId": "333333333333"}}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := Parse(mutate(t, "org-account-joined.json", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Kind != KindAccount || got.AccountID != "333333333333" || got.Method != "Created" {
+				t.Fatalf("got %+v", got)
+			}
+		})
+	}
+}
+
+func TestTagChangeTargetsRepository(t *testing.T) {
+	raw := mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) {
+		detail(ev)["eventName"] = "TagResource"
+		detail(ev)["requestParameters"] = map[string]any{"resourceArn": "arn:aws:ecr:us-east-1:111111111111:repository/shared/base",
+			"tags": []any{map[string]any{"key": "share", "value": "org"}}}
+		detail(ev)["responseElements"] = nil
+	})
+	got, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != KindRepository || got.Repository != "shared/base" || got.AccountID != "111111111111" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+// FuzzParse checks that no input panics, every failure is a *Rejection, and
+// every success names a valid target. Seeds are every file in events/; run
+// longer with `go test -fuzz FuzzParse ./shared/trigger`.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(eventsDir, "*.json"))
+	if len(files) == 0 {
+		f.Fatal("no seed events")
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"action":"backfill","targets":{"accounts":["222222222222"]}}`))
+	f.Add([]byte(`{"detail-type":"Scheduled Event","source":"aws.events"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := Parse(raw)
+		if err != nil {
+			if _, ok := AsRejection(err); !ok {
+				t.Fatalf("error is not a *Rejection: %T %v", err, err)
+			}
+			return
+		}
+		switch got.Kind {
+		case KindBackfill:
+			if got.Backfill == nil || got.Backfill.Validate() != nil {
+				t.Fatalf("invalid backfill accepted: %+v", got.Backfill)
+			}
+			return
+		case KindRepository, KindPublicRepository:
+			if err := checkRepository("repository", got.Repository, maxPrivateRepoLength); err != nil {
+				t.Fatal(err)
+			}
+		case KindRole:
+			if err := checkRole("role", got.RoleName); err != nil {
+				t.Fatal(err)
+			}
+		case KindPTCRule:
+			if err := checkPrefix("prefix", got.Prefix); err != nil {
+				t.Fatal(err)
+			}
+		case KindAccount, KindAccountMoved, KindAccountDeparted, KindRegistryPolicy:
+		default:
+			t.Fatalf("success with unknown kind %q", got.Kind)
+		}
+		if err := checkAccountID("account", got.AccountID); err != nil {
+			t.Fatalf("accepted target with bad account: %v", err)
+		}
+		if got.Region != "" {
+			if err := checkRegion("region", got.Region); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

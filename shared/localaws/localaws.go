@@ -48,7 +48,7 @@ var launcher []byte
 // Server is one running moto process owned by this package.
 type Server struct {
 	// URL is the endpoint to give the SDK, e.g. http://127.0.0.1:40123.
-	URL  string
+	URL     string
 	cmd     *exec.Cmd
 	dir     string
 	done    chan struct{} // closed when the process has exited

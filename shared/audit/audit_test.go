@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"reflect"
@@ -464,5 +465,31 @@ func TestNewRequiresTable(t *testing.T) {
 	if _, err := New(dynamodb.NewFromConfig(server.Config("us-east-1")), "", Options{}); err == nil ||
 		!strings.Contains(err.Error(), "WARDEN_AUDIT_TABLE") {
 		t.Fatalf("New with empty table: %v", err)
+	}
+}
+
+// BenchmarkBeginApplied measures the audit cost of one write (PutItem then
+// UpdateItem) against the local AWS.
+func BenchmarkBeginApplied(b *testing.B) {
+	if err := server.Reset(); err != nil {
+		b.Fatal(err)
+	}
+	db := dynamodb.NewFromConfig(server.Config("us-east-1"))
+	ctx := context.Background()
+	if err := CreateTable(ctx, db, table); err != nil {
+		b.Fatal(err)
+	}
+	tr, err := New(db, table, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		p, err := tr.Begin(ctx, writeIntent())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Applied(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -428,4 +429,56 @@ func addStatement(ctx context.Context, c *ecr.Client, sid string, between func()
 		return fmt.Errorf("putting registry policy (%s): %w", sid, err)
 	}
 	return nil
+}
+
+// Inside a Lambda invocation the holder named by ErrBusy carries the
+// request id, so the blocking invocation can be found in the logs.
+func TestBusyNamesLambdaRequest(t *testing.T) {
+	db := setup(t)
+	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a := leaser(t, db, "ecr-warden-account", clk, time.Second)
+	b := leaser(t, db, "ecr-warden-repository", clk, time.Second)
+	ctxA := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-a"})
+	if _, err := a.Acquire(ctxA, RegistryKey("1", "r"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Acquire(context.Background(), RegistryKey("1", "r"), time.Minute)
+	var busy *BusyError
+	if !errors.As(err, &busy) || busy.Holder != "ecr-warden-account/req-a" {
+		t.Fatalf("busy = %v, want holder ecr-warden-account/req-a", err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	for got, want := range map[string]string{
+		RegistryKey("111111111111", "us-east-1"):                                "registry/111111111111/us-east-1",
+		RepositoryKey("arn:aws:ecr:us-east-1:111111111111:repository/shared/a"): "repository/arn:aws:ecr:us-east-1:111111111111:repository/shared/a",
+		RoleKey("222222222222", "ecr-warden-ptc"):                               "role/222222222222/ecr-warden-ptc",
+	} {
+		if got != want {
+			t.Errorf("key %q, want %q", got, want)
+		}
+	}
+}
+
+// BenchmarkAcquireRelease measures one uncontended lease cycle (two
+// DynamoDB calls) against the local AWS.
+func BenchmarkAcquireRelease(b *testing.B) {
+	if err := server.Reset(); err != nil {
+		b.Fatal(err)
+	}
+	db := dynamodb.NewFromConfig(server.Config("us-east-1"))
+	if err := CreateTable(context.Background(), db, table); err != nil {
+		b.Fatal(err)
+	}
+	l, err := New(db, table, Options{Holder: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		if err := l.Do(ctx, RegistryKey("111111111111", "us-east-1"), time.Minute, func(context.Context) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

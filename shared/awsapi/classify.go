@@ -1,0 +1,152 @@
+package awsapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// Class is what an AWS error means for the caller. Only the first three are
+// worth waiting for; Permanent is recorded and dropped (retrying cannot fix
+// it); Unknown fails the invocation so Lambda retries it and then
+// dead-letters it, where a person will look.
+type Class int
+
+// The error classes.
+const (
+	// Unknown is anything not recognised below, including context cancellation.
+	Unknown Class = iota
+	// Retryable is throttling, HTTP 5xx and network failures: time fixes them.
+	Retryable
+	// NotFoundYet is RepositoryNotFoundException: ECR creates repositories
+	// asynchronously, so policy calls right after creation can miss them.
+	NotFoundYet
+	// PrincipalNotReady is a policy rejected because a principal it names was
+	// just created and has not propagated (IAM "Invalid principal", ECR
+	// "Invalid registry policy provided" / "Invalid repository policy provided").
+	PrincipalNotReady
+	// Permanent is access denied, validation and bad input: the same request
+	// will fail the same way.
+	Permanent
+)
+
+// String names the class for logs and audit records.
+func (c Class) String() string {
+	switch c {
+	case Retryable:
+		return "retryable"
+	case NotFoundYet:
+		return "not-found-yet"
+	case PrincipalNotReady:
+		return "principal-not-ready"
+	case Permanent:
+		return "permanent"
+	}
+	return "unknown"
+}
+
+// throttleCodes are the error codes AWS services use for rate limiting.
+var throttleCodes = map[string]bool{
+	"ThrottlingException": true, "TooManyRequestsException": true, "RequestLimitExceeded": true,
+	"Throttling": true, "TooManyRequests": true, "ThrottledException": true, "RequestThrottled": true,
+	"RequestThrottledException": true, "SlowDown": true, "ProvisionedThroughputExceededException": true,
+	"PriorRequestNotComplete": true, "BandwidthLimitExceeded": true,
+	"ConcurrentModificationException": true, // Organizations, IAM: another change in flight
+}
+
+// transientCodes are server-side failures that succeed on a later attempt.
+var transientCodes = map[string]bool{
+	"InternalFailure": true, "InternalError": true, "InternalServerError": true, "ServiceUnavailable": true,
+	"ServiceUnavailableException": true, "ServiceFailure": true, "ServerException": true,
+	"RequestTimeout": true, "RequestTimeoutException": true, "ServiceException": true,
+}
+
+// permanentCodes are errors the same request will always hit.
+var permanentCodes = map[string]bool{
+	"AccessDenied": true, "AccessDeniedException": true, "UnauthorizedOperation": true,
+	"UnrecognizedClientException": true, "InvalidClientTokenId": true, "AuthFailure": true,
+	"ValidationException": true, "ValidationError": true, "InvalidParameterException": true,
+	"InvalidParameterValue": true, "InvalidParameterValueException": true, "InvalidInputException": true,
+	"MalformedPolicyDocument": true, "MalformedPolicyDocumentException": true,
+	"LimitExceeded": true, "LimitExceededException": true, "LimitExceededFault": true,
+	"InvalidLayerPartException": true, "UnsupportedUpstreamRegistryException": true,
+	"AWSOrganizationsNotInUseException": true, "AccountNotFoundException": true,
+	"OptInRequired": true, "UnsupportedOperation": true,
+}
+
+// principalMessages mark a policy rejected for naming a principal AWS cannot
+// resolve yet. Guardrails (shared/policy) have already refused syntactically
+// wrong principals and out-of-scope actions before the write, so what remains
+// is, in practice, propagation; RetryFor bounds the wait in case it is not.
+var principalMessages = []string{
+	"invalid principal",
+	"invalid registry policy provided",
+	"invalid repository policy provided",
+}
+
+// Classify says what err means for retrying. It reads smithy.APIError codes
+// (typed SDK errors such as *ecrtypes.RepositoryNotFoundException implement
+// it), then the HTTP status of *smithyhttp.ResponseError, then network
+// errors. Wrapping with fmt.Errorf("...: %w") and the SDK's own
+// retry.MaxAttemptsError are seen through.
+func Classify(err error) Class {
+	if err == nil {
+		return Unknown
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Unknown
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code := apiErr.ErrorCode()
+		msg := strings.ToLower(apiErr.ErrorMessage())
+		switch {
+		case code == "RepositoryNotFoundException":
+			return NotFoundYet
+		case (code == "InvalidParameterException" || code == "MalformedPolicyDocument" || code == "MalformedPolicyDocumentException") && containsAny(msg, principalMessages):
+			return PrincipalNotReady
+		case throttleCodes[code], transientCodes[code]:
+			return Retryable
+		case permanentCodes[code]:
+			return Permanent
+		}
+	}
+	var respErr *smithyhttp.ResponseError
+	if errors.As(err, &respErr) {
+		switch status := respErr.HTTPStatusCode(); {
+		case status == 429 || status >= 500:
+			return Retryable
+		case status == 401 || status == 403:
+			return Permanent
+		}
+	}
+	if isNetworkError(err) {
+		return Retryable
+	}
+	return Unknown
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// isNetworkError recognises failures to send a request or read its answer.
+func isNetworkError(err error) bool {
+	var sendErr *smithyhttp.RequestSendError
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &sendErr) || errors.As(err, &netErr) || errors.As(err, &opErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,85 @@
+package awsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// opErr wraps err the way an SDK client returns it.
+func opErr(op string, err error) error {
+	return &smithy.OperationError{ServiceID: "ECR", OperationName: op, Err: err}
+}
+
+func httpErr(status int, err error) error {
+	return &awshttp.ResponseError{RequestID: "req-1", ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: err}}
+}
+
+func TestClassify(t *testing.T) {
+	throttle := &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+	cases := []struct {
+		name string
+		err  error
+		want Class
+	}{
+		{"nil", nil, Unknown},
+		{"repository not found", &ecrtypes.RepositoryNotFoundException{Message: aws.String("The repository with name 'shared/base' does not exist")}, NotFoundYet},
+		{"repository not found through SDK and fmt wrapping", fmt.Errorf("setting repository policy (arn:aws:ecr:us-east-1:1:repository/x): %w",
+			opErr("SetRepositoryPolicy", httpErr(400, &ecrtypes.RepositoryNotFoundException{}))), NotFoundYet},
+		{"throttling", throttle, Retryable},
+		{"throttling after SDK attempts exhausted", opErr("PutRegistryPolicy", &retry.MaxAttemptsError{Attempt: 8, Err: httpErr(400, throttle)}), Retryable},
+		{"TooManyRequestsException (Organizations)", &orgtypes.TooManyRequestsException{Message: aws.String("AWS Organizations can't complete your request because another request is already in progress")}, Retryable},
+		{"ConcurrentModificationException", &orgtypes.ConcurrentModificationException{}, Retryable},
+		{"RequestLimitExceeded", &smithy.GenericAPIError{Code: "RequestLimitExceeded"}, Retryable},
+		{"Throttling (IAM)", &smithy.GenericAPIError{Code: "Throttling"}, Retryable},
+		{"TooManyRequests", &smithy.GenericAPIError{Code: "TooManyRequests"}, Retryable},
+		{"ECR ServerException", &ecrtypes.ServerException{}, Retryable},
+		{"HTTP 503 without code", opErr("SetRepositoryPolicy", httpErr(503, errors.New("Service Unavailable"))), Retryable},
+		{"HTTP 500 html body", httpErr(500, errors.New("<html>")), Retryable},
+		{"HTTP 429", httpErr(429, errors.New("slow down")), Retryable},
+		{"connection refused", opErr("GetRepositoryPolicy", &smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}), Retryable},
+		{"connection reset", fmt.Errorf("reading: %w", syscall.ECONNRESET), Retryable},
+		{"registry policy principal", &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'")}, PrincipalNotReady},
+		{"repository policy principal", opErr("SetRepositoryPolicy", &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'")}), PrincipalNotReady},
+		{"IAM invalid principal", &iamtypes.MalformedPolicyDocumentException{Message: aws.String(`Invalid principal in policy: "AWS":"arn:aws:iam::222222222222:role/ecr-warden-ptc"`)}, PrincipalNotReady},
+		{"IAM syntax error", &iamtypes.MalformedPolicyDocumentException{Message: aws.String("Syntax errors in policy.")}, Permanent},
+		{"ECR bad parameter", &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'repositoryName' failed to satisfy constraint")}, Permanent},
+		{"access denied", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: ecr:SetRepositoryPolicy"}, Permanent},
+		{"access denied IAM", &smithy.GenericAPIError{Code: "AccessDenied"}, Permanent},
+		{"validation", &ecrtypes.ValidationException{}, Permanent},
+		{"limit exceeded", &ecrtypes.LimitExceededException{}, Permanent},
+		{"HTTP 403 without code", httpErr(403, errors.New("forbidden")), Permanent},
+		{"HTTP 400 without code", httpErr(400, errors.New("bad")), Unknown},
+		{"policy not found is not an error class", &ecrtypes.RepositoryPolicyNotFoundException{}, Unknown},
+		{"context deadline", fmt.Errorf("calling: %w", context.DeadlineExceeded), Unknown},
+		{"context canceled wrapping a send error", &smithyhttp.RequestSendError{Err: context.Canceled}, Unknown},
+		{"plain error", errors.New("boom"), Unknown},
+	}
+	for _, c := range cases {
+		if got := Classify(c.err); got != c.want {
+			t.Errorf("%s: Classify = %s, want %s (err: %v)", c.name, got, c.want, c.err)
+		}
+	}
+}
+
+func TestClassString(t *testing.T) {
+	for c, want := range map[Class]string{Unknown: "unknown", Retryable: "retryable", NotFoundYet: "not-found-yet", PrincipalNotReady: "principal-not-ready", Permanent: "permanent"} {
+		if c.String() != want {
+			t.Errorf("%d.String() = %q, want %q", c, c.String(), want)
+		}
+	}
+}

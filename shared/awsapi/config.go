@@ -1,0 +1,97 @@
+// Package awsapi is how every ecr-warden function talks to AWS: one SDK
+// configuration (default credential chain, adaptive retry, endpoint from
+// AWS_ENDPOINT_URL for the local AWS), credentials for member accounts through
+// the execution role (cached per account), and the error classification that
+// decides what is retried, for how long, and what is recorded and dropped.
+package awsapi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// MaxAttempts is the SDK's attempt budget per call. With adaptive mode a
+// throttled run slows down (client-side rate limiting) instead of failing;
+// eight attempts with backoff capped at MaxBackoff ride out bursts of ECR,
+// IAM and Organizations throttling well within a Lambda invocation.
+const (
+	MaxAttempts = 8
+	MaxBackoff  = 20 * time.Second
+)
+
+// Load returns the SDK configuration for a function: the default chain
+// (Lambda's role credentials, or the environment), adaptive retry mode, and,
+// when region is non-empty, that region instead of AWS_REGION.
+//
+// AWS_ENDPOINT_URL (used only locally, to point at moto) needs no code here:
+// the SDK's config loader reads it into aws.Config.BaseEndpoint and every
+// service client honours it (verified by TestLoadHonoursEndpointURL).
+func Load(ctx context.Context, region string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	all := []func(*config.LoadOptions) error{config.WithRetryer(NewRetryer)}
+	if region != "" {
+		all = append(all, config.WithRegion(region))
+	}
+	all = append(all, opts...)
+	cfg, err := config.LoadDefaultConfig(ctx, all...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration (region %q): %w", region, err)
+	}
+	return cfg, nil
+}
+
+// NewRetryer is the adaptive retryer every client uses. Besides the SDK's
+// throttling and transient errors it retries ConcurrentModificationException
+// (Organizations, IAM), which a moment later succeeds.
+func NewRetryer() aws.Retryer {
+	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
+			so.MaxAttempts = MaxAttempts
+			so.MaxBackoff = MaxBackoff
+			so.Retryables = append(so.Retryables, retry.RetryableErrorCode{
+				Codes: map[string]struct{}{"ConcurrentModificationException": {}},
+			})
+		})
+	})
+}
+
+// Identity is who the function runs as: its account (the hub) and partition,
+// read once per cold start so member credentials are never requested for the
+// function's own account.
+type Identity struct {
+	AccountID string
+	Partition string
+	ARN       string
+}
+
+// stsIdentityAPI is the one STS call Whoami needs.
+type stsIdentityAPI interface {
+	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+var _ stsIdentityAPI = (*sts.Client)(nil)
+
+// WhoAmI calls sts:GetCallerIdentity and derives the partition from the ARN.
+func WhoAmI(ctx context.Context, cfg aws.Config) (Identity, error) {
+	return whoAmI(ctx, sts.NewFromConfig(cfg))
+}
+
+func whoAmI(ctx context.Context, c stsIdentityAPI) (Identity, error) {
+	out, err := c.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return Identity{}, fmt.Errorf("getting caller identity: %w", err)
+	}
+	id := Identity{AccountID: aws.ToString(out.Account), ARN: aws.ToString(out.Arn)}
+	parts := strings.SplitN(id.ARN, ":", 3)
+	if len(parts) < 3 || parts[0] != "arn" || parts[1] == "" || id.AccountID == "" {
+		return Identity{}, fmt.Errorf("getting caller identity: unexpected answer account=%q arn=%q", id.AccountID, id.ARN)
+	}
+	id.Partition = parts[1]
+	return id, nil
+}

@@ -239,3 +239,20 @@ func TestCheckRegion(t *testing.T) {
 		t.Errorf("backfill region: got %v", err)
 	}
 }
+
+func TestEventType(t *testing.T) {
+	for name, want := range map[string]string{
+		"ecr-create-repository-service.json": "AWS Service Event via CloudTrail/CreateRepository",
+		"org-move-account.json":              "AWS API Call via CloudTrail/MoveAccount",
+		"scheduled-sweep.json":               "sweep",
+		"backfill-ou.json":                   "backfill",
+	} {
+		got, err := Parse(readEvent(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.EventType() != want {
+			t.Errorf("%s: EventType = %q, want %q", name, got.EventType(), want)
+		}
+	}
+}

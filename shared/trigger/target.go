@@ -127,3 +127,19 @@ func (t Target) String() string {
 	}
 	return fmt.Sprintf("%s %s", t.Kind, t.AccountID)
 }
+
+// EventType is "<detail-type>/<eventName>" for CloudTrail events (the form
+// shared/audit records), the detail-type alone for other events, and
+// "backfill" or "sweep" for runs.
+func (t Target) EventType() string {
+	if t.Kind == KindBackfill && t.Backfill != nil {
+		if t.Backfill.Sweep {
+			return "sweep"
+		}
+		return "backfill"
+	}
+	if t.Trigger.EventName != "" {
+		return t.Trigger.DetailType + "/" + t.Trigger.EventName
+	}
+	return t.Trigger.DetailType
+}

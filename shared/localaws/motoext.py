@@ -298,7 +298,7 @@ def create_pull_through_cache_rule(self):
             "upstreamRepositoryPrefix": up_prefix or ("ROOT" if key != "ROOT" else None),
             "createdAt": now(), "updatedAt": now()}
     backend.ptc_rules[key] = rule
-    return ActionResult(_rule_view(rule, *RULE_FIELDS[:-1]))
+    return ActionResult(_rule_view(rule, *RULE_FIELDS[:-1]))  # all but updatedAt
 
 
 def _get_rule(self, backend, prefix):
@@ -353,7 +353,8 @@ def delete_pull_through_cache_rule(self):
     backend = self.ecr_backend
     rule = _get_rule(self, backend, p.get("ecrRepositoryPrefix"))
     del backend.ptc_rules[rule["ecrRepositoryPrefix"]]
-    return ActionResult(_rule_view(rule, *RULE_FIELDS[:3], *RULE_FIELDS[4:-1]))
+    return ActionResult(_rule_view(rule, "registryId", "ecrRepositoryPrefix", "upstreamRegistryUrl",
+                                   "credentialArn", "customRoleArn", "upstreamRepositoryPrefix", "createdAt"))
 
 
 @ecr_op

@@ -124,8 +124,11 @@ func (p *Proxy) Config(region string) aws.Config {
 	}
 }
 
-// Inject makes the next f.Times calls of op get fault f. Faults for the same
-// op queue up in order.
+// Inject makes the next f.Times calls of op get fault f. op is an operation
+// name ("SetRepositoryPolicy", any service) or "<signing name>:<op>"
+// ("ecr-public:SetRepositoryPolicy") when two services share the name; the
+// service-qualified faults are used first. Faults for the same key queue up
+// in order.
 func (p *Proxy) Inject(op string, f Fault) {
 	if f.Times < 1 {
 		f.Times = 1
@@ -159,6 +162,20 @@ func (p *Proxy) CountsByAccount() map[string]map[string]int {
 		out[c.Account][c.Op]++
 	}
 	return out
+}
+
+// Count returns how many calls of op the service (signing name, e.g. "ecr",
+// "ecr-public", "iam") received since the last Reset.
+func (p *Proxy) Count(service, op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.calls {
+		if c.Service == service && c.Op == op {
+			n++
+		}
+	}
+	return n
 }
 
 // Calls returns every call since the last Reset, in arrival order.
@@ -196,10 +213,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		call.Account = key
 	}
 	var fault *Fault
-	if q := p.faults[call.Op]; len(q) > 0 {
-		fault = q[0]
-		if fault.Times--; fault.Times == 0 {
-			p.faults[call.Op] = q[1:]
+	for _, k := range []string{call.Service + ":" + call.Op, call.Op} {
+		if q := p.faults[k]; len(q) > 0 {
+			fault = q[0]
+			if fault.Times--; fault.Times == 0 {
+				p.faults[k] = q[1:]
+			}
+			break
 		}
 	}
 	p.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
@@ -168,7 +169,22 @@ func TestProxyQueryProtocolAndAccounts(t *testing.T) {
 		by[hub]["AssumeRole"] != 1 || by[hub]["CreateRepository"] != 1 {
 		t.Errorf("counts by account = %v", by)
 	}
-	if p.Counts()["CreateRepository"] != 2 {
+	if p.Counts()["CreateRepository"] != 2 || p.Count("ecr", "CreateRepository") != 2 || p.Count("iam", "CreateRole") != 3 {
 		t.Errorf("counts = %v", p.Counts())
+	}
+}
+
+// A service-qualified fault hits only that service's operation of the name.
+func TestProxyServiceQualifiedFault(t *testing.T) {
+	ctx := context.Background()
+	p, c, _ := proxied(t)
+	pub := ecrpublic.NewFromConfig(p.Config("us-east-1"))
+	p.Inject("ecr-public:CreateRepository", ServerError(http.StatusServiceUnavailable, 1))
+	must[*ecr.CreateRepositoryOutput](t)(c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("tools/x")}))
+	_, err := pub.CreateRepository(ctx, &ecrpublic.CreateRepositoryInput{RepositoryName: aws.String("tools/x")})
+	wantCode(t, err, "ServiceUnavailableException")
+	must[*ecrpublic.CreateRepositoryOutput](t)(pub.CreateRepository(ctx, &ecrpublic.CreateRepositoryInput{RepositoryName: aws.String("tools/x")}))
+	if p.Count("ecr", "CreateRepository") != 1 || p.Count("ecr-public", "CreateRepository") != 2 {
+		t.Errorf("counts = %+v", p.Calls())
 	}
 }

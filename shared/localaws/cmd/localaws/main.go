@@ -29,7 +29,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("local AWS listening on %s (moto + ECR/ECR Public extension)\n", s.URL)
-	fmt.Printf("  export AWS_ENDPOINT_URL=%s AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1\n", s.URL)
+	fmt.Printf("  export AWS_ENDPOINT_URL=%s AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n", s.URL)
 	fmt.Printf("  reset all state: curl -X POST %s/moto-api/reset\n", s.URL)
 
 	sig := make(chan os.Signal, 1)

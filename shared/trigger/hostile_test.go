@@ -84,7 +84,8 @@ func TestParseHostile(t *testing.T) {
 			detail(ev)["errorCode"] = "AccessDenied"
 			detail(ev)["errorMessage"] = "User is not authorized"
 		}), ReasonFailedCall, "AccessDenied: User is not authorized"},
-		{"service event without details", mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) { delete(detail(ev), "serviceEventDetails") }), ReasonMissingField, "detail.serviceEventDetails: missing"},
+		{"service event without details", mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) { delete(detail(ev), "serviceEventDetails") }), ReasonMissingField, "detail.serviceEventDetails.repositoryName: missing"},
+		{"service event details array", mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) { detail(ev)["serviceEventDetails"] = []any{} }), ReasonInvalidField, "detail.serviceEventDetails: is an array"},
 		{"service event name invalid", mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) {
 			sub(detail(ev), "serviceEventDetails")["repositoryName"] = "UPPER"
 		}), ReasonInvalidField, "detail.serviceEventDetails.repositoryName"},
@@ -289,4 +290,18 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestServiceEventNameFromRequestParameters(t *testing.T) {
+	raw := mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) {
+		delete(detail(ev), "serviceEventDetails")
+		detail(ev)["requestParameters"] = map[string]any{"repositoryName": "docker-hub/library/redis"}
+	})
+	got, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Repository != "docker-hub/library/redis" || got.AccountID != "222222222222" || got.Trigger.Service != "ecr.amazonaws.com" {
+		t.Fatalf("got %+v", got)
+	}
 }

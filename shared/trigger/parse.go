@@ -256,14 +256,16 @@ func (c *cloudTrail) ecr() error {
 		t.Kind = KindRepository
 		if c.service {
 			// Created by ECR itself (pull-through cache, replication, create-on-push).
+			// The name is documented in serviceEventDetails; requestParameters
+			// is accepted too in case a service logs it the API-call way.
 			sed := c.detail.get("serviceEventDetails")
-			if err := sed.requireObject(); err != nil {
+			if _, err := sed.object(); err != nil {
 				return err
 			}
-			if t.Repository, err = c.repository(maxPrivateRepoLength, sed.get("repositoryName")); err != nil {
+			if t.Repository, err = c.repository(maxPrivateRepoLength, sed.get("repositoryName"), req.get("repositoryName")); err != nil {
 				return err
 			}
-			t.AccountID, err = c.account(sed.get("registryId"))
+			t.AccountID, err = c.account(sed.get("registryId"), req.get("registryId"))
 			return err
 		}
 		if t.Repository, err = c.repository(maxPrivateRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {

@@ -74,6 +74,9 @@ func (c Change) Writes() bool { return c.Op != OpNone && c.Op != "" }
 // unsafe ever reaches apply.
 func Document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix string) (Change, error) {
 	ch := Change{Kind: kind, Target: target}
+	if err := policy.CheckOwned(owned, prefix); err != nil {
+		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
+	}
 	var cur *policy.Document
 	if strings.TrimSpace(current) != "" {
 		var err error
@@ -95,6 +98,14 @@ func Document(kind policy.DocumentKind, target, current string, owned []policy.S
 		} else {
 			ch.Reason = "document holds no ecr-warden statements and none are wanted; left as is"
 		}
+		return ch, nil
+	}
+	if cur != nil && len(curOwned) == len(owned) && len(ch.Added)+len(ch.Changed)+len(ch.Removed) == 0 {
+		// Every wanted statement is present and equivalent, nothing else of
+		// ours is there, and foreign statements are untouched by a merge:
+		// the merged document would be equivalent to the current one.
+		ch.Op, ch.After = OpNone, ch.Before
+		ch.Reason = "AWS already holds an equivalent document"
 		return ch, nil
 	}
 	base := cur
@@ -149,9 +160,9 @@ func Document(kind policy.DocumentKind, target, current string, owned []policy.S
 
 // sidDelta lists owned Sids that are new, different or gone.
 func sidDelta(current, desired []policy.Statement) (added, changed, removed []string) {
-	cur := make(map[string]policy.Statement, len(current))
+	cur := make(map[string]string, len(current))
 	for _, s := range current {
-		cur[s.Sid] = s
+		cur[s.Sid] = policy.StatementKey(s)
 	}
 	want := make(map[string]bool, len(desired))
 	for _, s := range desired {
@@ -160,7 +171,7 @@ func sidDelta(current, desired []policy.Statement) (added, changed, removed []st
 		switch {
 		case !ok:
 			added = append(added, s.Sid)
-		case !policy.StatementsEquivalent(old, s):
+		case old != policy.StatementKey(s):
 			changed = append(changed, s.Sid)
 		}
 	}

@@ -78,8 +78,7 @@ func (s Statement) MarshalJSON() ([]byte, error) {
 	if s.raw != nil {
 		return s.raw, nil
 	}
-	type plain Statement
-	return marshalNoEscape(plain(s))
+	return appendStatement(nil, &s), nil
 }
 
 // UnmarshalJSON decodes a statement and remembers its original text.
@@ -106,10 +105,7 @@ type StringList []string
 
 // MarshalJSON writes a single value as a string and several as an array.
 func (l StringList) MarshalJSON() ([]byte, error) {
-	if len(l) == 1 {
-		return marshalNoEscape(l[0])
-	}
-	return marshalNoEscape([]string(l))
+	return appendStringList(nil, l), nil
 }
 
 // UnmarshalJSON accepts a string, a number, a boolean or an array of them.
@@ -189,11 +185,7 @@ type Principal struct {
 
 // MarshalJSON writes "*" for the wildcard and an object otherwise.
 func (p Principal) MarshalJSON() ([]byte, error) {
-	if p.Wildcard {
-		return []byte(`"*"`), nil
-	}
-	type plain Principal
-	return marshalNoEscape(plain(p))
+	return appendPrincipal(nil, &p), nil
 }
 
 // UnmarshalJSON accepts "*" or an object with the known principal types;
@@ -321,17 +313,7 @@ func (d *Document) Marshal() (string, error) {
 	if d == nil {
 		return "", errors.New("marshalling policy: nil document")
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	doc := *d
-	if doc.Statements == nil {
-		doc.Statements = []Statement{}
-	}
-	if err := enc.Encode(doc); err != nil {
-		return "", fmt.Errorf("marshalling policy: %w", err)
-	}
-	return strings.TrimSuffix(buf.String(), "\n"), nil
+	return string(appendDocument(make([]byte, 0, 256+200*len(d.Statements)), d)), nil
 }
 
 // Pretty encodes the document indented by two spaces, for humans (dry-run
@@ -358,17 +340,4 @@ func (d *Document) Clone() *Document {
 	c := *d
 	c.Statements = append([]Statement(nil), d.Statements...)
 	return &c
-}
-
-// marshalNoEscape is json.Marshal without HTML escaping: policies are not
-// HTML, and "&" written as "\u0026" would count six characters against the
-// size limit instead of one.
-func marshalNoEscape(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

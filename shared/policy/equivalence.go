@@ -108,22 +108,25 @@ func sortedSet(in StringList, f func(string) string) StringList {
 
 // canonicalKey is the canonical text of a document with statements sorted,
 // so that two documents are equivalent when their keys are equal.
-func canonicalKey(doc *Document) (string, string, error) {
-	n := Normalize(doc)
-	text, err := n.Marshal()
-	if err != nil {
-		return "", "", err
-	}
-	parts := make([]string, len(n.Statements))
-	for i, s := range n.Statements {
-		b, err := s.MarshalJSON()
-		if err != nil {
-			return "", "", err
-		}
-		parts[i] = string(b)
+func canonicalKey(doc *Document) string {
+	parts := make([]string, len(doc.Statements))
+	for i, s := range doc.Statements {
+		parts[i] = StatementKey(s)
 	}
 	slices.Sort(parts)
-	return n.Version + "\x00" + n.ID + "\x00" + strings.Join(parts, "\x00"), text, nil
+	v := doc.Version
+	if v == "" {
+		v = VersionLegacy
+	}
+	return v + "\x00" + doc.ID + "\x00" + strings.Join(parts, "\x00")
+}
+
+// StatementKey is the canonical text of one statement (see Normalize): two
+// statements are equivalent exactly when their keys are equal, so callers
+// can index statements by it.
+func StatementKey(s Statement) string {
+	n := NormalizeStatement(s)
+	return string(appendStatement(nil, &n))
 }
 
 // DocumentsEquivalent reports whether a and b are equivalent (see the note
@@ -133,17 +136,11 @@ func DocumentsEquivalent(a, b *Document) (bool, error) {
 	if a == nil || b == nil {
 		return a == nil && b == nil, nil
 	}
-	ka, ta, err := canonicalKey(a)
-	if err != nil {
-		return false, err
-	}
-	kb, tb, err := canonicalKey(b)
-	if err != nil {
-		return false, err
-	}
-	if ka == kb {
+	if canonicalKey(a) == canonicalKey(b) {
 		return true, nil
 	}
+	ta, _ := Normalize(a).Marshal()
+	tb, _ := Normalize(b).Marshal()
 	eq, err := awspolicy.PoliciesAreEquivalent(ta, tb)
 	if err != nil {
 		return false, fmt.Errorf("comparing policies: %w", err)
@@ -172,7 +169,5 @@ func Equivalent(a, b string) (bool, error) {
 // including their Sids. The plan uses it to tell a changed owned statement
 // from an unchanged one.
 func StatementsEquivalent(a, b Statement) bool {
-	ba, err1 := NormalizeStatement(a).MarshalJSON()
-	bb, err2 := NormalizeStatement(b).MarshalJSON()
-	return err1 == nil && err2 == nil && string(ba) == string(bb)
+	return StatementKey(a) == StatementKey(b)
 }

@@ -10,6 +10,7 @@ import (
 var (
 	canonicalUserPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	servicePattern       = regexp.MustCompile(`^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$`)
+	iamSidPattern        = regexp.MustCompile(`^[A-Za-z0-9]*$`)
 )
 
 // orgConditionKeys are the condition keys that confine a "*" principal to
@@ -52,6 +53,9 @@ func Guard(kind DocumentKind, doc *Document) error {
 		}
 		if s.Effect != "Allow" && s.Effect != "Deny" {
 			bad("Effect %q must be Allow or Deny", s.Effect)
+		}
+		if (kind == RoleTrustPolicy || kind == RoleInlinePolicy) && !iamSidPattern.MatchString(s.Sid) {
+			bad("IAM accepts only letters and digits in a Sid")
 		}
 		if len(s.Action) == 0 && len(s.NotAction) == 0 {
 			bad("no Action")

@@ -21,18 +21,8 @@ func Owned(sid, prefix string) bool {
 // with VersionCurrent. Every statement in owned must carry the prefix and
 // Sids must be unique, otherwise a later merge could not find them again.
 func Merge(current *Document, owned []Statement, prefix string) (*Document, error) {
-	if prefix == "" {
-		return nil, fmt.Errorf("merging policy: empty Sid prefix")
-	}
-	seen := make(map[string]bool, len(owned))
-	for i, s := range owned {
-		if !Owned(s.Sid, prefix) {
-			return nil, fmt.Errorf("merging policy: owned statement %d has Sid %q without the prefix %q", i, s.Sid, prefix)
-		}
-		if seen[s.Sid] {
-			return nil, fmt.Errorf("merging policy: duplicate owned Sid %q", s.Sid)
-		}
-		seen[s.Sid] = true
+	if err := CheckOwned(owned, prefix); err != nil {
+		return nil, fmt.Errorf("merging policy: %w", err)
 	}
 	out := &Document{Version: VersionCurrent}
 	if current != nil {
@@ -74,4 +64,24 @@ func Split(doc *Document, prefix string) (owned, foreign []Statement) {
 		}
 	}
 	return owned, foreign
+}
+
+// CheckOwned verifies that statements can be owned: a non-empty prefix,
+// every Sid carrying it, no Sid twice. Merge and the plan rely on Sids to
+// find ecr-warden's statements again on the next run.
+func CheckOwned(owned []Statement, prefix string) error {
+	if prefix == "" {
+		return fmt.Errorf("empty Sid prefix")
+	}
+	seen := make(map[string]bool, len(owned))
+	for i, s := range owned {
+		if !Owned(s.Sid, prefix) {
+			return fmt.Errorf("owned statement %d has Sid %q without the prefix %q", i, s.Sid, prefix)
+		}
+		if seen[s.Sid] {
+			return fmt.Errorf("duplicate owned Sid %q", s.Sid)
+		}
+		seen[s.Sid] = true
+	}
+	return nil
 }

@@ -21,7 +21,7 @@
 //	  "memberRoleName": "ecr-warden-execution",  // role assumed in members [ecr-warden-execution]
 //	  "sidPrefix": "EcrWarden",                  // marks owned statements; letter + alphanumerics, <= 32 [EcrWarden]
 //	  "registryPolicyScope": {"allowSwitchToV2": false},
-//	  "actionSets": {"scan": ["ecr:DescribeImages"]},   // named custom access levels (known ecr: actions only)
+//	  "actionSets": {"scan": ["ecr:DescribeImages"]},   // named access levels: only ecr: (private) or only ecr-public: (public) actions
 //	  "grants": [{
 //	    "name": "org-pull-shared",               // unique, lowercase letters/digits separated by - _ .
 //	    "repositories": ["shared/*"],            // ECR name patterns with * wildcards
@@ -47,7 +47,7 @@
 //	    "retiredPrefixes": []                    // owned rules to delete where they still exist
 //	  },
 //	  "publicRepositories": [{
-//	    "name": "publish", "repositories": ["tools/*"], "access": "push",  // push | manage
+//	    "name": "publish", "repositories": ["tools/*"], "access": "push",  // push | manage | <ecr-public actionSets key>
 //	    "principals": {"accounts": ["111111111111"], "roles": []},
 //	    "registries": {"hub": true}              // whose public repositories [hub only]
 //	  }],

@@ -200,6 +200,10 @@ func (v *validator) names() {
 			v.add(path, "name %q must be 1-64 lowercase letters or digits separated by single - _ or . (it becomes part of a Sid)", name)
 			return
 		}
+		if strings.HasPrefix(SidName(name), "Ptc") {
+			v.add(path, "name %q: names starting with ptc are reserved for ecr-warden's pull-through-cache statements", name)
+			return
+		}
 		sid := strings.ToLower(SidName(name))
 		if other, ok := bySid[sid]; ok {
 			v.add(path, "name %q collides with %s: both become Sid part %q", name, other, SidName(name))
@@ -233,20 +237,33 @@ func (v *validator) actionSets() {
 		if len(acts) == 0 {
 			v.add(p, "an action set needs at least one action")
 		}
+		service := actionSetService(acts)
 		seen := map[string]bool{}
 		for i, a := range acts {
 			ap := idx(p, i)
+			svc, _, _ := strings.Cut(a, ":")
 			switch {
 			case seen[a]:
 				v.add(ap, "action %q is listed twice", a)
-			case !strings.HasPrefix(a, "ecr:"):
-				v.add(ap, "action %q is not an ecr: action (action sets grant access to private ECR repositories)", a)
-			case !knownECRAction(a):
-				v.add(ap, "action %q is not a known ECR action", a)
+			case svc != "ecr" && svc != "ecr-public":
+				v.add(ap, "action %q is neither an ecr: nor an ecr-public: action", a)
+			case svc != service:
+				v.add(ap, "action %q mixes services: a set holds only ecr: actions (private grants) or only ecr-public: actions (public grants)", a)
+			case !policy.KnownAction(a, svc):
+				v.add(ap, "action %q is not a known %s action", a, svc)
 			}
 			seen[a] = true
 		}
 	}
+}
+
+// actionSetService is the service of an action set: that of its first action.
+func actionSetService(acts []string) string {
+	if len(acts) == 0 {
+		return ""
+	}
+	svc, _, _ := strings.Cut(acts[0], ":")
+	return svc
 }
 
 func (v *validator) grant(path string, g *Grant) {
@@ -256,7 +273,11 @@ func (v *validator) grant(path string, g *Grant) {
 	v.repositoryPatterns(path+".repositories", g.Repositories)
 	v.tags(path+".repositoryTags", g.RepositoryTags)
 	switch {
-	case g.Access == AccessPull || g.Access == AccessPush || v.d.IsActionSet(g.Access):
+	case g.Access == AccessPull || g.Access == AccessPush:
+	case v.d.IsActionSet(g.Access):
+		if svc := actionSetService(v.d.ActionSets[g.Access]); svc != "ecr" {
+			v.add(path+".access", "action set %q holds %s: actions; private grants need a set of ecr: actions", g.Access, svc)
+		}
 	case g.Access == "":
 		v.add(path+".access", "access is required: pull, push or an actionSets name")
 	default:
@@ -524,12 +545,16 @@ func (v *validator) publicGrant(path string, g *PublicGrant) {
 		if g.Access != a {
 			v.add(path+".access", "access %q must be lowercase (%s)", g.Access, a)
 		}
+	case v.d.IsActionSet(g.Access):
+		if svc := actionSetService(v.d.ActionSets[g.Access]); svc != "ecr-public" {
+			v.add(path+".access", "action set %q holds %s: actions; public grants need a set of ecr-public: actions", g.Access, svc)
+		}
 	case strings.Contains(a, "pull") || strings.Contains(a, "deny"):
 		v.add(path+".access", "access %q: anyone can pull a public repository and public pulls cannot be denied by policy; use push or manage", g.Access)
 	case a == "":
 		v.add(path+".access", "access is required: push or manage")
 	default:
-		v.add(path+".access", "access %q must be push or manage", g.Access)
+		v.add(path+".access", "access %q must be push, manage or an actionSets name holding ecr-public: actions", g.Access)
 	}
 	if len(g.Principals.Accounts) == 0 && len(g.Principals.Roles) == 0 {
 		v.add(path+".principals", "the grant names no principal; set accounts or roles (a grant to everyone is refused)")
@@ -546,6 +571,3 @@ func (v *validator) sweep() {
 	}
 }
 
-// knownECRAction reports whether a names at least one ECR action (wildcards allowed), using the
-// same catalogue the policy guardrails enforce, so a declaration never validates and then fails.
-func knownECRAction(a string) bool { return policy.KnownAction(a, "ecr") }

@@ -570,4 +570,3 @@ func (v *validator) sweep() {
 		v.add("sweep.schedule", "schedule %q must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)", s)
 	}
 }
-

@@ -214,3 +214,30 @@ func TestClassifyRealSDKErrors(t *testing.T) {
 		t.Fatalf("err=%v class=%s, want RepositoryNotFoundException classified not-found-yet", err, Classify(err))
 	}
 }
+
+// Concurrent first use of one member account assumes the role once: the map
+// is locked and aws.CredentialsCache lets one retrieval through.
+func TestMembersConcurrentFirstUse(t *testing.T) {
+	reset(t)
+	ctx := context.Background()
+	base := moto.Config("us-east-1")
+	m := NewMembers(base, Identity{AccountID: "123456789012", Partition: "aws"}, "ecr-warden-execution", "worker")
+	counter := &countingSTS{next: sts.NewFromConfig(base)}
+	m.sts = counter
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			_, err := ecr.NewFromConfig(m.Config("222222222222", "")).CreateRepository(ctx,
+				&ecr.CreateRepositoryInput{RepositoryName: aws.String(fmt.Sprintf("team-a/app-%02d", i))})
+			errs <- err
+		}()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := counter.calls.Load(); n != 1 {
+		t.Fatalf("AssumeRole calls = %d for 20 concurrent first uses, want 1", n)
+	}
+}

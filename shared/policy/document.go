@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Version strings. IAM and ECR documents use VersionCurrent; the ECR Public
@@ -88,11 +89,15 @@ func (s *Statement) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
+	*s = Statement(p)
+	if bytes.IndexAny(b, " \t\r\n") < 0 {
+		s.raw = bytes.Clone(b)
+		return nil
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
 		return err
 	}
-	*s = Statement(p)
 	s.raw = buf.Bytes()
 	return nil
 }
@@ -109,30 +114,76 @@ func (l StringList) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON accepts a string, a number, a boolean or an array of them.
+// encoding/json has already validated b when it calls this, so the common
+// shapes (plain strings without escapes) are sliced out directly; anything
+// else goes through scalar.
 func (l *StringList) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		var items []json.RawMessage
-		if err := json.Unmarshal(b, &items); err != nil {
+	if len(b) == 0 || b[0] != '[' {
+		v, err := scalar(b)
+		if err != nil {
 			return err
 		}
-		out := make(StringList, 0, len(items))
-		for _, it := range items {
-			v, err := scalar(it)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		*l = out
+		*l = StringList{v}
 		return nil
 	}
-	v, err := scalar(b)
-	if err != nil {
-		return err
+	out := make(StringList, 0, 4)
+	rest := bytes.TrimSpace(b[1 : len(b)-1])
+	for len(rest) > 0 {
+		end := elementEnd(rest)
+		v, err := scalar(rest[:end])
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		rest = bytes.TrimSpace(rest[end:])
+		if len(rest) > 0 {
+			if rest[0] != ',' {
+				return fmt.Errorf("malformed list near %s", firstBytes(rest))
+			}
+			rest = bytes.TrimSpace(rest[1:])
+		}
 	}
-	*l = StringList{v}
+	*l = out
 	return nil
+}
+
+// elementEnd returns the length of the first element of a validated JSON
+// list body: a string (with escapes) or a bare literal/number; a nested
+// object or list is returned whole so scalar can reject it.
+func elementEnd(b []byte) int {
+	if b[0] == '"' {
+		for i := 1; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return len(b)
+	}
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return i
+		}
+	}
+	return len(b)
 }
 
 // scalar decodes a JSON string, number or boolean into its string form.
@@ -143,6 +194,12 @@ func scalar(b []byte) (string, error) {
 	}
 	switch b[0] {
 	case '"':
+		if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+			inner := b[1 : len(b)-1]
+			if bytes.IndexByte(inner, '"') < 0 && !hasControl(inner) {
+				return string(inner), nil
+			}
+		}
 		var s string
 		err := json.Unmarshal(b, &s)
 		return s, err
@@ -163,6 +220,15 @@ func scalar(b []byte) (string, error) {
 		}
 		return n.String(), nil
 	}
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 func firstBytes(b []byte) string {

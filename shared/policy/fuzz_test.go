@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -71,6 +72,47 @@ func FuzzParse(f *testing.F) {
 		}
 		if strings.Contains(one, "\n") {
 			t.Fatalf("Marshal output is not compact: %q", one)
+		}
+	})
+}
+
+// FuzzStringList checks the fast StringList decoder against encoding/json
+// for every input that encoding/json reads as a string or list of strings.
+func FuzzStringList(f *testing.F) {
+	for _, s := range []string{`"a"`, `["a","b"]`, `[ "a" , "\u00e9\"" ]`, `"\ud800"`, `["x\\y"]`, `[]`, `[1, true]`, "\"\xff\"", `[ ]`, `["a",["b"]]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var want any
+		if json.Unmarshal([]byte(in), &want) != nil {
+			return
+		}
+		var ref []string
+		switch v := want.(type) {
+		case string:
+			ref = []string{v}
+		case []any:
+			for _, e := range v {
+				s, ok := e.(string)
+				if !ok {
+					return
+				}
+				ref = append(ref, s)
+			}
+		default:
+			return
+		}
+		var got StringList
+		if err := json.Unmarshal([]byte(in), &got); err != nil {
+			t.Fatalf("StringList rejected %q: %v", in, err)
+		}
+		if len(got) != len(ref) {
+			t.Fatalf("%q: got %q, want %q", in, got, ref)
+		}
+		for i := range ref {
+			if got[i] != ref[i] {
+				t.Fatalf("%q: got %q, want %q", in, got, ref)
+			}
 		}
 	})
 }

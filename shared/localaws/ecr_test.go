@@ -369,3 +369,20 @@ func TestResetWipesExtensionState(t *testing.T) {
 		}
 	}
 }
+
+// moto alone stores repository policies of any length; the extension caps
+// them at 10,240 characters like AWS.
+func TestRepositoryPolicyLimit(t *testing.T) {
+	ctx := context.Background()
+	c := ecr.NewFromConfig(fresh(t, "us-east-1"))
+	name := aws.String("shared/app")
+	must[*ecr.CreateRepositoryOutput](t)(c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: name}))
+	doc := `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["ecr:BatchGetImage"]}]}`
+	must[*ecr.SetRepositoryPolicyOutput](t)(c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: name, PolicyText: aws.String(padTo(doc, 10240))}))
+	_, err := c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: name, PolicyText: aws.String(padTo(doc, 10241))})
+	wantErr[*types.InvalidParameterException](t, err, "10240")
+	got := must[*ecr.GetRepositoryPolicyOutput](t)(c.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: name}))
+	if len(aws.ToString(got.PolicyText)) != 10240 {
+		t.Errorf("stored policy is %d characters, want the 10240 one kept", len(aws.ToString(got.PolicyText)))
+	}
+}

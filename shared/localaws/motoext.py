@@ -416,6 +416,20 @@ def put_registry_policy(self):
     return ActionResult({"registryId": self.current_account, "policyText": text})
 
 
+_moto_set_repository_policy = ECRResponse.set_repository_policy
+
+
+@ecr_op
+def set_repository_policy(self):
+    """moto stores any length; AWS caps repository policy text at 10,240
+    characters. SetRepositoryPolicy declares no ValidationException, so the
+    limit answers InvalidParameterException, naming it."""
+    text = _params(self).get("policyText") or ""
+    if len(text) > POLICY_MAX:
+        raise invalid("policyText", f"policy is {len(text)} characters, the limit is {POLICY_MAX}")
+    return _moto_set_repository_policy(self)
+
+
 TEMPLATE_FIELDS = ("prefix", "description", "encryptionConfiguration", "resourceTags",
                    "imageTagMutability", "imageTagMutabilityExclusionFilters", "repositoryPolicy",
                    "lifecyclePolicy", "appliedFor", "customRoleArn")

@@ -49,13 +49,10 @@ const (
 	// AttrHolder (S) is the holder's readable name (function/request id),
 	// reported by ErrBusy.
 	AttrHolder = "holder"
-	// AttrExpiresAt (N, Unix milliseconds) is when the lease lapses; a put
-	// succeeds over a lapsed lease.
+	// AttrExpiresAt (N, Unix seconds, rounded up) is when the lease lapses; a
+	// put succeeds over a lapsed lease. It doubles as the table's DynamoDB
+	// TTL attribute: a lapsed lease is free anyway, so TTL may delete it.
 	AttrExpiresAt = "expiresAt"
-	// AttrPurgeAt (N, Unix seconds) is the DynamoDB TTL attribute: an hour
-	// after expiry, so leases of crashed holders are cleaned up. Milliseconds
-	// in expiresAt would read as a date far in the future to TTL.
-	AttrPurgeAt = "purgeAt"
 )
 
 // Defaults for Options.
@@ -190,19 +187,18 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 	backoff := l.min
 	for {
 		now := l.now()
-		expires := now.Add(ttl)
+		expires := ceilSecond(now.Add(ttl))
 		_, err := l.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(l.table),
 			Item: map[string]types.AttributeValue{
 				AttrPK:        &types.AttributeValueMemberS{Value: key},
 				AttrOwner:     &types.AttributeValueMemberS{Value: owner},
 				AttrHolder:    &types.AttributeValueMemberS{Value: holder},
-				AttrExpiresAt: millis(expires),
-				AttrPurgeAt:   &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Add(time.Hour).Unix(), 10)},
+				AttrExpiresAt: seconds(expires),
 			},
 			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
 			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#exp": AttrExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": millis(now)},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": seconds(now)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		if err == nil {
@@ -217,8 +213,8 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 			busy.Holder = v.Value
 		}
 		if v, ok := ccf.Item[AttrExpiresAt].(*types.AttributeValueMemberN); ok {
-			if ms, perr := strconv.ParseInt(v.Value, 10, 64); perr == nil {
-				busy.Until = time.UnixMilli(ms)
+			if sec, perr := strconv.ParseInt(v.Value, 10, 64); perr == nil {
+				busy.Until = time.Unix(sec, 0)
 			}
 		}
 		// Full-range jitter around the doubling step spreads out the
@@ -243,17 +239,16 @@ func (l *Lease) Renew(ctx context.Context, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("lease %s: ttl %s must be positive", l.Key, ttl)
 	}
-	expires := l.leaser.now().Add(ttl)
+	expires := ceilSecond(l.leaser.now().Add(ttl))
 	_, err := l.leaser.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(l.leaser.table),
 		Key:                      map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: l.Key}},
-		UpdateExpression:         aws.String("SET #exp = :exp, #purge = :purge"),
+		UpdateExpression:         aws.String("SET #exp = :exp"),
 		ConditionExpression:      aws.String("#owner = :me"),
-		ExpressionAttributeNames: map[string]string{"#exp": AttrExpiresAt, "#purge": AttrPurgeAt, "#owner": AttrOwner},
+		ExpressionAttributeNames: map[string]string{"#exp": AttrExpiresAt, "#owner": AttrOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":exp":   millis(expires),
-			":purge": &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Add(time.Hour).Unix(), 10)},
-			":me":    &types.AttributeValueMemberS{Value: l.Owner},
+			":exp": seconds(expires),
+			":me":  &types.AttributeValueMemberS{Value: l.Owner},
 		},
 	})
 	if err != nil {
@@ -321,8 +316,17 @@ func RepositoryKey(repositoryARN string) string { return "repository/" + reposit
 // is global, so no region).
 func RoleKey(accountID, roleName string) string { return "role/" + accountID + "/" + roleName }
 
-func millis(t time.Time) *types.AttributeValueMemberN {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
+func seconds(t time.Time) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
+
+// ceilSecond rounds t up to a whole second, so storing whole seconds never
+// shortens a lease.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
 
 // token is 16 random hex characters, unique per Acquire.

@@ -22,7 +22,7 @@ var _ tableAPI = (*dynamodb.Client)(nil)
 
 // CreateTable creates the lease table for local runs and tests (in AWS the
 // CDK stack owns it with the same schema): key AttrPK (S) only, on-demand
-// billing, TTL on AttrPurgeAt. An existing table is left as it is.
+// billing, TTL on AttrExpiresAt. An existing table is left as it is.
 func CreateTable(ctx context.Context, db tableAPI, name string) error {
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
@@ -48,7 +48,7 @@ func CreateTable(ctx context.Context, db tableAPI, name string) error {
 	if _, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: aws.String(name),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{
-			AttributeName: aws.String(AttrPurgeAt), Enabled: aws.Bool(true),
+			AttributeName: aws.String(AttrExpiresAt), Enabled: aws.Bool(true),
 		},
 	}); err != nil {
 		return fmt.Errorf("enabling TTL on lease table %s: %w", name, err)

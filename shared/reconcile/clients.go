@@ -1,0 +1,82 @@
+package reconcile
+
+import (
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+)
+
+// Clients hands out SDK clients acting in an account (and region). The
+// engine never builds credentials itself: awsapi.Members assumes the member
+// role, and tests point everything at the local AWS.
+type Clients interface {
+	ECR(account, region string) *ecr.Client
+	IAM(account string) *iam.Client
+	Public(account string) *ecrpublic.Client
+}
+
+// ConfigSource is what awsapi.Members offers: a configuration per account.
+type ConfigSource interface {
+	Config(account, region string) aws.Config
+}
+
+// NewClients caches one client per account (and region) for the life of the
+// execution environment, so credentials and connections are reused.
+func NewClients(src ConfigSource, opts ...func(*aws.Config)) Clients {
+	return &clientCache{src: src, opts: opts, ecr: map[string]*ecr.Client{}, iam: map[string]*iam.Client{}, pub: map[string]*ecrpublic.Client{}}
+}
+
+type clientCache struct {
+	src  ConfigSource
+	opts []func(*aws.Config)
+	mu   sync.Mutex
+	ecr  map[string]*ecr.Client
+	iam  map[string]*iam.Client
+	pub  map[string]*ecrpublic.Client
+}
+
+func (c *clientCache) cfg(account, region string) aws.Config {
+	cfg := c.src.Config(account, region)
+	for _, o := range c.opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+func (c *clientCache) ECR(account, region string) *ecr.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := account + "/" + region
+	if cl, ok := c.ecr[k]; ok {
+		return cl
+	}
+	cl := ecr.NewFromConfig(c.cfg(account, region))
+	c.ecr[k] = cl
+	return cl
+}
+
+func (c *clientCache) IAM(account string) *iam.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.iam[account]; ok {
+		return cl
+	}
+	cl := iam.NewFromConfig(c.cfg(account, ""))
+	c.iam[account] = cl
+	return cl
+}
+
+// Public returns an ECR Public client; its API exists only in us-east-1.
+func (c *clientCache) Public(account string) *ecrpublic.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.pub[account]; ok {
+		return cl
+	}
+	cl := ecrpublic.NewFromConfig(c.cfg(account, "us-east-1"))
+	c.pub[account] = cl
+	return cl
+}

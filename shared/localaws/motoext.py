@@ -17,8 +17,8 @@ starts we register, on moto 5.2.1:
 Validation follows the botocore service models (data/ecr, data/ecr-public):
 model constraints (length, pattern, enum) answer ValidationException with the
 service's usual "1 validation error detected" text; semantic problems answer
-InvalidParameterException. Differences from AWS are listed in README-level
-notes of the Go package (localaws.go) and in comments below.
+InvalidParameterException. Known differences from AWS are listed in the Go
+package comment (localaws.go) and next to the code below.
 """
 import base64
 import json

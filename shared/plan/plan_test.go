@@ -234,3 +234,49 @@ func TestRulesGolden(t *testing.T) {
 	}
 	golden(t, "rules", string(out)+"\n")
 }
+
+func TestDiffMarksEveryStatement(t *testing.T) {
+	hub := pullStatement(prefix+"Pull", "222222222222")
+	ch, err := Document(policy.ECRRepositoryPolicy, repoARN, doc(foreignA, foreignB, `{"Sid":"EcrWardenGone","Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:BatchGetImage"}`),
+		[]policy.Statement{hub}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ch.Diff()
+	for _, want := range []string{"update ecr-repository-policy " + repoARN, `  = "TeamA"`, "  = (no Sid, #1)", `  + "EcrWardenPull"`, `  - "EcrWardenGone"`} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+	if fmt.Sprint(ch.Added, ch.Removed, ch.Changed) != "[EcrWardenPull] [EcrWardenGone] []" {
+		t.Errorf("sids: %v %v %v", ch.Added, ch.Removed, ch.Changed)
+	}
+}
+
+func TestDocumentRejectsBadOwned(t *testing.T) {
+	for _, owned := range [][]policy.Statement{
+		{pullStatement("Other", "222222222222")},
+		{pullStatement(prefix+"A", "222222222222"), pullStatement(prefix+"A", "333333333333")},
+	} {
+		if _, err := Document(policy.ECRRepositoryPolicy, repoARN, "", owned, prefix); err == nil || !strings.Contains(err.Error(), repoARN) {
+			t.Errorf("owned %v: err = %v", owned, err)
+		}
+	}
+	if _, err := Document(policy.ECRRepositoryPolicy, repoARN, "", nil, ""); err == nil {
+		t.Error("empty prefix accepted")
+	}
+}
+
+func TestTrustPolicyLimit(t *testing.T) {
+	// A trust policy is limited to 2,048 characters without whitespace.
+	var principals []string
+	for i := 0; i < 60; i++ {
+		principals = append(principals, fmt.Sprintf("arn:aws:iam::%012d:root", 300000000000+i))
+	}
+	st := policy.Statement{Sid: prefix + "Trust", Effect: "Allow", Principal: &policy.Principal{AWS: principals}, Action: policy.StringList{"sts:AssumeRole"}}
+	_, err := Document(policy.RoleTrustPolicy, "arn:aws:iam::222222222222:role/ecr-warden-ptc", "", []policy.Statement{st}, prefix)
+	var se *policy.SizeError
+	if !errors.As(err, &se) || se.Limit != 2048 {
+		t.Fatalf("want a 2048 size error, got %v", err)
+	}
+}

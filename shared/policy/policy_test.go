@@ -122,3 +122,18 @@ func TestCheckSize(t *testing.T) {
 		t.Fatalf("IAM size = %d, want 9", got)
 	}
 }
+
+func TestCheckInlineTotal(t *testing.T) {
+	half := `{"Statement":[{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"` + strings.Repeat("r", 5200) + `"}]}`
+	if err := CheckSize(RoleInlinePolicy, "one", half); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckInlineTotal("arn:aws:iam::222222222222:role/ecr-warden-ptc", half, half)
+	var se *SizeError
+	if !errors.As(err, &se) || se.Size != 2*RoleInlinePolicy.Size(half) || !strings.Contains(err.Error(), "role/ecr-warden-ptc (all inline policies)") {
+		t.Fatalf("CheckInlineTotal = %v", err)
+	}
+	if err := CheckInlineTotal("r", half); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -106,3 +106,18 @@ func (k DocumentKind) DefaultVersion() string {
 	}
 	return VersionCurrent
 }
+
+// CheckInlineTotal checks the IAM quota that applies to all inline policies
+// of one role together (10,240 characters, whitespace not counted): each
+// document can be under the limit while their sum is not. role names the
+// role in the message.
+func CheckInlineTotal(role string, texts ...string) error {
+	total := 0
+	for _, t := range texts {
+		total += RoleInlinePolicy.Size(t)
+	}
+	if limit := RoleInlinePolicy.Limit(); total > limit {
+		return &SizeError{Document: role + " (all inline policies)", Size: total, Limit: limit, Kind: RoleInlinePolicy}
+	}
+	return nil
+}

@@ -44,7 +44,8 @@
 //	    ],
 //	    "statementPrincipals": {"accountRoot": true, "roleNames": []},  // [accountRoot if both empty]
 //	    "tagResource": false,
-//	    "retiredPrefixes": []                    // owned rules to delete where they still exist
+//	    "retiredPrefixes": [],                   // owned rules to delete where they still exist
+//	    "upstreamGrantMode": "enumerate"         // hub grant to PTC members: enumerate | condition [enumerate]
 //	  },
 //	  "publicRepositories": [{
 //	    "name": "publish", "repositories": ["tools/*"], "access": "push",  // push | manage | <ecr-public actionSets key>
@@ -174,6 +175,13 @@ type PullThroughCache struct {
 	TagResource bool `json:"tagResource,omitempty"`
 	// RetiredPrefixes are rule prefixes ecr-warden once created and must now delete.
 	RetiredPrefixes []string `json:"retiredPrefixes,omitempty"`
+	// UpstreamGrantMode is how the hub's ECR-to-ECR upstream grant names the PTC members:
+	// "enumerate" (default) lists exactly their account roots, as in the AWS example, which fits
+	// about 300 members in one registry policy; "condition" writes Principal "*" limited by
+	// aws:PrincipalOrgID (members.all) or aws:PrincipalOrgPaths (members.ous) and by aws:PrincipalArn
+	// matching the PTC role name, which stays small for any number of members (listed
+	// members.accounts are still enumerated).
+	UpstreamGrantMode string `json:"upstreamGrantMode,omitempty"`
 }
 
 // MemberSelector selects member accounts (the hub and the management account are never members).
@@ -272,6 +280,9 @@ func (d *Declaration) ApplyDefaults() {
 	if p := d.PullThroughCache; p != nil {
 		if p.Role.Name == "" {
 			p.Role.Name = DefaultPTCRoleName
+		}
+		if p.UpstreamGrantMode == "" {
+			p.UpstreamGrantMode = ModeEnumerate
 		}
 		if !p.StatementPrincipals.AccountRoot && len(p.StatementPrincipals.RoleNames) == 0 {
 			p.StatementPrincipals.AccountRoot = true

@@ -56,6 +56,7 @@ func TestDefaults(t *testing.T) {
 		"principalMode":  {d.Grants[0].PrincipalMode, "condition"},
 		"registries":     {d.Grants[0].Registries, Registries{Hub: true}},
 		"ptc role":       {d.PullThroughCache.Role.Name, "ecr-warden-ptc"},
+		"upstream mode":  {d.PullThroughCache.UpstreamGrantMode, "enumerate"},
 		"stmt principal": {d.PullThroughCache.StatementPrincipals, StatementPrincipals{AccountRoot: true}},
 		"upstream kind":  {d.PullThroughCache.Rules[0].UpstreamRegistry, "ecr-public"},
 		"sweep":          {d.Sweep.Schedule, "rate(6 hours)"},
@@ -127,6 +128,7 @@ func TestValidationMessages(t *testing.T) {
 		{"ptc statement role", func(d *Declaration) {
 			d.PullThroughCache.StatementPrincipals.RoleNames = []string{"arn:aws:iam::222222222222:role/x"}
 		}, "pullThroughCache.statementPrincipals.roleNames[0]", `role name "arn:aws:iam::222222222222:role/x" must be 1-64 letters, digits or +=,.@_- (a name, not an ARN: the member's account is filled in)`},
+		{"ptc upstream mode", func(d *Declaration) { d.PullThroughCache.UpstreamGrantMode = "list" }, "pullThroughCache.upstreamGrantMode", `upstreamGrantMode "list" must be enumerate or condition`},
 		{"ptc too many", func(d *Declaration) {
 			for i := range 46 {
 				d.PullThroughCache.Rules = append(d.PullThroughCache.Rules, PTCRule{Prefix: "q" + strings.Repeat("x", i+1), UpstreamRegistryURL: "quay.io", UpstreamRegistry: "quay"})

@@ -433,6 +433,9 @@ func (v *validator) pullThroughCache() {
 			v.add(idx(path+".statementPrincipals.roleNames", i), "role name %q must be 1-64 letters, digits or +=,.@_- (a name, not an ARN: the member's account is filled in)", n)
 		}
 	}
+	if p.UpstreamGrantMode != ModeEnumerate && p.UpstreamGrantMode != ModeCondition {
+		v.add(path+".upstreamGrantMode", "upstreamGrantMode %q must be enumerate or condition", p.UpstreamGrantMode)
+	}
 	if len(p.Rules) > 50 {
 		v.add(path+".rules", "%d rules declared; a registry holds at most 50 pull-through-cache rules", len(p.Rules))
 	}

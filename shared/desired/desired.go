@@ -411,7 +411,6 @@ func (s *State) upstreamStatements(region string) []policy.Statement {
 		return nil
 	}
 	d := s.decl
-	principals := awsPrincipal(s.rootARNs(s.ptcMembers))
 	out := make([]policy.Statement, 0, len(rules))
 	for _, r := range rules {
 		prefix := r.UpstreamRepositoryPrefix
@@ -419,7 +418,45 @@ func (s *State) upstreamStatements(region string) []policy.Statement {
 			prefix = ""
 		}
 		res := policy.StringList{policy.RegistryResourceARN(d.Hub.Partition, region, d.Hub.AccountID, prefix)}
-		out = append(out, allow(d.SidPrefix+"PtcUpstream"+config.SidName(r.Prefix), principals, UpstreamActions, res, nil))
+		sid := d.SidPrefix + "PtcUpstream" + config.SidName(r.Prefix)
+		if d.PullThroughCache.UpstreamGrantMode != config.ModeCondition {
+			out = append(out, allow(sid, awsPrincipal(s.rootARNs(s.ptcMembers)), UpstreamActions, res, nil))
+			continue
+		}
+		out = append(out, s.upstreamConditionStatements(sid, res)...)
+	}
+	return out
+}
+
+// upstreamConditionStatements is the upstream grant in condition mode: the caller is the PTC role
+// (ECR assumes it in the member), so Principal "*" narrowed to the organization or the members'
+// OUs and to principals whose ARN is a role with the PTC role's name.
+func (s *State) upstreamConditionStatements(sid string, res policy.StringList) []policy.Statement {
+	d := s.decl
+	m := d.PullThroughCache.Members
+	roleARN := map[string]policy.StringList{"aws:PrincipalArn": {"arn:" + d.Hub.Partition + ":iam::*:role/" + d.PullThroughCache.Role.Name}}
+	var out []policy.Statement
+	if m.All {
+		cond := policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {d.Hub.OrganizationID}}, "ArnLike": roleARN}
+		return append(out, allow(sid+suffixOrg, awsPrincipal(policy.StringList{"*"}), UpstreamActions, res, cond))
+	}
+	if len(m.OUs) > 0 {
+		paths := make(policy.StringList, len(m.OUs))
+		for i, ou := range m.OUs {
+			paths[i] = ou + "*"
+		}
+		slices.Sort(paths)
+		cond := policy.Condition{"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": paths}, "ArnLike": roleARN}
+		out = append(out, allow(sid+suffixOrgPaths, awsPrincipal(policy.StringList{"*"}), UpstreamActions, res, cond))
+	}
+	var listed []string
+	for _, id := range m.Accounts {
+		if s.PTCMember(id) {
+			listed = append(listed, id)
+		}
+	}
+	if len(listed) > 0 {
+		out = append(out, allow(sid+suffixAccounts, awsPrincipal(s.rootARNs(listed)), UpstreamActions, res, nil))
 	}
 	return out
 }

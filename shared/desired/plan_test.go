@@ -64,10 +64,46 @@ func TestOversizedEnumerationFails(t *testing.T) {
 	}
 }
 
+// TestUpstreamGrantConditionMode: with 1,000 PTC members the enumerated upstream grant is over the
+// limit; condition mode names the organization and the PTC role instead and fits.
+func TestUpstreamGrantConditionMode(t *testing.T) {
+	d := example(t)
+	d.Grants = nil
+	accounts := manyAccounts(1000)
+	target := policy.RegistryARN("aws", region, hubID)
+	_, err := plan.Document(policy.ECRRegistryPolicy, target, "", New(d, accounts).RegistryStatements(hubID, region), d.SidPrefix)
+	var se *policy.SizeError
+	if !errors.As(err, &se) {
+		t.Fatalf("enumerated upstream grant for 1,000 members: %v, want *policy.SizeError", err)
+	}
+	d.PullThroughCache.UpstreamGrantMode = config.ModeCondition
+	sts := New(d, accounts).RegistryStatements(hubID, region)
+	if len(sts) != 1 || sts[0].Sid != "EcrWardenPtcUpstreamHubOrg" {
+		t.Fatalf("condition-mode upstream statements: %+v", sts)
+	}
+	text, _ := Render(policy.ECRRegistryPolicy, sts).Marshal()
+	want := `{"Version":"2012-10-17","Statement":[{"Sid":"EcrWardenPtcUpstreamHubOrg","Effect":"Allow","Principal":{"AWS":"*"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchImportUpstreamImage","ecr:GetImageCopyStatus"],"Resource":"arn:aws:ecr:us-east-1:111111111111:repository/shared/*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/ecr-warden-ptc"},"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}}]}`
+	if text != want {
+		t.Errorf("got  %s\nwant %s", text, want)
+	}
+	ch, err := plan.Document(policy.ECRRegistryPolicy, target, "", sts, d.SidPrefix)
+	if err != nil || ch.Op != plan.OpCreate {
+		t.Fatalf("planning condition-mode upstream grant: %v %v", ch.Op, err)
+	}
+	// OUs and listed accounts: one statement per kind; listed accounts that are not PTC members
+	// (the management account cannot be) are left out.
+	d.PullThroughCache.Members = config.MemberSelector{OUs: []string{"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-00000003/"}, Accounts: []string{"100000000004", "555555555555"}}
+	sts = New(d, accounts).RegistryStatements(hubID, region)
+	if len(sts) != 2 || sts[0].Sid != "EcrWardenPtcUpstreamHubOrgPaths" || sts[1].Sid != "EcrWardenPtcUpstreamHubAccounts" ||
+		strings.Join(sts[1].Principal.AWS, ",") != "arn:aws:iam::100000000004:root" {
+		t.Fatalf("OU/account upstream statements: %+v", sts)
+	}
+}
+
 // benchWorld is 1,000 member accounts, 10,000 repositories (10 per account, every other one tagged
 // share=org so the repository-placement grant matches half of them), the example declaration with
-// PTC limited to one OU (the hub's upstream grant enumerates PTC members), the enumerated grant in
-// condition mode (1,000 accounts do not fit one document), and current policies:
+// every member getting the PTC setup (the hub's upstream grant in condition mode), the enumerated
+// grant in condition mode (1,000 accounts do not fit one document), and current policies:
 // a third of the repositories already hold the desired document, a third hold a foreign statement.
 type benchWorld struct {
 	state    *State
@@ -79,7 +115,7 @@ type benchWorld struct {
 
 func newBenchWorld(tb testing.TB) *benchWorld {
 	d := example(tb)
-	d.PullThroughCache.Members = config.MemberSelector{OUs: []string{"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-00000001/"}}
+	d.PullThroughCache.UpstreamGrantMode = config.ModeCondition // 1,000 enumerated PTC members would not fit
 	d.Grants[2].PrincipalMode = config.ModeCondition // enumerating 1,000 accounts would not fit (see TestOversizedEnumerationFails)
 	accounts := manyAccounts(1000)
 	s := New(d, accounts)
@@ -146,7 +182,7 @@ func TestBenchWorldPlansAsExpected(t *testing.T) {
 	// 5,000 tagged repositories want the grant; a third of those already have it (1,667 of the
 	// i%3==1 ones are tagged when i is even: i%6==4) -> no write. Untagged repositories with no
 	// owned statements write nothing. Registry: hub + 1,000 members each write (scan grant), and
-	// the 100 PTC members create 5 rules each.
+	// the 1,000 PTC members create 5 rules each.
 	got := w.run(t)
 	tagged, already := 0, 0
 	for i := range 10000 {
@@ -157,7 +193,7 @@ func TestBenchWorldPlansAsExpected(t *testing.T) {
 			}
 		}
 	}
-	want := tagged - already + 1 + 1000 + 100*5
+	want := tagged - already + 1 + 1000 + 1000*5
 	if got != want {
 		t.Fatalf("writes = %d, want %d", got, want)
 	}

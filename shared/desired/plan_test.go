@@ -116,7 +116,7 @@ type benchWorld struct {
 func newBenchWorld(tb testing.TB) *benchWorld {
 	d := example(tb)
 	d.PullThroughCache.UpstreamGrantMode = config.ModeCondition // 1,000 enumerated PTC members would not fit
-	d.Grants[2].PrincipalMode = config.ModeCondition // enumerating 1,000 accounts would not fit (see TestOversizedEnumerationFails)
+	d.Grants[2].PrincipalMode = config.ModeCondition            // enumerating 1,000 accounts would not fit (see TestOversizedEnumerationFails)
 	accounts := manyAccounts(1000)
 	s := New(d, accounts)
 	w := &benchWorld{state: s, accounts: accounts, regCur: map[string]string{}}

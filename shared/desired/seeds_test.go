@@ -101,6 +101,12 @@ func TestSeed002RegistryAndRepository(t *testing.T) {
 	s := New(d, seedAccounts)
 	assertSeedEquivalent(t, "seed-002-registry-policy.json", policy.ECRRegistryPolicy,
 		Render(policy.ECRRegistryPolicy, s.RegistryStatements("111122223333", "us-east-1")), seed002Registry)
+	// The comparison is not vacuous: the registry rendering (with Resource) is not the repository seed.
+	reg, _ := policy.Parse(seed002Registry)
+	repo, _ := policy.Parse(seed002Repository)
+	if eq, err := policy.DocumentsEquivalent(withoutSids(reg), withoutSids(repo)); err != nil || eq {
+		t.Fatalf("registry and repository seeds compare equivalent (%v): the check would prove nothing", err)
+	}
 	assertSeedEquivalent(t, "seed-002-repository-policy.json", policy.ECRRepositoryPolicy,
 		Render(policy.ECRRepositoryPolicy, s.RepositoryStatements(Repository{Account: "111122223333", Region: "us-east-1", Name: "app"})), seed002Repository)
 }

@@ -681,5 +681,26 @@ sys.modules["moto.ecrpublic"] = _module
 backend_index.backend_url_patterns.append(
     ("ecr-public", re.compile(r"https?://ecr-public\.(.+)\.amazonaws\.com")))
 
+# DynamoDB conditional writes must be atomic, as they are in AWS: ecr-warden's
+# lease (one writer per policy document) depends on it. moto evaluates the
+# condition and stores the item in two steps without a lock, so concurrent
+# requests from separate Lambda processes could both win. Serialise DynamoDB
+# requests; every other service keeps serving concurrently.
+import threading
+from moto.moto_server import werkzeug_app as _wapp
+
+_dynamodb_lock = threading.Lock()
+_dispatch = _wapp.DomainDispatcherApplication.__call__
+
+
+def _serialised_call(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        with _dynamodb_lock:
+            return _dispatch(self, environ, start_response)
+    return _dispatch(self, environ, start_response)
+
+
+_wapp.DomainDispatcherApplication.__call__ = _serialised_call
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -263,9 +263,37 @@ func (e *Engine) Repository(ctx context.Context, cause Cause, account, region, n
 // is the policy already read by a snapshot, used for the first plan so a
 // converged backfill reads each repository once.
 func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *desired.State, repo desired.Repository, arn string, known *string) apply.Step {
+	s := e.repositoryStepWith(cause, reg, repo, arn, state.RepositoryStatements(repo))
+	if known != nil {
+		plan := s.Plan
+		first := known
+		s.Plan = func(ctx context.Context) (apply.Change, error) {
+			if first != nil {
+				k := *first
+				first = nil
+				return e.planRepository(repo, arn, k, state.RepositoryStatements(repo))
+			}
+			return plan(ctx)
+		}
+	}
+	return s
+}
+
+func (e *Engine) planRepository(repo desired.Repository, arn, current string, owned []policy.Statement) (apply.Change, error) {
+	c, err := plan.Document(policy.ECRRepositoryPolicy, arn, current, owned, e.Decl.SidPrefix)
+	if err != nil {
+		return apply.Change{}, &apply.RefusedError{Err: err}
+	}
+	if len(owned) == 0 && c.Op == plan.OpNone {
+		c.Reason = "no grant matches repository " + repo.Name + "; " + c.Reason
+	}
+	return apply.FromDocument(c), nil
+}
+
+// repositoryStepWith builds the step for one repository policy whose owned
+// statements are already computed.
+func (e *Engine) repositoryStepWith(cause Cause, reg *inventory.Registry, repo desired.Repository, arn string, owned []policy.Statement) apply.Step {
 	client := e.Clients.ECR(repo.Account, repo.Region)
-	owned := state.RepositoryStatements(repo)
-	first := known
 	return apply.Step{
 		LeaseKey: lease.RepositoryKey(arn),
 		Target:   audit.Target{ARN: arn, AccountID: repo.Account, Region: repo.Region, Kind: "ECRRepositoryPolicy", Name: repo.Name},
@@ -273,26 +301,15 @@ func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *des
 		Actor:    cause.Actor,
 		Plan: func(ctx context.Context) (apply.Change, error) {
 			var current string
-			if first != nil {
-				current, first = *first, nil
-			} else {
-				err := awsapi.RetryFor(ctx, awsapi.NotFoundYet, e.repoWait(), func() error {
-					var err error
-					current, _, err = reg.RepositoryPolicy(ctx, repo.Name)
-					return err
-				})
-				if err != nil {
-					return apply.Change{}, fmt.Errorf("reading repository policy (%s): %w", arn, err)
-				}
-			}
-			c, err := plan.Document(policy.ECRRepositoryPolicy, arn, current, owned, e.Decl.SidPrefix)
+			err := awsapi.RetryFor(ctx, awsapi.NotFoundYet, e.repoWait(), func() error {
+				var err error
+				current, _, err = reg.RepositoryPolicy(ctx, repo.Name)
+				return err
+			})
 			if err != nil {
-				return apply.Change{}, &apply.RefusedError{Err: err}
+				return apply.Change{}, fmt.Errorf("reading repository policy (%s): %w", arn, err)
 			}
-			if len(owned) == 0 && c.Op == plan.OpNone {
-				c.Reason = "no grant matches repository " + repo.Name + "; " + c.Reason
-			}
-			return apply.FromDocument(c), nil
+			return e.planRepository(repo, arn, current, owned)
 		},
 		Write: func(ctx context.Context, c apply.Change) error {
 			if c.Op == plan.OpDeleteDocument {

@@ -1,0 +1,174 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// Account converges everything one organization event concerns: the member's
+// own pull-through-cache setup (when it is, or stays, a member) and the hub's
+// grants to it (added, moved or removed). It reads the account's OU path with
+// a number of Organizations calls bounded by the OU depth.
+func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) {
+	cause := CauseOf(t)
+	var rep Report
+	present := t.Kind != trigger.KindAccountDeparted
+	acct := desired.Account{ID: t.AccountID}
+	if present {
+		a, err := e.accountInfo(ctx, t.AccountID)
+		if err != nil {
+			return rep, err
+		}
+		acct = a
+		if !acct.Active() {
+			// Suspended, closing, or already gone: treat as departed for the
+			// hub, and never try to configure it.
+			e.log().Info("account is not active in the organization; removing its hub grants", "account", acct.ID, "status", acct.Status)
+			present = false
+		}
+	}
+	if present {
+		r, err := e.Member(ctx, cause, acct)
+		rep.Add(r)
+		if err != nil {
+			return rep, err
+		}
+	}
+	r, err := e.HubForAccount(ctx, cause, acct, present)
+	rep.Add(r)
+	return rep, err
+}
+
+// Member converges one member account: the PTC role (IAM is global, so once),
+// then in every hub region its PTC rules and its registry policy.
+func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
+	var rep Report
+	state := desired.New(e.Decl, []desired.Account{acct})
+	if !state.ManagedMember(acct) {
+		return rep, nil
+	}
+	r, err := e.PTCRole(ctx, cause, state, acct.ID)
+	rep.Add(r)
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	for _, region := range e.Decl.Hub.Regions {
+		r, err := e.PTCRules(ctx, cause, state, acct.ID, region)
+		rep.Add(r)
+		errs = append(errs, err)
+		r, err = e.Registry(ctx, cause, state, acct.ID, region)
+		rep.Add(r)
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// HubForAccount brings the hub's registry policy (and repository policies of
+// enumerating repository grants) in line with one account's membership. In
+// condition mode nothing in the hub names the account, so nothing is written
+// and the audit trail says why.
+func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Account, present bool) (Report, error) {
+	var rep Report
+	hub := e.Decl.Hub.AccountID
+	if !e.hubEnumerates() {
+		rec := audit.Record{Decision: audit.DecisionNoop, Op: "none", Trigger: cause.Trigger, Actor: cause.Actor,
+			Target: audit.Target{ARN: policy.AccountRootARN(e.Decl.Hub.Partition, acct.ID), AccountID: acct.ID, Kind: "HubGrant", Name: acct.ID},
+			Error:  "condition mode: the hub grants the organization through aws:PrincipalOrgID / aws:PrincipalOrgPaths conditions, so no hub policy names this account and nothing changes in the hub"}
+		if err := e.Exec.Trail.Record(ctx, rec); err != nil {
+			return rep, err
+		}
+		rep.Examined++
+		rep.Unchanged++
+		return rep, nil
+	}
+	var errs []error
+	for _, region := range e.Decl.Hub.Regions {
+		res, err := e.Exec.Run(ctx, e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
+			owned, err := ownedOf(current, e.Decl.SidPrefix)
+			if err != nil {
+				return nil, err
+			}
+			return incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hub, region) }, owned, acct, present), nil
+		}))
+		rep.count(res)
+		errs = append(errs, err)
+		if e.repositoryEnumerates() {
+			r, err := e.hubRepositoriesForAccount(ctx, cause, region, acct, present)
+			rep.Add(r)
+			errs = append(errs, err)
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// hubEnumerates reports whether any hub document lists accounts one by one.
+func (e *Engine) hubEnumerates() bool {
+	for _, g := range e.Decl.Grants {
+		if g.PrincipalMode == config.ModeEnumerate && g.Registries.Hub && (g.Principals.Organization || len(g.Principals.OUs) > 0) {
+			return true
+		}
+	}
+	return e.Decl.HasFromHubRules()
+}
+
+func (e *Engine) repositoryEnumerates() bool {
+	for _, g := range e.Decl.Grants {
+		if g.Placement == config.PlacementRepository && g.PrincipalMode == config.ModeEnumerate && g.Registries.Hub && (g.Principals.Organization || len(g.Principals.OUs) > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// hubRepositoriesForAccount updates the hub repositories whose enumerating
+// repository grants name (or must stop naming) the account.
+func (e *Engine) hubRepositoriesForAccount(ctx context.Context, cause Cause, region string, acct desired.Account, present bool) (Report, error) {
+	var rep Report
+	hub := e.Decl.Hub.AccountID
+	reg := inventory.NewRegistry(e.Clients.ECR(hub, region), hub, region, inventory.RegistryOptions{})
+	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Tags: e.needsTags()})
+	if err != nil {
+		return rep, fmt.Errorf("reading hub repositories in %s: %w", region, err)
+	}
+	var errs []error
+	for _, rs := range snap.Repositories {
+		if rs.Err != nil {
+			rep.Failed++
+			errs = append(errs, rs.Err)
+			continue
+		}
+		repo := desired.Repository{Account: hub, Region: region, Name: rs.Name, Tags: rs.Tags}
+		owned, err := ownedOf(rs.Policy, e.Decl.SidPrefix)
+		if err != nil {
+			rep.Refused++
+			continue
+		}
+		want := incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RepositoryStatements(repo) }, owned, acct, present)
+		res, err := e.Exec.Run(ctx, e.repositoryStepWith(cause, reg, repo, rs.ARN, want))
+		rep.count(res)
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// ownedOf returns the owned statements of a document's text ("" = none).
+func ownedOf(text, prefix string) ([]policy.Statement, error) {
+	if text == "" {
+		return nil, nil
+	}
+	doc, err := policy.Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	owned, _ := policy.Split(doc, prefix)
+	return owned, nil
+}

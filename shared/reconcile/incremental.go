@@ -1,0 +1,148 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// incremental computes the owned statements of one document after a single
+// account's place in the organization changed (it joined, moved or left),
+// without reading the rest of the organization: an account event must cost a
+// number of Organizations calls that does not grow with the organization.
+//
+// Statements that enumerate accounts (enumerate-mode grants, the hub's
+// upstream grant for pull-through cache) keep the principals they hold now;
+// only the changed account is added or removed, according to whether the
+// declaration selects it at its new OU path. Every other owned statement is
+// rendered from the declaration as usual. The full picture (accounts listed in
+// a grant that was since edited, accounts whose events were lost) is restored
+// by the backfill and the sweep, which walk the organization.
+//
+// render produces the document's owned statements from a desired state.
+// current holds the document's owned statements as AWS has them now. changed
+// is the account; present is false when it left the organization.
+func incremental(d *config.Declaration, render func(*desired.State) []policy.Statement, current []policy.Statement, changed desired.Account, present bool) []policy.Statement {
+	probes := probeAccounts(d)
+	fake := map[string]bool{}
+	for _, a := range probes {
+		fake[policy.AccountRootARN(d.Hub.Partition, a.ID)] = true
+	}
+	universal := render(desired.New(d, probes))
+	base := bySid(render(desired.New(d, nil)))
+	var withA map[string]policy.Statement
+	if present && changed.Active() {
+		withA = bySid(render(desired.New(d, []desired.Account{changed})))
+	} else {
+		withA = base
+	}
+	now := bySid(current)
+	root := policy.AccountRootARN(d.Hub.Partition, changed.ID)
+
+	var out []policy.Statement
+	seen := map[string]bool{}
+	for _, u := range universal {
+		seen[u.Sid] = true
+		if !enumerating(u, fake) {
+			if s, ok := withA[u.Sid]; ok {
+				out = append(out, s)
+			}
+			continue
+		}
+		set := map[string]bool{}
+		if c, ok := now[u.Sid]; ok && c.Principal != nil {
+			for _, p := range c.Principal.AWS {
+				set[canonicalPrincipal(d.Hub.Partition, p)] = true
+			}
+		}
+		delete(set, root)
+		if s, ok := base[u.Sid]; ok && s.Principal != nil {
+			for _, p := range s.Principal.AWS {
+				set[p] = true
+			}
+		}
+		if s, ok := withA[u.Sid]; ok && s.Principal != nil && slices.Contains(s.Principal.AWS, root) {
+			set[root] = true
+		}
+		for f := range fake {
+			delete(set, f)
+		}
+		if len(set) == 0 {
+			continue
+		}
+		principals := make(policy.StringList, 0, len(set))
+		for p := range set {
+			principals = append(principals, p)
+		}
+		slices.Sort(principals)
+		s := u
+		p := *u.Principal
+		p.AWS = principals
+		s.Principal = &p
+		out = append(out, s)
+	}
+	// Statements only the changed account brings (none today; kept for safety).
+	for _, s := range render(desired.New(d, []desired.Account{changed})) {
+		if !seen[s.Sid] && present {
+			out = append(out, s)
+			seen[s.Sid] = true
+		}
+	}
+	return out
+}
+
+// probeAccounts are synthetic accounts, one at the root and one inside each OU
+// the declaration names, so that rendering with them produces every statement
+// an enumeration could produce. Their ids are never valid member ids of a real
+// organization (they start with 0000000000) and are stripped afterwards.
+func probeAccounts(d *config.Declaration) []desired.Account {
+	var ous []string
+	add := func(list []string) { ous = append(ous, list...) }
+	for _, g := range d.Grants {
+		add(g.Principals.OUs)
+		add(g.Registries.OUs)
+	}
+	if d.PullThroughCache != nil {
+		add(d.PullThroughCache.Members.OUs)
+	}
+	slices.Sort(ous)
+	ous = slices.Compact(ous)
+	root := d.Hub.OrganizationID + "/r-probe/"
+	out := []desired.Account{{ID: "000000000001", Status: "ACTIVE", OUPath: root}}
+	for i, ou := range ous {
+		out = append(out, desired.Account{ID: fmt.Sprintf("00000001%04d", i), Status: "ACTIVE", OUPath: ou})
+	}
+	return out
+}
+
+func enumerating(s policy.Statement, fake map[string]bool) bool {
+	if s.Principal == nil {
+		return false
+	}
+	for _, p := range s.Principal.AWS {
+		if fake[p] {
+			return true
+		}
+	}
+	return false
+}
+
+func bySid(sts []policy.Statement) map[string]policy.Statement {
+	m := make(map[string]policy.Statement, len(sts))
+	for _, s := range sts {
+		m[s.Sid] = s
+	}
+	return m
+}
+
+// canonicalPrincipal writes a bare account id as its root ARN, the form
+// ecr-warden renders, so set arithmetic on principals is exact.
+func canonicalPrincipal(partition, p string) string {
+	if policy.ValidAccountID(p) {
+		return policy.AccountRootARN(partition, p)
+	}
+	return p
+}

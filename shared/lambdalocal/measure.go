@@ -56,28 +56,37 @@ func MeasureEach(ctx context.Context, fn Function, n int, payload func(i int) []
 		return Stats{}, err
 	}
 	defer inst.Close()
-	st, err := os.Stat(inst.fn.Binary)
-	if err != nil {
-		return Stats{}, fmt.Errorf("measuring %s: %w", fn.Name, err)
-	}
-	s := Stats{BinarySize: st.Size(), N: n}
-	var warm []time.Duration
+	results := make([]Result, 0, n)
 	for k := range n {
 		res, err := inst.Invoke(ctx, payload(k))
 		if err != nil {
-			return s, fmt.Errorf("measuring %s: invoke %d: %w", inst.fn.Name, k+1, err)
+			return Stats{}, fmt.Errorf("measuring %s: invoke %d: %w", inst.fn.Name, k+1, err)
 		}
 		if res.Err != nil {
-			return s, fmt.Errorf("measuring %s: invoke %d failed: %w", inst.fn.Name, k+1, res.Err)
+			return Stats{}, fmt.Errorf("measuring %s: invoke %d failed: %w", inst.fn.Name, k+1, res.Err)
 		}
-		if k == 0 {
-			s.Init, s.First = res.InitDuration, res.Duration
-			if n == 1 {
-				warm = append(warm, res.Duration)
-			}
-			continue
-		}
-		warm = append(warm, res.Duration)
+		results = append(results, res)
+	}
+	return Summarize(inst.fn.Binary, results)
+}
+
+// Summarize computes Stats from the results of consecutive invokes of one
+// instance, the first of them cold (as `make invoke -repeat N` has them).
+func Summarize(binary string, results []Result) (Stats, error) {
+	if len(results) == 0 {
+		return Stats{}, fmt.Errorf("summarizing invokes of %s: no results", binary)
+	}
+	st, err := os.Stat(binary)
+	if err != nil {
+		return Stats{}, fmt.Errorf("summarizing invokes: %w", err)
+	}
+	s := Stats{BinarySize: st.Size(), N: len(results), Init: results[0].InitDuration, First: results[0].Duration}
+	var warm []time.Duration
+	for _, r := range results[1:] {
+		warm = append(warm, r.Duration)
+	}
+	if len(warm) == 0 {
+		warm = append(warm, results[0].Duration)
 	}
 	slices.Sort(warm)
 	s.InvokeP50 = percentile(warm, 50)

@@ -125,7 +125,10 @@ func Document(kind policy.DocumentKind, target, current string, owned []policy.S
 	if ch.After, err = merged.Marshal(); err != nil {
 		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
 	}
-	if cur != nil {
+	if cur != nil && len(ch.Added)+len(ch.Removed) == 0 && len(curOwned) == len(owned) {
+		// Same owned Sids, some spelled differently: ask the full
+		// comparison (including hashicorp/awspolicyequivalence) whether the
+		// difference matters. Added or removed Sids always matter.
 		eq, err := policy.DocumentsEquivalent(cur, merged)
 		if err != nil {
 			return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)

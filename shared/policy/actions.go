@@ -2,6 +2,7 @@ package policy
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -70,6 +71,18 @@ var catalog = map[string][]string{
 	"sts":        lowerAll(TrustActions),
 }
 
+// exact holds every "service:action" in lower case, so the common case (no
+// wildcard) is one map lookup instead of a pattern match per known action.
+var exact = func() map[string]bool {
+	m := map[string]bool{}
+	for svc, names := range catalog {
+		for _, n := range names {
+			m[svc+":"+n] = true
+		}
+	}
+	return m
+}()
+
 func lowerAll(in []string) []string {
 	out := make([]string, len(in))
 	for i, s := range in {
@@ -95,9 +108,13 @@ func servicesFor(kind DocumentKind) []string {
 // wildcards allowed after the service prefix) names at least one known
 // action of one of the given services.
 func KnownAction(action string, services ...string) bool {
-	svc, name, ok := strings.Cut(strings.ToLower(action), ":")
+	lower := strings.ToLower(action)
+	svc, name, ok := strings.Cut(lower, ":")
 	if !ok || name == "" {
 		return false
+	}
+	if !strings.ContainsAny(name, "*?[") {
+		return exact[lower] && slices.Contains(services, svc)
 	}
 	for _, s := range services {
 		if s != svc {

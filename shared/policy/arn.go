@@ -19,7 +19,6 @@ func ValidPartition(p string) bool {
 }
 
 var (
-	accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 	// Repository names: lowercase segments separated by "/", as ECR accepts.
 	repositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	regionPattern         = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
@@ -29,7 +28,17 @@ var (
 )
 
 // ValidAccountID reports whether id is a 12-digit AWS account id.
-func ValidAccountID(id string) bool { return accountIDPattern.MatchString(id) }
+func ValidAccountID(id string) bool {
+	if len(id) != 12 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidRepositoryName reports whether name is a valid ECR repository name.
 func ValidRepositoryName(name string) bool {

@@ -349,6 +349,11 @@ func Parse(text string) (*Document, error) {
 		}
 		doc.Statements = []Statement{s}
 	case st[0] == '[':
+		// Fast path: decode the list in one go. Only when it fails is it
+		// decoded item by item, to say which statement is wrong.
+		if err := json.Unmarshal(st, &doc.Statements); err == nil {
+			break
+		}
 		var items []json.RawMessage
 		if err := json.Unmarshal(st, &items); err != nil {
 			return nil, fmt.Errorf("parsing policy: Statement: %w", err)

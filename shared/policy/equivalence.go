@@ -139,13 +139,57 @@ func DocumentsEquivalent(a, b *Document) (bool, error) {
 	if canonicalKey(a) == canonicalKey(b) {
 		return true, nil
 	}
-	ta, _ := Normalize(a).Marshal()
-	tb, _ := Normalize(b).Marshal()
+	va, vb := a.Version, b.Version
+	if va == "" {
+		va = VersionLegacy
+	}
+	if vb == "" {
+		vb = VersionLegacy
+	}
+	if va != vb || a.ID != b.ID || len(a.Statements) != len(b.Statements) {
+		return false, nil
+	}
+	// Only the statements without an identical canonical twin on the other
+	// side need the library's opinion; it also requires equal Sids, so
+	// those are matched pairwise by Sid.
+	onlyA, onlyB := unmatched(a.Statements, b.Statements)
+	if len(onlyA) != len(onlyB) {
+		return false, nil
+	}
+	ta, _ := (&Document{Version: va, Statements: onlyA}).Marshal()
+	tb, _ := (&Document{Version: va, Statements: onlyB}).Marshal()
 	eq, err := awspolicy.PoliciesAreEquivalent(ta, tb)
 	if err != nil {
 		return false, fmt.Errorf("comparing policies: %w", err)
 	}
 	return eq, nil
+}
+
+// unmatched removes statements whose canonical key occurs on both sides
+// (as a multiset) and returns the normalised rest of each side.
+func unmatched(a, b []Statement) (onlyA, onlyB []Statement) {
+	count := make(map[string]int, len(b))
+	for _, s := range b {
+		count[StatementKey(s)]++
+	}
+	seen := make(map[string]int, len(a))
+	for _, s := range a {
+		k := StatementKey(s)
+		if count[k] > seen[k] {
+			seen[k]++
+			continue
+		}
+		onlyA = append(onlyA, NormalizeStatement(s))
+	}
+	for _, s := range b {
+		k := StatementKey(s)
+		if seen[k] > 0 {
+			seen[k]--
+			continue
+		}
+		onlyB = append(onlyB, NormalizeStatement(s))
+	}
+	return onlyA, onlyB
 }
 
 // Equivalent parses two policy texts and reports whether they are

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -246,6 +247,9 @@ type SnapshotOptions struct {
 	// Tags also reads each repository's tags (one more call per repository);
 	// ask only when a grant matches on tags.
 	Tags bool
+	// Filter, when set, keeps only the listed repositories it accepts
+	// (backfill targets given as glob patterns), before any policy is read.
+	Filter func(name string) bool
 }
 
 // RepositoryState is one repository with what the backfill needs to plan it.
@@ -275,6 +279,9 @@ func (r *Registry) Snapshot(ctx context.Context, opts SnapshotOptions) (Snapshot
 	repos, missing, err := r.Repositories(ctx, opts.Names)
 	if err != nil {
 		return Snapshot{}, err
+	}
+	if opts.Filter != nil {
+		repos = slices.DeleteFunc(repos, func(r Repository) bool { return !opts.Filter(r.Name) })
 	}
 	states := make([]RepositoryState, len(repos))
 	done := make([]bool, len(repos))

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// converger is the part of the reconcile engine this function drives.
+type converger interface {
+	Repository(ctx context.Context, cause reconcile.Cause, account, region, name string) (reconcile.Report, error)
+	PublicRepository(ctx context.Context, cause reconcile.Cause, account, name string, known *string) (reconcile.Report, error)
+}
+
+// recorder is the part of the audit trail a rejection needs.
+type recorder interface {
+	Record(ctx context.Context, rec audit.Record) error
+}
+
+var (
+	_ converger = (*reconcile.Engine)(nil)
+	_ recorder  = (*audit.Trail)(nil)
+)
+
+// handler turns one delivered event into one converged repository policy (or
+// one recorded rejection). It holds only what lives for the whole execution
+// environment, so tests can build it around a local AWS.
+type handler struct {
+	decl   *config.Declaration
+	engine converger
+	trail  recorder
+	log    *slog.Logger
+}
+
+// response is what an invocation returns: the engine's report, plus the
+// target it converged or why the event was rejected, so `make invoke` and
+// tests can read the decision without parsing logs.
+type response struct {
+	Target   string `json:"target,omitempty"`
+	Rejected string `json:"rejected,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+	reconcile.Report
+}
+
+// handle is the Lambda handler. Rejections (malformed, foreign, failed-call,
+// out-of-scope events) are recorded and return success: the same bytes would
+// be rejected on every retry. Engine errors (throttling, 5xx, audit or lease
+// unavailable) fail the invocation so Lambda retries and then dead-letters.
+func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
+	t, err := trigger.Parse(raw)
+	if err == nil {
+		err = t.CheckRegion(h.decl.Hub.Regions)
+	}
+	if err == nil && t.Kind != trigger.KindRepository && t.Kind != trigger.KindPublicRepository {
+		err = &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger,
+			Detail: fmt.Sprintf("a %s target belongs to another ecr-warden function; the repository function converges repository and public-repository targets", t.Kind)}
+	}
+	if rej, ok := trigger.AsRejection(err); ok {
+		return h.reject(ctx, raw, t, rej)
+	}
+	if err != nil {
+		return response{}, err
+	}
+	cause := reconcile.CauseOf(t)
+	var rep reconcile.Report
+	if t.Kind == trigger.KindPublicRepository {
+		rep, err = h.engine.PublicRepository(ctx, cause, t.AccountID, t.Repository, nil)
+	} else {
+		rep, err = h.engine.Repository(ctx, cause, t.AccountID, t.Region, t.Repository)
+	}
+	if err != nil {
+		return response{}, fmt.Errorf("converging %s: %w", t, err)
+	}
+	return response{Target: t.String(), Report: rep}, nil
+}
+
+// reject records a short "rejected" audit record (whose log line is the
+// decision's one line) and answers success. Only if the record cannot be
+// stored does the invocation fail, so that no decision goes unaudited.
+func (h *handler) reject(ctx context.Context, raw []byte, t trigger.Target, rej *trigger.Rejection) (response, error) {
+	tr, actor := reconcile.AuditTrigger(rej.Trigger)
+	if tr.EventType == "" {
+		tr.EventType = "unreadable"
+	}
+	target := rejectedTarget(h.decl.Hub.Partition, raw, t, rej)
+	rec := audit.Record{Decision: audit.DecisionRejected, Trigger: tr, Actor: actor, Target: target,
+		Error: fmt.Sprintf("%s: %s", rej.Reason, rej.Detail)}
+	if rej.Raw != "" {
+		// The shape was not understood: keep the input for whoever reads the log.
+		h.log.WarnContext(ctx, "rejected input", "reason", string(rej.Reason), "raw", rej.Raw)
+	}
+	if err := h.trail.Record(ctx, rec); err != nil {
+		return response{}, fmt.Errorf("recording the rejection of event %q (%s): %w", tr.EventID, rej.Reason, err)
+	}
+	return response{Target: target.ARN, Rejected: string(rej.Reason), Detail: rej.Detail}, nil
+}
+
+// rejectedTarget names what a rejected event was about, as precisely as it
+// can be read, so the audit table's per-resource history shows it: the
+// repository ARN when the event names one (a failed CreateRepository, an
+// unconfigured region), else a synthetic "event/<id>" key (the EventBridge id,
+// or a hash of the bytes when not even that could be read).
+func rejectedTarget(partition string, raw []byte, t trigger.Target, rej *trigger.Rejection) audit.Target {
+	account, region, name := t.AccountID, t.Region, t.Repository
+	if name == "" {
+		var ev struct {
+			Account string `json:"account"`
+			Region  string `json:"region"`
+			Detail  struct {
+				AWSRegion         string `json:"awsRegion"`
+				RecipientAccount  string `json:"recipientAccountId"`
+				RequestParameters struct {
+					RepositoryName string `json:"repositoryName"`
+					RegistryID     string `json:"registryId"`
+				} `json:"requestParameters"`
+			} `json:"detail"`
+		}
+		// Best effort: any field of the wrong type just leaves it unread.
+		_ = json.Unmarshal(raw, &ev)
+		d := ev.Detail
+		account = first(d.RequestParameters.RegistryID, d.RecipientAccount, ev.Account)
+		region = first(d.AWSRegion, ev.Region)
+		name = d.RequestParameters.RepositoryName
+	}
+	if policy.ValidRepositoryName(name) && policy.ValidAccountID(account) {
+		if rej.Trigger.Source == trigger.SourceECRPublic || t.Kind == trigger.KindPublicRepository {
+			return audit.Target{ARN: policy.PublicRepositoryARN(account, name), AccountID: account, Region: region, Kind: "ECRPublicRepositoryPolicy", Name: name}
+		}
+		if policy.ValidRegion(region) {
+			return audit.Target{ARN: policy.RepositoryARN(partition, region, account, name), AccountID: account, Region: region, Kind: "ECRRepositoryPolicy", Name: name}
+		}
+	}
+	id := rej.Trigger.EventID
+	if id == "" {
+		sum := sha256.Sum256(raw)
+		id = "sha256-" + hex.EncodeToString(sum[:8])
+	}
+	return audit.Target{ARN: "event/" + id, AccountID: rej.Trigger.EventAccount, Region: rej.Trigger.EventRegion, Kind: "Event"}
+}
+
+func first(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

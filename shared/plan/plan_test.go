@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,32 @@ func orgPull() policy.Statement {
 	return policy.Statement{Sid: prefix + "OrgPull", Effect: "Allow", Principal: &policy.Principal{Wildcard: true},
 		Action: pullActions, Resource: policy.StringList{"*"},
 		Condition: policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {"o-a1b2c3d4e5"}}}}
+}
+
+const roleARN = "arn:aws:iam::222222222222:role/ecr-warden-ptc"
+
+func trust(account string) policy.Statement {
+	return policy.Statement{Sid: prefix + "PTCTrust", Effect: "Allow",
+		Principal: &policy.Principal{Service: policy.StringList{"pullthroughcache.ecr.amazonaws.com"}},
+		Action:    policy.StringList{"sts:AssumeRole"},
+		Condition: policy.Condition{"StringEquals": {"aws:SourceAccount": {account}}}}
+}
+
+func ptcPermissions() policy.Statement {
+	return policy.Statement{Sid: prefix + "PTCPermissions", Effect: "Allow", Resource: policy.StringList{"*"},
+		Action: policy.StringList{"ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken", "ecr:BatchImportUpstreamImage",
+			"ecr:BatchGetImage", "ecr:GetImageCopyStatus", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+			"ecr:CompleteLayerUpload", "ecr:PutImage"}}
+}
+
+// urlEncoded is a one-statement document the way IAM's GetRole and
+// GetRolePolicy return it.
+func urlEncoded(t *testing.T, s policy.Statement) string {
+	text, err := (&policy.Document{Version: policy.VersionCurrent, Statements: []policy.Statement{s}}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(url.QueryEscape(text), "+", "%20")
 }
 
 func doc(stmts ...string) string {
@@ -114,6 +141,11 @@ func TestDocumentGolden(t *testing.T) {
 			doc(foreignA, `{"Sid":"EcrWardenPull222","Effect":"Allow","Principal":{"AWS":["222222222222"]},"Action":["ecr:getdownloadurlforlayer","ecr:BatchGetImage","ecr:BatchCheckLayerAvailability"],"Resource":["*"]}`),
 			[]policy.Statement{hub}, OpNone},
 		{"none-foreign-only", policy.ECRRepositoryPolicy, repoARN, doc(foreignA), nil, OpNone},
+		{"create-role-trust", policy.RoleTrustPolicy, roleARN, "", []policy.Statement{trust("222222222222")}, OpCreate},
+		// IAM returns role documents URL-encoded; a different account in the
+		// confused-deputy condition is an update.
+		{"update-role-trust-urlencoded", policy.RoleTrustPolicy, roleARN, urlEncoded(t, trust("333333333333")), []policy.Statement{trust("222222222222")}, OpUpdate},
+		{"none-role-permissions-urlencoded", policy.RoleInlinePolicy, roleARN, urlEncoded(t, ptcPermissions()), []policy.Statement{ptcPermissions()}, OpNone},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

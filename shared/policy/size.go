@@ -82,6 +82,7 @@ type SizeError struct {
 	Kind     DocumentKind
 }
 
+// Error names the document, its size and the limit, and points at the fix.
 func (e *SizeError) Error() string {
 	return fmt.Sprintf("%s %s is %d characters, over the %d-character limit; use principalMode \"condition\" (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerating accounts",
 		e.Kind, e.Document, e.Size, e.Limit)

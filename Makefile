@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit backfill bench synth diff deploy bootstrap clean
+.PHONY: golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit backfill bench synth diff deploy bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -57,8 +57,11 @@ lint: ## gofmt, go vet (cfn-lint runs on the synthesized templates inside the in
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+golden: ## regenerate the golden policy files after an intended change (then review the diff)
+	$(GO) test ./shared/desired ./shared/plan -count=1 -update
+
 fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run in make test)
-	@for t in "FuzzParse ./shared/trigger" "FuzzParse ./shared/config" "FuzzParse ./shared/policy" "FuzzDocument ./shared/plan"; do \
+	@for t in "FuzzParse ./shared/trigger" "FuzzParse ./shared/config" "FuzzParse ./shared/policy" "FuzzStringList ./shared/policy" "FuzzDocument ./shared/plan"; do \
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $${FUZZTIME:-60s} $$2; done
 
 ## ---- local AWS and local Lambda

@@ -314,11 +314,16 @@ func (i *Instance) invokeOn(ctx context.Context, p *process, payload []byte) (re
 	res.Cold = !p.initReported
 	if res.Cold {
 		p.initReported = true
-		if fe, err := i.awaitInit(ctx, p); err != nil || fe != nil {
+		fe, err := i.awaitInit(ctx, p)
+		if err != nil { // the caller gave up; the init goes on for the next invoke
+			p.initReported = false
+			return res, false, err
+		}
+		if fe != nil {
 			res.InitDuration = p.initDuration()
 			res.Err = fe
 			res.Logs = i.logs(p)
-			return res, false, err
+			return res, false, nil
 		}
 		res.InitDuration = p.initDuration()
 	}

@@ -237,11 +237,11 @@ func TestCrashDuringInvokeIsExitErrorAndNextInvokeRestarts(t *testing.T) {
 }
 
 func TestTimeoutKillsProcess(t *testing.T) {
-	i := start(t, Function{Timeout: 300 * time.Millisecond})
+	i := start(t, Function{Timeout: time.Second})
 	first := ok(t, invoke(t, i, map[string]any{}))
 	res := invoke(t, i, map[string]any{"log": []string{"sleeping"}, "sleepMs": 60_000})
-	if res.Err == nil || res.Err.Type != ErrorTypeTimeout || res.Err.Message != "Task timed out after 0.30 seconds" {
-		t.Fatalf("error = %+v, want Sandbox.Timedout: Task timed out after 0.30 seconds", res.Err)
+	if res.Err == nil || res.Err.Type != ErrorTypeTimeout || res.Err.Message != "Task timed out after 1.00 seconds" {
+		t.Fatalf("error = %+v, want Sandbox.Timedout: Task timed out after 1.00 seconds", res.Err)
 	}
 	if !slices.Contains(res.Logs, "sleeping") {
 		t.Errorf("logs %q: want the line printed before the timeout", res.Logs)
@@ -387,6 +387,16 @@ func TestPoolRunsInvokesInParallelProcesses(t *testing.T) {
 	}
 	if len(pids) != n {
 		t.Errorf("%d invokes ran in %d processes, want %d", n, len(pids), n)
+	}
+}
+
+func TestCloseSendsSIGTERMToExtensionAwareRuntime(t *testing.T) {
+	var buf syncBuffer
+	i := start(t, Function{LogOutput: &buf, Env: map[string]string{"ECHO_SIGTERM": "1"}})
+	ok(t, invoke(t, i, map[string]any{}))
+	i.Close()
+	if !strings.Contains(buf.String(), "echo got SIGTERM\n") {
+		t.Errorf("output %q: want the SIGTERM handler's line (extension registered, graceful shutdown)", buf.String())
 	}
 }
 

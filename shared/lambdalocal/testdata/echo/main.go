@@ -132,5 +132,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "echo exiting during init")
 		os.Exit(4)
 	}
+	if os.Getenv("ECHO_SIGTERM") != "" {
+		// Registers aws-lambda-go's internal extension, so the runtime's
+		// Extensions API and graceful shutdown are exercised.
+		lambda.StartWithOptions(handle, lambda.WithEnableSIGTERM(func() {
+			fmt.Println("echo got SIGTERM")
+			os.Exit(0)
+		}))
+	}
 	lambda.Start(handle)
 }

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Stack ids. Deploy order: Management stack(s), then Members, then the Hub stacks (the hub's
+// deploy-time backfill assumes the member and reader roles, so they must exist first).
+const (
+	ManagementStackID = "EcrWarden-Management"
+	MembersStackID    = "EcrWarden-Members"
+	HubStackIDPrefix  = "EcrWarden-Hub-"
+)
+
+// Result is what Build created, for tests and for main.
+type Result struct {
+	Decl       *Declaration
+	Hubs       map[string]*Hub
+	Management []*Management
+	Members    *Members // nil when the declaration needs nothing in members
+}
+
+// Build validates the declaration and the function assets, then composes every stack into app
+// with cdk-nag checks applied. Any problem is returned before a single construct exists.
+func Build(app awscdk.App, o Options) (*Result, error) {
+	d, err := LoadDeclaration(o.DeclarationPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.CheckAssets(o.AssetRoot); err != nil {
+		return nil, err
+	}
+	rootID := o.OrganizationRootID
+	if rootID == "" {
+		rootID = d.rootFromPaths()
+	}
+	targets, err := d.MemberTargets(rootID)
+	if err != nil {
+		return nil, err
+	}
+	ApplyChecks(app)
+	res := &Result{Decl: d, Hubs: map[string]*Hub{}}
+
+	ct := o.ControlTowerHomeRegion
+	mgmt := NewManagement(app, ManagementStackID, d, "us-east-1", true, ct == "" || ct == "us-east-1")
+	res.Management = append(res.Management, mgmt)
+	if ct != "" && ct != "us-east-1" {
+		res.Management = append(res.Management, NewManagement(app, ManagementStackID+"-"+ct, d, ct, false, true))
+	}
+	var members *Members
+	if !targets.IsEmpty() {
+		members, err = NewMembers(app, MembersStackID, d, o, targets, rootID)
+		if err != nil {
+			return nil, err
+		}
+		res.Members = members
+	}
+	for _, region := range d.Hub.Regions {
+		hub := NewHub(app, HubStackIDPrefix+region, d, o, region)
+		for _, m := range res.Management {
+			hub.AddStackDependency(m.Stack, jsii.String("the organization reader and the forwarding rules exist before the first backfill"))
+		}
+		if members != nil {
+			hub.AddStackDependency(members.Stack, jsii.String("member execution roles exist before the first backfill"))
+		}
+		res.Hubs[region] = hub
+	}
+	suppressReviewed(res)
+	return res, nil
+}

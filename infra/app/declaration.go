@@ -1,0 +1,272 @@
+package app
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+)
+
+// Declaration is the validated declaration together with the exact bytes the functions receive.
+// The bytes matter: the functions read declaration.json from their asset, and the deploy-time
+// backfill runs whenever their hash changes.
+type Declaration struct {
+	*config.Declaration
+	// Path is the file the declaration was read from (for messages).
+	Path string
+	// Raw is the file content, byte for byte.
+	Raw []byte
+	// SHA256 is the hex SHA-256 of Raw.
+	SHA256 string
+}
+
+// LoadDeclaration reads and validates the declaration at path. Every problem the validator finds is
+// in the returned error (one per line, each with its field path), so `cdk synth` fails with the same
+// messages the functions would log.
+func LoadDeclaration(path string) (*Declaration, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading declaration (%s): %w", path, err)
+	}
+	d, err := parseDeclaration(raw)
+	if err != nil {
+		return nil, fmt.Errorf("declaration %s is invalid:\n%w", path, err)
+	}
+	sum := sha256.Sum256(raw)
+	return &Declaration{Declaration: d, Path: path, Raw: raw, SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// parseDeclaration is the single seam to shared/config: strict decoding, defaults, validation.
+func parseDeclaration(raw []byte) (*config.Declaration, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var d config.Declaration
+	if err := dec.Decode(&d); err != nil {
+		return nil, err
+	}
+	d.ApplyDefaults()
+	if err := validateForInfra(&d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// validateForInfra checks what the infrastructure itself depends on (until shared/config's
+// Validate is wired in, it is the only check; afterwards it only adds the infra-specific ones).
+func validateForInfra(d *config.Declaration) error {
+	var problems []string
+	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	if !isAccountID(d.Hub.AccountID) {
+		add("hub.accountId: %q is not a 12-digit account id", d.Hub.AccountID)
+	}
+	if !isAccountID(d.Hub.ManagementAccountID) {
+		add("hub.managementAccountId: %q is not a 12-digit account id", d.Hub.ManagementAccountID)
+	}
+	if len(d.Hub.Regions) == 0 {
+		add("hub.regions: at least one region is required")
+	}
+	if len(d.Hub.Regions) > 5 {
+		add("hub.regions: %d regions, but an EventBridge rule forwards to at most 5 buses", len(d.Hub.Regions))
+	}
+	seen := map[string]bool{}
+	for i, r := range d.Hub.Regions {
+		if r == "" || strings.ContainsAny(r, " /:") {
+			add("hub.regions[%d]: %q is not a region name", i, r)
+		}
+		if seen[r] {
+			add("hub.regions[%d]: %q is listed twice", i, r)
+		}
+		seen[r] = true
+	}
+	switch d.Hub.Partition {
+	case "aws", "aws-cn", "aws-us-gov":
+	default:
+		add("hub.partition: %q is not aws, aws-cn or aws-us-gov", d.Hub.Partition)
+	}
+	if !strings.HasPrefix(d.Hub.OrganizationID, "o-") {
+		add("hub.organizationId: %q is not an organization id (o-...)", d.Hub.OrganizationID)
+	}
+	if s := d.Sweep.Schedule; !(strings.HasPrefix(s, "rate(") || strings.HasPrefix(s, "cron(")) || !strings.HasSuffix(s, ")") {
+		add("sweep.schedule: %q is not rate(...) or cron(...)", s)
+	}
+	if len(problems) > 0 {
+		return &problemList{problems}
+	}
+	return nil
+}
+
+// problemList is the interim validation error: one problem per line.
+type problemList struct{ problems []string }
+
+func (p *problemList) Error() string { return strings.Join(p.problems, "\n") }
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// PrimaryRegion is the first hub region: the member execution role (IAM is global) is created by
+// the StackSet instance in this region only.
+func (d *Declaration) PrimaryRegion() string { return d.Hub.Regions[0] }
+
+// IsHubAlsoManagement reports whether the hub runs in the management account; then the functions
+// call Organizations directly instead of assuming the reader role.
+func (d *Declaration) IsHubAlsoManagement() bool {
+	return d.Hub.AccountID == d.Hub.ManagementAccountID
+}
+
+// OrgRoleARN is WARDEN_ORG_ROLE_ARN: the reader role, or "" when the hub is the management account.
+func (d *Declaration) OrgRoleARN() string {
+	if d.IsHubAlsoManagement() {
+		return ""
+	}
+	return RoleARN(d.Hub.Partition, d.Hub.ManagementAccountID, OrgReaderRoleName)
+}
+
+// MemberTargets is where the member StackSet deploys.
+type MemberTargets struct {
+	// OrganizationalUnitIDs are OU ids (ou-...) or the root id (r-...) when every member is selected.
+	OrganizationalUnitIDs []string
+	// Accounts are listed accounts, deployed to in addition to the OUs (StackSets UNION filter).
+	Accounts []string
+}
+
+// IsEmpty reports whether no member needs the StackSet.
+func (t MemberTargets) IsEmpty() bool {
+	return len(t.OrganizationalUnitIDs) == 0 && len(t.Accounts) == 0
+}
+
+// MemberTargets derives the StackSet targets from everything in the declaration that acts inside a
+// member: PTC members and the registries of grants and public grants. "All members" becomes the
+// organization root, which must be known: either rootID or an OU path in the declaration names it.
+func (d *Declaration) MemberTargets(rootID string) (MemberTargets, error) {
+	all := false
+	var ous, accounts []string
+	if p := d.PullThroughCache; p != nil && len(p.Rules) > 0 {
+		all = all || p.Members.All
+		ous = append(ous, p.Members.OUs...)
+		accounts = append(accounts, p.Members.Accounts...)
+	}
+	for _, g := range d.Grants {
+		all = all || g.Registries.AllMembers
+		ous = append(ous, g.Registries.OUs...)
+		accounts = append(accounts, g.Registries.Accounts...)
+	}
+	for _, g := range d.PublicRepositories {
+		all = all || g.Registries.AllMembers
+		ous = append(ous, g.Registries.OUs...)
+		accounts = append(accounts, g.Registries.Accounts...)
+	}
+	var t MemberTargets
+	if all {
+		if rootID == "" {
+			rootID = d.rootFromPaths()
+		}
+		if !strings.HasPrefix(rootID, "r-") {
+			return t, fmt.Errorf("the declaration selects all member accounts, so the member StackSet targets the organization root, " +
+				"but no OU path in the declaration names it: pass -c organizationRootId=r-xxxx (aws organizations list-roots)")
+		}
+		t.OrganizationalUnitIDs = []string{rootID}
+	} else {
+		for _, ou := range ous {
+			id, err := ouID(ou)
+			if err != nil {
+				return t, err
+			}
+			t.OrganizationalUnitIDs = append(t.OrganizationalUnitIDs, id)
+		}
+	}
+	for _, a := range accounts {
+		if a != d.Hub.AccountID && a != d.Hub.ManagementAccountID {
+			t.Accounts = append(t.Accounts, a)
+		}
+	}
+	t.OrganizationalUnitIDs = uniqueSorted(t.OrganizationalUnitIDs)
+	t.Accounts = uniqueSorted(t.Accounts)
+	return t, nil
+}
+
+// rootFromPaths finds the root id in any OU path of the declaration (o-x/r-abcd/ou-.../).
+func (d *Declaration) rootFromPaths() string {
+	var paths []string
+	for _, g := range d.Grants {
+		paths = append(paths, g.Principals.OUs...)
+		paths = append(paths, g.Registries.OUs...)
+	}
+	if p := d.PullThroughCache; p != nil {
+		paths = append(paths, p.Members.OUs...)
+	}
+	for _, p := range paths {
+		for _, seg := range strings.Split(p, "/") {
+			if strings.HasPrefix(seg, "r-") {
+				return seg
+			}
+		}
+	}
+	return ""
+}
+
+// ouID accepts an OU id or an OU path and returns the id of the OU it names.
+func ouID(s string) (string, error) {
+	segs := strings.Split(strings.Trim(s, "/"), "/")
+	id := segs[len(segs)-1]
+	if strings.HasPrefix(id, "ou-") || strings.HasPrefix(id, "r-") {
+		return id, nil
+	}
+	return "", fmt.Errorf("OU %q names neither an OU (ou-...) nor a root (r-...)", s)
+}
+
+func uniqueSorted(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !m[s] {
+			m[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckAssets verifies that every function asset under root holds a bootstrap and exactly this
+// declaration, so what is validated here is what the functions read at run time.
+func (d *Declaration) CheckAssets(root string) error {
+	var problems []string
+	for _, fn := range FunctionNames {
+		dir := filepath.Join(root, fn)
+		if _, err := os.Stat(filepath.Join(dir, "bootstrap")); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: no bootstrap binary (run `make build`)", dir))
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "declaration.json"))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: no declaration.json (run `make build DECLARATION=%s`)", dir, d.Path))
+			continue
+		}
+		if !bytes.Equal(got, d.Raw) {
+			problems = append(problems, fmt.Sprintf("%s/declaration.json differs from %s (run `make build DECLARATION=%s`)", dir, d.Path, d.Path))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("function assets under %s do not match the declaration:\n%s", root, strings.Join(problems, "\n"))
+	}
+	return nil
+}

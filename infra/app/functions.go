@@ -1,0 +1,138 @@
+package app
+
+import (
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Environment variable names of the function runtime contract (contract.md).
+const (
+	EnvDeclarationFile = "WARDEN_DECLARATION_FILE"
+	EnvAuditTable      = "WARDEN_AUDIT_TABLE"
+	EnvLeaseTable      = "WARDEN_LEASE_TABLE"
+	EnvWorkQueueURL    = "WARDEN_WORK_QUEUE_URL"
+	EnvOrgRoleARN      = "WARDEN_ORG_ROLE_ARN"
+	// DeclarationInTaskRoot is where the asset's declaration.json lands in the Lambda sandbox.
+	DeclarationInTaskRoot = "/var/task/declaration.json"
+)
+
+// Asynchronous invocation settings: Lambda retries a failed event twice, then sends it to the
+// failed-events queue; events older than MaxEventAgeHours are given up (the sweep repairs them).
+const (
+	AsyncRetryAttempts = 2
+	MaxEventAgeHours   = 6
+	LogRetention       = awslogs.RetentionDays_THREE_MONTHS
+)
+
+// functionSpec sizes one function. Timeouts follow the work: one resource is quick; an account, a
+// plan of the whole organization or one account+region reconcile may take minutes.
+type functionSpec struct {
+	timeoutSeconds float64
+	memoryMB       float64
+	description    string
+}
+
+var functionSpecs = map[string]functionSpec{
+	FnRepository: {120, 256, "ecr-warden: converge a repository's policy when it is created"},
+	FnAccount:    {300, 256, "ecr-warden: converge an account that joins, moves or leaves the organization"},
+	FnBackfill:   {900, 512, "ecr-warden: plan or fan out a backfill; the scheduled sweep"},
+	FnWorker:     {WorkerTimeoutSeconds, 512, "ecr-warden: converge one account and region from the work queue"},
+	FnDrift:      {120, 256, "ecr-warden: re-converge a policy, rule or role edited by hand"},
+}
+
+// FunctionsProps wires the functions to the state and queues they use.
+type FunctionsProps struct {
+	Decl      *Declaration
+	AssetRoot string
+	State     *State
+	Queues    *Queues
+}
+
+// Functions are the five hub functions, each with its own named role, log group and permissions.
+type Functions struct {
+	constructs.Construct
+	ByName    map[string]awslambda.Function
+	Roles     map[string]awsiam.Role
+	LogGroups map[string]awslogs.LogGroup
+}
+
+// NewFunctions creates the functions from the prebuilt assets (<assetRoot>/<fn>/bootstrap and the
+// declaration.json next to it).
+func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Functions {
+	c := constructs.NewConstruct(scope, &id)
+	stack := awscdk.Stack_Of(c)
+	region := *stack.Region()
+	d := p.Decl
+	f := &Functions{Construct: c, ByName: map[string]awslambda.Function{}, Roles: map[string]awsiam.Role{},
+		LogGroups: map[string]awslogs.LogGroup{}}
+	env := map[string]*string{
+		EnvDeclarationFile: jsii.String(DeclarationInTaskRoot),
+		EnvAuditTable:      p.State.Audit.TableName(),
+		EnvLeaseTable:      p.State.Lease.TableName(),
+		EnvWorkQueueURL:    p.Queues.Work.QueueUrl(),
+		EnvOrgRoleARN:      jsii.String(d.OrgRoleARN()),
+	}
+	onFailure := awslambdadestinations.NewSqsDestination(p.Queues.FailedEvents)
+	for _, fn := range FunctionNames {
+		spec := functionSpecs[fn]
+		logGroup := awslogs.NewLogGroup(c, jsii.String(fn+"Logs"), &awslogs.LogGroupProps{
+			LogGroupName:  jsii.String(LogGroupName(fn)),
+			Retention:     LogRetention,
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+		role := awsiam.NewRole(c, jsii.String(fn+"Role"), &awsiam.RoleProps{
+			RoleName:    jsii.String(FunctionRoleName(fn, region)),
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+			Description: jsii.String("ecr-warden " + fn + " function; trusted by name in member and management roles"),
+		})
+		res := resources{
+			partition: d.Hub.Partition, region: region, hub: d.Hub.AccountID,
+			memberRoleName: d.MemberRoleName, orgRoleARN: d.OrgRoleARN(),
+			auditTable: p.State.Audit.TableArn(), leaseTable: p.State.Lease.TableArn(),
+			workQueue: p.Queues.Work.QueueArn(), logGroup: logGroup.LogGroupArn(),
+			managementAccount: d.Hub.ManagementAccountID, organizationID: d.Hub.OrganizationID,
+		}
+		for _, s := range FunctionAccess[fn].statements(res) {
+			role.AddToPolicy(s)
+		}
+		props := &awslambda.FunctionProps{
+			FunctionName: jsii.String(FunctionName(fn)),
+			Description:  jsii.String(spec.description),
+			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(p.AssetRoot, fn)), nil),
+			Handler:      jsii.String("bootstrap"),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			MemorySize:   jsii.Number(spec.memoryMB),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeoutSeconds)),
+			Environment:  &env,
+			Role:         role,
+			LogGroup:     logGroup,
+		}
+		if fn != FnWorker { // the worker is fed by SQS, whose redrive policy is its failure path
+			props.RetryAttempts = jsii.Number(AsyncRetryAttempts)
+			props.MaxEventAge = awscdk.Duration_Hours(jsii.Number(MaxEventAgeHours))
+			props.OnFailure = onFailure
+		}
+		fun := awslambda.NewFunction(c, jsii.String(fn), props)
+		if fn == FnWorker {
+			fun.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queues.Work, &awslambdaeventsources.SqsEventSourceProps{
+				BatchSize:               jsii.Number(1),
+				ReportBatchItemFailures: jsii.Bool(true),
+				// Bounded concurrency keeps Organizations and IAM within their rate limits.
+				MaxConcurrency: jsii.Number(5),
+			}))
+		}
+		f.ByName[fn] = fun
+		f.Roles[fn] = role
+		f.LogGroups[fn] = logGroup
+	}
+	return f
+}

@@ -1,0 +1,270 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudformation"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Members is the stack (in the management account, or a delegated StackSets administrator) that
+// holds the service-managed StackSet putting the member template into every targeted account and
+// hub region, now and, through automatic deployment, whenever an account joins a targeted OU.
+type Members struct {
+	awscdk.Stack
+	StackSet awscloudformation.CfnStackSet
+	// Template is the member template the StackSet carries (for tests and cfn-lint).
+	Template map[string]interface{}
+}
+
+// NewMembers composes the Members stack. The member template is synthesized by its own CDK app (it
+// is deployed by StackSets, not by the CDK CLI, and needs no bootstrap in members), checked by
+// cdk-nag, and embedded as TemplateBody.
+func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options, targets MemberTargets, rootID string) (*Members, error) {
+	account := d.Hub.ManagementAccountID
+	if o.StackSetAccountID != "" {
+		account = o.StackSetAccountID
+	}
+	stack := awscdk.NewStack(scope, &id, &awscdk.StackProps{
+		Env:         &awscdk.Environment{Account: jsii.String(account), Region: jsii.String("us-east-1")},
+		Description: jsii.String("ecr-warden members: service-managed StackSet with the execution role and event forwarding"),
+	})
+	tmpl, err := MemberTemplate(d)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("rendering the member template: %w", err)
+	}
+	if len(body) > 51200 {
+		return nil, fmt.Errorf("the member template is %d bytes, over the 51,200-byte TemplateBody limit", len(body))
+	}
+	var groups []interface{}
+	if len(targets.OrganizationalUnitIDs) > 0 {
+		groups = append(groups, &awscloudformation.CfnStackSet_StackInstancesProperty{
+			DeploymentTargets: &awscloudformation.CfnStackSet_DeploymentTargetsProperty{
+				OrganizationalUnitIds: jsii.Strings(targets.OrganizationalUnitIDs...),
+			},
+			Regions: jsii.Strings(d.Hub.Regions...),
+		})
+	}
+	if len(targets.Accounts) > 0 {
+		// Listed accounts: the root intersected with the list (UNION cannot be used on create).
+		if !strings.HasPrefix(rootID, "r-") {
+			return nil, fmt.Errorf("the declaration lists member accounts (%s), which the StackSet reaches as the organization root "+
+				"intersected with the list, but the root id is unknown: pass -c organizationRootId=r-xxxx", strings.Join(targets.Accounts, ", "))
+		}
+		groups = append(groups, &awscloudformation.CfnStackSet_StackInstancesProperty{
+			DeploymentTargets: &awscloudformation.CfnStackSet_DeploymentTargetsProperty{
+				OrganizationalUnitIds: jsii.Strings(rootID),
+				Accounts:              jsii.Strings(targets.Accounts...),
+				AccountFilterType:     jsii.String("INTERSECTION"),
+			},
+			Regions: jsii.Strings(d.Hub.Regions...),
+		})
+	}
+	ss := awscloudformation.NewCfnStackSet(stack, jsii.String("StackSet"), &awscloudformation.CfnStackSetProps{
+		StackSetName:    jsii.String(StackSetName),
+		Description:     jsii.String("ecr-warden member execution role and event forwarding"),
+		PermissionModel: jsii.String("SERVICE_MANAGED"),
+		CallAs:          jsii.String(o.StackSetCallAs),
+		AutoDeployment: &awscloudformation.CfnStackSet_AutoDeploymentProperty{
+			Enabled:                      jsii.Bool(true),
+			RetainStacksOnAccountRemoval: jsii.Bool(false),
+		},
+		Capabilities:     jsii.Strings("CAPABILITY_NAMED_IAM"),
+		ManagedExecution: map[string]interface{}{"Active": true},
+		OperationPreferences: &awscloudformation.CfnStackSet_OperationPreferencesProperty{
+			// The primary region creates the (global) execution role, so it goes first.
+			RegionConcurrencyType:      jsii.String("SEQUENTIAL"),
+			RegionOrder:                jsii.Strings(d.Hub.Regions...),
+			FailureTolerancePercentage: jsii.Number(10),
+			MaxConcurrentPercentage:    jsii.Number(25),
+		},
+		StackInstancesGroup: &groups,
+		TemplateBody:        jsii.String(string(body)),
+	})
+	return &Members{Stack: stack, StackSet: ss, Template: tmpl}, nil
+}
+
+// MemberTemplate synthesizes the template every member stack instance runs:
+//
+//   - the execution role (named memberRoleName, created in the primary region only because IAM is
+//     global), trusted by the hub account only for the hub function roles (aws:PrincipalArn), with
+//     only the permissions member convergence needs;
+//   - rules forwarding the member's ECR (and, in us-east-1, ECR Public and IAM) events to the hub
+//     bus of the same region, with their role. Nothing is forwarded from the hub account itself
+//     (its default bus already has the rules).
+func MemberTemplate(d *Declaration) (map[string]interface{}, error) {
+	outdir, err := os.MkdirTemp("", "ecr-warden-member-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a directory for the member template: %w", err)
+	}
+	defer os.RemoveAll(outdir)
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), AnalyticsReporting: jsii.Bool(false)})
+	ApplyChecks(app)
+	stack := awscdk.NewStack(app, jsii.String("EcrWardenMember"), &awscdk.StackProps{
+		Synthesizer: awscdk.NewBootstraplessSynthesizer(&awscdk.BootstraplessSynthesizerProps{}),
+		Description: jsii.String("ecr-warden member: execution role for the hub functions, event forwarding to the hub bus"),
+	})
+	newMemberResources(stack, d)
+	artifact := app.Synth(nil).GetStackByName(stack.StackName())
+	var findings []string
+	for _, m := range *artifact.Messages() {
+		if strings.EqualFold(string(m.Level), "error") {
+			findings = append(findings, fmt.Sprintf("%s: %v", *m.Id, m.Entry.Data))
+		}
+	}
+	if len(findings) > 0 {
+		return nil, fmt.Errorf("member template fails its checks:\n%s", strings.Join(findings, "\n"))
+	}
+	tmpl, ok := artifact.Template().(map[string]interface{})
+	if !ok {
+		return nil, fmt.Errorf("member template is not a JSON object")
+	}
+	return tmpl, nil
+}
+
+// newMemberResources adds the member resources to stack.
+func newMemberResources(stack awscdk.Stack, d *Declaration) {
+	part := d.Hub.Partition
+	primary := awscdk.NewCfnCondition(stack, jsii.String("IsPrimaryRegion"), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.PrimaryRegion()),
+	})
+	notHub := awscdk.NewCfnCondition(stack, jsii.String("IsNotHubAccount"), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
+	})
+	usEast1NotHub := awscdk.NewCfnCondition(stack, jsii.String("IsUsEast1AndNotHubAccount"), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionAnd(
+			awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), "us-east-1"),
+			awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
+		),
+	})
+
+	// Execution role.
+	var callers []string
+	for _, region := range d.Hub.Regions {
+		for _, fn := range FunctionNames {
+			if FunctionAccess[fn].AssumeMember {
+				callers = append(callers, RoleARN(part, d.Hub.AccountID, FunctionRoleName(fn, region)))
+			}
+		}
+	}
+	principal := awsiam.NewAccountPrincipal(jsii.String(d.Hub.AccountID)).WithConditions(&map[string]interface{}{
+		"ArnEquals": map[string]interface{}{"aws:PrincipalArn": callers},
+	})
+	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{})
+	for _, s := range MemberStatements(d) {
+		doc.AddStatements(s)
+	}
+	role := awsiam.NewRole(stack, jsii.String("ExecutionRole"), &awsiam.RoleProps{
+		RoleName:       jsii.String(d.MemberRoleName),
+		AssumedBy:      principal,
+		Description:    jsii.String("ecr-warden: the hub functions converge this account's ECR policies and pull-through cache"),
+		InlinePolicies: &map[string]awsiam.PolicyDocument{"Converge": doc},
+	})
+	role.Node().DefaultChild().(awsiam.CfnRole).CfnOptions().SetCondition(primary)
+	memberSuppressions(role, d)
+
+	// Forwarding to the hub bus of this region.
+	hubBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:${AWS::Region}:%s:event-bus/%s", d.Hub.AccountID, BusName)), nil)
+	fwd := awsiam.NewRole(stack, jsii.String("ForwarderRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
+		Description: jsii.String("ecr-warden: EventBridge puts this account's ECR events on the hub bus"),
+		InlinePolicies: &map[string]awsiam.PolicyDocument{"PutEventsOnHubBus": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
+			Statements: &[]awsiam.PolicyStatement{statement("PutEventsOnHubBus", []string{"events:PutEvents"}, *hubBus)},
+		})},
+	})
+	fwd.Node().DefaultChild().(awsiam.CfnRole).CfnOptions().SetCondition(notHub)
+	for _, p := range MemberForwardPatterns(d) {
+		rule := awsevents.NewCfnRule(stack, jsii.String("Forward"+p.ID), &awsevents.CfnRuleProps{
+			Description:  jsii.String("ecr-warden: forward " + p.ID + " events to the hub bus"),
+			EventPattern: p.Map(),
+			State:        jsii.String("ENABLED"),
+			Targets: &[]interface{}{&awsevents.CfnRule_TargetProperty{
+				Id:      jsii.String("HubBus"),
+				Arn:     hubBus,
+				RoleArn: fwd.RoleArn(),
+			}},
+		})
+		if p.USEast1Only {
+			rule.CfnOptions().SetCondition(usEast1NotHub)
+		} else {
+			rule.CfnOptions().SetCondition(notHub)
+		}
+	}
+}
+
+// MemberStatements are the execution role's permissions, derived from what the declaration makes
+// ecr-warden do inside members. Registry-level ECR actions (registry policy, policy scope,
+// pull-through-cache rules) do not support resource-level permissions; everything else names the
+// account's repositories in the hub regions or the single PTC role.
+func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
+	part := d.Hub.Partition
+	account := *awscdk.Aws_ACCOUNT_ID()
+	ptc := d.PullThroughCache != nil && (len(d.PullThroughCache.Rules) > 0 || len(d.PullThroughCache.RetiredPrefixes) > 0)
+	memberGrants, memberPublic := false, false
+	for _, g := range d.Grants {
+		r := g.Registries
+		memberGrants = memberGrants || r.AllMembers || len(r.OUs) > 0 || len(r.Accounts) > 0
+	}
+	for _, g := range d.PublicRepositories {
+		r := g.Registries
+		memberPublic = memberPublic || r.AllMembers || len(r.OUs) > 0 || len(r.Accounts) > 0
+	}
+	var repos []string
+	for _, region := range d.Hub.Regions {
+		repos = append(repos, fmt.Sprintf("arn:%s:ecr:%s:%s:repository/*", part, region, account))
+	}
+	var out []awsiam.PolicyStatement
+	if ptc || memberGrants {
+		out = append(out, statement("RegistryPolicy", []string{
+			"ecr:DeleteRegistryPolicy", "ecr:GetAccountSetting", "ecr:GetRegistryPolicy", "ecr:PutAccountSetting", "ecr:PutRegistryPolicy",
+		}, "*"))
+	}
+	if memberGrants {
+		out = append(out, statement("RepositoryPolicies", []string{
+			"ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:SetRepositoryPolicy",
+		}, repos...))
+	}
+	if ptc {
+		out = append(out, statement("PullThroughCacheRules", []string{
+			"ecr:CreatePullThroughCacheRule", "ecr:DeletePullThroughCacheRule", "ecr:DescribePullThroughCacheRules", "ecr:UpdatePullThroughCacheRule",
+		}, "*"))
+		// ECR creates its pull-through-cache service-linked role with the first rule, as the caller.
+		slr := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:     jsii.String("PullThroughCacheServiceLinkedRole"),
+			Effect:  awsiam.Effect_ALLOW,
+			Actions: jsii.Strings("iam:CreateServiceLinkedRole"),
+			Resources: jsii.Strings(fmt.Sprintf("arn:%s:iam::%s:role/aws-service-role/pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache",
+				part, account)),
+			Conditions: &map[string]interface{}{
+				"StringEquals": map[string]interface{}{"iam:AWSServiceName": "pullthroughcache.ecr.amazonaws.com"},
+			},
+		})
+		out = append(out, slr)
+	}
+	if d.HasFromHubRules() {
+		ptcRole := RoleARN(part, account, d.PullThroughCache.Role.Name)
+		out = append(out, statement("PullThroughCacheRole", []string{
+			"iam:CreateRole", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
+		}, ptcRole))
+		// customRoleArn on an ECR-to-ECR rule hands the role to ECR: iam:PassRole on that role only.
+		out = append(out, statement("PassPullThroughCacheRole", []string{"iam:PassRole"}, ptcRole))
+	}
+	if memberPublic {
+		out = append(out, statement("PublicRepositoryPolicies", []string{
+			"ecr-public:DeleteRepositoryPolicy", "ecr-public:DescribeRepositories", "ecr-public:GetRepositoryPolicy",
+			"ecr-public:ListTagsForResource", "ecr-public:SetRepositoryPolicy",
+		}, fmt.Sprintf("arn:%s:ecr-public::%s:repository/*", part, account)))
+	}
+	return out
+}

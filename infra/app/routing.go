@@ -1,0 +1,101 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Target delivery settings: EventBridge retries a failing function invocation this often within
+// this age, then puts the event into the failed-events queue.
+const (
+	TargetRetryAttempts  = 8
+	TargetMaxEventAgeHrs = 2
+)
+
+// EventRouting is the hub bus and the rules that route events to the functions.
+//
+// Rules exist twice: on the custom bus (events forwarded by members and the management account)
+// and on the default bus (the hub's own CloudTrail events, which only reach the default bus).
+type EventRouting struct {
+	constructs.Construct
+	Bus awsevents.EventBus
+	// Rules maps "<bus>/<pattern id>" (bus "custom" or "default") to its rule.
+	Rules map[string]awsevents.Rule
+}
+
+// NewEventRouting creates the bus (any principal of the organization may put events on it) and
+// one rule per pattern and bus.
+func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns *Functions, failed awssqs.IQueue) *EventRouting {
+	c := constructs.NewConstruct(scope, &id)
+	region := *awscdk.Stack_Of(c).Region()
+	bus := awsevents.NewEventBus(c, jsii.String("Bus"), &awsevents.EventBusProps{
+		EventBusName: jsii.String(BusName),
+		Description:  jsii.String("ecr-warden: events forwarded by member accounts and the management account"),
+	})
+	bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OrganizationMayPutEvents"),
+		Effect:     awsiam.Effect_ALLOW,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  jsii.Strings(*bus.EventBusArn()),
+		Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:PrincipalOrgID": d.Hub.OrganizationID},
+		},
+	}))
+	r := &EventRouting{Construct: c, Bus: bus, Rules: map[string]awsevents.Rule{}}
+	for _, busKind := range []string{"custom", "default"} {
+		var target awsevents.IEventBus
+		if busKind == "custom" {
+			target = bus
+		}
+		for _, p := range HubPatterns(d) {
+			if p.USEast1Only && region != "us-east-1" {
+				continue
+			}
+			ruleID := busKind + p.ID
+			rule := awsevents.NewRule(c, jsii.String(ruleID), &awsevents.RuleProps{
+				RuleName:     jsii.String(fmt.Sprintf("%s-%s-%s", namePrefix, busKind, p.ID)),
+				Description:  jsii.String(fmt.Sprintf("ecr-warden: %s events on the %s bus to the %s function", p.ID, busKind, p.Function)),
+				EventBus:     target,
+				EventPattern: p.EventPattern(),
+			})
+			rule.AddTarget(awseventstargets.NewLambdaFunction(fns.ByName[p.Function], &awseventstargets.LambdaFunctionProps{
+				DeadLetterQueue: failed,
+				RetryAttempts:   jsii.Number(TargetRetryAttempts),
+				MaxEventAge:     awscdk.Duration_Hours(jsii.Number(TargetMaxEventAgeHrs)),
+			}))
+			r.Rules[busKind+"/"+p.ID] = rule
+		}
+	}
+	return r
+}
+
+// Sweep is the schedule that runs the backfill over every target. The function receives the plain
+// scheduled event (events/scheduled-sweep.json), which it treats as "sweep everything".
+type Sweep struct {
+	constructs.Construct
+	Rule awsevents.Rule
+}
+
+// NewSweep schedules the sweep from declaration.sweep.schedule.
+func NewSweep(scope constructs.Construct, id string, d *Declaration, fns *Functions, failed awssqs.IQueue) *Sweep {
+	c := constructs.NewConstruct(scope, &id)
+	rule := awsevents.NewRule(c, jsii.String("Schedule"), &awsevents.RuleProps{
+		RuleName:    jsii.String(SweepRuleName),
+		Description: jsii.String("ecr-warden: scheduled sweep of every account and region (declaration.sweep.schedule)"),
+		Schedule:    awsevents.Schedule_Expression(jsii.String(d.Sweep.Schedule)),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(fns.ByName[FnBackfill], &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: failed,
+		RetryAttempts:   jsii.Number(TargetRetryAttempts),
+		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(TargetMaxEventAgeHrs)),
+	}))
+	return &Sweep{Construct: c, Rule: rule}
+}

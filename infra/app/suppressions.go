@@ -1,0 +1,83 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// Reasons for the reviewed cdk-nag exceptions. Each names why the wildcard or the managed policy is
+// the narrowest thing AWS allows, and what still bounds it.
+const (
+	reasonRegistryLevel = "ECR registry-level actions (Get/Put/DeleteRegistryPolicy, Get/PutAccountSetting, the pull-through-cache rule " +
+		"actions) and organizations:ListRoots/DescribeOrganization have no resource type in the Service Authorization Reference, so IAM " +
+		"only accepts Resource \"*\" for them; each such statement lists only those actions."
+	reasonRepositories = "Repositories appear at any time under any name and each must get its declared policy; the ARN is limited to " +
+		"this account's (and region's) repositories and the statement to describe, tag-read and repository-policy actions."
+	reasonMemberRole = "Members join the organization at any time, so the account is a wildcard; the role name is fixed to the one " +
+		"execution role ecr-warden deploys, and that role trusts only the hub function roles (aws:PrincipalArn)."
+	reasonAuditIndexes = "The audit trail's queries use its global secondary indexes (by-day, by-name, by-pending); the wildcard covers " +
+		"the indexes of this one table only."
+	reasonOrganization = "The reader walks the organization's OU tree by design; accounts, OUs and roots are limited to this " +
+		"organization's ARNs, and only read actions are allowed."
+	reasonCustomResourceRole = "The role of CDK's AwsCustomResource provider function, which only writes its own logs (this managed " +
+		"policy) and invokes the backfill function (its inline policy names that one function)."
+	reasonDeadLetterQueue = "This queue is the dead-letter queue of the EventBridge targets and of the functions' on-failure " +
+		"destinations; it is alarmed on depth, and a dead-letter queue for it would add nothing."
+)
+
+// suppressReviewed records every cdk-nag exception on the constructs it concerns.
+func suppressReviewed(res *Result) {
+	d := res.Decl
+	p := d.Hub.Partition
+	for region, hub := range res.Hubs {
+		auditID := *hub.GetLogicalId(hub.State.Audit.Node().DefaultChild().(awscdk.CfnElement))
+		for _, fn := range FunctionNames {
+			role := hub.Functions.Roles[fn]
+			suppress(role, "AwsSolutions-IAM5", reasonRegistryLevel, "Resource::*")
+			suppress(role, "AwsSolutions-IAM5", reasonRepositories,
+				fmt.Sprintf("Resource::arn:%s:ecr:%s:%s:repository/*", p, region, d.Hub.AccountID),
+				fmt.Sprintf("Resource::arn:%s:ecr-public::%s:repository/*", p, d.Hub.AccountID))
+			suppress(role, "AwsSolutions-IAM5", reasonMemberRole, "Resource::"+RoleARN(p, "*", d.MemberRoleName))
+			suppress(role, "AwsSolutions-IAM5", reasonAuditIndexes, fmt.Sprintf("Resource::<%s.Arn>/index/*", auditID))
+			if d.IsHubAlsoManagement() {
+				suppress(role, "AwsSolutions-IAM5", reasonOrganization, organizationWildcards(d)...)
+			}
+		}
+		cdknag.NagSuppressions_AddResourceSuppressionsByPath(hub.Stack,
+			jsii.String("/"+*hub.Stack.Node().Path()+"/AWS679f53fac002430cb0da5b7982bd2287/ServiceRole/Resource"),
+			&[]*cdknag.NagPackSuppression{{
+				Id: jsii.String("AwsSolutions-IAM4"), Reason: jsii.String(reasonCustomResourceRole),
+				AppliesTo: &[]interface{}{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+			}}, nil)
+		suppress(hub.Queues.FailedEvents, "AwsSolutions-SQS3", reasonDeadLetterQueue)
+	}
+	for _, m := range res.Management {
+		if m.Reader != nil {
+			suppress(m.Reader, "AwsSolutions-IAM5", reasonRegistryLevel, "Resource::*")
+			suppress(m.Reader, "AwsSolutions-IAM5", reasonOrganization, organizationWildcards(d)...)
+		}
+	}
+}
+
+// memberSuppressions are the reviewed exceptions of the member template's execution role.
+func memberSuppressions(role awscdk.Resource, d *Declaration) {
+	suppress(role, "AwsSolutions-IAM5", reasonRegistryLevel, "Resource::*")
+	var repos []string
+	for _, region := range d.Hub.Regions {
+		repos = append(repos, fmt.Sprintf("Resource::arn:%s:ecr:%s:<AWS::AccountId>:repository/*", d.Hub.Partition, region))
+	}
+	repos = append(repos, fmt.Sprintf("Resource::arn:%s:ecr-public::<AWS::AccountId>:repository/*", d.Hub.Partition))
+	suppress(role, "AwsSolutions-IAM5", reasonRepositories, repos...)
+}
+
+func organizationWildcards(d *Declaration) []string {
+	base := fmt.Sprintf("Resource::arn:%s:organizations::%s:", d.Hub.Partition, d.Hub.ManagementAccountID)
+	return []string{
+		base + "account/" + d.Hub.OrganizationID + "/*",
+		base + "ou/" + d.Hub.OrganizationID + "/ou-*",
+		base + "root/" + d.Hub.OrganizationID + "/r-*",
+	}
+}

@@ -1,0 +1,58 @@
+package app
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// DeployBackfillPayload is what the deploy-time custom resource sends to the backfill function.
+const DeployBackfillPayload = `{"action":"backfill","targets":{"all":true},"dryRun":false}`
+
+// DeployBackfill makes a deploy that changes the declaration bring AWS in line with it: a custom
+// resource invokes the backfill function (asynchronously, so a long fan-out never holds the
+// deployment) on create and on every update. The declaration's SHA-256 is part of the physical
+// resource id, which is part of the resource's properties, so any change to the declaration is an
+// update and runs the backfill again; an unchanged declaration runs nothing.
+type DeployBackfill struct {
+	constructs.Construct
+	Resource customresources.AwsCustomResource
+}
+
+// NewDeployBackfill creates the custom resource after everything the backfill needs.
+func NewDeployBackfill(scope constructs.Construct, id string, d *Declaration, fns *Functions, after ...constructs.IDependable) *DeployBackfill {
+	c := constructs.NewConstruct(scope, &id)
+	backfill := fns.ByName[FnBackfill]
+	call := &customresources.AwsSdkCall{
+		Service: jsii.String("Lambda"),
+		Action:  jsii.String("invoke"),
+		Parameters: map[string]interface{}{
+			"FunctionName":   backfill.FunctionName(),
+			"InvocationType": "Event",
+			"Payload":        DeployBackfillPayload,
+		},
+		PhysicalResourceId: customresources.PhysicalResourceId_Of(jsii.String("backfill-" + d.SHA256)),
+	}
+	logs := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention:     LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	cr := customresources.NewAwsCustomResource(c, jsii.String("Invoke"), &customresources.AwsCustomResourceProps{
+		OnCreate:            call,
+		OnUpdate:            call,
+		InstallLatestAwsSdk: jsii.Bool(false),
+		LogGroup:            logs,
+		Timeout:             awscdk.Duration_Minutes(jsii.Number(2)),
+		Policy: customresources.AwsCustomResourcePolicy_FromStatements(&[]awsiam.PolicyStatement{
+			statement("InvokeBackfill", []string{"lambda:InvokeFunction"}, *backfill.FunctionArn()),
+		}),
+	})
+	cr.Node().AddDependency(fns.Construct)
+	for _, a := range after {
+		cr.Node().AddDependency(a)
+	}
+	return &DeployBackfill{Construct: c, Resource: cr}
+}

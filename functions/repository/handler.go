@@ -45,17 +45,30 @@ type handler struct {
 // target it converged or why the event was rejected, so `make invoke` and
 // tests can read the decision without parsing logs.
 type response struct {
+	// Target is the repository ARN (or event/<id> for an unreadable event).
 	Target   string `json:"target,omitempty"`
 	Rejected string `json:"rejected,omitempty"`
 	Detail   string `json:"detail,omitempty"`
 	reconcile.Report
 }
 
-// handle is the Lambda handler. Rejections (malformed, foreign, failed-call,
+// Invoke makes handler a lambda.Handler, so the runtime hands it the raw
+// payload: bytes that are not even JSON must reach trigger.Parse and become
+// an audited rejection, not a decoding error raised before any of our code
+// runs (which Lambda would retry as a function failure).
+func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	resp, err := h.handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(resp)
+}
+
+// handle decides what one event means. Rejections (malformed, foreign, failed-call,
 // out-of-scope events) are recorded and return success: the same bytes would
 // be rejected on every retry. Engine errors (throttling, 5xx, audit or lease
 // unavailable) fail the invocation so Lambda retries and then dead-letters.
-func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
+func (h *handler) handle(ctx context.Context, raw []byte) (response, error) {
 	t, err := trigger.Parse(raw)
 	if err == nil {
 		err = t.CheckRegion(h.decl.Hub.Regions)
@@ -72,15 +85,18 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	}
 	cause := reconcile.CauseOf(t)
 	var rep reconcile.Report
+	var arn string
 	if t.Kind == trigger.KindPublicRepository {
+		arn = policy.PublicRepositoryARN(t.AccountID, t.Repository)
 		rep, err = h.engine.PublicRepository(ctx, cause, t.AccountID, t.Repository, nil)
 	} else {
+		arn = policy.RepositoryARN(h.decl.Hub.Partition, t.Region, t.AccountID, t.Repository)
 		rep, err = h.engine.Repository(ctx, cause, t.AccountID, t.Region, t.Repository)
 	}
 	if err != nil {
 		return response{}, fmt.Errorf("converging %s: %w", t, err)
 	}
-	return response{Target: t.String(), Report: rep}, nil
+	return response{Target: arn, Report: rep}, nil
 }
 
 // reject records a short "rejected" audit record (whose log line is the

@@ -35,6 +35,9 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 )
 
+// The runtime must hand the handler raw bytes (see handler.Invoke).
+var _ lambda.Handler = (*handler)(nil)
+
 // functionName names this function in role session names and audit records.
 const functionName = "repository"
 
@@ -47,7 +50,7 @@ func main() {
 		log.Error("init failed", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	lambda.Start(h)
 }
 
 // setup builds everything that lives for the execution environment: AWS

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// hubARN and memberARN are the private repository ARNs in this world.
+func hubARN(name string) string { return policy.RepositoryARN("aws", region, hubAccount, name) }
+
+func (w *world) memberARN(name string) string {
+	return policy.RepositoryARN("aws", region, w.member, name)
+}
+
+// A repository created by an API call in the hub gets the declared policy,
+// and nothing but the repository policy is written (the registry-placement
+// grant is not this function's business).
+func TestHubRepositoryGetsDeclaredPolicy(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(hubAccount, "shared/base", nil)
+	inst := w.start(nil)
+
+	r := w.mustInvoke(inst, w.event("ecr-create-repository-api.json"))
+	if r.Changed != 1 || r.Rejected != "" {
+		t.Fatalf("response %+v, want one change", r)
+	}
+	golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+	if n := proxy.Count("ecr", "SetRepositoryPolicy"); n != 1 {
+		t.Errorf("SetRepositoryPolicy calls = %d, want 1", n)
+	}
+	if n := awsWrites(); n != 1 {
+		t.Errorf("AWS writes = %d, want 1 (only the repository policy): %v", n, proxy.Counts())
+	}
+	recs := w.history(hubARN("shared/base"))
+	if got := decisions(recs); got != "applied" {
+		t.Fatalf("audit decisions = %s, want applied", got)
+	}
+	rec := recs[0]
+	if rec.Op != "create" || rec.Actor.ARN != "arn:aws:iam::"+hubAccount+":user/platform-admin" ||
+		rec.Trigger.EventID != "6f87d04b-9f74-4f04-a780-7acf4b0a9b38" || rec.Trigger.EventType != "AWS API Call via CloudTrail/CreateRepository" || rec.After == "" || rec.Diff == "" {
+		t.Errorf("audit record lacks intent, trigger or actor: %+v", rec)
+	}
+}
+
+// Repositories in a member, created by an API call (tagged, so the tag grant
+// adds a push statement) and by ECR itself (pull-through cache, a service
+// event), get their declared policies through the member role.
+func TestMemberRepositoriesGetDeclaredPolicy(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(w.member, "team-a/app", map[string]string{"share": "org"})
+	w.createRepository(w.member, "ecr-public/library/nginx", nil)
+	inst := w.start(nil)
+
+	w.mustInvoke(inst, w.event("ecr-create-repository-api-member.json"))
+	golden(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
+	w.mustInvoke(inst, w.event("ecr-create-repository-service.json"))
+	golden(t, "repository-policy.ecr-public-library-nginx.json", w.policy(w.member, "ecr-public/library/nginx"))
+
+	if got := proxy.CountsByAccount()[w.member]["SetRepositoryPolicy"]; got != 2 {
+		t.Errorf("SetRepositoryPolicy in the member = %d, want 2: %v", got, proxy.CountsByAccount())
+	}
+	if got := proxy.Count("sts", "AssumeRole"); got != 1 {
+		t.Errorf("AssumeRole calls = %d, want 1 (credentials cached across invokes)", got)
+	}
+	for _, arn := range []string{w.memberARN("team-a/app"), w.memberARN("ecr-public/library/nginx")} {
+		if got := decisions(w.history(arn)); got != "applied" {
+			t.Errorf("%s: audit decisions = %s, want applied", arn, got)
+		}
+	}
+}
+
+// A foreign statement (one without the Sid prefix) survives byte for byte,
+// and the owned statements are added beside it.
+func TestForeignStatementKept(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(hubAccount, "shared/base", nil)
+	const foreign = `{"Sid":"TeamLambdaPull","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringLike":{"aws:sourceArn":"arn:aws:lambda:us-east-1:123456789012:function:*"}}}`
+	w.setPolicy(hubAccount, "shared/base", `{"Version":"2012-10-17","Statement":[`+foreign+`]}`)
+	inst := w.start(nil)
+
+	w.mustInvoke(inst, w.event("ecr-create-repository-api.json"))
+	got := w.policy(hubAccount, "shared/base")
+	if s := statementJSON(t, got, "TeamLambdaPull"); s != foreign {
+		t.Errorf("foreign statement changed:\ngot  %s\nwant %s", s, foreign)
+	}
+	doc, err := policy.Parse(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned, _ := policy.Split(doc, sidPrefix)
+	wantDoc, err := policy.Parse(readGolden(t, "repository-policy.shared-base.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := wantDoc.Statements; len(owned) != len(want) {
+		t.Errorf("owned statements = %d, want %d (the declared ones)", len(owned), len(want))
+	}
+	if got := decisions(w.history(hubARN("shared/base"))); got != "applied" {
+		t.Errorf("audit decisions = %s, want applied", got)
+	}
+}
+
+// The same event delivered twice writes nothing the second time and leaves
+// a noop record.
+func TestDuplicateDeliveryWritesNothing(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(w.member, "team-a/app", map[string]string{"share": "org"})
+	inst := w.start(nil)
+	event := w.event("ecr-create-repository-api-member.json")
+
+	w.mustInvoke(inst, event)
+	before := w.policy(w.member, "team-a/app")
+	proxy.Reset()
+	r := w.mustInvoke(inst, event)
+	if r.Unchanged != 1 || r.Changed != 0 {
+		t.Errorf("second delivery: %+v, want unchanged", r)
+	}
+	if n := awsWrites(); n != 0 {
+		t.Errorf("second delivery made %d AWS writes, want 0: %v", n, proxy.Counts())
+	}
+	if after := w.policy(w.member, "team-a/app"); after != before {
+		t.Errorf("policy text changed on re-delivery:\n%s\n%s", before, after)
+	}
+	if got := decisions(w.history(w.memberARN("team-a/app"))); got != "applied,noop" {
+		t.Errorf("audit decisions = %s, want applied,noop", got)
+	}
+}
+
+// Every event the function cannot act upon makes no AWS write, returns
+// success (so Lambda does not retry it) and leaves an audit record saying
+// why.
+func TestRejectedEvents(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(hubAccount, "shared/base", nil)
+	w.createRepository(hubAccount, "other/thing", nil)
+	inst := w.start(nil)
+
+	unconfigured := strings.ReplaceAll(string(w.event("ecr-create-repository-api.json")), "us-east-1", "eu-west-1")
+	for _, tc := range []struct {
+		name     string
+		event    []byte
+		reason   trigger.Reason
+		arn      string
+		decision audit.Decision
+	}{
+		{"failed call", w.event("ecr-create-repository-failed.json"), trigger.ReasonFailedCall, hubARN("shared/base"), audit.DecisionRejected},
+		{"unrelated source", w.event("unrelated-s3-put-object.json"), trigger.ReasonUnknownSource, "", audit.DecisionRejected},
+		{"malformed JSON", []byte(`{"version":"0","id":"truncated`), trigger.ReasonMalformed, "", audit.DecisionRejected},
+		{"wrong type", []byte(`["not","an","event"]`), trigger.ReasonMalformed, "", audit.DecisionRejected},
+		{"unconfigured region", []byte(unconfigured), trigger.ReasonRegionNotConfigured, policy.RepositoryARN("aws", "eu-west-1", hubAccount, "shared/base"), audit.DecisionRejected},
+		{"another function's event", w.event("org-move-account.json"), trigger.ReasonUnknownEvent, "", audit.DecisionRejected},
+		{"no grant matches", w.event("ecr-create-repository-api.json", "shared/base", "other/thing"), "", hubARN("other/thing"), audit.DecisionNoop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &world{t: t, ctx: w.ctx, member: w.member, trail: w.trail}
+			proxy.Reset()
+			r := w.mustInvoke(inst, tc.event)
+			if trigger.Reason(r.Rejected) != tc.reason {
+				t.Errorf("rejected = %q (%s), want %q", r.Rejected, r.Detail, tc.reason)
+			}
+			if tc.arn != "" && r.Target != tc.arn {
+				t.Errorf("target = %q, want %q", r.Target, tc.arn)
+			}
+			if n := awsWrites(); n != 0 {
+				t.Errorf("%d AWS writes, want 0: %v", n, proxy.Counts())
+			}
+			arn := tc.arn
+			if arn == "" {
+				arn = r.Target
+				if !strings.HasPrefix(arn, "event/") {
+					t.Errorf("target = %q, want a synthetic event/<id>", arn)
+				}
+			}
+			recs := w.history(arn)
+			if len(recs) == 0 {
+				t.Fatalf("no audit record for %s", arn)
+			}
+			last := recs[len(recs)-1]
+			if last.Decision != tc.decision {
+				t.Errorf("audit decision = %s, want %s", last.Decision, tc.decision)
+			}
+			if tc.reason != "" && !strings.Contains(last.Error, string(tc.reason)) {
+				t.Errorf("audit error %q does not name the reason %s", last.Error, tc.reason)
+			}
+		})
+	}
+	if p := w.policy(hubAccount, "other/thing"); p != "" {
+		t.Errorf("a repository no grant matches got a policy: %s", p)
+	}
+}
+
+// ECR creates repositories asynchronously: a RepositoryNotFoundException on
+// the first reads is waited out and the policy converges in one invocation.
+func TestRepositoryNotFoundRetried(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(hubAccount, "shared/base", nil)
+	inst := w.start(nil)
+	notFound := func(times int) localaws.Fault {
+		return localaws.APIError(http.StatusBadRequest, "RepositoryNotFoundException",
+			"The repository with name 'shared/base' does not exist in the registry with id '"+hubAccount+"'", times)
+	}
+	proxy.Inject("ecr:ListTagsForResource", notFound(2))
+	proxy.Inject("ecr:GetRepositoryPolicy", notFound(1))
+
+	r := w.mustInvoke(inst, w.event("ecr-create-repository-api.json"))
+	if r.Changed != 1 {
+		t.Fatalf("response %+v, want one change", r)
+	}
+	golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+	if got := proxy.Count("ecr", "ListTagsForResource"); got != 3 {
+		t.Errorf("ListTagsForResource calls = %d, want 3 (two not found, then found)", got)
+	}
+	if got := decisions(w.history(hubARN("shared/base"))); got != "applied" {
+		t.Errorf("audit decisions = %s, want applied", got)
+	}
+}
+
+// Throttling and 5xx on the write, beyond the SDK's attempts, fail the
+// invocation with nothing half-written; Lambda's retry converges with
+// exactly one applied record.
+func TestWriteFaultsFailThenConverge(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault localaws.Fault
+	}{
+		{"throttling", localaws.Throttling(2)},
+		{"HTTP 500", localaws.ServerError(http.StatusInternalServerError, 2)},
+		{"HTTP 503", localaws.ServerError(http.StatusServiceUnavailable, 2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.createRepository(hubAccount, "shared/base", nil)
+			inst := w.start(map[string]string{"AWS_MAX_ATTEMPTS": "2"})
+			event := w.event("ecr-create-repository-api.json")
+			proxy.Inject("ecr:SetRepositoryPolicy", tc.fault)
+
+			if _, ferr := w.invoke(inst, event); ferr == nil {
+				t.Fatal("invocation succeeded, want it to fail so Lambda retries")
+			} else if !strings.Contains(ferr.Message, "setting repository policy") {
+				t.Errorf("error %q does not name the failed operation", ferr.Message)
+			}
+			if got := proxy.Count("ecr", "SetRepositoryPolicy"); got != 2 {
+				t.Errorf("SetRepositoryPolicy attempts = %d, want 2 (AWS_MAX_ATTEMPTS)", got)
+			}
+			if p := w.policy(hubAccount, "shared/base"); p != "" {
+				t.Errorf("half-written state: policy %s after a failed write", p)
+			}
+			if got := decisions(w.history(hubARN("shared/base"))); got != "failed" {
+				t.Errorf("audit decisions after the failure = %s, want failed", got)
+			}
+
+			r := w.mustInvoke(inst, event) // Lambda's retry
+			if r.Changed != 1 {
+				t.Errorf("retry: %+v, want one change", r)
+			}
+			golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+			recs := w.history(hubARN("shared/base"))
+			if got := decisions(recs); got != "failed,applied" {
+				t.Errorf("audit decisions = %s, want failed,applied", got)
+			}
+		})
+	}
+}
+
+// The write lands but the connection drops before the answer (a crash after
+// AWS acted): the invocation fails, the audit shows the failed write, and the
+// re-delivery finds the policy already right and writes nothing.
+func TestCrashAfterWriteDoesNotWriteTwice(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(hubAccount, "shared/base", nil)
+	inst := w.start(map[string]string{"AWS_MAX_ATTEMPTS": "1"})
+	event := w.event("ecr-create-repository-api.json")
+	proxy.Inject("ecr:SetRepositoryPolicy", localaws.CrashAfter(1))
+
+	if _, ferr := w.invoke(inst, event); ferr == nil {
+		t.Fatal("invocation succeeded, want it to fail: the client never saw an answer")
+	}
+	golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+
+	proxy.Reset()
+	r := w.mustInvoke(inst, event)
+	if r.Unchanged != 1 {
+		t.Errorf("re-delivery: %+v, want unchanged", r)
+	}
+	if n := proxy.Count("ecr", "SetRepositoryPolicy"); n != 0 {
+		t.Errorf("re-delivery wrote the policy again (%d calls)", n)
+	}
+	if got := decisions(w.history(hubARN("shared/base"))); got != "failed,noop" {
+		t.Errorf("audit decisions = %s, want failed,noop", got)
+	}
+}
+
+func readGolden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

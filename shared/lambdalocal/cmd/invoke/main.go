@@ -28,7 +28,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 )
 
@@ -37,6 +43,8 @@ import (
 const (
 	localAuditTable = "ecr-warden-audit"
 	localLeaseTable = "ecr-warden-leases"
+	localAccessKey  = "testing"
+	localSecretKey  = "testing"
 )
 
 func main() {
@@ -131,7 +139,7 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		endpoint = srv.URL
 		fmt.Fprintf(stderr, "AWS_ENDPOINT_URL not set: started the local AWS at %s (stopped on exit)\n", endpoint)
 	}
-	local, err := prepareLocal(ctx, endpoint)
+	local, err := prepareLocal(ctx, endpoint, c.region)
 	if err != nil {
 		return fmt.Errorf("preparing the local AWS at %s: %w", endpoint, err)
 	}
@@ -179,20 +187,29 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// prepareLocal is the hook where the local AWS gets what the functions
-// expect to exist (the audit and lease tables, later created here with
-// shared/audit and shared/lease) and returns the environment that points
-// the function at them. For now it only names the tables and sets the
-// static dummy credentials the local AWS accepts; the region comes from
-// -region.
-func prepareLocal(ctx context.Context, endpoint string) (map[string]string, error) {
-	_ = ctx
-	_ = endpoint
+// prepareLocal is the hook that gives the local AWS what the functions
+// expect to exist, and returns the environment that points a function at
+// it: the audit and lease tables (created if missing, so it is safe against
+// a long-running `make emulator` too), their names, and the static dummy
+// credentials the local AWS accepts. Further local set-up (e.g. a work
+// queue) belongs here.
+func prepareLocal(ctx context.Context, endpoint, region string) (map[string]string, error) {
+	db := dynamodb.NewFromConfig(aws.Config{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider(localAccessKey, localSecretKey, ""),
+		BaseEndpoint: aws.String(endpoint),
+	})
+	if err := audit.CreateTable(ctx, db, localAuditTable); err != nil {
+		return nil, err
+	}
+	if err := lease.CreateTable(ctx, db, localLeaseTable); err != nil {
+		return nil, err
+	}
 	return map[string]string{
 		"WARDEN_AUDIT_TABLE":    localAuditTable,
 		"WARDEN_LEASE_TABLE":    localLeaseTable,
-		"AWS_ACCESS_KEY_ID":     "testing",
-		"AWS_SECRET_ACCESS_KEY": "testing",
+		"AWS_ACCESS_KEY_ID":     localAccessKey,
+		"AWS_SECRET_ACCESS_KEY": localSecretKey,
 	}, nil
 }
 

@@ -4,16 +4,38 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ecr-warden/ecr-warden/shared/localaws"
 )
 
 const echoPkg = "../../testdata/echo"
+
+// srv is the local AWS the tests name in AWS_ENDPOINT_URL, as a user with
+// `make emulator` running would.
+var srv *localaws.Server
+
+func TestMain(m *testing.M) {
+	var err error
+	srv, err = localaws.Start(context.Background(), localaws.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	srv.Stop()
+	os.Exit(code)
+}
 
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -55,7 +77,7 @@ const envEvent = `{"echo":{"repository":"shared/base"},"log":["handling event"],
  "env":["AWS_ENDPOINT_URL","WARDEN_DECLARATION_FILE","WARDEN_AUDIT_TABLE","WARDEN_LEASE_TABLE","WARDEN_WORK_QUEUE_URL","AWS_ACCESS_KEY_ID","AWS_REGION"]}`
 
 func TestInvokeAgainstGivenEndpoint(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	t.Setenv("WARDEN_WORK_QUEUE_URL", "http://127.0.0.1:9/queue/work")
 	event := writeFile(t, "event.json", envEvent)
 	decl := writeFile(t, "declaration.json", `{}`)
@@ -65,7 +87,7 @@ func TestInvokeAgainstGivenEndpoint(t *testing.T) {
 	}
 	env := responseEnv(t, stdout)
 	want := map[string]string{
-		"AWS_ENDPOINT_URL":        "http://127.0.0.1:9",
+		"AWS_ENDPOINT_URL":        srv.URL,
 		"WARDEN_DECLARATION_FILE": decl,
 		"WARDEN_AUDIT_TABLE":      "ecr-warden-audit",
 		"WARDEN_LEASE_TABLE":      "ecr-warden-leases",
@@ -85,6 +107,17 @@ func TestInvokeAgainstGivenEndpoint(t *testing.T) {
 	}
 	if !regexp.MustCompile(`--- REPORT RequestId: [0-9a-f-]{36} Duration: [0-9.]+ ms Init Duration: [0-9.]+ ms`).MatchString(stdout) {
 		t.Errorf("output lacks the REPORT line with init duration:\n%s", stdout)
+	}
+	tables, err := dynamodb.NewFromConfig(srv.Config("eu-central-1")).ListTables(context.Background(), &dynamodb.ListTablesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ecr-warden-audit", "ecr-warden-leases"}; !slices.Equal(tables.TableNames, want) {
+		t.Errorf("tables in the function's region = %v, want %v (created by prepareLocal)", tables.TableNames, want)
+	}
+	// A second run against the same endpoint finds the tables and goes on.
+	if code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event, "-region", "eu-central-1"); code != 0 {
+		t.Fatalf("second run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
 
@@ -106,7 +139,7 @@ func TestInvokeStartsAndStopsLocalAWSWithoutEndpoint(t *testing.T) {
 }
 
 func TestFunctionErrorExitsOne(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	event := writeFile(t, "event.json", `{"error":"no grant matches shared/base"}`)
 	code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event)
 	if code != 1 {
@@ -118,7 +151,7 @@ func TestFunctionErrorExitsOne(t *testing.T) {
 }
 
 func TestRepeatPrintsSummary(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	event := writeFile(t, "event.json", `{"echo":1}`)
 	code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event, "-repeat", "5")
 	if code != 0 {
@@ -133,7 +166,7 @@ func TestRepeatPrintsSummary(t *testing.T) {
 }
 
 func TestBadInputNamesWhatAndWhere(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	good := writeFile(t, "event.json", `{}`)
 	bad := writeFile(t, "bad.json", `{"detail": }`)
 	cases := []struct {

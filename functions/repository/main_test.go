@@ -81,13 +81,13 @@ func TestMain(m *testing.M) {
 // an organization whose management account is the hub (moto's default
 // account) and one member account created in it.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	member string
 	trail  *audit.Trail
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := t.Context()
 	if err := srv.Reset(); err != nil {
@@ -217,6 +217,18 @@ func decisions(recs []audit.Record) string {
 // the counting proxy. extra adds to (or overrides) the environment.
 func (w *world) start(extra map[string]string) *lambdalocal.Instance {
 	w.t.Helper()
+	inst, err := lambdalocal.Start(w.ctx, w.function(extra))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { inst.Close() })
+	return inst
+}
+
+// function is the local Lambda definition: the host build of this function
+// with the environment the CDK stack gives it, pointed at the proxy.
+func (w *world) function(extra map[string]string) lambdalocal.Function {
+	w.t.Helper()
 	abs, err := filepath.Abs(declaration)
 	if err != nil {
 		w.t.Fatal(err)
@@ -232,12 +244,7 @@ func (w *world) start(extra map[string]string) *lambdalocal.Instance {
 	for k, v := range extra {
 		env[k] = v
 	}
-	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-repository", Binary: binary, Env: env, Region: region, Timeout: time.Minute})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(func() { inst.Close() })
-	return inst
+	return lambdalocal.Function{Name: "ecr-warden-repository", Binary: binary, Env: env, Region: region, Timeout: time.Minute}
 }
 
 // invoke delivers one event and returns the decoded response, or the

@@ -2,9 +2,12 @@ package app
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -12,18 +15,21 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
 // One synthesis of the example declaration is shared by every assertion in this package: a CDK
 // synth costs seconds, an assertion milliseconds.
 var (
-	built     *Result
-	outdir    string
-	hubUS     assertions.Template
-	hubEU     assertions.Template
-	mgmt      assertions.Template
-	membersT  assertions.Template
-	memberTpl assertions.Template
-	testDecl  = "testdata/declaration.json"
+	built    *Result
+	outdir   string
+	hubUS    assertions.Template
+	hubEU    assertions.Template
+	mgmt     assertions.Template
+	membersT assertions.Template
+	member   assertions.Template
 )
+
+const testDecl = "testdata/declaration.json"
 
 // newAssetRoot makes placeholder function assets (a bootstrap file and the declaration) in a
 // temporary directory, as `make build` would.
@@ -52,6 +58,7 @@ func newAssetRoot(declPath string) (string, error) {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	code := func() int {
 		assets, err := newAssetRoot(testDecl)
 		if err != nil {
@@ -76,22 +83,91 @@ func TestMain(m *testing.M) {
 		hubEU = assertions.Template_FromStack(built.Hubs["eu-west-1"].Stack, nil)
 		mgmt = assertions.Template_FromStack(built.Management[0].Stack, nil)
 		membersT = assertions.Template_FromStack(built.Members.Stack, nil)
-		memberTpl = assertions.Template_FromJSON(&built.Members.Template, nil)
+		member = assertions.Template_FromJSON(&built.Members.Template, nil)
 		return m.Run()
 	}()
 	jsii.Close()
 	os.Exit(code)
 }
 
-func toJSON(t *testing.T, v interface{}) string {
+// resources returns the template's resources of type typ by logical id.
+func resourcesOf(tmpl assertions.Template, typ string) map[string]map[string]interface{} {
+	out := map[string]map[string]interface{}{}
+	for id, r := range *tmpl.FindResources(jsii.String(typ), nil) {
+		out[id] = *r
+	}
+	return out
+}
+
+func props(r map[string]interface{}) map[string]interface{} {
+	p, _ := r["Properties"].(map[string]interface{})
+	return p
+}
+
+// canonical re-encodes v so that equal JSON compares equal whatever the Go types.
+func canonical(t *testing.T, v interface{}) interface{} {
 	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	var out interface{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
-func TestDebugMember(t *testing.T) {
-	t.Log(toJSON(t, built.Members.Template))
+// golden compares v with testdata/golden/<name>.json (rewritten with -update), so a change to a
+// policy is a reviewable diff.
+func golden(t *testing.T, name string, v interface{}) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "golden", name+".json")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (%s): %v (run go test ./infra/app -update)", path, err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs from the synthesized value (run with -update and review the diff):\n%s", path, got)
+	}
+}
+
+func mustEqual(t *testing.T, what string, got, want interface{}) {
+	t.Helper()
+	if g, w := canonical(t, got), canonical(t, want); !reflect.DeepEqual(g, w) {
+		gj, _ := json.MarshalIndent(g, "", "  ")
+		wj, _ := json.MarshalIndent(w, "", "  ")
+		t.Errorf("%s:\n got %s\nwant %s", what, gj, wj)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func contains(list interface{}, s string) bool {
+	for _, v := range list.([]interface{}) {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,305 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+)
+
+var errorCodeAbsent = []interface{}{map[string]interface{}{"exists": false}}
+
+// rulesByName indexes a template's EventBridge rules by their Name.
+func rulesByName(t *testing.T, tmpl assertions.Template) map[string]map[string]interface{} {
+	t.Helper()
+	out := map[string]map[string]interface{}{}
+	for _, r := range resourcesOf(tmpl, "AWS::Events::Rule") {
+		p := props(r)
+		name, _ := p["Name"].(string)
+		out[name] = p
+	}
+	return out
+}
+
+func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
+	want := map[string]struct {
+		source, fn  string
+		detailTypes []string
+		names       []string
+		roleNames   []string
+	}{
+		"CreateRepository":       {"aws.ecr", FnRepository, []string{DetailAPICall, DetailServiceEvent}, []string{"CreateRepository"}, nil},
+		"CreatePublicRepository": {"aws.ecr-public", FnRepository, []string{DetailAPICall}, []string{"CreateRepository"}, nil},
+		"OrganizationsAccount": {"aws.organizations", FnAccount, []string{DetailAPICall, DetailServiceEvent},
+			[]string{"CreateAccountResult", "AccountJoinedOrganization", "AccountDepartedOrganization", "MoveAccount", "RemoveAccountFromOrganization"}, nil},
+		"ControlTowerAccount": {"aws.controltower", FnAccount, []string{DetailAPICall, DetailServiceEvent},
+			[]string{"CreateManagedAccount", "UpdateManagedAccount"}, nil},
+		"EcrPolicyDrift": {"aws.ecr", FnDrift, []string{DetailAPICall},
+			[]string{"SetRepositoryPolicy", "DeleteRepositoryPolicy", "PutRegistryPolicy", "DeleteRegistryPolicy", "DeletePullThroughCacheRule"}, nil},
+		"EcrPublicPolicyDrift": {"aws.ecr-public", FnDrift, []string{DetailAPICall}, []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy"}, nil},
+		"IamRoleDrift": {"aws.iam", FnDrift, []string{DetailAPICall},
+			[]string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy"}, []string{"ecr-warden-ptc"}},
+	}
+	hub := built.Hubs["us-east-1"]
+	rules := rulesByName(t, hubUS)
+	if len(rules) != 2*len(want)+1 {
+		t.Errorf("us-east-1 hub has %d rules, want %d (each pattern on both buses, plus the sweep): %v", len(rules), 2*len(want)+1, sortedKeys(rules))
+	}
+	for id, w := range want {
+		detail := map[string]interface{}{"eventName": w.names, "errorCode": errorCodeAbsent}
+		if w.roleNames != nil {
+			detail["requestParameters"] = map[string]interface{}{"roleName": w.roleNames}
+		}
+		pattern := map[string]interface{}{"source": []string{w.source}, "detail-type": w.detailTypes, "detail": detail}
+		fnID := logicalID(hub.Functions.ByName[w.fn].Node().DefaultChild())
+		for _, bus := range []string{"custom", "default"} {
+			name := fmt.Sprintf("ecr-warden-%s-%s", bus, id)
+			r, ok := rules[name]
+			if !ok {
+				t.Errorf("no rule %s", name)
+				continue
+			}
+			mustEqual(t, name+" pattern", r["EventPattern"], pattern)
+			if bus == "custom" {
+				mustEqual(t, name+" bus", r["EventBusName"], map[string]interface{}{"Ref": logicalID(hub.Routing.Bus.Node().DefaultChild())})
+			} else if _, set := r["EventBusName"]; set {
+				t.Errorf("%s names a bus (%v); the default bus is where the hub's own CloudTrail events arrive", name, r["EventBusName"])
+			}
+			mustEqual(t, name+" targets", r["Targets"], []interface{}{map[string]interface{}{
+				"Arn":              map[string]interface{}{"Fn::GetAtt": []string{fnID, "Arn"}},
+				"DeadLetterConfig": map[string]interface{}{"Arn": map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Queues.FailedEvents.Node().DefaultChild()), "Arn"}}},
+				"Id":               "Target0",
+				"RetryPolicy":      map[string]interface{}{"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 8},
+			}})
+		}
+	}
+	// ECR Public and IAM events exist only in us-east-1: the eu-west-1 hub has no rules for them.
+	eu := rulesByName(t, hubEU)
+	for name := range eu {
+		if strings.Contains(name, "Public") || strings.Contains(name, "Iam") {
+			t.Errorf("eu-west-1 hub has rule %s for an event that exists only in us-east-1", name)
+		}
+	}
+	if len(eu) != 2*4+1 {
+		t.Errorf("eu-west-1 hub has %d rules, want 9: %v", len(eu), sortedKeys(eu))
+	}
+}
+
+func TestHubBusAcceptsEventsFromTheOrganizationOnly(t *testing.T) {
+	hubUS.HasResourceProperties(jsii.String("AWS::Events::EventBus"), map[string]interface{}{"Name": "ecr-warden"})
+	pols := resourcesOf(hubUS, "AWS::Events::EventBusPolicy")
+	if len(pols) != 1 {
+		t.Fatalf("%d bus policies, want 1", len(pols))
+	}
+	for _, p := range pols {
+		st := props(p)["Statement"].(map[string]interface{})
+		mustEqual(t, "bus policy principal", st["Principal"], map[string]interface{}{"AWS": "*"})
+		mustEqual(t, "bus policy action", st["Action"], "events:PutEvents")
+		mustEqual(t, "bus policy condition", st["Condition"],
+			map[string]interface{}{"StringEquals": map[string]interface{}{"aws:PrincipalOrgID": "o-a1b2c3d4e5"}})
+	}
+}
+
+func TestFunctionsRunTheBuiltAssetsWithTheContractEnvironment(t *testing.T) {
+	hub := built.Hubs["us-east-1"]
+	fns := resourcesOf(hubUS, "AWS::Lambda::Function")
+	for _, fn := range FunctionNames {
+		id := logicalID(hub.Functions.ByName[fn].Node().DefaultChild())
+		p := props(fns[id])
+		if p == nil {
+			t.Fatalf("function %s (%s) not in the template", fn, id)
+		}
+		mustEqual(t, fn+" name", p["FunctionName"], FunctionName(fn))
+		mustEqual(t, fn+" runtime", p["Runtime"], "provided.al2023")
+		mustEqual(t, fn+" architecture", p["Architectures"], []string{"arm64"})
+		mustEqual(t, fn+" handler", p["Handler"], "bootstrap")
+		mustEqual(t, fn+" role", p["Role"], map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Functions.Roles[fn].Node().DefaultChild()), "Arn"}})
+		mustEqual(t, fn+" log group", p["LoggingConfig"], map[string]interface{}{"LogGroup": map[string]interface{}{"Ref": logicalID(hub.Functions.LogGroups[fn].Node().DefaultChild())}})
+		mustEqual(t, fn+" environment", p["Environment"], map[string]interface{}{"Variables": map[string]interface{}{
+			"WARDEN_DECLARATION_FILE": "/var/task/declaration.json",
+			"WARDEN_AUDIT_TABLE":      map[string]interface{}{"Ref": logicalID(hub.State.Audit.Node().DefaultChild())},
+			"WARDEN_LEASE_TABLE":      map[string]interface{}{"Ref": logicalID(hub.State.Lease.Node().DefaultChild())},
+			"WARDEN_WORK_QUEUE_URL":   map[string]interface{}{"Ref": logicalID(hub.Queues.Work.Node().DefaultChild())},
+			"WARDEN_ORG_ROLE_ARN":     "arn:aws:iam::999999999999:role/ecr-warden-organization-reader",
+		}})
+	}
+	for _, fn := range FunctionNames {
+		hubUS.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), map[string]interface{}{
+			"LogGroupName": "/aws/lambda/ecr-warden-" + fn, "RetentionInDays": 90,
+		})
+		hubUS.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{"RoleName": "ecr-warden-" + fn + "-us-east-1"})
+		hubEU.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{"RoleName": "ecr-warden-" + fn + "-eu-west-1"})
+	}
+}
+
+func TestFailuresEndInDeadLetterQueues(t *testing.T) {
+	hub := built.Hubs["us-east-1"]
+	failed := logicalID(hub.Queues.FailedEvents.Node().DefaultChild())
+	configs := resourcesOf(hubUS, "AWS::Lambda::EventInvokeConfig")
+	byFn := map[string]map[string]interface{}{}
+	for _, c := range configs {
+		p := props(c)
+		byFn[p["FunctionName"].(map[string]interface{})["Ref"].(string)] = p
+	}
+	for _, fn := range FunctionNames {
+		id := logicalID(hub.Functions.ByName[fn].Node().DefaultChild())
+		c, ok := byFn[id]
+		if fn == FnWorker {
+			if ok {
+				t.Errorf("worker has an async invoke config; its failures go through the work queue's redrive policy")
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("%s has no async invoke config", fn)
+			continue
+		}
+		mustEqual(t, fn+" async config", c, map[string]interface{}{
+			"FunctionName":             map[string]interface{}{"Ref": id},
+			"Qualifier":                "$LATEST",
+			"MaximumRetryAttempts":     2,
+			"MaximumEventAgeInSeconds": 6 * 3600,
+			"DestinationConfig": map[string]interface{}{"OnFailure": map[string]interface{}{
+				"Destination": map[string]interface{}{"Fn::GetAtt": []string{failed, "Arn"}}}},
+		})
+	}
+	hubUS.HasResourceProperties(jsii.String("AWS::SQS::Queue"), map[string]interface{}{
+		"QueueName":            "ecr-warden-work",
+		"VisibilityTimeout":    3600,
+		"SqsManagedSseEnabled": true,
+		"RedrivePolicy": map[string]interface{}{
+			"deadLetterTargetArn": map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Queues.WorkDeadLetters.Node().DefaultChild()), "Arn"}},
+			"maxReceiveCount":     5,
+		},
+	})
+	hubUS.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]interface{}{
+		"BatchSize":             1,
+		"EventSourceArn":        map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Queues.Work.Node().DefaultChild()), "Arn"}},
+		"FunctionName":          map[string]interface{}{"Ref": logicalID(hub.Functions.ByName[FnWorker].Node().DefaultChild())},
+		"FunctionResponseTypes": []string{"ReportBatchItemFailures"},
+		"ScalingConfig":         map[string]interface{}{"MaximumConcurrency": 5},
+	})
+	// Every queue refuses plain HTTP.
+	for id := range resourcesOf(hubUS, "AWS::SQS::Queue") {
+		hubUS.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), map[string]interface{}{
+			"Queues": []interface{}{map[string]interface{}{"Ref": id}},
+			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+				"Effect": "Deny", "Action": "sqs:*", "Condition": map[string]interface{}{"Bool": map[string]interface{}{"aws:SecureTransport": "false"}},
+			})})},
+		})
+	}
+}
+
+func TestSweepRunsTheBackfillOnTheDeclaredSchedule(t *testing.T) {
+	hub := built.Hubs["us-east-1"]
+	r := rulesByName(t, hubUS)[SweepRuleName]
+	if r == nil {
+		t.Fatal("no sweep rule")
+	}
+	mustEqual(t, "schedule", r["ScheduleExpression"], "rate(6 hours)")
+	targets := r["Targets"].([]interface{})
+	if len(targets) != 1 {
+		t.Fatalf("sweep has %d targets", len(targets))
+	}
+	tg := targets[0].(map[string]interface{})
+	mustEqual(t, "sweep target", tg["Arn"], map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Functions.ByName[FnBackfill].Node().DefaultChild()), "Arn"}})
+	if _, ok := tg["Input"]; ok {
+		t.Errorf("sweep target overrides the event (%v); the backfill recognises the plain scheduled event", tg["Input"])
+	}
+	mustEqual(t, "sweep DLQ", tg["DeadLetterConfig"], map[string]interface{}{"Arn": map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Queues.FailedEvents.Node().DefaultChild()), "Arn"}}})
+}
+
+func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
+	hub := built.Hubs["us-east-1"]
+	alarms := resourcesOf(hubUS, "AWS::CloudWatch::Alarm")
+	if len(alarms) != len(FunctionNames)+2 {
+		t.Errorf("%d alarms, want %d", len(alarms), len(FunctionNames)+2)
+	}
+	common := map[string]interface{}{"ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 1, "EvaluationPeriods": 1,
+		"Period": 300, "TreatMissingData": "notBreaching"}
+	for _, fn := range FunctionNames {
+		p := map[string]interface{}{"AlarmName": "ecr-warden-" + fn + "-errors", "Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
+			"Dimensions": []interface{}{map[string]interface{}{"Name": "FunctionName", "Value": map[string]interface{}{"Ref": logicalID(hub.Functions.ByName[fn].Node().DefaultChild())}}}}
+		for k, v := range common {
+			p[k] = v
+		}
+		hubUS.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), p)
+	}
+	for name, q := range map[string]string{"work-dlq-depth": logicalID(hub.Queues.WorkDeadLetters.Node().DefaultChild()),
+		"failed-events-depth": logicalID(hub.Queues.FailedEvents.Node().DefaultChild())} {
+		p := map[string]interface{}{"AlarmName": "ecr-warden-" + name, "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+			"Statistic": "Maximum", "Dimensions": []interface{}{map[string]interface{}{"Name": "QueueName", "Value": map[string]interface{}{"Fn::GetAtt": []string{q, "QueueName"}}}}}
+		for k, v := range common {
+			p[k] = v
+		}
+		hubUS.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), p)
+	}
+}
+
+func TestTablesMatchTheAuditAndLeaseSchemas(t *testing.T) {
+	s := func(n string) map[string]interface{} {
+		return map[string]interface{}{"AttributeName": n, "AttributeType": "S"}
+	}
+	gsi := func(name, hash string) map[string]interface{} {
+		return map[string]interface{}{"IndexName": name, "Projection": map[string]interface{}{"ProjectionType": "ALL"},
+			"KeySchema": []interface{}{map[string]interface{}{"AttributeName": hash, "KeyType": "HASH"}, map[string]interface{}{"AttributeName": "sk", "KeyType": "RANGE"}}}
+	}
+	hubUS.HasResource(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
+		"DeletionPolicy": "Retain",
+		"Properties": map[string]interface{}{
+			"TableName":                        "ecr-warden-audit",
+			"BillingMode":                      "PAY_PER_REQUEST",
+			"KeySchema":                        []interface{}{map[string]interface{}{"AttributeName": "pk", "KeyType": "HASH"}, map[string]interface{}{"AttributeName": "sk", "KeyType": "RANGE"}},
+			"AttributeDefinitions":             []interface{}{s("pk"), s("sk"), s("day"), s("name"), s("pending")},
+			"GlobalSecondaryIndexes":           []interface{}{gsi("by-day", "day"), gsi("by-name", "name"), gsi("by-pending", "pending")},
+			"TimeToLiveSpecification":          map[string]interface{}{"AttributeName": "expiresAt", "Enabled": true},
+			"SSESpecification":                 map[string]interface{}{"SSEEnabled": true},
+			"PointInTimeRecoverySpecification": map[string]interface{}{"PointInTimeRecoveryEnabled": true},
+			"DeletionProtectionEnabled":        true,
+		},
+	})
+	hubUS.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
+		"TableName":               "ecr-warden-lease",
+		"BillingMode":             "PAY_PER_REQUEST",
+		"KeySchema":               []interface{}{map[string]interface{}{"AttributeName": "pk", "KeyType": "HASH"}},
+		"TimeToLiveSpecification": map[string]interface{}{"AttributeName": "expiresAt", "Enabled": true},
+		"SSESpecification":        map[string]interface{}{"SSEEnabled": true},
+	})
+}
+
+func TestDeployRunsTheBackfillWheneverTheDeclarationChanges(t *testing.T) {
+	hub := built.Hubs["us-east-1"]
+	crs := resourcesOf(hubUS, "Custom::AWS")
+	if len(crs) != 1 {
+		t.Fatalf("%d Custom::AWS resources, want 1", len(crs))
+	}
+	backfill := logicalID(hub.Functions.ByName[FnBackfill].Node().DefaultChild())
+	for _, r := range crs {
+		for _, key := range []string{"Create", "Update"} {
+			join := props(r)[key].(map[string]interface{})["Fn::Join"].([]interface{})[1].([]interface{})
+			call := join[0].(string) + "FN" + join[2].(string)
+			mustEqual(t, key+" function", join[1], map[string]interface{}{"Ref": backfill})
+			var parsed map[string]interface{}
+			if err := jsonUnmarshal(call, &parsed); err != nil {
+				t.Fatalf("%s call is not JSON: %v\n%s", key, err, call)
+			}
+			mustEqual(t, key+" call", parsed, map[string]interface{}{
+				"service": "Lambda", "action": "invoke",
+				"parameters": map[string]interface{}{"FunctionName": "FN", "InvocationType": "Event",
+					"Payload": `{"action":"backfill","targets":{"all":true},"dryRun":false}`},
+				"physicalResourceId": map[string]interface{}{"id": "backfill-" + built.Decl.SHA256},
+			})
+		}
+		deps := r["DependsOn"].([]interface{})
+		for _, want := range []string{backfill, logicalID(hub.State.Audit.Node().DefaultChild()), logicalID(hub.Queues.Work.Node().DefaultChild())} {
+			if !contains(deps, want) {
+				t.Errorf("the deploy-time backfill does not wait for %s (depends on %v)", want, deps)
+			}
+		}
+	}
+	if len(built.Decl.SHA256) != 64 {
+		t.Errorf("declaration hash %q is not a SHA-256", built.Decl.SHA256)
+	}
+}

@@ -184,6 +184,18 @@ func (e *Engine) repositoryEnumeration() inventory.WalkScope {
 	return scope
 }
 
+// repositoryGrantsByOU reports whether a repository grant selects member
+// registries by OU, the only case in which a repository event needs the
+// account's OU path (and so Organizations calls).
+func (e *Engine) repositoryGrantsByOU() bool {
+	for _, g := range e.Decl.Grants {
+		if g.Placement == config.PlacementRepository && len(g.Registries.OUs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // accountInfo reads one account's OU path (a few calls, bounded by OU depth),
 // or returns the bare id when there is no organization access.
 func (e *Engine) accountInfo(ctx context.Context, id string) (desired.Account, error) {
@@ -216,9 +228,13 @@ func toDesiredAll(in []inventory.Account) []desired.Account {
 // depends on: the repository's own account (for OU-scoped registries), plus
 // the walked part of the organization when a repository grant enumerates.
 func (e *Engine) accountsForRepository(ctx context.Context, account string) ([]desired.Account, error) {
-	self, err := e.accountInfo(ctx, account)
-	if err != nil {
-		return nil, err
+	self := desired.Account{ID: account, Status: "ACTIVE"}
+	if e.repositoryGrantsByOU() {
+		a, err := e.accountInfo(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		self = a
 	}
 	accounts := []desired.Account{self}
 	scope := e.repositoryEnumeration()
@@ -293,6 +309,15 @@ func (e *Engine) planRepository(repo desired.Repository, arn, current string, ow
 // repositoryStepWith builds the step for one repository policy whose owned
 // statements are already computed.
 func (e *Engine) repositoryStepWith(cause Cause, reg *inventory.Registry, repo desired.Repository, arn string, owned []policy.Statement) apply.Step {
+	return e.repositoryStepFrom(cause, reg, repo, arn, func(string) ([]policy.Statement, error) { return owned, nil })
+}
+
+// repositoryStepFrom builds the step for one repository policy whose owned
+// statements depend on what the policy holds now (an account event adds or
+// removes one principal of an enumerating statement). owned is called on
+// every read, including the re-read under the lease, so two account events
+// updating the same policy at once never drop each other's principal.
+func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo desired.Repository, arn string, owned func(current string) ([]policy.Statement, error)) apply.Step {
 	client := e.Clients.ECR(repo.Account, repo.Region)
 	return apply.Step{
 		LeaseKey: lease.RepositoryKey(arn),
@@ -309,7 +334,11 @@ func (e *Engine) repositoryStepWith(cause Cause, reg *inventory.Registry, repo d
 			if err != nil {
 				return apply.Change{}, fmt.Errorf("reading repository policy (%s): %w", arn, err)
 			}
-			return e.planRepository(repo, arn, current, owned)
+			want, err := owned(current)
+			if err != nil {
+				return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("reading ecr-warden's statements in repository policy (%s): %w", arn, err)}
+			}
+			return e.planRepository(repo, arn, current, want)
 		},
 		Write: func(ctx context.Context, c apply.Change) error {
 			if c.Op == plan.OpDeleteDocument {

@@ -147,13 +147,16 @@ func (e *Engine) hubRepositoriesForAccount(ctx context.Context, cause Cause, reg
 			continue
 		}
 		repo := desired.Repository{Account: hub, Region: region, Name: rs.Name, Tags: rs.Tags}
-		owned, err := ownedOf(rs.Policy, e.Decl.SidPrefix)
-		if err != nil {
-			rep.Refused++
-			continue
-		}
-		want := incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RepositoryStatements(repo) }, owned, acct, present)
-		res, err := e.Exec.Run(ctx, e.repositoryStepWith(cause, reg, repo, rs.ARN, want))
+		// The statements are computed from the policy each read returns (the
+		// snapshot's copy may be stale by the time the lease is held), so
+		// concurrent account events each add their own principal.
+		res, err := e.Exec.Run(ctx, e.repositoryStepFrom(cause, reg, repo, rs.ARN, func(current string) ([]policy.Statement, error) {
+			owned, err := ownedOf(current, e.Decl.SidPrefix)
+			if err != nil {
+				return nil, err
+			}
+			return incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RepositoryStatements(repo) }, owned, acct, present), nil
+		}))
 		rep.count(res)
 		errs = append(errs, err)
 	}

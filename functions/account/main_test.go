@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -447,4 +447,10 @@ func decodeURL(t *testing.T, s string) string {
 		t.Fatalf("decoding %q: %v", s, err)
 	}
 	return d
+}
+
+// invalidRegistryPolicy is the fault ECR answers while a principal in a
+// registry policy has not propagated yet.
+func invalidRegistryPolicy(times int) localaws.Fault {
+	return localaws.APIError(400, "InvalidParameterException", "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'", times)
 }

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// converger is the part of the reconcile engine a dry run drives inline.
+type converger interface {
+	Converge(ctx context.Context, cause reconcile.Cause, w reconcile.Work) (reconcile.Report, error)
+}
+
+// walker reads the organization's accounts.
+type walker interface {
+	Walk(ctx context.Context, scope inventory.WalkScope) (inventory.WalkResult, error)
+}
+
+// sender is the part of the SQS client the fan-out needs.
+type sender interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+var (
+	_ converger = (*reconcile.Engine)(nil)
+	_ walker    = (*inventory.Org)(nil)
+	_ sender    = (*sqs.Client)(nil)
+)
+
+const (
+	// defaultConcurrency bounds the units a dry run plans at once: each unit
+	// already reads its registry with the engine's own bounded concurrency.
+	defaultConcurrency = 4
+	// maxBatchBytes is SQS's limit for one message and for a whole batch.
+	maxBatchBytes = 256 * 1024
+	// maxBatchEntries is SendMessageBatch's entry limit.
+	maxBatchEntries = 10
+	// maxResponseBytes keeps a dry run's answer under Lambda's 6 MB
+	// synchronous response limit; beyond it the plan is cut (the full plan
+	// is in the audit trail as "planned" records of the run).
+	maxResponseBytes = 5 * 1024 * 1024
+)
+
+// handler plans or fans out one backfill. It holds only what lives for the
+// execution environment, so tests can build it around a local AWS.
+type handler struct {
+	decl        *config.Declaration
+	engine      converger
+	org         walker
+	queue       sender
+	queueURL    string
+	log         *slog.Logger
+	now         func() time.Time
+	concurrency int
+}
+
+// response is what an invocation returns. A bad payload gets only Error,
+// naming the field; a dry run gets the summary and the full plan; a real
+// run gets the run id and the number of units queued.
+type response struct {
+	Error    string    `json:"error,omitempty"`
+	RunID    string    `json:"runId,omitempty"`
+	Request  string    `json:"request,omitempty"`
+	DryRun   bool      `json:"dryRun,omitempty"`
+	Sweep    bool      `json:"sweep,omitempty"`
+	Regions  []string  `json:"regions,omitempty"`
+	Accounts int       `json:"accounts"`
+	Units    int       `json:"units"`
+	Queued   int       `json:"queued,omitempty"`
+	Skipped  []skipped `json:"skipped,omitempty"`
+	Missing  []string  `json:"missing,omitempty"`
+	// Summary counts the documents a dry run examined, by outcome.
+	Summary *summary `json:"summary,omitempty"`
+	// Plan is every change a dry run would make: per document, its
+	// statements added, changed and removed as a readable diff.
+	Plan          []planned     `json:"plan,omitempty"`
+	PlanTruncated string        `json:"planTruncated,omitempty"`
+	Failures      []unitFailure `json:"failures,omitempty"`
+}
+
+// summary is the run's counts, with the reasons of refusals and failures.
+type summary struct {
+	Examined  int      `json:"examined"`
+	Unchanged int      `json:"unchanged"`
+	Changed   int      `json:"changed"`
+	Planned   int      `json:"planned"`
+	Refused   int      `json:"refused"`
+	Failed    int      `json:"failed"`
+	Errors    []string `json:"errors,omitempty"`
+}
+
+// planned is one document change of a dry run.
+type planned struct {
+	Target string `json:"target"`
+	Kind   string `json:"kind"`
+	Op     string `json:"op"`
+	Diff   string `json:"diff"`
+}
+
+// unitFailure is one account and region whose unit failed (in a dry run;
+// a real run's failures surface in the worker and its dead-letter queue).
+type unitFailure struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	Error   string `json:"error"`
+}
+
+// handle is the Lambda handler. Bad input is answered with an error naming
+// the field and makes no AWS call: the same bytes would fail every time.
+// Failures to read the organization or to queue fail the invocation, and a
+// retry is safe because every unit is level-triggered.
+func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
+	t, err := trigger.Parse(raw)
+	if err == nil && t.Kind != trigger.KindBackfill {
+		err = fmt.Errorf("payload: a %s event is not a backfill request ({\"action\":\"backfill\",...}) or the sweep schedule's Scheduled Event", t.Kind)
+	}
+	if err == nil {
+		err = t.CheckRegion(h.decl.Hub.Regions)
+	}
+	if err != nil {
+		msg := err.Error()
+		if rej, ok := trigger.AsRejection(err); ok {
+			msg = rej.Detail
+		}
+		h.log.WarnContext(ctx, "backfill payload rejected", "error", msg)
+		return response{Error: msg}, nil
+	}
+	req := *t.Backfill
+	kind := "backfill"
+	if req.Sweep {
+		kind = "sweep"
+	}
+	runID := kind + "-" + audit.NewID(h.now())
+	resp := response{RunID: runID, Request: req.String(), DryRun: req.DryRun, Sweep: req.Sweep}
+
+	var walk inventory.WalkResult
+	if scope := walkScope(h.decl, req.Targets); scope.All || len(scope.AccountIDs) > 0 {
+		walk, err = h.org.Walk(ctx, scope)
+		if err != nil {
+			return response{}, fmt.Errorf("backfill %s: walking the organization: %w", runID, err)
+		}
+	}
+	sel, err := selectUnits(h.decl, req, runID, walk)
+	if err != nil {
+		return response{Error: err.Error()}, nil
+	}
+	resp.Regions, resp.Accounts, resp.Units = sel.Regions, len(sel.Accounts), len(sel.Units)
+	resp.Skipped, resp.Missing = sel.Skipped, sel.Missing
+	h.log.InfoContext(ctx, "backfill units decided", "runId", runID, "request", resp.Request,
+		"accounts", resp.Accounts, "units", resp.Units, "skipped", len(sel.Skipped), "missing", sel.Missing)
+
+	if req.DryRun {
+		h.runInline(ctx, sel.Units, &resp)
+		return fitResponse(resp), nil
+	}
+	n, err := h.send(ctx, sel.Units)
+	resp.Queued = n
+	if err != nil {
+		return response{}, fmt.Errorf("backfill %s: queued %d of %d units: %w", runID, n, len(sel.Units), err)
+	}
+	h.log.InfoContext(ctx, "backfill queued", "runId", runID, "units", n, "queue", h.queueURL)
+	return resp, nil
+}
+
+// causeOf is the audit cause of a backfill or sweep unit. The worker builds
+// the same cause from the Work it receives, so a dry run's planned records
+// and the real run's applied records carry the same trigger shape.
+func causeOf(w reconcile.Work) reconcile.Cause {
+	if w.Sweep {
+		return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
+			Actor: audit.Actor{Type: "AWSService", InvokedBy: "events.amazonaws.com"}}
+	}
+	return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "backfill", Source: "ecr-warden"},
+		Actor: audit.Actor{Type: "invoker"}}
+}
+
+// runInline converges (plans, in a dry run) every unit in this invocation
+// with bounded concurrency and adds the summary, plan and failures to resp.
+func (h *handler) runInline(ctx context.Context, units []reconcile.Work, resp *response) {
+	limit := h.concurrency
+	if limit <= 0 {
+		limit = defaultConcurrency
+	}
+	reports := make([]reconcile.Report, len(units))
+	errs := make([]error, len(units))
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, w := range units {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			reports[i], errs[i] = h.engine.Converge(ctx, causeOf(w), w)
+		}()
+	}
+	wg.Wait()
+	var total reconcile.Report
+	for i, w := range units {
+		total.Add(reports[i])
+		if errs[i] != nil {
+			resp.Failures = append(resp.Failures, unitFailure{Account: w.Account, Region: w.Region, Error: errs[i].Error()})
+			h.log.ErrorContext(ctx, "unit failed", "runId", w.RunID, "account", w.Account, "region", w.Region, "error", errs[i].Error())
+		}
+	}
+	resp.Summary = &summary{Examined: total.Examined, Unchanged: total.Unchanged, Changed: total.Changed,
+		Planned: total.Planned, Refused: total.Refused, Failed: total.Failed, Errors: total.Errors}
+	for _, c := range total.Changes {
+		resp.Plan = append(resp.Plan, planned{Target: c.Target, Kind: c.Kind, Op: c.Op, Diff: c.Diff})
+	}
+	sort.Slice(resp.Plan, func(i, j int) bool {
+		if resp.Plan[i].Target != resp.Plan[j].Target {
+			return resp.Plan[i].Target < resp.Plan[j].Target
+		}
+		return resp.Plan[i].Kind < resp.Plan[j].Kind
+	})
+}
+
+// fitResponse cuts the plan until the response fits Lambda's synchronous
+// payload limit, and says so: the audit trail holds every planned change.
+func fitResponse(resp response) response {
+	total := len(resp.Plan)
+	for {
+		b, err := json.Marshal(resp)
+		if err != nil || len(b) <= maxResponseBytes || len(resp.Plan) == 0 {
+			return resp
+		}
+		resp.Plan = resp.Plan[:len(resp.Plan)/2]
+		resp.PlanTruncated = fmt.Sprintf("%d changes planned; the first %d are shown (Lambda's response limit); every one is in the audit trail as a planned record of run %s (make audit)", total, len(resp.Plan), resp.RunID)
+	}
+}
+
+// send queues one message per unit with SendMessageBatch (at most 10
+// entries and 256 KiB per call), retrying entries SQS reports as failed.
+// On a FIFO queue each account and region is its own message group, so
+// two runs never converge the same registry at once.
+func (h *handler) send(ctx context.Context, units []reconcile.Work) (int, error) {
+	if h.queueURL == "" {
+		return 0, errors.New("WARDEN_WORK_QUEUE_URL is not set: a real run fans out through the work queue (set it, or run with \"dryRun\": true)")
+	}
+	fifo := strings.HasSuffix(h.queueURL, ".fifo")
+	entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, len(units))
+	sizes := make([]int, 0, len(units))
+	for i, w := range units {
+		body, err := json.Marshal(w)
+		if err != nil {
+			return 0, fmt.Errorf("encoding unit %s/%s: %w", w.Account, w.Region, err)
+		}
+		if len(body) > maxBatchBytes {
+			return 0, fmt.Errorf("unit %s/%s is %d bytes, over the SQS message limit of %d: the organization is too large to ship with every unit; use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, len(body), maxBatchBytes)
+		}
+		e := sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("u%d", i)), MessageBody: aws.String(string(body))}
+		if fifo {
+			e.MessageGroupId = aws.String(w.Account + "-" + w.Region)
+			e.MessageDeduplicationId = aws.String(w.RunID + "-" + w.Account + "-" + w.Region)
+		}
+		entries = append(entries, e)
+		sizes = append(sizes, len(body))
+	}
+	sent := 0
+	for start := 0; start < len(entries); {
+		end, bytes := start, 0
+		for end < len(entries) && end-start < maxBatchEntries && bytes+sizes[end] <= maxBatchBytes {
+			bytes += sizes[end]
+			end++
+		}
+		n, err := h.sendBatch(ctx, entries[start:end])
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+		start = end
+	}
+	return sent, nil
+}
+
+// sendBatch sends one batch; entries SQS fails on its side (throttled,
+// internal error) are sent again a few times before the run gives up.
+func (h *handler) sendBatch(ctx context.Context, batch []sqstypes.SendMessageBatchRequestEntry) (int, error) {
+	sent := 0
+	for attempt := 1; ; attempt++ {
+		out, err := h.queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(h.queueURL), Entries: batch})
+		if err != nil {
+			return sent, fmt.Errorf("sending work to %s: %w", h.queueURL, err)
+		}
+		sent += len(out.Successful)
+		if len(out.Failed) == 0 {
+			return sent, nil
+		}
+		failed := map[string]string{}
+		for _, f := range out.Failed {
+			failed[aws.ToString(f.Id)] = aws.ToString(f.Code) + ": " + aws.ToString(f.Message)
+		}
+		if attempt == 3 {
+			var msgs []string
+			for id, m := range failed {
+				msgs = append(msgs, id+" "+m)
+			}
+			sort.Strings(msgs)
+			return sent, fmt.Errorf("sending work to %s: %d messages failed: %s", h.queueURL, len(failed), strings.Join(msgs, "; "))
+		}
+		var again []sqstypes.SendMessageBatchRequestEntry
+		for _, e := range batch {
+			if _, ok := failed[aws.ToString(e.Id)]; ok {
+				again = append(again, e)
+			}
+		}
+		batch = again
+		select {
+		case <-ctx.Done():
+			return sent, ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}

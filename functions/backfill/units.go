@@ -1,0 +1,197 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// skipped is a selected account that gets no work unit, and why, so the
+// operator sees every account the request touched.
+type skipped struct {
+	Account string `json:"account"`
+	Reason  string `json:"reason"`
+}
+
+// selection is what a backfill request selects: the work units (one account
+// in one region each) and the accounts it could not act on.
+type selection struct {
+	Units    []reconcile.Work
+	Accounts []string // selected accounts that got units (hub first)
+	Regions  []string
+	Skipped  []skipped
+	Missing  []string // requested accounts or OUs that selected nothing
+}
+
+// enumerates reports whether some grant lists the organization's accounts
+// one by one (enumerate mode with the organization or OUs as principals):
+// then a document's owned statements depend on the whole organization, not
+// only on the account that holds it.
+func enumerates(d *config.Declaration) bool {
+	for _, g := range d.Grants {
+		if g.PrincipalMode == config.ModeEnumerate && (g.Principals.Organization || len(g.Principals.OUs) > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// orgDependent reports whether some document depends on which accounts the
+// organization holds: enumerating grants, and the hub's upstream grant for
+// pull-through cache from the hub (it names, or is conditioned on, the PTC
+// members). Such a declaration needs the whole organization walked even for
+// a backfill of one OU, or the hub's documents would lose the other accounts.
+func orgDependent(d *config.Declaration) bool {
+	return enumerates(d) || d.HasFromHubRules()
+}
+
+// wholeOrg reports whether the walk must cover the whole organization: the
+// request selects every account, names OUs (matched against the walked OU
+// paths, which costs no extra ListParents per OU), or the declaration's
+// documents depend on the whole organization. Otherwise only the named
+// accounts are read.
+func wholeOrg(d *config.Declaration, t trigger.BackfillTargets) bool {
+	return t.All || len(t.Accounts) == 0 || len(t.OUs) > 0 || orgDependent(d)
+}
+
+// walkScope is the one Walk a request needs.
+func walkScope(d *config.Declaration, t trigger.BackfillTargets) inventory.WalkScope {
+	if wholeOrg(d, t) {
+		return inventory.WalkScope{All: true}
+	}
+	var ids []string
+	for _, a := range t.Accounts {
+		if a != d.Hub.AccountID {
+			ids = append(ids, a)
+		}
+	}
+	if len(ids) == 0 {
+		// Only the hub is named: nothing to read but something to select.
+		return inventory.WalkScope{}
+	}
+	return inventory.WalkScope{AccountIDs: ids}
+}
+
+// regionsOf is the declared regions the request selects, in declaration
+// order. A requested region that is not declared is an error naming it.
+func regionsOf(d *config.Declaration, t trigger.BackfillTargets) ([]string, error) {
+	for i, r := range t.Regions {
+		if !slices.Contains(d.Hub.Regions, r) {
+			return nil, fmt.Errorf("targets.regions[%d]: %q is not a declared region (hub.regions: %s)", i, r, strings.Join(d.Hub.Regions, ", "))
+		}
+	}
+	var out []string
+	for _, r := range d.Hub.Regions {
+		if len(t.Regions) == 0 || slices.Contains(t.Regions, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// underOU reports whether an OU path ("o-x/r-y/ou-a/ou-b/") lies below the
+// OU or root id.
+func underOU(path, id string) bool {
+	return strings.Contains(path, "/"+id+"/")
+}
+
+// selectUnits decides the work units of a request from one walk of the
+// organization. The hub and each selected managed member get one unit per
+// selected region; a member's IAM role (global) is converged in its first
+// region only. Every unit carries the accounts its documents depend on: the
+// whole walked organization for the hub, and for members either only the
+// member itself or, when grants enumerate, the whole organization. Keeping
+// member messages small matters at 1,000 accounts (SQS messages are at most
+// 256 KiB).
+func selectUnits(d *config.Declaration, req trigger.BackfillRequest, runID string, walk inventory.WalkResult) (selection, error) {
+	t := req.Targets
+	regions, err := regionsOf(d, t)
+	if err != nil {
+		return selection{}, err
+	}
+	sel := selection{Regions: regions}
+	explicit := len(t.Accounts) > 0 || len(t.OUs) > 0
+	picked := func(a inventory.Account) bool {
+		if !explicit {
+			return true
+		}
+		if slices.Contains(t.Accounts, a.ID) {
+			return true
+		}
+		return slices.ContainsFunc(t.OUs, func(ou string) bool { return underOU(a.OUPath, ou) })
+	}
+
+	context := make([]desired.Account, 0, len(walk.Accounts))
+	known := map[string]bool{}
+	hubSelected := !explicit || slices.Contains(t.Accounts, d.Hub.AccountID)
+	var members []desired.Account
+	for _, a := range walk.Accounts {
+		known[a.ID] = true
+		// Names are not used by any rendering; dropping them keeps messages small.
+		da := desired.Account{ID: a.ID, Status: a.Status, OUPath: a.OUPath}
+		context = append(context, da)
+		if !picked(a) {
+			continue
+		}
+		switch {
+		case a.ID == d.Hub.AccountID:
+			hubSelected = true
+		case a.ID == d.Hub.ManagementAccountID:
+			sel.Skipped = append(sel.Skipped, skipped{a.ID, "the management account is never a managed member (the member StackSet does not deploy there)"})
+		case !desired.ManagedMember(d, da):
+			sel.Skipped = append(sel.Skipped, skipped{a.ID, "not a managed member (status " + a.Status + ")"})
+		default:
+			members = append(members, da)
+		}
+	}
+	for _, a := range walk.Skipped {
+		known[a.ID] = true
+		if picked(a) {
+			sel.Skipped = append(sel.Skipped, skipped{a.ID, "account is " + a.Status + " in the organization; only ACTIVE accounts are configured"})
+		}
+	}
+	for _, id := range t.Accounts {
+		if id != d.Hub.AccountID && !known[id] {
+			sel.Missing = append(sel.Missing, id)
+		}
+	}
+	for _, ou := range t.OUs {
+		if !slices.ContainsFunc(walk.Accounts, func(a inventory.Account) bool { return underOU(a.OUPath, ou) }) &&
+			!slices.ContainsFunc(walk.Skipped, func(a inventory.Account) bool { return underOU(a.OUPath, ou) }) {
+			sel.Missing = append(sel.Missing, ou)
+		}
+	}
+
+	memberContext := enumerates(d)
+	unit := func(account string, accounts []desired.Account, role bool, region string) reconcile.Work {
+		return reconcile.Work{RunID: runID, Account: account, Region: region, Accounts: accounts,
+			Repositories: t.Repositories, DryRun: req.DryRun, Sweep: req.Sweep, Role: role}
+	}
+	if hubSelected {
+		hubContext := context
+		if len(hubContext) == 0 {
+			hubContext = []desired.Account{{ID: d.Hub.AccountID, Status: "ACTIVE"}}
+		}
+		sel.Accounts = append(sel.Accounts, d.Hub.AccountID)
+		for _, r := range regions {
+			sel.Units = append(sel.Units, unit(d.Hub.AccountID, hubContext, false, r))
+		}
+	}
+	for _, m := range members {
+		accounts := []desired.Account{m}
+		if memberContext {
+			accounts = context
+		}
+		sel.Accounts = append(sel.Accounts, m.ID)
+		for i, r := range regions {
+			sel.Units = append(sel.Units, unit(m.ID, accounts, i == 0, r))
+		}
+	}
+	return sel, nil
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// converger is the part of the reconcile engine the worker drives.
+type converger interface {
+	Converge(ctx context.Context, cause reconcile.Cause, w reconcile.Work) (reconcile.Report, error)
+}
+
+// recorder is the part of the audit trail a rejected message needs.
+type recorder interface {
+	Record(ctx context.Context, rec audit.Record) error
+}
+
+var (
+	_ converger = (*reconcile.Engine)(nil)
+	_ recorder  = (*audit.Trail)(nil)
+)
+
+// concurrency bounds the units of one SQS batch converged at once; each
+// unit reads its registry with the engine's own bounded concurrency.
+const concurrency = 4
+
+// handler converges the units of one SQS batch.
+type handler struct {
+	decl   *config.Declaration
+	engine converger
+	trail  recorder
+	log    *slog.Logger
+}
+
+// handle is the Lambda handler. A unit that fails (a member role that
+// cannot be assumed, throttling beyond the retry budget, an AWS write that
+// failed) is returned as a batch item failure: SQS makes only that message
+// visible again and moves it to the dead-letter queue after the queue's
+// maxReceiveCount, while the batch's other units are deleted as done. A
+// message that is not a unit at all is recorded as rejected and dropped:
+// redelivering the same bytes cannot help.
+func (h *handler) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var (
+		resp events.SQSEventResponse
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, concurrency)
+	)
+	for _, m := range ev.Records {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := h.unit(ctx, m); err != nil {
+				mu.Lock()
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// Deterministic order for logs and tests.
+	slices.SortFunc(resp.BatchItemFailures, func(a, b events.SQSBatchItemFailure) int {
+		return cmpString(a.ItemIdentifier, b.ItemIdentifier)
+	})
+	return resp, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// unit converges one message's unit and logs its summary; the error says
+// whether SQS should deliver it again.
+func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
+	w, err := decodeWork([]byte(m.Body), h.decl)
+	if err != nil {
+		rec := audit.Record{Decision: audit.DecisionRejected,
+			Trigger: audit.Trigger{EventID: m.MessageId, EventType: "work", Source: "aws.sqs"},
+			Target:  audit.Target{ARN: "event/" + m.MessageId, Kind: "Event"},
+			Error:   "invalid-payload: " + err.Error()}
+		if aerr := h.trail.Record(ctx, rec); aerr != nil {
+			return fmt.Errorf("recording the rejection of message %s: %w", m.MessageId, aerr)
+		}
+		return nil
+	}
+	rep, err := h.engine.Converge(ctx, causeOf(w), w)
+	attrs := []any{"runId", w.RunID, "messageId", m.MessageId, "account", w.Account, "region", w.Region,
+		"dryRun", w.DryRun, "sweep", w.Sweep, "examined", rep.Examined, "unchanged", rep.Unchanged,
+		"changed", rep.Changed, "planned", rep.Planned, "refused", rep.Refused, "failed", rep.Failed}
+	if w.Sweep {
+		// A sweep exists to find what events missed: every change it makes
+		// is drift it repaired (each one also has its applied audit record).
+		attrs = append(attrs, "driftRepaired", rep.Changed)
+	}
+	if len(rep.Errors) > 0 {
+		attrs = append(attrs, "errors", rep.Errors)
+	}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+		h.log.ErrorContext(ctx, "unit failed; SQS will deliver it again, then dead-letter it", attrs...)
+		return err
+	}
+	h.log.InfoContext(ctx, "unit converged", attrs...)
+	return nil
+}
+
+// decodeWork reads a message body strictly: unknown fields mean a producer
+// this worker does not understand, which must not be half-applied.
+func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
+	var w reconcile.Work
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return w, fmt.Errorf("body is not a work unit: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return w, errors.New("body: unexpected data after the work unit")
+	}
+	switch {
+	case w.RunID == "":
+		return w, errors.New("runId: missing")
+	case !policy.ValidAccountID(w.Account):
+		return w, fmt.Errorf("account: %q is not a 12-digit account id", w.Account)
+	case !slices.Contains(d.Hub.Regions, w.Region):
+		return w, fmt.Errorf("region: %q is not a declared region", w.Region)
+	case len(w.Accounts) == 0:
+		return w, errors.New("accounts: missing (the backfill always sends the accounts a unit depends on)")
+	}
+	return w, nil
+}
+
+// causeOf is the audit cause of a backfill or sweep unit, built exactly as
+// the backfill's dry run builds it, so planned and applied records of the
+// same change carry the same trigger.
+func causeOf(w reconcile.Work) reconcile.Cause {
+	if w.Sweep {
+		return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
+			Actor: audit.Actor{Type: "AWSService", InvokedBy: "events.amazonaws.com"}}
+	}
+	return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "backfill", Source: "ecr-warden"},
+		Actor: audit.Actor{Type: "invoker"}}
+}

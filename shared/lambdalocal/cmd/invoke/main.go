@@ -146,6 +146,9 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	for k, v := range local {
 		env[k] = v
 	}
+	if err := seedEvent(ctx, endpoint, c.region, event, stderr); err != nil {
+		return fmt.Errorf("preparing the local AWS at %s for the event: %w", endpoint, err)
+	}
 	env["AWS_ENDPOINT_URL"] = endpoint
 	// WARDEN_* from the caller's shell win, e.g. WARDEN_WORK_QUEUE_URL.
 	for _, kv := range os.Environ() {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
 type cfnElement = awscdk.CfnElement
@@ -16,3 +18,7 @@ func logicalID(c constructs.IConstruct) string {
 }
 
 func jsonUnmarshal(s string, v interface{}) error { return json.Unmarshal([]byte(s), v) }
+
+func configMembers(accounts []string) config.MemberSelector {
+	return config.MemberSelector{Accounts: accounts}
+}

@@ -67,9 +67,8 @@ func NewForwarding(scope constructs.Construct, id string, d *Declaration, region
 	}
 	f.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
-		Description: jsii.String("ecr-warden: EventBridge puts forwarded events on the hub bus"),
+		Description: jsii.String("ecr-warden: EventBridge puts forwarded events on the hub bus (the targets grant events:PutEvents on each bus)"),
 	})
-	f.Role.AddToPolicy(statement("PutEventsOnHubBus", []string{"events:PutEvents"}, buses...))
 	for _, p := range patterns {
 		rule := awsevents.NewRule(c, jsii.String(p.ID), &awsevents.RuleProps{
 			RuleName:     jsii.String(fmt.Sprintf("%s-forward-%s", namePrefix, p.ID)),

@@ -1,0 +1,142 @@
+package app
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+)
+
+// policyOwners maps every IAM policy document of a template to a readable name: inline policies of
+// roles and AWS::IAM::Policy resources alike.
+func policyDocuments(tmpl assertions.Template) map[string]interface{} {
+	out := map[string]interface{}{}
+	for id, r := range resourcesOf(tmpl, "AWS::IAM::Role") {
+		p := props(r)
+		out[id+"/trust"] = p["AssumeRolePolicyDocument"]
+		if inline, ok := p["Policies"].([]interface{}); ok {
+			for _, ip := range inline {
+				m := ip.(map[string]interface{})
+				out[id+"/"+m["PolicyName"].(string)] = m["PolicyDocument"]
+			}
+		}
+	}
+	for id, r := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+		out[id] = props(r)["PolicyDocument"]
+	}
+	return out
+}
+
+func asList(v interface{}) []interface{} {
+	if l, ok := v.([]interface{}); ok {
+		return l
+	}
+	return []interface{}{v}
+}
+
+// Actions that IAM only accepts with Resource "*" (no resource type in the Service Authorization
+// Reference) and that ecr-warden needs. Any other action on "*" is a least-privilege failure.
+var resourceStarAllowed = map[string]bool{
+	"ecr:GetRegistryPolicy": true, "ecr:PutRegistryPolicy": true, "ecr:DeleteRegistryPolicy": true,
+	"ecr:GetAccountSetting": true, "ecr:PutAccountSetting": true,
+	"ecr:CreatePullThroughCacheRule": true, "ecr:UpdatePullThroughCacheRule": true,
+	"ecr:DeletePullThroughCacheRule": true, "ecr:DescribePullThroughCacheRules": true,
+	"organizations:ListRoots": true, "organizations:DescribeOrganization": true,
+}
+
+// CDK's own AwsCustomResource provider role is checked by name elsewhere.
+func isProviderRole(name string) bool {
+	return strings.HasPrefix(name, "AWS679f53fac002430cb0da5b7982bd2287")
+}
+
+func TestNoWildcardActionAndStarOnlyWhereIAMRequiresIt(t *testing.T) {
+	all := map[string]assertions.Template{"hub-us-east-1": hubUS, "hub-eu-west-1": hubEU, "management": mgmt, "members": membersT, "member-template": member}
+	for stack, tmpl := range all {
+		for name, doc := range policyDocuments(tmpl) {
+			for _, st := range asList(doc.(map[string]interface{})["Statement"]) {
+				s := st.(map[string]interface{})
+				for _, a := range asList(s["Action"]) {
+					if strings.Contains(a.(string), "*") && !(a == "sqs:*" && s["Effect"] == "Deny") {
+						t.Errorf("%s %s: wildcard action %q", stack, name, a)
+					}
+				}
+				if s["Effect"] != "Allow" || strings.HasSuffix(name, "/trust") {
+					continue
+				}
+				for _, r := range asList(s["Resource"]) {
+					if r != "*" {
+						continue
+					}
+					for _, a := range asList(s["Action"]) {
+						if !resourceStarAllowed[a.(string)] && !(isProviderRole(name) && strings.HasPrefix(a.(string), "logs:")) {
+							t.Errorf("%s %s: %s on Resource \"*\", but the action supports resource-level permissions", stack, name, a)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRoleStatementsAreExactlyTheReviewedOnes pins every role's statements to golden files: the
+// five function roles of each hub region, the organization reader, the forwarders and the member
+// execution role. A change in permissions is a diff a reviewer sees.
+func TestRoleStatementsAreExactlyTheReviewedOnes(t *testing.T) {
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		hub := built.Hubs[region]
+		tmpl := hubUS
+		if region == "eu-west-1" {
+			tmpl = hubEU
+		}
+		docs := policyDocuments(tmpl)
+		for _, fn := range FunctionNames {
+			role := hub.Functions.Roles[fn]
+			roleID := logicalID(role.Node().DefaultChild())
+			var policy interface{}
+			for id, r := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+				for _, ref := range asList(props(r)["Roles"]) {
+					if ref.(map[string]interface{})["Ref"] == roleID {
+						policy = docs[id]
+					}
+				}
+			}
+			golden(t, "hub-"+region+"-"+fn, map[string]interface{}{"trust": docs[roleID+"/trust"], "policy": policy})
+		}
+	}
+	golden(t, "management", policyDocuments(mgmt))
+	golden(t, "member-template", policyDocuments(member))
+}
+
+// TestMemberRoleTrustsOnlyTheHubFunctionRoles checks the trust of the two cross-account roles: the
+// hub account, narrowed by aws:PrincipalArn to the fixed names of the hub function roles.
+func TestMemberRoleTrustsOnlyTheHubFunctionRoles(t *testing.T) {
+	var callers []interface{}
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		for _, fn := range FunctionNames {
+			callers = append(callers, "arn:aws:iam::111111111111:role/ecr-warden-"+fn+"-"+region)
+		}
+	}
+	trust := func(tmpl assertions.Template, roleName string) map[string]interface{} {
+		for _, r := range resourcesOf(tmpl, "AWS::IAM::Role") {
+			if props(r)["RoleName"] == roleName {
+				return props(r)["AssumeRolePolicyDocument"].(map[string]interface{})
+			}
+		}
+		t.Fatalf("no role %s", roleName)
+		return nil
+	}
+	for what, doc := range map[string]map[string]interface{}{
+		"member execution role": trust(member, "ecr-warden-execution"),
+		"organization reader":   trust(mgmt, OrgReaderRoleName),
+	} {
+		sts := asList(doc["Statement"])
+		if len(sts) != 1 {
+			t.Fatalf("%s: %d trust statements", what, len(sts))
+		}
+		s := sts[0].(map[string]interface{})
+		mustEqual(t, what+" action", s["Action"], "sts:AssumeRole")
+		mustEqual(t, what+" principal", s["Principal"], map[string]interface{}{"AWS": map[string]interface{}{
+			"Fn::Join": []interface{}{"", []interface{}{"arn:", map[string]interface{}{"Ref": "AWS::Partition"}, ":iam::111111111111:root"}}}})
+		mustEqual(t, what+" condition", s["Condition"], map[string]interface{}{"ArnEquals": map[string]interface{}{"aws:PrincipalArn": callers}})
+	}
+}

@@ -1,0 +1,110 @@
+package app
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/aws/jsii-runtime-go"
+)
+
+func TestStackSetAutoDeploysToTheDeclaredOUsAndHubRegions(t *testing.T) {
+	sets := resourcesOf(membersT, "AWS::CloudFormation::StackSet")
+	if len(sets) != 1 {
+		t.Fatalf("%d StackSets, want 1", len(sets))
+	}
+	for _, r := range sets {
+		p := props(r)
+		body := p["TemplateBody"].(string)
+		var embedded map[string]interface{}
+		if err := json.Unmarshal([]byte(body), &embedded); err != nil {
+			t.Fatalf("TemplateBody is not JSON: %v", err)
+		}
+		mustEqual(t, "embedded template", embedded, built.Members.Template)
+		delete(p, "TemplateBody")
+		mustEqual(t, "StackSet", p, map[string]interface{}{
+			"StackSetName":     "ecr-warden-members",
+			"Description":      "ecr-warden member execution role and event forwarding",
+			"PermissionModel":  "SERVICE_MANAGED",
+			"CallAs":           "SELF",
+			"AutoDeployment":   map[string]interface{}{"Enabled": true, "RetainStacksOnAccountRemoval": false},
+			"Capabilities":     []string{"CAPABILITY_NAMED_IAM"},
+			"ManagedExecution": map[string]interface{}{"Active": true},
+			"OperationPreferences": map[string]interface{}{
+				"RegionConcurrencyType": "SEQUENTIAL", "RegionOrder": []string{"us-east-1", "eu-west-1"},
+				"FailureTolerancePercentage": 10, "MaxConcurrentPercentage": 25,
+			},
+			// PTC members' OU and the grant's registry OU, as ids.
+			"StackInstancesGroup": []interface{}{map[string]interface{}{
+				"DeploymentTargets": map[string]interface{}{"OrganizationalUnitIds": []string{"ou-ab12-11111111", "ou-ab12-22222222"}},
+				"Regions":           []string{"us-east-1", "eu-west-1"},
+			}},
+		})
+	}
+}
+
+func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
+	member.HasResource(jsii.String("AWS::IAM::Role"), map[string]interface{}{
+		"Condition":  "IsPrimaryRegion",
+		"Properties": map[string]interface{}{"RoleName": "ecr-warden-execution"},
+	})
+	mustEqual(t, "conditions", (*member.ToJSON())["Conditions"], map[string]interface{}{
+		"IsPrimaryRegion": map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::Region"}, "us-east-1"}},
+		"IsNotHubAccount": map[string]interface{}{"Fn::Not": []interface{}{map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::AccountId"}, "111111111111"}}}},
+		"IsUsEast1AndNotHubAccount": map[string]interface{}{"Fn::And": []interface{}{
+			map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::Region"}, "us-east-1"}},
+			map[string]interface{}{"Fn::Not": []interface{}{map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::AccountId"}, "111111111111"}}}},
+		}},
+	})
+	hubBus := map[string]interface{}{"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:111111111111:event-bus/ecr-warden"}
+	rules := resourcesOf(member, "AWS::Events::Rule")
+	want := map[string]struct {
+		cond    string
+		pattern map[string]interface{}
+	}{
+		"ForwardEcr": {"IsNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr"}, "detail-type": []string{DetailAPICall, DetailServiceEvent},
+			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"CreateRepository", "SetRepositoryPolicy",
+				"DeleteRepositoryPolicy", "PutRegistryPolicy", "DeleteRegistryPolicy", "DeletePullThroughCacheRule"}}}},
+		"ForwardEcrPublic": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr-public"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy"}}}},
+		"ForwardIam": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.iam"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy"},
+				"requestParameters": map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}}}},
+	}
+	if len(rules) != len(want) {
+		t.Errorf("member template has rules %v, want %d", sortedKeys(rules), len(want))
+	}
+	for id, w := range want {
+		r, ok := rules[id]
+		if !ok {
+			t.Errorf("member template has no rule %s", id)
+			continue
+		}
+		mustEqual(t, id+" condition", r["Condition"], w.cond)
+		mustEqual(t, id+" pattern", props(r)["EventPattern"], w.pattern)
+		mustEqual(t, id+" target", props(r)["Targets"], []interface{}{map[string]interface{}{
+			"Id": "HubBus", "Arn": hubBus, "RoleArn": map[string]interface{}{"Fn::GetAtt": []string{"ForwarderRoleD8BAA15A", "Arn"}}}})
+	}
+}
+
+func TestManagementForwardsAccountEventsToEveryHubBus(t *testing.T) {
+	rules := rulesByName(t, mgmt)
+	buses := []string{"arn:aws:events:us-east-1:111111111111:event-bus/ecr-warden", "arn:aws:events:eu-west-1:111111111111:event-bus/ecr-warden"}
+	for _, p := range []Pattern{OrganizationsPattern(), ControlTowerPattern()} {
+		r, ok := rules["ecr-warden-forward-"+p.ID]
+		if !ok {
+			t.Fatalf("no forwarding rule for %s: %v", p.ID, sortedKeys(rules))
+		}
+		mustEqual(t, p.ID+" pattern", r["EventPattern"], p.Map())
+		targets := asList(r["Targets"])
+		if len(targets) != len(buses) {
+			t.Fatalf("%s has %d targets, want %d", p.ID, len(targets), len(buses))
+		}
+		for i, tg := range targets {
+			m := tg.(map[string]interface{})
+			mustEqual(t, p.ID+" target", m["Arn"], buses[i])
+			if _, ok := m["RoleArn"]; !ok {
+				t.Errorf("%s target %d has no role", p.ID, i)
+			}
+		}
+	}
+}

@@ -47,6 +47,8 @@ type Options struct {
 // Result is what the demo observed, for its test: the documents it printed
 // and the counts behind each claim.
 type Result struct {
+	// Endpoint is the local AWS the demo started (and stopped).
+	Endpoint string
 	// Accounts maps the example ids to the generated ones.
 	Accounts map[string]string
 	// Policies are the documents read back after each step, by label
@@ -101,6 +103,7 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 		return nil, fmt.Errorf("starting the local AWS: %w", err)
 	}
 	defer srv.Stop()
+	d.res.Endpoint = srv.URL
 	proxy := localaws.NewProxy(srv.URL)
 	defer proxy.Close()
 	d.w = &world{srv: srv, proxy: proxy}

@@ -62,6 +62,9 @@ type OrgOptions struct {
 	// PageSize is MaxResults for the list calls; 0 leaves it to the service
 	// (tests set it small to exercise pagination).
 	PageSize int32
+	// OrgID, when set (from the validated declaration's hub.organizationId),
+	// is trusted and saves the DescribeOrganization call.
+	OrgID string
 }
 
 // Org reads the organization: one account with its OU path, or a walk of the
@@ -92,7 +95,7 @@ func NewOrg(api orgAPI, opts OrgOptions) *Org {
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 4
 	}
-	return &Org{api: api, opts: opts, parents: map[string]parentRef{}}
+	return &Org{api: api, opts: opts, orgID: opts.OrgID, parents: map[string]parentRef{}}
 }
 
 // OrgID returns the organization id (o-...), read once per Org.
@@ -117,9 +120,9 @@ var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // Account reads one account and its OU path. It costs one DescribeAccount,
 // one ListParents per level between the account and the root that is not
-// cached yet (at most MaxOUDepth+1), and one DescribeOrganization per Org:
-// the number of calls depends on the account's depth, never on the size of
-// the organization, and there is no ListAccounts. An account the
+// cached yet (at most MaxOUDepth+1), and one DescribeOrganization per Org
+// (none with OrgOptions.OrgID): the number of calls depends on the account's
+// depth, never on the size of the organization, and there is no ListAccounts. An account the
 // organization does not know is returned with Status NotInOrganization and a
 // nil error, because a departure is an expected answer.
 func (o *Org) Account(ctx context.Context, id string) (Account, error) {
@@ -316,12 +319,13 @@ func (o *Org) Walk(ctx context.Context, scope WalkScope) (WalkResult, error) {
 		seen[a.ID] = true
 	}
 	var extra []string
-	for _, id := range scope.AccountIDs {
-		if !seen[id] && (!scope.All) {
-			seen[id] = true
-			extra = append(extra, id)
-		} else if scope.All && !seen[id] {
+	for _, id := range uniqueSorted(scope.AccountIDs) {
+		switch {
+		case seen[id]:
+		case scope.All: // the whole tree was walked: it is not in the organization
 			res.Missing = append(res.Missing, id)
+		default:
+			extra = append(extra, id)
 		}
 	}
 	accts := make([]Account, len(extra))
@@ -413,6 +417,7 @@ func (o *Org) descend(ctx context.Context, starts []node) ([]Account, int, error
 		accounts []Account
 		ous      int
 		errs     []error
+		visited  = map[string]bool{}
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -429,6 +434,16 @@ func (o *Org) descend(ctx context.Context, starts []node) ([]Account, int, error
 			return
 		}
 		root := strings.HasPrefix(n.id, "r-")
+		mu.Lock()
+		for _, c := range children {
+			if visited[c] { // a tree has no cycles; an answer that does must not loop forever
+				mu.Unlock()
+				fail(fmt.Errorf("listing OUs under %s: OU %s was already visited", n.id, c))
+				return
+			}
+			visited[c] = true
+		}
+		mu.Unlock()
 		for _, c := range children {
 			o.remember(c, parentRef{id: n.id, root: root})
 			wg.Add(1)

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -181,37 +182,58 @@ func (d *demo) setup(ctx context.Context) error {
 		"WARDEN_ORG_ROLE_ARN":     fmt.Sprintf("arn:aws:iam::%s:role/%s", d.w.management, orgReadRole),
 	}
 	d.fns = map[string]*lambdalocal.Instance{}
+	fns := []string{"repository", "account", "backfill", "worker"}
+	bins, err := d.build(ctx, fns)
+	if err != nil {
+		return err
+	}
 	var built []string
-	for _, name := range []string{"repository", "account", "backfill", "worker"} {
-		ok, err := d.startFunction(ctx, name)
+	for _, name := range fns {
+		if bins[name] == "" {
+			continue
+		}
+		inst, err := lambdalocal.Start(ctx, lambdalocal.Function{Name: "ecr-warden-" + name, Binary: bins[name], Env: d.env,
+			Region: region, AccountID: d.w.hub, Timeout: 2 * time.Minute, LogOutput: d.opt.FunctionLogs})
 		if err != nil {
-			return err
+			return fmt.Errorf("starting function %s: %w", name, err)
 		}
-		if ok {
-			built = append(built, name)
-		}
+		d.fns[name] = inst
+		built = append(built, name)
+	}
+	if d.fns["repository"] == nil {
+		return errors.New("functions/repository is missing: the demo needs at least the repository function")
 	}
 	d.p.line("functions built for this host and running under the local Lambda runtime, as the hub: %s", strings.Join(built, ", "))
 	return nil
 }
 
-// startFunction builds functions/<name> and starts it; false when the
-// function is not in this tree yet.
-func (d *demo) startFunction(ctx context.Context, name string) (bool, error) {
-	if _, err := os.Stat(filepath.Join(d.opt.Root, "functions", name, "main.go")); err != nil {
-		return false, nil
+// build builds the functions/<name> packages for this host, all at once
+// (each is a separate go build); a name whose package is not in this tree
+// yet gets no binary.
+func (d *demo) build(ctx context.Context, names []string) (map[string]string, error) {
+	bins := map[string]string{}
+	errs := make([]error, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, name := range names {
+		if _, err := os.Stat(filepath.Join(d.opt.Root, "functions", name, "main.go")); err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bin, err := lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/"+name, filepath.Join(d.dir, "bin"))
+			if err != nil {
+				errs[i] = fmt.Errorf("building function %s: %w", name, err)
+				return
+			}
+			mu.Lock()
+			bins[name] = bin
+			mu.Unlock()
+		}()
 	}
-	bin, err := lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/"+name, filepath.Join(d.dir, "bin"))
-	if err != nil {
-		return false, fmt.Errorf("building function %s: %w", name, err)
-	}
-	inst, err := lambdalocal.Start(ctx, lambdalocal.Function{Name: "ecr-warden-" + name, Binary: bin, Env: d.env,
-		Region: region, AccountID: d.w.hub, Timeout: 2 * time.Minute, LogOutput: d.opt.FunctionLogs})
-	if err != nil {
-		return false, fmt.Errorf("starting function %s: %w", name, err)
-	}
-	d.fns[name] = inst
-	return true, nil
+	wg.Wait()
+	return bins, errors.Join(errs...)
 }
 
 func (d *demo) closeFunctions() {

@@ -94,7 +94,11 @@ func (d *demo) stepService(ctx context.Context) error {
 		return err
 	}
 	d.res.Policies["team-a "+name] = text
-	d.p.line("repository policy of %s: statements %s (same grant as team-a/app)", name, strings.Join(sids(text), ", "))
+	if text == "" {
+		d.p.line("repository policy of %s: (none)", name)
+	} else {
+		d.p.line("repository policy of %s: statements %s (the same grant as team-a/app)", name, strings.Join(sids(text), ", "))
+	}
 	return nil
 }
 

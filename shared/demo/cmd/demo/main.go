@@ -26,7 +26,12 @@ func main() {
 		opt.FunctionLogs = os.Stderr
 	}
 	_, err := demo.Run(ctx, opt)
+	interrupted := ctx.Err() != nil
 	stop()
+	if interrupted {
+		fmt.Fprintln(os.Stderr, "demo: interrupted; the local AWS and the functions it started are stopped")
+		os.Exit(130)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)

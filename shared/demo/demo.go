@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
@@ -88,6 +89,10 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 	}
 	if opt.Declaration == "" {
 		opt.Declaration = filepath.Join(opt.Root, "infra", "declaration.json")
+	}
+	// Refuse a bad declaration before starting anything.
+	if _, err := config.Load(opt.Declaration); err != nil {
+		return nil, fmt.Errorf("declaration %s: %w", opt.Declaration, err)
 	}
 	dir, err := os.MkdirTemp("", "ecr-warden-demo-*")
 	if err != nil {

@@ -187,6 +187,11 @@ func (w *world) renderDeclaration(src, dir string) error {
 	if err != nil {
 		return fmt.Errorf("declaration %s with the demo's ids: %w", src, err)
 	}
+	if decl.Hub.AccountID != w.hub || decl.Hub.ManagementAccountID != w.management {
+		return fmt.Errorf("declaration %s: the demo maps the example ids onto its organization (hub %s, management %s, members %s and %s, organization %s), "+
+			"but hub.accountId is %s and hub.managementAccountId is %s; start from infra/declaration.json",
+			src, exampleHub, exampleManagement, exampleTeamA, exampleSecurity, exampleOrg, decl.Hub.AccountID, decl.Hub.ManagementAccountID)
+	}
 	w.declPath = filepath.Join(dir, "declaration.json")
 	if err := os.WriteFile(w.declPath, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("writing the demo's declaration: %w", err)

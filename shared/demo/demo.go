@@ -92,7 +92,7 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 	}
 	// Refuse a bad declaration before starting anything.
 	if _, err := config.Load(opt.Declaration); err != nil {
-		return nil, fmt.Errorf("declaration %s: %w", opt.Declaration, err)
+		return nil, err // names the file and every problem in it
 	}
 	dir, err := os.MkdirTemp("", "ecr-warden-demo-*")
 	if err != nil {

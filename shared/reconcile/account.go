@@ -117,7 +117,10 @@ func (e *Engine) hubEnumerates() bool {
 			return true
 		}
 	}
-	return e.Decl.HasFromHubRules()
+	// The upstream grant to PTC members enumerates them unless it is in
+	// condition mode, where only members listed by id are named.
+	ptc := e.Decl.PullThroughCache
+	return e.Decl.HasFromHubRules() && (ptc.UpstreamGrantMode != config.ModeCondition || len(ptc.Members.Accounts) > 0)
 }
 
 func (e *Engine) repositoryEnumerates() bool {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
@@ -31,7 +32,15 @@ func incremental(d *config.Declaration, render func(*desired.State) []policy.Sta
 	for _, a := range probes {
 		fake[policy.AccountRootARN(d.Hub.Partition, a.ID)] = true
 	}
-	universal := render(desired.New(d, probes))
+	// Members listed by id (pullThroughCache.members.accounts) enumerate
+	// too, but only the ones in the organization: render with them so their
+	// statements exist, and treat a statement naming one as enumerating.
+	listed := listedAccounts(d)
+	enumerated := maps.Clone(fake)
+	for _, a := range listed {
+		enumerated[policy.AccountRootARN(d.Hub.Partition, a.ID)] = true
+	}
+	universal := render(desired.New(d, append(probes, listed...)))
 	base := bySid(render(desired.New(d, nil)))
 	var withA map[string]policy.Statement
 	if present && changed.Active() {
@@ -46,9 +55,15 @@ func incremental(d *config.Declaration, render func(*desired.State) []policy.Sta
 	seen := map[string]bool{}
 	for _, u := range universal {
 		seen[u.Sid] = true
-		if !enumerating(u, fake) {
+		if !enumerating(u, enumerated) {
+			// A statement that names no account but exists only while some
+			// member does (the condition-mode upstream grant) is kept when
+			// the changed account alone would not produce it: the others
+			// are still there.
 			if s, ok := withA[u.Sid]; ok {
 				out = append(out, s)
+			} else {
+				out = append(out, u)
 			}
 			continue
 		}
@@ -90,6 +105,21 @@ func incremental(d *config.Declaration, render func(*desired.State) []policy.Sta
 			out = append(out, s)
 			seen[s.Sid] = true
 		}
+	}
+	return out
+}
+
+// listedAccounts are the PTC members the declaration lists by id, placed at
+// a probe root so that rendering with them yields the statements that
+// enumerate listed members.
+func listedAccounts(d *config.Declaration) []desired.Account {
+	if d.PullThroughCache == nil {
+		return nil
+	}
+	root := d.Hub.OrganizationID + "/r-probe/"
+	var out []desired.Account
+	for _, id := range d.PullThroughCache.Members.Accounts {
+		out = append(out, desired.Account{ID: id, Status: "ACTIVE", OUPath: root})
 	}
 	return out
 }

@@ -203,13 +203,21 @@ func (e *Engine) accountInfo(ctx context.Context, id string) (desired.Account, e
 		return desired.Account{ID: id, Status: "ACTIVE"}, nil
 	}
 	if e.Org == nil {
-		return desired.Account{ID: id, Status: "ACTIVE"}, nil
+		return e.presumedMember(id), nil
 	}
 	a, err := e.Org.Account(ctx, id)
 	if err != nil {
 		return desired.Account{}, fmt.Errorf("reading account %s from the organization: %w", id, err)
 	}
 	return toDesired(a), nil
+}
+
+// presumedMember is an account whose organization details were not read:
+// ACTIVE and in the organization, at an OU path that is the organization
+// alone, so it matches no OU. desired.Account.Active requires an OU path;
+// without one every member repository would lose its allMembers grants.
+func (e *Engine) presumedMember(id string) desired.Account {
+	return desired.Account{ID: id, Status: "ACTIVE", OUPath: e.Decl.Hub.OrganizationID + "/"}
 }
 
 func toDesired(a inventory.Account) desired.Account {
@@ -228,7 +236,7 @@ func toDesiredAll(in []inventory.Account) []desired.Account {
 // depends on: the repository's own account (for OU-scoped registries), plus
 // the walked part of the organization when a repository grant enumerates.
 func (e *Engine) accountsForRepository(ctx context.Context, account string) ([]desired.Account, error) {
-	self := desired.Account{ID: account, Status: "ACTIVE"}
+	self := e.presumedMember(account)
 	if e.repositoryGrantsByOU() {
 		a, err := e.accountInfo(ctx, account)
 		if err != nil {

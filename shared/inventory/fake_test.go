@@ -153,6 +153,7 @@ type flakyECR struct {
 	mu                sync.Mutex
 	names             []string
 	inFlight, maxSeen int
+	policyReads       int
 }
 
 func (f *flakyECR) DescribeRepositories(context.Context, *ecr.DescribeRepositoriesInput, ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
@@ -166,6 +167,7 @@ func (f *flakyECR) DescribeRepositories(context.Context, *ecr.DescribeRepositori
 func (f *flakyECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
 	f.mu.Lock()
 	f.inFlight++
+	f.policyReads++
 	f.maxSeen = max(f.maxSeen, f.inFlight)
 	f.mu.Unlock()
 	time.Sleep(200 * time.Microsecond)
@@ -232,5 +234,17 @@ func TestOrgIDFromDeclarationSavesACall(t *testing.T) {
 	}
 	if c := api.calls.Load(); c != 1+2*2 { // ListRoots + 2 parents x 2 lists
 		t.Fatalf("calls %d, want 5", c)
+	}
+}
+
+func TestSnapshotFilterReadsOnlyMatchingRepositories(t *testing.T) {
+	api := &flakyECR{}
+	for i := range 50 {
+		api.names = append(api.names, fmt.Sprintf("r%03d", i))
+	}
+	snap, err := NewRegistry(api, "111111111111", "eu-west-1", RegistryOptions{}).Snapshot(context.Background(),
+		SnapshotOptions{Filter: func(name string) bool { return strings.HasPrefix(name, "r01") }})
+	if err != nil || len(snap.Repositories) != 10 || snap.Repositories[0].Name != "r010" || api.policyReads != 10 {
+		t.Fatalf("filtered snapshot: %d repositories, %d policy reads, %v; want 10 and 10", len(snap.Repositories), api.policyReads, err)
 	}
 }

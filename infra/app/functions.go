@@ -94,7 +94,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			Description: jsii.String("ecr-warden " + fn + " function; trusted by name in member and management roles"),
 		})
 		res := resources{
-			partition: d.Hub.Partition, region: region, hub: d.Hub.AccountID,
+			partition: d.Hub.Partition, region: region, hub: d.Hub.AccountID, hubRegions: d.Hub.Regions,
 			memberRoleName: d.MemberRoleName, orgRoleARN: d.OrgRoleARN(),
 			auditTable: p.State.Audit.TableArn(), leaseTable: p.State.Lease.TableArn(),
 			workQueue: p.Queues.Work.QueueArn(), logGroup: logGroup.LogGroupArn(),

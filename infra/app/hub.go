@@ -30,8 +30,12 @@ func NewHub(scope constructs.Construct, id string, d *Declaration, o Options, re
 	h.Queues = NewQueues(stack, "Queues")
 	h.Functions = NewFunctions(stack, "Functions", FunctionsProps{Decl: d, AssetRoot: o.AssetRoot, State: h.State, Queues: h.Queues})
 	h.Routing = NewEventRouting(stack, "Routing", d, h.Functions, h.Queues.FailedEvents)
-	h.Sweep = NewSweep(stack, "Sweep", d, h.Functions, h.Queues.FailedEvents)
 	h.Alarms = NewAlarms(stack, "Alarms", h.Functions, h.Queues, o.AlarmTopicARN)
-	h.Backfill = NewDeployBackfill(stack, "DeployBackfill", d, h.Functions, h.State.Construct, h.Queues.Construct)
+	// A backfill covers every declared region, so the sweep and the deploy-time backfill run from
+	// the primary region only; the other regions' functions still serve their own events.
+	if region == d.PrimaryRegion() {
+		h.Sweep = NewSweep(stack, "Sweep", d, h.Functions, h.Queues.FailedEvents)
+		h.Backfill = NewDeployBackfill(stack, "DeployBackfill", d, h.Functions, h.State.Construct, h.Queues.Construct)
+	}
 	return h
 }

@@ -255,7 +255,7 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 	if d.HasFromHubRules() {
 		ptcRole := RoleARN(part, account, d.PullThroughCache.Role.Name)
 		out = append(out, statement("PullThroughCacheRole", []string{
-			"iam:CreateRole", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
+			"iam:CreateRole", "iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
 		}, ptcRole))
 		// customRoleArn on an ECR-to-ECR rule hands the role to ECR: iam:PassRole on that role only.
 		out = append(out, statement("PassPullThroughCacheRole", []string{"iam:PassRole"}, ptcRole))
@@ -263,7 +263,7 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 	if memberPublic {
 		out = append(out, statement("PublicRepositoryPolicies", []string{
 			"ecr-public:DeleteRepositoryPolicy", "ecr-public:DescribeRepositories", "ecr-public:GetRepositoryPolicy",
-			"ecr-public:ListTagsForResource", "ecr-public:SetRepositoryPolicy",
+			"ecr-public:SetRepositoryPolicy",
 		}, fmt.Sprintf("arn:%s:ecr-public::%s:repository/*", part, account)))
 	}
 	return out

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
@@ -58,6 +59,7 @@ var OrganizationReadActions = []string{
 // resources are the ARNs a hub function's statements name.
 type resources struct {
 	partition, region, hub string
+	hubRegions             []string
 	memberRoleName         string
 	orgRoleARN             string
 	auditTable, leaseTable *string
@@ -79,7 +81,11 @@ func statement(sid string, actions []string, res ...string) awsiam.PolicyStateme
 // statements renders a's permissions. ECR registry-level actions and the policy-scope setting do not
 // support resource-level permissions, hence "*" for them only.
 func (a Access) statements(r resources) []awsiam.PolicyStatement {
-	repos := fmt.Sprintf("arn:%s:ecr:%s:%s:repository/*", r.partition, r.region, r.hub)
+	// Any hub region's worker may converge any hub region (the backfill fans out all of them).
+	var repos []string
+	for _, region := range r.hubRegions {
+		repos = append(repos, fmt.Sprintf("arn:%s:ecr:%s:%s:repository/*", r.partition, region, r.hub))
+	}
 	publicRepos := fmt.Sprintf("arn:%s:ecr-public::%s:repository/*", r.partition, r.hub)
 	var out []awsiam.PolicyStatement
 	add := func(ok bool, sid string, actions []string, res ...string) {
@@ -89,15 +95,15 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	}
 	add(true, "Logs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, *r.logGroup)
 	add(a.ReadHubRepositories, "ReadHubRepositories",
-		[]string{"ecr:DescribeRepositories", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource"}, repos)
+		[]string{"ecr:DescribeRepositories", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource"}, repos...)
 	add(a.WriteHubRepositories, "WriteHubRepositoryPolicies",
-		[]string{"ecr:DeleteRepositoryPolicy", "ecr:SetRepositoryPolicy"}, repos)
+		[]string{"ecr:DeleteRepositoryPolicy", "ecr:SetRepositoryPolicy"}, repos...)
 	add(a.ReadHubRegistry, "ReadHubRegistry", []string{"ecr:GetAccountSetting", "ecr:GetRegistryPolicy"}, "*")
 	add(a.WriteHubRegistry, "WriteHubRegistry",
 		[]string{"ecr:DeleteRegistryPolicy", "ecr:PutAccountSetting", "ecr:PutRegistryPolicy"}, "*")
-	if r.region == "us-east-1" {
+	if slices.Contains(r.hubRegions, "us-east-1") { // the ECR Public API exists only there
 		add(a.ReadPublic, "ReadHubPublicRepositories",
-			[]string{"ecr-public:DescribeRepositories", "ecr-public:GetRepositoryPolicy", "ecr-public:ListTagsForResource"}, publicRepos)
+			[]string{"ecr-public:DescribeRepositories", "ecr-public:GetRepositoryPolicy"}, publicRepos)
 		add(a.WritePublic, "WriteHubPublicRepositoryPolicies",
 			[]string{"ecr-public:DeleteRepositoryPolicy", "ecr-public:SetRepositoryPolicy"}, publicRepos)
 	}
@@ -113,7 +119,7 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	auditIndexes := *r.auditTable + "/index/*"
 	add(a.WriteAudit, "WriteAudit", []string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, *r.auditTable)
 	add(a.WriteAudit || a.ReadAudit, "ReadAudit", []string{"dynamodb:Query"}, *r.auditTable, auditIndexes)
-	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		*r.leaseTable)
 	add(a.SendWork, "SendWork", []string{"sqs:SendMessage"}, *r.workQueue)
 	return out

@@ -32,19 +32,26 @@ const (
 func suppressReviewed(res *Result) {
 	d := res.Decl
 	p := d.Hub.Partition
-	for region, hub := range res.Hubs {
+	var hubRepos []string
+	for _, region := range d.Hub.Regions {
+		hubRepos = append(hubRepos, fmt.Sprintf("Resource::arn:%s:ecr:%s:%s:repository/*", p, region, d.Hub.AccountID))
+	}
+	hubRepos = append(hubRepos, fmt.Sprintf("Resource::arn:%s:ecr-public::%s:repository/*", p, d.Hub.AccountID))
+	for _, hub := range res.Hubs {
 		auditID := *hub.GetLogicalId(hub.State.Audit.Node().DefaultChild().(awscdk.CfnElement))
 		for _, fn := range FunctionNames {
 			role := hub.Functions.Roles[fn]
 			suppress(role, "AwsSolutions-IAM5", reasonRegistryLevel, "Resource::*")
-			suppress(role, "AwsSolutions-IAM5", reasonRepositories,
-				fmt.Sprintf("Resource::arn:%s:ecr:%s:%s:repository/*", p, region, d.Hub.AccountID),
-				fmt.Sprintf("Resource::arn:%s:ecr-public::%s:repository/*", p, d.Hub.AccountID))
+			suppress(role, "AwsSolutions-IAM5", reasonRepositories, hubRepos...)
 			suppress(role, "AwsSolutions-IAM5", reasonMemberRole, "Resource::"+RoleARN(p, "*", d.MemberRoleName))
 			suppress(role, "AwsSolutions-IAM5", reasonAuditIndexes, fmt.Sprintf("Resource::<%s.Arn>/index/*", auditID))
 			if d.IsHubAlsoManagement() {
 				suppress(role, "AwsSolutions-IAM5", reasonOrganization, organizationWildcards(d)...)
 			}
+		}
+		if hub.Backfill == nil {
+			suppress(hub.Queues.FailedEvents, "AwsSolutions-SQS3", reasonDeadLetterQueue)
+			continue
 		}
 		cdknag.NagSuppressions_AddResourceSuppressionsByPath(hub.Stack,
 			jsii.String("/"+*hub.Stack.Node().Path()+"/AWS679f53fac002430cb0da5b7982bd2287/ServiceRole/Resource"),

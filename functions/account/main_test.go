@@ -90,7 +90,7 @@ func run(m *testing.M) int {
 
 // world is one test's organization on a freshly reset local AWS.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	hub      aws.Config // the test's own view of the hub (not through the proxy)
 	mgmt     aws.Config
@@ -104,7 +104,7 @@ type world struct {
 // newWorld resets the local AWS, creates the audit and lease tables in the
 // hub and an organization with two OUs under the root. edit, if set, changes
 // the declaration text after substitution.
-func newWorld(t *testing.T, edit func(string) string) *world {
+func newWorld(t testing.TB, edit func(string) string) *world {
 	t.Helper()
 	ctx := context.Background()
 	if err := srv.Reset(); err != nil {
@@ -440,7 +440,7 @@ func (w *world) rules(cfg aws.Config) map[string]ecrtypes.PullThroughCacheRule {
 	return m
 }
 
-func decodeURL(t *testing.T, s string) string {
+func decodeURL(t testing.TB, s string) string {
 	t.Helper()
 	d, err := url.QueryUnescape(s)
 	if err != nil {
@@ -454,3 +454,5 @@ func decodeURL(t *testing.T, s string) string {
 func invalidRegistryPolicy(times int) localaws.Fault {
 	return localaws.APIError(400, "InvalidParameterException", "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'", times)
 }
+
+func dbOf(w *world) *dynamodb.Client { return dynamodb.NewFromConfig(w.hub) }

@@ -237,6 +237,9 @@ func (d *demo) stepJoin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(d.w.decl.Hub.Regions) > 1 {
+		d.p.line("the declaration names regions %s: each got the same; shown here is %s", strings.Join(d.w.decl.Hub.Regions, ", "), region)
+	}
 	d.p.line("pull-through-cache rules in %s (%s):", joined, region)
 	var prefixes []string
 	for _, r := range rules {
@@ -443,6 +446,12 @@ func (d *demo) stepAudit(ctx context.Context) error {
 	if len(d.res.Skipped) > 0 {
 		skipped = "; not yet in this tree: " + strings.Join(d.res.Skipped, ", ")
 	}
-	d.p.printf("\nsummary: %d audit records (%s)%s; stopping the local AWS and the functions.\n", len(recs), strings.Join(parts, ", "), skipped)
+	writes := 0
+	for _, n := range d.res.Writes {
+		writes += n
+	}
+	w := d.res.Writes
+	d.p.printf("\nsummary: %d AWS writes in all (duplicate delivery %d, rejected events %d, dry run %d); %d audit records (%s)%s; stopping the local AWS and the functions.\n",
+		writes, w["duplicate"], w["rejected failed-call"]+w["rejected unrelated"], w["backfill dry run"], len(recs), strings.Join(parts, ", "), skipped)
 	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
@@ -64,10 +66,12 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return json.Marshal(resp)
 }
 
-// handle decides what one event means. Rejections (malformed, foreign, failed-call,
-// out-of-scope events) are recorded and return success: the same bytes would
-// be rejected on every retry. Engine errors (throttling, 5xx, audit or lease
-// unavailable) fail the invocation so Lambda retries and then dead-letters.
+// handle decides what one event means. Rejections (malformed, foreign,
+// failed-call, out-of-scope events) are recorded and return success: the same
+// bytes would be rejected on every retry. So are engine errors of the
+// Permanent class (access denied, invalid input). Every other engine error
+// (throttling, 5xx, audit or lease unavailable) fails the invocation so
+// Lambda retries and then dead-letters.
 func (h *handler) handle(ctx context.Context, raw []byte) (response, error) {
 	t, err := trigger.Parse(raw)
 	if err == nil {
@@ -94,9 +98,36 @@ func (h *handler) handle(ctx context.Context, raw []byte) (response, error) {
 		rep, err = h.engine.Repository(ctx, cause, t.AccountID, t.Region, t.Repository)
 	}
 	if err != nil {
+		if awsapi.Classify(err) == awsapi.Permanent {
+			return h.drop(ctx, t, arn, rep, err)
+		}
 		return response{}, fmt.Errorf("converging %s: %w", t, err)
 	}
 	return response{Target: arn, Report: rep}, nil
+}
+
+// drop settles an engine error that retrying cannot fix (access denied, for
+// instance a member without the execution role, or input AWS calls invalid):
+// it is recorded and the invocation succeeds, so Lambda does not redeliver
+// the same failure twice more. A failed write already has its audit record
+// (pending -> failed); a failed read gets a "refused" one here.
+func (h *handler) drop(ctx context.Context, t trigger.Target, arn string, rep reconcile.Report, cause error) (response, error) {
+	if len(rep.Changes) == 0 {
+		tr, actor := reconcile.AuditTrigger(t.Trigger)
+		target := audit.Target{ARN: arn, AccountID: t.AccountID, Region: t.Region, Kind: "ECRRepositoryPolicy", Name: t.Repository}
+		if t.Kind == trigger.KindPublicRepository {
+			target.Kind = "ECRPublicRepositoryPolicy"
+		}
+		rec := audit.Record{Decision: audit.DecisionRefused, Trigger: tr, Actor: actor, Target: target,
+			Error: fmt.Sprintf("not retried (%s): %v", awsapi.Permanent, cause)}
+		if err := h.trail.Record(ctx, rec); err != nil {
+			return response{}, errors.Join(fmt.Errorf("converging %s: %w", t, cause), err)
+		}
+	}
+	if rep.Failed == 0 {
+		rep.Examined, rep.Failed = rep.Examined+1, 1
+	}
+	return response{Target: arn, Detail: cause.Error(), Report: rep}, nil
 }
 
 // reject records a short "rejected" audit record (whose log line is the

@@ -306,3 +306,50 @@ func readGolden(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+// Errors that retrying cannot fix (access denied, a member whose execution
+// role is missing, a write AWS calls invalid) are recorded and the invocation
+// succeeds, so Lambda does not deliver the same failure twice more.
+func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		member    bool
+		op        string
+		fault     localaws.Fault
+		decisions string
+	}{
+		{"access denied on a read", false, "ecr:ListTagsForResource",
+			localaws.APIError(http.StatusBadRequest, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/ecr-warden-repository/x is not authorized to perform: ecr:ListTagsForResource", 1), "refused"},
+		{"member without the execution role", true, "sts:AssumeRole",
+			localaws.APIError(http.StatusForbidden, "AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/ecr-warden-repository/x is not authorized to perform: sts:AssumeRole", 1), "refused"},
+		{"write rejected as invalid", false, "ecr:SetRepositoryPolicy",
+			localaws.APIError(http.StatusBadRequest, "InvalidParameterException", "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'", 1), "failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			account, name, event := hubAccount, "shared/base", w.event("ecr-create-repository-api.json")
+			if tc.member {
+				account, name, event = w.member, "team-a/app", w.event("ecr-create-repository-api-member.json")
+			}
+			arn := policy.RepositoryARN("aws", region, account, name)
+			w.createRepository(account, name, nil)
+			inst := w.start(nil)
+			proxy.Inject(tc.op, tc.fault)
+
+			r := w.mustInvoke(inst, event)
+			if r.Failed != 1 || !strings.Contains(r.Detail, tc.fault.Code) {
+				t.Errorf("response %+v, want one failure naming %s", r, tc.fault.Code)
+			}
+			if n := awsWrites(); n > 1 {
+				t.Errorf("%d AWS writes, want at most the one rejected", n)
+			}
+			recs := w.history(arn)
+			if got := decisions(recs); got != tc.decisions {
+				t.Fatalf("audit decisions = %s, want %s", got, tc.decisions)
+			}
+			if !strings.Contains(recs[0].Error, tc.fault.Code) {
+				t.Errorf("audit error %q does not name %s", recs[0].Error, tc.fault.Code)
+			}
+		})
+	}
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// The drift function's integration tests live here because they start from
+// an organization the backfill (through SQS and the worker) has converged.
+
+// converged is a world after one real backfill.
+func converged(t *testing.T) *world {
+	t.Helper()
+	w := newWorld(t)
+	run := w.backfill(w.start("backfill", nil), `{"action":"backfill","targets":{"all":true}}`)
+	if dr := w.drain(w.start("worker", nil)); dr.Done != run.Queued || dr.Failures != 0 {
+		t.Fatalf("converging: %+v", dr)
+	}
+	return w
+}
+
+// event reads a sample event and moves it into this world: the sample's
+// member (or hub) account becomes account, and optional extra pairs are
+// replaced too.
+func event(t *testing.T, file, from, account string, pairs ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../events/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.ReplaceAll(string(b), from, account)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
+	}
+	return []byte(s)
+}
+
+type driftResponse struct {
+	Target   string `json:"target"`
+	Ignored  string `json:"ignored"`
+	Rejected string `json:"rejected"`
+	Actor    string `json:"actor"`
+	Changed  int    `json:"changed"`
+	Failed   int    `json:"failed"`
+}
+
+func (w *world) drift(inst *lambdalocal.Instance, ev []byte) driftResponse {
+	w.t.Helper()
+	res, err := inst.Invoke(w.ctx, ev)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if res.Err != nil {
+		w.t.Fatalf("drift failed: %v\n%s", res.Err, strings.Join(res.Logs, "\n"))
+	}
+	var r driftResponse
+	if err := json.Unmarshal(res.Payload, &r); err != nil {
+		w.t.Fatal(err)
+	}
+	return r
+}
+
+func (w *world) last(arn string) audit.Record {
+	w.t.Helper()
+	recs, err := w.trail.History(w.ctx, arn, 1)
+	if err != nil || len(recs) != 1 {
+		w.t.Fatalf("history of %s: %v %v", arn, recs, err)
+	}
+	return recs[0]
+}
+
+// TestDriftRepositoryHandEdit: a hand edit that weakens the owned statement
+// and adds a foreign one is repaired: the owned statement comes back, the
+// foreign one stays, and the audit names the person who edited it.
+func TestDriftRepositoryHandEdit(t *testing.T) {
+	w := converged(t)
+	m := w.org.Accounts[0].ID
+	edited := `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"EcrWardenOrgPullOrg","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},` +
+		`{"Sid":"HandAdded","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:BatchGetImage"}]}`
+	if _, err := w.ecr(m, region).SetRepositoryPolicy(w.ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("team/app"), PolicyText: aws.String(edited)}); err != nil {
+		t.Fatal(err)
+	}
+	drift := w.start("drift", nil)
+	proxy.Reset()
+	r := w.drift(drift, event(t, "ecr-set-repository-policy.json", "111111111111", m, "shared/base", "team/app"))
+	if r.Changed != 1 || r.Ignored != "" {
+		t.Fatalf("want one repair, got %+v", r)
+	}
+	got := w.policy(m, region, "team/app")
+	doc, err := policy.Parse(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned, foreign := policy.Split(doc, "EcrWarden")
+	if len(owned) != 1 || len(owned[0].Action) != 3 || len(foreign) != 1 || foreign[0].Sid != "HandAdded" {
+		t.Fatalf("repaired policy: %s", got)
+	}
+	rec := w.last(policy.RepositoryARN("aws", region, m, "team/app"))
+	if rec.Decision != audit.DecisionApplied || rec.Actor.ARN != "arn:aws:iam::"+m+":user/jane.doe" || !strings.Contains(rec.Diff, "EcrWardenOrgPullOrg") {
+		t.Fatalf("audit does not say who changed it: %+v", rec)
+	}
+	if n := policyWrites(); n["ecr:SetRepositoryPolicy"] != 1 || len(n) != 1 {
+		t.Fatalf("writes: %v", n)
+	}
+}
+
+// TestDriftOwnWrite: the event of ecr-warden's own write is recorded and
+// never causes another write, even when the document is off.
+func TestDriftOwnWrite(t *testing.T) {
+	w := converged(t)
+	m := w.org.Accounts[0].ID
+	hand := `{"Version":"2012-10-17","Statement":[{"Sid":"HandAdded","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:BatchGetImage"}]}`
+	if _, err := w.ecr(m, region).SetRepositoryPolicy(w.ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("team/app"), PolicyText: aws.String(hand)}); err != nil {
+		t.Fatal(err)
+	}
+	drift := w.start("drift", map[string]string{"WARDEN_SELF_ROLE_NAMES": "EcrWardenHub-DriftFnRole, EcrWardenHub-WorkerFnRole"})
+	proxy.Reset()
+	r := w.drift(drift, event(t, "ecr-set-repository-policy-by-warden.json", "222222222222", m, "team-a/app", "team/app"))
+	if !strings.Contains(r.Ignored, "own write") || r.Changed != 0 {
+		t.Fatalf("own write not recognised: %+v", r)
+	}
+	if n := policyWrites(); len(n) != 0 {
+		t.Fatalf("own write triggered writes: %v", n)
+	}
+	if proxy.Count("ecr", "GetRepositoryPolicy") != 0 {
+		t.Fatal("own write was re-read")
+	}
+	if got := w.policy(m, region, "team/app"); got != hand {
+		t.Fatalf("policy changed: %s", got)
+	}
+	rec := w.last(policy.RepositoryARN("aws", region, m, "team/app"))
+	if rec.Decision != audit.DecisionNoop || !strings.Contains(rec.Error, "own write") || !strings.Contains(rec.Actor.ARN, "assumed-role/ecr-warden-execution/") {
+		t.Fatalf("own write record: %+v", rec)
+	}
+	// A hub function's role (from WARDEN_SELF_ROLE_NAMES) is recognised too.
+	ev := event(t, "ecr-set-repository-policy-by-warden.json", "222222222222", m, "ecr-warden-execution", "EcrWardenHub-WorkerFnRole")
+	if r := w.drift(drift, ev); !strings.Contains(r.Ignored, "own write") {
+		t.Fatalf("hub function role not recognised: %+v", r)
+	}
+}
+
+// TestDriftRegistryAndRole: a deleted member registry policy and a deleted
+// PTC role policy come back; a role ecr-warden does not manage is ignored.
+func TestDriftRegistryAndRole(t *testing.T) {
+	w := converged(t)
+	m := w.org.Accounts[2].ID
+	before := w.registryPolicy(m, region)
+	if _, err := w.ecr(m, region).DeleteRegistryPolicy(w.ctx, &ecr.DeleteRegistryPolicyInput{}); err != nil {
+		t.Fatal(err)
+	}
+	im := iam.NewFromConfig(w.cfg(m, region))
+	if _, err := im.DeleteRolePolicy(w.ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(ptcRole), PolicyName: aws.String(ptcRole)}); err != nil {
+		t.Fatal(err)
+	}
+	drift := w.start("drift", nil)
+	if r := w.drift(drift, event(t, "ecr-delete-registry-policy.json", "222222222222", m)); r.Changed != 1 {
+		t.Fatalf("registry: %+v", r)
+	}
+	if after := w.registryPolicy(m, region); !policyEqual(t, before, after) {
+		t.Fatalf("registry policy not restored:\n%s\nwant\n%s", after, before)
+	}
+	rec := w.last(policy.RegistryARN("aws", region, m))
+	if rec.Decision != audit.DecisionApplied || !strings.Contains(rec.Actor.ARN, "AWSReservedSSO_AdministratorAccess") {
+		t.Fatalf("registry audit: %+v", rec)
+	}
+	if r := w.drift(drift, event(t, "iam-delete-role-policy.json", "222222222222", m)); r.Changed != 1 {
+		t.Fatalf("role: %+v", r)
+	}
+	if _, err := im.GetRolePolicy(w.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(ptcRole), PolicyName: aws.String(ptcRole)}); err != nil {
+		t.Fatalf("role policy not restored: %v", err)
+	}
+	proxy.Reset()
+	other := event(t, "iam-delete-role-policy.json", "222222222222", m, `"roleName": "ecr-warden-ptc"`, `"roleName": "app-role"`)
+	if r := w.drift(drift, other); !strings.Contains(r.Ignored, "not ecr-warden's pull-through-cache role") {
+		t.Fatalf("foreign role: %+v", r)
+	}
+	if n := policyWrites(); len(n) != 0 {
+		t.Fatalf("foreign role event wrote: %v", n)
+	}
+}
+
+func policyEqual(t *testing.T, a, b string) bool {
+	t.Helper()
+	da, err := policy.Parse(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := policy.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ja, _ := json.Marshal(da)
+	jb, _ := json.Marshal(db)
+	return string(ja) == string(jb)
+}

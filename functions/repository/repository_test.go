@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -351,5 +353,46 @@ func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 				t.Errorf("audit error %q does not name %s", recs[0].Error, tc.fault.Code)
 			}
 		})
+	}
+}
+
+// Two deliveries of the same event running at once in two execution
+// environments write the policy once: the second re-plans under the lease.
+func TestConcurrentDeliveriesWriteOnce(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(w.member, "team-a/app", map[string]string{"share": "org"})
+	pool, err := lambdalocal.NewPool(w.ctx, w.function(nil), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	event := w.event("ecr-create-repository-api-member.json")
+
+	var wg sync.WaitGroup
+	errs := make(chan error, pool.Size())
+	for range pool.Size() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := pool.Invoke(w.ctx, event)
+			if err == nil && res.Err != nil {
+				err = res.Err
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := proxy.Count("ecr", "SetRepositoryPolicy"); n != 1 {
+		t.Errorf("SetRepositoryPolicy calls = %d, want 1", n)
+	}
+	golden(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
+	if got := decisions(w.history(w.memberARN("team-a/app"))); got != "applied,noop,noop,noop" {
+		t.Errorf("audit decisions = %s, want applied,noop,noop,noop", got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,80 +42,28 @@ func LoadDeclaration(path string) (*Declaration, error) {
 	return &Declaration{Declaration: d, Path: path, Raw: raw, SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// parseDeclaration is the single seam to shared/config: strict decoding, defaults, validation.
+// parseDeclaration is the single seam to shared/config (strict decoding, defaults, validation with
+// every problem and its field path), plus the checks only the infrastructure needs.
 func parseDeclaration(raw []byte) (*config.Declaration, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var d config.Declaration
-	if err := dec.Decode(&d); err != nil {
+	d, err := config.Parse(raw)
+	if err != nil {
 		return nil, err
 	}
-	d.ApplyDefaults()
-	if err := validateForInfra(&d); err != nil {
+	if err := validateForInfra(d); err != nil {
 		return nil, err
 	}
-	return &d, nil
+	return d, nil
 }
 
-// validateForInfra checks what the infrastructure itself depends on (until shared/config's
-// Validate is wired in, it is the only check; afterwards it only adds the infra-specific ones).
+// validateForInfra checks limits that come from the deployment rather than from the product: an
+// EventBridge rule has at most five targets, and the management account forwards to every hub
+// region's bus.
 func validateForInfra(d *config.Declaration) error {
-	var problems []string
-	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
-	if !isAccountID(d.Hub.AccountID) {
-		add("hub.accountId: %q is not a 12-digit account id", d.Hub.AccountID)
-	}
-	if !isAccountID(d.Hub.ManagementAccountID) {
-		add("hub.managementAccountId: %q is not a 12-digit account id", d.Hub.ManagementAccountID)
-	}
-	if len(d.Hub.Regions) == 0 {
-		add("hub.regions: at least one region is required")
-	}
-	if len(d.Hub.Regions) > 5 {
-		add("hub.regions: %d regions, but an EventBridge rule forwards to at most 5 buses", len(d.Hub.Regions))
-	}
-	seen := map[string]bool{}
-	for i, r := range d.Hub.Regions {
-		if r == "" || strings.ContainsAny(r, " /:") {
-			add("hub.regions[%d]: %q is not a region name", i, r)
-		}
-		if seen[r] {
-			add("hub.regions[%d]: %q is listed twice", i, r)
-		}
-		seen[r] = true
-	}
-	switch d.Hub.Partition {
-	case "aws", "aws-cn", "aws-us-gov":
-	default:
-		add("hub.partition: %q is not aws, aws-cn or aws-us-gov", d.Hub.Partition)
-	}
-	if !strings.HasPrefix(d.Hub.OrganizationID, "o-") {
-		add("hub.organizationId: %q is not an organization id (o-...)", d.Hub.OrganizationID)
-	}
-	if s := d.Sweep.Schedule; !(strings.HasPrefix(s, "rate(") || strings.HasPrefix(s, "cron(")) || !strings.HasSuffix(s, ")") {
-		add("sweep.schedule: %q is not rate(...) or cron(...)", s)
-	}
-	if len(problems) > 0 {
-		return &problemList{problems}
+	if n := len(d.Hub.Regions); n > 5 {
+		return &config.ValidationError{Problems: []config.Problem{{Path: "hub.regions",
+			Message: fmt.Sprintf("%d regions, but an EventBridge rule forwards to at most 5 hub buses", n)}}}
 	}
 	return nil
-}
-
-// problemList is the interim validation error: one problem per line.
-type problemList struct{ problems []string }
-
-func (p *problemList) Error() string { return strings.Join(p.problems, "\n") }
-
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // PrimaryRegion is the first hub region: the member execution role (IAM is global) is created by

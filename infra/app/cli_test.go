@@ -1,0 +1,60 @@
+package app
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cdkCLIVersion is the CLI the Makefile's cdk-cli target installs into .tools.
+const cdkCLIVersion = "2.1148.1"
+
+// cdkCLI returns the project's CDK CLI, installing it with npm into <repo>/.tools when missing
+// (as `make cdk-cli` does), so the test needs nothing set up by hand.
+func cdkCLI(t *testing.T, repo string) string {
+	t.Helper()
+	cli := filepath.Join(repo, ".tools", "node_modules", ".bin", "cdk")
+	if _, err := os.Stat(cli); err == nil {
+		return cli
+	}
+	cmd := exec.Command("npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", filepath.Join(repo, ".tools"), "aws-cdk@"+cdkCLIVersion)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("installing the CDK CLI: %v\n%s", err, out)
+	}
+	return cli
+}
+
+// TestBrokenDeclarationFailsCdkSynth runs the real `cdk synth` (cdk.json: `go run ./infra`) on a
+// broken declaration: it must exit non-zero and print every validation problem with its field.
+func TestBrokenDeclarationFailsCdkSynth(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken, err := filepath.Abs("testdata/broken.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cdkCLI(t, repo), "synth", "--quiet", "--output", t.TempDir(),
+		"--context", "declaration="+broken, "--context", "assetRoot="+t.TempDir())
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "CDK_DISABLE_VERSION_CHECK=1",
+		"JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	if err == nil {
+		t.Fatalf("cdk synth accepted a broken declaration:\n%s", out.String())
+	}
+	if _, ok := err.(*exec.ExitError); !ok {
+		t.Fatalf("cdk synth did not run: %v\n%s", err, out.String())
+	}
+	for _, want := range append([]string{"declaration " + broken + " is invalid"}, brokenDeclarationMessages...) {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("cdk synth output does not mention %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -115,4 +116,30 @@ func BenchmarkAccountJoin(b *testing.B) {
 			b.Fatalf("invoke: %v %v", err, res.Err)
 		}
 	}
+}
+
+// TestUnreadableShapeIsLoggedRawAndAudited: an AccountJoinedOrganization
+// whose (unconfirmed) shape carries no account id is not guessed at: the raw
+// event goes to the log, a rejection to the audit trail, nothing to AWS.
+func TestUnreadableShapeIsLoggedRawAndAudited(t *testing.T) {
+	w := newWorld(t, nil)
+	fn := w.start()
+	ev := strings.Replace(string(w.event("org-account-joined.json", "444444444444")), `"accountId":"444444444444"`, `"account":"elsewhere"`, 1)
+	proxy.Reset()
+	res, err := fn.Invoke(w.ctx, []byte(ev))
+	if err != nil || res.Err != nil {
+		t.Fatalf("invoke: %v %v", err, res.Err)
+	}
+	logs := strings.Join(res.Logs, "\n")
+	if !strings.Contains(logs, "rejected input") || !strings.Contains(logs, "elsewhere") {
+		t.Errorf("the raw event is not in the log:\n%s", logs)
+	}
+	if got := writes(); len(got) != 0 {
+		t.Errorf("an unreadable event wrote %v", got)
+	}
+	var r response
+	if err := json.Unmarshal(res.Payload, &r); err != nil || r.Rejected != "unreadable" {
+		t.Fatalf("response %s: want rejected unreadable", res.Payload)
+	}
+	w.assertAudited(r.Target, audit.DecisionRejected, "unreadable")
 }

@@ -27,11 +27,11 @@ func WriteTable(w io.Writer, recs []Record, verbose bool) error {
 		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.DateTime), r.Decision, dry,
 			orDash(op), shortTrigger(r.Trigger), shortActor(r.Actor), r.Target.ARN)
 		if r.Error != "" {
-			fmt.Fprintf(tw, "\t  error: %s\n", oneLine(r.Error))
+			fmt.Fprintf(tw, "\t\t\t\t\t  error: %s\n", oneLine(r.Error)) // under TARGET, same cell count, so columns stay aligned
 		}
 		if verbose && r.Diff != "" {
 			for _, ln := range strings.Split(strings.TrimRight(r.Diff, "\n"), "\n") {
-				fmt.Fprintf(tw, "\t  %s\n", ln)
+				fmt.Fprintf(tw, "\t\t\t\t\t  %s\n", ln)
 			}
 		}
 	}

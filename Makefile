@@ -74,5 +74,21 @@ invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>]: run the real binar
 audit: ## RESOURCE=<arn or name>: a resource's history from the audit table
 	$(GO) run ./shared/audit/cmd/audit -resource '$(RESOURCE)'
 
+## ---- CDK (see README "Deploying")
+CDK_ARGS = -c declaration=$(DECLARATION) -c assetRoot=build/lambda
+
+synth: build cdk-cli ## synthesize every stack (declaration validation, cdk-nag), then cfn-lint the templates
+	$(CDK) synth --quiet $(CDK_ARGS)
+	cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+
+diff: build cdk-cli ## what a deploy would change
+	$(CDK) diff $(CDK_ARGS)
+
+bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>]
+	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/us-east-1 $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
+
+deploy: build cdk-cli ## Management, then Members, then Hub-* (stack dependencies enforce the order)
+	$(CDK) deploy --all --require-approval never $(CDK_ARGS)
+
 clean:
 	rm -rf build cdk.out

@@ -15,6 +15,10 @@
 //   - ECR repository creation templates (Create/Describe/Update/Delete).
 //   - ECR Public repositories, policies and tags, us-east-1 only: other
 //     regions answer UnsupportedCommandException.
+//   - Resource Groups Tagging API GetResources also returns tagged ECR
+//     repositories (type filter "ecr" or "ecr:repository", or none), with
+//     tag filters and pagination as moto applies them to other services, so
+//     tag-based grants can be resolved with listing pages.
 //
 // Known differences from AWS: no authorization (any principal may call
 // anything, trust policies are not evaluated), principals in policies are not

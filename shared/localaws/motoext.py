@@ -702,5 +702,59 @@ def _serialised_call(self, environ, start_response):
 
 _wapp.DomainDispatcherApplication.__call__ = _serialised_call
 
+# ------------------------------- Resource Groups Tagging API: ECR repositories
+# moto's tag:GetResources covers many services but not ECR. ecr-warden
+# resolves tag-based grants with one paginated GetResources query per registry
+# (ResourceTypeFilters ["ecr:repository"] plus the grant's tag filters), so
+# tags cost listing pages instead of one ListTagsForResource per repository.
+# This section makes moto's tagging backend also yield the ECR repositories of
+# its account and region, with their tags as moto's ECR backend holds them,
+# when the type filters name "ecr" or "ecr:repository" (or there are none).
+# Tag filters mean what they mean in AWS and in moto for other services: a
+# resource must satisfy every filter (AND); a filter matches when the
+# resource has the key and, if values are given, one of them (OR). Untagged
+# repositories are left out, as moto leaves out untagged resources of every
+# other service. Pagination is moto's own: the repositories are appended to
+# the generator that get_resources pages through (ResourcesPerPage,
+# TagsPerPage, PaginationToken). Nothing else of the file changes.
+from moto.ecr.models import ecr_backends as _ecr_backends
+from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
+
+ECR_RESOURCE_TYPES = ("ecr", "ecr:repository")
+
+
+def _tags_match(tag_filters, tags):
+    for f in tag_filters or []:
+        key, values = f.get("Key"), f.get("Values") or []
+        if key not in tags or (values and tags[key] not in values):
+            return False
+    return True
+
+
+_moto_tagged_resources = ResourceGroupsTaggingAPIBackend._get_resources_generator
+
+
+def _tagged_resources_with_ecr(self, tag_filters=None, resource_type_filters=None):
+    # A query for ECR types only skips moto's own generator: it has nothing
+    # for ECR, and walking it builds every service's backend for the account
+    # and region (EC2's default VPC among them), seconds per new registry.
+    ecr_only = bool(resource_type_filters) and all(
+        t in ECR_RESOURCE_TYPES for t in resource_type_filters)
+    if not ecr_only:
+        yield from _moto_tagged_resources(
+            self, tag_filters=tag_filters or [], resource_type_filters=resource_type_filters)
+    if resource_type_filters and not any(t in ECR_RESOURCE_TYPES for t in resource_type_filters):
+        return
+    ecr = _ecr_backends[self.account_id][self.region_name]
+    for repo in list(ecr.repositories.values()):
+        tags = ecr.tagger.get_tag_dict_for_resource(repo.arn)
+        if not tags or not _tags_match(tag_filters, tags):
+            continue
+        yield {"ResourceARN": repo.arn,
+               "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+ResourceGroupsTaggingAPIBackend._get_resources_generator = _tagged_resources_with_ecr
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -10,7 +10,9 @@
 // (Organizations allows about 5 list calls per second, burst 8), the
 // organization is walked through its OU tree instead of one ListParents per
 // account, and one account's OU path costs a number of calls bounded by the
-// OU depth (at most 5), never by the size of the organization. CountCalls
+// OU depth (at most 5), never by the size of the organization; repository
+// tags for a whole registry come from one Resource Groups Tagging API query
+// (Tagging), not one ListTagsForResource per repository. CountCalls
 // makes those costs measurable in tests and benchmarks.
 //
 // "Not there" is an answer, not an error: a missing policy is (text "",

@@ -141,7 +141,9 @@ func (r *Registry) fromSDK(repo ecrtypes.Repository) Repository {
 }
 
 // Tags returns a repository's tags (for tag-based grants). Read only when a
-// grant needs them: it is one call per repository.
+// grant needs them: it is one call per repository, right for a single
+// repository (an event); for a whole registry Tagging.TaggedRepositories
+// answers in listing pages.
 func (r *Registry) Tags(ctx context.Context, arn string) (map[string]string, error) {
 	out, err := r.api.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
 	if err != nil {
@@ -245,7 +247,8 @@ type SnapshotOptions struct {
 	// Names limits the snapshot to these repositories; nil means all.
 	Names []string
 	// Tags also reads each repository's tags (one more call per repository);
-	// ask only when a grant matches on tags.
+	// ask only when a grant matches on tags and Tagging.TaggedRepositories
+	// (listing pages instead of a call per repository) cannot be used.
 	Tags bool
 	// Filter, when set, keeps only the listed repositories it accepts
 	// (backfill targets given as glob patterns), before any policy is read.

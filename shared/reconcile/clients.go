@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 )
 
 // Clients hands out SDK clients acting in an account (and region). The
@@ -16,6 +17,10 @@ type Clients interface {
 	ECR(account, region string) *ecr.Client
 	IAM(account string) *iam.Client
 	Public(account string) *ecrpublic.Client
+	// Tagging returns a Resource Groups Tagging API client: a registry's
+	// tag-matched repositories in listing pages (tag:GetResources) instead
+	// of one ListTagsForResource per repository.
+	Tagging(account, region string) *tagging.Client
 }
 
 // ConfigSource is what awsapi.Members offers: a configuration per account.
@@ -26,7 +31,7 @@ type ConfigSource interface {
 // NewClients caches one client per account (and region) for the life of the
 // execution environment, so credentials and connections are reused.
 func NewClients(src ConfigSource, opts ...func(*aws.Config)) Clients {
-	return &clientCache{src: src, opts: opts, ecr: map[string]*ecr.Client{}, iam: map[string]*iam.Client{}, pub: map[string]*ecrpublic.Client{}}
+	return &clientCache{src: src, opts: opts, ecr: map[string]*ecr.Client{}, iam: map[string]*iam.Client{}, pub: map[string]*ecrpublic.Client{}, tag: map[string]*tagging.Client{}}
 }
 
 type clientCache struct {
@@ -36,6 +41,7 @@ type clientCache struct {
 	ecr  map[string]*ecr.Client
 	iam  map[string]*iam.Client
 	pub  map[string]*ecrpublic.Client
+	tag  map[string]*tagging.Client
 }
 
 func (c *clientCache) cfg(account, region string) aws.Config {
@@ -78,5 +84,18 @@ func (c *clientCache) Public(account string) *ecrpublic.Client {
 	}
 	cl := ecrpublic.NewFromConfig(c.cfg(account, "us-east-1"))
 	c.pub[account] = cl
+	return cl
+}
+
+// Tagging returns the account's Resource Groups Tagging API client for region.
+func (c *clientCache) Tagging(account, region string) *tagging.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := account + "/" + region
+	if cl, ok := c.tag[k]; ok {
+		return cl
+	}
+	cl := tagging.NewFromConfig(c.cfg(account, region))
+	c.tag[k] = cl
 	return cl
 }

@@ -286,18 +286,34 @@ func (e *Engine) Repository(ctx context.Context, cause Cause, account, region, n
 // repositoryStep builds the step for one repository policy. known, when set,
 // is the policy already read by a snapshot, used for the first plan so a
 // converged backfill reads each repository once.
+//
+// With known set, repo.Tags came from the Resource Groups Tagging API, which
+// is eventually consistent: a repository tagged seconds ago (whose event
+// already added its grant) may be missing from the answer. So when that first
+// plan would write and a grant matches on tags, the repository's own tags are
+// read (ListTagsForResource) and the plan made again from them, before a dry
+// run reports it or a write happens; a converged repository never pays for it.
 func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *desired.State, repo desired.Repository, arn string, known *string) apply.Step {
-	s := e.repositoryStepWith(cause, reg, repo, arn, state.RepositoryStatements(repo))
+	s := e.repositoryStepFrom(cause, reg, repo, arn, func(string) ([]policy.Statement, error) { return state.RepositoryStatements(repo), nil })
 	if known != nil {
 		plan := s.Plan
 		first := known
 		s.Plan = func(ctx context.Context) (apply.Change, error) {
-			if first != nil {
-				k := *first
-				first = nil
-				return e.planRepository(repo, arn, k, state.RepositoryStatements(repo))
+			if first == nil {
+				return plan(ctx)
 			}
-			return plan(ctx)
+			k := *first
+			first = nil
+			c, err := e.planRepository(repo, arn, k, state.RepositoryStatements(repo))
+			if err != nil || !c.Writes() || !e.needsTags() {
+				return c, err
+			}
+			tags, err := reg.Tags(ctx, arn)
+			if err != nil {
+				return apply.Change{}, fmt.Errorf("confirming tags of repository (%s) before a change: %w", arn, err)
+			}
+			repo.Tags = tags // also what the re-read under the lease plans with
+			return e.planRepository(repo, arn, k, state.RepositoryStatements(repo))
 		}
 	}
 	return s
@@ -312,12 +328,6 @@ func (e *Engine) planRepository(repo desired.Repository, arn, current string, ow
 		c.Reason = "no grant matches repository " + repo.Name + "; " + c.Reason
 	}
 	return apply.FromDocument(c), nil
-}
-
-// repositoryStepWith builds the step for one repository policy whose owned
-// statements are already computed.
-func (e *Engine) repositoryStepWith(cause Cause, reg *inventory.Registry, repo desired.Repository, arn string, owned []policy.Statement) apply.Step {
-	return e.repositoryStepFrom(cause, reg, repo, arn, func(string) ([]policy.Statement, error) { return owned, nil })
 }
 
 // repositoryStepFrom builds the step for one repository policy whose owned

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -48,9 +51,10 @@ func (e *Engine) WithDryRun(dry bool) *Engine {
 // Converge brings one account's registry in one region fully in line: the
 // member's PTC role (when w.Role), PTC rules and registry policy, the hub's
 // registry policy, every repository's policy, and (hub, us-east-1) ECR Public
-// repositories. Each repository is read once (a listing page plus its policy,
-// and its tags only when a grant matches on tags); a converged registry costs
-// no writes.
+// repositories. Each repository is read once (a listing page plus its
+// policy); tags, when a grant matches on them, come from one paginated
+// tag:GetResources query per tag grant, so a converged registry costs listing
+// pages plus one read per repository, and no writes.
 func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, error) {
 	x := e.WithDryRun(w.DryRun)
 	state := desired.New(e.Decl, w.Accounts)
@@ -107,9 +111,13 @@ func matchesAny(patterns []string, name string) bool {
 func (e *Engine) repositories(ctx context.Context, cause Cause, state *desired.State, w Work) (Report, error) {
 	var rep Report
 	reg := inventory.NewRegistry(e.Clients.ECR(w.Account, w.Region), w.Account, w.Region, inventory.RegistryOptions{Concurrency: e.Concurrency})
-	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Tags: e.needsTags(), Filter: func(name string) bool { return matchesAny(w.Repositories, name) }})
+	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Filter: func(name string) bool { return matchesAny(w.Repositories, name) }})
 	if err != nil {
 		return rep, fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
+	}
+	tags, err := e.taggedRepositories(ctx, state, w.Account, w.Region)
+	if err != nil {
+		return rep, fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
 	}
 	limit := e.Concurrency
 	if limit <= 0 {
@@ -136,11 +144,11 @@ func (e *Engine) repositories(ctx context.Context, cause Cause, state *desired.S
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			repo := desired.Repository{Account: w.Account, Region: w.Region, Name: rs.Name, Tags: rs.Tags}
 			arn := rs.ARN
 			if arn == "" {
 				arn = policy.RepositoryARN(e.Decl.Hub.Partition, w.Region, w.Account, rs.Name)
 			}
+			repo := desired.Repository{Account: w.Account, Region: w.Region, Name: rs.Name, Tags: tags[arn]}
 			known := rs.Policy
 			res, err := e.Exec.Run(ctx, e.repositoryStep(cause, reg, state, repo, arn, &known))
 			mu.Lock()
@@ -153,6 +161,56 @@ func (e *Engine) repositories(ctx context.Context, cause Cause, state *desired.S
 	}
 	wg.Wait()
 	return rep, errors.Join(errs...)
+}
+
+// tagQueries returns the distinct tag sets of the repository-placement grants
+// that live in account's registry, sorted: each is one tag:GetResources query.
+func (e *Engine) tagQueries(state *desired.State, account string) []map[string]string {
+	seen := map[string]bool{}
+	var out []map[string]string
+	for _, g := range e.Decl.Grants {
+		if g.Placement != config.PlacementRepository || len(g.RepositoryTags) == 0 || !state.AppliesTo(g.Registries, account) {
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(g.RepositoryTags))
+		var id strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&id, "%q=%q;", k, g.RepositoryTags[k])
+		}
+		if seen[id.String()] {
+			continue
+		}
+		seen[id.String()] = true
+		out = append(out, g.RepositoryTags)
+	}
+	return out
+}
+
+// taggedRepositories returns, keyed by ARN, every repository of the registry
+// that some tag grant's tags select, with all its tags: one paginated
+// tag:GetResources query per distinct tag grant instead of one
+// ListTagsForResource per repository. Repositories it leaves out match no
+// tag grant, which is all desired needs to know of their tags. nil when no
+// grant of this registry matches on tags (no call at all).
+func (e *Engine) taggedRepositories(ctx context.Context, state *desired.State, account, region string) (map[string]map[string]string, error) {
+	queries := e.tagQueries(state, account)
+	if len(queries) == 0 {
+		return nil, nil
+	}
+	tg := inventory.NewTagging(e.Clients.Tagging(account, region), account, region)
+	out := map[string]map[string]string{}
+	for _, q := range queries {
+		filters := make(map[string][]string, len(q))
+		for k, v := range q {
+			filters[k] = []string{v}
+		}
+		got, err := tg.TaggedRepositories(ctx, filters)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, got)
+	}
+	return out, nil
 }
 
 // publicRepositories converges the hub's ECR Public repositories.

@@ -204,3 +204,42 @@ func policyEqual(t *testing.T, a, b string) bool {
 	jb, _ := json.Marshal(db)
 	return string(ja) == string(jb)
 }
+
+// TestSweepRepairsDrift: the schedule's event runs the same backfill over
+// everything; the worker reports the drift it repaired and the audit
+// records the repair as the sweep's.
+func TestSweepRepairsDrift(t *testing.T) {
+	w := converged(t)
+	m := w.org.Accounts[3].ID
+	if _, err := w.ecr(m, region2).DeleteRepositoryPolicy(w.ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String("team/app")}); err != nil {
+		t.Fatal(err)
+	}
+	sweep, err := os.ReadFile("../../events/scheduled-sweep.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := w.backfill(w.start("backfill", nil), string(sweep))
+	if !run.Sweep || run.Queued != 10 || !strings.HasPrefix(run.RunID, "sweep-") {
+		t.Fatalf("sweep: %+v", run)
+	}
+	dr := w.drain(w.start("worker", nil))
+	repaired := 0
+	for _, d := range dr.Deliveries {
+		for _, l := range d.Result.Logs {
+			var line struct {
+				Message       string `json:"message"`
+				DriftRepaired int    `json:"driftRepaired"`
+			}
+			if json.Unmarshal([]byte(l), &line) == nil && line.Message == "unit converged" {
+				repaired += line.DriftRepaired
+			}
+		}
+	}
+	if dr.Done != 10 || repaired != 1 {
+		t.Fatalf("want 1 repair reported over 10 units, got %d (%+v)", repaired, dr)
+	}
+	rec := w.last(policy.RepositoryARN("aws", region2, m, "team/app"))
+	if rec.Decision != audit.DecisionApplied || rec.Trigger.EventType != "sweep" || rec.Trigger.EventID != run.RunID {
+		t.Fatalf("repair record: %+v", rec)
+	}
+}

@@ -103,7 +103,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 2)
+	org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func (w *world) start(fn string, extra map[string]string) *lambdalocal.Instance 
 	for k, v := range extra {
 		env[k] = v
 	}
-	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-" + fn, Binary: binaries[fn], Env: env, Region: region, Timeout: 3 * time.Minute})
+	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-" + fn, Binary: binaries[fn], Env: env, Region: region, Timeout: 3 * time.Minute, InitTimeout: 15 * time.Minute})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -14,7 +14,10 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 )
 
-// Org is an organization Seed created in the local AWS.
+// MemberRole is the execution role name the local runs declare.
+const MemberRole = "ecr-warden-execution"
+
+// Org is an organization SeedOrg created in the local AWS.
 type Org struct {
 	ID     string
 	RootID string
@@ -40,9 +43,12 @@ type Account struct {
 }
 
 // SeedOrg creates an organization from cfg's account with one OU per name
-// below the root and perOU accounts in each (the local AWS creates accounts
-// at once; each is moved from the root into its OU).
-func SeedOrg(ctx context.Context, cfg aws.Config, ouNames []string, perOU int) (Org, error) {
+// below the root and members accounts spread over them in turn (the local AWS
+// creates accounts at once; each is moved from the root into its OU).
+func SeedOrg(ctx context.Context, cfg aws.Config, ouNames []string, members int) (Org, error) {
+	if len(ouNames) == 0 {
+		return Org{}, errors.New("seeding an organization: name at least one OU")
+	}
 	c := organizations.NewFromConfig(cfg)
 	out, err := c.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll})
 	if err != nil {
@@ -61,18 +67,19 @@ func SeedOrg(ctx context.Context, cfg aws.Config, ouNames []string, perOU int) (
 		}
 		id := aws.ToString(ou.OrganizationalUnit.Id)
 		org.OUs = append(org.OUs, OU{Name: name, ID: id, Path: org.ID + "/" + org.RootID + "/" + id + "/"})
-		for i := range perOU {
-			acct, err := c.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(fmt.Sprintf("%s-%02d", name, i)),
-				Email: aws.String(fmt.Sprintf("%s-%02d@example.com", name, i))})
-			if err != nil {
-				return Org{}, fmt.Errorf("creating an account in %s: %w", name, err)
-			}
-			aid := aws.ToString(acct.CreateAccountStatus.AccountId)
-			if _, err := c.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(aid), SourceParentId: aws.String(org.RootID), DestinationParentId: aws.String(id)}); err != nil {
-				return Org{}, fmt.Errorf("moving account %s into %s: %w", aid, name, err)
-			}
-			org.Accounts = append(org.Accounts, Account{ID: aid, OU: name})
+	}
+	for i := range members {
+		ou := org.OUs[i%len(org.OUs)]
+		acct, err := c.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(fmt.Sprintf("%s-%03d", ou.Name, i)),
+			Email: aws.String(fmt.Sprintf("%s-%03d@example.com", ou.Name, i))})
+		if err != nil {
+			return Org{}, fmt.Errorf("creating an account in %s: %w", ou.Name, err)
 		}
+		aid := aws.ToString(acct.CreateAccountStatus.AccountId)
+		if _, err := c.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(aid), SourceParentId: aws.String(org.RootID), DestinationParentId: aws.String(ou.ID)}); err != nil {
+			return Org{}, fmt.Errorf("moving account %s into %s: %w", aid, ou.Name, err)
+		}
+		org.Accounts = append(org.Accounts, Account{ID: aid, OU: ou.Name})
 	}
 	return org, nil
 }
@@ -121,4 +128,35 @@ func CreateRepositories(ctx context.Context, cfg aws.Config, names []string, par
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Declaration grants org-wide pull on team/* in every registry (condition
+// mode), an enumerating registry grant in the hub for the "workloads" OU,
+// and pull-through cache (with a hub rule, so members get the PTC role) in
+// every member: the declaration `make bench` and the local `make backfill`
+// use for an organization SeedOrg made (its ids are random).
+func Declaration(org Org, region string) string {
+	return fmt.Sprintf(`{
+  "hub": {"accountId": %q, "regions": [%q], "partition": "aws", "organizationId": %q, "managementAccountId": "999999999999"},
+  "memberRoleName": %q,
+  "sidPrefix": "EcrWarden",
+  "registryPolicyScope": {"allowSwitchToV2": false},
+  "grants": [
+    {"name": "org-pull", "repositories": ["team/*"], "access": "pull", "principals": {"organization": true},
+     "placement": "repository", "principalMode": "condition", "registries": {"hub": true, "allMembers": true}},
+    {"name": "workloads-apps", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": [%q]},
+     "placement": "registry", "principalMode": "enumerate", "registries": {"hub": true}}
+  ],
+  "pullThroughCache": {
+    "members": {"all": true},
+    "role": {"name": "ecr-warden-ptc", "sourceAccountCondition": true, "sourceArnCondition": false},
+    "rules": [
+      {"prefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws", "upstreamRegistry": "ecr-public"},
+      {"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}
+    ],
+    "statementPrincipals": {"accountRoot": true, "roleNames": []},
+    "upstreamGrantMode": "condition"
+  },
+  "sweep": {"schedule": "rate(6 hours)"}
+}`, org.Management, region, org.ID, MemberRole, org.OU("workloads").Path)
 }

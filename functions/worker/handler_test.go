@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+)
+
+// The worker's end-to-end tests (real binary, SQS from the local AWS, a
+// member whose role cannot be assumed) are in functions/backfill; these pin
+// the batch semantics with a fake engine.
+
+type fakeEngine struct {
+	mu    sync.Mutex
+	fail  string // account whose units fail
+	works []reconcile.Work
+	cause []reconcile.Cause
+}
+
+func (f *fakeEngine) Converge(_ context.Context, c reconcile.Cause, w reconcile.Work) (reconcile.Report, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.works = append(f.works, w)
+	f.cause = append(f.cause, c)
+	if w.Account == f.fail {
+		return reconcile.Report{Examined: 1, Failed: 1}, errors.New("assuming role in " + w.Account + ": AccessDenied")
+	}
+	return reconcile.Report{Examined: 2, Changed: 1}, nil
+}
+
+type fakeTrail struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (f *fakeTrail) Record(_ context.Context, r audit.Record) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recs = append(f.recs, r)
+	return nil
+}
+
+func TestBatch(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, tr := &fakeEngine{fail: "333333333333"}, &fakeTrail{}
+	var logs strings.Builder
+	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	unit := func(account string) string {
+		return `{"runId":"sweep-1","account":"` + account + `","region":"eu-west-1","accounts":[{"ID":"` + account + `","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}],"sweep":true}`
+	}
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: unit("222222222222")},
+		{MessageId: "m2", Body: unit("333333333333")},
+		{MessageId: "m3", Body: `{"runId":"x","account":"222222222222","region":"eu-west-1","accounts":[],"extra":1}`},
+		{MessageId: "m4", Body: `{"runId":"x","account":"222222222222","region":"ap-south-1","accounts":[{"ID":"1"}]}`},
+		{MessageId: "m5", Body: unit("444444444444")},
+	}}
+	resp, err := h.handle(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m2" {
+		t.Fatalf("want only m2 retried, got %+v", resp.BatchItemFailures)
+	}
+	if len(e.works) != 3 {
+		t.Fatalf("converged %d units, want the 3 valid ones", len(e.works))
+	}
+	for _, c := range e.cause {
+		if c.Trigger.EventType != "sweep" || c.Trigger.EventID != "sweep-1" {
+			t.Errorf("cause %+v", c)
+		}
+	}
+	if len(tr.recs) != 2 || tr.recs[0].Decision != audit.DecisionRejected {
+		t.Fatalf("malformed messages need a rejected record each: %+v", tr.recs)
+	}
+	for _, want := range []string{`"driftRepaired":1`, `"unit failed; SQS will deliver it again`, "AccessDenied"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs.String())
+		}
+	}
+}

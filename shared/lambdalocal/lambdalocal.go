@@ -390,6 +390,14 @@ func (i *Instance) invokeOn(ctx context.Context, p *process, payload []byte) (re
 // awaitInit waits for p's first GET /next. A failed init comes back as a
 // FunctionError (posted to /init/error, an exit, or the init timeout).
 func (i *Instance) awaitInit(ctx context.Context, p *process) (*FunctionError, error) {
+	// A warm process invoked long after it started is ready already; check
+	// first, because select picks at random among ready cases and the init
+	// timer below would have fired too.
+	select {
+	case <-p.ready:
+		return nil, nil
+	default:
+	}
 	timer := time.NewTimer(time.Until(p.started.Add(i.fn.InitTimeout)))
 	defer timer.Stop()
 	select {

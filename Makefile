@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit backfill bench synth diff deploy bootstrap clean
+.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit backfill bench synth diff deploy bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -89,6 +89,22 @@ bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_R
 
 deploy: build cdk-cli ## Management, then Members, then Hub-* (stack dependencies enforce the order)
 	$(CDK) deploy --all --require-approval never $(CDK_ARGS)
+
+## ---- backfill and performance
+PAYLOAD ?= events/backfill-all-dryrun.json
+FUNCTION ?= ecr-warden-backfill
+
+backfill: ## PAYLOAD=<file>: invoke the deployed backfill (AWS credentials), or with LOCAL=1 run it on the local AWS
+ifdef LOCAL
+	$(GO) run ./functions/backfill/localrun/cmd/backfill -payload $(PAYLOAD) -declaration $(DECLARATION)
+else
+	aws lambda invoke --function-name $(FUNCTION) --cli-binary-format raw-in-base64-out --payload fileb://$(PAYLOAD) /dev/stdout
+endif
+
+bench: moto ## backfill over 20 accounts / 2,000 repositories on the local AWS (first and converged run), in-memory plan for 10,000 repositories, per-event costs
+	$(GO) run ./functions/backfill/bench -accounts 20 -repositories 2000
+	$(GO) test -run '^$$' -bench . -benchtime 100x ./functions/repository
+	$(GO) test -run '^$$' -bench AccountJoin -benchtime 20x ./functions/account
 
 clean:
 	rm -rf build cdk.out

@@ -98,7 +98,7 @@ backfill: ## PAYLOAD=<file>: invoke the deployed backfill (AWS credentials), or 
 ifdef LOCAL
 	$(GO) run ./functions/backfill/localrun/cmd/backfill -payload $(PAYLOAD) -declaration $(DECLARATION)
 else
-	aws lambda invoke --function-name $(FUNCTION) --cli-binary-format raw-in-base64-out --payload fileb://$(PAYLOAD) /dev/stdout
+	aws lambda invoke --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) /dev/stdout
 endif
 
 bench: moto ## backfill over 20 accounts / 2,000 repositories on the local AWS (first and converged run), in-memory plan for 10,000 repositories, per-event costs

@@ -2,12 +2,12 @@ package app
 
 import (
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -20,6 +20,9 @@ const (
 	EnvLeaseTable      = "WARDEN_LEASE_TABLE"
 	EnvWorkQueueURL    = "WARDEN_WORK_QUEUE_URL"
 	EnvOrgRoleARN      = "WARDEN_ORG_ROLE_ARN"
+	// EnvSelfRoleNames is the drift function's list of ecr-warden's own role names (comma
+	// separated): writes made in their sessions are ecr-warden's and must not be re-converged.
+	EnvSelfRoleNames = "WARDEN_SELF_ROLE_NAMES"
 	// DeclarationInTaskRoot is where the asset's declaration.json lands in the Lambda sandbox.
 	DeclarationInTaskRoot = "/var/task/declaration.json"
 )
@@ -48,6 +51,32 @@ var functionSpecs = map[string]functionSpec{
 	FnDrift:      {120, 256, "ecr-warden: re-converge a policy, rule or role edited by hand"},
 }
 
+// FunctionEnv lists the environment variables each function's main.go reads (os.Getenv), and
+// only those: the worker never reads the organization (its messages carry the accounts) and only
+// the backfill queues work. The backfill gets the lease table although a dry run takes no lease,
+// because its setup builds the lease client and refuses an empty name.
+var FunctionEnv = map[string][]string{
+	FnRepository: {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
+	FnAccount:    {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
+	FnBackfill:   {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvWorkQueueURL, EnvOrgRoleARN},
+	FnWorker:     {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable},
+	FnDrift:      {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvSelfRoleNames},
+}
+
+// SelfRoleNames is WARDEN_SELF_ROLE_NAMES: the role name of every hub function in every hub region,
+// in the format functions/drift parses (names, comma separated). Any of them may write in the hub
+// (a primary-region worker converges every region), so drift must recognise all of them; the
+// member execution role drift adds itself from the declaration.
+func SelfRoleNames(d *Declaration) string {
+	var names []string
+	for _, region := range d.Hub.Regions {
+		for _, fn := range FunctionNames {
+			names = append(names, FunctionRoleName(fn, region))
+		}
+	}
+	return strings.Join(names, ",")
+}
+
 // FunctionsProps wires the functions to the state and queues they use.
 type FunctionsProps struct {
 	Decl      *Declaration
@@ -73,13 +102,15 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 	d := p.Decl
 	f := &Functions{Construct: c, ByName: map[string]awslambda.Function{}, Roles: map[string]awsiam.Role{},
 		LogGroups: map[string]awslogs.LogGroup{}}
-	env := map[string]*string{
+	values := map[string]*string{
 		EnvDeclarationFile: jsii.String(DeclarationInTaskRoot),
 		EnvAuditTable:      p.State.Audit.TableName(),
 		EnvLeaseTable:      p.State.Lease.TableName(),
 		EnvWorkQueueURL:    p.Queues.Work.QueueUrl(),
 		EnvOrgRoleARN:      jsii.String(d.OrgRoleARN()),
+		EnvSelfRoleNames:   jsii.String(SelfRoleNames(d)),
 	}
+	switches := SwitchesOf(d.Declaration)
 	onFailure := awslambdadestinations.NewSqsDestination(p.Queues.FailedEvents)
 	for _, fn := range FunctionNames {
 		spec := functionSpecs[fn]
@@ -99,9 +130,14 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			auditTable: p.State.Audit.TableArn(), leaseTable: p.State.Lease.TableArn(),
 			workQueue: p.Queues.Work.QueueArn(), logGroup: logGroup.LogGroupArn(),
 			managementAccount: d.Hub.ManagementAccountID, organizationID: d.Hub.OrganizationID,
+			switches: switches,
 		}
 		for _, s := range FunctionAccess[fn].statements(res) {
 			role.AddToPolicy(s)
+		}
+		env := map[string]*string{}
+		for _, k := range FunctionEnv[fn] {
+			env[k] = values[k]
 		}
 		props := &awslambda.FunctionProps{
 			FunctionName: jsii.String(FunctionName(fn)),
@@ -123,12 +159,16 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 		}
 		fun := awslambda.NewFunction(c, jsii.String(fn), props)
 		if fn == FnWorker {
-			fun.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queues.Work, &awslambdaeventsources.SqsEventSourceProps{
+			// A plain event source mapping, not SqsEventSource: that one grants the role
+			// ChangeMessageVisibility and GetQueueUrl too; the ConsumeWork statement holds exactly
+			// what Lambda's poller calls.
+			fun.AddEventSourceMapping(jsii.String("WorkQueue"), &awslambda.EventSourceMappingOptions{
+				EventSourceArn:          p.Queues.Work.QueueArn(),
 				BatchSize:               jsii.Number(1),
 				ReportBatchItemFailures: jsii.Bool(true),
 				// Bounded concurrency keeps Organizations and IAM within their rate limits.
 				MaxConcurrency: jsii.Number(5),
-			}))
+			})
 		}
 		f.ByName[fn] = fun
 		f.Roles[fn] = role

@@ -121,13 +121,21 @@ func TestFunctionsRunTheBuiltAssetsWithTheContractEnvironment(t *testing.T) {
 		mustEqual(t, fn+" handler", p["Handler"], "bootstrap")
 		mustEqual(t, fn+" role", p["Role"], map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Functions.Roles[fn].Node().DefaultChild()), "Arn"}})
 		mustEqual(t, fn+" log group", p["LoggingConfig"], map[string]interface{}{"LogGroup": map[string]interface{}{"Ref": logicalID(hub.Functions.LogGroups[fn].Node().DefaultChild())}})
-		mustEqual(t, fn+" environment", p["Environment"], map[string]interface{}{"Variables": map[string]interface{}{
+		all := map[string]interface{}{
 			"WARDEN_DECLARATION_FILE": "/var/task/declaration.json",
 			"WARDEN_AUDIT_TABLE":      map[string]interface{}{"Ref": logicalID(hub.State.Audit.Node().DefaultChild())},
 			"WARDEN_LEASE_TABLE":      map[string]interface{}{"Ref": logicalID(hub.State.Lease.Node().DefaultChild())},
 			"WARDEN_WORK_QUEUE_URL":   map[string]interface{}{"Ref": logicalID(hub.Queues.Work.Node().DefaultChild())},
 			"WARDEN_ORG_ROLE_ARN":     "arn:aws:iam::999999999999:role/ecr-warden-organization-reader",
-		}})
+			"WARDEN_SELF_ROLE_NAMES": "ecr-warden-repository-us-east-1,ecr-warden-account-us-east-1,ecr-warden-backfill-us-east-1," +
+				"ecr-warden-worker-us-east-1,ecr-warden-drift-us-east-1,ecr-warden-repository-eu-west-1,ecr-warden-account-eu-west-1," +
+				"ecr-warden-backfill-eu-west-1,ecr-warden-worker-eu-west-1,ecr-warden-drift-eu-west-1",
+		}
+		want := map[string]interface{}{}
+		for _, k := range FunctionEnv[fn] {
+			want[k] = all[k]
+		}
+		mustEqual(t, fn+" environment", p["Environment"], map[string]interface{}{"Variables": want})
 	}
 	for _, fn := range FunctionNames {
 		hubUS.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), map[string]interface{}{

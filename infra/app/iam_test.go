@@ -42,6 +42,7 @@ var resourceStarAllowed = map[string]bool{
 	"ecr:CreatePullThroughCacheRule": true, "ecr:UpdatePullThroughCacheRule": true,
 	"ecr:DeletePullThroughCacheRule": true, "ecr:DescribePullThroughCacheRules": true,
 	"organizations:ListRoots": true, "organizations:DescribeOrganization": true,
+	"tag:GetResources": true,
 }
 
 // CDK's own AwsCustomResource provider role is checked by name elsewhere.
@@ -108,13 +109,18 @@ func TestRoleStatementsAreExactlyTheReviewedOnes(t *testing.T) {
 }
 
 // TestMemberRoleTrustsOnlyTheHubFunctionRoles checks the trust of the two cross-account roles: the
-// hub account, narrowed by aws:PrincipalArn to the fixed names of the hub function roles.
+// hub account, narrowed by aws:PrincipalArn to the fixed names of the hub function roles that call
+// them: every function assumes the member role; all but the worker (whose messages carry the
+// accounts it needs) read the organization.
 func TestMemberRoleTrustsOnlyTheHubFunctionRoles(t *testing.T) {
-	var callers []interface{}
-	for _, region := range []string{"us-east-1", "eu-west-1"} {
-		for _, fn := range FunctionNames {
-			callers = append(callers, "arn:aws:iam::111111111111:role/ecr-warden-"+fn+"-"+region)
+	callers := func(fns ...string) []interface{} {
+		var out []interface{}
+		for _, region := range []string{"us-east-1", "eu-west-1"} {
+			for _, fn := range fns {
+				out = append(out, "arn:aws:iam::111111111111:role/ecr-warden-"+fn+"-"+region)
+			}
 		}
+		return out
 	}
 	trust := func(tmpl assertions.Template, roleName string) map[string]interface{} {
 		for _, r := range resourcesOf(tmpl, "AWS::IAM::Role") {
@@ -125,11 +131,14 @@ func TestMemberRoleTrustsOnlyTheHubFunctionRoles(t *testing.T) {
 		t.Fatalf("no role %s", roleName)
 		return nil
 	}
-	for what, doc := range map[string]map[string]interface{}{
-		"member execution role": trust(member, "ecr-warden-execution"),
-		"organization reader":   trust(mgmt, OrgReaderRoleName),
+	for what, c := range map[string]struct {
+		doc     map[string]interface{}
+		callers []interface{}
+	}{
+		"member execution role": {trust(member, "ecr-warden-execution"), callers(FunctionNames...)},
+		"organization reader":   {trust(mgmt, OrgReaderRoleName), callers(FnRepository, FnAccount, FnBackfill, FnDrift)},
 	} {
-		sts := asList(doc["Statement"])
+		sts := asList(c.doc["Statement"])
 		if len(sts) != 1 {
 			t.Fatalf("%s: %d trust statements", what, len(sts))
 		}
@@ -137,6 +146,6 @@ func TestMemberRoleTrustsOnlyTheHubFunctionRoles(t *testing.T) {
 		mustEqual(t, what+" action", s["Action"], "sts:AssumeRole")
 		mustEqual(t, what+" principal", s["Principal"], map[string]interface{}{"AWS": map[string]interface{}{
 			"Fn::Join": []interface{}{"", []interface{}{"arn:", map[string]interface{}{"Ref": "AWS::Partition"}, ":iam::111111111111:root"}}}})
-		mustEqual(t, what+" condition", s["Condition"], map[string]interface{}{"ArnEquals": map[string]interface{}{"aws:PrincipalArn": callers}})
+		mustEqual(t, what+" condition", s["Condition"], map[string]interface{}{"ArnEquals": map[string]interface{}{"aws:PrincipalArn": c.callers}})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -203,19 +204,23 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	}
 }
 
-// MemberStatements are the execution role's permissions, derived from what the declaration makes
-// ecr-warden do inside members. Registry-level ECR actions (registry policy, policy scope,
-// pull-through-cache rules) do not support resource-level permissions; everything else names the
-// account's repositories in the hub regions or the single PTC role.
+// MemberStatements are the execution role's permissions: what the hub functions call inside a
+// member through it. Registry-level ECR actions (registry policy, policy scope, pull-through-cache
+// rules) and tag:GetResources do not support resource-level permissions; everything else names
+// the account's repositories in the hub regions or the single PTC role.
+//
+// The registry policy and the repository policies are always converged: every member unit of a
+// backfill or sweep converges the member's registry policy and every repository's policy
+// (reconcile.Engine.Converge), and repository events of members arrive through the forwarding
+// rules. Their write actions stay even when no grant targets members any more, because removing a
+// grant from the declaration must remove its statements. Tag reads, PTC, the PTC role and ECR
+// Public follow the declaration, as the engine's own conditions do.
 func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 	part := d.Hub.Partition
 	account := *awscdk.Aws_ACCOUNT_ID()
+	sw := SwitchesOf(d.Declaration)
 	ptc := d.PullThroughCache != nil && (len(d.PullThroughCache.Rules) > 0 || len(d.PullThroughCache.RetiredPrefixes) > 0)
-	memberGrants, memberPublic := false, false
-	for _, g := range d.Grants {
-		r := g.Registries
-		memberGrants = memberGrants || r.AllMembers || len(r.OUs) > 0 || len(r.Accounts) > 0
-	}
+	memberPublic := false
 	for _, g := range d.PublicRepositories {
 		r := g.Registries
 		memberPublic = memberPublic || r.AllMembers || len(r.OUs) > 0 || len(r.Accounts) > 0
@@ -224,16 +229,20 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 	for _, region := range d.Hub.Regions {
 		repos = append(repos, fmt.Sprintf("arn:%s:ecr:%s:%s:repository/*", part, region, account))
 	}
-	var out []awsiam.PolicyStatement
-	if ptc || memberGrants {
-		out = append(out, statement("RegistryPolicy", []string{
-			"ecr:DeleteRegistryPolicy", "ecr:GetAccountSetting", "ecr:GetRegistryPolicy", "ecr:PutAccountSetting", "ecr:PutRegistryPolicy",
-		}, "*"))
+	sorted := func(a ...[]string) []string {
+		out := slices.Concat(a...)
+		slices.Sort(out)
+		return out
 	}
-	if memberGrants {
-		out = append(out, statement("RepositoryPolicies", []string{
-			"ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:SetRepositoryPolicy",
-		}, repos...))
+	var out []awsiam.PolicyStatement
+	out = append(out, statement("RegistryPolicy", sorted(
+		[]string{"ecr:DeleteRegistryPolicy", "ecr:GetAccountSetting", "ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"},
+		when(sw.SwitchScope, "ecr:PutAccountSetting")), "*"))
+	out = append(out, statement("RepositoryPolicies", sorted(
+		[]string{"ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories", "ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy"},
+		when(sw.ReadsTags, "ecr:ListTagsForResource")), repos...))
+	if sw.MemberTagQueries {
+		out = append(out, statement("FindTaggedRepositories", []string{"tag:GetResources"}, "*"))
 	}
 	if ptc {
 		out = append(out, statement("PullThroughCacheRules", []string{
@@ -261,9 +270,10 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 		out = append(out, statement("PassPullThroughCacheRole", []string{"iam:PassRole"}, ptcRole))
 	}
 	if memberPublic {
+		// Only events reach member public repositories (engine.PublicRepository: read, then set or
+		// delete one policy); a whole-registry listing happens in the hub only.
 		out = append(out, statement("PublicRepositoryPolicies", []string{
-			"ecr-public:DeleteRepositoryPolicy", "ecr-public:DescribeRepositories", "ecr-public:GetRepositoryPolicy",
-			"ecr-public:SetRepositoryPolicy",
+			"ecr-public:DeleteRepositoryPolicy", "ecr-public:GetRepositoryPolicy", "ecr-public:SetRepositoryPolicy",
 		}, fmt.Sprintf("arn:%s:ecr-public::%s:repository/*", part, account)))
 	}
 	return out

@@ -6,57 +6,101 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
-// Access is what one hub function may do, named by the kinds of work it performs. Keeping the
-// table here, in one place, makes the least-privilege review a read of one function.
+// Access is what one hub function may do, named by the kinds of work its code path performs.
+// Keeping the table here, in one place, makes the least-privilege review a read of one function.
+// Each field is backed by a call in shared/reconcile, shared/inventory, shared/apply, shared/audit,
+// shared/lease or the function's own handler; the comments name it.
 type Access struct {
-	ReadHubRepositories  bool // describe, tags, repository policy of hub repositories
-	WriteHubRepositories bool // set/delete repository policies in the hub
-	ReadHubRegistry      bool // registry policy and policy-scope setting of the hub
-	WriteHubRegistry     bool // put/delete registry policy, switch the policy scope
-	ReadPublic           bool // ECR Public repositories of the hub (us-east-1 only)
-	WritePublic          bool
-	AssumeMember         bool // sts:AssumeRole into the member execution role
-	ReadOrganization     bool // via the organization reader role (or directly in the management account)
-	WriteAudit           bool // audit trail records
-	ReadAudit            bool // Query on the audit table and its indexes
-	Lease                bool // one-writer lease per document
-	SendWork             bool // fan out to the work queue
+	ListHubRepositories  bool // ecr:DescribeRepositories: a whole hub registry (Converge, an account's enumerating repository grants)
+	ReadHubRepositories  bool // ecr:GetRepositoryPolicy, and ecr:ListTagsForResource when a grant matches on tags
+	FindTaggedRepos      bool // tag:GetResources: a whole registry's tag-matched repositories (Converge), when a hub grant matches on tags
+	WriteHubRepositories bool // ecr:SetRepositoryPolicy / DeleteRepositoryPolicy in the hub
+	ReadHubRegistry      bool // ecr:GetRegistryPolicy, and ecr:GetAccountSetting (policy scope) before a V2 write
+	WriteHubRegistry     bool // ecr:PutRegistryPolicy / DeleteRegistryPolicy; ecr:PutAccountSetting only when the declaration allows the V2 switch
+	ListPublic           bool // ecr-public:DescribeRepositories: the hub's public repositories (Converge, us-east-1 unit)
+	ReadPublic           bool // ecr-public:GetRepositoryPolicy
+	WritePublic          bool // ecr-public:SetRepositoryPolicy / DeleteRepositoryPolicy
+	AssumeMember         bool // sts:AssumeRole into the member execution role (awsapi.Members)
+	ReadOrganization     bool // via the organization reader role (or directly when the hub is the management account)
+	WriteAudit           bool // dynamodb:PutItem on the audit table: every decision (audit.Trail Record and Begin)
+	CompleteAudit        bool // dynamodb:UpdateItem on the audit table: the outcome of a write-ahead record (Applied/Failed)
+	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document
+	SendWork             bool // sqs:SendMessage (SendMessageBatch) to the work queue
+	ConsumeWork          bool // the worker's SQS event source mapping polls the work queue with the function's role
 }
 
-// FunctionAccess is the permission table of the hub functions.
+// FunctionAccess is the permission table of the hub functions, from the code path each one runs:
 //
-//   - repository converges one repository's policy (hub or member) and reads the registry scope;
-//   - account and drift converge a whole account or one resource: everything, reading and writing;
-//   - backfill plans (reads everything, writes only audit records) and fans out to the work queue;
-//   - worker converges one account+region: everything, reading and writing.
+//   - repository: engine.Repository / PublicRepository, one repository policy (hub or member), with
+//     the account's OU path or an organization walk when grants need them; never a registry policy;
+//   - account: engine.Account, a member's PTC role, rules and registry policy through the member
+//     role, and in the hub the registry policy and the repositories of enumerating grants; no ECR Public;
+//   - backfill: walks the organization, fans out to the work queue, and in a dry run converges inline
+//     with writes recorded as planned (Converge reads everything, writes only audit records, takes no lease);
+//   - worker: engine.Converge of one account+region from the message, which carries the accounts it
+//     needs, so it never reads the organization;
+//   - drift: one repository, registry policy, PTC rule set, PTC role or public repository policy, with
+//     the account's OU path or an organization walk; never a whole registry, so no tag:GetResources.
 var FunctionAccess = map[string]Access{
-	FnRepository: {ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true,
-		ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, Lease: true},
-	FnAccount: {ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
-		ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, Lease: true},
-	FnBackfill: {ReadHubRepositories: true, ReadHubRegistry: true, ReadPublic: true, AssumeMember: true,
-		ReadOrganization: true, WriteAudit: true, ReadAudit: true, SendWork: true},
-	FnWorker: {ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
-		ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, Lease: true},
+	FnRepository: {ReadHubRepositories: true, WriteHubRepositories: true, ReadPublic: true, WritePublic: true,
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
+	FnAccount: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
+	FnBackfill: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, ReadHubRegistry: true,
+		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, SendWork: true},
+	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
+		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
+		AssumeMember: true, WriteAudit: true, CompleteAudit: true, Lease: true, ConsumeWork: true},
 	FnDrift: {ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
-		ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, Lease: true},
+		ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
 }
 
 // Organizations read actions the reader role allows (and the functions, when the hub is the
-// management account). The OU tree walk uses the *ForParent calls; ListParents serves single events.
+// management account): exactly inventory.Org's orgAPI. The OU tree walk uses ListRoots and the
+// *ForParent calls; one account's OU path uses DescribeAccount and ListParents.
 var OrganizationReadActions = []string{
 	"organizations:DescribeAccount",
 	"organizations:DescribeOrganization",
-	"organizations:DescribeOrganizationalUnit",
 	"organizations:ListAccountsForParent",
 	"organizations:ListOrganizationalUnitsForParent",
 	"organizations:ListParents",
 	"organizations:ListRoots",
 }
 
-// resources are the ARNs a hub function's statements name.
+// Switches derives, from the declaration, the calls the engine makes only for some declarations.
+// Each mirrors the condition in shared/reconcile that guards the call.
+type Switches struct {
+	// ReadsTags: some repository-placement grant matches on tags (Engine.needsTags), so a single
+	// repository's tags are read with ecr:ListTagsForResource, in the hub and in members alike.
+	ReadsTags bool
+	// HubTagQueries / MemberTagQueries: such a grant lives in the hub / in some member registry
+	// (Engine.tagQueries), so converging that whole registry queries tag:GetResources.
+	HubTagQueries, MemberTagQueries bool
+	// SwitchScope: registryPolicyScope.allowSwitchToV2, the only case in which the engine calls
+	// ecr:PutAccountSetting.
+	SwitchScope bool
+}
+
+// SwitchesOf reads the Switches of d.
+func SwitchesOf(d *config.Declaration) Switches {
+	s := Switches{SwitchScope: d.RegistryPolicyScope.AllowSwitchToV2}
+	for _, g := range d.Grants {
+		if g.Placement != config.PlacementRepository || len(g.RepositoryTags) == 0 {
+			continue
+		}
+		r := g.Registries
+		s.ReadsTags = true
+		s.HubTagQueries = s.HubTagQueries || r.Hub
+		s.MemberTagQueries = s.MemberTagQueries || r.AllMembers || len(r.OUs) > 0 || len(r.Accounts) > 0
+	}
+	return s
+}
+
+// resources are the ARNs a hub function's statements name, and the declaration's switches.
 type resources struct {
 	partition, region, hub string
 	hubRegions             []string
@@ -67,6 +111,7 @@ type resources struct {
 	logGroup               *string
 	managementAccount      string
 	organizationID         string
+	switches               Switches
 }
 
 func statement(sid string, actions []string, res ...string) awsiam.PolicyStatement {
@@ -78,8 +123,16 @@ func statement(sid string, actions []string, res ...string) awsiam.PolicyStateme
 	})
 }
 
-// statements renders a's permissions. ECR registry-level actions and the policy-scope setting do not
-// support resource-level permissions, hence "*" for them only.
+// when returns actions if ok, else nothing: a statement's optional actions.
+func when(ok bool, actions ...string) []string {
+	if ok {
+		return actions
+	}
+	return nil
+}
+
+// statements renders a's permissions. ECR registry-level actions, the policy-scope setting and
+// tag:GetResources do not support resource-level permissions, hence "*" for them only.
 func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	// Any hub region's worker may converge any hub region (the backfill fans out all of them).
 	var repos []string
@@ -87,23 +140,29 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 		repos = append(repos, fmt.Sprintf("arn:%s:ecr:%s:%s:repository/*", r.partition, region, r.hub))
 	}
 	publicRepos := fmt.Sprintf("arn:%s:ecr-public::%s:repository/*", r.partition, r.hub)
+	sw := r.switches
 	var out []awsiam.PolicyStatement
 	add := func(ok bool, sid string, actions []string, res ...string) {
 		if ok {
+			slices.Sort(actions)
 			out = append(out, statement(sid, actions, res...))
 		}
 	}
 	add(true, "Logs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, *r.logGroup)
-	add(a.ReadHubRepositories, "ReadHubRepositories",
-		[]string{"ecr:DescribeRepositories", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource"}, repos...)
+	add(a.ReadHubRepositories || a.ListHubRepositories, "ReadHubRepositories", slices.Concat(
+		when(a.ListHubRepositories, "ecr:DescribeRepositories"),
+		when(a.ReadHubRepositories, "ecr:GetRepositoryPolicy"),
+		when(a.ReadHubRepositories && sw.ReadsTags, "ecr:ListTagsForResource")), repos...)
+	add(a.FindTaggedRepos && sw.HubTagQueries, "FindTaggedRepositories", []string{"tag:GetResources"}, "*")
 	add(a.WriteHubRepositories, "WriteHubRepositoryPolicies",
 		[]string{"ecr:DeleteRepositoryPolicy", "ecr:SetRepositoryPolicy"}, repos...)
 	add(a.ReadHubRegistry, "ReadHubRegistry", []string{"ecr:GetAccountSetting", "ecr:GetRegistryPolicy"}, "*")
-	add(a.WriteHubRegistry, "WriteHubRegistry",
-		[]string{"ecr:DeleteRegistryPolicy", "ecr:PutAccountSetting", "ecr:PutRegistryPolicy"}, "*")
+	add(a.WriteHubRegistry, "WriteHubRegistry", slices.Concat([]string{"ecr:DeleteRegistryPolicy", "ecr:PutRegistryPolicy"},
+		when(sw.SwitchScope, "ecr:PutAccountSetting")), "*")
 	if slices.Contains(r.hubRegions, "us-east-1") { // the ECR Public API exists only there
-		add(a.ReadPublic, "ReadHubPublicRepositories",
-			[]string{"ecr-public:DescribeRepositories", "ecr-public:GetRepositoryPolicy"}, publicRepos)
+		add(a.ReadPublic || a.ListPublic, "ReadHubPublicRepositories", slices.Concat(
+			when(a.ListPublic, "ecr-public:DescribeRepositories"),
+			when(a.ReadPublic, "ecr-public:GetRepositoryPolicy")), publicRepos)
 		add(a.WritePublic, "WriteHubPublicRepositoryPolicies",
 			[]string{"ecr-public:DeleteRepositoryPolicy", "ecr-public:SetRepositoryPolicy"}, publicRepos)
 	}
@@ -116,12 +175,14 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 			out = append(out, organizationReadStatements(r.partition, r.managementAccount, r.organizationID)...)
 		}
 	}
-	auditIndexes := *r.auditTable + "/index/*"
-	add(a.WriteAudit, "WriteAudit", []string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, *r.auditTable)
-	add(a.WriteAudit || a.ReadAudit, "ReadAudit", []string{"dynamodb:Query"}, *r.auditTable, auditIndexes)
+	add(a.WriteAudit || a.CompleteAudit, "WriteAudit", slices.Concat(
+		when(a.WriteAudit, "dynamodb:PutItem"), when(a.CompleteAudit, "dynamodb:UpdateItem")), *r.auditTable)
 	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		*r.leaseTable)
 	add(a.SendWork, "SendWork", []string{"sqs:SendMessage"}, *r.workQueue)
+	// What Lambda's SQS event source mapping calls with the function's role (the Lambda developer
+	// guide's list; CDK's SqsEventSource would also grant ChangeMessageVisibility and GetQueueUrl).
+	add(a.ConsumeWork, "ConsumeWork", []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}, *r.workQueue)
 	return out
 }
 
@@ -135,7 +196,6 @@ func organizationReadStatements(partition, management, orgID string) []awsiam.Po
 	return []awsiam.PolicyStatement{
 		statement("DescribeOrganization", []string{"organizations:DescribeOrganization", "organizations:ListRoots"}, "*"),
 		statement("DescribeAccounts", []string{"organizations:DescribeAccount"}, accounts),
-		statement("DescribeOUs", []string{"organizations:DescribeOrganizationalUnit"}, ous),
 		statement("WalkOUTree", []string{"organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"},
 			roots, ous),
 		statement("ListParents", []string{"organizations:ListParents"}, accounts, ous),

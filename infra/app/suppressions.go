@@ -12,14 +12,13 @@ import (
 // the narrowest thing AWS allows, and what still bounds it.
 const (
 	reasonRegistryLevel = "ECR registry-level actions (Get/Put/DeleteRegistryPolicy, Get/PutAccountSetting, the pull-through-cache rule " +
-		"actions) and organizations:ListRoots/DescribeOrganization have no resource type in the Service Authorization Reference, so IAM " +
-		"only accepts Resource \"*\" for them; each such statement lists only those actions."
+		"actions), tag:GetResources (a read that finds a registry's tag-matched repositories) and organizations:ListRoots/" +
+		"DescribeOrganization have no resource type in the Service Authorization Reference, so IAM only accepts Resource \"*\" for " +
+		"them; each such statement lists only those actions."
 	reasonRepositories = "Repositories appear at any time under any name and each must get its declared policy; the ARN is limited to " +
 		"this account's (and region's) repositories and the statement to describe, tag-read and repository-policy actions."
 	reasonMemberRole = "Members join the organization at any time, so the account is a wildcard; the role name is fixed to the one " +
 		"execution role ecr-warden deploys, and that role trusts only the hub function roles (aws:PrincipalArn)."
-	reasonAuditIndexes = "The audit trail's queries use its global secondary indexes (by-day, by-name, by-pending); the wildcard covers " +
-		"the indexes of this one table only."
 	reasonOrganization = "The reader walks the organization's OU tree by design; accounts, OUs and roots are limited to this " +
 		"organization's ARNs, and only read actions are allowed."
 	reasonCustomResourceRole = "The role of CDK's AwsCustomResource provider function, which only writes its own logs (this managed " +
@@ -38,13 +37,11 @@ func suppressReviewed(res *Result) {
 	}
 	hubRepos = append(hubRepos, fmt.Sprintf("Resource::arn:%s:ecr-public::%s:repository/*", p, d.Hub.AccountID))
 	for _, hub := range res.Hubs {
-		auditID := *hub.GetLogicalId(hub.State.Audit.Node().DefaultChild().(awscdk.CfnElement))
 		for _, fn := range FunctionNames {
 			role := hub.Functions.Roles[fn]
 			suppress(role, "AwsSolutions-IAM5", reasonRegistryLevel, "Resource::*")
 			suppress(role, "AwsSolutions-IAM5", reasonRepositories, hubRepos...)
 			suppress(role, "AwsSolutions-IAM5", reasonMemberRole, "Resource::"+RoleARN(p, "*", d.MemberRoleName))
-			suppress(role, "AwsSolutions-IAM5", reasonAuditIndexes, fmt.Sprintf("Resource::<%s.Arn>/index/*", auditID))
 			if d.IsHubAlsoManagement() {
 				suppress(role, "AwsSolutions-IAM5", reasonOrganization, organizationWildcards(d)...)
 			}

@@ -150,6 +150,17 @@ func selectUnits(d *config.Declaration, req trigger.BackfillRequest, runID strin
 			members = append(members, da)
 		}
 	}
+	// Only members the declaration configures have the execution role (the
+	// member StackSet targets the same selectors); assuming into any other
+	// would fail and dead-letter its unit on every sweep.
+	state := desired.New(d, context)
+	members = slices.DeleteFunc(members, func(m desired.Account) bool {
+		if state.Configures(m.ID) {
+			return false
+		}
+		sel.Skipped = append(sel.Skipped, skipped{m.ID, "the declaration configures nothing in this account (no pull-through cache, no grant in its registry), so the member StackSet does not deploy the execution role there"})
+		return true
+	})
 	for _, a := range walk.Skipped {
 		known[a.ID] = true
 		if picked(a) {

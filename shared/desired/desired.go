@@ -160,6 +160,30 @@ func (s *State) PTCMember(accountID string) bool {
 // PTCMembers returns the sorted IDs of the members that get the pull-through-cache setup.
 func (s *State) PTCMembers() []string { return s.ptcMembers }
 
+// Configures reports whether the declaration puts anything inside the account's own registry or IAM:
+// it is a managed member that gets the pull-through-cache setup, or a grant or public grant lives in
+// its registry. These are exactly the accounts the member StackSet deploys the execution role to
+// (infra derives its targets from the same selectors), so no other member is ever assumed into.
+func (s *State) Configures(accountID string) bool {
+	if accountID == s.decl.Hub.AccountID {
+		return true
+	}
+	if s.PTCMember(accountID) {
+		return true
+	}
+	for i := range s.decl.Grants {
+		if s.AppliesTo(s.decl.Grants[i].Registries, accountID) {
+			return true
+		}
+	}
+	for i := range s.decl.PublicRepositories {
+		if s.AppliesTo(s.decl.PublicRepositories[i].Registries, accountID) {
+			return true
+		}
+	}
+	return false
+}
+
 // AppliesTo reports whether registries selects the account's registry: the hub by Hub, a managed
 // member by AllMembers, one of the OUs or being listed.
 func (s *State) AppliesTo(r config.Registries, accountID string) bool {

@@ -52,7 +52,9 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
 	var rep Report
 	state := desired.New(e.Decl, []desired.Account{acct})
-	if !state.ManagedMember(acct) {
+	if !state.ManagedMember(acct) || !state.Configures(acct.ID) {
+		// Nothing of the declaration lives in this account, and the member
+		// StackSet does not deploy the execution role there.
 		return rep, nil
 	}
 	r, err := e.PTCRole(ctx, cause, state, acct.ID)

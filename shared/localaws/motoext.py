@@ -717,8 +717,11 @@ _wapp.DomainDispatcherApplication.__call__ = _serialised_call
 # other service. Pagination is moto's own: the repositories are appended to
 # the generator that get_resources pages through (ResourcesPerPage,
 # TagsPerPage, PaginationToken). Nothing else of the file changes.
-from moto.ecr.models import ecr_backends as _ecr_backends
-from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
+#
+# moto's tagging module imports every service's backend (about a second), so
+# the patch is installed when the server first loads that backend (its first
+# tagging request), not at start-up.
+import moto.backends as _moto_backends
 
 ECR_RESOURCE_TYPES = ("ecr", "ecr:repository")
 
@@ -731,30 +734,48 @@ def _tags_match(tag_filters, tags):
     return True
 
 
-_moto_tagged_resources = ResourceGroupsTaggingAPIBackend._get_resources_generator
+def _install_ecr_tagging():
+    from moto.ecr.models import ecr_backends
+    from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend as api
+
+    moto_resources = api._get_resources_generator
+    if getattr(moto_resources, "ecr_warden", False):
+        return  # installed already
+
+    def resources_with_ecr(self, tag_filters=None, resource_type_filters=None):
+        # A query for ECR types only skips moto's own generator: it has
+        # nothing for ECR, and walking it builds every service's backend for
+        # the account and region (EC2's default VPC among them).
+        ecr_only = bool(resource_type_filters) and all(
+            t in ECR_RESOURCE_TYPES for t in resource_type_filters)
+        if not ecr_only:
+            yield from moto_resources(
+                self, tag_filters=tag_filters or [], resource_type_filters=resource_type_filters)
+        if resource_type_filters and not any(t in ECR_RESOURCE_TYPES for t in resource_type_filters):
+            return
+        ecr = ecr_backends[self.account_id][self.region_name]
+        for repo in list(ecr.repositories.values()):
+            tags = ecr.tagger.get_tag_dict_for_resource(repo.arn)
+            if not tags or not _tags_match(tag_filters, tags):
+                continue
+            yield {"ResourceARN": repo.arn,
+                   "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+    resources_with_ecr.ecr_warden = True
+    api._get_resources_generator = resources_with_ecr
 
 
-def _tagged_resources_with_ecr(self, tag_filters=None, resource_type_filters=None):
-    # A query for ECR types only skips moto's own generator: it has nothing
-    # for ECR, and walking it builds every service's backend for the account
-    # and region (EC2's default VPC among them), seconds per new registry.
-    ecr_only = bool(resource_type_filters) and all(
-        t in ECR_RESOURCE_TYPES for t in resource_type_filters)
-    if not ecr_only:
-        yield from _moto_tagged_resources(
-            self, tag_filters=tag_filters or [], resource_type_filters=resource_type_filters)
-    if resource_type_filters and not any(t in ECR_RESOURCE_TYPES for t in resource_type_filters):
-        return
-    ecr = _ecr_backends[self.account_id][self.region_name]
-    for repo in list(ecr.repositories.values()):
-        tags = ecr.tagger.get_tag_dict_for_resource(repo.arn)
-        if not tags or not _tags_match(tag_filters, tags):
-            continue
-        yield {"ResourceARN": repo.arn,
-               "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+_moto_get_backend = _moto_backends.get_backend
 
 
-ResourceGroupsTaggingAPIBackend._get_resources_generator = _tagged_resources_with_ecr
+def _get_backend_with_ecr_tagging(name):
+    backend = _moto_get_backend(name)
+    if name == "resourcegroupstaggingapi":
+        _install_ecr_tagging()
+    return backend
+
+
+_moto_backends.get_backend = _get_backend_with_ecr_tagging
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -158,7 +158,8 @@ func CauseOf(t trigger.Target) Cause {
 // ---- private repositories
 
 // needsTags reports whether any repository-placement grant matches on tags,
-// which is the only reason to spend a ListTagsForResource call.
+// the only reason to read tags at all: a tag:GetResources query per registry
+// in a backfill, one ListTagsForResource for a single repository.
 func (e *Engine) needsTags() bool {
 	for _, g := range e.Decl.Grants {
 		if g.Placement == config.PlacementRepository && len(g.RepositoryTags) > 0 {

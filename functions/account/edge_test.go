@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 )
 
@@ -27,11 +28,11 @@ func (w *world) inProcess() *handler {
 	}
 	w.t.Setenv("AWS_REGION", region)
 	w.t.Setenv("AWS_MAX_ATTEMPTS", "1")
-	h, err := setup(w.ctx, slog.New(slog.DiscardHandler))
+	env, err := function.Load(w.ctx, spec, slog.New(slog.DiscardHandler))
 	if err != nil {
 		w.t.Fatalf("setup: %v", err)
 	}
-	return h
+	return handlerFor(env)
 }
 
 // TestInvalidPrincipalFailsAfterTheBound: when AWS keeps rejecting the
@@ -120,24 +121,6 @@ func TestForeignRuleWithTheSamePrefixIsReported(t *testing.T) {
 		t.Errorf("the other declared rules were not created: %v", rules)
 	}
 	w.assertAudited("arn:aws:ecr:us-east-1:"+a+":repository/*/pull-through-cache-rule/docker-hub", audit.DecisionRefused, "")
-}
-
-func TestParseRoleARN(t *testing.T) {
-	for _, c := range []struct{ arn, partition, account, name string }{
-		{"arn:aws:iam::999999999999:role/ecr-warden-org-read", "aws", "999999999999", "ecr-warden-org-read"},
-		{"arn:aws-cn:iam::999999999999:role/ops/ecr-warden-org-read", "aws-cn", "999999999999", "ops/ecr-warden-org-read"},
-	} {
-		p, a, n, err := parseRoleARN(c.arn)
-		if err != nil || p != c.partition || a != c.account || n != c.name {
-			t.Errorf("parseRoleARN(%s) = %s %s %s %v", c.arn, p, a, n, err)
-		}
-	}
-	for _, bad := range []string{"", "ecr-warden-org-read", "arn:aws:iam::99999999999:role/x", "arn:aws:iam::999999999999:user/x",
-		"arn:aws:sts::999999999999:assumed-role/x/y", "arn:aws:iam::999999999999:role/"} {
-		if _, _, _, err := parseRoleARN(bad); err == nil {
-			t.Errorf("parseRoleARN(%q) accepted a non-role ARN", bad)
-		}
-	}
 }
 
 // rewriteDeclaration edits the declaration before a function starts (for

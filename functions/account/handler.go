@@ -1,15 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -20,15 +20,7 @@ type converger interface {
 	Account(ctx context.Context, t trigger.Target) (reconcile.Report, error)
 }
 
-// recorder is the part of the audit trail a rejection needs.
-type recorder interface {
-	Record(ctx context.Context, rec audit.Record) error
-}
-
-var (
-	_ converger = (*reconcile.Engine)(nil)
-	_ recorder  = (*audit.Trail)(nil)
-)
+var _ converger = (*reconcile.Engine)(nil)
 
 // handler turns one organization or Control Tower event into one converged
 // account (its member setup and the hub's grants to it), or one recorded
@@ -37,7 +29,7 @@ var (
 type handler struct {
 	decl   *config.Declaration
 	engine converger
-	trail  recorder
+	trail  function.Recorder
 	log    *slog.Logger
 }
 
@@ -88,23 +80,11 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	return response{Target: t.String(), Report: rep}, nil
 }
 
-// reject records a short "rejected" audit record (whose log line is the
-// decision's one line) and answers success. Only if the record cannot be
-// stored does the invocation fail, so that no decision goes unaudited.
+// reject records the rejection (function.Reject) and answers success.
 func (h *handler) reject(ctx context.Context, raw []byte, t trigger.Target, rej *trigger.Rejection) (response, error) {
-	tr, actor := reconcile.AuditTrigger(rej.Trigger)
-	if tr.EventType == "" {
-		tr.EventType = "unreadable"
-	}
 	target := rejectedTarget(h.decl.Hub.Partition, raw, t, rej)
-	rec := audit.Record{Decision: audit.DecisionRejected, Trigger: tr, Actor: actor, Target: target,
-		Error: fmt.Sprintf("%s: %s", rej.Reason, rej.Detail)}
-	if rej.Raw != "" {
-		// The shape was not understood: keep the input for whoever reads the log.
-		h.log.WarnContext(ctx, "rejected input", "reason", string(rej.Reason), "raw", rej.Raw)
-	}
-	if err := h.trail.Record(ctx, rec); err != nil {
-		return response{}, fmt.Errorf("recording the rejection of event %q (%s): %w", tr.EventID, rej.Reason, err)
+	if err := function.Reject(ctx, h.trail, h.log, target, rej); err != nil {
+		return response{}, err
 	}
 	return response{Target: target.ARN, Rejected: string(rej.Reason), Detail: rej.Detail}, nil
 }
@@ -130,24 +110,10 @@ func rejectedTarget(partition string, raw []byte, t trigger.Target, rej *trigger
 		}
 		// Best effort: any field of the wrong type just leaves it unread.
 		_ = json.Unmarshal(raw, &ev)
-		account = first(ev.Detail.RequestParameters.AccountID, ev.Detail.ServiceEventDetails.AccountID)
+		account = cmp.Or(ev.Detail.RequestParameters.AccountID, ev.Detail.ServiceEventDetails.AccountID)
 	}
 	if policy.ValidAccountID(account) {
 		return audit.Target{ARN: policy.AccountRootARN(partition, account), AccountID: account, Kind: "Account", Name: account}
 	}
-	id := rej.Trigger.EventID
-	if id == "" {
-		sum := sha256.Sum256(raw)
-		id = "sha256-" + hex.EncodeToString(sum[:8])
-	}
-	return audit.Target{ARN: "event/" + id, AccountID: rej.Trigger.EventAccount, Region: rej.Trigger.EventRegion, Kind: "Event"}
-}
-
-func first(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	return function.EventTarget(raw, rej)
 }

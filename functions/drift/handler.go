@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
@@ -36,15 +35,9 @@ type orgReader interface {
 	Walk(ctx context.Context, scope inventory.WalkScope) (inventory.WalkResult, error)
 }
 
-// recorder is the part of the audit trail rejections and own writes need.
-type recorder interface {
-	Record(ctx context.Context, rec audit.Record) error
-}
-
 var (
 	_ converger = (*reconcile.Engine)(nil)
 	_ orgReader = (*inventory.Org)(nil)
-	_ recorder  = (*audit.Trail)(nil)
 )
 
 // handler re-converges the one resource a policy-change event names.
@@ -52,7 +45,7 @@ type handler struct {
 	decl   *config.Declaration
 	engine converger
 	org    orgReader
-	trail  recorder
+	trail  function.Recorder
 	log    *slog.Logger
 	// selfRoles are ecr-warden's own role names: their writes are ignored.
 	selfRoles []string
@@ -219,26 +212,13 @@ func (h *handler) ignore(ctx context.Context, cause reconcile.Cause, target audi
 	return response{Target: target.ARN, Ignored: why, Actor: actor}, nil
 }
 
-// reject records a short "rejected" audit record and answers success; only
-// if the record cannot be stored does the invocation fail.
+// reject records the rejection (function.Reject) and answers success. A
+// drift event names its resource only once it parses, so a rejected one is
+// filed under its event id.
 func (h *handler) reject(ctx context.Context, raw []byte, rej *trigger.Rejection) (response, error) {
-	tr, actor := reconcile.AuditTrigger(rej.Trigger)
-	if tr.EventType == "" {
-		tr.EventType = "unreadable"
-	}
-	id := rej.Trigger.EventID
-	if id == "" {
-		sum := sha256.Sum256(raw)
-		id = "sha256-" + hex.EncodeToString(sum[:8])
-	}
-	target := audit.Target{ARN: "event/" + id, AccountID: rej.Trigger.EventAccount, Region: rej.Trigger.EventRegion, Kind: "Event"}
-	if rej.Raw != "" {
-		h.log.WarnContext(ctx, "rejected input", "reason", string(rej.Reason), "raw", rej.Raw)
-	}
-	rec := audit.Record{Decision: audit.DecisionRejected, Trigger: tr, Actor: actor, Target: target,
-		Error: fmt.Sprintf("%s: %s", rej.Reason, rej.Detail)}
-	if err := h.trail.Record(ctx, rec); err != nil {
-		return response{}, fmt.Errorf("recording the rejection of event %q (%s): %w", tr.EventID, rej.Reason, err)
+	target := function.EventTarget(raw, rej)
+	if err := function.Reject(ctx, h.trail, h.log, target, rej); err != nil {
+		return response{}, err
 	}
 	return response{Target: target.ARN, Rejected: string(rej.Reason), Detail: rej.Detail}, nil
 }

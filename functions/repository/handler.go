@@ -1,9 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -23,15 +23,7 @@ type converger interface {
 	PublicRepository(ctx context.Context, cause reconcile.Cause, account, name string, known *string) (reconcile.Report, error)
 }
 
-// recorder is the part of the audit trail a rejection needs.
-type recorder interface {
-	Record(ctx context.Context, rec audit.Record) error
-}
-
-var (
-	_ converger = (*reconcile.Engine)(nil)
-	_ recorder  = (*audit.Trail)(nil)
-)
+var _ converger = (*reconcile.Engine)(nil)
 
 // handler turns one delivered event into one converged repository policy (or
 // one recorded rejection). It holds only what lives for the whole execution
@@ -39,7 +31,7 @@ var (
 type handler struct {
 	decl   *config.Declaration
 	engine converger
-	trail  recorder
+	trail  function.Recorder
 	log    *slog.Logger
 }
 
@@ -130,23 +122,11 @@ func (h *handler) drop(ctx context.Context, t trigger.Target, arn string, rep re
 	return response{Target: arn, Detail: cause.Error(), Report: rep}, nil
 }
 
-// reject records a short "rejected" audit record (whose log line is the
-// decision's one line) and answers success. Only if the record cannot be
-// stored does the invocation fail, so that no decision goes unaudited.
+// reject records the rejection (function.Reject) and answers success.
 func (h *handler) reject(ctx context.Context, raw []byte, t trigger.Target, rej *trigger.Rejection) (response, error) {
-	tr, actor := reconcile.AuditTrigger(rej.Trigger)
-	if tr.EventType == "" {
-		tr.EventType = "unreadable"
-	}
 	target := rejectedTarget(h.decl.Hub.Partition, raw, t, rej)
-	rec := audit.Record{Decision: audit.DecisionRejected, Trigger: tr, Actor: actor, Target: target,
-		Error: fmt.Sprintf("%s: %s", rej.Reason, rej.Detail)}
-	if rej.Raw != "" {
-		// The shape was not understood: keep the input for whoever reads the log.
-		h.log.WarnContext(ctx, "rejected input", "reason", string(rej.Reason), "raw", rej.Raw)
-	}
-	if err := h.trail.Record(ctx, rec); err != nil {
-		return response{}, fmt.Errorf("recording the rejection of event %q (%s): %w", tr.EventID, rej.Reason, err)
+	if err := function.Reject(ctx, h.trail, h.log, target, rej); err != nil {
+		return response{}, err
 	}
 	return response{Target: target.ARN, Rejected: string(rej.Reason), Detail: rej.Detail}, nil
 }
@@ -174,8 +154,8 @@ func rejectedTarget(partition string, raw []byte, t trigger.Target, rej *trigger
 		// Best effort: any field of the wrong type just leaves it unread.
 		_ = json.Unmarshal(raw, &ev)
 		d := ev.Detail
-		account = first(d.RequestParameters.RegistryID, d.RecipientAccount, ev.Account)
-		region = first(d.AWSRegion, ev.Region)
+		account = cmp.Or(d.RequestParameters.RegistryID, d.RecipientAccount, ev.Account)
+		region = cmp.Or(d.AWSRegion, ev.Region)
 		name = d.RequestParameters.RepositoryName
 	}
 	if policy.ValidRepositoryName(name) && policy.ValidAccountID(account) {
@@ -186,19 +166,5 @@ func rejectedTarget(partition string, raw []byte, t trigger.Target, rej *trigger
 			return audit.Target{ARN: policy.RepositoryARN(partition, region, account, name), AccountID: account, Region: region, Kind: "ECRRepositoryPolicy", Name: name}
 		}
 	}
-	id := rej.Trigger.EventID
-	if id == "" {
-		sum := sha256.Sum256(raw)
-		id = "sha256-" + hex.EncodeToString(sum[:8])
-	}
-	return audit.Target{ARN: "event/" + id, AccountID: rej.Trigger.EventAccount, Region: rej.Trigger.EventRegion, Kind: "Event"}
-}
-
-func first(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	return function.EventTarget(raw, rej)
 }

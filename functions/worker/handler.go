@@ -15,6 +15,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -25,15 +26,7 @@ type converger interface {
 	Converge(ctx context.Context, cause reconcile.Cause, w reconcile.Work) (reconcile.Report, error)
 }
 
-// recorder is the part of the audit trail a rejected message needs.
-type recorder interface {
-	Record(ctx context.Context, rec audit.Record) error
-}
-
-var (
-	_ converger = (*reconcile.Engine)(nil)
-	_ recorder  = (*audit.Trail)(nil)
-)
+var _ converger = (*reconcile.Engine)(nil)
 
 // concurrency bounds the units of one SQS batch converged at once; each
 // unit reads its registry with the engine's own bounded concurrency.
@@ -43,7 +36,7 @@ const concurrency = 4
 type handler struct {
 	decl   *config.Declaration
 	engine converger
-	trail  recorder
+	trail  function.Recorder
 	log    *slog.Logger
 }
 

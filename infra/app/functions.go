@@ -51,7 +51,7 @@ var functionSpecs = map[string]functionSpec{
 	FnDrift:      {120, 256, "ecr-warden: re-converge a policy, rule or role edited by hand"},
 }
 
-// FunctionEnv lists the environment variables each function's main.go reads (os.Getenv), and
+// FunctionEnv lists the WARDEN_ variables each function reads (its main.go's function.Spec Env), and
 // only those: the worker never reads the organization (its messages carry the accounts) and only
 // the backfill queues work. The backfill gets the lease table although a dry run takes no lease,
 // because its setup builds the lease client and refuses an empty name.

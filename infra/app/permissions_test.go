@@ -17,52 +17,137 @@ import (
 )
 
 // TestFunctionEnvIsWhatEachMainReads reads every functions/<fn>/*.go (tests aside) and collects the
-// WARDEN_* names passed to os.Getenv / os.LookupEnv: the stack must set exactly those, so a variable
-// a function starts reading (or stops reading) fails here instead of in a deployed Lambda.
+// WARDEN_* names the function reads: those in its function.Spec's Env (shared/function reads only
+// declared variables, and panics at cold start on an undeclared one) and any passed to os.Getenv /
+// os.LookupEnv directly. The stack must set exactly those, so a variable a function starts reading
+// (or stops reading) fails here instead of in a deployed Lambda.
 func TestFunctionEnvIsWhatEachMainReads(t *testing.T) {
+	shared := stringConsts(t, filepath.Join("..", "..", "shared", "function"))
 	for _, fn := range FunctionNames {
-		files, err := filepath.Glob(filepath.Join("..", "..", "functions", fn, "*.go"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("functions/%s: no Go files (%v)", fn, err)
+		dir := filepath.Join("..", "..", "functions", fn)
+		files := goFiles(t, dir)
+		local := stringConsts(t, dir)
+		// name resolves an Env element or a Getenv argument: a string literal,
+		// a constant of the function's package, or function.<Constant>.
+		name := func(f string, e ast.Expr) (string, bool) {
+			switch e := e.(type) {
+			case *ast.BasicLit:
+				v, err := strconv.Unquote(e.Value)
+				return v, err == nil
+			case *ast.Ident:
+				v, ok := local[e.Name]
+				return v, ok
+			case *ast.SelectorExpr:
+				if pkg, ok := e.X.(*ast.Ident); ok && pkg.Name == "function" {
+					v, ok := shared[e.Sel.Name]
+					return v, ok
+				}
+			}
+			t.Errorf("%s: a variable name this test cannot follow (%T)", f, e)
+			return "", false
 		}
 		var read []string
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
+		add := func(n string) {
+			if strings.HasPrefix(n, "WARDEN_") && !slices.Contains(read, n) {
+				read = append(read, n)
 			}
-			file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-			if err != nil {
-				t.Fatalf("parsing %s: %v", f, err)
-			}
+		}
+		specs := 0
+		for f, file := range files {
 			ast.Inspect(file, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok || len(call.Args) != 1 {
-					return true
-				}
-				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || (sel.Sel.Name != "Getenv" && sel.Sel.Name != "LookupEnv") {
-					return true
-				}
-				if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "os" {
-					return true
-				}
-				lit, ok := call.Args[0].(*ast.BasicLit)
-				if !ok {
-					t.Errorf("%s: os.%s with a non-literal name; this test cannot follow it", f, sel.Sel.Name)
-					return true
-				}
-				name, _ := strconv.Unquote(lit.Value)
-				if strings.HasPrefix(name, "WARDEN_") && !slices.Contains(read, name) {
-					read = append(read, name)
+				switch n := n.(type) {
+				case *ast.CompositeLit:
+					if sel, ok := n.Type.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Spec" {
+						return true
+					} else if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "function" {
+						return true
+					}
+					specs++
+					for _, el := range n.Elts {
+						kv, ok := el.(*ast.KeyValueExpr)
+						if key, _ := kv.Key.(*ast.Ident); !ok || key == nil || key.Name != "Env" {
+							continue
+						}
+						list, ok := kv.Value.(*ast.CompositeLit)
+						if !ok {
+							t.Errorf("%s: function.Spec Env is not a literal list; this test cannot follow it", f)
+							continue
+						}
+						for _, e := range list.Elts {
+							if v, ok := name(f, e); ok {
+								add(v)
+							}
+						}
+					}
+				case *ast.CallExpr:
+					sel, ok := n.Fun.(*ast.SelectorExpr)
+					if !ok || len(n.Args) != 1 || (sel.Sel.Name != "Getenv" && sel.Sel.Name != "LookupEnv") {
+						return true
+					}
+					if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "os" {
+						return true
+					}
+					if v, ok := name(f, n.Args[0]); ok {
+						add(v)
+					}
 				}
 				return true
 			})
+		}
+		if specs != 1 {
+			t.Errorf("functions/%s: %d function.Spec literals, want the one its main passes to function.Run", fn, specs)
 		}
 		slices.Sort(read)
 		set := slices.Clone(FunctionEnv[fn])
 		slices.Sort(set)
 		mustEqual(t, "functions/"+fn+" reads vs the stack sets", set, read)
 	}
+}
+
+// goFiles parses the non-test Go files of dir, by path.
+func goFiles(t *testing.T, dir string) map[string]*ast.File {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("%s: no Go files (%v)", dir, err)
+	}
+	files := map[string]*ast.File{}
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
+		if err != nil {
+			t.Fatalf("parsing %s: %v", p, err)
+		}
+		files[p] = f
+	}
+	return files
+}
+
+// stringConsts are the package-level string constants of the Go package in dir, by name.
+func stringConsts(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, f := range goFiles(t, dir) {
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, id := range vs.Names {
+					if i < len(vs.Values) {
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							out[id.Name], _ = strconv.Unquote(lit.Value)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // TestSelfRoleNamesAreEveryHubFunctionRole: drift ignores writes by these roles, so each one that

@@ -8,6 +8,8 @@ package awsapi
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +35,13 @@ const (
 // AWS_ENDPOINT_URL (used only locally, to point at moto) needs no code here:
 // the SDK's config loader reads it into aws.Config.BaseEndpoint and every
 // service client honours it (verified by TestLoadHonoursEndpointURL).
+// AWS_MAX_ATTEMPTS does need code: see retryerFromEnv.
 func Load(ctx context.Context, region string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
-	all := []func(*config.LoadOptions) error{config.WithRetryer(NewRetryer)}
+	retryer, err := retryerFromEnv()
+	if err != nil {
+		return aws.Config{}, err
+	}
+	all := []func(*config.LoadOptions) error{config.WithRetryer(retryer)}
 	if region != "" {
 		all = append(all, config.WithRegion(region))
 	}
@@ -44,6 +51,23 @@ func Load(ctx context.Context, region string, opts ...func(*config.LoadOptions) 
 		return aws.Config{}, fmt.Errorf("loading AWS configuration (region %q): %w", region, err)
 	}
 	return cfg, nil
+}
+
+// retryerFromEnv honours the SDK's standard AWS_MAX_ATTEMPTS variable, which
+// the explicit retryer would otherwise shadow: operators (and the fault
+// tests) can change the per-call attempt budget without a code change. A
+// value that is not a whole number of at least 1 is an error naming the
+// variable, so a typo stops the function at init instead of going unnoticed.
+func retryerFromEnv() (func() aws.Retryer, error) {
+	v := os.Getenv("AWS_MAX_ATTEMPTS")
+	if v == "" {
+		return NewRetryer, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("AWS_MAX_ATTEMPTS=%q: want a whole number of attempts, at least 1", v)
+	}
+	return func() aws.Retryer { return retry.AddWithMaxAttempts(NewRetryer(), n) }, nil
 }
 
 // NewRetryer is the adaptive retryer every client uses. Besides the SDK's

@@ -90,6 +90,28 @@ func TestLoadHonoursEndpointURL(t *testing.T) {
 	}
 }
 
+// TestLoadHonoursMaxAttempts: the SDK's own AWS_MAX_ATTEMPTS sets the
+// attempt budget (the explicit adaptive retryer would otherwise hide it); a
+// value that is not a count names the variable.
+func TestLoadHonoursMaxAttempts(t *testing.T) {
+	isolateEnv(t)
+	ctx := context.Background()
+	t.Setenv("AWS_MAX_ATTEMPTS", "3")
+	cfg, err := Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cfg.Retryer().MaxAttempts(); n != 3 {
+		t.Errorf("max attempts = %d, want 3 from AWS_MAX_ATTEMPTS", n)
+	}
+	for _, bad := range []string{"many", "0", "-2"} {
+		t.Setenv("AWS_MAX_ATTEMPTS", bad)
+		if _, err := Load(ctx, ""); err == nil || !strings.Contains(err.Error(), "AWS_MAX_ATTEMPTS") {
+			t.Errorf("AWS_MAX_ATTEMPTS=%q: error %v, want one naming the variable", bad, err)
+		}
+	}
+}
+
 func TestWhoAmI(t *testing.T) {
 	reset(t)
 	id, err := WhoAmI(context.Background(), moto.Config("us-east-1"))

@@ -1,0 +1,43 @@
+package function
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+)
+
+// orgConfig is the configuration for Organizations calls. Organizations
+// answers only in the management account (or a delegated administrator), and
+// its events arrive there, so a deployed function assumes the management
+// stack's read-only role named by WARDEN_ORG_ROLE_ARN; "" means the
+// function's own credentials can read the organization (tests, delegated
+// admin). A value that is not a role ARN stops the function at init.
+func orgConfig(ctx context.Context, cfg aws.Config, roleARN, function string) (aws.Config, error) {
+	if roleARN == "" {
+		return cfg, nil
+	}
+	partition, account, name, err := parseRoleARN(roleARN)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("%s=%q: %w", OrgRoleARN, roleARN, err)
+	}
+	return awsapi.AssumeRole(ctx, cfg, partition, account, name, awsapi.SessionName(function)), nil
+}
+
+// parseRoleARN splits arn:<partition>:iam::<account>:role/<path/><name> into
+// the parts awsapi.AssumeRole takes; a role path stays part of the name so the
+// rebuilt ARN is the same.
+func parseRoleARN(arn string) (partition, account, name string, err error) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" || !strings.HasPrefix(parts[5], "role/") {
+		return "", "", "", fmt.Errorf("want a role ARN like arn:aws:iam::999999999999:role/ecr-warden-org-read")
+	}
+	partition, account, name = parts[1], parts[4], strings.TrimPrefix(parts[5], "role/")
+	if partition == "" || len(account) != 12 || strings.Trim(account, "0123456789") != "" || name == "" {
+		return "", "", "", fmt.Errorf("want a role ARN like arn:aws:iam::999999999999:role/ecr-warden-org-read (partition, 12-digit account and role name)")
+	}
+	return partition, account, name, nil
+}

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -166,6 +167,7 @@ func (s *Server) Config(region string) aws.Config {
 		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint:     aws.String(s.URL),
 		RetryMaxAttempts: 1,
+		HTTPClient:       testHTTPClient,
 	}
 }
 
@@ -189,6 +191,14 @@ func AccountConfig(ctx context.Context, base aws.Config, accountID, roleName str
 	cfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
 	return cfg, nil
 }
+
+// testHTTPClient opens a connection per request. moto's server can close a
+// kept-alive connection just as the client reuses it; with retries off that
+// race surfaced as "use of closed network connection" in tests under load.
+// Loopback connections are cheap, so the harness avoids reuse altogether.
+var testHTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+	tr.DisableKeepAlives = true
+})
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

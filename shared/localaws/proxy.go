@@ -121,6 +121,7 @@ func (p *Proxy) Config(region string) aws.Config {
 		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint:     aws.String(p.URL),
 		RetryMaxAttempts: 1,
+		HTTPClient:       testHTTPClient,
 	}
 }
 

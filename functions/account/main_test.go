@@ -23,10 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
-	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/functest"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
-	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
@@ -43,13 +42,13 @@ const (
 	region      = "us-east-1"
 	memberRole  = "OrganizationAccountAccessRole"
 	orgRoleName = "ecr-warden-org-read"
-	auditTable  = "ecr-warden-audit"
-	leaseTable  = "ecr-warden-leases"
+	auditTable  = functest.AuditTable
 	ptcRoleName = "ecr-warden-ptc"
 	foreignSid  = "PlatformTeamManualPull"
 )
 
 var (
+	lab           *functest.Harness
 	srv           *localaws.Server
 	proxy         *localaws.Proxy
 	accountBin    string
@@ -57,35 +56,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx := context.Background()
-	var err error
-	srv, err = localaws.Start(ctx, localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the local AWS:", err)
-		return 1
-	}
-	defer srv.Stop()
-	proxy = localaws.NewProxy(srv.URL)
-	defer proxy.Close()
-	dir, err := os.MkdirTemp("", "ecr-warden-account-test-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if accountBin, err = lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/account", dir); err != nil {
-		fmt.Fprintln(os.Stderr, "building the account function:", err)
-		return 1
-	}
-	if repositoryBin, err = lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/repository", dir); err != nil {
-		fmt.Fprintln(os.Stderr, "building the repository function:", err)
-		return 1
-	}
-	return m.Run()
+	functest.Main(m, []string{"account", "repository"}, func(h *functest.Harness) {
+		lab, srv, proxy = h, h.Server, h.Proxy
+		accountBin, repositoryBin = h.Binary("account"), h.Binary("repository")
+	})
 }
 
 // world is one test's organization on a freshly reset local AWS.
@@ -107,18 +81,10 @@ type world struct {
 func newWorld(t testing.TB, edit func(string) string) *world {
 	t.Helper()
 	ctx := context.Background()
-	if err := srv.Reset(); err != nil {
-		t.Fatalf("resetting the local AWS: %v", err)
+	if err := lab.Reset(ctx, region); err != nil {
+		t.Fatal(err)
 	}
-	proxy.Reset()
 	w := &world{t: t, ctx: ctx, hub: srv.Config(region)}
-	db := dynamodb.NewFromConfig(w.hub)
-	if err := audit.CreateTable(ctx, db, auditTable); err != nil {
-		t.Fatalf("creating the audit table: %v", err)
-	}
-	if err := lease.CreateTable(ctx, db, leaseTable); err != nil {
-		t.Fatalf("creating the lease table: %v", err)
-	}
 	mgmt, err := localaws.AccountConfig(ctx, w.hub, mgmtAccount, "OrganizationAdmin")
 	if err != nil {
 		t.Fatal(err)
@@ -195,15 +161,9 @@ func (w *world) move(account, from, to string) {
 // count calls and inject faults), tables, declaration, and the management
 // account's read-only role for Organizations.
 func (w *world) env() map[string]string {
-	return map[string]string{
-		"AWS_ENDPOINT_URL":        proxy.URL,
-		"AWS_ACCESS_KEY_ID":       "testing",
-		"AWS_SECRET_ACCESS_KEY":   "testing",
-		"WARDEN_DECLARATION_FILE": w.declPath,
-		"WARDEN_AUDIT_TABLE":      auditTable,
-		"WARDEN_LEASE_TABLE":      leaseTable,
-		"WARDEN_ORG_ROLE_ARN":     "arn:aws:iam::" + mgmtAccount + ":role/" + orgRoleName,
-	}
+	env := lab.Env(w.declPath)
+	env["WARDEN_ORG_ROLE_ARN"] = "arn:aws:iam::" + mgmtAccount + ":role/" + orgRoleName
+	return env
 }
 
 // start runs the account function's real binary in a fresh execution

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/functions/backfill/localrun"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/functest"
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -35,9 +37,9 @@ import (
 // (backfill, worker, drift) serve the whole test binary; each test resets
 // the state and seeds its own organization.
 var (
-	srv      *localaws.Server
-	proxy    *localaws.Proxy
-	binaries = map[string]string{}
+	lab   *functest.Harness
+	srv   *localaws.Server
+	proxy *localaws.Proxy
 )
 
 const (
@@ -49,33 +51,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "backfill-test-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		for _, fn := range []string{"backfill", "worker", "drift"} {
-			b, err := lambdalocal.BuildHost(ctx, "../"+fn, dir)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 2
-			}
-			binaries[fn] = b
-		}
-		srv, err = localaws.Start(ctx, localaws.Options{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-			return 2
-		}
-		defer srv.Stop()
-		proxy = localaws.NewProxy(srv.URL)
-		defer proxy.Close()
-		return m.Run()
-	}()
-	os.Exit(code)
+	functest.Main(m, []string{"backfill", "worker", "drift"}, func(h *functest.Harness) {
+		lab, srv, proxy = h, h.Server, h.Proxy
+	})
 }
 
 // world is one test's AWS: an organization with two OUs of two members
@@ -94,10 +72,9 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := t.Context()
-	if err := srv.Reset(); err != nil {
+	if err := lab.Reset(ctx, region); err != nil {
 		t.Fatal(err)
 	}
-	proxy.Reset()
 	cfg := srv.Config(region)
 	env, err := localrun.Prepare(ctx, cfg, 2)
 	if err != nil {
@@ -204,14 +181,12 @@ func (w *world) registryPolicy(account, r string) string {
 // start runs one function's real bootstrap, pointed at w.endpoint.
 func (w *world) start(fn string, extra map[string]string) *lambdalocal.Instance {
 	w.t.Helper()
-	env := w.env.Vars()
+	env := lab.Env(w.declaration)
+	maps.Copy(env, w.env.Vars())
 	env["AWS_ENDPOINT_URL"] = w.endpoint
-	env["WARDEN_DECLARATION_FILE"] = w.declaration
 	env["AWS_MAX_ATTEMPTS"] = "2"
-	for k, v := range extra {
-		env[k] = v
-	}
-	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-" + fn, Binary: binaries[fn], Env: env, Region: region, Timeout: 3 * time.Minute, InitTimeout: 15 * time.Minute})
+	maps.Copy(env, extra)
+	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-" + fn, Binary: lab.Binary(fn), Env: env, Region: region, Timeout: 3 * time.Minute, InitTimeout: 15 * time.Minute})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,9 +21,9 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/functest"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
-	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
@@ -34,6 +33,7 @@ var update = flag.Bool("update", false, "rewrite the golden policies in testdata
 // One local AWS, one counting proxy in front of it and one host build of
 // the function serve the whole test binary; each test resets the state.
 var (
+	lab    *functest.Harness
 	srv    *localaws.Server
 	proxy  *localaws.Proxy
 	binary string
@@ -42,39 +42,16 @@ var (
 const (
 	hubAccount  = "123456789012" // moto's default account: the function's own
 	region      = "us-east-1"
-	auditTable  = "ecr-warden-audit"
-	leaseTable  = "ecr-warden-leases"
+	auditTable  = functest.AuditTable
 	memberRole  = "ecr-warden-execution"
 	declaration = "testdata/declaration.json"
 	sidPrefix   = "EcrWarden"
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "repository-test-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		binary, err = lambdalocal.BuildHost(ctx, ".", dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		srv, err = localaws.Start(ctx, localaws.Options{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-			return 2
-		}
-		defer srv.Stop()
-		proxy = localaws.NewProxy(srv.URL)
-		defer proxy.Close()
-		return m.Run()
-	}()
-	os.Exit(code)
+	functest.Main(m, []string{"repository"}, func(h *functest.Harness) {
+		lab, srv, proxy, binary = h, h.Server, h.Proxy, h.Binary("repository")
+	})
 }
 
 // world is one test's AWS: a fresh local AWS with the audit and lease tables,
@@ -90,18 +67,10 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := t.Context()
-	if err := srv.Reset(); err != nil {
+	if err := lab.Reset(ctx, region); err != nil {
 		t.Fatal(err)
 	}
-	proxy.Reset()
 	cfg := srv.Config(region)
-	db := dynamodb.NewFromConfig(cfg)
-	if err := audit.CreateTable(ctx, db, auditTable); err != nil {
-		t.Fatal(err)
-	}
-	if err := lease.CreateTable(ctx, db, leaseTable); err != nil {
-		t.Fatal(err)
-	}
 	org := organizations.NewFromConfig(cfg)
 	if _, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
 		t.Fatal(err)
@@ -110,7 +79,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trail, err := audit.New(db, auditTable, audit.Options{})
+	trail, err := audit.New(dynamodb.NewFromConfig(cfg), auditTable, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,14 +202,7 @@ func (w *world) function(extra map[string]string) lambdalocal.Function {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	env := map[string]string{
-		"AWS_ENDPOINT_URL":        proxy.URL,
-		"AWS_ACCESS_KEY_ID":       "testing",
-		"AWS_SECRET_ACCESS_KEY":   "testing",
-		"WARDEN_DECLARATION_FILE": abs,
-		"WARDEN_AUDIT_TABLE":      auditTable,
-		"WARDEN_LEASE_TABLE":      leaseTable,
-	}
+	env := lab.Env(abs)
 	for k, v := range extra {
 		env[k] = v
 	}

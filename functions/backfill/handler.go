@@ -178,18 +178,6 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	return resp, nil
 }
 
-// causeOf is the audit cause of a backfill or sweep unit. The worker builds
-// the same cause from the Work it receives, so a dry run's planned records
-// and the real run's applied records carry the same trigger shape.
-func causeOf(w reconcile.Work) reconcile.Cause {
-	if w.Sweep {
-		return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
-			Actor: audit.Actor{Type: "AWSService", InvokedBy: "events.amazonaws.com"}}
-	}
-	return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "backfill", Source: "ecr-warden"},
-		Actor: audit.Actor{Type: "invoker"}}
-}
-
 // runInline converges (plans, in a dry run) every unit in this invocation
 // with bounded concurrency and adds the summary, plan and failures to resp.
 func (h *handler) runInline(ctx context.Context, units []reconcile.Work, resp *response) {
@@ -206,7 +194,7 @@ func (h *handler) runInline(ctx context.Context, units []reconcile.Work, resp *r
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			reports[i], errs[i] = h.engine.Converge(ctx, causeOf(w), w)
+			reports[i], errs[i] = h.engine.Converge(ctx, w.Cause(), w)
 		}()
 	}
 	wg.Wait()

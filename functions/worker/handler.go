@@ -18,7 +18,6 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
-	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // converger is the part of the reconcile engine the worker drives.
@@ -98,7 +97,7 @@ func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
 		}
 		return nil
 	}
-	rep, err := h.engine.Converge(ctx, causeOf(w), w)
+	rep, err := h.engine.Converge(ctx, w.Cause(), w)
 	attrs := []any{"runId", w.RunID, "messageId", m.MessageId, "account", w.Account, "region", w.Region,
 		"dryRun", w.DryRun, "sweep", w.Sweep, "examined", rep.Examined, "unchanged", rep.Unchanged,
 		"changed", rep.Changed, "planned", rep.Planned, "refused", rep.Refused, "failed", rep.Failed}
@@ -142,16 +141,4 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 		return w, errors.New("accounts: missing (the backfill always sends the accounts a unit depends on)")
 	}
 	return w, nil
-}
-
-// causeOf is the audit cause of a backfill or sweep unit, built exactly as
-// the backfill's dry run builds it, so planned and applied records of the
-// same change carry the same trigger.
-func causeOf(w reconcile.Work) reconcile.Cause {
-	if w.Sweep {
-		return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
-			Actor: audit.Actor{Type: "AWSService", InvokedBy: "events.amazonaws.com"}}
-	}
-	return reconcile.Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "backfill", Source: "ecr-warden"},
-		Actor: audit.Actor{Type: "invoker"}}
 }

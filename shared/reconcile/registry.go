@@ -10,10 +10,12 @@ import (
 	"sync"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // Work is one unit of a backfill or sweep: one account in one region, with
@@ -36,6 +38,18 @@ type Work struct {
 	// Role marks the one region of a member in which its (global) IAM role
 	// is converged.
 	Role bool `json:"role,omitempty"`
+}
+
+// Cause is the audit cause of a backfill or sweep unit. The backfill's dry
+// run and the worker both build it here, from the Work alone, so planned and
+// applied records of the same change carry the same trigger.
+func (w Work) Cause() Cause {
+	if w.Sweep {
+		return Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
+			Actor: audit.Actor{Type: "AWSService", InvokedBy: "events.amazonaws.com"}}
+	}
+	return Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "backfill", Source: "ecr-warden"},
+		Actor: audit.Actor{Type: "invoker"}}
 }
 
 // WithDryRun returns a copy of the engine whose writes are recorded as

@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"io"
 	"os"
 	"os/exec"
@@ -110,19 +112,28 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers int, pla
 		if i < nRepos%len(owners) {
 			n++
 		}
-		names := make([]string, n)
-		for k := range names {
-			if k%2 == 0 {
-				names[k] = fmt.Sprintf("team/svc-%04d", k)
-			} else {
-				names[k] = fmt.Sprintf("misc/tool-%04d", k)
+		// Half team/* (matched by name), a quarter misc/* tagged share=org
+		// (matched by the tag grant through tag:GetResources), a quarter
+		// misc/* that no grant matches.
+		var team, tagged, plain []string
+		for k := range n {
+			switch {
+			case k%2 == 0:
+				team = append(team, fmt.Sprintf("team/svc-%04d", k))
+			case k%4 == 1:
+				tagged = append(tagged, fmt.Sprintf("misc/tool-%04d", k))
+			default:
+				plain = append(plain, fmt.Sprintf("misc/tool-%04d", k))
 			}
 		}
 		c, err := localrun.Config(ctx, cfg, org.Management, acct, memberRole)
 		if err != nil {
 			return err
 		}
-		if err := localrun.CreateRepositories(ctx, c, names, 8); err != nil {
+		if err := localrun.CreateRepositories(ctx, c, append(team, plain...), 8); err != nil {
+			return err
+		}
+		if err := localrun.CreateRepositories(ctx, c, tagged, 8, ecrtypes.Tag{Key: aws.String("share"), Value: aws.String("org")}); err != nil {
 			return err
 		}
 		repos += n
@@ -295,10 +306,11 @@ func report(out io.Writer, accounts, repos, workers int, phases []phase) {
 	row("changes planned (dry run)", func(p phase) string { return fmt.Sprint(p.planned) })
 	row("AWS calls, all", func(p phase) string { return fmt.Sprint(sum(p.calls, "")) })
 	row("ECR calls per repository", func(p phase) string { return fmt.Sprintf("%.2f", float64(sum(p.calls, "ecr:"))/float64(repos)) })
-	row("policy reads per repository", func(p phase) string {
+	row("per-repository reads (policy, tags)", func(p phase) string {
 		return fmt.Sprintf("%.2f", float64(p.calls["ecr:GetRepositoryPolicy"]+p.calls["ecr:ListTagsForResource"])/float64(repos))
 	})
 	row("listing pages (DescribeRepositories)", func(p phase) string { return fmt.Sprint(p.calls["ecr:DescribeRepositories"]) })
+	row("tag listing pages (tag:GetResources)", func(p phase) string { return fmt.Sprint(p.calls["tagging:GetResources"]) })
 	keys := map[string]bool{}
 	for _, p := range phases {
 		for k := range p.calls {

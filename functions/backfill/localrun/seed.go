@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
@@ -105,8 +106,8 @@ func Config(ctx context.Context, cfg aws.Config, self, account, roleName string)
 }
 
 // CreateRepositories creates the named private repositories in one
-// account and region, parallel at a time.
-func CreateRepositories(ctx context.Context, cfg aws.Config, names []string, parallel int) error {
+// account and region, parallel at a time, each carrying tags (if given).
+func CreateRepositories(ctx context.Context, cfg aws.Config, names []string, parallel int, tags ...ecrtypes.Tag) error {
 	c := ecr.NewFromConfig(cfg)
 	sem := make(chan struct{}, max(parallel, 1))
 	var (
@@ -119,7 +120,7 @@ func CreateRepositories(ctx context.Context, cfg aws.Config, names []string, par
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(n)}); err != nil {
+			if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(n), Tags: tags}); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("creating repository %s: %w", n, err))
 				mu.Unlock()
@@ -143,6 +144,8 @@ func Declaration(org Org, region string) string {
   "registryPolicyScope": {"allowSwitchToV2": false},
   "grants": [
     {"name": "org-pull", "repositories": ["team/*"], "access": "pull", "principals": {"organization": true},
+     "placement": "repository", "principalMode": "condition", "registries": {"hub": true, "allMembers": true}},
+    {"name": "tagged-share", "repositoryTags": {"share": "org"}, "access": "pull", "principals": {"organization": true},
      "placement": "repository", "principalMode": "condition", "registries": {"hub": true, "allMembers": true}},
     {"name": "workloads-apps", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": [%q]},
      "placement": "registry", "principalMode": "enumerate", "registries": {"hub": true}}

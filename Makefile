@@ -59,8 +59,8 @@ lint: ## gofmt, go vet (cfn-lint runs on the synthesized templates inside the in
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-golden: ## regenerate the golden policy files after an intended change (then review the diff)
-	$(GO) test ./shared/desired ./shared/plan -count=1 -update
+golden: ## regenerate every golden file in the module after an intended change (then review git diff)
+	$(GO) test -count=1 -p 1 -timeout 20m ./... -update
 
 fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run in make test)
 	@for t in "FuzzParse ./shared/trigger" "FuzzParse ./shared/config" "FuzzParse ./shared/policy" "FuzzStringList ./shared/policy" "FuzzDocument ./shared/plan"; do \

@@ -28,6 +28,9 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 // The test topology: the functions run in the hub (moto's default account,

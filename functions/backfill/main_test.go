@@ -31,6 +31,9 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 // One local AWS, one counting proxy and one host build of each function

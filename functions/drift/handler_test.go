@@ -15,6 +15,9 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 // These tests pin the decisions the handler takes before the engine runs

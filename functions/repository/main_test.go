@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,13 +21,12 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/functest"
+	"github.com/ecr-warden/ecr-warden/shared/golden"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden policies in testdata/")
 
 // One local AWS, one counting proxy in front of it and one host build of
 // the function serve the whole test binary; each test resets the state.
@@ -264,12 +262,12 @@ func awsWrites() int {
 	return n
 }
 
-// golden compares a policy with testdata/<name> by meaning (policy.Equivalent),
-// or rewrites the file with -update.
-func golden(t *testing.T, name, got string) {
+// goldenFile compares a policy with testdata/<name> by meaning (policy.Equivalent),
+// or rewrites the file, indented, with -update (see package golden).
+func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
+	if golden.Update() {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, []byte(got), "", "  "); err != nil {
 			t.Fatalf("policy is not JSON: %v\n%s", err, got)
@@ -281,14 +279,14 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
+		t.Fatalf("reading golden policy: %v (run `%s` to create it, then review the diff)", err, golden.Hint)
 	}
 	eq, err := policy.Equivalent(string(want), got)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !eq {
-		t.Errorf("policy differs from %s:\ngot  %s\nwant %s", path, got, want)
+		t.Errorf("policy differs in meaning from %s:\ngot  %s\nwant %s\nIf the change is intended, run `%s` and review the diff.", path, got, want, golden.Hint)
 	}
 }
 

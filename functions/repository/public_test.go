@@ -22,7 +22,7 @@ func TestPublicRepositoryGetsPushGrant(t *testing.T) {
 	if r.Changed != 1 || r.Target != scannerARN {
 		t.Fatalf("response %+v, want one change to %s", r, scannerARN)
 	}
-	golden(t, "public-repository-policy.tools-scanner.json", w.publicPolicy("tools/scanner"))
+	goldenFile(t, "public-repository-policy.tools-scanner.json", w.publicPolicy("tools/scanner"))
 	if n := proxy.Count("ecr-public", "SetRepositoryPolicy"); n != 1 {
 		t.Errorf("ecr-public SetRepositoryPolicy calls = %d, want 1", n)
 	}

@@ -34,7 +34,7 @@ func TestHubRepositoryGetsDeclaredPolicy(t *testing.T) {
 	if r.Changed != 1 || r.Rejected != "" {
 		t.Fatalf("response %+v, want one change", r)
 	}
-	golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+	goldenFile(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
 	if n := proxy.Count("ecr", "SetRepositoryPolicy"); n != 1 {
 		t.Errorf("SetRepositoryPolicy calls = %d, want 1", n)
 	}
@@ -62,9 +62,9 @@ func TestMemberRepositoriesGetDeclaredPolicy(t *testing.T) {
 	inst := w.start(nil)
 
 	w.mustInvoke(inst, w.event("ecr-create-repository-api-member.json"))
-	golden(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
+	goldenFile(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
 	w.mustInvoke(inst, w.event("ecr-create-repository-service.json"))
-	golden(t, "repository-policy.ecr-public-library-nginx.json", w.policy(w.member, "ecr-public/library/nginx"))
+	goldenFile(t, "repository-policy.ecr-public-library-nginx.json", w.policy(w.member, "ecr-public/library/nginx"))
 
 	if got := proxy.CountsByAccount()[w.member]["SetRepositoryPolicy"]; got != 2 {
 		t.Errorf("SetRepositoryPolicy in the member = %d, want 2: %v", got, proxy.CountsByAccount())
@@ -216,7 +216,7 @@ func TestRepositoryNotFoundRetried(t *testing.T) {
 	if r.Changed != 1 {
 		t.Fatalf("response %+v, want one change", r)
 	}
-	golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+	goldenFile(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
 	if got := proxy.Count("ecr", "ListTagsForResource"); got != 3 {
 		t.Errorf("ListTagsForResource calls = %d, want 3 (two not found, then found)", got)
 	}
@@ -263,7 +263,7 @@ func TestWriteFaultsFailThenConverge(t *testing.T) {
 			if r.Changed != 1 {
 				t.Errorf("retry: %+v, want one change", r)
 			}
-			golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+			goldenFile(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
 			recs := w.history(hubARN("shared/base"))
 			if got := decisions(recs); got != "failed,applied" {
 				t.Errorf("audit decisions = %s, want failed,applied", got)
@@ -285,7 +285,7 @@ func TestCrashAfterWriteDoesNotWriteTwice(t *testing.T) {
 	if _, ferr := w.invoke(inst, event); ferr == nil {
 		t.Fatal("invocation succeeded, want it to fail: the client never saw an answer")
 	}
-	golden(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
+	goldenFile(t, "repository-policy.shared-base.json", w.policy(hubAccount, "shared/base"))
 
 	proxy.Reset()
 	r := w.mustInvoke(inst, event)
@@ -391,7 +391,7 @@ func TestConcurrentDeliveriesWriteOnce(t *testing.T) {
 	if n := proxy.Count("ecr", "SetRepositoryPolicy"); n != 1 {
 		t.Errorf("SetRepositoryPolicy calls = %d, want 1", n)
 	}
-	golden(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
+	goldenFile(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
 	if got := decisions(w.history(w.memberARN("team-a/app"))); got != "applied,noop,noop,noop" {
 		t.Errorf("audit decisions = %s, want applied,noop,noop,noop", got)
 	}

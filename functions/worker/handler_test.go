@@ -13,6 +13,9 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 // The worker's end-to-end tests (real binary, SQS from the local AWS, a

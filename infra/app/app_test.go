@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/ecr-warden/ecr-warden/shared/golden"
+)
 
 // One synthesis of the example declaration is shared by every assertion in this package: a CDK
 // synth costs seconds, an assertion milliseconds.
@@ -118,31 +118,16 @@ func canonical(t *testing.T, v interface{}) interface{} {
 	return out
 }
 
-// golden compares v with testdata/golden/<name>.json (rewritten with -update), so a change to a
-// policy is a reviewable diff.
-func golden(t *testing.T, name string, v interface{}) {
+// goldenFile compares v with testdata/golden/<name>.json (rewritten with -update, see package
+// golden), so a change to a policy is a reviewable diff.
+func goldenFile(t *testing.T, name string, v interface{}) {
 	t.Helper()
 	got, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (%s): %v (run go test ./infra/app -update)", path, err)
-	}
-	if string(want) != string(got) {
-		t.Errorf("%s differs from the synthesized value (run with -update and review the diff):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", name+".json"), got)
 }
 
 func mustEqual(t *testing.T, what string, got, want interface{}) {

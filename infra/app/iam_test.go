@@ -101,11 +101,11 @@ func TestRoleStatementsAreExactlyTheReviewedOnes(t *testing.T) {
 					}
 				}
 			}
-			golden(t, "hub-"+region+"-"+fn, map[string]interface{}{"trust": docs[roleID+"/trust"], "policy": policy})
+			goldenFile(t, "hub-"+region+"-"+fn, map[string]interface{}{"trust": docs[roleID+"/trust"], "policy": policy})
 		}
 	}
-	golden(t, "management", policyDocuments(mgmt))
-	golden(t, "member-template", policyDocuments(member))
+	goldenFile(t, "management", policyDocuments(mgmt))
+	goldenFile(t, "member-template", policyDocuments(member))
 }
 
 // TestMemberRoleTrustsOnlyTheHubFunctionRoles checks the trust of the two cross-account roles: the

@@ -22,6 +22,9 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/plan"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 // events is the one ordered log every fake writes to, so a test can assert

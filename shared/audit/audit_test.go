@@ -20,6 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/localaws"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 var server *localaws.Server

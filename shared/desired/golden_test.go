@@ -3,17 +3,14 @@ package desired
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/golden"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const (
 	hubID  = "111111111111"
@@ -44,27 +41,11 @@ func example(t testing.TB) *config.Declaration {
 	return d
 }
 
-// golden compares got (indented JSON) with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
+// goldenFile compares got (indented JSON, ending in one newline) with testdata/name byte for
+// byte, or rewrites it with -update (see package golden).
+func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	got = append(bytes.TrimSpace(got), '\n')
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden %s (run go test ./shared/desired -update): %v", path, err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden (run go test ./shared/desired -update and review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), append(bytes.TrimSpace(got), '\n'))
 }
 
 // goldenDoc renders a document, checks it against the policy guardrails and size limit as apply
@@ -88,7 +69,7 @@ func goldenDoc(t *testing.T, name string, kind policy.DocumentKind, doc *policy.
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, name, []byte(pretty))
+	goldenFile(t, name, []byte(pretty))
 }
 
 func TestGoldenExampleDocuments(t *testing.T) {
@@ -116,7 +97,7 @@ func TestGoldenExampleDocuments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ptc-rules.222222222222.us-east-1.json", rules)
+	goldenFile(t, "ptc-rules.222222222222.us-east-1.json", rules)
 }
 
 // TestExampleSemantics pins the decisions the goldens embody, so a reviewer sees them named.

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 // echoBinary is the test Lambda built once for this test binary.

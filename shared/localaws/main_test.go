@@ -10,6 +10,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/golden"
 )
 
 // srv is one local AWS for the whole test binary; each test resets it.

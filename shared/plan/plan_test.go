@@ -3,18 +3,15 @@ package plan
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ecr-warden/ecr-warden/shared/golden"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const (
 	prefix   = "EcrWarden"
@@ -77,23 +74,11 @@ func mustJSON(t *testing.T, s policy.Statement) string {
 	return string(b)
 }
 
-// golden compares got with testdata/<name>.golden, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
+// goldenFile compares got with testdata/<name>.golden byte for byte, rewriting it with -update
+// (see package golden).
+func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update): %v", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file (go test ./shared/plan -update to accept):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name+".golden"), []byte(got))
 }
 
 func render(t *testing.T, c Change) string {
@@ -156,7 +141,7 @@ func TestDocumentGolden(t *testing.T) {
 			if ch.Op != c.op {
 				t.Fatalf("op = %s, want %s (%s)", ch.Op, c.op, ch.Reason)
 			}
-			golden(t, "document-"+c.name, render(t, ch))
+			goldenFile(t, "document-"+c.name, render(t, ch))
 		})
 	}
 }
@@ -264,7 +249,7 @@ func TestRulesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "rules", string(out)+"\n")
+	goldenFile(t, "rules", string(out)+"\n")
 }
 
 func TestDiffMarksEveryStatement(t *testing.T) {

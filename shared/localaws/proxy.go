@@ -117,11 +117,11 @@ func (p *Proxy) Close() { p.srv.Close() }
 // Config is like Server.Config but pointed at the proxy.
 func (p *Proxy) Config(region string) aws.Config {
 	return aws.Config{
-		Region:           region,
-		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		BaseEndpoint:     aws.String(p.URL),
-		RetryMaxAttempts: 1,
-		HTTPClient:       testHTTPClient,
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+		BaseEndpoint: aws.String(p.URL),
+		Retryer:      testRetryer,
+		HTTPClient:   testHTTPClient,
 	}
 }
 

@@ -83,7 +83,7 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 		opt.Out = os.Stdout
 	}
 	if opt.Root == "" {
-		if opt.Root, err = moduleRoot(); err != nil {
+		if opt.Root, err = lambdalocal.ModuleRoot(); err != nil {
 			return nil, err
 		}
 	}
@@ -305,24 +305,6 @@ func (d *demo) writesByOp() string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// moduleRoot finds the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run the demo from the ecr-warden checkout (make demo)")
-		}
-		dir = parent
-	}
 }
 
 // rel shortens path relative to root for printing.

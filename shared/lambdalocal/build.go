@@ -3,6 +3,7 @@ package lambdalocal
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -71,4 +72,24 @@ func buildHost(ctx context.Context, pkg, outDir string) (string, error) {
 		return "", fmt.Errorf("building %s for the host (%s): %w\n%s", pkg, strings.Join(cmd.Args, " "), err, output.String())
 	}
 	return out, nil
+}
+
+// ModuleRoot is the nearest directory at or above the working directory that
+// holds go.mod: where BuildHost's package paths and the project's files
+// (events/, infra/declaration.json) are found when a tool runs from the checkout.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("finding the module root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("finding the module root: no go.mod at or above the working directory (run from the ecr-warden checkout)")
+		}
+		dir = parent
+	}
 }

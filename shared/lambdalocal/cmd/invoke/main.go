@@ -238,7 +238,7 @@ func resolvePackage(fn, pkg string) (pkgPath, name string, err error) {
 		}
 		return pkg, base, nil
 	}
-	root, err := moduleRoot()
+	root, err := lambdalocal.ModuleRoot()
 	if err != nil {
 		return "", "", err
 	}
@@ -251,7 +251,7 @@ func resolvePackage(fn, pkg string) (pkgPath, name string, err error) {
 
 // knownFunctions lists functions/<name> directories with Go files.
 func knownFunctions() []string {
-	root, err := moduleRoot()
+	root, err := lambdalocal.ModuleRoot()
 	if err != nil {
 		return []string{"(not inside the module)"}
 	}
@@ -267,25 +267,6 @@ func knownFunctions() []string {
 		return []string{"(none yet)"}
 	}
 	return out
-}
-
-// moduleRoot is the nearest directory at or above the working directory
-// holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("finding the module root: no go.mod at or above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // readEvent loads the event file and checks it is JSON, so a typo fails here

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"maps"
 	"slices"
 	"strings"
@@ -144,6 +145,13 @@ func (e *Engine) repositories(ctx context.Context, cause Cause, state *desired.S
 		errs []error
 	)
 	for _, rs := range snap.Repositories {
+		var gone *ecrtypes.RepositoryNotFoundException
+		if errors.As(rs.Err, &gone) {
+			// Deleted between the listing and the policy read: nothing to
+			// converge, and no reason to fail (and dead-letter) the account.
+			e.log().Info("repository disappeared during the run; skipped", "account", w.Account, "region", w.Region, "repository", rs.Name)
+			continue
+		}
 		if rs.Err != nil {
 			mu.Lock()
 			rep.Examined++

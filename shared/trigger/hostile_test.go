@@ -305,3 +305,44 @@ func TestServiceEventNameFromRequestParameters(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// An event whose fields name two accounts or two repositories is rejected
+// naming both fields, never converged for either; so is an envelope whose
+// account or region is not one AWS could have set.
+func TestParseInconsistentEvent(t *testing.T) {
+	api := "ecr-create-repository-api.json"
+	resp := func(ev map[string]any) map[string]any { return sub(sub(detail(ev), "responseElements"), "repository") }
+	cases := []struct {
+		name   string
+		raw    []byte
+		detail string
+	}{
+		{"envelope account differs", mutate(t, api, func(ev map[string]any) { ev["account"] = "222222222222" }),
+			`event.account: "222222222222" disagrees with detail.responseElements.repository.registryId "111111111111"`},
+		{"recipient differs", mutate(t, api, func(ev map[string]any) { detail(ev)["recipientAccountId"] = "222222222222" }),
+			`detail.recipientAccountId: "222222222222" disagrees with detail.responseElements.repository.registryId "111111111111"`},
+		{"registryId differs", mutate(t, api, func(ev map[string]any) { resp(ev)["registryId"] = "222222222222" }),
+			`detail.recipientAccountId: "111111111111" disagrees with detail.responseElements.repository.registryId "222222222222"`},
+		{"policy event recipient differs", mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) { ev["account"] = "333333333333" }),
+			`event.account: "333333333333" disagrees with`},
+		{"iam recipient differs", mutate(t, "iam-put-role-policy.json", func(ev map[string]any) { ev["account"] = "333333333333" }),
+			`event.account: "333333333333" disagrees with detail.recipientAccountId`},
+		{"response names another repository", mutate(t, api, func(ev map[string]any) { resp(ev)["repositoryName"] = "other/x" }),
+			`detail.responseElements.repository.repositoryName: "other/x" disagrees with detail.requestParameters.repositoryName "shared/base"`},
+		{"response name invalid", mutate(t, api, func(ev map[string]any) { resp(ev)["repositoryName"] = "../x" }),
+			`detail.responseElements.repository.repositoryName: "../x" is not a valid repository name`},
+		{"envelope region traversal", mutate(t, api, func(ev map[string]any) { ev["region"] = "../../" }),
+			`event.region: "../../" is not a region name`},
+		{"envelope account letters", mutate(t, "org-account-joined.json", func(ev map[string]any) { ev["account"] = "99999999999x" }),
+			`event.account: "99999999999x" is not a 12-digit account id`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, err := Parse(tc.raw)
+			r, ok := AsRejection(err)
+			if !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, tc.detail) {
+				t.Fatalf("Parse = %+v, %v; want invalid-field containing %q", tg, err, tc.detail)
+			}
+		})
+	}
+}

@@ -100,6 +100,19 @@ func parse(raw []byte) (Target, error) {
 	if tr.Source == "" {
 		return t, &Rejection{Reason: ReasonMissingField, Detail: "event.source: missing"}
 	}
+	// The envelope's account and region reach audit records and logs even
+	// when the detail takes precedence, so they are held to the same shape
+	// as the detail's: EventBridge always sets both to real values.
+	if tr.EventAccount != "" {
+		if err := checkAccountID("event.account", tr.EventAccount); err != nil {
+			return t, invalid(err)
+		}
+	}
+	if tr.EventRegion != "" {
+		if err := checkRegion("event.region", tr.EventRegion); err != nil {
+			return t, invalid(err)
+		}
+	}
 	detail := node{path: "detail", v: root.get("detail").v}
 
 	if tr.DetailType == DetailTypeScheduled {
@@ -213,8 +226,15 @@ func (c *cloudTrail) region() (string, error) {
 // account is the first of the given nodes that holds a value, else
 // detail.recipientAccountId, else the envelope account: the account where the
 // call happened (a member's events are forwarded to the hub bus unchanged).
+//
+// Every present candidate must name the same account. The ECR and IAM calls
+// ecr-warden reacts to cannot cross accounts (the registry, the recipient and
+// the forwarded envelope are all the owner), so an event whose fields
+// disagree is forged or corrupt, and acting on either value could converge
+// the wrong account's resource: it is rejected naming both fields.
 func (c *cloudTrail) account(prefer ...node) (string, error) {
 	cands := append(prefer, c.detail.get("recipientAccountId"), node{path: "event.account", v: nilIfEmpty(c.t.Trigger.EventAccount)})
+	var found, foundAt string
 	for _, n := range cands {
 		s, err := n.optString()
 		if err != nil {
@@ -226,9 +246,18 @@ func (c *cloudTrail) account(prefer ...node) (string, error) {
 		if err := checkAccountID(n.path, s); err != nil {
 			return "", invalid(err)
 		}
-		return s, nil
+		if found == "" {
+			found, foundAt = s, n.path
+			continue
+		}
+		if s != found {
+			return "", invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names two accounts", n.path, quote(s), foundAt, quote(found)))
+		}
 	}
-	return "", &Rejection{Reason: ReasonMissingField, Detail: "detail.recipientAccountId: missing (and no event.account)"}
+	if found == "" {
+		return "", &Rejection{Reason: ReasonMissingField, Detail: "detail.recipientAccountId: missing (and no event.account)"}
+	}
+	return found, nil
 }
 
 func nilIfEmpty(s string) any {
@@ -345,7 +374,11 @@ func (c *cloudTrail) ecrPublic() error {
 }
 
 // repository reads the first present name among the nodes and validates it.
+// Every present name is validated and must be the same: a request and a
+// response naming different repositories cannot both be right, so the event
+// is rejected rather than converging either one.
 func (c *cloudTrail) repository(maxLen int, nodes ...node) (string, error) {
+	var found, foundAt string
 	for _, n := range nodes {
 		s, err := n.optString()
 		if err != nil {
@@ -357,7 +390,16 @@ func (c *cloudTrail) repository(maxLen int, nodes ...node) (string, error) {
 		if err := checkRepository(n.path, s, maxLen); err != nil {
 			return "", invalid(err)
 		}
-		return s, nil
+		if found == "" {
+			found, foundAt = s, n.path
+			continue
+		}
+		if s != found {
+			return "", invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names two repositories", n.path, quote(s), foundAt, quote(found)))
+		}
+	}
+	if found != "" {
+		return found, nil
 	}
 	return "", &Rejection{Reason: ReasonMissingField, Detail: nodes[0].path + ": missing"}
 }

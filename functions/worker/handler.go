@@ -15,6 +15,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
@@ -139,6 +140,31 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 		return w, fmt.Errorf("region: %q is not a declared region", w.Region)
 	case len(w.Accounts) == 0:
 		return w, errors.New("accounts: missing (the backfill always sends the accounts a unit depends on)")
+	}
+	for i, a := range w.Accounts {
+		if !policy.ValidAccountID(a.ID) {
+			return w, fmt.Errorf("accounts[%d].ID: %q is not a 12-digit account id", i, a.ID)
+		}
+	}
+	// The unit carries the inventory it is converged against, so whether its
+	// account is one ecr-warden configures is decided by these bytes alone:
+	// a unit for the management account, a departed or suspended member, or
+	// a member no selector names (which has no execution role to assume)
+	// fails the same way on every delivery. It is rejected here rather than
+	// retried into the dead-letter queue.
+	if w.Account != d.Hub.AccountID {
+		state := desired.New(d, w.Accounts)
+		i := slices.IndexFunc(w.Accounts, func(a desired.Account) bool { return a.ID == w.Account })
+		switch {
+		case w.Account == d.Hub.ManagementAccountID:
+			return w, fmt.Errorf("account: %s is the management account, which ecr-warden never configures", w.Account)
+		case i < 0:
+			return w, fmt.Errorf("account: %s is not among the unit's accounts", w.Account)
+		case !state.ManagedMember(w.Accounts[i]):
+			return w, fmt.Errorf("account: %s is not an active member of the organization (status %q, OU path %q)", w.Account, w.Accounts[i].Status, w.Accounts[i].OUPath)
+		case !state.Configures(w.Account):
+			return w, fmt.Errorf("account: %s is a member the declaration configures nothing in", w.Account)
+		}
 	}
 	return w, nil
 }

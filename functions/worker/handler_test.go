@@ -94,3 +94,65 @@ func TestBatch(t *testing.T) {
 		}
 	}
 }
+
+// A unit whose own bytes say it can never converge (the management account,
+// a member missing from or inactive in the unit's accounts, a member the
+// declaration configures nothing in, a malformed account list) is rejected
+// with the field named and dropped, not retried into the dead-letter queue;
+// it never reaches the engine.
+func TestUnitsThatCanNeverSucceedAreRejected(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing lives in members' registries: PTC for 222222222222 only, and no
+	// grant placed in all members.
+	d.PullThroughCache.Members.All = false
+	d.PullThroughCache.Members.Accounts = []string{"222222222222"}
+	for i := range d.Grants {
+		d.Grants[i].Registries.AllMembers = false
+		d.Grants[i].Registries.OUs, d.Grants[i].Registries.Accounts = nil, nil
+	}
+	e, tr := &fakeEngine{}, &fakeTrail{}
+	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+	unit := func(account, accounts string) string {
+		return `{"runId":"r","account":"` + account + `","region":"us-east-1","accounts":` + accounts + `}`
+	}
+	active := func(id string) string { return `{"ID":"` + id + `","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}` }
+	cases := map[string]struct{ body, want string }{
+		"management": {unit("999999999999", "["+active("999999999999")+"]"), "account: 999999999999 is the management account"},
+		"not listed": {unit("222222222222", "["+active("333333333333")+"]"), "account: 222222222222 is not among the unit's accounts"},
+		"suspended": {unit("222222222222", `[{"ID":"222222222222","Status":"SUSPENDED","OUPath":"o-a1b2c3d4e5/r-ab12/"}]`),
+			`account: 222222222222 is not an active member of the organization (status "SUSPENDED"`},
+		"departed":       {unit("222222222222", `[{"ID":"222222222222"}]`), "account: 222222222222 is not an active member"},
+		"not configured": {unit("333333333333", "["+active("333333333333")+"]"), "account: 333333333333 is a member the declaration configures nothing in"},
+		"bad account id": {unit("111111111111", `[{"ID":"12345678901x"}]`), `accounts[0].ID: "12345678901x" is not a 12-digit account id`},
+		"hub bad region": {`{"runId":"r","account":"111111111111","region":"../../","accounts":[` + active("111111111111") + `]}`, `region: "../../" is not a declared region`},
+		"json null":      {`null`, "runId: missing"},
+		"json string":    {`"unit"`, "body is not a work unit"},
+	}
+	var ev events.SQSEvent
+	for id, c := range cases {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: id, Body: c.body})
+	}
+	ev.Records = append(ev.Records, events.SQSMessage{MessageId: "ok", Body: unit("222222222222", "["+active("222222222222")+"]")})
+	resp, err := h.handle(t.Context(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handle = %+v, %v; want every message settled", resp, err)
+	}
+	if len(e.works) != 1 || e.works[0].Account != "222222222222" {
+		t.Fatalf("engine ran %+v, want only the configured member's unit", e.works)
+	}
+	got := map[string]string{}
+	for _, r := range tr.recs {
+		if r.Decision != audit.DecisionRejected {
+			t.Errorf("record %+v, want rejected", r)
+		}
+		got[r.Trigger.EventID] = r.Error
+	}
+	for id, c := range cases {
+		if !strings.Contains(got[id], c.want) {
+			t.Errorf("%s: rejection %q, want it to contain %q", id, got[id], c.want)
+		}
+	}
+}

@@ -215,6 +215,10 @@ func TestRejectsWhatIsNotAnAccountEvent(t *testing.T) {
 		{"repository event", w.event("ecr-create-repository-api.json", ""), "unknown-event"},
 		{"foreign source", w.event("unrelated-s3-put-object.json", ""), "unknown-source"},
 		{"not JSON", []byte(`"{"`), "malformed"},
+		// Bytes that are not JSON at all must reach the handler (function.Raw),
+		// not fail in the runtime's decoding before anything is audited.
+		{"empty body", []byte(""), "malformed"},
+		{"truncated object", []byte(`{"detail-type":`), "malformed"},
 	} {
 		proxy.Reset()
 		r := w.invoke(fn, c.event)

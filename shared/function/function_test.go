@@ -3,6 +3,7 @@ package function
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -209,5 +210,31 @@ func TestReject(t *testing.T) {
 	anon := EventTarget([]byte("not json"), &trigger.Rejection{})
 	if !strings.HasPrefix(anon.ARN, "event/sha256-") || len(anon.ARN) != len("event/sha256-")+16 {
 		t.Errorf("anonymous target %s", anon.ARN)
+	}
+}
+
+// Raw hands the handler the payload's bytes as they came, even when they are
+// not JSON, and encodes its answer; a handler error fails the invocation.
+func TestRawPassesBytesThrough(t *testing.T) {
+	var got []string
+	h := Raw(func(_ context.Context, raw json.RawMessage) (map[string]string, error) {
+		got = append(got, string(raw))
+		if string(raw) == "fail" {
+			return nil, errors.New("table unavailable")
+		}
+		return map[string]string{"saw": string(raw)}, nil
+	})
+	for _, p := range []string{"", " ", "{", "abc", "null"} {
+		out, err := h.Invoke(context.Background(), []byte(p))
+		want, _ := json.Marshal(map[string]string{"saw": p})
+		if err != nil || string(out) != string(want) {
+			t.Errorf("Invoke(%q) = %s, %v; want %s", p, out, err, want)
+		}
+	}
+	if _, err := h.Invoke(context.Background(), []byte("fail")); err == nil || err.Error() != "table unavailable" {
+		t.Errorf("handler error = %v, want it returned", err)
+	}
+	if len(got) != 6 || got[0] != "" || got[3] != "abc" {
+		t.Errorf("handler saw %q", got)
 	}
 }

@@ -324,6 +324,9 @@ func Parse(text string) (*Document, error) {
 	if t == "" {
 		return nil, errors.New("parsing policy: empty document")
 	}
+	if err := checkStrict(t); err != nil {
+		return nil, fmt.Errorf("parsing policy: %w", err)
+	}
 	var wire struct {
 		Version   string          `json:"Version"`
 		ID        string          `json:"Id"`
@@ -336,6 +339,9 @@ func Parse(text string) (*Document, error) {
 	}
 	if dec.More() {
 		return nil, errors.New("parsing policy: trailing data after the document")
+	}
+	if !validVersion(wire.Version) {
+		return nil, fmt.Errorf("parsing policy: Version %q is not %s or %s", wire.Version, VersionCurrent, VersionLegacy)
 	}
 	doc := &Document{Version: wire.Version, ID: wire.ID}
 	st := bytes.TrimSpace(wire.Statement)

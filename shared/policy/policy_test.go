@@ -140,3 +140,39 @@ func TestCheckInlineTotal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Documents that encoding/json would silently reinterpret are refused with
+// the key named, rather than merged: a duplicate Statement key would drop a
+// foreign statement from the next write, a lowercase "sid" would be read as
+// an owned Sid, trailing data or an unknown Version would be written back
+// for AWS to reject.
+func TestParseRefusesAmbiguousDocuments(t *testing.T) {
+	theirs := `{"Sid":"Theirs","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:BatchGetImage"}`
+	for _, c := range []struct{ name, text, want string }{
+		{"duplicate Statement", `{"Version":"2012-10-17","Statement":[` + theirs + `],"Statement":[]}`, `Statement: key "Statement" appears twice`},
+		{"duplicate Effect", `{"Version":"2012-10-17","Statement":[{"Sid":"X","Effect":"Deny","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`, `Statement[0].Effect: key "Effect" appears twice`},
+		{"duplicate principal type", `{"Version":"2012-10-17","Statement":{"Sid":"X","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root","AWS":"*"},"Action":"ecr:*"}}`, `Statement.Principal.AWS: key "AWS" appears twice`},
+		{"lowercase sid", `{"Version":"2012-10-17","Statement":[{"sid":"EcrWardenX","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`, `Statement[0].sid: element "sid" must be spelled "Sid"`},
+		{"lowercase statement", `{"Version":"2012-10-17","statement":[` + theirs + `]}`, `element "statement" must be spelled "Statement"`},
+		{"trailing brace", `{"Version":"2012-10-17","Statement":[` + theirs + `]}}`, "trailing data"},
+		{"trailing bracket", `{"Version":"2012-10-17","Statement":[` + theirs + `]}]`, "trailing data"},
+		{"unknown version", `{"Version":"2020-01-01","Statement":[` + theirs + `]}`, `Version "2020-01-01" is not 2012-10-17 or 2008-10-17`},
+	} {
+		if _, err := Parse(c.text); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Parse error = %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+	// What stays accepted: a foreign statement whose condition values are
+	// booleans and numbers, a missing Version (IAM's legacy default), a
+	// statement without Sid, keys that only differ from element names deep
+	// inside a condition; each foreign statement is kept byte for byte.
+	ok := `{"Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":"ecr:BatchGetImage","Condition":{"Bool":{"aws:SecureTransport":true},"NumericLessThan":{"s3:max-keys":10},"StringEquals":{"effect":"x"}}}]}`
+	doc, err := Parse(ok)
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", ok, err)
+	}
+	out, err := doc.Marshal()
+	if err != nil || out != ok {
+		t.Errorf("Marshal = %s, %v; want the text unchanged", out, err)
+	}
+}

@@ -321,3 +321,17 @@ func TestSidName(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRejectsDuplicateKeysAndNonObjects(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`null`, "(document): the declaration is null; expected a JSON object"},
+		{`[]`, "(document): must be an object, not an array"},
+		{`{"hub": {"accountId": "111111111111", "accountId": "222222222222"}}`, "hub.accountId: appears more than once"},
+		{`{"grants": [{"name": "a"}, {"name": "b", "access": "pull", "access": "push"}]}`, "grants[1].access: appears more than once"},
+	} {
+		_, err := Parse([]byte(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%s) = %v, want an error containing %q", tc.in, err, tc.want)
+		}
+	}
+}

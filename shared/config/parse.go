@@ -45,6 +45,14 @@ func Parse(data []byte) (*Declaration, error) {
 		off := end + int64(len(data[end:])-len(bytes.TrimLeft(data[end:], " \t\r\n")))
 		return nil, &ValidationError{Problems: []Problem{{Path: location(data, off), Message: "unexpected data after the declaration object"}}}
 	}
+	if raw == nil {
+		return nil, &ValidationError{Problems: []Problem{{Path: "(document)", Message: "the declaration is null; expected a JSON object"}}}
+	}
+	// A key given twice would silently keep the last value (encoding/json does); a reviewer reading
+	// the first would approve something else. Report every duplicate with its path.
+	if dups := duplicateKeys(data); len(dups) > 0 {
+		return nil, &ValidationError{Problems: dups}
+	}
 	// Second pass: every unknown field and wrongly typed value, with its field path.
 	var shape shapeChecker
 	shape.check("", raw, reflect.TypeFor[Declaration]())
@@ -231,4 +239,57 @@ func suggest(k string, fields map[string]reflect.StructField) string {
 	}
 	sort.Strings(names)
 	return "; known fields: " + strings.Join(names, ", ")
+}
+
+// duplicateKeys walks the (syntactically valid) document and reports each
+// object key that appears more than once, with its field path.
+func duplicateKeys(data []byte) []Problem {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out []Problem
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return nil
+		}
+		switch d {
+		case '[':
+			for i := 0; dec.More(); i++ {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		case '{':
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				child := k
+				if path != "" {
+					child = path + "." + k
+				}
+				if seen[k] {
+					out = append(out, Problem{Path: child, Message: "appears more than once in the same object; only one value can be meant"})
+				}
+				seen[k] = true
+				if err := walk(child); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = dec.Token() // the closing delimiter
+		return err
+	}
+	if err := walk(""); err != nil {
+		return nil // syntax problems are reported by the first pass
+	}
+	return out
 }

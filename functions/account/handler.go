@@ -33,15 +33,8 @@ type handler struct {
 	log    *slog.Logger
 }
 
-// response is what an invocation returns: the engine's report, plus the
-// target it converged or why the event was rejected, so `make invoke` and
-// tests can read the decision without parsing logs.
-type response struct {
-	Target   string `json:"target,omitempty"`
-	Rejected string `json:"rejected,omitempty"`
-	Detail   string `json:"detail,omitempty"`
-	reconcile.Report
-}
+// response is the shared event-function answer (function.Response).
+type response = function.Response
 
 // accountKinds are the targets this function converges.
 var accountKinds = map[trigger.Kind]bool{

@@ -35,16 +35,8 @@ type handler struct {
 	log    *slog.Logger
 }
 
-// response is what an invocation returns: the engine's report, plus the
-// target it converged or why the event was rejected, so `make invoke` and
-// tests can read the decision without parsing logs.
-type response struct {
-	// Target is the repository ARN (or event/<id> for an unreadable event).
-	Target   string `json:"target,omitempty"`
-	Rejected string `json:"rejected,omitempty"`
-	Detail   string `json:"detail,omitempty"`
-	reconcile.Report
-}
+// response is the shared event-function answer (function.Response).
+type response = function.Response
 
 // Invoke makes handler a lambda.Handler, so the runtime hands it the raw
 // payload: bytes that are not even JSON must reach trigger.Parse and become

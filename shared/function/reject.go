@@ -54,3 +54,15 @@ func EventTarget(raw []byte, rej *trigger.Rejection) audit.Target {
 	}
 	return audit.Target{ARN: "event/" + id, AccountID: rej.Trigger.EventAccount, Region: rej.Trigger.EventRegion, Kind: "Event"}
 }
+
+// Response is what the event functions (repository, account) return: the
+// engine's report, plus the target they converged or why the event was
+// rejected, so `make invoke` and tests read the decision without parsing logs.
+type Response struct {
+	// Target is the converged resource (an ARN or the account), or
+	// event/<id> for an event whose target could not be read.
+	Target   string `json:"target,omitempty"`
+	Rejected string `json:"rejected,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+	reconcile.Report
+}

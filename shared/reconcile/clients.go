@@ -52,50 +52,34 @@ func (c *clientCache) cfg(account, region string) aws.Config {
 	return cfg
 }
 
-func (c *clientCache) ECR(account, region string) *ecr.Client {
+// cached returns the client under key, building it once. Clients are cached
+// for the life of the execution environment so credentials and connections
+// are reused.
+func cached[T any](c *clientCache, m map[string]*T, key string, build func() *T) *T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := account + "/" + region
-	if cl, ok := c.ecr[k]; ok {
+	if cl, ok := m[key]; ok {
 		return cl
 	}
-	cl := ecr.NewFromConfig(c.cfg(account, region))
-	c.ecr[k] = cl
+	cl := build()
+	m[key] = cl
 	return cl
 }
 
+func (c *clientCache) ECR(account, region string) *ecr.Client {
+	return cached(c, c.ecr, account+"/"+region, func() *ecr.Client { return ecr.NewFromConfig(c.cfg(account, region)) })
+}
+
 func (c *clientCache) IAM(account string) *iam.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.iam[account]; ok {
-		return cl
-	}
-	cl := iam.NewFromConfig(c.cfg(account, ""))
-	c.iam[account] = cl
-	return cl
+	return cached(c, c.iam, account, func() *iam.Client { return iam.NewFromConfig(c.cfg(account, "")) })
 }
 
 // Public returns an ECR Public client; its API exists only in us-east-1.
 func (c *clientCache) Public(account string) *ecrpublic.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.pub[account]; ok {
-		return cl
-	}
-	cl := ecrpublic.NewFromConfig(c.cfg(account, "us-east-1"))
-	c.pub[account] = cl
-	return cl
+	return cached(c, c.pub, account, func() *ecrpublic.Client { return ecrpublic.NewFromConfig(c.cfg(account, "us-east-1")) })
 }
 
 // Tagging returns the account's Resource Groups Tagging API client for region.
 func (c *clientCache) Tagging(account, region string) *tagging.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := account + "/" + region
-	if cl, ok := c.tag[k]; ok {
-		return cl
-	}
-	cl := tagging.NewFromConfig(c.cfg(account, region))
-	c.tag[k] = cl
-	return cl
+	return cached(c, c.tag, account+"/"+region, func() *tagging.Client { return tagging.NewFromConfig(c.cfg(account, region)) })
 }

@@ -51,7 +51,7 @@ gotest:
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 demo: moto ## the main job end to end on the local AWS
-	$(GO) run ./shared/demo/cmd/demo -declaration $(DECLARATION)
+	$(GO) run ./shared/devtools/demo/cmd/demo -declaration $(DECLARATION)
 
 ## ---- quality
 lint: ## gofmt, go vet (cfn-lint runs on the synthesized templates inside the infra tests)
@@ -68,10 +68,10 @@ fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run
 
 ## ---- local AWS and local Lambda
 emulator: moto ## the local AWS in the foreground on 127.0.0.1:$(EMULATOR_PORT)
-	$(GO) run ./shared/localaws/cmd/localaws -port $(EMULATOR_PORT)
+	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT)
 
 invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>]: run the real binary under the local runtime
-	$(GO) run ./shared/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION))
+	$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION))
 
 audit: ## RESOURCE=<arn or name>: a resource's history from the audit table
 	$(GO) run ./shared/audit/cmd/audit -resource '$(RESOURCE)'
@@ -98,13 +98,13 @@ FUNCTION ?= ecr-warden-backfill
 
 backfill: ## PAYLOAD=<file>: invoke the deployed backfill (AWS credentials), or with LOCAL=1 run it on the local AWS
 ifdef LOCAL
-	$(GO) run ./functions/backfill/localrun/cmd/backfill -payload $(PAYLOAD) -declaration $(DECLARATION)
+	$(GO) run ./shared/devtools/localrun/cmd/backfill -payload $(PAYLOAD) -declaration $(DECLARATION)
 else
 	aws lambda invoke --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) /dev/stdout
 endif
 
 bench: moto ## backfill over 20 accounts / 2,000 repositories on the local AWS (first and converged run), in-memory plan for 10,000 repositories, per-event costs
-	$(GO) run ./functions/backfill/bench -accounts 20 -repositories 2000
+	$(GO) run ./shared/devtools/bench -accounts 20 -repositories 2000
 	$(GO) test -run '^$$' -bench . -benchtime 100x ./functions/repository
 	$(GO) test -run '^$$' -bench AccountJoin -benchtime 20x ./functions/account
 

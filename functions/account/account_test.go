@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 

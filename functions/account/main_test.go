@@ -23,14 +23,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
-	"github.com/ecr-warden/ecr-warden/shared/functest"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
-	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
-	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // The test topology: the functions run in the hub (moto's default account,

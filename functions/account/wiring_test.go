@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 )
 
 // TestBadWiringFailsInitClearly: a missing declaration or a malformed

@@ -17,7 +17,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // These tests pin the decisions the handler takes before the engine runs

@@ -20,11 +20,11 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/functest"
-	"github.com/ecr-warden/ecr-warden/shared/golden"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/golden"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
-	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
-	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 

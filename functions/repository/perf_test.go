@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 )
 
 // callsBy returns the calls the proxy saw by "<service>:<op>".

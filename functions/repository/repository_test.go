@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/lambdalocal"
-	"github.com/ecr-warden/ecr-warden/shared/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )

@@ -15,7 +15,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // The worker's end-to-end tests (real binary, SQS from the local AWS, a

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/ecr-warden/ecr-warden/shared/golden"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // One synthesis of the example declaration is shared by every assertion in this package: a CDK

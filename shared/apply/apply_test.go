@@ -24,7 +24,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // events is the one ordered log every fake writes to, so a test can assert

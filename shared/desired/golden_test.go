@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
-	"github.com/ecr-warden/ecr-warden/shared/golden"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 

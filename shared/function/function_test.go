@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
-	"github.com/ecr-warden/ecr-warden/shared/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 var moto *localaws.Server

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 const foreignDoc = `{

@@ -17,12 +17,12 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
-	"github.com/ecr-warden/ecr-warden/shared/localaws"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // server is the package's one local AWS; each test resets it.

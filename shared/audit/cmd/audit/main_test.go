@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
-	_ "github.com/ecr-warden/ecr-warden/shared/golden"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // The command reads a resource's history by ARN and by name through the

@@ -1,0 +1,781 @@
+"""ecr-warden's local AWS: moto server plus the ECR and ECR Public calls moto lacks.
+
+Started by shared/devtools/localaws (Go), which embeds this file. Before moto's server
+starts we register, on moto 5.2.1:
+
+* ECR (private), on moto's own ECRBackend / ECRResponse so state lives next to
+  moto's repositories, per account and region, and is wiped by /moto-api/reset:
+  pull-through-cache rules, account settings (REGISTRY_POLICY_SCOPE ...),
+  registry policies that honour the V1/V2 scope, repository creation templates.
+* ECR Public (absent from moto): a small backend registered under the signing
+  name "ecr-public". moto's server picks a backend from the SigV4 credential
+  scope in the Authorization header (".../<region>/<service>/aws4_request"),
+  turns it into a host "<service>.<region>.amazonaws.com" and matches that
+  against backend_index.backend_url_patterns; adding a pattern for
+  "ecr-public" plus an importable "moto.ecrpublic" module is all it takes.
+
+Validation follows the botocore service models (data/ecr, data/ecr-public):
+model constraints (length, pattern, enum) answer ValidationException with the
+service's usual "1 validation error detected" text; semantic problems answer
+InvalidParameterException. Known differences from AWS are listed in the Go
+package comment (localaws.go) and next to the code below.
+"""
+import base64
+import json
+import re
+import sys
+import types
+from datetime import datetime, timezone
+
+import moto.backend_index as backend_index
+from moto.core.base_backend import BackendDict, BaseBackend
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, BaseResponse, EmptyResult
+from moto.ecr.models import ECRBackend
+from moto.ecr.responses import ECRResponse
+from moto.iam.exceptions import MalformedPolicyDocument
+from moto.iam.policy_validation import IAMPolicyDocumentValidator
+from moto.server import main
+
+# ---------------------------------------------------------------- helpers
+
+POLICY_MAX = 10240  # repository and registry policy text, characters
+PTC_RULES_MAX = 50  # pull-through-cache rules per registry (account+region)
+# ecrRepositoryPrefix / template prefix pattern from the ECR model.
+PREFIX_PATTERN = (
+    r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$"
+)
+CREDENTIAL_ARN_PATTERN = (
+    r"^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+$"
+)
+
+
+class AWSError(ServiceException):
+    """An AWS error: moto serialises it as {"__type": code, "message": ...}
+    using the error shape of that name in the service model. Defined here,
+    not taken from moto.core, because moto looks up the service model from
+    an exception's module name."""
+
+    def __init__(self, code, message):
+        self.code = code
+        super().__init__(message)
+
+
+def fail(code, message):
+    return AWSError(code, message)
+
+
+def invalid(field, why):
+    return fail(
+        "InvalidParameterException",
+        f"Invalid parameter at '{field}' failed to satisfy constraint: '{why}'",
+    )
+
+
+def constraint(value, field, why, code="ValidationException"):
+    """The text AWS's request validation uses for model constraints."""
+    return fail(
+        code,
+        f"1 validation error detected: Value '{value}' at '{field}' "
+        f"failed to satisfy constraint: Member must {why}",
+    )
+
+
+def check_string(value, field, lo=None, hi=None, pattern=None, enum=None, required=False):
+    if value is None:
+        if required:
+            raise constraint("null", field, "not be null")
+        return
+    if not isinstance(value, str):
+        raise constraint(value, field, "be a string")
+    if lo is not None and len(value) < lo:
+        raise constraint(value, field, f"have length greater than or equal to {lo}")
+    if hi is not None and len(value) > hi:
+        raise constraint(value[:64] + "...", field, f"have length less than or equal to {hi}")
+    if pattern and not re.fullmatch(pattern, value):
+        raise constraint(value, field, f"satisfy regular expression pattern: {pattern}")
+    if enum and value not in enum:
+        raise constraint(value, field, f"satisfy enum value set: [{', '.join(enum)}]")
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+def page(items, params, default=100):
+    """Slice items by maxResults/nextToken (an opaque base64 offset)."""
+    size = params.get("maxResults") or default
+    if not isinstance(size, int) or not 1 <= size <= 1000:
+        raise constraint(size, "maxResults", "have value between 1 and 1000")
+    start = 0
+    token = params.get("nextToken")
+    if token:
+        try:
+            start = int(base64.b64decode(token).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise invalid("nextToken", "Invalid pagination token")
+    rest = items[start + size:]
+    token = base64.b64encode(str(start + size).encode()).decode() if rest else None
+    return items[start:start + size], token
+
+
+def validate_policy_document(text, field, kind):
+    """moto's IAM validator, relaxed the way moto relaxes it for ECR:
+    no Resource needed, Version 2008-10-17 allowed, duplicate Sids allowed."""
+    try:
+        v = IAMPolicyDocumentValidator(text)
+        v._validate_resource_exist = lambda: None
+        v._validate_version = lambda: None
+        v._validate_sid_uniqueness = lambda: None
+        v.validate()
+    except MalformedPolicyDocument:
+        raise invalid(field, f"Invalid {kind} policy provided")
+    return json.loads(text)
+
+
+def actions_of(doc):
+    for st in doc.get("Statement", []) if isinstance(doc.get("Statement"), list) else [doc.get("Statement")]:
+        acts = st.get("Action", [])
+        yield from [acts] if isinstance(acts, str) else acts
+
+
+def wildcard_match(pattern, value):
+    rx = "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"
+    return re.match(rx, value, re.IGNORECASE) is not None
+
+
+# ------------------------------------------------------- ECR: backend state
+
+_moto_ecr_init = ECRBackend.__init__
+
+
+def _ecr_init(self, region_name, account_id):
+    """Extra per-registry state; BaseBackend.reset re-runs __init__."""
+    _moto_ecr_init(self, region_name, account_id)
+    self.ptc_rules = {}  # normalised prefix -> rule dict (wire shape)
+    self.creation_templates = {}  # normalised prefix -> template dict
+    # AWS: "For new users, your registries are automatically configured to use
+    # the V2 registry policy upon creation" (registry-permissions-account-settings).
+    self.account_settings = {"REGISTRY_POLICY_SCOPE": "V2",
+                             "BASIC_SCAN_TYPE_VERSION": "AWS_NATIVE",
+                             "BLOB_MOUNTING": "DISABLED"}
+
+
+ECRBackend.__init__ = _ecr_init
+
+# Allowed values per setting. The newest ECR model documents only V2 for
+# REGISTRY_POLICY_SCOPE (V1 is legacy); older docs and existing registries
+# have V1, so V1 stays settable here to test V1 registries.
+ACCOUNT_SETTINGS = {
+    "REGISTRY_POLICY_SCOPE": ("V1", "V2"),
+    "BASIC_SCAN_TYPE_VERSION": ("AWS_NATIVE", "CLAIR"),
+    "BLOB_MOUNTING": ("ENABLED", "DISABLED"),
+}
+# The only actions a V1-scoped registry policy may hold (registry-permissions.html).
+V1_ACTIONS = ("ecr:ReplicateImage", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
+
+# Supported upstream registry URLs and the upstreamRegistry name each implies.
+UPSTREAMS = [
+    (r"public\.ecr\.aws", "ecr-public"),
+    (r"registry-1\.docker\.io", "docker-hub"),
+    (r"ghcr\.io", "github-container-registry"),
+    (r"registry\.gitlab\.com", "gitlab-container-registry"),
+    (r"registry\.k8s\.io", "k8s"),
+    (r"quay\.io", "quay"),
+    (r"cgr\.dev", "chainguard"),
+    (r"[a-z0-9]+\.azurecr\.io", "azure-container-registry"),
+    (r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?", "ecr"),
+]
+NEEDS_CREDENTIALS = {"docker-hub", "github-container-registry",
+                     "gitlab-container-registry", "azure-container-registry"}
+
+
+def _prefix_key(prefix):
+    # "There is always an assumed / applied to the end of the prefix".
+    return prefix if prefix == "ROOT" else prefix.rstrip("/")
+
+
+# ---------------------------------------------------- ECR: request handlers
+# Each handler is installed on moto's ECRResponse under the snake_case name
+# moto derives from X-Amz-Target "AmazonEC2ContainerRegistry_V20150921.<Op>".
+
+def ecr_op(fn):
+    setattr(ECRResponse, fn.__name__, fn)
+    return fn
+
+
+def _params(self):
+    try:
+        return json.loads(self.body or "{}")
+    except ValueError:
+        raise fail("SerializationException", "request body is not valid JSON")
+
+
+def _registry(self, p):
+    """registryId, when given, must be the caller's own registry."""
+    rid = p.get("registryId")
+    check_string(rid, "registryId", pattern=r"[0-9]{12}")
+    if rid and rid != self.current_account:
+        raise invalid("registryId", f"registry {rid} is not the caller's registry {self.current_account}")
+
+
+def _role_arn(self, arn, field):
+    """customRoleArn: an IAM role ARN in the caller's account (AWS documents
+    'This role must be in the same account as the registry')."""
+    check_string(arn, field, hi=2048)
+    if arn is None:
+        return
+    m = re.fullmatch(r"arn:aws(-[a-z]+)*:iam::([0-9]{12}):role/[\w+=,.@/-]+", arn)
+    if not m:
+        raise invalid(field, f"'{arn}' is not an IAM role ARN")
+    if m.group(2) != self.current_account:
+        raise invalid(field, f"role {arn} must be in the same account as the registry ({self.current_account})")
+
+
+def _credential_arn(self, arn):
+    check_string(arn, "credentialArn", lo=50, hi=612, pattern=CREDENTIAL_ARN_PATTERN)
+    if arn is None:
+        return
+    # Whether the secret exists is not checked (no Secrets Manager lookups
+    # here); AWS answers SecretNotFoundException for a missing secret.
+    region, account = arn.split(":")[3:5]
+    if (region, account) != (self.region, self.current_account):
+        raise invalid("credentialArn", "the secret must be in the registry's account and region")
+
+
+def _rule_view(rule, *fields):
+    return {k: v for k, v in rule.items() if k in fields and v is not None}
+
+
+RULE_FIELDS = ("registryId", "ecrRepositoryPrefix", "upstreamRegistryUrl", "upstreamRegistry",
+               "credentialArn", "customRoleArn", "upstreamRepositoryPrefix", "createdAt", "updatedAt")
+
+
+@ecr_op
+def create_pull_through_cache_rule(self):
+    p = _params(self)
+    _registry(self, p)
+    backend = self.ecr_backend
+    prefix, url = p.get("ecrRepositoryPrefix"), p.get("upstreamRegistryUrl")
+    check_string(prefix, "ecrRepositoryPrefix", 2, 30, PREFIX_PATTERN, required=True)
+    check_string(url, "upstreamRegistryUrl", required=True)
+    kinds = [name for rx, name in UPSTREAMS if re.fullmatch(rx, url)]
+    if not kinds:
+        raise fail("UnsupportedUpstreamRegistryException",
+                   f"The specified upstream registry {url} is not supported.")
+    kind = kinds[0]
+    upstream = p.get("upstreamRegistry")
+    check_string(upstream, "upstreamRegistry", enum=[n for _, n in UPSTREAMS])
+    if upstream and upstream != kind:
+        raise invalid("upstreamRegistry", f"'{upstream}' does not match upstreamRegistryUrl {url} ({kind})")
+    _credential_arn(self, p.get("credentialArn"))
+    _role_arn(self, p.get("customRoleArn"), "customRoleArn")
+    if kind in NEEDS_CREDENTIALS and not p.get("credentialArn"):
+        raise invalid("credentialArn", f"credentialArn is required for upstream registry {kind} ({url})")
+    if kind == "ecr" and not p.get("customRoleArn"):
+        raise invalid("customRoleArn", "customRoleArn is required for an Amazon ECR upstream registry")
+    if kind != "ecr" and p.get("customRoleArn"):
+        raise invalid("customRoleArn", f"customRoleArn is only supported for Amazon ECR upstreams, not {kind}")
+    if kind == "ecr" and p.get("credentialArn"):
+        raise invalid("credentialArn", "credentialArn is not supported for Amazon ECR upstreams")
+    up_prefix = p.get("upstreamRepositoryPrefix")
+    check_string(up_prefix, "upstreamRepositoryPrefix", 2, 30, PREFIX_PATTERN)
+    if up_prefix and prefix == "ROOT":
+        raise invalid("upstreamRepositoryPrefix",
+                      "upstreamRepositoryPrefix can only be used with a non-ROOT ecrRepositoryPrefix")
+    key = _prefix_key(prefix)
+    if key in backend.ptc_rules:
+        raise fail("PullThroughCacheRuleAlreadyExistsException",
+                   f"A pull through cache rule with the prefix '{key}' already exists "
+                   f"in the registry with id '{self.current_account}'")
+    if len(backend.ptc_rules) >= PTC_RULES_MAX:
+        raise fail("LimitExceededException",
+                   f"The maximum number of pull through cache rules ({PTC_RULES_MAX}) "
+                   f"has been reached for the registry with id '{self.current_account}'")
+    rule = {"registryId": self.current_account, "ecrRepositoryPrefix": key,
+            "upstreamRegistryUrl": url, "upstreamRegistry": kind,
+            "credentialArn": p.get("credentialArn"), "customRoleArn": p.get("customRoleArn"),
+            "upstreamRepositoryPrefix": up_prefix or ("ROOT" if key != "ROOT" else None),
+            "createdAt": now(), "updatedAt": now()}
+    backend.ptc_rules[key] = rule
+    return ActionResult(_rule_view(rule, *RULE_FIELDS[:-1]))  # all but updatedAt
+
+
+def _get_rule(self, backend, prefix):
+    check_string(prefix, "ecrRepositoryPrefix", 2, 30, PREFIX_PATTERN, required=True)
+    rule = backend.ptc_rules.get(_prefix_key(prefix))
+    if rule is None:
+        raise fail("PullThroughCacheRuleNotFoundException",
+                   f"The pull through cache rule with the prefix '{_prefix_key(prefix)}' does not "
+                   f"exist in the registry with id '{self.current_account}'")
+    return rule
+
+
+@ecr_op
+def describe_pull_through_cache_rules(self):
+    p = _params(self)
+    _registry(self, p)
+    backend = self.ecr_backend
+    wanted = p.get("ecrRepositoryPrefixes")
+    if wanted is not None:
+        rules = [_get_rule(self, backend, w) for w in wanted]
+    else:
+        rules = sorted(backend.ptc_rules.values(), key=lambda r: r["ecrRepositoryPrefix"])
+    rules, token = page(rules, p)
+    return ActionResult({"pullThroughCacheRules": [_rule_view(r, *RULE_FIELDS) for r in rules],
+                         "nextToken": token})
+
+
+@ecr_op
+def update_pull_through_cache_rule(self):
+    p = _params(self)
+    _registry(self, p)
+    backend = self.ecr_backend
+    rule = _get_rule(self, backend, p.get("ecrRepositoryPrefix"))
+    _credential_arn(self, p.get("credentialArn"))
+    _role_arn(self, p.get("customRoleArn"), "customRoleArn")
+    if rule["upstreamRegistry"] == "ecr" and p.get("credentialArn"):
+        raise invalid("credentialArn", "credentialArn is not supported for Amazon ECR upstreams")
+    if rule["upstreamRegistry"] != "ecr" and p.get("customRoleArn"):
+        raise invalid("customRoleArn", "customRoleArn is only supported for Amazon ECR upstreams")
+    for field in ("credentialArn", "customRoleArn"):
+        if p.get(field):
+            rule[field] = p[field]
+    rule["updatedAt"] = now()
+    return ActionResult(_rule_view(rule, "registryId", "ecrRepositoryPrefix", "credentialArn",
+                                   "customRoleArn", "upstreamRepositoryPrefix", "updatedAt"))
+
+
+@ecr_op
+def delete_pull_through_cache_rule(self):
+    p = _params(self)
+    _registry(self, p)
+    backend = self.ecr_backend
+    rule = _get_rule(self, backend, p.get("ecrRepositoryPrefix"))
+    del backend.ptc_rules[rule["ecrRepositoryPrefix"]]
+    return ActionResult(_rule_view(rule, "registryId", "ecrRepositoryPrefix", "upstreamRegistryUrl",
+                                   "credentialArn", "customRoleArn", "upstreamRepositoryPrefix", "createdAt"))
+
+
+@ecr_op
+def validate_pull_through_cache_rule(self):
+    """There is no upstream to log in to: a rule that exists is reported valid."""
+    p = _params(self)
+    _registry(self, p)
+    backend = self.ecr_backend
+    rule = _get_rule(self, backend, p.get("ecrRepositoryPrefix"))
+    out = _rule_view(rule, "registryId", "ecrRepositoryPrefix", "upstreamRegistryUrl",
+                     "credentialArn", "customRoleArn", "upstreamRepositoryPrefix")
+    out["isValid"] = True
+    return ActionResult(out)
+
+
+def _setting_name(p):
+    name = p.get("name")
+    check_string(name, "name", 1, 64, required=True)
+    if name not in ACCOUNT_SETTINGS:
+        raise invalid("name", f"unknown account setting '{name}'; valid names: {', '.join(ACCOUNT_SETTINGS)}")
+    return name
+
+
+@ecr_op
+def put_account_setting(self):
+    p = _params(self)
+    name = _setting_name(p)
+    value = p.get("value")
+    check_string(value, "value", required=True)
+    if value not in ACCOUNT_SETTINGS[name]:
+        raise invalid("value", f"'{value}' is not valid for {name}; valid values: {', '.join(ACCOUNT_SETTINGS[name])}")
+    self.ecr_backend.account_settings[name] = value
+    return ActionResult({"name": name, "value": value})
+
+
+@ecr_op
+def get_account_setting(self):
+    name = _setting_name(_params(self))
+    return ActionResult({"name": name, "value": self.ecr_backend.account_settings[name]})
+
+
+@ecr_op
+def put_registry_policy(self):
+    """Replaces moto's version, which hard-codes a V1 action set (and misses
+    ecr:BatchImportUpstreamImage). V2 accepts any ecr: action; V1 only the
+    three registry-level actions (or wildcards covering them)."""
+    text = _params(self).get("policyText")
+    check_string(text, "policyText", 0, POLICY_MAX, required=True)
+    doc = validate_policy_document(text, "PolicyText", "registry")
+    scope = self.ecr_backend.account_settings["REGISTRY_POLICY_SCOPE"]
+    for action in actions_of(doc):
+        if scope == "V2":
+            ok = action == "*" or action.lower().startswith("ecr:")
+        else:
+            ok = any(wildcard_match(action, a) for a in V1_ACTIONS)
+        if not ok:
+            raise invalid("PolicyText", "Invalid registry policy provided")
+    self.ecr_backend.registry_policy = text
+    return ActionResult({"registryId": self.current_account, "policyText": text})
+
+
+_moto_set_repository_policy = ECRResponse.set_repository_policy
+
+
+@ecr_op
+def set_repository_policy(self):
+    """moto stores any length; AWS caps repository policy text at 10,240
+    characters. SetRepositoryPolicy declares no ValidationException, so the
+    limit answers InvalidParameterException, naming it."""
+    text = _params(self).get("policyText") or ""
+    if len(text) > POLICY_MAX:
+        raise invalid("policyText", f"policy is {len(text)} characters, the limit is {POLICY_MAX}")
+    return _moto_set_repository_policy(self)
+
+
+TEMPLATE_FIELDS = ("prefix", "description", "encryptionConfiguration", "resourceTags",
+                   "imageTagMutability", "imageTagMutabilityExclusionFilters", "repositoryPolicy",
+                   "lifecyclePolicy", "appliedFor", "customRoleArn")
+APPLIED_FOR = ("REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH")
+
+
+def _template_input(self, p, creating):
+    check_string(p.get("prefix"), "prefix", 1, 256, PREFIX_PATTERN, required=True)
+    check_string(p.get("description"), "description", hi=256)
+    applied = p.get("appliedFor")
+    if creating and not applied:
+        raise constraint("null", "appliedFor", "not be null")
+    for i, a in enumerate(applied or []):
+        check_string(a, f"appliedFor.{i + 1}.member", enum=APPLIED_FOR)
+    check_string(p.get("imageTagMutability"), "imageTagMutability",
+                 enum=["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"])
+    policy = p.get("repositoryPolicy")
+    check_string(policy, "repositoryPolicy", 0, POLICY_MAX)
+    if policy:
+        validate_policy_document(policy, "repositoryPolicy", "repository")
+    check_string(p.get("lifecyclePolicy"), "lifecyclePolicy", 0, 30720)
+    _role_arn(self, p.get("customRoleArn"), "customRoleArn")
+    for tag in p.get("resourceTags") or []:
+        if "Key" not in tag or "Value" not in tag:
+            raise invalid("resourceTags", "every tag needs Key and Value")
+    return {k: p[k] for k in TEMPLATE_FIELDS if p.get(k) is not None}
+
+
+def _get_template(self, prefix):
+    t = self.ecr_backend.creation_templates.get(_prefix_key(prefix))
+    if t is None:
+        raise fail("TemplateNotFoundException",
+                   f"The repository creation template with prefix '{prefix}' does not exist "
+                   f"in the registry with id '{self.current_account}'")
+    return t
+
+
+def _template_out(self, t):
+    return ActionResult({"registryId": self.current_account, "repositoryCreationTemplate": t})
+
+
+@ecr_op
+def create_repository_creation_template(self):
+    fields = _template_input(self, _params(self), creating=True)
+    key = _prefix_key(fields["prefix"])
+    if key in self.ecr_backend.creation_templates:
+        raise fail("TemplateAlreadyExistsException",
+                   f"The repository creation template with prefix '{key}' already exists "
+                   f"in the registry with id '{self.current_account}'")
+    t = dict(fields, prefix=key, createdAt=now(), updatedAt=now())
+    self.ecr_backend.creation_templates[key] = t
+    return _template_out(self, t)
+
+
+@ecr_op
+def describe_repository_creation_templates(self):
+    p = _params(self)
+    temps = self.ecr_backend.creation_templates
+    keys = [_prefix_key(x) for x in p.get("prefixes") or []] or sorted(temps)
+    found, token = page([temps[k] for k in keys if k in temps], p)
+    return ActionResult({"registryId": self.current_account,
+                         "repositoryCreationTemplates": found, "nextToken": token})
+
+
+@ecr_op
+def update_repository_creation_template(self):
+    p = _params(self)
+    fields = _template_input(self, p, creating=False)
+    t = _get_template(self, p["prefix"])
+    t.update({k: v for k, v in fields.items() if k != "prefix"})
+    t["updatedAt"] = now()
+    return _template_out(self, t)
+
+
+@ecr_op
+def delete_repository_creation_template(self):
+    p = _params(self)
+    check_string(p.get("prefix"), "prefix", 1, 256, PREFIX_PATTERN, required=True)
+    t = _get_template(self, p["prefix"])
+    del self.ecr_backend.creation_templates[t["prefix"]]
+    return _template_out(self, t)
+
+
+# ------------------------------------------------------------- ECR Public
+
+# The ECR Public API is served from us-east-1 (botocore's endpoints.json also
+# lists us-west-2, but AWS documents us-east-1 for every management call).
+# Any other region gets UnsupportedCommandException ("The action isn't
+# supported in this Region"), a typed error of the ecrpublic client; in AWS
+# the SDK would fail earlier, resolving api.ecr-public.<region>.amazonaws.com.
+ECR_PUBLIC_REGIONS = ("us-east-1",)
+PUBLIC_NAME_PATTERN = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+
+
+class ECRPublicBackend(BaseBackend):
+    """One public registry per account (the API has no regional state)."""
+
+    def __init__(self, region_name, account_id):
+        super().__init__(region_name, account_id)
+        self.repositories = {}  # name -> {"repository": {...}, "policy": str|None, "tags": {}}
+
+    @property
+    def _url_module(self):
+        # moto derives urls from "<module>.urls"; we have no module, so hand
+        # over the same single route moto uses for JSON-1.1 services.
+        return types.SimpleNamespace(
+            url_bases=[r"https?://ecr-public\.(.+)\.amazonaws\.com",
+                       r"https?://api\.ecr-public\.(.+)\.amazonaws\.com"],
+            url_paths={"{0}/$": ECRPublicResponse.dispatch})
+
+
+class ECRPublicResponse(BaseResponse):
+    def __init__(self):
+        super().__init__(service_name="ecr-public")
+
+    @property
+    def backend(self):
+        return ecrpublic_backends[self.current_account][ECR_PUBLIC_REGIONS[0]]
+
+    def call_action(self):
+        if self.region not in ECR_PUBLIC_REGIONS:
+            body = json.dumps({"__type": "UnsupportedCommandException",
+                               "message": f"ECR Public has no API endpoint in {self.region}: "
+                                          f"its API is served only in {', '.join(ECR_PUBLIC_REGIONS)}"})
+            return 400, {"Content-Type": "application/x-amz-json-1.1",
+                         "x-amzn-ErrorType": "UnsupportedCommandException"}, body
+        return super().call_action()
+
+    def _repo(self, p, field="repositoryName"):
+        _registry(self, p)
+        name = p.get(field)
+        if name is None:
+            raise invalid(field, "repositoryName is required")
+        entry = self.backend.repositories.get(name)
+        if entry is None:
+            raise fail("RepositoryNotFoundException",
+                       f"The repository with name '{name}' does not exist in the registry "
+                       f"with id '{self.current_account}'")
+        return entry
+
+    def _repo_by_arn(self, p):
+        arn = p.get("resourceArn") or ""
+        m = re.fullmatch(r"arn:aws:ecr-public::([0-9]{12}):repository/(.+)", arn)
+        if not m:
+            raise invalid("resourceArn", f"'{arn}' is not an ECR Public repository ARN")
+        if m.group(1) != self.current_account:
+            raise invalid("resourceArn", f"'{arn}' is not in the caller's account {self.current_account}")
+        return self._repo({"repositoryName": m.group(2)})
+
+    def create_repository(self):
+        p = _params(self)
+        name = p.get("repositoryName")
+        if name is None or not 2 <= len(name) <= 205 or not re.fullmatch(PUBLIC_NAME_PATTERN, name):
+            raise invalid("repositoryName", f"'{name}' must be 2-205 characters matching {PUBLIC_NAME_PATTERN}")
+        if name in self.backend.repositories:
+            raise fail("RepositoryAlreadyExistsException",
+                       f"The repository with name '{name}' already exists in the registry "
+                       f"with id '{self.current_account}'")
+        acct = self.current_account
+        repo = {"repositoryArn": f"arn:aws:ecr-public::{acct}:repository/{name}",
+                "registryId": acct, "repositoryName": name,
+                # A registry alias is chosen by AWS; here it is "r<account>".
+                "repositoryUri": f"public.ecr.aws/r{acct}/{name}", "createdAt": now()}
+        self.backend.repositories[name] = {"repository": repo, "policy": None,
+                                           "tags": {t["Key"]: t.get("Value", "") for t in p.get("tags") or []}}
+        return ActionResult({"repository": repo, "catalogData": p.get("catalogData") or {}})
+
+    def describe_repositories(self):
+        p = _params(self)
+        _registry(self, p)
+        names = p.get("repositoryNames")
+        if names and p.get("nextToken"):
+            raise invalid("nextToken", "nextToken cannot be used with repositoryNames")
+        if names:
+            repos = [self._repo({"repositoryName": n})["repository"] for n in names]
+        else:
+            repos = [e["repository"] for _, e in sorted(self.backend.repositories.items())]
+        repos, token = page(repos, p)
+        return ActionResult({"repositories": repos, "nextToken": token})
+
+    def delete_repository(self):
+        # No images are ever stored here, so "force" makes no difference.
+        p = _params(self)
+        entry = self._repo(p)
+        del self.backend.repositories[p["repositoryName"]]
+        return ActionResult({"repository": entry["repository"]})
+
+    def _policy_out(self, entry, text):
+        return ActionResult({"registryId": self.current_account,
+                             "repositoryName": entry["repository"]["repositoryName"],
+                             "policyText": text})
+
+    def get_repository_policy(self):
+        entry = self._repo(_params(self))
+        if entry["policy"] is None:
+            raise fail("RepositoryPolicyNotFoundException",
+                       f"Repository policy does not exist for the repository with name "
+                       f"'{entry['repository']['repositoryName']}' in the registry with id "
+                       f"'{self.current_account}'")
+        return self._policy_out(entry, entry["policy"])
+
+    def set_repository_policy(self):
+        p = _params(self)
+        entry = self._repo(p)
+        text = p.get("policyText")
+        if text is None:
+            raise invalid("policyText", "policyText is required")
+        if len(text) > POLICY_MAX:
+            # The model caps policyText at 10,240; ECR Public declares no
+            # ValidationException, so the limit answers InvalidParameterException.
+            raise invalid("policyText", f"policy is {len(text)} characters, the limit is {POLICY_MAX}")
+        validate_policy_document(text, "policyText", "repository")
+        entry["policy"] = text
+        return self._policy_out(entry, text)
+
+    def delete_repository_policy(self):
+        entry = self._repo(_params(self))
+        if entry["policy"] is None:
+            return self.get_repository_policy()  # raises RepositoryPolicyNotFoundException
+        text, entry["policy"] = entry["policy"], None
+        return self._policy_out(entry, text)
+
+    def list_tags_for_resource(self):
+        entry = self._repo_by_arn(_params(self))
+        return ActionResult({"tags": [{"Key": k, "Value": v} for k, v in sorted(entry["tags"].items())]})
+
+    def tag_resource(self):
+        p = _params(self)
+        entry = self._repo_by_arn(p)
+        entry["tags"].update({t["Key"]: t.get("Value", "") for t in p.get("tags") or []})
+        return EmptyResult()
+
+    def untag_resource(self):
+        p = _params(self)
+        entry = self._repo_by_arn(p)
+        for k in p.get("tagKeys") or []:
+            entry["tags"].pop(k, None)
+        return EmptyResult()
+
+
+# Registered like a moto service: BackendDict makes /moto-api/reset wipe it,
+# "moto.ecrpublic" is what backends.get_backend("ecr-public") imports, and the
+# URL pattern is what the server matches the inferred host against.
+ecrpublic_backends = BackendDict(ECRPublicBackend, "ecr-public", use_boto3_regions=False,
+                                 additional_regions=list(ECR_PUBLIC_REGIONS))
+_module = types.ModuleType("moto.ecrpublic")
+_module.ecrpublic_backends = ecrpublic_backends
+sys.modules["moto.ecrpublic"] = _module
+backend_index.backend_url_patterns.append(
+    ("ecr-public", re.compile(r"https?://ecr-public\.(.+)\.amazonaws\.com")))
+
+# DynamoDB conditional writes must be atomic, as they are in AWS: ecr-warden's
+# lease (one writer per policy document) depends on it. moto evaluates the
+# condition and stores the item in two steps without a lock, so concurrent
+# requests from separate Lambda processes could both win. Serialise DynamoDB
+# requests; every other service keeps serving concurrently.
+import threading
+from moto.moto_server import werkzeug_app as _wapp
+
+_dynamodb_lock = threading.Lock()
+_dispatch = _wapp.DomainDispatcherApplication.__call__
+
+
+def _serialised_call(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        with _dynamodb_lock:
+            return _dispatch(self, environ, start_response)
+    return _dispatch(self, environ, start_response)
+
+
+_wapp.DomainDispatcherApplication.__call__ = _serialised_call
+
+# ------------------------------- Resource Groups Tagging API: ECR repositories
+# moto's tag:GetResources covers many services but not ECR. ecr-warden
+# resolves tag-based grants with one paginated GetResources query per registry
+# (ResourceTypeFilters ["ecr:repository"] plus the grant's tag filters), so
+# tags cost listing pages instead of one ListTagsForResource per repository.
+# This section makes moto's tagging backend also yield the ECR repositories of
+# its account and region, with their tags as moto's ECR backend holds them,
+# when the type filters name "ecr" or "ecr:repository" (or there are none).
+# Tag filters mean what they mean in AWS and in moto for other services: a
+# resource must satisfy every filter (AND); a filter matches when the
+# resource has the key and, if values are given, one of them (OR). Untagged
+# repositories are left out, as moto leaves out untagged resources of every
+# other service. Pagination is moto's own: the repositories are appended to
+# the generator that get_resources pages through (ResourcesPerPage,
+# TagsPerPage, PaginationToken). Nothing else of the file changes.
+#
+# moto's tagging module imports every service's backend (about a second), so
+# the patch is installed when the server first loads that backend (its first
+# tagging request), not at start-up.
+import moto.backends as _moto_backends
+
+ECR_RESOURCE_TYPES = ("ecr", "ecr:repository")
+
+
+def _tags_match(tag_filters, tags):
+    for f in tag_filters or []:
+        key, values = f.get("Key"), f.get("Values") or []
+        if key not in tags or (values and tags[key] not in values):
+            return False
+    return True
+
+
+def _install_ecr_tagging():
+    from moto.ecr.models import ecr_backends
+    from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend as api
+
+    moto_resources = api._get_resources_generator
+    if getattr(moto_resources, "ecr_warden", False):
+        return  # installed already
+
+    def resources_with_ecr(self, tag_filters=None, resource_type_filters=None):
+        # A query for ECR types only skips moto's own generator: it has
+        # nothing for ECR, and walking it builds every service's backend for
+        # the account and region (EC2's default VPC among them).
+        ecr_only = bool(resource_type_filters) and all(
+            t in ECR_RESOURCE_TYPES for t in resource_type_filters)
+        if not ecr_only:
+            yield from moto_resources(
+                self, tag_filters=tag_filters or [], resource_type_filters=resource_type_filters)
+        if resource_type_filters and not any(t in ECR_RESOURCE_TYPES for t in resource_type_filters):
+            return
+        ecr = ecr_backends[self.account_id][self.region_name]
+        for repo in list(ecr.repositories.values()):
+            tags = ecr.tagger.get_tag_dict_for_resource(repo.arn)
+            if not tags or not _tags_match(tag_filters, tags):
+                continue
+            yield {"ResourceARN": repo.arn,
+                   "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+    resources_with_ecr.ecr_warden = True
+    api._get_resources_generator = resources_with_ecr
+
+
+_moto_get_backend = _moto_backends.get_backend
+
+
+def _get_backend_with_ecr_tagging(name):
+    backend = _moto_get_backend(name)
+    if name == "resourcegroupstaggingapi":
+        _install_ecr_tagging()
+    return backend
+
+
+_moto_backends.get_backend = _get_backend_with_ecr_tagging
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

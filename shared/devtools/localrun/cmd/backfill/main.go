@@ -1,0 +1,184 @@
+// Command backfill is the local `make backfill`: it runs the real backfill
+// binary with a payload and, for a real run, hands the queued units to the
+// real worker binary through the local SQS queue (the fan-out Lambda's event
+// source mapping performs in AWS), then prints the backfill's answer and one
+// line per unit.
+//
+// With AWS_ENDPOINT_URL set (e.g. `make emulator` in another shell) it runs
+// against that local AWS and the -declaration given. Without it, it starts a
+// local AWS, seeds a small organization (2 OUs x 2 members, a few
+// repositories per account) and uses a declaration generated for it, since
+// the organization's ids are random.
+//
+//	go run ./shared/devtools/localrun/cmd/backfill -payload events/backfill-all-dryrun.json
+//
+// Exit status: 0 done, 1 the backfill failed or some unit failed, 2 bad input.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localrun"
+)
+
+const region = "us-east-1"
+
+func main() {
+	payload := flag.String("payload", "events/backfill-all-dryrun.json", "backfill payload file")
+	declaration := flag.String("declaration", "infra/declaration.json", "declaration, used only with AWS_ENDPOINT_URL")
+	flag.Parse()
+	code, err := run(context.Background(), *payload, *declaration)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "backfill:", err)
+	}
+	os.Exit(code)
+}
+
+func run(ctx context.Context, payloadFile, declFile string) (int, error) {
+	payload, err := os.ReadFile(payloadFile)
+	if err != nil {
+		return 2, fmt.Errorf("-payload: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "ecr-warden-backfill-*")
+	if err != nil {
+		return 2, err
+	}
+	defer os.RemoveAll(dir)
+
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	var cfg aws.Config
+	if endpoint == "" {
+		srv, err := localaws.Start(ctx, localaws.Options{})
+		if err != nil {
+			return 2, err
+		}
+		defer srv.Stop()
+		endpoint, cfg = srv.URL, srv.Config(region)
+		org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 4)
+		if err != nil {
+			return 2, err
+		}
+		owners := []string{org.Management}
+		for _, a := range org.Accounts {
+			owners = append(owners, a.ID)
+		}
+		for _, acct := range owners {
+			c, err := localrun.Config(ctx, cfg, org.Management, acct, localrun.MemberRole)
+			if err != nil {
+				return 2, err
+			}
+			if err := localrun.CreateRepositories(ctx, c, []string{"team/app", "team/api", "misc/tool"}, 4); err != nil {
+				return 2, err
+			}
+		}
+		declFile = filepath.Join(dir, "declaration.json")
+		if err := os.WriteFile(declFile, []byte(localrun.Declaration(org, region)), 0o644); err != nil {
+			return 2, err
+		}
+		fmt.Fprintf(os.Stderr, "AWS_ENDPOINT_URL not set: started a local AWS at %s with organization %s (hub %s, %d members, 3 repositories each); declaration %s\n",
+			endpoint, org.ID, org.Management, len(org.Accounts), declFile)
+	} else {
+		cfg = aws.Config{Region: region, BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
+	}
+	abs, err := filepath.Abs(declFile)
+	if err != nil {
+		return 2, err
+	}
+	env, err := localrun.Prepare(ctx, cfg, 3)
+	if err != nil {
+		return 2, err
+	}
+	vars := env.Vars()
+	vars["AWS_ENDPOINT_URL"] = endpoint
+	vars["WARDEN_DECLARATION_FILE"] = abs
+	bins := map[string]string{}
+	for _, fn := range []string{"backfill", "worker"} {
+		if bins[fn], err = lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/"+fn, dir); err != nil {
+			return 2, err
+		}
+	}
+	fn := func(name string) lambdalocal.Function {
+		return lambdalocal.Function{Name: "ecr-warden-" + name, Binary: bins[name], Env: vars, Region: region, Timeout: 15 * time.Minute, InitTimeout: 15 * time.Minute}
+	}
+	bf, err := lambdalocal.Start(ctx, fn("backfill"))
+	if err != nil {
+		return 2, err
+	}
+	defer bf.Close()
+	res, err := bf.Invoke(ctx, payload)
+	if err != nil {
+		return 2, err
+	}
+	if res.Err != nil {
+		fmt.Println(strings.Join(res.Logs, "\n"))
+		return 1, res.Err
+	}
+	// The answer without its plan, then the plan as text: each diff reads
+	// better unquoted than inside a JSON string.
+	var whole map[string]json.RawMessage
+	_ = json.Unmarshal(res.Payload, &whole)
+	var plan []struct{ Diff string }
+	_ = json.Unmarshal(whole["plan"], &plan)
+	delete(whole, "plan")
+	short, _ := json.Marshal(whole)
+	var pretty bytes.Buffer
+	_ = json.Indent(&pretty, short, "", "  ")
+	fmt.Println(pretty.String())
+	if len(plan) > 0 {
+		fmt.Printf("plan (%d changes):\n", len(plan))
+		for _, p := range plan {
+			fmt.Println(p.Diff)
+		}
+	}
+	var resp struct {
+		Error    string
+		Queued   int
+		Failures []any
+	}
+	_ = json.Unmarshal(res.Payload, &resp)
+	if resp.Error != "" {
+		return 1, nil
+	}
+	if resp.Queued == 0 {
+		if len(resp.Failures) > 0 {
+			return 1, nil
+		}
+		return 0, nil
+	}
+	worker, err := lambdalocal.Start(ctx, fn("worker"))
+	if err != nil {
+		return 2, err
+	}
+	defer worker.Close()
+	dr, err := localrun.Drain(ctx, sqs.NewFromConfig(cfg), env, region, worker, 10, 1, 50)
+	if err != nil {
+		return 2, err
+	}
+	for _, d := range dr.Deliveries {
+		for _, l := range d.Result.Logs {
+			if strings.Contains(l, `"unit converged"`) || strings.Contains(l, `"unit failed`) {
+				fmt.Println(l)
+			}
+		}
+	}
+	fmt.Printf("worker: %d units converged, %d failed deliveries, %d dead-lettered\n", dr.Done, dr.Failures, dr.DeadLettered)
+	if dr.Failures > 0 || dr.DeadLettered > 0 {
+		return 1, nil
+	}
+	return 0, nil
+}

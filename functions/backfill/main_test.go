@@ -461,6 +461,8 @@ func TestBadPayload(t *testing.T) {
 		`{"action":"backfill","targets":{"regions":["ap-south-1"]}}`:         "ap-south-1",
 		`{"action":"sync","targets":{"all":true}}`:                           "action",
 		`[1,2]`: "want an object",
+		// Three mistakes, one answer naming all three paths.
+		`{"action":"backfil","targets":{"al":true},"dryRun":"yes"}`: `action: "backfil" is not an action (did you mean "backfill"?); dryRun: is a string, want true or false; targets.al: unknown field "al" (did you mean "all"?)`,
 	}
 	for payload, want := range cases {
 		proxy.Reset()

@@ -41,65 +41,285 @@ type BackfillTargets struct {
 // repositoryGlob allows the declaration's glob syntax (shared/*) in backfill targets.
 var repositoryGlob = regexp.MustCompile(`^[a-z0-9._/*?-]{1,256}$`)
 
-// ParseBackfill decodes and validates a backfill payload. Unknown fields are
-// errors (a typo such as "dryrun" must not silently run for real); every
-// error is a *Rejection with ReasonInvalidPayload whose Detail names the field.
+// ParseBackfill decodes and validates a backfill payload the way the
+// declaration is validated: every problem is found in one pass and reported
+// with its field path, unknown fields and enum values get a did-you-mean, so
+// an operator fixes a payload in one round trip rather than one per mistake.
+// Unknown fields are errors (a typo such as "dryrun" must not silently run
+// for real); a key given twice is an error (encoding/json would keep the
+// last). Every error is a *Rejection with ReasonInvalidPayload whose Detail
+// lists the problems, "; "-separated, fields in alphabetical order.
 func ParseBackfill(raw []byte) (BackfillRequest, error) {
-	var req BackfillRequest
 	if len(raw) > maxInput {
-		return req, &Rejection{Reason: ReasonTooLarge, Detail: fmt.Sprintf("backfill payload is %d bytes", len(raw))}
-	}
-	if err := exactKeys(raw); err != nil {
-		return req, err
+		return BackfillRequest{}, &Rejection{Reason: ReasonTooLarge, Detail: fmt.Sprintf("backfill payload is %d bytes", len(raw))}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	var top any
+	if err := dec.Decode(&top); err != nil {
 		return BackfillRequest{}, bad(decodeMessage(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return BackfillRequest{}, bad("unexpected data after the payload object")
 	}
-	if err := req.Validate(); err != nil {
+	var ps payloadProblems
+	ps.duplicates(raw)
+	req := ps.request(top)
+	if !ps.flagged["payload"] {
+		ps.semantics(req)
+	}
+	if err := ps.err(); err != nil {
 		return BackfillRequest{}, err
 	}
 	return req, nil
 }
 
-// Validate checks a request built in code (the sweep) or decoded from JSON.
+// Validate checks a request built in code (the sweep) or decoded from JSON,
+// reporting every problem at once.
 func (r BackfillRequest) Validate() error {
-	if r.Action != "backfill" {
-		return bad(fmt.Sprintf("action: %s, want \"backfill\"", quote(r.Action)))
+	var ps payloadProblems
+	ps.semantics(r)
+	return ps.err()
+}
+
+// payloadProblems collects "path: message" lines while a payload is checked.
+type payloadProblems struct {
+	list []string
+	// flagged holds the top-level fields ("action", "targets") already
+	// reported, so the semantic pass does not report them twice.
+	flagged map[string]bool
+}
+
+func (ps *payloadProblems) add(path, format string, args ...any) {
+	ps.list = append(ps.list, path+": "+fmt.Sprintf(format, args...))
+	if ps.flagged == nil {
+		ps.flagged = map[string]bool{}
+	}
+	top, _, _ := strings.Cut(path, ".")
+	top, _, _ = strings.Cut(top, "[")
+	ps.flagged[top] = true
+}
+
+func (ps *payloadProblems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return bad(strings.Join(ps.list, "; "))
+}
+
+// request reads the generically decoded payload into a BackfillRequest,
+// recording every unknown field and wrongly typed value with its path.
+func (ps *payloadProblems) request(v any) BackfillRequest {
+	var req BackfillRequest
+	obj, ok := v.(map[string]any)
+	if !ok {
+		ps.add("payload", "is %s, want an object such as {\"action\":\"backfill\",\"targets\":{\"all\":true}}", typeName(v))
+		return req
+	}
+	for _, k := range sortedKeys(obj) {
+		switch k {
+		case "action":
+			s, ok := obj[k].(string)
+			if !ok {
+				ps.add(k, "is %s, want a string (\"backfill\")", typeName(obj[k]))
+				continue
+			}
+			req.Action = s
+			if s != "backfill" {
+				ps.add(k, "%s is not an action%s", quote(s), didYouMean(s, backfillActions))
+			}
+		case "targets":
+			req.Targets = ps.targets(obj[k])
+		case "dryRun":
+			req.DryRun = ps.boolean(k, obj[k])
+		case "sweep":
+			req.Sweep = ps.boolean(k, obj[k])
+		default:
+			ps.add(k, "unknown field %s%s", quote(k), didYouMean(k, requestKeys))
+		}
+	}
+	return req
+}
+
+func (ps *payloadProblems) targets(v any) BackfillTargets {
+	var tg BackfillTargets
+	obj, ok := v.(map[string]any)
+	if !ok {
+		ps.add("targets", "is %s, want an object", typeName(v))
+		return tg
+	}
+	for _, k := range sortedKeys(obj) {
+		path := "targets." + k
+		switch k {
+		case "all":
+			tg.All = ps.boolean(path, obj[k])
+		case "accounts":
+			tg.Accounts = ps.strings(path, obj[k])
+		case "ous":
+			tg.OUs = ps.strings(path, obj[k])
+		case "repositories":
+			tg.Repositories = ps.strings(path, obj[k])
+		case "regions":
+			tg.Regions = ps.strings(path, obj[k])
+		default:
+			ps.add(path, "unknown field %s%s", quote(k), didYouMean(k, targetKeys))
+		}
+	}
+	return tg
+}
+
+func (ps *payloadProblems) boolean(path string, v any) bool {
+	b, ok := v.(bool)
+	if !ok {
+		ps.add(path, "is %s, want true or false", typeName(v))
+	}
+	return b
+}
+
+func (ps *payloadProblems) strings(path string, v any) []string {
+	arr, ok := v.([]any)
+	if !ok {
+		ps.add(path, "is %s, want an array of strings", typeName(v))
+		return nil
+	}
+	out := make([]string, 0, len(arr))
+	for i, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "is %s, want a string", typeName(e))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// semantics checks what a well-typed request means: the action, which
+// targets combine, and the shape of every value.
+func (ps *payloadProblems) semantics(r BackfillRequest) {
+	if r.Action != "backfill" && !ps.flagged["action"] {
+		ps.add("action", "%s, want \"backfill\"", quote(r.Action))
 	}
 	tg := r.Targets
 	lists := len(tg.Accounts) + len(tg.OUs) + len(tg.Repositories) + len(tg.Regions)
 	switch {
 	case tg.All && lists > 0:
-		return bad("targets: \"all\": true cannot be combined with accounts, ous, repositories or regions")
-	case !tg.All && lists == 0:
-		return bad("targets: missing; give {\"all\": true} or at least one of accounts, ous, repositories, regions")
+		ps.add("targets", "\"all\": true cannot be combined with accounts, ous, repositories or regions")
+	case !tg.All && lists == 0 && !ps.flagged["targets"]:
+		ps.add("targets", "missing; give {\"all\": true} or at least one of accounts, ous, repositories, regions")
 	}
-	for i, a := range tg.Accounts {
-		if err := checkAccountID(fmt.Sprintf("targets.accounts[%d]", i), a); err != nil {
-			return bad(err.Error())
+	check := func(field string, values []string, f func(string, string) error) {
+		for i, v := range values {
+			if err := f(fmt.Sprintf("targets.%s[%d]", field, i), v); err != nil {
+				ps.list = append(ps.list, err.Error())
+			}
 		}
 	}
-	for i, o := range tg.OUs {
-		if err := checkParent(fmt.Sprintf("targets.ous[%d]", i), o); err != nil {
-			return bad(err.Error())
-		}
-	}
-	for i, p := range tg.Repositories {
+	check("accounts", tg.Accounts, checkAccountID)
+	check("ous", tg.OUs, checkParent)
+	check("repositories", tg.Repositories, func(path, p string) error {
 		if !repositoryGlob.MatchString(p) {
-			return bad(fmt.Sprintf("targets.repositories[%d]: %s is not a repository name or glob (lowercase letters, digits, . _ - / and * ?)", i, quote(p)))
+			return fmt.Errorf("%s: %s is not a repository name or glob (lowercase letters, digits, . _ - / and * ?)", path, quote(p))
+		}
+		return nil
+	})
+	check("regions", tg.Regions, checkRegion)
+}
+
+// duplicates reports every key given twice in one object of the payload.
+func (ps *payloadProblems) duplicates(raw []byte) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return nil
+		}
+		if d == '[' {
+			for i := 0; dec.More(); i++ {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		} else {
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				child := k
+				if path != "" {
+					child = path + "." + k
+				}
+				if seen[k] {
+					ps.add(child, "appears more than once; only one value can be meant")
+				}
+				seen[k] = true
+				if err := walk(child); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = dec.Token()
+		return err
+	}
+	_ = walk("") // syntax errors were reported by the decode
+}
+
+var backfillActions = []string{"backfill"}
+
+// didYouMean names the closest known word: the same word in another case,
+// or one within two edits (typos such as "backfil" or "al"), else lists the
+// known ones.
+func didYouMean(got string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if strings.EqualFold(k, got) {
+			return fmt.Sprintf(" (did you mean %q?)", k)
+		}
+		if d := editDistance(strings.ToLower(got), strings.ToLower(k)); d < bestDist {
+			best, bestDist = k, d
 		}
 	}
-	for i, reg := range tg.Regions {
-		if err := checkRegion(fmt.Sprintf("targets.regions[%d]", i), reg); err != nil {
-			return bad(err.Error())
-		}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	return nil
+	return "; known: " + strings.Join(known, ", ")
+}
+
+// editDistance is the Levenshtein distance between two short words.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // String is a short form for logs.
@@ -133,33 +353,6 @@ var (
 	requestKeys = []string{"action", "targets", "dryRun", "sweep"}
 	targetKeys  = []string{"all", "accounts", "ous", "repositories", "regions"}
 )
-
-// exactKeys rejects keys that differ from the known ones, including by case:
-// encoding/json matches field names case-insensitively, so without this
-// check "dryrun" would silently be taken as "dryRun" and "DRYRUN": false
-// could override it. Non-object payloads are left to the struct decode,
-// which reports their type.
-func exactKeys(raw []byte) error {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) != nil {
-		return nil
-	}
-	for k := range top {
-		if !slices.Contains(requestKeys, k) {
-			return bad(fmt.Sprintf("unknown field %s (known: %s)", quote(k), strings.Join(requestKeys, ", ")))
-		}
-	}
-	var targets map[string]json.RawMessage
-	if json.Unmarshal(top["targets"], &targets) != nil {
-		return nil
-	}
-	for k := range targets {
-		if !slices.Contains(targetKeys, k) {
-			return bad(fmt.Sprintf("targets: unknown field %s (known: %s)", quote(k), strings.Join(targetKeys, ", ")))
-		}
-	}
-	return nil
-}
 
 func bad(detail string) error {
 	return &Rejection{Reason: ReasonInvalidPayload, Detail: detail}

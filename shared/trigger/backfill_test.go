@@ -27,11 +27,11 @@ func TestParseBackfill(t *testing.T) {
 	}
 	bad := []struct{ name, raw, detail string }{
 		{"unknown top field", `{"action":"backfill","targets":{"all":true},"dryrun":true}`, `unknown field "dryrun"`},
-		{"unknown target field", `{"action":"backfill","targets":{"account":["222222222222"]}}`, `targets: unknown field "account"`},
+		{"unknown target field", `{"action":"backfill","targets":{"account":["222222222222"]}}`, `targets.account: unknown field "account" (did you mean "accounts"?)`},
 		{"case variant", `{"action":"backfill","targets":{"all":true},"DryRun":false}`, `unknown field "DryRun"`},
-		{"accounts not array", `{"action":"backfill","targets":{"accounts":"222222222222"}}`, "targets.accounts: is a JSON string, want an array of strings"},
-		{"dryRun string", `{"action":"backfill","targets":{"all":true},"dryRun":"yes"}`, "dryRun: is a JSON string, want true or false"},
-		{"targets array", `{"action":"backfill","targets":[]}`, "targets: is a JSON array, want an object"},
+		{"accounts not array", `{"action":"backfill","targets":{"accounts":"222222222222"}}`, "targets.accounts: is a string, want an array of strings"},
+		{"dryRun string", `{"action":"backfill","targets":{"all":true},"dryRun":"yes"}`, "dryRun: is a string, want true or false"},
+		{"targets array", `{"action":"backfill","targets":[]}`, "targets: is an array, want an object"},
 		{"short account", `{"action":"backfill","targets":{"accounts":["222222222222","2222"]}}`, `targets.accounts[1]: "2222" is not a 12-digit account id`},
 		{"bad ou", `{"action":"backfill","targets":{"ous":["Engineering"]}}`, `targets.ous[0]: "Engineering"`},
 		{"bad region", `{"action":"backfill","targets":{"regions":["us-east"]}}`, `targets.regions[0]`},
@@ -42,7 +42,7 @@ func TestParseBackfill(t *testing.T) {
 		{"wrong action", `{"action":"restore","targets":{"all":true}}`, `action: "restore"`},
 		{"truncated", `{"action":"backfill","targets":{"all":tr`, "not valid JSON"},
 		{"trailing", `{"action":"backfill","targets":{"all":true}} {"x":1}`, "unexpected data"},
-		{"null", `null`, "action"},
+		{"null", `null`, "payload: is null, want an object"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
@@ -55,6 +55,37 @@ func TestParseBackfill(t *testing.T) {
 				t.Fatalf("detail %q does not contain %q", r.Detail, c.detail)
 			}
 		})
+	}
+}
+
+// TestParseBackfillEveryMistake: a payload with three mistakes is answered
+// with all three field paths at once, each with a did-you-mean, so the
+// operator fixes it in one round trip.
+func TestParseBackfillEveryMistake(t *testing.T) {
+	_, err := Parse([]byte(`{"action":"backfil","targets":{"al":true},"dryRun":"yes"}`))
+	r, ok := AsRejection(err)
+	if !ok || r.Reason != ReasonInvalidPayload {
+		t.Fatalf("got %v, want an invalid-payload rejection", err)
+	}
+	want := `action: "backfil" is not an action (did you mean "backfill"?); ` +
+		`dryRun: is a string, want true or false; ` +
+		`targets.al: unknown field "al" (did you mean "all"?)`
+	if r.Detail != want {
+		t.Fatalf("detail\n got %s\nwant %s", r.Detail, want)
+	}
+	// Semantic problems are reported alongside shape problems.
+	_, err = ParseBackfill([]byte(`{"action":"backfill","targets":{"accounts":["2222","x"],"regions":["us-east"]},"dryRun":true,"dryRun":false,"swep":true}`))
+	r, _ = AsRejection(err)
+	for _, part := range []string{`dryRun: appears more than once`, `swep: unknown field "swep" (did you mean "sweep"?)`,
+		`targets.accounts[0]: "2222"`, `targets.accounts[1]: "x"`, `targets.regions[0]: "us-east"`} {
+		if r == nil || !strings.Contains(r.Detail, part) {
+			t.Errorf("detail %v lacks %q", r, part)
+		}
+	}
+	// Nothing close: the known names are listed.
+	_, err = ParseBackfill([]byte(`{"action":"backfill","targets":{"all":true},"colour":"red"}`))
+	if r, _ := AsRejection(err); r == nil || !strings.Contains(r.Detail, `colour: unknown field "colour"; known: action, targets, dryRun, sweep`) {
+		t.Errorf("got %v", err)
 	}
 }
 

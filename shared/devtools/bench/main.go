@@ -15,21 +15,31 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localrun"
@@ -44,10 +54,11 @@ func main() {
 	accounts := flag.Int("accounts", 20, "accounts in the organization, all with repositories: the hub plus members")
 	repositories := flag.Int("repositories", 2000, "repositories in total, spread evenly; half match a grant")
 	workers := flag.Int("workers", 4, "worker execution environments (Lambda concurrency)")
+	joins := flag.Int("joins", 20, "account joins measured in series and at once")
 	planBench := flag.Bool("plan-bench", true, "also run the in-memory 10,000-repository plan benchmark")
 	flag.Parse()
 	ctx := context.Background()
-	if err := run(ctx, os.Stdout, *accounts, *repositories, *workers, *planBench); err != nil {
+	if err := run(ctx, os.Stdout, *accounts, *repositories, *workers, *joins, *planBench); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -65,56 +76,35 @@ type phase struct {
 	failed   []string // the first few failed units' log lines
 }
 
-func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers int, planBench bool) error {
-	if nAccounts < 2 || nRepos < nAccounts {
-		return fmt.Errorf("-accounts %d -repositories %d: want at least 2 accounts and one repository per account", nAccounts, nRepos)
-	}
-	dir, err := os.MkdirTemp("", "ecr-warden-bench-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintln(os.Stderr, "building backfill and worker for this host")
-	bins := map[string]string{}
-	for _, fn := range []string{"backfill", "worker"} {
-		if bins[fn], err = lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/"+fn, dir); err != nil {
-			return err
-		}
-	}
-	srv, err := localaws.Start(ctx, localaws.Options{})
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	proxy := localaws.NewProxy(srv.URL)
-	defer proxy.Close()
-	cfg := srv.Config(region)
-	env, err := localrun.Prepare(ctx, cfg, 3)
-	if err != nil {
-		return err
-	}
+// world is one seeded organization: the accounts, their repositories and the
+// declaration file for it (the local AWS makes new ids on every seeding).
+type world struct {
+	org   localrun.Org
+	decl  string
+	repos int
+}
 
-	// The hub (the local AWS's default account) plus members in 4 OUs.
-	members := nAccounts - 1
+// seed creates the organization (the hub plus members in 4 OUs) and nRepos
+// repositories spread evenly: half team/* (matched by name), a quarter misc/*
+// tagged share=org (matched by the tag grant through tag:GetResources), a
+// quarter misc/* that no grant matches. It writes straight to the local AWS,
+// not through the counting proxy.
+func seed(ctx context.Context, cfg aws.Config, dir string, nAccounts, nRepos int) (world, error) {
 	ous := []string{"workloads", "platform", "sandbox", "data"}
-	fmt.Fprintf(os.Stderr, "seeding an organization of %d accounts and %d repositories\n", nAccounts, nRepos)
-	org, err := localrun.SeedOrg(ctx, cfg, ous, members)
+	org, err := localrun.SeedOrg(ctx, cfg, ous, nAccounts-1)
 	if err != nil {
-		return err
+		return world{}, err
 	}
+	w := world{org: org, decl: filepath.Join(dir, "declaration.json")}
 	owners := []string{org.Management}
 	for _, a := range org.Accounts {
 		owners = append(owners, a.ID)
 	}
-	repos := 0
 	for i, acct := range owners {
 		n := nRepos / len(owners)
 		if i < nRepos%len(owners) {
 			n++
 		}
-		// Half team/* (matched by name), a quarter misc/* tagged share=org
-		// (matched by the tag grant through tag:GetResources), a quarter
-		// misc/* that no grant matches.
 		var team, tagged, plain []string
 		for k := range n {
 			switch {
@@ -128,24 +118,138 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers int, pla
 		}
 		c, err := localrun.Config(ctx, cfg, org.Management, acct, memberRole)
 		if err != nil {
-			return err
+			return world{}, err
 		}
 		if err := localrun.CreateRepositories(ctx, c, append(team, plain...), 8); err != nil {
-			return err
+			return world{}, err
 		}
 		if err := localrun.CreateRepositories(ctx, c, tagged, 8, ecrtypes.Tag{Key: aws.String("share"), Value: aws.String("org")}); err != nil {
+			return world{}, err
+		}
+		w.repos += n
+	}
+	if err := os.WriteFile(w.decl, []byte(localrun.Declaration(org, region)), 0o644); err != nil {
+		return world{}, err
+	}
+	return w, nil
+}
+
+// Parallelism shared by the product and the yardsticks: the bench drains the
+// queue with `workers` deliveries in flight of up to 10 units, the worker
+// converges 4 units of a delivery at once and 8 repositories of a unit at once.
+const (
+	unitsPerDelivery = 4
+	perUnit          = 8
+)
+
+func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins int, planBench bool) error {
+	if nAccounts < 2 || nRepos < nAccounts {
+		return fmt.Errorf("-accounts %d -repositories %d: want at least 2 accounts and one repository per account", nAccounts, nRepos)
+	}
+	dir, err := os.MkdirTemp("", "ecr-warden-bench-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintln(os.Stderr, "building backfill, worker and account for this host")
+	bins := map[string]string{}
+	for _, fn := range []string{"backfill", "worker", "account"} {
+		if bins[fn], err = lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/"+fn, dir); err != nil {
 			return err
 		}
-		repos += n
 	}
-	decl := filepath.Join(dir, "declaration.json")
-	if err := os.WriteFile(decl, []byte(localrun.Declaration(org, region)), 0o644); err != nil {
+	srv, err := localaws.Start(ctx, localaws.Options{})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	proxy := localaws.NewProxy(srv.URL)
+	defer proxy.Close()
+	cfg := srv.Config(region)
+	// Units at once: two deliveries of 10 cover 20 units, each converging 4
+	// at once; the yardsticks run as many.
+	units := min(workers, (nAccounts+9)/10) * unitsPerDelivery
+
+	timed := func(name string, f func() (int, error)) (phase, error) {
+		proxy.Reset()
+		start := time.Now()
+		n, err := f()
+		p := phase{name: name, wall: time.Since(start), calls: map[string]int{}}
+		if err != nil {
+			return p, fmt.Errorf("%s: %w", name, err)
+		}
+		for _, c := range proxy.Calls() {
+			p.calls[c.Service+":"+c.Op]++
+		}
+		p.changes = writes(p.calls)
+		if n != p.changes {
+			return p, fmt.Errorf("%s: counted %d writes, the proxy saw %d", name, n, p.changes)
+		}
+		return p, nil
+	}
+
+	// The local AWS loads a service's backend on its first call (the tagging
+	// backend alone takes more than a second): load every one the programs
+	// use before anything is timed, so the first program measured is not
+	// charged for it.
+	if err := warm(ctx, cfg); err != nil {
 		return err
 	}
 
+	// 1. The floor, on its own freshly seeded organization.
+	fmt.Fprintf(os.Stderr, "floor: seeding an organization of %d accounts and %d repositories\n", nAccounts, nRepos)
+	w, err := seed(ctx, cfg, dir, nAccounts, nRepos)
+	if err != nil {
+		return err
+	}
+	decl, err := config.Load(w.decl)
+	if err != nil {
+		return err
+	}
+	fl := floor{decl: decl, hub: proxy.Config(region), memberRol: memberRole, units: units, perUnit: perUnit}
+	floorFirst, err := timed("floor, first run", func() (int, error) { return fl.run(ctx, region) })
+	if err != nil {
+		return err
+	}
+	floorSecond, err := timed("floor, converged", func() (int, error) { return fl.run(ctx, region) })
+	if err != nil {
+		return err
+	}
+
+	// 2. The blind-overwrite loop, on a new organization.
+	fmt.Fprintln(os.Stderr, "blind loop: seeding again")
+	if err := srv.Reset(); err != nil {
+		return err
+	}
+	if w, err = seed(ctx, cfg, dir, nAccounts, nRepos); err != nil {
+		return err
+	}
+	var members []string
+	for _, a := range w.org.Accounts {
+		members = append(members, a.ID)
+	}
+	bl := blindLoop{hub: proxy.Config(region), hubAccount: w.org.Management, members: members, memberRole: memberRole, orgID: w.org.ID, units: units, perUnit: perUnit}
+	loop, err := timed("blind loop (every run)", func() (int, error) { return bl.run(ctx) })
+	if err != nil {
+		return err
+	}
+
+	// 3. The product: the real binaries, fanning out through SQS.
+	fmt.Fprintln(os.Stderr, "product: seeding again")
+	if err := srv.Reset(); err != nil {
+		return err
+	}
+	env, err := localrun.Prepare(ctx, cfg, 3)
+	if err != nil {
+		return err
+	}
+	if w, err = seed(ctx, cfg, dir, nAccounts, nRepos); err != nil {
+		return err
+	}
+	repos := w.repos
 	fnEnv := env.Vars()
 	fnEnv["AWS_ENDPOINT_URL"] = proxy.URL
-	fnEnv["WARDEN_DECLARATION_FILE"] = decl
+	fnEnv["WARDEN_DECLARATION_FILE"] = w.decl
 	backfill, err := lambdalocal.Start(ctx, lambdalocal.Function{Name: "ecr-warden-backfill", Binary: bins["backfill"], Env: fnEnv, Region: region, Timeout: 15 * time.Minute, InitTimeout: 15 * time.Minute, MemoryMB: 1024})
 	if err != nil {
 		return err
@@ -213,24 +317,46 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers int, pla
 		p.changes = writes(p.calls)
 		return p, nil
 	}
-	fmt.Fprintln(os.Stderr, "dry run")
-	dry, err := measure("dry run (inline)", `{"action":"backfill","targets":{"all":true},"dryRun":true}`)
+	fmt.Fprintln(os.Stderr, "product: dry run")
+	dry, err := measure("product, dry run (inline)", `{"action":"backfill","targets":{"all":true},"dryRun":true}`)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "first run")
-	first, err := measure("first run (writes)", `{"action":"backfill","targets":{"all":true}}`)
+	fmt.Fprintln(os.Stderr, "product: first run")
+	first, err := measure("product, first run", `{"action":"backfill","targets":{"all":true}}`)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "second run")
-	second, err := measure("second run (converged)", `{"action":"backfill","targets":{"all":true}}`)
+	fmt.Fprintln(os.Stderr, "product: converged run")
+	second, err := measure("product, converged", `{"action":"backfill","targets":{"all":true}}`)
 	if err != nil {
 		return err
 	}
-	phases := []phase{dry, first, second}
-	report(out, nAccounts, repos, workers, phases)
 
+	// 4. What one written repository costs: strip the policies of some
+	// repositories of one member (outside the proxy), converge that member,
+	// then converge it again with nothing to write; the difference over the
+	// stripped repositories plus their one read is the cost of a write.
+	fmt.Fprintln(os.Stderr, "product: marginal cost of a written repository")
+	marginal, err := writtenCost(ctx, cfg, w, measure)
+	if err != nil {
+		return err
+	}
+
+	// 5. Account joins, in series and at once.
+	fmt.Fprintf(os.Stderr, "product: %d account joins in series, then %d at once\n", joins, joins)
+	jr, err := runJoins(ctx, cfg, proxy, w, bins["account"], fnEnv, joins)
+	if err != nil {
+		return err
+	}
+
+	phases := []phase{floorFirst, floorSecond, loop, dry, first, second}
+	report(out, nAccounts, repos, workers, units, phases)
+	fmt.Fprintln(out)
+	jr.report(out)
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "a written repository (%d policies stripped in one member, that member converged, then converged again): %.2f AWS calls each, incl. its read, audit and lease\n",
+		marginal.stripped, marginal.perWrite)
 	var problems []string
 	if second.changes != 0 {
 		problems = append(problems, fmt.Sprintf("the converged run made %d writes", second.changes))
@@ -238,15 +364,21 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers int, pla
 	if n := second.calls["ecr:GetRepositoryPolicy"] + second.calls["ecr:ListTagsForResource"]; n > repos {
 		problems = append(problems, fmt.Sprintf("the converged run read %d per-repository documents for %d repositories", n, repos))
 	}
-	for _, p := range phases {
+	if first.changes != floorFirst.changes {
+		problems = append(problems, fmt.Sprintf("the product's first run made %d writes, the floor %d", first.changes, floorFirst.changes))
+	}
+	if jr.lostSeries+jr.lostConcurrent > 0 {
+		problems = append(problems, fmt.Sprintf("account joins lost %d hub grants in series and %d at once", jr.lostSeries, jr.lostConcurrent))
+	}
+	for _, p := range []phase{dry, first, second} {
 		if p.failures != 0 {
 			problems = append(problems, fmt.Sprintf("%s: %d failures:\n%s", p.name, p.failures, strings.Join(p.failed, "\n")))
 		}
 	}
 	if planBench {
 		fmt.Fprintln(out)
-		fmt.Fprintln(out, "in-memory desired state + plan (go test ./shared/desired -run '^$' -bench . -benchtime 5x):")
-		cmd := exec.CommandContext(ctx, "go", "test", "./shared/desired", "-run", "^$", "-bench", ".", "-benchtime", "5x")
+		fmt.Fprintln(out, "in-memory desired state + plan (go test ./shared/desired -run '^$' -bench . -benchtime 5x -benchmem):")
+		cmd := exec.CommandContext(ctx, "go", "test", "./shared/desired", "-run", "^$", "-bench", ".", "-benchtime", "5x", "-benchmem")
 		b, err := cmd.CombinedOutput()
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(l, "Benchmark") || strings.HasPrefix(l, "cpu:") {
@@ -257,6 +389,8 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers int, pla
 			problems = append(problems, "the plan benchmark failed: "+err.Error()+"\n"+string(b))
 		}
 	}
+	fmt.Fprintln(out)
+	ratios(out, floorFirst, floorSecond, loop, first, second)
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
@@ -285,8 +419,9 @@ func isWrite(op string) bool {
 	return false
 }
 
-func report(out io.Writer, accounts, repos, workers int, phases []phase) {
-	fmt.Fprintf(out, "backfill of %d accounts, %d repositories, 1 region; real binaries on the local AWS (moto); %d worker environments\n\n", accounts, repos, workers)
+func report(out io.Writer, accounts, repos, workers, units int, phases []phase) {
+	fmt.Fprintf(out, "backfill of %d accounts, %d repositories, 1 region on the local AWS (moto), each program on its own freshly seeded organization;\n", accounts, repos)
+	fmt.Fprintf(out, "the product: real binaries, %d worker environments; all: %d units at once, %d repositories per unit at once\n\n", workers, units, perUnit)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "\t")
 	for _, p := range phases {
@@ -336,4 +471,243 @@ func sum(calls map[string]int, prefix string) int {
 		}
 	}
 	return n
+}
+
+// warm makes one cheap call to each service the programs use.
+func warm(ctx context.Context, cfg aws.Config) error {
+	var errs []error
+	_, err := iam.NewFromConfig(cfg).ListRoles(ctx, &iam.ListRolesInput{})
+	errs = append(errs, err)
+	_, err = resourcegroupstaggingapi.NewFromConfig(cfg).GetResources(ctx, &resourcegroupstaggingapi.GetResourcesInput{})
+	errs = append(errs, err)
+	_, err = dynamodb.NewFromConfig(cfg).ListTables(ctx, &dynamodb.ListTablesInput{})
+	errs = append(errs, err)
+	_, err = sqs.NewFromConfig(cfg).ListQueues(ctx, &sqs.ListQueuesInput{})
+	errs = append(errs, err)
+	_, err = ecr.NewFromConfig(cfg).DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{})
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("warming the local AWS: %w", err)
+	}
+	return nil
+}
+
+// ratios prints the product against the yardsticks, measured in this run.
+func ratios(out io.Writer, floorFirst, floorSecond, loop, first, second phase) {
+	r := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", a/b)
+	}
+	c := func(p phase) float64 { return float64(sum(p.calls, "")) }
+	t := func(p phase) float64 { return p.wall.Seconds() }
+	fmt.Fprintln(out, "ratios (this run):")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tAWS calls\twall time\t")
+	fmt.Fprintf(tw, "product first run / floor first run\t%s\t%s\t\n", r(c(first), c(floorFirst)), r(t(first), t(floorFirst)))
+	fmt.Fprintf(tw, "product converged / floor converged\t%s\t%s\t\n", r(c(second), c(floorSecond)), r(t(second), t(floorSecond)))
+	fmt.Fprintf(tw, "product first run / blind loop\t%s\t%s\t\n", r(c(first), c(loop)), r(t(first), t(loop)))
+	fmt.Fprintf(tw, "product converged / blind loop\t%s\t%s\t\n", r(c(second), c(loop)), r(t(second), t(loop)))
+	tw.Flush()
+}
+
+// marginal is what one written repository costs.
+type marginal struct {
+	stripped int
+	perWrite float64
+}
+
+// writtenCost strips the policies of up to 40 name-matched repositories of
+// the first member (straight on the local AWS, not through the proxy),
+// converges that member (which writes them), then converges it again (which
+// writes nothing). Each stripped repository then costs its one read plus
+// the difference between the two runs divided among them.
+func writtenCost(ctx context.Context, cfg aws.Config, w world, measure func(name, payload string) (phase, error)) (marginal, error) {
+	acct := w.org.Accounts[0].ID
+	c, err := localrun.Config(ctx, cfg, w.org.Management, acct, memberRole)
+	if err != nil {
+		return marginal{}, err
+	}
+	client := ecr.NewFromConfig(c)
+	k := 0
+	for i := 0; k < 40; i += 2 {
+		name := fmt.Sprintf("team/svc-%04d", i)
+		if _, err := client.DeleteRepositoryPolicy(ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String(name)}); err != nil {
+			var nf *ecrtypes.RepositoryNotFoundException
+			if errors.As(err, &nf) {
+				break
+			}
+			return marginal{}, fmt.Errorf("stripping the policy of %s in %s: %w", name, acct, err)
+		}
+		k++
+	}
+	if k == 0 {
+		return marginal{}, fmt.Errorf("no repository to strip in %s", acct)
+	}
+	payload := fmt.Sprintf(`{"action":"backfill","targets":{"accounts":[%q]}}`, acct)
+	written, err := measure("one member, stripped", payload)
+	if err != nil {
+		return marginal{}, err
+	}
+	if written.changes != k || written.failures != 0 {
+		return marginal{}, fmt.Errorf("converging %s after stripping %d policies made %d writes (%d failures)", acct, k, written.changes, written.failures)
+	}
+	again, err := measure("one member, converged", payload)
+	if err != nil {
+		return marginal{}, err
+	}
+	return marginal{stripped: k, perWrite: 1 + float64(sum(written.calls, "")-sum(again.calls, ""))/float64(k)}, nil
+}
+
+// joinResult is n account joins in series and n at once.
+type joinResult struct {
+	n                          int
+	seriesWall, concWall       time.Duration
+	seriesCalls, concCalls     map[string]int
+	lostSeries, lostConcurrent int
+}
+
+func (j joinResult) report(out io.Writer) {
+	fmt.Fprintf(out, "account joins (AccountJoinedOrganization for a new account in the enumerated OU: member PTC role, rules and registry policy, hub registry policy):\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\t%d in series\t%d at once\t\n", j.n, j.n)
+	fmt.Fprintf(tw, "wall time\t%s\t%s\t\n", j.seriesWall.Round(10*time.Millisecond), j.concWall.Round(10*time.Millisecond))
+	fmt.Fprintf(tw, "AWS calls per join\t%.1f\t%.1f\t\n", float64(sum(j.seriesCalls, ""))/float64(j.n), float64(sum(j.concCalls, ""))/float64(j.n))
+	fmt.Fprintf(tw, "hub registry policy writes\t%d\t%d\t\n", j.seriesCalls["ecr:PutRegistryPolicy"], j.concCalls["ecr:PutRegistryPolicy"])
+	fmt.Fprintf(tw, "hub grants lost\t%d\t%d\t\n", j.lostSeries, j.lostConcurrent)
+	keys := map[string]bool{}
+	for k := range j.seriesCalls {
+		keys[k] = true
+	}
+	for k := range j.concCalls {
+		keys[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		fmt.Fprintf(tw, "  %s per join\t%.2f\t%.2f\t\n", k, float64(j.seriesCalls[k])/float64(j.n), float64(j.concCalls[k])/float64(j.n))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "%d at once / %d in series: %.2fx wall time\n", j.n, j.n, j.concWall.Seconds()/j.seriesWall.Seconds())
+}
+
+// runJoins creates 2n accounts in the enumerated "workloads" OU (straight on
+// the local AWS), delivers the first n accounts' join events to one warm
+// execution environment one after another and the other n's to n warm
+// environments at once, and counts the hub grants missing afterwards.
+func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w world, bin string, fnEnv map[string]string, n int) (joinResult, error) {
+	jr := joinResult{n: n}
+	org := organizations.NewFromConfig(cfg)
+	ou := w.org.OU("workloads")
+	var accounts []string
+	for i := range 2 * n {
+		name := fmt.Sprintf("joiner-%03d", i)
+		out, err := org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String(name + "@example.com")})
+		if err != nil {
+			return jr, fmt.Errorf("creating account %s: %w", name, err)
+		}
+		id := aws.ToString(out.CreateAccountStatus.AccountId)
+		if _, err := org.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(id), SourceParentId: aws.String(w.org.RootID), DestinationParentId: aws.String(ou.ID)}); err != nil {
+			return jr, fmt.Errorf("moving %s into %s: %w", id, ou.Name, err)
+		}
+		accounts = append(accounts, id)
+	}
+	root, err := lambdalocal.ModuleRoot()
+	if err != nil {
+		return jr, err
+	}
+	sample, err := os.ReadFile(filepath.Join(root, "events", "org-account-joined.json"))
+	if err != nil {
+		return jr, err
+	}
+	event := func(account string) []byte {
+		text := strings.NewReplacer("333333333333", account, "o-a1b2c3d4e5", w.org.ID).Replace(string(sample))
+		var ev map[string]any
+		_ = json.Unmarshal([]byte(text), &ev)
+		ev["id"] = "bench-join-" + account
+		b, _ := json.Marshal(ev)
+		return b
+	}
+	fn := lambdalocal.Function{Name: "ecr-warden-account", Binary: bin, Env: fnEnv, Region: region, Timeout: 5 * time.Minute, MemoryMB: 1024}
+	invoke := func(inv localrun.Invoker, account string) error {
+		res, err := inv.Invoke(ctx, event(account))
+		if err != nil {
+			return err
+		}
+		if res.Err != nil {
+			return fmt.Errorf("join of %s failed: %v\n%s", account, res.Err, strings.Join(res.Logs, "\n"))
+		}
+		return nil
+	}
+	lost := func(ids []string) (int, error) {
+		out, err := ecr.NewFromConfig(cfg).GetRegistryPolicy(ctx, &ecr.GetRegistryPolicyInput{})
+		if err != nil {
+			return 0, fmt.Errorf("reading the hub registry policy: %w", err)
+		}
+		text := aws.ToString(out.PolicyText)
+		missing := 0
+		for _, id := range ids {
+			if !strings.Contains(text, "arn:aws:iam::"+id+":root") {
+				missing++
+			}
+		}
+		return missing, nil
+	}
+
+	series, err := lambdalocal.Start(ctx, fn)
+	if err != nil {
+		return jr, err
+	}
+	defer series.Close()
+	if _, err := series.Invoke(ctx, []byte(`{}`)); err != nil {
+		return jr, err
+	}
+	proxy.Reset()
+	start := time.Now()
+	for _, a := range accounts[:n] {
+		if err := invoke(series, a); err != nil {
+			return jr, err
+		}
+	}
+	jr.seriesWall = time.Since(start)
+	jr.seriesCalls = callsOf(proxy)
+	if jr.lostSeries, err = lost(accounts[:n]); err != nil {
+		return jr, err
+	}
+
+	pool, err := lambdalocal.NewPool(ctx, fn, n)
+	if err != nil {
+		return jr, err
+	}
+	defer pool.Close()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = pool.Invoke(ctx, []byte(`{}`)) }()
+	}
+	wg.Wait()
+	proxy.Reset()
+	errs := make([]error, n)
+	start = time.Now()
+	for i, a := range accounts[n:] {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = invoke(pool, a) }()
+	}
+	wg.Wait()
+	jr.concWall = time.Since(start)
+	jr.concCalls = callsOf(proxy)
+	if err := errors.Join(errs...); err != nil {
+		return jr, err
+	}
+	if jr.lostConcurrent, err = lost(accounts[n:]); err != nil {
+		return jr, err
+	}
+	return jr, nil
+}
+
+func callsOf(p *localaws.Proxy) map[string]int {
+	m := map[string]int{}
+	for _, c := range p.Calls() {
+		m[c.Service+":"+c.Op]++
+	}
+	return m
 }

@@ -73,8 +73,12 @@ emulator: moto ## the local AWS in the foreground on 127.0.0.1:$(EMULATOR_PORT)
 invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>]: run the real binary under the local runtime
 	$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION))
 
-audit: ## RESOURCE=<arn or name>: a resource's history from the audit table
+audit: ## RESOURCE=<arn or name>: a resource's history from the audit table; SUMMARIES=1 [SINCE=24h]: backfill/sweep unit summaries
+ifdef SUMMARIES
+	$(GO) run ./shared/audit/cmd/audit -summaries -since $(or $(SINCE),24h)
+else
 	$(GO) run ./shared/audit/cmd/audit -resource '$(RESOURCE)'
+endif
 
 ## ---- CDK (see README "Deploying")
 CDK_ARGS = -c declaration=$(DECLARATION) -c assetRoot=build/lambda

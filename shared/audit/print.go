@@ -74,3 +74,26 @@ func orDash(s string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// WriteSummaries prints unit summary records as a table: one line per unit
+// and run with its counts and duration.
+func WriteSummaries(w io.Writer, recs []Record) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME (UTC)\tRUN\tUNIT\tEXAMINED\tUNCHANGED\tCHANGED\tPLANNED\tREFUSED\tFAILED\tDURATION")
+	for _, r := range recs {
+		c := r.Counts
+		if c == nil {
+			continue
+		}
+		run := r.Trigger.EventType + " " + r.Trigger.EventID
+		if r.DryRun {
+			run += " (dry run)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Time.UTC().Format(time.DateTime), strings.TrimSpace(run),
+			strings.TrimPrefix(r.Target.ARN, "unit/"), c.Examined, c.Unchanged, c.Changed, c.Planned, c.Refused, c.Failed, r.Duration.Round(time.Millisecond))
+		if r.Error != "" {
+			fmt.Fprintf(tw, "\t\t  error: %s\n", oneLine(r.Error))
+		}
+	}
+	return tw.Flush()
+}

@@ -32,7 +32,7 @@ func (t *Trail) History(ctx context.Context, resource string, limit int) ([]Reco
 		},
 		ScanIndexForward: aws.Bool(false), // newest first, so limit keeps the latest
 	}
-	if !strings.HasPrefix(resource, "arn:") && !strings.HasPrefix(resource, "event/") {
+	if !strings.HasPrefix(resource, "arn:") && !strings.HasPrefix(resource, "event/") && !strings.HasPrefix(resource, "unit/") {
 		in.IndexName = aws.String(IndexByName)
 		in.ExpressionAttributeNames["#k"] = AttrName
 	}
@@ -72,6 +72,17 @@ func (t *Trail) Window(ctx context.Context, from, to time.Time) ([]Record, error
 		out = append(out, recs...)
 	}
 	return out, nil
+}
+
+// Summaries returns the unit summary records whose time is in [from, to],
+// oldest first: what each backfill or sweep unit examined, changed, refused
+// and failed, with its run id and duration.
+func (t *Trail) Summaries(ctx context.Context, from, to time.Time) ([]Record, error) {
+	recs, err := t.Window(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(recs, func(r Record) bool { return r.Decision != DecisionSummary }), nil
 }
 
 // Stale returns the writes still pending that began before cutoff, oldest

@@ -42,12 +42,17 @@ const (
 	DecisionRejected Decision = "rejected"
 	// Refused: a guardrail (size, wildcard principal, scope) stopped the write.
 	DecisionRefused Decision = "refused"
+	// Summary: what one backfill or sweep unit (an account in a region)
+	// examined and what became of it. A unit records per document only the
+	// decisions that plan, write, refuse or fail; its unchanged documents are
+	// counted here instead of one noop record each.
+	DecisionSummary Decision = "summary"
 )
 
 // valid reports whether d is one of the known decisions.
 func (d Decision) valid() bool {
 	switch d {
-	case DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionNoop, DecisionRejected, DecisionRefused:
+	case DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary:
 		return true
 	}
 	return false
@@ -55,7 +60,10 @@ func (d Decision) valid() bool {
 
 // short reports whether records of this decision are kept small (no
 // documents) and expire: they say "nothing happened" and are numerous.
-func (d Decision) short() bool { return d == DecisionNoop || d == DecisionRejected }
+// Summaries are numerous too (one per unit and run) and expire likewise.
+func (d Decision) short() bool {
+	return d == DecisionNoop || d == DecisionRejected || d == DecisionSummary
+}
 
 // Trigger says which event (or manual run) led to the decision.
 type Trigger struct {
@@ -141,7 +149,24 @@ type Record struct {
 	Function  string `json:"function,omitempty"`
 	RequestID string `json:"requestId,omitempty"`
 	DryRun    bool   `json:"dryRun"`
+	// Counts and Duration belong to summary records only.
+	Counts   *Counts       `json:"counts,omitempty"`
+	Duration time.Duration `json:"durationMs,omitempty"`
 }
+
+// Counts is what a unit did with the documents it examined.
+type Counts struct {
+	Examined  int `json:"examined"`
+	Unchanged int `json:"unchanged"`
+	Changed   int `json:"changed"`
+	Planned   int `json:"planned"`
+	Refused   int `json:"refused"`
+	Failed    int `json:"failed"`
+}
+
+// UnitARN is the key of a unit's summary records: "unit/<account>/<region>",
+// so `make audit RESOURCE=unit/<account>/<region>` lists a unit's runs.
+func UnitARN(account, region string) string { return "unit/" + account + "/" + region }
 
 // LogValue renders the record as a slog group with exactly the JSON names of
 // the struct, so `audit.decision` in CloudWatch Logs Insights is the same
@@ -170,6 +195,12 @@ func (r Record) LogValue() slog.Value {
 		attrs = appendNonEmpty(attrs, kv[0], kv[1])
 	}
 	attrs = append(attrs, slog.Bool("dryRun", r.DryRun))
+	if c := r.Counts; c != nil {
+		attrs = append(attrs, slog.Attr{Key: "counts", Value: slog.GroupValue(
+			slog.Int("examined", c.Examined), slog.Int("unchanged", c.Unchanged), slog.Int("changed", c.Changed),
+			slog.Int("planned", c.Planned), slog.Int("refused", c.Refused), slog.Int("failed", c.Failed))},
+			slog.Int64("durationMs", r.Duration.Milliseconds()))
+	}
 	return slog.GroupValue(attrs...)
 }
 

@@ -173,10 +173,14 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 func (t *Trail) Record(ctx context.Context, rec Record) error {
 	switch rec.Decision {
 	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused:
+	case DecisionSummary:
+		if rec.Counts == nil {
+			return fmt.Errorf("audit: summary record for %s has no counts", rec.Target.ARN)
+		}
 	case DecisionPending, DecisionApplied, DecisionFailed:
 		return fmt.Errorf("audit: decision %q belongs to a write: use Begin, then Applied or Failed", rec.Decision)
 	default:
-		return fmt.Errorf("audit: unknown decision %q (want planned, noop, rejected or refused)", rec.Decision)
+		return fmt.Errorf("audit: unknown decision %q (want planned, noop, rejected, refused or summary)", rec.Decision)
 	}
 	if rec.Decision.short() {
 		rec.Before, rec.After, rec.Diff = "", "", ""
@@ -324,6 +328,14 @@ type item struct {
 	Function    string `dynamodbav:"function,omitempty"`
 	RequestID   string `dynamodbav:"requestId,omitempty"`
 	DryRun      bool   `dynamodbav:"dryRun"`
+	// Summary records only.
+	Examined   *int  `dynamodbav:"examined,omitempty"`
+	Unchanged  *int  `dynamodbav:"unchanged,omitempty"`
+	Changed    *int  `dynamodbav:"changed,omitempty"`
+	Planned    *int  `dynamodbav:"planned,omitempty"`
+	Refused    *int  `dynamodbav:"refused,omitempty"`
+	Failed     *int  `dynamodbav:"failed,omitempty"`
+	DurationMS int64 `dynamodbav:"durationMs,omitempty"`
 }
 
 func (t *Trail) toItem(r Record) item {
@@ -343,6 +355,11 @@ func (t *Trail) toItem(r Record) item {
 	if r.Decision == DecisionPending {
 		it.Pending = string(DecisionPending)
 	}
+	if c := r.Counts; c != nil {
+		it.Examined, it.Unchanged, it.Changed = &c.Examined, &c.Unchanged, &c.Changed
+		it.Planned, it.Refused, it.Failed = &c.Planned, &c.Refused, &c.Failed
+		it.DurationMS = r.Duration.Milliseconds()
+	}
 	if r.Decision.short() && t.retain > 0 {
 		it.ExpiresAt = r.Time.Add(t.retain).Unix()
 	}
@@ -358,6 +375,17 @@ func (it item) record() (Record, error) {
 		Target: Target{ARN: it.PK, AccountID: it.AccountID, Region: it.Region, Kind: it.Kind, Name: it.Name},
 		Before: it.Before, After: it.After, Diff: it.Diff, Error: it.Error,
 		Function: it.Function, RequestID: it.RequestID, DryRun: it.DryRun,
+	}
+	if it.Examined != nil {
+		v := func(p *int) int {
+			if p == nil {
+				return 0
+			}
+			return *p
+		}
+		r.Counts = &Counts{Examined: v(it.Examined), Unchanged: v(it.Unchanged), Changed: v(it.Changed),
+			Planned: v(it.Planned), Refused: v(it.Refused), Failed: v(it.Failed)}
+		r.Duration = time.Duration(it.DurationMS) * time.Millisecond
 	}
 	var err error
 	if r.Time, err = time.Parse(time.RFC3339Nano, it.Time); err != nil {

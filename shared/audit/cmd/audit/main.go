@@ -1,6 +1,7 @@
 // Command audit prints the audit trail from DynamoDB: a resource's history
 // (`make audit RESOURCE=<arn or repository name>`), a time window (-since),
-// or writes that never got an outcome (-stale). It uses the default AWS
+// writes that never got an outcome (-stale), or the backfill and sweep unit
+// summaries (`make audit SUMMARIES=1`, -summaries). It uses the default AWS
 // credential chain, so it works against AWS and, with AWS_ENDPOINT_URL,
 // against the local emulator.
 package main
@@ -41,8 +42,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	since := fs.Duration("since", 0, "without -resource: every record of the last DURATION (e.g. 24h)")
 	stale := fs.Duration("stale", 0, "list writes still pending after DURATION (crashed between intent and outcome)")
 	verbose := fs.Bool("v", false, "also print each record's statement diff")
+	summaries := fs.Bool("summaries", false, "the backfill and sweep unit summaries of the last -since (default 24h)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *summaries && *since <= 0 {
+		*since = 24 * time.Hour
 	}
 	if *stale <= 0 && *resource == "" && *since <= 0 {
 		return errors.New("say what to show: -resource <ARN or repository name> (make audit RESOURCE=...), -since <duration>, or -stale <duration>")
@@ -63,6 +68,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var recs []audit.Record
+	if *summaries {
+		now := time.Now()
+		if recs, err = trail.Summaries(ctx, now.Add(-*since), now); err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			fmt.Fprintf(stdout, "no unit summaries in table %s in the last %s\n", *table, *since)
+			return nil
+		}
+		return audit.WriteSummaries(stdout, recs)
+	}
 	switch {
 	case *stale > 0:
 		recs, err = trail.Stale(ctx, time.Now().Add(-*stale))

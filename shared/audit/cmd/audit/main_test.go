@@ -79,6 +79,16 @@ func TestAuditCommandPrintsHistory(t *testing.T) {
 	if err := run(ctx, []string{"-since", "1h"}, &out); err != nil || !strings.Contains(out.String(), "failed") {
 		t.Fatalf("-since 1h: err=%v out=%q", err, out.String())
 	}
+	if err := tr.Record(ctx, audit.Record{Decision: audit.DecisionSummary, Op: "none",
+		Trigger: audit.Trigger{EventID: "run-7", EventType: "backfill"},
+		Target:  audit.Target{ARN: audit.UnitARN("222222222222", "us-east-1"), Kind: "Unit"},
+		Counts:  &audit.Counts{Examined: 12, Unchanged: 10, Changed: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"-summaries"}, &out); err != nil || !strings.Contains(out.String(), "backfill run-7") || !strings.Contains(out.String(), "222222222222/us-east-1") {
+		t.Fatalf("-summaries: err=%v out=%q", err, out.String())
+	}
 	if err := run(ctx, []string{"-resource", ""}, io.Discard); err == nil || !strings.Contains(err.Error(), "RESOURCE") {
 		t.Fatalf("empty resource: %v", err)
 	}

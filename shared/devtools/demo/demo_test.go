@@ -78,7 +78,7 @@ func TestDemo(t *testing.T) {
 	if perm := res.Policies["join role policy ecr-warden-ptc"]; !strings.Contains(perm, "ecr:BatchImportUpstreamImage") {
 		t.Errorf("PTC role permission policy: %q", perm)
 	}
-	decl, err := config.Load(filepath.Join("..", "..", "infra", "declaration.json"))
+	decl, err := config.Load(filepath.Join("..", "..", "..", "infra", "declaration.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

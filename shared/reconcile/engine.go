@@ -291,9 +291,11 @@ func (e *Engine) Repository(ctx context.Context, cause Cause, account, region, n
 // With known set, repo.Tags came from the Resource Groups Tagging API, which
 // is eventually consistent: a repository tagged seconds ago (whose event
 // already added its grant) may be missing from the answer. So when that first
-// plan would write and a grant matches on tags, the repository's own tags are
-// read (ListTagsForResource) and the plan made again from them, before a dry
-// run reports it or a write happens; a converged repository never pays for it.
+// plan would write and a tag grant's statement is in the policy or in the
+// plan (tagDecides), the repository's own tags are read (ListTagsForResource)
+// and the plan made again from them, before a dry run reports it or a write
+// happens; a converged repository, or one matched by name alone, never pays
+// for it.
 func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *desired.State, repo desired.Repository, arn string, known *string) apply.Step {
 	s := e.repositoryStepFrom(cause, reg, repo, arn, func(string) ([]policy.Statement, error) { return state.RepositoryStatements(repo), nil })
 	if known != nil {
@@ -306,7 +308,7 @@ func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *des
 			k := *first
 			first = nil
 			c, err := e.planRepository(repo, arn, k, state.RepositoryStatements(repo))
-			if err != nil || !c.Writes() || !e.needsTags() {
+			if err != nil || !c.Writes() || !e.needsTags() || !e.tagDecides(state, repo, k) {
 				return c, err
 			}
 			tags, err := reg.Tags(ctx, arn)

@@ -80,21 +80,41 @@ else
 	$(GO) run ./shared/audit/cmd/audit -resource '$(RESOURCE)'
 endif
 
-## ---- CDK (see README "Deploying")
-CDK_ARGS = -c declaration=$(DECLARATION) -c assetRoot=build/lambda
+## ---- CDK (see README "Deploying"; every context key of the app has a variable here)
+# Named variables map to the app's context keys; CDK_CONTEXT="key=value key2=value2" passes any
+# other (or the same) keys verbatim, last one wins.
+CT_REGION ?=
+ORG_ROOT ?=
+ALARM_TOPIC ?=
+STACKSET_CALL_AS ?=
+STACKSET_ACCOUNT ?=
+NAME_PREFIX ?=
+ALLOW_REFUSALS ?=
+CDK_CONTEXT ?=
+APPROVAL ?= broadening
+STACKS ?= --all
+CDK_ARGS = -c declaration=$(DECLARATION) -c assetRoot=build/lambda \
+  $(if $(CT_REGION),-c controlTowerHomeRegion=$(CT_REGION)) \
+  $(if $(ORG_ROOT),-c organizationRootId=$(ORG_ROOT)) \
+  $(if $(ALARM_TOPIC),-c alarmTopicArn=$(ALARM_TOPIC)) \
+  $(if $(STACKSET_CALL_AS),-c stackSetCallAs=$(STACKSET_CALL_AS)) \
+  $(if $(STACKSET_ACCOUNT),-c stackSetAccountId=$(STACKSET_ACCOUNT)) \
+  $(if $(NAME_PREFIX),-c namePrefix=$(NAME_PREFIX)) \
+  $(if $(ALLOW_REFUSALS),-c allowRefusals=$(ALLOW_REFUSALS)) \
+  $(foreach kv,$(CDK_CONTEXT),-c $(kv))
 
-synth: build cdk-cli ## synthesize every stack (declaration validation, cdk-nag), then cfn-lint the templates
+synth: build cdk-cli ## synthesize every stack (declaration validation, bootstrap checks, cdk-nag), then cfn-lint the templates
 	$(CDK) synth --quiet $(CDK_ARGS)
 	cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 
-diff: build cdk-cli ## what a deploy would change
-	$(CDK) diff $(CDK_ARGS)
+diff: build cdk-cli ## what a deploy would change in the templates (credentials for each stack's account); `make plan` shows the declaration's effect
+	$(CDK) diff $(STACKS) $(CDK_ARGS)
 
 bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>]
 	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/us-east-1 $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
 
-deploy: build cdk-cli ## Management, then Members, then Hub-* (stack dependencies enforce the order)
-	$(CDK) deploy --all --require-approval never $(CDK_ARGS)
+deploy: build cdk-cli ## [STACKS=...] [APPROVAL=broadening|any-change|never] [DEPLOY_FLAGS=...]: builds, then deploys Management, Members, Hub-* in order
+	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(DEPLOY_FLAGS) $(CDK_ARGS)
 
 ## ---- backfill and performance
 PAYLOAD ?= events/backfill-all-dryrun.json

@@ -28,7 +28,7 @@ func Build(app awscdk.App, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.CheckAssets(o.AssetRoot); err != nil {
+	if err := d.CheckAssets(AssetCheck{Root: o.AssetRoot, Machine: MachineAArch64, SourceRoot: o.SourceRoot}); err != nil {
 		return nil, err
 	}
 	rootID := o.OrganizationRootID

@@ -47,7 +47,7 @@ func newAssetRoot(declPath string) (string, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", err
 		}
-		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("placeholder, tests only\n"), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), elfHeader(MachineAArch64), 0o755); err != nil {
 			return "", err
 		}
 		if err := os.WriteFile(filepath.Join(dir, "declaration.json"), raw, 0o644); err != nil {
@@ -55,6 +55,17 @@ func newAssetRoot(declPath string) (string, error) {
 		}
 	}
 	return root, nil
+}
+
+// elfHeader is a placeholder bootstrap: a 64-bit little-endian ELF header for machine m and
+// nothing else (the asset checks read only the header; nothing runs it).
+func elfHeader(m Machine) []byte {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF")
+	h[4], h[5], h[6] = 2, 1, 1 // ELFCLASS64, little-endian, version 1
+	h[16] = 2                  // ET_EXEC
+	h[18], h[19] = byte(m), byte(m>>8)
+	return h
 }
 
 func TestMain(m *testing.M) {

@@ -58,3 +58,58 @@ func TestBrokenDeclarationFailsCdkSynth(t *testing.T) {
 		}
 	}
 }
+
+// TestCdkSynthRefusesBadBootstraps runs the real `cdk synth` on function assets whose bootstrap is
+// not executable, and on ones built for x86-64: each must fail before any template exists, naming
+// the binary, what is wrong and the command that fixes it.
+func TestCdkSynthRefusesBadBootstraps(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl, err := filepath.Abs(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		spoil func(bin string) error
+		want  string
+	}{
+		{"not executable", func(bin string) error { return os.Chmod(bin, 0o644) }, "/drift/bootstrap is not executable (mode -rw-r--r--): Lambda could not start it"},
+		{"wrong architecture", func(bin string) error { return os.WriteFile(bin, elfHeader(MachineX8664), 0o755) },
+			"/drift/bootstrap is built for x86-64 (GOARCH=amd64), but the function runs on arm64 (GOARCH=arm64)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			assets, err := newAssetRoot(testDecl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(assets)
+			if err := c.spoil(filepath.Join(assets, FnDrift, "bootstrap")); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			cmd := exec.Command(cdkCLI(t, repo), "synth", "--quiet", "--output", out,
+				"--context", "declaration="+decl, "--context", "assetRoot="+assets)
+			cmd.Dir = repo
+			cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "CDK_DISABLE_VERSION_CHECK=1",
+				"JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1")
+			var buf bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &buf, &buf
+			err = cmd.Run()
+			if _, ok := err.(*exec.ExitError); !ok {
+				t.Fatalf("cdk synth accepted the bootstrap (%v):\n%s", err, buf.String())
+			}
+			t.Logf("cdk synth says:\n%s", buf.String())
+			for _, want := range []string{"function assets under " + assets + " are not what the functions must run", c.want, "run `make build DECLARATION="} {
+				if !strings.Contains(buf.String(), want) {
+					t.Errorf("cdk synth output does not say %q:\n%s", want, buf.String())
+				}
+			}
+			if tmpls, _ := filepath.Glob(filepath.Join(out, "*.template.json")); len(tmpls) > 0 {
+				t.Errorf("templates written despite the refusal: %v", tmpls)
+			}
+		})
+	}
+}

@@ -1,12 +1,10 @@
 package app
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -191,29 +189,4 @@ func uniqueSorted(in []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// CheckAssets verifies that every function asset under root holds a bootstrap and exactly this
-// declaration, so what is validated here is what the functions read at run time.
-func (d *Declaration) CheckAssets(root string) error {
-	var problems []string
-	for _, fn := range FunctionNames {
-		dir := filepath.Join(root, fn)
-		if _, err := os.Stat(filepath.Join(dir, "bootstrap")); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: no bootstrap binary (run `make build`)", dir))
-			continue
-		}
-		got, err := os.ReadFile(filepath.Join(dir, "declaration.json"))
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: no declaration.json (run `make build DECLARATION=%s`)", dir, d.Path))
-			continue
-		}
-		if !bytes.Equal(got, d.Raw) {
-			problems = append(problems, fmt.Sprintf("%s/declaration.json differs from %s (run `make build DECLARATION=%s`)", dir, d.Path, d.Path))
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("function assets under %s do not match the declaration:\n%s", root, strings.Join(problems, "\n"))
-	}
-	return nil
 }

@@ -43,7 +43,7 @@ func TestAssetsMustCarryTheSameDeclaration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(root)
-	if err := d.CheckAssets(root); err != nil {
+	if err := d.CheckAssets(AssetCheck{Root: root, Machine: MachineAArch64}); err != nil {
 		t.Fatalf("matching assets rejected: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(root, FnWorker, "declaration.json"), []byte("{}"), 0o644); err != nil {
@@ -52,7 +52,7 @@ func TestAssetsMustCarryTheSameDeclaration(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, FnDrift, "bootstrap")); err != nil {
 		t.Fatal(err)
 	}
-	err = d.CheckAssets(root)
+	err = d.CheckAssets(AssetCheck{Root: root, Machine: MachineAArch64})
 	if err == nil || !strings.Contains(err.Error(), "worker/declaration.json differs") || !strings.Contains(err.Error(), "drift: no bootstrap") {
 		t.Fatalf("stale assets not reported: %v", err)
 	}

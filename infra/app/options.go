@@ -23,6 +23,9 @@ type Options struct {
 	DeclarationPath string
 	// AssetRoot holds <fn>/bootstrap and <fn>/declaration.json, built by `make build` [build/lambda].
 	AssetRoot string
+	// SourceRoot is the module root whose Go sources the bootstraps must not be older than; the
+	// CLI runs the app there (cdk.json), so OptionsFromContext sets "."; empty skips the check.
+	SourceRoot string
 	// ControlTowerHomeRegion, when set and not us-east-1, adds a Management stack there that
 	// forwards Control Tower events (they are emitted only in the home region).
 	ControlTowerHomeRegion string
@@ -54,6 +57,7 @@ func OptionsFromContext(app awscdk.App) (Options, error) {
 	o := Options{
 		DeclarationPath:        get(CtxDeclaration, "infra/declaration.json"),
 		AssetRoot:              get(CtxAssetRoot, "build/lambda"),
+		SourceRoot:             ".",
 		ControlTowerHomeRegion: get(CtxControlTowerHome, ""),
 		OrganizationRootID:     get(CtxOrganizationRoot, ""),
 		AlarmTopicARN:          get(CtxAlarmTopicARN, ""),

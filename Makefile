@@ -30,10 +30,12 @@ $(CDK):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) aws-cdk@$(CDK_CLI_VERSION)
 
 ## ---- build
+# touch: go build leaves an up-to-date binary untouched, and synth compares its time with the sources.
 build: ## Lambda bootstrap binaries (linux/arm64) with the declaration, into build/lambda/<fn>/
 	@for fn in $(FUNCTIONS); do \
 	  mkdir -p build/lambda/$$fn; \
 	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/lambda/$$fn/bootstrap ./functions/$$fn; \
+	  touch build/lambda/$$fn/bootstrap; \
 	  cp $(DECLARATION) build/lambda/$$fn/declaration.json; \
 	done
 

@@ -176,6 +176,28 @@ func TestValidationMessages(t *testing.T) {
 			d.Grants, d.PullThroughCache = nil, nil
 			d.PublicRepositories[0].Principals.Roles = nil
 		}, "publicRepositories[0]", "ECR Public exists only in the aws partition, not aws-cn"},
+		{"identity-only ecr", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:ListImages", "ecr:GetAuthorizationToken"} }, `actionSets["scan"][1]`,
+			`action "ecr:GetAuthorizationToken" grants nothing in a registry or repository policy (AWS evaluates it only in identity policies); remove it from the set and grant it in an identity policy of the pulling/pushing principal (it is not tied to a registry)`},
+		{"identity-only ptc", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:CreatePullThroughCacheRule"} }, `actionSets["scan"][0]`,
+			`action "ecr:CreatePullThroughCacheRule" grants nothing in a registry or repository policy (AWS evaluates it only in identity policies); remove it from the set and grant it in an identity policy of whoever creates the rule (ecr-warden's member role already has it)`},
+		{"identity-only public", func(d *Declaration) {
+			d.ActionSets["publish"] = []string{"ecr-public:PutImage", "ecr-public:GetAuthorizationToken"}
+		}, `actionSets["publish"][1]`, `action "ecr-public:GetAuthorizationToken" grants nothing in a registry or repository policy (AWS evaluates it only in identity policies); remove it from the set and grant it in the pusher's identity policy, together with sts:GetServiceBearerToken`},
+		{"identity-only sts", func(d *Declaration) {
+			d.ActionSets["publish"] = []string{"ecr-public:PutImage", "sts:GetServiceBearerToken"}
+		}, `actionSets["publish"][1]`,
+			`action "sts:GetServiceBearerToken" grants nothing in a registry or repository policy (AWS evaluates it only in identity policies); remove it from the set and grant it in the pusher's identity policy, together with ecr-public:GetAuthorizationToken`},
+		{"ptc in china", func(d *Declaration) {
+			d.Hub.Partition, d.Hub.Regions = "aws-cn", []string{"cn-north-1"}
+			d.PublicRepositories = nil
+			d.PullThroughCache.Rules = d.PullThroughCache.Rules[:3]
+		}, "pullThroughCache.rules", "pull-through-cache rules cannot be created in the China or AWS GovCloud (US) regions (partition aws-cn); remove the rules or the pullThroughCache section"},
+		{"ptc in govcloud", func(d *Declaration) {
+			d.Hub.Partition, d.Hub.Regions = "aws-us-gov", []string{"us-gov-west-1"}
+			d.PublicRepositories = nil
+		}, "pullThroughCache.rules", "pull-through-cache rules cannot be created in the China or AWS GovCloud (US) regions (partition aws-us-gov); remove the rules or the pullThroughCache section"},
+		{"public without us-east-1", func(d *Declaration) { d.Hub.Regions = []string{"eu-west-1"} }, "publicRepositories",
+			"ECR Public's API and its CreateRepository events exist only in us-east-1, which hub.regions does not list; add us-east-1 to hub.regions or remove publicRepositories (else no public repository policy is ever written)"},
 		{"sweep", func(d *Declaration) { d.Sweep.Schedule = "every 6 hours" }, "sweep.schedule", `schedule "every 6 hours" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
 		{"sweep singular", func(d *Declaration) { d.Sweep.Schedule = "rate(1 hours)" }, "sweep.schedule", `schedule "rate(1 hours)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
 		{"sweep cron fields", func(d *Declaration) { d.Sweep.Schedule = "cron(0 * * * *)" }, "sweep.schedule", `schedule "cron(0 * * * *)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},

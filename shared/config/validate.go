@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -45,6 +46,15 @@ var upstreamURLs = map[string]string{
 var needsCredential = map[string]bool{
 	"docker-hub": true, "github-container-registry": true,
 	"gitlab-container-registry": true, "azure-container-registry": true,
+}
+
+// identityOnly are actions a resource policy cannot grant (they act on no
+// repository or registry resource): each maps to where it belongs instead.
+var identityOnly = map[string]string{
+	"ecr:getauthorizationtoken":        "an identity policy of the pulling/pushing principal (it is not tied to a registry)",
+	"ecr:createpullthroughcacherule":   "an identity policy of whoever creates the rule (ecr-warden's member role already has it)",
+	"ecr-public:getauthorizationtoken": "the pusher's identity policy, together with sts:GetServiceBearerToken",
+	"sts:getservicebearertoken":        "the pusher's identity policy, together with ecr-public:GetAuthorizationToken",
 }
 
 // Upstreams that take no credential at all.
@@ -124,6 +134,9 @@ func (d *Declaration) Validate() error {
 	v.pullThroughCache()
 	for i := range d.PublicRepositories {
 		v.publicGrant(idx("publicRepositories", i), &d.PublicRepositories[i])
+	}
+	if len(d.PublicRepositories) > 0 && d.Hub.Partition == policy.PartitionAWS && !slices.Contains(d.Hub.Regions, "us-east-1") {
+		v.add("publicRepositories", "ECR Public's API and its CreateRepository events exist only in us-east-1, which hub.regions does not list; add us-east-1 to hub.regions or remove publicRepositories (else no public repository policy is ever written)")
 	}
 	v.sweep()
 	return v.err()
@@ -242,9 +255,12 @@ func (v *validator) actionSets() {
 		for i, a := range acts {
 			ap := idx(p, i)
 			svc, _, _ := strings.Cut(a, ":")
+			where, identity := identityOnly[strings.ToLower(a)]
 			switch {
 			case seen[a]:
 				v.add(ap, "action %q is listed twice", a)
+			case identity:
+				v.add(ap, "action %q grants nothing in a registry or repository policy (AWS evaluates it only in identity policies); remove it from the set and grant it in %s", a, where)
 			case svc != "ecr" && svc != "ecr-public":
 				v.add(ap, "action %q is neither an ecr: nor an ecr-public: action", a)
 			case svc != service:
@@ -435,6 +451,9 @@ func (v *validator) pullThroughCache() {
 	}
 	if p.UpstreamGrantMode != ModeEnumerate && p.UpstreamGrantMode != ModeCondition {
 		v.add(path+".upstreamGrantMode", "upstreamGrantMode %q must be enumerate or condition", p.UpstreamGrantMode)
+	}
+	if part := v.d.Hub.Partition; len(p.Rules) > 0 && (part == policy.PartitionChina || part == policy.PartitionGovCloud) {
+		v.add(path+".rules", "pull-through-cache rules cannot be created in the China or AWS GovCloud (US) regions (partition %s); remove the rules or the pullThroughCache section", part)
 	}
 	if len(p.Rules) > 50 {
 		v.add(path+".rules", "%d rules declared; a registry holds at most 50 pull-through-cache rules", len(p.Rules))

@@ -69,18 +69,14 @@ fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $${FUZZTIME:-60s} $$2; done
 
 ## ---- local AWS and local Lambda
-emulator: moto ## the local AWS in the foreground on 127.0.0.1:$(EMULATOR_PORT)
+emulator: moto ## the local AWS in the foreground on 127.0.0.1:EMULATOR_PORT (default 5000)
 	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT)
 
 invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>]: run the real binary under the local runtime
 	$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION))
 
-audit: ## RESOURCE=<arn or name>: a resource's history from the audit table; SUMMARIES=1 [SINCE=24h]: backfill/sweep unit summaries
-ifdef SUMMARIES
-	$(GO) run ./shared/audit/cmd/audit -summaries -since $(or $(SINCE),24h)
-else
-	$(GO) run ./shared/audit/cmd/audit -resource '$(RESOURCE)'
-endif
+audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 [SINCE=24h] [ARGS="-json -since 24h -decision refused -regions hub"]: the audit trail
+	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h)) $(ARGS)
 
 ## ---- CDK (see README "Deploying"; every context key of the app has a variable here)
 # Named variables map to the app's context keys; CDK_CONTEXT="key=value key2=value2" passes any

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"strings"
@@ -113,6 +115,28 @@ func TestDriftRepositoryHandEdit(t *testing.T) {
 	if n := policyWrites(); n["ecr:SetRepositoryPolicy"] != 1 || len(n) != 1 {
 		t.Fatalf("writes: %v", n)
 	}
+	// The record keeps the editor (actor) apart from ecr-warden's own role
+	// that reverted it (writer), and names the declaration by its SHA-256;
+	// `make audit` prints all three.
+	raw, err := os.ReadFile(w.declaration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	if rec.DeclarationSHA256 != hex.EncodeToString(sum[:]) || rec.Writer == "" || rec.Writer == rec.Actor.ARN {
+		t.Fatalf("record lacks the writer or the declaration hash: writer %q hash %q", rec.Writer, rec.DeclarationSHA256)
+	}
+	var table strings.Builder
+	if err := audit.WriteTable(&table, []audit.Record{rec}, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"applied", m + ":user/jane.doe", "SetRepositoryPolicy", "EcrWardenOrgPullOrg",
+		"declaration sha256 " + hex.EncodeToString(sum[:])[:12]} {
+		if !strings.Contains(table.String(), want) {
+			t.Fatalf("make audit's table lacks %q:\n%s", want, table.String())
+		}
+	}
+	t.Logf("make audit -v:\n%s", table.String())
 }
 
 // TestDriftOwnWrite: the event of ecr-warden's own write is recorded and

@@ -10,7 +10,9 @@ import (
 
 // WriteTable prints records as a short table a person can scan (time,
 // decision, op, trigger, actor, target), with each record's error on the
-// line below it. verbose adds the statement diff. `make audit` and the demo
+// line below it, and under it who wrote (ecr-warden's role, apart from the
+// actor whose event triggered it) and the declaration's SHA-256 (first 12
+// hex digits). verbose adds the statement diff. `make audit` and the demo
 // print the trail through it so both read the same.
 func WriteTable(w io.Writer, recs []Record, verbose bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -28,6 +30,9 @@ func WriteTable(w io.Writer, recs []Record, verbose bool) error {
 			orDash(op), shortTrigger(r.Trigger), shortActor(r.Actor), r.Target.ARN)
 		if r.Error != "" {
 			fmt.Fprintf(tw, "\t\t\t\t\t  error: %s\n", oneLine(r.Error)) // under TARGET, same cell count, so columns stay aligned
+		}
+		if r.Writer != "" || r.DeclarationSHA256 != "" {
+			fmt.Fprintf(tw, "\t\t\t\t\t  by %s, declaration sha256 %s\n", orDash(shortActor(Actor{ARN: r.Writer})), orDash(shortHash(r.DeclarationSHA256)))
 		}
 		if verbose && r.Diff != "" {
 			for _, ln := range strings.Split(strings.TrimRight(r.Diff, "\n"), "\n") {
@@ -64,6 +69,15 @@ func shortActor(a Actor) string {
 		}
 	}
 	return s
+}
+
+// shortHash keeps the first 12 hex digits of a SHA-256, enough to tell
+// declarations apart by eye; -json carries the whole hash.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 func orDash(s string) string {

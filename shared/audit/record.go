@@ -148,7 +148,16 @@ type Record struct {
 	// from the Lambda context when empty.
 	Function  string `json:"function,omitempty"`
 	RequestID string `json:"requestId,omitempty"`
-	DryRun    bool   `json:"dryRun"`
+	// Writer is ecr-warden's own identity (the function role's ARN) that
+	// took the decision and made any write, kept apart from Actor, whose
+	// event triggered it: a drift revert reads "actor edited, writer
+	// reverted". Trail fills it from Options.Writer when empty.
+	Writer string `json:"writer,omitempty"`
+	// DeclarationSHA256 is the hex SHA-256 of the declaration file the
+	// decision was computed from, so a record says which declaration it
+	// enforced. Trail fills it from Options.DeclarationSHA256 when empty.
+	DeclarationSHA256 string `json:"declarationSha256,omitempty"`
+	DryRun            bool   `json:"dryRun"`
 	// Counts and Duration belong to summary records only.
 	Counts   *Counts       `json:"counts,omitempty"`
 	Duration time.Duration `json:"durationMs,omitempty"`
@@ -191,6 +200,7 @@ func (r Record) LogValue() slog.Value {
 	for _, kv := range [][2]string{
 		{"before", r.Before}, {"after", r.After}, {"diff", r.Diff}, {"error", r.Error},
 		{"function", r.Function}, {"requestId", r.RequestID},
+		{"writer", r.Writer}, {"declarationSha256", r.DeclarationSHA256},
 	} {
 		attrs = appendNonEmpty(attrs, kv[0], kv[1])
 	}

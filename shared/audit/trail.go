@@ -40,6 +40,12 @@ type Options struct {
 	// Function names the writer in records; "" means the Lambda function
 	// name from the environment.
 	Function string
+	// Writer is the ARN ecr-warden acts as (the function's role), stored in
+	// every record as Record.Writer.
+	Writer string
+	// DeclarationSHA256 is the hex SHA-256 of the declaration in force,
+	// stored in every record.
+	DeclarationSHA256 string
 }
 
 // Trail stores audit records in one DynamoDB table. It is safe for
@@ -51,6 +57,8 @@ type Trail struct {
 	now    func() time.Time
 	retain time.Duration
 	fn     string
+	writer string
+	declSH string
 }
 
 // New returns a Trail writing to table. The table must have the key schema
@@ -62,7 +70,8 @@ func New(db dynamoAPI, table string, opt Options) (*Trail, error) {
 	if db == nil {
 		return nil, fmt.Errorf("audit: no DynamoDB client for table %s", table)
 	}
-	t := &Trail{db: db, table: table, log: opt.Logger, now: opt.Now, retain: opt.ShortRetention, fn: opt.Function}
+	t := &Trail{db: db, table: table, log: opt.Logger, now: opt.Now, retain: opt.ShortRetention, fn: opt.Function,
+		writer: opt.Writer, declSH: opt.DeclarationSHA256}
 	if t.log == nil {
 		t.log = slog.Default()
 	}
@@ -206,6 +215,12 @@ func (t *Trail) fill(ctx context.Context, rec *Record) error {
 	if rec.Function == "" {
 		rec.Function = t.fn
 	}
+	if rec.Writer == "" {
+		rec.Writer = t.writer
+	}
+	if rec.DeclarationSHA256 == "" {
+		rec.DeclarationSHA256 = t.declSH
+	}
 	if rec.RequestID == "" {
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
 			rec.RequestID = lc.AwsRequestID
@@ -327,6 +342,8 @@ type item struct {
 	Error       string `dynamodbav:"error,omitempty"`
 	Function    string `dynamodbav:"function,omitempty"`
 	RequestID   string `dynamodbav:"requestId,omitempty"`
+	Writer      string `dynamodbav:"writer,omitempty"`
+	DeclSHA256  string `dynamodbav:"declarationSha256,omitempty"`
 	DryRun      bool   `dynamodbav:"dryRun"`
 	// Summary records only.
 	Examined   *int  `dynamodbav:"examined,omitempty"`
@@ -348,6 +365,7 @@ func (t *Trail) toItem(r Record) item {
 		AccountID: r.Target.AccountID, Region: r.Target.Region, Kind: r.Target.Kind,
 		Before: r.Before, After: r.After, Diff: r.Diff, Error: r.Error,
 		Function: r.Function, RequestID: r.RequestID, DryRun: r.DryRun,
+		Writer: r.Writer, DeclSHA256: r.DeclarationSHA256,
 	}
 	if !r.DecidedAt.IsZero() {
 		it.DecidedAt = r.DecidedAt.UTC().Format(sortKeyLayout)
@@ -375,6 +393,7 @@ func (it item) record() (Record, error) {
 		Target: Target{ARN: it.PK, AccountID: it.AccountID, Region: it.Region, Kind: it.Kind, Name: it.Name},
 		Before: it.Before, After: it.After, Diff: it.Diff, Error: it.Error,
 		Function: it.Function, RequestID: it.RequestID, DryRun: it.DryRun,
+		Writer: it.Writer, DeclarationSHA256: it.DeclSHA256,
 	}
 	if it.Examined != nil {
 		v := func(p *int) int {

@@ -12,6 +12,8 @@ package function
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -85,8 +87,10 @@ type Env struct {
 	Decl *config.Declaration
 	// DeclarationPath is where Decl was read from, for messages.
 	DeclarationPath string
-	Trail           *audit.Trail
-	Leases          *lease.Leaser
+	// DeclarationSHA256 is the hex SHA-256 of the declaration file's bytes.
+	DeclarationSHA256 string
+	Trail             *audit.Trail
+	Leases            *lease.Leaser
 	// Org reads the organization; nil unless the spec declares OrgRoleARN
 	// (the worker never reads it: each unit carries its accounts).
 	Org    *inventory.Org
@@ -111,10 +115,19 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		return nil, err
 	}
 	path := declarationPath(spec.Var(DeclarationFile))
-	decl, err := config.Load(path)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("loading the declaration (%s): %w", path, err)
 	}
+	decl, err := config.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("loading the declaration (%s):\n%w", path, err)
+	}
+	// Every audit record carries the hash of the exact bytes validated here,
+	// which is the hash the deploy's custom resource names: a record says
+	// which declaration it enforced.
+	sum := sha256.Sum256(raw)
+	declSHA := hex.EncodeToString(sum[:])
 	if self.AccountID != decl.Hub.AccountID {
 		log.Warn("running outside the declared hub account: the hub's documents are reached through the member role",
 			"self", self.AccountID, "hub", decl.Hub.AccountID)
@@ -128,7 +141,8 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		org = inventory.NewOrg(organizations.NewFromConfig(orgCfg), inventory.OrgOptions{})
 	}
 	db := dynamodb.NewFromConfig(cfg)
-	trail, err := audit.New(db, spec.Var(AuditTable), audit.Options{Logger: log, Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")})
+	trail, err := audit.New(db, spec.Var(AuditTable), audit.Options{Logger: log, Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		Writer: self.ARN, DeclarationSHA256: declSHA})
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +158,7 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		Log:     log,
 	}
 	return &Env{Spec: spec, Log: log, AWS: cfg, Self: self, Decl: decl, DeclarationPath: path,
-		Trail: trail, Leases: leases, Org: org, Engine: engine}, nil
+		DeclarationSHA256: declSHA, Trail: trail, Leases: leases, Org: org, Engine: engine}, nil
 }
 
 // Run is a function's main: it logs JSON (NewLogger) as the default logger,

@@ -1,99 +1,352 @@
 // Command audit prints the audit trail from DynamoDB: a resource's history
-// (`make audit RESOURCE=<arn or repository name>`), a time window (-since),
-// writes that never got an outcome (-stale), or the backfill and sweep unit
-// summaries (`make audit SUMMARIES=1`, -summaries). It uses the default AWS
-// credential chain, so it works against AWS and, with AWS_ENDPOINT_URL,
-// against the local emulator.
+// (`make audit RESOURCE=<arn or repository name>`), a time window (-since or
+// -from/-to), one run (-run, with units done, failed and left from the
+// per-unit summary records), the unit summaries (-summaries), or writes that
+// never got an outcome (-stale),
+// filtered by decision, as a table or as JSON lines, from one region's table
+// or from every hub region's. It uses the default AWS credential chain, so it
+// works against AWS and, with AWS_ENDPOINT_URL, against the local emulator.
+//
+// Exit codes: 0 records printed (or none found), 1 the query failed, 2 bad
+// usage or missing AWS settings (the message says which exports to set).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "audit:", err)
-		os.Exit(1)
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	if err == nil {
+		return
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "audit: ") { // the trail's errors already say "audit:"
+		msg = "audit: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
+	var u usageError
+	if errors.As(err, &u) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+// usageError marks a mistake in the command line or the environment: exit
+// code 2, as for a bad flag.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+// query is what the command line asks for, decoded and checked.
+type query struct {
+	resource  string
+	from, to  time.Time
+	stale     time.Duration
+	run       string
+	decisions []audit.Decision
+	regions   []string
+	table     string
+	json      bool
+	verbose   bool
+	summaries bool
+	units     int
+	limit     int
 }
 
 // run is main with its arguments and output injected, for tests.
-func run(ctx context.Context, args []string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	q, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	regions := q.regions
+	if len(regions) == 0 {
+		regions = []string{cfg.Region}
+	}
+	var recs []audit.Record
+	for _, region := range regions {
+		rc := cfg.Copy()
+		rc.Region = region
+		trail, err := audit.New(dynamodb.NewFromConfig(rc), q.table, audit.Options{})
+		if err != nil {
+			return err
+		}
+		got, err := fetch(ctx, trail, q)
+		var missing *types.ResourceNotFoundException
+		if errors.As(err, &missing) && len(regions) > 1 {
+			fmt.Fprintf(stderr, "audit: no table %s in %s; skipped\n", q.table, region)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%w (region %s)", err, region)
+		}
+		recs = append(recs, got...)
+	}
+	recs = filter(recs, q)
+	if q.json {
+		enc := json.NewEncoder(stdout)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(recs) == 0 {
+		fmt.Fprintf(stdout, "no audit records found in table %s (%s)\n", q.table, strings.Join(regions, ", "))
+		return nil
+	}
+	if q.summaries {
+		return audit.WriteSummaries(stdout, recs)
+	}
+	if err := audit.WriteTable(stdout, recs, q.verbose); err != nil {
+		return err
+	}
+	if q.run != "" {
+		fmt.Fprintln(stdout, runSummary(q.run, recs, q.units))
+	}
+	return nil
+}
+
+func parse(args []string, stderr io.Writer) (query, error) {
+	var q query
 	defTable := os.Getenv("WARDEN_AUDIT_TABLE")
 	if defTable == "" {
 		defTable = "ecr-warden-audit"
 	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	resource := fs.String("resource", "", "repository/registry/role ARN, or a bare repository name")
-	table := fs.String("table", defTable, "audit table (default from WARDEN_AUDIT_TABLE)")
-	region := fs.String("region", "", "AWS region of the table (default from the AWS config)")
-	limit := fs.Int("limit", 100, "show at most this many of the latest records (0 = all)")
-	since := fs.Duration("since", 0, "without -resource: every record of the last DURATION (e.g. 24h)")
-	stale := fs.Duration("stale", 0, "list writes still pending after DURATION (crashed between intent and outcome)")
-	verbose := fs.Bool("v", false, "also print each record's statement diff")
-	summaries := fs.Bool("summaries", false, "the backfill and sweep unit summaries of the last -since (default 24h)")
+	fs.SetOutput(stderr)
+	fs.StringVar(&q.resource, "resource", "", "repository/registry/role ARN, or a bare repository name")
+	fs.StringVar(&q.table, "table", defTable, "audit table (default from WARDEN_AUDIT_TABLE)")
+	region := fs.String("region", "", "AWS region of the table (default from AWS_REGION / the AWS config)")
+	regions := fs.String("regions", "", "comma-separated regions to read and merge (each hub region has its own table), or \"hub\" for every hub region of -declaration")
+	declaration := fs.String("declaration", os.Getenv("WARDEN_DECLARATION_FILE"), "declaration whose hub regions -regions hub means")
+	fs.IntVar(&q.limit, "limit", 100, "with -resource: at most this many of the latest records per region (0 = all)")
+	since := fs.Duration("since", 0, "records of the last DURATION (e.g. 24h)")
+	from := fs.String("from", "", "records from this time (RFC 3339, e.g. 2026-12-01T00:00:00Z)")
+	to := fs.String("to", "", "records up to this time (RFC 3339; default now)")
+	fs.DurationVar(&q.stale, "stale", 0, "list writes still pending after DURATION (crashed between intent and outcome)")
+	fs.StringVar(&q.run, "run", "", "records of one backfill or sweep run (its run id), with units done, failed and left")
+	decision := fs.String("decision", "", "only these decisions, comma-separated (planned, pending, applied, failed, noop, rejected, refused)")
+	fs.BoolVar(&q.json, "json", false, "one JSON record per line instead of the table")
+	fs.BoolVar(&q.verbose, "v", false, "also print each record's statement diff")
+	fs.BoolVar(&q.summaries, "summaries", false, "the backfill and sweep unit summaries of the window (default the last 24h) or of -run")
+	fs.IntVar(&q.units, "units", 0, "with -run: the number of units the run queued (its answer's \"units\"), so units left can be counted")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return q, err
 	}
-	if *summaries && *since <= 0 {
-		*since = 24 * time.Hour
+	if fs.NArg() > 0 {
+		return q, usageError{fmt.Sprintf("unexpected argument %q (flags start with -; make audit passes ARGS=\"...\")", fs.Arg(0))}
 	}
-	if *stale <= 0 && *resource == "" && *since <= 0 {
-		return errors.New("say what to show: -resource <ARN or repository name> (make audit RESOURCE=...), -since <duration>, or -stale <duration>")
-	}
-	var opts []func(*config.LoadOptions) error
-	if *region != "" {
-		opts = append(opts, config.WithRegion(*region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return fmt.Errorf("loading AWS config: %w", err)
-	}
-	if cfg.Region == "" {
-		return errors.New("no AWS region: set AWS_REGION or pass -region")
-	}
-	trail, err := audit.New(dynamodb.NewFromConfig(cfg), *table, audit.Options{})
-	if err != nil {
-		return err
-	}
-	var recs []audit.Record
-	if *summaries {
-		now := time.Now()
-		if recs, err = trail.Summaries(ctx, now.Add(-*since), now); err != nil {
-			return err
+	now := time.Now().UTC()
+	q.to = now
+	if *to != "" {
+		t, err := time.Parse(time.RFC3339, *to)
+		if err != nil {
+			return q, usageError{fmt.Sprintf("-to %q: want RFC 3339 such as 2026-12-01T18:00:00Z", *to)}
 		}
-		if len(recs) == 0 {
-			fmt.Fprintf(stdout, "no unit summaries in table %s in the last %s\n", *table, *since)
-			return nil
-		}
-		return audit.WriteSummaries(stdout, recs)
+		q.to = t
 	}
 	switch {
-	case *stale > 0:
-		recs, err = trail.Stale(ctx, time.Now().Add(-*stale))
-	case *resource != "":
-		recs, err = trail.History(ctx, *resource, *limit)
-	default:
-		now := time.Now()
-		recs, err = trail.Window(ctx, now.Add(-*since), now)
+	case *from != "":
+		t, err := time.Parse(time.RFC3339, *from)
+		if err != nil {
+			return q, usageError{fmt.Sprintf("-from %q: want RFC 3339 such as 2026-12-01T00:00:00Z", *from)}
+		}
+		q.from = t
+	case *since > 0:
+		q.from = q.to.Add(-*since)
 	}
+	for d := range strings.SplitSeq(*decision, ",") {
+		if d = strings.TrimSpace(d); d == "" {
+			continue
+		}
+		if !slices.Contains(allDecisions, audit.Decision(d)) {
+			return q, usageError{fmt.Sprintf("-decision %q: not a decision (want one of %s)", d, joinDecisions())}
+		}
+		q.decisions = append(q.decisions, audit.Decision(d))
+	}
+	if q.run != "" && q.from.IsZero() {
+		// A run id ends in a time-ordered id: its records start then.
+		t, ok := runTime(q.run)
+		if !ok {
+			return q, usageError{fmt.Sprintf("-run %q: not a run id (backfill-<id> or sweep-<id>, as the backfill answers)", q.run)}
+		}
+		q.from = t.Add(-time.Minute)
+	}
+	if *regions != "" {
+		if strings.TrimSpace(*regions) == "hub" {
+			if *declaration == "" {
+				return q, usageError{"-regions hub needs -declaration <file> (or WARDEN_DECLARATION_FILE)"}
+			}
+			d, err := wconfig.Load(*declaration)
+			if err != nil {
+				return q, usageError{err.Error()}
+			}
+			q.regions = d.Hub.Regions
+		} else {
+			for r := range strings.SplitSeq(*regions, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					q.regions = append(q.regions, r)
+				}
+			}
+		}
+	}
+	if *region != "" {
+		if len(q.regions) > 0 {
+			return q, usageError{"give -region or -regions, not both"}
+		}
+		q.regions = []string{*region}
+	}
+	if q.summaries && q.from.IsZero() {
+		q.from = q.to.Add(-24 * time.Hour)
+	}
+	if q.stale <= 0 && q.resource == "" && q.from.IsZero() {
+		return q, usageError{"say what to show: -resource <ARN or repository name> (make audit RESOURCE=...), -run <run id> (RUN=...), -since <duration>, -from <time>, or -stale <duration>"}
+	}
+	return q, nil
+}
+
+// awsConfig loads the default chain and answers a missing region or missing
+// credentials with one line naming the exports, instead of the SDK's
+// "no EC2 IMDS role found".
+func awsConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return err
+		return cfg, usageError{fmt.Sprintf("loading AWS config: %v", err)}
 	}
-	if len(recs) == 0 {
-		fmt.Fprintf(stdout, "no audit records found in table %s\n", *table)
-		return nil
+	local := ""
+	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+		local = "; for the local emulator also export AWS_ENDPOINT_URL=http://127.0.0.1:5000 (make emulator prints these lines)"
 	}
-	return audit.WriteTable(stdout, recs, *verbose)
+	if cfg.Region == "" {
+		return cfg, usageError{"no AWS region: export AWS_REGION=us-east-1 (or pass -region)" + local}
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return cfg, usageError{"no AWS credentials: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any value for the local emulator), or AWS_PROFILE" + local}
+	}
+	return cfg, nil
+}
+
+// fetch reads the records q selects from one region's table.
+func fetch(ctx context.Context, trail *audit.Trail, q query) ([]audit.Record, error) {
+	switch {
+	case q.stale > 0:
+		return trail.Stale(ctx, time.Now().Add(-q.stale))
+	case q.resource != "":
+		return trail.History(ctx, q.resource, q.limit)
+	default:
+		return trail.Window(ctx, q.from, q.to)
+	}
+}
+
+// filter applies the decision, run and time filters (a resource's history
+// is read whole, then cut to the window) and orders records by time across
+// regions.
+func filter(recs []audit.Record, q query) []audit.Record {
+	out := recs[:0]
+	for _, r := range recs {
+		if len(q.decisions) > 0 && !slices.Contains(q.decisions, r.Decision) {
+			continue
+		}
+		if q.run != "" && r.Trigger.EventID != q.run {
+			continue
+		}
+		if q.summaries && r.Decision != audit.DecisionSummary {
+			continue
+		}
+		if q.resource != "" && !q.from.IsZero() && (r.Time.Before(q.from) || r.Time.After(q.to)) {
+			continue
+		}
+		out = append(out, r)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// runSummary counts a run's records by decision and its units by outcome
+// (from the per-unit summary records), so an operator following a backfill
+// sees how far it is: units done, failed and, when the number queued is
+// known, left.
+func runSummary(run string, recs []audit.Record, queued int) string {
+	counts := map[audit.Decision]int{}
+	done, failed := 0, 0
+	for _, r := range recs {
+		counts[r.Decision]++
+		if r.Decision == audit.DecisionSummary {
+			if r.Error != "" || (r.Counts != nil && r.Counts.Failed > 0) {
+				failed++
+			} else {
+				done++
+			}
+		}
+	}
+	var parts []string
+	for _, d := range allDecisions {
+		if counts[d] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", d, counts[d]))
+		}
+	}
+	units := fmt.Sprintf("units: %d done, %d failed", done, failed)
+	if queued > 0 {
+		units += fmt.Sprintf(", %d left of %d", max(queued-done-failed, 0), queued)
+	}
+	return fmt.Sprintf("run %s: %s; %d records: %s", run, units, len(recs), strings.Join(parts, ", "))
+}
+
+var allDecisions = []audit.Decision{audit.DecisionPlanned, audit.DecisionPending, audit.DecisionApplied,
+	audit.DecisionFailed, audit.DecisionNoop, audit.DecisionRejected, audit.DecisionRefused, audit.DecisionSummary}
+
+func joinDecisions() string {
+	s := make([]string, len(allDecisions))
+	for i, d := range allDecisions {
+		s[i] = string(d)
+	}
+	return strings.Join(s, ", ")
+}
+
+// runTime reads the time from a run id ("backfill-<id>", "sweep-<id>"),
+// whose id is audit.NewID's: 48 bits of milliseconds in the first ten
+// Crockford base32 digits.
+func runTime(run string) (time.Time, bool) {
+	_, id, ok := strings.Cut(run, "-")
+	if !ok || len(id) != 26 {
+		return time.Time{}, false
+	}
+	const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	var ms uint64
+	for _, c := range id[:10] {
+		i := strings.IndexRune(crockford, c)
+		if i < 0 {
+			return time.Time{}, false
+		}
+		ms = ms<<5 | uint64(i)
+	}
+	return time.UnixMilli(int64(ms)).UTC(), true
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -38,7 +41,8 @@ func TestAuditCommandPrintsHistory(t *testing.T) {
 	if err := audit.CreateTable(ctx, db, "audit-cli"); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := audit.New(db, "audit-cli", audit.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	tr, err := audit.New(db, "audit-cli", audit.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Writer: "arn:aws:sts::111111111111:assumed-role/ecr-warden-repository/repository", DeclarationSHA256: strings.Repeat("ab", 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,24 +63,25 @@ func TestAuditCommandPrintsHistory(t *testing.T) {
 
 	for _, res := range []string{arn, "shared/app"} {
 		var out bytes.Buffer
-		if err := run(ctx, []string{"-resource", res, "-v"}, &out); err != nil {
+		if err := run(ctx, []string{"-resource", res, "-v"}, &out, io.Discard); err != nil {
 			t.Fatalf("audit -resource %s: %v", res, err)
 		}
 		got := out.String()
 		t.Logf("audit -resource %s -v:\n%s", res, got)
 		for _, want := range []string{"DECISION", "failed", "update ECRRepositoryPolicy", "CreateRepository (6f1c2a90)",
-			"222222222222:assumed-role/dev/alice", arn, "error: ThrottlingException: Rate exceeded", "+ EcrWardenPull"} {
+			"222222222222:assumed-role/dev/alice", arn, "error: ThrottlingException: Rate exceeded", "+ EcrWardenPull",
+			"by 111111111111:assumed-role/ecr-warden-repository/repository, declaration sha256 abababababab"} {
 			if !strings.Contains(got, want) {
 				t.Fatalf("audit -resource %s output lacks %q:\n%s", res, want, got)
 			}
 		}
 	}
 	var out bytes.Buffer
-	if err := run(ctx, []string{"-resource", "shared/none"}, &out); err != nil || !strings.Contains(out.String(), "no audit records") {
+	if err := run(ctx, []string{"-resource", "shared/none"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "no audit records") {
 		t.Fatalf("unknown resource: err=%v out=%q", err, out.String())
 	}
 	out.Reset()
-	if err := run(ctx, []string{"-since", "1h"}, &out); err != nil || !strings.Contains(out.String(), "failed") {
+	if err := run(ctx, []string{"-since", "1h"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "failed") {
 		t.Fatalf("-since 1h: err=%v out=%q", err, out.String())
 	}
 	if err := tr.Record(ctx, audit.Record{Decision: audit.DecisionSummary, Op: "none",
@@ -86,10 +91,125 @@ func TestAuditCommandPrintsHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := run(ctx, []string{"-summaries"}, &out); err != nil || !strings.Contains(out.String(), "backfill run-7") || !strings.Contains(out.String(), "222222222222/us-east-1") {
+	if err := run(ctx, []string{"-summaries"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "backfill run-7") || !strings.Contains(out.String(), "222222222222/us-east-1") {
 		t.Fatalf("-summaries: err=%v out=%q", err, out.String())
 	}
-	if err := run(ctx, []string{"-resource", ""}, io.Discard); err == nil || !strings.Contains(err.Error(), "RESOURCE") {
+	if err := run(ctx, []string{"-resource", ""}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "RESOURCE") {
 		t.Fatalf("empty resource: %v", err)
+	}
+}
+
+// The flags an operator needs: JSON lines, decision and run filters, a time
+// window, several regions merged; and one line naming the exports when the
+// region or the credentials are missing.
+func TestAuditCommandFilters(t *testing.T) {
+	ctx := context.Background()
+	s, err := localaws.Start(ctx, localaws.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	t.Setenv("AWS_ENDPOINT_URL", s.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("WARDEN_AUDIT_TABLE", "audit-f")
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	run1 := "backfill-" + audit.NewID(time.Now())
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		db := dynamodb.NewFromConfig(s.Config(region))
+		if err := audit.CreateTable(ctx, db, "audit-f"); err != nil {
+			t.Fatal(err)
+		}
+		tr, _ := audit.New(db, "audit-f", audit.Options{Logger: quiet, DeclarationSHA256: "cafe"})
+		arn := "arn:aws:ecr:" + region + ":111111111111:repository/shared/app"
+		tgt := audit.Target{ARN: arn, Kind: "ECRRepositoryPolicy", Name: "shared/app", Region: region}
+		if err := tr.Record(ctx, audit.Record{Decision: audit.DecisionNoop, Op: "none", Target: tgt, Trigger: audit.Trigger{EventID: run1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Record(ctx, audit.Record{Decision: audit.DecisionRefused, Op: "update", Target: tgt, Error: "too large", Trigger: audit.Trigger{EventID: "other"}}); err != nil {
+			t.Fatal(err)
+		}
+		if region == "us-east-1" {
+			for i, c := range []audit.Counts{{Examined: 3, Unchanged: 3}, {Examined: 2, Failed: 1}} {
+				if err := tr.Record(ctx, audit.Record{Decision: audit.DecisionSummary, Op: "none", Counts: &c,
+					Trigger: audit.Trigger{EventID: run1, EventType: "backfill"},
+					Target:  audit.Target{ARN: audit.UnitARN(fmt.Sprintf("22222222222%d", i), region), Kind: "Unit"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	lines := func(args ...string) []audit.Record {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, append(args, "-json"), &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var recs []audit.Record
+		dec := json.NewDecoder(&out)
+		for dec.More() {
+			var r audit.Record
+			if err := dec.Decode(&r); err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
+		return recs
+	}
+	if got := lines("-resource", "shared/app"); len(got) != 2 {
+		t.Errorf("one region: %d records, want 2", len(got))
+	}
+	got := lines("-resource", "shared/app", "-regions", "us-east-1,eu-west-1", "-decision", "refused")
+	if len(got) != 2 || got[0].Decision != audit.DecisionRefused || got[0].Target.Region == got[1].Target.Region || got[0].DeclarationSHA256 != "cafe" {
+		t.Errorf("refused across regions: %+v", got)
+	}
+	if got := lines("-run", run1, "-regions", "us-east-1,eu-west-1", "-decision", "noop"); len(got) != 2 || got[0].Trigger.EventID != run1 {
+		t.Errorf("-run: %+v", got)
+	}
+	if got := lines("-from", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "-to", time.Now().Add(2*time.Hour).UTC().Format(time.RFC3339)); len(got) != 0 {
+		t.Errorf("future window: %+v", got)
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"-run", run1, "-units", "5"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "run "+run1+": units: 1 done, 1 failed, 3 left of 5; 3 records: noop 1, summary 2") {
+		t.Errorf("-run table: %v\n%s", err, out.String())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-decision", "aplied", "-since", "1h"}, `-decision "aplied": not a decision`},
+		{[]string{"-run", "nonsense"}, "not a run id"},
+		{[]string{"-since", "1h", "extra"}, `unexpected argument "extra"`},
+	} {
+		err := run(ctx, c.args, io.Discard, io.Discard)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want a usage error containing %q", c.args, err, c.want)
+		}
+	}
+
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	err = run(ctx, []string{"-since", "1h"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no AWS region: export AWS_REGION=") {
+		t.Errorf("missing region: %v", err)
+	}
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	err = run(ctx, []string{"-since", "1h"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no AWS credentials: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("missing credentials: %v", err)
+	}
+}
+
+func TestRunTime(t *testing.T) {
+	at := time.Date(2026, 12, 2, 3, 4, 5, 6e6, time.UTC)
+	got, ok := runTime("backfill-" + audit.NewID(at))
+	if !ok || !got.Equal(at) {
+		t.Fatalf("runTime = %v %v, want %v", got, ok, at)
 	}
 }

@@ -20,17 +20,21 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/plan"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // auditor is the part of audit.Trail the protocol needs.
 type auditor interface {
 	Begin(ctx context.Context, rec audit.Record) (*audit.Pending, error)
 	Record(ctx context.Context, rec audit.Record) error
+	History(ctx context.Context, resource string, limit int) ([]audit.Record, error)
+	Resume(rec audit.Record) *audit.Pending
 }
 
-// leaser is the part of lease.Leaser the protocol needs.
+// leaser is the part of lease.Leaser the protocol needs: hold a document's
+// lease and hand it to the code that writes.
 type leaser interface {
-	Do(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context) error) error
+	Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h lease.Held) error) error
 }
 
 var (
@@ -62,6 +66,13 @@ type Step struct {
 	// Plan reads what AWS holds now and plans the change. It is called once
 	// without the lease and, if that plan writes, once more under it.
 	Plan func(ctx context.Context) (Change, error)
+	// FullPlan, when set, plans the document's full desired state (Plan may
+	// be incremental: an account event adds or removes one principal to
+	// what the document holds). It replaces Plan when a write lost its lease
+	// or when AWS does not hold what the last applied record wrote: then
+	// what the document holds can no longer be trusted as a base. nil means
+	// Plan is already the full desired state.
+	FullPlan func(ctx context.Context) (Change, error)
 	// Write performs the change.
 	Write func(ctx context.Context, c Change) error
 	// PrincipalWait bounds retries of writes AWS rejects because a principal
@@ -79,11 +90,15 @@ type Change struct {
 	Reason string
 	// Detail carries the typed plan (plan.Change or plan.RuleChange) for Write.
 	Detail any
+	// Document marks a policy document whose Before is the text AWS holds
+	// now, read under the lease: the executor compares it with the last
+	// applied record and settles stale pending records of it.
+	Document bool
 }
 
 // FromDocument wraps a document plan.
 func FromDocument(c plan.Change) Change {
-	return Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: c}
+	return Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: c, Document: true}
 }
 
 // Writes reports whether the change needs an AWS call.
@@ -102,8 +117,75 @@ type Executor struct {
 	// DryRun records plans as "planned" and writes nothing to AWS.
 	DryRun bool
 	// LeaseTTL is how long one document's lease is held at most; default 60s.
+	// The lease is renewed to LeaseTTL right before each write.
 	LeaseTTL time.Duration
+	// FenceMargin is how long before the lease's expiry the write's context
+	// ends, so no SDK retry or principal-propagation retry starts after it
+	// and an attempt in flight has time to finish; default LeaseTTL/6, at
+	// most 10s.
+	FenceMargin time.Duration
+	// Replans bounds how often a write that lost its fence is re-planned
+	// (full desired state, new lease) before the run fails; default 2.
+	Replans int
+	// StaleAfter is the age past which a pending record can only belong to
+	// an invocation that died (the longest function timeout); the next
+	// writer of the document settles it. Default 15 minutes.
+	StaleAfter time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
+
+// historyDepth is how many of a document's newest audit records a writer
+// reads to find its last applied write and stale pending ones.
+const historyDepth = 20
+
+func (x *Executor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+func (x *Executor) ttl() time.Duration {
+	if x.LeaseTTL > 0 {
+		return x.LeaseTTL
+	}
+	return 60 * time.Second
+}
+
+func (x *Executor) margin() time.Duration {
+	if x.FenceMargin > 0 {
+		return x.FenceMargin
+	}
+	return min(x.ttl()/6, 10*time.Second)
+}
+
+func (x *Executor) replans() int {
+	if x.Replans > 0 {
+		return x.Replans
+	}
+	return 2
+}
+
+func (x *Executor) staleAfter() time.Duration {
+	if x.StaleAfter > 0 {
+		return x.StaleAfter
+	}
+	return 15 * time.Minute
+}
+
+// FenceError is a write stopped because its lease lapsed or was lost: it may
+// not have happened, and someone else may have written the document since.
+// The executor re-plans the document's full desired state under a new lease.
+type FenceError struct {
+	Key string
+	Err error
+}
+
+func (e *FenceError) Error() string {
+	return fmt.Sprintf("write fenced by lease %s: %v", e.Key, e.Err)
+}
+func (e *FenceError) Unwrap() error { return e.Err }
 
 // Result is one step's outcome with the change that produced it.
 type Result struct {
@@ -139,51 +221,183 @@ func (x *Executor) Run(ctx context.Context, s Step) (Result, error) {
 		}
 		return Result{Outcome: Planned, Change: c, Target: s.Target}, nil
 	}
-	ttl := x.LeaseTTL
-	if ttl == 0 {
-		ttl = 60 * time.Second
-	}
 	var res Result
-	err = x.Leases.Do(ctx, s.LeaseKey, ttl, func(ctx context.Context) error {
-		// Re-read under the lease: another ecr-warden writer may have
-		// changed the document since the first read.
-		c, err := s.Plan(ctx)
-		if err != nil {
-			res, err = x.planError(ctx, s, err)
+	full := false
+	for attempt := 0; ; attempt++ {
+		var fenced *FenceError
+		err = x.Leases.Hold(ctx, s.LeaseKey, x.ttl(), func(ctx context.Context, h lease.Held) error {
+			var err error
+			res, err = x.underLease(ctx, s, h, full)
 			return err
+		})
+		if err == nil || !errors.As(err, &fenced) || attempt >= x.replans() {
+			break
 		}
-		if !c.Writes() {
-			res, err = x.settle(ctx, s, c)
-			return err
-		}
-		pending, err := x.Trail.Begin(ctx, x.record(s, c, audit.DecisionPending))
-		if err != nil {
-			// Write-ahead: no record, no write.
-			res = Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}
-			return fmt.Errorf("storing audit intent for %s: %w", s.Target.ARN, err)
-		}
-		werr := x.write(ctx, s, c)
-		if werr != nil {
-			res = Result{Outcome: Failed, Change: c, Target: s.Target, Err: werr}
-			if aerr := pending.Failed(ctx, werr); aerr != nil {
-				return errors.Join(werr, aerr)
-			}
-			return werr
-		}
-		res = Result{Outcome: Changed, Change: c, Target: s.Target}
-		return pending.Applied(ctx)
-	})
+		// The write may or may not have landed, and another writer may
+		// have written since: what the document holds is no base for an
+		// incremental change. Plan the full desired state under a new lease.
+		full = true
+	}
 	if err != nil && res.Outcome == "" {
 		res = Result{Outcome: Failed, Target: s.Target, Err: err}
 	}
 	return res, err
 }
 
+// underLease re-reads and re-plans the document under its lease h, settles
+// what earlier writers left behind, and writes fenced by h.
+func (x *Executor) underLease(ctx context.Context, s Step, h lease.Held, full bool) (Result, error) {
+	planFn := s.Plan
+	if full && s.FullPlan != nil {
+		planFn = s.FullPlan
+	}
+	// Re-read under the lease: another ecr-warden writer may have
+	// changed the document since the first read.
+	c, err := planFn(ctx)
+	if err != nil {
+		return x.planError(ctx, s, err)
+	}
+	if !c.Writes() {
+		return x.settle(ctx, s, c)
+	}
+	if c.Document {
+		diverged, err := x.reconcileHistory(ctx, s, c)
+		if err != nil {
+			return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
+		}
+		if diverged && !full && s.FullPlan != nil {
+			if c, err = s.FullPlan(ctx); err != nil {
+				return x.planError(ctx, s, err)
+			}
+			if !c.Writes() {
+				return x.settle(ctx, s, c)
+			}
+		}
+	}
+	// Renew before a write that may be slow, so it gets the whole ttl.
+	if err := h.Renew(ctx, x.ttl()); err != nil {
+		if errors.Is(err, lease.ErrNotHeld) {
+			ferr := &FenceError{Key: s.LeaseKey, Err: err}
+			return Result{Outcome: Failed, Change: c, Target: s.Target, Err: ferr}, ferr
+		}
+		return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
+	}
+	pending, err := x.Trail.Begin(ctx, x.record(s, c, audit.DecisionPending))
+	if err != nil {
+		// Write-ahead: no record, no write.
+		return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, fmt.Errorf("storing audit intent for %s: %w", s.Target.ARN, err)
+	}
+	fence := h.Expires().Add(-x.margin())
+	wctx, cancel := context.WithTimeout(ctx, fence.Sub(x.now()))
+	werr := x.write(wctx, s, c)
+	fenceHit := wctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	if werr != nil {
+		if fenceHit {
+			werr = &FenceError{Key: s.LeaseKey, Err: fmt.Errorf("the write to %s did not finish %s before the lease's expiry (%s): %w",
+				s.Target.ARN, x.margin(), h.Expires().UTC().Format(time.RFC3339), werr)}
+		}
+		res := Result{Outcome: Failed, Change: c, Target: s.Target, Err: werr}
+		if aerr := pending.Failed(ctx, werr); aerr != nil {
+			return res, errors.Join(werr, aerr)
+		}
+		return res, werr
+	}
+	return Result{Outcome: Changed, Change: c, Target: s.Target}, pending.Applied(ctx)
+}
+
+// reconcileHistory compares the document AWS holds now (c.Before, read under
+// the lease) with the document's audit history. Pending records older than
+// StaleAfter belong to invocations that died mid-write: they are settled as
+// applied when AWS holds their document, else failed, noting what was found.
+// When the newest applied record's document is not what AWS holds, someone
+// wrote since (by hand, or a write that landed after its lease lapsed): that
+// is recorded as diverged, and diverged reports it so the caller plans the
+// full desired state.
+func (x *Executor) reconcileHistory(ctx context.Context, s Step, c Change) (diverged bool, err error) {
+	recs, err := x.Trail.History(ctx, s.Target.ARN, historyDepth)
+	if err != nil {
+		return false, fmt.Errorf("reading the audit history of %s before a write: %w", s.Target.ARN, err)
+	}
+	cutoff := x.now().Add(-x.staleAfter())
+	var last *audit.Record
+	for i := len(recs) - 1; i >= 0; i-- { // newest first
+		r := recs[i]
+		if r.DryRun {
+			continue
+		}
+		switch r.Decision {
+		case audit.DecisionPending:
+			if !r.Time.Before(cutoff) {
+				continue // possibly still in flight elsewhere (it would hold the lease)
+			}
+			d, note := audit.DecisionFailed, "settled by a later writer: AWS does not hold this write's document (it holds: "+orNone(c.Before)+")"
+			if sameDocument(r.After, c.Before) {
+				d, note = audit.DecisionApplied, "settled by a later writer: AWS holds this write's document"
+			}
+			if err := x.Trail.Resume(r).Settle(ctx, d, note); err != nil {
+				return false, fmt.Errorf("settling stale pending record %s of %s: %w", r.ID, s.Target.ARN, err)
+			}
+			if d == audit.DecisionApplied && last == nil {
+				last = &recs[i]
+			}
+		case audit.DecisionApplied:
+			if last == nil {
+				last = &recs[i]
+			}
+		}
+	}
+	if last == nil || sameDocument(last.After, c.Before) {
+		return false, nil
+	}
+	rec := audit.Record{Decision: audit.DecisionDiverged, Op: "none", Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
+		Before: last.After, After: c.Before,
+		Error: fmt.Sprintf("AWS does not hold what the last applied write (%s at %s) wrote: changed since by hand or by a write that landed late; planning the full desired state",
+			last.ID, last.Time.UTC().Format(time.RFC3339))}
+	if err := x.Trail.Record(ctx, rec); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// sameDocument compares two documents by meaning (policy.Equivalent), or as
+// text when either is not a policy.
+func sameDocument(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if a == "" || b == "" {
+		return false
+	}
+	eq, err := policy.Equivalent(a, b)
+	return err == nil && eq
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no document"
+	}
+	return s
+}
+
+// write performs the change within ctx, whose deadline is the lease's
+// fence: no attempt (the principal-propagation retry's, or the SDK's own,
+// which honour ctx) starts after it.
 func (x *Executor) write(ctx context.Context, s Step, c Change) error {
-	if s.PrincipalWait <= 0 {
+	once := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		return s.Write(ctx, c)
 	}
-	return awsapi.RetryFor(ctx, awsapi.PrincipalNotReady, s.PrincipalWait, func() error { return s.Write(ctx, c) })
+	if s.PrincipalWait <= 0 {
+		return once()
+	}
+	wait := s.PrincipalWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	return awsapi.RetryFor(ctx, awsapi.PrincipalNotReady, wait, once)
 }
 
 // settle records a change that writes nothing: a no-op, or a rule conflict

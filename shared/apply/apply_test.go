@@ -58,6 +58,7 @@ type table struct {
 	putErr  error    // returned by every PutItem when set
 	updErr  error    // returned by every UpdateItem when set
 	updates int
+	queries int
 }
 
 func newTable(ev *events) *table {
@@ -114,8 +115,27 @@ func (t *table) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ..
 	return &dynamodb.UpdateItemOutput{}, nil
 }
 
-func (t *table) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	return nil, errors.New("fake audit table: Query is not used by apply")
+// Query answers the one query apply makes: a document's history by
+// partition key, newest first.
+func (t *table) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if in.IndexName != nil {
+		return nil, errors.New("fake audit table: only partition-key queries are used by apply")
+	}
+	pk := attrS(in.ExpressionAttributeValues, ":v")
+	var out []map[string]ddbtypes.AttributeValue
+	for i := len(t.keys) - 1; i >= 0; i-- {
+		it := t.items[t.keys[i]]
+		if attrS(it, audit.AttrPK) == pk {
+			out = append(out, it)
+		}
+	}
+	if in.Limit != nil && int(*in.Limit) < len(out) {
+		out = out[:*in.Limit]
+	}
+	t.queries++
+	return &dynamodb.QueryOutput{Items: out}, nil
 }
 
 // stored is an audit item as the table holds it.
@@ -159,7 +179,7 @@ type leases struct {
 	ttls []time.Duration
 }
 
-func (l *leases) Do(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
+func (l *leases) Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h lease.Held) error) error {
 	l.keys = append(l.keys, key)
 	l.ttls = append(l.ttls, ttl)
 	if l.busy != nil {
@@ -167,9 +187,22 @@ func (l *leases) Do(ctx context.Context, key string, ttl time.Duration, fn func(
 		return l.busy
 	}
 	l.ev.add("lease acquired")
-	err := fn(ctx)
+	err := fn(ctx, &held{ev: l.ev, expires: time.Now().Add(ttl)})
 	l.ev.add("lease released")
 	return err
+}
+
+// held is a lease that stays held; Renew extends it.
+type held struct {
+	ev      *events
+	expires time.Time
+}
+
+func (h *held) Expires() time.Time { return h.expires }
+func (h *held) Renew(_ context.Context, ttl time.Duration) error {
+	h.expires = time.Now().Add(ttl)
+	h.ev.add("lease renewed")
+	return nil
 }
 
 // harness wires an Executor to a real audit.Trail over the fake table.
@@ -309,7 +342,7 @@ func TestChangeFollowsTheWriteProtocol(t *testing.T) {
 	if res.Outcome != apply.Changed || res.Change.Op != plan.OpCreate || res.Target.ARN != repoARN {
 		t.Errorf("result = %+v, want changed create of %s", res, repoARN)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "audit pending", "write create", "audit applied", "lease released")
+	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit pending", "write create", "audit applied", "lease released")
 	recs := wantDecisions(t, h, "applied")
 	r := recs[0]
 	if r.Op != "create" || r.PK != repoARN || r.Kind != "ECRRepositoryPolicy" || r.EventID != "evt-1" ||
@@ -352,7 +385,7 @@ func TestBeginFailsNoWrite(t *testing.T) {
 	if h.writes != 0 {
 		t.Errorf("AWS written %d times without an audit record", h.writes)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "audit put pending failed", "lease released")
+	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit put pending failed", "lease released")
 	wantDecisions(t, h)
 }
 
@@ -366,7 +399,7 @@ func TestWriteFailsRecordsFailed(t *testing.T) {
 	if res.Outcome != apply.Failed || !errors.Is(res.Err, werr) {
 		t.Errorf("result = %s (%v), want failed with the write's error", res.Outcome, res.Err)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "audit pending", "write create", "audit failed", "lease released")
+	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit pending", "write create", "audit failed", "lease released")
 	recs := wantDecisions(t, h, "failed")
 	if r := recs[0]; !strings.Contains(r.Error, "policy too large") || r.Pending != "" || r.After == "" {
 		t.Errorf("failed record = %+v, want the write's error, no pending marker, the intended document", r)
@@ -615,7 +648,7 @@ func TestPrincipalWaitRetriesTheWrite(t *testing.T) {
 	if res.Outcome != apply.Changed || h.writes != 3 {
 		t.Errorf("result = %s after %d writes, want changed after 3", res.Outcome, h.writes)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "audit pending",
+	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit pending",
 		"write create", "write create", "write create", "audit applied", "lease released")
 	wantDecisions(t, h, "applied")
 }

@@ -47,12 +47,23 @@ const (
 	// decisions that plan, write, refuse or fail; its unchanged documents are
 	// counted here instead of one noop record each.
 	DecisionSummary Decision = "summary"
+	// Diverged: a writer found AWS not holding what the document's last
+	// applied record wrote (a hand edit, or a write that landed after its
+	// lease lapsed); Before is what was recorded, After what AWS holds. The
+	// writer then plans the document's full desired state.
+	DecisionDiverged Decision = "diverged"
+	// ForeignUnsafe: a statement ecr-warden does not own, kept byte for byte,
+	// that the guard cannot vouch for (Error names its Sid and why). It is
+	// reported, never co-signed as safe, and never blocks a write that only
+	// removes or narrows owned statements.
+	DecisionForeignUnsafe Decision = "foreign-unsafe"
 )
 
 // valid reports whether d is one of the known decisions.
 func (d Decision) valid() bool {
 	switch d {
-	case DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary:
+	case DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary,
+		DecisionDiverged, DecisionForeignUnsafe:
 		return true
 	}
 	return false

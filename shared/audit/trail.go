@@ -117,6 +117,23 @@ func (t *Trail) Begin(ctx context.Context, rec Record) (*Pending, error) {
 	return &Pending{trail: t, rec: rec}, nil
 }
 
+// Resume returns the stored pending record rec (read back with History or
+// Stale) as a Pending, so a later writer of the same document can settle a
+// write whose process died between intent and outcome.
+func (t *Trail) Resume(rec Record) *Pending {
+	return &Pending{trail: t, rec: rec}
+}
+
+// Settle records the outcome of a pending write that another invocation
+// found (see Resume): applied when AWS holds the intended document, failed
+// otherwise; note says who settled it and what AWS held.
+func (p *Pending) Settle(ctx context.Context, d Decision, note string) error {
+	if d != DecisionApplied && d != DecisionFailed {
+		return fmt.Errorf("audit: a pending write settles as applied or failed, not %q", d)
+	}
+	return p.finish(ctx, d, note)
+}
+
 // Applied records that the write succeeded, on the same item (pending ->
 // applied). The log line is emitted first: the write happened even if the
 // table update then fails, and the error is returned so the caller can say so.
@@ -181,7 +198,7 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 // documents and diff are dropped and they expire after the short retention.
 func (t *Trail) Record(ctx context.Context, rec Record) error {
 	switch rec.Decision {
-	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused:
+	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionDiverged, DecisionForeignUnsafe:
 	case DecisionSummary:
 		if rec.Counts == nil {
 			return fmt.Errorf("audit: summary record for %s has no counts", rec.Target.ARN)

@@ -6,11 +6,13 @@
 // across read-merge-write makes those writers take turns, whichever function
 // (repository events, account events, backfill, drift) they run in.
 //
-// A lease expires so a crashed holder cannot block the document forever. The
-// price is the usual one for leases without fencing: a holder stalled past
-// its expiry may still write after another took over. Choose a ttl well above
-// the longest read-merge-write (seconds) and check Lease.Expires before the
-// write; the level-triggered reconcile repairs the rare loser on its next run.
+// A lease expires so a crashed holder cannot block the document forever. A
+// holder stalled past its expiry could then write after another took over, so
+// writers fence their writes (shared/apply): Hold hands the write its lease,
+// the write's context ends a margin before the lease expires (no SDK or
+// propagation retry starts after that), the lease is renewed right before a
+// write that may be slow, and a writer that lost its lease re-plans the
+// document's full desired state under a new one.
 package lease
 
 import (
@@ -289,18 +291,50 @@ func (l *Lease) ownerErr(op string, err error) error {
 	return fmt.Errorf("lease: %s %s in table %s: %w", op, l.Key, l.leaser.table, err)
 }
 
-// Do runs fn while holding the lease on key, and releases it afterwards
-// (also when fn fails). A failed release is reported with fn's own error.
-func (l *Leaser) Do(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
+// Held is a lease as the code holding it sees it: when it lapses, and how to
+// extend it. A writer fences its AWS write with it: the write's context ends
+// a margin before Expires, and a Renew that fails with ErrNotHeld means
+// another writer may have taken the document over.
+type Held interface {
+	Expires() time.Time
+	Renew(ctx context.Context, ttl time.Duration) error
+}
+
+var _ Held = (*Lease)(nil)
+
+type heldKey struct{}
+
+// WithHeld returns ctx carrying h, so a write several calls long (create a
+// role, then its policy) can renew the lease between calls.
+func WithHeld(ctx context.Context, h Held) context.Context {
+	return context.WithValue(ctx, heldKey{}, h)
+}
+
+// FromContext returns the lease the context's write is fenced by, if any.
+func FromContext(ctx context.Context) (Held, bool) {
+	h, ok := ctx.Value(heldKey{}).(Held)
+	return h, ok
+}
+
+// Hold runs fn while holding the lease on key, hands fn the lease (so the
+// write can be fenced by its expiry and renewed before a slow call), and
+// releases it afterwards (also when fn fails). A failed release is reported
+// with fn's own error.
+func (l *Leaser) Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h Held) error) error {
 	ls, err := l.Acquire(ctx, key, ttl)
 	if err != nil {
 		return err
 	}
-	ferr := fn(ctx)
+	ferr := fn(WithHeld(ctx, ls), ls)
 	// Release even when ctx is done: a lease left behind blocks others
 	// until it expires.
 	rerr := ls.Release(context.WithoutCancel(ctx))
 	return errors.Join(ferr, rerr)
+}
+
+// Do is Hold for callers that do not need the lease itself.
+func (l *Leaser) Do(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
+	return l.Hold(ctx, key, ttl, func(ctx context.Context, _ Held) error { return fn(ctx) })
 }
 
 // RegistryKey is the lease key of an ECR registry policy (and the registry's

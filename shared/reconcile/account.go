@@ -94,13 +94,26 @@ func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Ac
 	}
 	var errs []error
 	for _, region := range e.Decl.Hub.Regions {
-		res, err := e.Exec.Run(ctx, e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
+		step := e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
 			owned, err := ownedOf(current, e.Decl.SidPrefix)
 			if err != nil {
 				return nil, err
 			}
 			return incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hub, region) }, owned, acct, present), nil
-		}))
+		})
+		if e.Org != nil {
+			// When the write lost its lease, or AWS no longer holds what the
+			// last applied write wrote, the document is no base for adding
+			// or removing one account: render it from the organization.
+			step.FullPlan = e.registryStep(cause, hub, region, func(ctx context.Context, _ string) ([]policy.Statement, error) {
+				res, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
+				if err != nil {
+					return nil, fmt.Errorf("walking the organization for the full hub registry policy: %w", err)
+				}
+				return desired.New(e.Decl, toDesiredAll(res.Accounts)).RegistryStatements(hub, region), nil
+			}).Plan
+		}
+		res, err := e.Exec.Run(ctx, step)
 		rep.count(res)
 		errs = append(errs, err)
 		if e.repositoryEnumerates() {

@@ -342,7 +342,7 @@ func TestChangeFollowsTheWriteProtocol(t *testing.T) {
 	if res.Outcome != apply.Changed || res.Change.Op != plan.OpCreate || res.Target.ARN != repoARN {
 		t.Errorf("result = %+v, want changed create of %s", res, repoARN)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit pending", "write create", "audit applied", "lease released")
+	wantEvents(t, h, "plan", "lease acquired", "plan", "audit pending", "write create", "audit applied", "lease released")
 	recs := wantDecisions(t, h, "applied")
 	r := recs[0]
 	if r.Op != "create" || r.PK != repoARN || r.Kind != "ECRRepositoryPolicy" || r.EventID != "evt-1" ||
@@ -385,7 +385,7 @@ func TestBeginFailsNoWrite(t *testing.T) {
 	if h.writes != 0 {
 		t.Errorf("AWS written %d times without an audit record", h.writes)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit put pending failed", "lease released")
+	wantEvents(t, h, "plan", "lease acquired", "plan", "audit put pending failed", "lease released")
 	wantDecisions(t, h)
 }
 
@@ -399,7 +399,7 @@ func TestWriteFailsRecordsFailed(t *testing.T) {
 	if res.Outcome != apply.Failed || !errors.Is(res.Err, werr) {
 		t.Errorf("result = %s (%v), want failed with the write's error", res.Outcome, res.Err)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit pending", "write create", "audit failed", "lease released")
+	wantEvents(t, h, "plan", "lease acquired", "plan", "audit pending", "write create", "audit failed", "lease released")
 	recs := wantDecisions(t, h, "failed")
 	if r := recs[0]; !strings.Contains(r.Error, "policy too large") || r.Pending != "" || r.After == "" {
 		t.Errorf("failed record = %+v, want the write's error, no pending marker, the intended document", r)
@@ -648,7 +648,7 @@ func TestPrincipalWaitRetriesTheWrite(t *testing.T) {
 	if res.Outcome != apply.Changed || h.writes != 3 {
 		t.Errorf("result = %s after %d writes, want changed after 3", res.Outcome, h.writes)
 	}
-	wantEvents(t, h, "plan", "lease acquired", "plan", "lease renewed", "audit pending",
+	wantEvents(t, h, "plan", "lease acquired", "plan", "audit pending",
 		"write create", "write create", "write create", "audit applied", "lease released")
 	wantDecisions(t, h, "applied")
 }

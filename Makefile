@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit backfill bench synth diff deploy bootstrap clean
+.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff deploy destroy import bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -113,6 +113,12 @@ bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_R
 
 deploy: build cdk-cli ## [STACKS=...] [APPROVAL=broadening|any-change|never] [DEPLOY_FLAGS=...]: builds, then deploys Management, Members, Hub-* in order
 	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(DEPLOY_FLAGS) $(CDK_ARGS)
+
+destroy: cdk-cli ## [STACKS=...]: delete the stacks; the audit table and log groups are retained (README "Uninstall / reinstall")
+	$(CDK) destroy $(STACKS) $(CDK_ARGS)
+
+import: build cdk-cli ## STACKS=<hub stack>: adopt the retained audit table and log groups into a new hub stack (cdk import), then make deploy
+	$(CDK) import $(STACKS) $(CDK_ARGS)
 
 ## ---- backfill and performance
 PAYLOAD ?= events/backfill-all-dryrun.json

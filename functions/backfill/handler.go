@@ -169,6 +169,11 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 		h.runInline(ctx, sel.Units, &resp)
 		return fitResponse(resp), nil
 	}
+	if req.RequireCleanPlan {
+		if err := h.checkPlan(ctx, sel.Units, &resp); err != nil {
+			return response{}, fmt.Errorf("backfill %s: %w", runID, err)
+		}
+	}
 	n, err := h.send(ctx, sel.Units)
 	resp.Queued = n
 	if err != nil {
@@ -176,6 +181,38 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	}
 	h.log.InfoContext(ctx, "backfill queued", "runId", runID, "units", n, "queue", h.queueURL)
 	return resp, nil
+}
+
+// checkPlan plans units (the same dry run a "dryRun":true request makes, so its "planned" records
+// are in the audit trail under the run id) and refuses the run when the plan refuses any document.
+// The error fails the invocation: the deploy-time backfill is invoked asynchronously, so the
+// function's error alarm and the failed-events queue are where a refused deploy shows.
+func (h *handler) checkPlan(ctx context.Context, units []reconcile.Work, resp *response) error {
+	dry := make([]reconcile.Work, len(units))
+	for i, w := range units {
+		w.DryRun = true
+		dry[i] = w
+	}
+	var plan response
+	h.runInline(ctx, dry, &plan)
+	resp.Summary = plan.Summary
+	if plan.Summary == nil || plan.Summary.Refused == 0 {
+		h.log.InfoContext(ctx, "backfill plan refuses nothing; applying", "runId", resp.RunID,
+			"planned", plan.Summary.planned())
+		return nil
+	}
+	h.log.ErrorContext(ctx, "backfill plan refuses documents; nothing applied", "runId", resp.RunID,
+		"refused", plan.Summary.Refused, "errors", plan.Summary.Errors)
+	return fmt.Errorf("the plan refuses %d document(s), so nothing was applied (requireCleanPlan; deploy with -c allowRefusals=true, "+
+		"or invoke without requireCleanPlan, to apply the rest): %s", plan.Summary.Refused, strings.Join(plan.Summary.Errors, "; "))
+}
+
+// planned is the number of documents a plan would write (0 for a nil summary).
+func (s *summary) planned() int {
+	if s == nil {
+		return 0
+	}
+	return s.Planned
 }
 
 // runInline converges (plans, in a dry run) every unit in this invocation

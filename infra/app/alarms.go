@@ -21,7 +21,7 @@ type Alarms struct {
 
 // NewAlarms creates one alarm per function and per dead-letter queue; topicARN ("" for none)
 // receives them.
-func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues, topicARN string) *Alarms {
+func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues, topicARN string, n Names) *Alarms {
 	c := constructs.NewConstruct(scope, &id)
 	a := &Alarms{Construct: c, ByName: map[string]awscloudwatch.Alarm{}}
 	var action awscloudwatch.IAlarmAction
@@ -33,7 +33,7 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 	period := awscdk.Duration_Minutes(jsii.Number(5))
 	add := func(name string, metric awscloudwatch.Metric, desc string) {
 		alarm := metric.CreateAlarm(c, jsii.String(name), &awscloudwatch.CreateAlarmOptions{
-			AlarmName:          jsii.String(namePrefix + "-" + name),
+			AlarmName:          jsii.String(n.Resource(name)),
 			AlarmDescription:   jsii.String(desc),
 			Threshold:          jsii.Number(1),
 			EvaluationPeriods:  jsii.Number(1),

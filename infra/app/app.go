@@ -28,6 +28,10 @@ func Build(app awscdk.App, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := o.Names.Validate(); err != nil {
+		return nil, err
+	}
+	d.Names = o.Names
 	if err := d.CheckAssets(AssetCheck{Root: o.AssetRoot, Machine: MachineAArch64, SourceRoot: o.SourceRoot}); err != nil {
 		return nil, err
 	}
@@ -43,21 +47,21 @@ func Build(app awscdk.App, o Options) (*Result, error) {
 	res := &Result{Decl: d, Hubs: map[string]*Hub{}}
 
 	ct := o.ControlTowerHomeRegion
-	mgmt := NewManagement(app, ManagementStackID, d, "us-east-1", true, ct == "" || ct == "us-east-1")
+	mgmt := NewManagement(app, o.Names.StackID(ManagementStackID), d, "us-east-1", true, ct == "" || ct == "us-east-1")
 	res.Management = append(res.Management, mgmt)
 	if ct != "" && ct != "us-east-1" {
-		res.Management = append(res.Management, NewManagement(app, ManagementStackID+"-"+ct, d, ct, false, true))
+		res.Management = append(res.Management, NewManagement(app, o.Names.StackID(ManagementStackID+"-"+ct), d, ct, false, true))
 	}
 	var members *Members
 	if !targets.IsEmpty() {
-		members, err = NewMembers(app, MembersStackID, d, o, targets, rootID)
+		members, err = NewMembers(app, o.Names.StackID(MembersStackID), d, o, targets, rootID)
 		if err != nil {
 			return nil, err
 		}
 		res.Members = members
 	}
 	for _, region := range d.Hub.Regions {
-		hub := NewHub(app, HubStackIDPrefix+region, d, o, region)
+		hub := NewHub(app, o.Names.StackID(HubStackIDPrefix+region), d, o, region)
 		for _, m := range res.Management {
 			hub.AddStackDependency(m.Stack, jsii.String("the organization reader and the forwarding rules exist before the first backfill"))
 		}

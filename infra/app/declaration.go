@@ -22,6 +22,8 @@ type Declaration struct {
 	Raw []byte
 	// SHA256 is the hex SHA-256 of Raw.
 	SHA256 string
+	// Names are the installation's physical names (Build sets the prefix from the options).
+	Names Names
 }
 
 // LoadDeclaration reads and validates the declaration at path. Every problem the validator finds is
@@ -79,7 +81,7 @@ func (d *Declaration) OrgRoleARN() string {
 	if d.IsHubAlsoManagement() {
 		return ""
 	}
-	return RoleARN(d.Hub.Partition, d.Hub.ManagementAccountID, OrgReaderRoleName)
+	return RoleARN(d.Hub.Partition, d.Hub.ManagementAccountID, d.Names.OrgReaderRole())
 }
 
 // MemberTargets is where the member StackSet deploys.

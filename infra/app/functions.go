@@ -71,7 +71,7 @@ func SelfRoleNames(d *Declaration) string {
 	var names []string
 	for _, region := range d.Hub.Regions {
 		for _, fn := range FunctionNames {
-			names = append(names, FunctionRoleName(fn, region))
+			names = append(names, d.Names.FunctionRole(fn, region))
 		}
 	}
 	return strings.Join(names, ",")
@@ -115,12 +115,12 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 	for _, fn := range FunctionNames {
 		spec := functionSpecs[fn]
 		logGroup := awslogs.NewLogGroup(c, jsii.String(fn+"Logs"), &awslogs.LogGroupProps{
-			LogGroupName:  jsii.String(LogGroupName(fn)),
+			LogGroupName:  jsii.String(d.Names.LogGroup(fn)),
 			Retention:     LogRetention,
 			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		})
 		role := awsiam.NewRole(c, jsii.String(fn+"Role"), &awsiam.RoleProps{
-			RoleName:    jsii.String(FunctionRoleName(fn, region)),
+			RoleName:    jsii.String(d.Names.FunctionRole(fn, region)),
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 			Description: jsii.String("ecr-warden " + fn + " function; trusted by name in member and management roles"),
 		})
@@ -140,7 +140,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			env[k] = values[k]
 		}
 		props := &awslambda.FunctionProps{
-			FunctionName: jsii.String(FunctionName(fn)),
+			FunctionName: jsii.String(d.Names.Function(fn)),
 			Description:  jsii.String(spec.description),
 			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(p.AssetRoot, fn)), nil),
 			Handler:      jsii.String("bootstrap"),

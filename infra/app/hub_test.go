@@ -115,7 +115,7 @@ func TestFunctionsRunTheBuiltAssetsWithTheContractEnvironment(t *testing.T) {
 		if p == nil {
 			t.Fatalf("function %s (%s) not in the template", fn, id)
 		}
-		mustEqual(t, fn+" name", p["FunctionName"], FunctionName(fn))
+		mustEqual(t, fn+" name", p["FunctionName"], Names{}.Function(fn))
 		mustEqual(t, fn+" runtime", p["Runtime"], "provided.al2023")
 		mustEqual(t, fn+" architecture", p["Architectures"], []string{"arm64"})
 		mustEqual(t, fn+" handler", p["Handler"], "bootstrap")
@@ -206,7 +206,7 @@ func TestFailuresEndInDeadLetterQueues(t *testing.T) {
 
 func TestSweepRunsTheBackfillOnTheDeclaredSchedule(t *testing.T) {
 	hub := built.Hubs["us-east-1"]
-	r := rulesByName(t, hubUS)[SweepRuleName]
+	r := rulesByName(t, hubUS)[Names{}.SweepRule()]
 	if r == nil {
 		t.Fatal("no sweep rule")
 	}
@@ -300,7 +300,7 @@ func TestDeployRunsTheBackfillWheneverTheDeclarationChanges(t *testing.T) {
 			mustEqual(t, key+" call", parsed, map[string]interface{}{
 				"service": "Lambda", "action": "invoke",
 				"parameters": map[string]interface{}{"FunctionName": "FN", "InvocationType": "Event",
-					"Payload": `{"action":"backfill","targets":{"all":true},"dryRun":false}`},
+					"Payload": `{"action":"backfill","targets":{"all":true},"dryRun":false,"requireCleanPlan":true}`},
 				"physicalResourceId": map[string]interface{}{"id": "backfill-" + built.Decl.SHA256},
 			})
 		}

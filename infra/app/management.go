@@ -59,7 +59,7 @@ func NewForwarding(scope constructs.Construct, id string, d *Declaration, region
 		if d.IsHubAlsoManagement() && r == region {
 			continue
 		}
-		buses = append(buses, BusARN(d.Hub.Partition, r, d.Hub.AccountID))
+		buses = append(buses, d.Names.BusARN(d.Hub.Partition, r, d.Hub.AccountID))
 	}
 	f := &Forwarding{Construct: c}
 	if len(buses) == 0 || len(patterns) == 0 {
@@ -71,7 +71,7 @@ func NewForwarding(scope constructs.Construct, id string, d *Declaration, region
 	})
 	for _, p := range patterns {
 		rule := awsevents.NewRule(c, jsii.String(p.ID), &awsevents.RuleProps{
-			RuleName:     jsii.String(fmt.Sprintf("%s-forward-%s", namePrefix, p.ID)),
+			RuleName:     jsii.String(d.Names.Resource("forward-" + p.ID)),
 			Description:  jsii.String("ecr-warden: forward " + p.ID + " events to the hub bus"),
 			EventPattern: p.EventPattern(),
 		})
@@ -92,7 +92,7 @@ func NewOrganizationReader(scope constructs.Construct, id string, d *Declaration
 	for _, region := range d.Hub.Regions {
 		for _, fn := range FunctionNames {
 			if FunctionAccess[fn].ReadOrganization {
-				callers = append(callers, RoleARN(d.Hub.Partition, d.Hub.AccountID, FunctionRoleName(fn, region)))
+				callers = append(callers, RoleARN(d.Hub.Partition, d.Hub.AccountID, d.Names.FunctionRole(fn, region)))
 			}
 		}
 	}
@@ -106,7 +106,7 @@ func NewOrganizationReader(scope constructs.Construct, id string, d *Declaration
 		doc.AddStatements(s)
 	}
 	return awsiam.NewRole(scope, jsii.String(id), &awsiam.RoleProps{
-		RoleName:       jsii.String(OrgReaderRoleName),
+		RoleName:       jsii.String(d.Names.OrgReaderRole()),
 		AssumedBy:      principal,
 		Description:    jsii.String("ecr-warden: read-only view of the organization for the hub functions"),
 		InlinePolicies: &map[string]awsiam.PolicyDocument{"ReadOrganization": doc},

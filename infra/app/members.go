@@ -73,7 +73,7 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 		})
 	}
 	ss := awscloudformation.NewCfnStackSet(stack, jsii.String("StackSet"), &awscloudformation.CfnStackSetProps{
-		StackSetName:    jsii.String(StackSetName),
+		StackSetName:    jsii.String(d.Names.StackSet()),
 		Description:     jsii.String("ecr-warden member execution role and event forwarding"),
 		PermissionModel: jsii.String("SERVICE_MANAGED"),
 		CallAs:          jsii.String(o.StackSetCallAs),
@@ -155,7 +155,7 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	for _, region := range d.Hub.Regions {
 		for _, fn := range FunctionNames {
 			if FunctionAccess[fn].AssumeMember {
-				callers = append(callers, RoleARN(part, d.Hub.AccountID, FunctionRoleName(fn, region)))
+				callers = append(callers, RoleARN(part, d.Hub.AccountID, d.Names.FunctionRole(fn, region)))
 			}
 		}
 	}
@@ -176,7 +176,7 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	memberSuppressions(role, d)
 
 	// Forwarding to the hub bus of this region.
-	hubBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:${AWS::Region}:%s:event-bus/%s", d.Hub.AccountID, BusName)), nil)
+	hubBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:${AWS::Region}:%s:event-bus/%s", d.Hub.AccountID, d.Names.Bus())), nil)
 	fwd := awsiam.NewRole(stack, jsii.String("ForwarderRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
 		Description: jsii.String("ecr-warden: EventBridge puts this account's ECR events on the hub bus"),

@@ -15,6 +15,8 @@ const (
 	CtxAlarmTopicARN     = "alarmTopicArn"
 	CtxStackSetCallAs    = "stackSetCallAs"
 	CtxStackSetAccountID = "stackSetAccountId"
+	CtxNamePrefix        = "namePrefix"
+	CtxAllowRefusals     = "allowRefusals"
 )
 
 // Options are the app's inputs besides the declaration itself.
@@ -40,6 +42,11 @@ type Options struct {
 	// StackSetAccountID is where the Members stack is deployed: the management account [default] or
 	// a delegated StackSets administrator (then StackSetCallAs must be DELEGATED_ADMIN).
 	StackSetAccountID string
+	// Names carries the optional name prefix (context namePrefix) of this installation.
+	Names Names
+	// AllowRefusals lets the deploy-time backfill apply a declaration whose plan refuses some
+	// documents (it applies the rest); by default such a deploy applies nothing.
+	AllowRefusals bool
 }
 
 // OptionsFromContext reads Options from the CDK context with the documented defaults.
@@ -63,9 +70,14 @@ func OptionsFromContext(app awscdk.App) (Options, error) {
 		AlarmTopicARN:          get(CtxAlarmTopicARN, ""),
 		StackSetCallAs:         get(CtxStackSetCallAs, "SELF"),
 		StackSetAccountID:      get(CtxStackSetAccountID, ""),
+		Names:                  Names{Prefix: get(CtxNamePrefix, "")},
+		AllowRefusals:          get(CtxAllowRefusals, "false") == "true",
 	}
 	if o.StackSetCallAs != "SELF" && o.StackSetCallAs != "DELEGATED_ADMIN" {
 		return o, fmt.Errorf("context %s: %q is not SELF or DELEGATED_ADMIN", CtxStackSetCallAs, o.StackSetCallAs)
+	}
+	if err := o.Names.Validate(); err != nil {
+		return o, err
 	}
 	return o, nil
 }

@@ -159,8 +159,8 @@ func TestSelfRoleNamesAreEveryHubFunctionRole(t *testing.T) {
 	}
 	for _, region := range built.Decl.Hub.Regions {
 		for _, fn := range FunctionNames {
-			if !slices.Contains(got, FunctionRoleName(fn, region)) {
-				t.Errorf("self role names miss %s: %v", FunctionRoleName(fn, region), got)
+			if !slices.Contains(got, Names{}.FunctionRole(fn, region)) {
+				t.Errorf("self role names miss %s: %v", Names{}.FunctionRole(fn, region), got)
 			}
 		}
 	}

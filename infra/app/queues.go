@@ -31,7 +31,7 @@ type Queues struct {
 }
 
 // NewQueues creates the queues, all with SQS-managed encryption and TLS enforced.
-func NewQueues(scope constructs.Construct, id string) *Queues {
+func NewQueues(scope constructs.Construct, id string, n Names) *Queues {
 	c := constructs.NewConstruct(scope, &id)
 	retention := awscdk.Duration_Days(jsii.Number(14))
 	dlq := func(id, name string) awssqs.Queue {
@@ -42,10 +42,10 @@ func NewQueues(scope constructs.Construct, id string) *Queues {
 			RetentionPeriod: retention,
 		})
 	}
-	workDLQ := dlq("WorkDeadLetters", namePrefix+"-work-dlq")
-	failed := dlq("FailedEvents", namePrefix+"-failed-events")
+	workDLQ := dlq("WorkDeadLetters", n.Resource("work-dlq"))
+	failed := dlq("FailedEvents", n.Resource("failed-events"))
 	work := awssqs.NewQueue(c, jsii.String("Work"), &awssqs.QueueProps{
-		QueueName:         jsii.String(namePrefix + "-work"),
+		QueueName:         jsii.String(n.Resource("work")),
 		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * WorkerTimeoutSeconds)),

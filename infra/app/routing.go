@@ -36,7 +36,7 @@ func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns 
 	c := constructs.NewConstruct(scope, &id)
 	region := *awscdk.Stack_Of(c).Region()
 	bus := awsevents.NewEventBus(c, jsii.String("Bus"), &awsevents.EventBusProps{
-		EventBusName: jsii.String(BusName),
+		EventBusName: jsii.String(d.Names.Bus()),
 		Description:  jsii.String("ecr-warden: events forwarded by member accounts and the management account"),
 	})
 	bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -61,7 +61,7 @@ func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns 
 			}
 			ruleID := busKind + p.ID
 			rule := awsevents.NewRule(c, jsii.String(ruleID), &awsevents.RuleProps{
-				RuleName:     jsii.String(fmt.Sprintf("%s-%s-%s", namePrefix, busKind, p.ID)),
+				RuleName:     jsii.String(d.Names.Resource(busKind + "-" + p.ID)),
 				Description:  jsii.String(fmt.Sprintf("ecr-warden: %s events on the %s bus to the %s function", p.ID, busKind, p.Function)),
 				EventBus:     target,
 				EventPattern: p.EventPattern(),
@@ -88,7 +88,7 @@ type Sweep struct {
 func NewSweep(scope constructs.Construct, id string, d *Declaration, fns *Functions, failed awssqs.IQueue) *Sweep {
 	c := constructs.NewConstruct(scope, &id)
 	rule := awsevents.NewRule(c, jsii.String("Schedule"), &awsevents.RuleProps{
-		RuleName:    jsii.String(SweepRuleName),
+		RuleName:    jsii.String(d.Names.SweepRule()),
 		Description: jsii.String("ecr-warden: scheduled sweep of every account and region (declaration.sweep.schedule)"),
 		Schedule:    awsevents.Schedule_Expression(jsii.String(d.Sweep.Schedule)),
 	})

@@ -26,14 +26,14 @@ const (
 
 // NewState creates both tables. The schema of the audit table is shared/audit's (same constants),
 // so the table the functions write to is the one shared/audit.CreateTable makes locally.
-func NewState(scope constructs.Construct, id string) *State {
+func NewState(scope constructs.Construct, id string, n Names) *State {
 	c := constructs.NewConstruct(scope, &id)
 	str := func(n string) *awsdynamodb.Attribute {
 		return &awsdynamodb.Attribute{Name: jsii.String(n), Type: awsdynamodb.AttributeType_STRING}
 	}
 	pitr := &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)}
 	auditTable := awsdynamodb.NewTable(c, jsii.String("Audit"), &awsdynamodb.TableProps{
-		TableName:                        jsii.String(namePrefix + "-audit"),
+		TableName:                        jsii.String(n.Resource("audit")),
 		PartitionKey:                     str(audit.AttrPK),
 		SortKey:                          str(audit.AttrSK),
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -54,7 +54,7 @@ func NewState(scope constructs.Construct, id string) *State {
 		})
 	}
 	lease := awsdynamodb.NewTable(c, jsii.String("Lease"), &awsdynamodb.TableProps{
-		TableName:                        jsii.String(namePrefix + "-lease"),
+		TableName:                        jsii.String(n.Resource("lease")),
 		PartitionKey:                     str(LeaseKey),
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,

@@ -9,8 +9,15 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// DeployBackfillPayload is what the deploy-time custom resource sends to the backfill function.
-const DeployBackfillPayload = `{"action":"backfill","targets":{"all":true},"dryRun":false}`
+// DeployBackfillPayload is what the deploy-time custom resource sends to the backfill function: a
+// real run over every target that first plans and applies nothing if the plan refuses a document
+// (requireCleanPlan), unless the app was told allowRefusals=true.
+func DeployBackfillPayload(allowRefusals bool) string {
+	if allowRefusals {
+		return `{"action":"backfill","targets":{"all":true},"dryRun":false}`
+	}
+	return `{"action":"backfill","targets":{"all":true},"dryRun":false,"requireCleanPlan":true}`
+}
 
 // DeployBackfill makes a deploy that changes the declaration bring AWS in line with it: a custom
 // resource invokes the backfill function (asynchronously, so a long fan-out never holds the
@@ -23,7 +30,7 @@ type DeployBackfill struct {
 }
 
 // NewDeployBackfill creates the custom resource after everything the backfill needs.
-func NewDeployBackfill(scope constructs.Construct, id string, d *Declaration, fns *Functions, after ...constructs.IDependable) *DeployBackfill {
+func NewDeployBackfill(scope constructs.Construct, id string, d *Declaration, fns *Functions, allowRefusals bool, after ...constructs.IDependable) *DeployBackfill {
 	c := constructs.NewConstruct(scope, &id)
 	backfill := fns.ByName[FnBackfill]
 	call := &customresources.AwsSdkCall{
@@ -32,7 +39,7 @@ func NewDeployBackfill(scope constructs.Construct, id string, d *Declaration, fn
 		Parameters: map[string]interface{}{
 			"FunctionName":   backfill.FunctionName(),
 			"InvocationType": "Event",
-			"Payload":        DeployBackfillPayload,
+			"Payload":        DeployBackfillPayload(allowRefusals),
 		},
 		PhysicalResourceId: customresources.PhysicalResourceId_Of(jsii.String("backfill-" + d.SHA256)),
 	}

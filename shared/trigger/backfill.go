@@ -25,6 +25,11 @@ type BackfillRequest struct {
 	DryRun bool `json:"dryRun,omitempty"`
 	// Sweep marks the scheduled run, so its report can speak of repaired drift.
 	Sweep bool `json:"sweep,omitempty"`
+	// RequireCleanPlan makes a real run plan first (the dry run, inline) and apply nothing when
+	// that plan refuses any document: a declaration some of whose statements would be refused
+	// is half-applied otherwise. The deploy-time backfill sets it unless the app's context says
+	// allowRefusals=true.
+	RequireCleanPlan bool `json:"requireCleanPlan,omitempty"`
 }
 
 // BackfillTargets selects what to converge. All excludes the lists; otherwise
@@ -133,6 +138,8 @@ func (ps *payloadProblems) request(v any) BackfillRequest {
 			req.DryRun = ps.boolean(k, obj[k])
 		case "sweep":
 			req.Sweep = ps.boolean(k, obj[k])
+		case "requireCleanPlan":
+			req.RequireCleanPlan = ps.boolean(k, obj[k])
 		default:
 			ps.add(k, "unknown field %s%s", quote(k), didYouMean(k, requestKeys))
 		}
@@ -346,11 +353,14 @@ func (r BackfillRequest) String() string {
 	if r.DryRun {
 		b.WriteString(" (dry run)")
 	}
+	if r.RequireCleanPlan && !r.DryRun {
+		b.WriteString(" (only if the plan refuses nothing)")
+	}
 	return b.String()
 }
 
 var (
-	requestKeys = []string{"action", "targets", "dryRun", "sweep"}
+	requestKeys = []string{"action", "targets", "dryRun", "sweep", "requireCleanPlan"}
 	targetKeys  = []string{"all", "accounts", "ous", "repositories", "regions"}
 )
 

@@ -34,8 +34,9 @@ func main() {
 // handlerFor builds the handler around what lives for the execution
 // environment, plus the role names whose writes are ecr-warden's own.
 func handlerFor(e *function.Env) *handler {
-	return &handler{decl: e.Decl, engine: e.Engine, org: e.Org, trail: e.Trail, log: e.Log,
-		selfRoles: selfRoles(e.Spec.Var(selfRoleNames), e.Decl.MemberRoleName)}
+	engine := *e.Engine
+	engine.SelfRoles = selfRoles(e.Spec.Var(selfRoleNames), e.Decl.MemberRoleName)
+	return &handler{decl: e.Decl, engine: &engine, trail: e.Trail, log: e.Log}
 }
 
 // selfRoles are the role names whose sessions are ecr-warden itself: the

@@ -22,14 +22,14 @@ type fakeEngine struct {
 	err   error
 }
 
-func (f *fakeEngine) Repository(_ context.Context, c reconcile.Cause, account, region, name string) (reconcile.Report, error) {
-	f.calls = append(f.calls, "repository "+account+"/"+region+"/"+name+" by "+c.Actor.ARN)
-	return reconcile.Report{Examined: 1, Changed: 1}, f.err
-}
-
-func (f *fakeEngine) PublicRepository(_ context.Context, c reconcile.Cause, account, name string, known *string) (reconcile.Report, error) {
-	f.calls = append(f.calls, "public "+account+"/"+name+" by "+c.Actor.ARN)
-	return reconcile.Report{Examined: 1, Unchanged: 1}, f.err
+func (f *fakeEngine) Reconcile(_ context.Context, t trigger.Target) (reconcile.Outcome, error) {
+	res, _ := reconcile.Resource("aws", t)
+	if t.Kind == trigger.KindPublicRepository {
+		f.calls = append(f.calls, "public "+t.AccountID+"/"+t.Repository+" by "+t.Trigger.Actor.ARN)
+		return reconcile.Outcome{Resource: res, Report: reconcile.Report{Examined: 1, Unchanged: 1}}, f.err
+	}
+	f.calls = append(f.calls, "repository "+t.AccountID+"/"+t.Region+"/"+t.Repository+" by "+t.Trigger.Actor.ARN)
+	return reconcile.Outcome{Resource: res, Report: reconcile.Report{Examined: 1, Changed: 1}}, f.err
 }
 
 // fakeTrail keeps records in memory, or fails like an unavailable table.

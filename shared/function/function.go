@@ -154,8 +154,10 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		Decl:    decl,
 		Clients: reconcile.NewClients(awsapi.NewMembers(cfg, self, decl.MemberRoleName, spec.Name)),
 		Exec:    &apply.Executor{Trail: trail, Leases: leases},
-		Org:     org,
 		Log:     log,
+	}
+	if org != nil { // a nil *inventory.Org in the interface would not be nil
+		engine.Org = org
 	}
 	return &Env{Spec: spec, Log: log, AWS: cfg, Self: self, Decl: decl, DeclarationPath: path,
 		DeclarationSHA256: declSHA, Trail: trail, Leases: leases, Org: org, Engine: engine}, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
@@ -55,14 +56,50 @@ func EventTarget(raw []byte, rej *trigger.Rejection) audit.Target {
 	return audit.Target{ARN: "event/" + id, AccountID: rej.Trigger.EventAccount, Region: rej.Trigger.EventRegion, Kind: "Event"}
 }
 
-// Response is what the event functions (repository, account) return: the
-// engine's report, plus the target they converged or why the event was
-// rejected, so `make invoke` and tests read the decision without parsing logs.
+// Response is what the event functions (repository, account, drift)
+// return: the engine's report, plus the target they converged or why the
+// event was rejected or ignored, so `make invoke` and tests read the decision
+// without parsing logs.
 type Response struct {
 	// Target is the converged resource (an ARN or the account), or
 	// event/<id> for an event whose target could not be read.
 	Target   string `json:"target,omitempty"`
 	Rejected string `json:"rejected,omitempty"`
-	Detail   string `json:"detail,omitempty"`
+	// Ignored says why nothing was converged (ecr-warden's own write, a role
+	// or account ecr-warden does not manage).
+	Ignored string `json:"ignored,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	// Actor is who made the change an event reports (drift).
+	Actor string `json:"actor,omitempty"`
 	reconcile.Report
+}
+
+// Rejected settles a rejected event (Reject) and answers it. The record is
+// filed under what the event names, as far as the parser read it
+// (rej.Target), when that is a target this function converges (accepts);
+// otherwise under event/<id>.
+func Rejected(ctx context.Context, trail Recorder, log *slog.Logger, partition string, raw []byte, rej *trigger.Rejection, accepts func(trigger.Kind) bool) (Response, error) {
+	target, ok := reconcile.Resource(partition, rej.Target)
+	if !ok || !accepts(rej.Target.Kind) {
+		target = EventTarget(raw, rej)
+	}
+	if err := Reject(ctx, trail, log, target, rej); err != nil {
+		return Response{}, err
+	}
+	return Response{Target: target.ARN, Rejected: string(rej.Reason), Detail: rej.Detail}, nil
+}
+
+// Accept parses one event for a function that converges the given kinds:
+// every error is a *trigger.Rejection (malformed or foreign input, a region
+// the declaration does not cover, a target another function converges).
+func Accept(raw []byte, regions []string, name string, kinds ...trigger.Kind) (trigger.Target, error) {
+	t, err := trigger.Parse(raw)
+	if err == nil {
+		err = t.CheckRegion(regions)
+	}
+	if err == nil && !slices.Contains(kinds, t.Kind) {
+		err = &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger, Target: t,
+			Detail: fmt.Sprintf("a %s target belongs to another ecr-warden function; the %s function converges %v targets", t.Kind, name, kinds)}
+	}
+	return t, err
 }

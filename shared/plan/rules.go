@@ -139,3 +139,40 @@ func normRepoPrefix(p string) string {
 	}
 	return p
 }
+
+// String is the rule in one line, as plans and audit records show it
+// ("" for no rule): prefix, upstream, then the optional fields that are set.
+func (r *Rule) String() string {
+	if r == nil {
+		return ""
+	}
+	parts := []string{"prefix=" + r.Prefix, "upstream=" + r.UpstreamRegistryURL}
+	if r.UpstreamRegistry != "" {
+		parts = append(parts, "registry="+r.UpstreamRegistry)
+	}
+	if r.UpstreamRepositoryPrefix != "" {
+		parts = append(parts, "upstreamRepositoryPrefix="+r.UpstreamRepositoryPrefix)
+	}
+	if r.CredentialARN != "" {
+		parts = append(parts, "credential="+r.CredentialARN)
+	}
+	if r.CustomRoleARN != "" {
+		parts = append(parts, "customRole="+r.CustomRoleARN)
+	}
+	return strings.Join(parts, " ")
+}
+
+// Diff is the readable diff of one rule change: a header line with the op,
+// the prefix, the registry and the reason, then the rule removed (-) and the
+// rule written (+).
+func (c RuleChange) Diff() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s pull-through-cache rule %s in %s: %s\n", c.Op, c.Prefix, c.Registry, c.Reason)
+	if c.Before != nil {
+		fmt.Fprintf(&b, "- %s\n", c.Before.String())
+	}
+	if c.After != nil {
+		fmt.Fprintf(&b, "+ %s\n", c.After.String())
+	}
+	return b.String()
+}

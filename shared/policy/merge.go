@@ -66,6 +66,20 @@ func Split(doc *Document, prefix string) (owned, foreign []Statement) {
 	return owned, foreign
 }
 
+// OwnedOf returns the owned statements of a document's text ("" holds
+// none): what an incremental update starts from.
+func OwnedOf(text, prefix string) ([]Statement, error) {
+	if text == "" {
+		return nil, nil
+	}
+	doc, err := Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	owned, _ := Split(doc, prefix)
+	return owned, nil
+}
+
 // CheckOwned verifies that statements can be owned: a non-empty prefix,
 // every Sid carrying it, no Sid twice. Merge and the plan rely on Sids to
 // find ecr-warden's statements again on the next run.

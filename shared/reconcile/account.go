@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -81,9 +80,9 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Account, present bool) (Report, error) {
 	var rep Report
 	hub := e.Decl.Hub.AccountID
-	if !e.hubEnumerates() {
+	if !e.Decl.HubEnumeratesAccounts() {
 		rec := audit.Record{Decision: audit.DecisionNoop, Op: "none", Trigger: cause.Trigger, Actor: cause.Actor,
-			Target: audit.Target{ARN: policy.AccountRootARN(e.Decl.Hub.Partition, acct.ID), AccountID: acct.ID, Kind: "HubGrant", Name: acct.ID},
+			Target: hubGrantResource(e.Decl.Hub.Partition, acct.ID),
 			Error:  "condition mode: the hub grants the organization through aws:PrincipalOrgID / aws:PrincipalOrgPaths conditions, so no hub policy names this account and nothing changes in the hub"}
 		if err := e.Exec.Trail.Record(ctx, rec); err != nil {
 			return rep, err
@@ -94,18 +93,18 @@ func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Ac
 	}
 	var errs []error
 	for _, region := range e.Decl.Hub.Regions {
-		step := e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
-			owned, err := ownedOf(current, e.Decl.SidPrefix)
+		s := e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
+			owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
 			if err != nil {
 				return nil, err
 			}
-			return incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hub, region) }, owned, acct, present), nil
+			return desired.Incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hub, region) }, owned, acct, present), nil
 		})
 		if e.Org != nil {
 			// When the write lost its lease, or AWS no longer holds what the
 			// last applied write wrote, the document is no base for adding
 			// or removing one account: render it from the organization.
-			step.FullPlan = e.registryStep(cause, hub, region, func(ctx context.Context, _ string) ([]policy.Statement, error) {
+			s.FullPlan = e.registryStep(cause, hub, region, func(ctx context.Context, _ string) ([]policy.Statement, error) {
 				res, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
 				if err != nil {
 					return nil, fmt.Errorf("walking the organization for the full hub registry policy: %w", err)
@@ -113,10 +112,8 @@ func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Ac
 				return desired.New(e.Decl, toDesiredAll(res.Accounts)).RegistryStatements(hub, region), nil
 			}).Plan
 		}
-		res, err := e.Exec.Run(ctx, step)
-		rep.count(res)
-		errs = append(errs, err)
-		if e.repositoryEnumerates() {
+		errs = append(errs, e.run(ctx, &rep, s))
+		if e.Decl.HubRepositoriesEnumerateAccounts() {
 			r, err := e.hubRepositoriesForAccount(ctx, cause, region, acct, present)
 			rep.Add(r)
 			errs = append(errs, err)
@@ -125,35 +122,13 @@ func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Ac
 	return rep, errors.Join(errs...)
 }
 
-// hubEnumerates reports whether any hub document lists accounts one by one.
-func (e *Engine) hubEnumerates() bool {
-	for _, g := range e.Decl.Grants {
-		if g.PrincipalMode == config.ModeEnumerate && g.Registries.Hub && (g.Principals.Organization || len(g.Principals.OUs) > 0) {
-			return true
-		}
-	}
-	// The upstream grant to PTC members enumerates them unless it is in
-	// condition mode, where only members listed by id are named.
-	ptc := e.Decl.PullThroughCache
-	return e.Decl.HasFromHubRules() && (ptc.UpstreamGrantMode != config.ModeCondition || len(ptc.Members.Accounts) > 0)
-}
-
-func (e *Engine) repositoryEnumerates() bool {
-	for _, g := range e.Decl.Grants {
-		if g.Placement == config.PlacementRepository && g.PrincipalMode == config.ModeEnumerate && g.Registries.Hub && (g.Principals.Organization || len(g.Principals.OUs) > 0) {
-			return true
-		}
-	}
-	return false
-}
-
 // hubRepositoriesForAccount updates the hub repositories whose enumerating
 // repository grants name (or must stop naming) the account.
 func (e *Engine) hubRepositoriesForAccount(ctx context.Context, cause Cause, region string, acct desired.Account, present bool) (Report, error) {
 	var rep Report
 	hub := e.Decl.Hub.AccountID
 	reg := inventory.NewRegistry(e.Clients.ECR(hub, region), hub, region, inventory.RegistryOptions{})
-	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Tags: e.needsTags()})
+	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Tags: e.Decl.HasRepositoryTagGrants()})
 	if err != nil {
 		return rep, fmt.Errorf("reading hub repositories in %s: %w", region, err)
 	}
@@ -168,28 +143,49 @@ func (e *Engine) hubRepositoriesForAccount(ctx context.Context, cause Cause, reg
 		// The statements are computed from the policy each read returns (the
 		// snapshot's copy may be stale by the time the lease is held), so
 		// concurrent account events each add their own principal.
-		res, err := e.Exec.Run(ctx, e.repositoryStepFrom(cause, reg, repo, rs.ARN, func(current string) ([]policy.Statement, error) {
-			owned, err := ownedOf(current, e.Decl.SidPrefix)
+		errs = append(errs, e.run(ctx, &rep, e.repositoryStepFrom(cause, reg, repo, func(current string) ([]policy.Statement, error) {
+			owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
 			if err != nil {
 				return nil, err
 			}
-			return incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RepositoryStatements(repo) }, owned, acct, present), nil
-		}))
-		rep.count(res)
-		errs = append(errs, err)
+			return desired.Incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RepositoryStatements(repo) }, owned, acct, present), nil
+		})))
 	}
 	return rep, errors.Join(errs...)
 }
 
-// ownedOf returns the owned statements of a document's text ("" = none).
-func ownedOf(text, prefix string) ([]policy.Statement, error) {
-	if text == "" {
-		return nil, nil
+// accountInfo reads one account's OU path (a few calls, bounded by OU depth),
+// or returns the bare id when there is no organization access.
+func (e *Engine) accountInfo(ctx context.Context, id string) (desired.Account, error) {
+	if id == e.Decl.Hub.AccountID {
+		return desired.Account{ID: id, Status: "ACTIVE"}, nil
 	}
-	doc, err := policy.Parse(text)
+	if e.Org == nil {
+		return e.presumedMember(id), nil
+	}
+	a, err := e.Org.Account(ctx, id)
 	if err != nil {
-		return nil, err
+		return desired.Account{}, fmt.Errorf("reading account %s from the organization: %w", id, err)
 	}
-	owned, _ := policy.Split(doc, prefix)
-	return owned, nil
+	return toDesired(a), nil
+}
+
+// presumedMember is an account whose organization details were not read:
+// ACTIVE and in the organization, at an OU path that is the organization
+// alone, so it matches no OU. desired.Account.Active requires an OU path;
+// without one every member repository would lose its allMembers grants.
+func (e *Engine) presumedMember(id string) desired.Account {
+	return desired.Account{ID: id, Status: "ACTIVE", OUPath: e.Decl.Hub.OrganizationID + "/"}
+}
+
+func toDesired(a inventory.Account) desired.Account {
+	return desired.Account{ID: a.ID, Name: a.Name, Status: a.Status, OUPath: a.OUPath}
+}
+
+func toDesiredAll(in []inventory.Account) []desired.Account {
+	out := make([]desired.Account, len(in))
+	for i, a := range in {
+		out[i] = toDesired(a)
+	}
+	return out
 }

@@ -4,256 +4,106 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"maps"
-	"slices"
-	"strings"
-	"sync"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
-	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/plan"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
-	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
-// Work is one unit of a backfill or sweep: one account in one region, with
-// the part of the organization its documents depend on. The backfill
-// function walks the organization once and sends one Work per account and
-// region through SQS to the worker, so no invocation grows with the
-// organization and a failing account is retried and dead-lettered alone.
-type Work struct {
-	RunID   string `json:"runId"`
-	Account string `json:"account"`
-	Region  string `json:"region"`
-	// Accounts are the organization's active accounts with their OU paths
-	// (what enumerate-mode grants and the hub's upstream grant list).
-	Accounts []desired.Account `json:"accounts"`
-	// Repositories limits the run to repositories matching these names or
-	// glob patterns; empty means all.
-	Repositories []string `json:"repositories,omitempty"`
-	DryRun       bool     `json:"dryRun,omitempty"`
-	Sweep        bool     `json:"sweep,omitempty"`
-	// Role marks the one region of a member in which its (global) IAM role
-	// is converged.
-	Role bool `json:"role,omitempty"`
-}
+// Registry policies: one document per account and region, owned statements
+// from registry-placement grants, the member's PTC statements and the hub's
+// upstream grant. A registry whose policy scope is V1 gets switched to V2
+// only when the declaration allows it; otherwise a V2-only result is refused.
 
-// Cause is the audit cause of a backfill or sweep unit. The backfill's dry
-// run and the worker both build it here, from the Work alone, so planned and
-// applied records of the same change carry the same trigger.
-func (w Work) Cause() Cause {
-	if w.Sweep {
-		return Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
-			Actor: audit.Actor{Type: "AWSService", InvokedBy: "events.amazonaws.com"}}
-	}
-	return Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "backfill", Source: "ecr-warden"},
-		Actor: audit.Actor{Type: "invoker"}}
-}
-
-// WithDryRun returns a copy of the engine whose writes are recorded as
-// planned and never made.
-func (e *Engine) WithDryRun(dry bool) *Engine {
-	c := *e
-	x := *e.Exec
-	x.DryRun = dry
-	c.Exec = &x
-	return &c
-}
-
-// Converge brings one account's registry in one region fully in line: the
-// member's PTC role (when w.Role), PTC rules and registry policy, the hub's
-// registry policy, every repository's policy, and (hub, us-east-1) ECR Public
-// repositories. Each repository is read once (a listing page plus its
-// policy); tags, when a grant matches on them, come from one paginated
-// tag:GetResources query per tag grant, so a converged registry costs listing
-// pages plus one read per repository, and no writes.
-func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, error) {
-	x := e.WithDryRun(w.DryRun)
-	state := desired.New(e.Decl, w.Accounts)
+// Registry converges one registry policy with the full desired state.
+func (e *Engine) Registry(ctx context.Context, cause Cause, state *desired.State, account, region string) (Report, error) {
 	var rep Report
-	var errs []error
-	if w.Account != e.Decl.Hub.AccountID {
-		acct, ok := findAccount(w.Accounts, w.Account)
-		if !ok || !state.ManagedMember(acct) {
-			return rep, fmt.Errorf("converging %s/%s: account is not an active member of the organization", w.Account, w.Region)
-		}
-		if w.Role {
-			r, err := x.PTCRole(ctx, cause, state, w.Account)
-			rep.Add(r)
-			errs = append(errs, err)
-		}
-		r, err := x.PTCRules(ctx, cause, state, w.Account, w.Region)
-		rep.Add(r)
-		errs = append(errs, err)
-	}
-	r, err := x.Registry(ctx, cause, state, w.Account, w.Region)
-	rep.Add(r)
-	errs = append(errs, err)
-
-	r, err = x.repositories(ctx, cause, state, w)
-	rep.Add(r)
-	errs = append(errs, err)
-
-	if w.Account == e.Decl.Hub.AccountID && w.Region == "us-east-1" && len(e.Decl.PublicRepositories) > 0 {
-		r, err = x.publicRepositories(ctx, cause, w)
-		rep.Add(r)
-		errs = append(errs, err)
-	}
-	return rep, errors.Join(errs...)
+	return rep, e.run(ctx, &rep, e.registryStep(cause, account, region, func(context.Context, string) ([]policy.Statement, error) {
+		return state.RegistryStatements(account, region), nil
+	}))
 }
 
-func findAccount(accounts []desired.Account, id string) (desired.Account, bool) {
-	for _, a := range accounts {
-		if a.ID == id {
-			return a, true
-		}
-	}
-	return desired.Account{}, false
-}
+// scopeSwitch marks a change that first switches the registry to scope V2.
+type scopeSwitch struct{ plan.Change }
 
-func matchesAny(patterns []string, name string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	return slices.ContainsFunc(patterns, func(p string) bool { return desired.MatchPattern(p, name) })
-}
-
-// repositories converges every (selected) repository of the registry with
-// bounded concurrency.
-func (e *Engine) repositories(ctx context.Context, cause Cause, state *desired.State, w Work) (Report, error) {
-	var rep Report
-	reg := inventory.NewRegistry(e.Clients.ECR(w.Account, w.Region), w.Account, w.Region, inventory.RegistryOptions{Concurrency: e.Concurrency})
-	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Filter: func(name string) bool { return matchesAny(w.Repositories, name) }})
-	if err != nil {
-		return rep, fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
-	}
-	tags, err := e.taggedRepositories(ctx, state, w.Account, w.Region)
-	if err != nil {
-		return rep, fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
-	}
-	limit := e.Concurrency
-	if limit <= 0 {
-		limit = 8
-	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, limit)
-		errs []error
-	)
-	for _, rs := range snap.Repositories {
-		var gone *ecrtypes.RepositoryNotFoundException
-		if errors.As(rs.Err, &gone) {
-			// Deleted between the listing and the policy read: nothing to
-			// converge, and no reason to fail (and dead-letter) the account.
-			e.log().Info("repository disappeared during the run; skipped", "account", w.Account, "region", w.Region, "repository", rs.Name)
-			continue
-		}
-		if rs.Err != nil {
-			mu.Lock()
-			rep.Examined++
-			rep.Failed++
-			rep.Errors = append(rep.Errors, rs.Err.Error())
-			errs = append(errs, rs.Err)
-			mu.Unlock()
-			continue
-		}
-		rs := rs
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			arn := rs.ARN
-			if arn == "" {
-				arn = policy.RepositoryARN(e.Decl.Hub.Partition, w.Region, w.Account, rs.Name)
-			}
-			repo := desired.Repository{Account: w.Account, Region: w.Region, Name: rs.Name, Tags: tags[arn]}
-			known := rs.Policy
-			res, err := e.Exec.Run(ctx, e.repositoryStep(cause, reg, state, repo, arn, &known))
-			mu.Lock()
-			rep.count(res)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return rep, errors.Join(errs...)
-}
-
-// tagQueries returns the distinct tag sets of the repository-placement grants
-// that live in account's registry, sorted: each is one tag:GetResources query.
-func (e *Engine) tagQueries(state *desired.State, account string) []map[string]string {
-	seen := map[string]bool{}
-	var out []map[string]string
-	for _, g := range e.Decl.Grants {
-		if g.Placement != config.PlacementRepository || len(g.RepositoryTags) == 0 || !state.AppliesTo(g.Registries, account) {
-			continue
-		}
-		keys := slices.Sorted(maps.Keys(g.RepositoryTags))
-		var id strings.Builder
-		for _, k := range keys {
-			fmt.Fprintf(&id, "%q=%q;", k, g.RepositoryTags[k])
-		}
-		if seen[id.String()] {
-			continue
-		}
-		seen[id.String()] = true
-		out = append(out, g.RepositoryTags)
-	}
-	return out
-}
-
-// taggedRepositories returns, keyed by ARN, every repository of the registry
-// that some tag grant's tags select, with all its tags: one paginated
-// tag:GetResources query per distinct tag grant instead of one
-// ListTagsForResource per repository. Repositories it leaves out match no
-// tag grant, which is all desired needs to know of their tags. nil when no
-// grant of this registry matches on tags (no call at all).
-func (e *Engine) taggedRepositories(ctx context.Context, state *desired.State, account, region string) (map[string]map[string]string, error) {
-	queries := e.tagQueries(state, account)
-	if len(queries) == 0 {
-		return nil, nil
-	}
-	tg := inventory.NewTagging(e.Clients.Tagging(account, region), account, region)
-	out := map[string]map[string]string{}
-	for _, q := range queries {
-		filters := make(map[string][]string, len(q))
-		for k, v := range q {
-			filters[k] = []string{v}
-		}
-		got, err := tg.TaggedRepositories(ctx, filters)
+// registryStep plans one registry policy from the statements owned computes
+// from what the policy holds now (called on every read, including the
+// re-read under the lease).
+func (e *Engine) registryStep(cause Cause, account, region string, owned func(ctx context.Context, current string) ([]policy.Statement, error)) apply.Step {
+	client := e.Clients.ECR(account, region)
+	reg := inventory.NewRegistry(client, account, region, inventory.RegistryOptions{})
+	target := registryResource(e.Decl.Hub.Partition, account, region)
+	arn := target.ARN
+	s := step(lease.RegistryKey(account, region), target, cause)
+	s.PrincipalWait = e.principalWait()
+	s.Plan = func(ctx context.Context) (apply.Change, error) {
+		// read
+		current, _, err := reg.RegistryPolicy(ctx)
 		if err != nil {
-			return nil, err
+			return apply.Change{}, fmt.Errorf("reading registry policy (%s): %w", arn, err)
 		}
-		maps.Copy(out, got)
+		// desired
+		st, err := owned(ctx, current)
+		if err != nil {
+			return apply.Change{}, err
+		}
+		// plan
+		c, err := plan.Document(policy.ECRRegistryPolicy, arn, current, st, e.Decl.SidPrefix)
+		if err != nil {
+			return refused(apply.Change{}, err)
+		}
+		return e.planScope(ctx, reg, arn, c)
 	}
-	return out, nil
+	s.Write = func(ctx context.Context, c apply.Change) error {
+		if _, ok := c.Detail.(scopeSwitch); ok {
+			if _, err := client.PutAccountSetting(ctx, &ecr.PutAccountSettingInput{Name: aws.String(inventory.RegistryPolicyScopeSetting), Value: aws.String("V2")}); err != nil {
+				return fmt.Errorf("switching registry policy scope to V2 (%s): %w", arn, err)
+			}
+		}
+		if c.Op == plan.OpDeleteDocument {
+			_, err := client.DeleteRegistryPolicy(ctx, &ecr.DeleteRegistryPolicyInput{})
+			var nf *ecrtypes.RegistryPolicyNotFoundException
+			if err != nil && !errors.As(err, &nf) {
+				return fmt.Errorf("deleting registry policy (%s): %w", arn, err)
+			}
+			return nil
+		}
+		if _, err := client.PutRegistryPolicy(ctx, &ecr.PutRegistryPolicyInput{PolicyText: aws.String(c.After)}); err != nil {
+			return fmt.Errorf("putting registry policy (%s): %w", arn, err)
+		}
+		return nil
+	}
+	return s
 }
 
-// publicRepositories converges the hub's ECR Public repositories.
-func (e *Engine) publicRepositories(ctx context.Context, cause Cause, w Work) (Report, error) {
-	var rep Report
-	pub := inventory.NewPublic(e.Clients.Public(w.Account), w.Account, inventory.RegistryOptions{})
-	repos, _, err := pub.Repositories(ctx, nil)
+// planScope checks the registry policy scope when the planned document
+// needs V2: refused on a V1 registry the declaration may not switch, a
+// switch first when it may.
+func (e *Engine) planScope(ctx context.Context, reg *inventory.Registry, arn string, c plan.Change) (apply.Change, error) {
+	if c.After == "" || !c.Writes() {
+		return apply.FromDocument(c), nil
+	}
+	doc, err := policy.Parse(c.After)
+	if err != nil || !policy.V2Required(doc) {
+		return apply.FromDocument(c), nil
+	}
+	scope, err := reg.RegistryScope(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("listing public repositories of %s: %w", w.Account, err)
+		return apply.Change{}, fmt.Errorf("reading registry policy scope (%s): %w", arn, err)
 	}
-	var errs []error
-	for _, r := range repos {
-		if !matchesAny(w.Repositories, r.Name) {
-			continue
-		}
-		got, err := e.PublicRepository(ctx, cause, w.Account, r.Name, nil)
-		rep.Add(got)
-		errs = append(errs, err)
+	if scope != "V1" {
+		return apply.FromDocument(c), nil
 	}
-	return rep, errors.Join(errs...)
+	if !e.Decl.RegistryPolicyScope.AllowSwitchToV2 {
+		return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("registry %s uses registry policy scope V1, which enforces only ReplicateImage, BatchImportUpstreamImage and CreateRepository; the declared statements need V2. Switch the registry to V2 (aws ecr put-account-setting --name REGISTRY_POLICY_SCOPE --value V2) or set registryPolicyScope.allowSwitchToV2 in the declaration", arn)}
+	}
+	c.Reason += "; switches registry policy scope V1 -> V2 first (allowed by the declaration)"
+	return apply.Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: scopeSwitch{c}}, nil
 }
-
-// keep apply imported for the Report counting helpers' doc references.
-var _ = apply.Changed

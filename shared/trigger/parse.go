@@ -52,6 +52,10 @@ func Parse(raw []byte) (Target, error) {
 		if r.Trigger == (Trigger{}) {
 			r.Trigger = t.Trigger
 		}
+		if r.Target.Kind == "" {
+			r.Target = t
+			r.Target.Trigger = r.Trigger
+		}
 		if r.Raw == "" && (r.Reason == ReasonUnreadable || r.Reason == ReasonMalformed) {
 			r.Raw = keepRaw(raw)
 		}
@@ -182,22 +186,29 @@ func parseCloudTrail(t Target, detail node) (Target, error) {
 		if msg != "" {
 			d += ": " + msg
 		}
+		// Read what the call was about, as far as its fields allow, so the
+		// rejection is filed under that resource; errors are beside the point.
+		_ = c.read()
 		return c.t, &Rejection{Reason: ReasonFailedCall, Detail: d}
 	}
+	return c.t, c.read()
+}
 
-	switch tr.Source {
+// read reads the target of the event's source.
+func (c *cloudTrail) read() error {
+	switch c.t.Trigger.Source {
 	case SourceECR:
-		err = c.ecr()
+		return c.ecr()
 	case SourceECRPublic:
-		err = c.ecrPublic()
+		return c.ecrPublic()
 	case SourceOrganizations:
-		err = c.organizations()
+		return c.organizations()
 	case SourceControlTower:
-		err = c.controlTower()
+		return c.controlTower()
 	case SourceIAM:
-		err = c.iam()
+		return c.iam()
 	}
-	return c.t, err
+	return nil
 }
 
 func (c *cloudTrail) unknown() error {
@@ -361,10 +372,14 @@ func (c *cloudTrail) ecrPublic() error {
 	if err != nil {
 		return err
 	}
+	t := &c.t
 	if region != publicRegion {
+		// Read the repository it names, for the rejection's record.
+		t.Kind, t.Region = KindPublicRepository, region
+		t.Repository, _ = c.repository(maxPublicRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
+		t.AccountID, _ = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
 		return &Rejection{Reason: ReasonPublicRegion, Detail: fmt.Sprintf("detail.awsRegion: ECR Public lives in %s only, this event is from %q", publicRegion, region)}
 	}
-	t := &c.t
 	t.Kind, t.Region = KindPublicRepository, publicRegion
 	if t.Repository, err = c.repository(maxPublicRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
 		return err

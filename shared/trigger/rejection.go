@@ -38,6 +38,11 @@ type Rejection struct {
 	Detail string
 	// Trigger is the metadata read before the rejection (may be partial).
 	Trigger Trigger
+	// Target is what was read of the event's target before the rejection
+	// (may be partial: Kind, AccountID, Region, Repository as far as they
+	// were read and valid), so whoever records the rejection files it under
+	// the resource it concerns without decoding the event a second time.
+	Target Target
 	// Raw is the input (truncated to 16 KiB), kept for the log when its shape
 	// was not understood.
 	Raw string

@@ -90,7 +90,7 @@ func (t Target) CheckRegion(regions []string) error {
 	switch t.Kind {
 	case KindRepository, KindRegistryPolicy, KindPTCRule:
 		if !slices.Contains(regions, t.Region) {
-			return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger,
+			return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger, Target: t,
 				Detail: fmt.Sprintf("region %q is not in the declaration's hub.regions %v", t.Region, regions)}
 		}
 	case KindBackfill:

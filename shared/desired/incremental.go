@@ -1,4 +1,4 @@
-package reconcile
+package desired
 
 import (
 	"fmt"
@@ -6,11 +6,10 @@ import (
 	"slices"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
-	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
-// incremental computes the owned statements of one document after a single
+// Incremental computes the owned statements of one document after a single
 // account's place in the organization changed (it joined, moved or left),
 // without reading the rest of the organization: an account event must cost a
 // number of Organizations calls that does not grow with the organization.
@@ -26,7 +25,7 @@ import (
 // render produces the document's owned statements from a desired state.
 // current holds the document's owned statements as AWS has them now. changed
 // is the account; present is false when it left the organization.
-func incremental(d *config.Declaration, render func(*desired.State) []policy.Statement, current []policy.Statement, changed desired.Account, present bool) []policy.Statement {
+func Incremental(d *config.Declaration, render func(*State) []policy.Statement, current []policy.Statement, changed Account, present bool) []policy.Statement {
 	probes := probeAccounts(d)
 	fake := map[string]bool{}
 	for _, a := range probes {
@@ -40,11 +39,11 @@ func incremental(d *config.Declaration, render func(*desired.State) []policy.Sta
 	for _, a := range listed {
 		enumerated[policy.AccountRootARN(d.Hub.Partition, a.ID)] = true
 	}
-	universal := render(desired.New(d, append(probes, listed...)))
-	base := bySid(render(desired.New(d, nil)))
+	universal := render(New(d, append(probes, listed...)))
+	base := bySid(render(New(d, nil)))
 	var withA map[string]policy.Statement
 	if present && changed.Active() {
-		withA = bySid(render(desired.New(d, []desired.Account{changed})))
+		withA = bySid(render(New(d, []Account{changed})))
 	} else {
 		withA = base
 	}
@@ -100,7 +99,7 @@ func incremental(d *config.Declaration, render func(*desired.State) []policy.Sta
 		out = append(out, s)
 	}
 	// Statements only the changed account brings (none today; kept for safety).
-	for _, s := range render(desired.New(d, []desired.Account{changed})) {
+	for _, s := range render(New(d, []Account{changed})) {
 		if !seen[s.Sid] && present {
 			out = append(out, s)
 			seen[s.Sid] = true
@@ -112,14 +111,14 @@ func incremental(d *config.Declaration, render func(*desired.State) []policy.Sta
 // listedAccounts are the PTC members the declaration lists by id, placed at
 // a probe root so that rendering with them yields the statements that
 // enumerate listed members.
-func listedAccounts(d *config.Declaration) []desired.Account {
+func listedAccounts(d *config.Declaration) []Account {
 	if d.PullThroughCache == nil {
 		return nil
 	}
 	root := d.Hub.OrganizationID + "/r-probe/"
-	var out []desired.Account
+	var out []Account
 	for _, id := range d.PullThroughCache.Members.Accounts {
-		out = append(out, desired.Account{ID: id, Status: "ACTIVE", OUPath: root})
+		out = append(out, Account{ID: id, Status: "ACTIVE", OUPath: root})
 	}
 	return out
 }
@@ -128,7 +127,7 @@ func listedAccounts(d *config.Declaration) []desired.Account {
 // the declaration names, so that rendering with them produces every statement
 // an enumeration could produce. Their ids are never valid member ids of a real
 // organization (they start with 0000000000) and are stripped afterwards.
-func probeAccounts(d *config.Declaration) []desired.Account {
+func probeAccounts(d *config.Declaration) []Account {
 	var ous []string
 	add := func(list []string) { ous = append(ous, list...) }
 	for _, g := range d.Grants {
@@ -141,9 +140,9 @@ func probeAccounts(d *config.Declaration) []desired.Account {
 	slices.Sort(ous)
 	ous = slices.Compact(ous)
 	root := d.Hub.OrganizationID + "/r-probe/"
-	out := []desired.Account{{ID: "000000000001", Status: "ACTIVE", OUPath: root}}
+	out := []Account{{ID: "000000000001", Status: "ACTIVE", OUPath: root}}
 	for i, ou := range ous {
-		out = append(out, desired.Account{ID: fmt.Sprintf("00000001%04d", i), Status: "ACTIVE", OUPath: ou})
+		out = append(out, Account{ID: fmt.Sprintf("00000001%04d", i), Status: "ACTIVE", OUPath: ou})
 	}
 	return out
 }

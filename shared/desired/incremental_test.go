@@ -1,4 +1,4 @@
-package reconcile
+package desired_test
 
 import (
 	"encoding/json"
@@ -143,15 +143,15 @@ func withPrincipals(sts []policy.Statement, sid string, principals ...string) []
 	return out
 }
 
-// parsed round-trips statements through a document, as ownedOf hands them
-// to incremental in production.
+// parsed round-trips statements through a document, as policy.OwnedOf hands them
+// to Incremental in production.
 func parsed(t *testing.T, sts []policy.Statement) []policy.Statement {
 	t.Helper()
 	text, err := desired.Render(policy.ECRRegistryPolicy, sts).Marshal()
 	if err != nil {
 		t.Fatalf("rendering current document: %v", err)
 	}
-	owned, err := ownedOf(text, config.DefaultSidPrefix)
+	owned, err := policy.OwnedOf(text, config.DefaultSidPrefix)
 	if err != nil {
 		t.Fatalf("parsing current document: %v", err)
 	}
@@ -176,7 +176,7 @@ func checkResult(t *testing.T, d *config.Declaration, got []policy.Statement, ch
 			t.Errorf("statement %s does not carry the Sid prefix %s", s.Sid, d.SidPrefix)
 		}
 	}
-	again := incremental(d, renderHub(d), parsed(t, got), changed, present)
+	again := desired.Incremental(d, renderHub(d), parsed(t, got), changed, present)
 	if a, b := canonAll(t, got), canonAll(t, again); !maps.Equal(a, b) {
 		t.Errorf("applying the same event twice changes the statements:\nonce:  %v\ntwice: %v", a, b)
 	}
@@ -229,7 +229,7 @@ func TestIncrementalMatchesFullRender(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			current := parsed(t, hubStatements(d, before...))
-			got := incremental(d, renderHub(d), current, tc.changed, tc.present)
+			got := desired.Incremental(d, renderHub(d), current, tc.changed, tc.present)
 			want := hubStatements(d, tc.after...)
 			if g, w := canonAll(t, got), canonAll(t, want); !maps.Equal(g, w) {
 				t.Errorf("statements differ from the full render\n got: %v\nwant: %v", g, w)
@@ -253,7 +253,7 @@ func TestIncrementalJoinKeepsUnknownPrincipals(t *testing.T) {
 	condBefore := canon(t, hubStatements(d)[slices.IndexFunc(hubStatements(d), func(s policy.Statement) bool { return s.Sid == sidCond })])
 
 	t.Run("in the OU", func(t *testing.T) {
-		got := incremental(d, renderHub(d), parsed(t, current), acct(joiner, granted), true)
+		got := desired.Incremental(d, renderHub(d), parsed(t, current), acct(joiner, granted), true)
 		for sid, want := range map[string][]string{
 			sidPull:     roots(static, acctA, unknown, joiner),
 			sidPush:     roots(acctA, unknown, joiner),
@@ -267,7 +267,7 @@ func TestIncrementalJoinKeepsUnknownPrincipals(t *testing.T) {
 		checkResult(t, d, got, acct(joiner, granted), true)
 	})
 	t.Run("outside the OU", func(t *testing.T) {
-		got := incremental(d, renderHub(d), parsed(t, current), acct(joiner, elsewhere), true)
+		got := desired.Incremental(d, renderHub(d), parsed(t, current), acct(joiner, elsewhere), true)
 		for sid, want := range map[string][]string{
 			sidPull:     roots(static, acctA, unknown),
 			sidPush:     roots(acctA, unknown),
@@ -281,7 +281,7 @@ func TestIncrementalJoinKeepsUnknownPrincipals(t *testing.T) {
 		checkResult(t, d, got, acct(joiner, elsewhere), true)
 	})
 	t.Run("move out of the OU", func(t *testing.T) {
-		got := incremental(d, renderHub(d), parsed(t, current), acct(acctA, elsewhere), true)
+		got := desired.Incremental(d, renderHub(d), parsed(t, current), acct(acctA, elsewhere), true)
 		for sid, want := range map[string][]string{
 			sidPull:     roots(static, unknown),
 			sidPush:     roots(unknown),
@@ -294,7 +294,7 @@ func TestIncrementalJoinKeepsUnknownPrincipals(t *testing.T) {
 		checkResult(t, d, got, acct(acctA, elsewhere), true)
 	})
 	t.Run("departure", func(t *testing.T) {
-		got := incremental(d, renderHub(d), parsed(t, current), desired.Account{ID: acctA}, false)
+		got := desired.Incremental(d, renderHub(d), parsed(t, current), desired.Account{ID: acctA}, false)
 		for sid, want := range map[string][]string{
 			sidPull:     roots(static, unknown),
 			sidPush:     roots(unknown),
@@ -308,7 +308,7 @@ func TestIncrementalJoinKeepsUnknownPrincipals(t *testing.T) {
 		checkResult(t, d, got, desired.Account{ID: acctA}, false)
 	})
 	t.Run("departure of a bare-id principal", func(t *testing.T) {
-		got := incremental(d, renderHub(d), parsed(t, current), desired.Account{ID: acctB}, false)
+		got := desired.Incremental(d, renderHub(d), parsed(t, current), desired.Account{ID: acctB}, false)
 		if p, want := principalsOf(got, sidUpstream), roots(acctA, unknown); !slices.Equal(p, want) {
 			t.Errorf("%s principals = %v, want %v", sidUpstream, p, want)
 		}
@@ -339,7 +339,7 @@ func TestIncrementalConditionStatementIsRendered(t *testing.T) {
 	edited := current[i]
 	edited.Condition = policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {"o-zzzzzzzzzz"}}}
 	current[i] = edited
-	got := incremental(d, renderHub(d), parsed(t, current), acct(joiner, granted), true)
+	got := desired.Incremental(d, renderHub(d), parsed(t, current), acct(joiner, granted), true)
 	checkCondition(t, got, want)
 	checkResult(t, d, got, acct(joiner, granted), true)
 }
@@ -355,7 +355,7 @@ func TestIncrementalDropsEmptyStatements(t *testing.T) {
 			t.Fatalf("setup: current document lacks %s", sid)
 		}
 	}
-	got := incremental(d, renderHub(d), current, desired.Account{ID: acctA}, false)
+	got := desired.Incremental(d, renderHub(d), current, desired.Account{ID: acctA}, false)
 	for _, sid := range []string{sidPush, sidUpstream} {
 		if hasSid(got, sid) {
 			t.Errorf("%s kept after its last principal left: %v", sid, principalsOf(got, sid))
@@ -370,7 +370,7 @@ func TestIncrementalDropsEmptyStatements(t *testing.T) {
 	checkResult(t, d, got, desired.Account{ID: acctA}, false)
 
 	// And the first member to join brings the dropped statements back.
-	back := incremental(d, renderHub(d), parsed(t, got), acct(joiner, granted), true)
+	back := desired.Incremental(d, renderHub(d), parsed(t, got), acct(joiner, granted), true)
 	for sid, want := range map[string][]string{
 		sidPull:     roots(static, joiner),
 		sidPush:     roots(joiner),
@@ -387,7 +387,7 @@ func TestIncrementalDropsEmptyStatements(t *testing.T) {
 // statements the joiner alone warrants.
 func TestIncrementalFromNothing(t *testing.T) {
 	d := incDecl(t)
-	got := incremental(d, renderHub(d), nil, acct(joiner, elsewhere), true)
+	got := desired.Incremental(d, renderHub(d), nil, acct(joiner, elsewhere), true)
 	want := hubStatements(d, acct(joiner, elsewhere))
 	if g, w := canonAll(t, got), canonAll(t, want); !maps.Equal(g, w) {
 		t.Errorf("statements differ from the full render\n got: %v\nwant: %v", g, w)
@@ -402,7 +402,7 @@ func TestIncrementalManagementAccount(t *testing.T) {
 	d := incDecl(t)
 	current := parsed(t, hubStatements(d, acct(acctA, granted)))
 	mgmt := acct(d.Hub.ManagementAccountID, elsewhere)
-	got := incremental(d, renderHub(d), current, mgmt, true)
+	got := desired.Incremental(d, renderHub(d), current, mgmt, true)
 	want := hubStatements(d, acct(acctA, granted), mgmt)
 	if g, w := canonAll(t, got), canonAll(t, want); !maps.Equal(g, w) {
 		t.Errorf("statements differ from the full render\n got: %v\nwant: %v", g, w)
@@ -419,12 +419,12 @@ func TestIncrementalManagementAccount(t *testing.T) {
 func TestIncrementalStripsProbes(t *testing.T) {
 	d := incDecl(t)
 	current := hubStatements(d, acct(acctA, granted))
-	for _, p := range probeAccounts(d) {
+	for _, p := range desired.ProbeAccounts(d) {
 		if !strings.HasPrefix(root(p.ID), "arn:aws:iam::0000000") {
 			t.Fatalf("probe %s does not have the reserved 0000000 prefix the leak check relies on", p.ID)
 		}
 	}
-	probe := root(probeAccounts(d)[0].ID)
+	probe := root(desired.ProbeAccounts(d)[0].ID)
 	current = withPrincipals(current, sidPush, root(acctA), probe)
 	for _, tc := range []struct {
 		name    string
@@ -435,7 +435,7 @@ func TestIncrementalStripsProbes(t *testing.T) {
 		{"departure", desired.Account{ID: acctB}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := incremental(d, renderHub(d), parsed(t, current), tc.changed, tc.present)
+			got := desired.Incremental(d, renderHub(d), parsed(t, current), tc.changed, tc.present)
 			if !hasSid(got, sidPush) {
 				t.Fatalf("%s dropped", sidPush)
 			}
@@ -470,7 +470,7 @@ func TestIncrementalListedPTCMembers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			current := parsed(t, hubStatements(d, before...))
-			got := incremental(d, renderHub(d), current, tc.changed, tc.present)
+			got := desired.Incremental(d, renderHub(d), current, tc.changed, tc.present)
 			want := hubStatements(d, tc.after...)
 			if g, w := canonAll(t, got), canonAll(t, want); !maps.Equal(g, w) {
 				t.Errorf("statements differ from the full render\n got: %v\nwant: %v", g, w)
@@ -480,7 +480,7 @@ func TestIncrementalListedPTCMembers(t *testing.T) {
 	}
 	t.Run("listed member departs", func(t *testing.T) {
 		current := parsed(t, hubStatements(d, append(slices.Clone(before), acct(joiner, other))...))
-		got := incremental(d, renderHub(d), current, desired.Account{ID: joiner}, false)
+		got := desired.Incremental(d, renderHub(d), current, desired.Account{ID: joiner}, false)
 		want := hubStatements(d, before...)
 		if g, w := canonAll(t, got), canonAll(t, want); !maps.Equal(g, w) {
 			t.Errorf("statements differ from the full render\n got: %v\nwant: %v", g, w)

@@ -1,0 +1,127 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// Outcome is what converging one trigger target did.
+type Outcome struct {
+	// Resource is what the target names, as the audit trail names it: the
+	// document, or the account of an organization event.
+	Resource audit.Target
+	// Ignored says why nothing was converged (ecr-warden's own write, a role
+	// or an account ecr-warden keeps nothing in); a noop record says so too.
+	Ignored string
+	Report
+}
+
+// Reconcile is the one entry point for an event: it converges what a parsed
+// trigger target names. A repository (created, tagged, its policy edited),
+// an ECR Public repository, a registry policy, a registry's PTC rules or the
+// PTC role is re-read and converged from the whole declaration; an account
+// event converges that account's member setup and the hub's grants to it.
+// An event caused by one of SelfRoles, a role other than the PTC role, or an
+// account ecr-warden keeps nothing in is recorded as ignored.
+func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, error) {
+	var out Outcome
+	out.Resource, _ = Resource(e.Decl.Hub.Partition, t)
+	cause := CauseOf(t)
+	if len(e.SelfRoles) > 0 && t.Trigger.Actor.IsRole(e.SelfRoles...) {
+		// ecr-warden's own write came back as an event: converging again
+		// would find nothing to do at best and loop at worst.
+		return e.ignore(ctx, cause, out, fmt.Sprintf("own write: %s is a session of ecr-warden's role (%v); nothing to re-converge", t.Trigger.Actor.String(), e.SelfRoles))
+	}
+	var err error
+	switch t.Kind {
+	case trigger.KindRepository:
+		out.Report, err = e.Repository(ctx, cause, t.AccountID, t.Region, t.Repository)
+	case trigger.KindPublicRepository:
+		out.Report, err = e.PublicRepository(ctx, cause, t.AccountID, t.Repository, nil)
+	case trigger.KindAccount, trigger.KindAccountMoved, trigger.KindAccountDeparted:
+		out.Report, err = e.Account(ctx, t)
+	case trigger.KindRegistryPolicy, trigger.KindPTCRule, trigger.KindRole:
+		return e.registryDocument(ctx, cause, t, out)
+	default:
+		err = fmt.Errorf("a %s target is not converged by one event (a backfill fans out into units)", t.Kind)
+	}
+	return out, err
+}
+
+// registryDocument converges a registry-level document (registry policy,
+// PTC rules, PTC role) from the full desired state of its account.
+func (e *Engine) registryDocument(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
+	if ptc := e.Decl.PullThroughCache; t.Kind == trigger.KindRole && (ptc == nil || t.RoleName != ptc.Role.Name) {
+		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s is not ecr-warden's pull-through-cache role; ecr-warden manages no other role's policies", t.RoleName))
+	}
+	state, managed, err := e.stateFor(ctx, t)
+	if err != nil {
+		return out, err
+	}
+	if !managed {
+		return e.ignore(ctx, cause, out, fmt.Sprintf("account %s is not a managed member for this document (the hub has no PTC rules or role; other accounts must be ACTIVE members): ecr-warden keeps nothing there", t.AccountID))
+	}
+	switch t.Kind {
+	case trigger.KindRegistryPolicy:
+		out.Report, err = e.Registry(ctx, cause, state, t.AccountID, t.Region)
+	case trigger.KindPTCRule:
+		out.Report, err = e.PTCRules(ctx, cause, state, t.AccountID, t.Region)
+	default: // KindRole
+		out.Report, err = e.PTCRole(ctx, cause, state, t.AccountID)
+	}
+	return out, err
+}
+
+// stateFor builds the desired state for one account's registry-level
+// documents, and whether ecr-warden keeps the document at all. It costs a
+// few Organizations calls for the account's OU path, or one walk of the
+// organization when a registry policy names accounts one by one
+// (enumerate-mode grants anywhere; the hub's upstream grant for PTC rules
+// that cache from the hub).
+func (e *Engine) stateFor(ctx context.Context, t trigger.Target) (*desired.State, bool, error) {
+	d := e.Decl
+	hub := t.AccountID == d.Hub.AccountID
+	walk := t.Kind == trigger.KindRegistryPolicy && (d.EnumeratesAccounts() || (hub && d.HasFromHubRules()))
+	var accounts []desired.Account
+	switch {
+	case walk && e.Org == nil:
+		return nil, false, fmt.Errorf("%s's registry policy names accounts one by one, and this function cannot read the organization", t.AccountID)
+	case walk:
+		res, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
+		if err != nil {
+			return nil, false, fmt.Errorf("walking the organization for the accounts %s's registry policy names: %w", t.AccountID, err)
+		}
+		accounts = toDesiredAll(res.Accounts)
+	default:
+		a, err := e.accountInfo(ctx, t.AccountID)
+		if err != nil {
+			return nil, false, err
+		}
+		accounts = []desired.Account{a}
+	}
+	if hub {
+		return desired.New(d, accounts), t.Kind == trigger.KindRegistryPolicy, nil
+	}
+	i := slices.IndexFunc(accounts, func(a desired.Account) bool { return a.ID == t.AccountID })
+	if i < 0 || !desired.ManagedMember(d, accounts[i]) {
+		return nil, false, nil
+	}
+	return desired.New(d, accounts), true, nil
+}
+
+// ignore records a short noop saying why the event changes nothing, with
+// the actor, so the resource's history shows the edit and the decision.
+func (e *Engine) ignore(ctx context.Context, cause Cause, out Outcome, why string) (Outcome, error) {
+	rec := audit.Record{Decision: audit.DecisionNoop, Op: "none", Trigger: cause.Trigger, Actor: cause.Actor, Target: out.Resource, Error: why}
+	if err := e.Exec.Trail.Record(ctx, rec); err != nil {
+		return out, fmt.Errorf("recording the ignored event %q on %s: %w", cause.Trigger.EventID, out.Resource.ARN, err)
+	}
+	out.Ignored = why
+	return out, nil
+}

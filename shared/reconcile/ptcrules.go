@@ -1,0 +1,110 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/plan"
+)
+
+// Pull-through-cache rules: they carry no tags or Sids, so the rules named
+// in the declaration are ecr-warden's own (plan.Rules says what that means
+// for a prefix taken by another upstream, and for retired prefixes).
+
+// PTCRules converges a member registry's pull-through-cache rules.
+func (e *Engine) PTCRules(ctx context.Context, cause Cause, state *desired.State, account, region string) (Report, error) {
+	var rep Report
+	// desired
+	want := state.PTCRules(account, region)
+	if len(want) == 0 && len(state.RetiredPTCPrefixes()) == 0 {
+		return rep, nil
+	}
+	// read
+	client := e.Clients.ECR(account, region)
+	registry := registryResource(e.Decl.Hub.Partition, account, region).ARN
+	current, err := e.readRules(ctx, client, account, region, want)
+	if err != nil {
+		return rep, fmt.Errorf("listing pull-through-cache rules (%s): %w", registry, err)
+	}
+	// plan, apply: one step per rule.
+	var firstErr error
+	for _, rc := range plan.Rules(registry, current, want, state.RetiredPTCPrefixes()) {
+		s := step(lease.RegistryKey(account, region)+"#ptc#"+rc.Prefix, ptcRuleResource(e.Decl.Hub.Partition, account, region, rc.Prefix), cause)
+		s.Plan = func(context.Context) (apply.Change, error) {
+			return apply.Change{Op: rc.Op, Before: rc.Before.String(), After: rc.After.String(), Diff: rc.Diff(), Reason: rc.Reason, Detail: rc}, nil
+		}
+		target := s.Target.ARN
+		s.Write = func(ctx context.Context, c apply.Change) error {
+			return writeRule(ctx, client, target, c.Detail.(plan.RuleChange))
+		}
+		if err := e.run(ctx, &rep, s); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return rep, firstErr
+}
+
+// readRules lists the registry's rules as plan compares them.
+func (e *Engine) readRules(ctx context.Context, client *ecr.Client, account, region string, want []plan.Rule) ([]plan.Rule, error) {
+	rules, err := inventory.NewRegistry(client, account, region, inventory.RegistryOptions{}).PTCRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	current := make([]plan.Rule, len(rules))
+	for i, r := range rules {
+		current[i] = plan.Rule{Prefix: r.Prefix, UpstreamRegistryURL: r.UpstreamRegistryURL, UpstreamRegistry: r.UpstreamRegistry,
+			CredentialARN: r.CredentialARN, CustomRoleARN: r.CustomRoleARN, UpstreamRepositoryPrefix: r.UpstreamRepositoryPrefix}
+		for _, w := range want {
+			// The declaration names a secret by its name; AWS stores the full
+			// ARN with Secrets Manager's random suffix.
+			if w.Prefix == current[i].Prefix && w.CredentialARN != "" && strings.HasPrefix(current[i].CredentialARN, w.CredentialARN+"-") {
+				current[i].CredentialARN = w.CredentialARN
+			}
+		}
+	}
+	return current, nil
+}
+
+// writeRule makes the one call a rule change needs.
+func writeRule(ctx context.Context, client *ecr.Client, target string, rc plan.RuleChange) error {
+	switch rc.Op {
+	case plan.OpCreate:
+		r := rc.After
+		in := &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(r.Prefix), UpstreamRegistryUrl: aws.String(r.UpstreamRegistryURL),
+			CredentialArn: optional(r.CredentialARN), CustomRoleArn: optional(r.CustomRoleARN), UpstreamRepositoryPrefix: optional(r.UpstreamRepositoryPrefix)}
+		if r.UpstreamRegistry != "" {
+			in.UpstreamRegistry = ecrtypes.UpstreamRegistry(r.UpstreamRegistry)
+		}
+		if _, err := client.CreatePullThroughCacheRule(ctx, in); err != nil {
+			return fmt.Errorf("creating pull-through-cache rule (%s): %w", target, err)
+		}
+	case plan.OpUpdate:
+		r := rc.After
+		in := &ecr.UpdatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(r.Prefix), CredentialArn: optional(r.CredentialARN), CustomRoleArn: optional(r.CustomRoleARN)}
+		if _, err := client.UpdatePullThroughCacheRule(ctx, in); err != nil {
+			return fmt.Errorf("updating pull-through-cache rule (%s): %w", target, err)
+		}
+	case plan.OpDelete:
+		if _, err := client.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(rc.Prefix)}); err != nil {
+			return fmt.Errorf("deleting pull-through-cache rule (%s): %w", target, err)
+		}
+	}
+	return nil
+}
+
+// optional is nil for "", so an unset field is left out of the request.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}

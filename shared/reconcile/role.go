@@ -1,0 +1,108 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/plan"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// The PTC role: the role ECR's pull-through cache assumes in a member to
+// cache from the hub. The role is ecr-warden's own, so both its documents
+// (trust policy, inline permission policy) are planned as wholly owned
+// (foreign statements in them are still kept). IAM is global: no region.
+
+// PTCRole converges the member's PTC role: created with its trust policy
+// when missing, else its trust policy updated; then its inline policy.
+func (e *Engine) PTCRole(ctx context.Context, cause Cause, state *desired.State, account string) (Report, error) {
+	var rep Report
+	// desired
+	role, ok := state.PTCRole(account)
+	if !ok {
+		return rep, nil
+	}
+	client := e.Clients.IAM(account)
+	roles := inventory.NewRoles(client, account)
+	if err := e.run(ctx, &rep, e.trustStep(cause, client, roles, account, role)); err != nil {
+		return rep, err
+	}
+	return rep, e.run(ctx, &rep, e.permissionStep(cause, client, roles, account, role))
+}
+
+// roleWrite carries whether the role exists, so the write creates it or
+// updates its trust policy.
+type roleWrite struct {
+	exists bool
+	change plan.Change
+}
+
+func (e *Engine) trustStep(cause Cause, client *iam.Client, roles *inventory.Roles, account string, role desired.Role) apply.Step {
+	s := step(lease.RoleKey(account, role.Name), audit.Target{ARN: role.ARN, AccountID: account, Kind: KindRoleTrustPolicy, Name: role.Name}, cause)
+	s.PrincipalWait = e.principalWait()
+	s.Plan = func(ctx context.Context) (apply.Change, error) {
+		cur, err := roles.Role(ctx, role.Name)
+		if err != nil {
+			return apply.Change{}, fmt.Errorf("reading role (%s): %w", role.ARN, err)
+		}
+		c, err := plan.Document(policy.RoleTrustPolicy, role.ARN, cur.TrustPolicy, role.Trust.Statements, e.Decl.SidPrefix)
+		if err != nil {
+			return refused(apply.Change{}, err)
+		}
+		ch := apply.FromDocument(c)
+		ch.Detail = roleWrite{exists: cur.Exists, change: c}
+		return ch, nil
+	}
+	s.Write = func(ctx context.Context, c apply.Change) error {
+		if !c.Detail.(roleWrite).exists {
+			_, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role.Name), AssumeRolePolicyDocument: aws.String(c.After),
+				Description: aws.String("ecr-warden: role ECR pull-through cache assumes to cache images from the hub registry")})
+			if err != nil {
+				return fmt.Errorf("creating role (%s): %w", role.ARN, err)
+			}
+			return nil
+		}
+		if c.After == "" {
+			return fmt.Errorf("updating trust policy (%s): refusing to leave the role without a trust policy", role.ARN)
+		}
+		if _, err := client.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(role.Name), PolicyDocument: aws.String(c.After)}); err != nil {
+			return fmt.Errorf("updating trust policy (%s): %w", role.ARN, err)
+		}
+		return nil
+	}
+	return s
+}
+
+func (e *Engine) permissionStep(cause Cause, client *iam.Client, roles *inventory.Roles, account string, role desired.Role) apply.Step {
+	target := role.ARN + "/policy/" + role.PolicyName
+	s := step(lease.RoleKey(account, role.Name)+"#policy", audit.Target{ARN: target, AccountID: account, Kind: KindRoleInlinePolicy, Name: role.Name}, cause)
+	s.Plan = func(ctx context.Context) (apply.Change, error) {
+		cur, err := roles.Role(ctx, role.Name, role.PolicyName)
+		if err != nil {
+			return apply.Change{}, fmt.Errorf("reading role policy (%s): %w", target, err)
+		}
+		c, err := plan.Document(policy.RoleInlinePolicy, target, cur.InlinePolicies[role.PolicyName], role.Permission.Statements, e.Decl.SidPrefix)
+		return refused(apply.FromDocument(c), err)
+	}
+	s.Write = func(ctx context.Context, c apply.Change) error {
+		if c.Op == plan.OpDeleteDocument {
+			if _, err := client.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(role.Name), PolicyName: aws.String(role.PolicyName)}); err != nil {
+				return fmt.Errorf("deleting role policy (%s): %w", target, err)
+			}
+			return nil
+		}
+		if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role.Name), PolicyName: aws.String(role.PolicyName), PolicyDocument: aws.String(c.After)}); err != nil {
+			return fmt.Errorf("putting role policy (%s): %w", target, err)
+		}
+		return nil
+	}
+	return s
+}

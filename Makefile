@@ -69,11 +69,11 @@ fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $${FUZZTIME:-60s} $$2; done
 
 ## ---- local AWS and local Lambda
-emulator: moto ## the local AWS in the foreground on 127.0.0.1:EMULATOR_PORT (default 5000)
-	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT)
+emulator: moto ## [SEED=demo] the local AWS in the foreground on 127.0.0.1:EMULATOR_PORT (default 5000); SEED=demo builds the demo organization and prints the exports
+	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT) $(if $(SEED),-seed $(SEED) -declaration $(DECLARATION))
 
-invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>]: run the real binary under the local runtime
-	$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION))
+invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
+	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)
 
 audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 [SINCE=24h] [ARGS="-json -since 24h -decision refused -regions hub"]: the audit trail
 	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h)) $(ARGS)

@@ -37,6 +37,8 @@ func TestParseSampleEvents(t *testing.T) {
 	cases := map[string]want{
 		"ecr-create-repository-api.json": {kind: KindRepository, account: "111111111111", region: "us-east-1", repo: "shared/base",
 			eventName: "CreateRepository", actorType: "IAMUser", actorARN: "arn:aws:iam::111111111111:user/platform-admin"},
+		"ecr-create-repository-other-region.json": {kind: KindRepository, account: "222222222222", region: "ap-south-1", repo: "team-a/mumbai",
+			eventName: "CreateRepository", actorType: "AssumedRole", actorARN: "arn:aws:sts::222222222222:assumed-role/ci-deployer/gitlab-runner-8812"},
 		"ecr-create-repository-api-member.json": {kind: KindRepository, account: "222222222222", region: "us-east-1", repo: "team-a/app",
 			eventName: "CreateRepository", actorType: "AssumedRole", actorARN: "arn:aws:sts::222222222222:assumed-role/ci-deployer/gitlab-runner-8812"},
 		"ecr-create-repository-service.json": {kind: KindRepository, account: "222222222222", region: "us-east-1", repo: "ecr-public/library/nginx",

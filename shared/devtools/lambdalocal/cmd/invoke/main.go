@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -106,6 +107,7 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	env := map[string]string{}
+	var decl *wconfig.Declaration
 	if c.declaration != "" {
 		abs, err := filepath.Abs(c.declaration)
 		if err == nil {
@@ -113,6 +115,9 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 		if err != nil {
 			return usageError{fmt.Sprintf("-declaration: %v", err)}
+		}
+		if decl, err = wconfig.Load(abs); err != nil {
+			return usageError{err.Error()}
 		}
 		// Absolute: the function runs in its own directory, as in Lambda.
 		env["WARDEN_DECLARATION_FILE"] = abs
@@ -123,7 +128,7 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("creating a build directory: %w", err)
 	}
 	defer os.RemoveAll(buildDir)
-	fmt.Fprintf(stderr, "building %s for %s\n", pkg, "this host")
+	fmt.Fprintf(stderr, "invoke: building %s for this host\n", pkg)
 	binary, err := lambdalocal.BuildHost(ctx, pkg, buildDir)
 	if err != nil {
 		return err
@@ -137,32 +142,47 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 		defer srv.Stop()
 		endpoint = srv.URL
-		fmt.Fprintf(stderr, "AWS_ENDPOINT_URL not set: started the local AWS at %s (stopped on exit)\n", endpoint)
+		fmt.Fprintf(stderr, "invoke: AWS_ENDPOINT_URL not set: started the local AWS at %s (stopped on exit)\n", endpoint)
 	}
-	local, err := prepareLocal(ctx, endpoint, c.region)
+	hub := ""
+	if decl != nil {
+		hub = decl.Hub.AccountID
+	}
+	local, err := prepareLocal(ctx, endpoint, c.region, hub, name)
 	if err != nil {
 		return fmt.Errorf("preparing the local AWS at %s: %w", endpoint, err)
 	}
 	for k, v := range local {
 		env[k] = v
 	}
-	if err := seedEvent(ctx, endpoint, c.region, event, stderr); err != nil {
+	if hub != "" {
+		fmt.Fprintf(stderr, "invoke: the function runs as the declared hub %s (role ecr-warden-%s), as deployed\n", hub, name)
+	}
+	if err := seedEvent(ctx, endpoint, c.region, event, decl, stderr); err != nil {
 		return fmt.Errorf("preparing the local AWS at %s for the event: %w", endpoint, err)
 	}
 	env["AWS_ENDPOINT_URL"] = endpoint
-	// WARDEN_* from the caller's shell win, e.g. WARDEN_WORK_QUEUE_URL.
+	// WARDEN_* from the caller's shell win, e.g. WARDEN_WORK_QUEUE_URL or the
+	// seeded emulator's WARDEN_ORG_ROLE_ARN; the README lists them.
+	var passed []string
 	for _, kv := range os.Environ() {
 		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "WARDEN_") {
 			env[k] = v
+			passed = append(passed, k)
 		}
 	}
+	if len(passed) > 0 {
+		sort.Strings(passed)
+		fmt.Fprintf(stderr, "invoke: passing from your shell: %s\n", strings.Join(passed, ", "))
+	}
 
-	inst, err := lambdalocal.Start(ctx, lambdalocal.Function{Name: name, Binary: binary, Env: env, Timeout: c.timeout, Region: c.region})
+	fmt.Fprintf(stderr, "invoke: starting %s under the local Lambda runtime\n", name)
+	inst, err := lambdalocal.Start(ctx, lambdalocal.Function{Name: name, Binary: binary, Env: env, Timeout: c.timeout, Region: c.region, AccountID: hub})
 	if err != nil {
 		return err
 	}
 	defer inst.Close()
-	fmt.Fprintf(stderr, "invoking %s with %s against %s\n", name, c.event, endpoint)
+	fmt.Fprintf(stderr, "invoke: invoking %s with %s against %s\n", name, c.event, endpoint)
 
 	var results []lambdalocal.Result
 	for k := range c.repeat {
@@ -171,6 +191,14 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("invoking %s (%d of %d): %w", name, k+1, c.repeat, err)
 		}
 		results = append(results, res)
+		outcome := "ok"
+		if res.Err != nil {
+			outcome = "function error " + res.Err.Type
+		}
+		if res.Cold {
+			fmt.Fprintf(stderr, "invoke: init %.0f ms\n", ms(res.InitDuration))
+		}
+		fmt.Fprintf(stderr, "invoke: result %s in %.0f ms\n", outcome, ms(res.Duration))
 		if c.repeat > 1 {
 			fmt.Fprintf(stdout, "=== invoke %d of %d\n", k+1, c.repeat)
 		}
@@ -192,28 +220,50 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 
 // prepareLocal is the hook that gives the local AWS what the functions
 // expect to exist, and returns the environment that points a function at
-// it: the audit and lease tables (created if missing, so it is safe against
-// a long-running `make emulator` too), their names, and the static dummy
-// credentials the local AWS accepts. Further local set-up (e.g. a work
-// queue) belongs here.
-func prepareLocal(ctx context.Context, endpoint, region string) (map[string]string, error) {
-	db := dynamodb.NewFromConfig(aws.Config{
+// it: credentials of the declared hub account (a role ecr-warden-<fn>
+// assumed there, so the function runs where it is deployed and its audit
+// records name that role as the writer), the audit and lease tables in the
+// hub (created if missing, so it is safe against a long-running `make
+// emulator` too) and their names. The base credentials are the caller's
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN (the seeded
+// emulator's exports), else the dummy ones the local AWS accepts.
+func prepareLocal(ctx context.Context, endpoint, region, hub, fn string) (map[string]string, error) {
+	key, secret, token := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
+	if key == "" || secret == "" {
+		key, secret, token = localAccessKey, localSecretKey, ""
+	}
+	cfg := aws.Config{
 		Region:       region,
-		Credentials:  credentials.NewStaticCredentialsProvider(localAccessKey, localSecretKey, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, token),
 		BaseEndpoint: aws.String(endpoint),
-	})
+	}
+	if hub != "" {
+		var err error
+		if cfg, err = localaws.AccountConfig(ctx, cfg, hub, "ecr-warden-"+fn); err != nil {
+			return nil, fmt.Errorf("acting as the hub %s: %w", hub, err)
+		}
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db := dynamodb.NewFromConfig(cfg)
 	if err := audit.CreateTable(ctx, db, localAuditTable); err != nil {
 		return nil, err
 	}
 	if err := lease.CreateTable(ctx, db, localLeaseTable); err != nil {
 		return nil, err
 	}
-	return map[string]string{
+	env := map[string]string{
 		"WARDEN_AUDIT_TABLE":    localAuditTable,
 		"WARDEN_LEASE_TABLE":    localLeaseTable,
-		"AWS_ACCESS_KEY_ID":     localAccessKey,
-		"AWS_SECRET_ACCESS_KEY": localSecretKey,
-	}, nil
+		"AWS_ACCESS_KEY_ID":     creds.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey,
+	}
+	if creds.SessionToken != "" {
+		env["AWS_SESSION_TOKEN"] = creds.SessionToken
+	}
+	return env, nil
 }
 
 // resolvePackage turns -fn/-pkg into a package to build and a function

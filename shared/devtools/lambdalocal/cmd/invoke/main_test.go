@@ -83,7 +83,10 @@ func TestInvokeAgainstGivenEndpoint(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	t.Setenv("WARDEN_WORK_QUEUE_URL", "http://127.0.0.1:9/queue/work")
 	event := writeFile(t, "event.json", envEvent)
-	decl := writeFile(t, "declaration.json", `{}`)
+	decl, err := filepath.Abs("../../../../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event, "-declaration", decl, "-region", "eu-central-1")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -95,13 +98,27 @@ func TestInvokeAgainstGivenEndpoint(t *testing.T) {
 		"WARDEN_AUDIT_TABLE":      "ecr-warden-audit",
 		"WARDEN_LEASE_TABLE":      "ecr-warden-leases",
 		"WARDEN_WORK_QUEUE_URL":   "http://127.0.0.1:9/queue/work",
-		"AWS_ACCESS_KEY_ID":       "testing",
 		"AWS_REGION":              "eu-central-1",
 	}
 	for k, v := range want {
 		if env[k] != v {
 			t.Errorf("function saw %s=%q, want %q", k, env[k], v)
 		}
+	}
+	// The function runs as the declared hub (keys of a role assumed there),
+	// not as the emulator's default account.
+	if k := env["AWS_ACCESS_KEY_ID"]; k == "" || k == "testing" {
+		t.Errorf("function saw AWS_ACCESS_KEY_ID=%q, want the hub role's keys", k)
+	}
+	// Progress on stderr, in order; the shell's WARDEN_* named.
+	last := -1
+	for _, line := range []string{"invoke: building", "invoke: the function runs as the declared hub 111111111111",
+		"invoke: passing from your shell: WARDEN_WORK_QUEUE_URL", "invoke: starting", "invoke: invoking", "invoke: init", "invoke: result ok"} {
+		i := strings.Index(stderr, line)
+		if i <= last {
+			t.Errorf("stderr lacks %q after the previous progress line:\n%s", line, stderr)
+		}
+		last = i
 	}
 	for _, s := range []string{"--- logs (2 lines)\necho init\nhandling event\n", "\"repository\": \"shared/base\"", "bootstrap size: "} {
 		if !strings.Contains(stdout, s) {
@@ -111,12 +128,16 @@ func TestInvokeAgainstGivenEndpoint(t *testing.T) {
 	if !regexp.MustCompile(`--- REPORT RequestId: [0-9a-f-]{36} Duration: [0-9.]+ ms Init Duration: [0-9.]+ ms`).MatchString(stdout) {
 		t.Errorf("output lacks the REPORT line with init duration:\n%s", stdout)
 	}
-	tables, err := dynamodb.NewFromConfig(srv.Config("eu-central-1")).ListTables(context.Background(), &dynamodb.ListTablesInput{})
+	hub, err := localaws.AccountConfig(context.Background(), srv.Config("eu-central-1"), "111111111111", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := dynamodb.NewFromConfig(hub).ListTables(context.Background(), &dynamodb.ListTablesInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"ecr-warden-audit", "ecr-warden-leases"}; !slices.Equal(tables.TableNames, want) {
-		t.Errorf("tables in the function's region = %v, want %v (created by prepareLocal)", tables.TableNames, want)
+		t.Errorf("tables in the hub in the function's region = %v, want %v (created by prepareLocal)", tables.TableNames, want)
 	}
 	// A second run against the same endpoint finds the tables and goes on.
 	if code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event, "-region", "eu-central-1"); code != 0 {

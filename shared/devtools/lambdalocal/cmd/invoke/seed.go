@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -14,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	ecrpublictypes "github.com/aws/aws-sdk-go-v2/service/ecrpublic/types"
 
-	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
@@ -25,24 +26,36 @@ import (
 // does for ECR's asynchronous creation) and then fail. The repository is
 // created in the event's account (moto switches account on assumed-role
 // keys), with the tags the request carried, unless it already exists.
-// Any other event is delivered as it is.
-func seedEvent(ctx context.Context, endpoint, region string, event []byte, stderr io.Writer) error {
+// Any other event is delivered as it is, and so is an event the function
+// will reject (unparseable, a failed call, a region the declaration does
+// not configure): replaying it must create nothing.
+func seedEvent(ctx context.Context, endpoint, region string, event []byte, decl *wconfig.Declaration, stderr io.Writer) error {
 	t, err := trigger.Parse(event)
 	if err != nil || t.Trigger.EventName != "CreateRepository" {
 		return nil
 	}
+	if decl != nil {
+		if err := t.CheckRegion(decl.Hub.Regions); err != nil {
+			fmt.Fprintf(stderr, "invoke: the event will be rejected (%v); creating nothing for it\n", err)
+			return nil
+		}
+	}
+	key, secret, token := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
+	if key == "" || secret == "" {
+		key, secret, token = localAccessKey, localSecretKey, ""
+	}
 	cfg := aws.Config{
 		Region:       t.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(localAccessKey, localSecretKey, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, token),
 		BaseEndpoint: aws.String(endpoint),
 	}
 	if cfg.Region == "" {
 		cfg.Region = region
 	}
-	if t.AccountID != lambdalocal.DefaultAccountID {
-		if cfg, err = localaws.AccountConfig(ctx, cfg, t.AccountID, "ecr-warden-invoke"); err != nil {
-			return err
-		}
+	// Whoever the caller is, act in the event's account (moto switches
+	// account on assumed-role keys).
+	if cfg, err = localaws.AccountConfig(ctx, cfg, t.AccountID, "ecr-warden-invoke"); err != nil {
+		return err
 	}
 	switch t.Kind {
 	case trigger.KindRepository:
@@ -67,7 +80,7 @@ func seedEvent(ctx context.Context, endpoint, region string, event []byte, stder
 	if err != nil {
 		return fmt.Errorf("creating %s, which the event says was created: %w", t, err)
 	}
-	fmt.Fprintf(stderr, "local AWS: created %s, as the event says it was\n", t)
+	fmt.Fprintf(stderr, "invoke: local AWS: created %s, as the event says it was\n", t)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 
+	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
@@ -32,7 +33,7 @@ func TestSeedEventCreatesTheRepository(t *testing.T) {
 	var log bytes.Buffer
 	for range 2 {
 		for _, ev := range []string{"ecr-create-repository-api-member.json", "ecr-public-create-repository.json", "unrelated-s3-put-object.json", "ecr-create-repository-failed.json"} {
-			if err := seedEvent(ctx, srv.URL, "us-east-1", read(ev), &log); err != nil {
+			if err := seedEvent(ctx, srv.URL, "us-east-1", read(ev), nil, &log); err != nil {
 				t.Fatalf("%s: %v", ev, err)
 			}
 		}
@@ -55,6 +56,22 @@ func TestSeedEventCreatesTheRepository(t *testing.T) {
 	}
 	if len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].Key) != "share" || aws.ToString(tags.Tags[0].Value) != "org" {
 		t.Errorf("tags = %+v, want share=org from the event's request", tags.Tags)
+	}
+	// An event the function will reject (its region is not declared)
+	// creates nothing.
+	decl, err := wconfig.Load("../../../../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	other := strings.ReplaceAll(string(read("ecr-create-repository-api-member.json")), "us-east-1", "ap-south-1")
+	if err := seedEvent(ctx, srv.URL, "us-east-1", []byte(other), decl, &log); err != nil || !strings.Contains(log.String(), "creating nothing") {
+		t.Fatalf("rejected event: %v\n%s", err, log.String())
+	}
+	south := member.Copy()
+	south.Region = "ap-south-1"
+	if out, err := ecr.NewFromConfig(south).DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{}); err != nil || len(out.Repositories) != 0 {
+		t.Fatalf("a to-be-rejected event created %v (%v)", out, err)
 	}
 	hub, err := localaws.AccountConfig(ctx, srv.Config("us-east-1"), "111111111111", "ecr-warden-invoke")
 	if err != nil {

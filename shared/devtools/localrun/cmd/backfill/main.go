@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localrun"
@@ -92,8 +93,23 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 		fmt.Fprintf(os.Stderr, "AWS_ENDPOINT_URL not set: started a local AWS at %s with organization %s (hub %s, %d members, 3 repositories each); declaration %s\n",
 			endpoint, org.ID, org.Management, len(org.Accounts), declFile)
 	} else {
+		// Against a running emulator (make emulator SEED=demo): act as the
+		// declared hub, from the caller's credentials (the seed's exports)
+		// or the dummy ones, as the deployed functions do.
+		key, secret, token := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
+		if key == "" || secret == "" {
+			key, secret, token = "testing", "testing", ""
+		}
 		cfg = aws.Config{Region: region, BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
-			Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
+			Credentials: credentials.NewStaticCredentialsProvider(key, secret, token)}
+		decl, err := wconfig.Load(declFile)
+		if err != nil {
+			return 2, err
+		}
+		if cfg, err = localaws.AccountConfig(ctx, cfg, decl.Hub.AccountID, "ecr-warden-backfill"); err != nil {
+			return 2, fmt.Errorf("acting as the hub %s: %w", decl.Hub.AccountID, err)
+		}
+		fmt.Fprintf(os.Stderr, "backfill: running as the declared hub %s against %s\n", decl.Hub.AccountID, endpoint)
 	}
 	abs, err := filepath.Abs(declFile)
 	if err != nil {
@@ -106,6 +122,18 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 	vars := env.Vars()
 	vars["AWS_ENDPOINT_URL"] = endpoint
 	vars["WARDEN_DECLARATION_FILE"] = abs
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return 2, err
+	}
+	vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"] = creds.AccessKeyID, creds.SecretAccessKey
+	if creds.SessionToken != "" {
+		vars["AWS_SESSION_TOKEN"] = creds.SessionToken
+	}
+	// The organization reader the seeded emulator exports.
+	if v := os.Getenv("WARDEN_ORG_ROLE_ARN"); v != "" {
+		vars["WARDEN_ORG_ROLE_ARN"] = v
+	}
 	bins := map[string]string{}
 	for _, fn := range []string{"backfill", "worker"} {
 		if bins[fn], err = lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/"+fn, dir); err != nil {

@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff deploy destroy import bootstrap clean
+.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff deploy deploy-local deploy-local-report destroy import bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -45,12 +45,16 @@ build-host: ## the same binaries for this host, for the local Lambda runtime
 	done
 
 ## ---- the two commands
-test: tools lint gotest ## everything: lint, unit, golden, property, integration (moto + real binaries), CDK assertions, cdk-nag, cfn-lint
+test: tools lint gotest deploy-local-report ## everything: lint, unit, golden, property, integration (moto + real binaries), CDK assertions, cdk-nag, cfn-lint
 
 # -p 1: the integration tests each run moto and real Lambda processes; on 2 cores, one package at a
 # time is faster than contention (2m20s against 3m30s) and keeps timing-sensitive retries honest.
 gotest:
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
+
+# The deploy rehearsal runs inside gotest (shared/devtools/rehearsal); its log names what the local AWS skipped.
+deploy-local-report:
+	@echo "deploy rehearsal (shared/devtools/rehearsal, see build/deploy-local.log):"; sed -n '/skipped (not created/,/^running deployed/p' build/deploy-local.log | grep -v '^running'
 
 demo: moto ## the main job end to end on the local AWS
 	$(GO) run ./shared/devtools/demo/cmd/demo -declaration $(DECLARATION)
@@ -110,6 +114,9 @@ diff: build cdk-cli ## what a deploy would change in the templates (credentials 
 
 bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>]
 	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/us-east-1 $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
+
+deploy-local: moto cdk-cli ## the deploy rehearsal: every stack on the local AWS's CloudFormation, the deployed functions run, events replayed, destroy and reinstall
+	$(GO) run ./shared/devtools/rehearsal/cmd/rehearsal
 
 deploy: build cdk-cli ## [STACKS=...] [APPROVAL=broadening|any-change|never] [DEPLOY_FLAGS=...]: builds, then deploys Management, Members, Hub-* in order
 	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(DEPLOY_FLAGS) $(CDK_ARGS)

@@ -32,7 +32,7 @@ func Build(app awscdk.App, o Options) (*Result, error) {
 		return nil, err
 	}
 	d.Names = o.Names
-	if err := d.CheckAssets(AssetCheck{Root: o.AssetRoot, Machine: MachineAArch64, SourceRoot: o.SourceRoot}); err != nil {
+	if err := d.CheckAssets(AssetCheck{Root: o.AssetRoot, Machine: o.machine(), SourceRoot: o.SourceRoot}); err != nil {
 		return nil, err
 	}
 	rootID := o.OrganizationRootID

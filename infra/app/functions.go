@@ -83,6 +83,8 @@ type FunctionsProps struct {
 	AssetRoot string
 	State     *State
 	Queues    *Queues
+	// Architecture the functions run on: arm64, or the host's in the local rehearsal.
+	Architecture awslambda.Architecture
 }
 
 // Functions are the five hub functions, each with its own named role, log group and permissions.
@@ -145,7 +147,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(p.AssetRoot, fn)), nil),
 			Handler:      jsii.String("bootstrap"),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-			Architecture: awslambda.Architecture_ARM_64(),
+			Architecture: p.Architecture,
 			MemorySize:   jsii.Number(spec.memoryMB),
 			Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeoutSeconds)),
 			Environment:  &env,

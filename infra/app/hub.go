@@ -28,14 +28,19 @@ func NewHub(scope constructs.Construct, id string, d *Declaration, o Options, re
 	h := &Hub{Stack: stack}
 	h.State = NewState(stack, "State", d.Names)
 	h.Queues = NewQueues(stack, "Queues", d.Names)
-	h.Functions = NewFunctions(stack, "Functions", FunctionsProps{Decl: d, AssetRoot: o.AssetRoot, State: h.State, Queues: h.Queues})
+	h.Functions = NewFunctions(stack, "Functions", FunctionsProps{Decl: d, AssetRoot: o.AssetRoot, State: h.State, Queues: h.Queues, Architecture: o.architecture()})
 	h.Routing = NewEventRouting(stack, "Routing", d, h.Functions, h.Queues.FailedEvents)
 	h.Alarms = NewAlarms(stack, "Alarms", h.Functions, h.Queues, o.AlarmTopicARN, d.Names)
 	// A backfill covers every declared region, so the sweep and the deploy-time backfill run from
 	// the primary region only; the other regions' functions still serve their own events.
 	if region == d.PrimaryRegion() {
 		h.Sweep = NewSweep(stack, "Sweep", d, h.Functions, h.Queues.FailedEvents)
-		h.Backfill = NewDeployBackfill(stack, "DeployBackfill", d, h.Functions, o.AllowRefusals, h.State.Construct, h.Queues.Construct)
+		if !o.Local {
+			h.Backfill = NewDeployBackfill(stack, "DeployBackfill", d, h.Functions, o.AllowRefusals, h.State.Construct, h.Queues.Construct)
+		}
+	}
+	if o.Local {
+		localize(h, d)
 	}
 	return h
 }

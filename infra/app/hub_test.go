@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/rehearsal"
 )
 
 var errorCodeAbsent = []interface{}{map[string]interface{}{"exists": false}}
@@ -313,5 +315,13 @@ func TestDeployRunsTheBackfillWheneverTheDeclarationChanges(t *testing.T) {
 	}
 	if len(built.Decl.SHA256) != 64 {
 		t.Errorf("declaration hash %q is not a SHA-256", built.Decl.SHA256)
+	}
+}
+
+// TestRehearsalSendsTheDeployPayload: `local` leaves the custom resource out and the rehearsal sends
+// its payload itself, so the two must be the same bytes.
+func TestRehearsalSendsTheDeployPayload(t *testing.T) {
+	if got, want := rehearsal.DeployBackfillPayload, DeployBackfillPayload(false); got != want {
+		t.Errorf("rehearsal sends %s, the custom resource %s", got, want)
 	}
 }

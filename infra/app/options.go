@@ -17,6 +17,7 @@ const (
 	CtxStackSetAccountID = "stackSetAccountId"
 	CtxNamePrefix        = "namePrefix"
 	CtxAllowRefusals     = "allowRefusals"
+	CtxLocal             = "local"
 )
 
 // Options are the app's inputs besides the declaration itself.
@@ -47,6 +48,9 @@ type Options struct {
 	// AllowRefusals lets the deploy-time backfill apply a declaration whose plan refuses some
 	// documents (it applies the rest); by default such a deploy applies nothing.
 	AllowRefusals bool
+	// Local synthesizes for the deploy rehearsal on the local AWS (see local.go): host-architecture
+	// functions, no deploy-time custom resource, the bus named instead of referenced.
+	Local bool
 }
 
 // OptionsFromContext reads Options from the CDK context with the documented defaults.
@@ -72,6 +76,7 @@ func OptionsFromContext(app awscdk.App) (Options, error) {
 		StackSetAccountID:      get(CtxStackSetAccountID, ""),
 		Names:                  Names{Prefix: get(CtxNamePrefix, "")},
 		AllowRefusals:          get(CtxAllowRefusals, "false") == "true",
+		Local:                  get(CtxLocal, "false") == "true",
 	}
 	if o.StackSetCallAs != "SELF" && o.StackSetCallAs != "DELEGATED_ADMIN" {
 		return o, fmt.Errorf("context %s: %q is not SELF or DELEGATED_ADMIN", CtxStackSetCallAs, o.StackSetCallAs)

@@ -329,7 +329,7 @@ func TestDryRunThenRunThenConverged(t *testing.T) {
 			if !r.DryRun {
 				t.Errorf("planned record %s not marked dryRun", r.Target.ARN)
 			}
-		case audit.DecisionNoop:
+		case audit.DecisionSummary:
 		default:
 			t.Errorf("dry run recorded %s for %s", r.Decision, r.Target.ARN)
 		}
@@ -352,7 +352,7 @@ func TestDryRunThenRunThenConverged(t *testing.T) {
 		switch r.Decision {
 		case audit.DecisionApplied:
 			applied = append(applied, change{r.Target.ARN, r.Op, r.Diff})
-		case audit.DecisionNoop:
+		case audit.DecisionSummary:
 		default:
 			t.Errorf("real run recorded %s for %s: %s", r.Decision, r.Target.ARN, r.Error)
 		}
@@ -397,10 +397,17 @@ func TestDryRunThenRunThenConverged(t *testing.T) {
 	if got := proxy.Count("ecr", "GetRepositoryPolicy"); got > repos {
 		t.Fatalf("converged re-run read %d repository policies for %d repositories", got, repos)
 	}
+	// No record per unchanged document: one summary per unit counts them.
+	summaries := 0
 	for _, r := range w.runRecords(again.RunID) {
-		if r.Decision != audit.DecisionNoop {
-			t.Errorf("second run: %s %s (%s)", r.Decision, r.Target.ARN, r.Diff)
+		if r.Decision != audit.DecisionSummary || r.Counts == nil || r.Counts.Examined == 0 || r.Counts.Unchanged != r.Counts.Examined {
+			t.Errorf("second run: %s %s (%s) counts %+v", r.Decision, r.Target.ARN, r.Diff, r.Counts)
+			continue
 		}
+		summaries++
+	}
+	if summaries != 10 {
+		t.Errorf("second run: %d unit summaries, want 10", summaries)
 	}
 }
 

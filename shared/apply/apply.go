@@ -133,6 +133,10 @@ type Executor struct {
 	StaleAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// QuietNoops leaves documents that need no change unrecorded: a
+	// backfill or sweep unit counts them in its summary record instead.
+	// Events keep one noop record per document.
+	QuietNoops bool
 }
 
 // historyDepth is how many of a document's newest audit records a writer
@@ -415,6 +419,9 @@ func (x *Executor) settle(ctx context.Context, s Step, c Change) (Result, error)
 			return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
 		}
 		return Result{Outcome: Refused, Change: c, Target: s.Target, Err: errors.New(c.Reason)}, nil
+	}
+	if x.QuietNoops {
+		return Result{Outcome: Unchanged, Change: c, Target: s.Target}, nil
 	}
 	rec := x.record(s, c, audit.DecisionNoop)
 	rec.Before, rec.After, rec.Diff = "", "", ""

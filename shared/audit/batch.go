@@ -88,6 +88,17 @@ type Outcome struct {
 // pending, and `make audit -stale` shows them).
 func (t *Trail) FinishBatch(ctx context.Context, outs []Outcome) error {
 	var errs []error
+	if _, ok := t.db.(batchAPI); !ok {
+		// One conditional update per outcome, as Applied and Failed do.
+		for _, o := range outs {
+			if o.Err != nil {
+				errs = append(errs, o.Pending.Failed(ctx, o.Err))
+			} else {
+				errs = append(errs, o.Pending.Applied(ctx))
+			}
+		}
+		return errors.Join(errs...)
+	}
 	items := make([]map[string]types.AttributeValue, 0, len(outs))
 	recs := make([]Record, 0, len(outs))
 	for _, o := range outs {
@@ -204,4 +215,40 @@ func (t *Trail) putChunk(ctx context.Context, db batchAPI, items []map[string]ty
 		}
 		pause = min(pause*2, time.Second)
 	}
+}
+
+// RecordBatch stores decisions that write nothing to AWS (planned, noop,
+// rejected, refused, summary), 25 to a BatchWriteItem call, as Record does
+// one at a time. A dry run of a unit records its planned changes this way.
+func (t *Trail) RecordBatch(ctx context.Context, recs []Record) error {
+	items := make([]map[string]types.AttributeValue, 0, len(recs))
+	var errs []error
+	for _, rec := range recs {
+		switch rec.Decision {
+		case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary:
+		default:
+			errs = append(errs, fmt.Errorf("audit: decision %q cannot be recorded in a batch of decisions without writes", rec.Decision))
+			continue
+		}
+		if rec.Decision == DecisionSummary && rec.Counts == nil {
+			errs = append(errs, fmt.Errorf("audit: summary record for %s has no counts", rec.Target.ARN))
+			continue
+		}
+		if rec.Decision.short() {
+			rec.Before, rec.After, rec.Diff = "", "", ""
+		}
+		if err := t.fill(ctx, &rec); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t.emit(ctx, rec)
+		it, err := attributevalue.MarshalMap(t.toItem(rec))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("audit: encoding %s record for %s: %w", rec.Decision, rec.Target.ARN, err))
+			continue
+		}
+		items = append(items, it)
+	}
+	_, err := t.putBatch(ctx, items)
+	return errors.Join(append(errs, err)...)
 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
-	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -63,10 +64,11 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 	}
 	var errs []error
 	for _, region := range e.Decl.Hub.Regions {
-		r, err := e.PTCRules(ctx, cause, state, acct.ID, region)
-		rep.Add(r)
-		errs = append(errs, err)
-		r, err = e.Registry(ctx, cause, state, acct.ID, region)
+		// The PTC rules and the registry policy under one hold of the
+		// registry's lease, read once, their intents stored together.
+		r, err := e.heldDocuments(ctx, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
+			return e.registryDocuments(ctx, cause, state, acct.ID, region)
+		})
 		rep.Add(r)
 		errs = append(errs, err)
 	}
@@ -79,7 +81,6 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 // and the audit trail says why.
 func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Account, present bool) (Report, error) {
 	var rep Report
-	hub := e.Decl.Hub.AccountID
 	if !e.Decl.HubEnumeratesAccounts() {
 		rec := audit.Record{Decision: audit.DecisionNoop, Op: "none", Trigger: cause.Trigger, Actor: cause.Actor,
 			Target: hubGrantResource(e.Decl.Hub.Partition, acct.ID),
@@ -91,65 +92,14 @@ func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Ac
 		rep.Unchanged++
 		return rep, nil
 	}
+	// The hub's registry policy (and the repository policies whose grants
+	// enumerate accounts) follow the account, coalesced with concurrent
+	// account events through the policy's mailbox (hubmailbox.go).
 	var errs []error
 	for _, region := range e.Decl.Hub.Regions {
-		s := e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
-			owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
-			if err != nil {
-				return nil, err
-			}
-			return desired.Incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hub, region) }, owned, acct, present), nil
-		})
-		if e.Org != nil {
-			// When the write lost its lease, or AWS no longer holds what the
-			// last applied write wrote, the document is no base for adding
-			// or removing one account: render it from the organization.
-			s.FullPlan = e.registryStep(cause, hub, region, func(ctx context.Context, _ string) ([]policy.Statement, error) {
-				res, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
-				if err != nil {
-					return nil, fmt.Errorf("walking the organization for the full hub registry policy: %w", err)
-				}
-				return desired.New(e.Decl, toDesiredAll(res.Accounts)).RegistryStatements(hub, region), nil
-			}).Plan
-		}
-		errs = append(errs, e.run(ctx, &rep, s))
-		if e.Decl.HubRepositoriesEnumerateAccounts() {
-			r, err := e.hubRepositoriesForAccount(ctx, cause, region, acct, present)
-			rep.Add(r)
-			errs = append(errs, err)
-		}
-	}
-	return rep, errors.Join(errs...)
-}
-
-// hubRepositoriesForAccount updates the hub repositories whose enumerating
-// repository grants name (or must stop naming) the account.
-func (e *Engine) hubRepositoriesForAccount(ctx context.Context, cause Cause, region string, acct desired.Account, present bool) (Report, error) {
-	var rep Report
-	hub := e.Decl.Hub.AccountID
-	reg := inventory.NewRegistry(e.Clients.ECR(hub, region), hub, region, inventory.RegistryOptions{})
-	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Tags: e.Decl.HasRepositoryTagGrants()})
-	if err != nil {
-		return rep, fmt.Errorf("reading hub repositories in %s: %w", region, err)
-	}
-	var errs []error
-	for _, rs := range snap.Repositories {
-		if rs.Err != nil {
-			rep.Failed++
-			errs = append(errs, rs.Err)
-			continue
-		}
-		repo := desired.Repository{Account: hub, Region: region, Name: rs.Name, Tags: rs.Tags}
-		// The statements are computed from the policy each read returns (the
-		// snapshot's copy may be stale by the time the lease is held), so
-		// concurrent account events each add their own principal.
-		errs = append(errs, e.run(ctx, &rep, e.repositoryStepFrom(cause, reg, repo, func(current string) ([]policy.Statement, error) {
-			owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
-			if err != nil {
-				return nil, err
-			}
-			return desired.Incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RepositoryStatements(repo) }, owned, acct, present), nil
-		})))
+		r, err := e.hubRegistryForAccount(ctx, cause, region, acct, present)
+		rep.Add(r)
+		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
 }

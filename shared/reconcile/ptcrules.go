@@ -23,22 +23,40 @@ import (
 // PTCRules converges a member registry's pull-through-cache rules.
 func (e *Engine) PTCRules(ctx context.Context, cause Cause, state *desired.State, account, region string) (Report, error) {
 	var rep Report
+	steps, err := e.ptcRuleSteps(ctx, cause, state, account, region)
+	if err != nil {
+		return rep, err
+	}
+	var firstErr error
+	for _, s := range steps {
+		if err := e.run(ctx, &rep, s); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return rep, firstErr
+}
+
+// ptcRuleSteps lists a member registry's rules and plans them: one step per
+// rule to create, update, delete or report. Rules are written under the
+// registry's lease, the one every writer of the registry's documents takes
+// (a backfill unit holds it over all of them).
+func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.State, account, region string) ([]apply.Step, error) {
 	// desired
 	want := state.PTCRules(account, region)
 	if len(want) == 0 && len(state.RetiredPTCPrefixes()) == 0 {
-		return rep, nil
+		return nil, nil
 	}
 	// read
 	client := e.Clients.ECR(account, region)
 	registry := registryResource(e.Decl.Hub.Partition, account, region).ARN
 	current, err := e.readRules(ctx, client, account, region, want)
 	if err != nil {
-		return rep, fmt.Errorf("listing pull-through-cache rules (%s): %w", registry, err)
+		return nil, fmt.Errorf("listing pull-through-cache rules (%s): %w", registry, err)
 	}
-	// plan, apply: one step per rule.
-	var firstErr error
+	// plan: one step per rule.
+	var steps []apply.Step
 	for _, rc := range plan.Rules(registry, current, want, state.RetiredPTCPrefixes()) {
-		s := step(lease.RegistryKey(account, region)+"#ptc#"+rc.Prefix, ptcRuleResource(e.Decl.Hub.Partition, account, region, rc.Prefix), cause)
+		s := step(lease.RegistryKey(account, region), ptcRuleResource(e.Decl.Hub.Partition, account, region, rc.Prefix), cause)
 		s.Plan = func(context.Context) (apply.Change, error) {
 			return apply.Change{Op: rc.Op, Before: rc.Before.String(), After: rc.After.String(), Diff: rc.Diff(), Reason: rc.Reason, Detail: rc}, nil
 		}
@@ -46,11 +64,9 @@ func (e *Engine) PTCRules(ctx context.Context, cause Cause, state *desired.State
 		s.Write = func(ctx context.Context, c apply.Change) error {
 			return writeRule(ctx, client, target, c.Detail.(plan.RuleChange))
 		}
-		if err := e.run(ctx, &rep, s); err != nil && firstErr == nil {
-			firstErr = err
-		}
+		steps = append(steps, s)
 	}
-	return rep, firstErr
+	return steps, nil
 }
 
 // readRules lists the registry's rules as plan compares them.

@@ -133,7 +133,9 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 	client := e.Clients.ECR(repo.Account, repo.Region)
 	target := repositoryResource(e.Decl.Hub.Partition, repo.Account, repo.Region, repo.Name)
 	arn := target.ARN
-	s := step(lease.RepositoryKey(arn), target, cause)
+	// The registry's key, not the repository's: a backfill or sweep unit
+	// holds it over every document of the registry it reads and writes.
+	s := step(lease.RegistryKey(repo.Account, repo.Region), target, cause)
 	s.PrincipalWait = e.principalWait()
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
 		var current string

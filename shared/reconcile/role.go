@@ -32,10 +32,44 @@ func (e *Engine) PTCRole(ctx context.Context, cause Cause, state *desired.State,
 	}
 	client := e.Clients.IAM(account)
 	roles := inventory.NewRoles(client, account)
-	if err := e.run(ctx, &rep, e.trustStep(cause, client, roles, account, role)); err != nil {
-		return rep, err
+	trust, permission := e.trustStep(cause, client, roles, account, role), e.permissionStep(cause, client, roles, account, role)
+	// One lease on the role, one read of its trust and inline policy, both
+	// changes' intents stored together, the role written before its policy.
+	err := e.Exec.HoldUnit(ctx, lease.RoleKey(account, role.Name), func(ctx context.Context, h apply.HeldLease) error {
+		cur, err := roles.Role(ctx, role.Name, role.PolicyName)
+		if err != nil {
+			return fmt.Errorf("reading role (%s): %w", role.ARN, err)
+		}
+		tc, terr := e.planTrust(role, cur)
+		pc, perr := e.planPermission(role, cur)
+		results, err := e.Exec.ApplyHeld(ctx, h, []apply.HeldChange{
+			{Step: trust, Change: tc, Err: terr},
+			{Step: permission, Change: pc, Err: perr, Wave: 1},
+		})
+		for _, res := range results {
+			rep.count(res)
+		}
+		return err
+	})
+	return rep, err
+}
+
+// planTrust plans the role's trust policy from what the role holds.
+func (e *Engine) planTrust(role desired.Role, cur inventory.RoleState) (apply.Change, error) {
+	c, err := plan.Document(policy.RoleTrustPolicy, role.ARN, cur.TrustPolicy, role.Trust.Statements, e.Decl.SidPrefix)
+	if err != nil {
+		return refused(apply.Change{}, err)
 	}
-	return rep, e.run(ctx, &rep, e.permissionStep(cause, client, roles, account, role))
+	ch := apply.FromDocument(c)
+	ch.Detail = roleWrite{exists: cur.Exists, change: c}
+	return ch, nil
+}
+
+// planPermission plans the role's inline permission policy.
+func (e *Engine) planPermission(role desired.Role, cur inventory.RoleState) (apply.Change, error) {
+	target := role.ARN + "/policy/" + role.PolicyName
+	c, err := plan.Document(policy.RoleInlinePolicy, target, cur.InlinePolicies[role.PolicyName], role.Permission.Statements, e.Decl.SidPrefix)
+	return refused(apply.FromDocument(c), err)
 }
 
 // roleWrite carries whether the role exists, so the write creates it or
@@ -53,13 +87,7 @@ func (e *Engine) trustStep(cause Cause, client *iam.Client, roles *inventory.Rol
 		if err != nil {
 			return apply.Change{}, fmt.Errorf("reading role (%s): %w", role.ARN, err)
 		}
-		c, err := plan.Document(policy.RoleTrustPolicy, role.ARN, cur.TrustPolicy, role.Trust.Statements, e.Decl.SidPrefix)
-		if err != nil {
-			return refused(apply.Change{}, err)
-		}
-		ch := apply.FromDocument(c)
-		ch.Detail = roleWrite{exists: cur.Exists, change: c}
-		return ch, nil
+		return e.planTrust(role, cur)
 	}
 	s.Write = func(ctx context.Context, c apply.Change) error {
 		if !c.Detail.(roleWrite).exists {
@@ -83,14 +111,13 @@ func (e *Engine) trustStep(cause Cause, client *iam.Client, roles *inventory.Rol
 
 func (e *Engine) permissionStep(cause Cause, client *iam.Client, roles *inventory.Roles, account string, role desired.Role) apply.Step {
 	target := role.ARN + "/policy/" + role.PolicyName
-	s := step(lease.RoleKey(account, role.Name)+"#policy", audit.Target{ARN: target, AccountID: account, Kind: KindRoleInlinePolicy, Name: role.Name}, cause)
+	s := step(lease.RoleKey(account, role.Name), audit.Target{ARN: target, AccountID: account, Kind: KindRoleInlinePolicy, Name: role.Name}, cause)
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
 		cur, err := roles.Role(ctx, role.Name, role.PolicyName)
 		if err != nil {
 			return apply.Change{}, fmt.Errorf("reading role policy (%s): %w", target, err)
 		}
-		c, err := plan.Document(policy.RoleInlinePolicy, target, cur.InlinePolicies[role.PolicyName], role.Permission.Statements, e.Decl.SidPrefix)
-		return refused(apply.FromDocument(c), err)
+		return e.planPermission(role, cur)
 	}
 	s.Write = func(ctx context.Context, c apply.Change) error {
 		if c.Op == plan.OpDeleteDocument {

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"maps"
 	"slices"
-	"sync"
+	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
@@ -57,7 +56,9 @@ func (w Work) Cause() Cause {
 // tag:GetResources query per tag grant, so a converged registry costs listing
 // pages plus one read per repository, and no writes.
 func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, error) {
+	start := time.Now()
 	x := e.WithDryRun(w.DryRun)
+	x.Exec.QuietNoops = true // counted in the unit's summary record instead
 	state := desired.New(e.Decl, w.Accounts)
 	var rep Report
 	var errs []error
@@ -71,15 +72,10 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 			rep.Add(r)
 			errs = append(errs, err)
 		}
-		r, err := x.PTCRules(ctx, cause, state, w.Account, w.Region)
-		rep.Add(r)
-		errs = append(errs, err)
 	}
-	r, err := x.Registry(ctx, cause, state, w.Account, w.Region)
-	rep.Add(r)
-	errs = append(errs, err)
-
-	r, err = x.repositories(ctx, cause, state, w)
+	// The PTC rules, the registry policy and every repository policy, read
+	// once each under the registry's lease and written in batches.
+	r, err := x.registryUnit(ctx, cause, state, w)
 	rep.Add(r)
 	errs = append(errs, err)
 
@@ -88,7 +84,11 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		rep.Add(r)
 		errs = append(errs, err)
 	}
-	return rep, errors.Join(errs...)
+	uerr := errors.Join(errs...)
+	if err := x.summarize(ctx, cause, w, rep, time.Since(start), uerr); err != nil {
+		return rep, errors.Join(uerr, err)
+	}
+	return rep, uerr
 }
 
 func findAccount(accounts []desired.Account, id string) (desired.Account, bool) {
@@ -105,68 +105,6 @@ func matchesAny(patterns []string, name string) bool {
 		return true
 	}
 	return slices.ContainsFunc(patterns, func(p string) bool { return desired.MatchPattern(p, name) })
-}
-
-// repositories converges every (selected) repository of the registry with
-// bounded concurrency.
-func (e *Engine) repositories(ctx context.Context, cause Cause, state *desired.State, w Work) (Report, error) {
-	var rep Report
-	reg := inventory.NewRegistry(e.Clients.ECR(w.Account, w.Region), w.Account, w.Region, inventory.RegistryOptions{Concurrency: e.Concurrency})
-	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Filter: func(name string) bool { return matchesAny(w.Repositories, name) }})
-	if err != nil {
-		return rep, fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
-	}
-	tags, err := e.taggedRepositories(ctx, state, w.Account, w.Region)
-	if err != nil {
-		return rep, fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
-	}
-	limit := e.Concurrency
-	if limit <= 0 {
-		limit = 8
-	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, limit)
-		errs []error
-	)
-	for _, rs := range snap.Repositories {
-		var gone *ecrtypes.RepositoryNotFoundException
-		if errors.As(rs.Err, &gone) {
-			// Deleted between the listing and the policy read: nothing to
-			// converge, and no reason to fail (and dead-letter) the account.
-			e.log().Info("repository disappeared during the run; skipped", "account", w.Account, "region", w.Region, "repository", rs.Name)
-			continue
-		}
-		if rs.Err != nil {
-			mu.Lock()
-			rep.Examined++
-			rep.Failed++
-			rep.Errors = append(rep.Errors, rs.Err.Error())
-			errs = append(errs, rs.Err)
-			mu.Unlock()
-			continue
-		}
-		rs := rs
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			arn := repositoryResource(e.Decl.Hub.Partition, w.Account, w.Region, rs.Name).ARN
-			repo := desired.Repository{Account: w.Account, Region: w.Region, Name: rs.Name, Tags: tags[arn]}
-			known := rs.Policy
-			var one Report
-			err := e.run(ctx, &one, e.repositoryStep(cause, reg, state, repo, &known))
-			mu.Lock()
-			rep.Add(one)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return rep, errors.Join(errs...)
 }
 
 // taggedRepositories returns, keyed by ARN, every repository of the registry

@@ -574,7 +574,7 @@ func (j joinResult) report(out io.Writer) {
 	fmt.Fprintf(tw, "\t%d in series\t%d at once\t\n", j.n, j.n)
 	fmt.Fprintf(tw, "wall time\t%s\t%s\t\n", j.seriesWall.Round(10*time.Millisecond), j.concWall.Round(10*time.Millisecond))
 	fmt.Fprintf(tw, "AWS calls per join\t%.1f\t%.1f\t\n", float64(sum(j.seriesCalls, ""))/float64(j.n), float64(sum(j.concCalls, ""))/float64(j.n))
-	fmt.Fprintf(tw, "hub registry policy writes\t%d\t%d\t\n", j.seriesCalls["ecr:PutRegistryPolicy"], j.concCalls["ecr:PutRegistryPolicy"])
+	fmt.Fprintf(tw, "registry policy writes (member and hub)\t%d\t%d\t\n", j.seriesCalls["ecr:PutRegistryPolicy"], j.concCalls["ecr:PutRegistryPolicy"])
 	fmt.Fprintf(tw, "hub grants lost\t%d\t%d\t\n", j.lostSeries, j.lostConcurrent)
 	keys := map[string]bool{}
 	for k := range j.seriesCalls {

@@ -1,0 +1,250 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/plan"
+)
+
+// batchAuditor is the part of audit.Trail a unit's batched write path needs.
+type batchAuditor interface {
+	BeginBatch(ctx context.Context, recs []audit.Record) ([]*audit.Pending, error)
+	FinishBatch(ctx context.Context, outs []audit.Outcome) error
+	RecordBatch(ctx context.Context, recs []audit.Record) error
+}
+
+var _ batchAuditor = (*audit.Trail)(nil)
+
+// HeldLease is the lease a unit holds over the documents it read: when it
+// lapses and how to extend it.
+type HeldLease = lease.Held
+
+// HeldChange is one document a unit read and planned while holding the lease
+// that covers it (so no writer can have changed it since: no re-read).
+type HeldChange struct {
+	Step   Step
+	Change Change
+	// Err is the plan's error: a *RefusedError is recorded as refused,
+	// anything else fails the document (and the unit).
+	Err error
+	// Wave orders writes that depend on each other (a role before its
+	// policy): every write of a lower wave finishes before a higher one starts.
+	Wave int
+	// Also are further causes the same change answers (account events
+	// coalesced into one write of the hub's registry policy): each gets its
+	// own record, intent and outcome, for the one AWS write.
+	Also []Cause
+}
+
+// Cause is a trigger and actor a change is recorded for.
+type Cause struct {
+	Trigger audit.Trigger
+	Actor   audit.Actor
+}
+
+// withCause is rec for another cause.
+func withCause(rec audit.Record, c Cause) audit.Record {
+	rec.Trigger, rec.Actor = c.Trigger, c.Actor
+	return rec
+}
+
+// unitWrites bounds the AWS writes of one ApplyHeld in flight.
+const unitWrites = 8
+
+// ApplyHeld records and performs the changes a unit planned under the held
+// lease h, with the fewest calls the write-ahead audit allows:
+//
+//   - unchanged documents get no record when QuietNoops is set (the unit's
+//     summary counts them), else one noop record each;
+//   - in a dry run, the planned changes are stored as "planned", 25 to a call;
+//   - otherwise every intent is stored ("pending", BeginBatch) before any of
+//     the writes, each write runs fenced by h (its context ends FenceMargin
+//     before h expires; h is renewed first once less than half its ttl is
+//     left; a lost lease stops every write not yet started), and the outcomes
+//     are stored after the writes (FinishBatch). An intent not stored is never
+//     written. A crash anywhere leaves each write visible as pending or
+//     settled.
+//
+// It returns one Result per item and an error when the unit must fail: a
+// write failed, the audit trail failed, or the lease was lost.
+func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChange) ([]Result, error) {
+	trail, ok := x.Trail.(batchAuditor)
+	if !ok {
+		return nil, errors.New("apply: the audit trail cannot store batches (BeginBatch, FinishBatch, RecordBatch)")
+	}
+	results := make([]Result, len(items))
+	var (
+		records            []audit.Record // decisions without writes, stored in one batch
+		writes             []int          // items to write, in order
+		errs               []error
+		outcomesNotWritten []audit.Outcome
+	)
+	for i, it := range items {
+		s, c := it.Step, it.Change
+		switch {
+		case it.Err != nil:
+			var refused *RefusedError
+			if !errors.As(it.Err, &refused) {
+				results[i] = Result{Outcome: Failed, Target: s.Target, Err: it.Err}
+				errs = append(errs, it.Err)
+				continue
+			}
+			records = append(records, audit.Record{Decision: audit.DecisionRefused, Trigger: s.Trigger, Actor: s.Actor, Target: s.Target, Error: it.Err.Error(), DryRun: x.DryRun})
+			results[i] = Result{Outcome: Refused, Target: s.Target, Err: it.Err}
+		case c.Op == plan.OpConflict:
+			rec := x.record(s, c, audit.DecisionRefused)
+			rec.Error = c.Reason
+			records = append(records, rec)
+			results[i] = Result{Outcome: Refused, Change: c, Target: s.Target, Err: errors.New(c.Reason)}
+		case !c.Writes():
+			if !x.QuietNoops {
+				rec := x.record(s, c, audit.DecisionNoop)
+				rec.Before, rec.After, rec.Diff = "", "", ""
+				records = append(records, rec)
+				for _, a := range it.Also {
+					records = append(records, withCause(rec, a))
+				}
+			}
+			results[i] = Result{Outcome: Unchanged, Change: c, Target: s.Target}
+		case x.DryRun:
+			records = append(records, x.record(s, c, audit.DecisionPlanned))
+			results[i] = Result{Outcome: Planned, Change: c, Target: s.Target}
+		default:
+			writes = append(writes, i)
+		}
+	}
+	if len(records) > 0 {
+		if err := trail.RecordBatch(ctx, records); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(writes) == 0 {
+		return results, errors.Join(errs...)
+	}
+
+	// Write-ahead: every intent first (with those of coalesced causes).
+	var intents []audit.Record
+	first := make([]int, len(writes)) // writes[k]'s first intent
+	for k, i := range writes {
+		first[k] = len(intents)
+		rec := x.record(items[i].Step, items[i].Change, audit.DecisionPending)
+		intents = append(intents, rec)
+		for _, a := range items[i].Also {
+			intents = append(intents, withCause(rec, a))
+		}
+	}
+	stored, err := trail.BeginBatch(ctx, intents)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("storing audit intents of %d writes: %w", len(writes), err))
+	}
+	// A write happens only when every intent it answers is stored.
+	pending := make([][]*audit.Pending, len(writes))
+	for k, i := range writes {
+		for j := first[k]; j < first[k]+1+len(items[i].Also); j++ {
+			if stored[j] == nil {
+				for _, p := range pending[k] {
+					outcomesNotWritten = append(outcomesNotWritten, audit.Outcome{Pending: p, Err: errors.New("not written: another intent of the same write was not stored")})
+				}
+				pending[k] = nil
+				break
+			}
+			pending[k] = append(pending[k], stored[j])
+		}
+	}
+
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, unitWrites)
+		outcomes = outcomesNotWritten
+		lost     error
+	)
+	ttl, margin := x.ttl(), x.margin()
+	// fence renews h when less than half its ttl is left and returns the
+	// deadline of the next write, or an error once the lease is lost.
+	fence := func() (time.Time, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if lost != nil {
+			return time.Time{}, lost
+		}
+		if time.Until(h.Expires()) < ttl/2 {
+			if err := h.Renew(ctx, ttl); err != nil {
+				lost = fmt.Errorf("lease lost before a write, no further write of this unit starts: %w", err)
+				return time.Time{}, lost
+			}
+		}
+		return h.Expires().Add(-margin), nil
+	}
+	waves := map[int][]int{} // wave -> positions in writes
+	var order []int
+	for k, i := range writes {
+		w := items[i].Wave
+		if _, ok := waves[w]; !ok {
+			order = append(order, w)
+		}
+		waves[w] = append(waves[w], k)
+	}
+	slices.Sort(order)
+	for _, wave := range order {
+		for _, k := range waves[wave] {
+			i := writes[k]
+			s, c := items[i].Step, items[i].Change
+			if pending[k] == nil {
+				results[i] = Result{Outcome: Failed, Change: c, Target: s.Target, Err: errors.New("audit intent not stored: not written")}
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				deadline, werr := fence()
+				if werr == nil {
+					wctx, cancel := context.WithDeadline(ctx, deadline)
+					werr = x.write(wctx, s, c)
+					if werr != nil && wctx.Err() != nil && ctx.Err() == nil {
+						werr = fmt.Errorf("the write to %s did not finish %s before the unit's lease expired: %w", s.Target.ARN, margin, werr)
+					}
+					cancel()
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range pending[k] {
+					outcomes = append(outcomes, audit.Outcome{Pending: p, Err: werr})
+				}
+				if werr != nil {
+					results[i] = Result{Outcome: Failed, Change: c, Target: s.Target, Err: werr}
+					errs = append(errs, werr)
+					return
+				}
+				results[i] = Result{Outcome: Changed, Change: c, Target: s.Target}
+			}()
+		}
+		wg.Wait()
+	}
+	wg.Wait()
+	if err := trail.FinishBatch(ctx, outcomes); err != nil {
+		errs = append(errs, err)
+	}
+	return results, errors.Join(errs...)
+}
+
+// HoldUnit runs fn holding the lease on key (the unit's registry scope: the
+// same key every writer of a document in that registry takes) and releases
+// it afterwards. fn reads the documents it plans under the lease, so nothing
+// it read can change before ApplyHeld writes. A dry run writes nothing and
+// takes no lease (fn gets a nil HeldLease, which ApplyHeld never touches in
+// a dry run).
+func (x *Executor) HoldUnit(ctx context.Context, key string, fn func(ctx context.Context, h HeldLease) error) error {
+	if x.DryRun {
+		return fn(ctx, nil)
+	}
+	return x.Leases.Hold(ctx, key, x.ttl(), func(ctx context.Context, h lease.Held) error { return fn(ctx, h) })
+}

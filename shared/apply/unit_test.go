@@ -1,0 +1,218 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+)
+
+// batchTable adds DynamoDB's BatchWriteItem to the fake audit table: puts
+// that may overwrite (an outcome replaces its intent), in one call, and with
+// failAfter set every call after the first failAfter fails, as when the
+// process dies in the middle of a batched write.
+type batchTable struct {
+	*table
+	calls     int
+	failAfter int
+}
+
+func (b *batchTable) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	var n int
+	for _, reqs := range in.RequestItems {
+		n += len(reqs)
+	}
+	if b.failAfter > 0 && b.calls > b.failAfter {
+		b.ev.add(fmt.Sprintf("audit batch of %d failed", n))
+		return nil, errors.New("connection reset by peer")
+	}
+	d := ""
+	for _, reqs := range in.RequestItems {
+		for _, r := range reqs {
+			it := r.PutRequest.Item
+			key := attrS(it, audit.AttrPK) + "|" + attrS(it, audit.AttrSK)
+			if _, ok := b.items[key]; !ok {
+				b.keys = append(b.keys, key)
+			}
+			b.items[key] = it
+			d = attrS(it, "decision")
+		}
+	}
+	b.ev.add(fmt.Sprintf("audit batch of %d %s", n, d))
+	return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]ddbtypes.WriteRequest{}}, nil
+}
+
+// unitLease is a unit's lease: it expires at exp; Renew fails with renewErr.
+type unitLease struct {
+	mu       sync.Mutex
+	exp      time.Time
+	renewErr error
+	renewals int
+}
+
+func (h *unitLease) Expires() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.exp
+}
+
+func (h *unitLease) Renew(_ context.Context, ttl time.Duration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.renewals++
+	if h.renewErr != nil {
+		return h.renewErr
+	}
+	h.exp = time.Now().Add(ttl)
+	return nil
+}
+
+// unitHarness is a harness whose trail stores batches.
+func unitHarness(t *testing.T, failAfter int) (*harness, *batchTable) {
+	t.Helper()
+	h := newHarness(t)
+	bt := &batchTable{table: h.table, failAfter: failAfter}
+	trail, err := audit.New(bt, "audit", audit.Options{Function: "apply-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.exec = &apply.Executor{Trail: trail, Leases: h.leases, QuietNoops: true}
+	return h, bt
+}
+
+// changes is n documents to create and m already converged, as a unit plans
+// them from its one read under its lease.
+func (h *harness) changes(t *testing.T, n, m int) []apply.HeldChange {
+	var out []apply.HeldChange
+	for i := range n + m {
+		s := h.step(nil, nil)
+		s.Target.ARN = fmt.Sprintf("%s-%02d", repoARN, i)
+		c := createChange(t)
+		if i >= n {
+			c = noneChange(t)
+		}
+		out = append(out, apply.HeldChange{Step: s, Change: c})
+	}
+	return out
+}
+
+// A unit's 30 writes cost 2 intent batches before the first write and 2
+// outcome batches after the last; its 5 unchanged documents cost nothing.
+func TestApplyHeldBatchesIntentsBeforeWrites(t *testing.T) {
+	h, bt := unitHarness(t, 0)
+	res, err := h.exec.ApplyHeld(context.Background(), &unitLease{exp: time.Now().Add(time.Minute)}, h.changes(t, 30, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, unchanged := 0, 0
+	for _, r := range res {
+		switch r.Outcome {
+		case apply.Changed:
+			changed++
+		case apply.Unchanged:
+			unchanged++
+		}
+	}
+	if changed != 30 || unchanged != 5 || h.writes != 30 || bt.calls != 4 {
+		t.Fatalf("changed %d unchanged %d writes %d batch calls %d; want 30, 5, 30, 4", changed, unchanged, h.writes, bt.calls)
+	}
+	ev := h.ev.list()
+	if ev[0] != "audit batch of 25 pending" || ev[1] != "audit batch of 5 pending" ||
+		ev[len(ev)-2] != "audit batch of 25 applied" || ev[len(ev)-1] != "audit batch of 5 applied" {
+		t.Fatalf("protocol order: %v", ev)
+	}
+	for _, r := range h.table.records(t) {
+		if r.Decision != "applied" || r.Pending != "" || r.After == "" {
+			t.Fatalf("record %s: decision %s pending %q", r.PK, r.Decision, r.Pending)
+		}
+	}
+	if n := len(h.table.records(t)); n != 30 {
+		t.Fatalf("%d records, want 30 (none for unchanged documents)", n)
+	}
+}
+
+// A crash in the middle of a batched intent write: the first BatchWriteItem
+// (25 intents) is stored, the second (5) and everything after fail. Exactly
+// the 25 writes whose intents were stored happen; the 5 others are not
+// written and have no record; the 25 stay visibly pending because their
+// outcomes could not be stored either.
+func TestApplyHeldCrashMidIntentBatch(t *testing.T) {
+	h, _ := unitHarness(t, 1)
+	res, err := h.exec.ApplyHeld(context.Background(), &unitLease{exp: time.Now().Add(time.Minute)}, h.changes(t, 30, 0))
+	if err == nil {
+		t.Fatal("the failed batches were not reported")
+	}
+	if h.writes != 25 {
+		t.Fatalf("%d AWS writes, want the 25 with stored intents", h.writes)
+	}
+	notStored := 0
+	for _, r := range res {
+		if r.Outcome == apply.Failed && strings.Contains(fmt.Sprint(r.Err), "intent not stored") {
+			notStored++
+		}
+	}
+	if notStored != 5 {
+		t.Fatalf("%d results say their intent was not stored, want 5", notStored)
+	}
+	recs := h.table.records(t)
+	if len(recs) != 25 {
+		t.Fatalf("%d records, want 25", len(recs))
+	}
+	for _, r := range recs {
+		if r.Decision != "pending" || r.Pending != "pending" {
+			t.Fatalf("record %s: %s, want pending (visible to make audit -stale)", r.PK, r.Decision)
+		}
+	}
+}
+
+// A unit whose lease was taken over writes nothing: the renewal before the
+// first write fails, every stored intent is settled failed.
+func TestApplyHeldStopsWhenTheLeaseIsLost(t *testing.T) {
+	h, _ := unitHarness(t, 0)
+	hl := &unitLease{exp: time.Now().Add(5 * time.Second), renewErr: lease.ErrNotHeld}
+	_, err := h.exec.ApplyHeld(context.Background(), hl, h.changes(t, 3, 0))
+	if !errors.Is(err, lease.ErrNotHeld) || h.writes != 0 {
+		t.Fatalf("err %v, %d writes; want ErrNotHeld and none", err, h.writes)
+	}
+	for _, r := range h.table.records(t) {
+		if r.Decision != "failed" || !strings.Contains(r.Error, "lease lost") {
+			t.Fatalf("record %s: %s %q, want failed naming the lost lease", r.PK, r.Decision, r.Error)
+		}
+	}
+}
+
+// A dry run stores its plans in one batch and takes no lease.
+func TestApplyHeldDryRunRecordsPlanned(t *testing.T) {
+	h, bt := unitHarness(t, 0)
+	h.exec.DryRun = true
+	err := h.exec.HoldUnit(context.Background(), lease.RegistryKey("111111111111", "us-east-1"), func(ctx context.Context, hl apply.HeldLease) error {
+		res, err := h.exec.ApplyHeld(ctx, hl, h.changes(t, 4, 2))
+		for _, r := range res[:4] {
+			if r.Outcome != apply.Planned {
+				t.Errorf("outcome %s, want planned", r.Outcome)
+			}
+		}
+		return err
+	})
+	if err != nil || h.writes != 0 || bt.calls != 1 || len(h.leases.keys) != 0 {
+		t.Fatalf("err %v writes %d batch calls %d leases %v", err, h.writes, bt.calls, h.leases.keys)
+	}
+	for _, r := range h.table.records(t) {
+		if r.Decision != "planned" || !r.DryRun {
+			t.Fatalf("record %+v", r)
+		}
+	}
+}

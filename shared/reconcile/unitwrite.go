@@ -1,0 +1,188 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// unitChunk is how many repositories a unit reads and writes per hold of its
+// registry's lease. Events writing to the registry wait for the lease; a
+// chunk keeps that wait to one chunk's reads and writes (seconds), however
+// large the registry, and a long unit never holds one lease past renewals.
+const unitChunk = 200
+
+// registryUnit converges one registry's documents as a unit: its
+// pull-through-cache rules (members), its registry policy and every
+// (selected) repository policy. The listing and the tag pages are read
+// first; then, chunk by chunk, the unit takes the registry's lease (the key
+// every writer of these documents takes, events included), reads each
+// document once under it, plans, and hands the chunk to ApplyHeld: one batch
+// of intents, the fenced writes, one batch of outcomes. Nothing read under
+// the lease can change before it is written, so nothing is read twice.
+func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.State, w Work) (Report, error) {
+	var rep Report
+	reg := inventory.NewRegistry(e.Clients.ECR(w.Account, w.Region), w.Account, w.Region, inventory.RegistryOptions{Concurrency: e.Concurrency})
+	repos, _, err := reg.Repositories(ctx, nil)
+	if err != nil {
+		return rep, fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
+	}
+	var selected []inventory.Repository
+	for _, r := range repos {
+		if matchesAny(w.Repositories, r.Name) {
+			selected = append(selected, r)
+		}
+	}
+	tags, err := e.taggedRepositories(ctx, state, w.Account, w.Region)
+	if err != nil {
+		return rep, fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
+	}
+	key := lease.RegistryKey(w.Account, w.Region)
+	var errs []error
+	for lo := 0; lo == 0 || lo < len(selected); lo += unitChunk {
+		chunk := selected[lo:min(lo+unitChunk, len(selected))]
+		err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
+			var items []apply.HeldChange
+			if lo == 0 {
+				head, err := e.registryDocuments(ctx, cause, state, w.Account, w.Region)
+				if err != nil {
+					return err
+				}
+				items = head
+			}
+			items = append(items, e.repositoryChanges(ctx, cause, reg, state, w, chunk, tags, &rep)...)
+			results, err := e.Exec.ApplyHeld(ctx, h, items)
+			for _, res := range results {
+				rep.count(res)
+			}
+			return err
+		})
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// registryDocuments reads and plans the registry's own documents under the
+// unit's lease: the PTC rules (members) and the registry policy.
+func (e *Engine) registryDocuments(ctx context.Context, cause Cause, state *desired.State, account, region string) ([]apply.HeldChange, error) {
+	var items []apply.HeldChange
+	if account != e.Decl.Hub.AccountID {
+		steps, err := e.ptcRuleSteps(ctx, cause, state, account, region)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range steps {
+			c, err := s.Plan(ctx)
+			items = append(items, apply.HeldChange{Step: s, Change: c, Err: err})
+		}
+	}
+	s := e.registryStep(cause, account, region, func(context.Context, string) ([]policy.Statement, error) {
+		return state.RegistryStatements(account, region), nil
+	})
+	c, err := s.Plan(ctx)
+	var refused *apply.RefusedError
+	if err != nil && !errors.As(err, &refused) {
+		return nil, err
+	}
+	return append(items, apply.HeldChange{Step: s, Change: c, Err: err}), nil
+}
+
+// repositoryChanges reads each repository's policy once (under the unit's
+// lease, with bounded concurrency) and plans it. A repository deleted since
+// the listing is skipped; a failed read fails that repository.
+func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *inventory.Registry, state *desired.State, w Work, repos []inventory.Repository, tags map[string]map[string]string, rep *Report) []apply.HeldChange {
+	limit := e.Concurrency
+	if limit <= 0 {
+		limit = 8
+	}
+	items := make([]*apply.HeldChange, len(repos))
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, limit)
+	)
+	for i, r := range repos {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			arn := repositoryResource(e.Decl.Hub.Partition, w.Account, w.Region, r.Name).ARN
+			current, _, err := reg.RepositoryPolicy(ctx, r.Name)
+			var gone *ecrtypes.RepositoryNotFoundException
+			if errors.As(err, &gone) {
+				e.log().Info("repository disappeared during the run; skipped", "account", w.Account, "region", w.Region, "repository", r.Name)
+				return
+			}
+			if err != nil {
+				mu.Lock()
+				rep.Examined++
+				rep.Failed++
+				rep.Errors = append(rep.Errors, err.Error())
+				mu.Unlock()
+				return
+			}
+			repo := desired.Repository{Account: w.Account, Region: w.Region, Name: r.Name, Tags: tags[arn]}
+			s := e.repositoryStep(cause, reg, state, repo, &current)
+			c, err := s.Plan(ctx)
+			items[i] = &apply.HeldChange{Step: s, Change: c, Err: err}
+		}()
+	}
+	wg.Wait()
+	out := make([]apply.HeldChange, 0, len(items))
+	for _, it := range items {
+		if it != nil {
+			out = append(out, *it)
+		}
+	}
+	return out
+}
+
+// summarize stores the unit's summary record: what it examined and what
+// became of it, its run and its duration. Unchanged documents have no record
+// of their own in a unit; this is where they are counted.
+func (e *Engine) summarize(ctx context.Context, cause Cause, w Work, rep Report, took time.Duration, uerr error) error {
+	rec := audit.Record{Decision: audit.DecisionSummary, Op: "none", Trigger: cause.Trigger, Actor: cause.Actor,
+		Target: audit.Target{ARN: audit.UnitARN(w.Account, w.Region), AccountID: w.Account, Region: w.Region, Kind: "Unit"},
+		Counts: &audit.Counts{Examined: rep.Examined, Unchanged: rep.Unchanged, Changed: rep.Changed,
+			Planned: rep.Planned, Refused: rep.Refused, Failed: rep.Failed},
+		Duration: took, DryRun: w.DryRun}
+	if uerr != nil {
+		msg := uerr.Error()
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
+		rec.Error = msg
+	}
+	return e.Exec.Trail.Record(ctx, rec)
+}
+
+// heldDocuments takes a registry's lease, reads and plans the documents
+// plan returns under it, and applies them as one batch: the path of an
+// account event's member registry (its PTC rules and registry policy) and of
+// the hub's registry policy.
+func (e *Engine) heldDocuments(ctx context.Context, key string, planFn func(ctx context.Context) ([]apply.HeldChange, error)) (Report, error) {
+	var rep Report
+	err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
+		items, err := planFn(ctx)
+		if err != nil {
+			return err
+		}
+		results, err := e.Exec.ApplyHeld(ctx, h, items)
+		for _, res := range results {
+			rep.count(res)
+		}
+		return err
+	})
+	return rep, err
+}

@@ -18,9 +18,39 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/metrics"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
+
+// staleLister finds writes whose outcome was never recorded.
+type staleLister interface {
+	Stale(ctx context.Context, cutoff time.Time) ([]audit.Record, error)
+}
+
+// staleAfter is older than any invocation (Lambda's limit is 15 minutes):
+// a pending record this old belongs to a process that died mid-write.
+const staleAfter = 15 * time.Minute
+
+// countStale is the sweep's look at the trail's stale pending records: one
+// StalePending metric line (the hub's alarm watches it) and one warning per
+// record naming its target. A failed query is logged, never fatal: the
+// sweep's own work matters more.
+func (h *handler) countStale(ctx context.Context, runID string) {
+	if h.stale == nil {
+		return
+	}
+	recs, err := h.stale.Stale(ctx, h.now().Add(-staleAfter))
+	if err != nil {
+		h.log.WarnContext(ctx, "listing stale pending audit records failed", "runId", runID, "error", err.Error())
+		return
+	}
+	for _, r := range recs {
+		h.log.WarnContext(ctx, "stale pending audit record: a write may or may not have happened; this sweep converges its target",
+			"runId", runID, "target", r.Target.ARN, "recordId", r.ID, "since", r.Time)
+	}
+	metrics.Line(h.log, "stale pending records", metrics.MetricStalePending, "Count", float64(len(recs)))
+}
 
 // converger is the part of the reconcile engine a dry run drives inline.
 type converger interface {
@@ -68,6 +98,9 @@ type handler struct {
 	log         *slog.Logger
 	now         func() time.Time
 	concurrency int
+	// stale lists stale pending audit records (the sweep counts them); nil
+	// skips the count.
+	stale staleLister
 }
 
 // response is what an invocation returns. A bad payload gets only Error,
@@ -148,6 +181,9 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	}
 	runID := kind + "-" + audit.NewID(h.now())
 	resp := response{RunID: runID, Request: req.String(), DryRun: req.DryRun, Sweep: req.Sweep}
+	if req.Sweep {
+		h.countStale(ctx, runID)
+	}
 
 	var walk inventory.WalkResult
 	if scope := walkScope(h.decl, req.Targets); scope.All || len(scope.AccountIDs) > 0 {

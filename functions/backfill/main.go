@@ -43,5 +43,6 @@ func handlerFor(e *function.Env) *handler {
 		queueURL: e.Spec.Var(workQueueURL),
 		log:      e.Log,
 		now:      time.Now,
+		stale:    e.Trail,
 	}
 }

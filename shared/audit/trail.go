@@ -290,7 +290,8 @@ func (t *Trail) emit(ctx context.Context, rec Record) {
 	case DecisionRefused, DecisionRejected:
 		level = slog.LevelWarn
 	}
-	t.log.LogAttrs(ctx, level, "audit "+string(rec.Decision), slog.Any("audit", rec))
+	attrs := append([]slog.Attr{slog.Any("audit", rec)}, metricAttrs(rec, t.now())...)
+	t.log.LogAttrs(ctx, level, "audit "+string(rec.Decision), attrs...)
 }
 
 // DynamoDB attribute names. Exported names are the schema other packages

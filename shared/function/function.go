@@ -146,7 +146,7 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	leases, err := lease.New(db, spec.Var(LeaseTable), lease.Options{})
+	leases, err := lease.New(db, spec.Var(LeaseTable), lease.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -29,6 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/metrics"
 )
 
 // dynamoAPI is the part of DynamoDB a lease needs: conditional put (take),
@@ -101,6 +104,9 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the jittered, doubling pause between
 	// attempts; 0 means the defaults.
 	MinBackoff, MaxBackoff time.Duration
+	// Logger receives the lease metrics (conflicts and waits, as EMF lines);
+	// nil means none.
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Lease expiry compares clocks of
 	// different hosts, so ttl must dwarf clock skew (NTP keeps Lambda's
 	// within milliseconds).
@@ -115,6 +121,7 @@ type Leaser struct {
 	maxWait  time.Duration
 	min, max time.Duration
 	now      func() time.Time
+	log      *slog.Logger
 	// sleep waits d or until ctx ends; tests replace it to step time.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -128,7 +135,7 @@ func New(db dynamoAPI, table string, opt Options) (*Leaser, error) {
 		return nil, fmt.Errorf("lease: no DynamoDB client for table %s", table)
 	}
 	l := &Leaser{db: db, table: table, holder: opt.Holder, maxWait: opt.MaxWait,
-		min: opt.MinBackoff, max: opt.MaxBackoff, now: opt.Now, sleep: sleepCtx}
+		min: opt.MinBackoff, max: opt.MaxBackoff, now: opt.Now, sleep: sleepCtx, log: opt.Logger}
 	if l.holder == "" {
 		l.holder = lambdacontext.FunctionName
 	}
@@ -187,6 +194,7 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 	owner := holder + "#" + token()
 	start := l.now()
 	backoff := l.min
+	conflicts := 0
 	for {
 		now := l.now()
 		expires := ceilSecond(now.Add(ttl))
@@ -204,12 +212,14 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		if err == nil {
+			l.record(conflicts, l.now().Sub(start))
 			return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, nil
 		}
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			return nil, fmt.Errorf("lease: taking %s in table %s: %w", key, l.table, err)
 		}
+		conflicts++
 		busy := &BusyError{Key: key, Holder: "unknown", Waited: l.now().Sub(start)}
 		if v, ok := ccf.Item[AttrHolder].(*types.AttributeValueMemberS); ok {
 			busy.Holder = v.Value
@@ -223,6 +233,7 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 		// waiters that a release wakes together.
 		pause := backoff/2 + rand.N(backoff/2+1)
 		if busy.Waited+pause > l.maxWait {
+			l.record(conflicts, busy.Waited)
 			return nil, busy
 		}
 		if err := l.sleep(ctx, pause); err != nil {
@@ -230,6 +241,20 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 		}
 		backoff = min(backoff*2, l.max)
 	}
+}
+
+// record prints the lease metrics of one Acquire that met another holder:
+// how many attempts found the lease held, and how long it waited.
+func (l *Leaser) record(conflicts int, waited time.Duration) {
+	if l.log == nil || conflicts == 0 {
+		return
+	}
+	fn := lambdacontext.FunctionName
+	if fn == "" {
+		fn = "local"
+	}
+	metrics.Line(l.log, "lease conflict", metrics.MetricLeaseConflicts, "Count", float64(conflicts), metrics.DimFunction, fn)
+	metrics.Line(l.log, "lease wait", metrics.MetricLeaseWait, "Milliseconds", float64(waited.Milliseconds()), metrics.DimFunction, fn)
 }
 
 // Renew extends a held lease to ttl from now, for holds longer than the

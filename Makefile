@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff deploy deploy-local deploy-local-report destroy import bootstrap clean
+.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -114,6 +114,11 @@ diff: build cdk-cli ## what a deploy would change in the templates (credentials 
 
 bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>]
 	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/us-east-1 $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
+
+MEMBER_ROLE ?=
+ORG_ROLE ?=
+plan: moto ## [DECLARATION=...] [MEMBER_ROLE=OrganizationAccountAccessRole] [ORG_ROLE=<reader role ARN>]: what a deploy of the declaration would change (the backfill's dry run, run here with your own read-only credentials)
+	$(GO) run ./shared/devtools/plan/cmd/plan -declaration $(DECLARATION) $(if $(MEMBER_ROLE),-member-role $(MEMBER_ROLE)) $(if $(ORG_ROLE),-org-role $(ORG_ROLE))
 
 deploy-local: moto cdk-cli ## the deploy rehearsal: every stack on the local AWS's CloudFormation, the deployed functions run, events replayed, destroy and reinstall
 	$(GO) run ./shared/devtools/rehearsal/cmd/rehearsal

@@ -1,0 +1,53 @@
+// Command plan is `make plan`: the backfill's dry run of a declaration, run locally with your own
+// credentials (see package plan).
+//
+//	go run ./shared/devtools/plan/cmd/plan -declaration infra/declaration.json -member-role OrganizationAccountAccessRole
+//
+// Exit status: 0 the plan refuses and fails nothing, 1 it does (or the run failed), 2 bad input.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/plan"
+)
+
+func main() {
+	declaration := flag.String("declaration", "infra/declaration.json", "declaration to plan")
+	memberRole := flag.String("member-role", "", "role to read members through (default: the declaration's memberRoleName; OrganizationAccountAccessRole before install)")
+	orgRole := flag.String("org-role", "", "role ARN to read Organizations through (default: your own credentials)")
+	asJSON := flag.Bool("json", false, "print the backfill's answer as JSON")
+	flag.Parse()
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "plan: loading your AWS credentials:", err)
+		os.Exit(2)
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "plan: no AWS credentials (a read-only role suffices; with AWS_ENDPOINT_URL the local AWS):", err)
+		os.Exit(2)
+	}
+	res, err := plan.Run(ctx, plan.Options{Declaration: *declaration, MemberRole: *memberRole, OrgRoleARN: *orgRole,
+		Credentials: creds, Endpoint: os.Getenv("AWS_ENDPOINT_URL")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "plan:", err)
+		os.Exit(1)
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Println(string(b))
+	} else {
+		plan.Print(os.Stdout, res)
+	}
+	if s := res.Summary; s != nil && (s.Refused > 0 || s.Failed > 0) || len(res.Failures) > 0 {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,221 @@
+// Package plan is `make plan`: the plan a deploy would apply, before the deploy. It is the backfill's
+// own dry run, not a second planner: the real backfill binary (built for this host) runs under the
+// local Lambda runtime with the caller's own credentials, reads the organization (directly, or
+// through a reader role) and each member through a configurable role (the execution role after
+// install, OrganizationAccountAccessRole before it), and answers the plan per document with its
+// readable diff and the counts.
+//
+// The dry run writes nothing to AWS, but it records each planned change in the audit trail and
+// its setup needs a lease table; both go to a throwaway local DynamoDB this package starts
+// (AWS_ENDPOINT_URL_DYNAMODB), so read-only credentials are enough and the real audit trail is not
+// touched.
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+)
+
+// Payload is the backfill dry run over every target: what the deploy-time backfill plans first.
+const Payload = `{"action":"backfill","targets":{"all":true},"dryRun":true}`
+
+// Sink tables in the throwaway local DynamoDB.
+const (
+	sinkAuditTable = "ecr-warden-plan-audit"
+	sinkLeaseTable = "ecr-warden-plan-lease"
+)
+
+// Options say what to plan and how to read AWS.
+type Options struct {
+	// Declaration is the declaration file to plan.
+	Declaration string
+	// MemberRole is the role read in members (and in the hub when the credentials are not the
+	// hub's): "" means the declaration's memberRoleName (after install); OrganizationAccountAccessRole
+	// before it. The desired documents do not depend on it.
+	MemberRole string
+	// OrgRoleARN is the role read for Organizations; "" means the credentials' own (the management
+	// account, or a delegated administrator).
+	OrgRoleARN string
+	// Credentials are the caller's (read-only suffices).
+	Credentials aws.Credentials
+	// Endpoint, when set, is a local AWS to plan against instead of AWS.
+	Endpoint string
+	// Payload overrides the dry-run payload (a narrower target); it must be a dry run.
+	Payload string
+}
+
+// Result is the backfill's dry-run answer.
+type Result struct {
+	Error    string   `json:"error,omitempty"`
+	RunID    string   `json:"runId,omitempty"`
+	Request  string   `json:"request,omitempty"`
+	Regions  []string `json:"regions,omitempty"`
+	Accounts int      `json:"accounts"`
+	Units    int      `json:"units"`
+	Summary  *struct {
+		Examined  int      `json:"examined"`
+		Unchanged int      `json:"unchanged"`
+		Changed   int      `json:"changed"`
+		Planned   int      `json:"planned"`
+		Refused   int      `json:"refused"`
+		Failed    int      `json:"failed"`
+		Errors    []string `json:"errors,omitempty"`
+	} `json:"summary,omitempty"`
+	Plan []Change `json:"plan,omitempty"`
+	// Failures are units that could not be planned (e.g. a member role that cannot be assumed).
+	Failures []struct {
+		Account string `json:"account"`
+		Region  string `json:"region"`
+		Error   string `json:"error"`
+	} `json:"failures,omitempty"`
+	PlanTruncated string `json:"planTruncated,omitempty"`
+}
+
+// Change is one document of the plan.
+type Change struct {
+	Target string `json:"target"`
+	Kind   string `json:"kind"`
+	Op     string `json:"op"`
+	Diff   string `json:"diff"`
+}
+
+// Run plans opt.Declaration with the real backfill binary.
+func Run(ctx context.Context, opt Options) (*Result, error) {
+	decl, err := config.Load(opt.Declaration)
+	if err != nil {
+		return nil, fmt.Errorf("declaration %s: %w", opt.Declaration, err)
+	}
+	dir, err := os.MkdirTemp("", "ecr-warden-plan-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	declPath, err := withMemberRole(opt.Declaration, opt.MemberRole, dir)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := lambdalocal.BuildHost(ctx, "github.com/ecr-warden/ecr-warden/functions/backfill", filepath.Join(dir, "bin"))
+	if err != nil {
+		return nil, err
+	}
+	sink, err := localaws.Start(ctx, localaws.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("starting the local DynamoDB the dry run records into: %w", err)
+	}
+	defer sink.Stop()
+	db := dynamodb.NewFromConfig(sink.Config(decl.Hub.Regions[0]))
+	if err := audit.CreateTable(ctx, db, sinkAuditTable); err != nil {
+		return nil, err
+	}
+	if err := lease.CreateTable(ctx, db, sinkLeaseTable); err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		"WARDEN_DECLARATION_FILE":   declPath,
+		"WARDEN_AUDIT_TABLE":        sinkAuditTable,
+		"WARDEN_LEASE_TABLE":        sinkLeaseTable,
+		"WARDEN_WORK_QUEUE_URL":     "",
+		"WARDEN_ORG_ROLE_ARN":       opt.OrgRoleARN,
+		"AWS_ENDPOINT_URL_DYNAMODB": sink.URL,
+		"AWS_ACCESS_KEY_ID":         opt.Credentials.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":     opt.Credentials.SecretAccessKey,
+		"AWS_SESSION_TOKEN":         opt.Credentials.SessionToken,
+	}
+	if opt.Endpoint != "" {
+		env["AWS_ENDPOINT_URL"] = opt.Endpoint
+	}
+	inst, err := lambdalocal.Start(ctx, lambdalocal.Function{Name: "ecr-warden-plan", Binary: bin, Env: env,
+		Region: decl.Hub.Regions[0], Timeout: 15 * time.Minute, InitTimeout: time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	defer inst.Close()
+	payload := opt.Payload
+	if payload == "" {
+		payload = Payload
+	}
+	res, err := inst.Invoke(ctx, []byte(payload))
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, fmt.Errorf("the backfill dry run failed: %v\n%s", res.Err, strings.Join(res.Logs, "\n"))
+	}
+	var out Result
+	if err := json.Unmarshal(res.Payload, &out); err != nil {
+		return nil, fmt.Errorf("decoding the dry run's answer: %w", err)
+	}
+	if out.Error != "" {
+		return &out, fmt.Errorf("the backfill refused the payload: %s", out.Error)
+	}
+	return &out, nil
+}
+
+// withMemberRole returns the declaration to run: the file itself, or a copy whose memberRoleName
+// is role (the only field changed; it decides which role is assumed, not what is desired).
+func withMemberRole(path, role, dir string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil || role == "" {
+		return abs, err
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", fmt.Errorf("declaration %s: %w", path, err)
+	}
+	m["memberRoleName"], _ = json.Marshal(role)
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "declaration.json")
+	return out, os.WriteFile(out, b, 0o644)
+}
+
+// Print writes the plan as a person reads it: per document its operation, kind and target and
+// the statements added (+), changed (~) and removed (-), then the counts and any refusal or failure.
+func Print(w io.Writer, r *Result) {
+	changes := append([]Change(nil), r.Plan...)
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Target < changes[j].Target })
+	for _, c := range changes {
+		fmt.Fprintf(w, "%s %s %s\n", c.Op, c.Kind, c.Target)
+		for _, line := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
+			fmt.Fprintf(w, "    %s\n", line)
+		}
+	}
+	if r.PlanTruncated != "" {
+		fmt.Fprintf(w, "(plan truncated: %s)\n", r.PlanTruncated)
+	}
+	fmt.Fprintf(w, "%s: %d accounts, %d units", r.Request, r.Accounts, r.Units)
+	if s := r.Summary; s != nil {
+		fmt.Fprintf(w, "; documents examined %d, unchanged %d, to change %d, refused %d, failed %d\n",
+			s.Examined, s.Unchanged, s.Planned, s.Refused, s.Failed)
+		for _, e := range s.Errors {
+			fmt.Fprintf(w, "  ! %s\n", e)
+		}
+	} else {
+		fmt.Fprintln(w)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "  ! unit %s/%s: %s\n", f.Account, f.Region, f.Error)
+	}
+}

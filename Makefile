@@ -143,7 +143,7 @@ else
 	aws lambda invoke --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) /dev/stdout
 endif
 
-bench: moto ## backfill over 20 accounts / 2,000 repositories on the local AWS (first and converged run), in-memory plan for 10,000 repositories, per-event costs
+bench: moto ## the product vs the floor and a blind loop over 20 accounts / 2,000 repositories (ratios last), 20 joins in series and at once, in-memory plan for 10,000 repositories, per-event costs
 	$(GO) run ./shared/devtools/bench -accounts 20 -repositories 2000
 	$(GO) test -run '^$$' -bench . -benchtime 100x ./functions/repository
 	$(GO) test -run '^$$' -bench AccountJoin -benchtime 20x ./functions/account

@@ -1,15 +1,24 @@
-// Command bench is `make bench`: it measures a backfill at organization scale
-// against the local AWS with the real Lambda binaries (backfill fanning out
-// through SQS to the worker, as deployed) and prints a table: wall time, AWS
-// calls by operation, writes and calls per repository for a dry run, a first
-// run that must write, and a second run over the converged organization. It
-// then runs the in-memory desired+plan benchmark for 10,000 repositories and
-// 1,000 accounts (shared/desired).
+// Command bench is `make bench`: the write path against two yardsticks, in
+// one run, on the local AWS. Each program gets its own freshly seeded
+// organization (the hub plus members in 4 OUs, repositories half matched by
+// name, a quarter by a tag grant, a quarter by nothing):
 //
-// It exits non-zero if the converged run writes anything or reads more than
-// one repository policy per repository, the property the README promises.
+//   - the floor: a small program (floor.go) making only the reads and writes
+//     the declaration needs, with the same parallelism, planned by the
+//     product's own pure packages; no audit, no lease, no queue;
+//   - a blind-overwrite loop (loop.go): list, then overwrite every repository
+//     policy with one document, reading nothing;
+//   - the product: the real backfill and worker binaries fanning out through
+//     SQS, a dry run, a first run and a converged re-run; then the marginal
+//     cost of a written repository; then 20 account joins (the real account
+//     binary) one after another and 20 at once, counting lost hub grants.
 //
-//	go run ./shared/devtools/bench -accounts 20 -repositories 2000
+// Each phase reports wall time, AWS calls by service and ECR/IAM writes; the
+// ratios product/floor and product/loop are printed last. It exits non-zero
+// if the converged run writes or reads more than one document per
+// repository, the product and the floor write differently, or a grant is lost.
+//
+//	go run ./shared/devtools/bench -accounts 20 -repositories 2000 -joins 20
 package main
 
 import (

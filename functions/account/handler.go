@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/function"
@@ -34,9 +33,6 @@ type handler struct {
 // response is the shared event-function answer (function.Response).
 type response = function.Response
 
-// kinds are the targets this function converges.
-var kinds = []trigger.Kind{trigger.KindAccount, trigger.KindAccountMoved, trigger.KindAccountDeparted}
-
 // handle is the Lambda handler. Rejections (malformed or foreign events, a
 // failed CreateAccountResult, an undocumented shape it cannot read) are
 // audited and return success: the same bytes would be rejected on every
@@ -46,9 +42,9 @@ var kinds = []trigger.Kind{trigger.KindAccount, trigger.KindAccountMoved, trigge
 // limit, a V1 registry the declaration may not switch) are recorded by the
 // engine and reported in the response; retrying cannot fix them.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
-	t, err := function.Accept(raw, h.decl.Hub.Regions, "account", kinds...)
+	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnAccount)
 	if rej, ok := trigger.AsRejection(err); ok {
-		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, accepts)
+		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, trigger.FnAccount)
 	}
 	if err != nil {
 		return response{}, err
@@ -62,6 +58,3 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	}
 	return response{Target: t.String(), Report: out.Report}, nil
 }
-
-// accepts names the rejected events filed under their account.
-func accepts(k trigger.Kind) bool { return slices.Contains(kinds, k) }

@@ -19,9 +19,6 @@ type converger interface {
 
 var _ converger = (*reconcile.Engine)(nil)
 
-// kinds are the targets drift re-converges: the documents ecr-warden keeps.
-var kinds = []trigger.Kind{trigger.KindRepository, trigger.KindPublicRepository, trigger.KindRegistryPolicy, trigger.KindPTCRule, trigger.KindRole}
-
 // handler re-converges the one resource a policy-change event names. Its
 // engine ignores (and records) ecr-warden's own writes, roles other than the
 // PTC role and accounts ecr-warden keeps nothing in.
@@ -40,9 +37,9 @@ type response = function.Response
 // answer success (a retry would decide the same); engine errors fail the
 // invocation so Lambda retries and then dead-letters the event.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
-	t, err := function.Accept(raw, h.decl.Hub.Regions, "drift", kinds...)
+	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnDrift)
 	if rej, ok := trigger.AsRejection(err); ok {
-		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, byEventID)
+		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, trigger.FnDrift)
 	}
 	if err != nil {
 		return response{}, err
@@ -57,7 +54,3 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	}
 	return response{Target: out.Resource.ARN, Ignored: out.Ignored, Actor: actor, Report: out.Report}, nil
 }
-
-// byEventID files every rejected drift event under its event id: a drift
-// event names its resource only once it parses.
-func byEventID(trigger.Kind) bool { return false }

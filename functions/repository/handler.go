@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
@@ -22,9 +21,6 @@ type converger interface {
 }
 
 var _ converger = (*reconcile.Engine)(nil)
-
-// kinds are the targets this function converges.
-var kinds = []trigger.Kind{trigger.KindRepository, trigger.KindPublicRepository}
 
 // handler turns one delivered event into one converged repository policy (or
 // one recorded rejection). It holds only what lives for the whole execution
@@ -58,9 +54,9 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // (throttling, 5xx, audit or lease unavailable) fails the invocation so
 // Lambda retries and then dead-letters.
 func (h *handler) handle(ctx context.Context, raw []byte) (response, error) {
-	t, err := function.Accept(raw, h.decl.Hub.Regions, "repository", kinds...)
+	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnRepository)
 	if rej, ok := trigger.AsRejection(err); ok {
-		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, accepts)
+		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, trigger.FnRepository)
 	}
 	if err != nil {
 		return response{}, err
@@ -74,9 +70,6 @@ func (h *handler) handle(ctx context.Context, raw []byte) (response, error) {
 	}
 	return response{Target: out.Resource.ARN, Report: out.Report}, nil
 }
-
-// accepts names the rejected events filed under their repository.
-func accepts(k trigger.Kind) bool { return slices.Contains(kinds, k) }
 
 // drop settles an engine error that retrying cannot fix (access denied, for
 // instance a member without the execution role, or input AWS calls invalid):

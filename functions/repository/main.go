@@ -2,8 +2,9 @@
 // declared the moment a repository appears: it receives CreateRepository
 // events (ECR private, by API call or created by ECR itself; ECR Public),
 // in the hub or forwarded from members, and converges that one repository's
-// policy through the shared reconcile engine. Drift events on one repository
-// converge the same way.
+// policy through the shared reconcile engine. Tag changes (TagResource,
+// UntagResource) re-converge the repository the same way, so tag-based grants
+// follow at once; hand edits of its policy are drift's (trigger.Routes).
 //
 // This file is wiring only; the decision logic is handler.handle.
 package main

@@ -47,7 +47,8 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	functest.Main(m, []string{"repository"}, func(h *functest.Harness) {
+	// drift too: hand edits of a repository's policy are routed to it (trigger.Routes).
+	functest.Main(m, []string{"repository", "drift"}, func(h *functest.Harness) {
 		lab, srv, proxy, binary = h, h.Server, h.Proxy, h.Binary("repository")
 	})
 }
@@ -185,6 +186,20 @@ func decisions(recs []audit.Record) string {
 func (w *world) start(extra map[string]string) *lambdalocal.Instance {
 	w.t.Helper()
 	inst, err := lambdalocal.Start(w.ctx, w.function(extra))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { inst.Close() })
+	return inst
+}
+
+// startDrift starts the drift function, where the route table sends hand
+// edits of repository policies.
+func (w *world) startDrift() *lambdalocal.Instance {
+	w.t.Helper()
+	f := w.function(nil)
+	f.Name, f.Binary = "ecr-warden-drift", lab.Binary("drift")
+	inst, err := lambdalocal.Start(w.ctx, f)
 	if err != nil {
 		w.t.Fatal(err)
 	}

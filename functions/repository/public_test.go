@@ -73,7 +73,8 @@ func TestPublicForeignStatementKept(t *testing.T) {
 }
 
 // A hand edit that drops ecr-warden's statement is reverted when its
-// SetRepositoryPolicy event arrives, and the hand-added statement stays.
+// SetRepositoryPolicy event reaches drift (where trigger.Routes sends it; the
+// repository function rejects it), and the hand-added statement stays.
 func TestPublicHandEditReverted(t *testing.T) {
 	w := newWorld(t)
 	w.createPublic("tools/scanner")
@@ -82,7 +83,10 @@ func TestPublicHandEditReverted(t *testing.T) {
 
 	const hand = `{"Sid":"HandAdded","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"ecr-public:DescribeImages"}`
 	w.setPublicPolicy("tools/scanner", `{"Version":"2008-10-17","Statement":[`+hand+`]}`)
-	r := w.mustInvoke(inst, w.event("ecr-public-set-repository-policy.json"))
+	if r := w.mustInvoke(inst, w.event("ecr-public-set-repository-policy.json")); r.Rejected != string(trigger.ReasonUnknownEvent) {
+		t.Errorf("repository function: %+v, want the drift event rejected as another function's", r)
+	}
+	r := w.mustInvoke(w.startDrift(), w.event("ecr-public-set-repository-policy.json"))
 	if r.Changed != 1 {
 		t.Fatalf("drift event: %+v, want one change", r)
 	}

@@ -8,6 +8,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -394,5 +398,39 @@ func TestConcurrentDeliveriesWriteOnce(t *testing.T) {
 	goldenFile(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
 	if got := decisions(w.history(w.memberARN("team-a/app"))); got != "applied,noop,noop,noop" {
 		t.Errorf("audit decisions = %s, want applied,noop,noop,noop", got)
+	}
+}
+
+// TestTagResourceReconvergesTagGrant: a tag added to a member repository by
+// TagResource reaches the repository function (the route table sends it
+// there) and the real binary re-converges the repository, so the tag-based
+// grant appears at once instead of at the next sweep; UntagResource takes it
+// away again.
+func TestTagResourceReconvergesTagGrant(t *testing.T) {
+	w := newWorld(t)
+	w.createRepository(w.member, "team-a/app", nil)
+	inst := w.start(nil)
+	w.mustInvoke(inst, w.event("ecr-create-repository-api-member.json"))
+	before := w.policy(w.member, "team-a/app")
+	if strings.Contains(before, "EcrWardenTaggedCiPush") {
+		t.Fatalf("untagged repository already has the tag grant:\n%s", before)
+	}
+	arn := w.memberARN("team-a/app")
+	if _, err := w.ecr(w.member).TagResource(w.ctx, &ecr.TagResourceInput{ResourceArn: aws.String(arn),
+		Tags: []ecrtypes.Tag{{Key: aws.String("share"), Value: aws.String("org")}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.mustInvoke(inst, w.event("ecr-tag-resource.json"))
+	if r.Target != arn || r.Changed != 1 {
+		t.Errorf("TagResource: response %+v, want one change on %s", r, arn)
+	}
+	goldenFile(t, "repository-policy.team-a-app.json", w.policy(w.member, "team-a/app"))
+
+	if _, err := w.ecr(w.member).UntagResource(w.ctx, &ecr.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{"share"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.mustInvoke(inst, w.event("ecr-untag-resource.json"))
+	if got := w.policy(w.member, "team-a/app"); got != before {
+		t.Errorf("after UntagResource the policy is\n%s\nwant it as before the tag:\n%s", got, before)
 	}
 }

@@ -30,19 +30,23 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 		source, fn  string
 		detailTypes []string
 		names       []string
-		roleNames   []string
+		params      map[string]interface{}
 	}{
 		"CreateRepository":       {"aws.ecr", FnRepository, []string{DetailAPICall, DetailServiceEvent}, []string{"CreateRepository"}, nil},
+		"RepositoryTags":         {"aws.ecr", FnRepository, []string{DetailAPICall}, []string{"TagResource", "UntagResource"}, nil},
 		"CreatePublicRepository": {"aws.ecr-public", FnRepository, []string{DetailAPICall}, []string{"CreateRepository"}, nil},
 		"OrganizationsAccount": {"aws.organizations", FnAccount, []string{DetailAPICall, DetailServiceEvent},
 			[]string{"CreateAccountResult", "AccountJoinedOrganization", "AccountDepartedOrganization", "MoveAccount", "RemoveAccountFromOrganization"}, nil},
 		"ControlTowerAccount": {"aws.controltower", FnAccount, []string{DetailAPICall, DetailServiceEvent},
 			[]string{"CreateManagedAccount", "UpdateManagedAccount"}, nil},
 		"EcrPolicyDrift": {"aws.ecr", FnDrift, []string{DetailAPICall},
-			[]string{"SetRepositoryPolicy", "DeleteRepositoryPolicy", "PutRegistryPolicy", "DeleteRegistryPolicy", "DeletePullThroughCacheRule"}, nil},
+			[]string{"SetRepositoryPolicy", "DeleteRepositoryPolicy", "PutRegistryPolicy", "DeleteRegistryPolicy", "UpdatePullThroughCacheRule", "DeletePullThroughCacheRule"}, nil},
+		"RegistryPolicyScope": {"aws.ecr", FnDrift, []string{DetailAPICall}, []string{"PutAccountSetting"},
+			map[string]interface{}{"name": []string{"REGISTRY_POLICY_SCOPE"}}},
 		"EcrPublicPolicyDrift": {"aws.ecr-public", FnDrift, []string{DetailAPICall}, []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy"}, nil},
 		"IamRoleDrift": {"aws.iam", FnDrift, []string{DetailAPICall},
-			[]string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy"}, []string{"ecr-warden-ptc"}},
+			[]string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole"}, map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}},
+		"IamRoleCreated": {"aws.iam", FnDrift, []string{DetailAPICall}, []string{"CreateRole"}, map[string]interface{}{"roleName": []string{"ci"}}},
 	}
 	hub := built.Hubs["us-east-1"]
 	rules := rulesByName(t, hubUS)
@@ -51,8 +55,11 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 	}
 	for id, w := range want {
 		detail := map[string]interface{}{"eventName": w.names, "errorCode": errorCodeAbsent}
-		if w.roleNames != nil {
-			detail["requestParameters"] = map[string]interface{}{"roleName": w.roleNames}
+		if w.params != nil {
+			detail["requestParameters"] = w.params
+		}
+		if w.fn == FnDrift {
+			detail["$or"] = notByOwnRoles()
 		}
 		pattern := map[string]interface{}{"source": []string{w.source}, "detail-type": w.detailTypes, "detail": detail}
 		fnID := logicalID(hub.Functions.ByName[w.fn].Node().DefaultChild())
@@ -85,8 +92,8 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 		}
 	}
 	// The sweep and the deploy-time backfill cover every region and run from the primary one only.
-	if len(eu) != 2*4 {
-		t.Errorf("eu-west-1 hub has %d rules, want 8: %v", len(eu), sortedKeys(eu))
+	if len(eu) != 2*6 {
+		t.Errorf("eu-west-1 hub has %d rules, want 12 (6 routes exist in every region, on both buses): %v", len(eu), sortedKeys(eu))
 	}
 	if n := len(resourcesOf(hubEU, "Custom::AWS")); n != 0 {
 		t.Errorf("eu-west-1 hub has %d deploy-time backfills, want 0 (the primary region's covers all)", n)

@@ -61,14 +61,26 @@ func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
 		cond    string
 		pattern map[string]interface{}
 	}{
-		"ForwardEcr": {"IsNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr"}, "detail-type": []string{DetailAPICall, DetailServiceEvent},
-			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"CreateRepository", "SetRepositoryPolicy",
-				"DeleteRepositoryPolicy", "PutRegistryPolicy", "DeleteRegistryPolicy", "DeletePullThroughCacheRule"}}}},
-		"ForwardEcrPublic": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr-public"}, "detail-type": []string{DetailAPICall},
-			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy"}}}},
-		"ForwardIam": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.iam"}, "detail-type": []string{DetailAPICall},
-			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy"},
+		"ForwardCreateRepository": {"IsNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr"}, "detail-type": []string{DetailAPICall, DetailServiceEvent},
+			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"CreateRepository"}}}},
+		"ForwardRepositoryTags": {"IsNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"TagResource", "UntagResource"}}}},
+		"ForwardEcrPolicyDrift": {"IsNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"SetRepositoryPolicy",
+				"DeleteRepositoryPolicy", "PutRegistryPolicy", "DeleteRegistryPolicy", "UpdatePullThroughCacheRule", "DeletePullThroughCacheRule"}}}},
+		"ForwardRegistryPolicyScope": {"IsNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"PutAccountSetting"},
+				"requestParameters": map[string]interface{}{"name": []string{"REGISTRY_POLICY_SCOPE"}}}}},
+		"ForwardCreatePublicRepository": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr-public"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"errorCode": errorCodeAbsent, "eventName": []string{"CreateRepository"}}}},
+		"ForwardEcrPublicPolicyDrift": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr-public"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy"}}}},
+		"ForwardIamRoleDrift": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.iam"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole"},
 				"requestParameters": map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}}}},
+		"ForwardIamRoleCreated": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.iam"}, "detail-type": []string{DetailAPICall},
+			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"CreateRole"},
+				"requestParameters": map[string]interface{}{"roleName": []string{"ci"}}}}},
 	}
 	if len(rules) != len(want) {
 		t.Errorf("member template has rules %v, want %d", sortedKeys(rules), len(want))
@@ -107,4 +119,20 @@ func TestManagementForwardsAccountEventsToEveryHubBus(t *testing.T) {
 			}
 		}
 	}
+}
+
+// notByOwnRoles is the filter that keeps ecr-warden's own writes (sessions of the member execution
+// role and of the hub function roles of the test declaration) from waking drift.
+func notByOwnRoles() []interface{} {
+	own := []string{"ecr-warden-execution"}
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		for _, fn := range []string{"repository", "account", "backfill", "worker", "drift"} {
+			own = append(own, "ecr-warden-"+fn+"-"+region)
+		}
+	}
+	issuer := func(filter interface{}) map[string]interface{} {
+		return map[string]interface{}{"userIdentity": map[string]interface{}{"sessionContext": map[string]interface{}{
+			"sessionIssuer": map[string]interface{}{"userName": []interface{}{filter}}}}}
+	}
+	return []interface{}{issuer(map[string]interface{}{"anything-but": own}), issuer(map[string]interface{}{"exists": false})}
 }

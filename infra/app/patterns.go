@@ -1,43 +1,74 @@
 package app
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
-// CloudTrail detail-types. Repositories that ECR creates itself (pull-through cache, replication,
-// create-on-push) arrive as service events, so creation rules match both.
+// CloudTrail detail-types (trigger's, named here for the tests).
 const (
-	DetailAPICall      = "AWS API Call via CloudTrail"
-	DetailServiceEvent = "AWS Service Event via CloudTrail"
+	DetailAPICall      = trigger.DetailTypeAPICall
+	DetailServiceEvent = trigger.DetailTypeServiceEvent
 )
 
-// Pattern is one event pattern the hub routes to a function. Every pattern also requires that
-// detail.errorCode does not exist: a failed call (AccessDenied, RepositoryAlreadyExists) changed
-// nothing, so it must not wake a function.
+// Pattern is one route of trigger.Routes rendered for this declaration: the EventBridge pattern of
+// one rule. Every pattern also requires that detail.errorCode does not exist: a failed call
+// (AccessDenied, RepositoryAlreadyExists) changed nothing, so it must not wake a function.
 type Pattern struct {
-	// ID names the rule (construct id and rule-name suffix).
+	// ID names the rule (construct id and rule-name suffix): the route's ID.
 	ID          string
 	Source      string
 	DetailTypes []string
 	EventNames  []string
-	// RoleNames, when set, restricts IAM events to these roles (detail.requestParameters.roleName).
-	RoleNames []string
+	// Parameters restricts events to these values of detail.requestParameters fields (roleName
+	// for IAM routes, from the declaration; name for the account setting).
+	Parameters map[string][]string
+	// NotBy excludes events whose caller is a session of one of these roles: ecr-warden's own
+	// roles, so its own writes never wake drift (no loops, no wasted invocations).
+	NotBy []string
 	// Function handles matching events.
 	Function string
 	// USEast1Only marks events that exist only in us-east-1 (ECR Public, IAM).
 	USEast1Only bool
 }
 
-// EventPattern renders p for EventBridge.
-func (p Pattern) EventPattern() *awsevents.EventPattern {
+// detail is the pattern's detail filter.
+func (p Pattern) detail() map[string]interface{} {
 	detail := map[string]interface{}{
-		"eventName": jsii.Strings(p.EventNames...),
+		"eventName": p.EventNames,
 		"errorCode": []interface{}{map[string]interface{}{"exists": false}},
 	}
-	if len(p.RoleNames) > 0 {
-		detail["requestParameters"] = map[string]interface{}{"roleName": jsii.Strings(p.RoleNames...)}
+	if len(p.Parameters) > 0 {
+		params := map[string]interface{}{}
+		for k, v := range p.Parameters {
+			params[k] = v
+		}
+		detail["requestParameters"] = params
 	}
+	if len(p.NotBy) > 0 {
+		// Callers that are not role sessions have no sessionIssuer; anything-but alone would not
+		// match them.
+		issuer := func(filter interface{}) map[string]interface{} {
+			return map[string]interface{}{"userIdentity": map[string]interface{}{"sessionContext": map[string]interface{}{
+				"sessionIssuer": map[string]interface{}{"userName": []interface{}{filter}}}}}
+		}
+		detail["$or"] = []interface{}{
+			issuer(map[string]interface{}{"anything-but": p.NotBy}),
+			issuer(map[string]interface{}{"exists": false}),
+		}
+	}
+	return detail
+}
+
+// EventPattern renders p for EventBridge.
+func (p Pattern) EventPattern() *awsevents.EventPattern {
+	detail := p.detail()
+	detail["eventName"] = jsii.Strings(p.EventNames...)
 	return &awsevents.EventPattern{
 		Source:     jsii.Strings(p.Source),
 		DetailType: jsii.Strings(p.DetailTypes...),
@@ -45,86 +76,121 @@ func (p Pattern) EventPattern() *awsevents.EventPattern {
 	}
 }
 
-// Map renders p as the raw JSON pattern, for L1 rules (the member template).
+// Map renders p as the raw JSON pattern, for L1 rules (the member template) and tests.
 func (p Pattern) Map() map[string]interface{} {
-	detail := map[string]interface{}{
-		"eventName": p.EventNames,
-		"errorCode": []interface{}{map[string]interface{}{"exists": false}},
-	}
-	if len(p.RoleNames) > 0 {
-		detail["requestParameters"] = map[string]interface{}{"roleName": p.RoleNames}
-	}
-	return map[string]interface{}{"source": []string{p.Source}, "detail-type": p.DetailTypes, "detail": detail}
+	return map[string]interface{}{"source": []string{p.Source}, "detail-type": p.DetailTypes, "detail": p.detail()}
 }
 
-// Event names, by the function that handles them.
-var (
-	repositoryCreation = []string{"CreateRepository"}
-	organizationEvents = []string{"CreateAccountResult", "AccountJoinedOrganization", "AccountDepartedOrganization",
-		"MoveAccount", "RemoveAccountFromOrganization"}
-	controlTowerEvents = []string{"CreateManagedAccount", "UpdateManagedAccount"}
-	ecrDriftEvents     = []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy", "PutRegistryPolicy",
-		"DeleteRegistryPolicy", "DeletePullThroughCacheRule"}
-	ecrPublicDriftEvents = []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy"}
-	iamDriftEvents       = []string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy"}
-)
+// patternOf renders one route for d; ok is false when the declaration gives the route nothing to
+// match (an IAM route with no role name to watch).
+func patternOf(r trigger.Route, d *Declaration) (Pattern, bool) {
+	p := Pattern{ID: r.ID, Source: r.Source, DetailTypes: r.DetailTypes, EventNames: r.EventNames(), Function: r.Function, USEast1Only: r.USEast1Only}
+	if len(r.Parameters) > 0 {
+		p.Parameters = map[string][]string{}
+		for k, v := range r.Parameters {
+			p.Parameters[k] = v
+		}
+	}
+	if r.Function == trigger.FnDrift {
+		p.NotBy = OwnRoleNames(d)
+	}
+	var roles []string
+	switch r.Roles {
+	case trigger.RolePTC:
+		if !d.HasFromHubRules() {
+			return p, false
+		}
+		roles = []string{d.PullThroughCache.Role.Name}
+	case trigger.RoleDeclared:
+		if roles = DeclaredRoleNames(d); len(roles) == 0 {
+			return p, false
+		}
+	}
+	if roles != nil {
+		if p.Parameters == nil {
+			p.Parameters = map[string][]string{}
+		}
+		p.Parameters["roleName"] = roles
+	}
+	return p, true
+}
+
+// patterns renders the routes of one origin (all origins when origin is "").
+func patterns(d *Declaration, origin trigger.Origin) []Pattern {
+	var out []Pattern
+	for _, r := range trigger.Routes {
+		if origin != "" && r.Origin != origin {
+			continue
+		}
+		if p, ok := patternOf(r, d); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// DeclaredRoleNames are the role names the declaration grants to (grants' and public grants'
+// principals.roles, pullThroughCache.statementPrincipals.roleNames), sorted: the roles whose
+// creation (IAM CreateRole) re-converges the documents that name them.
+func DeclaredRoleNames(d *Declaration) []string {
+	var names []string
+	add := func(arns []string) {
+		for _, a := range arns {
+			if i := strings.LastIndex(a, "/"); i >= 0 {
+				names = append(names, a[i+1:])
+			}
+		}
+	}
+	for _, g := range d.Grants {
+		add(g.Principals.Roles)
+	}
+	for _, g := range d.PublicRepositories {
+		add(g.Principals.Roles)
+	}
+	if d.PullThroughCache != nil {
+		names = append(names, d.PullThroughCache.StatementPrincipals.RoleNames...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// OwnRoleNames are the roles whose sessions are ecr-warden itself: the member execution role and
+// every hub function's role in every hub region.
+func OwnRoleNames(d *Declaration) []string {
+	return append([]string{d.MemberRoleName}, strings.Split(SelfRoleNames(d), ",")...)
+}
+
+// routePattern is the pattern of the route with id, for the routes every declaration has.
+func routePattern(d *Declaration, id string) Pattern {
+	for _, r := range trigger.Routes {
+		if r.ID != id {
+			continue
+		}
+		if p, ok := patternOf(r, d); ok {
+			return p
+		}
+	}
+	panic("no route " + id)
+}
 
 // OrganizationsPattern matches account lifecycle events of AWS Organizations (management account,
 // us-east-1 only).
-func OrganizationsPattern() Pattern {
-	return Pattern{ID: "OrganizationsAccount", Source: "aws.organizations",
-		DetailTypes: []string{DetailAPICall, DetailServiceEvent}, EventNames: organizationEvents, Function: FnAccount}
-}
+func OrganizationsPattern() Pattern { return routePattern(&Declaration{}, "OrganizationsAccount") }
 
 // ControlTowerPattern matches Control Tower account vending (Control Tower home region only).
-func ControlTowerPattern() Pattern {
-	return Pattern{ID: "ControlTowerAccount", Source: "aws.controltower",
-		DetailTypes: []string{DetailAPICall, DetailServiceEvent}, EventNames: controlTowerEvents, Function: FnAccount}
-}
+func ControlTowerPattern() Pattern { return routePattern(&Declaration{}, "ControlTowerAccount") }
 
-// HubPatterns are the rules of the hub (on its custom bus and on its default bus alike).
-func HubPatterns(d *Declaration) []Pattern {
-	ps := []Pattern{
-		{ID: "CreateRepository", Source: "aws.ecr", DetailTypes: []string{DetailAPICall, DetailServiceEvent},
-			EventNames: repositoryCreation, Function: FnRepository},
-		{ID: "CreatePublicRepository", Source: "aws.ecr-public", DetailTypes: []string{DetailAPICall},
-			EventNames: repositoryCreation, Function: FnRepository, USEast1Only: true},
-		OrganizationsPattern(),
-		ControlTowerPattern(),
-		{ID: "EcrPolicyDrift", Source: "aws.ecr", DetailTypes: []string{DetailAPICall},
-			EventNames: ecrDriftEvents, Function: FnDrift},
-		{ID: "EcrPublicPolicyDrift", Source: "aws.ecr-public", DetailTypes: []string{DetailAPICall},
-			EventNames: ecrPublicDriftEvents, Function: FnDrift, USEast1Only: true},
-	}
-	if p := iamDriftPattern(d); p != nil {
-		ps = append(ps, *p)
-	}
-	return ps
-}
+// HubPatterns are the rules of the hub (on its custom bus and on its default bus alike): every
+// route of the table.
+func HubPatterns(d *Declaration) []Pattern { return patterns(d, "") }
 
-// iamDriftPattern matches hand edits of the member PTC role, the only IAM resource ecr-warden
-// owns; nil when the declaration needs no PTC role.
-func iamDriftPattern(d *Declaration) *Pattern {
-	if !d.HasFromHubRules() {
-		return nil
-	}
-	return &Pattern{ID: "IamRoleDrift", Source: "aws.iam", DetailTypes: []string{DetailAPICall},
-		EventNames: iamDriftEvents, RoleNames: []string{d.PullThroughCache.Role.Name}, Function: FnDrift, USEast1Only: true}
-}
-
-// MemberForwardPatterns are what a member forwards to the hub bus: repository creation and drift
-// of the ECR, ECR Public and IAM resources ecr-warden converges there.
+// MemberForwardPatterns are what a member forwards to the hub bus: exactly the routes whose events
+// a registry emits (repository creation and tags, drift of the ECR, ECR Public and IAM resources
+// ecr-warden converges there), one rule each.
 func MemberForwardPatterns(d *Declaration) []Pattern {
-	ps := []Pattern{
-		{ID: "Ecr", Source: "aws.ecr", DetailTypes: []string{DetailAPICall, DetailServiceEvent},
-			EventNames: append(append([]string{}, repositoryCreation...), ecrDriftEvents...)},
-		{ID: "EcrPublic", Source: "aws.ecr-public", DetailTypes: []string{DetailAPICall},
-			EventNames: append(append([]string{}, repositoryCreation...), ecrPublicDriftEvents...), USEast1Only: true},
-	}
-	if p := iamDriftPattern(d); p != nil {
-		p.ID = "Iam"
-		p.Function = ""
-		ps = append(ps, *p)
+	ps := patterns(d, trigger.FromRegistries)
+	for i := range ps {
+		ps[i].Function = ""
 	}
 	return ps
 }

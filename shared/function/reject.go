@@ -1,12 +1,12 @@
 package function
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
@@ -76,11 +76,11 @@ type Response struct {
 
 // Rejected settles a rejected event (Reject) and answers it. The record is
 // filed under what the event names, as far as the parser read it
-// (rej.Target), when that is a target this function converges (accepts);
-// otherwise under event/<id>.
-func Rejected(ctx context.Context, trail Recorder, log *slog.Logger, partition string, raw []byte, rej *trigger.Rejection, accepts func(trigger.Kind) bool) (Response, error) {
+// (rej.Target), when the route table sends such events to this function
+// (fn); otherwise under event/<id>.
+func Rejected(ctx context.Context, trail Recorder, log *slog.Logger, partition string, raw []byte, rej *trigger.Rejection, fn string) (Response, error) {
 	target, ok := reconcile.Resource(partition, rej.Target)
-	if !ok || !accepts(rej.Target.Kind) {
+	if route, _, routed := trigger.RouteOf(rej.Trigger); !ok || !routed || route.Function != fn {
 		target = EventTarget(raw, rej)
 	}
 	if err := Reject(ctx, trail, log, target, rej); err != nil {
@@ -89,17 +89,20 @@ func Rejected(ctx context.Context, trail Recorder, log *slog.Logger, partition s
 	return Response{Target: target.ARN, Rejected: string(rej.Reason), Detail: rej.Detail}, nil
 }
 
-// Accept parses one event for a function that converges the given kinds:
-// every error is a *trigger.Rejection (malformed or foreign input, a region
-// the declaration does not cover, a target another function converges).
-func Accept(raw []byte, regions []string, name string, kinds ...trigger.Kind) (trigger.Target, error) {
+// Accept parses one event for function fn: every error is a
+// *trigger.Rejection (malformed or foreign input, a region the declaration
+// does not cover, an event the route table sends to another function).
+func Accept(raw []byte, regions []string, fn string) (trigger.Target, error) {
 	t, err := trigger.Parse(raw)
 	if err == nil {
 		err = t.CheckRegion(regions)
 	}
-	if err == nil && !slices.Contains(kinds, t.Kind) {
-		err = &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger, Target: t,
-			Detail: fmt.Sprintf("a %s target belongs to another ecr-warden function; the %s function converges %v targets", t.Kind, name, kinds)}
+	if err != nil {
+		return t, err
 	}
-	return t, err
+	if route, _, ok := trigger.RouteOf(t.Trigger); !ok || route.Function != fn {
+		return t, &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger, Target: t,
+			Detail: fmt.Sprintf("%s %s is routed to the %s function, not %s (trigger.Routes)", t.Trigger.Source, t.Trigger.EventName, cmp.Or(route.Function, "no"), fn)}
+	}
+	return t, nil
 }

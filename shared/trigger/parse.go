@@ -341,6 +341,20 @@ func (c *cloudTrail) ecr() error {
 		t.Kind = KindRegistryPolicy
 		t.AccountID, err = c.account(resp.get("registryId"))
 		return err
+	case "PutAccountSetting":
+		// Only the registry policy scope bears on a document ecr-warden keeps:
+		// a registry switched back to V1 stops enforcing its pull/push grants.
+		n := req.get("name")
+		setting, err := n.requireString()
+		if err != nil {
+			return err
+		}
+		if setting != RegistryPolicyScopeSetting {
+			return &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("%s: account setting %s does not bear on a document ecr-warden keeps (only %s does)", n.path, quote(setting), RegistryPolicyScopeSetting)}
+		}
+		t.Kind = KindRegistryPolicy
+		t.AccountID, err = c.account()
+		return err
 	case "DeletePullThroughCacheRule", "UpdatePullThroughCacheRule":
 		t.Kind = KindPTCRule
 		n := req.get("ecrRepositoryPrefix")
@@ -421,7 +435,7 @@ func (c *cloudTrail) repository(maxLen int, nodes ...node) (string, error) {
 
 func (c *cloudTrail) iam() error {
 	switch c.t.Trigger.EventName {
-	case "UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole":
+	case "UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole", "CreateRole":
 	default:
 		return c.unknown()
 	}

@@ -1,0 +1,260 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// matcher loads synthesized EventBridge rules into the local AWS's EventBridge (moto), each with
+// its own SQS queue as target, and reports which rules an event matches: the real matcher, over
+// HTTP, instead of a reimplementation of EventBridge's pattern language. (moto's TestEventPattern
+// is a stub, so events are put on the buses and the queues read.)
+type matcher struct {
+	t      *testing.T
+	eb     *eventbridge.Client
+	sqs    *sqs.Client
+	queues map[string]string // rule key -> queue URL
+	buses  map[string]string // rule key -> bus name
+}
+
+func newMatcher(t *testing.T) *matcher {
+	t.Helper()
+	srv, err := localaws.Start(context.Background(), localaws.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	cfg := srv.Config("us-east-1")
+	return &matcher{t: t, eb: eventbridge.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), queues: map[string]string{}, buses: map[string]string{}}
+}
+
+// add puts one rule with pattern on bus (creating the bus), targeting a fresh queue.
+func (m *matcher) add(bus, key string, pattern interface{}) {
+	m.t.Helper()
+	ctx := context.Background()
+	if bus != "default" && !slices.Contains(mapValues(m.buses), bus) {
+		if _, err := m.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+	b, err := json.Marshal(pattern)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	name := fmt.Sprintf("r%d", len(m.queues))
+	q, err := m.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if _, err := m.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name), EventBusName: aws.String(bus), EventPattern: aws.String(string(b))}); err != nil {
+		m.t.Fatalf("rule %s: %v\n%s", key, err, b)
+	}
+	_, err = m.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), EventBusName: aws.String(bus),
+		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String("arn:aws:sqs:us-east-1:123456789012:" + name)}}})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.queues[key], m.buses[key] = *q.QueueUrl, bus
+}
+
+// match puts the sample event on every bus and returns the keys of the rules it reached.
+func (m *matcher) match(raw []byte) []string {
+	m.t.Helper()
+	ctx := context.Background()
+	var ev struct {
+		Source     string          `json:"source"`
+		DetailType string          `json:"detail-type"`
+		Detail     json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil || ev.Source == "" {
+		return nil // a payload, not an event
+	}
+	for _, bus := range slices.Compact(slices.Sorted(slices.Values(mapValues(m.buses)))) {
+		out, err := m.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+			Source: aws.String(ev.Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(string(ev.Detail)), EventBusName: aws.String(bus)}}})
+		if err != nil || out.FailedEntryCount != 0 {
+			m.t.Fatalf("PutEvents on %s: %v %+v", bus, err, out)
+		}
+	}
+	var hit []string
+	for key, url := range m.queues {
+		got, err := m.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		for _, msg := range got.Messages {
+			hit = append(hit, key)
+			if _, err := m.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: msg.ReceiptHandle}); err != nil {
+				m.t.Fatal(err)
+			}
+		}
+	}
+	sort.Strings(hit)
+	return hit
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// sample is one file of events/ with what the route table says about it.
+type sample struct {
+	name  string
+	raw   []byte
+	route trigger.Route // zero when no route carries it (or it must wake nothing)
+}
+
+// samples reads events/ and decides, from the route table alone, where each must go: the route
+// its source and event name name, unless the call failed (detail.errorCode) or it is ecr-warden's
+// own write to a document drift watches.
+func samples(t *testing.T, d *Declaration) []sample {
+	t.Helper()
+	files, err := filepath.Glob("../../events/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no samples: %v", err)
+	}
+	var out []sample
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sample{name: filepath.Base(f), raw: raw}
+		tg, err := trigger.Parse(raw)
+		tr := tg.Trigger
+		if rej, ok := trigger.AsRejection(err); ok {
+			tr = rej.Trigger
+		}
+		var probe struct {
+			Detail struct {
+				ErrorCode string `json:"errorCode"`
+			} `json:"detail"`
+		}
+		_ = json.Unmarshal(raw, &probe)
+		r, _, ok := trigger.RouteOf(tr)
+		if p, declared := patternOf(r, d); ok && declared && r.Roles == trigger.RoleDeclared && !slices.Contains(p.Parameters["roleName"], tg.RoleName) {
+			// A sample of the example declaration's roles: name one this declaration declares.
+			s.raw = []byte(strings.ReplaceAll(string(raw), `"`+tg.RoleName+`"`, `"`+p.Parameters["roleName"][0]+`"`))
+		}
+		if ok && probe.Detail.ErrorCode == "" && !(r.Function == trigger.FnDrift && tr.Actor.IsRole(OwnRoleNames(d)...)) {
+			s.route = r
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestEveryEventReachesExactlyItsFunction: every rule of the synthesized hub (both buses), the
+// management account and the member template is loaded into the local AWS's EventBridge; every
+// sample event in events/ is put on it. Each must reach exactly the function the route table
+// names (one rule per hub bus), failed calls and ecr-warden's own writes reach nothing, the
+// forwarding rules carry exactly what the hub routes from where they sit, and every route is
+// exercised by a sample.
+func TestEveryEventReachesExactlyItsFunction(t *testing.T) {
+	d := built.Decl
+	m := newMatcher(t)
+	hub := built.Hubs["us-east-1"]
+	fnOf := map[string]string{}
+	for fn, f := range hub.Functions.ByName {
+		fnOf[logicalID(f.Node().DefaultChild())] = fn
+	}
+	ruleFn := map[string]string{}
+	for name, r := range rulesByName(t, hubUS) {
+		if _, scheduled := r["ScheduleExpression"]; scheduled {
+			continue
+		}
+		bus := "default"
+		if _, custom := r["EventBusName"]; custom {
+			bus = "ecr-warden"
+		}
+		arn := asList(r["Targets"])[0].(map[string]interface{})["Arn"].(map[string]interface{})["Fn::GetAtt"].([]interface{})
+		ruleFn["hub/"+name] = fnOf[arn[0].(string)]
+		m.add(bus, "hub/"+name, r["EventPattern"])
+	}
+	for name, r := range rulesByName(t, mgmt) {
+		m.add("management", "management/"+name, r["EventPattern"])
+	}
+	for id, r := range resourcesOf(member, "AWS::Events::Rule") {
+		m.add("member", "member/"+id, props(r)["EventPattern"])
+	}
+
+	covered := map[string]bool{}
+	for _, s := range samples(t, d) {
+		hits := m.match(s.raw)
+		var want []string
+		if s.route.ID != "" {
+			covered[s.route.ID] = true
+			want = []string{"hub/ecr-warden-custom-" + s.route.ID, "hub/ecr-warden-default-" + s.route.ID}
+			switch s.route.Origin {
+			case trigger.FromManagement:
+				want = append(want, "management/ecr-warden-forward-"+s.route.ID)
+			case trigger.FromRegistries:
+				want = append(want, "member/Forward"+s.route.ID)
+			}
+			sort.Strings(want)
+		}
+		if !slices.Equal(hits, want) {
+			t.Errorf("%s reached %v\nwant %v", s.name, hits, want)
+			continue
+		}
+		for _, h := range hits {
+			if fn, ok := ruleFn[h]; ok && fn != s.route.Function {
+				t.Errorf("%s: rule %s invokes %s, the route table says %s", s.name, h, fn, s.route.Function)
+			}
+		}
+	}
+	for _, r := range trigger.Routes {
+		if _, ok := patternOf(r, d); ok && !covered[r.ID] {
+			t.Errorf("route %s: no sample in events/ reaches it", r.ID)
+		}
+	}
+	// ecr-warden's own writes wake nothing: every drift sample, made by a session of the member
+	// execution role or of a hub function role, reaches no rule at all.
+	for _, s := range samples(t, d) {
+		if s.route.Function != trigger.FnDrift {
+			continue
+		}
+		for _, role := range []string{d.MemberRoleName, d.Names.FunctionRole(FnWorker, "eu-west-1")} {
+			if hits := m.match(asSessionOf(t, s.raw, role)); len(hits) != 0 {
+				t.Errorf("%s written by ecr-warden's role %s reached %v: a loop", s.name, role, hits)
+			}
+		}
+	}
+}
+
+// asSessionOf rewrites a sample's caller into a session of role.
+func asSessionOf(t *testing.T, raw []byte, role string) []byte {
+	t.Helper()
+	var ev map[string]interface{}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	detail := ev["detail"].(map[string]interface{})
+	acct := fmt.Sprint(detail["recipientAccountId"])
+	detail["userIdentity"] = map[string]interface{}{"type": "AssumedRole", "arn": "arn:aws:sts::" + acct + ":assumed-role/" + role + "/ecr-warden-worker",
+		"sessionContext": map[string]interface{}{"sessionIssuer": map[string]interface{}{"type": "Role", "arn": "arn:aws:iam::" + acct + ":role/" + role, "userName": role}}}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,146 @@
+package trigger
+
+// The route table: every event ecr-warden reacts to, once. The CDK app
+// renders every EventBridge pattern from it (the hub's rules on both buses,
+// the management account's and the members' forwarding rules), and each event
+// function accepts exactly the events whose route names it, so what is routed
+// and what is parsed cannot drift apart (TestRoutesAreWhatParseUnderstands).
+
+// The functions events are routed to (the folder names under functions/).
+const (
+	FnRepository = "repository"
+	FnAccount    = "account"
+	FnDrift      = "drift"
+	FnBackfill   = "backfill"
+	FnWorker     = "worker"
+)
+
+// Origin is where an event is emitted, and so which rule carries it to the
+// hub bus.
+type Origin string
+
+const (
+	// FromRegistries: the hub's own CloudTrail (default bus) and every
+	// member's, forwarded by the member rule.
+	FromRegistries Origin = "registries"
+	// FromManagement: Organizations and Control Tower events, which exist only
+	// in the management account, forwarded by the management rule.
+	FromManagement Origin = "management"
+)
+
+// RoleFilter restricts IAM events to role names the declaration decides.
+type RoleFilter string
+
+const (
+	// RolePTC is the pull-through-cache role (pullThroughCache.role.name);
+	// the route exists only when a rule caches from the hub.
+	RolePTC RoleFilter = "ptc"
+	// RoleDeclared are the role names the declaration grants to (grants'
+	// principals.roles and pullThroughCache.statementPrincipals.roleNames);
+	// the route exists only when there are some.
+	RoleDeclared RoleFilter = "declared"
+)
+
+// Event is one event name of a route and the target kind Parse makes of it.
+type Event struct {
+	Name string
+	Kind Kind
+}
+
+// Route is one row of the table, rendered as one EventBridge rule.
+type Route struct {
+	// ID names the rule (construct id and rule-name suffix).
+	ID          string
+	Source      string
+	DetailTypes []string
+	Events      []Event
+	// Function handles the route's events.
+	Function string
+	Origin   Origin
+	// USEast1Only marks events that exist only in us-east-1 (ECR Public's
+	// API, IAM's global events).
+	USEast1Only bool
+	// Roles, when set, restricts IAM events to those roles
+	// (detail.requestParameters.roleName).
+	Roles RoleFilter
+	// Parameters, when set, restricts events to these values of
+	// detail.requestParameters fields.
+	Parameters map[string][]string
+}
+
+// EventNames are the route's event names, in table order.
+func (r Route) EventNames() []string {
+	out := make([]string, len(r.Events))
+	for i, e := range r.Events {
+		out[i] = e.Name
+	}
+	return out
+}
+
+var (
+	apiCall         = []string{DetailTypeAPICall}
+	apiOrService    = []string{DetailTypeAPICall, DetailTypeServiceEvent}
+	accountEvents   = []Event{{"CreateAccountResult", KindAccount}, {"AccountJoinedOrganization", KindAccount}, {"AccountDepartedOrganization", KindAccountDeparted}, {"MoveAccount", KindAccountMoved}, {"RemoveAccountFromOrganization", KindAccountDeparted}}
+	vendingEvents   = []Event{{"CreateManagedAccount", KindAccount}, {"UpdateManagedAccount", KindAccount}}
+	roleDriftEvents = []Event{{"UpdateAssumeRolePolicy", KindRole}, {"PutRolePolicy", KindRole}, {"DeleteRolePolicy", KindRole}, {"DeleteRole", KindRole}}
+)
+
+// RegistryPolicyScopeSetting is the ECR account setting whose change
+// (PutAccountSetting, e.g. a registry switched back to V1) re-converges the
+// registry policy.
+const RegistryPolicyScopeSetting = "REGISTRY_POLICY_SCOPE"
+
+// Routes is the table. Repositories ECR creates itself (pull-through cache,
+// replication, create-on-push) arrive as service events, so creation matches
+// both detail-types; hand edits are API calls. Every rendered pattern also
+// requires that detail.errorCode does not exist: a failed call changed
+// nothing.
+var Routes = []Route{
+	{ID: "CreateRepository", Source: SourceECR, DetailTypes: apiOrService, Function: FnRepository, Origin: FromRegistries,
+		Events: []Event{{"CreateRepository", KindRepository}}},
+	{ID: "RepositoryTags", Source: SourceECR, DetailTypes: apiCall, Function: FnRepository, Origin: FromRegistries,
+		Events: []Event{{"TagResource", KindRepository}, {"UntagResource", KindRepository}}},
+	{ID: "CreatePublicRepository", Source: SourceECRPublic, DetailTypes: apiCall, Function: FnRepository, Origin: FromRegistries, USEast1Only: true,
+		Events: []Event{{"CreateRepository", KindPublicRepository}}},
+	{ID: "OrganizationsAccount", Source: SourceOrganizations, DetailTypes: apiOrService, Function: FnAccount, Origin: FromManagement,
+		Events: accountEvents},
+	{ID: "ControlTowerAccount", Source: SourceControlTower, DetailTypes: apiOrService, Function: FnAccount, Origin: FromManagement,
+		Events: vendingEvents},
+	{ID: "EcrPolicyDrift", Source: SourceECR, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries,
+		Events: []Event{{"SetRepositoryPolicy", KindRepository}, {"DeleteRepositoryPolicy", KindRepository}, {"PutRegistryPolicy", KindRegistryPolicy},
+			{"DeleteRegistryPolicy", KindRegistryPolicy}, {"UpdatePullThroughCacheRule", KindPTCRule}, {"DeletePullThroughCacheRule", KindPTCRule}}},
+	{ID: "RegistryPolicyScope", Source: SourceECR, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries,
+		Events: []Event{{"PutAccountSetting", KindRegistryPolicy}}, Parameters: map[string][]string{"name": {RegistryPolicyScopeSetting}}},
+	{ID: "EcrPublicPolicyDrift", Source: SourceECRPublic, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true,
+		Events: []Event{{"SetRepositoryPolicy", KindPublicRepository}, {"DeleteRepositoryPolicy", KindPublicRepository}}},
+	{ID: "IamRoleDrift", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Roles: RolePTC,
+		Events: roleDriftEvents},
+	{ID: "IamRoleCreated", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Roles: RoleDeclared,
+		Events: []Event{{"CreateRole", KindRole}}},
+}
+
+// RouteOf returns the route an event's metadata matches (source,
+// detail-type, event name), and the target kind it names. ok is false for
+// what no route carries (payloads, the sweep's schedule, foreign events).
+func RouteOf(tr Trigger) (route Route, kind Kind, ok bool) {
+	for _, r := range Routes {
+		if r.Source != tr.Source || !contains(r.DetailTypes, tr.DetailType) {
+			continue
+		}
+		for _, e := range r.Events {
+			if e.Name == tr.EventName {
+				return r, e.Kind, true
+			}
+		}
+	}
+	return Route{}, "", false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,68 @@
+package trigger
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestRoutesAreWhatParseUnderstands: every event name of every route parses
+// (from its sample in events/) to the kind the table says, and no two routes
+// claim the same event; every sample that parses to an event target is
+// carried by some route. What is routed and what is parsed cannot drift.
+func TestRoutesAreWhatParseUnderstands(t *testing.T) {
+	type key struct{ source, eventName string }
+	samples := map[key][]Target{}
+	files, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg, err := Parse(b)
+		if err != nil || tg.Kind == KindBackfill {
+			continue
+		}
+		if _, _, ok := RouteOf(tg.Trigger); !ok {
+			t.Errorf("%s parses to a %s target, but no route carries %s %s", filepath.Base(f), tg.Kind, tg.Trigger.Source, tg.Trigger.EventName)
+		}
+		samples[key{tg.Trigger.Source, tg.Trigger.EventName}] = append(samples[key{tg.Trigger.Source, tg.Trigger.EventName}], tg)
+	}
+	seen := map[string]string{}
+	for _, r := range Routes {
+		if len(r.Events) == 0 || len(r.DetailTypes) == 0 || r.Function == "" || r.Origin == "" {
+			t.Errorf("route %s is incomplete: %+v", r.ID, r)
+		}
+		for _, e := range r.Events {
+			for _, dt := range r.DetailTypes {
+				k := r.Source + "/" + dt + "/" + e.Name
+				if other, dup := seen[k]; dup {
+					t.Errorf("%s is routed twice: %s and %s", k, other, r.ID)
+				}
+				seen[k] = r.ID
+			}
+			got := samples[key{r.Source, e.Name}]
+			if len(got) == 0 {
+				t.Errorf("route %s: no sample event in events/ for %s %s", r.ID, r.Source, e.Name)
+			}
+			for _, tg := range got {
+				if tg.Kind != e.Kind {
+					t.Errorf("route %s: %s parses to %s, the table says %s", r.ID, e.Name, tg.Kind, e.Kind)
+				}
+				if rr, k, _ := RouteOf(tg.Trigger); rr.ID != r.ID || k != e.Kind {
+					t.Errorf("RouteOf(%s %s) = %s %s, want %s", r.Source, e.Name, rr.ID, k, r.ID)
+				}
+			}
+		}
+	}
+	if _, _, ok := RouteOf(Trigger{Source: SourceEventBridge, DetailType: DetailTypeScheduled}); ok {
+		t.Error("the sweep's schedule is not an event route")
+	}
+	if !slices.Contains(Routes[0].EventNames(), "CreateRepository") {
+		t.Error("EventNames")
+	}
+}

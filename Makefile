@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean
+.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -136,12 +136,15 @@ import: build cdk-cli ## STACKS=<hub stack>: adopt the retained audit table and 
 PAYLOAD ?= events/backfill-all-dryrun.json
 FUNCTION ?= ecr-warden-backfill
 
-backfill: ## PAYLOAD=<file>: invoke the deployed backfill (AWS credentials), or with LOCAL=1 run it on the local AWS
+backfill: ## PAYLOAD=<file>: invoke the deployed backfill once (no CLI read timeout, no retry), or with LOCAL=1 run it on the local AWS
 ifdef LOCAL
 	$(GO) run ./shared/devtools/localrun/cmd/backfill -payload $(PAYLOAD) -declaration $(DECLARATION)
 else
-	aws lambda invoke --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) /dev/stdout
+	AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard aws lambda invoke --cli-read-timeout 0 --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) /dev/stdout
 endif
+
+backfill-status: ## RUN=<run id> [UNITS=<n>]: a run's units done, failed and left (from the per-unit summary records) and its records
+	@$(GO) run ./shared/audit/cmd/audit -run '$(RUN)' $(if $(UNITS),-units $(UNITS)) $(ARGS)
 
 bench: moto ## the product vs the floor and a blind loop over 20 accounts / 2,000 repositories (ratios last), 20 joins in series and at once, in-memory plan for 10,000 repositories, per-event costs
 	$(GO) run ./shared/devtools/bench -accounts 20 -repositories 2000

@@ -6,17 +6,24 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/metrics"
 )
 
-// Alarms fire on any function error and on any message in a dead-letter queue: both mean some
-// part of the organization is not converged until someone looks (or the next sweep succeeds).
+// Alarms fire on any function error, any message in a dead-letter queue, any refused or failed
+// write and any stale pending record: each means some part of the organization is not converged
+// until someone looks (or the next sweep succeeds). Every alarm has an action: the topic given as
+// alarmTopicArn, else a topic this stack creates (README "Runbook" says what to do per alarm).
 type Alarms struct {
 	constructs.Construct
 	ByName map[string]awscloudwatch.Alarm
+	// Topic is the topic the stack created when none was given (nil otherwise).
+	Topic awssns.Topic
 }
 
 // NewAlarms creates one alarm per function and per dead-letter queue; topicARN ("" for none)
@@ -24,12 +31,19 @@ type Alarms struct {
 func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues, topicARN string, n Names) *Alarms {
 	c := constructs.NewConstruct(scope, &id)
 	a := &Alarms{Construct: c, ByName: map[string]awscloudwatch.Alarm{}}
-	var action awscloudwatch.IAlarmAction
+	var topic awssns.ITopic
 	if topicARN != "" {
 		region := *awscdk.Stack_Of(c).Region()
-		topic := awssns.Topic_FromTopicArn(c, jsii.String("Topic"), jsii.String(strings.ReplaceAll(topicARN, "${region}", region)))
-		action = awscloudwatchactions.NewSnsAction(topic)
+		topic = awssns.Topic_FromTopicArn(c, jsii.String("Topic"), jsii.String(strings.ReplaceAll(topicARN, "${region}", region)))
+	} else {
+		a.Topic = awssns.NewTopic(c, jsii.String("AlarmTopic"), &awssns.TopicProps{
+			TopicName:  jsii.String(n.Resource("alarms")),
+			EnforceSSL: jsii.Bool(true),
+			MasterKey:  awskms.Alias_FromAliasName(c, jsii.String("SnsKey"), jsii.String("alias/aws/sns")),
+		})
+		topic = a.Topic
 	}
+	action := awscloudwatchactions.NewSnsAction(topic)
 	period := awscdk.Duration_Minutes(jsii.Number(5))
 	add := func(name string, metric awscloudwatch.Metric, desc string) {
 		alarm := metric.CreateAlarm(c, jsii.String(name), &awscloudwatch.CreateAlarmOptions{
@@ -40,9 +54,7 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
-		if action != nil {
-			alarm.AddAlarmAction(action)
-		}
+		alarm.AddAlarmAction(action)
 		a.ByName[name] = alarm
 	}
 	for _, fn := range FunctionNames {
@@ -56,5 +68,18 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 		add(dl.name, dl.queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
 			"ecr-warden dead letters waiting: inspect, fix the cause, then redrive or run a backfill")
 	}
+	// The functions' own metrics (shared/metrics, printed as EMF): a refusal or a failed write in
+	// the last hour, and any stale pending record the sweep found.
+	hour := awscdk.Duration_Hours(jsii.Number(1))
+	for _, d := range []struct{ name, decision, desc string }{
+		{"refused", "refused", "ecr-warden refused a write (guardrail, size, scope or access): see README Runbook, refused"},
+		{"failed-writes", "failed", "ecr-warden failed an AWS write: see README Runbook, failed-writes"},
+	} {
+		add(d.name, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metrics.MetricDecisions),
+			DimensionsMap: &map[string]*string{metrics.DimDecision: jsii.String(d.decision)}, Period: hour, Statistic: jsii.String("Sum")}), d.desc)
+	}
+	add("stale-pending", awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metrics.MetricStalePending),
+		Period: awscdk.Duration_Hours(jsii.Number(6)), Statistic: jsii.String("Maximum")}),
+		"ecr-warden's sweep found writes whose outcome was never recorded: see README Runbook, stale-pending")
 	return a
 }

@@ -16,7 +16,9 @@ type Hub struct {
 	Routing   *EventRouting
 	Sweep     *Sweep
 	Alarms    *Alarms
-	Backfill  *DeployBackfill
+	// Observability is the dashboard and the saved Logs Insights queries.
+	Observability *Observability
+	Backfill      *DeployBackfill
 }
 
 // NewHub composes the hub stack for region.
@@ -31,6 +33,7 @@ func NewHub(scope constructs.Construct, id string, d *Declaration, o Options, re
 	h.Functions = NewFunctions(stack, "Functions", FunctionsProps{Decl: d, AssetRoot: o.AssetRoot, State: h.State, Queues: h.Queues, Architecture: o.architecture()})
 	h.Routing = NewEventRouting(stack, "Routing", d, h.Functions, h.Queues.FailedEvents)
 	h.Alarms = NewAlarms(stack, "Alarms", h.Functions, h.Queues, o.AlarmTopicARN, d.Names)
+	h.Observability = NewObservability(stack, "Observability", h.Functions, h.Alarms, d.Names)
 	// A backfill covers every declared region, so the sweep and the deploy-time backfill run from
 	// the primary region only; the other regions' functions still serve their own events.
 	if region == d.PrimaryRegion() {

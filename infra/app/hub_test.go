@@ -235,8 +235,16 @@ func TestSweepRunsTheBackfillOnTheDeclaredSchedule(t *testing.T) {
 func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
 	hub := built.Hubs["us-east-1"]
 	alarms := resourcesOf(hubUS, "AWS::CloudWatch::Alarm")
-	if len(alarms) != len(FunctionNames)+2 {
-		t.Errorf("%d alarms, want %d", len(alarms), len(FunctionNames)+2)
+	if len(alarms) != len(FunctionNames)+5 {
+		t.Errorf("%d alarms, want %d", len(alarms), len(FunctionNames)+5)
+	}
+	// Every alarm reaches someone: the topic the stack creates when none is given.
+	topic := logicalID(hub.Alarms.Topic.Node().DefaultChild())
+	for id, a := range alarms {
+		acts, _ := props(a)["AlarmActions"].([]interface{})
+		if len(acts) != 1 || !strings.Contains(fmt.Sprint(acts[0]), topic) {
+			t.Errorf("alarm %s has actions %v, want the alarm topic %s", id, acts, topic)
+		}
 	}
 	common := map[string]interface{}{"ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 1, "EvaluationPeriods": 1,
 		"Period": 300, "TreatMissingData": "notBreaching"}
@@ -331,4 +339,27 @@ func TestRehearsalSendsTheDeployPayload(t *testing.T) {
 	if got, want := rehearsal.DeployBackfillPayload, DeployBackfillPayload(false); got != want {
 		t.Errorf("rehearsal sends %s, the custom resource %s", got, want)
 	}
+}
+
+// TestDashboardAlarmsAndQueriesAreGolden pins the dashboard, the metric alarms, the alarm topic and
+// the saved Logs Insights queries of the hub stack; the dashboard's SEARCH expressions use the
+// dimension sets of shared/metrics, which the functions' EMF lines carry (shared/audit tests).
+func TestDashboardAlarmsAndQueriesAreGolden(t *testing.T) {
+	out := map[string]interface{}{}
+	for _, typ := range []string{"AWS::CloudWatch::Dashboard", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::Logs::QueryDefinition"} {
+		rs := resourcesOf(hubUS, typ)
+		for _, id := range sortedKeys(rs) {
+			out[typ+" "+id] = props(rs[id])
+		}
+	}
+	if n := len(resourcesOf(hubUS, "AWS::Logs::QueryDefinition")); n != 4 {
+		t.Errorf("%d query definitions, want 4", n)
+	}
+	body := fmt.Sprint(out)
+	for _, want := range []string{"Decisions", "StalePending", "audit.trigger.eventId", "audit.decision in"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("observability resources lack %q", want)
+		}
+	}
+	goldenFile(t, "hub-us-east-1-observability", out)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 )
 

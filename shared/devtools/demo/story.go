@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -418,13 +420,25 @@ func (d *demo) stepAudit(ctx context.Context) error {
 	d.res.Trail = recs
 	var shown []audit.Record
 	dry := 0
+	writers, hashes := map[string]bool{}, map[string]bool{}
 	for _, r := range recs {
 		if r.DryRun {
 			dry++
 			continue
 		}
+		// Every record of the demo carries the same few writers and one declaration hash: say them
+		// once above the table instead of under every row, so the story stays one screen per step.
+		if r.Writer != "" {
+			writers[r.Writer] = true
+		}
+		if r.DeclarationSHA256 != "" {
+			hashes[r.DeclarationSHA256] = true
+		}
+		r.Writer, r.DeclarationSHA256 = "", ""
 		shown = append(shown, r)
 	}
+	d.p.printf("written by %s; declaration sha256 %s\n", strings.Join(slices.Sorted(maps.Keys(writers)), ", "),
+		strings.Join(slices.Sorted(maps.Keys(hashes)), ", "))
 	if err := audit.WriteTable(d.p.w, shown, false); err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean
+.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -81,6 +81,9 @@ invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>] [ARGS="-repeat 20"]
 
 audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 [SINCE=24h] [ARGS="-json -since 24h -decision refused -regions hub"]: the audit trail
 	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h)) $(ARGS)
+
+doctor: ## [CONFIG=<declaration>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
+	@$(GO) run ./shared/doctor/cmd/doctor -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)
 
 ## ---- CDK (see README "Deploying"; every context key of the app has a variable here)
 # Named variables map to the app's context keys; CDK_CONTEXT="key=value key2=value2" passes any

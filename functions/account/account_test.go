@@ -61,9 +61,10 @@ func (w *world) assertMember(account string) {
 	if r := rules["ecr-public"]; aws.ToString(r.UpstreamRegistryUrl) != "public.ecr.aws" || r.CustomRoleArn != nil {
 		w.t.Errorf("rule ecr-public: upstream %s role %v", aws.ToString(r.UpstreamRegistryUrl), aws.ToString(r.CustomRoleArn))
 	}
-	if r := rules["docker-hub"]; aws.ToString(r.UpstreamRegistryUrl) != "registry-1.docker.io" ||
-		!strings.HasPrefix(aws.ToString(r.CredentialArn), "arn:aws:secretsmanager:us-east-1:"+account+":secret:ecr-pullthroughcache/docker-hub") {
-		w.t.Errorf("rule docker-hub: upstream %s credential %s", aws.ToString(r.UpstreamRegistryUrl), aws.ToString(r.CredentialArn))
+	// The credential is the secret's full ARN (with Secrets Manager's suffix), as ECR requires.
+	if r, secret := rules["docker-hub"], w.secretARN(account, dockerHubSecret); aws.ToString(r.UpstreamRegistryUrl) != "registry-1.docker.io" ||
+		aws.ToString(r.CredentialArn) != secret || !strings.HasPrefix(secret, "arn:aws:secretsmanager:us-east-1:"+account+":secret:ecr-pullthroughcache/docker-hub-") {
+		w.t.Errorf("rule docker-hub: upstream %s credential %s, want the secret's full ARN %s", aws.ToString(r.UpstreamRegistryUrl), aws.ToString(r.CredentialArn), secret)
 	}
 	hub := rules["hub"]
 	if aws.ToString(hub.UpstreamRegistryUrl) != hubAccount+".dkr.ecr.us-east-1.amazonaws.com" || aws.ToString(hub.CustomRoleArn) != wantARN ||

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
@@ -106,6 +107,9 @@ func newWorld(t testing.TB, edit func(string) string) *world {
 	w.rootID = aws.ToString(roots.Roots[0].Id)
 	w.ouA = w.createOU("workloads")
 	w.ouB = w.createOU("tooling")
+	// The hub role the member-scan grant names (AWS refuses policies naming
+	// roles that do not exist).
+	w.createRole(w.hub, "security-scanner")
 
 	text, err := os.ReadFile("testdata/declaration.json")
 	if err != nil {
@@ -150,7 +154,46 @@ func (w *world) createAccount(name, parent string) string {
 	if parent != "" {
 		w.move(id, w.rootID, parent)
 	}
+	// What the declaration expects every PTC member to have (as a platform
+	// team provisions it, e.g. with a StackSet): the Docker Hub credential.
+	w.createSecret(id, dockerHubSecret)
 	return id
+}
+
+const dockerHubSecret = "ecr-pullthroughcache/docker-hub"
+
+// createSecret stores a PTC credential secret in account (in region) and
+// returns its full ARN, with the random suffix Secrets Manager appends.
+func (w *world) createSecret(account, name string) string {
+	w.t.Helper()
+	out, err := secretsmanager.NewFromConfig(w.member(account)).CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(name), SecretString: aws.String(`{"username":"ci","accessToken":"not-a-token"}`)})
+	if err != nil {
+		w.t.Fatalf("creating secret %s in %s: %v", name, account, err)
+	}
+	return aws.ToString(out.ARN)
+}
+
+// secretARN is the full ARN of a secret in account (in region).
+func (w *world) secretARN(account, name string) string {
+	w.t.Helper()
+	out, err := secretsmanager.NewFromConfig(w.member(account)).DescribeSecret(w.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		w.t.Fatalf("describing secret %s in %s: %v", name, account, err)
+	}
+	return aws.ToString(out.ARN)
+}
+
+// createRole creates an IAM role (trusting EC2, which nothing here uses) in
+// the account of cfg and returns its ARN.
+func (w *world) createRole(cfg aws.Config, name string) string {
+	w.t.Helper()
+	out, err := iam.NewFromConfig(cfg).CreateRole(w.ctx, &iam.CreateRoleInput{RoleName: aws.String(name),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil {
+		w.t.Fatalf("creating role %s: %v", name, err)
+	}
+	return aws.ToString(out.Role.Arn)
 }
 
 func (w *world) move(account, from, to string) {
@@ -241,6 +284,20 @@ func (w *world) member(account string) aws.Config {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	return cfg
+}
+
+// memberIn is the test's view of a member account in region.
+func (w *world) memberIn(account, region string) aws.Config {
+	cfg := w.member(account)
+	cfg.Region = region
+	return cfg
+}
+
+// hubIn is the test's view of the hub in region.
+func (w *world) hubIn(region string) aws.Config {
+	cfg := w.hub.Copy()
+	cfg.Region = region
 	return cfg
 }
 

@@ -14,6 +14,7 @@ import (
 	ecrpublictypes "github.com/aws/aws-sdk-go-v2/service/ecrpublic/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -163,6 +164,7 @@ func checkPublicGrant(t *testing.T, name, text string, foreign map[string]string
 // keeps the foreign statement; a second run makes no ECR Public write.
 func TestBackfillPublicRepositories(t *testing.T) {
 	w := newWorld(t)
+	w.createHubRole("release") // the role the publish grant names (AWS refuses policies naming missing roles)
 	w.withPublicGrant()
 	w.createPublic("tools/scanner")
 	w.createPublic("tools/builder")
@@ -282,6 +284,7 @@ func TestBackfillPublicRepositories(t *testing.T) {
 // ecr-warden's own role is recorded and causes neither a read nor a write.
 func TestDriftPublicRepositoryHandEdit(t *testing.T) {
 	w := newWorld(t)
+	w.createHubRole("release") // the role the publish grant names (AWS refuses policies naming missing roles)
 	w.withPublicGrant()
 	w.createPublic("tools/scanner")
 	run := w.backfill(w.start("backfill", nil), `{"action":"backfill","targets":{"all":true}}`)
@@ -383,4 +386,12 @@ func ownRoleEvent(t *testing.T, ev []byte, roleName string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// createHubRole creates a role in the hub, as the platform team has it.
+func (w *world) createHubRole(name string) {
+	w.t.Helper()
+	if err := localaws.CreateRole(w.ctx, srv.Config(region), name); err != nil {
+		w.t.Fatalf("creating role %s in the hub: %v", name, err)
+	}
 }

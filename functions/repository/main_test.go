@@ -74,6 +74,11 @@ func newWorld(t testing.TB) *world {
 	if _, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
 		t.Fatal(err)
 	}
+	// The role the declaration's public grant names exists, as AWS requires
+	// of every principal in a policy.
+	if err := localaws.CreateRole(ctx, cfg, "release"); err != nil {
+		t.Fatal(err)
+	}
 	acct, err := org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String("team-a"), Email: aws.String("team-a@example.com")})
 	if err != nil {
 		t.Fatal(err)

@@ -132,7 +132,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			auditTable: p.State.Audit.TableArn(), leaseTable: p.State.Lease.TableArn(),
 			workQueue: p.Queues.Work.QueueArn(), logGroup: logGroup.LogGroupArn(),
 			managementAccount: d.Hub.ManagementAccountID, organizationID: d.Hub.OrganizationID,
-			switches: switches,
+			switches: switches, hubRoles: HubRoleARNs(d.Declaration),
 		}
 		for _, s := range FunctionAccess[fn].statements(res) {
 			role.AddToPolicy(s)

@@ -261,6 +261,25 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 		})
 		out = append(out, slr)
 	}
+	if secrets := d.CredentialSecrets(); len(secrets) > 0 && ptc {
+		// The full ARN of a rule's credential secret (with its random suffix) is read by name
+		// (reconcile.resolveCredentials); DescribeSecret reads metadata, never the value.
+		var arns []string
+		for _, region := range d.Hub.Regions {
+			arns = append(arns, fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:ecr-pullthroughcache/*", part, region, account))
+		}
+		out = append(out, statement("ReadPullThroughCacheSecretArns", []string{"secretsmanager:DescribeSecret"}, arns...))
+	}
+	if roles := d.DeclaredRoles(); len(roles) > 0 {
+		// Before writing a document, the engine checks that the roles it names exist
+		// (reconcile.principalState): a missing one would make AWS refuse the whole document.
+		var arns []string
+		for _, r := range roles {
+			arns = append(arns, fmt.Sprintf("arn:%s:iam::%s:role/%s", part, account, r.PathName))
+		}
+		slices.Sort(arns)
+		out = append(out, statement("CheckDeclaredRolesExist", []string{"iam:GetRole"}, slices.Compact(arns)...))
+	}
 	if d.HasFromHubRules() {
 		ptcRole := RoleARN(part, account, d.PullThroughCache.Role.Name)
 		out = append(out, statement("PullThroughCacheRole", []string{

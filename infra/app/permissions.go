@@ -112,6 +112,20 @@ type resources struct {
 	managementAccount      string
 	organizationID         string
 	switches               Switches
+	// hubRoles are the declared principal roles in the hub account, whose existence the engine
+	// checks (iam:GetRole) before writing a document that names them.
+	hubRoles []string
+}
+
+// HubRoleARNs are the declared principal roles that live in the hub account.
+func HubRoleARNs(d *config.Declaration) []string {
+	var out []string
+	for _, r := range d.DeclaredRoles() {
+		if r.Account == d.Hub.AccountID {
+			out = append(out, RoleARN(d.Hub.Partition, r.Account, r.PathName))
+		}
+	}
+	return out
 }
 
 func statement(sid string, actions []string, res ...string) awsiam.PolicyStatement {
@@ -166,6 +180,8 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 		add(a.WritePublic, "WriteHubPublicRepositoryPolicies",
 			[]string{"ecr-public:DeleteRepositoryPolicy", "ecr-public:SetRepositoryPolicy"}, publicRepos)
 	}
+	add((a.WriteHubRegistry || a.WriteHubRepositories || a.WritePublic || a.ReadHubRegistry) && len(r.hubRoles) > 0,
+		"CheckHubRolesExist", []string{"iam:GetRole"}, r.hubRoles...)
 	add(a.AssumeMember, "AssumeMemberRole", []string{"sts:AssumeRole"},
 		RoleARN(r.partition, "*", r.memberRoleName))
 	if a.ReadOrganization {

@@ -21,6 +21,9 @@ const (
 		"execution role ecr-warden deploys, and that role trusts only the hub function roles (aws:PrincipalArn)."
 	reasonOrganization = "The reader walks the organization's OU tree by design; accounts, OUs and roots are limited to this " +
 		"organization's ARNs, and only read actions are allowed."
+	reasonSecrets = "A pull-through-cache rule needs its secret's full ARN, which carries a random suffix only Secrets Manager knows; " +
+		"the ARN is limited to this account's secrets named ecr-pullthroughcache/ (the only ones ECR reads) in the hub regions and " +
+		"the statement to secretsmanager:DescribeSecret, which reads metadata, never the secret's value."
 	reasonCustomResourceRole = "The role of CDK's AwsCustomResource provider function, which only writes its own logs (this managed " +
 		"policy) and invokes the backfill function (its inline policy names that one function)."
 	reasonDeadLetterQueue = "This queue is the dead-letter queue of the EventBridge targets and of the functions' on-failure " +
@@ -75,6 +78,13 @@ func memberSuppressions(role awscdk.Resource, d *Declaration) {
 	}
 	repos = append(repos, fmt.Sprintf("Resource::arn:%s:ecr-public::<AWS::AccountId>:repository/*", d.Hub.Partition))
 	suppress(role, "AwsSolutions-IAM5", reasonRepositories, repos...)
+	if len(d.CredentialSecrets()) > 0 {
+		var secrets []string
+		for _, region := range d.Hub.Regions {
+			secrets = append(secrets, fmt.Sprintf("Resource::arn:%s:secretsmanager:%s:<AWS::AccountId>:secret:ecr-pullthroughcache/*", d.Hub.Partition, region))
+		}
+		suppress(role, "AwsSolutions-IAM5", reasonSecrets, secrets...)
+	}
 }
 
 func organizationWildcards(d *Declaration) []string {

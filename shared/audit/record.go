@@ -57,13 +57,21 @@ const (
 	// reported, never co-signed as safe, and never blocks a write that only
 	// removes or narrows owned statements.
 	DecisionForeignUnsafe Decision = "foreign-unsafe"
+	// PrincipalMissing: an IAM principal a grant names does not exist (AWS
+	// would refuse the whole document), so it was left out of the document
+	// and the rest written; the record names the grant and the principal.
+	DecisionPrincipalMissing Decision = "principal-missing"
+	// OrganizationWalk: an organization event named no account ecr-warden
+	// could read, so the hub's grants were converged from a walk of the
+	// organization; the record says why.
+	DecisionOrganizationWalk Decision = "organization-walk"
 )
 
 // valid reports whether d is one of the known decisions.
 func (d Decision) valid() bool {
 	switch d {
 	case DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary,
-		DecisionDiverged, DecisionForeignUnsafe:
+		DecisionDiverged, DecisionForeignUnsafe, DecisionPrincipalMissing, DecisionOrganizationWalk:
 		return true
 	}
 	return false

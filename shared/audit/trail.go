@@ -198,7 +198,8 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 // documents and diff are dropped and they expire after the short retention.
 func (t *Trail) Record(ctx context.Context, rec Record) error {
 	switch rec.Decision {
-	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionDiverged, DecisionForeignUnsafe:
+	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionDiverged, DecisionForeignUnsafe,
+		DecisionPrincipalMissing, DecisionOrganizationWalk:
 	case DecisionSummary:
 		if rec.Counts == nil {
 			return fmt.Errorf("audit: summary record for %s has no counts", rec.Target.ARN)

@@ -88,6 +88,7 @@ var principalMessages = []string{
 	"invalid principal",
 	"invalid registry policy provided",
 	"invalid repository policy provided",
+	"principal not found", // SetRepositoryPolicy's text for a role that does not exist
 }
 
 // Classify says what err means for retrying. It reads smithy.APIError codes

@@ -559,7 +559,8 @@ func (s *State) PTCRole(account string) (role Role, ok bool) {
 // PTCRules are the pull-through-cache rules of a member registry, in declaration order. A fromHub
 // rule caches from the hub registry in the same region when the hub has one there, else from the
 // hub's first region, through the member's PTC role. CredentialARN is the secret's partial ARN
-// (without the random suffix Secrets Manager appends); the inventory resolves the full ARN.
+// (without the random suffix Secrets Manager appends, which only AWS knows); the engine replaces it
+// by the full ARN (secretsmanager:DescribeSecret in the member) before planning.
 func (s *State) PTCRules(account, region string) []plan.Rule {
 	if !s.PTCMember(account) {
 		return nil

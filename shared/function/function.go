@@ -155,6 +155,7 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		Clients: reconcile.NewClients(awsapi.NewMembers(cfg, self, decl.MemberRoleName, spec.Name)),
 		Exec:    &apply.Executor{Trail: trail, Leases: leases},
 		Log:     log,
+		Region:  cfg.Region,
 	}
 	if org != nil { // a nil *inventory.Org in the interface would not be nil
 		engine.Org = org

@@ -40,6 +40,8 @@ func (c RuleChange) Writes() bool {
 //     registry type, upstream repository prefix) is left alone, or updated
 //     in place when only credentialArn or customRoleArn differ: those are the
 //     only fields UpdatePullThroughCacheRule can change.
+//   - A declared rule that would need a credentialArn or customRoleArn
+//     removed is a conflict: UpdatePullThroughCacheRule can only set them.
 //   - A declared rule whose prefix exists with a different upstream is a
 //     conflict: reported, never overwritten, because deleting and recreating
 //     it would silently repoint every image cached under the prefix.
@@ -86,10 +88,25 @@ func Rules(registry string, current, desired []Rule, retired []string) []RuleCha
 		if have.CustomRoleARN != want.CustomRoleARN {
 			diffs = append(diffs, fmt.Sprintf("customRoleArn %q -> %q", have.CustomRoleARN, want.CustomRoleARN))
 		}
-		if len(diffs) == 0 {
+		var cannot []string
+		if have.CredentialARN != "" && want.CredentialARN == "" {
+			cannot = append(cannot, "credentialArn")
+		}
+		if have.CustomRoleARN != "" && want.CustomRoleARN == "" {
+			cannot = append(cannot, "customRoleArn")
+		}
+		switch {
+		case len(diffs) == 0:
 			ch.Op = OpNone
 			ch.Reason = "rule already as declared"
-		} else {
+		case len(cannot) > 0:
+			// UpdatePullThroughCacheRule sets fields, it cannot clear one (and
+			// an update with neither field is refused: "Please set either
+			// credential arn or role arn"), so such an update is never planned.
+			ch.Op = OpConflict
+			ch.After = nil
+			ch.Reason = fmt.Sprintf("rule %q has %s, which the declaration does not set, and AWS cannot remove it in place; delete the rule (it is then created as declared) or declare the credential", want.Prefix, strings.Join(cannot, " and "))
+		default:
 			ch.Op = OpUpdate
 			ch.Reason = "updating in place: " + strings.Join(diffs, ", ")
 		}

@@ -15,7 +15,11 @@ func TestRulesEdges(t *testing.T) {
 		{"upstream prefix differs", Rule{Prefix: "h", UpstreamRegistryURL: "x", UpstreamRepositoryPrefix: "a"}, Rule{Prefix: "h", UpstreamRegistryURL: "x", UpstreamRepositoryPrefix: "b"}, OpConflict},
 		{"registry type differs", Rule{Prefix: "h", UpstreamRegistryURL: "x", UpstreamRegistry: "quay"}, Rule{Prefix: "h", UpstreamRegistryURL: "x", UpstreamRegistry: "k8s"}, OpConflict},
 		{"role changes in place", Rule{Prefix: "h", UpstreamRegistryURL: "x", CustomRoleARN: "a"}, Rule{Prefix: "h", UpstreamRegistryURL: "x", CustomRoleARN: "b"}, OpUpdate},
-		{"credential removed", Rule{Prefix: "h", UpstreamRegistryURL: "x", CredentialARN: "a"}, Rule{Prefix: "h", UpstreamRegistryURL: "x"}, OpUpdate},
+		// UpdatePullThroughCacheRule cannot clear a field, and with neither
+		// field AWS refuses the call: never planned as an update.
+		{"credential removed", Rule{Prefix: "h", UpstreamRegistryURL: "x", CredentialARN: "a"}, Rule{Prefix: "h", UpstreamRegistryURL: "x"}, OpConflict},
+		{"role removed", Rule{Prefix: "h", UpstreamRegistryURL: "x", CustomRoleARN: "a"}, Rule{Prefix: "h", UpstreamRegistryURL: "x"}, OpConflict},
+		{"credential changes in place", Rule{Prefix: "h", UpstreamRegistryURL: "x", CredentialARN: "a-111111"}, Rule{Prefix: "h", UpstreamRegistryURL: "x", CredentialARN: "a-222222"}, OpUpdate},
 	}
 	for _, c := range cases {
 		got := Rules(reg, []Rule{c.current}, []Rule{c.want}, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -18,7 +19,11 @@ import (
 // grants to it (added, moved or removed). It reads the account's OU path with
 // a number of Organizations calls bounded by the OU depth.
 func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) {
+	ctx = WithPrincipalCache(ctx)
 	cause := CauseOf(t)
+	if t.Kind == trigger.KindOrganization {
+		return e.OrganizationChanged(ctx, cause, t.Unresolved)
+	}
 	var rep Report
 	present := t.Kind != trigger.KindAccountDeparted
 	acct := desired.Account{ID: t.AccountID}
@@ -47,8 +52,9 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 	return rep, err
 }
 
-// Member converges one member account: the PTC role (IAM is global, so once),
-// then in every hub region its PTC rules and its registry policy.
+// Member converges one member account: the PTC role (IAM is global, so once:
+// by the first region's function), then its PTC rules and its registry
+// policy in the engine's region (every region when it has none).
 func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
 	var rep Report
 	state := desired.New(e.Decl, []desired.Account{acct})
@@ -57,13 +63,15 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 		// StackSet does not deploy the execution role there.
 		return rep, nil
 	}
-	r, err := e.PTCRole(ctx, cause, state, acct.ID)
-	rep.Add(r)
-	if err != nil {
-		return rep, err
+	if e.convergesGlobal() {
+		r, err := e.PTCRole(ctx, cause, state, acct.ID)
+		rep.Add(r)
+		if err != nil {
+			return rep, err
+		}
 	}
 	var errs []error
-	for _, region := range e.Decl.Hub.Regions {
+	for _, region := range e.accountRegions() {
 		// The PTC rules and the registry policy under one hold of the
 		// registry's lease, read once, their intents stored together.
 		r, err := e.heldDocuments(ctx, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
@@ -96,7 +104,7 @@ func (e *Engine) HubForAccount(ctx context.Context, cause Cause, acct desired.Ac
 	// enumerate accounts) follow the account, coalesced with concurrent
 	// account events through the policy's mailbox (hubmailbox.go).
 	var errs []error
-	for _, region := range e.Decl.Hub.Regions {
+	for _, region := range e.accountRegions() {
 		r, err := e.hubRegistryForAccount(ctx, cause, region, acct, present)
 		rep.Add(r)
 		errs = append(errs, err)
@@ -138,4 +146,59 @@ func toDesiredAll(in []inventory.Account) []desired.Account {
 		out[i] = toDesired(a)
 	}
 	return out
+}
+
+// accountRegions are the hub regions an account event converges here. Every
+// hub region's account function receives each Organizations and Control
+// Tower event (the management stack forwards them to every hub bus), so each
+// converges only its own region's documents: one event, one write per
+// document. An engine without a region (tests, tools) converges them all.
+func (e *Engine) accountRegions() []string {
+	if e.Region != "" && slices.Contains(e.Decl.Hub.Regions, e.Region) {
+		return []string{e.Region}
+	}
+	return e.Decl.Hub.Regions
+}
+
+// convergesGlobal reports whether this engine converges the global (IAM)
+// documents of an account event: the function in the declaration's first
+// region does, the others leave them alone.
+func (e *Engine) convergesGlobal() bool {
+	regions := e.accountRegions()
+	return len(regions) != 1 || regions[0] == e.Decl.Hub.Regions[0]
+}
+
+// OrganizationChanged handles an Organizations or Control Tower event whose
+// subject account could not be read (AWS has not published every such
+// event's JSON, and a shape ecr-warden does not know must not lose the
+// event): the hub's grants in this engine's region(s) are converged from a
+// walk of the whole organization, the unit of work the sweep runs for the
+// hub, and the audit trail records why. A new member's own setup follows
+// from its other events (CreateAccountResult, Control Tower) or the sweep.
+func (e *Engine) OrganizationChanged(ctx context.Context, cause Cause, why string) (Report, error) {
+	var rep Report
+	hub := e.Decl.Hub
+	rec := audit.Record{Decision: audit.DecisionOrganizationWalk, Op: "walk", Trigger: cause.Trigger, Actor: cause.Actor,
+		Target: audit.Target{ARN: "arn:" + hub.Partition + ":organizations::" + hub.ManagementAccountID + ":organization/" + hub.OrganizationID,
+			AccountID: hub.ManagementAccountID, Kind: "Organization", Name: hub.OrganizationID},
+		Error:  "the event names no account ecr-warden can read (" + why + "); converging the hub's grants from a walk of the organization instead",
+		DryRun: e.Exec.DryRun}
+	if err := e.Exec.Trail.Record(ctx, rec); err != nil {
+		return rep, err
+	}
+	if e.Org == nil {
+		return rep, errors.New("converging the hub after an unreadable organization event: the function cannot read the organization (no WARDEN_ORG_ROLE_ARN and not in the management account)")
+	}
+	walk, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		return rep, fmt.Errorf("walking the organization after an unreadable organization event: %w", err)
+	}
+	accounts := toDesiredAll(walk.Accounts)
+	var errs []error
+	for _, region := range e.accountRegions() {
+		r, err := e.Converge(ctx, cause, Work{Account: hub.AccountID, Region: region, Accounts: accounts})
+		rep.Add(r)
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 // Clients hands out SDK clients acting in an account (and region). The
@@ -21,6 +22,9 @@ type Clients interface {
 	// tag-matched repositories in listing pages (tag:GetResources) instead
 	// of one ListTagsForResource per repository.
 	Tagging(account, region string) *tagging.Client
+	// SecretsManager returns a Secrets Manager client: the full ARN of a
+	// pull-through-cache rule's credential secret (DescribeSecret).
+	SecretsManager(account, region string) *secretsmanager.Client
 }
 
 // ConfigSource is what awsapi.Members offers: a configuration per account.
@@ -31,7 +35,7 @@ type ConfigSource interface {
 // NewClients caches one client per account (and region) for the life of the
 // execution environment, so credentials and connections are reused.
 func NewClients(src ConfigSource, opts ...func(*aws.Config)) Clients {
-	return &clientCache{src: src, opts: opts, ecr: map[string]*ecr.Client{}, iam: map[string]*iam.Client{}, pub: map[string]*ecrpublic.Client{}, tag: map[string]*tagging.Client{}}
+	return &clientCache{src: src, opts: opts, ecr: map[string]*ecr.Client{}, iam: map[string]*iam.Client{}, pub: map[string]*ecrpublic.Client{}, tag: map[string]*tagging.Client{}, sm: map[string]*secretsmanager.Client{}}
 }
 
 type clientCache struct {
@@ -42,6 +46,7 @@ type clientCache struct {
 	iam  map[string]*iam.Client
 	pub  map[string]*ecrpublic.Client
 	tag  map[string]*tagging.Client
+	sm   map[string]*secretsmanager.Client
 }
 
 func (c *clientCache) cfg(account, region string) aws.Config {
@@ -82,4 +87,9 @@ func (c *clientCache) Public(account string) *ecrpublic.Client {
 // Tagging returns the account's Resource Groups Tagging API client for region.
 func (c *clientCache) Tagging(account, region string) *tagging.Client {
 	return cached(c, c.tag, account+"/"+region, func() *tagging.Client { return tagging.NewFromConfig(c.cfg(account, region)) })
+}
+
+// SecretsManager returns the account's Secrets Manager client for region.
+func (c *clientCache) SecretsManager(account, region string) *secretsmanager.Client {
+	return cached(c, c.sm, account+"/"+region, func() *secretsmanager.Client { return secretsmanager.NewFromConfig(c.cfg(account, region)) })
 }

@@ -31,6 +31,7 @@ type Outcome struct {
 // account ecr-warden keeps nothing in is recorded as ignored.
 func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, error) {
 	var out Outcome
+	ctx = WithPrincipalCache(ctx)
 	out.Resource, _ = Resource(e.Decl.Hub.Partition, t)
 	cause := CauseOf(t)
 	if len(e.SelfRoles) > 0 && t.Trigger.Actor.IsRole(e.SelfRoles...) {
@@ -44,7 +45,7 @@ func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, erro
 		out.Report, err = e.Repository(ctx, cause, t.AccountID, t.Region, t.Repository)
 	case trigger.KindPublicRepository:
 		out.Report, err = e.PublicRepository(ctx, cause, t.AccountID, t.Repository, nil)
-	case trigger.KindAccount, trigger.KindAccountMoved, trigger.KindAccountDeparted:
+	case trigger.KindAccount, trigger.KindAccountMoved, trigger.KindAccountDeparted, trigger.KindOrganization:
 		out.Report, err = e.Account(ctx, t)
 	case trigger.KindRegistryPolicy, trigger.KindPTCRule, trigger.KindRole:
 		return e.registryDocument(ctx, cause, t, out)

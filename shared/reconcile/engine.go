@@ -54,6 +54,10 @@ type Engine struct {
 	PrincipalWait time.Duration
 	// Concurrency bounds per-repository work in a registry (default 8).
 	Concurrency int
+	// Region is the region the function runs in. Account events reach every
+	// hub region's function, so each converges only its region's documents
+	// (and the first region's also the global IAM role). Empty: all regions.
+	Region string
 }
 
 // OrgReader reads the organization: one account with its OU path (a few
@@ -173,9 +177,11 @@ func (e *Engine) WithDryRun(dry bool) *Engine {
 	return &c
 }
 
-// run applies one step and counts its result into rep.
+// run applies one step and counts its result into rep. A policy AWS
+// refuses for a principal is retried once without the principals IAM could
+// not confirm (runPolicyStep).
 func (e *Engine) run(ctx context.Context, rep *Report, s apply.Step) error {
-	res, err := e.Exec.Run(ctx, s)
+	res, err := e.runPolicyStep(ctx, s)
 	rep.count(res)
 	return err
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -49,12 +48,26 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 	// read
 	client := e.Clients.ECR(account, region)
 	registry := registryResource(e.Decl.Hub.Partition, account, region).ARN
-	current, err := e.readRules(ctx, client, account, region, want)
+	current, err := e.readRules(ctx, client, account, region)
 	if err != nil {
 		return nil, fmt.Errorf("listing pull-through-cache rules (%s): %w", registry, err)
 	}
-	// plan: one step per rule.
+	// The declaration names a secret by its name; ECR needs (and stores) the
+	// full ARN with Secrets Manager's random suffix. A rule whose secret is
+	// missing is refused alone; the other rules are still converged.
 	var steps []apply.Step
+	declared := want
+	want, unresolved := e.resolveCredentials(ctx, account, region, want)
+	for _, w := range declared {
+		why, ok := unresolved[w.Prefix]
+		if !ok {
+			continue
+		}
+		s := step(lease.RegistryKey(account, region), ptcRuleResource(e.Decl.Hub.Partition, account, region, w.Prefix), cause)
+		s.Plan = func(context.Context) (apply.Change, error) { return apply.Change{}, why }
+		steps = append(steps, s)
+	}
+	// plan: one step per rule.
 	for _, rc := range plan.Rules(registry, current, want, state.RetiredPTCPrefixes()) {
 		s := step(lease.RegistryKey(account, region), ptcRuleResource(e.Decl.Hub.Partition, account, region, rc.Prefix), cause)
 		s.Plan = func(context.Context) (apply.Change, error) {
@@ -70,7 +83,7 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 }
 
 // readRules lists the registry's rules as plan compares them.
-func (e *Engine) readRules(ctx context.Context, client *ecr.Client, account, region string, want []plan.Rule) ([]plan.Rule, error) {
+func (e *Engine) readRules(ctx context.Context, client *ecr.Client, account, region string) ([]plan.Rule, error) {
 	rules, err := inventory.NewRegistry(client, account, region, inventory.RegistryOptions{}).PTCRules(ctx)
 	if err != nil {
 		return nil, err
@@ -79,13 +92,6 @@ func (e *Engine) readRules(ctx context.Context, client *ecr.Client, account, reg
 	for i, r := range rules {
 		current[i] = plan.Rule{Prefix: r.Prefix, UpstreamRegistryURL: r.UpstreamRegistryURL, UpstreamRegistry: r.UpstreamRegistry,
 			CredentialARN: r.CredentialARN, CustomRoleARN: r.CustomRoleARN, UpstreamRepositoryPrefix: r.UpstreamRepositoryPrefix}
-		for _, w := range want {
-			// The declaration names a secret by its name; AWS stores the full
-			// ARN with Secrets Manager's random suffix.
-			if w.Prefix == current[i].Prefix && w.CredentialARN != "" && strings.HasPrefix(current[i].CredentialARN, w.CredentialARN+"-") {
-				current[i].CredentialARN = w.CredentialARN
-			}
-		}
 	}
 	return current, nil
 }

@@ -31,7 +31,8 @@ func (e *Engine) PublicRepository(ctx context.Context, cause Cause, account, nam
 	target := publicResource(account, publicRegion, name)
 	arn := target.ARN
 	// desired
-	owned := desired.New(e.Decl, nil).PublicRepositoryStatements(desired.PublicRepository{Account: account, Name: name})
+	declared := desired.New(e.Decl, nil).PublicRepositoryStatements(desired.PublicRepository{Account: account, Name: name})
+	filter := e.newPrincipalFilter(cause, target)
 	first := known
 	s := step("public#"+arn, target, cause)
 	s.PrincipalWait = e.principalWait()
@@ -50,7 +51,8 @@ func (e *Engine) PublicRepository(ctx context.Context, cause Cause, account, nam
 				return apply.Change{}, fmt.Errorf("reading public repository policy (%s): %w", arn, err)
 			}
 		}
-		// plan
+		// plan, without principals that do not exist
+		owned := e.keepExisting(ctx, filter, declared)
 		c, err := plan.Document(policy.PublicRepositoryPolicy, arn, current, owned, e.Decl.SidPrefix)
 		if err != nil {
 			return refused(apply.Change{}, err)

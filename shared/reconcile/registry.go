@@ -41,6 +41,7 @@ func (e *Engine) registryStep(cause Cause, account, region string, owned func(ct
 	reg := inventory.NewRegistry(client, account, region, inventory.RegistryOptions{})
 	target := registryResource(e.Decl.Hub.Partition, account, region)
 	arn := target.ARN
+	filter := e.newPrincipalFilter(cause, target)
 	s := step(lease.RegistryKey(account, region), target, cause)
 	s.PrincipalWait = e.principalWait()
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
@@ -54,6 +55,7 @@ func (e *Engine) registryStep(cause Cause, account, region string, owned func(ct
 		if err != nil {
 			return apply.Change{}, err
 		}
+		st = e.keepExisting(ctx, filter, st)
 		// plan
 		c, err := plan.Document(policy.ECRRegistryPolicy, arn, current, st, e.Decl.SidPrefix)
 		if err != nil {

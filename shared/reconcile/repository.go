@@ -24,6 +24,7 @@ import (
 // Repository converges one private repository's policy: the path of a
 // CreateRepository event, a tag change and drift on a repository policy.
 func (e *Engine) Repository(ctx context.Context, cause Cause, account, region, name string) (Report, error) {
+	ctx = WithPrincipalCache(ctx)
 	var rep Report
 	// read: the accounts the policy depends on, and the repository's tags
 	// when a grant matches on them.
@@ -92,13 +93,14 @@ func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *des
 	}
 	replan, first := s.Plan, known
 	arn := s.Target.ARN
+	filter := e.newPrincipalFilter(cause, s.Target)
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
 		if first == nil {
 			return replan(ctx)
 		}
 		k := *first
 		first = nil
-		c, err := e.planRepository(repo, arn, k, state.RepositoryStatements(repo))
+		c, err := e.planRepository(repo, arn, k, e.keepExisting(ctx, filter, state.RepositoryStatements(repo)))
 		if err != nil || !c.Writes() || !e.Decl.HasRepositoryTagGrants() || !state.TagsDecide(repo, k) {
 			return c, err
 		}
@@ -107,7 +109,7 @@ func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *des
 			return apply.Change{}, fmt.Errorf("confirming tags of repository (%s) before a change: %w", arn, err)
 		}
 		repo.Tags = tags // also what the re-read under the lease plans with
-		return e.planRepository(repo, arn, k, state.RepositoryStatements(repo))
+		return e.planRepository(repo, arn, k, e.keepExisting(ctx, filter, state.RepositoryStatements(repo)))
 	}
 	return s
 }
@@ -135,6 +137,7 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 	arn := target.ARN
 	// The registry's key, not the repository's: a backfill or sweep unit
 	// holds it over every document of the registry it reads and writes.
+	filter := e.newPrincipalFilter(cause, target)
 	s := step(lease.RegistryKey(repo.Account, repo.Region), target, cause)
 	s.PrincipalWait = e.principalWait()
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
@@ -151,7 +154,7 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 		if err != nil {
 			return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("reading ecr-warden's statements in repository policy (%s): %w", arn, err)}
 		}
-		return e.planRepository(repo, arn, current, want)
+		return e.planRepository(repo, arn, current, e.keepExisting(ctx, filter, want))
 	}
 	s.Write = func(ctx context.Context, c apply.Change) error {
 		if c.Op == plan.OpDeleteDocument {

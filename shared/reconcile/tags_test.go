@@ -109,6 +109,15 @@ func newEngine(t *testing.T, counts *inventory.Counts) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The role the tagged-push grant names exists (the engine leaves out
+	// principals IAM says are missing, as AWS would refuse them).
+	ci, err := localaws.AccountConfig(ctx, server.Config(region), "210987654321", "ecr-warden-execution")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localaws.CreateRole(ctx, ci, "ci"); err != nil {
+		t.Fatal(err)
+	}
 	db := dynamodb.NewFromConfig(server.Config(region))
 	if err := audit.CreateTable(ctx, db, "audit"); err != nil {
 		t.Fatal(err)

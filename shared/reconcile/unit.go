@@ -57,6 +57,12 @@ func (w Work) Cause() Cause {
 // pages plus one read per repository, and no writes.
 func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, error) {
 	start := time.Now()
+	ctx = WithPrincipalCache(ctx)
+	ids := make([]string, 0, len(w.Accounts))
+	for _, a := range w.Accounts {
+		ids = append(ids, a.ID)
+	}
+	knownMembers(ctx, ids)
 	x := e.WithDryRun(w.DryRun)
 	x.Exec.QuietNoops = true // counted in the unit's summary record instead
 	state := desired.New(e.Decl, w.Accounts)

@@ -31,7 +31,6 @@ func sub(m map[string]any, k string) map[string]any {
 
 func TestParseHostile(t *testing.T) {
 	api := "ecr-create-repository-api.json"
-	joined := "org-account-joined.json"
 	full := readEvent(t, api)
 	cases := []struct {
 		name   string
@@ -108,24 +107,9 @@ func TestParseHostile(t *testing.T) {
 		{"create account in progress", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
 			sub(sub(detail(ev), "serviceEventDetails"), "createAccountStatus")["state"] = "IN_PROGRESS"
 		}), ReasonNotSucceeded, "IN_PROGRESS"},
-		{"create account id short", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
-			sub(sub(detail(ev), "serviceEventDetails"), "createAccountStatus")["accountId"] = "3333"
-		}), ReasonInvalidField, "createAccountStatus.accountId"},
 		{"create account status array", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
 			sub(detail(ev), "serviceEventDetails")["createAccountStatus"] = []any{}
 		}), ReasonInvalidField, "createAccountStatus: is an array"},
-		{"joined without account id", mutate(t, joined, func(ev map[string]any) {
-			delete(sub(detail(ev), "serviceEventDetails"), "accountId")
-		}), ReasonUnreadable, "no account id found"},
-		{"joined with conflicting ids", mutate(t, joined, func(ev map[string]any) {
-			detail(ev)["requestParameters"] = map[string]any{"accountId": "444444444444"}
-		}), ReasonUnreadable, "conflicting account ids"},
-		{"joined with invalid id", mutate(t, joined, func(ev map[string]any) {
-			sub(detail(ev), "serviceEventDetails")["accountId"] = "not-an-account"
-		}), ReasonUnreadable, "not a 12-digit account id"},
-		{"joined id as number", mutate(t, joined, func(ev map[string]any) {
-			sub(detail(ev), "serviceEventDetails")["accountId"] = 333333333333
-		}), ReasonUnreadable, "no account id found"},
 		{"move without destination", mutate(t, "org-move-account.json", func(ev map[string]any) {
 			delete(sub(detail(ev), "requestParameters"), "destinationParentId")
 		}), ReasonMissingField, "detail.requestParameters.destinationParentId: missing"},
@@ -136,9 +120,6 @@ func TestParseHostile(t *testing.T) {
 			st := sub(sub(detail(ev), "serviceEventDetails"), "createManagedAccountStatus")
 			st["state"], st["message"] = "FAILED", "AWS Control Tower failed to create an enrolled account."
 		}), ReasonNotSucceeded, "FAILED: AWS Control Tower failed"},
-		{"control tower account missing", mutate(t, "controltower-create-managed-account.json", func(ev map[string]any) {
-			delete(sub(sub(detail(ev), "serviceEventDetails"), "createManagedAccountStatus"), "account")
-		}), ReasonMissingField, "createManagedAccountStatus.account: missing"},
 		{"tag on non-repository", mutate(t, api, func(ev map[string]any) {
 			detail(ev)["eventName"] = "TagResource"
 			detail(ev)["requestParameters"] = map[string]any{"resourceArn": "arn:aws:s3:::bucket"}
@@ -168,24 +149,54 @@ func TestParseHostile(t *testing.T) {
 	}
 }
 
-func TestRejectionKeepsRawWhenUnreadable(t *testing.T) {
-	raw := mutate(t, "org-account-joined.json", func(ev map[string]any) {
-		sub(detail(ev), "serviceEventDetails")["account"] = map[string]any{"number": "x"}
-		delete(sub(detail(ev), "serviceEventDetails"), "accountId")
-	})
-	_, err := Parse(raw)
-	r, ok := AsRejection(err)
-	if !ok || r.Reason != ReasonUnreadable {
-		t.Fatalf("got %v", err)
+// TestUnreadableMembershipEventsWalkTheOrganization: an Organizations or
+// Control Tower event whose subject account cannot be read is not rejected
+// (the same bytes never parse better, and the account would be missed until
+// the next sweep): it becomes a KindOrganization target, whose convergence
+// walks the organization, with the reason kept for the audit trail.
+func TestUnreadableMembershipEventsWalkTheOrganization(t *testing.T) {
+	joined := "org-account-joined.json"
+	cases := []struct {
+		name   string
+		raw    []byte
+		detail string
+	}{
+		{"create account id short", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
+			sub(sub(detail(ev), "serviceEventDetails"), "createAccountStatus")["accountId"] = "3333"
+		}), "createAccountStatus.accountId"},
+		{"joined without account id", mutate(t, joined, func(ev map[string]any) {
+			delete(sub(detail(ev), "serviceEventDetails"), "accountId")
+		}), "no account id found"},
+		{"joined with conflicting ids", mutate(t, joined, func(ev map[string]any) {
+			detail(ev)["requestParameters"] = map[string]any{"accountId": "444444444444"}
+		}), "conflicting account ids"},
+		{"joined with invalid id", mutate(t, joined, func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["accountId"] = "not-an-account"
+		}), "not a 12-digit account id"},
+		{"joined id as number", mutate(t, joined, func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["accountId"] = 333333333333
+		}), "no account id found"},
+		{"control tower account missing", mutate(t, "controltower-create-managed-account.json", func(ev map[string]any) {
+			delete(sub(sub(detail(ev), "serviceEventDetails"), "createManagedAccountStatus"), "account")
+		}), "createManagedAccountStatus.account: missing"},
+		{"joined with an unknown shape", mutate(t, joined, func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["account"] = map[string]any{"number": "x"}
+			delete(sub(detail(ev), "serviceEventDetails"), "accountId")
+		}), "no account id found"},
 	}
-	if r.Raw != string(raw) {
-		t.Fatalf("raw event not kept for the log")
-	}
-	if r.Trigger.EventName != "AccountJoinedOrganization" || r.Trigger.EventID == "" {
-		t.Fatalf("trigger metadata lost: %+v", r.Trigger)
-	}
-	if !strings.Contains(r.Error(), "AccountJoinedOrganization") || !strings.Contains(r.Error(), "unreadable") {
-		t.Fatalf("error text: %s", r.Error())
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Parse(c.raw)
+			if err != nil {
+				t.Fatalf("Parse = %v, want a KindOrganization target", err)
+			}
+			if got.Kind != KindOrganization || got.AccountID != "" || !strings.Contains(got.Unresolved, c.detail) {
+				t.Fatalf("target %+v, want kind organization, no account, unresolved containing %q", got, c.detail)
+			}
+			if got.Trigger.EventID == "" || got.Trigger.EventName == "" {
+				t.Fatalf("trigger metadata lost: %+v", got.Trigger)
+			}
+		})
 	}
 }
 

@@ -483,10 +483,10 @@ func (c *cloudTrail) organizations() error {
 		}
 		n := st.get("accountId")
 		if t.AccountID, err = n.requireString(); err != nil {
-			return err
+			return c.unresolved(err.Error())
 		}
 		if err := checkAccountID(n.path, t.AccountID); err != nil {
-			return invalid(err)
+			return c.unresolved(err.Error())
 		}
 		t.Kind, t.Method = KindAccount, "Created"
 		return nil
@@ -566,22 +566,31 @@ func (c *cloudTrail) membership(kind Kind, methodKey string) error {
 		}
 	}
 	if len(found) == 0 {
-		return &Rejection{Reason: ReasonUnreadable, Detail: fmt.Sprintf("no account id found in detail.serviceEventDetails, requestParameters or responseElements (looked for %s); raw event kept for the log", strings.Join(accountKeys, ", "))}
+		return c.unresolved(fmt.Sprintf("no account id found in detail.serviceEventDetails, requestParameters or responseElements (looked for %s)", strings.Join(accountKeys, ", ")))
 	}
 	if len(found) > 1 {
 		var parts []string
 		for id, p := range found {
 			parts = append(parts, p+"="+quote(id))
 		}
-		return &Rejection{Reason: ReasonUnreadable, Detail: "conflicting account ids: " + strings.Join(sortStrings(parts), ", ")}
+		return c.unresolved("conflicting account ids: " + strings.Join(sortStrings(parts), ", "))
 	}
 	for id, p := range found {
 		if err := checkAccountID(p, id); err != nil {
-			return &Rejection{Reason: ReasonUnreadable, Detail: err.Error()}
+			return c.unresolved(err.Error())
 		}
 		c.t.AccountID = id
 	}
 	c.t.Kind, c.t.Method = kind, method
+	return nil
+}
+
+// unresolved turns a membership event whose subject account cannot be read
+// into a KindOrganization target: rejecting it would lose the event for
+// good (the same bytes never parse better), while a walk of the organization
+// finds the account whatever the event's shape.
+func (c *cloudTrail) unresolved(why string) error {
+	c.t.Kind, c.t.AccountID, c.t.Unresolved = KindOrganization, "", why
 	return nil
 }
 
@@ -617,15 +626,15 @@ func (c *cloudTrail) controlTower() error {
 	}
 	acct := st.get("account")
 	if err := acct.requireObject(); err != nil {
-		return err
+		return c.unresolved(err.Error())
 	}
 	n := acct.get("accountId")
 	t := &c.t
 	if t.AccountID, err = n.requireString(); err != nil {
-		return err
+		return c.unresolved(err.Error())
 	}
 	if err := checkAccountID(n.path, t.AccountID); err != nil {
-		return invalid(err)
+		return c.unresolved(err.Error())
 	}
 	ou := st.get("organizationalUnit")
 	if _, err := ou.object(); err != nil {

@@ -30,6 +30,11 @@ const (
 	KindRole Kind = "role"
 	// KindBackfill is a manual backfill or the scheduled sweep; see Target.Backfill.
 	KindBackfill Kind = "backfill"
+	// KindOrganization is an Organizations or Control Tower membership event
+	// whose subject account could not be read (AWS has not published the
+	// JSON of every such event): the hub grants are converged from a walk of
+	// the organization instead, and Unresolved says why.
+	KindOrganization Kind = "organization"
 )
 
 // Target is where to look. Only the fields that matter for its Kind are set.
@@ -55,6 +60,9 @@ type Target struct {
 	// Method is how an account joined or left when the event says so
 	// (Created, Invited, Left, Removed, Cleaned), or the Control Tower state.
 	Method string `json:"method,omitempty"`
+	// Unresolved says why the subject account of a KindOrganization event
+	// could not be read (field paths and what was found).
+	Unresolved string `json:"unresolved,omitempty"`
 	// Backfill is the request for KindBackfill.
 	Backfill *BackfillRequest `json:"backfill,omitempty"`
 	// Trigger is the event metadata the audit trail records with every decision.

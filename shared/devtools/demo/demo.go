@@ -157,6 +157,9 @@ func (d *demo) setup(ctx context.Context) error {
 	if err := d.w.renderDeclaration(d.opt.Declaration, d.dir); err != nil {
 		return err
 	}
+	if err := d.w.seedPrerequisites(ctx); err != nil {
+		return err
+	}
 	names := map[string]string{exampleManagement: "management (moto's default account)", exampleHub: "hub", exampleTeamA: "member team-a (OU workloads/team-a)",
 		exampleSecurity: "member security (root OU)", exampleOrg: "organization", exampleRoot: "root", exampleWorkloads: "OU workloads", exampleTeamAOU: "OU workloads/team-a"}
 	d.p.line("moto makes up its own ids, so the demo rewrites %s and every replayed event:", rel(d.opt.Root, d.opt.Declaration))

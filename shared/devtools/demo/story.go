@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // shareTag is the tag the example declaration's repository-placed grant
@@ -148,6 +149,14 @@ func (d *demo) stepForeign(ctx context.Context) error {
 	if err := d.w.createRepository(ctx, d.w.hub, name, shareTag); err != nil {
 		return err
 	}
+	// The statement's author has the role it names (AWS refuses policies naming missing roles).
+	teamA, err := d.w.config(ctx, d.w.teamA)
+	if err != nil {
+		return err
+	}
+	if err := localaws.CreateRole(ctx, teamA, "build-farm"); err != nil {
+		return fmt.Errorf("creating role build-farm in team-a: %w", err)
+	}
 	stmt := fmt.Sprintf(foreignStatement, d.w.teamA)
 	if err := d.w.setRepositoryPolicy(ctx, d.w.hub, name, `{"Version":"2012-10-17","Statement":[`+stmt+`]}`); err != nil {
 		return err
@@ -208,7 +217,12 @@ func (d *demo) stepJoin(ctx context.Context) error {
 		return err
 	}
 	d.res.Joined = joined
-	d.p.line("CreateAccount team-c -> %s, placed in OU workloads (%s)", joined, d.w.workloadsOU)
+	// Account vending provisions what the declaration expects in every PTC
+	// member (the Docker Hub secret, the PTC user role), as for team-a.
+	if err := d.w.seedMember(ctx, joined); err != nil {
+		return err
+	}
+	d.p.line("CreateAccount team-c -> %s, placed in OU workloads (%s), with the declared PTC secret and role", joined, d.w.workloadsOU)
 	const file = "org-create-account-result-succeeded.json"
 	ev, err := d.w.event(d.opt.Root, file, "", exampleSecurity, joined)
 	if err != nil {

@@ -152,6 +152,43 @@ func moveAccount(ctx context.Context, org *organizations.Client, account, from, 
 	return nil
 }
 
+// seedPrerequisites creates what the declaration expects before ecr-warden
+// runs (the local AWS, like AWS, refuses policies naming missing roles and
+// PTC rules naming missing secrets): the roles it names, in their accounts
+// (the PTC statement roles in both members), and the PTC credential secrets
+// in both members.
+func (w *world) seedPrerequisites(ctx context.Context) error {
+	known := func(a string) bool { return a == w.hub || a == w.teamA || a == w.security || a == w.management }
+	err := localaws.SeedPrerequisites(ctx, w.decl, []string{w.teamA, w.security}, known, func(account, r string) (aws.Config, error) {
+		cfg, err := w.config(ctx, account)
+		cfg.Region = r
+		return cfg, err
+	})
+	if err != nil {
+		return fmt.Errorf("creating the roles and secrets the declaration names: %w", err)
+	}
+	return nil
+}
+
+// seedMember creates, in a new PTC member, the secrets and the PTC
+// statement roles the declaration names.
+func (w *world) seedMember(ctx context.Context, account string) error {
+	known := func(a string) bool { return a == account }
+	d := *w.decl
+	if d.PullThroughCache == nil {
+		return nil
+	}
+	err := localaws.SeedPrerequisites(ctx, &d, []string{account}, known, func(a, r string) (aws.Config, error) {
+		cfg, err := w.config(ctx, a)
+		cfg.Region = r
+		return cfg, err
+	})
+	if err != nil {
+		return fmt.Errorf("creating the declared secrets and roles in %s: %w", account, err)
+	}
+	return nil
+}
+
 // config acts in account directly on the server, so the demo's own set-up
 // and reads are not counted by the proxy.
 func (w *world) config(ctx context.Context, account string) (aws.Config, error) {

@@ -15,9 +15,10 @@ const hub = "123456789012" // moto's account for the static "testing" keys
 
 func TestPullThroughCacheRulesLifecycle(t *testing.T) {
 	ctx := context.Background()
-	c := ecr.NewFromConfig(fresh(t, "us-east-1"))
+	cfg := fresh(t, "us-east-1")
+	c := ecr.NewFromConfig(cfg)
 	roleARN := "arn:aws:iam::" + hub + ":role/ecr-warden-ptc"
-	secretARN := "arn:aws:secretsmanager:us-east-1:" + hub + ":secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+	secretARN := createSecret(t, cfg, "ecr-pullthroughcache/docker-hub")
 
 	pub := must[*ecr.CreatePullThroughCacheRuleOutput](t)(c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{
 		EcrRepositoryPrefix: aws.String("ecr-public"), UpstreamRegistryUrl: aws.String("public.ecr.aws"),

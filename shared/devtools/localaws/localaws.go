@@ -6,7 +6,18 @@
 //
 // Added by motoext.py (per account and region, wiped by Reset):
 //   - ECR pull-through-cache rules (Create/Describe/Update/Delete/Validate),
-//     50 per registry, prefix pattern and length, upstream URL checks.
+//     50 per registry, prefix pattern and length, upstream URL checks; a
+//     credentialArn must be the full ARN (with Secrets Manager's suffix) of
+//     an existing secret ecr-pullthroughcache/... in the registry's account
+//     and region (else SecretNotFoundException); an update needs a
+//     credential or a role ("Please set either credential arn or role arn");
+//     every PTC call in a cn-* or us-gov-* region is refused.
+//   - Registry and repository policies (private and ECR Public) naming an
+//     IAM role or user that does not exist are refused, as AWS refuses them
+//     (InvalidParameterException, "Invalid registry policy provided" /
+//     "Principal not found"), but only in accounts the local AWS knows: an
+//     account of an organization it holds, or one whose IAM has a role or a
+//     user. Principals in other (made-up) accounts are accepted unchecked.
 //   - ECR PutAccountSetting/GetAccountSetting (REGISTRY_POLICY_SCOPE defaults
 //     to V2, as AWS configures new registries; V1 can be set for tests),
 //     and PutRegistryPolicy honouring the scope: V1 accepts only
@@ -21,9 +32,9 @@
 //     tag-based grants can be resolved with listing pages.
 //
 // Known differences from AWS: no authorization (any principal may call
-// anything, trust policies are not evaluated), principals in policies are not
-// checked for existence ("Invalid principal" never happens unless injected by
-// the Proxy), PTC credential secrets are not looked up, ValidatePullThroughCacheRule
+// anything, trust policies are not evaluated), principals are checked only in
+// accounts the local AWS knows (see above), the error text ECR Public and
+// unsupported PTC regions answer is not documented, ValidatePullThroughCacheRule
 // always reports a rule valid, creation templates are stored but never
 // applied (moto never creates repositories on its own).
 package localaws
@@ -52,6 +63,9 @@ import (
 
 //go:embed motoext.py
 var launcher []byte
+
+// startTimeout bounds how long Start waits for moto to answer.
+const startTimeout = 120 * time.Second
 
 // Server is one running moto process owned by this package.
 type Server struct {
@@ -102,7 +116,10 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir, done: make(chan struct{})}
 	go func() { s.waitErr = cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(30 * time.Second)
+	// Importing moto takes about half a second on a quiet machine, but far
+	// longer when several test binaries start at once on two cores; a start
+	// that merely waited its turn must not fail the run.
+	deadline := time.Now().Add(startTimeout)
 	for {
 		if resp, err := http.Get(s.URL + "/moto-api/"); err == nil {
 			resp.Body.Close()
@@ -119,7 +136,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("moto did not answer on %s within 30s", s.URL)
+			return nil, fmt.Errorf("moto did not answer on %s within %s", s.URL, startTimeout)
 		}
 	}
 }

@@ -144,6 +144,73 @@ def wildcard_match(pattern, value):
     return re.match(rx, value, re.IGNORECASE) is not None
 
 
+# ------------------------------------------------ principals that must exist
+# AWS refuses a registry or repository policy naming an IAM role or user that
+# does not exist: PutRegistryPolicy with "Invalid registry policy provided"
+# (ECR user guide / knowledge center: "make sure that the role you entered
+# exists ... If the role doesn't exist, then you receive the 'invalid registry
+# policy provided' error"), SetRepositoryPolicy with "Principal not found"
+# (as reported against the API by Terraform's ECR resources). The local AWS
+# can only know whether a principal exists in an account it has state for:
+# an account in an organization it holds, or one whose IAM has a role or a
+# user. A principal in any other account (an id a unit test made up) is
+# accepted, as before; account roots and "*" are never checked.
+PRINCIPAL_ARN = re.compile(r"arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):(role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]+")
+
+
+def _known_accounts():
+    from moto.organizations.models import organizations_backends
+    from moto.iam.models import iam_backends
+    known = set(organizations_backends.master_accounts)
+    for per_account in list(dict.values(organizations_backends)):
+        for org in list(dict.values(per_account)):
+            if org.org is not None:
+                known.add(org.org.master_account_id)
+                known.update(a.id for a in org.accounts)
+    for account, per_account in list(dict.items(iam_backends)):
+        if any(b.roles or b.users for b in list(dict.values(per_account))):
+            known.add(account)
+    return known
+
+
+def _principal_exists(partition, account, kind, arn):
+    from moto.iam.models import iam_backends
+    per_account = dict.get(iam_backends, account)
+    backend = dict.get(per_account, partition) if per_account is not None else None
+    if backend is None:
+        return False
+    entities = backend.roles.values() if kind == "role" else backend.users.values()
+    return any(e.arn == arn for e in list(entities))
+
+
+def missing_principals(doc):
+    """The IAM role and user ARNs in doc's Principal elements that do not
+    exist in an account the local AWS knows."""
+    statements = doc.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    known = None
+    missing = []
+    for st in statements:
+        principal = st.get("Principal") if isinstance(st, dict) else None
+        values = principal.get("AWS", []) if isinstance(principal, dict) else []
+        for v in [values] if isinstance(values, str) else values:
+            m = PRINCIPAL_ARN.fullmatch(v) if isinstance(v, str) else None
+            if not m:
+                continue
+            if known is None:
+                known = _known_accounts()
+            partition, account, kind = m.group(1), m.group(2), m.group(3)
+            if account in known and not _principal_exists(partition, account, kind, v) and v not in missing:
+                missing.append(v)
+    return missing
+
+
+def refuse_missing_principals(doc, field, why):
+    if missing_principals(doc):
+        raise invalid(field, why)
+
+
 # ------------------------------------------------------- ECR: backend state
 
 _moto_ecr_init = ECRBackend.__init__
@@ -236,11 +303,36 @@ def _credential_arn(self, arn):
     check_string(arn, "credentialArn", lo=50, hi=612, pattern=CREDENTIAL_ARN_PATTERN)
     if arn is None:
         return
-    # Whether the secret exists is not checked (no Secrets Manager lookups
-    # here); AWS answers SecretNotFoundException for a missing secret.
     region, account = arn.split(":")[3:5]
     if (region, account) != (self.region, self.current_account):
         raise invalid("credentialArn", "the secret must be in the registry's account and region")
+    # AWS: "the full Amazon Resource Name (ARN) of the AWS Secrets Manager
+    # secret" (with the 6-character suffix Secrets Manager appends). moto's
+    # own lookups accept names and partial ARNs, so compare full ARNs here.
+    if not _secret_exists(account, region, arn):
+        raise fail("SecretNotFoundException",
+                   f"The ARN of the secret specified in the pull through cache rule was not found: {arn}. "
+                   "Update the pull through cache rule with a valid secret ARN and try again.")
+
+
+def _secret_exists(account, region, arn):
+    from moto.secretsmanager.models import secretsmanager_backends
+    per_account = dict.get(secretsmanager_backends, account)
+    backend = dict.get(per_account, region) if per_account is not None else None
+    if backend is None:
+        return False
+    return any(s.arn == arn and not s.is_deleted() for s in dict.values(backend.secrets))
+
+
+# AWS: "Pull through cache rules are not supported in the following Regions":
+# China (Beijing, Ningxia) and AWS GovCloud (US-East, US-West). The exact
+# error AWS answers there is not documented; this one names the region.
+PTC_UNSUPPORTED_REGION = re.compile(r"^(cn|us-gov)-")
+
+
+def _ptc_region(self):
+    if PTC_UNSUPPORTED_REGION.match(self.region or ""):
+        raise invalid("region", f"Pull through cache rules are not supported in the {self.region} Region")
 
 
 def _rule_view(rule, *fields):
@@ -253,6 +345,7 @@ RULE_FIELDS = ("registryId", "ecrRepositoryPrefix", "upstreamRegistryUrl", "upst
 
 @ecr_op
 def create_pull_through_cache_rule(self):
+    _ptc_region(self)
     p = _params(self)
     _registry(self, p)
     backend = self.ecr_backend
@@ -313,6 +406,7 @@ def _get_rule(self, backend, prefix):
 
 @ecr_op
 def describe_pull_through_cache_rules(self):
+    _ptc_region(self)
     p = _params(self)
     _registry(self, p)
     backend = self.ecr_backend
@@ -328,10 +422,14 @@ def describe_pull_through_cache_rules(self):
 
 @ecr_op
 def update_pull_through_cache_rule(self):
+    _ptc_region(self)
     p = _params(self)
     _registry(self, p)
     backend = self.ecr_backend
     rule = _get_rule(self, backend, p.get("ecrRepositoryPrefix"))
+    if not p.get("credentialArn") and not p.get("customRoleArn"):
+        # The text AWS answers (reported by users of the console and the CLI).
+        raise invalid("credentialArn", "Please set either credential arn or role arn")
     _credential_arn(self, p.get("credentialArn"))
     _role_arn(self, p.get("customRoleArn"), "customRoleArn")
     if rule["upstreamRegistry"] == "ecr" and p.get("credentialArn"):
@@ -348,6 +446,7 @@ def update_pull_through_cache_rule(self):
 
 @ecr_op
 def delete_pull_through_cache_rule(self):
+    _ptc_region(self)
     p = _params(self)
     _registry(self, p)
     backend = self.ecr_backend
@@ -360,6 +459,7 @@ def delete_pull_through_cache_rule(self):
 @ecr_op
 def validate_pull_through_cache_rule(self):
     """There is no upstream to log in to: a rule that exists is reported valid."""
+    _ptc_region(self)
     p = _params(self)
     _registry(self, p)
     backend = self.ecr_backend
@@ -412,6 +512,7 @@ def put_registry_policy(self):
             ok = any(wildcard_match(action, a) for a in V1_ACTIONS)
         if not ok:
             raise invalid("PolicyText", "Invalid registry policy provided")
+    refuse_missing_principals(doc, "PolicyText", "Invalid registry policy provided")
     self.ecr_backend.registry_policy = text
     return ActionResult({"registryId": self.current_account, "policyText": text})
 
@@ -427,6 +528,12 @@ def set_repository_policy(self):
     text = _params(self).get("policyText") or ""
     if len(text) > POLICY_MAX:
         raise invalid("policyText", f"policy is {len(text)} characters, the limit is {POLICY_MAX}")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        refuse_missing_principals(doc, "PolicyText", "Principal not found")
     return _moto_set_repository_policy(self)
 
 
@@ -641,7 +748,10 @@ class ECRPublicResponse(BaseResponse):
             # The model caps policyText at 10,240; ECR Public declares no
             # ValidationException, so the limit answers InvalidParameterException.
             raise invalid("policyText", f"policy is {len(text)} characters, the limit is {POLICY_MAX}")
-        validate_policy_document(text, "policyText", "repository")
+        doc = validate_policy_document(text, "policyText", "repository")
+        # ECR Public's answer for a missing principal is not documented; the
+        # private registry's is used.
+        refuse_missing_principals(doc, "PolicyText", "Principal not found")
         entry["policy"] = text
         return self._policy_out(entry, text)
 

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// These tests run against the strict local AWS: like AWS, it refuses a
+// registry policy naming a role that does not exist, and a pull-through-cache
+// rule whose credential is not the full ARN of an existing secret.
+
+const ptcUserRole = "ecr-pull-through-cache-user"
+
+// withPTCUserRole makes every PTC member's registry statements also name the
+// member's role ecr-pull-through-cache-user (as infra/declaration.json does).
+func withPTCUserRole(s string) string {
+	return strings.Replace(s, `"statementPrincipals": {"accountRoot": true}`,
+		`"statementPrincipals": {"accountRoot": true, "roleNames": ["`+ptcUserRole+`"]}`, 1)
+}
+
+// TestMissingRoleIsLeftOutAndAddedBack: a member without the role the
+// declaration names still gets every other statement of its registry policy
+// (AWS would refuse the whole document), the audit trail names the missing
+// role, the grant and the document, and once the role exists the next
+// convergence adds it back.
+func TestMissingRoleIsLeftOutAndAddedBack(t *testing.T) {
+	w := newWorld(t, withPTCUserRole)
+	a := w.createAccount("newcomer", w.ouA)
+	fn := w.start()
+	r := w.invoke(fn, w.event("org-account-joined.json", a))
+	if r.Rejected != "" || r.Failed != 0 || r.Refused != 0 || r.Changed == 0 {
+		t.Fatalf("response %+v: want a converged account", r)
+	}
+	roleARN := "arn:aws:iam::" + a + ":role/" + ptcUserRole
+	text := w.registryPolicy(w.member(a))
+	st := w.statements(text)
+	if len(st) < 4 {
+		t.Fatalf("member registry policy has %d statements, want the scan grant and the three PTC statements:\n%s", len(st), text)
+	}
+	if strings.Contains(text, roleARN) {
+		t.Fatalf("the missing role is in the registry policy (AWS would refuse it):\n%s", text)
+	}
+	for sid, s := range st {
+		if strings.HasPrefix(sid, "EcrWardenPtc") && !slices.Contains([]string(s.Principal.AWS), root(a)) {
+			t.Errorf("statement %s lost the account root: %v", sid, s.Principal.AWS)
+		}
+	}
+	registry := "arn:aws:ecr:us-east-1:" + a + ":repository/*"
+	w.assertAudited(registry, audit.DecisionPrincipalMissing, roleARN)
+	w.assertAudited(registry, audit.DecisionPrincipalMissing, "PtcDockerHub")
+
+	// The role is created later: the next convergence of the member (its
+	// next event, or the sweep) adds it to every PTC statement.
+	w.createRole(w.member(a), ptcUserRole)
+	r = w.invoke(fn, w.event("org-account-joined.json", a))
+	if r.Failed != 0 || r.Refused != 0 {
+		t.Fatalf("second delivery %+v", r)
+	}
+	text = w.registryPolicy(w.member(a))
+	for sid, s := range w.statements(text) {
+		if strings.HasPrefix(sid, "EcrWardenPtc") && !slices.Contains([]string(s.Principal.AWS), roleARN) {
+			t.Errorf("statement %s does not name the created role: %v", sid, s.Principal.AWS)
+		}
+	}
+}
+
+// TestMissingSecretRefusesOnlyThatRule: a member without the Docker Hub
+// credential secret gets every other PTC rule and its registry policy; the
+// Docker Hub rule alone is refused, with a record naming the secret and the
+// account.
+func TestMissingSecretRefusesOnlyThatRule(t *testing.T) {
+	w := newWorld(t, nil)
+	a := w.createAccount("newcomer", "")
+	if _, err := secretsmanager.NewFromConfig(w.member(a)).DeleteSecret(w.ctx, &secretsmanager.DeleteSecretInput{
+		SecretId: aws.String(dockerHubSecret), ForceDeleteWithoutRecovery: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	fn := w.start()
+	r := w.invoke(fn, w.event("org-account-joined.json", a))
+	if r.Refused != 1 || r.Failed != 0 {
+		t.Fatalf("response %+v: want exactly one refusal (the docker-hub rule)", r)
+	}
+	rules := w.rules(w.member(a))
+	if _, ok := rules["docker-hub"]; ok || len(rules) != 2 || rules["ecr-public"].UpstreamRegistryUrl == nil || rules["hub"].UpstreamRegistryUrl == nil {
+		t.Errorf("member rules %v, want ecr-public and hub only", slices.Sorted(mapsKeys(rules)))
+	}
+	if w.registryPolicy(w.member(a)) == "" {
+		t.Error("the member got no registry policy")
+	}
+	w.assertAudited("arn:aws:ecr:us-east-1:"+a+":repository/*/pull-through-cache-rule/docker-hub", audit.DecisionRefused,
+		"secret ecr-pullthroughcache/docker-hub does not exist in account "+a)
+
+	// Once the secret exists, the rule is created with its full ARN.
+	full := w.createSecret(a, dockerHubSecret)
+	w.invoke(fn, w.event("org-account-joined.json", a))
+	if got := aws.ToString(w.rules(w.member(a))["docker-hub"].CredentialArn); got != full {
+		t.Errorf("docker-hub rule credential %q, want the full secret ARN %q", got, full)
+	}
+}
+
+// TestUnknownJoinShapeConvergesHubGrants: an AccountJoinedOrganization event
+// whose JSON carries the account id under a key nobody anticipated is not
+// rejected: the hub's grants are converged from a walk of the organization,
+// so the new account is granted, and the audit trail says why.
+func TestUnknownJoinShapeConvergesHubGrants(t *testing.T) {
+	w := newWorld(t, nil)
+	other := w.createAccount("bystander", "")
+	foreign := foreignStatement(other)
+	w.seedHub(other)
+	a := w.createAccount("newcomer", w.ouA)
+	var ev map[string]any
+	if err := json.Unmarshal(w.event("org-account-joined.json", a), &ev); err != nil {
+		t.Fatal(err)
+	}
+	sed := ev["detail"].(map[string]any)["serviceEventDetails"].(map[string]any)
+	delete(sed, "accountId")
+	sed["joiningMember"] = map[string]any{"memberAccount": map[string]any{"number": a}}
+	raw, _ := json.Marshal(ev)
+	fn := w.start()
+	r := w.invoke(fn, raw)
+	if r.Rejected != "" || r.Failed != 0 || r.Changed == 0 {
+		t.Fatalf("response %+v: want the hub converged, not a rejection", r)
+	}
+	w.assertHub(foreign, roots(other, a), roots(a), nil)
+	w.assertAudited("arn:aws:organizations::"+mgmtAccount+":organization/"+w.orgID, audit.DecisionOrganizationWalk, "no account id found")
+}
+
+// TestAccountEventThroughTwoRegions: the management stack forwards each
+// organization event to every hub region, so two account functions (one per
+// hub region) receive it. Each writes only its own region's documents, the
+// first region's also the PTC role: every document is written exactly once.
+func TestAccountEventThroughTwoRegions(t *testing.T) {
+	w := newWorld(t, func(s string) string {
+		return strings.Replace(withPTCUserRole(s), `"regions": ["us-east-1"]`, `"regions": ["us-east-1", "eu-west-1"]`, 1)
+	})
+	// Each region's function has its own audit and lease tables, as deployed.
+	db := dynamodb.NewFromConfig(w.hubIn("eu-west-1"))
+	if err := audit.CreateTable(w.ctx, db, functest.AuditTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.CreateTable(w.ctx, db, functest.LeaseTable); err != nil {
+		t.Fatal(err)
+	}
+	a := w.createAccount("newcomer", w.ouA)
+	w.createRole(w.member(a), ptcUserRole)
+	if _, err := secretsmanager.NewFromConfig(w.memberIn(a, "eu-west-1")).CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(dockerHubSecret), SecretString: aws.String(`{"username":"ci","accessToken":"x"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := w.event("org-account-joined.json", a)
+	proxy.Reset()
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-account", Binary: accountBin, Env: w.env(),
+			Timeout: 60 * time.Second, AccountID: hubAccount, Region: region})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { inst.Close() })
+		if r := w.invoke(inst, ev); r.Failed != 0 || r.Refused != 0 || r.Changed == 0 {
+			t.Fatalf("%s: response %+v", region, r)
+		}
+	}
+	perRegion := map[string]int{}
+	for _, c := range proxy.Calls() {
+		if c.Service == "dynamodb" || c.Service == "sts" || !isWrite(c.Op) {
+			continue
+		}
+		perRegion[c.Service+":"+c.Op+"@"+c.Region]++
+	}
+	want := map[string]int{
+		// IAM is global: the PTC role, once (created with its trust policy, then its permission policy).
+		"iam:CreateRole@us-east-1": 1, "iam:PutRolePolicy@us-east-1": 1,
+		// Per region: three PTC rules, the member's and the hub's registry policy.
+		"ecr:CreatePullThroughCacheRule@us-east-1": 3, "ecr:CreatePullThroughCacheRule@eu-west-1": 3,
+		"ecr:PutRegistryPolicy@us-east-1": 2, "ecr:PutRegistryPolicy@eu-west-1": 2,
+	}
+	for k, n := range perRegion {
+		if want[k] != n {
+			t.Errorf("%s written %d times, want %d (all writes: %v)", k, n, want[k], perRegion)
+		}
+	}
+	for k, n := range want {
+		if perRegion[k] != n {
+			t.Errorf("%s written %d times, want %d (all writes: %v)", k, perRegion[k], n, perRegion)
+		}
+	}
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		text := w.registryPolicy(w.memberIn(a, region))
+		if !strings.Contains(text, "arn:aws:iam::"+a+":role/"+ptcUserRole) {
+			t.Errorf("%s: member registry policy lacks the PTC user role:\n%s", region, text)
+		}
+		if doc, err := policy.Parse(w.registryPolicy(w.hubIn(region))); err != nil || len(doc.Statements) == 0 {
+			t.Errorf("%s: hub registry policy %v", region, err)
+		}
+	}
+}
+
+// TestCreateAndJoinMakeOneSetOfWrites: CreateAccount logs both
+// CreateAccountResult and AccountJoinedOrganization for the same account;
+// the second finds everything converged and writes nothing.
+func TestCreateAndJoinMakeOneSetOfWrites(t *testing.T) {
+	w := newWorld(t, nil)
+	a := w.createAccount("newcomer", "")
+	fn := w.start()
+	if r := w.invoke(fn, w.event("org-create-account-result-succeeded.json", a)); r.Changed == 0 || r.Failed != 0 {
+		t.Fatalf("CreateAccountResult: %+v", r)
+	}
+	w.assertRedeliveryWritesNothing(fn, w.event("org-account-joined.json", a))
+}
+
+func isWrite(op string) bool { return inventory.IsWrite(op) }

@@ -1,0 +1,103 @@
+package localaws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+)
+
+// PrerequisiteTrust is the trust policy of the roles SeedPrerequisites
+// creates: nothing here assumes them; they only have to exist.
+const PrerequisiteTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+
+// SeedPrerequisites creates, on the local AWS, what a declaration expects to
+// exist before ecr-warden runs, as a platform team would provision it: every
+// role it names as a principal (in its account; the PTC statement roles in
+// every member of ptcMembers) and every PTC credential secret in every PTC
+// member and hub region. config(account, region) acts in an account.
+// Existing roles and secrets are kept, so it can run twice.
+func SeedPrerequisites(ctx context.Context, d *config.Declaration, ptcMembers []string, known func(account string) bool, cfg func(account, region string) (aws.Config, error)) error {
+	for _, r := range d.DeclaredRoles() {
+		accounts := []string{r.Account}
+		if r.Account == "" {
+			accounts = ptcMembers
+		}
+		for _, a := range accounts {
+			if !known(a) {
+				continue
+			}
+			c, err := cfg(a, d.Hub.Regions[0])
+			if err != nil {
+				return err
+			}
+			if err := CreateRole(ctx, c, r.PathName); err != nil {
+				return fmt.Errorf("creating role %s in %s (%s): %w", r.PathName, a, r.Where, err)
+			}
+		}
+	}
+	for _, name := range d.CredentialSecrets() {
+		for _, a := range ptcMembers {
+			for _, region := range d.Hub.Regions {
+				c, err := cfg(a, region)
+				if err != nil {
+					return err
+				}
+				if _, err := CreateSecret(ctx, c, name); err != nil {
+					return fmt.Errorf("creating secret %s in %s/%s: %w", name, a, region, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// CreateRole creates role path/name (or name) unless it exists.
+func CreateRole(ctx context.Context, cfg aws.Config, pathName string) error {
+	path, name := "/", pathName
+	if i := lastSlash(pathName); i >= 0 {
+		path, name = "/"+pathName[:i+1], pathName[i+1:]
+	}
+	_, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), Path: aws.String(path),
+		AssumeRolePolicyDocument: aws.String(PrerequisiteTrust)})
+	var exists *iamtypes.EntityAlreadyExistsException
+	if errors.As(err, &exists) {
+		return nil
+	}
+	return err
+}
+
+// CreateSecret creates a secret unless it exists, and returns its full ARN.
+func CreateSecret(ctx context.Context, cfg aws.Config, name string) (string, error) {
+	sm := secretsmanager.NewFromConfig(cfg)
+	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name),
+		SecretString: aws.String(`{"username":"ci","accessToken":"not-a-real-token"}`)})
+	var exists *smtypes.ResourceExistsException
+	if errors.As(err, &exists) {
+		d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(d.ARN), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ARN), nil
+}
+
+func lastSlash(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,75 @@
+// Command doctor checks ecr-warden's prerequisites with your own read-only
+// credentials (the management account's), before or after `cdk deploy`:
+//
+//	go run ./shared/doctor/cmd/doctor [-declaration infra/declaration.json] [-reader-role OrganizationAccountAccessRole] [-delegated-admin <account>]
+//
+// It prints one line per check, with the fix for each that fails, and exits
+// 1 when any fails (2 on bad usage). With AWS_ENDPOINT_URL it runs against
+// the local AWS.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/doctor"
+)
+
+func main() {
+	declPath := flag.String("declaration", "infra/declaration.json", "the declaration to check against")
+	reader := flag.String("reader-role", "OrganizationAccountAccessRole", "role to assume in the hub and members for read-only checks")
+	delegated := flag.String("delegated-admin", "", "account that deploys the member StackSet as delegated administrator, if any")
+	flag.Parse()
+	ctx := context.Background()
+	decl, err := config.Load(*declPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	base, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loading your AWS credentials:", err)
+		os.Exit(2)
+	}
+	if base.Region == "" {
+		base.Region = decl.Hub.Regions[0]
+	}
+	id, err := sts.NewFromConfig(base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "who am I (sts:GetCallerIdentity):", err)
+		os.Exit(2)
+	}
+	ok := doctor.Print(os.Stdout, doctor.Run(ctx, doctor.Options{
+		Decl: decl, Management: base, DelegatedAdmin: *delegated,
+		Account: AssumeIn(base, aws.ToString(id.Account), decl.Hub.Partition, *reader),
+	}))
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+// AssumeIn acts in an account: with the caller's own credentials in their
+// own account, else through role in that account.
+func AssumeIn(base aws.Config, self, partition, role string) func(ctx context.Context, account, region string) (aws.Config, error) {
+	return func(ctx context.Context, account, region string) (aws.Config, error) {
+		cfg := base.Copy()
+		cfg.Region = region
+		if account == self {
+			return cfg, nil
+		}
+		arn := fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, role)
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), arn))
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			return aws.Config{}, fmt.Errorf("assuming %s: %w", arn, err)
+		}
+		return cfg, nil
+	}
+}

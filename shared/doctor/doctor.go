@@ -1,0 +1,306 @@
+// Package doctor checks, read-only, what ecr-warden depends on but does not
+// create: an organization CloudTrail trail that is logging, StackSets trusted
+// access (and the delegated administrator when one deploys the StackSet),
+// registry policy scope V2 in every hub region, the roles the declaration
+// names as principals and the PTC credential secrets in the accounts that
+// need them, and the member execution role being assumable. Each check
+// yields one line with what to do when it fails. It runs with the caller's
+// own credentials (the management account's, read-only), against AWS or,
+// with AWS_ENDPOINT_URL, the local AWS.
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+)
+
+// StackSetsPrincipal is the service principal of CloudFormation StackSets'
+// trusted access to Organizations.
+const StackSetsPrincipal = "member.org.stacksets.cloudformation.amazonaws.com"
+
+// Names of the checks, one per prerequisite.
+const (
+	CheckTrail       = "cloudtrail"
+	CheckStackSets   = "stacksets-trusted-access"
+	CheckDelegated   = "stacksets-delegated-admin"
+	CheckScope       = "registry-scope"
+	CheckRoles       = "declared-roles"
+	CheckSecrets     = "ptc-secrets"
+	CheckMemberRole  = "member-role"
+	CheckOrgReadable = "organization"
+)
+
+// Result is one check's outcome.
+type Result struct {
+	Check  string
+	OK     bool
+	Detail string
+	// Fix says what to do when the check fails.
+	Fix string
+}
+
+func (r Result) String() string {
+	if r.OK {
+		return fmt.Sprintf("ok    %-26s %s", r.Check, r.Detail)
+	}
+	return fmt.Sprintf("FAIL  %-26s %s\n      fix: %s", r.Check, r.Detail, r.Fix)
+}
+
+// Options are what the checks run with.
+type Options struct {
+	Decl *config.Declaration
+	// Management acts in the management account (Organizations, CloudTrail).
+	Management aws.Config
+	// Account acts in an account (the hub or a member) in a region: with the
+	// caller's credentials in their own account, else by assuming a role.
+	Account func(ctx context.Context, account, region string) (aws.Config, error)
+	// DelegatedAdmin, when set, is the account that deploys the member
+	// StackSet as delegated administrator (CallAs DELEGATED_ADMIN).
+	DelegatedAdmin string
+}
+
+// Run performs every check and returns one result per check, in a fixed order.
+func Run(ctx context.Context, o Options) []Result {
+	d := o.Decl
+	var out []Result
+	out = append(out, trail(ctx, o.Management))
+	out = append(out, stackSets(ctx, o.Management))
+	if o.DelegatedAdmin != "" {
+		out = append(out, delegated(ctx, o.Management, o.DelegatedAdmin))
+	}
+	walk, err := inventory.NewOrg(organizations.NewFromConfig(o.Management), inventory.OrgOptions{}).Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		return append(out, Result{Check: CheckOrgReadable, Detail: "cannot walk the organization: " + err.Error(),
+			Fix: "run with the management account's credentials (organizations:ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent)"})
+	}
+	accounts := make([]desired.Account, 0, len(walk.Accounts))
+	for _, a := range walk.Accounts {
+		accounts = append(accounts, desired.Account{ID: a.ID, Name: a.Name, Status: a.Status, OUPath: a.OUPath})
+	}
+	state := desired.New(d, accounts)
+	var members, ptc []string
+	for _, a := range accounts {
+		if a.ID == d.Hub.AccountID || !state.ManagedMember(a) || !state.Configures(a.ID) {
+			continue
+		}
+		members = append(members, a.ID)
+		if state.PTCMember(a.ID) {
+			ptc = append(ptc, a.ID)
+		}
+	}
+	out = append(out, memberRole(ctx, o, members))
+	out = append(out, scope(ctx, o, d))
+	out = append(out, roles(ctx, o, d, ptc))
+	out = append(out, secrets(ctx, o, d, ptc))
+	return out
+}
+
+// Print writes one line per result and reports whether all passed.
+func Print(w io.Writer, results []Result) bool {
+	ok := true
+	for _, r := range results {
+		fmt.Fprintln(w, r)
+		ok = ok && r.OK
+	}
+	return ok
+}
+
+func trail(ctx context.Context, cfg aws.Config) Result {
+	r := Result{Check: CheckTrail, Fix: "create an organization trail that logs management events in all regions (aws cloudtrail create-trail --is-organization-trail --is-multi-region-trail ...; start-logging); without it no \"AWS API Call via CloudTrail\" event reaches ecr-warden and only the sweep converges"}
+	c := cloudtrail.NewFromConfig(cfg)
+	out, err := c.DescribeTrails(ctx, &cloudtrail.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)})
+	if err != nil {
+		r.Detail = "cannot list trails: " + err.Error()
+		return r
+	}
+	var found []string
+	for _, t := range out.TrailList {
+		if !aws.ToBool(t.IsOrganizationTrail) && !aws.ToBool(t.IsMultiRegionTrail) {
+			continue
+		}
+		st, err := c.GetTrailStatus(ctx, &cloudtrail.GetTrailStatusInput{Name: t.TrailARN})
+		if err != nil || !aws.ToBool(st.IsLogging) {
+			found = append(found, aws.ToString(t.Name)+" (not logging)")
+			continue
+		}
+		r.OK, r.Detail = true, fmt.Sprintf("trail %s is logging (organization trail: %v)", aws.ToString(t.Name), aws.ToBool(t.IsOrganizationTrail))
+		return r
+	}
+	r.Detail = "no organization or multi-region trail is logging"
+	if len(found) > 0 {
+		r.Detail += ": " + strings.Join(found, ", ")
+	}
+	return r
+}
+
+func stackSets(ctx context.Context, cfg aws.Config) Result {
+	r := Result{Check: CheckStackSets, Fix: "aws cloudformation activate-organizations-access (or enable trusted access for StackSets in the Organizations console); without it the EcrWarden-Members StackSet cannot be created and no member gets the execution role"}
+	out, err := organizations.NewFromConfig(cfg).ListAWSServiceAccessForOrganization(ctx, &organizations.ListAWSServiceAccessForOrganizationInput{})
+	if err != nil {
+		r.Detail = "cannot list trusted services: " + err.Error()
+		return r
+	}
+	for _, p := range out.EnabledServicePrincipals {
+		if aws.ToString(p.ServicePrincipal) == StackSetsPrincipal {
+			r.OK, r.Detail = true, "trusted access for CloudFormation StackSets is enabled"
+			return r
+		}
+	}
+	r.Detail = StackSetsPrincipal + " is not among the organization's trusted services"
+	return r
+}
+
+func delegated(ctx context.Context, cfg aws.Config, account string) Result {
+	r := Result{Check: CheckDelegated, Fix: fmt.Sprintf("aws organizations register-delegated-administrator --account-id %s --service-principal %s (from the management account)", account, StackSetsPrincipal)}
+	out, err := organizations.NewFromConfig(cfg).ListDelegatedAdministrators(ctx, &organizations.ListDelegatedAdministratorsInput{ServicePrincipal: aws.String(StackSetsPrincipal)})
+	if err != nil {
+		r.Detail = "cannot list delegated administrators: " + err.Error()
+		return r
+	}
+	for _, a := range out.DelegatedAdministrators {
+		if aws.ToString(a.Id) == account {
+			r.OK, r.Detail = true, "account "+account+" is a delegated administrator for StackSets"
+			return r
+		}
+	}
+	r.Detail = "account " + account + " is not a registered delegated administrator for StackSets (needed with CallAs DELEGATED_ADMIN)"
+	return r
+}
+
+// memberRole checks that the execution role exists in every configured
+// member (the StackSet deployed it). It reads the role through Account,
+// since only the hub's function roles may assume it.
+func memberRole(ctx context.Context, o Options, members []string) Result {
+	name := o.Decl.MemberRoleName
+	r := Result{Check: CheckMemberRole, Fix: fmt.Sprintf("deploy EcrWarden-Members (the StackSet creates role %s in every selected OU) and check its stack instances for failures", name)}
+	var bad []string
+	for _, m := range members {
+		cfg, err := o.Account(ctx, m, o.Decl.Hub.Regions[0])
+		if err == nil {
+			_, err = iam.NewFromConfig(cfg).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		}
+		if err != nil {
+			bad = append(bad, m)
+		}
+	}
+	if len(bad) > 0 {
+		r.Detail = fmt.Sprintf("execution role %s missing or unreadable in %s", name, strings.Join(bad, ", "))
+		return r
+	}
+	r.OK, r.Detail = true, fmt.Sprintf("execution role %s exists in all %d configured members", name, len(members))
+	return r
+}
+
+func scope(ctx context.Context, o Options, d *config.Declaration) Result {
+	r := Result{Check: CheckScope, Fix: "aws ecr put-account-setting --name REGISTRY_POLICY_SCOPE --value V2 in the hub in each region listed (or set registryPolicyScope.allowSwitchToV2)"}
+	var v1 []string
+	for _, region := range d.Hub.Regions {
+		cfg, err := o.Account(ctx, d.Hub.AccountID, region)
+		if err != nil {
+			v1 = append(v1, region+" (cannot act in the hub: "+err.Error()+")")
+			continue
+		}
+		out, err := ecr.NewFromConfig(cfg).GetAccountSetting(ctx, &ecr.GetAccountSettingInput{Name: aws.String(inventory.RegistryPolicyScopeSetting)})
+		switch {
+		case err != nil:
+			v1 = append(v1, region+" ("+err.Error()+")")
+		case aws.ToString(out.Value) != "V2":
+			v1 = append(v1, region+" ("+aws.ToString(out.Value)+")")
+		}
+	}
+	if len(v1) > 0 {
+		r.Detail = "hub registry policy scope is not V2 in " + strings.Join(v1, ", ")
+		return r
+	}
+	r.OK, r.Detail = true, "hub registry policy scope is V2 in "+strings.Join(d.Hub.Regions, ", ")
+	return r
+}
+
+func roles(ctx context.Context, o Options, d *config.Declaration, ptc []string) Result {
+	r := Result{Check: CheckRoles}
+	var missing, fixes []string
+	n := 0
+	for _, role := range d.DeclaredRoles() {
+		accounts := []string{role.Account}
+		if role.Account == "" {
+			accounts = ptc
+		}
+		for _, a := range accounts {
+			n++
+			cfg, err := o.Account(ctx, a, d.Hub.Regions[0])
+			if err == nil {
+				_, err = iam.NewFromConfig(cfg).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(lastSegment(role.PathName))})
+			}
+			var nse *iamtypes.NoSuchEntityException
+			switch {
+			case errors.As(err, &nse):
+				missing = append(missing, fmt.Sprintf("%s in %s (%s)", role.PathName, a, role.Where))
+				fixes = append(fixes, fmt.Sprintf("create role %s in %s", role.PathName, a))
+			case err != nil:
+				missing = append(missing, fmt.Sprintf("%s in %s (cannot read: %v)", role.PathName, a, err))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		r.Detail = "declared roles missing: " + strings.Join(missing, "; ")
+		r.Fix = strings.Join(slices.Compact(fixes), "; ") + " (or remove them from the declaration); until then ecr-warden leaves them out of the documents that name them"
+		return r
+	}
+	r.OK, r.Detail = true, fmt.Sprintf("all %d declared role principals exist", n)
+	return r
+}
+
+func secrets(ctx context.Context, o Options, d *config.Declaration, ptc []string) Result {
+	r := Result{Check: CheckSecrets}
+	var missing []string
+	n := 0
+	for _, name := range d.CredentialSecrets() {
+		for _, a := range ptc {
+			for _, region := range d.Hub.Regions {
+				n++
+				cfg, err := o.Account(ctx, a, region)
+				if err == nil {
+					_, err = secretsmanager.NewFromConfig(cfg).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+				}
+				var nf *smtypes.ResourceNotFoundException
+				switch {
+				case errors.As(err, &nf):
+					missing = append(missing, fmt.Sprintf("%s in %s/%s", name, a, region))
+				case err != nil:
+					missing = append(missing, fmt.Sprintf("%s in %s/%s (cannot read: %v)", name, a, region, err))
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		r.Detail = "PTC credential secrets missing: " + strings.Join(missing, "; ")
+		r.Fix = "create each (aws secretsmanager create-secret --name <name> --secret-string '{\"username\":...,\"accessToken\":...}') in that account and region; until then that rule is refused there"
+		return r
+	}
+	r.OK, r.Detail = true, fmt.Sprintf("all %d PTC credential secrets exist", n)
+	return r
+}
+
+func lastSegment(pathName string) string {
+	if i := strings.LastIndex(pathName, "/"); i >= 0 {
+		return pathName[i+1:]
+	}
+	return pathName
+}

@@ -1,0 +1,370 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// AWS refuses a whole registry or repository policy when one IAM role or
+// user it names does not exist ("Invalid registry policy provided",
+// "Principal not found"), and PutRegistryPolicy replaces the whole document.
+// So before a document is written, the IAM principals ecr-warden's own
+// statements name are looked up (iam:GetRole / iam:GetUser, in the hub with
+// the function's credentials and in a member through its execution role);
+// the ones that do not exist are left out, everything else is written, and a
+// principal-missing record names the statement, the principal and the
+// document. When the role is created later its CreateRole event (or the next
+// sweep) converges the document again and the principal comes back.
+//
+// A principal whose existence cannot be read (an account outside the
+// organization, access denied) is kept: AWS decides. If AWS then refuses the
+// document as invalid, the engine retries once without every principal it
+// could not confirm (see retryWithoutUnconfirmed), so the rest is still
+// written and the refusal is audited; it never loops.
+
+// principalARN matches IAM role and user ARNs (with optional paths).
+var principalARN = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:iam::([0-9]{12}):(role|user)/(?:[\x21-\x7E]*/)?([\w+=,.@-]{1,64})$`)
+
+type principalState int
+
+const (
+	principalUnknown principalState = iota
+	principalExists
+	principalMissing
+)
+
+// principalCache remembers, for one invocation, what IAM answered about each
+// principal, so a backfill over many repositories asks once per principal.
+type principalCache struct {
+	mu     sync.Mutex
+	states map[string]principalState
+	// distrusted are principals AWS refused a document for although they
+	// could not be confirmed; they are left out for the rest of the
+	// invocation.
+	distrusted map[string]bool
+	// recorded are the omissions (document|sid|principal) already audited:
+	// a document is planned twice (before and under its lease) and maybe
+	// once more after a refusal, and is recorded once.
+	recorded map[string]bool
+	// members says, per account, whether it is the hub or a member of the
+	// organization: only there can IAM be read (in a member through the
+	// execution role, which exists nowhere else).
+	members map[string]bool
+}
+
+type principalCacheKey struct{}
+
+// WithPrincipalCache returns a context whose principal look-ups are cached
+// until the context ends: an entry point calls it once per invocation, so a
+// role created between two invocations is seen by the next one.
+func WithPrincipalCache(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(principalCacheKey{}).(*principalCache); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, principalCacheKey{}, &principalCache{states: map[string]principalState{}, distrusted: map[string]bool{}, recorded: map[string]bool{}, members: map[string]bool{}})
+}
+
+func cacheOf(ctx context.Context) *principalCache {
+	if c, ok := ctx.Value(principalCacheKey{}).(*principalCache); ok {
+		return c
+	}
+	return nil
+}
+
+// principalState looks arn up in IAM (once per invocation when the context
+// carries a cache).
+func (e *Engine) principalState(ctx context.Context, arn string) principalState {
+	m := principalARN.FindStringSubmatch(arn)
+	if m == nil {
+		return principalUnknown
+	}
+	cache := cacheOf(ctx)
+	if cache != nil {
+		cache.mu.Lock()
+		st, ok := cache.states[arn]
+		cache.mu.Unlock()
+		if ok {
+			return st
+		}
+	}
+	account, kind, name := m[1], m[2], m[3]
+	if !e.checkable(ctx, account) {
+		return principalUnknown
+	}
+	client := e.Clients.IAM(account)
+	var err error
+	var got string
+	if kind == "role" {
+		var out *iam.GetRoleOutput
+		out, err = client.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		if err == nil && out.Role != nil {
+			got = aws.ToString(out.Role.Arn)
+		}
+	} else {
+		var out *iam.GetUserOutput
+		out, err = client.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(name)})
+		if err == nil && out.User != nil {
+			got = aws.ToString(out.User.Arn)
+		}
+	}
+	st := principalUnknown
+	var nse *iamtypes.NoSuchEntityException
+	switch {
+	case err == nil && (got == "" || got == arn):
+		st = principalExists
+	case err == nil:
+		// Same name, another path: the ARN the policy names does not exist.
+		st = principalMissing
+	case errors.As(err, &nse):
+		st = principalMissing
+	default:
+		e.log().InfoContext(ctx, "could not confirm that a principal exists; keeping it and letting AWS decide",
+			"principal", arn, "error", err.Error())
+	}
+	if cache != nil && ctx.Err() == nil {
+		cache.mu.Lock()
+		cache.states[arn] = st
+		cache.mu.Unlock()
+	}
+	return st
+}
+
+// omission is one principal left out of one of ecr-warden's statements.
+type omission struct {
+	Sid, Principal, Why string
+}
+
+// withoutMissingPrincipals returns owned without the IAM principals that do
+// not exist (or that AWS refused in this invocation), dropping a statement
+// only when no principal is left in it, and says what it left out.
+func (e *Engine) withoutMissingPrincipals(ctx context.Context, owned []policy.Statement) ([]policy.Statement, []omission) {
+	cache := cacheOf(ctx)
+	var out []policy.Statement
+	var left []omission
+	for _, st := range owned {
+		if st.Principal == nil || st.Principal.Wildcard || len(st.Principal.AWS) == 0 {
+			out = append(out, st)
+			continue
+		}
+		keep := make([]string, 0, len(st.Principal.AWS))
+		for _, p := range st.Principal.AWS {
+			why := ""
+			switch {
+			case cache != nil && cache.isDistrusted(p):
+				why = "AWS refused the document naming it and its existence could not be confirmed"
+			case e.principalState(ctx, p) == principalMissing:
+				why = "the IAM principal does not exist"
+			}
+			if why != "" {
+				left = append(left, omission{Sid: st.Sid, Principal: p, Why: why})
+				continue
+			}
+			keep = append(keep, p)
+		}
+		if len(keep) == len(st.Principal.AWS) {
+			out = append(out, st)
+			continue
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		cp := st.WithoutRaw()
+		pr := *st.Principal
+		pr.AWS = keep
+		cp.Principal = &pr
+		out = append(out, cp)
+	}
+	return out, left
+}
+
+func (c *principalCache) isDistrusted(p string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.distrusted[p]
+}
+
+// distrustUnconfirmed marks every IAM principal of owned that IAM did not
+// confirm as existing, after AWS refused a document naming them. It reports
+// whether it marked any (if not, a retry could not change the answer).
+func (e *Engine) distrustUnconfirmed(ctx context.Context, owned []policy.Statement) bool {
+	cache := cacheOf(ctx)
+	if cache == nil {
+		return false
+	}
+	marked := false
+	for _, st := range owned {
+		if st.Principal == nil {
+			continue
+		}
+		for _, p := range st.Principal.AWS {
+			if principalARN.MatchString(p) && e.principalState(ctx, p) != principalExists && !cache.isDistrusted(p) {
+				cache.mu.Lock()
+				cache.distrusted[p] = true
+				cache.mu.Unlock()
+				marked = true
+			}
+		}
+	}
+	return marked
+}
+
+// recordOmissions writes one principal-missing record per principal left
+// out of a document (once per principal and document, however often the
+// document is planned).
+func (e *Engine) recordOmissions(ctx context.Context, cause Cause, target audit.Target, left []omission) {
+	if cache := cacheOf(ctx); cache != nil {
+		fresh := left[:0:0]
+		cache.mu.Lock()
+		for _, o := range left {
+			if k := target.ARN + "|" + o.Sid + "|" + o.Principal; !cache.recorded[k] {
+				cache.recorded[k] = true
+				fresh = append(fresh, o)
+			}
+		}
+		cache.mu.Unlock()
+		left = fresh
+	}
+	sort.Slice(left, func(i, j int) bool {
+		if left[i].Sid != left[j].Sid {
+			return left[i].Sid < left[j].Sid
+		}
+		return left[i].Principal < left[j].Principal
+	})
+	for _, o := range left {
+		msg := fmt.Sprintf("grant %s: principal %s left out of %s: %s; the rest of the document is written, and the principal is added back once it exists (its CreateRole event or the next sweep)",
+			grantOfSid(e.Decl.SidPrefix, o.Sid), o.Principal, target.ARN, o.Why)
+		rec := audit.Record{Decision: audit.DecisionPrincipalMissing, Trigger: cause.Trigger, Actor: cause.Actor, Target: target, Error: msg, DryRun: e.Exec.DryRun}
+		if e.Exec.Trail == nil {
+			continue
+		}
+		if err := e.Exec.Trail.Record(ctx, rec); err != nil {
+			e.log().WarnContext(ctx, "recording a principal left out", "principal", o.Principal, "target", target.ARN, "error", err.Error())
+		}
+	}
+}
+
+// grantOfSid names the statement for people: its Sid without ecr-warden's
+// prefix is the PascalCased grant name.
+func grantOfSid(prefix, sid string) string {
+	if rest, ok := strings.CutPrefix(sid, prefix); ok && rest != "" {
+		return rest + " (statement " + sid + ")"
+	}
+	return "statement " + sid
+}
+
+// principalFilter is what a document's step needs to leave principals out
+// and say so: why it converges and which document it is.
+type principalFilter struct {
+	cause  Cause
+	target audit.Target
+}
+
+func (e *Engine) newPrincipalFilter(cause Cause, target audit.Target) *principalFilter {
+	return &principalFilter{cause: cause, target: target}
+}
+
+// keepExisting is called by a step's Plan with ecr-warden's statements for
+// the document: it returns them without principals that do not exist, and
+// records (once per invocation) what it left out.
+func (e *Engine) keepExisting(ctx context.Context, f *principalFilter, owned []policy.Statement) []policy.Statement {
+	out, left := e.withoutMissingPrincipals(ctx, owned)
+	e.recordOmissions(ctx, f.cause, f.target, left)
+	return out
+}
+
+// runPolicyStep runs a policy document's step. If AWS refuses the document
+// as naming an invalid principal although every principal IAM reported
+// missing was left out, the principals of ecr-warden's statements in the
+// refused document that IAM could not confirm are left out too and the step
+// runs once more: the rest is written, the refusal and the omissions are
+// audited, and it never loops (a second refusal is returned as it is).
+func (e *Engine) runPolicyStep(ctx context.Context, step apply.Step) (apply.Result, error) {
+	ctx = WithPrincipalCache(ctx)
+	res, err := e.Exec.Run(ctx, step)
+	cause := err
+	if cause == nil {
+		cause = res.Err
+	}
+	if cause == nil || awsapi.Classify(cause) != awsapi.PrincipalNotReady || res.Change.After == "" {
+		return res, err
+	}
+	doc, perr := policy.Parse(res.Change.After)
+	if perr != nil {
+		return res, err
+	}
+	var owned []policy.Statement
+	for _, st := range doc.Statements {
+		if strings.HasPrefix(st.Sid, e.Decl.SidPrefix) {
+			owned = append(owned, st)
+		}
+	}
+	if !e.distrustUnconfirmed(ctx, owned) {
+		return res, err
+	}
+	e.log().WarnContext(ctx, "AWS refused a document for a principal; writing it again without the principals IAM could not confirm",
+		"target", step.Target.ARN, "error", cause.Error())
+	return e.Exec.Run(ctx, step)
+}
+
+// knownMembers tells the invocation's cache which accounts are members of
+// the organization (a backfill unit carries them), so no Organizations call
+// is needed to decide where principals can be checked.
+func knownMembers(ctx context.Context, ids []string) {
+	cache := cacheOf(ctx)
+	if cache == nil {
+		return
+	}
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	for _, id := range ids {
+		cache.members[id] = true
+	}
+}
+
+// checkable reports whether a principal's account can be read: the hub
+// (the function's own account) or a member of the organization (through the
+// execution role). Other accounts' principals are kept unchecked and AWS
+// decides. Membership comes from the unit's accounts or one DescribeAccount
+// per account and invocation.
+func (e *Engine) checkable(ctx context.Context, account string) bool {
+	if account == e.Decl.Hub.AccountID {
+		return true
+	}
+	if account == e.Decl.Hub.ManagementAccountID {
+		return false // never a member: no execution role there
+	}
+	cache := cacheOf(ctx)
+	if cache != nil {
+		cache.mu.Lock()
+		v, ok := cache.members[account]
+		cache.mu.Unlock()
+		if ok {
+			return v
+		}
+	}
+	v := false
+	if e.Org != nil {
+		a, err := e.Org.Account(ctx, account)
+		v = err == nil && a.Status == "ACTIVE"
+	}
+	if cache != nil && ctx.Err() == nil {
+		cache.mu.Lock()
+		cache.members[account] = v
+		cache.mu.Unlock()
+	}
+	return v
+}

@@ -14,13 +14,13 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean
+.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 ## ---- tools: installed on demand so a fresh machine needs nothing by hand
-tools: moto cdk-cli ## install moto and the CDK CLI if missing
+tools: moto cdk-cli staticcheck ## install moto, the CDK CLI and staticcheck if missing
 
 moto:
 	@$(PYTHON) -c 'import moto.server' 2>/dev/null || $(PYTHON) -m pip install --quiet 'moto[server]==$(MOTO_VERSION)'
@@ -60,10 +60,19 @@ demo: moto ## the main job end to end on the local AWS
 	$(GO) run ./shared/devtools/demo/cmd/demo -declaration $(DECLARATION)
 
 ## ---- quality
-lint: ## gofmt, go vet (cfn-lint runs on the synthesized templates inside the infra tests)
+STATICCHECK_VERSION := v0.7.0
+STATICCHECK := $(TOOLS)/bin/staticcheck-$(STATICCHECK_VERSION)
+
+staticcheck: $(STATICCHECK)
+$(STATICCHECK):
+	GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/bin/staticcheck $@
+
+lint: staticcheck ## gofmt, go vet, staticcheck (pinned; cfn-lint runs on the synthesized templates inside the infra tests)
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.tools/*' -not -path './build/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 golden: ## regenerate every golden file in the module after an intended change (then review git diff)
 	$(GO) test -count=1 -p 1 -timeout 20m ./... -update

@@ -9,8 +9,6 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
-type cfnElement = awscdk.CfnElement
-
 // logicalID is the CloudFormation logical id of a construct's default child.
 func logicalID(c constructs.IConstruct) string {
 	el := c.(awscdk.CfnElement)

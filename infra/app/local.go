@@ -43,7 +43,7 @@ func (o Options) architecture() awslambda.Architecture {
 // localize names the bus literally where the hub stack references it.
 func localize(h *Hub, d *Declaration) {
 	bus := h.Routing.Bus
-	busDefault := bus.Node().DefaultChild().(constructs.IConstruct)
+	busDefault := bus.Node().DefaultChild()
 	for key, rule := range h.Routing.Rules {
 		if len(key) < 7 || key[:7] != "custom/" {
 			continue

@@ -67,16 +67,6 @@ const (
 	DecisionOrganizationWalk Decision = "organization-walk"
 )
 
-// valid reports whether d is one of the known decisions.
-func (d Decision) valid() bool {
-	switch d {
-	case DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary,
-		DecisionDiverged, DecisionForeignUnsafe, DecisionPrincipalMissing, DecisionOrganizationWalk:
-		return true
-	}
-	return false
-}
-
 // short reports whether records of this decision are kept small (no
 // documents) and expire: they say "nothing happened" and are numerous.
 // Summaries are numerous too (one per unit and run) and expire likewise.

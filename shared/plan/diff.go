@@ -21,10 +21,6 @@ func (c Change) Diff() string {
 	before := statementsOf(c.Before)
 	after := statementsOf(c.After)
 
-	type entry struct {
-		label string
-		stmt  policy.Statement
-	}
 	key := func(i int, s policy.Statement) string {
 		if s.Sid != "" {
 			return "sid:" + s.Sid

@@ -159,12 +159,12 @@ func ValidAWSPrincipal(v string) error {
 				}
 				return nil
 			}
-			return fmt.Errorf("principal %q: IAM resource must be root, role/... or user/...", v)
+			return fmt.Errorf("principal %q: IAM resource must be root, role/<name> or user/<name>", v)
 		case "sts":
 			if strings.HasPrefix(a.Resource, "assumed-role/") {
 				return nil
 			}
-			return fmt.Errorf("principal %q: STS principal must be assumed-role/...", v)
+			return fmt.Errorf("principal %q: STS principal must be assumed-role/<role>/<session>", v)
 		default:
 			return fmt.Errorf("principal %q: service %q is not iam or sts", v, a.Service)
 		}

@@ -90,7 +90,7 @@ func (s *Statement) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*s = Statement(p)
-	if bytes.IndexAny(b, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(b, " \t\r\n") {
 		s.raw = bytes.Clone(b)
 		return nil
 	}

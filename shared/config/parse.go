@@ -50,7 +50,7 @@ func Parse(data []byte) (*Declaration, error) {
 	}
 	// A key given twice would silently keep the last value (encoding/json does); a reviewer reading
 	// the first would approve something else. Report every duplicate with its path.
-	if dups := duplicateKeys(data); len(dups) > 0 {
+	if dups := DuplicateKeys(data); len(dups) > 0 {
 		return nil, &ValidationError{Problems: dups}
 	}
 	// Second pass: every unknown field and wrongly typed value, with its field path.
@@ -241,9 +241,11 @@ func suggest(k string, fields map[string]reflect.StructField) string {
 	return "; known fields: " + strings.Join(names, ", ")
 }
 
-// duplicateKeys walks the (syntactically valid) document and reports each
-// object key that appears more than once, with its field path.
-func duplicateKeys(data []byte) []Problem {
+// DuplicateKeys walks a (syntactically valid) JSON document and reports each
+// object key that appears more than once, with its field path. encoding/json
+// keeps the last value silently, so the declaration and the backfill payload
+// both refuse such input instead of guessing which value was meant.
+func DuplicateKeys(data []byte) []Problem {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var out []Problem

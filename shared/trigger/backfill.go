@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
 // BackfillRequest is the manual-invoke payload, e.g.
@@ -232,50 +234,11 @@ func (ps *payloadProblems) semantics(r BackfillRequest) {
 	check("regions", tg.Regions, checkRegion)
 }
 
-// duplicates reports every key given twice in one object of the payload.
+// duplicates reports every key given twice in one object of the payload, as the declaration does.
 func (ps *payloadProblems) duplicates(raw []byte) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	var walk func(path string) error
-	walk = func(path string) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		d, ok := tok.(json.Delim)
-		if !ok {
-			return nil
-		}
-		if d == '[' {
-			for i := 0; dec.More(); i++ {
-				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
-					return err
-				}
-			}
-		} else {
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				k, _ := kt.(string)
-				child := k
-				if path != "" {
-					child = path + "." + k
-				}
-				if seen[k] {
-					ps.add(child, "appears more than once; only one value can be meant")
-				}
-				seen[k] = true
-				if err := walk(child); err != nil {
-					return err
-				}
-			}
-		}
-		_, err = dec.Token()
-		return err
+	for _, p := range config.DuplicateKeys(raw) {
+		ps.add(p.Path, "%s", p.Message)
 	}
-	_ = walk("") // syntax errors were reported by the decode
 }
 
 var backfillActions = []string{"backfill"}

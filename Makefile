@@ -14,16 +14,26 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli build build-host test gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
+.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli iamsim truthtable build build-host test gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 ## ---- tools: installed on demand so a fresh machine needs nothing by hand
-tools: moto cdk-cli staticcheck ## install moto, the CDK CLI and staticcheck if missing
+tools: moto cdk-cli staticcheck iamsim ## install moto, the CDK CLI, staticcheck and the IAM simulator if missing
 
 moto:
 	@$(PYTHON) -c 'import moto.server' 2>/dev/null || $(PYTHON) -m pip install --quiet 'moto[server]==$(MOTO_VERSION)'
+
+# The independent IAM evaluator of the truth-table test (shared/devtools/iamsim), pinned by its lock file.
+iamsim: $(TOOLS)/iamsim/node_modules/@cloud-copilot/iam-simulate/package.json
+$(TOOLS)/iamsim/node_modules/@cloud-copilot/iam-simulate/package.json: shared/devtools/iamsim/package-lock.json
+	mkdir -p $(TOOLS)/iamsim
+	cp shared/devtools/iamsim/package.json shared/devtools/iamsim/package-lock.json $(TOOLS)/iamsim/
+	cd $(TOOLS)/iamsim && npm ci --silent --no-audit --no-fund
+
+truthtable: iamsim ## the IAM truth table: example declaration + 200 random ones, evaluated by @cloud-copilot/iam-simulate
+	$(GO) test -count=1 -v -run TruthTable ./shared/devtools/iamsim
 
 cdk-cli: $(CDK)
 $(CDK):

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -94,11 +95,15 @@ type Change struct {
 	// now, read under the lease: the executor compares it with the last
 	// applied record and settles stale pending records of it.
 	Document bool
+	// ForeignUnsafe lists foreign statements the guard cannot vouch for
+	// (plan.Change.ForeignUnsafe); each run that plans the document records
+	// them as one foreign-unsafe audit record.
+	ForeignUnsafe []string
 }
 
 // FromDocument wraps a document plan.
 func FromDocument(c plan.Change) Change {
-	return Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: c, Document: true}
+	return Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: c, Document: true, ForeignUnsafe: c.ForeignUnsafe}
 }
 
 // Writes reports whether the change needs an AWS call.
@@ -218,6 +223,9 @@ func (x *Executor) Run(ctx context.Context, s Step) (Result, error) {
 		return x.settle(ctx, s, c)
 	}
 	if x.DryRun {
+		if err := x.reportForeign(ctx, s, c); err != nil {
+			return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
+		}
 		rec := x.record(s, c, audit.DecisionPlanned)
 		rec.DryRun = true
 		if err := x.Trail.Record(ctx, rec); err != nil {
@@ -290,6 +298,9 @@ func (x *Executor) underLease(ctx context.Context, s Step, h lease.Held, full bo
 			}
 			return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
 		}
+	}
+	if err := x.reportForeign(ctx, s, c); err != nil {
+		return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
 	}
 	pending, err := x.Trail.Begin(ctx, x.record(s, c, audit.DecisionPending))
 	if err != nil {
@@ -412,6 +423,9 @@ func (x *Executor) write(ctx context.Context, s Step, c Change) error {
 // settle records a change that writes nothing: a no-op, or a rule conflict
 // (reported as refused so an operator sees it).
 func (x *Executor) settle(ctx context.Context, s Step, c Change) (Result, error) {
+	if err := x.reportForeign(ctx, s, c); err != nil {
+		return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
+	}
 	if c.Op == plan.OpConflict {
 		rec := x.record(s, c, audit.DecisionRefused)
 		rec.Error = c.Reason
@@ -430,6 +444,18 @@ func (x *Executor) settle(ctx context.Context, s Step, c Change) (Result, error)
 		return Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}, err
 	}
 	return Result{Outcome: Unchanged, Change: c, Target: s.Target}, nil
+}
+
+// reportForeign records the foreign statements of the document that the
+// guard cannot vouch for: kept, never blocking, never co-signed as safe.
+func (x *Executor) reportForeign(ctx context.Context, s Step, c Change) error {
+	if len(c.ForeignUnsafe) == 0 {
+		return nil
+	}
+	rec := audit.Record{Decision: audit.DecisionForeignUnsafe, Op: string(c.Op), Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
+		Before: c.Before, DryRun: x.DryRun,
+		Error: "kept as written, not vouched for by ecr-warden's guard: " + strings.Join(c.ForeignUnsafe, "; ")}
+	return x.Trail.Record(ctx, rec)
 }
 
 // planError records a refusal (a guardrail or a malformed document found in

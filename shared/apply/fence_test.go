@@ -385,3 +385,38 @@ func TestDivergenceFromLastAppliedPlansFullState(t *testing.T) {
 		t.Fatalf("want one diverged record with the recorded and the found document, got %+v", diverged)
 	}
 }
+
+// A foreign statement the guard cannot vouch for is recorded as
+// foreign-unsafe (its Sid and why) while the write that removes
+// ecr-warden's statement next to it goes ahead.
+func TestForeignUnsafeIsAuditedNotBlocking(t *testing.T) {
+	db := fenceTables(t)
+	ctx := context.Background()
+	foreign := `{"Sid":"VpceOnly","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}}`
+	owned := docOf(t, "222222222222")
+	reg := &registry{text: strings.Replace(owned, `"Statement":[`, `"Statement":[`+foreign+`,`, 1)}
+	step := accountStep(t, reg, "E", "222222222222", false) // the last grant is revoked
+	step.Plan = func(context.Context) (apply.Change, error) {
+		c, err := plan.Owner{Prefix: fencePrefix, OrgID: "o-a1b2c3d4e5"}.Document(policy.ECRRegistryPolicy, fenceRegistry, reg.read(), nil)
+		return apply.FromDocument(c), err
+	}
+	x := fenceExecutor(t, db, "account/E", 10*time.Second)
+	res, err := x.Run(ctx, step)
+	if err != nil || res.Outcome != apply.Changed {
+		t.Fatalf("revocation: %s %v", res.Outcome, err)
+	}
+	if got := reg.read(); strings.Contains(got, fencePrefix) || !strings.Contains(got, foreign) {
+		t.Fatalf("after revocation: %s", got)
+	}
+	trail, _ := audit.New(db, "fence-audit", audit.Options{Logger: slog.New(slog.DiscardHandler)})
+	recs, _ := trail.History(ctx, fenceRegistry, 0)
+	var unsafe []audit.Record
+	for _, r := range recs {
+		if r.Decision == audit.DecisionForeignUnsafe {
+			unsafe = append(unsafe, r)
+		}
+	}
+	if len(unsafe) != 1 || !strings.Contains(unsafe[0].Error, `Sid "VpceOnly"`) || !strings.Contains(unsafe[0].Error, "no aws:PrincipalOrgID") {
+		t.Fatalf("foreign-unsafe records: %+v", unsafe)
+	}
+}

@@ -444,7 +444,12 @@ func (s *State) upstreamStatements(region string) []policy.Statement {
 		res := policy.StringList{policy.RegistryResourceARN(d.Hub.Partition, region, d.Hub.AccountID, prefix)}
 		sid := d.SidPrefix + "PtcUpstream" + config.SidName(r.Prefix)
 		if d.PullThroughCache.UpstreamGrantMode != config.ModeCondition {
-			out = append(out, allow(sid, awsPrincipal(s.rootARNs(s.ptcMembers)), UpstreamActions, res, nil))
+			// The members' roots, narrowed to their PTC role: a root
+			// principal alone would let every role of the member import
+			// into and read the hub's upstream repositories. (A role ARN
+			// principal would be rejected while the role does not exist yet.)
+			cond := policy.Condition{"ArnLike": {"aws:PrincipalArn": {"arn:" + d.Hub.Partition + ":iam::*:role/" + d.PullThroughCache.Role.Name}}}
+			out = append(out, allow(sid, awsPrincipal(s.rootARNs(s.ptcMembers)), UpstreamActions, res, cond))
 			continue
 		}
 		out = append(out, s.upstreamConditionStatements(sid, res)...)

@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
@@ -126,7 +128,18 @@ func TestSeed003CrossAccountPTC(t *testing.T) {
 	assertSeedEquivalent(t, "seed-003-ptc-role-permission.json", policy.RoleInlinePolicy, role.Permission, seed003Permission)
 	assertSeedEquivalent(t, "seed-003-ptc-role-trust.json", policy.RoleTrustPolicy, role.Trust, seed003Trust)
 	hub := s.RegistryStatements("111122223333", "us-east-1")
-	assertSeedEquivalent(t, "seed-003-hub-upstream-registry-policy.json", policy.ECRRegistryPolicy, Render(policy.ECRRegistryPolicy, hub), seed003Upstream)
+	// ecr-warden narrows the seed's grant to the member's PTC role (the
+	// seed grants every role of the member): apart from that condition the
+	// statement is the seed's.
+	wantCond := `{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/ecr-warden-ptc"}}`
+	stripped := slices.Clone(hub)
+	for i := range stripped {
+		if got, _ := json.Marshal(stripped[i].Condition); string(got) != wantCond {
+			t.Fatalf("upstream grant %s condition = %s, want %s", stripped[i].Sid, got, wantCond)
+		}
+		stripped[i].Condition = nil
+	}
+	assertSeedEquivalent(t, "seed-003-hub-upstream-registry-policy.json", policy.ECRRegistryPolicy, Render(policy.ECRRegistryPolicy, stripped), seed003Upstream)
 	rules := s.PTCRules("444455556666", "us-east-1")
 	if len(rules) != 1 || rules[0].CustomRoleARN != role.ARN || rules[0].UpstreamRegistryURL != "111122223333.dkr.ecr.us-east-1.amazonaws.com" {
 		t.Errorf("ECR-to-ECR rule = %+v", rules)

@@ -10,6 +10,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -60,6 +61,25 @@ type Change struct {
 	Removed []string `json:"removed,omitempty"`
 	// Reason says in words why this op was chosen.
 	Reason string `json:"reason"`
+	// ForeignUnsafe lists statements ecr-warden does not own that the guard
+	// cannot vouch for, each as "statement i (Sid ...): why". They are kept
+	// byte for byte and never block a write (ecr-warden judges what it
+	// adds), but they are reported (audited foreign-unsafe), never co-signed.
+	ForeignUnsafe []string `json:"foreignUnsafe,omitempty"`
+}
+
+// Owner is what decides which statements are ecr-warden's and what its
+// guard vouches for: the Sid prefix and this organization's id (the only
+// organization a "*" principal may be confined to; "" accepts any
+// well-formed id).
+type Owner struct {
+	Prefix string
+	OrgID  string
+}
+
+// Document plans one document for o; see the package-level Document.
+func (o Owner) Document(kind policy.DocumentKind, target, current string, owned []policy.Statement) (Change, error) {
+	return document(kind, target, current, owned, o.Prefix, o.OrgID)
 }
 
 // Writes reports whether the change needs an AWS call.
@@ -70,9 +90,17 @@ func (c Change) Writes() bool { return c.Op != OpNone && c.Op != "" }
 // ecr-warden wants in it (all carrying prefix; empty means "none of ours").
 //
 // The result is checked before it is returned: a document over the size
-// limit or failing policy.Guard is an error naming the target, so nothing
-// unsafe ever reaches apply.
+// limit, owned statements failing policy.Guard, or a Deny carrying the
+// reserved prefix that would be changed or removed is an error naming the
+// target, so nothing unsafe ever reaches apply. Foreign statements the guard
+// cannot vouch for never make an error (a write that only removes or
+// narrows owned statements must not be blocked by someone else's
+// statement); they are listed in ForeignUnsafe.
 func Document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix string) (Change, error) {
+	return document(kind, target, current, owned, prefix, "")
+}
+
+func document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string) (Change, error) {
 	ch := Change{Kind: kind, Target: target}
 	if err := policy.CheckOwned(owned, prefix); err != nil {
 		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
@@ -89,6 +117,19 @@ func Document(kind policy.DocumentKind, target, current string, owned []policy.S
 	}
 	curOwned, curForeign := policy.Split(cur, prefix)
 	ch.Added, ch.Changed, ch.Removed = sidDelta(curOwned, owned)
+	if cur != nil {
+		for i, st := range cur.Statements {
+			if policy.Owned(st.Sid, prefix) {
+				continue
+			}
+			for _, why := range policy.StatementProblems(kind, st, orgID) {
+				ch.ForeignUnsafe = append(ch.ForeignUnsafe, policy.Where(i, st)+": "+why)
+			}
+		}
+	}
+	if err := handWrittenDeny(curOwned, owned); err != nil {
+		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
+	}
 
 	if len(owned) == 0 && len(curOwned) == 0 {
 		ch.Op = OpNone
@@ -153,12 +194,54 @@ func Document(kind policy.DocumentKind, target, current string, owned []policy.S
 			len(ch.Added), len(ch.Changed), len(ch.Removed), len(curForeign))
 	}
 	if err := policy.CheckSize(kind, target, ch.After); err != nil {
+		var se *policy.SizeError
+		if errors.As(err, &se) {
+			se.Owned, se.Foreign = statementsSize(kind, owned), statementsSize(kind, curForeign)
+			se.OwnedCount, se.ForeignCount = len(owned), len(curForeign)
+		}
 		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
 	}
-	if err := policy.Guard(kind, merged); err != nil {
+	if err := policy.Guard(kind, &policy.Document{Version: merged.Version, Statements: owned}, orgID); err != nil {
 		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
 	}
 	return ch, nil
+}
+
+// handWrittenDeny refuses to change or remove a Deny statement that carries
+// the reserved prefix: the declaration never renders a Deny, so someone
+// wrote it by hand, and deleting a Deny silently widens access. The operator
+// renames its Sid out of the prefix (ecr-warden then keeps it as foreign) or
+// deletes it.
+func handWrittenDeny(current, want []policy.Statement) error {
+	wanted := make(map[string]policy.Statement, len(want))
+	for _, s := range want {
+		wanted[s.Sid] = s
+	}
+	var errs []error
+	for _, s := range current {
+		if !strings.EqualFold(s.Effect, "Deny") {
+			continue
+		}
+		if w, ok := wanted[s.Sid]; ok && policy.StatementsEquivalent(s, w) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("statement Sid %q is a Deny carrying ecr-warden's Sid prefix, which the declaration never renders (someone wrote it by hand); ecr-warden will not remove or change a Deny: rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", s.Sid))
+	}
+	return errors.Join(errs...)
+}
+
+// statementsSize is how many characters the statements take in a document
+// of this kind (each with its separating comma).
+func statementsSize(kind policy.DocumentKind, sts []policy.Statement) int {
+	n := 0
+	for _, s := range sts {
+		b, err := s.MarshalJSON()
+		if err != nil {
+			continue
+		}
+		n += kind.Size(string(b)) + 1
+	}
+	return n
 }
 
 // sidDelta lists owned Sids that are new, different or gone.

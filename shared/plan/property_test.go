@@ -43,7 +43,13 @@ func genDocument(r *rand.Rand, n int) string {
 		if r.Intn(2) == 0 {
 			sid = fmt.Sprintf("%sOld%d", prefix, i)
 		}
-		d.Statements = append(d.Statements, genStatement(r, sid))
+		st := genStatement(r, sid)
+		if policy.Owned(sid, prefix) {
+			// ecr-warden renders only Allow; a prefixed Deny is refused
+			// (TestPrefixedDenyRefused).
+			st.Effect = "Allow"
+		}
+		d.Statements = append(d.Statements, st)
 	}
 	text, _ := d.Marshal()
 	return text

@@ -41,9 +41,9 @@ func TestGuardRefuses(t *testing.T) {
 		want string
 	}{
 		{ECRRegistryPolicy, `{"Statement":[{"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`, `Sid "Pub"`},
-		{ECRRegistryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Resource":"*"}]}`, "without an aws:PrincipalOrgID"},
-		{ECRRegistryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}}]}`, "without an aws:PrincipalOrgID"},
-		{ECRRegistryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringLike":{"aws:PrincipalOrgID":"*"}}}]}`, "without an aws:PrincipalOrgID"},
+		{ECRRegistryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Resource":"*"}]}`, "without a condition confining it"},
+		{ECRRegistryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}}]}`, "without a condition confining it"},
+		{ECRRegistryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringLike":{"aws:PrincipalOrgID":"*"}}}]}`, "without a condition confining it"},
 		{ECRRegistryPolicy, `{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"123456789012"},"Action":"ecr:BatchGetImage","Resource":"*"}]}`, "NotPrincipal"},
 		{ECRRepositoryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"12345678901"},"Action":"ecr:BatchGetImage"}]}`, `"12345678901"`},
 		{ECRRepositoryPolicy, `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::12345678901x:root"},"Action":"ecr:BatchGetImage"}]}`, "not 12 digits"},
@@ -98,6 +98,53 @@ func TestKnownActionLists(t *testing.T) {
 	for _, a := range []string{"ecr", "ecr:", "ecr:Nothing*", "ecr-public:BatchGetImage", "ecr:[", "*"} {
 		if KnownAction(a, "ecr") {
 			t.Errorf("KnownAction(%q) = true", a)
+		}
+	}
+}
+
+// Finding 3: every condition that lets an anonymous or outside caller
+// through a "*" principal is refused, however it names aws:PrincipalOrgID
+// or aws:PrincipalOrgPaths. The old guard accepted any operator on either
+// key with a non-empty value that was not "*".
+func TestGuardRefusesHostileOrgConditions(t *testing.T) {
+	const org = "o-a1b2c3d4e5"
+	hostile := map[string]string{
+		"StringNotEquals":              `{"StringNotEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}`,
+		"StringEqualsIfExists":         `{"StringEqualsIfExists":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}`,
+		"StringLikeIfExists paths":     `{"ForAnyValue:StringLikeIfExists":{"aws:PrincipalOrgPaths":"o-a1b2c3d4e5/*"}}`,
+		"StringLike o-*":               `{"StringLike":{"aws:PrincipalOrgID":"o-*"}}`,
+		"StringLike o-a1b2?3d4e5":      `{"StringLike":{"aws:PrincipalOrgID":"o-a1b2?3d4e5"}}`,
+		"Null":                         `{"Null":{"aws:PrincipalOrgID":"false"}}`,
+		"Null true":                    `{"Null":{"aws:PrincipalOrgID":"true"}}`,
+		"another organization":         `{"StringEquals":{"aws:PrincipalOrgID":"o-zzzzzzzzzz"}}`,
+		"ours or another":              `{"StringEquals":{"aws:PrincipalOrgID":["o-a1b2c3d4e5","o-zzzzzzzzzz"]}}`,
+		"another organization's paths": `{"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":"o-zzzzzzzzzz/*"}}`,
+		"paths wildcard org":           `{"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":"*/r-ab12/*"}}`,
+		"paths o-*":                    `{"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":"o-*/*"}}`,
+		"ForAllValues":                 `{"ForAllValues:StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}`,
+		"ForAnyValue:StringNotLike":    `{"ForAnyValue:StringNotLike":{"aws:PrincipalOrgPaths":"o-a1b2c3d4e5/*"}}`,
+		"ours plus a Not":              `{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"StringNotEquals":{"aws:PrincipalOrgPaths":"o-a1b2c3d4e5/r-ab12/"}}`,
+		"other key only":               `{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}`,
+		"PrincipalAccount only":        `{"StringEquals":{"aws:PrincipalAccount":"123456789012"}}`,
+	}
+	for name, cond := range hostile {
+		doc := mustParse(t, `{"Statement":[{"Sid":"Foreign","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*","Condition":`+cond+`}]}`)
+		err := Guard(ECRRepositoryPolicy, doc, org)
+		if err == nil || !strings.Contains(err.Error(), `Sid "Foreign"`) || !strings.Contains(err.Error(), "confining it to the organization") {
+			t.Errorf("%s: Guard = %v, want a refusal naming the statement", name, err)
+		}
+	}
+	safe := []string{
+		`{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}`,
+		`{"StringLike":{"aws:principalorgid":"o-a1b2c3d4e5"}}`,
+		`{"ForAnyValue:StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}`,
+		`{"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":["o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*","o-a1b2c3d4e5/r-ab12/ou-ab12-22222222/"]}}`,
+		`{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5","aws:SourceVpce":"vpce-1a2b3c4d"}}`,
+	}
+	for _, cond := range safe {
+		doc := mustParse(t, `{"Statement":[{"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*","Condition":`+cond+`}]}`)
+		if err := Guard(ECRRepositoryPolicy, doc, org); err != nil {
+			t.Errorf("Guard(%s) = %v, want nil", cond, err)
 		}
 	}
 }

@@ -80,12 +80,33 @@ type SizeError struct {
 	Size     int
 	Limit    int
 	Kind     DocumentKind
+	// Owned and Foreign, when the planner knows them, are the characters
+	// ecr-warden's statements and everyone else's take (OwnedCount and
+	// ForeignCount statements), so the message can say what takes the
+	// space and which remedy helps.
+	Owned, Foreign           int
+	OwnedCount, ForeignCount int
 }
 
-// Error names the document, its size and the limit, and points at the fix.
+// Error names the document, its size and the limit, what takes the space,
+// and the fix that helps.
 func (e *SizeError) Error() string {
-	return fmt.Sprintf("%s %s is %d characters, over the %d-character limit; use principalMode \"condition\" (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerating accounts",
-		e.Kind, e.Document, e.Size, e.Limit)
+	head := fmt.Sprintf("%s %s is %d characters, over the %d-character limit", e.Kind, e.Document, e.Size, e.Limit)
+	condition := "use principalMode \"condition\" (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerating accounts, or split the grants"
+	if e.Owned == 0 && e.Foreign == 0 {
+		return head + "; " + condition
+	}
+	head += fmt.Sprintf(": ecr-warden's %d statement(s) take %d characters, %d foreign statement(s) (not ecr-warden's) take %d", e.OwnedCount, e.Owned, e.ForeignCount, e.Foreign)
+	switch {
+	case e.Foreign >= e.Owned:
+		if e.Owned+e.Limit-e.Size <= 0 {
+			// Even without ecr-warden's statements the document is too big.
+			return head + "; the foreign statements alone leave no room: shorten or move them (another document or identity policies); ecr-warden never edits them"
+		}
+		return head + "; the foreign statements take most of the space: shorten or move them (another document or identity policies), or " + condition
+	default:
+		return head + "; " + condition
+	}
 }
 
 // CheckSize returns a *SizeError when text is over the kind's limit. name

@@ -53,7 +53,7 @@ func (e *Engine) PublicRepository(ctx context.Context, cause Cause, account, nam
 		}
 		// plan, without principals that do not exist
 		owned := e.keepExisting(ctx, filter, declared)
-		c, err := plan.Document(policy.PublicRepositoryPolicy, arn, current, owned, e.Decl.SidPrefix)
+		c, err := e.owner().Document(policy.PublicRepositoryPolicy, arn, current, owned)
 		if err != nil {
 			return refused(apply.Change{}, err)
 		}

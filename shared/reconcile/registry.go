@@ -57,7 +57,7 @@ func (e *Engine) registryStep(cause Cause, account, region string, owned func(ct
 		}
 		st = e.keepExisting(ctx, filter, st)
 		// plan
-		c, err := plan.Document(policy.ECRRegistryPolicy, arn, current, st, e.Decl.SidPrefix)
+		c, err := e.owner().Document(policy.ECRRegistryPolicy, arn, current, st)
 		if err != nil {
 			return refused(apply.Change{}, err)
 		}

@@ -116,7 +116,7 @@ func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *des
 
 // planRepository plans one repository policy.
 func (e *Engine) planRepository(repo desired.Repository, arn, current string, owned []policy.Statement) (apply.Change, error) {
-	c, err := plan.Document(policy.ECRRepositoryPolicy, arn, current, owned, e.Decl.SidPrefix)
+	c, err := e.owner().Document(policy.ECRRepositoryPolicy, arn, current, owned)
 	if err != nil {
 		return refused(apply.Change{}, err)
 	}
@@ -172,4 +172,10 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 		return nil
 	}
 	return s
+}
+
+// owner is what plan needs to tell ecr-warden's statements apart and to
+// vouch only for "*" principals confined to this organization.
+func (e *Engine) owner() plan.Owner {
+	return plan.Owner{Prefix: e.Decl.SidPrefix, OrgID: e.Decl.Hub.OrganizationID}
 }

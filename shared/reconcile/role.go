@@ -56,7 +56,7 @@ func (e *Engine) PTCRole(ctx context.Context, cause Cause, state *desired.State,
 
 // planTrust plans the role's trust policy from what the role holds.
 func (e *Engine) planTrust(role desired.Role, cur inventory.RoleState) (apply.Change, error) {
-	c, err := plan.Document(policy.RoleTrustPolicy, role.ARN, cur.TrustPolicy, role.Trust.Statements, e.Decl.SidPrefix)
+	c, err := e.owner().Document(policy.RoleTrustPolicy, role.ARN, cur.TrustPolicy, role.Trust.Statements)
 	if err != nil {
 		return refused(apply.Change{}, err)
 	}
@@ -68,7 +68,7 @@ func (e *Engine) planTrust(role desired.Role, cur inventory.RoleState) (apply.Ch
 // planPermission plans the role's inline permission policy.
 func (e *Engine) planPermission(role desired.Role, cur inventory.RoleState) (apply.Change, error) {
 	target := role.ARN + "/policy/" + role.PolicyName
-	c, err := plan.Document(policy.RoleInlinePolicy, target, cur.InlinePolicies[role.PolicyName], role.Permission.Statements, e.Decl.SidPrefix)
+	c, err := e.owner().Document(policy.RoleInlinePolicy, target, cur.InlinePolicies[role.PolicyName], role.Permission.Statements)
 	return refused(apply.FromDocument(c), err)
 }
 

@@ -1,0 +1,466 @@
+package iamsim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// The organization the truth table evaluates against.
+const (
+	orgID    = "o-a1b2c3d4e5"
+	hubID    = "111111111111"
+	mgmtID   = "999999999999"
+	grantedA = "222222222222" // in the nested OU the example declaration grants
+	otherB   = "555555555555" // in an OU no grant of the example names
+	outsider = "777777777777" // another organization
+	region   = "us-east-1"
+	rootPath = orgID + "/r-ab12/"
+	ouParent = rootPath + "ou-ab12-11111111/"
+	ouA      = ouParent + "ou-ab12-22222222/"
+	ouB      = rootPath + "ou-ab12-33333333/"
+)
+
+// caller is one row group of the table: who calls, with the organization
+// context AWS would supply for them.
+type caller struct {
+	name    string
+	account string // "" for anonymous
+	org     string
+	path    string
+}
+
+var callers = []caller{
+	{"member of a granted OU", grantedA, orgID, ouA},
+	{"member of a non-granted OU", otherB, orgID, ouB},
+	{"management account", mgmtID, orgID, rootPath},
+	{"outside account", outsider, "o-zzzzzzzzzz", "o-zzzzzzzzzz/r-zz99/"},
+	{"anonymous", "", "", ""},
+}
+
+func (c caller) arn() string {
+	if c.account == "" {
+		return "anonymous"
+	}
+	return "arn:aws:iam::" + c.account + ":role/app"
+}
+
+// columns: the actions of the table; pull and push stand for their first
+// image action.
+var columns = []struct{ name, action string }{
+	{"pull", "ecr:BatchGetImage"},
+	{"push", "ecr:PutImage"},
+	{"CreateRepository", "ecr:CreateRepository"},
+	{"BatchImportUpstreamImage", "ecr:BatchImportUpstreamImage"},
+	{"SetRepositoryPolicy", "ecr:SetRepositoryPolicy"},
+	{"DeleteRepository", "ecr:DeleteRepository"},
+}
+
+// organization is the inventory ecr-warden renders from (the org walk).
+func organization() []desired.Account {
+	return []desired.Account{
+		{ID: hubID, Status: "ACTIVE", OUPath: rootPath},
+		{ID: mgmtID, Status: "ACTIVE", OUPath: rootPath},
+		{ID: grantedA, Status: "ACTIVE", OUPath: ouA},
+		{ID: otherB, Status: "ACTIVE", OUPath: ouB},
+	}
+}
+
+// repo is a hub repository of the table.
+type repo struct {
+	name string
+	tags map[string]string
+}
+
+// ---- the model: what the declaration grants, computed from the declaration alone
+
+var modelPull = []string{"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"}
+var modelPush = append(slices.Clone(modelPull), "ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload")
+
+func glob(pattern, s string) bool {
+	// '*' and '?' as in IAM; case-insensitive for actions is handled by the caller.
+	if pattern == "" {
+		return s == ""
+	}
+	switch pattern[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if glob(pattern[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && glob(pattern[1:], s[1:])
+	}
+	return s != "" && pattern[0] == s[0] && glob(pattern[1:], s[1:])
+}
+
+func grantActions(d *config.Declaration, access string) []string {
+	switch access {
+	case config.AccessPull:
+		return modelPull
+	case config.AccessPush:
+		return modelPush
+	}
+	return d.ActionSets[access]
+}
+
+// granted is the model: does the declaration let c perform action on the
+// hub repository r? Only grants whose documents live in the hub count; the
+// pull-through-cache upstream grant is for the PTC role alone, never for
+// other roles of a member.
+func granted(d *config.Declaration, c caller, action string, r repo) bool {
+	if c.account == "" || c.org != orgID && !slices.Contains(listedAccounts(d), c.account) {
+		// Anonymous callers and other organizations are never granted,
+		// except an account a grant lists by id (none in these tables).
+		return false
+	}
+	for _, g := range d.Grants {
+		if !g.Registries.Hub {
+			continue
+		}
+		if len(g.Repositories) > 0 && !slices.ContainsFunc(g.Repositories, func(p string) bool { return glob(p, r.name) }) {
+			continue
+		}
+		tagsOK := true
+		for k, v := range g.RepositoryTags {
+			if r.tags[k] != v {
+				tagsOK = false
+			}
+		}
+		if !tagsOK {
+			continue
+		}
+		if !slices.ContainsFunc(grantActions(d, g.Access), func(a string) bool { return glob(strings.ToLower(a), strings.ToLower(action)) }) {
+			continue
+		}
+		p := g.Principals
+		switch {
+		case p.Organization && c.org == orgID:
+			return true
+		case slices.ContainsFunc(p.OUs, func(ou string) bool { return strings.HasPrefix(c.path, ou) }) && c.org == orgID:
+			return true
+		case slices.Contains(p.Accounts, c.account):
+			return true
+		case slices.Contains(p.Roles, c.arn()):
+			return true
+		}
+	}
+	return false
+}
+
+func listedAccounts(d *config.Declaration) []string {
+	var out []string
+	for _, g := range d.Grants {
+		out = append(out, g.Principals.Accounts...)
+	}
+	return out
+}
+
+// ---- what ecr-warden renders, evaluated by the independent simulator
+
+var adminIdentity = map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}}}
+
+// resourcePolicy is every statement ecr-warden renders that governs hub
+// repository r: the hub registry policy's and r's repository policy's, as
+// one resource policy (both are evaluated for the request; an explicit
+// deny in either wins).
+func resourcePolicy(t testing.TB, st *desired.State, r repo) any {
+	t.Helper()
+	sts := slices.Concat(st.RegistryStatements(hubID, region), st.RepositoryStatements(desired.Repository{Account: hubID, Region: region, Name: r.name, Tags: r.tags}))
+	if len(sts) == 0 {
+		return nil
+	}
+	for i := range sts {
+		sts[i].Sid = fmt.Sprintf("S%d", i)
+	}
+	text, err := (&policy.Document{Version: policy.VersionCurrent, Statements: sts}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func contextOf(c caller, r repo) map[string]any {
+	ctx := map[string]any{}
+	for k, v := range r.tags {
+		ctx["aws:ResourceTag/"+k] = v
+		ctx["ecr:ResourceTag/"+k] = v
+	}
+	if c.account == "" {
+		return ctx
+	}
+	ctx["aws:PrincipalOrgID"] = c.org
+	ctx["aws:PrincipalOrgPaths"] = []string{c.path}
+	ctx["aws:PrincipalAccount"] = c.account
+	ctx["aws:PrincipalArn"] = c.arn()
+	return ctx
+}
+
+type row struct {
+	decl   int
+	caller caller
+	column string
+	repo   repo
+	want   bool
+}
+
+func cases(t testing.TB, d *config.Declaration, decl int, repos []repo) ([]Case, []row) {
+	st := desired.New(d, organization())
+	var cs []Case
+	var rows []row
+	for _, r := range repos {
+		rp := resourcePolicy(t, st, r)
+		for _, c := range callers {
+			for _, col := range columns {
+				cs = append(cs, Case{Principal: c.arn(), Action: col.action,
+					Resource:        policy.RepositoryARN("aws", region, hubID, r.name),
+					ResourceAccount: hubID, Context: contextOf(c, r), ResourcePolicy: rp,
+					IdentityPolicy: func() any {
+						if c.account == "" {
+							return nil
+						}
+						return adminIdentity
+					}()})
+				rows = append(rows, row{decl: decl, caller: c, column: col.name, repo: r, want: granted(d, c, col.action, r)})
+			}
+		}
+	}
+	return cs, rows
+}
+
+// reposFor returns a repository matching each hub grant (tags included) and
+// one matching none.
+func reposFor(d *config.Declaration) []repo {
+	var out []repo
+	seen := map[string]bool{}
+	for _, g := range d.Grants {
+		if !g.Registries.Hub {
+			continue
+		}
+		name := "matched/app"
+		if len(g.Repositories) > 0 {
+			name = strings.ReplaceAll(strings.ReplaceAll(g.Repositories[0], "*", "x"), "?", "y")
+		}
+		r := repo{name: name}
+		if len(g.RepositoryTags) > 0 {
+			r.tags = g.RepositoryTags
+		}
+		key := fmt.Sprint(r)
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, r)
+		}
+	}
+	return append(out, repo{name: "zz-unmatched/app"})
+}
+
+func simulator(t *testing.T) *Simulator {
+	t.Helper()
+	root, err := lambdalocal.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s, err := Install(ctx, root)
+	if err != nil {
+		t.Fatalf("installing the pinned IAM simulator (make iamsim): %v", err)
+	}
+	return s
+}
+
+// check runs the rows through the simulator and fails on every mismatch
+// with the model and on any outsider or anonymous allow.
+func check(t *testing.T, s *Simulator, cs []Case, rows []row) (allows, outsiderAllows int) {
+	t.Helper()
+	res, err := s.Simulate(context.Background(), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mismatches := 0
+	for i, r := range res {
+		if r.Error != "" {
+			t.Fatalf("simulator refused case %d (%+v): %s", i, rows[i], r.Error)
+		}
+		got := r.Allowed()
+		if got {
+			allows++
+			if rows[i].caller.account == "" || rows[i].caller.org != orgID {
+				outsiderAllows++
+			}
+		}
+		if got != rows[i].want {
+			mismatches++
+			if mismatches <= 20 {
+				t.Errorf("declaration %d: %s %s on %s: simulator says allowed=%v, the declaration grants %v; policy %s",
+					rows[i].decl, rows[i].caller.name, rows[i].column, rows[i].repo.name, got, rows[i].want, mustJSON(cs[i].ResourcePolicy))
+			}
+		}
+	}
+	if mismatches > 0 {
+		t.Errorf("%d of %d rows differ from the declaration", mismatches, len(rows))
+	}
+	if outsiderAllows > 0 {
+		t.Errorf("%d allows for outside or anonymous callers", outsiderAllows)
+	}
+	return allows, outsiderAllows
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// The truth table for the example declaration (infra/declaration.json):
+// every caller x action x repository, evaluated by the independent
+// simulator over the hub documents ecr-warden renders, equals what the
+// declaration grants. The table is printed with -v.
+func TestTruthTableExampleDeclaration(t *testing.T) {
+	s := simulator(t)
+	root, _ := lambdalocal.ModuleRoot()
+	d, err := config.Load(filepath.Join(root, "infra", "declaration.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repos := reposFor(d)
+	cs, rows := cases(t, d, 0, repos)
+	allows, outside := check(t, s, cs, rows)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-28s %-18s", "caller", "repository")
+	for _, c := range columns {
+		fmt.Fprintf(&b, " %-8.8s", c.name)
+	}
+	b.WriteString("\n")
+	for i := 0; i < len(rows); i += len(columns) {
+		fmt.Fprintf(&b, "%-28s %-18s", rows[i].caller.name, rows[i].repo.name)
+		for j := range columns {
+			mark := "-"
+			if rows[i+j].want {
+				mark = "allow"
+			}
+			fmt.Fprintf(&b, " %-8s", mark)
+		}
+		b.WriteString("\n")
+	}
+	t.Logf("example declaration: %d rows, %d allowed, %d outsider/anonymous allows, 0 mismatches unless reported above\n%s", len(rows), allows, outside, b.String())
+}
+
+// randomDeclaration writes a random declaration over the same organization.
+func randomDeclaration(r *rand.Rand) []byte {
+	patterns := []string{"shared/*", "apps/*", "team-a/*", "*", "base/x", "tools/build-*"}
+	pick := func(n int) []string {
+		out := []string{}
+		for _, i := range r.Perm(len(patterns))[:n] {
+			out = append(out, patterns[i])
+		}
+		return out
+	}
+	accessOf := []string{"pull", "push", "scan", "admin", "ptc"}
+	var grants []map[string]any
+	for i := range 1 + r.IntN(4) {
+		principals := map[string]any{}
+		for len(principals) == 0 {
+			if r.IntN(3) == 0 {
+				principals["organization"] = true
+			}
+			if r.IntN(2) == 0 {
+				ous := []string{ouA, ouParent, ouB}
+				principals["ous"] = []string{ous[r.IntN(len(ous))]}
+			}
+			if r.IntN(3) == 0 {
+				principals["accounts"] = []string{[]string{grantedA, otherB}[r.IntN(2)]}
+			}
+			if r.IntN(4) == 0 {
+				principals["roles"] = []string{"arn:aws:iam::" + []string{grantedA, otherB}[r.IntN(2)] + ":role/app"}
+			}
+		}
+		g := map[string]any{
+			"name":          fmt.Sprintf("g%d", i),
+			"access":        accessOf[r.IntN(len(accessOf))],
+			"principals":    principals,
+			"principalMode": []string{"condition", "enumerate"}[r.IntN(2)],
+			"registries":    map[string]any{"hub": true},
+		}
+		placement := []string{"registry", "repository"}[r.IntN(2)]
+		g["placement"] = placement
+		if placement == "repository" && r.IntN(3) == 0 {
+			g["repositoryTags"] = map[string]string{"share": "org"}
+			if r.IntN(2) == 0 {
+				g["repositories"] = pick(1)
+			}
+		} else {
+			g["repositories"] = pick(1 + r.IntN(2))
+		}
+		grants = append(grants, g)
+	}
+	d := map[string]any{
+		"hub":                 map[string]any{"accountId": hubID, "regions": []string{region}, "organizationId": orgID, "managementAccountId": mgmtID},
+		"registryPolicyScope": map[string]any{"allowSwitchToV2": true},
+		"actionSets": map[string]any{
+			"scan":  []string{"ecr:DescribeImages", "ecr:ListImages"},
+			"admin": []string{"ecr:SetRepositoryPolicy", "ecr:DeleteRepository", "ecr:BatchGetImage"},
+			"ptc":   []string{"ecr:BatchImportUpstreamImage", "ecr:CreateRepository"},
+		},
+		"grants": grants,
+	}
+	if r.IntN(2) == 0 {
+		d["pullThroughCache"] = map[string]any{
+			"members":           map[string]any{"all": true},
+			"role":              map[string]any{"name": "ecr-warden-ptc"},
+			"rules":             []any{map[string]any{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}},
+			"upstreamGrantMode": []string{"enumerate", "condition"}[r.IntN(2)],
+		}
+	}
+	b, _ := json.Marshal(d)
+	return b
+}
+
+// The truth table over at least 200 random valid declarations: every row
+// equals the declaration, and no outside or anonymous caller is allowed.
+func TestTruthTableRandomDeclarations(t *testing.T) {
+	s := simulator(t)
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("IAMSIM_SEED"); v != "" {
+		fmt.Sscan(v, &seed)
+	}
+	t.Logf("seed %d (IAMSIM_SEED=%d reproduces this run)", seed, seed)
+	r := rand.New(rand.NewPCG(seed, 12))
+	var cs []Case
+	var rows []row
+	valid, invalid := 0, 0
+	for valid < 200 {
+		text := randomDeclaration(r)
+		d, err := config.Parse(text)
+		if err != nil {
+			invalid++
+			if invalid > 5000 {
+				t.Fatalf("the generator makes too few valid declarations; last error: %v\n%s", err, text)
+			}
+			continue
+		}
+		c, rw := cases(t, d, valid, reposFor(d))
+		cs = append(cs, c...)
+		rows = append(rows, rw...)
+		valid++
+	}
+	allows, outside := check(t, s, cs, rows)
+	t.Logf("%d valid declarations (%d generated were invalid and skipped), %d rows, %d allowed, %d outsider/anonymous allows", valid, invalid, len(rows), allows, outside)
+}

@@ -1,0 +1,117 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// Finding 2: a revocation (the declaration no longer grants; ecr-warden
+// removes its statement) next to a legitimate foreign statement the guard
+// does not understand is not refused. The old planner ran the guard over
+// the whole merged document and refused, so the revoked grant stayed in AWS.
+func TestRevocationNextToForeignStatementIsNotRefused(t *testing.T) {
+	foreign := map[string]string{
+		"SourceVpce":       `{"Sid":"VpceOnly","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}}`,
+		"PrincipalAccount": `{"Sid":"OneAccount","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"333333333333"}}}`,
+		"newer action":     `{"Sid":"Newer","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:DescribeSomethingNew2027","Resource":"*"}`,
+	}
+	for name, f := range foreign {
+		t.Run(name, func(t *testing.T) {
+			owned := mustJSON(t, orgPull())
+			cur := doc(owned, f)
+			c, err := Owner{Prefix: prefix, OrgID: "o-a1b2c3d4e5"}.Document(policy.ECRRegistryPolicy, regARN, cur, nil)
+			if err != nil {
+				t.Fatalf("revocation refused because of a foreign statement: %v", err)
+			}
+			if c.Op != OpDeleteOwned || strings.Contains(c.After, prefix) || !strings.Contains(c.After, f) {
+				t.Fatalf("op %s, after %s: want delete-owned keeping the foreign statement byte for byte", c.Op, c.After)
+			}
+			if len(c.ForeignUnsafe) != 1 || !strings.Contains(c.ForeignUnsafe[0], "statement 1 (Sid") {
+				t.Fatalf("foreign statement not reported by Sid: %q", c.ForeignUnsafe)
+			}
+			// The package-level Document (no organization id) behaves the same.
+			if _, err := Document(policy.ECRRegistryPolicy, regARN, cur, nil, prefix); err != nil {
+				t.Fatalf("Document: %v", err)
+			}
+		})
+	}
+}
+
+// Finding 3 at the planner: a foreign "*" grant with a condition that lets
+// outsiders in is never reported as safe: it is listed in ForeignUnsafe
+// (audited foreign-unsafe) with its Sid and why, whatever ecr-warden writes
+// next to it.
+func TestHostileForeignGrantIsReportedNotCosigned(t *testing.T) {
+	conds := []string{
+		`{"StringNotEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}`,
+		`{"StringEqualsIfExists":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}`,
+		`{"StringLike":{"aws:PrincipalOrgID":"o-*"}}`,
+		`{"Null":{"aws:PrincipalOrgID":"false"}}`,
+		`{"StringEquals":{"aws:PrincipalOrgID":"o-zzzzzzzzzz"}}`,
+	}
+	o := Owner{Prefix: prefix, OrgID: "o-a1b2c3d4e5"}
+	for _, cond := range conds {
+		f := `{"Sid":"Hostile","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*","Condition":` + cond + `}`
+		c, err := o.Document(policy.ECRRegistryPolicy, regARN, doc(f), []policy.Statement{orgPull()})
+		if err != nil {
+			t.Fatalf("%s: %v", cond, err)
+		}
+		if len(c.ForeignUnsafe) != 1 || !strings.Contains(c.ForeignUnsafe[0], `Sid "Hostile"`) || !strings.Contains(c.ForeignUnsafe[0], "confining it to the organization") {
+			t.Errorf("%s: ForeignUnsafe = %q, want the statement named with why", cond, c.ForeignUnsafe)
+		}
+	}
+	// ecr-warden's own statements are judged as strictly, and refused.
+	own := orgPull()
+	own.Condition = policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {"o-zzzzzzzzzz"}}}
+	if _, err := o.Document(policy.ECRRegistryPolicy, regARN, "", []policy.Statement{own}); err == nil || !strings.Contains(err.Error(), "another organization") {
+		t.Errorf("owned statement confined to another organization: %v", err)
+	}
+}
+
+// Finding 7: a Deny someone wrote with the reserved Sid prefix is refused
+// with its Sid named, not deleted (deleting a Deny silently widens access).
+// The old planner treated it as an owned statement and removed it.
+func TestPrefixedDenyRefused(t *testing.T) {
+	deny := `{"Sid":"EcrWardenBlockDelete","Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository","Resource":"*"}`
+	cur := doc(mustJSON(t, orgPull()), deny)
+	_, err := Document(policy.ECRRegistryPolicy, regARN, cur, []policy.Statement{orgPull()}, prefix)
+	if err == nil || !strings.Contains(err.Error(), `"EcrWardenBlockDelete"`) || !strings.Contains(err.Error(), "Deny") {
+		t.Fatalf("prefixed Deny: %v, want a refusal naming the Sid", err)
+	}
+	// Renamed out of the prefix, it is a foreign statement and is kept.
+	kept := strings.Replace(deny, "EcrWardenBlockDelete", "BlockDelete", 1)
+	c, err := Document(policy.ECRRegistryPolicy, regARN, doc(mustJSON(t, orgPull()), kept), nil, prefix)
+	if err != nil || !strings.Contains(c.After, kept) {
+		t.Fatalf("renamed Deny: %v, after %s", err, c.After)
+	}
+}
+
+// Finding 7: the size error says what takes the space and gives the remedy
+// that helps: when foreign statements are the bulk, switching ecr-warden to
+// condition mode would not help, and the message says so.
+func TestSizeErrorNamesWhatTakesTheSpace(t *testing.T) {
+	var foreign []string
+	for i := 0; i < 60; i++ {
+		foreign = append(foreign, fmt.Sprintf(`{"Sid":"Team%03d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%012d:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],"Resource":"*"}`, i, 300000000000+i))
+	}
+	_, err := Document(policy.ECRRegistryPolicy, regARN, doc(foreign...), []policy.Statement{orgPull()}, prefix)
+	var se *policy.SizeError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a size error, got %v", err)
+	}
+	if se.ForeignCount != 60 || se.OwnedCount != 1 || se.Foreign <= se.Owned {
+		t.Fatalf("size error = %+v", se)
+	}
+	for _, want := range []string{"60 foreign statement(s)", "ecr-warden's 1 statement(s)", "shorten or move them"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "foreign statements take most") && strings.HasSuffix(err.Error(), "enumerating accounts") {
+		t.Errorf("error advises only condition mode: %v", err)
+	}
+}

@@ -565,3 +565,31 @@ func TestV1ScopeRefusedUnlessAllowed(t *testing.T) {
 		})
 	}
 }
+
+// Finding 4: a departure event is verified against Organizations like a
+// join. A stale or duplicated departure of an account that is in the
+// organization and active (it left and re-joined) leaves its grants; a late
+// join of an account that has since left does not bring them back: out of
+// order, the organization's current state decides.
+func TestStaleDepartureAfterRejoinKeepsGrants(t *testing.T) {
+	w := newWorld(t, nil)
+	a1 := w.createAccount("rejoiner", w.ouA)
+	foreign := foreignStatement("210987654321")
+	w.seedHub("210987654321")
+	fn := w.start()
+	w.invoke(fn, w.event("org-account-joined.json", a1))
+	w.assertHub(foreign, roots(a1), roots(a1), nil)
+
+	// The departure from before the re-join arrives now, in both shapes.
+	for _, ev := range []string{"org-account-departed.json", "org-remove-account.json"} {
+		w.invoke(fn, w.event(ev, a1))
+		w.assertHub(foreign, roots(a1), roots(a1), nil)
+	}
+
+	// The account leaves for real; then the join from before arrives late.
+	if _, err := w.org.RemoveAccountFromOrganization(w.ctx, &organizations.RemoveAccountFromOrganizationInput{AccountId: aws.String(a1)}); err != nil {
+		t.Fatal(err)
+	}
+	w.invoke(fn, w.event("org-account-joined.json", a1))
+	w.assertHub(foreign, nil, nil, nil)
+}

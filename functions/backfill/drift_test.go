@@ -167,10 +167,25 @@ func TestDriftOwnWrite(t *testing.T) {
 	if rec.Decision != audit.DecisionNoop || !strings.Contains(rec.Error, "own write") || !strings.Contains(rec.Actor.ARN, "assumed-role/ecr-warden-execution/") {
 		t.Fatalf("own write record: %+v", rec)
 	}
-	// A hub function's role (from WARDEN_SELF_ROLE_NAMES) is recognised too.
-	ev := event(t, "ecr-set-repository-policy-by-warden.json", "222222222222", m, "ecr-warden-execution", "EcrWardenHub-WorkerFnRole")
-	if r := w.drift(drift, ev); !strings.Contains(r.Ignored, "own write") {
-		t.Fatalf("hub function role not recognised: %+v", r)
+	// Finding 5: own writes are recognised by full role ARN and account,
+	// not by name. A role the member's administrator named like a hub
+	// function's role, in the member, is not ecr-warden: its edit is
+	// reverted. (Hub function roles are recognised only in the hub:
+	// functions/backfill/public_test.go.)
+	lookAlike := event(t, "ecr-set-repository-policy-by-warden.json", "222222222222", m, "team-a/app", "team/app", "ecr-warden-execution", "EcrWardenHub-WorkerFnRole")
+	if r := w.drift(drift, lookAlike); r.Ignored != "" || r.Changed != 1 {
+		t.Fatalf("look-alike hub role name in a member: %+v, want the edit reverted", r)
+	}
+	if got := w.policy(m, region, "team/app"); got == hand || !strings.Contains(got, "HandAdded") || !strings.Contains(got, "EcrWarden") {
+		t.Fatalf("after the look-alike's edit: %s", got)
+	}
+	// An execution role under a path is not ecr-warden's either.
+	if _, err := w.ecr(m, region).SetRepositoryPolicy(w.ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("team/app"), PolicyText: aws.String(hand)}); err != nil {
+		t.Fatal(err)
+	}
+	withPath := event(t, "ecr-set-repository-policy-by-warden.json", "222222222222", m, "team-a/app", "team/app", ":role/ecr-warden-execution", ":role/team/ecr-warden-execution")
+	if r := w.drift(drift, withPath); r.Ignored != "" || r.Changed != 1 {
+		t.Fatalf("execution role under a path: %+v, want the edit reverted", r)
 	}
 }
 

@@ -64,9 +64,9 @@ func sample(t *testing.T, name string) []byte {
 	return b
 }
 
-func TestSelfRoles(t *testing.T) {
-	got := selfRoles(" a, b ,,ecr-warden-execution", "ecr-warden-execution")
-	if !slices.Equal(got, []string{"ecr-warden-execution", "a", "b"}) {
+func TestHubRoles(t *testing.T) {
+	got := hubRoles(" a, b ,,a")
+	if !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("%v", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/ecr-warden/ecr-warden/shared/function"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // selfRoleNames lists the hub functions' own role names (a comma list; CDK
@@ -35,15 +36,17 @@ func main() {
 // environment, plus the role names whose writes are ecr-warden's own.
 func handlerFor(e *function.Env) *handler {
 	engine := *e.Engine
-	engine.SelfRoles = selfRoles(e.Spec.Var(selfRoleNames), e.Decl.MemberRoleName)
+	engine.Self = trigger.SelfWriters{Partition: e.Decl.Hub.Partition, HubAccount: e.Decl.Hub.AccountID,
+		HubRoles: hubRoles(e.Spec.Var(selfRoleNames)), MemberRole: e.Decl.MemberRoleName}
 	return &handler{decl: e.Decl, engine: &engine, trail: e.Trail, log: e.Log}
 }
 
-// selfRoles are the role names whose sessions are ecr-warden itself: the
-// member execution role from the declaration, plus the hub functions' own
-// roles from WARDEN_SELF_ROLE_NAMES.
-func selfRoles(env, memberRole string) []string {
-	out := []string{memberRole}
+// hubRoles are the hub functions' own role names from
+// WARDEN_SELF_ROLE_NAMES (a comma list); their sessions are ecr-warden only
+// in the hub account, the member execution role's only in the account an
+// event is about (trigger.SelfWriters).
+func hubRoles(env string) []string {
+	var out []string
 	for _, n := range strings.Split(env, ",") {
 		if n = strings.TrimSpace(n); n != "" && !slices.Contains(out, n) {
 			out = append(out, n)

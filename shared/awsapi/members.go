@@ -19,8 +19,9 @@ func RoleARN(partition, account, roleName string) string {
 
 // SessionName is the role session name a function uses: "ecr-warden-<fn>".
 // It appears in member CloudTrail as the assumed-role ARN's last segment, so
-// an auditor sees which function acted; drift handling recognises ecr-warden
-// by the role name itself (trigger.Actor.IsRole).
+// an auditor sees which function acted; drift handling recognises
+// ecr-warden's member sessions by it (trigger.SessionPrefix) together with
+// the execution role's full ARN in the event's own account.
 func SessionName(function string) string {
 	s := "ecr-warden-" + function
 	if len(s) > 64 {

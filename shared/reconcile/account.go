@@ -25,15 +25,26 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 		return e.OrganizationChanged(ctx, cause, t.Unresolved)
 	}
 	var rep Report
-	present := t.Kind != trigger.KindAccountDeparted
+	departed := t.Kind == trigger.KindAccountDeparted
+	present := !departed
 	acct := desired.Account{ID: t.AccountID}
-	if present {
+	// A departure is verified against Organizations like a join: events
+	// arrive late, twice and out of order, so an account that left and
+	// re-joined must not lose its grants to the stale departure, and a late
+	// join of an account that has since left must not bring them back. The
+	// organization's current state decides. (Without organization access a
+	// departure is taken at its word.)
+	if present || e.Org != nil {
 		a, err := e.accountInfo(ctx, t.AccountID)
 		if err != nil {
 			return rep, err
 		}
 		acct = a
-		if !acct.Active() {
+		switch {
+		case departed && acct.Active():
+			e.log().Info("departure event for an account that is in the organization and active (stale or duplicated event); it keeps its grants", "account", acct.ID, "ouPath", acct.OUPath)
+			present = true
+		case !departed && !acct.Active():
 			// Suspended, closing, or already gone: treat as departed for the
 			// hub, and never try to configure it.
 			e.log().Info("account is not active in the organization; removing its hub grants", "account", acct.ID, "status", acct.Status)

@@ -27,17 +27,17 @@ type Outcome struct {
 // an ECR Public repository, a registry policy, a registry's PTC rules or the
 // PTC role is re-read and converged from the whole declaration; an account
 // event converges that account's member setup and the hub's grants to it.
-// An event caused by one of SelfRoles, a role other than the PTC role, or an
+// An event caused by ecr-warden itself (Self), a role other than the PTC role, or an
 // account ecr-warden keeps nothing in is recorded as ignored.
 func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, error) {
 	var out Outcome
 	ctx = WithPrincipalCache(ctx)
 	out.Resource, _ = Resource(e.Decl.Hub.Partition, t)
 	cause := CauseOf(t)
-	if len(e.SelfRoles) > 0 && t.Trigger.Actor.IsRole(e.SelfRoles...) {
+	if e.Self.Recognises(t.Trigger.Actor, t.AccountID) {
 		// ecr-warden's own write came back as an event: converging again
 		// would find nothing to do at best and loop at worst.
-		return e.ignore(ctx, cause, out, fmt.Sprintf("own write: %s is a session of ecr-warden's role (%v); nothing to re-converge", t.Trigger.Actor.String(), e.SelfRoles))
+		return e.ignore(ctx, cause, out, fmt.Sprintf("own write: %s (issuer %s) is a session of ecr-warden's own role in account %s; nothing to re-converge", t.Trigger.Actor.String(), t.Trigger.Actor.SessionIssuerARN, t.AccountID))
 	}
 	var err error
 	switch t.Kind {

@@ -124,7 +124,7 @@ func TestStateForReadsWhatTheDocumentNeeds(t *testing.T) {
 // Events that change nothing ecr-warden keeps are recorded as ignored, with
 // the actor, and converge nothing.
 func TestReconcileIgnores(t *testing.T) {
-	self := []string{"ecr-warden-execution", "EcrWardenHub-DriftFn", "EcrWardenHub-WorkerFn"}
+	self := trigger.SelfWriters{Partition: "aws", HubAccount: "111111111111", MemberRole: "ecr-warden-execution", HubRoles: []string{"EcrWardenHub-DriftFn", "EcrWardenHub-WorkerFn"}}
 	for _, c := range []struct {
 		name    string
 		target  trigger.Target
@@ -132,14 +132,14 @@ func TestReconcileIgnores(t *testing.T) {
 		ignored string
 	}{
 		{name: "own write by the member role", target: sampleTarget(t, "ecr-set-repository-policy-by-warden.json"), ignored: "own write"},
-		{name: "own write by a hub function role", target: sampleTarget(t, "ecr-set-repository-policy-by-warden.json", "ecr-warden-execution", "EcrWardenHub-WorkerFn"), ignored: "own write"},
+		{name: "own write by a hub function role", target: sampleTarget(t, "ecr-set-repository-policy-by-warden.json", "ecr-warden-execution", "EcrWardenHub-WorkerFn", "222222222222", "111111111111"), ignored: "own write"},
 		{name: "another role", target: sampleTarget(t, "iam-delete-role-policy.json", `"roleName": "ecr-warden-ptc"`, `"roleName": "app"`), ignored: "not ecr-warden's pull-through-cache role"},
 		{name: "PTC rule in the management account", target: sampleTarget(t, "ecr-delete-ptc-rule.json", "222222222222", "999999999999"),
 			org: []string{"account 999999999999"}, ignored: "not a managed member"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			org, rec := &fakeOrg{}, &recorder{}
-			e := &Engine{Decl: exampleDecl(t, nil), Org: org, SelfRoles: self, Exec: &apply.Executor{Trail: rec}}
+			e := &Engine{Decl: exampleDecl(t, nil), Org: org, Self: self, Exec: &apply.Executor{Trail: rec}}
 			out, err := e.Reconcile(t.Context(), c.target)
 			if err != nil {
 				t.Fatal(err)

@@ -41,11 +41,12 @@ type Engine struct {
 	// Org reads the organization (nil when the function has no access; then
 	// OU-based selection sees accounts without OU paths).
 	Org OrgReader
-	// SelfRoles are the role names whose sessions are ecr-warden itself: an
-	// event caused by one of them is ecr-warden's own write coming back, and
-	// is recorded as ignored instead of converged (drift sets them).
-	SelfRoles []string
-	Log       *slog.Logger
+	// Self identifies ecr-warden's own sessions (full role ARN, account,
+	// session name): an event caused by one of them is ecr-warden's own
+	// write coming back, and is recorded as ignored instead of converged
+	// (drift sets it; the zero value recognises nothing).
+	Self trigger.SelfWriters
+	Log  *slog.Logger
 	// RepositoryWait bounds the retry of RepositoryNotFoundException right
 	// after a repository was created (default 20s).
 	RepositoryWait time.Duration

@@ -88,3 +88,58 @@ func issuerRoleName(arn string) string {
 	}
 	return rest[strings.LastIndex(rest, "/")+1:]
 }
+
+// SessionPrefix starts the session name of every role session ecr-warden
+// opens itself (awsapi.SessionName: "ecr-warden-<function>").
+const SessionPrefix = "ecr-warden-"
+
+// SelfWriters identifies ecr-warden's own writes by full role ARN and
+// account, not by role name alone: a member administrator can create a role
+// named like a hub function, or an execution role under a path, and edits by
+// such a role must be reverted, not ignored.
+type SelfWriters struct {
+	Partition  string
+	HubAccount string
+	// HubRoles are the hub functions' role names (no path); their sessions
+	// are ecr-warden only in the hub account.
+	HubRoles []string
+	// MemberRole is the execution role name (no path); its sessions are
+	// ecr-warden only in the account the event is about, and only when the
+	// session name is one ecr-warden sets (SessionPrefix).
+	MemberRole string
+}
+
+// Recognises reports whether actor is ecr-warden itself writing in account
+// (the account the event is about). The actor must be an assumed-role
+// session whose issuer ARN CloudTrail recorded, equal to the expected role
+// ARN exactly (account and path included).
+func (w SelfWriters) Recognises(a Actor, account string) bool {
+	if a.SessionIssuerARN == "" || a.ARN == "" {
+		return false
+	}
+	parts := strings.SplitN(a.ARN, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] != w.Partition || parts[2] != "sts" {
+		return false
+	}
+	acct := parts[4]
+	rest, ok := strings.CutPrefix(parts[5], "assumed-role/")
+	if !ok {
+		return false
+	}
+	name, session, ok := strings.Cut(rest, "/")
+	if !ok || acct != account {
+		return false
+	}
+	roleARN := func(acct, name string) string { return "arn:" + w.Partition + ":iam::" + acct + ":role/" + name }
+	if a.SessionIssuerARN != roleARN(acct, name) {
+		return false // a role under a path, or an issuer in another account
+	}
+	if acct == w.HubAccount {
+		for _, r := range w.HubRoles {
+			if r != "" && r == name {
+				return true
+			}
+		}
+	}
+	return w.MemberRole != "" && name == w.MemberRole && acct != w.HubAccount && strings.HasPrefix(session, SessionPrefix)
+}

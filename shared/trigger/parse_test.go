@@ -275,3 +275,45 @@ func TestEventType(t *testing.T) {
 		}
 	}
 }
+
+// Finding 5: ecr-warden's own writes are recognised by full role ARN and
+// account (and, for the member execution role, the session name ecr-warden
+// sets), never by role name alone: a member administrator's look-alike role
+// or an execution role under a path edits owned statements, and those edits
+// must be reverted.
+func TestSelfWritersRecognition(t *testing.T) {
+	w := SelfWriters{Partition: "aws", HubAccount: "111111111111", MemberRole: "ecr-warden-execution",
+		HubRoles: []string{"ecr-warden-drift-us-east-1", "ecr-warden-worker-us-east-1"}}
+	session := func(acct, name, sess, issuer string) Actor {
+		return Actor{Type: "AssumedRole", ARN: "arn:aws:sts::" + acct + ":assumed-role/" + name + "/" + sess, AccountID: acct, SessionIssuerARN: issuer}
+	}
+	cases := []struct {
+		name    string
+		actor   Actor
+		account string
+		want    bool
+	}{
+		{"member execution role in the event's account", session("222222222222", "ecr-warden-execution", "ecr-warden-worker", "arn:aws:iam::222222222222:role/ecr-warden-execution"), "222222222222", true},
+		{"hub function role in the hub", session("111111111111", "ecr-warden-worker-us-east-1", "ecr-warden-worker-us-east-1", "arn:aws:iam::111111111111:role/ecr-warden-worker-us-east-1"), "111111111111", true},
+		{"look-alike hub role name in a member", session("222222222222", "ecr-warden-drift-us-east-1", "x", "arn:aws:iam::222222222222:role/ecr-warden-drift-us-east-1"), "222222222222", false},
+		{"execution role under a path", session("222222222222", "ecr-warden-execution", "ecr-warden-worker", "arn:aws:iam::222222222222:role/team/ecr-warden-execution"), "222222222222", false},
+		{"execution role session not opened by ecr-warden", session("222222222222", "ecr-warden-execution", "admin-console", "arn:aws:iam::222222222222:role/ecr-warden-execution"), "222222222222", false},
+		{"execution role of another account", session("333333333333", "ecr-warden-execution", "ecr-warden-worker", "arn:aws:iam::333333333333:role/ecr-warden-execution"), "222222222222", false},
+		{"execution role in the hub", session("111111111111", "ecr-warden-execution", "ecr-warden-worker", "arn:aws:iam::111111111111:role/ecr-warden-execution"), "111111111111", false},
+		{"hub role name acting in a member", session("111111111111", "ecr-warden-worker-us-east-1", "s", "arn:aws:iam::111111111111:role/ecr-warden-worker-us-east-1"), "222222222222", false},
+		{"no issuer recorded", Actor{ARN: "arn:aws:sts::222222222222:assumed-role/ecr-warden-execution/ecr-warden-worker"}, "222222222222", false},
+		{"other partition", session("222222222222", "ecr-warden-execution", "ecr-warden-worker", "arn:aws:iam::222222222222:role/ecr-warden-execution"), "222222222222", true},
+	}
+	for _, c := range cases {
+		if got := w.Recognises(c.actor, c.account); got != c.want {
+			t.Errorf("%s: Recognises = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if (SelfWriters{Partition: "aws-cn", HubAccount: "111111111111", MemberRole: "ecr-warden-execution"}).Recognises(cases[0].actor, "222222222222") {
+		t.Error("an aws-partition session recognised by an aws-cn installation")
+	}
+	// The old name-only check took both look-alikes for ecr-warden.
+	if !cases[2].actor.IsRole(w.HubRoles...) || !cases[3].actor.IsRole(w.MemberRole) {
+		t.Error("IsRole no longer matches by name (the test's premise)")
+	}
+}

@@ -220,6 +220,10 @@ func TestRejectsWhatIsNotAnAccountEvent(t *testing.T) {
 		// not fail in the runtime's decoding before anything is audited.
 		{"empty body", []byte(""), "malformed"},
 		{"truncated object", []byte(`{"detail-type":`), "malformed"},
+		// Finding 6: Organizations and Control Tower events exist only in the
+		// management account; one put on the bus by a member is refused.
+		{"organizations event from a member", []byte(strings.Replace(string(w.event("org-account-joined.json", "222222222222")), `"account":"999999999999"`, `"account":"222222222222"`, 1)), "invalid-field"},
+		{"control tower event from a member", []byte(strings.Replace(string(w.event("controltower-create-managed-account.json", "222222222222")), `"account":"999999999999"`, `"account":"222222222222"`, 1)), "invalid-field"},
 	} {
 		proxy.Reset()
 		r := w.invoke(fn, c.event)

@@ -317,3 +317,26 @@ func TestSelfWritersRecognition(t *testing.T) {
 		t.Error("IsRole no longer matches by name (the test's premise)")
 	}
 }
+
+// Finding 6: an Organizations or Control Tower event whose envelope account
+// is not the management account is rejected naming both accounts.
+func TestCheckOriginManagementOnly(t *testing.T) {
+	for _, name := range []string{"org-account-joined.json", "controltower-create-managed-account.json"} {
+		ok, err := Parse(readEvent(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ok.CheckOrigin("999999999999"); err != nil {
+			t.Errorf("%s from the management account: %v", name, err)
+		}
+		err = ok.CheckOrigin("888888888888")
+		rej, isRej := AsRejection(err)
+		if !isRej || rej.Reason != ReasonInvalidField || !strings.Contains(rej.Detail, "999999999999") || !strings.Contains(rej.Detail, "888888888888") {
+			t.Errorf("%s from another account: %v", name, err)
+		}
+	}
+	repo, _ := Parse(readEvent(t, "ecr-create-repository-api.json"))
+	if err := repo.CheckOrigin("999999999999"); err != nil {
+		t.Errorf("an ECR event is not an organization event: %v", err)
+	}
+}

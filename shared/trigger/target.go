@@ -115,6 +115,21 @@ func (t Target) CheckRegion(regions []string) error {
 	return nil
 }
 
+// CheckOrigin rejects an Organizations or Control Tower event whose envelope
+// account is not the organization's management account: those events are
+// emitted only there, so one from any other account was put on the bus by a
+// member (which may put events on the hub bus) and must not move grants.
+func (t Target) CheckOrigin(managementAccount string) error {
+	if t.Trigger.Source != SourceOrganizations && t.Trigger.Source != SourceControlTower {
+		return nil
+	}
+	if t.Trigger.EventAccount != managementAccount {
+		return &Rejection{Reason: ReasonInvalidField, Trigger: t.Trigger,
+			Detail: fmt.Sprintf("account: a %s event from account %q; such events come only from the management account %s", t.Trigger.Source, t.Trigger.EventAccount, managementAccount)}
+	}
+	return nil
+}
+
 // String is a short human form for log lines, e.g. "repository 222222222222/us-east-1/team-a/app".
 func (t Target) String() string {
 	switch t.Kind {

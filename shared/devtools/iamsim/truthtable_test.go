@@ -14,6 +14,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )

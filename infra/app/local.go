@@ -18,7 +18,9 @@ import (
 //     Ref to an AWS::Events::EventBus to an object its rules cannot use. Each of them depends on
 //     the bus, so the order CloudFormation creates them in is unchanged;
 //   - the functions are built for and declared with this host's architecture, because the
-//     rehearsal runs the deployed bootstrap itself (the bytes in the uploaded asset) on this host.
+//     rehearsal runs the deployed bootstrap itself (the bytes in the uploaded asset) on this host;
+//   - the dashboard is left out: its alarm-status widget reads the alarms' ARNs (Fn::GetAtt), and
+//     the emulator skips AWS::CloudWatch::Alarm, so that reference cannot resolve there.
 //
 // Everything else (names, roles and their policies, environment, tables, queues, rules) is what
 // `cdk deploy` ships. Local is never meant for AWS: an x86-64 function would run there, but
@@ -40,8 +42,9 @@ func (o Options) architecture() awslambda.Architecture {
 	return awslambda.Architecture_ARM_64()
 }
 
-// localize names the bus literally where the hub stack references it.
+// localize names the bus literally where the hub stack references it, and leaves the dashboard out.
 func localize(h *Hub, d *Declaration) {
+	h.Observability.Node().TryRemoveChild(jsii.String("Dashboard"))
 	bus := h.Routing.Bus
 	busDefault := bus.Node().DefaultChild()
 	for key, rule := range h.Routing.Rules {

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -61,27 +60,9 @@ func (f floor) run(ctx context.Context, region string) (writes int, err error) {
 			ids = append(ids, a.ID)
 		}
 	}
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, f.units)
-		errs  []error
-		total int
-	)
-	for _, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			n, err := f.unit(ctx, state, id, region)
-			mu.Lock()
-			total += n
-			errs = append(errs, err)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return total, errors.Join(errs...)
+	return fanOut(ids, f.units, func(id string) (int, error) {
+		return f.unit(ctx, state, id, region)
+	})
 }
 
 func (f floor) unit(ctx context.Context, state *desired.State, account, region string) (int, error) {
@@ -142,11 +123,13 @@ func (f floor) unit(ctx context.Context, state *desired.State, account, region s
 	if err != nil {
 		return writes, err
 	}
+	type write struct {
+		name, arn string
+		c         plan.Change
+	}
 	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, f.perUnit)
 		errs []error
+		todo []write
 	)
 	for _, rs := range snap.Repositories {
 		if rs.Err != nil {
@@ -159,30 +142,23 @@ func (f floor) unit(ctx context.Context, state *desired.State, account, region s
 			errs = append(errs, err)
 			continue
 		}
-		if !c.Writes() {
-			continue
+		if c.Writes() {
+			todo = append(todo, write{rs.Name, rs.ARN, c})
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var err error
-			if c.Op == plan.OpDeleteDocument {
-				_, err = client.DeleteRepositoryPolicy(ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String(rs.Name)})
-			} else {
-				_, err = client.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(rs.Name), PolicyText: aws.String(c.After)})
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("floor: repository policy %s: %w", rs.ARN, err))
-				return
-			}
-			writes++
-		}()
 	}
-	wg.Wait()
-	return writes, errors.Join(errs...)
+	n, err := fanOut(todo, f.perUnit, func(w write) (int, error) {
+		var err error
+		if w.c.Op == plan.OpDeleteDocument {
+			_, err = client.DeleteRepositoryPolicy(ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String(w.name)})
+		} else {
+			_, err = client.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(w.name), PolicyText: aws.String(w.c.After)})
+		}
+		if err != nil {
+			return 0, fmt.Errorf("floor: repository policy %s: %w", w.arn, err)
+		}
+		return 1, nil
+	})
+	return writes + n, errors.Join(append(errs, err)...)
 }
 
 // tags is the product's tag read: one tag:GetResources query per tag grant.

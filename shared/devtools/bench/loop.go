@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -32,27 +30,9 @@ func (l blindLoop) run(ctx context.Context) (writes int, err error) {
 	doc := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"OrgPull","Effect":"Allow","Principal":{"AWS":"*"},`+
 		`"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],`+
 		`"Condition":{"StringEquals":{"aws:PrincipalOrgID":%q}}}]}`, l.orgID)
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, l.units)
-		errs  []error
-		total int
-	)
-	for _, acct := range append([]string{l.hubAccount}, l.members...) {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			n, err := l.unit(ctx, acct, doc)
-			mu.Lock()
-			total += n
-			errs = append(errs, err)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return total, errors.Join(errs...)
+	return fanOut(append([]string{l.hubAccount}, l.members...), l.units, func(acct string) (int, error) {
+		return l.unit(ctx, acct, doc)
+	})
 }
 
 func (l blindLoop) unit(ctx context.Context, account, doc string) (int, error) {
@@ -75,28 +55,10 @@ func (l blindLoop) unit(ctx context.Context, account, doc string) (int, error) {
 			names = append(names, aws.ToString(r.RepositoryName))
 		}
 	}
-	var (
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		sem    = make(chan struct{}, l.perUnit)
-		errs   []error
-		writes int
-	)
-	for _, n := range names {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			_, err := client.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(n), PolicyText: aws.String(doc)})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("loop: setting policy of %s/%s: %w", account, n, err))
-				return
-			}
-			writes++
-		}()
-	}
-	wg.Wait()
-	return writes, errors.Join(errs...)
+	return fanOut(names, l.perUnit, func(n string) (int, error) {
+		if _, err := client.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(n), PolicyText: aws.String(doc)}); err != nil {
+			return 0, fmt.Errorf("loop: setting policy of %s/%s: %w", account, n, err)
+		}
+		return 1, nil
+	})
 }

@@ -83,7 +83,7 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 }
 
 // readRules lists the registry's rules as plan compares them.
-func (e *Engine) readRules(ctx context.Context, client *ecr.Client, account, region string) ([]plan.Rule, error) {
+func (e *Engine) readRules(ctx context.Context, client ecrAPI, account, region string) ([]plan.Rule, error) {
 	rules, err := inventory.NewRegistry(client, account, region, inventory.RegistryOptions{}).PTCRules(ctx)
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func (e *Engine) readRules(ctx context.Context, client *ecr.Client, account, reg
 }
 
 // writeRule makes the one call a rule change needs.
-func writeRule(ctx context.Context, client *ecr.Client, target string, rc plan.RuleChange) error {
+func writeRule(ctx context.Context, client ecrAPI, target string, rc plan.RuleChange) error {
 	switch rc.Op {
 	case plan.OpCreate:
 		r := rc.After

@@ -79,7 +79,7 @@ type roleWrite struct {
 	change plan.Change
 }
 
-func (e *Engine) trustStep(cause Cause, client *iam.Client, roles *inventory.Roles, account string, role desired.Role) apply.Step {
+func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, account string, role desired.Role) apply.Step {
 	s := step(lease.RoleKey(account, role.Name), audit.Target{ARN: role.ARN, AccountID: account, Kind: KindRoleTrustPolicy, Name: role.Name}, cause)
 	s.PrincipalWait = e.principalWait()
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
@@ -109,7 +109,7 @@ func (e *Engine) trustStep(cause Cause, client *iam.Client, roles *inventory.Rol
 	return s
 }
 
-func (e *Engine) permissionStep(cause Cause, client *iam.Client, roles *inventory.Roles, account string, role desired.Role) apply.Step {
+func (e *Engine) permissionStep(cause Cause, client iamAPI, roles *inventory.Roles, account string, role desired.Role) apply.Step {
 	target := role.ARN + "/policy/" + role.PolicyName
 	s := step(lease.RoleKey(account, role.Name), audit.Target{ARN: target, AccountID: account, Kind: KindRoleInlinePolicy, Name: role.Name}, cause)
 	s.Plan = func(ctx context.Context) (apply.Change, error) {

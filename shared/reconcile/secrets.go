@@ -19,8 +19,6 @@ type secretDescriber interface {
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 }
 
-var _ secretDescriber = (*secretsmanager.Client)(nil)
-
 // resolveCredentials gives every declared rule that names a secret the
 // secret's full ARN. CreatePullThroughCacheRule needs the full ARN, with the
 // six random characters Secrets Manager appends to the name; the declaration

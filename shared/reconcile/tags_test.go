@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -94,7 +93,7 @@ func (s countingSource) Config(account, region string) aws.Config {
 // tagged a moment ago.
 type staleTagging struct{ Clients }
 
-func (s staleTagging) Tagging(account, region string) *tagging.Client {
+func (s staleTagging) Tagging(account, region string) taggingAPI {
 	return s.Clients.Tagging("000000000000", region)
 }
 

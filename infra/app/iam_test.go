@@ -40,7 +40,7 @@ var resourceStarAllowed = map[string]bool{
 	"ecr:GetRegistryPolicy": true, "ecr:PutRegistryPolicy": true, "ecr:DeleteRegistryPolicy": true,
 	"ecr:GetAccountSetting": true, "ecr:PutAccountSetting": true,
 	"ecr:CreatePullThroughCacheRule": true, "ecr:UpdatePullThroughCacheRule": true,
-	"ecr:DeletePullThroughCacheRule": true, "ecr:DescribePullThroughCacheRules": true,
+	"ecr:DeletePullThroughCacheRule": true, "ecr:DescribePullThroughCacheRules": true, "ecr:ValidatePullThroughCacheRule": true,
 	"organizations:ListRoots": true, "organizations:DescribeOrganization": true,
 	"tag:GetResources": true,
 }

@@ -237,9 +237,11 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 		return out
 	}
 	var out []awsiam.PolicyStatement
-	out = append(out, statement("RegistryPolicy", sorted(
-		[]string{"ecr:DeleteRegistryPolicy", "ecr:GetAccountSetting", "ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"},
-		when(sw.SwitchScope, "ecr:PutAccountSetting")), "*"))
+	out = append(out, statement("RegistryPolicy",
+		[]string{"ecr:DeleteRegistryPolicy", "ecr:GetAccountSetting", "ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"}, "*"))
+	if s, ok := scopeSwitchStatement(sw.SwitchScope); ok {
+		out = append(out, s)
+	}
 	out = append(out, statement("RepositoryPolicies", sorted(
 		[]string{"ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories", "ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy"},
 		when(sw.ReadsTags, "ecr:ListTagsForResource")), repos...))
@@ -247,8 +249,12 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 		out = append(out, statement("FindTaggedRepositories", []string{"tag:GetResources"}, "*"))
 	}
 	if ptc {
+		// ValidatePullThroughCacheRule checks every rule ecr-warden creates or updates
+		// (reconcile.validateRules): AWS does not document whether the pull-through-cache service
+		// sends aws:SourceAccount, which the PTC role's trust requires by default.
 		out = append(out, statement("PullThroughCacheRules", []string{
 			"ecr:CreatePullThroughCacheRule", "ecr:DeletePullThroughCacheRule", "ecr:DescribePullThroughCacheRules", "ecr:UpdatePullThroughCacheRule",
+			"ecr:ValidatePullThroughCacheRule",
 		}, "*"))
 		// ECR creates its pull-through-cache service-linked role with the first rule, as the caller.
 		slr := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

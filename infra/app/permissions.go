@@ -137,6 +137,32 @@ func statement(sid string, actions []string, res ...string) awsiam.PolicyStateme
 	})
 }
 
+// conditioned is statement with a StringEquals condition on key.
+func conditioned(sid string, actions []string, key, value string, res ...string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String(sid),
+		Effect:     awsiam.Effect_ALLOW,
+		Actions:    jsii.Strings(actions...),
+		Resources:  jsii.Strings(res...),
+		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{key: value}},
+	})
+}
+
+// AccountSettingKey is the condition key the Service Authorization Reference lists for
+// ecr:PutAccountSetting ("Filters access by the ECR account setting name"): the one setting
+// ecr-warden ever changes is the registry policy scope, so the permission is limited to it.
+const AccountSettingKey = "ecr:AccountSetting"
+
+// scopeSwitchStatement lets a role switch the registry policy scope (PutAccountSetting), and
+// nothing else PutAccountSetting changes (the basic scan type version), when the declaration allows
+// the switch; ok is false otherwise.
+func scopeSwitchStatement(allowed bool) (awsiam.PolicyStatement, bool) {
+	if !allowed {
+		return nil, false
+	}
+	return conditioned("SwitchRegistryPolicyScope", []string{"ecr:PutAccountSetting"}, AccountSettingKey, "REGISTRY_POLICY_SCOPE", "*"), true
+}
+
 // when returns actions if ok, else nothing: a statement's optional actions.
 func when(ok bool, actions ...string) []string {
 	if ok {
@@ -171,8 +197,10 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	add(a.WriteHubRepositories, "WriteHubRepositoryPolicies",
 		[]string{"ecr:DeleteRepositoryPolicy", "ecr:SetRepositoryPolicy"}, repos...)
 	add(a.ReadHubRegistry, "ReadHubRegistry", []string{"ecr:GetAccountSetting", "ecr:GetRegistryPolicy"}, "*")
-	add(a.WriteHubRegistry, "WriteHubRegistry", slices.Concat([]string{"ecr:DeleteRegistryPolicy", "ecr:PutRegistryPolicy"},
-		when(sw.SwitchScope, "ecr:PutAccountSetting")), "*")
+	add(a.WriteHubRegistry, "WriteHubRegistry", []string{"ecr:DeleteRegistryPolicy", "ecr:PutRegistryPolicy"}, "*")
+	if s, ok := scopeSwitchStatement(sw.SwitchScope && a.WriteHubRegistry); ok {
+		out = append(out, s)
+	}
 	if slices.Contains(r.hubRegions, "us-east-1") { // the ECR Public API exists only there
 		add(a.ReadPublic || a.ListPublic, "ReadHubPublicRepositories", slices.Concat(
 			when(a.ListPublic, "ecr-public:DescribeRepositories"),
@@ -182,8 +210,12 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	}
 	add((a.WriteHubRegistry || a.WriteHubRepositories || a.WritePublic || a.ReadHubRegistry) && len(r.hubRoles) > 0,
 		"CheckHubRolesExist", []string{"iam:GetRole"}, r.hubRoles...)
-	add(a.AssumeMember, "AssumeMemberRole", []string{"sts:AssumeRole"},
-		RoleARN(r.partition, "*", r.memberRoleName))
+	if a.AssumeMember {
+		// The account is a wildcard (members join at any time); aws:ResourceOrgID keeps it to the
+		// accounts of this organization, so a role of the same name elsewhere is out of reach.
+		out = append(out, conditioned("AssumeMemberRole", []string{"sts:AssumeRole"}, "aws:ResourceOrgID", r.organizationID,
+			RoleARN(r.partition, "*", r.memberRoleName)))
+	}
 	if a.ReadOrganization {
 		if r.orgRoleARN != "" {
 			add(true, "AssumeOrganizationReader", []string{"sts:AssumeRole"}, r.orgRoleARN)

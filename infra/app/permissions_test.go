@@ -281,3 +281,76 @@ func TestTagAndScopeActionsFollowTheDeclaration(t *testing.T) {
 		})
 	}
 }
+
+// conditionOf is the Condition of the statement with sid among sts (nil when it has none, fails
+// when there is no such statement).
+func conditionOf(t *testing.T, sts []awsiam.PolicyStatement, sid string) interface{} {
+	t.Helper()
+	for _, s := range sts {
+		m := canonical(t, s.ToStatementJson()).(map[string]interface{})
+		if m["Sid"] == sid {
+			return unwrapJSIIMaps(m["Condition"])
+		}
+	}
+	t.Fatalf("no statement %s", sid)
+	return nil
+}
+
+// TestConditionedPermissions: the permissions whose resource is a wildcard carry the condition
+// that bounds them. Assuming the member execution role is limited to the organization's accounts
+// (aws:ResourceOrgID), and PutAccountSetting, where the declaration allows the scope switch, to the
+// registry policy scope setting (ecr:AccountSetting), in the hub roles and the member role alike.
+func TestConditionedPermissions(t *testing.T) {
+	d, err := LoadDeclaration(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.RegistryPolicyScope.AllowSwitchToV2 = true
+	sw := SwitchesOf(d.Declaration)
+	arn := jsii.String("arn:aws:dynamodb:us-east-1:111111111111:table/x")
+	scope := map[string]interface{}{"StringEquals": map[string]interface{}{"ecr:AccountSetting": "REGISTRY_POLICY_SCOPE"}}
+	for _, fn := range FunctionNames {
+		a := FunctionAccess[fn]
+		sts := a.statements(resources{partition: "aws", hub: d.Hub.AccountID, hubRegions: d.Hub.Regions, memberRoleName: d.MemberRoleName,
+			orgRoleARN: d.OrgRoleARN(), organizationID: d.Hub.OrganizationID, auditTable: arn, leaseTable: arn, workQueue: arn, logGroup: arn, switches: sw})
+		if a.AssumeMember {
+			mustEqual(t, fn+" AssumeMemberRole condition", conditionOf(t, sts, "AssumeMemberRole"),
+				map[string]interface{}{"StringEquals": map[string]interface{}{"aws:ResourceOrgID": d.Hub.OrganizationID}})
+		}
+		if a.WriteHubRegistry {
+			mustEqual(t, fn+" SwitchRegistryPolicyScope condition", conditionOf(t, sts, "SwitchRegistryPolicyScope"), scope)
+		}
+		for sid, actions := range actionsOf(t, sts) {
+			if slices.Contains(actions, "ecr:PutAccountSetting") && sid != "SwitchRegistryPolicyScope" {
+				t.Errorf("%s: ecr:PutAccountSetting in statement %s, without the setting condition", fn, sid)
+			}
+		}
+	}
+	mustEqual(t, "member SwitchRegistryPolicyScope condition", conditionOf(t, MemberStatements(d), "SwitchRegistryPolicyScope"), scope)
+	if !slices.Contains(actionsOf(t, MemberStatements(d))["PullThroughCacheRules"], "ecr:ValidatePullThroughCacheRule") {
+		t.Error("the member role cannot validate the pull-through-cache rules it writes")
+	}
+}
+
+// unwrapJSIIMaps removes the {"$jsii.map": ...} wrappers ToStatementJson leaves around nested maps
+// (the synthesized template has none).
+func unwrapJSIIMaps(v interface{}) interface{} {
+	switch v := v.(type) {
+	case map[string]interface{}:
+		if inner, ok := v["$jsii.map"]; ok && len(v) == 1 {
+			return unwrapJSIIMaps(inner)
+		}
+		out := map[string]interface{}{}
+		for k, x := range v {
+			out[k] = unwrapJSIIMaps(x)
+		}
+		return out
+	case []interface{}:
+		out := make([]interface{}, len(v))
+		for i, x := range v {
+			out[i] = unwrapJSIIMaps(x)
+		}
+		return out
+	}
+	return v
+}

@@ -14,11 +14,13 @@ const (
 	reasonRegistryLevel = "ECR registry-level actions (Get/Put/DeleteRegistryPolicy, Get/PutAccountSetting, the pull-through-cache rule " +
 		"actions), tag:GetResources (a read that finds a registry's tag-matched repositories) and organizations:ListRoots/" +
 		"DescribeOrganization have no resource type in the Service Authorization Reference, so IAM only accepts Resource \"*\" for " +
-		"them; each such statement lists only those actions."
+		"them; each such statement lists only those actions, and PutAccountSetting (only when the declaration allows the scope switch) is " +
+		"limited by ecr:AccountSetting to the registry policy scope setting."
 	reasonRepositories = "Repositories appear at any time under any name and each must get its declared policy; the ARN is limited to " +
 		"this account's (and region's) repositories and the statement to describe, tag-read and repository-policy actions."
 	reasonMemberRole = "Members join the organization at any time, so the account is a wildcard; the role name is fixed to the one " +
-		"execution role ecr-warden deploys, and that role trusts only the hub function roles (aws:PrincipalArn)."
+		"execution role ecr-warden deploys, aws:ResourceOrgID keeps it to the accounts of this organization, and that role trusts only " +
+		"the hub function roles (aws:PrincipalArn)."
 	reasonOrganization = "The reader walks the organization's OU tree by design; accounts, OUs and roots are limited to this " +
 		"organization's ARNs, and only read actions are allowed."
 	reasonSecrets = "A pull-through-cache rule needs its secret's full ARN, which carries a random suffix only Secrets Manager knows; " +

@@ -96,12 +96,20 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 				errs = append(errs, it.Err)
 				continue
 			}
-			records = append(records, audit.Record{Decision: audit.DecisionRefused, Trigger: s.Trigger, Actor: s.Actor, Target: s.Target, Error: it.Err.Error(), DryRun: x.DryRun})
+			rec := audit.Record{Decision: audit.DecisionRefused, Trigger: s.Trigger, Actor: s.Actor, Target: s.Target, Error: it.Err.Error(), DryRun: x.DryRun}
+			records = append(records, rec)
+			// Coalesced causes learn of the refusal under their own event.
+			for _, a := range it.Also {
+				records = append(records, withCause(rec, a))
+			}
 			results[i] = Result{Outcome: Refused, Target: s.Target, Err: it.Err}
 		case c.Op == plan.OpConflict:
 			rec := x.record(s, c, audit.DecisionRefused)
 			rec.Error = c.Reason
 			records = append(records, rec)
+			for _, a := range it.Also {
+				records = append(records, withCause(rec, a))
+			}
 			results[i] = Result{Outcome: Refused, Change: c, Target: s.Target, Err: errors.New(c.Reason)}
 		case !c.Writes():
 			if !x.QuietNoops {

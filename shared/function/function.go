@@ -138,7 +138,11 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		if err != nil {
 			return nil, err
 		}
-		org = inventory.NewOrg(organizations.NewFromConfig(orgCfg), inventory.OrgOptions{})
+		// The validated declaration's organization id is trusted (every OU
+		// path in it must start with it, and make doctor compares it with
+		// the organization), which saves a DescribeOrganization per
+		// execution environment.
+		org = inventory.NewOrg(organizations.NewFromConfig(orgCfg), inventory.OrgOptions{OrgID: decl.Hub.OrganizationID})
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	trail, err := audit.New(db, spec.Var(AuditTable), audit.Options{Logger: log, Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),

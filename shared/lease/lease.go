@@ -35,11 +35,13 @@ import (
 )
 
 // dynamoAPI is the part of DynamoDB a lease needs: conditional put (take),
-// conditional update (renew), conditional delete (release).
+// conditional update (renew), conditional delete (release), and a
+// transaction (a mailbox's close together with the release).
 type dynamoAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 var _ dynamoAPI = (*dynamodb.Client)(nil)

@@ -16,20 +16,42 @@ import (
 // A mailbox lets writers that find a document's lease busy hand their change
 // to whoever holds it, instead of queueing for the lease one by one. It is
 // one item in the lease table next to the lease ("mailbox/<key>"): one entry
-// per subject (e.g. the account an event is about), the latest posted
-// winning. A holder reads the mailbox after taking the lease, folds every
-// entry into one read-merge-write, and removes the entries it applied only
-// after its write and audit outcome, so an entry is never lost with a holder
-// that dies: the next holder applies it again (entries must be idempotent,
-// like "account X is a member at OU path P"). A poster learns its change was
-// applied when its entry is gone.
+// per subject (e.g. the account an event is about, the latest post
+// winning), a count of posts, and, while a holder drains it, that holder's
+// mark ("open") with its lease's expiry.
+//
+// The protocol, which makes a hand-off cost a poster two calls and never
+// loses an entry:
+//
+//   - A holder takes the lease, then Open: one call that marks the mailbox
+//     open and returns its entries and post count.
+//   - It applies every entry (entries must be idempotent, like "account X
+//     is a member at OU path P"), then CloseAndRelease: one transaction that
+//     removes the applied entries and the mark and deletes the lease, on
+//     condition that nothing was posted since it read (the post count) and
+//     that it still owns the lease. When something was posted meanwhile the
+//     transaction changes nothing, the holder reads again and drains again:
+//     no post can land after a holder's last read and before its release.
+//   - A poster that finds the lease busy posts (one call, which returns the
+//     mailbox as the post left it). If the mailbox is open under an unexpired
+//     lease, its entry is handed off: the open holder either read it or will
+//     fail its close and read it. Otherwise (the holder has not opened yet,
+//     or has closed and not yet released) it looks again after a pause.
+//
+// A holder that dies leaves its mark and its unapplied entries; the next
+// holder (the dead one's retried invocation, or any later event on the
+// document, or the sweep) applies them, because entries leave the mailbox
+// only in the close that follows their write and its audit outcome.
 
 // mailboxKey is the item holding key's mailbox.
 func mailboxKey(key string) string { return "mailbox/" + key }
 
 const (
-	entryPrefix = "e#" // entry body (S)
-	timePrefix  = "t#" // when it was posted (N, Unix nanoseconds)
+	entryPrefix   = "e#" // entry body (S)
+	timePrefix    = "t#" // when it was posted (N, Unix nanoseconds)
+	attrPosts     = "posts"
+	attrOpen      = "open"      // owner token of the draining holder (S)
+	attrOpenUntil = "openUntil" // that holder's lease expiry (N, Unix seconds)
 )
 
 // Entry is one change waiting in a mailbox.
@@ -37,6 +59,36 @@ type Entry struct {
 	Subject string
 	Body    string
 	Posted  time.Time
+}
+
+// Box is a mailbox as one call left it.
+type Box struct {
+	// Entries are the waiting changes, oldest first.
+	Entries []Entry
+	// Posts counts every post ever made; a holder's close is conditional
+	// on it.
+	Posts int64
+	// Open is the draining holder's owner token, "" when none.
+	Open string
+	// OpenUntil is when that holder's lease lapses unless renewed.
+	OpenUntil time.Time
+}
+
+// Has reports whether subject has an entry waiting.
+func (b Box) Has(subject string) bool {
+	for _, e := range b.Entries {
+		if e.Subject == subject {
+			return true
+		}
+	}
+	return false
+}
+
+// Draining reports whether a holder has the mailbox open under a lease that
+// is still good at now plus margin, so an entry waiting in it will be
+// applied without its poster's help.
+func (b Box) Draining(now time.Time, margin time.Duration) bool {
+	return b.Open != "" && b.OpenUntil.After(now.Add(margin))
 }
 
 // TryAcquire takes the lease on key if it is free, without waiting: a
@@ -48,114 +100,183 @@ func (l *Leaser) TryAcquire(ctx context.Context, key string, ttl time.Duration) 
 }
 
 // Post puts body in key's mailbox as subject's entry, unless a newer entry
-// for subject is already there (then the newer one stands).
-func (l *Leaser) Post(ctx context.Context, key, subject, body string) error {
+// for subject is already there (then the newer one stands), and returns the
+// mailbox as the post left it.
+func (l *Leaser) Post(ctx context.Context, key, subject, body string) (Box, error) {
 	now := l.now()
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(l.table),
 		Key:                      map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
-		UpdateExpression:         aws.String("SET #e = :e, #t = :t"),
+		UpdateExpression:         aws.String("SET #e = :e, #t = :t ADD #posts :one"),
 		ConditionExpression:      aws.String("attribute_not_exists(#t) OR #t < :t"),
-		ExpressionAttributeNames: map[string]string{"#e": entryPrefix + subject, "#t": timePrefix + subject},
+		ExpressionAttributeNames: map[string]string{"#e": entryPrefix + subject, "#t": timePrefix + subject, "#posts": attrPosts},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":e": &types.AttributeValueMemberS{Value: body},
-			":t": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixNano(), 10)},
+			":e":   &types.AttributeValueMemberS{Value: body},
+			":t":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixNano(), 10)},
+			":one": &types.AttributeValueMemberN{Value: "1"},
 		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return nil // a newer entry for the same subject stands
+		return boxOf(ccf.Item), nil // a newer entry for the same subject stands
 	}
 	if err != nil {
-		return fmt.Errorf("lease: posting to the mailbox of %s in table %s: %w", key, l.table, err)
+		return Box{}, fmt.Errorf("lease: posting to the mailbox of %s in table %s: %w", key, l.table, err)
+	}
+	return boxOf(out.Attributes), nil
+}
+
+// Peek returns key's mailbox. It reads with an update that changes nothing
+// of the protocol but returns the whole item (the lease table's interface
+// has no GetItem), which is strongly consistent.
+func (l *Leaser) Peek(ctx context.Context, key string) (Box, error) {
+	return l.touch(ctx, key, "SET #r = :r", map[string]string{"#r": "readAt"},
+		map[string]types.AttributeValue{":r": seconds(l.now())})
+}
+
+// Open marks key's mailbox as drained by the holder of ls and returns it.
+func (l *Leaser) Open(ctx context.Context, ls *Lease) (Box, error) {
+	return l.touch(ctx, ls.Key, "SET #o = :o, #u = :u", map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
+		map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: ls.Owner}, ":u": seconds(ls.expires)})
+}
+
+func (l *Leaser) touch(ctx context.Context, key, update string, names map[string]string, values map[string]types.AttributeValue) (Box, error) {
+	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
+		UpdateExpression:          aws.String(update),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return Box{}, fmt.Errorf("lease: reading the mailbox of %s in table %s: %w", key, l.table, err)
+	}
+	return boxOf(out.Attributes), nil
+}
+
+// ErrMailboxChanged is returned by CloseAndRelease when something was posted
+// after the holder's last read: the lease is still held, and the returned
+// Box holds what is waiting now.
+var ErrMailboxChanged = errors.New("mailbox changed since it was read")
+
+// CloseAndRelease ends a holder's drain in one transaction: it removes the
+// applied entries and the holder's open mark and deletes the lease, on
+// condition that the post count is still seen (nothing was posted since the
+// holder read the mailbox) and that ls still owns the lease. When something
+// was posted meanwhile it changes nothing and returns ErrMailboxChanged with
+// the mailbox read again (and marked open again): the holder drains that
+// and tries again. ErrNotHeld means the lease was lost.
+func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, seen int64) (Box, error) {
+	names := map[string]string{"#posts": attrPosts, "#o": attrOpen, "#u": attrOpenUntil}
+	remove := []string{"#o", "#u"}
+	for i, e := range applied {
+		en, tn := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i)
+		names[en], names[tn] = entryPrefix+e.Subject, timePrefix+e.Subject
+		remove = append(remove, en, tn)
+	}
+	cond := "#posts = :seen"
+	if seen == 0 {
+		cond = "attribute_not_exists(#posts)"
+	}
+	values := map[string]types.AttributeValue{":seen": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)}}
+	if seen == 0 {
+		values = nil
+	}
+	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName:                 aws.String(l.table),
+			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
+			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		}},
+		{Delete: &types.Delete{
+			TableName:                 aws.String(l.table),
+			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: ls.Key}},
+			ConditionExpression:       aws.String("#owner = :me"),
+			ExpressionAttributeNames:  map[string]string{"#owner": AttrOwner},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: ls.Owner}},
+		}},
+	}})
+	if err == nil {
+		ls.released = true
+		return Box{}, nil
+	}
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		return Box{}, fmt.Errorf("lease: closing the mailbox of %s and releasing it in table %s: %w", ls.Key, l.table, err)
+	}
+	reasons := canceled.CancellationReasons
+	if len(reasons) == 2 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
+		return Box{}, fmt.Errorf("lease: closing the mailbox of %s (held as %s): %w", ls.Key, ls.holder, ErrNotHeld)
+	}
+	if len(reasons) == 2 && aws.ToString(reasons[0].Code) != "ConditionalCheckFailed" {
+		return Box{}, fmt.Errorf("lease: closing the mailbox of %s and releasing it in table %s: %w", ls.Key, l.table, err)
+	}
+	box, err := l.Open(ctx, ls)
+	if err != nil {
+		return Box{}, err
+	}
+	return box, ErrMailboxChanged
+}
+
+// Abandon removes a holder's open mark without applying anything (a holder
+// that gives up on a failed write), so posters stop handing off to it; its
+// entries stay for the next holder. The caller releases the lease.
+func (l *Leaser) Abandon(ctx context.Context, ls *Lease) error {
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
+		UpdateExpression:          aws.String("REMOVE #o, #u"),
+		ConditionExpression:       aws.String("#o = :me"),
+		ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: ls.Owner}},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("lease: abandoning the mailbox of %s in table %s: %w", ls.Key, l.table, err)
 	}
 	return nil
 }
 
-// Mailbox returns key's entries, oldest first. It reads with an update that
-// changes nothing but returns the whole item (the lease table's interface
-// has no GetItem), which is strongly consistent.
-func (l *Leaser) Mailbox(ctx context.Context, key string) ([]Entry, error) {
-	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
-		UpdateExpression:          aws.String("SET #r = :r"),
-		ExpressionAttributeNames:  map[string]string{"#r": "readAt"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":r": seconds(l.now())},
-		ReturnValues:              types.ReturnValueAllNew,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("lease: reading the mailbox of %s in table %s: %w", key, l.table, err)
-	}
-	var entries []Entry
-	for name, v := range out.Attributes {
+func boxOf(item map[string]types.AttributeValue) Box {
+	var b Box
+	for name, v := range item {
+		switch {
+		case name == attrPosts:
+			if n, ok := v.(*types.AttributeValueMemberN); ok {
+				b.Posts, _ = strconv.ParseInt(n.Value, 10, 64)
+			}
+		case name == attrOpen:
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				b.Open = s.Value
+			}
+		case name == attrOpenUntil:
+			if n, ok := v.(*types.AttributeValueMemberN); ok {
+				if sec, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+					b.OpenUntil = time.Unix(sec, 0)
+				}
+			}
+		}
 		subject, ok := strings.CutPrefix(name, entryPrefix)
 		body, isS := v.(*types.AttributeValueMemberS)
 		if !ok || !isS {
 			continue
 		}
 		e := Entry{Subject: subject, Body: body.Value}
-		if t, ok := out.Attributes[timePrefix+subject].(*types.AttributeValueMemberN); ok {
+		if t, ok := item[timePrefix+subject].(*types.AttributeValueMemberN); ok {
 			if ns, err := strconv.ParseInt(t.Value, 10, 64); err == nil {
 				e.Posted = time.Unix(0, ns)
 			}
 		}
-		entries = append(entries, e)
+		b.Entries = append(b.Entries, e)
 	}
-	sortEntries(entries)
-	return entries, nil
-}
-
-// Settle removes the entries a holder applied, each only if it was not
-// replaced by a newer post meanwhile (that one waits for the next holder).
-// It must be called while holding key's lease, after the write and its
-// audit outcome.
-func (l *Leaser) Settle(ctx context.Context, key string, applied []Entry) error {
-	if len(applied) == 0 {
-		return nil
-	}
-	// One call for all, each removal conditional on its entry being the one
-	// applied; if any was replaced meanwhile, one call per entry.
-	names := map[string]string{}
-	values := map[string]types.AttributeValue{}
-	var remove, conds []string
-	for i, e := range applied {
-		en, tn, tv := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i), fmt.Sprintf(":t%d", i)
-		names[en], names[tn] = entryPrefix+e.Subject, timePrefix+e.Subject
-		values[tv] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Posted.UnixNano(), 10)}
-		remove = append(remove, en, tn)
-		conds = append(conds, tn+" = "+tv)
-	}
-	err := l.settle(ctx, key, "REMOVE "+strings.Join(remove, ", "), strings.Join(conds, " AND "), names, values)
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
-		return err
-	}
-	if len(applied) == 1 {
-		return nil // replaced by a newer post, which the next holder applies
-	}
-	for _, e := range applied {
-		if err := l.Settle(ctx, key, []Entry{e}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (l *Leaser) settle(ctx context.Context, key, update, cond string, names map[string]string, values map[string]types.AttributeValue) error {
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("lease: settling the mailbox of %s in table %s: %w", key, l.table, err)
-	}
-	return err
+	sortEntries(b.Entries)
+	return b
 }
 
 func sortEntries(es []Entry) {

@@ -8,8 +8,10 @@ import (
 )
 
 // A busy lease does not make TryAcquire wait; the mailbox keeps the latest
-// post per subject, lists entries oldest first, and a holder's Settle leaves
-// an entry that was replaced after it read the mailbox.
+// post per subject and lists entries oldest first; a post tells whether a
+// holder is draining; a holder's close fails (and re-reads) when something
+// was posted after its read, and succeeds (releasing the lease) once it has
+// read everything.
 func TestMailbox(t *testing.T) {
 	ctx := context.Background()
 	db := setup(t)
@@ -24,35 +26,103 @@ func TestMailbox(t *testing.T) {
 	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) || len(clk.slept) != 0 {
 		t.Fatalf("TryAcquire on a held lease: %v after sleeping %v; want ErrBusy at once", err, clk.slept)
 	}
+	// Posted before the holder opened: not yet draining.
 	for _, p := range []struct{ subject, body string }{{"222", "join 222"}, {"333", "join 333"}, {"222", "leave 222"}} {
 		clk.advance(time.Millisecond)
-		if err := b.Post(ctx, key, p.subject, p.body); err != nil {
+		box, err := b.Post(ctx, key, p.subject, p.body)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if box.Draining(clk.now(), time.Second) || !box.Has(p.subject) {
+			t.Fatalf("post of %s before the holder opened: %+v; want its entry and no draining holder", p.subject, box)
+		}
 	}
-	got, err := a.Mailbox(ctx, key)
+	box, err := a.Open(ctx, held)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Subject != "333" || got[1].Subject != "222" || got[1].Body != "leave 222" {
-		t.Fatalf("mailbox = %+v; want 333 then the latest post for 222", got)
+	got := box.Entries
+	if len(got) != 2 || got[0].Subject != "333" || got[1].Subject != "222" || got[1].Body != "leave 222" || box.Posts != 3 {
+		t.Fatalf("mailbox = %+v; want 333 then the latest post for 222, 3 posts", box)
 	}
-	// A newer post for 333 arrives after the holder read the mailbox.
+	// A newer post for 333 arrives after the holder read the mailbox: the
+	// poster sees a draining holder, and the holder's close fails and
+	// re-reads.
 	clk.advance(time.Millisecond)
-	if err := b.Post(ctx, key, "333", "moved 333"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Settle(ctx, key, got); err != nil {
-		t.Fatal(err)
-	}
-	left, err := a.Mailbox(ctx, key)
+	pb, err := b.Post(ctx, key, "333", "moved 333")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != 1 || left[0].Body != "moved 333" {
-		t.Fatalf("after Settle: %+v; want only the newer post for 333", left)
+	if !pb.Draining(clk.now(), time.Second) {
+		t.Fatalf("post while the holder drains: %+v; want draining", pb)
+	}
+	again, err := a.CloseAndRelease(ctx, held, got, box.Posts)
+	if !errors.Is(err, ErrMailboxChanged) {
+		t.Fatalf("close after a newer post: %v; want ErrMailboxChanged", err)
+	}
+	if len(again.Entries) != 2 || again.Entries[1].Body != "moved 333" || again.Posts != 4 {
+		t.Fatalf("re-read after the failed close: %+v; want both entries with the newer 333", again)
+	}
+	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a failed close released the lease: %v", err)
+	}
+	if _, err := a.CloseAndRelease(ctx, held, again.Entries, again.Posts); err != nil {
+		t.Fatal(err)
+	}
+	left, err := b.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.Entries) != 0 || left.Open != "" {
+		t.Fatalf("after the close: %+v; want an empty, closed mailbox", left)
 	}
 	if err := held.Release(ctx); err != nil {
+		t.Fatalf("releasing after the close: %v; want a no-op", err)
+	}
+	if _, err := b.TryAcquire(ctx, key, time.Minute); err != nil {
+		t.Fatalf("the close did not release the lease: %v", err)
+	}
+}
+
+// A holder whose lease was taken over cannot close (ErrNotHeld), and its
+// Abandon does not remove the new holder's mark.
+func TestMailboxCloseAfterTakeover(t *testing.T) {
+	ctx := context.Background()
+	db := setup(t)
+	clk := &fakeTime{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := leaser(t, db, "a", clk, time.Minute)
+	b := leaser(t, db, "b", clk, time.Minute)
+	key := RegistryKey("111111111111", "eu-west-1")
+	old, err := a.TryAcquire(ctx, key, 10*time.Second)
+	if err != nil {
 		t.Fatal(err)
+	}
+	box, err := a.Open(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Minute)
+	if box.Draining(clk.now(), 0) {
+		t.Fatalf("an expired holder's mark still counts as draining: %+v", box)
+	}
+	cur, err := b.TryAcquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CloseAndRelease(ctx, old, nil, box.Posts); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("close by a holder that lost its lease: %v; want ErrNotHeld", err)
+	}
+	if err := a.Abandon(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	now, err := b.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Open != cur.Owner {
+		t.Fatalf("mark after the old holder's Abandon: %q; want the new holder's %q", now.Open, cur.Owner)
 	}
 }

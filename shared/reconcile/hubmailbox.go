@@ -21,9 +21,11 @@ import (
 // (*lease.Leaser).
 type mailboxes interface {
 	TryAcquire(ctx context.Context, key string, ttl time.Duration) (*lease.Lease, error)
-	Post(ctx context.Context, key, subject, body string) error
-	Mailbox(ctx context.Context, key string) ([]lease.Entry, error)
-	Settle(ctx context.Context, key string, applied []lease.Entry) error
+	Post(ctx context.Context, key, subject, body string) (lease.Box, error)
+	Peek(ctx context.Context, key string) (lease.Box, error)
+	Open(ctx context.Context, ls *lease.Lease) (lease.Box, error)
+	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
+	Abandon(ctx context.Context, ls *lease.Lease) error
 }
 
 var _ mailboxes = (*lease.Leaser)(nil)
@@ -37,19 +39,30 @@ type hubChange struct {
 	Cause   apply.Cause     `json:"cause"`
 }
 
-// hubWaitMax bounds how long an account event waits for the hub's registry
-// policy to take its change before the invocation fails (and is retried).
-const hubWaitMax = 20 * time.Second
+const (
+	// hubWaitMax bounds how long an account event tries to either take the
+	// hub registry policy's lease or hand its change to a draining holder
+	// before the invocation fails (and is retried).
+	hubWaitMax = 20 * time.Second
+	// hubHandOffMargin is how much of a draining holder's lease must be
+	// left for a change to be handed to it.
+	hubHandOffMargin = 5 * time.Second
+	// hubRounds bounds how often one holder drains the mailbox again
+	// because changes kept arriving while it wrote.
+	hubRounds = 8
+)
 
 // hubRegistryForAccount applies one account's membership to the hub's
-// registry policy in region, coalescing with concurrent account events:
-// when the policy's lease is free, this event takes it, folds in every
-// change waiting in the policy's mailbox, and writes the policy once; when
-// it is busy, the event posts its change to the mailbox and waits until a
-// holder has applied it (its entry is gone) or the lease is free again. So
-// twenty joins at once cost a few writes of the hub policy instead of
-// twenty turns at its lease, and no grant is lost: an entry leaves the
-// mailbox only after the write that applied it and its audit outcome.
+// registry policy in region, coalescing with concurrent account events
+// through the policy's mailbox (shared/lease/mailbox.go): when the lease is
+// free this event takes it and drains every waiting change with its own in
+// one read-merge-write; when it is busy, the event posts its change and, if
+// a holder is draining the mailbox, hands it off and returns (two calls).
+// The holder writes the change with an intent and an outcome recorded under
+// this event's trigger too (apply.HeldChange.Also). A change handed to a
+// holder that dies stays in the mailbox until the next holder (that
+// holder's retried invocation, any later account event, or the sweep)
+// applies it.
 func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region string, acct desired.Account, present bool) (Report, error) {
 	var rep Report
 	mb, ok := e.Exec.Leases.(mailboxes)
@@ -63,7 +76,7 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		return rep, err
 	}
 	start := time.Now()
-	pause := 20 * time.Millisecond
+	pause := 50 * time.Millisecond
 	posted := false
 	for {
 		ls, err := mb.TryAcquire(ctx, key, e.leaseTTL())
@@ -73,73 +86,111 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		if !errors.Is(err, lease.ErrBusy) {
 			return rep, err
 		}
+		var box lease.Box
 		if !posted {
-			if err := mb.Post(ctx, key, acct.ID, string(body)); err != nil {
-				return rep, err
-			}
-			posted = true
+			box, err = mb.Post(ctx, key, acct.ID, string(body))
+			posted = err == nil
 		} else {
-			entries, err := mb.Mailbox(ctx, key)
-			if err != nil {
-				return rep, err
-			}
-			if !hasSubject(entries, acct.ID) {
-				// A holder applied it (and recorded it under this event).
-				e.log().Info("hub registry policy change applied by a concurrent holder of its lease", "account", acct.ID, "region", region)
-				rep.Examined++
-				rep.Changed++
-				return rep, nil
-			}
+			box, err = mb.Peek(ctx, key)
 		}
+		if err != nil {
+			return rep, err
+		}
+		switch {
+		case !box.Has(acct.ID):
+			// A holder applied it (and recorded it under this event).
+			e.log().Info("hub registry policy change applied by a concurrent holder of its lease", "account", acct.ID, "region", region)
+			rep.Examined++
+			rep.Changed++
+			return rep, nil
+		case box.Draining(time.Now(), hubHandOffMargin):
+			e.log().Info("hub registry policy change handed to the holder draining its mailbox", "account", acct.ID, "region", region, "key", key)
+			rep.Examined++
+			rep.Changed++
+			return rep, nil
+		}
+		// The holder has not opened the mailbox yet, or has closed it and
+		// not yet released the lease: look again.
 		if time.Since(start) > hubWaitMax {
-			return rep, fmt.Errorf("hub registry policy (%s) stayed leased for %s and no holder applied the change for %s: %w", key, hubWaitMax, acct.ID, err)
+			return rep, fmt.Errorf("hub registry policy (%s) stayed leased for %s without a holder draining its mailbox for %s: %w", key, hubWaitMax, acct.ID, err)
 		}
 		select {
 		case <-ctx.Done():
 			return rep, ctx.Err()
 		case <-time.After(pause/2 + rand.N(pause/2+1)):
 		}
-		pause = min(pause*2, 200*time.Millisecond)
+		pause = min(pause*2, 400*time.Millisecond)
 	}
 }
 
-func hasSubject(entries []lease.Entry, subject string) bool {
-	for _, e := range entries {
-		if e.Subject == subject {
-			return true
-		}
-	}
-	return false
-}
-
-// hubHolder holds the hub registry policy's lease: it reads the mailbox,
-// plans this event's change and every waiting one on one read of the policy,
-// writes once (an intent and an outcome per event), removes the applied
-// entries, and releases.
+// hubHolder holds the hub registry policy's lease: it opens the mailbox,
+// plans this event's change and every waiting one on one read of the
+// policy, writes once (an intent and an outcome per event), and closes the
+// mailbox with the release; changes posted meanwhile make it drain again.
 func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange) (rep Report, err error) {
-	key := ls.Key
+	closed := false
 	defer func() {
-		err = errors.Join(err, ls.Release(context.WithoutCancel(ctx)))
+		if closed {
+			return
+		}
+		// A failed round: stop posters handing off to this holder; the
+		// entries stay for the next one.
+		err = errors.Join(err, mb.Abandon(context.WithoutCancel(ctx), ls), ls.Release(context.WithoutCancel(ctx)))
 	}()
-	entries, err := mb.Mailbox(ctx, key)
+	box, err := mb.Open(ctx, ls)
 	if err != nil {
 		return rep, err
 	}
-	var changes []hubChange
-	var also []apply.Cause
-	for _, en := range entries {
-		var c hubChange
-		if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
-			e.log().Warn("unreadable hub mailbox entry dropped", "key", key, "subject", en.Subject, "error", err)
-			continue
+	for round := 0; ; round++ {
+		var changes []hubChange
+		var also []apply.Cause
+		for _, en := range box.Entries {
+			var c hubChange
+			if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
+				e.log().Warn("unreadable hub mailbox entry dropped", "key", ls.Key, "subject", en.Subject, "error", err)
+				continue
+			}
+			if round == 0 && c.Account.ID == me.Account.ID {
+				continue // this event's own view is the freshest
+			}
+			changes = append(changes, c)
+			also = append(also, c.Cause)
 		}
-		if c.Account.ID == me.Account.ID {
-			continue // this event's own view is the freshest
+		roundCause := cause
+		if round == 0 {
+			changes = append(changes, me)
+		} else if len(changes) > 0 {
+			// Later rounds write for the changes that arrived meanwhile.
+			roundCause = Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}
+			also = also[1:]
 		}
-		changes = append(changes, c)
-		also = append(also, c.Cause)
+		if len(changes) > 0 {
+			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also)
+			rep.Add(r)
+			if err != nil || !ok {
+				return rep, err
+			}
+		}
+		next, err := mb.CloseAndRelease(ctx, ls, box.Entries, box.Posts)
+		if err == nil {
+			closed = true
+			return rep, nil
+		}
+		if !errors.Is(err, lease.ErrMailboxChanged) {
+			return rep, err
+		}
+		if round+1 >= hubRounds {
+			return rep, fmt.Errorf("hub registry policy (%s): changes kept arriving through %d rounds; the invocation is retried and the waiting changes stay in the mailbox", ls.Key, hubRounds)
+		}
+		box = next
 	}
-	changes = append(changes, me)
+}
+
+// hubRound plans changes on one read of the hub registry policy (and of the
+// hub repository policies whose grants enumerate accounts) and writes them
+// under ls. ok is false when the policy's plan was refused or its write
+// failed: the changes then stay in the mailbox.
+func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause) (rep Report, ok bool, err error) {
 	hub := e.Decl.Hub.AccountID
 	step := e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
 		owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
@@ -154,7 +205,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 	c, perr := step.Plan(ctx)
 	var refused *apply.RefusedError
 	if perr != nil && !errors.As(perr, &refused) {
-		return rep, perr
+		return rep, false, perr
 	}
 	items := []apply.HeldChange{{Step: step, Change: c, Err: perr, Also: also}}
 	if e.Decl.HubRepositoriesEnumerateAccounts() {
@@ -162,7 +213,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		// the same changes, under the same lease (the registry's key).
 		repos, err := e.hubRepositoryChanges(ctx, cause, region, changes, also)
 		if err != nil {
-			return rep, err
+			return rep, false, err
 		}
 		items = append(items, repos...)
 	}
@@ -171,14 +222,11 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		rep.count(res)
 	}
 	if err != nil {
-		return rep, err
+		return rep, false, err
 	}
-	if len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged) {
-		// Only now, with the write and its outcomes stored, leave the
-		// applied entries; a refused plan leaves them to their own events.
-		return rep, mb.Settle(ctx, key, entries)
-	}
-	return rep, nil
+	// Only with the write and its outcomes stored may the applied entries
+	// leave the mailbox; a refused plan leaves them to the next holder.
+	return rep, len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged), nil
 }
 
 func (e *Engine) leaseTTL() time.Duration {

@@ -44,7 +44,9 @@ type Access struct {
 //   - worker: engine.Converge of one account+region from the message, which carries the accounts it
 //     needs, so it never reads the organization;
 //   - drift: one repository, registry policy, PTC rule set, PTC role or public repository policy, with
-//     the account's OU path or an organization walk; never a whole registry, so no tag:GetResources.
+//     the account's OU path or an organization walk; and, when a role a grant names is created (IAM
+//     CreateRole), every document naming it: for a repository-placement or public grant that is the
+//     whole registry (engine.Converge: the listing, tag:GetResources for tag grants).
 var FunctionAccess = map[string]Access{
 	FnRepository: {ReadHubRepositories: true, WriteHubRepositories: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
@@ -55,8 +57,8 @@ var FunctionAccess = map[string]Access{
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, WriteAudit: true, CompleteAudit: true, Lease: true, ConsumeWork: true},
-	FnDrift: {ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
-		ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
+	FnDrift: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
+		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
 }
 
 // Organizations read actions the reader role allows (and the functions, when the hub is the

@@ -251,7 +251,7 @@ func TestTagAndScopeActionsFollowTheDeclaration(t *testing.T) {
 				got := actionsOf(t, a.statements(resources{partition: "aws", hub: "111111111111", hubRegions: d.Hub.Regions,
 					memberRoleName: d.MemberRoleName, orgRoleARN: d.OrgRoleARN(), auditTable: arn, leaseTable: arn, workQueue: arn,
 					logGroup: arn, switches: sw}))
-				if want := c.hubQuery && (fn == FnWorker || fn == FnBackfill); hasAction(got, "tag:GetResources") != want {
+				if want := c.hubQuery && (fn == FnWorker || fn == FnBackfill || fn == FnDrift); hasAction(got, "tag:GetResources") != want {
 					t.Errorf("%s: tag:GetResources present = %v, want %v", fn, !want, want)
 				}
 				if want := c.readsTags; hasAction(got, "ecr:ListTagsForResource") != want {

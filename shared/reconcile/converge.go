@@ -27,8 +27,10 @@ type Outcome struct {
 // an ECR Public repository, a registry policy, a registry's PTC rules or the
 // PTC role is re-read and converged from the whole declaration; an account
 // event converges that account's member setup and the hub's grants to it.
-// An event caused by ecr-warden itself (Self), a role other than the PTC role, or an
-// account ecr-warden keeps nothing in is recorded as ignored.
+// The creation of a role the declaration names as a principal converges every
+// document that names it (rolecreated.go). An event caused by ecr-warden
+// itself (Self), another role, or an account ecr-warden keeps nothing in is
+// recorded as ignored.
 func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, error) {
 	var out Outcome
 	ctx = WithPrincipalCache(ctx)
@@ -59,6 +61,11 @@ func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, erro
 // PTC rules, PTC role) from the full desired state of its account.
 func (e *Engine) registryDocument(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
 	if ptc := e.Decl.PullThroughCache; t.Kind == trigger.KindRole && (ptc == nil || t.RoleName != ptc.Role.Name) {
+		if t.Trigger.EventName == "CreateRole" {
+			// A role the declaration names as a principal was created:
+			// the documents it was left out of take it back (rolecreated.go).
+			return e.roleCreated(ctx, cause, t, out)
+		}
 		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s is not ecr-warden's pull-through-cache role; ecr-warden manages no other role's policies", t.RoleName))
 	}
 	state, managed, err := e.stateFor(ctx, t)

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// TestCreatedRoleIsAddedBackByItsEvent: a member lacks the role the
+// declaration names in every PTC member's registry statements, so the
+// backfill writes its registry policy without it (AWS would refuse the whole
+// document) and records principal-missing. Then the member creates the role:
+// its IAM CreateRole event, delivered to the drift function, converges that
+// member's registry policy in every hub region (IAM is global; the event
+// arrives once), so the role is in the policy at once, not at the next sweep.
+// No other registry is written, and a CreateRole of a role nobody declares
+// writes nothing.
+func TestCreatedRoleIsAddedBackByItsEvent(t *testing.T) {
+	const puller = "ci-puller"
+	w := newWorld(t)
+	text, err := os.ReadFile(w.declaration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := strings.Replace(string(text), `"roleNames": []`, `"roleNames": ["`+puller+`"]`, 1)
+	if err := os.WriteFile(w.declaration, []byte(decl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := w.org.Accounts[1].ID
+	for _, a := range w.org.Accounts {
+		if a.ID != m {
+			if err := localaws.CreateRole(w.ctx, w.cfg(a.ID, region), puller); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run := w.backfill(w.start("backfill", nil), `{"action":"backfill","targets":{"all":true}}`)
+	if dr := w.drain(w.start("worker", nil)); dr.Done != run.Queued || dr.Failures != 0 {
+		t.Fatalf("backfill: %+v", dr)
+	}
+	roleARN := "arn:aws:iam::" + m + ":role/" + puller
+	for _, r := range []string{region, region2} {
+		text := w.registryPolicy(m, r)
+		if text == "" || strings.Contains(text, roleARN) {
+			t.Fatalf("%s: member registry policy should be written without the missing role:\n%s", r, text)
+		}
+		found := false
+		recs, err := w.trail.History(w.ctx, policy.RegistryARN("aws", r, m), 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			found = found || (rec.Decision == audit.DecisionPrincipalMissing && strings.Contains(rec.Error, roleARN))
+		}
+		if !found {
+			t.Fatalf("%s: no principal-missing record naming %s: %+v", r, roleARN, recs)
+		}
+	}
+
+	// The member creates the role; CloudTrail reports CreateRole in us-east-1.
+	if err := localaws.CreateRole(w.ctx, w.cfg(m, region), puller); err != nil {
+		t.Fatal(err)
+	}
+	drift := w.start("drift", nil)
+	proxy.Reset()
+	ev := event(t, "iam-create-role.json", "333333333333", m, "security-scanner", puller)
+	r := w.drift(drift, ev)
+	if r.Ignored != "" || r.Rejected != "" || r.Failed != 0 || r.Changed != 2 {
+		t.Fatalf("CreateRole event: %+v, want the member's registry policy changed in both regions", r)
+	}
+	for _, rg := range []string{region, region2} {
+		st := statementsOf(t, w.registryPolicy(m, rg))
+		n := 0
+		for sid, s := range st {
+			if strings.HasPrefix(sid, "EcrWardenPtc") {
+				n++
+				if !slices.Contains([]string(s.Principal.AWS), roleARN) || !slices.Contains([]string(s.Principal.AWS), "arn:aws:iam::"+m+":root") {
+					t.Errorf("%s: %s principals %v, want the root and the created role", rg, sid, s.Principal.AWS)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no PTC statement in the member registry policy", rg)
+		}
+		rec := w.last(policy.RegistryARN("aws", rg, m))
+		if rec.Decision != audit.DecisionApplied || !strings.Contains(rec.Diff, roleARN) || !strings.Contains(rec.Actor.ARN, "ops-cleanup") {
+			t.Errorf("%s: last record %+v, want applied, adding the role, by the role's creator", rg, rec)
+		}
+	}
+	if got := policyWrites(); len(got) != 1 || got["ecr:PutRegistryPolicy"] != 2 {
+		t.Errorf("writes %v, want exactly the member's two registry policies", got)
+	}
+
+	// A role nobody declares: recorded as ignored, nothing written.
+	proxy.Reset()
+	other := event(t, "iam-create-role.json", "333333333333", m, "security-scanner", "app-role")
+	if r := w.drift(drift, other); !strings.Contains(r.Ignored, "app-role") || r.Changed != 0 {
+		t.Fatalf("undeclared role: %+v", r)
+	}
+	if got := policyWrites(); len(got) != 0 {
+		t.Fatalf("undeclared role's event wrote %v", got)
+	}
+}
+
+// statementsOf parses a policy and returns its statements by Sid.
+func statementsOf(t *testing.T, text string) map[string]policy.Statement {
+	t.Helper()
+	doc, err := policy.Parse(text)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	out := map[string]policy.Statement{}
+	for _, s := range doc.Statements {
+		out[s.Sid] = s
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// A role the declaration names as a principal (a grant's principals.roles,
+// pullThroughCache.statementPrincipals.roleNames) that did not exist was left
+// out of the documents naming it (principals.go). Its IAM CreateRole event
+// (routed by the IamRoleCreated route, delivered only in us-east-1 and so to
+// one function) converges exactly the documents that name it, in every hub
+// region (IAM is global), so the role is added back at once instead of at the
+// next sweep.
+
+// roleDocuments are the documents that name one created role: registry
+// policies, and registries whose repository policies (or, for the hub in
+// us-east-1, ECR Public repository policies) a grant naming it renders.
+type roleDocuments struct {
+	registries []registryRef // registry policies
+	units      []registryRef // whole registries (repository-placement and public grants)
+	principals []string      // the role's ARNs as the documents name them
+}
+
+type registryRef struct{ account, region string }
+
+// roleCreated converges every document that names the role an IAM
+// CreateRole event reports. A role no document names is recorded as ignored.
+// When IAM does not show the role yet (it is eventually consistent), the
+// invocation fails so Lambda retries it a minute later, instead of writing the
+// documents without it once more.
+func (e *Engine) roleCreated(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
+	if !e.declaresRoleName(t.RoleName) {
+		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s is neither ecr-warden's pull-through-cache role nor a role the declaration names as a principal; ecr-warden manages no other role", t.RoleName))
+	}
+	accounts, err := e.roleAccounts(ctx, t.AccountID)
+	if err != nil {
+		return out, err
+	}
+	state := desired.New(e.Decl, accounts)
+	docs := e.documentsNaming(state, accounts, t.AccountID, t.RoleName)
+	if len(docs.registries) == 0 && len(docs.units) == 0 {
+		return e.ignore(ctx, cause, out, fmt.Sprintf("no document ecr-warden keeps names role %s in account %s (the declaration names the role elsewhere, or the account is not a member it configures)", t.RoleName, t.AccountID))
+	}
+	for _, p := range docs.principals {
+		if e.principalState(ctx, p) != principalExists {
+			return out, fmt.Errorf("role %s was created but IAM does not show it yet (or it lives under another path than the declaration names); failing so the event is retried: %w", p, errRoleNotVisible)
+		}
+	}
+	var errs []error
+	for _, r := range docs.registries {
+		rep, err := e.Registry(ctx, cause, state, r.account, r.region)
+		out.Report.Add(rep)
+		errs = append(errs, err)
+	}
+	for _, u := range docs.units {
+		rep, err := e.Converge(ctx, cause, Work{Account: u.account, Region: u.region, Accounts: accounts})
+		out.Report.Add(rep)
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// errRoleNotVisible marks a created role IAM does not report yet.
+var errRoleNotVisible = errors.New("role not visible in IAM yet")
+
+// declaresRoleName reports whether the declaration names a role called name
+// (its last path segment) anywhere: cheap, before any AWS call.
+func (e *Engine) declaresRoleName(name string) bool {
+	return slices.ContainsFunc(e.Decl.DeclaredRoles(), func(r config.DeclaredRole) bool {
+		return lastSegment(r.PathName) == name
+	})
+}
+
+// roleAccounts are the accounts the desired state needs to find every
+// document naming a role of account: the organization (a walk: grants may
+// name the role in every member's registry, and enumerate-mode statements
+// list accounts), or without organization access the account itself.
+func (e *Engine) roleAccounts(ctx context.Context, account string) ([]desired.Account, error) {
+	if e.Org == nil {
+		a, err := e.accountInfo(ctx, account)
+		return []desired.Account{a}, err
+	}
+	res, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("walking the organization for the documents that name a role of %s: %w", account, err)
+	}
+	return toDesiredAll(res.Accounts), nil
+}
+
+// documentsNaming finds, in every hub region, the registry policies whose
+// statements name role name of account, and the registries whose repository
+// or public repository grants name it. Pure: desired state only.
+func (e *Engine) documentsNaming(state *desired.State, accounts []desired.Account, account, name string) roleDocuments {
+	d := e.Decl
+	var docs roleDocuments
+	names := func(p string) bool {
+		m := principalARN.FindStringSubmatch(p)
+		return m != nil && m[1] == account && m[2] == "role" && m[3] == name
+	}
+	addPrincipal := func(p string) {
+		if !slices.Contains(docs.principals, p) {
+			docs.principals = append(docs.principals, p)
+		}
+	}
+	registries := []string{d.Hub.AccountID}
+	for _, a := range accounts {
+		if state.ManagedMember(a) && state.Configures(a.ID) {
+			registries = append(registries, a.ID)
+		}
+	}
+	for _, region := range d.Hub.Regions {
+		for _, r := range registries {
+			for _, st := range state.RegistryStatements(r, region) {
+				if st.Principal == nil {
+					continue
+				}
+				if i := slices.IndexFunc(st.Principal.AWS, names); i >= 0 {
+					addPrincipal(st.Principal.AWS[i])
+					if !slices.Contains(docs.registries, registryRef{r, region}) {
+						docs.registries = append(docs.registries, registryRef{r, region})
+					}
+				}
+			}
+		}
+	}
+	unit := func(r, region string) {
+		if !slices.Contains(docs.units, registryRef{r, region}) {
+			docs.units = append(docs.units, registryRef{r, region})
+		}
+	}
+	for _, g := range d.Grants {
+		if g.Placement != config.PlacementRepository {
+			continue
+		}
+		i := slices.IndexFunc(g.Principals.Roles, names)
+		if i < 0 {
+			continue
+		}
+		addPrincipal(g.Principals.Roles[i])
+		for _, region := range d.Hub.Regions {
+			for _, r := range registries {
+				if state.AppliesTo(g.Registries, r) {
+					unit(r, region)
+				}
+			}
+		}
+	}
+	for _, g := range d.PublicRepositories {
+		if i := slices.IndexFunc(g.Principals.Roles, names); i >= 0 && slices.Contains(d.Hub.Regions, "us-east-1") {
+			addPrincipal(g.Principals.Roles[i])
+			unit(d.Hub.AccountID, "us-east-1") // ECR Public lives there; the hub's unit converges it
+		}
+	}
+	// A registry converged as a unit needs no separate registry-policy run.
+	docs.registries = slices.DeleteFunc(docs.registries, func(r registryRef) bool { return slices.Contains(docs.units, r) })
+	return docs
+}
+
+func lastSegment(pathName string) string {
+	return pathName[strings.LastIndex(pathName, "/")+1:]
+}

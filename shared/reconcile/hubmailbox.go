@@ -217,7 +217,7 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		}
 		items = append(items, repos...)
 	}
-	results, err := e.Exec.ApplyHeld(ctx, ls, items)
+	results, err := e.applyHeld(ctx, ls, items)
 	for _, res := range results {
 		rep.count(res)
 	}

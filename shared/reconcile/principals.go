@@ -13,9 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
-	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -32,9 +30,11 @@ import (
 //
 // A principal whose existence cannot be read (an account outside the
 // organization, access denied) is kept: AWS decides. If AWS then refuses the
-// document as invalid, the engine retries once without every principal it
-// could not confirm (see retryWithoutUnconfirmed), so the rest is still
-// written and the refusal is audited; it never loops.
+// document as invalid, the engine narrows the refusal down to the principals
+// AWS refuses (narrow.go): it writes the document without every unconfirmed
+// principal, then adds them back by halves, so only the principals AWS can be
+// shown to refuse are left out, each audited by name; at most n+1 writes for
+// n unconfirmed principals, and it never loops.
 
 // principalARN matches IAM role and user ARNs (with optional paths).
 var principalARN = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:iam::([0-9]{12}):(role|user)/(?:[\x21-\x7E]*/)?([\w+=,.@-]{1,64})$`)
@@ -164,6 +164,10 @@ func (e *Engine) withoutMissingPrincipals(ctx context.Context, owned []policy.St
 		for _, p := range st.Principal.AWS {
 			why := ""
 			switch {
+			case trialExcludes(ctx, p):
+				// Left out of one narrowing write only; what becomes of it
+				// is recorded when the narrowing ends.
+				continue
 			case cache != nil && cache.isDistrusted(p):
 				why = "AWS refused the document naming it and its existence could not be confirmed"
 			case e.principalState(ctx, p) == principalMissing:
@@ -195,31 +199,6 @@ func (c *principalCache) isDistrusted(p string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.distrusted[p]
-}
-
-// distrustUnconfirmed marks every IAM principal of owned that IAM did not
-// confirm as existing, after AWS refused a document naming them. It reports
-// whether it marked any (if not, a retry could not change the answer).
-func (e *Engine) distrustUnconfirmed(ctx context.Context, owned []policy.Statement) bool {
-	cache := cacheOf(ctx)
-	if cache == nil {
-		return false
-	}
-	marked := false
-	for _, st := range owned {
-		if st.Principal == nil {
-			continue
-		}
-		for _, p := range st.Principal.AWS {
-			if principalARN.MatchString(p) && e.principalState(ctx, p) != principalExists && !cache.isDistrusted(p) {
-				cache.mu.Lock()
-				cache.distrusted[p] = true
-				cache.mu.Unlock()
-				marked = true
-			}
-		}
-	}
-	return marked
 }
 
 // recordOmissions writes one principal-missing record per principal left
@@ -284,40 +263,6 @@ func (e *Engine) keepExisting(ctx context.Context, f *principalFilter, owned []p
 	out, left := e.withoutMissingPrincipals(ctx, owned)
 	e.recordOmissions(ctx, f.cause, f.target, left)
 	return out
-}
-
-// runPolicyStep runs a policy document's step. If AWS refuses the document
-// as naming an invalid principal although every principal IAM reported
-// missing was left out, the principals of ecr-warden's statements in the
-// refused document that IAM could not confirm are left out too and the step
-// runs once more: the rest is written, the refusal and the omissions are
-// audited, and it never loops (a second refusal is returned as it is).
-func (e *Engine) runPolicyStep(ctx context.Context, step apply.Step) (apply.Result, error) {
-	ctx = WithPrincipalCache(ctx)
-	res, err := e.Exec.Run(ctx, step)
-	cause := err
-	if cause == nil {
-		cause = res.Err
-	}
-	if cause == nil || awsapi.Classify(cause) != awsapi.PrincipalNotReady || res.Change.After == "" {
-		return res, err
-	}
-	doc, perr := policy.Parse(res.Change.After)
-	if perr != nil {
-		return res, err
-	}
-	var owned []policy.Statement
-	for _, st := range doc.Statements {
-		if strings.HasPrefix(st.Sid, e.Decl.SidPrefix) {
-			owned = append(owned, st)
-		}
-	}
-	if !e.distrustUnconfirmed(ctx, owned) {
-		return res, err
-	}
-	e.log().WarnContext(ctx, "AWS refused a document for a principal; writing it again without the principals IAM could not confirm",
-		"target", step.Target.ARN, "error", cause.Error())
-	return e.Exec.Run(ctx, step)
 }
 
 // knownMembers tells the invocation's cache which accounts are members of

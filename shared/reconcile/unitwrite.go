@@ -62,7 +62,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				items = head
 			}
 			items = append(items, e.repositoryChanges(ctx, cause, reg, state, w, chunk, tags, &rep)...)
-			results, err := e.Exec.ApplyHeld(ctx, h, items)
+			results, err := e.applyHeld(ctx, h, items)
 			for _, res := range results {
 				rep.count(res)
 			}
@@ -178,7 +178,7 @@ func (e *Engine) heldDocuments(ctx context.Context, key string, planFn func(ctx 
 		if err != nil {
 			return err
 		}
-		results, err := e.Exec.ApplyHeld(ctx, h, items)
+		results, err := e.applyHeld(ctx, h, items)
 		for _, res := range results {
 			rep.count(res)
 		}

@@ -101,8 +101,8 @@ invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>] [ARGS="-repeat 20"]
 audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 [SINCE=24h] [ARGS="-json -since 24h -decision refused -regions hub"]: the audit trail
 	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h)) $(ARGS)
 
-doctor: ## [CONFIG=<declaration>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
-	@$(GO) run ./shared/doctor/cmd/doctor -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)
+doctor: ## [CONFIG=<declaration>] [CT_REGION=<region>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
+	@$(GO) run ./shared/doctor/cmd/doctor -declaration $(or $(CONFIG),$(DECLARATION)) $(if $(CT_REGION),-control-tower-home-region $(CT_REGION)) $(ARGS)
 
 ## ---- CDK (see README "Deploying"; every context key of the app has a variable here)
 # Named variables map to the app's context keys; CDK_CONTEXT="key=value key2=value2" passes any

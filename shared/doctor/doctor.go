@@ -1,9 +1,10 @@
 // Package doctor checks, read-only, what ecr-warden depends on but does not
 // create: an organization CloudTrail trail that is logging, StackSets trusted
 // access (and the delegated administrator when one deploys the StackSet),
-// registry policy scope V2 in every hub region, the roles the declaration
-// names as principals and the PTC credential secrets in the accounts that
-// need them, and the member execution role being assumable. Each check
+// registry policy scope V2 in every hub region, the Control Tower home region
+// the deploy forwards from (when Control Tower is in use), the roles the
+// declaration names as principals and the PTC credential secrets in the
+// accounts that need them, and the member execution role being assumable. Each check
 // yields one line with what to do when it fails. It runs with the caller's
 // own credentials (the management account's, read-only), against AWS or,
 // with AWS_ENDPOINT_URL, the local AWS.
@@ -18,11 +19,14 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/controltower"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -35,11 +39,16 @@ import (
 // trusted access to Organizations.
 const StackSetsPrincipal = "member.org.stacksets.cloudformation.amazonaws.com"
 
+// ControlTowerPrincipal is Control Tower's trusted service: an organization
+// that has it enabled uses Control Tower.
+const ControlTowerPrincipal = "controltower.amazonaws.com"
+
 // Names of the checks, one per prerequisite.
 const (
 	CheckTrail       = "cloudtrail"
 	CheckStackSets   = "stacksets-trusted-access"
 	CheckDelegated   = "stacksets-delegated-admin"
+	CheckCTHome      = "control-tower-home-region"
 	CheckScope       = "registry-scope"
 	CheckRoles       = "declared-roles"
 	CheckSecrets     = "ptc-secrets"
@@ -74,6 +83,10 @@ type Options struct {
 	// DelegatedAdmin, when set, is the account that deploys the member
 	// StackSet as delegated administrator (CallAs DELEGATED_ADMIN).
 	DelegatedAdmin string
+	// ControlTowerHomeRegion is the controlTowerHomeRegion the deploy is
+	// given (CT_REGION), "" when none: the management stack then forwards
+	// Control Tower events from us-east-1 only.
+	ControlTowerHomeRegion string
 }
 
 // Run performs every check and returns one result per check, in a fixed order.
@@ -85,6 +98,7 @@ func Run(ctx context.Context, o Options) []Result {
 	if o.DelegatedAdmin != "" {
 		out = append(out, delegated(ctx, o.Management, o.DelegatedAdmin))
 	}
+	out = append(out, controlTowerHome(ctx, o))
 	walk, err := inventory.NewOrg(organizations.NewFromConfig(o.Management), inventory.OrgOptions{}).Walk(ctx, inventory.WalkScope{All: true})
 	if err != nil {
 		return append(out, Result{Check: CheckOrgReadable, Detail: "cannot walk the organization: " + err.Error(),
@@ -181,6 +195,74 @@ func delegated(ctx context.Context, cfg aws.Config, account string) Result {
 		}
 	}
 	r.Detail = "account " + account + " is not a registered delegated administrator for StackSets (needed with CallAs DELEGATED_ADMIN)"
+	return r
+}
+
+// controlTowerHome checks that the deploy forwards Control Tower's lifecycle
+// events from the landing zone's home region, the only region that emits
+// them. Control Tower is in use when it has trusted access to the
+// organization; its home region is the region of the landing zone's ARN
+// (controltower:ListLandingZones), asked in the region the deploy is given
+// first, then in us-east-1 and the hub regions. Without Control Tower the
+// check passes and says so.
+func controlTowerHome(ctx context.Context, o Options) Result {
+	r := Result{Check: CheckCTHome}
+	forwards := o.ControlTowerHomeRegion
+	if forwards == "" {
+		forwards = "us-east-1" // the management stack there forwards Control Tower events too
+	}
+	out, err := organizations.NewFromConfig(o.Management).ListAWSServiceAccessForOrganization(ctx, &organizations.ListAWSServiceAccessForOrganizationInput{})
+	if err != nil {
+		r.Detail = "cannot list trusted services: " + err.Error()
+		r.Fix = "run with the management account's credentials (organizations:ListAWSServiceAccessForOrganization)"
+		return r
+	}
+	inUse := slices.ContainsFunc(out.EnabledServicePrincipals, func(p orgtypes.EnabledServicePrincipal) bool {
+		return aws.ToString(p.ServicePrincipal) == ControlTowerPrincipal
+	})
+	if !inUse {
+		r.OK, r.Detail = true, "Control Tower is not in use ("+ControlTowerPrincipal+" has no trusted access): no Control Tower events to forward"
+		if o.ControlTowerHomeRegion != "" {
+			r.Detail += "; the forwarding stack for " + o.ControlTowerHomeRegion + " will see none"
+		}
+		return r
+	}
+	var regions []string
+	for _, region := range append([]string{o.ControlTowerHomeRegion, "us-east-1"}, o.Decl.Hub.Regions...) {
+		if region != "" && !slices.Contains(regions, region) {
+			regions = append(regions, region)
+		}
+	}
+	home, asked := "", []string{}
+	for _, region := range regions {
+		if home != "" {
+			break
+		}
+		cfg := o.Management.Copy()
+		cfg.Region = region
+		lz, err := controltower.NewFromConfig(cfg).ListLandingZones(ctx, &controltower.ListLandingZonesInput{})
+		if err != nil {
+			asked = append(asked, region+" ("+err.Error()+")")
+			continue
+		}
+		asked = append(asked, region)
+		for _, z := range lz.LandingZones {
+			if a, err := arn.Parse(aws.ToString(z.Arn)); err == nil && a.Region != "" {
+				home = a.Region
+				break
+			}
+		}
+	}
+	switch {
+	case home == "":
+		r.Detail = "Control Tower is in use (trusted access), but no landing zone was found asking " + strings.Join(asked, ", ")
+		r.Fix = "find the landing zone's home region (aws controltower list-landing-zones there, or the Control Tower console) and deploy with CT_REGION=<home region> (context controlTowerHomeRegion); run make doctor with -control-tower-home-region <home region>"
+	case home != forwards:
+		r.Detail = fmt.Sprintf("Control Tower's home region is %s, but the deploy forwards Control Tower events from %s: its lifecycle events (CreateManagedAccount, UpdateManagedAccount) are emitted only in %s, so vended accounts wait for their Organizations events or the sweep", home, forwards, home)
+		r.Fix = fmt.Sprintf("deploy with CT_REGION=%s (context controlTowerHomeRegion=%s), and pass -control-tower-home-region %s to make doctor", home, home, home)
+	default:
+		r.OK, r.Detail = true, "Control Tower's home region is "+home+", and the deploy forwards its events from there"
+	}
 	return r
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/controltower"
+	ctdocument "github.com/aws/aws-sdk-go-v2/service/controltower/document"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -150,8 +152,25 @@ func (w *world) createBucket(t *testing.T, name string) {
 	}
 }
 
-func (w *world) run(delegated string) []Result {
-	return Run(w.ctx, Options{Decl: w.decl, Management: w.mgmt, DelegatedAdmin: delegated,
+// useControlTower enables Control Tower's trusted access and creates its
+// landing zone in home, as setting up Control Tower does.
+func (w *world) useControlTower(t *testing.T, home string) {
+	t.Helper()
+	if _, err := organizations.NewFromConfig(w.mgmt).EnableAWSServiceAccess(w.ctx, &organizations.EnableAWSServiceAccessInput{ServicePrincipal: aws.String(ControlTowerPrincipal)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := w.mgmt.Copy()
+	cfg.Region = home
+	if _, err := controltower.NewFromConfig(cfg).CreateLandingZone(w.ctx, &controltower.CreateLandingZoneInput{Version: aws.String("3.3"),
+		Manifest: ctdocument.NewLazyDocument(map[string]any{"governedRegions": []string{home}})}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *world) run(delegated string) []Result { return w.runWith(delegated, "") }
+
+func (w *world) runWith(delegated, ctHome string) []Result {
+	return Run(w.ctx, Options{Decl: w.decl, Management: w.mgmt, DelegatedAdmin: delegated, ControlTowerHomeRegion: ctHome,
 		Account: func(_ context.Context, account, r string) (aws.Config, error) {
 			if account == "123456789012" {
 				return srv.Config(r), nil
@@ -172,14 +191,17 @@ func failing(results []Result) []string {
 }
 
 // TestDoctor: on the demo-shaped organization with every prerequisite in
-// place every check passes; removing each prerequisite in turn fails
-// exactly its check, with a fix.
+// place every check passes (Control Tower not in use: said so, and passed);
+// removing each prerequisite in turn fails exactly its check, with a fix.
 func TestDoctor(t *testing.T) {
 	w := newWorld(t)
 	res := w.run("")
 	var b strings.Builder
-	if !Print(&b, res) || len(res) != 6 {
-		t.Fatalf("want 6 passing checks on the complete organization:\n%s", b.String())
+	if !Print(&b, res) || len(res) != 7 {
+		t.Fatalf("want 7 passing checks on the complete organization:\n%s", b.String())
+	}
+	if r := res[2]; r.Check != CheckCTHome || !strings.Contains(r.Detail, "not in use") {
+		t.Errorf("without Control Tower the home-region check passes saying so: %+v", r)
 	}
 	t.Logf("complete organization:\n%s", b.String())
 
@@ -198,7 +220,7 @@ func TestDoctor(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{CheckDelegated, true, func(t *testing.T, w *world) {}}, // the hub is not registered
+		{CheckDelegated, true, func(t *testing.T, w *world) {}}, // the hub is not registered (TestDoctorDelegatedAdmin passes it)
 		{CheckScope, false, func(t *testing.T, w *world) {
 			if _, err := ecr.NewFromConfig(w.in(w.hub)).PutAccountSetting(w.ctx, &ecr.PutAccountSettingInput{Name: aws.String("REGISTRY_POLICY_SCOPE"), Value: aws.String("V1")}); err != nil {
 				t.Fatal(err)
@@ -242,6 +264,69 @@ func TestDoctor(t *testing.T) {
 			t.Log(b.String())
 		})
 	}
-	// (moto's RegisterDelegatedAdministrator does not know the StackSets
-	// principal, so the passing case of that check is not exercised here.)
+}
+
+// TestDoctorDelegatedAdmin: deploying the member StackSet from a delegated
+// administrator (CallAs DELEGATED_ADMIN) passes once that account is
+// registered for StackSets, and fails exactly its check, with the
+// registration as the fix, while it is not.
+func TestDoctorDelegatedAdmin(t *testing.T) {
+	w := newWorld(t)
+	res := w.run(w.hub)
+	var b strings.Builder
+	Print(&b, res)
+	got := failing(res)
+	if len(got) != 1 || got[0] != CheckDelegated {
+		t.Fatalf("failing checks %v, want exactly [%s]:\n%s", got, CheckDelegated, b.String())
+	}
+	for _, r := range res {
+		if r.Check == CheckDelegated && (strings.Contains(r.Detail, "cannot list") || !strings.Contains(r.Fix, "register-delegated-administrator --account-id "+w.hub)) {
+			t.Errorf("unregistered: %+v, want a detail saying it is not registered and the registration as the fix", r)
+		}
+	}
+	if _, err := organizations.NewFromConfig(w.mgmt).RegisterDelegatedAdministrator(w.ctx, &organizations.RegisterDelegatedAdministratorInput{
+		AccountId: aws.String(w.hub), ServicePrincipal: aws.String(StackSetsPrincipal)}); err != nil {
+		t.Fatal(err)
+	}
+	res = w.run(w.hub)
+	b.Reset()
+	if !Print(&b, res) || len(res) != 8 {
+		t.Fatalf("want 8 passing checks with a registered delegated administrator:\n%s", b.String())
+	}
+	t.Log(b.String())
+}
+
+// TestDoctorControlTowerHomeRegion: with Control Tower in use, the check
+// passes when the deploy forwards from the landing zone's home region, and
+// fails, naming the home region in its fix, when it forwards from another
+// (nothing given: us-east-1 only) or the landing zone cannot be found.
+func TestDoctorControlTowerHomeRegion(t *testing.T) {
+	for _, c := range []struct {
+		name, home, given string
+		ok                bool
+		fix               string
+	}{
+		{"home region given", "eu-west-1", "eu-west-1", true, ""},
+		{"home region us-east-1, nothing given", "us-east-1", "", true, ""},
+		{"home region not given", "eu-west-1", "", false, "CT_REGION="},
+		{"another region given", "us-east-1", "eu-west-1", false, "CT_REGION=us-east-1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.useControlTower(t, c.home)
+			res := w.runWith("", c.given)
+			var b strings.Builder
+			Print(&b, res)
+			got := failing(res)
+			if c.ok && len(got) != 0 || !c.ok && (len(got) != 1 || got[0] != CheckCTHome) {
+				t.Fatalf("failing checks %v (want ok=%v for %s):\n%s", got, c.ok, CheckCTHome, b.String())
+			}
+			for _, r := range res {
+				if r.Check == CheckCTHome && !c.ok && (r.Detail == "" || !strings.Contains(r.Fix, c.fix)) {
+					t.Errorf("%+v: want a detail and a fix with %q", r, c.fix)
+				}
+			}
+			t.Log(b.String())
+		})
+	}
 }

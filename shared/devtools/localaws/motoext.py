@@ -791,6 +791,80 @@ sys.modules["moto.ecrpublic"] = _module
 backend_index.backend_url_patterns.append(
     ("ecr-public", re.compile(r"https?://ecr-public\.(.+)\.amazonaws\.com")))
 
+# ------------------------------------------------------------ Control Tower
+# moto has no Control Tower. `make doctor` reads the landing zone's ARN
+# (controltower:ListLandingZones), whose region is the landing zone's home
+# region: the only region that emits Control Tower lifecycle events. The
+# backend keeps at most one landing zone per account (as AWS does), created
+# by CreateLandingZone in its home region, and answers ListLandingZones and
+# GetLandingZone there only: whether AWS answers them in other regions is
+# not documented, and the doctor asks the home region it is given first.
+
+
+class ControlTowerBackend(BaseBackend):
+    def __init__(self, region_name, account_id):
+        super().__init__(region_name, account_id)
+        self.landing_zones = {}  # arn -> {"arn", "version", "manifest", "status"}
+
+    @property
+    def _url_module(self):
+        return types.SimpleNamespace(
+            url_bases=[r"https?://controltower\.(.+)\.amazonaws\.com"],
+            url_paths={"{0}/list-landingzones$": ControlTowerResponse.dispatch,
+                       "{0}/create-landingzone$": ControlTowerResponse.dispatch,
+                       "{0}/get-landingzone$": ControlTowerResponse.dispatch})
+
+
+class ControlTowerResponse(BaseResponse):
+    def __init__(self):
+        super().__init__(service_name="controltower")
+
+    @property
+    def backend(self):
+        return controltower_backends[self.current_account][self.region]
+
+    def _params(self):
+        return json.loads(self.body or "{}")
+
+    def create_landing_zone(self):
+        p = self._params()
+        check_string(p.get("version"), "version", 3, 10, required=True)
+        if not isinstance(p.get("manifest"), dict):
+            raise fail("ValidationException", "manifest is required")
+        for region, backend in list(dict.items(controltower_backends[self.current_account])):
+            if backend.landing_zones:
+                raise fail("ConflictException", f"a landing zone already exists in {region}")
+        zid = base64.b32encode(self.current_account.encode()).decode().rstrip("=")[:16]
+        arn = f"arn:aws:controltower:{self.region}:{self.current_account}:landingzone/{zid}"
+        self.backend.landing_zones[arn] = {"arn": arn, "version": p["version"], "manifest": p["manifest"], "status": "ACTIVE"}
+        return ActionResult({"arn": arn, "operationIdentifier": "op-" + zid.lower()})
+
+    def list_landing_zones(self):
+        return ActionResult({"landingZones": [{"arn": a} for a in self.backend.landing_zones]})
+
+    def get_landing_zone(self):
+        arn = self._params().get("landingZoneIdentifier")
+        lz = self.backend.landing_zones.get(arn)
+        if lz is None:
+            raise fail("ResourceNotFoundException", f"landing zone {arn} not found")
+        return ActionResult({"landingZone": lz})
+
+
+controltower_backends = BackendDict(ControlTowerBackend, "controltower")
+_ct_module = types.ModuleType("moto.controltower")
+_ct_module.controltower_backends = controltower_backends
+sys.modules["moto.controltower"] = _ct_module
+backend_index.backend_url_patterns.append(
+    ("controltower", re.compile(r"https?://controltower\.(.+)\.amazonaws\.com")))
+
+# AWS lets an account be the delegated administrator for CloudFormation
+# StackSets (member.org.stacksets.cloudformation.amazonaws.com); moto's list
+# of services that support delegation misses it, and refuses it.
+from moto.organizations.models import FakeDelegatedAdministrator as _delegated  # noqa: E402
+
+if "member.org.stacksets.cloudformation.amazonaws.com" not in _delegated.SUPPORTED_SERVICES:
+    _delegated.SUPPORTED_SERVICES.append("member.org.stacksets.cloudformation.amazonaws.com")
+
 # DynamoDB conditional writes must be atomic, as they are in AWS: ecr-warden's
 # lease (one writer per policy document) depends on it. moto evaluates the
 # condition and stores the item in two steps without a lock, so concurrent

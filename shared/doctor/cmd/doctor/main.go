@@ -1,7 +1,7 @@
 // Command doctor checks ecr-warden's prerequisites with your own read-only
 // credentials (the management account's), before or after `cdk deploy`:
 //
-//	go run ./shared/doctor/cmd/doctor [-declaration infra/declaration.json] [-reader-role OrganizationAccountAccessRole] [-delegated-admin <account>]
+//	go run ./shared/doctor/cmd/doctor [-declaration infra/declaration.json] [-reader-role OrganizationAccountAccessRole] [-delegated-admin <account>] [-control-tower-home-region <region>]
 //
 // It prints one line per check, with the fix for each that fails, and exits
 // 1 when any fails (2 on bad usage). With AWS_ENDPOINT_URL it runs against
@@ -27,6 +27,7 @@ func main() {
 	declPath := flag.String("declaration", "infra/declaration.json", "the declaration to check against")
 	reader := flag.String("reader-role", "OrganizationAccountAccessRole", "role to assume in the hub and members for read-only checks")
 	delegated := flag.String("delegated-admin", "", "account that deploys the member StackSet as delegated administrator, if any")
+	ctHome := flag.String("control-tower-home-region", "", "the controlTowerHomeRegion the deploy is given (CT_REGION), if any")
 	flag.Parse()
 	ctx := context.Background()
 	decl, err := config.Load(*declPath)
@@ -48,7 +49,7 @@ func main() {
 		os.Exit(2)
 	}
 	ok := doctor.Print(os.Stdout, doctor.Run(ctx, doctor.Options{
-		Decl: decl, Management: base, DelegatedAdmin: *delegated,
+		Decl: decl, Management: base, DelegatedAdmin: *delegated, ControlTowerHomeRegion: *ctHome,
 		Account: AssumeIn(base, aws.ToString(id.Account), decl.Hub.Partition, *reader),
 	}))
 	if !ok {

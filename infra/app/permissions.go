@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
@@ -26,9 +27,10 @@ type Access struct {
 	WritePublic          bool // ecr-public:SetRepositoryPolicy / DeleteRepositoryPolicy
 	AssumeMember         bool // sts:AssumeRole into the member execution role (awsapi.Members)
 	ReadOrganization     bool // via the organization reader role (or directly when the hub is the management account)
-	WriteAudit           bool // dynamodb:PutItem on the audit table: every decision (audit.Trail Record and Begin)
+	WriteAudit           bool // dynamodb:PutItem/BatchWriteItem on the audit table: every decision (audit.Trail Record, Begin, BeginBatch, RecordBatch)
 	CompleteAudit        bool // dynamodb:UpdateItem on the audit table: the outcome of a write-ahead record (Applied/Failed)
-	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document
+	ReadAudit            bool // dynamodb:Query on the audit table and its indexes: a writer's look at the document's history before it writes (apply's reconcileHistory), the sweep's stale pending records
+	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document (a mailbox's close and release is one TransactWriteItems of an Update and a Delete, which IAM authorizes as those actions)
 	SendWork             bool // sqs:SendMessage (SendMessageBatch) to the work queue
 	ConsumeWork          bool // the worker's SQS event source mapping polls the work queue with the function's role
 }
@@ -49,16 +51,16 @@ type Access struct {
 //     whole registry (engine.Converge: the listing, tag:GetResources for tag grants).
 var FunctionAccess = map[string]Access{
 	FnRepository: {ReadHubRepositories: true, WriteHubRepositories: true, ReadPublic: true, WritePublic: true,
-		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
 	FnAccount: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
-		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
 	FnBackfill: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, ReadHubRegistry: true,
-		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, SendWork: true},
+		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, ReadAudit: true, SendWork: true},
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
-		AssumeMember: true, WriteAudit: true, CompleteAudit: true, Lease: true, ConsumeWork: true},
+		AssumeMember: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true},
 	FnDrift: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
-		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, Lease: true},
+		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
 }
 
 // Organizations read actions the reader role allows (and the functions, when the hub is the
@@ -226,7 +228,11 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 		}
 	}
 	add(a.WriteAudit || a.CompleteAudit, "WriteAudit", slices.Concat(
-		when(a.WriteAudit, "dynamodb:PutItem"), when(a.CompleteAudit, "dynamodb:UpdateItem")), *r.auditTable)
+		when(a.WriteAudit, "dynamodb:BatchWriteItem", "dynamodb:PutItem"), when(a.CompleteAudit, "dynamodb:UpdateItem")), *r.auditTable)
+	// The history of one document (audit.IndexByName) and the stale pending records
+	// (audit.IndexByPending); audit.IndexByDay is read only by make audit, with the user's own keys.
+	add(a.ReadAudit, "ReadAudit", []string{"dynamodb:Query"}, *r.auditTable,
+		*r.auditTable+"/index/"+audit.IndexByName, *r.auditTable+"/index/"+audit.IndexByPending)
 	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		*r.leaseTable)
 	add(a.SendWork, "SendWork", []string{"sqs:SendMessage"}, *r.workQueue)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
@@ -353,4 +354,97 @@ func unwrapJSIIMaps(v interface{}) interface{} {
 		return out
 	}
 	return v
+}
+
+// TestTableCallsAreGranted: every DynamoDB call the audit trail and the lease make (the methods
+// of their consumer-side interfaces, read from the packages' source) is allowed to every function
+// that writes documents, on the right table. IAM authorizes BatchWriteItem and Query as actions of
+// their own, and TransactWriteItems as the item actions inside it (the lease's Update and Delete,
+// which its interface also declares). The table setup calls are the CDK's, not the functions'.
+func TestTableCallsAreGranted(t *testing.T) {
+	setup := []string{"CreateTable", "DescribeTable", "UpdateTimeToLive", "TransactWriteItems"}
+	calls := func(dir string) []string {
+		t.Helper()
+		fset := token.NewFileSet()
+		files, err := filepath.Glob(filepath.Join("..", "..", dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			file, err := parser.ParseFile(fset, f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(file, func(n ast.Node) bool {
+				it, ok := n.(*ast.InterfaceType)
+				if !ok {
+					return true
+				}
+				for _, m := range it.Methods.List {
+					ft, ok := m.Type.(*ast.FuncType)
+					if !ok || len(m.Names) == 0 || len(ft.Params.List) < 2 {
+						continue
+					}
+					star, ok := ft.Params.List[1].Type.(*ast.StarExpr)
+					if !ok {
+						continue
+					}
+					sel, ok := star.X.(*ast.SelectorExpr)
+					if pkg, isIdent := sel.X.(*ast.Ident); !ok || !isIdent || pkg.Name != "dynamodb" {
+						continue
+					}
+					if name := m.Names[0].Name; !slices.Contains(setup, name) && !slices.Contains(out, "dynamodb:"+name) {
+						out = append(out, "dynamodb:"+name)
+					}
+				}
+				return true
+			})
+		}
+		slices.Sort(out)
+		return out
+	}
+	auditCalls, leaseCalls := calls("shared/audit"), calls("shared/lease")
+	if !slices.Contains(auditCalls, "dynamodb:BatchWriteItem") || !slices.Contains(auditCalls, "dynamodb:Query") || !slices.Contains(leaseCalls, "dynamodb:DeleteItem") {
+		t.Fatalf("reading the interfaces found audit %v, lease %v: the parser missed calls", auditCalls, leaseCalls)
+	}
+	d, err := LoadDeclaration(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditTable := jsii.String("arn:aws:dynamodb:us-east-1:111111111111:table/audit")
+	leases := jsii.String("arn:aws:dynamodb:us-east-1:111111111111:table/leases")
+	for _, fn := range FunctionNames {
+		a := FunctionAccess[fn]
+		if !a.Lease {
+			continue // not a writer (backfill); its reads and records are covered by its own flags
+		}
+		granted := map[string][]string{} // table ARN -> actions
+		for _, s := range a.statements(resources{partition: "aws", hub: "111111111111", hubRegions: d.Hub.Regions,
+			memberRoleName: d.MemberRoleName, orgRoleARN: d.OrgRoleARN(), organizationID: d.Hub.OrganizationID,
+			auditTable: auditTable, leaseTable: leases, workQueue: auditTable, logGroup: auditTable, switches: SwitchesOf(d.Declaration)}) {
+			m := canonical(t, s.ToStatementJson()).(map[string]interface{})
+			for _, r := range asList(m["Resource"]) {
+				for _, act := range asList(m["Action"]) {
+					granted[r.(string)] = append(granted[r.(string)], act.(string))
+				}
+			}
+		}
+		for _, c := range auditCalls {
+			if !slices.Contains(granted[*auditTable], c) {
+				t.Errorf("%s: the audit trail calls %s, which the role does not allow on the audit table (%v)", fn, c, granted[*auditTable])
+			}
+		}
+		if !slices.Contains(granted[*auditTable+"/index/"+audit.IndexByName], "dynamodb:Query") {
+			t.Errorf("%s: the audit history is queried through the table's indexes, which the role does not allow", fn)
+		}
+		for _, c := range leaseCalls {
+			if !slices.Contains(granted[*leases], c) {
+				t.Errorf("%s: the lease calls %s, which the role does not allow on the lease table (%v)", fn, c, granted[*leases])
+			}
+		}
+	}
 }

@@ -65,6 +65,15 @@ const (
 	// could read, so the hub's grants were converged from a walk of the
 	// organization; the record says why.
 	DecisionOrganizationWalk Decision = "organization-walk"
+	// PTCValidated: a pull-through-cache rule ecr-warden just created or
+	// updated passed AWS's ValidatePullThroughCacheRule.
+	DecisionPTCValidated Decision = "ptc-validated"
+	// PTCValidationFailed: such a rule failed the validation (or the
+	// validation could not be made); Error carries AWS's failure text and,
+	// for a rule that caches through the PTC role, the declaration switch
+	// that turns the role trust's aws:SourceAccount condition off. The unit
+	// counts it as failed: the rule exists but pulls through it may not work.
+	DecisionPTCValidationFailed Decision = "ptc-validation-failed"
 )
 
 // short reports whether records of this decision are kept small (no

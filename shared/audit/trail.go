@@ -199,7 +199,7 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 func (t *Trail) Record(ctx context.Context, rec Record) error {
 	switch rec.Decision {
 	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionDiverged, DecisionForeignUnsafe,
-		DecisionPrincipalMissing, DecisionOrganizationWalk:
+		DecisionPrincipalMissing, DecisionOrganizationWalk, DecisionPTCValidated, DecisionPTCValidationFailed:
 	case DecisionSummary:
 		if rec.Counts == nil {
 			return fmt.Errorf("audit: summary record for %s has no counts", rec.Target.ARN)

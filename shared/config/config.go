@@ -197,12 +197,24 @@ func (m MemberSelector) IsEmpty() bool { return !m.All && len(m.OUs) == 0 && len
 // PTCRole is the role ECR's pull-through cache assumes in a member for ECR-to-ECR rules.
 type PTCRole struct {
 	Name string `json:"name,omitempty"`
-	// SourceAccountCondition adds aws:SourceAccount = the member to the trust policy.
-	SourceAccountCondition bool `json:"sourceAccountCondition,omitempty"`
+	// SourceAccountCondition adds aws:SourceAccount = the member to the trust policy [true]: AWS
+	// recommends it against the confused deputy, but does not document whether the pull-through-cache
+	// service sends the key, so every rule ecr-warden writes is validated
+	// (ValidatePullThroughCacheRule) and a failure names this switch; false leaves the condition out.
+	SourceAccountCondition *bool `json:"sourceAccountCondition,omitempty"`
 	// SourceArnCondition adds aws:SourceArn like the member's ECR ARNs to the trust policy. Whether
 	// the PTC service sends it is unconfirmed, hence optional.
 	SourceArnCondition bool `json:"sourceArnCondition,omitempty"`
 }
+
+// SourceAccount reports whether the trust policy carries aws:SourceAccount (the default).
+func (r PTCRole) SourceAccount() bool {
+	return r.SourceAccountCondition == nil || *r.SourceAccountCondition
+}
+
+// SourceAccountSwitch is the declaration field that turns the aws:SourceAccount condition off,
+// named in the audit record of a failed rule validation.
+const SourceAccountSwitch = "pullThroughCache.role.sourceAccountCondition"
 
 // PTCRule is one pull-through-cache rule created in every selected member and region.
 type PTCRule struct {
@@ -280,6 +292,10 @@ func (d *Declaration) ApplyDefaults() {
 	if p := d.PullThroughCache; p != nil {
 		if p.Role.Name == "" {
 			p.Role.Name = DefaultPTCRoleName
+		}
+		if p.Role.SourceAccountCondition == nil {
+			on := true
+			p.Role.SourceAccountCondition = &on
 		}
 		if p.UpstreamGrantMode == "" {
 			p.UpstreamGrantMode = ModeEnumerate

@@ -59,6 +59,7 @@ func TestDefaults(t *testing.T) {
 		"principalMode":  {d.Grants[0].PrincipalMode, "condition"},
 		"registries":     {d.Grants[0].Registries, Registries{Hub: true}},
 		"ptc role":       {d.PullThroughCache.Role.Name, "ecr-warden-ptc"},
+		"source account": {d.PullThroughCache.Role.SourceAccount(), true},
 		"upstream mode":  {d.PullThroughCache.UpstreamGrantMode, "enumerate"},
 		"stmt principal": {d.PullThroughCache.StatementPrincipals, StatementPrincipals{AccountRoot: true}},
 		"upstream kind":  {d.PullThroughCache.Rules[0].UpstreamRegistry, "ecr-public"},

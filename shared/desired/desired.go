@@ -531,8 +531,8 @@ type Role struct {
 }
 
 // PTCRole is the role ECR's pull-through cache assumes in a member for the fromHub rules (seed 003):
-// trusted by pullthroughcache.ecr.amazonaws.com with optional aws:SourceAccount / aws:SourceArn
-// conditions, allowed exactly the seed's action list on "*". ok is false when the member needs no
+// trusted by pullthroughcache.ecr.amazonaws.com with aws:SourceAccount (unless the declaration turns
+// it off) and optional aws:SourceArn conditions, allowed exactly the seed's action list on "*". ok is false when the member needs no
 // role (it gets no PTC setup, or no rule caches from the hub).
 func (s *State) PTCRole(account string) (role Role, ok bool) {
 	d := s.decl
@@ -542,9 +542,9 @@ func (s *State) PTCRole(account string) (role Role, ok bool) {
 	p := d.PullThroughCache
 	trust := policy.Statement{Sid: d.SidPrefix + "PtcTrust", Effect: "Allow",
 		Principal: &policy.Principal{Service: policy.StringList{PTCServicePrincipal}}, Action: policy.StringList{"sts:AssumeRole"}}
-	if p.Role.SourceAccountCondition || p.Role.SourceArnCondition {
+	if p.Role.SourceAccount() || p.Role.SourceArnCondition {
 		trust.Condition = policy.Condition{}
-		if p.Role.SourceAccountCondition {
+		if p.Role.SourceAccount() {
 			trust.Condition["StringEquals"] = map[string]policy.StringList{"aws:SourceAccount": {account}}
 		}
 		if p.Role.SourceArnCondition {

@@ -114,17 +114,30 @@ func TestSeed002RegistryAndRepository(t *testing.T) {
 }
 
 func TestSeed003CrossAccountPTC(t *testing.T) {
-	d := seedDeclaration(t, func(d *config.Declaration) {
-		d.PullThroughCache = &config.PullThroughCache{
-			Members: config.MemberSelector{All: true},
-			Rules:   []config.PTCRule{{Prefix: "hub", FromHub: true}},
+	ptc := func(sourceAccount *bool) func(d *config.Declaration) {
+		return func(d *config.Declaration) {
+			d.PullThroughCache = &config.PullThroughCache{
+				Members: config.MemberSelector{All: true},
+				Rules:   []config.PTCRule{{Prefix: "hub", FromHub: true}},
+				Role:    config.PTCRole{SourceAccountCondition: sourceAccount},
+			}
 		}
-	})
-	s := New(d, seedAccounts)
+	}
+	// By default the trust carries aws:SourceAccount = the member (AWS's confused-deputy advice);
+	// the seed's trust has no condition, which is what the switch turned off renders.
+	s := New(seedDeclaration(t, ptc(nil)), seedAccounts)
 	role, ok := s.PTCRole("444455556666")
 	if !ok {
 		t.Fatal("no PTC role for the member")
 	}
+	goldenDoc(t, "seed-003-ptc-role-trust-default.json", policy.RoleTrustPolicy, role.Trust)
+	if got := role.Trust.Statements[0].Condition["StringEquals"]["aws:SourceAccount"]; !slices.Equal(got, policy.StringList{"444455556666"}) {
+		t.Fatalf("default trust: aws:SourceAccount = %v, want the member 444455556666", got)
+	}
+	off := false
+	d := seedDeclaration(t, ptc(&off))
+	s = New(d, seedAccounts)
+	role, _ = s.PTCRole("444455556666")
 	assertSeedEquivalent(t, "seed-003-ptc-role-permission.json", policy.RoleInlinePolicy, role.Permission, seed003Permission)
 	assertSeedEquivalent(t, "seed-003-ptc-role-trust.json", policy.RoleTrustPolicy, role.Trust, seed003Trust)
 	hub := s.RegistryStatements("111122223333", "us-east-1")

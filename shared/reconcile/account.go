@@ -85,7 +85,7 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 	for _, region := range e.accountRegions() {
 		// The PTC rules and the registry policy under one hold of the
 		// registry's lease, read once, their intents stored together.
-		r, err := e.heldDocuments(ctx, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
+		r, err := e.heldDocuments(ctx, cause, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
 			return e.registryDocuments(ctx, cause, state, acct.ID, region)
 		})
 		rep.Add(r)

@@ -48,6 +48,8 @@ type ecrAPI interface {
 	CreatePullThroughCacheRule(context.Context, *ecr.CreatePullThroughCacheRuleInput, ...func(*ecr.Options)) (*ecr.CreatePullThroughCacheRuleOutput, error)
 	UpdatePullThroughCacheRule(context.Context, *ecr.UpdatePullThroughCacheRuleInput, ...func(*ecr.Options)) (*ecr.UpdatePullThroughCacheRuleOutput, error)
 	DeletePullThroughCacheRule(context.Context, *ecr.DeletePullThroughCacheRuleInput, ...func(*ecr.Options)) (*ecr.DeletePullThroughCacheRuleOutput, error)
+	// ValidatePullThroughCacheRule checks every rule ecr-warden writes (validate.go).
+	ValidatePullThroughCacheRule(context.Context, *ecr.ValidatePullThroughCacheRuleInput, ...func(*ecr.Options)) (*ecr.ValidatePullThroughCacheRuleOutput, error)
 }
 
 // iamAPI is every IAM call the engine makes: the PTC role (read, create,

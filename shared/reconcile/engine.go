@@ -184,6 +184,7 @@ func (e *Engine) WithDryRun(dry bool) *Engine {
 func (e *Engine) run(ctx context.Context, rep *Report, s apply.Step) error {
 	res, err := e.runPolicyStep(ctx, s)
 	rep.count(res)
+	e.validateWrittenRules(ctx, Cause{Trigger: s.Trigger, Actor: s.Actor}, []apply.Result{res}, rep)
 	return err
 }
 

@@ -49,6 +49,7 @@ func (e *Engine) PTCRole(ctx context.Context, cause Cause, state *desired.State,
 		for _, res := range results {
 			rep.count(res)
 		}
+		e.validateRulesOfRole(ctx, cause, state, account, results, &rep)
 		return err
 	})
 	return rep, err

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
 const hub = "123456789012" // moto's account for the static "testing" keys
@@ -68,8 +69,9 @@ func TestPullThroughCacheRulesLifecycle(t *testing.T) {
 		t.Errorf("update = %+v", up)
 	}
 	val := must[*ecr.ValidatePullThroughCacheRuleOutput](t)(c.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub")}))
-	if !val.IsValid || aws.ToString(val.CustomRoleArn) != newRole {
-		t.Errorf("validate = %+v", val)
+	// other-ptc was never created: the service could not assume it.
+	if val.IsValid || aws.ToString(val.CustomRoleArn) != newRole || !strings.Contains(aws.ToString(val.Failure), "does not exist") {
+		t.Errorf("validate = %+v, want invalid: the role does not exist", val)
 	}
 	del := must[*ecr.DeletePullThroughCacheRuleOutput](t)(c.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("ecr-public")}))
 	if aws.ToString(del.UpstreamRegistryUrl) != "public.ecr.aws" {
@@ -386,4 +388,55 @@ func TestRepositoryPolicyLimit(t *testing.T) {
 	if len(aws.ToString(got.PolicyText)) != 10240 {
 		t.Errorf("stored policy is %d characters, want the 10240 one kept", len(aws.ToString(got.PolicyText)))
 	}
+}
+
+// TestValidateEvaluatesTheRoleTrust: ValidatePullThroughCacheRule answers, for a rule with a
+// customRoleArn, whether pullthroughcache.ecr.amazonaws.com may assume that role with the condition
+// keys the emulated service sends (aws:SourceAccount and aws:SourceArn unless a test says
+// otherwise), with AWS's response shape (isValid, failure).
+func TestValidateEvaluatesTheRoleTrust(t *testing.T) {
+	ctx := context.Background()
+	cfg := fresh(t, "us-east-1")
+	c, iamc := ecr.NewFromConfig(cfg), iam.NewFromConfig(cfg)
+	trust := func(cond string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},` +
+			`"Action":"sts:AssumeRole"` + cond + `}]}`
+	}
+	roles := map[string]string{
+		"with-source-account": trust(`,"Condition":{"StringEquals":{"aws:SourceAccount":"` + hub + `"}}`),
+		"other-account":       trust(`,"Condition":{"StringEquals":{"aws:SourceAccount":"999999999999"}}`),
+		"if-exists":           trust(`,"Condition":{"StringEqualsIfExists":{"aws:SourceAccount":"` + hub + `"}}`),
+		"plain":               trust(""),
+		"other-service":       strings.Replace(trust(""), "pullthroughcache.ecr", "lambda", 1),
+	}
+	for name, doc := range roles {
+		must[*iam.CreateRoleOutput](t)(iamc.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(doc)}))
+		must[*ecr.CreatePullThroughCacheRuleOutput](t)(c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{
+			EcrRepositoryPrefix: aws.String(name), UpstreamRegistryUrl: aws.String("111111111111.dkr.ecr.us-east-1.amazonaws.com"),
+			CustomRoleArn: aws.String("arn:aws:iam::" + hub + ":role/" + name)}))
+	}
+	check := func(sends string, want map[string]bool) {
+		t.Helper()
+		for name, valid := range want {
+			out := must[*ecr.ValidatePullThroughCacheRuleOutput](t)(c.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(name)}))
+			if out.IsValid != valid || (valid != (out.Failure == nil)) {
+				t.Errorf("service sends %s, role %s: isValid %v failure %q, want valid %v", sends, name, out.IsValid, aws.ToString(out.Failure), valid)
+			}
+			if !valid && !strings.Contains(aws.ToString(out.Failure), "pullthroughcache.ecr.amazonaws.com") {
+				t.Errorf("role %s: failure %q does not name the service", name, aws.ToString(out.Failure))
+			}
+		}
+	}
+	check("the default keys", map[string]bool{"with-source-account": true, "other-account": false, "if-exists": true, "plain": true, "other-service": false})
+	if err := srv.SetPTCServiceContext("aws:SourceArn"); err != nil {
+		t.Fatal(err)
+	}
+	check("no aws:SourceAccount", map[string]bool{"with-source-account": false, "other-account": false, "if-exists": true, "plain": true, "other-service": false})
+	// Reset restores the default context (and wipes the rules).
+	fresh(t, "us-east-1")
+	must[*iam.CreateRoleOutput](t)(iamc.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("with-source-account"), AssumeRolePolicyDocument: aws.String(roles["with-source-account"])}))
+	must[*ecr.CreatePullThroughCacheRuleOutput](t)(c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{
+		EcrRepositoryPrefix: aws.String("with-source-account"), UpstreamRegistryUrl: aws.String("111111111111.dkr.ecr.us-east-1.amazonaws.com"),
+		CustomRoleArn: aws.String("arn:aws:iam::" + hub + ":role/with-source-account")}))
+	check("the default keys after Reset", map[string]bool{"with-source-account": true})
 }

@@ -35,13 +35,19 @@
 // anything, trust policies are not evaluated), principals are checked only in
 // accounts the local AWS knows (see above), the error text ECR Public and
 // unsupported PTC regions answer is not documented, ValidatePullThroughCacheRule
-// always reports a rule valid, creation templates are stored but never
+// cannot reach an upstream (it reports a rule valid when its credential
+// secret exists and, for a customRoleArn, when the role exists and its trust
+// lets pullthroughcache.ecr.amazonaws.com assume it with the condition keys
+// the emulated service sends: aws:SourceAccount and aws:SourceArn unless a
+// test says otherwise with SetPTCServiceContext; its failure text is the
+// emulator's own), creation templates are stored but never
 // applied (moto never creates repositories on its own).
 package localaws
 
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -141,8 +147,12 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	}
 }
 
-// Reset wipes all state in every account and region.
+// Reset wipes all state in every account and region, and sets the emulated
+// pull-through-cache service back to its default request context.
 func (s *Server) Reset() error {
+	if err := os.Remove(filepath.Join(s.dir, ptcServiceFile)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("resetting the pull-through-cache service context: %w", err)
+	}
 	resp, err := http.Post(s.URL+"/moto-api/reset", "application/json", nil)
 	if err != nil {
 		return fmt.Errorf("resetting moto: %w", err)
@@ -150,6 +160,34 @@ func (s *Server) Reset() error {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("resetting moto: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// ptcServiceFile is where SetPTCServiceContext tells motoext.py which
+// condition keys the emulated pull-through-cache service sends.
+const ptcServiceFile = "ptc-service.json"
+
+// DefaultPTCServiceKeys are the condition keys the emulated pull-through-cache
+// service sends when it assumes a rule's role (ValidatePullThroughCacheRule
+// evaluates the role's trust policy against them). AWS does not document
+// which keys the real service sends.
+var DefaultPTCServiceKeys = []string{"aws:SourceAccount", "aws:SourceArn"}
+
+// SetPTCServiceContext makes the emulated pull-through-cache service send
+// only keys (aws:SourceAccount, aws:SourceArn) when it assumes a rule's role,
+// so tests can play a service that does not send what a trust policy
+// requires; Reset restores DefaultPTCServiceKeys.
+func (s *Server) SetPTCServiceContext(keys ...string) error {
+	if keys == nil {
+		keys = []string{}
+	}
+	b, err := json.Marshal(map[string][]string{"sends": keys})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, ptcServiceFile), b, 0o600); err != nil {
+		return fmt.Errorf("setting the pull-through-cache service context: %w", err)
 	}
 	return nil
 }

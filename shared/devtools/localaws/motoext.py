@@ -456,9 +456,113 @@ def delete_pull_through_cache_rule(self):
                                    "credentialArn", "customRoleArn", "upstreamRepositoryPrefix", "createdAt"))
 
 
+# The request context the emulated pull-through-cache service sends when it
+# assumes a rule's customRoleArn. AWS does not document which keys it sends;
+# by default the emulator sends aws:SourceAccount and aws:SourceArn (what AWS
+# advises service principals to be limited by). Tests choose other keys with
+# localaws.Server.SetPTCServiceContext, which writes this file next to the
+# launcher (Reset removes it).
+PTC_SERVICE = "pullthroughcache.ecr.amazonaws.com"
+PTC_SERVICE_FILE = "ptc-service.json"
+PTC_SERVICE_DEFAULT_KEYS = ("aws:SourceAccount", "aws:SourceArn")
+
+
+def _ptc_service_context(partition, account, region, prefix):
+    import os
+    keys = PTC_SERVICE_DEFAULT_KEYS
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), PTC_SERVICE_FILE)
+    try:
+        with open(path) as f:
+            keys = tuple(json.load(f)["sends"])
+    except FileNotFoundError:
+        pass
+    full = {"aws:SourceAccount": account,
+            "aws:SourceArn": f"arn:{partition}:ecr:{region}:{account}:pull-through-cache-rule/{prefix}"}
+    return {k.lower(): v for k, v in full.items() if k in keys}
+
+
+def _as_list(v):
+    return [v] if isinstance(v, str) else list(v or [])
+
+
+def _condition_holds(cond, context):
+    """StringEquals/StringLike/ArnEquals/ArnLike (and their IfExists forms)
+    on single-valued keys; a key the context lacks fails the condition unless
+    IfExists. Any other operator is not understood and fails it, so the
+    emulator never trusts more than AWS would."""
+    for op, pairs in (cond or {}).items():
+        base, if_exists = (op[:-8], True) if op.endswith("IfExists") else (op, False)
+        for key, values in pairs.items():
+            got = context.get(key.lower())
+            if got is None:
+                if if_exists:
+                    continue
+                return False
+            values = _as_list(values)
+            if base in ("StringEquals", "ArnEquals"):
+                ok = got in values
+            elif base in ("StringLike", "ArnLike"):
+                ok = any(wildcard_match(v, got) for v in values)
+            else:
+                return False
+            if not ok:
+                return False
+    return True
+
+
+def _trust_allows_service(doc, service, context):
+    statements = doc.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    allowed = False
+    for st in statements:
+        principal = st.get("Principal")
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if principal != "*" and service not in services:
+            continue
+        if not any(wildcard_match(a, "sts:AssumeRole") for a in _as_list(st.get("Action"))):
+            continue
+        if not _condition_holds(st.get("Condition"), context):
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        allowed = allowed or st.get("Effect") == "Allow"
+    return allowed
+
+
+def _role_failure(self, rule):
+    """Why the pull-through-cache service could not assume the rule's role,
+    or None. The failure text is the emulator's own (AWS's is undocumented)."""
+    from urllib.parse import unquote
+    from moto.iam.models import iam_backends
+    arn = rule["customRoleArn"]
+    m = re.fullmatch(r"arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)", arn)
+    partition, account, name = m.group(1), m.group(2), m.group(3)
+    per_account = dict.get(iam_backends, account)
+    backend = dict.get(per_account, partition) if per_account is not None else None
+    role = next((r for r in list(backend.roles.values()) if r.name == name), None) if backend else None
+    if role is None:
+        return f"The role {arn} does not exist."
+    text = role.assume_role_policy_document
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = json.loads(unquote(text))
+    context = _ptc_service_context(partition, account, self.region, rule["ecrRepositoryPrefix"])
+    if not _trust_allows_service(doc, PTC_SERVICE, context):
+        sent = ", ".join(sorted(context)) or "no condition keys"
+        return (f"Unable to assume role {arn}: its trust policy does not allow {PTC_SERVICE} "
+                f"to call sts:AssumeRole with the request context the service sent ({sent}).")
+    return None
+
+
 @ecr_op
 def validate_pull_through_cache_rule(self):
-    """There is no upstream to log in to: a rule that exists is reported valid."""
+    """AWS's response shape (isValid, failure and the rule's fields). There is
+    no upstream to log in to; what can be checked here is: the credential
+    secret still exists, and the pull-through-cache service may assume the
+    rule's customRoleArn (its trust evaluated against the context the
+    emulated service sends, see _ptc_service_context)."""
     _ptc_region(self)
     p = _params(self)
     _registry(self, p)
@@ -466,7 +570,14 @@ def validate_pull_through_cache_rule(self):
     rule = _get_rule(self, backend, p.get("ecrRepositoryPrefix"))
     out = _rule_view(rule, "registryId", "ecrRepositoryPrefix", "upstreamRegistryUrl",
                      "credentialArn", "customRoleArn", "upstreamRepositoryPrefix")
-    out["isValid"] = True
+    failure = None
+    if rule.get("credentialArn") and not _secret_exists(self.current_account, self.region, rule["credentialArn"]):
+        failure = f"The secret {rule['credentialArn']} does not exist."
+    elif rule.get("customRoleArn"):
+        failure = _role_failure(self, rule)
+    out["isValid"] = failure is None
+    if failure:
+        out["failure"] = failure
     return ActionResult(out)
 
 

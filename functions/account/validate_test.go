@@ -1,0 +1,79 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+)
+
+// The PTC role's trust requires aws:SourceAccount by default, and AWS does not
+// document that the pull-through-cache service sends it. These tests play both
+// services on the local AWS, whose ValidatePullThroughCacheRule evaluates the
+// role's trust against the keys its emulated service sends.
+
+// ptcRuleARN is the audit target of a member's pull-through-cache rule.
+func ptcRuleARN(account, prefix string) string {
+	return "arn:aws:ecr:us-east-1:" + account + ":repository/*/pull-through-cache-rule/" + prefix
+}
+
+// TestWrittenRulesAreValidated: a join creates the member's rules and each is
+// validated right after, the answer audited (ptc-validated); the role's trust
+// carries aws:SourceAccount = the member by default.
+func TestWrittenRulesAreValidated(t *testing.T) {
+	w := newWorld(t, func(s string) string { return strings.Replace(s, `"sourceAccountCondition": true, `, "", 1) })
+	a := w.createAccount("newcomer", w.ouA)
+	r := w.invoke(w.start(), w.event("org-account-joined.json", a))
+	if r.Rejected != "" || r.Failed != 0 || r.Refused != 0 {
+		t.Fatalf("response %+v: want a converged account", r)
+	}
+	if trust := w.trust(a); !strings.Contains(trust, `"aws:SourceAccount":"`+a+`"`) {
+		t.Errorf("the default PTC role trust lacks aws:SourceAccount = %s:\n%s", a, trust)
+	}
+	for _, prefix := range []string{"hub", "ecr-public", "docker-hub"} {
+		w.assertAudited(ptcRuleARN(a, prefix), audit.DecisionPTCValidated, "")
+	}
+}
+
+// TestFailedValidationNamesTheSwitch: when the service does not send
+// aws:SourceAccount, the rule that caches through the PTC role fails its
+// validation: the join reports a failure (not converged), the audit record
+// carries AWS's failure text, the rule, the account, the region and the
+// declaration switch. Turning the switch off rewrites the trust, which
+// validates the existing rule again, and now it passes.
+func TestFailedValidationNamesTheSwitch(t *testing.T) {
+	w := newWorld(t, nil)
+	if err := srv.SetPTCServiceContext("aws:SourceArn"); err != nil {
+		t.Fatal(err)
+	}
+	a := w.createAccount("newcomer", w.ouA)
+	r := w.invoke(w.start(), w.event("org-account-joined.json", a))
+	if r.Failed != 1 {
+		t.Fatalf("response %+v: want exactly one failure, the hub rule's validation", r)
+	}
+	hubRule := ptcRuleARN(a, "hub")
+	for _, want := range []string{"Unable to assume role", "account " + a, "region us-east-1", "pull-through-cache rule hub",
+		config.SourceAccountSwitch + " to false"} {
+		w.assertAudited(hubRule, audit.DecisionPTCValidationFailed, want)
+	}
+	w.assertAudited(ptcRuleARN(a, "ecr-public"), audit.DecisionPTCValidated, "")
+
+	w.rewriteDeclaration(func(s string) string {
+		return strings.Replace(s, `"sourceAccountCondition": true`, `"sourceAccountCondition": false`, 1)
+	})
+	r = w.invoke(w.start(), w.event("org-account-joined.json", a))
+	if r.Failed != 0 || r.Changed == 0 {
+		t.Fatalf("after turning the condition off: response %+v, want the trust rewritten and nothing failed", r)
+	}
+	if trust := w.trust(a); strings.Contains(trust, "aws:SourceAccount") {
+		t.Errorf("the trust still requires aws:SourceAccount:\n%s", trust)
+	}
+	w.assertAudited(hubRule, audit.DecisionPTCValidated, "")
+}
+
+// trust is the member's PTC role trust policy, compacted.
+func (w *world) trust(account string) string {
+	_, trust, _ := w.role(w.member(account))
+	return strings.Join(strings.Fields(trust), "")
+}

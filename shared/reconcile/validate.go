@@ -1,0 +1,125 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/plan"
+)
+
+// Rule validation. The PTC role's trust requires aws:SourceAccount by
+// default (AWS's confused-deputy advice for service principals), but AWS
+// does not document whether the pull-through-cache service sends that key
+// when it assumes the role. So every rule ecr-warden creates or updates, and
+// every rule that caches through the PTC role when that role's trust
+// changes, is checked at once with ValidatePullThroughCacheRule, and the
+// answer is audited: a trust condition that breaks pulls is reported right
+// away, naming the declaration switch that turns it off, instead of looking
+// converged. A rule that fails counts as failed in the report (and so in the
+// unit's summary and the function's metrics).
+
+// validationWaits are the pauses before each validation of a rule: IAM
+// propagation of a just-written trust policy takes seconds.
+var validationWaits = []time.Duration{0, 3 * time.Second, 7 * time.Second}
+
+// validateWrittenRules validates the pull-through-cache rules among results
+// that were just created or updated.
+func (e *Engine) validateWrittenRules(ctx context.Context, cause Cause, results []apply.Result, rep *Report) {
+	for _, res := range results {
+		if res.Target.Kind != KindPTCRule || res.Outcome != apply.Changed {
+			continue
+		}
+		rc, ok := res.Change.Detail.(plan.RuleChange)
+		if !ok || (rc.Op != plan.OpCreate && rc.Op != plan.OpUpdate) {
+			continue
+		}
+		e.validateRule(ctx, cause, res.Target, rc.After.CustomRoleARN != "", false, rep)
+	}
+}
+
+// validateRulesOfRole validates, in every hub region, the account's rules
+// that cache through the PTC role, after the role's trust policy changed
+// (results are the role's). A rule that does not exist yet is left to its
+// own creation, which validates it.
+func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *desired.State, account string, results []apply.Result, rep *Report) {
+	changed := false
+	for _, res := range results {
+		changed = changed || (res.Target.Kind == KindRoleTrustPolicy && res.Outcome == apply.Changed)
+	}
+	if !changed {
+		return
+	}
+	for _, region := range e.Decl.Hub.Regions {
+		for _, r := range state.PTCRules(account, region) {
+			if r.CustomRoleARN != "" {
+				e.validateRule(ctx, cause, ptcRuleResource(e.Decl.Hub.Partition, account, region, r.Prefix), true, true, rep)
+			}
+		}
+	}
+}
+
+// validateRule asks AWS whether the rule at t works and records the answer.
+// throughRole says the rule caches through the PTC role, so a failure may
+// come from its trust's aws:SourceAccount condition. skipMissing leaves a
+// rule that does not exist (yet) alone.
+func (e *Engine) validateRule(ctx context.Context, cause Cause, t audit.Target, throughRole, skipMissing bool, rep *Report) {
+	var (
+		out *ecr.ValidatePullThroughCacheRuleOutput
+		err error
+	)
+	// A role created or changed seconds ago may not have propagated through
+	// IAM yet: a rule that fails is asked again, a few seconds apart, before
+	// the failure is recorded.
+	for i, wait := range validationWaits {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+		out, err = e.Clients.ECR(t.AccountID, t.Region).ValidatePullThroughCacheRule(ctx,
+			&ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(t.Name)})
+		if err != nil || out.IsValid || ctx.Err() != nil {
+			break
+		}
+	}
+	var missing *ecrtypes.PullThroughCacheRuleNotFoundException
+	if skipMissing && errors.As(err, &missing) {
+		return
+	}
+	rec := audit.Record{Decision: audit.DecisionPTCValidated, Op: "validate", Trigger: cause.Trigger, Actor: cause.Actor, Target: t, DryRun: e.Exec.DryRun}
+	var failure string
+	switch {
+	case err != nil:
+		failure = fmt.Sprintf("validating pull-through-cache rule (%s): %v", t.ARN, err)
+	case !out.IsValid:
+		failure = fmt.Sprintf("pull-through-cache rule %s in account %s, region %s failed AWS's validation: %s",
+			t.Name, t.AccountID, t.Region, aws.ToString(out.Failure))
+	}
+	if failure != "" {
+		if throughRole && e.Decl.PullThroughCache != nil && e.Decl.PullThroughCache.Role.SourceAccount() {
+			failure += fmt.Sprintf("; the rule caches through role %s, whose trust requires aws:SourceAccount, which AWS does not document "+
+				"the pull-through-cache service sends: if pulls through this rule fail, set %s to false in the declaration and deploy",
+				e.Decl.PullThroughCache.Role.Name, config.SourceAccountSwitch)
+		}
+		rec.Decision, rec.Error = audit.DecisionPTCValidationFailed, failure
+		rep.Failed++
+		rep.Errors = append(rep.Errors, failure)
+	}
+	if e.Exec.Trail == nil {
+		return
+	}
+	if err := e.Exec.Trail.Record(ctx, rec); err != nil {
+		e.log().WarnContext(ctx, "recording a pull-through-cache rule validation", "target", t.ARN, "error", err.Error())
+	}
+}

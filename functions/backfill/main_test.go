@@ -348,16 +348,25 @@ func TestDryRunThenRunThenConverged(t *testing.T) {
 		t.Fatalf("drain: %+v", dr)
 	}
 	var applied []change
+	validated := map[string]bool{}
 	for _, r := range w.runRecords(run.RunID) {
 		switch r.Decision {
 		case audit.DecisionApplied:
 			applied = append(applied, change{r.Target.ARN, r.Op, r.Diff})
+		case audit.DecisionPTCValidated:
+			// Every rule the unit wrote is validated right after (reconcile.validateWrittenRules).
+			validated[r.Target.ARN] = true
 		case audit.DecisionSummary:
 		default:
 			t.Errorf("real run recorded %s for %s: %s", r.Decision, r.Target.ARN, r.Error)
 		}
 	}
 	sortChanges(applied)
+	for _, a := range applied {
+		if strings.Contains(a.Target, "/pull-through-cache-rule/") != validated[a.Target] {
+			t.Errorf("%s: written, validated = %v; every written rule (and nothing else) is validated", a.Target, validated[a.Target])
+		}
+	}
 	want := changesOf(dry.Plan)
 	if !slices.Equal(applied, want) {
 		t.Fatalf("the real run did not apply the dry run's plan\napplied %d:\n%v\nplanned %d:\n%v", len(applied), applied, len(want), want)

@@ -64,8 +64,8 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 }
 
 // Member converges one member account: the PTC role (IAM is global, so once:
-// by the first region's function), then its PTC rules and its registry
-// policy in the engine's region (every region when it has none).
+// by the first region's function), its PTC rules and its registry policy in
+// the engine's region (every region when it has none).
 func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
 	var rep Report
 	state := desired.New(e.Decl, []desired.Account{acct})
@@ -74,19 +74,32 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 		// StackSet does not deploy the execution role there.
 		return rep, nil
 	}
-	if e.convergesGlobal() {
-		r, err := e.PTCRole(ctx, cause, state, acct.ID)
-		rep.Add(r)
-		if err != nil {
-			return rep, err
-		}
-	}
+	roleHere := e.convergesGlobal()
 	var errs []error
 	for _, region := range e.accountRegions() {
-		// The PTC rules and the registry policy under one hold of the
-		// registry's lease, read once, their intents stored together.
-		r, err := e.heldDocuments(ctx, cause, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
-			return e.registryDocuments(ctx, cause, state, acct.ID, region)
+		// The PTC role (in the first hub region), the PTC rules and the
+		// registry policy under one hold of the registry's lease, each read
+		// once, their intents stored together, the role written first.
+		withRole := roleHere && region == e.Decl.Hub.Regions[0]
+		r, err := e.heldDocuments(ctx, cause, state, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
+			var items []apply.HeldChange
+			if withRole {
+				role, err := e.roleDocuments(ctx, cause, state, acct.ID)
+				if err != nil {
+					return nil, err
+				}
+				items = role
+			}
+			docs, err := e.registryDocuments(ctx, cause, state, acct.ID, region)
+			if err != nil {
+				return nil, err
+			}
+			if withRole {
+				for i := range docs {
+					docs[i].Wave += 2 // after the role and its policy
+				}
+			}
+			return append(items, docs...), nil
 		})
 		rep.Add(r)
 		errs = append(errs, err)

@@ -24,35 +24,42 @@ import (
 // PTCRole converges the member's PTC role: created with its trust policy
 // when missing, else its trust policy updated; then its inline policy.
 func (e *Engine) PTCRole(ctx context.Context, cause Cause, state *desired.State, account string) (Report, error) {
-	var rep Report
-	// desired
+	if _, ok := state.PTCRole(account); !ok {
+		return Report{}, nil
+	}
+	return e.heldDocuments(ctx, cause, state, e.roleLeaseKey(account), func(ctx context.Context) ([]apply.HeldChange, error) {
+		return e.roleDocuments(ctx, cause, state, account)
+	})
+}
+
+// roleLeaseKey is the lease of a member's PTC role: the registry lease of
+// the hub's first region, whose function converges the role (IAM is
+// global). So an account event holds one lease for the role, the PTC rules
+// and the registry policy there, and stores their intents together.
+func (e *Engine) roleLeaseKey(account string) string {
+	return lease.RegistryKey(account, e.Decl.Hub.Regions[0])
+}
+
+// roleDocuments reads the role once (trust and inline policy) under the
+// caller's hold of roleLeaseKey and plans both documents, the role written
+// before its policy (waves 0 and 1).
+func (e *Engine) roleDocuments(ctx context.Context, cause Cause, state *desired.State, account string) ([]apply.HeldChange, error) {
 	role, ok := state.PTCRole(account)
 	if !ok {
-		return rep, nil
+		return nil, nil
 	}
 	client := e.Clients.IAM(account)
 	roles := inventory.NewRoles(client, account)
-	trust, permission := e.trustStep(cause, client, roles, account, role), e.permissionStep(cause, client, roles, account, role)
-	// One lease on the role, one read of its trust and inline policy, both
-	// changes' intents stored together, the role written before its policy.
-	err := e.Exec.HoldUnit(ctx, lease.RoleKey(account, role.Name), func(ctx context.Context, h apply.HeldLease) error {
-		cur, err := roles.Role(ctx, role.Name, role.PolicyName)
-		if err != nil {
-			return fmt.Errorf("reading role (%s): %w", role.ARN, err)
-		}
-		tc, terr := e.planTrust(role, cur)
-		pc, perr := e.planPermission(role, cur)
-		results, err := e.Exec.ApplyHeld(ctx, h, []apply.HeldChange{
-			{Step: trust, Change: tc, Err: terr},
-			{Step: permission, Change: pc, Err: perr, Wave: 1},
-		})
-		for _, res := range results {
-			rep.count(res)
-		}
-		e.validateRulesOfRole(ctx, cause, state, account, results, &rep)
-		return err
-	})
-	return rep, err
+	cur, err := roles.Role(ctx, role.Name, role.PolicyName)
+	if err != nil {
+		return nil, fmt.Errorf("reading role (%s): %w", role.ARN, err)
+	}
+	tc, terr := e.planTrust(role, cur)
+	pc, perr := e.planPermission(role, cur)
+	return []apply.HeldChange{
+		{Step: e.trustStep(cause, client, roles, account, role), Change: tc, Err: terr},
+		{Step: e.permissionStep(cause, client, roles, account, role), Change: pc, Err: perr, Wave: 1},
+	}, nil
 }
 
 // planTrust plans the role's trust policy from what the role holds.
@@ -81,7 +88,7 @@ type roleWrite struct {
 }
 
 func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, account string, role desired.Role) apply.Step {
-	s := step(lease.RoleKey(account, role.Name), audit.Target{ARN: role.ARN, AccountID: account, Kind: KindRoleTrustPolicy, Name: role.Name}, cause)
+	s := step(e.roleLeaseKey(account), audit.Target{ARN: role.ARN, AccountID: account, Kind: KindRoleTrustPolicy, Name: role.Name}, cause)
 	s.PrincipalWait = e.principalWait()
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
 		cur, err := roles.Role(ctx, role.Name)
@@ -112,7 +119,7 @@ func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, a
 
 func (e *Engine) permissionStep(cause Cause, client iamAPI, roles *inventory.Roles, account string, role desired.Role) apply.Step {
 	target := role.ARN + "/policy/" + role.PolicyName
-	s := step(lease.RoleKey(account, role.Name), audit.Target{ARN: target, AccountID: account, Kind: KindRoleInlinePolicy, Name: role.Name}, cause)
+	s := step(e.roleLeaseKey(account), audit.Target{ARN: target, AccountID: account, Kind: KindRoleInlinePolicy, Name: role.Name}, cause)
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
 		cur, err := roles.Role(ctx, role.Name, role.PolicyName)
 		if err != nil {

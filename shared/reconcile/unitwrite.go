@@ -172,7 +172,7 @@ func (e *Engine) summarize(ctx context.Context, cause Cause, w Work, rep Report,
 // plan returns under it, and applies them as one batch: the path of an
 // account event's member registry (its PTC rules and registry policy) and of
 // the hub's registry policy.
-func (e *Engine) heldDocuments(ctx context.Context, cause Cause, key string, planFn func(ctx context.Context) ([]apply.HeldChange, error)) (Report, error) {
+func (e *Engine) heldDocuments(ctx context.Context, cause Cause, state *desired.State, key string, planFn func(ctx context.Context) ([]apply.HeldChange, error)) (Report, error) {
 	var rep Report
 	err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
 		items, err := planFn(ctx)
@@ -184,6 +184,7 @@ func (e *Engine) heldDocuments(ctx context.Context, cause Cause, key string, pla
 			rep.count(res)
 		}
 		e.validateWrittenRules(ctx, cause, results, &rep)
+		e.validateRulesOfRole(ctx, cause, state, results, &rep)
 		return err
 	})
 	return rep, err

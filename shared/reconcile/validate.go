@@ -49,20 +49,28 @@ func (e *Engine) validateWrittenRules(ctx context.Context, cause Cause, results 
 
 // validateRulesOfRole validates, in every hub region, the account's rules
 // that cache through the PTC role, after the role's trust policy changed
-// (results are the role's). A rule that does not exist yet is left to its
-// own creation, which validates it.
-func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *desired.State, account string, results []apply.Result, rep *Report) {
-	changed := false
+// (results are those of one held batch, which may hold the role with the
+// rules). A rule written in the same batch was validated as written; a rule
+// that does not exist yet is left to its own creation, which validates it.
+func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *desired.State, results []apply.Result, rep *Report) {
+	account := ""
+	validated := map[string]bool{}
 	for _, res := range results {
-		changed = changed || (res.Target.Kind == KindRoleTrustPolicy && res.Outcome == apply.Changed)
+		if res.Target.Kind == KindRoleTrustPolicy && res.Outcome == apply.Changed {
+			account = res.Target.AccountID
+		}
+		if res.Target.Kind == KindPTCRule && res.Outcome == apply.Changed {
+			validated[res.Target.ARN] = true
+		}
 	}
-	if !changed {
+	if account == "" || state == nil {
 		return
 	}
 	for _, region := range e.Decl.Hub.Regions {
 		for _, r := range state.PTCRules(account, region) {
-			if r.CustomRoleARN != "" {
-				e.validateRule(ctx, cause, ptcRuleResource(e.Decl.Hub.Partition, account, region, r.Prefix), true, true, rep)
+			t := ptcRuleResource(e.Decl.Hub.Partition, account, region, r.Prefix)
+			if r.CustomRoleARN != "" && !validated[t.ARN] {
+				e.validateRule(ctx, cause, t, true, true, rep)
 			}
 		}
 	}

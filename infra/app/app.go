@@ -1,6 +1,8 @@
 package app
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -46,7 +48,17 @@ func Build(app awscdk.App, o Options) (*Result, error) {
 	ApplyChecks(app)
 	res := &Result{Decl: d, Hubs: map[string]*Hub{}}
 
-	ct := o.ControlTowerHomeRegion
+	// The Control Tower home region is declared (hub.controlTowerHomeRegion); the older context key
+	// still works when the declaration names none, and may not contradict it.
+	ct := d.Hub.ControlTowerHomeRegion
+	switch {
+	case ct == "":
+		ct = o.ControlTowerHomeRegion
+		d.Hub.ControlTowerHomeRegion = ct
+	case o.ControlTowerHomeRegion != "" && o.ControlTowerHomeRegion != ct:
+		return nil, fmt.Errorf("context %s=%s contradicts the declaration's hub.controlTowerHomeRegion %s: drop the context key",
+			CtxControlTowerHome, o.ControlTowerHomeRegion, ct)
+	}
 	mgmt := NewManagement(app, o.Names.StackID(ManagementStackID), d, "us-east-1", true, ct == "" || ct == "us-east-1")
 	res.Management = append(res.Management, mgmt)
 	if ct != "" && ct != "us-east-1" {

@@ -23,13 +23,26 @@ import (
 // matcher loads synthesized EventBridge rules into the local AWS's EventBridge (moto), each with
 // its own SQS queue as target, and reports which rules an event matches: the real matcher, over
 // HTTP, instead of a reimplementation of EventBridge's pattern language. (moto's TestEventPattern
-// is a stub, so events are put on the buses and the queues read.)
+// is a stub, so events are put on the buses and the queues read.) PutEvents stamps the caller's
+// account as the envelope account, and patterns filter on it (Organizations and Control Tower
+// events only from the management account), so each sample is put by its own envelope account,
+// into which the rules are loaded the first time that account puts one.
 type matcher struct {
-	t      *testing.T
+	t       *testing.T
+	srv     *localaws.Server
+	rules   []loadedRule
+	clients map[string]*accountRules // envelope account -> its copy of the rules
+}
+
+type loadedRule struct {
+	bus, key string
+	pattern  interface{}
+}
+
+type accountRules struct {
 	eb     *eventbridge.Client
 	sqs    *sqs.Client
 	queues map[string]string // rule key -> queue URL
-	buses  map[string]string // rule key -> bus name
 }
 
 func newMatcher(t *testing.T) *matcher {
@@ -39,67 +52,93 @@ func newMatcher(t *testing.T) *matcher {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	cfg := srv.Config("us-east-1")
-	return &matcher{t: t, eb: eventbridge.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), queues: map[string]string{}, buses: map[string]string{}}
+	return &matcher{t: t, srv: srv, clients: map[string]*accountRules{}}
 }
 
-// add puts one rule with pattern on bus (creating the bus), targeting a fresh queue.
+// add registers one rule with pattern on bus, loaded (with a fresh queue as its target) into
+// every account that puts a sample.
 func (m *matcher) add(bus, key string, pattern interface{}) {
+	m.rules = append(m.rules, loadedRule{bus: bus, key: key, pattern: pattern})
+}
+
+// in returns account's copy of the rules, loading them on first use.
+func (m *matcher) in(account string) *accountRules {
 	m.t.Helper()
+	if a, ok := m.clients[account]; ok {
+		return a
+	}
 	ctx := context.Background()
-	if bus != "default" && !slices.Contains(mapValues(m.buses), bus) {
-		if _, err := m.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+	cfg, err := localaws.AccountConfig(ctx, m.srv.Config("us-east-1"), account, "ecr-warden-routing-test")
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	a := &accountRules{eb: eventbridge.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), queues: map[string]string{}}
+	buses := map[string]bool{"default": true}
+	for i, r := range m.rules {
+		if !buses[r.bus] {
+			if _, err := a.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(r.bus)}); err != nil {
+				m.t.Fatal(err)
+			}
+			buses[r.bus] = true
+		}
+		b, err := json.Marshal(r.pattern)
+		if err != nil {
 			m.t.Fatal(err)
 		}
+		name := fmt.Sprintf("r%d", i)
+		q, err := a.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		if _, err := a.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name), EventBusName: aws.String(r.bus), EventPattern: aws.String(string(b))}); err != nil {
+			m.t.Fatalf("rule %s: %v\n%s", r.key, err, b)
+		}
+		_, err = a.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), EventBusName: aws.String(r.bus),
+			Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String("arn:aws:sqs:us-east-1:" + account + ":" + name)}}})
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		a.queues[r.key] = *q.QueueUrl
 	}
-	b, err := json.Marshal(pattern)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	name := fmt.Sprintf("r%d", len(m.queues))
-	q, err := m.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	if _, err := m.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name), EventBusName: aws.String(bus), EventPattern: aws.String(string(b))}); err != nil {
-		m.t.Fatalf("rule %s: %v\n%s", key, err, b)
-	}
-	_, err = m.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), EventBusName: aws.String(bus),
-		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String("arn:aws:sqs:us-east-1:123456789012:" + name)}}})
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	m.queues[key], m.buses[key] = *q.QueueUrl, bus
+	m.clients[account] = a
+	return a
 }
 
-// match puts the sample event on every bus and returns the keys of the rules it reached.
+// match puts the sample event, as its envelope account, on every bus and returns the keys of the
+// rules it reached.
 func (m *matcher) match(raw []byte) []string {
 	m.t.Helper()
 	ctx := context.Background()
 	var ev struct {
 		Source     string          `json:"source"`
 		DetailType string          `json:"detail-type"`
+		Account    string          `json:"account"`
 		Detail     json.RawMessage `json:"detail"`
 	}
 	if err := json.Unmarshal(raw, &ev); err != nil || ev.Source == "" {
 		return nil // a payload, not an event
 	}
-	for _, bus := range slices.Compact(slices.Sorted(slices.Values(mapValues(m.buses)))) {
-		out, err := m.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+	a := m.in(ev.Account)
+	var buses []string
+	for _, r := range m.rules {
+		buses = append(buses, r.bus)
+	}
+	for _, bus := range slices.Compact(slices.Sorted(slices.Values(buses))) {
+		out, err := a.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
 			Source: aws.String(ev.Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(string(ev.Detail)), EventBusName: aws.String(bus)}}})
 		if err != nil || out.FailedEntryCount != 0 {
 			m.t.Fatalf("PutEvents on %s: %v %+v", bus, err, out)
 		}
 	}
 	var hit []string
-	for key, url := range m.queues {
-		got, err := m.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+	for key, url := range a.queues {
+		got, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
 		if err != nil {
 			m.t.Fatal(err)
 		}
 		for _, msg := range got.Messages {
 			hit = append(hit, key)
-			if _, err := m.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: msg.ReceiptHandle}); err != nil {
+			if _, err := a.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: msg.ReceiptHandle}); err != nil {
 				m.t.Fatal(err)
 			}
 		}
@@ -227,6 +266,16 @@ func TestEveryEventReachesExactlyItsFunction(t *testing.T) {
 			t.Errorf("route %s: no sample in events/ reaches it", r.ID)
 		}
 	}
+	// Organizations and Control Tower events come only from the management account: the same
+	// samples put by a member (which may put events on the hub bus) reach no rule.
+	for _, s := range samples(t, d) {
+		if s.route.Origin != trigger.FromManagement {
+			continue
+		}
+		if hits := m.match(fromAccount(t, s.raw, "222222222222")); len(hits) != 0 {
+			t.Errorf("%s put by member 222222222222 reached %v, want no rule", s.name, hits)
+		}
+	}
 	// ecr-warden's own writes wake nothing: every drift sample, made by a session of the member
 	// execution role or of a hub function role, reaches no rule at all.
 	for _, s := range samples(t, d) {
@@ -252,6 +301,21 @@ func asSessionOf(t *testing.T, raw []byte, role string) []byte {
 	acct := fmt.Sprint(detail["recipientAccountId"])
 	detail["userIdentity"] = map[string]interface{}{"type": "AssumedRole", "arn": "arn:aws:sts::" + acct + ":assumed-role/" + role + "/ecr-warden-worker",
 		"sessionContext": map[string]interface{}{"sessionIssuer": map[string]interface{}{"type": "Role", "arn": "arn:aws:iam::" + acct + ":role/" + role, "userName": role}}}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fromAccount rewrites a sample's envelope account.
+func fromAccount(t *testing.T, raw []byte, account string) []byte {
+	t.Helper()
+	var ev map[string]interface{}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["account"] = account
 	b, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)

@@ -153,6 +153,10 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			Environment:  &env,
 			Role:         role,
 			LogGroup:     logGroup,
+			// functions.reservedConcurrency of the declaration: an event flood (one member
+			// creating repositories by the thousand, events put on the hub bus) is throttled
+			// here, and retried by Lambda, instead of taking the account's whole concurrency.
+			ReservedConcurrentExecutions: jsii.Number(d.Functions.ReservedConcurrency.Of(fn)),
 		}
 		if fn != FnWorker { // the worker is fed by SQS, whose redrive policy is its failure path
 			props.RetryAttempts = jsii.Number(AsyncRetryAttempts)
@@ -168,8 +172,10 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 				EventSourceArn:          p.Queues.Work.QueueArn(),
 				BatchSize:               jsii.Number(1),
 				ReportBatchItemFailures: jsii.Bool(true),
-				// Bounded concurrency keeps Organizations and IAM within their rate limits.
-				MaxConcurrency: jsii.Number(5),
+				// Bounded concurrency keeps Organizations and IAM within their rate limits; the
+				// poller never runs more workers than the function's reserved concurrency, so
+				// none of its invocations is throttled.
+				MaxConcurrency: jsii.Number(d.Functions.ReservedConcurrency.Of(FnWorker)),
 			})
 		}
 		f.ByName[fn] = fun

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-warden/ecr-warden/shared/config"
+
 	"github.com/ecr-warden/ecr-warden/shared/devtools/rehearsal"
 )
 
@@ -62,6 +64,15 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 			detail["$or"] = notByOwnRoles()
 		}
 		pattern := map[string]interface{}{"source": []string{w.source}, "detail-type": w.detailTypes, "detail": detail}
+		// Organizations and Control Tower events come only from the management account (Control
+		// Tower's only from its home region, us-east-1 when the declaration names none).
+		switch w.source {
+		case "aws.organizations":
+			pattern["account"] = []string{built.Decl.Hub.ManagementAccountID}
+		case "aws.controltower":
+			pattern["account"] = []string{built.Decl.Hub.ManagementAccountID}
+			pattern["region"] = []string{built.Decl.Hub.ControlTowerRegion()}
+		}
 		fnID := logicalID(hub.Functions.ByName[w.fn].Node().DefaultChild())
 		for _, bus := range []string{"custom", "default"} {
 			name := fmt.Sprintf("ecr-warden-%s-%s", bus, id)
@@ -128,6 +139,8 @@ func TestFunctionsRunTheBuiltAssetsWithTheContractEnvironment(t *testing.T) {
 		mustEqual(t, fn+" runtime", p["Runtime"], "provided.al2023")
 		mustEqual(t, fn+" architecture", p["Architectures"], []string{"arm64"})
 		mustEqual(t, fn+" handler", p["Handler"], "bootstrap")
+		// The declaration's functions.reservedConcurrency (the example sets none: the defaults).
+		mustEqual(t, fn+" reserved concurrency", p["ReservedConcurrentExecutions"], config.DefaultReservedConcurrency[fn])
 		mustEqual(t, fn+" role", p["Role"], map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Functions.Roles[fn].Node().DefaultChild()), "Arn"}})
 		mustEqual(t, fn+" log group", p["LoggingConfig"], map[string]interface{}{"LogGroup": map[string]interface{}{"Ref": logicalID(hub.Functions.LogGroups[fn].Node().DefaultChild())}})
 		all := map[string]interface{}{
@@ -200,7 +213,7 @@ func TestFailuresEndInDeadLetterQueues(t *testing.T) {
 		"EventSourceArn":        map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Queues.Work.Node().DefaultChild()), "Arn"}},
 		"FunctionName":          map[string]interface{}{"Ref": logicalID(hub.Functions.ByName[FnWorker].Node().DefaultChild())},
 		"FunctionResponseTypes": []string{"ReportBatchItemFailures"},
-		"ScalingConfig":         map[string]interface{}{"MaximumConcurrency": 5},
+		"ScalingConfig":         map[string]interface{}{"MaximumConcurrency": config.DefaultReservedConcurrency[FnWorker]}, // the worker's reserved concurrency
 	})
 	// Every queue refuses plain HTTP.
 	for id := range resourcesOf(hubUS, "AWS::SQS::Queue") {
@@ -235,9 +248,12 @@ func TestSweepRunsTheBackfillOnTheDeclaredSchedule(t *testing.T) {
 func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
 	hub := built.Hubs["us-east-1"]
 	alarms := resourcesOf(hubUS, "AWS::CloudWatch::Alarm")
-	if len(alarms) != len(FunctionNames)+5 {
-		t.Errorf("%d alarms, want %d", len(alarms), len(FunctionNames)+5)
+	if len(alarms) != len(FunctionNames)+6 {
+		t.Errorf("%d alarms, want %d", len(alarms), len(FunctionNames)+6)
 	}
+	// A failed pull-through-cache rule validation is not a failed write, and alarms on its own.
+	hubUS.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{"AlarmName": "ecr-warden-ptc-validation-failed",
+		"Namespace": "ecr-warden", "MetricName": "Decisions", "Dimensions": []interface{}{map[string]interface{}{"Name": "Decision", "Value": "ptc-validation-failed"}}})
 	// Every alarm reaches someone: the topic the stack creates when none is given.
 	topic := logicalID(hub.Alarms.Topic.Node().DefaultChild())
 	for id, a := range alarms {

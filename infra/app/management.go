@@ -30,10 +30,10 @@ func NewManagement(scope constructs.Construct, id string, d *Declaration, region
 	m := &Management{Stack: stack}
 	var patterns []Pattern
 	if organizations {
-		patterns = append(patterns, OrganizationsPattern())
+		patterns = append(patterns, OrganizationsPattern(d))
 	}
 	if controlTower {
-		patterns = append(patterns, ControlTowerPattern())
+		patterns = append(patterns, ControlTowerPattern(d))
 	}
 	m.Forwarding = NewForwarding(stack, "Forwarding", d, region, patterns)
 	if region == "us-east-1" && !d.IsHubAlsoManagement() {

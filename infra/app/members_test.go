@@ -101,7 +101,7 @@ func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
 func TestManagementForwardsAccountEventsToEveryHubBus(t *testing.T) {
 	rules := rulesByName(t, mgmt)
 	buses := []string{"arn:aws:events:us-east-1:111111111111:event-bus/ecr-warden", "arn:aws:events:eu-west-1:111111111111:event-bus/ecr-warden"}
-	for _, p := range []Pattern{OrganizationsPattern(), ControlTowerPattern()} {
+	for _, p := range []Pattern{OrganizationsPattern(built.Decl), ControlTowerPattern(built.Decl)} {
 		r, ok := rules["ecr-warden-forward-"+p.ID]
 		if !ok {
 			t.Fatalf("no forwarding rule for %s: %v", p.ID, sortedKeys(rules))

@@ -35,6 +35,9 @@ type Pattern struct {
 	Function string
 	// USEast1Only marks events that exist only in us-east-1 (ECR Public, IAM).
 	USEast1Only bool
+	// Accounts and Regions, when set, restrict the envelope account and region (the management
+	// account for Organizations and Control Tower events, Control Tower's home region).
+	Accounts, Regions []string
 }
 
 // detail is the pattern's detail filter.
@@ -69,16 +72,30 @@ func (p Pattern) detail() map[string]interface{} {
 func (p Pattern) EventPattern() *awsevents.EventPattern {
 	detail := p.detail()
 	detail["eventName"] = jsii.Strings(p.EventNames...)
-	return &awsevents.EventPattern{
+	ep := &awsevents.EventPattern{
 		Source:     jsii.Strings(p.Source),
 		DetailType: jsii.Strings(p.DetailTypes...),
 		Detail:     &detail,
 	}
+	if len(p.Accounts) > 0 {
+		ep.Account = jsii.Strings(p.Accounts...)
+	}
+	if len(p.Regions) > 0 {
+		ep.Region = jsii.Strings(p.Regions...)
+	}
+	return ep
 }
 
 // Map renders p as the raw JSON pattern, for L1 rules (the member template) and tests.
 func (p Pattern) Map() map[string]interface{} {
-	return map[string]interface{}{"source": []string{p.Source}, "detail-type": p.DetailTypes, "detail": p.detail()}
+	m := map[string]interface{}{"source": []string{p.Source}, "detail-type": p.DetailTypes, "detail": p.detail()}
+	if len(p.Accounts) > 0 {
+		m["account"] = p.Accounts
+	}
+	if len(p.Regions) > 0 {
+		m["region"] = p.Regions
+	}
+	return m
 }
 
 // patternOf renders one route for d; ok is false when the declaration gives the route nothing to
@@ -93,6 +110,12 @@ func patternOf(r trigger.Route, d *Declaration) (Pattern, bool) {
 	}
 	if r.Function == trigger.FnDrift {
 		p.NotBy = OwnRoleNames(d)
+	}
+	if r.ManagementOnly {
+		p.Accounts = []string{d.Hub.ManagementAccountID}
+	}
+	if r.ControlTowerHomeOnly {
+		p.Regions = []string{d.Hub.ControlTowerRegion()}
 	}
 	var roles []string
 	switch r.Roles {
@@ -173,12 +196,13 @@ func routePattern(d *Declaration, id string) Pattern {
 	panic("no route " + id)
 }
 
-// OrganizationsPattern matches account lifecycle events of AWS Organizations (management account,
-// us-east-1 only).
-func OrganizationsPattern() Pattern { return routePattern(&Declaration{}, "OrganizationsAccount") }
+// OrganizationsPattern matches account lifecycle events of AWS Organizations from d's management
+// account (they exist only there, in us-east-1).
+func OrganizationsPattern(d *Declaration) Pattern { return routePattern(d, "OrganizationsAccount") }
 
-// ControlTowerPattern matches Control Tower account vending (Control Tower home region only).
-func ControlTowerPattern() Pattern { return routePattern(&Declaration{}, "ControlTowerAccount") }
+// ControlTowerPattern matches Control Tower account vending from d's management account and
+// Control Tower home region.
+func ControlTowerPattern(d *Declaration) Pattern { return routePattern(d, "ControlTowerAccount") }
 
 // HubPatterns are the rules of the hub (on its custom bus and on its default bus alike): every
 // route of the table.

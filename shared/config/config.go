@@ -107,7 +107,60 @@ type Declaration struct {
 	PullThroughCache   *PullThroughCache   `json:"pullThroughCache,omitempty"`
 	PublicRepositories []PublicGrant       `json:"publicRepositories,omitempty"`
 	Sweep              Sweep               `json:"sweep"`
+	// Functions tunes the hub functions the CDK app deploys.
+	Functions Functions `json:"functions"`
 }
+
+// Functions tunes the hub functions.
+type Functions struct {
+	// ReservedConcurrency caps how many instances of each function run at once in a hub region
+	// (and reserves them): an event flood from one member cannot take the account's whole Lambda
+	// concurrency, and the functions cannot starve each other. Defaults in
+	// DefaultReservedConcurrency.
+	ReservedConcurrency ReservedConcurrency `json:"reservedConcurrency"`
+}
+
+// ReservedConcurrency is one value per hub function, each 1..MaxReservedConcurrency (the worker at
+// least 2: it is also the maximum concurrency of its SQS event source, whose minimum is 2).
+type ReservedConcurrency struct {
+	Repository *int `json:"repository,omitempty"`
+	Account    *int `json:"account,omitempty"`
+	Backfill   *int `json:"backfill,omitempty"`
+	Worker     *int `json:"worker,omitempty"`
+	Drift      *int `json:"drift,omitempty"`
+}
+
+// Of returns the value for the function named fn (the folder names under functions/), 0 for an
+// unknown name. After ApplyDefaults every known function has one.
+func (r ReservedConcurrency) Of(fn string) int {
+	var p *int
+	switch fn {
+	case "repository":
+		p = r.Repository
+	case "account":
+		p = r.Account
+	case "backfill":
+		p = r.Backfill
+	case "worker":
+		p = r.Worker
+	case "drift":
+		p = r.Drift
+	}
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// DefaultReservedConcurrency are the reserved concurrency defaults: repository events come in
+// bursts (a pull-through cache creating repositories, an IaC apply), account events and hand edits
+// are rare, the backfill is one manual or scheduled run at a time, and the worker's five match
+// the work queue's poller (Organizations and IAM rate limits bound it anyway).
+var DefaultReservedConcurrency = map[string]int{"repository": 10, "account": 5, "backfill": 2, "worker": 5, "drift": 5}
+
+// MaxReservedConcurrency bounds each function's reserved concurrency: AWS keeps 100 of an
+// account's (default 1,000) concurrent executions unreserved, and nothing here needs more.
+const MaxReservedConcurrency = 900
 
 // Hub identifies the central registry and the organization it serves.
 type Hub struct {
@@ -116,6 +169,19 @@ type Hub struct {
 	Partition           string   `json:"partition,omitempty"`
 	OrganizationID      string   `json:"organizationId"`
 	ManagementAccountID string   `json:"managementAccountId"`
+	// ControlTowerHomeRegion is the Control Tower landing zone's home region, where its lifecycle
+	// events are emitted; the hub accepts Control Tower events only from there (and the management
+	// stack forwards them from there). Empty: us-east-1 (or no Control Tower).
+	ControlTowerHomeRegion string `json:"controlTowerHomeRegion,omitempty"`
+}
+
+// ControlTowerRegion is the region Control Tower events are accepted from: the declared home
+// region, else us-east-1.
+func (h Hub) ControlTowerRegion() string {
+	if h.ControlTowerHomeRegion != "" {
+		return h.ControlTowerHomeRegion
+	}
+	return "us-east-1"
 }
 
 // RegistryPolicyScope says whether ecr-warden may switch a registry to the V2 policy scope, which
@@ -271,6 +337,14 @@ func (d *Declaration) ApplyDefaults() {
 	}
 	if d.Sweep.Schedule == "" {
 		d.Sweep.Schedule = DefaultSweepSchedule
+	}
+	rc := &d.Functions.ReservedConcurrency
+	for fn, field := range map[string]**int{"repository": &rc.Repository, "account": &rc.Account, "backfill": &rc.Backfill,
+		"worker": &rc.Worker, "drift": &rc.Drift} {
+		if *field == nil {
+			v := DefaultReservedConcurrency[fn]
+			*field = &v
+		}
 	}
 	for i := range d.Grants {
 		g := &d.Grants[i]

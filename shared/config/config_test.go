@@ -60,6 +60,8 @@ func TestDefaults(t *testing.T) {
 		"registries":     {d.Grants[0].Registries, Registries{Hub: true}},
 		"ptc role":       {d.PullThroughCache.Role.Name, "ecr-warden-ptc"},
 		"source account": {d.PullThroughCache.Role.SourceAccount(), true},
+		"concurrency":    {[]int{d.Functions.ReservedConcurrency.Of("repository"), d.Functions.ReservedConcurrency.Of("account"), d.Functions.ReservedConcurrency.Of("backfill"), d.Functions.ReservedConcurrency.Of("worker"), d.Functions.ReservedConcurrency.Of("drift")}, []int{10, 5, 2, 5, 5}},
+		"ct region":      {d.Hub.ControlTowerRegion(), "us-east-1"},
 		"upstream mode":  {d.PullThroughCache.UpstreamGrantMode, "enumerate"},
 		"stmt principal": {d.PullThroughCache.StatementPrincipals, StatementPrincipals{AccountRoot: true}},
 		"upstream kind":  {d.PullThroughCache.Rules[0].UpstreamRegistry, "ecr-public"},
@@ -82,6 +84,14 @@ func TestValidationMessages(t *testing.T) {
 		msg    string
 	}{
 		{"hub account", func(d *Declaration) { d.Hub.AccountID = "1111" }, "hub.accountId", `account id "1111" must be 12 digits`},
+		{"control tower region", func(d *Declaration) { d.Hub.ControlTowerHomeRegion = "Ireland" }, "hub.controlTowerHomeRegion", `region "Ireland" is not a region name like us-east-1`},
+		{"control tower partition", func(d *Declaration) { d.Hub.ControlTowerHomeRegion = "cn-north-1" }, "hub.controlTowerHomeRegion", `region "cn-north-1" is in partition aws-cn, not the declared partition aws`},
+		{"concurrency zero", func(d *Declaration) { zero := 0; d.Functions.ReservedConcurrency.Repository = &zero }, "functions.reservedConcurrency.repository",
+			"reserved concurrency 0 must be between 1 and 900 (AWS keeps 100 of an account's default 1,000 concurrent executions unreserved)"},
+		{"concurrency too high", func(d *Declaration) { n := 901; d.Functions.ReservedConcurrency.Drift = &n }, "functions.reservedConcurrency.drift",
+			"reserved concurrency 901 must be between 1 and 900 (AWS keeps 100 of an account's default 1,000 concurrent executions unreserved)"},
+		{"worker concurrency", func(d *Declaration) { one := 1; d.Functions.ReservedConcurrency.Worker = &one }, "functions.reservedConcurrency.worker",
+			"reserved concurrency 1 must be between 2 and 900 (AWS keeps 100 of an account's default 1,000 concurrent executions unreserved); the worker's is also its SQS event source's maximum concurrency, at least 2"},
 		{"partition", func(d *Declaration) { d.Hub.Partition = "aws-moon" }, "hub.partition", `partition "aws-moon" must be aws, aws-cn or aws-us-gov`},
 		{"no regions", func(d *Declaration) { d.Hub.Regions = nil }, "hub.regions", "at least one region is required"},
 		{"region pattern", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "US_EAST"} }, "hub.regions[1]", `region "US_EAST" is not a region name like us-east-1`},
@@ -274,7 +284,7 @@ func TestParseReportsShapeProblemsWithPaths(t *testing.T) {
 		{"trailing", `{} {}`, []string{"line 1, column 4: unexpected data after the declaration object"}},
 		{"not object", `[]`, []string{"(document): must be an object, not an array"}},
 		{"unknown fields everywhere", `{"hub":{"accountID":"111111111111"},"grants":[{"name":"a"},{"name":"b","principals":{"org":true}}],"extra":1}`, []string{
-			`extra: unknown field "extra"; known fields: actionSets, grants, hub, memberRoleName, publicRepositories, pullThroughCache, registryPolicyScope, sidPrefix, sweep`,
+			`extra: unknown field "extra"; known fields: actionSets, functions, grants, hub, memberRoleName, publicRepositories, pullThroughCache, registryPolicyScope, sidPrefix, sweep`,
 			`grants[1].principals.org: unknown field "org"; known fields: accounts, organization, ous, roles`,
 			`hub.accountID: unknown field "accountID" (did you mean "accountId"?)`,
 		}},

@@ -186,6 +186,25 @@ func (v *validator) hub() {
 		v.add("hub.organizationId", "organization id %q must look like o-a1b2c3d4e5 (o- and 10-32 lowercase letters or digits)", h.OrganizationID)
 	}
 	v.accountID("hub.managementAccountId", h.ManagementAccountID)
+	if r := h.ControlTowerHomeRegion; r != "" {
+		switch {
+		case !policy.ValidRegion(r):
+			v.add("hub.controlTowerHomeRegion", "region %q is not a region name like us-east-1", r)
+		case partitionOK && regionPartition(r) != h.Partition:
+			v.add("hub.controlTowerHomeRegion", "region %q is in partition %s, not the declared partition %s", r, regionPartition(r), h.Partition)
+		}
+	}
+	rc := v.d.Functions.ReservedConcurrency
+	for _, fn := range []string{"repository", "account", "backfill", "worker", "drift"} {
+		n, low := rc.Of(fn), 1
+		if fn == "worker" {
+			low = 2
+		}
+		if n < low || n > MaxReservedConcurrency {
+			v.add("functions.reservedConcurrency."+fn, "reserved concurrency %d must be between %d and %d (AWS keeps 100 of an account's default 1,000 concurrent executions unreserved)%s",
+				n, low, MaxReservedConcurrency, map[bool]string{true: "; the worker's is also its SQS event source's maximum concurrency, at least 2", false: ""}[fn == "worker"])
+		}
+	}
 	if !roleNamePattern.MatchString(v.d.MemberRoleName) {
 		v.add("memberRoleName", "role name %q must be 1-64 letters, digits or +=,.@_-", v.d.MemberRoleName)
 	}

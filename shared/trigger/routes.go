@@ -66,6 +66,14 @@ type Route struct {
 	// Parameters, when set, restricts events to these values of
 	// detail.requestParameters fields.
 	Parameters map[string][]string
+	// ManagementOnly restricts the route to events whose envelope account is
+	// the management account (the only place they are emitted: a member may
+	// put events on the hub bus, and must not move grants with them);
+	// Target.CheckOrigin checks the same when parsing.
+	ManagementOnly bool
+	// ControlTowerHomeOnly restricts the route to events whose envelope
+	// region is the Control Tower home region, the only one it emits them in.
+	ControlTowerHomeOnly bool
 }
 
 // EventNames are the route's event names, in table order.
@@ -103,9 +111,9 @@ var Routes = []Route{
 	{ID: "CreatePublicRepository", Source: SourceECRPublic, DetailTypes: apiCall, Function: FnRepository, Origin: FromRegistries, USEast1Only: true,
 		Events: []Event{{"CreateRepository", KindPublicRepository}}},
 	{ID: "OrganizationsAccount", Source: SourceOrganizations, DetailTypes: apiOrService, Function: FnAccount, Origin: FromManagement,
-		Events: accountEvents},
+		Events: accountEvents, ManagementOnly: true},
 	{ID: "ControlTowerAccount", Source: SourceControlTower, DetailTypes: apiOrService, Function: FnAccount, Origin: FromManagement,
-		Events: vendingEvents},
+		Events: vendingEvents, ManagementOnly: true, ControlTowerHomeOnly: true},
 	{ID: "EcrPolicyDrift", Source: SourceECR, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries,
 		Events: []Event{{"SetRepositoryPolicy", KindRepository}, {"DeleteRepositoryPolicy", KindRepository}, {"PutRegistryPolicy", KindRegistryPolicy},
 			{"DeleteRegistryPolicy", KindRegistryPolicy}, {"UpdatePullThroughCacheRule", KindPTCRule}, {"DeletePullThroughCacheRule", KindPTCRule}}},

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// TestHandedOffChangeSurvivesADeadHolder: an account event finds the hub
+// registry policy's lease held by a holder that opened the mailbox and then
+// died (its lease and its open mark stay until they lapse). The event
+// converges the member, hands its hub change to that holder and ends
+// successfully; nothing is written to the hub for it, and its entry waits in
+// the mailbox. The next account event, after the dead holder's lease lapsed,
+// takes the lease and applies both accounts in one hub write, and the
+// mailbox is empty afterwards: a handed-off change is never lost.
+func TestHandedOffChangeSurvivesADeadHolder(t *testing.T) {
+	w := newWorld(t, nil)
+	foreign := foreignStatement("210987654321")
+	w.seedHub("210987654321")
+	a := w.createAccount("handed-off", w.ouA)
+	b := w.createAccount("next", w.ouA)
+	fn := w.start()
+
+	leases, err := lease.New(dynamodb.NewFromConfig(w.hub), functest.LeaseTable, lease.Options{Holder: "dead-holder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := lease.RegistryKey(hubAccount, region)
+	dead, err := leases.TryAcquire(w.ctx, key, 8*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leases.Open(w.ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Reset()
+	joinA := w.event("org-account-joined.json", a)
+	r := w.invoke(fn, joinA)
+	if r.Failed != 0 {
+		t.Fatalf("the handing-off event failed: %+v", r.Report)
+	}
+	w.assertMember(a)
+	if got := w.principals(w.registryPolicy(w.hub), sidApps); len(got) != 0 {
+		t.Errorf("hub statement %s names %v while the dead holder's lease stood", sidApps, got)
+	}
+	if n := proxy.CountsByAccount()[hubAccount]["PutRegistryPolicy"]; n != 0 {
+		t.Errorf("the hub registry policy was written %d times while the dead holder's lease stood", n)
+	}
+	box, err := leases.Peek(w.ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !box.Has(a) {
+		t.Fatalf("mailbox after the hand-off: %+v; want %s's entry waiting", box, a)
+	}
+
+	time.Sleep(time.Until(dead.Expires()) + 1100*time.Millisecond)
+	if r := w.invoke(fn, w.event("org-account-joined.json", b)); r.Failed != 0 {
+		t.Fatalf("the next event failed: %+v", r.Report)
+	}
+	w.assertHub(foreign, roots(a, b), roots(a, b), nil)
+	box, err = leases.Peek(w.ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.Entries) != 0 || box.Open != "" {
+		t.Errorf("mailbox after the next holder: %+v; want empty and closed", box)
+	}
+	// The write is recorded under the handed-off event too.
+	var ev struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(joinA, &ev); err != nil {
+		t.Fatal(err)
+	}
+	trail, err := audit.New(dynamodb.NewFromConfig(w.hub), auditTable, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := policy.RegistryARN("aws", region, hubAccount)
+	recs, err := trail.History(w.ctx, target, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(recs, func(r audit.Record) bool {
+		return r.Decision == audit.DecisionApplied && r.Trigger.EventID == ev.ID
+	}) {
+		t.Errorf("no applied record of %s under the handed-off event %s; have %+v", target, ev.ID, recs)
+	}
+}

@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli iamsim truthtable build build-host test gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
+.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli iamsim truthtable build build-host test test-short gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -61,6 +61,16 @@ test: tools lint gotest deploy-local-report ## everything: lint, unit, golden, p
 # time is faster than contention (2m20s against 3m30s) and keeps timing-sensitive retries honest.
 gotest:
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
+
+# The fast lane: every test that needs nothing but Go (go test -short; the ones that need the local AWS,
+# the real binaries or the CDK skip, saying they run in make test), run with a PATH that holds go and
+# gofmt only, so a test that would start Python, Node or the CDK fails loudly instead of passing here
+# because they happen to be installed. The C toolchain go uses (go env CC, as, ld) stays, so cgo and
+# the build cache are the same as in every other go command.
+test-short: ## the fast lane: go test -short ./... with only Go on PATH (no Python, Node, CDK), well under a minute
+	@lane=$$(mktemp -d); trap 'rm -rf "$$lane"' EXIT; \
+	  for t in "$$(command -v $(GO))" "$$(dirname "$$(command -v $(GO))")/gofmt" $$(command -v "$$($(GO) env CC)" as ld); do ln -s "$$t" "$$lane/$$(basename "$$t")"; done; \
+	  PATH="$$lane" PYTHON=python3 go test -short -count=1 $(ARGS) ./...
 
 # The deploy rehearsal runs inside gotest (shared/devtools/rehearsal); its log names what the local AWS skipped.
 deploy-local-report:

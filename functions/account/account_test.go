@@ -14,6 +14,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -140,6 +141,7 @@ func (w *world) assertRedeliveryWritesNothing(fn invoker, event []byte) {
 // organization sets the member up and adds it to exactly the hub statements
 // its OU selects; delivering it again writes nothing.
 func TestAccountEvents(t *testing.T) {
+	localaws.Need(t)
 	for _, c := range []struct {
 		file   string
 		parent string // "A", "B" or "" (root), where the event says it is
@@ -184,6 +186,7 @@ func TestAccountEvents(t *testing.T) {
 // TestFailedCreateAccountChangesNothing: a FAILED CreateAccountResult is
 // rejected and audited, and nothing in AWS is written.
 func TestFailedCreateAccountChangesNothing(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	seed := w.seedHub("210987654321")
 	fn := w.start()
@@ -206,6 +209,7 @@ func TestFailedCreateAccountChangesNothing(t *testing.T) {
 // unreadable input are audited rejections, not failures (retrying cannot
 // help) and never writes.
 func TestRejectsWhatIsNotAnAccountEvent(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	fn := w.start()
 	for _, c := range []struct {
@@ -260,6 +264,7 @@ func (w *world) assertAudited(target string, d audit.Decision, contains string) 
 // the repository policies of an enumerating repository grant; its PTC
 // membership (the upstream grant) stays.
 func TestMoveSwapsGrant(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	stay := w.createAccount("stayer", w.ouA)
 	foreign := foreignStatement(stay)
@@ -309,6 +314,7 @@ func TestMoveSwapsGrant(t *testing.T) {
 // naming the departed account, stay; nothing is written in the departed
 // account.
 func TestDepartureRemovesOnlyThatAccount(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	a1 := w.createAccount("leaver", w.ouA)
 	a2 := w.createAccount("remainer", w.ouA)
@@ -350,6 +356,7 @@ func TestDepartureRemovesOnlyThatAccount(t *testing.T) {
 // The lease on each document serialises the read-merge-write cycles, so no
 // principal and no foreign statement is lost.
 func TestConcurrentJoins(t *testing.T) {
+	localaws.Need(t)
 	const n = 20
 	w := newWorld(t, nil)
 	foreign := foreignStatement("210987654321")
@@ -417,6 +424,7 @@ func TestConcurrentJoins(t *testing.T) {
 // principal it has not propagated yet ("Invalid registry policy provided");
 // the write is retried with backoff and converges within the invocation.
 func TestInvalidPrincipalIsRetried(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	foreign := foreignStatement("210987654321")
 	w.seedHub("210987654321")
@@ -442,6 +450,7 @@ func TestInvalidPrincipalIsRetried(t *testing.T) {
 // refused before any write to it, the error names the limit and points at
 // condition mode, and the audit trail records the refusal.
 func TestOversizedEnumerationRefusedBeforeWriting(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	seed, k := oversizedSeed()
 	w.putRegistryPolicy(w.hub, seed)
@@ -492,6 +501,7 @@ func oversizedSeed() (string, int) {
 // costs the same Organizations calls in an organization of 10 accounts and
 // of 40, never ListAccounts: the account's OU path comes from its parents.
 func TestOrganizationsCallsDoNotGrowWithTheOrganization(t *testing.T) {
+	localaws.Need(t)
 	count := func(size int) map[string]int {
 		w := newWorld(t, nil)
 		parents := []string{"", w.ouA, w.ouB}
@@ -534,6 +544,7 @@ func TestOrganizationsCallsDoNotGrowWithTheOrganization(t *testing.T) {
 // registry policy is refused (nothing written, the error says how to fix
 // it), with it the scope is switched and the policy written.
 func TestV1ScopeRefusedUnlessAllowed(t *testing.T) {
+	localaws.Need(t)
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allowSwitchToV2=%v", allow), func(t *testing.T) {
 			w := newWorld(t, func(d string) string {
@@ -576,6 +587,7 @@ func TestV1ScopeRefusedUnlessAllowed(t *testing.T) {
 // join of an account that has since left does not bring them back: out of
 // order, the organization's current state decides.
 func TestStaleDepartureAfterRejoinKeepsGrants(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	a1 := w.createAccount("rejoiner", w.ouA)
 	foreign := foreignStatement("210987654321")

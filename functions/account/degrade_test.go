@@ -14,6 +14,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -38,6 +39,7 @@ func withPTCUserRole(s string) string {
 // role, the grant and the document, and once the role exists the next
 // convergence adds it back.
 func TestMissingRoleIsLeftOutAndAddedBack(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, withPTCUserRole)
 	a := w.createAccount("newcomer", w.ouA)
 	fn := w.start()
@@ -83,6 +85,7 @@ func TestMissingRoleIsLeftOutAndAddedBack(t *testing.T) {
 // Docker Hub rule alone is refused, with a record naming the secret and the
 // account.
 func TestMissingSecretRefusesOnlyThatRule(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	a := w.createAccount("newcomer", "")
 	if _, err := secretsmanager.NewFromConfig(w.member(a)).DeleteSecret(w.ctx, &secretsmanager.DeleteSecretInput{
@@ -117,6 +120,7 @@ func TestMissingSecretRefusesOnlyThatRule(t *testing.T) {
 // rejected: the hub's grants are converged from a walk of the organization,
 // so the new account is granted, and the audit trail says why.
 func TestUnknownJoinShapeConvergesHubGrants(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	other := w.createAccount("bystander", "")
 	foreign := foreignStatement(other)
@@ -144,6 +148,7 @@ func TestUnknownJoinShapeConvergesHubGrants(t *testing.T) {
 // hub region) receive it. Each writes only its own region's documents, the
 // first region's also the PTC role: every document is written exactly once.
 func TestAccountEventThroughTwoRegions(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, func(s string) string {
 		return strings.Replace(withPTCUserRole(s), `"regions": ["us-east-1"]`, `"regions": ["us-east-1", "eu-west-1"]`, 1)
 	})
@@ -213,6 +218,7 @@ func TestAccountEventThroughTwoRegions(t *testing.T) {
 // CreateAccountResult and AccountJoinedOrganization for the same account;
 // the second finds everything converged and writes nothing.
 func TestCreateAndJoinMakeOneSetOfWrites(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	a := w.createAccount("newcomer", "")
 	fn := w.start()

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 )
@@ -40,6 +41,7 @@ func (w *world) inProcess() *handler {
 // Lambda retries it and then dead-letters it) and the write-ahead record of
 // the attempted write says why.
 func TestInvalidPrincipalFailsAfterTheBound(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	a := w.createAccount("never-ready", w.ouA)
 	h := w.inProcess()
@@ -72,6 +74,7 @@ func TestInvalidPrincipalFailsAfterTheBound(t *testing.T) {
 // so an account event writes only in the member and the audit says why the
 // hub did not change.
 func TestConditionModeLeavesTheHubAlone(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, func(d string) string {
 		d = strings.ReplaceAll(d, `"principalMode": "enumerate"`, `"principalMode": "condition"`)
 		return strings.Replace(d, `"upstreamGrantMode": "enumerate"`, `"upstreamGrantMode": "condition"`, 1)
@@ -100,6 +103,7 @@ func TestConditionModeLeavesTheHubAlone(t *testing.T) {
 // under a declared prefix pointing elsewhere; ecr-warden reports the clash
 // and leaves the rule, and everything else still converges.
 func TestForeignRuleWithTheSamePrefixIsReported(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	a := w.createAccount("has-rules", w.ouA)
 	m := ecr.NewFromConfig(w.member(a))
@@ -141,6 +145,7 @@ func (w *world) rewriteDeclaration(edit func(string) string) {
 // enumerated grant and keeps the organization-wide upstream statement (it
 // does not depend on which account left).
 func TestConditionUpstreamSurvivesDepartures(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, func(d string) string {
 		return strings.Replace(d, `"upstreamGrantMode": "enumerate"`, `"upstreamGrantMode": "condition"`, 1)
 	})
@@ -165,6 +170,7 @@ func TestConditionUpstreamSurvivesDepartures(t *testing.T) {
 // one, the upstream grant names every listed member that joined, not only
 // the one whose event came last, and a departure removes only that one.
 func TestListedPTCMembersAccumulate(t *testing.T) {
+	localaws.Need(t)
 	for _, mode := range []string{"enumerate", "condition"} {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t, nil)

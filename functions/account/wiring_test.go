@@ -8,12 +8,14 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // TestBadWiringFailsInitClearly: a missing declaration or a malformed
 // WARDEN_ORG_ROLE_ARN stops the execution environment at init with a message
 // naming the variable or file, rather than failing later per event.
 func TestBadWiringFailsInitClearly(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	for _, c := range []struct {
 		name, key, value, want string
@@ -43,6 +45,7 @@ func TestBadWiringFailsInitClearly(t *testing.T) {
 // TestOutOfOrderMovesFollowTheOrganization: move events that arrive late or
 // out of order only say where to look; the OU the account is in now decides.
 func TestOutOfOrderMovesFollowTheOrganization(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	foreign := foreignStatement("210987654321")
 	w.seedHub("210987654321")
@@ -61,6 +64,7 @@ func TestOutOfOrderMovesFollowTheOrganization(t *testing.T) {
 // the organization event that caused it, so `make audit` answers "why does
 // the hub grant this account".
 func TestAccountEventsAreAudited(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	a := w.createAccount("audited", w.ouA)
 	fn := w.start()
@@ -124,6 +128,7 @@ func BenchmarkAccountJoin(b *testing.B) {
 // grants are converged from the organization (here: nothing changes, the
 // account it names is not in the organization).
 func TestUnreadableShapeIsLoggedRawAndAudited(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	fn := w.start()
 	ev := strings.Replace(string(w.event("org-account-joined.json", "444444444444")), `"accountId":"444444444444"`, `"account":"elsewhere"`, 1)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -85,6 +86,7 @@ func (w *world) last(arn string) audit.Record {
 // and adds a foreign one is repaired: the owned statement comes back, the
 // foreign one stays, and the audit names the person who edited it.
 func TestDriftRepositoryHandEdit(t *testing.T) {
+	localaws.Need(t)
 	w := converged(t)
 	m := w.org.Accounts[0].ID
 	edited := `{"Version":"2012-10-17","Statement":[` +
@@ -142,6 +144,7 @@ func TestDriftRepositoryHandEdit(t *testing.T) {
 // TestDriftOwnWrite: the event of ecr-warden's own write is recorded and
 // never causes another write, even when the document is off.
 func TestDriftOwnWrite(t *testing.T) {
+	localaws.Need(t)
 	w := converged(t)
 	m := w.org.Accounts[0].ID
 	hand := `{"Version":"2012-10-17","Statement":[{"Sid":"HandAdded","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:BatchGetImage"}]}`
@@ -192,6 +195,7 @@ func TestDriftOwnWrite(t *testing.T) {
 // TestDriftRegistryAndRole: a deleted member registry policy and a deleted
 // PTC role policy come back; a role ecr-warden does not manage is ignored.
 func TestDriftRegistryAndRole(t *testing.T) {
+	localaws.Need(t)
 	w := converged(t)
 	m := w.org.Accounts[2].ID
 	before := w.registryPolicy(m, region)
@@ -248,6 +252,7 @@ func policyEqual(t *testing.T, a, b string) bool {
 // everything; the worker reports the drift it repaired and the audit
 // records the repair as the sweep's.
 func TestSweepRepairsDrift(t *testing.T) {
+	localaws.Need(t)
 	w := converged(t)
 	m := w.org.Accounts[3].ID
 	if _, err := w.ecr(m, region2).DeleteRepositoryPolicy(w.ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String("team/app")}); err != nil {

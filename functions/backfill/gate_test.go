@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // TestRequireCleanPlanRefusesAHalfApplicableDeclaration: with the hub registry on policy scope V1
@@ -15,6 +17,7 @@ import (
 // (what the deploy-time backfill sends) fails the invocation naming the refusal and writes and
 // queues nothing; the same run without it applies everything else.
 func TestRequireCleanPlanRefusesAHalfApplicableDeclaration(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	if _, err := w.ecr(hub, region).PutAccountSetting(w.ctx, &ecr.PutAccountSettingInput{
 		Name: aws.String("REGISTRY_POLICY_SCOPE"), Value: aws.String("V1")}); err != nil {

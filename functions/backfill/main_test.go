@@ -286,6 +286,7 @@ func sortChanges(c []change) {
 // exactly that plan, visible in the audit trail; a second run is all no-ops
 // with zero writes and at most one policy read per repository.
 func TestDryRunThenRunThenConverged(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	bf := w.start("backfill", nil)
 	worker := w.start("worker", nil)
@@ -430,6 +431,7 @@ func planText(plan []planned) string {
 
 // TestOneOU: a backfill of one OU queues and converges only its accounts.
 func TestOneOU(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	bf := w.start("backfill", nil)
 	worker := w.start("worker", nil)
@@ -468,6 +470,7 @@ func TestOneOU(t *testing.T) {
 // TestBadPayload: a bad payload is answered with the field at fault and no
 // AWS call.
 func TestBadPayload(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	bf := w.start("backfill", nil)
 	w.backfill(bf, `{"action":"backfill","targets":{"accounts":["x"]}}`) // finishes the cold start
@@ -519,6 +522,7 @@ func denyFront(t *testing.T, account string) string {
 // item failures until SQS dead-letters them, and every other account
 // converges.
 func TestMemberRoleDenied(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	bad := w.org.Accounts[1].ID
 	w.endpoint = denyFront(t, bad)

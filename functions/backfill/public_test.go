@@ -163,6 +163,7 @@ func checkPublicGrant(t *testing.T, name, text string, foreign map[string]string
 // writes nothing; the real run (SQS, worker) writes exactly that plan and
 // keeps the foreign statement; a second run makes no ECR Public write.
 func TestBackfillPublicRepositories(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createHubRole("release") // the role the publish grant names (AWS refuses policies naming missing roles)
 	w.withPublicGrant()
@@ -283,6 +284,7 @@ func TestBackfillPublicRepositories(t *testing.T) {
 // foreign one stays, and the audit names the editor. The same event made by
 // ecr-warden's own role is recorded and causes neither a read nor a write.
 func TestDriftPublicRepositoryHandEdit(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createHubRole("release") // the role the publish grant names (AWS refuses policies naming missing roles)
 	w.withPublicGrant()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // callsBy returns the calls the proxy saw by "<service>:<op>".
@@ -56,6 +57,7 @@ func (w *world) warm(inst *lambdalocal.Instance) {
 // read because the declaration has tag grants, plus the audit and lease
 // writes; a re-delivery costs 2 ECR reads and the noop record.
 func TestCallBudget(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(hubAccount, "shared/base", nil)
 	w.createRepository(w.member, "team-a/app", map[string]string{"share": "org"})

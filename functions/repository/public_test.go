@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
@@ -13,6 +14,7 @@ var scannerARN = policy.PublicRepositoryARN(hubAccount, "tools/scanner")
 // An ECR Public repository created by event gets the declared push grant;
 // the same event again writes nothing.
 func TestPublicRepositoryGetsPushGrant(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createPublic("tools/scanner")
 	inst := w.start(nil)
@@ -42,6 +44,7 @@ func TestPublicRepositoryGetsPushGrant(t *testing.T) {
 
 // A foreign statement in a public repository policy is kept byte for byte.
 func TestPublicForeignStatementKept(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createPublic("tools/scanner")
 	const foreign = `{"Sid":"PartnerPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:role/partner-release"},"Action":["ecr-public:PutImage","ecr-public:InitiateLayerUpload","ecr-public:UploadLayerPart","ecr-public:CompleteLayerUpload","ecr-public:BatchCheckLayerAvailability"]}`
@@ -76,6 +79,7 @@ func TestPublicForeignStatementKept(t *testing.T) {
 // SetRepositoryPolicy event reaches drift (where trigger.Routes sends it; the
 // repository function rejects it), and the hand-added statement stays.
 func TestPublicHandEditReverted(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createPublic("tools/scanner")
 	inst := w.start(nil)
@@ -116,6 +120,7 @@ func TestPublicHandEditReverted(t *testing.T) {
 // ECR Public's API lives in us-east-1 only: an event from another region is
 // rejected with a reason saying so, and nothing is written.
 func TestPublicEventOutsideUSEast1Rejected(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createPublic("tools/scanner")
 	inst := w.start(nil)

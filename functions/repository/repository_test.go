@@ -30,6 +30,7 @@ func (w *world) memberARN(name string) string {
 // and nothing but the repository policy is written (the registry-placement
 // grant is not this function's business).
 func TestHubRepositoryGetsDeclaredPolicy(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(hubAccount, "shared/base", nil)
 	inst := w.start(nil)
@@ -60,6 +61,7 @@ func TestHubRepositoryGetsDeclaredPolicy(t *testing.T) {
 // adds a push statement) and by ECR itself (pull-through cache, a service
 // event), get their declared policies through the member role.
 func TestMemberRepositoriesGetDeclaredPolicy(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(w.member, "team-a/app", map[string]string{"share": "org"})
 	w.createRepository(w.member, "ecr-public/library/nginx", nil)
@@ -86,6 +88,7 @@ func TestMemberRepositoriesGetDeclaredPolicy(t *testing.T) {
 // A foreign statement (one without the Sid prefix) survives byte for byte,
 // and the owned statements are added beside it.
 func TestForeignStatementKept(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(hubAccount, "shared/base", nil)
 	const foreign = `{"Sid":"TeamLambdaPull","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringLike":{"aws:sourceArn":"arn:aws:lambda:us-east-1:123456789012:function:*"}}}`
@@ -117,6 +120,7 @@ func TestForeignStatementKept(t *testing.T) {
 // The same event delivered twice writes nothing the second time and leaves
 // a noop record.
 func TestDuplicateDeliveryWritesNothing(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(w.member, "team-a/app", map[string]string{"share": "org"})
 	inst := w.start(nil)
@@ -144,6 +148,7 @@ func TestDuplicateDeliveryWritesNothing(t *testing.T) {
 // success (so Lambda does not retry it) and leaves an audit record saying
 // why.
 func TestRejectedEvents(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(hubAccount, "shared/base", nil)
 	w.createRepository(hubAccount, "other/thing", nil)
@@ -206,6 +211,7 @@ func TestRejectedEvents(t *testing.T) {
 // ECR creates repositories asynchronously: a RepositoryNotFoundException on
 // the first reads is waited out and the policy converges in one invocation.
 func TestRepositoryNotFoundRetried(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(hubAccount, "shared/base", nil)
 	inst := w.start(nil)
@@ -233,6 +239,7 @@ func TestRepositoryNotFoundRetried(t *testing.T) {
 // invocation with nothing half-written; Lambda's retry converges with
 // exactly one applied record.
 func TestWriteFaultsFailThenConverge(t *testing.T) {
+	localaws.Need(t)
 	for _, tc := range []struct {
 		name  string
 		fault localaws.Fault
@@ -280,6 +287,7 @@ func TestWriteFaultsFailThenConverge(t *testing.T) {
 // AWS acted): the invocation fails, the audit shows the failed write, and the
 // re-delivery finds the policy already right and writes nothing.
 func TestCrashAfterWriteDoesNotWriteTwice(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(hubAccount, "shared/base", nil)
 	inst := w.start(map[string]string{"AWS_MAX_ATTEMPTS": "1"})
@@ -317,6 +325,7 @@ func readGolden(t *testing.T, name string) string {
 // role is missing, a write AWS calls invalid) are recorded and the invocation
 // succeeds, so Lambda does not deliver the same failure twice more.
 func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
+	localaws.Need(t)
 	for _, tc := range []struct {
 		name      string
 		member    bool
@@ -363,6 +372,7 @@ func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 // Two deliveries of the same event running at once in two execution
 // environments write the policy once: the second re-plans under the lease.
 func TestConcurrentDeliveriesWriteOnce(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(w.member, "team-a/app", map[string]string{"share": "org"})
 	pool, err := lambdalocal.NewPool(w.ctx, w.function(nil), 4)
@@ -407,6 +417,7 @@ func TestConcurrentDeliveriesWriteOnce(t *testing.T) {
 // grant appears at once instead of at the next sweep; UntagResource takes it
 // away again.
 func TestTagResourceReconvergesTagGrant(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	w.createRepository(w.member, "team-a/app", nil)
 	inst := w.start(nil)

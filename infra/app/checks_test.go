@@ -14,11 +14,14 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // TestCdkNagFindsNothingUnreviewed: AwsSolutions runs in Build; any finding without a suppression
 // is an error annotation (the member template's findings fail Build itself).
 func TestCdkNagFindsNothingUnreviewed(t *testing.T) {
+	localaws.NeedCDK(t)
 	stacks := []awscdk.Stack{built.Members.Stack}
 	for _, h := range built.Hubs {
 		stacks = append(stacks, h.Stack)
@@ -44,6 +47,7 @@ func TestCdkNagFindsNothingUnreviewed(t *testing.T) {
 
 // TestEverySuppressionCarriesAReason reads the suppressions back from the synthesized templates.
 func TestEverySuppressionCarriesAReason(t *testing.T) {
+	localaws.NeedCDK(t)
 	n := 0
 	for _, tmpl := range []assertions.Template{hubUS, hubEU, mgmt, membersT, member} {
 		for id, r := range *tmpl.ToJSON() {
@@ -72,6 +76,7 @@ func TestEverySuppressionCarriesAReason(t *testing.T) {
 // TestCfnLintPassesOnEveryTemplate runs cfn-lint on each synthesized template and on the member
 // template the StackSet carries (W3005, which CDK always produces, aside).
 func TestCfnLintPassesOnEveryTemplate(t *testing.T) {
+	localaws.NeedCDK(t)
 	templates, err := filepath.Glob(filepath.Join(outdir, "*.template.json"))
 	if err != nil || len(templates) < 4 {
 		t.Fatalf("synthesized templates: %v (%v)", templates, err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // cdkCLIVersion is the CLI the Makefile's cdk-cli target installs into .tools.
@@ -30,6 +32,7 @@ func cdkCLI(t *testing.T, repo string) string {
 // TestBrokenDeclarationFailsCdkSynth runs the real `cdk synth` (cdk.json: `go run ./infra`) on a
 // broken declaration: it must exit non-zero and print every validation problem with its field.
 func TestBrokenDeclarationFailsCdkSynth(t *testing.T) {
+	localaws.NeedCDK(t)
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +66,7 @@ func TestBrokenDeclarationFailsCdkSynth(t *testing.T) {
 // not executable, and on ones built for x86-64: each must fail before any template exists, naming
 // the binary, what is wrong and the command that fixes it.
 func TestCdkSynthRefusesBadBootstraps(t *testing.T) {
+	localaws.NeedCDK(t)
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

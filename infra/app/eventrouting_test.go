@@ -209,6 +209,7 @@ func samples(t *testing.T, d *Declaration) []sample {
 // forwarding rules carry exactly what the hub routes from where they sit, and every route is
 // exercised by a sample.
 func TestEveryEventReachesExactlyItsFunction(t *testing.T) {
+	localaws.NeedCDK(t)
 	d := built.Decl
 	m := newMatcher(t)
 	hub := built.Hubs["us-east-1"]

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
-
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/rehearsal"
 )
 
@@ -28,6 +28,7 @@ func rulesByName(t *testing.T, tmpl assertions.Template) map[string]map[string]i
 }
 
 func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
+	localaws.NeedCDK(t)
 	want := map[string]struct {
 		source, fn  string
 		detailTypes []string
@@ -112,6 +113,7 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 }
 
 func TestHubBusAcceptsEventsFromTheOrganizationOnly(t *testing.T) {
+	localaws.NeedCDK(t)
 	hubUS.HasResourceProperties(jsii.String("AWS::Events::EventBus"), map[string]interface{}{"Name": "ecr-warden"})
 	pols := resourcesOf(hubUS, "AWS::Events::EventBusPolicy")
 	if len(pols) != 1 {
@@ -127,6 +129,7 @@ func TestHubBusAcceptsEventsFromTheOrganizationOnly(t *testing.T) {
 }
 
 func TestFunctionsRunTheBuiltAssetsWithTheContractEnvironment(t *testing.T) {
+	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]
 	fns := resourcesOf(hubUS, "AWS::Lambda::Function")
 	for _, fn := range FunctionNames {
@@ -169,6 +172,7 @@ func TestFunctionsRunTheBuiltAssetsWithTheContractEnvironment(t *testing.T) {
 }
 
 func TestFailuresEndInDeadLetterQueues(t *testing.T) {
+	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]
 	failed := logicalID(hub.Queues.FailedEvents.Node().DefaultChild())
 	configs := resourcesOf(hubUS, "AWS::Lambda::EventInvokeConfig")
@@ -227,6 +231,7 @@ func TestFailuresEndInDeadLetterQueues(t *testing.T) {
 }
 
 func TestSweepRunsTheBackfillOnTheDeclaredSchedule(t *testing.T) {
+	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]
 	r := rulesByName(t, hubUS)[Names{}.SweepRule()]
 	if r == nil {
@@ -246,6 +251,7 @@ func TestSweepRunsTheBackfillOnTheDeclaredSchedule(t *testing.T) {
 }
 
 func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
+	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]
 	alarms := resourcesOf(hubUS, "AWS::CloudWatch::Alarm")
 	if len(alarms) != len(FunctionNames)+6 {
@@ -284,6 +290,7 @@ func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
 }
 
 func TestTablesMatchTheAuditAndLeaseSchemas(t *testing.T) {
+	localaws.NeedCDK(t)
 	s := func(n string) map[string]interface{} {
 		return map[string]interface{}{"AttributeName": n, "AttributeType": "S"}
 	}
@@ -315,6 +322,7 @@ func TestTablesMatchTheAuditAndLeaseSchemas(t *testing.T) {
 }
 
 func TestDeployRunsTheBackfillWheneverTheDeclarationChanges(t *testing.T) {
+	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]
 	crs := resourcesOf(hubUS, "Custom::AWS")
 	if len(crs) != 1 {
@@ -361,6 +369,7 @@ func TestRehearsalSendsTheDeployPayload(t *testing.T) {
 // the saved Logs Insights queries of the hub stack; the dashboard's SEARCH expressions use the
 // dimension sets of shared/metrics, which the functions' EMF lines carry (shared/audit tests).
 func TestDashboardAlarmsAndQueriesAreGolden(t *testing.T) {
+	localaws.NeedCDK(t)
 	out := map[string]interface{}{}
 	for _, typ := range []string{"AWS::CloudWatch::Dashboard", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::Logs::QueryDefinition"} {
 		rs := resourcesOf(hubUS, typ)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // policyOwners maps every IAM policy document of a template to a readable name: inline policies of
@@ -51,6 +53,7 @@ func isProviderRole(name string) bool {
 }
 
 func TestNoWildcardActionAndStarOnlyWhereIAMRequiresIt(t *testing.T) {
+	localaws.NeedCDK(t)
 	all := map[string]assertions.Template{"hub-us-east-1": hubUS, "hub-eu-west-1": hubEU, "management": mgmt, "members": membersT, "member-template": member}
 	for stack, tmpl := range all {
 		for name, doc := range policyDocuments(tmpl) {
@@ -83,6 +86,7 @@ func TestNoWildcardActionAndStarOnlyWhereIAMRequiresIt(t *testing.T) {
 // five function roles of each hub region, the organization reader, the forwarders and the member
 // execution role. A change in permissions is a diff a reviewer sees.
 func TestRoleStatementsAreExactlyTheReviewedOnes(t *testing.T) {
+	localaws.NeedCDK(t)
 	for _, region := range []string{"us-east-1", "eu-west-1"} {
 		hub := built.Hubs[region]
 		tmpl := hubUS
@@ -113,6 +117,7 @@ func TestRoleStatementsAreExactlyTheReviewedOnes(t *testing.T) {
 // them: every function assumes the member role; all but the worker (whose messages carry the
 // accounts it needs) read the organization.
 func TestMemberRoleTrustsOnlyTheHubFunctionRoles(t *testing.T) {
+	localaws.NeedCDK(t)
 	callers := func(fns ...string) []interface{} {
 		var out []interface{}
 		for _, region := range []string{"us-east-1", "eu-west-1"} {

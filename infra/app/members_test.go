@@ -5,9 +5,12 @@ import (
 	"testing"
 
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 func TestStackSetAutoDeploysToTheDeclaredOUsAndHubRegions(t *testing.T) {
+	localaws.NeedCDK(t)
 	sets := resourcesOf(membersT, "AWS::CloudFormation::StackSet")
 	if len(sets) != 1 {
 		t.Fatalf("%d StackSets, want 1", len(sets))
@@ -43,6 +46,7 @@ func TestStackSetAutoDeploysToTheDeclaredOUsAndHubRegions(t *testing.T) {
 }
 
 func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
+	localaws.NeedCDK(t)
 	member.HasResource(jsii.String("AWS::IAM::Role"), map[string]interface{}{
 		"Condition":  "IsPrimaryRegion",
 		"Properties": map[string]interface{}{"RoleName": "ecr-warden-execution"},
@@ -99,6 +103,7 @@ func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
 }
 
 func TestManagementForwardsAccountEventsToEveryHubBus(t *testing.T) {
+	localaws.NeedCDK(t)
 	rules := rulesByName(t, mgmt)
 	buses := []string{"arn:aws:events:us-east-1:111111111111:event-bus/ecr-warden", "arn:aws:events:eu-west-1:111111111111:event-bus/ecr-warden"}
 	for _, p := range []Pattern{OrganizationsPattern(built.Decl), ControlTowerPattern(built.Decl)} {

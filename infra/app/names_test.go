@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // physicalNameProps are the properties that set a resource's physical name.
@@ -54,6 +56,7 @@ func physicalNames(t *testing.T, res *Result) []string {
 // declaration itself sets (memberRoleName, the PTC role), which a second installation's declaration
 // chooses. Both name lists are golden files, so the default's names are pinned too.
 func TestNamePrefixMakesEveryPhysicalNameItsOwn(t *testing.T) {
+	localaws.NeedCDK(t)
 	assets, err := newAssetRoot(testDecl)
 	if err != nil {
 		t.Fatal(err)

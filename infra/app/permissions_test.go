@@ -15,6 +15,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // TestFunctionEnvIsWhatEachMainReads reads every functions/<fn>/*.go (tests aside) and collects the
@@ -154,6 +155,7 @@ func stringConsts(t *testing.T, dir string) map[string]string {
 // TestSelfRoleNamesAreEveryHubFunctionRole: drift ignores writes by these roles, so each one that
 // can write anywhere (every function, every hub region) must be listed, in drift's comma format.
 func TestSelfRoleNamesAreEveryHubFunctionRole(t *testing.T) {
+	localaws.NeedCDK(t)
 	got := strings.Split(SelfRoleNames(built.Decl), ",")
 	if len(got) != len(FunctionNames)*len(built.Decl.Hub.Regions) {
 		t.Errorf("%d self role names, want %d: %v", len(got), len(FunctionNames)*len(built.Decl.Hub.Regions), got)
@@ -170,6 +172,7 @@ func TestSelfRoleNamesAreEveryHubFunctionRole(t *testing.T) {
 // TestReaderAllowsExactlyTheOrganizationCallsTheInventoryMakes pins the reader's actions to
 // inventory.Org's orgAPI (OrganizationReadActions).
 func TestReaderAllowsExactlyTheOrganizationCallsTheInventoryMakes(t *testing.T) {
+	localaws.NeedCDK(t)
 	var got []string
 	for name, doc := range policyDocuments(mgmt) {
 		if strings.HasSuffix(name, "/ReadOrganization") {
@@ -215,6 +218,7 @@ func hasAction(byStatement map[string][]string, action string) bool {
 // where a tag grant lives, ecr:ListTagsForResource for every repository reader, PutAccountSetting
 // for the registry writers.
 func TestTagAndScopeActionsFollowTheDeclaration(t *testing.T) {
+	localaws.NeedCDK(t)
 	tagGrant := func(r config.Registries) config.Grant {
 		return config.Grant{Name: "tagged", RepositoryTags: map[string]string{"share": "org"}, Access: "pull",
 			Principals: config.Principals{Organization: true}, Placement: config.PlacementRepository, Registries: r}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,17 +23,7 @@ import (
 
 var server *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &server) }
 
 // registry is one registry policy as AWS holds it, written whole (as
 // PutRegistryPolicy does) with no revision check. Writes by the writer named
@@ -168,6 +157,7 @@ func fenceExecutor(t *testing.T, db *dynamodb.Client, holder string, ttl time.Du
 // before its lease lapses, A re-plans under a new lease, and the document
 // ends with both changes.
 func TestSlowWriteAgainstLapsedLease(t *testing.T) {
+	localaws.Need(t)
 	cases := []struct {
 		name       string
 		initial    []string
@@ -292,6 +282,7 @@ func docOf(t *testing.T, accounts ...string) string {
 // failed otherwise, each noting what was found. A fresh pending record (its
 // writer may still be running) is left alone.
 func TestNextWriterSettlesStalePending(t *testing.T) {
+	localaws.Need(t)
 	db := fenceTables(t)
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
@@ -344,6 +335,7 @@ func TestNextWriterSettlesStalePending(t *testing.T) {
 // both documents, and plans the document's full desired state instead of
 // an incremental change on top of what AWS holds.
 func TestDivergenceFromLastAppliedPlansFullState(t *testing.T) {
+	localaws.Need(t)
 	db := fenceTables(t)
 	ctx := context.Background()
 	x := fenceExecutor(t, db, "account/D", 10*time.Second)
@@ -390,6 +382,7 @@ func TestDivergenceFromLastAppliedPlansFullState(t *testing.T) {
 // foreign-unsafe (its Sid and why) while the write that removes
 // ecr-warden's statement next to it goes ahead.
 func TestForeignUnsafeIsAuditedNotBlocking(t *testing.T) {
+	localaws.Need(t)
 	db := fenceTables(t)
 	ctx := context.Background()
 	foreign := `{"Sid":"VpceOnly","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}}`

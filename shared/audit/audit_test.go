@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -27,17 +26,7 @@ import (
 
 var server *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &server) }
 
 const table = "audit-test"
 
@@ -138,6 +127,7 @@ func str(it map[string]types.AttributeValue, k string) string {
 // The intent is in the table before the caller's write runs, and the same
 // item moves pending -> applied, losing its pending-index attribute.
 func TestBeginStoresIntentBeforeWriteThenApplied(t *testing.T) {
+	localaws.Need(t)
 	tr, db, sink, _ := setup(t)
 	ctx := context.Background()
 	p, err := tr.Begin(ctx, writeIntent())
@@ -185,6 +175,7 @@ func TestBeginStoresIntentBeforeWriteThenApplied(t *testing.T) {
 }
 
 func TestPendingThenFailedKeepsError(t *testing.T) {
+	localaws.Need(t)
 	tr, db, sink, _ := setup(t)
 	ctx := context.Background()
 	p, err := tr.Begin(ctx, writeIntent())
@@ -215,6 +206,7 @@ func TestPendingThenFailedKeepsError(t *testing.T) {
 // If the record cannot be stored (table missing), Begin fails, so the
 // caller never writes to AWS unaudited.
 func TestBeginFailsWhenTableMissing(t *testing.T) {
+	localaws.Need(t)
 	_, db, _, c := setup(t)
 	tr, err := New(db, "no-such-table", Options{Now: c.now, Logger: slog.New(slog.NewJSONHandler(&lines{}, nil))})
 	if err != nil {
@@ -231,6 +223,7 @@ func TestBeginFailsWhenTableMissing(t *testing.T) {
 }
 
 func TestBeginRejectsIncompleteRecords(t *testing.T) {
+	localaws.Need(t)
 	tr, _, _, _ := setup(t)
 	ctx := context.Background()
 	r := writeIntent()
@@ -253,6 +246,7 @@ func TestBeginRejectsIncompleteRecords(t *testing.T) {
 // A stale pending record (a crash between intent and outcome) is listed by
 // Stale; fresh ones are not.
 func TestStaleFindsCrashedWrites(t *testing.T) {
+	localaws.Need(t)
 	tr, _, _, c := setup(t)
 	ctx := context.Background()
 	crashed, err := tr.Begin(ctx, writeIntent())
@@ -275,6 +269,7 @@ func TestStaleFindsCrashedWrites(t *testing.T) {
 // Noop and rejected records are short (no documents) and expire; refused
 // ones keep their documents.
 func TestRecordShortDecisions(t *testing.T) {
+	localaws.Need(t)
 	tr, db, _, c := setup(t)
 	ctx := context.Background()
 	noop := writeIntent()
@@ -325,6 +320,7 @@ func TestRecordShortDecisions(t *testing.T) {
 // History answers by ARN and by bare repository name; the name spans
 // accounts; limit keeps the latest records in time order.
 func TestHistoryByARNAndByName(t *testing.T) {
+	localaws.Need(t)
 	tr, _, _, c := setup(t)
 	ctx := context.Background()
 	other := writeIntent()
@@ -380,6 +376,7 @@ func events(rs []Record) []string {
 
 // A window across midnight reads both days' partitions and nothing outside.
 func TestWindowAcrossTwoDays(t *testing.T) {
+	localaws.Need(t)
 	tr, _, _, c := setup(t)
 	ctx := context.Background()
 	start := c.t // 2025-03-01T23:59:58Z
@@ -408,6 +405,7 @@ func TestWindowAcrossTwoDays(t *testing.T) {
 
 // The slog line's audit group holds exactly the stored record's fields.
 func TestLogLineEqualsRecord(t *testing.T) {
+	localaws.Need(t)
 	tr, _, sink, _ := setup(t)
 	ctx := context.Background()
 	r := writeIntent()
@@ -465,6 +463,7 @@ func TestNewIDSortsByTimeAndIsUnique(t *testing.T) {
 }
 
 func TestNewRequiresTable(t *testing.T) {
+	localaws.Need(t)
 	if _, err := New(dynamodb.NewFromConfig(server.Config("us-east-1")), "", Options{}); err == nil ||
 		!strings.Contains(err.Error(), "WARDEN_AUDIT_TABLE") {
 		t.Fatalf("New with empty table: %v", err)

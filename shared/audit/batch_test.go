@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // batchDB wraps the real client to count BatchWriteItem calls and, with
@@ -48,6 +50,7 @@ func intents(n int) []Record {
 // Thirty intents are stored pending in two calls (25 + 5) before any write,
 // and their outcomes in two more; afterwards nothing is pending.
 func TestBeginBatchThenFinishBatch(t *testing.T) {
+	localaws.Need(t)
 	tr, db, sink, c := setup(t)
 	ctx := context.Background()
 	bdb := &batchDB{Client: db}
@@ -106,6 +109,7 @@ func TestBeginBatchThenFinishBatch(t *testing.T) {
 // Items DynamoDB hands back unprocessed (throttling) are sent again until
 // stored.
 func TestBeginBatchRetriesUnprocessed(t *testing.T) {
+	localaws.Need(t)
 	tr, db, _, c := setup(t)
 	ctx := context.Background()
 	u := &unprocessedDB{Client: db, hold: 4}
@@ -132,6 +136,7 @@ func TestBeginBatchRetriesUnprocessed(t *testing.T) {
 // fails): the first 25 intents are stored and reported, the last 5 are not,
 // so their writes must not happen; the stored ones stay visibly pending.
 func TestBeginBatchCrashMidway(t *testing.T) {
+	localaws.Need(t)
 	tr, db, _, c := setup(t)
 	ctx := context.Background()
 	tr.db = &batchDB{Client: db, failAfter: 1}
@@ -179,6 +184,7 @@ func (u *unprocessedDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWr
 // A unit's summary is stored with its counts, run and duration, found by
 // Summaries (and not by other decisions' queries), and printed as a table.
 func TestSummaryRecords(t *testing.T) {
+	localaws.Need(t)
 	tr, _, _, c := setup(t)
 	ctx := context.Background()
 	rec := Record{Decision: DecisionSummary, Op: "none",

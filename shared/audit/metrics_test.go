@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/metrics"
 )
 
@@ -15,6 +16,7 @@ import (
 // stack's dashboard and alarms query (shared/metrics), with the values of
 // the record: no extra API call publishes them.
 func TestDecisionLinesAreValidEMF(t *testing.T) {
+	localaws.Need(t)
 	tr, _, sink, _ := setup(t)
 	ctx := context.Background()
 	p, err := tr.Begin(ctx, writeIntent())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -23,17 +22,7 @@ import (
 
 var moto *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	moto = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &moto) }
 
 func reset(t *testing.T) {
 	t.Helper()
@@ -56,6 +45,7 @@ func isolateEnv(t *testing.T) {
 }
 
 func TestLoadHonoursEndpointURL(t *testing.T) {
+	localaws.Need(t)
 	reset(t)
 	isolateEnv(t)
 	ctx := context.Background()
@@ -97,6 +87,7 @@ func TestLoadHonoursEndpointURL(t *testing.T) {
 // attempt budget (the explicit adaptive retryer would otherwise hide it); a
 // value that is not a count names the variable.
 func TestLoadHonoursMaxAttempts(t *testing.T) {
+	localaws.Need(t)
 	isolateEnv(t)
 	ctx := context.Background()
 	t.Setenv("AWS_MAX_ATTEMPTS", "3")
@@ -116,6 +107,7 @@ func TestLoadHonoursMaxAttempts(t *testing.T) {
 }
 
 func TestWhoAmI(t *testing.T) {
+	localaws.Need(t)
 	reset(t)
 	id, err := WhoAmI(context.Background(), moto.Config("us-east-1"))
 	if err != nil {
@@ -140,6 +132,7 @@ func (c *countingSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, o
 }
 
 func TestMembersActInMemberAccounts(t *testing.T) {
+	localaws.Need(t)
 	reset(t)
 	ctx := context.Background()
 	base := moto.Config("us-east-1")
@@ -215,6 +208,7 @@ func TestMembersActInMemberAccounts(t *testing.T) {
 }
 
 func TestAssumeRoleOneShot(t *testing.T) {
+	localaws.Need(t)
 	reset(t)
 	ctx := context.Background()
 	cfg := AssumeRole(ctx, moto.Config("us-east-1"), "aws", "333333333333", "ecr-warden-execution", SessionName("drift"))
@@ -230,6 +224,7 @@ func TestAssumeRoleOneShot(t *testing.T) {
 // The classification holds for errors decoded by the real SDK from a real
 // HTTP answer, not only for hand-built values.
 func TestClassifyRealSDKErrors(t *testing.T) {
+	localaws.Need(t)
 	reset(t)
 	ctx := context.Background()
 	_, err := ecr.NewFromConfig(moto.Config("us-east-1")).SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{
@@ -243,6 +238,7 @@ func TestClassifyRealSDKErrors(t *testing.T) {
 // Concurrent first use of one member account assumes the role once: the map
 // is locked and aws.CredentialsCache lets one retrieval through.
 func TestMembersConcurrentFirstUse(t *testing.T) {
+	localaws.Need(t)
 	reset(t)
 	ctx := context.Background()
 	base := moto.Config("us-east-1")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -30,17 +29,7 @@ import (
 
 var srv *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the local AWS:", err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &srv) }
 
 const (
 	region     = "us-east-1"
@@ -194,6 +183,7 @@ func failing(results []Result) []string {
 // place every check passes (Control Tower not in use: said so, and passed);
 // removing each prerequisite in turn fails exactly its check, with a fix.
 func TestDoctor(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	res := w.run("")
 	var b strings.Builder

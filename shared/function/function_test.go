@@ -25,17 +25,7 @@ import (
 
 var moto *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	moto = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &moto) }
 
 var all = Spec{Name: "test", Env: []string{DeclarationFile, AuditTable, LeaseTable, OrgRoleARN}}
 
@@ -70,6 +60,7 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // handler needs is there, and the Organizations reader exists exactly when
 // the spec declares WARDEN_ORG_ROLE_ARN.
 func TestLoadBuildsTheEngine(t *testing.T) {
+	localaws.Need(t)
 	environment(t)
 	env, err := Load(t.Context(), all, discard())
 	if err != nil {
@@ -97,6 +88,7 @@ func TestLoadBuildsTheEngine(t *testing.T) {
 // TestLoadNamesWhatIsWrong: each bad setting stops init with a message
 // naming the variable or file.
 func TestLoadNamesWhatIsWrong(t *testing.T) {
+	localaws.Need(t)
 	for _, c := range []struct{ key, value, want string }{
 		{DeclarationFile, "/nonexistent/declaration.json", "loading the declaration (/nonexistent/declaration.json)"},
 		{AuditTable, "", "set WARDEN_AUDIT_TABLE"},

@@ -1,9 +1,6 @@
 package inventory
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,17 +14,7 @@ import (
 // server is the package's one moto process; each test resets it.
 var server *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &server) }
 
 // fresh resets moto and returns a config for the default (management)
 // account whose calls are counted in counts.

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // testOrg is an organization built in moto, with what the test expects.
@@ -110,6 +112,7 @@ func (o *testOrg) allParents() []string {
 }
 
 func TestWalkAllBuildsOUPathsWithoutListAccountsOrListParents(t *testing.T) {
+	localaws.Need(t)
 	for _, size := range []int32{0, 2} {
 		t.Run(fmt.Sprintf("page=%d", size), func(t *testing.T) {
 			ctx := context.Background()
@@ -151,6 +154,7 @@ func TestWalkAllBuildsOUPathsWithoutListAccountsOrListParents(t *testing.T) {
 }
 
 func TestWalkSubtreeOnlyDescendsBelowIt(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	client := organizations.NewFromConfig(fresh(t, &counts))
@@ -187,6 +191,7 @@ func TestWalkSubtreeOnlyDescendsBelowIt(t *testing.T) {
 }
 
 func TestWalkRejectsWrongPathsAndEmptyScope(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	client := organizations.NewFromConfig(fresh(t, &counts))
@@ -211,6 +216,7 @@ func TestWalkRejectsWrongPathsAndEmptyScope(t *testing.T) {
 }
 
 func TestWalkReportsSuspendedAndMissingAccounts(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	client := organizations.NewFromConfig(fresh(t, &counts))
@@ -253,6 +259,7 @@ func TestWalkReportsSuspendedAndMissingAccounts(t *testing.T) {
 // TestAccountCostDoesNotGrowWithTheOrganization reads the deepest account in
 // organizations of 30 and 60 members: the calls depend on the depth only.
 func TestAccountCostDoesNotGrowWithTheOrganization(t *testing.T) {
+	localaws.Need(t)
 	costs := map[int]string{}
 	for _, n := range []int{30, 60} {
 		ctx := context.Background()
@@ -309,6 +316,7 @@ func TestAccountCostDoesNotGrowWithTheOrganization(t *testing.T) {
 }
 
 func TestAccountNotInOrganizationIsAnAnswer(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	client := organizations.NewFromConfig(fresh(t, &counts))

@@ -10,11 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	pubtypes "github.com/aws/aws-sdk-go-v2/service/ecrpublic/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 const pubPolicy = `{"Version":"2008-10-17","Statement":[{"Sid":"Foreign","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["ecr-public:PutImage"]}]}`
 
 func TestPublicRepositoriesAndPolicies(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	c := ecrpublic.NewFromConfig(fresh(t, &counts))

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 const testAccount = "123456789012" // moto's default account
@@ -41,6 +43,7 @@ func makeRepos(t testing.TB, ctx context.Context, c *ecr.Client, n int) {
 }
 
 func TestSnapshotReadsPoliciesAndTagsOnlyWhenAsked(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	c := ecr.NewFromConfig(fresh(t, &counts))
@@ -81,6 +84,7 @@ func TestSnapshotReadsPoliciesAndTagsOnlyWhenAsked(t *testing.T) {
 }
 
 func TestRepositoriesByNameReportsMissingNames(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	c := ecr.NewFromConfig(fresh(t, &counts))
@@ -112,6 +116,7 @@ func TestRepositoriesByNameReportsMissingNames(t *testing.T) {
 }
 
 func TestPoliciesAbsentAndRepositoryNotFound(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	c := ecr.NewFromConfig(fresh(t, &counts))
@@ -143,6 +148,7 @@ func TestPoliciesAbsentAndRepositoryNotFound(t *testing.T) {
 }
 
 func TestRegistryScopeAndPTCRules(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	c := ecr.NewFromConfig(fresh(t, &counts))

@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 const trustDoc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"123456789012"}}}]}`
@@ -15,6 +17,7 @@ const trustDoc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Princi
 const permDoc = `{"Version":"2012-10-17","Statement":[{"Sid":"EcrWarden PTC+x 100%","Effect":"Allow","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"}]}`
 
 func TestRoleDecodesDocumentsAndReportsAbsence(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	c := iam.NewFromConfig(fresh(t, &counts))

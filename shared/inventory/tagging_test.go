@@ -13,6 +13,8 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 const taggingService = "Resource Groups Tagging API"
@@ -20,6 +22,7 @@ const taggingService = "Resource Groups Tagging API"
 // TestTaggedRepositoriesCostListingPages is the point of the reader: the
 // same answer as 250 ListTagsForResource calls, in one GetResources page.
 func TestTaggedRepositoriesCostListingPages(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	cfg := fresh(t, &counts)
@@ -67,6 +70,7 @@ func TestTaggedRepositoriesCostListingPages(t *testing.T) {
 }
 
 func TestTaggedRepositoriesPaginatesAndFilters(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts Counts
 	cfg := fresh(t, &counts)

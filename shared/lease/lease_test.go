@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -30,17 +29,7 @@ import (
 
 var server *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &server) }
 
 const table = "lease-test"
 
@@ -118,6 +107,7 @@ func storedOwner(t *testing.T, db *dynamodb.Client, key string) string {
 // Two holders exclude each other: the second waits its bounded time and gets
 // a BusyError naming the key and the first holder; other keys are free.
 func TestHoldersExcludeEachOther(t *testing.T) {
+	localaws.Need(t)
 	db := setup(t)
 	ctx := context.Background()
 	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -158,6 +148,7 @@ func TestHoldersExcludeEachOther(t *testing.T) {
 
 // A waiter gets the lease as soon as the holder releases it.
 func TestWaiterTakesOverAfterRelease(t *testing.T) {
+	localaws.Need(t)
 	db := setup(t)
 	ctx := context.Background()
 	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -189,6 +180,7 @@ func TestWaiterTakesOverAfterRelease(t *testing.T) {
 // An expired lease can be taken over; the old holder then can neither
 // renew nor release it, and its release does not remove the new lease.
 func TestExpiryLetsSecondTakeOver(t *testing.T) {
+	localaws.Need(t)
 	db := setup(t)
 	ctx := context.Background()
 	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -221,6 +213,7 @@ func TestExpiryLetsSecondTakeOver(t *testing.T) {
 // Release by someone who does not own the lease fails with ErrNotHeld and
 // leaves the lease in place.
 func TestReleaseByNonOwnerFails(t *testing.T) {
+	localaws.Need(t)
 	db := setup(t)
 	ctx := context.Background()
 	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -251,6 +244,7 @@ func TestReleaseByNonOwnerFails(t *testing.T) {
 
 // Renew keeps a long hold: the lease outlives its first ttl.
 func TestRenewExtendsTheHold(t *testing.T) {
+	localaws.Need(t)
 	db := setup(t)
 	ctx := context.Background()
 	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -276,6 +270,7 @@ func TestRenewExtendsTheHold(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	localaws.Need(t)
 	db := setup(t)
 	if _, err := New(db, "", Options{}); err == nil || !strings.Contains(err.Error(), "WARDEN_LEASE_TABLE") {
 		t.Fatalf("empty table: %v", err)
@@ -329,6 +324,7 @@ func (a *atomicDynamo) Do(req *http.Request) (*http.Response, error) {
 // no revision check, as in AWS). Under the registry's lease every statement
 // survives. Real clock and sleeps: this is the production path.
 func TestTwentyConcurrentRegistryPolicyWriters(t *testing.T) {
+	localaws.Need(t)
 	setup(t)
 	ctx := context.Background()
 	cfg := server.Config("us-east-1")
@@ -386,6 +382,7 @@ func TestTwentyConcurrentRegistryPolicyWriters(t *testing.T) {
 // read the registry policy before either writes, and the second write drops
 // the first writer's statement.
 func TestWithoutLeaseAnUpdateIsLost(t *testing.T) {
+	localaws.Need(t)
 	setup(t)
 	ctx := context.Background()
 	ecrc := ecr.NewFromConfig(server.Config("us-east-1"))
@@ -468,6 +465,7 @@ func addStatement(ctx context.Context, c *ecr.Client, sid string, between func()
 // Inside a Lambda invocation the holder named by ErrBusy carries the
 // request id, so the blocking invocation can be found in the logs.
 func TestBusyNamesLambdaRequest(t *testing.T) {
+	localaws.Need(t)
 	db := setup(t)
 	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	a := leaser(t, db, "ecr-warden-account", clk, time.Second)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // A busy lease does not make TryAcquire wait; the mailbox keeps the latest
@@ -13,6 +15,7 @@ import (
 // was posted after its read, and succeeds (releasing the lease) once it has
 // read everything.
 func TestMailbox(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	db := setup(t)
 	clk := &fakeTime{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
@@ -27,17 +26,7 @@ import (
 // server is the package's one local AWS; each test resets it.
 var server *localaws.Server
 
-func TestMain(m *testing.M) {
-	s, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &server) }
 
 const (
 	hubAccount = "123456789012" // moto's account for the static test keys
@@ -162,6 +151,7 @@ func hubWork() Work { return Work{RunID: "test", Account: hubAccount, Region: re
 // tag grant converges with one tag query; the converged re-run reads each
 // repository once (its policy) and writes nothing.
 func TestConvergeReadsTagsAsListingPages(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts inventory.Counts
 	e := newEngine(t, &counts)
@@ -220,6 +210,7 @@ func TestConvergeReadsTagsAsListingPages(t *testing.T) {
 // caught up, the plan it suggests (drop the tag grant) is checked against the
 // repository's own tags first, so nothing is removed; a real untag still is.
 func TestConvergeConfirmsTagsBeforeRemovingAGrant(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	var counts inventory.Counts
 	e := newEngine(t, &counts)

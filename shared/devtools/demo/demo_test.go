@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
 	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
@@ -20,6 +21,7 @@ import (
 // function binaries, every step) and checks the outcomes the story claims,
 // so `make test` proves `make demo` works.
 func TestDemo(t *testing.T) {
+	localaws.Need(t)
 	var out bytes.Buffer
 	res, err := Run(t.Context(), Options{Out: &out})
 	t.Cleanup(func() {

@@ -53,6 +53,7 @@ func readmeBlock(t *testing.T, root string) []string {
 // (nothing is created for it), a local backfill dry run, and make audit
 // reading the results (actor, writer, declaration hash).
 func TestSeededEmulatorByTheREADME(t *testing.T) {
+	localaws.Need(t)
 	root, err := lambdalocal.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -40,12 +40,17 @@ type Harness struct {
 // Main is a function package's TestMain: it builds the named functions
 // (functions/<name>) for this host, starts the local AWS and the proxy,
 // hands them to ready (where the package keeps the names its tests use),
-// runs the tests, stops everything and exits with the tests' code.
+// runs the tests, stops everything and exits with the tests' code. Under
+// -short (the fast lane) it builds and starts nothing and never calls ready:
+// the tests that run a binary or use the local AWS call localaws.Need first.
 func Main(m *testing.M, functions []string, ready func(*Harness)) {
 	os.Exit(run(m, functions, ready))
 }
 
 func run(m *testing.M, functions []string, ready func(*Harness)) int {
+	if localaws.Short() {
+		return m.Run()
+	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "ecr-warden-functest-*")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -335,6 +336,7 @@ func mustJSON(v any) string {
 // simulator over the hub documents ecr-warden renders, equals what the
 // declaration grants. The table is printed with -v.
 func TestTruthTableExampleDeclaration(t *testing.T) {
+	localaws.NeedNode(t, "the IAM simulator (@cloud-copilot/iam-simulate)")
 	s := simulator(t)
 	root, _ := lambdalocal.ModuleRoot()
 	d, err := config.Load(filepath.Join(root, "infra", "declaration.json"))
@@ -437,6 +439,7 @@ func randomDeclaration(r *rand.Rand) []byte {
 // The truth table over at least 200 random valid declarations: every row
 // equals the declaration, and no outside or anonymous caller is allowed.
 func TestTruthTableRandomDeclarations(t *testing.T) {
+	localaws.NeedNode(t, "the IAM simulator (@cloud-copilot/iam-simulate)")
 	s := simulator(t)
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("IAMSIM_SEED"); v != "" {

@@ -15,6 +15,7 @@ import (
 const hub = "123456789012" // moto's account for the static "testing" keys
 
 func TestPullThroughCacheRulesLifecycle(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	cfg := fresh(t, "us-east-1")
 	c := ecr.NewFromConfig(cfg)
@@ -101,6 +102,7 @@ func prefixes(rules []types.PullThroughCacheRule) string {
 }
 
 func TestPullThroughCacheRuleValidation(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	c := ecr.NewFromConfig(fresh(t, "us-east-1"))
 	role := aws.String("arn:aws:iam::" + hub + ":role/ptc")
@@ -165,6 +167,7 @@ func TestPullThroughCacheRuleValidation(t *testing.T) {
 }
 
 func TestPullThroughCacheRuleLimit(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	c := ecr.NewFromConfig(fresh(t, "us-east-1"))
 	for i := range 50 {
@@ -185,6 +188,7 @@ func TestPullThroughCacheRuleLimit(t *testing.T) {
 }
 
 func TestRegistryPolicyScope(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	c := ecr.NewFromConfig(fresh(t, "us-east-1"))
 	scope := func() string {
@@ -252,6 +256,7 @@ func padTo(doc string, n int) string {
 }
 
 func TestRepositoryCreationTemplates(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	c := ecr.NewFromConfig(fresh(t, "us-east-1"))
 	repoPolicy := `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["ecr:BatchGetImage"]}]}`
@@ -310,6 +315,7 @@ func TestRepositoryCreationTemplates(t *testing.T) {
 // Each account and region is its own registry: rules, scope and registry
 // policy set in one are invisible in the others.
 func TestRegistriesArePerAccountAndRegion(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	hubCfg := fresh(t, "us-east-1")
 	hubECR := ecr.NewFromConfig(hubCfg)
@@ -345,6 +351,7 @@ func TestRegistriesArePerAccountAndRegion(t *testing.T) {
 
 // Reset wipes what the extension added, in every account.
 func TestResetWipesExtensionState(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	hubCfg := fresh(t, "us-east-1")
 	memberCfg := member(t, hubCfg, "222222222222")
@@ -376,6 +383,7 @@ func TestResetWipesExtensionState(t *testing.T) {
 // moto alone stores repository policies of any length; the extension caps
 // them at 10,240 characters like AWS.
 func TestRepositoryPolicyLimit(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	c := ecr.NewFromConfig(fresh(t, "us-east-1"))
 	name := aws.String("shared/app")

@@ -17,6 +17,7 @@ const pushPolicy = `{"Version":"2008-10-17","Statement":[{"Sid":"EcrWardenPublis
 	`"ecr-public:PutImage","ecr-public:InitiateLayerUpload","ecr-public:UploadLayerPart","ecr-public:CompleteLayerUpload"]}]}`
 
 func TestECRPublicRepositories(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	c := ecrpublic.NewFromConfig(fresh(t, "us-east-1"))
 
@@ -80,6 +81,7 @@ func TestECRPublicRepositories(t *testing.T) {
 }
 
 func TestECRPublicRepositoryPolicy(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	c := ecrpublic.NewFromConfig(fresh(t, "us-east-1"))
 	name := aws.String("tools/scanner")
@@ -114,6 +116,7 @@ func TestECRPublicRepositoryPolicy(t *testing.T) {
 
 // ECR Public answers only in us-east-1; state is per account; Reset wipes it.
 func TestECRPublicRegionAccountsAndReset(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	hubCfg := fresh(t, "us-east-1")
 	west := ecrpublic.NewFromConfig(srv.Config("eu-west-1"))

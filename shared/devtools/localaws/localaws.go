@@ -91,6 +91,9 @@ type Options struct {
 
 // Start launches moto with the project's extension and waits until it answers.
 func Start(ctx context.Context, opt Options) (*Server, error) {
+	if short() {
+		return nil, ErrShort
+	}
 	port := opt.Port
 	if port == 0 {
 		p, err := freePort()

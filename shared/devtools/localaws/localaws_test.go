@@ -9,6 +9,7 @@ import (
 )
 
 func TestStartResetStop(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	s, err := Start(ctx, Options{})
 	if err != nil {

@@ -3,8 +3,6 @@ package localaws
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,19 +16,7 @@ import (
 // srv is one local AWS for the whole test binary; each test resets it.
 var srv *Server
 
-func TestMain(m *testing.M) {
-	s, err := Start(context.Background(), Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	if err := s.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping local AWS:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m, &srv) }
 
 // fresh wipes the local AWS and returns the default account's config.
 func fresh(t *testing.T, region string) aws.Config {

@@ -32,6 +32,7 @@ func proxied(t *testing.T) (*Proxy, *ecr.Client, *ecr.Client) {
 }
 
 func TestProxyThrottlingAndCounts(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	p, c, direct := proxied(t)
 	name := aws.String("shared/app")
@@ -72,6 +73,7 @@ func TestProxyThrottlingAndCounts(t *testing.T) {
 
 // The SDK's standard retryer rides over injected throttling and 5xx.
 func TestProxyFaultsAreRetriedBySDK(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	p, _, _ := proxied(t)
 	cfg := p.Config("us-east-1")
@@ -97,6 +99,7 @@ func TestProxyFaultsAreRetriedBySDK(t *testing.T) {
 }
 
 func TestProxyServerErrorsAndAPIErrors(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	p, c, direct := proxied(t)
 
@@ -122,6 +125,7 @@ func TestProxyServerErrorsAndAPIErrors(t *testing.T) {
 
 // CrashAfter: the write happens, the client sees a broken connection.
 func TestProxyCrashAfter(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	p, c, direct := proxied(t)
 	name := aws.String("shared/app")
@@ -145,6 +149,7 @@ func TestProxyCrashAfter(t *testing.T) {
 // Query-protocol services (IAM, STS) get XML errors keyed by Action, and
 // calls are attributed to the account of assumed-role keys.
 func TestProxyQueryProtocolAndAccounts(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	p, _, _ := proxied(t)
 	base := p.Config("us-east-1")
@@ -176,6 +181,7 @@ func TestProxyQueryProtocolAndAccounts(t *testing.T) {
 
 // A service-qualified fault hits only that service's operation of the name.
 func TestProxyServiceQualifiedFault(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	p, c, _ := proxied(t)
 	pub := ecrpublic.NewFromConfig(p.Config("us-east-1"))

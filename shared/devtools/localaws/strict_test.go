@@ -47,6 +47,7 @@ func grantTo(version string, principals ...string) string {
 // policy naming a role or user that does not exist is refused with AWS's
 // code and text; accounts it knows nothing about stay unchecked.
 func TestPoliciesRefuseMissingPrincipals(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	cfg := fresh(t, "us-east-1")
 	org := organizations.NewFromConfig(cfg)
@@ -119,6 +120,7 @@ func TestPoliciesRefuseMissingPrincipals(t *testing.T) {
 // and region; an update needs a credential or a role; China and GovCloud
 // regions have no pull-through cache.
 func TestPullThroughCacheCredentialsAndRegions(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	cfg := fresh(t, "us-east-1")
 	c := ecr.NewFromConfig(cfg)

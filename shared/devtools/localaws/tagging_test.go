@@ -53,6 +53,7 @@ func filter(key string, values ...string) taggingtypes.TagFilter {
 }
 
 func TestTaggingGetResourcesListsECRRepositories(t *testing.T) {
+	Need(t)
 	cfg := fresh(t, "us-east-1")
 	c := ecr.NewFromConfig(cfg)
 	createTagged(t, c, "shared/base", "share=org", "team=platform")
@@ -118,6 +119,7 @@ func TestTaggingGetResourcesListsECRRepositories(t *testing.T) {
 }
 
 func TestTaggingGetResourcesPaginatesECRRepositories(t *testing.T) {
+	Need(t)
 	cfg := fresh(t, "us-east-1")
 	c := ecr.NewFromConfig(cfg)
 	for i := range 7 {

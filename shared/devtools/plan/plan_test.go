@@ -28,6 +28,7 @@ const region = "us-east-1"
 // also when it reads members through OrganizationAccountAccessRole as before an install. After that
 // declaration is applied, a declaration with one more grant plans exactly that grant's statements.
 func TestPlanIsTheBackfillDryRun(t *testing.T) {
+	localaws.Need(t)
 	ctx := t.Context()
 	srv, err := localaws.Start(ctx, localaws.Options{})
 	if err != nil {

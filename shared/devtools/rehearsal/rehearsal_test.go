@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // TestDeployRehearsal is `make deploy-local` as a test: every stack is created on the local AWS in
@@ -20,6 +21,7 @@ import (
 // a new prefix succeeds. Its log (with the resource types the local AWS skipped) is written to
 // build/deploy-local.log, which `make test` prints.
 func TestDeployRehearsal(t *testing.T) {
+	localaws.Need(t) // and the CDK CLI (Node)
 	root, err := lambdalocal.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

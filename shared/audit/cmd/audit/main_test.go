@@ -25,6 +25,7 @@ import (
 // default credential chain pointed at the local AWS by AWS_ENDPOINT_URL,
 // exactly as `make audit RESOURCE=...` runs it.
 func TestAuditCommandPrintsHistory(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	s, err := localaws.Start(ctx, localaws.Options{})
 	if err != nil {
@@ -103,6 +104,7 @@ func TestAuditCommandPrintsHistory(t *testing.T) {
 // window, several regions merged; and one line naming the exports when the
 // region or the credentials are missing.
 func TestAuditCommandFilters(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	s, err := localaws.Start(ctx, localaws.Options{})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,17 +27,7 @@ const echoPkg = "../../testdata/echo"
 // `make emulator` running would.
 var srv *localaws.Server
 
-func TestMain(m *testing.M) {
-	var err error
-	srv, err = localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting local AWS:", err)
-		os.Exit(2)
-	}
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { localaws.Main(m, &srv) }
 
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -80,6 +69,7 @@ const envEvent = `{"echo":{"repository":"shared/base"},"log":["handling event"],
  "env":["AWS_ENDPOINT_URL","WARDEN_DECLARATION_FILE","WARDEN_AUDIT_TABLE","WARDEN_LEASE_TABLE","WARDEN_WORK_QUEUE_URL","AWS_ACCESS_KEY_ID","AWS_REGION"]}`
 
 func TestInvokeAgainstGivenEndpoint(t *testing.T) {
+	localaws.Need(t)
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	t.Setenv("WARDEN_WORK_QUEUE_URL", "http://127.0.0.1:9/queue/work")
 	event := writeFile(t, "event.json", envEvent)
@@ -146,6 +136,7 @@ func TestInvokeAgainstGivenEndpoint(t *testing.T) {
 }
 
 func TestInvokeStartsAndStopsLocalAWSWithoutEndpoint(t *testing.T) {
+	localaws.Need(t)
 	t.Setenv("AWS_ENDPOINT_URL", "")
 	event := writeFile(t, "event.json", envEvent)
 	code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event)
@@ -163,6 +154,7 @@ func TestInvokeStartsAndStopsLocalAWSWithoutEndpoint(t *testing.T) {
 }
 
 func TestFunctionErrorExitsOne(t *testing.T) {
+	localaws.Need(t)
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	event := writeFile(t, "event.json", `{"error":"no grant matches shared/base"}`)
 	code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event)
@@ -175,6 +167,7 @@ func TestFunctionErrorExitsOne(t *testing.T) {
 }
 
 func TestRepeatPrintsSummary(t *testing.T) {
+	localaws.Need(t)
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	event := writeFile(t, "event.json", `{"echo":1}`)
 	code, stdout, stderr := runCLI(t, "-pkg", echoPkg, "-event", event, "-repeat", "5")
@@ -190,6 +183,7 @@ func TestRepeatPrintsSummary(t *testing.T) {
 }
 
 func TestBadInputNamesWhatAndWhere(t *testing.T) {
+	localaws.Need(t)
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	good := writeFile(t, "event.json", `{}`)
 	bad := writeFile(t, "bad.json", `{"detail": }`)

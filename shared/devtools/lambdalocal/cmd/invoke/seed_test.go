@@ -19,6 +19,7 @@ import (
 // repository it names, in its account and with its tags; a second replay
 // finds it and creates nothing; other events seed nothing.
 func TestSeedEventCreatesTheRepository(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	if err := srv.Reset(); err != nil {
 		t.Fatal(err)

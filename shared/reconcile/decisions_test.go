@@ -1,0 +1,389 @@
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// The engine's decisions on the in-memory AWS (shared/devtools/fakeaws),
+// which answers with the SDK's own error types: these run in the fast lane
+// (go test -short) in milliseconds. The same situations run end to end
+// against the local AWS and the real binaries in functions/* (make test).
+
+const (
+	fHub    = "111111111111"
+	fMgmt   = "999999999999"
+	fTeamA  = "222222222222"
+	fTeamB  = "333333333333"
+	fRegion = "us-east-1"
+	fOrgID  = "o-a1b2c3d4e5"
+)
+
+// fakeClients hands out the fake's clients as the engine's interfaces.
+type fakeClients struct{ f *fakeaws.AWS }
+
+func (c fakeClients) ECR(account, region string) ecrAPI { return c.f.ECR(account, region) }
+func (c fakeClients) IAM(account string) iamAPI         { return c.f.IAM(account) }
+func (c fakeClients) Public(account string) publicAPI   { return c.f.Public(account) }
+func (c fakeClients) Tagging(account, region string) taggingAPI {
+	return c.f.Tagging(account, region)
+}
+func (c fakeClients) SecretsManager(account, region string) secretDescriber {
+	return c.f.SecretsManager(account, region)
+}
+
+// world is the fake organization: management, hub and two members in OU
+// "workloads", each with its region's registry.
+type world struct {
+	aws    *fakeaws.AWS
+	trail  *audit.Trail
+	engine *Engine
+	start  time.Time
+}
+
+// newWorld builds the organization and an engine over it for the
+// declaration whose hub, sidPrefix and roles are fixed and whose grants and
+// pullThroughCache are the given JSON (either may be empty).
+func newWorld(t *testing.T, rest string) *world {
+	t.Helper()
+	f := fakeaws.New()
+	f.Organization(fOrgID, fMgmt)
+	f.Join(fHub)
+	f.Join(fTeamA, "workloads")
+	f.Join(fTeamB, "workloads")
+	src := `{"hub": {"accountId": "` + fHub + `", "regions": ["` + fRegion + `"], "organizationId": "` + fOrgID + `", "managementAccountId": "` + fMgmt + `"}`
+	if rest != "" {
+		src += ", " + rest
+	}
+	decl, err := config.Parse([]byte(src + "}"))
+	if err != nil {
+		t.Fatalf("declaration: %v\n%s}", err, src)
+	}
+	trail, _, err := fakeaws.NewTrail()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{Decl: decl, Clients: fakeClients{f}, Exec: &apply.Executor{Trail: trail, Leases: fakeaws.NewLeases()},
+		Org: inventory.NewOrg(f.Organizations(), inventory.OrgOptions{}), Log: slog.New(slog.DiscardHandler),
+		// No waiting: a refusal is refused again at once here.
+		PrincipalWait: time.Nanosecond, RepositoryWait: time.Nanosecond, Region: fRegion}
+	return &world{aws: f, trail: trail, engine: e, start: time.Now().Add(-time.Minute)}
+}
+
+// target is an event's target in the hub region with the trigger the audit
+// trail records.
+func target(kind trigger.Kind, account string) trigger.Target {
+	return trigger.Target{Kind: kind, AccountID: account, Region: fRegion,
+		Trigger: trigger.Trigger{EventID: "evt-" + string(kind), DetailType: "test", Source: "test"}}
+}
+
+// records are the audit records stored so far, oldest first.
+func (w *world) records(t *testing.T) []audit.Record {
+	t.Helper()
+	recs, err := w.trail.Window(context.Background(), w.start, time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// decisions lists "decision kind" of every record naming resource.
+func (w *world) decisions(t *testing.T, resource string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range w.records(t) {
+		if r.Target.ARN == resource {
+			out = append(out, string(r.Decision))
+		}
+	}
+	return out
+}
+
+// hasAll fails unless doc contains every fragment.
+func hasAll(t *testing.T, what, doc string, fragments ...string) {
+	t.Helper()
+	for _, fr := range fragments {
+		if !strings.Contains(doc, fr) {
+			t.Errorf("%s does not contain %s:\n%s", what, fr, doc)
+		}
+	}
+}
+
+func hasNone(t *testing.T, what, doc string, fragments ...string) {
+	t.Helper()
+	for _, fr := range fragments {
+		if strings.Contains(doc, fr) {
+			t.Errorf("%s contains %s:\n%s", what, fr, doc)
+		}
+	}
+}
+
+// AWS refuses a registry policy naming a role that does not exist in an
+// account whose IAM ecr-warden cannot read (so it could not leave the role
+// out beforehand). The engine writes the document again without the
+// principals it could not confirm: the rest of the grant is in AWS, the
+// refusal and the omission are audited, and it never loops.
+func TestRefusedDocumentIsNarrowedAndAudited(t *testing.T) {
+	w := newWorld(t, `"grants": [{"name": "ci-pull", "repositories": ["apps/*"], "access": "pull", "placement": "registry",
+		"principals": {"roles": ["arn:aws:iam::`+fTeamA+`:role/ci", "arn:aws:iam::`+fTeamB+`:role/deployer"]}}]`)
+	w.aws.CreateRole(fTeamA, "ci", "{}")
+	w.aws.Deny(fTeamB, "IAM", "GetRole") // team-b's role cannot be confirmed, and does not exist
+	ctx := context.Background()
+	reg := registryResource("aws", fHub, fRegion).ARN
+
+	for run := 1; run <= 2; run++ {
+		before := w.aws.Calls("ECR", "PutRegistryPolicy")
+		out, err := w.engine.Reconcile(ctx, target(trigger.KindRegistryPolicy, fHub))
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if out.Failed != 0 || out.Refused != 0 {
+			t.Errorf("run %d: report %+v, want the narrowed document written or already in place", run, out.Report)
+		}
+		// One refused write and one narrowed write at most: never a loop.
+		if n := w.aws.Calls("ECR", "PutRegistryPolicy") - before; n < 1 || n > 2 {
+			t.Errorf("run %d: %d PutRegistryPolicy calls, want 1 or 2 (%s)", run, n, w.aws)
+		}
+	}
+	doc := w.aws.RegistryPolicy(fHub, fRegion)
+	hasAll(t, "hub registry policy", doc, "EcrWardenCiPullRoles", "arn:aws:iam::"+fTeamA+":role/ci", "ecr:BatchGetImage")
+	hasNone(t, "hub registry policy", doc, "role/deployer")
+	var missing, failed, applied int
+	for _, r := range w.records(t) {
+		if r.Target.ARN != reg {
+			continue
+		}
+		switch r.Decision {
+		case audit.DecisionPrincipalMissing:
+			missing++
+			hasAll(t, "principal-missing record", r.Error, "role/deployer", "AWS refused")
+		case audit.DecisionFailed:
+			failed++
+			hasAll(t, "failed record", r.Error, "InvalidParameterException", "Invalid registry policy provided")
+		case audit.DecisionApplied:
+			applied++
+		}
+	}
+	if missing == 0 || failed == 0 || applied != 1 {
+		t.Errorf("records of %s: %d principal-missing, %d failed, %d applied; want the refusal and the omission recorded and one applied write", reg, missing, failed, applied)
+	}
+}
+
+// A registry whose policy scope is V1 (which enforces only three actions,
+// and where AWS refuses a document with others) gets no write the
+// declaration needs V2 for: refused with the remedy, unless the declaration
+// allows the switch; then the scope is switched first, then the policy
+// written.
+func TestRegistryScopeV1(t *testing.T) {
+	grants := `"grants": [{"name": "org-pull", "repositories": ["shared/*"], "access": "pull", "placement": "registry",
+		"principals": {"accounts": ["` + fTeamA + `"]}}]`
+	for _, allow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "switched"}[allow], func(t *testing.T) {
+			scope := `"registryPolicyScope": {"allowSwitchToV2": ` + map[bool]string{false: "false", true: "true"}[allow] + `}, `
+			w := newWorld(t, scope+grants)
+			w.aws.SetScope(fHub, fRegion, "V1")
+			out, err := w.engine.Reconcile(context.Background(), target(trigger.KindRegistryPolicy, fHub))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := registryResource("aws", fHub, fRegion).ARN
+			if !allow {
+				if out.Refused != 1 || w.aws.Calls("ECR", "PutRegistryPolicy") != 0 || w.aws.Calls("ECR", "PutAccountSetting") != 0 {
+					t.Errorf("report %+v, calls %s: want one refusal and no write", out.Report, w.aws)
+				}
+				if w.aws.Scope(fHub, fRegion) != "V1" || w.aws.RegistryPolicy(fHub, fRegion) != "" {
+					t.Errorf("scope %s, policy %q: want V1 and no policy", w.aws.Scope(fHub, fRegion), w.aws.RegistryPolicy(fHub, fRegion))
+				}
+				if got := w.decisions(t, reg); len(got) != 1 || got[0] != string(audit.DecisionRefused) {
+					t.Fatalf("decisions %v, want [refused]", got)
+				}
+				hasAll(t, "refusal", w.records(t)[0].Error, "V1", "allowSwitchToV2", "put-account-setting")
+				return
+			}
+			if out.Changed != 1 || w.aws.Scope(fHub, fRegion) != "V2" {
+				t.Fatalf("report %+v, scope %s: want the switch and the write", out.Report, w.aws.Scope(fHub, fRegion))
+			}
+			writes := w.aws.Writes()
+			if len(writes) != 2 || !strings.HasPrefix(writes[0], "ECR.PutAccountSetting") || !strings.HasPrefix(writes[1], "ECR.PutRegistryPolicy") {
+				t.Errorf("writes %v, want the scope switch, then the policy", writes)
+			}
+			hasAll(t, "registry policy", w.aws.RegistryPolicy(fHub, fRegion), "EcrWardenOrgPull", "arn:aws:iam::"+fTeamA+":root")
+		})
+	}
+}
+
+const ptcDeclaration = `"pullThroughCache": {"members": {"all": true}, "role": {"name": "ecr-warden-ptc"},
+	"rules": [{"prefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws"}, {"prefix": "quay", "upstreamRegistryUrl": "quay.io"},
+		{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}]}`
+
+// A declared prefix already taken by a rule with another upstream is
+// reported, never overwritten; a rule the declaration does not name is left
+// alone; the other declared rules are created.
+func TestPTCRuleConflict(t *testing.T) {
+	w := newWorld(t, ptcDeclaration)
+	w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("ecr-public"), UpstreamRegistryUrl: aws.String("registry.k8s.io")})
+	w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("mine"), UpstreamRegistryUrl: aws.String("ghcr.io")})
+	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindPTCRule, fTeamA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := w.aws.Rules(fTeamA, fRegion)
+	if got := aws.ToString(rules["ecr-public"].UpstreamRegistryUrl); got != "registry.k8s.io" {
+		t.Errorf("rule ecr-public now caches %s; another upstream's rule must not be overwritten", got)
+	}
+	if got := aws.ToString(rules["mine"].UpstreamRegistryUrl); got != "ghcr.io" {
+		t.Errorf("foreign rule mine now caches %q", got)
+	}
+	if aws.ToString(rules["quay"].UpstreamRegistryUrl) != "quay.io" || rules["hub"].EcrRepositoryPrefix == nil {
+		t.Errorf("declared rules quay and hub not created: %v", w.aws.Writes())
+	}
+	for _, op := range []string{"UpdatePullThroughCacheRule", "DeletePullThroughCacheRule"} {
+		if n := w.aws.Calls("ECR", op); n != 0 {
+			t.Errorf("%d %s calls, want none", n, op)
+		}
+	}
+	if out.Refused != 1 || out.Changed != 2 {
+		t.Errorf("report %+v, want the conflict refused and two rules created", out.Report)
+	}
+	conflict := ptcRuleResource("aws", fTeamA, fRegion, "ecr-public").ARN
+	if got := w.decisions(t, conflict); len(got) != 1 || got[0] != string(audit.DecisionRefused) {
+		t.Errorf("decisions on %s: %v, want [refused]", conflict, got)
+	}
+	for _, r := range w.records(t) {
+		if r.Target.ARN == conflict {
+			hasAll(t, "conflict record", r.Error, "registry.k8s.io", "public.ecr.aws", "not overwritten")
+		}
+	}
+}
+
+// A rule created by someone else between the read and the write: AWS
+// answers PullThroughCacheRuleAlreadyExistsException. That rule's write is
+// recorded failed with AWS's answer and not retried; the other rules are
+// created.
+func TestPTCRuleCreatedMeanwhile(t *testing.T) {
+	w := newWorld(t, ptcDeclaration)
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if in, ok := c.Input.(*ecr.CreatePullThroughCacheRuleInput); ok && aws.ToString(in.EcrRepositoryPrefix) == "quay" {
+			return &ecrtypes.PullThroughCacheRuleAlreadyExistsException{Message: aws.String("A pull through cache rule with prefix 'quay' already exists")}
+		}
+		return nil
+	})
+	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindPTCRule, fTeamA))
+	if err == nil || out.Failed != 1 || out.Changed != 2 {
+		t.Errorf("report %+v, error %v; want the failed rule returned (the invocation retries) and the two others created", out.Report, err)
+	}
+	quay := ptcRuleResource("aws", fTeamA, fRegion, "quay").ARN
+	if got := w.decisions(t, quay); len(got) != 1 || got[0] != string(audit.DecisionFailed) {
+		t.Errorf("decisions on %s: %v, want [failed] (the intent, settled failed)", quay, got)
+	}
+	for _, r := range w.records(t) {
+		if r.Target.ARN == quay && r.Decision == audit.DecisionFailed {
+			hasAll(t, "failed record", r.Error, "PullThroughCacheRuleAlreadyExistsException")
+		}
+	}
+	if n := w.aws.Calls("ECR", "CreatePullThroughCacheRule"); n != 3 {
+		t.Errorf("%d CreatePullThroughCacheRule calls, want 3 (each declared rule once, no retry)", n)
+	}
+	if rules := w.aws.Rules(fTeamA, fRegion); rules["ecr-public"].EcrRepositoryPrefix == nil || rules["hub"].EcrRepositoryPrefix == nil {
+		t.Errorf("the other rules were not created: %v", w.aws.Writes())
+	}
+}
+
+// A member's PTC role that does not exist is created with its trust policy
+// (ECR's pull-through cache may assume it), then given its permission
+// policy; a second run writes nothing.
+func TestPTCRoleCreated(t *testing.T) {
+	w := newWorld(t, ptcDeclaration)
+	tg := target(trigger.KindRole, fTeamA)
+	tg.RoleName = "ecr-warden-ptc"
+	out, err := w.engine.Reconcile(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, inline, ok := w.aws.Role(fTeamA, "ecr-warden-ptc")
+	if !ok {
+		t.Fatalf("role not created; writes %v", w.aws.Writes())
+	}
+	hasAll(t, "trust policy", trust, `"Service":"pullthroughcache.ecr.amazonaws.com"`, "sts:AssumeRole", "EcrWarden")
+	if len(inline) != 1 {
+		t.Fatalf("inline policies %v, want one", inline)
+	}
+	for _, doc := range inline {
+		hasAll(t, "permission policy", doc, "ecr:BatchImportUpstreamImage", "ecr:BatchGetImage", "EcrWarden")
+	}
+	writes := w.aws.Writes()
+	if len(writes) != 2 || !strings.HasPrefix(writes[0], "IAM.CreateRole") || !strings.HasPrefix(writes[1], "IAM.PutRolePolicy") {
+		t.Errorf("writes %v, want CreateRole, then PutRolePolicy", writes)
+	}
+	if out.Changed != 2 {
+		t.Errorf("report %+v, want two documents changed", out.Report)
+	}
+	role := roleResource("aws", fTeamA, "ecr-warden-ptc").ARN
+	if got := w.decisions(t, role); len(got) != 1 || got[0] != string(audit.DecisionApplied) {
+		t.Errorf("decisions on %s: %v, want [applied] (the intent, settled applied)", role, got)
+	}
+	again, err := w.engine.Reconcile(context.Background(), tg)
+	if err != nil || again.Changed != 0 || len(w.aws.Writes()) != 2 {
+		t.Errorf("second run: report %+v, error %v, writes %v; want nothing written", again.Report, err, w.aws.Writes())
+	}
+}
+
+// A member whose execution role cannot be assumed fails its own unit, naming
+// the account and AWS's answer; the other member and the hub converge.
+func TestUnassumableMemberFailsAlone(t *testing.T) {
+	w := newWorld(t, ptcDeclaration+`, "grants": [{"name": "org-pull", "repositories": ["shared/*"], "access": "pull", "placement": "registry",
+		"principals": {"organization": true}}]`)
+	w.aws.Unassumable(fTeamB, "arn:aws:iam::"+fTeamB+":role/ecr-warden-execution")
+	ctx := context.Background()
+	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := toDesiredAll(walk.Accounts)
+	errs := map[string]error{}
+	for _, acct := range []string{fTeamB, fTeamA, fHub} {
+		wk := Work{RunID: "run-1", Account: acct, Region: fRegion, Accounts: accounts, Role: acct != fHub}
+		_, errs[acct] = w.engine.Converge(ctx, wk.Cause(), wk)
+	}
+	if errs[fTeamA] != nil || errs[fHub] != nil {
+		t.Fatalf("team-a: %v; hub: %v; want both converged", errs[fTeamA], errs[fHub])
+	}
+	if errs[fTeamB] == nil {
+		t.Fatal("team-b converged although its execution role cannot be assumed")
+	}
+	hasAll(t, "team-b's error", errs[fTeamB].Error(), fTeamB, "AccessDenied", "sts:AssumeRole")
+	if _, _, ok := w.aws.Role(fTeamA, "ecr-warden-ptc"); !ok || len(w.aws.Rules(fTeamA, fRegion)) != 3 {
+		t.Errorf("team-a not converged: writes %v", w.aws.Writes())
+	}
+	hasAll(t, "team-a registry policy", w.aws.RegistryPolicy(fTeamA, fRegion), "EcrWarden")
+	hasAll(t, "hub registry policy", w.aws.RegistryPolicy(fHub, fRegion), "EcrWardenOrgPull", fOrgID, "EcrWardenPtcUpstreamHub", "arn:aws:iam::"+fTeamA+":root")
+	for _, wr := range w.aws.Writes() {
+		if strings.Contains(wr, fTeamB+"/") {
+			t.Errorf("a write reached team-b: %s", wr)
+		}
+	}
+	var summaries int
+	for _, r := range w.records(t) {
+		if r.Target.ARN == audit.UnitARN(fTeamB, fRegion) {
+			summaries++
+			hasAll(t, "team-b's unit summary", r.Error, "AccessDenied")
+		}
+	}
+	if summaries != 1 {
+		t.Errorf("%d unit summaries for team-b, want 1", summaries)
+	}
+}

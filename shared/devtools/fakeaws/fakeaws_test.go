@@ -13,6 +13,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // The fake answers with the SDK's typed errors, wrapped as the SDK wraps

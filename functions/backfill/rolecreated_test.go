@@ -21,6 +21,7 @@ import (
 // No other registry is written, and a CreateRole of a role nobody declares
 // writes nothing.
 func TestCreatedRoleIsAddedBackByItsEvent(t *testing.T) {
+	localaws.Need(t)
 	const puller = "ci-puller"
 	w := newWorld(t)
 	text, err := os.ReadFile(w.declaration)

@@ -306,6 +306,7 @@ func conditionOf(t *testing.T, sts []awsiam.PolicyStatement, sid string) interfa
 // (aws:ResourceOrgID), and PutAccountSetting, where the declaration allows the scope switch, to the
 // registry policy scope setting (ecr:AccountSetting), in the hub roles and the member role alike.
 func TestConditionedPermissions(t *testing.T) {
+	localaws.NeedCDK(t)
 	d, err := LoadDeclaration(testDecl)
 	if err != nil {
 		t.Fatal(err)

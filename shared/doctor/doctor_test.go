@@ -261,6 +261,7 @@ func TestDoctor(t *testing.T) {
 // registered for StackSets, and fails exactly its check, with the
 // registration as the fix, while it is not.
 func TestDoctorDelegatedAdmin(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	res := w.run(w.hub)
 	var b strings.Builder
@@ -291,6 +292,7 @@ func TestDoctorDelegatedAdmin(t *testing.T) {
 // fails, naming the home region in its fix, when it forwards from another
 // (nothing given: us-east-1 only) or the landing zone cannot be found.
 func TestDoctorControlTowerHomeRegion(t *testing.T) {
+	localaws.Need(t)
 	for _, c := range []struct {
 		name, home, given string
 		ok                bool

@@ -90,6 +90,7 @@ func TestMailbox(t *testing.T) {
 // A holder whose lease was taken over cannot close (ErrNotHeld), and its
 // Abandon does not remove the new holder's mark.
 func TestMailboxCloseAfterTakeover(t *testing.T) {
+	localaws.Need(t)
 	ctx := context.Background()
 	db := setup(t)
 	clk := &fakeTime{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}

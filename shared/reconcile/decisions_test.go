@@ -170,7 +170,7 @@ func TestRefusedDocumentIsNarrowedAndAudited(t *testing.T) {
 		switch r.Decision {
 		case audit.DecisionPrincipalMissing:
 			missing++
-			hasAll(t, "principal-missing record", r.Error, "role/deployer", "AWS refused")
+			hasAll(t, "principal-missing record", r.Error, "role/deployer", "AWS refuse")
 		case audit.DecisionFailed:
 			failed++
 			hasAll(t, "failed record", r.Error, "InvalidParameterException", "Invalid registry policy provided")

@@ -161,6 +161,7 @@ func narrowEngine(t *testing.T, counts *inventory.Counts) (*Engine, *audit.Trail
 // naming it, in at most n+1 = 5 extra writes. Both write paths: a unit's
 // batch (backfill, sweep) and one document (events).
 func TestNarrowingLeavesOutOnlyTheRefusedPrincipal(t *testing.T) {
+	localaws.Need(t)
 	role := func(n string) string { return "arn:aws:iam::" + outsider + ":role/" + n }
 	for _, path := range []string{"unit", "event"} {
 		t.Run(path, func(t *testing.T) {

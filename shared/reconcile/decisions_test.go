@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,13 @@ func TestRegistryScopeV1(t *testing.T) {
 	}
 }
 
+// ptcRole creates account's PTC role as an earlier run would have, trusting
+// the pull-through-cache service, so the rules that cache through it validate.
+func (w *world) ptcRole(account string) {
+	w.aws.CreateRole(account, "ecr-warden-ptc", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
+		`"Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+}
+
 const ptcDeclaration = `"pullThroughCache": {"members": {"all": true}, "role": {"name": "ecr-warden-ptc"},
 	"rules": [{"prefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws"}, {"prefix": "quay", "upstreamRegistryUrl": "quay.io"},
 		{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}]}`
@@ -235,6 +243,7 @@ const ptcDeclaration = `"pullThroughCache": {"members": {"all": true}, "role": {
 // alone; the other declared rules are created.
 func TestPTCRuleConflict(t *testing.T) {
 	w := newWorld(t, ptcDeclaration)
+	w.ptcRole(fTeamA)
 	w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("ecr-public"), UpstreamRegistryUrl: aws.String("registry.k8s.io")})
 	w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("mine"), UpstreamRegistryUrl: aws.String("ghcr.io")})
 	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindPTCRule, fTeamA))
@@ -268,6 +277,13 @@ func TestPTCRuleConflict(t *testing.T) {
 			hasAll(t, "conflict record", r.Error, "registry.k8s.io", "public.ecr.aws", "not overwritten")
 		}
 	}
+	// Every rule written is validated by AWS, and the answer audited.
+	for _, prefix := range []string{"quay", "hub"} {
+		rule := ptcRuleResource("aws", fTeamA, fRegion, prefix).ARN
+		if got := w.decisions(t, rule); !slices.Contains(got, string(audit.DecisionPTCValidated)) {
+			t.Errorf("decisions on %s: %v, want it validated", rule, got)
+		}
+	}
 }
 
 // A rule created by someone else between the read and the write: AWS
@@ -276,6 +292,7 @@ func TestPTCRuleConflict(t *testing.T) {
 // created.
 func TestPTCRuleCreatedMeanwhile(t *testing.T) {
 	w := newWorld(t, ptcDeclaration)
+	w.ptcRole(fTeamA)
 	w.aws.Fail(func(c fakeaws.Call) error {
 		if in, ok := c.Input.(*ecr.CreatePullThroughCacheRuleInput); ok && aws.ToString(in.EcrRepositoryPrefix) == "quay" {
 			return &ecrtypes.PullThroughCacheRuleAlreadyExistsException{Message: aws.String("A pull through cache rule with prefix 'quay' already exists")}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -234,6 +235,57 @@ func (c *ECR) GetRegistryPolicy(_ context.Context, in *ecr.GetRegistryPolicyInpu
 		}
 		return &ecr.GetRegistryPolicyOutput{PolicyText: aws.String(r.policy), RegistryId: aws.String(c.account)}, nil
 	})
+}
+
+// ptcService is the principal ECR's pull-through cache assumes a rule's
+// custom role as.
+const ptcService = "pullthroughcache.ecr.amazonaws.com"
+
+// ValidatePullThroughCacheRule answers AWS's shape: invalid when the rule's
+// credential secret is gone, or its custom role does not exist or does not
+// trust the pull-through-cache service with sts:AssumeRole (conditions are
+// not evaluated here; the local AWS evaluates them).
+func (c *ECR) ValidatePullThroughCacheRule(_ context.Context, in *ecr.ValidatePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.ValidatePullThroughCacheRuleOutput, error) {
+	return ecrRule(c, "ValidatePullThroughCacheRule", in, in.EcrRepositoryPrefix, func(_ *registry, rule ecrtypes.PullThroughCacheRule, _ Call) (*ecr.ValidatePullThroughCacheRuleOutput, error) {
+		out := &ecr.ValidatePullThroughCacheRuleOutput{EcrRepositoryPrefix: rule.EcrRepositoryPrefix, UpstreamRegistryUrl: rule.UpstreamRegistryUrl,
+			CredentialArn: rule.CredentialArn, CustomRoleArn: rule.CustomRoleArn, UpstreamRepositoryPrefix: rule.UpstreamRepositoryPrefix, RegistryId: aws.String(c.account)}
+		failure := ""
+		if cred := aws.ToString(rule.CredentialArn); cred != "" && !c.f.secretExists(c.account, c.region, cred) {
+			failure = "The secret " + cred + " does not exist."
+		} else if arn := aws.ToString(rule.CustomRoleArn); arn != "" {
+			failure = c.f.roleFailure(arn)
+		}
+		out.IsValid = failure == ""
+		if failure != "" {
+			out.Failure = aws.String(failure)
+		}
+		return out, nil
+	})
+}
+
+// roleFailure says why the pull-through-cache service could not assume the
+// role arn, or "". f.mu must be held.
+func (f *AWS) roleFailure(arn string) string {
+	m := iamPrincipal.FindStringSubmatch(arn)
+	if m == nil || m[2] != "role" || !f.principalExists(arn) {
+		return "The role " + arn + " does not exist."
+	}
+	var doc struct{ Statement json.RawMessage }
+	_ = json.Unmarshal([]byte(f.acct(m[1]).roles[m[3]].trust), &doc)
+	var sts []struct {
+		Effect    string
+		Principal struct{ Service json.RawMessage }
+		Action    json.RawMessage
+	}
+	if json.Unmarshal(doc.Statement, &sts) != nil {
+		sts = sts[:0]
+	}
+	for _, st := range sts {
+		if st.Effect == "Allow" && slices.Contains(stringOrList(st.Principal.Service), ptcService) && slices.Contains(stringOrList(st.Action), "sts:AssumeRole") {
+			return ""
+		}
+	}
+	return "Unable to assume role " + arn + ": its trust policy does not allow " + ptcService + " to call sts:AssumeRole."
 }
 
 // ecrRule answers one ECR call about the rule with prefix with fn, or

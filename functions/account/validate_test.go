@@ -6,6 +6,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // The PTC role's trust requires aws:SourceAccount by default, and AWS does not
@@ -22,6 +23,7 @@ func ptcRuleARN(account, prefix string) string {
 // validated right after, the answer audited (ptc-validated); the role's trust
 // carries aws:SourceAccount = the member by default.
 func TestWrittenRulesAreValidated(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, func(s string) string { return strings.Replace(s, `"sourceAccountCondition": true, `, "", 1) })
 	a := w.createAccount("newcomer", w.ouA)
 	r := w.invoke(w.start(), w.event("org-account-joined.json", a))
@@ -43,6 +45,7 @@ func TestWrittenRulesAreValidated(t *testing.T) {
 // declaration switch. Turning the switch off rewrites the trust, which
 // validates the existing rule again, and now it passes.
 func TestFailedValidationNamesTheSwitch(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	if err := srv.SetPTCServiceContext("aws:SourceArn"); err != nil {
 		t.Fatal(err)

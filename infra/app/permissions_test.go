@@ -367,6 +367,7 @@ func unwrapJSIIMaps(v interface{}) interface{} {
 // their own, and TransactWriteItems as the item actions inside it (the lease's Update and Delete,
 // which its interface also declares). The table setup calls are the CDK's, not the functions'.
 func TestTableCallsAreGranted(t *testing.T) {
+	localaws.NeedCDK(t)
 	setup := []string{"CreateTable", "DescribeTable", "UpdateTimeToLive", "TransactWriteItems"}
 	calls := func(dir string) []string {
 		t.Helper()

@@ -403,6 +403,7 @@ func TestRepositoryPolicyLimit(t *testing.T) {
 // keys the emulated service sends (aws:SourceAccount and aws:SourceArn unless a test says
 // otherwise), with AWS's response shape (isValid, failure).
 func TestValidateEvaluatesTheRoleTrust(t *testing.T) {
+	Need(t)
 	ctx := context.Background()
 	cfg := fresh(t, "us-east-1")
 	c, iamc := ecr.NewFromConfig(cfg), iam.NewFromConfig(cfg)

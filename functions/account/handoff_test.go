@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
@@ -23,6 +24,7 @@ import (
 // takes the lease and applies both accounts in one hub write, and the
 // mailbox is empty afterwards: a handed-off change is never lost.
 func TestHandedOffChangeSurvivesADeadHolder(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t, nil)
 	foreign := foreignStatement("210987654321")
 	w.seedHub("210987654321")

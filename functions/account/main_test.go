@@ -84,6 +84,7 @@ type world struct {
 // the declaration text after substitution.
 func newWorld(t testing.TB, edit func(string) string) *world {
 	t.Helper()
+	localaws.Need(t)
 	ctx := context.Background()
 	if err := lab.Reset(ctx, region); err != nil {
 		t.Fatal(err)

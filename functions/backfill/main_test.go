@@ -74,6 +74,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	localaws.Need(t)
 	ctx := t.Context()
 	if err := lab.Reset(ctx, region); err != nil {
 		t.Fatal(err)
@@ -499,6 +500,7 @@ func TestBadPayload(t *testing.T) {
 // AccessDenied and forwards everything else to the counting proxy: the local
 // AWS never denies AssumeRole, and the proxy's faults are not per account.
 func denyFront(t *testing.T, account string) string {
+	localaws.Need(t)
 	target, _ := url.Parse(proxy.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	s := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {

@@ -65,6 +65,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
+	localaws.Need(t)
 	ctx := t.Context()
 	if err := lab.Reset(ctx, region); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ var physicalNameProps = []string{"FunctionName", "RoleName", "TableName", "Queue
 // res, including the member template the StackSet carries.
 func physicalNames(t *testing.T, res *Result) []string {
 	t.Helper()
+	localaws.NeedCDK(t)
 	var out []string
 	add := func(stack string, tmpl map[string]interface{}) {
 		rs, _ := tmpl["Resources"].(map[string]interface{})

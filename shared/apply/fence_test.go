@@ -252,6 +252,7 @@ func TestSlowWriteAgainstLapsedLease(t *testing.T) {
 
 func fenceTables(t *testing.T) *dynamodb.Client {
 	t.Helper()
+	localaws.Need(t)
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}

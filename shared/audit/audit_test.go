@@ -69,6 +69,7 @@ func (c *clock) now() time.Time { return c.t }
 // its log sink and its clock.
 func setup(t *testing.T) (*Trail, *dynamodb.Client, *lines, *clock) {
 	t.Helper()
+	localaws.Need(t)
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ func TestMain(m *testing.M) { localaws.Main(m, &moto) }
 
 func reset(t *testing.T) {
 	t.Helper()
+	localaws.Need(t)
 	if err := moto.Reset(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +34,7 @@ func reset(t *testing.T) {
 
 // isolateEnv makes the default config chain see only what the test sets.
 func isolateEnv(t *testing.T) {
+	localaws.Need(t)
 	dir := t.TempDir()
 	for k, v := range map[string]string{
 		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),

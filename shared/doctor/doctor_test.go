@@ -58,6 +58,7 @@ func (w *world) in(account string) aws.Config {
 // newWorld builds the organization with every prerequisite in place.
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	localaws.Need(t)
 	ctx := context.Background()
 	if err := srv.Reset(); err != nil {
 		t.Fatal(err)
@@ -125,6 +126,7 @@ func newWorld(t *testing.T) *world {
 // has no S3 client; CloudTrail only needs the bucket to exist).
 func (w *world) createBucket(t *testing.T, name string) {
 	t.Helper()
+	localaws.Need(t)
 	req, _ := http.NewRequestWithContext(w.ctx, http.MethodPut, srv.URL+"/"+name, nil)
 	sum := sha256.Sum256(nil)
 	creds, _ := w.mgmt.Credentials.Retrieve(w.ctx)

@@ -33,6 +33,7 @@ var all = Spec{Name: "test", Env: []string{DeclarationFile, AuditTable, LeaseTab
 // tables and the example declaration, as the stack sets a function up.
 func environment(t *testing.T) {
 	t.Helper()
+	localaws.Need(t)
 	if err := moto.Reset(); err != nil {
 		t.Fatal(err)
 	}

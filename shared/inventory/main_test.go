@@ -20,6 +20,7 @@ func TestMain(m *testing.M) { localaws.Main(m, &server) }
 // account whose calls are counted in counts.
 func fresh(t testing.TB, counts *Counts) aws.Config {
 	t.Helper()
+	localaws.Need(t)
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,7 @@ func (f *fakeTime) sleep(ctx context.Context, d time.Duration) error {
 
 func setup(t *testing.T) *dynamodb.Client {
 	t.Helper()
+	localaws.Need(t)
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}

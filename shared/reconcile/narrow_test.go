@@ -117,6 +117,7 @@ const narrowDeclaration = `{
 
 func narrowEngine(t *testing.T, counts *inventory.Counts) (*Engine, *audit.Trail) {
 	t.Helper()
+	localaws.Need(t)
 	ctx := context.Background()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)

@@ -89,6 +89,7 @@ func (s staleTagging) Tagging(account, region string) taggingAPI {
 // newEngine builds an engine over the local AWS with audit and lease tables.
 func newEngine(t *testing.T, counts *inventory.Counts) *Engine {
 	t.Helper()
+	localaws.Need(t)
 	ctx := context.Background()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
@@ -128,6 +129,7 @@ func newEngine(t *testing.T, counts *inventory.Counts) *Engine {
 // is tagged share=org, every fifth one team=a.
 func makeTaggedRepos(t *testing.T, n int) (tagged int) {
 	t.Helper()
+	localaws.Need(t)
 	c := ecr.NewFromConfig(server.Config(region))
 	for i := range n {
 		in := &ecr.CreateRepositoryInput{RepositoryName: aws.String(fmt.Sprintf("apps/svc-%03d", i))}

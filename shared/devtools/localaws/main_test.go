@@ -21,6 +21,7 @@ func TestMain(m *testing.M) { Main(m, &srv) }
 // fresh wipes the local AWS and returns the default account's config.
 func fresh(t *testing.T, region string) aws.Config {
 	t.Helper()
+	Need(t)
 	if err := srv.Reset(); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ const repoPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"EcrWardenPull",
 // through the proxy and one straight to the server (to see the truth).
 func proxied(t *testing.T) (*Proxy, *ecr.Client, *ecr.Client) {
 	t.Helper()
+	Need(t)
 	fresh(t, "us-east-1")
 	p := NewProxy(srv.URL)
 	t.Cleanup(p.Close)

@@ -217,21 +217,14 @@ func (t *Trail) putChunk(ctx context.Context, db batchAPI, items []map[string]ty
 	}
 }
 
-// RecordBatch stores decisions that write nothing to AWS (planned, noop,
-// rejected, refused, summary), 25 to a BatchWriteItem call, as Record does
-// one at a time. A dry run of a unit records its planned changes this way.
+// RecordBatch stores decisions that write nothing to AWS (every decision
+// Record takes), 25 to a BatchWriteItem call, as Record does one at a time. A dry run of a unit records its planned changes this way.
 func (t *Trail) RecordBatch(ctx context.Context, recs []Record) error {
 	items := make([]map[string]types.AttributeValue, 0, len(recs))
 	var errs []error
 	for _, rec := range recs {
-		switch rec.Decision {
-		case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary:
-		default:
-			errs = append(errs, fmt.Errorf("audit: decision %q cannot be recorded in a batch of decisions without writes", rec.Decision))
-			continue
-		}
-		if rec.Decision == DecisionSummary && rec.Counts == nil {
-			errs = append(errs, fmt.Errorf("audit: summary record for %s has no counts", rec.Target.ARN))
+		if err := rec.checkWithoutWrite(); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if rec.Decision.short() {

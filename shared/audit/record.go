@@ -320,3 +320,23 @@ func NewID(t time.Time) string {
 	}
 	return string(out)
 }
+
+// checkWithoutWrite accepts the decisions that write nothing to AWS, which
+// Record and RecordBatch store: a write's own decisions (pending, applied,
+// failed) go through Begin and its outcome, and a summary needs its counts.
+func (r Record) checkWithoutWrite() error {
+	switch r.Decision {
+	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionDiverged, DecisionForeignUnsafe,
+		DecisionPrincipalMissing, DecisionOrganizationWalk, DecisionPTCValidated, DecisionPTCValidationFailed:
+		return nil
+	case DecisionSummary:
+		if r.Counts == nil {
+			return fmt.Errorf("audit: summary record for %s has no counts", r.Target.ARN)
+		}
+		return nil
+	case DecisionPending, DecisionApplied, DecisionFailed:
+		return fmt.Errorf("audit: decision %q belongs to a write: use Begin, then Applied or Failed", r.Decision)
+	default:
+		return fmt.Errorf("audit: unknown decision %q", r.Decision)
+	}
+}

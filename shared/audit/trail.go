@@ -197,17 +197,8 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 // noop, rejected or refused. Noop and rejected records are kept short: their
 // documents and diff are dropped and they expire after the short retention.
 func (t *Trail) Record(ctx context.Context, rec Record) error {
-	switch rec.Decision {
-	case DecisionPlanned, DecisionNoop, DecisionRejected, DecisionRefused, DecisionDiverged, DecisionForeignUnsafe,
-		DecisionPrincipalMissing, DecisionOrganizationWalk, DecisionPTCValidated, DecisionPTCValidationFailed:
-	case DecisionSummary:
-		if rec.Counts == nil {
-			return fmt.Errorf("audit: summary record for %s has no counts", rec.Target.ARN)
-		}
-	case DecisionPending, DecisionApplied, DecisionFailed:
-		return fmt.Errorf("audit: decision %q belongs to a write: use Begin, then Applied or Failed", rec.Decision)
-	default:
-		return fmt.Errorf("audit: unknown decision %q (want planned, noop, rejected, refused or summary)", rec.Decision)
+	if err := rec.checkWithoutWrite(); err != nil {
+		return err
 	}
 	if rec.Decision.short() {
 		rec.Before, rec.After, rec.Diff = "", "", ""

@@ -183,8 +183,8 @@ func (e *Engine) heldDocuments(ctx context.Context, cause Cause, state *desired.
 		for _, res := range results {
 			rep.count(res)
 		}
-		e.validateWrittenRules(ctx, cause, results, &rep)
-		e.validateRulesOfRole(ctx, cause, state, results, &rep)
+		e.recordValidations(ctx, append(e.writtenRuleValidations(ctx, cause, results, &rep),
+			e.validateRulesOfRole(ctx, cause, state, results, &rep)...))
 		return err
 	})
 	return rep, err

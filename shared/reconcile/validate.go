@@ -33,8 +33,15 @@ import (
 var validationWaits = []time.Duration{0, 3 * time.Second, 7 * time.Second}
 
 // validateWrittenRules validates the pull-through-cache rules among results
-// that were just created or updated.
+// that were just created or updated, and records the answers in one batch.
 func (e *Engine) validateWrittenRules(ctx context.Context, cause Cause, results []apply.Result, rep *Report) {
+	e.recordValidations(ctx, e.writtenRuleValidations(ctx, cause, results, rep))
+}
+
+// writtenRuleValidations validates the rules among results that were just
+// created or updated and returns the audit records of the answers.
+func (e *Engine) writtenRuleValidations(ctx context.Context, cause Cause, results []apply.Result, rep *Report) []audit.Record {
+	var recs []audit.Record
 	for _, res := range results {
 		if res.Target.Kind != KindPTCRule || res.Outcome != apply.Changed {
 			continue
@@ -43,7 +50,32 @@ func (e *Engine) validateWrittenRules(ctx context.Context, cause Cause, results 
 		if !ok || (rc.Op != plan.OpCreate && rc.Op != plan.OpUpdate) {
 			continue
 		}
-		e.validateRule(ctx, cause, res.Target, rc.After.CustomRoleARN != "", false, rep)
+		if rec := e.validateRule(ctx, cause, res.Target, rc.After.CustomRoleARN != "", false, rep); rec != nil {
+			recs = append(recs, *rec)
+		}
+	}
+	return recs
+}
+
+// recordValidations stores validation records in one batch (one call per
+// 25), or one by one when the trail cannot batch. A failure is logged: the
+// answer is already in the report and the function's logs.
+func (e *Engine) recordValidations(ctx context.Context, recs []audit.Record) {
+	if len(recs) == 0 || e.Exec.Trail == nil {
+		return
+	}
+	if b, ok := e.Exec.Trail.(interface {
+		RecordBatch(ctx context.Context, recs []audit.Record) error
+	}); ok {
+		if err := b.RecordBatch(ctx, recs); err != nil {
+			e.log().WarnContext(ctx, "recording pull-through-cache rule validations", "records", len(recs), "error", err.Error())
+		}
+		return
+	}
+	for _, rec := range recs {
+		if err := e.Exec.Trail.Record(ctx, rec); err != nil {
+			e.log().WarnContext(ctx, "recording a pull-through-cache rule validation", "target", rec.Target.ARN, "error", err.Error())
+		}
 	}
 }
 
@@ -52,7 +84,7 @@ func (e *Engine) validateWrittenRules(ctx context.Context, cause Cause, results 
 // (results are those of one held batch, which may hold the role with the
 // rules). A rule written in the same batch was validated as written; a rule
 // that does not exist yet is left to its own creation, which validates it.
-func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *desired.State, results []apply.Result, rep *Report) {
+func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *desired.State, results []apply.Result, rep *Report) []audit.Record {
 	account := ""
 	validated := map[string]bool{}
 	for _, res := range results {
@@ -64,23 +96,28 @@ func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *de
 		}
 	}
 	if account == "" || state == nil {
-		return
+		return nil
 	}
+	var recs []audit.Record
 	for _, region := range e.Decl.Hub.Regions {
 		for _, r := range state.PTCRules(account, region) {
 			t := ptcRuleResource(e.Decl.Hub.Partition, account, region, r.Prefix)
 			if r.CustomRoleARN != "" && !validated[t.ARN] {
-				e.validateRule(ctx, cause, t, true, true, rep)
+				if rec := e.validateRule(ctx, cause, t, true, true, rep); rec != nil {
+					recs = append(recs, *rec)
+				}
 			}
 		}
 	}
+	return recs
 }
 
-// validateRule asks AWS whether the rule at t works and records the answer.
+// validateRule asks AWS whether the rule at t works and returns the audit
+// record of the answer (nil for a missing rule it was told to skip).
 // throughRole says the rule caches through the PTC role, so a failure may
 // come from its trust's aws:SourceAccount condition. skipMissing leaves a
 // rule that does not exist (yet) alone.
-func (e *Engine) validateRule(ctx context.Context, cause Cause, t audit.Target, throughRole, skipMissing bool, rep *Report) {
+func (e *Engine) validateRule(ctx context.Context, cause Cause, t audit.Target, throughRole, skipMissing bool, rep *Report) *audit.Record {
 	var (
 		out *ecr.ValidatePullThroughCacheRuleOutput
 		err error
@@ -103,7 +140,7 @@ func (e *Engine) validateRule(ctx context.Context, cause Cause, t audit.Target, 
 	}
 	var missing *ecrtypes.PullThroughCacheRuleNotFoundException
 	if skipMissing && errors.As(err, &missing) {
-		return
+		return nil
 	}
 	rec := audit.Record{Decision: audit.DecisionPTCValidated, Op: "validate", Trigger: cause.Trigger, Actor: cause.Actor, Target: t, DryRun: e.Exec.DryRun}
 	var failure string
@@ -124,10 +161,5 @@ func (e *Engine) validateRule(ctx context.Context, cause Cause, t audit.Target, 
 		rep.Failed++
 		rep.Errors = append(rep.Errors, failure)
 	}
-	if e.Exec.Trail == nil {
-		return
-	}
-	if err := e.Exec.Trail.Record(ctx, rec); err != nil {
-		e.log().WarnContext(ctx, "recording a pull-through-cache rule validation", "target", t.ARN, "error", err.Error())
-	}
+	return &rec
 }

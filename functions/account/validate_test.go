@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -79,4 +82,45 @@ func TestFailedValidationNamesTheSwitch(t *testing.T) {
 func (w *world) trust(account string) string {
 	_, trust, _ := w.role(w.member(account))
 	return strings.Join(strings.Fields(trust), "")
+}
+
+// TestPTCRoleCarriesTheBoundary: the PTC role is created with the permissions boundary the member
+// StackSet provides (the execution role may create and change the role only with it), and a role
+// that lost it (or predates it) gets it back on the next convergence, even when its documents are
+// as declared.
+func TestPTCRoleCarriesTheBoundary(t *testing.T) {
+	w := newWorld(t, nil)
+	a := w.createAccount("newcomer", w.ouA)
+	fn := w.start()
+	if r := w.invoke(fn, w.event("org-account-joined.json", a)); r.Failed != 0 || r.Refused != 0 {
+		t.Fatalf("join: %+v", r)
+	}
+	want := "arn:aws:iam::" + a + ":policy/" + ptcRoleName + "-boundary"
+	c := iam.NewFromConfig(w.member(a))
+	boundary := func() string {
+		t.Helper()
+		out, err := c.GetRole(w.ctx, &iam.GetRoleInput{RoleName: aws.String(ptcRoleName)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Role.PermissionsBoundary == nil {
+			return ""
+		}
+		return aws.ToString(out.Role.PermissionsBoundary.PermissionsBoundaryArn)
+	}
+	if got := boundary(); got != want {
+		t.Fatalf("PTC role boundary %q, want %q", got, want)
+	}
+	if _, err := c.DeleteRolePermissionsBoundary(w.ctx, &iam.DeleteRolePermissionsBoundaryInput{RoleName: aws.String(ptcRoleName)}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.invoke(fn, w.event("org-account-joined.json", a))
+	if r.Failed != 0 || r.Changed != 1 {
+		t.Fatalf("after the boundary was removed: %+v, want exactly one change (the boundary)", r)
+	}
+	if got := boundary(); got != want {
+		t.Fatalf("PTC role boundary %q after re-convergence, want %q", got, want)
+	}
+	w.assertAudited("arn:aws:iam::"+a+":role/"+ptcRoleName, audit.DecisionApplied, "")
+	w.assertRedeliveryWritesNothing(fn, w.event("org-account-joined.json", a))
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/desired"
 )
 
 // Members is the stack (in the management account, or a delegated StackSets administrator) that
@@ -176,6 +178,19 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	})
 	role.Node().DefaultChild().(awsiam.CfnRole).CfnOptions().SetCondition(primary)
 	memberSuppressions(role, d)
+	if d.HasFromHubRules() {
+		// The PTC role's permissions boundary: exactly the PTC role's own permissions, so a role
+		// the execution role creates or changes can never do more than cache from the hub.
+		boundary := awsiam.NewManagedPolicy(stack, jsii.String("PullThroughCacheRoleBoundary"), &awsiam.ManagedPolicyProps{
+			ManagedPolicyName: jsii.String(d.PullThroughCache.Role.BoundaryName()),
+			Description:       jsii.String("ecr-warden: permissions boundary of the pull-through-cache role (its own permissions, nothing more)"),
+			Statements: &[]awsiam.PolicyStatement{
+				statement("PullThroughCacheRolePermissions", sortedCopy(desired.PTCRoleActions), "*"),
+			},
+		})
+		boundary.Node().DefaultChild().(awsiam.CfnManagedPolicy).CfnOptions().SetCondition(primary)
+		suppress(boundary, "AwsSolutions-IAM5", reasonPTCBoundary, "Resource::*")
+	}
 
 	// Forwarding to the hub bus of this region.
 	hubBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:${AWS::Region}:%s:event-bus/%s", d.Hub.AccountID, d.Names.Bus())), nil)
@@ -204,6 +219,18 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 			rule.CfnOptions().SetCondition(notHub)
 		}
 	}
+}
+
+// BoundaryARN is the PTC role's permissions boundary in account (the member template's managed
+// policy; the engine creates the role with it: desired.Role.PermissionsBoundary).
+func BoundaryARN(d *Declaration, account string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:policy/%s", d.Hub.Partition, account, d.PullThroughCache.Role.BoundaryName())
+}
+
+func sortedCopy(in []string) []string {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return out
 }
 
 // MemberStatements are the execution role's permissions: what the hub functions call inside a
@@ -290,9 +317,14 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 	}
 	if d.HasFromHubRules() {
 		ptcRole := RoleARN(part, account, d.PullThroughCache.Role.Name)
-		out = append(out, statement("PullThroughCacheRole", []string{
-			"iam:CreateRole", "iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
-		}, ptcRole))
+		out = append(out, statement("ReadPullThroughCacheRole", []string{"iam:GetRole", "iam:GetRolePolicy"}, ptcRole))
+		// Every change to the PTC role requires its permissions boundary (iam:PermissionsBoundary:
+		// the one set by CreateRole or PutRolePermissionsBoundary, and the role's own for the
+		// others), so whoever controls this role cannot make the PTC role more than a PTC role.
+		// Attaching managed policies and removing the boundary are not allowed at all.
+		out = append(out, conditioned("PullThroughCacheRole", []string{
+			"iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
+		}, "iam:PermissionsBoundary", BoundaryARN(d, account), ptcRole))
 		// customRoleArn on an ECR-to-ECR rule hands the role to ECR: iam:PassRole on that role only.
 		out = append(out, statement("PassPullThroughCacheRole", []string{"iam:PassRole"}, ptcRole))
 	}

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
@@ -333,6 +335,34 @@ func TestConditionedPermissions(t *testing.T) {
 		}
 	}
 	mustEqual(t, "member SwitchRegistryPolicyScope condition", conditionOf(t, MemberStatements(d), "SwitchRegistryPolicyScope"), scope)
+	// Every IAM write on the PTC role requires its permissions boundary; reads do not; nothing
+	// attaches managed policies or removes the boundary.
+	boundary := map[string]interface{}{"StringEquals": map[string]interface{}{"iam:PermissionsBoundary": "arn:aws:iam::${AWS::AccountId}:policy/ecr-warden-ptc-boundary"}}
+	mustEqual(t, "member PullThroughCacheRole condition", canonical(t, resolveAccount(conditionOf(t, MemberStatements(d), "PullThroughCacheRole"))), boundary)
+	byStatement := actionsOf(t, MemberStatements(d))
+	mustEqual(t, "PTC role writes", byStatement["PullThroughCacheRole"],
+		[]string{"iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"})
+	mustEqual(t, "PTC role reads", byStatement["ReadPullThroughCacheRole"], []string{"iam:GetRole", "iam:GetRolePolicy"})
+	for _, a := range []string{"iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary", "iam:UpdateRole", "iam:DeleteRole"} {
+		if hasAction(byStatement, a) {
+			t.Errorf("the member role may %s", a)
+		}
+	}
+	// The boundary itself, in the member template: exactly the PTC role's permissions.
+	var found bool
+	for _, r := range resourcesOf(member, "AWS::IAM::ManagedPolicy") {
+		p := props(r)
+		if p["ManagedPolicyName"] != "ecr-warden-ptc-boundary" {
+			continue
+		}
+		found = true
+		mustEqual(t, "boundary", p["PolicyDocument"], map[string]interface{}{"Version": "2012-10-17", "Statement": []interface{}{
+			map[string]interface{}{"Sid": "PullThroughCacheRolePermissions", "Effect": "Allow", "Action": sortedCopy(desired.PTCRoleActions), "Resource": "*"}}})
+		mustEqual(t, "boundary condition", r["Condition"], "IsPrimaryRegion")
+	}
+	if !found {
+		t.Error("the member template has no ecr-warden-ptc-boundary managed policy")
+	}
 	if !slices.Contains(actionsOf(t, MemberStatements(d))["PullThroughCacheRules"], "ecr:ValidatePullThroughCacheRule") {
 		t.Error("the member role cannot validate the pull-through-cache rules it writes")
 	}
@@ -453,4 +483,25 @@ func TestTableCallsAreGranted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// resolveAccount replaces the CDK's account token in rendered strings by ${AWS::AccountId}.
+func resolveAccount(v interface{}) interface{} {
+	switch v := v.(type) {
+	case string:
+		return strings.ReplaceAll(v, *awscdk.Aws_ACCOUNT_ID(), "${AWS::AccountId}")
+	case map[string]interface{}:
+		out := map[string]interface{}{}
+		for k, x := range v {
+			out[k] = resolveAccount(x)
+		}
+		return out
+	case []interface{}:
+		out := make([]interface{}, len(v))
+		for i, x := range v {
+			out[i] = resolveAccount(x)
+		}
+		return out
+	}
+	return v
 }

@@ -28,6 +28,9 @@ const (
 		"the statement to secretsmanager:DescribeSecret, which reads metadata, never the secret's value."
 	reasonCustomResourceRole = "The role of CDK's AwsCustomResource provider function, which only writes its own logs (this managed " +
 		"policy) and invokes the backfill function (its inline policy names that one function)."
+	reasonPTCBoundary = "The pull-through-cache role's permissions boundary is exactly that role's permissions, which AWS documents on " +
+		"Resource \"*\" (ecr:GetAuthorizationToken has no resource type, and the role reads whichever upstream repository its rule " +
+		"names); as a boundary it grants nothing by itself and only caps the one role the execution role may create."
 	reasonDeadLetterQueue = "This queue is the dead-letter queue of the EventBridge targets and of the functions' on-failure " +
 		"destinations; it is alarmed on depth, and a dead-letter queue for it would add nothing."
 )

@@ -278,6 +278,11 @@ func (r PTCRole) SourceAccount() bool {
 	return r.SourceAccountCondition == nil || *r.SourceAccountCondition
 }
 
+// BoundaryName is the managed policy the member StackSet creates as the PTC role's permissions
+// boundary (<role name>-boundary): the member execution role may create and change the PTC role
+// only with it, so the role can never be given more than the PTC role's permissions.
+func (r PTCRole) BoundaryName() string { return r.Name + "-boundary" }
+
 // SourceAccountSwitch is the declaration field that turns the aws:SourceAccount condition off,
 // named in the audit record of a failed rule validation.
 const SourceAccountSwitch = "pullThroughCache.role.sourceAccountCondition"

@@ -528,6 +528,10 @@ type Role struct {
 	PolicyName string
 	Trust      *policy.Document
 	Permission *policy.Document
+	// PermissionsBoundary is the ARN of the managed policy the role is created with as its
+	// permissions boundary (the member StackSet creates it; the execution role's IAM actions on the
+	// role require it).
+	PermissionsBoundary string
 }
 
 // PTCRole is the role ECR's pull-through cache assumes in a member for the fromHub rules (seed 003):
@@ -553,11 +557,12 @@ func (s *State) PTCRole(account string) (role Role, ok bool) {
 	}
 	perm := policy.Statement{Sid: d.SidPrefix + "PtcPermissions", Effect: "Allow", Action: PTCRoleActions, Resource: policy.StringList{"*"}}
 	return Role{
-		Name:       p.Role.Name,
-		ARN:        policy.RoleARN(d.Hub.Partition, account, p.Role.Name),
-		PolicyName: p.Role.Name,
-		Trust:      &policy.Document{Version: policy.VersionCurrent, Statements: []policy.Statement{trust}},
-		Permission: &policy.Document{Version: policy.VersionCurrent, Statements: []policy.Statement{perm}},
+		Name:                p.Role.Name,
+		ARN:                 policy.RoleARN(d.Hub.Partition, account, p.Role.Name),
+		PolicyName:          p.Role.Name,
+		Trust:               &policy.Document{Version: policy.VersionCurrent, Statements: []policy.Statement{trust}},
+		Permission:          &policy.Document{Version: policy.VersionCurrent, Statements: []policy.Statement{perm}},
+		PermissionsBoundary: "arn:" + d.Hub.Partition + ":iam::" + account + ":policy/" + p.Role.BoundaryName(),
 	}, true
 }
 

@@ -40,6 +40,8 @@ type RoleState struct {
 	// InlinePolicies holds the requested inline policies that exist, by name;
 	// a requested policy that does not exist is absent.
 	InlinePolicies map[string]string
+	// PermissionsBoundary is the ARN of the role's permissions boundary, "" for none.
+	PermissionsBoundary string
 }
 
 // Role reads a role and the named inline policies: one GetRole plus one
@@ -58,6 +60,9 @@ func (r *Roles) Role(ctx context.Context, name string, inline ...string) (RoleSt
 		return RoleState{}, fmt.Errorf("getting role %s in %s: answer has no role", name, r.accountID)
 	}
 	st := RoleState{Exists: true, ARN: aws.ToString(out.Role.Arn), InlinePolicies: map[string]string{}}
+	if b := out.Role.PermissionsBoundary; b != nil {
+		st.PermissionsBoundary = aws.ToString(b.PermissionsBoundaryArn)
+	}
 	if st.TrustPolicy, err = decodePolicy(aws.ToString(out.Role.AssumeRolePolicyDocument)); err != nil {
 		return RoleState{}, fmt.Errorf("decoding trust policy of role %s in %s: %w", name, r.accountID, err)
 	}

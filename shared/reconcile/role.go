@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -69,7 +70,23 @@ func (e *Engine) planTrust(role desired.Role, cur inventory.RoleState) (apply.Ch
 		return refused(apply.Change{}, err)
 	}
 	ch := apply.FromDocument(c)
-	ch.Detail = roleWrite{exists: cur.Exists, change: c}
+	rw := roleWrite{exists: cur.Exists, change: c, boundary: role.PermissionsBoundary,
+		boundaryMissing: cur.Exists && cur.PermissionsBoundary != role.PermissionsBoundary}
+	ch.Detail = rw
+	if rw.boundaryMissing && !ch.Writes() {
+		// A role created before it had a boundary (or whose boundary was changed by hand) gets it,
+		// even when its trust is as declared: the execution role may change the role only once it
+		// carries the boundary.
+		ch.Op = plan.OpUpdate
+		ch.Reason = "permissions boundary"
+	}
+	if rw.boundaryMissing {
+		was := cur.PermissionsBoundary
+		if was == "" {
+			was = "none"
+		}
+		ch.Diff = strings.TrimSpace(ch.Diff + "\n~ permissions boundary: " + was + " -> " + role.PermissionsBoundary)
+	}
 	return ch, nil
 }
 
@@ -80,11 +97,14 @@ func (e *Engine) planPermission(role desired.Role, cur inventory.RoleState) (app
 	return refused(apply.FromDocument(c), err)
 }
 
-// roleWrite carries whether the role exists, so the write creates it or
-// updates its trust policy.
+// roleWrite carries whether the role exists, so the write creates it (with
+// its permissions boundary) or sets a missing boundary and updates its trust
+// policy.
 type roleWrite struct {
-	exists bool
-	change plan.Change
+	exists          bool
+	change          plan.Change
+	boundary        string
+	boundaryMissing bool
 }
 
 func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, account string, role desired.Role) apply.Step {
@@ -98,13 +118,25 @@ func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, a
 		return e.planTrust(role, cur)
 	}
 	s.Write = func(ctx context.Context, c apply.Change) error {
-		if !c.Detail.(roleWrite).exists {
+		rw := c.Detail.(roleWrite)
+		if !rw.exists {
 			_, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role.Name), AssumeRolePolicyDocument: aws.String(c.After),
-				Description: aws.String("ecr-warden: role ECR pull-through cache assumes to cache images from the hub registry")})
+				PermissionsBoundary: aws.String(rw.boundary),
+				Description:         aws.String("ecr-warden: role ECR pull-through cache assumes to cache images from the hub registry")})
 			if err != nil {
 				return fmt.Errorf("creating role (%s): %w", role.ARN, err)
 			}
 			return nil
+		}
+		if rw.boundaryMissing {
+			// First: the execution role may update the trust only of a role with the boundary.
+			if _, err := client.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(role.Name),
+				PermissionsBoundary: aws.String(rw.boundary)}); err != nil {
+				return fmt.Errorf("setting permissions boundary (%s): %w", role.ARN, err)
+			}
+			if !rw.change.Writes() {
+				return nil
+			}
 		}
 		if c.After == "" {
 			return fmt.Errorf("updating trust policy (%s): refusing to leave the role without a trust policy", role.ARN)

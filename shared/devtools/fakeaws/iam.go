@@ -20,6 +20,9 @@ import (
 type role struct {
 	name, arn, path, trust string
 	inline                 map[string]string
+	// boundary is the ARN of the role's permissions boundary ("" for none);
+	// stored, not enforced, as in the local AWS.
+	boundary string
 }
 
 // CreateRole creates a role (path "/" unless the name carries one, e.g.
@@ -88,8 +91,13 @@ func iamRole[O any](c *IAM, op string, in any, name *string, fn func(*account, *
 }
 
 func (r *role) sdk() *iamtypes.Role {
-	return &iamtypes.Role{RoleName: aws.String(r.name), Arn: aws.String(r.arn), Path: aws.String(r.path),
+	out := &iamtypes.Role{RoleName: aws.String(r.name), Arn: aws.String(r.arn), Path: aws.String(r.path),
 		AssumeRolePolicyDocument: aws.String(url.PathEscape(r.trust)), CreateDate: aws.Time(time.Now())}
+	if r.boundary != "" {
+		out.PermissionsBoundary = &iamtypes.AttachedPermissionsBoundary{PermissionsBoundaryArn: aws.String(r.boundary),
+			PermissionsBoundaryType: iamtypes.PermissionsBoundaryAttachmentTypePolicy}
+	}
+	return out
 }
 
 func malformed(doc string) bool { return !json.Valid([]byte(doc)) }
@@ -140,7 +148,8 @@ func (c *IAM) CreateRole(_ context.Context, in *iam.CreateRoleInput, _ ...func(*
 		if path == "" {
 			path = "/"
 		}
-		r := &role{name: name, arn: fmt.Sprintf("arn:%s:iam::%s:role%s%s", c.f.partition, c.account, path, name), path: path, trust: trust, inline: map[string]string{}}
+		r := &role{name: name, arn: fmt.Sprintf("arn:%s:iam::%s:role%s%s", c.f.partition, c.account, path, name), path: path, trust: trust, inline: map[string]string{},
+			boundary: aws.ToString(in.PermissionsBoundary)}
 		a.roles[name] = r
 		c.f.wrote(cl, name)
 		return &iam.CreateRoleOutput{Role: r.sdk()}, nil
@@ -156,6 +165,15 @@ func (c *IAM) UpdateAssumeRolePolicy(_ context.Context, in *iam.UpdateAssumeRole
 		r.trust = aws.ToString(in.PolicyDocument)
 		c.f.wrote(cl, r.name)
 		return &iam.UpdateAssumeRolePolicyOutput{}, nil
+	})
+}
+
+// PutRolePermissionsBoundary sets a role's permissions boundary.
+func (c *IAM) PutRolePermissionsBoundary(_ context.Context, in *iam.PutRolePermissionsBoundaryInput, _ ...func(*iam.Options)) (*iam.PutRolePermissionsBoundaryOutput, error) {
+	return iamRole(c, "PutRolePermissionsBoundary", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.PutRolePermissionsBoundaryOutput, error) {
+		r.boundary = aws.ToString(in.PermissionsBoundary)
+		c.f.wrote(cl, r.name)
+		return &iam.PutRolePermissionsBoundaryOutput{}, nil
 	})
 }
 

@@ -147,14 +147,6 @@ func (m *matcher) match(raw []byte) []string {
 	return hit
 }
 
-func mapValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
 // sample is one file of events/ with what the route table says about it.
 type sample struct {
 	name  string

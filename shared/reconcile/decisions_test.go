@@ -404,3 +404,62 @@ func TestUnassumableMemberFailsAlone(t *testing.T) {
 		t.Errorf("%d unit summaries for team-b, want 1", summaries)
 	}
 }
+
+// A new repository without a policy (GetRepositoryPolicy answers
+// RepositoryPolicyNotFoundException) gets its grant; a foreign statement
+// someone adds later is kept byte for byte when the grant is re-converged,
+// and an unchanged repository is not written again.
+func TestRepositoryPolicyKeepsForeignStatements(t *testing.T) {
+	w := newWorld(t, `"grants": [{"name": "team-pull", "repositories": ["apps/*"], "access": "pull", "placement": "repository",
+		"principals": {"accounts": ["`+fTeamA+`"]}}]`)
+	w.aws.CreateRepository(fHub, fRegion, "apps/web", nil)
+	ctx := context.Background()
+	tg := target(trigger.KindRepository, fHub)
+	tg.Repository = "apps/web"
+	if out, err := w.engine.Reconcile(ctx, tg); err != nil || out.Changed != 1 {
+		t.Fatalf("first run: report %+v, error %v; want the policy created", out.Report, err)
+	}
+	doc := w.aws.RepositoryPolicy(fHub, fRegion, "apps/web")
+	hasAll(t, "repository policy", doc, "EcrWardenTeamPull", "arn:aws:iam::"+fTeamA+":root")
+
+	foreign := `{"Sid":"Scanner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:DescribeImages"}`
+	edited := strings.Replace(doc, `"Statement":[`, `"Statement":[`+foreign+",", 1)
+	if _, err := w.aws.ECR(fHub, fRegion).SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("apps/web"), PolicyText: aws.String(edited)}); err != nil {
+		t.Fatal(err)
+	}
+	writes := len(w.aws.Writes())
+	if out, err := w.engine.Reconcile(ctx, tg); err != nil || out.Changed != 0 {
+		t.Fatalf("second run: report %+v, error %v; want nothing to change", out.Report, err)
+	}
+	if got := w.aws.RepositoryPolicy(fHub, fRegion, "apps/web"); got != edited || len(w.aws.Writes()) != writes {
+		t.Errorf("the foreign statement was rewritten or the policy written again:\n%s\nwrites %v", got, w.aws.Writes())
+	}
+}
+
+// A rule whose credential secret does not exist in the member is refused
+// alone, naming the secret and how to create it; the other rules are
+// created, and the rule with its secret once the secret exists (with the
+// full ARN Secrets Manager gives it).
+func TestPTCRuleWithMissingSecret(t *testing.T) {
+	w := newWorld(t, `"pullThroughCache": {"members": {"all": true}, "rules": [
+		{"prefix": "docker-hub", "upstreamRegistryUrl": "registry-1.docker.io", "credentialSecret": "ecr-pullthroughcache/docker-hub"},
+		{"prefix": "quay", "upstreamRegistryUrl": "quay.io"}]}`)
+	ctx := context.Background()
+	out, err := w.engine.Reconcile(ctx, target(trigger.KindPTCRule, fTeamA))
+	if err != nil || out.Refused != 1 || out.Changed != 1 {
+		t.Fatalf("report %+v, error %v; want docker-hub refused and quay created", out.Report, err)
+	}
+	rule := ptcRuleResource("aws", fTeamA, fRegion, "docker-hub").ARN
+	for _, r := range w.records(t) {
+		if r.Target.ARN == rule {
+			hasAll(t, "refusal", r.Error, "ecr-pullthroughcache/docker-hub", fTeamA, "create-secret")
+		}
+	}
+	arn := w.aws.CreateSecret(fTeamA, fRegion, "ecr-pullthroughcache/docker-hub")
+	if out, err = w.engine.Reconcile(ctx, target(trigger.KindPTCRule, fTeamA)); err != nil || out.Changed != 1 {
+		t.Fatalf("after the secret: report %+v, error %v; want docker-hub created", out.Report, err)
+	}
+	if got := aws.ToString(w.aws.Rules(fTeamA, fRegion)["docker-hub"].CredentialArn); got != arn {
+		t.Errorf("docker-hub credential %q, want the secret's full ARN %s", got, arn)
+	}
+}

@@ -9,12 +9,15 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localrun"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -230,6 +233,57 @@ func TestDriftRegistryAndRole(t *testing.T) {
 	}
 	if n := policyWrites(); len(n) != 0 {
 		t.Fatalf("foreign role event wrote: %v", n)
+	}
+}
+
+// TestDriftRoleWithoutUSEast1: IAM delivers its events in us-east-1 only;
+// for a hub whose regions lack us-east-1, the members forward them to the
+// primary region (infra: TestIAMEventsReachThePrimaryRegionWithoutUSEast1),
+// whose drift function converges the PTC role from them.
+func TestDriftRoleWithoutUSEast1(t *testing.T) {
+	w := newWorld(t)
+	text, err := os.ReadFile(w.declaration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := strings.Replace(string(text), `"regions": ["`+region+`", "`+region2+`"]`, `"regions": ["`+region2+`"]`, 1)
+	if decl == string(text) {
+		t.Fatal("the test declaration's regions changed; update this test")
+	}
+	if err := os.WriteFile(w.declaration, []byte(decl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := w.backfill(w.start("backfill", nil), `{"action":"backfill","targets":{"all":true}}`)
+	if dr := w.drain(w.start("worker", nil)); dr.Done != run.Queued || dr.Failures != 0 {
+		t.Fatalf("converging: %+v", dr)
+	}
+	m := w.org.Accounts[2].ID
+	im := iam.NewFromConfig(w.cfg(m, region))
+	if _, err := im.DeleteRolePolicy(w.ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(ptcRole), PolicyName: aws.String(ptcRole)}); err != nil {
+		t.Fatal(err)
+	}
+	// The primary region's stack has its own audit and lease tables.
+	db := dynamodb.NewFromConfig(srv.Config(region2))
+	if err := audit.CreateTable(w.ctx, db, localrun.AuditTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.CreateTable(w.ctx, db, localrun.LeaseTable); err != nil {
+		t.Fatal(err)
+	}
+	drift := w.startIn("drift", region2, nil)
+	proxy.Reset()
+	ev := event(t, "iam-delete-role-policy.json", "222222222222", m)
+	if !strings.Contains(string(ev), `"awsRegion": "us-east-1"`) {
+		t.Fatal("the sample IAM event is not from us-east-1")
+	}
+	if r := w.drift(drift, ev); r.Changed != 1 || r.Rejected != "" || r.Ignored != "" {
+		t.Fatalf("role drift in the primary region %s: %+v", region2, r)
+	}
+	if _, err := im.GetRolePolicy(w.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(ptcRole), PolicyName: aws.String(ptcRole)}); err != nil {
+		t.Fatalf("role policy not restored: %v", err)
+	}
+	if got := policyWrites(); len(got) != 1 || got["iam:PutRolePolicy"] != 1 {
+		t.Errorf("writes %v, want the role policy only", got)
 	}
 }
 

@@ -185,12 +185,18 @@ func (w *world) registryPolicy(account, r string) string {
 // start runs one function's real bootstrap, pointed at w.endpoint.
 func (w *world) start(fn string, extra map[string]string) *lambdalocal.Instance {
 	w.t.Helper()
+	return w.startIn(fn, region, extra)
+}
+
+// startIn runs one function's real bootstrap as deployed in hub region r.
+func (w *world) startIn(fn, r string, extra map[string]string) *lambdalocal.Instance {
+	w.t.Helper()
 	env := lab.Env(w.declaration)
 	maps.Copy(env, w.env.Vars())
 	env["AWS_ENDPOINT_URL"] = w.endpoint
 	env["AWS_MAX_ATTEMPTS"] = "2"
 	maps.Copy(env, extra)
-	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-" + fn, Binary: lab.Binary(fn), Env: env, Region: region, Timeout: 3 * time.Minute, InitTimeout: 15 * time.Minute})
+	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-" + fn, Binary: lab.Binary(fn), Env: env, Region: r, Timeout: 3 * time.Minute, InitTimeout: 15 * time.Minute})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -69,6 +70,26 @@ func validateForInfra(d *config.Declaration) error {
 // PrimaryRegion is the first hub region: the member execution role (IAM is global) is created by
 // the StackSet instance in this region only.
 func (d *Declaration) PrimaryRegion() string { return d.Hub.Regions[0] }
+
+// HubHasUSEast1 reports whether us-east-1, the only region that delivers IAM and ECR Public
+// events, is a hub region.
+func (d *Declaration) HubHasUSEast1() bool { return slices.Contains(d.Hub.Regions, "us-east-1") }
+
+// MemberRegions are the regions the member StackSet deploys to: the hub regions, plus us-east-1
+// when it is not one of them and members forward global (IAM) events from there to the primary
+// region; the primary region first (it creates the execution role).
+func (d *Declaration) MemberRegions() []string {
+	regions := slices.Clone(d.Hub.Regions)
+	if d.HubHasUSEast1() {
+		return regions
+	}
+	for _, p := range MemberForwardPatterns(d) {
+		if p.ToPrimary(d) {
+			return append(regions, "us-east-1")
+		}
+	}
+	return regions
+}
 
 // IsHubAlsoManagement reports whether the hub runs in the management account; then the functions
 // call Organizations directly instead of assuming the reader role.

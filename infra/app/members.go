@@ -58,7 +58,7 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 			DeploymentTargets: &awscloudformation.CfnStackSet_DeploymentTargetsProperty{
 				OrganizationalUnitIds: jsii.Strings(targets.OrganizationalUnitIDs...),
 			},
-			Regions: jsii.Strings(d.Hub.Regions...),
+			Regions: jsii.Strings(d.MemberRegions()...),
 		})
 	}
 	if len(targets.Accounts) > 0 {
@@ -73,7 +73,7 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 				Accounts:              jsii.Strings(targets.Accounts...),
 				AccountFilterType:     jsii.String("INTERSECTION"),
 			},
-			Regions: jsii.Strings(d.Hub.Regions...),
+			Regions: jsii.Strings(d.MemberRegions()...),
 		})
 	}
 	ss := awscloudformation.NewCfnStackSet(stack, jsii.String("StackSet"), &awscloudformation.CfnStackSetProps{
@@ -90,7 +90,7 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 		OperationPreferences: &awscloudformation.CfnStackSet_OperationPreferencesProperty{
 			// The primary region creates the (global) execution role, so it goes first.
 			RegionConcurrencyType:      jsii.String("SEQUENTIAL"),
-			RegionOrder:                jsii.Strings(d.Hub.Regions...),
+			RegionOrder:                jsii.Strings(d.MemberRegions()...),
 			FailureTolerancePercentage: jsii.Number(10),
 			MaxConcurrentPercentage:    jsii.Number(25),
 		},
@@ -107,7 +107,9 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 //     only the permissions member convergence needs;
 //   - rules forwarding the member's ECR (and, in us-east-1, ECR Public and IAM) events to the hub
 //     bus of the same region, with their role. Nothing is forwarded from the hub account itself
-//     (its default bus already has the rules).
+//     (its default bus already has the rules). When the hub's regions lack us-east-1, the StackSet
+//     also deploys to us-east-1 (d.MemberRegions), where the template holds only the IAM rules,
+//     forwarding to the primary region's hub bus: IAM events are delivered in us-east-1 only.
 func MemberTemplate(d *Declaration) (map[string]interface{}, error) {
 	outdir, err := os.MkdirTemp("", "ecr-warden-member-")
 	if err != nil {
@@ -192,32 +194,51 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 		suppress(boundary, "AwsSolutions-IAM5", reasonPTCBoundary, "Resource::*")
 	}
 
-	// Forwarding to the hub bus of this region.
+	// Forwarding to the hub bus of this region (global events from us-east-1 to the primary
+	// region's, when us-east-1 is not a hub region).
 	hubBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:${AWS::Region}:%s:event-bus/%s", d.Hub.AccountID, d.Names.Bus())), nil)
+	primaryBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:%s:%s:event-bus/%s", d.PrimaryRegion(), d.Hub.AccountID, d.Names.Bus())), nil)
+	buses := []string{*hubBus}
+	regional := notHub
+	if !d.HubHasUSEast1() && slices.Contains(d.MemberRegions(), "us-east-1") {
+		buses = append(buses, *primaryBus)
+		// us-east-1 is no hub region: there, only the global events are forwarded.
+		regional = awscdk.NewCfnCondition(stack, jsii.String("IsHubRegionAndNotHubAccount"), &awscdk.CfnConditionProps{
+			Expression: awscdk.Fn_ConditionAnd(
+				awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), "us-east-1")),
+				awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
+			),
+		})
+	}
 	fwd := awsiam.NewRole(stack, jsii.String("ForwarderRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
 		Description: jsii.String("ecr-warden: EventBridge puts this account's ECR events on the hub bus"),
 		InlinePolicies: &map[string]awsiam.PolicyDocument{"PutEventsOnHubBus": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
-			Statements: &[]awsiam.PolicyStatement{statement("PutEventsOnHubBus", []string{"events:PutEvents"}, *hubBus)},
+			Statements: &[]awsiam.PolicyStatement{statement("PutEventsOnHubBus", []string{"events:PutEvents"}, buses...)},
 		})},
 	})
 	fwd.Node().DefaultChild().(awsiam.CfnRole).CfnOptions().SetCondition(notHub)
 	for _, p := range MemberForwardPatterns(d) {
+		target, cond := hubBus, regional
+		switch {
+		case p.ToPrimary(d):
+			target, cond = primaryBus, usEast1NotHub
+		case p.USEast1Only && !d.HubHasUSEast1():
+			continue // ECR Public without a us-east-1 hub region: nothing handles it (validation refuses publicRepositories)
+		case p.USEast1Only:
+			cond = usEast1NotHub
+		}
 		rule := awsevents.NewCfnRule(stack, jsii.String("Forward"+p.ID), &awsevents.CfnRuleProps{
 			Description:  jsii.String("ecr-warden: forward " + p.ID + " events to the hub bus"),
 			EventPattern: p.Map(),
 			State:        jsii.String("ENABLED"),
 			Targets: &[]interface{}{&awsevents.CfnRule_TargetProperty{
 				Id:      jsii.String("HubBus"),
-				Arn:     hubBus,
+				Arn:     target,
 				RoleArn: fwd.RoleArn(),
 			}},
 		})
-		if p.USEast1Only {
-			rule.CfnOptions().SetCondition(usEast1NotHub)
-		} else {
-			rule.CfnOptions().SetCondition(notHub)
-		}
+		rule.CfnOptions().SetCondition(cond)
 	}
 }
 

@@ -38,6 +38,35 @@ type Pattern struct {
 	// Accounts and Regions, when set, restrict the envelope account and region (the management
 	// account for Organizations and Control Tower events, Control Tower's home region).
 	Accounts, Regions []string
+	// Global marks events about global resources (IAM), handled in the hub's primary region when
+	// its regions lack us-east-1 (trigger.Route.Global).
+	Global bool
+}
+
+// HubRegion is the hub region whose rules carry p's events: every region for regional events
+// (""), us-east-1 for events that exist only there, and the primary region for global events
+// (IAM) when the hub's regions lack us-east-1: the members' us-east-1 rules forward them there.
+func (p Pattern) HubRegion(d *Declaration) string {
+	switch {
+	case !p.USEast1Only:
+		return ""
+	case p.ToPrimary(d):
+		return d.PrimaryRegion()
+	default:
+		return "us-east-1"
+	}
+}
+
+// ToPrimary reports whether p's events are forwarded from us-east-1, which is not a hub region,
+// to the hub's primary region.
+func (p Pattern) ToPrimary(d *Declaration) bool {
+	return p.Global && p.USEast1Only && !d.HubHasUSEast1()
+}
+
+// InHubRegion reports whether the hub stack of region has a rule for p.
+func (p Pattern) InHubRegion(d *Declaration, region string) bool {
+	r := p.HubRegion(d)
+	return r == "" || r == region
 }
 
 // detail is the pattern's detail filter.
@@ -101,7 +130,7 @@ func (p Pattern) Map() map[string]interface{} {
 // patternOf renders one route for d; ok is false when the declaration gives the route nothing to
 // match (an IAM route with no role name to watch).
 func patternOf(r trigger.Route, d *Declaration) (Pattern, bool) {
-	p := Pattern{ID: r.ID, Source: r.Source, DetailTypes: r.DetailTypes, EventNames: r.EventNames(), Function: r.Function, USEast1Only: r.USEast1Only}
+	p := Pattern{ID: r.ID, Source: r.Source, DetailTypes: r.DetailTypes, EventNames: r.EventNames(), Function: r.Function, USEast1Only: r.USEast1Only, Global: r.Global}
 	if len(r.Parameters) > 0 {
 		p.Parameters = map[string][]string{}
 		for k, v := range r.Parameters {

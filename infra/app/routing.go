@@ -56,7 +56,10 @@ func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns 
 			target = bus
 		}
 		for _, p := range HubPatterns(d) {
-			if p.USEast1Only && region != "us-east-1" {
+			// Events of one region only (ECR Public, IAM) are carried where they arrive:
+			// us-east-1, or for IAM the primary region's custom bus when us-east-1 is not a hub
+			// region (members forward them there; the hub's default bus there never sees one).
+			if !p.InHubRegion(d, region) || busKind == "default" && p.ToPrimary(d) {
 				continue
 			}
 			ruleID := busKind + p.ID

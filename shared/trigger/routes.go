@@ -60,6 +60,11 @@ type Route struct {
 	// USEast1Only marks events that exist only in us-east-1 (ECR Public's
 	// API, IAM's global events).
 	USEast1Only bool
+	// Global marks events about global resources (IAM roles): they are
+	// delivered in us-east-1 only, but the resource belongs to no region, so
+	// when the hub's regions lack us-east-1 the members forward them from
+	// us-east-1 to the hub's primary region, whose function handles them.
+	Global bool
 	// Roles, when set, restricts IAM events to those roles
 	// (detail.requestParameters.roleName).
 	Roles RoleFilter
@@ -121,9 +126,9 @@ var Routes = []Route{
 		Events: []Event{{"PutAccountSetting", KindRegistryPolicy}}, Parameters: map[string][]string{"name": {RegistryPolicyScopeSetting}}},
 	{ID: "EcrPublicPolicyDrift", Source: SourceECRPublic, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true,
 		Events: []Event{{"SetRepositoryPolicy", KindPublicRepository}, {"DeleteRepositoryPolicy", KindPublicRepository}}},
-	{ID: "IamRoleDrift", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Roles: RolePTC,
+	{ID: "IamRoleDrift", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: RolePTC,
 		Events: roleDriftEvents},
-	{ID: "IamRoleCreated", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Roles: RoleDeclared,
+	{ID: "IamRoleCreated", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: RoleDeclared,
 		Events: []Event{{"CreateRole", KindRole}}},
 }
 

@@ -83,9 +83,10 @@ type Options struct {
 	// DelegatedAdmin, when set, is the account that deploys the member
 	// StackSet as delegated administrator (CallAs DELEGATED_ADMIN).
 	DelegatedAdmin string
-	// ControlTowerHomeRegion is the controlTowerHomeRegion the deploy is
-	// given (CT_REGION), "" when none: the management stack then forwards
-	// Control Tower events from us-east-1 only.
+	// ControlTowerHomeRegion is the controlTowerHomeRegion context the deploy
+	// is given (CT_REGION), "" when none; the declaration's
+	// hub.controlTowerHomeRegion takes its place. Neither: the management
+	// stack forwards Control Tower events from us-east-1 only.
 	ControlTowerHomeRegion string
 }
 
@@ -203,11 +204,21 @@ func delegated(ctx context.Context, cfg aws.Config, account string) Result {
 // them. Control Tower is in use when it has trusted access to the
 // organization; its home region is the region of the landing zone's ARN
 // (controltower:ListLandingZones), asked in the region the deploy is given
-// first, then in us-east-1 and the hub regions. Without Control Tower the
-// check passes and says so.
+// (the declaration's hub.controlTowerHomeRegion, else CT_REGION) first, then
+// in us-east-1 and the hub regions. Without Control Tower the check passes
+// and says so.
 func controlTowerHome(ctx context.Context, o Options) Result {
 	r := Result{Check: CheckCTHome}
-	forwards := o.ControlTowerHomeRegion
+	given := o.Decl.Hub.ControlTowerHomeRegion
+	if given == "" {
+		given = o.ControlTowerHomeRegion
+	}
+	if d := o.Decl.Hub.ControlTowerHomeRegion; d != "" && o.ControlTowerHomeRegion != "" && d != o.ControlTowerHomeRegion {
+		r.Detail = fmt.Sprintf("the declaration's hub.controlTowerHomeRegion is %s, but %s is given too (CT_REGION / -control-tower-home-region); the deploy refuses the contradiction", d, o.ControlTowerHomeRegion)
+		r.Fix = "give the Control Tower home region once, as hub.controlTowerHomeRegion in the declaration"
+		return r
+	}
+	forwards := given
 	if forwards == "" {
 		forwards = "us-east-1" // the management stack there forwards Control Tower events too
 	}
@@ -222,13 +233,13 @@ func controlTowerHome(ctx context.Context, o Options) Result {
 	})
 	if !inUse {
 		r.OK, r.Detail = true, "Control Tower is not in use ("+ControlTowerPrincipal+" has no trusted access): no Control Tower events to forward"
-		if o.ControlTowerHomeRegion != "" {
-			r.Detail += "; the forwarding stack for " + o.ControlTowerHomeRegion + " will see none"
+		if given != "" {
+			r.Detail += "; the forwarding stack for " + given + " will see none"
 		}
 		return r
 	}
 	var regions []string
-	for _, region := range append([]string{o.ControlTowerHomeRegion, "us-east-1"}, o.Decl.Hub.Regions...) {
+	for _, region := range append([]string{given, "us-east-1"}, o.Decl.Hub.Regions...) {
 		if region != "" && !slices.Contains(regions, region) {
 			regions = append(regions, region)
 		}
@@ -256,10 +267,10 @@ func controlTowerHome(ctx context.Context, o Options) Result {
 	switch {
 	case home == "":
 		r.Detail = "Control Tower is in use (trusted access), but no landing zone was found asking " + strings.Join(asked, ", ")
-		r.Fix = "find the landing zone's home region (aws controltower list-landing-zones there, or the Control Tower console) and deploy with CT_REGION=<home region> (context controlTowerHomeRegion); run make doctor with -control-tower-home-region <home region>"
+		r.Fix = "find the landing zone's home region (aws controltower list-landing-zones there, or the Control Tower console) and set hub.controlTowerHomeRegion to it in the declaration (or deploy with CT_REGION=<home region>)"
 	case home != forwards:
 		r.Detail = fmt.Sprintf("Control Tower's home region is %s, but the deploy forwards Control Tower events from %s: its lifecycle events (CreateManagedAccount, UpdateManagedAccount) are emitted only in %s, so vended accounts wait for their Organizations events or the sweep", home, forwards, home)
-		r.Fix = fmt.Sprintf("deploy with CT_REGION=%s (context controlTowerHomeRegion=%s), and pass -control-tower-home-region %s to make doctor", home, home, home)
+		r.Fix = fmt.Sprintf("set hub.controlTowerHomeRegion to %s in the declaration (or deploy with CT_REGION=%s) and deploy again", home, home)
 	default:
 		r.OK, r.Detail = true, "Control Tower's home region is "+home+", and the deploy forwards its events from there"
 	}

@@ -292,21 +292,26 @@ func TestDoctorDelegatedAdmin(t *testing.T) {
 // TestDoctorControlTowerHomeRegion: with Control Tower in use, the check
 // passes when the deploy forwards from the landing zone's home region, and
 // fails, naming the home region in its fix, when it forwards from another
-// (nothing given: us-east-1 only) or the landing zone cannot be found.
+// (nothing declared or given: us-east-1 only) or the landing zone cannot be
+// found. The declaration's hub.controlTowerHomeRegion and the CT_REGION the
+// deploy is given count alike.
 func TestDoctorControlTowerHomeRegion(t *testing.T) {
 	localaws.Need(t)
 	for _, c := range []struct {
-		name, home, given string
-		ok                bool
-		fix               string
+		name, home, given, declared string
+		ok                          bool
+		fix                         string
 	}{
-		{"home region given", "eu-west-1", "eu-west-1", true, ""},
-		{"home region us-east-1, nothing given", "us-east-1", "", true, ""},
-		{"home region not given", "eu-west-1", "", false, "CT_REGION="},
-		{"another region given", "us-east-1", "eu-west-1", false, "CT_REGION=us-east-1"},
+		{"home region given", "eu-west-1", "eu-west-1", "", true, ""},
+		{"home region declared", "eu-west-1", "", "eu-west-1", true, ""},
+		{"home region us-east-1, nothing given", "us-east-1", "", "", true, ""},
+		{"home region not given", "eu-west-1", "", "", false, "hub.controlTowerHomeRegion"},
+		{"another region given", "us-east-1", "eu-west-1", "", false, "hub.controlTowerHomeRegion to us-east-1"},
+		{"another region declared", "us-east-1", "", "eu-west-1", false, "hub.controlTowerHomeRegion to us-east-1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWorld(t)
+			w.decl.Hub.ControlTowerHomeRegion = c.declared
 			w.useControlTower(t, c.home)
 			res := w.runWith("", c.given)
 			var b strings.Builder

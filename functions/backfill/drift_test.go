@@ -241,6 +241,7 @@ func TestDriftRegistryAndRole(t *testing.T) {
 // primary region (infra: TestIAMEventsReachThePrimaryRegionWithoutUSEast1),
 // whose drift function converges the PTC role from them.
 func TestDriftRoleWithoutUSEast1(t *testing.T) {
+	localaws.Need(t)
 	w := newWorld(t)
 	text, err := os.ReadFile(w.declaration)
 	if err != nil {

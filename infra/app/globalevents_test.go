@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -20,6 +21,8 @@ import (
 // and the primary region's rule, and no other sample is forwarded from
 // us-east-1.
 func TestIAMEventsReachThePrimaryRegionWithoutUSEast1(t *testing.T) {
+	localaws.NeedCDK(t)
+	localaws.Need(t)
 	d, err := LoadDeclaration(testDecl)
 	if err != nil {
 		t.Fatal(err)

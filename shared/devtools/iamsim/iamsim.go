@@ -28,6 +28,8 @@ type Case struct {
 	Context         map[string]any `json:"context,omitempty"`
 	ResourcePolicy  any            `json:"resourcePolicy,omitempty"`
 	IdentityPolicy  any            `json:"identityPolicy,omitempty"`
+	// BoundaryPolicy is the principal's permissions boundary, if any.
+	BoundaryPolicy any `json:"boundaryPolicy,omitempty"`
 }
 
 // Result is the evaluator's answer: "Allowed", "ImplicitlyDenied" or

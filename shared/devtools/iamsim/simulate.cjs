@@ -5,7 +5,7 @@
 // drives it; NODE_PATH points at the node_modules it was installed into.
 //
 // A case: {principal: "arn:..." | "anonymous", action, resource, resourceAccount,
-//          context: {key: value | [values]}, resourcePolicy, identityPolicy}
+//          context: {key: value | [values]}, resourcePolicy, identityPolicy, boundaryPolicy}
 // A result: {result: "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied"} or {error: "..."}
 'use strict'
 const { runSimulation, anonymousPrincipal } = require('@cloud-copilot/iam-simulate')
@@ -27,7 +27,8 @@ async function main() {
       identityPolicies: anonymous || !c.identityPolicy ? [] : [{ name: 'identity', policy: c.identityPolicy }],
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      resourcePolicy: c.resourcePolicy || undefined
+      resourcePolicy: c.resourcePolicy || undefined,
+      permissionBoundaryPolicies: c.boundaryPolicy ? [{ name: 'boundary', policy: c.boundaryPolicy }] : undefined
     }
     try {
       const r = await runSimulation(sim, {})

@@ -125,13 +125,20 @@ func grantActions(d *config.Declaration, access string) []string {
 // pull-through-cache upstream grant is for the PTC role alone, never for
 // other roles of a member.
 func granted(d *config.Declaration, c caller, action string, r repo) bool {
+	return grantedBy(d, c, c.arn(), action, r, func(g config.Grant) bool { return g.Registries.Hub })
+}
+
+// grantedBy is the model over the grants whose documents live in the
+// registry in question (in reaches): does some grant let c, calling as the
+// role arn, perform action on r?
+func grantedBy(d *config.Declaration, c caller, arn, action string, r repo, in func(config.Grant) bool) bool {
 	if c.account == "" || c.org != orgID && !slices.Contains(listedAccounts(d), c.account) {
 		// Anonymous callers and other organizations are never granted,
 		// except an account a grant lists by id (none in these tables).
 		return false
 	}
 	for _, g := range d.Grants {
-		if !g.Registries.Hub {
+		if !in(g) {
 			continue
 		}
 		if len(g.Repositories) > 0 && !slices.ContainsFunc(g.Repositories, func(p string) bool { return glob(p, r.name) }) {
@@ -157,7 +164,7 @@ func granted(d *config.Declaration, c caller, action string, r repo) bool {
 			return true
 		case slices.Contains(p.Accounts, c.account):
 			return true
-		case slices.Contains(p.Roles, c.arn()):
+		case slices.Contains(p.Roles, arn):
 			return true
 		}
 	}
@@ -345,14 +352,17 @@ func TestTruthTableExampleDeclaration(t *testing.T) {
 	}
 	repos := reposFor(d)
 	cs, rows := cases(t, d, 0, repos)
-	allows, outside := check(t, s, cs, rows)
+	hubRows := len(rows)
+	mc, mr := memberCases(t, d, 0)
+	allows, outside := check(t, s, append(cs, mc...), append(rows, mr...))
+	t.Logf("example declaration, member documents: %d rows (member registries, PTC role trust, PTC role in the hub)", len(mr))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-28s %-18s", "caller", "repository")
 	for _, c := range columns {
 		fmt.Fprintf(&b, " %-8.8s", c.name)
 	}
 	b.WriteString("\n")
-	for i := 0; i < len(rows); i += len(columns) {
+	for i := 0; i < hubRows; i += len(columns) {
 		fmt.Fprintf(&b, "%-28s %-18s", rows[i].caller.name, rows[i].repo.name)
 		for j := range columns {
 			mark := "-"
@@ -363,7 +373,8 @@ func TestTruthTableExampleDeclaration(t *testing.T) {
 		}
 		b.WriteString("\n")
 	}
-	t.Logf("example declaration: %d rows, %d allowed, %d outsider/anonymous allows, 0 mismatches unless reported above\n%s", len(rows), allows, outside, b.String())
+	t.Logf("example declaration: %d rows (%d hub, %d member), %d allowed, %d outsider/anonymous allows, 0 mismatches unless reported above\n%s",
+		hubRows+len(mr), hubRows, len(mr), allows, outside, b.String())
 }
 
 // randomDeclaration writes a random declaration over the same organization.
@@ -400,7 +411,7 @@ func randomDeclaration(r *rand.Rand) []byte {
 			"access":        accessOf[r.IntN(len(accessOf))],
 			"principals":    principals,
 			"principalMode": []string{"condition", "enumerate"}[r.IntN(2)],
-			"registries":    map[string]any{"hub": true},
+			"registries":    randomRegistries(r),
 		}
 		placement := []string{"registry", "repository"}[r.IntN(2)]
 		g["placement"] = placement
@@ -425,9 +436,17 @@ func randomDeclaration(r *rand.Rand) []byte {
 		"grants": grants,
 	}
 	if r.IntN(2) == 0 {
+		role := map[string]any{"name": "ecr-warden-ptc"}
+		if r.IntN(3) == 0 {
+			role["sourceArnCondition"] = true
+		}
+		ptcMembers := map[string]any{"all": true}
+		if r.IntN(3) == 0 {
+			ptcMembers = map[string]any{"ous": []string{[]string{ouA, ouParent, ouB}[r.IntN(3)]}}
+		}
 		d["pullThroughCache"] = map[string]any{
-			"members":           map[string]any{"all": true},
-			"role":              map[string]any{"name": "ecr-warden-ptc"},
+			"members":           ptcMembers,
+			"role":              role,
 			"rules":             []any{map[string]any{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}},
 			"upstreamGrantMode": []string{"enumerate", "condition"}[r.IntN(2)],
 		}
@@ -449,7 +468,7 @@ func TestTruthTableRandomDeclarations(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 12))
 	var cs []Case
 	var rows []row
-	valid, invalid := 0, 0
+	valid, invalid, memberRows := 0, 0, 0
 	for valid < 200 {
 		text := randomDeclaration(r)
 		d, err := config.Parse(text)
@@ -461,10 +480,30 @@ func TestTruthTableRandomDeclarations(t *testing.T) {
 			continue
 		}
 		c, rw := cases(t, d, valid, reposFor(d))
-		cs = append(cs, c...)
-		rows = append(rows, rw...)
+		mc, mr := memberCases(t, d, valid)
+		cs = append(append(cs, c...), mc...)
+		rows = append(append(rows, rw...), mr...)
+		memberRows += len(mr)
 		valid++
 	}
 	allows, outside := check(t, s, cs, rows)
-	t.Logf("%d valid declarations (%d generated were invalid and skipped), %d rows, %d allowed, %d outsider/anonymous allows", valid, invalid, len(rows), allows, outside)
+	t.Logf("%d valid declarations (%d generated were invalid and skipped), %d rows (%d of them over member documents), %d allowed, %d outsider/anonymous allows",
+		valid, invalid, len(rows), memberRows, allows, outside)
+}
+
+// randomRegistries picks where a random grant's documents live: mostly the
+// hub, sometimes (also) members, all or by OU or account.
+func randomRegistries(r *rand.Rand) map[string]any {
+	reg := map[string]any{"hub": r.IntN(4) != 0}
+	switch r.IntN(4) {
+	case 0:
+		reg["allMembers"] = true
+	case 1:
+		reg["ous"] = []string{[]string{ouA, ouParent, ouB}[r.IntN(3)]}
+	case 2:
+		reg["accounts"] = []string{[]string{grantedA, otherB}[r.IntN(2)]}
+	default:
+		reg["hub"] = true
+	}
+	return reg
 }

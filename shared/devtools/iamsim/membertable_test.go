@@ -1,0 +1,303 @@
+package iamsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
+
+// The member documents ecr-warden writes, in the same truth table: each
+// member's registry policy (and repository policies of member grants), the
+// PTC role's trust policy and the PTC role's permissions (its inline policy
+// under its permissions boundary) against the hub's documents.
+
+// members of the table: the member registries ecr-warden writes.
+var members = []struct{ id, path string }{{grantedA, ouA}, {otherB, ouB}}
+
+// selectsMember reports whether a grant's registries include member m.
+func selectsMember(r config.Registries, m, path string) bool {
+	return r.AllMembers || slices.Contains(r.Accounts, m) ||
+		slices.ContainsFunc(r.OUs, func(ou string) bool { return strings.HasPrefix(path, ou) })
+}
+
+// grantedInMember is the model for member registry m: a caller of m itself
+// is allowed by its own identity policy (ecr:* in this table) whatever the
+// resource policy says; any other caller only by a grant whose registries
+// select m.
+func grantedInMember(d *config.Declaration, c caller, action string, m, path string, r repo) bool {
+	if c.account == m {
+		return true
+	}
+	return grantedBy(d, c, c.arn(), action, r, func(g config.Grant) bool { return selectsMember(g.Registries, m, path) })
+}
+
+// memberRepos returns, for member m, a repository matching each grant that
+// selects m, one under each PTC rule prefix (what the PTC statements name),
+// and one matching nothing.
+func memberRepos(d *config.Declaration, m, path string) []repo {
+	var out []repo
+	seen := map[string]bool{}
+	add := func(r repo) {
+		if k := fmt.Sprint(r); !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	for _, g := range d.Grants {
+		if !selectsMember(g.Registries, m, path) {
+			continue
+		}
+		name := "matched/app"
+		if len(g.Repositories) > 0 {
+			name = strings.ReplaceAll(strings.ReplaceAll(g.Repositories[0], "*", "x"), "?", "y")
+		}
+		r := repo{name: name}
+		if len(g.RepositoryTags) > 0 {
+			r.tags = g.RepositoryTags
+		}
+		add(r)
+	}
+	if d.PullThroughCache != nil {
+		for _, rule := range d.PullThroughCache.Rules {
+			add(repo{name: rule.Prefix + "/library/x"})
+		}
+	}
+	add(repo{name: "zz-unmatched/app"})
+	return out
+}
+
+func asJSON(t testing.TB, doc *policy.Document) any {
+	t.Helper()
+	text, err := doc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// memberRegistryCases: every caller x action x member repository against the
+// member's registry and repository policies.
+func memberRegistryCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
+	st := desired.New(d, organization())
+	var cs []Case
+	var rows []row
+	for _, m := range members {
+		for _, r := range memberRepos(d, m.id, m.path) {
+			sts := slices.Concat(st.RegistryStatements(m.id, region), st.RepositoryStatements(desired.Repository{Account: m.id, Region: region, Name: r.name, Tags: r.tags}))
+			var rp any
+			if len(sts) > 0 {
+				for i := range sts {
+					sts[i].Sid = fmt.Sprintf("S%d", i)
+				}
+				rp = asJSON(t, &policy.Document{Version: policy.VersionCurrent, Statements: sts})
+			}
+			for _, c := range callers {
+				for _, col := range columns {
+					cs = append(cs, Case{Principal: c.arn(), Action: col.action, Resource: policy.RepositoryARN("aws", region, m.id, r.name),
+						ResourceAccount: m.id, Context: contextOf(c, r), ResourcePolicy: rp, IdentityPolicy: identityOf(c)})
+					rows = append(rows, row{decl: decl, caller: c, column: col.name, repo: repo{name: m.id + ":" + r.name, tags: r.tags},
+						want: grantedInMember(d, c, col.action, m.id, m.path, r)})
+				}
+			}
+		}
+	}
+	return cs, rows
+}
+
+func identityOf(c caller) any {
+	if c.account == "" {
+		return nil
+	}
+	return adminIdentity
+}
+
+// trustCaller is who asks to assume the PTC role of member m.
+type trustCaller struct {
+	name      string
+	principal string
+	account   string // the caller's account ("" for a service or anonymous)
+	context   func(m string) map[string]any
+	// service says the caller is the pull-through-cache service acting for account forAccount(m).
+	service    bool
+	forAccount func(m string) string
+}
+
+func sourceContext(account string) map[string]any {
+	return map[string]any{"aws:SourceAccount": account, "aws:SourceArn": "arn:aws:ecr:" + region + ":" + account + ":repository/hub/library/x"}
+}
+
+var trustCallers = []trustCaller{
+	{name: "PTC service for the member", principal: desired.PTCServicePrincipal, service: true,
+		context: sourceContext, forAccount: func(m string) string { return m }},
+	{name: "PTC service for an outside account", principal: desired.PTCServicePrincipal, service: true,
+		context: func(string) map[string]any { return sourceContext(outsider) }, forAccount: func(string) string { return outsider }},
+	{name: "PTC service for another member", principal: desired.PTCServicePrincipal, service: true,
+		context: func(m string) map[string]any { return sourceContext(other(m)) }, forAccount: other},
+	{name: "another service for the member", principal: "lambda.amazonaws.com", context: sourceContext},
+	{name: "management account role", principal: "arn:aws:iam::" + mgmtID + ":role/app", account: mgmtID,
+		context: func(string) map[string]any {
+			return map[string]any{"aws:PrincipalOrgID": orgID, "aws:PrincipalAccount": mgmtID}
+		}},
+	{name: "outside account role", principal: "arn:aws:iam::" + outsider + ":role/app", account: outsider,
+		context: func(string) map[string]any {
+			return map[string]any{"aws:PrincipalOrgID": "o-zzzzzzzzzz", "aws:PrincipalAccount": outsider}
+		}},
+	{name: "anonymous", principal: "anonymous", context: func(string) map[string]any { return map[string]any{} }},
+}
+
+// other is the other member of the table.
+func other(m string) string {
+	if m == grantedA {
+		return otherB
+	}
+	return grantedA
+}
+
+var assumeIdentity = map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}}}
+
+// trustAllowed is the model of the PTC role's trust: only the
+// pull-through-cache service, and with aws:SourceAccount (the default) only
+// acting for the member itself.
+func trustAllowed(d *config.Declaration, tc trustCaller, m string) bool {
+	if !tc.service {
+		return false
+	}
+	role := d.PullThroughCache.Role
+	if role.SourceAccount() || role.SourceArnCondition {
+		return tc.forAccount(m) == m
+	}
+	return true
+}
+
+// ptcMember reports whether the declaration gives member m the PTC role.
+func ptcMember(d *config.Declaration, m, path string) bool {
+	if !d.HasFromHubRules() {
+		return false
+	}
+	sel := d.PullThroughCache.Members
+	return sel.All || slices.Contains(sel.Accounts, m) || slices.ContainsFunc(sel.OUs, func(ou string) bool { return strings.HasPrefix(path, ou) })
+}
+
+// trustCases: every trust caller asking to assume each member's PTC role.
+func trustCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
+	st := desired.New(d, organization())
+	var cs []Case
+	var rows []row
+	for _, m := range members {
+		role, ok := st.PTCRole(m.id)
+		if ok != ptcMember(d, m.id, m.path) {
+			t.Fatalf("declaration %d: member %s gets a PTC role = %v, the declaration says %v", decl, m.id, ok, !ok)
+		}
+		if !ok {
+			continue
+		}
+		trust := asJSON(t, role.Trust)
+		for _, tc := range trustCallers {
+			var identity any
+			if tc.account != "" {
+				identity = assumeIdentity
+			}
+			cs = append(cs, Case{Principal: tc.principal, Action: "sts:AssumeRole", Resource: role.ARN, ResourceAccount: m.id,
+				Context: tc.context(m.id), ResourcePolicy: trust, IdentityPolicy: identity})
+			// Outside: another organization's role, anonymous, or the service acting for an outside
+			// account (the confused deputy); check counts an allow of those as an outsider allow.
+			c := caller{name: tc.name, account: tc.account, org: orgID}
+			switch {
+			case tc.account == outsider || tc.principal == "anonymous" || (tc.service && tc.forAccount(m.id) == outsider):
+				c.account, c.org = "", "o-zzzzzzzzzz"
+			case tc.account == "":
+				c.account = m.id // a service acting for the member (or for another member)
+			}
+			rows = append(rows, row{decl: decl, caller: c, column: "AssumeRole", repo: repo{name: role.ARN}, want: trustAllowed(d, tc, m.id)})
+		}
+	}
+	return cs, rows
+}
+
+// ptcRoleAllowed is the model of what a member's PTC role may do in the hub:
+// only actions both its permissions and its boundary allow (the PTC role's
+// list), and only where the hub grants them: a hub grant that reaches the
+// member (as any of its roles would be), or the upstream grant of the fromHub
+// rules on their upstream prefix.
+func ptcRoleAllowed(d *config.Declaration, m, path, action string, r repo) bool {
+	if !slices.Contains(desired.PTCRoleActions, action) {
+		return false
+	}
+	c := caller{account: m, org: orgID, path: path}
+	arn := policy.RoleARN("aws", m, d.PullThroughCache.Role.Name)
+	if grantedBy(d, c, arn, action, r, func(g config.Grant) bool { return g.Registries.Hub }) {
+		return true
+	}
+	if !slices.Contains(desired.UpstreamActions, action) {
+		return false
+	}
+	for _, rule := range d.PullThroughCache.Rules {
+		if !rule.FromHub {
+			continue
+		}
+		p := rule.UpstreamRepositoryPrefix
+		if p == "" || p == config.RootPrefix || strings.HasPrefix(r.name, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ptcRoleCases: each member's PTC role, with its inline policy under its
+// permissions boundary, calling every action of the table on the hub's
+// repositories (one under each upstream prefix too).
+func ptcRoleCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
+	st := desired.New(d, organization())
+	boundary := map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": desired.PTCRoleActions, "Resource": "*"}}}
+	repos := reposFor(d)
+	for _, rule := range d.PullThroughCache.Rules {
+		if rule.FromHub && rule.UpstreamRepositoryPrefix != "" && rule.UpstreamRepositoryPrefix != config.RootPrefix {
+			repos = append(repos, repo{name: rule.UpstreamRepositoryPrefix + "/library/x"})
+		}
+	}
+	var cs []Case
+	var rows []row
+	for _, m := range members {
+		role, ok := st.PTCRole(m.id)
+		if !ok {
+			continue
+		}
+		perm := asJSON(t, role.Permission)
+		for _, r := range repos {
+			rp := resourcePolicy(t, st, r)
+			ctx := map[string]any{"aws:PrincipalOrgID": orgID, "aws:PrincipalOrgPaths": []string{m.path}, "aws:PrincipalAccount": m.id, "aws:PrincipalArn": role.ARN}
+			for k, v := range r.tags {
+				ctx["aws:ResourceTag/"+k] = v
+				ctx["ecr:ResourceTag/"+k] = v
+			}
+			for _, col := range columns {
+				cs = append(cs, Case{Principal: role.ARN, Action: col.action, Resource: policy.RepositoryARN("aws", region, hubID, r.name),
+					ResourceAccount: hubID, Context: ctx, ResourcePolicy: rp, IdentityPolicy: perm, BoundaryPolicy: boundary})
+				rows = append(rows, row{decl: decl, caller: caller{name: "PTC role of " + m.id, account: m.id, org: orgID, path: m.path},
+					column: col.name, repo: r, want: ptcRoleAllowed(d, m.id, m.path, col.action, r)})
+			}
+		}
+	}
+	return cs, rows
+}
+
+// memberCases are all member rows of one declaration.
+func memberCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
+	cs, rows := memberRegistryCases(t, d, decl)
+	if d.HasFromHubRules() {
+		c2, r2 := trustCases(t, d, decl)
+		c3, r3 := ptcRoleCases(t, d, decl)
+		cs, rows = append(append(cs, c2...), c3...), append(append(rows, r2...), r3...)
+	}
+	return cs, rows
+}

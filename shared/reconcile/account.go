@@ -82,24 +82,11 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 		// once, their intents stored together, the role written first.
 		withRole := roleHere && region == e.Decl.Hub.Regions[0]
 		r, err := e.heldDocuments(ctx, cause, state, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
-			var items []apply.HeldChange
-			if withRole {
-				role, err := e.roleDocuments(ctx, cause, state, acct.ID)
-				if err != nil {
-					return nil, err
-				}
-				items = role
-			}
 			docs, err := e.registryDocuments(ctx, cause, state, acct.ID, region)
-			if err != nil {
-				return nil, err
+			if err != nil || !withRole {
+				return docs, err
 			}
-			if withRole {
-				for i := range docs {
-					docs[i].Wave += 2 // after the role and its policy
-				}
-			}
-			return append(items, docs...), nil
+			return append(e.roleDocuments(ctx, cause, state, acct.ID), afterRole(docs)...), nil
 		})
 		rep.Add(r)
 		errs = append(errs, err)

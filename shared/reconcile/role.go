@@ -29,7 +29,7 @@ func (e *Engine) PTCRole(ctx context.Context, cause Cause, state *desired.State,
 		return Report{}, nil
 	}
 	return e.heldDocuments(ctx, cause, state, e.roleLeaseKey(account), func(ctx context.Context) ([]apply.HeldChange, error) {
-		return e.roleDocuments(ctx, cause, state, account)
+		return e.roleDocuments(ctx, cause, state, account), nil
 	})
 }
 
@@ -43,24 +43,35 @@ func (e *Engine) roleLeaseKey(account string) string {
 
 // roleDocuments reads the role once (trust and inline policy) under the
 // caller's hold of roleLeaseKey and plans both documents, the role written
-// before its policy (waves 0 and 1).
-func (e *Engine) roleDocuments(ctx context.Context, cause Cause, state *desired.State, account string) ([]apply.HeldChange, error) {
+// before its policy (waves 0 and 1). A role that cannot be read fails as a
+// document, so the documents planned beside it still converge.
+func (e *Engine) roleDocuments(ctx context.Context, cause Cause, state *desired.State, account string) []apply.HeldChange {
 	role, ok := state.PTCRole(account)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	client := e.Clients.IAM(account)
 	roles := inventory.NewRoles(client, account)
+	trust, permission := e.trustStep(cause, client, roles, account, role), e.permissionStep(cause, client, roles, account, role)
 	cur, err := roles.Role(ctx, role.Name, role.PolicyName)
 	if err != nil {
-		return nil, fmt.Errorf("reading role (%s): %w", role.ARN, err)
+		return []apply.HeldChange{{Step: trust, Err: fmt.Errorf("reading role (%s): %w", role.ARN, err)}}
 	}
 	tc, terr := e.planTrust(role, cur)
 	pc, perr := e.planPermission(role, cur)
 	return []apply.HeldChange{
-		{Step: e.trustStep(cause, client, roles, account, role), Change: tc, Err: terr},
-		{Step: e.permissionStep(cause, client, roles, account, role), Change: pc, Err: perr, Wave: 1},
-	}, nil
+		{Step: trust, Change: tc, Err: terr},
+		{Step: permission, Change: pc, Err: perr, Wave: 1},
+	}
+}
+
+// afterRole moves documents planned beside the PTC role (its PTC rules name
+// it) to the waves after the role and its policy.
+func afterRole(items []apply.HeldChange) []apply.HeldChange {
+	for i := range items {
+		items[i].Wave += 2
+	}
+	return items
 }
 
 // planTrust plans the role's trust policy from what the role holds.

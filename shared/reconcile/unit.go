@@ -11,6 +11,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -68,20 +69,22 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	state := desired.New(e.Decl, w.Accounts)
 	var rep Report
 	var errs []error
+	roleInUnit := w.Role && w.Account != e.Decl.Hub.AccountID && x.roleLeaseKey(w.Account) == lease.RegistryKey(w.Account, w.Region)
 	if w.Account != e.Decl.Hub.AccountID {
 		acct, ok := findAccount(w.Accounts, w.Account)
 		if !ok || !state.ManagedMember(acct) {
 			return rep, fmt.Errorf("converging %s/%s: account is not an active member of the organization", w.Account, w.Region)
 		}
-		if w.Role {
+		if w.Role && !roleInUnit {
 			r, err := x.PTCRole(ctx, cause, state, w.Account)
 			rep.Add(r)
 			errs = append(errs, err)
 		}
 	}
 	// The PTC rules, the registry policy and every repository policy, read
-	// once each under the registry's lease and written in batches.
-	r, err := x.registryUnit(ctx, cause, state, w)
+	// once each under the registry's lease and written in batches (with the
+	// PTC role when its lease is this registry's).
+	r, err := x.registryUnit(ctx, cause, state, w, roleInUnit)
 	rep.Add(r)
 	errs = append(errs, err)
 

@@ -31,7 +31,7 @@ const unitChunk = 200
 // document once under it, plans, and hands the chunk to ApplyHeld: one batch
 // of intents, the fenced writes, one batch of outcomes. Nothing read under
 // the lease can change before it is written, so nothing is read twice.
-func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.State, w Work) (Report, error) {
+func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.State, w Work, withRole bool) (Report, error) {
 	var rep Report
 	reg := inventory.NewRegistry(e.Clients.ECR(w.Account, w.Region), w.Account, w.Region, inventory.RegistryOptions{Concurrency: e.Concurrency})
 	repos, _, err := reg.Repositories(ctx, nil)
@@ -60,13 +60,17 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 					return err
 				}
 				items = head
+				if withRole {
+					items = append(e.roleDocuments(ctx, cause, state, w.Account), afterRole(head)...)
+				}
 			}
 			items = append(items, e.repositoryChanges(ctx, cause, reg, state, w, chunk, tags, &rep)...)
 			results, err := e.applyHeld(ctx, h, items)
 			for _, res := range results {
 				rep.count(res)
 			}
-			e.validateWrittenRules(ctx, cause, results, &rep)
+			e.recordValidations(ctx, append(e.writtenRuleValidations(ctx, cause, results, &rep),
+				e.validateRulesOfRole(ctx, cause, state, results, &rep)...))
 			return err
 		})
 		errs = append(errs, err)

@@ -3,14 +3,12 @@ package reconcile
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -229,182 +227,18 @@ func TestRegistryScopeV1(t *testing.T) {
 
 // ptcRole creates account's PTC role as an earlier run would have, trusting
 // the pull-through-cache service, so the rules that cache through it validate.
-func (w *world) ptcRole(account string) {
-	w.aws.CreateRole(account, "ecr-warden-ptc", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
-		`"Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
-}
-
-const ptcDeclaration = `"pullThroughCache": {"members": {"all": true}, "role": {"name": "ecr-warden-ptc"},
-	"rules": [{"prefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws"}, {"prefix": "quay", "upstreamRegistryUrl": "quay.io"},
-		{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}]}`
-
 // A declared prefix already taken by a rule with another upstream is
 // reported, never overwritten; a rule the declaration does not name is left
 // alone; the other declared rules are created.
-func TestPTCRuleConflict(t *testing.T) {
-	w := newWorld(t, ptcDeclaration)
-	w.ptcRole(fTeamA)
-	w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("ecr-public"), UpstreamRegistryUrl: aws.String("registry.k8s.io")})
-	w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("mine"), UpstreamRegistryUrl: aws.String("ghcr.io")})
-	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindPTCRule, fTeamA))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := w.aws.Rules(fTeamA, fRegion)
-	if got := aws.ToString(rules["ecr-public"].UpstreamRegistryUrl); got != "registry.k8s.io" {
-		t.Errorf("rule ecr-public now caches %s; another upstream's rule must not be overwritten", got)
-	}
-	if got := aws.ToString(rules["mine"].UpstreamRegistryUrl); got != "ghcr.io" {
-		t.Errorf("foreign rule mine now caches %q", got)
-	}
-	if aws.ToString(rules["quay"].UpstreamRegistryUrl) != "quay.io" || rules["hub"].EcrRepositoryPrefix == nil {
-		t.Errorf("declared rules quay and hub not created: %v", w.aws.Writes())
-	}
-	for _, op := range []string{"UpdatePullThroughCacheRule", "DeletePullThroughCacheRule"} {
-		if n := w.aws.Calls("ECR", op); n != 0 {
-			t.Errorf("%d %s calls, want none", n, op)
-		}
-	}
-	if out.Refused != 1 || out.Changed != 2 {
-		t.Errorf("report %+v, want the conflict refused and two rules created", out.Report)
-	}
-	conflict := ptcRuleResource("aws", fTeamA, fRegion, "ecr-public").ARN
-	if got := w.decisions(t, conflict); len(got) != 1 || got[0] != string(audit.DecisionRefused) {
-		t.Errorf("decisions on %s: %v, want [refused]", conflict, got)
-	}
-	for _, r := range w.records(t) {
-		if r.Target.ARN == conflict {
-			hasAll(t, "conflict record", r.Error, "registry.k8s.io", "public.ecr.aws", "not overwritten")
-		}
-	}
-	// Every rule written is validated by AWS, and the answer audited.
-	for _, prefix := range []string{"quay", "hub"} {
-		rule := ptcRuleResource("aws", fTeamA, fRegion, prefix).ARN
-		if got := w.decisions(t, rule); !slices.Contains(got, string(audit.DecisionPTCValidated)) {
-			t.Errorf("decisions on %s: %v, want it validated", rule, got)
-		}
-	}
-}
-
 // A rule created by someone else between the read and the write: AWS
 // answers PullThroughCacheRuleAlreadyExistsException. That rule's write is
 // recorded failed with AWS's answer and not retried; the other rules are
 // created.
-func TestPTCRuleCreatedMeanwhile(t *testing.T) {
-	w := newWorld(t, ptcDeclaration)
-	w.ptcRole(fTeamA)
-	w.aws.Fail(func(c fakeaws.Call) error {
-		if in, ok := c.Input.(*ecr.CreatePullThroughCacheRuleInput); ok && aws.ToString(in.EcrRepositoryPrefix) == "quay" {
-			return &ecrtypes.PullThroughCacheRuleAlreadyExistsException{Message: aws.String("A pull through cache rule with prefix 'quay' already exists")}
-		}
-		return nil
-	})
-	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindPTCRule, fTeamA))
-	if err == nil || out.Failed != 1 || out.Changed != 2 {
-		t.Errorf("report %+v, error %v; want the failed rule returned (the invocation retries) and the two others created", out.Report, err)
-	}
-	quay := ptcRuleResource("aws", fTeamA, fRegion, "quay").ARN
-	if got := w.decisions(t, quay); len(got) != 1 || got[0] != string(audit.DecisionFailed) {
-		t.Errorf("decisions on %s: %v, want [failed] (the intent, settled failed)", quay, got)
-	}
-	for _, r := range w.records(t) {
-		if r.Target.ARN == quay && r.Decision == audit.DecisionFailed {
-			hasAll(t, "failed record", r.Error, "PullThroughCacheRuleAlreadyExistsException")
-		}
-	}
-	if n := w.aws.Calls("ECR", "CreatePullThroughCacheRule"); n != 3 {
-		t.Errorf("%d CreatePullThroughCacheRule calls, want 3 (each declared rule once, no retry)", n)
-	}
-	if rules := w.aws.Rules(fTeamA, fRegion); rules["ecr-public"].EcrRepositoryPrefix == nil || rules["hub"].EcrRepositoryPrefix == nil {
-		t.Errorf("the other rules were not created: %v", w.aws.Writes())
-	}
-}
-
 // A member's PTC role that does not exist is created with its trust policy
 // (ECR's pull-through cache may assume it), then given its permission
 // policy; a second run writes nothing.
-func TestPTCRoleCreated(t *testing.T) {
-	w := newWorld(t, ptcDeclaration)
-	tg := target(trigger.KindRole, fTeamA)
-	tg.RoleName = "ecr-warden-ptc"
-	out, err := w.engine.Reconcile(context.Background(), tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trust, inline, ok := w.aws.Role(fTeamA, "ecr-warden-ptc")
-	if !ok {
-		t.Fatalf("role not created; writes %v", w.aws.Writes())
-	}
-	hasAll(t, "trust policy", trust, `"Service":"pullthroughcache.ecr.amazonaws.com"`, "sts:AssumeRole", "EcrWarden")
-	if len(inline) != 1 {
-		t.Fatalf("inline policies %v, want one", inline)
-	}
-	for _, doc := range inline {
-		hasAll(t, "permission policy", doc, "ecr:BatchImportUpstreamImage", "ecr:BatchGetImage", "EcrWarden")
-	}
-	writes := w.aws.Writes()
-	if len(writes) != 2 || !strings.HasPrefix(writes[0], "IAM.CreateRole") || !strings.HasPrefix(writes[1], "IAM.PutRolePolicy") {
-		t.Errorf("writes %v, want CreateRole, then PutRolePolicy", writes)
-	}
-	if out.Changed != 2 {
-		t.Errorf("report %+v, want two documents changed", out.Report)
-	}
-	role := roleResource("aws", fTeamA, "ecr-warden-ptc").ARN
-	if got := w.decisions(t, role); len(got) != 1 || got[0] != string(audit.DecisionApplied) {
-		t.Errorf("decisions on %s: %v, want [applied] (the intent, settled applied)", role, got)
-	}
-	again, err := w.engine.Reconcile(context.Background(), tg)
-	if err != nil || again.Changed != 0 || len(w.aws.Writes()) != 2 {
-		t.Errorf("second run: report %+v, error %v, writes %v; want nothing written", again.Report, err, w.aws.Writes())
-	}
-}
-
 // A member whose execution role cannot be assumed fails its own unit, naming
 // the account and AWS's answer; the other member and the hub converge.
-func TestUnassumableMemberFailsAlone(t *testing.T) {
-	w := newWorld(t, ptcDeclaration+`, "grants": [{"name": "org-pull", "repositories": ["shared/*"], "access": "pull", "placement": "registry",
-		"principals": {"organization": true}}]`)
-	w.aws.Unassumable(fTeamB, "arn:aws:iam::"+fTeamB+":role/ecr-warden-execution")
-	ctx := context.Background()
-	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	accounts := toDesiredAll(walk.Accounts)
-	errs := map[string]error{}
-	for _, acct := range []string{fTeamB, fTeamA, fHub} {
-		wk := Work{RunID: "run-1", Account: acct, Region: fRegion, Accounts: accounts, Role: acct != fHub}
-		_, errs[acct] = w.engine.Converge(ctx, wk.Cause(), wk)
-	}
-	if errs[fTeamA] != nil || errs[fHub] != nil {
-		t.Fatalf("team-a: %v; hub: %v; want both converged", errs[fTeamA], errs[fHub])
-	}
-	if errs[fTeamB] == nil {
-		t.Fatal("team-b converged although its execution role cannot be assumed")
-	}
-	hasAll(t, "team-b's error", errs[fTeamB].Error(), fTeamB, "AccessDenied", "sts:AssumeRole")
-	if _, _, ok := w.aws.Role(fTeamA, "ecr-warden-ptc"); !ok || len(w.aws.Rules(fTeamA, fRegion)) != 3 {
-		t.Errorf("team-a not converged: writes %v", w.aws.Writes())
-	}
-	hasAll(t, "team-a registry policy", w.aws.RegistryPolicy(fTeamA, fRegion), "EcrWarden")
-	hasAll(t, "hub registry policy", w.aws.RegistryPolicy(fHub, fRegion), "EcrWardenOrgPull", fOrgID, "EcrWardenPtcUpstreamHub", "arn:aws:iam::"+fTeamA+":root")
-	for _, wr := range w.aws.Writes() {
-		if strings.Contains(wr, fTeamB+"/") {
-			t.Errorf("a write reached team-b: %s", wr)
-		}
-	}
-	var summaries int
-	for _, r := range w.records(t) {
-		if r.Target.ARN == audit.UnitARN(fTeamB, fRegion) {
-			summaries++
-			hasAll(t, "team-b's unit summary", r.Error, "AccessDenied")
-		}
-	}
-	if summaries != 1 {
-		t.Errorf("%d unit summaries for team-b, want 1", summaries)
-	}
-}
-
 // A new repository without a policy (GetRepositoryPolicy answers
 // RepositoryPolicyNotFoundException) gets its grant; a foreign statement
 // someone adds later is kept byte for byte when the grant is re-converged,
@@ -440,26 +274,3 @@ func TestRepositoryPolicyKeepsForeignStatements(t *testing.T) {
 // alone, naming the secret and how to create it; the other rules are
 // created, and the rule with its secret once the secret exists (with the
 // full ARN Secrets Manager gives it).
-func TestPTCRuleWithMissingSecret(t *testing.T) {
-	w := newWorld(t, `"pullThroughCache": {"members": {"all": true}, "rules": [
-		{"prefix": "docker-hub", "upstreamRegistryUrl": "registry-1.docker.io", "credentialSecret": "ecr-pullthroughcache/docker-hub"},
-		{"prefix": "quay", "upstreamRegistryUrl": "quay.io"}]}`)
-	ctx := context.Background()
-	out, err := w.engine.Reconcile(ctx, target(trigger.KindPTCRule, fTeamA))
-	if err != nil || out.Refused != 1 || out.Changed != 1 {
-		t.Fatalf("report %+v, error %v; want docker-hub refused and quay created", out.Report, err)
-	}
-	rule := ptcRuleResource("aws", fTeamA, fRegion, "docker-hub").ARN
-	for _, r := range w.records(t) {
-		if r.Target.ARN == rule {
-			hasAll(t, "refusal", r.Error, "ecr-pullthroughcache/docker-hub", fTeamA, "create-secret")
-		}
-	}
-	arn := w.aws.CreateSecret(fTeamA, fRegion, "ecr-pullthroughcache/docker-hub")
-	if out, err = w.engine.Reconcile(ctx, target(trigger.KindPTCRule, fTeamA)); err != nil || out.Changed != 1 {
-		t.Fatalf("after the secret: report %+v, error %v; want docker-hub created", out.Report, err)
-	}
-	if got := aws.ToString(w.aws.Rules(fTeamA, fRegion)["docker-hub"].CredentialArn); got != arn {
-		t.Errorf("docker-hub credential %q, want the secret's full ARN %s", got, arn)
-	}
-}

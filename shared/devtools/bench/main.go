@@ -571,18 +571,26 @@ func writtenCost(ctx context.Context, cfg aws.Config, w world, measure func(name
 
 // joinResult is n account joins in series and n at once.
 type joinResult struct {
-	n                          int
-	seriesWall, concWall       time.Duration
-	seriesCalls, concCalls     map[string]int
+	n                      int
+	seriesWall, concWall   time.Duration
+	seriesCalls, concCalls map[string]int
+	// seriesTook is the local AWS's answer time by call in the series run
+	// (no queueing there), which says what the emulator spends on a join.
+	seriesTook                 map[string]time.Duration
 	lostSeries, lostConcurrent int
 }
 
 func (j joinResult) report(out io.Writer) {
 	fmt.Fprintf(out, "account joins (AccountJoinedOrganization for a new account in the enumerated OU: member PTC role, rules and registry policy, hub registry policy):\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\t%d in series\t%d at once\t\n", j.n, j.n)
-	fmt.Fprintf(tw, "wall time\t%s\t%s\t\n", j.seriesWall.Round(10*time.Millisecond), j.concWall.Round(10*time.Millisecond))
-	fmt.Fprintf(tw, "AWS calls per join\t%.1f\t%.1f\t\n", float64(sum(j.seriesCalls, ""))/float64(j.n), float64(sum(j.concCalls, ""))/float64(j.n))
+	fmt.Fprintf(tw, "\t%d in series\t%d at once\tms per call in series\t\n", j.n, j.n)
+	var took time.Duration
+	for _, d := range j.seriesTook {
+		took += d
+	}
+	fmt.Fprintf(tw, "wall time\t%s\t%s\t\t\n", j.seriesWall.Round(10*time.Millisecond), j.concWall.Round(10*time.Millisecond))
+	fmt.Fprintf(tw, "AWS calls per join\t%.1f\t%.1f\t%.1f\t\n", float64(sum(j.seriesCalls, ""))/float64(j.n), float64(sum(j.concCalls, ""))/float64(j.n),
+		ms(took, sum(j.seriesCalls, "")))
 	fmt.Fprintf(tw, "registry policy writes (member and hub)\t%d\t%d\t\n", j.seriesCalls["ecr:PutRegistryPolicy"], j.concCalls["ecr:PutRegistryPolicy"])
 	fmt.Fprintf(tw, "hub grants lost\t%d\t%d\t\n", j.lostSeries, j.lostConcurrent)
 	keys := map[string]bool{}
@@ -593,7 +601,8 @@ func (j joinResult) report(out io.Writer) {
 		keys[k] = true
 	}
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
-		fmt.Fprintf(tw, "  %s per join\t%.2f\t%.2f\t\n", k, float64(j.seriesCalls[k])/float64(j.n), float64(j.concCalls[k])/float64(j.n))
+		fmt.Fprintf(tw, "  %s per join\t%.2f\t%.2f\t%.1f\t\n", k, float64(j.seriesCalls[k])/float64(j.n), float64(j.concCalls[k])/float64(j.n),
+			ms(j.seriesTook[k], j.seriesCalls[k]))
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "%d at once / %d in series: %.2fx wall time\n", j.n, j.n, j.concWall.Seconds()/j.seriesWall.Seconds())
@@ -678,7 +687,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		}
 	}
 	jr.seriesWall = time.Since(start)
-	jr.seriesCalls = callsOf(proxy)
+	jr.seriesCalls, jr.seriesTook = callsOf(proxy), tookOf(proxy)
 	if jr.lostSeries, err = lost(accounts[:n]); err != nil {
 		return jr, err
 	}
@@ -711,6 +720,23 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		return jr, err
 	}
 	return jr, nil
+}
+
+// ms is the mean of total over n calls in milliseconds (0 for none).
+func ms(total time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(total.Microseconds()) / 1000 / float64(n)
+}
+
+// tookOf sums the local AWS's answer times by "<service>:<op>".
+func tookOf(p *localaws.Proxy) map[string]time.Duration {
+	m := map[string]time.Duration{}
+	for _, c := range p.Calls() {
+		m[c.Service+":"+c.Op] += c.Took
+	}
+	return m
 }
 
 func callsOf(p *localaws.Proxy) map[string]int {

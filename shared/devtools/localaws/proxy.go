@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -89,6 +90,9 @@ type Call struct {
 	Account string // account of the caller's keys; the access key id if unknown
 	Status  int    // HTTP status the client got; 0 when the connection was dropped
 	Faulted bool   // the answer came from an injected fault
+	// Took is how long the local AWS took to answer (the proxy's round
+	// trip), so a benchmark can see which calls cost the emulator most.
+	Took time.Duration
 }
 
 // NewProxy starts a proxy on a loopback port in front of target (a server URL).
@@ -203,6 +207,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call := Call{Op: operation(r, body)}
+	start := time.Now()
 	key := ""
 	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 		key, call.Region, call.Service = m[1], m[2], m[3]
@@ -226,6 +231,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 
 	defer func() {
+		call.Took = time.Since(start)
 		p.mu.Lock()
 		p.calls = append(p.calls, call)
 		p.mu.Unlock()

@@ -1072,5 +1072,38 @@ def _get_backend_with_ecr_tagging(name):
 
 _moto_backends.get_backend = _get_backend_with_ecr_tagging
 
+# ------------------------------- CloudFormation: deleting an IAM managed policy
+# CloudFormation deletes the managed policies a stack created when the stack
+# is deleted (detaching them from the roles, users and groups the template
+# attached them to). moto's ManagedPolicy has no delete handler, so a
+# deleted stack left its policies behind and a reinstall under the same
+# policy name failed with EntityAlreadyExists, which AWS would not do.
+# (Whether AWS refuses to delete a policy that a role outside the template
+# still uses as its permissions boundary is not documented; README
+# "Unverified".)
+from moto.iam.models import ManagedPolicy as _ManagedPolicy, iam_backends as _iam_backends  # noqa: E402
+from moto.utilities.utils import get_partition as _get_partition  # noqa: E402
+
+
+def _delete_managed_policy(cls, resource_name, cloudformation_json, account_id, region_name):
+    backend = _iam_backends[account_id][_get_partition(region_name)]
+    policy = backend.managed_policies.get(resource_name)
+    if policy is None:
+        name = cloudformation_json.get("Properties", {}).get("ManagedPolicyName", resource_name)
+        policy = next((p for p in backend.managed_policies.values() if p.name == name), None)
+    if policy is None:
+        return
+    props = cloudformation_json.get("Properties", {})
+    for role in props.get("Roles", []):
+        backend.detach_role_policy(policy.arn, role)
+    for user in props.get("Users", []):
+        backend.detach_user_policy(policy.arn, user)
+    for group in props.get("Groups", []):
+        backend.detach_group_policy(policy.arn, group)
+    backend.delete_policy(policy.arn)
+
+
+_ManagedPolicy.delete_from_cloudformation_json = classmethod(_delete_managed_policy)
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -159,6 +159,21 @@ type unitFailure struct {
 // Failures to read the organization or to queue fail the invocation, and a
 // retry is safe because every unit is level-triggered.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
+	req, msg := h.request(raw)
+	if msg != "" {
+		h.log.WarnContext(ctx, "backfill payload rejected", "error", msg)
+		return response{Error: msg}, nil
+	}
+	resp, sel, err := h.decide(ctx, req)
+	if err != nil || resp.Error != "" {
+		return resp, err
+	}
+	return h.dispatch(ctx, req, sel, resp)
+}
+
+// request parses a backfill request or the sweep schedule's event; msg says
+// why a payload was rejected.
+func (h *handler) request(raw json.RawMessage) (req trigger.BackfillRequest, msg string) {
 	t, err := trigger.Parse(raw)
 	if err == nil && t.Kind != trigger.KindBackfill {
 		err = fmt.Errorf("payload: a %s event is not a backfill request ({\"action\":\"backfill\",...}) or the sweep schedule's Scheduled Event", t.Kind)
@@ -171,10 +186,14 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 		if rej, ok := trigger.AsRejection(err); ok {
 			msg = rej.Detail
 		}
-		h.log.WarnContext(ctx, "backfill payload rejected", "error", msg)
-		return response{Error: msg}, nil
+		return req, msg
 	}
-	req := *t.Backfill
+	return *t.Backfill, ""
+}
+
+// decide names the run, walks the part of the organization the targets
+// need, and selects the units (one per account and region).
+func (h *handler) decide(ctx context.Context, req trigger.BackfillRequest) (response, selection, error) {
 	kind := "backfill"
 	if req.Sweep {
 		kind = "sweep"
@@ -184,38 +203,42 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	if req.Sweep {
 		h.countStale(ctx, runID)
 	}
-
 	var walk inventory.WalkResult
 	if scope := walkScope(h.decl, req.Targets); scope.All || len(scope.AccountIDs) > 0 {
-		walk, err = h.org.Walk(ctx, scope)
-		if err != nil {
-			return response{}, fmt.Errorf("backfill %s: walking the organization: %w", runID, err)
+		var err error
+		if walk, err = h.org.Walk(ctx, scope); err != nil {
+			return response{}, selection{}, fmt.Errorf("backfill %s: walking the organization: %w", runID, err)
 		}
 	}
 	sel, err := selectUnits(h.decl, req, runID, walk)
 	if err != nil {
-		return response{Error: err.Error()}, nil
+		return response{Error: err.Error()}, selection{}, nil
 	}
 	resp.Regions, resp.Accounts, resp.Units = sel.Regions, len(sel.Accounts), len(sel.Units)
 	resp.Skipped, resp.Missing = sel.Skipped, sel.Missing
 	h.log.InfoContext(ctx, "backfill units decided", "runId", runID, "request", resp.Request,
 		"accounts", resp.Accounts, "units", resp.Units, "skipped", len(sel.Skipped), "missing", sel.Missing)
+	return resp, sel, nil
+}
 
+// dispatch runs a dry run inline, or checks the plan when asked to and
+// sends the units to the work queue.
+func (h *handler) dispatch(ctx context.Context, req trigger.BackfillRequest, sel selection, resp response) (response, error) {
 	if req.DryRun {
 		h.runInline(ctx, sel.Units, &resp)
 		return fitResponse(resp), nil
 	}
 	if req.RequireCleanPlan {
 		if err := h.checkPlan(ctx, sel.Units, &resp); err != nil {
-			return response{}, fmt.Errorf("backfill %s: %w", runID, err)
+			return response{}, fmt.Errorf("backfill %s: %w", resp.RunID, err)
 		}
 	}
 	n, err := h.send(ctx, sel.Units)
 	resp.Queued = n
 	if err != nil {
-		return response{}, fmt.Errorf("backfill %s: queued %d of %d units: %w", runID, n, len(sel.Units), err)
+		return response{}, fmt.Errorf("backfill %s: queued %d of %d units: %w", resp.RunID, n, len(sel.Units), err)
 	}
-	h.log.InfoContext(ctx, "backfill queued", "runId", runID, "units", n, "queue", h.queueURL)
+	h.log.InfoContext(ctx, "backfill queued", "runId", resp.RunID, "units", n, "queue", h.queueURL)
 	return resp, nil
 }
 

@@ -15,12 +15,8 @@ import (
 // was posted after its read, and succeeds (releasing the lease) once it has
 // read everything.
 func TestMailbox(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	db := setup(t)
-	clk := &fakeTime{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	a := leaser(t, db, "a", clk, time.Minute)
-	b := leaser(t, db, "b", clk, time.Minute)
+	clk, a, b := twoHolders(t)
 	key := RegistryKey("111111111111", "us-east-1")
 	held, err := a.TryAcquire(ctx, key, time.Minute)
 	if err != nil {
@@ -90,12 +86,8 @@ func TestMailbox(t *testing.T) {
 // A holder whose lease was taken over cannot close (ErrNotHeld), and its
 // Abandon does not remove the new holder's mark.
 func TestMailboxCloseAfterTakeover(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	db := setup(t)
-	clk := &fakeTime{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	a := leaser(t, db, "a", clk, time.Minute)
-	b := leaser(t, db, "b", clk, time.Minute)
+	clk, a, b := twoHolders(t)
 	key := RegistryKey("111111111111", "eu-west-1")
 	old, err := a.TryAcquire(ctx, key, 10*time.Second)
 	if err != nil {
@@ -129,4 +121,14 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 	if now.Open != cur.Owner {
 		t.Fatalf("mark after the old holder's Abandon: %q; want the new holder's %q", now.Open, cur.Owner)
 	}
+}
+
+// twoHolders resets the lease table and returns a stepped clock and two
+// holders, "a" and "b", that share it.
+func twoHolders(t *testing.T) (*fakeTime, *Leaser, *Leaser) {
+	t.Helper()
+	localaws.Need(t)
+	db := setup(t)
+	clk := &fakeTime{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return clk, leaser(t, db, "a", clk, time.Minute), leaser(t, db, "b", clk, time.Minute)
 }

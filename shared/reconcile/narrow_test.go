@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/bits"
 	"slices"
 	"strings"
@@ -11,16 +10,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
-	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
-	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
-	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -117,41 +112,20 @@ const narrowDeclaration = `{
 
 func narrowEngine(t *testing.T, counts *inventory.Counts) (*Engine, *audit.Trail) {
 	t.Helper()
-	localaws.Need(t)
-	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	decl, err := config.Parse([]byte(narrowDeclaration))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := localaws.AccountConfig(ctx, server.Config(region), outsider, "any")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []string{"auditor", "builder", "scanner"} {
-		if err := localaws.CreateRole(ctx, out, r); err != nil {
-			t.Fatal(err)
+	e, trail := engineOnLocalAWS(t, counts, narrowDeclaration, func(ctx context.Context) error {
+		out, err := localaws.AccountConfig(ctx, server.Config(region), outsider, "any")
+		if err != nil {
+			return err
 		}
-	}
-	db := dynamodb.NewFromConfig(server.Config(region))
-	if err := audit.CreateTable(ctx, db, "audit"); err != nil {
-		t.Fatal(err)
-	}
-	if err := lease.CreateTable(ctx, db, "leases"); err != nil {
-		t.Fatal(err)
-	}
-	trail, err := audit.New(db, "audit", audit.Options{Function: "test", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leases, err := lease.New(db, "leases", lease.Options{Holder: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Engine{Decl: decl, Clients: NewClients(countingSource{counts}), Exec: &apply.Executor{Trail: trail, Leases: leases},
-		Log: slog.New(slog.DiscardHandler), PrincipalWait: time.Nanosecond}, trail
+		for _, r := range []string{"auditor", "builder", "scanner"} {
+			if err := localaws.CreateRole(ctx, out, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	e.PrincipalWait = time.Nanosecond
+	return e, trail
 }
 
 // TestNarrowingLeavesOutOnlyTheRefusedPrincipal: the hub registry policy

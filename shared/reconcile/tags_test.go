@@ -89,22 +89,33 @@ func (s staleTagging) Tagging(account, region string) taggingAPI {
 // newEngine builds an engine over the local AWS with audit and lease tables.
 func newEngine(t *testing.T, counts *inventory.Counts) *Engine {
 	t.Helper()
+	e, _ := engineOnLocalAWS(t, counts, tagDeclaration, func(ctx context.Context) error {
+		// The role the tagged-push grant names exists (the engine leaves out
+		// principals IAM says are missing, as AWS would refuse them).
+		ci, err := localaws.AccountConfig(ctx, server.Config(region), "210987654321", "ecr-warden-execution")
+		if err != nil {
+			return err
+		}
+		return localaws.CreateRole(ctx, ci, "ci")
+	})
+	return e
+}
+
+// engineOnLocalAWS resets the local AWS, runs seed, creates the audit and
+// lease tables and returns an engine over them for the declaration text,
+// counting every AWS call, and its audit trail.
+func engineOnLocalAWS(t *testing.T, counts *inventory.Counts, declaration string, seed func(ctx context.Context) error) (*Engine, *audit.Trail) {
+	t.Helper()
 	localaws.Need(t)
 	ctx := context.Background()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	decl, err := config.Parse([]byte(tagDeclaration))
+	decl, err := config.Parse([]byte(declaration))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The role the tagged-push grant names exists (the engine leaves out
-	// principals IAM says are missing, as AWS would refuse them).
-	ci, err := localaws.AccountConfig(ctx, server.Config(region), "210987654321", "ecr-warden-execution")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := localaws.CreateRole(ctx, ci, "ci"); err != nil {
+	if err := seed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	db := dynamodb.NewFromConfig(server.Config(region))
@@ -122,7 +133,7 @@ func newEngine(t *testing.T, counts *inventory.Counts) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Engine{Decl: decl, Clients: NewClients(countingSource{counts}), Exec: &apply.Executor{Trail: trail, Leases: leases}, Log: slog.New(slog.DiscardHandler)}
+	return &Engine{Decl: decl, Clients: NewClients(countingSource{counts}), Exec: &apply.Executor{Trail: trail, Leases: leases}, Log: slog.New(slog.DiscardHandler)}, trail
 }
 
 // makeTaggedRepos creates n hub repositories "apps/svc-NNN"; every third one

@@ -365,17 +365,15 @@ func (l *Leaser) Do(ctx context.Context, key string, ttl time.Duration, fn func(
 }
 
 // RegistryKey is the lease key of an ECR registry policy (and the registry's
-// pull-through-cache setup): one per account and region.
+// pull-through-cache setup and repository policies): one per account and
+// region. A member's PTC role (IAM is global) is under the key of the hub's
+// first region, whose function converges it.
 func RegistryKey(accountID, region string) string {
 	return "registry/" + accountID + "/" + region
 }
 
 // RepositoryKey is the lease key of one repository's policy.
 func RepositoryKey(repositoryARN string) string { return "repository/" + repositoryARN }
-
-// RoleKey is the lease key of an IAM role's trust and inline policies (IAM
-// is global, so no region).
-func RoleKey(accountID, roleName string) string { return "role/" + accountID + "/" + roleName }
 
 func seconds(t time.Time) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}

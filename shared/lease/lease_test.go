@@ -155,7 +155,7 @@ func TestWaiterTakesOverAfterRelease(t *testing.T) {
 	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	a := leaser(t, db, "a", clk, 5*time.Second)
 	b := leaser(t, db, "b", clk, 5*time.Second)
-	key := RoleKey("222222222222", "ecr-warden-ptc")
+	key := RegistryKey("222222222222", "eu-west-1")
 	la, err := a.Acquire(ctx, key, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -486,7 +486,6 @@ func TestKeys(t *testing.T) {
 	for got, want := range map[string]string{
 		RegistryKey("111111111111", "us-east-1"):                                "registry/111111111111/us-east-1",
 		RepositoryKey("arn:aws:ecr:us-east-1:111111111111:repository/shared/a"): "repository/arn:aws:ecr:us-east-1:111111111111:repository/shared/a",
-		RoleKey("222222222222", "ecr-warden-ptc"):                               "role/222222222222/ecr-warden-ptc",
 	} {
 		if got != want {
 			t.Errorf("key %q, want %q", got, want)

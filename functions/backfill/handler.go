@@ -119,23 +119,12 @@ type response struct {
 	Skipped  []skipped `json:"skipped,omitempty"`
 	Missing  []string  `json:"missing,omitempty"`
 	// Summary counts the documents a dry run examined, by outcome.
-	Summary *summary `json:"summary,omitempty"`
+	Summary *reconcile.Report `json:"summary,omitempty"`
 	// Plan is every change a dry run would make: per document, its
 	// statements added, changed and removed as a readable diff.
 	Plan          []planned     `json:"plan,omitempty"`
 	PlanTruncated string        `json:"planTruncated,omitempty"`
 	Failures      []unitFailure `json:"failures,omitempty"`
-}
-
-// summary is the run's counts, with the reasons of refusals and failures.
-type summary struct {
-	Examined  int      `json:"examined"`
-	Unchanged int      `json:"unchanged"`
-	Changed   int      `json:"changed"`
-	Planned   int      `json:"planned"`
-	Refused   int      `json:"refused"`
-	Failed    int      `json:"failed"`
-	Errors    []string `json:"errors,omitempty"`
 }
 
 // planned is one document change of a dry run.
@@ -257,7 +246,7 @@ func (h *handler) checkPlan(ctx context.Context, units []reconcile.Work, resp *r
 	resp.Summary = plan.Summary
 	if plan.Summary == nil || plan.Summary.Refused == 0 {
 		h.log.InfoContext(ctx, "backfill plan refuses nothing; applying", "runId", resp.RunID,
-			"planned", plan.Summary.planned())
+			"planned", plannedIn(plan.Summary))
 		return nil
 	}
 	h.log.ErrorContext(ctx, "backfill plan refuses documents; nothing applied", "runId", resp.RunID,
@@ -266,8 +255,8 @@ func (h *handler) checkPlan(ctx context.Context, units []reconcile.Work, resp *r
 		"or invoke without requireCleanPlan, to apply the rest): %s", plan.Summary.Refused, strings.Join(plan.Summary.Errors, "; "))
 }
 
-// planned is the number of documents a plan would write (0 for a nil summary).
-func (s *summary) planned() int {
+// plannedIn is the number of documents a plan would write (0 for no summary).
+func plannedIn(s *reconcile.Report) int {
 	if s == nil {
 		return 0
 	}
@@ -302,8 +291,9 @@ func (h *handler) runInline(ctx context.Context, units []reconcile.Work, resp *r
 			h.log.ErrorContext(ctx, "unit failed", "runId", w.RunID, "account", w.Account, "region", w.Region, "error", errs[i].Error())
 		}
 	}
-	resp.Summary = &summary{Examined: total.Examined, Unchanged: total.Unchanged, Changed: total.Changed,
-		Planned: total.Planned, Refused: total.Refused, Failed: total.Failed, Errors: total.Errors}
+	counts := total
+	counts.Changes = nil // listed as the plan
+	resp.Summary = &counts
 	for _, c := range total.Changes {
 		resp.Plan = append(resp.Plan, planned{Target: c.Target, Kind: c.Kind, Op: c.Op, Diff: c.Diff})
 	}

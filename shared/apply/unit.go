@@ -22,6 +22,23 @@ type batchAuditor interface {
 
 var _ batchAuditor = (*audit.Trail)(nil)
 
+// RecordAll stores decisions that write nothing to AWS (validations,
+// principals left out, ...) in as few calls as the trail allows: one
+// BatchWriteItem per 25, or one by one when it cannot batch.
+func (x *Executor) RecordAll(ctx context.Context, recs []audit.Record) error {
+	if len(recs) == 0 || x.Trail == nil {
+		return nil
+	}
+	if b, ok := x.Trail.(batchAuditor); ok {
+		return b.RecordBatch(ctx, recs)
+	}
+	var errs []error
+	for _, rec := range recs {
+		errs = append(errs, x.Trail.Record(ctx, rec))
+	}
+	return errors.Join(errs...)
+}
+
 // HeldLease is the lease a unit holds over the documents it read: when it
 // lapses and how to extend it.
 type HeldLease = lease.Held

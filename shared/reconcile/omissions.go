@@ -93,16 +93,14 @@ func (e *Engine) recordOmissions(ctx context.Context, cause Cause, target audit.
 		}
 		return left[i].Principal < left[j].Principal
 	})
+	recs := make([]audit.Record, 0, len(left))
 	for _, o := range left {
 		msg := fmt.Sprintf("grant %s: principal %s left out of %s: %s; the rest of the document is written, and the principal is added back once it exists (its CreateRole event or the next sweep)",
 			grantOfSid(e.Decl.SidPrefix, o.Sid), o.Principal, target.ARN, o.Why)
-		rec := audit.Record{Decision: audit.DecisionPrincipalMissing, Trigger: cause.Trigger, Actor: cause.Actor, Target: target, Error: msg, DryRun: e.Exec.DryRun}
-		if e.Exec.Trail == nil {
-			continue
-		}
-		if err := e.Exec.Trail.Record(ctx, rec); err != nil {
-			e.log().WarnContext(ctx, "recording a principal left out", "principal", o.Principal, "target", target.ARN, "error", err.Error())
-		}
+		recs = append(recs, audit.Record{Decision: audit.DecisionPrincipalMissing, Trigger: cause.Trigger, Actor: cause.Actor, Target: target, Error: msg, DryRun: e.Exec.DryRun})
+	}
+	if err := e.Exec.RecordAll(ctx, recs); err != nil {
+		e.log().WarnContext(ctx, "recording principals left out", "principals", len(recs), "target", target.ARN, "error", err.Error())
 	}
 }
 

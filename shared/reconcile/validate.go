@@ -57,25 +57,11 @@ func (e *Engine) writtenRuleValidations(ctx context.Context, cause Cause, result
 	return recs
 }
 
-// recordValidations stores validation records in one batch (one call per
-// 25), or one by one when the trail cannot batch. A failure is logged: the
-// answer is already in the report and the function's logs.
+// recordValidations stores validation records in one batch. A failure is
+// logged: the answer is already in the report and the function's logs.
 func (e *Engine) recordValidations(ctx context.Context, recs []audit.Record) {
-	if len(recs) == 0 || e.Exec.Trail == nil {
-		return
-	}
-	if b, ok := e.Exec.Trail.(interface {
-		RecordBatch(ctx context.Context, recs []audit.Record) error
-	}); ok {
-		if err := b.RecordBatch(ctx, recs); err != nil {
-			e.log().WarnContext(ctx, "recording pull-through-cache rule validations", "records", len(recs), "error", err.Error())
-		}
-		return
-	}
-	for _, rec := range recs {
-		if err := e.Exec.Trail.Record(ctx, rec); err != nil {
-			e.log().WarnContext(ctx, "recording a pull-through-cache rule validation", "target", rec.Target.ARN, "error", err.Error())
-		}
+	if err := e.Exec.RecordAll(ctx, recs); err != nil {
+		e.log().WarnContext(ctx, "recording pull-through-cache rule validations", "records", len(recs), "error", err.Error())
 	}
 }
 

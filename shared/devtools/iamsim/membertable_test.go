@@ -53,15 +53,7 @@ func memberRepos(d *config.Declaration, m, path string) []repo {
 		if !selectsMember(g.Registries, m, path) {
 			continue
 		}
-		name := "matched/app"
-		if len(g.Repositories) > 0 {
-			name = strings.ReplaceAll(strings.ReplaceAll(g.Repositories[0], "*", "x"), "?", "y")
-		}
-		r := repo{name: name}
-		if len(g.RepositoryTags) > 0 {
-			r.tags = g.RepositoryTags
-		}
-		add(r)
+		add(repoMatching(g))
 	}
 	if d.PullThroughCache != nil {
 		for _, rule := range d.PullThroughCache.Rules {

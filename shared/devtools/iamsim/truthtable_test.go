@@ -255,6 +255,20 @@ func cases(t testing.TB, d *config.Declaration, decl int, repos []repo) ([]Case,
 	return cs, rows
 }
 
+// repoMatching is a repository the grant's first name pattern (with its
+// wildcards filled in) and its tags select.
+func repoMatching(g config.Grant) repo {
+	name := "matched/app"
+	if len(g.Repositories) > 0 {
+		name = strings.ReplaceAll(strings.ReplaceAll(g.Repositories[0], "*", "x"), "?", "y")
+	}
+	r := repo{name: name}
+	if len(g.RepositoryTags) > 0 {
+		r.tags = g.RepositoryTags
+	}
+	return r
+}
+
 // reposFor returns a repository matching each hub grant (tags included) and
 // one matching none.
 func reposFor(d *config.Declaration) []repo {
@@ -264,14 +278,7 @@ func reposFor(d *config.Declaration) []repo {
 		if !g.Registries.Hub {
 			continue
 		}
-		name := "matched/app"
-		if len(g.Repositories) > 0 {
-			name = strings.ReplaceAll(strings.ReplaceAll(g.Repositories[0], "*", "x"), "?", "y")
-		}
-		r := repo{name: name}
-		if len(g.RepositoryTags) > 0 {
-			r.tags = g.RepositoryTags
-		}
+		r := repoMatching(g)
 		key := fmt.Sprint(r)
 		if !seen[key] {
 			seen[key] = true

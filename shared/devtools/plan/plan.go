@@ -30,6 +30,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 )
 
 // Payload is the backfill dry run over every target: what the deploy-time backfill plans first.
@@ -62,22 +63,14 @@ type Options struct {
 
 // Result is the backfill's dry-run answer.
 type Result struct {
-	Error    string   `json:"error,omitempty"`
-	RunID    string   `json:"runId,omitempty"`
-	Request  string   `json:"request,omitempty"`
-	Regions  []string `json:"regions,omitempty"`
-	Accounts int      `json:"accounts"`
-	Units    int      `json:"units"`
-	Summary  *struct {
-		Examined  int      `json:"examined"`
-		Unchanged int      `json:"unchanged"`
-		Changed   int      `json:"changed"`
-		Planned   int      `json:"planned"`
-		Refused   int      `json:"refused"`
-		Failed    int      `json:"failed"`
-		Errors    []string `json:"errors,omitempty"`
-	} `json:"summary,omitempty"`
-	Plan []Change `json:"plan,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	RunID    string            `json:"runId,omitempty"`
+	Request  string            `json:"request,omitempty"`
+	Regions  []string          `json:"regions,omitempty"`
+	Accounts int               `json:"accounts"`
+	Units    int               `json:"units"`
+	Summary  *reconcile.Report `json:"summary,omitempty"`
+	Plan     []Change          `json:"plan,omitempty"`
 	// Failures are units that could not be planned (e.g. a member role that cannot be assumed).
 	Failures []struct {
 		Account string `json:"account"`

@@ -86,7 +86,7 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) 
 			if err != nil || !withRole {
 				return docs, err
 			}
-			return append(e.roleDocuments(ctx, cause, state, acct.ID), afterRole(docs)...), nil
+			return append(e.ptcRoleDocuments(ctx, cause, state, acct.ID), afterRole(docs)...), nil
 		})
 		rep.Add(r)
 		errs = append(errs, err)

@@ -29,7 +29,7 @@ func (e *Engine) PTCRole(ctx context.Context, cause Cause, state *desired.State,
 		return Report{}, nil
 	}
 	return e.heldDocuments(ctx, cause, state, e.roleLeaseKey(account), func(ctx context.Context) ([]apply.HeldChange, error) {
-		return e.roleDocuments(ctx, cause, state, account), nil
+		return e.ptcRoleDocuments(ctx, cause, state, account), nil
 	})
 }
 
@@ -41,11 +41,11 @@ func (e *Engine) roleLeaseKey(account string) string {
 	return lease.RegistryKey(account, e.Decl.Hub.Regions[0])
 }
 
-// roleDocuments reads the role once (trust and inline policy) under the
+// ptcRoleDocuments reads the role once (trust and inline policy) under the
 // caller's hold of roleLeaseKey and plans both documents, the role written
 // before its policy (waves 0 and 1). A role that cannot be read fails as a
 // document, so the documents planned beside it still converge.
-func (e *Engine) roleDocuments(ctx context.Context, cause Cause, state *desired.State, account string) []apply.HeldChange {
+func (e *Engine) ptcRoleDocuments(ctx context.Context, cause Cause, state *desired.State, account string) []apply.HeldChange {
 	role, ok := state.PTCRole(account)
 	if !ok {
 		return nil

@@ -61,7 +61,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				}
 				items = head
 				if withRole {
-					items = append(e.roleDocuments(ctx, cause, state, w.Account), afterRole(head)...)
+					items = append(e.ptcRoleDocuments(ctx, cause, state, w.Account), afterRole(head)...)
 				}
 			}
 			items = append(items, e.repositoryChanges(ctx, cause, reg, state, w, chunk, tags, &rep)...)

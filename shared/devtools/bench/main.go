@@ -319,6 +319,7 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 			}
 		}
 		p.wall = time.Since(start)
+		trace(strings.NewReplacer(" ", "", ",", "-", "(", "", ")", "").Replace(name), start, proxy)
 		p.calls = map[string]int{}
 		for _, c := range proxy.Calls() {
 			p.calls[c.Service+":"+c.Op]++
@@ -687,6 +688,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		}
 	}
 	jr.seriesWall = time.Since(start)
+	trace("joins-series", start, proxy)
 	jr.seriesCalls, jr.seriesTook = callsOf(proxy), tookOf(proxy)
 	if jr.lostSeries, err = lost(accounts[:n]); err != nil {
 		return jr, err
@@ -713,6 +715,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 	wg.Wait()
 	jr.concWall = time.Since(start)
 	jr.concCalls = callsOf(proxy)
+	trace("joins-at-once", start, proxy)
 	if err := errors.Join(errs...); err != nil {
 		return jr, err
 	}
@@ -745,4 +748,16 @@ func callsOf(p *localaws.Proxy) map[string]int {
 		m[c.Service+":"+c.Op]++
 	}
 	return m
+}
+
+func trace(name string, start time.Time, p *localaws.Proxy) {
+	dir := os.Getenv("BENCH_TRACE")
+	if dir == "" {
+		return
+	}
+	var b strings.Builder
+	for _, c := range p.Calls() {
+		fmt.Fprintf(&b, "%d %d %s %s:%s %d\n", c.At.Sub(start).Microseconds(), c.Took.Microseconds(), c.Account, c.Service, c.Op, c.Status)
+	}
+	_ = os.WriteFile(filepath.Join(dir, name+".txt"), []byte(b.String()), 0o644)
 }

@@ -93,6 +93,8 @@ type Call struct {
 	// Took is how long the local AWS took to answer (the proxy's round
 	// trip), so a benchmark can see which calls cost the emulator most.
 	Took time.Duration
+	// At is when the proxy received the call, for timelines.
+	At time.Time
 }
 
 // NewProxy starts a proxy on a loopback port in front of target (a server URL).
@@ -206,8 +208,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading request: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	call := Call{Op: operation(r, body)}
 	start := time.Now()
+	call := Call{Op: operation(r, body), At: start}
 	key := ""
 	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 		key, call.Region, call.Service = m[1], m[2], m[3]

@@ -229,3 +229,64 @@ func TestCreateAndJoinMakeOneSetOfWrites(t *testing.T) {
 }
 
 func isWrite(op string) bool { return inventory.IsWrite(op) }
+
+// TestHubGrantComesFirst: a join grants the member in the hub registry
+// policy before it creates the member's rules, so a rule caching from the
+// hub is validated against a hub that already lets the member in; and a
+// member the function cannot reach still gets its hub grant (the member's
+// half fails alone, reported and retried by the event's redelivery).
+func TestHubGrantComesFirst(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	a := w.createAccount("newcomer", w.ouA)
+	fn := w.start()
+	if r := w.invoke(fn, w.event("org-account-joined.json", a)); r.Failed != 0 {
+		t.Fatalf("response %+v: want a converged account", r)
+	}
+	granted := w.decidedAt(policy.RegistryARN("aws", "us-east-1", hubAccount), audit.DecisionApplied)
+	validated := w.decidedAt(ptcRuleARN(a, "hub"), audit.DecisionPTCValidated)
+	if granted.IsZero() || validated.IsZero() || validated.Before(granted) {
+		t.Errorf("the hub grant was applied at %v and the member's hub rule validated at %v: want the grant first", granted, validated)
+	}
+
+	b := w.createAccount("unreachable", w.ouA)
+	proxy.Inject("sts:AssumeRole", localaws.APIError(403, "AccessDenied", "not authorized to perform sts:AssumeRole", 5))
+	defer proxy.Reset()
+	res, err := fn.Invoke(w.ctx, w.event("org-account-joined.json", b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r response
+	_ = json.Unmarshal(res.Payload, &r)
+	if res.Err == nil && r.Failed == 0 {
+		t.Errorf("response %+v: want the member's half reported failed", r)
+	}
+	if got := w.principals(w.registryPolicy(w.hub), sidUpstream); !slices.Contains(got, "arn:aws:iam::"+b+":root") {
+		t.Errorf("the hub upstream statement names %v: want the unreachable member %s granted anyway", got, b)
+	}
+}
+
+// decidedAt is when the latest record of decision d for target was taken
+// (zero when there is none).
+func (w *world) decidedAt(target string, d audit.Decision) time.Time {
+	w.t.Helper()
+	trail, err := audit.New(dynamodb.NewFromConfig(w.hub), auditTable, audit.Options{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	recs, err := trail.History(w.ctx, target, 0)
+	if err != nil {
+		w.t.Fatalf("reading the history of %s: %v", target, err)
+	}
+	var at time.Time
+	for _, r := range recs {
+		when := r.Time
+		if !r.DecidedAt.IsZero() {
+			when = r.DecidedAt
+		}
+		if r.Decision == d && when.After(at) {
+			at = when
+		}
+	}
+	return at
+}

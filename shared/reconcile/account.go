@@ -51,16 +51,20 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 			present = false
 		}
 	}
-	if present {
-		r, err := e.Member(ctx, cause, acct)
-		rep.Add(r)
-		if err != nil {
-			return rep, err
-		}
+	// The hub first: a member's fromHub rules cache from the hub registry,
+	// which must grant the member before the rules are validated against
+	// it. Concurrent joins also hand their hub change to the hub's holder
+	// at once (hubmailbox.go) and converge their own documents while it
+	// drains, instead of queueing for the hub after them. One half failing
+	// does not stop the other.
+	hub, hubErr := e.HubForAccount(ctx, cause, acct, present)
+	rep.Add(hub)
+	if !present {
+		return rep, hubErr
 	}
-	r, err := e.HubForAccount(ctx, cause, acct, present)
-	rep.Add(r)
-	return rep, err
+	member, memberErr := e.Member(ctx, cause, acct)
+	rep.Add(member)
+	return rep, errors.Join(hubErr, memberErr)
 }
 
 // Member converges one member account: the PTC role (IAM is global, so once:

@@ -65,8 +65,10 @@ func main() {
 	workers := flag.Int("workers", 4, "worker execution environments (Lambda concurrency)")
 	joins := flag.Int("joins", 20, "account joins measured in series and at once")
 	planBench := flag.Bool("plan-bench", true, "also run the in-memory 10,000-repository plan benchmark")
+	joinsOnly := flag.Bool("joins-only", false, "measure only the account joins (on a seeded organization), for quick iterations")
 	flag.Parse()
 	ctx := context.Background()
+	onlyJoins = *joinsOnly
 	if err := run(ctx, os.Stdout, *accounts, *repositories, *workers, *joins, *planBench); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -167,7 +169,7 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 			return err
 		}
 	}
-	srv, err := localaws.Start(ctx, localaws.Options{})
+	srv, err := localaws.Start(ctx, localaws.Options{DynamoDBApart: true})
 	if err != nil {
 		return err
 	}
@@ -203,6 +205,10 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 	// charged for it.
 	if err := warm(ctx, cfg); err != nil {
 		return err
+	}
+
+	if onlyJoins {
+		return joinsAlone(ctx, out, srv, cfg, proxy, dir, bins, nAccounts, nRepos, joins)
 	}
 
 	// 1. The floor, on its own freshly seeded organization.
@@ -403,6 +409,33 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 	ratios(out, floorFirst, floorSecond, loop, first, second)
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// onlyJoins is -joins-only.
+var onlyJoins bool
+
+// joinsAlone seeds one organization and measures only the account joins.
+func joinsAlone(ctx context.Context, out io.Writer, srv *localaws.Server, cfg aws.Config, proxy *localaws.Proxy, dir string, bins map[string]string, nAccounts, nRepos, joins int) error {
+	env, err := localrun.Prepare(ctx, cfg, 3)
+	if err != nil {
+		return err
+	}
+	w, err := seed(ctx, cfg, dir, nAccounts, nRepos)
+	if err != nil {
+		return err
+	}
+	fnEnv := env.Vars()
+	fnEnv["AWS_ENDPOINT_URL"] = proxy.URL
+	fnEnv["WARDEN_DECLARATION_FILE"] = w.decl
+	jr, err := runJoins(ctx, cfg, proxy, w, bins["account"], fnEnv, joins)
+	if err != nil {
+		return err
+	}
+	jr.report(out)
+	if jr.lostSeries+jr.lostConcurrent > 0 {
+		return fmt.Errorf("account joins lost %d hub grants in series and %d at once", jr.lostSeries, jr.lostConcurrent)
 	}
 	return nil
 }

@@ -81,18 +81,31 @@ type Server struct {
 	dir     string
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // the process's exit status, set before done closes
+	// apart serves DynamoDB behind router when Options.DynamoDBApart.
+	apart  *Server
+	router *router
 }
 
 // Options tune Start. The zero value picks a free loopback port.
 type Options struct {
 	Port   int      // 0 picks a free port
 	Stdout *os.File // where moto's own log goes; nil discards it
+	// DynamoDBApart serves DynamoDB from a second moto process behind one
+	// endpoint, as AWS serves it apart from ECR, IAM and the rest: moto
+	// answers on one Python thread at a time, so otherwise every audit and
+	// lease call waits for the ECR calls before it and the reverse. Not for
+	// CloudFormation deployments: a stack's tables would be created in the
+	// first process, where DynamoDB calls no longer go.
+	DynamoDBApart bool
 }
 
 // Start launches moto with the project's extension and waits until it answers.
 func Start(ctx context.Context, opt Options) (*Server, error) {
 	if short() {
 		return nil, ErrShort
+	}
+	if opt.DynamoDBApart {
+		return startApart(ctx, opt)
 	}
 	port := opt.Port
 	if port == 0 {
@@ -153,10 +166,19 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 // Reset wipes all state in every account and region, and sets the emulated
 // pull-through-cache service back to its default request context.
 func (s *Server) Reset() error {
+	if s.apart != nil {
+		if err := s.apart.Reset(); err != nil {
+			return err
+		}
+	}
+	return s.resetOne()
+}
+
+func (s *Server) resetOne() error {
 	if err := os.Remove(filepath.Join(s.dir, ptcServiceFile)); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("resetting the pull-through-cache service context: %w", err)
 	}
-	resp, err := http.Post(s.URL+"/moto-api/reset", "application/json", nil)
+	resp, err := http.Post(s.motoURL()+"/moto-api/reset", "application/json", nil)
 	if err != nil {
 		return fmt.Errorf("resetting moto: %w", err)
 	}
@@ -198,7 +220,18 @@ func (s *Server) SetPTCServiceContext(keys ...string) error {
 // Stop ends the moto process group it started (by its own process id) and
 // removes the launcher directory.
 func (s *Server) Stop() error {
-	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+	if s == nil {
+		return nil
+	}
+	if s.router != nil {
+		s.router.close()
+		s.router = nil
+	}
+	if s.apart != nil {
+		_ = s.apart.Stop()
+		s.apart = nil
+	}
+	if s.cmd == nil || s.cmd.Process == nil {
 		return nil
 	}
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)

@@ -2,9 +2,12 @@ package localaws
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 )
 
@@ -29,5 +32,62 @@ func TestStartResetStop(t *testing.T) {
 	}
 	if len(out.Repositories) != 0 {
 		t.Fatalf("after reset: %d repositories, want 0", len(out.Repositories))
+	}
+}
+
+// TestDynamoDBApart: with DynamoDB apart, one endpoint serves every service;
+// DynamoDB's state lives in the second process only, a conditional write
+// still refuses a second winner, and Reset wipes both processes.
+func TestDynamoDBApart(t *testing.T) {
+	Need(t)
+	ctx := context.Background()
+	s, err := Start(ctx, Options{DynamoDBApart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	cfg := s.Config("us-east-1")
+	db := dynamodb.NewFromConfig(cfg)
+	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String("leases"),
+		BillingMode:          dbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put := func() error {
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("leases"),
+			Item:                map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: "registry"}},
+			ConditionExpression: aws.String("attribute_not_exists(pk)")})
+		return err
+	}
+	if err := put(); err != nil {
+		t.Fatal(err)
+	}
+	var lost *dbtypes.ConditionalCheckFailedException
+	if err := put(); !errors.As(err, &lost) {
+		t.Errorf("second conditional put: %v, want ConditionalCheckFailedException", err)
+	}
+	if _, err := ecr.NewFromConfig(cfg).CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("a/b")}); err != nil {
+		t.Fatal(err)
+	}
+	direct := cfg.Copy()
+	direct.BaseEndpoint = aws.String(s.motoURL())
+	tables, err := dynamodb.NewFromConfig(direct).ListTables(ctx, &dynamodb.ListTablesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables.TableNames) != 0 {
+		t.Errorf("the first process holds tables %v: want DynamoDB only in the second", tables.TableNames)
+	}
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := db.ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil || len(out.TableNames) != 0 {
+		t.Errorf("after reset: tables %v (%v), want none", out, err)
+	}
+	if out, err := ecr.NewFromConfig(cfg).DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{}); err != nil || len(out.Repositories) != 0 {
+		t.Errorf("after reset: repositories %v (%v), want none", out, err)
 	}
 }

@@ -66,6 +66,7 @@ func main() {
 	joins := flag.Int("joins", 20, "account joins measured in series and at once")
 	planBench := flag.Bool("plan-bench", true, "also run the in-memory 10,000-repository plan benchmark")
 	joinsOnly := flag.Bool("joins-only", false, "measure only the account joins (on a seeded organization), for quick iterations")
+	flag.IntVar(&rounds, "rounds", 3, "rounds of each repeatable measurement (converged runs, loops, joins); times are their medians")
 	flag.Parse()
 	ctx := context.Background()
 	onlyJoins = *joinsOnly
@@ -226,7 +227,9 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 	if err != nil {
 		return err
 	}
-	floorSecond, err := timed("floor, converged", func() (int, error) { return fl.run(ctx, region) })
+	floorSecond, err := median(func() (phase, error) {
+		return timed("floor, converged", func() (int, error) { return fl.run(ctx, region) })
+	})
 	if err != nil {
 		return err
 	}
@@ -243,8 +246,20 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 	for _, a := range w.org.Accounts {
 		members = append(members, a.ID)
 	}
+	py := boto3Loop{endpoint: proxy.URL, region: region, hubAccount: w.org.Management, members: members, memberRole: memberRole, policy: blindPolicy(w.org.ID)}
+	loop, err := median(func() (phase, error) {
+		var took time.Duration
+		p, err := timed("blind loop, boto3 script", func() (n int, err error) { n, took, err = py.run(ctx, dir); return n, err })
+		p.wall = took
+		return p, err
+	})
+	if err != nil {
+		return err
+	}
 	bl := blindLoop{hub: proxy.Config(region), hubAccount: w.org.Management, members: members, memberRole: memberRole, orgID: w.org.ID, units: units, perUnit: perUnit}
-	loop, err := timed("blind loop (every run)", func() (int, error) { return bl.run(ctx) })
+	parLoop, err := median(func() (phase, error) {
+		return timed("blind loop, parallel Go", func() (int, error) { return bl.run(ctx) })
+	})
 	if err != nil {
 		return err
 	}
@@ -344,7 +359,9 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "product: converged run")
-	second, err := measure("product, converged", `{"action":"backfill","targets":{"all":true}}`)
+	second, err := median(func() (phase, error) {
+		return measure("product, converged", `{"action":"backfill","targets":{"all":true}}`)
+	})
 	if err != nil {
 		return err
 	}
@@ -361,12 +378,12 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 
 	// 5. Account joins, in series and at once.
 	fmt.Fprintf(os.Stderr, "product: %d account joins in series, then %d at once\n", joins, joins)
-	jr, err := runJoins(ctx, cfg, proxy, w, bins["account"], fnEnv, joins)
+	jr, err := joinRounds(ctx, cfg, proxy, w, bins["account"], fnEnv, joins)
 	if err != nil {
 		return err
 	}
 
-	phases := []phase{floorFirst, floorSecond, loop, dry, first, second}
+	phases := []phase{floorFirst, floorSecond, loop, parLoop, dry, first, second}
 	report(out, nAccounts, repos, workers, units, phases)
 	fmt.Fprintln(out)
 	jr.report(out)
@@ -406,7 +423,7 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 		}
 	}
 	fmt.Fprintln(out)
-	ratios(out, floorFirst, floorSecond, loop, first, second)
+	ratios(out, floorFirst, floorSecond, loop, parLoop, first, second)
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
@@ -415,6 +432,24 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 
 // onlyJoins is -joins-only.
 var onlyJoins bool
+
+// rounds is -rounds.
+var rounds = 3
+
+// median runs a repeatable measurement rounds times and keeps the round
+// with the median wall time (the call counts of the rounds are equal).
+func median(measure func() (phase, error)) (phase, error) {
+	var ps []phase
+	for range max(rounds, 1) {
+		p, err := measure()
+		if err != nil {
+			return p, err
+		}
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].wall < ps[j].wall })
+	return ps[len(ps)/2], nil
+}
 
 // joinsAlone seeds one organization and measures only the account joins.
 func joinsAlone(ctx context.Context, out io.Writer, srv *localaws.Server, cfg aws.Config, proxy *localaws.Proxy, dir string, bins map[string]string, nAccounts, nRepos, joins int) error {
@@ -429,7 +464,7 @@ func joinsAlone(ctx context.Context, out io.Writer, srv *localaws.Server, cfg aw
 	fnEnv := env.Vars()
 	fnEnv["AWS_ENDPOINT_URL"] = proxy.URL
 	fnEnv["WARDEN_DECLARATION_FILE"] = w.decl
-	jr, err := runJoins(ctx, cfg, proxy, w, bins["account"], fnEnv, joins)
+	jr, err := joinRounds(ctx, cfg, proxy, w, bins["account"], fnEnv, joins)
 	if err != nil {
 		return err
 	}
@@ -536,7 +571,7 @@ func warm(ctx context.Context, cfg aws.Config) error {
 }
 
 // ratios prints the product against the yardsticks, measured in this run.
-func ratios(out io.Writer, floorFirst, floorSecond, loop, first, second phase) {
+func ratios(out io.Writer, floorFirst, floorSecond, loop, parLoop, first, second phase) {
 	r := func(a, b float64) string {
 		if b == 0 {
 			return "-"
@@ -545,13 +580,13 @@ func ratios(out io.Writer, floorFirst, floorSecond, loop, first, second phase) {
 	}
 	c := func(p phase) float64 { return float64(sum(p.calls, "")) }
 	t := func(p phase) float64 { return p.wall.Seconds() }
-	fmt.Fprintln(out, "ratios (this run):")
+	fmt.Fprintf(out, "ratios (this run; converged runs and loops: medians of %d rounds):\n", rounds)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tAWS calls\twall time\t")
 	fmt.Fprintf(tw, "product first run / floor first run\t%s\t%s\t\n", r(c(first), c(floorFirst)), r(t(first), t(floorFirst)))
 	fmt.Fprintf(tw, "product converged / floor converged\t%s\t%s\t\n", r(c(second), c(floorSecond)), r(t(second), t(floorSecond)))
-	fmt.Fprintf(tw, "product first run / blind loop\t%s\t%s\t\n", r(c(first), c(loop)), r(t(first), t(loop)))
-	fmt.Fprintf(tw, "product converged / blind loop\t%s\t%s\t\n", r(c(second), c(loop)), r(t(second), t(loop)))
+	fmt.Fprintf(tw, "product converged / blind loop (boto3 script)\t%s\t%s\t\n", r(c(second), c(loop)), r(t(second), t(loop)))
+	fmt.Fprintf(tw, "product converged / blind loop (parallel Go)\t%s\t%s\t\n", r(c(second), c(parLoop)), r(t(second), t(parLoop)))
 	tw.Flush()
 }
 
@@ -612,6 +647,33 @@ type joinResult struct {
 	// (no queueing there), which says what the emulator spends on a join.
 	seriesTook                 map[string]time.Duration
 	lostSeries, lostConcurrent int
+	// ratios are every round's at once / in series, ascending; this result
+	// is the median round's.
+	ratios []float64
+}
+
+func (j joinResult) ratio() float64 { return j.concWall.Seconds() / j.seriesWall.Seconds() }
+
+// joinRounds measures the joins rounds times (new accounts each round) and
+// returns the round with the median ratio, counting lost grants of all.
+func joinRounds(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w world, bin string, fnEnv map[string]string, n int) (joinResult, error) {
+	var all []joinResult
+	lostS, lostC := 0, 0
+	for range max(rounds, 1) {
+		jr, err := runJoins(ctx, cfg, proxy, w, bin, fnEnv, n)
+		if err != nil {
+			return jr, err
+		}
+		lostS, lostC = lostS+jr.lostSeries, lostC+jr.lostConcurrent
+		all = append(all, jr)
+	}
+	sort.Slice(all, func(i, k int) bool { return all[i].ratio() < all[k].ratio() })
+	jr := all[len(all)/2]
+	for _, r := range all {
+		jr.ratios = append(jr.ratios, r.ratio())
+	}
+	jr.lostSeries, jr.lostConcurrent = lostS, lostC
+	return jr, nil
 }
 
 func (j joinResult) report(out io.Writer) {
@@ -639,7 +701,11 @@ func (j joinResult) report(out io.Writer) {
 			ms(j.seriesTook[k], j.seriesCalls[k]))
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "%d at once / %d in series: %.2fx wall time\n", j.n, j.n, j.concWall.Seconds()/j.seriesWall.Seconds())
+	var each []string
+	for _, r := range j.ratios {
+		each = append(each, fmt.Sprintf("%.2fx", r))
+	}
+	fmt.Fprintf(out, "%d at once / %d in series: %.2fx wall time (median round of %d: %s; lost grants counted over all rounds)\n", j.n, j.n, j.ratio(), len(j.ratios), strings.Join(each, " "))
 }
 
 // runJoins creates 2n accounts in the enumerated "workloads" OU (straight on

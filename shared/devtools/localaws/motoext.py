@@ -989,6 +989,8 @@ _dispatch = _wapp.DomainDispatcherApplication.__call__
 
 
 def _serialised_call(self, environ, start_response):
+    if environ.get("PATH_INFO", "").startswith("/moto-api/reset"):
+        _key_accounts.clear()
     if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
         with _dynamodb_lock:
             return _dispatch(self, environ, start_response)
@@ -1042,6 +1044,28 @@ def _freeze_after_full_collection(phase, info):
 
 
 gc.callbacks.append(_freeze_after_full_collection)
+
+# The caller's account. moto finds it for every request by looking the access
+# key up in every account's IAM, in every partition, creating the backends it
+# has not seen (moto.iam.models.get_account_id_from): with the bench's sixty
+# accounts that scan cost more than most calls themselves, and the default
+# keys ("testing", the hub's) always scan to the end. A key never changes
+# account, and callers use only keys the local AWS issued (or the default),
+# so the answer is remembered per key until the next reset.
+import moto.iam.models as _iam_models  # noqa: E402
+
+_scan_account_id = _iam_models.get_account_id_from
+_key_accounts = {}
+
+
+def _account_id_from(access_key):
+    account = _key_accounts.get(access_key)
+    if account is None:
+        account = _key_accounts[access_key] = _scan_account_id(access_key)
+    return account
+
+
+_iam_models.get_account_id_from = _account_id_from
 
 # ------------------------------- Resource Groups Tagging API: ECR repositories
 # moto's tag:GetResources covers many services but not ECR. ecr-warden

@@ -175,7 +175,7 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 		return err
 	}
 	defer srv.Stop()
-	proxy := localaws.NewProxy(srv.URL)
+	proxy := localaws.NewServerProxy(srv)
 	defer proxy.Close()
 	cfg := srv.Config(region)
 	// Units at once: two deliveries of 10 cover 20 units, each converging 4

@@ -81,6 +81,19 @@ func TestDynamoDBApart(t *testing.T) {
 	if len(tables.TableNames) != 0 {
 		t.Errorf("the first process holds tables %v: want DynamoDB only in the second", tables.TableNames)
 	}
+	// A proxy in front of it counts both services and reaches both processes.
+	p := NewServerProxy(s)
+	defer p.Close()
+	via := p.Config("us-east-1")
+	if out, err := dynamodb.NewFromConfig(via).ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil || len(out.TableNames) != 1 {
+		t.Errorf("tables through the proxy: %v (%v), want [leases]", out, err)
+	}
+	if out, err := ecr.NewFromConfig(via).DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{}); err != nil || len(out.Repositories) != 1 {
+		t.Errorf("repositories through the proxy: %v (%v), want [a/b]", out, err)
+	}
+	if c := p.Counts(); c["ListTables"] != 1 || c["DescribeRepositories"] != 1 {
+		t.Errorf("proxy counted %v", c)
+	}
 	if err := s.Reset(); err != nil {
 		t.Fatal(err)
 	}

@@ -1067,6 +1067,24 @@ def _account_id_from(access_key):
 
 _iam_models.get_account_id_from = _account_id_from
 
+# Which methods of a response class are actions: moto asks inspect for every
+# member of the class on every request. Classes do not change once the server
+# answers (this file adds its methods before), so the answer is kept per class.
+import moto.core.responses as _core_responses  # noqa: E402
+
+_class_methods = _core_responses.method_names_from_class
+_methods_of = {}
+
+
+def _method_names(cls):
+    names = _methods_of.get(cls)
+    if names is None:
+        names = _methods_of[cls] = frozenset(_class_methods(cls))
+    return names
+
+
+_core_responses.method_names_from_class = _method_names
+
 # ------------------------------- Resource Groups Tagging API: ECR repositories
 # moto's tag:GetResources covers many services but not ECR. ecr-warden
 # resolves tag-based grants with one paginated GetResources query per registry

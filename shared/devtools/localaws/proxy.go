@@ -29,7 +29,10 @@ type Proxy struct {
 
 	srv    *httptest.Server
 	target *url.URL
-	client *http.Client
+	// dynamodb, when set, receives the DynamoDB calls instead of target
+	// (a server with DynamoDB apart, without its router's extra hop).
+	dynamodb *url.URL
+	client   *http.Client
 
 	mu     sync.Mutex
 	faults map[string][]*Fault
@@ -111,6 +114,17 @@ func NewProxy(target string) *Proxy {
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.URL = p.srv.URL
+	return p
+}
+
+// NewServerProxy starts a proxy in front of s; when s serves DynamoDB apart,
+// the proxy sends each call straight to the process serving it.
+func NewServerProxy(s *Server) *Proxy {
+	if s.router == nil {
+		return NewProxy(s.URL)
+	}
+	p := NewProxy(s.router.main.String())
+	p.dynamodb = s.router.dynamodb
 	return p
 }
 
@@ -271,6 +285,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 
 func (p *Proxy) forward(r *http.Request, body []byte) (*http.Response, []byte, error) {
 	u := *p.target
+	if p.dynamodb != nil && isDynamoDB(r) {
+		u = *p.dynamodb
+	}
 	u.Path, u.RawPath, u.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {

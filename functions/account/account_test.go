@@ -243,6 +243,18 @@ func TestRejectsWhatIsNotAnAccountEvent(t *testing.T) {
 
 func (w *world) assertAudited(target string, d audit.Decision, contains string) {
 	w.t.Helper()
+	recs := w.history(target)
+	for _, r := range recs {
+		if r.Decision == d && strings.Contains(r.Error, contains) {
+			return
+		}
+	}
+	w.t.Errorf("no %s audit record mentioning %q for %s; have %+v", d, contains, target, recs)
+}
+
+// history is the audit trail's records for target.
+func (w *world) history(target string) []audit.Record {
+	w.t.Helper()
 	trail, err := audit.New(dynamodb.NewFromConfig(w.hub), auditTable, audit.Options{})
 	if err != nil {
 		w.t.Fatal(err)
@@ -251,12 +263,7 @@ func (w *world) assertAudited(target string, d audit.Decision, contains string) 
 	if err != nil {
 		w.t.Fatalf("reading the history of %s: %v", target, err)
 	}
-	for _, r := range recs {
-		if r.Decision == d && strings.Contains(r.Error, contains) {
-			return
-		}
-	}
-	w.t.Errorf("no %s audit record mentioning %q for %s; have %+v", d, contains, target, recs)
+	return recs
 }
 
 // TestMoveSwapsGrant: an account moved between OUs leaves the statements of

@@ -270,16 +270,8 @@ func TestHubGrantComesFirst(t *testing.T) {
 // (zero when there is none).
 func (w *world) decidedAt(target string, d audit.Decision) time.Time {
 	w.t.Helper()
-	trail, err := audit.New(dynamodb.NewFromConfig(w.hub), auditTable, audit.Options{})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	recs, err := trail.History(w.ctx, target, 0)
-	if err != nil {
-		w.t.Fatalf("reading the history of %s: %v", target, err)
-	}
 	var at time.Time
-	for _, r := range recs {
+	for _, r := range w.history(target) {
 		when := r.Time
 		if !r.DecidedAt.IsZero() {
 			when = r.DecidedAt

@@ -170,6 +170,9 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 			if err != nil || !ok {
 				return rep, err
 			}
+			if round == 0 {
+				ownHubChangeWritten(ctx) // the member's half may start while this holder drains on
+			}
 		}
 		next, err := mb.CloseAndRelease(ctx, ls, box.Entries, box.Posts)
 		if err == nil {

@@ -980,24 +980,57 @@ if "member.org.stacksets.cloudformation.amazonaws.com" not in _delegated.SUPPORT
 # lease (one writer per policy document) depends on it. moto evaluates the
 # condition and stores the item in two steps without a lock, so concurrent
 # requests from separate Lambda processes could both win. Serialise DynamoDB
-# requests; every other service keeps serving concurrently.
+# actions (the action and its answer, not the HTTP parsing before them: a
+# request holding the lock while it waited for the interpreter to parse the
+# others made every DynamoDB call queue behind them); every other service
+# keeps serving concurrently.
 import threading
+from moto.dynamodb.responses import DynamoHandler as _DynamoHandler
 from moto.moto_server import werkzeug_app as _wapp
 
 _dynamodb_lock = threading.Lock()
+_dynamodb_action = _DynamoHandler.call_action
+
+
+def _serialised_action(self):
+    with _dynamodb_lock:
+        return _dynamodb_action(self)
+
+
+_DynamoHandler.call_action = _serialised_action
+
+# DynamoDB item size. moto enforces the 400 KB item limit by summing the size
+# of every attribute already set each time it sets one, so building an item
+# costs the square of its attributes (an audit record, with its policy
+# documents, paid more for that than for the rest of its write). Building an
+# item now sums once: the partial sums never exceed the total, so it refuses
+# exactly the items moto refused. Later changes to an item keep moto's check.
+from moto.dynamodb.models import dynamo_type as _dynamo_type  # noqa: E402
+
+
+def _item_init(self, hash_key, range_key, attrs):
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: _dynamo_type.DynamoType(value) for key, value in attrs.items()}
+    if sum(_dynamo_type.bytesize(key) + value.size() for key, value in values.items()) > 405000:
+        raise _dynamo_type.ItemSizeTooLarge
+    self.attrs = _dynamo_type.LimitedSizeDict()
+    for key, value in values.items():
+        dict.__setitem__(self.attrs, key, value)
+
+
+_dynamo_type.Item.__init__ = _item_init
+
 _dispatch = _wapp.DomainDispatcherApplication.__call__
 
 
-def _serialised_call(self, environ, start_response):
+def _dispatch_call(self, environ, start_response):
     if environ.get("PATH_INFO", "").startswith("/moto-api/reset"):
         _key_accounts.clear()
-    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-        with _dynamodb_lock:
-            return _dispatch(self, environ, start_response)
     return _dispatch(self, environ, start_response)
 
 
-_wapp.DomainDispatcherApplication.__call__ = _serialised_call
+_wapp.DomainDispatcherApplication.__call__ = _dispatch_call
 
 # Routing cost. moto's dispatcher finds a request's backend under one global
 # lock by listing moto's package directory and stat-ing every entry
@@ -1084,6 +1117,7 @@ def _method_names(cls):
 
 
 _core_responses.method_names_from_class = _method_names
+
 
 # ------------------------------- Resource Groups Tagging API: ECR repositories
 # moto's tag:GetResources covers many services but not ECR. ecr-warden

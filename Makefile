@@ -178,7 +178,7 @@ endif
 backfill-status: ## RUN=<run id> [UNITS=<n>]: a run's units done, failed and left (from the per-unit summary records) and its records
 	@$(GO) run ./shared/audit/cmd/audit -run '$(RUN)' $(if $(UNITS),-units $(UNITS)) $(ARGS)
 
-bench: moto ## the product vs the floor and a blind loop over 20 accounts / 2,000 repositories (ratios last), 20 joins in series and at once, in-memory plan for 10,000 repositories, per-event costs
+bench: moto ## the product vs the floor and the blind loops (boto3 script, parallel Go) over 20 accounts / 2,000 repositories (ratios last, medians of 5 rounds), 20 joins in series and at once, in-memory plan for 10,000 repositories, per-event costs
 	$(GO) run ./shared/devtools/bench -accounts 20 -repositories 2000
 	$(GO) test -run '^$$' -bench . -benchtime 100x ./functions/repository
 	$(GO) test -run '^$$' -bench AccountJoin -benchtime 20x ./functions/account

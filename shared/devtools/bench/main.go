@@ -66,7 +66,7 @@ func main() {
 	joins := flag.Int("joins", 20, "account joins measured in series and at once")
 	planBench := flag.Bool("plan-bench", true, "also run the in-memory 10,000-repository plan benchmark")
 	joinsOnly := flag.Bool("joins-only", false, "measure only the account joins (on a seeded organization), for quick iterations")
-	flag.IntVar(&rounds, "rounds", 3, "rounds of each repeatable measurement (converged runs, loops, joins); times are their medians")
+	flag.IntVar(&rounds, "rounds", 5, "rounds of each repeatable measurement (converged runs, loops, joins); times are their medians")
 	flag.Parse()
 	ctx := context.Background()
 	onlyJoins = *joinsOnly
@@ -434,10 +434,11 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 var onlyJoins bool
 
 // rounds is -rounds.
-var rounds = 3
+var rounds = 5
 
 // median runs a repeatable measurement rounds times and keeps the round
-// with the median wall time (the call counts of the rounds are equal).
+// with the median wall time (the rounds make the same calls, but for the
+// credentials warm execution environments keep).
 func median(measure func() (phase, error)) (phase, error) {
 	var ps []phase
 	for range max(rounds, 1) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -57,74 +56,7 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 		rep.Add(r)
 		return rep, err
 	}
-	// The hub first: a member's fromHub rules cache from the hub registry,
-	// which must grant the member before the rules are validated against
-	// it. The member's half starts once the hub's half has written this
-	// account's grant in every region (or handed it to a draining holder, or
-	// ended): a holder that goes on draining other events' changes does so
-	// while its own member converges, so the first event of a burst does
-	// not finish last. One half failing does not stop the other.
-	gate := newHubGate(len(e.accountRegions()))
-	var hub Report
-	var hubErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer gate.release()
-		hub, hubErr = e.HubForAccount(context.WithValue(ctx, hubGateKey{}, gate), cause, acct, true)
-	}()
-	select {
-	case <-gate.open:
-	case <-ctx.Done():
-	}
-	member, memberErr := e.Member(ctx, cause, acct)
-	<-done
-	rep.Add(hub)
-	rep.Add(member)
-	return rep, errors.Join(hubErr, memberErr)
-}
-
-// hubGate opens when the hub's half of an account event has written the
-// account's own change in every region, or has ended.
-type hubGate struct {
-	mu      sync.Mutex
-	pending int
-	open    chan struct{}
-	closed  bool
-}
-
-type hubGateKey struct{}
-
-func newHubGate(regions int) *hubGate { return &hubGate{pending: regions, open: make(chan struct{})} }
-
-// written counts one region whose holder wrote this event's own change.
-func (g *hubGate) written() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.pending--; g.pending <= 0 {
-		g.openLocked()
-	}
-}
-
-func (g *hubGate) release() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.openLocked()
-}
-
-func (g *hubGate) openLocked() {
-	if !g.closed {
-		g.closed = true
-		close(g.open)
-	}
-}
-
-// ownHubChangeWritten tells the account event waiting on ctx's gate that
-// the hub holds its change in one more region.
-func ownHubChangeWritten(ctx context.Context) {
-	if g, ok := ctx.Value(hubGateKey{}).(*hubGate); ok {
-		g.written()
-	}
+	return e.joined(ctx, cause, acct)
 }
 
 // Member converges one member account: the PTC role (IAM is global, so once:

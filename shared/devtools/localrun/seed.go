@@ -120,7 +120,11 @@ func CreateRepositories(ctx context.Context, cfg aws.Config, names []string, par
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(n), Tags: tags}); err != nil {
+			_, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(n), Tags: tags})
+			// A create the harness's client retried after Go's closed-connection race
+			// (localaws.testRetryer) finds the repository its first attempt made.
+			var exists *ecrtypes.RepositoryAlreadyExistsException
+			if err != nil && !errors.As(err, &exists) {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("creating repository %s: %w", n, err))
 				mu.Unlock()

@@ -56,6 +56,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,6 +66,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 //go:embed motoext.py
@@ -262,6 +265,7 @@ func (s *Server) Config(region string) aws.Config {
 		BaseEndpoint: aws.String(s.URL),
 		Retryer:      testRetryer,
 		HTTPClient:   testHTTPClient,
+		APIOptions:   []func(*middleware.Stack) error{withCallID},
 	}
 }
 
@@ -305,6 +309,29 @@ func testRetryer() aws.Retryer {
 		})}
 	})
 }
+
+// callIDHeader carries one id per SDK call (the same on its retries), so the
+// local AWS answers a retry of a call it already answered with that answer
+// instead of acting twice (motoext.py). The harness retries the closed
+// connection race (testRetryer), which hits answers the server already gave:
+// without the id a retried CreateRepository or CreateAccount acted twice.
+const callIDHeader = "X-Localaws-Call-Id"
+
+// withCallID adds callIDHeader in the build step, which runs once per call,
+// before the retry loop of the finalize step.
+func withCallID(stack *middleware.Stack) error {
+	return stack.Build.Add(middleware.BuildMiddlewareFunc("localawsCallID", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+		if req, ok := in.Request.(*smithyhttp.Request); ok {
+			req.Header.Set(callIDHeader, strconv.FormatUint(callIDs.Add(1), 10)+"-"+callIDPrefix)
+		}
+		return next.HandleBuild(ctx, in)
+	}), middleware.After)
+}
+
+var (
+	callIDs      atomic.Uint64
+	callIDPrefix = strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(os.Getpid())
+)
 
 // testHTTPClient opens a connection per request. moto's server can close a
 // kept-alive connection just as the client reuses it; with retries off that

@@ -9,6 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 func TestStartResetStop(t *testing.T) {
@@ -102,5 +105,30 @@ func TestDynamoDBApart(t *testing.T) {
 	}
 	if out, err := ecr.NewFromConfig(cfg).DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{}); err != nil || len(out.Repositories) != 0 {
 		t.Errorf("after reset: repositories %v (%v), want none", out, err)
+	}
+}
+
+// TestRetriedCallIsAnsweredOnce: a call the harness retries (same call id)
+// gets the answer the local AWS already gave, instead of acting twice.
+func TestRetriedCallIsAnsweredOnce(t *testing.T) {
+	cfg := fresh(t, "us-east-1")
+	sameID := func(stack *middleware.Stack) error {
+		return stack.Build.Add(middleware.BuildMiddlewareFunc("fixedCallID", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+			in.Request.(*smithyhttp.Request).Header.Set(callIDHeader, "retried-call")
+			return next.HandleBuild(ctx, in)
+		}), middleware.After)
+	}
+	c := ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.APIOptions = append(o.APIOptions, sameID) })
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("a/once")}); err != nil {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	// A new call (its own id) acts: the repository exists.
+	_, err := ecr.NewFromConfig(cfg).CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("a/once")})
+	var exists *ecrtypes.RepositoryAlreadyExistsException
+	if !errors.As(err, &exists) {
+		t.Errorf("a new create of the same name: %v, want RepositoryAlreadyExistsException", err)
 	}
 }

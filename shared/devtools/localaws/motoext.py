@@ -1024,10 +1024,43 @@ _dynamo_type.Item.__init__ = _item_init
 _dispatch = _wapp.DomainDispatcherApplication.__call__
 
 
+# Retried calls. The test harness sends one X-Localaws-Call-Id per SDK call,
+# the same on the call's retries (localaws.withCallID). Its client retries a
+# race in which the answer arrived but could not be read; without this, the
+# retry of a write acted twice (a second CreateAccount, RepositoryAlreadyExists).
+# A call id seen before gets the answer it got then, as idempotency tokens do in
+# AWS. Calls without the header (the product's own) are untouched.
+_answers = {}
+_answers_lock = threading.Lock()
+_ANSWERS_KEPT = 20000
+
+
 def _dispatch_call(self, environ, start_response):
     if environ.get("PATH_INFO", "").startswith("/moto-api/reset"):
         _key_accounts.clear()
-    return _dispatch(self, environ, start_response)
+        with _answers_lock:
+            _answers.clear()
+    call_id = environ.get("HTTP_X_LOCALAWS_CALL_ID")
+    if not call_id:
+        return _dispatch(self, environ, start_response)
+    with _answers_lock:
+        seen = _answers.get(call_id)
+    if seen is not None:
+        status, headers, body = seen
+        start_response(status, headers)
+        return [body]
+    answer = {}
+
+    def keep(status, headers, exc_info=None):
+        answer["status"], answer["headers"] = status, list(headers)
+        return start_response(status, headers, exc_info)
+
+    body = b"".join(_dispatch(self, environ, keep))
+    with _answers_lock:
+        if len(_answers) >= _ANSWERS_KEPT:
+            _answers.pop(next(iter(_answers)))
+        _answers[call_id] = (answer["status"], answer["headers"], body)
+    return [body]
 
 
 _wapp.DomainDispatcherApplication.__call__ = _dispatch_call

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Proxy sits between the SDK and the local AWS. It counts every call by
@@ -142,6 +143,7 @@ func (p *Proxy) Config(region string) aws.Config {
 		BaseEndpoint: aws.String(p.URL),
 		Retryer:      testRetryer,
 		HTTPClient:   testHTTPClient,
+		APIOptions:   []func(*middleware.Stack) error{withCallID},
 	}
 }
 

@@ -5,6 +5,7 @@
 // A Proxy in front of it counts calls and injects faults.
 //
 // Added by motoext.py (per account and region, wiped by Reset):
+//
 //   - ECR pull-through-cache rules (Create/Describe/Update/Delete/Validate),
 //     50 per registry, prefix pattern and length, upstream URL checks; a
 //     credentialArn must be the full ARN (with Secrets Manager's suffix) of
@@ -12,24 +13,35 @@
 //     and region (else SecretNotFoundException); an update needs a
 //     credential or a role ("Please set either credential arn or role arn");
 //     every PTC call in a cn-* or us-gov-* region is refused.
+//
 //   - Registry and repository policies (private and ECR Public) naming an
 //     IAM role or user that does not exist are refused, as AWS refuses them
 //     (InvalidParameterException, "Invalid registry policy provided" /
 //     "Principal not found"), but only in accounts the local AWS knows: an
 //     account of an organization it holds, or one whose IAM has a role or a
 //     user. Principals in other (made-up) accounts are accepted unchecked.
+//
 //   - ECR PutAccountSetting/GetAccountSetting (REGISTRY_POLICY_SCOPE defaults
 //     to V2, as AWS configures new registries; V1 can be set for tests),
 //     and PutRegistryPolicy honouring the scope: V1 accepts only
 //     ecr:ReplicateImage, ecr:BatchImportUpstreamImage, ecr:CreateRepository
 //     (else InvalidParameterException "Invalid registry policy provided").
+//
 //   - ECR repository creation templates (Create/Describe/Update/Delete).
+//
 //   - ECR Public repositories, policies and tags, us-east-1 only: other
 //     regions answer UnsupportedCommandException.
+//
 //   - Resource Groups Tagging API GetResources also returns tagged ECR
 //     repositories (type filter "ecr" or "ecr:repository", or none), with
 //     tag filters and pagination as moto applies them to other services, so
 //     tag-based grants can be resolved with listing pages.
+//
+//   - Calls that carry the harness's X-Localaws-Call-Id (every config this
+//     package builds sends one per SDK call, the same on its retries) are
+//     answered once: a call id seen before gets the answer it got, as an
+//     idempotency token would, so the harness's retry of a read that failed
+//     on the client never acts twice. Calls without it are untouched.
 //
 // Known differences from AWS: no authorization (any principal may call
 // anything, trust policies are not evaluated), principals are checked only in

@@ -209,7 +209,7 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 	}
 
 	if onlyJoins {
-		return joinsAlone(ctx, out, srv, cfg, proxy, dir, bins, nAccounts, nRepos, joins)
+		return joinsAlone(ctx, out, cfg, proxy, dir, bins, nAccounts, nRepos, joins)
 	}
 
 	// 1. The floor, on its own freshly seeded organization.
@@ -269,17 +269,11 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 	if err := srv.Reset(); err != nil {
 		return err
 	}
-	env, err := localrun.Prepare(ctx, cfg, 3)
+	env, fnEnv, err := productWorld(ctx, cfg, proxy, dir, nAccounts, nRepos, &w)
 	if err != nil {
 		return err
 	}
-	if w, err = seed(ctx, cfg, dir, nAccounts, nRepos); err != nil {
-		return err
-	}
 	repos := w.repos
-	fnEnv := env.Vars()
-	fnEnv["AWS_ENDPOINT_URL"] = proxy.URL
-	fnEnv["WARDEN_DECLARATION_FILE"] = w.decl
 	backfill, err := lambdalocal.Start(ctx, lambdalocal.Function{Name: "ecr-warden-backfill", Binary: bins["backfill"], Env: fnEnv, Region: region, Timeout: 15 * time.Minute, InitTimeout: 15 * time.Minute, MemoryMB: 1024})
 	if err != nil {
 		return err
@@ -452,19 +446,30 @@ func median(measure func() (phase, error)) (phase, error) {
 	return ps[len(ps)/2], nil
 }
 
-// joinsAlone seeds one organization and measures only the account joins.
-func joinsAlone(ctx context.Context, out io.Writer, srv *localaws.Server, cfg aws.Config, proxy *localaws.Proxy, dir string, bins map[string]string, nAccounts, nRepos, joins int) error {
+// productWorld creates the product's tables and queue, seeds its
+// organization into w and returns the environment its functions get (through
+// the counting proxy).
+func productWorld(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, dir string, nAccounts, nRepos int, w *world) (localrun.Env, map[string]string, error) {
 	env, err := localrun.Prepare(ctx, cfg, 3)
 	if err != nil {
-		return err
+		return env, nil, err
 	}
-	w, err := seed(ctx, cfg, dir, nAccounts, nRepos)
-	if err != nil {
-		return err
+	if *w, err = seed(ctx, cfg, dir, nAccounts, nRepos); err != nil {
+		return env, nil, err
 	}
 	fnEnv := env.Vars()
 	fnEnv["AWS_ENDPOINT_URL"] = proxy.URL
 	fnEnv["WARDEN_DECLARATION_FILE"] = w.decl
+	return env, fnEnv, nil
+}
+
+// joinsAlone seeds one organization and measures only the account joins.
+func joinsAlone(ctx context.Context, out io.Writer, cfg aws.Config, proxy *localaws.Proxy, dir string, bins map[string]string, nAccounts, nRepos, joins int) error {
+	var w world
+	_, fnEnv, err := productWorld(ctx, cfg, proxy, dir, nAccounts, nRepos, &w)
+	if err != nil {
+		return err
+	}
 	jr, err := joinRounds(ctx, cfg, proxy, w, bins["account"], fnEnv, joins)
 	if err != nil {
 		return err
@@ -850,6 +855,9 @@ func callsOf(p *localaws.Proxy) map[string]int {
 	return m
 }
 
+// trace writes every call the proxy saw since start to $BENCH_TRACE/<name>.txt
+// (arrival and answer time in µs, account, service:operation, status), for
+// timelines of a phase; without BENCH_TRACE it does nothing.
 func trace(name string, start time.Time, p *localaws.Proxy) {
 	dir := os.Getenv("BENCH_TRACE")
 	if dir == "" {
@@ -859,5 +867,7 @@ func trace(name string, start time.Time, p *localaws.Proxy) {
 	for _, c := range p.Calls() {
 		fmt.Fprintf(&b, "%d %d %s %s:%s %d\n", c.At.Sub(start).Microseconds(), c.Took.Microseconds(), c.Account, c.Service, c.Op, c.Status)
 	}
-	_ = os.WriteFile(filepath.Join(dir, name+".txt"), []byte(b.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, name+".txt"), []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: writing the trace:", err)
+	}
 }

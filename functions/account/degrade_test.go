@@ -266,6 +266,50 @@ func TestHubGrantComesFirst(t *testing.T) {
 	}
 }
 
+// TestMemberConvergesWhileTheHubIsBusy: an account event finds the hub
+// registry policy's lease held by a holder that has not opened its mailbox
+// (a live holder between its read and its write). The member's own
+// documents do not depend on the hub, so they are written while the event
+// waits for the lease; only the validation of the member's fromHub rule
+// waits for the hub's grant, which the event writes once the lease is free.
+func TestMemberConvergesWhileTheHubIsBusy(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	a := w.createAccount("patient", w.ouA)
+	fn := w.start()
+	leases, err := lease.New(dynamodb.NewFromConfig(w.hub), functest.LeaseTable, lease.Options{Holder: "busy-holder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := leases.TryAcquire(w.ctx, lease.RegistryKey(hubAccount, region), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan error, 1)
+	go func() {
+		time.Sleep(2 * time.Second)
+		released <- busy.Release(w.ctx)
+	}()
+	if r := w.invoke(fn, w.event("org-account-joined.json", a)); r.Failed != 0 {
+		t.Fatalf("response %+v: want a converged account", r)
+	}
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	role := w.decidedAt("arn:aws:iam::"+a+":role/"+ptcRoleName, audit.DecisionApplied)
+	granted := w.decidedAt(policy.RegistryARN("aws", region, hubAccount), audit.DecisionApplied)
+	validated := w.decidedAt(ptcRuleARN(a, "hub"), audit.DecisionPTCValidated)
+	if role.IsZero() || granted.IsZero() || validated.IsZero() {
+		t.Fatalf("role written %v, hub grant %v, rule validated %v: want all three", role, granted, validated)
+	}
+	if !role.Before(granted) {
+		t.Errorf("the member's role was written at %v, after the hub grant at %v: want the member converged while the hub's lease was busy", role, granted)
+	}
+	if validated.Before(granted) {
+		t.Errorf("the member's hub rule was validated at %v, before the hub grant at %v", validated, granted)
+	}
+}
+
 // decidedAt is when the latest record of decision d for target was taken
 // (zero when there is none).
 func (w *world) decidedAt(target string, d audit.Decision) time.Time {

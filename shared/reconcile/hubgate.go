@@ -9,29 +9,30 @@ import (
 )
 
 // joined converges an account that is (or stays) in the organization: the
-// hub's grant to it, then its own documents.
+// hub's grant to it and its own documents, at the same time.
 func (e *Engine) joined(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
 	var rep Report
-	// The hub first: a member's fromHub rules cache from the hub registry,
-	// which must grant the member before the rules are validated against
-	// it. The member's half starts once the hub's half has written this
-	// account's grant in every region (or handed it to a draining holder, or
-	// ended): a holder that goes on draining other events' changes does so
-	// while its own member converges, so the first event of a burst does
-	// not finish last. One half failing does not stop the other.
+	// The hub's grant comes before the member's fromHub rules are
+	// validated: they cache from the hub registry, which must let the
+	// member in when ValidatePullThroughCacheRule checks them. Nothing else
+	// of the member's half depends on the hub (its role, rules and registry
+	// policy are the member's own), so both halves start at once and only
+	// that validation waits (awaitHubGrant), until the hub's half has
+	// written this account's grant in every region, handed it to a
+	// draining holder, or ended. A holder that goes on draining other
+	// events' changes does so while its own member converges, so the first
+	// event of a burst does not finish last. One half failing does not stop
+	// the other.
 	gate := newHubGate(len(e.accountRegions()))
+	ctx = context.WithValue(ctx, hubGateKey{}, gate)
 	var hub Report
 	var hubErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer gate.release()
-		hub, hubErr = e.HubForAccount(context.WithValue(ctx, hubGateKey{}, gate), cause, acct, true)
+		hub, hubErr = e.HubForAccount(ctx, cause, acct, true)
 	}()
-	select {
-	case <-gate.open:
-	case <-ctx.Done():
-	}
 	member, memberErr := e.Member(ctx, cause, acct)
 	<-done
 	rep.Add(hub)
@@ -79,5 +80,17 @@ func (g *hubGate) openLocked() {
 func ownHubChangeWritten(ctx context.Context) {
 	if g, ok := ctx.Value(hubGateKey{}).(*hubGate); ok {
 		g.written()
+	}
+}
+
+// awaitHubGrant waits, in an account event's member half, until the hub's
+// half holds the account's grant (or has ended); outside an account event
+// it returns at once.
+func awaitHubGrant(ctx context.Context) {
+	if g, ok := ctx.Value(hubGateKey{}).(*hubGate); ok {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+		}
 	}
 }

@@ -108,6 +108,11 @@ func (e *Engine) validateRule(ctx context.Context, cause Cause, t audit.Target, 
 		out *ecr.ValidatePullThroughCacheRuleOutput
 		err error
 	)
+	if throughRole {
+		// A rule caching through the PTC role caches from the hub, whose
+		// registry policy must hold this account's grant first.
+		awaitHubGrant(ctx)
+	}
 	// A role created or changed seconds ago may not have propagated through
 	// IAM yet: a rule that fails is asked again, a few seconds apart, before
 	// the failure is recorded.

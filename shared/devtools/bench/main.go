@@ -653,6 +653,9 @@ type joinResult struct {
 	// (no queueing there), which says what the emulator spends on a join.
 	seriesTook                 map[string]time.Duration
 	lostSeries, lostConcurrent int
+	// seriesBusy and concBusy are the machine's CPU in use during each
+	// (share of all cores; -1 unmeasured).
+	seriesBusy, concBusy float64
 	// ratios are every round's at once / in series, ascending; this result
 	// is the median round's.
 	ratios []float64
@@ -695,6 +698,9 @@ func (j joinResult) report(out io.Writer) {
 		ms(took, sum(j.seriesCalls, "")))
 	fmt.Fprintf(tw, "registry policy writes (member and hub)\t%d\t%d\t\n", j.seriesCalls["ecr:PutRegistryPolicy"], j.concCalls["ecr:PutRegistryPolicy"])
 	fmt.Fprintf(tw, "hub grants lost\t%d\t%d\t\n", j.lostSeries, j.lostConcurrent)
+	if j.seriesBusy >= 0 && j.concBusy >= 0 {
+		fmt.Fprintf(tw, "machine CPU in use (%d cores)\t%.0f%%\t%.0f%%\t\n", cores(), 100*j.seriesBusy, 100*j.concBusy)
+	}
 	keys := map[string]bool{}
 	for k := range j.seriesCalls {
 		keys[k] = true
@@ -786,6 +792,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		return jr, err
 	}
 	proxy.Reset()
+	cpu := readCPU()
 	start := time.Now()
 	for _, a := range accounts[:n] {
 		if err := invoke(series, a); err != nil {
@@ -793,6 +800,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		}
 	}
 	jr.seriesWall = time.Since(start)
+	jr.seriesBusy = busySince(cpu)
 	trace("joins-series", start, proxy)
 	jr.seriesCalls, jr.seriesTook = callsOf(proxy), tookOf(proxy)
 	if jr.lostSeries, err = lost(accounts[:n]); err != nil {
@@ -812,6 +820,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 	wg.Wait()
 	proxy.Reset()
 	errs := make([]error, n)
+	cpu = readCPU()
 	start = time.Now()
 	for i, a := range accounts[n:] {
 		wg.Add(1)
@@ -819,6 +828,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 	}
 	wg.Wait()
 	jr.concWall = time.Since(start)
+	jr.concBusy = busySince(cpu)
 	jr.concCalls = callsOf(proxy)
 	trace("joins-at-once", start, proxy)
 	if err := errors.Join(errs...); err != nil {

@@ -171,7 +171,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 				return rep, err
 			}
 			if round == 0 {
-				ownHubChangeWritten(ctx) // the member's half may start while this holder drains on
+				ownHubChangeWritten(ctx) // the member's fromHub rules may be validated while this holder drains on
 			}
 		}
 		next, err := mb.CloseAndRelease(ctx, ls, box.Entries, box.Posts)

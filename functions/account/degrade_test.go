@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -231,7 +232,7 @@ func TestCreateAndJoinMakeOneSetOfWrites(t *testing.T) {
 func isWrite(op string) bool { return inventory.IsWrite(op) }
 
 // TestHubGrantComesFirst: a join grants the member in the hub registry
-// policy before it creates the member's rules, so a rule caching from the
+// policy before it validates the member's rules, so a rule caching from the
 // hub is validated against a hub that already lets the member in; and a
 // member the function cannot reach still gets its hub grant (the member's
 // half fails alone, reported and retried by the event's redelivery).
@@ -285,9 +286,25 @@ func TestMemberConvergesWhileTheHubIsBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The busy holder lets go once the member's role is written (or after
+	// a minute, which fails the test below).
+	roleARN := "arn:aws:iam::" + a + ":role/" + ptcRoleName
+	trail, err := audit.New(dynamodb.NewFromConfig(w.hub), auditTable, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	released := make(chan error, 1)
 	go func() {
-		time.Sleep(2 * time.Second)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			recs, err := trail.History(w.ctx, roleARN, 0)
+			if err != nil {
+				released <- errors.Join(err, busy.Release(w.ctx))
+				return
+			}
+			if slices.ContainsFunc(recs, func(r audit.Record) bool { return r.Decision == audit.DecisionApplied }) {
+				break
+			}
+		}
 		released <- busy.Release(w.ctx)
 	}()
 	if r := w.invoke(fn, w.event("org-account-joined.json", a)); r.Failed != 0 {
@@ -296,7 +313,7 @@ func TestMemberConvergesWhileTheHubIsBusy(t *testing.T) {
 	if err := <-released; err != nil {
 		t.Fatal(err)
 	}
-	role := w.decidedAt("arn:aws:iam::"+a+":role/"+ptcRoleName, audit.DecisionApplied)
+	role := w.decidedAt(roleARN, audit.DecisionApplied)
 	granted := w.decidedAt(policy.RegistryARN("aws", region, hubAccount), audit.DecisionApplied)
 	validated := w.decidedAt(ptcRuleARN(a, "hub"), audit.DecisionPTCValidated)
 	if role.IsZero() || granted.IsZero() || validated.IsZero() {

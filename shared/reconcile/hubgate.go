@@ -24,16 +24,15 @@ func (e *Engine) joined(ctx context.Context, cause Cause, acct desired.Account) 
 	// event of a burst does not finish last. One half failing does not stop
 	// the other.
 	gate := newHubGate(len(e.accountRegions()))
-	ctx = context.WithValue(ctx, hubGateKey{}, gate)
 	var hub Report
 	var hubErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer gate.release()
-		hub, hubErr = e.HubForAccount(ctx, cause, acct, true)
+		hub, hubErr = e.HubForAccount(context.WithValue(ctx, hubWriterKey{}, gate), cause, acct, true)
 	}()
-	member, memberErr := e.Member(ctx, cause, acct)
+	member, memberErr := e.Member(context.WithValue(ctx, hubWaiterKey{}, gate), cause, acct)
 	<-done
 	rep.Add(hub)
 	rep.Add(member)
@@ -49,7 +48,13 @@ type hubGate struct {
 	closed  bool
 }
 
-type hubGateKey struct{}
+// hubWriterKey carries the gate in the hub's half (which opens it) and
+// hubWaiterKey in the member's half (which waits on it), so neither half can
+// take the other's part.
+type (
+	hubWriterKey struct{}
+	hubWaiterKey struct{}
+)
 
 func newHubGate(regions int) *hubGate { return &hubGate{pending: regions, open: make(chan struct{})} }
 
@@ -78,19 +83,22 @@ func (g *hubGate) openLocked() {
 // ownHubChangeWritten tells the account event waiting on ctx's gate that
 // the hub holds its change in one more region.
 func ownHubChangeWritten(ctx context.Context) {
-	if g, ok := ctx.Value(hubGateKey{}).(*hubGate); ok {
+	if g, ok := ctx.Value(hubWriterKey{}).(*hubGate); ok {
 		g.written()
 	}
 }
 
 // awaitHubGrant waits, in an account event's member half, until the hub's
-// half holds the account's grant (or has ended); outside an account event
-// it returns at once.
-func awaitHubGrant(ctx context.Context) {
-	if g, ok := ctx.Value(hubGateKey{}).(*hubGate); ok {
+// half holds the account's grant (or has handed it to a draining holder, or
+// ended); outside an account event it returns at once. It reports false when
+// ctx ended first.
+func awaitHubGrant(ctx context.Context) bool {
+	if g, ok := ctx.Value(hubWaiterKey{}).(*hubGate); ok {
 		select {
 		case <-g.open:
 		case <-ctx.Done():
+			return false
 		}
 	}
+	return true
 }

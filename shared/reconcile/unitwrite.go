@@ -52,6 +52,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 	var errs []error
 	for lo := 0; lo == 0 || lo < len(selected); lo += unitChunk {
 		chunk := selected[lo:min(lo+unitChunk, len(selected))]
+		var results []apply.Result
 		err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
 			var items []apply.HeldChange
 			if lo == 0 {
@@ -65,14 +66,14 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				}
 			}
 			items = append(items, e.repositoryChanges(ctx, cause, reg, state, w, chunk, tags, &rep)...)
-			results, err := e.applyHeld(ctx, h, items)
+			var err error
+			results, err = e.applyHeld(ctx, h, items)
 			for _, res := range results {
 				rep.count(res)
 			}
-			e.recordValidations(ctx, append(e.writtenRuleValidations(ctx, cause, results, &rep),
-				e.validateRulesOfRole(ctx, cause, state, results, &rep)...))
 			return err
 		})
+		e.validateResults(ctx, cause, state, results, &rep)
 		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
@@ -178,18 +179,18 @@ func (e *Engine) summarize(ctx context.Context, cause Cause, w Work, rep Report,
 // the hub's registry policy.
 func (e *Engine) heldDocuments(ctx context.Context, cause Cause, state *desired.State, key string, planFn func(ctx context.Context) ([]apply.HeldChange, error)) (Report, error) {
 	var rep Report
+	var results []apply.Result
 	err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
 		items, err := planFn(ctx)
 		if err != nil {
 			return err
 		}
-		results, err := e.applyHeld(ctx, h, items)
+		results, err = e.applyHeld(ctx, h, items)
 		for _, res := range results {
 			rep.count(res)
 		}
-		e.recordValidations(ctx, append(e.writtenRuleValidations(ctx, cause, results, &rep),
-			e.validateRulesOfRole(ctx, cause, state, results, &rep)...))
 		return err
 	})
+	e.validateResults(ctx, cause, state, results, &rep)
 	return rep, err
 }

@@ -57,6 +57,17 @@ func (e *Engine) writtenRuleValidations(ctx context.Context, cause Cause, result
 	return recs
 }
 
+// validateResults validates the rules among the results of one held batch
+// (those written, and those caching through a PTC role whose trust changed)
+// and records the answers in one batch. It runs after the batch's lease is
+// released: validation only reads AWS, and in an account event it may wait
+// for the hub's grant, which must not keep the registry's other writers
+// waiting.
+func (e *Engine) validateResults(ctx context.Context, cause Cause, state *desired.State, results []apply.Result, rep *Report) {
+	e.recordValidations(ctx, append(e.writtenRuleValidations(ctx, cause, results, rep),
+		e.validateRulesOfRole(ctx, cause, state, results, rep)...))
+}
+
 // recordValidations stores validation records in one batch. A failure is
 // logged: the answer is already in the report and the function's logs.
 func (e *Engine) recordValidations(ctx context.Context, recs []audit.Record) {
@@ -99,7 +110,8 @@ func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *de
 }
 
 // validateRule asks AWS whether the rule at t works and returns the audit
-// record of the answer (nil for a missing rule it was told to skip).
+// record of the answer (nil for a missing rule it was told to skip, and when
+// ctx ended while the rule waited for the hub's grant).
 // throughRole says the rule caches through the PTC role, so a failure may
 // come from its trust's aws:SourceAccount condition. skipMissing leaves a
 // rule that does not exist (yet) alone.
@@ -108,10 +120,13 @@ func (e *Engine) validateRule(ctx context.Context, cause Cause, t audit.Target, 
 		out *ecr.ValidatePullThroughCacheRuleOutput
 		err error
 	)
-	if throughRole {
+	if throughRole && !awaitHubGrant(ctx) {
 		// A rule caching through the PTC role caches from the hub, whose
-		// registry policy must hold this account's grant first.
-		awaitHubGrant(ctx)
+		// registry policy must hold this account's grant first. The
+		// invocation ended while waiting: the rule stays unvalidated, as
+		// after a crash between its write and its validation, and no
+		// failure AWS never gave is recorded.
+		return nil
 	}
 	// A role created or changed seconds ago may not have propagated through
 	// IAM yet: a rule that fails is asked again, a few seconds apart, before

@@ -2,16 +2,17 @@ package main
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 )
 
 // cpuTicks is the machine's CPU time so far from /proc/stat: all ticks and
-// idle ones (idle and iowait), summed over every core. ok is false where
-// /proc/stat cannot be read (not Linux).
+// idle ones (idle and iowait), summed over every core, and the number of
+// cores that line covers. ok is false where /proc/stat cannot be read (not
+// Linux).
 type cpuTicks struct {
 	total, idle float64
+	cores       int
 	ok          bool
 }
 
@@ -20,13 +21,15 @@ func readCPU() cpuTicks {
 	if err != nil {
 		return cpuTicks{}
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	fields := strings.Fields(line)
+	lines := strings.Split(string(b), "\n")
+	fields := strings.Fields(lines[0])
 	if len(fields) < 5 || fields[0] != "cpu" {
 		return cpuTicks{}
 	}
 	var t cpuTicks
-	for i, f := range fields[1:] {
+	// user nice system idle iowait irq softirq steal; guest and guest_nice
+	// (after steal) are already counted in user and nice.
+	for i, f := range fields[1:min(len(fields), 9)] {
 		v, err := strconv.ParseFloat(f, 64)
 		if err != nil {
 			return cpuTicks{}
@@ -34,6 +37,11 @@ func readCPU() cpuTicks {
 		t.total += v
 		if i == 3 || i == 4 { // idle, iowait
 			t.idle += v
+		}
+	}
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "cpu") {
+			t.cores++
 		}
 	}
 	t.ok = true
@@ -52,5 +60,5 @@ func busySince(from cpuTicks) float64 {
 	return 1 - (to.idle-from.idle)/(to.total-from.total)
 }
 
-// cores is how many cores the busy shares are of.
-func cores() int { return runtime.NumCPU() }
+// cores is how many cores the busy shares are of (0 when unknown).
+func cores() int { return readCPU().cores }

@@ -43,9 +43,9 @@ func (e *Engine) joined(ctx context.Context, cause Cause, acct desired.Account) 
 // account's own change in every region, or has ended.
 type hubGate struct {
 	mu      sync.Mutex
-	pending int
+	pending int // regions whose grant is not written yet
 	open    chan struct{}
-	closed  bool
+	once    sync.Once
 }
 
 // hubWriterKey carries the gate in the hub's half (which opens it) and
@@ -61,24 +61,16 @@ func newHubGate(regions int) *hubGate { return &hubGate{pending: regions, open: 
 // written counts one region whose holder wrote this event's own change.
 func (g *hubGate) written() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.pending--; g.pending <= 0 {
-		g.openLocked()
+	g.pending--
+	all := g.pending <= 0
+	g.mu.Unlock()
+	if all {
+		g.release()
 	}
 }
 
-func (g *hubGate) release() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.openLocked()
-}
-
-func (g *hubGate) openLocked() {
-	if !g.closed {
-		g.closed = true
-		close(g.open)
-	}
-}
+// release opens the gate (once).
+func (g *hubGate) release() { g.once.Do(func() { close(g.open) }) }
 
 // ownHubChangeWritten tells the account event waiting on ctx's gate that
 // the hub holds its change in one more region.

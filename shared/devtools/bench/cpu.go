@@ -59,6 +59,3 @@ func busySince(from cpuTicks) float64 {
 	}
 	return 1 - (to.idle-from.idle)/(to.total-from.total)
 }
-
-// cores is how many cores the busy shares are of (0 when unknown).
-func cores() int { return readCPU().cores }

@@ -100,11 +100,7 @@ func (l boto3Loop) run(ctx context.Context, dir string) (writes int, took time.D
 	if err != nil {
 		return 0, 0, err
 	}
-	python := os.Getenv("PYTHON")
-	if python == "" {
-		python = "python3"
-	}
-	cmd := exec.CommandContext(ctx, python, script)
+	cmd := exec.CommandContext(ctx, localaws.Python(), script)
 	cmd.Stdin = bytes.NewReader(job)
 	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
 	var stderr bytes.Buffer

@@ -656,6 +656,7 @@ type joinResult struct {
 	// seriesBusy and concBusy are the machine's CPU in use during each
 	// (share of all cores; -1 unmeasured).
 	seriesBusy, concBusy float64
+	cores                int // the machine's, which the shares are of
 	// ratios are every round's at once / in series, ascending; this result
 	// is the median round's.
 	ratios []float64
@@ -699,7 +700,7 @@ func (j joinResult) report(out io.Writer) {
 	fmt.Fprintf(tw, "registry policy writes (member and hub)\t%d\t%d\t\n", j.seriesCalls["ecr:PutRegistryPolicy"], j.concCalls["ecr:PutRegistryPolicy"])
 	fmt.Fprintf(tw, "hub grants lost\t%d\t%d\t\n", j.lostSeries, j.lostConcurrent)
 	if j.seriesBusy >= 0 && j.concBusy >= 0 {
-		fmt.Fprintf(tw, "machine CPU in use (%d cores)\t%.0f%%\t%.0f%%\t\n", cores(), 100*j.seriesBusy, 100*j.concBusy)
+		fmt.Fprintf(tw, "machine CPU in use (%d cores)\t%.0f%%\t%.0f%%\t\n", j.cores, 100*j.seriesBusy, 100*j.concBusy)
 	}
 	keys := map[string]bool{}
 	for k := range j.seriesCalls {
@@ -793,6 +794,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 	}
 	proxy.Reset()
 	cpu := readCPU()
+	jr.cores = cpu.cores
 	start := time.Now()
 	for _, a := range accounts[:n] {
 		if err := invoke(series, a); err != nil {

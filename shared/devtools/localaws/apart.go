@@ -32,7 +32,7 @@ func startApart(ctx context.Context, opt Options) (*Server, error) {
 		return nil, err
 	}
 	main.router = r
-	main.URL = r.url()
+	main.URL = r.endpoint
 	return main, nil
 }
 
@@ -82,9 +82,6 @@ func newRouter(port int, mainURL, dynamodbURL string) (*router, error) {
 	go r.srv.Serve(l)
 	return r, nil
 }
-
-// url is the router's endpoint.
-func (r *router) url() string { return r.endpoint }
 
 func (r *router) close() { _ = r.srv.Close() }
 

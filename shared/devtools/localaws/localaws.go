@@ -138,18 +138,14 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if err := os.WriteFile(script, launcher, 0o600); err != nil {
 		return nil, fmt.Errorf("writing launcher: %w", err)
 	}
-	python := os.Getenv("PYTHON")
-	if python == "" {
-		python = "python3"
-	}
-	cmd := exec.Command(python, script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(Python(), script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Env = withoutEnv(os.Environ(), "MOTO_ACCOUNT_ID")
 	if opt.Stdout != nil {
 		cmd.Stdout, cmd.Stderr = opt.Stdout, opt.Stdout
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting moto (%s): %w", python, err)
+		return nil, fmt.Errorf("starting moto (%s): %w", cmd.Path, err)
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir, done: make(chan struct{})}
 	go func() { s.waitErr = cmd.Wait(); close(s.done) }()
@@ -176,6 +172,16 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 			return nil, fmt.Errorf("moto did not answer on %s within %s", s.URL, startTimeout)
 		}
 	}
+}
+
+// Python is the interpreter the local AWS runs with ($PYTHON, else python3);
+// moto and boto3 are installed into it (make moto), so tools that drive boto3
+// against the local AWS use it too.
+func Python() string {
+	if p := os.Getenv("PYTHON"); p != "" {
+		return p
+	}
+	return "python3"
 }
 
 // Reset wipes all state in every account and region, and sets the emulated

@@ -1260,5 +1260,32 @@ def _delete_managed_policy(cls, resource_name, cloudformation_json, account_id, 
 
 _ManagedPolicy.delete_from_cloudformation_json = classmethod(_delete_managed_policy)
 
+# DescribeAccount answers the account's place in the organization as AWS
+# documents it (Organizations API reference, DescribeAccount response syntax:
+# Account.Paths, "the paths in the organization where the account exists");
+# moto leaves it out, which made ecr-warden climb with ListParents where AWS
+# would not make it. The entry is the IAM entity path of the account,
+# "o-x/r-y/ou-a/.../<account id>/". AWS's exact rendering (the account id, the
+# trailing slash) is not documented: ecr-warden accepts either and climbs with
+# ListParents when Paths is missing or unreadable (README "Unverified").
+from moto.organizations.models import OrganizationsBackend as _OrgsBackend  # noqa: E402
+
+_describe_account = _OrgsBackend.describe_account
+
+
+def _describe_account_with_paths(self, **kwargs):
+    out = _describe_account(self, **kwargs)
+    account = self.get_account_by_id(kwargs["AccountId"])
+    parents = {ou.id: ou.parent_id for ou in self.ou if ou.type != "ROOT"}
+    chain, cur = [], account.parent_id
+    while cur in parents and len(chain) <= 5:
+        chain.append(cur)
+        cur = parents[cur]
+    out["Account"]["Paths"] = ["/".join([self.org.id, cur, *reversed(chain), account.id]) + "/"]
+    return out
+
+
+_OrgsBackend.describe_account = _describe_account_with_paths
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

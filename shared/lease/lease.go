@@ -186,33 +186,13 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 	if ttl <= 0 {
 		return nil, fmt.Errorf("lease %s: ttl %s must be positive", key, ttl)
 	}
-	holder := l.holder
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		holder += "/" + lc.AwsRequestID
-	}
-	if holder == "" {
-		holder = "unnamed"
-	}
-	owner := holder + "#" + token()
+	holder, owner := l.identity(ctx)
 	start := l.now()
 	backoff := l.min
 	conflicts := 0
 	for {
-		now := l.now()
-		expires := ceilSecond(now.Add(ttl))
-		_, err := l.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(l.table),
-			Item: map[string]types.AttributeValue{
-				AttrPK:        &types.AttributeValueMemberS{Value: key},
-				AttrOwner:     &types.AttributeValueMemberS{Value: owner},
-				AttrHolder:    &types.AttributeValueMemberS{Value: holder},
-				AttrExpiresAt: seconds(expires),
-			},
-			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
-			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#exp": AttrExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": seconds(now)},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		put, expires := l.takePut(key, holder, owner, ttl)
+		_, err := l.db.PutItem(ctx, put)
 		if err == nil {
 			l.record(conflicts, l.now().Sub(start))
 			return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, nil
@@ -222,15 +202,7 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 			return nil, fmt.Errorf("lease: taking %s in table %s: %w", key, l.table, err)
 		}
 		conflicts++
-		busy := &BusyError{Key: key, Holder: "unknown", Waited: l.now().Sub(start)}
-		if v, ok := ccf.Item[AttrHolder].(*types.AttributeValueMemberS); ok {
-			busy.Holder = v.Value
-		}
-		if v, ok := ccf.Item[AttrExpiresAt].(*types.AttributeValueMemberN); ok {
-			if sec, perr := strconv.ParseInt(v.Value, 10, 64); perr == nil {
-				busy.Until = time.Unix(sec, 0)
-			}
-		}
+		busy := busyOf(key, ccf.Item, l.now().Sub(start))
 		// Full-range jitter around the doubling step spreads out the
 		// waiters that a release wakes together.
 		pause := backoff/2 + rand.N(backoff/2+1)
@@ -243,6 +215,55 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 		}
 		backoff = min(backoff*2, l.max)
 	}
+}
+
+// identity is a new holder's readable name (the function and, in Lambda,
+// the request id) and its unique owner token.
+func (l *Leaser) identity(ctx context.Context) (holder, owner string) {
+	holder = l.holder
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		holder += "/" + lc.AwsRequestID
+	}
+	if holder == "" {
+		holder = "unnamed"
+	}
+	return holder, holder + "#" + token()
+}
+
+// takePut is the conditional put that takes the lease on key for ttl: it
+// succeeds when nobody holds the lease or the holder's lapsed. On failure
+// the answer carries the holder's item (for BusyError).
+func (l *Leaser) takePut(key, holder, owner string, ttl time.Duration) (*dynamodb.PutItemInput, time.Time) {
+	now := l.now()
+	expires := ceilSecond(now.Add(ttl))
+	return &dynamodb.PutItemInput{
+		TableName: aws.String(l.table),
+		Item: map[string]types.AttributeValue{
+			AttrPK:        &types.AttributeValueMemberS{Value: key},
+			AttrOwner:     &types.AttributeValueMemberS{Value: owner},
+			AttrHolder:    &types.AttributeValueMemberS{Value: holder},
+			AttrExpiresAt: seconds(expires),
+		},
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
+		ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#exp": AttrExpiresAt},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": seconds(now)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, expires
+}
+
+// busyOf is the BusyError for key from the holder's item as a failed take
+// returned it (nil or partial: "unknown" holder, zero Until).
+func busyOf(key string, item map[string]types.AttributeValue, waited time.Duration) *BusyError {
+	busy := &BusyError{Key: key, Holder: "unknown", Waited: waited}
+	if v, ok := item[AttrHolder].(*types.AttributeValueMemberS); ok {
+		busy.Holder = v.Value
+	}
+	if v, ok := item[AttrExpiresAt].(*types.AttributeValueMemberN); ok {
+		if sec, err := strconv.ParseInt(v.Value, 10, 64); err == nil {
+			busy.Until = time.Unix(sec, 0)
+		}
+	}
+	return busy
 }
 
 // record prints the lease metrics of one Acquire that met another holder:

@@ -20,23 +20,32 @@ import (
 // winning), a count of posts, and, while a holder drains it, that holder's
 // mark ("open") with its lease's expiry.
 //
-// The protocol, which makes a hand-off cost a poster two calls and never
+// The protocol, which makes a hand-off cost a poster one call, taking over
+// cost no more calls than taking a lease and opening the mailbox, and never
 // loses an entry:
 //
-//   - A holder takes the lease, then Open: one call that marks the mailbox
-//     open and returns its entries and post count.
-//   - It applies every entry (entries must be idempotent, like "account X
-//     is a member at OU path P"), then CloseAndRelease: one transaction that
-//     removes the applied entries and the mark and deletes the lease, on
-//     condition that nothing was posted since it read (the post count) and
-//     that it still owns the lease. When something was posted meanwhile the
-//     transaction changes nothing, the holder reads again and drains again:
-//     no post can land after a holder's last read and before its release.
-//   - A poster that finds the lease busy posts (one call, which returns the
+//   - A writer posts its change first (Post: one call, which returns the
 //     mailbox as the post left it). If the mailbox is open under an unexpired
 //     lease, its entry is handed off: the open holder either read it or will
-//     fail its close and read it. Otherwise (the holder has not opened yet,
-//     or has closed and not yet released) it looks again after a pause.
+//     fail its close and read it.
+//   - Otherwise it takes the lease and marks the mailbox open in one
+//     transaction (AcquireOpen) and drains the mailbox as its post returned
+//     it, its own entry included. When the lease is busy without an open
+//     mark (the holder is not draining, or its open has not landed yet), it
+//     looks again after a pause (Peek) until its entry is applied, handed
+//     off, or the lease is free.
+//   - A holder applies every entry (entries must be idempotent, like
+//     "account X is a member at OU path P"), then CloseAndRelease: one
+//     transaction that removes the applied entries and the mark and deletes
+//     the lease, on condition that nothing was posted since the holder's read
+//     (the post count) and that it still owns the lease. When something was
+//     posted meanwhile the transaction changes nothing, the holder reads again
+//     and drains again: no post can land after a holder's last read and
+//     before its release.
+//
+// Writers that do not drain the mailbox (a backfill unit holding the
+// registry's lease) take the lease with Acquire and never open it: to a
+// poster their hold is busy without a mark, so it waits for the release.
 //
 // A holder that dies leaves its mark and its unapplied entries; the next
 // holder (the dead one's retried invocation, or any later event on the
@@ -97,6 +106,53 @@ func (l *Leaser) TryAcquire(ctx context.Context, key string, ttl time.Duration) 
 	c := *l
 	c.maxWait = time.Nanosecond
 	return c.Acquire(ctx, key, ttl)
+}
+
+// AcquireOpen takes the lease on key if it is free and marks key's mailbox
+// open under it, in one transaction and without waiting: a *BusyError when
+// someone holds the lease. It returns no entries: the caller read the
+// mailbox just before (its own Post, or Peek) and closes on that read's post
+// count, so whatever was posted after that read fails the close and is read
+// then (CloseAndRelease).
+func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
+	holder, owner := l.identity(ctx)
+	put, expires := l.takePut(key, holder, owner, ttl)
+	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName:                           put.TableName,
+			Item:                                put.Item,
+			ConditionExpression:                 put.ConditionExpression,
+			ExpressionAttributeNames:            put.ExpressionAttributeNames,
+			ExpressionAttributeValues:           put.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Update: &types.Update{
+			TableName:                 aws.String(l.table),
+			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
+			UpdateExpression:          aws.String("SET #o = :o, #u = :u"),
+			ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: owner}, ":u": seconds(expires)},
+		}},
+	}})
+	if err == nil {
+		return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, nil
+	}
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) {
+		for _, r := range canceled.CancellationReasons {
+			// The lease is held (or a concurrent write to either item,
+			// such as a poster's or the holder's close, conflicted):
+			// busy, look again.
+			if code := aws.ToString(r.Code); code == "ConditionalCheckFailed" || code == "TransactionConflict" {
+				var item map[string]types.AttributeValue
+				if len(canceled.CancellationReasons) > 0 {
+					item = canceled.CancellationReasons[0].Item
+				}
+				return nil, busyOf(key, item, 0)
+			}
+		}
+	}
+	return nil, fmt.Errorf("lease: taking %s and opening its mailbox in table %s: %w", key, l.table, err)
 }
 
 // Post puts body in key's mailbox as subject's entry, unless a newer entry

@@ -123,6 +123,60 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 	}
 }
 
+// A writer that posts first and finds nobody draining takes the lease and
+// opens the mailbox in one call; later posters see it draining (their
+// hand-off is their post alone), a second taker finds the lease busy and
+// learns the holder, and the holder's close on its post's read fails once
+// something was posted after it.
+func TestMailboxAcquireOpen(t *testing.T) {
+	ctx := context.Background()
+	clk, a, b := twoHolders(t)
+	key := RegistryKey("111111111111", "us-west-2")
+	mine, err := a.Post(ctx, key, "222", "join 222")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mine.Draining(clk.now(), time.Second) {
+		t.Fatalf("first post: %+v; want nobody draining", mine)
+	}
+	held, err := a.AcquireOpen(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy *BusyError
+	if _, err := b.AcquireOpen(ctx, key, time.Minute); !errors.As(err, &busy) || busy.Holder != "a" || !busy.Until.Equal(held.Expires()) {
+		t.Fatalf("AcquireOpen on a held lease: %v; want a BusyError naming holder a until %s", err, held.Expires())
+	}
+	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
+		t.Fatalf("TryAcquire after AcquireOpen: %v; want ErrBusy", err)
+	}
+	clk.advance(time.Millisecond)
+	theirs, err := b.Post(ctx, key, "333", "join 333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !theirs.Draining(clk.now(), time.Second) || theirs.Open != held.Owner {
+		t.Fatalf("post after AcquireOpen: %+v; want draining by %s", theirs, held.Owner)
+	}
+	again, err := a.CloseAndRelease(ctx, held, mine.Entries, mine.Posts)
+	if !errors.Is(err, ErrMailboxChanged) || !again.Has("333") || !again.Has("222") {
+		t.Fatalf("close on the first post's read: %v, %+v; want ErrMailboxChanged with both entries", err, again)
+	}
+	if _, err := a.CloseAndRelease(ctx, held, again.Entries, again.Posts); err != nil {
+		t.Fatal(err)
+	}
+	left, err := b.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.Entries) != 0 || left.Open != "" {
+		t.Fatalf("after the close: %+v; want an empty, closed mailbox", left)
+	}
+	if _, err := b.AcquireOpen(ctx, key, time.Minute); err != nil {
+		t.Fatalf("AcquireOpen after the release: %v", err)
+	}
+}
+
 // twoHolders resets the lease table and returns a stepped clock and two
 // holders, "a" and "b", that share it.
 func twoHolders(t *testing.T) (*fakeTime, *Leaser, *Leaser) {

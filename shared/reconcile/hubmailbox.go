@@ -20,10 +20,9 @@ import (
 // mailboxes is what coalescing account events needs of the lease table
 // (*lease.Leaser).
 type mailboxes interface {
-	TryAcquire(ctx context.Context, key string, ttl time.Duration) (*lease.Lease, error)
 	Post(ctx context.Context, key, subject, body string) (lease.Box, error)
+	AcquireOpen(ctx context.Context, key string, ttl time.Duration) (*lease.Lease, error)
 	Peek(ctx context.Context, key string) (lease.Box, error)
-	Open(ctx context.Context, ls *lease.Lease) (lease.Box, error)
 	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
 	Abandon(ctx context.Context, ls *lease.Lease) error
 }
@@ -54,15 +53,16 @@ const (
 
 // hubRegistryForAccount applies one account's membership to the hub's
 // registry policy in region, coalescing with concurrent account events
-// through the policy's mailbox (shared/lease/mailbox.go): when the lease is
-// free this event takes it and drains every waiting change with its own in
-// one read-merge-write; when it is busy, the event posts its change and, if
-// a holder is draining the mailbox, hands it off and returns (two calls).
-// The holder writes the change with an intent and an outcome recorded under
-// this event's trigger too (apply.HeldChange.Also). A change handed to a
-// holder that dies stays in the mailbox until the next holder (that
-// holder's retried invocation, any later account event, or the sweep)
-// applies it.
+// through the policy's mailbox (shared/lease/mailbox.go). The event posts
+// its change first: when a holder is draining the mailbox the change is
+// handed to it and the event is done (one call); otherwise the event takes
+// the lease and opens the mailbox in one transaction and drains every
+// waiting change with its own in one read-merge-write. The holder writes
+// each change with an intent and an outcome recorded under that change's
+// event too (apply.HeldChange.Also). A posted change whose holder dies stays
+// in the mailbox until the next holder (that holder's retried invocation,
+// or any later account event) applies it; the sweep converges the policy
+// from the organization meanwhile.
 func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region string, acct desired.Account, present bool) (Report, error) {
 	var rep Report
 	mb, ok := e.Exec.Leases.(mailboxes)
@@ -75,27 +75,14 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 	if err != nil {
 		return rep, err
 	}
+	box, err := mb.Post(ctx, key, acct.ID, string(body))
+	if err != nil {
+		return rep, err
+	}
 	start := time.Now()
 	pause := 50 * time.Millisecond
-	posted := false
+	first := true
 	for {
-		ls, err := mb.TryAcquire(ctx, key, e.leaseTTL())
-		if err == nil {
-			return e.hubHolder(ctx, mb, ls, cause, region, me)
-		}
-		if !errors.Is(err, lease.ErrBusy) {
-			return rep, err
-		}
-		var box lease.Box
-		if !posted {
-			box, err = mb.Post(ctx, key, acct.ID, string(body))
-			posted = err == nil
-		} else {
-			box, err = mb.Peek(ctx, key)
-		}
-		if err != nil {
-			return rep, err
-		}
 		switch {
 		case !box.Has(acct.ID):
 			// A holder applied it (and recorded it under this event).
@@ -109,8 +96,22 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 			rep.Changed++
 			return rep, nil
 		}
-		// The holder has not opened the mailbox yet, or has closed it and
-		// not yet released the lease: look again.
+		if first && racing(box, acct.ID, time.Now()) {
+			// Another event posted just before this one and is taking the
+			// lease: look again after a pause instead of failing to take it.
+			err = lease.ErrBusy
+		} else {
+			ls, err := mb.AcquireOpen(ctx, key, e.leaseTTL())
+			if err == nil {
+				return e.hubHolder(ctx, mb, ls, cause, region, me, string(body), box)
+			}
+			if !errors.Is(err, lease.ErrBusy) {
+				return rep, err
+			}
+		}
+		first = false
+		// The holder does not drain (a backfill unit), has not opened the
+		// mailbox yet, or has closed it and not yet released: look again.
 		if time.Since(start) > hubWaitMax {
 			return rep, fmt.Errorf("hub registry policy (%s) stayed leased for %s without a holder draining its mailbox for %s: %w", key, hubWaitMax, acct.ID, err)
 		}
@@ -120,14 +121,35 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		case <-time.After(pause/2 + rand.N(pause/2+1)):
 		}
 		pause = min(pause*2, 400*time.Millisecond)
+		if box, err = mb.Peek(ctx, key); err != nil {
+			return rep, err
+		}
 	}
 }
 
-// hubHolder holds the hub registry policy's lease: it opens the mailbox,
-// plans this event's change and every waiting one on one read of the
-// policy, writes once (an intent and an outcome per event), and closes the
-// mailbox with the release; changes posted meanwhile make it drain again.
-func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange) (rep Report, err error) {
+// hubRacing is how recent another event's post must be for a poster to
+// expect that event to take the lease: about one post and one take apart.
+const hubRacing = time.Second
+
+// racing reports whether box holds another subject's entry posted within
+// hubRacing before now: an event that posted just before this one, found
+// nobody draining and is taking the lease itself. An older entry is one a
+// dead holder left, which nobody is coming for.
+func racing(box lease.Box, subject string, now time.Time) bool {
+	for _, en := range box.Entries {
+		if en.Subject != subject && now.Sub(en.Posted) < hubRacing {
+			return true
+		}
+	}
+	return false
+}
+
+// hubHolder holds the hub registry policy's lease with its mailbox open: it
+// plans every change in box (this event's own post among them) on one read
+// of the policy, writes once (an intent and an outcome per event), and closes
+// the mailbox with the release; changes posted since box was read make it
+// drain again. box is the mailbox as read before the lease was taken.
+func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange, mine string, box lease.Box) (rep Report, err error) {
 	closed := false
 	defer func() {
 		if closed {
@@ -137,29 +159,30 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		// entries stay for the next one.
 		err = errors.Join(err, mb.Abandon(context.WithoutCancel(ctx), ls), ls.Release(context.WithoutCancel(ctx)))
 	}()
-	box, err := mb.Open(ctx, ls)
-	if err != nil {
-		return rep, err
-	}
 	for round := 0; ; round++ {
 		var changes []hubChange
 		var also []apply.Cause
+		own := false
 		for _, en := range box.Entries {
+			if round == 0 && en.Subject == me.Account.ID && en.Body == mine {
+				own = true // this event's own post: written under its cause
+				continue
+			}
 			var c hubChange
 			if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
 				e.log().Warn("unreadable hub mailbox entry dropped", "key", ls.Key, "subject", en.Subject, "error", err)
 				continue
 			}
-			if round == 0 && c.Account.ID == me.Account.ID {
-				continue // this event's own view is the freshest
-			}
 			changes = append(changes, c)
 			also = append(also, c.Cause)
 		}
 		roundCause := cause
-		if round == 0 {
+		switch {
+		case round == 0 && (own || !box.Has(me.Account.ID)):
+			// A newer post for the same account (another event's) stands
+			// instead of this event's view, and is in changes already.
 			changes = append(changes, me)
-		} else if len(changes) > 0 {
+		case round > 0 && len(changes) > 0:
 			// Later rounds write for the changes that arrived meanwhile.
 			roundCause = Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}
 			also = also[1:]

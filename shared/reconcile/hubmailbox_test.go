@@ -20,7 +20,7 @@ func TestRacing(t *testing.T) {
 		want    bool
 	}{
 		"alone":                       {[]lease.Entry{entry("222", 0)}, false},
-		"another posted just before":  {[]lease.Entry{entry("333", 20 * time.Millisecond), entry("222", 0)}, true},
+		"another posted just before":  {[]lease.Entry{entry("333", 20*time.Millisecond), entry("222", 0)}, true},
 		"another's entry long left":   {[]lease.Entry{entry("333", time.Minute), entry("222", 0)}, false},
 		"own entry older, none other": {[]lease.Entry{entry("222", time.Minute)}, false},
 	} {

@@ -37,6 +37,10 @@
 //     tag filters and pagination as moto applies them to other services, so
 //     tag-based grants can be resolved with listing pages.
 //
+//   - Organizations DescribeAccount answers Account.Paths (the account's
+//     entity path, o-x/r-y/ou-a/.../<account id>/), which the Organizations
+//     API reference lists in the answer and moto leaves out.
+//
 //   - Calls that carry the harness's X-Localaws-Call-Id (every config this
 //     package builds sends one per SDK call, the same on its retries) are
 //     answered once: a call id seen before gets the answer it got, as an

@@ -65,16 +65,7 @@ func TestMailbox(t *testing.T) {
 	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a failed close released the lease: %v", err)
 	}
-	if _, err := a.CloseAndRelease(ctx, held, again.Entries, again.Posts); err != nil {
-		t.Fatal(err)
-	}
-	left, err := b.Peek(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left.Entries) != 0 || left.Open != "" {
-		t.Fatalf("after the close: %+v; want an empty, closed mailbox", left)
-	}
+	closeEmpty(t, a, b, held, again)
 	if err := held.Release(ctx); err != nil {
 		t.Fatalf("releasing after the close: %v; want a no-op", err)
 	}
@@ -162,18 +153,26 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	if !errors.Is(err, ErrMailboxChanged) || !again.Has("333") || !again.Has("222") {
 		t.Fatalf("close on the first post's read: %v, %+v; want ErrMailboxChanged with both entries", err, again)
 	}
-	if _, err := a.CloseAndRelease(ctx, held, again.Entries, again.Posts); err != nil {
+	closeEmpty(t, a, b, held, again)
+	if _, err := b.AcquireOpen(ctx, key, time.Minute); err != nil {
+		t.Fatalf("AcquireOpen after the release: %v", err)
+	}
+}
+
+// closeEmpty closes holder's mailbox on its read box (which must be
+// everything posted) and checks, through other, that the close emptied it.
+func closeEmpty(t *testing.T, holder, other *Leaser, held *Lease, box Box) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := holder.CloseAndRelease(ctx, held, box.Entries, box.Posts); err != nil {
 		t.Fatal(err)
 	}
-	left, err := b.Peek(ctx, key)
+	left, err := other.Peek(ctx, held.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(left.Entries) != 0 || left.Open != "" {
 		t.Fatalf("after the close: %+v; want an empty, closed mailbox", left)
-	}
-	if _, err := b.AcquireOpen(ctx, key, time.Minute); err != nil {
-		t.Fatalf("AcquireOpen after the release: %v", err)
 	}
 }
 

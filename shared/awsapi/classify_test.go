@@ -44,6 +44,7 @@ func TestClassify(t *testing.T) {
 		{"throttling after SDK attempts exhausted", opErr("PutRegistryPolicy", &retry.MaxAttemptsError{Attempt: 8, Err: httpErr(400, throttle)}), Retryable},
 		{"TooManyRequestsException (Organizations)", &orgtypes.TooManyRequestsException{Message: aws.String("AWS Organizations can't complete your request because another request is already in progress")}, Retryable},
 		{"ConcurrentModificationException", &orgtypes.ConcurrentModificationException{}, Retryable},
+		{"TransactionConflictException (DynamoDB)", &smithy.GenericAPIError{Code: "TransactionConflictException"}, Retryable},
 		{"RequestLimitExceeded", &smithy.GenericAPIError{Code: "RequestLimitExceeded"}, Retryable},
 		{"Throttling (IAM)", &smithy.GenericAPIError{Code: "Throttling"}, Retryable},
 		{"TooManyRequests", &smithy.GenericAPIError{Code: "TooManyRequests"}, Retryable},

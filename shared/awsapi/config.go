@@ -72,14 +72,16 @@ func retryerFromEnv() (func() aws.Retryer, error) {
 
 // NewRetryer is the adaptive retryer every client uses. Besides the SDK's
 // throttling and transient errors it retries ConcurrentModificationException
-// (Organizations, IAM), which a moment later succeeds.
+// (Organizations, IAM) and DynamoDB's TransactionConflictException (a plain
+// write to an item that a transaction is changing, such as a post to a
+// mailbox while a holder takes or closes it), which a moment later succeed.
 func NewRetryer() aws.Retryer {
 	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
 			so.MaxAttempts = MaxAttempts
 			so.MaxBackoff = MaxBackoff
 			so.Retryables = append(so.Retryables, retry.RetryableErrorCode{
-				Codes: map[string]struct{}{"ConcurrentModificationException": {}},
+				Codes: map[string]struct{}{"ConcurrentModificationException": {}, "TransactionConflictException": {}},
 			})
 		})
 	})

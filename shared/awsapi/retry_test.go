@@ -126,3 +126,18 @@ func BenchmarkClassify(b *testing.B) {
 		}
 	}
 }
+
+// The SDK's retryer retries what a moment fixes besides its own defaults: a
+// concurrent IAM or Organizations change, and a DynamoDB write that met a
+// transaction on the same item (a mailbox post while a holder takes it).
+func TestRetryerRetriesConcurrentChanges(t *testing.T) {
+	r := NewRetryer()
+	for _, code := range []string{"ConcurrentModificationException", "TransactionConflictException", "ThrottlingException"} {
+		if !r.IsErrorRetryable(&smithy.GenericAPIError{Code: code}) {
+			t.Errorf("%s is not retried", code)
+		}
+	}
+	if r.IsErrorRetryable(&smithy.GenericAPIError{Code: "ConditionalCheckFailedException"}) {
+		t.Error("ConditionalCheckFailedException is retried; a lost condition is an answer")
+	}
+}

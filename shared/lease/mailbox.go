@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,11 +30,12 @@ import (
 //     lease, its entry is handed off: the open holder either read it or will
 //     fail its close and read it.
 //   - Otherwise it takes the lease and marks the mailbox open in one
-//     transaction (AcquireOpen) and drains the mailbox as its post returned
-//     it, its own entry included. When the lease is busy without an open
-//     mark (the holder is not draining, or its open has not landed yet), it
-//     looks again after a pause (Peek) until its entry is applied, handed
-//     off, or the lease is free.
+//     transaction (AcquireOpen), on condition that nothing was posted since
+//     its read, and drains the mailbox as that read returned it, its own
+//     entry included. When the lease is busy without a usable mark (a
+//     holder that does not drain, such as a backfill unit, or a mark near
+//     its lapse), it looks again after a pause (Peek) until its entry is
+//     applied, handed off, or the lease is free.
 //   - A holder applies every entry (entries must be idempotent, like
 //     "account X is a member at OU path P"), then CloseAndRelease: one
 //     transaction that removes the applied entries and the mark and deletes
@@ -47,10 +49,12 @@ import (
 // registry's lease) take the lease with Acquire and never open it: to a
 // poster their hold is busy without a mark, so it waits for the release.
 //
-// A holder that dies leaves its mark and its unapplied entries; the next
-// holder (the dead one's retried invocation, or any later event on the
-// document, or the sweep) applies them, because entries leave the mailbox
-// only in the close that follows their write and its audit outcome.
+// A holder that dies leaves its mark and its unapplied entries (its own
+// among them). Until the mark is within the hand-off margin of lapsing,
+// posters hand off to it and their entries wait too; then the next writer
+// takes the lease and applies them all, because entries leave the mailbox
+// only in the close that follows their write and its audit outcome. Nothing
+// else drains a mailbox (a sweep converges the document from its source).
 
 // mailboxKey is the item holding key's mailbox.
 func mailboxKey(key string) string { return "mailbox/" + key }
@@ -109,14 +113,20 @@ func (l *Leaser) TryAcquire(ctx context.Context, key string, ttl time.Duration) 
 }
 
 // AcquireOpen takes the lease on key if it is free and marks key's mailbox
-// open under it, in one transaction and without waiting: a *BusyError when
-// someone holds the lease. It returns no entries: the caller read the
-// mailbox just before (its own Post, or Peek) and closes on that read's post
-// count, so whatever was posted after that read fails the close and is read
-// then (CloseAndRelease).
-func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
+// open under it, in one transaction and without waiting, on condition that
+// nothing was posted since the caller's read of the mailbox (its own Post,
+// or Peek), whose post count is seen: the holder then drains exactly what
+// that read returned, and a read that another holder's drain made stale
+// (entries applied since, by that holder, with no post after them) holds
+// only versions already written. A *BusyError when someone holds the lease;
+// ErrMailboxChanged when something was posted since the read (read again).
+// A conflict with a concurrent write to either item counts as busy.
+func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration, seen int64) (*Lease, error) {
 	holder, owner := l.identity(ctx)
 	put, expires := l.takePut(key, holder, owner, ttl)
+	cond, values := postsSeen(seen)
+	values[":o"] = &types.AttributeValueMemberS{Value: owner}
+	values[":u"] = seconds(expires)
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{
 			TableName:                           put.TableName,
@@ -130,29 +140,34 @@ func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration)
 			TableName:                 aws.String(l.table),
 			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
 			UpdateExpression:          aws.String("SET #o = :o, #u = :u"),
-			ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: owner}, ":u": seconds(expires)},
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil, "#posts": attrPosts},
+			ExpressionAttributeValues: values,
 		}},
 	}})
 	if err == nil {
 		return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, nil
 	}
 	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) {
-		for _, r := range canceled.CancellationReasons {
-			// The lease is held (or a concurrent write to either item,
-			// such as a poster's or the holder's close, conflicted):
-			// busy, look again.
-			if code := aws.ToString(r.Code); code == "ConditionalCheckFailed" || code == "TransactionConflict" {
-				var item map[string]types.AttributeValue
-				if len(canceled.CancellationReasons) > 0 {
-					item = canceled.CancellationReasons[0].Item
-				}
-				return nil, busyOf(key, item, 0)
-			}
+	if errors.As(err, &canceled) && len(canceled.CancellationReasons) == 2 {
+		lease, box := aws.ToString(canceled.CancellationReasons[0].Code), aws.ToString(canceled.CancellationReasons[1].Code)
+		switch {
+		case lease == "ConditionalCheckFailed" || lease == "TransactionConflict" || box == "TransactionConflict":
+			return nil, busyOf(key, canceled.CancellationReasons[0].Item, 0)
+		case box == "ConditionalCheckFailed":
+			return nil, fmt.Errorf("lease: taking %s: %w", key, ErrMailboxChanged)
 		}
 	}
 	return nil, fmt.Errorf("lease: taking %s and opening its mailbox in table %s: %w", key, l.table, err)
+}
+
+// postsSeen is the condition that a mailbox's post count is still seen
+// (none when seen is 0), with its values.
+func postsSeen(seen int64) (string, map[string]types.AttributeValue) {
+	if seen == 0 {
+		return "attribute_not_exists(#posts)", map[string]types.AttributeValue{}
+	}
+	return "#posts = :seen", map[string]types.AttributeValue{":seen": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)}}
 }
 
 // Post puts body in key's mailbox as subject's entry, unless a newer entry
@@ -233,12 +248,8 @@ func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry
 		names[en], names[tn] = entryPrefix+e.Subject, timePrefix+e.Subject
 		remove = append(remove, en, tn)
 	}
-	cond := "#posts = :seen"
-	if seen == 0 {
-		cond = "attribute_not_exists(#posts)"
-	}
-	values := map[string]types.AttributeValue{":seen": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)}}
-	if seen == 0 {
+	cond, values := postsSeen(seen)
+	if len(values) == 0 {
 		values = nil
 	}
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
@@ -270,7 +281,10 @@ func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry
 	if len(reasons) == 2 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
 		return Box{}, fmt.Errorf("lease: closing the mailbox of %s (held as %s): %w", ls.Key, ls.holder, ErrNotHeld)
 	}
-	if len(reasons) == 2 && aws.ToString(reasons[0].Code) != "ConditionalCheckFailed" {
+	// A post since the read, or a write to either item racing this one
+	// (TransactionConflict): read again and let the holder drain again.
+	if len(reasons) != 2 || !slices.Contains([]string{"ConditionalCheckFailed", "TransactionConflict"}, aws.ToString(reasons[0].Code)) &&
+		aws.ToString(reasons[1].Code) != "TransactionConflict" {
 		return Box{}, fmt.Errorf("lease: closing the mailbox of %s and releasing it in table %s: %w", ls.Key, l.table, err)
 	}
 	box, err := l.Open(ctx, ls)

@@ -74,8 +74,8 @@ func TestMailbox(t *testing.T) {
 	}
 }
 
-// A holder whose lease was taken over cannot close (ErrNotHeld), and its
-// Abandon does not remove the new holder's mark.
+// A holder whose lease lapsed and was taken over (AcquireOpen) cannot close
+// (ErrNotHeld), and its Abandon does not remove the new holder's mark.
 func TestMailboxCloseAfterTakeover(t *testing.T) {
 	ctx := context.Background()
 	clk, a, b := twoHolders(t)
@@ -92,12 +92,9 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 	if box.Draining(clk.now(), 0) {
 		t.Fatalf("an expired holder's mark still counts as draining: %+v", box)
 	}
-	cur, err := b.TryAcquire(ctx, key, time.Minute)
+	cur, err := b.AcquireOpen(ctx, key, time.Minute, box.Posts)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Open(ctx, cur); err != nil {
-		t.Fatal(err)
+		t.Fatalf("AcquireOpen over a lapsed lease: %v", err)
 	}
 	if _, err := a.CloseAndRelease(ctx, old, nil, box.Posts); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("close by a holder that lost its lease: %v; want ErrNotHeld", err)
@@ -115,9 +112,10 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 }
 
 // A writer that posts first and finds nobody draining takes the lease and
-// opens the mailbox in one call; later posters see it draining (their
-// hand-off is their post alone), a second taker finds the lease busy and
-// learns the holder, and the holder's close on its post's read fails once
+// opens the mailbox in one call, unless something was posted since its read
+// (then nothing is taken, and it reads again); later posters see it draining
+// (their hand-off is their post alone), a second taker finds the lease busy
+// and learns the holder, and the holder's close on its read fails once
 // something was posted after it.
 func TestMailboxAcquireOpen(t *testing.T) {
 	ctx := context.Background()
@@ -130,31 +128,49 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	if mine.Draining(clk.now(), time.Second) {
 		t.Fatalf("first post: %+v; want nobody draining", mine)
 	}
-	held, err := a.AcquireOpen(ctx, key, time.Minute)
+	clk.advance(time.Millisecond)
+	if _, err := b.Post(ctx, key, "333", "join 333"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AcquireOpen(ctx, key, time.Minute, mine.Posts); !errors.Is(err, ErrMailboxChanged) {
+		t.Fatalf("AcquireOpen on a read older than the last post: %v; want ErrMailboxChanged", err)
+	}
+	free, err := b.TryAcquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatalf("a refused AcquireOpen took the lease: %v", err)
+	}
+	if err := free.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read, err := a.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := a.AcquireOpen(ctx, key, time.Minute, read.Posts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var busy *BusyError
-	if _, err := b.AcquireOpen(ctx, key, time.Minute); !errors.As(err, &busy) || busy.Holder != "a" || !busy.Until.Equal(held.Expires()) {
+	if _, err := b.AcquireOpen(ctx, key, time.Minute, read.Posts); !errors.As(err, &busy) || busy.Holder != "a" || !busy.Until.Equal(held.Expires()) {
 		t.Fatalf("AcquireOpen on a held lease: %v; want a BusyError naming holder a until %s", err, held.Expires())
 	}
 	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
 		t.Fatalf("TryAcquire after AcquireOpen: %v; want ErrBusy", err)
 	}
 	clk.advance(time.Millisecond)
-	theirs, err := b.Post(ctx, key, "333", "join 333")
+	theirs, err := b.Post(ctx, key, "444", "join 444")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !theirs.Draining(clk.now(), time.Second) || theirs.Open != held.Owner {
 		t.Fatalf("post after AcquireOpen: %+v; want draining by %s", theirs, held.Owner)
 	}
-	again, err := a.CloseAndRelease(ctx, held, mine.Entries, mine.Posts)
-	if !errors.Is(err, ErrMailboxChanged) || !again.Has("333") || !again.Has("222") {
-		t.Fatalf("close on the first post's read: %v, %+v; want ErrMailboxChanged with both entries", err, again)
+	again, err := a.CloseAndRelease(ctx, held, read.Entries, read.Posts)
+	if !errors.Is(err, ErrMailboxChanged) || !again.Has("222") || !again.Has("333") || !again.Has("444") {
+		t.Fatalf("close on the read before the last post: %v, %+v; want ErrMailboxChanged with all three entries", err, again)
 	}
 	closeEmpty(t, a, b, held, again)
-	if _, err := b.AcquireOpen(ctx, key, time.Minute); err != nil {
+	if _, err := b.AcquireOpen(ctx, key, time.Minute, again.Posts); err != nil {
 		t.Fatalf("AcquireOpen after the release: %v", err)
 	}
 }

@@ -21,7 +21,7 @@ import (
 // (*lease.Leaser).
 type mailboxes interface {
 	Post(ctx context.Context, key, subject, body string) (lease.Box, error)
-	AcquireOpen(ctx context.Context, key string, ttl time.Duration) (*lease.Lease, error)
+	AcquireOpen(ctx context.Context, key string, ttl time.Duration, seen int64) (*lease.Lease, error)
 	Peek(ctx context.Context, key string) (lease.Box, error)
 	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
 	Abandon(ctx context.Context, ls *lease.Lease) error
@@ -60,8 +60,9 @@ const (
 // waiting change with its own in one read-merge-write. The holder writes
 // each change with an intent and an outcome recorded under that change's
 // event too (apply.HeldChange.Also). A posted change whose holder dies stays
-// in the mailbox until the next holder (that holder's retried invocation,
-// or any later account event) applies it; the sweep converges the policy
+// in the mailbox until the next holder (a later account event, or that
+// holder's retried invocation once the dead holder's mark is within
+// hubHandOffMargin of lapsing) applies it; the sweep converges the policy
 // from the organization meanwhile.
 func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region string, acct desired.Account, present bool) (Report, error) {
 	var rep Report
@@ -96,24 +97,34 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 			rep.Changed++
 			return rep, nil
 		}
-		if first && racing(box, acct.ID, time.Now()) {
-			// Another event posted just before this one and is taking the
-			// lease: look again after a pause instead of failing to take it.
-			err = lease.ErrBusy
-		} else {
-			ls, err := mb.AcquireOpen(ctx, key, e.leaseTTL())
-			if err == nil {
+		busy := lease.ErrBusy
+		// When another event posted just before this one, it is taking the
+		// lease: look again after a pause instead of failing to take it.
+		if !first || !racing(box, acct.ID, time.Now()) {
+			ls, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Posts)
+			switch {
+			case err == nil:
 				return e.hubHolder(ctx, mb, ls, cause, region, me, string(body), box)
-			}
-			if !errors.Is(err, lease.ErrBusy) {
+			case errors.Is(err, lease.ErrMailboxChanged):
+				// Posted to since this read: read again and decide again.
+				if box, err = mb.Peek(ctx, key); err != nil {
+					return rep, err
+				}
+				if time.Since(start) <= hubWaitMax {
+					continue
+				}
+				busy = err
+			case !errors.Is(err, lease.ErrBusy):
 				return rep, err
+			default:
+				busy = err
 			}
 		}
 		first = false
-		// The holder does not drain (a backfill unit), has not opened the
-		// mailbox yet, or has closed it and not yet released: look again.
+		// A holder that does not drain (a backfill unit), one whose lease is
+		// within hubHandOffMargin of lapsing, or a racing taker: look again.
 		if time.Since(start) > hubWaitMax {
-			return rep, fmt.Errorf("hub registry policy (%s) stayed leased for %s without a holder draining its mailbox for %s: %w", key, hubWaitMax, acct.ID, err)
+			return rep, fmt.Errorf("hub registry policy (%s) stayed leased for %s without a holder draining its mailbox for %s: %w", key, hubWaitMax, acct.ID, busy)
 		}
 		select {
 		case <-ctx.Done():
@@ -148,7 +159,9 @@ func racing(box lease.Box, subject string, now time.Time) bool {
 // plans every change in box (this event's own post among them) on one read
 // of the policy, writes once (an intent and an outcome per event), and closes
 // the mailbox with the release; changes posted since box was read make it
-// drain again. box is the mailbox as read before the lease was taken.
+// drain again, writing only what it has not written yet. box is the mailbox
+// as read just before the lease was taken (AcquireOpen failed had anything
+// been posted since).
 func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange, mine string, box lease.Box) (rep Report, err error) {
 	closed := false
 	defer func() {
@@ -159,6 +172,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		// entries stay for the next one.
 		err = errors.Join(err, mb.Abandon(context.WithoutCancel(ctx), ls), ls.Release(context.WithoutCancel(ctx)))
 	}()
+	written := map[string]string{} // subject -> body of the entries written in earlier rounds
 	for round := 0; ; round++ {
 		var changes []hubChange
 		var also []apply.Cause
@@ -167,6 +181,9 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 			if round == 0 && en.Subject == me.Account.ID && en.Body == mine {
 				own = true // this event's own post: written under its cause
 				continue
+			}
+			if b, ok := written[en.Subject]; ok && b == en.Body {
+				continue // a failed close read it again; its write stands
 			}
 			var c hubChange
 			if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
@@ -178,10 +195,10 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		}
 		roundCause := cause
 		switch {
-		case round == 0 && (own || !box.Has(me.Account.ID)):
-			// A newer post for the same account (another event's) stands
-			// instead of this event's view, and is in changes already.
+		case round == 0 && own:
 			changes = append(changes, me)
+		// Otherwise, in round 0, a newer post for the same account (another
+		// event's) stands instead of this event's view and is in changes.
 		case round > 0 && len(changes) > 0:
 			// Later rounds write for the changes that arrived meanwhile.
 			roundCause = Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}
@@ -196,6 +213,9 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 			if round == 0 {
 				ownHubChangeWritten(ctx) // the member's fromHub rules may be validated while this holder drains on
 			}
+		}
+		for _, en := range box.Entries {
+			written[en.Subject] = en.Body
 		}
 		next, err := mb.CloseAndRelease(ctx, ls, box.Entries, box.Posts)
 		if err == nil {

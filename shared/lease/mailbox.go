@@ -30,9 +30,9 @@ import (
 //     lease, its entry is handed off: the open holder either read it or will
 //     fail its close and read it.
 //   - Otherwise it takes the lease and marks the mailbox open in one
-//     transaction (AcquireOpen), on condition that nothing was posted since
-//     its read, and drains the mailbox as that read returned it, its own
-//     entry included. When the lease is busy without a usable mark (a
+//     transaction (AcquireOpen), on condition that no holder closed the
+//     mailbox since its read, and drains the mailbox as that read returned
+//     it, its own entry included. When the lease is busy without a usable mark (a
 //     holder that does not drain, such as a backfill unit, or a mark near
 //     its lapse), it looks again after a pause (Peek) until its entry is
 //     applied, handed off, or the lease is free.
@@ -65,6 +65,7 @@ const (
 	attrPosts     = "posts"
 	attrOpen      = "open"      // owner token of the draining holder (S)
 	attrOpenUntil = "openUntil" // that holder's lease expiry (N, Unix seconds)
+	attrCloses    = "closes"    // count of closes (N): entries removed after their write
 )
 
 // Entry is one change waiting in a mailbox.
@@ -81,6 +82,9 @@ type Box struct {
 	// Posts counts every post ever made; a holder's close is conditional
 	// on it.
 	Posts int64
+	// Closes counts every close that removed written entries; a take is
+	// conditional on it (AcquireOpen).
+	Closes int64
 	// Open is the draining holder's owner token, "" when none.
 	Open string
 	// OpenUntil is when that holder's lease lapses unless renewed.
@@ -114,17 +118,20 @@ func (l *Leaser) TryAcquire(ctx context.Context, key string, ttl time.Duration) 
 
 // AcquireOpen takes the lease on key if it is free and marks key's mailbox
 // open under it, in one transaction and without waiting, on condition that
-// nothing was posted since the caller's read of the mailbox (its own Post,
-// or Peek), whose post count is seen: the holder then drains exactly what
-// that read returned, and a read that another holder's drain made stale
-// (entries applied since, by that holder, with no post after them) holds
-// only versions already written. A *BusyError when someone holds the lease;
-// ErrMailboxChanged when something was posted since the read (read again).
-// A conflict with a concurrent write to either item counts as busy.
-func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration, seen int64) (*Lease, error) {
+// no holder closed the mailbox since the caller's read of it (its own Post,
+// or Peek), whose close count is closes. The holder then drains that read:
+// every entry in it is still waiting, in that version or a newer one (a
+// newer post fails the holder's close, which reads and writes it), so it
+// never writes a version over a newer one that another holder wrote and
+// removed in between. Posts since the read do not refuse the take: in a
+// burst every event posts at once. A *BusyError when someone holds the
+// lease; ErrMailboxChanged when a holder closed since the read, with the
+// mailbox as the refusal found it (a read for the next try, at no extra
+// call). A conflict with a concurrent write to either item counts as busy.
+func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration, closes int64) (*Lease, Box, error) {
 	holder, owner := l.identity(ctx)
 	put, expires := l.takePut(key, holder, owner, ttl)
-	cond, values := postsSeen(seen)
+	cond, values := countSeen("#closes", closes)
 	values[":o"] = &types.AttributeValueMemberS{Value: owner}
 	values[":u"] = seconds(expires)
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
@@ -140,34 +147,36 @@ func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration,
 			TableName:                 aws.String(l.table),
 			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
 			UpdateExpression:          aws.String("SET #o = :o, #u = :u"),
-			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil, "#posts": attrPosts},
-			ExpressionAttributeValues: values,
+			ConditionExpression:                 aws.String(cond),
+			ExpressionAttributeNames:            map[string]string{"#o": attrOpen, "#u": attrOpenUntil, "#closes": attrCloses},
+			ExpressionAttributeValues:           values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 	}})
 	if err == nil {
-		return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, nil
+		return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, Box{}, nil
 	}
 	var canceled *types.TransactionCanceledException
 	if errors.As(err, &canceled) && len(canceled.CancellationReasons) == 2 {
-		lease, box := aws.ToString(canceled.CancellationReasons[0].Code), aws.ToString(canceled.CancellationReasons[1].Code)
+		reasons := canceled.CancellationReasons
+		lease, box := aws.ToString(reasons[0].Code), aws.ToString(reasons[1].Code)
 		switch {
 		case lease == "ConditionalCheckFailed" || lease == "TransactionConflict" || box == "TransactionConflict":
-			return nil, busyOf(key, canceled.CancellationReasons[0].Item, 0)
+			return nil, Box{}, busyOf(key, reasons[0].Item, 0)
 		case box == "ConditionalCheckFailed":
-			return nil, fmt.Errorf("lease: taking %s: %w", key, ErrMailboxChanged)
+			return nil, boxOf(reasons[1].Item), fmt.Errorf("lease: taking %s: %w", key, ErrMailboxChanged)
 		}
 	}
-	return nil, fmt.Errorf("lease: taking %s and opening its mailbox in table %s: %w", key, l.table, err)
+	return nil, Box{}, fmt.Errorf("lease: taking %s and opening its mailbox in table %s: %w", key, l.table, err)
 }
 
-// postsSeen is the condition that a mailbox's post count is still seen
-// (none when seen is 0), with its values.
-func postsSeen(seen int64) (string, map[string]types.AttributeValue) {
+// countSeen is the condition that a mailbox's counter (name, "#posts" or
+// "#closes") is still seen (absent when seen is 0), with its values.
+func countSeen(name string, seen int64) (string, map[string]types.AttributeValue) {
 	if seen == 0 {
-		return "attribute_not_exists(#posts)", map[string]types.AttributeValue{}
+		return "attribute_not_exists(" + name + ")", map[string]types.AttributeValue{}
 	}
-	return "#posts = :seen", map[string]types.AttributeValue{":seen": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)}}
+	return name + " = :seen", map[string]types.AttributeValue{":seen": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)}}
 }
 
 // Post puts body in key's mailbox as subject's entry, unless a newer entry
@@ -241,22 +250,20 @@ var ErrMailboxChanged = errors.New("mailbox changed since it was read")
 // the mailbox read again (and marked open again): the holder drains that
 // and tries again. ErrNotHeld means the lease was lost.
 func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, seen int64) (Box, error) {
-	names := map[string]string{"#posts": attrPosts, "#o": attrOpen, "#u": attrOpenUntil}
+	names := map[string]string{"#posts": attrPosts, "#o": attrOpen, "#u": attrOpenUntil, "#closes": attrCloses}
 	remove := []string{"#o", "#u"}
 	for i, e := range applied {
 		en, tn := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i)
 		names[en], names[tn] = entryPrefix+e.Subject, timePrefix+e.Subject
 		remove = append(remove, en, tn)
 	}
-	cond, values := postsSeen(seen)
-	if len(values) == 0 {
-		values = nil
-	}
+	cond, values := countSeen("#posts", seen)
+	values[":one"] = &types.AttributeValueMemberN{Value: "1"}
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:                 aws.String(l.table),
 			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
-			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
+			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ") + " ADD #closes :one"),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
@@ -320,6 +327,10 @@ func boxOf(item map[string]types.AttributeValue) Box {
 		case name == attrPosts:
 			if n, ok := v.(*types.AttributeValueMemberN); ok {
 				b.Posts, _ = strconv.ParseInt(n.Value, 10, 64)
+			}
+		case name == attrCloses:
+			if n, ok := v.(*types.AttributeValueMemberN); ok {
+				b.Closes, _ = strconv.ParseInt(n.Value, 10, 64)
 			}
 		case name == attrOpen:
 			if s, ok := v.(*types.AttributeValueMemberS); ok {

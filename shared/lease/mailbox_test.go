@@ -92,7 +92,7 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 	if box.Draining(clk.now(), 0) {
 		t.Fatalf("an expired holder's mark still counts as draining: %+v", box)
 	}
-	cur, err := b.AcquireOpen(ctx, key, time.Minute, box.Posts)
+	cur, _, err := b.AcquireOpen(ctx, key, time.Minute, box.Posts)
 	if err != nil {
 		t.Fatalf("AcquireOpen over a lapsed lease: %v", err)
 	}
@@ -112,11 +112,12 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 }
 
 // A writer that posts first and finds nobody draining takes the lease and
-// opens the mailbox in one call, unless something was posted since its read
-// (then nothing is taken, and it reads again); later posters see it draining
-// (their hand-off is their post alone), a second taker finds the lease busy
-// and learns the holder, and the holder's close on its read fails once
-// something was posted after it.
+// opens the mailbox in one call; posts since its read do not refuse the
+// take, a holder's close since its read does (nothing is taken, and the
+// refusal returns the mailbox as it is). Later posters see the holder
+// draining (their hand-off is their post alone), a second taker finds the
+// lease busy and learns the holder, and the holder's close on its read fails
+// once something was posted after it.
 func TestMailboxAcquireOpen(t *testing.T) {
 	ctx := context.Background()
 	clk, a, b := twoHolders(t)
@@ -132,26 +133,12 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	if _, err := b.Post(ctx, key, "333", "join 333"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.AcquireOpen(ctx, key, time.Minute, mine.Posts); !errors.Is(err, ErrMailboxChanged) {
-		t.Fatalf("AcquireOpen on a read older than the last post: %v; want ErrMailboxChanged", err)
-	}
-	free, err := b.TryAcquire(ctx, key, time.Minute)
+	held, _, err := a.AcquireOpen(ctx, key, time.Minute, mine.Closes)
 	if err != nil {
-		t.Fatalf("a refused AcquireOpen took the lease: %v", err)
-	}
-	if err := free.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	read, err := a.Peek(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := a.AcquireOpen(ctx, key, time.Minute, read.Posts)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("AcquireOpen after another post: %v; want the lease", err)
 	}
 	var busy *BusyError
-	if _, err := b.AcquireOpen(ctx, key, time.Minute, read.Posts); !errors.As(err, &busy) || busy.Holder != "a" || !busy.Until.Equal(held.Expires()) {
+	if _, _, err := b.AcquireOpen(ctx, key, time.Minute, mine.Closes); !errors.As(err, &busy) || busy.Holder != "a" || !busy.Until.Equal(held.Expires()) {
 		t.Fatalf("AcquireOpen on a held lease: %v; want a BusyError naming holder a until %s", err, held.Expires())
 	}
 	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
@@ -165,13 +152,27 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	if !theirs.Draining(clk.now(), time.Second) || theirs.Open != held.Owner {
 		t.Fatalf("post after AcquireOpen: %+v; want draining by %s", theirs, held.Owner)
 	}
-	again, err := a.CloseAndRelease(ctx, held, read.Entries, read.Posts)
+	again, err := a.CloseAndRelease(ctx, held, mine.Entries, mine.Posts)
 	if !errors.Is(err, ErrMailboxChanged) || !again.Has("222") || !again.Has("333") || !again.Has("444") {
-		t.Fatalf("close on the read before the last post: %v, %+v; want ErrMailboxChanged with all three entries", err, again)
+		t.Fatalf("close on the read before the last posts: %v, %+v; want ErrMailboxChanged with all three entries", err, again)
+	}
+	// b read the mailbox (its post of 555) before a's close: that read is
+	// stale once a closes, and b's take on it is refused.
+	clk.advance(time.Millisecond)
+	stale, err := b.Post(ctx, key, "555", "join 555")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err = a.CloseAndRelease(ctx, held, again.Entries, again.Posts); !errors.Is(err, ErrMailboxChanged) {
+		t.Fatalf("close after the post of 555: %v; want ErrMailboxChanged", err)
 	}
 	closeEmpty(t, a, b, held, again)
-	if _, err := b.AcquireOpen(ctx, key, time.Minute, again.Posts); err != nil {
-		t.Fatalf("AcquireOpen after the release: %v", err)
+	_, now, err := b.AcquireOpen(ctx, key, time.Minute, stale.Closes)
+	if !errors.Is(err, ErrMailboxChanged) || len(now.Entries) != 0 || now.Closes != stale.Closes+1 {
+		t.Fatalf("AcquireOpen on a read a close made stale: %v, %+v; want ErrMailboxChanged with the empty mailbox, one close more", err, now)
+	}
+	if _, err := b.TryAcquire(ctx, key, time.Minute); err != nil {
+		t.Fatalf("a refused AcquireOpen took the lease: %v", err)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // (*lease.Leaser).
 type mailboxes interface {
 	Post(ctx context.Context, key, subject, body string) (lease.Box, error)
-	AcquireOpen(ctx context.Context, key string, ttl time.Duration, seen int64) (*lease.Lease, error)
+	AcquireOpen(ctx context.Context, key string, ttl time.Duration, closes int64) (*lease.Lease, lease.Box, error)
 	Peek(ctx context.Context, key string) (lease.Box, error)
 	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
 	Abandon(ctx context.Context, ls *lease.Lease) error
@@ -101,15 +101,14 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		// When another event posted just before this one, it is taking the
 		// lease: look again after a pause instead of failing to take it.
 		if !first || !racing(box, acct.ID, time.Now()) {
-			ls, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Posts)
+			ls, now, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Closes)
 			switch {
 			case err == nil:
 				return e.hubHolder(ctx, mb, ls, cause, region, me, string(body), box)
 			case errors.Is(err, lease.ErrMailboxChanged):
-				// Posted to since this read: read again and decide again.
-				if box, err = mb.Peek(ctx, key); err != nil {
-					return rep, err
-				}
+				// A holder closed since this read: decide again on the
+				// mailbox as the refusal found it.
+				box = now
 				if time.Since(start) <= hubWaitMax {
 					continue
 				}
@@ -142,13 +141,20 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 // expect that event to take the lease: about one post and one take apart.
 const hubRacing = time.Second
 
-// racing reports whether box holds another subject's entry posted within
-// hubRacing before now: an event that posted just before this one, found
-// nobody draining and is taking the lease itself. An older entry is one a
-// dead holder left, which nobody is coming for.
+// racing reports whether box holds another subject's entry posted before
+// subject's own and within hubRacing before now: an event that posted just
+// before this one, found nobody draining and is taking the lease itself.
+// The earliest of a burst of posters sees none and takes the lease; an
+// older entry is one a dead holder left, which nobody is coming for.
 func racing(box lease.Box, subject string, now time.Time) bool {
+	var mine time.Time
 	for _, en := range box.Entries {
-		if en.Subject != subject && now.Sub(en.Posted) < hubRacing {
+		if en.Subject == subject {
+			mine = en.Posted
+		}
+	}
+	for _, en := range box.Entries {
+		if en.Subject != subject && en.Posted.Before(mine) && now.Sub(en.Posted) < hubRacing {
 			return true
 		}
 	}
@@ -160,8 +166,8 @@ func racing(box lease.Box, subject string, now time.Time) bool {
 // of the policy, writes once (an intent and an outcome per event), and closes
 // the mailbox with the release; changes posted since box was read make it
 // drain again, writing only what it has not written yet. box is the mailbox
-// as read just before the lease was taken (AcquireOpen failed had anything
-// been posted since).
+// as read just before the lease was taken (AcquireOpen fails when a holder
+// closed since).
 func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange, mine string, box lease.Box) (rep Report, err error) {
 	closed := false
 	defer func() {

@@ -30,9 +30,9 @@ import (
 //     lease, its entry is handed off: the open holder either read it or will
 //     fail its close and read it.
 //   - Otherwise it takes the lease and marks the mailbox open in one
-//     transaction (AcquireOpen), on condition that no holder closed the
-//     mailbox since its read, and drains the mailbox as that read returned
-//     it, its own entry included. When the lease is busy without a usable mark (a
+//     transaction (AcquireOpen), on condition that no holder took the lease
+//     or read the mailbox under it since its read, and drains the mailbox as
+//     that read returned it, its own entry included. When the lease is busy without a usable mark (a
 //     holder that does not drain, such as a backfill unit, or a mark near
 //     its lapse), it looks again after a pause (Peek) until its entry is
 //     applied, handed off, or the lease is free.
@@ -65,7 +65,7 @@ const (
 	attrPosts     = "posts"
 	attrOpen      = "open"      // owner token of the draining holder (S)
 	attrOpenUntil = "openUntil" // that holder's lease expiry (N, Unix seconds)
-	attrCloses    = "closes"    // count of closes (N): entries removed after their write
+	attrTakes     = "takes"     // count of holders' reads (N): takes and re-reads
 )
 
 // Entry is one change waiting in a mailbox.
@@ -82,9 +82,10 @@ type Box struct {
 	// Posts counts every post ever made; a holder's close is conditional
 	// on it.
 	Posts int64
-	// Closes counts every close that removed written entries; a take is
-	// conditional on it (AcquireOpen).
-	Closes int64
+	// Takes counts every read a holder drains from: each take
+	// (AcquireOpen) and each re-read under a held lease (Open). A take is
+	// conditional on it.
+	Takes int64
 	// Open is the draining holder's owner token, "" when none.
 	Open string
 	// OpenUntil is when that holder's lease lapses unless renewed.
@@ -118,22 +119,24 @@ func (l *Leaser) TryAcquire(ctx context.Context, key string, ttl time.Duration) 
 
 // AcquireOpen takes the lease on key if it is free and marks key's mailbox
 // open under it, in one transaction and without waiting, on condition that
-// no holder closed the mailbox since the caller's read of it (its own Post,
-// or Peek), whose close count is closes. The holder then drains that read:
-// every entry in it is still waiting, in that version or a newer one (a
-// newer post fails the holder's close, which reads and writes it), so it
-// never writes a version over a newer one that another holder wrote and
-// removed in between. Posts since the read do not refuse the take: in a
-// burst every event posts at once. A *BusyError when someone holds the
-// lease; ErrMailboxChanged when a holder closed since the read, with the
-// mailbox as the refusal found it (a read for the next try, at no extra
-// call). A conflict with a concurrent write to either item counts as busy.
-func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration, closes int64) (*Lease, Box, error) {
+// no holder took the lease or read the mailbox under it since the caller's
+// read (its own Post, or Peek), whose count of such reads is takes. The
+// holder then drains that read, and no holder can have written anything
+// newer than it: every entry is still waiting in that version or a newer
+// one (a newer post fails the holder's close, which reads and writes it),
+// and whatever a holder before it wrote came from an older read. Posts
+// since the read do not refuse the take: in a burst every event posts at
+// once. A *BusyError when someone holds the lease; ErrMailboxChanged when a
+// holder took or read since, with the mailbox as the refusal found it (a
+// read for the next try, at no extra call). A conflict with a concurrent
+// write to either item counts as busy.
+func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration, takes int64) (*Lease, Box, error) {
 	holder, owner := l.identity(ctx)
 	put, expires := l.takePut(key, holder, owner, ttl)
-	cond, values := countSeen("#closes", closes)
+	cond, values := countSeen("#takes", takes)
 	values[":o"] = &types.AttributeValueMemberS{Value: owner}
 	values[":u"] = seconds(expires)
+	values[":one"] = &types.AttributeValueMemberN{Value: "1"}
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{
 			TableName:                           put.TableName,
@@ -146,9 +149,9 @@ func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration,
 		{Update: &types.Update{
 			TableName:                           aws.String(l.table),
 			Key:                                 map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
-			UpdateExpression:                    aws.String("SET #o = :o, #u = :u"),
+			UpdateExpression:                    aws.String("SET #o = :o, #u = :u ADD #takes :one"),
 			ConditionExpression:                 aws.String(cond),
-			ExpressionAttributeNames:            map[string]string{"#o": attrOpen, "#u": attrOpenUntil, "#closes": attrCloses},
+			ExpressionAttributeNames:            map[string]string{"#o": attrOpen, "#u": attrOpenUntil, "#takes": attrTakes},
 			ExpressionAttributeValues:           values,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
@@ -171,7 +174,7 @@ func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration,
 }
 
 // countSeen is the condition that a mailbox's counter (name, "#posts" or
-// "#closes") is still seen (absent when seen is 0), with its values.
+// "#takes") is still seen (absent when seen is 0), with its values.
 func countSeen(name string, seen int64) (string, map[string]types.AttributeValue) {
 	if seen == 0 {
 		return "attribute_not_exists(" + name + ")", map[string]types.AttributeValue{}
@@ -208,27 +211,42 @@ func (l *Leaser) Post(ctx context.Context, key, subject, body string) (Box, erro
 	return boxOf(out.Attributes), nil
 }
 
+// Open marks key's mailbox as drained by the holder of ls and returns it,
+// counting the read (Takes). It refuses (ErrNotHeld) when another holder's
+// mark stands unexpired: that holder took the lease over from ls.
+func (l *Leaser) Open(ctx context.Context, ls *Lease) (Box, error) {
+	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(l.table),
+		Key:                      map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
+		UpdateExpression:         aws.String("SET #o = :o, #u = :u ADD #takes :one"),
+		ConditionExpression:      aws.String("attribute_not_exists(#o) OR #o = :o OR #u < :now"),
+		ExpressionAttributeNames: map[string]string{"#o": attrOpen, "#u": attrOpenUntil, "#takes": attrTakes},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":o": &types.AttributeValueMemberS{Value: ls.Owner}, ":u": seconds(ls.expires),
+			":one": &types.AttributeValueMemberN{Value: "1"}, ":now": seconds(l.now()),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return Box{}, fmt.Errorf("lease: opening the mailbox of %s (held as %s): another holder's mark stands: %w", ls.Key, ls.holder, ErrNotHeld)
+	}
+	if err != nil {
+		return Box{}, fmt.Errorf("lease: opening the mailbox of %s in table %s: %w", ls.Key, l.table, err)
+	}
+	return boxOf(out.Attributes), nil
+}
+
 // Peek returns key's mailbox. It reads with an update that changes nothing
 // of the protocol but returns the whole item (the lease table's interface
 // has no GetItem), which is strongly consistent.
 func (l *Leaser) Peek(ctx context.Context, key string) (Box, error) {
-	return l.touch(ctx, key, "SET #r = :r", map[string]string{"#r": "readAt"},
-		map[string]types.AttributeValue{":r": seconds(l.now())})
-}
-
-// Open marks key's mailbox as drained by the holder of ls and returns it.
-func (l *Leaser) Open(ctx context.Context, ls *Lease) (Box, error) {
-	return l.touch(ctx, ls.Key, "SET #o = :o, #u = :u", map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
-		map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: ls.Owner}, ":u": seconds(ls.expires)})
-}
-
-func (l *Leaser) touch(ctx context.Context, key, update string, names map[string]string, values map[string]types.AttributeValue) (Box, error) {
 	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
 		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
-		UpdateExpression:          aws.String(update),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+		UpdateExpression:          aws.String("SET #r = :r"),
+		ExpressionAttributeNames:  map[string]string{"#r": "readAt"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": seconds(l.now())},
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
@@ -250,7 +268,7 @@ var ErrMailboxChanged = errors.New("mailbox changed since it was read")
 // the mailbox read again (and marked open again): the holder drains that
 // and tries again. ErrNotHeld means the lease was lost.
 func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, seen int64) (Box, error) {
-	names := map[string]string{"#posts": attrPosts, "#o": attrOpen, "#u": attrOpenUntil, "#closes": attrCloses}
+	names := map[string]string{"#posts": attrPosts, "#o": attrOpen, "#u": attrOpenUntil}
 	remove := []string{"#o", "#u"}
 	for i, e := range applied {
 		en, tn := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i)
@@ -258,12 +276,14 @@ func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry
 		remove = append(remove, en, tn)
 	}
 	cond, values := countSeen("#posts", seen)
-	values[":one"] = &types.AttributeValueMemberN{Value: "1"}
+	if len(values) == 0 {
+		values = nil
+	}
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:                 aws.String(l.table),
 			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
-			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ") + " ADD #closes :one"),
+			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
@@ -328,9 +348,9 @@ func boxOf(item map[string]types.AttributeValue) Box {
 			if n, ok := v.(*types.AttributeValueMemberN); ok {
 				b.Posts, _ = strconv.ParseInt(n.Value, 10, 64)
 			}
-		case name == attrCloses:
+		case name == attrTakes:
 			if n, ok := v.(*types.AttributeValueMemberN); ok {
-				b.Closes, _ = strconv.ParseInt(n.Value, 10, 64)
+				b.Takes, _ = strconv.ParseInt(n.Value, 10, 64)
 			}
 		case name == attrOpen:
 			if s, ok := v.(*types.AttributeValueMemberS); ok {

@@ -92,9 +92,15 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 	if box.Draining(clk.now(), 0) {
 		t.Fatalf("an expired holder's mark still counts as draining: %+v", box)
 	}
-	cur, _, err := b.AcquireOpen(ctx, key, time.Minute, box.Posts)
+	if _, _, err := b.AcquireOpen(ctx, key, time.Minute, box.Takes-1); !errors.Is(err, ErrMailboxChanged) {
+		t.Fatalf("AcquireOpen on a read from before the old holder's open: %v; want ErrMailboxChanged", err)
+	}
+	cur, _, err := b.AcquireOpen(ctx, key, time.Minute, box.Takes)
 	if err != nil {
 		t.Fatalf("AcquireOpen over a lapsed lease: %v", err)
+	}
+	if _, err := a.Open(ctx, old); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("re-open by the holder that lost its lease: %v; want ErrNotHeld (the new holder's mark stands)", err)
 	}
 	if _, err := a.CloseAndRelease(ctx, old, nil, box.Posts); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("close by a holder that lost its lease: %v; want ErrNotHeld", err)
@@ -113,8 +119,8 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 
 // A writer that posts first and finds nobody draining takes the lease and
 // opens the mailbox in one call; posts since its read do not refuse the
-// take, a holder's close since its read does (nothing is taken, and the
-// refusal returns the mailbox as it is). Later posters see the holder
+// take, a holder's take or read since its read does (nothing is taken, and
+// the refusal returns the mailbox as it is). Later posters see the holder
 // draining (their hand-off is their post alone), a second taker finds the
 // lease busy and learns the holder, and the holder's close on its read fails
 // once something was posted after it.
@@ -130,15 +136,16 @@ func TestMailboxAcquireOpen(t *testing.T) {
 		t.Fatalf("first post: %+v; want nobody draining", mine)
 	}
 	clk.advance(time.Millisecond)
-	if _, err := b.Post(ctx, key, "333", "join 333"); err != nil {
+	stale, err := b.Post(ctx, key, "333", "join 333")
+	if err != nil {
 		t.Fatal(err)
 	}
-	held, _, err := a.AcquireOpen(ctx, key, time.Minute, mine.Closes)
+	held, _, err := a.AcquireOpen(ctx, key, time.Minute, mine.Takes)
 	if err != nil {
 		t.Fatalf("AcquireOpen after another post: %v; want the lease", err)
 	}
 	var busy *BusyError
-	if _, _, err := b.AcquireOpen(ctx, key, time.Minute, mine.Closes); !errors.As(err, &busy) || busy.Holder != "a" || !busy.Until.Equal(held.Expires()) {
+	if _, _, err := b.AcquireOpen(ctx, key, time.Minute, mine.Takes+1); !errors.As(err, &busy) || busy.Holder != "a" || !busy.Until.Equal(held.Expires()) {
 		t.Fatalf("AcquireOpen on a held lease: %v; want a BusyError naming holder a until %s", err, held.Expires())
 	}
 	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
@@ -156,24 +163,43 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	if !errors.Is(err, ErrMailboxChanged) || !again.Has("222") || !again.Has("333") || !again.Has("444") {
 		t.Fatalf("close on the read before the last posts: %v, %+v; want ErrMailboxChanged with all three entries", err, again)
 	}
-	// b read the mailbox (its post of 555) before a's close: that read is
-	// stale once a closes, and b's take on it is refused.
+	closeEmpty(t, a, b, held, again)
+
+	// b's read (its post of 333) came before a's take and a's re-read:
+	// a take on it is refused, and nothing is taken or marked.
+	_, now, err := b.AcquireOpen(ctx, key, time.Minute, stale.Takes)
+	if !errors.Is(err, ErrMailboxChanged) || len(now.Entries) != 0 || now.Open != "" || now.Takes != stale.Takes+2 {
+		t.Fatalf("AcquireOpen on a read a holder made stale: %v, %+v; want ErrMailboxChanged with the empty, closed mailbox, two reads more", err, now)
+	}
+	// A take on a fresh read succeeds (the counter compared, not absent),
+	// also after a holder that abandoned its drain.
 	clk.advance(time.Millisecond)
-	stale, err := b.Post(ctx, key, "555", "join 555")
+	fresh, err := b.Post(ctx, key, "555", "join 555")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err = a.CloseAndRelease(ctx, held, again.Entries, again.Posts); !errors.Is(err, ErrMailboxChanged) {
-		t.Fatalf("close after the post of 555: %v; want ErrMailboxChanged", err)
+	gaveUp, _, err := b.AcquireOpen(ctx, key, time.Minute, fresh.Takes)
+	if err != nil {
+		t.Fatalf("AcquireOpen on a fresh read after %d reads: %v", fresh.Takes, err)
 	}
-	closeEmpty(t, a, b, held, again)
-	_, now, err := b.AcquireOpen(ctx, key, time.Minute, stale.Closes)
-	if !errors.Is(err, ErrMailboxChanged) || len(now.Entries) != 0 || now.Closes != stale.Closes+1 {
-		t.Fatalf("AcquireOpen on a read a close made stale: %v, %+v; want ErrMailboxChanged with the empty mailbox, one close more", err, now)
+	if err := b.Abandon(ctx, gaveUp); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := b.TryAcquire(ctx, key, time.Minute); err != nil {
-		t.Fatalf("a refused AcquireOpen took the lease: %v", err)
+	if err := gaveUp.Release(ctx); err != nil {
+		t.Fatal(err)
 	}
+	after, err := a.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Has("555") || after.Open != "" {
+		t.Fatalf("after the abandoned drain: %+v; want 555 waiting and no mark", after)
+	}
+	last, _, err := a.AcquireOpen(ctx, key, time.Minute, after.Takes)
+	if err != nil {
+		t.Fatalf("AcquireOpen after an abandoned drain: %v", err)
+	}
+	closeEmpty(t, a, b, last, after)
 }
 
 // closeEmpty closes holder's mailbox on its read box (which must be

@@ -21,7 +21,7 @@ import (
 // (*lease.Leaser).
 type mailboxes interface {
 	Post(ctx context.Context, key, subject, body string) (lease.Box, error)
-	AcquireOpen(ctx context.Context, key string, ttl time.Duration, closes int64) (*lease.Lease, lease.Box, error)
+	AcquireOpen(ctx context.Context, key string, ttl time.Duration, takes int64) (*lease.Lease, lease.Box, error)
 	Peek(ctx context.Context, key string) (lease.Box, error)
 	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
 	Abandon(ctx context.Context, ls *lease.Lease) error
@@ -101,13 +101,13 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		// When another event posted just before this one, it is taking the
 		// lease: look again after a pause instead of failing to take it.
 		if !first || !racing(box, acct.ID, time.Now()) {
-			ls, now, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Closes)
+			ls, now, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Takes)
 			switch {
 			case err == nil:
 				return e.hubHolder(ctx, mb, ls, cause, region, me, string(body), box)
 			case errors.Is(err, lease.ErrMailboxChanged):
-				// A holder closed since this read: decide again on the
-				// mailbox as the refusal found it.
+				// A holder took or read since this read: decide again on
+				// the mailbox as the refusal found it.
 				box = now
 				if time.Since(start) <= hubWaitMax {
 					continue
@@ -167,7 +167,7 @@ func racing(box lease.Box, subject string, now time.Time) bool {
 // the mailbox with the release; changes posted since box was read make it
 // drain again, writing only what it has not written yet. box is the mailbox
 // as read just before the lease was taken (AcquireOpen fails when a holder
-// closed since).
+// took or read since).
 func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange, mine string, box lease.Box) (rep Report, err error) {
 	closed := false
 	defer func() {

@@ -128,18 +128,21 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	ctx := context.Background()
 	clk, a, b := twoHolders(t)
 	key := RegistryKey("111111111111", "us-west-2")
-	mine, err := a.Post(ctx, key, "222", "join 222")
-	if err != nil {
-		t.Fatal(err)
+	// post has l post "join <subject>" a millisecond after the last post.
+	post := func(l *Leaser, subject string) Box {
+		t.Helper()
+		clk.advance(time.Millisecond)
+		box, err := l.Post(ctx, key, subject, "join "+subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return box
 	}
+	mine := post(a, "222")
 	if mine.Draining(clk.now(), time.Second) {
 		t.Fatalf("first post: %+v; want nobody draining", mine)
 	}
-	clk.advance(time.Millisecond)
-	stale, err := b.Post(ctx, key, "333", "join 333")
-	if err != nil {
-		t.Fatal(err)
-	}
+	stale := post(b, "333")
 	held, _, err := a.AcquireOpen(ctx, key, time.Minute, mine.Takes)
 	if err != nil {
 		t.Fatalf("AcquireOpen after another post: %v; want the lease", err)
@@ -151,11 +154,7 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
 		t.Fatalf("TryAcquire after AcquireOpen: %v; want ErrBusy", err)
 	}
-	clk.advance(time.Millisecond)
-	theirs, err := b.Post(ctx, key, "444", "join 444")
-	if err != nil {
-		t.Fatal(err)
-	}
+	theirs := post(b, "444")
 	if !theirs.Draining(clk.now(), time.Second) || theirs.Open != held.Owner {
 		t.Fatalf("post after AcquireOpen: %+v; want draining by %s", theirs, held.Owner)
 	}
@@ -173,11 +172,7 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	}
 	// A take on a fresh read succeeds (the counter compared, not absent),
 	// also after a holder that abandoned its drain.
-	clk.advance(time.Millisecond)
-	fresh, err := b.Post(ctx, key, "555", "join 555")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh := post(b, "555")
 	gaveUp, _, err := b.AcquireOpen(ctx, key, time.Minute, fresh.Takes)
 	if err != nil {
 		t.Fatalf("AcquireOpen on a fresh read after %d reads: %v", fresh.Takes, err)

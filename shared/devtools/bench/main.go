@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -176,6 +177,9 @@ func run(ctx context.Context, out io.Writer, nAccounts, nRepos, workers, joins i
 	}
 	defer srv.Stop()
 	proxy := localaws.NewServerProxy(srv)
+	for pid, name := range srv.Processes() {
+		localNames[strconv.Itoa(pid)] = name
+	}
 	defer proxy.Close()
 	cfg := srv.Config(region)
 	// Units at once: two deliveries of 10 cover 20 units, each converging 4
@@ -657,6 +661,8 @@ type joinResult struct {
 	// (share of all cores; -1 unmeasured).
 	seriesBusy, concBusy float64
 	cores                int // the machine's, which the shares are of
+	// seriesProc and concProc are the CPU seconds by process (procSince).
+	seriesProc, concProc map[string]float64
 	// ratios are every round's at once / in series, ascending; this result
 	// is the median round's.
 	ratios []float64
@@ -701,6 +707,18 @@ func (j joinResult) report(out io.Writer) {
 	fmt.Fprintf(tw, "hub grants lost\t%d\t%d\t\n", j.lostSeries, j.lostConcurrent)
 	if j.seriesBusy >= 0 && j.concBusy >= 0 {
 		fmt.Fprintf(tw, "machine CPU in use (%d cores)\t%.0f%%\t%.0f%%\t\n", j.cores, 100*j.seriesBusy, 100*j.concBusy)
+	}
+	procs := map[string]bool{}
+	for k := range j.seriesProc {
+		procs[k] = true
+	}
+	for k := range j.concProc {
+		procs[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(procs)) {
+		if j.seriesProc[k]+j.concProc[k] >= 0.05 {
+			fmt.Fprintf(tw, "CPU seconds, %s\t%.2f\t%.2f\t\t\n", k, j.seriesProc[k], j.concProc[k])
+		}
 	}
 	keys := map[string]bool{}
 	for k := range j.seriesCalls {
@@ -793,7 +811,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		return jr, err
 	}
 	proxy.Reset()
-	cpu := readCPU()
+	cpu, procs := readCPU(), procTicks()
 	jr.cores = cpu.cores
 	start := time.Now()
 	for _, a := range accounts[:n] {
@@ -802,7 +820,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		}
 	}
 	jr.seriesWall = time.Since(start)
-	jr.seriesBusy = busySince(cpu)
+	jr.seriesBusy, jr.seriesProc = busySince(cpu), procSince(procs)
 	trace("joins-series", start, proxy)
 	jr.seriesCalls, jr.seriesTook = callsOf(proxy), tookOf(proxy)
 	if jr.lostSeries, err = lost(accounts[:n]); err != nil {
@@ -822,7 +840,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 	wg.Wait()
 	proxy.Reset()
 	errs := make([]error, n)
-	cpu = readCPU()
+	cpu, procs = readCPU(), procTicks()
 	start = time.Now()
 	for i, a := range accounts[n:] {
 		wg.Add(1)
@@ -830,7 +848,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 	}
 	wg.Wait()
 	jr.concWall = time.Since(start)
-	jr.concBusy = busySince(cpu)
+	jr.concBusy, jr.concProc = busySince(cpu), procSince(procs)
 	jr.concCalls = callsOf(proxy)
 	trace("joins-at-once", start, proxy)
 	if err := errors.Join(errs...); err != nil {

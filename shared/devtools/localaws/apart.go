@@ -91,3 +91,19 @@ func isDynamoDB(req *http.Request) bool {
 	t := req.Header.Get("X-Amz-Target")
 	return strings.HasPrefix(t, "DynamoDB_") || strings.HasPrefix(t, "DynamoDBStreams_")
 }
+
+// Processes names the server's moto processes by pid (what each serves),
+// for a benchmark that reports where its CPU went.
+func (s *Server) Processes() map[int]string {
+	m := map[int]string{}
+	if s.cmd != nil && s.cmd.Process != nil {
+		m[s.cmd.Process.Pid] = "every service"
+		if s.apart != nil {
+			m[s.cmd.Process.Pid] = "every service but DynamoDB"
+		}
+	}
+	if s.apart != nil && s.apart.cmd != nil && s.apart.cmd.Process != nil {
+		m[s.apart.cmd.Process.Pid] = "DynamoDB"
+	}
+	return m
+}

@@ -3,6 +3,9 @@ package main
 import (
 	"testing"
 	"time"
+
+	// Every test package takes -update (go test ./... -update).
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // TestProcSinceCountsThisProcess: CPU burnt by this process shows under the

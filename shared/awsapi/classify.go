@@ -65,7 +65,7 @@ var transientCodes = map[string]bool{
 	"InternalFailure": true, "InternalError": true, "InternalServerError": true, "ServiceUnavailable": true,
 	"ServiceUnavailableException": true, "ServiceFailure": true, "ServerException": true,
 	"RequestTimeout": true, "RequestTimeoutException": true, "ServiceException": true,
-	"TransactionConflictException": true,
+	"TransactionConflictException": true, "TransactionInProgressException": true,
 }
 
 // permanentCodes are errors the same request will always hit.

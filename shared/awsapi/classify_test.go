@@ -45,6 +45,7 @@ func TestClassify(t *testing.T) {
 		{"TooManyRequestsException (Organizations)", &orgtypes.TooManyRequestsException{Message: aws.String("AWS Organizations can't complete your request because another request is already in progress")}, Retryable},
 		{"ConcurrentModificationException", &orgtypes.ConcurrentModificationException{}, Retryable},
 		{"TransactionConflictException (DynamoDB)", &smithy.GenericAPIError{Code: "TransactionConflictException"}, Retryable},
+		{"TransactionInProgressException (DynamoDB)", &smithy.GenericAPIError{Code: "TransactionInProgressException"}, Retryable},
 		{"RequestLimitExceeded", &smithy.GenericAPIError{Code: "RequestLimitExceeded"}, Retryable},
 		{"Throttling (IAM)", &smithy.GenericAPIError{Code: "Throttling"}, Retryable},
 		{"TooManyRequests", &smithy.GenericAPIError{Code: "TooManyRequests"}, Retryable},

@@ -74,14 +74,17 @@ func retryerFromEnv() (func() aws.Retryer, error) {
 // throttling and transient errors it retries ConcurrentModificationException
 // (Organizations, IAM) and DynamoDB's TransactionConflictException (a plain
 // write to an item that a transaction is changing, such as a post to a
-// mailbox while a holder takes or closes it), which a moment later succeed.
+// mailbox while a holder takes or closes it) and TransactionInProgressException
+// (a retried transaction whose first attempt, same client request token, is
+// still running: AWS's advice is to retry, which returns the first attempt's
+// result), which a moment later succeed.
 func NewRetryer() aws.Retryer {
 	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
 			so.MaxAttempts = MaxAttempts
 			so.MaxBackoff = MaxBackoff
 			so.Retryables = append(so.Retryables, retry.RetryableErrorCode{
-				Codes: map[string]struct{}{"ConcurrentModificationException": {}, "TransactionConflictException": {}},
+				Codes: map[string]struct{}{"ConcurrentModificationException": {}, "TransactionConflictException": {}, "TransactionInProgressException": {}},
 			})
 		})
 	})

@@ -132,7 +132,7 @@ func BenchmarkClassify(b *testing.B) {
 // transaction on the same item (a mailbox post while a holder takes it).
 func TestRetryerRetriesConcurrentChanges(t *testing.T) {
 	r := NewRetryer()
-	for _, code := range []string{"ConcurrentModificationException", "TransactionConflictException", "ThrottlingException"} {
+	for _, code := range []string{"ConcurrentModificationException", "TransactionConflictException", "TransactionInProgressException", "ThrottlingException"} {
 		if !r.IsErrorRetryable(&smithy.GenericAPIError{Code: code}) {
 			t.Errorf("%s is not retried", code)
 		}

@@ -256,9 +256,9 @@ func TestWalkReportsSuspendedAndMissingAccounts(t *testing.T) {
 	}
 }
 
-// withoutPaths answers DescribeAccount without Account.Paths, as the
-// documented answer in some partitions (the China regions' API reference)
-// and older answers do, so the reader must climb with ListParents.
+// withoutPaths answers DescribeAccount without Account.Paths, as an answer
+// that lacks the field (or one the reader cannot parse) would, so the
+// reader must climb with ListParents.
 type withoutPaths struct{ *organizations.Client }
 
 func (c withoutPaths) DescribeAccount(ctx context.Context, in *organizations.DescribeAccountInput, opts ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error) {

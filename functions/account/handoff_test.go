@@ -8,7 +8,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -98,5 +100,51 @@ func TestHandedOffChangeSurvivesADeadHolder(t *testing.T) {
 		return r.Decision == audit.DecisionApplied && r.Trigger.EventID == ev.ID
 	}) {
 		t.Errorf("no applied record of %s under the handed-off event %s; have %+v", target, ev.ID, recs)
+	}
+}
+
+// TestStaleMailboxEntryIsReadAgain: a holder that died ten minutes ago left
+// an entry saying an account is a member of the enumerated OU; the account
+// has left the organization since (its departure never reached the
+// mailbox). The next account event's holder does not grant it as the entry
+// said: it reads the account from the organization again, applies what it
+// finds (absent), and the mailbox is empty afterwards.
+func TestStaleMailboxEntryIsReadAgain(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	foreign := foreignStatement("210987654321")
+	w.seedHub("210987654321")
+	b := w.createAccount("next", w.ouA)
+	fn := w.start()
+
+	const gone = "999988887777" // not in the organization
+	body, err := json.Marshal(map[string]any{
+		"account": desired.Account{ID: gone, Status: "ACTIVE", OUPath: w.ouPath(w.ouA)},
+		"present": true,
+		"cause":   apply.Cause{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := func() time.Time { return time.Now().Add(-10 * time.Minute) }
+	leases, err := lease.New(dynamodb.NewFromConfig(w.hub), functest.LeaseTable, lease.Options{Holder: "dead-holder", Now: past})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := lease.RegistryKey(hubAccount, region)
+	if _, err := leases.Post(w.ctx, key, gone, string(body)); err != nil {
+		t.Fatal(err)
+	}
+
+	if r := w.invoke(fn, w.event("org-account-joined.json", b)); r.Failed != 0 {
+		t.Fatalf("the join failed: %+v", r.Report)
+	}
+	w.assertHub(foreign, roots(b), roots(b), nil)
+	box, err := leases.Peek(w.ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.Entries) != 0 || box.Open != "" {
+		t.Errorf("mailbox after the holder: %+v; want empty and closed", box)
 	}
 }

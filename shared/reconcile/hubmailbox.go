@@ -49,6 +49,13 @@ const (
 	// hubRounds bounds how often one holder drains the mailbox again
 	// because changes kept arriving while it wrote.
 	hubRounds = 8
+	// hubEntryFresh is how old a mailbox entry may be and still be applied
+	// as posted. A change normally leaves the mailbox within seconds; an
+	// older one was left by a holder that died or was refused, and the
+	// account may have moved or left since (its own event failing before
+	// it posted), so the holder reads the account from the organization
+	// again instead of granting what the entry said.
+	hubEntryFresh = 5 * time.Minute
 )
 
 // hubRegistryForAccount applies one account's membership to the hub's
@@ -183,21 +190,36 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		var changes []hubChange
 		var also []apply.Cause
 		own := false
+		applied := make([]lease.Entry, 0, len(box.Entries)) // what the close may remove
 		for _, en := range box.Entries {
 			if round == 0 && en.Subject == me.Account.ID && en.Body == mine {
 				own = true // this event's own post: written under its cause
+				applied = append(applied, en)
 				continue
 			}
 			if b, ok := written[en.Subject]; ok && b == en.Body {
+				applied = append(applied, en)
 				continue // a failed close read it again; its write stands
 			}
 			var c hubChange
 			if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
 				e.log().Warn("unreadable hub mailbox entry dropped", "key", ls.Key, "subject", en.Subject, "error", err)
+				applied = append(applied, en)
 				continue
+			}
+			if time.Since(en.Posted) > hubEntryFresh {
+				fresh, err := e.reread(ctx, c, en)
+				if err != nil {
+					// Left waiting for a later holder (or the sweep); the
+					// other changes go on.
+					e.log().Warn("stale hub mailbox entry left waiting: its account could not be read again", "key", ls.Key, "subject", en.Subject, "posted", en.Posted, "error", err.Error())
+					continue
+				}
+				c = fresh
 			}
 			changes = append(changes, c)
 			also = append(also, c.Cause)
+			applied = append(applied, en)
 		}
 		roundCause := cause
 		switch {
@@ -213,17 +235,27 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		if len(changes) > 0 {
 			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also)
 			rep.Add(r)
-			if err != nil || !ok {
+			if err == nil && !ok {
+				// A refused plan: the entries stay for a later holder.
+				// Events that handed their change to this holder after its
+				// last read are told nothing else, so the refusal is
+				// recorded under them too.
+				closed = true // abandoned and released here
+				r, err := e.hubRefusedLate(ctx, mb, ls, region, box, written)
+				rep.Add(r)
+				return rep, errors.Join(err, ls.Release(context.WithoutCancel(ctx)))
+			}
+			if err != nil {
 				return rep, err
 			}
 			if round == 0 {
 				ownHubChangeWritten(ctx) // the member's fromHub rules may be validated while this holder drains on
 			}
 		}
-		for _, en := range box.Entries {
+		for _, en := range applied {
 			written[en.Subject] = en.Body
 		}
-		next, err := mb.CloseAndRelease(ctx, ls, box.Entries, box.Posts)
+		next, err := mb.CloseAndRelease(ctx, ls, applied, box.Posts)
 		if err == nil {
 			closed = true
 			return rep, nil
@@ -236,6 +268,72 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		}
 		box = next
 	}
+}
+
+// reread is a stale mailbox entry's change as the organization shows its
+// account now (present when it is in the organization and active), under
+// the cause that posted it. Without organization access the entry is taken
+// at its word, as a departure event is (and so is the hub's own account,
+// which the organization read does not place).
+func (e *Engine) reread(ctx context.Context, c hubChange, en lease.Entry) (hubChange, error) {
+	if e.Org == nil || c.Account.ID == e.Decl.Hub.AccountID {
+		return c, nil
+	}
+	acct, err := e.accountInfo(ctx, c.Account.ID)
+	if err != nil {
+		return c, err
+	}
+	if acct.Active() != c.Present || acct.OUPath != c.Account.OUPath {
+		e.log().Info("stale hub mailbox entry read again from the organization", "subject", en.Subject, "posted", en.Posted,
+			"posted_present", c.Present, "present", acct.Active(), "posted_ouPath", c.Account.OUPath, "ouPath", acct.OUPath)
+	}
+	c.Account, c.Present = acct, acct.Active()
+	return c, nil
+}
+
+// hubRefusedLate follows a refused round: it stops posters handing off to
+// this holder (Abandon: a later poster takes the lease itself once it is
+// released), then records the refusal under every event that handed its
+// change off after the holder's last read (box), by planning their changes
+// once more; the caller releases the lease. Their entries stay in the
+// mailbox, as the refused ones do.
+func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lease, region string, box lease.Box, written map[string]string) (Report, error) {
+	var rep Report
+	ctx = context.WithoutCancel(ctx)
+	if err := mb.Abandon(ctx, ls); err != nil {
+		return rep, err
+	}
+	now, err := mb.Peek(ctx, ls.Key)
+	if err != nil {
+		return rep, err
+	}
+	seen := map[string]string{}
+	for _, en := range box.Entries {
+		seen[en.Subject] = en.Body
+	}
+	var changes []hubChange
+	var also []apply.Cause
+	for _, en := range now.Entries {
+		if b, ok := seen[en.Subject]; ok && b == en.Body {
+			continue // read before the refusal: recorded under its event
+		}
+		if b, ok := written[en.Subject]; ok && b == en.Body {
+			continue
+		}
+		var c hubChange
+		if json.Unmarshal([]byte(en.Body), &c) != nil {
+			continue
+		}
+		changes = append(changes, c)
+		also = append(also, c.Cause)
+	}
+	if len(changes) == 0 {
+		return rep, nil
+	}
+	cause := Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}
+	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also[1:])
+	rep.Add(r)
+	return rep, err
 }
 
 // hubRound plans changes on one read of the hub registry policy (and of the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,12 +13,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// A mailbox lets writers that find a document's lease busy hand their change
-// to whoever holds it, instead of queueing for the lease one by one. It is
-// one item in the lease table next to the lease ("mailbox/<key>"): one entry
-// per subject (e.g. the account an event is about, the latest post
-// winning), a count of posts, and, while a holder drains it, that holder's
-// mark ("open") with its lease's expiry.
+// A mailbox lets writers of one document hand their change to whoever holds
+// the document's lease, instead of queueing for the lease one by one: every
+// such writer posts its change first, and one of them takes the lease and
+// applies every change waiting. It is one item in the lease table next to
+// the lease ("mailbox/<key>"): one entry per subject (e.g. the account an
+// event is about, the latest post winning), a count of posts ("posts"), a
+// count of holders' reads ("takes": each take and each re-read under a held
+// lease), and, while a holder drains it, that holder's mark ("open") with its
+// lease's expiry.
 //
 // The protocol, which makes a hand-off cost a poster one call, taking over
 // cost no more calls than taking a lease and opening the mailbox, and never
@@ -40,10 +42,12 @@ import (
 //     "account X is a member at OU path P"), then CloseAndRelease: one
 //     transaction that removes the applied entries and the mark and deletes
 //     the lease, on condition that nothing was posted since the holder's read
-//     (the post count) and that it still owns the lease. When something was
-//     posted meanwhile the transaction changes nothing, the holder reads again
-//     and drains again: no post can land after a holder's last read and
-//     before its release.
+//     (the post count) and that it still owns the lease. (More than
+//     closeChunk applied entries are removed a chunk at a time, on the same
+//     post count, the last chunk in that transaction: DynamoDB refuses an
+//     expression over 4 KB.) When something was posted meanwhile the
+//     transaction changes nothing, the holder reads again and drains again:
+//     no post can land after a holder's last read and before its release.
 //
 // Writers that do not drain the mailbox (a backfill unit holding the
 // registry's lease) take the lease with Acquire and never open it: to a
@@ -129,7 +133,8 @@ func (l *Leaser) TryAcquire(ctx context.Context, key string, ttl time.Duration) 
 // once. A *BusyError when someone holds the lease; ErrMailboxChanged when a
 // holder took or read since, with the mailbox as the refusal found it (a
 // read for the next try, at no extra call). A conflict with a concurrent
-// write to either item counts as busy.
+// write to either item, or throttling of either (the SDK does not retry a
+// canceled transaction), counts as busy.
 func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration, takes int64) (*Lease, Box, error) {
 	holder, owner := l.identity(ctx)
 	put, expires := l.takePut(key, holder, owner, ttl)
@@ -164,13 +169,26 @@ func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration,
 		reasons := canceled.CancellationReasons
 		lease, box := aws.ToString(reasons[0].Code), aws.ToString(reasons[1].Code)
 		switch {
-		case lease == "ConditionalCheckFailed" || lease == "TransactionConflict" || box == "TransactionConflict":
+		case lease == "ConditionalCheckFailed" || transient(lease) || transient(box):
 			return nil, Box{}, busyOf(key, reasons[0].Item, 0)
 		case box == "ConditionalCheckFailed":
 			return nil, boxOf(reasons[1].Item), fmt.Errorf("lease: taking %s: %w", key, ErrMailboxChanged)
 		}
 	}
 	return nil, Box{}, fmt.Errorf("lease: taking %s and opening its mailbox in table %s: %w", key, l.table, err)
+}
+
+// transient reports whether a transaction cancellation reason says nothing
+// about an item's condition, only that this attempt met a concurrent write
+// to it (TransactionConflict) or was throttled on it: the SDK retries
+// neither inside a TransactionCanceledException, so the caller treats it
+// like a busy lease or a changed mailbox and tries again.
+func transient(code string) bool {
+	switch code {
+	case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
+		return true
+	}
+	return false
 }
 
 // countSeen is the condition that a mailbox's counter (name, "#posts" or
@@ -255,34 +273,74 @@ func (l *Leaser) Peek(ctx context.Context, key string) (Box, error) {
 	return boxOf(out.Attributes), nil
 }
 
-// ErrMailboxChanged is returned by CloseAndRelease when something was posted
-// after the holder's last read: the lease is still held, and the returned
-// Box holds what is waiting now.
+// ErrMailboxChanged means the mailbox is not as the caller read it; the Box
+// returned with it is the mailbox as it is now, for the next try.
+//
+//   - From AcquireOpen: a holder took the lease or read the mailbox under it
+//     since the caller's read. Nothing was taken: the caller does not hold
+//     the lease, and the Box is the mailbox as the refusal found it.
+//   - From CloseAndRelease: something was posted since the holder's last
+//     read, or the close met a concurrent write (TransactionConflict) or
+//     throttling, when possibly nothing was posted. The lease is still held,
+//     the Box was read again under it (Open, which marks the mailbox open
+//     again), and entries an earlier chunk of the close removed are gone
+//     from it (they were applied): the holder drains the Box and closes
+//     again.
 var ErrMailboxChanged = errors.New("mailbox changed since it was read")
 
-// CloseAndRelease ends a holder's drain in one transaction: it removes the
-// applied entries and the holder's open mark and deletes the lease, on
-// condition that the post count is still seen (nothing was posted since the
-// holder read the mailbox) and that ls still owns the lease. When something
-// was posted meanwhile it changes nothing and returns ErrMailboxChanged with
-// the mailbox read again (and marked open again): the holder drains that
-// and tries again. ErrNotHeld means the lease was lost.
+// closeChunk is how many applied entries one write of a close removes. Each
+// entry adds two paths to the REMOVE expression (at most 12 bytes, ", #e99,
+// #t99"), and DynamoDB refuses any expression over 4 KB: a chunk's stays
+// under 1.5 KB whatever the subjects (they are in the attribute names, not
+// in the expression). Without chunks a close of about 290 entries or more
+// would be refused every time, and the mailbox would never close.
+const closeChunk = 100
+
+// CloseAndRelease ends a holder's drain: it removes the applied entries and
+// the holder's open mark and deletes the lease, on condition that the post
+// count is still seen (nothing was posted since the holder read the
+// mailbox) and that ls still owns the lease. Up to closeChunk applied
+// entries that is one transaction. More are removed closeChunk at a time
+// first, each chunk an update on the same post count (so it removes entries
+// exactly as the holder read them), and the last chunk goes in the
+// transaction. When something was posted meanwhile (before the transaction
+// or any chunk) nothing more changes and it returns ErrMailboxChanged with
+// the mailbox read again (and marked open again): the holder drains that and
+// tries again; entries earlier chunks removed were applied, so they stay
+// removed. A transaction that meets a concurrent write or throttling does
+// the same. ErrNotHeld means the lease was lost.
 func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, seen int64) (Box, error) {
-	names := map[string]string{"#posts": attrPosts, "#o": attrOpen, "#u": attrOpenUntil}
-	remove := []string{"#o", "#u"}
-	for i, e := range applied {
-		en, tn := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i)
-		names[en], names[tn] = entryPrefix+e.Subject, timePrefix+e.Subject
-		remove = append(remove, en, tn)
-	}
 	cond, values := countSeen("#posts", seen)
 	if len(values) == 0 {
 		values = nil
 	}
+	mailbox := map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}}
+	for len(applied) > closeChunk {
+		names, remove := removal(applied[:closeChunk])
+		_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(l.table),
+			Key:                       mailbox,
+			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return l.reread(ctx, ls)
+		}
+		if err != nil {
+			return Box{}, fmt.Errorf("lease: closing the mailbox of %s in table %s: %w", ls.Key, l.table, err)
+		}
+		applied = applied[closeChunk:]
+	}
+	names, remove := removal(applied)
+	names["#o"], names["#u"] = attrOpen, attrOpenUntil
+	remove = append([]string{"#o", "#u"}, remove...)
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:                 aws.String(l.table),
-			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
+			Key:                       mailbox,
 			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
@@ -309,11 +367,31 @@ func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry
 		return Box{}, fmt.Errorf("lease: closing the mailbox of %s (held as %s): %w", ls.Key, ls.holder, ErrNotHeld)
 	}
 	// A post since the read, or a write to either item racing this one
-	// (TransactionConflict): read again and let the holder drain again.
-	if len(reasons) != 2 || !slices.Contains([]string{"ConditionalCheckFailed", "TransactionConflict"}, aws.ToString(reasons[0].Code)) &&
-		aws.ToString(reasons[1].Code) != "TransactionConflict" {
+	// (TransactionConflict) or throttling on either: read again and let the
+	// holder drain again.
+	if len(reasons) != 2 || aws.ToString(reasons[0].Code) != "ConditionalCheckFailed" &&
+		!transient(aws.ToString(reasons[0].Code)) && !transient(aws.ToString(reasons[1].Code)) {
 		return Box{}, fmt.Errorf("lease: closing the mailbox of %s and releasing it in table %s: %w", ls.Key, l.table, err)
 	}
+	return l.reread(ctx, ls)
+}
+
+// removal is the attribute names and REMOVE paths of applied entries, with
+// "#posts" for the close's condition.
+func removal(applied []Entry) (map[string]string, []string) {
+	names := map[string]string{"#posts": attrPosts}
+	remove := make([]string, 0, 2*len(applied)+2)
+	for i, e := range applied {
+		en, tn := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i)
+		names[en], names[tn] = entryPrefix+e.Subject, timePrefix+e.Subject
+		remove = append(remove, en, tn)
+	}
+	return names, remove
+}
+
+// reread is a close's answer when the mailbox changed since the holder's
+// read: the mailbox read again under ls, and ErrMailboxChanged.
+func (l *Leaser) reread(ctx context.Context, ls *Lease) (Box, error) {
 	box, err := l.Open(ctx, ls)
 	if err != nil {
 		return Box{}, err

@@ -41,6 +41,13 @@
 //     entity path, o-x/r-y/ou-a/.../<account id>/), which the Organizations
 //     API reference lists in the answer and moto leaves out.
 //
+//   - DynamoDB refuses an expression string (UpdateExpression,
+//     ConditionExpression, KeyConditionExpression, FilterExpression,
+//     ProjectionExpression, also in transaction and BatchGetItem items) over
+//     4 KB (4096 bytes) with a ValidationException, "Invalid <name>:
+//     Expression size has exceeded the maximum allowed size; expression
+//     size: N", as AWS does; moto takes any length.
+//
 //   - Calls that carry the harness's X-Localaws-Call-Id (every config this
 //     package builds sends one per SDK call, the same on its retries) are
 //     answered once: a call id seen before gets the answer it got, as an

@@ -1021,6 +1021,64 @@ def _item_init(self, hash_key, range_key, attrs):
 
 _dynamo_type.Item.__init__ = _item_init
 
+# DynamoDB expression size. AWS refuses any expression string longer than 4 KB
+# (developer guide, "Constraints", "Expression parameters": "The maximum length
+# of any expression string is 4 KB"), measured in bytes of the string as sent,
+# with a ValidationException and before it reads or writes anything: "Invalid
+# UpdateExpression: Expression size has exceeded the maximum allowed size;
+# expression size: N" (the other expressions' wording follows the same form).
+# moto takes any length, so code whose expressions grow with its data (one
+# REMOVE path per mailbox entry) passed here and would fail in AWS. Each
+# action that takes expressions checks them first; a request whose
+# expressions are all within the limit goes to moto untouched.
+from moto.dynamodb.exceptions import MockValidationException as _DynamoValidation  # noqa: E402
+
+EXPRESSION_MAX = 4096  # bytes
+EXPRESSION_PARAMS = ("UpdateExpression", "ConditionExpression", "KeyConditionExpression",
+                     "FilterExpression", "ProjectionExpression")
+
+
+def _expressions(params):
+    """(name, text) of every expression in a DynamoDB request: its own, each
+    transaction item's (Put, Update, Delete, ConditionCheck, Get), and each
+    table's in a BatchGetItem."""
+    scopes = [params]
+    for item in params.get("TransactItems") or []:
+        if isinstance(item, dict):
+            scopes.extend(op for op in item.values() if isinstance(op, dict))
+    request_items = params.get("RequestItems")
+    if isinstance(request_items, dict):
+        scopes.extend(keys for keys in request_items.values() if isinstance(keys, dict))
+    for scope in scopes:
+        for name in EXPRESSION_PARAMS:
+            text = scope.get(name)
+            if isinstance(text, str):
+                yield name, text
+
+
+def _refuse_long_expressions(params):
+    for name, text in _expressions(params):
+        size = len(text.encode("utf-8"))
+        if size > EXPRESSION_MAX:
+            raise _DynamoValidation(
+                f"Invalid {name}: Expression size has exceeded the maximum allowed size; expression size: {size}")
+
+
+def _checks_expression_size(action):
+    # moto raises its own DynamoDB errors from the action, so a refusal is
+    # answered as moto answers every other ValidationException (HTTP 400).
+    def checked(self):
+        _refuse_long_expressions(self.body)
+        return action(self)
+
+    checked.__name__ = action.__name__
+    return checked
+
+
+for _action in ("put_item", "update_item", "delete_item", "get_item", "query", "scan",
+                "batch_get_item", "transact_get_items", "transact_write_items"):
+    setattr(_DynamoHandler, _action, _checks_expression_size(getattr(_DynamoHandler, _action)))
+
 _dispatch = _wapp.DomainDispatcherApplication.__call__
 
 

@@ -708,26 +708,12 @@ func (j joinResult) report(out io.Writer) {
 	if j.seriesBusy >= 0 && j.concBusy >= 0 {
 		fmt.Fprintf(tw, "machine CPU in use (%d cores)\t%.0f%%\t%.0f%%\t\n", j.cores, 100*j.seriesBusy, 100*j.concBusy)
 	}
-	procs := map[string]bool{}
-	for k := range j.seriesProc {
-		procs[k] = true
-	}
-	for k := range j.concProc {
-		procs[k] = true
-	}
-	for _, k := range slices.Sorted(maps.Keys(procs)) {
+	for _, k := range keysOfBoth(j.seriesProc, j.concProc) {
 		if j.seriesProc[k]+j.concProc[k] >= 0.05 {
 			fmt.Fprintf(tw, "CPU seconds, %s\t%.2f\t%.2f\t\t\n", k, j.seriesProc[k], j.concProc[k])
 		}
 	}
-	keys := map[string]bool{}
-	for k := range j.seriesCalls {
-		keys[k] = true
-	}
-	for k := range j.concCalls {
-		keys[k] = true
-	}
-	for _, k := range slices.Sorted(maps.Keys(keys)) {
+	for _, k := range keysOfBoth(j.seriesCalls, j.concCalls) {
 		fmt.Fprintf(tw, "  %s per join\t%.2f\t%.2f\t%.1f\t\n", k, float64(j.seriesCalls[k])/float64(j.n), float64(j.concCalls[k])/float64(j.n),
 			ms(j.seriesTook[k], j.seriesCalls[k]))
 	}
@@ -737,6 +723,18 @@ func (j joinResult) report(out io.Writer) {
 		each = append(each, fmt.Sprintf("%.2fx", r))
 	}
 	fmt.Fprintf(out, "%d at once / %d in series: %.2fx wall time (median round of %d: %s; lost grants counted over all rounds)\n", j.n, j.n, j.ratio(), len(j.ratios), strings.Join(each, " "))
+}
+
+// keysOfBoth is the keys of a and b, sorted, each once.
+func keysOfBoth[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // runJoins creates 2n accounts in the enumerated "workloads" OU (straight on

@@ -48,6 +48,8 @@ import (
 //     expression over 4 KB.) When something was posted meanwhile the
 //     transaction changes nothing, the holder reads again and drains again:
 //     no post can land after a holder's last read and before its release.
+//     A transaction that met a concurrent write or throttling does the
+//     same, because the SDK does not retry a canceled transaction.
 //
 // Writers that do not drain the mailbox (a backfill unit holding the
 // registry's lease) take the lease with Acquire and never open it: to a
@@ -180,9 +182,10 @@ func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration,
 
 // transient reports whether a transaction cancellation reason says nothing
 // about an item's condition, only that this attempt met a concurrent write
-// to it (TransactionConflict) or was throttled on it: the SDK retries
-// neither inside a TransactionCanceledException, so the caller treats it
-// like a busy lease or a changed mailbox and tries again.
+// to it (TransactionConflict) or was throttled on it (ThrottlingError,
+// ProvisionedThroughputExceeded). The SDK retries neither inside a
+// TransactionCanceledException, so AcquireOpen reports it as a busy lease
+// and CloseAndRelease as a changed mailbox, and the caller tries again.
 func transient(code string) bool {
 	switch code {
 	case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
@@ -292,7 +295,7 @@ var ErrMailboxChanged = errors.New("mailbox changed since it was read")
 // entry adds two paths to the REMOVE expression (at most 12 bytes, ", #e99,
 // #t99"), and DynamoDB refuses any expression over 4 KB: a chunk's stays
 // under 1.5 KB whatever the subjects (they are in the attribute names, not
-// in the expression). Without chunks a close of about 290 entries or more
+// in the expression). Without chunks a close of more than 307 entries
 // would be refused every time, and the mailbox would never close.
 const closeChunk = 100
 

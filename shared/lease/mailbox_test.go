@@ -3,8 +3,16 @@ package lease
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
@@ -222,4 +230,237 @@ func twoHolders(t *testing.T) (*fakeTime, *Leaser, *Leaser) {
 	db := setup(t)
 	clk := &fakeTime{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	return clk, leaser(t, db, "a", clk, time.Minute), leaser(t, db, "b", clk, time.Minute)
+}
+
+// A holder that applied more entries than one expression can remove
+// (DynamoDB refuses an expression over 4 KB; 400 entries need about 5.4 KB)
+// closes in chunks, and the mailbox is empty and the lease free afterwards;
+// a close of one chunk or less stays one call.
+func TestMailboxCloseManyEntries(t *testing.T) {
+	ctx := context.Background()
+	clk, db, a, b := hookedHolders(t)
+	key := RegistryKey("111111111111", "us-east-1")
+	box := fillMailbox(t, clk, db, b, key, 400)
+	held, _, err := a.AcquireOpen(ctx, key, time.Minute, box.Takes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.calls = map[string]int{}
+	closeEmpty(t, a, b, held, box)
+	if db.calls["UpdateItem"] != 3 || db.calls["TransactWriteItems"] != 1 {
+		t.Errorf("close of 400 entries made %v; want 3 UpdateItem (chunks of %d) and the closing transaction", db.calls, closeChunk)
+	}
+	if _, err := b.TryAcquire(ctx, key, time.Minute); err != nil {
+		t.Fatalf("the close did not release the lease: %v", err)
+	}
+
+	// One chunk: one call, as a close always was.
+	key = RegistryKey("111111111111", "eu-west-1")
+	box = fillMailbox(t, clk, db, b, key, closeChunk)
+	held, _, err = a.AcquireOpen(ctx, key, time.Minute, box.Takes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.calls = map[string]int{}
+	closeEmpty(t, a, b, held, box)
+	if db.calls["UpdateItem"] != 0 || db.calls["TransactWriteItems"] != 1 {
+		t.Errorf("close of %d entries made %v; want the closing transaction alone", closeChunk, db.calls)
+	}
+}
+
+// A post that lands between two chunks of a close fails the next chunk's
+// condition: the close returns ErrMailboxChanged with the mailbox read
+// again (the new post kept, the chunk already removed gone, the rest
+// waiting), the lease stays held, and the next close empties it.
+func TestMailboxPostBetweenCloseChunks(t *testing.T) {
+	ctx := context.Background()
+	clk, db, a, b := hookedHolders(t)
+	key := RegistryKey("111111111111", "us-east-1")
+	box := fillMailbox(t, clk, db, b, key, 2*closeChunk+50)
+	held, _, err := a.AcquireOpen(ctx, key, time.Minute, box.Takes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := false
+	db.afterUpdate = func(in *dynamodb.UpdateItemInput) {
+		if late || !strings.HasPrefix(aws.ToString(in.UpdateExpression), "REMOVE") {
+			return
+		}
+		late = true
+		clk.advance(time.Millisecond)
+		if _, err := b.Post(ctx, key, "late", "join late"); err != nil {
+			t.Error(err)
+		}
+	}
+	again, err := a.CloseAndRelease(ctx, held, box.Entries, box.Posts)
+	db.afterUpdate = nil
+	if !late {
+		t.Fatal("the close removed no chunk before its transaction")
+	}
+	if !errors.Is(err, ErrMailboxChanged) {
+		t.Fatalf("close with a post between its chunks: %v; want ErrMailboxChanged", err)
+	}
+	if !again.Has("late") || again.Posts != box.Posts+1 || len(again.Entries) != closeChunk+50+1 || again.Has(box.Entries[0].Subject) ||
+		!again.Has(box.Entries[closeChunk].Subject) || again.Open != held.Owner {
+		t.Fatalf("re-read after the failed chunk: %d entries, %d posts, late %v, open %q; want the late post, the %d entries after the first chunk, %d posts, marked open by the holder",
+			len(again.Entries), again.Posts, again.Has("late"), again.Open, closeChunk+50, box.Posts+1)
+	}
+	if _, err := b.TryAcquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a failed close released the lease: %v", err)
+	}
+	closeEmpty(t, a, b, held, again)
+}
+
+// A transaction canceled for throttling (ThrottlingError or
+// ProvisionedThroughputExceeded on either item; the SDK does not retry a
+// TransactionCanceledException) is not a hard error: AcquireOpen reports
+// the lease busy, and CloseAndRelease reads the mailbox again and returns
+// ErrMailboxChanged with the lease still held. Other reasons stay errors.
+func TestMailboxThrottledTransaction(t *testing.T) {
+	ctx := context.Background()
+	waiting := map[string]types.AttributeValue{
+		attrPosts:           &types.AttributeValueMemberN{Value: "4"},
+		entryPrefix + "222": &types.AttributeValueMemberS{Value: "join 222"},
+		timePrefix + "222":  &types.AttributeValueMemberN{Value: "1"},
+		attrOpen:            &types.AttributeValueMemberS{Value: "a#1"},
+	}
+	for _, codes := range [][2]string{
+		{"None", "ThrottlingError"}, {"ThrottlingError", "None"},
+		{"None", "ProvisionedThroughputExceeded"}, {"ProvisionedThroughputExceeded", "None"},
+		{"ThrottlingError", "ThrottlingError"},
+	} {
+		db := &canceledDB{codes: codes, box: waiting}
+		l, err := New(db, table, Options{Holder: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := RegistryKey("111111111111", "us-east-1")
+		var busy *BusyError
+		if ls, _, err := l.AcquireOpen(ctx, key, time.Minute, 3); !errors.As(err, &busy) || ls != nil {
+			t.Errorf("AcquireOpen canceled with %v: %v, %v; want a BusyError and no lease", codes, ls, err)
+		}
+		ls := &Lease{Key: key, Owner: "a#1", holder: "a", expires: time.Now().Add(time.Minute), leaser: l}
+		box, err := l.CloseAndRelease(ctx, ls, []Entry{{Subject: "111"}}, 3)
+		if !errors.Is(err, ErrMailboxChanged) || !box.Has("222") || box.Posts != 4 || ls.released {
+			t.Errorf("close canceled with %v: %v, %+v, released %v; want ErrMailboxChanged with the mailbox read again, the lease kept", codes, err, box, ls.released)
+		}
+		if db.opens != 1 {
+			t.Errorf("close canceled with %v read the mailbox %d times; want once (Open)", codes, db.opens)
+		}
+	}
+	for _, codes := range [][2]string{{"None", "ValidationError"}, {"ItemCollectionSizeLimitExceeded", "None"}} {
+		db := &canceledDB{codes: codes, box: waiting}
+		l, err := New(db, table, Options{Holder: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := RegistryKey("111111111111", "us-east-1")
+		if _, _, err := l.AcquireOpen(ctx, key, time.Minute, 3); err == nil || errors.Is(err, ErrBusy) || errors.Is(err, ErrMailboxChanged) {
+			t.Errorf("AcquireOpen canceled with %v: %v; want a plain error", codes, err)
+		}
+		ls := &Lease{Key: key, Owner: "a#1", holder: "a", leaser: l}
+		if _, err := l.CloseAndRelease(ctx, ls, nil, 3); err == nil || errors.Is(err, ErrMailboxChanged) || errors.Is(err, ErrNotHeld) {
+			t.Errorf("close canceled with %v: %v; want a plain error", codes, err)
+		}
+	}
+}
+
+// canceledDB is a lease table whose every transaction DynamoDB cancels with
+// codes (one per item), as the SDK returns that, and whose UpdateItem (an
+// Open) answers box. Other calls are not expected.
+type canceledDB struct {
+	dynamoAPI
+	codes [2]string
+	box   map[string]types.AttributeValue
+	opens int
+}
+
+func (f *canceledDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	reasons := make([]types.CancellationReason, len(f.codes))
+	for i, c := range f.codes {
+		reasons[i] = types.CancellationReason{Code: aws.String(c)}
+		switch c { // AWS's texts (API reference, TransactWriteItems)
+		case "ThrottlingError":
+			reasons[i].Message = aws.String("Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly.")
+		case "ProvisionedThroughputExceeded":
+			reasons[i].Message = aws.String("The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.")
+		}
+	}
+	return nil, &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "TransactWriteItems", Err: &types.TransactionCanceledException{
+		Message:             aws.String(fmt.Sprintf("Transaction cancelled, please refer cancellation reasons for specific reasons [%s, %s]", f.codes[0], f.codes[1])),
+		CancellationReasons: reasons,
+	}}
+}
+
+func (f *canceledDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if !strings.HasPrefix(aws.ToString(in.UpdateExpression), "SET #o = :o") {
+		return nil, fmt.Errorf("unexpected UpdateItem %s", aws.ToString(in.UpdateExpression))
+	}
+	f.opens++
+	return &dynamodb.UpdateItemOutput{Attributes: f.box}, nil
+}
+
+// hookedDB is the lease table's client counting calls by operation and
+// running afterUpdate after each UpdateItem.
+type hookedDB struct {
+	dynamoAPI
+	calls       map[string]int
+	afterUpdate func(in *dynamodb.UpdateItemInput)
+}
+
+func (h *hookedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	h.calls["UpdateItem"]++
+	out, err := h.dynamoAPI.UpdateItem(ctx, in, opts...)
+	if h.afterUpdate != nil {
+		h.afterUpdate(in)
+	}
+	return out, err
+}
+
+func (h *hookedDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	h.calls["TransactWriteItems"]++
+	return h.dynamoAPI.TransactWriteItems(ctx, in, opts...)
+}
+
+// hookedHolders is twoHolders where holder "a" calls through a hookedDB.
+func hookedHolders(t *testing.T) (*fakeTime, *hookedDB, *Leaser, *Leaser) {
+	t.Helper()
+	clk, _, b := twoHolders(t)
+	db := &hookedDB{dynamoAPI: b.db, calls: map[string]int{}}
+	a, err := New(db, table, Options{Holder: "a", MaxWait: time.Minute, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.sleep = clk.sleep
+	return clk, db, a, b
+}
+
+// fillMailbox stores key's mailbox with n entries waiting (subjects
+// 000000000000, 000000000001, ..., posted a millisecond apart) and n posts
+// counted, as n posts would leave it (posting them one by one costs a
+// second per 25 here), and returns it as a holder's read (Peek) sees it.
+func fillMailbox(t *testing.T, clk *fakeTime, db dynamoAPI, l *Leaser, key string, n int) Box {
+	t.Helper()
+	ctx := context.Background()
+	item := map[string]types.AttributeValue{
+		AttrPK:    &types.AttributeValueMemberS{Value: mailboxKey(key)},
+		attrPosts: &types.AttributeValueMemberN{Value: strconv.Itoa(n)},
+	}
+	for i := range n {
+		clk.advance(time.Millisecond)
+		subject := fmt.Sprintf("%012d", i)
+		item[entryPrefix+subject] = &types.AttributeValueMemberS{Value: "join " + subject}
+		item[timePrefix+subject] = &types.AttributeValueMemberN{Value: strconv.FormatInt(clk.now().UnixNano(), 10)}
+	}
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	box, err := l.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.Entries) != n || box.Posts != int64(n) {
+		t.Fatalf("filled mailbox: %d entries, %d posts; want %d of each", len(box.Entries), box.Posts, n)
+	}
+	return box
 }

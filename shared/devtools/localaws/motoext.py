@@ -1079,6 +1079,39 @@ for _action in ("put_item", "update_item", "delete_item", "get_item", "query", "
                 "batch_get_item", "transact_get_items", "transact_write_items"):
     setattr(_DynamoHandler, _action, _checks_expression_size(getattr(_DynamoHandler, _action)))
 
+# Expressions as long as AWS takes. moto parses "REMOVE a, b, c" into a tree
+# one level deeper per path, then copies and walks it recursively: with
+# Python's default recursion limit (1000) a REMOVE of about 80 paths failed
+# with a RecursionError (HTTP 500), where AWS takes any expression up to
+# 4 KB (over 1000 paths). Measured: the longest 4 KB REMOVE needs a limit
+# between 5000 and 8000; 10000 leaves room. The deeper recursion needs more
+# C stack for the parts that recurse through C, so request threads get
+# 32 MB stacks (address space only; Linux gives threads 8 MB by default).
+sys.setrecursionlimit(10000)
+threading.stack_size(32 << 20)
+
+# Whole-expression checks once. Two of moto's update-expression checks (at
+# most one clause of each kind; no path updated twice) look at every action
+# of the expression, but moto runs them on every node of the parsed tree
+# that is an UpdateExpression, and a REMOVE of n paths has about 3n such
+# nodes, each check walking its whole subtree: a REMOVE of 200 paths (a
+# mailbox close of 100 entries) took 0.45 s, one of 4 KB 10 s and more. What
+# a check sees at a node is a part of what it sees at the root, where moto
+# runs it too, so running it at the root alone refuses exactly the
+# expressions moto refused, with the same error (when several paths are
+# duplicated, its message may name more of them), and valid ones pass as
+# before.
+from moto.dynamodb.parsing import validators as _ddb_validators  # noqa: E402
+from moto.dynamodb.parsing.ast_nodes import UpdateExpression as _UpdateExpression  # noqa: E402
+
+
+def _check_root_only(self, node):
+    return self.process(node) if isinstance(node, _UpdateExpression) else node
+
+
+_ddb_validators.ActionCountValidator.traverse = _check_root_only
+_ddb_validators.OverlappingPathsValidator.traverse = _check_root_only
+
 _dispatch = _wapp.DomainDispatcherApplication.__call__
 
 

@@ -32,14 +32,7 @@ func TestDynamoDBRefusesLongExpressions(t *testing.T) {
 	cfg := fresh(t, "us-east-1")
 	ctx := context.Background()
 	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String("leases"),
-		BillingMode:          dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	createLeaseLikeTable(t, db)
 	key := func(pk string) map[string]dbtypes.AttributeValue {
 		return map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: pk}}
 	}
@@ -113,14 +106,7 @@ func TestDynamoDBTakesLongRemove(t *testing.T) {
 	cfg := fresh(t, "us-east-1")
 	ctx := context.Background()
 	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String("leases"),
-		BillingMode:          dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	createLeaseLikeTable(t, db)
 	key := map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: "k"}}
 	item := map[string]dbtypes.AttributeValue{"pk": key["pk"]}
 	var paths []string
@@ -158,5 +144,19 @@ func TestDynamoDBTakesLongRemove(t *testing.T) {
 	wantCode(t, err, "ValidationException")
 	if !strings.Contains(err.Error(), "Two document paths overlap") {
 		t.Errorf("REMOVE of a path twice: %v; want the overlap refusal", err)
+	}
+}
+
+// createLeaseLikeTable creates an on-demand table "leases" keyed by a
+// string "pk", the lease table's shape.
+func createLeaseLikeTable(t *testing.T, db *dynamodb.Client) {
+	t.Helper()
+	if _, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String("leases"),
+		BillingMode:          dbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -51,14 +51,7 @@ func TestDynamoDBApart(t *testing.T) {
 	defer s.Stop()
 	cfg := s.Config("us-east-1")
 	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String("leases"),
-		BillingMode:          dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	createLeaseLikeTable(t, db)
 	put := func() error {
 		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("leases"),
 			Item:                map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: "registry"}},

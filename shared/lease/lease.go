@@ -169,6 +169,10 @@ type Lease struct {
 	expires  time.Time
 	leaser   *Leaser
 	released bool
+	// opened says this holder marked the key's mailbox open (AcquireOpen,
+	// Open): a renewal moves the mark's expiry with the lease's, so posters
+	// keep handing off to a holder whose hold runs long.
+	opened bool
 }
 
 // Expires is when the lease lapses unless renewed. Check it before a write
@@ -305,6 +309,9 @@ func (l *Lease) Renew(ctx context.Context, ttl time.Duration) error {
 		return l.ownerErr("renewing", err)
 	}
 	l.expires = expires
+	if l.opened {
+		l.leaser.extendMark(ctx, l)
+	}
 	return nil
 }
 

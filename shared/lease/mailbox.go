@@ -164,7 +164,7 @@ func (l *Leaser) AcquireOpen(ctx context.Context, key string, ttl time.Duration,
 		}},
 	}})
 	if err == nil {
-		return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, Box{}, nil
+		return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l, opened: true}, Box{}, nil
 	}
 	var canceled *types.TransactionCanceledException
 	if errors.As(err, &canceled) && len(canceled.CancellationReasons) == 2 {
@@ -255,6 +255,7 @@ func (l *Leaser) Open(ctx context.Context, ls *Lease) (Box, error) {
 	if err != nil {
 		return Box{}, fmt.Errorf("lease: opening the mailbox of %s in table %s: %w", ls.Key, l.table, err)
 	}
+	ls.opened = true
 	return boxOf(out.Attributes), nil
 }
 
@@ -418,7 +419,31 @@ func (l *Leaser) Abandon(ctx context.Context, ls *Lease) error {
 	if err != nil && !errors.As(err, &ccf) {
 		return fmt.Errorf("lease: abandoning the mailbox of %s in table %s: %w", ls.Key, l.table, err)
 	}
+	ls.opened = false
 	return nil
+}
+
+// extendMark moves the expiry of ls's open mark to the lease's (after a
+// renewal), unless another holder's mark stands. A failure is logged, not
+// returned: the lease itself is renewed, and a mark that lapses early only
+// makes posters wait for the release instead of handing off.
+func (l *Leaser) extendMark(ctx context.Context, ls *Lease) {
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
+		UpdateExpression:          aws.String("SET #u = :u"),
+		ConditionExpression:       aws.String("#o = :me"),
+		ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: ls.Owner}, ":u": seconds(ls.expires)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		ls.opened = false
+		return
+	}
+	if err != nil && l.log != nil {
+		l.log.WarnContext(ctx, "extending the mailbox mark with the renewed lease", "key", ls.Key, "error", err.Error())
+	}
 }
 
 func boxOf(item map[string]types.AttributeValue) Box {

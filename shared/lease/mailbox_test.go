@@ -205,6 +205,52 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	closeEmpty(t, a, b, last, after)
 }
 
+// A holder whose hold outlasts half its lease renews it, and the renewal
+// moves its mailbox mark's expiry too: a poster after the first expiry's
+// hand-off margin still hands off to it instead of waiting for the release.
+// After Abandon a renewal leaves the mailbox unmarked.
+func TestMailboxRenewMovesTheMark(t *testing.T) {
+	ctx := context.Background()
+	clk, a, b := twoHolders(t)
+	key := RegistryKey("111111111111", "us-west-2")
+	mine, err := a.Post(ctx, key, "222", "join 222")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _, err := a.AcquireOpen(ctx, key, time.Minute, mine.Takes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := held.Expires()
+	clk.advance(58 * time.Second)
+	if err := held.Renew(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := b.Post(ctx, key, "333", "join 333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !theirs.OpenUntil.Equal(held.Expires()) || !theirs.Draining(clk.now(), 5*time.Second) {
+		t.Fatalf("post after the renewal: %+v; want the mark until %s (was %s), draining", theirs, held.Expires(), first)
+	}
+	if err := a.Abandon(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Renew(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	after, err := b.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Open != "" || !after.OpenUntil.IsZero() {
+		t.Fatalf("mailbox after Abandon and a renewal: %+v; want no mark", after)
+	}
+	if err := held.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // closeEmpty closes holder's mailbox on its read box (which must be
 // everything posted) and checks, through other, that the close emptied it.
 func closeEmpty(t *testing.T, holder, other *Leaser, held *Lease, box Box) {

@@ -306,8 +306,10 @@ const closeChunk = 100
 // mailbox) and that ls still owns the lease. Up to closeChunk applied
 // entries that is one transaction. More are removed closeChunk at a time
 // first, each chunk an update on the same post count (so it removes entries
-// exactly as the holder read them), and the last chunk goes in the
-// transaction. When something was posted meanwhile (before the transaction
+// exactly as the holder read them; not on the lease's owner, deliberately:
+// a holder that lost its lease removes only entries it wrote, and any newer
+// post for their subjects changes the count), and the last chunk goes in
+// the transaction. When something was posted meanwhile (before the transaction
 // or any chunk) nothing more changes and it returns ErrMailboxChanged with
 // the mailbox read again (and marked open again): the holder drains that and
 // tries again; entries earlier chunks removed were applied, so they stay

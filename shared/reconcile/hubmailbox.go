@@ -56,6 +56,12 @@ const (
 	// it posted), so the holder reads the account from the organization
 	// again instead of granting what the entry said.
 	hubEntryFresh = 5 * time.Minute
+	// hubRereadBudget bounds a round's re-reads of stale entries, far
+	// inside the lease: Organizations throttling (the SDK retries for up to
+	// minutes) must not hold the lease past its expiry, which would hand
+	// the same stale entries to the next holder to stall on. Entries not
+	// read again within it wait for a later holder.
+	hubRereadBudget = 10 * time.Second
 )
 
 // hubRegistryForAccount applies one account's membership to the hub's
@@ -191,6 +197,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		var also []apply.Cause
 		own := false
 		applied := make([]lease.Entry, 0, len(box.Entries)) // what the close may remove
+		rereadCtx, cancelRereads := context.WithTimeout(ctx, min(hubRereadBudget, time.Until(ls.Expires())/4))
 		for _, en := range box.Entries {
 			if round == 0 && en.Subject == me.Account.ID && en.Body == mine {
 				own = true // this event's own post: written under its cause
@@ -208,7 +215,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 				continue
 			}
 			if time.Since(en.Posted) > hubEntryFresh {
-				fresh, err := e.reread(ctx, c, en)
+				fresh, err := e.reread(rereadCtx, c, en)
 				if err != nil {
 					// Left waiting for a later holder (or the sweep); the
 					// other changes go on.
@@ -221,6 +228,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 			also = append(also, c.Cause)
 			applied = append(applied, en)
 		}
+		cancelRereads()
 		roundCause := cause
 		switch {
 		case round == 0 && own:
@@ -296,11 +304,11 @@ func (e *Engine) reread(ctx context.Context, c hubChange, en lease.Entry) (hubCh
 // released), then records the refusal under every event that handed its
 // change off after the holder's last read (box), by planning their changes
 // once more; the caller releases the lease. Their entries stay in the
-// mailbox, as the refused ones do.
+// mailbox, as the refused ones do. Should their smaller plan pass, it is
+// written and recorded as such, and the next holder finds it unchanged.
 func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lease, region string, box lease.Box, written map[string]string) (Report, error) {
 	var rep Report
-	ctx = context.WithoutCancel(ctx)
-	if err := mb.Abandon(ctx, ls); err != nil {
+	if err := mb.Abandon(context.WithoutCancel(ctx), ls); err != nil {
 		return rep, err
 	}
 	now, err := mb.Peek(ctx, ls.Key)

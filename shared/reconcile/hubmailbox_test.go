@@ -6,11 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 )
@@ -61,25 +64,25 @@ func (l lateAbandon) Abandon(ctx context.Context, ls *lease.Lease) error {
 	return l.Leaser.Abandon(ctx, ls)
 }
 
-// A hub registry plan the declaration refuses (a V1 registry it may not
-// switch) leaves every change in the mailbox for a later holder, stops
-// hand-offs, frees the lease and records the refusal under each event whose
-// change it held: the holder's own, one left waiting before it took the
-// lease, and one handed off after its last read, which was told nothing
-// else.
-func TestRefusedHubPlanIsRecordedUnderEveryHandedOffEvent(t *testing.T) {
+// mailboxWorld is the fake organization (hub, members A and B and a third
+// member in the OU "workloads", whose OU path it returns) under a
+// declaration granting that OU's accounts in the hub registry (scope, when
+// set, is the registryPolicyScope JSON), with the lease table (and so the
+// mailbox) on the local AWS.
+func mailboxWorld(t *testing.T, scope string) (*world, *lease.Leaser, string) {
+	t.Helper()
 	localaws.Need(t)
 	ctx := context.Background()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
 	const ou = "o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/" // fakeaws's first OU, "workloads"
-	w := newWorld(t, `"registryPolicyScope": {"allowSwitchToV2": false},
-	  "grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["`+ou+`"]},
+	if scope != "" {
+		scope = `"registryPolicyScope": ` + scope + `, `
+	}
+	w := newWorld(t, scope+`"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["`+ou+`"]},
 	    "placement": "registry", "principalMode": "enumerate"}]`)
-	w.aws.SetScope(fHub, fRegion, "V1")
-	const late = "444444444444"
-	path := w.aws.Join(late, "workloads")
+	path := w.aws.Join(fThird, "workloads")
 	db := dynamodb.NewFromConfig(server.Config(region))
 	if err := lease.CreateTable(ctx, db, "leases"); err != nil {
 		t.Fatal(err)
@@ -88,17 +91,40 @@ func TestRefusedHubPlanIsRecordedUnderEveryHandedOffEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := lease.RegistryKey(fHub, fRegion)
-	post := func(ctx context.Context, account, event string) {
-		body, err := json.Marshal(hubChange{Account: desired.Account{ID: account, Status: "ACTIVE", OUPath: path}, Present: true,
-			Cause: apply.Cause{Trigger: audit.Trigger{EventID: event}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := leases.Post(ctx, key, account, string(body)); err != nil {
-			t.Fatal(err)
-		}
+	w.engine.Exec.Leases = leases
+	return w, leases, path
+}
+
+// fThird is the third member mailboxWorld adds to the OU.
+const fThird = "444444444444"
+
+// postChange posts account's change (present at path) to the hub registry
+// policy's mailbox under event, through l.
+func postChange(t *testing.T, l *lease.Leaser, account, path, event string) {
+	t.Helper()
+	body, err := json.Marshal(hubChange{Account: desired.Account{ID: account, Status: "ACTIVE", OUPath: path}, Present: true,
+		Cause: apply.Cause{Trigger: audit.Trigger{EventID: event}}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if _, err := l.Post(context.Background(), lease.RegistryKey(fHub, fRegion), account, string(body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A hub registry plan the declaration refuses (a V1 registry it may not
+// switch) leaves every change in the mailbox for a later holder, stops
+// hand-offs, frees the lease and records the refusal under each event whose
+// change it held: the holder's own, one left waiting before it took the
+// lease, and one handed off after its last read, which was told nothing
+// else.
+func TestRefusedHubPlanIsRecordedUnderEveryHandedOffEvent(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, `{"allowSwitchToV2": false}`)
+	w.aws.SetScope(fHub, fRegion, "V1")
+	const late = fThird
+	key := lease.RegistryKey(fHub, fRegion)
+	post := func(_ context.Context, account, event string) { postChange(t, leases, account, path, event) }
 	post(ctx, fTeamB, "evt-waiting")
 	w.engine.Exec.Leases = lateAbandon{Leaser: leases, post: func(ctx context.Context) { post(ctx, late, "evt-late") }}
 
@@ -138,4 +164,46 @@ func TestRefusedHubPlanIsRecordedUnderEveryHandedOffEvent(t *testing.T) {
 			t.Errorf("no refused record of the hub registry policy under %s; refused under %v", ev, refused)
 		}
 	}
+}
+
+// A stale entry (left by a holder that died ten minutes ago) whose account
+// cannot be read again from the organization waits for a later holder; the
+// holder's own change and a fresh waiting one are written and leave the
+// mailbox, and the lease is released.
+func TestUnreadableStaleEntryWaitsAndTheRestGoOn(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, "")
+	past, err := lease.New(dynamodb.NewFromConfig(server.Config(region)), "leases",
+		lease.Options{Holder: "dead", Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	postChange(t, past, fThird, path, "evt-stale")
+	postChange(t, leases, fTeamB, path, "evt-waiting")
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if in, ok := c.Input.(*organizations.DescribeAccountInput); ok && aws.ToString(in.AccountId) == fThird {
+			return fakeaws.APIError("AccessDeniedException", "not allowed")
+		}
+		return nil
+	})
+
+	ca := Cause{Trigger: audit.Trigger{EventID: "evt-holder"}}
+	if _, err := w.engine.HubForAccount(ctx, ca, desired.Account{ID: fTeamA, Status: "ACTIVE", OUPath: path}, true); err != nil {
+		t.Fatalf("HubForAccount: %v", err)
+	}
+	doc := w.aws.RegistryPolicy(fHub, fRegion)
+	hasAll(t, "hub registry policy", doc, "arn:aws:iam::"+fTeamA+":root", "arn:aws:iam::"+fTeamB+":root")
+	hasNone(t, "hub registry policy", doc, "arn:aws:iam::"+fThird+":root")
+	box, err := leases.Peek(ctx, lease.RegistryKey(fHub, fRegion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.Entries) != 1 || !box.Has(fThird) || box.Open != "" {
+		t.Errorf("mailbox %+v: want only %s's stale entry waiting, closed", box, fThird)
+	}
+	ls, err := leases.TryAcquire(ctx, lease.RegistryKey(fHub, fRegion), time.Minute)
+	if err != nil {
+		t.Fatalf("the lease is still held: %v", err)
+	}
+	_ = ls.Release(ctx)
 }

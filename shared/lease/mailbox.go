@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -320,17 +321,27 @@ func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry
 	if len(values) == 0 {
 		values = nil
 	}
-	mailbox := map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}}
-	for len(applied) > closeChunk {
-		names, remove := removal(applied[:closeChunk])
-		_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	// removing is the conditional update that removes entries (and, with
+	// mark, the holder's open mark).
+	removing := func(entries []Entry, mark bool) *types.Update {
+		names, remove := removal(entries)
+		if mark {
+			names["#o"], names["#u"] = attrOpen, attrOpenUntil
+			remove = append([]string{"#o", "#u"}, remove...)
+		}
+		return &types.Update{
 			TableName:                 aws.String(l.table),
-			Key:                       mailbox,
+			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
 			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
-		})
+		}
+	}
+	for len(applied) > closeChunk {
+		u := removing(applied[:closeChunk], false)
+		_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues})
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			return l.reread(ctx, ls)
@@ -340,18 +351,8 @@ func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry
 		}
 		applied = applied[closeChunk:]
 	}
-	names, remove := removal(applied)
-	names["#o"], names["#u"] = attrOpen, attrOpenUntil
-	remove = append([]string{"#o", "#u"}, remove...)
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:                 aws.String(l.table),
-			Key:                       mailbox,
-			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
-			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-		}},
+		{Update: removing(applied, true)},
 		{Delete: &types.Delete{
 			TableName:                 aws.String(l.table),
 			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: ls.Key}},
@@ -409,14 +410,7 @@ func (l *Leaser) reread(ctx context.Context, ls *Lease) (Box, error) {
 // that gives up on a failed write), so posters stop handing off to it; its
 // entries stay for the next holder. The caller releases the lease.
 func (l *Leaser) Abandon(ctx context.Context, ls *Lease) error {
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
-		UpdateExpression:          aws.String("REMOVE #o, #u"),
-		ConditionExpression:       aws.String("#o = :me"),
-		ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: ls.Owner}},
-	})
+	err := l.onOwnMark(ctx, ls, "REMOVE #o, #u", nil)
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {
 		return fmt.Errorf("lease: abandoning the mailbox of %s in table %s: %w", ls.Key, l.table, err)
@@ -425,19 +419,29 @@ func (l *Leaser) Abandon(ctx context.Context, ls *Lease) error {
 	return nil
 }
 
+// onOwnMark applies update (over #o, the mark's owner, and #u, its expiry,
+// and values) to ls's mailbox on condition that ls's mark stands; a
+// ConditionalCheckFailedException says it does not.
+func (l *Leaser) onOwnMark(ctx context.Context, ls *Lease, update string, values map[string]types.AttributeValue) error {
+	vals := map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: ls.Owner}}
+	maps.Copy(vals, values)
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("#o = :me"),
+		ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
+		ExpressionAttributeValues: vals,
+	})
+	return err
+}
+
 // extendMark moves the expiry of ls's open mark to the lease's (after a
 // renewal), unless another holder's mark stands. A failure is logged, not
 // returned: the lease itself is renewed, and a mark that lapses early only
 // makes posters wait for the release instead of handing off.
 func (l *Leaser) extendMark(ctx context.Context, ls *Lease) {
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
-		UpdateExpression:          aws.String("SET #u = :u"),
-		ConditionExpression:       aws.String("#o = :me"),
-		ExpressionAttributeNames:  map[string]string{"#o": attrOpen, "#u": attrOpenUntil},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: ls.Owner}, ":u": seconds(ls.expires)},
-	})
+	err := l.onOwnMark(ctx, ls, "SET #u = :u", map[string]types.AttributeValue{":u": seconds(ls.expires)})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		ls.opened = false

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -194,7 +195,6 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 	written := map[string]string{} // subject -> body of the entries written in earlier rounds
 	for round := 0; ; round++ {
 		var changes []hubChange
-		var also []apply.Cause
 		own := false
 		applied := make([]lease.Entry, 0, len(box.Entries)) // what the close may remove
 		rereadCtx, cancelRereads := context.WithTimeout(ctx, min(hubRereadBudget, time.Until(ls.Expires())/4))
@@ -225,20 +225,19 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 				c = fresh
 			}
 			changes = append(changes, c)
-			also = append(also, c.Cause)
 			applied = append(applied, en)
 		}
 		cancelRereads()
-		roundCause := cause
+		// In round 0 the write is this event's, the waiting changes' events
+		// recorded beside it (when a newer post for this event's account
+		// stands instead of its own, that post is among them); later rounds
+		// write for the changes that arrived meanwhile.
+		roundCause, also := cause, causesOf(changes)
 		switch {
 		case round == 0 && own:
 			changes = append(changes, me)
-		// Otherwise, in round 0, a newer post for the same account (another
-		// event's) stands instead of this event's view and is in changes.
 		case round > 0 && len(changes) > 0:
-			// Later rounds write for the changes that arrived meanwhile.
-			roundCause = Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}
-			also = also[1:]
+			roundCause, also = ledBy(changes)
 		}
 		if len(changes) > 0 {
 			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also)
@@ -315,33 +314,43 @@ func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lea
 	if err != nil {
 		return rep, err
 	}
+	// Entries read before the refusal (recorded under their events) or
+	// written in an earlier round are not late.
 	seen := map[string]string{}
+	maps.Copy(seen, written)
 	for _, en := range box.Entries {
 		seen[en.Subject] = en.Body
 	}
 	var changes []hubChange
-	var also []apply.Cause
 	for _, en := range now.Entries {
-		if b, ok := seen[en.Subject]; ok && b == en.Body {
-			continue // read before the refusal: recorded under its event
-		}
-		if b, ok := written[en.Subject]; ok && b == en.Body {
-			continue
-		}
 		var c hubChange
-		if json.Unmarshal([]byte(en.Body), &c) != nil {
+		if b, ok := seen[en.Subject]; (ok && b == en.Body) || json.Unmarshal([]byte(en.Body), &c) != nil {
 			continue
 		}
 		changes = append(changes, c)
-		also = append(also, c.Cause)
 	}
 	if len(changes) == 0 {
 		return rep, nil
 	}
-	cause := Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}
-	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also[1:])
+	cause, also := ledBy(changes)
+	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also)
 	rep.Add(r)
 	return rep, err
+}
+
+// causesOf is the events that posted changes.
+func causesOf(changes []hubChange) []apply.Cause {
+	causes := make([]apply.Cause, len(changes))
+	for i, c := range changes {
+		causes[i] = c.Cause
+	}
+	return causes
+}
+
+// ledBy is the cause of a write for changes that are not the writing
+// event's own: the first change's event, the others' recorded beside it.
+func ledBy(changes []hubChange) (Cause, []apply.Cause) {
+	return Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}, causesOf(changes[1:])
 }
 
 // hubRound plans changes on one read of the hub registry policy (and of the

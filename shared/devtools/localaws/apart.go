@@ -3,6 +3,7 @@ package localaws
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -96,14 +97,20 @@ func isDynamoDB(req *http.Request) bool {
 // for a benchmark that reports where its CPU went.
 func (s *Server) Processes() map[int]string {
 	m := map[int]string{}
-	if s.cmd != nil && s.cmd.Process != nil {
-		m[s.cmd.Process.Pid] = "every service"
-		if s.apart != nil {
-			m[s.cmd.Process.Pid] = "every service but DynamoDB"
-		}
+	name := "every service"
+	if s.apart != nil {
+		name = "every service but DynamoDB"
+		maps.Copy(m, s.apart.processes("DynamoDB"))
 	}
-	if s.apart != nil && s.apart.cmd != nil && s.apart.cmd.Process != nil {
-		m[s.apart.cmd.Process.Pid] = "DynamoDB"
-	}
+	maps.Copy(m, s.processes(name))
 	return m
+}
+
+// processes is this server's own moto process named name (none when it is
+// not running).
+func (s *Server) processes(name string) map[int]string {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	return map[int]string{s.cmd.Process.Pid: name}
 }

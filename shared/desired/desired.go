@@ -459,7 +459,8 @@ func (s *State) upstreamStatements(region string) []policy.Statement {
 
 // upstreamConditionStatements is the upstream grant in condition mode: the caller is the PTC role
 // (ECR assumes it in the member), so Principal "*" narrowed to the organization or the members'
-// OUs and to principals whose ARN is a role with the PTC role's name.
+// OUs and to principals whose ARN is a role with the PTC role's name; members listed by id are
+// named by their roots, narrowed to the same role name.
 func (s *State) upstreamConditionStatements(sid string, res policy.StringList) []policy.Statement {
 	d := s.decl
 	m := d.PullThroughCache.Members
@@ -485,7 +486,10 @@ func (s *State) upstreamConditionStatements(sid string, res policy.StringList) [
 		}
 	}
 	if len(listed) > 0 {
-		out = append(out, allow(sid+suffixAccounts, awsPrincipal(s.rootARNs(listed)), UpstreamActions, res, nil))
+		// Narrowed to the PTC role like the enumerate mode's roots: a listed
+		// member's root alone would let every role of it read and import.
+		cond := policy.Condition{"ArnLike": roleARN}
+		out = append(out, allow(sid+suffixAccounts, awsPrincipal(s.rootARNs(listed)), UpstreamActions, res, cond))
 	}
 	return out
 }

@@ -100,6 +100,37 @@ func TestUpstreamGrantConditionMode(t *testing.T) {
 	}
 }
 
+// TestUpstreamGrantNarrowedToPTCRole: every statement of the hub's upstream grant, in both modes
+// and for every way members are selected (all, OUs, listed by id), lets the members in only as their
+// PTC role (ArnLike aws:PrincipalArn on the role's name). A listed member's root without it would let
+// every role of that member read and import from the hub's upstream repositories.
+func TestUpstreamGrantNarrowedToPTCRole(t *testing.T) {
+	roleArn := "arn:aws:iam::*:role/ecr-warden-ptc"
+	for _, mode := range []string{config.ModeEnumerate, config.ModeCondition} {
+		for name, members := range map[string]config.MemberSelector{
+			"all":    {All: true},
+			"ous":    {OUs: []string{"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-00000003/"}},
+			"listed": {Accounts: []string{"100000000004"}},
+			"mixed":  {OUs: []string{"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-00000003/"}, Accounts: []string{"100000000004"}},
+		} {
+			d := example(t)
+			d.Grants = nil
+			d.PullThroughCache.UpstreamGrantMode = mode
+			d.PullThroughCache.Members = members
+			sts := New(d, manyAccounts(20)).RegistryStatements(hubID, region)
+			if len(sts) == 0 {
+				t.Fatalf("%s/%s: no upstream statement", mode, name)
+			}
+			for _, s := range sts {
+				got := s.Condition["ArnLike"]["aws:PrincipalArn"]
+				if len(got) != 1 || got[0] != roleArn {
+					t.Errorf("%s/%s: statement %s has ArnLike aws:PrincipalArn %v, want [%s] (condition %v)", mode, name, s.Sid, got, roleArn, s.Condition)
+				}
+			}
+		}
+	}
+}
+
 // benchWorld is 1,000 member accounts, 10,000 repositories (10 per account, every other one tagged
 // share=org so the repository-placement grant matches half of them), the example declaration with
 // every member getting the PTC setup (the hub's upstream grant in condition mode), the enumerated

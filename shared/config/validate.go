@@ -364,9 +364,17 @@ func (v *validator) tags(path string, tags map[string]string) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// IAM compares condition keys without case, aws:ResourceTag/<key> included,
+	// so two keys that differ only in case would be one key tested twice in
+	// the rendered condition block.
+	lower := map[string]string{}
 	for _, k := range keys {
 		p := key(path, k)
 		n := utf8.RuneCountInString(k)
+		if other, ok := lower[strings.ToLower(k)]; ok {
+			v.add(p, "tag key %q differs from %q only in case; IAM compares condition keys without case, so the policy would test one aws:ResourceTag key twice (use one spelling)", k, other)
+		}
+		lower[strings.ToLower(k)] = k
 		switch {
 		case n == 0 || n > 128:
 			v.add(p, "tag key must be 1-128 characters")
@@ -478,12 +486,26 @@ func (v *validator) pullThroughCache() {
 		v.add(path+".rules", "%d rules declared; a registry holds at most 50 pull-through-cache rules", len(p.Rules))
 	}
 	prefixes := map[string]string{}
+	// A rule's prefix becomes part of the Sids of its registry-policy
+	// statements (the member's, and the hub's upstream grant for fromHub
+	// rules) with its separators removed, so "docker-hub" and "docker.hub"
+	// would write two statements under one Sid: a document ecr-warden can
+	// neither plan nor find its statements in again.
+	bySid := map[string]int{}
 	for i := range p.Rules {
 		rp := idx(path+".rules", i)
 		r := &p.Rules[i]
 		if v.ptcPrefix(rp+".prefix", r.Prefix) {
-			if other, ok := prefixes[r.Prefix]; ok {
+			other, dup := prefixes[r.Prefix]
+			j, clash := bySid[SidName(r.Prefix)]
+			switch {
+			case dup:
 				v.add(rp+".prefix", "prefix %q is already used by %s", r.Prefix, other)
+			case clash:
+				v.add(rp+".prefix", "prefix %q collides with %s.prefix (%q): both become Sid part %q of the rules' registry-policy statements",
+					r.Prefix, idx(path+".rules", j), p.Rules[j].Prefix, SidName(r.Prefix))
+			default:
+				bySid[SidName(r.Prefix)] = i
 			}
 			prefixes[r.Prefix] = rp
 		}

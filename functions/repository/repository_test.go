@@ -168,6 +168,13 @@ func TestRejectedEvents(t *testing.T) {
 		{"wrong type", []byte(`["not","an","event"]`), trigger.ReasonMalformed, "", audit.DecisionRejected},
 		{"unconfigured region", []byte(unconfigured), trigger.ReasonRegionNotConfigured, policy.RepositoryARN("aws", "eu-west-1", hubAccount, "shared/base"), audit.DecisionRejected},
 		{"another function's event", w.event("org-move-account.json"), trigger.ReasonUnknownEvent, "", audit.DecisionRejected},
+		// Kept whole, these values made the rejection's record larger than
+		// DynamoDB stores (an item, a key): the invocation failed and the
+		// event was retried, never audited.
+		{"enormous source", w.event("unrelated-s3-put-object.json", `"source": "aws.s3"`, `"source": "`+strings.Repeat("s", 300000)+`"`),
+			trigger.ReasonInvalidField, "", audit.DecisionRejected},
+		{"enormous id", w.event("unrelated-s3-put-object.json", `"id": "`, `"id": "`+strings.Repeat("i", 3000)),
+			trigger.ReasonInvalidField, "", audit.DecisionRejected},
 		{"no grant matches", w.event("ecr-create-repository-api.json", "shared/base", "other/thing"), "", hubARN("other/thing"), audit.DecisionNoop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -357,3 +357,87 @@ func TestParseInconsistentEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestParseBoundsWhatItKeeps: every string Parse keeps from an event (the
+// envelope, the CloudTrail metadata, the actor) reaches the audit record and
+// the log line of the decision. A value longer than any AWS sends is refused
+// with its path, and neither the rejection's detail nor its trigger carries
+// it whole: the record of a rejection must always fit in DynamoDB (400 KB an
+// item, 2,048 bytes a key), or the event is retried and never audited.
+func TestParseBoundsWhatItKeeps(t *testing.T) {
+	api := "ecr-create-repository-api.json"
+	huge := strings.Repeat("x", 300000)
+	ident := func(ev map[string]any) map[string]any { return sub(detail(ev), "userIdentity") }
+	cases := []struct {
+		name string
+		raw  []byte
+		path string // the field the rejection names; "" when the event is still read
+	}{
+		{"id", mutate(t, api, func(ev map[string]any) { ev["id"] = huge }), "event.id"},
+		{"id with control characters", mutate(t, api, func(ev map[string]any) { ev["id"] = "6f87d04b\n\x00" }), "event.id"},
+		{"id just over a key", mutate(t, api, func(ev map[string]any) { ev["id"] = strings.Repeat("a", 2048) }), "event.id"},
+		{"detail-type", mutate(t, api, func(ev map[string]any) { ev["detail-type"] = huge }), "event.detail-type"},
+		{"source", mutate(t, api, func(ev map[string]any) { ev["source"] = huge }), "event.source"},
+		{"time", mutate(t, api, func(ev map[string]any) { ev["time"] = huge }), "event.time"},
+		{"eventID", mutate(t, api, func(ev map[string]any) { detail(ev)["eventID"] = huge }), "detail.eventID"},
+		{"eventSource", mutate(t, api, func(ev map[string]any) { detail(ev)["eventSource"] = huge }), "detail.eventSource"},
+		{"eventName", mutate(t, api, func(ev map[string]any) { detail(ev)["eventName"] = huge }), "detail.eventName"},
+		{"eventTime", mutate(t, api, func(ev map[string]any) { detail(ev)["eventTime"] = huge }), "detail.eventTime"},
+		{"actor arn", mutate(t, api, func(ev map[string]any) { ident(ev)["arn"] = huge }), "detail.userIdentity.arn"},
+		{"actor principal", mutate(t, api, func(ev map[string]any) { ident(ev)["principalId"] = huge }), "detail.userIdentity.principalId"},
+		{"actor user name", mutate(t, api, func(ev map[string]any) { ident(ev)["userName"] = huge }), "detail.userIdentity.userName"},
+		{"session issuer", mutate(t, "ecr-tag-resource.json", func(ev map[string]any) {
+			sub(sub(ident(ev), "sessionContext"), "sessionIssuer")["arn"] = huge
+		}), "detail.userIdentity.sessionContext.sessionIssuer.arn"},
+		{"session issuer user name", mutate(t, "ecr-tag-resource.json", func(ev map[string]any) {
+			delete(ident(ev), "userName")
+			sub(sub(ident(ev), "sessionContext"), "sessionIssuer")["userName"] = huge
+		}), ""},
+		{"errorCode", mutate(t, api, func(ev map[string]any) { detail(ev)["errorCode"] = huge }), "detail.errorCode"},
+		{"errorMessage", mutate(t, api, func(ev map[string]any) {
+			detail(ev)["errorCode"], detail(ev)["errorMessage"] = "AccessDenied", huge
+		}), ""},
+		{"schedule source", []byte(`{"detail-type":"Scheduled Event","source":"` + huge + `"}`), "event.source"},
+		{"account creation state", mutate(t, "org-create-account-result-succeeded.json", func(ev map[string]any) {
+			sub(sub(detail(ev), "serviceEventDetails"), "createAccountStatus")["state"] = huge
+		}), ""},
+		{"account creation failure reason", mutate(t, "org-create-account-result-failed.json", func(ev map[string]any) {
+			sub(sub(detail(ev), "serviceEventDetails"), "createAccountStatus")["failureReason"] = huge
+		}), ""},
+		{"control tower message", mutate(t, "controltower-create-managed-account.json", func(ev map[string]any) {
+			st := sub(sub(detail(ev), "serviceEventDetails"), "createManagedAccountStatus")
+			st["state"], st["message"] = "FAILED", huge
+		}), ""},
+		{"joined method", mutate(t, "org-account-joined.json", func(ev map[string]any) {
+			sub(detail(ev), "serviceEventDetails")["joinedMethod"] = huge
+		}), ""},
+	}
+	const maxKept = 4096 // the whole trigger and target as JSON: far below any DynamoDB limit
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Parse(c.raw)
+			kept := got
+			if r, ok := AsRejection(err); ok {
+				if len(r.Detail) > 2000 {
+					t.Errorf("detail is %d bytes: %.200s...", len(r.Detail), r.Detail)
+				}
+				if c.path != "" && (r.Reason != ReasonInvalidField || !strings.HasPrefix(r.Detail, c.path+": ")) {
+					t.Errorf("rejection %s: %.300q, want invalid-field naming %s", r.Reason, r.Detail, c.path)
+				}
+				if n := len(r.Error()); n > 4000 {
+					t.Errorf("Error() is %d bytes", n)
+				}
+				kept = r.Target
+				kept.Trigger = r.Trigger
+			} else if err != nil {
+				t.Fatalf("Parse error %T is not a rejection: %v", err, err)
+			} else if c.path != "" {
+				t.Fatalf("Parse accepted an event with a %d-byte %s: %+v", len(huge), c.path, got)
+			}
+			b, _ := json.Marshal(kept)
+			if len(b) > maxKept {
+				t.Errorf("kept %d bytes of the event for the audit trail: %.300s...", len(b), b)
+			}
+		})
+	}
+}

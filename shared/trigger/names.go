@@ -3,6 +3,7 @@ package trigger
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Patterns from the AWS API references. They are checked here so a bad value
@@ -66,6 +67,16 @@ func checkParent(path, v string) error {
 		return fmt.Errorf("%s: %s is not an organization root (r-...) or OU (ou-...) id", path, quote(v))
 	}
 	return nil
+}
+
+// clip shortens free text an event carries (an error message, a failure
+// reason) for a rejection's detail, on a UTF-8 boundary.
+func clip(v string) string {
+	const max = 512
+	if len(v) <= max {
+		return v
+	}
+	return strings.ToValidUTF8(v[:max], "") + fmt.Sprintf("...(%d bytes)", len(v))
 }
 
 // quote prints a value for an error message, shortening huge hostile inputs.

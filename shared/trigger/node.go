@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode"
 )
 
 // node is a decoded JSON value with the path it was found at, so that every
@@ -72,6 +74,34 @@ func (n node) optString() (string, error) {
 		return v, nil
 	}
 	return "", &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %s, want a string", n.path, typeName(n.v))}
+}
+
+// Bounds of the strings Parse keeps from an event for the audit trail and
+// the log (ids, names, times, the actor). The longest AWS sends is an ARN
+// (2,048 characters, IAM's limit), and an EventBridge id is a UUID. Anything
+// longer, or with control characters, is not from AWS; kept whole it would
+// make even the record of its rejection larger than DynamoDB stores (400 KB
+// an item, 2,048 bytes for the key "event/<id>"), so the rejection could
+// never be recorded and Lambda would retry the event for nothing.
+const (
+	maxMetaLen    = 2048
+	maxEventIDLen = 256
+)
+
+// metaString is optString for a value Parse keeps: at most maxLen bytes,
+// no control characters.
+func (n node) metaString(maxLen int) (string, error) {
+	s, err := n.optString()
+	if err != nil {
+		return "", err
+	}
+	if len(s) > maxLen {
+		return "", &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %d bytes, longer than any value AWS sends (%d)", n.path, len(s), maxLen)}
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return "", &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: %s has a control character at byte %d", n.path, quote(s), i)}
+	}
+	return s, nil
 }
 
 func (n node) requireString() (string, error) {

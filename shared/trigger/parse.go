@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -91,8 +92,10 @@ func parse(raw []byte) (Target, error) {
 	for _, f := range []struct {
 		dst  *string
 		name string
-	}{{&tr.EventID, "id"}, {&tr.DetailType, "detail-type"}, {&tr.Source, "source"}, {&tr.Time, "time"}, {&tr.EventAccount, "account"}, {&tr.EventRegion, "region"}} {
-		s, err := root.get(f.name).optString()
+		max  int
+	}{{&tr.EventID, "id", maxEventIDLen}, {&tr.DetailType, "detail-type", maxMetaLen}, {&tr.Source, "source", maxMetaLen}, {&tr.Time, "time", maxMetaLen},
+		{&tr.EventAccount, "account", maxMetaLen}, {&tr.EventRegion, "region", maxMetaLen}} {
+		s, err := root.get(f.name).metaString(f.max)
 		if err != nil {
 			return t, err
 		}
@@ -121,17 +124,17 @@ func parse(raw []byte) (Target, error) {
 
 	if tr.DetailType == DetailTypeScheduled {
 		if tr.Source != SourceEventBridge {
-			return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("a %q from source %q, want %q", tr.DetailType, tr.Source, SourceEventBridge)}
+			return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("a %s from source %s, want %q", quote(tr.DetailType), quote(tr.Source), SourceEventBridge)}
 		}
 		t.Kind = KindBackfill
 		t.Backfill = &BackfillRequest{Action: "backfill", Targets: BackfillTargets{All: true}, Sweep: true}
 		return t, nil
 	}
 	if _, known := eventSources[tr.Source]; !known {
-		return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("source %q is not one ecr-warden handles (aws.ecr, aws.ecr-public, aws.organizations, aws.controltower, aws.iam, aws.events)", tr.Source)}
+		return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("source %s is not one ecr-warden handles (aws.ecr, aws.ecr-public, aws.organizations, aws.controltower, aws.iam, aws.events)", quote(tr.Source))}
 	}
 	if tr.DetailType != DetailTypeAPICall && tr.DetailType != DetailTypeServiceEvent {
-		return t, &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("detail-type %q is not a CloudTrail event", tr.DetailType)}
+		return t, &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("detail-type %s is not a CloudTrail event", quote(tr.DetailType))}
 	}
 	if err := detail.requireObject(); err != nil {
 		return t, err
@@ -154,7 +157,7 @@ func parseCloudTrail(t Target, detail node) (Target, error) {
 		dst  *string
 		name string
 	}{{&tr.CloudTrailEventID, "eventID"}, {&tr.EventSource, "eventSource"}, {&tr.EventName, "eventName"}, {&tr.EventTime, "eventTime"}} {
-		if *f.dst, err = detail.get(f.name).optString(); err != nil {
+		if *f.dst, err = detail.get(f.name).metaString(maxMetaLen); err != nil {
 			return c.t, err
 		}
 	}
@@ -165,9 +168,9 @@ func parseCloudTrail(t Target, detail node) (Target, error) {
 		return c.t, &Rejection{Reason: ReasonMissingField, Detail: "detail.eventName: missing"}
 	}
 	if want := eventSources[tr.Source]; tr.EventSource != want {
-		return c.t, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("detail.eventSource: %q does not match source %q (want %q)", tr.EventSource, tr.Source, want)}
+		return c.t, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("detail.eventSource: %s does not match source %q (want %q)", quote(tr.EventSource), tr.Source, want)}
 	}
-	eventType, err := detail.get("eventType").optString()
+	eventType, err := detail.get("eventType").metaString(maxMetaLen)
 	if err != nil {
 		return c.t, err
 	}
@@ -176,15 +179,15 @@ func parseCloudTrail(t Target, detail node) (Target, error) {
 		tr.Service = tr.EventSource
 	}
 	// A failed call changed nothing; say which error so the log explains it.
-	code, err := detail.get("errorCode").optString()
+	code, err := detail.get("errorCode").metaString(maxMetaLen)
 	if err != nil {
 		return c.t, err
 	}
 	if code != "" {
 		msg, _ := detail.get("errorMessage").optString()
-		d := "the call failed with " + code
+		d := "the call failed with " + clip(code)
 		if msg != "" {
-			d += ": " + msg
+			d += ": " + clip(msg)
 		}
 		// Read what the call was about, as far as its fields allow, so the
 		// rejection is filed under that resource; errors are beside the point.
@@ -212,7 +215,7 @@ func (c *cloudTrail) read() error {
 }
 
 func (c *cloudTrail) unknown() error {
-	return &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("eventName %q from %s is not one ecr-warden reacts to", c.t.Trigger.EventName, c.t.Trigger.Source)}
+	return &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("eventName %s from %s is not one ecr-warden reacts to", quote(c.t.Trigger.EventName), c.t.Trigger.Source)}
 }
 
 // region is detail.awsRegion, else the envelope region.
@@ -475,9 +478,9 @@ func (c *cloudTrail) organizations() error {
 		}
 		if state != "SUCCEEDED" {
 			reason, _ := st.get("failureReason").optString()
-			d := fmt.Sprintf("%s: account creation state is %s", st.path+".state", state)
+			d := fmt.Sprintf("%s: account creation state is %s", st.path+".state", clip(state))
 			if reason != "" {
-				d += ", failureReason " + reason
+				d += ", failureReason " + clip(reason)
 			}
 			return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
 		}
@@ -534,6 +537,10 @@ func (c *cloudTrail) organizations() error {
 // carry the subject account id.
 var accountKeys = []string{"accountId", "AccountId", "accountID", "memberAccountId", "account"}
 
+// methodPattern is the shape of a membership event's joinedMethod /
+// departedMethod worth keeping.
+var methodPattern = regexp.MustCompile(`^[A-Za-z]{1,32}$`)
+
 // membership reads AccountJoinedOrganization / AccountDepartedOrganization,
 // whose exact JSON AWS has not documented: the account id is looked for in
 // serviceEventDetails, requestParameters and responseElements under several
@@ -561,8 +568,8 @@ func (c *cloudTrail) membership(kind Kind, methodKey string) error {
 				found[s] = n.path
 			}
 		}
-		if method == "" {
-			method, _ = box.get(methodKey).v.(string)
+		if m, _ := box.get(methodKey).v.(string); method == "" && methodPattern.MatchString(m) {
+			method = m // informational (Created, Invited, Left, Removed, Cleaned): anything else is dropped
 		}
 	}
 	if len(found) == 0 {
@@ -618,9 +625,9 @@ func (c *cloudTrail) controlTower() error {
 	}
 	if state != "SUCCEEDED" {
 		msg, _ := st.get("message").optString()
-		d := fmt.Sprintf("%s.state: Control Tower state is %s", st.path, state)
+		d := fmt.Sprintf("%s.state: Control Tower state is %s", st.path, clip(state))
 		if msg != "" {
-			d += ": " + msg
+			d += ": " + clip(msg)
 		}
 		return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
 	}
@@ -667,14 +674,15 @@ func readActor(n node) (Actor, error) {
 		{&a.AccountID, n.get("accountId")}, {&a.InvokedBy, n.get("invokedBy")}, {&a.UserName, n.get("userName")},
 		{&a.SessionIssuerARN, n.get("sessionContext").get("sessionIssuer").get("arn")},
 	} {
-		s, err := f.n.optString()
+		s, err := f.n.metaString(maxMetaLen)
 		if err != nil {
 			return a, err
 		}
 		*f.dst = s
 	}
 	if a.UserName == "" {
-		a.UserName, _ = n.get("sessionContext").get("sessionIssuer").get("userName").v.(string)
+		// A fallback for the log only: a value that does not fit is left out.
+		a.UserName, _ = n.get("sessionContext").get("sessionIssuer").get("userName").metaString(maxMetaLen)
 	}
 	return a, nil
 }

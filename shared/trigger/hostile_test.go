@@ -441,3 +441,61 @@ func TestParseBoundsWhatItKeeps(t *testing.T) {
 		})
 	}
 }
+
+// TestParseRejectsDuplicateKeys: encoding/json keeps the last of a key given
+// twice, while a rule's pattern (or a reader of the log) may see the first:
+// an errorCode followed by "errorCode": null read as a successful call, two
+// accounts or repositories read as the last one. AWS never sends a key
+// twice, so such an event is refused naming every duplicate, as the backfill
+// payload and the declaration are.
+func TestParseRejectsDuplicateKeys(t *testing.T) {
+	api := string(readEvent(t, "ecr-create-repository-api.json"))
+	dup := func(old, new string) []byte {
+		t.Helper()
+		if !strings.Contains(api, old) {
+			t.Fatalf("sample lacks %q", old)
+		}
+		return []byte(strings.Replace(api, old, new, 1))
+	}
+	cases := []struct {
+		name  string
+		raw   []byte
+		paths []string
+	}{
+		{"failed call hidden by a second errorCode", dup(`"eventType": "AwsApiCall",`, `"eventType": "AwsApiCall", "errorCode": "AccessDenied", "errorCode": null,`),
+			[]string{"detail.errorCode"}},
+		{"second repository name", dup(`"repositoryName": "shared/base",`, `"repositoryName": "other/x", "repositoryName": "shared/base",`),
+			[]string{"detail.requestParameters.repositoryName"}},
+		{"second envelope account", dup(`"account": "111111111111",`, `"account": "222222222222", "account": "111111111111",`),
+			[]string{"event.account"}},
+		{"every duplicate named", dup(`"region": "us-east-1",`, `"region": "us-east-1", "region": "us-east-1", "source": "aws.ecr",`),
+			[]string{"event.region", "event.source"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Parse(c.raw)
+			r, ok := AsRejection(err)
+			if !ok {
+				t.Fatalf("Parse = %+v, %v; want a rejection naming %v", got, err, c.paths)
+			}
+			for _, p := range c.paths {
+				if r.Reason != ReasonMalformed || !strings.Contains(r.Detail, p+": appears more than once") {
+					t.Errorf("rejection %s: %q, want malformed naming %s", r.Reason, r.Detail, p)
+				}
+			}
+		})
+	}
+
+	// Hostile volume: the detail stays short and says how many were left out.
+	var b strings.Builder
+	b.WriteString(`{"detail-type":"AWS API Call via CloudTrail","source":"aws.ecr","detail":{`)
+	for i := 0; i < 5000; i++ {
+		b.WriteString(`"k":1,`)
+	}
+	b.WriteString(`"k":1}}`)
+	_, err := Parse([]byte(b.String()))
+	r, ok := AsRejection(err)
+	if !ok || r.Reason != ReasonMalformed || len(r.Detail) > 2000 || !strings.Contains(r.Detail, "more") {
+		t.Fatalf("5000 duplicates: %v", err)
+	}
+}

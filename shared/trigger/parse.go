@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
 // maxInput is far above EventBridge's 256 KiB event limit; anything larger is
@@ -101,6 +103,9 @@ func parse(raw []byte) (Target, error) {
 		}
 		*f.dst = s
 	}
+	if err := duplicateKeys(raw); err != nil {
+		return t, err
+	}
 	if tr.DetailType == "" {
 		return t, &Rejection{Reason: ReasonMissingField, Detail: "event.detail-type: missing"}
 	}
@@ -140,6 +145,39 @@ func parse(raw []byte) (Target, error) {
 		return t, err
 	}
 	return parseCloudTrail(t, detail)
+}
+
+// maxDuplicatesNamed bounds the duplicate keys a rejection lists one by one.
+const maxDuplicatesNamed = 10
+
+// duplicateKeys refuses an event that gives a key twice in one object.
+// encoding/json keeps the last value, while an EventBridge pattern or a
+// reader of the log may see the first: a failed call followed by
+// "errorCode": null would read as a success, a second repositoryName or
+// account would pick the resource. AWS never sends a key twice, so the event
+// is refused naming every duplicate (the first ten, and how many more), with
+// the paths Parse uses elsewhere (event.<field>, detail.<field>).
+func duplicateKeys(raw []byte) error {
+	dups := config.DuplicateKeys(raw)
+	if len(dups) == 0 {
+		return nil
+	}
+	var parts []string
+	for i, p := range dups {
+		if i == maxDuplicatesNamed {
+			parts = append(parts, fmt.Sprintf("and %d more duplicate keys", len(dups)-i))
+			break
+		}
+		path := p.Path
+		if path != "detail" && !strings.HasPrefix(path, "detail.") && !strings.HasPrefix(path, "detail[") {
+			path = "event." + path
+		}
+		if len(path) > 120 {
+			path = strings.ToValidUTF8(path[:120], "") + "..."
+		}
+		parts = append(parts, path+": "+p.Message)
+	}
+	return &Rejection{Reason: ReasonMalformed, Detail: strings.Join(parts, "; ")}
 }
 
 // cloudTrail is one CloudTrail record being read into a Target.

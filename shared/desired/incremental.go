@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -15,8 +16,9 @@ import (
 // number of Organizations calls that does not grow with the organization.
 //
 // Statements that enumerate accounts (enumerate-mode grants, the hub's
-// upstream grant for pull-through cache) keep the principals they hold now;
-// only the changed account is added or removed, according to whether the
+// upstream grant for pull-through cache) keep the accounts they name now (an
+// enumeration names nothing else, so other principals are dropped); only the
+// changed account is added or removed, according to whether the
 // declaration selects it at its new OU path. Every other owned statement is
 // rendered from the declaration as usual. The full picture (accounts listed in
 // a grant that was since edited, accounts whose events were lost) is restored
@@ -69,7 +71,13 @@ func Incremental(d *config.Declaration, render func(*State) []policy.Statement, 
 		set := map[string]bool{}
 		if c, ok := now[u.Sid]; ok && c.Principal != nil {
 			for _, p := range c.Principal.AWS {
-				set[canonicalPrincipal(d.Hub.Partition, p)] = true
+				// Only accounts are kept: an enumeration names nothing else,
+				// so anything else under its Sid ("*", a role or user) was
+				// written by hand and is not carried as if it were an
+				// account this event does not know about.
+				if r, ok := accountRoot(d.Hub.Partition, p); ok {
+					set[r] = true
+				}
 			}
 		}
 		delete(set, root)
@@ -167,11 +175,18 @@ func bySid(sts []policy.Statement) map[string]policy.Statement {
 	return m
 }
 
-// canonicalPrincipal writes a bare account id as its root ARN, the form
-// ecr-warden renders, so set arithmetic on principals is exact.
-func canonicalPrincipal(partition, p string) string {
+// accountRoot returns the root ARN (the form ecr-warden renders, so set
+// arithmetic on principals is exact) of a principal that names an account: a
+// bare account id or a root ARN of the partition. ok is false for anything
+// else.
+func accountRoot(partition, p string) (string, bool) {
 	if policy.ValidAccountID(p) {
-		return policy.AccountRootARN(partition, p)
+		return policy.AccountRootARN(partition, p), true
 	}
-	return p
+	rest, isIAM := strings.CutPrefix(p, "arn:"+partition+":iam::")
+	id, isRoot := strings.CutSuffix(rest, ":root")
+	if isIAM && isRoot && policy.ValidAccountID(id) {
+		return p, true
+	}
+	return "", false
 }

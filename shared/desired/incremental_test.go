@@ -488,3 +488,25 @@ func TestIncrementalListedPTCMembers(t *testing.T) {
 		checkResult(t, d, got, desired.Account{ID: joiner}, false)
 	})
 }
+
+// TestIncrementalDropsWhatNoEnumerationNames: an enumerating statement only
+// ever names account roots, so what else a hand edit put under its Sid ("*",
+// a role or user of another account, a malformed value) is not carried into
+// the result as if it were an account the function had not heard of: "*"
+// would have the whole hub write refused by the guard on every account event
+// until the sweep, and an outsider's role would keep a grant the declaration
+// does not make. Unknown account roots stay (TestIncrementalJoinKeepsUnknownPrincipals).
+func TestIncrementalDropsWhatNoEnumerationNames(t *testing.T) {
+	d := incDecl(t)
+	current := hubStatements(d, acct(acctA, granted))
+	current = withPrincipals(current, sidPull, root(static), root(acctA), root(unknown), "*",
+		"arn:aws:iam::444455556666:role/outsider", "arn:aws:iam::444455556666:user/someone", "AROAEXAMPLEUNIQUEID12")
+	got := desired.Incremental(d, renderHub(d), parsed(t, current), acct(joiner, granted), true)
+	if p, want := principalsOf(got, sidPull), roots(static, acctA, unknown, joiner); !slices.Equal(p, want) {
+		t.Errorf("%s principals = %v, want %v", sidPull, p, want)
+	}
+	checkResult(t, d, got, acct(joiner, granted), true)
+	if _, err := plan.Document(policy.ECRRegistryPolicy, policy.RegistryARN("aws", incRegion, incHub), "", got, d.SidPrefix); err != nil {
+		t.Errorf("planning the result: %v", err)
+	}
+}

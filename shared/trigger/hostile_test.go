@@ -346,6 +346,22 @@ func TestParseInconsistentEvent(t *testing.T) {
 			`event.region: "../../" is not a region name`},
 		{"envelope account letters", mutate(t, "org-account-joined.json", func(ev map[string]any) { ev["account"] = "99999999999x" }),
 			`event.account: "99999999999x" is not a 12-digit account id`},
+		// ECR's API is regional: a TagResource call names a repository of its
+		// own region and partition, so an ARN of another one is corrupt, and
+		// converging the repository of that name in the event's region would
+		// miss the one whose tags changed.
+		{"tagged ARN of another region", mutate(t, "ecr-tag-resource.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["resourceArn"] = "arn:aws:ecr:eu-west-1:222222222222:repository/team-a/app"
+		}), `detail.requestParameters.resourceArn: region "eu-west-1" disagrees with detail.awsRegion "us-east-1"`},
+		{"tagged ARN without a region", mutate(t, "ecr-tag-resource.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["resourceArn"] = "arn:aws:ecr::222222222222:repository/team-a/app"
+		}), `detail.requestParameters.resourceArn: region "" disagrees with detail.awsRegion "us-east-1"`},
+		{"tagged ARN of an unknown partition", mutate(t, "ecr-tag-resource.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["resourceArn"] = "arn:evil:ecr:us-east-1:222222222222:repository/team-a/app"
+		}), `detail.requestParameters.resourceArn: partition "evil" is not the partition of region "us-east-1" ("aws")`},
+		{"tagged ARN of another partition", mutate(t, "ecr-tag-resource.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["resourceArn"] = "arn:aws-cn:ecr:us-east-1:222222222222:repository/team-a/app"
+		}), `detail.requestParameters.resourceArn: partition "aws-cn" is not the partition of region "us-east-1" ("aws")`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // maxInput is far above EventBridge's 256 KiB event limit; anything larger is
@@ -368,10 +369,21 @@ func (c *cloudTrail) ecr() error {
 		if err != nil {
 			return err
 		}
-		acct, repo, ok := splitRepositoryARN(arn, "ecr")
+		a, ok := splitRepositoryARN(arn, "ecr")
 		if !ok {
 			return invalid(fmt.Errorf("%s: %s is not an ECR repository ARN", arnNode.path, quote(arn)))
 		}
+		// ECR's API is regional: the call names a repository of its own
+		// region and partition. An ARN of another one is corrupt, and the
+		// repository of that name in the event's region is not the one
+		// whose tags changed.
+		if a.region != region {
+			return invalid(fmt.Errorf("%s: region %s disagrees with detail.awsRegion %q", arnNode.path, quote(a.region), region))
+		}
+		if want := regionPartition(region); a.partition != want {
+			return invalid(fmt.Errorf("%s: partition %s is not the partition of region %q (%q)", arnNode.path, quote(a.partition), region, want))
+		}
+		acct, repo := a.account, a.name
 		if err := checkRepository(arnNode.path, repo, maxPrivateRepoLength); err != nil {
 			return invalid(err)
 		}
@@ -725,12 +737,29 @@ func readActor(n node) (Actor, error) {
 	return a, nil
 }
 
+// repositoryARN is arn:<partition>:<service>:<region>:<account>:repository/<name>, split.
+type repositoryARN struct {
+	partition, region, account, name string
+}
+
 // splitRepositoryARN splits arn:<p>:<service>:<region>:<account>:repository/<name>.
-func splitRepositoryARN(arn, service string) (account, name string, ok bool) {
+func splitRepositoryARN(arn, service string) (repositoryARN, bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != service {
-		return "", "", false
+		return repositoryARN{}, false
 	}
-	name, ok = strings.CutPrefix(parts[5], "repository/")
-	return parts[4], name, ok && name != ""
+	name, ok := strings.CutPrefix(parts[5], "repository/")
+	return repositoryARN{partition: parts[1], region: parts[3], account: parts[4], name: name}, ok && name != ""
+}
+
+// regionPartition is the partition of the partitions ecr-warden supports
+// (policy.ValidPartition) that a region belongs to.
+func regionPartition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return policy.PartitionChina
+	case strings.HasPrefix(region, "us-gov-"):
+		return policy.PartitionGovCloud
+	}
+	return policy.PartitionAWS
 }

@@ -19,7 +19,7 @@
 //	    "managementAccountId": "999999999999"    // required; never treated as a member
 //	  },
 //	  "memberRoleName": "ecr-warden-execution",  // role assumed in members [ecr-warden-execution]
-//	  "sidPrefix": "EcrWarden",                  // marks owned statements; letter + alphanumerics, <= 32 [EcrWarden]
+//	  "sidPrefix": "EcrWarden",                  // marks owned statements; letter + alphanumerics, 4-32 [EcrWarden]
 //	  "registryPolicyScope": {"allowSwitchToV2": false},
 //	  "actionSets": {"scan": ["ecr:DescribeImages"]},   // named access levels: only ecr: (private) or only ecr-public: (public) actions
 //	  "grants": [{

@@ -208,9 +208,34 @@ func (v *validator) hub() {
 	if !roleNamePattern.MatchString(v.d.MemberRoleName) {
 		v.add("memberRoleName", "role name %q must be 1-64 letters, digits or +=,.@_-", v.d.MemberRoleName)
 	}
-	if !sidPrefixPattern.MatchString(v.d.SidPrefix) {
-		v.add("sidPrefix", "Sid prefix %q must be a letter followed by letters or digits, at most 32 characters (IAM Sids are alphanumeric)", v.d.SidPrefix)
+	switch p := v.d.SidPrefix; {
+	case !sidPrefixPattern.MatchString(p):
+		v.add("sidPrefix", "Sid prefix %q must be a letter followed by letters or digits, at most 32 characters (IAM Sids are alphanumeric)", p)
+	case len(p) < minSidPrefix:
+		v.add("sidPrefix", "Sid prefix %q is shorter than %d characters: ecr-warden owns (rewrites or deletes) every statement whose Sid starts with it, and so short a prefix starts Sids other people write", p, minSidPrefix)
+	default:
+		for _, sid := range commonSids {
+			if strings.HasPrefix(sid, p) {
+				v.add("sidPrefix", "Sid prefix %q starts the Sid %q that AWS consoles, services or documentation examples write; ecr-warden would own (rewrite or delete) such statements: pick a prefix nobody else uses, like %s", p, sid, DefaultSidPrefix)
+				break
+			}
+		}
 	}
+}
+
+// minSidPrefix is the shortest Sid prefix accepted.
+const minSidPrefix = 4
+
+// commonSids are Sids that others put into ECR, ECR Public and IAM policies:
+// the IAM console's generators, the ECR and ECR Public documentation examples
+// people paste, and the statements Lambda adds to a repository policy for
+// container-image functions. A sidPrefix that starts one of them would make
+// ecr-warden own, and so remove, statements it did not write.
+var commonSids = []string{
+	"Stmt1", "VisualEditor0", "new statement",
+	"AllowPull", "AllowPush", "AllowPushPull", "AllowCrossAccountPull", "AllowCrossAccountPush",
+	"ECR Public Repository Policy", "PullThroughCacheFromReadOnlyRole", "ReplicationAccessCrossAccount",
+	"LambdaECRImageRetrievalPolicy", "LambdaECRImageCrossAccountRetrievalPolicy", "CodeBuildAccess",
 }
 
 func regionPartition(r string) string {

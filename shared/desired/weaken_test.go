@@ -66,6 +66,14 @@ var weakenings = map[string]func(s *policy.Statement) bool{
 		s.Principal = &p
 		return true
 	},
+	"role widened to its account": func(s *policy.Statement) bool {
+		if s.Principal == nil || len(s.Principal.AWS) == 0 || !strings.Contains(s.Principal.AWS[0], ":role/") {
+			return false
+		}
+		acct, _, _ := strings.Cut(strings.TrimPrefix(s.Principal.AWS[0], "arn:aws:iam::"), ":")
+		s.Principal = &policy.Principal{AWS: policy.StringList{acct}}
+		return true
+	},
 	"principal everyone": func(s *policy.Statement) bool {
 		if s.Principal == nil || s.Principal.Wildcard {
 			return false

@@ -28,6 +28,9 @@ type handler struct {
 	engine converger
 	trail  function.Recorder
 	log    *slog.Logger
+	// region is the region the function runs in: it converges only that
+	// region's regional documents (function.Accept). Empty in unit tests.
+	region string
 }
 
 // response is the shared event-function answer (function.Response).
@@ -42,7 +45,7 @@ type response = function.Response
 // limit, a V1 registry the declaration may not switch) are recorded by the
 // engine and reported in the response; retrying cannot fix them.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
-	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnAccount)
+	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnAccount, h.region)
 	if err == nil {
 		err = t.CheckOrigin(h.decl.Hub.ManagementAccountID)
 	}

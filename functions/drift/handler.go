@@ -27,6 +27,9 @@ type handler struct {
 	engine converger
 	trail  function.Recorder
 	log    *slog.Logger
+	// region is the region the function runs in: it converges only that
+	// region's regional documents (function.Accept). Empty in unit tests.
+	region string
 }
 
 // response is the shared event-function answer (function.Response), with
@@ -37,7 +40,7 @@ type response = function.Response
 // answer success (a retry would decide the same); engine errors fail the
 // invocation so Lambda retries and then dead-letters the event.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
-	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnDrift)
+	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnDrift, h.region)
 	if rej, ok := trigger.AsRejection(err); ok {
 		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, trigger.FnDrift)
 	}

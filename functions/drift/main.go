@@ -38,7 +38,7 @@ func handlerFor(e *function.Env) *handler {
 	engine := *e.Engine
 	engine.Self = trigger.SelfWriters{Partition: e.Decl.Hub.Partition, HubAccount: e.Decl.Hub.AccountID,
 		HubRoles: hubRoles(e.Spec.Var(selfRoleNames)), MemberRole: e.Decl.MemberRoleName}
-	return &handler{decl: e.Decl, engine: &engine, trail: e.Trail, log: e.Log}
+	return &handler{decl: e.Decl, engine: &engine, trail: e.Trail, log: e.Log, region: e.AWS.Region}
 }
 
 // hubRoles are the hub functions' own role names from

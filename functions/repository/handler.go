@@ -30,6 +30,9 @@ type handler struct {
 	engine converger
 	trail  function.Recorder
 	log    *slog.Logger
+	// region is the region the function runs in: it converges only that
+	// region's regional documents (function.Accept). Empty in unit tests.
+	region string
 }
 
 // response is the shared event-function answer (function.Response).
@@ -54,7 +57,7 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // (throttling, 5xx, audit or lease unavailable) fails the invocation so
 // Lambda retries and then dead-letters.
 func (h *handler) handle(ctx context.Context, raw []byte) (response, error) {
-	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnRepository)
+	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnRepository, h.region)
 	if rej, ok := trigger.AsRejection(err); ok {
 		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, trigger.FnRepository)
 	}

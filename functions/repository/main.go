@@ -32,5 +32,5 @@ func main() {
 // handlerFor builds the handler around what lives for the execution
 // environment.
 func handlerFor(e *function.Env) *handler {
-	return &handler{decl: e.Decl, engine: e.Engine, trail: e.Trail, log: e.Log}
+	return &handler{decl: e.Decl, engine: e.Engine, trail: e.Trail, log: e.Log, region: e.AWS.Region}
 }

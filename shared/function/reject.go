@@ -89,13 +89,17 @@ func Rejected(ctx context.Context, trail Recorder, log *slog.Logger, partition s
 	return Response{Target: target.ARN, Rejected: string(rej.Reason), Detail: rej.Detail}, nil
 }
 
-// Accept parses one event for function fn: every error is a
-// *trigger.Rejection (malformed or foreign input, a region the declaration
-// does not cover, an event the route table sends to another function).
-func Accept(raw []byte, regions []string, fn string) (trigger.Target, error) {
+// Accept parses one event for function fn running in region own: every
+// error is a *trigger.Rejection (malformed or foreign input, a region the
+// declaration does not cover or another hub region serves, an event the
+// route table sends to another function).
+func Accept(raw []byte, regions []string, fn, own string) (trigger.Target, error) {
 	t, err := trigger.Parse(raw)
 	if err == nil {
 		err = t.CheckRegion(regions)
+	}
+	if err == nil {
+		err = t.CheckServedRegion(own)
 	}
 	if err != nil {
 		return t, err

@@ -23,6 +23,7 @@ const (
 	ReasonUnreadable          Reason = "unreadable"            // an unconfirmed shape in which nothing reliable was found
 	ReasonRegionNotConfigured Reason = "region-not-configured" // the region is not declared
 	ReasonPublicRegion        Reason = "ecr-public-region"     // ECR Public outside us-east-1
+	ReasonOtherRegion         Reason = "other-region"          // a declared region other than the one the function serves
 	ReasonInvalidPayload      Reason = "invalid-payload"       // a bad backfill payload
 )
 

@@ -115,6 +115,26 @@ func (t Target) CheckRegion(regions []string) error {
 	return nil
 }
 
+// CheckServedRegion rejects a regional target (repository, registry
+// policy, PTC rule) of a region other than own, the region the function
+// runs in. Each hub region's stack has its own lease and audit tables, and a
+// regional CloudTrail event exists only on its own region's buses, so only
+// that region's function is ever delivered it; one of another region (a
+// direct invoke, a misrouted forward) converged here would hold this
+// region's lease while that region's function holds its own on the same
+// document, and two writers of one registry policy lose each other's
+// updates. Empty own (not known, as in unit tests) checks nothing.
+func (t Target) CheckServedRegion(own string) error {
+	switch t.Kind {
+	case KindRepository, KindRegistryPolicy, KindPTCRule:
+		if own != "" && t.Region != own {
+			return &Rejection{Reason: ReasonOtherRegion, Trigger: t.Trigger, Target: t,
+				Detail: fmt.Sprintf("region %q is served by that region's function; this one serves %q", t.Region, own)}
+		}
+	}
+	return nil
+}
+
 // CheckOrigin rejects an Organizations or Control Tower event whose envelope
 // account is not the organization's management account: those events are
 // emitted only there, so one from any other account was put on the bus by a

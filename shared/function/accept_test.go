@@ -1,0 +1,62 @@
+package function
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// TestAcceptServesItsOwnRegion: every hub region's stack has its own lease
+// and audit tables, and a regional CloudTrail event exists only on its own
+// region's buses, so only that region's function is delivered it. A regional
+// target of another declared region (a direct invoke, a misrouted forward)
+// is refused: converged here, it would hold this region's lease while that
+// region's function holds its own on the same document, and two writers of
+// one registry policy lose each other's updates.
+func TestAcceptServesItsOwnRegion(t *testing.T) {
+	regions := []string{"us-east-1", "eu-west-1"}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	inEU := func(name string) []byte { return []byte(strings.ReplaceAll(read(name), "us-east-1", "eu-west-1")) }
+	cases := []struct {
+		name   string
+		raw    []byte
+		fn     string
+		own    string
+		reject bool
+	}{
+		{"repository of another region", inEU("ecr-create-repository-api.json"), trigger.FnRepository, "us-east-1", true},
+		{"registry policy of another region", inEU("ecr-put-registry-policy.json"), trigger.FnDrift, "us-east-1", true},
+		{"PTC rule of another region", inEU("ecr-delete-ptc-rule.json"), trigger.FnDrift, "us-east-1", true},
+		{"repository of its own region", inEU("ecr-create-repository-api.json"), trigger.FnRepository, "eu-west-1", false},
+		{"own region unknown (tests)", inEU("ecr-create-repository-api.json"), trigger.FnRepository, "", false},
+		{"a role is global", []byte(read("iam-put-role-policy.json")), trigger.FnDrift, "eu-west-1", false},
+		{"an account event reaches every region", []byte(read("org-move-account.json")), trigger.FnAccount, "eu-west-1", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Accept(c.raw, regions, c.fn, c.own)
+			if !c.reject {
+				if err != nil {
+					t.Fatalf("Accept = %v, want the target", err)
+				}
+				return
+			}
+			r, ok := trigger.AsRejection(err)
+			if !ok || r.Reason != trigger.ReasonOtherRegion || !strings.Contains(r.Detail, `"eu-west-1"`) || !strings.Contains(r.Detail, `"us-east-1"`) {
+				t.Fatalf("Accept = %+v, %v; want an other-region rejection naming both regions", got, err)
+			}
+			if r.Target.Region != "eu-west-1" || r.Target.AccountID == "" {
+				t.Errorf("rejection target %+v: the record must be filed under the document", r.Target)
+			}
+		})
+	}
+}

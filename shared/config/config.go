@@ -244,9 +244,10 @@ type PullThroughCache struct {
 	// UpstreamGrantMode is how the hub's ECR-to-ECR upstream grant names the PTC members:
 	// "enumerate" (default) lists exactly their account roots, as in the AWS example, which fits
 	// about 300 members in one registry policy; "condition" writes Principal "*" limited by
-	// aws:PrincipalOrgID (members.all) or aws:PrincipalOrgPaths (members.ous) and by aws:PrincipalArn
-	// matching the PTC role name, which stays small for any number of members (listed
-	// members.accounts are still enumerated).
+	// aws:PrincipalOrgID (members.all) or aws:PrincipalOrgPaths (members.ous), which stays small for
+	// any number of members (listed members.accounts are still enumerated). Every statement of
+	// either mode is narrowed by aws:PrincipalArn to the PTC role's name, so no other role of a
+	// member reads or imports through it.
 	UpstreamGrantMode string `json:"upstreamGrantMode,omitempty"`
 }
 

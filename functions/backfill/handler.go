@@ -193,6 +193,7 @@ func (h *handler) decide(ctx context.Context, req trigger.BackfillRequest) (resp
 		h.countStale(ctx, runID)
 	}
 	var walk inventory.WalkResult
+	walkedAt := h.now()
 	if scope := walkScope(h.decl, req.Targets); scope.All || len(scope.AccountIDs) > 0 {
 		var err error
 		if walk, err = h.org.Walk(ctx, scope); err != nil {
@@ -202,6 +203,9 @@ func (h *handler) decide(ctx context.Context, req trigger.BackfillRequest) (resp
 	sel, err := selectUnits(h.decl, req, runID, walk)
 	if err != nil {
 		return response{Error: err.Error()}, selection{}, nil
+	}
+	for i := range sel.Units {
+		sel.Units[i].WalkedAt = walkedAt // a unit run much later reads the organization again
 	}
 	resp.Regions, resp.Accounts, resp.Units = sel.Regions, len(sel.Accounts), len(sel.Units)
 	resp.Skipped, resp.Missing = sel.Skipped, sel.Missing

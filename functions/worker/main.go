@@ -10,12 +10,14 @@ package main
 
 import "github.com/ecr-warden/ecr-warden/shared/function"
 
-// spec names the function and every WARDEN_ variable it reads. The worker
-// never reads the organization (no WARDEN_ORG_ROLE_ARN): the backfill walked
-// it once and every unit carries what it needs.
+// spec names the function and every WARDEN_ variable it reads. The backfill
+// walked the organization once and every unit carries what it needs; the
+// worker reads the organization (WARDEN_ORG_ROLE_ARN) only for a unit whose
+// accounts are older than reconcile.WorkFreshFor, a retry or a redrive that
+// must not grant an account that left since.
 var spec = function.Spec{
 	Name: "worker",
-	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable},
+	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN},
 }
 
 func main() {

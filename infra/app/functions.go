@@ -52,14 +52,14 @@ var functionSpecs = map[string]functionSpec{
 }
 
 // FunctionEnv lists the WARDEN_ variables each function reads (its main.go's function.Spec Env), and
-// only those: the worker never reads the organization (its messages carry the accounts) and only
-// the backfill queues work. The backfill gets the lease table although a dry run takes no lease,
+// only those: only the backfill queues work, and the worker reads the organization only for a unit
+// whose accounts are older than reconcile.WorkFreshFor (a retried or redriven message). The backfill gets the lease table although a dry run takes no lease,
 // because its setup builds the lease client and refuses an empty name.
 var FunctionEnv = map[string][]string{
 	FnRepository: {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
 	FnAccount:    {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
 	FnBackfill:   {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvWorkQueueURL, EnvOrgRoleARN},
-	FnWorker:     {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable},
+	FnWorker:     {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
 	FnDrift:      {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvSelfRoleNames},
 }
 

@@ -141,7 +141,7 @@ func TestMemberRoleTrustsOnlyTheHubFunctionRoles(t *testing.T) {
 		callers []interface{}
 	}{
 		"member execution role": {trust(member, "ecr-warden-execution"), callers(FunctionNames...)},
-		"organization reader":   {trust(mgmt, Names{}.OrgReaderRole()), callers(FnRepository, FnAccount, FnBackfill, FnDrift)},
+		"organization reader":   {trust(mgmt, Names{}.OrgReaderRole()), callers(FunctionNames...)},
 	} {
 		sts := asList(c.doc["Statement"])
 		if len(sts) != 1 {

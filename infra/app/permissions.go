@@ -44,7 +44,7 @@ type Access struct {
 //   - backfill: walks the organization, fans out to the work queue, and in a dry run converges inline
 //     with writes recorded as planned (Converge reads everything, writes only audit records, takes no lease);
 //   - worker: engine.Converge of one account+region from the message, which carries the accounts it
-//     needs, so it never reads the organization;
+//     needs; it reads the organization only for a unit older than reconcile.WorkFreshFor;
 //   - drift: one repository, registry policy, PTC rule set, PTC role or public repository policy, with
 //     the account's OU path or an organization walk; and, when a role a grant names is created (IAM
 //     CreateRole), every document naming it: for a repository-placement or public grant that is the
@@ -58,7 +58,7 @@ var FunctionAccess = map[string]Access{
 		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, ReadAudit: true, SendWork: true},
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
-		AssumeMember: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true},
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true},
 	FnDrift: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
 }

@@ -143,6 +143,16 @@ func (e *Engine) presumedMember(id string) desired.Account {
 	return desired.Account{ID: id, Status: "ACTIVE", OUPath: e.Decl.Hub.OrganizationID + "/"}
 }
 
+// organizationRecord is the audit record of a decision to walk the
+// organization instead of trusting what the trigger said, and why.
+func (e *Engine) organizationRecord(cause Cause, why string) audit.Record {
+	hub := e.Decl.Hub
+	return audit.Record{Decision: audit.DecisionOrganizationWalk, Op: "walk", Trigger: cause.Trigger, Actor: cause.Actor,
+		Target: audit.Target{ARN: "arn:" + hub.Partition + ":organizations::" + hub.ManagementAccountID + ":organization/" + hub.OrganizationID,
+			AccountID: hub.ManagementAccountID, Kind: "Organization", Name: hub.OrganizationID},
+		Error: why, DryRun: e.Exec.DryRun}
+}
+
 func toDesired(a inventory.Account) desired.Account {
 	return desired.Account{ID: a.ID, Name: a.Name, Status: a.Status, OUPath: a.OUPath}
 }
@@ -185,11 +195,7 @@ func (e *Engine) convergesGlobal() bool {
 func (e *Engine) OrganizationChanged(ctx context.Context, cause Cause, why string) (Report, error) {
 	var rep Report
 	hub := e.Decl.Hub
-	rec := audit.Record{Decision: audit.DecisionOrganizationWalk, Op: "walk", Trigger: cause.Trigger, Actor: cause.Actor,
-		Target: audit.Target{ARN: "arn:" + hub.Partition + ":organizations::" + hub.ManagementAccountID + ":organization/" + hub.OrganizationID,
-			AccountID: hub.ManagementAccountID, Kind: "Organization", Name: hub.OrganizationID},
-		Error:  "the event names no account ecr-warden can read (" + why + "); converging the hub's grants from a walk of the organization instead",
-		DryRun: e.Exec.DryRun}
+	rec := e.organizationRecord(cause, "the event names no account ecr-warden can read ("+why+"); converging the hub's grants from a walk of the organization instead")
 	if err := e.Exec.Trail.Record(ctx, rec); err != nil {
 		return rep, err
 	}

@@ -35,7 +35,19 @@ type Work struct {
 	// Role marks the one region of a member in which its (global) IAM role
 	// is converged.
 	Role bool `json:"role,omitempty"`
+	// WalkedAt is when the backfill read Accounts from the organization.
+	// A unit converged long after that (an SQS retry an hour later, a
+	// dead-letter queue redriven days later) reads the organization again
+	// first (freshen), so it cannot grant an account that has left since.
+	WalkedAt time.Time `json:"walkedAt,omitzero"`
 }
+
+// WorkFreshFor is how long a unit's Accounts are trusted as the
+// organization. A backfill's units normally run within minutes; the work
+// queue's retries come an hour apart (its visibility timeout), and an
+// account event that removed a departed account's grant in between must
+// not be undone by a retry converging the old list.
+const WorkFreshFor = 15 * time.Minute
 
 // Cause is the audit cause of a backfill or sweep unit. The backfill's dry
 // run and the worker both build it here, from the Work alone, so planned and
@@ -58,6 +70,11 @@ func (w Work) Cause() Cause {
 // pages plus one read per repository, and no writes.
 func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, error) {
 	start := time.Now()
+	var rep Report
+	w, err := e.freshen(ctx, cause, w, start)
+	if err != nil {
+		return rep, errors.Join(err, e.summarize(ctx, cause, w, rep, time.Since(start), err))
+	}
 	ctx = WithPrincipalCache(ctx)
 	ids := make([]string, 0, len(w.Accounts))
 	for _, a := range w.Accounts {
@@ -67,7 +84,6 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	x := e.WithDryRun(w.DryRun)
 	x.Exec.QuietNoops = true // counted in the unit's summary record instead
 	state := desired.New(e.Decl, w.Accounts)
-	var rep Report
 	var errs []error
 	roleInUnit := w.Role && w.Account != e.Decl.Hub.AccountID && x.roleLeaseKey(w.Account) == lease.RegistryKey(w.Account, w.Region)
 	if w.Account != e.Decl.Hub.AccountID {
@@ -98,6 +114,41 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		return rep, errors.Join(uerr, err)
 	}
 	return rep, uerr
+}
+
+// freshen replaces a stale unit's Accounts with the organization as it is
+// now, recording why. A unit that carries only its own account is re-read
+// alone; one that carries more (the hub's, or a member's when grants
+// enumerate accounts) gets the whole organization, which is what its
+// documents depend on. A unit the backfill did not time (an account event's
+// own, built from a walk just made) is used as it is.
+func (e *Engine) freshen(ctx context.Context, cause Cause, w Work, now time.Time) (Work, error) {
+	age := now.Sub(w.WalkedAt)
+	if w.WalkedAt.IsZero() || age <= WorkFreshFor {
+		return w, nil
+	}
+	scope := inventory.WalkScope{All: true}
+	if len(w.Accounts) <= 1 {
+		if w.Account == e.Decl.Hub.AccountID {
+			return w, nil // the hub alone: nothing of the organization to re-read
+		}
+		scope = inventory.WalkScope{AccountIDs: []string{w.Account}}
+	}
+	rec := e.organizationRecord(cause, fmt.Sprintf("the unit's accounts were read from the organization at %s, %s before it ran (a retried or redriven message; trusted for %s); converging %s/%s from the organization as it is now",
+		w.WalkedAt.UTC().Format(time.RFC3339), age.Round(time.Second), WorkFreshFor, w.Account, w.Region))
+	rec.DryRun = rec.DryRun || w.DryRun
+	if err := e.Exec.Trail.Record(ctx, rec); err != nil {
+		return w, err
+	}
+	if e.Org == nil {
+		return w, fmt.Errorf("converging %s/%s: its accounts are %s old and the function cannot read the organization (no WARDEN_ORG_ROLE_ARN and not in the management account)", w.Account, w.Region, age.Round(time.Second))
+	}
+	walk, err := e.Org.Walk(ctx, scope)
+	if err != nil {
+		return w, fmt.Errorf("converging %s/%s: reading the organization again for a unit %s old: %w", w.Account, w.Region, age.Round(time.Second), err)
+	}
+	w.Accounts, w.WalkedAt = toDesiredAll(walk.Accounts), now
+	return w, nil
 }
 
 func findAccount(accounts []desired.Account, id string) (desired.Account, bool) {

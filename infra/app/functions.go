@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -129,7 +130,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 		res := resources{
 			partition: d.Hub.Partition, region: region, hub: d.Hub.AccountID, hubRegions: d.Hub.Regions,
 			memberRoleName: d.MemberRoleName, orgRoleARN: d.OrgRoleARN(),
-			auditTable: p.State.Audit.TableArn(), leaseTable: p.State.Lease.TableArn(),
+			auditTable: p.State.Audit.TableArn(), leaseTable: p.State.Lease.TableArn(), otherLeaseTables: otherLeaseTables(d, region),
 			workQueue: p.Queues.Work.QueueArn(), logGroup: logGroup.LogGroupArn(),
 			managementAccount: d.Hub.ManagementAccountID, organizationID: d.Hub.OrganizationID,
 			switches: switches, hubRoles: HubRoleARNs(d.Declaration),
@@ -183,4 +184,16 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 		f.LogGroups[fn] = logGroup
 	}
 	return f
+}
+
+// otherLeaseTables are the ARNs of the lease tables of the hub regions other than region (each
+// hub region's stack has one, under the same name).
+func otherLeaseTables(d *Declaration, region string) []string {
+	var out []string
+	for _, r := range d.Hub.Regions {
+		if r != region {
+			out = append(out, fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s", d.Hub.Partition, r, d.Hub.AccountID, d.Names.Resource("lease")))
+		}
+	}
+	return out
 }

@@ -111,11 +111,15 @@ type resources struct {
 	memberRoleName         string
 	orgRoleARN             string
 	auditTable, leaseTable *string
-	workQueue              *string
-	logGroup               *string
-	managementAccount      string
-	organizationID         string
-	switches               Switches
+	// otherLeaseTables are the lease tables of the other hub regions: a function takes a
+	// document's lease in its region's table (lease.Regional), and the primary region's workers
+	// and the us-east-1 functions of IAM's global events write documents of every region.
+	otherLeaseTables  []string
+	workQueue         *string
+	logGroup          *string
+	managementAccount string
+	organizationID    string
+	switches          Switches
 	// hubRoles are the declared principal roles in the hub account, whose existence the engine
 	// checks (iam:GetRole) before writing a document that names them.
 	hubRoles []string
@@ -234,7 +238,7 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	add(a.ReadAudit, "ReadAudit", []string{"dynamodb:Query"}, *r.auditTable,
 		*r.auditTable+"/index/"+audit.IndexByName, *r.auditTable+"/index/"+audit.IndexByPending)
 	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-		*r.leaseTable)
+		append([]string{*r.leaseTable}, r.otherLeaseTables...)...)
 	add(a.SendWork, "SendWork", []string{"sqs:SendMessage"}, *r.workQueue)
 	// What Lambda's SQS event source mapping calls with the function's role (the Lambda developer
 	// guide's list; CDK's SqsEventSource would also grant ChangeMessageVisibility and GetQueueUrl).

@@ -41,6 +41,7 @@ type leaser interface {
 var (
 	_ auditor = (*audit.Trail)(nil)
 	_ leaser  = (*lease.Leaser)(nil)
+	_ leaser  = (*lease.Regional)(nil)
 )
 
 // Outcome is what became of one change.

@@ -90,9 +90,10 @@ type Env struct {
 	// DeclarationSHA256 is the hex SHA-256 of the declaration file's bytes.
 	DeclarationSHA256 string
 	Trail             *audit.Trail
-	Leases            *lease.Leaser
+	// Leases takes each document's lease in its region's lease table.
+	Leases *lease.Regional
 	// Org reads the organization; nil unless the spec declares OrgRoleARN
-	// (the worker never reads it: each unit carries its accounts).
+	// (the worker reads it only for a unit older than reconcile.WorkFreshFor).
 	Org    *inventory.Org
 	Engine *reconcile.Engine
 }
@@ -154,10 +155,14 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	regional, err := regionalLeases(cfg, decl.Hub.Regions, spec.Var(LeaseTable), leases, log)
+	if err != nil {
+		return nil, err
+	}
 	engine := &reconcile.Engine{
 		Decl:    decl,
 		Clients: reconcile.NewClients(awsapi.NewMembers(cfg, self, decl.MemberRoleName, spec.Name)),
-		Exec:    &apply.Executor{Trail: trail, Leases: leases},
+		Exec:    &apply.Executor{Trail: trail, Leases: regional},
 		Log:     log,
 		Region:  cfg.Region,
 	}
@@ -165,7 +170,7 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		engine.Org = org
 	}
 	return &Env{Spec: spec, Log: log, AWS: cfg, Self: self, Decl: decl, DeclarationPath: path,
-		DeclarationSHA256: declSHA, Trail: trail, Leases: leases, Org: org, Engine: engine}, nil
+		DeclarationSHA256: declSHA, Trail: trail, Leases: regional, Org: org, Engine: engine}, nil
 }
 
 // Run is a function's main: it logs JSON (NewLogger) as the default logger,
@@ -197,4 +202,24 @@ func declarationPath(set string) string {
 		return filepath.Join(filepath.Dir(exe), "declaration.json")
 	}
 	return "declaration.json"
+}
+
+// regionalLeases takes each document's lease in its own region's lease table
+// (lease.Regional): every hub region's stack has one, under the same name,
+// and a function that writes another region's document (the primary region's
+// workers, IAM's global events in us-east-1) must meet that region's own
+// functions there. own is the function's region's leaser.
+func regionalLeases(cfg aws.Config, regions []string, table string, own *lease.Leaser, log *slog.Logger) (*lease.Regional, error) {
+	byRegion := map[string]*lease.Leaser{cfg.Region: own}
+	for _, r := range regions {
+		if r == cfg.Region {
+			continue
+		}
+		l, err := lease.New(dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Region = r }), table, lease.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		byRegion[r] = l
+	}
+	return lease.NewRegional(cfg.Region, byRegion)
 }

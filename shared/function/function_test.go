@@ -73,6 +73,11 @@ func TestLoadBuildsTheEngine(t *testing.T) {
 	if env.Engine.Org != env.Org || env.Engine.Decl != env.Decl || env.Engine.Exec.Trail != env.Trail || env.Engine.Exec.Leases != env.Leases {
 		t.Errorf("the engine is not built from the Env's parts")
 	}
+	// infra/declaration.json's hub regions are us-east-1 and eu-west-1: each
+	// region's documents are leased in that region's table.
+	if us, eu := env.Leases.For(lease.RegistryKey("222222222222", "us-east-1")), env.Leases.For(lease.RegistryKey("222222222222", "eu-west-1")); us == nil || eu == nil || us == eu {
+		t.Errorf("the leases of us-east-1's and eu-west-1's registries are not taken in their own regions' tables")
+	}
 	if env.Self.AccountID != "123456789012" || env.DeclarationPath != "../../infra/declaration.json" {
 		t.Errorf("self %+v, declaration %s", env.Self, env.DeclarationPath)
 	}

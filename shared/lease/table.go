@@ -20,6 +20,19 @@ type tableAPI interface {
 
 var _ tableAPI = (*dynamodb.Client)(nil)
 
+// CreateTables creates the lease table in cfg's region and in each of
+// regions, for local runs whose declaration names several hub regions: each
+// hub region's stack has its own lease table, and a function takes a
+// document's lease in its own region's table (Regional).
+func CreateTables(ctx context.Context, cfg aws.Config, name string, regions []string) error {
+	for _, r := range append([]string{cfg.Region}, regions...) {
+		if err := CreateTable(ctx, dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Region = r }), name); err != nil {
+			return fmt.Errorf("in %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
 // CreateTable creates the lease table for local runs and tests (in AWS the
 // CDK stack owns it with the same schema): key AttrPK (S) only, on-demand
 // billing, TTL on AttrExpiresAt. An existing table is left as it is.

@@ -28,7 +28,10 @@ type mailboxes interface {
 	Abandon(ctx context.Context, ls *lease.Lease) error
 }
 
-var _ mailboxes = (*lease.Leaser)(nil)
+var (
+	_ mailboxes = (*lease.Leaser)(nil)
+	_ mailboxes = (*lease.Regional)(nil)
+)
 
 // hubChange is one account event's change to the hub's registry policy, as
 // posted to the policy's mailbox: the account as the organization showed it

@@ -157,6 +157,9 @@ func (d *demo) setup(ctx context.Context) error {
 	if err := d.w.renderDeclaration(d.opt.Declaration, d.dir); err != nil {
 		return err
 	}
+	if err := d.w.createLeaseTables(ctx); err != nil {
+		return err
+	}
 	if err := d.w.seedPrerequisites(ctx); err != nil {
 		return err
 	}

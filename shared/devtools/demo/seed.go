@@ -82,6 +82,9 @@ func Seed(ctx context.Context, srv *localaws.Server, opt SeedOptions) (*Seeded, 
 	if err := w.renderDeclaration(opt.Declaration, opt.Dir); err != nil {
 		return nil, err
 	}
+	if err := w.createLeaseTables(ctx); err != nil {
+		return nil, err
+	}
 	out := &Seeded{Declaration: w.declPath, Events: filepath.Join(opt.Dir, "events"), EnvFile: filepath.Join(opt.Dir, "env.sh")}
 	labels := map[string]string{exampleManagement: "management (moto's default account)", exampleHub: "hub", exampleTeamA: "member team-a (OU workloads/team-a)",
 		exampleSecurity: "member security (root)", exampleOrg: "organization", exampleRoot: "root", exampleWorkloads: "OU workloads", exampleTeamAOU: "OU workloads/team-a"}

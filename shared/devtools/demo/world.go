@@ -127,6 +127,17 @@ func (w *world) buildOrganization(ctx context.Context) error {
 	return err
 }
 
+// createLeaseTables creates the lease table in the declaration's other hub
+// regions too (after renderDeclaration): the functions take a document's
+// lease in its own region's table, as each hub region's stack has one.
+func (w *world) createLeaseTables(ctx context.Context) error {
+	hub, err := w.config(ctx, w.hub)
+	if err != nil {
+		return err
+	}
+	return lease.CreateTables(ctx, hub, leaseTable, w.decl.Hub.Regions)
+}
+
 func createOU(ctx context.Context, org *organizations.Client, parent, name string) (string, error) {
 	out, err := org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: aws.String(parent), Name: aws.String(name)})
 	if err != nil {

@@ -89,8 +89,8 @@ func (h *Harness) Binary(name string) string {
 }
 
 // Reset gives a test a fresh local AWS: the server's state and the proxy's
-// counts and faults cleared, and the audit and lease tables created in
-// region (the hub's).
+// counts and faults cleared, and the audit table created in region (the
+// hub's), the lease table in every region a test declares.
 func (h *Harness) Reset(ctx context.Context, region string) error {
 	if err := h.Server.Reset(); err != nil {
 		return fmt.Errorf("resetting the local AWS: %w", err)
@@ -100,8 +100,14 @@ func (h *Harness) Reset(ctx context.Context, region string) error {
 	if err := audit.CreateTable(ctx, db, AuditTable); err != nil {
 		return err
 	}
-	return lease.CreateTable(ctx, db, LeaseTable)
+	// The lease table in every hub region the tests' declarations name: the
+	// functions take a document's lease in its region's table.
+	return lease.CreateTables(ctx, h.Server.Config(region), LeaseTable, testHubRegions)
 }
+
+// testHubRegions are the hub regions the integration tests' declarations
+// name.
+var testHubRegions = []string{"us-east-1", "eu-west-1"}
 
 // Env is the environment the CDK stack gives every function, pointed at the
 // proxy with test credentials: the declaration file and the two tables.

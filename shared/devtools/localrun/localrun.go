@@ -60,13 +60,15 @@ func (e Env) Vars() map[string]string {
 
 // Prepare creates the audit and lease tables and the work queue with its
 // dead-letter queue (redrive after maxReceive receives, as the CDK stack
-// configures it). Existing resources are reused.
-func Prepare(ctx context.Context, cfg aws.Config, maxReceive int) (Env, error) {
+// configures it). Existing resources are reused. The lease table is also
+// created in each of regions (the declaration's other hub regions), where
+// the functions take the leases of those regions' documents.
+func Prepare(ctx context.Context, cfg aws.Config, maxReceive int, regions ...string) (Env, error) {
 	db := dynamodb.NewFromConfig(cfg)
 	if err := audit.CreateTable(ctx, db, AuditTable); err != nil {
 		return Env{}, fmt.Errorf("creating the audit table: %w", err)
 	}
-	if err := lease.CreateTable(ctx, db, LeaseTable); err != nil {
+	if err := lease.CreateTables(ctx, cfg, LeaseTable, regions); err != nil {
 		return Env{}, fmt.Errorf("creating the lease table: %w", err)
 	}
 	q := sqs.NewFromConfig(cfg)

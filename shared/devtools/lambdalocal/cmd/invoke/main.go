@@ -145,10 +145,11 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "invoke: AWS_ENDPOINT_URL not set: started the local AWS at %s (stopped on exit)\n", endpoint)
 	}
 	hub := ""
+	var regions []string
 	if decl != nil {
-		hub = decl.Hub.AccountID
+		hub, regions = decl.Hub.AccountID, decl.Hub.Regions
 	}
-	local, err := prepareLocal(ctx, endpoint, c.region, hub, name)
+	local, err := prepareLocal(ctx, endpoint, c.region, hub, name, regions)
 	if err != nil {
 		return fmt.Errorf("preparing the local AWS at %s: %w", endpoint, err)
 	}
@@ -227,7 +228,7 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 // emulator` too) and their names. The base credentials are the caller's
 // AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN (the seeded
 // emulator's exports), else the dummy ones the local AWS accepts.
-func prepareLocal(ctx context.Context, endpoint, region, hub, fn string) (map[string]string, error) {
+func prepareLocal(ctx context.Context, endpoint, region, hub, fn string, regions []string) (map[string]string, error) {
 	key, secret, token := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
 	if key == "" || secret == "" {
 		key, secret, token = localAccessKey, localSecretKey, ""
@@ -251,7 +252,7 @@ func prepareLocal(ctx context.Context, endpoint, region, hub, fn string) (map[st
 	if err := audit.CreateTable(ctx, db, localAuditTable); err != nil {
 		return nil, err
 	}
-	if err := lease.CreateTable(ctx, db, localLeaseTable); err != nil {
+	if err := lease.CreateTables(ctx, cfg, localLeaseTable, regions); err != nil { // each hub region's, as the functions take a document's lease there
 		return nil, err
 	}
 	env := map[string]string{

@@ -115,7 +115,11 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	env, err := localrun.Prepare(ctx, cfg, 3)
+	d, err := wconfig.Load(abs)
+	if err != nil {
+		return 2, err
+	}
+	env, err := localrun.Prepare(ctx, cfg, 3, d.Hub.Regions...)
 	if err != nil {
 		return 2, err
 	}

@@ -177,8 +177,8 @@ func (v *validator) hub() {
 			v.add(p, "region %q is not a region name like us-east-1", r)
 		case seen[r]:
 			v.add(p, "region %q is listed twice", r)
-		case partitionOK && regionPartition(r) != h.Partition:
-			v.add(p, "region %q is in partition %s, not the declared partition %s", r, regionPartition(r), h.Partition)
+		case partitionOK && policy.RegionPartition(r) != h.Partition:
+			v.add(p, "region %q is in partition %s, not the declared partition %s", r, policy.RegionPartition(r), h.Partition)
 		}
 		seen[r] = true
 	}
@@ -190,8 +190,8 @@ func (v *validator) hub() {
 		switch {
 		case !policy.ValidRegion(r):
 			v.add("hub.controlTowerHomeRegion", "region %q is not a region name like us-east-1", r)
-		case partitionOK && regionPartition(r) != h.Partition:
-			v.add("hub.controlTowerHomeRegion", "region %q is in partition %s, not the declared partition %s", r, regionPartition(r), h.Partition)
+		case partitionOK && policy.RegionPartition(r) != h.Partition:
+			v.add("hub.controlTowerHomeRegion", "region %q is in partition %s, not the declared partition %s", r, policy.RegionPartition(r), h.Partition)
 		}
 	}
 	rc := v.d.Functions.ReservedConcurrency
@@ -236,16 +236,6 @@ var commonSids = []string{
 	"AllowPull", "AllowPush", "AllowPushPull", "AllowCrossAccountPull", "AllowCrossAccountPush",
 	"ECR Public Repository Policy", "PullThroughCacheFromReadOnlyRole", "ReplicationAccessCrossAccount",
 	"LambdaECRImageRetrievalPolicy", "LambdaECRImageCrossAccountRetrievalPolicy", "CodeBuildAccess",
-}
-
-func regionPartition(r string) string {
-	switch {
-	case strings.HasPrefix(r, "cn-"):
-		return policy.PartitionChina
-	case strings.HasPrefix(r, "us-gov-"):
-		return policy.PartitionGovCloud
-	}
-	return policy.PartitionAWS
 }
 
 // names checks that grant and public-grant names are unique, also after PascalCasing (they share

@@ -13,6 +13,18 @@ const (
 	PartitionGovCloud = "aws-us-gov"
 )
 
+// RegionPartition is the partition, of those ecr-warden supports, that a
+// region belongs to (cn-* China, us-gov-* GovCloud, any other aws).
+func RegionPartition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return PartitionChina
+	case strings.HasPrefix(region, "us-gov-"):
+		return PartitionGovCloud
+	}
+	return PartitionAWS
+}
+
 // ValidPartition reports whether p is one of the supported partitions.
 func ValidPartition(p string) bool {
 	return p == PartitionAWS || p == PartitionChina || p == PartitionGovCloud

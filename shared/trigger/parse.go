@@ -380,7 +380,7 @@ func (c *cloudTrail) ecr() error {
 		if a.region != region {
 			return invalid(fmt.Errorf("%s: region %s disagrees with detail.awsRegion %q", arnNode.path, quote(a.region), region))
 		}
-		if want := regionPartition(region); a.partition != want {
+		if want := policy.RegionPartition(region); a.partition != want {
 			return invalid(fmt.Errorf("%s: partition %s is not the partition of region %q (%q)", arnNode.path, quote(a.partition), region, want))
 		}
 		acct, repo := a.account, a.name
@@ -750,16 +750,4 @@ func splitRepositoryARN(arn, service string) (repositoryARN, bool) {
 	}
 	name, ok := strings.CutPrefix(parts[5], "repository/")
 	return repositoryARN{partition: parts[1], region: parts[3], account: parts[4], name: name}, ok && name != ""
-}
-
-// regionPartition is the partition of the partitions ecr-warden supports
-// (policy.ValidPartition) that a region belongs to.
-func regionPartition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return policy.PartitionChina
-	case strings.HasPrefix(region, "us-gov-"):
-		return policy.PartitionGovCloud
-	}
-	return policy.PartitionAWS
 }

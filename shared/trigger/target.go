@@ -117,13 +117,12 @@ func (t Target) CheckRegion(regions []string) error {
 
 // CheckServedRegion rejects a regional target (repository, registry
 // policy, PTC rule) of a region other than own, the region the function
-// runs in. Each hub region's stack has its own lease and audit tables, and a
-// regional CloudTrail event exists only on its own region's buses, so only
-// that region's function is ever delivered it; one of another region (a
-// direct invoke, a misrouted forward) converged here would hold this
-// region's lease while that region's function holds its own on the same
-// document, and two writers of one registry policy lose each other's
-// updates. Empty own (not known, as in unit tests) checks nothing.
+// runs in. A regional CloudTrail event exists only on its own region's
+// buses, so only that region's function is ever delivered it: one of
+// another region came by a direct invoke or a misrouted forward, and
+// belongs in that region's audit trail. (Its lease would be safe either
+// way: lease.Regional takes every lease in the document's region's table.)
+// Empty own (not known, as in unit tests) checks nothing.
 func (t Target) CheckServedRegion(own string) error {
 	switch t.Kind {
 	case KindRepository, KindRegistryPolicy, KindPTCRule:

@@ -211,6 +211,9 @@ type harness struct {
 	table  *table
 	leases *leases
 	exec   *apply.Executor
+	// writes counts Write calls; a unit's writes run concurrently, so they
+	// count under mu (tests read it after the executor returned).
+	mu     sync.Mutex
 	writes int
 }
 
@@ -251,7 +254,9 @@ func (h *harness) step(plans []func() (apply.Change, error), write func() error)
 		},
 		Write: func(_ context.Context, c apply.Change) error {
 			h.ev.add("write " + string(c.Op))
+			h.mu.Lock()
 			h.writes++
+			h.mu.Unlock()
 			if write == nil {
 				return nil
 			}

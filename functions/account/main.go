@@ -14,10 +14,11 @@ import "github.com/ecr-warden/ecr-warden/shared/function"
 
 // spec names the function and every WARDEN_ variable it reads.
 // Organizations answers only in the management account, where its events
-// arrive, so the function reads it through the reader role.
+// arrive, so the function reads it through the reader role. A moved
+// account's repositories go to the worker through the work queue.
 var spec = function.Spec{
 	Name: "account",
-	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN},
+	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.WorkQueueURL},
 }
 
 func main() {

@@ -218,7 +218,13 @@ func (w *world) env() map[string]string {
 // keys the reset local AWS no longer knows).
 func (w *world) start() *lambdalocal.Instance {
 	w.t.Helper()
-	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-account", Binary: accountBin, Env: w.env(), Timeout: 60 * time.Second, AccountID: hubAccount})
+	return w.startWith(w.env())
+}
+
+// startWith is start with another environment.
+func (w *world) startWith(env map[string]string) *lambdalocal.Instance {
+	w.t.Helper()
+	inst, err := lambdalocal.Start(w.ctx, lambdalocal.Function{Name: "ecr-warden-account", Binary: accountBin, Env: env, Timeout: 60 * time.Second, AccountID: hubAccount})
 	if err != nil {
 		w.t.Fatal(err)
 	}

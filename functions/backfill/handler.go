@@ -11,10 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
@@ -62,25 +58,15 @@ type walker interface {
 	Walk(ctx context.Context, scope inventory.WalkScope) (inventory.WalkResult, error)
 }
 
-// sender is the part of the SQS client the fan-out needs.
-type sender interface {
-	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
-}
-
 var (
 	_ converger = (*reconcile.Engine)(nil)
 	_ walker    = (*inventory.Org)(nil)
-	_ sender    = (*sqs.Client)(nil)
 )
 
 const (
 	// defaultConcurrency bounds the units a dry run plans at once: each unit
 	// already reads its registry with the engine's own bounded concurrency.
 	defaultConcurrency = 4
-	// maxBatchBytes is SQS's limit for one message and for a whole batch.
-	maxBatchBytes = 256 * 1024
-	// maxBatchEntries is SendMessageBatch's entry limit.
-	maxBatchEntries = 10
 	// maxResponseBytes keeps a dry run's answer under Lambda's 6 MB
 	// synchronous response limit; beyond it the plan is cut (the full plan
 	// is in the audit trail as "planned" records of the run).
@@ -93,8 +79,7 @@ type handler struct {
 	decl        *config.Declaration
 	engine      converger
 	org         walker
-	queue       sender
-	queueURL    string
+	queue       reconcile.UnitQueue // nil when WARDEN_WORK_QUEUE_URL is unset
 	log         *slog.Logger
 	now         func() time.Time
 	concurrency int
@@ -231,7 +216,7 @@ func (h *handler) dispatch(ctx context.Context, req trigger.BackfillRequest, sel
 	if err != nil {
 		return response{}, fmt.Errorf("backfill %s: queued %d of %d units: %w", resp.RunID, n, len(sel.Units), err)
 	}
-	h.log.InfoContext(ctx, "backfill queued", "runId", resp.RunID, "units", n, "queue", h.queueURL)
+	h.log.InfoContext(ctx, "backfill queued", "runId", resp.RunID, "units", n)
 	return resp, nil
 }
 
@@ -323,86 +308,10 @@ func fitResponse(resp response) response {
 	}
 }
 
-// send queues one message per unit with SendMessageBatch (at most 10
-// entries and 256 KiB per call), retrying entries SQS reports as failed.
-// On a FIFO queue each account and region is its own message group, so
-// two runs never converge the same registry at once.
+// send queues one message per unit on the work queue (shared/workqueue).
 func (h *handler) send(ctx context.Context, units []reconcile.Work) (int, error) {
-	if h.queueURL == "" {
+	if h.queue == nil {
 		return 0, errors.New("WARDEN_WORK_QUEUE_URL is not set: a real run fans out through the work queue (set it, or run with \"dryRun\": true)")
 	}
-	fifo := strings.HasSuffix(h.queueURL, ".fifo")
-	entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, len(units))
-	sizes := make([]int, 0, len(units))
-	for i, w := range units {
-		body, err := json.Marshal(w)
-		if err != nil {
-			return 0, fmt.Errorf("encoding unit %s/%s: %w", w.Account, w.Region, err)
-		}
-		if len(body) > maxBatchBytes {
-			return 0, fmt.Errorf("unit %s/%s is %d bytes, over the SQS message limit of %d: the organization is too large to ship with every unit; use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, len(body), maxBatchBytes)
-		}
-		e := sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("u%d", i)), MessageBody: aws.String(string(body))}
-		if fifo {
-			e.MessageGroupId = aws.String(w.Account + "-" + w.Region)
-			e.MessageDeduplicationId = aws.String(w.RunID + "-" + w.Account + "-" + w.Region)
-		}
-		entries = append(entries, e)
-		sizes = append(sizes, len(body))
-	}
-	sent := 0
-	for start := 0; start < len(entries); {
-		end, bytes := start, 0
-		for end < len(entries) && end-start < maxBatchEntries && bytes+sizes[end] <= maxBatchBytes {
-			bytes += sizes[end]
-			end++
-		}
-		n, err := h.sendBatch(ctx, entries[start:end])
-		sent += n
-		if err != nil {
-			return sent, err
-		}
-		start = end
-	}
-	return sent, nil
-}
-
-// sendBatch sends one batch; entries SQS fails on its side (throttled,
-// internal error) are sent again a few times before the run gives up.
-func (h *handler) sendBatch(ctx context.Context, batch []sqstypes.SendMessageBatchRequestEntry) (int, error) {
-	sent := 0
-	for attempt := 1; ; attempt++ {
-		out, err := h.queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(h.queueURL), Entries: batch})
-		if err != nil {
-			return sent, fmt.Errorf("sending work to %s: %w", h.queueURL, err)
-		}
-		sent += len(out.Successful)
-		if len(out.Failed) == 0 {
-			return sent, nil
-		}
-		failed := map[string]string{}
-		for _, f := range out.Failed {
-			failed[aws.ToString(f.Id)] = aws.ToString(f.Code) + ": " + aws.ToString(f.Message)
-		}
-		if attempt == 3 {
-			var msgs []string
-			for id, m := range failed {
-				msgs = append(msgs, id+" "+m)
-			}
-			sort.Strings(msgs)
-			return sent, fmt.Errorf("sending work to %s: %d messages failed: %s", h.queueURL, len(failed), strings.Join(msgs, "; "))
-		}
-		var again []sqstypes.SendMessageBatchRequestEntry
-		for _, e := range batch {
-			if _, ok := failed[aws.ToString(e.Id)]; ok {
-				again = append(again, e)
-			}
-		}
-		batch = again
-		select {
-		case <-ctx.Done():
-			return sent, ctx.Err()
-		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-		}
-	}
+	return h.queue.Send(ctx, units)
 }

@@ -12,20 +12,15 @@ package main
 import (
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
 	"github.com/ecr-warden/ecr-warden/shared/function"
 )
-
-// workQueueURL is the SQS queue the units are sent to (the worker's).
-const workQueueURL = "WARDEN_WORK_QUEUE_URL"
 
 // spec names the function and every WARDEN_ variable it reads. The lease
 // table is among them although a dry run takes no lease: the shared setup
 // builds the lease client and refuses an empty name.
 var spec = function.Spec{
 	Name: "backfill",
-	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, workQueueURL},
+	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.WorkQueueURL},
 }
 
 func main() {
@@ -33,16 +28,15 @@ func main() {
 }
 
 // handlerFor builds the handler around what lives for the execution
-// environment, plus the SQS client the fan-out sends with.
+// environment; the fan-out sends with the engine's work queue.
 func handlerFor(e *function.Env) *handler {
 	return &handler{
-		decl:     e.Decl,
-		engine:   e.Engine,
-		org:      e.Org,
-		queue:    sqs.NewFromConfig(e.AWS),
-		queueURL: e.Spec.Var(workQueueURL),
-		log:      e.Log,
-		now:      time.Now,
-		stale:    e.Trail,
+		decl:   e.Decl,
+		engine: e.Engine,
+		org:    e.Org,
+		queue:  e.Engine.Queue,
+		log:    e.Log,
+		now:    time.Now,
+		stale:  e.Trail,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,12 +137,17 @@ func TestUnitsThatCanNeverSucceedAreRejected(t *testing.T) {
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: id, Body: c.body})
 	}
 	ev.Records = append(ev.Records, events.SQSMessage{MessageId: "ok", Body: unit("222222222222", "["+active("222222222222")+"]")})
+	// A move's unit is the exception: it removes what ecr-warden wrote in a
+	// member that has just left what the declaration configures.
+	moved := strings.Replace(unit("333333333333", "["+active("333333333333")+"]"), `"runId"`, `"moved":true,"runId"`, 1)
+	ev.Records = append(ev.Records, events.SQSMessage{MessageId: "moved", Body: moved})
 	resp, err := h.handle(t.Context(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handle = %+v, %v; want every message settled", resp, err)
 	}
-	if len(e.works) != 1 || e.works[0].Account != "222222222222" {
-		t.Fatalf("engine ran %+v, want only the configured member's unit", e.works)
+	slices.SortFunc(e.works, func(a, b reconcile.Work) int { return strings.Compare(a.Account, b.Account) })
+	if len(e.works) != 2 || e.works[0].Account != "222222222222" || e.works[1].Account != "333333333333" || !e.works[1].Moved {
+		t.Fatalf("engine ran %+v, want the configured member's unit and the moved member's", e.works)
 	}
 	got := map[string]string{}
 	for _, r := range tr.recs {

@@ -40,7 +40,8 @@ type Access struct {
 //   - repository: engine.Repository / PublicRepository, one repository policy (hub or member), with
 //     the account's OU path or an organization walk when grants need them; never a registry policy;
 //   - account: engine.Account, a member's PTC role, rules and registry policy through the member
-//     role, and in the hub the registry policy and the repositories of enumerating grants; no ECR Public;
+//     role, and in the hub the registry policy and the repositories of enumerating grants; a moved
+//     account's repositories are sent to the work queue for the worker; no ECR Public;
 //   - backfill: walks the organization, fans out to the work queue, and in a dry run converges inline
 //     with writes recorded as planned (Converge reads everything, writes only audit records, takes no lease);
 //   - worker: engine.Converge of one account+region from the message, which carries the accounts it
@@ -53,7 +54,7 @@ var FunctionAccess = map[string]Access{
 	FnRepository: {ReadHubRepositories: true, WriteHubRepositories: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
 	FnAccount: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
-		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},
 	FnBackfill: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, ReadHubRegistry: true,
 		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, ReadAudit: true, SendWork: true},
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,

@@ -152,3 +152,45 @@ func isNetworkError(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
+
+// AssumeRoleDenied reports whether err is, anywhere in its chain, STS
+// refusing an AssumeRole as a permanent error (AccessDenied: the role does
+// not exist, or its trust no longer lets the caller in). The SDK wraps the
+// credential provider's failure inside the error of the call that needed
+// the credentials (operation error ECR: ..., failed to refresh cached
+// credentials, operation error STS: AssumeRole, ...), so the outermost
+// operation error is not the one to look at.
+func AssumeRoleDenied(err error) bool {
+	var found bool
+	walkErrors(err, func(e error) bool {
+		op, ok := e.(*smithy.OperationError)
+		if ok && op.ServiceID == "STS" && strings.HasPrefix(op.OperationName, "AssumeRole") {
+			found = Classify(op.Err) == Permanent
+			return true
+		}
+		return false
+	})
+	return found
+}
+
+// walkErrors visits err and everything it wraps (both Unwrap forms), depth
+// first, until visit returns true.
+func walkErrors(err error, visit func(error) bool) bool {
+	if err == nil {
+		return false
+	}
+	if visit(err) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return walkErrors(u.Unwrap(), visit)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if walkErrors(e, visit) {
+				return true
+			}
+		}
+	}
+	return false
+}

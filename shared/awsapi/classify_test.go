@@ -85,3 +85,34 @@ func TestClassString(t *testing.T) {
 		}
 	}
 }
+
+// AssumeRoleDenied looks past the operation that needed credentials to the
+// AssumeRole that failed to give them, through fmt and errors.Join wrapping.
+func TestAssumeRoleDenied(t *testing.T) {
+	sts := func(status int, err error) error {
+		return &smithy.OperationError{ServiceID: "STS", OperationName: "AssumeRole", Err: httpErr(status, err)}
+	}
+	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::111111111111:assumed-role/ecr-warden-worker/x is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::222222222222:role/ecr-warden-execution"}
+	viaECR := func(err error) error {
+		return fmt.Errorf("reading repositories of 222222222222/us-east-1: %w",
+			opErr("DescribeRepositories", fmt.Errorf("get identity: get credentials: failed to refresh cached credentials, %w", err)))
+	}
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"role missing or not trusting", viaECR(sts(403, denied)), true},
+		{"joined with another unit's error", errors.Join(errors.New("other"), viaECR(sts(403, denied))), true},
+		{"assume throttled", viaECR(sts(400, &smithy.GenericAPIError{Code: "Throttling"})), false},
+		{"assume 5xx", viaECR(sts(503, errors.New("unavailable"))), false},
+		{"ECR itself denied the call", opErr("DescribeRepositories", httpErr(403, &smithy.GenericAPIError{Code: "AccessDeniedException"})), false},
+		{"another STS call denied", &smithy.OperationError{ServiceID: "STS", OperationName: "GetCallerIdentity", Err: denied}, false},
+	}
+	for _, c := range cases {
+		if got := AssumeRoleDenied(c.err); got != c.want {
+			t.Errorf("%s: AssumeRoleDenied = %v, want %v (err: %v)", c.name, got, c.want, c.err)
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -32,6 +33,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/workqueue"
 )
 
 // Environment variables of the function runtime contract that Load reads.
@@ -49,6 +51,10 @@ const (
 	// Organizations ("" = the function's own credentials). Declaring it is
 	// what gives a function an Organizations reader.
 	OrgRoleARN = "WARDEN_ORG_ROLE_ARN"
+	// WorkQueueURL is the worker's SQS queue. Declaring it gives the engine
+	// a queue (reconcile.Engine.Queue): the backfill fans out through it and
+	// the account function hands a moved account's repositories to it.
+	WorkQueueURL = "WARDEN_WORK_QUEUE_URL"
 )
 
 // required are the variables every function reads.
@@ -168,6 +174,9 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 	}
 	if org != nil { // a nil *inventory.Org in the interface would not be nil
 		engine.Org = org
+	}
+	if slices.Contains(spec.Env, WorkQueueURL) && spec.Var(WorkQueueURL) != "" {
+		engine.Queue = workqueue.Queue{Client: sqs.NewFromConfig(cfg), URL: spec.Var(WorkQueueURL)}
 	}
 	return &Env{Spec: spec, Log: log, AWS: cfg, Self: self, Decl: decl, DeclarationPath: path,
 		DeclarationSHA256: declSHA, Trail: trail, Leases: regional, Org: org, Engine: engine}, nil

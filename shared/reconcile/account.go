@@ -56,7 +56,13 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 		rep.Add(r)
 		return rep, err
 	}
-	return e.joined(ctx, cause, acct)
+	rep, err := e.joined(ctx, cause, acct)
+	if t.Kind == trigger.KindAccountMoved {
+		r, merr := e.movedAccount(ctx, cause, acct)
+		rep.Add(r)
+		err = errors.Join(err, merr)
+	}
+	return rep, err
 }
 
 // Member converges one member account: the PTC role (IAM is global, so once:

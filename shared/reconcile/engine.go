@@ -59,6 +59,16 @@ type Engine struct {
 	// hub region's function, so each converges only its region's documents
 	// (and the first region's also the global IAM role). Empty: all regions.
 	Region string
+	// Queue hands units to the worker (shared/workqueue): an account move
+	// sends the account's repositories there (moved.go). nil converges them
+	// within the call instead (tests, tools, a local invoke without a queue).
+	Queue UnitQueue
+}
+
+// UnitQueue hands units of work (one account in one region) to the worker,
+// which converges each with Converge, retried and dead-lettered alone.
+type UnitQueue interface {
+	Send(ctx context.Context, units []Work) (int, error)
 }
 
 // OrgReader reads the organization: one account with its OU path (a few

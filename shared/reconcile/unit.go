@@ -35,6 +35,10 @@ type Work struct {
 	// Role marks the one region of a member in which its (global) IAM role
 	// is converged.
 	Role bool `json:"role,omitempty"`
+	// Moved marks the unit an account move hands to the worker (moved.go):
+	// its run id is the move event's id, and its account may be one the
+	// declaration no longer configures, whose owned statements it removes.
+	Moved bool `json:"moved,omitempty"`
 	// WalkedAt is when the backfill read Accounts from the organization.
 	// A unit converged long after that (an SQS retry an hour later, a
 	// dead-letter queue redriven days later) reads the organization again
@@ -53,6 +57,9 @@ const WorkFreshFor = 15 * time.Minute
 // run and the worker both build it here, from the Work alone, so planned and
 // applied records of the same change carry the same trigger.
 func (w Work) Cause() Cause {
+	if w.Moved {
+		return movedCause(w)
+	}
 	if w.Sweep {
 		return Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
 			Actor: audit.Actor{Type: "AWSService", InvokedBy: "events.amazonaws.com"}}
@@ -102,6 +109,10 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	// PTC role when its lease is this registry's).
 	r, err := x.registryUnit(ctx, cause, state, w, roleInUnit)
 	rep.Add(r)
+	if why, ok := x.leftInPlace(state, w, err); ok {
+		x.log().Warn("moved account's statements left in place", "account", w.Account, "region", w.Region, "why", why)
+		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why))
+	}
 	errs = append(errs, err)
 
 	if w.Account == e.Decl.Hub.AccountID && w.Region == "us-east-1" && len(e.Decl.PublicRepositories) > 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,16 @@ type Fault struct {
 	Drop bool
 	// Times is how many matching calls get this fault (at least 1).
 	Times int
+	// Body, when set, limits the fault to calls whose request body holds
+	// it (e.g. one role's ARN, URL-encoded, in STS's AssumeRole form):
+	// other calls of the operation pass through untouched.
+	Body string
+}
+
+// For limits the fault to calls whose request body contains body.
+func (f Fault) For(body string) Fault {
+	f.Body = body
+	return f
 }
 
 // Throttling answers HTTP 400 with the service's throttling code
@@ -238,13 +249,16 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var fault *Fault
 	for _, k := range []string{call.Service + ":" + call.Op, call.Op} {
-		if q := p.faults[k]; len(q) > 0 {
-			fault = q[0]
-			if fault.Times--; fault.Times == 0 {
-				p.faults[k] = q[1:]
-			}
-			break
+		q := p.faults[k]
+		i := slices.IndexFunc(q, func(f *Fault) bool { return f.Body == "" || bytes.Contains(body, []byte(f.Body)) })
+		if i < 0 {
+			continue
 		}
+		fault = q[i]
+		if fault.Times--; fault.Times == 0 {
+			p.faults[k] = slices.Delete(slices.Clone(q), i, i+1)
+		}
+		break
 	}
 	p.mu.Unlock()
 

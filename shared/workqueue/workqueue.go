@@ -1,0 +1,130 @@
+// Package workqueue hands reconcile units (one account in one region) to the
+// worker through its SQS queue. The backfill fans a run out through it, and
+// the account function hands over a moved account's repositories: one
+// sender, so both keep the same message shape, FIFO grouping and retries.
+package workqueue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+)
+
+// Sender is the part of the SQS client a Queue needs.
+type Sender interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+var (
+	_ Sender              = (*sqs.Client)(nil)
+	_ reconcile.UnitQueue = Queue{}
+)
+
+const (
+	// MaxMessageBytes is SQS's limit for one message and for a whole batch.
+	MaxMessageBytes = 256 * 1024
+	// maxBatchEntries is SendMessageBatch's entry limit.
+	maxBatchEntries = 10
+	// attempts bounds the sends of entries SQS fails on its side.
+	attempts = 3
+)
+
+// Queue sends units to one queue.
+type Queue struct {
+	Client Sender
+	URL    string
+}
+
+// Send queues one message per unit with SendMessageBatch (at most 10
+// entries and 256 KiB per call), retrying entries SQS reports as failed, and
+// returns how many were sent. On a FIFO queue each account and region is its
+// own message group, so two runs never converge the same registry at once.
+// A unit too large for one message is refused before anything is sent.
+func (q Queue) Send(ctx context.Context, units []reconcile.Work) (int, error) {
+	if q.URL == "" {
+		return 0, fmt.Errorf("sending %d work units: no work queue URL", len(units))
+	}
+	fifo := strings.HasSuffix(q.URL, ".fifo")
+	entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, len(units))
+	sizes := make([]int, 0, len(units))
+	for i, w := range units {
+		body, err := json.Marshal(w)
+		if err != nil {
+			return 0, fmt.Errorf("encoding unit %s/%s: %w", w.Account, w.Region, err)
+		}
+		if len(body) > MaxMessageBytes {
+			return 0, fmt.Errorf("unit %s/%s is %d bytes, over the SQS message limit of %d: the organization is too large to ship with every unit; use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, len(body), MaxMessageBytes)
+		}
+		e := sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("u%d", i)), MessageBody: aws.String(string(body))}
+		if fifo {
+			e.MessageGroupId = aws.String(w.Account + "-" + w.Region)
+			e.MessageDeduplicationId = aws.String(w.RunID + "-" + w.Account + "-" + w.Region)
+		}
+		entries = append(entries, e)
+		sizes = append(sizes, len(body))
+	}
+	sent := 0
+	for start := 0; start < len(entries); {
+		end, bytes := start, 0
+		for end < len(entries) && end-start < maxBatchEntries && bytes+sizes[end] <= MaxMessageBytes {
+			bytes += sizes[end]
+			end++
+		}
+		n, err := q.sendBatch(ctx, entries[start:end])
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+		start = end
+	}
+	return sent, nil
+}
+
+// sendBatch sends one batch; entries SQS fails on its side (throttled,
+// internal error) are sent again a few times before the send gives up.
+func (q Queue) sendBatch(ctx context.Context, batch []sqstypes.SendMessageBatchRequestEntry) (int, error) {
+	sent := 0
+	for attempt := 1; ; attempt++ {
+		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: batch})
+		if err != nil {
+			return sent, fmt.Errorf("sending work to %s: %w", q.URL, err)
+		}
+		sent += len(out.Successful)
+		if len(out.Failed) == 0 {
+			return sent, nil
+		}
+		failed := map[string]string{}
+		for _, f := range out.Failed {
+			failed[aws.ToString(f.Id)] = aws.ToString(f.Code) + ": " + aws.ToString(f.Message)
+		}
+		if attempt == attempts {
+			var msgs []string
+			for id, m := range failed {
+				msgs = append(msgs, id+" "+m)
+			}
+			sort.Strings(msgs)
+			return sent, fmt.Errorf("sending work to %s: %d messages failed: %s", q.URL, len(failed), strings.Join(msgs, "; "))
+		}
+		var again []sqstypes.SendMessageBatchRequestEntry
+		for _, e := range batch {
+			if _, ok := failed[aws.ToString(e.Id)]; ok {
+				again = append(again, e)
+			}
+		}
+		batch = again
+		select {
+		case <-ctx.Done():
+			return sent, ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}

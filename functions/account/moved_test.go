@@ -215,3 +215,22 @@ func TestMoveHandsTheRepositoriesToTheWorker(t *testing.T) {
 		t.Errorf("queued unit %+v: want a moved unit of %s/%s carrying the account", unit, a, region)
 	}
 }
+
+// TestMoveBetweenUnconfiguredPlacesTouchesNothing: an account moved from one
+// part of the organization the declaration configures nothing in to
+// another (OU B to the root) has no execution role and nothing of
+// ecr-warden's: no unit, and no call in the account.
+func TestMoveBetweenUnconfiguredPlacesTouchesNothing(t *testing.T) {
+	localaws.Need(t)
+	w, a, _, _ := movedWorld(t)
+	fn := w.start()
+	w.move(a, w.ouB, w.rootID)
+	proxy.Reset()
+	w.invoke(fn, w.moveEvent(a, w.ouB, w.rootID))
+	for op, n := range proxy.CountsByAccount()[a] {
+		t.Errorf("the move called %s %d times in account %s, which the declaration configures nowhere", op, n, a)
+	}
+	if recs := w.history(audit.UnitARN(a, region)); len(recs) != 0 {
+		t.Errorf("a unit ran for the account: %s", summary(recs))
+	}
+}

@@ -154,8 +154,10 @@ func isNetworkError(err error) bool {
 }
 
 // AssumeRoleDenied reports whether err is, anywhere in its chain, STS
-// refusing an AssumeRole as a permanent error (AccessDenied: the role does
-// not exist, or its trust no longer lets the caller in). The SDK wraps the
+// refusing an AssumeRole with AccessDenied "... is not authorized to perform:
+// sts:AssumeRole ...": the role does not exist, or its trust no longer lets
+// the caller in. Other refusals (the caller's own token expired or invalid,
+// a region disabled, throttling) say nothing about the role. The SDK wraps the
 // credential provider's failure inside the error of the call that needed
 // the credentials (operation error ECR: ..., failed to refresh cached
 // credentials, operation error STS: AssumeRole, ...), so the outermost
@@ -165,7 +167,8 @@ func AssumeRoleDenied(err error) bool {
 	walkErrors(err, func(e error) bool {
 		op, ok := e.(*smithy.OperationError)
 		if ok && op.ServiceID == "STS" && strings.HasPrefix(op.OperationName, "AssumeRole") {
-			found = Classify(op.Err) == Permanent
+			var apiErr smithy.APIError
+			found = errors.As(op.Err, &apiErr) && apiErr.ErrorCode() == "AccessDenied" && strings.Contains(apiErr.ErrorMessage(), "sts:AssumeRole")
 			return true
 		}
 		return false

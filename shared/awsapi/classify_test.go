@@ -108,6 +108,9 @@ func TestAssumeRoleDenied(t *testing.T) {
 		{"assume throttled", viaECR(sts(400, &smithy.GenericAPIError{Code: "Throttling"})), false},
 		{"assume 5xx", viaECR(sts(503, errors.New("unavailable"))), false},
 		{"ECR itself denied the call", opErr("DescribeRepositories", httpErr(403, &smithy.GenericAPIError{Code: "AccessDeniedException"})), false},
+		{"the caller's own token expired", viaECR(sts(403, &smithy.GenericAPIError{Code: "ExpiredToken", Message: "The security token included in the request is expired"})), false},
+		{"the caller's key unknown", viaECR(sts(403, &smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."})), false},
+		{"AccessDenied for something else", viaECR(sts(403, &smithy.GenericAPIError{Code: "AccessDenied", Message: "STS is not activated in this region"})), false},
 		{"another STS call denied", &smithy.OperationError{ServiceID: "STS", OperationName: "GetCallerIdentity", Err: denied}, false},
 	}
 	for _, c := range cases {

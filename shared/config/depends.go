@@ -50,6 +50,24 @@ func (g Grant) enumeratesOrganization() bool {
 	return g.PrincipalMode == ModeEnumerate && (g.Principals.Organization || len(g.Principals.OUs) > 0)
 }
 
+// EnumeratesOrganization is enumeratesOrganization for packages that decide
+// per grant which documents an account event changes.
+func (g Grant) EnumeratesOrganization() bool { return g.enumeratesOrganization() }
+
+// MembersEnumerateAccounts reports whether a grant placed in member
+// registries lists accounts one by one: an account that joins, moves or
+// leaves then changes the documents of every member registry the grant
+// selects, not only the hub's.
+func (d *Declaration) MembersEnumerateAccounts() bool {
+	for _, g := range d.Grants {
+		r := g.Registries
+		if g.enumeratesOrganization() && (r.AllMembers || len(r.OUs) > 0 || len(r.Accounts) > 0) {
+			return true
+		}
+	}
+	return false
+}
+
 // EnumeratesAccounts reports whether some grant lists the organization's
 // accounts one by one, which makes registry policies depend on the whole
 // organization.

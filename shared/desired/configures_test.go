@@ -36,3 +36,45 @@ func TestConfiguresMatchesMemberSelectors(t *testing.T) {
 		}
 	}
 }
+
+// Enumerated and EnumeratedRepositories say which member documents an
+// account event elsewhere changes: those an enumerating grant lives in, by
+// registry and (repository placement) by name; condition-mode grants and
+// grants that list accounts by id change nothing there.
+func TestEnumeratedSelectsTheDocumentsEnumerationsLiveIn(t *testing.T) {
+	d, err := config.Parse([]byte(`{
+	  "hub": {"accountId": "111111111111", "regions": ["us-east-1"], "organizationId": "o-a1b2c3d4e5", "managementAccountId": "999999999999"},
+	  "grants": [
+	    {"name": "peers", "repositories": ["peer/*"], "access": "pull", "principals": {"ous": ["o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"]},
+	     "principalMode": "enumerate", "placement": "repository", "registries": {"ous": ["o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"]}},
+	    {"name": "everyone", "repositories": ["all/*"], "access": "pull", "principals": {"organization": true},
+	     "registries": {"allMembers": true}},
+	    {"name": "listed", "repositories": ["ci/*"], "access": "push", "principals": {"accounts": ["222222222222"]},
+	     "principalMode": "enumerate", "registries": {"allMembers": true}}
+	  ]
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.MembersEnumerateAccounts() {
+		t.Fatal("MembersEnumerateAccounts = false with an enumerating grant in OU registries")
+	}
+	root := "o-a1b2c3d4e5/r-ab12/"
+	in := Account{ID: "333333333333", Status: "ACTIVE", OUPath: root + "ou-ab12-11111111/"}
+	out := Account{ID: "444444444444", Status: "ACTIVE", OUPath: root}
+	s := New(d, []Account{in, out})
+	if !s.Enumerated(in.ID) || s.Enumerated(out.ID) || s.Enumerated("111111111111") {
+		t.Errorf("Enumerated: in OU %v, outside %v, hub %v; want true, false, false", s.Enumerated(in.ID), s.Enumerated(out.ID), s.Enumerated("111111111111"))
+	}
+	match := s.EnumeratedRepositories(in.ID)
+	if match == nil || !match("peer/x") || match("all/x") || match("ci/x") {
+		t.Errorf("EnumeratedRepositories(%s) should match peer/* only", in.ID)
+	}
+	if s.EnumeratedRepositories(out.ID) != nil {
+		t.Errorf("EnumeratedRepositories(%s) = a matcher; no enumerating grant lives in its registry", out.ID)
+	}
+	d.Grants = d.Grants[1:]
+	if d.MembersEnumerateAccounts() {
+		t.Error("MembersEnumerateAccounts = true with only condition-mode and listed-account grants in member registries")
+	}
+}

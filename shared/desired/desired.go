@@ -184,6 +184,39 @@ func (s *State) Configures(accountID string) bool {
 	return false
 }
 
+// Enumerated reports whether an enumerating grant (one that lists the
+// accounts of the organization or of OUs) lives in the account's registry,
+// so that the registry's documents change when any account joins, moves or
+// leaves.
+func (s *State) Enumerated(accountID string) bool {
+	for i := range s.decl.Grants {
+		if g := &s.decl.Grants[i]; g.EnumeratesOrganization() && s.AppliesTo(g.Registries, accountID) {
+			return true
+		}
+	}
+	return false
+}
+
+// EnumeratedRepositories matches the repositories of the account's registry
+// whose policies an enumerating repository-placement grant lives in (by
+// name: a tag condition only narrows that set further). nil when no such
+// grant applies to the registry.
+func (s *State) EnumeratedRepositories(accountID string) func(name string) bool {
+	var patterns [][]string
+	for i := range s.decl.Grants {
+		g := &s.decl.Grants[i]
+		if g.EnumeratesOrganization() && g.Placement == config.PlacementRepository && s.AppliesTo(g.Registries, accountID) {
+			patterns = append(patterns, g.Repositories)
+		}
+	}
+	if patterns == nil {
+		return nil
+	}
+	return func(name string) bool {
+		return slices.ContainsFunc(patterns, func(p []string) bool { return matchesRepository(p, nil, name, nil) })
+	}
+}
+
 // AppliesTo reports whether registries selects the account's registry: the hub by Hub, a managed
 // member by AllMembers, one of the OUs or being listed.
 func (s *State) AppliesTo(r config.Registries, accountID string) bool {

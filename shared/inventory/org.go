@@ -185,6 +185,26 @@ func (o *Org) accountPath(ctx context.Context, id string, paths []string) (strin
 	return o.pathOf(ctx, id)
 }
 
+// ParentPath is the OU path of an account placed directly under parent (an
+// OU or the root): the parent's own chain with the parent last, e.g.
+// "o-x/r-y/ou-a/". It is how a moved account's former place is judged from
+// the event's sourceParentId: a root costs nothing, an OU one ListParents per
+// level not cached.
+func (o *Org) ParentPath(ctx context.Context, parent string) (string, error) {
+	orgID, err := o.OrgID(ctx)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(parent, "r-") {
+		return orgID + "/" + parent + "/", nil
+	}
+	p, err := o.pathOf(ctx, parent)
+	if err != nil {
+		return "", err
+	}
+	return p + parent + "/", nil
+}
+
 // pathOf climbs from a child (account or OU) to the root and renders the
 // path of the child's parent chain: "o-x/r-y/ou-a/.../".
 func (o *Org) pathOf(ctx context.Context, child string) (string, error) {

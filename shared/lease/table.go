@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,7 +26,9 @@ var _ tableAPI = (*dynamodb.Client)(nil)
 // hub region's stack has its own lease table, and a function takes a
 // document's lease in its own region's table (Regional).
 func CreateTables(ctx context.Context, cfg aws.Config, name string, regions []string) error {
-	for _, r := range append([]string{cfg.Region}, regions...) {
+	all := append([]string{cfg.Region}, regions...)
+	slices.Sort(all)
+	for _, r := range slices.Compact(all) {
 		if err := CreateTable(ctx, dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Region = r }), name); err != nil {
 			return fmt.Errorf("in %s: %w", r, err)
 		}

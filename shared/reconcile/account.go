@@ -51,26 +51,43 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 			present = false
 		}
 	}
-	if !present {
-		r, err := e.HubForAccount(ctx, cause, acct, false)
-		rep.Add(r)
+	org, err := e.organizationFor(ctx, acct)
+	if err != nil {
 		return rep, err
 	}
-	rep, err := e.joined(ctx, cause, acct)
-	if t.Kind == trigger.KindAccountMoved {
-		r, merr := e.movedAccount(ctx, cause, acct)
+	var errs []error
+	if present {
+		r, err := e.joined(ctx, cause, acct, org)
 		rep.Add(r)
-		err = errors.Join(err, merr)
+		errs = append(errs, err)
+	} else {
+		r, err := e.HubForAccount(ctx, cause, acct, false)
+		rep.Add(r)
+		errs = append(errs, err)
 	}
-	return rep, err
+	if present && t.Kind == trigger.KindAccountMoved && e.movedMatters(ctx, acct, t.SourceParentID) {
+		r, err := e.movedAccount(ctx, cause, acct, org)
+		rep.Add(r)
+		errs = append(errs, err)
+	}
+	r, err := e.enumeratedMembers(ctx, cause, acct.ID, org)
+	rep.Add(r)
+	errs = append(errs, err)
+	return rep, errors.Join(errs...)
 }
 
 // Member converges one member account: the PTC role (IAM is global, so once:
 // by the first region's function), its PTC rules and its registry policy in
-// the engine's region (every region when it has none).
-func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
+// the engine's region (every region when it has none). org is the walked
+// organization when grants in member registries enumerate accounts (nil:
+// the account alone is all its documents depend on).
+func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account, org []desired.Account) (Report, error) {
 	var rep Report
-	state := desired.New(e.Decl, []desired.Account{acct})
+	accounts := org
+	if accounts == nil {
+		accounts = []desired.Account{acct}
+	}
+	state := desired.New(e.Decl, accounts)
 	if !state.ManagedMember(acct) || !state.Configures(acct.ID) {
 		// Nothing of the declaration lives in this account, and the member
 		// StackSet does not deploy the execution role there.

@@ -26,6 +26,11 @@ func (f *fakeOrg) Account(_ context.Context, id string) (inventory.Account, erro
 	return inventory.Account{ID: id, Status: "ACTIVE", OUPath: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"}, nil
 }
 
+func (f *fakeOrg) ParentPath(_ context.Context, parent string) (string, error) {
+	f.calls = append(f.calls, "parent path "+parent)
+	return "o-a1b2c3d4e5/r-ab12/" + parent + "/", nil
+}
+
 func (f *fakeOrg) Walk(_ context.Context, _ inventory.WalkScope) (inventory.WalkResult, error) {
 	f.calls = append(f.calls, "walk")
 	return inventory.WalkResult{Accounts: []inventory.Account{

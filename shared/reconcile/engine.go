@@ -72,10 +72,12 @@ type UnitQueue interface {
 }
 
 // OrgReader reads the organization: one account with its OU path (a few
-// calls, bounded by OU depth), or a walk of its tree.
+// calls, bounded by OU depth), a walk of its tree, or the path under an OU
+// or root (a moved account's former place).
 type OrgReader interface {
 	Account(ctx context.Context, id string) (inventory.Account, error)
 	Walk(ctx context.Context, scope inventory.WalkScope) (inventory.WalkResult, error)
+	ParentPath(ctx context.Context, parent string) (string, error)
 }
 
 var _ OrgReader = (*inventory.Org)(nil)

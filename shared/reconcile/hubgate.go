@@ -10,7 +10,7 @@ import (
 
 // joined converges an account that is (or stays) in the organization: the
 // hub's grant to it and its own documents, at the same time.
-func (e *Engine) joined(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
+func (e *Engine) joined(ctx context.Context, cause Cause, acct desired.Account, org []desired.Account) (Report, error) {
 	var rep Report
 	// The hub's grant comes before the member's fromHub rules are
 	// validated: they cache from the hub registry, which must let the
@@ -32,7 +32,7 @@ func (e *Engine) joined(ctx context.Context, cause Cause, acct desired.Account) 
 		defer gate.release()
 		hub, hubErr = e.HubForAccount(context.WithValue(ctx, hubWriterKey{}, gate), cause, acct, true)
 	}()
-	member, memberErr := e.Member(context.WithValue(ctx, hubWaiterKey{}, gate), cause, acct)
+	member, memberErr := e.Member(context.WithValue(ctx, hubWaiterKey{}, gate), cause, acct, org)
 	<-done
 	rep.Add(hub)
 	rep.Add(member)

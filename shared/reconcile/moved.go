@@ -6,63 +6,152 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
-	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
-// An account that moves between OUs can change which grants its own
-// registry holds (a grant's registries select OUs) in every repository, not
-// only in its registry documents, and can leave what the declaration
-// configures altogether. The account function converges the registry
-// documents itself (Member); the repositories are handed to the worker as
-// one unit per region (a registry may hold thousands, more than an account
-// event's invocation should carry), marked Moved:
+// What an account event changes beyond the hub and the account's own
+// registry documents, handed to the worker as units (one account in one
+// region; a registry may hold thousands of repositories, more than an
+// account event's invocation should carry, and the worker retries and
+// dead-letters a unit alone):
 //
-//   - moved within or into what the declaration configures, the unit gives
-//     the repositories the grants the new OU path selects and takes away the
-//     ones it no longer does;
-//   - moved out of it (still an active member, but no grant, public grant or
-//     pull-through cache selects it any more), the unit removes every
-//     statement ecr-warden owns in the account's repository and registry
+//   - A move can change which grants the account's own repositories hold (a
+//     grant's registries select OUs), and can take the account out of what
+//     the declaration configures altogether. Its units are marked Moved.
+//     Moved within or into what the declaration configures, the unit gives
+//     its repositories the grants the new OU path selects and takes away the
+//     ones it no longer does; moved out of it (still an active member, but no
+//     grant, public grant or pull-through cache selects it), the unit removes
+//     every statement ecr-warden owns in its repository and registry
 //     policies. Its pull-through-cache rules and role stay, as for a rule
 //     that is no longer declared (only retiredPrefixes deletes rules: cached
 //     images keep their prefix); the hub's grant to it is removed by the
 //     account event itself, so the role can no longer pull from the hub.
+//   - A grant placed in member registries that enumerates accounts (the
+//     organization's or an OU's, principalMode enumerate) names every such
+//     account in every member registry it selects: a join, move or departure
+//     changes those documents in the other members too. Each is converged
+//     from a walk of the organization.
 //
 // The member StackSet removes the execution role from an account that leaves
-// its targets, on its own schedule. A unit that finds the role already gone
-// (STS refuses AssumeRole) cannot clean up and says so in its summary record
-// ("left in place"), instead of retrying into the dead-letter queue: the
-// statements stay until someone with access to the account removes them.
+// its targets, on its own schedule. A moved-out unit that finds the role
+// already gone (STS refuses AssumeRole) cannot clean up and says so in its
+// summary record ("left in place"), instead of retrying into the dead-letter
+// queue: the statements stay until someone with access to the account
+// removes them.
 
-// movedAccount converges what a move changes in the account's own
-// repositories: the units go to the worker (Queue), or are converged here
-// when the engine has no queue.
-func (e *Engine) movedAccount(ctx context.Context, cause Cause, acct desired.Account) (Report, error) {
-	var rep Report
+// organizationFor is the walked organization when grants placed in member
+// registries enumerate accounts (nil otherwise): the member's own documents
+// and the other members' enumerating statements are rendered from it. The
+// event's account is kept in it as the event verified it, whatever a walk
+// made moments later still lists.
+func (e *Engine) organizationFor(ctx context.Context, acct desired.Account) ([]desired.Account, error) {
+	if !e.Decl.MembersEnumerateAccounts() {
+		return nil, nil
+	}
+	if e.Org == nil {
+		return nil, fmt.Errorf("account %s: grants in member registries enumerate accounts, and this function cannot read the organization", acct.ID)
+	}
+	walk, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("account %s: walking the organization for the grants that enumerate accounts in member registries: %w", acct.ID, err)
+	}
+	org := make([]desired.Account, 0, len(walk.Accounts)+1)
+	for _, a := range toDesiredAll(walk.Accounts) {
+		if a.ID != acct.ID {
+			org = append(org, a)
+		}
+	}
+	if acct.Active() {
+		org = append(org, acct)
+	}
+	return org, nil
+}
+
+// movedMatters reports whether a move can have changed anything in the
+// account's own registry: the declaration configures it now, or configured
+// it where it came from (its former parent's path, read from the event's
+// sourceParentId). A move between parts of the organization the declaration
+// configures nothing in hands nothing to the worker, which could not assume a
+// role the member StackSet never deployed there. When the former place
+// cannot be read, the move is taken to matter.
+func (e *Engine) movedMatters(ctx context.Context, acct desired.Account, sourceParent string) bool {
+	if desired.New(e.Decl, []desired.Account{acct}).Configures(acct.ID) || e.Org == nil || sourceParent == "" {
+		return true
+	}
+	path, err := e.Org.ParentPath(ctx, sourceParent)
+	if err != nil {
+		e.log().Warn("cannot read a moved account's former place; converging its registry anyway", "account", acct.ID, "sourceParentId", sourceParent, "error", err.Error())
+		return true
+	}
+	before := acct
+	before.OUPath = path
+	if desired.New(e.Decl, []desired.Account{before}).Configures(acct.ID) {
+		return true
+	}
+	e.log().Info("account moved between parts of the organization the declaration configures nothing in; nothing of its own to converge", "account", acct.ID, "from", path, "to", acct.OUPath)
+	return false
+}
+
+// movedAccount hands the moved account's registry in each region to the
+// worker, with org as its context, or the account alone when no grant in
+// member registries enumerates (nothing there depends on other accounts).
+func (e *Engine) movedAccount(ctx context.Context, cause Cause, acct desired.Account, org []desired.Account) (Report, error) {
 	state := desired.New(e.Decl, []desired.Account{acct})
 	if !state.ManagedMember(acct) {
-		return rep, nil // the hub, the management account, or not active: nothing of its own is kept
+		return Report{}, nil // the hub, the management account, or not active: nothing of its own is kept
 	}
-	accounts := []desired.Account{acct}
-	if state.Configures(acct.ID) && e.Decl.EnumeratesAccounts() {
-		// Enumerating grants in its registry list the accounts of whole OUs.
-		if e.Org == nil {
-			return rep, fmt.Errorf("converging the repositories of moved account %s: its grants enumerate accounts and this function cannot read the organization", acct.ID)
-		}
-		walk, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
-		if err != nil {
-			return rep, fmt.Errorf("converging the repositories of moved account %s: walking the organization: %w", acct.ID, err)
-		}
-		accounts = toDesiredAll(walk.Accounts)
+	accounts := org // its own documents enumerate accounts
+	if accounts == nil {
+		accounts = []desired.Account{acct}
 	}
+	units := e.eventUnits(cause, acct.ID, accounts)
+	for i := range units {
+		units[i].Moved = true
+	}
+	return e.handOver(ctx, cause, units, "moved account "+acct.ID)
+}
+
+// enumeratedMembers hands to the worker every other member registry an
+// enumerating grant lives in, converged from org.
+func (e *Engine) enumeratedMembers(ctx context.Context, cause Cause, subject string, org []desired.Account) (Report, error) {
+	if org == nil {
+		return Report{}, nil
+	}
+	state := desired.New(e.Decl, org)
+	var units []Work
+	for _, a := range org {
+		if a.ID == subject || !state.ManagedMember(a) || !state.Configures(a.ID) || !state.Enumerated(a.ID) {
+			continue
+		}
+		for _, u := range e.eventUnits(cause, a.ID, org) {
+			u.Enumerations = true
+			units = append(units, u)
+		}
+	}
+	return e.handOver(ctx, cause, units, fmt.Sprintf("the member registries whose grants enumerate accounts (after an event of %s)", subject))
+}
+
+// eventUnits are an account event's units of one account, one per region
+// the engine converges, carrying the event as their cause.
+func (e *Engine) eventUnits(cause Cause, account string, accounts []desired.Account) []Work {
 	now := time.Now()
+	tr, actor := cause.Trigger, cause.Actor
 	var units []Work
 	for _, region := range e.accountRegions() {
-		units = append(units, Work{RunID: cause.Trigger.EventID, Account: acct.ID, Region: region, Accounts: accounts, WalkedAt: now, Moved: true})
+		units = append(units, Work{RunID: cause.Trigger.EventID, Account: account, Region: region, Accounts: accounts, WalkedAt: now, Trigger: &tr, Actor: &actor})
+	}
+	return units
+}
+
+// handOver sends units to the worker, or converges them here when the
+// engine has no queue.
+func (e *Engine) handOver(ctx context.Context, cause Cause, units []Work, what string) (Report, error) {
+	var rep Report
+	if len(units) == 0 {
+		return rep, nil
 	}
 	if e.Queue == nil {
 		var errs []error
@@ -75,9 +164,9 @@ func (e *Engine) movedAccount(ctx context.Context, cause Cause, acct desired.Acc
 	}
 	n, err := e.Queue.Send(ctx, units)
 	if err != nil {
-		return rep, fmt.Errorf("handing the repositories of moved account %s to the worker (%d of %d units sent): %w", acct.ID, n, len(units), err)
+		return rep, fmt.Errorf("handing %s to the worker (%d of %d units sent): %w", what, n, len(units), err)
 	}
-	e.log().Info("moved account's repositories handed to the worker", "account", acct.ID, "ouPath", acct.OUPath, "units", n, "configured", state.Configures(acct.ID))
+	e.log().Info("handed to the worker", "what", what, "units", n)
 	return rep, nil
 }
 
@@ -91,11 +180,4 @@ func (e *Engine) leftInPlace(state *desired.State, w Work, err error) (string, b
 	}
 	return fmt.Sprintf("left in place: account %s moved out of what the declaration configures, and its execution role %s can no longer be assumed (the member StackSet removes it from accounts it no longer targets), so the statements ecr-warden wrote in its %s repository and registry policies were not removed; remove them with access to the account (their Sids start with %q): %v",
 		w.Account, e.Decl.MemberRoleName, w.Region, e.Decl.SidPrefix, err), true
-}
-
-// movedCause is the cause of a moved account's unit: the move event itself
-// (its id is the unit's run id), so its records join the event's.
-func movedCause(w Work) Cause {
-	return Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "AWS API Call via CloudTrail/MoveAccount", Source: trigger.SourceOrganizations},
-		Actor: audit.Actor{Type: "AWSService", InvokedBy: "organizations.amazonaws.com"}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
@@ -24,7 +25,11 @@ func TestMovedOutWithoutTheRoleIsLeftInPlace(t *testing.T) {
 	}
 	ctx := context.Background()
 	unit := func(account string, moved bool) Work {
-		return Work{RunID: "run-" + account, Account: account, Region: fRegion, Accounts: []desired.Account{member(account)}, Moved: moved}
+		w := Work{RunID: "run-" + account, Account: account, Region: fRegion, Accounts: []desired.Account{member(account)}, Moved: moved}
+		if moved {
+			w.Trigger = &audit.Trigger{EventID: w.RunID, EventType: "AWS API Call via CloudTrail/MoveAccount", Source: "aws.organizations"}
+		}
+		return w
 	}
 
 	out := unit(fTeamB, true)
@@ -46,5 +51,35 @@ func TestMovedOutWithoutTheRoleIsLeftInPlace(t *testing.T) {
 		if _, err := w.engine.Converge(ctx, w2.Cause(), w2); err == nil || !strings.Contains(err.Error(), "AssumeRole") {
 			t.Errorf("%s without a role: err %v, want the AssumeRole failure (retried, then dead-lettered)", name, err)
 		}
+	}
+}
+
+// Units of two moves of one account can run in either order, so a moved
+// unit converges where the account is when it runs: one that says the
+// account was outside every selected OU, run after the account came back
+// into one, gives its repositories the OU's grant (and records that it read
+// the organization again).
+func TestMovedUnitConvergesWhereTheAccountIsNow(t *testing.T) {
+	ctx := context.Background()
+	probe, err := newWorld(t, "").engine.Org.Account(ctx, fTeamA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, `"grants": [{"name": "team-push", "repositories": ["team/*"], "access": "push", "placement": "repository",
+	  "principals": {"accounts": ["`+fHub+`"]}, "registries": {"ous": ["`+probe.OUPath+`"]}}]`)
+	w.aws.CreateRepository(fTeamA, fRegion, "team/app", nil)
+	outside := desired.Account{ID: fTeamA, Status: "ACTIVE", OUPath: fOrgID + "/r-elsewhere/"}
+	u := Work{RunID: "evt-move-out", Account: fTeamA, Region: fRegion, Accounts: []desired.Account{outside}, Moved: true, WalkedAt: time.Now(),
+		Trigger: &audit.Trigger{EventID: "evt-move-out", EventType: "AWS API Call via CloudTrail/MoveAccount", Source: "aws.organizations"}}
+	if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
+		t.Fatal(err)
+	}
+	hasAll(t, "team/app policy (the stale move-out unit ran with the account back in its OU)", w.aws.RepositoryPolicy(fTeamA, fRegion, "team/app"), `"Sid":"EcrWardenTeamPush`, fHub)
+	found := false
+	for _, r := range w.records(t) {
+		found = found || r.Decision == audit.DecisionOrganizationWalk && strings.Contains(r.Error, "moved account's unit reads the account's place")
+	}
+	if !found {
+		t.Error("no organization-walk record saying the moved unit read the account's place again")
 	}
 }

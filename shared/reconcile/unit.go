@@ -35,10 +35,20 @@ type Work struct {
 	// Role marks the one region of a member in which its (global) IAM role
 	// is converged.
 	Role bool `json:"role,omitempty"`
-	// Moved marks the unit an account move hands to the worker (moved.go):
-	// its run id is the move event's id, and its account may be one the
+	// Moved marks the unit an account move hands to the worker for the
+	// moved account itself (moved.go): its account may be one the
 	// declaration no longer configures, whose owned statements it removes.
 	Moved bool `json:"moved,omitempty"`
+	// Enumerations limits the unit to the documents enumerating grants live
+	// in (the registry policy, and the repositories an enumerating
+	// repository grant's patterns match): an account event in another
+	// account changes only those (moved.go), not the PTC rules or role.
+	Enumerations bool `json:"enumerations,omitempty"`
+	// Trigger and Actor are the cause of a unit an account event queued
+	// (a move, or an enumeration in other members' registries, moved.go):
+	// its records carry the event, and RunID is the event's id.
+	Trigger *audit.Trigger `json:"trigger,omitempty"`
+	Actor   *audit.Actor   `json:"actor,omitempty"`
 	// WalkedAt is when the backfill read Accounts from the organization.
 	// A unit converged long after that (an SQS retry an hour later, a
 	// dead-letter queue redriven days later) reads the organization again
@@ -57,8 +67,12 @@ const WorkFreshFor = 15 * time.Minute
 // run and the worker both build it here, from the Work alone, so planned and
 // applied records of the same change carry the same trigger.
 func (w Work) Cause() Cause {
-	if w.Moved {
-		return movedCause(w)
+	if w.Trigger != nil {
+		c := Cause{Trigger: *w.Trigger}
+		if w.Actor != nil {
+			c.Actor = *w.Actor
+		}
+		return c
 	}
 	if w.Sweep {
 		return Cause{Trigger: audit.Trigger{EventID: w.RunID, EventType: "sweep", Source: trigger.SourceEventBridge},
@@ -96,7 +110,14 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	if w.Account != e.Decl.Hub.AccountID {
 		acct, ok := findAccount(w.Accounts, w.Account)
 		if !ok || !state.ManagedMember(acct) {
-			return rep, fmt.Errorf("converging %s/%s: account is not an active member of the organization", w.Account, w.Region)
+			err := fmt.Errorf("converging %s/%s: account is not an active member of the organization", w.Account, w.Region)
+			if w.Trigger != nil {
+				// An account event's unit whose account has left since: it
+				// can never succeed, and the departure is converged by its
+				// own event. Settled, and said so in the summary.
+				return rep, x.summarize(ctx, cause, w, rep, time.Since(start), fmt.Errorf("skipped, nothing converged: %w (it left after the event that queued this unit)", err))
+			}
+			return rep, err
 		}
 		if w.Role && !roleInUnit {
 			r, err := x.PTCRole(ctx, cause, state, w.Account)
@@ -135,7 +156,8 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 // own, built from a walk just made) is used as it is.
 func (e *Engine) freshen(ctx context.Context, cause Cause, w Work, now time.Time) (Work, error) {
 	age := now.Sub(w.WalkedAt)
-	if w.WalkedAt.IsZero() || age <= WorkFreshFor {
+	stale := !w.WalkedAt.IsZero() && age > WorkFreshFor
+	if !stale && !w.Moved {
 		return w, nil
 	}
 	scope := inventory.WalkScope{All: true}
@@ -145,8 +167,15 @@ func (e *Engine) freshen(ctx context.Context, cause Cause, w Work, now time.Time
 		}
 		scope = inventory.WalkScope{AccountIDs: []string{w.Account}}
 	}
-	rec := e.organizationRecord(cause, fmt.Sprintf("the unit's accounts were read from the organization at %s, %s before it ran (a retried or redriven message; trusted for %s); converging %s/%s from the organization as it is now",
-		w.WalkedAt.UTC().Format(time.RFC3339), age.Round(time.Second), WorkFreshFor, w.Account, w.Region))
+	why := fmt.Sprintf("the unit's accounts were read from the organization at %s, %s before it ran (a retried or redriven message; trusted for %s); converging %s/%s from the organization as it is now",
+		w.WalkedAt.UTC().Format(time.RFC3339), age.Round(time.Second), WorkFreshFor, w.Account, w.Region)
+	if !stale {
+		// Units of two moves of one account may run in either order (the
+		// queue does not keep it), so each converges where the account is
+		// when it runs, not where the event left it.
+		why = fmt.Sprintf("a moved account's unit reads the account's place in the organization when it runs (a later move's unit may have run first); converging %s/%s from the organization as it is now", w.Account, w.Region)
+	}
+	rec := e.organizationRecord(cause, why)
 	rec.DryRun = rec.DryRun || w.DryRun
 	if err := e.Exec.Trail.Record(ctx, rec); err != nil {
 		return w, err

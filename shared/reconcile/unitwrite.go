@@ -34,19 +34,31 @@ const unitChunk = 200
 func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.State, w Work, withRole bool) (Report, error) {
 	var rep Report
 	reg := inventory.NewRegistry(e.Clients.ECR(w.Account, w.Region), w.Account, w.Region, inventory.RegistryOptions{Concurrency: e.Concurrency})
-	repos, _, err := reg.Repositories(ctx, nil)
-	if err != nil {
-		return rep, fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
-	}
-	var selected []inventory.Repository
-	for _, r := range repos {
-		if matchesAny(w.Repositories, r.Name) {
-			selected = append(selected, r)
+	include := func(name string) bool { return matchesAny(w.Repositories, name) }
+	if w.Enumerations {
+		enumerated := state.EnumeratedRepositories(w.Account)
+		include = func(name string) bool {
+			return enumerated != nil && enumerated(name) && matchesAny(w.Repositories, name)
 		}
 	}
-	tags, err := e.taggedRepositories(ctx, state, w.Account, w.Region)
-	if err != nil {
-		return rep, fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
+	var selected []inventory.Repository
+	if !w.Enumerations || state.EnumeratedRepositories(w.Account) != nil {
+		repos, _, err := reg.Repositories(ctx, nil)
+		if err != nil {
+			return rep, fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
+		}
+		for _, r := range repos {
+			if include(r.Name) {
+				selected = append(selected, r)
+			}
+		}
+	}
+	var tags map[string]map[string]string
+	if len(selected) > 0 {
+		var err error
+		if tags, err = e.taggedRepositories(ctx, state, w.Account, w.Region); err != nil {
+			return rep, fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
+		}
 	}
 	key := lease.RegistryKey(w.Account, w.Region)
 	var errs []error
@@ -56,7 +68,11 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
 			var items []apply.HeldChange
 			if lo == 0 {
-				head, err := e.registryDocuments(ctx, cause, state, w.Account, w.Region)
+				documents := e.registryDocuments
+				if w.Enumerations {
+					documents = e.registryPolicyDocument
+				}
+				head, err := documents(ctx, cause, state, w.Account, w.Region)
 				if err != nil {
 					return err
 				}
@@ -93,6 +109,15 @@ func (e *Engine) registryDocuments(ctx context.Context, cause Cause, state *desi
 			items = append(items, apply.HeldChange{Step: s, Change: c, Err: err})
 		}
 	}
+	doc, err := e.registryPolicyDocument(ctx, cause, state, account, region)
+	if err != nil {
+		return nil, err
+	}
+	return append(items, doc...), nil
+}
+
+// registryPolicyDocument reads and plans the registry policy alone.
+func (e *Engine) registryPolicyDocument(ctx context.Context, cause Cause, state *desired.State, account, region string) ([]apply.HeldChange, error) {
 	s := e.registryStep(cause, account, region, func(context.Context, string) ([]policy.Statement, error) {
 		return state.RegistryStatements(account, region), nil
 	})
@@ -101,7 +126,7 @@ func (e *Engine) registryDocuments(ctx context.Context, cause Cause, state *desi
 	if err != nil && !errors.As(err, &refused) {
 		return nil, err
 	}
-	return append(items, apply.HeldChange{Step: s, Change: c, Err: err}), nil
+	return []apply.HeldChange{{Step: s, Change: c, Err: err}}, nil
 }
 
 // repositoryChanges reads each repository's policy once (under the unit's

@@ -62,7 +62,7 @@ func TestDeployRehearsal(t *testing.T) {
 			t.Errorf("deployed %s: %+v", fn, fc)
 		}
 	}
-	if len(rep.Converged) != 3 {
+	if len(rep.Converged) != 4 { // repository event, the move, its hand-off to the worker, the backfill
 		t.Errorf("converged: %v", rep.Converged)
 	}
 	if rep.SameNamesRefused == "" || len(rep.Redeployed) != len(rep.Stacks) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -106,6 +107,23 @@ func (r *run) replay(ctx context.Context, d *deployed, rep *Report) error {
 	}
 	rep.Converged = append(rep.Converged, "account event: "+r.org.MemberB+" moved into workloads got its PTC role and rules "+strings.Join(prefixes, ", "))
 	r.printf("%s\n", rep.Converged[len(rep.Converged)-1])
+	// The move also handed the member's repositories to the worker (one
+	// unit per hub region), drained below with the backfill's units.
+	hubCfg, err := r.config(ctx, r.org.Hub)
+	if err != nil {
+		return err
+	}
+	queued, err := sqs.NewFromConfig(hubCfg).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(d.cfg["account"].Environment.Variables["WARDEN_WORK_QUEUE_URL"]),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		return fmt.Errorf("account event: reading the work queue: %w", err)
+	}
+	moved, _ := strconv.Atoi(queued.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	if moved != 1 {
+		return fmt.Errorf("account event: the move of %s queued %d units for the worker, want 1 (its repositories in %s)", r.org.MemberB, moved, Region)
+	}
+	rep.Converged = append(rep.Converged, "account event: the move handed "+r.org.MemberB+"'s repositories to the worker (1 unit)")
+	r.printf("%s\n", rep.Converged[len(rep.Converged)-1])
 
 	// The deploy-time backfill, as the custom resource would send it, fanned out to the worker.
 	var resp struct {
@@ -141,9 +159,9 @@ func (r *run) replay(ctx context.Context, d *deployed, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	if drained.Done != resp.Queued || drained.Failures != 0 || drained.DeadLettered != 0 {
-		return fmt.Errorf("deploy-time backfill: %d units queued, the deployed worker converged %d (%d failures, %d dead letters: %v)",
-			resp.Queued, drained.Done, drained.Failures, drained.DeadLettered, drained.DeadLetters)
+	if drained.Done != resp.Queued+moved || drained.Failures != 0 || drained.DeadLettered != 0 {
+		return fmt.Errorf("deploy-time backfill: %d units queued (and %d by the move), the deployed worker converged %d (%d failures, %d dead letters: %v)",
+			resp.Queued, moved, drained.Done, drained.Failures, drained.DeadLettered, drained.DeadLetters)
 	}
 	var dry struct {
 		Summary struct{ Planned, Refused, Failed int } `json:"summary"`

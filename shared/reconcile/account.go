@@ -53,7 +53,12 @@ func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) 
 	}
 	org, err := e.organizationFor(ctx, acct)
 	if err != nil {
-		return rep, err
+		// The hub's half (a departed account's grants above all) does not
+		// wait for the walk; the member documents that need it are retried
+		// with the event.
+		r, herr := e.HubForAccount(ctx, cause, acct, present)
+		rep.Add(r)
+		return rep, errors.Join(err, herr)
 	}
 	var errs []error
 	if present {

@@ -58,6 +58,9 @@ func (e *Engine) organizationFor(ctx context.Context, acct desired.Account) ([]d
 	if err != nil {
 		return nil, fmt.Errorf("account %s: walking the organization for the grants that enumerate accounts in member registries: %w", acct.ID, err)
 	}
+	if acct.ID == e.Decl.Hub.AccountID {
+		return toDesiredAll(walk.Accounts), nil // the hub's own entry has no OU path to trust over the walk's
+	}
 	org := make([]desired.Account, 0, len(walk.Accounts)+1)
 	for _, a := range toDesiredAll(walk.Accounts) {
 		if a.ID != acct.ID {

@@ -77,9 +77,33 @@ func TestMovedUnitConvergesWhereTheAccountIsNow(t *testing.T) {
 	hasAll(t, "team/app policy (the stale move-out unit ran with the account back in its OU)", w.aws.RepositoryPolicy(fTeamA, fRegion, "team/app"), `"Sid":"EcrWardenTeamPush`, fHub)
 	found := false
 	for _, r := range w.records(t) {
-		found = found || r.Decision == audit.DecisionOrganizationWalk && strings.Contains(r.Error, "moved account's unit reads the account's place")
+		found = found || r.Decision == audit.DecisionOrganizationWalk && strings.Contains(r.Error, "an account event's unit reads the organization when it runs")
 	}
 	if !found {
 		t.Error("no organization-walk record saying the moved unit read the account's place again")
 	}
+}
+
+// An enumeration unit an account event queued converges the organization as
+// it is when the unit runs: a unit built before another account left (and
+// run after that departure's own unit) does not name the departed account
+// again.
+func TestEnumerationUnitDoesNotBringBackADepartedAccount(t *testing.T) {
+	ctx := context.Background()
+	probe, err := newWorld(t, "").engine.Org.Account(ctx, fTeamA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, `"grants": [{"name": "peers", "repositories": ["peer/*"], "access": "pull", "placement": "registry", "principalMode": "enumerate",
+	  "principals": {"ous": ["`+probe.OUPath+`"]}, "registries": {"allMembers": true}}]`)
+	const gone = "555555555555"
+	stale := []desired.Account{{ID: fTeamA, Status: "ACTIVE", OUPath: probe.OUPath}, {ID: fTeamB, Status: "ACTIVE", OUPath: probe.OUPath}, {ID: gone, Status: "ACTIVE", OUPath: probe.OUPath}}
+	u := Work{RunID: "evt-join", Account: fTeamA, Region: fRegion, Accounts: stale, Enumerations: true, WalkedAt: time.Now(),
+		Trigger: &audit.Trigger{EventID: "evt-join", EventType: "AWS Service Event via CloudTrail/AccountJoinedOrganization", Source: "aws.organizations"}}
+	if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
+		t.Fatal(err)
+	}
+	doc := w.aws.RegistryPolicy(fTeamA, fRegion)
+	hasAll(t, "registry policy", doc, fTeamA, fTeamB)
+	hasNone(t, "registry policy", doc, gone)
 }

@@ -157,8 +157,11 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 func (e *Engine) freshen(ctx context.Context, cause Cause, w Work, now time.Time) (Work, error) {
 	age := now.Sub(w.WalkedAt)
 	stale := !w.WalkedAt.IsZero() && age > WorkFreshFor
-	if !stale && !w.Moved {
+	if !stale && !w.Moved && !w.Enumerations {
 		return w, nil
+	}
+	if !stale && e.Org == nil {
+		return w, nil // nothing to re-read with: the event's own view is used as it is
 	}
 	scope := inventory.WalkScope{All: true}
 	if len(w.Accounts) <= 1 {
@@ -173,7 +176,7 @@ func (e *Engine) freshen(ctx context.Context, cause Cause, w Work, now time.Time
 		// Units of two moves of one account may run in either order (the
 		// queue does not keep it), so each converges where the account is
 		// when it runs, not where the event left it.
-		why = fmt.Sprintf("a moved account's unit reads the account's place in the organization when it runs (a later move's unit may have run first); converging %s/%s from the organization as it is now", w.Account, w.Region)
+		why = fmt.Sprintf("an account event's unit reads the organization when it runs (a later event's unit may have run first); converging %s/%s from the organization as it is now", w.Account, w.Region)
 	}
 	rec := e.organizationRecord(cause, why)
 	rec.DryRun = rec.DryRun || w.DryRun

@@ -196,6 +196,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		err = errors.Join(err, mb.Abandon(context.WithoutCancel(ctx), ls), ls.Release(context.WithoutCancel(ctx)))
 	}()
 	written := map[string]string{} // subject -> body of the entries written in earlier rounds
+	held := &heldRegistry{}        // the policy as the last round left it, under this lease
 	for round := 0; ; round++ {
 		var changes []hubChange
 		own := false
@@ -243,7 +244,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 			roundCause, also = ledBy(changes)
 		}
 		if len(changes) > 0 {
-			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also)
+			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also, held)
 			rep.Add(r)
 			if err == nil && !ok {
 				// A refused plan: the entries stay for a later holder.
@@ -336,7 +337,7 @@ func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lea
 		return rep, nil
 	}
 	cause, also := ledBy(changes)
-	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also)
+	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also, nil)
 	rep.Add(r)
 	return rep, err
 }
@@ -359,10 +360,12 @@ func ledBy(changes []hubChange) (Cause, []apply.Cause) {
 // hubRound plans changes on one read of the hub registry policy (and of the
 // hub repository policies whose grants enumerate accounts) and writes them
 // under ls. ok is false when the policy's plan was refused or its write
-// failed: the changes then stay in the mailbox.
-func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause) (rep Report, ok bool, err error) {
+// failed: the changes then stay in the mailbox. held, when set, carries the
+// policy from one round to the next under the same lease: a later round
+// plans on the text the earlier one left instead of reading it again.
+func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause, held *heldRegistry) (rep Report, ok bool, err error) {
 	hub := e.Decl.Hub.AccountID
-	step := e.registryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
+	step := e.heldRegistryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
 		owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
 		if err != nil {
 			return nil, err
@@ -371,7 +374,7 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 			owned = desired.Incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hub, region) }, owned, c.Account, c.Present)
 		}
 		return owned, nil
-	})
+	}, held)
 	c, perr := step.Plan(ctx)
 	var refused *apply.RefusedError
 	if perr != nil && !errors.As(perr, &refused) {
@@ -390,6 +393,9 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	results, err := e.applyHeld(ctx, ls, items)
 	for _, res := range results {
 		rep.count(res)
+	}
+	if len(results) > 0 {
+		held.settle(results[0])
 	}
 	if err != nil {
 		return rep, false, err

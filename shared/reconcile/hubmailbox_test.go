@@ -207,3 +207,74 @@ func TestUnreadableStaleEntryWaitsAndTheRestGoOn(t *testing.T) {
 	}
 	_ = ls.Release(ctx)
 }
+
+// lateClose is the lease table with one event's post landing just before
+// the holder's first close, which then fails and makes the holder drain a
+// second round.
+type lateClose struct {
+	*lease.Leaser
+	post func(ctx context.Context)
+	once bool
+}
+
+func (l *lateClose) CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error) {
+	if !l.once {
+		l.once = true
+		l.post(ctx)
+	}
+	return l.Leaser.CloseAndRelease(ctx, ls, applied, seen)
+}
+
+// A holder that drains a second round (a change posted while it wrote)
+// plans that round on the text its first round wrote and on the scope it
+// read, instead of reading both again (nobody else of ecr-warden writes the
+// policy while it holds the lease): one registry policy read and one scope
+// read for both rounds, two writes, every account granted, the foreign
+// statement kept byte for byte, and the late change recorded under its own
+// event.
+func TestLaterHubRoundPlansOnWhatTheEarlierOneWrote(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, "")
+	foreign := `{"Sid":"TeamReplication","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"ecr:ReplicateImage","Resource":"arn:aws:ecr:` + fRegion + `:` + fHub + `:repository/*"}`
+	w.aws.SetRegistryPolicy(fHub, fRegion, `{"Version":"2012-10-17","Statement":[`+foreign+`]}`)
+	postChange(t, leases, fTeamB, path, "evt-waiting")
+	late := &lateClose{Leaser: leases, post: func(context.Context) { postChange(t, leases, fThird, path, "evt-late") }}
+	w.engine.Exec.Leases = late
+
+	ca := Cause{Trigger: audit.Trigger{EventID: "evt-holder"}}
+	if _, err := w.engine.HubForAccount(ctx, ca, desired.Account{ID: fTeamA, Status: "ACTIVE", OUPath: path}, true); err != nil {
+		t.Fatalf("HubForAccount: %v", err)
+	}
+	if !late.once {
+		t.Fatal("the holder never closed the mailbox")
+	}
+	doc := w.aws.RegistryPolicy(fHub, fRegion)
+	hasAll(t, "hub registry policy", doc, "arn:aws:iam::"+fTeamA+":root", "arn:aws:iam::"+fTeamB+":root", "arn:aws:iam::"+fThird+":root", foreign)
+	if got := w.aws.Calls("ECR", "PutRegistryPolicy"); got != 2 {
+		t.Errorf("%d registry policy writes, want 2 (one per round)", got)
+	}
+	if got := w.aws.Calls("ECR", "GetRegistryPolicy"); got != 1 {
+		t.Errorf("%d registry policy reads, want 1: the second round plans on what the first wrote", got)
+	}
+	if got := w.aws.Calls("ECR", "GetAccountSetting"); got != 1 {
+		t.Errorf("%d registry policy scope reads, want 1: the second round trusts the V2 the first read", got)
+	}
+	applied := map[string]bool{}
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionApplied && r.Target.ARN == registryResource("aws", fHub, fRegion).ARN {
+			applied[r.Trigger.EventID] = true
+		}
+	}
+	for _, ev := range []string{"evt-holder", "evt-waiting", "evt-late"} {
+		if !applied[ev] {
+			t.Errorf("no applied record of the hub registry policy under %s; applied under %v", ev, applied)
+		}
+	}
+	box, err := leases.Peek(ctx, lease.RegistryKey(fHub, fRegion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.Entries) != 0 || box.Open != "" {
+		t.Errorf("mailbox %+v: want it drained and closed", box)
+	}
+}

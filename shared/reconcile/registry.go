@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -37,6 +38,91 @@ type scopeSwitch struct{ plan.Change }
 // from what the policy holds now (called on every read, including the
 // re-read under the lease).
 func (e *Engine) registryStep(cause Cause, account, region string, owned func(ctx context.Context, current string) ([]policy.Statement, error)) apply.Step {
+	return e.heldRegistryStep(cause, account, region, owned, nil)
+}
+
+// heldRegistry is what a holder that keeps a registry policy's lease across
+// rounds (hubHolder) knows of the policy from its own earlier round: the
+// text the policy holds as that round left it, and the registry policy
+// scope it read or set. Nobody else of ecr-warden writes the policy while
+// the lease is held, so a later round plans on that text instead of reading
+// it again, and trusts a V2 scope instead of asking again. Only hand edits
+// can land in between, and they can equally land between any read and
+// write: ECR has no conditional write.
+type heldRegistry struct {
+	mu    sync.Mutex
+	text  string
+	known bool   // text is what the policy holds ("" for no policy)
+	scope string // "" unknown
+	read  string // the text the last plan started from
+}
+
+// current returns the known text once (later calls of the same step, such
+// as the narrowing trials after a refused write, read AWS again).
+func (h *heldRegistry) current() (string, bool) {
+	if h == nil {
+		return "", false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.text, h.known
+	h.known = false
+	return t, ok
+}
+
+// planned notes the text a plan started from.
+func (h *heldRegistry) planned(text string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.read = text
+	h.mu.Unlock()
+}
+
+// settle records what the policy holds after the round's result r: the
+// written text when it changed, the text read when it did not; anything
+// else (refused, failed) leaves it unknown.
+func (h *heldRegistry) settle(r apply.Result) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch r.Outcome {
+	case apply.Changed:
+		h.text, h.known = r.Change.After, true
+		if _, ok := r.Change.Detail.(scopeSwitch); ok {
+			h.scope = "V2"
+		}
+	case apply.Unchanged:
+		h.text, h.known = h.read, true
+	default:
+		h.known = false
+	}
+}
+
+func (h *heldRegistry) knownScope() string {
+	if h == nil {
+		return ""
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.scope
+}
+
+func (h *heldRegistry) setScope(scope string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.scope = scope
+	h.mu.Unlock()
+}
+
+// heldRegistryStep is registryStep for a holder that remembers the policy
+// across rounds of one lease (held may be nil).
+func (e *Engine) heldRegistryStep(cause Cause, account, region string, owned func(ctx context.Context, current string) ([]policy.Statement, error), held *heldRegistry) apply.Step {
 	client := e.Clients.ECR(account, region)
 	reg := inventory.NewRegistry(client, account, region, inventory.RegistryOptions{})
 	target := registryResource(e.Decl.Hub.Partition, account, region)
@@ -45,11 +131,15 @@ func (e *Engine) registryStep(cause Cause, account, region string, owned func(ct
 	s := step(lease.RegistryKey(account, region), target, cause)
 	s.PrincipalWait = e.principalWait()
 	s.Plan = func(ctx context.Context) (apply.Change, error) {
-		// read
-		current, _, err := reg.RegistryPolicy(ctx)
-		if err != nil {
-			return apply.Change{}, fmt.Errorf("reading registry policy (%s): %w", arn, err)
+		// read (or what this holder's earlier round left)
+		current, ok := held.current()
+		if !ok {
+			var err error
+			if current, _, err = reg.RegistryPolicy(ctx); err != nil {
+				return apply.Change{}, fmt.Errorf("reading registry policy (%s): %w", arn, err)
+			}
 		}
+		held.planned(current)
 		// desired
 		st, err := owned(ctx, current)
 		if err != nil {
@@ -61,7 +151,7 @@ func (e *Engine) registryStep(cause Cause, account, region string, owned func(ct
 		if err != nil {
 			return refused(apply.Change{}, err)
 		}
-		return e.planScope(ctx, reg, arn, c)
+		return e.planScope(ctx, reg, arn, c, held)
 	}
 	s.Write = func(ctx context.Context, c apply.Change) error {
 		if _, ok := c.Detail.(scopeSwitch); ok {
@@ -88,7 +178,7 @@ func (e *Engine) registryStep(cause Cause, account, region string, owned func(ct
 // planScope checks the registry policy scope when the planned document
 // needs V2: refused on a V1 registry the declaration may not switch, a
 // switch first when it may.
-func (e *Engine) planScope(ctx context.Context, reg *inventory.Registry, arn string, c plan.Change) (apply.Change, error) {
+func (e *Engine) planScope(ctx context.Context, reg *inventory.Registry, arn string, c plan.Change, held *heldRegistry) (apply.Change, error) {
 	if c.After == "" || !c.Writes() {
 		return apply.FromDocument(c), nil
 	}
@@ -96,9 +186,13 @@ func (e *Engine) planScope(ctx context.Context, reg *inventory.Registry, arn str
 	if err != nil || !policy.V2Required(doc) {
 		return apply.FromDocument(c), nil
 	}
-	scope, err := reg.RegistryScope(ctx)
-	if err != nil {
-		return apply.Change{}, fmt.Errorf("reading registry policy scope (%s): %w", arn, err)
+	scope := held.knownScope()
+	if scope != "V2" {
+		var err error
+		if scope, err = reg.RegistryScope(ctx); err != nil {
+			return apply.Change{}, fmt.Errorf("reading registry policy scope (%s): %w", arn, err)
+		}
+		held.setScope(scope)
 	}
 	if scope != "V1" {
 		return apply.FromDocument(c), nil

@@ -255,10 +255,67 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		wg.Wait()
 	}
 	wg.Wait()
+	if d := deferredOf(ctx); d != nil && len(errs) == 0 {
+		// Every write landed: the caller stores these outcomes with its
+		// next step (see DeferOutcomes).
+		d.add(trail, outcomes)
+		return results, nil
+	}
 	if err := trail.FinishBatch(ctx, outcomes); err != nil {
 		errs = append(errs, err)
 	}
 	return results, errors.Join(errs...)
+}
+
+// Deferred holds the outcomes of held writes that all landed, for the
+// caller to store at the same time as its next step instead of before it.
+// Only the hub registry policy's mailbox holder uses it: it stores a round's
+// outcomes while it closes the mailbox and releases the lease, two calls
+// that need not wait for each other, because the outcomes say what AWS
+// already holds and the lease guards only writes. Should the holder die
+// between the two, the writes stay visible as pending intents (`make audit
+// -stale`), which the next writer of the document settles from what AWS
+// holds; a write that failed is never deferred: ApplyHeld stores its
+// outcome at once, as without a Deferred.
+type Deferred struct {
+	mu    sync.Mutex
+	trail batchAuditor
+	outs  []audit.Outcome
+}
+
+type deferredKey struct{}
+
+// DeferOutcomes returns ctx carrying d: ApplyHeld under it leaves the
+// outcomes of a batch whose writes all landed in d.
+func DeferOutcomes(ctx context.Context, d *Deferred) context.Context {
+	return context.WithValue(ctx, deferredKey{}, d)
+}
+
+func deferredOf(ctx context.Context) *Deferred {
+	d, _ := ctx.Value(deferredKey{}).(*Deferred)
+	return d
+}
+
+func (d *Deferred) add(trail batchAuditor, outs []audit.Outcome) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.trail = trail
+	d.outs = append(d.outs, outs...)
+}
+
+// Finish stores the outcomes held (nothing when none) and empties d.
+func (d *Deferred) Finish(ctx context.Context) error {
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	trail, outs := d.trail, d.outs
+	d.outs = nil
+	d.mu.Unlock()
+	if len(outs) == 0 {
+		return nil
+	}
+	return trail.FinishBatch(ctx, outs)
 }
 
 // HoldUnit runs fn holding the lease on key (the unit's registry scope: the

@@ -187,13 +187,18 @@ func racing(box lease.Box, subject string, now time.Time) bool {
 // took or read since).
 func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange, mine string, box lease.Box) (rep Report, err error) {
 	closed := false
+	// outcomes holds the outcomes of a round's writes (which all landed)
+	// until the holder stores them while it closes.
+	outcomes := &apply.Deferred{}
 	defer func() {
 		if closed {
 			return
 		}
 		// A failed round: stop posters handing off to this holder; the
-		// entries stay for the next one.
-		err = errors.Join(err, mb.Abandon(context.WithoutCancel(ctx), ls), ls.Release(context.WithoutCancel(ctx)))
+		// entries stay for the next one. What earlier writes of this
+		// holder answered is stored first.
+		bg := context.WithoutCancel(ctx)
+		err = errors.Join(err, outcomes.Finish(bg), mb.Abandon(bg, ls), ls.Release(bg))
 	}()
 	written := map[string]string{} // subject -> body of the entries written in earlier rounds
 	held := &heldRegistry{}        // the policy as the last round left it, under this lease
@@ -244,7 +249,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 			roundCause, also = ledBy(changes)
 		}
 		if len(changes) > 0 {
-			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also, held)
+			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also, held, outcomes)
 			rep.Add(r)
 			if err == nil && !ok {
 				// A refused plan: the entries stay for a later holder.
@@ -266,10 +271,20 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		for _, en := range applied {
 			written[en.Subject] = en.Body
 		}
+		// The round's outcomes are stored while the mailbox closes: they
+		// say what AWS already holds, and neither call waits for the other
+		// (the close's re-read, when something was posted since, too).
+		var finishErr error
+		stored := make(chan struct{})
+		go func() { defer close(stored); finishErr = outcomes.Finish(ctx) }()
 		next, err := mb.CloseAndRelease(ctx, ls, applied, box.Posts)
+		<-stored
 		if err == nil {
 			closed = true
-			return rep, nil
+			return rep, finishErr
+		}
+		if finishErr != nil {
+			return rep, errors.Join(finishErr, err)
 		}
 		if !errors.Is(err, lease.ErrMailboxChanged) {
 			return rep, err
@@ -337,7 +352,7 @@ func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lea
 		return rep, nil
 	}
 	cause, also := ledBy(changes)
-	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also, nil)
+	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also, nil, nil)
 	rep.Add(r)
 	return rep, err
 }
@@ -363,7 +378,10 @@ func ledBy(changes []hubChange) (Cause, []apply.Cause) {
 // failed: the changes then stay in the mailbox. held, when set, carries the
 // policy from one round to the next under the same lease: a later round
 // plans on the text the earlier one left instead of reading it again.
-func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause, held *heldRegistry) (rep Report, ok bool, err error) {
+//
+// With d set, the outcomes of a round whose writes all landed are left in d
+// for the holder to store while it closes the mailbox (apply.Deferred).
+func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok bool, err error) {
 	hub := e.Decl.Hub.AccountID
 	step := e.heldRegistryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
 		owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
@@ -390,7 +408,11 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		}
 		items = append(items, repos...)
 	}
-	results, err := e.applyHeld(ctx, ls, items)
+	actx := ctx
+	if d != nil {
+		actx = apply.DeferOutcomes(ctx, d)
+	}
+	results, err := e.applyHeld(actx, ls, items)
 	for _, res := range results {
 		rep.count(res)
 	}

@@ -216,3 +216,51 @@ func TestApplyHeldDryRunRecordsPlanned(t *testing.T) {
 		}
 	}
 }
+
+// Under DeferOutcomes a batch whose writes all landed stores its intents
+// first and leaves its outcomes to the caller's Finish (the hub holder
+// stores them while it closes its mailbox); a batch with a failed write
+// stores every outcome at once, as without it.
+func TestApplyHeldDefersOutcomesOnlyWhenEveryWriteLanded(t *testing.T) {
+	h, bt := unitHarness(t, 0)
+	d := &apply.Deferred{}
+	ctx := apply.DeferOutcomes(context.Background(), d)
+	if _, err := h.exec.ApplyHeld(ctx, &unitLease{exp: time.Now().Add(time.Minute)}, h.changes(t, 3, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if bt.calls != 1 || h.writes != 3 {
+		t.Fatalf("%d audit batches, %d writes before Finish; want the intents' 1 and 3", bt.calls, h.writes)
+	}
+	for _, r := range h.table.records(t) {
+		if r.Decision != "pending" {
+			t.Fatalf("record %s is %s before Finish, want pending", r.PK, r.Decision)
+		}
+	}
+	if err := d.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Finish(context.Background()); err != nil || bt.calls != 2 {
+		t.Fatalf("a second Finish: %v, %d batches; want nothing more stored", err, bt.calls)
+	}
+	for _, r := range h.table.records(t) {
+		if r.Decision != "applied" || r.Pending != "" {
+			t.Fatalf("record %s is %s after Finish, want applied", r.PK, r.Decision)
+		}
+	}
+
+	h, bt = unitHarness(t, 0)
+	d = &apply.Deferred{}
+	items := h.changes(t, 2, 0)
+	items[1].Step = h.step(nil, func() error { return errors.New("ECR answered 400") })
+	items[1].Step.Target.ARN += "-failing"
+	if _, err := h.exec.ApplyHeld(apply.DeferOutcomes(context.Background(), d), &unitLease{exp: time.Now().Add(time.Minute)}, items); err == nil {
+		t.Fatal("the failed write was not reported")
+	}
+	decisions := map[string]int{}
+	for _, r := range h.table.records(t) {
+		decisions[string(r.Decision)]++
+	}
+	if bt.calls != 2 || decisions["applied"] != 1 || decisions["failed"] != 1 {
+		t.Fatalf("%d batches, decisions %v; want the outcomes stored at once: 1 applied, 1 failed", bt.calls, decisions)
+	}
+}

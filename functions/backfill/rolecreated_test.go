@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"strings"
@@ -120,4 +121,74 @@ func statementsOf(t *testing.T, text string) map[string]policy.Statement {
 		out[s.Sid] = s
 	}
 	return out
+}
+
+// TestCreatedRoleHandsItsRegistriesToTheWorker: a repository grant in one
+// member's registry names a role that does not exist yet, so the backfill
+// writes that member's repository policies without it. When the member
+// creates the role, its CreateRole event does not converge whole registries
+// inside the drift function (thousands of repositories can outlast its
+// timeout): it queues one unit per hub region, and the worker adds the role
+// to the repository policies the grant selects, under the event as the cause.
+func TestCreatedRoleHandsItsRegistriesToTheWorker(t *testing.T) {
+	localaws.Need(t)
+	const pusher = "ci-pusher"
+	w := newWorld(t)
+	m := w.org.Accounts[1].ID
+	roleARN := "arn:aws:iam::" + m + ":role/" + pusher
+	text, err := os.ReadFile(w.declaration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := `{"name": "ci-push", "repositories": ["team/*"], "access": "push", "principals": {"roles": ["` + roleARN + `"]},
+     "placement": "repository", "registries": {"accounts": ["` + m + `"]}},
+    {"name": "org-pull",`
+	decl := strings.Replace(string(text), `{"name": "org-pull",`, grant, 1)
+	if err := os.WriteFile(w.declaration, []byte(decl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := w.backfill(w.start("backfill", nil), `{"action":"backfill","targets":{"all":true}}`)
+	if dr := w.drain(w.start("worker", nil)); dr.Done != run.Queued || dr.Failures != 0 {
+		t.Fatalf("backfill: %+v", dr)
+	}
+	for _, r := range []string{region, region2} {
+		if p := w.policy(m, r, "team/app"); p == "" || strings.Contains(p, roleARN) {
+			t.Fatalf("%s: team/app should be written without the missing role:\n%s", r, p)
+		}
+	}
+
+	if err := localaws.CreateRole(w.ctx, w.cfg(m, region), pusher); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Reset()
+	ev := event(t, "iam-create-role.json", "333333333333", m, "security-scanner", pusher)
+	if r := w.drift(w.start("drift", nil), ev); r.Ignored != "" || r.Rejected != "" || r.Failed != 0 {
+		t.Fatalf("CreateRole event: %+v", r)
+	}
+	if got := policyWrites(); len(got) != 0 {
+		t.Fatalf("the drift function wrote %v itself, want the registries handed to the worker", got)
+	}
+	dr := w.drain(w.start("worker", nil))
+	if dr.Done != 2 || dr.Failures != 0 {
+		t.Fatalf("worker drained %+v, want the member's 2 units (one per hub region)", dr)
+	}
+	var evID string
+	var env struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(ev, &env); err == nil {
+		evID = env.ID
+	}
+	for _, r := range []string{region, region2} {
+		if p := w.policy(m, r, "team/app"); !strings.Contains(p, roleARN) {
+			t.Errorf("%s: team/app policy does not name the created role:\n%s", r, p)
+		}
+		if p := w.policy(m, r, "other/thing"); strings.Contains(p, roleARN) {
+			t.Errorf("%s: other/thing names the role, which its grant does not select:\n%s", r, p)
+		}
+		rec := w.last(policy.RepositoryARN("aws", r, m, "team/app"))
+		if rec.Decision != audit.DecisionApplied || rec.Trigger.EventID != evID || !strings.Contains(rec.Diff, roleARN) {
+			t.Errorf("%s: last record of team/app %+v, want applied under the CreateRole event %s", r, rec, evID)
+		}
+	}
 }

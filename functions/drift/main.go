@@ -25,7 +25,7 @@ const selfRoleNames = "WARDEN_SELF_ROLE_NAMES"
 // spec names the function and every WARDEN_ variable it reads.
 var spec = function.Spec{
 	Name: "drift",
-	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, selfRoleNames},
+	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, selfRoleNames, function.WorkQueueURL},
 }
 
 func main() {

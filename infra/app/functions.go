@@ -53,7 +53,8 @@ var functionSpecs = map[string]functionSpec{
 }
 
 // FunctionEnv lists the WARDEN_ variables each function reads (its main.go's function.Spec Env), and
-// only those: the backfill and the account function (a moved account's repositories) queue work, and the worker reads the organization only for a unit
+// only those: the backfill, the account function (a moved account's repositories) and drift (the registries a
+// created role's repository grants name) queue work, and the worker reads the organization only for a unit
 // whose accounts are older than reconcile.WorkFreshFor (a retried or redriven message). The backfill gets the lease table although a dry run takes no lease,
 // because its setup builds the lease client and refuses an empty name.
 var FunctionEnv = map[string][]string{
@@ -61,7 +62,7 @@ var FunctionEnv = map[string][]string{
 	FnAccount:    {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvWorkQueueURL},
 	FnBackfill:   {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvWorkQueueURL, EnvOrgRoleARN},
 	FnWorker:     {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
-	FnDrift:      {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvSelfRoleNames},
+	FnDrift:      {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvSelfRoleNames, EnvWorkQueueURL},
 }
 
 // SelfRoleNames is WARDEN_SELF_ROLE_NAMES: the role name of every hub function in every hub region,

@@ -48,8 +48,9 @@ type Access struct {
 //     needs; it reads the organization only for a unit older than reconcile.WorkFreshFor;
 //   - drift: one repository, registry policy, PTC rule set, PTC role or public repository policy, with
 //     the account's OU path or an organization walk; and, when a role a grant names is created (IAM
-//     CreateRole), every document naming it: for a repository-placement or public grant that is the
-//     whole registry (engine.Converge: the listing, tag:GetResources for tag grants).
+//     CreateRole), every document naming it: registry policies itself, and for a repository-placement or
+//     public grant the whole registry, which it hands to the worker through the work queue (or, without
+//     one, converges itself: the listing, tag:GetResources for tag grants).
 var FunctionAccess = map[string]Access{
 	FnRepository: {ReadHubRepositories: true, WriteHubRepositories: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
@@ -61,7 +62,7 @@ var FunctionAccess = map[string]Access{
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true},
 	FnDrift: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
-		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
+		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},
 }
 
 // Organizations read actions the reader role allows (and the functions, when the hub is the

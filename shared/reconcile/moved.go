@@ -141,12 +141,18 @@ func (e *Engine) enumeratedMembers(ctx context.Context, cause Cause, subject str
 // the engine converges, carrying the event as their cause.
 func (e *Engine) eventUnits(cause Cause, account string, accounts []desired.Account) []Work {
 	now := time.Now()
-	tr, actor := cause.Trigger, cause.Actor
 	var units []Work
 	for _, region := range e.accountRegions() {
-		units = append(units, Work{RunID: cause.Trigger.EventID, Account: account, Region: region, Accounts: accounts, WalkedAt: now, Trigger: &tr, Actor: &actor})
+		units = append(units, eventUnit(cause, account, region, accounts, now))
 	}
 	return units
+}
+
+// eventUnit is one unit an event hands to the worker: its run id is the
+// event's id and its records carry the event as their cause.
+func eventUnit(cause Cause, account, region string, accounts []desired.Account, walked time.Time) Work {
+	tr, actor := cause.Trigger, cause.Actor
+	return Work{RunID: cause.Trigger.EventID, Account: account, Region: region, Accounts: accounts, WalkedAt: walked, Trigger: &tr, Actor: &actor}
 }
 
 // handOver sends units to the worker, or converges them here when the

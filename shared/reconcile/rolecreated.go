@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
@@ -61,12 +62,24 @@ func (e *Engine) roleCreated(ctx context.Context, cause Cause, t trigger.Target,
 		out.Report.Add(rep)
 		errs = append(errs, err)
 	}
-	for _, u := range docs.units {
-		rep, err := e.Converge(ctx, cause, Work{Account: u.account, Region: u.region, Accounts: accounts})
-		out.Report.Add(rep)
-		errs = append(errs, err)
-	}
+	// A whole registry can hold thousands of repositories, more than one
+	// drift invocation converges within its timeout: with a work queue the
+	// worker converges them, one unit per registry, as a backfill's.
+	rep, err := e.handOver(ctx, cause, e.roleUnits(cause, docs.units, accounts), "the registries whose repository grants name role "+t.RoleName)
+	out.Report.Add(rep)
+	errs = append(errs, err)
 	return out, errors.Join(errs...)
+}
+
+// roleUnits are the units of the registries a created role's grants name,
+// carrying the CreateRole event as their cause and the walked accounts.
+func (e *Engine) roleUnits(cause Cause, regs []registryRef, accounts []desired.Account) []Work {
+	now := time.Now()
+	units := make([]Work, 0, len(regs))
+	for _, r := range regs {
+		units = append(units, eventUnit(cause, r.account, r.region, accounts, now))
+	}
+	return units
 }
 
 // errRoleNotVisible marks a created role IAM does not report yet.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -402,7 +403,14 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	if e.Decl.HubRepositoriesEnumerateAccounts() {
 		// Hub repository policies whose grants enumerate accounts follow
 		// the same changes, under the same lease (the registry's key).
+		// Reading every hub repository can take longer than the lease
+		// (thousands of repositories, ECR throttling), so the lease (and
+		// with it the mailbox's mark) is renewed while they are read.
+		stop := keepHeld(ctx, ls, e.leaseTTL())
 		repos, err := e.hubRepositoryChanges(ctx, cause, region, changes, also)
+		if lerr := stop(); lerr != nil {
+			return rep, false, errors.Join(err, lerr)
+		}
 		if err != nil {
 			return rep, false, err
 		}
@@ -474,4 +482,46 @@ func (e *Engine) hubRepositoryChanges(ctx context.Context, cause Cause, region s
 		items = append(items, apply.HeldChange{Step: step, Change: c, Err: err, Also: also})
 	}
 	return items, nil
+}
+
+// renewer is the part of a held lease keepHeld renews.
+type renewer interface {
+	Renew(ctx context.Context, ttl time.Duration) error
+}
+
+// keepHeld renews h every third of ttl until the returned stop is called,
+// for a read under the lease that may outlast it; stop waits for a renewal
+// in flight and returns the first renewal error (the lease was lost: what
+// was read may no longer be written). Nothing else may renew h meanwhile.
+func keepHeld(ctx context.Context, h renewer, ttl time.Duration) (stop func() error) {
+	done := make(chan struct{})
+	finished := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(ttl / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				finished <- nil
+				return
+			case <-ctx.Done():
+				finished <- nil
+				return
+			case <-tick.C:
+				if err := h.Renew(ctx, ttl); err != nil {
+					finished <- fmt.Errorf("renewing the lease while reading under it: %w", err)
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() {
+			close(done)
+			err = <-finished
+		})
+		return err
+	}
 }

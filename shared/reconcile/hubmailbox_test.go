@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,5 +278,55 @@ func TestLaterHubRoundPlansOnWhatTheEarlierOneWrote(t *testing.T) {
 	}
 	if len(box.Entries) != 0 || box.Open != "" {
 		t.Errorf("mailbox %+v: want it drained and closed", box)
+	}
+}
+
+// fakeRenewer counts renewals and fails from the failFrom-th on.
+type fakeRenewer struct {
+	mu       sync.Mutex
+	n        int
+	failFrom int
+}
+
+func (f *fakeRenewer) Renew(context.Context, time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if f.failFrom > 0 && f.n >= f.failFrom {
+		return lease.ErrNotHeld
+	}
+	return nil
+}
+
+// A read under the hub lease that outlasts it keeps the lease: keepHeld
+// renews it every third of its ttl until stopped, and a lost lease (a
+// renewal refused) is reported, so what was read is not written.
+func TestKeepHeldRenewsALongReadAndReportsALostLease(t *testing.T) {
+	ctx := context.Background()
+	r := &fakeRenewer{}
+	stop := keepHeld(ctx, r, 90*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	r.mu.Lock()
+	n := r.n
+	r.mu.Unlock()
+	if n < 3 {
+		t.Fatalf("%d renewals over a read of more than twice the ttl, want at least 3 (every third of it)", n)
+	}
+	time.Sleep(60 * time.Millisecond)
+	r.mu.Lock()
+	after := r.n
+	r.mu.Unlock()
+	if after != n {
+		t.Fatalf("renewed %d more times after stop", after-n)
+	}
+
+	lost := &fakeRenewer{failFrom: 2}
+	stop = keepHeld(ctx, lost, 60*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	if err := stop(); !errors.Is(err, lease.ErrNotHeld) {
+		t.Fatalf("stop after a refused renewal: %v, want ErrNotHeld", err)
 	}
 }

@@ -71,7 +71,7 @@ func (h *handler) handle(ctx context.Context, raw []byte) (response, error) {
 	if err != nil {
 		return response{}, fmt.Errorf("converging %s: %w", t, err)
 	}
-	return response{Target: out.Resource.ARN, Report: out.Report}, nil
+	return response{Target: out.Resource.ARN, Ignored: out.Ignored, Report: out.Report}, nil
 }
 
 // drop settles an engine error that retrying cannot fix (access denied, for

@@ -351,9 +351,10 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 	}
 	if memberPublic {
 		// Only events reach member public repositories (engine.PublicRepository: read, then set or
-		// delete one policy); a whole-registry listing happens in the hub only.
+		// delete one policy); a whole-registry listing happens in the hub only. DescribeRepositories
+		// names one repository: whether an event's repository was deleted since (reconcile.confirmGone).
 		out = append(out, statement("PublicRepositoryPolicies", []string{
-			"ecr-public:DeleteRepositoryPolicy", "ecr-public:GetRepositoryPolicy", "ecr-public:SetRepositoryPolicy",
+			"ecr-public:DeleteRepositoryPolicy", "ecr-public:DescribeRepositories", "ecr-public:GetRepositoryPolicy", "ecr-public:SetRepositoryPolicy",
 		}, fmt.Sprintf("arn:%s:ecr-public::%s:repository/*", part, account)))
 	}
 	return out

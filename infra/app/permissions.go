@@ -16,13 +16,13 @@ import (
 // Each field is backed by a call in shared/reconcile, shared/inventory, shared/apply, shared/audit,
 // shared/lease or the function's own handler; the comments name it.
 type Access struct {
-	ListHubRepositories  bool // ecr:DescribeRepositories: a whole hub registry (Converge, an account's enumerating repository grants)
+	ListHubRepositories  bool // ecr:DescribeRepositories: a whole hub registry (Converge, an account's enumerating repository grants), or whether an event's repository still exists (reconcile.confirmGone)
 	ReadHubRepositories  bool // ecr:GetRepositoryPolicy, and ecr:ListTagsForResource when a grant matches on tags
 	FindTaggedRepos      bool // tag:GetResources: a whole registry's tag-matched repositories (Converge), when a hub grant matches on tags
 	WriteHubRepositories bool // ecr:SetRepositoryPolicy / DeleteRepositoryPolicy in the hub
 	ReadHubRegistry      bool // ecr:GetRegistryPolicy, and ecr:GetAccountSetting (policy scope) before a V2 write
 	WriteHubRegistry     bool // ecr:PutRegistryPolicy / DeleteRegistryPolicy; ecr:PutAccountSetting only when the declaration allows the V2 switch
-	ListPublic           bool // ecr-public:DescribeRepositories: the hub's public repositories (Converge, us-east-1 unit)
+	ListPublic           bool // ecr-public:DescribeRepositories: the hub's public repositories (Converge, us-east-1 unit), or whether an event's public repository still exists (reconcile.confirmGone)
 	ReadPublic           bool // ecr-public:GetRepositoryPolicy
 	WritePublic          bool // ecr-public:SetRepositoryPolicy / DeleteRepositoryPolicy
 	AssumeMember         bool // sts:AssumeRole into the member execution role (awsapi.Members)
@@ -38,7 +38,9 @@ type Access struct {
 // FunctionAccess is the permission table of the hub functions, from the code path each one runs:
 //
 //   - repository: engine.Repository / PublicRepository, one repository policy (hub or member), with
-//     the account's OU path or an organization walk when grants need them; never a registry policy;
+//     the account's OU path or an organization walk when grants need them, and one
+//     DescribeRepositories for a repository ECR still does not know after the wait for a new one
+//     (deleted since its event: reconcile.confirmGone); never a registry policy;
 //   - account: engine.Account, a member's PTC role, rules and registry policy through the member
 //     role, and in the hub the registry policy and the repositories of enumerating grants; a moved
 //     account's repositories are sent to the work queue for the worker; no ECR Public;
@@ -52,7 +54,7 @@ type Access struct {
 //     public grant the whole registry, which it hands to the worker through the work queue (or, without
 //     one, converges itself: the listing, tag:GetResources for tag grants).
 var FunctionAccess = map[string]Access{
-	FnRepository: {ReadHubRepositories: true, WriteHubRepositories: true, ReadPublic: true, WritePublic: true,
+	FnRepository: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ListPublic: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
 	FnAccount: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},

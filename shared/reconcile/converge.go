@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -53,6 +54,10 @@ func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, erro
 		return e.registryDocument(ctx, cause, t, out)
 	default:
 		err = fmt.Errorf("a %s target is not converged by one event (a backfill fans out into units)", t.Kind)
+	}
+	if gone := (*RepositoryGoneError)(nil); errors.As(err, &gone) {
+		// Deleted since its event (gone.go): no retry brings it back.
+		return e.ignore(ctx, cause, Outcome{Resource: out.Resource}, gone.Error())
 	}
 	return out, err
 }

@@ -47,6 +47,10 @@ func (e *Engine) PublicRepository(ctx context.Context, cause Cause, account, nam
 				current, _, err = pub.RepositoryPolicy(ctx, name)
 				return err
 			})
+			err = e.confirmGone(ctx, arn, name, err, func(ctx context.Context, names []string) ([]string, error) {
+				_, missing, err := pub.Repositories(ctx, names)
+				return missing, err
+			})
 			if err != nil {
 				return apply.Change{}, fmt.Errorf("reading public repository policy (%s): %w", arn, err)
 			}

@@ -41,7 +41,7 @@ func (e *Engine) Repository(ctx context.Context, cause Cause, account, region, n
 			repo.Tags = tags
 			return err
 		})
-		if err != nil {
+		if err = e.confirmGone(ctx, arn, name, err, registryMissing(reg)); err != nil {
 			return rep, fmt.Errorf("reading tags of repository %s: %w", arn, err)
 		}
 	}
@@ -147,7 +147,7 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 			current, _, err = reg.RepositoryPolicy(ctx, repo.Name)
 			return err
 		})
-		if err != nil {
+		if err = e.confirmGone(ctx, arn, repo.Name, err, registryMissing(reg)); err != nil {
 			return apply.Change{}, fmt.Errorf("reading repository policy (%s): %w", arn, err)
 		}
 		want, err := owned(current)
@@ -172,6 +172,15 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 		return nil
 	}
 	return s
+}
+
+// registryMissing answers which of names do not exist in reg's registry
+// (confirmGone).
+func registryMissing(reg *inventory.Registry) func(context.Context, []string) ([]string, error) {
+	return func(ctx context.Context, names []string) ([]string, error) {
+		_, missing, err := reg.Repositories(ctx, names)
+		return missing, err
+	}
 }
 
 // owner is what plan needs to tell ecr-warden's statements apart and to

@@ -369,6 +369,10 @@ func TestParseRejectsDuplicateKeysAndNonObjects(t *testing.T) {
 		{`[]`, "(document): must be an object, not an array"},
 		{`{"hub": {"accountId": "111111111111", "accountId": "222222222222"}}`, "hub.accountId: appears more than once"},
 		{`{"grants": [{"name": "a"}, {"name": "b", "access": "pull", "access": "push"}]}`, "grants[1].access: appears more than once"},
+		{`[{"a": [1, {"b": 2}], "a": 3}]`, "[0].a: appears more than once"},
+		// Nested past MaxDepth: refused unread (the walk stops there).
+		{`{"grants": [` + strings.Repeat(`{"x": `, 5000) + `1` + strings.Repeat(`}`, 5000) + `]}`, "grants[0].x.x.x"},
+		{`{"grants": [` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `]}`, "more than 64 levels deep"},
 	} {
 		_, err := Parse([]byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -241,16 +241,34 @@ func suggest(k string, fields map[string]reflect.StructField) string {
 	return "; known fields: " + strings.Join(names, ", ")
 }
 
+// MaxDepth is how deeply objects and arrays may nest in the JSON that
+// DuplicateKeys walks: the declaration (about 5 levels: grants[].principals.ous[]),
+// a backfill payload (3) and an EventBridge event (real CloudTrail events stay
+// under 10). Deeper input is refused rather than walked: nothing real is that
+// deep, and the walk's cost must not grow with what a sender chooses to nest.
+const MaxDepth = 64
+
+// TooDeep is the message of the Problem DuplicateKeys reports for input nested
+// deeper than MaxDepth (its path is where the limit was passed).
+var TooDeep = fmt.Sprintf("nests objects and arrays more than %d levels deep; nothing ecr-warden reads is deeper, so the input is refused unread", MaxDepth)
+
 // DuplicateKeys walks a (syntactically valid) JSON document and reports each
 // object key that appears more than once, with its field path. encoding/json
-// keeps the last value silently, so the declaration and the backfill payload
-// both refuse such input instead of guessing which value was meant.
+// keeps the last value silently, so the declaration, the backfill payload and
+// events all refuse such input instead of guessing which value was meant.
+//
+// Input nested deeper than MaxDepth is reported as one TooDeep problem and not
+// walked further. The walk keeps a stack of the keys and indexes above the
+// current value and builds a path string only for a problem it reports, so its
+// memory is linear in the input (a path per level would keep every ancestor's
+// full path alive: quadratic in the depth).
 func DuplicateKeys(data []byte) []Problem {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var out []Problem
-	var walk func(path string) error
-	walk = func(path string) error {
+	var stack []pathSegment
+	var walk func() error
+	walk = func() error {
 		tok, err := dec.Token()
 		if err != nil {
 			return err
@@ -259,10 +277,17 @@ func DuplicateKeys(data []byte) []Problem {
 		if !ok {
 			return nil
 		}
+		if len(stack) >= MaxDepth {
+			out = append(out, Problem{Path: pathOf(stack), Message: TooDeep})
+			return errTooDeep
+		}
 		switch d {
 		case '[':
 			for i := 0; dec.More(); i++ {
-				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				stack = append(stack, pathSegment{index: i})
+				err := walk()
+				stack = stack[:len(stack)-1]
+				if err != nil {
 					return err
 				}
 			}
@@ -274,15 +299,14 @@ func DuplicateKeys(data []byte) []Problem {
 					return err
 				}
 				k, _ := kt.(string)
-				child := k
-				if path != "" {
-					child = path + "." + k
-				}
+				stack = append(stack, pathSegment{key: k, isKey: true})
 				if seen[k] {
-					out = append(out, Problem{Path: child, Message: "appears more than once in the same object; only one value can be meant"})
+					out = append(out, Problem{Path: pathOf(stack), Message: "appears more than once in the same object; only one value can be meant"})
 				}
 				seen[k] = true
-				if err := walk(child); err != nil {
+				err = walk()
+				stack = stack[:len(stack)-1]
+				if err != nil {
 					return err
 				}
 			}
@@ -290,8 +314,35 @@ func DuplicateKeys(data []byte) []Problem {
 		_, err = dec.Token() // the closing delimiter
 		return err
 	}
-	if err := walk(""); err != nil {
+	if err := walk(); err != nil && !errors.Is(err, errTooDeep) {
 		return nil // syntax problems are reported by the first pass
 	}
 	return out
+}
+
+// errTooDeep stops DuplicateKeys' walk at MaxDepth.
+var errTooDeep = errors.New("too deep")
+
+// pathSegment is one step of DuplicateKeys' path: an object key or an array index.
+type pathSegment struct {
+	key   string
+	index int
+	isKey bool
+}
+
+// pathOf renders a path as the field paths of Problem: a.b[2].c.
+func pathOf(stack []pathSegment) string {
+	var b strings.Builder
+	for i, s := range stack {
+		switch {
+		case !s.isKey:
+			fmt.Fprintf(&b, "[%d]", s.index)
+		case i == 0:
+			b.WriteString(s.key)
+		default:
+			b.WriteString(".")
+			b.WriteString(s.key)
+		}
+	}
+	return b.String()
 }

@@ -262,6 +262,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"action":"backfill","targets":{"accounts":["222222222222"]}}`))
 	f.Add([]byte(`{"detail-type":"Scheduled Event","source":"aws.events"}`))
+	// Nested past config.MaxDepth: refused unread, in linear memory.
+	f.Add([]byte(`{"detail-type":"AWS API Call via CloudTrail","source":"aws.ecr","detail":` + strings.Repeat(`{"a":`, 100) + `{}` + strings.Repeat(`}`, 100) + `}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		got, err := Parse(raw)
 		if err != nil {

@@ -74,7 +74,6 @@ func (l lateAbandon) Abandon(ctx context.Context, ls *lease.Lease) error {
 func mailboxWorld(t *testing.T, scope string) (*world, *lease.Leaser, string) {
 	t.Helper()
 	localaws.Need(t)
-	ctx := context.Background()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +84,15 @@ func mailboxWorld(t *testing.T, scope string) (*world, *lease.Leaser, string) {
 	w := newWorld(t, scope+`"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["`+ou+`"]},
 	    "placement": "registry", "principalMode": "enumerate"}]`)
 	path := w.aws.Join(fThird, "workloads")
+	return w, leaseTable(t, w), path
+}
+
+// leaseTable puts w's leases (and so the hub registry policy's mailbox) in
+// a lease table on the local AWS, reset by the caller.
+func leaseTable(t *testing.T, w *world) *lease.Leaser {
+	t.Helper()
 	db := dynamodb.NewFromConfig(server.Config(region))
-	if err := lease.CreateTable(ctx, db, "leases"); err != nil {
+	if err := lease.CreateTable(context.Background(), db, "leases"); err != nil {
 		t.Fatal(err)
 	}
 	leases, err := lease.New(db, "leases", lease.Options{Holder: "test"})
@@ -94,7 +100,7 @@ func mailboxWorld(t *testing.T, scope string) (*world, *lease.Leaser, string) {
 		t.Fatal(err)
 	}
 	w.engine.Exec.Leases = leases
-	return w, leases, path
+	return leases
 }
 
 // fThird is the third member mailboxWorld adds to the OU.

@@ -150,10 +150,10 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 
 // freshen replaces a stale unit's Accounts with the organization as it is
 // now, recording why. A unit that carries only its own account is re-read
-// alone; one that carries more (the hub's, or a member's when grants
-// enumerate accounts) gets the whole organization, which is what its
-// documents depend on. A unit the backfill did not time (an account event's
-// own, built from a walk just made) is used as it is.
+// alone, and so is a member's whose other accounts only enumerating grants
+// use (those are walked again under the lease); the hub's gets the whole
+// organization. A unit the backfill did not time (an account event's own,
+// built from a walk just made) is used as it is.
 func (e *Engine) freshen(ctx context.Context, cause Cause, w Work, now time.Time) (Work, error) {
 	age := now.Sub(w.WalkedAt)
 	stale := !w.WalkedAt.IsZero() && age > WorkFreshFor
@@ -164,7 +164,11 @@ func (e *Engine) freshen(ctx context.Context, cause Cause, w Work, now time.Time
 		return w, nil // nothing to re-read with: the event's own view is used as it is
 	}
 	scope := inventory.WalkScope{All: true}
-	if len(w.Accounts) <= 1 {
+	// A member's documents that list accounts one by one are planned from
+	// the organization walked under the registry's lease (registryUnit);
+	// everything else of it depends on its own place alone.
+	underLease := w.Account != e.Decl.Hub.AccountID && e.Decl.MembersEnumerateAccounts() && !w.DryRun && e.Org != nil
+	if len(w.Accounts) <= 1 || underLease {
 		if w.Account == e.Decl.Hub.AccountID {
 			return w, nil // the hub alone: nothing of the organization to re-read
 		}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // fGone is an account the backfill walked that has left the organization
@@ -47,11 +49,13 @@ func (w *world) hubPolicy(t *testing.T) string {
 	return aws.ToString(out.PolicyText)
 }
 
-// A unit whose accounts were walked minutes ago is converged from them (the
-// backfill's one walk serves every unit); one run hours later (an SQS retry
-// an hour after the first try, a dead-letter queue redriven) reads the
-// organization again, so an account that left in between is not granted
-// again, and the audit trail says why the unit walked.
+// A unit run hours after its walk (an SQS retry an hour after the first
+// try, a dead-letter queue redriven) reads the organization again, so an
+// account that left in between is not granted again, and the audit trail
+// says why the unit walked. A unit walked minutes ago records no such walk;
+// its documents that enumerate accounts (all of them here) are planned from
+// the organization read under the registry's lease all the same
+// (TestUnitDoesNotUndoAnAccountEventSinceItsWalk).
 func TestStaleUnitReadsTheOrganizationAgain(t *testing.T) {
 	ctx := context.Background()
 	gone := "arn:aws:iam::" + fGone + ":root"
@@ -60,7 +64,13 @@ func TestStaleUnitReadsTheOrganizationAgain(t *testing.T) {
 	if _, err := w.engine.Converge(ctx, Cause{}, unit); err != nil {
 		t.Fatal(err)
 	}
-	hasAll(t, "hub registry policy from a fresh unit", w.hubPolicy(t), gone, "arn:aws:iam::"+fTeamA+":root")
+	hasAll(t, "hub registry policy from a fresh unit", w.hubPolicy(t), "arn:aws:iam::"+fTeamA+":root")
+	hasNone(t, "hub registry policy from a fresh unit", w.hubPolicy(t), gone)
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionOrganizationWalk {
+			t.Errorf("a fresh unit recorded an organization walk: %s", r.Error)
+		}
+	}
 
 	w, unit = staleWorld(t, time.Now().Add(-2*time.Hour))
 	if _, err := w.engine.Converge(ctx, Cause{}, unit); err != nil {
@@ -92,4 +102,72 @@ func TestStaleUnitWithoutOrganizationFails(t *testing.T) {
 	if p := w.hubPolicy(t); p != "" {
 		t.Errorf("a stale unit that could not read the organization wrote the hub registry policy:\n%s", p)
 	}
+}
+
+// fNew joins the organization after the backfill's walk.
+const fNew = "666666666666"
+
+// A sweep walks the organization at T0; before its units run (well inside
+// WorkFreshFor), one account joins and another leaves, and each event writes
+// its grants. The units' documents enumerate accounts, so they are planned
+// from the organization as it is once the unit holds the registry's lease:
+// the newcomer keeps its grant and the departed account does not get its
+// back, in the hub registry policy and in a member registry alike.
+func TestUnitDoesNotUndoAnAccountEventSinceItsWalk(t *testing.T) {
+	localaws.Need(t)
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]},
+	    "placement": "registry", "principalMode": "enumerate", "registries": {"hub": true, "allMembers": true}}]`)
+	leaseTable(t, w) // the hub's account events coalesce through its mailbox
+	w.aws.Join(fGone, "workloads")
+	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute)
+	accounts := toDesiredAll(walk.Accounts)
+	hubUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fHub, Region: fRegion, Accounts: accounts, WalkedAt: t0}
+	memberUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, WalkedAt: t0}
+
+	w.aws.Join(fNew, "workloads")
+	if _, err := w.engine.Account(ctx, target(trigger.KindAccount, fNew)); err != nil {
+		t.Fatal(err)
+	}
+	w.aws.Leave(fGone)
+	if _, err := w.engine.Account(ctx, target(trigger.KindAccountDeparted, fGone)); err != nil {
+		t.Fatal(err)
+	}
+	newcomer, gone := "arn:aws:iam::"+fNew+":root", "arn:aws:iam::"+fGone+":root"
+	hasAll(t, "hub registry policy after the events", w.hubPolicy(t), newcomer)
+	hasNone(t, "hub registry policy after the events", w.hubPolicy(t), gone)
+
+	orgCalls := func() int {
+		n := 0
+		for op, c := range w.aws.CallCounts() {
+			if strings.HasPrefix(op, "Organizations.") {
+				n += c
+			}
+		}
+		return n
+	}
+	for _, u := range []Work{hubUnit, memberUnit} {
+		before := orgCalls()
+		if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
+			t.Fatal(err)
+		}
+		// One walk under the lease: ListRoots, and the OUs and accounts of
+		// the root and of the one OU.
+		if n := orgCalls() - before; n != 1+2*2 {
+			t.Errorf("unit of %s: %d Organizations calls, want one walk (5): %s", u.Account, n, w.aws)
+		}
+	}
+	hub := w.hubPolicy(t)
+	hasAll(t, "hub registry policy after the sweep's unit", hub, newcomer, "arn:aws:iam::"+fTeamA+":root")
+	hasNone(t, "hub registry policy after the sweep's unit", hub, gone)
+	member := w.aws.RegistryPolicy(fTeamA, fRegion)
+	hasAll(t, "member registry policy after the sweep's unit", member, newcomer, "arn:aws:iam::"+fTeamB+":root")
+	hasNone(t, "member registry policy after the sweep's unit", member, gone)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,22 +67,45 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		chunk := selected[lo:min(lo+unitChunk, len(selected))]
 		var results []apply.Result
 		err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
+			// Documents that list accounts one by one are planned from the
+			// organization as it is now that the lease is held: an account
+			// event that wrote its grant before this hold changed the
+			// organization before this walk, and one that writes after it
+			// waits for the release and wins. The unit's own walk (minutes
+			// old) would undo the first kind.
+			st, unwalked := state, func(string) error { return nil }
+			if e.walksUnderLease(h, state, w.Account, lo == 0, chunk) {
+				org, err := e.organizationUnderLease(ctx, h, w)
+				if err != nil {
+					unwalked = e.unwalked(state, w.Account, err)
+				} else {
+					st = desired.New(e.Decl, org)
+					knownMembers(ctx, accountIDs(org))
+				}
+			}
 			var items []apply.HeldChange
 			if lo == 0 {
 				documents := e.registryDocuments
 				if w.Enumerations {
 					documents = e.registryPolicyDocument
 				}
-				head, err := documents(ctx, cause, state, w.Account, w.Region)
+				head, err := documents(ctx, cause, st, w.Account, w.Region)
 				if err != nil {
 					return err
 				}
+				for i := range head {
+					if head[i].Step.Target.Kind == KindRegistryPolicy {
+						if uerr := unwalked(""); uerr != nil {
+							head[i] = apply.HeldChange{Step: head[i].Step, Err: fmt.Errorf("planning registry policy (%s): %w", head[i].Step.Target.ARN, uerr)}
+						}
+					}
+				}
 				items = head
 				if withRole {
-					items = append(e.ptcRoleDocuments(ctx, cause, state, w.Account), afterRole(head)...)
+					items = append(e.ptcRoleDocuments(ctx, cause, st, w.Account), afterRole(head)...)
 				}
 			}
-			items = append(items, e.repositoryChanges(ctx, cause, reg, state, w, chunk, tags, &rep)...)
+			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, unwalked, &rep)...)
 			var err error
 			results, err = e.applyHeld(ctx, h, items)
 			for _, res := range results {
@@ -93,6 +117,77 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// walksUnderLease reports whether a chunk of a unit plans documents whose
+// statements list accounts one by one (so it walks the organization under
+// the lease it holds): the registry policy of the first chunk when grants
+// in that registry enumerate (the hub's also for the upstream grant to PTC
+// members), and the chunk's repositories an enumerating repository grant's
+// patterns match. A dry run (no lease, h nil) writes nothing and plans
+// from the unit's accounts; so does an engine that cannot read the
+// organization (tests and tools: a deployed worker always can).
+func (e *Engine) walksUnderLease(h apply.HeldLease, state *desired.State, account string, first bool, chunk []inventory.Repository) bool {
+	if h == nil || e.Org == nil {
+		return false
+	}
+	if first && e.registryEnumerates(state, account) {
+		return true
+	}
+	enumerated := state.EnumeratedRepositories(account)
+	return enumerated != nil && slices.ContainsFunc(chunk, func(r inventory.Repository) bool { return enumerated(r.Name) })
+}
+
+// registryEnumerates reports whether the account's registry policy lists
+// accounts one by one.
+func (e *Engine) registryEnumerates(state *desired.State, account string) bool {
+	if account == e.Decl.Hub.AccountID {
+		return e.Decl.HubEnumeratesAccounts()
+	}
+	return state.Enumerated(account)
+}
+
+// organizationUnderLease walks the whole organization for a chunk that
+// holds h, within half of what is left of h (Organizations throttling,
+// which the SDK retries for minutes, must not outlast the lease its writes
+// need). The unit's own account keeps the entry it was converged for when
+// the walk no longer lists it: its departure is its own event's to handle.
+func (e *Engine) organizationUnderLease(ctx context.Context, h apply.HeldLease, w Work) ([]desired.Account, error) {
+	wctx, cancel := context.WithTimeout(ctx, time.Until(h.Expires())/2)
+	defer cancel()
+	walk, err := e.Org.Walk(wctx, inventory.WalkScope{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("walking the organization under the lease of registry %s/%s: %w", w.Account, w.Region, err)
+	}
+	org := toDesiredAll(walk.Accounts)
+	if own, ok := findAccount(w.Accounts, w.Account); ok {
+		if _, listed := findAccount(org, w.Account); !listed {
+			org = append(org, own)
+		}
+	}
+	return org, nil
+}
+
+// unwalked is, for a chunk whose walk under the lease failed, the error of
+// each document that enumerates accounts (the registry policy for "", else
+// a repository by name); the chunk's other documents are converged.
+func (e *Engine) unwalked(state *desired.State, account string, err error) func(name string) error {
+	registry := e.registryEnumerates(state, account)
+	enumerated := state.EnumeratedRepositories(account)
+	return func(name string) error {
+		if (name == "" && registry) || (name != "" && enumerated != nil && enumerated(name)) {
+			return err
+		}
+		return nil
+	}
+}
+
+func accountIDs(accounts []desired.Account) []string {
+	ids := make([]string, len(accounts))
+	for i, a := range accounts {
+		ids[i] = a.ID
+	}
+	return ids
 }
 
 // registryDocuments reads and plans the registry's own documents under the
@@ -132,7 +227,7 @@ func (e *Engine) registryPolicyDocument(ctx context.Context, cause Cause, state 
 // repositoryChanges reads each repository's policy once (under the unit's
 // lease, with bounded concurrency) and plans it. A repository deleted since
 // the listing is skipped; a failed read fails that repository.
-func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *inventory.Registry, state *desired.State, w Work, repos []inventory.Repository, tags map[string]map[string]string, rep *Report) []apply.HeldChange {
+func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *inventory.Registry, state *desired.State, w Work, repos []inventory.Repository, tags map[string]map[string]string, unplanned func(name string) error, rep *Report) []apply.HeldChange {
 	limit := e.Concurrency
 	if limit <= 0 {
 		limit = 8
@@ -148,7 +243,12 @@ func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *invent
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			arn := repositoryResource(e.Decl.Hub.Partition, w.Account, w.Region, r.Name).ARN
+			target := repositoryResource(e.Decl.Hub.Partition, w.Account, w.Region, r.Name)
+			arn := target.ARN
+			if err := unplanned(r.Name); err != nil {
+				items[i] = &apply.HeldChange{Step: step(lease.RegistryKey(w.Account, w.Region), target, cause), Err: fmt.Errorf("planning repository policy (%s): %w", arn, err)}
+				return
+			}
 			current, _, err := reg.RepositoryPolicy(ctx, r.Name)
 			var gone *ecrtypes.RepositoryNotFoundException
 			if errors.As(err, &gone) {

@@ -63,6 +63,16 @@ func (f *AWS) join(account string, names []string) string {
 	return path
 }
 
+// Leave removes an account from the organization (RemoveAccountFromOrganization,
+// or a closed account gone): Organizations no longer lists it, and
+// DescribeAccount answers AccountNotFoundException.
+func (f *AWS) Leave(account string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.org.accounts, account)
+	delete(f.org.parent, account)
+}
+
 // Organizations is the Organizations client (of the management account).
 func (f *AWS) Organizations() *Organizations { return &Organizations{f: f} }
 

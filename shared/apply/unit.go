@@ -79,7 +79,9 @@ const unitWrites = 8
 // lease h, with the fewest calls the write-ahead audit allows:
 //
 //   - unchanged documents get no record when QuietNoops is set (the unit's
-//     summary counts them), else one noop record each;
+//     summary counts them), else one noop record each; a document whose
+//     plan failed (not refused) gets a failed record (op read) and fails
+//     the batch, while the others are still written;
 //   - in a dry run, the planned changes are stored as "planned", 25 to a call;
 //   - otherwise every intent is stored ("pending", BeginBatch) before any of
 //     the writes, each write runs fenced by h (its context ends FenceMargin
@@ -109,6 +111,14 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		case it.Err != nil:
 			var refused *RefusedError
 			if !errors.As(it.Err, &refused) {
+				// The document could not be read or planned: recorded on
+				// its own (the rest of the batch is still written), and
+				// the batch fails so the unit or event is retried.
+				rec := audit.Record{Decision: audit.DecisionFailed, Op: audit.OpRead, Trigger: s.Trigger, Actor: s.Actor, Target: s.Target, Error: it.Err.Error(), DryRun: x.DryRun}
+				records = append(records, rec)
+				for _, a := range it.Also {
+					records = append(records, withCause(rec, a))
+				}
 				results[i] = Result{Outcome: Failed, Target: s.Target, Err: it.Err}
 				errs = append(errs, it.Err)
 				continue

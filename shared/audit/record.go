@@ -34,7 +34,9 @@ const (
 	DecisionPending Decision = "pending"
 	// Applied: the AWS write succeeded.
 	DecisionApplied Decision = "applied"
-	// Failed: the AWS write was attempted and returned an error.
+	// Failed: the AWS write was attempted and returned an error; or, with
+	// Op OpRead, the document could not be read or planned (the unit or
+	// event converged its other documents and fails, to be retried).
 	DecisionFailed Decision = "failed"
 	// Noop: AWS already matches the declaration; nothing to write.
 	DecisionNoop Decision = "noop"
@@ -321,6 +323,12 @@ func NewID(t time.Time) string {
 	return string(out)
 }
 
+// OpRead is the op of a failed record no write belongs to: reading the
+// document (or what its plan needs) failed, so nothing was planned or
+// written. Recorded with Record, it names the document and the error, where
+// otherwise only a unit's summary would count the failure.
+const OpRead = "read"
+
 // checkWithoutWrite accepts the decisions that write nothing to AWS, which
 // Record and RecordBatch store: a write's own decisions (pending, applied,
 // failed) go through Begin and its outcome, and a summary needs its counts.
@@ -334,7 +342,12 @@ func (r Record) checkWithoutWrite() error {
 			return fmt.Errorf("audit: summary record for %s has no counts", r.Target.ARN)
 		}
 		return nil
-	case DecisionPending, DecisionApplied, DecisionFailed:
+	case DecisionFailed:
+		if r.Op == OpRead {
+			return nil
+		}
+		return fmt.Errorf("audit: decision %q belongs to a write: use Begin, then Applied or Failed (or op %q for a document that could not be read)", r.Decision, OpRead)
+	case DecisionPending, DecisionApplied:
 		return fmt.Errorf("audit: decision %q belongs to a write: use Begin, then Applied or Failed", r.Decision)
 	default:
 		return fmt.Errorf("audit: unknown decision %q", r.Decision)

@@ -106,9 +106,9 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account, 
 		// once, their intents stored together, the role written first.
 		withRole := roleHere && region == e.Decl.Hub.Regions[0]
 		r, err := e.heldDocuments(ctx, cause, state, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
-			docs, err := e.registryDocuments(ctx, cause, state, acct.ID, region)
-			if err != nil || !withRole {
-				return docs, err
+			docs := e.registryDocuments(ctx, cause, state, acct.ID, region)
+			if !withRole {
+				return docs, nil
 			}
 			return append(e.ptcRoleDocuments(ctx, cause, state, acct.ID), afterRole(docs)...), nil
 		})

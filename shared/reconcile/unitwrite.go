@@ -89,10 +89,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				if w.Enumerations {
 					documents = e.registryPolicyDocument
 				}
-				head, err := documents(ctx, cause, st, w.Account, w.Region)
-				if err != nil {
-					return err
-				}
+				head := documents(ctx, cause, st, w.Account, w.Region)
 				for i := range head {
 					if head[i].Step.Target.Kind == KindRegistryPolicy {
 						if uerr := unwalked(""); uerr != nil {
@@ -191,37 +188,49 @@ func accountIDs(accounts []desired.Account) []string {
 }
 
 // registryDocuments reads and plans the registry's own documents under the
-// unit's lease: the PTC rules (members) and the registry policy.
-func (e *Engine) registryDocuments(ctx context.Context, cause Cause, state *desired.State, account, region string) ([]apply.HeldChange, error) {
+// unit's lease: the PTC rules (members) and the registry policy. A document
+// that cannot be read (the rules' listing, the policy, its scope setting)
+// is a failed item of its own: the others, and the repositories of the same
+// batch, are still planned and written.
+func (e *Engine) registryDocuments(ctx context.Context, cause Cause, state *desired.State, account, region string) []apply.HeldChange {
 	var items []apply.HeldChange
 	if account != e.Decl.Hub.AccountID {
 		steps, err := e.ptcRuleSteps(ctx, cause, state, account, region)
 		if err != nil {
-			return nil, err
+			items = append(items, e.unreadRules(cause, state, account, region, err)...)
 		}
 		for _, s := range steps {
 			c, err := s.Plan(ctx)
 			items = append(items, apply.HeldChange{Step: s, Change: c, Err: err})
 		}
 	}
-	doc, err := e.registryPolicyDocument(ctx, cause, state, account, region)
-	if err != nil {
-		return nil, err
-	}
-	return append(items, doc...), nil
+	return append(items, e.registryPolicyDocument(ctx, cause, state, account, region)...)
 }
 
-// registryPolicyDocument reads and plans the registry policy alone.
-func (e *Engine) registryPolicyDocument(ctx context.Context, cause Cause, state *desired.State, account, region string) ([]apply.HeldChange, error) {
+// unreadRules are the failed items of a registry whose pull-through-cache
+// rules could not be listed: one per rule the declaration names or
+// retires, each carrying the listing's error.
+func (e *Engine) unreadRules(cause Cause, state *desired.State, account, region string, err error) []apply.HeldChange {
+	var prefixes []string
+	for _, r := range state.PTCRules(account, region) {
+		prefixes = append(prefixes, r.Prefix)
+	}
+	prefixes = append(prefixes, state.RetiredPTCPrefixes()...)
+	items := make([]apply.HeldChange, 0, len(prefixes))
+	for _, p := range prefixes {
+		items = append(items, apply.HeldChange{Step: step(lease.RegistryKey(account, region), ptcRuleResource(e.Decl.Hub.Partition, account, region, p), cause), Err: err})
+	}
+	return items
+}
+
+// registryPolicyDocument reads and plans the registry policy alone; a read
+// that fails (the policy, or its scope setting) fails this document only.
+func (e *Engine) registryPolicyDocument(ctx context.Context, cause Cause, state *desired.State, account, region string) []apply.HeldChange {
 	s := e.registryStep(cause, account, region, func(context.Context, string) ([]policy.Statement, error) {
 		return state.RegistryStatements(account, region), nil
 	})
 	c, err := s.Plan(ctx)
-	var refused *apply.RefusedError
-	if err != nil && !errors.As(err, &refused) {
-		return nil, err
-	}
-	return []apply.HeldChange{{Step: s, Change: c, Err: err}}, nil
+	return []apply.HeldChange{{Step: s, Change: c, Err: err}}
 }
 
 // repositoryChanges reads each repository's policy once (under the unit's

@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -100,4 +104,54 @@ func TestUnreadableRulesDoNotBlockAJoinedMember(t *testing.T) {
 		rule := ptcRuleResource("aws", fTeamA, fRegion, prefix).ARN
 		hasAll(t, "failed record of rule "+prefix, failed[rule], "listing pull-through-cache rules", "AccessDenied")
 	}
+}
+
+// A repository policy that cannot be read (throttling past the SDK's
+// retries, a 5xx, AccessDenied) fails that repository with a record naming
+// it and AWS's error, and the unit fails so SQS delivers it again (and
+// dead-letters it after the queue's receives); the other repositories are
+// converged.
+func TestUnreadableRepositoryPolicyFailsTheUnit(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "placement": "repository",
+	 "principals": {"accounts": ["`+fTeamB+`"]}, "registries": {"allMembers": true}}]`)
+	for _, name := range []string{"apps/a", "apps/b", "apps/c"} {
+		w.aws.CreateRepository(fTeamA, fRegion, name, nil)
+	}
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if in, ok := c.Input.(*ecr.GetRepositoryPolicyInput); ok && aws.ToString(in.RepositoryName) == "apps/b" {
+			return fakeaws.APIError("ThrottlingException", "Rate exceeded")
+		}
+		return nil
+	})
+	u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion,
+		Accounts: []desired.Account{{ID: fTeamA, Status: "ACTIVE", OUPath: w.ouPath(t, fTeamA)}}}
+	rep, err := w.engine.Converge(ctx, u.Cause(), u)
+	if err == nil || !strings.Contains(err.Error(), "apps/b") || !strings.Contains(err.Error(), "ThrottlingException") {
+		t.Errorf("unit error %v, want it failed (and retried) naming apps/b and AWS's error", err)
+	}
+	for _, name := range []string{"apps/a", "apps/c"} {
+		hasAll(t, "repository policy of "+name, w.aws.RepositoryPolicy(fTeamA, fRegion, name), "arn:aws:iam::"+fTeamB+":root")
+	}
+	b := repositoryResource("aws", fTeamA, fRegion, "apps/b").ARN
+	failed := w.readFailures(t)
+	hasAll(t, "failed record of apps/b", failed[b], "apps/b", "GetRepositoryPolicy", "ThrottlingException")
+	if len(failed) != 1 || rep.Failed != 1 {
+		t.Errorf("failed records %v, report %+v: want apps/b alone failed", failed, rep)
+	}
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionSummary && (r.Counts.Failed != 1 || !strings.Contains(r.Error, "apps/b")) {
+			t.Errorf("summary counts %+v, error %q: want 1 failed, named", r.Counts, r.Error)
+		}
+	}
+}
+
+// ouPath is account's OU path as the organization shows it.
+func (w *world) ouPath(t *testing.T, account string) string {
+	t.Helper()
+	a, err := w.engine.Org.Account(context.Background(), account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.OUPath
 }

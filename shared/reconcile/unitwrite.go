@@ -102,7 +102,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 					items = append(e.ptcRoleDocuments(ctx, cause, st, w.Account), afterRole(head)...)
 				}
 			}
-			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, unwalked, &rep)...)
+			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, unwalked)...)
 			var err error
 			results, err = e.applyHeld(ctx, h, items)
 			for _, res := range results {
@@ -235,15 +235,15 @@ func (e *Engine) registryPolicyDocument(ctx context.Context, cause Cause, state 
 
 // repositoryChanges reads each repository's policy once (under the unit's
 // lease, with bounded concurrency) and plans it. A repository deleted since
-// the listing is skipped; a failed read fails that repository.
-func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *inventory.Registry, state *desired.State, w Work, repos []inventory.Repository, tags map[string]map[string]string, unplanned func(name string) error, rep *Report) []apply.HeldChange {
+// the listing is skipped; a failed read is a failed item (its own record,
+// and the unit fails), the others are planned.
+func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *inventory.Registry, state *desired.State, w Work, repos []inventory.Repository, tags map[string]map[string]string, unplanned func(name string) error) []apply.HeldChange {
 	limit := e.Concurrency
 	if limit <= 0 {
 		limit = 8
 	}
 	items := make([]*apply.HeldChange, len(repos))
 	var (
-		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, limit)
 	)
@@ -265,11 +265,10 @@ func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *invent
 				return
 			}
 			if err != nil {
-				mu.Lock()
-				rep.Examined++
-				rep.Failed++
-				rep.Errors = append(rep.Errors, err.Error())
-				mu.Unlock()
+				// A failed item: recorded with the repository and AWS's
+				// error, and the unit fails (SQS retries it) while the
+				// other repositories are written.
+				items[i] = &apply.HeldChange{Step: step(lease.RegistryKey(w.Account, w.Region), target, cause), Err: err}
 				return
 			}
 			repo := desired.Repository{Account: w.Account, Region: w.Region, Name: r.Name, Tags: tags[arn]}

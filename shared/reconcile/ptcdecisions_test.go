@@ -4,7 +4,9 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -13,6 +15,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -204,5 +207,44 @@ func TestPTCRuleWithMissingSecret(t *testing.T) {
 	}
 	if got := aws.ToString(w.aws.Rules(fTeamA, fRegion)["docker-hub"].CredentialArn); got != arn {
 		t.Errorf("docker-hub credential %q, want the secret's full ARN %s", got, arn)
+	}
+}
+
+// holdAfter is a lease table whose first hold runs first, as if another
+// writer had held the registry's lease just before this one (and written).
+type holdAfter struct {
+	leases interface {
+		Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h lease.Held) error) error
+	}
+	once  sync.Once
+	first func()
+}
+
+func (l *holdAfter) Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h lease.Held) error) error {
+	l.once.Do(l.first)
+	return l.leases.Hold(ctx, key, ttl, fn)
+}
+
+// A PTC rule drift event plans its rules from a listing made before it
+// holds the registry's lease; a writer holding the lease before it (a unit,
+// an account event) creates one of the rules meanwhile. The plan under the
+// lease lists the rules again, so the rule is found as declared: no create
+// that AWS refuses as AlreadyExists, no failed record with a stale before.
+func TestPTCRulePlannedUnderTheLease(t *testing.T) {
+	w := newWorld(t, ptcDeclaration)
+	w.ptcRole(fTeamA)
+	w.engine.Exec.Leases = &holdAfter{leases: w.engine.Exec.Leases, first: func() {
+		w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("quay"), UpstreamRegistryUrl: aws.String("quay.io")})
+	}}
+	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindPTCRule, fTeamA))
+	if err != nil || out.Failed != 0 || out.Changed != 2 || out.Unchanged != 1 {
+		t.Errorf("report %+v, error %v; want quay found as declared and the two others created", out.Report, err)
+	}
+	if n := w.aws.Calls("ECR", "CreatePullThroughCacheRule"); n != 2 {
+		t.Errorf("%d CreatePullThroughCacheRule calls, want 2 (quay exists by the time the lease is held)", n)
+	}
+	quay := ptcRuleResource("aws", fTeamA, fRegion, "quay").ARN
+	if got := w.decisions(t, quay); len(got) != 1 || got[0] != string(audit.DecisionNoop) {
+		t.Errorf("decisions on %s: %v, want [noop]", quay, got)
 	}
 }

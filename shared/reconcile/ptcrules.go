@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -67,11 +68,30 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 		s.Plan = func(context.Context) (apply.Change, error) { return apply.Change{}, why }
 		steps = append(steps, s)
 	}
-	// plan: one step per rule.
-	for _, rc := range plan.Rules(registry, current, want, state.RetiredPTCPrefixes()) {
+	// plan: one step per rule. Its first plan is the listing above (read
+	// under the lease in a unit); a later one (Exec.Run's plan under the
+	// lease, after this listing outside it) lists the rules again, so a
+	// rule another writer created or changed meanwhile is planned as it is.
+	retired := state.RetiredPTCPrefixes()
+	for _, rc := range plan.Rules(registry, current, want, retired) {
 		s := step(lease.RegistryKey(account, region), ptcRuleResource(e.Decl.Hub.Partition, account, region, rc.Prefix), cause)
-		s.Plan = func(context.Context) (apply.Change, error) {
-			return apply.Change{Op: rc.Op, Before: rc.Before.String(), After: rc.After.String(), Diff: rc.Diff(), Reason: rc.Reason, Detail: rc}, nil
+		var (
+			mu    sync.Mutex
+			known = &rc
+		)
+		s.Plan = func(ctx context.Context) (apply.Change, error) {
+			mu.Lock()
+			c := known
+			known = nil
+			mu.Unlock()
+			if c == nil {
+				current, err := e.readRules(ctx, client, account, region)
+				if err != nil {
+					return apply.Change{}, fmt.Errorf("listing pull-through-cache rules (%s): %w", registry, err)
+				}
+				c = ruleChange(registry, current, want, retired, rc.Prefix)
+			}
+			return apply.Change{Op: c.Op, Before: c.Before.String(), After: c.After.String(), Diff: c.Diff(), Reason: c.Reason, Detail: *c}, nil
 		}
 		target := s.Target.ARN
 		s.Write = func(ctx context.Context, c apply.Change) error {
@@ -80,6 +100,17 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 		steps = append(steps, s)
 	}
 	return steps, nil
+}
+
+// ruleChange is the change plan.Rules makes for one prefix; none when it
+// makes none (a retired rule that is gone).
+func ruleChange(registry string, current, want []plan.Rule, retired []string, prefix string) *plan.RuleChange {
+	for _, c := range plan.Rules(registry, current, want, retired) {
+		if c.Prefix == prefix {
+			return &c
+		}
+	}
+	return &plan.RuleChange{Registry: registry, Prefix: prefix, Op: plan.OpNone, Reason: fmt.Sprintf("no rule with prefix %q", prefix)}
 }
 
 // readRules lists the registry's rules as plan compares them.

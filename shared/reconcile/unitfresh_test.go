@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -170,4 +171,36 @@ func TestUnitDoesNotUndoAnAccountEventSinceItsWalk(t *testing.T) {
 	member := w.aws.RegistryPolicy(fTeamA, fRegion)
 	hasAll(t, "member registry policy after the sweep's unit", member, newcomer, "arn:aws:iam::"+fTeamB+":root")
 	hasNone(t, "member registry policy after the sweep's unit", member, gone)
+}
+
+// A walk under the lease that fails fails the documents that list accounts,
+// each recorded with the walk's error; the chunk's other documents are
+// converged and the unit fails, to be retried.
+func TestFailedWalkUnderTheLeaseFailsOnlyTheEnumeratingDocuments(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]},
+	    "placement": "registry", "principalMode": "enumerate"},
+	  {"name": "tools-pull", "repositories": ["tools/*"], "access": "pull", "principals": {"accounts": ["`+fTeamB+`"]}, "placement": "repository"}]`)
+	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := Work{RunID: "sweep-1", Sweep: true, Account: fHub, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), WalkedAt: time.Now()}
+	w.aws.CreateRepository(fHub, fRegion, "tools/x", nil)
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if c.Operation == "ListRoots" {
+			return fakeaws.APIError("TooManyRequestsException", "AWS Organizations can't complete your request because another request is already in progress")
+		}
+		return nil
+	})
+	_, err = w.engine.Converge(ctx, unit.Cause(), unit)
+	if err == nil || !strings.Contains(err.Error(), "walking the organization under the lease") {
+		t.Errorf("unit error %v, want it failed naming the walk", err)
+	}
+	if p := w.hubPolicy(t); p != "" {
+		t.Errorf("the hub registry policy was written without the organization:\n%s", p)
+	}
+	hasAll(t, "repository policy of tools/x", w.aws.RepositoryPolicy(fHub, fRegion, "tools/x"), "arn:aws:iam::"+fTeamB+":root")
+	registry := registryResource("aws", fHub, fRegion).ARN
+	hasAll(t, "failed record of the hub registry policy", w.readFailures(t)[registry], registry, "walking the organization under the lease", "TooManyRequestsException")
 }

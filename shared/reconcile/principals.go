@@ -46,6 +46,9 @@ const (
 type principalCache struct {
 	mu     sync.Mutex
 	states map[string]principalState
+	// elsewhere are principals IAM holds under the same name at another ARN
+	// (another path): the ARN it holds, for the decision that says so.
+	elsewhere map[string]string
 	// distrusted are principals AWS refused a document for although they
 	// could not be confirmed; they are left out for the rest of the
 	// invocation.
@@ -69,7 +72,7 @@ func WithPrincipalCache(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(principalCacheKey{}).(*principalCache); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, principalCacheKey{}, &principalCache{states: map[string]principalState{}, distrusted: map[string]bool{}, recorded: map[string]bool{}, members: map[string]bool{}})
+	return context.WithValue(ctx, principalCacheKey{}, &principalCache{states: map[string]principalState{}, elsewhere: map[string]string{}, distrusted: map[string]bool{}, recorded: map[string]bool{}, members: map[string]bool{}})
 }
 
 func cacheOf(ctx context.Context) *principalCache {
@@ -82,22 +85,31 @@ func cacheOf(ctx context.Context) *principalCache {
 // principalState looks arn up in IAM (once per invocation when the context
 // carries a cache).
 func (e *Engine) principalState(ctx context.Context, arn string) principalState {
+	st, _ := e.principalLookup(ctx, arn)
+	return st
+}
+
+// principalLookup is principalState, and when IAM holds a principal of the
+// same name at another ARN (another path), that ARN: the one the policy
+// names does not exist, and cannot come to exist by waiting.
+func (e *Engine) principalLookup(ctx context.Context, arn string) (principalState, string) {
 	m := principalARN.FindStringSubmatch(arn)
 	if m == nil {
-		return principalUnknown
+		return principalUnknown, ""
 	}
 	cache := cacheOf(ctx)
 	if cache != nil {
 		cache.mu.Lock()
 		st, ok := cache.states[arn]
+		other := cache.elsewhere[arn]
 		cache.mu.Unlock()
 		if ok {
-			return st
+			return st, other
 		}
 	}
 	account, kind, name := m[1], m[2], m[3]
 	if !e.checkable(ctx, account) {
-		return principalUnknown
+		return principalUnknown, ""
 	}
 	client := e.Clients.IAM(account)
 	var err error
@@ -115,14 +127,14 @@ func (e *Engine) principalState(ctx context.Context, arn string) principalState 
 			got = aws.ToString(out.User.Arn)
 		}
 	}
-	st := principalUnknown
+	st, other := principalUnknown, ""
 	var nse *iamtypes.NoSuchEntityException
 	switch {
 	case err == nil && (got == "" || got == arn):
 		st = principalExists
 	case err == nil:
 		// Same name, another path: the ARN the policy names does not exist.
-		st = principalMissing
+		st, other = principalMissing, got
 	case errors.As(err, &nse):
 		st = principalMissing
 	default:
@@ -132,7 +144,10 @@ func (e *Engine) principalState(ctx context.Context, arn string) principalState 
 	if cache != nil && ctx.Err() == nil {
 		cache.mu.Lock()
 		cache.states[arn] = st
+		if other != "" {
+			cache.elsewhere[arn] = other
+		}
 		cache.mu.Unlock()
 	}
-	return st
+	return st, other
 }

@@ -35,9 +35,13 @@ type registryRef struct{ account, region string }
 
 // roleCreated converges every document that names the role an IAM
 // CreateRole event reports. A role no document names is recorded as ignored.
-// When IAM does not show the role yet (it is eventually consistent), the
-// invocation fails so Lambda retries it a minute later, instead of writing the
-// documents without it once more.
+// When IAM does not show the role yet (it is eventually consistent) and the
+// event is younger than RolePropagationWindow, the invocation fails so Lambda
+// retries it a minute later, instead of writing the documents without it once
+// more. A role still missing after that (deleted since), or created under
+// another path than the ARN the declaration names (GetRole answers the name at
+// another ARN), can never be added by retrying: the event is recorded as
+// ignored, saying why, and succeeds.
 func (e *Engine) roleCreated(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
 	if !e.declaresRoleName(t.RoleName) {
 		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s is neither ecr-warden's pull-through-cache role nor a role the declaration names as a principal; ecr-warden manages no other role", t.RoleName))
@@ -52,9 +56,22 @@ func (e *Engine) roleCreated(ctx context.Context, cause Cause, t trigger.Target,
 		return e.ignore(ctx, cause, out, fmt.Sprintf("no document ecr-warden keeps names role %s in account %s (the declaration names the role elsewhere, or the account is not a member it configures)", t.RoleName, t.AccountID))
 	}
 	for _, p := range docs.principals {
-		if e.principalState(ctx, p) != principalExists {
-			return out, fmt.Errorf("role %s was created but IAM does not show it yet (or it lives under another path than the declaration names); failing so the event is retried: %w", p, errRoleNotVisible)
+		st, elsewhere := e.principalLookup(ctx, p)
+		if st == principalExists {
+			continue
 		}
+		if elsewhere != "" {
+			return e.ignore(ctx, cause, out, fmt.Sprintf("role %s was created as %s (another path), not as %s, which the declaration names: that ARN does not exist, and waiting cannot make it; the documents keep leaving it out until a role exists there", t.RoleName, elsewhere, p))
+		}
+		age, known := eventAge(t.Trigger)
+		if known && age < RolePropagationWindow {
+			return out, fmt.Errorf("role %s was created %s ago but IAM does not show it yet; failing so the event is retried: %w", p, age.Round(time.Second), errRoleNotVisible)
+		}
+		when := "its event's time is unreadable (" + t.Trigger.Time + ")"
+		if known {
+			when = "its event is " + age.Round(time.Second).String() + " old, past IAM's propagation"
+		}
+		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s does not exist (deleted since it was created, or IAM does not show it): %s, so the event is settled rather than retried; the documents keep leaving it out until it exists (its next CreateRole event or the sweep adds it)", p, when))
 	}
 	var errs []error
 	for _, r := range docs.registries {
@@ -84,6 +101,24 @@ func (e *Engine) roleUnits(cause Cause, regs []registryRef, accounts []desired.A
 
 // errRoleNotVisible marks a created role IAM does not report yet.
 var errRoleNotVisible = errors.New("role not visible in IAM yet")
+
+// RolePropagationWindow is how long after a CreateRole event a role IAM does
+// not show is taken for IAM's propagation (seconds, in practice) and the event
+// retried. Lambda retries a failed event 1 and 2 minutes later, so a role
+// still missing at the second retry was deleted since (CreateRole delivered
+// late or twice): that event is settled and recorded, not dead-lettered.
+const RolePropagationWindow = 2 * time.Minute
+
+// eventAge is how long ago the event happened, from its envelope time (else
+// CloudTrail's eventTime), and whether either could be read.
+func eventAge(t trigger.Trigger) (time.Duration, bool) {
+	for _, s := range []string{t.Time, t.EventTime} {
+		if at, err := time.Parse(time.RFC3339, s); err == nil {
+			return max(time.Since(at), 0), true
+		}
+	}
+	return 0, false
+}
 
 // declaresRoleName reports whether the declaration names a role called name
 // (its last path segment) anywhere: cheap, before any AWS call.

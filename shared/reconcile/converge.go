@@ -44,10 +44,8 @@ func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, erro
 	}
 	var err error
 	switch t.Kind {
-	case trigger.KindRepository:
-		out.Report, err = e.Repository(ctx, cause, t.AccountID, t.Region, t.Repository)
-	case trigger.KindPublicRepository:
-		out.Report, err = e.PublicRepository(ctx, cause, t.AccountID, t.Repository, nil)
+	case trigger.KindRepository, trigger.KindPublicRepository:
+		return e.repositoryEvent(ctx, cause, t, out)
 	case trigger.KindAccount, trigger.KindAccountMoved, trigger.KindAccountDeparted, trigger.KindOrganization:
 		out.Report, err = e.Account(ctx, t)
 	case trigger.KindRegistryPolicy, trigger.KindPTCRule, trigger.KindRole:
@@ -55,11 +53,59 @@ func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, erro
 	default:
 		err = fmt.Errorf("a %s target is not converged by one event (a backfill fans out into units)", t.Kind)
 	}
+	return out, err
+}
+
+// repositoryEvent converges the one private or ECR Public repository an event
+// names. An account ecr-warden keeps nothing in (the management account, an
+// account outside the organization or not active, a member the declaration
+// configures nothing in) is recorded as ignored before any call into it: it
+// has no execution role, so assuming it would only fail, and retrying would
+// fail the same way. The check is managedReason's, as for registry-level
+// documents; it costs one DescribeAccount for a member (none for the hub).
+func (e *Engine) repositoryEvent(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
+	self, err := e.accountInfo(ctx, t.AccountID)
+	if err != nil {
+		return out, err
+	}
+	if t.AccountID != e.Decl.Hub.AccountID {
+		if why := e.unmanagedReason(desired.New(e.Decl, []desired.Account{self}), self); why != "" {
+			return e.ignore(ctx, cause, out, why)
+		}
+	}
+	if t.Kind == trigger.KindRepository {
+		out.Report, err = e.Repository(ctx, cause, self, t.Region, t.Repository)
+	} else {
+		out.Report, err = e.PublicRepository(ctx, cause, t.AccountID, t.Repository, []desired.Account{self}, nil)
+	}
 	if gone := (*RepositoryGoneError)(nil); errors.As(err, &gone) {
 		// Deleted since its event (gone.go): no retry brings it back.
 		return e.ignore(ctx, cause, Outcome{Resource: out.Resource}, gone.Error())
 	}
 	return out, err
+}
+
+// unmanagedReason says why ecr-warden keeps nothing in member account a's
+// registry or IAM, or "" when it does: a must be an ACTIVE member of the
+// organization other than the hub and the management account
+// (desired.ManagedMember) that the declaration configures something in
+// (State.Configures: exactly the accounts the member StackSet deploys the
+// execution role to, so no other account is ever assumed into). It is the one
+// membership check of every event about a member's document.
+func (e *Engine) unmanagedReason(state *desired.State, a desired.Account) string {
+	switch {
+	case a.ID == e.Decl.Hub.ManagementAccountID:
+		return fmt.Sprintf("account %s is not a managed member: it is the organization's management account, which ecr-warden never treats as a member; ecr-warden keeps nothing there", a.ID)
+	case !state.ManagedMember(a):
+		status := a.Status
+		if status == "" {
+			status = "no place in the organization"
+		}
+		return fmt.Sprintf("account %s is not a managed member: it is not an ACTIVE account of organization %s (%s); ecr-warden keeps nothing there", a.ID, e.Decl.Hub.OrganizationID, status)
+	case !state.Configures(a.ID):
+		return fmt.Sprintf("account %s is not a managed member for this document: the declaration configures nothing in it (no grant, public grant or pull-through-cache selector names it, so it has no execution role); ecr-warden keeps nothing there", a.ID)
+	}
+	return ""
 }
 
 // registryDocument converges a registry-level document (registry policy,
@@ -73,12 +119,12 @@ func (e *Engine) registryDocument(ctx context.Context, cause Cause, t trigger.Ta
 		}
 		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s is not ecr-warden's pull-through-cache role; ecr-warden manages no other role's policies", t.RoleName))
 	}
-	state, managed, err := e.stateFor(ctx, t)
+	state, why, err := e.stateFor(ctx, t)
 	if err != nil {
 		return out, err
 	}
-	if !managed {
-		return e.ignore(ctx, cause, out, fmt.Sprintf("account %s is not a managed member for this document (the hub has no PTC rules or role; other accounts must be ACTIVE members): ecr-warden keeps nothing there", t.AccountID))
+	if why != "" {
+		return e.ignore(ctx, cause, out, why)
 	}
 	switch t.Kind {
 	case trigger.KindRegistryPolicy:
@@ -92,40 +138,47 @@ func (e *Engine) registryDocument(ctx context.Context, cause Cause, t trigger.Ta
 }
 
 // stateFor builds the desired state for one account's registry-level
-// documents, and whether ecr-warden keeps the document at all. It costs a
+// documents, or why ecr-warden keeps no such document there. It costs a
 // few Organizations calls for the account's OU path, or one walk of the
 // organization when a registry policy names accounts one by one
 // (enumerate-mode grants anywhere; the hub's upstream grant for PTC rules
 // that cache from the hub).
-func (e *Engine) stateFor(ctx context.Context, t trigger.Target) (*desired.State, bool, error) {
+func (e *Engine) stateFor(ctx context.Context, t trigger.Target) (*desired.State, string, error) {
 	d := e.Decl
 	hub := t.AccountID == d.Hub.AccountID
 	walk := t.Kind == trigger.KindRegistryPolicy && (d.EnumeratesAccounts() || (hub && d.HasFromHubRules()))
 	var accounts []desired.Account
 	switch {
 	case walk && e.Org == nil:
-		return nil, false, fmt.Errorf("%s's registry policy names accounts one by one, and this function cannot read the organization", t.AccountID)
+		return nil, "", fmt.Errorf("%s's registry policy names accounts one by one, and this function cannot read the organization", t.AccountID)
 	case walk:
 		res, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
 		if err != nil {
-			return nil, false, fmt.Errorf("walking the organization for the accounts %s's registry policy names: %w", t.AccountID, err)
+			return nil, "", fmt.Errorf("walking the organization for the accounts %s's registry policy names: %w", t.AccountID, err)
 		}
 		accounts = toDesiredAll(res.Accounts)
 	default:
 		a, err := e.accountInfo(ctx, t.AccountID)
 		if err != nil {
-			return nil, false, err
+			return nil, "", err
 		}
 		accounts = []desired.Account{a}
 	}
+	state := desired.New(d, accounts)
 	if hub {
-		return desired.New(d, accounts), t.Kind == trigger.KindRegistryPolicy, nil
+		if t.Kind != trigger.KindRegistryPolicy {
+			return nil, fmt.Sprintf("account %s is the hub, which has no pull-through-cache rules or role of ecr-warden's; ecr-warden keeps nothing of that kind there", t.AccountID), nil
+		}
+		return state, "", nil
 	}
-	i := slices.IndexFunc(accounts, func(a desired.Account) bool { return a.ID == t.AccountID })
-	if i < 0 || !desired.ManagedMember(d, accounts[i]) {
-		return nil, false, nil
+	self := desired.Account{ID: t.AccountID} // not in the walk: not in the organization
+	if i := slices.IndexFunc(accounts, func(a desired.Account) bool { return a.ID == t.AccountID }); i >= 0 {
+		self = accounts[i]
 	}
-	return desired.New(d, accounts), true, nil
+	if why := e.unmanagedReason(state, self); why != "" {
+		return nil, why, nil
+	}
+	return state, "", nil
 }
 
 // ignore records a short noop saying why the event changes nothing, with

@@ -21,8 +21,14 @@ import (
 
 type fakeOrg struct{ calls []string }
 
+// notInOrg is an account the fake organization does not hold.
+const notInOrg = "555555555555"
+
 func (f *fakeOrg) Account(_ context.Context, id string) (inventory.Account, error) {
 	f.calls = append(f.calls, "account "+id)
+	if id == notInOrg {
+		return inventory.Account{ID: id, Status: inventory.NotInOrganization}, nil
+	}
 	return inventory.Account{ID: id, Status: "ACTIVE", OUPath: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"}, nil
 }
 
@@ -112,9 +118,9 @@ func TestStateForReadsWhatTheDocumentNeeds(t *testing.T) {
 			org := &fakeOrg{}
 			e := &Engine{Decl: exampleDecl(t, c.mutate), Org: org}
 			tg := sampleTarget(t, c.event)
-			state, managed, err := e.stateFor(t.Context(), tg)
-			if err != nil || !managed {
-				t.Fatalf("managed %v, %v", managed, err)
+			state, why, err := e.stateFor(t.Context(), tg)
+			if err != nil || why != "" {
+				t.Fatalf("not managed (%s), %v", why, err)
 			}
 			if !slices.Equal(org.calls, c.org) {
 				t.Errorf("org calls %v, want %v", org.calls, c.org)
@@ -141,6 +147,14 @@ func TestReconcileIgnores(t *testing.T) {
 		{name: "another role", target: sampleTarget(t, "iam-delete-role-policy.json", `"roleName": "ecr-warden-ptc"`, `"roleName": "app"`), ignored: "not ecr-warden's pull-through-cache role"},
 		{name: "PTC rule in the management account", target: sampleTarget(t, "ecr-delete-ptc-rule.json", "222222222222", "999999999999"),
 			org: []string{"account 999999999999"}, ignored: "not a managed member"},
+		// Repository kinds are held to the same check, before any call into
+		// the account (the engine here has no clients: one would panic).
+		{name: "repository policy in the management account", target: sampleTarget(t, "ecr-set-repository-policy.json", "111111111111", "999999999999"),
+			org: []string{"account 999999999999"}, ignored: "account 999999999999 is not a managed member: it is the organization's management account"},
+		{name: "repository created outside the organization", target: sampleTarget(t, "ecr-create-repository-api.json", "111111111111", notInOrg),
+			org: []string{"account " + notInOrg}, ignored: "account " + notInOrg + " is not a managed member: it is not an ACTIVE account of organization o-a1b2c3d4e5 (NOT_IN_ORGANIZATION)"},
+		{name: "public repository policy outside the organization", target: sampleTarget(t, "ecr-public-set-repository-policy.json", "111111111111", notInOrg),
+			org: []string{"account " + notInOrg}, ignored: "not an ACTIVE account"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			org, rec := &fakeOrg{}, &recorder{}

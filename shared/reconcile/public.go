@@ -22,16 +22,18 @@ import (
 // publicRegion is the one region of the ECR Public API.
 const publicRegion = "us-east-1"
 
-// PublicRepository converges one ECR Public repository's policy. known,
-// when set, is the policy already read, used for the first plan.
-func (e *Engine) PublicRepository(ctx context.Context, cause Cause, account, name string, known *string) (Report, error) {
+// PublicRepository converges one ECR Public repository's policy. accounts
+// holds the repository's account as the organization describes it when it is
+// a member (public grants may select members by OU); known, when set, is the
+// policy already read, used for the first plan.
+func (e *Engine) PublicRepository(ctx context.Context, cause Cause, account, name string, accounts []desired.Account, known *string) (Report, error) {
 	var rep Report
 	client := e.Clients.Public(account)
 	pub := inventory.NewPublic(client, account, inventory.RegistryOptions{})
 	target := publicResource(account, publicRegion, name)
 	arn := target.ARN
 	// desired
-	declared := desired.New(e.Decl, nil).PublicRepositoryStatements(desired.PublicRepository{Account: account, Name: name})
+	declared := desired.New(e.Decl, accounts).PublicRepositoryStatements(desired.PublicRepository{Account: account, Name: name})
 	filter := e.newPrincipalFilter(cause, target)
 	first := known
 	s := step("public#"+arn, target, cause)

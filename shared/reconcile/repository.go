@@ -23,12 +23,16 @@ import (
 
 // Repository converges one private repository's policy: the path of a
 // CreateRepository event, a tag change and drift on a repository policy.
-func (e *Engine) Repository(ctx context.Context, cause Cause, account, region, name string) (Report, error) {
+//
+// self is the repository's account as the organization describes it
+// (accountInfo): its OU path decides OU-scoped registries.
+func (e *Engine) Repository(ctx context.Context, cause Cause, self desired.Account, region, name string) (Report, error) {
 	ctx = WithPrincipalCache(ctx)
 	var rep Report
+	account := self.ID
 	// read: the accounts the policy depends on, and the repository's tags
 	// when a grant matches on them.
-	accounts, err := e.accountsForRepository(ctx, account)
+	accounts, err := e.accountsForRepository(ctx, self)
 	if err != nil {
 		return rep, err
 	}
@@ -53,15 +57,7 @@ func (e *Engine) Repository(ctx context.Context, cause Cause, account, region, n
 // accountsForRepository returns the accounts a repository's policy depends
 // on: the repository's own account (for OU-scoped registries), plus the
 // walked part of the organization when a repository grant enumerates.
-func (e *Engine) accountsForRepository(ctx context.Context, account string) ([]desired.Account, error) {
-	self := e.presumedMember(account)
-	if e.Decl.RepositoryGrantsByOU() {
-		a, err := e.accountInfo(ctx, account)
-		if err != nil {
-			return nil, err
-		}
-		self = a
-	}
+func (e *Engine) accountsForRepository(ctx context.Context, self desired.Account) ([]desired.Account, error) {
 	accounts := []desired.Account{self}
 	all, ous := e.Decl.RepositoryEnumeration()
 	if (all || len(ous) > 0) && e.Org != nil {

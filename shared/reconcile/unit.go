@@ -254,7 +254,7 @@ func (e *Engine) publicRepositories(ctx context.Context, cause Cause, w Work) (R
 		if !matchesAny(w.Repositories, r.Name) {
 			continue
 		}
-		got, err := e.PublicRepository(ctx, cause, w.Account, r.Name, nil)
+		got, err := e.PublicRepository(ctx, cause, w.Account, r.Name, nil, nil)
 		rep.Add(got)
 		errs = append(errs, err)
 	}

@@ -60,3 +60,40 @@ func TestAcceptServesItsOwnRegion(t *testing.T) {
 		})
 	}
 }
+
+// TestWrongFunctionNamesTheOneThatHandlesIt: a valid input sent to the wrong
+// function is rejected with what it is and which function handles it, from
+// the route table (a backfill payload and the sweep's schedule, which no
+// EventBridge route carries, by the backfill function).
+func TestWrongFunctionNamesTheOneThatHandlesIt(t *testing.T) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		raw  []byte
+		fn   string
+		want string
+	}{
+		{"backfill payload", []byte(`{"action":"backfill","targets":{"all":true}}`), trigger.FnRepository,
+			"a backfill payload is handled by the backfill function, not repository"},
+		{"scheduled sweep", read("scheduled-sweep.json"), trigger.FnDrift,
+			"the sweep's Scheduled Event from aws.events is handled by the backfill function, not drift"},
+		{"repository created", read("ecr-create-repository-api.json"), trigger.FnDrift,
+			"the aws.ecr CreateRepository event is handled by the repository function, not drift"},
+		{"account moved", read("org-move-account.json"), trigger.FnRepository,
+			"the aws.organizations MoveAccount event is handled by the account function, not repository"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Accept(c.raw, []string{"us-east-1"}, c.fn, "us-east-1")
+			r, ok := trigger.AsRejection(err)
+			if !ok || r.Reason != trigger.ReasonUnknownEvent || r.Detail != c.want {
+				t.Errorf("Accept = %v\nwant detail %q", err, c.want)
+			}
+		})
+	}
+}

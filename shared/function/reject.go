@@ -1,7 +1,6 @@
 package function
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -104,9 +103,12 @@ func Accept(raw []byte, regions []string, fn, own string) (trigger.Target, error
 	if err != nil {
 		return t, err
 	}
-	if route, _, ok := trigger.RouteOf(t.Trigger); !ok || route.Function != fn {
-		return t, &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger, Target: t,
-			Detail: fmt.Sprintf("%s %s is routed to the %s function, not %s (trigger.Routes)", t.Trigger.Source, t.Trigger.EventName, cmp.Or(route.Function, "no"), fn)}
+	if what, handler := trigger.HandledBy(t); handler != fn {
+		detail := fmt.Sprintf("%s is handled by the %s function, not %s", what, handler, fn)
+		if handler == "" {
+			detail = fmt.Sprintf("%s is handled by no function (no route of trigger.Routes carries it), not %s", what, fn)
+		}
+		return t, &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger, Target: t, Detail: detail}
 	}
 	return t, nil
 }

@@ -1,5 +1,7 @@
 package trigger
 
+import "fmt"
+
 // The route table: every event ecr-warden reacts to, once. The CDK app
 // renders every EventBridge pattern from it (the hub's rules on both buses,
 // the management account's and the members' forwarding rules), and each event
@@ -147,6 +149,26 @@ func RouteOf(tr Trigger) (route Route, kind Kind, ok bool) {
 		}
 	}
 	return Route{}, "", false
+}
+
+// HandledBy says what a parsed input is and which function handles it, for
+// the rejection of an input sent to another function: routed events by the
+// route table, and a backfill payload or the sweep's scheduled event, which
+// no EventBridge route carries (an operator invokes the backfill function;
+// the schedule targets it), by the backfill function. fn is "" for an event
+// no route carries.
+func HandledBy(t Target) (what, fn string) {
+	switch {
+	case t.Kind == KindBackfill && t.Backfill != nil && t.Backfill.Sweep:
+		return fmt.Sprintf("the sweep's %s from %s", DetailTypeScheduled, t.Trigger.Source), FnBackfill
+	case t.Kind == KindBackfill:
+		return "a backfill payload", FnBackfill
+	}
+	what = fmt.Sprintf("the %s %s event", t.Trigger.Source, t.Trigger.EventName)
+	if r, _, ok := RouteOf(t.Trigger); ok {
+		return what, r.Function
+	}
+	return what, ""
 }
 
 func contains(list []string, s string) bool {

@@ -48,7 +48,7 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 			map[string]interface{}{"name": []string{"REGISTRY_POLICY_SCOPE"}}},
 		"EcrPublicPolicyDrift": {"aws.ecr-public", FnDrift, []string{DetailAPICall}, []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy"}, nil},
 		"IamRoleDrift": {"aws.iam", FnDrift, []string{DetailAPICall},
-			[]string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole"}, map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}},
+			[]string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole", "DeleteRolePermissionsBoundary", "PutRolePermissionsBoundary"}, map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}},
 		"IamRoleCreated": {"aws.iam", FnDrift, []string{DetailAPICall}, []string{"CreateRole"}, map[string]interface{}{"roleName": []string{"ci"}}},
 	}
 	hub := built.Hubs["us-east-1"]

@@ -80,7 +80,7 @@ func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
 		"ForwardEcrPublicPolicyDrift": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.ecr-public"}, "detail-type": []string{DetailAPICall},
 			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy"}}}},
 		"ForwardIamRoleDrift": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.iam"}, "detail-type": []string{DetailAPICall},
-			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole"},
+			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole", "DeleteRolePermissionsBoundary", "PutRolePermissionsBoundary"},
 				"requestParameters": map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}}}},
 		"ForwardIamRoleCreated": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.iam"}, "detail-type": []string{DetailAPICall},
 			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"CreateRole"},

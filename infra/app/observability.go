@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 
 	"github.com/ecr-warden/ecr-warden/shared/metrics"
 )
@@ -94,11 +97,28 @@ func NewObservability(scope constructs.Construct, id string, fns *Functions, ala
 	})
 	query("hand-edits", "who edited owned statements by hand (drift reverted)", &awslogs.QueryStringProps{
 		Fields:           jsii.Strings("@timestamp", "audit.actor.arn", "audit.target.arn", "audit.writer", "audit.declarationSha256", "audit.diff"),
-		FilterStatements: jsii.Strings(`audit.decision = "applied"`, `audit.trigger.eventType like /SetRepositoryPolicy|PutRegistryPolicy|DeleteRepositoryPolicy|DeleteRegistryPolicy|DeletePullThroughCacheRule|UpdateAssumeRolePolicy|PutRolePolicy|DeleteRolePolicy/`),
+		FilterStatements: jsii.Strings(`audit.decision = "applied"`, `audit.trigger.eventType like /`+strings.Join(handEdits(), "|")+`/`),
 		Sort:             jsii.String("@timestamp desc"),
 		Limit:            jsii.Number(1000),
 	})
 	return o
+}
+
+// handEdits are the event names of the drift routes that report a hand edit
+// (every drift route but the creation of a declared role), from the route table.
+func handEdits() []string {
+	var out []string
+	for _, r := range trigger.Routes {
+		if r.Function != trigger.FnDrift || r.Roles == trigger.RoleDeclared {
+			continue
+		}
+		for _, n := range r.EventNames() {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 func sortedAlarmNames(a *Alarms) []string {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -246,5 +247,56 @@ func TestPTCRulePlannedUnderTheLease(t *testing.T) {
 	quay := ptcRuleResource("aws", fTeamA, fRegion, "quay").ARN
 	if got := w.decisions(t, quay); len(got) != 1 || got[0] != string(audit.DecisionNoop) {
 		t.Errorf("decisions on %s: %v, want [noop]", quay, got)
+	}
+}
+
+// Removing the PTC role's permissions boundary, or replacing it with a wider
+// one, is drift like an edit of its policies: both IAM events (the samples in
+// events/) are routed to the drift function, and converging the role sets the
+// declared boundary again, audited with who changed it.
+func TestPTCRoleBoundaryDriftIsReverted(t *testing.T) {
+	for _, c := range []struct{ sample, boundary string }{
+		{"iam-delete-role-permissions-boundary.json", ""},
+		{"iam-put-role-permissions-boundary.json", "arn:aws:iam::" + fTeamA + ":policy/AdministratorAccessBoundary"},
+	} {
+		t.Run(c.sample, func(t *testing.T) {
+			w := newWorld(t, ptcDeclaration)
+			tg := target(trigger.KindRole, fTeamA)
+			tg.RoleName = "ecr-warden-ptc"
+			if _, err := w.engine.Reconcile(context.Background(), tg); err != nil {
+				t.Fatal(err)
+			}
+			declared := w.aws.Boundary(fTeamA, "ecr-warden-ptc")
+			if declared == "" {
+				t.Fatal("the role was created without its boundary")
+			}
+			w.aws.SetBoundary(fTeamA, "ecr-warden-ptc", c.boundary)
+
+			ev, err := os.ReadFile("../../events/" + c.sample)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := trigger.Parse(ev)
+			if err != nil {
+				t.Fatalf("the sample does not parse: %v", err)
+			}
+			if route, _, ok := trigger.RouteOf(got.Trigger); !ok || route.Function != trigger.FnDrift || got.Kind != trigger.KindRole {
+				t.Fatalf("%s is not routed to drift as a role event: %+v", got.Trigger.EventName, route)
+			}
+			out, err := w.engine.Reconcile(context.Background(), got)
+			if err != nil || out.Changed == 0 || out.Ignored != "" {
+				t.Fatalf("report %+v, ignored %q, error %v: want the role converged", out.Report, out.Ignored, err)
+			}
+			if b := w.aws.Boundary(fTeamA, "ecr-warden-ptc"); b != declared {
+				t.Errorf("boundary %q, want %q restored", b, declared)
+			}
+			var found bool
+			for _, r := range w.records(t) {
+				found = found || (r.Decision == audit.DecisionApplied && strings.Contains(r.Diff, "permissions boundary") && strings.Contains(r.Actor.ARN, "ops-cleanup"))
+			}
+			if !found {
+				t.Errorf("no applied record of the boundary naming who changed it: %+v", w.records(t))
+			}
+		})
 	}
 }

@@ -486,10 +486,10 @@ func (c *cloudTrail) repository(maxLen int, nodes ...node) (string, error) {
 	return "", &Rejection{Reason: ReasonMissingField, Detail: nodes[0].path + ": missing"}
 }
 
+// iam reads an IAM event about one role: the events the route table
+// carries (the PTC role's drift, a declared role created), and no other.
 func (c *cloudTrail) iam() error {
-	switch c.t.Trigger.EventName {
-	case "UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole", "CreateRole":
-	default:
+	if _, kind, ok := RouteOf(c.t.Trigger); !ok || kind != KindRole {
 		return c.unknown()
 	}
 	req := c.detail.get("requestParameters")

@@ -93,11 +93,15 @@ func (r Route) EventNames() []string {
 }
 
 var (
-	apiCall         = []string{DetailTypeAPICall}
-	apiOrService    = []string{DetailTypeAPICall, DetailTypeServiceEvent}
-	accountEvents   = []Event{{"CreateAccountResult", KindAccount}, {"AccountJoinedOrganization", KindAccount}, {"AccountDepartedOrganization", KindAccountDeparted}, {"MoveAccount", KindAccountMoved}, {"RemoveAccountFromOrganization", KindAccountDeparted}}
-	vendingEvents   = []Event{{"CreateManagedAccount", KindAccount}, {"UpdateManagedAccount", KindAccount}}
-	roleDriftEvents = []Event{{"UpdateAssumeRolePolicy", KindRole}, {"PutRolePolicy", KindRole}, {"DeleteRolePolicy", KindRole}, {"DeleteRole", KindRole}}
+	apiCall       = []string{DetailTypeAPICall}
+	apiOrService  = []string{DetailTypeAPICall, DetailTypeServiceEvent}
+	accountEvents = []Event{{"CreateAccountResult", KindAccount}, {"AccountJoinedOrganization", KindAccount}, {"AccountDepartedOrganization", KindAccountDeparted}, {"MoveAccount", KindAccountMoved}, {"RemoveAccountFromOrganization", KindAccountDeparted}}
+	vendingEvents = []Event{{"CreateManagedAccount", KindAccount}, {"UpdateManagedAccount", KindAccount}}
+	// roleDriftEvents are every change to the PTC role that converging it
+	// undoes (shared/reconcile/role.go): its trust, its inline policy, its
+	// permissions boundary (removed, or replaced by a wider one), the role.
+	roleDriftEvents = []Event{{"UpdateAssumeRolePolicy", KindRole}, {"PutRolePolicy", KindRole}, {"DeleteRolePolicy", KindRole}, {"DeleteRole", KindRole},
+		{"DeleteRolePermissionsBoundary", KindRole}, {"PutRolePermissionsBoundary", KindRole}}
 )
 
 // RegistryPolicyScopeSetting is the ECR account setting whose change

@@ -62,6 +62,28 @@ func (f *AWS) Role(account, name string) (trust string, inline map[string]string
 	return r.trust, inline, true
 }
 
+// Boundary returns the ARN of a role's permissions boundary ("" for none or
+// no such role).
+func (f *AWS) Boundary(account, name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.acct(account).roles[name]; ok {
+		return r.boundary
+	}
+	return ""
+}
+
+// SetBoundary sets (or, with "", removes) a role's permissions boundary, as
+// someone other than ecr-warden would (PutRolePermissionsBoundary,
+// DeleteRolePermissionsBoundary).
+func (f *AWS) SetBoundary(account, name, arn string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.acct(account).roles[name]; ok {
+		r.boundary = arn
+	}
+}
+
 // IAM is the IAM client of one account.
 func (f *AWS) IAM(account string) *IAM { return &IAM{scope{f: f, account: account}} }
 

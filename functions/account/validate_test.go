@@ -124,3 +124,39 @@ func TestPTCRoleCarriesTheBoundary(t *testing.T) {
 	w.assertAudited("arn:aws:iam::"+a+":role/"+ptcRoleName, audit.DecisionApplied, "")
 	w.assertRedeliveryWritesNothing(fn, w.event("org-account-joined.json", a))
 }
+
+// TestLostCreateAnswersAreSettledFromAWS: AWS creates the member's PTC role and
+// a rule but the answers are lost (HTTP 500 after the work is done); the SDK
+// retries and AWS answers EntityAlreadyExists and
+// PullThroughCacheRuleAlreadyExistsException. The join reads the role and the
+// rules again and records what AWS holds: both applied, the rule validated,
+// the invocation converged (no failure, so no retry that would find a noop and
+// leave the rule unvalidated for good).
+func TestLostCreateAnswersAreSettledFromAWS(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	a := w.createAccount("newcomer", w.ouA)
+	proxy.Inject("iam:CreateRole", localaws.LostAnswer(500, 1))
+	proxy.Inject("ecr:CreatePullThroughCacheRule", localaws.LostAnswer(500, 1).For(`"ecrRepositoryPrefix":"docker-hub"`))
+	r := w.invoke(w.start(), w.event("org-account-joined.json", a))
+	if r.Failed != 0 || r.Refused != 0 {
+		t.Fatalf("response %+v: want a converged account", r)
+	}
+	if n := proxy.Count("ecr", "CreatePullThroughCacheRule"); n != 4 {
+		t.Errorf("CreatePullThroughCacheRule calls = %d, want 4 (three rules, one retried by the SDK)", n)
+	}
+	rule := ptcRuleARN(a, "docker-hub")
+	if _, ok := w.rules(w.member(a))["docker-hub"]; !ok {
+		t.Fatalf("rule docker-hub not in AWS")
+	}
+	w.assertAudited(rule, audit.DecisionApplied, "PullThroughCacheRuleAlreadyExistsException")
+	w.assertAudited(rule, audit.DecisionPTCValidated, "")
+	w.assertAudited("arn:aws:iam::"+a+":role/"+ptcRoleName, audit.DecisionApplied, "EntityAlreadyExists")
+	for _, target := range []string{rule, "arn:aws:iam::" + a + ":role/" + ptcRoleName} {
+		for _, rec := range w.history(target) {
+			if rec.Decision == audit.DecisionFailed || rec.Decision == audit.DecisionPending {
+				t.Errorf("%s: %s record (%s) although AWS holds what it writes", target, rec.Decision, rec.Error)
+			}
+		}
+	}
+}

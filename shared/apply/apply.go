@@ -80,6 +80,55 @@ type Step struct {
 	// PrincipalWait bounds retries of writes AWS rejects because a principal
 	// was just created (awsapi.PrincipalNotReady); 0 means no such retry.
 	PrincipalWait time.Duration
+	// Reread reads the document again and says whether AWS holds the
+	// change's After, its Before, or neither. The executor calls it after a
+	// write whose error does not say what AWS holds (see settleWrite), so
+	// the record says what AWS holds rather than what the call answered.
+	// nil: the document is not read again, and the write is recorded as
+	// its call answered.
+	Reread func(ctx context.Context, c Change) (Holding, error)
+}
+
+// Holds is what a document in AWS is, compared with a change.
+type Holds int
+
+// What AWS can hold, compared with a change.
+const (
+	HoldsOther  Holds = iota // neither the change's Before nor its After
+	HoldsAfter               // what the change writes
+	HoldsBefore              // what the change was planned from
+)
+
+// Holding is what reading a document again found.
+type Holding struct {
+	Holds Holds
+	// Text is what AWS holds, in the form of Change.Before ("" for no
+	// document), for the record's note.
+	Text string
+}
+
+// Compare compares a document's text (as Change.Before renders it; "" for
+// none) with the change, by meaning for policies (policy.Equivalent).
+func Compare(text string, c Change) Holding {
+	switch {
+	case sameDocument(text, c.After):
+		return Holding{Holds: HoldsAfter, Text: text}
+	case sameDocument(text, c.Before):
+		return Holding{Holds: HoldsBefore, Text: text}
+	}
+	return Holding{Holds: HoldsOther, Text: text}
+}
+
+// DocumentReread is the Reread of a document whose text read returns, as
+// Change.Before holds it ("" for none).
+func DocumentReread(read func(ctx context.Context) (string, error)) func(context.Context, Change) (Holding, error) {
+	return func(ctx context.Context, c Change) (Holding, error) {
+		text, err := read(ctx)
+		if err != nil {
+			return Holding{}, err
+		}
+		return Compare(text, c), nil
+	}
 }
 
 // Change is a planned change of any document kind, in the form the audit
@@ -318,13 +367,53 @@ func (x *Executor) underLease(ctx context.Context, s Step, h lease.Held, full bo
 			werr = &FenceError{Key: s.LeaseKey, Err: fmt.Errorf("the write to %s did not finish %s before the lease's expiry (%s): %w",
 				s.Target.ARN, x.margin(), h.Expires().UTC().Format(time.RFC3339), werr)}
 		}
-		res := Result{Outcome: Failed, Change: c, Target: s.Target, Err: werr}
-		if aerr := pending.Failed(ctx, werr); aerr != nil {
-			return res, errors.Join(werr, aerr)
+		d, note := x.settleWrite(ctx, s, c, werr)
+		if d == audit.DecisionApplied {
+			// AWS holds what the change writes, read again inside the
+			// lease: the write landed, whatever its call answered.
+			return Result{Outcome: Changed, Change: c, Target: s.Target}, pending.Settle(ctx, d, note.Error())
 		}
-		return res, werr
+		res := Result{Outcome: Failed, Change: c, Target: s.Target, Err: note}
+		if aerr := pending.Settle(ctx, d, note.Error()); aerr != nil {
+			return res, errors.Join(note, aerr)
+		}
+		return res, note
 	}
 	return Result{Outcome: Changed, Change: c, Target: s.Target}, pending.Applied(ctx)
+}
+
+// rereadTimeout bounds reading a document again after a write's error. The
+// write's context ended at the latest FenceMargin before the lease expires,
+// so a re-read within half the margin still happens under the lease.
+func (x *Executor) rereadTimeout() time.Duration {
+	return min(5*time.Second, x.margin()/2)
+}
+
+// settleWrite decides what a write whose call returned werr left in AWS,
+// and the error that says so (kept as the record's note). AWS answering
+// that what a create makes already exists, or what a delete removes is
+// gone (awsapi.AlreadyDone), may answer the SDK's retry of our own call
+// whose first answer was lost: the document is read again (Step.Reread),
+// and the write is applied when AWS holds what it writes. Any other error
+// is the write's failure, as AWS answered it.
+//
+// The re-read gets a context of its own (ctx may be the one that ended the
+// write) bounded by rereadTimeout, and only reads: nothing is written
+// outside the lease.
+func (x *Executor) settleWrite(ctx context.Context, s Step, c Change, werr error) (audit.Decision, error) {
+	if !awsapi.AlreadyDone(werr) || s.Reread == nil {
+		return audit.DecisionFailed, werr
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.rereadTimeout())
+	defer cancel()
+	held, rerr := s.Reread(rctx, c)
+	switch {
+	case rerr != nil:
+		return audit.DecisionFailed, fmt.Errorf("%w (reading %s again to see whether an earlier attempt of the call did it failed too: %v)", werr, s.Target.ARN, rerr)
+	case held.Holds == HoldsAfter:
+		return audit.DecisionApplied, fmt.Errorf("applied: AWS holds what the change writes, read again after the call answered: %w (an earlier attempt of the call, retried by the SDK after its answer was lost, did it)", werr)
+	}
+	return audit.DecisionFailed, fmt.Errorf("%w (read again: AWS holds %s, not what the change writes)", werr, orNone(held.Text))
 }
 
 // reconcileHistory compares the document AWS holds now (c.Before, read under

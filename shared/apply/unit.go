@@ -241,6 +241,7 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				deadline, werr := fence()
+				var decision audit.Decision // "": as werr says
 				if werr == nil {
 					wctx, cancel := context.WithDeadline(ctx, deadline)
 					werr = x.write(wctx, s, c)
@@ -248,11 +249,24 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 						werr = fmt.Errorf("the write to %s did not finish %s before the unit's lease expired: %w", s.Target.ARN, margin, werr)
 					}
 					cancel()
+					if werr != nil {
+						decision, werr = x.settleWrite(ctx, s, c, werr)
+					}
+				}
+				if decision == audit.DecisionApplied {
+					// The write landed (read again): its note stays on the record.
+					mu.Lock()
+					defer mu.Unlock()
+					for _, p := range pending[k] {
+						outcomes = append(outcomes, audit.Outcome{Pending: p, Err: werr, Decision: decision})
+					}
+					results[i] = Result{Outcome: Changed, Change: c, Target: s.Target}
+					return
 				}
 				mu.Lock()
 				defer mu.Unlock()
 				for _, p := range pending[k] {
-					outcomes = append(outcomes, audit.Outcome{Pending: p, Err: werr})
+					outcomes = append(outcomes, audit.Outcome{Pending: p, Err: werr, Decision: decision})
 				}
 				if werr != nil {
 					results[i] = Result{Outcome: Failed, Change: c, Target: s.Target, Err: werr}

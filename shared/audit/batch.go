@@ -74,10 +74,30 @@ func (t *Trail) BeginBatch(ctx context.Context, recs []Record) ([]*Pending, erro
 	return out, errors.Join(errs...)
 }
 
-// Outcome is one write's result for FinishBatch: Err nil means applied.
+// Outcome is one write's result for FinishBatch: Err nil means applied,
+// else failed, unless Decision says otherwise.
 type Outcome struct {
 	Pending *Pending
 	Err     error
+	// Decision, when set, is the outcome recorded instead of the one Err
+	// implies, with Err as its note: a write whose call answered an error
+	// is applied when reading the document again found it written.
+	Decision Decision
+}
+
+// decision is the outcome o records and its note.
+func (o Outcome) decision() (Decision, string) {
+	d, msg := o.Decision, ""
+	if o.Err != nil {
+		msg = o.Err.Error()
+	}
+	if d == "" {
+		d = DecisionApplied
+		if o.Err != nil {
+			d = DecisionFailed
+		}
+	}
+	return d, msg
 }
 
 // FinishBatch stores the outcomes of writes begun with BeginBatch (or
@@ -91,11 +111,8 @@ func (t *Trail) FinishBatch(ctx context.Context, outs []Outcome) error {
 	if _, ok := t.db.(batchAPI); !ok {
 		// One conditional update per outcome, as Applied and Failed do.
 		for _, o := range outs {
-			if o.Err != nil {
-				errs = append(errs, o.Pending.Failed(ctx, o.Err))
-			} else {
-				errs = append(errs, o.Pending.Applied(ctx))
-			}
+			d, msg := o.decision()
+			errs = append(errs, o.Pending.finish(ctx, d, msg))
 		}
 		return errors.Join(errs...)
 	}
@@ -112,10 +129,8 @@ func (t *Trail) FinishBatch(ctx context.Context, outs []Outcome) error {
 			continue
 		}
 		p.done = true
-		p.rec.Decision, p.rec.DecidedAt, p.rec.Error = DecisionApplied, t.now().UTC().Round(0), ""
-		if o.Err != nil {
-			p.rec.Decision, p.rec.Error = DecisionFailed, o.Err.Error()
-		}
+		d, msg := o.decision()
+		p.rec.Decision, p.rec.DecidedAt, p.rec.Error = d, t.now().UTC().Round(0), msg
 		t.emit(ctx, p.rec)
 		it, err := attributevalue.MarshalMap(t.toItem(p.rec))
 		if err != nil {

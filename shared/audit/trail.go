@@ -124,9 +124,11 @@ func (t *Trail) Resume(rec Record) *Pending {
 	return &Pending{trail: t, rec: rec}
 }
 
-// Settle records the outcome of a pending write that another invocation
-// found (see Resume): applied when AWS holds the intended document, failed
-// otherwise; note says who settled it and what AWS held.
+// Settle records the outcome of a pending write from what AWS holds:
+// applied when it holds the intended document, failed otherwise; note says
+// who settled it and what AWS held. A later writer settles a write whose
+// process died (see Resume); a writer settles its own write whose call
+// answered an error, after reading the document again (shared/apply).
 func (p *Pending) Settle(ctx context.Context, d Decision, note string) error {
 	if d != DecisionApplied && d != DecisionFailed {
 		return fmt.Errorf("audit: a pending write settles as applied or failed, not %q", d)

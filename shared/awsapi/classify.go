@@ -197,3 +197,24 @@ func walkErrors(err error, visit func(error) bool) bool {
 	}
 	return false
 }
+
+// alreadyDoneCodes are AWS's answers to a create of something that exists and
+// a delete of something that is gone, for the writes ecr-warden makes. Answered
+// to a call the SDK retried after an attempt whose answer was lost, they may
+// mean that the lost attempt did the work.
+var alreadyDoneCodes = map[string]bool{
+	"PullThroughCacheRuleAlreadyExistsException": true, "PullThroughCacheRuleNotFoundException": true, // ECR
+	"RepositoryPolicyNotFoundException": true, "RegistryPolicyNotFoundException": true, // ECR, ECR Public
+	"EntityAlreadyExists": true, "NoSuchEntity": true, // IAM
+}
+
+// AlreadyDone reports whether err is AWS answering that what a create makes
+// already exists, or what a delete removes is already gone. The answer is
+// definite, but not about whose call: when the SDK retried the call after
+// an attempt whose answer was lost, the lost attempt may be what made it
+// so. So a writer reads the resource again before it records the write as
+// failed (shared/apply).
+func AlreadyDone(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && alreadyDoneCodes[apiErr.ErrorCode()]
+}

@@ -119,3 +119,23 @@ func TestAssumeRoleDenied(t *testing.T) {
 		}
 	}
 }
+
+func TestAlreadyDone(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"rule exists, through the SDK's wrapping", opErr("CreatePullThroughCacheRule", httpErr(400, &ecrtypes.PullThroughCacheRuleAlreadyExistsException{})), true},
+		{"rule gone", &ecrtypes.PullThroughCacheRuleNotFoundException{}, true},
+		{"role exists", fmt.Errorf("creating role (x): %w", &iamtypes.EntityAlreadyExistsException{}), true},
+		{"role policy gone", &iamtypes.NoSuchEntityException{}, true},
+		{"access denied", &smithy.GenericAPIError{Code: "AccessDeniedException"}, false},
+		{"HTTP 500", httpErr(500, errors.New("boom")), false},
+		{"plain error", errors.New("boom"), false},
+	} {
+		if got := AlreadyDone(c.err); got != c.want {
+			t.Errorf("%s: AlreadyDone = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -123,6 +123,16 @@ func Rules(registry string, current, desired []Rule, retired []string) []RuleCha
 	return out
 }
 
+// SameRule reports whether two rules are the same as Rules compares them (nil
+// is no rule): the same upstream, credential and custom role. A writer uses it
+// to tell whether AWS holds the rule a change meant to write.
+func SameRule(a, b *Rule) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Prefix == b.Prefix && upstreamDiffers(*a, *b) == "" && a.CredentialARN == b.CredentialARN && a.CustomRoleARN == b.CustomRoleARN
+}
+
 // upstreamDiffers says how an existing rule's upstream differs from the
 // declared one ("" when it does not). URLs compare case-insensitively and
 // without a trailing slash or scheme; an upstreamRegistry missing on one

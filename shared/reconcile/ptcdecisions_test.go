@@ -300,3 +300,48 @@ func TestPTCRoleBoundaryDriftIsReverted(t *testing.T) {
 		})
 	}
 }
+
+// lostDeletes hands out the fake's clients, except that deleting a
+// pull-through-cache rule does the work and then answers what the SDK's retry
+// of a call whose first answer was lost gets: the rule is not found.
+type lostDeletes struct{ fakeClients }
+
+func (c lostDeletes) ECR(account, region string) ecrAPI {
+	return lostRuleDelete{c.f.ECR(account, region)}
+}
+
+type lostRuleDelete struct{ ecrAPI }
+
+func (l lostRuleDelete) DeletePullThroughCacheRule(ctx context.Context, in *ecr.DeletePullThroughCacheRuleInput, opts ...func(*ecr.Options)) (*ecr.DeletePullThroughCacheRuleOutput, error) {
+	if _, err := l.ecrAPI.DeletePullThroughCacheRule(ctx, in, opts...); err != nil {
+		return nil, err
+	}
+	return nil, &ecrtypes.PullThroughCacheRuleNotFoundException{Message: aws.String("The specified pull through cache rule does not exist")}
+}
+
+// TestRetiredRuleDeleteWithLostAnswerIsApplied: a retired rule's delete lands
+// but its call answers PullThroughCacheRuleNotFoundException (a retry after a
+// lost answer); the rules are read again, the rule is gone as the change
+// meant, so the record is applied and nothing fails.
+func TestRetiredRuleDeleteWithLostAnswerIsApplied(t *testing.T) {
+	w := newWorld(t, strings.Replace(ptcDeclaration, `"role":`, `"retiredPrefixes": ["old"], "role":`, 1))
+	w.engine.Clients = lostDeletes{fakeClients{w.aws}}
+	w.ptcRole(fTeamA)
+	w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("old"), UpstreamRegistryUrl: aws.String("quay.io")})
+	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindPTCRule, fTeamA))
+	if err != nil || out.Failed != 0 {
+		t.Fatalf("report %+v, error %v; want every rule converged", out.Report, err)
+	}
+	if _, ok := w.aws.Rules(fTeamA, fRegion)["old"]; ok {
+		t.Fatal("retired rule old still in AWS")
+	}
+	old := ptcRuleResource("aws", fTeamA, fRegion, "old").ARN
+	if got := w.decisions(t, old); len(got) != 1 || got[0] != string(audit.DecisionApplied) {
+		t.Errorf("decisions on %s: %v, want [applied]", old, got)
+	}
+	for _, r := range w.records(t) {
+		if r.Target.ARN == old {
+			hasAll(t, "applied record", r.Error, "PullThroughCacheRuleNotFoundException", "read again")
+		}
+	}
+}

@@ -97,6 +97,13 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 		s.Write = func(ctx context.Context, c apply.Change) error {
 			return writeRule(ctx, client, target, c.Detail.(plan.RuleChange))
 		}
+		s.Reread = func(ctx context.Context, c apply.Change) (apply.Holding, error) {
+			rules, err := e.readRules(ctx, client, account, region)
+			if err != nil {
+				return apply.Holding{}, fmt.Errorf("listing pull-through-cache rules (%s): %w", registry, err)
+			}
+			return ruleHolding(rules, c.Detail.(plan.RuleChange)), nil
+		}
 		steps = append(steps, s)
 	}
 	return steps, nil
@@ -125,6 +132,25 @@ func (e *Engine) readRules(ctx context.Context, client ecrAPI, account, region s
 			CredentialARN: r.CredentialARN, CustomRoleARN: r.CustomRoleARN, UpstreamRepositoryPrefix: r.UpstreamRepositoryPrefix}
 	}
 	return current, nil
+}
+
+// ruleHolding compares the rule of rc's prefix among rules (what the
+// registry holds now) with what rc writes and what it was planned from.
+func ruleHolding(rules []plan.Rule, rc plan.RuleChange) apply.Holding {
+	var cur *plan.Rule
+	for i := range rules {
+		if rules[i].Prefix == rc.Prefix {
+			cur = &rules[i]
+		}
+	}
+	h := apply.Holding{Holds: apply.HoldsOther, Text: cur.String()}
+	switch {
+	case plan.SameRule(cur, rc.After):
+		h.Holds = apply.HoldsAfter
+	case plan.SameRule(cur, rc.Before):
+		h.Holds = apply.HoldsBefore
+	}
+	return h
 }
 
 // writeRule makes the one call a rule change needs.

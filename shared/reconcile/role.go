@@ -157,6 +157,24 @@ func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, a
 		}
 		return nil
 	}
+	s.Reread = func(ctx context.Context, c apply.Change) (apply.Holding, error) {
+		cur, err := roles.Role(ctx, role.Name)
+		if err != nil {
+			return apply.Holding{}, fmt.Errorf("reading role (%s): %w", role.ARN, err)
+		}
+		h := apply.Compare(cur.TrustPolicy, c)
+		if rw, _ := c.Detail.(roleWrite); cur.Exists && cur.PermissionsBoundary != rw.boundary {
+			// The change also sets the boundary: a role without it is not
+			// what the change writes, and is what it was planned from only
+			// if the role existed then.
+			h.Holds = apply.HoldsOther
+			if rw.exists && apply.Compare(cur.TrustPolicy, apply.Change{Before: c.Before}).Holds == apply.HoldsBefore {
+				h.Holds = apply.HoldsBefore
+			}
+			h.Text = fmt.Sprintf("role %s with permissions boundary %q and trust policy %s", role.Name, cur.PermissionsBoundary, cur.TrustPolicy)
+		}
+		return h, nil
+	}
 	return s
 }
 
@@ -182,5 +200,12 @@ func (e *Engine) permissionStep(cause Cause, client iamAPI, roles *inventory.Rol
 		}
 		return nil
 	}
+	s.Reread = apply.DocumentReread(func(ctx context.Context) (string, error) {
+		cur, err := roles.Role(ctx, role.Name, role.PolicyName)
+		if err != nil {
+			return "", fmt.Errorf("reading role policy (%s): %w", target, err)
+		}
+		return cur.InlinePolicies[role.PolicyName], nil
+	})
 	return s
 }

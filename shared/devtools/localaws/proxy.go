@@ -43,7 +43,7 @@ type Proxy struct {
 }
 
 // Fault is what the proxy does instead of (or after) forwarding one call.
-// Build it with Throttling, ServerError, APIError or CrashAfter.
+// Build it with Throttling, ServerError, APIError, LostAnswer or CrashAfter.
 type Fault struct {
 	// Status, Code and Message make the AWS error answer; unused when Drop.
 	Status  int
@@ -95,6 +95,15 @@ func APIError(status int, code, message string, times int) Fault {
 // connection, as when a Lambda dies or the network fails after AWS acted.
 func CrashAfter(times int) Fault {
 	return Fault{Forward: true, Drop: true, Times: times}
+}
+
+// LostAnswer forwards the call (the write happens) and then answers a 5xx,
+// as when AWS acted but its answer was lost: the SDK retries the call, and
+// a create's retry finds what the first attempt made.
+func LostAnswer(status, times int) Fault {
+	f := ServerError(status, times)
+	f.Forward = true
+	return f
 }
 
 // Call is one request seen by the proxy.

@@ -390,35 +390,65 @@ func (x *Executor) rereadTimeout() time.Duration {
 }
 
 // settleWrite decides what a write whose call returned werr left in AWS,
-// and the error that says so (kept as the record's note). AWS answering
-// that what a create makes already exists, or what a delete removes is
-// gone (awsapi.AlreadyDone), may answer the SDK's retry of our own call
-// whose first answer was lost: the document is read again (Step.Reread),
-// and the write is applied when AWS holds what it writes. Any other error
-// is the write's failure, as AWS answered it.
+// and the error that says so (kept as the record's note). Two kinds of
+// error do not say it, so the document is read again (Step.Reread):
+//
+//   - AWS answering that what a create makes already exists, or what a
+//     delete removes is gone (awsapi.AlreadyDone), may answer the SDK's
+//     retry of our own call whose first answer was lost: applied when AWS
+//     holds what the change writes, else failed as AWS answered;
+//   - no definite answer (awsapi.Unanswered: the fence's deadline, a
+//     cancelled context, a dropped connection, a 5xx after the SDK's
+//     retries) may hide a write that landed: applied when AWS holds what
+//     the change writes, failed when it holds what the change was planned
+//     from, and unknown, with the error, when the read fails or AWS holds
+//     neither (the sweep settles it later, see audit.DecisionUnknown).
+//
+// Any other error is AWS refusing the write: failed, as it answered. The
+// note wraps werr, so a FenceError still reaches Run.
 //
 // The re-read gets a context of its own (ctx may be the one that ended the
 // write) bounded by rereadTimeout, and only reads: nothing is written
 // outside the lease.
 func (x *Executor) settleWrite(ctx context.Context, s Step, c Change, werr error) (audit.Decision, error) {
-	if !awsapi.AlreadyDone(werr) || s.Reread == nil {
+	unanswered := awsapi.Unanswered(werr)
+	if !unanswered && !awsapi.AlreadyDone(werr) {
 		return audit.DecisionFailed, werr
+	}
+	undecided := audit.DecisionFailed // when the document cannot tell
+	if unanswered {
+		undecided = audit.DecisionUnknown
+	}
+	if s.Reread == nil {
+		if unanswered {
+			return undecided, fmt.Errorf("outcome unknown, %s is not read again: %w", s.Target.ARN, werr)
+		}
+		return undecided, werr
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.rereadTimeout())
 	defer cancel()
 	held, rerr := s.Reread(rctx, c)
 	switch {
+	case rerr != nil && unanswered:
+		return undecided, fmt.Errorf("outcome unknown: %w; reading %s again to tell failed too: %v", werr, s.Target.ARN, rerr)
 	case rerr != nil:
-		return audit.DecisionFailed, fmt.Errorf("%w (reading %s again to see whether an earlier attempt of the call did it failed too: %v)", werr, s.Target.ARN, rerr)
+		return undecided, fmt.Errorf("%w (reading %s again to see whether an earlier attempt of the call did it failed too: %v)", werr, s.Target.ARN, rerr)
+	case held.Holds == HoldsAfter && unanswered:
+		return audit.DecisionApplied, fmt.Errorf("applied: AWS holds what the change writes, read again after the call got no definite answer: %w", werr)
 	case held.Holds == HoldsAfter:
 		return audit.DecisionApplied, fmt.Errorf("applied: AWS holds what the change writes, read again after the call answered: %w (an earlier attempt of the call, retried by the SDK after its answer was lost, did it)", werr)
+	case held.Holds == HoldsBefore && unanswered:
+		return audit.DecisionFailed, fmt.Errorf("%w (read again: AWS still holds the document the change was planned from)", werr)
+	case unanswered:
+		return undecided, fmt.Errorf("outcome unknown: %w; read again, AWS holds neither what the change writes nor what it was planned from: %s", werr, orNone(held.Text))
 	}
-	return audit.DecisionFailed, fmt.Errorf("%w (read again: AWS holds %s, not what the change writes)", werr, orNone(held.Text))
+	return undecided, fmt.Errorf("%w (read again: AWS holds %s, not what the change writes)", werr, orNone(held.Text))
 }
 
 // reconcileHistory compares the document AWS holds now (c.Before, read under
 // the lease) with the document's audit history. Pending records older than
-// StaleAfter belong to invocations that died mid-write: they are settled as
+// StaleAfter belong to invocations that died mid-write, and unknown ones to
+// writes that got no definite answer: they are settled as
 // applied when AWS holds their document, else failed, noting what was found.
 // When the newest applied record's document is not what AWS holds, someone
 // wrote since (by hand, or a write that landed after its lease lapsed): that
@@ -437,7 +467,7 @@ func (x *Executor) reconcileHistory(ctx context.Context, s Step, c Change) (dive
 			continue
 		}
 		switch r.Decision {
-		case audit.DecisionPending:
+		case audit.DecisionPending, audit.DecisionUnknown:
 			if !r.Time.Before(cutoff) {
 				continue // possibly still in flight elsewhere (it would hold the lease)
 			}

@@ -101,8 +101,8 @@ func (t *table) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ..
 	}
 	key := attrS(in.Key, audit.AttrPK) + "|" + attrS(in.Key, audit.AttrSK)
 	it, ok := t.items[key]
-	// The trail's condition is "#d = :pending".
-	if !ok || attrS(it, "decision") != attrS(in.ExpressionAttributeValues, ":pending") {
+	// The trail's condition is "#d = :pending OR #d = :unknown".
+	if cur := attrS(it, "decision"); !ok || (cur != attrS(in.ExpressionAttributeValues, ":pending") && cur != attrS(in.ExpressionAttributeValues, ":unknown")) {
 		return nil, &ddbtypes.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
 	}
 	it["decision"] = in.ExpressionAttributeValues[":d"]
@@ -110,7 +110,9 @@ func (t *table) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ..
 	if e, ok := in.ExpressionAttributeValues[":e"]; ok {
 		it["error"] = e
 	}
-	delete(it, audit.AttrPending)
+	if strings.Contains(aws.ToString(in.UpdateExpression), "REMOVE") {
+		delete(it, audit.AttrPending)
+	}
 	t.ev.add("audit " + d)
 	return &dynamodb.UpdateItemOutput{}, nil
 }

@@ -129,6 +129,9 @@ func accountStep(t *testing.T, reg *registry, who, account string, join bool) ap
 			return apply.FromDocument(c), nil
 		},
 		Write: func(ctx context.Context, c apply.Change) error { return reg.write(ctx, who, c.After) },
+		// A fenced write got no answer: the executor reads the policy again
+		// to record what AWS holds.
+		Reread: apply.DocumentReread(func(context.Context) (string, error) { return reg.read(), nil }),
 	}
 }
 

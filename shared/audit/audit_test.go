@@ -267,6 +267,36 @@ func TestStaleFindsCrashedWrites(t *testing.T) {
 	}
 }
 
+// A write recorded unknown (no definite answer, not settled by a re-read)
+// stays in the by-pending index until a later writer or the sweep settles it
+// from what AWS holds, on DynamoDB's condition "pending or unknown".
+func TestUnknownOutcomeStaysStaleUntilSettled(t *testing.T) {
+	localaws.Need(t)
+	tr, _, _, c := setup(t)
+	ctx := context.Background()
+	p, err := tr.Begin(ctx, writeIntent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Settle(ctx, DecisionUnknown, "outcome unknown: connection reset"); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(time.Hour)
+	stale, err := tr.Stale(ctx, c.t.Add(-15*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stale) != 1 || stale[0].Decision != DecisionUnknown || !strings.Contains(stale[0].Error, "connection reset") {
+		t.Fatalf("stale = %+v, want the unknown record with its error", stale)
+	}
+	if err := tr.Resume(stale[0]).Settle(ctx, DecisionApplied, "settled by the sweep"); err != nil {
+		t.Fatalf("settling the unknown record: %v", err)
+	}
+	if stale, err = tr.Stale(ctx, c.t); err != nil || len(stale) != 0 {
+		t.Fatalf("stale after settling = %+v, %v; want none", stale, err)
+	}
+}
+
 // Noop and rejected records are short (no documents) and expire; refused
 // ones keep their documents.
 func TestRecordShortDecisions(t *testing.T) {

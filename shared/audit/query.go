@@ -85,12 +85,13 @@ func (t *Trail) Summaries(ctx context.Context, from, to time.Time) ([]Record, er
 	return slices.DeleteFunc(recs, func(r Record) bool { return r.Decision != DecisionSummary }), nil
 }
 
-// Stale returns the writes still pending that began before cutoff, oldest
-// first. A pending record older than any invocation's timeout means the
-// process died between storing its intent and recording the outcome: the
-// AWS write may or may not have happened, and the next reconcile of that
-// target will converge it. The by-pending index is sparse (only pending
-// items carry the attribute), so this stays cheap however large the table.
+// Stale returns the writes still pending, or whose outcome is unknown, that
+// began before cutoff, oldest first. A pending record older than any
+// invocation's timeout means the process died between storing its intent
+// and recording the outcome; an unknown one, that the write got no definite
+// answer: either way the AWS write may or may not have happened, and what
+// AWS holds settles it. The by-pending index is sparse (only such items
+// carry the attribute), so this stays cheap however large the table.
 func (t *Trail) Stale(ctx context.Context, cutoff time.Time) ([]Record, error) {
 	recs, err := t.query(ctx, &dynamodb.QueryInput{
 		TableName:                aws.String(t.table),

@@ -34,10 +34,17 @@ const (
 	DecisionPending Decision = "pending"
 	// Applied: the AWS write succeeded.
 	DecisionApplied Decision = "applied"
-	// Failed: the AWS write was attempted and returned an error; or, with
-	// Op OpRead, the document could not be read or planned (the unit or
-	// event converged its other documents and fails, to be retried).
+	// Failed: the AWS write was attempted and returned an error, and AWS
+	// does not hold what it writes; or, with Op OpRead, the document could
+	// not be read or planned (the unit or event converged its other
+	// documents and fails, to be retried).
 	DecisionFailed Decision = "failed"
+	// Unknown: the AWS write got no definite answer (its context ended,
+	// the connection failed, or AWS answered a server fault after the SDK's
+	// retries) and reading the document again could not tell whether it
+	// landed; Error says why. The record stays in the by-pending index, so
+	// `audit -stale` lists it and the sweep settles it from what AWS holds.
+	DecisionUnknown Decision = "unknown"
 	// Noop: AWS already matches the declaration; nothing to write.
 	DecisionNoop Decision = "noop"
 	// Rejected: the trigger was malformed, failed, foreign or out of scope.
@@ -83,6 +90,13 @@ const (
 // Summaries are numerous too (one per unit and run) and expire likewise.
 func (d Decision) short() bool {
 	return d == DecisionNoop || d == DecisionRejected || d == DecisionSummary
+}
+
+// open reports whether a write's record of this decision still waits for
+// what AWS holds (pending, unknown): such records carry the sparse
+// by-pending index's attribute, which Stale queries.
+func (d Decision) open() bool {
+	return d == DecisionPending || d == DecisionUnknown
 }
 
 // Trigger says which event (or manual run) led to the decision.
@@ -347,7 +361,7 @@ func (r Record) checkWithoutWrite() error {
 			return nil
 		}
 		return fmt.Errorf("audit: decision %q belongs to a write: use Begin, then Applied or Failed (or op %q for a document that could not be read)", r.Decision, OpRead)
-	case DecisionPending, DecisionApplied:
+	case DecisionPending, DecisionApplied, DecisionUnknown:
 		return fmt.Errorf("audit: decision %q belongs to a write: use Begin, then Applied or Failed", r.Decision)
 	default:
 		return fmt.Errorf("audit: unknown decision %q", r.Decision)

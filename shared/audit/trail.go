@@ -129,9 +129,11 @@ func (t *Trail) Resume(rec Record) *Pending {
 // who settled it and what AWS held. A later writer settles a write whose
 // process died (see Resume); a writer settles its own write whose call
 // answered an error, after reading the document again (shared/apply).
+// A write whose own writer could not tell settles as unknown, which a
+// later Settle may settle again.
 func (p *Pending) Settle(ctx context.Context, d Decision, note string) error {
-	if d != DecisionApplied && d != DecisionFailed {
-		return fmt.Errorf("audit: a pending write settles as applied or failed, not %q", d)
+	if d != DecisionApplied && d != DecisionFailed && d != DecisionUnknown {
+		return fmt.Errorf("audit: a pending write settles as applied, failed or unknown, not %q", d)
 	}
 	return p.finish(ctx, d, note)
 }
@@ -164,11 +166,12 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 	p.rec.Decision, p.rec.DecidedAt, p.rec.Error = d, t.now().UTC().Round(0), msg
 	p.done = true
 	t.emit(ctx, p.rec)
-	names := map[string]string{"#d": attrDecision, "#at": attrDecidedAt, "#p": attrPending}
+	names := map[string]string{"#d": attrDecision, "#at": attrDecidedAt}
 	values := map[string]types.AttributeValue{
 		":d":       &types.AttributeValueMemberS{Value: string(d)},
 		":at":      &types.AttributeValueMemberS{Value: p.rec.DecidedAt.Format(sortKeyLayout)},
 		":pending": &types.AttributeValueMemberS{Value: string(DecisionPending)},
+		":unknown": &types.AttributeValueMemberS{Value: string(DecisionUnknown)},
 	}
 	update := "SET #d = :d, #at = :at"
 	if msg != "" {
@@ -176,7 +179,10 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 		values[":e"] = &types.AttributeValueMemberS{Value: msg}
 		update += ", #e = :e"
 	}
-	update += " REMOVE #p"
+	if !d.open() {
+		names["#p"] = attrPending
+		update += " REMOVE #p"
+	}
 	_, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.table),
 		Key: map[string]types.AttributeValue{
@@ -184,7 +190,7 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 			attrSK: &types.AttributeValueMemberS{Value: sortKey(p.rec.Time, p.rec.ID)},
 		},
 		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("#d = :pending"),
+		ConditionExpression:       aws.String("#d = :pending OR #d = :unknown"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
@@ -279,7 +285,7 @@ func (t *Trail) put(ctx context.Context, rec Record) error {
 func (t *Trail) emit(ctx context.Context, rec Record) {
 	level := slog.LevelInfo
 	switch rec.Decision {
-	case DecisionFailed:
+	case DecisionFailed, DecisionUnknown:
 		level = slog.LevelError
 	case DecisionRefused, DecisionRejected:
 		level = slog.LevelWarn
@@ -299,8 +305,8 @@ const (
 	AttrDay = "day"
 	// AttrName (S) is the target's short name; present only when known.
 	AttrName = "name"
-	// AttrPending (S, always "pending") exists only while a write is pending,
-	// which makes the by-pending index sparse.
+	// AttrPending (S, always "pending") exists only while a write is pending
+	// or its outcome unknown, which makes the by-pending index sparse.
 	AttrPending = "pending"
 	// AttrExpiresAt (N, epoch seconds) is the TTL attribute; only noop and
 	// rejected records carry it.
@@ -382,7 +388,7 @@ func (t *Trail) toItem(r Record) item {
 	if !r.DecidedAt.IsZero() {
 		it.DecidedAt = r.DecidedAt.UTC().Format(sortKeyLayout)
 	}
-	if r.Decision == DecisionPending {
+	if r.Decision.open() {
 		it.Pending = string(DecisionPending)
 	}
 	if c := r.Counts; c != nil {

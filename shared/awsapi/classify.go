@@ -218,3 +218,25 @@ func AlreadyDone(err error) bool {
 	var apiErr smithy.APIError
 	return errors.As(err, &apiErr) && alreadyDoneCodes[apiErr.ErrorCode()]
 }
+
+// Unanswered reports whether err leaves open whether a write happened: AWS
+// gave no definite answer to the last attempt (the context ended, the
+// connection failed, or AWS answered a server fault, HTTP 5xx, after the SDK's
+// retries). Any 4xx, throttling included, is AWS refusing that attempt.
+func Unanswered(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var respErr *smithyhttp.ResponseError
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() > 0 { // 0: the SDK got no response
+		return respErr.HTTPStatusCode() >= 500
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorFault() == smithy.FaultServer
+	}
+	return isNetworkError(err)
+}

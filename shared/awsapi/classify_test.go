@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"syscall"
@@ -136,6 +137,31 @@ func TestAlreadyDone(t *testing.T) {
 	} {
 		if got := AlreadyDone(c.err); got != c.want {
 			t.Errorf("%s: AlreadyDone = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestUnanswered(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"context deadline (the lease's fence)", fmt.Errorf("putting registry policy: %w", context.DeadlineExceeded), true},
+		{"context canceled", &smithyhttp.RequestSendError{Err: context.Canceled}, true},
+		{"connection reset", opErr("SetRepositoryPolicy", &smithyhttp.RequestSendError{Err: syscall.ECONNRESET}), true},
+		{"connection dropped: no response (status 0)", opErr("SetRepositoryPolicy", httpErr(0, &smithyhttp.RequestSendError{Err: errors.New("EOF")})), true},
+		{"unexpected EOF (connection dropped)", opErr("SetRepositoryPolicy", fmt.Errorf("reading: %w", io.ErrUnexpectedEOF)), true},
+		{"HTTP 500 after the SDK's attempts", opErr("PutRegistryPolicy", &retry.MaxAttemptsError{Attempt: 2, Err: httpErr(500, &smithy.GenericAPIError{Code: "InternalFailure"})}), true},
+		{"ECR ServerException without status", &ecrtypes.ServerException{}, true},
+		{"throttling (a 400)", opErr("PutRegistryPolicy", httpErr(400, &smithy.GenericAPIError{Code: "ThrottlingException"})), false},
+		{"access denied", httpErr(403, &smithy.GenericAPIError{Code: "AccessDeniedException"}), false},
+		{"invalid parameter", &ecrtypes.InvalidParameterException{}, false},
+		{"plain error", errors.New("boom"), false},
+	} {
+		if got := Unanswered(c.err); got != c.want {
+			t.Errorf("%s: Unanswered = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -81,5 +81,12 @@ func (e *Engine) PublicRepository(ctx context.Context, cause Cause, account, nam
 		}
 		return nil
 	}
+	s.Reread = apply.DocumentReread(func(ctx context.Context) (string, error) {
+		text, _, err := pub.RepositoryPolicy(ctx, name)
+		if err != nil {
+			return "", fmt.Errorf("reading public repository policy (%s): %w", arn, err)
+		}
+		return text, nil
+	})
 	return rep, e.run(ctx, &rep, s)
 }

@@ -172,6 +172,13 @@ func (e *Engine) heldRegistryStep(cause Cause, account, region string, owned fun
 		}
 		return nil
 	}
+	s.Reread = apply.DocumentReread(func(ctx context.Context) (string, error) {
+		text, _, err := reg.RegistryPolicy(ctx)
+		if err != nil {
+			return "", fmt.Errorf("reading registry policy (%s): %w", arn, err)
+		}
+		return text, nil
+	})
 	return s
 }
 

@@ -167,6 +167,13 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 		}
 		return nil
 	}
+	s.Reread = apply.DocumentReread(func(ctx context.Context) (string, error) {
+		text, _, err := reg.RepositoryPolicy(ctx, repo.Name)
+		if err != nil {
+			return "", fmt.Errorf("reading repository policy (%s): %w", arn, err)
+		}
+		return text, nil
+	})
 	return s
 }
 

@@ -24,7 +24,7 @@ import (
 // trail makes one record at a time (it stores batches with PutItem when the
 // table has no BatchWriteItem). It honours the two conditions the trail
 // relies on (a conditional put never overwrites; an outcome updates only a
-// pending item) and answers ConditionalCheckFailedException as DynamoDB
+// pending or unknown item) and answers ConditionalCheckFailedException as DynamoDB
 // does. Query matches the key condition's first equality (the partition
 // key, or an index's key) and ignores range conditions.
 type Table struct {
@@ -67,8 +67,9 @@ func (t *Table) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(
 	return &dynamodb.PutItemOutput{}, nil
 }
 
-// UpdateItem applies "SET a = :x, ... REMOVE b" when the item exists and,
-// with the trail's condition "#d = :pending", is still pending.
+// UpdateItem applies "SET a = :x, ... REMOVE b" when the item exists and
+// meets the condition, equalities joined by OR (the trail's "#d = :pending
+// OR #d = :unknown": the write's outcome is still open).
 func (t *Table) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -84,8 +85,15 @@ func (t *Table) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ..
 		return n
 	}
 	if c := aws.ToString(in.ConditionExpression); c != "" {
-		lhs, rhs, ok := strings.Cut(c, " = ")
-		if !ok || s(it, name(strings.TrimSpace(lhs))) != s(in.ExpressionAttributeValues, strings.TrimSpace(rhs)) {
+		met := false
+		for _, eq := range strings.Split(c, " OR ") {
+			lhs, rhs, ok := strings.Cut(eq, " = ")
+			if !ok {
+				return nil, fmt.Errorf("fakeaws table: unsupported condition %q", c)
+			}
+			met = met || s(it, name(strings.TrimSpace(lhs))) == s(in.ExpressionAttributeValues, strings.TrimSpace(rhs))
+		}
+		if !met {
 			return nil, conditionFailed("UpdateItem")
 		}
 	}

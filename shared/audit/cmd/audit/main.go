@@ -321,7 +321,7 @@ func runSummary(run string, recs []audit.Record, queued int) string {
 }
 
 var allDecisions = []audit.Decision{audit.DecisionPlanned, audit.DecisionPending, audit.DecisionApplied,
-	audit.DecisionFailed, audit.DecisionNoop, audit.DecisionRejected, audit.DecisionRefused, audit.DecisionSummary}
+	audit.DecisionFailed, audit.DecisionUnknown, audit.DecisionNoop, audit.DecisionRejected, audit.DecisionRefused, audit.DecisionSummary}
 
 func joinDecisions() string {
 	s := make([]string, len(allDecisions))

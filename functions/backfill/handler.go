@@ -24,15 +24,26 @@ type staleLister interface {
 	Stale(ctx context.Context, cutoff time.Time) ([]audit.Record, error)
 }
 
+// staleSettler settles stale write records from what AWS holds now.
+type staleSettler interface {
+	SettleStale(ctx context.Context, recs []audit.Record) (left []audit.Record, err error)
+}
+
+var _ staleSettler = (*reconcile.Engine)(nil)
+
 // staleAfter is older than any invocation (Lambda's limit is 15 minutes):
 // a pending record this old belongs to a process that died mid-write.
 const staleAfter = 15 * time.Minute
 
-// countStale is the sweep's look at the trail's stale pending records: one
-// StalePending metric line (the hub's alarm watches it) and one warning per
-// record naming its target. A failed query is logged, never fatal: the
-// sweep's own work matters more.
-func (h *handler) countStale(ctx context.Context, runID string) {
+// settleStale is the sweep's look at the trail's stale write records
+// (pending, or unknown): one query of the sparse by-pending index per run.
+// A real sweep settles each from what AWS holds of its document now (one
+// read each; a dry run only counts them), so a write whose process died
+// after it landed is recorded applied even when no later event writes that
+// document. One StalePending metric line counts the records left unsettled
+// (the hub's alarm watches it), with one warning each naming its target. A
+// failure is logged, never fatal: the sweep's own work matters more.
+func (h *handler) settleStale(ctx context.Context, runID string, dryRun bool) {
 	if h.stale == nil {
 		return
 	}
@@ -41,11 +52,19 @@ func (h *handler) countStale(ctx context.Context, runID string) {
 		h.log.WarnContext(ctx, "listing stale pending audit records failed", "runId", runID, "error", err.Error())
 		return
 	}
-	for _, r := range recs {
+	left := recs
+	if h.settler != nil && !dryRun && len(recs) > 0 {
+		if left, err = h.settler.SettleStale(ctx, recs); err != nil {
+			h.log.WarnContext(ctx, "settling stale audit records failed for some", "runId", runID, "error", err.Error())
+		}
+		h.log.InfoContext(ctx, "stale audit records settled from what AWS holds", "runId", runID,
+			"settled", len(recs)-len(left), "left", len(left))
+	}
+	for _, r := range left {
 		h.log.WarnContext(ctx, "stale pending audit record: a write may or may not have happened; this sweep converges its target",
 			"runId", runID, "target", r.Target.ARN, "recordId", r.ID, "since", r.Time)
 	}
-	metrics.Line(h.log, "stale pending records", metrics.MetricStalePending, "Count", float64(len(recs)))
+	metrics.Line(h.log, "stale pending records", metrics.MetricStalePending, "Count", float64(len(left)))
 }
 
 // converger is the part of the reconcile engine a dry run drives inline.
@@ -83,9 +102,11 @@ type handler struct {
 	log         *slog.Logger
 	now         func() time.Time
 	concurrency int
-	// stale lists stale pending audit records (the sweep counts them); nil
-	// skips the count.
+	// stale lists stale pending audit records (the sweep settles and counts
+	// them); nil skips both.
 	stale staleLister
+	// settler settles them from what AWS holds; nil only counts them.
+	settler staleSettler
 }
 
 // response is what an invocation returns. A bad payload gets only Error,
@@ -175,7 +196,7 @@ func (h *handler) decide(ctx context.Context, req trigger.BackfillRequest) (resp
 	runID := kind + "-" + audit.NewID(h.now())
 	resp := response{RunID: runID, Request: req.String(), DryRun: req.DryRun, Sweep: req.Sweep}
 	if req.Sweep {
-		h.countStale(ctx, runID)
+		h.settleStale(ctx, runID, req.DryRun)
 	}
 	var walk inventory.WalkResult
 	walkedAt := h.now()

@@ -31,12 +31,13 @@ func main() {
 // environment; the fan-out sends with the engine's work queue.
 func handlerFor(e *function.Env) *handler {
 	return &handler{
-		decl:   e.Decl,
-		engine: e.Engine,
-		org:    e.Org,
-		queue:  e.Engine.Queue,
-		log:    e.Log,
-		now:    time.Now,
-		stale:  e.Trail,
+		decl:    e.Decl,
+		engine:  e.Engine,
+		org:     e.Org,
+		queue:   e.Engine.Queue,
+		log:     e.Log,
+		now:     time.Now,
+		stale:   e.Trail,
+		settler: e.Engine,
 	}
 }

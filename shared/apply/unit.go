@@ -298,8 +298,8 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 // that need not wait for each other, because the outcomes say what AWS
 // already holds and the lease guards only writes. Should the holder die
 // between the two, the writes stay visible as pending intents (`make audit
-// -stale`), which the next writer of the document settles from what AWS
-// holds; a write that failed is never deferred: ApplyHeld stores its
+// -stale`), which the next writer of the document, or else the next sweep
+// (reconcile.Engine.SettleStale), settles from what AWS holds; a write that failed is never deferred: ApplyHeld stores its
 // outcome at once, as without a Deferred.
 type Deferred struct {
 	mu    sync.Mutex

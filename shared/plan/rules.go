@@ -189,6 +189,38 @@ func (r *Rule) String() string {
 	return strings.Join(parts, " ")
 }
 
+// ParseRule reads a rule back from its String form (an audit record's
+// Before or After); "" is no rule. ok is false for text String does not make.
+func ParseRule(s string) (r *Rule, ok bool) {
+	if s == "" {
+		return nil, true
+	}
+	r = &Rule{}
+	for _, f := range strings.Fields(s) {
+		k, v, found := strings.Cut(f, "=")
+		if !found {
+			return nil, false
+		}
+		switch k {
+		case "prefix":
+			r.Prefix = v
+		case "upstream":
+			r.UpstreamRegistryURL = v
+		case "registry":
+			r.UpstreamRegistry = v
+		case "upstreamRepositoryPrefix":
+			r.UpstreamRepositoryPrefix = v
+		case "credential":
+			r.CredentialARN = v
+		case "customRole":
+			r.CustomRoleARN = v
+		default:
+			return nil, false
+		}
+	}
+	return r, r.Prefix != ""
+}
+
 // Diff is the readable diff of one rule change: a header line with the op,
 // the prefix, the registry and the reason, then the rule removed (-) and the
 // rule written (+).

@@ -44,3 +44,21 @@ func TestRulesEdges(t *testing.T) {
 		t.Fatalf("retired prefix with no rule: %+v", got)
 	}
 }
+
+// An audit record's rule text reads back as the rule it was made from.
+func TestParseRuleReadsString(t *testing.T) {
+	for _, r := range []*Rule{
+		nil,
+		{Prefix: "hub", UpstreamRegistryURL: "111111111111.dkr.ecr.us-east-1.amazonaws.com", UpstreamRegistry: "ecr",
+			UpstreamRepositoryPrefix: "shared", CustomRoleARN: "arn:aws:iam::222222222222:role/ecr-warden-ptc"},
+		{Prefix: "docker-hub", UpstreamRegistryURL: "registry-1.docker.io", CredentialARN: "arn:aws:secretsmanager:us-east-1:2:secret:ecr-pullthroughcache/docker-hub-AbCdEf"},
+	} {
+		got, ok := ParseRule(r.String())
+		if !ok || !SameRule(got, r) || got.String() != r.String() {
+			t.Errorf("ParseRule(%q) = %v, %v; want the rule back", r.String(), got, ok)
+		}
+	}
+	if _, ok := ParseRule("not a rule"); ok {
+		t.Error("ParseRule accepted text String does not make")
+	}
+}

@@ -229,7 +229,19 @@ func (h *handler) dispatch(ctx context.Context, req trigger.BackfillRequest, sel
 	}
 	if req.RequireCleanPlan {
 		if err := h.checkPlan(ctx, sel.Units, &resp); err != nil {
-			return response{}, fmt.Errorf("backfill %s: %w", resp.RunID, err)
+			// Revocations never wait behind growth an operator has to look
+			// at first: the units go out converging revocations only.
+			revoke := make([]reconcile.Work, len(sel.Units))
+			for i, w := range sel.Units {
+				w.RevokeOnly = true
+				revoke[i] = w
+			}
+			n, serr := h.send(ctx, revoke)
+			if serr != nil {
+				return response{}, fmt.Errorf("backfill %s: %w; queueing the revocations: queued %d of %d units: %w", resp.RunID, err, n, len(revoke), serr)
+			}
+			h.log.InfoContext(ctx, "backfill queued revocations only", "runId", resp.RunID, "units", n)
+			return response{}, fmt.Errorf("backfill %s: %w; revocations only were queued (%d unit(s): what the declaration no longer grants is removed, nothing is added or widened)", resp.RunID, err, n)
 		}
 	}
 	n, err := h.send(ctx, sel.Units)
@@ -261,7 +273,7 @@ func (h *handler) checkPlan(ctx context.Context, units []reconcile.Work, resp *r
 	}
 	h.log.ErrorContext(ctx, "backfill plan refuses documents; nothing applied", "runId", resp.RunID,
 		"refused", plan.Summary.Refused, "errors", plan.Summary.Errors)
-	return fmt.Errorf("the plan refuses %d document(s), so nothing was applied (requireCleanPlan; deploy with -c allowRefusals=true, "+
+	return fmt.Errorf("the plan refuses %d document(s), so nothing that adds access was applied (requireCleanPlan; deploy with -c allowRefusals=true, "+
 		"or invoke without requireCleanPlan, to apply the rest): %s", plan.Summary.Refused, strings.Join(plan.Summary.Errors, "; "))
 }
 

@@ -149,11 +149,18 @@ type Change struct {
 	// (plan.Change.ForeignUnsafe); each run that plans the document records
 	// them as one foreign-unsafe audit record.
 	ForeignUnsafe []string
+	// Withheld says what the declaration wants of the document that this
+	// change leaves out, and why (plan.Change.Withheld: the document was
+	// over its size limit, so only its shrinking is written). The change
+	// is applied; what it leaves out is recorded as refused beside it, and
+	// counted as a refusal.
+	Withheld string
 }
 
 // FromDocument wraps a document plan.
 func FromDocument(c plan.Change) Change {
-	return Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: c, Document: true, ForeignUnsafe: c.ForeignUnsafe}
+	return Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: c, Document: true,
+		ForeignUnsafe: c.ForeignUnsafe, Withheld: c.Withheld}
 }
 
 // Writes reports whether the change needs an AWS call.
@@ -567,15 +574,26 @@ func (x *Executor) settle(ctx context.Context, s Step, c Change) (Result, error)
 }
 
 // reportForeign records the foreign statements of the document that the
-// guard cannot vouch for: kept, never blocking, never co-signed as safe.
+// guard cannot vouch for (kept, never blocking, never co-signed as safe),
+// and what the change leaves out of what the declaration wants (refused).
 func (x *Executor) reportForeign(ctx context.Context, s Step, c Change) error {
-	if len(c.ForeignUnsafe) == 0 {
-		return nil
+	var errs []error
+	if len(c.ForeignUnsafe) > 0 {
+		rec := audit.Record{Decision: audit.DecisionForeignUnsafe, Op: string(c.Op), Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
+			Before: c.Before, DryRun: x.DryRun,
+			Error: "kept as written, not vouched for by ecr-warden's guard: " + strings.Join(c.ForeignUnsafe, "; ")}
+		errs = append(errs, x.Trail.Record(ctx, rec))
 	}
-	rec := audit.Record{Decision: audit.DecisionForeignUnsafe, Op: string(c.Op), Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
-		Before: c.Before, DryRun: x.DryRun,
-		Error: "kept as written, not vouched for by ecr-warden's guard: " + strings.Join(c.ForeignUnsafe, "; ")}
-	return x.Trail.Record(ctx, rec)
+	if c.Withheld != "" {
+		errs = append(errs, x.Trail.Record(ctx, x.withheldRecord(s, c)))
+	}
+	return errors.Join(errs...)
+}
+
+// withheldRecord is the refused record of what change c leaves out.
+func (x *Executor) withheldRecord(s Step, c Change) audit.Record {
+	return audit.Record{Decision: audit.DecisionRefused, Op: string(c.Op), Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
+		Before: c.Before, After: c.After, DryRun: x.DryRun, Error: c.Withheld}
 }
 
 // planError records a refusal (a guardrail or a malformed document found in

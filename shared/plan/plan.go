@@ -66,6 +66,12 @@ type Change struct {
 	// byte for byte and never block a write (ecr-warden judges what it
 	// adds), but they are reported (audited foreign-unsafe), never co-signed.
 	ForeignUnsafe []string `json:"foreignUnsafe,omitempty"`
+	// Withheld, when set, says that this change only shrinks what the
+	// document holds of ecr-warden's (see Owner.Document) and what the
+	// declaration wants that was left out, and why: the planned document
+	// was over its size limit, or the run applies revocations only. The
+	// change is written; what was left out is recorded as refused.
+	Withheld string `json:"withheld,omitempty"`
 }
 
 // Owner is what decides which statements are ecr-warden's and what its
@@ -75,11 +81,26 @@ type Change struct {
 type Owner struct {
 	Prefix string
 	OrgID  string
+	// ShrinkOnly plans every document as its shrinking alone: what it
+	// holds of ecr-warden's kept only as far as the declaration still
+	// wants it, nothing added or widened (a run that applies revocations
+	// only, because a clean plan was required and the plan refused some
+	// documents).
+	ShrinkOnly bool
 }
 
 // Document plans one document for o; see the package-level Document.
+//
+// A revocation never waits behind growth: when the planned document is over
+// its size limit (or o.ShrinkOnly is set), the change is the document that
+// only shrinks: ecr-warden's statements kept only as far as the declaration
+// still wants them (statements no longer wanted removed, principals,
+// actions and resources no longer wanted removed from the kept ones,
+// nothing added or widened; policy.Shrink), foreign statements byte for
+// byte. Its Withheld names the size and what was left out. When nothing
+// would shrink, an over-limit document is refused as a whole, as before.
 func (o Owner) Document(kind policy.DocumentKind, target, current string, owned []policy.Statement) (Change, error) {
-	return document(kind, target, current, owned, o.Prefix, o.OrgID)
+	return document(kind, target, current, owned, o.Prefix, o.OrgID, o.ShrinkOnly)
 }
 
 // Writes reports whether the change needs an AWS call.
@@ -97,10 +118,54 @@ func (c Change) Writes() bool { return c.Op != OpNone && c.Op != "" }
 // narrows owned statements must not be blocked by someone else's
 // statement); they are listed in ForeignUnsafe.
 func Document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix string) (Change, error) {
-	return document(kind, target, current, owned, prefix, "")
+	return document(kind, target, current, owned, prefix, "", false)
 }
 
-func document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string) (Change, error) {
+// document plans the declared document and falls back to its shrinking
+// when that is over the size limit or shrinkOnly asks for it.
+func document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string, shrinkOnly bool) (Change, error) {
+	ch, err := full(kind, target, current, owned, prefix, orgID)
+	var se *policy.SizeError
+	oversize := err != nil && errors.As(err, &se)
+	if !oversize && (err != nil || !shrinkOnly) {
+		return ch, err
+	}
+	cur, perr := policy.Parse(current)
+	if strings.TrimSpace(current) == "" {
+		cur, perr = nil, nil
+	}
+	if perr != nil {
+		return ch, err
+	}
+	curOwned, _ := policy.Split(cur, prefix)
+	kept, left := policy.Shrink(curOwned, owned)
+	if len(left) == 0 && !oversize {
+		return ch, nil // nothing the declaration wants is growth
+	}
+	sc, serr := full(kind, target, current, kept, prefix, orgID)
+	if serr != nil {
+		if oversize {
+			return ch, err
+		}
+		return sc, serr
+	}
+	if oversize && !sc.Writes() {
+		// Nothing to remove: the growth alone is refused, as a whole.
+		return ch, err
+	}
+	why := "this run applies revocations only (a clean plan was required and the plan refused documents)"
+	if oversize {
+		why = err.Error() + "; the document was written only shrunk"
+	}
+	sc.Withheld = why + "; left out: " + strings.Join(left, "; ")
+	if sc.Writes() {
+		sc.Reason += "; only what the declaration no longer wants is removed, nothing added or widened"
+	}
+	return sc, nil
+}
+
+// full plans the document exactly as the declaration wants it.
+func full(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string) (Change, error) {
 	ch := Change{Kind: kind, Target: target}
 	if err := policy.CheckOwned(owned, prefix); err != nil {
 		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)

@@ -59,6 +59,14 @@ type Engine struct {
 	// hub region's function, so each converges only its region's documents
 	// (and the first region's also the global IAM role). Empty: all regions.
 	Region string
+	// RevokeOnly converges revocations only: every document is written
+	// only shrunk (what it holds of ecr-warden's kept as far as the
+	// declaration still wants it, nothing added or widened), no PTC rule is
+	// created or updated, no registry scope switched; what is left out is
+	// recorded as refused. A backfill whose clean plan was required and
+	// refused runs its units so (Work.RevokeOnly): revocations never wait
+	// behind growth that an operator has to look at first.
+	RevokeOnly bool
 	// Queue hands units to the worker (shared/workqueue): an account move
 	// sends the account's repositories there (moved.go). nil converges them
 	// within the call instead (tests, tools, a local invoke without a queue).
@@ -131,6 +139,11 @@ func (r *Report) count(res apply.Result) {
 	}
 	if res.Err != nil {
 		r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", res.Target.ARN, res.Err))
+	}
+	if w := res.Change.Withheld; w != "" && res.Outcome != apply.Refused && res.Outcome != apply.Failed {
+		// Written (or planned) only shrunk: what it left out is a refusal.
+		r.Refused++
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %s", res.Target.ARN, w))
 	}
 	if res.Change.Writes() {
 		r.Changes = append(r.Changes, ReportedChange{Target: res.Target.ARN, Kind: res.Target.Kind, Op: string(res.Change.Op), Diff: res.Change.Diff, Outcome: string(res.Outcome)})

@@ -201,22 +201,28 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		bg := context.WithoutCancel(ctx)
 		err = errors.Join(err, outcomes.Finish(bg), mb.Abandon(bg, ls), ls.Release(bg))
 	}()
-	written := map[string]string{} // subject -> body of the entries written in earlier rounds
-	held := &heldRegistry{}        // the policy as the last round left it, under this lease
+	written := map[string]string{}  // subject -> body of the entries written in earlier rounds
+	withheld := map[string]string{} // subject -> body of the entries whose growth an earlier round left out
+	held := &heldRegistry{}         // the policy as the last round left it, under this lease
 	for round := 0; ; round++ {
 		var changes []hubChange
+		var entries []lease.Entry // changes[i]'s entry
 		own := false
+		var ownEntry lease.Entry
 		applied := make([]lease.Entry, 0, len(box.Entries)) // what the close may remove
 		rereadCtx, cancelRereads := context.WithTimeout(ctx, min(hubRereadBudget, time.Until(ls.Expires())/4))
 		for _, en := range box.Entries {
 			if round == 0 && en.Subject == me.Account.ID && en.Body == mine {
 				own = true // this event's own post: written under its cause
-				applied = append(applied, en)
+				ownEntry = en
 				continue
 			}
 			if b, ok := written[en.Subject]; ok && b == en.Body {
 				applied = append(applied, en)
 				continue // a failed close read it again; its write stands
+			}
+			if b, ok := withheld[en.Subject]; ok && b == en.Body {
+				continue // left out of this holder's write for size: waits for a later holder
 			}
 			var c hubChange
 			if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
@@ -235,7 +241,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 				c = fresh
 			}
 			changes = append(changes, c)
-			applied = append(applied, en)
+			entries = append(entries, en)
 		}
 		cancelRereads()
 		// In round 0 the write is this event's, the waiting changes' events
@@ -246,12 +252,25 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		switch {
 		case round == 0 && own:
 			changes = append(changes, me)
+			entries = append(entries, ownEntry)
 		case round > 0 && len(changes) > 0:
 			roundCause, also = ledBy(changes)
 		}
 		if len(changes) > 0 {
-			r, ok, err := e.hubRound(ctx, ls, roundCause, region, changes, also, held, outcomes)
+			r, ok, shrunk, err := e.hubRound(ctx, ls, roundCause, region, changes, also, held, outcomes)
 			rep.Add(r)
+			for i, c := range changes {
+				if shrunk && c.Present {
+					// Written only shrunk (the document would pass its
+					// size limit): a departure's removal is in AWS, a
+					// join's grant is not. The join stays in the mailbox
+					// for a later holder (room may be made by then; the
+					// refusal is recorded under its event).
+					withheld[entries[i].Subject] = entries[i].Body
+					continue
+				}
+				applied = append(applied, entries[i])
+			}
 			if err == nil && !ok {
 				// A refused plan: the entries stay for a later holder.
 				// Events that handed their change to this holder after its
@@ -353,7 +372,7 @@ func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lea
 		return rep, nil
 	}
 	cause, also := ledBy(changes)
-	r, _, err := e.hubRound(ctx, ls, cause, region, changes, also, nil, nil)
+	r, _, _, err := e.hubRound(ctx, ls, cause, region, changes, also, nil, nil)
 	rep.Add(r)
 	return rep, err
 }
@@ -376,13 +395,16 @@ func ledBy(changes []hubChange) (Cause, []apply.Cause) {
 // hubRound plans changes on one read of the hub registry policy (and of the
 // hub repository policies whose grants enumerate accounts) and writes them
 // under ls. ok is false when the policy's plan was refused or its write
-// failed: the changes then stay in the mailbox. held, when set, carries the
+// failed: the changes then stay in the mailbox. shrunk is true when a
+// document was written only shrunk because the changes would take it over
+// its size limit (plan.Change.Withheld): the removals were written, the
+// additions were not. held, when set, carries the
 // policy from one round to the next under the same lease: a later round
 // plans on the text the earlier one left instead of reading it again.
 //
 // With d set, the outcomes of a round whose writes all landed are left in d
 // for the holder to store while it closes the mailbox (apply.Deferred).
-func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok bool, err error) {
+func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok, shrunk bool, err error) {
 	hub := e.Decl.Hub.AccountID
 	step := e.heldRegistryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
 		owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
@@ -397,7 +419,7 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	c, perr := step.Plan(ctx)
 	var refused *apply.RefusedError
 	if perr != nil && !errors.As(perr, &refused) {
-		return rep, false, perr
+		return rep, false, false, perr
 	}
 	items := []apply.HeldChange{{Step: step, Change: c, Err: perr, Also: also}}
 	if e.Decl.HubRepositoriesEnumerateAccounts() {
@@ -409,10 +431,10 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		stop := keepHeld(ctx, ls, e.leaseTTL())
 		repos, err := e.hubRepositoryChanges(ctx, cause, region, changes, also)
 		if lerr := stop(); lerr != nil {
-			return rep, false, errors.Join(err, lerr)
+			return rep, false, false, errors.Join(err, lerr)
 		}
 		if err != nil {
-			return rep, false, err
+			return rep, false, false, err
 		}
 		items = append(items, repos...)
 	}
@@ -428,11 +450,14 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		held.settle(results[0])
 	}
 	if err != nil {
-		return rep, false, err
+		return rep, false, false, err
+	}
+	for _, res := range results {
+		shrunk = shrunk || res.Change.Withheld != ""
 	}
 	// Only with the write and its outcomes stored may the applied entries
 	// leave the mailbox; a refused plan leaves them to the next holder.
-	return rep, len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged), nil
+	return rep, len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged), shrunk, nil
 }
 
 func (e *Engine) leaseTTL() time.Duration {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // A poster that finds nobody draining leaves the lease to another event only
@@ -335,4 +338,103 @@ func TestKeepHeldRenewsALongReadAndReportsALostLease(t *testing.T) {
 	if err := stop(); !errors.Is(err, lease.ErrNotHeld) {
 		t.Fatalf("stop after a refused renewal: %v, want ErrNotHeld", err)
 	}
+}
+
+// The reviewer's first scenario: the hub registry policy is a few
+// characters under its limit; two joins wait in the mailbox when a
+// departure's event takes the lease. Folded together the document would
+// pass the limit, and before, the whole write was refused and the departed
+// account kept its grant. Now the departure is written (the document only
+// shrinks: the departed account leaves, nobody is added, the foreign
+// statement stays byte for byte) and leaves the mailbox; the joins stay in
+// it for a later holder, and the refusal of what was left out (the size,
+// the accounts not added) is recorded under their events.
+func TestDepartureFoldedWithJoinsOverTheLimitIsWritten(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, "")
+	if _, err := w.engine.Reconcile(ctx, target(trigger.KindRegistryPolicy, fHub)); err != nil {
+		t.Fatal(err)
+	}
+	root := func(a string) string { return "arn:aws:iam::" + a + ":root" }
+	doc, err := policy.Parse(w.aws.RegistryPolicy(fHub, fRegion))
+	if err != nil || len(doc.Statements) != 1 {
+		t.Fatalf("hub registry policy %v: %v", doc, err)
+	}
+	foreign := `{"Sid":"TeamReplication","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"ecr:ReplicateImage","Resource":"arn:aws:ecr:` + fRegion + `:` + fHub + `:repository/*"}`
+	var f policy.Statement
+	if err := json.Unmarshal([]byte(foreign), &f); err != nil {
+		t.Fatal(err)
+	}
+	// Held: the departing account and padding, as close under the limit
+	// as one more account allows.
+	st := doc.Statements[0].WithoutRaw()
+	pr := *st.Principal
+	pr.AWS = policy.StringList{root(fTeamA)}
+	var text string
+	for i := 0; ; i++ {
+		pr.AWS = append(pr.AWS, root(fmt.Sprintf("%012d", 700000000000+i)))
+		st.Principal = &pr
+		next, err := (&policy.Document{Version: doc.Version, Statements: []policy.Statement{f, st}}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(next) > 10240 {
+			break
+		}
+		text = next
+	}
+	if len(text)+33 <= 10240 {
+		t.Fatalf("held policy is %d characters: one more account would still fit", len(text))
+	}
+	w.aws.SetRegistryPolicy(fHub, fRegion, text)
+	postChange(t, leases, fTeamB, path, "evt-join-b")
+	postChange(t, leases, fThird, path, "evt-join-third")
+
+	ca := Cause{Trigger: audit.Trigger{EventID: "evt-departure"}}
+	rep, err := w.engine.HubForAccount(ctx, ca, desired.Account{ID: fTeamA, Status: "SUSPENDED", OUPath: path}, false)
+	if err != nil {
+		t.Fatalf("HubForAccount: %v", err)
+	}
+	after := w.aws.RegistryPolicy(fHub, fRegion)
+	hasNone(t, "hub registry policy", after, root(fTeamA), root(fTeamB), root(fThird))
+	hasAll(t, "hub registry policy", after, foreign, root("700000000000"))
+	if rep.Changed != 1 || rep.Refused != 1 {
+		t.Errorf("report %+v: want the departure written and the joins refused", rep)
+	}
+	reg := registryResource("aws", fHub, fRegion).ARN
+	applied, refused := map[string]bool{}, map[string]bool{}
+	for _, r := range w.records(t) {
+		if r.Target.ARN != reg {
+			continue
+		}
+		switch r.Decision {
+		case audit.DecisionApplied:
+			if r.After == after {
+				applied[r.Trigger.EventID] = true
+			}
+		case audit.DecisionRefused:
+			refused[r.Trigger.EventID] = true
+			hasAll(t, "refused record", r.Error, "over the 10240-character limit", "2 principal(s) not added", root(fTeamB), root(fThird))
+		}
+	}
+	if !applied["evt-departure"] {
+		t.Errorf("no applied record of what AWS holds under the departure; applied under %v", applied)
+	}
+	for _, ev := range []string{"evt-join-b", "evt-join-third"} {
+		if !refused[ev] {
+			t.Errorf("no refused record under %s; refused under %v", ev, refused)
+		}
+	}
+	box, err := leases.Peek(ctx, lease.RegistryKey(fHub, fRegion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if box.Has(fTeamA) || !box.Has(fTeamB) || !box.Has(fThird) || box.Open != "" {
+		t.Errorf("mailbox %+v: want the departure gone, both joins waiting, closed", box)
+	}
+	ls, err := leases.TryAcquire(ctx, lease.RegistryKey(fHub, fRegion), time.Minute)
+	if err != nil {
+		t.Fatalf("the lease is still held: %v", err)
+	}
+	_ = ls.Release(ctx)
 }

@@ -91,6 +91,10 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 				}
 				c = ruleChange(registry, current, want, retired, rc.Prefix)
 			}
+			if e.RevokeOnly && (c.Op == plan.OpCreate || c.Op == plan.OpUpdate) {
+				return apply.Change{Op: plan.OpNone, Before: c.Before.String(), After: c.Before.String(), Reason: c.Reason,
+					Withheld: fmt.Sprintf("pull-through-cache rule %s not %sd: this run applies revocations only (a clean plan was required and the plan refused documents)", c.Prefix, c.Op)}, nil
+			}
 			return apply.Change{Op: c.Op, Before: c.Before.String(), After: c.After.String(), Diff: c.Diff(), Reason: c.Reason, Detail: *c}, nil
 		}
 		target := s.Target.ARN

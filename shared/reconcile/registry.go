@@ -204,7 +204,7 @@ func (e *Engine) planScope(ctx context.Context, reg *inventory.Registry, arn str
 	if scope != "V1" {
 		return apply.FromDocument(c), nil
 	}
-	if !e.Decl.RegistryPolicyScope.AllowSwitchToV2 {
+	if !e.Decl.RegistryPolicyScope.AllowSwitchToV2 || e.RevokeOnly {
 		return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("registry %s uses registry policy scope V1, which enforces only ReplicateImage, BatchImportUpstreamImage and CreateRepository; the declared statements need V2. Switch the registry to V2 (aws ecr put-account-setting --name REGISTRY_POLICY_SCOPE --value V2) or set registryPolicyScope.allowSwitchToV2 in the declaration", arn)}
 	}
 	c.Reason += "; switches registry policy scope V1 -> V2 first (allowed by the declaration)"

@@ -187,7 +187,8 @@ func registryMissing(reg *inventory.Registry) func(context.Context, []string) ([
 }
 
 // owner is what plan needs to tell ecr-warden's statements apart and to
-// vouch only for "*" principals confined to this organization.
+// vouch only for "*" principals confined to this organization; in a run
+// that applies revocations only, it plans every document's shrinking.
 func (e *Engine) owner() plan.Owner {
-	return plan.Owner{Prefix: e.Decl.SidPrefix, OrgID: e.Decl.Hub.OrganizationID}
+	return plan.Owner{Prefix: e.Decl.SidPrefix, OrgID: e.Decl.Hub.OrganizationID, ShrinkOnly: e.RevokeOnly}
 }

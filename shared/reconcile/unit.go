@@ -44,6 +44,10 @@ type Work struct {
 	// repository grant's patterns match): an account event in another
 	// account changes only those (moved.go), not the PTC rules or role.
 	Enumerations bool `json:"enumerations,omitempty"`
+	// RevokeOnly converges the unit's revocations only (Engine.RevokeOnly):
+	// the backfill sends its units so when it was asked for a clean plan
+	// and the plan refused documents.
+	RevokeOnly bool `json:"revokeOnly,omitempty"`
 	// Trigger and Actor are the cause of a unit an account event queued
 	// (a move, or an enumeration in other members' registries, moved.go):
 	// its records carry the event, and RunID is the event's id.
@@ -103,6 +107,7 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	}
 	knownMembers(ctx, ids)
 	x := e.WithDryRun(w.DryRun)
+	x.RevokeOnly = x.RevokeOnly || w.RevokeOnly
 	x.Exec.QuietNoops = true // counted in the unit's summary record instead
 	state := desired.New(e.Decl, w.Accounts)
 	var errs []error

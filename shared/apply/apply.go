@@ -155,12 +155,16 @@ type Change struct {
 	// is applied; what it leaves out is recorded as refused beside it, and
 	// counted as a refusal.
 	Withheld string
+	// Dropped lists statements without the Sid prefix that the change
+	// removes from a document ecr-warden owns wholly (plan.Change.Dropped):
+	// recorded as foreign-unsafe, removed.
+	Dropped []string
 }
 
 // FromDocument wraps a document plan.
 func FromDocument(c plan.Change) Change {
 	return Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: c, Document: true,
-		ForeignUnsafe: c.ForeignUnsafe, Withheld: c.Withheld}
+		ForeignUnsafe: c.ForeignUnsafe, Withheld: c.Withheld, Dropped: c.Dropped}
 }
 
 // Writes reports whether the change needs an AWS call.
@@ -587,7 +591,18 @@ func (x *Executor) reportForeign(ctx context.Context, s Step, c Change) error {
 	if c.Withheld != "" {
 		errs = append(errs, x.Trail.Record(ctx, x.withheldRecord(s, c)))
 	}
+	if len(c.Dropped) > 0 {
+		errs = append(errs, x.Trail.Record(ctx, x.droppedRecord(s, c)))
+	}
 	return errors.Join(errs...)
+}
+
+// droppedRecord is the foreign-unsafe record of the statements a change
+// removes from a document ecr-warden owns wholly.
+func (x *Executor) droppedRecord(s Step, c Change) audit.Record {
+	return audit.Record{Decision: audit.DecisionForeignUnsafe, Op: string(c.Op), Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
+		Before: c.Before, After: c.After, DryRun: x.DryRun,
+		Error: "removed: the trust policy of ecr-warden's own role is wholly owned, and a statement without the Sid prefix would let someone else assume it: " + strings.Join(c.Dropped, "; ")}
 }
 
 // withheldRecord is the refused record of what change c leaves out.

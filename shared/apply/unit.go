@@ -107,6 +107,13 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 	)
 	for i, it := range items {
 		s, c := it.Step, it.Change
+		if it.Err == nil && len(c.Dropped) > 0 {
+			rec := x.droppedRecord(s, c)
+			records = append(records, rec)
+			for _, a := range it.Also {
+				records = append(records, withCause(rec, a))
+			}
+		}
 		if it.Err == nil && c.Withheld != "" {
 			// What the change leaves out is refused, under every cause.
 			rec := x.withheldRecord(s, c)

@@ -64,7 +64,9 @@ const (
 	// ForeignUnsafe: a statement ecr-warden does not own, kept byte for byte,
 	// that the guard cannot vouch for (Error names its Sid and why). It is
 	// reported, never co-signed as safe, and never blocks a write that only
-	// removes or narrows owned statements.
+	// removes or narrows owned statements. In the PTC role's trust policy,
+	// which ecr-warden owns whole, such a statement is removed instead, and
+	// the record says "removed" with the statement's text.
 	DecisionForeignUnsafe Decision = "foreign-unsafe"
 	// PrincipalMissing: an IAM principal a grant names does not exist (AWS
 	// would refuse the whole document), so it was left out of the document

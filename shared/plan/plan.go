@@ -72,6 +72,10 @@ type Change struct {
 	// was over its size limit, or the run applies revocations only. The
 	// change is written; what was left out is recorded as refused.
 	Withheld string `json:"withheld,omitempty"`
+	// Dropped lists the statements without the Sid prefix that this change
+	// removes from a wholly owned document (Owner.Wholly), each as
+	// "statement i (Sid ...) <its JSON>"; they are audited.
+	Dropped []string `json:"dropped,omitempty"`
 }
 
 // Owner is what decides which statements are ecr-warden's and what its
@@ -87,6 +91,12 @@ type Owner struct {
 	// only, because a clean plan was required and the plan refused some
 	// documents).
 	ShrinkOnly bool
+	// Wholly marks a document that is ecr-warden's alone: the trust policy
+	// of the PTC role it creates. A statement in it without the Sid prefix
+	// is not kept but removed (listed in Change.Dropped), because whoever
+	// may assume that role gets ECR push actions and the hub's upstream
+	// grant.
+	Wholly bool
 }
 
 // Document plans one document for o; see the package-level Document.
@@ -100,7 +110,7 @@ type Owner struct {
 // byte. Its Withheld names the size and what was left out. When nothing
 // would shrink, an over-limit document is refused as a whole, as before.
 func (o Owner) Document(kind policy.DocumentKind, target, current string, owned []policy.Statement) (Change, error) {
-	return document(kind, target, current, owned, o.Prefix, o.OrgID, o.ShrinkOnly)
+	return document(kind, target, current, owned, o.Prefix, o.OrgID, o.ShrinkOnly, o.Wholly)
 }
 
 // Writes reports whether the change needs an AWS call.
@@ -118,13 +128,13 @@ func (c Change) Writes() bool { return c.Op != OpNone && c.Op != "" }
 // narrows owned statements must not be blocked by someone else's
 // statement); they are listed in ForeignUnsafe.
 func Document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix string) (Change, error) {
-	return document(kind, target, current, owned, prefix, "", false)
+	return document(kind, target, current, owned, prefix, "", false, false)
 }
 
 // document plans the declared document and falls back to its shrinking
 // when that is over the size limit or shrinkOnly asks for it.
-func document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string, shrinkOnly bool) (Change, error) {
-	ch, err := full(kind, target, current, owned, prefix, orgID)
+func document(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string, shrinkOnly, wholly bool) (Change, error) {
+	ch, err := full(kind, target, current, owned, prefix, orgID, wholly)
 	var se *policy.SizeError
 	oversize := err != nil && errors.As(err, &se)
 	if !oversize && (err != nil || !shrinkOnly) {
@@ -142,7 +152,7 @@ func document(kind policy.DocumentKind, target, current string, owned []policy.S
 	if len(left) == 0 && !oversize {
 		return ch, nil // nothing the declaration wants is growth
 	}
-	sc, serr := full(kind, target, current, kept, prefix, orgID)
+	sc, serr := full(kind, target, current, kept, prefix, orgID, wholly)
 	if serr != nil {
 		if oversize {
 			return ch, err
@@ -165,7 +175,7 @@ func document(kind policy.DocumentKind, target, current string, owned []policy.S
 }
 
 // full plans the document exactly as the declaration wants it.
-func full(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string) (Change, error) {
+func full(kind policy.DocumentKind, target, current string, owned []policy.Statement, prefix, orgID string, wholly bool) (Change, error) {
 	ch := Change{Kind: kind, Target: target}
 	if err := policy.CheckOwned(owned, prefix); err != nil {
 		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
@@ -187,6 +197,11 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 			if policy.Owned(st.Sid, prefix) {
 				continue
 			}
+			if wholly {
+				text, _ := st.MarshalJSON()
+				ch.Dropped = append(ch.Dropped, policy.Where(i, st)+" "+string(text))
+				continue
+			}
 			for _, why := range policy.StatementProblems(kind, st, orgID) {
 				ch.ForeignUnsafe = append(ch.ForeignUnsafe, policy.Where(i, st)+": "+why)
 			}
@@ -196,7 +211,10 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
 	}
 
-	if len(owned) == 0 && len(curOwned) == 0 {
+	if wholly {
+		curForeign = nil // removed, never kept
+	}
+	if len(owned) == 0 && len(curOwned) == 0 && len(ch.Dropped) == 0 {
 		ch.Op = OpNone
 		ch.After = ch.Before
 		if cur == nil {
@@ -206,7 +224,7 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 		}
 		return ch, nil
 	}
-	if cur != nil && len(curOwned) == len(owned) && len(ch.Added)+len(ch.Changed)+len(ch.Removed) == 0 {
+	if cur != nil && len(curOwned) == len(owned) && len(ch.Added)+len(ch.Changed)+len(ch.Removed) == 0 && len(ch.Dropped) == 0 {
 		// Every wanted statement is present and equivalent, nothing else of
 		// ours is there, and foreign statements are untouched by a merge:
 		// the merged document would be equivalent to the current one.
@@ -217,6 +235,9 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 	base := cur
 	if base == nil {
 		base = &policy.Document{Version: kind.DefaultVersion()}
+	}
+	if wholly && cur != nil {
+		base = &policy.Document{Version: cur.Version, ID: cur.ID, Statements: curOwned}
 	}
 	merged, err := policy.Merge(base, owned, prefix)
 	if err != nil {
@@ -257,6 +278,9 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 		ch.Op = OpUpdate
 		ch.Reason = fmt.Sprintf("ecr-warden statements differ (added %d, changed %d, removed %d); keeping %d foreign statement(s)",
 			len(ch.Added), len(ch.Changed), len(ch.Removed), len(curForeign))
+	}
+	if len(ch.Dropped) > 0 {
+		ch.Reason += fmt.Sprintf("; removing %d statement(s) without the Sid prefix: the document belongs to ecr-warden's own role and is wholly owned", len(ch.Dropped))
 	}
 	if err := policy.CheckSize(kind, target, ch.After); err != nil {
 		var se *policy.SizeError

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"slices"
 	"strings"
@@ -12,11 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -343,5 +346,53 @@ func TestRetiredRuleDeleteWithLostAnswerIsApplied(t *testing.T) {
 		if r.Target.ARN == old {
 			hasAll(t, "applied record", r.Error, "PullThroughCacheRuleNotFoundException", "read again")
 		}
+	}
+}
+
+// A statement added by hand to the PTC role's trust policy (any account
+// may assume the role, which carries ECR push actions and which the hub's
+// upstream grant admits) is removed at the next convergence, not kept as a
+// foreign statement: the role is ecr-warden's own and its trust policy is
+// wholly owned. The removal is audited (foreign-unsafe, naming the
+// statement, and the applied write), the declared statement stays.
+func TestHandAddedTrustStatementIsRemoved(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, ptcDeclaration)
+	tg := target(trigger.KindRole, fTeamA)
+	tg.RoleName = "ecr-warden-ptc"
+	if _, err := w.engine.Reconcile(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	trust, _, _ := w.aws.Role(fTeamA, "ecr-warden-ptc")
+	doc, err := policy.Parse(trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared, _ := json.Marshal(doc.Statements[0])
+	const added = `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}`
+	edited := `{"Version":"2012-10-17","Statement":[` + string(declared) + `,` + added + `]}`
+	if _, err := w.aws.IAM(fTeamA).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("ecr-warden-ptc"), PolicyDocument: aws.String(edited)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.engine.Reconcile(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, _, _ = w.aws.Role(fTeamA, "ecr-warden-ptc")
+	hasNone(t, "trust policy", trust, "444455556666")
+	hasAll(t, "trust policy", trust, string(declared))
+	if out.Changed != 1 {
+		t.Errorf("report %+v, want the trust policy changed", out)
+	}
+	role := roleResource("aws", fTeamA, "ecr-warden-ptc").ARN
+	var removed bool
+	for _, r := range w.records(t) {
+		if r.Target.ARN == role && r.Decision == audit.DecisionForeignUnsafe {
+			removed = true
+			hasAll(t, "foreign-unsafe record", r.Error, "removed", "statement 1", "444455556666")
+		}
+	}
+	if got := w.decisions(t, role); !removed || !slices.Contains(got, string(audit.DecisionApplied)) {
+		t.Errorf("decisions on %s: %v; want the removal recorded foreign-unsafe and the write applied", role, got)
 	}
 }

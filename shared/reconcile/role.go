@@ -18,9 +18,13 @@ import (
 )
 
 // The PTC role: the role ECR's pull-through cache assumes in a member to
-// cache from the hub. The role is ecr-warden's own, so both its documents
-// (trust policy, inline permission policy) are planned as wholly owned
-// (foreign statements in them are still kept). IAM is global: no region.
+// cache from the hub. The role is ecr-warden's own (it creates it, with its
+// permissions boundary, or takes over the role of that name): its trust
+// policy is wholly owned, so a statement without the Sid prefix there is
+// removed and audited (anyone it lets assume the role gets ECR push actions
+// in the member and the hub's upstream grant); foreign statements in its
+// inline permission policy are kept, as the boundary caps what they grant.
+// IAM is global: no region.
 
 // PTCRole converges the member's PTC role: created with its trust policy
 // when missing, else its trust policy updated; then its inline policy.
@@ -76,7 +80,9 @@ func afterRole(items []apply.HeldChange) []apply.HeldChange {
 
 // planTrust plans the role's trust policy from what the role holds.
 func (e *Engine) planTrust(role desired.Role, cur inventory.RoleState) (apply.Change, error) {
-	c, err := e.owner().Document(policy.RoleTrustPolicy, role.ARN, cur.TrustPolicy, role.Trust.Statements)
+	o := e.owner()
+	o.Wholly = true
+	c, err := o.Document(policy.RoleTrustPolicy, role.ARN, cur.TrustPolicy, role.Trust.Statements)
 	if err != nil {
 		return refused(apply.Change{}, err)
 	}

@@ -494,13 +494,20 @@ func (s *State) upstreamStatements(region string) []policy.Statement {
 // (ECR assumes it in the member), so Principal "*" narrowed to the organization or the members'
 // OUs and to principals whose ARN is a role with the PTC role's name; members listed by id are
 // named by their roots, narrowed to the same role name.
+//
+// A role name is no proof of membership: anyone who can create roles in an account the
+// organization or OU condition admits can create one with the PTC role's name. So the grant is
+// narrowed to exactly the accounts that are PTC members: the OU paths of OU-selected members, and
+// never the management account or the hub (StringNotEquals aws:PrincipalAccount), which are never
+// PTC members (desired.ManagedMember) and sit in the organization, possibly inside a selected OU.
 func (s *State) upstreamConditionStatements(sid string, res policy.StringList) []policy.Statement {
 	d := s.decl
 	m := d.PullThroughCache.Members
 	roleARN := map[string]policy.StringList{"aws:PrincipalArn": {"arn:" + d.Hub.Partition + ":iam::*:role/" + d.PullThroughCache.Role.Name}}
+	notMembers := map[string]policy.StringList{"aws:PrincipalAccount": s.nonMemberAccounts()}
 	var out []policy.Statement
 	if m.All {
-		cond := policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {d.Hub.OrganizationID}}, "ArnLike": roleARN}
+		cond := policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {d.Hub.OrganizationID}}, "StringNotEquals": notMembers, "ArnLike": roleARN}
 		return append(out, allow(sid+suffixOrg, awsPrincipal(policy.StringList{"*"}), UpstreamActions, res, cond))
 	}
 	if len(m.OUs) > 0 {
@@ -509,7 +516,7 @@ func (s *State) upstreamConditionStatements(sid string, res policy.StringList) [
 			paths[i] = ou + "*"
 		}
 		slices.Sort(paths)
-		cond := policy.Condition{"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": paths}, "ArnLike": roleARN}
+		cond := policy.Condition{"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": paths}, "StringNotEquals": notMembers, "ArnLike": roleARN}
 		out = append(out, allow(sid+suffixOrgPaths, awsPrincipal(policy.StringList{"*"}), UpstreamActions, res, cond))
 	}
 	var listed []string
@@ -524,6 +531,17 @@ func (s *State) upstreamConditionStatements(sid string, res policy.StringList) [
 		cond := policy.Condition{"ArnLike": roleARN}
 		out = append(out, allow(sid+suffixAccounts, awsPrincipal(s.rootARNs(listed)), UpstreamActions, res, cond))
 	}
+	return out
+}
+
+// nonMemberAccounts are the accounts of the organization that are never members (the hub and
+// the management account), sorted: the condition-mode grants to members exclude them.
+func (s *State) nonMemberAccounts() policy.StringList {
+	out := policy.StringList{s.decl.Hub.AccountID}
+	if id := s.decl.Hub.ManagementAccountID; id != "" && id != s.decl.Hub.AccountID {
+		out = append(out, id)
+	}
+	slices.Sort(out)
 	return out
 }
 

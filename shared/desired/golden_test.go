@@ -93,6 +93,13 @@ func TestGoldenExampleDocuments(t *testing.T) {
 	goldenDoc(t, "ptc-role-trust.222222222222.json", policy.RoleTrustPolicy, role.Trust)
 	goldenDoc(t, "ptc-role-permission.222222222222.json", policy.RoleInlinePolicy, role.Permission)
 
+	// The upstream grant in condition mode: the organization (or the members' OU paths), the PTC
+	// role's name, and never the hub or the management account, which are no PTC members.
+	cd := example(t)
+	cd.PullThroughCache.UpstreamGrantMode = config.ModeCondition
+	goldenDoc(t, "hub-registry-policy.upstream-condition.us-east-1.json", policy.ECRRegistryPolicy,
+		Render(policy.ECRRegistryPolicy, New(cd, fixedAccounts).RegistryStatements(hubID, region)))
+
 	rules, err := json.MarshalIndent(s.PTCRules(teamA, region), "", "  ")
 	if err != nil {
 		t.Fatal(err)

@@ -82,7 +82,7 @@ func TestUpstreamGrantConditionMode(t *testing.T) {
 		t.Fatalf("condition-mode upstream statements: %+v", sts)
 	}
 	text, _ := Render(policy.ECRRegistryPolicy, sts).Marshal()
-	want := `{"Version":"2012-10-17","Statement":[{"Sid":"EcrWardenPtcUpstreamHubOrg","Effect":"Allow","Principal":{"AWS":"*"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchImportUpstreamImage","ecr:GetImageCopyStatus"],"Resource":"arn:aws:ecr:us-east-1:111111111111:repository/shared/*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/ecr-warden-ptc"},"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}}]}`
+	want := `{"Version":"2012-10-17","Statement":[{"Sid":"EcrWardenPtcUpstreamHubOrg","Effect":"Allow","Principal":{"AWS":"*"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchImportUpstreamImage","ecr:GetImageCopyStatus"],"Resource":"arn:aws:ecr:us-east-1:111111111111:repository/shared/*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/ecr-warden-ptc"},"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"StringNotEquals":{"aws:PrincipalAccount":["111111111111","999999999999"]}}}]}`
 	if text != want {
 		t.Errorf("got  %s\nwant %s", text, want)
 	}
@@ -97,6 +97,12 @@ func TestUpstreamGrantConditionMode(t *testing.T) {
 	if len(sts) != 2 || sts[0].Sid != "EcrWardenPtcUpstreamHubOrgPaths" || sts[1].Sid != "EcrWardenPtcUpstreamHubAccounts" ||
 		strings.Join(sts[1].Principal.AWS, ",") != "arn:aws:iam::100000000004:root" {
 		t.Fatalf("OU/account upstream statements: %+v", sts)
+	}
+	// The OU grant admits the members' OU paths, never the hub or the management account (which a
+	// role named like the PTC role would otherwise get in through when it sits in a selected OU).
+	if c := sts[0].Condition; len(c["ForAnyValue:StringLike"]["aws:PrincipalOrgPaths"]) != 1 ||
+		strings.Join(c["StringNotEquals"]["aws:PrincipalAccount"], ",") != "111111111111,999999999999" {
+		t.Errorf("OU upstream statement's condition: %+v", c)
 	}
 }
 

@@ -283,13 +283,78 @@ func ptcRoleCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row)
 	return cs, rows
 }
 
+// ptcMemberAccount is the model of which accounts of the organization get the PTC setup: the
+// members the declaration selects, never the hub or the management account.
+func ptcMemberAccount(d *config.Declaration, account, path string) bool {
+	return account != hubID && account != mgmtID && ptcMember(d, account, path)
+}
+
+// lookAlikes are accounts where someone may create a role with the PTC role's name: the
+// management account and the table's members (PTC members or not, as the declaration says).
+var lookAlikes = []struct{ name, id, path string }{
+	{"management account", mgmtID, rootPath}, {"member of the granted OU", grantedA, ouA}, {"member of the other OU", otherB, ouB}}
+
+// lookAlikeAllowed is the model for a role named like the PTC role (with ecr:* in its identity
+// policy) in account: what a hub grant that reaches the account gives any of its roles, and the
+// upstream grant's actions on the upstream prefixes only when the account is a PTC member.
+func lookAlikeAllowed(d *config.Declaration, account, path, action string, r repo) bool {
+	c := caller{account: account, org: orgID, path: path}
+	if grantedBy(d, c, policy.RoleARN("aws", account, d.PullThroughCache.Role.Name), action, r, func(g config.Grant) bool { return g.Registries.Hub }) {
+		return true
+	}
+	if !ptcMemberAccount(d, account, path) || !slices.Contains(desired.UpstreamActions, action) {
+		return false
+	}
+	for _, rule := range d.PullThroughCache.Rules {
+		p := rule.UpstreamRepositoryPrefix
+		if rule.FromHub && (p == "" || p == config.RootPrefix || strings.HasPrefix(r.name, p+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookAlikeCases: a role with the PTC role's name in the management account and in each
+// member, calling every action of the table on the hub's repositories: the upstream grant
+// admits it only in the accounts that are PTC members, in either upstreamGrantMode.
+func lookAlikeCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
+	st := desired.New(d, organization())
+	repos := reposFor(d)
+	for _, rule := range d.PullThroughCache.Rules {
+		if rule.FromHub && rule.UpstreamRepositoryPrefix != "" && rule.UpstreamRepositoryPrefix != config.RootPrefix {
+			repos = append(repos, repo{name: rule.UpstreamRepositoryPrefix + "/library/x"})
+		}
+	}
+	var cs []Case
+	var rows []row
+	for _, la := range lookAlikes {
+		arn := policy.RoleARN("aws", la.id, d.PullThroughCache.Role.Name)
+		for _, r := range repos {
+			rp := resourcePolicy(t, st, r)
+			ctx := map[string]any{"aws:PrincipalOrgID": orgID, "aws:PrincipalOrgPaths": []string{la.path}, "aws:PrincipalAccount": la.id, "aws:PrincipalArn": arn}
+			for k, v := range r.tags {
+				ctx["aws:ResourceTag/"+k] = v
+				ctx["ecr:ResourceTag/"+k] = v
+			}
+			for _, col := range columns {
+				cs = append(cs, Case{Principal: arn, Action: col.action, Resource: policy.RepositoryARN("aws", region, hubID, r.name),
+					ResourceAccount: hubID, Context: ctx, ResourcePolicy: rp, IdentityPolicy: adminIdentity})
+				rows = append(rows, row{decl: decl, caller: caller{name: "role named like the PTC role in the " + la.name, account: la.id, org: orgID, path: la.path},
+					column: col.name, repo: r, want: lookAlikeAllowed(d, la.id, la.path, col.action, r)})
+			}
+		}
+	}
+	return cs, rows
+}
+
 // memberCases are all member rows of one declaration.
 func memberCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
 	cs, rows := memberRegistryCases(t, d, decl)
 	if d.HasFromHubRules() {
 		c2, r2 := trustCases(t, d, decl)
 		c3, r3 := ptcRoleCases(t, d, decl)
-		cs, rows = append(append(cs, c2...), c3...), append(append(rows, r2...), r3...)
+		c4, r4 := lookAlikeCases(t, d, decl)
+		cs, rows = slices.Concat(cs, c2, c3, c4), slices.Concat(rows, r2, r3, r4)
 	}
 	return cs, rows
 }

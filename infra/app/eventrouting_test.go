@@ -186,7 +186,7 @@ func samples(t *testing.T, d *Declaration) []sample {
 			// A sample of the example declaration's roles: name one this declaration declares.
 			s.raw = []byte(strings.ReplaceAll(string(raw), `"`+tg.RoleName+`"`, `"`+p.Parameters["roleName"][0]+`"`))
 		}
-		if ok && probe.Detail.ErrorCode == "" && !(r.Function == trigger.FnDrift && tr.Actor.IsRole(OwnRoleNames(d)...)) {
+		if ok && probe.Detail.ErrorCode == "" && !(r.Function == trigger.FnDrift && OwnWriter(d, tr.Actor)) {
 			s.route = r
 		}
 		out = append(out, s)
@@ -270,28 +270,59 @@ func TestEveryEventReachesExactlyItsFunction(t *testing.T) {
 		}
 	}
 	// ecr-warden's own writes wake nothing: every drift sample, made by a session of the member
-	// execution role or of a hub function role, reaches no rule at all.
+	// execution role (in the sample's account) or of a hub function role (in the hub account,
+	// where those roles live), reaches no rule at all. A role of a member that merely shares a hub
+	// function role's name is anyone else: its edit reaches drift like the sample's own caller's.
+	worker := d.Names.FunctionRole(FnWorker, "eu-west-1")
 	for _, s := range samples(t, d) {
 		if s.route.Function != trigger.FnDrift {
 			continue
 		}
-		for _, role := range []string{d.MemberRoleName, d.Names.FunctionRole(FnWorker, "eu-west-1")} {
-			if hits := m.match(asSessionOf(t, s.raw, role)); len(hits) != 0 {
+		own := map[string][]byte{
+			d.MemberRoleName: asSessionOf(t, s.raw, d.MemberRoleName, ""),
+			worker:           asSessionOf(t, s.raw, worker, d.Hub.AccountID),
+		}
+		for role, raw := range own {
+			if hits := m.match(raw); len(hits) != 0 {
 				t.Errorf("%s written by ecr-warden's role %s reached %v: a loop", s.name, role, hits)
+			}
+		}
+		if acct := accountOf(t, s.raw); acct != d.Hub.AccountID {
+			lookAlike := asSessionOf(t, s.raw, worker, acct)
+			if hits, want := m.match(lookAlike), m.match(s.raw); len(want) == 0 || !slices.Equal(hits, want) {
+				t.Errorf("%s written by %s's own role named %s reached %v, want %v (drift, as any other caller)", s.name, acct, worker, hits, want)
 			}
 		}
 	}
 }
 
-// asSessionOf rewrites a sample's caller into a session of role.
-func asSessionOf(t *testing.T, raw []byte, role string) []byte {
+// accountOf is the account a sample's API call was made in.
+func accountOf(t *testing.T, raw []byte) string {
+	t.Helper()
+	var ev struct {
+		Detail struct {
+			RecipientAccountID string `json:"recipientAccountId"`
+		} `json:"detail"`
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev.Detail.RecipientAccountID
+}
+
+// asSessionOf rewrites a sample's caller into a session of role in account roleAccount (the
+// sample's own account when empty).
+func asSessionOf(t *testing.T, raw []byte, role, roleAccount string) []byte {
 	t.Helper()
 	var ev map[string]interface{}
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
 	}
 	detail := ev["detail"].(map[string]interface{})
-	acct := fmt.Sprint(detail["recipientAccountId"])
+	acct := roleAccount
+	if acct == "" {
+		acct = fmt.Sprint(detail["recipientAccountId"])
+	}
 	detail["userIdentity"] = map[string]interface{}{"type": "AssumedRole", "arn": "arn:aws:sts::" + acct + ":assumed-role/" + role + "/ecr-warden-worker",
 		"sessionContext": map[string]interface{}{"sessionIssuer": map[string]interface{}{"type": "Role", "arn": "arn:aws:iam::" + acct + ":role/" + role, "userName": role}}}
 	b, err := json.Marshal(ev)

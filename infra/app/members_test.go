@@ -126,18 +126,19 @@ func TestManagementForwardsAccountEventsToEveryHubBus(t *testing.T) {
 	}
 }
 
-// notByOwnRoles is the filter that keeps ecr-warden's own writes (sessions of the member execution
-// role and of the hub function roles of the test declaration) from waking drift.
+// notByOwnRoles is the filter that keeps ecr-warden's own writes from waking drift: sessions of the
+// member execution role (by name) and of the test declaration's hub function roles (by ARN, in the
+// hub account 111111111111 only; a member's role of the same name is anyone else).
 func notByOwnRoles() []interface{} {
-	own := []string{"ecr-warden-execution"}
-	for _, region := range []string{"us-east-1", "eu-west-1"} {
-		for _, fn := range []string{"repository", "account", "backfill", "worker", "drift"} {
-			own = append(own, "ecr-warden-"+fn+"-"+region)
-		}
-	}
-	issuer := func(filter interface{}) map[string]interface{} {
+	issuer := func(filter map[string]interface{}) map[string]interface{} {
 		return map[string]interface{}{"userIdentity": map[string]interface{}{"sessionContext": map[string]interface{}{
-			"sessionIssuer": map[string]interface{}{"userName": []interface{}{filter}}}}}
+			"sessionIssuer": filter}}}
 	}
-	return []interface{}{issuer(map[string]interface{}{"anything-but": own}), issuer(map[string]interface{}{"exists": false})}
+	return []interface{}{
+		issuer(map[string]interface{}{
+			"userName": []interface{}{map[string]interface{}{"anything-but": []string{"ecr-warden-execution"}}},
+			"arn":      []interface{}{map[string]interface{}{"anything-but": map[string]interface{}{"prefix": "arn:aws:iam::111111111111:role/ecr-warden-"}}},
+		}),
+		issuer(map[string]interface{}{"userName": []interface{}{map[string]interface{}{"exists": false}}}),
+	}
 }

@@ -28,9 +28,14 @@ type Pattern struct {
 	// Parameters restricts events to these values of detail.requestParameters fields (roleName
 	// for IAM routes, from the declaration; name for the account setting).
 	Parameters map[string][]string
-	// NotBy excludes events whose caller is a session of one of these roles: ecr-warden's own
-	// roles, so its own writes never wake drift (no loops, no wasted invocations).
-	NotBy []string
+	// NotByName and NotByARNPrefix exclude events whose caller is a session of ecr-warden's own
+	// roles, so its own writes never wake drift (no loops, no wasted invocations): the member
+	// execution role by name (IAM role names are unique in an account, and in every account the
+	// member StackSet reaches that name is ecr-warden's), the hub function roles by ARN, in the
+	// hub account only. A role elsewhere that merely shares a hub function role's name is anyone
+	// else: its edits reach drift and are reverted.
+	NotByName      []string
+	NotByARNPrefix string
 	// Function handles matching events.
 	Function string
 	// USEast1Only marks events that exist only in us-east-1 (ECR Public, IAM).
@@ -82,16 +87,23 @@ func (p Pattern) detail() map[string]interface{} {
 		}
 		detail["requestParameters"] = params
 	}
-	if len(p.NotBy) > 0 {
+	if len(p.NotByName) > 0 || p.NotByARNPrefix != "" {
 		// Callers that are not role sessions have no sessionIssuer; anything-but alone would not
 		// match them.
-		issuer := func(filter interface{}) map[string]interface{} {
+		issuer := func(filter map[string]interface{}) map[string]interface{} {
 			return map[string]interface{}{"userIdentity": map[string]interface{}{"sessionContext": map[string]interface{}{
-				"sessionIssuer": map[string]interface{}{"userName": []interface{}{filter}}}}}
+				"sessionIssuer": filter}}}
+		}
+		notOwn := map[string]interface{}{}
+		if len(p.NotByName) > 0 {
+			notOwn["userName"] = []interface{}{map[string]interface{}{"anything-but": p.NotByName}}
+		}
+		if p.NotByARNPrefix != "" {
+			notOwn["arn"] = []interface{}{map[string]interface{}{"anything-but": map[string]interface{}{"prefix": p.NotByARNPrefix}}}
 		}
 		detail["$or"] = []interface{}{
-			issuer(map[string]interface{}{"anything-but": p.NotBy}),
-			issuer(map[string]interface{}{"exists": false}),
+			issuer(notOwn),
+			issuer(map[string]interface{}{"userName": []interface{}{map[string]interface{}{"exists": false}}}),
 		}
 	}
 	return detail
@@ -138,7 +150,7 @@ func patternOf(r trigger.Route, d *Declaration) (Pattern, bool) {
 		}
 	}
 	if r.Function == trigger.FnDrift {
-		p.NotBy = OwnRoleNames(d)
+		p.NotByName, p.NotByARNPrefix = []string{d.MemberRoleName}, HubRoleARNPrefix(d)
 	}
 	if r.ManagementOnly {
 		p.Accounts = []string{d.Hub.ManagementAccountID}
@@ -206,10 +218,20 @@ func DeclaredRoleNames(d *Declaration) []string {
 	return slices.Compact(names)
 }
 
-// OwnRoleNames are the roles whose sessions are ecr-warden itself: the member execution role and
-// every hub function's role in every hub region.
-func OwnRoleNames(d *Declaration) []string {
-	return append([]string{d.MemberRoleName}, strings.Split(SelfRoleNames(d), ",")...)
+// HubRoleARNPrefix is the ARN prefix every hub function role shares (Names.FunctionRole): roles
+// of the hub account whose names start with the installation's base name. The drift rules leave
+// out sessions of those roles; a hub administrator who names another role so is trusted as the
+// installation's owner.
+func HubRoleARNPrefix(d *Declaration) string {
+	return RoleARN(d.Hub.Partition, d.Hub.AccountID, d.Names.Base()+"-")
+}
+
+// OwnWriter reports whether the caller of an event is one the drift rules leave out: a session
+// of the member execution role (by name, in any account) or of a hub role under
+// HubRoleARNPrefix. It is what the rendered patterns decide, for tests that predict which
+// samples reach drift.
+func OwnWriter(d *Declaration, a trigger.Actor) bool {
+	return a.IsRole(d.MemberRoleName) || (a.SessionIssuerARN != "" && strings.HasPrefix(a.SessionIssuerARN, HubRoleARNPrefix(d)))
 }
 
 // routePattern is the pattern of the route with id, for the routes every declaration has.

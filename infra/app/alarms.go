@@ -73,7 +73,7 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 	hour := awscdk.Duration_Hours(jsii.Number(1))
 	for _, d := range []struct{ name, decision, desc string }{
 		{"refused", "refused", "ecr-warden refused a write (guardrail, size, scope or access): see README Runbook, refused"},
-		{"failed-writes", "failed", "ecr-warden failed an AWS write: see README Runbook, failed-writes"},
+		{"failed-writes", "failed", "ecr-warden failed an AWS write, or could not read a document it keeps: see README Runbook, failed-writes"},
 		{"ptc-validation-failed", "ptc-validation-failed", "a pull-through-cache rule ecr-warden wrote failed AWS's validation: see README Runbook, ptc-validation-failed"},
 	} {
 		add(d.name, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metrics.MetricDecisions),

@@ -251,12 +251,7 @@ func ptcRoleAllowed(d *config.Declaration, m, path, action string, r repo) bool 
 func ptcRoleCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
 	st := desired.New(d, organization())
 	boundary := map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": desired.PTCRoleActions, "Resource": "*"}}}
-	repos := reposFor(d)
-	for _, rule := range d.PullThroughCache.Rules {
-		if rule.FromHub && rule.UpstreamRepositoryPrefix != "" && rule.UpstreamRepositoryPrefix != config.RootPrefix {
-			repos = append(repos, repo{name: rule.UpstreamRepositoryPrefix + "/library/x"})
-		}
-	}
+	repos := ptcRepos(d)
 	var cs []Case
 	var rows []row
 	for _, m := range members {
@@ -319,12 +314,7 @@ func lookAlikeAllowed(d *config.Declaration, account, path, action string, r rep
 // admits it only in the accounts that are PTC members, in either upstreamGrantMode.
 func lookAlikeCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
 	st := desired.New(d, organization())
-	repos := reposFor(d)
-	for _, rule := range d.PullThroughCache.Rules {
-		if rule.FromHub && rule.UpstreamRepositoryPrefix != "" && rule.UpstreamRepositoryPrefix != config.RootPrefix {
-			repos = append(repos, repo{name: rule.UpstreamRepositoryPrefix + "/library/x"})
-		}
-	}
+	repos := ptcRepos(d)
 	var cs []Case
 	var rows []row
 	for _, la := range lookAlikes {
@@ -357,4 +347,16 @@ func memberCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) 
 		cs, rows = slices.Concat(cs, c2, c3, c4), slices.Concat(rows, r2, r3, r4)
 	}
 	return cs, rows
+}
+
+// ptcRepos are the hub repositories of d's table plus one under each fromHub rule's upstream
+// prefix, which the pull-through-cache role reads through the hub's upstream grant.
+func ptcRepos(d *config.Declaration) []repo {
+	repos := reposFor(d)
+	for _, rule := range d.PullThroughCache.Rules {
+		if rule.FromHub && rule.UpstreamRepositoryPrefix != "" && rule.UpstreamRepositoryPrefix != config.RootPrefix {
+			repos = append(repos, repo{name: rule.UpstreamRepositoryPrefix + "/library/x"})
+		}
+	}
+	return repos
 }

@@ -480,7 +480,15 @@ func (x *Executor) reconcileHistory(ctx context.Context, s Step, c Change) (dive
 		switch r.Decision {
 		case audit.DecisionPending, audit.DecisionUnknown:
 			if !r.Time.Before(cutoff) {
-				continue // possibly still in flight elsewhere (it would hold the lease)
+				// Possibly still in flight elsewhere (it would hold the
+				// lease), or landed with its outcome not stored yet (a hub
+				// mailbox holder stores a round's outcomes while it
+				// releases): when AWS holds its document it is the last
+				// write, not a divergence.
+				if last == nil && sameDocument(r.After, c.Before) {
+					last = &recs[i]
+				}
+				continue
 			}
 			d, note := audit.DecisionFailed, "settled by a later writer: AWS does not hold this write's document (it holds: "+orNone(c.Before)+")"
 			if sameDocument(r.After, c.Before) {

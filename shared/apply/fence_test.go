@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -379,6 +380,47 @@ func TestDivergenceFromLastAppliedPlansFullState(t *testing.T) {
 	if len(diverged) != 1 || !slices.Equal(principals(t, diverged[0].Before), []string{"222222222222", "333333333333"}) ||
 		!slices.Equal(principals(t, diverged[0].After), []string{"222222222222", "999999999999"}) {
 		t.Fatalf("want one diverged record with the recorded and the found document, got %+v", diverged)
+	}
+}
+
+// A write that landed while its outcome is still being stored (a hub
+// mailbox holder stores a round's outcomes while it releases the lease, so
+// the next writer can take the lease first) is the document's last write:
+// the next writer finds AWS holding that young pending record's document,
+// records no divergence and plans on top of it.
+func TestYoungPendingRecordThatAWSHoldsIsTheLastWrite(t *testing.T) {
+	localaws.Need(t)
+	db := fenceTables(t)
+	ctx := context.Background()
+	x := fenceExecutor(t, db, "account/F", 10*time.Second)
+	reg := &registry{text: docOf(t, "222222222222")}
+	if _, err := x.Run(ctx, accountStep(t, reg, "F", "333333333333", true)); err != nil {
+		t.Fatal(err)
+	}
+	trail, _ := audit.New(db, "fence-audit", audit.Options{Logger: slog.New(slog.DiscardHandler)})
+	landed := docOf(t, "222222222222", "333333333333", "555555555555")
+	if _, err := trail.Begin(ctx, audit.Record{Op: "update", Trigger: audit.Trigger{EventID: "holder", EventType: "account"},
+		Target: audit.Target{ARN: fenceRegistry, AccountID: "111111111111", Region: "us-east-1", Kind: "ECRRegistryPolicy"},
+		Before: reg.read(), After: landed}); err != nil {
+		t.Fatal(err)
+	}
+	reg.text = landed
+	step := accountStep(t, reg, "G", "444444444444", true)
+	step.FullPlan = func(context.Context) (apply.Change, error) {
+		t.Error("the full desired state was planned: the landed write was taken for a divergence")
+		return apply.Change{}, errors.New("no full plan expected")
+	}
+	if _, err := x.Run(ctx, step); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := principals(t, reg.read()), []string{"222222222222", "333333333333", "444444444444", "555555555555"}; !slices.Equal(got, want) {
+		t.Fatalf("document grants %v, want %v", got, want)
+	}
+	recs, _ := trail.History(ctx, fenceRegistry, 0)
+	for _, r := range recs {
+		if r.Decision == audit.DecisionDiverged {
+			t.Fatalf("diverged record %+v for a write that landed", r)
+		}
 	}
 }
 

@@ -277,9 +277,13 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 				// last read are told nothing else, so the refusal is
 				// recorded under them too.
 				closed = true // abandoned and released here
+				// Writes of the round that landed (hub repository
+				// policies beside the refused registry policy) keep
+				// their outcomes.
+				ferr := outcomes.Finish(context.WithoutCancel(ctx))
 				r, err := e.hubRefusedLate(ctx, mb, ls, region, box, written)
 				rep.Add(r)
-				return rep, errors.Join(err, ls.Release(context.WithoutCancel(ctx)))
+				return rep, errors.Join(ferr, err, ls.Release(context.WithoutCancel(ctx)))
 			}
 			if err != nil {
 				return rep, err
@@ -452,9 +456,10 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	if err != nil {
 		return rep, false, false, err
 	}
-	for _, res := range results {
-		shrunk = shrunk || res.Change.Withheld != ""
-	}
+	// Only the registry policy decides whether a join's grant is in AWS;
+	// an enumerating hub repository policy written shrunk records its own
+	// refusal and is converged in full by the sweep once it fits.
+	shrunk = len(results) > 0 && results[0].Change.Withheld != ""
 	// Only with the write and its outcomes stored may the applied entries
 	// leave the mailbox; a refused plan leaves them to the next holder.
 	return rep, len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged), shrunk, nil

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -350,8 +352,25 @@ func TestKeepHeldRenewsALongReadAndReportsALostLease(t *testing.T) {
 // it for a later holder, and the refusal of what was left out (the size,
 // the accounts not added) is recorded under their events.
 func TestDepartureFoldedWithJoinsOverTheLimitIsWritten(t *testing.T) {
+	departureFoldedWithJoins(t, "")
+}
+
+// The same on a registry of policy scope V1 that the declaration lets
+// ecr-warden switch to V2: the switch carries what the shrunk write left
+// out, so the joins stay in the mailbox and their refusal is recorded (a
+// switch once dropped it, and the joins left the mailbox as if written).
+func TestDepartureFoldedWithJoinsOverTheLimitSwitchesScope(t *testing.T) {
+	w := departureFoldedWithJoins(t, `{"allowSwitchToV2": true}`)
+	if got := w.aws.Scope(fHub, fRegion); got != "V2" {
+		t.Errorf("registry policy scope %s after the write, want V2", got)
+	}
+}
+
+// departureFoldedWithJoins runs the scenario with the registryPolicyScope
+// JSON scope (a V1 registry when set).
+func departureFoldedWithJoins(t *testing.T, scope string) *world {
 	ctx := context.Background()
-	w, leases, path := mailboxWorld(t, "")
+	w, leases, path := mailboxWorld(t, scope)
 	if _, err := w.engine.Reconcile(ctx, target(trigger.KindRegistryPolicy, fHub)); err != nil {
 		t.Fatal(err)
 	}
@@ -387,6 +406,9 @@ func TestDepartureFoldedWithJoinsOverTheLimitIsWritten(t *testing.T) {
 		t.Fatalf("held policy is %d characters: one more account would still fit", len(text))
 	}
 	w.aws.SetRegistryPolicy(fHub, fRegion, text)
+	if scope != "" {
+		w.aws.SetScope(fHub, fRegion, "V1")
+	}
 	postChange(t, leases, fTeamB, path, "evt-join-b")
 	postChange(t, leases, fThird, path, "evt-join-third")
 
@@ -437,4 +459,110 @@ func TestDepartureFoldedWithJoinsOverTheLimitIsWritten(t *testing.T) {
 		t.Fatalf("the lease is still held: %v", err)
 	}
 	_ = ls.Release(ctx)
+	return w
+}
+
+// A round whose hub registry policy is refused (a V1 registry the
+// declaration may not switch) still wrote the enumerating hub repository
+// policies beside it: their outcomes are stored (applied), not left pending
+// as if the holder had died, although the holder abandons the round.
+func TestRefusedHubRoundKeepsTheOutcomesOfWritesThatLanded(t *testing.T) {
+	ctx := context.Background()
+	w, _, path := enumeratingHubWorld(t)
+	repo := w.aws.CreateRepository(fHub, fRegion, "apps/web", nil)
+	w.aws.SetScope(fHub, fRegion, "V1")
+
+	ca := Cause{Trigger: audit.Trigger{EventID: "evt-join"}}
+	rep, err := w.engine.HubForAccount(ctx, ca, desired.Account{ID: fThird, Status: "ACTIVE", OUPath: path}, true)
+	if err != nil {
+		t.Fatalf("HubForAccount: %v", err)
+	}
+	if rep.Refused == 0 {
+		t.Fatalf("report %+v: want the registry policy refused", rep)
+	}
+	hasAll(t, "hub repository policy", w.aws.RepositoryPolicy(fHub, fRegion, "apps/web"), "arn:aws:iam::"+fThird+":root")
+	got := w.decisions(t, repo)
+	if !slices.Contains(got, string(audit.DecisionApplied)) || slices.Contains(got, string(audit.DecisionPending)) {
+		t.Errorf("decisions on %s: %v, want its write applied, nothing pending", repo, got)
+	}
+}
+
+// enumeratingHubWorld is mailboxWorld with a second grant that enumerates
+// the OU's accounts in the hub's apps/* repository policies, so account
+// events change those policies under the registry's lease too.
+func enumeratingHubWorld(t *testing.T) (*world, *lease.Leaser, string) {
+	t.Helper()
+	ctx := context.Background()
+	const ou = "o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"
+	w := newWorld(t, `"registryPolicyScope": {"allowSwitchToV2": false}, "grants": [
+	    {"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["`+ou+`"]}, "placement": "registry", "principalMode": "enumerate"},
+	    {"name": "apps-repo", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["`+ou+`"]}, "placement": "repository", "principalMode": "enumerate"}]`)
+	db := dynamodb.NewFromConfig(server.Config(region))
+	if err := lease.CreateTable(ctx, db, "leases"); err != nil {
+		t.Fatal(err)
+	}
+	leases, err := lease.New(db, "leases", lease.Options{Holder: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.engine.Exec.Leases = leases
+	return w, leases, w.aws.Join(fThird, "workloads")
+}
+
+// A departure folded with two joins: the registry policy takes them, but the
+// enumerating hub repository policy (a large foreign statement beside it)
+// can only be written shrunk (the departed account removed, the join
+// withheld, its refusal recorded). The join's grant is in the registry
+// policy, so its entry leaves the mailbox, instead of staying to be planned
+// and refused again by every later holder; the repository follows at the
+// sweep once it fits.
+func TestJoinWrittenInTheRegistryLeavesTheMailboxWhenARepositoryIsShrunk(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := enumeratingHubWorld(t)
+	w.aws.CreateRepository(fHub, fRegion, "apps/web", nil)
+	root := func(a string) string { return "arn:aws:iam::" + a + ":root" }
+	tg := target(trigger.KindRepository, fHub)
+	tg.Repository = "apps/web"
+	if _, err := w.engine.Reconcile(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := policy.Parse(w.aws.RepositoryPolicy(fHub, fRegion, "apps/web"))
+	if err != nil || len(doc.Statements) != 1 {
+		t.Fatalf("hub repository policy %v: %v", doc, err)
+	}
+	owned := doc.Statements[0].WithoutRaw()
+	pr := *owned.Principal
+	pr.AWS = policy.StringList{root(fTeamA)}
+	owned.Principal = &pr
+	var big policy.Statement
+	pad := strings.Repeat("x", 10240-420)
+	if err := json.Unmarshal([]byte(`{"Sid":"Big","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalTag/team":"`+pad+`"}}}`), &big); err != nil {
+		t.Fatal(err)
+	}
+	text, err := (&policy.Document{Version: doc.Version, Statements: []policy.Statement{big, owned}}).Marshal()
+	if err != nil || len(text) > 10240 || len(text)+len(root(fThird))+3 <= 10240 {
+		t.Fatalf("repository policy of %d characters (%v): want one more account not to fit", len(text), err)
+	}
+	w.aws.SetRepositoryPolicy(fHub, fRegion, "apps/web", text)
+	postChange(t, leases, fThird, path, "evt-join")
+	postChange(t, leases, fTeamB, path, "evt-join-b")
+
+	ca := Cause{Trigger: audit.Trigger{EventID: "evt-departure"}}
+	rep, err := w.engine.HubForAccount(ctx, ca, desired.Account{ID: fTeamA, Status: "SUSPENDED", OUPath: path}, false)
+	if err != nil {
+		t.Fatalf("HubForAccount: %v", err)
+	}
+	hasAll(t, "hub registry policy", w.aws.RegistryPolicy(fHub, fRegion), root(fThird), root(fTeamB))
+	repoDoc := w.aws.RepositoryPolicy(fHub, fRegion, "apps/web")
+	hasNone(t, "hub repository policy", repoDoc, root(fTeamA), root(fThird), root(fTeamB))
+	if rep.Refused == 0 {
+		t.Errorf("report %+v: want the repository policy's growth refused", rep)
+	}
+	box, err := leases.Peek(ctx, lease.RegistryKey(fHub, fRegion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if box.Has(fThird) || box.Has(fTeamB) || box.Has(fTeamA) || box.Open != "" {
+		t.Errorf("mailbox %+v: want the joins gone (their registry grants are written), closed", box)
+	}
 }

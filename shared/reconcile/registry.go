@@ -208,5 +208,9 @@ func (e *Engine) planScope(ctx context.Context, reg *inventory.Registry, arn str
 		return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("registry %s uses registry policy scope V1, which enforces only ReplicateImage, BatchImportUpstreamImage and CreateRepository; the declared statements need V2. Switch the registry to V2 (aws ecr put-account-setting --name REGISTRY_POLICY_SCOPE --value V2) or set registryPolicyScope.allowSwitchToV2 in the declaration", arn)}
 	}
 	c.Reason += "; switches registry policy scope V1 -> V2 first (allowed by the declaration)"
-	return apply.Change{Op: c.Op, Before: c.Before, After: c.After, Diff: c.Diff(), Reason: c.Reason, Detail: scopeSwitch{c}}, nil
+	// Everything else of the document's change carries over (what a shrunk
+	// write withheld, the foreign statements the guard cannot vouch for).
+	ch := apply.FromDocument(c)
+	ch.Detail = scopeSwitch{c}
+	return ch, nil
 }

@@ -68,6 +68,16 @@ func (f *AWS) RepositoryPolicy(account, region, name string) (doc string) {
 	return doc
 }
 
+// SetRepositoryPolicy stores an existing private repository's policy as a
+// hand edit would, unchecked.
+func (f *AWS) SetRepositoryPolicy(account, region, name, doc string) {
+	f.onRegistry(account, region, func(r *registry) {
+		if repo, ok := r.repos[name]; ok {
+			repo.policy = doc
+		}
+	})
+}
+
 // SetRegistryPolicy stores a registry policy as a hand edit would, unchecked.
 func (f *AWS) SetRegistryPolicy(account, region, doc string) {
 	f.onRegistry(account, region, func(r *registry) { r.policy = doc })

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
@@ -213,6 +214,16 @@ func TestMoveHandsTheRepositoriesToTheWorker(t *testing.T) {
 	if !unit.Moved || unit.Account != a || unit.Region != region || unit.RunID == "" || unit.WalkedAt.IsZero() ||
 		!slices.ContainsFunc(unit.Accounts, func(x desired.Account) bool { return x.ID == a }) {
 		t.Errorf("queued unit %+v: want a moved unit of %s/%s carrying the account", unit, a, region)
+	}
+	// The same unit again, held back for as long as a unit walked before
+	// the move may still run on its old view.
+	attrs, err := q.GetQueueAttributes(w.ctx, &sqs.GetQueueAttributesInput{QueueUrl: created.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)]; got != "1" {
+		t.Errorf("%s delayed messages, want the moved unit once more, after reconcile.WorkFreshFor", got)
 	}
 }
 

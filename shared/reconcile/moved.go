@@ -114,6 +114,16 @@ func (e *Engine) movedAccount(ctx context.Context, cause Cause, acct desired.Acc
 	for i := range units {
 		units[i].Moved = true
 	}
+	// A backfill or sweep unit of this account walked before the move may
+	// still run on its old view for up to WorkFreshFor (units trust their
+	// walk that long, and a standard queue keeps no order): it would put
+	// back what the move changed, until the next sweep. The same units
+	// sent again WorkFreshFor later run after every such unit, and read the
+	// account's place again as any moved unit does.
+	for _, u := range units[:len(units):len(units)] {
+		u.Delay = WorkFreshFor
+		units = append(units, u)
+	}
 	return e.handOver(ctx, cause, units, "moved account "+acct.ID)
 }
 
@@ -165,6 +175,9 @@ func (e *Engine) handOver(ctx context.Context, cause Cause, units []Work, what s
 	if e.Queue == nil {
 		var errs []error
 		for _, w := range units {
+			if w.Delay > 0 {
+				continue // follows queued units; without a queue there are none
+			}
 			r, err := e.Converge(ctx, cause, w)
 			rep.Add(r)
 			errs = append(errs, err)

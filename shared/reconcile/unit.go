@@ -53,6 +53,12 @@ type Work struct {
 	// its records carry the event, and RunID is the event's id.
 	Trigger *audit.Trigger `json:"trigger,omitempty"`
 	Actor   *audit.Actor   `json:"actor,omitempty"`
+	// Delay holds the unit back in the queue for that long (SQS allows up
+	// to 15 minutes on a standard queue); it is how it is sent, not part of
+	// the message. A move sends its units twice, the second time after
+	// WorkFreshFor, so that it converges after any unit walked before the
+	// move can still run on its old view (moved.go).
+	Delay time.Duration `json:"-"`
 	// WalkedAt is when the backfill read Accounts from the organization.
 	// A unit converged long after that (an SQS retry an hour later, a
 	// dead-letter queue redriven days later) reads the organization again

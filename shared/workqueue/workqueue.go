@@ -34,6 +34,8 @@ const (
 	MaxMessageBytes = 256 * 1024
 	// maxBatchEntries is SendMessageBatch's entry limit.
 	maxBatchEntries = 10
+	// maxDelay is SQS's longest per-message delay.
+	maxDelay = 15 * time.Minute
 	// attempts bounds the sends of entries SQS fails on its side.
 	attempts = 3
 )
@@ -65,6 +67,14 @@ func (q Queue) Send(ctx context.Context, units []reconcile.Work) (int, error) {
 			return 0, fmt.Errorf("unit %s/%s is %d bytes, over the SQS message limit of %d: the organization is too large to ship with every unit; use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, len(body), MaxMessageBytes)
 		}
 		e := sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("u%d", i)), MessageBody: aws.String(string(body))}
+		if w.Delay > 0 {
+			if fifo {
+				// A FIFO queue takes no per-message delay, and needs none:
+				// a message group (the account and region) keeps its order.
+				continue
+			}
+			e.DelaySeconds = int32(min(w.Delay, maxDelay) / time.Second)
+		}
 		if fifo {
 			e.MessageGroupId = aws.String(w.Account + "-" + w.Region)
 			e.MessageDeduplicationId = aws.String(w.RunID + "-" + w.Account + "-" + w.Region)

@@ -222,6 +222,9 @@ func (r *run) createStack(ctx context.Context, cfg aws.Config, account, name str
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if err := r.disableEventSourceMappings(ctx, cfg); err != nil {
+		return ds, fmt.Errorf("stack %s: %w", name, err)
+	}
 	var tmpl struct {
 		Resources map[string]struct {
 			Type      string `json:"Type"`
@@ -270,4 +273,32 @@ func (r *run) deleteStack(ctx context.Context, cfg aws.Config, name string) erro
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// disableEventSourceMappings turns off the local AWS's own SQS event source
+// mappings of the account and region: the rehearsal is the event source
+// mapping (localrun.Drain delivers the work queue to the deployed worker),
+// while the emulator's receives every queued message on each send, cannot
+// invoke the function, and so counts receives toward the dead-letter
+// queue's limit (five sends after a message dead-lettered it).
+func (r *run) disableEventSourceMappings(ctx context.Context, cfg aws.Config) error {
+	raw, err := r.signed(ctx, cfg, "lambda", http.MethodGet, "/2015-03-31/event-source-mappings/", nil)
+	if err != nil {
+		return fmt.Errorf("listing event source mappings: %w", err)
+	}
+	var list struct {
+		EventSourceMappings []struct {
+			UUID  string `json:"UUID"`
+			State string `json:"State"`
+		} `json:"EventSourceMappings"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return fmt.Errorf("decoding the event source mappings: %w", err)
+	}
+	for _, m := range list.EventSourceMappings {
+		if _, err := r.signed(ctx, cfg, "lambda", http.MethodPut, "/2015-03-31/event-source-mappings/"+m.UUID, []byte(`{"Enabled":false}`)); err != nil {
+			return fmt.Errorf("disabling event source mapping %s: %w", m.UUID, err)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -186,6 +187,14 @@ func selectUnits(d *config.Declaration, req trigger.BackfillRequest, runID strin
 	}
 	if hubSelected {
 		hubContext := context
+		if !orgDependent(d) {
+			// The hub's documents list no accounts: its unit needs only
+			// the accounts the grants name (their membership spares the
+			// principal check a read each). The whole organization would
+			// pass SQS's 256 KiB message limit at about 2,250 accounts and
+			// fail every run for a declaration that never enumerates.
+			hubContext = namedAccounts(d, context)
+		}
 		if len(hubContext) == 0 {
 			hubContext = []desired.Account{{ID: d.Hub.AccountID, Status: "ACTIVE"}}
 		}
@@ -206,3 +215,35 @@ func selectUnits(d *config.Declaration, req trigger.BackfillRequest, runID strin
 	}
 	return sel, nil
 }
+
+// namedAccounts are the accounts of context that d's grants name as
+// principals (an account, or a role's account), in context's order.
+func namedAccounts(d *config.Declaration, context []desired.Account) []desired.Account {
+	named := map[string]bool{}
+	add := func(accounts, roles []string) {
+		for _, a := range accounts {
+			named[a] = true
+		}
+		for _, r := range roles {
+			if m := roleAccount.FindStringSubmatch(r); m != nil {
+				named[m[1]] = true
+			}
+		}
+	}
+	for _, g := range d.Grants {
+		add(g.Principals.Accounts, g.Principals.Roles)
+	}
+	for _, g := range d.PublicRepositories {
+		add(g.Principals.Accounts, g.Principals.Roles)
+	}
+	var out []desired.Account
+	for _, a := range context {
+		if named[a.ID] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// roleAccount finds the account of a role ARN.
+var roleAccount = regexp.MustCompile(`^arn:[^:]+:iam::(\d{12}):`)

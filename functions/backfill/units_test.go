@@ -182,3 +182,64 @@ func TestUnitContext(t *testing.T) {
 		}
 	}
 }
+
+// A declaration whose hub documents list no accounts (condition mode, no
+// fromHub rule) ships the hub unit without the organization: only the
+// accounts its grants name, and the hub's documents render the same from
+// them as from the whole organization. (The whole organization passes
+// SQS's 256 KiB message limit at about 2,250 accounts.)
+func TestHubUnitCarriesTheOrganizationOnlyWhenItsDocumentsListAccounts(t *testing.T) {
+	var raw map[string]any
+	b, _ := os.ReadFile("../../infra/declaration.json")
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range raw["grants"].([]any) {
+		g.(map[string]any)["principalMode"] = "condition"
+	}
+	delete(raw, "pullThroughCache")
+	b, _ = json.Marshal(raw)
+	cd, err := config.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if orgDependent(cd) {
+		t.Fatal("a condition-only declaration without fromHub rules reported as depending on the organization")
+	}
+	sel, err := selectUnits(cd, trigger.BackfillRequest{Action: "backfill", Targets: trigger.BackfillTargets{All: true}}, "r", exampleWalk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole []desired.Account
+	for _, a := range exampleWalk().Accounts {
+		whole = append(whole, desired.Account{ID: a.ID, Status: a.Status, OUPath: a.OUPath})
+	}
+	full := desired.New(cd, whole)
+	hubUnits := 0
+	for _, u := range sel.Units {
+		if u.Account != cd.Hub.AccountID {
+			continue
+		}
+		hubUnits++
+		if len(u.Accounts) >= len(whole) {
+			t.Errorf("hub unit %s carries %d accounts, the whole organization", u.Region, len(u.Accounts))
+		}
+		self := desired.New(cd, u.Accounts)
+		ja, _ := json.Marshal(full.RegistryStatements(u.Account, u.Region))
+		jb, _ := json.Marshal(self.RegistryStatements(u.Account, u.Region))
+		if string(ja) != string(jb) {
+			t.Errorf("hub registry statements in %s differ with the unit's accounts:\n%s\nwhole organization:\n%s", u.Region, jb, ja)
+		}
+		for _, name := range []string{"shared/base", "apps/web", "team-a/api", "platform/tools"} {
+			repo := desired.Repository{Account: u.Account, Region: u.Region, Name: name}
+			ja, _ := json.Marshal(full.RepositoryStatements(repo))
+			jb, _ := json.Marshal(self.RepositoryStatements(repo))
+			if string(ja) != string(jb) {
+				t.Errorf("hub repository %s statements in %s differ with the unit's accounts:\n%s\nwhole organization:\n%s", name, u.Region, jb, ja)
+			}
+		}
+	}
+	if hubUnits == 0 {
+		t.Fatal("no hub unit")
+	}
+}

@@ -102,6 +102,7 @@ func (w Work) Cause() Cause {
 func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, error) {
 	start := time.Now()
 	var rep Report
+	walked := w.WalkedAt
 	w, err := e.freshen(ctx, cause, w, start)
 	if err != nil {
 		return rep, errors.Join(err, e.summarize(ctx, cause, w, rep, time.Since(start), err))
@@ -122,11 +123,14 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		acct, ok := findAccount(w.Accounts, w.Account)
 		if !ok || !state.ManagedMember(acct) {
 			err := fmt.Errorf("converging %s/%s: account is not an active member of the organization", w.Account, w.Region)
-			if w.Trigger != nil {
-				// An account event's unit whose account has left since: it
-				// can never succeed, and the departure is converged by its
-				// own event. Settled, and said so in the summary.
-				return rep, x.summarize(ctx, cause, w, rep, time.Since(start), fmt.Errorf("skipped, nothing converged: %w (it left after the event that queued this unit)", err))
+			if w.Trigger != nil || !w.WalkedAt.Equal(walked) || ok {
+				// An account event's unit whose account has left since, or
+				// a unit whose organization, read again (a retry, a
+				// redriven dead letter), no longer has the account as a
+				// member: it can never succeed, and the departure is
+				// converged by its own event. Settled, and said so in the
+				// summary, instead of retried into the dead-letter queue.
+				return rep, x.summarize(ctx, cause, w, rep, time.Since(start), fmt.Errorf("skipped, nothing converged: %w (it left after the walk or the event that queued this unit)", err))
 			}
 			return rep, err
 		}

@@ -204,3 +204,29 @@ func TestFailedWalkUnderTheLeaseFailsOnlyTheEnumeratingDocuments(t *testing.T) {
 	registry := registryResource("aws", fHub, fRegion).ARN
 	hasAll(t, "failed record of the hub registry policy", w.readFailures(t)[registry], registry, "walking the organization under the lease", "TooManyRequestsException")
 }
+
+// A member unit read again hours after its walk (an SQS retry, a redriven
+// dead letter) whose account has left since is settled, with a summary
+// saying it was skipped, instead of failing on every delivery into the
+// dead-letter queue: it can never succeed, and the departure is the
+// departure event's to converge.
+func TestStaleUnitOfADepartedMemberIsSkipped(t *testing.T) {
+	w, unit := staleWorld(t, time.Now().Add(-2*time.Hour))
+	unit.Account = fGone
+	rep, err := w.engine.Converge(context.Background(), Cause{}, unit)
+	if err != nil {
+		t.Fatalf("Converge: %v; want the unit settled as skipped", err)
+	}
+	if rep.Changed != 0 || rep.Failed != 0 {
+		t.Errorf("report %+v, want nothing converged", rep)
+	}
+	var summary *audit.Record
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionSummary {
+			summary = &r
+		}
+	}
+	if summary == nil || !strings.Contains(summary.Error, "skipped") || !strings.Contains(summary.Error, fGone) {
+		t.Errorf("summary %+v, want one saying the unit of %s was skipped", summary, fGone)
+	}
+}

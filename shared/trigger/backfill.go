@@ -46,7 +46,9 @@ type BackfillTargets struct {
 }
 
 // repositoryGlob allows the declaration's glob syntax (shared/*) in backfill targets.
-var repositoryGlob = regexp.MustCompile(`^[a-z0-9._/*?-]{1,256}$`)
+// Only * is a wildcard (desired.MatchPattern); a ? would be taken literally
+// and match nothing, so it is refused.
+var repositoryGlob = regexp.MustCompile(`^[a-z0-9._/*-]{1,256}$`)
 
 // ParseBackfill decodes and validates a backfill payload the way the
 // declaration is validated: every problem is found in one pass and reported
@@ -139,12 +141,18 @@ func (ps *payloadProblems) request(v any) BackfillRequest {
 		case "dryRun":
 			req.DryRun = ps.boolean(k, obj[k])
 		case "sweep":
-			req.Sweep = ps.boolean(k, obj[k])
+			// The scheduled sweep arrives as EventBridge's Scheduled Event and
+			// is recorded as the schedule's (source aws.events): an invoke
+			// cannot claim to be it.
+			ps.add(k, "is set only by the sweep's schedule (an EventBridge Scheduled Event); a manual run is a backfill, remove %s", quote(k))
 		case "requireCleanPlan":
 			req.RequireCleanPlan = ps.boolean(k, obj[k])
 		default:
 			ps.add(k, "unknown field %s%s", quote(k), didYouMean(k, requestKeys))
 		}
+	}
+	if req.DryRun && req.RequireCleanPlan {
+		ps.add("requireCleanPlan", "has no meaning in a dry run, which writes nothing anyway: drop one of dryRun and requireCleanPlan")
 	}
 	return req
 }
@@ -227,7 +235,7 @@ func (ps *payloadProblems) semantics(r BackfillRequest) {
 	check("ous", tg.OUs, checkParent)
 	check("repositories", tg.Repositories, func(path, p string) error {
 		if !repositoryGlob.MatchString(p) {
-			return fmt.Errorf("%s: %s is not a repository name or glob (lowercase letters, digits, . _ - / and * ?)", path, quote(p))
+			return fmt.Errorf("%s: %s is not a repository name or glob (lowercase letters, digits, . _ - / and the wildcard *)", path, quote(p))
 		}
 		return nil
 	})
@@ -323,7 +331,7 @@ func (r BackfillRequest) String() string {
 }
 
 var (
-	requestKeys = []string{"action", "targets", "dryRun", "sweep", "requireCleanPlan"}
+	requestKeys = []string{"action", "targets", "dryRun", "requireCleanPlan"}
 	targetKeys  = []string{"all", "accounts", "ous", "repositories", "regions"}
 )
 
@@ -349,7 +357,7 @@ func decodeMessage(err error) string {
 		return "not valid JSON: empty or truncated payload"
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return fmt.Sprintf("unknown field %s (known: action, targets{all, accounts, ous, repositories, regions}, dryRun, sweep)", f)
+		return fmt.Sprintf("unknown field %s (known: action, targets{all, accounts, ous, repositories, regions}, dryRun, requireCleanPlan)", f)
 	}
 	return err.Error()
 }

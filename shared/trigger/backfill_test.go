@@ -13,7 +13,6 @@ func TestParseBackfill(t *testing.T) {
 		{`{"action":"backfill","targets":{"all":true},"dryRun":true}`, "all (dry run)"},
 		{`{"action":"backfill","targets":{"accounts":["222222222222"],"ous":["ou-ab12-11111111","r-ab12"],"repositories":["shared/*","team-a/app"],"regions":["us-east-1"]}}`,
 			"accounts=222222222222 ous=ou-ab12-11111111,r-ab12 repositories=shared/*,team-a/app regions=us-east-1"},
-		{`{"action":"backfill","targets":{"all":true},"sweep":true}`, "sweep all"},
 	}
 	for _, c := range ok {
 		req, err := ParseBackfill([]byte(c.raw))
@@ -38,6 +37,9 @@ func TestParseBackfill(t *testing.T) {
 		{"bad repository", `{"action":"backfill","targets":{"repositories":["Team A"]}}`, `targets.repositories[0]`},
 		{"all and lists", `{"action":"backfill","targets":{"all":true,"accounts":["222222222222"]}}`, "cannot be combined"},
 		{"no targets", `{"action":"backfill"}`, "targets: missing"},
+		{"sweep claimed", `{"action":"backfill","targets":{"accounts":["222222222222"]},"sweep":true}`, "sweep: is set only by the sweep's schedule"},
+		{"question mark", `{"action":"backfill","targets":{"repositories":["team-?/app"]}}`, `targets.repositories[0]: "team-?/app" is not a repository name or glob`},
+		{"clean dry run", `{"action":"backfill","targets":{"all":true},"dryRun":true,"requireCleanPlan":true}`, "requireCleanPlan: has no meaning in a dry run"},
 		{"empty targets", `{"action":"backfill","targets":{}}`, "targets: missing"},
 		{"wrong action", `{"action":"restore","targets":{"all":true}}`, `action: "restore"`},
 		{"truncated", `{"action":"backfill","targets":{"all":tr`, "not valid JSON"},
@@ -74,9 +76,9 @@ func TestParseBackfillEveryMistake(t *testing.T) {
 		t.Fatalf("detail\n got %s\nwant %s", r.Detail, want)
 	}
 	// Semantic problems are reported alongside shape problems.
-	_, err = ParseBackfill([]byte(`{"action":"backfill","targets":{"accounts":["2222","x"],"regions":["us-east"]},"dryRun":true,"dryRun":false,"swep":true}`))
+	_, err = ParseBackfill([]byte(`{"action":"backfill","targets":{"accounts":["2222","x"],"regions":["us-east"]},"dryRun":true,"dryRun":false,"dryrun":true}`))
 	r, _ = AsRejection(err)
-	for _, part := range []string{`dryRun: appears more than once`, `swep: unknown field "swep" (did you mean "sweep"?)`,
+	for _, part := range []string{`dryRun: appears more than once`, `dryrun: unknown field "dryrun" (did you mean "dryRun"?)`,
 		`targets.accounts[0]: "2222"`, `targets.accounts[1]: "x"`, `targets.regions[0]: "us-east"`} {
 		if r == nil || !strings.Contains(r.Detail, part) {
 			t.Errorf("detail %v lacks %q", r, part)
@@ -84,7 +86,7 @@ func TestParseBackfillEveryMistake(t *testing.T) {
 	}
 	// Nothing close: the known names are listed.
 	_, err = ParseBackfill([]byte(`{"action":"backfill","targets":{"all":true},"colour":"red"}`))
-	if r, _ := AsRejection(err); r == nil || !strings.Contains(r.Detail, `colour: unknown field "colour"; known: action, targets, dryRun, sweep`) {
+	if r, _ := AsRejection(err); r == nil || !strings.Contains(r.Detail, `colour: unknown field "colour"; known: action, targets, dryRun, requireCleanPlan`) {
 		t.Errorf("got %v", err)
 	}
 }

@@ -128,19 +128,7 @@ func TestUnitContext(t *testing.T) {
 		}
 	}
 
-	var raw map[string]any
-	b, _ := os.ReadFile("../../infra/declaration.json")
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range raw["grants"].([]any) {
-		g.(map[string]any)["principalMode"] = "condition"
-	}
-	b, _ = json.Marshal(raw)
-	cd, err := config.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cd := conditionDecl(t, nil)
 	if enumerates(cd) {
 		t.Fatal("condition-only declaration reported as enumerating")
 	}
@@ -148,11 +136,7 @@ func TestUnitContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var whole []desired.Account
-	for _, a := range exampleWalk().Accounts {
-		whole = append(whole, desired.Account{ID: a.ID, Status: a.Status, OUPath: a.OUPath})
-	}
-	full := desired.New(cd, whole)
+	full := desired.New(cd, wholeExampleOrg())
 	for _, u := range sel.Units {
 		if u.Account == cd.Hub.AccountID {
 			if len(u.Accounts) != 5 {
@@ -189,20 +173,7 @@ func TestUnitContext(t *testing.T) {
 // them as from the whole organization. (The whole organization passes
 // SQS's 256 KiB message limit at about 2,250 accounts.)
 func TestHubUnitCarriesTheOrganizationOnlyWhenItsDocumentsListAccounts(t *testing.T) {
-	var raw map[string]any
-	b, _ := os.ReadFile("../../infra/declaration.json")
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range raw["grants"].([]any) {
-		g.(map[string]any)["principalMode"] = "condition"
-	}
-	delete(raw, "pullThroughCache")
-	b, _ = json.Marshal(raw)
-	cd, err := config.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cd := conditionDecl(t, func(raw map[string]any) { delete(raw, "pullThroughCache") })
 	if orgDependent(cd) {
 		t.Fatal("a condition-only declaration without fromHub rules reported as depending on the organization")
 	}
@@ -210,10 +181,7 @@ func TestHubUnitCarriesTheOrganizationOnlyWhenItsDocumentsListAccounts(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var whole []desired.Account
-	for _, a := range exampleWalk().Accounts {
-		whole = append(whole, desired.Account{ID: a.ID, Status: a.Status, OUPath: a.OUPath})
-	}
+	whole := wholeExampleOrg()
 	full := desired.New(cd, whole)
 	hubUnits := 0
 	for _, u := range sel.Units {
@@ -242,4 +210,36 @@ func TestHubUnitCarriesTheOrganizationOnlyWhenItsDocumentsListAccounts(t *testin
 	if hubUnits == 0 {
 		t.Fatal("no hub unit")
 	}
+}
+
+// conditionDecl is the example declaration with every grant in condition
+// mode, changed further by edit (on its JSON) when set.
+func conditionDecl(t *testing.T, edit func(raw map[string]any)) *config.Declaration {
+	t.Helper()
+	var raw map[string]any
+	b, _ := os.ReadFile("../../infra/declaration.json")
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range raw["grants"].([]any) {
+		g.(map[string]any)["principalMode"] = "condition"
+	}
+	if edit != nil {
+		edit(raw)
+	}
+	b, _ = json.Marshal(raw)
+	cd, err := config.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cd
+}
+
+// wholeExampleOrg is exampleWalk's accounts as the desired state takes them.
+func wholeExampleOrg() []desired.Account {
+	var whole []desired.Account
+	for _, a := range exampleWalk().Accounts {
+		whole = append(whole, desired.Account{ID: a.ID, Status: a.Status, OUPath: a.OUPath})
+	}
+	return whole
 }

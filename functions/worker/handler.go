@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -89,12 +92,22 @@ func cmpString(a, b string) int {
 func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
 	w, err := decodeWork([]byte(m.Body), h.decl)
 	if err != nil {
+		// The record names the unit as far as its bytes say (run, account,
+		// region), so `make audit RUN=...` and backfill-status find it, and
+		// carries the start of the body.
 		rec := audit.Record{Decision: audit.DecisionRejected,
-			Trigger: audit.Trigger{EventID: m.MessageId, EventType: "work", Source: "aws.sqs"},
-			Target:  audit.Target{ARN: "event/" + m.MessageId, Kind: "Event"},
-			Error:   "invalid-payload: " + err.Error()}
+			Trigger: audit.Trigger{EventID: m.MessageId, EventType: "work " + w.RunID, Source: "aws.sqs"},
+			Target:  audit.Target{ARN: "event/" + m.MessageId, Kind: "Event", AccountID: w.Account, Region: w.Region},
+			Error:   "invalid-payload: " + err.Error() + "; body: " + clip(m.Body, 512)}
 		if aerr := h.trail.Record(ctx, rec); aerr != nil {
 			return fmt.Errorf("recording the rejection of message %s: %w", m.MessageId, aerr)
+		}
+		var newer *unknownFieldError
+		if errors.As(err, &newer) {
+			// A newer producer (a deploy in progress, a rollback) may have
+			// sent it: kept for a redrive once the worker understands it,
+			// through SQS's retries into the dead-letter queue.
+			return err
 		}
 		return nil
 	}
@@ -123,28 +136,57 @@ func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
 // this worker does not understand, which must not be half-applied.
 func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 	var w reconcile.Work
+	if dups := config.DuplicateKeys(body); len(dups) > 0 {
+		_ = json.Unmarshal(body, &w) // for the record's run, account and region
+		msgs := make([]string, len(dups))
+		for i, p := range dups {
+			msgs[i] = p.String()
+		}
+		return w, errors.New(strings.Join(msgs, "; "))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			_ = json.Unmarshal(body, &w)
+			return w, &unknownFieldError{field: f}
+		}
 		return w, fmt.Errorf("body is not a work unit: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return w, errors.New("body: unexpected data after the work unit")
 	}
-	switch {
-	case w.RunID == "":
-		return w, errors.New("runId: missing")
-	case !policy.ValidAccountID(w.Account):
-		return w, fmt.Errorf("account: %q is not a 12-digit account id", w.Account)
-	case !slices.Contains(d.Hub.Regions, w.Region):
-		return w, fmt.Errorf("region: %q is not a declared region", w.Region)
-	case len(w.Accounts) == 0:
-		return w, errors.New("accounts: missing (the backfill always sends the accounts a unit depends on)")
+	// Every problem of the unit's fields at once.
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if w.RunID == "" {
+		bad("runId: missing")
+	}
+	if !policy.ValidAccountID(w.Account) {
+		bad("account: %q is not a 12-digit account id", w.Account)
+	}
+	if !slices.Contains(d.Hub.Regions, w.Region) {
+		bad("region: %q is not a declared region", w.Region)
+	}
+	if len(w.Accounts) == 0 {
+		bad("accounts: missing (the backfill always sends the accounts a unit depends on)")
 	}
 	for i, a := range w.Accounts {
 		if !policy.ValidAccountID(a.ID) {
-			return w, fmt.Errorf("accounts[%d].ID: %q is not a 12-digit account id", i, a.ID)
+			bad("accounts[%d].ID: %q is not a 12-digit account id", i, a.ID)
 		}
+	}
+	if w.WalkedAt.After(time.Now().Add(5 * time.Minute)) {
+		// A unit walked in the future would never be read again as stale.
+		bad("walkedAt: %s is in the future", w.WalkedAt.UTC().Format(time.RFC3339))
+	}
+	for i, p := range w.Repositories {
+		if !repositoryPattern.MatchString(p) {
+			bad("repositories[%d]: %q is not a repository name or glob (lowercase letters, digits, . _ - / and the wildcard *)", i, p)
+		}
+	}
+	if len(problems) > 0 {
+		return w, errors.New(strings.Join(problems, "; "))
 	}
 	// The unit carries the inventory it is converged against, so whether its
 	// account is one ecr-warden configures is decided by these bytes alone:
@@ -169,4 +211,22 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 		}
 	}
 	return w, nil
+}
+
+// unknownFieldError is a unit with a field this worker does not know.
+type unknownFieldError struct{ field string }
+
+func (e *unknownFieldError) Error() string {
+	return "unknown field " + e.field + ": a newer producer's unit, kept for a redrive (SQS delivers it again, then dead-letters it)"
+}
+
+// repositoryPattern is what the backfill accepts in targets.repositories.
+var repositoryPattern = regexp.MustCompile(`^[a-z0-9._/*-]{1,256}$`)
+
+// clip is s cut to at most n bytes, marked when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

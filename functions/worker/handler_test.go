@@ -75,8 +75,11 @@ func TestBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m2" {
-		t.Fatalf("want only m2 retried, got %+v", resp.BatchItemFailures)
+	// m2 failed in the engine; m3 has a field this worker does not know (a
+	// newer producer's unit), kept for a redrive through the dead-letter
+	// queue; m4 can never be read and is dropped after its record.
+	if len(resp.BatchItemFailures) != 2 || resp.BatchItemFailures[0].ItemIdentifier != "m2" || resp.BatchItemFailures[1].ItemIdentifier != "m3" {
+		t.Fatalf("want m2 and m3 retried, got %+v", resp.BatchItemFailures)
 	}
 	if len(e.works) != 3 {
 		t.Fatalf("converged %d units, want the 3 valid ones", len(e.works))
@@ -159,6 +162,59 @@ func TestUnitsThatCanNeverSucceedAreRejected(t *testing.T) {
 	for id, c := range cases {
 		if !strings.Contains(got[id], c.want) {
 			t.Errorf("%s: rejection %q, want it to contain %q", id, got[id], c.want)
+		}
+	}
+}
+
+// A rejected unit's record names what its bytes say of it (run, account,
+// region) and every problem at once, with the start of the body; a key
+// twice, a walk in the future and a repository pattern the backfill would
+// refuse are problems too.
+func TestRejectedUnitNamesItsRunAndEveryProblem(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, tr := &fakeEngine{}, &fakeTrail{}
+	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+	acct := `{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}`
+	cases := map[string]struct {
+		body string
+		want []string
+	}{
+		"several": {`{"runId":"backfill-7","account":"222222222222","region":"ap-south-1","accounts":[` + acct + `,{"ID":"x"}],"walkedAt":"2999-01-01T00:00:00Z","repositories":["Team A"]}`,
+			[]string{`region: "ap-south-1" is not a declared region`, `accounts[1].ID: "x"`, "walkedAt: 2999-01-01T00:00:00Z is in the future", `repositories[0]: "Team A"`, `body: {"runId":"backfill-7"`}},
+		"key twice": {`{"runId":"backfill-7","account":"222222222222","account":"333333333333","region":"eu-west-1","accounts":[` + acct + `]}`,
+			[]string{"account", "more than once"}},
+	}
+	var ev events.SQSEvent
+	for id, c := range cases {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: id, Body: c.body})
+	}
+	resp, err := h.handle(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 0 || len(e.works) != 0 {
+		t.Fatalf("retried %+v, converged %d: want both dropped after their records", resp.BatchItemFailures, len(e.works))
+	}
+	byID := map[string]audit.Record{}
+	for _, r := range tr.recs {
+		byID[r.Trigger.EventID] = r
+	}
+	for id, c := range cases {
+		r, ok := byID[id]
+		if !ok || r.Decision != audit.DecisionRejected {
+			t.Errorf("%s: record %+v, want rejected", id, r)
+			continue
+		}
+		if r.Trigger.EventType != "work backfill-7" || r.Target.AccountID == "" {
+			t.Errorf("%s: record trigger %q, target %+v: want the run and the account named", id, r.Trigger.EventType, r.Target)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.Error, w) {
+				t.Errorf("%s: error %q lacks %q", id, r.Error, w)
+			}
 		}
 	}
 }

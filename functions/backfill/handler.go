@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/metrics"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
@@ -102,6 +103,8 @@ type handler struct {
 	log         *slog.Logger
 	now         func() time.Time
 	concurrency int
+	// trail records rejected payloads; nil only logs them.
+	trail function.Recorder
 	// stale lists stale pending audit records (the sweep settles and counts
 	// them); nil skips both.
 	stale staleLister
@@ -154,10 +157,17 @@ type unitFailure struct {
 // Failures to read the organization or to queue fail the invocation, and a
 // retry is safe because every unit is level-triggered.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
-	req, msg := h.request(raw)
-	if msg != "" {
-		h.log.WarnContext(ctx, "backfill payload rejected", "error", msg)
-		return response{Error: msg}, nil
+	req, rej := h.request(raw)
+	if rej != nil {
+		h.log.WarnContext(ctx, "backfill payload rejected", "error", rej.Detail)
+		// Recorded like every function's rejections: an asynchronous invoke
+		// with a bad payload leaves its trace in the audit trail.
+		if h.trail != nil {
+			if err := function.Reject(ctx, h.trail, h.log, function.EventTarget(raw, rej), rej); err != nil {
+				return response{Error: rej.Detail}, err
+			}
+		}
+		return response{Error: rej.Detail}, nil
 	}
 	resp, sel, err := h.decide(ctx, req)
 	if err != nil || resp.Error != "" {
@@ -166,24 +176,24 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 	return h.dispatch(ctx, req, sel, resp)
 }
 
-// request parses a backfill request or the sweep schedule's event; msg says
+// request parses a backfill request or the sweep schedule's event; rej says
 // why a payload was rejected.
-func (h *handler) request(raw json.RawMessage) (req trigger.BackfillRequest, msg string) {
+func (h *handler) request(raw json.RawMessage) (req trigger.BackfillRequest, rej *trigger.Rejection) {
 	t, err := trigger.Parse(raw)
 	if err == nil && t.Kind != trigger.KindBackfill {
-		err = fmt.Errorf("payload: a %s event is not a backfill request ({\"action\":\"backfill\",...}) or the sweep schedule's Scheduled Event", t.Kind)
+		return req, &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger,
+			Detail: fmt.Sprintf("payload: a %s event is not a backfill request ({\"action\":\"backfill\",...}) or the sweep schedule's Scheduled Event", t.Kind)}
 	}
 	if err == nil {
 		err = t.CheckRegion(h.decl.Hub.Regions)
 	}
 	if err != nil {
-		msg := err.Error()
-		if rej, ok := trigger.AsRejection(err); ok {
-			msg = rej.Detail
+		if r, ok := trigger.AsRejection(err); ok {
+			return req, r
 		}
-		return req, msg
+		return req, &trigger.Rejection{Reason: trigger.ReasonInvalidField, Trigger: t.Trigger, Detail: err.Error()}
 	}
-	return *t.Backfill, ""
+	return *t.Backfill, nil
 }
 
 // decide names the run, walks the part of the organization the targets

@@ -37,6 +37,7 @@ func handlerFor(e *function.Env) *handler {
 		queue:   e.Engine.Queue,
 		log:     e.Log,
 		now:     time.Now,
+		trail:   e.Trail,
 		stale:   e.Trail,
 		settler: e.Engine,
 	}

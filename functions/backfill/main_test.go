@@ -475,7 +475,8 @@ func TestOneOU(t *testing.T) {
 }
 
 // TestBadPayload: a bad payload is answered with the field at fault and no
-// AWS call.
+// AWS call but its rejected audit record (an asynchronous invoke's bad
+// payload leaves a trace).
 func TestBadPayload(t *testing.T) {
 	localaws.Need(t)
 	w := newWorld(t)
@@ -486,7 +487,8 @@ func TestBadPayload(t *testing.T) {
 		`{"action":"backfill","targets":{"all":true},"dryrun":true}`:         `unknown field "dryrun"`,
 		`{"action":"backfill","targets":{"regions":["ap-south-1"]}}`:         "ap-south-1",
 		`{"action":"sync","targets":{"all":true}}`:                           "action",
-		`[1,2]`: "want an object",
+		`{"targets":{"all":true},"dryRun":true}`:                             "action: missing",
+		`[1,2]`:                                                              "want an object",
 		// Three mistakes, one answer naming all three paths.
 		`{"action":"backfil","targets":{"al":true},"dryRun":"yes"}`: `action: "backfil" is not an action (did you mean "backfill"?); dryRun: is a string, want true or false; targets.al: unknown field "al" (did you mean "all"?)`,
 	}
@@ -496,8 +498,19 @@ func TestBadPayload(t *testing.T) {
 		if !strings.Contains(r.Error, want) {
 			t.Errorf("%s: error %q does not name %q", payload, r.Error, want)
 		}
-		if calls := proxy.Calls(); len(calls) != 0 {
-			t.Errorf("%s: made %d AWS calls", payload, len(calls))
+		if calls := proxy.Calls(); len(calls) != 1 || calls[0].Service+":"+calls[0].Op != "dynamodb:PutItem" {
+			t.Errorf("%s: made %d AWS calls (%v), want only the rejection's record", payload, len(calls), calls)
+		}
+	}
+	recs, err := w.trail.Window(w.ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range cases {
+		if !slices.ContainsFunc(recs, func(r audit.Record) bool {
+			return r.Decision == audit.DecisionRejected && strings.Contains(r.Error, want)
+		}) {
+			t.Errorf("no rejected record naming %q", want)
 		}
 	}
 }

@@ -151,6 +151,9 @@ func (ps *payloadProblems) request(v any) BackfillRequest {
 			ps.add(k, "unknown field %s%s", quote(k), didYouMean(k, requestKeys))
 		}
 	}
+	if _, ok := obj["action"]; !ok {
+		ps.add("action", "missing; a backfill payload is {\"action\":\"backfill\",\"targets\":{...}}")
+	}
 	if req.DryRun && req.RequireCleanPlan {
 		ps.add("requireCleanPlan", "has no meaning in a dry run, which writes nothing anyway: drop one of dryRun and requireCleanPlan")
 	}

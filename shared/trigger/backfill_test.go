@@ -37,6 +37,7 @@ func TestParseBackfill(t *testing.T) {
 		{"bad repository", `{"action":"backfill","targets":{"repositories":["Team A"]}}`, `targets.repositories[0]`},
 		{"all and lists", `{"action":"backfill","targets":{"all":true,"accounts":["222222222222"]}}`, "cannot be combined"},
 		{"no targets", `{"action":"backfill"}`, "targets: missing"},
+		{"no action", `{"targets":{"all":true},"dryRun":true}`, "action: missing"},
 		{"sweep claimed", `{"action":"backfill","targets":{"accounts":["222222222222"]},"sweep":true}`, "sweep: is set only by the sweep's schedule"},
 		{"question mark", `{"action":"backfill","targets":{"repositories":["team-?/app"]}}`, `targets.repositories[0]: "team-?/app" is not a repository name or glob`},
 		{"clean dry run", `{"action":"backfill","targets":{"all":true},"dryRun":true,"requireCleanPlan":true}`, "requireCleanPlan: has no meaning in a dry run"},

@@ -82,7 +82,9 @@ func parse(raw []byte) (Target, error) {
 	if _, ok := v.(map[string]any); !ok {
 		return t, &Rejection{Reason: ReasonMalformed, Detail: fmt.Sprintf("event: is %s, want an object", typeName(v))}
 	}
-	if !root.get("action").absent() && root.get("detail-type").absent() {
+	if root.get("detail-type").absent() && (!root.get("action").absent() || root.get("source").absent() && backfillShaped(root)) {
+		// A backfill payload (an invoke's), or one that forgot its action:
+		// answered about the payload, not as an event without detail-type.
 		req, err := ParseBackfill(raw)
 		if err != nil {
 			return t, err
@@ -750,4 +752,15 @@ func splitRepositoryARN(arn, service string) (repositoryARN, bool) {
 	}
 	name, ok := strings.CutPrefix(parts[5], "repository/")
 	return repositoryARN{partition: parts[1], region: parts[3], account: parts[4], name: name}, ok && name != ""
+}
+
+// backfillShaped reports whether an object carries a backfill payload's
+// fields (and so is meant as one even without its action).
+func backfillShaped(root node) bool {
+	for _, k := range requestKeys {
+		if k != "action" && !root.get(k).absent() {
+			return true
+		}
+	}
+	return false
 }

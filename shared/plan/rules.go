@@ -167,24 +167,32 @@ func normRepoPrefix(p string) string {
 	return p
 }
 
+// ruleField is one field of a rule's String form: its key and the field.
+type ruleField struct {
+	key string
+	v   *string
+}
+
+// fields are the rule's fields in the order and under the keys its String
+// form uses; String and ParseRule both read this one list.
+func (r *Rule) fields() []ruleField {
+	return []ruleField{
+		{"prefix", &r.Prefix}, {"upstream", &r.UpstreamRegistryURL}, {"registry", &r.UpstreamRegistry},
+		{"upstreamRepositoryPrefix", &r.UpstreamRepositoryPrefix}, {"credential", &r.CredentialARN}, {"customRole", &r.CustomRoleARN},
+	}
+}
+
 // String is the rule in one line, as plans and audit records show it
 // ("" for no rule): prefix, upstream, then the optional fields that are set.
 func (r *Rule) String() string {
 	if r == nil {
 		return ""
 	}
-	parts := []string{"prefix=" + r.Prefix, "upstream=" + r.UpstreamRegistryURL}
-	if r.UpstreamRegistry != "" {
-		parts = append(parts, "registry="+r.UpstreamRegistry)
-	}
-	if r.UpstreamRepositoryPrefix != "" {
-		parts = append(parts, "upstreamRepositoryPrefix="+r.UpstreamRepositoryPrefix)
-	}
-	if r.CredentialARN != "" {
-		parts = append(parts, "credential="+r.CredentialARN)
-	}
-	if r.CustomRoleARN != "" {
-		parts = append(parts, "customRole="+r.CustomRoleARN)
+	var parts []string
+	for i, f := range r.fields() {
+		if i < 2 || *f.v != "" {
+			parts = append(parts, f.key+"="+*f.v)
+		}
 	}
 	return strings.Join(parts, " ")
 }
@@ -196,27 +204,14 @@ func ParseRule(s string) (r *Rule, ok bool) {
 		return nil, true
 	}
 	r = &Rule{}
+	fields := r.fields()
 	for _, f := range strings.Fields(s) {
 		k, v, found := strings.Cut(f, "=")
-		if !found {
+		i := slices.IndexFunc(fields, func(x ruleField) bool { return x.key == k })
+		if !found || i < 0 {
 			return nil, false
 		}
-		switch k {
-		case "prefix":
-			r.Prefix = v
-		case "upstream":
-			r.UpstreamRegistryURL = v
-		case "registry":
-			r.UpstreamRegistry = v
-		case "upstreamRepositoryPrefix":
-			r.UpstreamRepositoryPrefix = v
-		case "credential":
-			r.CredentialARN = v
-		case "customRole":
-			r.CustomRoleARN = v
-		default:
-			return nil, false
-		}
+		*fields[i].v = v
 	}
 	return r, r.Prefix != ""
 }

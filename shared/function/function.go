@@ -171,6 +171,7 @@ func Load(ctx context.Context, spec Spec, log *slog.Logger) (*Env, error) {
 		Exec:    &apply.Executor{Trail: trail, Leases: regional},
 		Log:     log,
 		Region:  cfg.Region,
+		Views:   reconcile.NewOrgViews(regional),
 	}
 	if org != nil { // a nil *inventory.Org in the interface would not be nil
 		engine.Org = org

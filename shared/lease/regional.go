@@ -57,12 +57,7 @@ func RegionOf(key string) string {
 }
 
 // For is the leaser of the table where key's lease lives.
-func (r *Regional) For(key string) *Leaser {
-	if l := r.byRegion[RegionOf(key)]; l != nil {
-		return l
-	}
-	return r.byRegion[r.home]
-}
+func (r *Regional) For(key string) *Leaser { return r.inRegion(RegionOf(key)) }
 
 // Hold is Leaser.Hold in the key's region's table.
 func (r *Regional) Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h Held) error) error {

@@ -21,6 +21,13 @@ import (
 func (e *Engine) Account(ctx context.Context, t trigger.Target) (Report, error) {
 	ctx = WithPrincipalCache(ctx)
 	cause := CauseOf(t)
+	// Before anything is written: walks kept for later holds (OrgViews) are
+	// no longer current once this event may have changed what they list.
+	if e.Views != nil && (e.Decl.EnumeratesAccounts() || e.Decl.HubEnumeratesAccounts()) {
+		if err := e.Views.organizationChanged(ctx, e.accountRegions()); err != nil {
+			return Report{}, err
+		}
+	}
 	if t.Kind == trigger.KindOrganization {
 		return e.OrganizationChanged(ctx, cause, t.Unresolved)
 	}

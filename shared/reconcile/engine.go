@@ -71,6 +71,11 @@ type Engine struct {
 	// sends the account's repositories there (moved.go). nil converges them
 	// within the call instead (tests, tools, a local invoke without a queue).
 	Queue UnitQueue
+	// Views keeps the organization walked under one lease for the next hold
+	// while no account event has changed it since (orgview.go); account
+	// events mark every change through it. nil walks under every hold that
+	// plans a document listing accounts (tests, tools).
+	Views *OrgViews
 }
 
 // UnitQueue hands units of work (one account in one region) to the worker,

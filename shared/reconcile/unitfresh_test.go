@@ -230,3 +230,97 @@ func TestStaleUnitOfADepartedMemberIsSkipped(t *testing.T) {
 		t.Errorf("summary %+v, want one saying the unit of %s was skipped", summary, fGone)
 	}
 }
+
+// A walk made under one registry's lease serves the next holds (another
+// chunk, another registry's unit) of the same execution environment while no
+// account event has marked the organization changed: one read of the
+// generation token instead of a walk. An account event handled anywhere
+// (here: another environment's views) replaces the token before it writes,
+// so the next hold walks again and does not undo it. A unit whose own walk
+// is newer than the kept one (a sweep, the net for a change whose event
+// never came) walks again too.
+func TestKeptWalkServesLaterHoldsUntilAnAccountEvent(t *testing.T) {
+	localaws.Need(t)
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]},
+	    "placement": "registry", "principalMode": "enumerate", "registries": {"hub": true, "allMembers": true}}]`)
+	leases := leaseTable(t, w)
+	worker, events := NewOrgViews(leases), NewOrgViews(leases)
+	w.aws.Join(fGone, "workloads")
+	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute)
+	accounts := toDesiredAll(walk.Accounts)
+	hubUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fHub, Region: fRegion, Accounts: accounts, WalkedAt: t0}
+	memberUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, WalkedAt: t0}
+
+	orgCalls := func() int {
+		n := 0
+		for op, c := range w.aws.CallCounts() {
+			if strings.HasPrefix(op, "Organizations.") {
+				n += c
+			}
+		}
+		return n
+	}
+	converge := func(u Work, wantOrgCalls int, why string) {
+		t.Helper()
+		w.engine.Views = worker
+		before := orgCalls()
+		if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
+			t.Fatal(err)
+		}
+		if n := orgCalls() - before; n != wantOrgCalls {
+			t.Errorf("unit of %s (%s): %d Organizations calls, want %d", u.Account, why, n, wantOrgCalls)
+		}
+	}
+	converge(hubUnit, 1+2*2, "first hold: one walk")
+	converge(memberUnit, 0, "the walk kept from the hub's hold")
+	granted := func(who string, wantIn, wantOut []string) {
+		t.Helper()
+		for name, text := range map[string]string{"hub registry policy": w.hubPolicy(t), "member registry policy": w.aws.RegistryPolicy(fTeamA, fRegion)} {
+			for _, id := range wantIn {
+				hasAll(t, name+" "+who, text, "arn:aws:iam::"+id+":root")
+			}
+			for _, id := range wantOut {
+				hasNone(t, name+" "+who, text, "arn:aws:iam::"+id+":root")
+			}
+		}
+	}
+	granted("after the first units", []string{fTeamB, fGone}, nil)
+
+	before, err := leases.Generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.engine.Views = events
+	w.aws.Join(fNew, "workloads")
+	if _, err := w.engine.Account(ctx, target(trigger.KindAccount, fNew)); err != nil {
+		t.Fatal(err)
+	}
+	w.aws.Leave(fGone)
+	if _, err := w.engine.Account(ctx, target(trigger.KindAccountDeparted, fGone)); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := leases.Generation(ctx); err != nil || after == before {
+		t.Errorf("generation token %q after two account events (err %v), want it replaced (was %q)", after, err, before)
+	}
+	converge(hubUnit, 1+2*2, "the token changed: a new walk")
+	converge(memberUnit, 0, "the new walk kept")
+	granted("after the units that followed the events", []string{fNew}, []string{fGone})
+
+	// A change whose event never arrived: a unit walked before it keeps the
+	// view; the sweep that walked after it does not.
+	w.aws.Leave(fTeamB)
+	converge(hubUnit, 0, "no event since the kept walk")
+	granted("before the sweep", []string{fTeamB}, nil)
+	sweep := hubUnit
+	sweep.RunID, sweep.WalkedAt = "sweep-t1", time.Now()
+	converge(sweep, 1+2*2, "a unit walked after the kept walk")
+	hasNone(t, "hub registry policy after the sweep", w.hubPolicy(t), "arn:aws:iam::"+fTeamB+":root")
+}

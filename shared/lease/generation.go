@@ -1,0 +1,90 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// generationKey is the lease table item that account events change before
+// they write anything: a unit that walked the organization under one lease
+// may plan a later hold from that walk while the item still holds the token
+// it read before walking (shared/reconcile/orgview.go), instead of walking
+// again under every lease it takes.
+const generationKey = "generation/organization"
+
+// attrGeneration (S) is the item's token. It is random, not a counter: an
+// item deleted by hand and written again never repeats an older value, so a
+// walk can never be taken for newer than it is.
+const attrGeneration = "token"
+
+// Generation is the organization's generation token in this table, created
+// when missing. It reads with an update that keeps an existing token (the
+// table's interface has no GetItem), which is strongly consistent, so a
+// caller holding a lease sees every bump made before the lease was taken.
+func (l *Leaser) Generation(ctx context.Context) (string, error) {
+	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}},
+		UpdateExpression:          aws.String("SET #g = if_not_exists(#g, :g)"),
+		ExpressionAttributeNames:  map[string]string{"#g": attrGeneration},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: token()}},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return "", fmt.Errorf("lease: reading the organization generation (%s) in table %s: %w", generationKey, l.table, err)
+	}
+	g, ok := out.Attributes[attrGeneration].(*types.AttributeValueMemberS)
+	if !ok || g.Value == "" {
+		return "", fmt.Errorf("lease: the organization generation (%s) in table %s has no %s string", generationKey, l.table, attrGeneration)
+	}
+	return g.Value, nil
+}
+
+// BumpGeneration replaces the organization's generation token in this
+// table: every walk made before it is no longer current for a later hold.
+func (l *Leaser) BumpGeneration(ctx context.Context) error {
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}},
+		UpdateExpression:          aws.String("SET #g = :g"),
+		ExpressionAttributeNames:  map[string]string{"#g": attrGeneration},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: token()}},
+	})
+	if err != nil {
+		return fmt.Errorf("lease: marking the organization changed (%s) in table %s: %w", generationKey, l.table, err)
+	}
+	return nil
+}
+
+// GenerationIn is Generation in region's lease table (the home table for a
+// region the stack has none in).
+func (r *Regional) GenerationIn(ctx context.Context, region string) (string, error) {
+	return r.inRegion(region).Generation(ctx)
+}
+
+// BumpGenerationIn is BumpGeneration in region's lease table.
+func (r *Regional) BumpGenerationIn(ctx context.Context, region string) error {
+	return r.inRegion(region).BumpGeneration(ctx)
+}
+
+// GenerationIn is Generation: a single table serves every region (tests,
+// local tools).
+func (l *Leaser) GenerationIn(ctx context.Context, _ string) (string, error) {
+	return l.Generation(ctx)
+}
+
+// BumpGenerationIn is BumpGeneration: a single table serves every region.
+func (l *Leaser) BumpGenerationIn(ctx context.Context, _ string) error {
+	return l.BumpGeneration(ctx)
+}
+
+func (r *Regional) inRegion(region string) *Leaser {
+	if l := r.byRegion[region]; l != nil {
+		return l
+	}
+	return r.byRegion[r.home]
+}

@@ -177,15 +177,14 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, er
 }
 
 // request parses a backfill request or the sweep schedule's event; rej says
-// why a payload was rejected.
+// why a payload was rejected. The payload's regions are judged against the
+// declaration in the same pass as its other fields, so one answer names
+// every problem.
 func (h *handler) request(raw json.RawMessage) (req trigger.BackfillRequest, rej *trigger.Rejection) {
-	t, err := trigger.Parse(raw)
+	t, err := trigger.ParseIn(raw, h.decl.Hub.Regions)
 	if err == nil && t.Kind != trigger.KindBackfill {
 		return req, &trigger.Rejection{Reason: trigger.ReasonUnknownEvent, Trigger: t.Trigger,
 			Detail: fmt.Sprintf("payload: a %s event is not a backfill request ({\"action\":\"backfill\",...}) or the sweep schedule's Scheduled Event", t.Kind)}
-	}
-	if err == nil {
-		err = t.CheckRegion(h.decl.Hub.Regions)
 	}
 	if err != nil {
 		if r, ok := trigger.AsRejection(err); ok {

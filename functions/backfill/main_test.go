@@ -502,9 +502,29 @@ func TestBadPayload(t *testing.T) {
 			t.Errorf("%s: made %d AWS calls (%v), want only the rejection's record", payload, len(calls), calls)
 		}
 	}
+	// Problems of the payload and undeclared regions: one answer names
+	// every one, with its path; nothing is written but the rejection.
+	proxy.Reset()
+	both := `{"action":"backfill","targets":{"regions":["ap-south-1","sa-east-1"],"acounts":["222222222222"]},"dryrun":true}`
+	r := w.backfill(bf, both)
+	wantAll := []string{`dryrun: unknown field "dryrun"`, `targets.acounts: unknown field "acounts" (did you mean "accounts"?)`,
+		`targets.regions[0]: region "ap-south-1" is not in the declaration's hub.regions`, `targets.regions[1]: region "sa-east-1" is not in the declaration's hub.regions`}
+	for _, want := range wantAll {
+		if !strings.Contains(r.Error, want) {
+			t.Errorf("%s: error %q does not name %q", both, r.Error, want)
+		}
+	}
+	if calls := proxy.Calls(); len(calls) != 1 || calls[0].Service+":"+calls[0].Op != "dynamodb:PutItem" {
+		t.Errorf("%s: made %d AWS calls (%v), want only the rejection's record", both, len(calls), calls)
+	}
 	recs, err := w.trail.Window(w.ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(recs, func(r audit.Record) bool {
+		return r.Decision == audit.DecisionRejected && strings.HasPrefix(r.Error, "invalid-payload: ") && !slices.ContainsFunc(wantAll, func(w string) bool { return !strings.Contains(r.Error, w) })
+	}) {
+		t.Errorf("no rejected record (invalid-payload) naming every problem of %s", both)
 	}
 	for _, want := range cases {
 		if !slices.ContainsFunc(recs, func(r audit.Record) bool {

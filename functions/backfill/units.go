@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -80,12 +80,11 @@ func walkScope(d *config.Declaration, t trigger.BackfillTargets) inventory.WalkS
 }
 
 // regionsOf is the declared regions the request selects, in declaration
-// order. A requested region that is not declared is an error naming it.
+// order. Requested regions that are not declared are an error naming each
+// (the handler's parse refuses them first; a request built in code may not).
 func regionsOf(d *config.Declaration, t trigger.BackfillTargets) ([]string, error) {
-	for i, r := range t.Regions {
-		if !slices.Contains(d.Hub.Regions, r) {
-			return nil, fmt.Errorf("targets.regions[%d]: %q is not a declared region (hub.regions: %s)", i, r, strings.Join(d.Hub.Regions, ", "))
-		}
+	if ps := t.UndeclaredRegions(d.Hub.Regions); len(ps) > 0 {
+		return nil, errors.New(strings.Join(ps, "; "))
 	}
 	var out []string
 	for _, r := range d.Hub.Regions {

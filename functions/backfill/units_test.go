@@ -81,7 +81,7 @@ func TestSelectUnits(t *testing.T) {
 			units:   []string{"111111111111/us-east-1", "111111111111/eu-west-1", "444444444444/us-east-1+role", "444444444444/eu-west-1"},
 			missing: []string{"777777777777"}},
 		{name: "an OU with no accounts", targets: trigger.BackfillTargets{OUs: []string{"ou-ab12-99999999"}}, missing: []string{"ou-ab12-99999999"}},
-		{name: "undeclared region", targets: trigger.BackfillTargets{Regions: []string{"ap-south-1"}}, err: `targets.regions[0]: "ap-south-1" is not a declared region`},
+		{name: "undeclared region", targets: trigger.BackfillTargets{Regions: []string{"ap-south-1"}}, err: `targets.regions[0]: region "ap-south-1" is not in the declaration's hub.regions [us-east-1 eu-west-1]`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

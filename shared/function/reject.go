@@ -93,10 +93,7 @@ func Rejected(ctx context.Context, trail Recorder, log *slog.Logger, partition s
 // declaration does not cover or another hub region serves, an event the
 // route table sends to another function).
 func Accept(raw []byte, regions []string, fn, own string) (trigger.Target, error) {
-	t, err := trigger.Parse(raw)
-	if err == nil {
-		err = t.CheckRegion(regions)
-	}
+	t, err := trigger.ParseIn(raw, regions)
 	if err == nil {
 		err = t.CheckServedRegion(own)
 	}

@@ -59,6 +59,26 @@ var repositoryGlob = regexp.MustCompile(`^[a-z0-9._/*-]{1,256}$`)
 // last). Every error is a *Rejection with ReasonInvalidPayload whose Detail
 // lists the problems, "; "-separated, fields in alphabetical order.
 func ParseBackfill(raw []byte) (BackfillRequest, error) {
+	return parseBackfill(raw, nil)
+}
+
+// ParseBackfillIn is ParseBackfill that also judges targets.regions against
+// the declaration's hub regions (declared), in the same pass as every other
+// check: a payload with a typo and an undeclared region is answered with
+// both, not with the typo first and the region on the next try. A payload
+// whose only problems are undeclared regions is rejected with
+// ReasonRegionNotConfigured (as every regional target of an undeclared
+// region is), any other with ReasonInvalidPayload.
+func ParseBackfillIn(raw []byte, declared []string) (BackfillRequest, error) {
+	if declared == nil {
+		declared = []string{}
+	}
+	return parseBackfill(raw, declared)
+}
+
+// parseBackfill is ParseBackfill, judging regions against declared unless
+// it is nil.
+func parseBackfill(raw []byte, declared []string) (BackfillRequest, error) {
 	if len(raw) > maxInput {
 		return BackfillRequest{}, &Rejection{Reason: ReasonTooLarge, Detail: fmt.Sprintf("backfill payload is %d bytes", len(raw))}
 	}
@@ -70,7 +90,7 @@ func ParseBackfill(raw []byte) (BackfillRequest, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return BackfillRequest{}, bad("unexpected data after the payload object")
 	}
-	var ps payloadProblems
+	ps := payloadProblems{declared: declared}
 	ps.duplicates(raw)
 	req := ps.request(top)
 	if !ps.flagged["payload"] {
@@ -93,6 +113,10 @@ func (r BackfillRequest) Validate() error {
 // payloadProblems collects "path: message" lines while a payload is checked.
 type payloadProblems struct {
 	list []string
+	// declared is the declaration's hub regions targets.regions must name
+	// (nil: not judged), and undeclared counts the regions that are not.
+	declared   []string
+	undeclared int
 	// flagged holds the top-level fields ("action", "targets") already
 	// reported, so the semantic pass does not report them twice.
 	flagged map[string]bool
@@ -111,6 +135,9 @@ func (ps *payloadProblems) add(path, format string, args ...any) {
 func (ps *payloadProblems) err() error {
 	if len(ps.list) == 0 {
 		return nil
+	}
+	if ps.undeclared == len(ps.list) {
+		return &Rejection{Reason: ReasonRegionNotConfigured, Detail: strings.Join(ps.list, "; ")}
 	}
 	return bad(strings.Join(ps.list, "; "))
 }
@@ -242,7 +269,42 @@ func (ps *payloadProblems) semantics(r BackfillRequest) {
 		}
 		return nil
 	})
-	check("regions", tg.Regions, checkRegion)
+	for i, r := range tg.Regions {
+		path := fmt.Sprintf("targets.regions[%d]", i)
+		if err := checkRegion(path, r); err != nil {
+			ps.list = append(ps.list, err.Error())
+			continue
+		}
+		if ps.declared != nil {
+			if p := undeclaredRegion(i, r, ps.declared); p != "" {
+				ps.list = append(ps.list, p)
+				ps.undeclared++
+			}
+		}
+	}
+}
+
+// UndeclaredRegions is one problem ("targets.regions[i]: ...", with its
+// field path) for every region of t that the declaration's hub regions
+// (declared) lack, in order; none when every one is declared. It is the one
+// wording of that problem: the payload's parse, Target.CheckRegion and the
+// backfill's unit selection all answer with it.
+func (t BackfillTargets) UndeclaredRegions(declared []string) []string {
+	var out []string
+	for i, r := range t.Regions {
+		if p := undeclaredRegion(i, r, declared); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// undeclaredRegion is targets.regions[i]'s problem when declared lacks r, else "".
+func undeclaredRegion(i int, r string, declared []string) string {
+	if slices.Contains(declared, r) {
+		return ""
+	}
+	return fmt.Sprintf("targets.regions[%d]: region %q is not in the declaration's hub.regions %v", i, r, declared)
 }
 
 // duplicates reports every key given twice in one object of the payload, as the declaration does.

@@ -101,3 +101,41 @@ func BenchmarkParseCreateRepository(b *testing.B) {
 		}
 	}
 }
+
+// TestParseBackfillInJudgesRegionsInTheSamePass: judged against the
+// declared regions, a payload's undeclared regions are problems beside its
+// others (each region with its index, a malformed one once, as malformed),
+// and a payload whose only problems are undeclared regions keeps the
+// region's reason. CheckRegion names every undeclared region too.
+func TestParseBackfillInJudgesRegionsInTheSamePass(t *testing.T) {
+	declared := []string{"us-east-1", "eu-west-1"}
+	_, err := ParseBackfillIn([]byte(`{"action":"backfill","targets":{"all":true,"regions":["ap-south-1","us-east","eu-west-1","sa-east-1"]},"dryRun":"no"}`), declared)
+	r, ok := AsRejection(err)
+	if !ok || r.Reason != ReasonInvalidPayload {
+		t.Fatalf("got %v, want an invalid-payload rejection", err)
+	}
+	want := `dryRun: is a string, want true or false; targets: "all": true cannot be combined with accounts, ous, repositories or regions; ` +
+		`targets.regions[0]: region "ap-south-1" is not in the declaration's hub.regions [us-east-1 eu-west-1]; ` +
+		`targets.regions[1]: "us-east" is not a region name; ` +
+		`targets.regions[3]: region "sa-east-1" is not in the declaration's hub.regions [us-east-1 eu-west-1]`
+	if r.Detail != want {
+		t.Errorf("detail\n got %s\nwant %s", r.Detail, want)
+	}
+	_, err = ParseBackfillIn([]byte(`{"action":"backfill","targets":{"regions":["ap-south-1","sa-east-1"]}}`), declared)
+	if r, ok := AsRejection(err); !ok || r.Reason != ReasonRegionNotConfigured || strings.Count(r.Detail, "is not in the declaration's hub.regions") != 2 {
+		t.Errorf("regions only: %v, want region-not-configured naming both", err)
+	}
+	// Through Parse's entry for every input, the same answer.
+	_, err = ParseIn([]byte(`{"action":"backfill","targets":{"regions":["ap-south-1"]},"dryrun":true}`), declared)
+	if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidPayload || !strings.Contains(r.Detail, `dryrun: unknown field`) || !strings.Contains(r.Detail, `targets.regions[0]: region "ap-south-1"`) {
+		t.Errorf("ParseIn: %v, want both problems", err)
+	}
+	// Without declared regions nothing about them is judged.
+	if _, err := ParseBackfill([]byte(`{"action":"backfill","targets":{"regions":["ap-south-1"]}}`)); err != nil {
+		t.Errorf("ParseBackfill judged regions: %v", err)
+	}
+	tg := Target{Kind: KindBackfill, Backfill: &BackfillRequest{Action: "backfill", Targets: BackfillTargets{Regions: []string{"ap-south-1", "us-east-1", "sa-east-1"}}}}
+	if r, ok := AsRejection(tg.CheckRegion(declared)); !ok || !strings.Contains(r.Detail, "targets.regions[0]") || !strings.Contains(r.Detail, "targets.regions[2]") {
+		t.Errorf("CheckRegion: %v, want both undeclared regions", r)
+	}
+}

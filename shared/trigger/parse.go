@@ -47,7 +47,29 @@ var eventSources = map[string]string{
 // malformed JSON and wrong types must become a clear rejection, not a
 // runtime unmarshal error before the handler runs.
 func Parse(raw []byte) (Target, error) {
-	t, err := parse(raw)
+	return parseIn(raw, nil)
+}
+
+// ParseIn is Parse judged against the declaration's hub regions: a backfill
+// payload's targets.regions are checked in the same pass as its every other
+// field (ParseBackfillIn), so one answer names every problem of the payload
+// with its field path, and any other target as CheckRegion checks it.
+func ParseIn(raw []byte, regions []string) (Target, error) {
+	if regions == nil {
+		regions = []string{}
+	}
+	t, err := parseIn(raw, regions)
+	if err != nil {
+		return Target{}, err
+	}
+	// The target is returned with a region rejection, as it was read.
+	return t, t.CheckRegion(regions)
+}
+
+// parseIn is Parse, judging a backfill payload's regions against regions
+// unless it is nil.
+func parseIn(raw []byte, regions []string) (Target, error) {
+	t, err := parse(raw, regions)
 	if err != nil {
 		r, ok := AsRejection(err)
 		if !ok {
@@ -68,8 +90,10 @@ func Parse(raw []byte) (Target, error) {
 	return t, nil
 }
 
-// parse returns the partially filled Target (for its Trigger) with any error.
-func parse(raw []byte) (Target, error) {
+// parse returns the partially filled Target (for its Trigger) with any
+// error; regions, unless nil, are the declared ones a backfill payload's
+// targets.regions must name.
+func parse(raw []byte, regions []string) (Target, error) {
 	var t Target
 	if len(raw) > maxInput {
 		return t, &Rejection{Reason: ReasonTooLarge, Detail: fmt.Sprintf("input is %d bytes; real events are at most 256 KiB", len(raw))}
@@ -85,7 +109,7 @@ func parse(raw []byte) (Target, error) {
 	if root.get("detail-type").absent() && (!root.get("action").absent() || root.get("source").absent() && backfillShaped(root)) {
 		// A backfill payload (an invoke's), or one that forgot its action:
 		// answered about the payload, not as an event without detail-type.
-		req, err := ParseBackfill(raw)
+		req, err := parseBackfill(raw, regions)
 		if err != nil {
 			return t, err
 		}

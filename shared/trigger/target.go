@@ -3,6 +3,7 @@ package trigger
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Kind says what a Target points at, and so which reconcile path handles it.
@@ -93,7 +94,8 @@ type Trigger struct {
 // CheckRegion rejects a regional target whose region the declaration does not
 // cover. Organization-level kinds, roles (IAM is global) and ECR Public (one
 // API region, checked by Parse) are not regional and always pass; a backfill
-// passes when every region it names is declared.
+// passes when every region it names is declared, and is rejected naming
+// every one that is not.
 func (t Target) CheckRegion(regions []string) error {
 	switch t.Kind {
 	case KindRepository, KindRegistryPolicy, KindPTCRule:
@@ -105,11 +107,8 @@ func (t Target) CheckRegion(regions []string) error {
 		if t.Backfill == nil {
 			return nil
 		}
-		for i, r := range t.Backfill.Targets.Regions {
-			if !slices.Contains(regions, r) {
-				return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger,
-					Detail: fmt.Sprintf("targets.regions[%d]: region %q is not in the declaration's hub.regions %v", i, r, regions)}
-			}
+		if ps := t.Backfill.Targets.UndeclaredRegions(regions); len(ps) > 0 {
+			return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger, Detail: strings.Join(ps, "; ")}
 		}
 	}
 	return nil

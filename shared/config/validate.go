@@ -226,6 +226,13 @@ func (v *validator) hub() {
 // minSidPrefix is the shortest Sid prefix accepted.
 const minSidPrefix = 4
 
+// IsSidPrefix reports whether p has the shape validation accepts of a
+// sidPrefix (a letter, then letters or digits, 4 to 32 characters): what
+// another installation's prefix can be (make doctor's sid-prefix check).
+func IsSidPrefix(p string) bool {
+	return sidPrefixPattern.MatchString(p) && len(p) >= minSidPrefix
+}
+
 // commonSids are Sids that others put into ECR, ECR Public and IAM policies:
 // the IAM console's generators, the ECR and ECR Public documentation examples
 // people paste, and the statements Lambda adds to a repository policy for

@@ -4,7 +4,9 @@
 // registry policy scope V2 in every hub region, the Control Tower home region
 // the deploy forwards from (when Control Tower is in use), the roles the
 // declaration names as principals and the PTC credential secrets in the
-// accounts that need them, and the member execution role being assumable. Each check
+// accounts that need them, the member execution role being assumable, and
+// no other installation's statements under an overlapping Sid prefix in the
+// hub registry policy. Each check
 // yields one line with what to do when it fails. It runs with the caller's
 // own credentials (the management account's, read-only), against AWS or,
 // with AWS_ENDPOINT_URL, the local AWS.
@@ -33,6 +35,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // StackSetsPrincipal is the service principal of CloudFormation StackSets'
@@ -53,6 +56,7 @@ const (
 	CheckRoles       = "declared-roles"
 	CheckSecrets     = "ptc-secrets"
 	CheckMemberRole  = "member-role"
+	CheckSidPrefix   = "sid-prefix"
 	CheckOrgReadable = "organization"
 )
 
@@ -124,6 +128,7 @@ func Run(ctx context.Context, o Options) []Result {
 	out = append(out, scope(ctx, o, d))
 	out = append(out, roles(ctx, o, d, ptc))
 	out = append(out, secrets(ctx, o, d, ptc))
+	out = append(out, sidPrefix(ctx, o, state))
 	return out
 }
 
@@ -396,4 +401,148 @@ func lastSegment(pathName string) string {
 		return pathName[i+1:]
 	}
 	return pathName
+}
+
+// sidPrefix looks for another installation whose sidPrefix overlaps this
+// one's (one starts the other, or both are equal): ownership is "the Sid
+// starts with the prefix", so each would treat the other's statements as its
+// own and remove what it does not declare. Validation cannot see another
+// installation's declaration, but the hub registry policy shows what the
+// installations wrote there: it is read once per hub region (the only calls
+// this check makes) and judged by overlaps. Member registries and repository
+// policies are not read (a call per document); the statements a deploy
+// would remove there are in make plan as "-" lines.
+func sidPrefix(ctx context.Context, o Options, state *desired.State) Result {
+	d := o.Decl
+	r := Result{Check: CheckSidPrefix}
+	var found, unread []string
+	var known, unknown bool
+	for _, region := range d.Hub.Regions {
+		where := fmt.Sprintf("hub registry policy in %s", region)
+		cfg, err := o.Account(ctx, d.Hub.AccountID, region)
+		var text string
+		if err == nil {
+			text, _, err = inventory.NewRegistry(ecr.NewFromConfig(cfg), d.Hub.AccountID, region, inventory.RegistryOptions{}).RegistryPolicy(ctx)
+		}
+		var doc *policy.Document
+		if err == nil && strings.TrimSpace(text) != "" {
+			doc, err = policy.Parse(text)
+		}
+		if err != nil {
+			unread = append(unread, where+" ("+err.Error()+")")
+			continue
+		}
+		var declared []string
+		for _, st := range state.RegistryStatements(d.Hub.AccountID, region) {
+			declared = append(declared, st.Sid)
+		}
+		for _, ov := range overlaps(d.SidPrefix, declared, doc) {
+			found = append(found, where+": "+ov.String())
+			unknown = unknown || ov.Other == ""
+			known = known || ov.Other != ""
+		}
+	}
+	if len(found) == 0 && len(unread) == 0 {
+		r.OK, r.Detail = true, fmt.Sprintf("no statement in the hub registry policy (%s) carries another installation's Sid prefix overlapping %q", strings.Join(d.Hub.Regions, ", "), d.SidPrefix)
+		return r
+	}
+	rename := "give every installation a sidPrefix in its declaration that neither starts another's nor is started by it (README, \"A second installation\": EcrWardenProd and EcrWardenStage, never EcrWarden and EcrWardenStaging), and deploy; until then each removes statements of the other. The statements under a renamed installation's old prefix become foreign to it: delete them by hand once it has written its own"
+	var fixes []string
+	if known {
+		fixes = append(fixes, rename)
+	}
+	if unknown {
+		fixes = append(fixes, fmt.Sprintf("for the statements marked \"whose?\": if they are this installation's own, left by an earlier declaration (a grant removed or renamed), nothing is wrong: the deploy's backfill removes them (make plan lists them as removals) and this check passes; if another installation wrote them (its sidPrefix starts with %q), %s", d.SidPrefix, rename))
+	}
+	if len(unread) > 0 {
+		fixes = append(fixes, "let these credentials read the hub's registry policy (ecr:GetRegistryPolicy through the reader role) and run again")
+	}
+	var parts []string
+	if len(found) > 0 {
+		parts = append(parts, fmt.Sprintf("statements another installation may own under a Sid prefix overlapping %q: %s", d.SidPrefix, strings.Join(found, "; ")))
+	}
+	if len(unread) > 0 {
+		parts = append(parts, "cannot read "+strings.Join(unread, "; "))
+	}
+	r.Detail, r.Fix = strings.Join(parts, "; "), strings.Join(fixes, "; ")
+	return r
+}
+
+// overlap is one statement in a document that shows another installation
+// with an overlapping Sid prefix.
+type overlap struct {
+	Sid string
+	// Other is the other installation's prefix as far as the Sid shows it:
+	// longer than this one's (it starts with it: this installation owns
+	// that installation's statements), shorter (it starts this one's: that
+	// installation owns this one's), or "" when the Sid carries this
+	// installation's prefix but nothing says whose it is.
+	Other string
+	// Twin is this installation's declared Sid that Sid mirrors.
+	Twin string
+	// Longer says Other is longer than this installation's prefix.
+	Longer bool
+}
+
+func (o overlap) String() string {
+	switch {
+	case o.Other == "":
+		return fmt.Sprintf("%s (whose? it carries this installation's prefix and this declaration does not render it: this installation removes it at its next convergence)", o.Sid)
+	case o.Longer:
+		return fmt.Sprintf("%s (rendered like %s by an installation with sidPrefix %q, which this one's prefix starts: this installation owns it and removes it)", o.Sid, o.Twin, o.Other)
+	}
+	return fmt.Sprintf("%s (rendered like %s by an installation with sidPrefix %q, which starts this one's prefix: that installation owns every statement of this one and removes them)", o.Sid, o.Twin, o.Other)
+}
+
+// overlaps finds the statements of doc that show another installation whose
+// Sid prefix overlaps prefix, given the Sids this installation declares in
+// doc (declared). IAM Sids have no delimiter, so where a prefix ends is
+// read from the Sid's body: every Sid ecr-warden renders is its prefix and
+// a body the declaration decides (the grant's name and the principal kind,
+// "Ptc" and the rule's prefix), and a second installation beside the first
+// mostly declares the same grants. So a statement whose Sid is another
+// prefix of valid shape followed by a body this installation declares
+// (Sid = Q + body, prefix + body declared) names that installation's prefix
+// Q: longer than prefix and started by it, or shorter and starting it. A
+// Sid that carries prefix but is neither declared nor of that form is
+// reported without a prefix: another installation's (with other grants) or
+// this one's, left by an earlier declaration; the document cannot say
+// which. Deny statements are left out: ecr-warden renders none (and refuses
+// a Deny carrying its prefix on its own).
+func overlaps(prefix string, declared []string, doc *policy.Document) []overlap {
+	if doc == nil {
+		return nil
+	}
+	own := map[string]bool{}
+	var bodies []string
+	for _, sid := range declared {
+		own[sid] = true
+		if b, ok := strings.CutPrefix(sid, prefix); ok && b != "" {
+			bodies = append(bodies, b)
+		}
+	}
+	var out []overlap
+	for _, st := range doc.Statements {
+		if st.Effect != "Allow" || st.Sid == "" || own[st.Sid] {
+			continue
+		}
+		var ov *overlap
+		for _, b := range bodies {
+			q, ok := strings.CutSuffix(st.Sid, b)
+			if !ok || q == prefix || !config.IsSidPrefix(q) || !strings.HasPrefix(q, prefix) && !strings.HasPrefix(prefix, q) {
+				continue
+			}
+			if ov == nil || len(q) < len(ov.Other) {
+				// The longest body: the other prefix as short as the Sid allows.
+				ov = &overlap{Sid: st.Sid, Other: q, Twin: prefix + b, Longer: len(q) > len(prefix)}
+			}
+		}
+		switch {
+		case ov != nil:
+			out = append(out, *ov)
+		case policy.Owned(st.Sid, prefix):
+			out = append(out, overlap{Sid: st.Sid})
+		}
+	}
+	return out
 }

@@ -189,8 +189,8 @@ func TestDoctor(t *testing.T) {
 	w := newWorld(t)
 	res := w.run("")
 	var b strings.Builder
-	if !Print(&b, res) || len(res) != 7 {
-		t.Fatalf("want 7 passing checks on the complete organization:\n%s", b.String())
+	if !Print(&b, res) || len(res) != 8 {
+		t.Fatalf("want 8 passing checks on the complete organization:\n%s", b.String())
 	}
 	if r := res[2]; r.Check != CheckCTHome || !strings.Contains(r.Detail, "not in use") {
 		t.Errorf("without Control Tower the home-region check passes saying so: %+v", r)
@@ -228,6 +228,9 @@ func TestDoctor(t *testing.T) {
 				SecretId: aws.String("ecr-pullthroughcache/docker-hub"), ForceDeleteWithoutRecovery: aws.Bool(true)}); err != nil {
 				t.Fatal(err)
 			}
+		}},
+		{CheckSidPrefix, false, func(t *testing.T, w *world) {
+			w.putHubRegistryPolicy(t, "EcrWardenStagingSecurityScanRoles")
 		}},
 		{CheckMemberRole, false, func(t *testing.T, w *world) {
 			if _, err := iam.NewFromConfig(w.in(w.security)).DeleteRole(w.ctx, &iam.DeleteRoleInput{RoleName: aws.String(execRole)}); err != nil {
@@ -283,8 +286,8 @@ func TestDoctorDelegatedAdmin(t *testing.T) {
 	}
 	res = w.run(w.hub)
 	b.Reset()
-	if !Print(&b, res) || len(res) != 8 {
-		t.Fatalf("want 8 passing checks with a registered delegated administrator:\n%s", b.String())
+	if !Print(&b, res) || len(res) != 9 {
+		t.Fatalf("want 9 passing checks with a registered delegated administrator:\n%s", b.String())
 	}
 	t.Log(b.String())
 }
@@ -327,5 +330,70 @@ func TestDoctorControlTowerHomeRegion(t *testing.T) {
 			}
 			t.Log(b.String())
 		})
+	}
+}
+
+// putHubRegistryPolicy writes the hub's registry policy with one statement
+// per Sid, each granting the security member pull, as an installation with
+// that Sid would have written it.
+func (w *world) putHubRegistryPolicy(t *testing.T, sids ...string) {
+	t.Helper()
+	var sts []string
+	for _, sid := range sids {
+		sts = append(sts, fmt.Sprintf(`{"Sid":%q,"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"arn:aws:ecr:%s:%s:repository/*"}`, sid, w.security, region, w.hub))
+	}
+	text := `{"Version":"2012-10-17","Statement":[` + strings.Join(sts, ",") + `]}`
+	if _, err := ecr.NewFromConfig(w.in(w.hub)).PutRegistryPolicy(w.ctx, &ecr.PutRegistryPolicyInput{PolicyText: aws.String(text)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDoctorSidPrefixOverlap: statements of the hub registry policy show
+// installations whose sidPrefix overlaps this one's (EcrWarden): one whose
+// prefix this one's starts (EcrWardenStaging: this installation would remove
+// its statements), one whose prefix starts this one's (Ecr+Ward: it would
+// remove this one's), and one that carries this prefix but that the
+// declaration does not render (whose, the policy cannot say). The check
+// fails naming each Sid and the prefix it shows, with the fix; this
+// installation's own statement and a foreign one pass, and so does an
+// installation whose prefix shares only a beginning.
+func TestDoctorSidPrefixOverlap(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t)
+	check := func() Result {
+		t.Helper()
+		for _, r := range w.run("") {
+			if r.Check == CheckSidPrefix {
+				return r
+			}
+		}
+		t.Fatal("no sid-prefix check")
+		return Result{}
+	}
+	w.putHubRegistryPolicy(t, "EcrWardenSecurityScanRoles", "TeamReplication", "EcrWardSecurityScanRoles", "EcrWardenStagingSecurityScanRoles", "EcrWardenRetiredGrantAccounts")
+	r := check()
+	t.Log(r)
+	if r.OK {
+		t.Fatalf("overlapping installations pass: %+v", r)
+	}
+	for _, want := range []string{
+		`EcrWardenStagingSecurityScanRoles (rendered like EcrWardenSecurityScanRoles by an installation with sidPrefix "EcrWardenStaging", which this one's prefix starts`,
+		`EcrWardSecurityScanRoles (rendered like EcrWardenSecurityScanRoles by an installation with sidPrefix "EcrWard", which starts this one's prefix`,
+		`EcrWardenRetiredGrantAccounts (whose?`,
+		"hub registry policy in " + region,
+	} {
+		if !strings.Contains(r.Detail, want) {
+			t.Errorf("detail lacks %q", want)
+		}
+	}
+	if strings.Contains(r.Detail, "TeamReplication") || strings.Contains(r.Detail, "EcrWardenSecurityScanRoles (") {
+		t.Errorf("detail reports a foreign or an own statement: %s", r.Detail)
+	}
+	if !strings.Contains(r.Fix, "EcrWardenProd and EcrWardenStage") || !strings.Contains(r.Fix, "earlier declaration") {
+		t.Errorf("fix %q: want the prefixes to pick and the word on this installation's own leftovers", r.Fix)
+	}
+	w.putHubRegistryPolicy(t, "EcrWardenSecurityScanRoles", "TeamReplication", "WardenProdSecurityScanRoles")
+	if r := check(); !r.OK {
+		t.Errorf("own, foreign and unrelated statements fail: %+v", r)
 	}
 }

@@ -263,6 +263,11 @@ type Result struct {
 	Change  Change
 	Target  audit.Target
 	Err     error
+	// RefusalIDs are the ids of the refused records ApplyHeld stored for a
+	// held change that was refused or left something out (Withheld): [0]
+	// under its step's own cause, [1+j] under Also[j]. A coalescing holder
+	// names them where the refused changes wait (lease.MarkRefused).
+	RefusalIDs []string
 }
 
 // RefusedError marks a change that a guardrail stopped (size, public

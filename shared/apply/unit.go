@@ -72,6 +72,24 @@ func withCause(rec audit.Record, c Cause) audit.Record {
 	return rec
 }
 
+// appendRefusals appends the refused record rec under its own cause and
+// under each of also, each with its id set here (so the caller can name
+// them: Result.RefusalIDs; the trail keeps a set id), and returns those ids
+// in that order.
+func (x *Executor) appendRefusals(records []audit.Record, rec audit.Record, also []Cause) ([]audit.Record, []string) {
+	ids := make([]string, 0, 1+len(also))
+	for i := -1; i < len(also); i++ {
+		r := rec
+		if i >= 0 {
+			r = withCause(rec, also[i])
+		}
+		r.ID = audit.NewID(x.now())
+		records = append(records, r)
+		ids = append(ids, r.ID)
+	}
+	return records, ids
+}
+
 // unitWrites bounds the AWS writes of one ApplyHeld in flight.
 const unitWrites = 8
 
@@ -99,6 +117,16 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		return nil, errors.New("apply: the audit trail cannot store batches (BeginBatch, FinishBatch, RecordBatch)")
 	}
 	results := make([]Result, len(items))
+	// withheldIDs are the refused records of what each change leaves out;
+	// its result, whatever its outcome, names them.
+	withheldIDs := make([][]string, len(items))
+	defer func() {
+		for i, ids := range withheldIDs {
+			if ids != nil {
+				results[i].RefusalIDs = ids
+			}
+		}
+	}()
 	var (
 		records            []audit.Record // decisions without writes, stored in one batch
 		writes             []int          // items to write, in order
@@ -116,11 +144,7 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		}
 		if it.Err == nil && c.Withheld != "" {
 			// What the change leaves out is refused, under every cause.
-			rec := x.withheldRecord(s, c)
-			records = append(records, rec)
-			for _, a := range it.Also {
-				records = append(records, withCause(rec, a))
-			}
+			records, withheldIDs[i] = x.appendRefusals(records, x.withheldRecord(s, c), it.Also)
 		}
 		switch {
 		case it.Err != nil:
@@ -139,12 +163,10 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 				continue
 			}
 			rec := audit.Record{Decision: audit.DecisionRefused, Trigger: s.Trigger, Actor: s.Actor, Target: s.Target, Error: it.Err.Error(), DryRun: x.DryRun}
-			records = append(records, rec)
 			// Coalesced causes learn of the refusal under their own event.
-			for _, a := range it.Also {
-				records = append(records, withCause(rec, a))
-			}
-			results[i] = Result{Outcome: Refused, Target: s.Target, Err: it.Err}
+			var ids []string
+			records, ids = x.appendRefusals(records, rec, it.Also)
+			results[i] = Result{Outcome: Refused, Target: s.Target, Err: it.Err, RefusalIDs: ids}
 		case c.Op == plan.OpConflict:
 			rec := x.record(s, c, audit.DecisionRefused)
 			rec.Error = c.Reason

@@ -56,6 +56,15 @@ import (
 // registry's lease) take the lease with Acquire and never open it: to a
 // poster their hold is busy without a mark, so it waits for the release.
 //
+// A holder that cannot apply an entry (its change is refused, or left out
+// of a write for size) leaves it waiting for a later holder, which plans it
+// again and applies it once it fits. So that the refusal is recorded once,
+// not by every later holder, the holder marks the entry refused
+// (MarkRefused: Entry.Refused, what was refused and the record that says
+// so); a later holder that reaches the same refusal finds the mark and
+// records nothing more for it. A newer post for the subject clears the
+// mark, and so does the close that applies the entry.
+//
 // A holder that dies leaves its mark and its unapplied entries (its own
 // among them). Until the mark is within the hand-off margin of lapsing,
 // posters hand off to it and their entries wait too; then the next writer
@@ -69,6 +78,7 @@ func mailboxKey(key string) string { return "mailbox/" + key }
 const (
 	entryPrefix   = "e#" // entry body (S)
 	timePrefix    = "t#" // when it was posted (N, Unix nanoseconds)
+	refusedPrefix = "r#" // the holder's refusal mark of that post (S): Entry.Refused
 	attrPosts     = "posts"
 	attrOpen      = "open"      // owner token of the draining holder (S)
 	attrOpenUntil = "openUntil" // that holder's lease expiry (N, Unix seconds)
@@ -80,6 +90,10 @@ type Entry struct {
 	Subject string
 	Body    string
 	Posted  time.Time
+	// Refused is a holder's mark on this post of the entry (MarkRefused):
+	// its change was refused or left out, and the refusal is recorded.
+	// Opaque to the mailbox; "" when none.
+	Refused string
 }
 
 // Box is a mailbox as one call left it.
@@ -206,15 +220,16 @@ func countSeen(name string, seen int64) (string, map[string]types.AttributeValue
 
 // Post puts body in key's mailbox as subject's entry, unless a newer entry
 // for subject is already there (then the newer one stands), and returns the
-// mailbox as the post left it.
+// mailbox as the post left it. A new post is a new change: it clears a
+// refusal mark the subject's earlier post carried.
 func (l *Leaser) Post(ctx context.Context, key, subject, body string) (Box, error) {
 	now := l.now()
 	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(l.table),
 		Key:                      map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
-		UpdateExpression:         aws.String("SET #e = :e, #t = :t ADD #posts :one"),
+		UpdateExpression:         aws.String("SET #e = :e, #t = :t REMOVE #r ADD #posts :one"),
 		ConditionExpression:      aws.String("attribute_not_exists(#t) OR #t < :t"),
-		ExpressionAttributeNames: map[string]string{"#e": entryPrefix + subject, "#t": timePrefix + subject, "#posts": attrPosts},
+		ExpressionAttributeNames: map[string]string{"#e": entryPrefix + subject, "#t": timePrefix + subject, "#r": refusedPrefix + subject, "#posts": attrPosts},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":e":   &types.AttributeValueMemberS{Value: body},
 			":t":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixNano(), 10)},
@@ -293,11 +308,11 @@ func (l *Leaser) Peek(ctx context.Context, key string) (Box, error) {
 //     again.
 var ErrMailboxChanged = errors.New("mailbox changed since it was read")
 
-// closeChunk is how many applied entries one write of a close removes. Each
-// entry adds two paths to the REMOVE expression (at most 12 bytes, ", #e99,
-// #t99"), and DynamoDB refuses any expression over 4 KB: a chunk's stays
-// under 1.5 KB whatever the subjects (they are in the attribute names, not
-// in the expression). Without chunks a close of more than 307 entries
+// closeChunk is how many applied entries one write of a close removes (or
+// one MarkRefused marks). Each entry adds three paths to the REMOVE
+// expression (at most 18 bytes, ", #e99, #t99, #r99"), and DynamoDB refuses
+// any expression over 4 KB: a chunk's stays under 2 KB whatever the
+// subjects (they are in the attribute names, not in the expression). Without chunks a close of more than 307 entries
 // would be refused every time, and the mailbox would never close.
 const closeChunk = 100
 
@@ -387,13 +402,68 @@ func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry
 // "#posts" for the close's condition.
 func removal(applied []Entry) (map[string]string, []string) {
 	names := map[string]string{"#posts": attrPosts}
-	remove := make([]string, 0, 2*len(applied)+2)
+	remove := make([]string, 0, 3*len(applied)+2)
 	for i, e := range applied {
-		en, tn := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i)
-		names[en], names[tn] = entryPrefix+e.Subject, timePrefix+e.Subject
-		remove = append(remove, en, tn)
+		en, tn, rn := fmt.Sprintf("#e%d", i), fmt.Sprintf("#t%d", i), fmt.Sprintf("#r%d", i)
+		names[en], names[tn], names[rn] = entryPrefix+e.Subject, timePrefix+e.Subject, refusedPrefix+e.Subject
+		remove = append(remove, en, tn, rn)
 	}
 	return names, remove
+}
+
+// ErrEntryChanged means MarkRefused marked nothing in a chunk because one of
+// its entries was posted again (or applied) since the caller read it: the
+// newer post is a new change, and a mark meant for the older one must not
+// stand on it.
+var ErrEntryChanged = errors.New("mailbox entry posted again or applied since it was read")
+
+// MarkRefused sets each entry's refusal mark (Entry.Refused) on key's
+// mailbox, on condition that every entry is still the post the caller read
+// (its posted time): a holder marks the entries whose change it could not
+// apply, once it has recorded why, so later holders that reach the same
+// refusal do not record it again. closeChunk entries are marked per call;
+// a chunk with an entry posted again since is left unmarked
+// (ErrEntryChanged, after the other chunks): its refusal is recorded again
+// by the next holder that reaches it, nothing is lost. It needs no lease:
+// the mark is about the post, which the condition pins.
+func (l *Leaser) MarkRefused(ctx context.Context, key string, marked []Entry) error {
+	var changed bool
+	for len(marked) > 0 {
+		n := min(len(marked), closeChunk)
+		chunk := marked[:n]
+		marked = marked[n:]
+		names := map[string]string{}
+		values := map[string]types.AttributeValue{}
+		set := make([]string, 0, n)
+		cond := make([]string, 0, n)
+		for i, e := range chunk {
+			rn, tn, mv, tv := fmt.Sprintf("#r%d", i), fmt.Sprintf("#t%d", i), fmt.Sprintf(":m%d", i), fmt.Sprintf(":t%d", i)
+			names[rn], names[tn] = refusedPrefix+e.Subject, timePrefix+e.Subject
+			values[mv] = &types.AttributeValueMemberS{Value: e.Refused}
+			values[tv] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Posted.UnixNano(), 10)}
+			set = append(set, rn+" = "+mv)
+			cond = append(cond, tn+" = "+tv)
+		}
+		_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(l.table),
+			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
+			UpdateExpression:          aws.String("SET " + strings.Join(set, ", ")),
+			ConditionExpression:       aws.String(strings.Join(cond, " AND ")),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case errors.As(err, &ccf):
+			changed = true
+		case err != nil:
+			return fmt.Errorf("lease: marking %d refused entries of the mailbox of %s in table %s: %w", n, key, l.table, err)
+		}
+	}
+	if changed {
+		return fmt.Errorf("lease: marking refused entries of the mailbox of %s: %w", key, ErrEntryChanged)
+	}
+	return nil
 }
 
 // reread is a close's answer when the mailbox changed since the holder's
@@ -481,6 +551,9 @@ func boxOf(item map[string]types.AttributeValue) Box {
 			continue
 		}
 		e := Entry{Subject: subject, Body: body.Value}
+		if r, ok := item[refusedPrefix+subject].(*types.AttributeValueMemberS); ok {
+			e.Refused = r.Value
+		}
 		if t, ok := item[timePrefix+subject].(*types.AttributeValueMemberN); ok {
 			if ns, err := strconv.ParseInt(t.Value, 10, 64); err == nil {
 				e.Posted = time.Unix(0, ns)

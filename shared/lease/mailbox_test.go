@@ -510,3 +510,105 @@ func fillMailbox(t *testing.T, clk *fakeTime, db dynamoAPI, l *Leaser, key strin
 	}
 	return box
 }
+
+// A holder marks the entries it could not apply as refused: the mark is on
+// that post (a later read returns it), a newer post for the subject is a new
+// change and clears it, a mark for a post that was replaced since is not
+// set (ErrEntryChanged) while the rest of the mailbox is untouched, marks of
+// more entries than one expression holds are set in chunks, and the close
+// that applies an entry removes its mark with it.
+func TestMailboxMarkRefused(t *testing.T) {
+	ctx := context.Background()
+	clk, a, b := twoHolders(t)
+	key := RegistryKey("111111111111", "us-east-1")
+	for _, s := range []string{"222", "333"} {
+		clk.advance(time.Millisecond)
+		if _, err := b.Post(ctx, key, s, "join "+s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box, err := a.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := make([]Entry, len(box.Entries))
+	for i, e := range box.Entries {
+		e.Refused = "fp-" + e.Subject + " rec-" + e.Subject
+		marked[i] = e
+	}
+	if err := a.MarkRefused(ctx, key, marked); err != nil {
+		t.Fatal(err)
+	}
+	box, err = a.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range box.Entries {
+		if e.Refused != "fp-"+e.Subject+" rec-"+e.Subject {
+			t.Errorf("entry %+v: want its mark", e)
+		}
+	}
+	// 333 posts again: a new change, unmarked; the old post's mark cannot
+	// land on it.
+	clk.advance(time.Millisecond)
+	if _, err := b.Post(ctx, key, "333", "moved 333"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkRefused(ctx, key, marked[1:]); !errors.Is(err, ErrEntryChanged) {
+		t.Fatalf("marking a replaced post: %v, want ErrEntryChanged", err)
+	}
+	box, err = a.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.Entries) != 2 || box.Entries[0].Refused == "" || box.Entries[1].Subject != "333" || box.Entries[1].Refused != "" {
+		t.Fatalf("mailbox %+v: want 222 still marked and the new post of 333 unmarked", box)
+	}
+	// The close that applies them removes entries and marks alike.
+	held, _, err := a.AcquireOpen(ctx, key, time.Minute, box.Takes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CloseAndRelease(ctx, held, box.Entries, box.Posts); err != nil {
+		t.Fatal(err)
+	}
+	item, err := a.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(a.table),
+		Key:              map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
+		UpdateExpression: aws.String("SET readAt = :r"), ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberN{Value: "1"}},
+		ReturnValues: types.ReturnValueAllNew})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range item.Attributes {
+		if strings.HasPrefix(name, refusedPrefix) || strings.HasPrefix(name, entryPrefix) {
+			t.Errorf("attribute %s left after the close", name)
+		}
+	}
+	// More marks than one chunk: every one set.
+	var many []Entry
+	for i := range 250 {
+		clk.advance(time.Microsecond)
+		s := strconv.Itoa(100000 + i)
+		if _, err := b.Post(ctx, key, s, "join"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if box, err = a.Peek(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range box.Entries {
+		e.Refused = "m " + e.Subject
+		many = append(many, e)
+	}
+	if err := a.MarkRefused(ctx, key, many); err != nil {
+		t.Fatalf("marking %d entries: %v", len(many), err)
+	}
+	if box, err = a.Peek(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range box.Entries {
+		if e.Refused != "m "+e.Subject {
+			t.Fatalf("entry %s unmarked after marking %d", e.Subject, len(many))
+		}
+	}
+}

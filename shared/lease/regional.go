@@ -88,3 +88,8 @@ func (r *Regional) CloseAndRelease(ctx context.Context, ls *Lease, applied []Ent
 func (r *Regional) Abandon(ctx context.Context, ls *Lease) error {
 	return ls.leaser.Abandon(ctx, ls)
 }
+
+// MarkRefused is Leaser.MarkRefused in the key's region's table.
+func (r *Regional) MarkRefused(ctx context.Context, key string, marked []Entry) error {
+	return r.For(key).MarkRefused(ctx, key, marked)
+}

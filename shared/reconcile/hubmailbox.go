@@ -2,17 +2,22 @@ package reconcile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -27,6 +32,7 @@ type mailboxes interface {
 	Peek(ctx context.Context, key string) (lease.Box, error)
 	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
 	Abandon(ctx context.Context, ls *lease.Lease) error
+	MarkRefused(ctx context.Context, key string, marked []lease.Entry) error
 }
 
 var (
@@ -257,8 +263,9 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 			roundCause, also = ledBy(changes)
 		}
 		if len(changes) > 0 {
-			r, ok, shrunk, err := e.hubRound(ctx, ls, roundCause, region, changes, also, held, outcomes)
+			r, ok, shrunk, marks, err := e.hubRound(ctx, ls, roundCause, region, changes, refusalMarks(entries), also, held, outcomes)
 			rep.Add(r)
+			e.markRefused(ctx, mb, ls.Key, entries, marks)
 			for i, c := range changes {
 				if shrunk && c.Present {
 					// Written only shrunk (the document would pass its
@@ -365,20 +372,86 @@ func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lea
 		seen[en.Subject] = en.Body
 	}
 	var changes []hubChange
+	var entries []lease.Entry
 	for _, en := range now.Entries {
 		var c hubChange
 		if b, ok := seen[en.Subject]; (ok && b == en.Body) || json.Unmarshal([]byte(en.Body), &c) != nil {
 			continue
 		}
 		changes = append(changes, c)
+		entries = append(entries, en)
 	}
 	if len(changes) == 0 {
 		return rep, nil
 	}
 	cause, also := ledBy(changes)
-	r, _, _, err := e.hubRound(ctx, ls, cause, region, changes, also, nil, nil)
+	r, _, _, marks, err := e.hubRound(ctx, ls, cause, region, changes, refusalMarks(entries), also, nil, nil)
 	rep.Add(r)
+	e.markRefused(ctx, mb, ls.Key, entries, marks)
 	return rep, err
+}
+
+// refusalMarks is each entry's refusal mark (lease.Entry.Refused).
+func refusalMarks(entries []lease.Entry) []string {
+	marks := make([]string, len(entries))
+	for i, en := range entries {
+		marks[i] = en.Refused
+	}
+	return marks
+}
+
+// markRefused marks the entries whose refusal a round recorded (marks:
+// subject -> mark, from hubRound), so later holders that reach the same
+// refusal do not record it again. A mark that cannot be set (the entry was
+// posted again since, or the call failed) costs one more record of the same
+// refusal by a later holder, never a change: it is logged, not returned.
+func (e *Engine) markRefused(ctx context.Context, mb mailboxes, key string, entries []lease.Entry, marks map[string]string) {
+	if len(marks) == 0 {
+		return
+	}
+	var marked []lease.Entry
+	for _, en := range entries {
+		if m, ok := marks[en.Subject]; ok {
+			en.Refused = m
+			marked = append(marked, en)
+		}
+	}
+	if err := mb.MarkRefused(context.WithoutCancel(ctx), key, marked); err != nil {
+		e.log().Warn("marking refused hub mailbox entries failed; a later holder records their refusal again", "key", key, "entries", len(marked), "error", err.Error())
+	}
+}
+
+// refusalMark is what identifies one refusal of a waiting change: the
+// account and what the change says of it, why it was refused (the size
+// limit, whatever sizes a round's other changes add, or the refusal's
+// text), and the policy text the plan started from. A later holder that
+// plans the same change on the same text and is refused the same way finds
+// the same mark, and records nothing more; any change of the text (a
+// departure made room, a hand edit) or of the reason is a new refusal,
+// recorded once again. The mark stored is this, a space and the id of the
+// refused record (lease.Entry.Refused).
+func refusalMark(c hubChange, reason, text string) string {
+	h := sha256.New()
+	for _, part := range []string{c.Account.ID, strconv.FormatBool(c.Present), c.Account.OUPath, c.Account.Status, reason, text} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// refusalReason is why a hub registry plan leaves changes out ("" when it
+// does not): "size limit" for a document that would pass its size limit
+// (refused whole, or written only shrunk: plan.Change.Withheld), else the
+// refusal's text (a V1 registry it may not switch, a guardrail).
+func refusalReason(c apply.Change, perr error) string {
+	var size *policy.SizeError
+	switch {
+	case perr != nil && errors.As(perr, &size), perr == nil && c.Withheld != "":
+		return "size limit"
+	case perr != nil:
+		return perr.Error()
+	}
+	return ""
 }
 
 // causesOf is the events that posted changes.
@@ -408,9 +481,22 @@ func ledBy(changes []hubChange) (Cause, []apply.Cause) {
 //
 // With d set, the outcomes of a round whose writes all landed are left in d
 // for the holder to store while it closes the mailbox (apply.Deferred).
-func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok, shrunk bool, err error) {
+//
+// marks are the changes' refusal marks as their entries carry them (""
+// none; lease.Entry.Refused). A change the plan refuses or leaves out
+// again, the same way on the same text (refusalMark), was recorded by an
+// earlier holder: its event gets no record of this round (it is not among
+// also, for the registry policy and the hub repository policies alike: a
+// write of the round is recorded under the events it answers), and the
+// round's refused record names it as still waiting, with the earlier
+// record's id. Changes are told apart by their event (Trigger): each event
+// posts one account's change. refusals are the marks of the changes whose refusal
+// this round recorded (subject -> mark), for the caller to store.
+func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, marks []string, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok, shrunk bool, refusals map[string]string, err error) {
 	hub := e.Decl.Hub.AccountID
+	var planned string // the policy text the plan started from
 	step := e.heldRegistryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
+		planned = current
 		owned, err := policy.OwnedOf(current, e.Decl.SidPrefix)
 		if err != nil {
 			return nil, err
@@ -423,7 +509,46 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	c, perr := step.Plan(ctx)
 	var refused *apply.RefusedError
 	if perr != nil && !errors.As(perr, &refused) {
-		return rep, false, false, perr
+		return rep, false, false, nil, perr
+	}
+	// Which changes the plan refuses (all, or the joins of a shrunk
+	// write), and which of those an earlier holder recorded already.
+	reason := refusalReason(c, perr)
+	fresh := map[audit.Trigger]string{} // cause -> subject of a change refused now, to be recorded
+	newMarks := map[string]string{}     // subject -> its mark, without the record id
+	var waiting []string                // changes refused before, as the round's record names them
+	quiet := map[audit.Trigger]bool{}
+	for i, ch := range changes {
+		if reason == "" || perr == nil && !ch.Present {
+			continue // written (a departure's removal is in a shrunk write)
+		}
+		m := refusalMark(ch, reason, planned)
+		var prior string
+		if i < len(marks) {
+			prior = marks[i]
+		}
+		if was, id, _ := strings.Cut(prior, " "); was == m {
+			quiet[ch.Cause.Trigger] = true
+			waiting = append(waiting, fmt.Sprintf("%s (record %s)", ch.Account.ID, id))
+			continue
+		}
+		fresh[ch.Cause.Trigger] = ch.Account.ID
+		newMarks[ch.Account.ID] = m
+	}
+	if len(quiet) > 0 {
+		kept := make([]apply.Cause, 0, len(also))
+		for _, a := range also {
+			if !quiet[a.Trigger] {
+				kept = append(kept, a)
+			}
+		}
+		also = kept
+		note := fmt.Sprintf("still waiting in the mailbox for room, refused before on this same policy text and not recorded again: %s", strings.Join(waiting, ", "))
+		if perr != nil {
+			perr = &apply.RefusedError{Err: fmt.Errorf("%w; %s", refused.Err, note)}
+		} else {
+			c.Withheld += "; " + note
+		}
 	}
 	items := []apply.HeldChange{{Step: step, Change: c, Err: perr, Also: also}}
 	if e.Decl.HubRepositoriesEnumerateAccounts() {
@@ -435,10 +560,10 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		stop := keepHeld(ctx, ls, e.leaseTTL())
 		repos, err := e.hubRepositoryChanges(ctx, cause, region, changes, also)
 		if lerr := stop(); lerr != nil {
-			return rep, false, false, errors.Join(err, lerr)
+			return rep, false, false, nil, errors.Join(err, lerr)
 		}
 		if err != nil {
-			return rep, false, false, err
+			return rep, false, false, nil, err
 		}
 		items = append(items, repos...)
 	}
@@ -452,9 +577,23 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	}
 	if len(results) > 0 {
 		held.settle(results[0])
+		// The refused records' ids, by cause: [0] the round's, [1+j] also[j].
+		ids := results[0].RefusalIDs
+		for k, id := range ids {
+			tr := cause.Trigger
+			if k > 0 && k-1 < len(also) {
+				tr = also[k-1].Trigger
+			}
+			if subject, ok := fresh[tr]; ok && id != "" {
+				if refusals == nil {
+					refusals = map[string]string{}
+				}
+				refusals[subject] = newMarks[subject] + " " + id
+			}
+		}
 	}
 	if err != nil {
-		return rep, false, false, err
+		return rep, false, false, refusals, err
 	}
 	// Only the registry policy decides whether a join's grant is in AWS;
 	// an enumerating hub repository policy written shrunk records its own
@@ -462,7 +601,7 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	shrunk = len(results) > 0 && results[0].Change.Withheld != ""
 	// Only with the write and its outcomes stored may the applied entries
 	// leave the mailbox; a refused plan leaves them to the next holder.
-	return rep, len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged), shrunk, nil
+	return rep, len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged), shrunk, refusals, nil
 }
 
 func (e *Engine) leaseTTL() time.Duration {

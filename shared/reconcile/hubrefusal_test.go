@@ -1,0 +1,178 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// nearLimitHub sets w's hub registry policy to a foreign statement and the
+// enumerating statement listing padding accounts 700000000000, ... so that
+// one more account does not fit under the 10,240-character limit.
+func nearLimitHub(t *testing.T, w *world) {
+	t.Helper()
+	if _, err := w.engine.Reconcile(context.Background(), target(trigger.KindRegistryPolicy, fHub)); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := policy.Parse(w.aws.RegistryPolicy(fHub, fRegion))
+	if err != nil || len(doc.Statements) != 1 {
+		t.Fatalf("hub registry policy %v: %v", doc, err)
+	}
+	var f policy.Statement
+	if err := json.Unmarshal([]byte(`{"Sid":"TeamReplication","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"ecr:ReplicateImage","Resource":"*"}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	st := doc.Statements[0].WithoutRaw()
+	pr := *st.Principal
+	pr.AWS = nil
+	var text string
+	for i := 0; ; i++ {
+		pr.AWS = append(pr.AWS, "arn:aws:iam::"+fmt.Sprintf("%012d", 700000000000+i)+":root")
+		st.Principal = &pr
+		next, err := (&policy.Document{Version: doc.Version, Statements: []policy.Statement{f, st}}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(next) > 10240 {
+			break
+		}
+		text = next
+	}
+	w.aws.SetRegistryPolicy(fHub, fRegion, text)
+}
+
+// A join that does not fit an over-limit hub registry policy waits in the
+// mailbox, and every later holder of the lease plans it again (so it is
+// applied once there is room), but its refusal is recorded once: a later
+// holder that reaches the same refusal on the same policy text records
+// nothing under the waiting join's event and names it, with the id of the
+// record that refused it, in its own refusal. Once departures make room,
+// the waiting joins are written under their own events and leave the
+// mailbox.
+func TestWaitingJoinRefusalIsRecordedOnceAndAppliedWhenRoomAppears(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, "")
+	nearLimitHub(t, w)
+	root := func(a string) string { return "arn:aws:iam::" + a + ":root" }
+	reg := registryResource("aws", fHub, fRegion).ARN
+	key := lease.RegistryKey(fHub, fRegion)
+	event := func(id, account string, present bool) Report {
+		t.Helper()
+		status := "ACTIVE"
+		if !present {
+			status = "SUSPENDED"
+		}
+		rep, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: id}}, desired.Account{ID: account, Status: status, OUPath: path}, present)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		return rep
+	}
+	// decisions are the registry policy's records under each event.
+	decisions := func() map[string][]audit.Record {
+		out := map[string][]audit.Record{}
+		for _, r := range w.records(t) {
+			if r.Target.ARN == reg {
+				out[r.Trigger.EventID] = append(out[r.Trigger.EventID], r)
+			}
+		}
+		return out
+	}
+	// summary is records as "decision op" lines, for failure messages.
+	summary := func(recs []audit.Record) []string {
+		var out []string
+		for _, r := range recs {
+			out = append(out, string(r.Decision)+" "+r.Op)
+		}
+		return out
+	}
+	refusedUnder := func(id string) []audit.Record {
+		var out []audit.Record
+		for _, r := range decisions()[id] {
+			if r.Decision == audit.DecisionRefused {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+
+	// 1. Team B joins: refused (nothing to remove, the growth refused whole).
+	if rep := event("evt-join-b", fTeamB, true); rep.Refused == 0 {
+		t.Fatalf("join of %s: report %+v, want it refused", fTeamB, rep)
+	}
+	first := refusedUnder("evt-join-b")
+	if len(first) != 1 {
+		t.Fatalf("%d refused records under evt-join-b, want 1", len(first))
+	}
+	box, err := leases.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !box.Has(fTeamB) || len(box.Entries) != 1 || !strings.HasSuffix(box.Entries[0].Refused, " "+first[0].ID) {
+		t.Fatalf("mailbox %+v: want %s's join waiting, marked refused by record %s", box, fTeamB, first[0].ID)
+	}
+
+	// 2. The third member joins: both refused, B's refusal not recorded
+	// again but named in the new one.
+	event("evt-join-third", fThird, true)
+	if got := refusedUnder("evt-join-b"); len(got) != 1 {
+		t.Errorf("%d refused records under evt-join-b after a second holder, want still 1", len(got))
+	}
+	third := refusedUnder("evt-join-third")
+	if len(third) != 1 {
+		t.Fatalf("%d refused records under evt-join-third, want 1", len(third))
+	}
+	hasAll(t, "the second holder's refusal", third[0].Error, "over the 10240-character limit", "still waiting in the mailbox", fTeamB+" (record "+first[0].ID+")")
+
+	// 3. A padding account departs: its removal is written (shrunk), the
+	// joins still do not fit on the same text: nothing more under them.
+	if rep := event("evt-departure-1", "700000000000", false); rep.Changed != 1 {
+		t.Errorf("first departure: report %+v, want its removal written", rep)
+	}
+	hasNone(t, "hub registry policy", w.aws.RegistryPolicy(fHub, fRegion), root("700000000000"), root(fTeamB), root(fThird))
+	for _, id := range []string{"evt-join-b", "evt-join-third"} {
+		if got := decisions()[id]; len(got) != 1 {
+			t.Errorf("%d records under %s after the departure's shrunk write, want only its one refusal: %v", len(got), id, summary(got))
+		}
+	}
+	dep := refusedUnder("evt-departure-1")
+	if len(dep) != 1 {
+		t.Fatalf("%d refused records under evt-departure-1, want 1 (what its write left out)", len(dep))
+	}
+	hasAll(t, "the departure's refusal", dep[0].Error, "still waiting in the mailbox", fTeamB+" (record "+first[0].ID+")", fThird+" (record "+third[0].ID+")")
+	box, err = leases.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !box.Has(fTeamB) || !box.Has(fThird) || box.Has("700000000000") {
+		t.Fatalf("mailbox %+v: want both joins waiting, the departure gone", box)
+	}
+
+	// 4. A second departure makes room for both: they are written under
+	// their own events and leave the mailbox.
+	event("evt-departure-2", "700000000001", false)
+	hasAll(t, "hub registry policy", w.aws.RegistryPolicy(fHub, fRegion), root(fTeamB), root(fThird))
+	for _, id := range []string{"evt-join-b", "evt-join-third"} {
+		applied := false
+		for _, r := range decisions()[id] {
+			applied = applied || r.Decision == audit.DecisionApplied
+		}
+		if !applied || len(refusedUnder(id)) != 1 {
+			t.Errorf("records under %s: %v, want its one refusal and the write that granted it", id, summary(decisions()[id]))
+		}
+	}
+	if box, err = leases.Peek(ctx, key); err != nil || len(box.Entries) != 0 || box.Open != "" {
+		t.Errorf("mailbox %+v (%v): want it empty and closed", box, err)
+	}
+	all := decisions()
+	t.Logf("registry policy records: %d under evt-join-b, %d under evt-join-third, %d in all",
+		len(all["evt-join-b"]), len(all["evt-join-third"]), len(all["evt-join-b"])+len(all["evt-join-third"])+len(all["evt-departure-1"])+len(all["evt-departure-2"]))
+}

@@ -492,6 +492,7 @@ func TestRefusedHubRoundKeepsTheOutcomesOfWritesThatLanded(t *testing.T) {
 // events change those policies under the registry's lease too.
 func enumeratingHubWorld(t *testing.T) (*world, *lease.Leaser, string) {
 	t.Helper()
+	localaws.Need(t)
 	ctx := context.Background()
 	const ou = "o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"
 	w := newWorld(t, `"registryPolicyScope": {"allowSwitchToV2": false}, "grants": [

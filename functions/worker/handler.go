@@ -105,8 +105,10 @@ func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
 		var newer *unknownFieldError
 		if errors.As(err, &newer) {
 			// A newer producer (a deploy in progress, a rollback) may have
-			// sent it: kept for a redrive once the worker understands it,
-			// through SQS's retries into the dead-letter queue.
+			// sent it: kept, through SQS's retries into the dead-letter
+			// queue, where it says which account a backfill must converge
+			// once the worker understands it (the work queue refuses a
+			// redrive: only ecr-warden's functions send to it).
 			return err
 		}
 		return nil
@@ -217,7 +219,7 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 type unknownFieldError struct{ field string }
 
 func (e *unknownFieldError) Error() string {
-	return "unknown field " + e.field + ": a newer producer's unit, kept for a redrive (SQS delivers it again, then dead-letters it)"
+	return "unknown field " + e.field + ": a newer producer's unit, kept (SQS delivers it again, then dead-letters it; backfill its account once the worker understands it)"
 }
 
 // repositoryPattern is what the backfill accepts in targets.repositories.

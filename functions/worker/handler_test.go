@@ -76,7 +76,7 @@ func TestBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	// m2 failed in the engine; m3 has a field this worker does not know (a
-	// newer producer's unit), kept for a redrive through the dead-letter
+	// newer producer's unit), kept through SQS's retries into the dead-letter
 	// queue; m4 can never be read and is dropped after its record.
 	if len(resp.BatchItemFailures) != 2 || resp.BatchItemFailures[0].ItemIdentifier != "m2" || resp.BatchItemFailures[1].ItemIdentifier != "m3" {
 		t.Fatalf("want m2 and m3 retried, got %+v", resp.BatchItemFailures)

@@ -66,7 +66,7 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 		queue awssqs.Queue
 	}{{"work-dlq-depth", q.WorkDeadLetters}, {"failed-events-depth", q.FailedEvents}} {
 		add(dl.name, dl.queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
-			"ecr-warden dead letters waiting: inspect, fix the cause, then redrive or run a backfill")
+			"ecr-warden dead letters waiting: inspect, fix the cause, then run a backfill of the account (the work queue takes no redrive)")
 	}
 	// The functions' own metrics (shared/metrics, printed as EMF): a refusal or a failed write in
 	// the last hour, and any stale pending record the sweep found.

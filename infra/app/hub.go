@@ -29,7 +29,7 @@ func NewHub(scope constructs.Construct, id string, d *Declaration, o Options, re
 	})
 	h := &Hub{Stack: stack}
 	h.State = NewState(stack, "State", d.Names)
-	h.Queues = NewQueues(stack, "Queues", d.Names)
+	h.Queues = NewQueues(stack, "Queues", d, region)
 	h.Functions = NewFunctions(stack, "Functions", FunctionsProps{Decl: d, AssetRoot: o.AssetRoot, State: h.State, Queues: h.Queues, Architecture: o.architecture()})
 	h.Routing = NewEventRouting(stack, "Routing", d, h.Functions, h.Queues.FailedEvents)
 	h.Alarms = NewAlarms(stack, "Alarms", h.Functions, h.Queues, o.AlarmTopicARN, d.Names)

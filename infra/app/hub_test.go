@@ -230,6 +230,42 @@ func TestFailuresEndInDeadLetterQueues(t *testing.T) {
 	}
 }
 
+// The work queue's units are trusted by the worker (their accounts and OU paths for 15 minutes), so
+// its policy denies sending to every principal but the functions that queue work, and receiving or
+// deleting to every principal but the worker, in each region, whatever their identity policies allow.
+func TestWorkQueueIsOpenToEcrWardensFunctionsOnly(t *testing.T) {
+	localaws.NeedCDK(t)
+	for region, tmpl := range map[string]assertions.Template{"us-east-1": hubUS, "eu-west-1": hubEU} {
+		hub := built.Hubs[region]
+		work := logicalID(hub.Queues.Work.Node().DefaultChild())
+		role := func(fn string) string { return "arn:aws:iam::111111111111:role/ecr-warden-" + fn + "-" + region }
+		var stmts []interface{}
+		for _, p := range resourcesOf(tmpl, "AWS::SQS::QueuePolicy") {
+			if qs := props(p)["Queues"].([]interface{}); len(qs) == 1 && qs[0].(map[string]interface{})["Ref"] == work {
+				stmts = props(p)["PolicyDocument"].(map[string]interface{})["Statement"].([]interface{})
+			}
+		}
+		bySid := map[string]interface{}{}
+		for _, s := range stmts {
+			if sid, ok := s.(map[string]interface{})["Sid"].(string); ok {
+				bySid[sid] = s
+			}
+		}
+		queueArn := map[string]interface{}{"Fn::GetAtt": []string{work, "Arn"}}
+		mustEqual(t, region+" send guard", bySid["OnlyEcrWardenSendsWork"], map[string]interface{}{
+			"Sid": "OnlyEcrWardenSendsWork", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
+			"Action": "sqs:SendMessage", "Resource": queueArn,
+			"Condition": map[string]interface{}{"ArnNotEquals": map[string]interface{}{
+				"aws:PrincipalArn": []string{role(FnAccount), role(FnBackfill), role(FnDrift)}}},
+		})
+		mustEqual(t, region+" consume guard", bySid["OnlyTheWorkerConsumesWork"], map[string]interface{}{
+			"Sid": "OnlyTheWorkerConsumesWork", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
+			"Action": []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, "Resource": queueArn,
+			"Condition": map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": []string{role(FnWorker)}}},
+		})
+	}
+}
+
 func TestSweepRunsTheBackfillOnTheDeclaredSchedule(t *testing.T) {
 	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]

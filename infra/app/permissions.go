@@ -243,7 +243,7 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 		*r.auditTable+"/index/"+audit.IndexByName, *r.auditTable+"/index/"+audit.IndexByPending)
 	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		append([]string{*r.leaseTable}, r.otherLeaseTables...)...)
-	add(a.SendWork, "SendWork", []string{"sqs:SendMessage"}, *r.workQueue)
+	add(a.SendWork, "SendWork", slices.Clone(workSendActions), *r.workQueue)
 	// What Lambda's SQS event source mapping calls with the function's role (the Lambda developer
 	// guide's list; CDK's SqsEventSource would also grant ChangeMessageVisibility and GetQueueUrl).
 	add(a.ConsumeWork, "ConsumeWork", []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}, *r.workQueue)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -30,8 +31,10 @@ type Queues struct {
 	FailedEvents awssqs.Queue
 }
 
-// NewQueues creates the queues, all with SQS-managed encryption and TLS enforced.
-func NewQueues(scope constructs.Construct, id string, n Names) *Queues {
+// NewQueues creates the queues of region's hub stack, all with SQS-managed encryption and TLS
+// enforced, and the work queue open to ecr-warden's own functions only (workQueueGuard).
+func NewQueues(scope constructs.Construct, id string, d *Declaration, region string) *Queues {
+	n := d.Names
 	c := constructs.NewConstruct(scope, &id)
 	retention := awscdk.Duration_Days(jsii.Number(14))
 	dlq := func(id, name string) awssqs.Queue {
@@ -52,5 +55,53 @@ func NewQueues(scope constructs.Construct, id string, n Names) *Queues {
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: workDLQ, MaxReceiveCount: jsii.Number(WorkMaxReceiveCount)},
 	})
+	for _, st := range workQueueGuard(d, region, *work.QueueArn()) {
+		work.AddToResourcePolicy(st)
+	}
 	return &Queues{Construct: c, Work: work, WorkDeadLetters: workDLQ, FailedEvents: failed}
+}
+
+// Work queue actions, by who may call them: the senders (SendMessageBatch is authorized as
+// SendMessage) and the consumer (Lambda's poller, with the worker's role; ChangeMessageVisibility is
+// called by nobody of ecr-warden and so by nobody at all).
+var (
+	workSendActions    = []string{"sqs:SendMessage"}
+	workConsumeActions = []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}
+)
+
+// WorkQueueRoles are the ARNs of region's function roles whose Access uses the work queue as
+// use says (FunctionAccess: SendWork for the senders, ConsumeWork for the worker).
+func WorkQueueRoles(d *Declaration, region string, use func(Access) bool) []string {
+	var out []string
+	for _, fn := range FunctionNames {
+		if use(FunctionAccess[fn]) {
+			out = append(out, RoleARN(d.Hub.Partition, d.Hub.AccountID, d.Names.FunctionRole(fn, region)))
+		}
+	}
+	return out
+}
+
+// workQueueGuard is the work queue's resource policy beyond TLS: nobody but the functions that
+// send work may send, and nobody but the worker may receive or delete. The worker trusts a unit's
+// contents, its organization view included (the accounts and OU paths enumerating grants and the
+// hub's upstream grant list), for reconcile.WorkFreshFor; so any principal of the hub account
+// allowed sqs:SendMessage by its own identity policy (sqs:* on *, common for applications) could
+// otherwise make the worker grant an account outside the organization pull access to the hub, and
+// one allowed ReceiveMessage/DeleteMessage could drop a unit that revokes a grant. An explicit Deny
+// in the queue policy holds whatever the caller's identity policy allows.
+func workQueueGuard(d *Declaration, region, queueARN string) []awsiam.PolicyStatement {
+	deny := func(sid string, actions, roles []string) awsiam.PolicyStatement {
+		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(sid),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings(actions...),
+			Resources:  jsii.Strings(queueARN),
+			Conditions: &map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": roles}},
+		})
+	}
+	return []awsiam.PolicyStatement{
+		deny("OnlyEcrWardenSendsWork", workSendActions, WorkQueueRoles(d, region, func(a Access) bool { return a.SendWork })),
+		deny("OnlyTheWorkerConsumesWork", workConsumeActions, WorkQueueRoles(d, region, func(a Access) bool { return a.ConsumeWork })),
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/rehearsal"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 var errorCodeAbsent = []interface{}{map[string]interface{}{"exists": false}}
@@ -112,19 +113,57 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 	}
 }
 
+// The hub bus admits the events of the organization's registries (from any of its principals) and
+// the management account's account events (from that account only), each by source and
+// detail-type, and nothing else: no custom event, no Organizations event from a member.
 func TestHubBusAcceptsEventsFromTheOrganizationOnly(t *testing.T) {
 	localaws.NeedCDK(t)
 	hubUS.HasResourceProperties(jsii.String("AWS::Events::EventBus"), map[string]interface{}{"Name": "ecr-warden"})
 	pols := resourcesOf(hubUS, "AWS::Events::EventBusPolicy")
-	if len(pols) != 1 {
-		t.Fatalf("%d bus policies, want 1", len(pols))
-	}
+	bySid := map[string]map[string]interface{}{}
 	for _, p := range pols {
 		st := props(p)["Statement"].(map[string]interface{})
-		mustEqual(t, "bus policy principal", st["Principal"], map[string]interface{}{"AWS": "*"})
-		mustEqual(t, "bus policy action", st["Action"], "events:PutEvents")
-		mustEqual(t, "bus policy condition", st["Condition"],
-			map[string]interface{}{"StringEquals": map[string]interface{}{"aws:PrincipalOrgID": "o-a1b2c3d4e5"}})
+		bySid[strings.TrimPrefix(st["Sid"].(string), "cdk-")] = st
+	}
+	if len(pols) != 2 || len(bySid) != 2 {
+		t.Fatalf("%d bus policies (%v), want 2", len(pols), sortedKeys(bySid))
+	}
+	types := []string{DetailAPICall, DetailServiceEvent}
+	registries := bySid["OrganizationMayForwardRegistryEvents"]
+	mustEqual(t, "registries principal", registries["Principal"], map[string]interface{}{"AWS": "*"})
+	mustEqual(t, "registries action", registries["Action"], "events:PutEvents")
+	mustEqual(t, "registries condition", registries["Condition"], map[string]interface{}{
+		"StringEquals": map[string]interface{}{"aws:PrincipalOrgID": "o-a1b2c3d4e5"},
+		"ForAllValues:StringEquals": map[string]interface{}{
+			"events:source":      []string{"aws.ecr", "aws.ecr-public", "aws.iam"},
+			"events:detail-type": types,
+		},
+	})
+	management := bySid["ManagementMayForwardAccountEvents"]
+	mustEqual(t, "management principal", management["Principal"], map[string]interface{}{"AWS": map[string]interface{}{
+		"Fn::Join": []interface{}{"", []interface{}{"arn:", map[string]interface{}{"Ref": "AWS::Partition"}, ":iam::999999999999:root"}}}})
+	mustEqual(t, "management action", management["Action"], "events:PutEvents")
+	mustEqual(t, "management condition", management["Condition"], map[string]interface{}{
+		"ForAllValues:StringEquals": map[string]interface{}{
+			"events:source":      []string{"aws.controltower", "aws.organizations"},
+			"events:detail-type": types,
+		},
+	})
+	// Every route's events are admitted from where they are forwarded.
+	for _, r := range trigger.Routes {
+		st := registries
+		if r.Origin == trigger.FromManagement {
+			st = management
+		}
+		admit := st["Condition"].(map[string]interface{})["ForAllValues:StringEquals"].(map[string]interface{})
+		if !contains(admit["events:source"], r.Source) {
+			t.Errorf("route %s: source %s is not admitted by %s", r.ID, r.Source, st["Sid"])
+		}
+		for _, dt := range r.DetailTypes {
+			if !contains(admit["events:detail-type"], dt) {
+				t.Errorf("route %s: detail-type %s is not admitted by %s", r.ID, dt, st["Sid"])
+			}
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -10,6 +11,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // Target delivery settings: EventBridge retries a failing function invocation this often within
@@ -30,8 +33,8 @@ type EventRouting struct {
 	Rules map[string]awsevents.Rule
 }
 
-// NewEventRouting creates the bus (any principal of the organization may put events on it) and
-// one rule per pattern and bus.
+// NewEventRouting creates the bus (the organization may put the events it routes on it:
+// BusPolicyStatements) and one rule per pattern and bus.
 func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns *Functions, failed awssqs.IQueue) *EventRouting {
 	c := constructs.NewConstruct(scope, &id)
 	region := *awscdk.Stack_Of(c).Region()
@@ -39,16 +42,9 @@ func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns 
 		EventBusName: jsii.String(d.Names.Bus()),
 		Description:  jsii.String("ecr-warden: events forwarded by member accounts and the management account"),
 	})
-	bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("OrganizationMayPutEvents"),
-		Effect:     awsiam.Effect_ALLOW,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("events:PutEvents"),
-		Resources:  jsii.Strings(*bus.EventBusArn()),
-		Conditions: &map[string]interface{}{
-			"StringEquals": map[string]interface{}{"aws:PrincipalOrgID": d.Hub.OrganizationID},
-		},
-	}))
+	for _, st := range BusPolicyStatements(d, *bus.EventBusArn()) {
+		bus.AddToResourcePolicy(st)
+	}
 	r := &EventRouting{Construct: c, Bus: bus, Rules: map[string]awsevents.Rule{}}
 	for _, busKind := range []string{"custom", "default"} {
 		var target awsevents.IEventBus
@@ -78,6 +74,46 @@ func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns 
 		}
 	}
 	return r
+}
+
+// BusPolicyStatements are the hub bus's resource policy: who may put events on it, and which. The
+// organization's accounts may put the events of the routes registries forward (trigger.Routes with
+// origin FromRegistries, as this declaration renders them: their sources and detail-types), and the
+// management account those of the routes it forwards (Organizations, Control Tower). Nothing else
+// is admitted: a member's principal allowed events:PutEvents cannot fill the bus (and the account
+// function's concurrency) with custom events, nor put Organizations or Control Tower events on it
+// at all. ForAllValues, as in EventBridge's own example, because one PutEvents call carries up to
+// ten entries and every one must be admitted.
+func BusPolicyStatements(d *Declaration, busARN string) []awsiam.PolicyStatement {
+	admitted := func(ps []Pattern) map[string]interface{} {
+		var sources, types []string
+		for _, p := range ps {
+			sources = append(sources, p.Source)
+			types = append(types, p.DetailTypes...)
+		}
+		slices.Sort(sources)
+		slices.Sort(types)
+		return map[string]interface{}{"events:source": slices.Compact(sources), "events:detail-type": slices.Compact(types)}
+	}
+	put := func(sid string, principal awsiam.IPrincipal, conditions map[string]interface{}) awsiam.PolicyStatement {
+		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(sid),
+			Effect:     awsiam.Effect_ALLOW,
+			Principals: &[]awsiam.IPrincipal{principal},
+			Actions:    jsii.Strings("events:PutEvents"),
+			Resources:  jsii.Strings(busARN),
+			Conditions: &conditions,
+		})
+	}
+	return []awsiam.PolicyStatement{
+		put("OrganizationMayForwardRegistryEvents", awsiam.NewAnyPrincipal(), map[string]interface{}{
+			"StringEquals":              map[string]interface{}{"aws:PrincipalOrgID": d.Hub.OrganizationID},
+			"ForAllValues:StringEquals": admitted(patterns(d, trigger.FromRegistries)),
+		}),
+		put("ManagementMayForwardAccountEvents", awsiam.NewAccountPrincipal(jsii.String(d.Hub.ManagementAccountID)), map[string]interface{}{
+			"ForAllValues:StringEquals": admitted(patterns(d, trigger.FromManagement)),
+		}),
+	}
 }
 
 // Sweep is the schedule that runs the backfill over every target. The function receives the plain

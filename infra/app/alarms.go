@@ -1,11 +1,13 @@
 package app
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -22,8 +24,59 @@ import (
 type Alarms struct {
 	constructs.Construct
 	ByName map[string]awscloudwatch.Alarm
-	// Topic is the topic the stack created when none was given (nil otherwise).
+	// Topic is the topic the stack created when none was given (nil otherwise), and Key the
+	// customer managed key it is encrypted with.
 	Topic awssns.Topic
+	Key   awskms.Key
+}
+
+// newAlarmTopic creates the alarm topic, encrypted with a key of its own. CloudWatch alarms cannot
+// publish to a topic encrypted with the AWS managed key alias/aws/sns (its key policy does not let
+// cloudwatch.amazonaws.com use it, and nobody can change it), and a topic policy that only denies
+// plain HTTP lets nobody publish: every alarm's action would fail, visible only in its history. So
+// the key lets CloudWatch use it (kms:GenerateDataKey*, kms:Decrypt, as the CloudWatch knowledge
+// center gives it; the key encrypts this topic only), and the topic lets CloudWatch publish for
+// this installation's alarms (aws:SourceArn) in this account, which is where the scope is kept.
+func newAlarmTopic(c constructs.Construct, n Names) (awskms.Key, awssns.Topic) {
+	stack := awscdk.Stack_Of(c)
+	cloudwatch := awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)
+	key := awskms.NewKey(c, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
+		Description:       jsii.String("ecr-warden: encrypts the alarm topic; CloudWatch alarms may publish with it"),
+		EnableKeyRotation: jsii.Bool(true),
+		// The key protects alarm notifications in flight only: it goes with the stack.
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		PendingWindow: awscdk.Duration_Days(jsii.Number(7)),
+	})
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsMayPublish"),
+		Effect:     awsiam.Effect_ALLOW,
+		Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"),
+	}), jsii.Bool(false))
+	topic := awssns.NewTopic(c, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		TopicName:  jsii.String(n.Resource("alarms")),
+		EnforceSSL: jsii.Bool(true),
+		MasterKey:  key,
+	})
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsMayPublish"),
+		Effect:     awsiam.Effect_ALLOW,
+		Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  jsii.Strings(*topic.TopicArn()),
+		Conditions: &map[string]interface{}{
+			"ArnLike":      map[string]interface{}{"aws:SourceArn": AlarmARNPattern(stack, n)},
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()},
+		},
+	}))
+	return key, topic
+}
+
+// AlarmARNPattern matches the ARN of every alarm of this installation in stack's region (alarm
+// names are n.Resource(...)).
+func AlarmARNPattern(stack awscdk.Stack, n Names) string {
+	return fmt.Sprintf("arn:%s:cloudwatch:%s:%s:alarm:%s", *stack.Partition(), *stack.Region(), *stack.Account(), n.Resource("*"))
 }
 
 // NewAlarms creates one alarm per function and per dead-letter queue; topicARN ("" for none)
@@ -36,11 +89,7 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 		region := *awscdk.Stack_Of(c).Region()
 		topic = awssns.Topic_FromTopicArn(c, jsii.String("Topic"), jsii.String(strings.ReplaceAll(topicARN, "${region}", region)))
 	} else {
-		a.Topic = awssns.NewTopic(c, jsii.String("AlarmTopic"), &awssns.TopicProps{
-			TopicName:  jsii.String(n.Resource("alarms")),
-			EnforceSSL: jsii.Bool(true),
-			MasterKey:  awskms.Alias_FromAliasName(c, jsii.String("SnsKey"), jsii.String("alias/aws/sns")),
-		})
+		a.Key, a.Topic = newAlarmTopic(c, n)
 		topic = a.Topic
 	}
 	action := awscloudwatchactions.NewSnsAction(topic)

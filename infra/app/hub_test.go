@@ -364,6 +364,54 @@ func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
 	}
 }
 
+// CloudWatch alarms can publish to the alarm topic: it is encrypted with a key of the stack whose
+// policy lets cloudwatch.amazonaws.com use it (not alias/aws/sns, whose policy does not and cannot),
+// and the topic policy lets CloudWatch publish for every alarm of the installation.
+func TestAlarmTopicLetsCloudWatchAlarmsPublish(t *testing.T) {
+	localaws.NeedCDK(t)
+	hub := built.Hubs["us-east-1"]
+	key := logicalID(hub.Alarms.Key.Node().DefaultChild())
+	topic := logicalID(hub.Alarms.Topic.Node().DefaultChild())
+	mustEqual(t, "topic key", props(resourcesOf(hubUS, "AWS::SNS::Topic")[topic])["KmsMasterKeyId"],
+		map[string]interface{}{"Fn::GetAtt": []string{key, "Arn"}})
+	k := props(resourcesOf(hubUS, "AWS::KMS::Key")[key])
+	mustEqual(t, "key rotation", k["EnableKeyRotation"], true)
+	var keyGrant, publish interface{}
+	for _, s := range k["KeyPolicy"].(map[string]interface{})["Statement"].([]interface{}) {
+		if s.(map[string]interface{})["Sid"] == "CloudWatchAlarmsMayPublish" {
+			keyGrant = s
+		}
+	}
+	mustEqual(t, "key grant", keyGrant, map[string]interface{}{
+		"Sid": "CloudWatchAlarmsMayPublish", "Effect": "Allow", "Principal": map[string]interface{}{"Service": "cloudwatch.amazonaws.com"},
+		"Action": []string{"kms:Decrypt", "kms:GenerateDataKey*"}, "Resource": "*",
+	})
+	for _, p := range resourcesOf(hubUS, "AWS::SNS::TopicPolicy") {
+		for _, s := range props(p)["PolicyDocument"].(map[string]interface{})["Statement"].([]interface{}) {
+			if s.(map[string]interface{})["Sid"] == "CloudWatchAlarmsMayPublish" {
+				publish = s
+			}
+		}
+	}
+	pattern := "arn:aws:cloudwatch:us-east-1:111111111111:alarm:ecr-warden-*"
+	mustEqual(t, "topic grant", publish, map[string]interface{}{
+		"Sid": "CloudWatchAlarmsMayPublish", "Effect": "Allow", "Principal": map[string]interface{}{"Service": "cloudwatch.amazonaws.com"},
+		"Action": "sns:Publish", "Resource": map[string]interface{}{"Ref": topic},
+		"Condition": map[string]interface{}{
+			"ArnLike": map[string]interface{}{"aws:SourceArn": map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{
+				"arn:", map[string]interface{}{"Ref": "AWS::Partition"}, ":cloudwatch:us-east-1:111111111111:alarm:ecr-warden-*"}}}},
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": "111111111111"},
+		},
+	})
+	// Every alarm of the stack is one the grant covers.
+	for id, a := range resourcesOf(hubUS, "AWS::CloudWatch::Alarm") {
+		name, _ := props(a)["AlarmName"].(string)
+		if !strings.HasPrefix("arn:aws:cloudwatch:us-east-1:111111111111:alarm:"+name, strings.TrimSuffix(pattern, "*")) {
+			t.Errorf("alarm %s (%s) is not covered by the topic grant %s", id, name, pattern)
+		}
+	}
+}
+
 func TestTablesMatchTheAuditAndLeaseSchemas(t *testing.T) {
 	localaws.NeedCDK(t)
 	s := func(n string) map[string]interface{} {

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -193,7 +192,7 @@ func otherLeaseTables(d *Declaration, region string) []string {
 	var out []string
 	for _, r := range d.Hub.Regions {
 		if r != region {
-			out = append(out, fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s", d.Hub.Partition, r, d.Hub.AccountID, d.Names.Resource("lease")))
+			out = append(out, tableARN(d, r, "lease"))
 		}
 	}
 	return out

@@ -28,7 +28,7 @@ func NewHub(scope constructs.Construct, id string, d *Declaration, o Options, re
 		Description: jsii.String("ecr-warden hub (" + region + "): functions, event routing, audit trail, sweep"),
 	})
 	h := &Hub{Stack: stack}
-	h.State = NewState(stack, "State", d.Names)
+	h.State = NewState(stack, "State", d, region)
 	h.Queues = NewQueues(stack, "Queues", d, region)
 	h.Functions = NewFunctions(stack, "Functions", FunctionsProps{Decl: d, AssetRoot: o.AssetRoot, State: h.State, Queues: h.Queues, Architecture: o.architecture()})
 	h.Routing = NewEventRouting(stack, "Routing", d, h.Functions, h.Queues.FailedEvents)

@@ -444,6 +444,50 @@ func TestTablesMatchTheAuditAndLeaseSchemas(t *testing.T) {
 	})
 }
 
+// The audit trail is evidence: in each region only that region's functions that record decisions
+// may write an item of it, whatever a principal's identity policy allows, and nobody may delete one.
+// The lease table (leases and the hub's mailbox, whose entries the next holder writes into the
+// hub's grants) is written only by the functions that take leases, of every hub region.
+func TestStateIsWrittenOnlyByEcrWarden(t *testing.T) {
+	localaws.NeedCDK(t)
+	for region, tmpl := range map[string]assertions.Template{"us-east-1": hubUS, "eu-west-1": hubEU} {
+		audit := props(resourcesOf(tmpl, "AWS::DynamoDB::Table")[logicalID(built.Hubs[region].State.Audit.Node().DefaultChild())])
+		table := "arn:aws:dynamodb:" + region + ":111111111111:table/ecr-warden-audit"
+		var writers []string
+		for _, fn := range []string{FnRepository, FnAccount, FnBackfill, FnWorker, FnDrift} {
+			writers = append(writers, "arn:aws:iam::111111111111:role/ecr-warden-"+fn+"-"+region)
+		}
+		mustEqual(t, region+" audit table policy", audit["ResourcePolicy"], map[string]interface{}{"PolicyDocument": map[string]interface{}{
+			"Version": "2012-10-17",
+			"Statement": []interface{}{
+				map[string]interface{}{"Sid": "OnlyEcrWardenRecords", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
+					"Action":    []string{"dynamodb:BatchWriteItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+					"Resource":  table,
+					"Condition": map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": writers}}},
+				map[string]interface{}{"Sid": "NobodyDeletesRecords", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
+					"Action": []string{"dynamodb:DeleteItem", "dynamodb:PartiQLDelete"}, "Resource": table},
+			},
+		}})
+		lease := props(resourcesOf(tmpl, "AWS::DynamoDB::Table")[logicalID(built.Hubs[region].State.Lease.Node().DefaultChild())])
+		var takers []string
+		for _, r := range []string{"us-east-1", "eu-west-1"} {
+			for _, fn := range []string{FnRepository, FnAccount, FnWorker, FnDrift} {
+				takers = append(takers, "arn:aws:iam::111111111111:role/ecr-warden-"+fn+"-"+r)
+			}
+		}
+		mustEqual(t, region+" lease table policy", lease["ResourcePolicy"], map[string]interface{}{"PolicyDocument": map[string]interface{}{
+			"Version": "2012-10-17",
+			"Statement": []interface{}{
+				map[string]interface{}{"Sid": "OnlyEcrWardenTakesLeases", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
+					"Action": []string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PartiQLDelete", "dynamodb:PartiQLInsert",
+						"dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+					"Resource":  "arn:aws:dynamodb:" + region + ":111111111111:table/ecr-warden-lease",
+					"Condition": map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": takers}}},
+			},
+		}})
+	}
+}
+
 func TestDeployRunsTheBackfillWheneverTheDeclarationChanges(t *testing.T) {
 	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]

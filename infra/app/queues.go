@@ -72,13 +72,7 @@ var (
 // WorkQueueRoles are the ARNs of region's function roles whose Access uses the work queue as
 // use says (FunctionAccess: SendWork for the senders, ConsumeWork for the worker).
 func WorkQueueRoles(d *Declaration, region string, use func(Access) bool) []string {
-	var out []string
-	for _, fn := range FunctionNames {
-		if use(FunctionAccess[fn]) {
-			out = append(out, RoleARN(d.Hub.Partition, d.Hub.AccountID, d.Names.FunctionRole(fn, region)))
-		}
-	}
-	return out
+	return functionRoles(d, []string{region}, use)
 }
 
 // workQueueGuard is the work queue's resource policy beyond TLS: nobody but the functions that

@@ -1,8 +1,12 @@
 package app
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -24,9 +28,11 @@ const (
 	LeaseExpiresAt = "expiresAt"
 )
 
-// NewState creates both tables. The schema of the audit table is shared/audit's (same constants),
-// so the table the functions write to is the one shared/audit.CreateTable makes locally.
-func NewState(scope constructs.Construct, id string, n Names) *State {
+// NewState creates both tables of region's hub stack. The schema of the audit table is
+// shared/audit's (same constants), so the table the functions write to is the one
+// shared/audit.CreateTable makes locally.
+func NewState(scope constructs.Construct, id string, d *Declaration, region string) *State {
+	n := d.Names
 	c := constructs.NewConstruct(scope, &id)
 	str := func(n string) *awsdynamodb.Attribute {
 		return &awsdynamodb.Attribute{Name: jsii.String(n), Type: awsdynamodb.AttributeType_STRING}
@@ -42,6 +48,7 @@ func NewState(scope constructs.Construct, id string, n Names) *State {
 		DeletionProtection:               jsii.Bool(true),
 		TimeToLiveAttribute:              jsii.String(audit.AttrExpiresAt),
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		ResourcePolicy:                   awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: auditGuard(d, region)}),
 	})
 	for _, ix := range []struct{ name, hash string }{
 		{audit.IndexByDay, audit.AttrDay}, {audit.IndexByName, audit.AttrName}, {audit.IndexByPending, audit.AttrPending},
@@ -61,7 +68,77 @@ func NewState(scope constructs.Construct, id string, n Names) *State {
 		PointInTimeRecoverySpecification: pitr,
 		TimeToLiveAttribute:              jsii.String(LeaseExpiresAt),
 		// Leases live seconds; losing the table loses nothing, so it may be replaced freely.
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		RemovalPolicy:  awscdk.RemovalPolicy_DESTROY,
+		ResourcePolicy: awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: leaseGuard(d, region)}),
 	})
 	return &State{Construct: c, Audit: auditTable, Lease: lease}
+}
+
+// Table item writes (TransactWriteItems is authorized as the actions it carries): what
+// ecr-warden's functions call on the audit table (WriteAudit, CompleteAudit) and on the lease table
+// (Lease), and the deletes, with their PartiQL forms.
+var (
+	itemWriteActions  = []string{"dynamodb:BatchWriteItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+	itemDeleteActions = []string{"dynamodb:DeleteItem", "dynamodb:PartiQLDelete"}
+)
+
+// tableARN is the ARN of the table named what (Names.Resource) in region.
+func tableARN(d *Declaration, region, what string) string {
+	return fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s", d.Hub.Partition, region, d.Hub.AccountID, d.Names.Resource(what))
+}
+
+// functionRoles are the ARNs of the function roles, in regions, whose Access does what uses says.
+func functionRoles(d *Declaration, regions []string, uses func(Access) bool) []string {
+	var out []string
+	for _, region := range regions {
+		for _, fn := range FunctionNames {
+			if uses(FunctionAccess[fn]) {
+				out = append(out, RoleARN(d.Hub.Partition, d.Hub.AccountID, d.Names.FunctionRole(fn, region)))
+			}
+		}
+	}
+	return out
+}
+
+// denyItems denies actions on table to every principal, or, with writers, to every principal but
+// them: an explicit Deny in the table's policy holds whatever a principal's own identity policy
+// allows (dynamodb:* on *, common for applications and operators of the hub account).
+func denyItems(sid, table string, actions, writers []string) awsiam.PolicyStatement {
+	props := &awsiam.PolicyStatementProps{
+		Sid:        jsii.String(sid),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings(actions...),
+		Resources:  jsii.Strings(table),
+	}
+	if len(writers) > 0 {
+		props.Conditions = &map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": writers}}
+	}
+	return awsiam.NewPolicyStatement(props)
+}
+
+// auditGuard is the audit table's resource policy: the trail is the evidence of what ecr-warden
+// decided and wrote, so nobody but this region's functions that record decisions may write an item,
+// and nobody at all may delete one (a record is never deleted; TTL expiry is DynamoDB's own). Reads
+// stay with identity policies (make audit, the functions' ReadAudit).
+func auditGuard(d *Declaration, region string) *[]awsiam.PolicyStatement {
+	table := tableARN(d, region, "audit")
+	return &[]awsiam.PolicyStatement{
+		denyItems("OnlyEcrWardenRecords", table, itemWriteActions,
+			functionRoles(d, []string{region}, func(a Access) bool { return a.WriteAudit || a.CompleteAudit })),
+		denyItems("NobodyDeletesRecords", table, itemDeleteActions, nil),
+	}
+}
+
+// leaseGuard is the lease table's resource policy: nobody but the functions that take leases, in
+// every hub region (lease.Regional: a document's lease is taken in its region's table), may write
+// or delete an item. Besides the leases, the table holds the hub registry policy's mailbox, whose
+// entries ("account X is a member at OU path P") the next lease holder writes into the hub's grants
+// as they are: any principal of the hub account allowed dynamodb:UpdateItem could otherwise post an
+// account outside the organization there.
+func leaseGuard(d *Declaration, region string) *[]awsiam.PolicyStatement {
+	return &[]awsiam.PolicyStatement{
+		denyItems("OnlyEcrWardenTakesLeases", tableARN(d, region, "lease"), sortedCopy(slices.Concat(itemDeleteActions, itemWriteActions)),
+			functionRoles(d, d.Hub.Regions, func(a Access) bool { return a.Lease })),
+	}
 }

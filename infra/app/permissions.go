@@ -46,6 +46,8 @@ type Access struct {
 //     account's repositories are sent to the work queue for the worker; no ECR Public;
 //   - backfill: walks the organization, fans out to the work queue, and in a dry run converges inline
 //     with writes recorded as planned (Converge reads everything, writes only audit records, takes no lease);
+//     the sweep settles stale pending records from what AWS holds (reconcile.SettleStale: the record's
+//     outcome, an UpdateItem like any writer's);
 //   - worker: engine.Converge of one account+region from the message, which carries the accounts it
 //     needs; it reads the organization only for a unit older than reconcile.WorkFreshFor;
 //   - drift: one repository, registry policy, PTC rule set, PTC role or public repository policy, with
@@ -59,7 +61,7 @@ var FunctionAccess = map[string]Access{
 	FnAccount: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},
 	FnBackfill: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, ReadHubRegistry: true,
-		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, ReadAudit: true, SendWork: true},
+		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, SendWork: true},
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true},

@@ -505,3 +505,25 @@ func resolveAccount(v interface{}) interface{} {
 	}
 	return v
 }
+
+// The sweep (the backfill function) settles stale pending records with the outcome update every
+// writer makes (audit.Pending.Settle, an UpdateItem on the audit table): its role must allow it, or
+// every settle is refused in AWS and the stale-pending alarm never clears.
+func TestSweepMaySettleStaleRecords(t *testing.T) {
+	localaws.NeedCDK(t)
+	d, err := LoadDeclaration(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditTable := jsii.String("arn:aws:dynamodb:us-east-1:111111111111:table/audit")
+	r := resources{partition: "aws", hub: "111111111111", hubRegions: d.Hub.Regions, memberRoleName: d.MemberRoleName,
+		orgRoleARN: d.OrgRoleARN(), organizationID: d.Hub.OrganizationID, auditTable: auditTable, leaseTable: auditTable,
+		workQueue: auditTable, logGroup: auditTable, switches: SwitchesOf(d.Declaration)}
+	for _, s := range FunctionAccess[FnBackfill].statements(r) {
+		m := canonical(t, s.ToStatementJson()).(map[string]interface{})
+		if slices.Contains(asList(m["Resource"]), interface{}(*auditTable)) && slices.Contains(asList(m["Action"]), interface{}("dynamodb:UpdateItem")) {
+			return
+		}
+	}
+	t.Errorf("the backfill role cannot update audit records, which the sweep's SettleStale does")
+}

@@ -34,30 +34,50 @@ func (c Change) Diff() string {
 		}
 		return fmt.Sprintf("(no Sid, #%d)", i)
 	}
-	beforeByKey := make(map[string]policy.Statement, len(before))
+	// Statements sharing a key (a Sid given twice, identical statements
+	// without one) are matched one to one, an equivalent one first, so a
+	// statement kept as it is never reads as changed and a duplicate the
+	// write drops reads as removed.
+	byKey := make(map[string][]int, len(before))
 	for i, s := range before {
-		beforeByKey[key(i, s)] = s
-	}
-	afterKeys := make(map[string]bool, len(after))
-	for i, s := range after {
 		k := key(i, s)
-		afterKeys[k] = true
-		old, ok := beforeByKey[k]
+		byKey[k] = append(byKey[k], i)
+	}
+	used := make([]bool, len(before))
+	match := func(k string, s policy.Statement) int {
+		first := -1
+		for _, i := range byKey[k] {
+			if used[i] {
+				continue
+			}
+			if policy.StatementsEquivalent(before[i], s) {
+				return i
+			}
+			if first < 0 {
+				first = i
+			}
+		}
+		return first
+	}
+	for i, s := range after {
+		j := match(key(i, s), s)
 		switch {
-		case !ok:
+		case j < 0:
 			fmt.Fprintf(&b, "  + %s\n", label(i, s))
 			writeIndented(&b, "      ", statementLines(s))
-		case policy.StatementsEquivalent(old, s):
+			continue
+		case policy.StatementsEquivalent(before[j], s):
 			fmt.Fprintf(&b, "  = %s\n", label(i, s))
 		default:
 			fmt.Fprintf(&b, "  ~ %s\n", label(i, s))
-			for _, l := range lineDiff(statementLines(old), statementLines(s)) {
+			for _, l := range lineDiff(statementLines(before[j]), statementLines(s)) {
 				fmt.Fprintf(&b, "      %s\n", l)
 			}
 		}
+		used[j] = true
 	}
 	for i, s := range before {
-		if !afterKeys[key(i, s)] {
+		if !used[i] {
 			fmt.Fprintf(&b, "  - %s\n", label(i, s))
 			writeIndented(&b, "      ", statementLines(s))
 		}

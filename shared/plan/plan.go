@@ -12,6 +12,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -333,25 +334,34 @@ func statementsSize(kind policy.DocumentKind, sts []policy.Statement) int {
 	return n
 }
 
-// sidDelta lists owned Sids that are new, different or gone.
+// sidDelta lists owned Sids that are new, different or gone. Each wanted
+// statement is matched to one held statement of its Sid (an equivalent one
+// first), so a Sid AWS holds twice (a forged copy of an owned statement, or
+// a hand edit that duplicated it) lists its extra copies as removed: the
+// merge writes the Sid once.
 func sidDelta(current, desired []policy.Statement) (added, changed, removed []string) {
-	cur := make(map[string]string, len(current))
+	held := make(map[string][]string, len(current))
 	for _, s := range current {
-		cur[s.Sid] = policy.StatementKey(s)
+		held[s.Sid] = append(held[s.Sid], policy.StatementKey(s))
 	}
 	want := make(map[string]bool, len(desired))
 	for _, s := range desired {
 		want[s.Sid] = true
-		old, ok := cur[s.Sid]
+		keys, ok := held[s.Sid]
 		switch {
 		case !ok:
 			added = append(added, s.Sid)
-		case old != policy.StatementKey(s):
+		case !slices.Contains(keys, policy.StatementKey(s)):
 			changed = append(changed, s.Sid)
 		}
 	}
 	for _, s := range current {
 		if !want[s.Sid] {
+			removed = append(removed, s.Sid)
+		}
+	}
+	for _, s := range desired {
+		for range max(len(held[s.Sid])-1, 0) {
 			removed = append(removed, s.Sid)
 		}
 	}

@@ -297,3 +297,45 @@ func TestTrustPolicyLimit(t *testing.T) {
 		t.Fatalf("want a 2048 size error, got %v", err)
 	}
 }
+
+// Statements that share a Sid (ECR does not require Sids to be unique; a
+// forged copy of an owned statement shares its Sid) are matched one to one,
+// an equivalent one first: the diff never shows a foreign statement as
+// changed when the write keeps it byte for byte, and never hides an owned
+// duplicate the write removes.
+func TestDiffMatchesDuplicateSidsOneToOne(t *testing.T) {
+	sharedA := `{"Sid":"Shared","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:BatchGetImage"}`
+	sharedB := `{"Sid":"Shared","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444444444444:root"},"Action":"ecr:PutImage"}`
+	pull := pullStatement(prefix+"Pull", "222222222222")
+	ch, err := Document(policy.ECRRepositoryPolicy, repoARN, doc(sharedA, sharedB), []policy.Statement{pull}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ch.After, sharedA) || !strings.Contains(ch.After, sharedB) {
+		t.Fatalf("foreign statements not kept byte for byte:\n%s", ch.After)
+	}
+	d := ch.Diff()
+	if strings.Count(d, `  = "Shared"`) != 2 || strings.Contains(d, `~ "Shared"`) || strings.Contains(d, `- "Shared"`) {
+		t.Errorf("the two kept foreign statements named Shared must both read unchanged:\n%s", d)
+	}
+
+	// An owned statement and a forged copy under its Sid (granting "*"):
+	// the write keeps one, and the diff shows the forged one removed.
+	forged := `{"Sid":"EcrWardenPull","Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"*"}`
+	for _, order := range [][]string{{mustJSON(t, pull), forged}, {forged, mustJSON(t, pull)}} {
+		ch, err := Document(policy.ECRRepositoryPolicy, repoARN, doc(order...), []policy.Statement{pull}, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Op != OpUpdate || strings.Contains(ch.After, `"Principal":"*"`) {
+			t.Fatalf("op %s, after %s", ch.Op, ch.After)
+		}
+		if fmt.Sprint(ch.Removed) != "[EcrWardenPull]" || !strings.Contains(ch.Reason, "removed 1") {
+			t.Errorf("the dropped copy must be listed as removed: removed %v, reason %q", ch.Removed, ch.Reason)
+		}
+		d := ch.Diff()
+		if !strings.Contains(d, `  = "EcrWardenPull"`) || !strings.Contains(d, `  - "EcrWardenPull"`) || !strings.Contains(d, `"Principal": "*"`) || strings.Contains(d, `~ "EcrWardenPull"`) {
+			t.Errorf("the forged duplicate must show as removed and the kept statement as unchanged:\n%s", d)
+		}
+	}
+}

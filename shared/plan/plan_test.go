@@ -339,3 +339,34 @@ func TestDiffMatchesDuplicateSidsOneToOne(t *testing.T) {
 		}
 	}
 }
+
+// An owned statement whose condition spells one key twice in different case
+// (IAM compares keys without case and does not document which value it
+// tests) is not the statement ecr-warden writes, even where the values
+// together are the declared ones: under either reading of the split below
+// one account the declaration excludes is let in. It is rewritten as
+// declared, and the same split in a foreign statement is reported.
+func TestCaseSplitConditionKeyIsNotEquivalent(t *testing.T) {
+	want := policy.Statement{Sid: prefix + "Upstream", Effect: "Allow", Principal: &policy.Principal{AWS: policy.StringList{"*"}},
+		Action: policy.StringList{"ecr:BatchGetImage"}, Resource: policy.StringList{"*"},
+		Condition: policy.Condition{"StringEquals": {"aws:PrincipalOrgID": {"o-a1b2c3d4e5"}},
+			"StringNotEquals": {"aws:PrincipalAccount": {"111111111111", "999999999999"}}}}
+	split := func(sid string) string {
+		return `{"Sid":"` + sid + `","Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"StringNotEquals":{"aws:PrincipalAccount":"111111111111","aws:principalaccount":"999999999999"}}}`
+	}
+	o := Owner{Prefix: prefix, OrgID: "o-a1b2c3d4e5"}
+	ch, err := o.Document(policy.ECRRegistryPolicy, regARN, doc(split(prefix+"Upstream")), []policy.Statement{want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Op != OpUpdate || fmt.Sprint(ch.Changed) != "[EcrWardenUpstream]" || strings.Contains(ch.After, "aws:principalaccount") {
+		t.Fatalf("a forged case split must be rewritten as declared: op %s changed %v\n%s", ch.Op, ch.Changed, ch.After)
+	}
+	ch, err = o.Document(policy.ECRRegistryPolicy, regARN, doc(split("Theirs")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Op != OpNone || len(ch.ForeignUnsafe) != 1 || !strings.Contains(ch.ForeignUnsafe[0], "aws:principalaccount") {
+		t.Fatalf("a foreign case split must be kept and reported: op %s, unsafe %q", ch.Op, ch.ForeignUnsafe)
+	}
+}

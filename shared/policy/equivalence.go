@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	awspolicy "github.com/hashicorp/awspolicyequivalence"
@@ -20,6 +21,9 @@ import (
 //     (AWS rewrites the first into the second when it stores a policy);
 //   - action names compare case-insensitively ("ecr:batchgetimage" is
 //     ecr:BatchGetImage), as do condition keys; duplicates in a list count once;
+//     a key one operator block spells twice in different case is kept apart
+//     under its spellings (IAM does not document which value it tests), so
+//     such a statement equals none written with the key once;
 //   - a missing Version equals "2008-10-17" (IAM's default).
 //
 // Sids, Effects, resource ARNs, condition operators and values are compared
@@ -58,14 +62,64 @@ func NormalizeStatement(s Statement) Statement {
 	if len(s.Condition) > 0 {
 		out.Condition = make(Condition, len(s.Condition))
 		for op, kv := range s.Condition {
+			split := caseSplit(kv)
 			m := make(map[string]StringList, len(kv))
 			for k, v := range kv {
 				lk := strings.ToLower(k)
-				m[lk] = sortedSet(append(append(StringList(nil), m[lk]...), v...), nil)
+				if split[lk] {
+					// Spelled twice in one block: IAM compares keys
+					// without case, and whether it tests both values or
+					// one is not documented. Kept apart under their
+					// spellings, so the statement equals nothing
+					// ecr-warden renders and is never vouched for as one.
+					lk += "\x00" + k
+				}
+				m[lk] = sortedSet(v, nil)
 			}
 			out.Condition[op] = m
 		}
 	}
+	return out
+}
+
+// caseSplit returns the lower-cased condition keys that one operator block
+// spells more than once, in different case ("aws:PrincipalAccount" and
+// "aws:principalaccount"); nil when there is none.
+func caseSplit(kv map[string]StringList) map[string]bool {
+	var out map[string]bool
+	seen := make(map[string]bool, len(kv))
+	for k := range kv {
+		lk := strings.ToLower(k)
+		if seen[lk] {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[lk] = true
+		}
+		seen[lk] = true
+	}
+	return out
+}
+
+// CaseSplitKeys names, sorted, every condition key that c spells more than
+// once in one operator block in different case, one entry per key with its
+// spellings: `StringNotEquals "aws:PrincipalAccount" / "aws:principalaccount"`.
+func CaseSplitKeys(c Condition) []string {
+	var out []string
+	for op, kv := range c {
+		split := caseSplit(kv)
+		spellings := map[string][]string{}
+		for k := range kv {
+			if lk := strings.ToLower(k); split[lk] {
+				spellings[lk] = append(spellings[lk], strconv.Quote(k))
+			}
+		}
+		for _, sp := range spellings {
+			slices.Sort(sp)
+			out = append(out, op+" "+strings.Join(sp, " / "))
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 

@@ -20,6 +20,8 @@ func FuzzParse(f *testing.F) {
 		`{"Statement":[{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com","CanonicalUser":"x"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":[3600, 1.5e3]},"Null":{"aws:TokenIssueTime":false}}}]}`,
 		url.PathEscape(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
 		`{"Id":"x<&>","Statement":[{"Sid":"\u00e9\"","Effect":"Allow","Action":"ecr:Get*"}]}`,
+		`{"Statement":[{"Sid":"EcrWardenUp","Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"1","aws:principalaccount":"2","AWS:PrincipalAccount":["3"]}}}]}`,
+		`{"Statement":[{"Sid":"Shared","Effect":"Allow","Action":"ecr:*"},{"Sid":"Shared","Effect":"Deny","Action":"ecr:*"}]}`,
 		`{"Statement":[]}`,
 		`  {"Statement":null}`,
 		`[]`,

@@ -25,7 +25,10 @@ var (
 //     role's permission policy, ecr-public for ECR Public, sts for trust
 //     policies), unknown action names, and wildcards matching nothing;
 //   - principals in an inline (identity) policy, missing principals in a
-//     resource or trust policy.
+//     resource or trust policy;
+//   - a condition key spelled twice in one operator block in different
+//     case (IAM compares keys without case; which value it tests is not
+//     documented).
 //
 // orgID is this organization's id; "" accepts any well-formed id (tests and
 // tools that have no declaration). Guard checks every statement it is given;
@@ -78,6 +81,9 @@ func StatementProblems(kind DocumentKind, s Statement, orgID string) []string {
 		if !KnownAction(a, services...) {
 			bad("action %q is not a known %s action for a %s", a, strings.Join(services, "/"), kind)
 		}
+	}
+	for _, k := range CaseSplitKeys(s.Condition) {
+		bad("condition key %s: one key spelled twice in one block in different case; IAM compares condition keys without case and does not document which value it tests", k)
 	}
 	if kind == RoleInlinePolicy {
 		if s.Principal != nil || s.NotPrincipal != nil {

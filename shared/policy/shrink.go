@@ -25,7 +25,8 @@ import (
 //     hold are kept for a matching operator (StringEquals, ArnLike, ...:
 //     fewer values match fewer requests) and all of them for a negated one
 //     (StringNotEquals, ...: more values exclude more); any other operator,
-//     a NotPrincipal/NotAction/NotResource that differs, or an empty
+//     a NotPrincipal/NotAction/NotResource that differs, a condition key
+//     spelled twice in one block in different case, or an empty
 //     intersection leaves the statement out.
 //
 // Every statement returned therefore allows no request that current and
@@ -200,6 +201,11 @@ func intersectPrincipal(a, b *Principal) (*Principal, bool) {
 func andConditions(a, b Condition) (Condition, bool) {
 	if len(a) == 0 && len(b) == 0 {
 		return nil, true
+	}
+	if len(CaseSplitKeys(a))+len(CaseSplitKeys(b)) > 0 {
+		// A key spelled twice in one block: which value IAM tests is
+		// not documented, so no narrower statement can be vouched for.
+		return nil, false
 	}
 	out := Condition{}
 	add := func(op, k string, v StringList) {

@@ -36,6 +36,10 @@ func TestShrinkNeverWidens(t *testing.T) {
 			st(&Principal{Wildcard: true}, org("ForAllValues:StringLike", "aws:PrincipalOrgPaths", "a"), "ecr:BatchGetImage"),
 			st(&Principal{Wildcard: true}, org("ForAllValues:StringLike", "aws:PrincipalOrgPaths", "b"), "ecr:BatchGetImage"),
 			""},
+		"held key spelled twice in different case: left out": {
+			st(&Principal{Wildcard: true}, Condition{"StringNotEquals": {"aws:PrincipalAccount": {"111111111111"}, "aws:principalaccount": {"999999999999"}}}, "ecr:BatchGetImage"),
+			st(&Principal{Wildcard: true}, org("StringNotEquals", "aws:PrincipalAccount", "111111111111", "999999999999"), "ecr:BatchGetImage"),
+			""},
 		"no action in common: left out": {
 			st(&Principal{AWS: StringList{"111111111111"}}, nil, "ecr:PutImage"),
 			st(&Principal{AWS: StringList{"111111111111"}}, nil, "ecr:BatchGetImage"),

@@ -93,3 +93,26 @@ func TestShrinkOnlyAddsNothing(t *testing.T) {
 		}
 	}
 }
+
+// A Sid AWS holds twice (the owned statement and a hand-made copy under its
+// Sid) shrinks to one statement: the revocation (account 0) is written, not
+// refused for a duplicate Sid, and the growth (account 3) is left out.
+func TestShrinkOfADuplicatedSidWritesItOnce(t *testing.T) {
+	declared := pullStatement(prefix+"Apps", roots(1, 3)...)
+	copyWithMore := pullStatement(prefix+"Apps", roots(0, 3)...)
+	current := doc(mustJSON(t, copyWithMore), mustJSON(t, pullStatement(prefix+"Apps", roots(0, 3)...)), foreignA)
+	c, err := Owner{Prefix: prefix, ShrinkOnly: true}.Document(policy.ECRRegistryPolicy, regARN, current, []policy.Statement{declared})
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	got, err := policy.Parse(c.After)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Op != OpUpdate || len(got.Statements) != 2 || strings.Contains(c.After, roots(0, 1)[0]) || strings.Contains(c.After, roots(3, 1)[0]) || !strings.Contains(c.After, foreignA) {
+		t.Errorf("op %s: want the Sid once, without the revoked account or the new one, and the foreign statement kept:\n%s", c.Op, c.After)
+	}
+	if !strings.Contains(c.Withheld, "1 principal(s) not added") {
+		t.Errorf("withheld %q does not name the account left out", c.Withheld)
+	}
+}

@@ -30,28 +30,41 @@ import (
 //     intersection leaves the statement out.
 //
 // Every statement returned therefore allows no request that current and
-// want do not both allow. The result keeps current's order. left names, per
-// wanted Sid, what the result does not grant that want does (for the audit
-// record of what was left out); Sids absent from left are kept as wanted.
+// want do not both allow. The result keeps current's order and holds each
+// Sid once. left names, per wanted Sid, what the result does not grant that
+// want does (for the audit record of what was left out); Sids absent from
+// left are kept as wanted.
 func Shrink(current, want []Statement) (kept []Statement, left []string) {
 	wanted := make(map[string]Statement, len(want))
 	for _, w := range want {
 		wanted[w.Sid] = w
 	}
+	// One statement per Sid, even where AWS holds a Sid twice (a copy made
+	// by hand under an owned Sid): an equivalent one as it is, else the
+	// first that intersects; at the place of the Sid's first statement.
 	have := map[string]Statement{}
 	for _, c := range current {
-		w, ok := wanted[c.Sid]
-		if !ok {
+		if w, ok := wanted[c.Sid]; ok && StatementsEquivalent(c, w) {
+			if _, done := have[c.Sid]; !done {
+				have[c.Sid] = c
+			}
+		}
+	}
+	for _, c := range current {
+		if _, done := have[c.Sid]; done {
 			continue
 		}
-		if StatementsEquivalent(c, w) {
-			kept = append(kept, c)
-			have[c.Sid] = c
-			continue
+		if w, ok := wanted[c.Sid]; ok {
+			if n, ok := intersect(c, w); ok {
+				have[c.Sid] = n
+			}
 		}
-		if n, ok := intersect(c, w); ok {
-			kept = append(kept, n)
-			have[c.Sid] = n
+	}
+	placed := map[string]bool{}
+	for _, c := range current {
+		if k, ok := have[c.Sid]; ok && !placed[c.Sid] {
+			kept = append(kept, k)
+			placed[c.Sid] = true
 		}
 	}
 	for _, w := range want {

@@ -30,7 +30,7 @@ func (c Change) Diff() string {
 	}
 	label := func(i int, s policy.Statement) string {
 		if s.Sid != "" {
-			return fmt.Sprintf("%q", s.Sid)
+			return fmt.Sprintf("%+q", s.Sid) // a look-alike of an owned Sid reads escaped
 		}
 		return fmt.Sprintf("(no Sid, #%d)", i)
 	}

@@ -370,3 +370,34 @@ func TestCaseSplitConditionKeyIsNotEquivalent(t *testing.T) {
 		t.Fatalf("a foreign case split must be kept and reported: op %s, unsafe %q", ch.Op, ch.ForeignUnsafe)
 	}
 }
+
+// A Sid that only looks like the prefix (another case, a Cyrillic Е) is not
+// ecr-warden's: the statement is kept byte for byte, and where the plan
+// names it (the diff, a foreign-unsafe report) it reads escaped, so it is
+// never mistaken for one of ecr-warden's own. A Sid written with a JSON
+// escape that decodes to the prefix is ecr-warden's, as AWS reads it.
+func TestLookAlikeSidsAreForeignAndReadEscaped(t *testing.T) {
+	cyrillic := `{"Sid":"Еcr` + `WardenPull","Effect":"Allow","Principal":"*","Action":"ecr:*"}`
+	lower := `{"Sid":"ecrwardenPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:BatchGetImage"}`
+	escaped := `{"Sid":"\u0045crWardenGone","Effect":"Allow","Principal":"*","Action":"ecr:*"}`
+	pull := pullStatement(prefix+"Pull", "222222222222")
+	ch, err := Owner{Prefix: prefix, OrgID: "o-a1b2c3d4e5"}.Document(policy.ECRRepositoryPolicy, repoARN, doc(cyrillic, lower, escaped), []policy.Statement{pull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ch.After, cyrillic) || !strings.Contains(ch.After, lower) || strings.Contains(ch.After, "WardenGone") {
+		t.Fatalf("look-alikes must be kept byte for byte and the escaped owned Sid removed:\n%s", ch.After)
+	}
+	if fmt.Sprint(ch.Removed) != "[EcrWardenGone]" {
+		t.Errorf("removed %v", ch.Removed)
+	}
+	if len(ch.ForeignUnsafe) != 1 || !strings.Contains(ch.ForeignUnsafe[0], `Sid "\u0415crWardenPull"`) {
+		t.Errorf("the look-alike's report must name its Sid escaped: %q", ch.ForeignUnsafe)
+	}
+	d := ch.Diff()
+	for _, want := range []string{`  = "\u0415crWardenPull"`, `  = "ecrwardenPull"`, `  + "EcrWardenPull"`, `  - "EcrWardenGone"`} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+}

@@ -54,10 +54,13 @@ func Guard(kind DocumentKind, doc *Document, orgID ...string) error {
 	return errors.Join(errs...)
 }
 
-// Where names statement i for messages: its index and, when it has one, its Sid.
+// Where names statement i for messages: its index and, when it has one, its
+// Sid, quoted with everything outside printable ASCII escaped, so a Sid that
+// only looks like ecr-warden's ("ЕcrWarden..." with a Cyrillic Е, a
+// right-to-left mark) never reads as one of its own.
 func Where(i int, s Statement) string {
 	if s.Sid != "" {
-		return fmt.Sprintf("statement %d (Sid %q)", i, s.Sid)
+		return fmt.Sprintf("statement %d (Sid %+q)", i, s.Sid)
 	}
 	return fmt.Sprintf("statement %d", i)
 }

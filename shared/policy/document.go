@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -269,6 +270,9 @@ func (p *Principal) UnmarshalJSON(b []byte) error {
 		*p = Principal{Wildcard: true}
 		return nil
 	}
+	if len(b) == 0 || b[0] != '{' {
+		return fmt.Errorf("principal %s: a principal is \"*\" or an object of principal types", firstBytes(b))
+	}
 	var m map[string]StringList
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("principal: %w", err)
@@ -335,7 +339,11 @@ func Parse(text string) (*Document, error) {
 	dec := json.NewDecoder(strings.NewReader(t))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&wire); err != nil {
-		return nil, fmt.Errorf("parsing policy: %w", err)
+		msg := typeProblem(err)
+		if rest, ok := strings.CutPrefix(msg, "."); ok {
+			msg = ": " + rest // a document element: "Version: a JSON number ..."
+		}
+		return nil, fmt.Errorf("parsing policy%s", msg)
 	}
 	if dec.More() {
 		return nil, errors.New("parsing policy: trailing data after the document")
@@ -351,7 +359,7 @@ func Parse(text string) (*Document, error) {
 	case st[0] == '{':
 		var s Statement
 		if err := json.Unmarshal(st, &s); err != nil {
-			return nil, fmt.Errorf("parsing policy: Statement: %w", err)
+			return nil, fmt.Errorf("parsing policy: Statement%s", typeProblem(err))
 		}
 		doc.Statements = []Statement{s}
 	case st[0] == '[':
@@ -368,7 +376,7 @@ func Parse(text string) (*Document, error) {
 		for i, it := range items {
 			var s Statement
 			if err := json.Unmarshal(it, &s); err != nil {
-				return nil, fmt.Errorf("parsing policy: Statement[%d]: %w", i, err)
+				return nil, fmt.Errorf("parsing policy: Statement[%d]%s", i, typeProblem(err))
 			}
 			doc.Statements = append(doc.Statements, s)
 		}
@@ -381,6 +389,27 @@ func Parse(text string) (*Document, error) {
 		}
 	}
 	return doc, nil
+}
+
+// typeProblem says where a statement (or the document) has a value of the
+// wrong JSON type, in the policy's own terms (".Sid: a JSON number where a
+// string belongs") rather than encoding/json's ("Go struct field
+// plain.Sid of type string"); any other error follows ": " as it is.
+func typeProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return ": " + err.Error()
+	}
+	want := "a " + te.Type.Kind().String()
+	switch te.Type.Kind() {
+	case reflect.String:
+		want = "a string"
+	case reflect.Map:
+		want = "an object"
+	case reflect.Slice:
+		want = "a string or a list of strings"
+	}
+	return fmt.Sprintf(".%s: a JSON %s where %s belongs", te.Field, te.Value, want)
 }
 
 // Marshal encodes the document as compact JSON: Version, Id, Statement in

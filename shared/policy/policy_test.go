@@ -65,6 +65,23 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// A value of the wrong JSON type is named by its element and statement, in
+// the policy's terms, not encoding/json's Go types.
+func TestParseNamesWrongTypes(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"Statement":[{"Effect":"Allow"},{"Sid":5,"Effect":"Allow"}]}`:     "parsing policy: Statement[1].Sid: a JSON number where a string belongs",
+		`{"Statement":{"Sid":true,"Effect":"Allow"}}`:                       "parsing policy: Statement.Sid: a JSON bool where a string belongs",
+		`{"Statement":[{"Effect":"Allow","Condition":[]}]}`:                 "parsing policy: Statement[0].Condition: a JSON array where an object belongs",
+		`{"Version":20121017,"Statement":[]}`:                               "parsing policy: Version: a JSON number where a string belongs",
+		`{"Statement":[{"Effect":"Allow","Principal":5,"Action":"ecr:*"}]}`: `parsing policy: Statement[0]: principal 5: a principal is "*" or an object of principal types`,
+	} {
+		_, err := Parse(in)
+		if err == nil || err.Error() != want {
+			t.Errorf("Parse(%s):\n got %v\nwant %s", in, err, want)
+		}
+	}
+}
+
 func TestMergeReplacesOwnedInPlace(t *testing.T) {
 	doc, err := Parse(foreignDoc)
 	if err != nil {

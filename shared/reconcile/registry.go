@@ -140,10 +140,12 @@ func (e *Engine) heldRegistryStep(cause Cause, account, region string, owned fun
 			}
 		}
 		held.planned(current)
-		// desired
+		// desired (an account event's starts from what the policy holds:
+		// one AWS holds that ecr-warden cannot read is refused, naming it,
+		// as the repository step and the full plan refuse it)
 		st, err := owned(ctx, current)
 		if err != nil {
-			return apply.Change{}, err
+			return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("reading ecr-warden's statements in registry policy (%s): %w", arn, err)}
 		}
 		st = e.keepExisting(ctx, filter, st)
 		// plan

@@ -328,6 +328,9 @@ func Parse(text string) (*Document, error) {
 	if t == "" {
 		return nil, errors.New("parsing policy: empty document")
 	}
+	if strings.HasPrefix(t, "\ufeff") {
+		return nil, errors.New("parsing policy: the document starts with a byte order mark (U+FEFF), which JSON does not allow")
+	}
 	if err := checkStrict(t); err != nil {
 		return nil, fmt.Errorf("parsing policy: %w", err)
 	}

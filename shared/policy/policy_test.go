@@ -66,7 +66,8 @@ func TestParseErrors(t *testing.T) {
 }
 
 // A value of the wrong JSON type is named by its element and statement, in
-// the policy's terms, not encoding/json's Go types.
+// the policy's terms, not encoding/json's Go types; a byte order mark is
+// named as such.
 func TestParseNamesWrongTypes(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"Statement":[{"Effect":"Allow"},{"Sid":5,"Effect":"Allow"}]}`:     "parsing policy: Statement[1].Sid: a JSON number where a string belongs",
@@ -74,6 +75,7 @@ func TestParseNamesWrongTypes(t *testing.T) {
 		`{"Statement":[{"Effect":"Allow","Condition":[]}]}`:                 "parsing policy: Statement[0].Condition: a JSON array where an object belongs",
 		`{"Version":20121017,"Statement":[]}`:                               "parsing policy: Version: a JSON number where a string belongs",
 		`{"Statement":[{"Effect":"Allow","Principal":5,"Action":"ecr:*"}]}`: `parsing policy: Statement[0]: principal 5: a principal is "*" or an object of principal types`,
+		"\ufeff" + `{"Statement":[]}`:                                       "parsing policy: the document starts with a byte order mark (U+FEFF), which JSON does not allow",
 	} {
 		_, err := Parse(in)
 		if err == nil || err.Error() != want {

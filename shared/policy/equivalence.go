@@ -86,6 +86,9 @@ func NormalizeStatement(s Statement) Statement {
 // spells more than once, in different case ("aws:PrincipalAccount" and
 // "aws:principalaccount"); nil when there is none.
 func caseSplit(kv map[string]StringList) map[string]bool {
+	if len(kv) < 2 {
+		return nil // the common block: one key
+	}
 	var out map[string]bool
 	seen := make(map[string]bool, len(kv))
 	for k := range kv {

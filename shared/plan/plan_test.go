@@ -401,3 +401,46 @@ func TestLookAlikeSidsAreForeignAndReadEscaped(t *testing.T) {
 		}
 	}
 }
+
+// The limit is inclusive and counts what is written: a repository policy
+// of exactly 10,240 characters (compact, as written, although AWS held it
+// indented) is planned, one character more is refused naming both sizes;
+// a trust policy likewise at 2,048 characters without whitespace.
+func TestSizeLimitBoundary(t *testing.T) {
+	pull := pullStatement(prefix+"Pull", "222222222222")
+	held := func(n int) string { // indented, as a console writes it
+		return "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Sid\": \"" + strings.Repeat("P", n) +
+			"\", \"Effect\": \"Deny\", \"Principal\": \"*\", \"Action\": \"ecr:DeleteRepository\"}\n  ]\n}"
+	}
+	probe, err := Document(policy.ECRRepositoryPolicy, repoARN, held(1), []policy.Statement{pull}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := 10240 - policy.ECRRepositoryPolicy.Size(probe.After) + 1
+	at, err := Document(policy.ECRRepositoryPolicy, repoARN, held(pad), []policy.Statement{pull}, prefix)
+	if err != nil || len(at.After) != 10240 {
+		t.Fatalf("at the limit: size %d, err %v", len(at.After), err)
+	}
+	_, err = Document(policy.ECRRepositoryPolicy, repoARN, held(pad+1), []policy.Statement{pull}, prefix)
+	var se *policy.SizeError
+	if !errors.As(err, &se) || se.Size != 10241 || se.Limit != 10240 {
+		t.Fatalf("one over the limit: %v", err)
+	}
+
+	st := trust("222222222222")
+	st.Condition["StringLike"] = map[string]policy.StringList{"aws:SourceArn": {""}}
+	probe, err = Document(policy.RoleTrustPolicy, roleARN, "", []policy.Statement{st}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := 2048 - policy.RoleTrustPolicy.Size(probe.After)
+	st.Condition["StringLike"]["aws:SourceArn"] = policy.StringList{strings.Repeat("a", room)}
+	if at, err = Document(policy.RoleTrustPolicy, roleARN, "", []policy.Statement{st}, prefix); err != nil || policy.RoleTrustPolicy.Size(at.After) != 2048 {
+		t.Fatalf("trust at the limit: size %d, err %v", policy.RoleTrustPolicy.Size(at.After), err)
+	}
+	st.Condition["StringLike"]["aws:SourceArn"] = policy.StringList{strings.Repeat("a", room+1)}
+	_, err = Document(policy.RoleTrustPolicy, roleARN, "", []policy.Statement{st}, prefix)
+	if !errors.As(err, &se) || se.Size != 2049 || se.Limit != 2048 {
+		t.Fatalf("trust one over the limit: %v", err)
+	}
+}

@@ -87,6 +87,14 @@ const (
 	DecisionPTCValidationFailed Decision = "ptc-validation-failed"
 )
 
+// Decisions lists every decision a record can carry, in the order the
+// audit command reports counts: `make audit ARGS="-decision ..."` accepts
+// exactly these (the runbook filters on ptc-validation-failed,
+// principal-missing and the others too). A new decision is added here.
+var Decisions = []Decision{DecisionPlanned, DecisionPending, DecisionApplied, DecisionFailed, DecisionUnknown,
+	DecisionNoop, DecisionRejected, DecisionRefused, DecisionSummary, DecisionDiverged, DecisionForeignUnsafe,
+	DecisionPrincipalMissing, DecisionOrganizationWalk, DecisionPTCValidated, DecisionPTCValidationFailed}
+
 // short reports whether records of this decision are kept small (no
 // documents) and expire: they say "nothing happened" and are numerous.
 // Summaries are numerous too (one per unit and run) and expire likewise.

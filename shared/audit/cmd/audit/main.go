@@ -153,7 +153,7 @@ func parse(args []string, stderr io.Writer) (query, error) {
 	to := fs.String("to", "", "records up to this time (RFC 3339; default now)")
 	fs.DurationVar(&q.stale, "stale", 0, "list writes still pending after DURATION (crashed between intent and outcome)")
 	fs.StringVar(&q.run, "run", "", "records of one backfill or sweep run (its run id), with units done, failed and left")
-	decision := fs.String("decision", "", "only these decisions, comma-separated (planned, pending, applied, failed, noop, rejected, refused)")
+	decision := fs.String("decision", "", "only these decisions, comma-separated (one of "+joinDecisions()+")")
 	fs.BoolVar(&q.json, "json", false, "one JSON record per line instead of the table")
 	fs.BoolVar(&q.verbose, "v", false, "also print each record's statement diff")
 	fs.BoolVar(&q.summaries, "summaries", false, "the backfill and sweep unit summaries of the window (default the last 24h) or of -run")
@@ -320,8 +320,7 @@ func runSummary(run string, recs []audit.Record, queued int) string {
 	return fmt.Sprintf("run %s: %s; %d records: %s", run, units, len(recs), strings.Join(parts, ", "))
 }
 
-var allDecisions = []audit.Decision{audit.DecisionPlanned, audit.DecisionPending, audit.DecisionApplied,
-	audit.DecisionFailed, audit.DecisionUnknown, audit.DecisionNoop, audit.DecisionRejected, audit.DecisionRefused, audit.DecisionSummary}
+var allDecisions = audit.Decisions
 
 func joinDecisions() string {
 	s := make([]string, len(allDecisions))

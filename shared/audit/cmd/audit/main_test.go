@@ -215,3 +215,14 @@ func TestRunTime(t *testing.T) {
 		t.Fatalf("runTime = %v %v, want %v", got, ok, at)
 	}
 }
+
+// -decision takes every decision a record can carry, including the ones the
+// README's runbook filters on (ptc-validation-failed, principal-missing).
+func TestDecisionFilterTakesEveryDecision(t *testing.T) {
+	for _, d := range append([]string{"ptc-validation-failed,principal-missing", "refused, failed"}, joinDecisions()) {
+		q, err := parse([]string{"-since", "1h", "-decision", d}, io.Discard)
+		if err != nil || len(q.decisions) == 0 {
+			t.Errorf("-decision %q: %v", d, err)
+		}
+	}
+}

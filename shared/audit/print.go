@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -8,44 +9,85 @@ import (
 	"time"
 )
 
-// WriteTable prints records as a short table a person can scan (time,
-// decision, op, trigger, actor, target), with each record's error on the
-// line below it, and under it who wrote (ecr-warden's role, apart from the
-// actor whose event triggered it) and the declaration's SHA-256 (first 12
-// hex digits). verbose adds the statement diff. `make audit` and the demo
-// print the trail through it so both read the same.
+// WriteTable prints records as a short table a person can scan: what
+// happened to what first (time, decision, op, target), then why and who
+// (trigger, actor). A record's error (and, with verbose, its statement
+// diff) follows on the lines below it, indented under DECISION so it stays
+// on screen however wide the target is. Who wrote (ecr-warden's role, apart
+// from the actor whose event triggered it) and the declaration's SHA-256
+// (first 12 hex digits) are said once above the table when every record
+// shares them, else under each record where they change. `make audit` and
+// the demo print the trail through it so both read the same.
 func WriteTable(w io.Writer, recs []Record, verbose bool) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME (UTC)\tDECISION\tOP\tTRIGGER\tACTOR\tTARGET")
+	var rows bytes.Buffer
+	tw := tabwriter.NewWriter(&rows, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME (UTC)\tDECISION\tOP\tTARGET\tTRIGGER\tACTOR")
 	for _, r := range recs {
-		op := r.Op
-		if r.Target.Kind != "" {
-			op = strings.TrimSpace(op + " " + r.Target.Kind)
-		}
 		dry := ""
 		if r.DryRun {
 			dry = " (dry run)"
 		}
 		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.DateTime), r.Decision, dry,
-			orDash(op), shortTrigger(r.Trigger), shortActor(r.Actor), r.Target.ARN)
+			shortOp(r), orDash(oneLine(r.Target.ARN)), shortTrigger(r.Trigger), oneLine(shortActor(r.Actor)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n")
+	indent := strings.Repeat(" ", len(time.DateTime)+2) // under DECISION
+	by := func(r Record) string {
+		if r.Writer == "" && r.DeclarationSHA256 == "" {
+			return ""
+		}
+		return fmt.Sprintf("by %s, declaration sha256 %s", orDash(shortActor(Actor{ARN: r.Writer})), orDash(shortHash(r.DeclarationSHA256)))
+	}
+	shared := len(recs) > 0
+	for _, r := range recs {
+		shared = shared && by(r) == by(recs[0])
+	}
+	var b strings.Builder
+	if shared && by(recs[0]) != "" {
+		b.WriteString("written " + by(recs[0]) + "\n")
+	}
+	b.WriteString(lines[0] + "\n")
+	last := ""
+	for i, r := range recs {
+		b.WriteString(strings.TrimRight(lines[i+1], " ") + "\n")
 		if r.Error != "" {
-			fmt.Fprintf(tw, "\t\t\t\t\t  error: %s\n", oneLine(r.Error)) // under TARGET, same cell count, so columns stay aligned
+			b.WriteString(indent + "error: " + oneLine(r.Error) + "\n")
 		}
-		if r.Writer != "" || r.DeclarationSHA256 != "" {
-			fmt.Fprintf(tw, "\t\t\t\t\t  by %s, declaration sha256 %s\n", orDash(shortActor(Actor{ARN: r.Writer})), orDash(shortHash(r.DeclarationSHA256)))
+		if !shared && by(r) != "" && by(r) != last {
+			b.WriteString(indent + by(r) + "\n")
 		}
+		last = by(r)
 		if verbose && r.Diff != "" {
 			for _, ln := range strings.Split(strings.TrimRight(r.Diff, "\n"), "\n") {
-				fmt.Fprintf(tw, "\t\t\t\t\t  %s\n", ln)
+				b.WriteString(indent + "  " + ln + "\n")
 			}
 		}
 	}
-	return tw.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// shortOp is the op and the kind of document ("update ECRRegistryPolicy");
+// "none" (a noop, a summary, a rejection) says nothing and is left out.
+func shortOp(r Record) string {
+	op := r.Op
+	if op == "none" {
+		op = ""
+	}
+	return orDash(strings.TrimSpace(op + " " + r.Target.Kind))
 }
 
 // shortTrigger keeps the event name (the part after the detail-type) and
 // the first characters of the event id: enough to find the event in logs.
+// A backfill or sweep run id is kept whole ("backfill-01M8..."), since it
+// is what `make audit RUN=` and `make backfill-status RUN=` take.
 func shortTrigger(t Trigger) string {
+	if isRunID(t.EventID) {
+		return t.EventID
+	}
 	s := t.EventType
 	if i := strings.LastIndex(s, "/"); i >= 0 && strings.Contains(s[:i], "CloudTrail") {
 		s = s[i+1:]
@@ -56,7 +98,12 @@ func shortTrigger(t Trigger) string {
 		}
 		s += " (" + id + ")"
 	}
-	return orDash(s)
+	return orDash(oneLine(s))
+}
+
+// isRunID reports whether id is a backfill or sweep run id.
+func isRunID(id string) bool {
+	return strings.HasPrefix(id, "backfill-") || strings.HasPrefix(id, "sweep-")
 }
 
 // shortActor drops the "arn:aws:<service>:<region>:" prefix of an actor
@@ -100,13 +147,16 @@ func WriteSummaries(w io.Writer, recs []Record) error {
 			continue
 		}
 		run := r.Trigger.EventType + " " + r.Trigger.EventID
+		if isRunID(r.Trigger.EventID) { // the run id already says backfill or sweep
+			run = r.Trigger.EventID
+		}
 		if r.DryRun {
 			run += " (dry run)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Time.UTC().Format(time.DateTime), strings.TrimSpace(run),
 			strings.TrimPrefix(r.Target.ARN, "unit/"), c.Examined, c.Unchanged, c.Changed, c.Planned, c.Refused, c.Failed, r.Duration.Round(time.Millisecond))
 		if r.Error != "" {
-			fmt.Fprintf(tw, "\t\t  error: %s\n", oneLine(r.Error))
+			fmt.Fprintf(tw, "\t  error: %s\n", oneLine(r.Error)) // under RUN
 		}
 	}
 	return tw.Flush()

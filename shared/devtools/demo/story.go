@@ -456,19 +456,31 @@ func (d *demo) stepAudit(ctx context.Context) error {
 	if err := audit.WriteTable(d.p.w, shown, false); err != nil {
 		return err
 	}
-	if dry > 0 {
-		d.p.printf("(and %d dry-run records of (h), planned or noop: `make audit RESOURCE=<arn>` shows any resource's history)\n", dry)
+	// Every decision is counted, so the parts add up to the total.
+	count := func(recs []audit.Record, dryRun bool) string {
+		counts := map[audit.Decision]int{}
+		for _, r := range recs {
+			if r.DryRun == dryRun {
+				counts[r.Decision]++
+			}
+		}
+		var parts []string
+		for _, dec := range audit.Decisions {
+			if counts[dec] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[dec], dec))
+			}
+		}
+		return strings.Join(parts, ", ")
 	}
-	counts := map[audit.Decision]int{}
-	for _, r := range recs {
-		counts[r.Decision]++
+	if dry > 0 {
+		d.p.printf("(and %d dry-run records of (h): %s; `make audit RESOURCE=<arn>` shows any resource's history)\n", dry, count(recs, true))
 	}
 	var parts []string
-	for _, dec := range []audit.Decision{audit.DecisionApplied, audit.DecisionNoop, audit.DecisionRejected, audit.DecisionPlanned,
-		audit.DecisionRefused, audit.DecisionFailed, audit.DecisionPending} {
-		if counts[dec] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[dec], dec))
-		}
+	if live := count(recs, false); live != "" {
+		parts = append(parts, live)
+	}
+	if dry > 0 {
+		parts = append(parts, fmt.Sprintf("dry run: %s", count(recs, true)))
 	}
 	skipped := ""
 	if len(d.res.Skipped) > 0 {
@@ -480,6 +492,6 @@ func (d *demo) stepAudit(ctx context.Context) error {
 	}
 	w := d.res.Writes
 	d.p.printf("\nsummary: %d AWS writes in all (duplicate delivery %d, rejected events %d, dry run %d); %d audit records (%s)%s; stopping the local AWS and the functions.\n",
-		writes, w["duplicate"], w["rejected failed-call"]+w["rejected unrelated"], w["backfill dry run"], len(recs), strings.Join(parts, ", "), skipped)
+		writes, w["duplicate"], w["rejected failed-call"]+w["rejected unrelated"], w["backfill dry run"], len(recs), strings.Join(parts, "; "), skipped)
 	return nil
 }

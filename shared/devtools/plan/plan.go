@@ -14,6 +14,7 @@ package plan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,9 +91,9 @@ type Change struct {
 
 // Run plans opt.Declaration with the real backfill binary.
 func Run(ctx context.Context, opt Options) (*Result, error) {
-	decl, err := config.Load(opt.Declaration)
+	decl, err := config.Load(opt.Declaration) // its errors name the file
 	if err != nil {
-		return nil, fmt.Errorf("declaration %s: %w", opt.Declaration, err)
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "ecr-warden-plan-*")
 	if err != nil {
@@ -148,7 +149,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	if res.Err != nil {
-		return nil, fmt.Errorf("the backfill dry run failed: %v\n%s", res.Err, strings.Join(res.Logs, "\n"))
+		return nil, runFailed(res.Err, res.Logs, opt.OrgRoleARN)
 	}
 	var out Result
 	if err := json.Unmarshal(res.Payload, &out); err != nil {
@@ -158,6 +159,35 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return &out, fmt.Errorf("the backfill refused the payload: %s", out.Error)
 	}
 	return &out, nil
+}
+
+// runFailed says why the dry run failed: the function's own message (not
+// its Go error type, which tells an operator nothing), the log lines other
+// than the runtime's echo of that message, and, when reading the
+// organization failed, the credentials that can.
+func runFailed(fe *lambdalocal.FunctionError, logs []string, orgRole string) error {
+	msg := fe.Message
+	if msg == "" {
+		msg = fe.Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "the backfill dry run failed: %s", msg)
+	for _, l := range logs {
+		if !strings.Contains(l, `\"errorMessage\"`) && strings.TrimSpace(l) != "" {
+			b.WriteString("\n  " + l)
+		}
+	}
+	if strings.Contains(msg, "walking the organization") || strings.Contains(msg, "organization") && strings.Contains(msg, "AccessDenied") {
+		if orgRole == "" {
+			b.WriteString("\nnext: these credentials cannot read the organization (ListRoots, ListOrganizationalUnitsForParent, " +
+				"ListAccountsForParent): use the management account's (or a delegated administrator's) credentials, or " +
+				"ORG_ROLE=<reader role ARN> (after an install: arn:aws:iam::<management>:role/ecr-warden-organization-reader; " +
+				"on make emulator SEED=demo, source build/emulator/env.sh sets WARDEN_ORG_ROLE_ARN, which make plan uses)")
+		} else {
+			b.WriteString("\nnext: the organization is read through " + orgRole + ": check that your credentials may assume it and that it may list the organization")
+		}
+	}
+	return errors.New(b.String())
 }
 
 // withMemberRole returns the declaration to run: the file itself, or a copy whose memberRoleName
@@ -190,10 +220,12 @@ func Print(w io.Writer, r *Result) {
 	changes := append([]Change(nil), r.Plan...)
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Target < changes[j].Target })
 	for _, c := range changes {
-		fmt.Fprintf(w, "%s %s %s\n", c.Op, c.Kind, c.Target)
-		for _, line := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
-			fmt.Fprintf(w, "    %s\n", line)
+		// A diff's first line names its op and target ("create ecr-registry-policy arn:..."); a
+		// header above it would say the same twice.
+		if !strings.HasPrefix(c.Diff, c.Op+" ") {
+			fmt.Fprintf(w, "%s %s %s\n", c.Op, c.Kind, c.Target)
 		}
+		fmt.Fprintf(w, "%s\n\n", strings.TrimRight(c.Diff, "\n"))
 	}
 	if r.PlanTruncated != "" {
 		fmt.Fprintf(w, "(plan truncated: %s)\n", r.PlanTruncated)
@@ -210,5 +242,11 @@ func Print(w io.Writer, r *Result) {
 	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "  ! unit %s/%s: %s\n", f.Account, f.Region, f.Error)
+	}
+	if s := r.Summary; s != nil && (s.Refused > 0 || s.Failed > 0) || len(r.Failures) > 0 {
+		fmt.Fprintln(w, "not clean (exit 1): while the plan refuses or fails a document, the deploy-time backfill applies only "+
+			"revocations (requireCleanPlan). Fix each ! above and run make plan again, or deploy with ALLOW_REFUSALS=true to apply the rest anyway.")
+	} else {
+		fmt.Fprintln(w, "clean: a deploy of this declaration applies exactly this plan.")
 	}
 }

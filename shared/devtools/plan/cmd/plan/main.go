@@ -15,16 +15,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/plan"
 )
 
 func main() {
 	declaration := flag.String("declaration", "infra/declaration.json", "declaration to plan")
 	memberRole := flag.String("member-role", "", "role to read members through (default: the declaration's memberRoleName; OrganizationAccountAccessRole before install)")
-	orgRole := flag.String("org-role", "", "role ARN to read Organizations through (default: your own credentials)")
+	orgRole := flag.String("org-role", os.Getenv("WARDEN_ORG_ROLE_ARN"), "role ARN to read Organizations through (default: WARDEN_ORG_ROLE_ARN if set, else your own credentials)")
 	asJSON := flag.Bool("json", false, "print the backfill's answer as JSON")
 	flag.Parse()
 	ctx := context.Background()
+	// The declaration first: its problems need no AWS, and a newcomer checking one has no credentials yet.
+	if _, err := wconfig.Load(*declaration); err != nil {
+		fmt.Fprintln(os.Stderr, "plan:", err)
+		os.Exit(2)
+	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "plan: loading your AWS credentials:", err)
@@ -32,8 +38,13 @@ func main() {
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "plan: no AWS credentials (a read-only role suffices; with AWS_ENDPOINT_URL the local AWS):", err)
+		fmt.Fprintln(os.Stderr, "plan: no AWS credentials. The declaration is valid; to plan it, export credentials that can read "+
+			"the organization and the members (read-only suffices: AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "+
+			"or plan against the local AWS: make emulator SEED=demo in another shell, then source build/emulator/env.sh and make plan")
 		os.Exit(2)
+	}
+	if *orgRole != "" {
+		fmt.Fprintf(os.Stderr, "plan: reading the organization through %s\n", *orgRole)
 	}
 	res, err := plan.Run(ctx, plan.Options{Declaration: *declaration, MemberRole: *memberRole, OrgRoleARN: *orgRole,
 		Credentials: creds, Endpoint: os.Getenv("AWS_ENDPOINT_URL")})

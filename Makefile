@@ -149,7 +149,7 @@ bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_R
 
 MEMBER_ROLE ?=
 ORG_ROLE ?=
-plan: moto ## [DECLARATION=...] [MEMBER_ROLE=OrganizationAccountAccessRole] [ORG_ROLE=<reader role ARN>]: what a deploy of the declaration would change (the backfill's dry run, run here with your own read-only credentials)
+plan: moto ## [DECLARATION=...] [MEMBER_ROLE=OrganizationAccountAccessRole] [ORG_ROLE=<reader role ARN>, default WARDEN_ORG_ROLE_ARN]: what a deploy of the declaration would change (the backfill's dry run, run here with your own read-only credentials)
 	$(GO) run ./shared/devtools/plan/cmd/plan -declaration $(DECLARATION) $(if $(MEMBER_ROLE),-member-role $(MEMBER_ROLE)) $(if $(ORG_ROLE),-org-role $(ORG_ROLE))
 
 deploy-local: moto cdk-cli ## the deploy rehearsal: every stack on the local AWS's CloudFormation, the deployed functions run, events replayed, destroy and reinstall
@@ -172,10 +172,19 @@ backfill: ## PAYLOAD=<file>: invoke the deployed backfill once (no CLI read time
 ifdef LOCAL
 	$(GO) run ./shared/devtools/localrun/cmd/backfill -payload $(PAYLOAD) -declaration $(DECLARATION)
 else
-	AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard aws lambda invoke --cli-read-timeout 0 --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) /dev/stdout
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	  meta=$$(AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard aws lambda invoke --cli-read-timeout 0 --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) --output json "$$out"); \
+	  cat "$$out"; echo; \
+	  if grep -q '"FunctionError"' <<<"$$meta"; then \
+	    echo "backfill: $(FUNCTION) failed (the answer above says why; make audit ARGS=\"-since 1h -decision rejected,refused,failed\" shows its records)" >&2; exit 1; fi; \
+	  if grep -q '^{"error"' "$$out"; then echo "backfill: the payload was refused (above: every problem with its field path); nothing was planned or written" >&2; exit 1; fi; \
+	  run=$$(grep -o '"runId": *"[^"]*"' "$$out" | sed 's/.*"\([^"]*\)"$$/\1/'); \
+	  units=$$(grep -o '"units": *[0-9]*' "$$out" | grep -o '[0-9]*$$'); \
+	  if [ -n "$$run" ] && ! grep -q '"dryRun": *true' "$$out"; then echo "follow it: make backfill-status RUN=$$run$${units:+ UNITS=$$units}"; fi
 endif
 
 backfill-status: ## RUN=<run id> [UNITS=<n>]: a run's units done, failed and left (from the per-unit summary records) and its records
+	@if [ -z "$(RUN)" ]; then echo "backfill-status: say which run: make backfill-status RUN=<runId> UNITS=<units> (both are in the backfill's answer; make audit SUMMARIES=1 lists the last day's runs)" >&2; exit 2; fi
 	@$(GO) run ./shared/audit/cmd/audit -run '$(RUN)' $(if $(UNITS),-units $(UNITS)) $(ARGS)
 
 bench: moto ## the product vs the floor and the blind loops (boto3 script, parallel Go) over 20 accounts / 2,000 repositories (ratios last, medians of 5 rounds), 20 joins in series and at once, in-memory plan for 10,000 repositories, per-event costs

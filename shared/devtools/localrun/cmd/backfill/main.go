@@ -160,33 +160,39 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 		fmt.Println(strings.Join(res.Logs, "\n"))
 		return 1, res.Err
 	}
-	// The answer without its plan, then the plan as text: each diff reads
-	// better unquoted than inside a JSON string.
+	// The plan as text first (each diff reads better unquoted than inside a
+	// JSON string), then the answer without its plan, so the counts and
+	// refusals end the output instead of scrolling away above the diffs.
 	var whole map[string]json.RawMessage
 	_ = json.Unmarshal(res.Payload, &whole)
 	var plan []struct{ Diff string }
 	_ = json.Unmarshal(whole["plan"], &plan)
 	delete(whole, "plan")
-	short, _ := json.Marshal(whole)
-	var pretty bytes.Buffer
-	_ = json.Indent(&pretty, short, "", "  ")
-	fmt.Println(pretty.String())
 	if len(plan) > 0 {
 		fmt.Printf("plan (%d changes):\n", len(plan))
 		for _, p := range plan {
 			fmt.Println(p.Diff)
 		}
+		fmt.Println("answer (without the plan above):")
 	}
+	short, _ := json.Marshal(whole)
+	var pretty bytes.Buffer
+	_ = json.Indent(&pretty, short, "", "  ")
+	fmt.Println(pretty.String())
 	var resp struct {
 		Error    string
+		RunID    string
 		Queued   int
 		Failures []any
+		Summary  *struct{ Refused, Failed int }
 	}
 	_ = json.Unmarshal(res.Payload, &resp)
 	if resp.Error != "" {
+		fmt.Println("the payload was refused (every problem above, with its field path): nothing was planned or written")
 		return 1, nil
 	}
 	if resp.Queued == 0 {
+		fmt.Println(nextStep(resp.RunID, resp.Summary != nil && (resp.Summary.Refused > 0 || resp.Summary.Failed > 0)))
 		if len(resp.Failures) > 0 {
 			return 1, nil
 		}
@@ -209,8 +215,21 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 		}
 	}
 	fmt.Printf("worker: %d units converged, %d failed deliveries, %d dead-lettered\n", dr.Done, dr.Failures, dr.DeadLettered)
+	fmt.Println(nextStep(resp.RunID, dr.Failures > 0 || dr.DeadLettered > 0))
 	if dr.Failures > 0 || dr.DeadLettered > 0 {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// nextStep is the output's last line: where the run's records are, and
+// which of them to read first when something was refused or failed.
+func nextStep(runID string, problems bool) string {
+	if runID == "" {
+		return ""
+	}
+	if problems {
+		return fmt.Sprintf("next: make audit RUN=%s ARGS=\"-decision refused,failed\" (each record's error says what to fix)", runID)
+	}
+	return fmt.Sprintf("next: make audit RUN=%s (every record of this run)", runID)
 }

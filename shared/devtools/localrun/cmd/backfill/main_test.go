@@ -1,0 +1,21 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// The local backfill's last line points at the run's records, at the refused
+// and failed ones first when there are any.
+func TestNextStep(t *testing.T) {
+	run := "backfill-01M8XP4QM4CC19BZS39YQ6P5C8"
+	if got := nextStep(run, false); got != "next: make audit RUN="+run+" (every record of this run)" {
+		t.Errorf("clean run: %q", got)
+	}
+	if got := nextStep(run, true); !strings.Contains(got, `make audit RUN=`+run+` ARGS="-decision refused,failed"`) {
+		t.Errorf("run with refusals: %q", got)
+	}
+	if got := nextStep("", true); got != "" {
+		t.Errorf("no run id: %q", got)
+	}
+}

@@ -155,7 +155,7 @@ func (s *Seeded) Print(w io.Writer, root string) {
 // create itself: the member execution role in the hub and every member, the
 // organization reader in the management account, the roles grants and
 // public grants name, the PTC statement's role names in every member, and
-// the PTC credential secrets in every member. It returns one line per
+// the PTC credential secrets in every member and hub region. It returns one line per
 // thing created.
 func (w *world) seedPrincipals(ctx context.Context) ([]string, error) {
 	var created []string
@@ -227,23 +227,27 @@ func (w *world) seedPrincipals(ctx context.Context) ([]string, error) {
 			created = append(created, fmt.Sprintf("role %s in %s", n, a))
 		}
 	}
+	// In every hub region: ECR needs the secret in the member's own region, and a
+	// secret missing in one region leaves the seeded organization's plan refused there.
 	for _, m := range members {
 		cfg, err := w.config(ctx, m)
 		if err != nil {
 			return nil, err
 		}
-		c := secretsmanager.NewFromConfig(cfg)
-		for _, s := range secrets {
-			_, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(s),
-				SecretString: aws.String(`{"username":"demo","accessToken":"not-a-real-token"}`)})
-			var exists *smtypes.ResourceExistsException
-			if errors.As(err, &exists) {
-				continue
+		for _, r := range w.decl.Hub.Regions {
+			c := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.Region = r })
+			for _, s := range secrets {
+				_, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(s),
+					SecretString: aws.String(`{"username":"demo","accessToken":"not-a-real-token"}`)})
+				var exists *smtypes.ResourceExistsException
+				if errors.As(err, &exists) {
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("creating secret %s in %s/%s: %w", s, m, r, err)
+				}
+				created = append(created, fmt.Sprintf("secret %s in %s/%s", s, m, r))
 			}
-			if err != nil {
-				return nil, fmt.Errorf("creating secret %s in %s: %w", s, m, err)
-			}
-			created = append(created, fmt.Sprintf("secret %s in %s", s, m))
 		}
 	}
 	return created, nil

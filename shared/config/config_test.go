@@ -98,7 +98,7 @@ func TestValidationMessages(t *testing.T) {
 		{"region twice", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "us-east-1"} }, "hub.regions[1]", `region "us-east-1" is listed twice`},
 		{"region partition", func(d *Declaration) { d.Hub.Regions = []string{"cn-north-1"} }, "hub.regions[0]", `region "cn-north-1" is in partition aws-cn, not the declared partition aws`},
 		{"org id", func(d *Declaration) { d.Hub.OrganizationID = "o-short" }, "hub.organizationId", `organization id "o-short" must look like o-a1b2c3d4e5 (o- and 10-32 lowercase letters or digits)`},
-		{"management", func(d *Declaration) { d.Hub.ManagementAccountID = "" }, "hub.managementAccountId", `account id "" must be 12 digits`},
+		{"management", func(d *Declaration) { d.Hub.ManagementAccountID = "" }, "hub.managementAccountId", "required: an account id of 12 digits"},
 		{"member role", func(d *Declaration) { d.MemberRoleName = "bad role" }, "memberRoleName", `role name "bad role" must be 1-64 letters, digits or +=,.@_-`},
 		{"sid prefix chars", func(d *Declaration) { d.SidPrefix = "Ecr-Warden" }, "sidPrefix", `Sid prefix "Ecr-Warden" must be a letter followed by letters or digits, at most 32 characters (IAM Sids are alphanumeric)`},
 		{"sid prefix long", func(d *Declaration) { d.SidPrefix = strings.Repeat("A", 33) }, "sidPrefix", `Sid prefix "` + strings.Repeat("A", 33) + `" must be a letter followed by letters or digits, at most 32 characters (IAM Sids are alphanumeric)`},
@@ -291,16 +291,32 @@ func TestParseReportsShapeProblemsWithPaths(t *testing.T) {
 		{"truncated", `{"hub": {`, []string{"line 1, column 10: invalid JSON: the document ends before the object is complete"}},
 		{"trailing", `{} {}`, []string{"line 1, column 4: unexpected data after the declaration object"}},
 		{"not object", `[]`, []string{"(document): must be an object, not an array"}},
+		// Unknown fields and wrong types do not hide the other problems: what is left is validated
+		// too, except where a removed value or a did-you-mean already explains the problem
+		// (hub.accountId is not "required" when hub.accountID was given).
 		{"unknown fields everywhere", `{"hub":{"accountID":"111111111111"},"grants":[{"name":"a"},{"name":"b","principals":{"org":true}}],"extra":1}`, []string{
 			`extra: unknown field "extra"; known fields: actionSets, functions, grants, hub, memberRoleName, publicRepositories, pullThroughCache, registryPolicyScope, sidPrefix, sweep`,
-			`grants[1].principals.org: unknown field "org"; known fields: accounts, organization, ous, roles`,
+			`grants[1].principals.org: unknown field "org" (did you mean "organization"?)`,
 			`hub.accountID: unknown field "accountID" (did you mean "accountId"?)`,
+			`hub.regions: at least one region is required`,
+			`hub.organizationId: required: the organization's id, like o-a1b2c3d4e5 (aws organizations describe-organization)`,
+			`hub.managementAccountId: required: an account id of 12 digits`,
+			`grants[0]: select repositories by name pattern (repositories) and/or tags (repositoryTags); use ["*"] for all`,
+			`grants[0].access: access is required: pull, push or an actionSets name`,
+			`grants[0].principals: the grant names no principal; set organization, ous, accounts or roles (a grant to everyone is refused)`,
+			`grants[1]: select repositories by name pattern (repositories) and/or tags (repositoryTags); use ["*"] for all`,
+			`grants[1].access: access is required: pull, push or an actionSets name`,
 		}},
 		{"wrong types", `{"hub":{"accountId":111111111111,"regions":"us-east-1"},"grants":[{"principals":{"organization":"yes"}}],"actionSets":{"scan":"ecr:ListImages"}}`, []string{
 			`actionSets["scan"]: must be an array, not a string`,
 			`grants[0].principals.organization: must be true or false, not a string`,
 			`hub.accountId: must be a string, not a number (111111111111)`,
 			`hub.regions: must be an array, not a string`,
+			`hub.organizationId: required: the organization's id, like o-a1b2c3d4e5 (aws organizations describe-organization)`,
+			`hub.managementAccountId: required: an account id of 12 digits`,
+			`grants[0].name: required: 1-64 lowercase letters or digits separated by single - _ or . (it becomes part of a Sid)`,
+			`grants[0]: select repositories by name pattern (repositories) and/or tags (repositoryTags); use ["*"] for all`,
+			`grants[0].access: access is required: pull, push or an actionSets name`,
 		}},
 	}
 	for _, c := range cases {
@@ -377,6 +393,61 @@ func TestParseRejectsDuplicateKeysAndNonObjects(t *testing.T) {
 		_, err := Parse([]byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%s) = %v, want an error containing %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// A declaration file's problems say where each is (the line of its field, or of the object a
+// missing field belongs in), in document order, and name the field a typo probably meant; a
+// typo does not hide a problem elsewhere.
+func TestParseNamesTheLineOfEveryProblem(t *testing.T) {
+	doc := `{
+  "hub": {
+    "accountId": "111111111111",
+    "regions": "us-east-1",
+    "managementAccountId": "999999999999"
+  },
+  "grants": [
+    {
+      "name": "org-pull",
+      "repositories": ["shared/*", "Team/*"],
+      "acess": "pull",
+      "principals": {"organization": true},
+      "principalMode": "enumarate"
+    }
+  ],
+  "actionSets": {"scan": ["ecr:ListImages", 5]},
+  "sweep": {"schedule": "every 6 hours"}
+}`
+	_, err := Parse([]byte(doc))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse() = %v, want *ValidationError", err)
+	}
+	want := []string{
+		`hub.organizationId (line 2): required: the organization's id, like o-a1b2c3d4e5 (aws organizations describe-organization)`,
+		`hub.regions (line 4): must be an array, not a string`,
+		`grants[0].repositories[1] (line 10): pattern "Team/*" is not a valid repository name pattern (lowercase letters, digits, . _ - /, and * wildcards)`,
+		`grants[0].acess (line 11): unknown field "acess" (did you mean "access"?)`,
+		`grants[0].principalMode (line 13): principalMode "enumarate" must be condition or enumerate`,
+		`actionSets["scan"][1] (line 16): must be a string, not a number (5)`,
+		`sweep.schedule (line 17): schedule "every 6 hours" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`,
+	}
+	var got []string
+	for _, p := range ve.Problems {
+		got = append(got, p.String())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestClosest(t *testing.T) {
+	known := []string{"access", "accounts", "organization", "ous", "principalMode", "all"}
+	for in, want := range map[string]string{"acess": "access", "Access": "access", "org": "organization", "principalMod": "principalMode",
+		"al": "all", "ou": "ous", "xyz": "", "acc": "", "organisation": "organization"} {
+		if got := Closest(in, known); got != want {
+			t.Errorf("Closest(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

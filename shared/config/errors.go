@@ -10,9 +10,18 @@ import (
 type Problem struct {
 	Path    string
 	Message string
+	// Line is where Path is in the declaration file (1-based; for a missing field, the line of
+	// the object it belongs in); 0 when not known (Validate of a value, a one-line document).
+	Line int
 }
 
-func (p Problem) String() string { return p.Path + ": " + p.Message }
+// String renders "path: message", or "path (line N): message" when the line is known.
+func (p Problem) String() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s (line %d): %s", p.Path, p.Line, p.Message)
+	}
+	return p.Path + ": " + p.Message
+}
 
 // ValidationError carries every problem found in a declaration, in document order, so a user can
 // fix them all at once instead of deploying once per mistake.

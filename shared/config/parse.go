@@ -53,25 +53,178 @@ func Parse(data []byte) (*Declaration, error) {
 	if dups := DuplicateKeys(data); len(dups) > 0 {
 		return nil, &ValidationError{Problems: dups}
 	}
-	// Second pass: every unknown field and wrongly typed value, with its field path.
+	// Second pass: every unknown field and wrongly typed value, with its field path. The checker
+	// takes each such value out of raw, so what is left can still be validated: a typo in one field
+	// does not hide a missing or invalid value in another, and the user fixes them all in one pass.
+	if _, ok := raw.(map[string]any); !ok {
+		return nil, &ValidationError{Problems: []Problem{{Path: "(document)", Message: "must be an object, not " + jsonKind(raw)}}}
+	}
 	var shape shapeChecker
 	shape.check("", raw, reflect.TypeFor[Declaration]())
+	rest := data
 	if len(shape.problems) > 0 {
-		return nil, &ValidationError{Problems: shape.problems}
+		var err error
+		if rest, err = json.Marshal(raw); err != nil {
+			return nil, &ValidationError{Problems: shape.problems}
+		}
 	}
-	// The shape is known to match, so the strict decode only fails on things the checker does not
-	// model (it should not); report those too rather than trusting the checker blindly.
+	// What is left matches the shape, so the strict decode only fails on things the checker does
+	// not model (it should not); report those too rather than trusting the checker blindly.
 	var d Declaration
-	strict := json.NewDecoder(bytes.NewReader(data))
+	strict := json.NewDecoder(bytes.NewReader(rest))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(&d); err != nil {
-		return nil, &ValidationError{Problems: []Problem{{Path: "(document)", Message: err.Error()}}}
+		return nil, &ValidationError{Problems: append(shape.problems, Problem{Path: "(document)", Message: err.Error()})}
 	}
 	d.ApplyDefaults()
+	all := shape.problems
 	if err := d.Validate(); err != nil {
-		return nil, err
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			return nil, err
+		}
+		for _, p := range ve.Problems {
+			if !shape.covers(p.Path) {
+				all = append(all, p)
+			}
+		}
 	}
-	return &d, nil
+	if len(all) == 0 {
+		return &d, nil
+	}
+	locate(data, all)
+	return nil, &ValidationError{Problems: all}
+}
+
+// locate sets each problem's Line to where its field path is in a declaration of more than one
+// line (the nearest enclosing field for a missing one), and orders the problems by line, so they
+// read in document order and an editor can jump to each. Syntax problems carry their line in
+// their path already; a one-line document gets no lines (they would all say 1).
+func locate(data []byte, ps []Problem) {
+	if bytes.Count(bytes.TrimSpace(data), []byte("\n")) == 0 {
+		return
+	}
+	lines := fieldLines(data)
+	for i := range ps {
+		segs, ok := splitPath(ps[i].Path)
+		for ; ok && len(segs) > 0; segs = segs[:len(segs)-1] {
+			if l, found := lines[strings.Join(segs, "\x00")]; found {
+				ps[i].Line = l
+				break
+			}
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+}
+
+// fieldLines maps every field path of a (syntactically valid) JSON document, as splitPath's
+// segments joined by NUL, to the 1-based line its key (or, in an array, its value) starts on.
+func fieldLines(data []byte) map[string]int {
+	out := map[string]int{}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	lineAt := func() int { return bytes.Count(data[:dec.InputOffset()], []byte("\n")) + 1 }
+	var stack []string
+	var walk func(depth int) error
+	walk = func(depth int) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		d, ok := tok.(json.Delim)
+		if !ok || depth >= MaxDepth {
+			return nil
+		}
+		switch d {
+		case '[':
+			for i := 0; dec.More(); i++ {
+				stack = append(stack, "#"+strconv.Itoa(i))
+				// The decoder's offset is after the previous token ([ or the previous element);
+				// the element starts after the separator and the white space.
+				off := int(dec.InputOffset())
+				for off < len(data) && strings.IndexByte(", \t\r\n", data[off]) >= 0 {
+					off++
+				}
+				out[strings.Join(stack, "\x00")] = bytes.Count(data[:off], []byte("\n")) + 1
+				err := walk(depth + 1)
+				stack = stack[:len(stack)-1]
+				if err != nil {
+					return err
+				}
+			}
+		case '{':
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				stack = append(stack, k)
+				if _, seen := out[strings.Join(stack, "\x00")]; !seen {
+					out[strings.Join(stack, "\x00")] = lineAt()
+				}
+				err = walk(depth + 1)
+				stack = stack[:len(stack)-1]
+				if err != nil {
+					return err
+				}
+			}
+		}
+		_, err = dec.Token() // the closing delimiter
+		return err
+	}
+	_ = walk(0)
+	return out
+}
+
+// splitPath reads a Problem path (a.b[2].c["key"]) into the segments fieldLines keys by: field
+// names and map keys as themselves, indexes as #N. ok is false for a path that is no field path
+// ("(document)", "line 3, column 7").
+func splitPath(p string) ([]string, bool) {
+	var segs []string
+	for i := 0; i < len(p); {
+		switch {
+		case p[i] == '.':
+			i++
+		case p[i] == '[' && i+1 < len(p) && p[i+1] == '"':
+			end := i + 2
+			for end < len(p) && p[end] != '"' {
+				if p[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			k, err := strconv.Unquote(p[i+1 : min(end+1, len(p))])
+			if err != nil || end+1 >= len(p) || p[end+1] != ']' {
+				return nil, false
+			}
+			segs = append(segs, k)
+			i = end + 2
+		case p[i] == '[':
+			end := strings.IndexByte(p[i:], ']')
+			if end < 0 {
+				return nil, false
+			}
+			n := p[i+1 : i+end]
+			if _, err := strconv.Atoi(n); err != nil {
+				return nil, false
+			}
+			segs = append(segs, "#"+n)
+			i += end + 1
+		default:
+			end := strings.IndexAny(p[i:], ".[")
+			if end < 0 {
+				end = len(p) - i
+			}
+			name := p[i : i+end]
+			if strings.ContainsAny(name, " (),") {
+				return nil, false
+			}
+			segs = append(segs, name)
+			i += end
+		}
+	}
+	return segs, len(segs) > 0
 }
 
 func syntaxProblem(data []byte, err error) Problem {
@@ -103,7 +256,15 @@ func location(data []byte, off int64) string {
 // shapeChecker walks a generically decoded document against the Go type it must fill, reporting
 // unknown fields (json's DisallowUnknownFields stops at the first and names no path) and values of
 // the wrong JSON type, each with its field path.
-type shapeChecker struct{ problems []Problem }
+//
+// check removes what it reports from the document (an unknown field, a wrongly typed value; an
+// array element is set to null, so later indexes keep their paths), so that the rest can be
+// validated; covered then tells which validation problems those removals explain.
+type shapeChecker struct {
+	problems []Problem
+	// meant holds the fields a did-you-mean named: their "required" problem is the same mistake.
+	meant []string
+}
 
 func (c *shapeChecker) add(path, format string, args ...any) {
 	if path == "" {
@@ -112,18 +273,48 @@ func (c *shapeChecker) add(path, format string, args ...any) {
 	c.problems = append(c.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
-func (c *shapeChecker) check(path string, v any, t reflect.Type) {
+// covers reports whether a validation problem at path is explained by a problem the checker
+// reported: it is at or under a removed value, at the object that held it (a grant "names no
+// principal" once its wrongly typed "organization" is gone), or at the field a did-you-mean names.
+func (c *shapeChecker) covers(path string) bool {
+	under := func(p string) bool {
+		return path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[")
+	}
+	for _, p := range c.problems {
+		if under(p.Path) || path == parentPath(p.Path) {
+			return true
+		}
+	}
+	for _, p := range c.meant {
+		if under(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// parentPath is the path of the object or array holding path's value ("a.b[2]" for "a.b[2].c").
+func parentPath(path string) string {
+	if i := strings.LastIndexAny(path, ".["); i > 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// check reports whether v has type t's JSON shape at its own level (what is wrong inside it is
+// reported and removed by the recursion); the caller removes a v that does not.
+func (c *shapeChecker) check(path string, v any, t reflect.Type) bool {
 	if v == nil { // null leaves the field at its zero value, which defaults then fill
-		return
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		c.check(path, v, t.Elem())
+		return c.check(path, v, t.Elem())
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
 			c.add(path, "must be an object, not %s", jsonKind(v))
-			return
+			return false
 		}
 		fields := jsonFields(t)
 		keys := make([]string, 0, len(obj))
@@ -134,25 +325,36 @@ func (c *shapeChecker) check(path string, v any, t reflect.Type) {
 		for _, k := range keys {
 			f, ok := fields[k]
 			if !ok {
-				c.add(joinField(path, k), "unknown field %q%s", k, suggest(k, fields))
+				hint, meant := suggest(k, fields)
+				c.add(joinField(path, k), "unknown field %q%s", k, hint)
+				if meant != "" {
+					if _, given := obj[meant]; !given {
+						c.meant = append(c.meant, joinField(path, meant))
+					}
+				}
+				delete(obj, k)
 				continue
 			}
-			c.check(joinField(path, k), obj[k], f.Type)
+			if !c.check(joinField(path, k), obj[k], f.Type) {
+				delete(obj, k)
+			}
 		}
 	case reflect.Slice:
 		arr, ok := v.([]any)
 		if !ok {
 			c.add(path, "must be an array, not %s", jsonKind(v))
-			return
+			return false
 		}
 		for i, e := range arr {
-			c.check(path+"["+strconv.Itoa(i)+"]", e, t.Elem())
+			if !c.check(path+"["+strconv.Itoa(i)+"]", e, t.Elem()) {
+				arr[i] = nil
+			}
 		}
 	case reflect.Map:
 		obj, ok := v.(map[string]any)
 		if !ok {
 			c.add(path, "must be an object, not %s", jsonKind(v))
-			return
+			return false
 		}
 		keys := make([]string, 0, len(obj))
 		for k := range obj {
@@ -160,26 +362,32 @@ func (c *shapeChecker) check(path string, v any, t reflect.Type) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			c.check(path+"["+strconv.Quote(k)+"]", obj[k], t.Elem())
+			if !c.check(path+"["+strconv.Quote(k)+"]", obj[k], t.Elem()) {
+				delete(obj, k)
+			}
 		}
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			c.add(path, "must be a string, not %s", jsonKind(v))
+			return false
 		}
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
 			c.add(path, "must be true or false, not %s", jsonKind(v))
+			return false
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		n, ok := v.(json.Number)
 		if !ok {
 			c.add(path, "must be an integer, not %s", jsonKind(v))
-			return
+			return false
 		}
 		if _, err := n.Int64(); err != nil {
 			c.add(path, "must be an integer, not %s", n)
+			return false
 		}
 	}
+	return true
 }
 
 func jsonKind(v any) string {
@@ -225,20 +433,72 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
-// suggest names the field the user probably meant: a case-insensitive match, since encoding/json
-// would silently accept "AccountId" for "accountId" and we prefer one spelling.
-func suggest(k string, fields map[string]reflect.StructField) string {
-	for name := range fields {
-		if strings.EqualFold(name, k) {
-			return fmt.Sprintf(" (did you mean %q?)", name)
-		}
-	}
+// suggest names the field the user probably meant, and returns it: a case-insensitive match
+// (encoding/json would silently accept "AccountId" for "accountId" and we prefer one spelling),
+// else the closest name within two edits ("acess", "principalMod"); with neither it lists the
+// known fields.
+func suggest(k string, fields map[string]reflect.StructField) (hint, meant string) {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return "; known fields: " + strings.Join(names, ", ")
+	if best := Closest(k, names); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best), best
+	}
+	return "; known fields: " + strings.Join(names, ", "), ""
+}
+
+// Closest is the word of known that got was probably meant to be: the same word in another case;
+// else the one word it begins (at least 3 letters: "org" for "organization"); else the nearest
+// within two edits and a third of its length ("acess", "prefx"; ties go to the first in known);
+// else "".
+func Closest(got string, known []string) string {
+	lower := strings.ToLower(got)
+	starts := ""
+	for _, k := range known {
+		if strings.EqualFold(k, got) {
+			return k
+		}
+		if len(got) >= 3 && strings.HasPrefix(strings.ToLower(k), lower) {
+			if starts != "" {
+				starts = "-" // more than one
+			} else {
+				starts = k
+			}
+		}
+	}
+	if starts != "" && starts != "-" {
+		return starts
+	}
+	best, bestDist := "", min(2, max(1, len(got)/3))+1
+	for _, k := range known {
+		if d := editDistance(lower, strings.ToLower(k)); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between two short words.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // MaxDepth is how deeply objects and arrays may nest in the JSON that

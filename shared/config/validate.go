@@ -135,7 +135,7 @@ func (d *Declaration) Validate() error {
 	for i := range d.PublicRepositories {
 		v.publicGrant(idx("publicRepositories", i), &d.PublicRepositories[i])
 	}
-	if len(d.PublicRepositories) > 0 && d.Hub.Partition == policy.PartitionAWS && !slices.Contains(d.Hub.Regions, "us-east-1") {
+	if len(d.PublicRepositories) > 0 && d.Hub.Partition == policy.PartitionAWS && len(d.Hub.Regions) > 0 && !slices.Contains(d.Hub.Regions, "us-east-1") { // no regions at all is reported as such
 		v.add("publicRepositories", "ECR Public's API and its CreateRepository events exist only in us-east-1, which hub.regions does not list; add us-east-1 to hub.regions or remove publicRepositories (else no public repository policy is ever written)")
 	}
 	v.sweep()
@@ -149,9 +149,12 @@ type validator struct {
 
 func (v *validator) accountID(path, id string) bool {
 	if !policy.ValidAccountID(id) {
-		if id == "*" {
+		switch id {
+		case "*":
 			v.add(path, "\"*\" would make the grant public; name accounts, or use organization/ous")
-		} else {
+		case "":
+			v.add(path, "required: an account id of 12 digits")
+		default:
 			v.add(path, "account id %q must be 12 digits", id)
 		}
 		return false
@@ -182,7 +185,9 @@ func (v *validator) hub() {
 		}
 		seen[r] = true
 	}
-	if !orgIDPattern.MatchString(h.OrganizationID) {
+	if h.OrganizationID == "" {
+		v.add("hub.organizationId", "required: the organization's id, like o-a1b2c3d4e5 (aws organizations describe-organization)")
+	} else if !orgIDPattern.MatchString(h.OrganizationID) {
 		v.add("hub.organizationId", "organization id %q must look like o-a1b2c3d4e5 (o- and 10-32 lowercase letters or digits)", h.OrganizationID)
 	}
 	v.accountID("hub.managementAccountId", h.ManagementAccountID)
@@ -250,6 +255,10 @@ var commonSids = []string{
 func (v *validator) names() {
 	bySid := map[string]string{}
 	check := func(path, name string) {
+		if name == "" {
+			v.add(path, "required: 1-64 lowercase letters or digits separated by single - _ or . (it becomes part of a Sid)")
+			return
+		}
 		if !namePattern.MatchString(name) || len(name) > 64 {
 			v.add(path, "name %q must be 1-64 lowercase letters or digits separated by single - _ or . (it becomes part of a Sid)", name)
 			return
@@ -465,6 +474,8 @@ func (v *validator) ouPath(path, ou string) {
 	switch {
 	case !ouPathPattern.MatchString(ou):
 		v.add(path, "OU path %q must look like %s/r-ab12/ou-ab12-11111111/ (organization/root/OUs, ending with /)", ou, v.d.Hub.OrganizationID)
+	case !orgIDPattern.MatchString(v.d.Hub.OrganizationID):
+		// hub.organizationId is reported itself; every OU path would repeat it.
 	case !strings.HasPrefix(ou, v.d.Hub.OrganizationID+"/"):
 		v.add(path, "OU path %q is not in the hub's organization %s", ou, v.d.Hub.OrganizationID)
 	}

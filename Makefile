@@ -17,6 +17,9 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 .PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli iamsim truthtable build build-host test test-short gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
 
 help: ## list the targets
+	@echo 'Start with: make demo (the main job end to end on a local AWS, ~20 s) and make test (everything, ~7 min); make test-short is the fast lane.'
+	@echo 'Operating: make plan before a deploy, make audit RESOURCE=|RUN=|SUMMARIES=1 after, make doctor for the prerequisites (README "Running things locally").'
+	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 ## ---- tools: installed on demand so a fresh machine needs nothing by hand
@@ -102,8 +105,8 @@ fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $${FUZZTIME:-60s} $$2; done
 
 ## ---- local AWS and local Lambda
-emulator: moto ## [SEED=demo] the local AWS in the foreground on 127.0.0.1:EMULATOR_PORT (default 5000); SEED=demo builds the demo organization and prints the exports
-	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT) $(if $(SEED),-seed $(SEED) -declaration $(DECLARATION))
+emulator: moto ## [SEED=demo] [LOG=1] the local AWS in the foreground on 127.0.0.1:EMULATOR_PORT (default 5000); SEED=demo builds the demo organization and prints the exports; LOG=1 also prints moto's request log
+	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT) $(if $(LOG),,-quiet) $(if $(SEED),-seed $(SEED) -declaration $(DECLARATION))
 
 invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
 	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)

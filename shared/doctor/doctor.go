@@ -132,14 +132,32 @@ func Run(ctx context.Context, o Options) []Result {
 	return out
 }
 
-// Print writes one line per result and reports whether all passed.
+// needOrg are the checks Run makes only once it has walked the organization.
+var needOrg = []string{CheckMemberRole, CheckScope, CheckRoles, CheckSecrets}
+
+// Print writes one line per result, then one line that sums them up (which
+// checks failed, and which could not run because the organization could not
+// be read), and reports whether all passed.
 func Print(w io.Writer, results []Result) bool {
-	ok := true
+	var failed []string
+	orgUnread := false
 	for _, r := range results {
 		fmt.Fprintln(w, r)
-		ok = ok && r.OK
+		if !r.OK {
+			failed = append(failed, r.Check)
+			orgUnread = orgUnread || r.Check == CheckOrgReadable
+		}
 	}
-	return ok
+	if len(failed) == 0 {
+		fmt.Fprintf(w, "all %d checks passed\n", len(results))
+		return true
+	}
+	msg := fmt.Sprintf("%d of %d checks failed (%s)", len(failed), len(results), strings.Join(failed, ", "))
+	if orgUnread {
+		msg += fmt.Sprintf("; not run until the organization can be read: %s", strings.Join(needOrg, ", "))
+	}
+	fmt.Fprintln(w, msg+": apply each fix above, then run make doctor again")
+	return false
 }
 
 func trail(ctx context.Context, cfg aws.Config) Result {

@@ -397,3 +397,22 @@ func TestDoctorSidPrefixOverlap(t *testing.T) {
 		t.Errorf("own, foreign and unrelated statements fail: %+v", r)
 	}
 }
+
+// The last line sums the checks up: which failed, and which did not run
+// because the organization could not be read.
+func TestPrintSumsUp(t *testing.T) {
+	var b strings.Builder
+	if !Print(&b, []Result{{Check: CheckTrail, OK: true}, {Check: CheckStackSets, OK: true}}) ||
+		!strings.HasSuffix(b.String(), "all 2 checks passed\n") {
+		t.Errorf("all passed:\n%s", b.String())
+	}
+	b.Reset()
+	if Print(&b, []Result{{Check: CheckTrail, Detail: "no trail", Fix: "create one"}, {Check: CheckStackSets, OK: true},
+		{Check: CheckOrgReadable, Detail: "cannot walk", Fix: "management credentials"}}) {
+		t.Error("Print reported success with failures")
+	}
+	want := "2 of 3 checks failed (cloudtrail, organization); not run until the organization can be read: member-role, registry-scope, declared-roles, ptc-secrets: apply each fix above, then run make doctor again\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("got:\n%s\nwant last line:\n%s", b.String(), want)
+	}
+}

@@ -32,20 +32,26 @@ func main() {
 	ctx := context.Background()
 	decl, err := config.Load(*declPath)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "doctor:", err)
 		os.Exit(2)
 	}
 	base, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loading your AWS credentials:", err)
+		fmt.Fprintln(os.Stderr, "doctor: loading your AWS credentials:", err)
 		os.Exit(2)
 	}
 	if base.Region == "" {
 		base.Region = decl.Hub.Regions[0]
 	}
+	if _, err := base.Credentials.Retrieve(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "doctor: no AWS credentials: export the management account's (read-only suffices: AWS_PROFILE, or "+
+			"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); against make emulator SEED=demo, its management account: "+
+			"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN= make doctor ARGS=\"-reader-role ecr-warden-execution\"")
+		os.Exit(2)
+	}
 	id, err := sts.NewFromConfig(base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "who am I (sts:GetCallerIdentity):", err)
+		fmt.Fprintln(os.Stderr, "doctor: who am I (sts:GetCallerIdentity):", err)
 		os.Exit(2)
 	}
 	ok := doctor.Print(os.Stdout, doctor.Run(ctx, doctor.Options{

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +225,24 @@ func TestDecisionFilterTakesEveryDecision(t *testing.T) {
 		q, err := parse([]string{"-since", "1h", "-decision", d}, io.Discard)
 		if err != nil || len(q.decisions) == 0 {
 			t.Errorf("-decision %q: %v", d, err)
+		}
+	}
+}
+
+// Every -decision filter the README tells an operator to run (the runbook's
+// alarms, the replay) is one this command accepts.
+func TestREADMEDecisionFiltersParse(t *testing.T) {
+	readme, err := os.ReadFile("../../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := regexp.MustCompile(`-decision ([a-z,-]+)`).FindAllStringSubmatch(string(readme), -1)
+	if len(found) < 5 {
+		t.Fatalf("found only %d -decision filters in the README", len(found))
+	}
+	for _, m := range found {
+		if _, err := parse([]string{"-since", "1h", "-decision", m[1]}, io.Discard); err != nil {
+			t.Errorf("README's -decision %s: %v", m[1], err)
 		}
 	}
 }

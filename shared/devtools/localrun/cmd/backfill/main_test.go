@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // The local backfill's last line points at the run's records, at the refused

@@ -199,7 +199,7 @@ func invoke(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		if res.Cold {
 			fmt.Fprintf(stderr, "invoke: init %.0f ms\n", ms(res.InitDuration))
 		}
-		fmt.Fprintf(stderr, "invoke: result %s in %.0f ms\n", outcome, ms(res.Duration))
+		fmt.Fprintf(stderr, "invoke: result %s in %.0f ms%s\n", outcome, ms(res.Duration), answerSummary(res.Payload))
 		if c.repeat > 1 {
 			fmt.Fprintf(stdout, "=== invoke %d of %d\n", k+1, c.repeat)
 		}
@@ -368,3 +368,40 @@ func pretty(b []byte) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// answerSummary reads what a function's answer says happened, for the
+// progress line (the answer itself comes after the log lines): a rejected or
+// ignored event, or the counts that are not zero. "" when the answer is not
+// one of the functions' reports.
+func answerSummary(payload []byte) string {
+	var a struct {
+		Rejected, Ignored, Error                               string
+		Examined, Unchanged, Changed, Planned, Refused, Failed *int
+	}
+	if json.Unmarshal(payload, &a) != nil {
+		return ""
+	}
+	switch {
+	case a.Rejected != "":
+		return ": rejected (" + a.Rejected + "), nothing written"
+	case a.Ignored != "":
+		return ": ignored, nothing written"
+	case a.Error != "":
+		return ": refused the input, nothing written"
+	case a.Examined == nil:
+		return ""
+	}
+	var parts []string
+	for _, c := range []struct {
+		n    *int
+		name string
+	}{{a.Changed, "changed"}, {a.Unchanged, "unchanged"}, {a.Planned, "planned"}, {a.Refused, "refused"}, {a.Failed, "failed"}} {
+		if c.n != nil && *c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", *c.n, c.name))
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf(": %d examined", *a.Examined)
+	}
+	return ": " + strings.Join(parts, ", ")
+}

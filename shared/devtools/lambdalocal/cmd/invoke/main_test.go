@@ -210,3 +210,21 @@ func TestBadInputNamesWhatAndWhere(t *testing.T) {
 		})
 	}
 }
+
+// The progress line says what the answer says happened: the answer itself
+// comes after the function's log lines.
+func TestAnswerSummary(t *testing.T) {
+	for payload, want := range map[string]string{
+		`{"target":"x","rejected":"region-not-configured","detail":"d","examined":0}`: ": rejected (region-not-configured), nothing written",
+		`{"target":"x","ignored":"repository gone","examined":0}`:                     ": ignored, nothing written",
+		`{"error":"action: missing"}`:                                                 ": refused the input, nothing written",
+		`{"target":"x","examined":9,"unchanged":8,"changed":1,"refused":0}`:           ": 1 changed, 8 unchanged",
+		`{"target":"x","examined":0,"unchanged":0}`:                                   ": 0 examined",
+		`{"batchItemFailures":[]}`:                                                    "",
+		`"not an object"`:                                                             "",
+	} {
+		if got := answerSummary([]byte(payload)); got != want {
+			t.Errorf("answerSummary(%s) = %q, want %q", payload, got, want)
+		}
+	}
+}

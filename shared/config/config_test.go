@@ -288,6 +288,7 @@ func TestParseReportsShapeProblemsWithPaths(t *testing.T) {
 	}{
 		{"empty", "  ", []string{"(document): the declaration is empty; expected a JSON object"}},
 		{"syntax", "{\n  \"hub\": {\n    \"accountId\": 1111,,\n", []string{"line 3, column 23: invalid JSON: invalid character ',' looking for beginning of object key string"}},
+		{"missing comma", "{\n  \"hub\": {\"accountId\": \"111111111111\"}\n  \"sweep\": {}\n}", []string{`line 3, column 3: invalid JSON: invalid character '"' after object key:value pair (is a comma missing before it?)`}},
 		{"truncated", `{"hub": {`, []string{"line 1, column 10: invalid JSON: the document ends before the object is complete"}},
 		{"trailing", `{} {}`, []string{"line 1, column 4: unexpected data after the declaration object"}},
 		{"not object", `[]`, []string{"(document): must be an object, not an array"}},

@@ -231,7 +231,11 @@ func syntaxProblem(data []byte, err error) Problem {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		// Offset counts the offending byte; point at it, not after it.
-		return Problem{Path: location(data, se.Offset-1), Message: "invalid JSON: " + se.Error()}
+		msg := "invalid JSON: " + se.Error()
+		if strings.Contains(msg, "after object key:value pair") || strings.Contains(msg, "after array element") {
+			msg += " (is a comma missing before it?)" // the usual cause, at the end of the value before
+		}
+		return Problem{Path: location(data, se.Offset-1), Message: msg}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return Problem{Path: location(data, int64(len(data))), Message: "invalid JSON: the document ends before the object is complete"}

@@ -119,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if len(recs) == 0 {
-		fmt.Fprintf(stdout, "no audit records found in table %s (%s)\n", q.table, strings.Join(regions, ", "))
+		fmt.Fprintln(stdout, noneFound(q, regions))
 		return nil
 	}
 	if q.summaries {
@@ -348,4 +348,20 @@ func runTime(run string) (time.Time, bool) {
 		ms = ms<<5 | uint64(i)
 	}
 	return time.UnixMilli(int64(ms)).UTC(), true
+}
+
+// noneFound is the answer to a query that found nothing, saying what was
+// looked for: for -stale that is good news (nothing to settle), for a
+// resource the name may be misspelt.
+func noneFound(q query, regions []string) string {
+	where := fmt.Sprintf("in table %s (%s)", q.table, strings.Join(regions, ", "))
+	switch {
+	case q.stale > 0:
+		return fmt.Sprintf("no write pending for longer than %s %s: nothing to settle", q.stale, where)
+	case q.resource != "":
+		return fmt.Sprintf("no audit records for %s %s (an ARN, or a repository name such as team-a/app)", q.resource, where)
+	case q.run != "":
+		return fmt.Sprintf("no audit records of run %s %s yet", q.run, where)
+	}
+	return "no audit records found " + where
 }

@@ -246,3 +246,21 @@ func TestREADMEDecisionFiltersParse(t *testing.T) {
 		}
 	}
 }
+
+// A query that finds nothing says what it looked for.
+func TestNoneFound(t *testing.T) {
+	regions := []string{"us-east-1"}
+	for _, c := range []struct {
+		q    query
+		want string
+	}{
+		{query{table: "t", stale: 15 * time.Minute}, "no write pending for longer than 15m0s in table t (us-east-1): nothing to settle"},
+		{query{table: "t", resource: "team-a/ap"}, "no audit records for team-a/ap in table t (us-east-1) (an ARN, or a repository name such as team-a/app)"},
+		{query{table: "t", run: "backfill-01M8"}, "no audit records of run backfill-01M8 in table t (us-east-1) yet"},
+		{query{table: "t"}, "no audit records found in table t (us-east-1)"},
+	} {
+		if got := noneFound(c.q, regions); got != c.want {
+			t.Errorf("noneFound(%+v) = %q, want %q", c.q, got, c.want)
+		}
+	}
+}

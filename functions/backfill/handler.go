@@ -353,7 +353,7 @@ func fitResponse(resp response) response {
 // send queues one message per unit on the work queue (shared/workqueue).
 func (h *handler) send(ctx context.Context, units []reconcile.Work) (int, error) {
 	if h.queue == nil {
-		return 0, errors.New("WARDEN_WORK_QUEUE_URL is not set: a real run fans out through the work queue (set it, or run with \"dryRun\": true)")
+		return 0, errors.New("WARDEN_WORK_QUEUE_URL is not set: a real run fans out through the work queue (set it, or run with \"dryRun\": true; on a local AWS, make backfill LOCAL=1 PAYLOAD=<file> runs the worker too)")
 	}
 	return h.queue.Send(ctx, units)
 }

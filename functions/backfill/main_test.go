@@ -614,3 +614,13 @@ func TestMemberRoleDenied(t *testing.T) {
 		t.Error("the hub did not converge")
 	}
 }
+
+// A real run without a work queue (make invoke on a local AWS) says how to
+// run one locally instead.
+func TestRealRunWithoutAQueueSaysHowToRunLocally(t *testing.T) {
+	var h handler
+	_, err := h.send(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "WARDEN_WORK_QUEUE_URL is not set") || !strings.Contains(err.Error(), "make backfill LOCAL=1 PAYLOAD=<file>") {
+		t.Fatalf("send without a queue: %v", err)
+	}
+}

@@ -111,8 +111,8 @@ emulator: moto ## [SEED=demo] [LOG=1] the local AWS in the foreground on 127.0.0
 invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
 	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)
 
-audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 [SINCE=24h] [ARGS="-json -since 24h -decision refused -regions hub"]: the audit trail
-	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h)) $(ARGS)
+audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 | SINCE=1h [ARGS="-json -decision refused -regions hub"]: the audit trail
+	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h),$(if $(SINCE),-since $(SINCE))) $(ARGS)
 
 doctor: ## [CONFIG=<declaration>] [CT_REGION=<region>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
 	@$(GO) run ./shared/doctor/cmd/doctor -declaration $(or $(CONFIG),$(DECLARATION)) $(if $(CT_REGION),-control-tower-home-region $(CT_REGION)) $(ARGS)

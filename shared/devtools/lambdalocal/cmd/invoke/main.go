@@ -351,12 +351,34 @@ func printResult(w io.Writer, res lambdalocal.Result) {
 		}
 	} else {
 		fmt.Fprintf(w, "--- response\n%s\n", pretty(res.Payload))
+		if d := diffs(res.Payload); d != "" {
+			fmt.Fprintf(w, "--- the response's diffs, as text\n%s", d)
+		}
 	}
 	report := fmt.Sprintf("--- REPORT RequestId: %s Duration: %.2f ms", res.RequestID, ms(res.Duration))
 	if res.Cold {
 		report += fmt.Sprintf(" Init Duration: %.2f ms", ms(res.InitDuration))
 	}
 	fmt.Fprintln(w, report)
+}
+
+// diffs is the text of every diff in a function's answer (its "changes" or a
+// dry run's "plan"), which reads far better than the JSON string above it;
+// "" when it has none.
+func diffs(payload []byte) string {
+	var a struct {
+		Changes, Plan []struct{ Diff string }
+	}
+	if json.Unmarshal(payload, &a) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range append(a.Changes, a.Plan...) {
+		if c.Diff != "" {
+			b.WriteString(strings.TrimRight(c.Diff, "\n") + "\n")
+		}
+	}
+	return b.String()
 }
 
 func pretty(b []byte) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
@@ -226,5 +227,20 @@ func TestAnswerSummary(t *testing.T) {
 		if got := answerSummary([]byte(payload)); got != want {
 			t.Errorf("answerSummary(%s) = %q, want %q", payload, got, want)
 		}
+	}
+}
+
+// The diffs of an answer are printed again as text after the JSON, where
+// they are escaped strings.
+func TestPrintResultShowsDiffsAsText(t *testing.T) {
+	var b strings.Builder
+	printResult(&b, lambdalocal.Result{Payload: []byte(`{"target":"x","changes":[{"target":"x","diff":"create ecr-repository-policy x\n  + \"EcrWardenPull\"\n"}]}`)})
+	if !strings.Contains(b.String(), "--- the response's diffs, as text\ncreate ecr-repository-policy x\n  + \"EcrWardenPull\"\n--- REPORT") {
+		t.Errorf("printResult:\n%s", b.String())
+	}
+	b.Reset()
+	printResult(&b, lambdalocal.Result{Payload: []byte(`{"target":"x","examined":1}`)})
+	if strings.Contains(b.String(), "as text") {
+		t.Errorf("an answer without diffs:\n%s", b.String())
 	}
 }

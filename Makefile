@@ -108,13 +108,13 @@ fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run
 emulator: moto ## [SEED=demo] [LOG=1] the local AWS in the foreground on 127.0.0.1:EMULATOR_PORT (default 5000); SEED=demo builds the demo organization and prints the exports; LOG=1 also prints moto's request log
 	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT) $(if $(LOG),,-quiet) $(if $(SEED),-seed $(SEED) -declaration $(DECLARATION))
 
-invoke: ## FN=<function> EVENT=<file> [CONFIG=<declaration>] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
+invoke: ## FN=<function> EVENT=<file> [DECLARATION=<file> (or CONFIG=)] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
 	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)
 
 audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 | SINCE=1h [ARGS="-json -decision refused -regions hub"]: the audit trail
 	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h),$(if $(SINCE),-since $(SINCE))) $(ARGS)
 
-doctor: ## [CONFIG=<declaration>] [CT_REGION=<region>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
+doctor: ## [DECLARATION=<file> (or CONFIG=)] [CT_REGION=<region>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
 	@$(GO) run ./shared/doctor/cmd/doctor -declaration $(or $(CONFIG),$(DECLARATION)) $(if $(CT_REGION),-control-tower-home-region $(CT_REGION)) $(ARGS)
 
 ## ---- CDK (see README "Deploying"; every context key of the app has a variable here)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -163,5 +164,22 @@ func TestUnanswered(t *testing.T) {
 		if got := Unanswered(c.err); got != c.want {
 			t.Errorf("%s: Unanswered = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// A refused connection to AWS_ENDPOINT_URL names the endpoint and the next
+// step; other errors, and AWS itself, get no hint.
+func TestEndpointDown(t *testing.T) {
+	refused := errors.New(`operation error DynamoDB: Query, request send failed, Post "http://127.0.0.1:5999/": dial tcp 127.0.0.1:5999: connect: connection refused`)
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+	if got := EndpointDown(refused); !strings.Contains(got, "nothing answers at AWS_ENDPOINT_URL=http://127.0.0.1:5999") || !strings.Contains(got, "make emulator SEED=demo") {
+		t.Errorf("EndpointDown = %q", got)
+	}
+	if got := EndpointDown(errors.New("AccessDenied")); got != "" {
+		t.Errorf("EndpointDown(AccessDenied) = %q", got)
+	}
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	if got := EndpointDown(refused); got != "" {
+		t.Errorf("without AWS_ENDPOINT_URL: %q", got)
 	}
 }

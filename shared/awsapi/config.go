@@ -124,3 +124,17 @@ func whoAmI(ctx context.Context, c stsIdentityAPI) (Identity, error) {
 	id.Partition = parts[1]
 	return id, nil
 }
+
+// EndpointDown is the next step when a call failed because nothing answers
+// at AWS_ENDPOINT_URL (a local AWS that was stopped while its exports stayed
+// in the shell): start one or stop pointing at it. "" for any other error, or
+// without AWS_ENDPOINT_URL (the functions in AWS never set it). The command
+// line tools append it to their error.
+func EndpointDown(err error) string {
+	ep := os.Getenv("AWS_ENDPOINT_URL")
+	if err == nil || ep == "" || !strings.Contains(err.Error(), "connection refused") {
+		return ""
+	}
+	return fmt.Sprintf("nothing answers at AWS_ENDPOINT_URL=%s: start the local AWS (make emulator SEED=demo, then source build/emulator/env.sh again: "+
+		"its ids change with every start), or unset AWS_ENDPOINT_URL to reach AWS", ep)
+}

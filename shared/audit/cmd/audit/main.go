@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 )
 
@@ -44,6 +45,9 @@ func main() {
 	msg := err.Error()
 	if !strings.HasPrefix(msg, "audit: ") { // the trail's errors already say "audit:"
 		msg = "audit: " + msg
+	}
+	if hint := awsapi.EndpointDown(err); hint != "" {
+		msg += "\n" + hint
 	}
 	fmt.Fprintln(os.Stderr, msg)
 	var u usageError

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/doctor"
 )
@@ -52,6 +53,9 @@ func main() {
 	id, err := sts.NewFromConfig(base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "doctor: who am I (sts:GetCallerIdentity):", err)
+		if hint := awsapi.EndpointDown(err); hint != "" {
+			fmt.Fprintln(os.Stderr, hint)
+		}
 		os.Exit(2)
 	}
 	ok := doctor.Print(os.Stdout, doctor.Run(ctx, doctor.Options{

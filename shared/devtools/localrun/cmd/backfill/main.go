@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -45,6 +46,9 @@ func main() {
 	code, err := run(context.Background(), *payload, *declaration)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backfill:", err)
+		if hint := awsapi.EndpointDown(err); hint != "" {
+			fmt.Fprintln(os.Stderr, hint)
+		}
 	}
 	os.Exit(code)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/plan"
 )
@@ -50,6 +51,9 @@ func main() {
 		Credentials: creds, Endpoint: os.Getenv("AWS_ENDPOINT_URL")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "plan:", err)
+		if hint := awsapi.EndpointDown(err); hint != "" {
+			fmt.Fprintln(os.Stderr, hint)
+		}
 		os.Exit(1)
 	}
 	if *asJSON {

@@ -80,7 +80,7 @@ deploy-local-report:
 	@echo "deploy rehearsal (shared/devtools/rehearsal, see build/deploy-local.log):"; sed -n '/skipped (not created/,/^running deployed/p' build/deploy-local.log | grep -v '^running'
 
 demo: moto ## the main job end to end on the local AWS
-	$(GO) run ./shared/devtools/demo/cmd/demo -declaration $(DECLARATION)
+	$(GO) run ./shared/devtools/demo/cmd/demo -declaration $(SEED_DECLARATION)
 
 ## ---- quality
 STATICCHECK_VERSION := v0.7.0
@@ -106,7 +106,12 @@ fuzz: ## FUZZTIME=60s: run every fuzz target for a while (their seed corpora run
 
 ## ---- local AWS and local Lambda
 emulator: moto ## [SEED=demo] [LOG=1] the local AWS in the foreground on 127.0.0.1:EMULATOR_PORT (default 5000); SEED=demo builds the demo organization and prints the exports; LOG=1 also prints moto's request log
-	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT) $(if $(LOG),,-quiet) $(if $(SEED),-seed $(SEED) -declaration $(DECLARATION))
+	$(GO) run ./shared/devtools/localaws/cmd/localaws -port $(EMULATOR_PORT) $(if $(LOG),,-quiet) $(if $(SEED),-seed $(SEED) -declaration $(SEED_DECLARATION))
+
+# The seed and the demo map the example's ids onto the ones they create. A shell that sourced
+# build/emulator/env.sh exports DECLARATION as a seed's output, whose ids are already mapped (and gone
+# once that emulator stops): both take the example again instead.
+SEED_DECLARATION = $(if $(filter $(CURDIR)/build/emulator/declaration.json,$(abspath $(DECLARATION))),infra/declaration.json,$(DECLARATION))
 
 invoke: ## FN=<function> EVENT=<file> [DECLARATION=<file> (or CONFIG=)] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
 	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)

@@ -246,6 +246,8 @@ func Print(w io.Writer, r *Result) {
 	if s := r.Summary; s != nil && (s.Refused > 0 || s.Failed > 0) || len(r.Failures) > 0 {
 		fmt.Fprintln(w, "not clean (exit 1): while the plan refuses or fails a document, the deploy-time backfill applies only "+
 			"revocations (requireCleanPlan). Fix each ! above and run make plan again, or deploy with ALLOW_REFUSALS=true to apply the rest anyway.")
+	} else if s := r.Summary; s != nil && s.Planned == 0 && len(r.Plan) == 0 {
+		fmt.Fprintln(w, "clean: nothing to change, AWS already matches the declaration.")
 	} else {
 		fmt.Fprintln(w, "clean: a deploy of this declaration applies exactly this plan.")
 	}

@@ -34,6 +34,12 @@ func TestPrintSaysWhatTheExitStatusMeans(t *testing.T) {
 	if !strings.HasSuffix(out.String(), "clean: a deploy of this declaration applies exactly this plan.\n") {
 		t.Errorf("clean plan:\n%s", out.String())
 	}
+	r.Summary.Planned, r.Plan = 0, nil
+	out.Reset()
+	Print(&out, r)
+	if !strings.HasSuffix(out.String(), "clean: nothing to change, AWS already matches the declaration.\n") {
+		t.Errorf("empty plan:\n%s", out.String())
+	}
 }
 
 // A dry run that cannot read the organization says so with the credentials

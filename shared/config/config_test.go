@@ -387,6 +387,8 @@ func TestParseRejectsDuplicateKeysAndNonObjects(t *testing.T) {
 		{`{"hub": {"accountId": "111111111111", "accountId": "222222222222"}}`, "hub.accountId: appears more than once"},
 		{`{"grants": [{"name": "a"}, {"name": "b", "access": "pull", "access": "push"}]}`, "grants[1].access: appears more than once"},
 		{`[{"a": [1, {"b": 2}], "a": 3}]`, "[0].a: appears more than once"},
+		{`{"": {}, "": {}}`, `[""]: appears more than once`}, // found by FuzzParse: the path was empty
+		{`{"grants": [{"a.b": 1, "a.b": 2}]}`, `grants[0]["a.b"]: appears more than once`},
 		// Nested past MaxDepth: refused unread (the walk stops there).
 		{`{"grants": [` + strings.Repeat(`{"x": `, 5000) + `1` + strings.Repeat(`}`, 5000) + `]}`, "grants[0].x.x.x"},
 		{`{"grants": [` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `]}`, "more than 64 levels deep"},

@@ -594,13 +594,17 @@ type pathSegment struct {
 	isKey bool
 }
 
-// pathOf renders a path as the field paths of Problem: a.b[2].c.
+// pathOf renders a path as the field paths of Problem: a.b[2].c. A key that
+// is empty or holds . [ ] " is quoted, a["x.y"], so a path is never empty and
+// reads back (splitPath) as the same segments.
 func pathOf(stack []pathSegment) string {
 	var b strings.Builder
 	for i, s := range stack {
 		switch {
 		case !s.isKey:
 			fmt.Fprintf(&b, "[%d]", s.index)
+		case s.key == "" || strings.ContainsAny(s.key, `.[]"`):
+			fmt.Fprintf(&b, "[%s]", strconv.Quote(s.key))
 		case i == 0:
 			b.WriteString(s.key)
 		default:

@@ -188,7 +188,8 @@ else
 	  if grep -q '^{"error"' "$$out"; then echo "backfill: the payload was refused (above: every problem with its field path); nothing was planned or written" >&2; exit 1; fi; \
 	  run=$$(grep -o '"runId": *"[^"]*"' "$$out" | sed 's/.*"\([^"]*\)"$$/\1/'); \
 	  units=$$(grep -o '"units": *[0-9]*' "$$out" | grep -o '[0-9]*$$'); \
-	  if [ -n "$$run" ] && ! grep -q '"dryRun": *true' "$$out"; then echo "follow it: make backfill-status RUN=$$run$${units:+ UNITS=$$units}"; fi
+	  if [ -n "$$run" ] && [ "$${units:-1}" != 0 ] && ! grep -q '"dryRun": *true' "$$out"; then echo "follow it: make backfill-status RUN=$$run$${units:+ UNITS=$$units}"; fi; \
+	  if grep -q '"missing"' "$$out"; then echo "backfill: targets under \"missing\" above are not in the organization: nothing was planned or written for them (check the ids)" >&2; exit 1; fi
 endif
 
 backfill-status: ## RUN=<run id> [UNITS=<n>]: a run's units done, failed and left (from the per-unit summary records) and its records

@@ -188,6 +188,7 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 		RunID    string
 		Queued   int
 		Failures []any
+		Missing  []string
 		Summary  *struct{ Refused, Failed int }
 	}
 	_ = json.Unmarshal(res.Payload, &resp)
@@ -195,12 +196,19 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 		fmt.Println("the payload was refused (every problem above, with its field path): nothing was planned or written")
 		return 1, nil
 	}
+	// The run goes on for what it found, but a target the operator named was
+	// not there: say so, and exit 1 however the rest went.
+	done := 0
+	if len(resp.Missing) > 0 {
+		fmt.Println(missingTargets(resp.Missing))
+		done = 1
+	}
 	if resp.Queued == 0 {
 		fmt.Println(nextStep(resp.RunID, resp.Summary != nil && (resp.Summary.Refused > 0 || resp.Summary.Failed > 0)))
 		if len(resp.Failures) > 0 {
 			return 1, nil
 		}
-		return 0, nil
+		return done, nil
 	}
 	worker, err := lambdalocal.Start(ctx, fn("worker"))
 	if err != nil {
@@ -223,7 +231,7 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 	if dr.Failures > 0 || dr.DeadLettered > 0 {
 		return 1, nil
 	}
-	return 0, nil
+	return done, nil
 }
 
 // nextStep is the output's last line: where the run's records are, and
@@ -236,4 +244,13 @@ func nextStep(runID string, problems bool) string {
 		return fmt.Sprintf("next: make audit RUN=%s ARGS=\"-decision refused,failed\" (each record's error says what to fix)", runID)
 	}
 	return fmt.Sprintf("next: make audit RUN=%s (every record of this run)", runID)
+}
+
+// missingTargets says which of the payload's targets the organization does
+// not hold: nothing was planned or written for them, and the usual cause
+// locally is a payload with the example's ids (events/) against the seeded
+// emulator, whose ids are its own.
+func missingTargets(ids []string) string {
+	return fmt.Sprintf("not in the organization: %s; nothing was planned or written for them (check the ids; against make emulator SEED=demo, "+
+		"use its payloads with the seeded ids, build/emulator/events/)", strings.Join(ids, ", "))
 }

@@ -22,3 +22,12 @@ func TestNextStep(t *testing.T) {
 		t.Errorf("no run id: %q", got)
 	}
 }
+
+// A target the organization does not hold is named, with the usual cause.
+func TestMissingTargets(t *testing.T) {
+	got := missingTargets([]string{"ou-ab12-11111111", "222222222222"})
+	if !strings.HasPrefix(got, "not in the organization: ou-ab12-11111111, 222222222222; nothing was planned or written for them") ||
+		!strings.Contains(got, "build/emulator/events/") {
+		t.Errorf("missingTargets = %q", got)
+	}
+}

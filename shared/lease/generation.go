@@ -3,6 +3,8 @@ package lease
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -21,11 +23,24 @@ const generationKey = "generation/organization"
 // walk can never be taken for newer than it is.
 const attrGeneration = "token"
 
+// attrChangedAt (N, Unix seconds) is when an account event last replaced
+// the token.
+const attrChangedAt = "changedAt"
+
+// Generation is the organization's generation in one lease table.
+type Generation struct {
+	// Token changes with every account event.
+	Token string
+	// ChangedAt is when an account event last replaced Token; zero when
+	// none has since the item was created.
+	ChangedAt time.Time
+}
+
 // Generation is the organization's generation token in this table, created
 // when missing. It reads with an update that keeps an existing token (the
 // table's interface has no GetItem), which is strongly consistent, so a
 // caller holding a lease sees every bump made before the lease was taken.
-func (l *Leaser) Generation(ctx context.Context) (string, error) {
+func (l *Leaser) Generation(ctx context.Context) (Generation, error) {
 	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
 		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}},
@@ -35,13 +50,21 @@ func (l *Leaser) Generation(ctx context.Context) (string, error) {
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return "", fmt.Errorf("lease: reading the organization generation (%s) in table %s: %w", generationKey, l.table, err)
+		return Generation{}, fmt.Errorf("lease: reading the organization generation (%s) in table %s: %w", generationKey, l.table, err)
 	}
 	g, ok := out.Attributes[attrGeneration].(*types.AttributeValueMemberS)
 	if !ok || g.Value == "" {
-		return "", fmt.Errorf("lease: the organization generation (%s) in table %s has no %s string", generationKey, l.table, attrGeneration)
+		return Generation{}, fmt.Errorf("lease: the organization generation (%s) in table %s has no %s string", generationKey, l.table, attrGeneration)
 	}
-	return g.Value, nil
+	gen := Generation{Token: g.Value}
+	if at, ok := out.Attributes[attrChangedAt].(*types.AttributeValueMemberN); ok {
+		secs, err := strconv.ParseInt(at.Value, 10, 64)
+		if err != nil {
+			return Generation{}, fmt.Errorf("lease: the organization generation (%s) in table %s has %s %q, not Unix seconds", generationKey, l.table, attrChangedAt, at.Value)
+		}
+		gen.ChangedAt = time.Unix(secs, 0)
+	}
+	return gen, nil
 }
 
 // BumpGeneration replaces the organization's generation token in this
@@ -50,9 +73,9 @@ func (l *Leaser) BumpGeneration(ctx context.Context) error {
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
 		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}},
-		UpdateExpression:          aws.String("SET #g = :g"),
-		ExpressionAttributeNames:  map[string]string{"#g": attrGeneration},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: token()}},
+		UpdateExpression:          aws.String("SET #g = :g, #c = :c"),
+		ExpressionAttributeNames:  map[string]string{"#g": attrGeneration, "#c": attrChangedAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: token()}, ":c": seconds(ceilSecond(l.now()))},
 	})
 	if err != nil {
 		return fmt.Errorf("lease: marking the organization changed (%s) in table %s: %w", generationKey, l.table, err)
@@ -62,7 +85,7 @@ func (l *Leaser) BumpGeneration(ctx context.Context) error {
 
 // GenerationIn is Generation in region's lease table (the home table for a
 // region the stack has none in).
-func (r *Regional) GenerationIn(ctx context.Context, region string) (string, error) {
+func (r *Regional) GenerationIn(ctx context.Context, region string) (Generation, error) {
 	return r.inRegion(region).Generation(ctx)
 }
 
@@ -73,7 +96,7 @@ func (r *Regional) BumpGenerationIn(ctx context.Context, region string) error {
 
 // GenerationIn is Generation: a single table serves every region (tests,
 // local tools).
-func (l *Leaser) GenerationIn(ctx context.Context, _ string) (string, error) {
+func (l *Leaser) GenerationIn(ctx context.Context, _ string) (Generation, error) {
 	return l.Generation(ctx)
 }
 

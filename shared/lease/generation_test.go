@@ -21,18 +21,18 @@ func TestGenerationChangesOnlyWhenBumped(t *testing.T) {
 	a, b := leaser(t, db, "a", clk, time.Second), leaser(t, db, "b", clk, time.Second)
 
 	first, err := a.Generation(ctx)
-	if err != nil || first == "" {
-		t.Fatalf("Generation = %q, %v; want a token created on first read", first, err)
+	if err != nil || first.Token == "" || !first.ChangedAt.IsZero() {
+		t.Fatalf("Generation = %+v, %v; want a token created on first read, never changed", first, err)
 	}
 	if again, err := b.Generation(ctx); err != nil || again != first {
-		t.Fatalf("second reader's Generation = %q, %v; want the same %q", again, err, first)
+		t.Fatalf("second reader's Generation = %+v, %v; want the same %+v", again, err, first)
 	}
 	if err := b.BumpGeneration(ctx); err != nil {
 		t.Fatal(err)
 	}
 	bumped, err := a.Generation(ctx)
-	if err != nil || bumped == first {
-		t.Fatalf("Generation after a bump = %q, %v; want a token other than %q", bumped, err, first)
+	if err != nil || bumped.Token == first.Token || bumped.ChangedAt.Before(clk.now().Truncate(time.Second)) {
+		t.Fatalf("Generation after a bump = %+v, %v; want a token other than %q, changed at %s", bumped, err, first.Token, clk.now())
 	}
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}}})
@@ -46,7 +46,7 @@ func TestGenerationChangesOnlyWhenBumped(t *testing.T) {
 		Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}}}); err != nil {
 		t.Fatal(err)
 	}
-	if fresh, err := a.Generation(ctx); err != nil || fresh == first || fresh == bumped {
-		t.Errorf("Generation after the item was deleted = %q, %v; want a token never given before (%q, %q)", fresh, err, first, bumped)
+	if fresh, err := a.Generation(ctx); err != nil || fresh.Token == first.Token || fresh.Token == bumped.Token {
+		t.Errorf("Generation after the item was deleted = %+v, %v; want a token never given before (%+v, %+v)", fresh, err, first, bumped)
 	}
 }

@@ -3,17 +3,19 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 )
 
 // OrgGenerations is where account events mark the organization changed: a
 // token per region in that region's lease table (lease.Regional), replaced
 // by every account event before it writes.
 type OrgGenerations interface {
-	GenerationIn(ctx context.Context, region string) (string, error)
+	GenerationIn(ctx context.Context, region string) (lease.Generation, error)
 	BumpGenerationIn(ctx context.Context, region string) error
 }
 
@@ -37,7 +39,11 @@ type OrgGenerations interface {
 // A view is used only when it is at least as new as the unit's own walk
 // (Work.WalkedAt): a sweep, the net for events that never arrived, is never
 // planned from a view older than its own walk. And never after
-// WorkFreshFor.
+// WorkFreshFor. A walk made within orgSettle of the token's last change is
+// used for its own hold and not kept: Organizations' listings may lag the
+// change an event reports (AWS documents no window), and a walk that missed
+// the event's own account, kept under the token the event set, would undo
+// the event's grant at every later hold; walked again later, it does not.
 type OrgViews struct {
 	gens OrgGenerations
 	now  func() time.Time
@@ -45,6 +51,10 @@ type OrgViews struct {
 	mu       sync.Mutex
 	byRegion map[string]orgView
 }
+
+// orgSettle is how long after an account event's change a walk is not kept
+// (see OrgViews).
+const orgSettle = 2 * time.Minute
 
 type orgView struct {
 	token    string
@@ -62,21 +72,24 @@ func NewOrgViews(gens OrgGenerations) *OrgViews {
 // changed since and the view is not older than notBefore, else a new walk,
 // kept for the next hold. A token that cannot be read means a walk (and
 // nothing is kept): the walk is always correct, the token only saves it.
-func (v *OrgViews) accounts(ctx context.Context, region string, notBefore time.Time, walk func(context.Context) ([]inventory.Account, error)) (accts []inventory.Account, err error) {
-	token, terr := v.gens.GenerationIn(ctx, region)
+func (v *OrgViews) accounts(ctx context.Context, log *slog.Logger, region string, notBefore time.Time, walk func(context.Context) ([]inventory.Account, error)) (accts []inventory.Account, err error) {
+	gen, terr := v.gens.GenerationIn(ctx, region)
 	started := v.now()
-	if terr == nil {
+	if terr != nil {
+		log.Warn("cannot read the organization's generation token; walking under every hold", "region", region, "error", terr.Error())
+	} else {
 		v.mu.Lock()
 		kept, ok := v.byRegion[region]
 		v.mu.Unlock()
-		if ok && kept.token == token && !kept.walkedAt.Before(notBefore) && started.Sub(kept.walkedAt) < WorkFreshFor {
+		if ok && kept.token == gen.Token && !kept.walkedAt.Before(notBefore) && started.Sub(kept.walkedAt) < WorkFreshFor {
 			return kept.accounts, nil
 		}
 	}
 	accts, err = walk(ctx)
-	if err != nil || terr != nil {
+	if err != nil || terr != nil || started.Sub(gen.ChangedAt) < orgSettle {
 		return accts, err
 	}
+	token := gen.Token
 	v.mu.Lock()
 	if kept, ok := v.byRegion[region]; !ok || kept.walkedAt.Before(started) {
 		v.byRegion[region] = orgView{token: token, walkedAt: started, accounts: accts}

@@ -159,7 +159,7 @@ func (e *Engine) organizationUnderLease(ctx context.Context, h apply.HeldLease, 
 	var accounts []inventory.Account
 	var err error
 	if e.Views != nil {
-		accounts, err = e.Views.accounts(wctx, w.Region, w.WalkedAt, walk)
+		accounts, err = e.Views.accounts(wctx, e.log(), w.Region, w.WalkedAt, walk)
 	} else {
 		accounts, err = walk(wctx)
 	}

@@ -111,11 +111,13 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 			"ecr-warden "+fn+" function failed; see its log group and the audit trail")
 	}
 	for _, dl := range []struct {
-		name  string
-		queue awssqs.Queue
-	}{{"work-dlq-depth", q.WorkDeadLetters}, {"failed-events-depth", q.FailedEvents}} {
-		add(dl.name, dl.queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
-			"ecr-warden dead letters waiting: inspect, fix the cause, then run a backfill of the account (the work queue takes no redrive)")
+		name, desc string
+		queue      awssqs.Queue
+	}{
+		{"work-dlq-depth", "ecr-warden work units gave up: inspect, fix the cause, then run a backfill of the account and region (the work queue takes no redrive: only ecr-warden's functions send to it)", q.WorkDeadLetters},
+		{"failed-events-depth", "ecr-warden events gave up: inspect, fix the cause, then run a backfill of the account and region the event names (a failed event cannot be delivered again)", q.FailedEvents},
+	} {
+		add(dl.name, dl.queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}), dl.desc)
 	}
 	// The functions' own metrics (shared/metrics, printed as EMF): a refusal or a failed write in
 	// the last hour, and any stale pending record the sweep found.

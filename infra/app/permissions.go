@@ -30,7 +30,7 @@ type Access struct {
 	WriteAudit           bool // dynamodb:PutItem/BatchWriteItem on the audit table: every decision (audit.Trail Record, Begin, BeginBatch, RecordBatch)
 	CompleteAudit        bool // dynamodb:UpdateItem on the audit table: the outcome of a write-ahead record (Applied/Failed)
 	ReadAudit            bool // dynamodb:Query on the audit table and its indexes: a writer's look at the document's history before it writes (apply's reconcileHistory), the sweep's stale pending records
-	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document (a mailbox's take is one TransactWriteItems of a Put and an Update, its close and release one of an Update and a Delete; IAM authorizes each as those actions)
+	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document (a mailbox's take is one TransactWriteItems of a Put and an Update, its close and release one of an Update and a Delete, its refusal mark an Update; IAM authorizes each as those actions); the organization's generation token (read and replaced with an Update, shared/lease/generation.go)
 	SendWork             bool // sqs:SendMessage (SendMessageBatch) to the work queue
 	ConsumeWork          bool // the worker's SQS event source mapping polls the work queue with the function's role
 }

@@ -84,18 +84,8 @@ func WorkQueueRoles(d *Declaration, region string, use func(Access) bool) []stri
 // one allowed ReceiveMessage/DeleteMessage could drop a unit that revokes a grant. An explicit Deny
 // in the queue policy holds whatever the caller's identity policy allows.
 func workQueueGuard(d *Declaration, region, queueARN string) []awsiam.PolicyStatement {
-	deny := func(sid string, actions, roles []string) awsiam.PolicyStatement {
-		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String(sid),
-			Effect:     awsiam.Effect_DENY,
-			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-			Actions:    jsii.Strings(actions...),
-			Resources:  jsii.Strings(queueARN),
-			Conditions: &map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": roles}},
-		})
-	}
 	return []awsiam.PolicyStatement{
-		deny("OnlyEcrWardenSendsWork", workSendActions, WorkQueueRoles(d, region, func(a Access) bool { return a.SendWork })),
-		deny("OnlyTheWorkerConsumesWork", workConsumeActions, WorkQueueRoles(d, region, func(a Access) bool { return a.ConsumeWork })),
+		denyAllBut("OnlyEcrWardenSendsWork", queueARN, workSendActions, WorkQueueRoles(d, region, func(a Access) bool { return a.SendWork })),
+		denyAllBut("OnlyTheWorkerConsumesWork", queueARN, workConsumeActions, WorkQueueRoles(d, region, func(a Access) bool { return a.ConsumeWork })),
 	}
 }

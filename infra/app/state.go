@@ -100,19 +100,21 @@ func functionRoles(d *Declaration, regions []string, uses func(Access) bool) []s
 	return out
 }
 
-// denyItems denies actions on table to every principal, or, with writers, to every principal but
-// them: an explicit Deny in the table's policy holds whatever a principal's own identity policy
-// allows (dynamodb:* on *, common for applications and operators of the hub account).
-func denyItems(sid, table string, actions, writers []string) awsiam.PolicyStatement {
+// denyAllBut denies actions on resource to every principal, or, with allowed, to every principal
+// but those roles: an explicit Deny in a resource policy (a queue's, a table's) holds whatever a
+// principal's own identity policy allows (sqs:* or dynamodb:* on *, common for applications and
+// operators of the hub account). One builder for every guard, so they cannot differ in how they
+// name the roles they let through.
+func denyAllBut(sid, resource string, actions, allowed []string) awsiam.PolicyStatement {
 	props := &awsiam.PolicyStatementProps{
 		Sid:        jsii.String(sid),
 		Effect:     awsiam.Effect_DENY,
 		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
 		Actions:    jsii.Strings(actions...),
-		Resources:  jsii.Strings(table),
+		Resources:  jsii.Strings(resource),
 	}
-	if len(writers) > 0 {
-		props.Conditions = &map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": writers}}
+	if len(allowed) > 0 {
+		props.Conditions = &map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": allowed}}
 	}
 	return awsiam.NewPolicyStatement(props)
 }
@@ -124,9 +126,9 @@ func denyItems(sid, table string, actions, writers []string) awsiam.PolicyStatem
 func auditGuard(d *Declaration, region string) *[]awsiam.PolicyStatement {
 	table := tableARN(d, region, "audit")
 	return &[]awsiam.PolicyStatement{
-		denyItems("OnlyEcrWardenRecords", table, itemWriteActions,
+		denyAllBut("OnlyEcrWardenRecords", table, itemWriteActions,
 			functionRoles(d, []string{region}, func(a Access) bool { return a.WriteAudit || a.CompleteAudit })),
-		denyItems("NobodyDeletesRecords", table, itemDeleteActions, nil),
+		denyAllBut("NobodyDeletesRecords", table, itemDeleteActions, nil),
 	}
 }
 
@@ -138,7 +140,7 @@ func auditGuard(d *Declaration, region string) *[]awsiam.PolicyStatement {
 // account outside the organization there.
 func leaseGuard(d *Declaration, region string) *[]awsiam.PolicyStatement {
 	return &[]awsiam.PolicyStatement{
-		denyItems("OnlyEcrWardenTakesLeases", tableARN(d, region, "lease"), sortedCopy(slices.Concat(itemDeleteActions, itemWriteActions)),
+		denyAllBut("OnlyEcrWardenTakesLeases", tableARN(d, region, "lease"), sortedCopy(slices.Concat(itemDeleteActions, itemWriteActions)),
 			functionRoles(d, d.Hub.Regions, func(a Access) bool { return a.Lease })),
 	}
 }

@@ -133,7 +133,7 @@ func Run(ctx context.Context, o Options) []Result {
 }
 
 // needOrg are the checks Run makes only once it has walked the organization.
-var needOrg = []string{CheckMemberRole, CheckScope, CheckRoles, CheckSecrets}
+var needOrg = []string{CheckMemberRole, CheckScope, CheckRoles, CheckSecrets, CheckSidPrefix}
 
 // Print writes one line per result, then one line that sums them up (which
 // checks failed, and which could not run because the organization could not

@@ -411,7 +411,7 @@ func TestPrintSumsUp(t *testing.T) {
 		{Check: CheckOrgReadable, Detail: "cannot walk", Fix: "management credentials"}}) {
 		t.Error("Print reported success with failures")
 	}
-	want := "2 of 3 checks failed (cloudtrail, organization); not run until the organization can be read: member-role, registry-scope, declared-roles, ptc-secrets: apply each fix above, then run make doctor again\n"
+	want := "2 of 3 checks failed (cloudtrail, organization); not run until the organization can be read: member-role, registry-scope, declared-roles, ptc-secrets, sid-prefix: apply each fix above, then run make doctor again\n"
 	if !strings.HasSuffix(b.String(), want) {
 		t.Errorf("got:\n%s\nwant last line:\n%s", b.String(), want)
 	}

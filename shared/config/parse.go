@@ -477,15 +477,16 @@ func Closest(got string, known []string) string {
 	}
 	best, bestDist := "", min(2, max(1, len(got)/3))+1
 	for _, k := range known {
-		if d := editDistance(lower, strings.ToLower(k)); d < bestDist {
+		if d := EditDistance(lower, strings.ToLower(k)); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between two short words.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between two short words: the
+// did-you-mean of every unknown field, in a declaration or a backfill payload.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

@@ -14,6 +14,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -108,6 +109,42 @@ func TestStaleUnitWithoutOrganizationFails(t *testing.T) {
 // fNew joins the organization after the backfill's walk.
 const fNew = "666666666666"
 
+// sweptWorld is an organization whose grant enumerates the workloads OU in
+// the hub and every member registry, with a lease table (the hub's account
+// events coalesce through its mailbox), fGone in the OU, and the hub's and
+// fTeamA's units of a sweep that walked it a minute ago.
+func sweptWorld(t *testing.T) (w *world, leases *lease.Leaser, hubUnit, memberUnit Work) {
+	t.Helper()
+	localaws.Need(t)
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	w = newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]},
+	    "placement": "registry", "principalMode": "enumerate", "registries": {"hub": true, "allMembers": true}}]`)
+	leases = leaseTable(t, w)
+	w.aws.Join(fGone, "workloads")
+	walk, err := w.engine.Org.Walk(context.Background(), inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute)
+	accounts := toDesiredAll(walk.Accounts)
+	hubUnit = Work{RunID: "sweep-t0", Sweep: true, Account: fHub, Region: fRegion, Accounts: accounts, WalkedAt: t0}
+	memberUnit = Work{RunID: "sweep-t0", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, WalkedAt: t0}
+	return w, leases, hubUnit, memberUnit
+}
+
+// orgCalls is how many Organizations calls the world has answered.
+func (w *world) orgCalls() int {
+	n := 0
+	for op, c := range w.aws.CallCounts() {
+		if strings.HasPrefix(op, "Organizations.") {
+			n += c
+		}
+	}
+	return n
+}
+
 // A sweep walks the organization at T0; before its units run (well inside
 // WorkFreshFor), one account joins and another leaves, and each event writes
 // its grants. The units' documents enumerate accounts, so they are planned
@@ -115,23 +152,8 @@ const fNew = "666666666666"
 // the newcomer keeps its grant and the departed account does not get its
 // back, in the hub registry policy and in a member registry alike.
 func TestUnitDoesNotUndoAnAccountEventSinceItsWalk(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]},
-	    "placement": "registry", "principalMode": "enumerate", "registries": {"hub": true, "allMembers": true}}]`)
-	leaseTable(t, w) // the hub's account events coalesce through its mailbox
-	w.aws.Join(fGone, "workloads")
-	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now().Add(-time.Minute)
-	accounts := toDesiredAll(walk.Accounts)
-	hubUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fHub, Region: fRegion, Accounts: accounts, WalkedAt: t0}
-	memberUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, WalkedAt: t0}
+	w, _, hubUnit, memberUnit := sweptWorld(t)
 
 	w.aws.Join(fNew, "workloads")
 	if _, err := w.engine.Account(ctx, target(trigger.KindAccount, fNew)); err != nil {
@@ -145,15 +167,7 @@ func TestUnitDoesNotUndoAnAccountEventSinceItsWalk(t *testing.T) {
 	hasAll(t, "hub registry policy after the events", w.hubPolicy(t), newcomer)
 	hasNone(t, "hub registry policy after the events", w.hubPolicy(t), gone)
 
-	orgCalls := func() int {
-		n := 0
-		for op, c := range w.aws.CallCounts() {
-			if strings.HasPrefix(op, "Organizations.") {
-				n += c
-			}
-		}
-		return n
-	}
+	orgCalls := w.orgCalls
 	for _, u := range []Work{hubUnit, memberUnit} {
 		before := orgCalls()
 		if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
@@ -241,34 +255,11 @@ func TestStaleUnitOfADepartedMemberIsSkipped(t *testing.T) {
 // never came) walks again too. A walk made within orgSettle of an event's
 // change is not kept (Organizations may not list the change yet).
 func TestKeptWalkServesLaterHoldsUntilAnAccountEvent(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]},
-	    "placement": "registry", "principalMode": "enumerate", "registries": {"hub": true, "allMembers": true}}]`)
-	leases := leaseTable(t, w)
+	w, leases, hubUnit, memberUnit := sweptWorld(t)
 	worker, events := NewOrgViews(leases), NewOrgViews(leases)
-	w.aws.Join(fGone, "workloads")
-	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now().Add(-time.Minute)
-	accounts := toDesiredAll(walk.Accounts)
-	hubUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fHub, Region: fRegion, Accounts: accounts, WalkedAt: t0}
-	memberUnit := Work{RunID: "sweep-t0", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, WalkedAt: t0}
 
-	orgCalls := func() int {
-		n := 0
-		for op, c := range w.aws.CallCounts() {
-			if strings.HasPrefix(op, "Organizations.") {
-				n += c
-			}
-		}
-		return n
-	}
+	orgCalls := w.orgCalls
 	converge := func(u Work, wantOrgCalls int, why string) {
 		t.Helper()
 		w.engine.Views = worker

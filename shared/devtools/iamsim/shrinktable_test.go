@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
@@ -85,12 +83,7 @@ func forge(r *rand.Rand, s policy.Statement) policy.Statement {
 func TestTruthTableShrunkForgedDocuments(t *testing.T) {
 	localaws.NeedNode(t, "the IAM simulator (@cloud-copilot/iam-simulate)")
 	s := simulator(t)
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("IAMSIM_SEED"); v != "" {
-		fmt.Sscan(v, &seed)
-	}
-	t.Logf("seed %d (IAMSIM_SEED=%d reproduces this run)", seed, seed)
-	r := rand.New(rand.NewPCG(seed, 13))
+	r := seeded(t, 13)
 	var cs []Case
 	var rows []row
 	var docs []string

@@ -462,17 +462,25 @@ func randomDeclaration(r *rand.Rand) []byte {
 	return b
 }
 
-// The truth table over at least 200 random valid declarations: every row
-// equals the declaration, and no outside or anonymous caller is allowed.
-func TestTruthTableRandomDeclarations(t *testing.T) {
-	localaws.NeedNode(t, "the IAM simulator (@cloud-copilot/iam-simulate)")
-	s := simulator(t)
+// seeded is the random source of a randomized table: seeded from the clock,
+// or from IAMSIM_SEED to reproduce a run whose seed the log gives; stream
+// keeps the tables' sequences apart.
+func seeded(t *testing.T, stream uint64) *rand.Rand {
+	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("IAMSIM_SEED"); v != "" {
 		fmt.Sscan(v, &seed)
 	}
 	t.Logf("seed %d (IAMSIM_SEED=%d reproduces this run)", seed, seed)
-	r := rand.New(rand.NewPCG(seed, 12))
+	return rand.New(rand.NewPCG(seed, stream))
+}
+
+// The truth table over at least 200 random valid declarations: every row
+// equals the declaration, and no outside or anonymous caller is allowed.
+func TestTruthTableRandomDeclarations(t *testing.T) {
+	localaws.NeedNode(t, "the IAM simulator (@cloud-copilot/iam-simulate)")
+	s := simulator(t)
+	r := seeded(t, 12)
 	var cs []Case
 	var rows []row
 	valid, invalid, memberRows := 0, 0, 0

@@ -618,3 +618,34 @@ func TestStaleDepartureAfterRejoinKeepsGrants(t *testing.T) {
 	w.invoke(fn, w.event("org-account-joined.json", a1))
 	w.assertHub(foreign, nil, nil, nil)
 }
+
+// TestClosedAccountLosesItsGrants: CloseAccount leaves the account in the
+// organization, suspended, for 90 days; its event is taken as a departure
+// verified against Organizations, so the hub's grants to it go at once and
+// the other member's stay. A CloseAccount event for an account that
+// Organizations still reports active (a stale or failed closure) changes
+// nothing.
+func TestClosedAccountLosesItsGrants(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	a1 := w.createAccount("closer", w.ouA)
+	a2 := w.createAccount("stayer", w.ouA)
+	foreign := foreignStatement(a1)
+	w.seedHub(a1)
+	fn := w.start()
+	w.invoke(fn, w.event("org-account-joined.json", a1))
+	w.invoke(fn, w.event("org-account-joined.json", a2))
+	w.assertHub(foreign, roots(a1, a2), roots(a1, a2), nil)
+
+	w.invoke(fn, w.event("org-close-account.json", a2))
+	w.assertHub(foreign, roots(a1, a2), roots(a1, a2), nil)
+
+	if _, err := w.org.CloseAccount(w.ctx, &organizations.CloseAccountInput{AccountId: aws.String(a1)}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.invoke(fn, w.event("org-close-account.json", a1))
+	if r.Changed != 1 {
+		t.Errorf("closure report %+v: want exactly the hub registry policy changed", r.Report)
+	}
+	w.assertHub(foreign, roots(a2), roots(a2), nil)
+}

@@ -40,7 +40,7 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 		"RepositoryTags":         {"aws.ecr", FnRepository, []string{DetailAPICall}, []string{"TagResource", "UntagResource"}, nil},
 		"CreatePublicRepository": {"aws.ecr-public", FnRepository, []string{DetailAPICall}, []string{"CreateRepository"}, nil},
 		"OrganizationsAccount": {"aws.organizations", FnAccount, []string{DetailAPICall, DetailServiceEvent},
-			[]string{"CreateAccountResult", "AccountJoinedOrganization", "AccountDepartedOrganization", "MoveAccount", "RemoveAccountFromOrganization"}, nil},
+			[]string{"CreateAccountResult", "AccountJoinedOrganization", "AccountDepartedOrganization", "MoveAccount", "RemoveAccountFromOrganization", "CloseAccount"}, nil},
 		"ControlTowerAccount": {"aws.controltower", FnAccount, []string{DetailAPICall, DetailServiceEvent},
 			[]string{"CreateManagedAccount", "UpdateManagedAccount"}, nil},
 		"EcrPolicyDrift": {"aws.ecr", FnDrift, []string{DetailAPICall},

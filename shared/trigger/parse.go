@@ -573,7 +573,7 @@ func (c *cloudTrail) organizations() error {
 		return c.membership(KindAccount, "joinedMethod")
 	case "AccountDepartedOrganization":
 		return c.membership(KindAccountDeparted, "departedMethod")
-	case "MoveAccount", "RemoveAccountFromOrganization":
+	case "MoveAccount", "RemoveAccountFromOrganization", "CloseAccount":
 		req := c.detail.get("requestParameters")
 		if err := req.requireObject(); err != nil {
 			return err
@@ -587,8 +587,17 @@ func (c *cloudTrail) organizations() error {
 			return invalid(err)
 		}
 		t.AccountID = acct
-		if t.Trigger.EventName == "RemoveAccountFromOrganization" {
+		switch t.Trigger.EventName {
+		case "RemoveAccountFromOrganization":
 			t.Kind, t.Method = KindAccountDeparted, "Removed"
+			return nil
+		case "CloseAccount":
+			// Closed accounts stay in the organization, PENDING_CLOSURE then
+			// SUSPENDED for 90 days (then AccountDepartedOrganization,
+			// departedMethod Cleaned): the account function verifies the
+			// status like any departure's and removes the grants of an
+			// account that is no longer active.
+			t.Kind, t.Method = KindAccountDeparted, "Closed"
 			return nil
 		}
 		t.Kind = KindAccountMoved

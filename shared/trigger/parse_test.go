@@ -57,6 +57,8 @@ func TestParseSampleEvents(t *testing.T) {
 			eventName: "MoveAccount", actorType: "AssumedRole", actorARN: "arn:aws:sts::999999999999:assumed-role/OrganizationAdmin/alice@example.com"},
 		"org-remove-account.json": {kind: KindAccountDeparted, account: "333333333333", method: "Removed",
 			eventName: "RemoveAccountFromOrganization", actorType: "AssumedRole", actorARN: "arn:aws:sts::999999999999:assumed-role/OrganizationAdmin/alice@example.com"},
+		"org-close-account.json": {kind: KindAccountDeparted, account: "333333333333", method: "Closed",
+			eventName: "CloseAccount", actorType: "AssumedRole", actorARN: "arn:aws:sts::999999999999:assumed-role/OrganizationAdmin/alice@example.com"},
 		"controltower-create-managed-account.json": {kind: KindAccount, account: "333333333333", parent: "ou-ab12-22222222", method: "SUCCEEDED",
 			eventName: "CreateManagedAccount", service: "controltower.amazonaws.com"},
 		"controltower-update-managed-account.json": {kind: KindAccount, account: "333333333333", parent: "ou-ab12-11111111", method: "SUCCEEDED",

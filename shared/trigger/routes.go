@@ -95,7 +95,7 @@ func (r Route) EventNames() []string {
 var (
 	apiCall       = []string{DetailTypeAPICall}
 	apiOrService  = []string{DetailTypeAPICall, DetailTypeServiceEvent}
-	accountEvents = []Event{{"CreateAccountResult", KindAccount}, {"AccountJoinedOrganization", KindAccount}, {"AccountDepartedOrganization", KindAccountDeparted}, {"MoveAccount", KindAccountMoved}, {"RemoveAccountFromOrganization", KindAccountDeparted}}
+	accountEvents = []Event{{"CreateAccountResult", KindAccount}, {"AccountJoinedOrganization", KindAccount}, {"AccountDepartedOrganization", KindAccountDeparted}, {"MoveAccount", KindAccountMoved}, {"RemoveAccountFromOrganization", KindAccountDeparted}, {"CloseAccount", KindAccountDeparted}}
 	vendingEvents = []Event{{"CreateManagedAccount", KindAccount}, {"UpdateManagedAccount", KindAccount}}
 	// roleDriftEvents are every change to the PTC role that converging it
 	// undoes (shared/reconcile/role.go): its trust, its inline policy, its

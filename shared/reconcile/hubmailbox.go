@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -485,13 +486,16 @@ func ledBy(changes []hubChange) (Cause, []apply.Cause) {
 // marks are the changes' refusal marks as their entries carry them (""
 // none; lease.Entry.Refused). A change the plan refuses or leaves out
 // again, the same way on the same text (refusalMark), was recorded by an
-// earlier holder: its event gets no record of this round (it is not among
-// also, for the registry policy and the hub repository policies alike: a
-// write of the round is recorded under the events it answers), and the
-// round's refused record names it as still waiting, with the earlier
-// record's id. Changes are told apart by their event (Trigger): each event
-// posts one account's change. refusals are the marks of the changes whose refusal
-// this round recorded (subject -> mark), for the caller to store.
+// earlier holder: it is quiet. Its event gets no record of the registry
+// policy this round (it is not among also, and a quiet cause does not lead
+// the round: the first change that is not quiet does; when none is, the
+// registry policy's refusal is not recorded at all), and the round's
+// refused record names it as still waiting, with the earlier record's id.
+// Nor does it get one of the hub repository policies (a write of the round
+// is recorded under the events it answers). Changes are told apart by
+// their event (Trigger): each event posts one account's change.
+// refusals are the marks of the changes whose refusal this round recorded
+// (subject -> mark), for the caller to store.
 func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, marks []string, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok, shrunk bool, refusals map[string]string, err error) {
 	hub := e.Decl.Hub.AccountID
 	var planned string // the policy text the plan started from
@@ -514,35 +518,59 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	// Which changes the plan refuses (all, or the joins of a shrunk
 	// write), and which of those an earlier holder recorded already.
 	reason := refusalReason(c, perr)
-	fresh := map[audit.Trigger]string{} // cause -> subject of a change refused now, to be recorded
-	newMarks := map[string]string{}     // subject -> its mark, without the record id
-	var waiting []string                // changes refused before, as the round's record names them
-	quiet := map[audit.Trigger]bool{}
+	type refusal struct {
+		change      hubChange
+		mark, prior string // its mark now, and as its entry carries it
+	}
+	var refusedNow []refusal
+	quiet := map[audit.Trigger]bool{} // causes whose refusal an earlier holder recorded
 	for i, ch := range changes {
 		if reason == "" || perr == nil && !ch.Present {
 			continue // written (a departure's removal is in a shrunk write)
 		}
-		m := refusalMark(ch, reason, planned)
-		var prior string
+		r := refusal{change: ch, mark: refusalMark(ch, reason, planned)}
 		if i < len(marks) {
-			prior = marks[i]
+			r.prior = marks[i]
 		}
-		if was, id, _ := strings.Cut(prior, " "); was == m {
+		if was, _, _ := strings.Cut(r.prior, " "); was == r.mark {
 			quiet[ch.Cause.Trigger] = true
-			waiting = append(waiting, fmt.Sprintf("%s (record %s)", ch.Account.ID, id))
+		}
+		refusedNow = append(refusedNow, r)
+	}
+	// The round's records are the lead's (the step's cause) and also's. A
+	// quiet lead (in a later round, the first change can be one: a stale
+	// entry read again only now) gives the lead to the first change that is
+	// not quiet. When every change is quiet, nothing new is recorded of the
+	// registry policy, unless its plan writes (what it removes): a write is
+	// recorded under the lead, and so its refusal is recorded again.
+	recordRegistry := true
+	if quiet[cause.Trigger] {
+		if j := slices.IndexFunc(also, func(a apply.Cause) bool { return !quiet[a.Trigger] }); j >= 0 {
+			cause = Cause{Trigger: also[j].Trigger, Actor: also[j].Actor}
+			step.Trigger, step.Actor = cause.Trigger, cause.Actor
+		} else if perr == nil && c.Writes() {
+			delete(quiet, cause.Trigger)
+		} else {
+			recordRegistry = false
+		}
+	}
+	fresh := map[audit.Trigger]string{} // cause -> subject of a change refused now, to be recorded
+	newMarks := map[string]string{}     // subject -> its mark, without the record id
+	var waiting []string                // changes refused before, as the round's record names them
+	for _, r := range refusedNow {
+		if quiet[r.change.Cause.Trigger] {
+			_, id, _ := strings.Cut(r.prior, " ")
+			waiting = append(waiting, fmt.Sprintf("%s (record %s)", r.change.Account.ID, id))
 			continue
 		}
-		fresh[ch.Cause.Trigger] = ch.Account.ID
-		newMarks[ch.Account.ID] = m
+		fresh[r.change.Cause.Trigger] = r.change.Account.ID
+		newMarks[r.change.Account.ID] = r.mark
 	}
+	// The registry policy's records go under the lead and the causes that
+	// are not quiet (the new lead leaves also, the quiet ones are named in
+	// the note instead).
+	also = slices.DeleteFunc(slices.Clone(also), func(a apply.Cause) bool { return quiet[a.Trigger] || a.Trigger == cause.Trigger })
 	if len(quiet) > 0 {
-		kept := make([]apply.Cause, 0, len(also))
-		for _, a := range also {
-			if !quiet[a.Trigger] {
-				kept = append(kept, a)
-			}
-		}
-		also = kept
 		note := fmt.Sprintf("still waiting in the mailbox for room, refused before on this same policy text and not recorded again: %s", strings.Join(waiting, ", "))
 		if perr != nil {
 			perr = &apply.RefusedError{Err: fmt.Errorf("%w; %s", refused.Err, note)}
@@ -550,7 +578,13 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 			c.Withheld += "; " + note
 		}
 	}
-	items := []apply.HeldChange{{Step: step, Change: c, Err: perr, Also: also}}
+	var items []apply.HeldChange
+	if recordRegistry {
+		items = append(items, apply.HeldChange{Step: step, Change: c, Err: perr, Also: also})
+	} else {
+		e.log().Info("hub registry policy refused again the same way on the same text; the waiting changes' refusals were recorded before and are not recorded again",
+			"key", ls.Key, "waiting", strings.Join(waiting, ", "))
+	}
 	if e.Decl.HubRepositoriesEnumerateAccounts() {
 		// Hub repository policies whose grants enumerate accounts follow
 		// the same changes, under the same lease (the registry's key).
@@ -565,13 +599,31 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		if err != nil {
 			return rep, false, false, nil, err
 		}
-		items = append(items, repos...)
+		for _, it := range repos {
+			var rf *apply.RefusedError
+			switch {
+			case recordRegistry:
+			case it.Err != nil && errors.As(it.Err, &rf):
+				// Nothing new is recorded of a round whose every change
+				// is quiet but its writes (and its failures).
+				rep.count(apply.Result{Outcome: apply.Refused, Target: it.Step.Target, Err: it.Err})
+				continue
+			case it.Err == nil && !it.Change.Writes():
+				rep.count(apply.Result{Outcome: apply.Unchanged, Change: it.Change, Target: it.Step.Target})
+				continue
+			}
+			items = append(items, it)
+		}
 	}
 	actx := ctx
 	if d != nil {
 		actx = apply.DeferOutcomes(ctx, d)
 	}
 	results, err := e.applyHeld(actx, ls, items)
+	if !recordRegistry {
+		// The registry policy's result, unrecorded: refused as before.
+		results = append([]apply.Result{{Outcome: apply.Refused, Target: step.Target, Err: perr}}, results...)
+	}
 	for _, res := range results {
 		rep.count(res)
 	}

@@ -5,10 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -175,4 +183,151 @@ func TestWaitingJoinRefusalIsRecordedOnceAndAppliedWhenRoomAppears(t *testing.T)
 	all := decisions()
 	t.Logf("registry policy records: %d under evt-join-b, %d under evt-join-third, %d in all",
 		len(all["evt-join-b"]), len(all["evt-join-third"]), len(all["evt-join-b"])+len(all["evt-join-third"])+len(all["evt-departure-1"])+len(all["evt-departure-2"]))
+}
+
+// quietStaleRound runs a holder whose round 1 plans a waiting join that an
+// earlier holder refused and marked, as that round's first change: the
+// third member's join, posted ten minutes ago (a stale entry), is refused
+// with team B's join and marked; then team B leaves (nothing to remove:
+// unchanged), the stale entry's account cannot be read again in that
+// holder's round 0, and late posts before its first close, so a round 1
+// reads the stale entry again and plans it (with what late posted) on the
+// same text. It returns the leaves' report, the registry policy's refused
+// records under an event, and the first refusal under evt-stale.
+func quietStaleRound(t *testing.T, late func(ctx context.Context, leases *lease.Leaser, path string)) (*lease.Leaser, Report, func(string) []audit.Record, audit.Record) {
+	t.Helper()
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, "")
+	nearLimitHub(t, w)
+	reg := registryResource("aws", fHub, fRegion).ARN
+	past, err := lease.New(dynamodb.NewFromConfig(server.Config(region)), "leases",
+		lease.Options{Holder: "dead", Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	postChange(t, past, fThird, path, "evt-stale")
+	event := func(id, account string, present bool) Report {
+		t.Helper()
+		status := "ACTIVE"
+		if !present {
+			status = "SUSPENDED"
+		}
+		rep, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: id}}, desired.Account{ID: account, Status: status, OUPath: path}, present)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		return rep
+	}
+	refusedUnder := func(id string) []audit.Record {
+		var out []audit.Record
+		for _, r := range w.records(t) {
+			if r.Target.ARN == reg && r.Trigger.EventID == id && r.Decision == audit.DecisionRefused {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+
+	event("evt-join-b", fTeamB, true)
+	first := refusedUnder("evt-stale")
+	if len(first) != 1 {
+		t.Fatalf("%d refused records under evt-stale, want 1", len(first))
+	}
+
+	var mu sync.Mutex
+	failed := false
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if in, ok := c.Input.(*organizations.DescribeAccountInput); ok && aws.ToString(in.AccountId) == fThird {
+			mu.Lock()
+			defer mu.Unlock()
+			if !failed {
+				failed = true
+				return fakeaws.APIError("AccessDeniedException", "not allowed")
+			}
+		}
+		return nil
+	})
+	lc := &lateClose{Leaser: leases, post: func(ctx context.Context) { late(ctx, leases, path) }}
+	w.engine.Exec.Leases = lc
+	rep := event("evt-b-leaves", fTeamB, false)
+	if !lc.once || !failed {
+		t.Fatalf("closed %v, stale re-read refused %v: the scenario did not happen", lc.once, failed)
+	}
+	if got := refusedUnder("evt-stale"); len(got) != 1 {
+		for _, r := range got {
+			t.Logf("refused under evt-stale: %s", r.Error)
+		}
+		t.Errorf("%d refused records under evt-stale, want still 1: its refusal was recorded before on the same text", len(got))
+	}
+	return leases, rep, refusedUnder, first[0]
+}
+
+// A waiting join whose refusal was recorded (and marked) by an earlier
+// holder, back as the first change of a later round beside a new join,
+// does not lead that round's refused record (which would record its
+// refusal again, under its own event, with a note saying it was not
+// recorded again): the new join leads, and its record names the waiting
+// join with the id of its first refusal.
+func TestQuietStaleJoinDoesNotLeadALaterRound(t *testing.T) {
+	leases, _, refusedUnder, first := quietStaleRound(t, func(_ context.Context, l *lease.Leaser, path string) {
+		postChange(t, l, fTeamA, path, "evt-join-a")
+	})
+	joinA := refusedUnder("evt-join-a")
+	if len(joinA) != 1 {
+		t.Fatalf("%d refused records under evt-join-a, want 1", len(joinA))
+	}
+	hasAll(t, "team A's refusal", joinA[0].Error, "over the 10240-character limit", "still waiting in the mailbox", fThird+" (record "+first.ID+")")
+	hasNone(t, "team A's refusal", joinA[0].Error, fTeamA+" (record")
+	box, err := leases.Peek(context.Background(), lease.RegistryKey(fHub, fRegion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !box.Has(fThird) || !box.Has(fTeamA) {
+		t.Errorf("mailbox %+v: want both joins waiting", box)
+	}
+	for _, en := range box.Entries {
+		switch en.Subject {
+		case fThird:
+			if !strings.HasSuffix(en.Refused, " "+first.ID) {
+				t.Errorf("stale entry's mark %q, want still the first refusal %s", en.Refused, first.ID)
+			}
+		case fTeamA:
+			if !strings.HasSuffix(en.Refused, " "+joinA[0].ID) {
+				t.Errorf("team A's mark %q, want its refusal %s", en.Refused, joinA[0].ID)
+			}
+		}
+	}
+}
+
+// When every change of a later round is a waiting join refused before the
+// same way on the same text (here the post that made the holder drain again
+// is a repeat of its own, already written), nothing new is recorded: the
+// plan is refused again, unrecorded, and the entry keeps its mark.
+func TestAllQuietLaterRoundRecordsNothingNew(t *testing.T) {
+	leases, rep, _, first := quietStaleRound(t, func(ctx context.Context, l *lease.Leaser, path string) {
+		// team B's departure delivered again: the same body as the holder's own post
+		body, err := json.Marshal(hubChange{Account: desired.Account{ID: fTeamB, Status: "SUSPENDED", OUPath: path}, Present: false,
+			Cause: apply.Cause{Trigger: audit.Trigger{EventID: "evt-b-leaves"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Post(ctx, lease.RegistryKey(fHub, fRegion), fTeamB, string(body)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if rep.Refused == 0 {
+		t.Errorf("report %+v: want the round's refusal counted", rep)
+	}
+	box, err := leases.Peek(context.Background(), lease.RegistryKey(fHub, fRegion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !box.Has(fThird) || box.Open != "" {
+		t.Errorf("mailbox %+v: want the stale join waiting, closed", box)
+	}
+	for _, en := range box.Entries {
+		if en.Subject == fThird && !strings.HasSuffix(en.Refused, " "+first.ID) {
+			t.Errorf("stale entry's mark %q, want still the first refusal %s", en.Refused, first.ID)
+		}
+	}
 }

@@ -491,9 +491,10 @@ func ledBy(changes []hubChange) (Cause, []apply.Cause) {
 // the round: the first change that is not quiet does; when none is, the
 // registry policy's refusal is not recorded at all), and the round's
 // refused record names it as still waiting, with the earlier record's id.
-// Nor does it get one of the hub repository policies (a write of the round
-// is recorded under the events it answers). Changes are told apart by
-// their event (Trigger): each event posts one account's change.
+// A hub repository policy write that grants or removes a quiet change's
+// account is still recorded under its event (hubRepositoryChanges): the
+// mark is only about the registry policy's refusal. Changes are told apart
+// by their event (Trigger): each event posts one account's change.
 // refusals are the marks of the changes whose refusal this round recorded
 // (subject -> mark), for the caller to store.
 func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, marks []string, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok, shrunk bool, refusals map[string]string, err error) {
@@ -557,10 +558,12 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	fresh := map[audit.Trigger]string{} // cause -> subject of a change refused now, to be recorded
 	newMarks := map[string]string{}     // subject -> its mark, without the record id
 	var waiting []string                // changes refused before, as the round's record names them
+	var quietChanges []hubChange
 	for _, r := range refusedNow {
 		if quiet[r.change.Cause.Trigger] {
 			_, id, _ := strings.Cut(r.prior, " ")
 			waiting = append(waiting, fmt.Sprintf("%s (record %s)", r.change.Account.ID, id))
+			quietChanges = append(quietChanges, r.change)
 			continue
 		}
 		fresh[r.change.Cause.Trigger] = r.change.Account.ID
@@ -592,7 +595,7 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		// (thousands of repositories, ECR throttling), so the lease (and
 		// with it the mailbox's mark) is renewed while they are read.
 		stop := keepHeld(ctx, ls, e.leaseTTL())
-		repos, err := e.hubRepositoryChanges(ctx, cause, region, changes, also)
+		repos, err := e.hubRepositoryChanges(ctx, cause, region, changes, also, quietChanges)
 		if lerr := stop(); lerr != nil {
 			return rep, false, false, nil, errors.Join(err, lerr)
 		}
@@ -665,8 +668,15 @@ func (e *Engine) leaseTTL() time.Duration {
 
 // hubRepositoryChanges reads the hub's repositories under the registry's
 // lease (held by the caller) and plans each policy's enumerating statements
-// with every change folded in.
-func (e *Engine) hubRepositoryChanges(ctx context.Context, cause Cause, region string, changes []hubChange, also []apply.Cause) ([]apply.HeldChange, error) {
+// with every change folded in, each recorded under cause and also.
+//
+// quiet are the changes whose registry policy refusal an earlier holder
+// recorded (left out of also): the mark only keeps that refusal from being
+// recorded again, so a repository policy write that grants or removes a
+// quiet change's account (a repository created since, a hand edit reverted)
+// is recorded under its event too. Other records of a repository (no
+// change, refused, a write for other accounts) are not theirs.
+func (e *Engine) hubRepositoryChanges(ctx context.Context, cause Cause, region string, changes []hubChange, also []apply.Cause, quiet []hubChange) ([]apply.HeldChange, error) {
 	hub := e.Decl.Hub.AccountID
 	reg := inventory.NewRegistry(e.Clients.ECR(hub, region), hub, region, inventory.RegistryOptions{Concurrency: e.Concurrency})
 	snap, err := reg.Snapshot(ctx, inventory.SnapshotOptions{Tags: e.Decl.HasRepositoryTagGrants()})
@@ -700,9 +710,38 @@ func (e *Engine) hubRepositoryChanges(ctx context.Context, cause Cause, region s
 			continue
 		}
 		c, err := e.planRepository(repo, rs.ARN, rs.Policy, want)
-		items = append(items, apply.HeldChange{Step: step, Change: c, Err: err, Also: also})
+		it := apply.HeldChange{Step: step, Change: c, Err: err, Also: also}
+		if err == nil && c.Writes() {
+			for _, q := range quiet {
+				if q.Cause.Trigger != cause.Trigger && e.changesGrantOf(c, q.Account.ID) {
+					it.Also = append(slices.Clip(it.Also), q.Cause)
+				}
+			}
+		}
+		items = append(items, it)
 	}
 	return items, nil
+}
+
+// changesGrantOf reports whether the write c changes which of ecr-warden's
+// statements name account (its root) as a principal. A document it cannot
+// read counts as changed: a record too many rather than a write missing
+// under the event it answers.
+func (e *Engine) changesGrantOf(c apply.Change, account string) bool {
+	root := policy.AccountRootARN(e.Decl.Hub.Partition, account)
+	naming := func(text string) ([]string, error) {
+		st, err := policy.OwnedOf(text, e.Decl.SidPrefix)
+		var sids []string
+		for _, s := range st {
+			if s.Principal != nil && slices.Contains(s.Principal.AWS, root) {
+				sids = append(sids, s.Sid)
+			}
+		}
+		return sids, err
+	}
+	before, berr := naming(c.Before)
+	after, aerr := naming(c.After)
+	return berr != nil || aerr != nil || !slices.Equal(before, after)
 }
 
 // renewer is the part of a held lease keepHeld renews.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -329,5 +330,72 @@ func TestAllQuietLaterRoundRecordsNothingNew(t *testing.T) {
 		if en.Subject == fThird && !strings.HasSuffix(en.Refused, " "+first.ID) {
 			t.Errorf("stale entry's mark %q, want still the first refusal %s", en.Refused, first.ID)
 		}
+	}
+}
+
+// The refusal mark only keeps a waiting join's registry policy refusal from
+// being recorded again: a hub repository policy write of a later round that
+// grants the waiting join's account (a repository created since its
+// refusal) is recorded under the join's event too, like any write that
+// answers it. One that does not touch its account (a repository that
+// already grants it) is not.
+func TestQuietJoinIsRecordedUnderARepositoryWriteThatGrantsIt(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := enumeratingHubWorld(t)
+	w.aws.SetScope(fHub, fRegion, "V1")
+	reg := registryResource("aws", fHub, fRegion).ARN
+	root := func(a string) string { return "arn:aws:iam::" + a + ":root" }
+	web := w.aws.CreateRepository(fHub, fRegion, "apps/web", nil)
+	event := func(id, account string) {
+		t.Helper()
+		if _, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: id}}, desired.Account{ID: account, Status: "ACTIVE", OUPath: path}, true); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	// under is the decisions of records on resource under event id.
+	under := func(id, resource string) []string {
+		var out []string
+		for _, r := range w.records(t) {
+			if r.Target.ARN == resource && r.Trigger.EventID == id {
+				out = append(out, string(r.Decision))
+			}
+		}
+		return out
+	}
+
+	// 1. The third member joins: the registry policy is refused (a V1
+	// registry the declaration may not switch), apps/web grants it.
+	event("evt-join-third", fThird)
+	if got := under("evt-join-third", reg); len(got) != 1 || got[0] != string(audit.DecisionRefused) {
+		t.Fatalf("registry records under evt-join-third: %v, want one refusal", got)
+	}
+	hasAll(t, "apps/web policy", w.aws.RepositoryPolicy(fHub, fRegion, "apps/web"), root(fThird))
+	box, err := leases.Peek(ctx, lease.RegistryKey(fHub, fRegion))
+	if err != nil || !box.Has(fThird) {
+		t.Fatalf("mailbox %+v (%v): want the third member's join waiting", box, err)
+	}
+	webBefore := len(under("evt-join-third", web))
+
+	// 2. A repository is created; team B joins: the registry policy is
+	// refused the same way (the waiting join is not recorded again), and
+	// both repositories are written.
+	api := w.aws.CreateRepository(fHub, fRegion, "apps/api", nil)
+	event("evt-join-b", fTeamB)
+	if got := under("evt-join-third", reg); len(got) != 1 {
+		t.Errorf("registry records under evt-join-third: %v, want still its one refusal", got)
+	}
+	hasAll(t, "apps/api policy", w.aws.RepositoryPolicy(fHub, fRegion, "apps/api"), root(fThird), root(fTeamB))
+	hasAll(t, "apps/web policy", w.aws.RepositoryPolicy(fHub, fRegion, "apps/web"), root(fThird), root(fTeamB))
+	if got := under("evt-join-third", api); !slices.Contains(got, string(audit.DecisionApplied)) {
+		t.Errorf("apps/api records under evt-join-third: %v, want the write that granted its account", got)
+	}
+	if got := under("evt-join-b", api); !slices.Contains(got, string(audit.DecisionApplied)) {
+		t.Errorf("apps/api records under evt-join-b: %v, want the write", got)
+	}
+	if got := under("evt-join-third", web); len(got) != webBefore {
+		t.Errorf("apps/web records under evt-join-third: %v, want none new: the write added only team B", got)
+	}
+	if got := under("evt-join-b", web); !slices.Contains(got, string(audit.DecisionApplied)) {
+		t.Errorf("apps/web records under evt-join-b: %v, want the write", got)
 	}
 }

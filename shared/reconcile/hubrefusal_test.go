@@ -23,6 +23,21 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
+// hubEvent is an account event's hub half under event id: account joins at
+// path (present) or leaves (suspended).
+func (w *world) hubEvent(t *testing.T, id, account, path string, present bool) Report {
+	t.Helper()
+	status := "ACTIVE"
+	if !present {
+		status = "SUSPENDED"
+	}
+	rep, err := w.engine.HubForAccount(context.Background(), Cause{Trigger: audit.Trigger{EventID: id}}, desired.Account{ID: account, Status: status, OUPath: path}, present)
+	if err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	return rep
+}
+
 // nearLimitHub sets w's hub registry policy to a foreign statement and the
 // enumerating statement listing padding accounts 700000000000, ... so that
 // one more account does not fit under the 10,240-character limit.
@@ -75,15 +90,7 @@ func TestWaitingJoinRefusalIsRecordedOnceAndAppliedWhenRoomAppears(t *testing.T)
 	key := lease.RegistryKey(fHub, fRegion)
 	event := func(id, account string, present bool) Report {
 		t.Helper()
-		status := "ACTIVE"
-		if !present {
-			status = "SUSPENDED"
-		}
-		rep, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: id}}, desired.Account{ID: account, Status: status, OUPath: path}, present)
-		if err != nil {
-			t.Fatalf("%s: %v", id, err)
-		}
-		return rep
+		return w.hubEvent(t, id, account, path, present)
 	}
 	// decisions are the registry policy's records under each event.
 	decisions := func() map[string][]audit.Record {
@@ -197,7 +204,6 @@ func TestWaitingJoinRefusalIsRecordedOnceAndAppliedWhenRoomAppears(t *testing.T)
 // records under an event, and the first refusal under evt-stale.
 func quietStaleRound(t *testing.T, late func(ctx context.Context, leases *lease.Leaser, path string)) (*lease.Leaser, Report, func(string) []audit.Record, audit.Record) {
 	t.Helper()
-	ctx := context.Background()
 	w, leases, path := mailboxWorld(t, "")
 	nearLimitHub(t, w)
 	reg := registryResource("aws", fHub, fRegion).ARN
@@ -209,15 +215,7 @@ func quietStaleRound(t *testing.T, late func(ctx context.Context, leases *lease.
 	postChange(t, past, fThird, path, "evt-stale")
 	event := func(id, account string, present bool) Report {
 		t.Helper()
-		status := "ACTIVE"
-		if !present {
-			status = "SUSPENDED"
-		}
-		rep, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: id}}, desired.Account{ID: account, Status: status, OUPath: path}, present)
-		if err != nil {
-			t.Fatalf("%s: %v", id, err)
-		}
-		return rep
+		return w.hubEvent(t, id, account, path, present)
 	}
 	refusedUnder := func(id string) []audit.Record {
 		var out []audit.Record

@@ -39,8 +39,11 @@ const concurrency = 4
 type handler struct {
 	decl   *config.Declaration
 	engine converger
-	trail  function.Recorder
-	log    *slog.Logger
+	// queue sends on the rest of a unit that stopped before its deadline
+	// (reconcile.Report.Continue): the work queue the unit came from.
+	queue reconcile.UnitQueue
+	trail function.Recorder
+	log   *slog.Logger
 }
 
 // handle is the Lambda handler. A unit that fails (a member role that
@@ -125,12 +128,38 @@ func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
 	if len(rep.Errors) > 0 {
 		attrs = append(attrs, "errors", rep.Errors)
 	}
+	if w.After != "" {
+		attrs = append(attrs, "resumedAfter", w.After)
+	}
+	if err == nil && rep.Continue != nil {
+		// The unit stopped before its deadline: the rest goes back to the
+		// queue as the same unit with its cursor, and this message is done.
+		err = h.continueUnit(ctx, *rep.Continue)
+		attrs = append(attrs, "continuesAfter", rep.Continue.After)
+		if err == nil {
+			h.log.InfoContext(ctx, "unit continues after "+rep.Continue.After+" in another try", attrs...)
+			return nil
+		}
+	}
 	if err != nil {
 		attrs = append(attrs, "error", err.Error())
 		h.log.ErrorContext(ctx, "unit failed; SQS will deliver it again, then dead-letter it", attrs...)
 		return err
 	}
 	h.log.InfoContext(ctx, "unit converged", attrs...)
+	return nil
+}
+
+// continueUnit sends the rest of a unit to the work queue. When it cannot,
+// the message fails and SQS delivers it again from its own cursor (what
+// this try converged is found unchanged then, one read each).
+func (h *handler) continueUnit(ctx context.Context, next reconcile.Work) error {
+	if h.queue == nil {
+		return fmt.Errorf("unit %s/%s stopped before its deadline after %s, and the worker has no work queue to send the rest to", next.Account, next.Region, next.After)
+	}
+	if _, err := h.queue.Send(ctx, []reconcile.Work{next}); err != nil {
+		return fmt.Errorf("sending the rest of unit %s/%s (after %s) to the work queue: %w", next.Account, next.Region, next.After, err)
+	}
 	return nil
 }
 
@@ -187,6 +216,9 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 			bad("repositories[%d]: %q is not a repository name or glob (lowercase letters, digits, . _ - / and the wildcard *)", i, p)
 		}
 	}
+	if w.After != "" && (len(w.After) < 2 || len(w.After) > 256 || !repositoryName.MatchString(w.After)) {
+		bad("after: %q is not a repository name (2 to 256 lowercase letters, digits and . _ - / separators, each part starting and ending with a letter or digit)", w.After)
+	}
 	if len(problems) > 0 {
 		return w, errors.New(strings.Join(problems, "; "))
 	}
@@ -224,6 +256,10 @@ func (e *unknownFieldError) Error() string {
 
 // repositoryPattern is what the backfill accepts in targets.repositories.
 var repositoryPattern = regexp.MustCompile(`^[a-z0-9._/*-]{1,256}$`)
+
+// repositoryName is the shape of an ECR repository name (a unit's cursor
+// is one): ECR's own pattern, 2 to 256 characters.
+var repositoryName = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 
 // clip is s cut to at most n bytes, marked when cut.
 func clip(s string, n int) string {

@@ -168,8 +168,8 @@ func TestUnitsThatCanNeverSucceedAreRejected(t *testing.T) {
 
 // A rejected unit's record names what its bytes say of it (run, account,
 // region) and every problem at once, with the start of the body; a key
-// twice, a walk in the future and a repository pattern the backfill would
-// refuse are problems too.
+// twice, a walk in the future, a repository pattern the backfill would
+// refuse and a cursor that is no repository name are problems too.
 func TestRejectedUnitNamesItsRunAndEveryProblem(t *testing.T) {
 	d, err := config.Load("../../infra/declaration.json")
 	if err != nil {
@@ -182,8 +182,10 @@ func TestRejectedUnitNamesItsRunAndEveryProblem(t *testing.T) {
 		body string
 		want []string
 	}{
-		"several": {`{"runId":"backfill-7","account":"222222222222","region":"ap-south-1","accounts":[` + acct + `,{"ID":"x"}],"walkedAt":"2999-01-01T00:00:00Z","repositories":["Team A"]}`,
-			[]string{`region: "ap-south-1" is not a declared region`, `accounts[1].ID: "x"`, "walkedAt: 2999-01-01T00:00:00Z is in the future", `repositories[0]: "Team A"`, `body: {"runId":"backfill-7"`}},
+		"several": {`{"runId":"backfill-7","account":"222222222222","region":"ap-south-1","accounts":[` + acct + `,{"ID":"x"}],"walkedAt":"2999-01-01T00:00:00Z","repositories":["Team A"],"after":"apps/*"}`,
+			[]string{`region: "ap-south-1" is not a declared region`, `accounts[1].ID: "x"`, "walkedAt: 2999-01-01T00:00:00Z is in the future", `repositories[0]: "Team A"`, `after: "apps/*" is not a repository name`, `body: {"runId":"backfill-7"`}},
+		"bad cursor": {`{"runId":"backfill-7","account":"222222222222","region":"eu-west-1","accounts":[` + acct + `],"after":"apps//b-"}`,
+			[]string{`after: "apps//b-" is not a repository name`}},
 		"key twice": {`{"runId":"backfill-7","account":"222222222222","account":"333333333333","region":"eu-west-1","accounts":[` + acct + `]}`,
 			[]string{"account", "more than once"}},
 	}
@@ -215,6 +217,83 @@ func TestRejectedUnitNamesItsRunAndEveryProblem(t *testing.T) {
 			if !strings.Contains(r.Error, w) {
 				t.Errorf("%s: error %q lacks %q", id, r.Error, w)
 			}
+		}
+	}
+}
+
+// continuingEngine stops every unit of account stop before its deadline,
+// as a registry too large for one try does, and hands back its rest.
+type continuingEngine struct {
+	mu    sync.Mutex
+	stop  string
+	works []reconcile.Work
+}
+
+func (f *continuingEngine) Converge(_ context.Context, _ reconcile.Cause, w reconcile.Work) (reconcile.Report, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.works = append(f.works, w)
+	rep := reconcile.Report{Examined: 400, Unchanged: 400}
+	if w.Account == f.stop {
+		next := w
+		next.After = "apps/r0399"
+		rep.Continue = &next
+	}
+	return rep, nil
+}
+
+type fakeQueue struct {
+	mu   sync.Mutex
+	err  error
+	sent []reconcile.Work
+}
+
+func (q *fakeQueue) Send(_ context.Context, units []reconcile.Work) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err != nil {
+		return 0, q.err
+	}
+	q.sent = append(q.sent, units...)
+	return len(units), nil
+}
+
+// A unit that stopped before its deadline is sent back to the work queue
+// as the same unit with its cursor, and its message is acknowledged; a
+// unit resumed from a cursor reaches the engine with it. When the rest
+// cannot be sent, the message fails and SQS delivers it again.
+func TestAUnitThatStoppedEarlyContinuesThroughTheQueue(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"runId":"sweep-1","account":"222222222222","region":"eu-west-1","accounts":[{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}],"sweep":true,"after":"apps/r0199"}`
+	e, q := &continuingEngine{stop: "222222222222"}, &fakeQueue{}
+	var logs strings.Builder
+	h := &handler{decl: d, engine: e, queue: q, trail: &fakeTrail{}, log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	resp, err := h.handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: body}}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handle = %+v, %v; want the message acknowledged", resp, err)
+	}
+	if len(e.works) != 1 || e.works[0].After != "apps/r0199" {
+		t.Fatalf("engine ran %+v, want the unit with its cursor", e.works)
+	}
+	if len(q.sent) != 1 || q.sent[0].After != "apps/r0399" || q.sent[0].RunID != "sweep-1" || q.sent[0].Account != "222222222222" || !q.sent[0].Sweep {
+		t.Fatalf("sent %+v, want the same unit continuing after apps/r0399", q.sent)
+	}
+	for _, want := range []string{`"msg":"unit continues after apps/r0399 in another try"`, `"continuesAfter":"apps/r0399"`, `"resumedAfter":"apps/r0199"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs.String())
+		}
+	}
+
+	for name, h := range map[string]*handler{
+		"send fails": {decl: d, engine: e, queue: &fakeQueue{err: errors.New("AccessDenied")}, trail: &fakeTrail{}, log: slog.New(slog.DiscardHandler)},
+		"no queue":   {decl: d, engine: e, trail: &fakeTrail{}, log: slog.New(slog.DiscardHandler)},
+	} {
+		resp, err := h.handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: body}}})
+		if err != nil || len(resp.BatchItemFailures) != 1 {
+			t.Errorf("%s: handle = %+v, %v; want the message delivered again", name, resp, err)
 		}
 	}
 }

@@ -8,16 +8,21 @@
 // This file is wiring only; the decisions are in handler.go.
 package main
 
-import "github.com/ecr-warden/ecr-warden/shared/function"
+import (
+	"github.com/ecr-warden/ecr-warden/shared/function"
+	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+)
 
 // spec names the function and every WARDEN_ variable it reads. The backfill
 // walked the organization once and every unit carries what it needs; the
 // worker reads the organization (WARDEN_ORG_ROLE_ARN) only for a unit whose
 // accounts are older than reconcile.WorkFreshFor, a retry or a redrive that
-// must not grant an account that left since.
+// must not grant an account that left since. It sends to its own queue
+// (WARDEN_WORK_QUEUE_URL) the rest of a unit that stopped before its
+// deadline (reconcile.Engine.UnitReserve).
 var spec = function.Spec{
 	Name: "worker",
-	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN},
+	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.WorkQueueURL},
 }
 
 func main() {
@@ -27,5 +32,7 @@ func main() {
 // handlerFor builds the handler around what lives for the execution
 // environment.
 func handlerFor(e *function.Env) *handler {
-	return &handler{decl: e.Decl, engine: e.Engine, trail: e.Trail, log: e.Log}
+	engine := *e.Engine
+	engine.UnitReserve = reconcile.DefaultUnitReserve // a unit resumes rather than run out of time
+	return &handler{decl: e.Decl, engine: &engine, queue: e.Engine.Queue, trail: e.Trail, log: e.Log}
 }

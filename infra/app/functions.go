@@ -53,14 +53,15 @@ var functionSpecs = map[string]functionSpec{
 
 // FunctionEnv lists the WARDEN_ variables each function reads (its main.go's function.Spec Env), and
 // only those: the backfill, the account function (a moved account's repositories) and drift (the registries a
-// created role's repository grants name) queue work, and the worker reads the organization only for a unit
+// created role's repository grants name) queue work, the worker sends on the rest of a unit that
+// stopped before its deadline (a registry too large for one try), and the worker reads the organization only for a unit
 // whose accounts are older than reconcile.WorkFreshFor (a retried or redriven message). The backfill gets the lease table although a dry run takes no lease,
 // because its setup builds the lease client and refuses an empty name.
 var FunctionEnv = map[string][]string{
 	FnRepository: {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
 	FnAccount:    {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvWorkQueueURL},
 	FnBackfill:   {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvWorkQueueURL, EnvOrgRoleARN},
-	FnWorker:     {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN},
+	FnWorker:     {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvWorkQueueURL},
 	FnDrift:      {EnvDeclarationFile, EnvAuditTable, EnvLeaseTable, EnvOrgRoleARN, EnvSelfRoleNames, EnvWorkQueueURL},
 }
 

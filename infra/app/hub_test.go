@@ -270,7 +270,8 @@ func TestFailuresEndInDeadLetterQueues(t *testing.T) {
 }
 
 // The work queue's units are trusted by the worker (their accounts and OU paths for 15 minutes), so
-// its policy denies sending to every principal but the functions that queue work, and receiving or
+// its policy denies sending to every principal but the functions that queue work (the worker among
+// them: it sends on the rest of a unit that stopped before its deadline), and receiving or
 // deleting to every principal but the worker, in each region, whatever their identity policies allow.
 func TestWorkQueueIsOpenToEcrWardensFunctionsOnly(t *testing.T) {
 	localaws.NeedCDK(t)
@@ -295,8 +296,14 @@ func TestWorkQueueIsOpenToEcrWardensFunctionsOnly(t *testing.T) {
 			"Sid": "OnlyEcrWardenSendsWork", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
 			"Action": "sqs:SendMessage", "Resource": queueArn,
 			"Condition": map[string]interface{}{"ArnNotEquals": map[string]interface{}{
-				"aws:PrincipalArn": []string{role(FnAccount), role(FnBackfill), role(FnDrift)}}},
+				"aws:PrincipalArn": []string{role(FnAccount), role(FnBackfill), role(FnWorker), role(FnDrift)}}},
 		})
+		// The worker sends on the rest of a unit that stopped before its deadline: to the queue its
+		// environment names.
+		worker := props(resourcesOf(tmpl, "AWS::Lambda::Function")[logicalID(hub.Functions.ByName[FnWorker].Node().DefaultChild())])
+		env, _ := worker["Environment"].(map[string]interface{})
+		vars, _ := env["Variables"].(map[string]interface{})
+		mustEqual(t, region+" worker's work queue", vars["WARDEN_WORK_QUEUE_URL"], map[string]interface{}{"Ref": work})
 		mustEqual(t, region+" consume guard", bySid["OnlyTheWorkerConsumesWork"], map[string]interface{}{
 			"Sid": "OnlyTheWorkerConsumesWork", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
 			"Action": []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, "Resource": queueArn,

@@ -49,7 +49,8 @@ type Access struct {
 //     the sweep settles stale pending records from what AWS holds (reconcile.SettleStale: the record's
 //     outcome, an UpdateItem like any writer's);
 //   - worker: engine.Converge of one account+region from the message, which carries the accounts it
-//     needs; it reads the organization only for a unit older than reconcile.WorkFreshFor;
+//     needs; it reads the organization only for a unit older than reconcile.WorkFreshFor, and sends
+//     the rest of a unit that stopped before its deadline back to the work queue (Work.After);
 //   - drift: one repository, registry policy, PTC rule set, PTC role or public repository policy, with
 //     the account's OU path or an organization walk; and, when a role a grant names is created (IAM
 //     CreateRole), every document naming it: registry policies itself, and for a repository-placement or
@@ -64,7 +65,7 @@ var FunctionAccess = map[string]Access{
 		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, SendWork: true},
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
-		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true},
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true, SendWork: true},
 	FnDrift: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},
 }

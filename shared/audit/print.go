@@ -155,6 +155,12 @@ func WriteSummaries(w io.Writer, recs []Record) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Time.UTC().Format(time.DateTime), strings.TrimSpace(run),
 			strings.TrimPrefix(r.Target.ARN, "unit/"), c.Examined, c.Unchanged, c.Changed, c.Planned, c.Refused, c.Failed, r.Duration.Round(time.Millisecond))
+		if c.ResumedAfter != "" {
+			fmt.Fprintf(tw, "\t  resumed after: %s\n", c.ResumedAfter)
+		}
+		if c.ContinuesAfter != "" {
+			fmt.Fprintf(tw, "\t  continues after: %s (stopped before its deadline; the rest is queued)\n", c.ContinuesAfter)
+		}
 		if r.Error != "" {
 			fmt.Fprintf(tw, "\t  error: %s\n", oneLine(r.Error)) // under RUN
 		}

@@ -215,6 +215,12 @@ type Counts struct {
 	Planned   int `json:"planned"`
 	Refused   int `json:"refused"`
 	Failed    int `json:"failed"`
+	// ResumedAfter is the cursor a unit's try started from (its
+	// repositories up to it were converged by earlier tries); ContinuesAfter
+	// is where it stopped before its deadline, the next try's cursor. A
+	// try with ContinuesAfter is neither done nor failed: its unit goes on.
+	ResumedAfter   string `json:"resumedAfter,omitempty"`
+	ContinuesAfter string `json:"continuesAfter,omitempty"`
 }
 
 // UnitARN is the key of a unit's summary records: "unit/<account>/<region>",
@@ -252,7 +258,8 @@ func (r Record) LogValue() slog.Value {
 	if c := r.Counts; c != nil {
 		attrs = append(attrs, slog.Attr{Key: "counts", Value: slog.GroupValue(
 			slog.Int("examined", c.Examined), slog.Int("unchanged", c.Unchanged), slog.Int("changed", c.Changed),
-			slog.Int("planned", c.Planned), slog.Int("refused", c.Refused), slog.Int("failed", c.Failed))},
+			slog.Int("planned", c.Planned), slog.Int("refused", c.Refused), slog.Int("failed", c.Failed),
+			slog.String("resumedAfter", c.ResumedAfter), slog.String("continuesAfter", c.ContinuesAfter))},
 			slog.Int64("durationMs", r.Duration.Milliseconds()))
 	}
 	return slog.GroupValue(attrs...)

@@ -364,13 +364,15 @@ type item struct {
 	DeclSHA256  string `dynamodbav:"declarationSha256,omitempty"`
 	DryRun      bool   `dynamodbav:"dryRun"`
 	// Summary records only.
-	Examined   *int  `dynamodbav:"examined,omitempty"`
-	Unchanged  *int  `dynamodbav:"unchanged,omitempty"`
-	Changed    *int  `dynamodbav:"changed,omitempty"`
-	Planned    *int  `dynamodbav:"planned,omitempty"`
-	Refused    *int  `dynamodbav:"refused,omitempty"`
-	Failed     *int  `dynamodbav:"failed,omitempty"`
-	DurationMS int64 `dynamodbav:"durationMs,omitempty"`
+	Examined   *int   `dynamodbav:"examined,omitempty"`
+	Unchanged  *int   `dynamodbav:"unchanged,omitempty"`
+	Changed    *int   `dynamodbav:"changed,omitempty"`
+	Planned    *int   `dynamodbav:"planned,omitempty"`
+	Refused    *int   `dynamodbav:"refused,omitempty"`
+	Failed     *int   `dynamodbav:"failed,omitempty"`
+	DurationMS int64  `dynamodbav:"durationMs,omitempty"`
+	Resumed    string `dynamodbav:"resumedAfter,omitempty"`
+	Continues  string `dynamodbav:"continuesAfter,omitempty"`
 }
 
 func (t *Trail) toItem(r Record) item {
@@ -395,6 +397,7 @@ func (t *Trail) toItem(r Record) item {
 		it.Examined, it.Unchanged, it.Changed = &c.Examined, &c.Unchanged, &c.Changed
 		it.Planned, it.Refused, it.Failed = &c.Planned, &c.Refused, &c.Failed
 		it.DurationMS = r.Duration.Milliseconds()
+		it.Resumed, it.Continues = c.ResumedAfter, c.ContinuesAfter
 	}
 	if r.Decision.short() && t.retain > 0 {
 		it.ExpiresAt = r.Time.Add(t.retain).Unix()
@@ -421,7 +424,8 @@ func (it item) record() (Record, error) {
 			return *p
 		}
 		r.Counts = &Counts{Examined: v(it.Examined), Unchanged: v(it.Unchanged), Changed: v(it.Changed),
-			Planned: v(it.Planned), Refused: v(it.Refused), Failed: v(it.Failed)}
+			Planned: v(it.Planned), Refused: v(it.Refused), Failed: v(it.Failed),
+			ResumedAfter: it.Resumed, ContinuesAfter: it.Continues}
 		r.Duration = time.Duration(it.DurationMS) * time.Millisecond
 	}
 	var err error

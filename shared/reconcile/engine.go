@@ -76,7 +76,25 @@ type Engine struct {
 	// events mark every change through it. nil walks under every hold that
 	// plans a document listing accounts (tests, tools).
 	Views *OrgViews
+	// UnitReserve lets a unit stop early and resume (Work.After): before
+	// each next chunk of its registry, a unit whose context has less than
+	// max(UnitReserve, twice its longest chunk so far) left before its
+	// deadline stops after the chunk it finished and returns the rest as
+	// Report.Continue, for the caller to send on. Zero, or a context
+	// without a deadline (tests, tools, an event's own units), never stops
+	// early. The worker sets it (DefaultUnitReserve).
+	UnitReserve time.Duration
+	// clock and chunk are tests' handles on the early stop: the time a
+	// chunk starts and ends (default time.Now), and the repositories per
+	// chunk (default unitChunk).
+	clock func() time.Time
+	chunk int
 }
+
+// DefaultUnitReserve is the worker's UnitReserve: time enough after the
+// last chunk to write the summary, send the continuation and return, with
+// room for a chunk slower than the ones before it.
+const DefaultUnitReserve = 90 * time.Second
 
 // UnitQueue hands units of work (one account in one region) to the worker,
 // which converges each with Converge, retried and dead-lettered alone.
@@ -105,6 +123,11 @@ type Report struct {
 	Failed    int              `json:"failed"`
 	Changes   []ReportedChange `json:"changes,omitempty"`
 	Errors    []string         `json:"errors,omitempty"`
+	// Continue is the rest of a unit that stopped before its deadline
+	// (Engine.UnitReserve): the same Work with After set to the last
+	// repository it converged. The caller sends it to the worker. Add does
+	// not merge it; Converge sets it.
+	Continue *Work `json:"-"`
 }
 
 // ReportedChange is one change that writes (or would write, in a dry run).

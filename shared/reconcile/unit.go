@@ -64,6 +64,14 @@ type Work struct {
 	// dead-letter queue redriven days later) reads the organization again
 	// first (freshen), so it cannot grant an account that has left since.
 	WalkedAt time.Time `json:"walkedAt,omitzero"`
+	// After is the unit's cursor: its repositories whose names sort at or
+	// before After were converged by an earlier try of this unit, which
+	// stopped before its deadline and sent this one on (Report.Continue).
+	// A try with a cursor reads the registry again and converges only the
+	// repositories after it; the registry-level documents (PTC role, PTC
+	// rules, registry policy) and ECR Public repositories belong to the
+	// first try and the last one respectively. "" is a whole unit.
+	After string `json:"after,omitempty"`
 }
 
 // WorkFreshFor is how long a unit's Accounts are trusted as the
@@ -105,7 +113,7 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	walked := w.WalkedAt
 	w, err := e.freshen(ctx, cause, w, start)
 	if err != nil {
-		return rep, errors.Join(err, e.summarize(ctx, cause, w, rep, time.Since(start), err))
+		return rep, errors.Join(err, e.summarize(ctx, cause, w, rep, time.Since(start), err, ""))
 	}
 	ctx = WithPrincipalCache(ctx)
 	ids := make([]string, 0, len(w.Accounts))
@@ -130,11 +138,11 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 				// member: it can never succeed, and the departure is
 				// converged by its own event. Settled, and said so in the
 				// summary, instead of retried into the dead-letter queue.
-				return rep, x.summarize(ctx, cause, w, rep, time.Since(start), fmt.Errorf("skipped, nothing converged: %w (it left after the walk or the event that queued this unit)", err))
+				return rep, x.summarize(ctx, cause, w, rep, time.Since(start), fmt.Errorf("skipped, nothing converged: %w (it left after the walk or the event that queued this unit)", err), "")
 			}
 			return rep, err
 		}
-		if w.Role && !roleInUnit {
+		if w.Role && !roleInUnit && w.After == "" {
 			r, err := x.PTCRole(ctx, cause, state, w.Account)
 			rep.Add(r)
 			errs = append(errs, err)
@@ -143,13 +151,34 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	// The PTC rules, the registry policy and every repository policy, read
 	// once each under the registry's lease and written in batches (with the
 	// PTC role when its lease is this registry's).
-	r, err := x.registryUnit(ctx, cause, state, w, roleInUnit)
+	r, after, err := x.registryUnit(ctx, cause, state, w, roleInUnit)
 	rep.Add(r)
 	if why, ok := x.leftInPlace(state, w, err); ok {
 		x.log().Warn("moved account's statements left in place", "account", w.Account, "region", w.Region, "why", why)
-		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why))
+		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why), "")
 	}
 	errs = append(errs, err)
+	if after != "" {
+		// Stopped before the deadline with the rest of the registry left:
+		// the same unit goes on after the last repository converged, in
+		// another try with a whole budget of its own (the worker sends it).
+		// ECR Public repositories wait for the try that finishes. A try
+		// that failed has no continuation: SQS delivers it again from its
+		// own cursor.
+		uerr := errors.Join(errs...)
+		if uerr == nil {
+			next := w
+			next.After, next.Delay = after, 0
+			rep.Continue = &next
+		} else {
+			uerr = fmt.Errorf("%w (stopped before the deadline after %s; SQS delivers the unit again from its own cursor)", uerr, after)
+			after = ""
+		}
+		if err := x.summarize(ctx, cause, w, rep, time.Since(start), uerr, after); err != nil {
+			return rep, errors.Join(uerr, err)
+		}
+		return rep, uerr
+	}
 
 	if w.Account == e.Decl.Hub.AccountID && w.Region == "us-east-1" && len(e.Decl.PublicRepositories) > 0 {
 		r, err = x.publicRepositories(ctx, cause, w)
@@ -157,7 +186,7 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		errs = append(errs, err)
 	}
 	uerr := errors.Join(errs...)
-	if err := x.summarize(ctx, cause, w, rep, time.Since(start), uerr); err != nil {
+	if err := x.summarize(ctx, cause, w, rep, time.Since(start), uerr, ""); err != nil {
 		return rep, errors.Join(uerr, err)
 	}
 	return rep, uerr

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +33,13 @@ const unitChunk = 200
 // document once under it, plans, and hands the chunk to ApplyHeld: one batch
 // of intents, the fenced writes, one batch of outcomes. Nothing read under
 // the lease can change before it is written, so nothing is read twice.
-func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.State, w Work, withRole bool) (Report, error) {
+//
+// The repositories go in name order. A unit with a cursor (w.After) skips
+// those at or before it and plans no registry-level document (its first try
+// did). Before each next chunk, a unit that may stop early
+// (Engine.UnitReserve) and has too little time left stops, and returns the
+// name of the last repository it converged; "" when it finished.
+func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.State, w Work, withRole bool) (Report, string, error) {
 	var rep Report
 	reg := inventory.NewRegistry(e.Clients.ECR(w.Account, w.Region), w.Account, w.Region, inventory.RegistryOptions{Concurrency: e.Concurrency})
 	include := func(name string) bool { return matchesAny(w.Repositories, name) }
@@ -46,25 +53,36 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 	if !w.Enumerations || state.EnumeratedRepositories(w.Account) != nil {
 		repos, _, err := reg.Repositories(ctx, nil)
 		if err != nil {
-			return rep, fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
+			return rep, "", fmt.Errorf("reading repositories of %s/%s: %w", w.Account, w.Region, err)
 		}
 		for _, r := range repos {
-			if include(r.Name) {
+			if include(r.Name) && (w.After == "" || r.Name > w.After) {
 				selected = append(selected, r)
 			}
 		}
+		slices.SortFunc(selected, func(a, b inventory.Repository) int { return strings.Compare(a.Name, b.Name) })
+	}
+	first := w.After == "" // the registry-level documents are this try's
+	size := e.chunk
+	if size <= 0 {
+		size = unitChunk
 	}
 	var tags map[string]map[string]string
 	if len(selected) > 0 {
 		var err error
 		if tags, err = e.taggedRepositories(ctx, state, w.Account, w.Region); err != nil {
-			return rep, fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
+			return rep, "", fmt.Errorf("reading repository tags of %s/%s: %w", w.Account, w.Region, err)
 		}
 	}
 	key := lease.RegistryKey(w.Account, w.Region)
 	var errs []error
-	for lo := 0; lo == 0 || lo < len(selected); lo += unitChunk {
-		chunk := selected[lo:min(lo+unitChunk, len(selected))]
+	var longest time.Duration
+	for lo := 0; (lo == 0 && first) || lo < len(selected); lo += size {
+		begun := e.now()
+		if lo > 0 && e.stopsBefore(ctx, begun, longest) {
+			return rep, selected[lo-1].Name, errors.Join(errs...)
+		}
+		chunk := selected[lo:min(lo+size, len(selected))]
 		var results []apply.Result
 		err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
 			// Documents that list accounts one by one are planned from the
@@ -74,7 +92,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 			// waits for the release and wins. The unit's own walk (minutes
 			// old) would undo the first kind.
 			st, unwalked := state, func(string) error { return nil }
-			if e.walksUnderLease(h, state, w.Account, lo == 0, chunk) {
+			if e.walksUnderLease(h, state, w.Account, lo == 0 && first, chunk) {
 				org, err := e.organizationUnderLease(ctx, h, w)
 				if err != nil {
 					unwalked = e.unwalked(state, w.Account, err)
@@ -84,7 +102,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				}
 			}
 			var items []apply.HeldChange
-			if lo == 0 {
+			if lo == 0 && first {
 				documents := e.registryDocuments
 				if w.Enumerations {
 					documents = e.registryPolicyDocument
@@ -112,8 +130,27 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		})
 		e.validateResults(ctx, cause, state, results, &rep)
 		errs = append(errs, err)
+		longest = max(longest, e.now().Sub(begun))
 	}
-	return rep, errors.Join(errs...)
+	return rep, "", errors.Join(errs...)
+}
+
+// stopsBefore reports whether a unit stops before a chunk it would begin
+// at now: it may stop early (UnitReserve), its context has a deadline, and
+// what is left is less than the reserve or twice its longest chunk so far.
+func (e *Engine) stopsBefore(ctx context.Context, now time.Time, longest time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	if e.UnitReserve <= 0 || !ok {
+		return false
+	}
+	return deadline.Sub(now) < max(e.UnitReserve, 2*longest)
+}
+
+func (e *Engine) now() time.Time {
+	if e.clock != nil {
+		return e.clock()
+	}
+	return time.Now()
 }
 
 // walksUnderLease reports whether a chunk of a unit plans documents whose
@@ -298,13 +335,14 @@ func (e *Engine) repositoryChanges(ctx context.Context, cause Cause, reg *invent
 }
 
 // summarize stores the unit's summary record: what it examined and what
-// became of it, its run and its duration. Unchanged documents have no record
+// became of it, its run and its duration, and the cursors of a unit that
+// resumed or goes on in another try. Unchanged documents have no record
 // of their own in a unit; this is where they are counted.
-func (e *Engine) summarize(ctx context.Context, cause Cause, w Work, rep Report, took time.Duration, uerr error) error {
+func (e *Engine) summarize(ctx context.Context, cause Cause, w Work, rep Report, took time.Duration, uerr error, continuesAfter string) error {
 	rec := audit.Record{Decision: audit.DecisionSummary, Op: "none", Trigger: cause.Trigger, Actor: cause.Actor,
 		Target: audit.Target{ARN: audit.UnitARN(w.Account, w.Region), AccountID: w.Account, Region: w.Region, Kind: "Unit"},
 		Counts: &audit.Counts{Examined: rep.Examined, Unchanged: rep.Unchanged, Changed: rep.Changed,
-			Planned: rep.Planned, Refused: rep.Refused, Failed: rep.Failed},
+			Planned: rep.Planned, Refused: rep.Refused, Failed: rep.Failed, ResumedAfter: w.After, ContinuesAfter: continuesAfter},
 		Duration: took, DryRun: w.DryRun}
 	if uerr != nil {
 		msg := uerr.Error()

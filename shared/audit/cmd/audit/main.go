@@ -300,11 +300,13 @@ func filter(recs []audit.Record, q query) []audit.Record {
 // known, left.
 func runSummary(run string, recs []audit.Record, queued int) string {
 	counts := map[audit.Decision]int{}
-	done, failed := 0, 0
+	done, failed, continuing := 0, 0, 0
 	for _, r := range recs {
 		counts[r.Decision]++
 		if r.Decision == audit.DecisionSummary {
-			if r.Error != "" || (r.Counts != nil && r.Counts.Failed > 0) {
+			if r.Counts != nil && r.Counts.ContinuesAfter != "" {
+				continuing++ // one try of a unit that goes on: not the unit's end
+			} else if r.Error != "" || (r.Counts != nil && r.Counts.Failed > 0) {
 				failed++
 			} else {
 				done++
@@ -318,6 +320,9 @@ func runSummary(run string, recs []audit.Record, queued int) string {
 		}
 	}
 	units := fmt.Sprintf("units: %d done, %d failed", done, failed)
+	if continuing > 0 {
+		units += fmt.Sprintf(" (%d tries continued in another)", continuing)
+	}
 	if queued > 0 {
 		units += fmt.Sprintf(", %d left of %d", max(queued-done-failed, 0), queued)
 	}

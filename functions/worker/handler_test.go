@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
@@ -295,5 +296,23 @@ func TestAUnitThatStoppedEarlyContinuesThroughTheQueue(t *testing.T) {
 		if err != nil || len(resp.BatchItemFailures) != 1 {
 			t.Errorf("%s: handle = %+v, %v; want the message delivered again", name, resp, err)
 		}
+	}
+}
+
+// The deployed worker sends the rest of a stopped unit to the queue its
+// environment built, and its engine stops early; the environment's own
+// engine (shared by nothing else here, but a copy is taken) is left as it is.
+func TestHandlerForResumesThroughTheWorkQueue(t *testing.T) {
+	q := &fakeQueue{}
+	env := &function.Env{Engine: &reconcile.Engine{Queue: q}, Log: slog.New(slog.DiscardHandler)}
+	h := handlerFor(env)
+	if h.queue != reconcile.UnitQueue(q) {
+		t.Errorf("handler queue %v, want the environment's work queue", h.queue)
+	}
+	if eng, ok := h.engine.(*reconcile.Engine); !ok || eng.UnitReserve != reconcile.DefaultUnitReserve {
+		t.Errorf("handler engine %#v, want a *reconcile.Engine that stops %v before its deadline", h.engine, reconcile.DefaultUnitReserve)
+	}
+	if env.Engine.UnitReserve != 0 {
+		t.Errorf("the environment's engine was changed: reserve %v", env.Engine.UnitReserve)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // converger is the part of the reconcile engine the worker drives.
@@ -101,7 +101,7 @@ func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
 		rec := audit.Record{Decision: audit.DecisionRejected,
 			Trigger: audit.Trigger{EventID: m.MessageId, EventType: "work " + w.RunID, Source: "aws.sqs"},
 			Target:  audit.Target{ARN: "event/" + m.MessageId, Kind: "Event", AccountID: w.Account, Region: w.Region},
-			Error:   "invalid-payload: " + err.Error() + "; body: " + clip(m.Body, 512)}
+			Error:   "invalid-payload: " + err.Error() + "; body: " + trigger.Clip(m.Body)}
 		if aerr := h.trail.Record(ctx, rec); aerr != nil {
 			return fmt.Errorf("recording the rejection of message %s: %w", m.MessageId, aerr)
 		}
@@ -212,11 +212,11 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 		bad("walkedAt: %s is in the future", w.WalkedAt.UTC().Format(time.RFC3339))
 	}
 	for i, p := range w.Repositories {
-		if !repositoryPattern.MatchString(p) {
+		if !trigger.ValidRepositoryGlob(p) {
 			bad("repositories[%d]: %q is not a repository name or glob (lowercase letters, digits, . _ - / and the wildcard *)", i, p)
 		}
 	}
-	if w.After != "" && (len(w.After) < 2 || len(w.After) > 256 || !repositoryName.MatchString(w.After)) {
+	if w.After != "" && !policy.ValidRepositoryName(w.After) {
 		bad("after: %q is not a repository name (2 to 256 lowercase letters, digits and . _ - / separators, each part starting and ending with a letter or digit)", w.After)
 	}
 	if len(problems) > 0 {
@@ -252,19 +252,4 @@ type unknownFieldError struct{ field string }
 
 func (e *unknownFieldError) Error() string {
 	return "unknown field " + e.field + ": a newer producer's unit, kept (SQS delivers it again, then dead-letters it; backfill its account once the worker understands it)"
-}
-
-// repositoryPattern is what the backfill accepts in targets.repositories.
-var repositoryPattern = regexp.MustCompile(`^[a-z0-9._/*-]{1,256}$`)
-
-// repositoryName is the shape of an ECR repository name (a unit's cursor
-// is one): ECR's own pattern, 2 to 256 characters.
-var repositoryName = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-
-// clip is s cut to at most n bytes, marked when cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

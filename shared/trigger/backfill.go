@@ -50,6 +50,10 @@ type BackfillTargets struct {
 // and match nothing, so it is refused.
 var repositoryGlob = regexp.MustCompile(`^[a-z0-9._/*-]{1,256}$`)
 
+// ValidRepositoryGlob reports whether p is a repository name or glob a
+// backfill target may give (and so what a work unit may carry).
+func ValidRepositoryGlob(p string) bool { return repositoryGlob.MatchString(p) }
+
 // ParseBackfill decodes and validates a backfill payload the way the
 // declaration is validated: every problem is found in one pass and reported
 // with its field path, unknown fields and enum values get a did-you-mean, so

@@ -69,9 +69,10 @@ func checkParent(path, v string) error {
 	return nil
 }
 
-// clip shortens free text an event carries (an error message, a failure
-// reason) for a rejection's detail, on a UTF-8 boundary.
-func clip(v string) string {
+// Clip shortens free text an input carries (an error message, a failure
+// reason, the start of a rejected body) for a rejection's detail, on a UTF-8
+// boundary: an audit record must hold valid UTF-8.
+func Clip(v string) string {
 	const max = 512
 	if len(v) <= max {
 		return v

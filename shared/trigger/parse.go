@@ -250,9 +250,9 @@ func parseCloudTrail(t Target, detail node) (Target, error) {
 	}
 	if code != "" {
 		msg, _ := detail.get("errorMessage").optString()
-		d := "the call failed with " + clip(code)
+		d := "the call failed with " + Clip(code)
 		if msg != "" {
-			d += ": " + clip(msg)
+			d += ": " + Clip(msg)
 		}
 		// Read what the call was about, as far as its fields allow, so the
 		// rejection is filed under that resource; errors are beside the point.
@@ -554,9 +554,9 @@ func (c *cloudTrail) organizations() error {
 		}
 		if state != "SUCCEEDED" {
 			reason, _ := st.get("failureReason").optString()
-			d := fmt.Sprintf("%s: account creation state is %s", st.path+".state", clip(state))
+			d := fmt.Sprintf("%s: account creation state is %s", st.path+".state", Clip(state))
 			if reason != "" {
-				d += ", failureReason " + clip(reason)
+				d += ", failureReason " + Clip(reason)
 			}
 			return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
 		}
@@ -710,9 +710,9 @@ func (c *cloudTrail) controlTower() error {
 	}
 	if state != "SUCCEEDED" {
 		msg, _ := st.get("message").optString()
-		d := fmt.Sprintf("%s.state: Control Tower state is %s", st.path, clip(state))
+		d := fmt.Sprintf("%s.state: Control Tower state is %s", st.path, Clip(state))
 		if msg != "" {
-			d += ": " + clip(msg)
+			d += ": " + Clip(msg)
 		}
 		return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
 	}

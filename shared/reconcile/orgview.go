@@ -72,7 +72,7 @@ func NewOrgViews(gens OrgGenerations) *OrgViews {
 // changed since and the view is not older than notBefore, else a new walk,
 // kept for the next hold. A token that cannot be read means a walk (and
 // nothing is kept): the walk is always correct, the token only saves it.
-func (v *OrgViews) accounts(ctx context.Context, log *slog.Logger, region string, notBefore time.Time, walk func(context.Context) ([]inventory.Account, error)) (accts []inventory.Account, err error) {
+func (v *OrgViews) accounts(ctx context.Context, log *slog.Logger, region string, notBefore time.Time, walk func(context.Context) ([]inventory.Account, error)) ([]inventory.Account, error) {
 	gen, terr := v.gens.GenerationIn(ctx, region)
 	started := v.now()
 	if terr != nil {
@@ -85,14 +85,13 @@ func (v *OrgViews) accounts(ctx context.Context, log *slog.Logger, region string
 			return kept.accounts, nil
 		}
 	}
-	accts, err = walk(ctx)
+	accts, err := walk(ctx)
 	if err != nil || terr != nil || started.Sub(gen.ChangedAt) < orgSettle {
 		return accts, err
 	}
-	token := gen.Token
 	v.mu.Lock()
 	if kept, ok := v.byRegion[region]; !ok || kept.walkedAt.Before(started) {
-		v.byRegion[region] = orgView{token: token, walkedAt: started, accounts: accts}
+		v.byRegion[region] = orgView{token: gen.Token, walkedAt: started, accounts: accts}
 	}
 	v.mu.Unlock()
 	return accts, nil

@@ -309,10 +309,10 @@ func TestHandlerForResumesThroughTheWorkQueue(t *testing.T) {
 	if h.queue != reconcile.UnitQueue(q) {
 		t.Errorf("handler queue %v, want the environment's work queue", h.queue)
 	}
-	if eng, ok := h.engine.(*reconcile.Engine); !ok || eng.UnitReserve != reconcile.DefaultUnitReserve {
-		t.Errorf("handler engine %#v, want a *reconcile.Engine that stops %v before its deadline", h.engine, reconcile.DefaultUnitReserve)
+	if eng, ok := h.engine.(*reconcile.Engine); !ok || eng.UnitReserve != reconcile.DefaultUnitReserve || !eng.VerifyUnits {
+		t.Errorf("handler engine %#v, want a *reconcile.Engine that stops %v before its deadline and verifies its units' accounts", h.engine, reconcile.DefaultUnitReserve)
 	}
-	if env.Engine.UnitReserve != 0 {
-		t.Errorf("the environment's engine was changed: reserve %v", env.Engine.UnitReserve)
+	if env.Engine.UnitReserve != 0 || env.Engine.VerifyUnits {
+		t.Errorf("the environment's engine was changed: reserve %v, verify %v", env.Engine.UnitReserve, env.Engine.VerifyUnits)
 	}
 }

@@ -15,9 +15,11 @@ import (
 
 // spec names the function and every WARDEN_ variable it reads. The backfill
 // walked the organization once and every unit carries what it needs; the
-// worker reads the organization (WARDEN_ORG_ROLE_ARN) only for a unit whose
-// accounts are older than reconcile.WorkFreshFor, a retry or a redrive that
-// must not grant an account that left since. It sends to its own queue
+// worker reads the organization (WARDEN_ORG_ROLE_ARN) for a member unit's
+// own account (reconcile.Engine.VerifyUnits: its units come from outside
+// the process) and again whole for a unit whose accounts are older than
+// reconcile.WorkFreshFor, a retry or a redrive that must not grant an
+// account that left since. It sends to its own queue
 // (WARDEN_WORK_QUEUE_URL) the rest of a unit that stopped before its
 // deadline (reconcile.Engine.UnitReserve).
 var spec = function.Spec{
@@ -34,5 +36,6 @@ func main() {
 func handlerFor(e *function.Env) *handler {
 	engine := *e.Engine
 	engine.UnitReserve = reconcile.DefaultUnitReserve // a unit resumes rather than run out of time
+	engine.VerifyUnits = true                         // a unit's entry for its own account is read from the organization
 	return &handler{decl: e.Decl, engine: &engine, queue: e.Engine.Queue, trail: e.Trail, log: e.Log}
 }

@@ -84,6 +84,13 @@ type Engine struct {
 	// without a deadline (tests, tools, an event's own units), never stops
 	// early. The worker sets it (DefaultUnitReserve).
 	UnitReserve time.Duration
+	// VerifyUnits makes Converge read a member unit's own account from the
+	// organization instead of trusting the unit's entry for it (one
+	// DescribeAccount per member unit; verify.go). The worker sets it: its
+	// units come from outside the process (the work queue, or a direct
+	// invoke by a principal allowed lambda:InvokeFunction), and the entry's
+	// OU path decides the member's own documents.
+	VerifyUnits bool
 	// clock and chunk are tests' handles on the early stop: the time a
 	// chunk starts and ends (default time.Now), and the repositories per
 	// chunk (default unitChunk).

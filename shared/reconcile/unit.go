@@ -115,6 +115,14 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	if err != nil {
 		return rep, errors.Join(err, e.summarize(ctx, cause, w, rep, time.Since(start), err, ""))
 	}
+	corrected := false
+	if e.VerifyUnits && w.Account != e.Decl.Hub.AccountID && w.WalkedAt.Equal(walked) {
+		// Not read again by freshen: the unit's entry for its own account
+		// is checked against the organization before anything is planned.
+		if w, corrected, err = e.verifyOwnAccount(ctx, cause, w); err != nil {
+			return rep, errors.Join(err, e.summarize(ctx, cause, w, rep, time.Since(start), err, ""))
+		}
+	}
 	ctx = WithPrincipalCache(ctx)
 	ids := make([]string, 0, len(w.Accounts))
 	for _, a := range w.Accounts {
@@ -131,7 +139,7 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		acct, ok := findAccount(w.Accounts, w.Account)
 		if !ok || !state.ManagedMember(acct) {
 			err := fmt.Errorf("converging %s/%s: account is not an active member of the organization", w.Account, w.Region)
-			if w.Trigger != nil || !w.WalkedAt.Equal(walked) || ok {
+			if w.Trigger != nil || !w.WalkedAt.Equal(walked) || ok || corrected {
 				// An account event's unit whose account has left since, or
 				// a unit whose organization, read again (a retry, a
 				// redriven dead letter), no longer has the account as a

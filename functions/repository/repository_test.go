@@ -175,6 +175,8 @@ func TestRejectedEvents(t *testing.T) {
 			trigger.ReasonInvalidField, "", audit.DecisionRejected},
 		{"enormous id", w.event("unrelated-s3-put-object.json", `"id": "`, `"id": "`+strings.Repeat("i", 3000)),
 			trigger.ReasonInvalidField, "", audit.DecisionRejected},
+		{"enormous region", w.event("ecr-create-repository-api.json", `"awsRegion": "us-east-1"`, `"awsRegion": "us-`+strings.Repeat("r", 300000)+`-1"`),
+			trigger.ReasonInvalidField, "", audit.DecisionRejected},
 		{"no grant matches", w.event("ecr-create-repository-api.json", "shared/base", "other/thing"), "", hubARN("other/thing"), audit.DecisionNoop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

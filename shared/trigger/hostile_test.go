@@ -411,6 +411,15 @@ func TestParseBoundsWhatItKeeps(t *testing.T) {
 			delete(ident(ev), "userName")
 			sub(sub(ident(ev), "sessionContext"), "sessionIssuer")["userName"] = huge
 		}), ""},
+		// A region passes its pattern at any length: kept whole it made the
+		// rejection's target (region-not-configured) and its ARN larger than
+		// a DynamoDB key.
+		{"awsRegion", mutate(t, api, func(ev map[string]any) { detail(ev)["awsRegion"] = "us-" + huge + "-1" }), "detail.awsRegion"},
+		{"envelope region", mutate(t, api, func(ev map[string]any) {
+			delete(detail(ev), "awsRegion")
+			ev["region"] = "us-" + strings.Repeat("x", 2000) + "-1"
+		}), "event.region"},
+		{"public awsRegion", mutate(t, "ecr-public-create-repository.json", func(ev map[string]any) { detail(ev)["awsRegion"] = "us-" + huge + "-1" }), "detail.awsRegion"},
 		{"errorCode", mutate(t, api, func(ev map[string]any) { detail(ev)["errorCode"] = huge }), "detail.errorCode"},
 		{"errorMessage", mutate(t, api, func(ev map[string]any) {
 			detail(ev)["errorCode"], detail(ev)["errorMessage"] = "AccessDenied", huge

@@ -55,8 +55,16 @@ func checkRole(path, v string) error {
 	return nil
 }
 
+// maxRegionLen bounds a region name: the longest AWS has (us-isof-south-1,
+// ap-southeast-7) are 15 characters. The pattern alone admits any length,
+// and a region reaches the rejection's detail, its audit target and that
+// target's ARN (a DynamoDB key, at most 2,048 bytes): kept whole, a hostile
+// one made the record of its own rejection unstorable, so the event failed
+// and was retried instead of being audited.
+const maxRegionLen = 32
+
 func checkRegion(path, v string) error {
-	if !regionPattern.MatchString(v) {
+	if len(v) > maxRegionLen || !regionPattern.MatchString(v) {
 		return fmt.Errorf("%s: %s is not a region name", path, quote(v))
 	}
 	return nil

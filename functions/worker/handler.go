@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
@@ -44,6 +45,70 @@ type handler struct {
 	queue reconcile.UnitQueue
 	trail function.Recorder
 	log   *slog.Logger
+}
+
+// lambdaHandler is what the runtime calls: the raw payload reaches invoke
+// untouched (function.Raw), so bytes that are not an SQS batch become an
+// audited rejection rather than a decoding error raised before any of our
+// code runs (nothing recorded, and an asynchronous invoke retried twice).
+func lambdaHandler(h *handler) lambda.Handler { return function.Raw(h.invoke) }
+
+// sqsSource is the eventSource of every record Lambda's SQS event source
+// mapping delivers.
+const sqsSource = "aws:sqs"
+
+// invoke converges an SQS batch of work units (handle). Any other input (not
+// JSON, truncated, an EventBridge event or a backfill payload invoked on the
+// worker by hand, a batch without records) is not work: it is recorded as
+// rejected under event/<id> and answered with success, as the event
+// functions answer input that is not theirs, since the same bytes would be
+// refused on every retry.
+func (h *handler) invoke(ctx context.Context, raw json.RawMessage) (events.SQSEventResponse, error) {
+	ev, why := sqsBatch(raw)
+	if why == "" {
+		return h.handle(ctx, ev)
+	}
+	rej := &trigger.Rejection{Reason: trigger.ReasonMalformed, Detail: "worker: " + why}
+	// What else the bytes are, so the record is filed under the event's id
+	// and says which function they belong to.
+	t, err := trigger.Parse(raw)
+	if r, ok := trigger.AsRejection(err); ok {
+		rej.Trigger, rej.Raw = r.Trigger, r.Raw
+		if r.Reason == trigger.ReasonMalformed || r.Reason == trigger.ReasonTooLarge {
+			rej.Reason, rej.Detail = r.Reason, "worker: "+r.Detail
+		}
+	} else if err == nil {
+		what, fn := trigger.HandledBy(t)
+		if fn == "" {
+			fn = "no"
+		}
+		rej.Reason, rej.Trigger = trigger.ReasonUnknownEvent, t.Trigger
+		rej.Detail = fmt.Sprintf("worker: %s is handled by the %s function, not worker (which converges SQS batches of work units)", what, fn)
+	}
+	if rej.Raw == "" {
+		rej.Raw = trigger.Clip(string(raw))
+	}
+	if err := function.Reject(ctx, h.trail, h.log, function.EventTarget(raw, rej), rej); err != nil {
+		return events.SQSEventResponse{}, err
+	}
+	return events.SQSEventResponse{}, nil
+}
+
+// sqsBatch decodes raw as an SQS event with at least one record, every one
+// from SQS; why says what it is not.
+func sqsBatch(raw []byte) (ev events.SQSEvent, why string) {
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, "the input is not an SQS batch of work units: " + trigger.Clip(err.Error())
+	}
+	if len(ev.Records) == 0 {
+		return ev, "the input is not an SQS batch of work units: it has no Records"
+	}
+	for i, m := range ev.Records {
+		if m.EventSource != sqsSource {
+			return ev, fmt.Sprintf("the input is not an SQS batch of work units: Records[%d].eventSource is %q, want %q", i, trigger.Clip(m.EventSource), sqsSource)
+		}
+	}
+	return ev, ""
 }
 
 // handle is the Lambda handler. A unit that fails (a member role that

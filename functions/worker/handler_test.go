@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -314,5 +316,70 @@ func TestHandlerForResumesThroughTheWorkQueue(t *testing.T) {
 	}
 	if env.Engine.UnitReserve != 0 || env.Engine.VerifyUnits {
 		t.Errorf("the environment's engine was changed: reserve %v, verify %v", env.Engine.UnitReserve, env.Engine.VerifyUnits)
+	}
+}
+
+// Input that is not an SQS batch of work units (bytes that are not JSON, a
+// truncated batch, an event or payload of another function invoked on the
+// worker by hand, a batch without records or from another source) never
+// reaches the engine: it is recorded as rejected under event/<id>, saying
+// what it is, and the invocation succeeds, so it is not retried for nothing.
+// Before, the runtime decoded the payload itself: bytes that were not JSON
+// failed the invocation unaudited, and anything else JSON was a batch of no
+// units, answered with success and recorded nowhere.
+func TestInputThatIsNotABatchIsRejected(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	event, err := os.ReadFile("../../events/ecr-create-repository-api.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := `{"runId":"r","account":"111111111111","region":"us-east-1","accounts":[{"ID":"111111111111","Status":"ACTIVE"}]}`
+	batch, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: unit, EventSource: "aws:sqs"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, payload, target, want string
+	}{
+		{"not JSON", `not json`, "event/sha256-", "malformed: worker: not valid JSON"},
+		{"empty", ``, "event/sha256-", "malformed: worker: not valid JSON"},
+		{"truncated batch", string(batch[:len(batch)/2]), "event/sha256-", "malformed: worker: not valid JSON"},
+		{"an event of another function", string(event), "event/6f87d04b-9f74-4f04-a780-7acf4b0a9b38",
+			"unknown-event: worker: the aws.ecr CreateRepository event is handled by the repository function, not worker"},
+		{"a backfill payload", `{"action":"backfill","targets":{"all":true}}`, "event/sha256-", "unknown-event: worker: a backfill payload is handled by the backfill function"},
+		{"no records", `{}`, "event/sha256-", "malformed: worker: the input is not an SQS batch of work units: it has no Records"},
+		{"another source", `{"Records":[{"messageId":"m","body":"x","eventSource":"aws:sns"}]}`, "event/sha256-",
+			`malformed: worker: the input is not an SQS batch of work units: Records[0].eventSource is "aws:sns", want "aws:sqs"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, tr := &fakeEngine{}, &fakeTrail{}
+			h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+			out, err := lambdaHandler(h).Invoke(t.Context(), []byte(c.payload))
+			if err != nil {
+				t.Fatalf("invocation failed: %v (Lambda would retry the same bytes)", err)
+			}
+			if string(out) != `{"batchItemFailures":null}` {
+				t.Errorf("answer %s, want no item failures", out)
+			}
+			if len(e.works) != 0 {
+				t.Errorf("engine ran %+v", e.works)
+			}
+			if len(tr.recs) != 1 {
+				t.Fatalf("%d audit records, want one rejection: %+v", len(tr.recs), tr.recs)
+			}
+			r := tr.recs[0]
+			if r.Decision != audit.DecisionRejected || !strings.HasPrefix(r.Target.ARN, c.target) || !strings.HasPrefix(r.Error, c.want) {
+				t.Errorf("record %s on %s: %q, want rejected on %s...: %q...", r.Decision, r.Target.ARN, r.Error, c.target, c.want)
+			}
+		})
+	}
+	// A batch still reaches the engine.
+	e, tr := &fakeEngine{}, &fakeTrail{}
+	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+	if _, err := lambdaHandler(h).Invoke(t.Context(), batch); err != nil || len(e.works) != 1 || len(tr.recs) != 0 {
+		t.Errorf("a batch of one unit: err %v, engine ran %d units, %d records; want one unit converged and nothing rejected", err, len(e.works), len(tr.recs))
 	}
 }

@@ -28,7 +28,7 @@ var spec = function.Spec{
 }
 
 func main() {
-	function.Run(spec, func(e *function.Env) any { return handlerFor(e).handle })
+	function.Run(spec, func(e *function.Env) any { return lambdaHandler(handlerFor(e)) })
 }
 
 // handlerFor builds the handler around what lives for the execution

@@ -319,6 +319,39 @@ func TestServiceEventNameFromRequestParameters(t *testing.T) {
 	}
 }
 
+// A repository ECR creates itself (create-on-push and replication log it in
+// ways AWS has not published) may be logged with its name only where an API
+// call's answer carries it: it is read there too, and must agree with every
+// other place that names it.
+func TestServiceEventNameFromResponseElements(t *testing.T) {
+	repo := map[string]any{"repositoryName": "team-a/pushed", "registryId": "222222222222",
+		"repositoryArn": "arn:aws:ecr:us-east-1:222222222222:repository/team-a/pushed"}
+	raw := mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) {
+		delete(detail(ev), "serviceEventDetails")
+		detail(ev)["responseElements"] = map[string]any{"repository": repo}
+	})
+	got, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != KindRepository || got.Repository != "team-a/pushed" || got.AccountID != "222222222222" {
+		t.Fatalf("got %+v", got)
+	}
+	// Where the service's details name it too, they must agree.
+	for name, sed := range map[string]map[string]any{
+		"another name":     {"repositoryName": "team-a/other"},
+		"another registry": {"repositoryName": "team-a/pushed", "registryId": "333333333333"},
+	} {
+		raw := mutate(t, "ecr-create-repository-service.json", func(ev map[string]any) {
+			detail(ev)["serviceEventDetails"] = sed
+			detail(ev)["responseElements"] = map[string]any{"repository": repo}
+		})
+		if _, err := Parse(raw); err == nil || !strings.Contains(err.Error(), "disagrees") {
+			t.Errorf("%s: Parse = %v, want a rejection naming the disagreement", name, err)
+		}
+	}
+}
+
 // An event whose fields name two accounts or two repositories is rejected
 // naming both fields, never converged for either; so is an envelope whose
 // account or region is not one AWS could have set.

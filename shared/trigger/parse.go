@@ -365,15 +365,19 @@ func (c *cloudTrail) ecr() error {
 		if c.service {
 			// Created by ECR itself (pull-through cache, replication, create-on-push).
 			// The name is documented in serviceEventDetails; requestParameters
-			// is accepted too in case a service logs it the API-call way.
+			// and responseElements.repository are accepted too in case a
+			// service logs it the API-call way (how create-on-push and
+			// replication log it is not published): a name found nowhere
+			// would leave the repository without its policy until the sweep.
 			sed := c.detail.get("serviceEventDetails")
 			if _, err := sed.object(); err != nil {
 				return err
 			}
-			if t.Repository, err = c.repository(maxPrivateRepoLength, sed.get("repositoryName"), req.get("repositoryName")); err != nil {
+			repo := resp.get("repository")
+			if t.Repository, err = c.repository(maxPrivateRepoLength, sed.get("repositoryName"), req.get("repositoryName"), repo.get("repositoryName")); err != nil {
 				return err
 			}
-			t.AccountID, err = c.account(sed.get("registryId"), req.get("registryId"))
+			t.AccountID, err = c.account(sed.get("registryId"), req.get("registryId"), repo.get("registryId"))
 			return err
 		}
 		if t.Repository, err = c.repository(maxPrivateRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {

@@ -42,7 +42,7 @@ func TestWorkerConvergesAUnitsAccountWhereTheOrganizationHasIt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return events.SQSMessage{MessageId: "m-" + account, Body: string(body)}
+		return events.SQSMessage{MessageId: "m-" + account, EventSource: "aws:sqs", Body: string(body)}
 	}
 	ev, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{unit(sandbox), unit(member)}})
 	if err != nil {

@@ -306,11 +306,14 @@ func (c *cloudTrail) region() (string, error) {
 // detail.recipientAccountId, else the envelope account: the account where the
 // call happened (a member's events are forwarded to the hub bus unchanged).
 //
-// Every present candidate must name the same account. The ECR and IAM calls
-// ecr-warden reacts to cannot cross accounts (the registry, the recipient and
-// the forwarded envelope are all the owner), so an event whose fields
-// disagree is forged or corrupt, and acting on either value could converge
-// the wrong account's resource: it is rejected naming both fields.
+// Every present candidate must name the same account. An event whose fields
+// disagree is forged, corrupt, or the caller's copy of a cross-account call
+// (a principal of one account allowed ecr:SetRepositoryPolicy on another's
+// repository: CloudTrail delivers a copy to each account, and the copy on
+// the caller's bus names the caller in its envelope). Acting on either
+// value could converge the wrong account's resource, and the owner's own
+// copy, whose fields agree, converges the right one: it is rejected naming
+// both fields.
 func (c *cloudTrail) account(prefer ...node) (string, error) {
 	cands := append(prefer, c.detail.get("recipientAccountId"), node{path: "event.account", v: nilIfEmpty(c.t.Trigger.EventAccount)})
 	var found, foundAt string
@@ -330,7 +333,7 @@ func (c *cloudTrail) account(prefer ...node) (string, error) {
 			continue
 		}
 		if s != found {
-			return "", invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names two accounts", n.path, quote(s), foundAt, quote(found)))
+			return "", invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names two accounts (a caller's copy of a cross-account call is converged from the owner's copy)", n.path, quote(s), foundAt, quote(found)))
 		}
 	}
 	if found == "" {

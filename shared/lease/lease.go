@@ -205,6 +205,17 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 		if !errors.As(err, &ccf) {
 			return nil, fmt.Errorf("lease: taking %s in table %s: %w", key, l.table, err)
 		}
+		if ownedBy(ccf.Item, owner) {
+			// The SDK retried a put whose first attempt took the lease
+			// but whose answer was lost (a 5xx, a dropped connection):
+			// the retry finds the lease held by this very Acquire (the
+			// owner token is new per Acquire). Waiting for it would
+			// block every writer of the document, this one included,
+			// until it lapsed. The retry sent the same item, so the
+			// stored expiry is expires.
+			l.record(conflicts, l.now().Sub(start))
+			return &Lease{Key: key, Owner: owner, holder: holder, expires: expires, leaser: l}, nil
+		}
 		conflicts++
 		busy := busyOf(key, ccf.Item, l.now().Sub(start))
 		// Full-range jitter around the doubling step spreads out the
@@ -253,6 +264,13 @@ func (l *Leaser) takePut(key, holder, owner string, ttl time.Duration) (*dynamod
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": seconds(now)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}, expires
+}
+
+// ownedBy reports whether a lease item (as a refused condition returned it)
+// is owner's.
+func ownedBy(item map[string]types.AttributeValue, owner string) bool {
+	v, ok := item[AttrOwner].(*types.AttributeValueMemberS)
+	return ok && v.Value == owner
 }
 
 // busyOf is the BusyError for key from the holder's item as a failed take

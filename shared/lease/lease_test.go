@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -512,5 +513,63 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		if err := l.Do(ctx, RegistryKey("111111111111", "us-east-1"), time.Minute, func(context.Context) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// retryingClient is a DynamoDB client through a fault-injecting proxy in
+// front of the local AWS, retrying as a function's client does (5xx and
+// dropped connections; 3 attempts), and without the harness's call id, with
+// which the local AWS would answer a retry from its first answer: DynamoDB
+// has no idempotency token for PutItem, so a retried put is a new put.
+func retryingClient(t *testing.T) (*dynamodb.Client, *localaws.Proxy) {
+	t.Helper()
+	p := localaws.NewServerProxy(server)
+	t.Cleanup(p.Close)
+	cfg := p.Config("us-east-1")
+	cfg.APIOptions = nil
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 3; o.MaxBackoff = 10 * time.Millisecond })
+	}
+	return dynamodb.NewFromConfig(cfg), p
+}
+
+// A take whose put landed but whose answer was lost (DynamoDB answered a
+// 500 after storing the item) is retried by the SDK, and the retry's
+// condition fails on the lease the first attempt took. That lease is this
+// Acquire's own: it is held at once. Before, Acquire took its own lease for
+// someone else's, waited MaxWait and failed as busy, and the lease it held
+// without knowing kept every writer of the document out until it lapsed.
+func TestTakeWhoseAnswerWasLostIsHeld(t *testing.T) {
+	localaws.Need(t)
+	setup(t)
+	db, proxy := retryingClient(t)
+	ctx := context.Background()
+	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a := leaser(t, db, "a", clk, 5*time.Second)
+	key := RegistryKey("111111111111", "us-east-1")
+	proxy.Inject("PutItem", localaws.LostAnswer(http.StatusInternalServerError, 1))
+
+	la, err := a.Acquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatalf("acquire after a lost answer: %v, want the lease (its first attempt took it)", err)
+	}
+	if n := proxy.Count("dynamodb", "PutItem"); n != 2 {
+		t.Errorf("PutItem calls = %d, want 2 (the put whose answer was lost and the SDK's retry)", n)
+	}
+	if len(clk.slept) != 0 {
+		t.Errorf("waited %v for its own lease", clk.slept)
+	}
+	if got := storedOwner(t, db, key); got != la.Owner {
+		t.Fatalf("stored owner %q, want the holder's %q", got, la.Owner)
+	}
+	b := leaser(t, db, "b", clk, time.Second)
+	if _, err := b.Acquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
+		t.Fatalf("another writer during the hold: %v, want ErrBusy", err)
+	}
+	if err := la.Release(ctx); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if storedOwner(t, db, key) != "" {
+		t.Fatal("the release left the lease")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -524,5 +526,69 @@ func BenchmarkBeginApplied(b *testing.B) {
 		if err := p.Applied(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A stored intent or outcome whose answer was lost (DynamoDB answered a 500
+// after storing it; the SDK retried, and the retry's condition failed on
+// what the first attempt stored) is stored: Begin hands back the pending
+// record, so its write may go ahead, and Applied succeeds. Before, Begin
+// failed (no write, the intent left pending until the sweep) and Applied
+// failed an invocation whose write and outcome were both stored. A record
+// that is not the caller's still refuses.
+func TestLostAnswersOfStoredRecords(t *testing.T) {
+	localaws.Need(t)
+	_, _, _, c := setup(t)
+	p := localaws.NewServerProxy(server)
+	defer p.Close()
+	cfg := p.Config("us-east-1")
+	// Retry 5xx as a function's client does, without the harness's call
+	// id (with it the local AWS would answer the retry from its first
+	// answer; DynamoDB has no idempotency token for these calls).
+	cfg.APIOptions = nil
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 3; o.MaxBackoff = 10 * time.Millisecond })
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	tr, err := New(db, table, Options{Logger: slog.New(slog.DiscardHandler), Now: c.now, Function: "warden-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	p.Inject("PutItem", localaws.LostAnswer(http.StatusInternalServerError, 1))
+	pend, err := tr.Begin(ctx, writeIntent())
+	if err != nil {
+		t.Fatalf("Begin after a lost answer: %v, want the stored intent", err)
+	}
+	if n := p.Count("dynamodb", "PutItem"); n != 2 {
+		t.Errorf("PutItem calls = %d, want 2 (the lost answer and the SDK's retry)", n)
+	}
+	if got := str(getItem(t, db, pend.Record()), "decision"); got != "pending" {
+		t.Fatalf("stored decision %q, want pending", got)
+	}
+
+	p.Inject("UpdateItem", localaws.LostAnswer(http.StatusInternalServerError, 1))
+	if err := pend.Applied(ctx); err != nil {
+		t.Fatalf("Applied after a lost answer: %v, want nil (the outcome is stored)", err)
+	}
+	it := getItem(t, db, pend.Record())
+	if got := str(it, "decision"); got != "applied" {
+		t.Fatalf("stored decision %q, want applied", got)
+	}
+	if _, ok := it[AttrPending]; ok {
+		t.Fatal("the applied record is still in the pending index")
+	}
+
+	// An outcome someone else stored still refuses another.
+	other, err := tr.Begin(ctx, writeIntent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Resume(other.Record()).Failed(ctx, errors.New("settled by another writer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Applied(ctx); err == nil {
+		t.Fatal("Applied over another writer's failed outcome was accepted")
 	}
 }

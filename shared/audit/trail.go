@@ -189,11 +189,19 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 			attrPK: &types.AttributeValueMemberS{Value: p.rec.Target.ARN},
 			attrSK: &types.AttributeValueMemberS{Value: sortKey(p.rec.Time, p.rec.ID)},
 		},
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("#d = :pending OR #d = :unknown"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String("#d = :pending OR #d = :unknown"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) && attrString(ccf.Item, attrDecision) == string(d) && attrString(ccf.Item, attrDecidedAt) == p.rec.DecidedAt.Format(sortKeyLayout) {
+		// The SDK retried an update whose first attempt stored this
+		// very outcome (its decision and decision time) but whose answer
+		// was lost: the outcome is stored.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("audit: recording outcome %s of %s %s (%s) in table %s: %w",
 			d, p.rec.Op, p.rec.Target.Kind, p.rec.Target.ARN, t.table, err)
@@ -268,16 +276,34 @@ func (t *Trail) put(ctx context.Context, rec Record) error {
 		return fmt.Errorf("audit: encoding %s record for %s: %w", rec.Decision, rec.Target.ARN, err)
 	}
 	_, err = t.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(t.table),
-		Item:                     it,
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		TableName:                           aws.String(t.table),
+		Item:                                it,
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) && attrString(ccf.Item, "id") == rec.ID {
+		// The SDK retried a put whose first attempt stored this very
+		// record (ids are unique: 80 random bits per millisecond) but
+		// whose answer was lost: the record is stored. Refusing it as
+		// not stored would stop the write it announces, and leave it
+		// pending until the sweep settles it.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("audit: storing %s record for %s %s (%s) in table %s: %w",
 			rec.Decision, rec.Op, rec.Target.Kind, rec.Target.ARN, t.table, err)
 	}
 	return nil
+}
+
+// attrString is item's string attribute name, "" when absent.
+func attrString(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
 }
 
 // emit writes the one slog line of a decision: info for the normal flow,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -274,3 +275,27 @@ func TestRepositoryPolicyKeepsForeignStatements(t *testing.T) {
 // alone, naming the secret and how to create it; the other rules are
 // created, and the rule with its secret once the secret exists (with the
 // full ARN Secrets Manager gives it).
+
+// A scope switch that lands before AWS refuses the policy is an AWS write
+// too: the failed record says the registry is V2 now, not only that the
+// policy write failed.
+func TestScopeSwitchedBeforeARefusedPolicyIsRecorded(t *testing.T) {
+	w := newWorld(t, `"registryPolicyScope": {"allowSwitchToV2": true}, "grants": [{"name": "org-pull", "repositories": ["shared/*"],
+		"access": "pull", "placement": "registry", "principals": {"accounts": ["`+fTeamA+`"]}}]`)
+	w.aws.SetScope(fHub, fRegion, "V1")
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if c.Operation == "PutRegistryPolicy" {
+			return &ecrtypes.LimitExceededException{Message: aws.String("The operation did not succeed because it would have exceeded a service limit")}
+		}
+		return nil
+	})
+	out, _ := w.engine.Reconcile(context.Background(), target(trigger.KindRegistryPolicy, fHub))
+	if out.Failed != 1 || w.aws.Scope(fHub, fRegion) != "V2" || w.aws.RegistryPolicy(fHub, fRegion) != "" {
+		t.Fatalf("report %+v, scope %s, policy %q: want one failure, the scope switched, no policy", out.Report, w.aws.Scope(fHub, fRegion), w.aws.RegistryPolicy(fHub, fRegion))
+	}
+	reg := registryResource("aws", fHub, fRegion).ARN
+	if got := w.decisions(t, reg); len(got) != 1 || got[0] != string(audit.DecisionFailed) {
+		t.Fatalf("decisions %v, want [failed]", got)
+	}
+	hasAll(t, "failed record", w.records(t)[0].Error, "scope switched to V2 (done)", "putting registry policy", "LimitExceededException")
+}

@@ -156,21 +156,26 @@ func (e *Engine) heldRegistryStep(cause Cause, account, region string, owned fun
 		return e.planScope(ctx, reg, arn, c, held)
 	}
 	s.Write = func(ctx context.Context, c apply.Change) error {
+		// switched prefixes the policy call's error once the scope switch
+		// is done: the record of a policy write that fails must not read
+		// as if AWS held everything as before.
+		switched := ""
 		if _, ok := c.Detail.(scopeSwitch); ok {
 			if _, err := client.PutAccountSetting(ctx, &ecr.PutAccountSettingInput{Name: aws.String(inventory.RegistryPolicyScopeSetting), Value: aws.String("V2")}); err != nil {
 				return fmt.Errorf("switching registry policy scope to V2 (%s): %w", arn, err)
 			}
+			switched = "registry policy scope switched to V2 (done); "
 		}
 		if c.Op == plan.OpDeleteDocument {
 			_, err := client.DeleteRegistryPolicy(ctx, &ecr.DeleteRegistryPolicyInput{})
 			var nf *ecrtypes.RegistryPolicyNotFoundException
 			if err != nil && !errors.As(err, &nf) {
-				return fmt.Errorf("deleting registry policy (%s): %w", arn, err)
+				return fmt.Errorf("%sdeleting registry policy (%s): %w", switched, arn, err)
 			}
 			return nil
 		}
 		if _, err := client.PutRegistryPolicy(ctx, &ecr.PutRegistryPolicyInput{PolicyText: aws.String(c.After)}); err != nil {
-			return fmt.Errorf("putting registry policy (%s): %w", arn, err)
+			return fmt.Errorf("%sputting registry policy (%s): %w", switched, arn, err)
 		}
 		return nil
 	}

@@ -596,10 +596,7 @@ func (x *Executor) settle(ctx context.Context, s Step, c Change) (Result, error)
 func (x *Executor) reportForeign(ctx context.Context, s Step, c Change) error {
 	var errs []error
 	if len(c.ForeignUnsafe) > 0 {
-		rec := audit.Record{Decision: audit.DecisionForeignUnsafe, Op: string(c.Op), Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
-			Before: c.Before, DryRun: x.DryRun,
-			Error: "kept as written, not vouched for by ecr-warden's guard: " + strings.Join(c.ForeignUnsafe, "; ")}
-		errs = append(errs, x.Trail.Record(ctx, rec))
+		errs = append(errs, x.Trail.Record(ctx, x.foreignUnsafeRecord(s, c)))
 	}
 	if c.Withheld != "" {
 		errs = append(errs, x.Trail.Record(ctx, x.withheldRecord(s, c)))
@@ -608,6 +605,14 @@ func (x *Executor) reportForeign(ctx context.Context, s Step, c Change) error {
 		errs = append(errs, x.Trail.Record(ctx, x.droppedRecord(s, c)))
 	}
 	return errors.Join(errs...)
+}
+
+// foreignUnsafeRecord is the record of the foreign statements of c's
+// document that the guard cannot vouch for.
+func (x *Executor) foreignUnsafeRecord(s Step, c Change) audit.Record {
+	return audit.Record{Decision: audit.DecisionForeignUnsafe, Op: string(c.Op), Trigger: s.Trigger, Actor: s.Actor, Target: s.Target,
+		Before: c.Before, DryRun: x.DryRun,
+		Error: "kept as written, not vouched for by ecr-warden's guard: " + strings.Join(c.ForeignUnsafe, "; ")}
 }
 
 // droppedRecord is the foreign-unsafe record of the statements a change

@@ -142,6 +142,16 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 				records = append(records, withCause(rec, a))
 			}
 		}
+		if it.Err == nil && len(c.ForeignUnsafe) > 0 && (c.Writes() || !x.QuietNoops) {
+			// Foreign statements the guard cannot vouch for, kept beside
+			// what this change writes or plans (a unit's unchanged
+			// documents are counted in its summary, with no record).
+			rec := x.foreignUnsafeRecord(s, c)
+			records = append(records, rec)
+			for _, a := range it.Also {
+				records = append(records, withCause(rec, a))
+			}
+		}
 		if it.Err == nil && c.Withheld != "" {
 			// What the change leaves out is refused, under every cause.
 			records, withheldIDs[i] = x.appendRefusals(records, x.withheldRecord(s, c), it.Also)

@@ -1,0 +1,71 @@
+package reconcile
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+)
+
+// foreignShapes are statements an organization's repositories hold on the
+// first day, written by hand over the years: every shape the grammar allows.
+// unsafe is a fragment of the foreign-unsafe record each must get ("" for
+// none).
+var foreignShapes = []struct{ name, statement, unsafe string }{
+	{"not-principal", `{"Sid":"DenyAllButCi","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:PutImage"}`, ""},
+	{"not-action", `{"Sid":"NoDelete","Effect":"Deny","Principal":{"AWS":"*"},"NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`, ""},
+	{"star-vpce", `{"Sid":"FromVpce","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-0abc"}}}`, `Sid "FromVpce"): grants to everyone`},
+	{"account-id", `{"Sid":"Legacy","Effect":"Allow","Principal":{"AWS":"` + fTeamB + `"},"Action":"ecr:BatchGetImage"}`, ""},
+	{"service", `{"Sid":"LambdaPull","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringLike":{"aws:sourceArn":"arn:aws:lambda:us-east-1:` + fTeamA + `:function:*"}}}`, ""},
+	{"federated", `{"Sid":"GithubOidc","Effect":"Allow","Principal":{"Federated":"arn:aws:iam::` + fTeamA + `:oidc-provider/token.actions.githubusercontent.com"},"Action":"ecr:BatchGetImage"}`, ""},
+	{"no-sid", `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:BatchGetImage"}`, ""},
+}
+
+// A backfill on the first day: every repository holds someone's statement,
+// of every shape. Each gets ecr-warden's grant beside it, the foreign
+// statement stays byte for byte, and the ones ecr-warden cannot vouch for
+// are recorded foreign-unsafe with why, by the unit's batch as by an event
+// (a unit's batch recorded none before).
+func TestForeignStatementsOfEveryShapeAreKept(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "placement": "repository",
+	 "principals": {"accounts": ["`+fTeamB+`"]}, "registries": {"allMembers": true}}]`)
+	docOf := func(statement string) string { return `{"Version":"2012-10-17","Statement":[` + statement + `]}` }
+	for _, s := range foreignShapes {
+		w.aws.CreateRepository(fTeamA, fRegion, "apps/"+s.name, nil)
+		w.aws.SetRepositoryPolicy(fTeamA, fRegion, "apps/"+s.name, docOf(s.statement))
+	}
+
+	u := Work{RunID: "backfill-1", Account: fTeamA, Region: fRegion,
+		Accounts: []desired.Account{{ID: fTeamA, Status: "ACTIVE", OUPath: w.ouPath(t, fTeamA)}}}
+	rep, err := w.engine.Converge(ctx, u.Cause(), u)
+	if err != nil {
+		t.Fatalf("unit: %v", err)
+	}
+	unsafe := map[string]string{}
+	refused := map[string]string{}
+	for _, r := range w.records(t) {
+		switch r.Decision {
+		case audit.DecisionForeignUnsafe:
+			unsafe[r.Target.ARN] = r.Error
+		case audit.DecisionRefused:
+			refused[r.Target.ARN] = r.Error
+		}
+	}
+	for _, s := range foreignShapes {
+		name := "apps/" + s.name
+		got := w.aws.RepositoryPolicy(fTeamA, fRegion, name)
+		hasAll(t, "policy of "+name, got, s.statement, `"Sid":"EcrWardenAppsPull`, "arn:aws:iam::"+fTeamB+":root")
+		arn := repositoryResource("aws", fTeamA, fRegion, name).ARN
+		switch {
+		case s.unsafe == "" && unsafe[arn] != "":
+			t.Errorf("%s: foreign-unsafe %q, want none", name, unsafe[arn])
+		case s.unsafe != "":
+			hasAll(t, "foreign-unsafe record of "+name, unsafe[arn], s.unsafe)
+		}
+	}
+	if rep.Changed != len(foreignShapes) || rep.Refused != 0 || len(refused) != 0 {
+		t.Errorf("report %+v, refused %v: want %d changed, nothing refused", rep, refused, len(foreignShapes))
+	}
+}

@@ -187,6 +187,9 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 		if cur, err = policy.Parse(current); err != nil {
 			return ch, fmt.Errorf("planning %s (%s): the policy found in AWS is malformed: %w", kind, target, err)
 		}
+		if err := policy.UnreadableOwned(cur, prefix); err != nil {
+			return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
+		}
 		if ch.Before, err = cur.Marshal(); err != nil {
 			return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
 		}

@@ -56,6 +56,9 @@ type Statement struct {
 	// raw is the statement's original JSON (compacted) when it was parsed
 	// from a document; nil for statements built in code.
 	raw json.RawMessage
+	// unreadable says why Parse could not read the statement into the
+	// fields above ("" when it could): see Unreadable.
+	unreadable string
 }
 
 // Condition maps a condition operator (StringEquals, ForAnyValue:StringLike,
@@ -66,6 +69,18 @@ type Condition map[string]map[string]StringList
 // when it was built in code. Callers use it to prove foreign statements are
 // preserved.
 func (s Statement) Raw() json.RawMessage { return s.raw }
+
+// Unreadable says why this statement, found in a document AWS holds, could
+// not be read into the model (a Principal that is a bare account id, an
+// unknown principal type, a Sid that is a number, an Effect in another
+// case...), or "" when it was read. Such a statement keeps only its Sid (when
+// that is a string) and its original text: a foreign one is kept byte for
+// byte and reported, never judged or rewritten, so one statement someone
+// wrote years ago under rules AWS has since tightened does not stop
+// ecr-warden from converging its own statements beside it. One carrying the
+// Sid prefix cannot be owned (nothing could say what it grants) and the
+// planner refuses its document.
+func (s Statement) Unreadable() string { return s.unreadable }
 
 // WithoutRaw returns a copy of the statement that is encoded from its fields
 // rather than from its original text (used once a statement is edited).
@@ -360,15 +375,20 @@ func Parse(text string) (*Document, error) {
 	case len(st) == 0 || bytes.Equal(st, []byte("null")):
 		return nil, errors.New("parsing policy: no Statement")
 	case st[0] == '{':
-		var s Statement
-		if err := json.Unmarshal(st, &s); err != nil {
-			return nil, fmt.Errorf("parsing policy: Statement%s", typeProblem(err))
+		s, err := readStatement(st, "Statement")
+		if err != nil {
+			return nil, fmt.Errorf("parsing policy: %w", err)
 		}
 		doc.Statements = []Statement{s}
 	case st[0] == '[':
 		// Fast path: decode the list in one go. Only when it fails is it
 		// decoded item by item, to say which statement is wrong.
 		if err := json.Unmarshal(st, &doc.Statements); err == nil {
+			for i, s := range doc.Statements {
+				if s.Effect != "Allow" && s.Effect != "Deny" {
+					doc.Statements[i] = opaque(s.raw, s.Sid, fmt.Sprintf("Statement[%d]: Effect %q must be Allow or Deny", i, s.Effect))
+				}
+			}
 			break
 		}
 		var items []json.RawMessage
@@ -377,21 +397,67 @@ func Parse(text string) (*Document, error) {
 		}
 		doc.Statements = make([]Statement, 0, len(items))
 		for i, it := range items {
-			var s Statement
-			if err := json.Unmarshal(it, &s); err != nil {
-				return nil, fmt.Errorf("parsing policy: Statement[%d]%s", i, typeProblem(err))
+			s, err := readStatement(it, fmt.Sprintf("Statement[%d]", i))
+			if err != nil {
+				return nil, fmt.Errorf("parsing policy: %w", err)
 			}
 			doc.Statements = append(doc.Statements, s)
 		}
 	default:
 		return nil, errors.New("parsing policy: Statement must be an object or a list")
 	}
+	return doc, nil
+}
+
+// readStatement decodes one statement of a document. A JSON object that the
+// model cannot read (a value of another shape than the grammar's, an Effect
+// other than Allow or Deny) is returned unreadable (see
+// Statement.Unreadable), keeping its text and its Sid when that is a string;
+// anything else in a statement's place is an error. at names the statement
+// in messages.
+func readStatement(b []byte, at string) (Statement, error) {
+	var s Statement
+	err := json.Unmarshal(b, &s)
+	if err == nil && (s.Effect == "Allow" || s.Effect == "Deny") {
+		return s, nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(b, &fields) != nil {
+		return Statement{}, fmt.Errorf("%s: a statement must be an object", at)
+	}
+	var sid string
+	_ = json.Unmarshal(fields["Sid"], &sid) // a Sid that is not a string is no Sid of anyone's prefix
+	why := fmt.Sprintf("%s: Effect %q must be Allow or Deny", at, s.Effect)
+	if err != nil {
+		why = at + typeProblem(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return Statement{}, fmt.Errorf("%s: %w", at, err)
+	}
+	return opaque(buf.Bytes(), sid, why), nil
+}
+
+// opaque is a statement the model could not read: its text, its Sid and why.
+func opaque(raw json.RawMessage, sid, why string) Statement {
+	return Statement{Sid: sid, raw: raw, unreadable: why}
+}
+
+// UnreadableOwned refuses a document holding a statement that carries the
+// Sid prefix but that the model could not read (Statement.Unreadable):
+// ecr-warden cannot tell what its own statement grants, so it can neither
+// keep it as it wants it nor shrink it.
+func UnreadableOwned(doc *Document, prefix string) error {
+	if doc == nil {
+		return nil
+	}
+	var errs []error
 	for i, s := range doc.Statements {
-		if s.Effect != "Allow" && s.Effect != "Deny" {
-			return nil, fmt.Errorf("parsing policy: Statement[%d] (Sid %q): Effect %q must be Allow or Deny", i, s.Sid, s.Effect)
+		if s.unreadable != "" && Owned(s.Sid, prefix) {
+			errs = append(errs, fmt.Errorf("%s carries the Sid prefix %q but cannot be read (%s); ecr-warden cannot tell what it grants: fix the statement or rename its Sid out of the prefix (it is then kept as a foreign statement)", Where(i, s), prefix, s.unreadable))
 		}
 	}
-	return doc, nil
+	return errors.Join(errs...)
 }
 
 // typeProblem says where a statement (or the document) has a value of the

@@ -52,6 +52,9 @@ func Normalize(doc *Document) *Document {
 
 // NormalizeStatement returns s in canonical form (see Normalize).
 func NormalizeStatement(s Statement) Statement {
+	if s.unreadable != "" {
+		return s // nothing to normalise: only its text says what it is
+	}
 	out := Statement{Sid: s.Sid, Effect: s.Effect}
 	out.Principal = normalizePrincipal(s.Principal)
 	out.NotPrincipal = normalizePrincipal(s.NotPrincipal)
@@ -182,6 +185,10 @@ func canonicalKey(doc *Document) string {
 // statements are equivalent exactly when their keys are equal, so callers
 // can index statements by it.
 func StatementKey(s Statement) string {
+	if s.unreadable != "" {
+		// Equal only to the same text: the model cannot say more of it.
+		return "\x00unreadable\x00" + string(s.raw)
+	}
 	n := NormalizeStatement(s)
 	return string(appendStatement(nil, &n))
 }
@@ -212,6 +219,11 @@ func DocumentsEquivalent(a, b *Document) (bool, error) {
 	onlyA, onlyB := unmatched(a.Statements, b.Statements)
 	if len(onlyA) != len(onlyB) {
 		return false, nil
+	}
+	for _, s := range append(onlyA[:len(onlyA):len(onlyA)], onlyB...) {
+		if s.unreadable != "" {
+			return false, nil // a statement the model cannot read equals only its own text
+		}
 	}
 	ta, _ := (&Document{Version: va, Statements: onlyA}).Marshal()
 	tb, _ := (&Document{Version: va, Statements: onlyB}).Marshal()

@@ -68,6 +68,9 @@ func Where(i int, s Statement) string {
 // StatementProblems lists why one statement of a document of this kind
 // cannot be vouched for (empty: it can). orgID is as for Guard.
 func StatementProblems(kind DocumentKind, s Statement, orgID string) []string {
+	if s.unreadable != "" {
+		return []string{"ecr-warden cannot read it (" + s.unreadable + "); kept as AWS holds it"}
+	}
 	services := servicesFor(kind)
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
@@ -241,6 +244,11 @@ func V2Required(doc *Document) bool {
 	}
 	v1 := lowerAll(V1RegistryActions)
 	for _, s := range doc.Statements {
+		if s.unreadable != "" {
+			// AWS holds it under the registry's scope as it is; only what
+			// the document adds can need V2.
+			continue
+		}
 		if len(s.NotAction) > 0 {
 			return true
 		}

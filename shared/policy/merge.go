@@ -76,6 +76,9 @@ func OwnedOf(text, prefix string) ([]Statement, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := UnreadableOwned(doc, prefix); err != nil {
+		return nil, err
+	}
 	owned, _ := Split(doc, prefix)
 	return owned, nil
 }

@@ -56,30 +56,59 @@ func TestParseURLEncoded(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	for _, in := range []string{"", "{", `{"Statement":[{"Effect":"Maybe"}]}`, `{"Version":"2012-10-17"}`,
-		`{"Statement":[{"Effect":"Allow","Principal":"me"}]}`, `{"Statement":[{"Effect":"Allow","Principal":{"Robot":"x"}}]}`,
-		`{"Statement":[],"Extra":1}`, `{"Statement":"x"}`} {
+	for _, in := range []string{"", "{", `{"Version":"2012-10-17"}`,
+		`{"Statement":[],"Extra":1}`, `{"Statement":"x"}`, `{"Statement":["x"]}`, `{"Statement":[{"Effect":"Allow"},5]}`} {
 		if _, err := Parse(in); err == nil {
 			t.Errorf("Parse(%q) succeeded, want error", in)
 		}
 	}
 }
 
-// A value of the wrong JSON type is named by its element and statement, in
+// A document-level value of the wrong JSON type is named by its element, in
 // the policy's terms, not encoding/json's Go types; a byte order mark is
 // named as such.
 func TestParseNamesWrongTypes(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"Statement":[{"Effect":"Allow"},{"Sid":5,"Effect":"Allow"}]}`:     "parsing policy: Statement[1].Sid: a JSON number where a string belongs",
-		`{"Statement":{"Sid":true,"Effect":"Allow"}}`:                       "parsing policy: Statement.Sid: a JSON bool where a string belongs",
-		`{"Statement":[{"Effect":"Allow","Condition":[]}]}`:                 "parsing policy: Statement[0].Condition: a JSON array where an object belongs",
-		`{"Version":20121017,"Statement":[]}`:                               "parsing policy: Version: a JSON number where a string belongs",
-		`{"Statement":[{"Effect":"Allow","Principal":5,"Action":"ecr:*"}]}`: `parsing policy: Statement[0]: principal 5: a principal is "*" or an object of principal types`,
-		"\ufeff" + `{"Statement":[]}`:                                       "parsing policy: the document starts with a byte order mark (U+FEFF), which JSON does not allow",
+		`{"Version":20121017,"Statement":[]}`: "parsing policy: Version: a JSON number where a string belongs",
+		"\ufeff" + `{"Statement":[]}`:         "parsing policy: the document starts with a byte order mark (U+FEFF), which JSON does not allow",
 	} {
 		_, err := Parse(in)
 		if err == nil || err.Error() != want {
 			t.Errorf("Parse(%s):\n got %v\nwant %s", in, err, want)
+		}
+	}
+}
+
+// A statement the model cannot read (a value of another shape than the
+// grammar's, an Effect other than Allow or Deny) does not make the document
+// unreadable: it is kept as its text and its Sid, and says why, in the
+// policy's terms. Someone's statement written years ago under rules AWS has
+// since tightened must not stop ecr-warden from converging its own beside it.
+func TestParseKeepsUnreadableStatements(t *testing.T) {
+	for in, want := range map[string]struct{ sid, why string }{
+		`{"Statement":[{"Effect":"Allow"},{"Sid":5,"Effect":"Allow"}]}`:                       {"", "Statement[1].Sid: a JSON number where a string belongs"},
+		`{"Statement":{"Sid":true,"Effect":"Allow"}}`:                                         {"", "Statement.Sid: a JSON bool where a string belongs"},
+		`{"Statement":[{"Effect":"Allow"},{"Sid":"C","Effect":"Allow","Condition":[]}]}`:      {"C", "Statement[1].Condition: a JSON array where an object belongs"},
+		`{"Statement":[{"Effect":"Allow"},{"Sid":"P","Effect":"Allow","Principal":5}]}`:       {"P", `Statement[1]: principal 5: a principal is "*" or an object of principal types`},
+		`{"Statement":[{"Effect":"Allow"},{"Sid":"Bare","Effect":"Allow","Principal":"me"}]}`: {"Bare", `Statement[1]: principal "me": a string principal must be "*"`},
+		`{"Statement":[{"Effect":"Allow"},{"Sid":"R","Principal":{"Robot":"x"}}]}`:            {"R", `Statement[1]: principal type "Robot" is not one of AWS, Service, Federated, CanonicalUser`},
+		`{"Statement":[{"Effect":"Allow"},{"Sid":"M","Effect":"Maybe"}]}`:                     {"M", `Statement[1]: Effect "Maybe" must be Allow or Deny`},
+		`{"Statement":[{"Effect":"Allow"},{"Sid":"L", "Effect":"allow"}]}`:                    {"L", `Statement[1]: Effect "allow" must be Allow or Deny`},
+	} {
+		doc, err := Parse(in)
+		if err != nil {
+			t.Errorf("Parse(%s): %v", in, err)
+			continue
+		}
+		s := doc.Statements[len(doc.Statements)-1]
+		if s.Sid != want.sid || s.Unreadable() != want.why {
+			t.Errorf("Parse(%s): Sid %q, unreadable %q; want %q, %q", in, s.Sid, s.Unreadable(), want.sid, want.why)
+		}
+		if raw := string(s.Raw()); !strings.Contains(strings.ReplaceAll(in, " ", ""), raw) {
+			t.Errorf("Parse(%s): kept text %s is not the statement's", in, raw)
+		}
+		if len(doc.Statements) == 2 && doc.Statements[0].Unreadable() != "" {
+			t.Errorf("Parse(%s): the readable statement was read as unreadable: %s", in, doc.Statements[0].Unreadable())
 		}
 	}
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -9,9 +10,12 @@ import (
 )
 
 // foreignShapes are statements an organization's repositories hold on the
-// first day, written by hand over the years: every shape the grammar allows.
-// unsafe is a fragment of the foreign-unsafe record each must get ("" for
-// none).
+// first day, written by hand over the years: every shape the grammar allows,
+// and shapes ecr-warden's model cannot read (a Principal that is a bare
+// account id, an Effect in lower case, a Sid that is a number), which AWS
+// holds (its validator was laxer once, or is laxer than its grammar: see
+// README "Unverified"). unsafe is a fragment of the foreign-unsafe record
+// each must get ("" for none).
 var foreignShapes = []struct{ name, statement, unsafe string }{
 	{"not-principal", `{"Sid":"DenyAllButCi","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:PutImage"}`, ""},
 	{"not-action", `{"Sid":"NoDelete","Effect":"Deny","Principal":{"AWS":"*"},"NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`, ""},
@@ -20,13 +24,18 @@ var foreignShapes = []struct{ name, statement, unsafe string }{
 	{"service", `{"Sid":"LambdaPull","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringLike":{"aws:sourceArn":"arn:aws:lambda:us-east-1:` + fTeamA + `:function:*"}}}`, ""},
 	{"federated", `{"Sid":"GithubOidc","Effect":"Allow","Principal":{"Federated":"arn:aws:iam::` + fTeamA + `:oidc-provider/token.actions.githubusercontent.com"},"Action":"ecr:BatchGetImage"}`, ""},
 	{"no-sid", `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:BatchGetImage"}`, ""},
+	{"bare-principal", `{"Sid":"Bare","Effect":"Allow","Principal":"` + fTeamB + `","Action":"ecr:BatchGetImage"}`, `Sid "Bare"): ecr-warden cannot read it (Statement[0]: principal "` + fTeamB + `": a string principal must be "*")`},
+	{"lower-effect", `{"Sid":"Lower","Effect":"allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:BatchGetImage"}`, `Sid "Lower"): ecr-warden cannot read it (Statement[0]: Effect "allow" must be Allow or Deny)`},
+	{"number-sid", `{"Sid":7,"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:BatchGetImage"}`, `statement 0: ecr-warden cannot read it (Statement[0].Sid: a JSON number where a string belongs)`},
 }
 
 // A backfill on the first day: every repository holds someone's statement,
 // of every shape. Each gets ecr-warden's grant beside it, the foreign
-// statement stays byte for byte, and the ones ecr-warden cannot vouch for
-// are recorded foreign-unsafe with why, by the unit's batch as by an event
-// (a unit's batch recorded none before).
+// statement stays byte for byte, and the ones ecr-warden cannot vouch for or
+// cannot read are recorded foreign-unsafe with why. A statement ecr-warden
+// cannot read never blocks the document it sits in (before, the unit
+// refused the whole document as malformed). A statement that carries the
+// Sid prefix but cannot be read refuses its own document alone, naming it.
 func TestForeignStatementsOfEveryShapeAreKept(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "placement": "repository",
@@ -36,6 +45,8 @@ func TestForeignStatementsOfEveryShapeAreKept(t *testing.T) {
 		w.aws.CreateRepository(fTeamA, fRegion, "apps/"+s.name, nil)
 		w.aws.SetRepositoryPolicy(fTeamA, fRegion, "apps/"+s.name, docOf(s.statement))
 	}
+	w.aws.CreateRepository(fTeamA, fRegion, "apps/unreadable-owned", nil)
+	w.aws.SetRepositoryPolicy(fTeamA, fRegion, "apps/unreadable-owned", docOf(`{"Sid":"EcrWardenOld","Effect":"Allow","Principal":"`+fTeamB+`","Action":"ecr:BatchGetImage"}`))
 
 	u := Work{RunID: "backfill-1", Account: fTeamA, Region: fRegion,
 		Accounts: []desired.Account{{ID: fTeamA, Status: "ACTIVE", OUPath: w.ouPath(t, fTeamA)}}}
@@ -65,7 +76,12 @@ func TestForeignStatementsOfEveryShapeAreKept(t *testing.T) {
 			hasAll(t, "foreign-unsafe record of "+name, unsafe[arn], s.unsafe)
 		}
 	}
-	if rep.Changed != len(foreignShapes) || rep.Refused != 0 || len(refused) != 0 {
-		t.Errorf("report %+v, refused %v: want %d changed, nothing refused", rep, refused, len(foreignShapes))
+	owned := repositoryResource("aws", fTeamA, fRegion, "apps/unreadable-owned").ARN
+	if got := w.aws.RepositoryPolicy(fTeamA, fRegion, "apps/unreadable-owned"); !strings.Contains(got, `"Sid":"EcrWardenOld"`) || strings.Contains(got, "EcrWardenAppsPull") {
+		t.Errorf("unreadable owned statement's document was written: %s", got)
+	}
+	hasAll(t, "refusal of apps/unreadable-owned", refused[owned], `Sid "EcrWardenOld"`, "carries the Sid prefix", "cannot be read", `a string principal must be "*"`)
+	if rep.Changed != len(foreignShapes) || rep.Refused != 1 || len(refused) != 1 {
+		t.Errorf("report %+v, refused %v: want %d changed and the unreadable owned one refused", rep, refused, len(foreignShapes))
 	}
 }

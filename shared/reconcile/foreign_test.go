@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -83,5 +84,49 @@ func TestForeignStatementsOfEveryShapeAreKept(t *testing.T) {
 	hasAll(t, "refusal of apps/unreadable-owned", refused[owned], `Sid "EcrWardenOld"`, "carries the Sid prefix", "cannot be read", `a string principal must be "*"`)
 	if rep.Changed != len(foreignShapes) || rep.Refused != 1 || len(refused) != 1 {
 		t.Errorf("report %+v, refused %v: want %d changed and the unreadable owned one refused", rep, refused, len(foreignShapes))
+	}
+}
+
+// A member registry policy that someone filled almost to ECR's 10,240
+// characters: adding the declared grant would pass the limit, so that one
+// document is refused, named with its size and what takes the space, and
+// left as AWS holds it; the PTC role and rules and every repository of the
+// unit are converged.
+func TestFullRegistryPolicyIsRefusedAloneOnTheFirstDay(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, piecesDeclaration)
+	w.aws.CreateRepository(fTeamA, fRegion, "apps/a", nil)
+	var roots []string
+	for i := range 300 {
+		roots = append(roots, `"arn:aws:iam::`+strconv.Itoa(400000000000+i)+`:root"`)
+	}
+	full := `{"Version":"2012-10-17","Statement":[{"Sid":"Partners","Effect":"Allow","Principal":{"AWS":[` + strings.Join(roots, ",") + `]},"Action":"ecr:BatchImportUpstreamImage","Resource":"*"}]}`
+	if n := len(full); n < 9800 || n > 10240 {
+		t.Fatalf("seed policy is %d characters, want just under the limit", n)
+	}
+	w.aws.SetRegistryPolicy(fTeamA, fRegion, full)
+	u := Work{RunID: "backfill-1", Account: fTeamA, Region: fRegion, Role: true,
+		Accounts: []desired.Account{{ID: fTeamA, Status: "ACTIVE", OUPath: w.ouPath(t, fTeamA)}}}
+	rep, err := w.engine.Converge(ctx, u.Cause(), u)
+	if err != nil {
+		t.Fatalf("unit: %v (a refusal is not a failure: nothing to retry)", err)
+	}
+	if got := w.aws.RegistryPolicy(fTeamA, fRegion); got != full {
+		t.Errorf("registry policy changed:\n%s", got)
+	}
+	hasAll(t, "repository policy of apps/a", w.aws.RepositoryPolicy(fTeamA, fRegion, "apps/a"), "arn:aws:iam::"+fTeamB+":root")
+	if _, _, ok := w.aws.Role(fTeamA, "ecr-warden-ptc"); !ok {
+		t.Errorf("PTC role not created; writes %v", w.aws.Writes())
+	}
+	registry := registryResource("aws", fTeamA, fRegion).ARN
+	var refusal string
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionRefused && r.Target.ARN == registry {
+			refusal = r.Error
+		}
+	}
+	hasAll(t, "refusal of the registry policy", refusal, registry, "10240", "foreign")
+	if rep.Refused != 1 || rep.Failed != 0 {
+		t.Errorf("report %+v: want the registry policy alone refused", rep)
 	}
 }

@@ -176,6 +176,39 @@ func AssumeRoleDenied(err error) bool {
 	return found
 }
 
+// RegionNotEnabled reports whether err is, anywhere in its chain, AWS
+// refusing a member's call because the account has not enabled the region
+// (an opt-in region such as af-south-1 or me-central-1): STS refusing to
+// issue credentials there (RegionDisabledException, "STS is not activated in
+// the requested region for the account ..."), or another service
+// refusing the credentials STS issued (UnrecognizedClientException,
+// InvalidClientTokenId: "The security token included in the request is
+// invalid", what AWS answers in a region the account has not enabled). The
+// same codes from STS itself would be the caller's own credentials, not the
+// member's region, and do not count.
+func RegionNotEnabled(err error) bool {
+	var found bool
+	walkErrors(err, func(e error) bool {
+		op, ok := e.(*smithy.OperationError)
+		if !ok {
+			return false
+		}
+		var inner *smithy.OperationError
+		var apiErr smithy.APIError
+		if errors.As(op.Err, &inner) || !errors.As(op.Err, &apiErr) {
+			return false // the error is the credential provider's call's, further in
+		}
+		switch code := apiErr.ErrorCode(); {
+		case code == "RegionDisabledException", strings.Contains(apiErr.ErrorMessage(), "STS is not activated in"):
+			found = true
+		case op.ServiceID != "STS" && (code == "UnrecognizedClientException" || code == "InvalidClientTokenId"):
+			found = true
+		}
+		return found
+	})
+	return found
+}
+
 // walkErrors visits err and everything it wraps (both Unwrap forms), depth
 // first, until visit returns true.
 func walkErrors(err error, visit func(error) bool) bool {

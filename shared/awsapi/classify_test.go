@@ -122,6 +122,38 @@ func TestAssumeRoleDenied(t *testing.T) {
 	}
 }
 
+// RegionNotEnabled: a member's call refused because the account has not
+// enabled the region, whichever of its documented answers AWS gives; the
+// same token codes from STS itself are the caller's own credentials.
+func TestRegionNotEnabled(t *testing.T) {
+	sts := func(err error) error {
+		return &smithy.OperationError{ServiceID: "STS", OperationName: "AssumeRole", Err: httpErr(403, err)}
+	}
+	viaECR := func(err error) error {
+		return fmt.Errorf("reading repositories of 222222222222/af-south-1: %w",
+			opErr("DescribeRepositories", fmt.Errorf("get identity: get credentials: failed to refresh cached credentials, %w", err)))
+	}
+	invalid := &smithy.GenericAPIError{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"ECR refuses the member's token there", fmt.Errorf("reading repositories: %w", opErr("DescribeRepositories", httpErr(400, invalid))), true},
+		{"STS will not issue credentials there", viaECR(sts(&smithy.GenericAPIError{Code: "RegionDisabledException", Message: "STS is not activated in the requested region for the account that is being asked to generate credentials."})), true},
+		{"STS's older answer", viaECR(sts(&smithy.GenericAPIError{Code: "AccessDenied", Message: "STS is not activated in this region for account:222222222222."})), true},
+		{"the caller's own key unknown to STS", viaECR(sts(&smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."})), false},
+		{"the role cannot be assumed", viaECR(sts(&smithy.GenericAPIError{Code: "AccessDenied", Message: "is not authorized to perform: sts:AssumeRole"})), false},
+		{"ECR denies the call", opErr("DescribeRepositories", httpErr(403, &smithy.GenericAPIError{Code: "AccessDeniedException"})), false},
+	}
+	for _, c := range cases {
+		if got := RegionNotEnabled(c.err); got != c.want {
+			t.Errorf("%s: RegionNotEnabled = %v, want %v (err: %v)", c.name, got, c.want, c.err)
+		}
+	}
+}
+
 func TestAlreadyDone(t *testing.T) {
 	for _, c := range []struct {
 		name string

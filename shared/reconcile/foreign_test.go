@@ -8,6 +8,8 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
 )
 
 // foreignShapes are statements an organization's repositories hold on the
@@ -129,4 +131,47 @@ func TestFullRegistryPolicyIsRefusedAloneOnTheFirstDay(t *testing.T) {
 	if rep.Refused != 1 || rep.Failed != 0 {
 		t.Errorf("report %+v: want the registry policy alone refused", rep)
 	}
+}
+
+// A member that has not enabled an opt-in hub region: AWS refuses the
+// execution role's credentials there (UnrecognizedClientException, "The
+// security token included in the request is invalid"). Its unit in that
+// region is left out with a summary naming the region, the account and the
+// fix, and is acknowledged instead of retried into the dead-letter queue at
+// every sweep; the other member's unit converges.
+func TestMemberRegionNotEnabledIsLeftOutNotRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, piecesDeclaration)
+	for _, a := range []string{fTeamA, fTeamB} {
+		w.aws.CreateRepository(a, fRegion, "apps/a", nil)
+	}
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if c.Account == fTeamA && c.Region == fRegion && c.Service == "ECR" {
+			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
+		}
+		return nil
+	})
+	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{fTeamA, fTeamB} {
+		u := Work{RunID: "sweep-1", Sweep: true, Account: a, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true}
+		if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
+			t.Errorf("unit of %s: %v, want it settled (a retry cannot enable the region)", a, err)
+		}
+	}
+	hasAll(t, "repository policy of the other member", w.aws.RepositoryPolicy(fTeamB, fRegion, "apps/a"), "arn:aws:iam::"+fTeamB+":root")
+	for _, wr := range w.aws.Writes() {
+		if strings.Contains(wr, fTeamA+"/") {
+			t.Errorf("wrote in the member without the region: %s", wr)
+		}
+	}
+	var summary string
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionSummary && r.Target.AccountID == fTeamA {
+			summary = r.Error
+		}
+	}
+	hasAll(t, "summary of the member's unit", summary, "left out: region "+fRegion+" is not enabled in account "+fTeamA, "enable-region", "UnrecognizedClientException")
 }

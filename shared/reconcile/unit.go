@@ -165,6 +165,10 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		x.log().Warn("moved account's statements left in place", "account", w.Account, "region", w.Region, "why", why)
 		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why), "")
 	}
+	if why, ok := x.regionNotEnabled(w, rep, err); ok {
+		x.log().Warn("member region not enabled; unit left out", "account", w.Account, "region", w.Region, "why", why)
+		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why), "")
+	}
 	errs = append(errs, err)
 	if after != "" {
 		// Stopped before the deadline with the rest of the registry left:

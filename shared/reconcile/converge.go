@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
-	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -152,11 +152,10 @@ func (e *Engine) stateFor(ctx context.Context, t trigger.Target) (*desired.State
 	case walk && e.Org == nil:
 		return nil, "", fmt.Errorf("%s's registry policy names accounts one by one, and this function cannot read the organization", t.AccountID)
 	case walk:
-		res, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
-		if err != nil {
+		var err error
+		if accounts, err = e.organizationNow(ctx, t.Region, time.Time{}); err != nil {
 			return nil, "", fmt.Errorf("walking the organization for the accounts %s's registry policy names: %w", t.AccountID, err)
 		}
-		accounts = toDesiredAll(res.Accounts)
 	default:
 		a, err := e.accountInfo(ctx, t.AccountID)
 		if err != nil {

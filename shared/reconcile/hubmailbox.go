@@ -693,7 +693,7 @@ func (e *Engine) hubRepositoryChanges(ctx context.Context, cause Cause, region s
 			return nil, rs.Err
 		}
 		repo := desired.Repository{Account: hub, Region: region, Name: rs.Name, Tags: rs.Tags}
-		owned := func(current string) ([]policy.Statement, error) {
+		owned := func(_ context.Context, current string) ([]policy.Statement, error) {
 			st, err := policy.OwnedOf(current, e.Decl.SidPrefix)
 			if err != nil {
 				return nil, err
@@ -704,7 +704,7 @@ func (e *Engine) hubRepositoryChanges(ctx context.Context, cause Cause, region s
 			return st, nil
 		}
 		step := e.repositoryStepFrom(cause, reg, repo, owned)
-		want, err := owned(rs.Policy)
+		want, err := owned(ctx, rs.Policy)
 		if err != nil {
 			items = append(items, apply.HeldChange{Step: step, Err: &apply.RefusedError{Err: fmt.Errorf("reading ecr-warden's statements in repository policy (%s): %w", rs.ARN, err)}})
 			continue

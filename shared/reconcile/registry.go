@@ -24,11 +24,19 @@ import (
 // only when the declaration allows it; otherwise a V2-only result is refused.
 
 // Registry converges one registry policy with the full desired state.
+//
+// An event's registry policy that lists accounts one by one is planned from
+// the organization as it is at each read of the policy, the one under the
+// lease included (fromOrganizationNow), not from state's accounts.
 func (e *Engine) Registry(ctx context.Context, cause Cause, state *desired.State, account, region string) (Report, error) {
 	var rep Report
-	return rep, e.run(ctx, &rep, e.registryStep(cause, account, region, func(context.Context, string) ([]policy.Statement, error) {
+	owned := func(context.Context) ([]policy.Statement, error) {
 		return state.RegistryStatements(account, region), nil
-	}))
+	}
+	if e.Org != nil && e.registryEnumerates(state, account) {
+		owned = e.fromOrganizationNow(region, desired.Account{}, func(st *desired.State) []policy.Statement { return st.RegistryStatements(account, region) })
+	}
+	return rep, e.run(ctx, &rep, e.registryStep(cause, account, region, func(ctx context.Context, _ string) ([]policy.Statement, error) { return owned(ctx) }))
 }
 
 // scopeSwitch marks a change that first switches the registry to scope V2.
@@ -145,6 +153,9 @@ func (e *Engine) heldRegistryStep(cause Cause, account, region string, owned fun
 		// as the repository step and the full plan refuse it)
 		st, err := owned(ctx, current)
 		if err != nil {
+			if walkFailed(err) {
+				return apply.Change{}, fmt.Errorf("planning registry policy (%s): %w", arn, err)
+			}
 			return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("reading ecr-warden's statements in registry policy (%s): %w", arn, err)}
 		}
 		st = e.keepExisting(ctx, filter, st)

@@ -30,12 +30,7 @@ func (e *Engine) Repository(ctx context.Context, cause Cause, self desired.Accou
 	ctx = WithPrincipalCache(ctx)
 	var rep Report
 	account := self.ID
-	// read: the accounts the policy depends on, and the repository's tags
-	// when a grant matches on them.
-	accounts, err := e.accountsForRepository(ctx, self)
-	if err != nil {
-		return rep, err
-	}
+	// read: the repository's tags when a grant matches on them.
 	reg := inventory.NewRegistry(e.Clients.ECR(account, region), account, region, inventory.RegistryOptions{})
 	repo := desired.Repository{Account: account, Region: region, Name: name}
 	arn := policy.RepositoryARN(e.Decl.Hub.Partition, region, account, name)
@@ -49,25 +44,16 @@ func (e *Engine) Repository(ctx context.Context, cause Cause, self desired.Accou
 			return rep, fmt.Errorf("reading tags of repository %s: %w", arn, err)
 		}
 	}
-	// desired, plan, apply.
-	state := desired.New(e.Decl, accounts)
-	return rep, e.run(ctx, &rep, e.repositoryStep(cause, reg, state, repo, nil))
-}
-
-// accountsForRepository returns the accounts a repository's policy depends
-// on: the repository's own account (for OU-scoped registries), plus the
-// walked part of the organization when a repository grant enumerates.
-func (e *Engine) accountsForRepository(ctx context.Context, self desired.Account) ([]desired.Account, error) {
-	accounts := []desired.Account{self}
-	all, ous := e.Decl.RepositoryEnumeration()
-	if (all || len(ous) > 0) && e.Org != nil {
-		res, err := e.Org.Walk(ctx, inventory.WalkScope{All: all, OUPaths: ous})
-		if err != nil {
-			return nil, fmt.Errorf("walking the organization for enumerated repository grants: %w", err)
-		}
-		accounts = append(accounts, toDesiredAll(res.Accounts)...)
+	// desired, plan, apply. The repository's own account decides
+	// OU-scoped registries; a grant that lists accounts one by one is
+	// planned from the organization as it is at each read, the one under
+	// the lease included.
+	if all, ous := e.Decl.RepositoryEnumeration(); (all || len(ous) > 0) && e.Org != nil {
+		owned := e.fromOrganizationNow(region, self, func(st *desired.State) []policy.Statement { return st.RepositoryStatements(repo) })
+		return rep, e.run(ctx, &rep, e.repositoryStepFrom(cause, reg, repo, func(ctx context.Context, _ string) ([]policy.Statement, error) { return owned(ctx) }))
 	}
-	return accounts, nil
+	state := desired.New(e.Decl, []desired.Account{self})
+	return rep, e.run(ctx, &rep, e.repositoryStep(cause, reg, state, repo, nil))
 }
 
 // repositoryStep builds the step for one repository policy from the full
@@ -83,7 +69,9 @@ func (e *Engine) accountsForRepository(ctx context.Context, self desired.Account
 // reports it or a write happens; a converged repository, or one matched by
 // name alone, never pays for it.
 func (e *Engine) repositoryStep(cause Cause, reg *inventory.Registry, state *desired.State, repo desired.Repository, known *string) apply.Step {
-	s := e.repositoryStepFrom(cause, reg, repo, func(string) ([]policy.Statement, error) { return state.RepositoryStatements(repo), nil })
+	s := e.repositoryStepFrom(cause, reg, repo, func(context.Context, string) ([]policy.Statement, error) {
+		return state.RepositoryStatements(repo), nil
+	})
 	if known == nil {
 		return s
 	}
@@ -127,7 +115,7 @@ func (e *Engine) planRepository(repo desired.Repository, arn, current string, ow
 // or removes one principal of an enumerating statement). owned is called on
 // every read, including the re-read under the lease, so two account events
 // updating the same policy at once never drop each other's principal.
-func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo desired.Repository, owned func(current string) ([]policy.Statement, error)) apply.Step {
+func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo desired.Repository, owned func(ctx context.Context, current string) ([]policy.Statement, error)) apply.Step {
 	client := e.Clients.ECR(repo.Account, repo.Region)
 	target := repositoryResource(e.Decl.Hub.Partition, repo.Account, repo.Region, repo.Name)
 	arn := target.ARN
@@ -146,8 +134,11 @@ func (e *Engine) repositoryStepFrom(cause Cause, reg *inventory.Registry, repo d
 		if err = e.confirmGone(ctx, arn, repo.Name, err, registryMissing(reg)); err != nil {
 			return apply.Change{}, fmt.Errorf("reading repository policy (%s): %w", arn, err)
 		}
-		want, err := owned(current)
+		want, err := owned(ctx, current)
 		if err != nil {
+			if walkFailed(err) {
+				return apply.Change{}, fmt.Errorf("planning repository policy (%s): %w", arn, err)
+			}
 			return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("reading ecr-warden's statements in repository policy (%s): %w", arn, err)}
 		}
 		return e.planRepository(repo, arn, current, e.keepExisting(ctx, filter, want))

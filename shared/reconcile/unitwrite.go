@@ -189,21 +189,10 @@ func (e *Engine) registryEnumerates(state *desired.State, account string) bool {
 func (e *Engine) organizationUnderLease(ctx context.Context, h apply.HeldLease, w Work) ([]desired.Account, error) {
 	wctx, cancel := context.WithTimeout(ctx, time.Until(h.Expires())/2)
 	defer cancel()
-	walk := func(ctx context.Context) ([]inventory.Account, error) {
-		walk, err := e.Org.Walk(ctx, inventory.WalkScope{All: true})
-		return walk.Accounts, err
-	}
-	var accounts []inventory.Account
-	var err error
-	if e.Views != nil {
-		accounts, err = e.Views.accounts(wctx, e.log(), w.Region, w.WalkedAt, walk)
-	} else {
-		accounts, err = walk(wctx)
-	}
+	org, err := e.organizationNow(wctx, w.Region, w.WalkedAt)
 	if err != nil {
 		return nil, fmt.Errorf("walking the organization under the lease of registry %s/%s: %w", w.Account, w.Region, err)
 	}
-	org := toDesiredAll(accounts)
 	if own, ok := findAccount(w.Accounts, w.Account); ok {
 		if _, listed := findAccount(org, w.Account); !listed {
 			org = append(org, own)

@@ -336,7 +336,8 @@ func (e *Engine) summarize(ctx context.Context, cause Cause, w Work, rep Report,
 	if uerr != nil {
 		msg := uerr.Error()
 		if len(msg) > 2000 {
-			msg = msg[:2000] + "…"
+			// Cut on a character: an audit record holds valid UTF-8.
+			msg = strings.ToValidUTF8(msg[:2000], "") + "…"
 		}
 		rec.Error = msg
 	}

@@ -2,9 +2,11 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
@@ -99,6 +101,21 @@ func TestWorkerUnitConvergesItsAccountWhereTheOrganizationHasIt(t *testing.T) {
 	for _, r := range w.records(t) {
 		if r.Decision == audit.DecisionOrganizationWalk {
 			t.Errorf("a unit whose entry is right recorded an organization walk: %s", r.Error)
+		}
+	}
+}
+
+// A unit's summary clips a long error on a character boundary: the cut at
+// 2,000 bytes falls inside a two-byte character here.
+func TestSummaryClipsALongErrorOnACharacter(t *testing.T) {
+	w := newWorld(t, "")
+	uerr := errors.New(strings.Repeat("a", 1999) + strings.Repeat("é", 10))
+	if err := w.engine.summarize(context.Background(), Cause{}, Work{Account: fTeamA, Region: fRegion}, Report{}, time.Second, uerr, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionSummary && (!utf8.ValidString(r.Error) || !strings.HasSuffix(r.Error, strings.Repeat("a", 10)+"…")) {
+			t.Errorf("summary error is not valid UTF-8 clipped after the last whole character: ...%q", r.Error[len(r.Error)-12:])
 		}
 	}
 }

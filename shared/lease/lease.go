@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -60,6 +61,10 @@ const (
 	// put succeeds over a lapsed lease. It doubles as the table's DynamoDB
 	// TTL attribute: a lapsed lease is free anyway, so TTL may delete it.
 	AttrExpiresAt = "expiresAt"
+	// AttrWanted (N, Unix seconds) is set on a held lease by a writer that
+	// waits for it, until when it waits (Want); the holder's release
+	// returns it, and the holder's next take of the same key yields.
+	AttrWanted = "wantedUntil"
 )
 
 // Defaults for Options.
@@ -85,6 +90,9 @@ type BusyError struct {
 	// Until is when the holder's lease lapses unless renewed.
 	Until  time.Time
 	Waited time.Duration
+	// owner is the holder's owner token, which Want's mark is conditional
+	// on ("" when the refusal did not carry it).
+	owner string
 }
 
 func (e *BusyError) Error() string {
@@ -126,7 +134,22 @@ type Leaser struct {
 	log      *slog.Logger
 	// sleep waits d or until ctx ends; tests replace it to step time.
 	sleep func(ctx context.Context, d time.Duration) error
+	// yields holds, per key, until when this process's next take of a
+	// lease it released while someone waited for it holds back.
+	yields *yields
 }
+
+// yields is Leaser.yields.
+type yields struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// yieldFor is how long a holder that released a wanted lease holds back
+// its next take of the same key: longer than the longest pause of any
+// waiter between two looks (Acquire's DefaultMaxBackoff; the hub mailbox's
+// posters pause less), so the waiter's next look finds the lease free.
+const yieldFor = DefaultMaxBackoff + 100*time.Millisecond
 
 // New returns a Leaser over table, whose only key is AttrPK (S).
 func New(db dynamoAPI, table string, opt Options) (*Leaser, error) {
@@ -137,7 +160,8 @@ func New(db dynamoAPI, table string, opt Options) (*Leaser, error) {
 		return nil, fmt.Errorf("lease: no DynamoDB client for table %s", table)
 	}
 	l := &Leaser{db: db, table: table, holder: opt.Holder, maxWait: opt.MaxWait,
-		min: opt.MinBackoff, max: opt.MaxBackoff, now: opt.Now, sleep: sleepCtx, log: opt.Logger}
+		min: opt.MinBackoff, max: opt.MaxBackoff, now: opt.Now, sleep: sleepCtx, log: opt.Logger,
+		yields: &yields{until: map[string]time.Time{}}}
 	if l.holder == "" {
 		l.holder = lambdacontext.FunctionName
 	}
@@ -191,9 +215,13 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 		return nil, fmt.Errorf("lease %s: ttl %s must be positive", key, ttl)
 	}
 	holder, owner := l.identity(ctx)
+	if err := l.yieldBefore(ctx, key); err != nil {
+		return nil, fmt.Errorf("lease: taking %s: %w", key, err)
+	}
 	start := l.now()
 	backoff := l.min
 	conflicts := 0
+	wanted := "" // the holder this Acquire marked
 	for {
 		put, expires := l.takePut(key, holder, owner, ttl)
 		_, err := l.db.PutItem(ctx, put)
@@ -224,6 +252,12 @@ func (l *Leaser) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 		if busy.Waited+pause > l.maxWait {
 			l.record(conflicts, busy.Waited)
 			return nil, busy
+		}
+		if busy.owner != wanted {
+			// Tell the holder this take waits: one that takes the lease
+			// again at once (a unit's next chunk) lets it go first.
+			wanted = busy.owner
+			l.want(ctx, busy, start.Add(l.maxWait))
 		}
 		if err := l.sleep(ctx, pause); err != nil {
 			return nil, fmt.Errorf("%w (%w)", busy, err)
@@ -277,6 +311,9 @@ func ownedBy(item map[string]types.AttributeValue, owner string) bool {
 // returned it (nil or partial: "unknown" holder, zero Until).
 func busyOf(key string, item map[string]types.AttributeValue, waited time.Duration) *BusyError {
 	busy := &BusyError{Key: key, Holder: "unknown", Waited: waited}
+	if v, ok := item[AttrOwner].(*types.AttributeValueMemberS); ok {
+		busy.owner = v.Value
+	}
 	if v, ok := item[AttrHolder].(*types.AttributeValueMemberS); ok {
 		busy.Holder = v.Value
 	}
@@ -342,17 +379,25 @@ func (l *Lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	_, err := l.leaser.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	out, err := l.leaser.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(l.leaser.table),
 		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: l.Key}},
 		ConditionExpression:       aws.String("#owner = :me"),
 		ExpressionAttributeNames:  map[string]string{"#owner": AttrOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: l.Owner}},
+		// The item as it was: whether someone waits for the lease
+		// (AttrWanted), at no extra call.
+		ReturnValues: types.ReturnValueAllOld,
 	})
 	if err != nil {
 		return l.ownerErr("releasing", err)
 	}
 	l.released = true
+	if v, ok := out.Attributes[AttrWanted].(*types.AttributeValueMemberN); ok {
+		if sec, err := strconv.ParseInt(v.Value, 10, 64); err == nil && time.Unix(sec, 0).After(l.leaser.now()) {
+			l.leaser.yields.set(l.Key, l.leaser.now().Add(yieldFor))
+		}
+	}
 	return nil
 }
 

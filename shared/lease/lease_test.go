@@ -573,3 +573,57 @@ func TestTakeWhoseAnswerWasLostIsHeld(t *testing.T) {
 		t.Fatal("the release left the lease")
 	}
 }
+
+// A holder that takes a lease again right after each release (a backfill
+// unit, chunk after chunk) lets a waiter in between two takes: the waiter
+// marks the hold it meets, the release returns the mark, and the holder's
+// next take yields one backoff. Without the mark the waiter's looks (every
+// 200 ms here) land in the gap of one call between a release and the next
+// take only by chance, and it gives up busy after 3 s. Five waits in a row
+// each get the lease; the holder goes on taking it between them (yielding
+// about a second after each release a waiter marked).
+func TestAWaiterGetsALeaseItsHolderTakesAgainAndAgain(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	key := RegistryKey("222222222222", "eu-west-1")
+	unit, err := New(db, table, Options{Holder: "unit", MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	event, err := New(db, table, Options{Holder: "event", MaxWait: 3 * time.Second, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, chunks := make(chan struct{}), make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				chunks <- n
+				return
+			default:
+			}
+			if err := unit.Do(ctx, key, time.Minute, func(context.Context) error { time.Sleep(100 * time.Millisecond); return nil }); err != nil {
+				t.Errorf("unit chunk %d: %v", n, err)
+			}
+			n++
+		}
+	}()
+	for i := range 5 {
+		time.Sleep(150 * time.Millisecond)
+		ls, err := event.Acquire(ctx, key, time.Minute)
+		if err != nil {
+			t.Errorf("wait %d: %v", i, err)
+			continue
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := ls.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if n := <-chunks; n < 2 {
+		t.Errorf("the unit took the lease %d times, want it going on between the waits", n)
+	}
+}

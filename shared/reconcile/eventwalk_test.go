@@ -7,8 +7,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
@@ -97,4 +101,47 @@ func departsBeforeHold(t *testing.T, w *world, leases *lease.Leaser) *Engine {
 	}}
 	event.Exec = &exec
 	return &event
+}
+
+// An account event whose hub change waits behind a holder that does not
+// drain the mailbox (a backfill or sweep unit, which takes the hub
+// registry's lease again after every chunk) marks that hold as wanted, so
+// the unit's next take yields and the change gets the lease between two
+// chunks (lease.Leaser.Want); then it is written.
+func TestAHubChangeWaitingBehindAUnitMarksItsHold(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, "")
+	key := lease.RegistryKey(fHub, fRegion)
+	chunk, err := leases.Acquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: "evt-join"}}, desired.Account{ID: fTeamA, Status: "ACTIVE", OUPath: path}, true)
+		done <- err
+	}()
+	db := dynamodb.NewFromConfig(server.Config(region))
+	marked := func() bool {
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("leases"), ConsistentRead: aws.Bool(true),
+			Key: map[string]ddbtypes.AttributeValue{lease.AttrPK: &ddbtypes.AttributeValueMemberS{Value: key}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok := out.Item[lease.AttrWanted]
+		return ok
+	}
+	for deadline := time.Now().Add(5 * time.Second); !marked(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			chunk.Release(ctx)
+			t.Fatalf("the waiting hub change did not mark the unit's hold as wanted: %v", <-done)
+		}
+	}
+	if err := chunk.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("HubForAccount: %v", err)
+	}
+	hasAll(t, "hub registry policy", w.aws.RegistryPolicy(fHub, fRegion), "arn:aws:iam::"+fTeamA+":root")
 }

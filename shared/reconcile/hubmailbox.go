@@ -34,6 +34,7 @@ type mailboxes interface {
 	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
 	Abandon(ctx context.Context, ls *lease.Lease) error
 	MarkRefused(ctx context.Context, key string, marked []lease.Entry) error
+	Want(ctx context.Context, busy *lease.BusyError, until time.Time) error
 }
 
 var (
@@ -108,6 +109,7 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 	start := time.Now()
 	pause := 50 * time.Millisecond
 	first := true
+	var seen, marked *lease.BusyError // the hold this poster last met, and the one it marked as wanted
 	for {
 		switch {
 		case !box.Has(acct.ID):
@@ -142,6 +144,21 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 				return rep, err
 			default:
 				busy = err
+				// A holder that does not drain (a unit taking the lease
+				// chunk after chunk) lets a marked waiter in between two
+				// chunks (lease.Leaser.Want). Marked when met twice: a
+				// racing taker opens the mailbox at once, and a burst of
+				// joins pays nothing.
+				var held *lease.BusyError
+				if errors.As(err, &held) {
+					if held.SameHolder(seen) && !held.SameHolder(marked) {
+						marked = held
+						if werr := mb.Want(ctx, held, start.Add(hubWaitMax)); werr != nil {
+							e.log().Warn("cannot mark the hub registry policy's lease as wanted; waiting without it", "key", key, "error", werr.Error())
+						}
+					}
+					seen = held
+				}
 			}
 		}
 		first = false

@@ -176,6 +176,21 @@ func AssumeRoleDenied(err error) bool {
 	return found
 }
 
+// EnabledByDefault reports whether every account has region enabled and
+// cannot disable it: the regions AWS launched before 20 March 2019 (and
+// the China and GovCloud partitions' regions). Every region launched since
+// is opt-in. An account's refusal in such a region is never the region's.
+func EnabledByDefault(region string) bool {
+	switch region {
+	case "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+		"ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2",
+		"ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1",
+		"cn-north-1", "cn-northwest-1", "us-gov-west-1", "us-gov-east-1":
+		return true
+	}
+	return false
+}
+
 // RegionNotEnabled reports whether err is, anywhere in its chain, AWS
 // refusing a member's call because the account has not enabled the region
 // (an opt-in region such as af-south-1 or me-central-1): STS refusing to

@@ -60,12 +60,18 @@ type world struct {
 // pullThroughCache are the given JSON (either may be empty).
 func newWorld(t *testing.T, rest string) *world {
 	t.Helper()
+	return newWorldIn(t, fRegion, rest)
+}
+
+// newWorldIn is newWorld with the hub, and its engine, in region instead.
+func newWorldIn(t *testing.T, region, rest string) *world {
+	t.Helper()
 	f := fakeaws.New()
 	f.Organization(fOrgID, fMgmt)
 	f.Join(fHub)
 	f.Join(fTeamA, "workloads")
 	f.Join(fTeamB, "workloads")
-	src := `{"hub": {"accountId": "` + fHub + `", "regions": ["` + fRegion + `"], "organizationId": "` + fOrgID + `", "managementAccountId": "` + fMgmt + `"}`
+	src := `{"hub": {"accountId": "` + fHub + `", "regions": ["` + region + `"], "organizationId": "` + fOrgID + `", "managementAccountId": "` + fMgmt + `"}`
 	if rest != "" {
 		src += ", " + rest
 	}
@@ -80,7 +86,7 @@ func newWorld(t *testing.T, rest string) *world {
 	e := &Engine{Decl: decl, Clients: fakeClients{f}, Exec: &apply.Executor{Trail: trail, Leases: fakeaws.NewLeases()},
 		Org: inventory.NewOrg(f.Organizations(), inventory.OrgOptions{}), Log: slog.New(slog.DiscardHandler),
 		// No waiting: a refusal is refused again at once here.
-		PrincipalWait: time.Nanosecond, RepositoryWait: time.Nanosecond, Region: fRegion}
+		PrincipalWait: time.Nanosecond, RepositoryWait: time.Nanosecond, Region: region}
 	return &world{aws: f, trail: trail, engine: e, start: time.Now().Add(-time.Minute)}
 }
 

@@ -141,12 +141,13 @@ func TestFullRegistryPolicyIsRefusedAloneOnTheFirstDay(t *testing.T) {
 // every sweep; the other member's unit converges.
 func TestMemberRegionNotEnabledIsLeftOutNotRetried(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t, piecesDeclaration)
+	const optIn = "af-south-1" // an opt-in region
+	w := newWorldIn(t, optIn, piecesDeclaration)
 	for _, a := range []string{fTeamA, fTeamB} {
-		w.aws.CreateRepository(a, fRegion, "apps/a", nil)
+		w.aws.CreateRepository(a, optIn, "apps/a", nil)
 	}
 	w.aws.Fail(func(c fakeaws.Call) error {
-		if c.Account == fTeamA && c.Region == fRegion && c.Service == "ECR" {
+		if c.Account == fTeamA && c.Region == optIn && c.Service == "ECR" {
 			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
 		}
 		return nil
@@ -156,12 +157,12 @@ func TestMemberRegionNotEnabledIsLeftOutNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range []string{fTeamA, fTeamB} {
-		u := Work{RunID: "sweep-1", Sweep: true, Account: a, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true}
+		u := Work{RunID: "sweep-1", Sweep: true, Account: a, Region: optIn, Accounts: toDesiredAll(walk.Accounts), Role: true}
 		if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
 			t.Errorf("unit of %s: %v, want it settled (a retry cannot enable the region)", a, err)
 		}
 	}
-	hasAll(t, "repository policy of the other member", w.aws.RepositoryPolicy(fTeamB, fRegion, "apps/a"), "arn:aws:iam::"+fTeamB+":root")
+	hasAll(t, "repository policy of the other member", w.aws.RepositoryPolicy(fTeamB, optIn, "apps/a"), "arn:aws:iam::"+fTeamB+":root")
 	for _, wr := range w.aws.Writes() {
 		if strings.Contains(wr, fTeamA+"/") {
 			t.Errorf("wrote in the member without the region: %s", wr)
@@ -173,5 +174,29 @@ func TestMemberRegionNotEnabledIsLeftOutNotRetried(t *testing.T) {
 			summary = r.Error
 		}
 	}
-	hasAll(t, "summary of the member's unit", summary, "left out: region "+fRegion+" is not enabled in account "+fTeamA, "enable-region", "UnrecognizedClientException")
+	hasAll(t, "summary of the member's unit", summary, "left out: region "+optIn+" is not enabled in account "+fTeamA, "enable-region", "UnrecognizedClientException")
+}
+
+// The same refusal in a region every account has enabled is not the
+// region's (awsapi.EnabledByDefault): the unit fails, to be retried and, if
+// it goes on, dead-lettered with AWS's answer, instead of being settled as
+// left out at every sweep.
+func TestRefusedCredentialsInADefaultRegionFailTheUnit(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, piecesDeclaration)
+	w.aws.CreateRepository(fTeamA, fRegion, "apps/a", nil)
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if c.Account == fTeamA && c.Service == "ECR" {
+			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
+		}
+		return nil
+	})
+	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true}
+	if _, err := w.engine.Converge(ctx, u.Cause(), u); err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") {
+		t.Errorf("unit in %s: %v, want it failed with AWS's answer (%s is enabled in every account)", fRegion, err, fRegion)
+	}
 }

@@ -15,9 +15,11 @@ import (
 // region, the account and AWS's answer; the account's other regions, and
 // every other unit, converge as usual, and the first sweep after the region
 // is enabled converges this one. Only a unit that read nothing counts: a
-// refusal after some documents were read is the token's, not the region's.
+// refusal after some documents were read is the token's, not the region's,
+// and so is one in a region every account has enabled
+// (awsapi.EnabledByDefault): that unit fails and is retried as any other.
 func (e *Engine) regionNotEnabled(w Work, rep Report, err error) (string, bool) {
-	if w.Account == e.Decl.Hub.AccountID || rep.Examined > 0 || !awsapi.RegionNotEnabled(err) {
+	if w.Account == e.Decl.Hub.AccountID || rep.Examined > 0 || awsapi.EnabledByDefault(w.Region) || !awsapi.RegionNotEnabled(err) {
 		return "", false
 	}
 	return fmt.Sprintf("left out: region %s is not enabled in account %s (AWS refuses the execution role's credentials there, which it answers for an opt-in region the account has not enabled), so nothing of its registry was read or written; enable the region in the account (aws account enable-region --account-id %s --region-name %s) and the next sweep converges it: %v",

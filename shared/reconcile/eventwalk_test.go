@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,22 +15,6 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
-
-// beforeHold runs its hook once, just before the first lease is taken
-// through it: the moment between an event's first plan and its plan under
-// the lease.
-type beforeHold struct {
-	inner interface {
-		Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h lease.Held) error) error
-	}
-	once sync.Once
-	hook func()
-}
-
-func (b *beforeHold) Hold(ctx context.Context, key string, ttl time.Duration, fn func(ctx context.Context, h lease.Held) error) error {
-	b.once.Do(b.hook)
-	return b.inner.Hold(ctx, key, ttl, fn)
-}
 
 // An event's document that lists accounts one by one is planned under its
 // lease from the organization as it is then. A drift event on the hub
@@ -93,7 +76,7 @@ func TestEventPlansUnderTheLeaseFromTheOrganizationAsItIsThen(t *testing.T) {
 func departsBeforeHold(t *testing.T, w *world, leases *lease.Leaser) *Engine {
 	departure, event := *w.engine, *w.engine
 	exec := *w.engine.Exec
-	exec.Leases = &beforeHold{inner: leases, hook: func() {
+	exec.Leases = &holdAfter{leases: leases, first: func() {
 		w.aws.Leave(fGone)
 		if _, err := departure.Account(context.Background(), target(trigger.KindAccountDeparted, fGone)); err != nil {
 			t.Errorf("departure: %v", err)

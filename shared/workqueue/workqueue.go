@@ -51,52 +51,75 @@ type Queue struct {
 // returns how many were sent. On a FIFO queue each account and region is its
 // own message group, so two runs never converge the same registry at once.
 // A unit too large for one message is refused before anything is sent.
+//
+// Units are encoded batch by batch as they are sent, never all at once: a
+// unit that carries the organization is about 110 bytes per account, so the
+// 4,000 units of 1,000 members in 4 regions whose grants enumerate are 440 MB
+// of message bodies, more than the backfill's 512 MB holds beside the walk
+// (TestSendHoldsOneBatchAtATime). The size check therefore encodes each unit
+// once more, and keeps nothing of it.
 func (q Queue) Send(ctx context.Context, units []reconcile.Work) (int, error) {
 	if q.URL == "" {
 		return 0, fmt.Errorf("sending %d work units: no work queue URL", len(units))
 	}
-	fifo := strings.HasSuffix(q.URL, ".fifo")
-	entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, len(units))
-	sizes := make([]int, 0, len(units))
-	for i, w := range units {
-		body, err := json.Marshal(w)
-		if err != nil {
-			return 0, fmt.Errorf("encoding unit %s/%s: %w", w.Account, w.Region, err)
+	for _, w := range units {
+		if _, err := encode(w); err != nil {
+			return 0, err
 		}
-		if len(body) > MaxMessageBytes {
-			return 0, fmt.Errorf("unit %s/%s is %d bytes, over the SQS message limit of %d: the organization is too large to ship with every unit; use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, len(body), MaxMessageBytes)
+	}
+	fifo := strings.HasSuffix(q.URL, ".fifo")
+	sent, bytes := 0, 0
+	batch := make([]sqstypes.SendMessageBatchRequestEntry, 0, maxBatchEntries)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		n, err := q.sendBatch(ctx, batch)
+		sent += n
+		clear(batch) // drop the bodies sent
+		batch, bytes = batch[:0], 0
+		return err
+	}
+	for i, w := range units {
+		if w.Delay > 0 && fifo {
+			// A FIFO queue takes no per-message delay, and needs none: a
+			// message group (the account and region) keeps its order.
+			continue
+		}
+		body, err := encode(w)
+		if err != nil {
+			return sent, err
+		}
+		if len(batch) == maxBatchEntries || bytes+len(body) > MaxMessageBytes {
+			if err := flush(); err != nil {
+				return sent, err
+			}
 		}
 		e := sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("u%d", i)), MessageBody: aws.String(string(body))}
 		if w.Delay > 0 {
-			if fifo {
-				// A FIFO queue takes no per-message delay, and needs none:
-				// a message group (the account and region) keeps its order.
-				continue
-			}
 			e.DelaySeconds = int32(min(w.Delay, maxDelay) / time.Second)
 		}
 		if fifo {
 			e.MessageGroupId = aws.String(w.Account + "-" + w.Region)
 			e.MessageDeduplicationId = aws.String(w.RunID + "-" + w.Account + "-" + w.Region)
 		}
-		entries = append(entries, e)
-		sizes = append(sizes, len(body))
+		batch = append(batch, e)
+		bytes += len(body)
 	}
-	sent := 0
-	for start := 0; start < len(entries); {
-		end, bytes := start, 0
-		for end < len(entries) && end-start < maxBatchEntries && bytes+sizes[end] <= MaxMessageBytes {
-			bytes += sizes[end]
-			end++
-		}
-		n, err := q.sendBatch(ctx, entries[start:end])
-		sent += n
-		if err != nil {
-			return sent, err
-		}
-		start = end
+	return sent, flush()
+}
+
+// encode is a unit's message body, or an error naming a unit over SQS's
+// message limit.
+func encode(w reconcile.Work) ([]byte, error) {
+	body, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encoding unit %s/%s: %w", w.Account, w.Region, err)
 	}
-	return sent, nil
+	if len(body) > MaxMessageBytes {
+		return nil, fmt.Errorf("unit %s/%s is %d bytes, over the SQS message limit of %d: the organization is too large to ship with every unit; use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, len(body), MaxMessageBytes)
+	}
+	return body, nil
 }
 
 // sendBatch sends one batch; entries SQS fails on its side (throttled,

@@ -283,7 +283,21 @@ func (h *handler) checkPlan(ctx context.Context, units []reconcile.Work, resp *r
 	h.log.ErrorContext(ctx, "backfill plan refuses documents; nothing applied", "runId", resp.RunID,
 		"refused", plan.Summary.Refused, "errors", plan.Summary.Errors)
 	return fmt.Errorf("the plan refuses %d document(s), so nothing that adds access was applied (requireCleanPlan; deploy with -c allowRefusals=true, "+
-		"or invoke without requireCleanPlan, to apply the rest): %s", plan.Summary.Refused, strings.Join(plan.Summary.Errors, "; "))
+		"or invoke without requireCleanPlan, to apply the rest): %s", plan.Summary.Refused, firstErrors(plan.Summary.Errors, resp.RunID))
+}
+
+// shownErrors is how many of a plan's errors a refused run's error names:
+// the error is the invocation's answer and its log line, and a plan of
+// 50,000 refused repositories would make it megabytes long.
+const shownErrors = 20
+
+// firstErrors joins the first shownErrors errors and says how many more
+// there are and where they are.
+func firstErrors(errs []string, runID string) string {
+	if len(errs) <= shownErrors {
+		return strings.Join(errs, "; ")
+	}
+	return strings.Join(errs[:shownErrors], "; ") + fmt.Sprintf("; and %d more (make audit RUN=%s ARGS=\"-decision refused,failed\")", len(errs)-shownErrors, runID)
 }
 
 // plannedIn is the number of documents a plan would write (0 for no summary).
@@ -338,7 +352,23 @@ func (h *handler) runInline(ctx context.Context, units []reconcile.Work, resp *r
 
 // fitResponse cuts the plan until the response fits Lambda's synchronous
 // payload limit, and says so: the audit trail holds every planned change.
+// The summary's errors (one per refused or failed document) are cut first
+// to half the limit: a grant that no repository policy can hold refuses
+// every repository it matches, 50,000 errors of about 400 characters each
+// (20 MB), and a response over the limit is no answer at all
+// (TestDryRunAnswerFitsLambdasLimit).
 func fitResponse(resp response) response {
+	if s := resp.Summary; s != nil && len(s.Errors) > 0 {
+		total, errs := len(s.Errors), s.Errors
+		for len(errs) > 0 && jsonSize(errs) > maxResponseBytes/2 {
+			errs = errs[:len(errs)/2]
+		}
+		if len(errs) < total {
+			counts := *s
+			counts.Errors = append(errs[:len(errs):len(errs)], fmt.Sprintf("… and %d more refusals and failures (Lambda's response limit); every one is in the audit trail of run %s (make audit RUN=%s ARGS=\"-decision refused,failed\")", total-len(errs), resp.RunID, resp.RunID))
+			resp.Summary = &counts
+		}
+	}
 	total := len(resp.Plan)
 	for {
 		b, err := json.Marshal(resp)
@@ -348,6 +378,12 @@ func fitResponse(resp response) response {
 		resp.Plan = resp.Plan[:len(resp.Plan)/2]
 		resp.PlanTruncated = fmt.Sprintf("%d changes planned; the first %d are shown (Lambda's response limit); every one is in the audit trail as a planned record of run %s (make audit)", total, len(resp.Plan), resp.RunID)
 	}
+}
+
+// jsonSize is the length of v's JSON encoding (0 when it has none).
+func jsonSize(v any) int {
+	b, _ := json.Marshal(v)
+	return len(b)
 }
 
 // send queues one message per unit on the work queue (shared/workqueue).

@@ -311,11 +311,11 @@ func TestHandlerForResumesThroughTheWorkQueue(t *testing.T) {
 	if h.queue != reconcile.UnitQueue(q) {
 		t.Errorf("handler queue %v, want the environment's work queue", h.queue)
 	}
-	if eng, ok := h.engine.(*reconcile.Engine); !ok || eng.UnitReserve != reconcile.DefaultUnitReserve || !eng.VerifyUnits {
-		t.Errorf("handler engine %#v, want a *reconcile.Engine that stops %v before its deadline and verifies its units' accounts", h.engine, reconcile.DefaultUnitReserve)
+	if eng, ok := h.engine.(*reconcile.Engine); !ok || eng.UnitReserve != reconcile.DefaultUnitReserve || !eng.VerifyUnits || !eng.CountsOnly {
+		t.Errorf("handler engine %#v, want a *reconcile.Engine that stops %v before its deadline, verifies its units' accounts and keeps counts only", h.engine, reconcile.DefaultUnitReserve)
 	}
-	if env.Engine.UnitReserve != 0 || env.Engine.VerifyUnits {
-		t.Errorf("the environment's engine was changed: reserve %v, verify %v", env.Engine.UnitReserve, env.Engine.VerifyUnits)
+	if env.Engine.UnitReserve != 0 || env.Engine.VerifyUnits || env.Engine.CountsOnly {
+		t.Errorf("the environment's engine was changed: reserve %v, verify %v, counts only %v", env.Engine.UnitReserve, env.Engine.VerifyUnits, env.Engine.CountsOnly)
 	}
 }
 

@@ -37,5 +37,6 @@ func handlerFor(e *function.Env) *handler {
 	engine := *e.Engine
 	engine.UnitReserve = reconcile.DefaultUnitReserve // a unit resumes rather than run out of time
 	engine.VerifyUnits = true                         // a unit's entry for its own account is read from the organization
+	engine.CountsOnly = true                          // the log line and summary record carry counts: no diff per write held
 	return &handler{decl: e.Decl, engine: &engine, queue: e.Engine.Queue, trail: e.Trail, log: e.Log}
 }

@@ -91,6 +91,12 @@ type Engine struct {
 	// invoke by a principal allowed lambda:InvokeFunction), and the entry's
 	// OU path decides the member's own documents.
 	VerifyUnits bool
+	// CountsOnly keeps a unit's Report to its counts and its first
+	// keptErrors errors: no ReportedChange per write. The worker sets it:
+	// it logs and records counts only, and a hub unit of 50,000 repositories
+	// held about 60 MB of diffs until its try ended (BenchmarkHubUnitAtScale),
+	// four such units per batch beside the rest in 512 MB.
+	CountsOnly bool
 	// clock and chunk are tests' handles on the early stop: the time a
 	// chunk starts and ends (default time.Now), and the repositories per
 	// chunk (default unitChunk).

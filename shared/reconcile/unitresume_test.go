@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 )
 
 // resumeDeclaration has a registry-placement grant in every member (a
@@ -113,5 +118,55 @@ func TestALargeRegistryResumesWhereItsLastTryStopped(t *testing.T) {
 	rep, err := w.engine.Converge(context.Background(), whole.Cause(), whole)
 	if err != nil || rep.Continue != nil || rep.Unchanged != len(names)+1 {
 		t.Errorf("whole unit without a deadline: %+v, %v; want all %d repositories and the registry policy, unchanged, in one try", rep, err, len(names))
+	}
+}
+
+// The worker keeps a unit's counts, not a ReportedChange per write
+// (Engine.CountsOnly): it logs and records counts only, and at 50,000
+// repositories the changes' diffs were about 60 MB held until the try ended.
+// The counts stay exact, the first errors are kept for the log line, and
+// every document still has its own audit record.
+func TestAWorkerUnitKeepsCountsNotChanges(t *testing.T) {
+	for _, countsOnly := range []bool{false, true} {
+		w := newWorld(t, resumeDeclaration)
+		for i := range 60 {
+			w.aws.CreateRepository(fTeamA, fRegion, fmt.Sprintf("apps/r%02d", i), nil)
+		}
+		for i := range 30 {
+			w.aws.CreateRepository(fTeamA, fRegion, fmt.Sprintf("apps/s%02d", i), nil)
+		}
+		w.aws.Fail(func(c fakeaws.Call) error {
+			if in, ok := c.Input.(*ecr.SetRepositoryPolicyInput); ok && strings.HasPrefix(aws.ToString(in.RepositoryName), "apps/s") {
+				return fakeaws.APIError("ThrottlingException", "Rate exceeded")
+			}
+			return nil
+		})
+		w.engine.chunk = 20
+		w.engine.CountsOnly = countsOnly
+		u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, WalkedAt: time.Now().Add(-time.Minute),
+			Accounts: []desired.Account{{ID: fTeamA, Status: "ACTIVE", OUPath: w.ouPath(t, fTeamA)}}}
+		rep, err := w.engine.Converge(context.Background(), u.Cause(), u)
+		if err == nil || rep.Changed != 61 || rep.Failed != 30 {
+			t.Fatalf("counts only %v: %+v changed, %d failed, %v; want the registry policy and 60 repositories written, 30 failed and the unit failed", countsOnly, rep.Changed, rep.Failed, err)
+		}
+		wantChanges, wantErrors := 91, 30
+		if countsOnly {
+			wantChanges, wantErrors = 0, keptErrors
+		}
+		if len(rep.Changes) != wantChanges || len(rep.Errors) != wantErrors {
+			t.Errorf("counts only %v: %d changes and %d errors in the report, want %d and %d", countsOnly, len(rep.Changes), len(rep.Errors), wantChanges, wantErrors)
+		}
+		applied, failed := 0, 0
+		for _, r := range w.records(t) {
+			switch r.Decision {
+			case audit.DecisionApplied:
+				applied++
+			case audit.DecisionFailed:
+				failed++
+			}
+		}
+		if applied != 61 || failed != 30 {
+			t.Errorf("counts only %v: %d applied and %d failed records, want 61 and 30", countsOnly, applied, failed)
+		}
 	}
 }

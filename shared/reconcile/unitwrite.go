@@ -19,6 +19,12 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
+// keptErrors is how many errors a unit's Report keeps with
+// Engine.CountsOnly: enough to name the first documents that failed or were
+// refused in the worker's log line; the counts say how many there are, and
+// each has its own audit record.
+const keptErrors = 20
+
 // unitChunk is how many repositories a unit reads and writes per hold of its
 // registry's lease. Events writing to the registry wait for the lease; a
 // chunk keeps that wait to one chunk's reads and writes (seconds), however
@@ -129,6 +135,10 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 			return err
 		})
 		e.validateResults(ctx, cause, state, results, &rep)
+		if e.CountsOnly {
+			rep.Changes = nil
+			rep.Errors = rep.Errors[:min(len(rep.Errors), keptErrors)]
+		}
 		errs = append(errs, err)
 		longest = max(longest, e.now().Sub(begun))
 	}

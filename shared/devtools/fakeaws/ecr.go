@@ -152,17 +152,19 @@ func (c *ECR) repo(r *registry, cl Call, name string) (*repository, error) {
 	return repo, nil
 }
 
-// DescribeRepositories lists the registry's repositories (all in one page).
+// DescribeRepositories lists the registry's repositories in name order, at
+// most MaxResults per page (all in one page without it), with NextToken
+// naming where the next page starts.
 func (c *ECR) DescribeRepositories(_ context.Context, in *ecr.DescribeRepositoriesInput, _ ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
 	return ecrServe(c, "DescribeRepositories", in, func(r *registry, cl Call) (*ecr.DescribeRepositoriesOutput, error) {
 		names := in.RepositoryNames
+		out := &ecr.DescribeRepositoriesOutput{}
 		if len(names) == 0 {
 			for n := range r.repos {
 				names = append(names, n)
 			}
-			sort.Strings(names)
+			names, out.NextToken = page(names, aws.ToString(in.NextToken), int(aws.ToInt32(in.MaxResults)))
 		}
-		out := &ecr.DescribeRepositoriesOutput{}
 		for _, n := range names {
 			repo, err := c.repo(r, cl, n)
 			if err != nil {
@@ -545,4 +547,23 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// page sorts names and returns the page after the token (the last name of
+// the page before; "" for the first) of at most size names (all when size
+// is 0), and the token of the next page ("" after the last).
+func page(names []string, token string, size int) ([]string, *string) {
+	sort.Strings(names)
+	from := 0
+	if token != "" {
+		from = sort.SearchStrings(names, token)
+		if from < len(names) && names[from] == token {
+			from++
+		}
+	}
+	names = names[from:]
+	if size <= 0 || len(names) <= size {
+		return names, nil
+	}
+	return names[:size], aws.String(names[size-1])
 }

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -44,6 +45,7 @@ type AWS struct {
 	deny        map[string]bool
 	unassumable map[string]string
 	fail        []func(Call) error
+	latency     func(Call) time.Duration
 	requests    int
 }
 
@@ -112,6 +114,16 @@ func (f *AWS) Fail(hook func(Call) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail = append(f.fail, hook)
+}
+
+// Latency makes every call wait as long as fn says before it is answered,
+// outside the fake's lock, so calls in flight at once wait side by side as
+// they do against AWS (a Fail hook that sleeps would hold the lock and put
+// every call in a queue). Benchmarks use it to model ECR's round trips.
+func (f *AWS) Latency(fn func(Call) time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency = fn
 }
 
 // Calls returns how often service/operation was called (refused calls
@@ -193,6 +205,12 @@ func (s scope) call(service, operation string, in any) Call {
 // Unassumable or a Fail hook says so, else answered by fn with the state
 // the call acts on.
 func serve[S, O any](f *AWS, cl Call, state func() S, fn func(S, Call) (*O, error)) (*O, error) {
+	f.mu.Lock()
+	latency := f.latency
+	f.mu.Unlock()
+	if latency != nil {
+		time.Sleep(latency(cl))
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(cl); err != nil {

@@ -3,13 +3,18 @@ package fakeaws
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/smithy-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
@@ -75,5 +80,71 @@ func TestErrorsAreTheSDKs(t *testing.T) {
 	}
 	if got := f.Calls("ECR", "PutRegistryPolicy"); got != 2 {
 		t.Errorf("%d PutRegistryPolicy calls counted, want 2", got)
+	}
+}
+
+// Listings page as AWS pages them, so a benchmark of a large registry
+// counts the calls AWS would answer: the inventory's readers follow the
+// tokens to the end (250 repositories at 100 per page: 3 calls each).
+func TestListingsPage(t *testing.T) {
+	ctx := context.Background()
+	f := New()
+	for i := range 250 {
+		f.CreateRepository("111111111111", "us-east-1", fmt.Sprintf("app/r%03d", i), map[string]string{"share": "org"})
+	}
+	var names []string
+	in := &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(100)}
+	for {
+		out, err := f.ECR("111111111111", "us-east-1").DescribeRepositories(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out.Repositories {
+			names = append(names, aws.ToString(r.RepositoryName))
+		}
+		if out.NextToken == nil {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	if len(names) != 250 || !sort.StringsAreSorted(names) || f.Calls("ECR", "DescribeRepositories") != 3 {
+		t.Errorf("listed %d repositories in %d calls, sorted %v; want 250 in 3, in name order", len(names), f.Calls("ECR", "DescribeRepositories"), sort.StringsAreSorted(names))
+	}
+	tagged := 0
+	tin := &tagging.GetResourcesInput{ResourcesPerPage: aws.Int32(100), ResourceTypeFilters: []string{"ecr:repository"}}
+	for {
+		out, err := f.Tagging("111111111111", "us-east-1").GetResources(ctx, tin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged += len(out.ResourceTagMappingList)
+		if aws.ToString(out.PaginationToken) == "" {
+			break
+		}
+		tin.PaginationToken = out.PaginationToken
+	}
+	if tagged != 250 || f.Calls("Resource Groups Tagging API", "GetResources") != 3 {
+		t.Errorf("GetResources answered %d repositories in %d calls, want 250 in 3", tagged, f.Calls("Resource Groups Tagging API", "GetResources"))
+	}
+}
+
+// Latency makes calls wait side by side, not one after another: 8 calls of
+// 50 ms in flight at once take about 50 ms, not 400.
+func TestLatencyIsPerCallNotSerial(t *testing.T) {
+	f := New()
+	f.CreateRepository("111111111111", "us-east-1", "app", nil)
+	f.Latency(func(Call) time.Duration { return 50 * time.Millisecond })
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = f.ECR("111111111111", "us-east-1").GetRepositoryPolicy(context.Background(), &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String("app")})
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took < 50*time.Millisecond || took > 300*time.Millisecond {
+		t.Errorf("8 concurrent calls of 50 ms took %s, want about 50 ms", took)
 	}
 }

@@ -124,7 +124,8 @@ func (f *AWS) Tagging(account, region string) *Tagging {
 	return &Tagging{scope{f, account, region}}
 }
 
-// Tagging answers GetResources for ECR repositories (all in one page).
+// Tagging answers GetResources for ECR repositories, ResourcesPerPage at a
+// time (all in one page without it).
 type Tagging struct{ scope }
 
 // GetResources lists the registry's repositories whose tags match every
@@ -137,11 +138,15 @@ func (c *Tagging) GetResources(_ context.Context, in *tagging.GetResourcesInput,
 				return out, nil
 			}
 		}
-		for _, name := range sortedKeys(r.repos) {
-			repo := r.repos[name]
-			if !matches(repo.tags, in.TagFilters) {
-				continue
+		var names []string
+		for name, repo := range r.repos {
+			if matches(repo.tags, in.TagFilters) {
+				names = append(names, name)
 			}
+		}
+		names, out.PaginationToken = page(names, aws.ToString(in.PaginationToken), int(aws.ToInt32(in.ResourcesPerPage)))
+		for _, name := range names {
+			repo := r.repos[name]
 			m := tagtypes.ResourceTagMapping{ResourceARN: aws.String(repo.arn)}
 			for _, k := range sortedKeys(repo.tags) {
 				m.Tags = append(m.Tags, tagtypes.Tag{Key: aws.String(k), Value: aws.String(repo.tags[k])})

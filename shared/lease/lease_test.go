@@ -580,9 +580,9 @@ func TestTakeWhoseAnswerWasLostIsHeld(t *testing.T) {
 // next take yields one backoff. Without the mark the waiter's looks (every
 // 200 ms here) land in the gap of one call between a release and the next
 // take only by chance, and it gives up busy (after 10 s here, room for a
-// loaded machine). Five waits in a row
-// each get the lease; the holder goes on taking it between them (yielding
-// about a second after each release a waiter marked).
+// loaded machine). Five waits in a row each get the lease; the holder goes
+// on taking it between them (yielding about a second after each release a
+// waiter marked).
 func TestAWaiterGetsALeaseItsHolderTakesAgainAndAgain(t *testing.T) {
 	db := setup(t)
 	ctx := context.Background()

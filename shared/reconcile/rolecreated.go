@@ -67,7 +67,7 @@ func (e *Engine) roleCreated(ctx context.Context, cause Cause, t trigger.Target,
 		if known && age < RolePropagationWindow {
 			return out, fmt.Errorf("role %s was created %s ago but IAM does not show it yet; failing so the event is retried: %w", p, age.Round(time.Second), errRoleNotVisible)
 		}
-		when := "its event's time is unreadable (" + t.Trigger.Time + ")"
+		when := "its event's time is unreadable or in the future (" + t.Trigger.Time + ")"
 		if known {
 			when = "its event is " + age.Round(time.Second).String() + " old, past IAM's propagation"
 		}
@@ -110,15 +110,24 @@ var errRoleNotVisible = errors.New("role not visible in IAM yet")
 const RolePropagationWindow = 2 * time.Minute
 
 // eventAge is how long ago the event happened, from its envelope time (else
-// CloudTrail's eventTime), and whether either could be read.
+// CloudTrail's eventTime), and whether either could be read. A time more
+// than maxEventSkew ahead of this clock is no event's (forged or corrupt):
+// unknown, so the event is settled instead of retried as if just made.
 func eventAge(t trigger.Trigger) (time.Duration, bool) {
 	for _, s := range []string{t.Time, t.EventTime} {
 		if at, err := time.Parse(time.RFC3339, s); err == nil {
+			if time.Until(at) > maxEventSkew {
+				return 0, false
+			}
 			return max(time.Since(at), 0), true
 		}
 	}
 	return 0, false
 }
+
+// maxEventSkew is how far ahead of this function's clock an event's time
+// may be (clocks of AWS's hosts differ by far less).
+const maxEventSkew = 5 * time.Minute
 
 // declaresRoleName reports whether the declaration names a role called name
 // (its last path segment) anywhere: cheap, before any AWS call.

@@ -32,6 +32,7 @@ func TestCreateRoleEventRetriesOnlyPropagation(t *testing.T) {
 		{name: "created, visible", path: "ci", age: 5 * time.Second, changed: 1},
 		{name: "just created, not visible yet", age: 5 * time.Second, retried: true},
 		{name: "deleted since, event late", age: 10 * time.Minute, ignored: []string{"role " + declared + " does not exist", "old, past IAM's propagation", "settled"}},
+		{name: "missing, event time in the future", age: -time.Hour, ignored: []string{"role " + declared + " does not exist", "unreadable or in the future", "settled"}},
 		{name: "created under another path", path: "team/ci", age: 5 * time.Second, ignored: []string{"arn:aws:iam::" + fTeamA + ":role/team/ci (another path)", "not as " + declared}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

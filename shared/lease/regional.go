@@ -64,7 +64,6 @@ func (r *Regional) Hold(ctx context.Context, key string, ttl time.Duration, fn f
 	return r.For(key).Hold(ctx, key, ttl, fn)
 }
 
-// Post is Leaser.Post in the key's region's table.
 // Want marks busy's lease as wanted in its region's table (Leaser.Want).
 func (r *Regional) Want(ctx context.Context, busy *BusyError, until time.Time) error {
 	if busy == nil {
@@ -73,6 +72,7 @@ func (r *Regional) Want(ctx context.Context, busy *BusyError, until time.Time) e
 	return r.For(busy.Key).Want(ctx, busy, until)
 }
 
+// Post is Leaser.Post in the key's region's table.
 func (r *Regional) Post(ctx context.Context, key, subject, body string) (Box, error) {
 	return r.For(key).Post(ctx, key, subject, body)
 }

@@ -90,7 +90,9 @@ func departsBeforeHold(t *testing.T, w *world, leases *lease.Leaser) *Engine {
 // drain the mailbox (a backfill or sweep unit, which takes the hub
 // registry's lease again after every chunk) marks that hold as wanted, so
 // the unit's next take yields and the change gets the lease between two
-// chunks (lease.Leaser.Want); then it is written.
+// chunks (lease.Leaser.Want): when the unit holds the lease again, the
+// change is written. Without the yield the unit's next take follows its
+// release at once, and the change waits behind the next chunk too.
 func TestAHubChangeWaitingBehindAUnitMarksItsHold(t *testing.T) {
 	ctx := context.Background()
 	w, leases, path := mailboxWorld(t, "")
@@ -123,8 +125,16 @@ func TestAHubChangeWaitingBehindAUnitMarksItsHold(t *testing.T) {
 	if err := chunk.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The unit's next chunk, taken right after the release as a unit does.
+	next, err := leases.Acquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatalf("the unit's next chunk: %v", err)
+	}
+	hasAll(t, "hub registry policy when the unit holds its next chunk", w.aws.RegistryPolicy(fHub, fRegion), "arn:aws:iam::"+fTeamA+":root")
+	if err := next.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-done; err != nil {
 		t.Fatalf("HubForAccount: %v", err)
 	}
-	hasAll(t, "hub registry policy", w.aws.RegistryPolicy(fHub, fRegion), "arn:aws:iam::"+fTeamA+":root")
 }

@@ -395,7 +395,8 @@ func (l *Lease) Release(ctx context.Context) error {
 	l.released = true
 	if v, ok := out.Attributes[AttrWanted].(*types.AttributeValueMemberN); ok {
 		if sec, err := strconv.ParseInt(v.Value, 10, 64); err == nil && time.Unix(sec, 0).After(l.leaser.now()) {
-			l.leaser.yields.set(l.Key, l.leaser.now().Add(yieldFor))
+			now := l.leaser.now()
+			l.leaser.yields.set(l.Key, now.Add(yieldFor), now)
 		}
 	}
 	return nil

@@ -628,3 +628,23 @@ func TestAWaiterGetsALeaseItsHolderTakesAgainAndAgain(t *testing.T) {
 		t.Errorf("the unit took the lease %d times, want it going on between the waits", n)
 	}
 }
+
+// A process that releases wanted leases of many keys and never takes them
+// again (a worker's sweep units, one per registry) keeps only the yields
+// still to come: before, each key's entry stayed until that key's next
+// take, so the map grew by one entry per registry for the life of the
+// execution environment.
+func TestYieldsKeepOnlyTheWaitsToCome(t *testing.T) {
+	y := &yields{until: map[string]time.Time{}}
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		now := t0.Add(time.Duration(i) * time.Second)
+		y.set(RegistryKey(fmt.Sprintf("%012d", i), "us-east-1"), now.Add(yieldFor), now)
+	}
+	if len(y.until) > 2 {
+		t.Errorf("%d yields kept after 1,000 releases a second apart, want the last ones only (yieldFor %s)", len(y.until), yieldFor)
+	}
+	if _, ok := y.until[RegistryKey("000000000999", "us-east-1")]; !ok {
+		t.Error("the last release's yield was dropped")
+	}
+}

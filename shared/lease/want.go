@@ -59,10 +59,21 @@ func (l *Leaser) want(ctx context.Context, busy *BusyError, until time.Time) {
 	}
 }
 
-func (y *yields) set(key string, until time.Time) {
+// set makes the next take of key wait until until. Entries whose time has
+// passed by now are dropped first: only the next take of a key removes its
+// entry, and a warm execution environment that released wanted leases of
+// many registries it never takes again (a worker's sweep units, an
+// account function's enumerations) would otherwise keep one per key for
+// its lifetime. What is left is the keys released in the last yieldFor.
+func (y *yields) set(key string, until, now time.Time) {
 	y.mu.Lock()
+	defer y.mu.Unlock()
+	for k, u := range y.until {
+		if !u.After(now) {
+			delete(y.until, k)
+		}
+	}
 	y.until[key] = until
-	y.mu.Unlock()
 }
 
 // yieldBefore holds a take of key back while this process yields the key

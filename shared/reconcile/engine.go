@@ -92,7 +92,8 @@ type Engine struct {
 	// OU path decides the member's own documents.
 	VerifyUnits bool
 	// CountsOnly keeps a unit's Report to its counts and its first
-	// keptErrors errors: no ReportedChange per write. The worker sets it:
+	// keptErrors errors, then one saying how many more there were
+	// (moreErrors): no ReportedChange per write. The worker sets it:
 	// it logs and records counts only, and a hub unit of 50,000 repositories
 	// held about 60 MB of diffs until its try ended (BenchmarkHubUnitAtScale),
 	// four such units per batch beside the rest in 512 MB.

@@ -124,8 +124,9 @@ func TestALargeRegistryResumesWhereItsLastTryStopped(t *testing.T) {
 // The worker keeps a unit's counts, not a ReportedChange per write
 // (Engine.CountsOnly): it logs and records counts only, and at 50,000
 // repositories the changes' diffs were about 60 MB held until the try ended.
-// The counts stay exact, the first errors are kept for the log line, and
-// every document still has its own audit record.
+// The counts stay exact, the first errors are kept for the log line with
+// one more that says how many were cut, and every document still has its
+// own audit record.
 func TestAWorkerUnitKeepsCountsNotChanges(t *testing.T) {
 	for _, countsOnly := range []bool{false, true} {
 		w := newWorld(t, resumeDeclaration)
@@ -151,10 +152,13 @@ func TestAWorkerUnitKeepsCountsNotChanges(t *testing.T) {
 		}
 		wantChanges, wantErrors := 91, 30
 		if countsOnly {
-			wantChanges, wantErrors = 0, keptErrors
+			wantChanges, wantErrors = 0, keptErrors+1
 		}
 		if len(rep.Changes) != wantChanges || len(rep.Errors) != wantErrors {
 			t.Errorf("counts only %v: %d changes and %d errors in the report, want %d and %d", countsOnly, len(rep.Changes), len(rep.Errors), wantChanges, wantErrors)
+		}
+		if countsOnly && len(rep.Errors) > 0 && rep.Errors[len(rep.Errors)-1] != moreErrors(30-keptErrors, u.RunID) {
+			t.Errorf("the report's last error is %q, want it to say %d more were cut: %q", rep.Errors[len(rep.Errors)-1], 30-keptErrors, moreErrors(30-keptErrors, u.RunID))
 		}
 		applied, failed := 0, 0
 		for _, r := range w.records(t) {

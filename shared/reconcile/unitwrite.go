@@ -21,9 +21,16 @@ import (
 
 // keptErrors is how many errors a unit's Report keeps with
 // Engine.CountsOnly: enough to name the first documents that failed or were
-// refused in the worker's log line; the counts say how many there are, and
-// each has its own audit record.
+// refused in the worker's log line; a last error says how many more there
+// were (moreErrors), and each has its own audit record.
 const keptErrors = 20
+
+// moreErrors is the error that ends a Report whose errors were cut to
+// keptErrors: without it the worker's log line read as if the first 20
+// were all.
+func moreErrors(n int, run string) string {
+	return fmt.Sprintf("… and %d more errors (each document's is in its own audit record: make audit RUN=%s ARGS=\"-decision refused,failed\")", n, run)
+}
 
 // unitChunk is how many repositories a unit reads and writes per hold of its
 // registry's lease. Events writing to the registry wait for the lease; a
@@ -83,10 +90,17 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 	key := lease.RegistryKey(w.Account, w.Region)
 	var errs []error
 	var longest time.Duration
+	cut := 0 // errors CountsOnly dropped
+	done := func() Report {
+		if cut > 0 {
+			rep.Errors = append(rep.Errors, moreErrors(cut, w.RunID))
+		}
+		return rep
+	}
 	for lo := 0; (lo == 0 && first) || lo < len(selected); lo += size {
 		begun := e.now()
 		if lo > 0 && e.stopsBefore(ctx, begun, longest) {
-			return rep, selected[lo-1].Name, errors.Join(errs...)
+			return done(), selected[lo-1].Name, errors.Join(errs...)
 		}
 		chunk := selected[lo:min(lo+size, len(selected))]
 		var results []apply.Result
@@ -137,12 +151,15 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		e.validateResults(ctx, cause, state, results, &rep)
 		if e.CountsOnly {
 			rep.Changes = nil
-			rep.Errors = rep.Errors[:min(len(rep.Errors), keptErrors)]
+			if len(rep.Errors) > keptErrors {
+				cut += len(rep.Errors) - keptErrors
+				rep.Errors = rep.Errors[:keptErrors]
+			}
 		}
 		errs = append(errs, err)
 		longest = max(longest, e.now().Sub(begun))
 	}
-	return rep, "", errors.Join(errs...)
+	return done(), "", errors.Join(errs...)
 }
 
 // stopsBefore reports whether a unit stops before a chunk it would begin

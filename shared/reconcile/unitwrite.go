@@ -208,11 +208,13 @@ func (e *Engine) registryEnumerates(state *desired.State, account string) bool {
 	return state.Enumerated(account)
 }
 
-// organizationUnderLease walks the whole organization for a chunk that
-// holds h, within half of what is left of h (Organizations throttling,
-// which the SDK retries for minutes, must not outlast the lease its writes
-// need). The unit's own account keeps the entry it was converged for when
-// the walk no longer lists it: its departure is its own event's to handle.
+// organizationUnderLease reads the whole organization (the walk this
+// environment keeps while the generation token is unchanged, else a new
+// walk: organizationNow) for a chunk that holds h, within half of what is
+// left of h (Organizations throttling, which the SDK retries for minutes,
+// must not outlast the lease its writes need). The unit's own account keeps
+// the entry it was converged for when the walk no longer lists it: its
+// departure is its own event's to handle.
 func (e *Engine) organizationUnderLease(ctx context.Context, h apply.HeldLease, w Work) ([]desired.Account, error) {
 	wctx, cancel := context.WithTimeout(ctx, time.Until(h.Expires())/2)
 	defer cancel()

@@ -12,8 +12,8 @@ import (
 // verifyOwnAccount reads a member unit's own account from the organization
 // (one DescribeAccount, whose Account.Paths carries the OU path; without it
 // the path is climbed with ListParents, see README "Unverified") and
-// converges the unit
-// with that entry in place of the one it carried (Engine.VerifyUnits).
+// converges the unit with that entry in place of the one it carried
+// (Engine.VerifyUnits).
 //
 // The entry is the one part of a unit that nothing else re-reads: documents
 // that list accounts one by one are planned from a walk under the lease

@@ -131,7 +131,7 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 			ls, now, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Takes)
 			switch {
 			case err == nil:
-				return e.hubHolder(ctx, mb, ls, cause, region, me, string(body), box)
+				return e.hubHolder(ctx, mb, ls, region, hubPost{cause: cause, change: me, body: string(body)}, box)
 			case errors.Is(err, lease.ErrMailboxChanged):
 				// A holder took or read since this read: decide again on
 				// the mailbox as the refusal found it.
@@ -203,6 +203,16 @@ func racing(box lease.Box, subject string, now time.Time) bool {
 	return false
 }
 
+// hubPost is the event that took the lease, as it posted: its cause, its
+// change, and the body it posted. Its holder's round 0 is written under the
+// cause, and finds its own entry among the waiting ones by that body (a
+// newer post for the same account is another event's change).
+type hubPost struct {
+	cause  Cause
+	change hubChange
+	body   string
+}
+
 // hubHolder holds the hub registry policy's lease with its mailbox open: it
 // plans every change in box (this event's own post among them) on one read
 // of the policy, writes once (an intent and an outcome per event), and closes
@@ -210,7 +220,12 @@ func racing(box lease.Box, subject string, now time.Time) bool {
 // drain again, writing only what it has not written yet. box is the mailbox
 // as read just before the lease was taken (AcquireOpen fails when a holder
 // took or read since).
-func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, cause Cause, region string, me hubChange, mine string, box lease.Box) (rep Report, err error) {
+//
+// A round takes its changes from the mailbox (hubPick) and writes them
+// (hubRound); the lease and mailbox calls around them (the refusal marks,
+// the close with the outcomes stored meanwhile, the abandon of a failed
+// round) stay here, in the order the mailbox's protocol needs.
+func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, region string, own hubPost, box lease.Box) (rep Report, err error) {
 	closed := false
 	// outcomes holds the outcomes of a round's writes (which all landed)
 	// until the holder stores them while it closes.
@@ -228,75 +243,28 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 	written := map[string]string{}  // subject -> body of the entries written in earlier rounds
 	withheld := map[string]string{} // subject -> body of the entries whose growth an earlier round left out
 	held := &heldRegistry{}         // the policy as the last round left it, under this lease
+	first := &own                   // the holding event's post: looked for in round 0 only
 	for round := 0; ; round++ {
-		var changes []hubChange
-		var entries []lease.Entry // changes[i]'s entry
-		own := false
-		var ownEntry lease.Entry
-		applied := make([]lease.Entry, 0, len(box.Entries)) // what the close may remove
-		rereadCtx, cancelRereads := context.WithTimeout(ctx, min(hubRereadBudget, time.Until(ls.Expires())/4))
-		for _, en := range box.Entries {
-			if round == 0 && en.Subject == me.Account.ID && en.Body == mine {
-				own = true // this event's own post: written under its cause
-				ownEntry = en
-				continue
-			}
-			if b, ok := written[en.Subject]; ok && b == en.Body {
-				applied = append(applied, en)
-				continue // a failed close read it again; its write stands
-			}
-			if b, ok := withheld[en.Subject]; ok && b == en.Body {
-				continue // left out of this holder's write for size: waits for a later holder
-			}
-			var c hubChange
-			if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
-				e.log().Warn("unreadable hub mailbox entry dropped", "key", ls.Key, "subject", en.Subject, "error", err)
-				applied = append(applied, en)
-				continue
-			}
-			if time.Since(en.Posted) > hubEntryFresh {
-				fresh, err := e.reread(rereadCtx, c, en)
-				if err != nil {
-					// Left waiting for a later holder (or the sweep); the
-					// other changes go on.
-					e.log().Warn("stale hub mailbox entry left waiting: its account could not be read again", "key", ls.Key, "subject", en.Subject, "posted", en.Posted, "error", err.Error())
-					continue
-				}
-				c = fresh
-			}
-			changes = append(changes, c)
-			entries = append(entries, en)
-		}
-		cancelRereads()
-		// In round 0 the write is this event's, the waiting changes' events
-		// recorded beside it (when a newer post for this event's account
-		// stands instead of its own, that post is among them); later rounds
-		// write for the changes that arrived meanwhile.
-		roundCause, also := cause, causesOf(changes)
-		switch {
-		case round == 0 && own:
-			changes = append(changes, me)
-			entries = append(entries, ownEntry)
-		case round > 0 && len(changes) > 0:
-			roundCause, also = ledBy(changes)
-		}
-		if len(changes) > 0 {
-			r, ok, shrunk, marks, err := e.hubRound(ctx, ls, roundCause, region, changes, refusalMarks(entries), also, held, outcomes)
-			rep.Add(r)
-			e.markRefused(ctx, mb, ls.Key, entries, marks)
-			for i, c := range changes {
-				if shrunk && c.Present {
+		p := e.hubPick(ctx, ls, box, first, written, withheld)
+		first = nil
+		applied := p.applied // what the close may remove
+		if len(p.changes) > 0 {
+			res, err := e.hubRound(ctx, ls, region, p.hubBatch, held, outcomes)
+			rep.Add(res.rep)
+			e.markRefused(ctx, mb, ls.Key, p.entries, res.refusals)
+			for i, c := range p.changes {
+				if res.shrunk && c.Present {
 					// Written only shrunk (the document would pass its
 					// size limit): a departure's removal is in AWS, a
 					// join's grant is not. The join stays in the mailbox
 					// for a later holder (room may be made by then; the
 					// refusal is recorded under its event).
-					withheld[entries[i].Subject] = entries[i].Body
+					withheld[p.entries[i].Subject] = p.entries[i].Body
 					continue
 				}
-				applied = append(applied, entries[i])
+				applied = append(applied, p.entries[i])
 			}
-			if err == nil && !ok {
+			if err == nil && !res.accepted {
 				// A refused plan: the entries stay for a later holder.
 				// Events that handed their change to this holder after its
 				// last read are told nothing else, so the refusal is
@@ -343,6 +311,84 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, c
 		}
 		box = next
 	}
+}
+
+// hubPicked is what one round of a holder takes from the mailbox.
+type hubPicked struct {
+	// hubBatch is what the round writes: its changes, their refusal
+	// marks, and the causes its records go under.
+	hubBatch
+	// entries[i] is the mailbox entry changes[i] came from: the close
+	// removes it once the change is written, a shrunk write withholds it,
+	// and markRefused marks it.
+	entries []lease.Entry
+	// applied are the entries the close may remove without this round
+	// writing them: unreadable ones (dropped) and ones an earlier round of
+	// this holder wrote (a failed close read them again).
+	applied []lease.Entry
+}
+
+// hubPick reads box for one round of a holder: it skips what the holder
+// wrote or withheld in earlier rounds (written, withheld), drops unreadable
+// entries, and reads the accounts of stale entries again from the
+// organization (within hubRereadBudget; one that cannot be read waits).
+// own is the holding event's post in round 0 (nil later): round 0 is led by
+// its cause, its change among the others when its entry is still in box; a
+// later round is led by its first change's event (ledBy).
+func (e *Engine) hubPick(ctx context.Context, ls *lease.Lease, box lease.Box, own *hubPost, written, withheld map[string]string) hubPicked {
+	p := hubPicked{applied: make([]lease.Entry, 0, len(box.Entries))}
+	found := false
+	var ownEntry lease.Entry
+	rereadCtx, cancelRereads := context.WithTimeout(ctx, min(hubRereadBudget, time.Until(ls.Expires())/4))
+	for _, en := range box.Entries {
+		if own != nil && en.Subject == own.change.Account.ID && en.Body == own.body {
+			found = true // this event's own post: written under its cause
+			ownEntry = en
+			continue
+		}
+		if b, ok := written[en.Subject]; ok && b == en.Body {
+			p.applied = append(p.applied, en)
+			continue // a failed close read it again; its write stands
+		}
+		if b, ok := withheld[en.Subject]; ok && b == en.Body {
+			continue // left out of this holder's write for size: waits for a later holder
+		}
+		var c hubChange
+		if err := json.Unmarshal([]byte(en.Body), &c); err != nil {
+			e.log().Warn("unreadable hub mailbox entry dropped", "key", ls.Key, "subject", en.Subject, "error", err)
+			p.applied = append(p.applied, en)
+			continue
+		}
+		if time.Since(en.Posted) > hubEntryFresh {
+			fresh, err := e.reread(rereadCtx, c, en)
+			if err != nil {
+				// Left waiting for a later holder (or the sweep); the
+				// other changes go on.
+				e.log().Warn("stale hub mailbox entry left waiting: its account could not be read again", "key", ls.Key, "subject", en.Subject, "posted", en.Posted, "error", err.Error())
+				continue
+			}
+			c = fresh
+		}
+		p.changes = append(p.changes, c)
+		p.entries = append(p.entries, en)
+	}
+	cancelRereads()
+	// In round 0 the write is this event's, the waiting changes' events
+	// recorded beside it (when a newer post for this event's account
+	// stands instead of its own, that post is among them); later rounds
+	// write for the changes that arrived meanwhile.
+	switch {
+	case own != nil:
+		p.cause, p.also = own.cause, causesOf(p.changes)
+		if found {
+			p.changes = append(p.changes, own.change)
+			p.entries = append(p.entries, ownEntry)
+		}
+	case len(p.changes) > 0:
+		p.cause, p.also = ledBy(p.changes)
+	}
+	p.marks = refusalMarks(p.entries)
+	return p
 }
 
 // reread is a stale mailbox entry's change as the organization shows its
@@ -403,9 +449,9 @@ func (e *Engine) hubRefusedLate(ctx context.Context, mb mailboxes, ls *lease.Lea
 		return rep, nil
 	}
 	cause, also := ledBy(changes)
-	r, _, _, marks, err := e.hubRound(ctx, ls, cause, region, changes, refusalMarks(entries), also, nil, nil)
-	rep.Add(r)
-	e.markRefused(ctx, mb, ls.Key, entries, marks)
+	res, err := e.hubRound(ctx, ls, region, hubBatch{cause: cause, changes: changes, marks: refusalMarks(entries), also: also}, nil, nil)
+	rep.Add(res.rep)
+	e.markRefused(ctx, mb, ls.Key, entries, res.refusals)
 	return rep, err
 }
 
@@ -487,34 +533,70 @@ func ledBy(changes []hubChange) (Cause, []apply.Cause) {
 	return Cause{Trigger: changes[0].Cause.Trigger, Actor: changes[0].Cause.Actor}, causesOf(changes[1:])
 }
 
-// hubRound plans changes on one read of the hub registry policy (and of the
-// hub repository policies whose grants enumerate accounts) and writes them
-// under ls. ok is false when the policy's plan was refused or its write
-// failed: the changes then stay in the mailbox. shrunk is true when a
-// document was written only shrunk because the changes would take it over
-// its size limit (plan.Change.Withheld): the removals were written, the
-// additions were not. held, when set, carries the
-// policy from one round to the next under the same lease: a later round
-// plans on the text the earlier one left instead of reading it again.
+// hubBatch is what one round of a holder writes: the changes it plans on
+// one read, and the events its records go under.
+type hubBatch struct {
+	// cause leads the round: the holding event's in its round 0, else the
+	// first change's event (ledBy). The round's records go under it, unless
+	// its change is quiet (hubRound).
+	cause Cause
+	// changes are the account changes folded into the policies together,
+	// one per event.
+	changes []hubChange
+	// marks[i] is changes[i]'s refusal mark as its entry carries it (""
+	// none; lease.Entry.Refused): a refusal an earlier holder recorded is
+	// not recorded again.
+	marks []string
+	// also are the other changes' events, recorded beside cause: every
+	// event whose change the round carries gets its records (a write's
+	// intent and outcome, or its refusal).
+	also []apply.Cause
+}
+
+// hubRoundResult is what a round of hubRound did.
+type hubRoundResult struct {
+	// rep counts the round's results.
+	rep Report
+	// accepted is true when the registry policy's plan was written or
+	// found unchanged: only then may the round's entries leave the
+	// mailbox. It is false when the plan was refused or its write failed:
+	// the changes then stay in the mailbox.
+	accepted bool
+	// shrunk is true when the registry policy was written only shrunk
+	// because the changes would take it over its size limit
+	// (plan.Change.Withheld): the removals were written, the additions
+	// were not, so the holder leaves the joins in the mailbox.
+	shrunk bool
+	// refusals are the marks of the changes whose refusal this round
+	// recorded (subject -> mark), for the caller to store on their entries
+	// (markRefused).
+	refusals map[string]string
+}
+
+// hubRound plans b's changes on one read of the hub registry policy (and of
+// the hub repository policies whose grants enumerate accounts) and writes
+// them under ls. held, when set, carries the policy from one round to the
+// next under the same lease: a later round plans on the text the earlier
+// one left instead of reading it again.
 //
 // With d set, the outcomes of a round whose writes all landed are left in d
 // for the holder to store while it closes the mailbox (apply.Deferred).
 //
-// marks are the changes' refusal marks as their entries carry them (""
-// none; lease.Entry.Refused). A change the plan refuses or leaves out
-// again, the same way on the same text (refusalMark), was recorded by an
-// earlier holder: it is quiet. Its event gets no record of the registry
-// policy this round (it is not among also, and a quiet cause does not lead
-// the round: the first change that is not quiet does; when none is, the
-// registry policy's refusal is not recorded at all), and the round's
-// refused record names it as still waiting, with the earlier record's id.
-// A hub repository policy write that grants or removes a quiet change's
-// account is still recorded under its event (hubRepositoryChanges): the
-// mark is only about the registry policy's refusal. Changes are told apart
-// by their event (Trigger): each event posts one account's change.
-// refusals are the marks of the changes whose refusal this round recorded
-// (subject -> mark), for the caller to store.
-func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, region string, changes []hubChange, marks []string, also []apply.Cause, held *heldRegistry, d *apply.Deferred) (rep Report, ok, shrunk bool, refusals map[string]string, err error) {
+// A change the plan refuses or leaves out again, the same way on the same
+// text as its mark says (refusalMark), was recorded by an earlier holder:
+// it is quiet. Its event gets no record of the registry policy this round
+// (it is not among also, and a quiet cause does not lead the round: the
+// first change that is not quiet does; when none is, the registry policy's
+// refusal is not recorded at all), and the round's refused record names it
+// as still waiting, with the earlier record's id. A hub repository policy
+// write that grants or removes a quiet change's account is still recorded
+// under its event (hubRepositoryChanges): the mark is only about the
+// registry policy's refusal. Changes are told apart by their event
+// (Trigger): each event posts one account's change.
+func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, region string, b hubBatch, held *heldRegistry, d *apply.Deferred) (res hubRoundResult, err error) {
+	// The lead and the causes beside it, as the round records them: a
+	// quiet lead gives way below.
+	cause, also := b.cause, b.also
 	hub := e.Decl.Hub.AccountID
 	var planned string // the policy text the plan started from
 	step := e.heldRegistryStep(cause, hub, region, func(_ context.Context, current string) ([]policy.Statement, error) {
@@ -523,7 +605,7 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range changes {
+		for _, c := range b.changes {
 			owned = desired.Incremental(e.Decl, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hub, region) }, owned, c.Account, c.Present)
 		}
 		return owned, nil
@@ -531,7 +613,7 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	c, perr := step.Plan(ctx)
 	var refused *apply.RefusedError
 	if perr != nil && !errors.As(perr, &refused) {
-		return rep, false, false, nil, perr
+		return res, perr
 	}
 	// Which changes the plan refuses (all, or the joins of a shrunk
 	// write), and which of those an earlier holder recorded already.
@@ -542,13 +624,13 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 	}
 	var refusedNow []refusal
 	quiet := map[audit.Trigger]bool{} // causes whose refusal an earlier holder recorded
-	for i, ch := range changes {
+	for i, ch := range b.changes {
 		if reason == "" || perr == nil && !ch.Present {
 			continue // written (a departure's removal is in a shrunk write)
 		}
 		r := refusal{change: ch, mark: refusalMark(ch, reason, planned)}
-		if i < len(marks) {
-			r.prior = marks[i]
+		if i < len(b.marks) {
+			r.prior = b.marks[i]
 		}
 		if was, _, _ := strings.Cut(r.prior, " "); was == r.mark {
 			quiet[ch.Cause.Trigger] = true
@@ -612,12 +694,12 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		// (thousands of repositories, ECR throttling), so the lease (and
 		// with it the mailbox's mark) is renewed while they are read.
 		stop := keepHeld(ctx, ls, e.leaseTTL())
-		repos, err := e.hubRepositoryChanges(ctx, cause, region, changes, also, quietChanges)
+		repos, err := e.hubRepositoryChanges(ctx, cause, region, b.changes, also, quietChanges)
 		if lerr := stop(); lerr != nil {
-			return rep, false, false, nil, errors.Join(err, lerr)
+			return res, errors.Join(err, lerr)
 		}
 		if err != nil {
-			return rep, false, false, nil, err
+			return res, err
 		}
 		for _, it := range repos {
 			var rf *apply.RefusedError
@@ -626,10 +708,10 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 			case it.Err != nil && errors.As(it.Err, &rf):
 				// Nothing new is recorded of a round whose every change
 				// is quiet but its writes (and its failures).
-				rep.count(apply.Result{Outcome: apply.Refused, Target: it.Step.Target, Err: it.Err})
+				res.rep.count(apply.Result{Outcome: apply.Refused, Target: it.Step.Target, Err: it.Err})
 				continue
 			case it.Err == nil && !it.Change.Writes():
-				rep.count(apply.Result{Outcome: apply.Unchanged, Change: it.Change, Target: it.Step.Target})
+				res.rep.count(apply.Result{Outcome: apply.Unchanged, Change: it.Change, Target: it.Step.Target})
 				continue
 			}
 			items = append(items, it)
@@ -644,8 +726,8 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 		// The registry policy's result, unrecorded: refused as before.
 		results = append([]apply.Result{{Outcome: apply.Refused, Target: step.Target, Err: perr}}, results...)
 	}
-	for _, res := range results {
-		rep.count(res)
+	for _, r := range results {
+		res.rep.count(r)
 	}
 	if len(results) > 0 {
 		held.settle(results[0])
@@ -657,23 +739,24 @@ func (e *Engine) hubRound(ctx context.Context, ls *lease.Lease, cause Cause, reg
 				tr = also[k-1].Trigger
 			}
 			if subject, ok := fresh[tr]; ok && id != "" {
-				if refusals == nil {
-					refusals = map[string]string{}
+				if res.refusals == nil {
+					res.refusals = map[string]string{}
 				}
-				refusals[subject] = newMarks[subject] + " " + id
+				res.refusals[subject] = newMarks[subject] + " " + id
 			}
 		}
 	}
 	if err != nil {
-		return rep, false, false, refusals, err
+		return res, err
 	}
 	// Only the registry policy decides whether a join's grant is in AWS;
 	// an enumerating hub repository policy written shrunk records its own
 	// refusal and is converged in full by the sweep once it fits.
-	shrunk = len(results) > 0 && results[0].Change.Withheld != ""
+	res.shrunk = len(results) > 0 && results[0].Change.Withheld != ""
 	// Only with the write and its outcomes stored may the applied entries
 	// leave the mailbox; a refused plan leaves them to the next holder.
-	return rep, len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged), shrunk, refusals, nil
+	res.accepted = len(results) > 0 && (results[0].Outcome == apply.Changed || results[0].Outcome == apply.Unchanged)
+	return res, nil
 }
 
 func (e *Engine) leaseTTL() time.Duration {

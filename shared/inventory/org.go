@@ -119,10 +119,12 @@ func (o *Org) OrgID(ctx context.Context) (string, error) {
 var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // Account reads one account and its OU path. It costs one DescribeAccount,
-// one ListParents per level between the account and the root that is not
-// cached yet (at most MaxOUDepth+1), and one DescribeOrganization per Org
-// (none with OrgOptions.OrgID): the number of calls depends on the account's
-// depth, never on the size of the organization, and there is no ListAccounts. An account the
+// whose Account.Paths carries the path as the Organizations API documents
+// it; only an answer without it costs one ListParents per level between the
+// account and the root that is not cached yet (at most MaxOUDepth+1). Add
+// one DescribeOrganization per Org (none with OrgOptions.OrgID): the number
+// of calls never depends on the size of the organization, and there is no
+// ListAccounts. An account the
 // organization does not know is returned with Status NotInOrganization and a
 // nil error, because a departure is an expected answer.
 func (o *Org) Account(ctx context.Context, id string) (Account, error) {

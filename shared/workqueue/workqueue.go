@@ -53,8 +53,8 @@ type Queue struct {
 // A unit too large for one message is refused before anything is sent.
 //
 // Units are encoded batch by batch as they are sent, never all at once: a
-// unit that carries the organization is about 110 bytes per account, so the
-// 4,000 units of 1,000 members in 4 regions whose grants enumerate are 440 MB
+// unit that carries the organization is about 116 bytes per account, so the
+// 4,000 units of 1,000 members in 4 regions whose grants enumerate are 464 MB
 // of message bodies, more than the backfill's 512 MB holds beside the walk
 // (TestSendHoldsOneBatchAtATime). The size check therefore encodes each unit
 // once more, and keeps nothing of it.

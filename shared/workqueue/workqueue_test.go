@@ -71,10 +71,10 @@ func organization(n int) []desired.Account {
 }
 
 // A backfill whose grants enumerate sends every member unit with the whole
-// organization: at 1,000 accounts a unit is about 110 KB, and 1,000 members
-// in 4 regions are 440 MB of bodies. The sender holds one batch at a time,
+// organization: at 1,000 accounts a unit is about 116 KB, and 1,000 members
+// in 4 regions are 464 MB of bodies. The sender holds one batch at a time,
 // not every body at once (which the backfill's 512 MB could not hold): here
-// 400 such units, 44 MB of bodies, are sent with the heap never more than a
+// 400 such units, 46 MB of bodies, are sent with the heap never more than a
 // few batches above where it started, two units a call.
 func TestSendHoldsOneBatchAtATime(t *testing.T) {
 	org := organization(1000)

@@ -376,7 +376,7 @@ func fitResponse(resp response) response {
 			return resp
 		}
 		resp.Plan = resp.Plan[:len(resp.Plan)/2]
-		resp.PlanTruncated = fmt.Sprintf("%d changes planned; the first %d are shown (Lambda's response limit); every one is in the audit trail as a planned record of run %s (make audit)", total, len(resp.Plan), resp.RunID)
+		resp.PlanTruncated = fmt.Sprintf("%d changes planned; the first %d are shown (Lambda's response limit); every one is in the audit trail as a planned record of run %s (make audit RUN=%s ARGS=\"-decision planned\")", total, len(resp.Plan), resp.RunID, resp.RunID)
 	}
 }
 

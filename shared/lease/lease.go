@@ -372,9 +372,12 @@ func (l *Lease) Renew(ctx context.Context, ttl time.Duration) error {
 
 // Release gives the lease up so the next writer need not wait for expiry.
 // It deletes the item only if this holder still owns it; ErrNotHeld means
-// the lease had lapsed and someone else took it, so the caller's write may
-// have raced with theirs (the next reconcile repairs that). Releasing twice
-// is a no-op.
+// the lease had lapsed and someone else holds it now, so the caller's write
+// may have raced with theirs (the next reconcile repairs that). A lease that
+// is gone altogether is released: the SDK's retry of a delete whose first
+// attempt removed it (its answer lost) finds nothing, and failing the
+// invocation for it would make Lambda or SQS run a finished event or unit
+// again. Releasing twice is a no-op.
 func (l *Lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
@@ -388,7 +391,14 @@ func (l *Lease) Release(ctx context.Context) error {
 		// The item as it was: whether someone waits for the lease
 		// (AttrWanted), at no extra call.
 		ReturnValues: types.ReturnValueAllOld,
+		// On refusal, the item as it is: someone else's, or none.
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) && len(ccf.Item) == 0 {
+		l.released = true
+		return nil
+	}
 	if err != nil {
 		return l.ownerErr("releasing", err)
 	}

@@ -233,8 +233,8 @@ func TestReleaseByNonOwnerFails(t *testing.T) {
 		t.Fatal("non-owner release removed the lease")
 	}
 	missing := &Lease{Key: "registry/none/none", Owner: "x", leaser: a}
-	if err := missing.Release(ctx); !errors.Is(err, ErrNotHeld) {
-		t.Fatalf("release of a lease that does not exist: %v, want ErrNotHeld", err)
+	if err := missing.Release(ctx); err != nil {
+		t.Fatalf("release of a lease that is gone (nobody holds it): %v, want it released", err)
 	}
 	if err := la.Release(ctx); err != nil {
 		t.Fatalf("owner release: %v", err)
@@ -571,6 +571,45 @@ func TestTakeWhoseAnswerWasLostIsHeld(t *testing.T) {
 	}
 	if storedOwner(t, db, key) != "" {
 		t.Fatal("the release left the lease")
+	}
+}
+
+// A release whose delete DynamoDB performed but whose answer was lost is
+// retried by the SDK, which finds the lease gone: released, not ErrNotHeld
+// (which would fail a finished invocation, and Lambda or SQS would run it
+// again). A lease someone else holds is still ErrNotHeld.
+func TestReleaseWhoseAnswerWasLostIsReleased(t *testing.T) {
+	localaws.Need(t)
+	setup(t)
+	db, proxy := retryingClient(t)
+	ctx := context.Background()
+	clk := &fakeTime{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a := leaser(t, db, "a", clk, 5*time.Second)
+	key := RegistryKey("111111111111", "us-east-1")
+	la, err := a.Acquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Inject("DeleteItem", localaws.LostAnswer(http.StatusInternalServerError, 1))
+	if err := la.Release(ctx); err != nil {
+		t.Fatalf("release after a lost answer: %v, want it released", err)
+	}
+	if n := proxy.Count("dynamodb", "DeleteItem"); n != 2 {
+		t.Errorf("DeleteItem calls = %d, want 2 (the delete whose answer was lost and the SDK's retry)", n)
+	}
+	if storedOwner(t, db, key) != "" {
+		t.Fatal("the release left the lease")
+	}
+	lb, err := a.Acquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := &Lease{Key: key, Owner: la.Owner, holder: "a", leaser: a}
+	if err := stale.Release(ctx); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("release of a lease another holder took: %v, want ErrNotHeld", err)
+	}
+	if storedOwner(t, db, key) != lb.Owner {
+		t.Fatal("a stale release removed the new holder's lease")
 	}
 }
 

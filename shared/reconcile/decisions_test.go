@@ -60,18 +60,20 @@ type world struct {
 // pullThroughCache are the given JSON (either may be empty).
 func newWorld(t *testing.T, rest string) *world {
 	t.Helper()
-	return newWorldIn(t, fRegion, rest)
+	return newWorldIn(t, []string{fRegion}, rest)
 }
 
-// newWorldIn is newWorld with the hub, and its engine, in region instead.
-func newWorldIn(t *testing.T, region, rest string) *world {
+// newWorldIn is newWorld with the hub in regions instead, its engine in the
+// first.
+func newWorldIn(t *testing.T, regions []string, rest string) *world {
 	t.Helper()
+	region := regions[0]
 	f := fakeaws.New()
 	f.Organization(fOrgID, fMgmt)
 	f.Join(fHub)
 	f.Join(fTeamA, "workloads")
 	f.Join(fTeamB, "workloads")
-	src := `{"hub": {"accountId": "` + fHub + `", "regions": ["` + region + `"], "organizationId": "` + fOrgID + `", "managementAccountId": "` + fMgmt + `"}`
+	src := `{"hub": {"accountId": "` + fHub + `", "regions": ["` + strings.Join(regions, `", "`) + `"], "organizationId": "` + fOrgID + `", "managementAccountId": "` + fMgmt + `"}`
 	if rest != "" {
 		src += ", " + rest
 	}

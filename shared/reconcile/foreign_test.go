@@ -142,7 +142,7 @@ func TestFullRegistryPolicyIsRefusedAloneOnTheFirstDay(t *testing.T) {
 func TestMemberRegionNotEnabledIsLeftOutNotRetried(t *testing.T) {
 	ctx := context.Background()
 	const optIn = "af-south-1" // an opt-in region
-	w := newWorldIn(t, optIn, piecesDeclaration)
+	w := newWorldIn(t, []string{optIn}, piecesDeclaration)
 	for _, a := range []string{fTeamA, fTeamB} {
 		w.aws.CreateRepository(a, optIn, "apps/a", nil)
 	}
@@ -198,5 +198,35 @@ func TestRefusedCredentialsInADefaultRegionFailTheUnit(t *testing.T) {
 	u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true}
 	if _, err := w.engine.Converge(ctx, u.Cause(), u); err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") {
 		t.Errorf("unit in %s: %v, want it failed with AWS's answer (%s is enabled in every account)", fRegion, err, fRegion)
+	}
+}
+
+// A member's unit in an opt-in hub region it has not enabled is left out
+// also when it converges the member's (global) PTC role first, as a unit
+// that carries the role but is not in the primary region does: the role's
+// documents were read, the registry's were not, and only the registry's
+// answer decides.
+func TestRegionNotEnabledAfterTheRoleIsLeftOut(t *testing.T) {
+	ctx := context.Background()
+	const optIn = "af-south-1"
+	w := newWorldIn(t, []string{fRegion, optIn}, piecesDeclaration)
+	w.engine.Region = ""
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if c.Account == fTeamA && c.Region == optIn && c.Service == "ECR" {
+			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
+		}
+		return nil
+	})
+	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := Work{RunID: "backfill-1", Account: fTeamA, Region: optIn, Accounts: toDesiredAll(walk.Accounts), Role: true}
+	rep, err := w.engine.Converge(ctx, u.Cause(), u)
+	if err != nil {
+		t.Fatalf("unit: %v, want it left out (a retry cannot enable the region)", err)
+	}
+	if rep.Examined == 0 {
+		t.Errorf("report %+v: the PTC role was not converged first, so the test shows nothing", rep)
 	}
 }

@@ -14,7 +14,8 @@ import (
 // only raise the alarm again. The unit ends with a summary that names the
 // region, the account and AWS's answer; the account's other regions, and
 // every other unit, converge as usual, and the first sweep after the region
-// is enabled converges this one. Only a unit that read nothing counts: a
+// is enabled converges this one. Only a registry that read nothing counts
+// (rep is the registry's own report, not the PTC role's before it): a
 // refusal after some documents were read is the token's, not the region's,
 // and so is one in a region every account has enabled
 // (awsapi.EnabledByDefault): that unit fails and is retried as any other.

@@ -165,7 +165,9 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		x.log().Warn("moved account's statements left in place", "account", w.Account, "region", w.Region, "why", why)
 		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why), "")
 	}
-	if why, ok := x.regionNotEnabled(w, rep, err); ok {
+	// The registry's own report decides: a PTC role converged before it
+	// (global IAM) was read whatever the region's state.
+	if why, ok := x.regionNotEnabled(w, r, err); ok {
 		x.log().Warn("member region not enabled; unit left out", "account", w.Account, "region", w.Region, "why", why)
 		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why), "")
 	}

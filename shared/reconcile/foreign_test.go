@@ -146,18 +146,9 @@ func TestMemberRegionNotEnabledIsLeftOutNotRetried(t *testing.T) {
 	for _, a := range []string{fTeamA, fTeamB} {
 		w.aws.CreateRepository(a, optIn, "apps/a", nil)
 	}
-	w.aws.Fail(func(c fakeaws.Call) error {
-		if c.Account == fTeamA && c.Region == optIn && c.Service == "ECR" {
-			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
-		}
-		return nil
-	})
-	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	accounts := refusedCredentials(t, w, optIn)
 	for _, a := range []string{fTeamA, fTeamB} {
-		u := Work{RunID: "sweep-1", Sweep: true, Account: a, Region: optIn, Accounts: toDesiredAll(walk.Accounts), Role: true}
+		u := Work{RunID: "sweep-1", Sweep: true, Account: a, Region: optIn, Accounts: accounts, Role: true}
 		if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
 			t.Errorf("unit of %s: %v, want it settled (a retry cannot enable the region)", a, err)
 		}
@@ -185,17 +176,8 @@ func TestRefusedCredentialsInADefaultRegionFailTheUnit(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, piecesDeclaration)
 	w.aws.CreateRepository(fTeamA, fRegion, "apps/a", nil)
-	w.aws.Fail(func(c fakeaws.Call) error {
-		if c.Account == fTeamA && c.Service == "ECR" {
-			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
-		}
-		return nil
-	})
-	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true}
+	accounts := refusedCredentials(t, w, fRegion)
+	u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, Role: true}
 	if _, err := w.engine.Converge(ctx, u.Cause(), u); err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") {
 		t.Errorf("unit in %s: %v, want it failed with AWS's answer (%s is enabled in every account)", fRegion, err, fRegion)
 	}
@@ -211,17 +193,8 @@ func TestRegionNotEnabledAfterTheRoleIsLeftOut(t *testing.T) {
 	const optIn = "af-south-1"
 	w := newWorldIn(t, []string{fRegion, optIn}, piecesDeclaration)
 	w.engine.Region = ""
-	w.aws.Fail(func(c fakeaws.Call) error {
-		if c.Account == fTeamA && c.Region == optIn && c.Service == "ECR" {
-			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
-		}
-		return nil
-	})
-	walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := Work{RunID: "backfill-1", Account: fTeamA, Region: optIn, Accounts: toDesiredAll(walk.Accounts), Role: true}
+	accounts := refusedCredentials(t, w, optIn)
+	u := Work{RunID: "backfill-1", Account: fTeamA, Region: optIn, Accounts: accounts, Role: true}
 	rep, err := w.engine.Converge(ctx, u.Cause(), u)
 	if err != nil {
 		t.Fatalf("unit: %v, want it left out (a retry cannot enable the region)", err)
@@ -229,4 +202,22 @@ func TestRegionNotEnabledAfterTheRoleIsLeftOut(t *testing.T) {
 	if rep.Examined == 0 {
 		t.Errorf("report %+v: the PTC role was not converged first, so the test shows nothing", rep)
 	}
+}
+
+// refusedCredentials makes fTeamA's ECR in region refuse the execution
+// role's credentials as AWS does in a region the account has not enabled,
+// and returns the organization as a backfill's unit carries it.
+func refusedCredentials(t *testing.T, w *world, region string) []desired.Account {
+	t.Helper()
+	w.aws.Fail(func(c fakeaws.Call) error {
+		if c.Account == fTeamA && c.Region == region && c.Service == "ECR" {
+			return fakeaws.APIError("UnrecognizedClientException", "The security token included in the request is invalid.")
+		}
+		return nil
+	})
+	walk, err := w.engine.Org.Walk(context.Background(), inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toDesiredAll(walk.Accounts)
 }

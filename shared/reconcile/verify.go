@@ -30,12 +30,12 @@ func (e *Engine) verifyOwnAccount(ctx context.Context, cause Cause, w Work) (Wor
 	if e.Org == nil {
 		return w, false, fmt.Errorf("converging %s/%s: the unit's entry for its account cannot be checked: the function cannot read the organization (no WARDEN_ORG_ROLE_ARN and not in the management account)", w.Account, w.Region)
 	}
-	walk, err := e.Org.Walk(ctx, inventory.WalkScope{AccountIDs: []string{w.Account}})
+	now, err := e.accountInfo(ctx, w.Account)
 	if err != nil {
-		return w, false, fmt.Errorf("converging %s/%s: reading the unit's account from the organization: %w", w.Account, w.Region, err)
+		return w, false, fmt.Errorf("converging %s/%s: the unit's account: %w", w.Account, w.Region, err)
 	}
 	held, had := findAccount(w.Accounts, w.Account)
-	now, active := findAccount(toDesiredAll(walk.Accounts), w.Account)
+	active := now.Active()
 	if had == active && (!had || (held.OUPath == now.OUPath && held.Active())) {
 		return w, false, nil
 	}
@@ -44,7 +44,7 @@ func (e *Engine) verifyOwnAccount(ctx context.Context, cause Cause, w Work) (Wor
 		accounts = append(accounts, now)
 	}
 	why := fmt.Sprintf("the unit's entry for its account %s (%s) is not the organization's (%s); converging %s/%s as the organization has it",
-		w.Account, describeEntry(held, had), describeEntry(now, active), w.Account, w.Region)
+		w.Account, describeEntry(held, had), describeEntry(now, now.Status != inventory.NotInOrganization), w.Account, w.Region)
 	rec := e.organizationRecord(cause, why)
 	rec.DryRun = rec.DryRun || w.DryRun
 	if err := e.Exec.Trail.Record(ctx, rec); err != nil {

@@ -297,7 +297,7 @@ func firstErrors(errs []string, runID string) string {
 	if len(errs) <= shownErrors {
 		return strings.Join(errs, "; ")
 	}
-	return strings.Join(errs[:shownErrors], "; ") + fmt.Sprintf("; and %d more (make audit RUN=%s ARGS=\"-decision refused,failed\")", len(errs)-shownErrors, runID)
+	return strings.Join(errs[:shownErrors], "; ") + fmt.Sprintf("; and %d more (%s)", len(errs)-shownErrors, audit.RunCommand(runID, audit.DecisionRefused, audit.DecisionFailed))
 }
 
 // plannedIn is the number of documents a plan would write (0 for no summary).
@@ -365,7 +365,7 @@ func fitResponse(resp response) response {
 		}
 		if len(errs) < total {
 			counts := *s
-			counts.Errors = append(errs[:len(errs):len(errs)], fmt.Sprintf("… and %d more refusals and failures (Lambda's response limit); every one is in the audit trail of run %s (make audit RUN=%s ARGS=\"-decision refused,failed\")", total-len(errs), resp.RunID, resp.RunID))
+			counts.Errors = append(errs[:len(errs):len(errs)], fmt.Sprintf("… and %d more refusals and failures (Lambda's response limit); every one is in the audit trail of run %s (%s)", total-len(errs), resp.RunID, audit.RunCommand(resp.RunID, audit.DecisionRefused, audit.DecisionFailed)))
 			resp.Summary = &counts
 		}
 	}
@@ -376,7 +376,7 @@ func fitResponse(resp response) response {
 			return resp
 		}
 		resp.Plan = resp.Plan[:len(resp.Plan)/2]
-		resp.PlanTruncated = fmt.Sprintf("%d changes planned; the first %d are shown (Lambda's response limit); every one is in the audit trail as a planned record of run %s (make audit RUN=%s ARGS=\"-decision planned\")", total, len(resp.Plan), resp.RunID, resp.RunID)
+		resp.PlanTruncated = fmt.Sprintf("%d changes planned; the first %d are shown (Lambda's response limit); every one is in the audit trail as a planned record of run %s (%s)", total, len(resp.Plan), resp.RunID, audit.RunCommand(resp.RunID, audit.DecisionPlanned))
 	}
 }
 

@@ -167,3 +167,17 @@ func WriteSummaries(w io.Writer, recs []Record) error {
 	}
 	return tw.Flush()
 }
+
+// RunCommand is the command an operator runs to list run's records with
+// these decisions (every record of the run when none): the one line every
+// message that cuts a list short ends with, so they all name it alike.
+func RunCommand(run string, decisions ...Decision) string {
+	if len(decisions) == 0 {
+		return "make audit RUN=" + run
+	}
+	names := make([]string, len(decisions))
+	for i, d := range decisions {
+		names[i] = string(d)
+	}
+	return fmt.Sprintf("make audit RUN=%s ARGS=\"-decision %s\"", run, strings.Join(names, ","))
+}

@@ -29,7 +29,7 @@ const keptErrors = 20
 // keptErrors: without it the worker's log line read as if the first 20
 // were all.
 func moreErrors(n int, run string) string {
-	return fmt.Sprintf("… and %d more errors (each document's is in its own audit record: make audit RUN=%s ARGS=\"-decision refused,failed\")", n, run)
+	return fmt.Sprintf("… and %d more errors (each document's is in its own audit record: %s)", n, audit.RunCommand(run, audit.DecisionRefused, audit.DecisionFailed))
 }
 
 // unitChunk is how many repositories a unit reads and writes per hold of its

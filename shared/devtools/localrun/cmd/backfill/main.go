@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
@@ -241,9 +242,9 @@ func nextStep(runID string, problems bool) string {
 		return ""
 	}
 	if problems {
-		return fmt.Sprintf("next: make audit RUN=%s ARGS=\"-decision refused,failed\" (each record's error says what to fix)", runID)
+		return fmt.Sprintf("next: %s (each record's error says what to fix)", audit.RunCommand(runID, audit.DecisionRefused, audit.DecisionFailed))
 	}
-	return fmt.Sprintf("next: make audit RUN=%s (every record of this run)", runID)
+	return fmt.Sprintf("next: %s (every record of this run)", audit.RunCommand(runID))
 }
 
 // missingTargets says which of the payload's targets the organization does

@@ -25,18 +25,25 @@ import (
 
 // Registry converges one registry policy with the full desired state.
 //
-// An event's registry policy that lists accounts one by one is planned from
-// the organization as it is at each read of the policy, the one under the
-// lease included (fromOrganizationNow), not from state's accounts.
+// state comes from a walk its caller just made. An event's registry policy
+// that lists accounts one by one is planned from it once, before the lease;
+// every later read of the policy (the one under the lease, a narrowing
+// trial) plans from the organization as it is then (fromOrganizationNow).
 func (e *Engine) Registry(ctx context.Context, cause Cause, state *desired.State, account, region string) (Report, error) {
 	var rep Report
-	owned := func(context.Context) ([]policy.Statement, error) {
-		return state.RegistryStatements(account, region), nil
-	}
+	statements := func(st *desired.State) []policy.Statement { return st.RegistryStatements(account, region) }
+	var now func(context.Context) ([]policy.Statement, error)
 	if e.Org != nil && e.registryEnumerates(state, account) {
-		owned = e.fromOrganizationNow(region, desired.Account{}, func(st *desired.State) []policy.Statement { return st.RegistryStatements(account, region) })
+		now = e.fromOrganizationNow(region, desired.Account{}, statements)
 	}
-	return rep, e.run(ctx, &rep, e.registryStep(cause, account, region, func(ctx context.Context, _ string) ([]policy.Statement, error) { return owned(ctx) }))
+	first := true
+	return rep, e.run(ctx, &rep, e.registryStep(cause, account, region, func(ctx context.Context, _ string) ([]policy.Statement, error) {
+		if first || now == nil {
+			first = false
+			return statements(state), nil
+		}
+		return now(ctx)
+	}))
 }
 
 // scopeSwitch marks a change that first switches the registry to scope V2.

@@ -30,7 +30,7 @@ type Access struct {
 	WriteAudit           bool // dynamodb:PutItem/BatchWriteItem on the audit table: every decision (audit.Trail Record, Begin, BeginBatch, RecordBatch)
 	CompleteAudit        bool // dynamodb:UpdateItem on the audit table: the outcome of a write-ahead record (Applied/Failed)
 	ReadAudit            bool // dynamodb:Query on the audit table and its indexes: a writer's look at the document's history before it writes (apply's reconcileHistory), the sweep's stale pending records
-	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document (a mailbox's take is one TransactWriteItems of a Put and an Update, its close and release one of an Update and a Delete, its refusal mark an Update; IAM authorizes each as those actions); the organization's generation token (read and replaced with an Update, shared/lease/generation.go)
+	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document (a mailbox's take is one TransactWriteItems of a Put and an Update, its close and release one of an Update and a Delete, its refusal mark an Update; IAM authorizes each as those actions); dynamodb:GetItem for a waiting poster's consistent read of a mailbox (Leaser.Peek); the organization's generation token (read and replaced with an Update, shared/lease/generation.go)
 	SendWork             bool // sqs:SendMessage (SendMessageBatch) to the work queue
 	ConsumeWork          bool // the worker's SQS event source mapping polls the work queue with the function's role
 }
@@ -244,7 +244,7 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	// (audit.IndexByPending); audit.IndexByDay is read only by make audit, with the user's own keys.
 	add(a.ReadAudit, "ReadAudit", []string{"dynamodb:Query"}, *r.auditTable,
 		*r.auditTable+"/index/"+audit.IndexByName, *r.auditTable+"/index/"+audit.IndexByPending)
-	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		append([]string{*r.leaseTable}, r.otherLeaseTables...)...)
 	add(a.SendWork, "SendWork", slices.Clone(workSendActions), *r.workQueue)
 	// What Lambda's SQS event source mapping calls with the function's role (the Lambda developer

@@ -36,9 +36,11 @@ import (
 )
 
 // dynamoAPI is the part of DynamoDB a lease needs: conditional put (take),
-// conditional update (renew), conditional delete (release), and a
-// transaction (a mailbox's close together with the release).
+// conditional update (renew), conditional delete (release), a
+// transaction (a mailbox's close together with the release), and a
+// consistent read (a waiting poster's look at a mailbox).
 type dynamoAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)

@@ -525,8 +525,8 @@ func (o overlap) String() string {
 // Sid that carries prefix but is neither declared nor of that form is
 // reported without a prefix: another installation's (with other grants) or
 // this one's, left by an earlier declaration; the document cannot say
-// which. Deny statements are left out: ecr-warden renders none (and refuses
-// a Deny carrying its prefix on its own).
+// which. Deny statements are left out: ecr-warden renders none (and keeps a
+// Deny carrying its prefix as written, reporting it).
 func overlaps(prefix string, declared []string, doc *policy.Document) []overlap {
 	if doc == nil {
 		return nil

@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,19 +73,51 @@ func TestHostileForeignGrantIsReportedNotCosigned(t *testing.T) {
 	}
 }
 
-// Finding 7: a Deny someone wrote with the reserved Sid prefix is refused
-// with its Sid named, not deleted (deleting a Deny silently widens access).
-// The old planner treated it as an owned statement and removed it.
-func TestPrefixedDenyRefused(t *testing.T) {
+// Finding 7: a Deny someone wrote with the reserved Sid prefix is never
+// deleted or changed (deleting a Deny silently widens access). The old
+// planner treated it as an owned statement and removed it.
+//
+// Nor does it block the rest of the document: a grant the declaration no
+// longer gives is removed beside it (the whole document used to be refused,
+// so the revoked account kept pulling), and the Deny is kept byte for byte
+// and reported with its Sid named. Only a Deny under a Sid the declaration
+// renders refuses the document: writing the declared statement would
+// change it.
+func TestPrefixedDenyIsKeptAndDoesNotBlockRevocations(t *testing.T) {
 	deny := `{"Sid":"EcrWardenBlockDelete","Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository","Resource":"*"}`
-	cur := doc(mustJSON(t, orgPull()), deny)
-	_, err := Document(policy.ECRRegistryPolicy, regARN, cur, []policy.Statement{orgPull()}, prefix)
-	if err == nil || !strings.Contains(err.Error(), `"EcrWardenBlockDelete"`) || !strings.Contains(err.Error(), "Deny") {
-		t.Fatalf("prefixed Deny: %v, want a refusal naming the Sid", err)
+	revoked := pullStatement(prefix+"TeamBAccounts", "arn:aws:iam::444444444444:root")
+	cur := doc(mustJSON(t, orgPull()), mustJSON(t, revoked), deny)
+	c, err := Document(policy.ECRRegistryPolicy, regARN, cur, []policy.Statement{orgPull()}, prefix)
+	if err != nil {
+		t.Fatalf("prefixed Deny beside a revoked grant: %v; want the revocation written and the Deny kept", err)
+	}
+	if c.Op != OpUpdate || strings.Contains(c.After, "444444444444") || !strings.Contains(c.After, deny) || !strings.Contains(c.After, `"EcrWardenOrgPull"`) {
+		t.Errorf("op %s, after %s; want the revoked grant removed, the declared one and the Deny (byte for byte) kept", c.Op, c.After)
+	}
+	if !slices.Equal(c.Removed, []string{prefix + "TeamBAccounts"}) {
+		t.Errorf("removed %v, want only the revoked grant", c.Removed)
+	}
+	if len(c.ForeignUnsafe) != 1 || !strings.Contains(c.ForeignUnsafe[0], `"EcrWardenBlockDelete"`) || !strings.Contains(c.ForeignUnsafe[0], "Deny") {
+		t.Errorf("ForeignUnsafe = %q, want the kept Deny named", c.ForeignUnsafe)
+	}
+	// The Deny alone left: the document stays as it is.
+	c, err = Document(policy.ECRRegistryPolicy, regARN, c.After, []policy.Statement{orgPull()}, prefix)
+	if err != nil || c.Op != OpNone {
+		t.Errorf("converged document with a prefixed Deny: op %s, %v; want none", c.Op, err)
+	}
+	// Nothing of ours wanted: the Deny is what remains.
+	c, err = Document(policy.ECRRegistryPolicy, regARN, cur, nil, prefix)
+	if err != nil || c.After != doc(deny) {
+		t.Errorf("grants revoked beside a prefixed Deny: %v, after %s; want only the Deny", err, c.After)
+	}
+	// A Deny under a Sid the declaration renders: refused, naming it.
+	taken := strings.Replace(deny, "EcrWardenBlockDelete", "EcrWardenOrgPull", 1)
+	if _, err := Document(policy.ECRRegistryPolicy, regARN, doc(taken), []policy.Statement{orgPull()}, prefix); err == nil || !strings.Contains(err.Error(), `"EcrWardenOrgPull"`) || !strings.Contains(err.Error(), "Deny") {
+		t.Fatalf("prefixed Deny under a declared Sid: %v, want a refusal naming the Sid", err)
 	}
 	// Renamed out of the prefix, it is a foreign statement and is kept.
 	kept := strings.Replace(deny, "EcrWardenBlockDelete", "BlockDelete", 1)
-	c, err := Document(policy.ECRRegistryPolicy, regARN, doc(mustJSON(t, orgPull()), kept), nil, prefix)
+	c, err = Document(policy.ECRRegistryPolicy, regARN, doc(mustJSON(t, orgPull()), kept), nil, prefix)
 	if err != nil || !strings.Contains(c.After, kept) {
 		t.Fatalf("renamed Deny: %v, after %s", err, c.After)
 	}

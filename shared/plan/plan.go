@@ -211,8 +211,22 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 			}
 		}
 	}
-	if err := handWrittenDeny(curOwned, owned); err != nil {
+	denies, err := handWrittenDenies(curOwned, owned)
+	if err != nil {
 		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
+	}
+	declared := owned
+	if len(denies) > 0 {
+		// Kept as AWS holds them, where they are, and reported; the rest of
+		// the document converges beside them (a revocation never waits
+		// behind a hand-written Deny, and a Deny only narrows).
+		owned = append(slices.Clip(owned), denies...)
+		ch.Added, ch.Changed, ch.Removed = sidDelta(curOwned, owned)
+		for i, st := range cur.Statements {
+			if policy.Owned(st.Sid, prefix) && strings.EqualFold(st.Effect, "Deny") && slices.ContainsFunc(denies, func(d policy.Statement) bool { return d.Sid == st.Sid }) {
+				ch.ForeignUnsafe = append(ch.ForeignUnsafe, policy.Where(i, st)+": "+handWrittenDenyNote)
+			}
+		}
 	}
 
 	if wholly {
@@ -275,7 +289,7 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 	case cur == nil:
 		ch.Op = OpCreate
 		ch.Reason = fmt.Sprintf("no document exists; writing %d ecr-warden statement(s)", len(owned))
-	case len(owned) == 0:
+	case len(declared) == 0:
 		ch.Op = OpDeleteOwned
 		ch.Reason = fmt.Sprintf("removing %d ecr-warden statement(s); keeping %d foreign statement(s) (written as an update)", len(curOwned), len(curForeign))
 	default:
@@ -294,33 +308,51 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 		}
 		return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
 	}
-	if err := policy.Guard(kind, &policy.Document{Version: merged.Version, Statements: owned}, orgID); err != nil {
+	if err := policy.Guard(kind, &policy.Document{Version: merged.Version, Statements: declared}, orgID); err != nil {
 		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
 	}
 	return ch, nil
 }
 
-// handWrittenDeny refuses to change or remove a Deny statement that carries
-// the reserved prefix: the declaration never renders a Deny, so someone
-// wrote it by hand, and deleting a Deny silently widens access. The operator
-// renames its Sid out of the prefix (ecr-warden then keeps it as foreign) or
-// deletes it.
-func handWrittenDeny(current, want []policy.Statement) error {
+// handWrittenDenyNote says why a Deny carrying the reserved prefix is kept
+// and what to do about it.
+const handWrittenDenyNote = "a Deny carrying ecr-warden's Sid prefix, which the declaration never renders (someone wrote it by hand); " +
+	"kept as written, since ecr-warden never removes or changes a Deny, and everything else in the document is converged beside it: " +
+	"rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it"
+
+// handWrittenDenies returns the Deny statements carrying the reserved
+// prefix that the declaration does not render as they are: the declaration
+// never renders a Deny, so someone wrote them by hand, and deleting a Deny
+// silently widens access. They are kept as AWS holds them (a Deny only
+// narrows, so the rest of the document can converge beside it: a revoked
+// grant, or a statement added by hand to a wholly owned trust policy, is
+// removed all the same). A Deny under a Sid the declaration renders is
+// refused instead, naming it: writing the declared statement would change
+// it. The operator renames its Sid out of the prefix (ecr-warden then keeps
+// it as a foreign statement) or deletes it.
+func handWrittenDenies(current, want []policy.Statement) ([]policy.Statement, error) {
 	wanted := make(map[string]policy.Statement, len(want))
 	for _, s := range want {
 		wanted[s.Sid] = s
 	}
+	var kept []policy.Statement
 	var errs []error
 	for _, s := range current {
 		if !strings.EqualFold(s.Effect, "Deny") {
 			continue
 		}
-		if w, ok := wanted[s.Sid]; ok && policy.StatementsEquivalent(s, w) {
-			continue
+		w, ok := wanted[s.Sid]
+		switch {
+		case ok && policy.StatementsEquivalent(s, w):
+		case ok:
+			errs = append(errs, fmt.Errorf("statement Sid %q is a Deny carrying ecr-warden's Sid prefix under a Sid the declaration renders (someone wrote it by hand); ecr-warden will not remove or change a Deny: rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", s.Sid))
+		case slices.ContainsFunc(kept, func(k policy.Statement) bool { return k.Sid == s.Sid }):
+			errs = append(errs, fmt.Errorf("statement Sid %q is a Deny carrying ecr-warden's Sid prefix, written by hand twice under one Sid; ecr-warden will not remove or change a Deny: give each its own Sid outside the prefix or delete them", s.Sid))
+		default:
+			kept = append(kept, s)
 		}
-		errs = append(errs, fmt.Errorf("statement Sid %q is a Deny carrying ecr-warden's Sid prefix, which the declaration never renders (someone wrote it by hand); ecr-warden will not remove or change a Deny: rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", s.Sid))
 	}
-	return errors.Join(errs...)
+	return kept, errors.Join(errs...)
 }
 
 // statementsSize is how many characters the statements take in a document

@@ -44,11 +44,9 @@ func genDocument(r *rand.Rand, n int) string {
 			sid = fmt.Sprintf("%sOld%d", prefix, i)
 		}
 		st := genStatement(r, sid)
-		if policy.Owned(sid, prefix) {
-			// ecr-warden renders only Allow; a prefixed Deny is refused
-			// (TestPrefixedDenyRefused).
-			st.Effect = "Allow"
-		}
+		// A prefixed Deny (written by hand: ecr-warden renders only Allow)
+		// is kept as it is and the rest converges beside it
+		// (TestPrefixedDenyIsKeptAndDoesNotBlockRevocations).
 		d.Statements = append(d.Statements, st)
 	}
 	text, _ := d.Marshal()
@@ -133,6 +131,13 @@ func TestPropertyApplyThenPlanIsNone(t *testing.T) {
 		}
 		ops[ch.Op]++
 		after := apply(ch)
+		if cur, _ := policy.Parse(current); cur != nil {
+			for _, st := range cur.Statements {
+				if policy.Owned(st.Sid, prefix) && st.Effect == "Deny" && !strings.Contains(after, string(st.Raw())) {
+					t.Fatalf("iteration %d: the prefixed Deny %s was not kept as written: %s", iter, st.Raw(), after)
+				}
+			}
+		}
 		again, err := Document(policy.ECRRegistryPolicy, regARN, after, owned, prefix)
 		if err != nil {
 			t.Fatal(err)

@@ -396,3 +396,50 @@ func TestHandAddedTrustStatementIsRemoved(t *testing.T) {
 		t.Errorf("decisions on %s: %v; want the removal recorded foreign-unsafe and the write applied", role, got)
 	}
 }
+
+// A hand edit that adds, beside a statement letting another account assume
+// the PTC role, a Deny carrying the Sid prefix must not keep that statement
+// alive: the Deny used to refuse the whole trust policy, so the added
+// statement (the access the wholly owned trust exists to remove) stayed.
+// Now the statement is removed and audited as before; the Deny, which only
+// narrows, is kept as written (ecr-warden never deletes a Deny) and
+// reported with its Sid.
+func TestPrefixedDenyDoesNotKeepAHandAddedTrustStatement(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, ptcDeclaration)
+	tg := target(trigger.KindRole, fTeamA)
+	tg.RoleName = "ecr-warden-ptc"
+	if _, err := w.engine.Reconcile(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	trust, _, _ := w.aws.Role(fTeamA, "ecr-warden-ptc")
+	doc, err := policy.Parse(trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared, _ := json.Marshal(doc.Statements[0])
+	const added = `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}`
+	const deny = `{"Sid":"EcrWardenHold","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::777788889999:root"},"Action":"sts:AssumeRole"}`
+	edited := `{"Version":"2012-10-17","Statement":[` + string(declared) + `,` + added + `,` + deny + `]}`
+	if _, err := w.aws.IAM(fTeamA).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("ecr-warden-ptc"), PolicyDocument: aws.String(edited)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.engine.Reconcile(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	trust, _, _ = w.aws.Role(fTeamA, "ecr-warden-ptc")
+	hasNone(t, "trust policy", trust, "444455556666")
+	hasAll(t, "trust policy", trust, string(declared), deny)
+	role := roleResource("aws", fTeamA, "ecr-warden-ptc").ARN
+	var removed, named bool
+	for _, r := range w.records(t) {
+		if r.Target.ARN != role || r.Decision != audit.DecisionForeignUnsafe {
+			continue
+		}
+		removed = removed || strings.Contains(r.Error, "444455556666")
+		named = named || strings.Contains(r.Error, `"EcrWardenHold"`)
+	}
+	if got := w.decisions(t, role); !removed || !named || !slices.Contains(got, string(audit.DecisionApplied)) {
+		t.Errorf("decisions on %s: %v (removal recorded %v, Deny named %v); want the removal and the kept Deny recorded and the write applied", role, got, removed, named)
+	}
+}

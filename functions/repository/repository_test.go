@@ -144,6 +144,33 @@ func TestDuplicateDeliveryWritesNothing(t *testing.T) {
 	}
 }
 
+// ECR names repositories with the OCI grammar: "__" or a run of "-" may
+// separate letters and digits ("shared/base__debug", "shared/my--app").
+// Their CreateRepository events are read and the repositories get their
+// declared policy, once, with its audit record. Before, the parser checked
+// names with ECR's older grammar and rejected these events as invalid-field,
+// so such a repository had no policy until the next sweep.
+func TestOCINamedRepositoriesGetTheirPolicy(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t)
+	inst := w.start(nil)
+	for _, name := range []string{"shared/base__debug", "shared/my--app"} {
+		w.createRepository(hubAccount, name, nil)
+		proxy.Reset()
+		r := w.mustInvoke(inst, w.event("ecr-create-repository-api.json", "shared/base", name))
+		if r.Changed != 1 || r.Rejected != "" {
+			t.Fatalf("%s: response %+v, want one change", name, r)
+		}
+		goldenFile(t, "repository-policy.shared-base.json", w.policy(hubAccount, name))
+		if n := awsWrites(); n != 1 {
+			t.Errorf("%s: AWS writes = %d, want 1: %v", name, n, proxy.Counts())
+		}
+		if got := decisions(w.history(hubARN(name))); got != "applied" {
+			t.Errorf("%s: audit decisions = %s, want applied", name, got)
+		}
+	}
+}
+
 // Every event the function cannot act upon makes no AWS write, returns
 // success (so Lambda does not retry it) and leaves an audit record saying
 // why.

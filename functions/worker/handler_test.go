@@ -383,3 +383,33 @@ func TestInputThatIsNotABatchIsRejected(t *testing.T) {
 		t.Errorf("a batch of one unit: err %v, engine ran %d units, %d records; want one unit converged and nothing rejected", err, len(e.works), len(tr.recs))
 	}
 }
+
+// A cursor is a repository name as ECR gives it, "__" and runs of "-"
+// included: a unit that resumes after "shared/base__debug" reaches the
+// engine with its cursor. Before, the worker checked the cursor with ECR's
+// older grammar, recorded the unit as rejected and dropped it, so the rest of
+// the registry was not converged in that run.
+func TestUnitResumesAfterAnOCIName(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, tr := &fakeEngine{}, &fakeTrail{}
+	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+	var ev events.SQSEvent
+	for _, after := range []string{"shared/base__debug", "team-a/my--app"} {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: after, Body: `{"runId":"sweep-1","account":"222222222222","region":"eu-west-1","accounts":[{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}],"sweep":true,"after":"` + after + `"}`})
+	}
+	resp, err := h.handle(t.Context(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 || len(tr.recs) != 0 {
+		t.Fatalf("handle = %+v, %v, records %+v; want both units converged", resp, err, tr.recs)
+	}
+	var got []string
+	for _, w := range e.works {
+		got = append(got, w.After)
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != "shared/base__debug,team-a/my--app" {
+		t.Fatalf("engine ran units after %v, want both cursors", got)
+	}
+}

@@ -31,9 +31,16 @@ func ValidPartition(p string) bool {
 }
 
 var (
-	// Repository names: lowercase segments separated by "/", as ECR accepts.
-	repositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	regionPattern         = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
+	// Private repository names: lowercase components separated by "/", as
+	// ECR's API model gives RepositoryName. Within a component, "." or "_"
+	// or "__" or a run of "-" separates letters and digits (the OCI
+	// distribution grammar): "base__debug" and "my--app" are names ECR
+	// creates, and an event or a cursor naming one must be read, not refused.
+	repositoryNamePattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	// ECR Public's API model keeps the older grammar: one ".", "_" or "-"
+	// between letters and digits.
+	publicRepositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	regionPattern               = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]+$`)
 	// IAM unique ids (AROA... for roles, AIDA... for users). AWS rewrites a
 	// principal ARN into this form when the principal is deleted.
 	uniqueIDPattern = regexp.MustCompile(`^A[A-Z]{3}[A-Z0-9]{16,}$`)
@@ -52,9 +59,22 @@ func ValidAccountID(id string) bool {
 	return true
 }
 
-// ValidRepositoryName reports whether name is a valid ECR repository name.
+// Lengths of repository names, from the ECR and ECR Public API models.
+const (
+	MinRepositoryName       = 2
+	MaxRepositoryName       = 256
+	MaxPublicRepositoryName = 205
+)
+
+// ValidRepositoryName reports whether name is a valid private ECR repository name.
 func ValidRepositoryName(name string) bool {
-	return len(name) >= 2 && len(name) <= 256 && repositoryNamePattern.MatchString(name)
+	return len(name) >= MinRepositoryName && len(name) <= MaxRepositoryName && repositoryNamePattern.MatchString(name)
+}
+
+// ValidPublicRepositoryName reports whether name is a valid ECR Public
+// repository name.
+func ValidPublicRepositoryName(name string) bool {
+	return len(name) >= MinRepositoryName && len(name) <= MaxPublicRepositoryName && publicRepositoryNamePattern.MatchString(name)
 }
 
 // ValidRegion reports whether r looks like an AWS region name (us-east-1,

@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestARNBuilders(t *testing.T) {
 	cases := map[string]string{
@@ -47,14 +50,26 @@ func TestValidators(t *testing.T) {
 	if !ValidAccountID("012345678901") || ValidAccountID("12345678901") || ValidAccountID("1234567890123") || ValidAccountID("12345678901a") {
 		t.Error("ValidAccountID")
 	}
-	for _, ok := range []string{"ab", "team-a/app", "a.b_c-d/e"} {
+	// ECR's private names take the OCI grammar ("__", runs of "-"); ECR
+	// Public's the older one.
+	for _, ok := range []string{"ab", "team-a/app", "a.b_c-d/e", "base__debug", "team-a/my--app", "a---b/c__d"} {
 		if !ValidRepositoryName(ok) {
 			t.Errorf("ValidRepositoryName(%q) = false", ok)
 		}
 	}
-	for _, bad := range []string{"a", "Team/app", "a//b", "-a", "a/"} {
+	for _, bad := range []string{"a", "Team/app", "a//b", "-a", "a/", "a___b", "a_-b", "a--", "__a", "a..b", strings.Repeat("a", 257)} {
 		if ValidRepositoryName(bad) {
 			t.Errorf("ValidRepositoryName(%q) = true", bad)
+		}
+	}
+	for _, ok := range []string{"ab", "tools/scanner", "a.b_c-d/e"} {
+		if !ValidPublicRepositoryName(ok) {
+			t.Errorf("ValidPublicRepositoryName(%q) = false", ok)
+		}
+	}
+	for _, bad := range []string{"a", "base__debug", "my--app", "a/", strings.Repeat("a", 206)} {
+		if ValidPublicRepositoryName(bad) {
+			t.Errorf("ValidPublicRepositoryName(%q) = true", bad)
 		}
 	}
 	for _, ok := range []string{"us-east-1", "cn-north-1", "us-gov-west-1", "ap-southeast-2"} {

@@ -245,6 +245,49 @@ func TestTagChangeTargetsRepository(t *testing.T) {
 	}
 }
 
+// ECR's private repository names take the OCI grammar ("__" and runs of "-"
+// between letters and digits), ECR Public's the older one. Every event that
+// names a private repository reads such a name (a pull-through cache of
+// Docker Hub's "library/base__debug" is created under it), and an ECR Public
+// event naming one is refused as its API would refuse it.
+func TestOCIRepositoryNamesAreRead(t *testing.T) {
+	for _, name := range []string{"team-a/base__debug", "team-a/my--app", "a---b/c__d.e"} {
+		for _, c := range []struct {
+			sample string
+			set    func(d map[string]any)
+		}{
+			{"ecr-create-repository-api.json", func(d map[string]any) {
+				sub(d, "requestParameters")["repositoryName"] = name
+				sub(sub(d, "responseElements"), "repository")["repositoryName"] = name
+			}},
+			{"ecr-create-repository-service.json", func(d map[string]any) { sub(d, "serviceEventDetails")["repositoryName"] = name }},
+			{"ecr-set-repository-policy.json", func(d map[string]any) {
+				sub(d, "requestParameters")["repositoryName"] = name
+				sub(d, "responseElements")["repositoryName"] = name
+			}},
+			{"ecr-delete-repository-policy.json", func(d map[string]any) {
+				sub(d, "requestParameters")["repositoryName"] = name
+				d["responseElements"] = nil
+			}},
+			{"ecr-tag-resource.json", func(d map[string]any) {
+				sub(d, "requestParameters")["resourceArn"] = "arn:aws:ecr:us-east-1:222222222222:repository/" + name
+			}},
+		} {
+			got, err := Parse(mutate(t, c.sample, func(ev map[string]any) { c.set(detail(ev)) }))
+			if err != nil || got.Kind != KindRepository || got.Repository != name {
+				t.Errorf("%s naming %q: %+v, %v; want the repository read", c.sample, name, got, err)
+			}
+		}
+		_, err := Parse(mutate(t, "ecr-public-create-repository.json", func(ev map[string]any) {
+			sub(detail(ev), "requestParameters")["repositoryName"] = name
+			detail(ev)["responseElements"] = nil
+		}))
+		if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, "not a valid repository name") {
+			t.Errorf("ECR Public naming %q: %v; want invalid-field (ECR Public's grammar has no __ or --)", name, err)
+		}
+	}
+}
+
 // FuzzParse checks that no input panics, every failure is a *Rejection, and
 // every success names a valid target. Seeds are every file in events/; run
 // longer with `go test -fuzz FuzzParse ./shared/trigger`.
@@ -279,7 +322,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		case KindRepository, KindPublicRepository:
-			if err := checkRepository("repository", got.Repository, maxPrivateRepoLength); err != nil {
+			if err := checkRepository("repository", got.Repository, got.Kind == KindPublicRepository); err != nil {
 				t.Fatal(err)
 			}
 		case KindRole:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // Patterns from the AWS API references. They are checked here so a bad value
@@ -11,8 +13,6 @@ import (
 // AWS call with a less helpful message.
 var (
 	accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
-	// ECR repository name (2-256; ECR Public 2-205).
-	repositoryPattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	// PTC ecrRepositoryPrefix (2-30) or ROOT.
 	prefixPattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	rolePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
@@ -28,12 +28,19 @@ func checkAccountID(path, v string) error {
 	return nil
 }
 
-func checkRepository(path, v string, maxLen int) error {
-	if len(v) < 2 || len(v) > maxLen {
-		return fmt.Errorf("%s: repository name %s must be 2-%d characters, has %d", path, quote(v), maxLen, len(v))
+// checkRepository checks a private (or, when public, an ECR Public)
+// repository name with the grammar of its API (shared/policy), the one
+// every part of ecr-warden checks names with.
+func checkRepository(path, v string, public bool) error {
+	maxLen, valid, grammar := policy.MaxRepositoryName, policy.ValidRepositoryName, "lowercase letters and digits separated by . _ __ or dashes, and / between parts"
+	if public {
+		maxLen, valid, grammar = policy.MaxPublicRepositoryName, policy.ValidPublicRepositoryName, "lowercase letters and digits separated by one . _ or -, and / between parts"
 	}
-	if !repositoryPattern.MatchString(v) {
-		return fmt.Errorf("%s: %s is not a valid repository name (lowercase letters, digits, and . _ - / separators)", path, quote(v))
+	if len(v) < policy.MinRepositoryName || len(v) > maxLen {
+		return fmt.Errorf("%s: repository name %s must be %d-%d characters, has %d", path, quote(v), policy.MinRepositoryName, maxLen, len(v))
+	}
+	if !valid(v) {
+		return fmt.Errorf("%s: %s is not a valid repository name (%s)", path, quote(v), grammar)
 	}
 	return nil
 }

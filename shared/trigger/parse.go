@@ -19,15 +19,13 @@ const (
 	DetailTypeServiceEvent = "AWS Service Event via CloudTrail"
 	DetailTypeScheduled    = "Scheduled Event"
 
-	SourceECR            = "aws.ecr"
-	SourceECRPublic      = "aws.ecr-public"
-	SourceOrganizations  = "aws.organizations"
-	SourceControlTower   = "aws.controltower"
-	SourceIAM            = "aws.iam"
-	SourceEventBridge    = "aws.events"
-	publicRegion         = "us-east-1"
-	maxPrivateRepoLength = 256
-	maxPublicRepoLength  = 205
+	SourceECR           = "aws.ecr"
+	SourceECRPublic     = "aws.ecr-public"
+	SourceOrganizations = "aws.organizations"
+	SourceControlTower  = "aws.controltower"
+	SourceIAM           = "aws.iam"
+	SourceEventBridge   = "aws.events"
+	publicRegion        = "us-east-1"
 )
 
 // eventSources maps an envelope source to the CloudTrail eventSource it must carry.
@@ -377,20 +375,20 @@ func (c *cloudTrail) ecr() error {
 				return err
 			}
 			repo := resp.get("repository")
-			if t.Repository, err = c.repository(maxPrivateRepoLength, sed.get("repositoryName"), req.get("repositoryName"), repo.get("repositoryName")); err != nil {
+			if t.Repository, err = c.repository(false, sed.get("repositoryName"), req.get("repositoryName"), repo.get("repositoryName")); err != nil {
 				return err
 			}
 			t.AccountID, err = c.account(sed.get("registryId"), req.get("registryId"), repo.get("registryId"))
 			return err
 		}
-		if t.Repository, err = c.repository(maxPrivateRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
+		if t.Repository, err = c.repository(false, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
 			return err
 		}
 		t.AccountID, err = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
 		return err
 	case "SetRepositoryPolicy", "DeleteRepositoryPolicy":
 		t.Kind = KindRepository
-		if t.Repository, err = c.repository(maxPrivateRepoLength, req.get("repositoryName")); err != nil {
+		if t.Repository, err = c.repository(false, req.get("repositoryName")); err != nil {
 			return err
 		}
 		t.AccountID, err = c.account(req.get("registryId"))
@@ -417,7 +415,7 @@ func (c *cloudTrail) ecr() error {
 			return invalid(fmt.Errorf("%s: partition %s is not the partition of region %q (%q)", arnNode.path, quote(a.partition), region, want))
 		}
 		acct, repo := a.account, a.name
-		if err := checkRepository(arnNode.path, repo, maxPrivateRepoLength); err != nil {
+		if err := checkRepository(arnNode.path, repo, false); err != nil {
 			return invalid(err)
 		}
 		t.Kind, t.Repository = KindRepository, repo
@@ -476,23 +474,24 @@ func (c *cloudTrail) ecrPublic() error {
 	if region != publicRegion {
 		// Read the repository it names, for the rejection's record.
 		t.Kind, t.Region = KindPublicRepository, region
-		t.Repository, _ = c.repository(maxPublicRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
+		t.Repository, _ = c.repository(true, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
 		t.AccountID, _ = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
 		return &Rejection{Reason: ReasonPublicRegion, Detail: fmt.Sprintf("detail.awsRegion: ECR Public lives in %s only, this event is from %q", publicRegion, region)}
 	}
 	t.Kind, t.Region = KindPublicRepository, publicRegion
-	if t.Repository, err = c.repository(maxPublicRepoLength, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
+	if t.Repository, err = c.repository(true, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
 		return err
 	}
 	t.AccountID, err = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
 	return err
 }
 
-// repository reads the first present name among the nodes and validates it.
-// Every present name is validated and must be the same: a request and a
-// response naming different repositories cannot both be right, so the event
-// is rejected rather than converging either one.
-func (c *cloudTrail) repository(maxLen int, nodes ...node) (string, error) {
+// repository reads the first present name among the nodes and validates it
+// (as an ECR Public name when public). Every present name is validated and
+// must be the same: a request and a response naming different repositories
+// cannot both be right, so the event is rejected rather than converging
+// either one.
+func (c *cloudTrail) repository(public bool, nodes ...node) (string, error) {
 	var found, foundAt string
 	for _, n := range nodes {
 		s, err := n.optString()
@@ -502,7 +501,7 @@ func (c *cloudTrail) repository(maxLen int, nodes ...node) (string, error) {
 		if s == "" {
 			continue
 		}
-		if err := checkRepository(n.path, s, maxLen); err != nil {
+		if err := checkRepository(n.path, s, public); err != nil {
 			return "", invalid(err)
 		}
 		if found == "" {

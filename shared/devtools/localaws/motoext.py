@@ -31,6 +31,7 @@ import moto.backend_index as backend_index
 from moto.core.base_backend import BackendDict, BaseBackend
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
+import moto.ecr.models as _ecr_models
 from moto.ecr.models import ECRBackend
 from moto.ecr.responses import ECRResponse
 from moto.iam.exceptions import MalformedPolicyDocument
@@ -229,6 +230,12 @@ def _ecr_init(self, region_name, account_id):
 
 
 ECRBackend.__init__ = _ecr_init
+
+# RepositoryName as the ECR model gives it: "." or "_" or "__" or a run of
+# "-" between letters and digits (the OCI grammar). moto 5.2.1 keeps the
+# older one ("[._-]" once) and refused names AWS creates, "base__debug" and
+# "my--app"; its CreateRepository reads this module global at each call.
+_ecr_models.ECR_REPOSITORY_NAME_PATTERN = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*"
 
 # Allowed values per setting. The newest ECR model documents only V2 for
 # REGISTRY_POLICY_SCOPE (V1 is legacy); older docs and existing registries

@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -162,13 +166,23 @@ func (h *handler) unit(ctx context.Context, m events.SQSMessage) error {
 	if err != nil {
 		// The record names the unit as far as its bytes say (run, account,
 		// region), so `make audit RUN=...` and backfill-status find it, and
-		// carries the start of the body.
+		// carries the start of the body. Everything it keeps of the body is
+		// bounded (decodeWork's problems too): a record DynamoDB refuses (a
+		// key over 2,048 bytes, an item over 400 KB) would fail the message,
+		// which SQS would deliver again for nothing, unaudited.
+		id := messageKey(m.MessageId)
 		rec := audit.Record{Decision: audit.DecisionRejected,
-			Trigger: audit.Trigger{EventID: m.MessageId, EventType: "work " + w.RunID, Source: "aws.sqs"},
-			Target:  audit.Target{ARN: "event/" + m.MessageId, Kind: "Event", AccountID: w.Account, Region: w.Region},
+			Trigger: audit.Trigger{EventID: id, EventType: "work " + trigger.Clip(w.RunID), Source: "aws.sqs"},
+			Target:  audit.Target{ARN: "event/" + id, Kind: "Event"},
 			Error:   "invalid-payload: " + err.Error() + "; body: " + trigger.Clip(m.Body)}
+		if policy.ValidAccountID(w.Account) {
+			rec.Target.AccountID = w.Account
+		}
+		if slices.Contains(h.decl.Hub.Regions, w.Region) {
+			rec.Target.Region = w.Region
+		}
 		if aerr := h.trail.Record(ctx, rec); aerr != nil {
-			return fmt.Errorf("recording the rejection of message %s: %w", m.MessageId, aerr)
+			return fmt.Errorf("recording the rejection of message %s: %w", id, aerr)
 		}
 		var newer *unknownFieldError
 		if errors.As(err, &newer) {
@@ -228,48 +242,86 @@ func (h *handler) continueUnit(ctx context.Context, next reconcile.Work) error {
 	return nil
 }
 
+// maxProblemsNamed bounds the problems a rejected unit's record lists one
+// by one; the rest are counted.
+const maxProblemsNamed = 20
+
+// problems joins a rejected unit's problems, the first maxProblemsNamed and
+// how many more.
+func problems(list []string) error {
+	if len(list) > maxProblemsNamed {
+		list = append(list[:maxProblemsNamed:maxProblemsNamed], fmt.Sprintf("and %d more problems", len(list)-maxProblemsNamed))
+	}
+	return errors.New(strings.Join(list, "; "))
+}
+
+// quote prints a value from a message body for a rejection, cut on a UTF-8
+// boundary (trigger.Clip) when it is long.
+func quote(v string) string { return strconv.Quote(trigger.Clip(v)) }
+
+// messageKey is a message id fit for an audit key: SQS's ids are UUIDs,
+// but a batch invoked on the worker by hand may carry any string, and a
+// key over 2,048 bytes is refused. A long or unprintable id keeps its start
+// and a hash of the whole.
+func messageKey(id string) string {
+	if len(id) <= 128 && !strings.ContainsFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	start := strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, strings.ToValidUTF8(id[:min(len(id), 64)], ""))
+	return start + "...sha256-" + hex.EncodeToString(sum[:8])
+}
+
 // decodeWork reads a message body strictly: unknown fields mean a producer
-// this worker does not understand, which must not be half-applied.
+// this worker does not understand, which must not be half-applied. Its
+// errors name every problem (the first maxProblemsNamed, then how many
+// more) with the values cut short, so the record of a rejection fits the
+// audit table however large the body.
 func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 	var w reconcile.Work
 	if dups := config.DuplicateKeys(body); len(dups) > 0 {
 		_ = json.Unmarshal(body, &w) // for the record's run, account and region
 		msgs := make([]string, len(dups))
 		for i, p := range dups {
-			msgs[i] = p.String()
+			msgs[i] = trigger.Clip(p.String())
 		}
-		return w, errors.New(strings.Join(msgs, "; "))
+		return w, problems(msgs)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			_ = json.Unmarshal(body, &w)
-			return w, &unknownFieldError{field: f}
+			return w, &unknownFieldError{field: trigger.Clip(f)}
 		}
-		return w, fmt.Errorf("body is not a work unit: %w", err)
+		return w, fmt.Errorf("body is not a work unit: %s", trigger.Clip(err.Error()))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return w, errors.New("body: unexpected data after the work unit")
 	}
 	// Every problem of the unit's fields at once.
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var list []string
+	bad := func(format string, args ...any) { list = append(list, fmt.Sprintf(format, args...)) }
 	if w.RunID == "" {
 		bad("runId: missing")
 	}
 	if !policy.ValidAccountID(w.Account) {
-		bad("account: %q is not a 12-digit account id", w.Account)
+		bad("account: %s is not a 12-digit account id", quote(w.Account))
 	}
 	if !slices.Contains(d.Hub.Regions, w.Region) {
-		bad("region: %q is not a declared region", w.Region)
+		bad("region: %s is not a declared region", quote(w.Region))
 	}
 	if len(w.Accounts) == 0 {
 		bad("accounts: missing (the backfill always sends the accounts a unit depends on)")
 	}
 	for i, a := range w.Accounts {
 		if !policy.ValidAccountID(a.ID) {
-			bad("accounts[%d].ID: %q is not a 12-digit account id", i, a.ID)
+			bad("accounts[%d].ID: %s is not a 12-digit account id", i, quote(a.ID))
 		}
 	}
 	if w.WalkedAt.After(time.Now().Add(5 * time.Minute)) {
@@ -278,14 +330,14 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 	}
 	for i, p := range w.Repositories {
 		if !trigger.ValidRepositoryGlob(p) {
-			bad("repositories[%d]: %q is not a repository name or glob (lowercase letters, digits, . _ - / and the wildcard *)", i, p)
+			bad("repositories[%d]: %s is not a repository name or glob (lowercase letters, digits, . _ - / and the wildcard *)", i, quote(p))
 		}
 	}
 	if w.After != "" && !policy.ValidRepositoryName(w.After) {
-		bad("after: %q is not a repository name (2 to 256 lowercase letters, digits and . _ - / separators, each part starting and ending with a letter or digit)", w.After)
+		bad("after: %s is not a repository name (2 to 256 characters: lowercase letters and digits separated by . _ __ or dashes, and / between parts)", quote(w.After))
 	}
-	if len(problems) > 0 {
-		return w, errors.New(strings.Join(problems, "; "))
+	if len(list) > 0 {
+		return w, problems(list)
 	}
 	// The unit carries the inventory it is converged against, so whether its
 	// account is one ecr-warden configures is decided by these bytes alone:
@@ -302,7 +354,7 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 		case i < 0:
 			return w, fmt.Errorf("account: %s is not among the unit's accounts", w.Account)
 		case !state.ManagedMember(w.Accounts[i]):
-			return w, fmt.Errorf("account: %s is not an active member of the organization (status %q, OU path %q)", w.Account, w.Accounts[i].Status, w.Accounts[i].OUPath)
+			return w, fmt.Errorf("account: %s is not an active member of the organization (status %s, OU path %s)", w.Account, quote(w.Accounts[i].Status), quote(w.Accounts[i].OUPath))
 		case !state.Configures(w.Account) && !w.Moved:
 			// A moved account's unit is the one exception: it removes what
 			// ecr-warden wrote there while the execution role may remain.

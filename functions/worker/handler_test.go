@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -411,5 +412,89 @@ func TestUnitResumesAfterAnOCIName(t *testing.T) {
 	slices.Sort(got)
 	if strings.Join(got, ",") != "shared/base__debug,team-a/my--app" {
 		t.Fatalf("engine ran units after %v, want both cursors", got)
+	}
+}
+
+// dynamoTrail stores records as the audit table does, within DynamoDB's
+// limits: a partition key of at most 2,048 bytes and an item of at most
+// 400 KB (measured here as the record's JSON, which is close to DynamoDB's
+// count of attribute names and values).
+type dynamoTrail struct{ fakeTrail }
+
+func (d *dynamoTrail) Record(ctx context.Context, r audit.Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if len(r.Target.ARN) > 2048 || len(b) > 400*1024 {
+		return fmt.Errorf("ValidationException: key %d bytes, item %d bytes: over DynamoDB's limits", len(r.Target.ARN), len(b))
+	}
+	return d.fakeTrail.Record(ctx, r)
+}
+
+// A message whose unit can never be read is recorded as rejected and
+// dropped however large or hostile its body: the record names the problems
+// (the first of many, and how many more), keeps values short, and is keyed
+// within DynamoDB's limits, so it is stored and the message is not retried.
+// Before, the record carried every problem with every value whole (and the
+// unit's account and region as its target, and the message id as its key):
+// a 200 KB body made a record DynamoDB refused, so the message failed,
+// came back five times and went to the dead-letter queue with no audit
+// record of why.
+func TestRejectedUnitRecordFitsTheAuditTable(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := `{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}`
+	huge := strings.Repeat("é", 50000) // 100 KB, printable: quoting keeps it whole
+	many := strings.Repeat(`{"ID":"x"},`, 20000)
+	dups := strings.Repeat(`"runId":"r",`, 10000)
+	longID := strings.Repeat("m", 3000)
+	records := []events.SQSMessage{
+		{MessageId: "good", Body: `{"runId":"sweep-1","account":"222222222222","region":"eu-west-1","accounts":[` + acct + `],"sweep":true}`},
+		{MessageId: "huge-values", Body: `{"runId":"` + huge + `","account":"` + huge + `","region":"` + huge + `","accounts":[` + acct + `]}`},
+		{MessageId: "many-problems", Body: `{"runId":"sweep-1","account":"222222222222","region":"eu-west-1","accounts":[` + many + acct + `]}`},
+		{MessageId: "many-duplicates", Body: `{` + dups + `"account":"222222222222","region":"eu-west-1","accounts":[` + acct + `]}`},
+		{MessageId: longID, Body: `{"runId":"sweep-1","account":"222222222222","region":"ap-south-1","accounts":[` + acct + `]}`},
+		{MessageId: "inactive", Body: `{"runId":"sweep-1","account":"222222222222","region":"eu-west-1","accounts":[{"ID":"222222222222","Status":"` + huge + `","OUPath":"` + huge + `"}]}`},
+	}
+	e, tr := &fakeEngine{}, &dynamoTrail{}
+	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+	resp, err := h.handle(t.Context(), events.SQSEvent{Records: records})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handle = %+v, %v; want every message settled (the good one converged, the others rejected and dropped)", resp.BatchItemFailures, err)
+	}
+	if len(e.works) != 1 || e.works[0].RunID != "sweep-1" {
+		t.Fatalf("engine ran %d units, want the good one", len(e.works))
+	}
+	want := map[string][]string{
+		"huge-values":     {"account: ", "region: ", "(100000 bytes)"},
+		"many-problems":   {`accounts[0].ID: "x" is not a 12-digit account id`, "and 19980 more problems"},
+		"many-duplicates": {"runId", "more than once", "more problems"},
+		longID[:64]:       {`region: "ap-south-1" is not a declared region`},
+		"inactive":        {"account: 222222222222 is not an active member", "(100000 bytes)"},
+	}
+	if len(tr.recs) != len(want) {
+		t.Fatalf("%d records stored, want %d (one rejection per bad message)", len(tr.recs), len(want))
+	}
+	for _, r := range tr.recs {
+		key := r.Trigger.EventID
+		if len(key) > 64 {
+			key = key[:64]
+		}
+		words, ok := want[key]
+		if !ok || r.Decision != audit.DecisionRejected {
+			t.Errorf("record %.80q %s, want a rejection of one of %v", r.Trigger.EventID, r.Decision, want)
+			continue
+		}
+		for _, w := range words {
+			if !strings.Contains(r.Error, w) {
+				t.Errorf("%s: error %.300q... lacks %q", key, r.Error, w)
+			}
+		}
+		if n := len(r.Error); n > 16<<10 {
+			t.Errorf("%s: error is %d bytes", key, n)
+		}
 	}
 }

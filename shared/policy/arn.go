@@ -37,6 +37,11 @@ var (
 	// distribution grammar): "base__debug" and "my--app" are names ECR
 	// creates, and an event or a cursor naming one must be read, not refused.
 	repositoryNamePattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	// A pull-through-cache rule's ecrRepositoryPrefix, as ECR's API model
+	// gives PullThroughCacheRuleRepositoryPrefix: the private repository
+	// grammar, a trailing "/" allowed; ROOT is checked apart. An event for a
+	// rule made by hand with any prefix ECR takes must be read.
+	ptcPrefixPattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*/?$`)
 	// ECR Public's API model keeps the older grammar: one ".", "_" or "-"
 	// between letters and digits.
 	publicRepositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
@@ -75,6 +80,19 @@ func ValidRepositoryName(name string) bool {
 // repository name.
 func ValidPublicRepositoryName(name string) bool {
 	return len(name) >= MinRepositoryName && len(name) <= MaxPublicRepositoryName && publicRepositoryNamePattern.MatchString(name)
+}
+
+// PTCRootPrefix is the ecrRepositoryPrefix of a pull-through-cache rule
+// that applies to every repository of the registry.
+const PTCRootPrefix = "ROOT"
+
+// ValidPTCPrefix reports whether p is a pull-through-cache rule prefix ECR
+// accepts: ROOT, or 2-30 characters of the private repository grammar with
+// an optional trailing "/". A declaration names a narrower set (one
+// component, single separators: shared/config), since its prefixes become
+// Sids and resource ARNs.
+func ValidPTCPrefix(p string) bool {
+	return p == PTCRootPrefix || (len(p) >= 2 && len(p) <= 30 && ptcPrefixPattern.MatchString(p))
 }
 
 // ValidRegion reports whether r looks like an AWS region name (us-east-1,

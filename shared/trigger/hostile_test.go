@@ -602,3 +602,25 @@ func TestParseRejectsDuplicateKeys(t *testing.T) {
 		t.Fatalf("5000 duplicates: %v", err)
 	}
 }
+
+// TestPTCPrefixesECRTakesAreRead: an edit event for a rule made by hand
+// with any prefix ECR accepts (its API model's grammar: "__", runs of "-",
+// "/" between parts and at the end) is read, so it is settled against the
+// declaration instead of being recorded as invalid input; what ECR refuses
+// stays refused.
+func TestPTCPrefixesECRTakesAreRead(t *testing.T) {
+	for _, sample := range []string{"ecr-delete-ptc-rule.json", "ecr-update-ptc-rule.json"} {
+		for _, prefix := range []string{"ROOT", "my--cache", "base__x", "team/hub/", "ab"} {
+			got, err := Parse(mutate(t, sample, func(ev map[string]any) { sub(detail(ev), "requestParameters")["ecrRepositoryPrefix"] = prefix }))
+			if err != nil || got.Kind != KindPTCRule || got.Prefix != prefix {
+				t.Errorf("%s with prefix %q: %+v, %v; want the rule read", sample, prefix, got, err)
+			}
+		}
+		for _, prefix := range []string{"a", "Upper", "trailing-", "//", "a//b", "x/" + strings.Repeat("p", 29), "_lead"} {
+			_, err := Parse(mutate(t, sample, func(ev map[string]any) { sub(detail(ev), "requestParameters")["ecrRepositoryPrefix"] = prefix }))
+			if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, "pull-through-cache prefix") {
+				t.Errorf("%s with prefix %q: %v; want invalid-field", sample, prefix, err)
+			}
+		}
+	}
+}

@@ -13,10 +13,8 @@ import (
 // AWS call with a less helpful message.
 var (
 	accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
-	// PTC ecrRepositoryPrefix (2-30) or ROOT.
-	prefixPattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	rolePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	regionPattern = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$`)
+	rolePattern      = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	regionPattern    = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$`)
 	// Organizations parent: root (r-) or OU (ou-).
 	parentPattern = regexp.MustCompile(`^(?:r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
 )
@@ -45,12 +43,13 @@ func checkRepository(path, v string, public bool) error {
 	return nil
 }
 
+// checkPrefix checks a pull-through-cache rule's prefix with ECR's own
+// grammar (shared/policy), not the declaration's narrower one: an event for
+// a rule made by hand is read, and ignored when the declaration has no such
+// rule.
 func checkPrefix(path, v string) error {
-	if v == "ROOT" {
-		return nil
-	}
-	if len(v) < 2 || len(v) > 30 || !prefixPattern.MatchString(v) {
-		return fmt.Errorf("%s: %s is not a valid pull-through-cache prefix (2-30 characters, repository name syntax, or ROOT)", path, quote(v))
+	if !policy.ValidPTCPrefix(v) {
+		return fmt.Errorf("%s: %s is not a valid pull-through-cache prefix (ROOT, or 2-30 characters of repository name syntax, a trailing / allowed)", path, quote(v))
 	}
 	return nil
 }

@@ -56,6 +56,8 @@
 //	}
 package config
 
+import "github.com/ecr-warden/ecr-warden/shared/policy"
+
 // Access levels a grant may name besides the keys of Declaration.ActionSets.
 const (
 	AccessPull = "pull"
@@ -83,8 +85,9 @@ const (
 	ModeEnumerate = "enumerate"
 )
 
-// RootPrefix is the PTC repository prefix that caches every upstream repository at the registry root.
-const RootPrefix = "ROOT"
+// RootPrefix is the PTC repository prefix that caches every upstream repository at the registry root
+// (ECR's own word for it, which shared/policy checks event prefixes with).
+const RootPrefix = policy.PTCRootPrefix
 
 // Default values ApplyDefaults fills in; exported so documentation and tests can name them.
 const (

@@ -123,6 +123,78 @@ func TestPrefixedDenyIsKeptAndDoesNotBlockRevocations(t *testing.T) {
 	}
 }
 
+// A statement carrying the Sid prefix that the reader cannot read (here a
+// bare account id as Principal, which AWS resource policies accept) used to
+// refuse its whole document, so a grant the declaration no longer gives
+// stayed beside it (the revoked account kept pulling). Now the rest of the
+// document converges beside it and it never keeps a wrong grant: one whose
+// Effect reads Allow is removed (removing an Allow only narrows), or
+// replaced under a Sid the declaration renders; anything else (a Deny, an
+// Effect that does not read Allow) is kept byte for byte. Each is reported
+// with its Sid and what was done; foreign statements stay byte for byte.
+func TestUnreadablePrefixedStatementDoesNotBlockRevocations(t *testing.T) {
+	revoked := pullStatement(prefix+"TeamBAccounts", "arn:aws:iam::444444444444:root")
+	const (
+		legacy  = `{"Sid":"EcrWardenLegacy","Effect":"Allow","Principal":"666666666666","Action":"ecr:BatchGetImage","Resource":"*"}`
+		deny    = `{"Sid":"EcrWardenHold","Effect":"Deny","Principal":"555555555555","Action":"ecr:BatchGetImage","Resource":"*"}`
+		unknown = `{"Sid":"EcrWardenOdd","Effect":"deny","Principal":{"AWS":"*"},"Action":"ecr:DeleteRepository","Resource":"*"}`
+		foreign = `{"Sid":"Theirs","Effect":"Allow","Principal":"777777777777","Action":"ecr:BatchGetImage","Resource":"*"}`
+	)
+	cur := doc(mustJSON(t, orgPull()), legacy, mustJSON(t, revoked), deny, foreign, unknown)
+	c, err := Document(policy.ECRRegistryPolicy, regARN, cur, []policy.Statement{orgPull()}, prefix)
+	if err != nil {
+		t.Fatalf("unreadable prefixed statements beside a revoked grant: %v; want the revocation written", err)
+	}
+	if c.Op != OpUpdate || strings.Contains(c.After, "444444444444") || strings.Contains(c.After, "666666666666") {
+		t.Errorf("op %s, after %s; want the revoked grant and the unreadable Allow removed", c.Op, c.After)
+	}
+	for _, kept := range []string{deny, unknown, foreign, `"EcrWardenOrgPull"`} {
+		if !strings.Contains(c.After, kept) {
+			t.Errorf("after %s; want %s kept byte for byte", c.After, kept)
+		}
+	}
+	if !slices.Equal(c.Removed, []string{prefix + "Legacy", prefix + "TeamBAccounts"}) {
+		t.Errorf("removed %v, want the unreadable Allow and the revoked grant", c.Removed)
+	}
+	notes := strings.Join(c.ForeignUnsafe, "\n")
+	for _, want := range []string{`"EcrWardenLegacy"): carries ecr-warden's Sid prefix but cannot be read`, "so it is removed", legacy,
+		`"EcrWardenHold"): carries`, `"EcrWardenOdd"): carries`, "kept as written"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("ForeignUnsafe %q does not say %q", c.ForeignUnsafe, want)
+		}
+	}
+	// What is left plans to nothing: dry run and apply agree, and the
+	// second plan is a no-op.
+	c, err = Document(policy.ECRRegistryPolicy, regARN, c.After, []policy.Statement{orgPull()}, prefix)
+	if err != nil || c.Op != OpNone {
+		t.Errorf("converged document with kept unreadable statements: op %s, %v; want none", c.Op, err)
+	}
+	// Nothing of ours wanted: the statements that may deny and the foreign
+	// one are what remains (ecr-warden's, kept, where its statements were).
+	c, err = Document(policy.ECRRegistryPolicy, regARN, cur, nil, prefix)
+	if err != nil || c.After != doc(deny, unknown, foreign) {
+		t.Errorf("grants revoked beside unreadable statements: %v, after %s; want the Deny, the foreign and the odd statement", err, c.After)
+	}
+	// An unreadable Allow under a Sid the declaration renders is replaced
+	// by the declared statement, and said so.
+	taken := strings.Replace(legacy, "EcrWardenLegacy", "EcrWardenOrgPull", 1)
+	c, err = Document(policy.ECRRegistryPolicy, regARN, doc(taken, foreign), []policy.Statement{orgPull()}, prefix)
+	if err != nil || c.After != doc(mustJSON(t, orgPull()), foreign) || !slices.Equal(c.Changed, []string{prefix + "OrgPull"}) {
+		t.Errorf("unreadable Allow under a declared Sid: %v, changed %v, after %s; want it replaced by the declared statement", err, c.Changed, c.After)
+	}
+	if notes := strings.Join(c.ForeignUnsafe, "\n"); !strings.Contains(notes, "replaced by the declared statement") || !strings.Contains(notes, taken) {
+		t.Errorf("ForeignUnsafe %q; want the replaced statement named with its text", c.ForeignUnsafe)
+	}
+	// One that may deny under a declared Sid: refused, naming it (writing
+	// the declared statement would remove it).
+	for _, held := range []string{deny, unknown} {
+		taken := strings.NewReplacer("EcrWardenHold", "EcrWardenOrgPull", "EcrWardenOdd", "EcrWardenOrgPull").Replace(held)
+		if _, err := Document(policy.ECRRegistryPolicy, regARN, doc(taken), []policy.Statement{orgPull()}, prefix); err == nil || !strings.Contains(err.Error(), `"EcrWardenOrgPull"`) || !strings.Contains(err.Error(), "cannot be read") {
+			t.Errorf("unreadable %s under a declared Sid: %v, want a refusal naming the Sid", held, err)
+		}
+	}
+}
+
 // Finding 7: the size error says what takes the space and gives the remedy
 // that helps: when foreign statements are the bulk, switching ecr-warden to
 // condition mode would not help, and the message says so.

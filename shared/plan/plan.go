@@ -122,9 +122,11 @@ func (c Change) Writes() bool { return c.Op != OpNone && c.Op != "" }
 // ecr-warden wants in it (all carrying prefix; empty means "none of ours").
 //
 // The result is checked before it is returned: a document over the size
-// limit, owned statements failing policy.Guard, or a Deny carrying the
-// reserved prefix that would be changed or removed is an error naming the
-// target, so nothing unsafe ever reaches apply. Foreign statements the guard
+// limit, owned statements failing policy.Guard, or a statement carrying the
+// reserved prefix that may deny (a Deny, or one the model cannot read that
+// does not read as an Allow) under a Sid the declaration renders is an
+// error naming the target, so nothing unsafe ever reaches apply (see
+// keptOwned for such statements under other Sids). Foreign statements the guard
 // cannot vouch for never make an error (a write that only removes or
 // narrows owned statements must not be blocked by someone else's
 // statement); they are listed in ForeignUnsafe.
@@ -187,9 +189,6 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 		if cur, err = policy.Parse(current); err != nil {
 			return ch, fmt.Errorf("planning %s (%s): the policy found in AWS is malformed: %w", kind, target, err)
 		}
-		if err := policy.UnreadableOwned(cur, prefix); err != nil {
-			return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
-		}
 		if ch.Before, err = cur.Marshal(); err != nil {
 			return ch, fmt.Errorf("planning %s (%s): %w", kind, target, err)
 		}
@@ -211,22 +210,19 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 			}
 		}
 	}
-	denies, err := handWrittenDenies(curOwned, owned)
+	kept, notes, err := keptOwned(cur, owned, prefix)
 	if err != nil {
 		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
 	}
+	ch.ForeignUnsafe = append(ch.ForeignUnsafe, notes...)
 	declared := owned
-	if len(denies) > 0 {
-		// Kept as AWS holds them, where they are, and reported; the rest of
-		// the document converges beside them (a revocation never waits
-		// behind a hand-written Deny, and a Deny only narrows).
-		owned = append(slices.Clip(owned), denies...)
+	if len(kept) > 0 {
+		// Kept as AWS holds them (among ecr-warden's statements) and
+		// reported; the rest of the document converges beside them (a
+		// revocation never waits behind a statement ecr-warden may not
+		// remove).
+		owned = append(slices.Clip(owned), kept...)
 		ch.Added, ch.Changed, ch.Removed = sidDelta(curOwned, owned)
-		for i, st := range cur.Statements {
-			if policy.Owned(st.Sid, prefix) && strings.EqualFold(st.Effect, "Deny") && slices.ContainsFunc(denies, func(d policy.Statement) bool { return d.Sid == st.Sid }) {
-				ch.ForeignUnsafe = append(ch.ForeignUnsafe, policy.Where(i, st)+": "+handWrittenDenyNote)
-			}
-		}
 	}
 
 	if wholly {
@@ -320,39 +316,88 @@ const handWrittenDenyNote = "a Deny carrying ecr-warden's Sid prefix, which the 
 	"kept as written, since ecr-warden never removes or changes a Deny, and everything else in the document is converged beside it: " +
 	"rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it"
 
-// handWrittenDenies returns the Deny statements carrying the reserved
-// prefix that the declaration does not render as they are: the declaration
-// never renders a Deny, so someone wrote them by hand, and deleting a Deny
-// silently widens access. They are kept as AWS holds them (a Deny only
-// narrows, so the rest of the document can converge beside it: a revoked
-// grant, or a statement added by hand to a wholly owned trust policy, is
-// removed all the same). A Deny under a Sid the declaration renders is
-// refused instead, naming it: writing the declared statement would change
-// it. The operator renames its Sid out of the prefix (ecr-warden then keeps
-// it as a foreign statement) or deletes it.
-func handWrittenDenies(current, want []policy.Statement) ([]policy.Statement, error) {
+// keptOwned sorts out the statements of cur carrying the reserved prefix
+// that ecr-warden may not simply rewrite as declared (want), and returns
+// the ones to keep as AWS holds them, a note for each such statement (for
+// ForeignUnsafe: what it is and what was done with it), or an error
+// refusing the document. One of them never blocks the rest of its
+// document: a revocation beside it is written all the same.
+//
+// A Deny carrying the prefix: the declaration never renders a Deny, so
+// someone wrote it by hand, and deleting a Deny silently widens access. It
+// is kept (a Deny only narrows, so the rest of the document can converge
+// beside it: a revoked grant, or a statement added by hand to a wholly
+// owned trust policy, is removed all the same).
+//
+// A statement carrying the prefix that the model cannot read
+// (Statement.Unreadable: a bare account id as Principal, which AWS resource
+// policies accept, or any shape the reader refuses) is ecr-warden's, but
+// nothing says what it grants. What becomes of it follows from "no wrong
+// grant": a statement of ecr-warden's that the declaration does not give
+// must not keep granting, and nothing ecr-warden does may widen access.
+//   - An Allow (policy.ReadsAsAllow) under a Sid the declaration does not
+//     render is removed: removing an Allow only narrows. Its text is in the
+//     note, since AWS no longer holds it.
+//   - An Allow under a Sid the declaration renders is replaced by the
+//     declared statement: what it held goes (that only narrows) and what
+//     comes is exactly what the declaration gives, which the guard vouches
+//     for like any declared statement.
+//   - Anything else (a Deny, an Effect that cannot be read) may narrow
+//     access, so removing it could widen it: it is kept byte for byte,
+//     like a hand-written Deny.
+//
+// A statement to keep under a Sid the declaration renders is refused
+// instead, naming it: writing the declared statement would remove or
+// change it, and it cannot stay beside the declared statement because a
+// Sid is held once (the next plan could not tell which is ecr-warden's).
+// So is a Sid held twice by statements to keep. The operator renames the
+// Sid out of the prefix (ecr-warden then keeps it as a foreign statement),
+// fixes the statement, or deletes it.
+func keptOwned(cur *policy.Document, want []policy.Statement, prefix string) (kept []policy.Statement, notes []string, err error) {
+	if cur == nil {
+		return nil, nil, nil
+	}
 	wanted := make(map[string]policy.Statement, len(want))
 	for _, s := range want {
 		wanted[s.Sid] = s
 	}
-	var kept []policy.Statement
 	var errs []error
-	for _, s := range current {
-		if !strings.EqualFold(s.Effect, "Deny") {
+	for i, s := range cur.Statements {
+		if !policy.Owned(s.Sid, prefix) {
 			continue
 		}
-		w, ok := wanted[s.Sid]
+		w, declared := wanted[s.Sid]
+		why := s.Unreadable()
 		switch {
-		case ok && policy.StatementsEquivalent(s, w):
-		case ok:
+		case why == "" && !strings.EqualFold(s.Effect, "Deny"):
+			continue // an Allow of ours: planned as declared
+		case why == "" && declared && policy.StatementsEquivalent(s, w):
+			continue
+		case why == "" && declared:
 			errs = append(errs, fmt.Errorf("statement Sid %q is a Deny carrying ecr-warden's Sid prefix under a Sid the declaration renders (someone wrote it by hand); ecr-warden will not remove or change a Deny: rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", s.Sid))
+			continue
+		case why != "" && policy.ReadsAsAllow(s):
+			done := "the declaration does not render its Sid, so it is removed (removing an Allow only narrows access; a statement of ecr-warden's the declaration does not give must not keep granting)"
+			if declared {
+				done = "its Sid is one the declaration renders, so it is replaced by the declared statement (what it held is an Allow, and removing an Allow only narrows access)"
+			}
+			notes = append(notes, fmt.Sprintf("%s: carries ecr-warden's Sid prefix but cannot be read (%s); its Effect is Allow and %s; as AWS held it: %s", policy.Where(i, s), why, done, s.Raw()))
+			continue
+		case declared:
+			errs = append(errs, fmt.Errorf("%s carries ecr-warden's Sid prefix under a Sid the declaration renders but cannot be read (%s) and may not be an Allow; ecr-warden will not remove or change a statement that may deny, nor can it write the declared statement beside it: fix the statement, rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", policy.Where(i, s), why))
+			continue
 		case slices.ContainsFunc(kept, func(k policy.Statement) bool { return k.Sid == s.Sid }):
-			errs = append(errs, fmt.Errorf("statement Sid %q is a Deny carrying ecr-warden's Sid prefix, written by hand twice under one Sid; ecr-warden will not remove or change a Deny: give each its own Sid outside the prefix or delete them", s.Sid))
-		default:
-			kept = append(kept, s)
+			errs = append(errs, fmt.Errorf("%s: statement Sid %q carries ecr-warden's Sid prefix and is held twice by statements ecr-warden will not remove (a Deny, or a statement it cannot read that may not be an Allow); give each its own Sid outside the prefix or delete them", policy.Where(i, s), s.Sid))
+			continue
+		}
+		kept = append(kept, s)
+		if why == "" {
+			notes = append(notes, policy.Where(i, s)+": "+handWrittenDenyNote)
+		} else {
+			notes = append(notes, fmt.Sprintf("%s: carries ecr-warden's Sid prefix but cannot be read (%s), and its Effect does not read Allow; kept as written, since removing a statement that may deny could widen access, and everything else in the document is converged beside it: fix the statement, rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", policy.Where(i, s), why))
 		}
 	}
-	return kept, errors.Join(errs...)
+	return kept, notes, errors.Join(errs...)
 }
 
 // statementsSize is how many characters the statements take in a document

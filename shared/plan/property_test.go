@@ -47,10 +47,41 @@ func genDocument(r *rand.Rand, n int) string {
 		// A prefixed Deny (written by hand: ecr-warden renders only Allow)
 		// is kept as it is and the rest converges beside it
 		// (TestPrefixedDenyIsKeptAndDoesNotBlockRevocations).
+		if r.Intn(4) == 0 {
+			// A statement the model cannot read, of ours or not: a prefixed
+			// Allow is removed (or replaced under a declared Sid), anything
+			// else kept as written (TestUnreadablePrefixedStatementDoesNotBlockRevocations).
+			if policy.Owned(sid, prefix) && r.Intn(3) == 0 {
+				sid = prefix + "New1" // a Sid genOwned may declare
+			}
+			st = genUnreadable(r, sid)
+		}
 		d.Statements = append(d.Statements, st)
 	}
 	text, _ := d.Marshal()
 	return text
+}
+
+// genUnreadable builds a statement the model cannot read (a bare account
+// id as Principal, which AWS resource policies accept, or an Effect outside
+// the grammar); under a declared Sid only one reading as Allow, since one
+// that may deny there refuses its document.
+func genUnreadable(r *rand.Rand, sid string) policy.Statement {
+	effects := []string{`"Effect":"Allow",`, `"Effect":"allow",`, `"Effect":"Deny",`, `"Effect":"deny",`, ``, `"Effect":["Allow"],`}
+	effect := effects[r.Intn(len(effects))]
+	if strings.HasPrefix(sid, prefix+"New") {
+		effect = effects[r.Intn(2)]
+	}
+	principal := `"Principal":"` + fmt.Sprintf("%012d", r.Int63n(1e12)) + `",`
+	if effect != `"Effect":"Allow",` && effect != `"Effect":"Deny",` && r.Intn(2) == 0 {
+		principal = `"Principal":{"AWS":"*"},` // the Effect alone is unreadable
+	}
+	text := `{"Sid":"` + sid + `",` + effect + principal + `"Action":"ecr:BatchGetImage","Resource":"*"}`
+	d, err := policy.Parse(`{"Version":"2012-10-17","Statement":[` + text + `]}`)
+	if err != nil || d.Statements[0].Unreadable() == "" {
+		panic(fmt.Sprintf("genUnreadable %s: %v", text, err))
+	}
+	return d.Statements[0]
 }
 
 func genOwned(r *rand.Rand) []policy.Statement {
@@ -75,6 +106,9 @@ func respell(t *testing.T, r *rand.Rand, text string) string {
 		return l
 	}
 	for i, s := range d.Statements {
+		if s.Unreadable() != "" {
+			continue // only its text says what it is
+		}
 		s = s.WithoutRaw()
 		s.Action = shuffle(s.Action)
 		for j := range s.Action {
@@ -133,8 +167,25 @@ func TestPropertyApplyThenPlanIsNone(t *testing.T) {
 		after := apply(ch)
 		if cur, _ := policy.Parse(current); cur != nil {
 			for _, st := range cur.Statements {
-				if policy.Owned(st.Sid, prefix) && st.Effect == "Deny" && !strings.Contains(after, string(st.Raw())) {
-					t.Fatalf("iteration %d: the prefixed Deny %s was not kept as written: %s", iter, st.Raw(), after)
+				raw := string(st.Raw())
+				switch {
+				case !policy.Owned(st.Sid, prefix) || !policy.ReadsAsAllow(st):
+					// Foreign, a prefixed Deny, or a prefixed statement
+					// that may deny: removing it could widen access.
+					if !strings.Contains(after, raw) {
+						t.Fatalf("iteration %d: %s was not kept as written: %s", iter, raw, after)
+					}
+				case st.Unreadable() != "":
+					// An unreadable prefixed Allow: removed, or replaced by
+					// the declared statement; it never keeps granting.
+					if strings.Contains(after, raw) {
+						t.Fatalf("iteration %d: the unreadable prefixed Allow %s was kept: %s", iter, raw, after)
+					}
+					if !slices.ContainsFunc(ch.ForeignUnsafe, func(n string) bool {
+						return strings.Contains(n, fmt.Sprintf("%q", st.Sid)) && strings.Contains(n, "cannot be read")
+					}) {
+						t.Fatalf("iteration %d: the unreadable prefixed Allow %s is not reported: %q", iter, raw, ch.ForeignUnsafe)
+					}
 				}
 			}
 		}

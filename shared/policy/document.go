@@ -78,8 +78,10 @@ func (s Statement) Raw() json.RawMessage { return s.raw }
 // byte and reported, never judged or rewritten, so one statement someone
 // wrote years ago under rules AWS has since tightened does not stop
 // ecr-warden from converging its own statements beside it. One carrying the
-// Sid prefix cannot be owned (nothing could say what it grants) and the
-// planner refuses its document.
+// Sid prefix is ecr-warden's, but nothing could say what it grants: the
+// planner removes it when it is an Allow the declaration does not render
+// (ReadsAsAllow) and otherwise keeps it as written, reporting it (see
+// plan.Document).
 func (s Statement) Unreadable() string { return s.unreadable }
 
 // WithoutRaw returns a copy of the statement that is encoded from its fields
@@ -443,21 +445,27 @@ func opaque(raw json.RawMessage, sid, why string) Statement {
 	return Statement{Sid: sid, raw: raw, unreadable: why}
 }
 
-// UnreadableOwned refuses a document holding a statement that carries the
-// Sid prefix but that the model could not read (Statement.Unreadable):
-// ecr-warden cannot tell what its own statement grants, so it can neither
-// keep it as it wants it nor shrink it.
-func UnreadableOwned(doc *Document, prefix string) error {
-	if doc == nil {
-		return nil
+// ReadsAsAllow reports whether s is an Allow whatever else it says: a
+// statement the model read whose Effect is Allow, or one it could not read
+// (Statement.Unreadable) whose Effect is nonetheless a string spelling Allow
+// in any letter case. Neither can be a Deny under any reading of the rest,
+// so removing it can only narrow access; that is what lets the planner
+// remove an unreadable statement of ecr-warden's that the declaration no
+// longer gives. A missing Effect, one of another JSON type or one reading
+// Deny gives false.
+func ReadsAsAllow(s Statement) bool {
+	if s.unreadable == "" {
+		return s.Effect == "Allow"
 	}
-	var errs []error
-	for i, s := range doc.Statements {
-		if s.unreadable != "" && Owned(s.Sid, prefix) {
-			errs = append(errs, fmt.Errorf("%s carries the Sid prefix %q but cannot be read (%s); ecr-warden cannot tell what it grants: fix the statement or rename its Sid out of the prefix (it is then kept as a foreign statement)", Where(i, s), prefix, s.unreadable))
-		}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(s.raw, &fields) != nil {
+		return false
 	}
-	return errors.Join(errs...)
+	var effect string
+	if json.Unmarshal(fields["Effect"], &effect) != nil {
+		return false
+	}
+	return strings.EqualFold(effect, "Allow")
 }
 
 // typeProblem says where a statement (or the document) has a value of the

@@ -67,16 +67,17 @@ func Split(doc *Document, prefix string) (owned, foreign []Statement) {
 }
 
 // OwnedOf returns the owned statements of a document's text ("" holds
-// none): what an incremental update starts from.
+// none): what an incremental update starts from. A statement carrying the
+// prefix that the model cannot read (Statement.Unreadable) is among them
+// with its Sid and text only: the planner decides what becomes of it, so
+// that it never blocks the rest of its document (it used to be refused
+// here, which kept every revocation in that document waiting).
 func OwnedOf(text, prefix string) ([]Statement, error) {
 	if text == "" {
 		return nil, nil
 	}
 	doc, err := Parse(text)
 	if err != nil {
-		return nil, err
-	}
-	if err := UnreadableOwned(doc, prefix); err != nil {
 		return nil, err
 	}
 	owned, _ := Split(doc, prefix)

@@ -113,6 +113,31 @@ func TestParseKeepsUnreadableStatements(t *testing.T) {
 	}
 }
 
+// ReadsAsAllow is what lets the planner remove an unreadable statement of
+// ecr-warden's: true only when no reading could make it a Deny.
+func TestReadsAsAllow(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"Sid":"A","Effect":"Allow","Principal":"123456789012"}`: true,
+		`{"Sid":"A","Effect":"allow","Principal":{"AWS":"*"}}`:    true,
+		`{"Sid":"A","Effect":"ALLOW","Principal":{"Robot":"x"}}`:  true,
+		`{"Sid":"D","Effect":"Deny","Principal":"123456789012"}`:  false,
+		`{"Sid":"D","Effect":"deny","Principal":{"AWS":"*"}}`:     false,
+		`{"Sid":"N","Principal":{"AWS":"*"}}`:                     false,
+		`{"Sid":"L","Effect":["Allow"],"Principal":{"AWS":"*"}}`:  false,
+		`{"Sid":"M","Effect":"Maybe","Principal":{"AWS":"*"}}`:    false,
+		`{"Sid":"R","Effect":"Allow","Principal":{"AWS":"*"}}`:    true,
+		`{"Sid":"R","Effect":"Deny","Principal":{"AWS":"*"}}`:     false,
+	} {
+		doc, err := Parse(`{"Statement":[` + in + `]}`)
+		if err != nil {
+			t.Fatalf("Parse(%s): %v", in, err)
+		}
+		if got := ReadsAsAllow(doc.Statements[0]); got != want {
+			t.Errorf("ReadsAsAllow(%s) = %v, want %v (unreadable: %q)", in, got, want, doc.Statements[0].Unreadable())
+		}
+	}
+}
+
 func TestMergeReplacesOwnedInPlace(t *testing.T) {
 	doc, err := Parse(foreignDoc)
 	if err != nil {

@@ -37,8 +37,10 @@ var foreignShapes = []struct{ name, statement, unsafe string }{
 // statement stays byte for byte, and the ones ecr-warden cannot vouch for or
 // cannot read are recorded foreign-unsafe with why. A statement ecr-warden
 // cannot read never blocks the document it sits in (before, the unit
-// refused the whole document as malformed). A statement that carries the
-// Sid prefix but cannot be read refuses its own document alone, naming it.
+// refused the whole document as malformed). Nor does one that carries the
+// Sid prefix (it used to refuse its document): an Allow the declaration
+// does not render is removed beside the declared grant, and recorded with
+// its text.
 func TestForeignStatementsOfEveryShapeAreKept(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "placement": "repository",
@@ -80,12 +82,78 @@ func TestForeignStatementsOfEveryShapeAreKept(t *testing.T) {
 		}
 	}
 	owned := repositoryResource("aws", fTeamA, fRegion, "apps/unreadable-owned").ARN
-	if got := w.aws.RepositoryPolicy(fTeamA, fRegion, "apps/unreadable-owned"); !strings.Contains(got, `"Sid":"EcrWardenOld"`) || strings.Contains(got, "EcrWardenAppsPull") {
-		t.Errorf("unreadable owned statement's document was written: %s", got)
+	got := w.aws.RepositoryPolicy(fTeamA, fRegion, "apps/unreadable-owned")
+	hasNone(t, "policy of apps/unreadable-owned", got, `"Sid":"EcrWardenOld"`)
+	hasAll(t, "policy of apps/unreadable-owned", got, `"Sid":"EcrWardenAppsPull`)
+	hasAll(t, "foreign-unsafe record of apps/unreadable-owned", unsafe[owned], `Sid "EcrWardenOld"`, "carries ecr-warden's Sid prefix but cannot be read", `a string principal must be "*"`, "so it is removed", `"Principal":"`+fTeamB+`"`)
+	if rep.Changed != len(foreignShapes)+1 || rep.Refused != 0 || len(refused) != 0 {
+		t.Errorf("report %+v, refused %v: want %d changed and none refused", rep, refused, len(foreignShapes)+1)
 	}
-	hasAll(t, "refusal of apps/unreadable-owned", refused[owned], `Sid "EcrWardenOld"`, "carries the Sid prefix", "cannot be read", `a string principal must be "*"`)
-	if rep.Changed != len(foreignShapes) || rep.Refused != 1 || len(refused) != 1 {
-		t.Errorf("report %+v, refused %v: want %d changed and the unreadable owned one refused", rep, refused, len(foreignShapes))
+}
+
+// A repository policy holding, beside ecr-warden's grant to an account the
+// declaration no longer names, a statement carrying the Sid prefix that
+// ecr-warden cannot read (a Deny whose Principal is a bare account id,
+// which AWS resource policies accept): the revoked account used to keep
+// pulling, because the unreadable statement refused the whole document.
+// Now the revoked grant is removed, the unreadable Deny is kept byte for
+// byte (removing it could widen access) and recorded with its Sid, the
+// foreign statement stays as written, the dry run plans exactly what the
+// run then writes, and the next run writes nothing.
+func TestUnreadablePrefixedStatementDoesNotKeepARevokedGrant(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, `"grants": [{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "placement": "repository",
+	 "principals": {"accounts": ["`+fTeamB+`"]}, "registries": {"allMembers": true}}]`)
+	const (
+		revoked = `{"Sid":"EcrWardenRetiredPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`
+		hold    = `{"Sid":"EcrWardenHold","Effect":"Deny","Principal":"777788889999","Action":"ecr:BatchGetImage"}`
+		theirs  = `{"Sid":"Theirs","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamA + `:root"},"Action":"ecr:PutImage"}`
+	)
+	w.aws.CreateRepository(fTeamA, fRegion, "apps/svc", nil)
+	w.aws.SetRepositoryPolicy(fTeamA, fRegion, "apps/svc", `{"Version":"2012-10-17","Statement":[`+revoked+`,`+hold+`,`+theirs+`]}`)
+	arn := repositoryResource("aws", fTeamA, fRegion, "apps/svc").ARN
+	unit := func(run string, dry bool) Report {
+		t.Helper()
+		u := Work{RunID: run, Account: fTeamA, Region: fRegion, DryRun: dry,
+			Accounts: []desired.Account{{ID: fTeamA, Status: "ACTIVE", OUPath: w.ouPath(t, fTeamA)}}}
+		rep, err := w.engine.Converge(ctx, u.Cause(), u)
+		if err != nil {
+			t.Fatalf("unit %s: %v", run, err)
+		}
+		return rep
+	}
+	after := func(dry bool, d audit.Decision) (string, string) {
+		var doc, unsafe string
+		for _, r := range w.records(t) {
+			if r.Target.ARN != arn || r.DryRun != dry {
+				continue
+			}
+			switch r.Decision {
+			case d:
+				doc = r.After
+			case audit.DecisionForeignUnsafe:
+				unsafe += r.Error
+			}
+		}
+		return doc, unsafe
+	}
+
+	unit("dry", true)
+	planned, _ := after(true, audit.DecisionPlanned)
+	if rep := unit("apply", false); rep.Refused != 0 {
+		t.Fatalf("report %+v: want nothing refused", rep)
+	}
+	got := w.aws.RepositoryPolicy(fTeamA, fRegion, "apps/svc")
+	hasNone(t, "policy of apps/svc", got, "444455556666")
+	hasAll(t, "policy of apps/svc", got, hold, theirs, "arn:aws:iam::"+fTeamB+":root")
+	applied, unsafe := after(false, audit.DecisionApplied)
+	if applied != got || planned != got {
+		t.Errorf("dry run planned\n%s\nthe run recorded\n%s\nAWS holds\n%s\nwant all three the same", planned, applied, got)
+	}
+	hasAll(t, "foreign-unsafe record of apps/svc", unsafe, `Sid "EcrWardenHold"`, "cannot be read", "kept as written")
+	writes := len(w.aws.Writes())
+	if rep := unit("again", false); rep.Changed != 0 || len(w.aws.Writes()) != writes {
+		t.Errorf("second run: report %+v, writes %v; want none", rep, w.aws.Writes()[writes:])
 	}
 }
 

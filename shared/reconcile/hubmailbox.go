@@ -825,15 +825,20 @@ func (e *Engine) hubRepositoryChanges(ctx context.Context, cause Cause, region s
 
 // changesGrantOf reports whether the write c changes which of ecr-warden's
 // statements name account (its root) as a principal. A document it cannot
-// read counts as changed: a record too many rather than a write missing
-// under the event it answers.
+// read counts as changed, and so does an owned statement it cannot read
+// (Statement.Unreadable) that the write removes or replaces: it may name
+// the account. A record too many rather than a write missing under the
+// event it answers.
 func (e *Engine) changesGrantOf(c apply.Change, account string) bool {
 	root := policy.AccountRootARN(e.Decl.Hub.Partition, account)
 	naming := func(text string) ([]string, error) {
 		st, err := policy.OwnedOf(text, e.Decl.SidPrefix)
 		var sids []string
 		for _, s := range st {
-			if s.Principal != nil && slices.Contains(s.Principal.AWS, root) {
+			switch {
+			case s.Unreadable() != "":
+				sids = append(sids, "unreadable "+string(s.Raw()))
+			case s.Principal != nil && slices.Contains(s.Principal.AWS, root):
 				sids = append(sids, s.Sid)
 			}
 		}

@@ -74,3 +74,58 @@ func TestAccountEventRefusesAnUnreadableHubRegistryPolicy(t *testing.T) {
 		t.Errorf("no refused record of the hub registry policy naming the problem under evt-join: %+v", w.records(t))
 	}
 }
+
+// An account leaving while the hub registry policy holds a statement
+// carrying the Sid prefix that ecr-warden cannot read (a Deny whose
+// Principal is a bare account id): the event's plan used to refuse the
+// whole policy (policy.OwnedOf refused it), so the departed account kept
+// its grant. Now its grant is removed, the unreadable Deny is kept byte for
+// byte and recorded with its Sid, and the write is recorded under the
+// event.
+func TestAccountDepartureIsWrittenBesideAnUnreadablePrefixedStatement(t *testing.T) {
+	ctx := context.Background()
+	w, _, path := mailboxWorld(t, "")
+	gone := desired.Account{ID: fThird, Status: "ACTIVE", OUPath: path}
+	if _, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: "evt-join"}}, gone, true); err != nil {
+		t.Fatal(err)
+	}
+	held := w.aws.RegistryPolicy(fHub, fRegion)
+	hasAll(t, "hub registry policy after the join", held, "arn:aws:iam::"+fThird+":root")
+	const hold = `{"Sid":"EcrWardenHold","Effect":"Deny","Principal":"777788889999","Action":"ecr:BatchGetImage","Resource":"*"}`
+	doc, err := policy.Parse(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sts []string
+	for _, s := range doc.Statements {
+		b, _ := s.MarshalJSON()
+		sts = append(sts, string(b))
+	}
+	edited := `{"Version":"2012-10-17","Statement":[` + strings.Join(append(sts, hold), ",") + `]}`
+	if _, err := w.aws.ECR(fHub, fRegion).PutRegistryPolicy(ctx, &ecr.PutRegistryPolicyInput{PolicyText: aws.String(edited)}); err != nil {
+		t.Fatal(err)
+	}
+	gone.Status = "SUSPENDED"
+	rep, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: "evt-leave"}}, gone, false)
+	if err != nil {
+		t.Fatalf("HubForAccount: %v", err)
+	}
+	after := w.aws.RegistryPolicy(fHub, fRegion)
+	hasNone(t, "hub registry policy after the departure", after, fThird)
+	hasAll(t, "hub registry policy after the departure", after, hold)
+	if rep.Refused != 0 || rep.Changed == 0 {
+		t.Errorf("report %+v: want the departure written, nothing refused", rep)
+	}
+	reg := registryResource("aws", fHub, fRegion).ARN
+	var applied, named bool
+	for _, r := range w.records(t) {
+		if r.Target.ARN != reg || r.Trigger.EventID != "evt-leave" {
+			continue
+		}
+		applied = applied || r.Decision == audit.DecisionApplied && r.After == after
+		named = named || r.Decision == audit.DecisionForeignUnsafe && strings.Contains(r.Error, `Sid "EcrWardenHold"`) && strings.Contains(r.Error, "kept as written")
+	}
+	if !applied || !named {
+		t.Errorf("records under evt-leave: write applied %v, unreadable statement named %v; want both", applied, named)
+	}
+}

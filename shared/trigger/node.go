@@ -133,6 +133,11 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+// invalid makes the error of a pattern check (checkAccountID, checkRegion,
+// ...) an invalid-field rejection; nil stays nil.
 func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
 	return &Rejection{Reason: ReasonInvalidField, Detail: err.Error()}
 }

@@ -39,7 +39,8 @@ var eventSources = map[string]string{
 
 // Parse decodes one input into a Target. It accepts an EventBridge event
 // (CloudTrail API call or service event, or the sweep's Scheduled Event) or a
-// backfill payload ({"action":"backfill",...}). Every error is a *Rejection.
+// backfill payload ({"action":"backfill",...}). Every error is a *Rejection,
+// naming every problem of the input it can tell apart (see parse).
 //
 // It takes raw bytes rather than a decoded events.EventBridgeEvent because
 // malformed JSON and wrong types must become a clear rejection, not a
@@ -91,6 +92,15 @@ func parseIn(raw []byte, regions []string) (Target, error) {
 // parse returns the partially filled Target (for its Trigger) with any
 // error; regions, unless nil, are the declared ones a backfill payload's
 // targets.regions must name.
+//
+// An event is checked whole: every problem whose check does not depend on a
+// value found wrong is named in one rejection (problems), the envelope's
+// and the detail's alike. The checks stop only where the next ones have
+// nothing to work on: input that is not JSON or not an object, no
+// detail-type or source to tell what the event is, a source or detail-type
+// ecr-warden does not handle, a detail that is not an object, and, in the
+// detail, an eventName, eventType or errorCode that cannot be read (they
+// decide what the event is about and which fields name it).
 func parse(raw []byte, regions []string) (Target, error) {
 	var t Target
 	if len(raw) > maxInput {
@@ -115,6 +125,7 @@ func parse(raw []byte, regions []string) (Target, error) {
 		return t, nil
 	}
 
+	ps := &problems{of: &t}
 	tr := &t.Trigger
 	for _, f := range []struct {
 		dst  *string
@@ -123,76 +134,67 @@ func parse(raw []byte, regions []string) (Target, error) {
 	}{{&tr.EventID, "id", maxEventIDLen}, {&tr.DetailType, "detail-type", maxMetaLen}, {&tr.Source, "source", maxMetaLen}, {&tr.Time, "time", maxMetaLen},
 		{&tr.EventAccount, "account", maxMetaLen}, {&tr.EventRegion, "region", maxMetaLen}} {
 		s, err := root.get(f.name).metaString(f.max)
-		if err != nil {
-			return t, err
-		}
+		ps.add(err)
 		*f.dst = s
 	}
-	if err := duplicateKeys(raw); err != nil {
-		return t, err
+	if tooDeep := ps.duplicateKeys(raw); tooDeep {
+		return ps.verdict()
 	}
-	if tr.DetailType == "" {
-		return t, &Rejection{Reason: ReasonMissingField, Detail: "event.detail-type: missing"}
+	if tr.DetailType == "" && !ps.has("event.detail-type") {
+		ps.add(&Rejection{Reason: ReasonMissingField, Detail: "event.detail-type: missing"})
 	}
-	if tr.Source == "" {
-		return t, &Rejection{Reason: ReasonMissingField, Detail: "event.source: missing"}
+	if tr.Source == "" && !ps.has("event.source") {
+		ps.add(&Rejection{Reason: ReasonMissingField, Detail: "event.source: missing"})
 	}
 	// The envelope's account and region reach audit records and logs even
 	// when the detail takes precedence, so they are held to the same shape
 	// as the detail's: EventBridge always sets both to real values.
 	if tr.EventAccount != "" {
-		if err := checkAccountID("event.account", tr.EventAccount); err != nil {
-			return t, invalid(err)
-		}
+		ps.add(invalid(checkAccountID("event.account", tr.EventAccount)))
 	}
 	if tr.EventRegion != "" {
-		if err := checkRegion("event.region", tr.EventRegion); err != nil {
-			return t, invalid(err)
-		}
+		ps.add(invalid(checkRegion("event.region", tr.EventRegion)))
+	}
+	if tr.DetailType == "" || tr.Source == "" {
+		return ps.verdict()
 	}
 	detail := node{path: "detail", v: root.get("detail").v}
 
 	if tr.DetailType == DetailTypeScheduled {
 		if tr.Source != SourceEventBridge {
-			return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("a %s from source %s, want %q", quote(tr.DetailType), quote(tr.Source), SourceEventBridge)}
+			ps.add(&Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("a %s from source %s, want %q", quote(tr.DetailType), quote(tr.Source), SourceEventBridge)})
+			return ps.verdict()
 		}
 		t.Kind = KindBackfill
 		t.Backfill = &BackfillRequest{Action: "backfill", Targets: BackfillTargets{All: true}, Sweep: true}
-		return t, nil
+		return ps.verdict()
 	}
 	if _, known := eventSources[tr.Source]; !known {
-		return t, &Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("source %s is not one ecr-warden handles (aws.ecr, aws.ecr-public, aws.organizations, aws.controltower, aws.iam, aws.events)", quote(tr.Source))}
+		ps.add(&Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("source %s is not one ecr-warden handles (aws.ecr, aws.ecr-public, aws.organizations, aws.controltower, aws.iam, aws.events)", quote(tr.Source))})
+		return ps.verdict()
 	}
 	if tr.DetailType != DetailTypeAPICall && tr.DetailType != DetailTypeServiceEvent {
-		return t, &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("detail-type %s is not a CloudTrail event", quote(tr.DetailType))}
+		ps.add(&Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("detail-type %s is not a CloudTrail event", quote(tr.DetailType))})
+		return ps.verdict()
 	}
-	if err := detail.requireObject(); err != nil {
-		return t, err
+	if ps.add(detail.requireObject()) {
+		return ps.verdict()
 	}
-	return parseCloudTrail(t, detail)
+	return parseCloudTrail(&t, detail, ps)
 }
-
-// maxDuplicatesNamed bounds the duplicate keys a rejection lists one by one.
-const maxDuplicatesNamed = 10
 
 // duplicateKeys refuses an event that gives a key twice in one object.
 // encoding/json keeps the last value, while an EventBridge pattern or a
 // reader of the log may see the first: a failed call followed by
 // "errorCode": null would read as a success, a second repositoryName or
-// account would pick the resource. AWS never sends a key twice, so the event
-// is refused naming every duplicate (the first ten, and how many more), with
-// the paths Parse uses elsewhere (event.<field>, detail.<field>).
-func duplicateKeys(raw []byte) error {
-	dups := config.DuplicateKeys(raw)
-	if len(dups) == 0 {
-		return nil
-	}
-	var parts []string
-	for i, p := range dups {
-		if i == maxDuplicatesNamed {
-			parts = append(parts, fmt.Sprintf("and %d more duplicate keys", len(dups)-i))
-			break
-		}
+// account would pick the resource. AWS never sends a key twice, so every
+// duplicate is a problem of the event, named with the paths Parse uses
+// elsewhere (event.<field>, detail.<field>). It reports whether the input
+// nests deeper than any event (config.TooDeep): such input is not walked
+// further.
+func (ps *problems) duplicateKeys(raw []byte) (tooDeep bool) {
+	for _, p := range config.DuplicateKeys(raw) {
+		tooDeep = tooDeep || p.Message == config.TooDeep
 		path := p.Path
 		if path != "detail" && !strings.HasPrefix(path, "detail.") && !strings.HasPrefix(path, "detail[") {
 			path = "event." + path
@@ -200,109 +202,138 @@ func duplicateKeys(raw []byte) error {
 		if len(path) > 120 {
 			path = strings.ToValidUTF8(path[:120], "") + "..."
 		}
-		parts = append(parts, path+": "+p.Message)
+		ps.add(&Rejection{Reason: ReasonMalformed, Detail: path + ": " + p.Message})
 	}
-	return &Rejection{Reason: ReasonMalformed, Detail: strings.Join(parts, "; ")}
+	return tooDeep
 }
 
-// cloudTrail is one CloudTrail record being read into a Target.
+// cloudTrail is one CloudTrail record being read into a Target; ps collects
+// its problems.
 type cloudTrail struct {
 	detail  node
-	t       Target
+	t       *Target
+	ps      *problems
 	service bool
 }
 
-func parseCloudTrail(t Target, detail node) (Target, error) {
-	c := &cloudTrail{detail: detail, t: t}
-	tr := &c.t.Trigger
-	var err error
+func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
+	c := &cloudTrail{detail: detail, t: t, ps: ps}
+	tr := &t.Trigger
 	for _, f := range []struct {
 		dst  *string
 		name string
 	}{{&tr.CloudTrailEventID, "eventID"}, {&tr.EventSource, "eventSource"}, {&tr.EventName, "eventName"}, {&tr.EventTime, "eventTime"}} {
-		if *f.dst, err = detail.get(f.name).metaString(maxMetaLen); err != nil {
-			return c.t, err
-		}
+		s, err := detail.get(f.name).metaString(maxMetaLen)
+		ps.add(err)
+		*f.dst = s
 	}
-	if tr.Actor, err = readActor(detail.get("userIdentity")); err != nil {
-		return c.t, err
+	tr.Actor = readActor(detail.get("userIdentity"), ps)
+	if tr.EventName == "" && !ps.has("detail.eventName") {
+		ps.add(&Rejection{Reason: ReasonMissingField, Detail: "detail.eventName: missing"})
 	}
-	if tr.EventName == "" {
-		return c.t, &Rejection{Reason: ReasonMissingField, Detail: "detail.eventName: missing"}
-	}
-	if want := eventSources[tr.Source]; tr.EventSource != want {
-		return c.t, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("detail.eventSource: %s does not match source %q (want %q)", quote(tr.EventSource), tr.Source, want)}
+	if want := eventSources[tr.Source]; tr.EventSource != want && !ps.has("detail.eventSource") {
+		ps.add(&Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("detail.eventSource: %s does not match source %q (want %q)", quote(tr.EventSource), tr.Source, want)})
 	}
 	eventType, err := detail.get("eventType").metaString(maxMetaLen)
-	if err != nil {
-		return c.t, err
+	typeRead := !ps.add(err)
+	if typeRead {
+		c.service = tr.DetailType == DetailTypeServiceEvent || eventType == "AwsServiceEvent"
+		if c.service {
+			tr.Service = tr.EventSource
+		}
 	}
-	c.service = tr.DetailType == DetailTypeServiceEvent || eventType == "AwsServiceEvent"
-	if c.service {
-		tr.Service = tr.EventSource
+	code, err := detail.get("errorCode").metaString(maxMetaLen)
+	codeRead := !ps.add(err)
+	if tr.EventName == "" || !typeRead || !codeRead {
+		// What the event is about, which fields name its target (an API
+		// call's or a service's), or whether the call changed anything at
+		// all is not known: its target is not read.
+		return ps.verdict()
 	}
 	// A failed call changed nothing; say which error so the log explains it.
-	code, err := detail.get("errorCode").metaString(maxMetaLen)
-	if err != nil {
-		return c.t, err
-	}
-	if code != "" {
+	// An event that is wrong besides is rejected for that.
+	if code != "" && len(ps.list) == 0 {
 		msg, _ := detail.get("errorMessage").optString()
 		d := "the call failed with " + Clip(code)
 		if msg != "" {
 			d += ": " + Clip(msg)
 		}
 		// Read what the call was about, as far as its fields allow, so the
-		// rejection is filed under that resource; errors are beside the point.
-		_ = c.read()
-		return c.t, &Rejection{Reason: ReasonFailedCall, Detail: d}
+		// rejection is filed under that resource; its problems are beside
+		// the point.
+		c.ps = &problems{of: t}
+		c.read()
+		read, _ := c.ps.verdict()
+		return read, &Rejection{Reason: ReasonFailedCall, Detail: d}
 	}
-	return c.t, c.read()
+	if code == "" {
+		c.read()
+	}
+	return ps.verdict()
 }
 
 // read reads the target of the event's source.
-func (c *cloudTrail) read() error {
+func (c *cloudTrail) read() {
 	switch c.t.Trigger.Source {
 	case SourceECR:
-		return c.ecr()
+		c.ecr()
 	case SourceECRPublic:
-		return c.ecrPublic()
+		c.ecrPublic()
 	case SourceOrganizations:
-		return c.organizations()
+		c.organizations()
 	case SourceControlTower:
-		return c.controlTower()
+		c.controlTower()
 	case SourceIAM:
-		return c.iam()
+		c.iam()
 	}
-	return nil
 }
 
-func (c *cloudTrail) unknown() error {
-	return &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("eventName %s from %s is not one ecr-warden reacts to", quote(c.t.Trigger.EventName), c.t.Trigger.Source)}
+// unknown records that the event is not one ecr-warden reacts to; nothing
+// further is read from it.
+func (c *cloudTrail) unknown() {
+	c.ps.add(&Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("eventName %s from %s is not one ecr-warden reacts to", quote(c.t.Trigger.EventName), c.t.Trigger.Source)})
 }
 
-// region is detail.awsRegion, else the envelope region.
-func (c *cloudTrail) region() (string, error) {
+// objects checks that each node is an object or absent, naming every one
+// that is not, and reports whether all are: fields are read from them only
+// then.
+func (c *cloudTrail) objects(ns ...node) bool {
+	ok := true
+	for _, n := range ns {
+		if _, err := n.object(); c.ps.add(err) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+// region is detail.awsRegion, else the envelope region; "" when neither is
+// a region (the problem is recorded).
+func (c *cloudTrail) region() string {
 	n := c.detail.get("awsRegion")
 	r, err := n.optString()
-	if err != nil {
-		return "", err
+	if c.ps.add(err) {
+		return ""
 	}
 	if r == "" {
 		n, r = node{path: "event.region"}, c.t.Trigger.EventRegion
 	}
 	if r == "" {
-		return "", &Rejection{Reason: ReasonMissingField, Detail: "detail.awsRegion: missing (and no event.region)"}
+		if !c.ps.has("event.region") { // an unreadable envelope region is named already
+			c.ps.add(&Rejection{Reason: ReasonMissingField, Detail: "detail.awsRegion: missing (and no event.region)"})
+		}
+		return ""
 	}
-	if err := checkRegion(n.path, r); err != nil {
-		return "", invalid(err)
+	if c.ps.add(invalid(checkRegion(n.path, r))) {
+		return ""
 	}
-	return r, nil
+	return r
 }
 
 // account is the first of the given nodes that holds a value, else
 // detail.recipientAccountId, else the envelope account: the account where the
 // call happened (a member's events are forwarded to the hub bus unchanged).
+// It is "" when none holds a valid one (the problem is recorded).
 //
 // Every present candidate must name the same account. An event whose fields
 // disagree is forged, corrupt, or the caller's copy of a cross-account call
@@ -312,32 +343,48 @@ func (c *cloudTrail) region() (string, error) {
 // value could converge the wrong account's resource, and the owner's own
 // copy, whose fields agree, converges the right one: it is rejected naming
 // both fields.
-func (c *cloudTrail) account(prefer ...node) (string, error) {
+func (c *cloudTrail) account(prefer ...node) string {
 	cands := append(prefer, c.detail.get("recipientAccountId"), node{path: "event.account", v: nilIfEmpty(c.t.Trigger.EventAccount)})
+	found, ok := c.agreed(checkAccountID, "two accounts (a caller's copy of a cross-account call is converged from the owner's copy)", cands)
+	if ok && found == "" && !c.ps.has("event.account") { // an unreadable envelope account is named already
+		c.ps.add(&Rejection{Reason: ReasonMissingField, Detail: "detail.recipientAccountId: missing (and no event.account)"})
+	}
+	return found
+}
+
+// agreed reads one value an event may give in several places (nodes, the
+// preferred first): every present one is checked, and all must be the same,
+// else the event names two (what) and cannot be right. It returns the value,
+// "" when none is present, and whether no problem was found.
+func (c *cloudTrail) agreed(check func(path, v string) error, what string, nodes []node) (string, bool) {
 	var found, foundAt string
-	for _, n := range cands {
+	ok, agree := true, true
+	for _, n := range nodes {
 		s, err := n.optString()
-		if err != nil {
-			return "", err
+		if c.ps.add(err) {
+			ok = false
+			continue
 		}
 		if s == "" {
 			continue
 		}
-		if err := checkAccountID(n.path, s); err != nil {
-			return "", invalid(err)
+		if c.ps.add(invalid(check(n.path, s))) {
+			ok = false
+			continue
 		}
 		if found == "" {
 			found, foundAt = s, n.path
 			continue
 		}
-		if s != found {
-			return "", invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names two accounts (a caller's copy of a cross-account call is converged from the owner's copy)", n.path, quote(s), foundAt, quote(found)))
+		if s != found && agree {
+			agree = false
+			c.ps.add(invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names %s", n.path, quote(s), foundAt, quote(found), what)))
 		}
 	}
-	if found == "" {
-		return "", &Rejection{Reason: ReasonMissingField, Detail: "detail.recipientAccountId: missing (and no event.account)"}
+	if !ok || !agree {
+		return "", false
 	}
-	return found, nil
+	return found, true
 }
 
 func nilIfEmpty(s string) any {
@@ -347,18 +394,13 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-func (c *cloudTrail) ecr() error {
+func (c *cloudTrail) ecr() {
 	req, resp := c.detail.get("requestParameters"), c.detail.get("responseElements")
-	for _, n := range []node{req, resp} {
-		if _, err := n.object(); err != nil {
-			return err
-		}
+	if !c.objects(req, resp) {
+		return
 	}
-	region, err := c.region()
-	if err != nil {
-		return err
-	}
-	t := &c.t
+	t := c.t
+	region := c.region()
 	t.Region = region
 	switch name := t.Trigger.EventName; name {
 	case "CreateRepository":
@@ -371,192 +413,146 @@ func (c *cloudTrail) ecr() error {
 			// replication log it is not published): a name found nowhere
 			// would leave the repository without its policy until the sweep.
 			sed := c.detail.get("serviceEventDetails")
-			if _, err := sed.object(); err != nil {
-				return err
-			}
 			repo := resp.get("repository")
-			if t.Repository, err = c.repository(false, sed.get("repositoryName"), req.get("repositoryName"), repo.get("repositoryName")); err != nil {
-				return err
+			if c.objects(sed) {
+				t.Repository = c.repository(false, sed.get("repositoryName"), req.get("repositoryName"), repo.get("repositoryName"))
 			}
-			t.AccountID, err = c.account(sed.get("registryId"), req.get("registryId"), repo.get("registryId"))
-			return err
+			t.AccountID = c.account(sed.get("registryId"), req.get("registryId"), repo.get("registryId"))
+			return
 		}
-		if t.Repository, err = c.repository(false, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
-			return err
-		}
-		t.AccountID, err = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
-		return err
+		t.Repository = c.repository(false, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
+		t.AccountID = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
 	case "SetRepositoryPolicy", "DeleteRepositoryPolicy":
 		t.Kind = KindRepository
-		if t.Repository, err = c.repository(false, req.get("repositoryName")); err != nil {
-			return err
-		}
-		t.AccountID, err = c.account(req.get("registryId"))
-		return err
+		t.Repository = c.repository(false, req.get("repositoryName"))
+		t.AccountID = c.account(req.get("registryId"))
 	case "TagResource", "UntagResource":
 		// Tags drive tag-based grants, so a tag change on a repository re-converges it.
 		arnNode := req.get("resourceArn")
 		arn, err := arnNode.requireString()
-		if err != nil {
-			return err
+		if c.ps.add(err) {
+			return
 		}
 		a, ok := splitRepositoryARN(arn, "ecr")
 		if !ok {
-			return invalid(fmt.Errorf("%s: %s is not an ECR repository ARN", arnNode.path, quote(arn)))
+			c.ps.add(invalid(fmt.Errorf("%s: %s is not an ECR repository ARN", arnNode.path, quote(arn))))
+			return
 		}
 		// ECR's API is regional: the call names a repository of its own
 		// region and partition. An ARN of another one is corrupt, and the
 		// repository of that name in the event's region is not the one
-		// whose tags changed.
-		if a.region != region {
-			return invalid(fmt.Errorf("%s: region %s disagrees with detail.awsRegion %q", arnNode.path, quote(a.region), region))
+		// whose tags changed. (An event whose region cannot be read has
+		// nothing to compare the ARN's with.)
+		if region != "" && a.region != region {
+			c.ps.add(invalid(fmt.Errorf("%s: region %s disagrees with detail.awsRegion %q", arnNode.path, quote(a.region), region)))
 		}
-		if want := policy.RegionPartition(region); a.partition != want {
-			return invalid(fmt.Errorf("%s: partition %s is not the partition of region %q (%q)", arnNode.path, quote(a.partition), region, want))
+		if want := policy.RegionPartition(region); region != "" && a.partition != want {
+			c.ps.add(invalid(fmt.Errorf("%s: partition %s is not the partition of region %q (%q)", arnNode.path, quote(a.partition), region, want)))
 		}
-		acct, repo := a.account, a.name
-		if err := checkRepository(arnNode.path, repo, false); err != nil {
-			return invalid(err)
+		if !c.ps.add(invalid(checkRepository(arnNode.path, a.name, false))) {
+			t.Kind, t.Repository = KindRepository, a.name
 		}
-		t.Kind, t.Repository = KindRepository, repo
-		t.AccountID, err = c.account(node{path: arnNode.path + "(account)", v: acct})
-		return err
+		t.AccountID = c.account(node{path: arnNode.path + "(account)", v: a.account})
 	case "PutRegistryPolicy", "DeleteRegistryPolicy":
 		t.Kind = KindRegistryPolicy
-		t.AccountID, err = c.account(resp.get("registryId"))
-		return err
+		t.AccountID = c.account(resp.get("registryId"))
 	case "PutAccountSetting":
 		// Only the registry policy scope bears on a document ecr-warden keeps:
 		// a registry switched back to V1 stops enforcing its pull/push grants.
 		n := req.get("name")
 		setting, err := n.requireString()
-		if err != nil {
-			return err
+		if c.ps.add(err) {
+			return
 		}
 		if setting != RegistryPolicyScopeSetting {
-			return &Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("%s: account setting %s does not bear on a document ecr-warden keeps (only %s does)", n.path, quote(setting), RegistryPolicyScopeSetting)}
+			c.ps.add(&Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("%s: account setting %s does not bear on a document ecr-warden keeps (only %s does)", n.path, quote(setting), RegistryPolicyScopeSetting)})
+			return
 		}
 		t.Kind = KindRegistryPolicy
-		t.AccountID, err = c.account()
-		return err
+		t.AccountID = c.account()
 	case "DeletePullThroughCacheRule", "UpdatePullThroughCacheRule":
 		t.Kind = KindPTCRule
 		n := req.get("ecrRepositoryPrefix")
-		if t.Prefix, err = n.requireString(); err != nil {
-			return err
+		if prefix, err := n.requireString(); !c.ps.add(err) && !c.ps.add(invalid(checkPrefix(n.path, prefix))) {
+			t.Prefix = prefix
 		}
-		if err := checkPrefix(n.path, t.Prefix); err != nil {
-			return invalid(err)
-		}
-		t.AccountID, err = c.account(req.get("registryId"))
-		return err
+		t.AccountID = c.account(req.get("registryId"))
+	default:
+		c.unknown()
 	}
-	return c.unknown()
 }
 
-func (c *cloudTrail) ecrPublic() error {
+func (c *cloudTrail) ecrPublic() {
 	req, resp := c.detail.get("requestParameters"), c.detail.get("responseElements")
-	for _, n := range []node{req, resp} {
-		if _, err := n.object(); err != nil {
-			return err
-		}
+	if !c.objects(req, resp) {
+		return
 	}
 	switch c.t.Trigger.EventName {
 	case "CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy":
 	default:
-		return c.unknown()
+		c.unknown()
+		return
 	}
-	region, err := c.region()
-	if err != nil {
-		return err
-	}
-	t := &c.t
-	if region != publicRegion {
-		// Read the repository it names, for the rejection's record.
+	t := c.t
+	if region := c.region(); region != "" {
 		t.Kind, t.Region = KindPublicRepository, region
-		t.Repository, _ = c.repository(true, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
-		t.AccountID, _ = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
-		return &Rejection{Reason: ReasonPublicRegion, Detail: fmt.Sprintf("detail.awsRegion: ECR Public lives in %s only, this event is from %q", publicRegion, region)}
+		if region != publicRegion {
+			// The repository it names is read too, for the rejection's record.
+			c.ps.add(&Rejection{Reason: ReasonPublicRegion, Detail: fmt.Sprintf("detail.awsRegion: ECR Public lives in %s only, this event is from %q", publicRegion, region)})
+		}
 	}
-	t.Kind, t.Region = KindPublicRepository, publicRegion
-	if t.Repository, err = c.repository(true, req.get("repositoryName"), resp.get("repository").get("repositoryName")); err != nil {
-		return err
-	}
-	t.AccountID, err = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
-	return err
+	t.Repository = c.repository(true, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
+	t.AccountID = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
 }
 
 // repository reads the first present name among the nodes and validates it
-// (as an ECR Public name when public). Every present name is validated and
-// must be the same: a request and a response naming different repositories
-// cannot both be right, so the event is rejected rather than converging
-// either one.
-func (c *cloudTrail) repository(public bool, nodes ...node) (string, error) {
-	var found, foundAt string
-	for _, n := range nodes {
-		s, err := n.optString()
-		if err != nil {
-			return "", err
-		}
-		if s == "" {
-			continue
-		}
-		if err := checkRepository(n.path, s, public); err != nil {
-			return "", invalid(err)
-		}
-		if found == "" {
-			found, foundAt = s, n.path
-			continue
-		}
-		if s != found {
-			return "", invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names two repositories", n.path, quote(s), foundAt, quote(found)))
-		}
+// (as an ECR Public name when public); "" when there is none valid (the
+// problem is recorded). Every present name is validated and must be the
+// same: a request and a response naming different repositories cannot both
+// be right, so the event is rejected rather than converging either one.
+func (c *cloudTrail) repository(public bool, nodes ...node) string {
+	check := func(path, v string) error { return checkRepository(path, v, public) }
+	found, ok := c.agreed(check, "two repositories", nodes)
+	if ok && found == "" {
+		c.ps.add(&Rejection{Reason: ReasonMissingField, Detail: nodes[0].path + ": missing"})
 	}
-	if found != "" {
-		return found, nil
-	}
-	return "", &Rejection{Reason: ReasonMissingField, Detail: nodes[0].path + ": missing"}
+	return found
 }
 
 // iam reads an IAM event about one role: the events the route table
 // carries (the PTC role's drift, a declared role created), and no other.
-func (c *cloudTrail) iam() error {
+func (c *cloudTrail) iam() {
 	if _, kind, ok := RouteOf(c.t.Trigger); !ok || kind != KindRole {
-		return c.unknown()
+		c.unknown()
+		return
 	}
 	req := c.detail.get("requestParameters")
-	if err := req.requireObject(); err != nil {
-		return err
+	if c.ps.add(req.requireObject()) {
+		return
 	}
+	t := c.t
 	n := req.get("roleName")
-	name, err := n.requireString()
-	if err != nil {
-		return err
+	if name, err := n.requireString(); !c.ps.add(err) && !c.ps.add(invalid(checkRole(n.path, name))) {
+		t.Kind, t.RoleName = KindRole, name
 	}
-	if err := checkRole(n.path, name); err != nil {
-		return invalid(err)
-	}
-	t := &c.t
-	t.Kind, t.RoleName = KindRole, name
-	t.AccountID, err = c.account()
-	return err
+	t.AccountID = c.account()
 }
 
-func (c *cloudTrail) organizations() error {
-	t := &c.t
+func (c *cloudTrail) organizations() {
+	t := c.t
 	switch t.Trigger.EventName {
 	case "CreateAccountResult":
 		sed := c.detail.get("serviceEventDetails")
-		if err := sed.requireObject(); err != nil {
-			return err
+		if c.ps.add(sed.requireObject()) {
+			return
 		}
 		st := sed.get("createAccountStatus")
-		if err := st.requireObject(); err != nil {
-			return err
+		if c.ps.add(st.requireObject()) {
+			return
 		}
 		state, err := st.get("state").requireString()
-		if err != nil {
-			return err
+		if c.ps.add(err) {
+			return
 		}
 		if state != "SUCCEEDED" {
 			reason, _ := st.get("failureReason").optString()
@@ -564,39 +560,36 @@ func (c *cloudTrail) organizations() error {
 			if reason != "" {
 				d += ", failureReason " + Clip(reason)
 			}
-			return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
+			c.ps.add(&Rejection{Reason: ReasonNotSucceeded, Detail: d})
+			return
 		}
 		n := st.get("accountId")
-		if t.AccountID, err = n.requireString(); err != nil {
-			return c.unresolved(err.Error())
+		acct, err := n.requireString()
+		if err == nil {
+			err = checkAccountID(n.path, acct)
 		}
-		if err := checkAccountID(n.path, t.AccountID); err != nil {
-			return c.unresolved(err.Error())
+		if err != nil {
+			c.unresolved(err.Error())
+			return
 		}
-		t.Kind, t.Method = KindAccount, "Created"
-		return nil
+		t.AccountID, t.Kind, t.Method = acct, KindAccount, "Created"
 	case "AccountJoinedOrganization":
-		return c.membership(KindAccount, "joinedMethod")
+		c.membership(KindAccount, "joinedMethod")
 	case "AccountDepartedOrganization":
-		return c.membership(KindAccountDeparted, "departedMethod")
+		c.membership(KindAccountDeparted, "departedMethod")
 	case "MoveAccount", "RemoveAccountFromOrganization", "CloseAccount":
 		req := c.detail.get("requestParameters")
-		if err := req.requireObject(); err != nil {
-			return err
+		if c.ps.add(req.requireObject()) {
+			return
 		}
 		n := req.get("accountId")
-		acct, err := n.requireString()
-		if err != nil {
-			return err
+		if acct, err := n.requireString(); !c.ps.add(err) && !c.ps.add(invalid(checkAccountID(n.path, acct))) {
+			t.AccountID = acct
 		}
-		if err := checkAccountID(n.path, acct); err != nil {
-			return invalid(err)
-		}
-		t.AccountID = acct
 		switch t.Trigger.EventName {
 		case "RemoveAccountFromOrganization":
 			t.Kind, t.Method = KindAccountDeparted, "Removed"
-			return nil
+			return
 		case "CloseAccount":
 			// Closed accounts stay in the organization, PENDING_CLOSURE then
 			// SUSPENDED for 90 days (then AccountDepartedOrganization,
@@ -604,7 +597,7 @@ func (c *cloudTrail) organizations() error {
 			// status like any departure's and removes the grants of an
 			// account that is no longer active.
 			t.Kind, t.Method = KindAccountDeparted, "Closed"
-			return nil
+			return
 		}
 		t.Kind = KindAccountMoved
 		for _, f := range []struct {
@@ -612,16 +605,13 @@ func (c *cloudTrail) organizations() error {
 			name string
 		}{{&t.SourceParentID, "sourceParentId"}, {&t.ParentID, "destinationParentId"}} {
 			n := req.get(f.name)
-			if *f.dst, err = n.requireString(); err != nil {
-				return err
-			}
-			if err := checkParent(n.path, *f.dst); err != nil {
-				return invalid(err)
+			if id, err := n.requireString(); !c.ps.add(err) && !c.ps.add(invalid(checkParent(n.path, id))) {
+				*f.dst = id
 			}
 		}
-		return nil
+	default:
+		c.unknown()
 	}
-	return c.unknown()
 }
 
 // accountKeys are the names under which an unconfirmed Organizations shape may
@@ -637,7 +627,7 @@ var methodPattern = regexp.MustCompile(`^[A-Za-z]{1,32}$`)
 // serviceEventDetails, requestParameters and responseElements under several
 // plausible names. Exactly one distinct valid id must be found; none, an
 // invalid one, or two different ones reject the event with its raw text.
-func (c *cloudTrail) membership(kind Kind, methodKey string) error {
+func (c *cloudTrail) membership(kind Kind, methodKey string) {
 	found := map[string]string{} // id -> path
 	var method string
 	for _, where := range []string{"serviceEventDetails", "requestParameters", "responseElements"} {
@@ -664,35 +654,36 @@ func (c *cloudTrail) membership(kind Kind, methodKey string) error {
 		}
 	}
 	if len(found) == 0 {
-		return c.unresolved(fmt.Sprintf("no account id found in detail.serviceEventDetails, requestParameters or responseElements (looked for %s)", strings.Join(accountKeys, ", ")))
+		c.unresolved(fmt.Sprintf("no account id found in detail.serviceEventDetails, requestParameters or responseElements (looked for %s)", strings.Join(accountKeys, ", ")))
+		return
 	}
 	if len(found) > 1 {
 		var parts []string
 		for id, p := range found {
 			parts = append(parts, p+"="+quote(id))
 		}
-		return c.unresolved("conflicting account ids: " + strings.Join(sortStrings(parts), ", "))
+		c.unresolved("conflicting account ids: " + strings.Join(sortStrings(parts), ", "))
+		return
 	}
 	for id, p := range found {
 		if err := checkAccountID(p, id); err != nil {
-			return c.unresolved(err.Error())
+			c.unresolved(err.Error())
+			return
 		}
 		c.t.AccountID = id
 	}
 	c.t.Kind, c.t.Method = kind, method
-	return nil
 }
 
 // unresolved turns a membership event whose subject account cannot be read
 // into a KindOrganization target: rejecting it would lose the event for
 // good (the same bytes never parse better), while a walk of the organization
 // finds the account whatever the event's shape.
-func (c *cloudTrail) unresolved(why string) error {
+func (c *cloudTrail) unresolved(why string) {
 	c.t.Kind, c.t.AccountID, c.t.Unresolved = KindOrganization, "", why
-	return nil
 }
 
-func (c *cloudTrail) controlTower() error {
+func (c *cloudTrail) controlTower() {
 	var key string
 	switch c.t.Trigger.EventName {
 	case "CreateManagedAccount":
@@ -700,19 +691,20 @@ func (c *cloudTrail) controlTower() error {
 	case "UpdateManagedAccount":
 		key = "updateManagedAccountStatus"
 	default:
-		return c.unknown()
+		c.unknown()
+		return
 	}
 	sed := c.detail.get("serviceEventDetails")
-	if err := sed.requireObject(); err != nil {
-		return err
+	if c.ps.add(sed.requireObject()) {
+		return
 	}
 	st := sed.get(key)
-	if err := st.requireObject(); err != nil {
-		return err
+	if c.ps.add(st.requireObject()) {
+		return
 	}
 	state, err := st.get("state").requireString()
-	if err != nil {
-		return err
+	if c.ps.add(err) {
+		return
 	}
 	if state != "SUCCEEDED" {
 		msg, _ := st.get("message").optString()
@@ -720,42 +712,42 @@ func (c *cloudTrail) controlTower() error {
 		if msg != "" {
 			d += ": " + Clip(msg)
 		}
-		return &Rejection{Reason: ReasonNotSucceeded, Detail: d}
+		c.ps.add(&Rejection{Reason: ReasonNotSucceeded, Detail: d})
+		return
 	}
 	acct := st.get("account")
 	if err := acct.requireObject(); err != nil {
-		return c.unresolved(err.Error())
+		c.unresolved(err.Error())
+		return
 	}
 	n := acct.get("accountId")
-	t := &c.t
-	if t.AccountID, err = n.requireString(); err != nil {
-		return c.unresolved(err.Error())
+	id, err := n.requireString()
+	if err == nil {
+		err = checkAccountID(n.path, id)
 	}
-	if err := checkAccountID(n.path, t.AccountID); err != nil {
-		return c.unresolved(err.Error())
+	if err != nil {
+		c.unresolved(err.Error())
+		return
 	}
+	t := c.t
+	t.AccountID = id
 	ou := st.get("organizationalUnit")
-	if _, err := ou.object(); err != nil {
-		return err
+	if !c.objects(ou) {
+		return
 	}
 	on := ou.get("organizationalUnitId")
-	if t.ParentID, err = on.optString(); err != nil {
-		return err
-	}
-	if t.ParentID != "" {
-		if err := checkParent(on.path, t.ParentID); err != nil {
-			return invalid(err)
-		}
+	if parent, err := on.optString(); !c.ps.add(err) && parent != "" && !c.ps.add(invalid(checkParent(on.path, parent))) {
+		t.ParentID = parent
 	}
 	t.Kind, t.Method = KindAccount, state
-	return nil
 }
 
-// readActor reads userIdentity; it may be absent (some service events).
-func readActor(n node) (Actor, error) {
+// readActor reads userIdentity, naming every field that is not one Parse
+// keeps; it may be absent (some service events).
+func readActor(n node, ps *problems) Actor {
 	var a Actor
-	if ok, err := n.object(); err != nil || !ok {
-		return a, err
+	if ok, err := n.object(); ps.add(err) || !ok {
+		return a
 	}
 	for _, f := range []struct {
 		dst *string
@@ -766,16 +758,14 @@ func readActor(n node) (Actor, error) {
 		{&a.SessionIssuerARN, n.get("sessionContext").get("sessionIssuer").get("arn")},
 	} {
 		s, err := f.n.metaString(maxMetaLen)
-		if err != nil {
-			return a, err
-		}
+		ps.add(err)
 		*f.dst = s
 	}
-	if a.UserName == "" {
+	if a.UserName == "" && !ps.has(n.path+".userName") {
 		// A fallback for the log only: a value that does not fit is left out.
 		a.UserName, _ = n.get("sessionContext").get("sessionIssuer").get("userName").metaString(maxMetaLen)
 	}
-	return a, nil
+	return a
 }
 
 // repositoryARN is arn:<partition>:<service>:<region>:<account>:repository/<name>, split.

@@ -3,6 +3,7 @@ package trigger
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Reason classifies why an input was rejected, so logs, audit records and
@@ -35,7 +36,8 @@ const maxRawKept = 16 << 10
 // read) and return success: retrying cannot help.
 type Rejection struct {
 	Reason Reason
-	// Detail says what and where, e.g. `detail.requestParameters.repositoryName: missing`.
+	// Detail says what and where, e.g. `detail.requestParameters.repositoryName: missing`:
+	// for an event, every problem found, "; "-separated (see problems).
 	Detail string
 	// Trigger is the metadata read before the rejection (may be partial).
 	Trigger Trigger
@@ -77,4 +79,94 @@ func keepRaw(raw []byte) string {
 		return string(raw[:maxRawKept]) + "...(truncated)"
 	}
 	return string(raw)
+}
+
+// maxProblemsNamed bounds the problems one rejection names one by one; the
+// rest are counted. With each cut by Clip, the detail stays a few KiB
+// however hostile the event, so the record of its rejection is stored.
+const maxProblemsNamed = 10
+
+// problems collects what is wrong with one event, in the order it is found,
+// so that one rejection names every problem with its path instead of the
+// first only. The first decides the rejection's Reason: the checks run in
+// the order they always have, so an event with one problem is rejected as
+// it always was.
+type problems struct {
+	reason Reason
+	list   []string
+	seen   map[string]bool
+	// of is the target being read; read is what it held when the first
+	// problem of the event's shape was found. A rejection is filed under
+	// that: what an event names after such a problem (a repository given
+	// twice, a forged envelope) is not trusted to say which resource it
+	// concerns.
+	of   *Target
+	read Target
+	bad  bool
+}
+
+// add records err, a *Rejection (nil is no problem), and reports whether it
+// was a problem. The same problem found twice (event.account, checked on
+// the envelope and again as the fallback of the detail's account; a key
+// given three times) is named once.
+func (ps *problems) add(err error) bool {
+	if err == nil {
+		return false
+	}
+	r, ok := AsRejection(err)
+	if !ok {
+		r = &Rejection{Reason: ReasonMalformed, Detail: err.Error()}
+	}
+	if len(ps.list) == 0 {
+		ps.reason = r.Reason
+	}
+	if !ps.bad && (r.Reason == ReasonMalformed || r.Reason == ReasonMissingField || r.Reason == ReasonInvalidField) {
+		ps.bad, ps.read = true, *ps.of
+	}
+	if !ps.seen[r.Detail] {
+		if ps.seen == nil {
+			ps.seen = map[string]bool{}
+		}
+		ps.seen[r.Detail] = true
+		ps.list = append(ps.list, r.Detail)
+	}
+	return true
+}
+
+// has reports whether a problem of the field at path was found.
+func (ps *problems) has(path string) bool {
+	for _, d := range ps.list {
+		if strings.HasPrefix(d, path+": ") {
+			return true
+		}
+	}
+	return false
+}
+
+// verdict is the answer of a parse: the target when nothing was found
+// wrong, else the rejection naming every problem (the first
+// maxProblemsNamed, each cut by Clip, then how many more), with the whole
+// Trigger read and the target as read before the first problem of the
+// event's shape.
+func (ps *problems) verdict() (Target, error) {
+	if len(ps.list) == 0 {
+		return *ps.of, nil
+	}
+	t := *ps.of
+	if ps.bad {
+		t = ps.read
+		t.Trigger = ps.of.Trigger
+	}
+	named := ps.list
+	if len(named) > maxProblemsNamed {
+		named = named[:maxProblemsNamed]
+	}
+	parts := make([]string, 0, len(named)+1)
+	for _, d := range named {
+		parts = append(parts, Clip(d))
+	}
+	if more := len(ps.list) - len(named); more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more problems", more))
+	}
+	return t, &Rejection{Reason: ps.reason, Detail: strings.Join(parts, "; "), Trigger: t.Trigger, Target: t}
 }

@@ -305,6 +305,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"action":"backfill","targets":{"accounts":["222222222222"]}}`))
 	f.Add([]byte(`{"detail-type":"Scheduled Event","source":"aws.events"}`))
+	// A membership event whose account cannot be read walks the organization.
+	f.Add([]byte(`{"detail-type":"AWS Service Event via CloudTrail","source":"aws.organizations","detail":{"eventSource":"organizations.amazonaws.com","eventName":"AccountDepartedOrganization"}}`))
 	// Nested past config.MaxDepth: refused unread, in linear memory.
 	f.Add([]byte(`{"detail-type":"AWS API Call via CloudTrail","source":"aws.ecr","detail":` + strings.Repeat(`{"a":`, 100) + `{}` + strings.Repeat(`}`, 100) + `}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -334,6 +336,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatal(err)
 			}
 		case KindAccount, KindAccountMoved, KindAccountDeparted, KindRegistryPolicy:
+		case KindOrganization:
+			if got.AccountID != "" || got.Unresolved == "" {
+				t.Fatalf("organization walk names an account or no reason: %+v", got)
+			}
+			return
 		default:
 			t.Fatalf("success with unknown kind %q", got.Kind)
 		}

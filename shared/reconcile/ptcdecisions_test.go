@@ -349,13 +349,16 @@ func TestRetiredRuleDeleteWithLostAnswerIsApplied(t *testing.T) {
 	}
 }
 
-// A statement added by hand to the PTC role's trust policy (any account
-// may assume the role, which carries ECR push actions and which the hub's
-// upstream grant admits) is removed at the next convergence, not kept as a
-// foreign statement: the role is ecr-warden's own and its trust policy is
-// wholly owned. The removal is audited (foreign-unsafe, naming the
-// statement, and the applied write), the declared statement stays.
-func TestHandAddedTrustStatementIsRemoved(t *testing.T) {
+// handAddedTrust is a statement someone added by hand to the PTC role's
+// trust policy: another account may assume the role.
+const handAddedTrust = `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}`
+
+// trustEditedBy converges fTeamA's PTC role, then edits its trust policy by
+// hand to the declared statement followed by added, and returns the world,
+// the role's target for the next convergence and the declared statement
+// (JSON) that convergence must keep.
+func trustEditedBy(t *testing.T, added ...string) (*world, trigger.Target, string) {
+	t.Helper()
 	ctx := context.Background()
 	w := newWorld(t, ptcDeclaration)
 	tg := target(trigger.KindRole, fTeamA)
@@ -369,18 +372,29 @@ func TestHandAddedTrustStatementIsRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	declared, _ := json.Marshal(doc.Statements[0])
-	const added = `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}`
-	edited := `{"Version":"2012-10-17","Statement":[` + string(declared) + `,` + added + `]}`
+	edited := `{"Version":"2012-10-17","Statement":[` + strings.Join(append([]string{string(declared)}, added...), ",") + `]}`
 	if _, err := w.aws.IAM(fTeamA).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("ecr-warden-ptc"), PolicyDocument: aws.String(edited)}); err != nil {
 		t.Fatal(err)
 	}
+	return w, tg, string(declared)
+}
+
+// A statement added by hand to the PTC role's trust policy (any account
+// may assume the role, which carries ECR push actions and which the hub's
+// upstream grant admits) is removed at the next convergence, not kept as a
+// foreign statement: the role is ecr-warden's own and its trust policy is
+// wholly owned. The removal is audited (foreign-unsafe, naming the
+// statement, and the applied write), the declared statement stays.
+func TestHandAddedTrustStatementIsRemoved(t *testing.T) {
+	ctx := context.Background()
+	w, tg, declared := trustEditedBy(t, handAddedTrust)
 	out, err := w.engine.Reconcile(ctx, tg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trust, _, _ = w.aws.Role(fTeamA, "ecr-warden-ptc")
+	trust, _, _ := w.aws.Role(fTeamA, "ecr-warden-ptc")
 	hasNone(t, "trust policy", trust, "444455556666")
-	hasAll(t, "trust policy", trust, string(declared))
+	hasAll(t, "trust policy", trust, declared)
 	if out.Changed != 1 {
 		t.Errorf("report %+v, want the trust policy changed", out)
 	}
@@ -406,30 +420,14 @@ func TestHandAddedTrustStatementIsRemoved(t *testing.T) {
 // reported with its Sid.
 func TestPrefixedDenyDoesNotKeepAHandAddedTrustStatement(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t, ptcDeclaration)
-	tg := target(trigger.KindRole, fTeamA)
-	tg.RoleName = "ecr-warden-ptc"
+	const deny = `{"Sid":"EcrWardenHold","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::777788889999:root"},"Action":"sts:AssumeRole"}`
+	w, tg, declared := trustEditedBy(t, handAddedTrust, deny)
 	if _, err := w.engine.Reconcile(ctx, tg); err != nil {
 		t.Fatal(err)
 	}
 	trust, _, _ := w.aws.Role(fTeamA, "ecr-warden-ptc")
-	doc, err := policy.Parse(trust)
-	if err != nil {
-		t.Fatal(err)
-	}
-	declared, _ := json.Marshal(doc.Statements[0])
-	const added = `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}`
-	const deny = `{"Sid":"EcrWardenHold","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::777788889999:root"},"Action":"sts:AssumeRole"}`
-	edited := `{"Version":"2012-10-17","Statement":[` + string(declared) + `,` + added + `,` + deny + `]}`
-	if _, err := w.aws.IAM(fTeamA).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("ecr-warden-ptc"), PolicyDocument: aws.String(edited)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.engine.Reconcile(ctx, tg); err != nil {
-		t.Fatal(err)
-	}
-	trust, _, _ = w.aws.Role(fTeamA, "ecr-warden-ptc")
 	hasNone(t, "trust policy", trust, "444455556666")
-	hasAll(t, "trust policy", trust, string(declared), deny)
+	hasAll(t, "trust policy", trust, declared, deny)
 	role := roleResource("aws", fTeamA, "ecr-warden-ptc").ARN
 	var removed, named bool
 	for _, r := range w.records(t) {

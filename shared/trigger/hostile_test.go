@@ -128,11 +128,8 @@ func TestParseHostile(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := Parse(c.raw)
-			r, ok := AsRejection(err)
-			if !ok {
-				t.Fatalf("Parse = %+v, %v; want a rejection %s", got, err, c.reason)
-			}
+			got, _ := Parse(c.raw)
+			r := rejectionOf(t, c.raw, string(c.reason))
 			if r.Reason != c.reason || !strings.Contains(r.Detail, c.detail) {
 				t.Fatalf("rejection %s: %q\nwant %s containing %q", r.Reason, r.Detail, c.reason, c.detail)
 			}
@@ -630,4 +627,16 @@ func TestPTCPrefixesECRTakesAreRead(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rejectionOf parses raw and returns its rejection, failing the test (with
+// what was wanted) when Parse accepts it.
+func rejectionOf(t *testing.T, raw []byte, want string) *Rejection {
+	t.Helper()
+	got, err := Parse(raw)
+	r, ok := AsRejection(err)
+	if !ok {
+		t.Fatalf("Parse = %+v, %v; want a rejection %s", got, err, want)
+	}
+	return r
 }

@@ -76,11 +76,7 @@ func TestParseNamesEveryProblem(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := Parse(c.raw)
-			r, ok := AsRejection(err)
-			if !ok {
-				t.Fatalf("Parse = %+v, %v; want a rejection naming %v", got, err, c.paths)
-			}
+			r := rejectionOf(t, c.raw, fmt.Sprintf("naming %v", c.paths))
 			if r.Reason != c.reason || !strings.HasPrefix(r.Detail, c.paths[0]) {
 				t.Errorf("rejected %s: %q; want %s, the first problem's (%s)", r.Reason, r.Detail, c.reason, c.paths[0])
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -146,5 +147,64 @@ func TestStaleMailboxEntryIsReadAgain(t *testing.T) {
 	}
 	if len(box.Entries) != 0 || box.Open != "" {
 		t.Errorf("mailbox after the holder: %+v; want empty and closed", box)
+	}
+}
+
+// TestLostAnswersAtTheHubMailboxAreHeld: DynamoDB takes the hub registry
+// policy's lease and opens its mailbox (one transaction), or closes it and
+// releases the lease, but its answer is lost (a 500), and the SDK retries
+// the call with the same client request token. AWS answers such a retry
+// with the first attempt's success: the event holds the lease it took and
+// writes its grant, and its close is done. Before the local AWS kept to that,
+// the retried take found the event's own lease, the event took it for
+// another holder draining the mailbox, handed its change to itself and
+// ended successfully with nothing written (the grant waited for the next
+// account event or the sweep); a retried close found the lease gone and
+// failed a finished event.
+func TestLostAnswersAtTheHubMailboxAreHeld(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	foreign := foreignStatement("210987654321")
+	w.seedHub("210987654321")
+	a := w.createAccount("lost-take", w.ouA)
+	b := w.createAccount("lost-close", w.ouA)
+	fn := w.start()
+	key := lease.RegistryKey(hubAccount, region)
+	leases, err := lease.New(dynamodb.NewFromConfig(w.hub), functest.LeaseTable, lease.Options{Holder: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		account, call, body string
+		want                []string
+	}{
+		{a, "the take", "ADD #takes", roots(a)},
+		{b, "the close", "REMOVE #o, #u", roots(a, b)},
+	} {
+		proxy.Reset()
+		proxy.Inject("TransactWriteItems", localaws.LostAnswer(http.StatusInternalServerError, 1).For(c.body))
+		r := w.invoke(fn, w.event("org-account-joined.json", c.account))
+		if r.Failed != 0 {
+			t.Fatalf("join of %s with the answer of %s lost: %+v", c.account, c.call, r.Report)
+		}
+		if n := proxy.Count("dynamodb", "TransactWriteItems"); n < 2 {
+			t.Fatalf("join of %s: %d transactions, want the lost one and its retry", c.account, n)
+		}
+		w.assertHub(foreign, c.want, c.want, nil)
+		box, err := leases.Peek(w.ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(box.Entries) != 0 || box.Open != "" {
+			t.Errorf("mailbox after %s's answer was lost: %+v; want empty and closed", c.call, box)
+		}
+		ls, err := leases.TryAcquire(w.ctx, key, time.Second)
+		if err != nil {
+			t.Fatalf("hub lease after %s's answer was lost: %v; want it free", c.call, err)
+		}
+		if err := ls.Release(w.ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -160,3 +160,62 @@ func createLeaseLikeTable(t *testing.T, db *dynamodb.Client) {
 		t.Fatal(err)
 	}
 }
+
+// TestDynamoDBTransactionTokenIsIdempotent: as in AWS, a TransactWriteItems
+// repeated with the ClientRequestToken of one that succeeded (the SDK's
+// retry of a call whose answer was lost carries it) answers success and
+// changes nothing; the same token with other parameters is refused
+// (IdempotentParameterMismatchException); a token whose transaction was
+// cancelled changed nothing, so the call acts again.
+func TestDynamoDBTransactionTokenIsIdempotent(t *testing.T) {
+	cfg := fresh(t, "us-east-1")
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(cfg)
+	createLeaseLikeTable(t, db)
+	add := func(token, pk, condition string) error {
+		u := &dbtypes.Update{TableName: aws.String("leases"),
+			Key:                       map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: pk}},
+			UpdateExpression:          aws.String("ADD n :one"),
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":one": &dbtypes.AttributeValueMemberN{Value: "1"}}}
+		if condition != "" {
+			u.ConditionExpression = aws.String(condition)
+		}
+		_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String(token),
+			TransactItems: []dbtypes.TransactWriteItem{{Update: u}}})
+		return err
+	}
+	count := func(pk string) string {
+		t.Helper()
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("leases"), ConsistentRead: aws.Bool(true),
+			Key: map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: pk}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := out.Item["n"].(*dbtypes.AttributeValueMemberN); ok {
+			return n.Value
+		}
+		return "none"
+	}
+	for range 2 {
+		if err := add("token-1", "a", ""); err != nil {
+			t.Fatalf("transaction with token-1: %v", err)
+		}
+	}
+	if got := count("a"); got != "1" {
+		t.Errorf("after the same transaction twice with one token: n = %s, want 1", got)
+	}
+	wantCode(t, add("token-1", "b", ""), "IdempotentParameterMismatchException")
+	if got := count("b"); got != "none" {
+		t.Errorf("after a refused token reuse: n = %s, want no item", got)
+	}
+	var canceled *dbtypes.TransactionCanceledException
+	if err := add("token-2", "a", "attribute_not_exists(n)"); !errors.As(err, &canceled) {
+		t.Fatalf("conditional transaction on an existing counter: %v, want it cancelled", err)
+	}
+	if err := add("token-2", "a", "attribute_not_exists(n)"); !errors.As(err, &canceled) {
+		t.Fatalf("the cancelled transaction again: %v, want it acting again and cancelled again", err)
+	}
+	if err := add("token-3", "a", ""); err != nil || count("a") != "2" {
+		t.Fatalf("a new token: %v, n = %s; want it acting (n = 2)", err, count("a"))
+	}
+}

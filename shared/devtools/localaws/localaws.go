@@ -54,6 +54,13 @@
 //     idempotency token would, so the harness's retry of a read that failed
 //     on the client never acts twice. Calls without it are untouched.
 //
+//   - DynamoDB TransactWriteItems honours ClientRequestToken as AWS does:
+//     the same token with the same parameters as a transaction that
+//     succeeded in the last 10 minutes answers success and changes nothing
+//     (the SDK's retry of a transaction whose answer was lost carries the
+//     first attempt's token), with other parameters
+//     IdempotentParameterMismatchException; moto ignores the token.
+//
 // Known differences from AWS: no authorization (any principal may call
 // anything, trust policies are not evaluated), principals are checked only in
 // accounts the local AWS knows (see above), the error text ECR Public and

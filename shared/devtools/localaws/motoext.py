@@ -1086,6 +1086,56 @@ for _action in ("put_item", "update_item", "delete_item", "get_item", "query", "
                 "batch_get_item", "transact_get_items", "transact_write_items"):
     setattr(_DynamoHandler, _action, _checks_expression_size(getattr(_DynamoHandler, _action)))
 
+# Transaction idempotency. TransactWriteItems takes a ClientRequestToken, which
+# the SDK fills in once per call, so its retries carry the first attempt's:
+# "multiple identical calls have the same effect as one single call", for 10
+# minutes after the first one completed, and the same token with other
+# parameters is refused with IdempotentParameterMismatchException (DynamoDB
+# API reference, TransactWriteItems, ClientRequestToken). moto ignores the
+# token, so a retry of a transaction whose answer was lost (a 500, a dropped
+# connection) acted again and was cancelled on what its first attempt wrote:
+# a lease taker met its own lease and took it for someone else's. A token
+# whose transaction succeeded here is answered with that success without
+# acting; one whose transaction was refused acts again (it changed nothing).
+from moto.dynamodb.exceptions import DynamodbException as _DynamoException  # noqa: E402
+
+TRANSACTION_TOKEN_SECONDS = 600
+_transaction_tokens = {}  # (account, region, token) -> (parameters, when, answer)
+
+
+class _IdempotentParameterMismatch(_DynamoException):
+    def __init__(self):
+        super().__init__("com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                         "The request uses the same client token as a previous, but non-identical request.")
+
+
+def _idempotent_transaction(action):
+    # Runs under _dynamodb_lock (call_action), like every DynamoDB action.
+    def idempotent(self):
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return action(self)
+        key = (self.current_account, self.region, token)
+        params = json.dumps({k: v for k, v in self.body.items() if k != "ClientRequestToken"}, sort_keys=True)
+        now_s = datetime.now(timezone.utc).timestamp()
+        seen = _transaction_tokens.get(key)
+        if seen is not None and now_s - seen[1] < TRANSACTION_TOKEN_SECONDS:
+            if seen[0] != params:
+                raise _IdempotentParameterMismatch()
+            return seen[2]
+        answer = action(self)
+        if len(_transaction_tokens) >= _ANSWERS_KEPT_TOKENS:
+            _transaction_tokens.pop(next(iter(_transaction_tokens)))
+        _transaction_tokens[key] = (params, now_s, answer)
+        return answer
+
+    idempotent.__name__ = action.__name__
+    return idempotent
+
+
+_ANSWERS_KEPT_TOKENS = 20000
+_DynamoHandler.transact_write_items = _idempotent_transaction(_DynamoHandler.transact_write_items)
+
 # Expressions as long as AWS takes. moto parses "REMOVE a, b, c" into a tree
 # one level deeper per path, then copies and walks it recursively: with
 # Python's default recursion limit (1000) a REMOVE of about 80 paths failed
@@ -1138,6 +1188,8 @@ def _dispatch_call(self, environ, start_response):
         _key_accounts.clear()
         with _answers_lock:
             _answers.clear()
+        with _dynamodb_lock:
+            _transaction_tokens.clear()
     call_id = environ.get("HTTP_X_LOCALAWS_CALL_ID")
     if not call_id:
         return _dispatch(self, environ, start_response)

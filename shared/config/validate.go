@@ -515,8 +515,8 @@ func (v *validator) pullThroughCache() {
 	if part := v.d.Hub.Partition; len(p.Rules) > 0 && (part == policy.PartitionChina || part == policy.PartitionGovCloud) {
 		v.add(path+".rules", "pull-through-cache rules cannot be created in the China or AWS GovCloud (US) regions (partition %s); remove the rules or the pullThroughCache section", part)
 	}
-	if len(p.Rules) > 50 {
-		v.add(path+".rules", "%d rules declared; a registry holds at most 50 pull-through-cache rules", len(p.Rules))
+	if len(p.Rules) > policy.PTCRulesMax {
+		v.add(path+".rules", "%d rules declared; a registry holds at most %d pull-through-cache rules", len(p.Rules), policy.PTCRulesMax)
 	}
 	prefixes := map[string]string{}
 	// A rule's prefix becomes part of the Sids of its registry-policy

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // Rule is a pull-through-cache rule as ecr-warden compares it: the fields
@@ -48,25 +50,54 @@ func (c RuleChange) Writes() bool {
 //   - A rule that is not declared is never touched, unless its prefix is in
 //     retired, in which case it is deleted. A prefix both declared and
 //     retired is treated as declared.
+//   - A declared rule that does not exist and would not fit, because the
+//     registry already holds policy.PTCRulesMax rules once the retired ones
+//     are deleted (rules made by hand count), is a conflict naming the limit:
+//     ECR refuses the create (LimitExceededException), so planning it would
+//     make the dry run promise a rule the run then fails on. Declared rules
+//     take the room left in declaration order.
 //
-// The result lists declared rules in declaration order, then deletions in
-// current order.
+// The result lists deletions first, in current order (they make the room
+// the creates take, so a writer must finish them before the creates), then
+// declared rules in declaration order.
 func Rules(registry string, current, desired []Rule, retired []string) []RuleChange {
 	byPrefix := make(map[string]Rule, len(current))
 	for _, r := range current {
 		byPrefix[r.Prefix] = r
 	}
 	declared := make(map[string]bool, len(desired))
-	var out []RuleChange
 	for _, want := range desired {
-		if declared[want.Prefix] {
+		declared[want.Prefix] = true
+	}
+	var out []RuleChange
+	for _, have := range current {
+		if declared[have.Prefix] || !slices.Contains(retired, have.Prefix) {
+			continue
+		}
+		h := have
+		out = append(out, RuleChange{Registry: registry, Prefix: have.Prefix, Op: OpDelete, Before: &h,
+			Reason: fmt.Sprintf("prefix %q is retired in the declaration", have.Prefix)})
+	}
+	kept := len(current) - len(out) // the rules the registry holds once the retired ones are gone
+	room := policy.PTCRulesMax - kept
+	planned := make(map[string]bool, len(desired))
+	for _, want := range desired {
+		if planned[want.Prefix] {
 			continue // the declaration's validation reports duplicates
 		}
-		declared[want.Prefix] = true
+		planned[want.Prefix] = true
 		w := want
 		ch := RuleChange{Registry: registry, Prefix: want.Prefix, After: &w}
 		have, ok := byPrefix[want.Prefix]
+		if !ok && room <= 0 {
+			ch.Op = OpConflict
+			ch.After = nil
+			ch.Reason = fmt.Sprintf("no rule with prefix %q, and ECR keeps at most %d pull-through-cache rules in a registry: it holds %d rules (made by hand or declared) once the retired ones are deleted, and the %d created for rules declared before this one take the room left; delete a rule the declaration does not name, or name one in pullThroughCache.retiredPrefixes, and the next run creates this one", want.Prefix, policy.PTCRulesMax, kept, policy.PTCRulesMax-kept)
+			out = append(out, ch)
+			continue
+		}
 		if !ok {
+			room--
 			ch.Op = OpCreate
 			ch.Reason = fmt.Sprintf("no rule with prefix %q; creating it for %s", want.Prefix, want.UpstreamRegistryURL)
 			out = append(out, ch)
@@ -111,14 +142,6 @@ func Rules(registry string, current, desired []Rule, retired []string) []RuleCha
 			ch.Reason = "updating in place: " + strings.Join(diffs, ", ")
 		}
 		out = append(out, ch)
-	}
-	for _, have := range current {
-		if declared[have.Prefix] || !slices.Contains(retired, have.Prefix) {
-			continue
-		}
-		h := have
-		out = append(out, RuleChange{Registry: registry, Prefix: have.Prefix, Op: OpDelete, Before: &h,
-			Reason: fmt.Sprintf("prefix %q is retired in the declaration", have.Prefix)})
 	}
 	return out
 }

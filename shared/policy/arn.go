@@ -86,6 +86,11 @@ func ValidPublicRepositoryName(name string) bool {
 // that applies to every repository of the registry.
 const PTCRootPrefix = "ROOT"
 
+// PTCRulesMax is how many pull-through-cache rules ECR keeps in one registry
+// (account and region); CreatePullThroughCacheRule past it answers
+// LimitExceededException.
+const PTCRulesMax = 50
+
 // ValidPTCPrefix reports whether p is a pull-through-cache rule prefix ECR
 // accepts: ROOT, or 2-30 characters of the private repository grammar with
 // an optional trailing "/". A declaration names a narrower set (one

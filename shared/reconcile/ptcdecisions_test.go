@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -439,5 +440,92 @@ func TestPrefixedDenyDoesNotKeepAHandAddedTrustStatement(t *testing.T) {
 	}
 	if got := w.decisions(t, role); !removed || !named || !slices.Contains(got, string(audit.DecisionApplied)) {
 		t.Errorf("decisions on %s: %v (removal recorded %v, Deny named %v); want the removal and the kept Deny recorded and the write applied", role, got, removed, named)
+	}
+}
+
+// A member registry whose hand-made rules leave room for fewer rules than
+// the declaration adds (ECR keeps 50 per registry): the rules that fit are
+// created, the one past the limit is refused in the plan, naming the limit
+// and the fix, so the dry run says what the run then does and the run never
+// meets ECR's LimitExceededException. A retired rule makes room in the
+// same run: it is deleted before the creates it makes room for.
+func TestPTCRulesPastTheRegistryLimitAreRefusedInThePlan(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		retired string
+		created []string
+		refused []string
+	}{
+		{"no room for the last", "", []string{"ecr-public", "quay"}, []string{"hub"}},
+		{"a retired rule makes room", "hand00", []string{"ecr-public", "quay", "hub"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			decl := ptcDeclaration
+			if tc.retired != "" {
+				decl = strings.Replace(decl, `"rules": [`, `"retiredPrefixes": ["`+tc.retired+`"], "rules": [`, 1)
+			}
+			w := newWorld(t, decl)
+			w.ptcRole(fTeamA)
+			for i := range policy.PTCRulesMax - 2 {
+				w.aws.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String(fmt.Sprintf("hand%02d", i)), UpstreamRegistryUrl: aws.String("ghcr.io")})
+			}
+			// A slow delete: the creates it makes room for must wait for it.
+			w.aws.Latency(func(c fakeaws.Call) time.Duration {
+				if c.Operation == "DeletePullThroughCacheRule" {
+					return 50 * time.Millisecond
+				}
+				return 0
+			})
+			ctx := context.Background()
+			walk, err := w.engine.Org.Walk(ctx, inventory.WalkScope{All: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			unit := Work{RunID: "run-1", Account: fTeamA, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true}
+			dry := unit
+			dry.DryRun = true
+			planned, err := w.engine.Converge(ctx, dry.Cause(), dry)
+			if err != nil {
+				t.Fatalf("dry run: %v", err)
+			}
+			applied, err := w.engine.Converge(ctx, unit.Cause(), unit)
+			if err != nil {
+				t.Fatalf("run: %v (report %+v)", err, applied)
+			}
+			if n := w.aws.Calls("ECR", "CreatePullThroughCacheRule"); n != len(tc.created) {
+				t.Errorf("%d CreatePullThroughCacheRule calls, want %d: a create past the limit must not be tried", n, len(tc.created))
+			}
+			rules := w.aws.Rules(fTeamA, fRegion)
+			for _, p := range tc.created {
+				if _, ok := rules[p]; !ok {
+					t.Errorf("rule %s not created", p)
+				}
+			}
+			if len(rules) > policy.PTCRulesMax {
+				t.Errorf("%d rules, ECR keeps %d", len(rules), policy.PTCRulesMax)
+			}
+			if _, ok := rules[tc.retired]; tc.retired != "" && ok {
+				t.Errorf("retired rule %s still there", tc.retired)
+			}
+			if applied.Refused != len(tc.refused) || planned.Refused != len(tc.refused) || applied.Failed != 0 {
+				t.Errorf("dry run %+v, run %+v; want %d refused in both and nothing failed", planned, applied, len(tc.refused))
+			}
+			for _, p := range tc.refused {
+				arn := ptcRuleResource("aws", fTeamA, fRegion, p).ARN
+				if _, ok := rules[p]; ok {
+					t.Errorf("rule %s created past the limit", p)
+				}
+				var refusals int
+				for _, r := range w.records(t) {
+					if r.Target.ARN == arn && r.Decision == audit.DecisionRefused {
+						refusals++
+						hasAll(t, "refusal of "+p, r.Error, "50", "48 rules", "retiredPrefixes")
+					}
+				}
+				if refusals != 2 {
+					t.Errorf("%d refused records for rule %s, want 2 (the dry run's and the run's)", refusals, p)
+				}
+			}
+		})
 	}
 }

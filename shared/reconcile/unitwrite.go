@@ -16,6 +16,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/plan"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -264,9 +265,20 @@ func (e *Engine) registryDocuments(ctx context.Context, cause Cause, state *desi
 		if err != nil {
 			items = append(items, e.unreadRules(cause, state, account, region, err)...)
 		}
+		deletes := false
 		for _, s := range steps {
 			c, err := s.Plan(ctx)
+			deletes = deletes || (err == nil && c.Op == plan.OpDelete)
 			items = append(items, apply.HeldChange{Step: s, Change: c, Err: err})
+		}
+		if deletes {
+			// A retired rule's delete makes the room a create was planned
+			// into (ECR keeps policy.PTCRulesMax rules): it lands first.
+			for i := range items {
+				if items[i].Change.Op == plan.OpCreate {
+					items[i].Wave = 1
+				}
+			}
 		}
 	}
 	return append(items, e.registryPolicyDocument(ctx, cause, state, account, region)...)

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // registry is one account's private registry in one region.
@@ -417,6 +419,10 @@ func (c *ECR) CreatePullThroughCacheRule(_ context.Context, in *ecr.CreatePullTh
 		if _, ok := r.rules[p]; ok {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.PullThroughCacheRuleAlreadyExistsException{Message: aws.String(
 				fmt.Sprintf("A pull through cache rule with prefix '%s' already exists in the registry with id '%s'", p, c.account))})
+		}
+		if len(r.rules) >= policy.PTCRulesMax {
+			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.LimitExceededException{Message: aws.String(
+				fmt.Sprintf("The maximum number of pull through cache rules (%d) has been reached for the registry with id '%s'", policy.PTCRulesMax, c.account))})
 		}
 		if cred := aws.ToString(in.CredentialArn); cred != "" && !c.f.secretExists(c.account, c.region, cred) {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.SecretNotFoundException{Message: aws.String("The specified secret " + cred + " does not exist")})

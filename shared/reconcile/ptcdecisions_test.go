@@ -168,7 +168,12 @@ func TestUnassumableMemberFailsAlone(t *testing.T) {
 	if errs[fTeamB] == nil {
 		t.Fatal("team-b converged although its execution role cannot be assumed")
 	}
-	hasAll(t, "team-b's error", errs[fTeamB].Error(), fTeamB, "AccessDenied", "sts:AssumeRole")
+	// What to do is said once, after AWS's refusal: where the role comes from and how to find every member without it.
+	fix := []string{"execution role ecr-warden-execution cannot be assumed in account " + fTeamB, "EcrWarden-Members", "stack instance", "make doctor", "MEMBER_ROLE"}
+	hasAll(t, "team-b's error", errs[fTeamB].Error(), append([]string{fTeamB, "AccessDenied", "sts:AssumeRole"}, fix...)...)
+	if n := strings.Count(errs[fTeamB].Error(), "EcrWarden-Members"); n != 1 {
+		t.Errorf("the fix is said %d times in team-b's error, want once: %v", n, errs[fTeamB])
+	}
 	if _, _, ok := w.aws.Role(fTeamA, "ecr-warden-ptc"); !ok || len(w.aws.Rules(fTeamA, fRegion)) != 3 {
 		t.Errorf("team-a not converged: writes %v", w.aws.Writes())
 	}
@@ -183,7 +188,7 @@ func TestUnassumableMemberFailsAlone(t *testing.T) {
 	for _, r := range w.records(t) {
 		if r.Target.ARN == audit.UnitARN(fTeamB, fRegion) {
 			summaries++
-			hasAll(t, "team-b's unit summary", r.Error, "AccessDenied")
+			hasAll(t, "team-b's unit summary", r.Error, append([]string{"AccessDenied"}, fix...)...)
 		}
 	}
 	if summaries != 1 {

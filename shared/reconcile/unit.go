@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -199,11 +200,26 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		rep.Add(r)
 		errs = append(errs, err)
 	}
-	uerr := errors.Join(errs...)
+	uerr := e.unassumable(w, errors.Join(errs...))
 	if err := x.summarize(ctx, cause, w, rep, time.Since(start), uerr, ""); err != nil {
 		return rep, errors.Join(uerr, err)
 	}
 	return rep, uerr
+}
+
+// unassumable adds to a member unit's error, when STS refused to let the
+// function assume the execution role there, what to do about it: AWS's
+// refusal names the role but not where it comes from, and on the first
+// day a member whose StackSet instance failed (a role of that name made
+// by hand, an SCP denying iam:CreateRole) is among hundreds that converge.
+// The unit still fails, so SQS retries it and the account converges once
+// the role is there.
+func (e *Engine) unassumable(w Work, err error) error {
+	if err == nil || w.Account == e.Decl.Hub.AccountID || !awsapi.AssumeRoleDenied(err) {
+		return err
+	}
+	return fmt.Errorf("%w; the execution role %s cannot be assumed in account %s: it does not exist there, or its trust does not admit this function's role. The member StackSet (stack EcrWarden-Members) creates it in the OUs the declaration selects: look at the account's stack instance for a failure (a role of that name made by hand, an SCP denying iam:CreateRole) or an account outside its targets; make doctor lists every configured member without it. For make plan before the install, pass a MEMBER_ROLE that exists in every member",
+		err, e.Decl.MemberRoleName, w.Account)
 }
 
 // freshen replaces a stale unit's Accounts with the organization as it is

@@ -6,6 +6,8 @@ package workqueue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -101,12 +103,22 @@ func (q Queue) Send(ctx context.Context, units []reconcile.Work) (int, error) {
 		}
 		if fifo {
 			e.MessageGroupId = aws.String(w.Account + "-" + w.Region)
-			e.MessageDeduplicationId = aws.String(w.RunID + "-" + w.Account + "-" + w.Region)
+			e.MessageDeduplicationId = aws.String(dedupID(w))
 		}
 		batch = append(batch, e)
 		bytes += len(body)
 	}
 	return sent, flush()
+}
+
+// dedupID is a unit's deduplication id on a FIFO queue: its run, account,
+// region and cursor (After). A continuation is the same unit further on,
+// and SQS drops a message whose id it saw in the last 5 minutes, so without
+// the cursor a unit's second try would vanish behind its first. Hashed: a
+// cursor is a repository name of up to 256 characters, an id at most 128.
+func dedupID(w reconcile.Work) string {
+	sum := sha256.Sum256([]byte(w.RunID + "\x00" + w.Account + "\x00" + w.Region + "\x00" + w.After))
+	return hex.EncodeToString(sum[:])
 }
 
 // encode is a unit's message body, or an error naming a unit over SQS's

@@ -29,6 +29,9 @@ type sqsFake struct {
 	units []reconcile.Work
 	heap  bool
 	peak  uint64
+	// dedup holds the deduplication ids a FIFO queue has seen: SQS answers
+	// a repeated one with success and delivers nothing.
+	dedup map[string]bool
 }
 
 func (f *sqsFake) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
@@ -44,7 +47,20 @@ func (f *sqsFake) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 		if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &w); err != nil {
 			f.t.Fatal(err)
 		}
-		f.units = append(f.units, reconcile.Work{Account: w.Account, Region: w.Region})
+		if id := aws.ToString(e.MessageDeduplicationId); id != "" {
+			if len(id) > 128 {
+				f.t.Errorf("deduplication id of %d characters, SQS takes at most 128", len(id))
+			}
+			if f.dedup == nil {
+				f.dedup = map[string]bool{}
+			}
+			if f.dedup[id] {
+				out.Successful = append(out.Successful, sqstypes.SendMessageBatchResultEntry{Id: e.Id})
+				continue
+			}
+			f.dedup[id] = true
+		}
+		f.units = append(f.units, reconcile.Work{Account: w.Account, Region: w.Region, After: w.After})
 		out.Successful = append(out.Successful, sqstypes.SendMessageBatchResultEntry{Id: e.Id})
 	}
 	if size > MaxMessageBytes {
@@ -141,5 +157,24 @@ func TestSendDelaysOnAStandardQueueOnly(t *testing.T) {
 		if err != nil || n != want || len(f.units) != want {
 			t.Errorf("%s: sent %d (%d received), %v; want %d", url, n, len(f.units), err, want)
 		}
+	}
+}
+
+// On a FIFO queue a continuation (the same unit with a cursor) is
+// delivered: SQS drops a message whose deduplication id it saw in the last
+// 5 minutes, and a continuation follows its first try within seconds.
+func TestContinuationIsDeliveredOnAFIFOQueue(t *testing.T) {
+	f := &sqsFake{t: t}
+	q := Queue{Client: f, URL: "https://sqs.us-east-1.amazonaws.com/111111111111/work.fifo"}
+	first := reconcile.Work{RunID: "run-1", Account: "222222222222", Region: "us-east-1", Accounts: organization(1)}
+	next := first
+	next.After = "team-a/" + strings.Repeat("x", 240)
+	for _, w := range []reconcile.Work{first, next, first} {
+		if _, err := q.Send(context.Background(), []reconcile.Work{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.units) != 2 || f.units[0].After != "" || f.units[1].After != next.After {
+		t.Errorf("delivered %+v; want the unit once (its duplicate dropped) and its continuation", f.units)
 	}
 }

@@ -113,11 +113,12 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account, 
 		// once, their intents stored together, the role written first.
 		withRole := roleHere && region == e.Decl.Hub.Regions[0]
 		r, err := e.heldDocuments(ctx, cause, state, lease.RegistryKey(acct.ID, region), func(ctx context.Context) ([]apply.HeldChange, error) {
-			docs := e.registryDocuments(ctx, cause, state, acct.ID, region)
 			if !withRole {
-				return docs, nil
+				return e.registryDocuments(ctx, cause, state, acct.ID, region), nil
 			}
-			return append(e.ptcRoleDocuments(ctx, cause, state, acct.ID), afterRole(docs)...), nil
+			// The role is read first: a PTC role left out refuses the rules naming it.
+			role := e.ptcRoleDocuments(ctx, cause, state, acct.ID)
+			return append(role, afterRole(e.registryDocuments(ctx, cause, state, acct.ID, region))...), nil
 		})
 		rep.Add(r)
 		errs = append(errs, err)

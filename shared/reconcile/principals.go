@@ -61,6 +61,10 @@ type principalCache struct {
 	// organization: only there can IAM be read (in a member through the
 	// execution role, which exists nowhere else).
 	members map[string]bool
+	// ptcRoles are the members' PTC roles read in this invocation, by
+	// declared ARN: why the role is left out (nil: ecr-warden's to
+	// converge), so the rules that name it are planned from the same read.
+	ptcRoles map[string]error
 }
 
 type principalCacheKey struct{}
@@ -72,7 +76,7 @@ func WithPrincipalCache(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(principalCacheKey{}).(*principalCache); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, principalCacheKey{}, &principalCache{states: map[string]principalState{}, elsewhere: map[string]string{}, distrusted: map[string]bool{}, recorded: map[string]bool{}, members: map[string]bool{}})
+	return context.WithValue(ctx, principalCacheKey{}, &principalCache{states: map[string]principalState{}, elsewhere: map[string]string{}, distrusted: map[string]bool{}, recorded: map[string]bool{}, members: map[string]bool{}, ptcRoles: map[string]error{}})
 }
 
 func cacheOf(ctx context.Context) *principalCache {

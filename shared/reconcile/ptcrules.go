@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -94,6 +95,13 @@ func (e *Engine) ptcRuleSteps(ctx context.Context, cause Cause, state *desired.S
 			if e.RevokeOnly && (c.Op == plan.OpCreate || c.Op == plan.OpUpdate) {
 				return apply.Change{Op: plan.OpNone, Before: c.Before.String(), After: c.Before.String(), Reason: c.Reason,
 					Withheld: fmt.Sprintf("pull-through-cache rule %s not %sd: this run applies revocations only (a clean plan was required and the plan refused documents)", c.Prefix, c.Op)}, nil
+			}
+			if (c.Op == plan.OpCreate || c.Op == plan.OpUpdate) && c.After != nil && c.After.CustomRoleARN != "" {
+				// A rule naming a PTC role that is left out could not work:
+				// refused with the role's reason, the other rules converge.
+				if leftOut := e.ptcRoleRefusal(ctx, state, account); leftOut != nil {
+					return apply.Change{}, &apply.RefusedError{Err: fmt.Errorf("pull-through-cache rule %s not %sd: its customRoleArn names %s: %w", c.Prefix, c.Op, c.After.CustomRoleARN, errors.Unwrap(leftOut))}
+				}
 			}
 			return apply.Change{Op: c.Op, Before: c.Before.String(), After: c.After.String(), Diff: c.Diff(), Reason: c.Reason, Detail: *c}, nil
 		}

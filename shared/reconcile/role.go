@@ -2,14 +2,17 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -58,8 +61,13 @@ func (e *Engine) ptcRoleDocuments(ctx context.Context, cause Cause, state *desir
 	roles := inventory.NewRoles(client, account)
 	trust, permission := e.trustStep(cause, client, roles, account, role), e.permissionStep(cause, client, roles, account, role)
 	cur, err := roles.Role(ctx, role.Name, role.PolicyName)
+	leftOut, err := ptcRoleLeftOut(role, account, cur, err)
 	if err != nil {
 		return []apply.HeldChange{{Step: trust, Err: fmt.Errorf("reading role (%s): %w", role.ARN, err)}}
+	}
+	rememberPTCRole(ctx, role.ARN, leftOut)
+	if leftOut != nil {
+		return []apply.HeldChange{{Step: trust, Err: leftOut}, {Step: permission, Err: leftOut, Wave: 1}}
 	}
 	tc, terr := e.planTrust(role, cur)
 	pc, perr := e.planPermission(role, cur)
@@ -67,6 +75,89 @@ func (e *Engine) ptcRoleDocuments(ctx context.Context, cause Cause, state *desir
 		{Step: trust, Change: tc, Err: terr},
 		{Step: permission, Change: pc, Err: perr, Wave: 1},
 	}
+}
+
+// ptcRoleLeftOut says why the member's PTC role, read as cur (err: the
+// read's error), is left out: a *apply.RefusedError, recorded as refused
+// on the role's documents and on every fromHub rule that would name it,
+// while the rest of the account converges. nil means the role is
+// ecr-warden's to converge (missing, or at the declared ARN); err is a
+// read that failed otherwise, which fails the role's documents as before.
+//
+// Two shapes, one cause. IAM role names are unique per account whatever
+// the path, so a role made by hand as role/team/<name> answers GetRole of
+// <name>. On the local AWS (no IAM enforcement) the read succeeds with
+// that ARN: taking the role over would leave the rules' customRoleArn and
+// the hub's aws:PrincipalArn naming role/<name>, which does not exist. In
+// AWS the execution role may act on role/<name> only (no path), so the
+// read is AccessDenied. That denial is left out instead of failing the
+// unit: no retry can change it (a person renames or deletes the role, or
+// updates the member stack instance whose execution role policy is older),
+// and a failed unit goes to the dead-letter queue every sweep with AWS's
+// message alone. The next sweep reads the role again. A refusal of the
+// execution role itself (sts:AssumeRole) is not this: it fails every
+// document of the account and the unit says what to do (unassumable).
+func ptcRoleLeftOut(role desired.Role, account string, cur inventory.RoleState, err error) (leftOut, readErr error) {
+	const fix = "delete or rename that role (ecr-warden then creates the declared one at the next sweep), or set pullThroughCache.role.name to a name no member uses"
+	switch {
+	case err != nil && iamAccessDenied(err):
+		return &apply.RefusedError{Err: fmt.Errorf("PTC role %s left out with its policies and the fromHub pull-through-cache rules of account %s: IAM denied reading it (%w). The execution role may read and change only the declared ARN, role/%s without a path, so this is, in practice, a role of that name made by hand under an IAM path (role names are unique per account whatever the path); everything else in the account is converged. Look with aws iam get-role --role-name %s in %s: if it has a path, %s; if it has none, update the account's member stack instance (its execution role policy is older than this version)",
+			role.ARN, account, err, role.Name, role.Name, account, fix)}, nil
+	case err != nil:
+		return nil, err
+	case cur.Exists && cur.ARN != "" && cur.ARN != role.ARN:
+		return &apply.RefusedError{Err: fmt.Errorf("PTC role %s left out with its policies and the fromHub pull-through-cache rules of account %s: IAM holds the name %s at %s, another path (role names are unique per account whatever the path), so the declared role cannot be created, and ecr-warden does not take that one over: the rules' customRoleArn and the hub's upstream grant (aws:PrincipalArn) name the declared ARN, which it is not. Everything else in the account is converged; %s",
+			role.ARN, account, role.Name, cur.ARN, fix)}, nil
+	}
+	return nil, nil
+}
+
+// iamAccessDenied reports whether err is IAM answering AccessDenied to the
+// execution role's own call (not STS refusing to let the function assume
+// the execution role, which the SDK reports inside the IAM call's error).
+func iamAccessDenied(err error) bool {
+	var op *smithy.OperationError
+	var apiErr smithy.APIError
+	return !awsapi.AssumeRoleDenied(err) && errors.As(err, &op) && op.ServiceID == "IAM" &&
+		errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDenied"
+}
+
+// rememberPTCRole keeps, for the invocation, why the PTC role of ARN arn
+// is left out (nil: it is not), for the rules planned after the role.
+func rememberPTCRole(ctx context.Context, arn string, leftOut error) {
+	if cache := cacheOf(ctx); cache != nil {
+		cache.mu.Lock()
+		cache.ptcRoles[arn] = leftOut
+		cache.mu.Unlock()
+	}
+}
+
+// ptcRoleRefusal is why a write of a rule naming the account's PTC role is
+// refused: the role is left out (ptcRoleLeftOut). It reuses the role's read
+// of this invocation, else reads it (one GetRole). Only writes ask, so a
+// converged registry costs nothing more. A read that fails otherwise
+// refuses nothing: the rule is written as before and AWS decides.
+func (e *Engine) ptcRoleRefusal(ctx context.Context, state *desired.State, account string) error {
+	role, ok := state.PTCRole(account)
+	if !ok {
+		return nil
+	}
+	if cache := cacheOf(ctx); cache != nil {
+		cache.mu.Lock()
+		leftOut, known := cache.ptcRoles[role.ARN]
+		cache.mu.Unlock()
+		if known {
+			return leftOut
+		}
+	}
+	cur, err := inventory.NewRoles(e.Clients.IAM(account), account).Role(ctx, role.Name)
+	leftOut, err := ptcRoleLeftOut(role, account, cur, err)
+	if err != nil {
+		e.log().InfoContext(ctx, "could not read the PTC role before writing a rule that names it; writing the rule", "role", role.ARN, "error", err.Error())
+		return nil
+	}
+	rememberPTCRole(ctx, role.ARN, leftOut)
+	return leftOut
 }
 
 // afterRole moves documents planned beside the PTC role (its PTC rules name

@@ -128,6 +128,11 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				if w.Enumerations {
 					documents = e.registryPolicyDocument
 				}
+				var role []apply.HeldChange
+				if withRole {
+					// Read first: a PTC role left out refuses the rules naming it.
+					role = e.ptcRoleDocuments(ctx, cause, st, w.Account)
+				}
 				head := documents(ctx, cause, st, w.Account, w.Region)
 				for i := range head {
 					if head[i].Step.Target.Kind == KindRegistryPolicy {
@@ -138,7 +143,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				}
 				items = head
 				if withRole {
-					items = append(e.ptcRoleDocuments(ctx, cause, st, w.Account), afterRole(head)...)
+					items = append(role, afterRole(head)...)
 				}
 			}
 			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, unwalked)...)

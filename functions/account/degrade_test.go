@@ -235,7 +235,8 @@ func isWrite(op string) bool { return inventory.IsWrite(op) }
 // policy before it validates the member's rules, so a rule caching from the
 // hub is validated against a hub that already lets the member in; and a
 // member the function cannot reach still gets its hub grant (the member's
-// half fails alone, reported and retried by the event's redelivery).
+// half fails alone, reported and retried by the event's redelivery, saying
+// what to do about the execution role STS refuses).
 func TestHubGrantComesFirst(t *testing.T) {
 	localaws.Need(t)
 	w := newWorld(t, nil)
@@ -261,6 +262,12 @@ func TestHubGrantComesFirst(t *testing.T) {
 	_ = json.Unmarshal(res.Payload, &r)
 	if res.Err == nil && r.Failed == 0 {
 		t.Errorf("response %+v: want the member's half reported failed", r)
+	}
+	// The failure says what to do, as a backfill unit's does (one builder):
+	// where the execution role comes from and how to find every member without it.
+	if res.Err == nil || !strings.Contains(res.Err.Message, "sts:AssumeRole") || !strings.Contains(res.Err.Message, "EcrWarden-Members") ||
+		!strings.Contains(res.Err.Message, "make doctor") {
+		t.Errorf("function error %+v: want AWS's refusal followed by what to do (the member StackSet EcrWarden-Members, make doctor)", res.Err)
 	}
 	if got := w.principals(w.registryPolicy(w.hub), sidUpstream); !slices.Contains(got, "arn:aws:iam::"+b+":root") {
 		t.Errorf("the hub upstream statement names %v: want the unreachable member %s granted anyway", got, b)

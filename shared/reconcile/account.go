@@ -123,7 +123,7 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account, 
 		rep.Add(r)
 		errs = append(errs, err)
 	}
-	return rep, errors.Join(errs...)
+	return rep, e.unassumable(acct.ID, errors.Join(errs...))
 }
 
 // HubForAccount brings the hub's registry policy (and repository policies of

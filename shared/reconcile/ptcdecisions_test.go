@@ -196,6 +196,30 @@ func TestUnassumableMemberFailsAlone(t *testing.T) {
 	}
 }
 
+// An account event's member half (Engine.Member, what the account function
+// converges for a join or a move) says what to do about an execution role
+// STS refuses, with the same words as a unit (one builder, unassumable):
+// it used to answer with AWS's refusal alone, while the unit said where
+// the role comes from and how to find every member without it.
+func TestUnassumableMemberSaysWhatToDoOnAnAccountEvent(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, ptcDeclaration)
+	w.aws.Unassumable(fTeamB, "arn:aws:iam::"+fTeamB+":role/ecr-warden-execution")
+	acct, err := w.engine.accountInfo(ctx, fTeamB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.engine.Member(ctx, Cause{Trigger: audit.Trigger{EventID: "evt-join", EventType: "test"}}, acct, nil)
+	if err == nil {
+		t.Fatal("team-b converged although its execution role cannot be assumed")
+	}
+	fix := []string{"execution role ecr-warden-execution cannot be assumed in account " + fTeamB, "EcrWarden-Members", "stack instance", "make doctor", "MEMBER_ROLE"}
+	hasAll(t, "team-b's error", err.Error(), append([]string{"AccessDenied", "sts:AssumeRole"}, fix...)...)
+	if n := strings.Count(err.Error(), "EcrWarden-Members"); n != 1 {
+		t.Errorf("the fix is said %d times, want once: %v", n, err)
+	}
+}
+
 func TestPTCRuleWithMissingSecret(t *testing.T) {
 	w := newWorld(t, `"pullThroughCache": {"members": {"all": true}, "rules": [
 		{"prefix": "docker-hub", "upstreamRegistryUrl": "registry-1.docker.io", "credentialSecret": "ecr-pullthroughcache/docker-hub"},

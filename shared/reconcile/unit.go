@@ -200,26 +200,28 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		rep.Add(r)
 		errs = append(errs, err)
 	}
-	uerr := e.unassumable(w, errors.Join(errs...))
+	uerr := e.unassumable(w.Account, errors.Join(errs...))
 	if err := x.summarize(ctx, cause, w, rep, time.Since(start), uerr, ""); err != nil {
 		return rep, errors.Join(uerr, err)
 	}
 	return rep, uerr
 }
 
-// unassumable adds to a member unit's error, when STS refused to let the
+// unassumable adds to a member's error, when STS refused to let the
 // function assume the execution role there, what to do about it: AWS's
 // refusal names the role but not where it comes from, and on the first
 // day a member whose StackSet instance failed (a role of that name made
 // by hand, an SCP denying iam:CreateRole) is among hundreds that converge.
-// The unit still fails, so SQS retries it and the account converges once
-// the role is there.
-func (e *Engine) unassumable(w Work, err error) error {
-	if err == nil || w.Account == e.Decl.Hub.AccountID || !awsapi.AssumeRoleDenied(err) {
+// The one builder of that message, for a backfill or sweep unit and for an
+// account event's member half alike. The error still fails what it
+// failed, so SQS or Lambda retries it and the account converges once the
+// role is there.
+func (e *Engine) unassumable(account string, err error) error {
+	if err == nil || account == e.Decl.Hub.AccountID || !awsapi.AssumeRoleDenied(err) {
 		return err
 	}
 	return fmt.Errorf("%w; the execution role %s cannot be assumed in account %s: it does not exist there, or its trust does not admit this function's role. The member StackSet (stack EcrWarden-Members) creates it in the OUs the declaration selects: look at the account's stack instance for a failure (a role of that name made by hand, an SCP denying iam:CreateRole) or an account outside its targets; make doctor lists every configured member without it. For make plan before the install, pass a MEMBER_ROLE that exists in every member",
-		err, e.Decl.MemberRoleName, w.Account)
+		err, e.Decl.MemberRoleName, account)
 }
 
 // freshen replaces a stale unit's Accounts with the organization as it is

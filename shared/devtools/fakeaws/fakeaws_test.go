@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,5 +147,34 @@ func TestLatencyIsPerCallNotSerial(t *testing.T) {
 	wg.Wait()
 	if took := time.Since(start); took < 50*time.Millisecond || took > 300*time.Millisecond {
 		t.Errorf("8 concurrent calls of 50 ms took %s, want about 50 ms", took)
+	}
+}
+
+// A role's inline policies share IAM's 10,240-character quota (whitespace
+// not counted): a PutRolePolicy that would pass it is LimitExceeded, as
+// IAM answers, and a policy replaced in place counts once.
+func TestRoleInlinePoliciesShareTheLimit(t *testing.T) {
+	ctx := context.Background()
+	f := New()
+	f.CreateRole("222222222222", "ptc", `{}`)
+	c := f.IAM("222222222222")
+	doc := func(n int) string { return `{"Statement":[{"Sid":"` + strings.Repeat("a", n) + `"}]}` }
+	put := func(name, d string) error {
+		_, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("ptc"), PolicyName: aws.String(name), PolicyDocument: aws.String(d)})
+		return err
+	}
+	if err := put("hand", doc(9000)+strings.Repeat(" ", 5000)); err != nil {
+		t.Fatalf("9,020 characters and whitespace: %v", err)
+	}
+	if err := put("hand", doc(9500)); err != nil {
+		t.Fatalf("the same policy replaced: %v", err)
+	}
+	err := put("ours", doc(800))
+	var limit *iamtypes.LimitExceededException
+	if !errors.As(err, &limit) || awsapi.Classify(err) != awsapi.Permanent {
+		t.Errorf("a second policy past the aggregate: %v, want LimitExceeded", err)
+	}
+	if _, inline, _ := f.Role("222222222222", "ptc"); len(inline) != 1 {
+		t.Errorf("inline policies %v: the refused one was stored", inline)
 	}
 }

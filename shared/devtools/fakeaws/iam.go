@@ -199,16 +199,47 @@ func (c *IAM) PutRolePermissionsBoundary(_ context.Context, in *iam.PutRolePermi
 	})
 }
 
-// PutRolePolicy stores a role's inline policy.
+// PutRolePolicy stores a role's inline policy; LimitExceededException when
+// the role's inline policies together would pass RoleInlinePolicyLimit.
 func (c *IAM) PutRolePolicy(_ context.Context, in *iam.PutRolePolicyInput, _ ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
 	return iamRole(c, "PutRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.PutRolePolicyOutput, error) {
 		if malformed(aws.ToString(in.PolicyDocument)) {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &iamtypes.MalformedPolicyDocumentException{Message: aws.String("This policy contains invalid Json")})
 		}
+		if size := inlineSize(r.inline, aws.ToString(in.PolicyName), aws.ToString(in.PolicyDocument)); size > RoleInlinePolicyLimit {
+			return nil, c.f.refuse(cl, http.StatusConflict, &iamtypes.LimitExceededException{Message: aws.String(fmt.Sprintf("Maximum policy size of %d bytes exceeded for role %s", RoleInlinePolicyLimit, r.name))})
+		}
 		r.inline[aws.ToString(in.PolicyName)] = aws.ToString(in.PolicyDocument)
 		c.f.wrote(cl, r.name+"/"+aws.ToString(in.PolicyName))
 		return &iam.PutRolePolicyOutput{}, nil
 	})
+}
+
+// RoleInlinePolicyLimit is IAM's quota on a role's inline policies taken
+// together, in characters, whitespace not counted (IAM and AWS STS quotas:
+// "Role policy size cannot exceed 10,240 characters", an aggregate).
+const RoleInlinePolicyLimit = 10240
+
+// inlineSize is the aggregate size IAM counts for a role's inline policies
+// once policy name holds doc.
+func inlineSize(inline map[string]string, name, doc string) int {
+	n := 0
+	for k, d := range inline {
+		if k != name {
+			n += nonSpace(d)
+		}
+	}
+	return n + nonSpace(doc)
+}
+
+func nonSpace(s string) int {
+	n := 0
+	for _, r := range s {
+		if r != ' ' && r != '\t' && r != '\n' && r != '\r' {
+			n++
+		}
+	}
+	return n
 }
 
 // DeleteRolePolicy answers NoSuchEntityException when there is no such policy.

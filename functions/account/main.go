@@ -10,14 +10,17 @@
 // This file is wiring only; the decision logic is handler.handle.
 package main
 
-import "github.com/ecr-warden/ecr-warden/shared/function"
+import (
+	"github.com/ecr-warden/ecr-warden/shared/function"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
 
 // spec names the function and every WARDEN_ variable it reads.
 // Organizations answers only in the management account, where its events
 // arrive, so the function reads it through the reader role. A moved
 // account's repositories go to the worker through the work queue.
 var spec = function.Spec{
-	Name: "account",
+	Name: trigger.FnAccount,
 	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.WorkQueueURL},
 }
 

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/ecr-warden/ecr-warden/shared/function"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // spec names the function and every WARDEN_ variable it reads. The lease
 // table is among them although a dry run takes no lease: the shared setup
 // builds the lease client and refuses an empty name.
 var spec = function.Spec{
-	Name: "backfill",
+	Name: trigger.FnBackfill,
 	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.WorkQueueURL},
 }
 

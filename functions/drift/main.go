@@ -24,7 +24,7 @@ const selfRoleNames = "WARDEN_SELF_ROLE_NAMES"
 
 // spec names the function and every WARDEN_ variable it reads.
 var spec = function.Spec{
-	Name: "drift",
+	Name: trigger.FnDrift,
 	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, selfRoleNames, function.WorkQueueURL},
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/ecr-warden/ecr-warden/shared/function"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // The runtime must hand the handler raw bytes (see handler.Invoke).
@@ -21,7 +22,7 @@ var _ lambda.Handler = (*handler)(nil)
 // spec names the function and every WARDEN_ variable it reads. It reads the
 // organization for OU-scoped grants, so it declares the reader role.
 var spec = function.Spec{
-	Name: "repository",
+	Name: trigger.FnRepository,
 	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN},
 }
 

@@ -11,6 +11,7 @@ package main
 import (
 	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // spec names the function and every WARDEN_ variable it reads. The backfill
@@ -23,7 +24,7 @@ import (
 // (WARDEN_WORK_QUEUE_URL) the rest of a unit that stopped before its
 // deadline (reconcile.Engine.UnitReserve).
 var spec = function.Spec{
-	Name: "worker",
+	Name: trigger.FnWorker,
 	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.WorkQueueURL},
 }
 

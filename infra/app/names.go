@@ -3,6 +3,8 @@ package app
 import (
 	"fmt"
 	"regexp"
+
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // Names are the physical names of one installation. The member execution role and the organization
@@ -86,17 +88,18 @@ func (n Names) BusARN(partition, region, account string) string {
 	return fmt.Sprintf("arn:%s:events:%s:%s:event-bus/%s", partition, region, account, n.Bus())
 }
 
-// Function names, as in functions/<name>.
+// Function names, as in functions/<name>: trigger's, the one list the route table, each function's
+// main and the declaration's reservedConcurrency also use.
 const (
-	FnRepository = "repository"
-	FnAccount    = "account"
-	FnBackfill   = "backfill"
-	FnWorker     = "worker"
-	FnDrift      = "drift"
+	FnRepository = trigger.FnRepository
+	FnAccount    = trigger.FnAccount
+	FnBackfill   = trigger.FnBackfill
+	FnWorker     = trigger.FnWorker
+	FnDrift      = trigger.FnDrift
 )
 
-// FunctionNames lists every Lambda function of the hub, in a stable order.
-var FunctionNames = []string{FnRepository, FnAccount, FnBackfill, FnWorker, FnDrift}
+// FunctionNames lists every Lambda function of the hub, in a stable order (trigger.Functions).
+var FunctionNames = trigger.Functions
 
 // RoleARN is the ARN of role name in account.
 func RoleARN(partition, account, name string) string {

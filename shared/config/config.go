@@ -133,26 +133,29 @@ type ReservedConcurrency struct {
 	Drift      *int `json:"drift,omitempty"`
 }
 
+// concurrencyField is one function's value in ReservedConcurrency.
+type concurrencyField struct {
+	fn    string
+	value **int
+}
+
+// fields are the values of every function, by the function's name (the folder names under
+// functions/, trigger.Functions, which config cannot import: its tests keep the two equal), in the
+// declaration's field order. Of, ApplyDefaults and validation all read this one table.
+func (r *ReservedConcurrency) fields() []concurrencyField {
+	return []concurrencyField{{"repository", &r.Repository}, {"account", &r.Account}, {"backfill", &r.Backfill},
+		{"worker", &r.Worker}, {"drift", &r.Drift}}
+}
+
 // Of returns the value for the function named fn (the folder names under functions/), 0 for an
 // unknown name. After ApplyDefaults every known function has one.
 func (r ReservedConcurrency) Of(fn string) int {
-	var p *int
-	switch fn {
-	case "repository":
-		p = r.Repository
-	case "account":
-		p = r.Account
-	case "backfill":
-		p = r.Backfill
-	case "worker":
-		p = r.Worker
-	case "drift":
-		p = r.Drift
+	for _, f := range r.fields() {
+		if f.fn == fn && *f.value != nil {
+			return **f.value
+		}
 	}
-	if p == nil {
-		return 0
-	}
-	return *p
+	return 0
 }
 
 // DefaultReservedConcurrency are the reserved concurrency defaults: repository events come in
@@ -348,11 +351,10 @@ func (d *Declaration) ApplyDefaults() {
 		d.Sweep.Schedule = DefaultSweepSchedule
 	}
 	rc := &d.Functions.ReservedConcurrency
-	for fn, field := range map[string]**int{"repository": &rc.Repository, "account": &rc.Account, "backfill": &rc.Backfill,
-		"worker": &rc.Worker, "drift": &rc.Drift} {
-		if *field == nil {
-			v := DefaultReservedConcurrency[fn]
-			*field = &v
+	for _, f := range rc.fields() {
+		if *f.value == nil {
+			v := DefaultReservedConcurrency[f.fn]
+			*f.value = &v
 		}
 	}
 	for i := range d.Grants {

@@ -200,7 +200,8 @@ func (v *validator) hub() {
 		}
 	}
 	rc := v.d.Functions.ReservedConcurrency
-	for _, fn := range []string{"repository", "account", "backfill", "worker", "drift"} {
+	for _, f := range rc.fields() {
+		fn := f.fn
 		n, low := rc.Of(fn), 1
 		if fn == "worker" {
 			low = 2

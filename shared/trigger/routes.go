@@ -8,7 +8,12 @@ import "fmt"
 // function accepts exactly the events whose route names it, so what is routed
 // and what is parsed cannot drift apart (TestRoutesAreWhatParseUnderstands).
 
-// The functions events are routed to (the folder names under functions/).
+// The hub functions (the folder names under functions/): the functions events
+// are routed to, and the backfill and its worker. This is the one list of
+// them: each function's main (function.Spec.Name), the CDK app (app.FnX,
+// app.FunctionNames) and the declaration's functions.reservedConcurrency
+// (config.ReservedConcurrency, which cannot import this package; its tests
+// compare it with Functions) name them from here.
 const (
 	FnRepository = "repository"
 	FnAccount    = "account"
@@ -16,6 +21,9 @@ const (
 	FnBackfill   = "backfill"
 	FnWorker     = "worker"
 )
+
+// Functions lists every hub function, in a stable order.
+var Functions = []string{FnRepository, FnAccount, FnBackfill, FnWorker, FnDrift}
 
 // Origin is where an event is emitted, and so which rule carries it to the
 // hub bus.

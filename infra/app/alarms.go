@@ -14,6 +14,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/metrics"
 )
 
@@ -122,13 +123,18 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 	// The functions' own metrics (shared/metrics, printed as EMF): a refusal or a failed write in
 	// the last hour, and any stale pending record the sweep found.
 	hour := awscdk.Duration_Hours(jsii.Number(1))
-	for _, d := range []struct{ name, decision, desc string }{
-		{"refused", "refused", "ecr-warden refused a write (guardrail, size, scope or access): see README Runbook, refused"},
-		{"failed-writes", "failed", "ecr-warden failed an AWS write, or could not read a document it keeps: see README Runbook, failed-writes"},
-		{"ptc-validation-failed", "ptc-validation-failed", "a pull-through-cache rule ecr-warden wrote failed AWS's validation: see README Runbook, ptc-validation-failed"},
+	// The Decision dimension carries the audit record's decision (shared/audit/metrics.go).
+	for _, d := range []struct {
+		name     string
+		decision audit.Decision
+		desc     string
+	}{
+		{"refused", audit.DecisionRefused, "ecr-warden refused a write (guardrail, size, scope or access): see README Runbook, refused"},
+		{"failed-writes", audit.DecisionFailed, "ecr-warden failed an AWS write, or could not read a document it keeps: see README Runbook, failed-writes"},
+		{"ptc-validation-failed", audit.DecisionPTCValidationFailed, "a pull-through-cache rule ecr-warden wrote failed AWS's validation: see README Runbook, ptc-validation-failed"},
 	} {
 		add(d.name, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metrics.MetricDecisions),
-			DimensionsMap: &map[string]*string{metrics.DimDecision: jsii.String(d.decision)}, Period: hour, Statistic: jsii.String("Sum")}), d.desc)
+			DimensionsMap: &map[string]*string{metrics.DimDecision: jsii.String(string(d.decision))}, Period: hour, Statistic: jsii.String("Sum")}), d.desc)
 	}
 	add("stale-pending", awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metrics.MetricStalePending),
 		Period: awscdk.Duration_Hours(jsii.Number(6)), Statistic: jsii.String("Maximum")}),

@@ -13,9 +13,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/ecr-warden/ecr-warden/shared/trigger"
-
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/metrics"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 // Observability is the hub's view of what ecr-warden is doing: a CloudWatch dashboard over the
@@ -90,14 +90,14 @@ func NewObservability(scope constructs.Construct, id string, fns *Functions, ala
 		StatsStatements:  jsii.Strings("count(*) as records by audit.decision, audit.target.kind, audit.target.accountId, audit.target.region"),
 	})
 	query("refused", "refused and rejected, and why (pick today)", &awslogs.QueryStringProps{
-		Fields:           jsii.Strings("@timestamp", "Function", "audit.decision", "Reason", "audit.target.arn", "audit.error"),
-		FilterStatements: jsii.Strings(`audit.decision in ["refused", "rejected"]`),
+		Fields:           jsii.Strings("@timestamp", metrics.DimFunction, "audit.decision", metrics.DimReason, "audit.target.arn", "audit.error"),
+		FilterStatements: jsii.Strings(fmt.Sprintf(`audit.decision in [%q, %q]`, audit.DecisionRefused, audit.DecisionRejected)),
 		Sort:             jsii.String("@timestamp desc"),
 		Limit:            jsii.Number(1000),
 	})
 	query("hand-edits", "who edited owned statements by hand (drift reverted)", &awslogs.QueryStringProps{
 		Fields:           jsii.Strings("@timestamp", "audit.actor.arn", "audit.target.arn", "audit.writer", "audit.declarationSha256", "audit.diff"),
-		FilterStatements: jsii.Strings(`audit.decision = "applied"`, `audit.trigger.eventType like /`+strings.Join(handEdits(), "|")+`/`),
+		FilterStatements: jsii.Strings(fmt.Sprintf(`audit.decision = %q`, audit.DecisionApplied), `audit.trigger.eventType like /`+strings.Join(handEdits(), "|")+`/`),
 		Sort:             jsii.String("@timestamp desc"),
 		Limit:            jsii.Number(1000),
 	})

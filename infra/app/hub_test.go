@@ -11,6 +11,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/rehearsal"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -442,11 +443,12 @@ func TestTablesMatchTheAuditAndLeaseSchemas(t *testing.T) {
 			"DeletionProtectionEnabled":        true,
 		},
 	})
+	// The lease table's key and TTL are the attributes shared/lease writes.
 	hubUS.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]interface{}{
 		"TableName":               "ecr-warden-lease",
 		"BillingMode":             "PAY_PER_REQUEST",
-		"KeySchema":               []interface{}{map[string]interface{}{"AttributeName": "pk", "KeyType": "HASH"}},
-		"TimeToLiveSpecification": map[string]interface{}{"AttributeName": "expiresAt", "Enabled": true},
+		"KeySchema":               []interface{}{map[string]interface{}{"AttributeName": lease.AttrPK, "KeyType": "HASH"}},
+		"TimeToLiveSpecification": map[string]interface{}{"AttributeName": lease.AttrExpiresAt, "Enabled": true},
 		"SSESpecification":        map[string]interface{}{"SSEEnabled": true},
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 )
 
 // State is the hub's DynamoDB state: the audit trail (what ecr-warden decided and wrote, kept for
@@ -22,10 +23,11 @@ type State struct {
 	Lease awsdynamodb.Table
 }
 
-// LeaseKey and LeaseExpiresAt are the lease table's key and TTL attribute (contract.md).
+// LeaseKey and LeaseExpiresAt are the lease table's key and TTL attribute: shared/lease's, the
+// attributes the functions write (a lapsed lease is free anyway, so TTL may delete it).
 const (
-	LeaseKey       = "pk"
-	LeaseExpiresAt = "expiresAt"
+	LeaseKey       = lease.AttrPK
+	LeaseExpiresAt = lease.AttrExpiresAt
 )
 
 // NewState creates both tables of region's hub stack. The schema of the audit table is

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
 var _ stscreds.AssumeRoleAPIClient = (*sts.Client)(nil)
@@ -20,10 +22,11 @@ func RoleARN(partition, account, roleName string) string {
 // SessionName is the role session name a function uses: "ecr-warden-<fn>".
 // It appears in member CloudTrail as the assumed-role ARN's last segment, so
 // an auditor sees which function acted; drift handling recognises
-// ecr-warden's member sessions by it (trigger.SessionPrefix) together with
-// the execution role's full ARN in the event's own account.
+// ecr-warden's member sessions by its prefix, trigger.SessionPrefix (read from
+// there, so the two cannot differ), together with the execution role's full
+// ARN in the event's own account.
 func SessionName(function string) string {
-	s := "ecr-warden-" + function
+	s := trigger.SessionPrefix + function
 	if len(s) > 64 {
 		s = s[:64]
 	}

@@ -90,7 +90,8 @@ func issuerRoleName(arn string) string {
 }
 
 // SessionPrefix starts the session name of every role session ecr-warden
-// opens itself (awsapi.SessionName: "ecr-warden-<function>").
+// opens itself: awsapi.SessionName ("ecr-warden-<function>") builds the name
+// from it.
 const SessionPrefix = "ecr-warden-"
 
 // SelfWriters identifies ecr-warden's own writes by full role ARN and

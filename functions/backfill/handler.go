@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/function"
@@ -32,9 +33,10 @@ type staleSettler interface {
 
 var _ staleSettler = (*reconcile.Engine)(nil)
 
-// staleAfter is older than any invocation (Lambda's limit is 15 minutes):
-// a pending record this old belongs to a process that died mid-write.
-const staleAfter = 15 * time.Minute
+// staleAfter is older than any invocation: a pending record this old belongs
+// to a process that died mid-write. It is the age past which a document's
+// next writer settles such a record too (apply.DefaultStaleAfter).
+const staleAfter = apply.DefaultStaleAfter
 
 // settleStale is the sweep's look at the trail's stale write records
 // (pending, or unknown): one query of the sparse by-pending index per run.

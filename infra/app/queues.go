@@ -12,7 +12,11 @@ import (
 // guidance for SQS event sources), and a target is dead-lettered after five failed receives.
 const (
 	WorkerTimeoutSeconds = 600
-	WorkMaxReceiveCount  = 5
+	// WorkVisibilitySeconds is the work queue's visibility timeout: a failed unit is retried this
+	// long after its receive, an hour, more than reconcile.WorkFreshFor, so a retry reads the
+	// organization again.
+	WorkVisibilitySeconds = 6 * WorkerTimeoutSeconds
+	WorkMaxReceiveCount   = 5
 )
 
 // Queues holds the backfill fan-out queue and the two dead-letter queues.
@@ -51,7 +55,7 @@ func NewQueues(scope constructs.Construct, id string, d *Declaration, region str
 		QueueName:         jsii.String(n.Resource("work")),
 		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
-		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * WorkerTimeoutSeconds)),
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(WorkVisibilitySeconds)),
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: workDLQ, MaxReceiveCount: jsii.Number(WorkMaxReceiveCount)},
 	})

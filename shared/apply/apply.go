@@ -195,7 +195,7 @@ type Executor struct {
 	Replans int
 	// StaleAfter is the age past which a pending record can only belong to
 	// an invocation that died (the longest function timeout); the next
-	// writer of the document settles it. Default 15 minutes.
+	// writer of the document settles it. Default DefaultStaleAfter.
 	StaleAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -237,11 +237,18 @@ func (x *Executor) replans() int {
 	return 2
 }
 
+// DefaultStaleAfter is older than any invocation (Lambda's limit is 15
+// minutes, the longest function timeout the CDK app may set): a pending
+// record this old belongs to a process that died mid-write. A document's next
+// writer (Executor.StaleAfter) and the sweep (functions/backfill) both settle
+// records past it; infra's tests keep every function timeout within it.
+const DefaultStaleAfter = 15 * time.Minute
+
 func (x *Executor) staleAfter() time.Duration {
 	if x.StaleAfter > 0 {
 		return x.StaleAfter
 	}
-	return 15 * time.Minute
+	return DefaultStaleAfter
 }
 
 // FenceError is a write stopped because its lease lapsed or was lost: it may

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // Access is what one hub function may do, named by the kinds of work its code path performs.
@@ -175,7 +176,7 @@ func scopeSwitchStatement(allowed bool) (awsiam.PolicyStatement, bool) {
 	if !allowed {
 		return nil, false
 	}
-	return conditioned("SwitchRegistryPolicyScope", []string{"ecr:PutAccountSetting"}, AccountSettingKey, "REGISTRY_POLICY_SCOPE", "*"), true
+	return conditioned("SwitchRegistryPolicyScope", []string{"ecr:PutAccountSetting"}, AccountSettingKey, policy.RegistryPolicyScopeSetting, "*"), true
 }
 
 // when returns actions if ok, else nothing: a statement's optional actions.

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // ecrAPI is the part of the ECR client the registry reader calls; all reads.
@@ -187,8 +189,8 @@ func (r *Registry) RegistryPolicy(ctx context.Context) (string, bool, error) {
 
 // RegistryPolicyScopeSetting is the ECR account setting that says whether the
 // registry policy governs every ECR action (V2) or only replication and
-// pull-through-cache ones (V1).
-const RegistryPolicyScopeSetting = "REGISTRY_POLICY_SCOPE"
+// pull-through-cache ones (V1): policy's, the one name of it.
+const RegistryPolicyScopeSetting = policy.RegistryPolicyScopeSetting
 
 // RegistryScope returns the registry policy scope ("V1" or "V2"). PTC
 // statements with non-V1 actions need V2; the reconcile engine decides

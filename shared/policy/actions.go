@@ -60,6 +60,14 @@ var TrustActions = []string{
 	"SetContext", "SetSourceIdentity", "TagSession",
 }
 
+// RegistryPolicyScopeSetting is the ECR account setting that says whether the
+// registry policy governs every ECR action (V2) or only replication and
+// pull-through-cache ones (V1, V1RegistryActions). It is the one name of it:
+// the engine reads and switches it (inventory, reconcile), a change of it
+// re-converges the registry policy (trigger's route), and the hub and member
+// roles may change it and nothing else PutAccountSetting changes (infra).
+const RegistryPolicyScopeSetting = "REGISTRY_POLICY_SCOPE"
+
 // V1RegistryActions are the only actions a registry policy may name while
 // the registry's policy scope is V1; anything else needs scope V2.
 var V1RegistryActions = []string{"ecr:BatchImportUpstreamImage", "ecr:CreateRepository", "ecr:ReplicateImage"}

@@ -1,6 +1,10 @@
 package trigger
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
+)
 
 // The route table: every event ecr-warden reacts to, once. The CDK app
 // renders every EventBridge pattern from it (the hub's rules on both buses,
@@ -114,8 +118,8 @@ var (
 
 // RegistryPolicyScopeSetting is the ECR account setting whose change
 // (PutAccountSetting, e.g. a registry switched back to V1) re-converges the
-// registry policy.
-const RegistryPolicyScopeSetting = "REGISTRY_POLICY_SCOPE"
+// registry policy: policy's, the one name of it.
+const RegistryPolicyScopeSetting = policy.RegistryPolicyScopeSetting
 
 // Routes is the table. Repositories ECR creates itself (pull-through cache,
 // replication, create-on-push) arrive as service events, so creation matches

@@ -73,13 +73,7 @@ func TestPTCRoleUnderAPathIsLeftOut(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, piecesDeclaration)
 	pathed := w.aws.CreateRole(fTeamA, "team/ecr-warden-ptc", handMadeTrust)
-	w.aws.CreateRepository(fTeamA, fRegion, "apps/a", nil)
-	accounts := organization(t, w)
-	u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, Role: true}
-	if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
-		t.Fatalf("unit: %v, want it converged but the role and its rule", err)
-	}
-	hasAll(t, "repository policy", w.aws.RepositoryPolicy(fTeamA, fRegion, "apps/a"), "arn:aws:iam::"+fTeamB+":root")
+	accounts := convergedButTheRole(t, w)
 	leftOutRole(t, w, pathed, "another path")
 	hub := Work{RunID: "sweep-1", Sweep: true, Account: fHub, Region: fRegion, Accounts: accounts}
 	if _, err := w.engine.Converge(ctx, hub.Cause(), hub); err != nil {
@@ -104,18 +98,26 @@ func TestPTCRoleUnderAPathIsLeftOut(t *testing.T) {
 // dead-letter queue at every sweep) with AWS's message alone; now the role
 // and its rule are refused saying what to look at, and the rest converges.
 func TestPTCRoleDeniedIsLeftOut(t *testing.T) {
-	ctx := context.Background()
 	w := newWorld(t, piecesDeclaration)
 	w.aws.CreateRole(fTeamA, "team/ecr-warden-ptc", handMadeTrust)
 	w.aws.Deny(fTeamA, "IAM", "GetRole")
+	convergedButTheRole(t, w)
+	leftOutRole(t, w, "AccessDenied", "aws iam get-role --role-name ecr-warden-ptc")
+}
+
+// convergedButTheRole converges fTeamA's unit (its PTC role included) with
+// one repository, checks the unit succeeded and the repository's grant was
+// written beside the role left out, and returns the organization it used.
+func convergedButTheRole(t *testing.T, w *world) []desired.Account {
+	t.Helper()
 	w.aws.CreateRepository(fTeamA, fRegion, "apps/a", nil)
 	accounts := organization(t, w)
 	u := Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: accounts, Role: true}
-	if _, err := w.engine.Converge(ctx, u.Cause(), u); err != nil {
+	if _, err := w.engine.Converge(context.Background(), u.Cause(), u); err != nil {
 		t.Fatalf("unit: %v, want it converged but the role and its rule", err)
 	}
 	hasAll(t, "repository policy", w.aws.RepositoryPolicy(fTeamA, fRegion, "apps/a"), "arn:aws:iam::"+fTeamB+":root")
-	leftOutRole(t, w, "AccessDenied", "aws iam get-role --role-name ecr-warden-ptc")
+	return accounts
 }
 
 // An account event's member half (Engine.Member) converges it the same way: the role is read

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
@@ -107,5 +108,14 @@ func TestNamePrefixIsValidated(t *testing.T) {
 		if err := (Names{Prefix: p}).Validate(); err != nil {
 			t.Errorf("prefix %q refused: %v", p, err)
 		}
+	}
+}
+
+// make audit and the local runs name the audit table audit.DefaultTable; an
+// installation without a prefix must deploy it under that name, or make
+// audit reads a table that is not there.
+func TestDefaultAuditTableIsTheDeployedOne(t *testing.T) {
+	if got := (Names{}).Resource("audit"); got != audit.DefaultTable {
+		t.Errorf("the audit table deploys as %q; make audit reads %q by default", got, audit.DefaultTable)
 	}
 }

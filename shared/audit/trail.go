@@ -24,6 +24,11 @@ type dynamoAPI interface {
 
 var _ dynamoAPI = (*dynamodb.Client)(nil)
 
+// DefaultTable is the audit table's name in an installation without a name
+// prefix (infra/app: Names.Resource("audit")): what make audit reads unless
+// told otherwise, and the table the local runs create.
+const DefaultTable = "ecr-warden-audit"
+
 // DefaultShortRetention is how long noop and rejected records live: they
 // prove the warden looked, and are numerous, so they expire via DynamoDB TTL.
 const DefaultShortRetention = 90 * 24 * time.Hour

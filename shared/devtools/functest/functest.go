@@ -23,7 +23,7 @@ import (
 // Names of the local tables the functions are pointed at (the same names
 // shared/devtools/localrun uses, so its Prepare finds them in place).
 const (
-	AuditTable = "ecr-warden-audit"
+	AuditTable = audit.DefaultTable
 	LeaseTable = "ecr-warden-leases"
 )
 

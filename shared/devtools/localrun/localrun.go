@@ -32,7 +32,7 @@ import (
 
 // Names of the local resources the functions are pointed at.
 const (
-	AuditTable = "ecr-warden-audit"
+	AuditTable = audit.DefaultTable
 	LeaseTable = "ecr-warden-leases"
 	WorkQueue  = "ecr-warden-work"
 	DeadLetter = "ecr-warden-work-dlq"

@@ -142,7 +142,7 @@ func parse(args []string, stderr io.Writer) (query, error) {
 	var q query
 	defTable := os.Getenv("WARDEN_AUDIT_TABLE")
 	if defTable == "" {
-		defTable = "ecr-warden-audit"
+		defTable = audit.DefaultTable
 	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)

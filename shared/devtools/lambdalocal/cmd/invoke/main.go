@@ -43,7 +43,7 @@ import (
 // Names of the tables the functions write to when run locally; the lead's
 // local set-up (prepareLocal) creates them under these names.
 const (
-	localAuditTable = "ecr-warden-audit"
+	localAuditTable = audit.DefaultTable
 	localLeaseTable = "ecr-warden-leases"
 	localAccessKey  = "testing"
 	localSecretKey  = "testing"

@@ -190,8 +190,9 @@ func selectUnits(d *config.Declaration, req trigger.BackfillRequest, runID strin
 			// The hub's documents list no accounts: its unit needs only
 			// the accounts the grants name (their membership spares the
 			// principal check a read each). The whole organization would
-			// pass SQS's 256 KiB message limit at about 2,250 accounts and
-			// fail every run for a declaration that never enumerates.
+			// pass SQS's 256 KiB message limit, even compressed, at about
+			// workqueue.FitAccounts accounts and fail every run for a
+			// declaration that never enumerates.
 			hubContext = namedAccounts(d, context)
 		}
 		if len(hubContext) == 0 {

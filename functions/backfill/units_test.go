@@ -171,7 +171,8 @@ func TestUnitContext(t *testing.T) {
 // fromHub rule) ships the hub unit without the organization: only the
 // accounts its grants name, and the hub's documents render the same from
 // them as from the whole organization. (The whole organization passes
-// SQS's 256 KiB message limit at about 2,250 accounts.)
+// SQS's 256 KiB message limit, even compressed, at about
+// workqueue.FitAccounts accounts.)
 func TestHubUnitCarriesTheOrganizationOnlyWhenItsDocumentsListAccounts(t *testing.T) {
 	cd := conditionDecl(t, func(raw map[string]any) { delete(raw, "pullThroughCache") })
 	if orgDependent(cd) {

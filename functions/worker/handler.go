@@ -27,6 +27,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
+	"github.com/ecr-warden/ecr-warden/shared/workqueue"
 )
 
 // converger is the part of the reconcile engine the worker drives.
@@ -292,17 +293,24 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 		}
 		return w, problems(msgs)
 	}
+	var m workqueue.Message
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := dec.Decode(&m); err != nil {
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			_ = json.Unmarshal(body, &w)
 			return w, &unknownFieldError{field: trigger.Clip(f)}
 		}
-		return w, fmt.Errorf("body is not a work unit: %s", trigger.Clip(err.Error()))
+		return m.Work, fmt.Errorf("body is not a work unit: %s", trigger.Clip(err.Error()))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return w, errors.New("body: unexpected data after the work unit")
+		return m.Work, errors.New("body: unexpected data after the work unit")
+	}
+	// A large unit carries its accounts compressed (workqueue.Message);
+	// what they inflate to is checked below like any unit's accounts.
+	w, err := m.Unit()
+	if err != nil {
+		return w, err
 	}
 	// Every problem of the unit's fields at once.
 	var list []string

@@ -1,23 +1,33 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/bigorg"
 	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
+	"github.com/ecr-warden/ecr-warden/shared/workqueue"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
 	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
@@ -495,6 +505,118 @@ func TestRejectedUnitRecordFitsTheAuditTable(t *testing.T) {
 		}
 		if n := len(r.Error); n > 16<<10 {
 			t.Errorf("%s: error is %d bytes", key, n)
+		}
+	}
+}
+
+// bodySender keeps the bodies a workqueue.Queue sends, as SQS would
+// deliver them.
+type bodySender struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (s *bodySender) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		s.bodies = append(s.bodies, aws.ToString(e.MessageBody))
+		out.Successful = append(out.Successful, sqstypes.SendMessageBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
+}
+
+// A unit carrying an organization of 5,000 accounts reaches the worker
+// with its accounts compressed (workqueue.Message) and converges with all
+// of them, and the rest it sends on when it stops early is compressed the
+// same way. A compressed field that is hostile (a gzip bomb, not base64,
+// not gzip, not a list of accounts, or beside a plain list) is rejected by
+// name, recorded and dropped, while the good unit in the same batch
+// converges. Before, the worker knew no compressed field: the unit could
+// not be sent at all, and such a body was a newer producer's, retried into
+// the dead-letter queue.
+func TestCompressedUnitsConvergeAndHostileOnesAreRejected(t *testing.T) {
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := bigorg.Accounts(5000, 3)
+	org[1234] = desired.Account{ID: "222222222222", Name: "team-a-workloads-prod", Status: "ACTIVE", OUPath: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/"}
+	unit := reconcile.Work{RunID: "sweep-1", Account: "222222222222", Region: "eu-west-1", Accounts: org, Sweep: true}
+	from := &bodySender{}
+	if _, err := (workqueue.Queue{Client: from, URL: "https://sqs.eu-west-1.amazonaws.com/111111111111/work"}).Send(t.Context(), []reconcile.Work{unit}); err != nil {
+		t.Fatal(err)
+	}
+	good := from.bodies[0]
+	if !strings.Contains(good, `"accountsGz":"`) {
+		t.Fatalf("the 5,000-account unit was sent plain (%d bytes)", len(good))
+	}
+	with := func(accountsGz string, accounts any) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(good), &m); err != nil {
+			t.Fatal(err)
+		}
+		m["accountsGz"], m["accounts"] = accountsGz, accounts
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	gz := func(b []byte) string {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(b)
+		_ = zw.Close()
+		return base64.StdEncoding.EncodeToString(buf.Bytes())
+	}
+	gzBytes, _ := base64.StdEncoding.DecodeString(strings.SplitN(strings.SplitN(good, `"accountsGz":"`, 2)[1], `"`, 2)[0])
+	const name = `unit "222222222222"/"eu-west-1"`
+	cases := map[string]struct{ body, want string }{
+		// 16 MiB of "[" is about 16 KB of gzip: inflated whole it would
+		// hold the worker's memory many times over.
+		"bomb":        {with(gz(bytes.Repeat([]byte("["), 16<<20)), nil), "accountsGz of " + name + " inflates past 4194304 bytes"},
+		"not base64":  {with("H4sI!!!not base64", nil), "accountsGz of " + name + " is not base64"},
+		"not gzip":    {with(base64.StdEncoding.EncodeToString([]byte("plain text, no gzip header")), nil), "accountsGz of " + name + " is not gzip"},
+		"cut short":   {with(base64.StdEncoding.EncodeToString(gzBytes[:len(gzBytes)/2]), nil), "accountsGz of " + name + " is not valid gzip: unexpected EOF"},
+		"not a list":  {with(gz([]byte(`{"ID":"222222222222"}`)), nil), "accountsGz of " + name + " is not a list of accounts"},
+		"bad account": {with(gz([]byte(`[{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/","Admin":true}]`)), nil), `accountsGz of ` + name + ` is not a list of accounts: json: unknown field "Admin"`},
+		"both":        {with(gz([]byte(`[]`)), []map[string]string{{"ID": "222222222222"}}), name + " carries both accounts and accountsGz"},
+	}
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "good", Body: good, EventSource: "aws:sqs"}}}
+	for id, c := range cases {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: id, Body: c.body, EventSource: "aws:sqs"})
+	}
+	e, tr, to := &continuingEngine{stop: "222222222222"}, &fakeTrail{}, &bodySender{}
+	h := &handler{decl: d, engine: e, trail: tr, queue: workqueue.Queue{Client: to, URL: "https://sqs.eu-west-1.amazonaws.com/111111111111/work"}, log: slog.New(slog.DiscardHandler)}
+	resp, err := h.handle(t.Context(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handle = %+v, %v; want every message settled", resp, err)
+	}
+	if len(e.works) != 1 || !reflect.DeepEqual(e.works[0], unit) {
+		t.Fatalf("engine ran %d units, want the good one with its 5,000 accounts", len(e.works))
+	}
+	if len(to.bodies) != 1 || !strings.Contains(to.bodies[0], `"accountsGz":"`) || !strings.Contains(to.bodies[0], `"after":"apps/r0399"`) {
+		t.Fatalf("sent on %d bodies, want the rest of the unit, compressed", len(to.bodies))
+	}
+	var rest workqueue.Message
+	if err := json.Unmarshal([]byte(to.bodies[0]), &rest); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := rest.Unit(); err != nil || !reflect.DeepEqual(w.Accounts, org) {
+		t.Errorf("the rest sent on decodes to %d accounts, %v; want the unit's 5,000", len(w.Accounts), err)
+	}
+	got := map[string]string{}
+	for _, r := range tr.recs {
+		if r.Decision != audit.DecisionRejected || r.Target.AccountID != "222222222222" || r.Target.Region != "eu-west-1" {
+			t.Errorf("record %+v, want a rejection of 222222222222/eu-west-1", r)
+		}
+		got[r.Trigger.EventID] = r.Error
+	}
+	for id, c := range cases {
+		if !strings.Contains(got[id], c.want) {
+			t.Errorf("%s: rejection %q, want it to contain %q", id, got[id], c.want)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -52,7 +51,8 @@ type Queue struct {
 // entries and 256 KiB per call), retrying entries SQS reports as failed, and
 // returns how many were sent. On a FIFO queue each account and region is its
 // own message group, so two runs never converge the same registry at once.
-// A unit too large for one message is refused before anything is sent.
+// A unit too large for one message even with its accounts compressed
+// (Message) is refused before anything is sent.
 //
 // Units are encoded batch by batch as they are sent, never all at once: a
 // unit that carries the organization is about 116 bytes per account, so the
@@ -64,8 +64,9 @@ func (q Queue) Send(ctx context.Context, units []reconcile.Work) (int, error) {
 	if q.URL == "" {
 		return 0, fmt.Errorf("sending %d work units: no work queue URL", len(units))
 	}
+	var enc encoder
 	for _, w := range units {
-		if _, err := encode(w); err != nil {
+		if _, err := enc.encode(w); err != nil {
 			return 0, err
 		}
 	}
@@ -88,7 +89,7 @@ func (q Queue) Send(ctx context.Context, units []reconcile.Work) (int, error) {
 			// message group (the account and region) keeps its order.
 			continue
 		}
-		body, err := encode(w)
+		body, err := enc.encode(w)
 		if err != nil {
 			return sent, err
 		}
@@ -119,19 +120,6 @@ func (q Queue) Send(ctx context.Context, units []reconcile.Work) (int, error) {
 func dedupID(w reconcile.Work) string {
 	sum := sha256.Sum256([]byte(w.RunID + "\x00" + w.Account + "\x00" + w.Region + "\x00" + w.After))
 	return hex.EncodeToString(sum[:])
-}
-
-// encode is a unit's message body, or an error naming a unit over SQS's
-// message limit.
-func encode(w reconcile.Work) ([]byte, error) {
-	body, err := json.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("encoding unit %s/%s: %w", w.Account, w.Region, err)
-	}
-	if len(body) > MaxMessageBytes {
-		return nil, fmt.Errorf("unit %s/%s is %d bytes, over the SQS message limit of %d: the organization is too large to ship with every unit; use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, len(body), MaxMessageBytes)
-	}
-	return body, nil
 }
 
 // sendBatch sends one batch; entries SQS fails on its side (throttled,

@@ -1,9 +1,13 @@
 package workqueue
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -14,6 +18,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/bigorg"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
@@ -32,6 +37,10 @@ type sqsFake struct {
 	// dedup holds the deduplication ids a FIFO queue has seen: SQS answers
 	// a repeated one with success and delivers nothing.
 	dedup map[string]bool
+	// keep records every body and its whole decoded unit.
+	keep   bool
+	bodies []string
+	whole  []reconcile.Work
 }
 
 func (f *sqsFake) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
@@ -43,9 +52,20 @@ func (f *sqsFake) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 	out := &sqs.SendMessageBatchOutput{}
 	for _, e := range in.Entries {
 		size += len(aws.ToString(e.MessageBody))
-		var w reconcile.Work
-		if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &w); err != nil {
+		if n := len(aws.ToString(e.MessageBody)); n > MaxMessageBytes {
+			f.t.Errorf("message of %d bytes, SQS takes at most %d", n, MaxMessageBytes)
+		}
+		var m Message
+		if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &m); err != nil {
 			f.t.Fatal(err)
+		}
+		w, err := m.Unit()
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if f.keep {
+			f.bodies = append(f.bodies, aws.ToString(e.MessageBody))
+			f.whole = append(f.whole, w)
 		}
 		if id := aws.ToString(e.MessageDeduplicationId); id != "" {
 			if len(id) > 128 {
@@ -126,13 +146,14 @@ func TestSendHoldsOneBatchAtATime(t *testing.T) {
 // sent: a run is queued whole or not at all.
 func TestSendRefusesAnOversizedUnitBeforeSending(t *testing.T) {
 	small := reconcile.Work{RunID: "backfill-1", Account: "222222222222", Region: "us-east-1", Accounts: organization(1)}
-	big := reconcile.Work{RunID: "backfill-1", Account: "111111111111", Region: "us-east-1", Accounts: organization(3000)}
+	big := reconcile.Work{RunID: "backfill-1", Account: "111111111111", Region: "us-east-1", Accounts: bigorg.Accounts(2*FitAccounts, 1)}
 	f := &sqsFake{t: t}
 	n, err := Queue{Client: f, URL: "https://sqs.us-east-1.amazonaws.com/111111111111/work"}.Send(context.Background(), []reconcile.Work{small, small, big})
 	if err == nil || n != 0 || f.calls != 0 {
 		t.Fatalf("sent %d in %d calls, error %v; want nothing sent and the unit refused", n, f.calls, err)
 	}
-	for _, want := range []string{"unit 111111111111/us-east-1", "over the SQS message limit of 262144"} {
+	for _, want := range []string{"unit 111111111111/us-east-1", "with its 20000 accounts compressed, over the SQS message limit of 262144",
+		fmt.Sprintf("an organization of up to about %d accounts", FitAccounts), "use condition-mode grants"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -176,5 +197,80 @@ func TestContinuationIsDeliveredOnAFIFOQueue(t *testing.T) {
 	}
 	if len(f.units) != 2 || f.units[0].After != "" || f.units[1].After != next.After {
 		t.Errorf("delivered %+v; want the unit once (its duplicate dropped) and its continuation", f.units)
+	}
+}
+
+// A unit carrying an organization of 5,000 accounts (random ids, names,
+// OU paths two to four levels deep) is sent, its accounts compressed, and
+// decodes to the very unit the backfill built; a small unit in the same
+// run is sent as before, byte for byte json.Marshal of its Work. Before,
+// the send refused the run: the unit was about 650 KB, over SQS's 256 KiB.
+func TestSendCarriesALargeOrganizationCompressed(t *testing.T) {
+	org := bigorg.Accounts(5000, 7)
+	walked := time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC)
+	units := []reconcile.Work{
+		{RunID: "backfill-1", Account: "111111111111", Region: "us-east-1", Accounts: organization(1), WalkedAt: walked},
+	}
+	for _, a := range org[:12] {
+		units = append(units, reconcile.Work{RunID: "backfill-1", Account: a.ID, Region: "eu-west-1", Accounts: org, Role: true, WalkedAt: walked})
+	}
+	f := &sqsFake{t: t, keep: true}
+	n, err := Queue{Client: f, URL: "https://sqs.us-east-1.amazonaws.com/111111111111/work"}.Send(context.Background(), units)
+	if err != nil || n != len(units) {
+		t.Fatalf("sent %d of %d: %v", n, len(units), err)
+	}
+	plain, _ := json.Marshal(units[0])
+	if f.bodies[0] != string(plain) {
+		t.Errorf("small unit's body changed:\n%s\nwant json.Marshal of its Work:\n%s", f.bodies[0], plain)
+	}
+	for i, w := range f.whole {
+		if !reflect.DeepEqual(w, units[i]) {
+			t.Errorf("unit %d decodes to %s/%s with %d accounts, want the unit sent (%s/%s with %d accounts)", i, w.Account, w.Region, len(w.Accounts), units[i].Account, units[i].Region, len(units[i].Accounts))
+		}
+	}
+	plainBig, _ := json.Marshal(units[1])
+	t.Logf("a unit of %d accounts: %d bytes plain, %d bytes sent; %d units in %d calls", len(org), len(plainBig), len(f.bodies[1]), n, f.calls)
+	if !strings.Contains(f.bodies[1], `"accountsGz":"`) || len(plainBig) <= MaxMessageBytes {
+		t.Errorf("the 5,000-account unit (%d bytes plain) was not sent compressed", len(plainBig))
+	}
+}
+
+// FitAccounts, the limit the refusal and the README state, is what fits:
+// the largest organization (random ids, names, OU paths two to four levels
+// deep) whose unit is sent, measured here, is FitAccounts or a little more.
+// Names are counted although the backfill's units carry none (about 19,500
+// accounts fit then): an account event's units carry them.
+func TestFitAccountsIsMeasured(t *testing.T) {
+	largest := func(fits func(reconcile.Work) bool) int {
+		lo, hi := 1, 4*FitAccounts
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if fits(reconcile.Work{RunID: "backfill-2024-06-01T10:00:00Z", Account: "123456789012", Region: "eu-west-1", Accounts: bigorg.Accounts(mid, 1), Role: true, WalkedAt: time.Now()}) {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		return lo
+	}
+	before := largest(func(w reconcile.Work) bool { b, _ := json.Marshal(w); return len(b) <= MaxMessageBytes })
+	after := largest(func(w reconcile.Work) bool { var e encoder; _, err := e.encode(w); return err == nil })
+	t.Logf("largest organization whose unit fits one message: %d accounts plain, %d compressed", before, after)
+	if after < FitAccounts || after > FitAccounts*5/4 {
+		t.Errorf("%d accounts fit, FitAccounts says about %d: measure again and update it and the README", after, FitAccounts)
+	}
+}
+
+// A compressed field that inflates past MaxAccountsJSON (a gzip bomb: 4 MiB
+// of one byte is about 4 KB of gzip) is refused by name, not inflated whole.
+func TestUnitRefusesAnAccountsBomb(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(bytes.Repeat([]byte(" "), MaxAccountsJSON+1))
+	_ = zw.Close()
+	m := Message{Work: reconcile.Work{RunID: "r", Account: "222222222222", Region: "eu-west-1"}, AccountsGz: base64.StdEncoding.EncodeToString(buf.Bytes())}
+	_, err := m.Unit()
+	if err == nil || !strings.Contains(err.Error(), `accountsGz of unit "222222222222"/"eu-west-1" inflates past 4194304 bytes`) {
+		t.Errorf("Unit() = %v; want the bomb refused by name", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -27,13 +28,8 @@ import (
 // takes the lease and applies both accounts in one hub write, and the
 // mailbox is empty afterwards: a handed-off change is never lost.
 func TestHandedOffChangeSurvivesADeadHolder(t *testing.T) {
-	localaws.Need(t)
-	w := newWorld(t, nil)
-	foreign := foreignStatement("210987654321")
-	w.seedHub("210987654321")
-	a := w.createAccount("handed-off", w.ouA)
-	b := w.createAccount("next", w.ouA)
-	fn := w.start()
+	w, foreign, fn, joiners := handOffWorld(t, "handed-off", "next")
+	a, b := joiners[0], joiners[1]
 
 	leases, err := lease.New(dynamodb.NewFromConfig(w.hub), functest.LeaseTable, lease.Options{Holder: "dead-holder"})
 	if err != nil {
@@ -111,12 +107,8 @@ func TestHandedOffChangeSurvivesADeadHolder(t *testing.T) {
 // said: it reads the account from the organization again, applies what it
 // finds (absent), and the mailbox is empty afterwards.
 func TestStaleMailboxEntryIsReadAgain(t *testing.T) {
-	localaws.Need(t)
-	w := newWorld(t, nil)
-	foreign := foreignStatement("210987654321")
-	w.seedHub("210987654321")
-	b := w.createAccount("next", w.ouA)
-	fn := w.start()
+	w, foreign, fn, joiners := handOffWorld(t, "next")
+	b := joiners[0]
 
 	const gone = "999988887777" // not in the organization
 	body, err := json.Marshal(map[string]any{
@@ -162,13 +154,8 @@ func TestStaleMailboxEntryIsReadAgain(t *testing.T) {
 // account event or the sweep); a retried close found the lease gone and
 // failed a finished event.
 func TestLostAnswersAtTheHubMailboxAreHeld(t *testing.T) {
-	localaws.Need(t)
-	w := newWorld(t, nil)
-	foreign := foreignStatement("210987654321")
-	w.seedHub("210987654321")
-	a := w.createAccount("lost-take", w.ouA)
-	b := w.createAccount("lost-close", w.ouA)
-	fn := w.start()
+	w, foreign, fn, joiners := handOffWorld(t, "lost-take", "lost-close")
+	a, b := joiners[0], joiners[1]
 	key := lease.RegistryKey(hubAccount, region)
 	leases, err := lease.New(dynamodb.NewFromConfig(w.hub), functest.LeaseTable, lease.Options{Holder: "test"})
 	if err != nil {
@@ -207,4 +194,20 @@ func TestLostAnswersAtTheHubMailboxAreHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// handOffWorld is the hand-off tests' world: a hub registry policy holding
+// a foreign statement (returned, for assertHub), a new account in ouA for
+// each name (returned in order), and the account function started.
+func handOffWorld(t *testing.T, names ...string) (*world, string, *lambdalocal.Instance, []string) {
+	t.Helper()
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	foreign := foreignStatement("210987654321")
+	w.seedHub("210987654321")
+	var accounts []string
+	for _, n := range names {
+		accounts = append(accounts, w.createAccount(n, w.ouA))
+	}
+	return w, foreign, w.start(), accounts
 }

@@ -563,11 +563,7 @@ func (c *cloudTrail) organizations() {
 			c.ps.add(&Rejection{Reason: ReasonNotSucceeded, Detail: d})
 			return
 		}
-		n := st.get("accountId")
-		acct, err := n.requireString()
-		if err == nil {
-			err = checkAccountID(n.path, acct)
-		}
+		acct, err := accountIDAt(st.get("accountId"))
 		if err != nil {
 			c.unresolved(err.Error())
 			return
@@ -720,11 +716,7 @@ func (c *cloudTrail) controlTower() {
 		c.unresolved(err.Error())
 		return
 	}
-	n := acct.get("accountId")
-	id, err := n.requireString()
-	if err == nil {
-		err = checkAccountID(n.path, id)
-	}
+	id, err := accountIDAt(acct.get("accountId"))
 	if err != nil {
 		c.unresolved(err.Error())
 		return
@@ -792,4 +784,13 @@ func backfillShaped(root node) bool {
 		}
 	}
 	return false
+}
+
+// accountIDAt reads n, a field that must hold a 12-digit account id.
+func accountIDAt(n node) (string, error) {
+	id, err := n.requireString()
+	if err == nil {
+		err = checkAccountID(n.path, id)
+	}
+	return id, err
 }

@@ -185,12 +185,7 @@ func TestUnitsThatCanNeverSucceedAreRejected(t *testing.T) {
 // twice, a walk in the future, a repository pattern the backfill would
 // refuse and a cursor that is no repository name are problems too.
 func TestRejectedUnitNamesItsRunAndEveryProblem(t *testing.T) {
-	d, err := config.Load("../../infra/declaration.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, tr := &fakeEngine{}, &fakeTrail{}
-	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+	h, e, tr := fakeHandler(t)
 	acct := `{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}`
 	cases := map[string]struct {
 		body string
@@ -401,12 +396,7 @@ func TestInputThatIsNotABatchIsRejected(t *testing.T) {
 // older grammar, recorded the unit as rejected and dropped it, so the rest of
 // the registry was not converged in that run.
 func TestUnitResumesAfterAnOCIName(t *testing.T) {
-	d, err := config.Load("../../infra/declaration.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, tr := &fakeEngine{}, &fakeTrail{}
-	h := &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}
+	h, e, tr := fakeHandler(t)
 	var ev events.SQSEvent
 	for _, after := range []string{"shared/base__debug", "team-a/my--app"} {
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: after, Body: `{"runId":"sweep-1","account":"222222222222","region":"eu-west-1","accounts":[{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"}],"sweep":true,"after":"` + after + `"}`})
@@ -619,4 +609,16 @@ func TestCompressedUnitsConvergeAndHostileOnesAreRejected(t *testing.T) {
 			t.Errorf("%s: rejection %q, want it to contain %q", id, got[id], c.want)
 		}
 	}
+}
+
+// fakeHandler is the worker's handler around the deployed declaration, a
+// fake engine and a fake audit trail (returned for the test's assertions).
+func fakeHandler(t *testing.T) (*handler, *fakeEngine, *fakeTrail) {
+	t.Helper()
+	d, err := config.Load("../../infra/declaration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, tr := &fakeEngine{}, &fakeTrail{}
+	return &handler{decl: d, engine: e, trail: tr, log: slog.New(slog.DiscardHandler)}, e, tr
 }

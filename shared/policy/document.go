@@ -78,10 +78,11 @@ func (s Statement) Raw() json.RawMessage { return s.raw }
 // byte and reported, never judged or rewritten, so one statement someone
 // wrote years ago under rules AWS has since tightened does not stop
 // ecr-warden from converging its own statements beside it. One carrying the
-// Sid prefix is ecr-warden's, but nothing could say what it grants: the
-// planner removes it when it is an Allow the declaration does not render
-// (ReadsAsAllow) and otherwise keeps it as written, reporting it (see
-// plan.Document).
+// Sid prefix is ecr-warden's, but nothing could say what it grants: when
+// it is an Allow (ReadsAsAllow) the planner removes it, or replaces it by
+// the declared statement when the declaration renders its Sid; otherwise it
+// keeps it as written, or refuses the document when the declaration renders
+// its Sid, naming it either way (see plan.Document).
 func (s Statement) Unreadable() string { return s.unreadable }
 
 // WithoutRaw returns a copy of the statement that is encoded from its fields

@@ -156,8 +156,10 @@ func (e *Engine) heldRegistryStep(cause Cause, account, region string, owned fun
 		}
 		held.planned(current)
 		// desired (an account event's starts from what the policy holds:
-		// one AWS holds that ecr-warden cannot read is refused, naming it,
-		// as the repository step and the full plan refuse it)
+		// a document policy.Parse refuses, such as one JSON would read
+		// ambiguously, is refused, naming it, as the full plan refuses it;
+		// an owned statement the model cannot read is passed on, and the
+		// plan decides what becomes of it)
 		st, err := owned(ctx, current)
 		if err != nil {
 			if walkFailed(err) {

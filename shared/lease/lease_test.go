@@ -236,12 +236,7 @@ func TestReleaseByNonOwnerFails(t *testing.T) {
 	if err := missing.Release(ctx); err != nil {
 		t.Fatalf("release of a lease that is gone (nobody holds it): %v, want it released", err)
 	}
-	if err := la.Release(ctx); err != nil {
-		t.Fatalf("owner release: %v", err)
-	}
-	if storedOwner(t, db, key) != "" {
-		t.Fatal("owner release left the item")
-	}
+	releasedAll(t, db, la)
 }
 
 // Renew keeps a long hold: the lease outlives its first ttl.
@@ -566,12 +561,7 @@ func TestTakeWhoseAnswerWasLostIsHeld(t *testing.T) {
 	if _, err := b.Acquire(ctx, key, time.Minute); !errors.Is(err, ErrBusy) {
 		t.Fatalf("another writer during the hold: %v, want ErrBusy", err)
 	}
-	if err := la.Release(ctx); err != nil {
-		t.Fatalf("release: %v", err)
-	}
-	if storedOwner(t, db, key) != "" {
-		t.Fatal("the release left the lease")
-	}
+	releasedAll(t, db, la)
 }
 
 // A release whose delete DynamoDB performed but whose answer was lost is
@@ -685,5 +675,17 @@ func TestYieldsKeepOnlyTheWaitsToCome(t *testing.T) {
 	}
 	if _, ok := y.until[RegistryKey("000000000999", "us-east-1")]; !ok {
 		t.Error("the last release's yield was dropped")
+	}
+}
+
+// releasedAll releases l as its owner and checks the release took the
+// lease item away.
+func releasedAll(t *testing.T, db *dynamodb.Client, l *Lease) {
+	t.Helper()
+	if err := l.Release(context.Background()); err != nil {
+		t.Fatalf("owner release of %s: %v", l.Key, err)
+	}
+	if storedOwner(t, db, l.Key) != "" {
+		t.Fatalf("the release of %s left the lease", l.Key)
 	}
 }

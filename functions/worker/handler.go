@@ -250,10 +250,7 @@ const maxProblemsNamed = 20
 // problems joins a rejected unit's problems, the first maxProblemsNamed and
 // how many more.
 func problems(list []string) error {
-	if len(list) > maxProblemsNamed {
-		list = append(list[:maxProblemsNamed:maxProblemsNamed], fmt.Sprintf("and %d more problems", len(list)-maxProblemsNamed))
-	}
-	return errors.New(strings.Join(list, "; "))
+	return errors.New(trigger.JoinProblems(list, maxProblemsNamed))
 }
 
 // quote prints a value from a message body for a rejection, cut on a UTF-8

@@ -157,16 +157,20 @@ func (ps *problems) verdict() (Target, error) {
 		t = ps.read
 		t.Trigger = ps.of.Trigger
 	}
-	named := ps.list
-	if len(named) > maxProblemsNamed {
-		named = named[:maxProblemsNamed]
+	clipped := make([]string, len(ps.list))
+	for i, d := range ps.list {
+		clipped[i] = Clip(d)
 	}
-	parts := make([]string, 0, len(named)+1)
-	for _, d := range named {
-		parts = append(parts, Clip(d))
+	return t, &Rejection{Reason: ps.reason, Detail: JoinProblems(clipped, maxProblemsNamed), Trigger: t.Trigger, Target: t}
+}
+
+// JoinProblems is list "; "-separated, the first max named and then how
+// many more: one form for every rejection that names its input's problems
+// (an event's here, a work unit's in the worker), so a hostile input with
+// thousands of them still gets a record of bounded size.
+func JoinProblems(list []string, max int) string {
+	if len(list) > max {
+		list = append(list[:max:max], fmt.Sprintf("and %d more problems", len(list)-max))
 	}
-	if more := len(ps.list) - len(named); more > 0 {
-		parts = append(parts, fmt.Sprintf("and %d more problems", more))
-	}
-	return t, &Rejection{Reason: ps.reason, Detail: strings.Join(parts, "; "), Trigger: t.Trigger, Target: t}
+	return strings.Join(list, "; ")
 }

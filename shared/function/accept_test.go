@@ -61,6 +61,27 @@ func TestAcceptServesItsOwnRegion(t *testing.T) {
 	}
 }
 
+// TestAcceptRefusesAnEventOfTwoRegions: a repository event whose
+// detail.awsRegion is not its envelope's region (the region whose bus
+// delivered it) is refused as what it is, naming both fields, by whichever
+// region's function gets it; before, the envelope region's function refused
+// it as another region's (other-region), as if the event were fine and only
+// misrouted.
+func TestAcceptRefusesAnEventOfTwoRegions(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "ecr-create-repository-api.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte(strings.Replace(string(b), `"awsRegion": "us-east-1"`, `"awsRegion": "eu-west-1"`, 1))
+	for _, own := range []string{"us-east-1", "eu-west-1"} {
+		_, err := Accept(raw, []string{"us-east-1", "eu-west-1"}, trigger.FnRepository, own)
+		r, ok := trigger.AsRejection(err)
+		if !ok || r.Reason != trigger.ReasonInvalidField || !strings.Contains(r.Detail, `event.region: "us-east-1" disagrees with detail.awsRegion "eu-west-1"`) {
+			t.Fatalf("Accept in %s = %v; want invalid-field naming event.region and detail.awsRegion", own, err)
+		}
+	}
+}
+
 // TestWrongFunctionNamesTheOneThatHandlesIt: a valid input sent to the wrong
 // function is rejected with what it is and which function handles it, from
 // the route table (a backfill payload and the sweep's schedule, which no

@@ -424,6 +424,17 @@ func TestParseInconsistentEvent(t *testing.T) {
 			`detail.responseElements.repository.repositoryName: "other/x" disagrees with detail.requestParameters.repositoryName "shared/base"`},
 		{"response name invalid", mutate(t, api, func(ev map[string]any) { resp(ev)["repositoryName"] = "../x" }),
 			`detail.responseElements.repository.repositoryName: "../x" is not a valid repository name`},
+		// A regional CloudTrail event reaches only the default bus of the
+		// region where the call was made: the envelope's region is the
+		// record's awsRegion. One that names two regions is forged or corrupt,
+		// and either function converging either region's document could be
+		// the wrong one.
+		{"awsRegion differs from the envelope", mutate(t, api, func(ev map[string]any) { detail(ev)["awsRegion"] = "eu-west-1" }),
+			`event.region: "us-east-1" disagrees with detail.awsRegion "eu-west-1"`},
+		{"envelope region differs from awsRegion", mutate(t, "ecr-put-registry-policy.json", func(ev map[string]any) { ev["region"] = "eu-west-1" }),
+			`event.region: "eu-west-1" disagrees with detail.awsRegion "us-east-1"`},
+		{"ECR Public awsRegion differs from the envelope", mutate(t, "ecr-public-set-repository-policy.json", func(ev map[string]any) { ev["region"] = "eu-west-1" }),
+			`event.region: "eu-west-1" disagrees with detail.awsRegion "us-east-1"`},
 		{"envelope region traversal", mutate(t, api, func(ev map[string]any) { ev["region"] = "../../" }),
 			`event.region: "../../" is not a region name`},
 		{"envelope account letters", mutate(t, "org-account-joined.json", func(ev map[string]any) { ev["account"] = "99999999999x" }),
@@ -451,6 +462,28 @@ func TestParseInconsistentEvent(t *testing.T) {
 			r, ok := AsRejection(err)
 			if !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, tc.detail) {
 				t.Fatalf("Parse = %+v, %v; want invalid-field containing %q", tg, err, tc.detail)
+			}
+		})
+	}
+}
+
+// TestGlobalEventsNameNoRegion: IAM, Organizations and Control Tower events
+// concern no regional document (a role, an account), and their targets carry
+// no region, so the agreement of detail.awsRegion with the envelope's region
+// that a regional ECR event must show is not asked of them: IAM's and
+// Organizations' events are logged in us-east-1 and forwarded from there to
+// other hub regions' buses, and whether a forward keeps the envelope's region
+// is not something the product needs to know.
+func TestGlobalEventsNameNoRegion(t *testing.T) {
+	for _, name := range []string{"iam-put-role-policy.json", "iam-create-role.json", "org-move-account.json", "org-account-joined.json", "controltower-create-managed-account.json"} {
+		t.Run(name, func(t *testing.T) {
+			raw := mutate(t, name, func(ev map[string]any) { ev["region"] = "eu-west-1" })
+			got, err := Parse(raw)
+			if err != nil {
+				t.Fatalf("Parse = %v; a global event's envelope region decides nothing", err)
+			}
+			if got.Region != "" || got.Trigger.EventRegion != "eu-west-1" {
+				t.Fatalf("target %+v: want no region, the envelope's kept for the audit", got)
 			}
 		})
 	}

@@ -309,23 +309,22 @@ func (c *cloudTrail) objects(ns ...node) bool {
 
 // region is detail.awsRegion, else the envelope region; "" when neither is
 // a region (the problem is recorded).
+//
+// Both present must be the same region. A regional service's CloudTrail
+// event reaches only the default bus of the region where the call was made
+// (and is forwarded to the hub bus of that region), so its envelope region
+// is its awsRegion. One naming two regions is forged or corrupt: converging
+// either region's document could be the wrong one, and the function of the
+// envelope's region, the one it was delivered to, would otherwise refuse it
+// as another region's (other-region) instead of saying what is wrong with
+// it. Only the ECR events read a region; the global services' events (IAM,
+// Organizations, Control Tower) name no regional document and are not
+// asked (TestGlobalEventsNameNoRegion).
 func (c *cloudTrail) region() string {
-	n := c.detail.get("awsRegion")
-	r, err := n.optString()
-	if c.ps.add(err) {
-		return ""
-	}
-	if r == "" {
-		n, r = node{path: "event.region"}, c.t.Trigger.EventRegion
-	}
-	if r == "" {
-		if !c.ps.has("event.region") { // an unreadable envelope region is named already
-			c.ps.add(&Rejection{Reason: ReasonMissingField, Detail: "detail.awsRegion: missing (and no event.region)"})
-		}
-		return ""
-	}
-	if c.ps.add(invalid(checkRegion(n.path, r))) {
-		return ""
+	r, ok := c.agreed(checkRegion, "two regions (a CloudTrail event is delivered in the region of its call)",
+		[]node{c.detail.get("awsRegion"), {path: "event.region", v: nilIfEmpty(c.t.Trigger.EventRegion)}})
+	if ok && r == "" && !c.ps.has("event.region") { // an unreadable envelope region is named already
+		c.ps.add(&Rejection{Reason: ReasonMissingField, Detail: "detail.awsRegion: missing (and no event.region)"})
 	}
 	return r
 }

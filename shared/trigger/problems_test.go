@@ -70,7 +70,7 @@ func TestParseNamesEveryProblem(t *testing.T) {
 			delete(req(ev), "roleName")
 		}), ReasonInvalidField, []string{"detail.userIdentity.type", "detail.requestParameters.roleName: missing"}},
 		{"ECR Public outside us-east-1, with a bad name", mutate(t, "ecr-public-set-repository-policy.json", func(ev map[string]any) {
-			detail(ev)["awsRegion"] = "eu-west-1"
+			detail(ev)["awsRegion"], ev["region"] = "eu-west-1", "eu-west-1"
 			req(ev)["repositoryName"] = "a__b"
 		}), ReasonPublicRegion, []string{"detail.awsRegion", "detail.requestParameters.repositoryName"}},
 	}

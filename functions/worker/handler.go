@@ -243,14 +243,10 @@ func (h *handler) continueUnit(ctx context.Context, next reconcile.Work) error {
 	return nil
 }
 
-// maxProblemsNamed bounds the problems a rejected unit's record lists one
-// by one; the rest are counted.
-const maxProblemsNamed = 20
-
-// problems joins a rejected unit's problems, the first maxProblemsNamed and
-// how many more.
+// problems joins a rejected unit's problems, the first
+// workqueue.MaxProblemsNamed and how many more.
 func problems(list []string) error {
-	return errors.New(trigger.JoinProblems(list, maxProblemsNamed))
+	return errors.New(trigger.JoinProblems(list, workqueue.MaxProblemsNamed))
 }
 
 // quote prints a value from a message body for a rejection, cut on a UTF-8
@@ -277,7 +273,7 @@ func messageKey(id string) string {
 
 // decodeWork reads a message body strictly: unknown fields mean a producer
 // this worker does not understand, which must not be half-applied. Its
-// errors name every problem (the first maxProblemsNamed, then how many
+// errors name every problem (the first workqueue.MaxProblemsNamed, then how many
 // more) with the values cut short, so the record of a rejection fits the
 // audit table however large the body.
 func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {

@@ -573,6 +573,11 @@ func TestCompressedUnitsConvergeAndHostileOnesAreRejected(t *testing.T) {
 		"not a list":  {with(gz([]byte(`{"ID":"222222222222"}`)), nil), "accountsGz of " + name + " is not a list of accounts"},
 		"bad account": {with(gz([]byte(`[{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/","Admin":true}]`)), nil), `accountsGz of ` + name + ` is not a list of accounts: json: unknown field "Admin"`},
 		"both":        {with(gz([]byte(`[]`)), []map[string]string{{"ID": "222222222222"}}), name + " carries both accounts and accountsGz"},
+		// The outer body's keys are checked for duplicates (decodeWork); so
+		// are the accounts it carries compressed: encoding/json keeps the
+		// last ID, and another reader the first.
+		"key twice": {with(gz([]byte(`[{"ID":"222222222222","Status":"ACTIVE","OUPath":"o-a1b2c3d4e5/r-ab12/"},{"ID":"333333333333","ID":"222222222222","OUPath":"o-a1b2c3d4e5/r-ab12/"}]`)), nil),
+			"accountsGz of " + name + ": accountsGz[1].ID: appears more than once in the same object"},
 	}
 	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "good", Body: good, EventSource: "aws:sqs"}}}
 	for id, c := range cases {

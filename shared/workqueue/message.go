@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -135,11 +136,17 @@ func tooLarge(w reconcile.Work, why string) error {
 	return fmt.Errorf("unit %s/%s cannot be sent: %s. The organization is too large to ship with every unit: a unit carries an organization of up to about %d accounts (measured with random account ids, names and OU paths two to four levels deep); use condition-mode grants (aws:PrincipalOrgID / aws:PrincipalOrgPaths) instead of enumerate", w.Account, w.Region, why, FitAccounts)
 }
 
+// MaxProblemsNamed bounds the problems a rejected unit's record lists one
+// by one (its body's, and its compressed accounts'); the rest are counted
+// (trigger.JoinProblems), so the record fits the audit table however large
+// the body.
+const MaxProblemsNamed = 20
+
 // Unit is the message's unit, its accounts inflated from AccountsGz when
 // it carries them so. The inflated accounts are read as strictly as the
-// worker reads a body (no unknown field, nothing after the array) and never
-// past MaxAccountsJSON; the errors name the unit as far as its fields say
-// and the field.
+// worker reads a body (no unknown field, no key given twice, nothing after
+// the array) and never past MaxAccountsJSON; the errors name the unit as
+// far as its fields say and the field.
 func (m Message) Unit() (reconcile.Work, error) {
 	w := m.Work
 	if m.AccountsGz == "" {
@@ -172,6 +179,18 @@ func (m Message) Unit() (reconcile.Work, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return w, fmt.Errorf("accountsGz of %s: unexpected data after the list of accounts", name)
+	}
+	// The same check as the outer body's (the worker's decodeWork): a key
+	// given twice keeps its last value here and may keep its first for
+	// another reader, so neither is trusted. Run on a list that decoded, so
+	// every path starts with its index.
+	if dups := config.DuplicateKeys(plain); len(dups) > 0 {
+		msgs := make([]string, len(dups))
+		for i, p := range dups {
+			p.Path = "accountsGz" + p.Path
+			msgs[i] = trigger.Clip(p.String())
+		}
+		return w, fmt.Errorf("accountsGz of %s: %s", name, trigger.JoinProblems(msgs, MaxProblemsNamed))
 	}
 	w.Accounts = accounts
 	return w, nil

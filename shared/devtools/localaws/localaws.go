@@ -48,6 +48,10 @@
 //     Expression size has exceeded the maximum allowed size; expression
 //     size: N", as AWS does; moto takes any length.
 //
+//   - IAM PutRolePolicy refuses a policy that would take the role's inline
+//     policies, together, past 10,240 characters (whitespace not counted)
+//     with LimitExceeded, as IAM does; moto stores any size.
+//
 //   - Calls that carry the harness's X-Localaws-Call-Id (every config this
 //     package builds sends one per SDK call, the same on its retries) are
 //     answered once: a call id seen before gets the answer it got, as an

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	pubtypes "github.com/aws/aws-sdk-go-v2/service/ecrpublic/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
@@ -166,5 +167,44 @@ func TestPullThroughCacheCredentialsAndRegions(t *testing.T) {
 		wantErr[*types.InvalidParameterException](t, err, "not supported in the "+region+" Region")
 		_, err = rc.DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{})
 		wantErr[*types.InvalidParameterException](t, err, region)
+	}
+}
+
+// solidPolicy is an IAM policy of exactly n characters, none of them
+// whitespace (IAM counts no whitespace against its quotas).
+func solidPolicy(n int) string {
+	head, tail := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/`, `"}]}`
+	return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
+}
+
+// moto alone stores inline role policies of any size; the extension refuses
+// one that would take the role's inline policies together past IAM's
+// 10,240 characters (whitespace not counted) with LimitExceeded, and keeps
+// what the role held.
+func TestRoleInlinePoliciesShareIAMsQuota(t *testing.T) {
+	Need(t)
+	ctx := context.Background()
+	cfg := fresh(t, "us-east-1")
+	c := iam.NewFromConfig(cfg)
+	createRole(t, cfg, "crowded")
+	put := func(name, doc string) error {
+		_, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("crowded"), PolicyName: aws.String(name), PolicyDocument: aws.String(doc)})
+		return err
+	}
+	if err := put("legacy", solidPolicy(9000)); err != nil {
+		t.Fatal(err)
+	}
+	// Whitespace does not count: 9,000 and 1,000 characters fit.
+	if err := put("spaced", strings.Replace(solidPolicy(1000), `"Effect"`, strings.Repeat(" ", 3000)+`"Effect"`, 1)); err != nil {
+		t.Fatalf("a policy within the quota but for its whitespace: %v", err)
+	}
+	wantErr[*iamtypes.LimitExceededException](t, put("more", solidPolicy(300)), "Maximum policy size of 10240 bytes exceeded for role crowded")
+	// Replacing a policy counts its new text, not the old one beside it.
+	if err := put("legacy", solidPolicy(9200)); err != nil {
+		t.Fatalf("replacing a policy within the quota: %v", err)
+	}
+	names := must[*iam.ListRolePoliciesOutput](t)(c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String("crowded")}))
+	if strings.Join(names.PolicyNames, ",") != "legacy,spaced" {
+		t.Errorf("role holds %v, want legacy and spaced only", names.PolicyNames)
 	}
 }

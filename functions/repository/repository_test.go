@@ -369,7 +369,9 @@ func readGolden(t *testing.T, name string) string {
 
 // Errors that retrying cannot fix (access denied, a member whose execution
 // role is missing, a write AWS calls invalid) are recorded and the invocation
-// succeeds, so Lambda does not deliver the same failure twice more.
+// succeeds, so Lambda does not deliver the same failure twice more. A write
+// AWS refuses for the document it carries is refused by the engine itself:
+// its write's record is settled refused with AWS's answer.
 func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 	localaws.Need(t)
 	for _, tc := range []struct {
@@ -384,7 +386,7 @@ func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 		{"member without the execution role", true, "sts:AssumeRole",
 			localaws.APIError(http.StatusForbidden, "AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/ecr-warden-repository/x is not authorized to perform: sts:AssumeRole", 1), "refused"},
 		{"write rejected as invalid", false, "ecr:SetRepositoryPolicy",
-			localaws.APIError(http.StatusBadRequest, "InvalidParameterException", "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'", 1), "failed"},
+			localaws.APIError(http.StatusBadRequest, "InvalidParameterException", "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'", 1), "refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -398,7 +400,12 @@ func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 			proxy.Inject(tc.op, tc.fault)
 
 			r := w.mustInvoke(inst, event)
-			if r.Failed != 1 || !strings.Contains(r.Detail, tc.fault.Code) {
+			switch {
+			case tc.decisions == "refused" && tc.op == "ecr:SetRepositoryPolicy":
+				if r.Refused != 1 || r.Failed != 0 || !strings.Contains(strings.Join(r.Errors, "\n"), tc.fault.Code) {
+					t.Errorf("response %+v, want one refusal naming %s", r, tc.fault.Code)
+				}
+			case r.Failed != 1 || !strings.Contains(r.Detail, tc.fault.Code):
 				t.Errorf("response %+v, want one failure naming %s", r, tc.fault.Code)
 			}
 			if n := awsWrites(); n > 1 {

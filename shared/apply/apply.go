@@ -391,10 +391,14 @@ func (x *Executor) underLease(ctx context.Context, s Step, h lease.Held, full bo
 				s.Target.ARN, x.margin(), h.Expires().UTC().Format(time.RFC3339), werr)}
 		}
 		d, note := x.settleWrite(ctx, s, c, werr)
-		if d == audit.DecisionApplied {
+		switch d {
+		case audit.DecisionApplied:
 			// AWS holds what the change writes, read again inside the
 			// lease: the write landed, whatever its call answered.
 			return Result{Outcome: Changed, Change: c, Target: s.Target}, pending.Settle(ctx, d, note.Error())
+		case audit.DecisionRefused:
+			// AWS refused this document: left out, the event succeeds.
+			return Result{Outcome: Refused, Change: c, Target: s.Target, Err: note, RefusalIDs: []string{pending.Record().ID}}, pending.Settle(ctx, d, note.Error())
 		}
 		res := Result{Outcome: Failed, Change: c, Target: s.Target, Err: note}
 		if aerr := pending.Settle(ctx, d, note.Error()); aerr != nil {
@@ -427,13 +431,19 @@ func (x *Executor) rereadTimeout() time.Duration {
 //     from, and unknown, with the error, when the read fails or AWS holds
 //     neither (the sweep settles it later, see audit.DecisionUnknown).
 //
-// Any other error is AWS refusing the write: failed, as it answered. The
-// note wraps werr, so a FenceError still reaches Run.
+// AWS refusing the document the write carries, for a limit or its content
+// (awsapi.DocumentRefused), is refused (see settleRefusal): that document is
+// left out and the rest converges. Any other error is AWS refusing the
+// write: failed, as it answered. The note wraps werr, so a FenceError still
+// reaches Run.
 //
 // The re-read gets a context of its own (ctx may be the one that ended the
 // write) bounded by rereadTimeout, and only reads: nothing is written
 // outside the lease.
 func (x *Executor) settleWrite(ctx context.Context, s Step, c Change, werr error) (audit.Decision, error) {
+	if awsapi.DocumentRefused(werr) {
+		return x.settleRefusal(ctx, s, c, werr)
+	}
 	unanswered := awsapi.Unanswered(werr)
 	if !unanswered && !awsapi.AlreadyDone(werr) {
 		return audit.DecisionFailed, werr
@@ -466,6 +476,36 @@ func (x *Executor) settleWrite(ctx context.Context, s Step, c Change, werr error
 		return undecided, fmt.Errorf("outcome unknown: %w; read again, AWS holds neither what the change writes nor what it was planned from: %s", werr, orNone(held.Text))
 	}
 	return undecided, fmt.Errorf("%w (read again: AWS holds %s, not what the change writes)", werr, orNone(held.Text))
+}
+
+// settleRefusal settles a write AWS refused for the document it carries
+// (a role's inline policies past IAM's aggregate, a rule past ECR's count,
+// a document ECR calls invalid): the same document is refused on every try,
+// so failing the unit or event would only retry it into the dead-letter
+// queue and hold back nothing else. It is refused instead, with AWS's
+// answer: the writer converges everything else, and the next sweep tries
+// again. The document is read again when the step can (Step.Reread), so the
+// record says what AWS holds: what the change was planned from, as a
+// refusal leaves it; or what the change writes, when an earlier attempt of
+// the call, retried by the SDK after its answer was lost, wrote it
+// (applied).
+func (x *Executor) settleRefusal(ctx context.Context, s Step, c Change, werr error) (audit.Decision, error) {
+	const left = "aws-refused: AWS refused this document, so ecr-warden left it out and converged the rest (the next sweep tries again; AWS's answer says what to change)"
+	if s.Reread == nil {
+		return audit.DecisionRefused, fmt.Errorf("%s: %w", left, werr)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.rereadTimeout())
+	defer cancel()
+	held, rerr := s.Reread(rctx, c)
+	switch {
+	case rerr != nil:
+		return audit.DecisionRefused, fmt.Errorf("%s: %w (reading %s again to see what AWS holds failed: %v)", left, werr, s.Target.ARN, rerr)
+	case held.Holds == HoldsAfter:
+		return audit.DecisionApplied, fmt.Errorf("applied: AWS holds what the change writes, read again after the call answered: %w (an earlier attempt of the call, retried by the SDK after its answer was lost, did it)", werr)
+	case held.Holds == HoldsBefore:
+		return audit.DecisionRefused, fmt.Errorf("%s: %w (read again: AWS still holds the document the change was planned from)", left, werr)
+	}
+	return audit.DecisionRefused, fmt.Errorf("%s: %w (read again: AWS holds %s, neither what the change writes nor what it was planned from)", left, werr, orNone(held.Text))
 }
 
 // reconcileHistory compares the document AWS holds now (c.Before, read under

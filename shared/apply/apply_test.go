@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -396,9 +397,15 @@ func TestBeginFailsNoWrite(t *testing.T) {
 	wantDecisions(t, h)
 }
 
+// deniedWrite is AWS refusing the writer (not the document): the write
+// fails and the invocation with it.
+func deniedWrite() error {
+	return &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User is not authorized to perform: ecr:SetRepositoryPolicy"}
+}
+
 func TestWriteFailsRecordsFailed(t *testing.T) {
 	h := newHarness(t)
-	werr := &ecrtypes.LimitExceededException{Message: aws.String("policy too large")}
+	werr := deniedWrite()
 	res, err := h.exec.Run(context.Background(), h.step([]func() (apply.Change, error){ret(createChange(t), nil)}, func() error { return werr }))
 	if !errors.Is(err, werr) {
 		t.Fatalf("Run error = %v, want the write's error", err)
@@ -408,14 +415,14 @@ func TestWriteFailsRecordsFailed(t *testing.T) {
 	}
 	wantEvents(t, h, "plan", "lease acquired", "plan", "audit pending", "write create", "audit failed", "lease released")
 	recs := wantDecisions(t, h, "failed")
-	if r := recs[0]; !strings.Contains(r.Error, "policy too large") || r.Pending != "" || r.After == "" {
+	if r := recs[0]; !strings.Contains(r.Error, "not authorized") || r.Pending != "" || r.After == "" {
 		t.Errorf("failed record = %+v, want the write's error, no pending marker, the intended document", r)
 	}
 }
 
 func TestWriteAndOutcomeBothFail(t *testing.T) {
 	h := newHarness(t)
-	werr := &ecrtypes.LimitExceededException{Message: aws.String("policy too large")}
+	werr := deniedWrite()
 	h.table.updErr = &ddbtypes.ProvisionedThroughputExceededException{Message: aws.String("slow down")}
 	res, err := h.exec.Run(context.Background(), h.step([]func() (apply.Change, error){ret(createChange(t), nil)}, func() error { return werr }))
 	var pt *ddbtypes.ProvisionedThroughputExceededException
@@ -675,16 +682,21 @@ func TestWithoutPrincipalWaitTheWriteIsNotRetried(t *testing.T) {
 	}
 }
 
+// A document AWS refuses for what it says is not retried as a principal
+// still propagating: it is refused after one write, with AWS's answer, and
+// the invocation succeeds (it would be refused again on every retry).
 func TestPrincipalWaitDoesNotRetryOtherErrors(t *testing.T) {
 	h := newHarness(t)
-	denied := &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Action not allowed'")}
-	s := h.step([]func() (apply.Change, error){ret(createChange(t), nil)}, func() error { return denied })
+	invalid := &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Action not allowed'")}
+	s := h.step([]func() (apply.Change, error){ret(createChange(t), nil)}, func() error { return invalid })
 	s.PrincipalWait = 10 * time.Second
-	_, err := h.exec.Run(context.Background(), s)
-	if !errors.Is(err, denied) || h.writes != 1 {
-		t.Errorf("Run error = %v after %d writes, want the permanent error after 1", err, h.writes)
+	res, err := h.exec.Run(context.Background(), s)
+	if err != nil || res.Outcome != apply.Refused || !errors.Is(res.Err, invalid) || h.writes != 1 {
+		t.Errorf("Run = %s (%v), error %v after %d writes; want refused with AWS's answer after 1, no error", res.Outcome, res.Err, err, h.writes)
 	}
-	wantDecisions(t, h, "failed")
+	if recs := wantDecisions(t, h, "refused"); !strings.Contains(recs[0].Error, "aws-refused: ") || !strings.Contains(recs[0].Error, "Action not allowed") || recs[0].Pending != "" {
+		t.Errorf("refused record %+v, want AWS's answer and no pending marker", recs[0])
+	}
 }
 
 func TestChangeWrites(t *testing.T) {

@@ -77,8 +77,12 @@ func TestUnansweredWriteIsSettledFromWhatAWSHolds(t *testing.T) {
 			"failed", apply.Failed, []string{"internal failure", "still holds the document the change was planned from"}},
 		{"cannot tell: the re-read fails", true, serverError(), errors.New("GetRepositoryPolicy: connection refused"),
 			"unknown", apply.Failed, []string{"outcome unknown", "internal failure", "connection refused"}},
-		{"a refusal is not read again", false, &ecrtypes.LimitExceededException{Message: aws.String("too large")}, nil,
-			"failed", apply.Failed, []string{"too large"}},
+		{"AWS refuses the document: refused, from what AWS still holds", false, &ecrtypes.LimitExceededException{Message: aws.String("too large")}, nil,
+			"refused", apply.Refused, []string{"aws-refused: ", "too large", "still holds the document the change was planned from"}},
+		{"AWS refuses the document, the re-read fails: still refused", false, &ecrtypes.LimitExceededException{Message: aws.String("too large")}, errors.New("GetRepositoryPolicy: connection refused"),
+			"refused", apply.Refused, []string{"aws-refused: ", "too large", "connection refused"}},
+		{"AWS refuses what an earlier attempt of the call wrote: applied", true, &ecrtypes.LimitExceededException{Message: aws.String("too large")}, nil,
+			"applied", apply.Changed, []string{"applied: AWS holds what the change writes", "too large"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -96,8 +100,8 @@ func TestUnansweredWriteIsSettledFromWhatAWSHolds(t *testing.T) {
 			if res.Outcome != tc.outcome {
 				t.Errorf("outcome %s (%v), want %s", res.Outcome, res.Err, tc.outcome)
 			}
-			if (err == nil) != (tc.outcome == apply.Changed) {
-				t.Errorf("Run error = %v; want an error exactly when the write did not land for sure", err)
+			if (err != nil) != (tc.outcome == apply.Failed) {
+				t.Errorf("Run error = %v; want an error exactly when the write failed (not landed for sure, not refused by AWS for its document)", err)
 			}
 			recs := wantDecisions(t, h, tc.decision)
 			for _, want := range tc.note {
@@ -108,8 +112,8 @@ func TestUnansweredWriteIsSettledFromWhatAWSHolds(t *testing.T) {
 			if open := recs[0].Pending != ""; open != (tc.decision == "unknown") {
 				t.Errorf("record %s in the by-pending index = %v; only an unknown outcome stays there for the sweep", tc.decision, open)
 			}
-			if wantReads := map[bool]int{true: 1, false: 0}[tc.name != "a refusal is not read again"]; d.reads != wantReads {
-				t.Errorf("re-reads = %d, want %d", d.reads, wantReads)
+			if d.reads != 1 {
+				t.Errorf("re-reads = %d, want 1", d.reads)
 			}
 		})
 	}

@@ -58,6 +58,12 @@ type HeldChange struct {
 	// coalesced into one write of the hub's registry policy): each gets its
 	// own record, intent and outcome, for the one AWS write.
 	Also []Cause
+	// Needs are the targets (audit.Target.ARN) of documents of the same
+	// batch, in lower waves, that this change relies on (a pull-through-cache
+	// rule's customRoleArn names the PTC role, which needs its trust and
+	// inline policy): when AWS refuses one of their writes, this change is
+	// not written either and is refused, saying which and why.
+	Needs []string
 }
 
 // Cause is a trigger and actor a change is recorded for.
@@ -107,7 +113,11 @@ const unitWrites = 8
 //     left; a lost lease stops every write not yet started), and the outcomes
 //     are stored after the writes (FinishBatch). An intent not stored is never
 //     written. A crash anywhere leaves each write visible as pending or
-//     settled.
+//     settled;
+//   - a write AWS refuses for the document it carries (awsapi.DocumentRefused)
+//     is settled refused, with AWS's answer (see Executor.settleRefusal), and
+//     so is every change of a higher wave that needs it (HeldChange.Needs),
+//     not written; neither fails the batch.
 //
 // It returns one Result per item and an error when the unit must fail: a
 // write failed, the audit trail failed, or the lease was lost.
@@ -247,7 +257,24 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		sem      = make(chan struct{}, unitWrites)
 		outcomes = outcomesNotWritten
 		lost     error
+		// leftOut are the targets whose writes AWS refused (or that were
+		// left out with one they need), with why, for the changes that
+		// need them (HeldChange.Needs).
+		leftOut = map[string]error{}
 	)
+	// refuse settles write k (items[i]) as refused by err without
+	// writing it, and leaves its target out for the changes that need it.
+	// Called with mu held.
+	refuse := func(k, i int, err error) {
+		s, c := items[i].Step, items[i].Change
+		ids := make([]string, 0, len(pending[k]))
+		for _, p := range pending[k] {
+			outcomes = append(outcomes, audit.Outcome{Pending: p, Err: err, Decision: audit.DecisionRefused})
+			ids = append(ids, p.Record().ID)
+		}
+		results[i] = Result{Outcome: Refused, Change: c, Target: s.Target, Err: err, RefusalIDs: ids}
+		leftOut[s.Target.ARN] = err
+	}
 	ttl, margin := x.ttl(), x.margin()
 	// fence renews h when less than half its ttl is left and returns the
 	// deadline of the next write, or an error once the lease is lost.
@@ -283,6 +310,16 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 				results[i] = Result{Outcome: Failed, Change: c, Target: s.Target, Err: errors.New("audit intent not stored: not written")}
 				continue
 			}
+			// Every lower wave has finished: what it left out is known.
+			mu.Lock()
+			need, why := neededLeftOut(items[i].Needs, leftOut)
+			if why != nil {
+				refuse(k, i, fmt.Errorf("aws-refused: not written: it needs %s, which is left out (%w)", need, why))
+			}
+			mu.Unlock()
+			if why != nil {
+				continue
+			}
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
@@ -312,6 +349,12 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 				}
 				mu.Lock()
 				defer mu.Unlock()
+				if decision == audit.DecisionRefused {
+					// AWS refused this document: left out, the rest of the
+					// batch is written and the unit does not fail for it.
+					refuse(k, i, werr)
+					return
+				}
 				for _, p := range pending[k] {
 					outcomes = append(outcomes, audit.Outcome{Pending: p, Err: werr, Decision: decision})
 				}
@@ -326,7 +369,7 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		wg.Wait()
 	}
 	wg.Wait()
-	if d := deferredOf(ctx); d != nil && len(errs) == 0 {
+	if d := deferredOf(ctx); d != nil && len(errs) == 0 && len(leftOut) == 0 {
 		// Every write landed: the caller stores these outcomes with its
 		// next step (see DeferOutcomes).
 		d.add(trail, outcomes)
@@ -336,6 +379,17 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		errs = append(errs, err)
 	}
 	return results, errors.Join(errs...)
+}
+
+// neededLeftOut is the first of needs that is left out, and why (nil:
+// none is).
+func neededLeftOut(needs []string, leftOut map[string]error) (string, error) {
+	for _, n := range needs {
+		if why, ok := leftOut[n]; ok {
+			return n, why
+		}
+	}
+	return "", nil
 }
 
 // Deferred holds the outcomes of held writes that all landed, for the

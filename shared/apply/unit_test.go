@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -262,5 +264,45 @@ func TestApplyHeldDefersOutcomesOnlyWhenEveryWriteLanded(t *testing.T) {
 	}
 	if bt.calls != 2 || decisions["applied"] != 1 || decisions["failed"] != 1 {
 		t.Fatalf("%d batches, decisions %v; want the outcomes stored at once: 1 applied, 1 failed", bt.calls, decisions)
+	}
+}
+
+// A unit's write AWS refuses for its document (a role's inline policy past
+// IAM's aggregate) is refused with AWS's answer, not failed: the batch does
+// not fail for it, a change of a higher wave that needs it (a rule naming
+// the role) is refused too without being written, and the others are
+// written.
+func TestApplyHeldLeavesOutWhatAWSRefusesAndWhatNeedsIt(t *testing.T) {
+	h, _ := unitHarness(t, 0)
+	items := h.changes(t, 3, 0)
+	refusedARN := items[0].Step.Target.ARN
+	items[0].Step.Write = func(context.Context, apply.Change) error {
+		return &iamtypes.LimitExceededException{Message: aws.String("Maximum policy size of 10240 bytes exceeded for role ecr-warden-ptc")}
+	}
+	items[1].Wave, items[1].Needs = 1, []string{refusedARN}
+	items[2].Wave = 1
+	res, err := h.exec.ApplyHeld(context.Background(), &unitLease{exp: time.Now().Add(time.Minute)}, items)
+	if err != nil {
+		t.Fatalf("ApplyHeld: %v; a refusal of one document must not fail the batch", err)
+	}
+	if res[0].Outcome != apply.Refused || res[1].Outcome != apply.Refused || res[2].Outcome != apply.Changed || h.writes != 1 {
+		t.Fatalf("outcomes %s, %s, %s after %d writes; want refused, refused (not written), changed after 1",
+			res[0].Outcome, res[1].Outcome, res[2].Outcome, h.writes)
+	}
+	byARN := map[string]stored{}
+	for _, r := range h.table.records(t) {
+		byARN[r.PK] = r
+	}
+	if r := byARN[refusedARN]; r.Decision != "refused" || r.Pending != "" || !strings.Contains(r.Error, "aws-refused: ") || !strings.Contains(r.Error, "Maximum policy size") {
+		t.Errorf("refused write's record %+v; want its intent settled refused with AWS's answer", r)
+	}
+	if r := byARN[items[1].Step.Target.ARN]; r.Decision != "refused" || r.Pending != "" || !strings.Contains(r.Error, "needs "+refusedARN) || !strings.Contains(r.Error, "Maximum policy size") {
+		t.Errorf("dependent's record %+v; want its intent settled refused naming what it needs and why", r)
+	}
+	if r := byARN[items[2].Step.Target.ARN]; r.Decision != "applied" {
+		t.Errorf("independent write's record %+v; want applied", r)
+	}
+	if len(res[0].RefusalIDs) != 1 || res[0].RefusalIDs[0] == "" {
+		t.Errorf("refusal ids %v, want the refused record's id", res[0].RefusalIDs)
 	}
 }

@@ -1,7 +1,7 @@
 // Package audit is ecr-warden's write-ahead audit trail: before any AWS write
 // a "pending" record (intent, trigger, actor, target, before/after documents,
 // diff) is stored in DynamoDB, and after the write the same item is updated to
-// "applied" or "failed". Decisions that write nothing (planned, noop, rejected,
+// "applied" or "failed" ("refused" when AWS refused the document). Decisions that write nothing (planned, noop, rejected,
 // refused) are recorded too. Every decision is also one slog JSON line carrying
 // the same fields, so CloudWatch Logs and the table tell the same story.
 //
@@ -23,9 +23,10 @@ import (
 // Decision is what ecr-warden decided (and, for writes, what came of it).
 type Decision string
 
-// The decisions a record can carry. Pending, Applied and Failed belong to
-// writes (Trail.Begin and its Pending); the others are recorded with
-// Trail.Record and never accompany an AWS write.
+// The decisions a record can carry. Pending, Applied, Failed and Unknown
+// belong to writes (Trail.Begin and its Pending), and so does Refused when
+// AWS refused the write; the others are recorded with Trail.Record and never
+// accompany an AWS write.
 const (
 	// Planned: a dry run computed this change and did not write it.
 	DecisionPlanned Decision = "planned"
@@ -49,7 +50,13 @@ const (
 	DecisionNoop Decision = "noop"
 	// Rejected: the trigger was malformed, failed, foreign or out of scope.
 	DecisionRejected Decision = "rejected"
-	// Refused: a guardrail (size, wildcard principal, scope) stopped the write.
+	// Refused: the document is left out and AWS holds what it held. Either
+	// a guardrail (size, wildcard principal, scope) stopped the write before
+	// any call (recorded with Record), or AWS refused the document the write
+	// carried, for a limit or its content (awsapi.DocumentRefused): then it
+	// is the outcome of the write's pending record, Error starts with
+	// "aws-refused:" and holds AWS's answer. Either way the rest of the unit
+	// or event converges, and nothing is retried until the next sweep.
 	DecisionRefused Decision = "refused"
 	// Summary: what one backfill or sweep unit (an account in a region)
 	// examined and what became of it. A unit records per document only the

@@ -135,10 +135,11 @@ func (t *Trail) Resume(rec Record) *Pending {
 // process died (see Resume); a writer settles its own write whose call
 // answered an error, after reading the document again (shared/apply).
 // A write whose own writer could not tell settles as unknown, which a
-// later Settle may settle again.
+// later Settle may settle again; one AWS refused for the document it
+// carries settles as refused.
 func (p *Pending) Settle(ctx context.Context, d Decision, note string) error {
-	if d != DecisionApplied && d != DecisionFailed && d != DecisionUnknown {
-		return fmt.Errorf("audit: a pending write settles as applied, failed or unknown, not %q", d)
+	if d != DecisionApplied && d != DecisionFailed && d != DecisionUnknown && d != DecisionRefused {
+		return fmt.Errorf("audit: a pending write settles as applied, failed, unknown or refused, not %q", d)
 	}
 	return p.finish(ctx, d, note)
 }

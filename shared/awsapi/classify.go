@@ -81,6 +81,33 @@ var permanentCodes = map[string]bool{
 	"OptInRequired": true, "UnsupportedOperation": true,
 }
 
+// documentRefusalCodes are AWS refusing a write for what the written
+// document says or for a limit it would pass, as documented for the writes
+// ecr-warden makes: IAM's LimitExceeded (PutRolePolicy, UpdateAssumeRolePolicy,
+// CreateRole: a role's inline policies past 10,240 characters together, a
+// trust policy past its quota) and MalformedPolicyDocument; ECR's
+// LimitExceededException (CreatePullThroughCacheRule: rules per registry),
+// InvalidParameterException (SetRepositoryPolicy, PutRegistryPolicy, the rule
+// writes, ECR Public's SetRepositoryPolicy), ValidationException and
+// UnsupportedUpstreamRegistryException. The same document is refused the same
+// way on every try, whoever sends it.
+var documentRefusalCodes = map[string]bool{
+	"LimitExceeded": true, "LimitExceededException": true,
+	"MalformedPolicyDocument": true, "MalformedPolicyDocumentException": true,
+	"InvalidParameterException": true, "ValidationException": true, "UnsupportedUpstreamRegistryException": true,
+}
+
+// DocumentRefused reports whether err is AWS refusing one write for the
+// document it carries (documentRefusalCodes, of the Permanent class): the
+// writer leaves that document out and converges the rest (shared/apply).
+// Not AccessDenied (the execution role's own permissions, or STS refusing
+// it, which no document can fix), not throttling, and not a principal that
+// is still propagating (PrincipalNotReady, retried for a while first).
+func DocumentRefused(err error) bool {
+	var apiErr smithy.APIError
+	return Classify(err) == Permanent && errors.As(err, &apiErr) && documentRefusalCodes[apiErr.ErrorCode()]
+}
+
 // principalMessages mark a policy rejected for naming a principal AWS cannot
 // resolve yet. Guardrails (shared/policy) have already refused syntactically
 // wrong principals and out-of-scope actions before the write, so what remains

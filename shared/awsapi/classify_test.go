@@ -88,6 +88,40 @@ func TestClassString(t *testing.T) {
 	}
 }
 
+// DocumentRefused is AWS refusing the document a write carries (a limit,
+// its content), which the writer leaves out; the other permanent answers
+// (access denied) and the time-fixable ones are not.
+func TestDocumentRefused(t *testing.T) {
+	iamOp := func(op string, err error) error {
+		return &smithy.OperationError{ServiceID: "IAM", OperationName: op, Err: httpErr(409, err)}
+	}
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"IAM inline policies past the role's aggregate", fmt.Errorf("putting role policy (arn:aws:iam::222222222222:role/ecr-warden-ptc/policy/ecr-warden-ptc): %w",
+			iamOp("PutRolePolicy", &iamtypes.LimitExceededException{Message: aws.String("Maximum policy size of 10240 bytes exceeded for role ecr-warden-ptc")})), true},
+		{"IAM malformed trust policy", iamOp("UpdateAssumeRolePolicy", &iamtypes.MalformedPolicyDocumentException{Message: aws.String("Syntax errors in policy.")}), true},
+		{"ECR rules per registry", opErr("CreatePullThroughCacheRule", &ecrtypes.LimitExceededException{Message: aws.String("The maximum number of pull through cache rules (50) has been reached")}), true},
+		{"ECR policy text too long", opErr("SetRepositoryPolicy", &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'")}), true},
+		{"ECR validation", opErr("PutRegistryPolicy", &ecrtypes.ValidationException{Message: aws.String("There was an exception validating this request.")}), true},
+		{"ECR upstream not supported", opErr("CreatePullThroughCacheRule", &ecrtypes.UnsupportedUpstreamRegistryException{}), true},
+		{"a principal still propagating is retried first", opErr("PutRegistryPolicy", &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'")}), false},
+		{"IAM invalid principal", iamOp("UpdateAssumeRolePolicy", &iamtypes.MalformedPolicyDocumentException{Message: aws.String(`Invalid principal in policy: "AWS":"arn:aws:iam::222222222222:role/x"`)}), false},
+		{"access denied is the execution role's", iamOp("PutRolePolicy", &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: iam:PutRolePolicy"}), false},
+		{"throttling", iamOp("PutRolePolicy", &smithy.GenericAPIError{Code: "Throttling"}), false},
+		{"server error", opErr("SetRepositoryPolicy", &ecrtypes.ServerException{}), false},
+		{"no definite answer", fmt.Errorf("putting: %w", context.DeadlineExceeded), false},
+	}
+	for _, c := range cases {
+		if got := DocumentRefused(c.err); got != c.want {
+			t.Errorf("%s: DocumentRefused = %v, want %v (err: %v)", c.name, got, c.want, c.err)
+		}
+	}
+}
+
 // AssumeRoleDenied looks past the operation that needed credentials to the
 // AssumeRole that failed to give them, through fmt and errors.Join wrapping.
 func TestAssumeRoleDenied(t *testing.T) {

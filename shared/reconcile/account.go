@@ -118,7 +118,7 @@ func (e *Engine) Member(ctx context.Context, cause Cause, acct desired.Account, 
 			}
 			// The role is read first: a PTC role left out refuses the rules naming it.
 			role := e.ptcRoleDocuments(ctx, cause, state, acct.ID)
-			return append(role, afterRole(e.registryDocuments(ctx, cause, state, acct.ID, region))...), nil
+			return append(role, afterRole(role, e.registryDocuments(ctx, cause, state, acct.ID, region))...), nil
 		})
 		rep.Add(r)
 		errs = append(errs, err)

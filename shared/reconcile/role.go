@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
@@ -160,11 +161,37 @@ func (e *Engine) ptcRoleRefusal(ctx context.Context, state *desired.State, accou
 	return leftOut
 }
 
-// afterRole moves documents planned beside the PTC role (its PTC rules name
-// it) to the waves after the role and its policy.
-func afterRole(items []apply.HeldChange) []apply.HeldChange {
+// noRoomHint is what to do when IAM refuses the PTC role's inline policy
+// with LimitExceeded: IAM counts a role's inline policies together (10,240
+// characters, whitespace not counted), and ecr-warden's own policy is far
+// under that, so in practice other inline policies on a role of that name,
+// made by hand, leave it too little room. "" for any other error.
+func noRoomHint(err error, role desired.Role) string {
+	var limit *iamtypes.LimitExceededException
+	if !errors.As(err, &limit) {
+		return ""
+	}
+	return fmt.Sprintf(". IAM counts all inline policies of role %s together (10,240 characters, whitespace not counted), and its other inline policies leave %s too little room: move them to managed policies or delete them (aws iam list-role-policies --role-name %s), or set pullThroughCache.role.name to a name no member uses",
+		role.Name, role.PolicyName, role.Name)
+}
+
+// afterRole moves documents planned beside the PTC role documents role
+// (its PTC rules name it) to the waves after the role and its policy. A
+// rule written naming the role needs both (apply.HeldChange.Needs): when
+// AWS refuses the role's trust or inline policy (its other inline policies
+// leave no room under IAM's aggregate, say), the rule is left out with it,
+// as it is for a role left out when read (ptcRoleLeftOut), instead of
+// being created naming a role that cannot do its work.
+func afterRole(role, items []apply.HeldChange) []apply.HeldChange {
+	var needs []string
+	for _, r := range role {
+		needs = append(needs, r.Step.Target.ARN)
+	}
 	for i := range items {
 		items[i].Wave += 2
+		if rc, ok := items[i].Change.Detail.(plan.RuleChange); ok && len(role) > 0 && rc.After != nil && rc.After.CustomRoleARN == role[0].Step.Target.ARN {
+			items[i].Needs = needs
+		}
 	}
 	return items
 }
@@ -293,7 +320,7 @@ func (e *Engine) permissionStep(cause Cause, client iamAPI, roles *inventory.Rol
 			return nil
 		}
 		if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role.Name), PolicyName: aws.String(role.PolicyName), PolicyDocument: aws.String(c.After)}); err != nil {
-			return fmt.Errorf("putting role policy (%s): %w", target, err)
+			return fmt.Errorf("putting role policy (%s): %w%s", target, err, noRoomHint(err, role))
 		}
 		return nil
 	}

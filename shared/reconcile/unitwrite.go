@@ -143,7 +143,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				}
 				items = head
 				if withRole {
-					items = append(role, afterRole(head)...)
+					items = append(role, afterRole(role, head)...)
 				}
 			}
 			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, unwalked)...)

@@ -287,7 +287,8 @@ func ptcMemberAccount(d *config.Declaration, account, path string) bool {
 // lookAlikes are accounts where someone may create a role with the PTC role's name: the
 // management account and the table's members (PTC members or not, as the declaration says).
 var lookAlikes = []struct{ name, id, path string }{
-	{"management account", mgmtID, rootPath}, {"member of the granted OU", grantedA, ouA}, {"member of the other OU", otherB, ouB}}
+	{"management account", mgmtID, rootPath}, {"member of the granted OU", grantedA, ouA}, {"member of the other OU", otherB, ouB},
+	{"member of the OU whose id extends the granted OU's", sibling, ouPrefix}}
 
 // lookAlikeAllowed is the model for a role named like the PTC role (with ecr:* in its identity
 // policy) in account: what a hub grant that reaches the account gives any of its roles, and the

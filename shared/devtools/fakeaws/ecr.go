@@ -126,15 +126,15 @@ func (f *AWS) ECR(account, region string) *ECR { return &ECR{scope{f, account, r
 type ECR struct{ scope }
 
 // ecrServe answers one ECR call of c's account and region with fn.
-func ecrServe[O any](c *ECR, op string, in any, fn func(*registry, Call) (*O, error)) (*O, error) {
-	return serve(c.f, c.call("ECR", op, in),
+func ecrServe[O any](ctx context.Context, c *ECR, op string, in any, fn func(*registry, Call) (*O, error)) (*O, error) {
+	return serve(c.f, c.call(ctx, "ECR", op, in),
 		func() *registry { return c.f.registry(c.account, c.region) }, fn)
 }
 
 // ecrRepo answers one ECR call about the repository name with fn, or
 // RepositoryNotFoundException when there is no such repository.
-func ecrRepo[O any](c *ECR, op string, in any, name *string, fn func(*registry, *repository, Call) (*O, error)) (*O, error) {
-	return ecrServe(c, op, in, func(r *registry, cl Call) (*O, error) {
+func ecrRepo[O any](ctx context.Context, c *ECR, op string, in any, name *string, fn func(*registry, *repository, Call) (*O, error)) (*O, error) {
+	return ecrServe(ctx, c, op, in, func(r *registry, cl Call) (*O, error) {
 		repo, err := c.repo(r, cl, aws.ToString(name))
 		if err != nil {
 			return nil, err
@@ -157,8 +157,8 @@ func (c *ECR) repo(r *registry, cl Call, name string) (*repository, error) {
 // DescribeRepositories lists the registry's repositories in name order, at
 // most MaxResults per page (all in one page without it), with NextToken
 // naming where the next page starts.
-func (c *ECR) DescribeRepositories(_ context.Context, in *ecr.DescribeRepositoriesInput, _ ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
-	return ecrServe(c, "DescribeRepositories", in, func(r *registry, cl Call) (*ecr.DescribeRepositoriesOutput, error) {
+func (c *ECR) DescribeRepositories(ctx context.Context, in *ecr.DescribeRepositoriesInput, _ ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
+	return ecrServe(ctx, c, "DescribeRepositories", in, func(r *registry, cl Call) (*ecr.DescribeRepositoriesOutput, error) {
 		names := in.RepositoryNames
 		out := &ecr.DescribeRepositoriesOutput{}
 		if len(names) == 0 {
@@ -181,8 +181,8 @@ func (c *ECR) DescribeRepositories(_ context.Context, in *ecr.DescribeRepositori
 }
 
 // ListTagsForResource answers a repository's tags.
-func (c *ECR) ListTagsForResource(_ context.Context, in *ecr.ListTagsForResourceInput, _ ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error) {
-	return ecrServe(c, "ListTagsForResource", in, func(r *registry, cl Call) (*ecr.ListTagsForResourceOutput, error) {
+func (c *ECR) ListTagsForResource(ctx context.Context, in *ecr.ListTagsForResourceInput, _ ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error) {
+	return ecrServe(ctx, c, "ListTagsForResource", in, func(r *registry, cl Call) (*ecr.ListTagsForResourceOutput, error) {
 		name := aws.ToString(in.ResourceArn)
 		if i := strings.Index(name, ":repository/"); i >= 0 {
 			name = name[i+len(":repository/"):]
@@ -201,8 +201,8 @@ func (c *ECR) ListTagsForResource(_ context.Context, in *ecr.ListTagsForResource
 
 // GetRepositoryPolicy answers RepositoryPolicyNotFoundException when the
 // repository has none.
-func (c *ECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
-	return ecrRepo(c, "GetRepositoryPolicy", in, in.RepositoryName, func(r *registry, repo *repository, cl Call) (*ecr.GetRepositoryPolicyOutput, error) {
+func (c *ECR) GetRepositoryPolicy(ctx context.Context, in *ecr.GetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
+	return ecrRepo(ctx, c, "GetRepositoryPolicy", in, in.RepositoryName, func(r *registry, repo *repository, cl Call) (*ecr.GetRepositoryPolicyOutput, error) {
 		if repo.policy == "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.RepositoryPolicyNotFoundException{Message: aws.String(fmt.Sprintf(
 				"Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", repo.name, c.account))})
@@ -213,8 +213,8 @@ func (c *ECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPolicy
 
 // SetRepositoryPolicy refuses a policy naming a role or user that does not
 // exist in an account the fake knows ("Principal not found").
-func (c *ECR) SetRepositoryPolicy(_ context.Context, in *ecr.SetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error) {
-	return ecrRepo(c, "SetRepositoryPolicy", in, in.RepositoryName, func(r *registry, repo *repository, cl Call) (*ecr.SetRepositoryPolicyOutput, error) {
+func (c *ECR) SetRepositoryPolicy(ctx context.Context, in *ecr.SetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error) {
+	return ecrRepo(ctx, c, "SetRepositoryPolicy", in, in.RepositoryName, func(r *registry, repo *repository, cl Call) (*ecr.SetRepositoryPolicyOutput, error) {
 		doc := aws.ToString(in.PolicyText)
 		if msg := c.f.checkDocument(doc, nil); msg != "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.InvalidParameterException{Message: aws.String(
@@ -228,8 +228,8 @@ func (c *ECR) SetRepositoryPolicy(_ context.Context, in *ecr.SetRepositoryPolicy
 
 // DeleteRepositoryPolicy answers RepositoryPolicyNotFoundException when
 // there is none.
-func (c *ECR) DeleteRepositoryPolicy(_ context.Context, in *ecr.DeleteRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.DeleteRepositoryPolicyOutput, error) {
-	return ecrRepo(c, "DeleteRepositoryPolicy", in, in.RepositoryName, func(r *registry, repo *repository, cl Call) (*ecr.DeleteRepositoryPolicyOutput, error) {
+func (c *ECR) DeleteRepositoryPolicy(ctx context.Context, in *ecr.DeleteRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.DeleteRepositoryPolicyOutput, error) {
+	return ecrRepo(ctx, c, "DeleteRepositoryPolicy", in, in.RepositoryName, func(r *registry, repo *repository, cl Call) (*ecr.DeleteRepositoryPolicyOutput, error) {
 		if repo.policy == "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.RepositoryPolicyNotFoundException{Message: aws.String("Repository policy does not exist")})
 		}
@@ -241,8 +241,8 @@ func (c *ECR) DeleteRepositoryPolicy(_ context.Context, in *ecr.DeleteRepository
 }
 
 // GetRegistryPolicy answers RegistryPolicyNotFoundException when there is none.
-func (c *ECR) GetRegistryPolicy(_ context.Context, in *ecr.GetRegistryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRegistryPolicyOutput, error) {
-	return ecrServe(c, "GetRegistryPolicy", in, func(r *registry, cl Call) (*ecr.GetRegistryPolicyOutput, error) {
+func (c *ECR) GetRegistryPolicy(ctx context.Context, in *ecr.GetRegistryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRegistryPolicyOutput, error) {
+	return ecrServe(ctx, c, "GetRegistryPolicy", in, func(r *registry, cl Call) (*ecr.GetRegistryPolicyOutput, error) {
 		if r.policy == "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.RegistryPolicyNotFoundException{Message: aws.String(
 				fmt.Sprintf("Registry policy does not exist in the registry with id '%s'", c.account))})
@@ -259,8 +259,8 @@ const ptcService = "pullthroughcache.ecr.amazonaws.com"
 // credential secret is gone, or its custom role does not exist or does not
 // trust the pull-through-cache service with sts:AssumeRole (conditions are
 // not evaluated here; the local AWS evaluates them).
-func (c *ECR) ValidatePullThroughCacheRule(_ context.Context, in *ecr.ValidatePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.ValidatePullThroughCacheRuleOutput, error) {
-	return ecrRule(c, "ValidatePullThroughCacheRule", in, in.EcrRepositoryPrefix, func(_ *registry, rule ecrtypes.PullThroughCacheRule, _ Call) (*ecr.ValidatePullThroughCacheRuleOutput, error) {
+func (c *ECR) ValidatePullThroughCacheRule(ctx context.Context, in *ecr.ValidatePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.ValidatePullThroughCacheRuleOutput, error) {
+	return ecrRule(ctx, c, "ValidatePullThroughCacheRule", in, in.EcrRepositoryPrefix, func(_ *registry, rule ecrtypes.PullThroughCacheRule, _ Call) (*ecr.ValidatePullThroughCacheRuleOutput, error) {
 		out := &ecr.ValidatePullThroughCacheRuleOutput{EcrRepositoryPrefix: rule.EcrRepositoryPrefix, UpstreamRegistryUrl: rule.UpstreamRegistryUrl,
 			CredentialArn: rule.CredentialArn, CustomRoleArn: rule.CustomRoleArn, UpstreamRepositoryPrefix: rule.UpstreamRepositoryPrefix, RegistryId: aws.String(c.account)}
 		failure := ""
@@ -304,8 +304,8 @@ func (f *AWS) roleFailure(arn string) string {
 
 // ecrRule answers one ECR call about the rule with prefix with fn, or
 // PullThroughCacheRuleNotFoundException when there is no such rule.
-func ecrRule[O any](c *ECR, op string, in any, prefix *string, fn func(*registry, ecrtypes.PullThroughCacheRule, Call) (*O, error)) (*O, error) {
-	return ecrServe(c, op, in, func(r *registry, cl Call) (*O, error) {
+func ecrRule[O any](ctx context.Context, c *ECR, op string, in any, prefix *string, fn func(*registry, ecrtypes.PullThroughCacheRule, Call) (*O, error)) (*O, error) {
+	return ecrServe(ctx, c, op, in, func(r *registry, cl Call) (*O, error) {
 		rule, err := c.rule(r, cl, aws.ToString(prefix))
 		if err != nil {
 			return nil, err
@@ -331,8 +331,8 @@ var v1Actions = map[string]bool{"ecr:replicateimage": true, "ecr:batchimportupst
 // PutRegistryPolicy refuses ("Invalid registry policy provided") a document
 // naming a role or user that does not exist in an account the fake knows,
 // and, in a V1-scoped registry, one with actions V1 does not enforce.
-func (c *ECR) PutRegistryPolicy(_ context.Context, in *ecr.PutRegistryPolicyInput, _ ...func(*ecr.Options)) (*ecr.PutRegistryPolicyOutput, error) {
-	return ecrServe(c, "PutRegistryPolicy", in, func(r *registry, cl Call) (*ecr.PutRegistryPolicyOutput, error) {
+func (c *ECR) PutRegistryPolicy(ctx context.Context, in *ecr.PutRegistryPolicyInput, _ ...func(*ecr.Options)) (*ecr.PutRegistryPolicyOutput, error) {
+	return ecrServe(ctx, c, "PutRegistryPolicy", in, func(r *registry, cl Call) (*ecr.PutRegistryPolicyOutput, error) {
 		doc := aws.ToString(in.PolicyText)
 		var onlyV1 map[string]bool
 		if r.scope == "V1" {
@@ -348,8 +348,8 @@ func (c *ECR) PutRegistryPolicy(_ context.Context, in *ecr.PutRegistryPolicyInpu
 }
 
 // DeleteRegistryPolicy answers RegistryPolicyNotFoundException when there is none.
-func (c *ECR) DeleteRegistryPolicy(_ context.Context, in *ecr.DeleteRegistryPolicyInput, _ ...func(*ecr.Options)) (*ecr.DeleteRegistryPolicyOutput, error) {
-	return ecrServe(c, "DeleteRegistryPolicy", in, func(r *registry, cl Call) (*ecr.DeleteRegistryPolicyOutput, error) {
+func (c *ECR) DeleteRegistryPolicy(ctx context.Context, in *ecr.DeleteRegistryPolicyInput, _ ...func(*ecr.Options)) (*ecr.DeleteRegistryPolicyOutput, error) {
+	return ecrServe(ctx, c, "DeleteRegistryPolicy", in, func(r *registry, cl Call) (*ecr.DeleteRegistryPolicyOutput, error) {
 		if r.policy == "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.RegistryPolicyNotFoundException{Message: aws.String("Registry policy does not exist")})
 		}
@@ -363,8 +363,8 @@ func (c *ECR) DeleteRegistryPolicy(_ context.Context, in *ecr.DeleteRegistryPoli
 const scopeSetting = "REGISTRY_POLICY_SCOPE"
 
 // GetAccountSetting answers the registry policy scope.
-func (c *ECR) GetAccountSetting(_ context.Context, in *ecr.GetAccountSettingInput, _ ...func(*ecr.Options)) (*ecr.GetAccountSettingOutput, error) {
-	return ecrServe(c, "GetAccountSetting", in, func(r *registry, cl Call) (*ecr.GetAccountSettingOutput, error) {
+func (c *ECR) GetAccountSetting(ctx context.Context, in *ecr.GetAccountSettingInput, _ ...func(*ecr.Options)) (*ecr.GetAccountSettingOutput, error) {
+	return ecrServe(ctx, c, "GetAccountSetting", in, func(r *registry, cl Call) (*ecr.GetAccountSettingOutput, error) {
 		if aws.ToString(in.Name) != scopeSetting {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.ValidationException{Message: aws.String("unknown account setting " + aws.ToString(in.Name))})
 		}
@@ -373,8 +373,8 @@ func (c *ECR) GetAccountSetting(_ context.Context, in *ecr.GetAccountSettingInpu
 }
 
 // PutAccountSetting sets the registry policy scope (V1 or V2).
-func (c *ECR) PutAccountSetting(_ context.Context, in *ecr.PutAccountSettingInput, _ ...func(*ecr.Options)) (*ecr.PutAccountSettingOutput, error) {
-	return ecrServe(c, "PutAccountSetting", in, func(r *registry, cl Call) (*ecr.PutAccountSettingOutput, error) {
+func (c *ECR) PutAccountSetting(ctx context.Context, in *ecr.PutAccountSettingInput, _ ...func(*ecr.Options)) (*ecr.PutAccountSettingOutput, error) {
+	return ecrServe(ctx, c, "PutAccountSetting", in, func(r *registry, cl Call) (*ecr.PutAccountSettingOutput, error) {
 		v := aws.ToString(in.Value)
 		if aws.ToString(in.Name) != scopeSetting || (v != "V1" && v != "V2") {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.ValidationException{Message: aws.String(fmt.Sprintf("invalid account setting %s=%s", aws.ToString(in.Name), v))})
@@ -387,8 +387,8 @@ func (c *ECR) PutAccountSetting(_ context.Context, in *ecr.PutAccountSettingInpu
 
 // DescribePullThroughCacheRules lists the rules (those with the given
 // prefixes: PullThroughCacheRuleNotFoundException when one is missing).
-func (c *ECR) DescribePullThroughCacheRules(_ context.Context, in *ecr.DescribePullThroughCacheRulesInput, _ ...func(*ecr.Options)) (*ecr.DescribePullThroughCacheRulesOutput, error) {
-	return ecrServe(c, "DescribePullThroughCacheRules", in, func(r *registry, cl Call) (*ecr.DescribePullThroughCacheRulesOutput, error) {
+func (c *ECR) DescribePullThroughCacheRules(ctx context.Context, in *ecr.DescribePullThroughCacheRulesInput, _ ...func(*ecr.Options)) (*ecr.DescribePullThroughCacheRulesOutput, error) {
+	return ecrServe(ctx, c, "DescribePullThroughCacheRules", in, func(r *registry, cl Call) (*ecr.DescribePullThroughCacheRulesOutput, error) {
 		prefixes := in.EcrRepositoryPrefixes
 		if len(prefixes) == 0 {
 			prefixes = sortedKeys(r.rules)
@@ -410,8 +410,8 @@ var prefixPattern = regexp.MustCompile(`^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z
 // CreatePullThroughCacheRule answers PullThroughCacheRuleAlreadyExistsException
 // for a taken prefix and SecretNotFoundException for a credential that is
 // not the full ARN of a secret in the registry's account and region.
-func (c *ECR) CreatePullThroughCacheRule(_ context.Context, in *ecr.CreatePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.CreatePullThroughCacheRuleOutput, error) {
-	return ecrServe(c, "CreatePullThroughCacheRule", in, func(r *registry, cl Call) (*ecr.CreatePullThroughCacheRuleOutput, error) {
+func (c *ECR) CreatePullThroughCacheRule(ctx context.Context, in *ecr.CreatePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.CreatePullThroughCacheRuleOutput, error) {
+	return ecrServe(ctx, c, "CreatePullThroughCacheRule", in, func(r *registry, cl Call) (*ecr.CreatePullThroughCacheRuleOutput, error) {
 		p := aws.ToString(in.EcrRepositoryPrefix)
 		if !prefixPattern.MatchString(p) || len(p) < 2 || len(p) > 30 {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'ecrRepositoryPrefix'")})
@@ -439,8 +439,8 @@ func (c *ECR) CreatePullThroughCacheRule(_ context.Context, in *ecr.CreatePullTh
 
 // UpdatePullThroughCacheRule sets a rule's credential or role; it refuses a
 // call with neither, as ECR does.
-func (c *ECR) UpdatePullThroughCacheRule(_ context.Context, in *ecr.UpdatePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.UpdatePullThroughCacheRuleOutput, error) {
-	return ecrRule(c, "UpdatePullThroughCacheRule", in, in.EcrRepositoryPrefix, func(r *registry, rule ecrtypes.PullThroughCacheRule, cl Call) (*ecr.UpdatePullThroughCacheRuleOutput, error) {
+func (c *ECR) UpdatePullThroughCacheRule(ctx context.Context, in *ecr.UpdatePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.UpdatePullThroughCacheRuleOutput, error) {
+	return ecrRule(ctx, c, "UpdatePullThroughCacheRule", in, in.EcrRepositoryPrefix, func(r *registry, rule ecrtypes.PullThroughCacheRule, cl Call) (*ecr.UpdatePullThroughCacheRuleOutput, error) {
 		p := aws.ToString(in.EcrRepositoryPrefix)
 		if in.CredentialArn == nil && in.CustomRoleArn == nil {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &ecrtypes.InvalidParameterException{Message: aws.String("Please set either credential arn or role arn")})
@@ -462,8 +462,8 @@ func (c *ECR) UpdatePullThroughCacheRule(_ context.Context, in *ecr.UpdatePullTh
 
 // DeletePullThroughCacheRule answers PullThroughCacheRuleNotFoundException
 // for a prefix without a rule.
-func (c *ECR) DeletePullThroughCacheRule(_ context.Context, in *ecr.DeletePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.DeletePullThroughCacheRuleOutput, error) {
-	return ecrRule(c, "DeletePullThroughCacheRule", in, in.EcrRepositoryPrefix, func(r *registry, rule ecrtypes.PullThroughCacheRule, cl Call) (*ecr.DeletePullThroughCacheRuleOutput, error) {
+func (c *ECR) DeletePullThroughCacheRule(ctx context.Context, in *ecr.DeletePullThroughCacheRuleInput, _ ...func(*ecr.Options)) (*ecr.DeletePullThroughCacheRuleOutput, error) {
+	return ecrRule(ctx, c, "DeletePullThroughCacheRule", in, in.EcrRepositoryPrefix, func(r *registry, rule ecrtypes.PullThroughCacheRule, cl Call) (*ecr.DeletePullThroughCacheRuleOutput, error) {
 		p := aws.ToString(in.EcrRepositoryPrefix)
 		delete(r.rules, p)
 		c.f.wrote(cl, p)

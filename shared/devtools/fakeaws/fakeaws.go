@@ -17,10 +17,13 @@
 // make test; this fake exists so the engine's decisions can be tested in
 // milliseconds without Python.
 //
-// Every call is counted (Calls) and may be refused (Deny, Unassumable, Fail).
+// Every call is counted (Calls) and may be refused (Deny, Unassumable, Fail)
+// or have its answer lost after it acted (Lose). A call whose context is
+// done is not sent, as the SDK sends none.
 package fakeaws
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -45,6 +48,7 @@ type AWS struct {
 	deny        map[string]bool
 	unassumable map[string]string
 	fail        []func(Call) error
+	lose        []func(Call) error
 	latency     func(Call) time.Duration
 	requests    int
 }
@@ -54,6 +58,9 @@ type Call struct {
 	Account, Region, Service, Operation string
 	// Input is the SDK input struct (e.g. *ecr.PutRegistryPolicyInput).
 	Input any
+	// Context is the call's context: a hook can read what the caller
+	// sent it under (the lease a write is fenced by: lease.FromContext).
+	Context context.Context
 }
 
 // New returns an empty AWS in the "aws" partition.
@@ -114,6 +121,16 @@ func (f *AWS) Fail(hook func(Call) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail = append(f.fail, hook)
+}
+
+// Lose adds a hook run after every call that was answered (its effect, if
+// any, is in the fake): a non-nil error is returned instead of the answer, as
+// when the connection drops after AWS acted, or the process dies right after
+// sending the call. Build it as for Fail.
+func (f *AWS) Lose(hook func(Call) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lose = append(f.lose, hook)
 }
 
 // Latency makes every call wait as long as fn says before it is answered,
@@ -180,14 +197,31 @@ func (f *AWS) enter(c Call) error {
 	}
 	for _, h := range f.fail {
 		if err := h(c); err != nil {
-			var op *smithy.OperationError
-			if asOperationError(err, &op) {
-				return err
-			}
-			return f.refuse(c, http.StatusBadRequest, err)
+			return f.hookError(c, err)
 		}
 	}
+	if err := c.Context.Err(); err != nil {
+		// A hook held the call (a paused process) until its context ended.
+		return notSent(c, err)
+	}
 	return nil
+}
+
+// hookError is a Fail or Lose hook's error as the SDK returns it: as it is
+// when it is already an operation error, else wrapped as a refusal. f.mu must
+// be held.
+func (f *AWS) hookError(c Call, err error) error {
+	var op *smithy.OperationError
+	if asOperationError(err, &op) {
+		return err
+	}
+	return f.refuse(c, http.StatusBadRequest, err)
+}
+
+// notSent is the SDK's error for a call whose context ended before it was
+// sent.
+func notSent(c Call, err error) error {
+	return &smithy.OperationError{ServiceID: c.Service, OperationName: c.Operation, Err: &smithyhttp.RequestSendError{Err: err}}
 }
 
 // scope is where a client acts: an account and, for regional services, a
@@ -197,14 +231,21 @@ type scope struct {
 	account, region string
 }
 
-func (s scope) call(service, operation string, in any) Call {
-	return Call{Account: s.account, Region: s.region, Service: service, Operation: operation, Input: in}
+func (s scope) call(ctx context.Context, service, operation string, in any) Call {
+	return Call{Account: s.account, Region: s.region, Service: service, Operation: operation, Input: in, Context: ctx}
 }
 
-// serve runs one call under the fake's lock: counted, refused when Deny,
-// Unassumable or a Fail hook says so, else answered by fn with the state
-// the call acts on.
+// serve runs one call under the fake's lock: not sent when its context is
+// done; else counted, refused when Deny, Unassumable or a Fail hook says so,
+// else answered by fn with the state the call acts on, and that answer
+// replaced when a Lose hook says so.
 func serve[S, O any](f *AWS, cl Call, state func() S, fn func(S, Call) (*O, error)) (*O, error) {
+	if cl.Context == nil {
+		cl.Context = context.Background()
+	}
+	if err := cl.Context.Err(); err != nil {
+		return nil, notSent(cl, err)
+	}
 	f.mu.Lock()
 	latency := f.latency
 	f.mu.Unlock()
@@ -216,7 +257,13 @@ func serve[S, O any](f *AWS, cl Call, state func() S, fn func(S, Call) (*O, erro
 	if err := f.enter(cl); err != nil {
 		return nil, err
 	}
-	return fn(state(), cl)
+	out, err := fn(state(), cl)
+	for _, h := range f.lose {
+		if lerr := h(cl); lerr != nil {
+			return nil, f.hookError(cl, lerr)
+		}
+	}
+	return out, err
 }
 
 // wrote records a successful write. f.mu must be held.

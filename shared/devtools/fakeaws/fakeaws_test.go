@@ -178,3 +178,44 @@ func TestRoleInlinePoliciesShareTheLimit(t *testing.T) {
 		t.Errorf("inline policies %v: the refused one was stored", inline)
 	}
 }
+
+// A call whose context ended is not sent (not counted, nothing written), as
+// the SDK sends none; a Lose hook's error replaces the answer of a call that
+// acted, so a caller sees an error for a write AWS holds; a Fail hook sees
+// the call's context (a write's lease, for a check).
+func TestLostAnswersAndEndedContexts(t *testing.T) {
+	f := New()
+	f.CreateRepository("111111111111", "us-east-1", "app", nil)
+	e := f.ECR("111111111111", "us-east-1")
+	doc := `{"Version":"2012-10-17","Statement":[]}`
+	set := &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("app"), PolicyText: aws.String(doc)}
+
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.SetRepositoryPolicy(ended, set); !errors.Is(err, context.Canceled) || !awsapi.Unanswered(err) {
+		t.Errorf("a call under an ended context: %v, want context.Canceled, unanswered", err)
+	}
+	if n := f.Calls("ECR", "SetRepositoryPolicy"); n != 0 || f.RepositoryPolicy("111111111111", "us-east-1", "app") != "" {
+		t.Errorf("%d calls counted, policy %q: want none sent", n, f.RepositoryPolicy("111111111111", "us-east-1", "app"))
+	}
+
+	type key struct{}
+	var seen any
+	f.Fail(func(c Call) error {
+		seen = c.Context.Value(key{})
+		return nil
+	})
+	f.Lose(func(c Call) error {
+		if c.Operation == "SetRepositoryPolicy" {
+			return &smithy.OperationError{ServiceID: c.Service, OperationName: c.Operation, Err: errors.New("connection reset by peer")}
+		}
+		return nil
+	})
+	_, err := e.SetRepositoryPolicy(context.WithValue(context.Background(), key{}, "lease"), set)
+	if err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Errorf("a write whose answer was lost: %v, want the hook's error", err)
+	}
+	if got := f.RepositoryPolicy("111111111111", "us-east-1", "app"); got != doc || seen != "lease" {
+		t.Errorf("policy %q, the hook saw %v: want the write done and the call's context seen", got, seen)
+	}
+}

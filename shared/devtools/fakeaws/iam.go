@@ -92,8 +92,8 @@ func (f *AWS) IAM(account string) *IAM { return &IAM{scope{f: f, account: accoun
 type IAM struct{ scope }
 
 // iamServe answers one IAM call of c's account with fn.
-func iamServe[O any](c *IAM, op string, in any, fn func(*account, Call) (*O, error)) (*O, error) {
-	return serve(c.f, c.call("IAM", op, in), func() *account { return c.f.acct(c.account) }, fn)
+func iamServe[O any](ctx context.Context, c *IAM, op string, in any, fn func(*account, Call) (*O, error)) (*O, error) {
+	return serve(c.f, c.call(ctx, "IAM", op, in), func() *account { return c.f.acct(c.account) }, fn)
 }
 
 func (c *IAM) noSuch(cl Call, what, name string) error {
@@ -102,8 +102,8 @@ func (c *IAM) noSuch(cl Call, what, name string) error {
 
 // iamRole answers one IAM call about the role name with fn, or
 // NoSuchEntityException when there is no such role.
-func iamRole[O any](c *IAM, op string, in any, name *string, fn func(*account, *role, Call) (*O, error)) (*O, error) {
-	return iamServe(c, op, in, func(a *account, cl Call) (*O, error) {
+func iamRole[O any](ctx context.Context, c *IAM, op string, in any, name *string, fn func(*account, *role, Call) (*O, error)) (*O, error) {
+	return iamServe(ctx, c, op, in, func(a *account, cl Call) (*O, error) {
 		r, ok := a.roles[aws.ToString(name)]
 		if !ok {
 			return nil, c.noSuch(cl, "role", aws.ToString(name))
@@ -125,15 +125,15 @@ func (r *role) sdk() *iamtypes.Role {
 func malformed(doc string) bool { return !json.Valid([]byte(doc)) }
 
 // GetRole answers NoSuchEntityException for a role that does not exist.
-func (c *IAM) GetRole(_ context.Context, in *iam.GetRoleInput, _ ...func(*iam.Options)) (*iam.GetRoleOutput, error) {
-	return iamRole(c, "GetRole", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.GetRoleOutput, error) {
+func (c *IAM) GetRole(ctx context.Context, in *iam.GetRoleInput, _ ...func(*iam.Options)) (*iam.GetRoleOutput, error) {
+	return iamRole(ctx, c, "GetRole", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.GetRoleOutput, error) {
 		return &iam.GetRoleOutput{Role: r.sdk()}, nil
 	})
 }
 
 // GetUser answers NoSuchEntityException for a user that does not exist.
-func (c *IAM) GetUser(_ context.Context, in *iam.GetUserInput, _ ...func(*iam.Options)) (*iam.GetUserOutput, error) {
-	return iamServe(c, "GetUser", in, func(a *account, cl Call) (*iam.GetUserOutput, error) {
+func (c *IAM) GetUser(ctx context.Context, in *iam.GetUserInput, _ ...func(*iam.Options)) (*iam.GetUserOutput, error) {
+	return iamServe(ctx, c, "GetUser", in, func(a *account, cl Call) (*iam.GetUserOutput, error) {
 		name := aws.ToString(in.UserName)
 		if !a.users[name] {
 			return nil, c.noSuch(cl, "user", name)
@@ -144,8 +144,8 @@ func (c *IAM) GetUser(_ context.Context, in *iam.GetUserInput, _ ...func(*iam.Op
 
 // GetRolePolicy answers NoSuchEntityException when the role or the policy
 // does not exist.
-func (c *IAM) GetRolePolicy(_ context.Context, in *iam.GetRolePolicyInput, _ ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error) {
-	return iamRole(c, "GetRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.GetRolePolicyOutput, error) {
+func (c *IAM) GetRolePolicy(ctx context.Context, in *iam.GetRolePolicyInput, _ ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error) {
+	return iamRole(ctx, c, "GetRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.GetRolePolicyOutput, error) {
 		doc, ok := r.inline[aws.ToString(in.PolicyName)]
 		if !ok {
 			return nil, c.noSuch(cl, "role policy", aws.ToString(in.PolicyName))
@@ -156,8 +156,8 @@ func (c *IAM) GetRolePolicy(_ context.Context, in *iam.GetRolePolicyInput, _ ...
 
 // CreateRole answers EntityAlreadyExistsException for a taken name and
 // MalformedPolicyDocumentException for a trust policy that is not JSON.
-func (c *IAM) CreateRole(_ context.Context, in *iam.CreateRoleInput, _ ...func(*iam.Options)) (*iam.CreateRoleOutput, error) {
-	return iamServe(c, "CreateRole", in, func(a *account, cl Call) (*iam.CreateRoleOutput, error) {
+func (c *IAM) CreateRole(ctx context.Context, in *iam.CreateRoleInput, _ ...func(*iam.Options)) (*iam.CreateRoleOutput, error) {
+	return iamServe(ctx, c, "CreateRole", in, func(a *account, cl Call) (*iam.CreateRoleOutput, error) {
 		name := aws.ToString(in.RoleName)
 		if _, ok := a.roles[name]; ok {
 			return nil, c.f.refuse(cl, http.StatusConflict, &iamtypes.EntityAlreadyExistsException{Message: aws.String("Role with name " + name + " already exists.")})
@@ -179,8 +179,8 @@ func (c *IAM) CreateRole(_ context.Context, in *iam.CreateRoleInput, _ ...func(*
 }
 
 // UpdateAssumeRolePolicy replaces a role's trust policy.
-func (c *IAM) UpdateAssumeRolePolicy(_ context.Context, in *iam.UpdateAssumeRolePolicyInput, _ ...func(*iam.Options)) (*iam.UpdateAssumeRolePolicyOutput, error) {
-	return iamRole(c, "UpdateAssumeRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.UpdateAssumeRolePolicyOutput, error) {
+func (c *IAM) UpdateAssumeRolePolicy(ctx context.Context, in *iam.UpdateAssumeRolePolicyInput, _ ...func(*iam.Options)) (*iam.UpdateAssumeRolePolicyOutput, error) {
+	return iamRole(ctx, c, "UpdateAssumeRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.UpdateAssumeRolePolicyOutput, error) {
 		if malformed(aws.ToString(in.PolicyDocument)) {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &iamtypes.MalformedPolicyDocumentException{Message: aws.String("This policy contains invalid Json")})
 		}
@@ -191,8 +191,8 @@ func (c *IAM) UpdateAssumeRolePolicy(_ context.Context, in *iam.UpdateAssumeRole
 }
 
 // PutRolePermissionsBoundary sets a role's permissions boundary.
-func (c *IAM) PutRolePermissionsBoundary(_ context.Context, in *iam.PutRolePermissionsBoundaryInput, _ ...func(*iam.Options)) (*iam.PutRolePermissionsBoundaryOutput, error) {
-	return iamRole(c, "PutRolePermissionsBoundary", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.PutRolePermissionsBoundaryOutput, error) {
+func (c *IAM) PutRolePermissionsBoundary(ctx context.Context, in *iam.PutRolePermissionsBoundaryInput, _ ...func(*iam.Options)) (*iam.PutRolePermissionsBoundaryOutput, error) {
+	return iamRole(ctx, c, "PutRolePermissionsBoundary", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.PutRolePermissionsBoundaryOutput, error) {
 		r.boundary = aws.ToString(in.PermissionsBoundary)
 		c.f.wrote(cl, r.name)
 		return &iam.PutRolePermissionsBoundaryOutput{}, nil
@@ -201,8 +201,8 @@ func (c *IAM) PutRolePermissionsBoundary(_ context.Context, in *iam.PutRolePermi
 
 // PutRolePolicy stores a role's inline policy; LimitExceededException when
 // the role's inline policies together would pass RoleInlinePolicyLimit.
-func (c *IAM) PutRolePolicy(_ context.Context, in *iam.PutRolePolicyInput, _ ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
-	return iamRole(c, "PutRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.PutRolePolicyOutput, error) {
+func (c *IAM) PutRolePolicy(ctx context.Context, in *iam.PutRolePolicyInput, _ ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
+	return iamRole(ctx, c, "PutRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.PutRolePolicyOutput, error) {
 		if malformed(aws.ToString(in.PolicyDocument)) {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &iamtypes.MalformedPolicyDocumentException{Message: aws.String("This policy contains invalid Json")})
 		}
@@ -243,8 +243,8 @@ func nonSpace(s string) int {
 }
 
 // DeleteRolePolicy answers NoSuchEntityException when there is no such policy.
-func (c *IAM) DeleteRolePolicy(_ context.Context, in *iam.DeleteRolePolicyInput, _ ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error) {
-	return iamRole(c, "DeleteRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.DeleteRolePolicyOutput, error) {
+func (c *IAM) DeleteRolePolicy(ctx context.Context, in *iam.DeleteRolePolicyInput, _ ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error) {
+	return iamRole(ctx, c, "DeleteRolePolicy", in, in.RoleName, func(a *account, r *role, cl Call) (*iam.DeleteRolePolicyOutput, error) {
 		name := aws.ToString(in.PolicyName)
 		if _, ok := r.inline[name]; !ok {
 			return nil, c.noSuch(cl, "role policy", name)
@@ -290,8 +290,8 @@ type SecretsManager struct{ scope }
 
 // DescribeSecret finds a secret by name or full ARN; ResourceNotFoundException
 // otherwise.
-func (c *SecretsManager) DescribeSecret(_ context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	return serve(c.f, c.call("Secrets Manager", "DescribeSecret", in), func() map[string]string { return c.f.acct(c.account).secrets[c.region] }, func(secrets map[string]string, cl Call) (*secretsmanager.DescribeSecretOutput, error) {
+func (c *SecretsManager) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
+	return serve(c.f, c.call(ctx, "Secrets Manager", "DescribeSecret", in), func() map[string]string { return c.f.acct(c.account).secrets[c.region] }, func(secrets map[string]string, cl Call) (*secretsmanager.DescribeSecretOutput, error) {
 		id := aws.ToString(in.SecretId)
 		for name, arn := range secrets {
 			if id == name || id == arn {

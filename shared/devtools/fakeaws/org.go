@@ -81,8 +81,8 @@ type Organizations struct{ f *AWS }
 
 // orgServe answers one Organizations call with fn, or
 // AWSOrganizationsNotInUseException before Organization was called.
-func orgServe[O any](c *Organizations, op string, in any, fn func(*organization, Call) (*O, error)) (*O, error) {
-	cl := Call{Service: "Organizations", Operation: op, Input: in}
+func orgServe[O any](ctx context.Context, c *Organizations, op string, in any, fn func(*organization, Call) (*O, error)) (*O, error) {
+	cl := Call{Service: "Organizations", Operation: op, Input: in, Context: ctx}
 	return serve(c.f, cl, func() *organization { return c.f.org }, func(o *organization, cl Call) (*O, error) {
 		if o == nil {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &orgtypes.AWSOrganizationsNotInUseException{Message: aws.String("Your account is not a member of an organization.")})
@@ -92,16 +92,16 @@ func orgServe[O any](c *Organizations, op string, in any, fn func(*organization,
 }
 
 // DescribeOrganization answers the organization's id and management account.
-func (c *Organizations) DescribeOrganization(_ context.Context, in *organizations.DescribeOrganizationInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error) {
-	return orgServe(c, "DescribeOrganization", in, func(o *organization, cl Call) (*organizations.DescribeOrganizationOutput, error) {
+func (c *Organizations) DescribeOrganization(ctx context.Context, in *organizations.DescribeOrganizationInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error) {
+	return orgServe(ctx, c, "DescribeOrganization", in, func(o *organization, cl Call) (*organizations.DescribeOrganizationOutput, error) {
 		return &organizations.DescribeOrganizationOutput{Organization: &orgtypes.Organization{Id: aws.String(o.id), MasterAccountId: aws.String(o.management)}}, nil
 	})
 }
 
 // DescribeAccount answers AccountNotFoundException for an account outside
 // the organization.
-func (c *Organizations) DescribeAccount(_ context.Context, in *organizations.DescribeAccountInput, _ ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error) {
-	return orgServe(c, "DescribeAccount", in, func(o *organization, cl Call) (*organizations.DescribeAccountOutput, error) {
+func (c *Organizations) DescribeAccount(ctx context.Context, in *organizations.DescribeAccountInput, _ ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error) {
+	return orgServe(ctx, c, "DescribeAccount", in, func(o *organization, cl Call) (*organizations.DescribeAccountOutput, error) {
 		a, ok := o.accounts[aws.ToString(in.AccountId)]
 		if !ok {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &orgtypes.AccountNotFoundException{Message: aws.String("You specified an account that doesn't exist.")})
@@ -111,8 +111,8 @@ func (c *Organizations) DescribeAccount(_ context.Context, in *organizations.Des
 }
 
 // ListParents answers an account's or OU's parent.
-func (c *Organizations) ListParents(_ context.Context, in *organizations.ListParentsInput, _ ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
-	return orgServe(c, "ListParents", in, func(o *organization, cl Call) (*organizations.ListParentsOutput, error) {
+func (c *Organizations) ListParents(ctx context.Context, in *organizations.ListParentsInput, _ ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
+	return orgServe(ctx, c, "ListParents", in, func(o *organization, cl Call) (*organizations.ListParentsOutput, error) {
 		p, ok := o.parent[aws.ToString(in.ChildId)]
 		if !ok {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &orgtypes.ChildNotFoundException{Message: aws.String("We can't find an organizational unit (OU) or AWS account with the ChildId that you specified.")})
@@ -126,15 +126,15 @@ func (c *Organizations) ListParents(_ context.Context, in *organizations.ListPar
 }
 
 // ListRoots answers the one root.
-func (c *Organizations) ListRoots(_ context.Context, in *organizations.ListRootsInput, _ ...func(*organizations.Options)) (*organizations.ListRootsOutput, error) {
-	return orgServe(c, "ListRoots", in, func(o *organization, cl Call) (*organizations.ListRootsOutput, error) {
+func (c *Organizations) ListRoots(ctx context.Context, in *organizations.ListRootsInput, _ ...func(*organizations.Options)) (*organizations.ListRootsOutput, error) {
+	return orgServe(ctx, c, "ListRoots", in, func(o *organization, cl Call) (*organizations.ListRootsOutput, error) {
 		return &organizations.ListRootsOutput{Roots: []orgtypes.Root{{Id: aws.String(o.root), Name: aws.String("Root")}}}, nil
 	})
 }
 
 // ListOrganizationalUnitsForParent lists the OUs under a root or OU (one page).
-func (c *Organizations) ListOrganizationalUnitsForParent(_ context.Context, in *organizations.ListOrganizationalUnitsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
-	return orgServe(c, "ListOrganizationalUnitsForParent", in, func(o *organization, cl Call) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
+func (c *Organizations) ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
+	return orgServe(ctx, c, "ListOrganizationalUnitsForParent", in, func(o *organization, cl Call) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
 		out := &organizations.ListOrganizationalUnitsForParentOutput{}
 		for _, id := range sortedKeys(o.ous) {
 			if o.parent[id] == aws.ToString(in.ParentId) {
@@ -146,8 +146,8 @@ func (c *Organizations) ListOrganizationalUnitsForParent(_ context.Context, in *
 }
 
 // ListAccountsForParent lists the accounts directly under a root or OU (one page).
-func (c *Organizations) ListAccountsForParent(_ context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
-	return orgServe(c, "ListAccountsForParent", in, func(o *organization, cl Call) (*organizations.ListAccountsForParentOutput, error) {
+func (c *Organizations) ListAccountsForParent(ctx context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
+	return orgServe(ctx, c, "ListAccountsForParent", in, func(o *organization, cl Call) (*organizations.ListAccountsForParentOutput, error) {
 		out := &organizations.ListAccountsForParentOutput{}
 		for _, id := range sortedKeys(o.accounts) {
 			if o.parent[id] == aws.ToString(in.ParentId) {

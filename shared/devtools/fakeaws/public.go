@@ -39,15 +39,15 @@ func (f *AWS) Public(account string) *Public { return &Public{scope{f, account, 
 type Public struct{ scope }
 
 // pubServe answers one ECR Public call of c's account with fn.
-func pubServe[O any](c *Public, op string, in any, fn func(map[string]*repository, Call) (*O, error)) (*O, error) {
-	return serve(c.f, c.call("ECR PUBLIC", op, in),
+func pubServe[O any](ctx context.Context, c *Public, op string, in any, fn func(map[string]*repository, Call) (*O, error)) (*O, error) {
+	return serve(c.f, c.call(ctx, "ECR PUBLIC", op, in),
 		func() map[string]*repository { return c.f.acct(c.account).public }, fn)
 }
 
 // pubRepo answers one ECR Public call about the repository name with fn, or
 // RepositoryNotFoundException when there is no such repository.
-func pubRepo[O any](c *Public, op string, in any, name *string, fn func(*repository, Call) (*O, error)) (*O, error) {
-	return pubServe(c, op, in, func(repos map[string]*repository, cl Call) (*O, error) {
+func pubRepo[O any](ctx context.Context, c *Public, op string, in any, name *string, fn func(*repository, Call) (*O, error)) (*O, error) {
+	return pubServe(ctx, c, op, in, func(repos map[string]*repository, cl Call) (*O, error) {
 		r, err := c.repo(repos, cl, aws.ToString(name))
 		if err != nil {
 			return nil, err
@@ -65,8 +65,8 @@ func (c *Public) repo(repos map[string]*repository, cl Call, name string) (*repo
 }
 
 // DescribeRepositories lists the public repositories (all in one page).
-func (c *Public) DescribeRepositories(_ context.Context, in *ecrpublic.DescribeRepositoriesInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.DescribeRepositoriesOutput, error) {
-	return pubServe(c, "DescribeRepositories", in, func(repos map[string]*repository, cl Call) (*ecrpublic.DescribeRepositoriesOutput, error) {
+func (c *Public) DescribeRepositories(ctx context.Context, in *ecrpublic.DescribeRepositoriesInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.DescribeRepositoriesOutput, error) {
+	return pubServe(ctx, c, "DescribeRepositories", in, func(repos map[string]*repository, cl Call) (*ecrpublic.DescribeRepositoriesOutput, error) {
 		names := in.RepositoryNames
 		if len(names) == 0 {
 			names = sortedKeys(repos)
@@ -84,8 +84,8 @@ func (c *Public) DescribeRepositories(_ context.Context, in *ecrpublic.DescribeR
 }
 
 // GetRepositoryPolicy answers RepositoryPolicyNotFoundException when there is none.
-func (c *Public) GetRepositoryPolicy(_ context.Context, in *ecrpublic.GetRepositoryPolicyInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.GetRepositoryPolicyOutput, error) {
-	return pubRepo(c, "GetRepositoryPolicy", in, in.RepositoryName, func(r *repository, cl Call) (*ecrpublic.GetRepositoryPolicyOutput, error) {
+func (c *Public) GetRepositoryPolicy(ctx context.Context, in *ecrpublic.GetRepositoryPolicyInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.GetRepositoryPolicyOutput, error) {
+	return pubRepo(ctx, c, "GetRepositoryPolicy", in, in.RepositoryName, func(r *repository, cl Call) (*ecrpublic.GetRepositoryPolicyOutput, error) {
 		if r.policy == "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &pubtypes.RepositoryPolicyNotFoundException{Message: aws.String("Repository policy does not exist")})
 		}
@@ -94,8 +94,8 @@ func (c *Public) GetRepositoryPolicy(_ context.Context, in *ecrpublic.GetReposit
 }
 
 // SetRepositoryPolicy refuses a policy naming a role or user that does not exist.
-func (c *Public) SetRepositoryPolicy(_ context.Context, in *ecrpublic.SetRepositoryPolicyInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.SetRepositoryPolicyOutput, error) {
-	return pubRepo(c, "SetRepositoryPolicy", in, in.RepositoryName, func(r *repository, cl Call) (*ecrpublic.SetRepositoryPolicyOutput, error) {
+func (c *Public) SetRepositoryPolicy(ctx context.Context, in *ecrpublic.SetRepositoryPolicyInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.SetRepositoryPolicyOutput, error) {
+	return pubRepo(ctx, c, "SetRepositoryPolicy", in, in.RepositoryName, func(r *repository, cl Call) (*ecrpublic.SetRepositoryPolicyOutput, error) {
 		doc := aws.ToString(in.PolicyText)
 		if msg := c.f.checkDocument(doc, nil); msg != "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &pubtypes.InvalidParameterException{Message: aws.String("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found' (" + msg + ")")})
@@ -107,8 +107,8 @@ func (c *Public) SetRepositoryPolicy(_ context.Context, in *ecrpublic.SetReposit
 }
 
 // DeleteRepositoryPolicy answers RepositoryPolicyNotFoundException when there is none.
-func (c *Public) DeleteRepositoryPolicy(_ context.Context, in *ecrpublic.DeleteRepositoryPolicyInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.DeleteRepositoryPolicyOutput, error) {
-	return pubRepo(c, "DeleteRepositoryPolicy", in, in.RepositoryName, func(r *repository, cl Call) (*ecrpublic.DeleteRepositoryPolicyOutput, error) {
+func (c *Public) DeleteRepositoryPolicy(ctx context.Context, in *ecrpublic.DeleteRepositoryPolicyInput, _ ...func(*ecrpublic.Options)) (*ecrpublic.DeleteRepositoryPolicyOutput, error) {
+	return pubRepo(ctx, c, "DeleteRepositoryPolicy", in, in.RepositoryName, func(r *repository, cl Call) (*ecrpublic.DeleteRepositoryPolicyOutput, error) {
 		if r.policy == "" {
 			return nil, c.f.refuse(cl, http.StatusBadRequest, &pubtypes.RepositoryPolicyNotFoundException{Message: aws.String("Repository policy does not exist")})
 		}
@@ -130,8 +130,8 @@ type Tagging struct{ scope }
 
 // GetResources lists the registry's repositories whose tags match every
 // filter (a key with any of its values, or any value when none are given).
-func (c *Tagging) GetResources(_ context.Context, in *tagging.GetResourcesInput, _ ...func(*tagging.Options)) (*tagging.GetResourcesOutput, error) {
-	return serve(c.f, c.call("Resource Groups Tagging API", "GetResources", in), func() *registry { return c.f.registry(c.account, c.region) }, func(r *registry, _ Call) (*tagging.GetResourcesOutput, error) {
+func (c *Tagging) GetResources(ctx context.Context, in *tagging.GetResourcesInput, _ ...func(*tagging.Options)) (*tagging.GetResourcesOutput, error) {
+	return serve(c.f, c.call(ctx, "Resource Groups Tagging API", "GetResources", in), func() *registry { return c.f.registry(c.account, c.region) }, func(r *registry, _ Call) (*tagging.GetResourcesOutput, error) {
 		out := &tagging.GetResourcesOutput{}
 		for _, t := range in.ResourceTypeFilters {
 			if t != "ecr" && !strings.HasPrefix(t, "ecr:") {

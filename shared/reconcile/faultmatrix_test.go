@@ -1,0 +1,940 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/plan"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// The fault matrix (TestWriteFaultMatrix): one worker unit of a member
+// registry (a V1 scope to switch, a registry policy and repository policies
+// holding foreign statements, a grant enumerating an OU's accounts, so the
+// organization is walked under the lease, a tag grant, a policy to delete,
+// PTC rules to create and one to retire, the PTC role to create), and two
+// events on documents of it (one repository policy, the registry policy:
+// the per-document protocol), are each run once cleanly, counting every
+// call they send to AWS and DynamoDB (the audit trail and the lease). Then,
+// for every k, the same job runs with its k-th call hit by one fault (it
+// dies right after AWS acted on the call; a 5xx after the SDK's retries,
+// acted on or not; throttling past the retries; its lease lapses and is
+// taken by another writer just before the call), the sweep settles what it
+// left past the stale age, and the job runs again cleanly as SQS's or
+// Lambda's retry would (a new process, every lease lapsed), followed by
+// another sweep. After each:
+//
+//   - AWS holds exactly what the clean run left, foreign statements byte for byte;
+//   - every write AWS received came while a stored pending intent for that
+//     document was in the table, and while the lease it was fenced by was
+//     still the writer's and unexpired;
+//   - no record is left pending or unknown, and each write record's outcome
+//     says what AWS held when it was stored (applied only if AWS held what
+//     it writes; failed only if it did not);
+//   - a run that answered success (SQS deletes the message, Lambda drops the
+//     event) left AWS as the clean run does and no record open.
+
+// matrixFault is what happens to the k-th call.
+type matrixFault string
+
+const (
+	// faultDies: AWS (or DynamoDB) acts on the call, its answer is lost and
+	// the process dies: nothing after it is sent.
+	faultDies matrixFault = "dies-after"
+	// faultServer: the call fails with a 5xx after the SDK's retries, not acted on.
+	faultServer matrixFault = "5xx"
+	// faultServerActed: AWS acted on the call, but its answer (after the
+	// SDK's retries) is a 5xx; the process goes on.
+	faultServerActed matrixFault = "5xx-acted"
+	// faultThrottled: the call is throttled past the SDK's retries.
+	faultThrottled matrixFault = "throttled"
+	// faultLeaseLost: the process pauses just before the call until its lease
+	// lapses, another holder takes it, then the call goes on.
+	faultLeaseLost matrixFault = "lease-lost"
+)
+
+// matrixDeclaration: in every member the PTC role, three rules (one of them
+// from the hub) and a retired one, a registry grant (a V2 registry policy,
+// the switch allowed), a repository grant by name and one by tag.
+const matrixDeclaration = `"registryPolicyScope": {"allowSwitchToV2": true},
+	"pullThroughCache": {"members": {"all": true}, "role": {"name": "ecr-warden-ptc"}, "retiredPrefixes": ["old"],
+	"rules": [{"prefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws"}, {"prefix": "quay", "upstreamRegistryUrl": "quay.io"},
+		{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}]},
+	"grants": [
+	{"name": "team-b-pull", "repositories": ["shared/*"], "access": "pull", "placement": "registry",
+	 "principals": {"accounts": ["` + fTeamB + `"]}, "registries": {"allMembers": true}},
+	{"name": "ou-pull", "repositories": ["shared/*"], "access": "pull", "placement": "registry", "principalMode": "enumerate",
+	 "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]}, "registries": {"allMembers": true}},
+	{"name": "apps-pull", "repositories": ["apps/*"], "access": "pull", "placement": "repository",
+	 "principals": {"accounts": ["` + fTeamB + `"]}, "registries": {"allMembers": true}},
+	{"name": "tagged-push", "repositoryTags": {"share": "org"}, "access": "push", "placement": "repository",
+	 "principals": {"roles": ["arn:aws:iam::` + fTeamB + `:role/ci"]}, "registries": {"allMembers": true}}]`
+
+// matrixForeign are the statements someone else wrote, by document; each
+// must stay byte for byte.
+var matrixForeign = map[string]string{
+	"registry": `{"Sid":"ReplicateFromSecurity","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:` + fTeamA + `:repository/*"}`,
+	"apps/a":   `{"Sid":"Scanner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:DescribeImages"}`,
+	"apps/c":   `{"Sid":"NoDelete","Effect":"Deny","Principal":{"AWS":"*"},"NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`,
+	"tools/t":  `{"Sid":"LambdaPull","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringLike":{"aws:sourceArn":"arn:aws:lambda:us-east-1:` + fTeamA + `:function:*"}}}`,
+	"keep/k":   `{"Sid":"Mirror","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:BatchGetImage"}`,
+}
+
+func matrixDoc(statements ...string) string {
+	return `{"Version":"2012-10-17","Statement":[` + strings.Join(statements, ",") + `]}`
+}
+
+// matrix is one world for one run of the matrix: the fake AWS, the audit
+// and lease tables, and the hooks that count, break and check every call of
+// the process running now.
+type matrix struct {
+	aws    *fakeaws.AWS
+	world  *world
+	audit  *matrixAudit
+	leases *matrixLeases
+	work   Work
+
+	mu       sync.Mutex
+	proc     *matrixProcess
+	problems []string
+	// intents are the ids of the records ever stored pending; outcomes,
+	// by id, what AWS held of the document when the record's outcome was
+	// last stored.
+	intents  map[string]bool
+	outcomes map[string]matrixOutcome
+	stolen   bool // a lease was taken from the process (faultLeaseLost)
+}
+
+// matrixProcess is one invocation: its calls, and the fault it meets.
+type matrixProcess struct {
+	fault  matrixFault
+	k      int
+	calls  []string
+	dead   bool
+	awsSeq int // the AWS call being served (the fake serves one at a time)
+}
+
+type matrixOutcome struct {
+	decision string
+	holds    bool // AWS held what the write writes
+	text     string
+}
+
+func newMatrix(t *testing.T) *matrix {
+	t.Helper()
+	w := newWorld(t, matrixDeclaration)
+	f := w.aws
+	f.CreateRole(fTeamB, "ci", `{"Version":"2012-10-17","Statement":[]}`)
+	f.SetScope(fTeamA, fRegion, "V1")
+	f.SetRegistryPolicy(fTeamA, fRegion, matrixDoc(matrixForeign["registry"]))
+	for _, name := range []string{"apps/a", "apps/b", "apps/c", "old/x", "keep/k"} {
+		f.CreateRepository(fTeamA, fRegion, name, nil)
+	}
+	f.CreateRepository(fTeamA, fRegion, "tools/t", map[string]string{"share": "org"})
+	f.SetRepositoryPolicy(fTeamA, fRegion, "apps/a", matrixDoc(matrixForeign["apps/a"],
+		`{"Sid":"EcrWardenRevoked","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+fHub+`:root"},"Action":"ecr:PutImage"}`))
+	f.SetRepositoryPolicy(fTeamA, fRegion, "apps/c", matrixDoc(matrixForeign["apps/c"]))
+	f.SetRepositoryPolicy(fTeamA, fRegion, "tools/t", matrixDoc(matrixForeign["tools/t"]))
+	f.SetRepositoryPolicy(fTeamA, fRegion, "keep/k", matrixDoc(matrixForeign["keep/k"]))
+	f.SetRepositoryPolicy(fTeamA, fRegion, "old/x", matrixDoc(`{"Sid":"EcrWardenOldPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+fHub+`:root"},"Action":"ecr:BatchGetImage"}`))
+	f.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("mine"), UpstreamRegistryUrl: aws.String("ghcr.io")})
+	f.PutRule(fTeamA, fRegion, ecrtypes.PullThroughCacheRule{EcrRepositoryPrefix: aws.String("old"), UpstreamRegistryUrl: aws.String("registry.k8s.io")})
+	walk, err := w.engine.Org.Walk(context.Background(), inventory.WalkScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &matrix{aws: f, world: w, audit: &matrixAudit{Table: fakeaws.NewTable(), items: map[string]map[string]string{}},
+		leases:  &matrixLeases{items: map[string]matrixLease{}},
+		work:    Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true, WalkedAt: time.Now()},
+		intents: map[string]bool{}, outcomes: map[string]matrixOutcome{}}
+	m.audit.m, m.leases.m = m, m
+	f.Fail(func(c fakeaws.Call) error {
+		seq, err := m.before(c.Context, c.Service+"."+c.Operation, &c)
+		m.mu.Lock()
+		m.proc.awsSeq = seq
+		m.mu.Unlock()
+		return err
+	})
+	f.Lose(func(c fakeaws.Call) error {
+		m.mu.Lock()
+		seq := m.proc.awsSeq
+		m.mu.Unlock()
+		return m.after(seq, c.Service, c.Operation)
+	})
+	return m
+}
+
+// engine is a new process (new caches, new lease owner tokens) over m.
+func (m *matrix) engine(t *testing.T, ttl time.Duration) *Engine {
+	t.Helper()
+	trail, err := audit.New(m.audit, "audit", audit.Options{Function: "worker", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases, err := lease.New(m.leases, "leases", lease.Options{Holder: "worker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := *m.world.engine
+	e.Exec = &apply.Executor{Trail: trail, Leases: leases, LeaseTTL: ttl}
+	e.Org = inventory.NewOrg(m.aws.Organizations(), inventory.OrgOptions{})
+	// As the worker: its own account read from the organization, counts
+	// only. One read at a time keeps the order of the calls, so the k-th
+	// call of a run is the k-th of the clean run until the fault.
+	e.VerifyUnits, e.CountsOnly, e.Concurrency = true, true, 1
+	return &e
+}
+
+// matrixJob is what one process runs: a unit, or an event.
+type matrixJob func(ctx context.Context, m *matrix, e *Engine) error
+
+// run runs job as one process meeting fault at call k (none for k 0).
+func (m *matrix) run(t *testing.T, job matrixJob, fault matrixFault, k int, ttl time.Duration) (*matrixProcess, error) {
+	t.Helper()
+	p := &matrixProcess{fault: fault, k: k}
+	m.mu.Lock()
+	m.proc = p
+	m.mu.Unlock()
+	return p, job(context.Background(), m, m.engine(t, ttl))
+}
+
+// sweep settles the stale records as the sweep does, from a new process,
+// past their stale age.
+func (m *matrix) sweep(t *testing.T) error {
+	t.Helper()
+	m.mu.Lock()
+	m.proc = &matrixProcess{}
+	m.mu.Unlock()
+	e := m.engine(t, time.Minute)
+	recs, err := e.Exec.Trail.(*audit.Trail).Stale(context.Background(), time.Now().Add(apply.DefaultStaleAfter))
+	if err != nil {
+		return err
+	}
+	_, err = e.SettleStale(context.Background(), recs)
+	return err
+}
+
+func (m *matrix) problem(format string, args ...any) {
+	m.problems = append(m.problems, fmt.Sprintf(format, args...))
+}
+
+var errDead = errors.New("the process died: nothing is sent")
+
+// before is every call's first step, as the process sends it: counted,
+// hit by the fault when it is the k-th, and, for an AWS write, checked
+// against the intents stored and the lease it is fenced by. c is nil for
+// DynamoDB calls.
+func (m *matrix) before(ctx context.Context, name string, c *fakeaws.Call) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.proc
+	if p.dead {
+		return 0, errDead
+	}
+	p.calls = append(p.calls, name)
+	seq := len(p.calls)
+	if seq == p.k {
+		switch p.fault {
+		case faultServer:
+			return seq, sdkError(name, http.StatusInternalServerError, "InternalFailure", smithy.FaultServer)
+		case faultThrottled:
+			code := "ThrottlingException"
+			if strings.HasPrefix(name, "DynamoDB.") {
+				code = "ProvisionedThroughputExceededException"
+			}
+			return seq, sdkError(name, http.StatusBadRequest, code, smithy.FaultClient)
+		case faultLeaseLost:
+			m.stolen = m.leases.steal() || m.stolen
+		}
+	}
+	if ctx.Err() != nil || c == nil {
+		return seq, nil // not sent (its context ended), or not an AWS call
+	}
+	if w, ok := matrixWrite(c); ok {
+		m.checkWrite(c, w)
+	}
+	return seq, nil
+}
+
+// after runs when the call was answered: the dying fault's call acted and
+// its answer is lost.
+func (m *matrix) after(seq int, service, op string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.proc
+	if seq != p.k || seq == 0 {
+		return nil
+	}
+	switch p.fault {
+	case faultDies:
+		p.dead = true
+		return &smithy.OperationError{ServiceID: service, OperationName: op, Err: &smithyhttp.RequestSendError{Err: errors.New("connection reset by peer")}}
+	case faultServerActed:
+		return sdkError(service+"."+op, http.StatusInternalServerError, "InternalFailure", smithy.FaultServer)
+	}
+	return nil
+}
+
+// sdkError is what the SDK returns after its retries for a call AWS
+// answered with status and code.
+func sdkError(name string, status int, code string, fault smithy.ErrorFault) error {
+	service, op, _ := strings.Cut(name, ".")
+	return &smithy.OperationError{ServiceID: service, OperationName: op, Err: &awshttp.ResponseError{RequestID: "matrix",
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
+			Err: &smithy.GenericAPIError{Code: code, Message: "injected by the fault matrix", Fault: fault}}}}
+}
+
+// matrixTarget is the document an AWS write call writes, as its audit
+// record names it; doc is what it writes when the call carries a document.
+type matrixTarget struct {
+	kind, account, region, name string
+	doc                         *string
+}
+
+func matrixWrite(c *fakeaws.Call) (matrixTarget, bool) {
+	t := matrixTarget{account: c.Account, region: c.Region}
+	switch in := c.Input.(type) {
+	case *ecr.SetRepositoryPolicyInput:
+		t.kind, t.name, t.doc = KindRepositoryPolicy, aws.ToString(in.RepositoryName), in.PolicyText
+	case *ecr.DeleteRepositoryPolicyInput:
+		t.kind, t.name, t.doc = KindRepositoryPolicy, aws.ToString(in.RepositoryName), aws.String("")
+	case *ecr.PutRegistryPolicyInput:
+		t.kind, t.doc = KindRegistryPolicy, in.PolicyText
+	case *ecr.DeleteRegistryPolicyInput:
+		t.kind, t.doc = KindRegistryPolicy, aws.String("")
+	case *ecr.PutAccountSettingInput: // the scope switch, written with the registry policy
+		t.kind = KindRegistryPolicy
+	case *ecr.CreatePullThroughCacheRuleInput:
+		t.kind, t.name = KindPTCRule, aws.ToString(in.EcrRepositoryPrefix)
+	case *ecr.UpdatePullThroughCacheRuleInput:
+		t.kind, t.name = KindPTCRule, aws.ToString(in.EcrRepositoryPrefix)
+	case *ecr.DeletePullThroughCacheRuleInput:
+		t.kind, t.name = KindPTCRule, aws.ToString(in.EcrRepositoryPrefix)
+	case *iam.CreateRoleInput:
+		t.kind, t.name, t.doc = KindRoleTrustPolicy, aws.ToString(in.RoleName), in.AssumeRolePolicyDocument
+	case *iam.UpdateAssumeRolePolicyInput:
+		t.kind, t.name, t.doc = KindRoleTrustPolicy, aws.ToString(in.RoleName), in.PolicyDocument
+	case *iam.PutRolePermissionsBoundaryInput:
+		t.kind, t.name = KindRoleTrustPolicy, aws.ToString(in.RoleName)
+	case *iam.PutRolePolicyInput:
+		t.kind, t.name, t.doc = KindRoleInlinePolicy, aws.ToString(in.RoleName), in.PolicyDocument
+	case *iam.DeleteRolePolicyInput:
+		t.kind, t.name, t.doc = KindRoleInlinePolicy, aws.ToString(in.RoleName), aws.String("")
+	default:
+		return t, false
+	}
+	return t, true
+}
+
+// checkWrite: no AWS write without a stored intent for its document, and
+// none but under the writer's own unexpired lease. m.mu is held.
+func (m *matrix) checkWrite(c *fakeaws.Call, w matrixTarget) {
+	what := fmt.Sprintf("%s.%s %s %s/%s", c.Service, c.Operation, w.kind, w.account, w.name)
+	afters := m.audit.pending(w)
+	if len(afters) == 0 {
+		m.problem("write %s sent without a stored pending intent for its document", what)
+	} else if w.doc != nil && !slices.Contains(afters, *w.doc) {
+		m.problem("write %s sends a document no stored intent names:\n%s\nintents: %q", what, *w.doc, afters)
+	}
+	held, ok := lease.FromContext(c.Context)
+	ls, isLease := held.(*lease.Lease)
+	if !ok || !isLease {
+		m.problem("write %s sent outside any lease", what)
+		return
+	}
+	if want := lease.RegistryKey(w.account, fRegion); ls.Key != want {
+		m.problem("write %s sent under lease %s, not %s", what, ls.Key, want)
+	}
+	if owner, exp := m.leases.holder(ls.Key); owner != ls.Owner || exp < time.Now().Unix() {
+		m.problem("write %s sent after its lease %s was lost: held by %q until %d, now %d", what, ls.Key, owner, exp, time.Now().Unix())
+	}
+}
+
+// dynamo runs one DynamoDB call of the process: not sent when its context
+// ended, else counted and hit like any call.
+func (m *matrix) dynamo(ctx context.Context, op string, do func() error) error {
+	name := "DynamoDB." + op
+	if err := ctx.Err(); err != nil {
+		return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: &smithyhttp.RequestSendError{Err: err}}
+	}
+	seq, err := m.before(ctx, name, nil)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil { // paused past its deadline
+		return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: &smithyhttp.RequestSendError{Err: err}}
+	}
+	err = do()
+	if lerr := m.after(seq, "DynamoDB", op); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+// matrixAudit is the audit table: fakeaws's table with BatchWriteItem (so
+// the trail batches as it does against DynamoDB), every call going through
+// the matrix, and a copy of each item's string attributes to check intents
+// and outcomes against.
+type matrixAudit struct {
+	*fakeaws.Table
+	m     *matrix
+	mu    sync.Mutex
+	items map[string]map[string]string // pk/sk -> attribute -> value
+}
+
+func itemKey(it map[string]ddbtypes.AttributeValue) string {
+	return attrOf(it, audit.AttrPK) + "\x00" + attrOf(it, audit.AttrSK)
+}
+
+func attrOf(it map[string]ddbtypes.AttributeValue, k string) string {
+	if v, ok := it[k].(*ddbtypes.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func (a *matrixAudit) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	var out *dynamodb.PutItemOutput
+	err := a.m.dynamo(ctx, "PutItem", func() error {
+		var err error
+		if out, err = a.Table.PutItem(ctx, in, opts...); err == nil {
+			a.stored(in.Item)
+		}
+		return err
+	})
+	return out, err
+}
+
+func (a *matrixAudit) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	err := a.m.dynamo(ctx, "BatchWriteItem", func() error {
+		for _, reqs := range in.RequestItems {
+			for _, r := range reqs {
+				if _, err := a.Table.PutItem(ctx, &dynamodb.PutItemInput{Item: r.PutRequest.Item}); err != nil {
+					return err
+				}
+				a.stored(r.PutRequest.Item)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]ddbtypes.WriteRequest{}}, nil
+}
+
+func (a *matrixAudit) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	var out *dynamodb.UpdateItemOutput
+	err := a.m.dynamo(ctx, "UpdateItem", func() error {
+		var err error
+		if out, err = a.Table.UpdateItem(ctx, in, opts...); err != nil {
+			return err
+		}
+		// The trail's outcome update: "SET #d = :d, ... REMOVE #p".
+		a.mu.Lock()
+		it := maps.Clone(a.items[itemKey(in.Key)])
+		a.mu.Unlock()
+		set, _, _ := strings.Cut(aws.ToString(in.UpdateExpression), " REMOVE ")
+		for _, as := range strings.Split(strings.TrimPrefix(set, "SET "), ",") {
+			lhs, rhs, _ := strings.Cut(as, "=")
+			if v, ok := in.ExpressionAttributeValues[strings.TrimSpace(rhs)].(*ddbtypes.AttributeValueMemberS); ok {
+				it[in.ExpressionAttributeNames[strings.TrimSpace(lhs)]] = v.Value
+			}
+		}
+		a.record(itemKey(in.Key), it)
+		return nil
+	})
+	return out, err
+}
+
+func (a *matrixAudit) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	var out *dynamodb.QueryOutput
+	err := a.m.dynamo(ctx, "Query", func() error {
+		var err error
+		out, err = a.Table.Query(ctx, in, opts...)
+		return err
+	})
+	return out, err
+}
+
+func (a *matrixAudit) stored(item map[string]ddbtypes.AttributeValue) {
+	it := map[string]string{}
+	for k, v := range item {
+		if s, ok := v.(*ddbtypes.AttributeValueMemberS); ok {
+			it[k] = s.Value
+		}
+	}
+	a.record(itemKey(item), it)
+}
+
+// record keeps the item's copy and, for a write record, notes its intent
+// or what AWS holds of its document as its outcome is stored.
+func (a *matrixAudit) record(key string, it map[string]string) {
+	a.mu.Lock()
+	a.items[key] = it
+	a.mu.Unlock()
+	id, d := it["id"], it["decision"]
+	m := a.m
+	switch d {
+	case string(audit.DecisionPending):
+		m.mu.Lock()
+		m.intents[id] = true
+		m.mu.Unlock()
+	case string(audit.DecisionApplied), string(audit.DecisionFailed), string(audit.DecisionUnknown):
+		m.mu.Lock()
+		intent := m.intents[id]
+		m.mu.Unlock()
+		if !intent {
+			return
+		}
+		holds, text := m.holds(it)
+		m.mu.Lock()
+		m.outcomes[id] = matrixOutcome{decision: d, holds: holds, text: text}
+		m.mu.Unlock()
+	}
+}
+
+// pending are the documents (After) of the stored pending intents for w.
+func (a *matrixAudit) pending(w matrixTarget) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, it := range a.items {
+		if it["decision"] == string(audit.DecisionPending) && it["kind"] == w.kind && it["accountId"] == w.account &&
+			it["name"] == w.name && (w.kind == KindRoleTrustPolicy || w.kind == KindRoleInlinePolicy || it["region"] == w.region) {
+			out = append(out, it["after"])
+		}
+	}
+	return out
+}
+
+// open are the records still pending or unknown.
+func (a *matrixAudit) open() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, it := range a.items {
+		if d := it["decision"]; d == string(audit.DecisionPending) || d == string(audit.DecisionUnknown) {
+			out = append(out, fmt.Sprintf("%s %s %s %s", d, it["op"], it["pk"], it["error"]))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// holds reads, straight from the fake (no call), whether AWS holds what
+// the write record it writes.
+func (m *matrix) holds(it map[string]string) (bool, string) {
+	account, region, name, after := it["accountId"], it["region"], it["name"], it["after"]
+	doc := func(text string) (bool, string) {
+		return apply.Compare(text, apply.Change{After: after, Before: it["before"]}).Holds == apply.HoldsAfter, text
+	}
+	switch it["kind"] {
+	case KindRepositoryPolicy:
+		return doc(m.aws.RepositoryPolicy(account, region, name))
+	case KindRegistryPolicy:
+		return doc(m.aws.RegistryPolicy(account, region))
+	case KindRoleTrustPolicy:
+		trust, _, _ := m.aws.Role(account, name)
+		return doc(trust)
+	case KindRoleInlinePolicy:
+		_, inline, _ := m.aws.Role(account, name)
+		_, policyName, _ := strings.Cut(it["pk"], "/policy/")
+		return doc(inline[policyName])
+	case KindPTCRule:
+		want, _ := plan.ParseRule(after)
+		var cur *plan.Rule
+		if r, ok := m.aws.Rules(account, region)[name]; ok {
+			cur = &plan.Rule{Prefix: name, UpstreamRegistryURL: aws.ToString(r.UpstreamRegistryUrl), UpstreamRegistry: string(r.UpstreamRegistry),
+				CredentialARN: aws.ToString(r.CredentialArn), CustomRoleARN: aws.ToString(r.CustomRoleArn), UpstreamRepositoryPrefix: aws.ToString(r.UpstreamRepositoryPrefix)}
+		}
+		return plan.SameRule(cur, want), cur.String()
+	}
+	return false, "no way to read a " + it["kind"]
+}
+
+// matrixLeases is the lease table: the conditional put, update and delete
+// lease.Leaser makes, every call going through the matrix.
+type matrixLeases struct {
+	m     *matrix
+	mu    sync.Mutex
+	items map[string]matrixLease
+}
+
+type matrixLease struct {
+	owner, holder string
+	expires       int64 // Unix seconds, as the lease stores it
+}
+
+const thief = "another-writer#1"
+
+func (l *matrixLeases) attrs(key string, it matrixLease) map[string]ddbtypes.AttributeValue {
+	return map[string]ddbtypes.AttributeValue{lease.AttrPK: &ddbtypes.AttributeValueMemberS{Value: key},
+		lease.AttrOwner: &ddbtypes.AttributeValueMemberS{Value: it.owner}, lease.AttrHolder: &ddbtypes.AttributeValueMemberS{Value: it.holder},
+		lease.AttrExpiresAt: &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(it.expires, 10)}}
+}
+
+func numberOf(v ddbtypes.AttributeValue) int64 {
+	n, _ := v.(*ddbtypes.AttributeValueMemberN)
+	if n == nil {
+		return 0
+	}
+	i, _ := strconv.ParseInt(n.Value, 10, 64)
+	return i
+}
+
+func leaseRefused(op string, item map[string]ddbtypes.AttributeValue) error {
+	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: &awshttp.ResponseError{RequestID: "matrix",
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusBadRequest}},
+			Err: &ddbtypes.ConditionalCheckFailedException{Message: aws.String("The conditional request failed"), Item: item}}}}
+}
+
+// PutItem is the take: it succeeds when nobody holds the key or the
+// holder's lease lapsed.
+func (l *matrixLeases) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	err := l.m.dynamo(ctx, "PutItem", func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		key := attrOf(in.Item, lease.AttrPK)
+		if cur, ok := l.items[key]; ok && cur.expires >= numberOf(in.ExpressionAttributeValues[":now"]) {
+			return leaseRefused("PutItem", l.attrs(key, cur))
+		}
+		l.items[key] = matrixLease{owner: attrOf(in.Item, lease.AttrOwner), holder: attrOf(in.Item, lease.AttrHolder), expires: numberOf(in.Item[lease.AttrExpiresAt])}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+// UpdateItem is the renewal: on condition the caller still owns the lease.
+func (l *matrixLeases) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if aws.ToString(in.UpdateExpression) != "SET #exp = :exp" {
+		return nil, fmt.Errorf("matrix lease table: unexpected update %q", aws.ToString(in.UpdateExpression))
+	}
+	err := l.m.dynamo(ctx, "UpdateItem", func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		key := attrOf(in.Key, lease.AttrPK)
+		cur, ok := l.items[key]
+		if !ok || cur.owner != attrOf(in.ExpressionAttributeValues, ":me") {
+			return leaseRefused("UpdateItem", nil)
+		}
+		cur.expires = numberOf(in.ExpressionAttributeValues[":exp"])
+		l.items[key] = cur
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+// DeleteItem is the release: on condition the caller still owns the lease.
+func (l *matrixLeases) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	var old map[string]ddbtypes.AttributeValue
+	err := l.m.dynamo(ctx, "DeleteItem", func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		key := attrOf(in.Key, lease.AttrPK)
+		cur, ok := l.items[key]
+		if !ok {
+			return leaseRefused("DeleteItem", nil)
+		}
+		if cur.owner != attrOf(in.ExpressionAttributeValues, ":me") {
+			return leaseRefused("DeleteItem", l.attrs(key, cur))
+		}
+		old = l.attrs(key, cur)
+		delete(l.items, key)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.DeleteItemOutput{Attributes: old}, nil
+}
+
+func (l *matrixLeases) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return nil, errors.New("matrix lease table: GetItem is not expected of a unit")
+}
+
+func (l *matrixLeases) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return nil, errors.New("matrix lease table: TransactWriteItems is not expected of a unit")
+}
+
+// holder is who holds key's lease and until when (Unix seconds).
+func (l *matrixLeases) holder(key string) (string, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	it := l.items[key]
+	return it.owner, it.expires
+}
+
+// steal waits, holding up the calling process, until every lease it holds
+// has lapsed by the clock, then takes each as another writer; it reports
+// whether there was one.
+func (l *matrixLeases) steal() bool {
+	l.mu.Lock()
+	var keys []string
+	var until int64
+	for k, it := range l.items {
+		if it.owner != thief && it.expires >= time.Now().Unix() {
+			keys = append(keys, k)
+			until = max(until, it.expires)
+		}
+	}
+	l.mu.Unlock()
+	if len(keys) == 0 {
+		return false
+	}
+	// Lapsed once the whole second it stores has passed (the take's
+	// condition is expiresAt < now, in seconds).
+	time.Sleep(time.Until(time.Unix(until+1, 0)))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		// The other writer holds it for about a second: a writer that
+		// re-plans under a new lease waits for it, not for the test.
+		l.items[k] = matrixLease{owner: thief, holder: "another-writer", expires: time.Now().Add(time.Second).Unix()}
+	}
+	return true
+}
+
+// lapseAll is time passing beyond every lease's expiry.
+func (l *matrixLeases) lapseAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, it := range l.items {
+		it.expires = 0
+		l.items[k] = it
+	}
+}
+
+// matrixState is what AWS holds of the member's documents, in full.
+func (m *matrix) state() map[string]string {
+	f := m.aws
+	out := map[string]string{"registry": f.RegistryPolicy(fTeamA, fRegion), "scope": f.Scope(fTeamA, fRegion)}
+	for _, name := range []string{"apps/a", "apps/b", "apps/c", "old/x", "keep/k", "tools/t"} {
+		out[name] = f.RepositoryPolicy(fTeamA, fRegion, name)
+	}
+	for prefix, r := range f.Rules(fTeamA, fRegion) {
+		out["rule "+prefix] = fmt.Sprintf("%s %s %s %s %s", aws.ToString(r.UpstreamRegistryUrl), r.UpstreamRegistry,
+			aws.ToString(r.CredentialArn), aws.ToString(r.CustomRoleArn), aws.ToString(r.UpstreamRepositoryPrefix))
+	}
+	if trust, inline, ok := f.Role(fTeamA, "ecr-warden-ptc"); ok {
+		out["role trust"] = trust
+		for name, doc := range inline {
+			out["role policy "+name] = doc
+		}
+		out["role boundary"] = f.Boundary(fTeamA, "ecr-warden-ptc")
+	}
+	return out
+}
+
+func diffStates(got, want map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if got[k] != want[k] {
+			out = append(out, fmt.Sprintf("%s:\n  got  %s\n  want %s", k, got[k], want[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[k]; !ok {
+			out = append(out, fmt.Sprintf("%s: got %s, want nothing", k, got[k]))
+		}
+	}
+	return out
+}
+
+// checkOutcomes: every write record is settled, and says what AWS held
+// when its outcome was stored.
+func (m *matrix) checkOutcomes() {
+	for _, open := range m.audit.open() {
+		m.problem("record left open after the retry and the sweep: %s", open)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.intents {
+		o, ok := m.outcomes[id]
+		switch {
+		case !ok:
+			m.problem("record %s has no outcome", id)
+		case o.decision == string(audit.DecisionApplied) && !o.holds:
+			m.problem("record %s stored applied while AWS held %s", id, o.text)
+		case o.decision == string(audit.DecisionFailed) && o.holds:
+			m.problem("record %s stored failed while AWS held what it writes: %s", id, o.text)
+		}
+	}
+}
+
+// matrixJobs are the writers the matrix runs: the worker's unit of the
+// member registry, and two events (the per-document write protocol: a
+// conditional intent, the history read, the outcome update).
+var matrixJobs = []struct {
+	name string
+	job  matrixJob
+}{
+	{"unit", func(ctx context.Context, m *matrix, e *Engine) error {
+		_, err := e.Converge(ctx, m.work.Cause(), m.work)
+		return err
+	}},
+	{"repository-event", func(ctx context.Context, _ *matrix, e *Engine) error {
+		tg := target(trigger.KindRepository, fTeamA)
+		tg.Repository = "apps/a"
+		_, err := e.Reconcile(ctx, tg)
+		return err
+	}},
+	{"registry-event", func(ctx context.Context, _ *matrix, e *Engine) error {
+		_, err := e.Reconcile(ctx, target(trigger.KindRegistryPolicy, fTeamA))
+		return err
+	}},
+}
+
+// The matrix itself: every job's clean run first, then every job, fault
+// and k side by side (the lease-lost runs each pause a second or two for
+// their lease to lapse; the rest take milliseconds), each in a world of
+// its own; failures are reported per job.
+func TestWriteFaultMatrix(t *testing.T) {
+	// A rule that fails AWS's validation is asked again after IAM's
+	// propagation; here a rule whose role a fault kept from being created
+	// fails at once, and the retry validates it.
+	waits := validationWaits
+	validationWaits = []time.Duration{0, time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { validationWaits = waits })
+	faults := []matrixFault{faultDies, faultServer, faultServerActed, faultThrottled, faultLeaseLost}
+	type result struct {
+		job, name string
+		problems  []string
+		stolen    bool
+	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		results []result
+	)
+	for _, j := range matrixJobs {
+		want, n := matrixReference(t, j.name, j.job)
+		for _, fault := range faults {
+			for k := 1; k <= n; k++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					m := newMatrix(t)
+					name := matrixCase(t, m, j.job, fault, k, want)
+					mu.Lock()
+					defer mu.Unlock()
+					results = append(results, result{job: j.name, name: name, problems: m.problems, stolen: m.stolen})
+				}()
+			}
+		}
+	}
+	wg.Wait()
+	stolen := map[string]bool{}
+	slices.SortFunc(results, func(a, b result) int { return strings.Compare(a.job+a.name, b.job+b.name) })
+	for _, r := range results {
+		stolen[r.job] = stolen[r.job] || r.stolen
+		if len(r.problems) > 0 {
+			t.Errorf("%s %s:\n%s", r.job, r.name, strings.Join(r.problems, "\n"))
+		}
+	}
+	for _, j := range matrixJobs {
+		if !stolen[j.name] {
+			t.Errorf("%s: no lease-lost run found a lease to take: the fault never hit a held lease", j.name)
+		}
+	}
+}
+
+// matrixReference runs job cleanly and returns what AWS then holds and how
+// many calls the run sent; a second clean run must write nothing.
+func matrixReference(t *testing.T, name string, job matrixJob) (map[string]string, int) {
+	t.Helper()
+	ref := newMatrix(t)
+	p, err := ref.run(t, job, "", 0, time.Minute)
+	if err != nil {
+		t.Fatalf("%s: clean run: %v", name, err)
+	}
+	want := ref.state()
+	for doc, st := range matrixForeign {
+		hasAll(t, name+" "+doc, want[doc], st)
+	}
+	ref.checkOutcomes()
+	if len(ref.problems) > 0 {
+		t.Fatalf("%s: clean run:\n%s", name, strings.Join(ref.problems, "\n"))
+	}
+	writes := ref.aws.Writes()
+	t.Logf("%s: the clean run sends %d calls: %s", name, len(p.calls), strings.Join(p.calls, " "))
+	t.Logf("%s: and writes %d times: %s", name, len(writes), strings.Join(writes, "; "))
+	if _, err := ref.run(t, job, "", 0, time.Minute); err != nil || len(ref.aws.Writes()) != len(writes) {
+		t.Fatalf("%s: a second clean run: error %v, writes %v; want none", name, err, ref.aws.Writes()[len(writes):])
+	}
+	return want, len(p.calls)
+}
+
+// matrixCase runs job in m with fault at call k, then as the sweep and the
+// retry follow it, checks what m's hooks cannot check call by call, and
+// returns the case's name (the fault, k and the call it hit).
+func matrixCase(t *testing.T, m *matrix, job matrixJob, fault matrixFault, k int, want map[string]string) string {
+	ttl := time.Minute
+	if fault == faultLeaseLost {
+		ttl = time.Second // lapses within the test's patience
+	}
+	p, ferr := m.run(t, job, fault, k, ttl)
+	hit := "(not reached)"
+	if len(p.calls) >= k {
+		hit = p.calls[k-1]
+	}
+	if ferr == nil && fault != faultDies {
+		// SQS deletes the message, Lambda drops the event: the run must
+		// have converged.
+		if d := diffStates(m.state(), want); len(d) > 0 {
+			m.problem("the faulty run answered success but AWS differs from the clean run:\n%s", strings.Join(d, "\n"))
+		}
+		for _, open := range m.audit.open() {
+			m.problem("the faulty run answered success with a record open: %s", open)
+		}
+	}
+	// Past the stale age: the sweep settles what the run left open from
+	// what AWS holds now; then the run is delivered again, its lease long
+	// lapsed; a later sweep finds nothing more to settle.
+	if err := m.sweep(t); err != nil {
+		m.problem("the sweep failed to settle: %v", err)
+	}
+	m.leases.lapseAll()
+	if _, err := m.run(t, job, "", 0, time.Minute); err != nil {
+		m.problem("the retry failed: %v", err)
+	}
+	if err := m.sweep(t); err != nil {
+		m.problem("the second sweep failed to settle: %v", err)
+	}
+	if d := diffStates(m.state(), want); len(d) > 0 {
+		m.problem("after the retry AWS differs from the clean run:\n%s", strings.Join(d, "\n"))
+	}
+	m.checkOutcomes()
+	return fmt.Sprintf("%s/k=%02d/%s", fault, k, hit)
+}

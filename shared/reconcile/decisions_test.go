@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"github.com/aws/smithy-go"
 	"log/slog"
 	"strings"
 	"testing"
@@ -307,4 +308,28 @@ func TestScopeSwitchedBeforeARefusedPolicyIsRecorded(t *testing.T) {
 		t.Fatalf("decisions %v, want [refused]", got)
 	}
 	hasAll(t, "refused record", w.records(t)[0].Error, "aws-refused:", "scope switched to V2 (done)", "putting registry policy", "LimitExceededException")
+}
+
+// A scope switch whose answer is lost after ECR made it (a dropped
+// connection, the SDK's retries spent) leaves the registry V2: the writer
+// reads the scope again, and the policy is written under the same lease, so
+// the record says what AWS holds rather than a failed switch.
+func TestScopeSwitchWhoseAnswerWasLostIsReadAgain(t *testing.T) {
+	w := newWorld(t, `"registryPolicyScope": {"allowSwitchToV2": true}, "grants": [{"name": "org-pull", "repositories": ["shared/*"],
+		"access": "pull", "placement": "registry", "principals": {"accounts": ["`+fTeamA+`"]}}]`)
+	w.aws.SetScope(fHub, fRegion, "V1")
+	w.aws.Lose(func(c fakeaws.Call) error {
+		if c.Operation == "PutAccountSetting" {
+			return &smithy.GenericAPIError{Code: "ServiceUnavailableException", Message: "the connection dropped after the call"}
+		}
+		return nil
+	})
+	out, err := w.engine.Reconcile(context.Background(), target(trigger.KindRegistryPolicy, fHub))
+	if err != nil || out.Changed != 1 || out.Failed != 0 || w.aws.Scope(fHub, fRegion) != "V2" || w.aws.RegistryPolicy(fHub, fRegion) == "" {
+		t.Fatalf("report %+v, error %v, scope %s, policy %q: want the policy written after the switch AWS made", out.Report, err, w.aws.Scope(fHub, fRegion), w.aws.RegistryPolicy(fHub, fRegion))
+	}
+	reg := registryResource("aws", fHub, fRegion).ARN
+	if got := w.decisions(t, reg); len(got) != 1 || got[0] != string(audit.DecisionApplied) {
+		t.Fatalf("decisions %v, want [applied]", got)
+	}
 }

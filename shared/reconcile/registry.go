@@ -182,7 +182,13 @@ func (e *Engine) heldRegistryStep(cause Cause, account, region string, owned fun
 		switched := ""
 		if _, ok := c.Detail.(scopeSwitch); ok {
 			if _, err := client.PutAccountSetting(ctx, &ecr.PutAccountSettingInput{Name: aws.String(inventory.RegistryPolicyScopeSetting), Value: aws.String("V2")}); err != nil {
-				return fmt.Errorf("switching registry policy scope to V2 (%s): %w", arn, err)
+				// An answer lost after ECR switched (a dropped
+				// connection, retries spent) says nothing of what
+				// AWS holds: read the scope again, and go on to the
+				// policy under the same lease when it is V2.
+				if scope, rerr := reg.RegistryScope(ctx); rerr != nil || scope != "V2" {
+					return fmt.Errorf("switching registry policy scope to V2 (%s): %w", arn, err)
+				}
 			}
 			switched = "registry policy scope switched to V2 (done); "
 		}

@@ -118,16 +118,8 @@ func TestRolePolicyIAMRefusesIsLeftOut(t *testing.T) {
 // An account event's member half (Engine.Member) leaves the same pieces out
 // and succeeds.
 func TestRolePolicyIAMRefusesIsLeftOutByAnAccountEvent(t *testing.T) {
-	ctx := context.Background()
 	w := newWorld(t, piecesDeclaration)
 	legacy := crowdedRole(t, w, fTeamA)
-	acct, err := w.engine.accountInfo(ctx, fTeamA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cause := Cause{Trigger: audit.Trigger{EventID: "evt-join", EventType: "test"}}
-	if _, err := w.engine.Member(ctx, cause, acct, nil); err != nil {
-		t.Fatalf("account event's member half: %v", err)
-	}
+	joinMemberHalf(t, w, fTeamA)
 	refusedByAWS(t, w, legacy)
 }

@@ -123,17 +123,9 @@ func convergedButTheRole(t *testing.T, w *world) []desired.Account {
 // An account event's member half (Engine.Member) converges it the same way: the role is read
 // before the rules are planned, so the fromHub rule is refused with it.
 func TestPTCRoleUnderAPathIsLeftOutByAnAccountEvent(t *testing.T) {
-	ctx := context.Background()
 	w := newWorld(t, piecesDeclaration)
 	w.aws.CreateRole(fTeamA, "team/ecr-warden-ptc", handMadeTrust)
-	acct, err := w.engine.accountInfo(ctx, fTeamA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cause := Cause{Trigger: audit.Trigger{EventID: "evt-join", EventType: "test"}}
-	if _, err := w.engine.Member(ctx, cause, acct, nil); err != nil {
-		t.Fatalf("account event's member half: %v", err)
-	}
+	joinMemberHalf(t, w, fTeamA)
 	leftOutRole(t, w, "another path")
 }
 
@@ -145,4 +137,19 @@ func organization(t *testing.T, w *world) []desired.Account {
 		t.Fatal(err)
 	}
 	return toDesiredAll(walk.Accounts)
+}
+
+// joinMemberHalf runs an account event's member half (Engine.Member) for
+// account, as a join's event does, and fails the test on its error.
+func joinMemberHalf(t *testing.T, w *world, account string) {
+	t.Helper()
+	ctx := context.Background()
+	acct, err := w.engine.accountInfo(ctx, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := Cause{Trigger: audit.Trigger{EventID: "evt-join", EventType: "test"}}
+	if _, err := w.engine.Member(ctx, cause, acct, nil); err != nil {
+		t.Fatalf("account event's member half: %v", err)
+	}
 }

@@ -223,6 +223,15 @@ func TestBeginFailsWhenTableMissing(t *testing.T) {
 	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "no-such-table") || !strings.Contains(err.Error(), repoARN) {
 		t.Fatalf("error should wrap ResourceNotFound and name table and target: %v", err)
 	}
+	// And say where the name comes from and what creates the table.
+	for _, want := range []string{"no audit table no-such-table in this account and region", "WARDEN_AUDIT_TABLE", "EcrWarden-Hub-<region>"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if _, err := tr.History(context.Background(), repoARN, 0); err == nil || !strings.Contains(err.Error(), "no audit table no-such-table") {
+		t.Errorf("History on a missing table: %v", err)
+	}
 }
 
 func TestBeginRejectsIncompleteRecords(t *testing.T) {

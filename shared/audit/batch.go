@@ -161,7 +161,7 @@ func (t *Trail) putBatch(ctx context.Context, items []map[string]types.Attribute
 		for i, it := range items {
 			_, err := t.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t.table), Item: it})
 			if err != nil {
-				errs = append(errs, fmt.Errorf("audit: storing a record in table %s: %w", t.table, err))
+				errs = append(errs, fmt.Errorf("audit: storing a record in table %s: %w", t.table, inTable(t.table, err)))
 				continue
 			}
 			stored[i] = true
@@ -199,7 +199,7 @@ func (t *Trail) putChunk(ctx context.Context, db batchAPI, items []map[string]ty
 	for attempt := 1; ; attempt++ {
 		out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{t.table: reqs}})
 		if err != nil {
-			return fmt.Errorf("audit: storing %d records in table %s: %w", len(reqs), t.table, err)
+			return fmt.Errorf("audit: storing %d records in table %s: %w", len(reqs), t.table, inTable(t.table, err))
 		}
 		left := out.UnprocessedItems[t.table]
 		pending := map[int]bool{}

@@ -38,7 +38,7 @@ func (t *Trail) History(ctx context.Context, resource string, limit int) ([]Reco
 	}
 	recs, err := t.query(ctx, in, limit)
 	if err != nil {
-		return nil, fmt.Errorf("audit: history of %s in table %s: %w", resource, t.table, err)
+		return nil, fmt.Errorf("audit: history of %s in table %s: %w", resource, t.table, inTable(t.table, err))
 	}
 	slices.Reverse(recs)
 	return recs, nil
@@ -67,7 +67,7 @@ func (t *Trail) Window(ctx context.Context, from, to time.Time) ([]Record, error
 			},
 		}, 0)
 		if err != nil {
-			return nil, fmt.Errorf("audit: records of %s in table %s: %w", dayOf(day), t.table, err)
+			return nil, fmt.Errorf("audit: records of %s in table %s: %w", dayOf(day), t.table, inTable(t.table, err))
 		}
 		out = append(out, recs...)
 	}
@@ -104,7 +104,7 @@ func (t *Trail) Stale(ctx context.Context, cutoff time.Time) ([]Record, error) {
 		},
 	}, 0)
 	if err != nil {
-		return nil, fmt.Errorf("audit: pending records before %s in table %s: %w", cutoff.UTC().Format(time.RFC3339), t.table, err)
+		return nil, fmt.Errorf("audit: pending records before %s in table %s: %w", cutoff.UTC().Format(time.RFC3339), t.table, inTable(t.table, err))
 	}
 	return recs, nil
 }

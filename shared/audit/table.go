@@ -83,3 +83,27 @@ func waitActive(ctx context.Context, db tableAPI, name string) error {
 	}
 	return nil
 }
+
+// MissingTableHint is what to do when DynamoDB answers that table does not
+// exist: AWS says only "Requested resource not found", which names neither
+// the table nor where its name comes from, and a first-day operator meets it
+// with a name prefix, a region or WARDEN_AUDIT_TABLE that is not the
+// installation's.
+func MissingTableHint(table string) string {
+	return fmt.Sprintf("no audit table %s in this account and region: each hub region's stack (EcrWarden-Hub-<region>) creates "+
+		"ecr-warden-audit there, <namePrefix>-ecr-warden-audit with a name prefix; a function reads its name from "+
+		"WARDEN_AUDIT_TABLE, which the stack sets; make audit reads WARDEN_AUDIT_TABLE (or -table) in AWS_REGION (or "+
+		"-region, or -regions hub for every hub region); after make destroy, the retained table is imported "+
+		"(README \"Uninstall / reinstall\")", table)
+}
+
+// inTable adds MissingTableHint to err when it is DynamoDB's
+// ResourceNotFoundException for the trail's table; any other error is
+// returned as it is.
+func inTable(table string, err error) error {
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, MissingTableHint(table))
+}

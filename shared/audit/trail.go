@@ -210,7 +210,7 @@ func (p *Pending) finish(ctx context.Context, d Decision, msg string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("audit: recording outcome %s of %s %s (%s) in table %s: %w",
-			d, p.rec.Op, p.rec.Target.Kind, p.rec.Target.ARN, t.table, err)
+			d, p.rec.Op, p.rec.Target.Kind, p.rec.Target.ARN, t.table, inTable(t.table, err))
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func (t *Trail) put(ctx context.Context, rec Record) error {
 	}
 	if err != nil {
 		return fmt.Errorf("audit: storing %s record for %s %s (%s) in table %s: %w",
-			rec.Decision, rec.Op, rec.Target.Kind, rec.Target.ARN, t.table, err)
+			rec.Decision, rec.Op, rec.Target.Kind, rec.Target.ARN, t.table, inTable(t.table, err))
 	}
 	return nil
 }

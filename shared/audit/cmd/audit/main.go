@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		regions = []string{cfg.Region}
 	}
 	var recs []audit.Record
+	var skipped []string
 	for _, region := range regions {
 		rc := cfg.Copy()
 		rc.Region = region
@@ -105,12 +106,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var missing *types.ResourceNotFoundException
 		if errors.As(err, &missing) && len(regions) > 1 {
 			fmt.Fprintf(stderr, "audit: no table %s in %s; skipped\n", q.table, region)
+			skipped = append(skipped, region)
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("%w (region %s)", err, region)
 		}
 		recs = append(recs, got...)
+	}
+	if len(skipped) == len(regions) {
+		// Not "no audit records found": nothing was read, and an empty
+		// answer would read as a clean trail.
+		return fmt.Errorf("no table %s in any of %s, so nothing was read (%s)", q.table, strings.Join(regions, ", "), audit.MissingTableHint(q.table))
 	}
 	recs = filter(recs, q)
 	if q.json {

@@ -210,6 +210,41 @@ func TestAuditCommandFilters(t *testing.T) {
 	}
 }
 
+// A table name that is not the installation's (a name prefix forgotten, a
+// wrong region) is answered with what to set, and -regions over tables that
+// all do not exist fails instead of answering "no audit records found", which
+// would read as a clean trail.
+func TestAuditCommandMissingTable(t *testing.T) {
+	localaws.Need(t)
+	ctx := context.Background()
+	s, err := localaws.Start(ctx, localaws.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	t.Setenv("AWS_ENDPOINT_URL", s.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("WARDEN_AUDIT_TABLE", "staging-ecr-warden-audt")
+	for _, args := range [][]string{{"-resource", "team-a/app"}, {"-since", "1h"}, {"-since", "1h", "-regions", "us-east-1,eu-west-1"}} {
+		var out, errOut bytes.Buffer
+		err := run(ctx, args, &out, &errOut)
+		if err == nil {
+			t.Errorf("%v: no error; printed %q", args, out.String())
+			continue
+		}
+		for _, want := range []string{"staging-ecr-warden-audt", "WARDEN_AUDIT_TABLE", "-regions hub", "<namePrefix>-ecr-warden-audit"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: error lacks %q: %v", args, want, err)
+			}
+		}
+		if strings.Contains(out.String(), "no audit records") {
+			t.Errorf("%v: answered as if the trail were empty: %q", args, out.String())
+		}
+	}
+}
+
 func TestRunTime(t *testing.T) {
 	at := time.Date(2026, 12, 2, 3, 4, 5, 6e6, time.UTC)
 	got, ok := runTime("backfill-" + audit.NewID(at))

@@ -116,8 +116,8 @@ SEED_DECLARATION = $(if $(filter $(CURDIR)/build/emulator/declaration.json,$(abs
 invoke: ## FN=<function> EVENT=<file> [DECLARATION=<file> (or CONFIG=)] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
 	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)
 
-audit: ## RESOURCE=<arn or name> | RUN=<run id> | SUMMARIES=1 | SINCE=1h [ARGS="-json -decision refused -regions hub"]: the audit trail
-	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h),$(if $(SINCE),-since $(SINCE))) $(ARGS)
+audit: ## RESOURCE=<arn or name> | RUN=<run id> | ACCOUNT=<id> | SUMMARIES=1 | SINCE=1h [ARGS="-json -decision refused -regions hub"]: the audit trail
+	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(ACCOUNT),-account '$(ACCOUNT)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h),$(if $(SINCE),-since $(SINCE))) $(ARGS)
 
 doctor: ## [DECLARATION=<file> (or CONFIG=)] [CT_REGION=<region>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
 	@$(GO) run ./shared/doctor/cmd/doctor -declaration $(or $(CONFIG),$(DECLARATION)) $(if $(CT_REGION),-control-tower-home-region $(CT_REGION)) $(ARGS)

@@ -66,6 +66,7 @@ func (u usageError) Error() string { return u.msg }
 // query is what the command line asks for, decoded and checked.
 type query struct {
 	resource  string
+	account   string
 	from, to  time.Time
 	stale     time.Duration
 	run       string
@@ -95,6 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var recs []audit.Record
 	var skipped []string
+	cut := false // a resource's history read only its latest q.limit records somewhere
 	for _, region := range regions {
 		rc := cfg.Copy()
 		rc.Region = region
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		got, err := fetch(ctx, trail, q)
+		got, more, err := fetch(ctx, trail, q)
 		var missing *types.ResourceNotFoundException
 		if errors.As(err, &missing) && len(regions) > 1 {
 			fmt.Fprintf(stderr, "audit: no table %s in %s; skipped\n", q.table, region)
@@ -112,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%w (region %s)", err, region)
 		}
+		cut = cut || more
 		recs = append(recs, got...)
 	}
 	if len(skipped) == len(regions) {
@@ -127,22 +130,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if cut {
+			fmt.Fprintln(stderr, cutNote(q)) // stdout stays one record per line
+		}
 		return nil
 	}
-	if len(recs) == 0 {
+	if len(recs) == 0 && !cut {
 		fmt.Fprintln(stdout, noneFound(q, regions))
 		return nil
 	}
 	if q.summaries {
 		return audit.WriteSummaries(stdout, recs)
 	}
-	if err := audit.WriteTable(stdout, recs, q.verbose); err != nil {
-		return err
+	if len(recs) > 0 {
+		if err := audit.WriteTable(stdout, recs, q.verbose); err != nil {
+			return err
+		}
 	}
-	if q.run != "" {
+	switch {
+	case q.run != "":
 		fmt.Fprintln(stdout, runSummary(q.run, recs, q.units))
+	case len(recs) > footerAfter:
+		fmt.Fprintln(stdout, footer(recs))
+	}
+	if cut {
+		fmt.Fprintln(stdout, cutNote(q))
 	}
 	return nil
+}
+
+// footerAfter is the length of a listing past which its header has scrolled
+// away: below it the table ends with a count of what it showed and how to
+// narrow it, since a window of a sweep holds thousands of records.
+const footerAfter = 40
+
+// footer counts a long listing's records by decision and says how to narrow it.
+func footer(recs []audit.Record) string {
+	counts := map[audit.Decision]int{}
+	for _, r := range recs {
+		counts[r.Decision]++
+	}
+	var parts []string
+	for _, d := range allDecisions {
+		if counts[d] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", d, counts[d]))
+		}
+	}
+	return fmt.Sprintf("%d records from %s to %s: %s (narrow with -decision, -account, -resource or -run; -json for one record per line)",
+		len(recs), recs[0].Time.UTC().Format(time.DateTime), recs[len(recs)-1].Time.UTC().Format(time.DateTime), strings.Join(parts, ", "))
+}
+
+// cutNote says that a resource's history was read only to its latest
+// records, so older ones, and older ones of a -decision filter, were not
+// looked at: without it the listing reads as the whole history.
+func cutNote(q query) string {
+	return fmt.Sprintf("only the latest %d records of %s were read (per region; -decision and -account filter those): "+
+		"older ones exist; -limit 0 reads them all, -limit <n> more of them (make audit RESOURCE=%s ARGS=\"-limit 0\")",
+		q.limit, q.resource, q.resource)
 }
 
 func parse(args []string, stderr io.Writer) (query, error) {
@@ -154,6 +198,7 @@ func parse(args []string, stderr io.Writer) (query, error) {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&q.resource, "resource", "", "repository/registry/role ARN, or a bare repository name")
+	fs.StringVar(&q.account, "account", "", "only records about this account's documents (12 digits; alone, the last 24h)")
 	fs.StringVar(&q.table, "table", defTable, "audit table (default from WARDEN_AUDIT_TABLE)")
 	region := fs.String("region", "", "AWS region of the table (default from AWS_REGION / the AWS config)")
 	regions := fs.String("regions", "", "comma-separated regions to read and merge (each hub region has its own table), or \"hub\" for every hub region of -declaration")
@@ -235,11 +280,17 @@ func parse(args []string, stderr io.Writer) (query, error) {
 		}
 		q.regions = []string{*region}
 	}
-	if q.summaries && q.from.IsZero() {
+	if q.account != "" && (len(q.account) != 12 || strings.Trim(q.account, "0123456789") != "") {
+		return q, usageError{fmt.Sprintf("-account %q: want a 12-digit account id", q.account)}
+	}
+	if len(q.resource) == 12 && strings.Trim(q.resource, "0123456789") == "" {
+		return q, usageError{fmt.Sprintf("-resource %s is an account id, not a document: -account %s (make audit ACCOUNT=%s [SINCE=24h]) lists what was done in that account", q.resource, q.resource, q.resource)}
+	}
+	if (q.summaries || q.account != "" && q.resource == "" && q.stale <= 0) && q.from.IsZero() {
 		q.from = q.to.Add(-24 * time.Hour)
 	}
 	if q.stale <= 0 && q.resource == "" && q.from.IsZero() {
-		return q, usageError{"say what to show: -resource <ARN or repository name> (make audit RESOURCE=...), -run <run id> (RUN=...), -since <duration>, -from <time>, or -stale <duration>"}
+		return q, usageError{"say what to show: -resource <ARN or repository name> (make audit RESOURCE=...), -run <run id> (RUN=...), -account <id> (ACCOUNT=...), -since <duration>, -from <time>, or -stale <duration>"}
 	}
 	return q, nil
 }
@@ -265,16 +316,24 @@ func awsConfig(ctx context.Context) (aws.Config, error) {
 	return cfg, nil
 }
 
-// fetch reads the records q selects from one region's table.
-func fetch(ctx context.Context, trail *audit.Trail, q query) ([]audit.Record, error) {
+// fetch reads the records q selects from one region's table; more reports
+// that a resource's history holds records older than the q.limit read (one
+// more is read to know).
+func fetch(ctx context.Context, trail *audit.Trail, q query) (recs []audit.Record, more bool, err error) {
 	switch {
 	case q.stale > 0:
-		return trail.Stale(ctx, time.Now().Add(-q.stale))
+		recs, err = trail.Stale(ctx, time.Now().Add(-q.stale))
+	case q.resource != "" && q.limit > 0:
+		recs, err = trail.History(ctx, q.resource, q.limit+1)
+		if len(recs) > q.limit { // oldest first
+			return recs[len(recs)-q.limit:], true, err
+		}
 	case q.resource != "":
-		return trail.History(ctx, q.resource, q.limit)
+		recs, err = trail.History(ctx, q.resource, 0)
 	default:
-		return trail.Window(ctx, q.from, q.to)
+		recs, err = trail.Window(ctx, q.from, q.to)
 	}
+	return recs, false, err
 }
 
 // filter applies the decision, run and time filters (a resource's history
@@ -289,6 +348,9 @@ func filter(recs []audit.Record, q query) []audit.Record {
 		if q.run != "" && r.Trigger.EventID != q.run {
 			continue
 		}
+		if q.account != "" && accountOf(r) != q.account {
+			continue
+		}
 		if q.summaries && r.Decision != audit.DecisionSummary {
 			continue
 		}
@@ -299,6 +361,23 @@ func filter(recs []audit.Record, q query) []audit.Record {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
+}
+
+// accountOf is the account whose document a record is about: the target's
+// account, or the one its ARN names (arn:<p>:<svc>:<region>:<account>:...,
+// or a unit's unit/<account>/<region>).
+func accountOf(r audit.Record) string {
+	if r.Target.AccountID != "" {
+		return r.Target.AccountID
+	}
+	if rest, ok := strings.CutPrefix(r.Target.ARN, "unit/"); ok {
+		account, _, _ := strings.Cut(rest, "/")
+		return account
+	}
+	if parts := strings.SplitN(r.Target.ARN, ":", 6); len(parts) == 6 && parts[0] == "arn" {
+		return parts[4]
+	}
+	return ""
 }
 
 // runSummary counts a run's records by decision and its units by outcome

@@ -245,6 +245,99 @@ func TestAuditCommandMissingTable(t *testing.T) {
 	}
 }
 
+// What a first-day operator asks of a trail of thousands: one account's
+// records (-account, also for records that carry only an ARN), a history cut
+// at -limit that says so and how to read the rest, and a long listing that
+// ends with its count and how to narrow it, since its header has scrolled away.
+func TestAuditCommandAccountAndLongListings(t *testing.T) {
+	localaws.Need(t)
+	ctx := context.Background()
+	s, err := localaws.Start(ctx, localaws.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	t.Setenv("AWS_ENDPOINT_URL", s.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("WARDEN_AUDIT_TABLE", "audit-long")
+	db := dynamodb.NewFromConfig(s.Config("us-east-1"))
+	if err := audit.CreateTable(ctx, db, "audit-long"); err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := audit.New(db, "audit-long", audit.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	run1 := "sweep-" + audit.NewID(time.Now())
+	var recs []audit.Record
+	for i := range 120 {
+		acct := []string{"222222222222", "333333333333"}[i%2]
+		d := audit.DecisionNoop
+		if i%10 == 0 {
+			d = audit.DecisionRefused
+		}
+		recs = append(recs, audit.Record{Decision: d, Op: "none", Error: map[bool]string{true: "too large"}[d == audit.DecisionRefused],
+			Trigger: audit.Trigger{EventID: run1, EventType: "sweep"},
+			Target: audit.Target{ARN: "arn:aws:ecr:us-east-1:" + acct + ":repository/team/app", AccountID: acct, Region: "us-east-1",
+				Kind: "ECRRepositoryPolicy", Name: "team/app"}})
+	}
+	// A unit summary names its account only in its ARN.
+	recs = append(recs, audit.Record{Decision: audit.DecisionSummary, Op: "none", Counts: &audit.Counts{Examined: 60},
+		Trigger: audit.Trigger{EventID: run1, EventType: "sweep"}, Target: audit.Target{ARN: audit.UnitARN("333333333333", "us-east-1"), Kind: "Unit"}})
+	if err := tr.RecordBatch(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	out := func(args ...string) string {
+		t.Helper()
+		var b bytes.Buffer
+		if err := run(ctx, args, &b, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return b.String()
+	}
+
+	got := out("-account", "333333333333", "-json")
+	if n := strings.Count(got, "\n"); n != 61 || strings.Contains(got, "222222222222") || !strings.Contains(got, "unit/333333333333/us-east-1") {
+		t.Errorf("-account 333333333333 (alone: the last 24h): %d records, want its 60 and its unit summary:\n%.400s", n, got)
+	}
+	if got := out("-account", "222222222222", "-decision", "refused", "-since", "1h", "-json"); strings.Count(got, "\n") != 12 {
+		t.Errorf("-account with -decision: %q", got)
+	}
+
+	got = out("-resource", "team/app", "-limit", "30")
+	if n := strings.Count(got, "  noop  ") + strings.Count(got, "  refused  "); n != 30 {
+		t.Errorf("-limit 30 printed %d records", n)
+	}
+	if !strings.Contains(got, "only the latest 30 records of team/app were read") || !strings.Contains(got, "older ones exist; -limit 0 reads them all") {
+		t.Errorf("a history cut at -limit does not say so:\n%s", got)
+	}
+	if got := out("-resource", "team/app", "-limit", "0"); strings.Contains(got, "only the latest") || !strings.Contains(got, "120 records from ") {
+		t.Errorf("-limit 0: cut or no footer:\n%.300s", got[max(0, len(got)-300):])
+	}
+
+	got = out("-since", "1h")
+	last := got[strings.LastIndex(strings.TrimSuffix(got, "\n"), "\n")+1:]
+	if !strings.HasPrefix(last, "121 records from ") || !strings.Contains(last, "noop 108, refused 12, summary 1") || !strings.Contains(last, "narrow with -decision, -account") {
+		t.Errorf("a long listing's last line: %q", last)
+	}
+	if got := out("-since", "1h", "-decision", "summary"); strings.Contains(got, " records from ") {
+		t.Errorf("a short listing has a footer:\n%s", got)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-resource", "333333333333"}, "is an account id, not a document: -account 333333333333 (make audit ACCOUNT=333333333333"},
+		{[]string{"-account", "33333333333"}, `-account "33333333333": want a 12-digit account id`},
+	} {
+		err := run(ctx, c.args, io.Discard, io.Discard)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want a usage error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
 func TestRunTime(t *testing.T) {
 	at := time.Date(2026, 12, 2, 3, 4, 5, 6e6, time.UTC)
 	got, ok := runTime("backfill-" + audit.NewID(at))

@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -42,10 +43,41 @@ func AssumeRole(ctx context.Context, base aws.Config, partition, account, roleNa
 	return assumeRole(base, sts.NewFromConfig(base), partition, account, roleName, sessionName)
 }
 
+// AssumeRoleExplained is AssumeRole for a role whose refusal needs saying
+// what to do: when STS refuses it (AssumeRoleDenied), the error of every call
+// that needed the credentials carries why after AWS's own text, which names
+// the role but neither what creates it nor where its ARN comes from.
+func AssumeRoleExplained(ctx context.Context, base aws.Config, partition, account, roleName, sessionName, why string) aws.Config {
+	_ = ctx
+	return assumeRoleWith(base, sts.NewFromConfig(base), partition, account, roleName, sessionName, why)
+}
+
 func assumeRole(base aws.Config, client stscreds.AssumeRoleAPIClient, partition, account, roleName, sessionName string) aws.Config {
-	provider := stscreds.NewAssumeRoleProvider(client, RoleARN(partition, account, roleName), func(o *stscreds.AssumeRoleOptions) {
+	return assumeRoleWith(base, client, partition, account, roleName, sessionName, "")
+}
+
+// explained adds why to a refused AssumeRole, inside the credentials cache so
+// the cache's early refresh stays as it is.
+type explained struct {
+	aws.CredentialsProvider
+	why string
+}
+
+func (e explained) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := e.CredentialsProvider.Retrieve(ctx)
+	if err != nil && AssumeRoleDenied(err) {
+		err = fmt.Errorf("%w; %s", err, e.why)
+	}
+	return c, err
+}
+
+func assumeRoleWith(base aws.Config, client stscreds.AssumeRoleAPIClient, partition, account, roleName, sessionName, why string) aws.Config {
+	var provider aws.CredentialsProvider = stscreds.NewAssumeRoleProvider(client, RoleARN(partition, account, roleName), func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = sessionName
 	})
+	if why != "" {
+		provider = explained{provider, why}
+	}
 	cfg := base.Copy()
 	cfg.Credentials = aws.NewCredentialsCache(provider, func(o *aws.CredentialsCacheOptions) {
 		// Refresh a minute early so a call never starts with credentials

@@ -24,7 +24,19 @@ func orgConfig(ctx context.Context, cfg aws.Config, roleARN, function string) (a
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("%s=%q: %w", OrgRoleARN, roleARN, err)
 	}
-	return awsapi.AssumeRole(ctx, cfg, partition, account, name, awsapi.SessionName(function)), nil
+	return awsapi.AssumeRoleExplained(ctx, cfg, partition, account, name, awsapi.SessionName(function), orgReaderDenied(roleARN)), nil
+}
+
+// orgReaderDenied is what to do when STS refuses the organization reader:
+// every account and organization event then fails with AWS's AccessDenied,
+// which names the role but not that the management stack makes it.
+func orgReaderDenied(roleARN string) string {
+	return fmt.Sprintf("the organization reader %s (%s) cannot be assumed: it does not exist, or its trust does not admit this "+
+		"function's role. The management stack (EcrWarden-Management, after the name prefix of an install that has one) "+
+		"creates it in the management account as ecr-warden-organization-reader (<namePrefix>-ecr-warden-organization-reader "+
+		"with a name prefix), trusting the hub function roles: deploy "+
+		"that stack before the hub stacks, and check that %s names it (the hub stack sets it from the same name prefix); "+
+		"for make plan, pass ORG_ROLE=<its ARN> or run with the management account's credentials", roleARN, OrgRoleARN, OrgRoleARN)
 }
 
 // parseRoleARN splits arn:<partition>:iam::<account>:role/<path/><name> into

@@ -470,7 +470,7 @@ func sidPrefix(ctx context.Context, o Options, state *desired.State) Result {
 		fixes = append(fixes, rename)
 	}
 	if unknown {
-		fixes = append(fixes, fmt.Sprintf("for the statements marked \"whose?\": if they are this installation's own, left by an earlier declaration (a grant removed or renamed), nothing is wrong: the deploy's backfill removes them (make plan lists them as removals) and this check passes; if another installation wrote them (its sidPrefix starts with %q), %s", d.SidPrefix, rename))
+		fixes = append(fixes, fmt.Sprintf("for the statements marked \"whose?\": if they are this installation's own, left by an earlier declaration (a grant removed or renamed), nothing is wrong: the deploy's backfill removes them (make plan lists them as removals) and this check passes; if someone wrote one by hand with a Sid that happens to start with %q, the backfill removes it too: to keep it, give it a Sid that does not start with %q before the deploy; if another installation wrote them (its sidPrefix starts with %q), %s", d.SidPrefix, d.SidPrefix, d.SidPrefix, rename))
 	}
 	if len(unread) > 0 {
 		fixes = append(fixes, "let these credentials read the hub's registry policy (ecr:GetRegistryPolicy through the reader role) and run again")

@@ -392,6 +392,9 @@ func TestDoctorSidPrefixOverlap(t *testing.T) {
 	if !strings.Contains(r.Fix, "EcrWardenProd and EcrWardenStage") || !strings.Contains(r.Fix, "earlier declaration") {
 		t.Errorf("fix %q: want the prefixes to pick and the word on this installation's own leftovers", r.Fix)
 	}
+	if !strings.Contains(r.Fix, `if someone wrote one by hand with a Sid that happens to start with "EcrWarden", the backfill removes it too: to keep it, give it a Sid that does not start with "EcrWarden" before the deploy`) {
+		t.Errorf("fix %q: want the word on a statement written by hand under the prefix", r.Fix)
+	}
 	w.putHubRegistryPolicy(t, "EcrWardenSecurityScanRoles", "TeamReplication", "WardenProdSecurityScanRoles")
 	if r := check(); !r.OK {
 		t.Errorf("own, foreign and unrelated statements fail: %+v", r)

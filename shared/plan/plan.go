@@ -79,6 +79,20 @@ type Change struct {
 	Dropped []string `json:"dropped,omitempty"`
 }
 
+// removedNote says, for the statements a change removes, why they count as
+// ecr-warden's: a plan that only said "removing 1 ecr-warden statement(s)"
+// read as if ecr-warden had written one that someone wrote by hand with a
+// Sid that happens to start with the prefix, and the review before a deploy
+// is the one place to catch that.
+func removedNote(prefix string, removed []string) string {
+	if len(removed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; removed, since the Sid starts with the sidPrefix %q and the declaration does not render it: %s "+
+		"(one written by hand under the prefix counts as ecr-warden's too; to keep it, give it a Sid that does not start with %q)",
+		prefix, strings.Join(removed, ", "), prefix)
+}
+
 // Owner is what decides which statements are ecr-warden's and what its
 // guard vouches for: the Sid prefix and this organization's id (the only
 // organization a "*" principal may be confined to; "" accepts any
@@ -260,7 +274,7 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 	if len(merged.Statements) == 0 {
 		// Only possible when owned is empty and curForeign is empty.
 		ch.Op = OpDeleteDocument
-		ch.Reason = fmt.Sprintf("the document holds only ecr-warden statements (%d) and none are wanted", len(curOwned))
+		ch.Reason = fmt.Sprintf("the document holds only ecr-warden statements (%d) and none are wanted", len(curOwned)) + removedNote(prefix, ch.Removed)
 		return ch, nil
 	}
 	if ch.After, err = merged.Marshal(); err != nil {
@@ -293,6 +307,7 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 		ch.Reason = fmt.Sprintf("ecr-warden statements differ (added %d, changed %d, removed %d); keeping %d foreign statement(s)",
 			len(ch.Added), len(ch.Changed), len(ch.Removed), len(curForeign))
 	}
+	ch.Reason += removedNote(prefix, ch.Removed)
 	if len(ch.Dropped) > 0 {
 		ch.Reason += fmt.Sprintf("; removing %d statement(s) without the Sid prefix: the document belongs to ecr-warden's own role and is wholly owned", len(ch.Dropped))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,6 +144,34 @@ func TestDocumentGolden(t *testing.T) {
 			}
 			goldenFile(t, "document-"+c.name, render(t, ch))
 		})
+	}
+}
+
+// A statement someone wrote by hand with a Sid that happens to start with
+// the prefix is ecr-warden's, and removed: the plan says why, names it, and
+// says how to keep it, next to the foreign statement it keeps.
+func TestPlanSaysWhyAHandWrittenPrefixedStatementIsRemoved(t *testing.T) {
+	hand := `{"Sid":"EcrWardenTemp","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"ecr:BatchGetImage","Resource":"arn:aws:ecr:us-east-1:111111111111:repository/tmp/*"}`
+	ch, err := Document(policy.ECRRegistryPolicy, regARN, doc(foreignA, hand), []policy.Statement{orgPull()}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Op != OpUpdate || !slices.Equal(ch.Removed, []string{"EcrWardenTemp"}) {
+		t.Fatalf("op %s, removed %v: %s", ch.Op, ch.Removed, ch.Reason)
+	}
+	want := `removed, since the Sid starts with the sidPrefix "EcrWarden" and the declaration does not render it: EcrWardenTemp ` +
+		`(one written by hand under the prefix counts as ecr-warden's too; to keep it, give it a Sid that does not start with "EcrWarden")`
+	if !strings.Contains(ch.Reason, want) || !strings.Contains(ch.Reason, "keeping 1 foreign statement(s)") {
+		t.Errorf("reason: %s", ch.Reason)
+	}
+	d := ch.Diff()
+	if !strings.Contains(d, "\n  = \"TeamA\"\n") || !strings.Contains(d, "\n  - \"EcrWardenTemp\"\n") {
+		t.Errorf("diff:\n%s", d)
+	}
+	// Nothing removed, nothing said.
+	ch, err = Document(policy.ECRRegistryPolicy, regARN, doc(foreignA), []policy.Statement{orgPull()}, prefix)
+	if err != nil || strings.Contains(ch.Reason, "removed, since") {
+		t.Errorf("a change that removes nothing: %v %s", err, ch.Reason)
 	}
 }
 

@@ -127,7 +127,6 @@ func TestValidationMessages(t *testing.T) {
 		{"tag key chars", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share!": "org"} }, `grants[3].repositoryTags["share!"]`, `tag key "share!" may contain only letters, digits, spaces and _ . : / = + - @`},
 		{"tag key empty", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"": "org"} }, `grants[3].repositoryTags[""]`, "tag key must be 1-128 characters"},
 		{"tag value", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share": "o*g"} }, `grants[3].repositoryTags["share"]`, `tag value "o*g" must be at most 256 letters, digits, spaces and _ . : / = + - @`},
-		{"tag value empty", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share": ""} }, `grants[3].repositoryTags["share"]`, `tag value is empty: a tag matches by its exact value, so this grant would select only repositories whose tag "share" is the empty string, not every value (there is no any-value match); name the value the repositories carry`},
 		{"access missing", func(d *Declaration) { d.Grants[0].Access = "" }, "grants[0].access", "access is required: pull, push or an actionSets name"},
 		{"access unknown", func(d *Declaration) { d.Grants[0].Access = "admin" }, "grants[0].access", `access "admin" must be pull, push or one of the declared actionSets (scan)`},
 		{"placement", func(d *Declaration) { d.Grants[0].Placement = "everywhere" }, "grants[0].placement", `placement "everywhere" must be registry or repository`},

@@ -416,13 +416,7 @@ func (v *validator) tags(path string, tags map[string]string) {
 			v.add(p, "tag key %q uses the reserved aws: prefix", k)
 		}
 		val := tags[k]
-		switch {
-		case val == "":
-			// AWS takes an empty tag value, but here it is almost always "any
-			// value" meant: the match is exact, so it would grant only the
-			// repositories tagged with the empty string, and silently nothing else.
-			v.add(p, "tag value is empty: a tag matches by its exact value, so this grant would select only repositories whose tag %q is the empty string, not every value (there is no any-value match); name the value the repositories carry", k)
-		case utf8.RuneCountInString(val) > 256 || !tagPattern.MatchString(val):
+		if utf8.RuneCountInString(val) > 256 || !tagPattern.MatchString(val) {
 			v.add(p, "tag value %q must be at most 256 letters, digits, spaces and _ . : / = + - @", val)
 		}
 	}

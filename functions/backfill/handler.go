@@ -112,6 +112,10 @@ type handler struct {
 	stale staleLister
 	// settler settles them from what AWS holds; nil only counts them.
 	settler staleSettler
+	// members remembers, per region, the members a full run configured,
+	// so the next one retires those the declaration no longer configures
+	// (retire.go); nil retires nothing.
+	members rememberer
 }
 
 // response is what an invocation returns. A bad payload gets only Error,
@@ -129,6 +133,12 @@ type response struct {
 	Queued   int       `json:"queued,omitempty"`
 	Skipped  []skipped `json:"skipped,omitempty"`
 	Missing  []string  `json:"missing,omitempty"`
+	// Retired are the members the declaration no longer configures whose
+	// owned statements the run removes (each has a retire unit per region).
+	Retired []string `json:"retired,omitempty"`
+	// RetireError says why a dry run could not plan the retirements of
+	// some regions (a real run fails with it once its units are sent).
+	RetireError string `json:"retireError,omitempty"`
 	// Summary counts the documents a dry run examined, by outcome.
 	Summary *reconcile.Report `json:"summary,omitempty"`
 	// Plan is every change a dry run would make: per document, its
@@ -221,13 +231,17 @@ func (h *handler) decide(ctx context.Context, req trigger.BackfillRequest) (resp
 	if err != nil {
 		return response{Error: err.Error()}, selection{}, nil
 	}
+	if sel.RetireErr = h.retirements(ctx, req, runID, walk, &sel); sel.RetireErr != nil {
+		h.log.ErrorContext(ctx, "backfill retires nothing where it cannot read the remembered members", "runId", runID, "error", sel.RetireErr.Error())
+		resp.RetireError = sel.RetireErr.Error()
+	}
 	for i := range sel.Units {
 		sel.Units[i].WalkedAt = walkedAt // a unit run much later reads the organization again
 	}
 	resp.Regions, resp.Accounts, resp.Units = sel.Regions, len(sel.Accounts), len(sel.Units)
-	resp.Skipped, resp.Missing = sel.Skipped, sel.Missing
+	resp.Skipped, resp.Missing, resp.Retired = sel.Skipped, sel.Missing, sel.Retired
 	h.log.InfoContext(ctx, "backfill units decided", "runId", runID, "request", resp.Request,
-		"accounts", resp.Accounts, "units", resp.Units, "skipped", len(sel.Skipped), "missing", sel.Missing)
+		"accounts", resp.Accounts, "units", resp.Units, "skipped", len(sel.Skipped), "missing", sel.Missing, "retired", sel.Retired)
 	return resp, sel, nil
 }
 
@@ -252,7 +266,9 @@ func (h *handler) dispatch(ctx context.Context, req trigger.BackfillRequest, sel
 				return response{}, fmt.Errorf("backfill %s: %w; queueing the revocations: queued %d of %d units: %w", resp.RunID, err, n, len(revoke), serr)
 			}
 			h.log.InfoContext(ctx, "backfill queued revocations only", "runId", resp.RunID, "units", n)
-			return response{}, fmt.Errorf("backfill %s: %w; revocations only were queued (%d unit(s): what the declaration no longer grants is removed, nothing is added or widened)", resp.RunID, err, n)
+			// Retire units only revoke: they went out, so the set is replaced.
+			return response{}, errors.Join(fmt.Errorf("backfill %s: %w; revocations only were queued (%d unit(s): what the declaration no longer grants is removed, nothing is added or widened)", resp.RunID, err, n),
+				h.remember(ctx, sel), sel.RetireErr)
 		}
 	}
 	n, err := h.send(ctx, sel.Units)
@@ -261,6 +277,9 @@ func (h *handler) dispatch(ctx context.Context, req trigger.BackfillRequest, sel
 		return response{}, fmt.Errorf("backfill %s: queued %d of %d units: %w", resp.RunID, n, len(sel.Units), err)
 	}
 	h.log.InfoContext(ctx, "backfill queued", "runId", resp.RunID, "units", n)
+	if err := errors.Join(h.remember(ctx, sel), sel.RetireErr); err != nil {
+		return response{}, fmt.Errorf("backfill %s: %w", resp.RunID, err)
+	}
 	return resp, nil
 }
 

@@ -17,8 +17,9 @@ import (
 )
 
 // spec names the function and every WARDEN_ variable it reads. The lease
-// table is among them although a dry run takes no lease: the shared setup
-// builds the lease client and refuses an empty name.
+// table is among them although the backfill takes no lease: a full run
+// remembers there the members it configured (retire.go), and the shared
+// setup builds the lease client and refuses an empty name.
 var spec = function.Spec{
 	Name: trigger.FnBackfill,
 	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.WorkQueueURL},
@@ -41,5 +42,6 @@ func handlerFor(e *function.Env) *handler {
 		trail:   e.Trail,
 		stale:   e.Trail,
 		settler: e.Engine,
+		members: e.Leases,
 	}
 }

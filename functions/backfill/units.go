@@ -28,6 +28,16 @@ type selection struct {
 	Regions  []string
 	Skipped  []skipped
 	Missing  []string // requested accounts or OUs that selected nothing
+	// Retired are the members a full run retires (retire.go): remembered
+	// as configured by the last full run, configured by nothing now.
+	Retired []string
+	// Configured are the members the units configure, sorted; Remember
+	// the regions whose remembered members a full run replaces with them
+	// once every unit is sent; RetireErr says which regions' sets could
+	// not be read (nothing retired there, their sets kept).
+	Configured []string
+	Remember   []string
+	RetireErr  error
 }
 
 // enumerates reports whether some grant lists the organization's accounts

@@ -356,9 +356,11 @@ func decodeWork(body []byte, d *config.Declaration) (reconcile.Work, error) {
 			return w, fmt.Errorf("account: %s is not among the unit's accounts", w.Account)
 		case !state.ManagedMember(w.Accounts[i]):
 			return w, fmt.Errorf("account: %s is not an active member of the organization (status %s, OU path %s)", w.Account, quote(w.Accounts[i].Status), quote(w.Accounts[i].OUPath))
-		case !state.Configures(w.Account) && !w.Moved:
-			// A moved account's unit is the one exception: it removes what
-			// ecr-warden wrote there while the execution role may remain.
+		case !state.Configures(w.Account) && !w.Moved && !w.Retired:
+			// A moved account's unit, and a retired member's (one the
+			// backfill's last full run configured), are the exceptions:
+			// they remove what ecr-warden wrote there while the execution
+			// role may remain.
 			return w, fmt.Errorf("account: %s is a member the declaration configures nothing in", w.Account)
 		}
 	}

@@ -158,13 +158,17 @@ func TestUnitsThatCanNeverSucceedAreRejected(t *testing.T) {
 	// member that has just left what the declaration configures.
 	moved := strings.Replace(unit("333333333333", "["+active("333333333333")+"]"), `"runId"`, `"moved":true,"runId"`, 1)
 	ev.Records = append(ev.Records, events.SQSMessage{MessageId: "moved", Body: moved})
+	// So is a retired member's: the backfill's last full run configured it.
+	retired := strings.Replace(unit("444444444444", "["+active("444444444444")+"]"), `"runId"`, `"retired":true,"runId"`, 1)
+	ev.Records = append(ev.Records, events.SQSMessage{MessageId: "retired", Body: retired})
 	resp, err := h.handle(t.Context(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handle = %+v, %v; want every message settled", resp, err)
 	}
 	slices.SortFunc(e.works, func(a, b reconcile.Work) int { return strings.Compare(a.Account, b.Account) })
-	if len(e.works) != 2 || e.works[0].Account != "222222222222" || e.works[1].Account != "333333333333" || !e.works[1].Moved {
-		t.Fatalf("engine ran %+v, want the configured member's unit and the moved member's", e.works)
+	if len(e.works) != 3 || e.works[0].Account != "222222222222" || e.works[1].Account != "333333333333" || !e.works[1].Moved ||
+		e.works[2].Account != "444444444444" || !e.works[2].Retired {
+		t.Fatalf("engine ran %+v, want the configured member's unit, the moved member's and the retired member's", e.works)
 	}
 	got := map[string]string{}
 	for _, r := range tr.recs {

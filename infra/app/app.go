@@ -7,8 +7,10 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// Stack ids. Deploy order: Management stack(s), then Members, then the Hub stacks (the hub's
-// deploy-time backfill assumes the member and reader roles, so they must exist first).
+// Stack ids. Deploy order: Management stack(s), then the Hub stacks (the hub's deploy-time backfill
+// reads the organization through the reader role), then Members after the primary Hub stack: the
+// StackSet update removes the execution role from members the declaration no longer configures,
+// and the primary hub's deploy-time backfill must have queued their retire units first (see Build).
 const (
 	ManagementStackID = "EcrWarden-Management"
 	MembersStackID    = "EcrWarden-Members"
@@ -77,10 +79,18 @@ func Build(app awscdk.App, o Options) (*Result, error) {
 		for _, m := range res.Management {
 			hub.AddStackDependency(m.Stack, jsii.String("the organization reader and the forwarding rules exist before the first backfill"))
 		}
-		if members != nil {
-			hub.AddStackDependency(members.Stack, jsii.String("member execution roles exist before the first backfill"))
-		}
 		res.Hubs[region] = hub
+	}
+	if members != nil {
+		// The deploy-time backfill (primary hub) retires the members the declaration no longer
+		// configures through their execution roles, which the StackSet update removes from accounts
+		// it no longer targets: the backfill is invoked first. (Its custom resource invokes it
+		// asynchronously, so the StackSet update may still overtake a unit: that unit records its
+		// statements as left in place.) The price: members the declaration newly configures get
+		// their role after the backfill's units for them ran; those units fail and the work queue
+		// retries them after its visibility timeout (WorkVisibilitySeconds).
+		members.AddStackDependency(res.Hubs[d.PrimaryRegion()].Stack,
+			jsii.String("the deploy-time backfill queues the retirements of members no longer configured before the StackSet removes their execution role"))
 	}
 	suppressReviewed(res)
 	return res, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 
@@ -172,4 +173,31 @@ func contains(list interface{}, s string) bool {
 		}
 	}
 	return false
+}
+
+// The Members stack deploys after the primary hub stack, whose custom resource invokes the
+// deploy-time backfill: the backfill queues the retirements of members the declaration no longer
+// configures before the StackSet update removes their execution role. No hub stack waits for
+// Members (that would be a cycle).
+func TestMembersDeployAfterThePrimaryHubsBackfill(t *testing.T) {
+	localaws.NeedCDK(t)
+	names := func(s awscdk.Stack) []string {
+		var out []string
+		for _, d := range *s.Dependencies() {
+			out = append(out, *d.StackName())
+		}
+		return out
+	}
+	primary := built.Hubs[built.Decl.PrimaryRegion()]
+	if primary.Backfill == nil {
+		t.Fatal("the primary hub stack has no deploy-time backfill")
+	}
+	if deps := names(built.Members.Stack); !slices.Contains(deps, *primary.StackName()) {
+		t.Errorf("Members depends on %v, want %s (its backfill retires members before the StackSet update)", deps, *primary.StackName())
+	}
+	for region, h := range built.Hubs {
+		if deps := names(h.Stack); slices.Contains(deps, *built.Members.StackName()) {
+			t.Errorf("hub %s waits for Members (%v)", region, deps)
+		}
+	}
 }

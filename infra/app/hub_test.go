@@ -456,7 +456,8 @@ func TestTablesMatchTheAuditAndLeaseSchemas(t *testing.T) {
 // The audit trail is evidence: in each region only that region's functions that record decisions
 // may write an item of it, whatever a principal's identity policy allows, and nobody may delete one.
 // The lease table (leases and the hub's mailbox, whose entries the next holder writes into the
-// hub's grants) is written only by the functions that take leases, of every hub region.
+// hub's grants) is written only by the functions that take leases, of every hub region, and by the
+// backfill, which remembers there the members its full runs configured.
 func TestStateIsWrittenOnlyByEcrWarden(t *testing.T) {
 	localaws.NeedCDK(t)
 	for region, tmpl := range map[string]assertions.Template{"us-east-1": hubUS, "eu-west-1": hubEU} {
@@ -480,7 +481,7 @@ func TestStateIsWrittenOnlyByEcrWarden(t *testing.T) {
 		lease := props(resourcesOf(tmpl, "AWS::DynamoDB::Table")[logicalID(built.Hubs[region].State.Lease.Node().DefaultChild())])
 		var takers []string
 		for _, r := range []string{"us-east-1", "eu-west-1"} {
-			for _, fn := range []string{FnRepository, FnAccount, FnWorker, FnDrift} {
+			for _, fn := range []string{FnRepository, FnAccount, FnBackfill, FnWorker, FnDrift} {
 				takers = append(takers, "arn:aws:iam::111111111111:role/ecr-warden-"+fn+"-"+r)
 			}
 		}

@@ -32,6 +32,7 @@ type Access struct {
 	CompleteAudit        bool // dynamodb:UpdateItem on the audit table: the outcome of a write-ahead record (Applied/Failed)
 	ReadAudit            bool // dynamodb:Query on the audit table and its indexes: a writer's look at the document's history before it writes (apply's reconcileHistory), the sweep's stale pending records
 	Lease                bool // dynamodb:PutItem/UpdateItem/DeleteItem on the lease table: one writer per document (a mailbox's take is one TransactWriteItems of a Put and an Update, its close and release one of an Update and a Delete, its refusal mark an Update; IAM authorizes each as those actions); dynamodb:GetItem for a waiting poster's consistent read of a mailbox (Leaser.Peek); the organization's generation token (read and replaced with an Update, shared/lease/generation.go)
+	RememberMembers      bool // dynamodb:GetItem/PutItem on its own region's lease table: the members a full backfill configured, read and replaced (shared/lease/remembered.go), so the next one retires those the declaration no longer configures
 	SendWork             bool // sqs:SendMessage (SendMessageBatch) to the work queue
 	ConsumeWork          bool // the worker's SQS event source mapping polls the work queue with the function's role
 }
@@ -47,6 +48,7 @@ type Access struct {
 //     account's repositories are sent to the work queue for the worker; no ECR Public;
 //   - backfill: walks the organization, fans out to the work queue, and in a dry run converges inline
 //     with writes recorded as planned (Converge reads everything, writes only audit records, takes no lease);
+//     a full run reads and replaces the members it configured in its own lease table (no lease either);
 //     the sweep settles stale pending records from what AWS holds (reconcile.SettleStale: the record's
 //     outcome, an UpdateItem like any writer's);
 //   - worker: engine.Converge of one account+region from the message, which carries the accounts it
@@ -63,7 +65,7 @@ var FunctionAccess = map[string]Access{
 	FnAccount: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},
 	FnBackfill: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, ReadHubRegistry: true,
-		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, SendWork: true},
+		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, RememberMembers: true, SendWork: true},
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true, SendWork: true},
@@ -247,6 +249,7 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 		*r.auditTable+"/index/"+audit.IndexByName, *r.auditTable+"/index/"+audit.IndexByPending)
 	add(a.Lease, "Lease", []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		append([]string{*r.leaseTable}, r.otherLeaseTables...)...)
+	add(a.RememberMembers, "RememberMembers", []string{"dynamodb:GetItem", "dynamodb:PutItem"}, *r.leaseTable)
 	add(a.SendWork, "SendWork", slices.Clone(workSendActions), *r.workQueue)
 	// What Lambda's SQS event source mapping calls with the function's role (the Lambda developer
 	// guide's list; CDK's SqsEventSource would also grant ChangeMessageVisibility and GetQueueUrl).

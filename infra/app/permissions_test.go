@@ -485,6 +485,56 @@ func TestTableCallsAreGranted(t *testing.T) {
 	}
 }
 
+// The backfill takes no lease, but its full runs read and replace the members they configured in
+// its own region's lease table (shared/lease/remembered.go): its role allows exactly the DynamoDB
+// calls that file makes, on that table only.
+func TestBackfillRemembersMembersWithExactlyItsCalls(t *testing.T) {
+	localaws.NeedCDK(t)
+	file, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "shared", "lease", "remembered.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	ast.Inspect(file, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if db, ok := sel.X.(*ast.SelectorExpr); ok && db.Sel.Name == "db" {
+				calls = append(calls, "dynamodb:"+sel.Sel.Name)
+			}
+		}
+		return true
+	})
+	slices.Sort(calls)
+	calls = slices.Compact(calls)
+	if len(calls) == 0 {
+		t.Fatal("found no DynamoDB call in remembered.go: the parser missed them")
+	}
+	d, err := LoadDeclaration(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases, other := jsii.String("arn:aws:dynamodb:us-east-1:111111111111:table/leases"), jsii.String("arn:aws:dynamodb:eu-west-1:111111111111:table/leases")
+	var granted []string
+	for _, s := range FunctionAccess[FnBackfill].statements(resources{partition: "aws", hub: "111111111111", hubRegions: d.Hub.Regions,
+		memberRoleName: d.MemberRoleName, orgRoleARN: d.OrgRoleARN(), organizationID: d.Hub.OrganizationID, auditTable: jsii.String("audit"),
+		leaseTable: leases, otherLeaseTables: []string{*other}, workQueue: jsii.String("queue"), logGroup: jsii.String("logs"), switches: SwitchesOf(d.Declaration)}) {
+		m := canonical(t, s.ToStatementJson()).(map[string]interface{})
+		for _, r := range asList(m["Resource"]) {
+			if r == *other {
+				t.Errorf("the backfill may act on another region's lease table: %v", m)
+			}
+			if r == *leases {
+				for _, a := range asList(m["Action"]) {
+					granted = append(granted, a.(string))
+				}
+			}
+		}
+	}
+	slices.Sort(granted)
+	if !slices.Equal(granted, calls) {
+		t.Errorf("the backfill may call %v on its lease table; remembered.go calls %v", granted, calls)
+	}
+}
+
 // resolveAccount replaces the CDK's account token in rendered strings by ${AWS::AccountId}.
 func resolveAccount(v interface{}) interface{} {
 	switch v := v.(type) {

@@ -135,14 +135,15 @@ func auditGuard(d *Declaration, region string) *[]awsiam.PolicyStatement {
 }
 
 // leaseGuard is the lease table's resource policy: nobody but the functions that take leases, in
-// every hub region (lease.Regional: a document's lease is taken in its region's table), may write
-// or delete an item. Besides the leases, the table holds the hub registry policy's mailbox, whose
+// every hub region (lease.Regional: a document's lease is taken in its region's table), and the
+// backfill, which remembers there the members its full runs configured, may write or delete an
+// item (a principal that rewrote that set could keep a member's retirement from ever running). Besides the leases, the table holds the hub registry policy's mailbox, whose
 // entries ("account X is a member at OU path P") the next lease holder writes into the hub's grants
 // as they are: any principal of the hub account allowed dynamodb:UpdateItem could otherwise post an
 // account outside the organization there.
 func leaseGuard(d *Declaration, region string) *[]awsiam.PolicyStatement {
 	return &[]awsiam.PolicyStatement{
 		denyAllBut("OnlyEcrWardenTakesLeases", tableARN(d, region, "lease"), sortedCopy(slices.Concat(itemDeleteActions, itemWriteActions)),
-			functionRoles(d, d.Hub.Regions, func(a Access) bool { return a.Lease })),
+			functionRoles(d, d.Hub.Regions, func(a Access) bool { return a.Lease || a.RememberMembers })),
 	}
 }

@@ -53,6 +53,9 @@ func WriteTable(w io.Writer, recs []Record, verbose bool) error {
 	last := ""
 	for i, r := range recs {
 		b.WriteString(strings.TrimRight(lines[i+1], " ") + "\n")
+		if r.Counts != nil && r.Counts.Why != "" {
+			b.WriteString(indent + "why: " + oneLine(r.Counts.Why) + "\n")
+		}
 		if r.Error != "" {
 			b.WriteString(indent + "error: " + oneLine(r.Error) + "\n")
 		}
@@ -160,6 +163,9 @@ func WriteSummaries(w io.Writer, recs []Record) error {
 		}
 		if c.ContinuesAfter != "" {
 			fmt.Fprintf(tw, "\t  continues after: %s (stopped before its deadline; the rest is queued)\n", c.ContinuesAfter)
+		}
+		if c.Why != "" {
+			fmt.Fprintf(tw, "\t  why: %s\n", oneLine(c.Why))
 		}
 		if r.Error != "" {
 			fmt.Fprintf(tw, "\t  error: %s\n", oneLine(r.Error)) // under RUN

@@ -228,6 +228,10 @@ type Counts struct {
 	// try with ContinuesAfter is neither done nor failed: its unit goes on.
 	ResumedAfter   string `json:"resumedAfter,omitempty"`
 	ContinuesAfter string `json:"continuesAfter,omitempty"`
+	// Why says why a unit converged an account the declaration configures
+	// nothing in: a member a full backfill remembered as configured, whose
+	// statements the unit removes ("" for every other unit).
+	Why string `json:"why,omitempty"`
 }
 
 // UnitARN is the key of a unit's summary records: "unit/<account>/<region>",

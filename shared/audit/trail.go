@@ -405,6 +405,7 @@ type item struct {
 	DurationMS int64  `dynamodbav:"durationMs,omitempty"`
 	Resumed    string `dynamodbav:"resumedAfter,omitempty"`
 	Continues  string `dynamodbav:"continuesAfter,omitempty"`
+	Why        string `dynamodbav:"why,omitempty"`
 }
 
 func (t *Trail) toItem(r Record) item {
@@ -429,7 +430,7 @@ func (t *Trail) toItem(r Record) item {
 		it.Examined, it.Unchanged, it.Changed = &c.Examined, &c.Unchanged, &c.Changed
 		it.Planned, it.Refused, it.Failed = &c.Planned, &c.Refused, &c.Failed
 		it.DurationMS = r.Duration.Milliseconds()
-		it.Resumed, it.Continues = c.ResumedAfter, c.ContinuesAfter
+		it.Resumed, it.Continues, it.Why = c.ResumedAfter, c.ContinuesAfter, c.Why
 	}
 	if r.Decision.short() && t.retain > 0 {
 		it.ExpiresAt = r.Time.Add(t.retain).Unix()
@@ -457,7 +458,7 @@ func (it item) record() (Record, error) {
 		}
 		r.Counts = &Counts{Examined: v(it.Examined), Unchanged: v(it.Unchanged), Changed: v(it.Changed),
 			Planned: v(it.Planned), Refused: v(it.Refused), Failed: v(it.Failed),
-			ResumedAfter: it.Resumed, ContinuesAfter: it.Continues}
+			ResumedAfter: it.Resumed, ContinuesAfter: it.Continues, Why: it.Why}
 		r.Duration = time.Duration(it.DurationMS) * time.Millisecond
 	}
 	var err error

@@ -11,13 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// generationKey is the lease table item that account events change before
-// they write anything: a unit that walked the organization under one lease
-// may plan a later hold from that walk while the item still holds the token
-// it read before walking (shared/reconcile/orgview.go), instead of walking
-// again under every lease it takes.
-const generationKey = "generation/organization"
-
 // attrGeneration (S) is the item's token. It is random, not a counter: an
 // item deleted by hand and written again never repeats an older value, so a
 // walk can never be taken for newer than it is.

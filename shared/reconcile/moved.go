@@ -192,14 +192,30 @@ func (e *Engine) handOver(ctx context.Context, cause Cause, units []Work, what s
 	return rep, nil
 }
 
-// leftInPlace turns a moved-out unit's failure to assume the execution role
+// leftInPlace turns the failure to assume the execution role of a unit
+// that converges a member to nothing configured (moved out, or retired)
 // into its outcome: the role is gone (the StackSet removed it first), so
 // nothing can be read or removed there and retrying cannot help. The unit's
 // summary record says what was left and why.
 func (e *Engine) leftInPlace(state *desired.State, w Work, err error) (string, bool) {
-	if !w.Moved || w.Account == e.Decl.Hub.AccountID || state.Configures(w.Account) || !awsapi.AssumeRoleDenied(err) {
+	why, ok := e.unconfigured(state, w)
+	if !ok || !awsapi.AssumeRoleDenied(err) {
 		return "", false
 	}
-	return fmt.Sprintf("left in place: account %s moved out of what the declaration configures, and its execution role %s can no longer be assumed (the member StackSet removes it from accounts it no longer targets), so the statements ecr-warden wrote in its %s repository and registry policies were not removed; remove them with access to the account (their Sids start with %q): %v",
-		w.Account, e.Decl.MemberRoleName, w.Region, e.Decl.SidPrefix, err), true
+	return fmt.Sprintf("left in place: account %s %s, and its execution role %s can no longer be assumed (the member StackSet removes it from accounts it no longer targets), so the statements ecr-warden wrote in its %s repository and registry policies were not removed; remove them with access to the account (their Sids start with %q): %v",
+		w.Account, why, e.Decl.MemberRoleName, w.Region, e.Decl.SidPrefix, err), true
+}
+
+// unconfigured says why a unit converges a member the declaration
+// configures nothing in (false for any other unit): a move took it out of
+// everything configured, or the declaration stopped configuring it since
+// the backfill's last full run (Work.Retired).
+func (e *Engine) unconfigured(state *desired.State, w Work) (string, bool) {
+	if (!w.Moved && !w.Retired) || w.Account == e.Decl.Hub.AccountID || state.Configures(w.Account) {
+		return "", false
+	}
+	if w.Moved {
+		return "moved out of what the declaration configures", true
+	}
+	return "is no longer configured by the declaration (the backfill's last full run configured it; no grant, public grant or pull-through-cache selector names it now)", true
 }

@@ -47,6 +47,28 @@ func TestMovedOutWithoutTheRoleIsLeftInPlace(t *testing.T) {
 		t.Errorf("summary trigger %+v, want the move event", sum.Trigger)
 	}
 
+	// A retired member's unit (the backfill's last full run configured it)
+	// is left in place the same way, saying why without speaking of a move.
+	retired := unit(fTeamB, false)
+	retired.RunID, retired.Retired = "backfill-retire", true
+	if _, err := w.engine.Converge(ctx, retired.Cause(), retired); err != nil {
+		t.Fatalf("retired unit without a role: %v, want it settled", err)
+	}
+	found := false
+	for _, r := range w.records(t) {
+		if r.Decision == audit.DecisionSummary && r.Trigger.EventID == "backfill-retire" {
+			found = true
+			hasAll(t, "retired summary", r.Error, "left in place", "is no longer configured by the declaration", "ecr-warden-execution", "AccessDenied")
+			hasNone(t, "retired summary", r.Error, "moved out")
+			if r.Counts == nil || !strings.Contains(r.Counts.Why, "retired: account "+fTeamB+" is no longer configured by the declaration") {
+				t.Errorf("retired summary counts %+v, want why it ran", r.Counts)
+			}
+		}
+	}
+	if !found {
+		t.Error("no summary record of the retired unit")
+	}
+
 	for name, w2 := range map[string]Work{"sweep unit": unit(fTeamB, false), "moved but still configured": unit(fTeamA, true)} {
 		if _, err := w.engine.Converge(ctx, w2.Cause(), w2); err == nil || !strings.Contains(err.Error(), "AssumeRole") {
 			t.Errorf("%s without a role: err %v, want the AssumeRole failure (retried, then dead-lettered)", name, err)

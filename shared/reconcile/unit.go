@@ -40,6 +40,13 @@ type Work struct {
 	// moved account itself (moved.go): its account may be one the
 	// declaration no longer configures, whose owned statements it removes.
 	Moved bool `json:"moved,omitempty"`
+	// Retired marks a backfill unit for a member the backfill's last full
+	// run configured and the declaration configures nothing in now (an edit
+	// removed its last grant, or no selector names it any more). Like a
+	// moved-out unit it removes every statement ecr-warden owns in the
+	// member's repository and registry policies (moved.go); its summary
+	// says why (functions/backfill).
+	Retired bool `json:"retired,omitempty"`
 	// Enumerations limits the unit to the documents enumerating grants live
 	// in (the registry policy, and the repositories an enumerating
 	// repository grant's patterns match): an account event in another
@@ -163,7 +170,7 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	r, after, err := x.registryUnit(ctx, cause, state, w, roleInUnit)
 	rep.Add(r)
 	if why, ok := x.leftInPlace(state, w, err); ok {
-		x.log().Warn("moved account's statements left in place", "account", w.Account, "region", w.Region, "why", why)
+		x.log().Warn("unconfigured member's statements left in place", "account", w.Account, "region", w.Region, "why", why)
 		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why), "")
 	}
 	// The registry's own report decides: a PTC role converged before it

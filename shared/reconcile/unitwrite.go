@@ -379,6 +379,13 @@ func (e *Engine) summarize(ctx context.Context, cause Cause, w Work, rep Report,
 		Counts: &audit.Counts{Examined: rep.Examined, Unchanged: rep.Unchanged, Changed: rep.Changed,
 			Planned: rep.Planned, Refused: rep.Refused, Failed: rep.Failed, ResumedAfter: w.After, ContinuesAfter: continuesAfter},
 		Duration: took, DryRun: w.DryRun}
+	if w.Retired {
+		// Said on the unit's own record: its removals are the backfill's,
+		// with no event to explain them.
+		if why, ok := e.unconfigured(desired.New(e.Decl, w.Accounts), w); ok {
+			rec.Counts.Why = fmt.Sprintf("retired: account %s %s; the unit converges its %s registry to nothing configured: every statement ecr-warden owns in its repository and registry policies is removed, foreign statements stay", w.Account, why, w.Region)
+		}
+	}
 	if uerr != nil {
 		msg := uerr.Error()
 		if len(msg) > 2000 {

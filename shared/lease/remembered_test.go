@@ -1,0 +1,90 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The item holds the configured members of the largest organizations a
+// backfill walks: the largest set that fits DynamoDB's item is measured, and
+// MaxRememberedAccounts (which the README quotes) must be about it.
+func TestRememberedAccountsIsMeasured(t *testing.T) {
+	ids := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%012d", 100000000000+i*7919)
+		}
+		return out
+	}
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	lo, hi := 1, 4*MaxRememberedAccounts
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if itemBytes(configuredItem("ap-southeast-2", ids(mid), at)) <= MaxItemBytes {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	t.Logf("largest set of configured members one item holds: %d accounts", lo)
+	if lo < 20_000 {
+		t.Errorf("only %d accounts fit one item; an organization of 20,000 must", lo)
+	}
+	if lo < MaxRememberedAccounts || lo > MaxRememberedAccounts*11/10 {
+		t.Errorf("%d accounts fit, MaxRememberedAccounts says about %d: measure again and update it and the README", lo, MaxRememberedAccounts)
+	}
+}
+
+// The items that are no lease never route like one: RegionOf gives none a
+// region, so each lives in the table of the function that uses it.
+func TestItemKeysAreNoLeaseKeys(t *testing.T) {
+	for _, k := range itemKeys("eu-west-1") {
+		if r := RegionOf(k); r != "" {
+			t.Errorf("RegionOf(%q) = %q; an item that is no lease must stay in its function's own table", k, r)
+		}
+		for _, p := range []string{"registry/", "repository/", "public#", "mailbox/"} {
+			if strings.HasPrefix(k, p) {
+				t.Errorf("item key %q starts like a lease key (%s)", k, p)
+			}
+		}
+	}
+}
+
+// No item: not found (the first full run). A written set reads back sorted
+// and without repeats, per region, and an empty set is a set (found, no
+// accounts), not the first run. A set DynamoDB would refuse is refused by
+// name before any call, and the old one stays.
+func TestRememberedMembersRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	db := setup(t)
+	l := leaser(t, db, "backfill", &fakeTime{t: time.Now()}, time.Second)
+	if r, err := l.Remembered(ctx, "eu-west-1"); err != nil || r.Found {
+		t.Fatalf("Remembered before any run = %+v, %v; want not found", r, err)
+	}
+	if err := l.Remember(ctx, "eu-west-1", []string{"333333333333", "222222222222", "333333333333"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remember(ctx, "us-east-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.Remembered(ctx, "eu-west-1"); err != nil || !r.Found || !slices.Equal(r.Accounts, []string{"222222222222", "333333333333"}) {
+		t.Errorf("Remembered(eu-west-1) = %+v, %v; want the two members, sorted once each", r, err)
+	}
+	if r, err := l.Remembered(ctx, "us-east-1"); err != nil || !r.Found || len(r.Accounts) != 0 {
+		t.Errorf("Remembered(us-east-1) = %+v, %v; want found and empty", r, err)
+	}
+	big := make([]string, MaxRememberedAccounts*2)
+	for i := range big {
+		big[i] = fmt.Sprintf("%012d", i)
+	}
+	if err := l.Remember(ctx, "eu-west-1", big); err == nil || !strings.Contains(err.Error(), "over DynamoDB's 409600") {
+		t.Errorf("Remember(%d accounts) = %v; want it refused, naming DynamoDB's limit", len(big), err)
+	}
+	if r, err := l.Remembered(ctx, "eu-west-1"); err != nil || len(r.Accounts) != 2 {
+		t.Errorf("after a refused set, Remembered = %+v, %v; want the old set", r, err)
+	}
+}

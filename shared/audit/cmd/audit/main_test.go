@@ -27,18 +27,8 @@ import (
 // default credential chain pointed at the local AWS by AWS_ENDPOINT_URL,
 // exactly as `make audit RESOURCE=...` runs it.
 func TestAuditCommandPrintsHistory(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	s, err := localaws.Start(ctx, localaws.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("WARDEN_AUDIT_TABLE", "audit-cli")
+	s := commandEnv(t, "audit-cli")
 
 	db := dynamodb.NewFromConfig(s.Config("us-east-1"))
 	if err := audit.CreateTable(ctx, db, "audit-cli"); err != nil {
@@ -106,18 +96,8 @@ func TestAuditCommandPrintsHistory(t *testing.T) {
 // window, several regions merged; and one line naming the exports when the
 // region or the credentials are missing.
 func TestAuditCommandFilters(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	s, err := localaws.Start(ctx, localaws.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("WARDEN_AUDIT_TABLE", "audit-f")
+	s := commandEnv(t, "audit-f")
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	run1 := "backfill-" + audit.NewID(time.Now())
 	for _, region := range []string{"us-east-1", "eu-west-1"} {
@@ -197,7 +177,7 @@ func TestAuditCommandFilters(t *testing.T) {
 	t.Setenv("AWS_DEFAULT_REGION", "")
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	err = run(ctx, []string{"-since", "1h"}, io.Discard, io.Discard)
+	err := run(ctx, []string{"-since", "1h"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "no AWS region: export AWS_REGION=") {
 		t.Errorf("missing region: %v", err)
 	}
@@ -215,18 +195,8 @@ func TestAuditCommandFilters(t *testing.T) {
 // all do not exist fails instead of answering "no audit records found", which
 // would read as a clean trail.
 func TestAuditCommandMissingTable(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	s, err := localaws.Start(ctx, localaws.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("WARDEN_AUDIT_TABLE", "staging-ecr-warden-audt")
+	commandEnv(t, "staging-ecr-warden-audt")
 	for _, args := range [][]string{{"-resource", "team-a/app"}, {"-since", "1h"}, {"-since", "1h", "-regions", "us-east-1,eu-west-1"}} {
 		var out, errOut bytes.Buffer
 		err := run(ctx, args, &out, &errOut)
@@ -250,18 +220,8 @@ func TestAuditCommandMissingTable(t *testing.T) {
 // at -limit that says so and how to read the rest, and a long listing that
 // ends with its count and how to narrow it, since its header has scrolled away.
 func TestAuditCommandAccountAndLongListings(t *testing.T) {
-	localaws.Need(t)
 	ctx := context.Background()
-	s, err := localaws.Start(ctx, localaws.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("WARDEN_AUDIT_TABLE", "audit-long")
+	s := commandEnv(t, "audit-long")
 	db := dynamodb.NewFromConfig(s.Config("us-east-1"))
 	if err := audit.CreateTable(ctx, db, "audit-long"); err != nil {
 		t.Fatal(err)
@@ -391,4 +351,23 @@ func TestNoneFound(t *testing.T) {
 			t.Errorf("noneFound(%+v) = %q, want %q", c.q, got, c.want)
 		}
 	}
+}
+
+// commandEnv starts the local AWS and points the command at it as `make
+// audit` runs it: the default credential chain through AWS_ENDPOINT_URL, the
+// region, and table as WARDEN_AUDIT_TABLE. The table is not created.
+func commandEnv(t *testing.T, table string) *localaws.Server {
+	t.Helper()
+	localaws.Need(t)
+	s, err := localaws.Start(context.Background(), localaws.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	t.Setenv("AWS_ENDPOINT_URL", s.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("WARDEN_AUDIT_TABLE", table)
+	return s
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -190,5 +193,71 @@ func TestCreatedRoleHandsItsRegistriesToTheWorker(t *testing.T) {
 		if rec.Decision != audit.DecisionApplied || rec.Trigger.EventID != evID || !strings.Contains(rec.Diff, roleARN) {
 			t.Errorf("%s: last record of team/app %+v, want applied under the CreateRole event %s", r, rec, evID)
 		}
+	}
+}
+
+// TestExecutionRoleCreatedConvergesItsMember: a member the declaration
+// configures gets ecr-warden's execution role from the member StackSet after
+// the deploy's backfill ran (the Members stack deploys after the primary
+// hub), so nothing of it was converged. The role's CreateRole event (made by
+// the StackSet's CloudFormation session, forwarded from us-east-1) reaches
+// the drift function, which writes nothing itself and hands the member's
+// units to the worker: one per hub region, as a backfill of that account
+// sends them, carrying the event. The worker converges the member's
+// repository and registry policies in both regions and its PTC role, under
+// the event as the cause. The same event from the hub account hands nothing
+// over and says why.
+func TestExecutionRoleCreatedConvergesItsMember(t *testing.T) {
+	w := newWorld(t)
+	m := w.org.Accounts[1].ID
+	for _, r := range []string{region, region2} {
+		if p := w.policy(m, r, "team/app"); p != "" {
+			t.Fatalf("%s: team/app already has a policy before the event:\n%s", r, p)
+		}
+	}
+	drift := w.start("drift", nil)
+	proxy.Reset()
+	ev := event(t, "iam-create-role-execution.json", "222222222222", m, "ecr-warden-execution", memberRole)
+	r := w.drift(drift, ev)
+	if r.Ignored != "" || r.Rejected != "" || r.Failed != 0 || r.Changed != 0 {
+		t.Fatalf("execution role's CreateRole: %+v, want the member handed to the worker", r)
+	}
+	if got := policyWrites(); len(got) != 0 {
+		t.Fatalf("the drift function wrote %v itself, want the member handed to the worker", got)
+	}
+	dr := w.drain(w.start("worker", nil))
+	if dr.Done != 2 || dr.Failures != 0 {
+		t.Fatalf("worker drained %+v, want the member's 2 units (one per hub region)", dr)
+	}
+	var env struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(ev, &env); err != nil {
+		t.Fatal(err)
+	}
+	for _, rg := range []string{region, region2} {
+		if p := w.policy(m, rg, "team/app"); !strings.Contains(p, `"Sid":"EcrWardenOrgPull`) && !strings.Contains(p, `"Sid": "EcrWardenOrgPull`) {
+			t.Errorf("%s: team/app policy lacks the org-pull grant:\n%s", rg, p)
+		}
+		if p := w.registryPolicy(m, rg); !strings.Contains(p, "EcrWardenPtc") {
+			t.Errorf("%s: member registry policy lacks the PTC statements:\n%s", rg, p)
+		}
+		rec := w.last(policy.RepositoryARN("aws", rg, m, "team/app"))
+		if rec.Decision != audit.DecisionApplied || rec.Trigger.EventID != env.ID || !strings.Contains(rec.Actor.ARN, "stacksets-exec-") {
+			t.Errorf("%s: last record of team/app %+v, want applied under the CreateRole event %s by the StackSet's session", rg, rec, env.ID)
+		}
+	}
+	if _, err := iam.NewFromConfig(w.cfg(m, region)).GetRole(w.ctx, &iam.GetRoleInput{RoleName: aws.String(ptcRole)}); err != nil {
+		t.Errorf("the member's PTC role was not created: %v", err)
+	}
+
+	// The hub account: no member, nothing handed over.
+	proxy.Reset()
+	other := event(t, "iam-create-role-execution.json", "222222222222", hub, "ecr-warden-execution", memberRole)
+	if r := w.drift(drift, other); !strings.Contains(r.Ignored, "hub account "+hub) {
+		t.Fatalf("hub account's event: %+v, want ignored", r)
+	}
+	if dr := w.drain(w.start("worker", nil)); dr.Done != 0 {
+		t.Fatalf("the hub account's event handed %+v to the worker", dr)
 	}
 }

@@ -182,7 +182,7 @@ func samples(t *testing.T, d *Declaration) []sample {
 		}
 		_ = json.Unmarshal(raw, &probe)
 		r, _, ok := trigger.RouteOf(tr)
-		if p, declared := patternOf(r, d); ok && declared && r.Roles == trigger.RoleDeclared && !slices.Contains(p.Parameters["roleName"], tg.RoleName) {
+		if p, declared := patternOf(r, d); ok && declared && slices.Contains(r.Roles, trigger.RoleDeclared) && !slices.Contains(p.Parameters["roleName"], tg.RoleName) {
 			// A sample of the example declaration's roles: name one this declaration declares.
 			s.raw = []byte(strings.ReplaceAll(string(raw), `"`+tg.RoleName+`"`, `"`+p.Parameters["roleName"][0]+`"`))
 		}

@@ -51,7 +51,7 @@ func TestHubRulesMatchEveryHandledEventOnBothBuses(t *testing.T) {
 		"EcrPublicPolicyDrift": {"aws.ecr-public", FnDrift, []string{DetailAPICall}, []string{"SetRepositoryPolicy", "DeleteRepositoryPolicy"}, nil},
 		"IamRoleDrift": {"aws.iam", FnDrift, []string{DetailAPICall},
 			[]string{"UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole", "DeleteRolePermissionsBoundary", "PutRolePermissionsBoundary"}, map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}},
-		"IamRoleCreated": {"aws.iam", FnDrift, []string{DetailAPICall}, []string{"CreateRole"}, map[string]interface{}{"roleName": []string{"ci"}}},
+		"IamRoleCreated": {"aws.iam", FnDrift, []string{DetailAPICall}, []string{"CreateRole"}, map[string]interface{}{"roleName": []string{"ci", "ecr-warden-execution"}}},
 	}
 	hub := built.Hubs["us-east-1"]
 	rules := rulesByName(t, hubUS)

@@ -110,6 +110,8 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 //     (its default bus already has the rules). When the hub's regions lack us-east-1, the StackSet
 //     also deploys to us-east-1 (d.MemberRegions), where the template holds only the IAM rules,
 //     forwarding to the primary region's hub bus: IAM events are delivered in us-east-1 only.
+//   - with the primary region us-east-1, the execution role created after the rule forwarding
+//     its CreateRole event (roleCreationForwarded), so that event converges the member at once.
 func MemberTemplate(d *Declaration) (map[string]interface{}, error) {
 	outdir, err := os.MkdirTemp("", "ecr-warden-member-")
 	if err != nil {
@@ -218,6 +220,7 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 		})},
 	})
 	fwd.Node().DefaultChild().(awsiam.CfnRole).CfnOptions().SetCondition(notHub)
+	var created awsevents.CfnRule // forwards the execution role's CreateRole
 	for _, p := range MemberForwardPatterns(d) {
 		target, cond := hubBus, regional
 		switch {
@@ -239,7 +242,30 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 			}},
 		})
 		rule.CfnOptions().SetCondition(cond)
+		if p.ID == "IamRoleCreated" {
+			created = rule
+		}
 	}
+	if created != nil && d.PrimaryRegion() == "us-east-1" {
+		roleCreationForwarded(stack, role, created, usEast1NotHub)
+	}
+}
+
+// roleCreationForwarded makes the execution role wait for the rule that forwards its CreateRole
+// event (and so for that rule's target role, which the rule names), when both are in the same
+// stack instance: the primary region is us-east-1, where IAM delivers its events. The event then
+// reaches the hub's drift function, which hands the member's units to the worker at once
+// (shared/reconcile/rolecreated.go) instead of leaving them to the work queue's redelivery. The
+// rule exists only outside the hub account, and the role everywhere in that region; a DependsOn
+// on a resource whose condition is false fails the stack, so the role depends on a wait-condition
+// handle (no resource in AWS) whose metadata names the rule only where the rule exists:
+// CloudFormation resolves Fn::If before it orders resources.
+func roleCreationForwarded(stack awscdk.Stack, role awsiam.Role, rule awsevents.CfnRule, ruleCond awscdk.CfnCondition) {
+	gate := awscdk.NewCfnResource(stack, jsii.String("ExecutionRoleCreationForwarded"), &awscdk.CfnResourceProps{
+		Type: jsii.String("AWS::CloudFormation::WaitConditionHandle"),
+	})
+	gate.AddMetadata(jsii.String("ForwardingRule"), awscdk.Fn_ConditionIf(ruleCond.LogicalId(), rule.Ref(), jsii.String("")))
+	role.Node().DefaultChild().(awsiam.CfnRole).AddDependency(gate)
 }
 
 // BoundaryARN is the PTC role's permissions boundary in account (the member template's managed

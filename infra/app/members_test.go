@@ -84,7 +84,7 @@ func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
 				"requestParameters": map[string]interface{}{"roleName": []string{"ecr-warden-ptc"}}}}},
 		"ForwardIamRoleCreated": {"IsUsEast1AndNotHubAccount", map[string]interface{}{"source": []string{"aws.iam"}, "detail-type": []string{DetailAPICall},
 			"detail": map[string]interface{}{"$or": notByOwnRoles(), "errorCode": errorCodeAbsent, "eventName": []string{"CreateRole"},
-				"requestParameters": map[string]interface{}{"roleName": []string{"ci"}}}}},
+				"requestParameters": map[string]interface{}{"roleName": []string{"ci", "ecr-warden-execution"}}}}},
 	}
 	if len(rules) != len(want) {
 		t.Errorf("member template has rules %v, want %d", sortedKeys(rules), len(want))

@@ -105,11 +105,12 @@ func NewObservability(scope constructs.Construct, id string, fns *Functions, ala
 }
 
 // handEdits are the event names of the drift routes that report a hand edit
-// (every drift route but the creation of a declared role), from the route table.
+// (every drift route but the creation of a role: one the declaration names, or the execution
+// role), from the route table.
 func handEdits() []string {
 	var out []string
 	for _, r := range trigger.Routes {
-		if r.Function != trigger.FnDrift || r.Roles == trigger.RoleDeclared {
+		if r.Function != trigger.FnDrift || slices.Contains(r.Roles, trigger.RoleDeclared) {
 			continue
 		}
 		for _, n := range r.EventNames() {

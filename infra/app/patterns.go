@@ -159,17 +159,25 @@ func patternOf(r trigger.Route, d *Declaration) (Pattern, bool) {
 		p.Regions = []string{d.Hub.ControlTowerRegion()}
 	}
 	var roles []string
-	switch r.Roles {
-	case trigger.RolePTC:
-		if !d.HasFromHubRules() {
-			return p, false
-		}
-		roles = []string{d.PullThroughCache.Role.Name}
-	case trigger.RoleDeclared:
-		if roles = DeclaredRoleNames(d); len(roles) == 0 {
-			return p, false
+	for _, f := range r.Roles {
+		switch f {
+		case trigger.RolePTC:
+			if d.HasFromHubRules() {
+				roles = append(roles, d.PullThroughCache.Role.Name)
+			}
+		case trigger.RoleDeclared:
+			roles = append(roles, DeclaredRoleNames(d)...)
+		case trigger.RoleExecution:
+			roles = append(roles, d.MemberRoleName)
+		default:
+			panic("route " + r.ID + ": unknown role set " + string(f))
 		}
 	}
+	if len(r.Roles) > 0 && len(roles) == 0 {
+		return p, false
+	}
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
 	if roles != nil {
 		if p.Parameters == nil {
 			p.Parameters = map[string][]string{}

@@ -29,7 +29,8 @@ type Outcome struct {
 // PTC role is re-read and converged from the whole declaration; an account
 // event converges that account's member setup and the hub's grants to it.
 // The creation of a role the declaration names as a principal converges every
-// document that names it (rolecreated.go). An event caused by ecr-warden
+// document that names it; the creation of ecr-warden's execution role in a
+// member hands that member's units to the worker (rolecreated.go). An event caused by ecr-warden
 // itself (Self), another role, or an account ecr-warden keeps nothing in is
 // recorded as ignored.
 func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, error) {
@@ -114,7 +115,9 @@ func (e *Engine) registryDocument(ctx context.Context, cause Cause, t trigger.Ta
 	if ptc := e.Decl.PullThroughCache; t.Kind == trigger.KindRole && (ptc == nil || t.RoleName != ptc.Role.Name) {
 		if t.Trigger.EventName == "CreateRole" {
 			// A role the declaration names as a principal was created:
-			// the documents it was left out of take it back (rolecreated.go).
+			// the documents it was left out of take it back; or the
+			// execution role was: its member can be converged now
+			// (rolecreated.go).
 			return e.roleCreated(ctx, cause, t, out)
 		}
 		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s is not ecr-warden's pull-through-cache role; ecr-warden manages no other role's policies", t.RoleName))

@@ -20,7 +20,9 @@ import (
 // (routed by the IamRoleCreated route, delivered only in us-east-1 and so to
 // one function) converges exactly the documents that name it, in every hub
 // region (IAM is global), so the role is added back at once instead of at the
-// next sweep.
+// next sweep. The same route carries the creation of ecr-warden's execution
+// role in a member (executionRoleCreated), the moment that member can first
+// be converged.
 
 // roleDocuments are the documents that name one created role: registry
 // policies, and registries whose repository policies (or, for the hub in
@@ -43,6 +45,9 @@ type registryRef struct{ account, region string }
 // another ARN), can never be added by retrying: the event is recorded as
 // ignored, saying why, and succeeds.
 func (e *Engine) roleCreated(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
+	if t.RoleName == e.Decl.MemberRoleName {
+		return e.executionRoleCreated(ctx, cause, t, out)
+	}
 	if !e.declaresRoleName(t.RoleName) {
 		return e.ignore(ctx, cause, out, fmt.Sprintf("role %s is neither ecr-warden's pull-through-cache role nor a role the declaration names as a principal; ecr-warden manages no other role", t.RoleName))
 	}
@@ -86,6 +91,49 @@ func (e *Engine) roleCreated(ctx context.Context, cause Cause, t trigger.Target,
 	out.Report.Add(rep)
 	errs = append(errs, err)
 	return out, errors.Join(errs...)
+}
+
+// executionRoleCreated converges a member the moment the member StackSet
+// has created ecr-warden's execution role in it. Until then every unit of
+// that member failed sts:AssumeRole: the Members stack deploys after the
+// primary hub stack, so a deploy's backfill reaches a member it newly
+// configures before its role exists, and an account event of a joining
+// account reaches it before StackSets' automatic deployment; the work queue
+// delivers those units again only after its visibility timeout (an hour).
+// The account is read from the organization (one DescribeAccount), never
+// taken from the event: only an active member the declaration configures
+// has its units, one per hub region (IAM is global: the event arrives once),
+// exactly as a backfill of that one account sends them; the hub, the
+// management account and any other account are recorded as ignored.
+func (e *Engine) executionRoleCreated(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
+	if t.AccountID == e.Decl.Hub.AccountID {
+		return e.ignore(ctx, cause, out, fmt.Sprintf("execution role %s was created in the hub account %s, which is no member: ecr-warden converges the hub with its function roles, and its backfill and events do not wait for this role", t.RoleName, t.AccountID))
+	}
+	acct, err := e.accountInfo(ctx, t.AccountID)
+	if err != nil {
+		return out, err
+	}
+	if why := e.unmanagedReason(desired.New(e.Decl, []desired.Account{acct}), acct); why != "" {
+		return e.ignore(ctx, cause, out, fmt.Sprintf("execution role %s was created, but %s", t.RoleName, why))
+	}
+	org, err := e.organizationFor(ctx, acct)
+	if err != nil {
+		return out, err
+	}
+	accounts := org // its own documents enumerate accounts
+	if accounts == nil {
+		accounts = []desired.Account{acct}
+	}
+	now := time.Now()
+	units := make([]Work, 0, len(e.Decl.Hub.Regions))
+	for i, region := range e.Decl.Hub.Regions {
+		u := eventUnit(cause, acct.ID, region, accounts, now)
+		u.Role = i == 0 // as a backfill's: the (global) PTC role once, in the first region
+		units = append(units, u)
+	}
+	rep, err := e.handOver(ctx, cause, units, fmt.Sprintf("member %s, whose execution role %s was created", acct.ID, t.RoleName))
+	out.Report.Add(rep)
+	return out, err
 }
 
 // roleUnits are the units of the registries a created role's grants name,

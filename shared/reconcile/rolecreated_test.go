@@ -72,3 +72,91 @@ func TestCreateRoleEventRetriesOnlyPropagation(t *testing.T) {
 		})
 	}
 }
+
+// unitQueue records the units the engine hands to the worker.
+type unitQueue struct{ units []Work }
+
+func (q *unitQueue) Send(_ context.Context, units []Work) (int, error) {
+	q.units = append(q.units, units...)
+	return len(units), nil
+}
+
+// The member StackSet creates ecr-warden's execution role after the deploy's
+// backfill (and an account event) tried the member and failed to assume it.
+// Its CreateRole event hands the member's units to the worker at once: one
+// per hub region, as a backfill of that account sends them (the PTC role in
+// the first region; not moved, not retired), carrying the event. Membership
+// comes from one DescribeAccount, not from the event: the hub, the management
+// account, a member the declaration configures nothing in and an account
+// outside the organization hand over nothing and are recorded as ignored,
+// saying why. Nothing is written by the event itself.
+func TestExecutionRoleCreatedHandsItsMemberToTheWorker(t *testing.T) {
+	const outsider = "444444444444"
+	decl := `"grants": [{"name": "team-push", "repositories": ["team/*"], "access": "push", "placement": "repository",
+	  "principals": {"accounts": ["` + fHub + `"]}, "registries": {"accounts": ["` + fTeamA + `"]}}]`
+	regions := []string{fRegion, "eu-west-1"}
+	for _, c := range []struct {
+		name, account string
+		ignored       []string // fragments of the recorded reason; none: handed over
+	}{
+		{name: "configured member", account: fTeamA},
+		{name: "hub account", account: fHub, ignored: []string{"hub account " + fHub, "no member"}},
+		{name: "management account", account: fMgmt, ignored: []string{"ecr-warden-execution was created", "management account"}},
+		{name: "member the declaration configures nothing in", account: fTeamB, ignored: []string{"ecr-warden-execution was created", "configures nothing in it"}},
+		{name: "account outside the organization", account: outsider, ignored: []string{"ecr-warden-execution was created", "not an ACTIVE account of organization " + fOrgID}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorldIn(t, regions, decl)
+			q := &unitQueue{}
+			w.engine.Queue = q
+			w.aws.CreateRepository(fTeamA, fRegion, "team/app", nil)
+			tg := target(trigger.KindRole, c.account)
+			tg.RoleName = w.engine.Decl.MemberRoleName
+			tg.Trigger.EventName = "CreateRole"
+			tg.Trigger.EventID = "evt-execution-role"
+			tg.Trigger.Actor = trigger.Actor{ARN: "arn:aws:sts::" + c.account + ":assumed-role/stacksets-exec-0123456789abcdef/sess", Type: "AssumedRole", InvokedBy: "cloudformation.amazonaws.com"}
+			before := w.aws.CallCounts()["Organizations.DescribeAccount"]
+			out, err := w.engine.Reconcile(context.Background(), tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(w.aws.Writes()) != 0 {
+				t.Errorf("writes %v, want none: the worker converges the member", w.aws.Writes())
+			}
+			res, _ := Resource("aws", tg)
+			if len(c.ignored) > 0 {
+				hasAll(t, "ignored reason", out.Ignored, c.ignored...)
+				if len(q.units) != 0 {
+					t.Errorf("handed %d units to the worker, want none", len(q.units))
+				}
+				if got := w.decisions(t, res.ARN); len(got) != 1 || got[0] != string(audit.DecisionNoop) {
+					t.Errorf("decisions on %s: %v, want one noop", res.ARN, got)
+				}
+				return
+			}
+			if out.Ignored != "" {
+				t.Fatalf("ignored: %s", out.Ignored)
+			}
+			if n := w.aws.CallCounts()["Organizations.DescribeAccount"] - before; n != 1 {
+				t.Errorf("%d DescribeAccount calls, want one (membership is read, never taken from the event)", n)
+			}
+			if len(q.units) != len(regions) {
+				t.Fatalf("units %+v, want one per hub region", q.units)
+			}
+			for i, u := range q.units {
+				if u.Account != fTeamA || u.Region != regions[i] || u.Moved || u.Retired || u.Enumerations || u.Role != (i == 0) ||
+					u.RunID != "evt-execution-role" || u.Trigger == nil || u.Trigger.EventID != "evt-execution-role" ||
+					len(u.Accounts) != 1 || u.Accounts[0].ID != fTeamA || !strings.Contains(u.Accounts[0].OUPath, "/") {
+					t.Errorf("unit %d: %+v, want the member's backfill unit for %s carrying the event", i, u, regions[i])
+				}
+			}
+			// The units converge the member as a backfill's would.
+			for _, u := range q.units {
+				if _, err := w.engine.Converge(context.Background(), u.Cause(), u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hasAll(t, "team/app policy after the units", w.aws.RepositoryPolicy(fTeamA, fRegion, "team/app"), `"Sid":"EcrWardenTeamPush`, fHub)
+		})
+	}
+}

@@ -97,6 +97,8 @@ func TestParseSampleEvents(t *testing.T) {
 			eventName: "PutRolePermissionsBoundary", actorType: "IAMUser", actorARN: "arn:aws:iam::222222222222:user/ops-cleanup"},
 		"iam-create-role.json": {kind: KindRole, account: "333333333333", role: "security-scanner",
 			eventName: "CreateRole", actorType: "IAMUser", actorARN: "arn:aws:iam::333333333333:user/ops-cleanup"},
+		"iam-create-role-execution.json": {kind: KindRole, account: "222222222222", role: "ecr-warden-execution",
+			eventName: "CreateRole", actorType: "AssumedRole", actorARN: "arn:aws:sts::222222222222:assumed-role/stacksets-exec-3f6a1c0e9b2d4e5f8a7b6c5d4e3f2a1b/AWSCloudFormation"},
 		"ecr-public-delete-repository-policy.json": {kind: KindPublicRepository, account: "111111111111", region: "us-east-1", repo: "tools/scanner",
 			eventName: "DeleteRepositoryPolicy", actorType: "IAMUser", actorARN: "arn:aws:iam::111111111111:user/jane.doe"},
 		"backfill-all-dryrun.json": {kind: KindBackfill,

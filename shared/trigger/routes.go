@@ -42,7 +42,8 @@ const (
 	FromManagement Origin = "management"
 )
 
-// RoleFilter restricts IAM events to role names the declaration decides.
+// RoleFilter names one set of role names the declaration decides; a route's
+// Roles restricts its IAM events to the union of its sets.
 type RoleFilter string
 
 const (
@@ -53,6 +54,10 @@ const (
 	// principals.roles and pullThroughCache.statementPrincipals.roleNames);
 	// the route exists only when there are some.
 	RoleDeclared RoleFilter = "declared"
+	// RoleExecution is ecr-warden's execution role in members
+	// (memberRoleName): its creation by the member StackSet is when the
+	// member can first be converged (shared/reconcile/rolecreated.go).
+	RoleExecution RoleFilter = "execution"
 )
 
 // Event is one event name of a route and the target kind Parse makes of it.
@@ -79,9 +84,10 @@ type Route struct {
 	// when the hub's regions lack us-east-1 the members forward them from
 	// us-east-1 to the hub's primary region, whose function handles them.
 	Global bool
-	// Roles, when set, restricts IAM events to those roles
-	// (detail.requestParameters.roleName).
-	Roles RoleFilter
+	// Roles, when set, restricts IAM events to the roles of these sets
+	// (detail.requestParameters.roleName); the route exists only when they
+	// name some role.
+	Roles []RoleFilter
 	// Parameters, when set, restricts events to these values of
 	// detail.requestParameters fields.
 	Parameters map[string][]string
@@ -144,9 +150,9 @@ var Routes = []Route{
 		Events: []Event{{"PutAccountSetting", KindRegistryPolicy}}, Parameters: map[string][]string{"name": {RegistryPolicyScopeSetting}}},
 	{ID: "EcrPublicPolicyDrift", Source: SourceECRPublic, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true,
 		Events: []Event{{"SetRepositoryPolicy", KindPublicRepository}, {"DeleteRepositoryPolicy", KindPublicRepository}}},
-	{ID: "IamRoleDrift", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: RolePTC,
+	{ID: "IamRoleDrift", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: []RoleFilter{RolePTC},
 		Events: roleDriftEvents},
-	{ID: "IamRoleCreated", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: RoleDeclared,
+	{ID: "IamRoleCreated", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: []RoleFilter{RoleDeclared, RoleExecution},
 		Events: []Event{{"CreateRole", KindRole}}},
 }
 

@@ -66,3 +66,32 @@ func TestRoutesAreWhatParseUnderstands(t *testing.T) {
 		t.Error("EventNames")
 	}
 }
+
+// TestExecutionRoleCreationIsRouted: the member StackSet's CreateRole of the
+// execution role (a stacksets-exec session, invoked by CloudFormation) is a
+// role target of the IamRoleCreated route, whose role sets include the
+// execution role's (the CDK app renders its name into the pattern from this
+// row); no other route watches the execution role: its creation is the one
+// event about it that drift acts on.
+func TestExecutionRoleCreationIsRouted(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(eventsDir, "iam-create-role-execution.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, kind, ok := RouteOf(tg.Trigger)
+	if !ok || r.ID != "IamRoleCreated" || kind != KindRole || tg.RoleName != "ecr-warden-execution" || tg.AccountID != "222222222222" {
+		t.Fatalf("route %s kind %s role %s account %s, want IamRoleCreated's role target", r.ID, kind, tg.RoleName, tg.AccountID)
+	}
+	if tg.Trigger.Actor.InvokedBy != "cloudformation.amazonaws.com" {
+		t.Errorf("actor %+v, want the StackSet's CloudFormation session", tg.Trigger.Actor)
+	}
+	for _, r := range Routes {
+		if got, want := slices.Contains(r.Roles, RoleExecution), r.ID == "IamRoleCreated"; got != want {
+			t.Errorf("route %s watches the execution role: %v, want %v", r.ID, got, want)
+		}
+	}
+}

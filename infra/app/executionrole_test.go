@@ -1,0 +1,139 @@
+package app
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/trigger"
+)
+
+// TestExecutionRoleCreationReachesDrift: the member StackSet's CreateRole of the execution role
+// (events/iam-create-role-execution.json: a stacksets-exec session, invoked by CloudFormation)
+// is what the IamRoleCreated rule carries, from the route table, beside the roles the declaration
+// names; a CreateRole of any other role name is still not. The rule now exists for a declaration
+// that names no role at all, with the execution role alone. Checked with the local AWS's
+// EventBridge matcher on the rendered patterns of the hub and the member forwarding rule.
+func TestExecutionRoleCreationReachesDrift(t *testing.T) {
+	d, err := LoadDeclaration(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := routePattern(d, "IamRoleCreated")
+	want := slices.Sorted(slices.Values(append(DeclaredRoleNames(d), d.MemberRoleName)))
+	if got := p.Parameters["roleName"]; !slices.Equal(got, want) {
+		t.Errorf("IamRoleCreated roleName %v, want the declared roles and the execution role %v", got, want)
+	}
+	if p := routePattern(d, "IamRoleDrift"); slices.Contains(p.Parameters["roleName"], d.MemberRoleName) {
+		t.Errorf("IamRoleDrift watches the execution role: %v", p.Parameters["roleName"])
+	}
+	bare, err := LoadDeclaration(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare.Grants, bare.PublicRepositories = nil, nil
+	if bare.PullThroughCache != nil {
+		bare.PullThroughCache.StatementPrincipals.RoleNames = nil
+	}
+	if len(DeclaredRoleNames(bare)) != 0 {
+		t.Fatalf("declared roles left: %v", DeclaredRoleNames(bare))
+	}
+	pb, ok := patternOf(routeByID(t, "IamRoleCreated"), bare)
+	if !ok || !slices.Equal(pb.Parameters["roleName"], []string{bare.MemberRoleName}) {
+		t.Errorf("without declared roles: rendered %v, roleName %v; want the execution role alone", ok, pb.Parameters["roleName"])
+	}
+
+	localaws.Need(t)
+	raw, err := os.ReadFile("../../events/iam-create-role-execution.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMatcher(t)
+	m.add("ecr-warden", "hub/IamRoleCreated", p.Map())
+	for _, fp := range MemberForwardPatterns(d) {
+		if fp.ID == "IamRoleCreated" {
+			m.add("member", "member/ForwardIamRoleCreated", fp.Map())
+		}
+	}
+	if hits := m.match(raw); !slices.Equal(hits, []string{"hub/IamRoleCreated", "member/ForwardIamRoleCreated"}) {
+		t.Errorf("the execution role's CreateRole reached %v, want the hub's IamRoleCreated rule and the member's forwarding rule", hits)
+	}
+	other := []byte(strings.ReplaceAll(string(raw), `"ecr-warden-execution"`, `"app-role"`))
+	if hits := m.match(other); len(hits) != 0 {
+		t.Errorf("a CreateRole of an undeclared role reached %v, want nothing", hits)
+	}
+}
+
+// routeByID is the route table's row id.
+func routeByID(t *testing.T, id string) trigger.Route {
+	t.Helper()
+	for _, r := range trigger.Routes {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("no route %s", id)
+	return trigger.Route{}
+}
+
+// TestExecutionRoleWaitsForItsForwardingRule: with the primary region us-east-1, the execution
+// role and the rule forwarding its CreateRole event are in the same stack instance; the role is
+// created after the rule (and the rule after its target role, which it names), so its CreateRole
+// event is forwarded to the hub. The rule exists only outside the hub account, so the role
+// depends on it through a wait-condition handle naming the rule under the rule's own condition
+// (a plain DependsOn would fail where the rule does not exist: cfn-lint E3005). With another
+// primary region, the us-east-1 instance deploys after the role exists: nothing to wait for.
+func TestExecutionRoleWaitsForItsForwardingRule(t *testing.T) {
+	localaws.NeedCDK(t)
+	roles := resourcesOf(member, "AWS::IAM::Role")
+	var roleID, fwdID string
+	for id, r := range roles {
+		switch props(r)["RoleName"] {
+		case "ecr-warden-execution":
+			roleID = id
+		case nil:
+			fwdID = id
+		}
+	}
+	rules := resourcesOf(member, "AWS::Events::Rule")
+	var ruleID string
+	for id := range rules {
+		if strings.HasPrefix(id, "ForwardIamRoleCreated") {
+			ruleID = id
+		}
+	}
+	if roleID == "" || fwdID == "" || ruleID == "" {
+		t.Fatalf("execution role %q, forwarder role %q, rule %q", roleID, fwdID, ruleID)
+	}
+	mustEqual(t, "execution role DependsOn", roles[roleID]["DependsOn"], []interface{}{"ExecutionRoleCreationForwarded"})
+	gates := resourcesOf(member, "AWS::CloudFormation::WaitConditionHandle")
+	gate, ok := gates["ExecutionRoleCreationForwarded"]
+	if !ok || len(gates) != 1 {
+		t.Fatalf("wait-condition handles %v", sortedKeys(gates))
+	}
+	mustEqual(t, "handle", gate, map[string]interface{}{
+		"Type":     "AWS::CloudFormation::WaitConditionHandle",
+		"Metadata": map[string]interface{}{"ForwardingRule": map[string]interface{}{"Fn::If": []interface{}{"IsUsEast1AndNotHubAccount", map[string]interface{}{"Ref": ruleID}, ""}}},
+	})
+	mustEqual(t, "rule condition", rules[ruleID]["Condition"], "IsUsEast1AndNotHubAccount")
+	target := asList(props(rules[ruleID])["Targets"])[0].(map[string]interface{})
+	mustEqual(t, "rule's role", target["RoleArn"], map[string]interface{}{"Fn::GetAtt": []interface{}{fwdID, "Arn"}})
+
+	d, err := LoadDeclaration(testDecl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Hub.Regions = []string{"eu-west-1", "us-east-1"}
+	raw, err := MemberTemplate(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, r := range raw["Resources"].(map[string]interface{}) {
+		res := r.(map[string]interface{})
+		if res["Type"] == "AWS::CloudFormation::WaitConditionHandle" || (res["Type"] == "AWS::IAM::Role" && res["DependsOn"] != nil) {
+			t.Errorf("primary region eu-west-1: %s %v, want no wait for the us-east-1 instance's rule", id, res)
+		}
+	}
+}

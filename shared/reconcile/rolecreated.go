@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
@@ -116,6 +119,22 @@ func (e *Engine) executionRoleCreated(ctx context.Context, cause Cause, t trigge
 	if why := e.unmanagedReason(desired.New(e.Decl, []desired.Account{acct}), acct); why != "" {
 		return e.ignore(ctx, cause, out, fmt.Sprintf("execution role %s was created, but %s", t.RoleName, why))
 	}
+	// CloudTrail logs CreateRole before CloudFormation puts the role's
+	// inline policy, and IAM takes seconds to propagate both: a unit handed
+	// over before the role can be used fails, and the work queue delivers it
+	// again only after its visibility timeout. One read through the role
+	// says whether it can; while the event is young, the invocation fails
+	// instead, so Lambda retries it a minute later. An older event's units go
+	// out regardless (the queue's redelivery and the sweep follow them).
+	if err := e.executionRoleUsable(ctx, acct.ID); err != nil {
+		age, known := eventAge(t.Trigger)
+		if known && age < RolePropagationWindow {
+			return out, fmt.Errorf("execution role %s in %s was created %s ago but cannot be used yet (IAM propagates a new role and its policy within seconds); failing so the event is retried: %w",
+				t.RoleName, acct.ID, age.Round(time.Second), err)
+		}
+		e.log().Warn("the execution role's event is past IAM's propagation but the role cannot be used; handing the member to the worker anyway",
+			"account", acct.ID, "role", t.RoleName, "error", err.Error())
+	}
 	org, err := e.organizationFor(ctx, acct)
 	if err != nil {
 		return out, err
@@ -134,6 +153,20 @@ func (e *Engine) executionRoleCreated(ctx context.Context, cause Cause, t trigge
 	rep, err := e.handOver(ctx, cause, units, fmt.Sprintf("member %s, whose execution role %s was created", acct.ID, t.RoleName))
 	out.Report.Add(rep)
 	return out, err
+}
+
+// executionRoleUsable reads the member's registry policy in the first hub
+// region through its execution role: nil when the role can be assumed and
+// its policy lets it read, the refusal when STS or ECR denies it. Other
+// errors (throttling, a 5xx) say nothing of the role and count as usable.
+func (e *Engine) executionRoleUsable(ctx context.Context, account string) error {
+	reg := inventory.NewRegistry(e.Clients.ECR(account, e.Decl.Hub.Regions[0]), account, e.Decl.Hub.Regions[0], inventory.RegistryOptions{})
+	_, _, err := reg.RegistryPolicy(ctx)
+	var apiErr smithy.APIError
+	if awsapi.AssumeRoleDenied(err) || (errors.As(err, &apiErr) && (apiErr.ErrorCode() == "AccessDeniedException" || apiErr.ErrorCode() == "AccessDenied")) {
+		return err
+	}
+	return nil
 }
 
 // roleUnits are the units of the registries a created role's grants name,

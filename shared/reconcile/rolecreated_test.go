@@ -160,3 +160,51 @@ func TestExecutionRoleCreatedHandsItsMemberToTheWorker(t *testing.T) {
 		})
 	}
 }
+
+// CloudTrail logs CreateRole before CloudFormation puts the execution role's
+// inline policy, and IAM propagates both within seconds. While the event is
+// young and the role cannot be used yet (STS refuses it, or ECR refuses what
+// its policy will allow), the event fails so Lambda retries it, and nothing
+// is handed to the worker, whose unit would fail and wait an hour; once the
+// event is past IAM's propagation the units go out regardless.
+func TestExecutionRoleNotUsableYetRetriesTheEvent(t *testing.T) {
+	decl := `"grants": [{"name": "team-push", "repositories": ["team/*"], "access": "push", "placement": "repository",
+	  "principals": {"accounts": ["` + fHub + `"]}, "registries": {"accounts": ["` + fTeamA + `"]}}]`
+	for _, c := range []struct {
+		name    string
+		refuse  func(w *world)
+		age     time.Duration
+		handed  bool
+		errText string
+	}{
+		{"STS refuses the role, event young", func(w *world) {
+			w.aws.Unassumable(fTeamA, "arn:aws:iam::"+fTeamA+":role/"+w.engine.Decl.MemberRoleName)
+		}, 20 * time.Second, false, "cannot be used yet"},
+		{"ECR refuses the role's read, event young", func(w *world) { w.aws.Deny(fTeamA, "ECR", "GetRegistryPolicy") }, 20 * time.Second, false, "cannot be used yet"},
+		{"STS refuses the role, event old", func(w *world) {
+			w.aws.Unassumable(fTeamA, "arn:aws:iam::"+fTeamA+":role/"+w.engine.Decl.MemberRoleName)
+		}, 10 * time.Minute, true, ""},
+		{"role usable, event young", func(*world) {}, 20 * time.Second, true, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t, decl)
+			q := &unitQueue{}
+			w.engine.Queue = q
+			c.refuse(w)
+			tg := target(trigger.KindRole, fTeamA)
+			tg.RoleName = w.engine.Decl.MemberRoleName
+			tg.Trigger.EventName = "CreateRole"
+			tg.Trigger.Time = time.Now().Add(-c.age).UTC().Format(time.RFC3339)
+			_, err := w.engine.Reconcile(context.Background(), tg)
+			if c.handed {
+				if err != nil || len(q.units) != 1 {
+					t.Fatalf("error %v, %d units: want the member handed over", err, len(q.units))
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.errText) || len(q.units) != 0 {
+				t.Fatalf("error %v, %d units: want the event failed for a retry (%q) and nothing handed over", err, len(q.units), c.errText)
+			}
+		})
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
@@ -204,6 +206,18 @@ func (e *Engine) leftInPlace(state *desired.State, w Work, err error) (string, b
 	}
 	return fmt.Sprintf("left in place: account %s %s, and its execution role %s can no longer be assumed (the member StackSet removes it from accounts it no longer targets), so the statements ecr-warden wrote in its %s repository and registry policies were not removed; remove them with access to the account (their Sids start with %q): %v",
 		w.Account, why, e.Decl.MemberRoleName, w.Region, e.Decl.SidPrefix, err), true
+}
+
+// recordLeftInPlace records the statements a unit left in place (leftInPlace's
+// why) as refused for the member's registry, reason left-in-place: they still
+// grant what the declaration no longer grants, and nothing will remove them
+// (the unit is not retried), so the refused alarm, its saved query and
+// `make audit -decision refused` must see them; the unit's summary alone is
+// watched by no alarm. Not for a dry run, whose summary says it.
+func (e *Engine) recordLeftInPlace(ctx context.Context, cause Cause, w Work, why string) error {
+	return e.Exec.Trail.Record(ctx, audit.Record{Decision: audit.DecisionRefused, Op: "none", Trigger: cause.Trigger, Actor: cause.Actor,
+		Target: registryResource(e.Decl.Hub.Partition, w.Account, w.Region),
+		Error:  "left-in-place: " + strings.TrimPrefix(why, "left in place: ")})
 }
 
 // unconfigured says why a unit converges a member the declaration

@@ -69,6 +69,48 @@ func TestMovedOutWithoutTheRoleIsLeftInPlace(t *testing.T) {
 		t.Error("no summary record of the retired unit")
 	}
 
+	// Statements left in place still grant what the declaration no longer
+	// does: each such unit records a refused record of the registry
+	// (reason left-in-place), which the refused alarm counts, and its
+	// summary counts it refused.
+	for _, run := range []string{"run-" + fTeamB, "backfill-retire"} {
+		var refused []audit.Record
+		for _, r := range w.records(t) {
+			if r.Decision == audit.DecisionRefused && r.Trigger.EventID == run {
+				refused = append(refused, r)
+			}
+			if r.Decision == audit.DecisionSummary && r.Trigger.EventID == run && (r.Counts == nil || r.Counts.Refused != 1) {
+				t.Errorf("%s: summary counts %+v, want 1 refused (the statements left in place)", run, r.Counts)
+			}
+		}
+		if len(refused) != 1 {
+			t.Fatalf("%s: %d refused records, want 1 saying the statements were left in place", run, len(refused))
+		}
+		r := refused[0]
+		if r.Target.Kind != KindRegistryPolicy || r.Target.AccountID != fTeamB || r.Target.Region != fRegion || r.Reason() != "left-in-place" {
+			t.Errorf("%s: refused record target %+v reason %q, want %s's registry policy in %s, reason left-in-place", run, r.Target, r.Reason(), fTeamB, fRegion)
+		}
+		hasAll(t, run+" refused record", r.Error, fTeamB, "ecr-warden-execution", `"EcrWarden"`, "AccessDenied")
+	}
+
+	// A dry run (the deploy's plan under requireCleanPlan) plans the same
+	// unit without counting it refused: the plan of one member whose role
+	// is gone must not hold back the rest of a deploy (revocations only).
+	dry := unit(fTeamB, false)
+	dry.RunID, dry.Retired, dry.DryRun = "backfill-plan", true, true
+	rep, err := w.engine.Converge(ctx, dry.Cause(), dry)
+	if err != nil || rep.Refused != 0 {
+		t.Errorf("dry retired unit without a role: refused %d, %v; want it planned, not refused", rep.Refused, err)
+	}
+	for _, r := range w.records(t) {
+		if r.Trigger.EventID == "backfill-plan" && r.Decision == audit.DecisionRefused {
+			t.Errorf("a dry run recorded %s refused: %s", r.Target.ARN, r.Error)
+		}
+		if r.Trigger.EventID == "backfill-plan" && r.Decision == audit.DecisionSummary && !strings.Contains(r.Error, "left in place") {
+			t.Errorf("dry run summary %q, want it to say what a run would leave in place", r.Error)
+		}
+	}
+
 	for name, w2 := range map[string]Work{"sweep unit": unit(fTeamB, false), "moved but still configured": unit(fTeamA, true)} {
 		if _, err := w.engine.Converge(ctx, w2.Cause(), w2); err == nil || !strings.Contains(err.Error(), "AssumeRole") {
 			t.Errorf("%s without a role: err %v, want the AssumeRole failure (retried, then dead-lettered)", name, err)

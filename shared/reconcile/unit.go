@@ -171,6 +171,15 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	rep.Add(r)
 	if why, ok := x.leftInPlace(state, w, err); ok {
 		x.log().Warn("unconfigured member's statements left in place", "account", w.Account, "region", w.Region, "why", why)
+		if !w.DryRun {
+			// A plan (the deploy's, under requireCleanPlan) only says it in
+			// the summary: one member whose role is gone must not turn the
+			// whole deploy into revocations only.
+			rep.Refused++
+			if err := x.recordLeftInPlace(ctx, cause, w, why); err != nil {
+				return rep, err // the summary waits for the retry: the refusal is what the alarm sees
+			}
+		}
 		return rep, x.summarize(ctx, cause, w, rep, time.Since(start), errors.New(why), "")
 	}
 	// The registry's own report decides: a PTC role converged before it

@@ -73,10 +73,20 @@ func retireUnits(d *config.Declaration, req trigger.BackfillRequest, runID, regi
 		if !ok || !state.ManagedMember(a) || state.Configures(id) {
 			continue // left the organization or not active (its departure handled it), the hub or management account, or configured still
 		}
-		units = append(units, reconcile.Work{RunID: runID, Account: id, Region: region, Accounts: []desired.Account{a},
-			DryRun: req.DryRun, Sweep: req.Sweep, Retired: true})
+		units = append(units, retireUnit(req, runID, region, a))
 	}
 	return units
+}
+
+// retireUnit is member a's retire unit in region: it carries only its own
+// account, as nothing it converges names another. A full run sends one for
+// each remembered member the declaration no longer configures; a run that
+// names an unconfigured member's account sends one too, without the set:
+// that is how a retire unit the work queue dead-lettered is run again (the
+// queue takes no redrive, and the next full run no longer remembers it).
+func retireUnit(req trigger.BackfillRequest, runID, region string, a desired.Account) reconcile.Work {
+	return reconcile.Work{RunID: runID, Account: a.ID, Region: region, Accounts: []desired.Account{a},
+		DryRun: req.DryRun, Sweep: req.Sweep, Retired: true}
 }
 
 // retirements adds to sel, for a full run, the retire units of every region

@@ -178,11 +178,27 @@ func TestFullRunRetiresMembersTheDeclarationNoLongerConfigures(t *testing.T) {
 	}
 
 	h, _, q, m = retireHandler(memberNarrowed(t), true)
-	if r, err := h.run(t, `{"action":"backfill","targets":{"accounts":["444444444444"]}}`); err != nil || r.Error != "" {
+	if r, err := h.run(t, `{"action":"backfill","targets":{"accounts":["333333333333"]}}`); err != nil || r.Error != "" {
 		t.Fatal(r.Error, err)
 	}
 	if m.reads != 0 || len(m.writes) != 0 || len(retired(t, q.sent)) != 0 {
 		t.Errorf("a scoped run read the set %d times, wrote %v, retired %v; want none", m.reads, m.writes, retired(t, q.sent))
+	}
+	// A run naming a member the declaration configures nothing in retires
+	// it, without the set: the runbook's way back for a retire unit that
+	// was dead-lettered (the work queue takes no redrive, and the next full
+	// run no longer remembers the member). A member named only through its
+	// OU is skipped as before.
+	h, _, q, m = retireHandler(memberNarrowed(t), true)
+	r, err := h.run(t, `{"action":"backfill","targets":{"accounts":["444444444444"]}}`)
+	if err != nil || r.Error != "" {
+		t.Fatal(r.Error, err)
+	}
+	if got, want := retired(t, q.sent), []string{"444444444444/us-east-1", "444444444444/eu-west-1"}; !slices.Equal(got, want) || !slices.Equal(r.Retired, []string{"444444444444"}) {
+		t.Errorf("a run naming an unconfigured member retired %v (answer %v), want %v", got, r.Retired, want)
+	}
+	if slices.ContainsFunc(r.Skipped, func(s skipped) bool { return s.Account == "444444444444" }) || m.reads != 0 || len(m.writes) != 0 {
+		t.Errorf("a run naming an unconfigured member skipped it (%v), or read (%d) or wrote (%v) the set", r.Skipped, m.reads, m.writes)
 	}
 	h, _, q, m = retireHandler(memberNarrowed(t), true)
 	if r, err := h.run(t, `{"action":"backfill","targets":{"repositories":["team-a/*"]}}`); err != nil || r.Error != "" {

@@ -164,9 +164,14 @@ func selectUnits(d *config.Declaration, req trigger.BackfillRequest, runID strin
 	// member StackSet targets the same selectors); assuming into any other
 	// would fail and dead-letter its unit on every sweep.
 	state := desired.New(d, context)
+	var retire []desired.Account // named by id, configured by nothing: retired (retire.go)
 	members = slices.DeleteFunc(members, func(m desired.Account) bool {
 		if state.Configures(m.ID) {
 			return false
+		}
+		if slices.Contains(t.Accounts, m.ID) {
+			retire = append(retire, m)
+			return true
 		}
 		sel.Skipped = append(sel.Skipped, skipped{m.ID, "the declaration configures nothing in this account (no pull-through cache, no grant in its registry), so the member StackSet does not deploy the execution role there"})
 		return true
@@ -221,6 +226,12 @@ func selectUnits(d *config.Declaration, req trigger.BackfillRequest, runID strin
 		sel.Accounts = append(sel.Accounts, m.ID)
 		for i, r := range regions {
 			sel.Units = append(sel.Units, unit(m.ID, accounts, i == 0, r))
+		}
+	}
+	for _, m := range retire {
+		sel.Retired = append(sel.Retired, m.ID)
+		for _, r := range regions {
+			sel.Units = append(sel.Units, retireUnit(req, runID, r, m))
 		}
 	}
 	return sel, nil

@@ -99,6 +99,16 @@ func (h *handler) retirements(ctx context.Context, req trigger.BackfillRequest, 
 		return nil
 	}
 	sel.Configured = configuredMembers(h.decl, *sel)
+	// A remembered member the organization holds in another state than
+	// ACTIVE (SUSPENDED, PENDING_CLOSURE) is neither retired nor configured
+	// now, and is kept: an account reopened after an edit that leaves it
+	// configured by nothing is retired by the run that sees it active.
+	// Forgotten, its statements would keep granting once it is reopened.
+	inactive := map[string]bool{}
+	for _, a := range walk.Skipped {
+		inactive[a.ID] = true
+	}
+	sel.Kept = map[string][]string{}
 	var errs []error
 	retired := map[string]bool{}
 	for _, region := range sel.Regions {
@@ -108,6 +118,11 @@ func (h *handler) retirements(ctx context.Context, req trigger.BackfillRequest, 
 			continue
 		}
 		sel.Remember = append(sel.Remember, region)
+		for _, id := range r.Accounts {
+			if inactive[id] {
+				sel.Kept[region] = append(sel.Kept[region], id)
+			}
+		}
 		for _, u := range retireUnits(h.decl, req, runID, region, walk, r.Accounts) {
 			sel.Units = append(sel.Units, u)
 			if !retired[u.Account] {
@@ -126,11 +141,13 @@ func (h *handler) retirements(ctx context.Context, req trigger.BackfillRequest, 
 }
 
 // remember replaces the remembered members of the regions whose sets the
-// run read, after every unit was sent.
+// run read, after every unit was sent: the members the run configured, and
+// the remembered ones it kept (sel.Kept).
 func (h *handler) remember(ctx context.Context, sel selection) error {
 	var errs []error
 	for _, region := range sel.Remember {
-		errs = append(errs, h.members.Remember(ctx, region, sel.Configured))
+		ids := slices.Compact(slices.Sorted(slices.Values(slices.Concat(sel.Configured, sel.Kept[region]))))
+		errs = append(errs, h.members.Remember(ctx, region, ids))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("every unit was queued, but remembering the %d configured members failed (the next full run retires against the set it finds): %w", len(sel.Configured), err)

@@ -37,7 +37,10 @@ type selection struct {
 	// not be read (nothing retired there, their sets kept).
 	Configured []string
 	Remember   []string
-	RetireErr  error
+	// Kept are, per region, the remembered members the organization holds
+	// but not as ACTIVE: remembered again with Configured (retire.go).
+	Kept      map[string][]string
+	RetireErr error
 }
 
 // enumerates reports whether some grant lists the organization's accounts

@@ -129,7 +129,7 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 		decision audit.Decision
 		desc     string
 	}{
-		{"refused", audit.DecisionRefused, "ecr-warden refused a write (guardrail, size, scope or access): see README Runbook, refused"},
+		{"refused", audit.DecisionRefused, "ecr-warden refused a write (guardrail, size, scope or access), AWS refused a document it wrote (aws-refused), or a member's statements were left in place without its execution role, still granting (left-in-place): see README Runbook, refused"},
 		{"failed-writes", audit.DecisionFailed, "ecr-warden failed an AWS write, or could not read a document it keeps: see README Runbook, failed-writes"},
 		{"ptc-validation-failed", audit.DecisionPTCValidationFailed, "a pull-through-cache rule ecr-warden wrote failed AWS's validation: see README Runbook, ptc-validation-failed"},
 	} {

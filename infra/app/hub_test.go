@@ -563,5 +563,19 @@ func TestDashboardAlarmsAndQueriesAreGolden(t *testing.T) {
 			t.Errorf("observability resources lack %q", want)
 		}
 	}
+	// The refused alarm's description is what its notification says: every kind of refusal it
+	// counts, so the reader knows a document AWS refused, or statements left in place (still
+	// granting), are among them.
+	for id, r := range resourcesOf(hubUS, "AWS::CloudWatch::Alarm") {
+		desc := fmt.Sprint(props(r)["AlarmDescription"])
+		if !strings.HasPrefix(desc, "ecr-warden refused") {
+			continue
+		}
+		for _, want := range []string{"guardrail", "aws-refused", "left-in-place"} {
+			if !strings.Contains(desc, want) {
+				t.Errorf("alarm %s: description %q does not name %q", id, desc, want)
+			}
+		}
+	}
 	goldenFile(t, "hub-us-east-1-observability", out)
 }

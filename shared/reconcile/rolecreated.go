@@ -112,6 +112,17 @@ func (e *Engine) executionRoleCreated(ctx context.Context, cause Cause, t trigge
 	if t.AccountID == e.Decl.Hub.AccountID {
 		return e.ignore(ctx, cause, out, fmt.Sprintf("execution role %s was created in the hub account %s, which is no member: ecr-warden converges the hub with its function roles, and its backfill and events do not wait for this role", t.RoleName, t.AccountID))
 	}
+	if by := t.Trigger.Actor.InvokedBy; by != cloudFormation {
+		// Only the member StackSet's creation is the moment the member can
+		// first be converged. A role of that name made otherwise (by hand:
+		// the member's administrators can create and delete it at IAM's
+		// rate) would otherwise buy a whole-registry converge in every hub
+		// region per CreateRole; the sweep and the queue's redelivery
+		// converge that member as before. CloudTrail sets invokedBy, the
+		// member cannot.
+		return e.ignore(ctx, cause, out, fmt.Sprintf("execution role %s in %s was created by %s, not by CloudFormation (invokedBy %q): only the member StackSet's creation hands the member to the worker at once; the sweep converges it",
+			t.RoleName, t.AccountID, orUnknown(t.Trigger.Actor.ARN), by))
+	}
 	acct, err := e.accountInfo(ctx, t.AccountID)
 	if err != nil {
 		return out, err
@@ -153,6 +164,18 @@ func (e *Engine) executionRoleCreated(ctx context.Context, cause Cause, t trigge
 	rep, err := e.handOver(ctx, cause, units, fmt.Sprintf("member %s, whose execution role %s was created", acct.ID, t.RoleName))
 	out.Report.Add(rep)
 	return out, err
+}
+
+// cloudFormation is CloudTrail's invokedBy for a call CloudFormation made,
+// the member StackSet's among them.
+const cloudFormation = "cloudformation.amazonaws.com"
+
+// orUnknown is s, or "an unnamed principal" when CloudTrail named none.
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unnamed principal"
+	}
+	return s
 }
 
 // executionRoleUsable reads the member's registry policy in the first hub

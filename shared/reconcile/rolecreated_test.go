@@ -195,6 +195,7 @@ func TestExecutionRoleNotUsableYetRetriesTheEvent(t *testing.T) {
 			tg.RoleName = w.engine.Decl.MemberRoleName
 			tg.Trigger.EventName = "CreateRole"
 			tg.Trigger.Time = time.Now().Add(-c.age).UTC().Format(time.RFC3339)
+			tg.Trigger.Actor = trigger.Actor{ARN: "arn:aws:sts::" + fTeamA + ":assumed-role/stacksets-exec-0123456789abcdef/sess", Type: "AssumedRole", InvokedBy: "cloudformation.amazonaws.com"}
 			_, err := w.engine.Reconcile(context.Background(), tg)
 			if c.handed {
 				if err != nil || len(q.units) != 1 {
@@ -206,5 +207,44 @@ func TestExecutionRoleNotUsableYetRetriesTheEvent(t *testing.T) {
 				t.Fatalf("error %v, %d units: want the event failed for a retry (%q) and nothing handed over", err, len(q.units), c.errText)
 			}
 		})
+	}
+}
+
+// The execution role's CreateRole acts only when CloudFormation made the role
+// (the member StackSet does; CloudTrail names the service in invokedBy, which
+// the member cannot set). A member's administrator who creates and deletes a
+// role of that name by hand in a loop would otherwise make ecr-warden
+// converge the whole member registry in every hub region per CreateRole: it is
+// recorded as ignored, before any call (no DescribeAccount, no AssumeRole),
+// and the member converges at the sweep or the queue's redelivery.
+func TestExecutionRoleMadeOutsideCloudFormationIsIgnored(t *testing.T) {
+	decl := `"grants": [{"name": "team-push", "repositories": ["team/*"], "access": "push", "placement": "repository",
+	  "principals": {"accounts": ["` + fHub + `"]}, "registries": {"accounts": ["` + fTeamA + `"]}}]`
+	w := newWorld(t, decl)
+	q := &unitQueue{}
+	w.engine.Queue = q
+	tg := target(trigger.KindRole, fTeamA)
+	tg.RoleName = w.engine.Decl.MemberRoleName
+	tg.Trigger.EventName = "CreateRole"
+	tg.Trigger.EventID = "evt-by-hand"
+	tg.Trigger.Actor = trigger.Actor{ARN: "arn:aws:sts::" + fTeamA + ":assumed-role/Admin/someone", Type: "AssumedRole"}
+	before := w.aws.CallCounts()
+	out, err := w.engine.Reconcile(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasAll(t, "ignored reason", out.Ignored, "ecr-warden-execution", "not by CloudFormation", "arn:aws:sts::"+fTeamA+":assumed-role/Admin/someone")
+	if len(q.units) != 0 {
+		t.Errorf("handed %d units to the worker, want none", len(q.units))
+	}
+	after := w.aws.CallCounts()
+	for _, op := range []string{"Organizations.DescribeAccount", "STS.AssumeRole", "ECR.GetRegistryPolicy"} {
+		if after[op] != before[op] {
+			t.Errorf("%s called %d times, want none", op, after[op]-before[op])
+		}
+	}
+	res, _ := Resource("aws", tg)
+	if got := w.decisions(t, res.ARN); len(got) != 1 || got[0] != string(audit.DecisionNoop) {
+		t.Errorf("decisions on %s: %v, want one noop", res.ARN, got)
 	}
 }

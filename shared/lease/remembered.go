@@ -69,14 +69,14 @@ func (l *Leaser) Remembered(ctx context.Context, region string) (Remembered, err
 	r := Remembered{Found: true}
 	m, ok := out.Item[attrMembers].(*types.AttributeValueMemberS)
 	if !ok {
-		return Remembered{}, fmt.Errorf("lease: the configured members (%s) in table %s have no %s string", key, l.table, attrMembers)
+		return Remembered{}, fmt.Errorf("lease: the configured members (%s) in table %s have no %s string%s", key, l.table, attrMembers, l.corrupt(key))
 	}
 	if m.Value != "" {
 		r.Accounts = strings.Split(m.Value, ",")
 	}
 	for _, id := range r.Accounts {
 		if !accountID(id) {
-			return Remembered{}, fmt.Errorf("lease: the configured members (%s) in table %s list %q, not a 12-digit account id", key, l.table, clip(id))
+			return Remembered{}, fmt.Errorf("lease: the configured members (%s) in table %s list %q, not a 12-digit account id%s", key, l.table, clip(id), l.corrupt(key))
 		}
 	}
 	if at, ok := out.Item[attrWrittenAt].(*types.AttributeValueMemberN); ok {
@@ -85,6 +85,14 @@ func (l *Leaser) Remembered(ctx context.Context, region string) (Remembered, err
 		}
 	}
 	return r, nil
+}
+
+// corrupt says what an unreadable configured-members item costs and how to
+// recover: nothing but Remember writes it, and it is replaced only by a run
+// that could read it, so it fails every full run the same way until changed.
+func (l *Leaser) corrupt(key string) string {
+	return fmt.Sprintf(": ecr-warden did not write this (only the backfill writes the item, as sorted ids joined by \",\"), and every full run fails reading it until it is changed; correct it, or delete it (aws dynamodb delete-item --table-name %s --key '{\"%s\":{\"S\":\"%s\"}}'): the next full run then retires nothing in that region and remembers the members it configures, so a member an edit stopped configuring before then is retired only by a backfill naming its account",
+		l.table, AttrPK, key)
 }
 
 // Remember replaces region's configured members with accounts. A set whose

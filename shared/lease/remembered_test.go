@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // The item holds the configured members of the largest organizations a
@@ -86,5 +90,32 @@ func TestRememberedMembersRoundTrip(t *testing.T) {
 	}
 	if r, err := l.Remembered(ctx, "eu-west-1"); err != nil || len(r.Accounts) != 2 {
 		t.Errorf("after a refused set, Remembered = %+v, %v; want the old set", r, err)
+	}
+}
+
+// A set item that is not what Remember writes (a value that is no account
+// id, no members string) fails every full run the same way until someone
+// changes it: the error says so, names the item and the table, and says how
+// to recover (correct or delete it) and what deleting costs.
+func TestCorruptRememberedMembersSayHowToRecover(t *testing.T) {
+	ctx := context.Background()
+	db := setup(t)
+	l := leaser(t, db, "backfill", &fakeTime{t: time.Now()}, time.Second)
+	for name, item := range map[string]map[string]types.AttributeValue{
+		"not an account id": {AttrPK: &types.AttributeValueMemberS{Value: configuredKey("eu-west-1")}, attrMembers: &types.AttributeValueMemberS{Value: "222222222222,x"}},
+		"no members string": {AttrPK: &types.AttributeValueMemberS{Value: configuredKey("eu-west-1")}, attrMembers: &types.AttributeValueMemberN{Value: "1"}},
+	} {
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := l.Remembered(ctx, "eu-west-1")
+		if err == nil {
+			t.Fatalf("%s: read without an error", name)
+		}
+		for _, want := range []string{configuredKey("eu-west-1"), table, "every full run", "delete-item", "retires nothing"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %q does not say %q", name, err, want)
+			}
+		}
 	}
 }

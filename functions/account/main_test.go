@@ -124,7 +124,23 @@ func newWorld(t testing.TB, edit func(string) string) *world {
 	if err := os.WriteFile(w.declPath, []byte(decl), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	w.seedAssumedRoles(nil, w.env()["WARDEN_ORG_ROLE_ARN"])
 	return w
+}
+
+// seedAssumedRoles creates the roles ecr-warden assumes, as production's
+// stacks do (the local AWS, like AWS, refuses sts:AssumeRole into a role that
+// does not exist): the member execution role in members (the member
+// StackSet's) and the organization reader readerARN, "" for none (the
+// management stack's).
+func (w *world) seedAssumedRoles(members []string, readerARN string) {
+	w.t.Helper()
+	err := localaws.SeedAssumedRoles(w.ctx, memberRole, members, readerARN, func(account string) (aws.Config, error) {
+		return localaws.AccountConfig(w.ctx, w.hub, account, memberRole)
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 func (w *world) createOU(name string) string {
@@ -158,6 +174,7 @@ func (w *world) createAccount(name, parent string) string {
 	// What the declaration expects every PTC member to have (as a platform
 	// team provisions it, e.g. with a StackSet): the Docker Hub credential.
 	w.createSecret(id, dockerHubSecret)
+	w.seedAssumedRoles([]string{id}, "")
 	return id
 }
 

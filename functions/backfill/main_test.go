@@ -5,12 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -84,7 +80,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 4)
+	org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 4, memberRole)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,38 +531,26 @@ func TestBadPayload(t *testing.T) {
 	}
 }
 
-// denyFront answers sts:AssumeRole for one account's roles with
-// AccessDenied and forwards everything else to the counting proxy: the local
-// AWS never denies AssumeRole, and the proxy's faults are not per account.
-func denyFront(t *testing.T, account string) string {
-	localaws.Need(t)
-	target, _ := url.Parse(proxy.URL)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	s := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		form, _ := url.ParseQuery(string(body))
-		if form.Get("Action") == "AssumeRole" && strings.Contains(form.Get("RoleArn"), ":"+account+":") {
-			rw.Header().Set("Content-Type", "text/xml")
-			rw.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(rw, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:sts::%s:assumed-role/hub/fn is not authorized to perform: sts:AssumeRole on resource: %s</Message></Error><RequestId>deny</RequestId></ErrorResponse>`, hub, form.Get("RoleArn"))
-			return
-		}
-		rp.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(s.Close)
-	return s.URL
+// deleteRole deletes the member execution role in account, as a failed or
+// removed StackSet instance leaves it: the local AWS, like AWS, then refuses
+// ecr-warden's sts:AssumeRole into it with AccessDenied.
+func (w *world) deleteRole(account string) {
+	w.t.Helper()
+	if _, err := iam.NewFromConfig(w.cfg(account, region)).DeleteRole(w.ctx, &iam.DeleteRoleInput{RoleName: aws.String(memberRole)}); err != nil {
+		w.t.Fatalf("deleting %s in %s: %v", memberRole, account, err)
+	}
 }
 
-// TestMemberRoleDenied: one member whose execution role cannot be assumed
-// fails alone: the dry run reports it, the worker returns its units as batch
-// item failures until SQS dead-letters them, and every other account
-// converges.
+// TestMemberRoleDenied: one member whose execution role was deleted (STS
+// refuses it, AccessDenied) fails alone: the dry run reports it with the
+// unassumable-member message (the role, the account, the member StackSet),
+// the worker returns its units as batch item failures until SQS
+// dead-letters them, and every other account converges.
 func TestMemberRoleDenied(t *testing.T) {
 	localaws.Need(t)
 	w := newWorld(t)
 	bad := w.org.Accounts[1].ID
-	w.endpoint = denyFront(t, bad)
+	w.deleteRole(bad)
 	bf := w.start("backfill", nil)
 	worker := w.start("worker", nil)
 
@@ -574,9 +558,11 @@ func TestMemberRoleDenied(t *testing.T) {
 	if len(dry.Failures) != 2 {
 		t.Fatalf("dry run: want the bad account's 2 units reported, got %+v", dry.Failures)
 	}
+	unassumable := "the execution role " + memberRole + " cannot be assumed in account " + bad
 	for _, f := range dry.Failures {
-		if f.Account != bad || !strings.Contains(f.Error, "AccessDenied") {
-			t.Errorf("dry-run failure %+v", f)
+		if f.Account != bad || !strings.Contains(f.Error, "AccessDenied") || !strings.Contains(f.Error, unassumable) ||
+			!strings.Contains(f.Error, "member StackSet") {
+			t.Errorf("dry-run failure %+v, want AccessDenied and %q naming the member StackSet", f, unassumable)
 		}
 	}
 	if dry.Summary.Planned == 0 {

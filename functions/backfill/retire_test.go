@@ -484,7 +484,7 @@ func TestARetirementIsRetriedAfterAFailedSendAndLeftInPlaceWithoutTheRole(t *tes
 	m := sandbox[0]
 	before := w.policy(m, region, "team/app")
 	w.declaration = narrowed
-	w.endpoint = denyFront(t, m)
+	w.deleteRole(m)
 	bf, worker := w.start("backfill", nil), w.start("worker", nil)
 
 	proxy.Inject("SendMessageBatch", localaws.APIError(400, "AccessDenied", "not authorized to perform: sqs:SendMessage", 50))

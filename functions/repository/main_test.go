@@ -20,6 +20,7 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
@@ -84,11 +85,22 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trail, err := audit.New(dynamodb.NewFromConfig(cfg), auditTable, audit.Options{})
+	w := &world{t: t, ctx: ctx, member: aws.ToString(acct.CreateAccountStatus.AccountId)}
+	// The execution role the member StackSet gives the member (the local AWS,
+	// like AWS, refuses sts:AssumeRole into a role that does not exist).
+	decl, err := config.Load(declaration)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, ctx: ctx, member: aws.ToString(acct.CreateAccountStatus.AccountId), trail: trail}
+	if err := localaws.SeedAssumedRoles(ctx, decl.MemberRoleName, []string{w.member}, "", func(string) (aws.Config, error) {
+		return w.config(w.member), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if w.trail, err = audit.New(dynamodb.NewFromConfig(cfg), auditTable, audit.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // config acts in account directly on the server (not through the proxy, so

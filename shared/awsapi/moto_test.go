@@ -22,12 +22,28 @@ import (
 
 var moto *localaws.Server
 
+// executionRole is the member execution role these tests assume.
+const executionRole = "ecr-warden-execution"
+
 func TestMain(m *testing.M) { localaws.Main(m, &moto) }
 
 func reset(t *testing.T) {
 	t.Helper()
 	localaws.Need(t)
 	if err := moto.Reset(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seedRole creates roleName in accounts, as the member StackSet does: the
+// local AWS, like AWS, refuses sts:AssumeRole into a role that does not exist.
+func seedRole(t *testing.T, roleName string, accounts ...string) {
+	t.Helper()
+	base := moto.Config("us-east-1")
+	err := localaws.SeedAssumedRoles(context.Background(), roleName, accounts, "", func(account string) (aws.Config, error) {
+		return localaws.AccountConfig(context.Background(), base, account, roleName)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -142,7 +158,8 @@ func TestMembersActInMemberAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMembers(base, self, "ecr-warden-execution", "repository")
+	m := NewMembers(base, self, executionRole, "repository")
+	seedRole(t, executionRole, "222222222222", "333333333333")
 	counter := &countingSTS{next: sts.NewFromConfig(base)}
 	m.sts = counter
 
@@ -213,7 +230,8 @@ func TestAssumeRoleOneShot(t *testing.T) {
 	localaws.Need(t)
 	reset(t)
 	ctx := context.Background()
-	cfg := AssumeRole(ctx, moto.Config("us-east-1"), "aws", "333333333333", "ecr-warden-execution", SessionName("drift"))
+	seedRole(t, executionRole, "333333333333")
+	cfg := AssumeRole(ctx, moto.Config("us-east-1"), "aws", "333333333333", executionRole, SessionName("drift"))
 	out, err := ecr.NewFromConfig(cfg).CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("team-b/app")})
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +262,8 @@ func TestMembersConcurrentFirstUse(t *testing.T) {
 	reset(t)
 	ctx := context.Background()
 	base := moto.Config("us-east-1")
-	m := NewMembers(base, Identity{AccountID: "123456789012", Partition: "aws"}, "ecr-warden-execution", "worker")
+	m := NewMembers(base, Identity{AccountID: "123456789012", Partition: "aws"}, executionRole, "worker")
+	seedRole(t, executionRole, "222222222222")
 	counter := &countingSTS{next: sts.NewFromConfig(base)}
 	m.sts = counter
 	errs := make(chan error, 20)

@@ -104,7 +104,7 @@ type world struct {
 // not through the counting proxy.
 func seed(ctx context.Context, cfg aws.Config, dir string, nAccounts, nRepos int) (world, error) {
 	ous := []string{"workloads", "platform", "sandbox", "data"}
-	org, err := localrun.SeedOrg(ctx, cfg, ous, nAccounts-1)
+	org, err := localrun.SeedOrg(ctx, cfg, ous, nAccounts-1, localrun.MemberRole)
 	if err != nil {
 		return world{}, err
 	}

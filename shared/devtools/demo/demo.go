@@ -190,7 +190,7 @@ func (d *demo) setup(ctx context.Context) error {
 		"WARDEN_DECLARATION_FILE": d.w.declPath,
 		"WARDEN_AUDIT_TABLE":      auditTable,
 		"WARDEN_LEASE_TABLE":      leaseTable,
-		"WARDEN_ORG_ROLE_ARN":     fmt.Sprintf("arn:aws:iam::%s:role/%s", d.w.management, orgReadRole),
+		"WARDEN_ORG_ROLE_ARN":     d.w.orgReaderARN(),
 	}
 	d.fns = map[string]*lambdalocal.Instance{}
 	fns := []string{"repository", "account", "backfill", "worker"}

@@ -121,7 +121,7 @@ func Seed(ctx context.Context, srv *localaws.Server, opt SeedOptions) (*Seeded, 
 		{"WARDEN_DECLARATION_FILE", w.declPath},
 		{"WARDEN_AUDIT_TABLE", auditTable},
 		{"WARDEN_LEASE_TABLE", leaseTable},
-		{"WARDEN_ORG_ROLE_ARN", fmt.Sprintf("arn:aws:iam::%s:role/%s", w.management, orgReadRole)},
+		{"WARDEN_ORG_ROLE_ARN", w.orgReaderARN()},
 	}
 	var env strings.Builder
 	for _, kv := range out.Exports {

@@ -44,9 +44,9 @@ const (
 	region     = "us-east-1"
 	auditTable = "ecr-warden-audit"
 	leaseTable = "ecr-warden-leases"
-	// accessRole is the role moto's CreateAccount makes in every new account;
-	// moto switches account on any assumed role, so the demo uses it for its
-	// own reads and set-up.
+	// accessRole is the role moto's CreateAccount makes in every new account
+	// (as Organizations does); the demo assumes it for its own reads and
+	// set-up (localaws.AccountConfig).
 	accessRole = "OrganizationAccountAccessRole"
 	// orgReadRole is what the management stack offers the functions
 	// (WARDEN_ORG_ROLE_ARN): Organizations answers only in the management
@@ -178,12 +178,37 @@ func (w *world) seedPrerequisites(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the roles and secrets the declaration names: %w", err)
 	}
+	return w.seedAssumedRoles(ctx, []string{w.teamA, w.security}, w.orgReaderARN())
+}
+
+// orgReaderARN is the organization reader the functions are given
+// (WARDEN_ORG_ROLE_ARN), in the management account.
+func (w *world) orgReaderARN() string {
+	return fmt.Sprintf("arn:aws:iam::%s:role/%s", w.management, orgReadRole)
+}
+
+// seedAssumedRoles creates the roles ecr-warden assumes, as production's
+// stacks do: the declaration's member execution role in members (the member
+// StackSet's) and the organization reader readerARN ("" for none; the
+// management stack's). The local AWS, like AWS, refuses sts:AssumeRole into
+// a role that does not exist.
+func (w *world) seedAssumedRoles(ctx context.Context, members []string, readerARN string) error {
+	err := localaws.SeedAssumedRoles(ctx, w.decl.MemberRoleName, members, readerARN, func(a string) (aws.Config, error) {
+		return w.config(ctx, a)
+	})
+	if err != nil {
+		return fmt.Errorf("creating the roles ecr-warden assumes: %w", err)
+	}
 	return nil
 }
 
-// seedMember creates, in a new PTC member, the secrets and the PTC
+// seedMember creates, in a new member, the execution role the member
+// StackSet deploys to it and, for a PTC member, the secrets and the PTC
 // statement roles the declaration names.
 func (w *world) seedMember(ctx context.Context, account string) error {
+	if err := w.seedAssumedRoles(ctx, []string{account}, ""); err != nil {
+		return err
+	}
 	known := func(a string) bool { return a == account }
 	d := *w.decl
 	if d.PullThroughCache == nil {

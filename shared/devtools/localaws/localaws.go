@@ -52,6 +52,14 @@
 //     policies, together, past 10,240 characters (whitespace not counted)
 //     with LimitExceeded, as IAM does; moto stores any size.
 //
+//   - STS AssumeRole into a role that does not exist (looked up by its full
+//     ARN in its account's IAM) is refused as AWS refuses it: HTTP 403,
+//     AccessDenied, "User: <caller> is not authorized to perform:
+//     sts:AssumeRole on resource: <role arn>"; moto hands out keys for any
+//     ARN. The harness's own session name "localaws" (AccountConfig) is
+//     exempt: it stands for the test's administrator access to every
+//     account. SeedAssumedRoles creates the roles ecr-warden assumes.
+//
 //   - Calls that carry the harness's X-Localaws-Call-Id (every config this
 //     package builds sends one per SDK call, the same on its retries) are
 //     answered once: a call id seen before gets the answer it got, as an
@@ -66,7 +74,8 @@
 //     IdempotentParameterMismatchException; moto ignores the token.
 //
 // Known differences from AWS: no authorization (any principal may call
-// anything, trust policies are not evaluated), principals are checked only in
+// anything, trust policies are not evaluated: AssumeRole needs only the role
+// to exist), principals are checked only in
 // accounts the local AWS knows (see above), the error text ECR Public and
 // unsupported PTC regions answer is not documented, ValidatePullThroughCacheRule
 // cannot reach an upstream (it reports a rule valid when its credential
@@ -311,7 +320,9 @@ func (s *Server) Config(region string) aws.Config {
 
 // AccountConfig returns an SDK config acting in another account: it calls
 // sts:AssumeRole for arn:aws:iam::<accountID>:role/<roleName> on the server
-// (moto switches account by the returned keys; roles need not exist) and
+// with the session name "localaws" (moto switches account by the returned
+// keys; the local AWS refuses AssumeRole into a role that does not exist,
+// except for this session, the test's own administrator access) and
 // wraps the temporary keys in static credentials. base is usually
 // s.Config(region) or a proxy's Config, so the member's calls go where the
 // caller's would.

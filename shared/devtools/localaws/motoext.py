@@ -1465,5 +1465,69 @@ def _put_role_policy_within_quota(self, role_name, policy_name, policy_json):
 
 _IAMBackend.put_role_policy = _put_role_policy_within_quota
 
+# ------------------------------------- STS: AssumeRole into a role that exists
+# AWS refuses sts:AssumeRole into a role that does not exist exactly as into
+# one whose trust does not admit the caller: HTTP 403, AccessDenied, "User:
+# <caller> is not authorized to perform: sts:AssumeRole on resource: <role
+# arn>" (it does not say which). moto hands out keys for any role ARN, so a
+# member whose execution role was never created, or was deleted, looked
+# converged here and failed only in AWS. The role is looked up by its full
+# ARN (a role under a path matches only with that path) in the IAM of the
+# ARN's account; an account moto holds no IAM state for has no roles.
+#
+# One exemption: the session name "localaws", which only the test harness
+# uses (localaws.AccountConfig). It stands for the test's own administrator
+# access to every account (as OrganizationAccountAccessRole gives an
+# organization's management account), which a world needs before it can
+# create anything there. ecr-warden's sessions (ecr-warden-<function>) and
+# every other caller's are checked. Trust policies are still not evaluated
+# (README "Known differences").
+from moto.sts.responses import TokenResponse as _STSResponse  # noqa: E402
+from werkzeug.exceptions import HTTPException as _HTTPException  # noqa: E402
+from xml.sax.saxutils import escape as _xml_escape  # noqa: E402
+
+HARNESS_SESSION = "localaws"
+ROLE_ARN = re.compile(r"arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]+")
+_assume_role = _STSResponse.assume_role
+
+
+class _STSAccessDenied(_HTTPException):
+    """STS's error answer in the Query protocol's XML shape, HTTP 403."""
+    code = 403
+
+    def __init__(self, message):
+        super().__init__()
+        self.description = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            "<Error><Type>Sender</Type><Code>AccessDenied</Code>"
+            f"<Message>{_xml_escape(message)}</Message></Error>"
+            "<RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>")
+
+    def get_headers(self, *args, **kwargs):
+        return [("Content-Type", "text/xml"), ("X-Amzn-ErrorType", "AccessDenied")]
+
+    def get_body(self, *args, **kwargs):
+        return self.description
+
+
+def _role_exists(arn):
+    m = ROLE_ARN.fullmatch(arn)
+    if not m:
+        return True  # not a role ARN: moto's own answer stands
+    per_account = dict.get(_iam_backends, m.group(2))
+    backend = dict.get(per_account, m.group(1)) if per_account is not None else None
+    return backend is not None and any(r.arn == arn for r in list(backend.roles.values()))
+
+
+def _assume_existing_role(self):
+    arn = self._get_param("RoleArn") or ""
+    if self._get_param("RoleSessionName") != HARNESS_SESSION and not _role_exists(arn):
+        _, caller, _ = self.backend.get_caller_identity(self.get_access_key(), self.region)
+        raise _STSAccessDenied(f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {arn}")
+    return _assume_role(self)
+
+
+_STSResponse.assume_role = _assume_existing_role
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -14,8 +16,9 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 )
 
-// PrerequisiteTrust is the trust policy of the roles SeedPrerequisites
-// creates: nothing here assumes them; they only have to exist.
+// PrerequisiteTrust is the trust policy of the roles SeedPrerequisites and
+// SeedAssumedRoles create: the local AWS does not evaluate trust policies
+// (README "Known differences"); the roles only have to exist.
 const PrerequisiteTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 
 // SeedPrerequisites creates, on the local AWS, what a declaration expects to
@@ -57,6 +60,40 @@ func SeedPrerequisites(ctx context.Context, d *config.Declaration, ptcMembers []
 		}
 	}
 	return nil
+}
+
+// SeedAssumedRoles creates, on the local AWS, the roles ecr-warden assumes,
+// as production's stacks create them before it runs: the member execution
+// role memberRole (the Members StackSet's) in every account of members, and
+// the organization reader orgRoleARN (the management stack's; "" when the
+// world's functions read the organization with their own credentials) in its
+// account. The local AWS, like AWS, refuses sts:AssumeRole into a role that
+// does not exist. config(account) acts in an account. Existing roles are
+// kept, so it can run twice.
+func SeedAssumedRoles(ctx context.Context, memberRole string, members []string, orgRoleARN string, config func(account string) (aws.Config, error)) error {
+	create := func(account, pathName, what string) error {
+		c, err := config(account)
+		if err != nil {
+			return err
+		}
+		if err := CreateRole(ctx, c, pathName); err != nil {
+			return fmt.Errorf("creating %s %s in %s: %w", what, pathName, account, err)
+		}
+		return nil
+	}
+	for _, a := range members {
+		if err := create(a, memberRole, "the member execution role"); err != nil {
+			return err
+		}
+	}
+	if orgRoleARN == "" {
+		return nil
+	}
+	a, err := arn.Parse(orgRoleARN)
+	if err != nil || a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/") {
+		return fmt.Errorf("seeding the organization reader: %q is not an IAM role ARN", orgRoleARN)
+	}
+	return create(a.AccountID, strings.TrimPrefix(a.Resource, "role/"), "the organization reader")
 }
 
 // CreateRole creates role path/name (or name) unless it exists.

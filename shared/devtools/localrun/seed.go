@@ -45,8 +45,11 @@ type Account struct {
 
 // SeedOrg creates an organization from cfg's account with one OU per name
 // below the root and members accounts spread over them in turn (the local AWS
-// creates accounts at once; each is moved from the root into its OU).
-func SeedOrg(ctx context.Context, cfg aws.Config, ouNames []string, members int) (Org, error) {
+// creates accounts at once; each is moved from the root into its OU), each
+// with the execution role memberRole, as the member StackSet gives every
+// account of its target OUs (the declaration's memberRoleName: the local AWS
+// refuses sts:AssumeRole into a role that does not exist).
+func SeedOrg(ctx context.Context, cfg aws.Config, ouNames []string, members int, memberRole string) (Org, error) {
 	if len(ouNames) == 0 {
 		return Org{}, errors.New("seeding an organization: name at least one OU")
 	}
@@ -82,6 +85,16 @@ func SeedOrg(ctx context.Context, cfg aws.Config, ouNames []string, members int)
 		}
 		org.Accounts = append(org.Accounts, Account{ID: aid, OU: ou.Name})
 	}
+	ids := make([]string, len(org.Accounts))
+	for i, a := range org.Accounts {
+		ids[i] = a.ID
+	}
+	err = localaws.SeedAssumedRoles(ctx, memberRole, ids, "", func(account string) (aws.Config, error) {
+		return Config(ctx, cfg, org.Management, account, memberRole)
+	})
+	if err != nil {
+		return Org{}, fmt.Errorf("seeding the organization: %w", err)
+	}
 	return org, nil
 }
 
@@ -97,7 +110,7 @@ func (o Org) OU(name string) OU {
 
 // Config returns a configuration acting in account: cfg itself for the
 // organization's own account, else through roleName (the local AWS switches
-// accounts on AssumeRole and never denies it).
+// accounts on AssumeRole; the harness's own sessions need no role).
 func Config(ctx context.Context, cfg aws.Config, self, account, roleName string) (aws.Config, error) {
 	if account == self {
 		return cfg, nil

@@ -36,7 +36,7 @@ func TestPlanIsTheBackfillDryRun(t *testing.T) {
 	}
 	defer srv.Stop()
 	cfg := srv.Config(region)
-	org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 2)
+	org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 2, localrun.MemberRole)
 	if err != nil {
 		t.Fatal(err)
 	}

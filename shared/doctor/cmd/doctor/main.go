@@ -47,7 +47,7 @@ func main() {
 	if _, err := base.Credentials.Retrieve(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "doctor: no AWS credentials: export the management account's (read-only suffices: AWS_PROFILE, or "+
 			"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); against make emulator SEED=demo, its management account: "+
-			"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN= make doctor ARGS=\"-reader-role ecr-warden-execution\"")
+			"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN= make doctor")
 		os.Exit(2)
 	}
 	id, err := sts.NewFromConfig(base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})

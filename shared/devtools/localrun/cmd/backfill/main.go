@@ -74,7 +74,7 @@ func run(ctx context.Context, payloadFile, declFile string) (int, error) {
 		}
 		defer srv.Stop()
 		endpoint, cfg = srv.URL, srv.Config(region)
-		org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 4)
+		org, err := localrun.SeedOrg(ctx, cfg, []string{"workloads", "sandbox"}, 4, localrun.MemberRole)
 		if err != nil {
 			return 2, err
 		}

@@ -34,7 +34,7 @@ import (
 // rememberer keeps the members a full run configured (lease.Regional).
 type rememberer interface {
 	Remembered(ctx context.Context, region string) (lease.Remembered, error)
-	Remember(ctx context.Context, region string, accounts []string) error
+	Remember(ctx context.Context, region string, prev lease.Remembered, accounts []string) error
 }
 
 var _ rememberer = (*lease.Regional)(nil)
@@ -118,6 +118,10 @@ func (h *handler) retirements(ctx context.Context, req trigger.BackfillRequest, 
 			continue
 		}
 		sel.Remember = append(sel.Remember, region)
+		if sel.Read == nil {
+			sel.Read = map[string]lease.Remembered{}
+		}
+		sel.Read[region] = r
 		for _, id := range r.Accounts {
 			if inactive[id] {
 				sel.Kept[region] = append(sel.Kept[region], id)
@@ -147,7 +151,7 @@ func (h *handler) remember(ctx context.Context, sel selection) error {
 	var errs []error
 	for _, region := range sel.Remember {
 		ids := slices.Compact(slices.Sorted(slices.Values(slices.Concat(sel.Configured, sel.Kept[region]))))
-		errs = append(errs, h.members.Remember(ctx, region, ids))
+		errs = append(errs, h.members.Remember(ctx, region, sel.Read[region], ids))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("every unit was queued, but remembering the %d configured members failed (the next full run retires against the set it finds): %w", len(sel.Configured), err)

@@ -95,7 +95,7 @@ func (f *fakeMembers) Remembered(_ context.Context, region string) (lease.Rememb
 	return lease.Remembered{Found: ok, Accounts: ids}, nil
 }
 
-func (f *fakeMembers) Remember(_ context.Context, region string, accounts []string) error {
+func (f *fakeMembers) Remember(_ context.Context, region string, _ lease.Remembered, accounts []string) error {
 	if f.writes == nil {
 		f.writes = map[string][]string{}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
@@ -37,6 +38,9 @@ type selection struct {
 	// not be read (nothing retired there, their sets kept).
 	Configured []string
 	Remember   []string
+	// Read are the sets the run read, per region in Remember: each is
+	// replaced only if no other run wrote it since (lease.Leaser.Remember).
+	Read map[string]lease.Remembered
 	// Kept are, per region, the remembered members the organization holds
 	// but not as ACTIVE: remembered again with Configured (retire.go).
 	Kept      map[string][]string

@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,6 +30,9 @@ const (
 	attrMembers = "members"
 	// attrWrittenAt (N, Unix seconds) is when the run wrote it.
 	attrWrittenAt = "writtenAt"
+	// attrVersion (S) is a token new at every write: a run replaces the set
+	// only if it is still the one the run read (Remember).
+	attrVersion = "version"
 )
 
 // MaxItemBytes is DynamoDB's item size limit (attribute names and values).
@@ -46,6 +50,8 @@ type Remembered struct {
 	Accounts []string
 	// At is when it was written.
 	At time.Time
+	// Version is the write's token ("" for an item written without one).
+	Version string
 }
 
 func configuredKey(region string) string { return configuredKeyPrefix + region }
@@ -79,6 +85,9 @@ func (l *Leaser) Remembered(ctx context.Context, region string) (Remembered, err
 			return Remembered{}, fmt.Errorf("lease: the configured members (%s) in table %s list %q, not a 12-digit account id%s", key, l.table, clip(id), l.corrupt(key))
 		}
 	}
+	if v, ok := out.Item[attrVersion].(*types.AttributeValueMemberS); ok {
+		r.Version = v.Value
+	}
 	if at, ok := out.Item[attrWrittenAt].(*types.AttributeValueMemberN); ok {
 		if secs, err := strconv.ParseInt(at.Value, 10, 64); err == nil {
 			r.At = time.Unix(secs, 0)
@@ -95,18 +104,51 @@ func (l *Leaser) corrupt(key string) string {
 		l.table, AttrPK, key)
 }
 
-// Remember replaces region's configured members with accounts. A set whose
-// item DynamoDB would refuse (over MaxItemBytes) is refused here, naming the
+// Remember replaces region's configured members with accounts, if the item
+// is still prev, what the run read before it planned (Remembered). Two full
+// runs can overlap (a sweep that started under the old declaration and the
+// deploy's backfill under the new one): when another run wrote since, the
+// set written is the union of both, so no run's members are forgotten. A
+// member remembered once too often is harmless (a later full run retires it
+// only if the declaration configures nothing in it, removing only what
+// ecr-warden owns); one forgotten would keep its grants. A set whose item
+// DynamoDB would refuse (over MaxItemBytes) is refused here, naming the
 // count, before any call.
-func (l *Leaser) Remember(ctx context.Context, region string, accounts []string) error {
-	item := configuredItem(region, accounts, l.now())
-	if n := itemBytes(item); n > MaxItemBytes {
-		return fmt.Errorf("lease: remembering %d configured members of %s in table %s: the item would be %d bytes, over DynamoDB's %d", len(accounts), region, l.table, n, MaxItemBytes)
+func (l *Leaser) Remember(ctx context.Context, region string, prev Remembered, accounts []string) error {
+	for range 5 {
+		item := configuredItem(region, accounts, l.now())
+		if n := itemBytes(item); n > MaxItemBytes {
+			return fmt.Errorf("lease: remembering %d configured members of %s in table %s: the item would be %d bytes, over DynamoDB's %d", len(accounts), region, l.table, n, MaxItemBytes)
+		}
+		in := &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item}
+		switch {
+		case !prev.Found:
+			in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+			in.ExpressionAttributeNames = map[string]string{"#pk": AttrPK}
+		case prev.Version == "":
+			in.ConditionExpression = aws.String("attribute_not_exists(#v)")
+			in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		default:
+			in.ConditionExpression = aws.String("#v = :v")
+			in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: prev.Version}}
+		}
+		_, err := l.db.PutItem(ctx, in)
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			if err != nil {
+				return fmt.Errorf("lease: remembering the configured members (%s) in table %s: %w", configuredKey(region), l.table, err)
+			}
+			return nil
+		}
+		// Another full run wrote since this one read: keep its members too.
+		cur, rerr := l.Remembered(ctx, region)
+		if rerr != nil {
+			return rerr
+		}
+		prev, accounts = cur, slices.Concat(accounts, cur.Accounts)
 	}
-	if _, err := l.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item}); err != nil {
-		return fmt.Errorf("lease: remembering the configured members (%s) in table %s: %w", configuredKey(region), l.table, err)
-	}
-	return nil
+	return fmt.Errorf("lease: remembering the configured members (%s) in table %s: another run replaced them at each of 5 tries", configuredKey(region), l.table)
 }
 
 // configuredItem is the item Remember writes: the accounts sorted and
@@ -117,6 +159,7 @@ func configuredItem(region string, accounts []string, at time.Time) map[string]t
 		AttrPK:        &types.AttributeValueMemberS{Value: configuredKey(region)},
 		attrMembers:   &types.AttributeValueMemberS{Value: strings.Join(ids, ",")},
 		attrWrittenAt: seconds(at),
+		attrVersion:   &types.AttributeValueMemberS{Value: token()},
 	}
 }
 
@@ -165,6 +208,6 @@ func (r *Regional) Remembered(ctx context.Context, region string) (Remembered, e
 }
 
 // Remember is Leaser.Remember in the function's own table.
-func (r *Regional) Remember(ctx context.Context, region string, accounts []string) error {
-	return r.inRegion("").Remember(ctx, region, accounts)
+func (r *Regional) Remember(ctx context.Context, region string, prev Remembered, accounts []string) error {
+	return r.inRegion("").Remember(ctx, region, prev, accounts)
 }

@@ -69,10 +69,10 @@ func TestRememberedMembersRoundTrip(t *testing.T) {
 	if r, err := l.Remembered(ctx, "eu-west-1"); err != nil || r.Found {
 		t.Fatalf("Remembered before any run = %+v, %v; want not found", r, err)
 	}
-	if err := l.Remember(ctx, "eu-west-1", []string{"333333333333", "222222222222", "333333333333"}); err != nil {
+	if err := l.Remember(ctx, "eu-west-1", Remembered{}, []string{"333333333333", "222222222222", "333333333333"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Remember(ctx, "us-east-1", nil); err != nil {
+	if err := l.Remember(ctx, "us-east-1", Remembered{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := l.Remembered(ctx, "eu-west-1"); err != nil || !r.Found || !slices.Equal(r.Accounts, []string{"222222222222", "333333333333"}) {
@@ -85,7 +85,7 @@ func TestRememberedMembersRoundTrip(t *testing.T) {
 	for i := range big {
 		big[i] = fmt.Sprintf("%012d", i)
 	}
-	if err := l.Remember(ctx, "eu-west-1", big); err == nil || !strings.Contains(err.Error(), "over DynamoDB's 409600") {
+	if err := l.Remember(ctx, "eu-west-1", Remembered{}, big); err == nil || !strings.Contains(err.Error(), "over DynamoDB's 409600") {
 		t.Errorf("Remember(%d accounts) = %v; want it refused, naming DynamoDB's limit", len(big), err)
 	}
 	if r, err := l.Remembered(ctx, "eu-west-1"); err != nil || len(r.Accounts) != 2 {
@@ -117,5 +117,48 @@ func TestCorruptRememberedMembersSayHowToRecover(t *testing.T) {
 				t.Errorf("%s: %q does not say %q", name, err, want)
 			}
 		}
+	}
+}
+
+// Two full runs that overlap (a sweep started under the old declaration, the
+// deploy's backfill under the new one) each read the set, then write. The
+// later write does not drop what the earlier one wrote: the set becomes the
+// union, so a member the old declaration's run configured (and may have
+// granted again) stays remembered, and the next full run retires it if the
+// declaration configures nothing in it.
+func TestOverlappingRunsRememberTheUnion(t *testing.T) {
+	ctx := context.Background()
+	db := setup(t)
+	l := leaser(t, db, "backfill", &fakeTime{t: time.Now()}, time.Second)
+	if err := l.Remember(ctx, "eu-west-1", Remembered{}, []string{"222222222222", "333333333333"}); err != nil {
+		t.Fatal(err)
+	}
+	sweep, err := l.Remembered(ctx, "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy, err := l.Remembered(ctx, "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remember(ctx, "eu-west-1", sweep, []string{"222222222222", "444444444444"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remember(ctx, "eu-west-1", deploy, []string{"222222222222"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Remembered(ctx, "eu-west-1")
+	if err != nil || !slices.Equal(got.Accounts, []string{"222222222222", "444444444444"}) {
+		t.Fatalf("after the overlapping runs: %+v, %v; want the union of both runs' members", got, err)
+	}
+	// Two first runs (no item yet) overlap the same way.
+	if err := l.Remember(ctx, "us-east-1", Remembered{}, []string{"555555555555"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remember(ctx, "us-east-1", Remembered{}, []string{"666666666666"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.Remembered(ctx, "us-east-1"); err != nil || !slices.Equal(got.Accounts, []string{"555555555555", "666666666666"}) {
+		t.Fatalf("after two first runs: %+v, %v; want both", got, err)
 	}
 }

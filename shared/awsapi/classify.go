@@ -203,6 +203,22 @@ func AssumeRoleDenied(err error) bool {
 	return found
 }
 
+// AccessDenied reports whether err is a service refusing the caller what
+// its policies do not allow (IAM's and STS's AccessDenied, ECR's and the
+// other JSON services' AccessDeniedException), an assumed role's refusal
+// (AssumeRoleDenied) among them.
+func AccessDenied(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "AccessDenied", "AccessDeniedException":
+		return true
+	}
+	return false
+}
+
 // EnabledByDefault reports whether every account has region enabled and
 // cannot disable it: the regions AWS launched before 20 March 2019 (and
 // the China and GovCloud partitions' regions). Every region launched since

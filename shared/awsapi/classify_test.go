@@ -249,3 +249,23 @@ func TestEndpointDown(t *testing.T) {
 		t.Errorf("without AWS_ENDPOINT_URL: %q", got)
 	}
 }
+
+// AccessDenied is a caller refused by its policies, in IAM's and STS's
+// spelling and in the JSON services'; not other refusals.
+func TestAccessDenied(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"IAM", &smithy.OperationError{ServiceID: "IAM", OperationName: "GetRole", Err: httpErr(403, &smithy.GenericAPIError{Code: "AccessDenied"})}, true},
+		{"ECR", opErr("GetRegistryPolicy", &smithy.GenericAPIError{Code: "AccessDeniedException"}), true},
+		{"throttling", opErr("GetRegistryPolicy", &smithy.GenericAPIError{Code: "ThrottlingException"}), false},
+		{"not found", opErr("GetRegistryPolicy", &ecrtypes.RegistryPolicyNotFoundException{}), false},
+	} {
+		if got := AccessDenied(c.err); got != c.want {
+			t.Errorf("%s: AccessDenied = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

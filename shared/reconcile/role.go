@@ -118,9 +118,7 @@ func ptcRoleLeftOut(role desired.Role, account string, cur inventory.RoleState, 
 // the execution role, which the SDK reports inside the IAM call's error).
 func iamAccessDenied(err error) bool {
 	var op *smithy.OperationError
-	var apiErr smithy.APIError
-	return !awsapi.AssumeRoleDenied(err) && errors.As(err, &op) && op.ServiceID == "IAM" &&
-		errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDenied"
+	return !awsapi.AssumeRoleDenied(err) && errors.As(err, &op) && op.ServiceID == "IAM" && awsapi.AccessDenied(err)
 }
 
 // rememberPTCRole keeps, for the invocation, why the PTC role of ARN arn

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/smithy-go"
-
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
@@ -184,9 +182,7 @@ func orUnknown(s string) string {
 // errors (throttling, a 5xx) say nothing of the role and count as usable.
 func (e *Engine) executionRoleUsable(ctx context.Context, account string) error {
 	reg := inventory.NewRegistry(e.Clients.ECR(account, e.Decl.Hub.Regions[0]), account, e.Decl.Hub.Regions[0], inventory.RegistryOptions{})
-	_, _, err := reg.RegistryPolicy(ctx)
-	var apiErr smithy.APIError
-	if awsapi.AssumeRoleDenied(err) || (errors.As(err, &apiErr) && (apiErr.ErrorCode() == "AccessDeniedException" || apiErr.ErrorCode() == "AccessDenied")) {
+	if _, _, err := reg.RegistryPolicy(ctx); awsapi.AssumeRoleDenied(err) || awsapi.AccessDenied(err) {
 		return err
 	}
 	return nil

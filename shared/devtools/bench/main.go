@@ -758,6 +758,16 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		}
 		accounts = append(accounts, id)
 	}
+	// Each joiner holds the execution role, as the member StackSet's
+	// automatic deployment gives an account placed in a targeted OU: the
+	// local AWS refuses sts:AssumeRole into a role that does not exist, and
+	// the bench measures a join's convergence, not the wait for the role.
+	err := localaws.SeedAssumedRoles(ctx, memberRole, accounts, "", func(account string) (aws.Config, error) {
+		return localrun.Config(ctx, cfg, w.org.Management, account, memberRole)
+	})
+	if err != nil {
+		return jr, fmt.Errorf("creating the joiners' execution roles: %w", err)
+	}
 	root, err := lambdalocal.ModuleRoot()
 	if err != nil {
 		return jr, err

@@ -67,9 +67,22 @@ func validateForInfra(d *config.Declaration) error {
 	return nil
 }
 
-// PrimaryRegion is the first hub region: the member execution role (IAM is global) is created by
-// the StackSet instance in this region only.
+// PrimaryRegion is the first hub region: it handles global (IAM) events when the hub's regions
+// lack us-east-1, holds the PTC role's lease, and its hub stack runs the deploy's backfill.
 func (d *Declaration) PrimaryRegion() string { return d.Hub.Regions[0] }
+
+// RoleRegion is the member StackSet region whose stack instance creates the execution role and
+// the PTC role's boundary (IAM is global: one instance creates them): us-east-1 whenever the
+// StackSet deploys there, else the primary region. IAM delivers the role's CreateRole event in
+// us-east-1 only, and only the us-east-1 instance holds the rule that forwards it to the hub, so
+// creating the role there, after that rule (roleCreationForwarded), is what lets the event
+// converge a new member at once whatever the primary region. It deploys first (MemberRegions).
+func (d *Declaration) RoleRegion() string {
+	if slices.Contains(d.MemberRegions(), "us-east-1") {
+		return "us-east-1"
+	}
+	return d.PrimaryRegion()
+}
 
 // HubHasUSEast1 reports whether us-east-1, the only region that delivers IAM and ECR Public
 // events, is a hub region.
@@ -77,16 +90,15 @@ func (d *Declaration) HubHasUSEast1() bool { return slices.Contains(d.Hub.Region
 
 // MemberRegions are the regions the member StackSet deploys to: the hub regions, plus us-east-1
 // when it is not one of them and members forward global (IAM) events from there to the primary
-// region; the primary region first (it creates the execution role).
+// region. us-east-1 comes first when it is one of them (it creates the execution role:
+// RoleRegion), then the hub regions in their order.
 func (d *Declaration) MemberRegions() []string {
 	regions := slices.Clone(d.Hub.Regions)
-	if d.HubHasUSEast1() {
-		return regions
+	if !d.HubHasUSEast1() && slices.ContainsFunc(MemberForwardPatterns(d), func(p Pattern) bool { return p.ToPrimary(d) }) {
+		regions = append(regions, "us-east-1")
 	}
-	for _, p := range MemberForwardPatterns(d) {
-		if p.ToPrimary(d) {
-			return append(regions, "us-east-1")
-		}
+	if i := slices.Index(regions, "us-east-1"); i > 0 {
+		regions = slices.Insert(slices.Delete(regions, i, i+1), 0, "us-east-1")
 	}
 	return regions
 }

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
@@ -78,13 +80,15 @@ func routeByID(t *testing.T, id string) trigger.Route {
 	return trigger.Route{}
 }
 
-// TestExecutionRoleWaitsForItsForwardingRule: with the primary region us-east-1, the execution
-// role and the rule forwarding its CreateRole event are in the same stack instance; the role is
-// created after the rule (and the rule after its target role, which it names), so its CreateRole
-// event is forwarded to the hub. The rule exists only outside the hub account, so the role
-// depends on it through a wait-condition handle naming the rule under the rule's own condition
-// (a plain DependsOn would fail where the rule does not exist: cfn-lint E3005). With another
-// primary region, the us-east-1 instance deploys after the role exists: nothing to wait for.
+// TestExecutionRoleWaitsForItsForwardingRule: the execution role and the rule forwarding its
+// CreateRole event are in the same stack instance, us-east-1's; the role is created after the rule
+// (and the rule after its target role, which it names), so its CreateRole event is forwarded to
+// the hub. The rule exists only outside the hub account, so the role depends on it through a
+// wait-condition handle naming the rule under the rule's own condition (a plain DependsOn would
+// fail where the rule does not exist: cfn-lint E3005). With another primary region, the role is
+// still created in us-east-1 (a hub region, or the region the StackSet adds for IAM events),
+// gated the same way, and us-east-1 deploys first; before, the primary region created it and the
+// us-east-1 instance, deploying after it, could not forward its CreateRole.
 func TestExecutionRoleWaitsForItsForwardingRule(t *testing.T) {
 	localaws.NeedCDK(t)
 	roles := resourcesOf(member, "AWS::IAM::Role")
@@ -125,15 +129,32 @@ func TestExecutionRoleWaitsForItsForwardingRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Hub.Regions = []string{"eu-west-1", "us-east-1"}
-	raw, err := MemberTemplate(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id, r := range raw["Resources"].(map[string]interface{}) {
-		res := r.(map[string]interface{})
-		if res["Type"] == "AWS::CloudFormation::WaitConditionHandle" || (res["Type"] == "AWS::IAM::Role" && res["DependsOn"] != nil) {
-			t.Errorf("primary region eu-west-1: %s %v, want no wait for the us-east-1 instance's rule", id, res)
+	for _, regions := range [][]string{{"eu-west-1", "us-east-1"}, {"eu-west-1", "eu-central-1"}} {
+		d.Hub.Regions = regions
+		d.PublicRepositories = nil // validation refuses them without us-east-1
+		if got := d.MemberRegions(); got[0] != "us-east-1" || d.RoleRegion() != "us-east-1" {
+			t.Errorf("hub regions %v: member regions %v, role region %s; want us-east-1 first and creating the role", regions, got, d.RoleRegion())
+		}
+		raw, err := MemberTemplate(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := assertions.Template_FromJSON(&raw, nil)
+		conds := raw["Conditions"].(map[string]interface{})
+		mustEqual(t, fmt.Sprint(regions, " role region"), conds["IsRoleRegion"], map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::Region"}, "us-east-1"}})
+		var gated bool
+		for _, r := range resourcesOf(tmpl, "AWS::IAM::Role") {
+			if props(r)["RoleName"] == "ecr-warden-execution" {
+				gated = true
+				mustEqual(t, fmt.Sprint(regions, " role condition"), r["Condition"], "IsRoleRegion")
+				mustEqual(t, fmt.Sprint(regions, " role DependsOn"), r["DependsOn"], []interface{}{"ExecutionRoleCreationForwarded"})
+			}
+		}
+		if !gated {
+			t.Errorf("hub regions %v: no execution role", regions)
+		}
+		if g := resourcesOf(tmpl, "AWS::CloudFormation::WaitConditionHandle"); len(g) != 1 {
+			t.Errorf("hub regions %v: wait-condition handles %v, want the role's gate", regions, sortedKeys(g))
 		}
 	}
 }

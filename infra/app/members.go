@@ -88,7 +88,7 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 		Capabilities:     jsii.Strings("CAPABILITY_NAMED_IAM"),
 		ManagedExecution: map[string]interface{}{"Active": true},
 		OperationPreferences: &awscloudformation.CfnStackSet_OperationPreferencesProperty{
-			// The primary region creates the (global) execution role, so it goes first.
+			// The role region creates the (global) execution role, so it goes first.
 			RegionConcurrencyType:      jsii.String("SEQUENTIAL"),
 			RegionOrder:                jsii.Strings(d.MemberRegions()...),
 			FailureTolerancePercentage: jsii.Number(10),
@@ -102,16 +102,17 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 
 // MemberTemplate synthesizes the template every member stack instance runs:
 //
-//   - the execution role (named memberRoleName, created in the primary region only because IAM is
-//     global), trusted by the hub account only for the hub function roles (aws:PrincipalArn), with
+//   - the execution role (named memberRoleName, created in one region only because IAM is global:
+//     d.RoleRegion, us-east-1 whenever the StackSet deploys there), trusted by the hub account only for the hub function roles (aws:PrincipalArn), with
 //     only the permissions member convergence needs;
 //   - rules forwarding the member's ECR (and, in us-east-1, ECR Public and IAM) events to the hub
 //     bus of the same region, with their role. Nothing is forwarded from the hub account itself
 //     (its default bus already has the rules). When the hub's regions lack us-east-1, the StackSet
 //     also deploys to us-east-1 (d.MemberRegions), where the template holds only the IAM rules,
 //     forwarding to the primary region's hub bus: IAM events are delivered in us-east-1 only.
-//   - with the primary region us-east-1, the execution role created after the rule forwarding
-//     its CreateRole event (roleCreationForwarded), so that event converges the member at once.
+//   - in us-east-1, the execution role created after the rule forwarding its CreateRole event
+//     (roleCreationForwarded), so that event converges the member at once, whatever the primary
+//     region.
 func MemberTemplate(d *Declaration) (map[string]interface{}, error) {
 	outdir, err := os.MkdirTemp("", "ecr-warden-member-")
 	if err != nil {
@@ -145,8 +146,8 @@ func MemberTemplate(d *Declaration) (map[string]interface{}, error) {
 // newMemberResources adds the member resources to stack.
 func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	part := d.Hub.Partition
-	primary := awscdk.NewCfnCondition(stack, jsii.String("IsPrimaryRegion"), &awscdk.CfnConditionProps{
-		Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.PrimaryRegion()),
+	roleRegion := awscdk.NewCfnCondition(stack, jsii.String("IsRoleRegion"), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.RoleRegion()),
 	})
 	notHub := awscdk.NewCfnCondition(stack, jsii.String("IsNotHubAccount"), &awscdk.CfnConditionProps{
 		Expression: awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
@@ -180,7 +181,7 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 		Description:    jsii.String("ecr-warden: the hub functions converge this account's ECR policies and pull-through cache"),
 		InlinePolicies: &map[string]awsiam.PolicyDocument{"Converge": doc},
 	})
-	role.Node().DefaultChild().(awsiam.CfnRole).CfnOptions().SetCondition(primary)
+	role.Node().DefaultChild().(awsiam.CfnRole).CfnOptions().SetCondition(roleRegion)
 	memberSuppressions(role, d)
 	if d.HasFromHubRules() {
 		// The PTC role's permissions boundary: exactly the PTC role's own permissions, so a role
@@ -192,7 +193,7 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 				statement("PullThroughCacheRolePermissions", sortedCopy(desired.PTCRoleActions), "*"),
 			},
 		})
-		boundary.Node().DefaultChild().(awsiam.CfnManagedPolicy).CfnOptions().SetCondition(primary)
+		boundary.Node().DefaultChild().(awsiam.CfnManagedPolicy).CfnOptions().SetCondition(roleRegion)
 		suppress(boundary, "AwsSolutions-IAM5", reasonPTCBoundary, "Resource::*")
 	}
 
@@ -246,14 +247,15 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 			created = rule
 		}
 	}
-	if created != nil && d.PrimaryRegion() == "us-east-1" {
+	if created != nil && d.RoleRegion() == "us-east-1" {
 		roleCreationForwarded(stack, role, created, usEast1NotHub)
 	}
 }
 
 // roleCreationForwarded makes the execution role wait for the rule that forwards its CreateRole
 // event (and so for that rule's target role, which the rule names), when both are in the same
-// stack instance: the primary region is us-east-1, where IAM delivers its events. The event then
+// stack instance: the role region is us-east-1, where IAM delivers its events (d.RoleRegion: the
+// StackSet deploys there whenever members forward IAM events). The event then
 // reaches the hub's drift function, which hands the member's units to the worker at once
 // (shared/reconcile/rolecreated.go) instead of leaving them to the work queue's redelivery. The
 // rule exists only outside the hub account, and the role everywhere in that region; a DependsOn

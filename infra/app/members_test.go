@@ -48,11 +48,11 @@ func TestStackSetAutoDeploysToTheDeclaredOUsAndHubRegions(t *testing.T) {
 func TestMemberTemplateForwardsEcrEventsAndCreatesTheRoleOnce(t *testing.T) {
 	localaws.NeedCDK(t)
 	member.HasResource(jsii.String("AWS::IAM::Role"), map[string]interface{}{
-		"Condition":  "IsPrimaryRegion",
+		"Condition":  "IsRoleRegion",
 		"Properties": map[string]interface{}{"RoleName": "ecr-warden-execution"},
 	})
 	mustEqual(t, "conditions", (*member.ToJSON())["Conditions"], map[string]interface{}{
-		"IsPrimaryRegion": map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::Region"}, "us-east-1"}},
+		"IsRoleRegion":    map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::Region"}, "us-east-1"}},
 		"IsNotHubAccount": map[string]interface{}{"Fn::Not": []interface{}{map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::AccountId"}, "111111111111"}}}},
 		"IsUsEast1AndNotHubAccount": map[string]interface{}{"Fn::And": []interface{}{
 			map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::Region"}, "us-east-1"}},

@@ -358,7 +358,7 @@ func TestConditionedPermissions(t *testing.T) {
 		found = true
 		mustEqual(t, "boundary", p["PolicyDocument"], map[string]interface{}{"Version": "2012-10-17", "Statement": []interface{}{
 			map[string]interface{}{"Sid": "PullThroughCacheRolePermissions", "Effect": "Allow", "Action": sortedCopy(desired.PTCRoleActions), "Resource": "*"}}})
-		mustEqual(t, "boundary condition", r["Condition"], "IsPrimaryRegion")
+		mustEqual(t, "boundary condition", r["Condition"], "IsRoleRegion")
 	}
 	if !found {
 		t.Error("the member template has no ecr-warden-ptc-boundary managed policy")

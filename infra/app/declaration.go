@@ -68,15 +68,17 @@ func validateForInfra(d *config.Declaration) error {
 }
 
 // PrimaryRegion is the first hub region: it handles global (IAM) events when the hub's regions
-// lack us-east-1, holds the PTC role's lease, and its hub stack runs the deploy's backfill.
+// lack us-east-1, its hub stack runs the deploy's backfill, and its member stack instances, the
+// first to deploy, create the PTC role's permissions boundary.
 func (d *Declaration) PrimaryRegion() string { return d.Hub.Regions[0] }
 
-// RoleRegion is the member StackSet region whose stack instance creates the execution role and
-// the PTC role's boundary (IAM is global: one instance creates them): us-east-1 whenever the
-// StackSet deploys there, else the primary region. IAM delivers the role's CreateRole event in
-// us-east-1 only, and only the us-east-1 instance holds the rule that forwards it to the hub, so
-// creating the role there, after that rule (roleCreationForwarded), is what lets the event
-// converge a new member at once whatever the primary region. It deploys first (MemberRegions).
+// RoleRegion is the member StackSet region whose stack instance creates the execution role (IAM
+// is global: one instance creates it): us-east-1 whenever the StackSet deploys there, else the
+// primary region. IAM delivers the role's CreateRole event in us-east-1 only, and only the
+// us-east-1 instance holds the rule that forwards it to the hub, so creating the role there, after
+// that rule (roleCreationForwarded), is what lets the event converge a new member at once whatever
+// the primary region. The PTC role's boundary stays with the primary region's instance, which
+// deploys first (MemberRegions): it exists before the role that lets the engine create PTC roles.
 func (d *Declaration) RoleRegion() string {
 	if slices.Contains(d.MemberRegions(), "us-east-1") {
 		return "us-east-1"
@@ -88,17 +90,15 @@ func (d *Declaration) RoleRegion() string {
 // events, is a hub region.
 func (d *Declaration) HubHasUSEast1() bool { return slices.Contains(d.Hub.Regions, "us-east-1") }
 
-// MemberRegions are the regions the member StackSet deploys to: the hub regions, plus us-east-1
-// when it is not one of them and members forward global (IAM) events from there to the primary
-// region. us-east-1 comes first when it is one of them (it creates the execution role:
-// RoleRegion), then the hub regions in their order.
+// MemberRegions are the regions the member StackSet deploys to, in its region order: the hub
+// regions, primary first, plus us-east-1 last when it is not one of them and members forward
+// global (IAM) events from there to the primary region. An installation whose role region moved
+// (before 2026-12-03 the primary region's instance created the execution role) so has the old
+// instance delete the role before the new one creates it.
 func (d *Declaration) MemberRegions() []string {
 	regions := slices.Clone(d.Hub.Regions)
 	if !d.HubHasUSEast1() && slices.ContainsFunc(MemberForwardPatterns(d), func(p Pattern) bool { return p.ToPrimary(d) }) {
 		regions = append(regions, "us-east-1")
-	}
-	if i := slices.Index(regions, "us-east-1"); i > 0 {
-		regions = slices.Insert(slices.Delete(regions, i, i+1), 0, "us-east-1")
 	}
 	return regions
 }

@@ -87,8 +87,9 @@ func routeByID(t *testing.T, id string) trigger.Route {
 // wait-condition handle naming the rule under the rule's own condition (a plain DependsOn would
 // fail where the rule does not exist: cfn-lint E3005). With another primary region, the role is
 // still created in us-east-1 (a hub region, or the region the StackSet adds for IAM events),
-// gated the same way, and us-east-1 deploys first; before, the primary region created it and the
-// us-east-1 instance, deploying after it, could not forward its CreateRole.
+// gated the same way, while the PTC role's boundary stays with the primary region, which deploys
+// first; before, the primary region created the role and the us-east-1 instance, deploying after
+// it, could not forward its CreateRole.
 func TestExecutionRoleWaitsForItsForwardingRule(t *testing.T) {
 	localaws.NeedCDK(t)
 	roles := resourcesOf(member, "AWS::IAM::Role")
@@ -132,8 +133,8 @@ func TestExecutionRoleWaitsForItsForwardingRule(t *testing.T) {
 	for _, regions := range [][]string{{"eu-west-1", "us-east-1"}, {"eu-west-1", "eu-central-1"}} {
 		d.Hub.Regions = regions
 		d.PublicRepositories = nil // validation refuses them without us-east-1
-		if got := d.MemberRegions(); got[0] != "us-east-1" || d.RoleRegion() != "us-east-1" {
-			t.Errorf("hub regions %v: member regions %v, role region %s; want us-east-1 first and creating the role", regions, got, d.RoleRegion())
+		if got := d.MemberRegions(); got[0] != "eu-west-1" || !slices.Contains(got, "us-east-1") || d.RoleRegion() != "us-east-1" {
+			t.Errorf("hub regions %v: member regions %v, role region %s; want the primary first, us-east-1 among them, creating the role", regions, got, d.RoleRegion())
 		}
 		raw, err := MemberTemplate(d)
 		if err != nil {
@@ -152,6 +153,10 @@ func TestExecutionRoleWaitsForItsForwardingRule(t *testing.T) {
 		}
 		if !gated {
 			t.Errorf("hub regions %v: no execution role", regions)
+		}
+		mustEqual(t, fmt.Sprint(regions, " boundary's region"), conds["IsPrimaryRegion"], map[string]interface{}{"Fn::Equals": []interface{}{map[string]interface{}{"Ref": "AWS::Region"}, "eu-west-1"}})
+		for _, r := range resourcesOf(tmpl, "AWS::IAM::ManagedPolicy") {
+			mustEqual(t, fmt.Sprint(regions, " boundary condition"), r["Condition"], "IsPrimaryRegion")
 		}
 		if g := resourcesOf(tmpl, "AWS::CloudFormation::WaitConditionHandle"); len(g) != 1 {
 			t.Errorf("hub regions %v: wait-condition handles %v, want the role's gate", regions, sortedKeys(g))

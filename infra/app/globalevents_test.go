@@ -29,8 +29,8 @@ func TestIAMEventsReachThePrimaryRegionWithoutUSEast1(t *testing.T) {
 	}
 	d.Hub.Regions = []string{"eu-west-1", "eu-central-1"}
 	d.PublicRepositories = nil // validation refuses them without us-east-1
-	if got := d.MemberRegions(); !slices.Equal(got, []string{"us-east-1", "eu-west-1", "eu-central-1"}) {
-		t.Fatalf("member regions %v, want us-east-1 (it creates the execution role) first, then the hub regions", got)
+	if got := d.MemberRegions(); !slices.Equal(got, []string{"eu-west-1", "eu-central-1", "us-east-1"}) {
+		t.Fatalf("member regions %v, want the hub regions, primary first, and us-east-1", got)
 	}
 	raw, err := MemberTemplate(d)
 	if err != nil {

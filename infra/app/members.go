@@ -88,7 +88,8 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 		Capabilities:     jsii.Strings("CAPABILITY_NAMED_IAM"),
 		ManagedExecution: map[string]interface{}{"Active": true},
 		OperationPreferences: &awscloudformation.CfnStackSet_OperationPreferencesProperty{
-			// The role region creates the (global) execution role, so it goes first.
+			// The primary region first: it creates the PTC role boundary, which the execution role
+			// (us-east-1's, d.RoleRegion) lets the engine use.
 			RegionConcurrencyType:      jsii.String("SEQUENTIAL"),
 			RegionOrder:                jsii.Strings(d.MemberRegions()...),
 			FailureTolerancePercentage: jsii.Number(10),
@@ -149,6 +150,12 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	roleRegion := awscdk.NewCfnCondition(stack, jsii.String("IsRoleRegion"), &awscdk.CfnConditionProps{
 		Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.RoleRegion()),
 	})
+	primary := roleRegion
+	if d.PrimaryRegion() != d.RoleRegion() {
+		primary = awscdk.NewCfnCondition(stack, jsii.String("IsPrimaryRegion"), &awscdk.CfnConditionProps{
+			Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.PrimaryRegion()),
+		})
+	}
 	notHub := awscdk.NewCfnCondition(stack, jsii.String("IsNotHubAccount"), &awscdk.CfnConditionProps{
 		Expression: awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
 	})
@@ -193,7 +200,7 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 				statement("PullThroughCacheRolePermissions", sortedCopy(desired.PTCRoleActions), "*"),
 			},
 		})
-		boundary.Node().DefaultChild().(awsiam.CfnManagedPolicy).CfnOptions().SetCondition(roleRegion)
+		boundary.Node().DefaultChild().(awsiam.CfnManagedPolicy).CfnOptions().SetCondition(primary)
 		suppress(boundary, "AwsSolutions-IAM5", reasonPTCBoundary, "Resource::*")
 	}
 

@@ -16,6 +16,14 @@ import (
 type node struct {
 	path string
 	v    any // nil when absent or JSON null
+	// bad is set when a parent on the path is present but not an object
+	// (a string, number or array where CloudTrail has an object): the field
+	// cannot be read, and every read of it, or below it, names that parent.
+	// Without it a wrong-typed parent read as absent, so an event whose
+	// responseElements.repository was a string was accepted on its other
+	// fields with the problem unnamed, or rejected for a "missing" field
+	// that was never the fault.
+	bad error
 }
 
 func decodeJSON(raw []byte) (any, error) {
@@ -37,21 +45,38 @@ func decodeJSON(raw []byte) (any, error) {
 }
 
 func (n node) get(key string) node {
-	m, _ := n.v.(map[string]any)
-	return node{path: n.path + "." + key, v: m[key]}
+	child := node{path: n.path + "." + key}
+	switch m := n.v.(type) {
+	case map[string]any:
+		child.v = m[key]
+	case nil:
+		child.bad = n.bad
+	default:
+		child.bad = notObject(n)
+	}
+	return child
+}
+
+// notObject is the problem of n, present but not an object where one is
+// wanted; object() and get() word it alike, so the problem is named once.
+func notObject(n node) error {
+	return &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %s, want an object", n.path, typeName(n.v))}
 }
 
 func (n node) absent() bool { return n.v == nil }
 
 // object returns the node if it is a JSON object; absent gives (false, nil).
 func (n node) object() (bool, error) {
+	if n.bad != nil {
+		return false, n.bad
+	}
 	switch n.v.(type) {
 	case nil:
 		return false, nil
 	case map[string]any:
 		return true, nil
 	}
-	return false, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %s, want an object", n.path, typeName(n.v))}
+	return false, notObject(n)
 }
 
 func (n node) requireObject() error {
@@ -67,6 +92,9 @@ func (n node) requireObject() error {
 
 // optString returns "" for an absent or null value and an error for a non-string.
 func (n node) optString() (string, error) {
+	if n.bad != nil {
+		return "", n.bad
+	}
 	switch v := n.v.(type) {
 	case nil:
 		return "", nil

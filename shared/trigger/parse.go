@@ -242,8 +242,7 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 			tr.Service = tr.EventSource
 		}
 	}
-	code, err := detail.get("errorCode").metaString(maxMetaLen)
-	codeRead := !ps.add(err)
+	code, msg, codeRead := readOutcome(detail, ps)
 	if tr.EventName == "" || !typeRead || !codeRead {
 		// What the event is about, which fields name its target (an API
 		// call's or a service's), or whether the call changed anything at
@@ -253,7 +252,6 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 	// A failed call changed nothing; say which error so the log explains it.
 	// An event that is wrong besides is rejected for that.
 	if code != "" && len(ps.list) == 0 {
-		msg, _ := detail.get("errorMessage").optString()
 		d := "the call failed with " + Clip(code)
 		if msg != "" {
 			d += ": " + Clip(msg)
@@ -270,6 +268,48 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		c.read()
 	}
 	return ps.verdict()
+}
+
+// readOutcome reads whether the call failed: detail.errorCode (the error's
+// name, "" for a success) and detail.errorMessage. CloudTrail sets both on a
+// failed call only, and omits both on a success, so an errorCode that is
+// present but null or empty, or an errorMessage without an errorCode, says
+// neither: acting on such an event could take a failed call for a success
+// (a CreateRepository refused would then be looked for, and retried into
+// the dead-letter queue, as a repository just created). ok is false when
+// the outcome cannot be told; every problem is recorded.
+func readOutcome(detail node, ps *problems) (code, msg string, ok bool) {
+	codeNode, msgNode := detail.get("errorCode"), detail.get("errorMessage")
+	code, err := codeNode.metaString(maxMetaLen)
+	ok = !ps.add(err)
+	msg, err = msgNode.optString() // free text, clipped where it is shown
+	if ps.add(err) {
+		ok = false
+	}
+	if !ok || code != "" {
+		return code, msg, ok
+	}
+	const why = "CloudTrail sets errorCode to the error's name on a failed call and omits it on a success, so whether this call succeeded cannot be told"
+	switch {
+	case hasKey(detail, "errorCode"):
+		given := "empty"
+		if codeNode.v == nil {
+			given = "null"
+		}
+		ps.add(invalid(fmt.Errorf("%s: is %s; %s", codeNode.path, given, why)))
+		return "", msg, false
+	case msg != "":
+		ps.add(invalid(fmt.Errorf("%s: %s without a detail.errorCode; %s", msgNode.path, quote(msg), why)))
+		return "", msg, false
+	}
+	return "", msg, true
+}
+
+// hasKey reports whether object n holds key, even with a null value.
+func hasKey(n node, key string) bool {
+	m, _ := n.v.(map[string]any)
+	_, ok := m[key]
+	return ok
 }
 
 // read reads the target of the event's source.

@@ -143,6 +143,54 @@ func (n node) requireString() (string, error) {
 	return s, nil
 }
 
+// optBool checks a field that must be a boolean when present (CloudTrail's
+// readOnly, managementEvent); absent or null passes.
+func (n node) optBool() error {
+	if n.bad != nil {
+		return n.bad
+	}
+	switch n.v.(type) {
+	case nil, bool:
+		return nil
+	}
+	return &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %s, want a boolean", n.path, typeName(n.v))}
+}
+
+// optStrings checks a field that must be an array of strings when present
+// (the envelope's resources); each element of another type is named, the
+// first maxElementsNamed one by one and the rest counted, so a hostile array
+// of a million numbers costs a few problems, not a million.
+func (n node) optStrings() []error {
+	if n.bad != nil {
+		return []error{n.bad}
+	}
+	switch v := n.v.(type) {
+	case nil:
+		return nil
+	case []any:
+		var errs []error
+		more := 0
+		for i, e := range v {
+			if _, ok := e.(string); ok {
+				continue
+			}
+			if len(errs) == maxElementsNamed {
+				more++
+				continue
+			}
+			errs = append(errs, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s[%d]: is %s, want a string", n.path, i, typeName(e))})
+		}
+		if more > 0 {
+			errs = append(errs, &Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: %d more elements are not strings", n.path, more)})
+		}
+		return errs
+	}
+	return []error{&Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("%s: is %s, want an array of strings", n.path, typeName(n.v))}}
+}
+
+// maxElementsNamed bounds the elements of one array optStrings names.
+const maxElementsNamed = 3
+
 func typeName(v any) string {
 	switch v.(type) {
 	case nil:

@@ -28,6 +28,13 @@ const (
 	publicRegion        = "us-east-1"
 )
 
+// eventTypes maps a CloudTrail detail-type to the detail.eventType of the
+// records EventBridge delivers under it.
+var eventTypes = map[string]string{
+	DetailTypeAPICall:      "AwsApiCall",
+	DetailTypeServiceEvent: "AwsServiceEvent",
+}
+
 // eventSources maps an envelope source to the CloudTrail eventSource it must carry.
 var eventSources = map[string]string{
 	SourceECR:           "ecr.amazonaws.com",
@@ -137,6 +144,13 @@ func parse(raw []byte, regions []string) (Target, error) {
 		ps.add(err)
 		*f.dst = s
 	}
+	// Fields ecr-warden does not use still have the one type EventBridge
+	// gives them: a wrong one is a problem of the event like any other.
+	_, err = root.get("version").metaString(maxMetaLen)
+	ps.add(err)
+	for _, err := range root.get("resources").optStrings() {
+		ps.add(err)
+	}
 	if tooDeep := ps.duplicateKeys(raw); tooDeep {
 		return ps.verdict()
 	}
@@ -234,10 +248,23 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 	if want := eventSources[tr.Source]; tr.EventSource != want && !ps.has("detail.eventSource") {
 		ps.add(&Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("detail.eventSource: %s does not match source %q (want %q)", quote(tr.EventSource), tr.Source, want)})
 	}
+	// CloudTrail's own fields ecr-warden does not use still have the one
+	// type CloudTrail gives them.
+	_, err := detail.get("eventVersion").metaString(maxMetaLen)
+	ps.add(err)
+	ps.add(detail.get("readOnly").optBool())
+	ps.add(detail.get("managementEvent").optBool())
 	eventType, err := detail.get("eventType").metaString(maxMetaLen)
 	typeRead := !ps.add(err)
+	if want := eventTypes[tr.DetailType]; typeRead && eventType != "" && eventType != want {
+		// EventBridge names the detail-type after the record's eventType:
+		// one that says another is forged or corrupt, and which fields name
+		// its target (an API call's or a service's) cannot be told.
+		ps.add(invalid(fmt.Errorf("detail.eventType: %s is not the eventType of an %s event (want %q)", quote(eventType), quote(tr.DetailType), want)))
+		typeRead = false
+	}
 	if typeRead {
-		c.service = tr.DetailType == DetailTypeServiceEvent || eventType == "AwsServiceEvent"
+		c.service = tr.DetailType == DetailTypeServiceEvent
 		if c.service {
 			tr.Service = tr.EventSource
 		}

@@ -179,6 +179,10 @@ func parse(raw []byte, regions []string) (Target, error) {
 			ps.add(&Rejection{Reason: ReasonUnknownSource, Detail: fmt.Sprintf("a %s from source %s, want %q", quote(tr.DetailType), quote(tr.Source), SourceEventBridge)})
 			return ps.verdict()
 		}
+		// The schedule's detail is always {}: anything but an object is not
+		// EventBridge's, as for any other event's detail.
+		_, err := detail.object()
+		ps.add(err)
 		t.Kind = KindBackfill
 		t.Backfill = &BackfillRequest{Action: "backfill", Targets: BackfillTargets{All: true}, Sweep: true}
 		return ps.verdict()

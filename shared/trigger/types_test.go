@@ -99,3 +99,27 @@ func TestHostileResourcesCostOneProblem(t *testing.T) {
 		t.Errorf("detail %q\nwant %q: three elements named and the rest counted", r.Detail, want)
 	}
 }
+
+// TestScheduleDetailIsAnObject: the sweep schedule's Scheduled Event has
+// "detail": {}; one whose detail is a string or an array is refused naming
+// it, as any other event's detail is, instead of starting a sweep.
+func TestScheduleDetailIsAnObject(t *testing.T) {
+	for _, c := range []struct {
+		detail any
+		want   string
+	}{
+		{`{}`, "detail: is a string, want an object"},
+		{[]any{}, "detail: is an array, want an object"},
+		{7, "detail: is a number, want an object"},
+	} {
+		got, err := Parse(mutate(t, "scheduled-sweep.json", func(ev map[string]any) { ev["detail"] = c.detail }))
+		if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidField || r.Detail != c.want {
+			t.Errorf("detail %v: Parse = %+v, %v; want invalid-field %q", c.detail, got, err, c.want)
+		}
+	}
+	for _, raw := range [][]byte{readEvent(t, "scheduled-sweep.json"), mutate(t, "scheduled-sweep.json", func(ev map[string]any) { delete(ev, "detail") })} {
+		if got, err := Parse(raw); err != nil || got.Backfill == nil || !got.Backfill.Sweep {
+			t.Errorf("Parse = %+v, %v; want the sweep", got, err)
+		}
+	}
+}

@@ -204,6 +204,13 @@ func TestRejectedEvents(t *testing.T) {
 			trigger.ReasonInvalidField, "", audit.DecisionRejected},
 		{"enormous region", w.event("ecr-create-repository-api.json", `"awsRegion": "us-east-1"`, `"awsRegion": "us-`+strings.Repeat("r", 300000)+`-1"`),
 			trigger.ReasonInvalidField, "", audit.DecisionRejected},
+		// Whether these calls succeeded cannot be told (CloudTrail sets
+		// errorCode on a failure only): before, each was converged as a
+		// success and shared/base's policy written.
+		{"failed call whose errorCode is null", w.event("ecr-create-repository-failed.json", `"RepositoryAlreadyExistsException"`, `null`),
+			trigger.ReasonInvalidField, "", audit.DecisionRejected},
+		{"errorMessage without errorCode", w.event("ecr-create-repository-failed.json", `"errorCode": "RepositoryAlreadyExistsException",`, ``),
+			trigger.ReasonInvalidField, "", audit.DecisionRejected},
 		{"no grant matches", w.event("ecr-create-repository-api.json", "shared/base", "other/thing"), "", hubARN("other/thing"), audit.DecisionNoop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -249,7 +249,11 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 	if tr.EventName == "" && !ps.has("detail.eventName") {
 		ps.add(&Rejection{Reason: ReasonMissingField, Detail: "detail.eventName: missing"})
 	}
-	if want := eventSources[tr.Source]; tr.EventSource != want && !ps.has("detail.eventSource") {
+	switch want := eventSources[tr.Source]; {
+	case ps.has("detail.eventSource"):
+	case tr.EventSource == "":
+		ps.add(&Rejection{Reason: ReasonMissingField, Detail: fmt.Sprintf("detail.eventSource: missing (want %q for source %q)", want, tr.Source)})
+	case tr.EventSource != want:
 		ps.add(&Rejection{Reason: ReasonInvalidField, Detail: fmt.Sprintf("detail.eventSource: %s does not match source %q (want %q)", quote(tr.EventSource), tr.Source, want)})
 	}
 	// CloudTrail's own fields ecr-warden does not use still have the one

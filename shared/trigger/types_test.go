@@ -123,3 +123,13 @@ func TestScheduleDetailIsAnObject(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingEventSourceIsMissing: a detail without eventSource is named as
+// missing, with the value its source wants, not as a "" that does not match.
+func TestMissingEventSourceIsMissing(t *testing.T) {
+	_, err := Parse(mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) { delete(detail(ev), "eventSource") }))
+	want := `detail.eventSource: missing (want "ecr.amazonaws.com" for source "aws.ecr")`
+	if r, ok := AsRejection(err); !ok || r.Reason != ReasonMissingField || r.Detail != want {
+		t.Fatalf("Parse = %v; want missing-field %q", err, want)
+	}
+}

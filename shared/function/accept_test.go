@@ -15,7 +15,8 @@ import (
 // target of another declared region (a direct invoke, a misrouted forward)
 // is refused: converged here, it would hold this region's lease while that
 // region's function holds its own on the same document, and two writers of
-// one registry policy lose each other's updates.
+// one registry policy lose each other's updates. An ECR Public repository
+// is us-east-1's document: another region's function refuses its events too.
 func TestAcceptServesItsOwnRegion(t *testing.T) {
 	regions := []string{"us-east-1", "eu-west-1"}
 	read := func(name string) string {
@@ -39,6 +40,9 @@ func TestAcceptServesItsOwnRegion(t *testing.T) {
 		{"repository of its own region", inEU("ecr-create-repository-api.json"), trigger.FnRepository, "eu-west-1", false},
 		{"own region unknown (tests)", inEU("ecr-create-repository-api.json"), trigger.FnRepository, "", false},
 		{"a role is global", []byte(read("iam-put-role-policy.json")), trigger.FnDrift, "eu-west-1", false},
+		{"an ECR Public repository is us-east-1's", []byte(read("ecr-public-create-repository.json")), trigger.FnRepository, "eu-west-1", true},
+		{"ECR Public drift is us-east-1's", []byte(read("ecr-public-set-repository-policy.json")), trigger.FnDrift, "eu-west-1", true},
+		{"an ECR Public repository in us-east-1", []byte(read("ecr-public-create-repository.json")), trigger.FnRepository, "us-east-1", false},
 		{"an account event reaches every region", []byte(read("org-move-account.json")), trigger.FnAccount, "eu-west-1", false},
 	}
 	for _, c := range cases {
@@ -54,7 +58,7 @@ func TestAcceptServesItsOwnRegion(t *testing.T) {
 			if !ok || r.Reason != trigger.ReasonOtherRegion || !strings.Contains(r.Detail, `"eu-west-1"`) || !strings.Contains(r.Detail, `"us-east-1"`) {
 				t.Fatalf("Accept = %+v, %v; want an other-region rejection naming both regions", got, err)
 			}
-			if r.Target.Region != "eu-west-1" || r.Target.AccountID == "" {
+			if r.Target.Region == "" || r.Target.Region == c.own || r.Target.AccountID == "" {
 				t.Errorf("rejection target %+v: the record must be filed under the document", r.Target)
 			}
 		})

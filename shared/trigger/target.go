@@ -121,10 +121,14 @@ func (t Target) CheckRegion(regions []string) error {
 // another region came by a direct invoke or a misrouted forward, and
 // belongs in that region's audit trail. (Its lease would be safe either
 // way: lease.Regional takes every lease in the document's region's table.)
-// Empty own (not known, as in unit tests) checks nothing.
+// Empty own (not known, as in unit tests) checks nothing. An ECR Public
+// repository is us-east-1's document (its API and its events exist only
+// there, and the members forward them only to us-east-1's hub bus): another
+// region's function refuses it the same way, rather than record its
+// convergence in that region's audit trail.
 func (t Target) CheckServedRegion(own string) error {
 	switch t.Kind {
-	case KindRepository, KindRegistryPolicy, KindPTCRule:
+	case KindRepository, KindRegistryPolicy, KindPTCRule, KindPublicRepository:
 		if own != "" && t.Region != own {
 			return &Rejection{Reason: ReasonOtherRegion, Trigger: t.Trigger, Target: t,
 				Detail: fmt.Sprintf("region %q is served by that region's function; this one serves %q", t.Region, own)}

@@ -310,9 +310,9 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 // failed call only, and omits both on a success, so an errorCode that is
 // present but null or empty, or an errorMessage without an errorCode, says
 // neither: acting on such an event could take a failed call for a success
-// (a CreateRepository refused would then be looked for, and retried into
-// the dead-letter queue, as a repository just created). ok is false when
-// the outcome cannot be told; every problem is recorded.
+// (a refused CreateRepository would be waited for as a repository ECR is
+// still creating, an existing one's policy written on a call that failed).
+// ok is false when the outcome cannot be told; every problem is recorded.
 func readOutcome(detail node, ps *problems) (code, msg string, ok bool) {
 	codeNode, msgNode := detail.get("errorCode"), detail.get("errorMessage")
 	code, err := codeNode.metaString(maxMetaLen)

@@ -74,3 +74,15 @@ func TestUnclearOutcomeIsNotASuccess(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedCallWrongBesidesNamesTheFailure: a failed call that is also
+// wrong elsewhere is rejected for that problem (its reason), and the
+// failure is named after it, so the record still says the call failed.
+func TestFailedCallWrongBesidesNamesTheFailure(t *testing.T) {
+	_, err := Parse(mutate(t, "ecr-create-repository-failed.json", func(ev map[string]any) { ev["account"] = "12ab" }))
+	r, ok := AsRejection(err)
+	want := `event.account: "12ab" is not a 12-digit account id; detail.errorCode: the call failed with RepositoryAlreadyExistsException: The repository with name 'shared/base' already exists`
+	if !ok || r.Reason != ReasonInvalidField || !strings.HasPrefix(r.Detail, want) {
+		t.Fatalf("Parse = %v\nwant invalid-field starting %q", err, want)
+	}
+}

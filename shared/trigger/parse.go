@@ -285,11 +285,17 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		return ps.verdict()
 	}
 	// A failed call changed nothing; say which error so the log explains it.
-	// An event that is wrong besides is rejected for that.
-	if code != "" && len(ps.list) == 0 {
+	// An event that is wrong besides is rejected for that, and the failure
+	// is named after its problems: it is the first thing whoever reads the
+	// record wants to know of the call.
+	if code != "" {
 		d := "the call failed with " + Clip(code)
 		if msg != "" {
 			d += ": " + Clip(msg)
+		}
+		if len(ps.list) > 0 {
+			ps.add(&Rejection{Reason: ReasonFailedCall, Detail: "detail.errorCode: " + d})
+			return ps.verdict()
 		}
 		// Read what the call was about, as far as its fields allow, so the
 		// rejection is filed under that resource; its problems are beside
@@ -299,9 +305,7 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		read, _ := c.ps.verdict()
 		return read, &Rejection{Reason: ReasonFailedCall, Detail: d}
 	}
-	if code == "" {
-		c.read()
-	}
+	c.read()
 	return ps.verdict()
 }
 

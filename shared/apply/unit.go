@@ -62,7 +62,9 @@ type HeldChange struct {
 	// batch, in lower waves, that this change relies on (a pull-through-cache
 	// rule's customRoleArn names the PTC role, which needs its trust and
 	// inline policy): when AWS refuses one of their writes, this change is
-	// not written either and is refused, saying which and why.
+	// not written either and is refused, saying which and why; when one of
+	// them fails (its write, its intent, its lease or its read), this change
+	// is not written either and fails, naming it (see ApplyHeld).
 	Needs []string
 }
 
@@ -117,7 +119,14 @@ const unitWrites = 8
 //   - a write AWS refuses for the document it carries (awsapi.DocumentRefused)
 //     is settled refused, with AWS's answer (see Executor.settleRefusal), and
 //     so is every change of a higher wave that needs it (HeldChange.Needs),
-//     not written; neither fails the batch.
+//     not written; neither fails the batch;
+//   - a change whose needed document failed instead (read, intent, lease or
+//     write: anything but applied, unchanged or refused) is not written
+//     either: its intent is settled failed, naming what it needs and that
+//     document's error. Failed, not refused: a refusal is for what no retry
+//     changes and does not fail the batch, while this one is time-fixable,
+//     fails the batch with its dependency (SQS or Lambda retries it, and the
+//     retry writes both in order) and is counted by the failed-writes alarm.
 //
 // It returns one Result per item and an error when the unit must fail: a
 // write failed, the audit trail failed, or the lease was lost.
@@ -142,6 +151,11 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		writes             []int          // items to write, in order
 		errs               []error
 		outcomesNotWritten []audit.Outcome
+		// failedOut are the targets whose read, intent or write failed,
+		// with why, for the changes that need them (HeldChange.Needs):
+		// those are not written and fail too. Guarded by mu below once
+		// the writes start.
+		failedOut = map[string]error{}
 	)
 	for i, it := range items {
 		s, c := it.Step, it.Change
@@ -172,7 +186,8 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 			if !errors.As(it.Err, &refused) {
 				// The document could not be read or planned: recorded on
 				// its own (the rest of the batch is still written), and
-				// the batch fails so the unit or event is retried.
+				// the batch fails so the unit or event is retried. What
+				// needs it is not written (failedOut).
 				rec := audit.Record{Decision: audit.DecisionFailed, Op: audit.OpRead, Trigger: s.Trigger, Actor: s.Actor, Target: s.Target, Error: it.Err.Error(), DryRun: x.DryRun}
 				records = append(records, rec)
 				for _, a := range it.Also {
@@ -180,6 +195,7 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 				}
 				results[i] = Result{Outcome: Failed, Target: s.Target, Err: it.Err}
 				errs = append(errs, it.Err)
+				failedOut[s.Target.ARN] = fmt.Errorf("reading it failed: %w", it.Err)
 				continue
 			}
 			rec := audit.Record{Decision: audit.DecisionRefused, Trigger: s.Trigger, Actor: s.Actor, Target: s.Target, Error: it.Err.Error(), DryRun: x.DryRun}
@@ -218,6 +234,7 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		}
 	}
 	if len(writes) == 0 {
+		// Whatever needs a failed document is in writes: nothing to hold.
 		return results, errors.Join(errs...)
 	}
 
@@ -275,6 +292,18 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		results[i] = Result{Outcome: Refused, Change: c, Target: s.Target, Err: err, RefusalIDs: ids}
 		leftOut[s.Target.ARN] = err
 	}
+	// fail settles write k (items[i]) as failed by err, written or not,
+	// fails the batch, and holds back the changes that need its target.
+	// Called with mu held.
+	fail := func(k, i int, err error, decision audit.Decision) {
+		s, c := items[i].Step, items[i].Change
+		for _, p := range pending[k] {
+			outcomes = append(outcomes, audit.Outcome{Pending: p, Err: err, Decision: decision})
+		}
+		results[i] = Result{Outcome: Failed, Change: c, Target: s.Target, Err: err}
+		errs = append(errs, err)
+		failedOut[s.Target.ARN] = err
+	}
 	ttl, margin := x.ttl(), x.margin()
 	// fence renews h when less than half its ttl is left and returns the
 	// deadline of the next write, or an error once the lease is lost.
@@ -307,14 +336,22 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 			i := writes[k]
 			s, c := items[i].Step, items[i].Change
 			if pending[k] == nil {
+				// The batch already fails for the intent (BeginBatch's error).
 				results[i] = Result{Outcome: Failed, Change: c, Target: s.Target, Err: errors.New("audit intent not stored: not written")}
+				mu.Lock()
+				failedOut[s.Target.ARN] = errors.New("its audit intent was not stored, so it was not written")
+				mu.Unlock()
 				continue
 			}
-			// Every lower wave has finished: what it left out is known.
+			// Every lower wave has finished: what it left out or failed
+			// is known. A refusal comes first: it is what a retry will
+			// meet again.
 			mu.Lock()
 			need, why := neededLeftOut(items[i].Needs, leftOut)
 			if why != nil {
 				refuse(k, i, fmt.Errorf("aws-refused: not written: it needs %s, which is left out (%w)", need, why))
+			} else if need, why = neededLeftOut(items[i].Needs, failedOut); why != nil {
+				fail(k, i, fmt.Errorf("not written: it needs %s, which failed in this run (%w); it is written after it, when the unit or event is retried", need, why), "")
 			}
 			mu.Unlock()
 			if why != nil {
@@ -355,13 +392,14 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 					refuse(k, i, werr)
 					return
 				}
+				if werr != nil {
+					// Failed, unknown, or not sent (the lease was lost):
+					// what needs it is held back.
+					fail(k, i, werr, decision)
+					return
+				}
 				for _, p := range pending[k] {
 					outcomes = append(outcomes, audit.Outcome{Pending: p, Err: werr, Decision: decision})
-				}
-				if werr != nil {
-					results[i] = Result{Outcome: Failed, Change: c, Target: s.Target, Err: werr}
-					errs = append(errs, werr)
-					return
 				}
 				results[i] = Result{Outcome: Changed, Change: c, Target: s.Target}
 			}()
@@ -381,8 +419,8 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 	return results, errors.Join(errs...)
 }
 
-// neededLeftOut is the first of needs that is left out, and why (nil:
-// none is).
+// neededLeftOut is the first of needs that is in leftOut (refused, or
+// failed), and why (nil: none is).
 func neededLeftOut(needs []string, leftOut map[string]error) (string, error) {
 	for _, n := range needs {
 		if why, ok := leftOut[n]; ok {

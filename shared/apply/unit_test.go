@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -304,5 +305,56 @@ func TestApplyHeldLeavesOutWhatAWSRefusesAndWhatNeedsIt(t *testing.T) {
 	}
 	if len(res[0].RefusalIDs) != 1 || res[0].RefusalIDs[0] == "" {
 		t.Errorf("refusal ids %v, want the refused record's id", res[0].RefusalIDs)
+	}
+}
+
+// A unit's write that fails (not refused: AccessDenied, from an SCP)
+// holds back the change of a higher wave that needs it: not written, its
+// intent settled failed naming what it needs and why, and the batch fails
+// so the unit is retried; a change that needs nothing is written. The
+// failed dependency is told apart from a refused one: failed, not
+// refused, and no aws-refused reason. A change that needs a document whose
+// read failed is held back the same way.
+func TestApplyHeldHoldsBackWhatNeedsAFailedWrite(t *testing.T) {
+	h, _ := unitHarness(t, 0)
+	items := h.changes(t, 3, 0)
+	failedARN := items[0].Step.Target.ARN
+	items[0].Step.Write = func(context.Context, apply.Change) error {
+		return &smithy.GenericAPIError{Code: "AccessDenied", Message: "explicit deny in a service control policy", Fault: smithy.FaultClient}
+	}
+	items[1].Wave, items[1].Needs = 1, []string{failedARN}
+	items[2].Wave = 1
+	res, err := h.exec.ApplyHeld(context.Background(), &unitLease{exp: time.Now().Add(time.Minute)}, items)
+	if err == nil || !strings.Contains(err.Error(), "explicit deny") || !strings.Contains(err.Error(), "needs "+failedARN) {
+		t.Fatalf("ApplyHeld: %v; want the batch failed, naming the failed write and what it held back", err)
+	}
+	if res[0].Outcome != apply.Failed || res[1].Outcome != apply.Failed || res[2].Outcome != apply.Changed || h.writes != 1 {
+		t.Fatalf("outcomes %s, %s, %s after %d writes; want failed, failed (not written), changed after 1",
+			res[0].Outcome, res[1].Outcome, res[2].Outcome, h.writes)
+	}
+	byARN := map[string]stored{}
+	for _, r := range h.table.records(t) {
+		byARN[r.PK] = r
+	}
+	if r := byARN[items[1].Step.Target.ARN]; r.Decision != "failed" || r.Pending != "" || strings.HasPrefix(r.Error, "aws-refused") ||
+		!strings.Contains(r.Error, "not written: it needs "+failedARN+", which failed") || !strings.Contains(r.Error, "explicit deny in a service control policy") {
+		t.Errorf("dependent's record %+v; want its intent settled failed naming what it needs and that write's error", r)
+	}
+	if r := byARN[failedARN]; r.Decision != "failed" || r.Pending != "" {
+		t.Errorf("failed write's record %+v; want failed", r)
+	}
+	if r := byARN[items[2].Step.Target.ARN]; r.Decision != "applied" {
+		t.Errorf("independent write's record %+v; want applied", r)
+	}
+
+	// A needed document that could not be read holds back the same way.
+	h, _ = unitHarness(t, 0)
+	items = h.changes(t, 2, 0)
+	unread := items[0].Step.Target.ARN
+	items[0].Err = errors.New("reading role: ServiceFailure")
+	items[1].Wave, items[1].Needs = 1, []string{unread}
+	res, err = h.exec.ApplyHeld(context.Background(), &unitLease{exp: time.Now().Add(time.Minute)}, items)
+	if err == nil || res[1].Outcome != apply.Failed || h.writes != 0 || !strings.Contains(res[1].Err.Error(), "reading it failed") {
+		t.Fatalf("error %v, dependent %s (%v) after %d writes; want the batch failed and the dependent held back, naming the failed read", err, res[1].Outcome, res[1].Err, h.writes)
 	}
 }

@@ -26,6 +26,8 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/fakeaws"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -118,6 +120,10 @@ type matrix struct {
 	audit  *matrixAudit
 	leases *matrixLeases
 	work   Work
+	// decl, when set, is the declaration the processes run under instead
+	// of the world's (matrixDeclaration): a retired unit's, which no longer
+	// configures the member.
+	decl *config.Declaration
 
 	mu       sync.Mutex
 	proc     *matrixProcess
@@ -201,6 +207,9 @@ func (m *matrix) engine(t *testing.T, ttl time.Duration) *Engine {
 		t.Fatal(err)
 	}
 	e := *m.world.engine
+	if m.decl != nil {
+		e.Decl = m.decl
+	}
 	e.Exec = &apply.Executor{Trail: trail, Leases: leases, LeaseTTL: ttl}
 	e.Org = inventory.NewOrg(m.aws.Organizations(), inventory.OrgOptions{})
 	// As the worker: its own account read from the organization, counts
@@ -793,24 +802,62 @@ func (m *matrix) checkOutcomes() {
 	}
 }
 
+// matrixUnit is the worker converging m.work.
+func matrixUnit(ctx context.Context, m *matrix, e *Engine) error {
+	_, err := e.Converge(ctx, m.work.Cause(), m.work)
+	return err
+}
+
+// matrixRetiredDeclaration is matrixDeclaration configuring nothing in the
+// member any more: every grant and the pull-through cache only in
+// another account, as an edit that narrows their selectors leaves it.
+var matrixRetiredDeclaration = strings.ReplaceAll(strings.ReplaceAll(matrixDeclaration,
+	`"registries": {"allMembers": true}`, `"registries": {"accounts": ["`+fTeamB+`"]}`),
+	`"members": {"all": true}`, `"members": {"accounts": ["`+fTeamB+`"]}`)
+
+// retire sets m up for a retired unit: the member as the clean unit under
+// matrixDeclaration converged it (its owned statements, PTC rules and role
+// beside the foreign ones), then the declaration that configures nothing
+// in it, and the unit the backfill's next full run sends for it
+// (functions/backfill retireUnit: its own account only, Retired).
+func retire(t *testing.T, m *matrix) {
+	t.Helper()
+	if _, err := m.run(t, matrixUnit, "", 0, time.Minute); err != nil {
+		t.Fatalf("retire: converging the member first: %v", err)
+	}
+	m.leases.lapseAll()
+	m.decl = newWorld(t, matrixRetiredDeclaration).engine.Decl
+	if desired.New(m.decl, m.work.Accounts).Configures(fTeamA) {
+		t.Fatalf("retire: the retired declaration still configures %s", fTeamA)
+	}
+	var own []desired.Account
+	for _, a := range m.work.Accounts {
+		if a.ID == fTeamA {
+			own = append(own, a)
+		}
+	}
+	m.work = Work{RunID: "sweep-2", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: own, Retired: true, WalkedAt: time.Now()}
+}
+
 // matrixJobs are the writers the matrix runs: the worker's unit of the
-// member registry, and two events (the per-document write protocol: a
-// conditional intent, the history read, the outcome update).
+// member registry, the retired unit of the same member once the
+// declaration no longer configures it (setup: retire), and two events (the
+// per-document write protocol: a conditional intent, the history read, the
+// outcome update).
 var matrixJobs = []struct {
-	name string
-	job  matrixJob
+	name  string
+	job   matrixJob
+	setup func(t *testing.T, m *matrix) // before the job's runs; nil: none
 }{
-	{"unit", func(ctx context.Context, m *matrix, e *Engine) error {
-		_, err := e.Converge(ctx, m.work.Cause(), m.work)
-		return err
-	}},
-	{"repository-event", func(ctx context.Context, _ *matrix, e *Engine) error {
+	{name: "unit", job: matrixUnit},
+	{name: "retired-unit", job: matrixUnit, setup: retire},
+	{name: "repository-event", job: func(ctx context.Context, _ *matrix, e *Engine) error {
 		tg := target(trigger.KindRepository, fTeamA)
 		tg.Repository = "apps/a"
 		_, err := e.Reconcile(ctx, tg)
 		return err
 	}},
-	{"registry-event", func(ctx context.Context, _ *matrix, e *Engine) error {
+	{name: "registry-event", job: func(ctx context.Context, _ *matrix, e *Engine) error {
 		_, err := e.Reconcile(ctx, target(trigger.KindRegistryPolicy, fTeamA))
 		return err
 	}},
@@ -839,13 +886,16 @@ func TestWriteFaultMatrix(t *testing.T) {
 		results []result
 	)
 	for _, j := range matrixJobs {
-		want, n := matrixReference(t, j.name, j.job)
+		want, n := matrixReference(t, j.name, j.job, j.setup)
 		for _, fault := range faults {
 			for k := 1; k <= n; k++ {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					m := newMatrix(t)
+					if j.setup != nil {
+						j.setup(t, m)
+					}
 					name := matrixCase(t, m, j.job, fault, k, want)
 					mu.Lock()
 					defer mu.Unlock()
@@ -872,9 +922,13 @@ func TestWriteFaultMatrix(t *testing.T) {
 
 // matrixReference runs job cleanly and returns what AWS then holds and how
 // many calls the run sent; a second clean run must write nothing.
-func matrixReference(t *testing.T, name string, job matrixJob) (map[string]string, int) {
+func matrixReference(t *testing.T, name string, job matrixJob, setup func(*testing.T, *matrix)) (map[string]string, int) {
 	t.Helper()
 	ref := newMatrix(t)
+	if setup != nil {
+		setup(t, ref)
+	}
+	before := len(ref.aws.Writes())
 	p, err := ref.run(t, job, "", 0, time.Minute)
 	if err != nil {
 		t.Fatalf("%s: clean run: %v", name, err)
@@ -889,7 +943,7 @@ func matrixReference(t *testing.T, name string, job matrixJob) (map[string]strin
 	}
 	writes := ref.aws.Writes()
 	t.Logf("%s: the clean run sends %d calls: %s", name, len(p.calls), strings.Join(p.calls, " "))
-	t.Logf("%s: and writes %d times: %s", name, len(writes), strings.Join(writes, "; "))
+	t.Logf("%s: and writes %d times: %s", name, len(writes)-before, strings.Join(writes[before:], "; "))
 	if _, err := ref.run(t, job, "", 0, time.Minute); err != nil || len(ref.aws.Writes()) != len(writes) {
 		t.Fatalf("%s: a second clean run: error %v, writes %v; want none", name, err, ref.aws.Writes()[len(writes):])
 	}

@@ -39,10 +39,14 @@ import (
 // registry (a V1 scope to switch, a registry policy and repository policies
 // holding foreign statements, a grant enumerating an OU's accounts, so the
 // organization is walked under the lease, a tag grant, a policy to delete,
-// PTC rules to create and one to retire, the PTC role to create), and two
-// events on documents of it (one repository policy, the registry policy:
-// the per-document protocol), are each run once cleanly, counting every
-// call they send to AWS and DynamoDB (the audit trail and the lease). Then,
+// PTC rules to create and one to retire, the PTC role to create), the
+// retired unit of that member once the declaration configures nothing in it
+// (every owned statement removed, foreign ones kept), an account departure
+// (its hub half through the hub registry policy's mailbox, then the
+// enumerating grant of the member left), and two events on documents of the
+// member (one repository policy, the registry policy: the per-document
+// protocol), are each run once cleanly, counting every call they send to
+// AWS and DynamoDB (the audit trail and the lease table). Then,
 // for every k, the same job runs with its k-th call hit by one fault (it
 // dies right after AWS acted on the call; a 5xx after the SDK's retries,
 // acted on or not; throttling past the retries; its lease lapses and is
@@ -100,11 +104,12 @@ const matrixDeclaration = `"registryPolicyScope": {"allowSwitchToV2": true},
 // matrixForeign are the statements someone else wrote, by document; each
 // must stay byte for byte.
 var matrixForeign = map[string]string{
-	"registry": `{"Sid":"ReplicateFromSecurity","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:` + fTeamA + `:repository/*"}`,
-	"apps/a":   `{"Sid":"Scanner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:DescribeImages"}`,
-	"apps/c":   `{"Sid":"NoDelete","Effect":"Deny","Principal":{"AWS":"*"},"NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`,
-	"tools/t":  `{"Sid":"LambdaPull","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringLike":{"aws:sourceArn":"arn:aws:lambda:us-east-1:` + fTeamA + `:function:*"}}}`,
-	"keep/k":   `{"Sid":"Mirror","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:BatchGetImage"}`,
+	"registry":     `{"Sid":"ReplicateFromSecurity","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:` + fTeamA + `:repository/*"}`,
+	"apps/a":       `{"Sid":"Scanner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:DescribeImages"}`,
+	"apps/c":       `{"Sid":"NoDelete","Effect":"Deny","Principal":{"AWS":"*"},"NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`,
+	"tools/t":      `{"Sid":"LambdaPull","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringLike":{"aws:sourceArn":"arn:aws:lambda:us-east-1:` + fTeamA + `:function:*"}}}`,
+	"keep/k":       `{"Sid":"Mirror","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamB + `:root"},"Action":"ecr:BatchGetImage"}`,
+	"hub registry": `{"Sid":"AuditorDescribe","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + fTeamA + `:root"},"Action":"ecr:DescribeRepositories","Resource":"arn:aws:ecr:us-east-1:` + fHub + `:repository/*"}`,
 }
 
 func matrixDoc(statements ...string) string {
@@ -158,6 +163,7 @@ func newMatrix(t *testing.T) *matrix {
 	f.CreateRole(fTeamB, "ci", `{"Version":"2012-10-17","Statement":[]}`)
 	f.SetScope(fTeamA, fRegion, "V1")
 	f.SetRegistryPolicy(fTeamA, fRegion, matrixDoc(matrixForeign["registry"]))
+	f.SetRegistryPolicy(fHub, fRegion, matrixDoc(matrixForeign["hub registry"]))
 	for _, name := range []string{"apps/a", "apps/b", "apps/c", "old/x", "keep/k"} {
 		f.CreateRepository(fTeamA, fRegion, name, nil)
 	}
@@ -175,7 +181,7 @@ func newMatrix(t *testing.T) *matrix {
 		t.Fatal(err)
 	}
 	m := &matrix{aws: f, world: w, audit: &matrixAudit{Table: fakeaws.NewTable(), items: map[string]map[string]string{}},
-		leases:  &matrixLeases{items: map[string]matrixLease{}},
+		leases:  &matrixLeases{items: map[string]ddbItem{}},
 		work:    Work{RunID: "sweep-1", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: toDesiredAll(walk.Accounts), Role: true, WalkedAt: time.Now()},
 		intents: map[string]bool{}, outcomes: map[string]matrixOutcome{}}
 	m.audit.m, m.leases.m = m, m
@@ -587,26 +593,17 @@ func (m *matrix) holds(it map[string]string) (bool, string) {
 	return false, "no way to read a " + it["kind"]
 }
 
-// matrixLeases is the lease table: the conditional put, update and delete
-// lease.Leaser makes, every call going through the matrix.
+// matrixLeases is the lease table: the lease's items and the hub registry
+// policy's mailbox, with the conditional puts, updates, deletes, reads and
+// transactions shared/lease sends evaluated as DynamoDB does
+// (faultmatrix_ddb_test.go), every call going through the matrix.
 type matrixLeases struct {
 	m     *matrix
 	mu    sync.Mutex
-	items map[string]matrixLease
-}
-
-type matrixLease struct {
-	owner, holder string
-	expires       int64 // Unix seconds, as the lease stores it
+	items map[string]ddbItem // by pk
 }
 
 const thief = "another-writer#1"
-
-func (l *matrixLeases) attrs(key string, it matrixLease) map[string]ddbtypes.AttributeValue {
-	return map[string]ddbtypes.AttributeValue{lease.AttrPK: &ddbtypes.AttributeValueMemberS{Value: key},
-		lease.AttrOwner: &ddbtypes.AttributeValueMemberS{Value: it.owner}, lease.AttrHolder: &ddbtypes.AttributeValueMemberS{Value: it.holder},
-		lease.AttrExpiresAt: &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(it.expires, 10)}}
-}
 
 func numberOf(v ddbtypes.AttributeValue) int64 {
 	n, _ := v.(*ddbtypes.AttributeValueMemberN)
@@ -617,23 +614,26 @@ func numberOf(v ddbtypes.AttributeValue) int64 {
 	return i
 }
 
-func leaseRefused(op string, item map[string]ddbtypes.AttributeValue) error {
+// ddbRefused is err as the SDK returns DynamoDB's HTTP 400 answer to op.
+func ddbRefused(op string, err error) error {
 	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: &awshttp.ResponseError{RequestID: "matrix",
-		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusBadRequest}},
-			Err: &ddbtypes.ConditionalCheckFailedException{Message: aws.String("The conditional request failed"), Item: item}}}}
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusBadRequest}}, Err: err}}}
 }
 
-// PutItem is the take: it succeeds when nobody holds the key or the
-// holder's lease lapsed.
 func (l *matrixLeases) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	err := l.m.dynamo(ctx, "PutItem", func() error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		key := attrOf(in.Item, lease.AttrPK)
-		if cur, ok := l.items[key]; ok && cur.expires >= numberOf(in.ExpressionAttributeValues[":now"]) {
-			return leaseRefused("PutItem", l.attrs(key, cur))
+		cur := l.items[key]
+		ok, err := ddbCondition(cur, aws.ToString(in.ConditionExpression), in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+		if err != nil {
+			return err
 		}
-		l.items[key] = matrixLease{owner: attrOf(in.Item, lease.AttrOwner), holder: attrOf(in.Item, lease.AttrHolder), expires: numberOf(in.Item[lease.AttrExpiresAt])}
+		if !ok {
+			return ddbRefused("PutItem", ddbConditionFailed(ddbAllOld(cur, in.ReturnValuesOnConditionCheckFailure)))
+		}
+		l.items[key] = maps.Clone(in.Item)
 		return nil
 	})
 	if err != nil {
@@ -642,67 +642,163 @@ func (l *matrixLeases) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _
 	return &dynamodb.PutItemOutput{}, nil
 }
 
-// UpdateItem is the renewal: on condition the caller still owns the lease.
 func (l *matrixLeases) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	if aws.ToString(in.UpdateExpression) != "SET #exp = :exp" {
-		return nil, fmt.Errorf("matrix lease table: unexpected update %q", aws.ToString(in.UpdateExpression))
-	}
+	out := &dynamodb.UpdateItemOutput{}
 	err := l.m.dynamo(ctx, "UpdateItem", func() error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		key := attrOf(in.Key, lease.AttrPK)
-		cur, ok := l.items[key]
-		if !ok || cur.owner != attrOf(in.ExpressionAttributeValues, ":me") {
-			return leaseRefused("UpdateItem", nil)
+		cur := l.items[key]
+		ok, err := ddbCondition(cur, aws.ToString(in.ConditionExpression), in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+		if err != nil {
+			return err
 		}
-		cur.expires = numberOf(in.ExpressionAttributeValues[":exp"])
-		l.items[key] = cur
+		if !ok {
+			return ddbRefused("UpdateItem", ddbConditionFailed(ddbAllOld(cur, in.ReturnValuesOnConditionCheckFailure)))
+		}
+		next, err := ddbUpdate(cur, in.Key, aws.ToString(in.UpdateExpression), in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+		if err != nil {
+			return err
+		}
+		l.items[key] = next
+		switch in.ReturnValues {
+		case ddbtypes.ReturnValueAllNew:
+			out.Attributes = maps.Clone(next)
+		case ddbtypes.ReturnValueAllOld:
+			out.Attributes = maps.Clone(cur)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &dynamodb.UpdateItemOutput{}, nil
+	return out, nil
 }
 
-// DeleteItem is the release: on condition the caller still owns the lease.
 func (l *matrixLeases) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	var old map[string]ddbtypes.AttributeValue
+	out := &dynamodb.DeleteItemOutput{}
 	err := l.m.dynamo(ctx, "DeleteItem", func() error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		key := attrOf(in.Key, lease.AttrPK)
-		cur, ok := l.items[key]
+		cur := l.items[key]
+		ok, err := ddbCondition(cur, aws.ToString(in.ConditionExpression), in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+		if err != nil {
+			return err
+		}
 		if !ok {
-			return leaseRefused("DeleteItem", nil)
+			return ddbRefused("DeleteItem", ddbConditionFailed(ddbAllOld(cur, in.ReturnValuesOnConditionCheckFailure)))
 		}
-		if cur.owner != attrOf(in.ExpressionAttributeValues, ":me") {
-			return leaseRefused("DeleteItem", l.attrs(key, cur))
+		if in.ReturnValues == ddbtypes.ReturnValueAllOld {
+			out.Attributes = maps.Clone(cur)
 		}
-		old = l.attrs(key, cur)
 		delete(l.items, key)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &dynamodb.DeleteItemOutput{Attributes: old}, nil
+	return out, nil
 }
 
-func (l *matrixLeases) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	return nil, errors.New("matrix lease table: GetItem is not expected of a unit")
+func (l *matrixLeases) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out := &dynamodb.GetItemOutput{}
+	err := l.m.dynamo(ctx, "GetItem", func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		out.Item = maps.Clone(l.items[attrOf(in.Key, lease.AttrPK)])
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func (l *matrixLeases) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	return nil, errors.New("matrix lease table: TransactWriteItems is not expected of a unit")
+// TransactWriteItems checks every item's condition, then writes them all,
+// or none with the reasons (ConditionalCheckFailed with the item when asked,
+// else None) as DynamoDB cancels a transaction.
+func (l *matrixLeases) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	err := l.m.dynamo(ctx, "TransactWriteItems", func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		type write struct {
+			key  string
+			next ddbItem // nil: delete
+		}
+		var writes []write
+		reasons := make([]ddbtypes.CancellationReason, len(in.TransactItems))
+		canceled := false
+		for i, ti := range in.TransactItems {
+			var (
+				key, cond string
+				names     map[string]string
+				values    map[string]ddbtypes.AttributeValue
+				ret       ddbtypes.ReturnValuesOnConditionCheckFailure
+				apply     func(cur ddbItem) (ddbItem, error)
+			)
+			switch {
+			case ti.Put != nil:
+				p := ti.Put
+				key, cond, names, values, ret = attrOf(p.Item, lease.AttrPK), aws.ToString(p.ConditionExpression), p.ExpressionAttributeNames, p.ExpressionAttributeValues, p.ReturnValuesOnConditionCheckFailure
+				apply = func(ddbItem) (ddbItem, error) { return maps.Clone(p.Item), nil }
+			case ti.Update != nil:
+				u := ti.Update
+				key, cond, names, values, ret = attrOf(u.Key, lease.AttrPK), aws.ToString(u.ConditionExpression), u.ExpressionAttributeNames, u.ExpressionAttributeValues, u.ReturnValuesOnConditionCheckFailure
+				apply = func(cur ddbItem) (ddbItem, error) {
+					return ddbUpdate(cur, u.Key, aws.ToString(u.UpdateExpression), u.ExpressionAttributeNames, u.ExpressionAttributeValues)
+				}
+			case ti.Delete != nil:
+				d := ti.Delete
+				key, cond, names, values, ret = attrOf(d.Key, lease.AttrPK), aws.ToString(d.ConditionExpression), d.ExpressionAttributeNames, d.ExpressionAttributeValues, d.ReturnValuesOnConditionCheckFailure
+				apply = func(ddbItem) (ddbItem, error) { return nil, nil }
+			default:
+				return fmt.Errorf("matrix lease table: transaction item %d is no put, update or delete", i)
+			}
+			cur := l.items[key]
+			ok, err := ddbCondition(cur, cond, names, values)
+			if err != nil {
+				return err
+			}
+			reasons[i] = ddbtypes.CancellationReason{Code: aws.String("None")}
+			if !ok {
+				canceled = true
+				reasons[i] = ddbtypes.CancellationReason{Code: aws.String("ConditionalCheckFailed"), Message: aws.String("The conditional request failed"), Item: ddbAllOld(cur, ret)}
+				continue
+			}
+			next, err := apply(cur)
+			if err != nil {
+				return err
+			}
+			writes = append(writes, write{key, next})
+		}
+		if canceled {
+			return ddbRefused("TransactWriteItems", &ddbtypes.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons})
+		}
+		for _, w := range writes {
+			if w.next == nil {
+				delete(l.items, w.key)
+			} else {
+				l.items[w.key] = w.next
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
+
+// isMailbox reports whether the item at key is a mailbox, not a lease.
+func isMailbox(key string) bool { return strings.HasPrefix(key, "mailbox/") }
 
 // holder is who holds key's lease and until when (Unix seconds).
 func (l *matrixLeases) holder(key string) (string, int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := l.items[key]
-	return it.owner, it.expires
+	return attrOf(it, lease.AttrOwner), numberOf(it[lease.AttrExpiresAt])
 }
 
 // steal waits, holding up the calling process, until every lease it holds
@@ -713,9 +809,9 @@ func (l *matrixLeases) steal() bool {
 	var keys []string
 	var until int64
 	for k, it := range l.items {
-		if it.owner != thief && it.expires >= time.Now().Unix() {
+		if exp := numberOf(it[lease.AttrExpiresAt]); !isMailbox(k) && attrOf(it, lease.AttrOwner) != thief && exp >= time.Now().Unix() {
 			keys = append(keys, k)
-			until = max(until, it.expires)
+			until = max(until, exp)
 		}
 	}
 	l.mu.Unlock()
@@ -730,25 +826,35 @@ func (l *matrixLeases) steal() bool {
 	for _, k := range keys {
 		// The other writer holds it for about a second: a writer that
 		// re-plans under a new lease waits for it, not for the test.
-		l.items[k] = matrixLease{owner: thief, holder: "another-writer", expires: time.Now().Add(time.Second).Unix()}
+		l.items[k] = ddbItem{lease.AttrPK: &ddbtypes.AttributeValueMemberS{Value: k}, lease.AttrOwner: &ddbtypes.AttributeValueMemberS{Value: thief},
+			lease.AttrHolder:    &ddbtypes.AttributeValueMemberS{Value: "another-writer"},
+			lease.AttrExpiresAt: &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)}}
 	}
 	return true
 }
 
-// lapseAll is time passing beyond every lease's expiry.
+// lapseAll is time passing beyond every lease's expiry, and every
+// mailbox's open mark's.
 func (l *matrixLeases) lapseAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	zero := &ddbtypes.AttributeValueMemberN{Value: "0"}
 	for k, it := range l.items {
-		it.expires = 0
-		l.items[k] = it
+		if isMailbox(k) {
+			if _, ok := it["openUntil"]; ok {
+				it["openUntil"] = zero
+			}
+			continue
+		}
+		it[lease.AttrExpiresAt] = zero
 	}
 }
 
 // matrixState is what AWS holds of the member's documents, in full.
 func (m *matrix) state() map[string]string {
 	f := m.aws
-	out := map[string]string{"registry": f.RegistryPolicy(fTeamA, fRegion), "scope": f.Scope(fTeamA, fRegion)}
+	out := map[string]string{"registry": f.RegistryPolicy(fTeamA, fRegion), "scope": f.Scope(fTeamA, fRegion),
+		"hub registry": f.RegistryPolicy(fHub, fRegion)}
 	for _, name := range []string{"apps/a", "apps/b", "apps/c", "old/x", "keep/k", "tools/t"} {
 		out[name] = f.RepositoryPolicy(fTeamA, fRegion, name)
 	}
@@ -839,6 +945,36 @@ func retire(t *testing.T, m *matrix) {
 	m.work = Work{RunID: "sweep-2", Sweep: true, Account: fTeamA, Region: fRegion, Accounts: own, Retired: true, WalkedAt: time.Now()}
 }
 
+// depart sets m up for an account departure: the hub as its clean sweep
+// unit converged it (its upstream grant naming every PTC member's role,
+// beside a foreign statement), then the second member leaves the
+// organization (RemoveAccountFromOrganization). Its event's hub half
+// removes it from the hub's registry policy through the policy's mailbox
+// (hubmailbox.go); the event also converges the enumerating grants of the
+// remaining member's registry (Engine.Account).
+func depart(t *testing.T, m *matrix) {
+	t.Helper()
+	hub := m.work
+	hub.Account, hub.Role = fHub, false
+	if _, err := m.run(t, func(ctx context.Context, m *matrix, e *Engine) error {
+		_, err := e.Converge(ctx, hub.Cause(), hub)
+		return err
+	}, "", 0, time.Minute); err != nil {
+		t.Fatalf("depart: converging the hub first: %v", err)
+	}
+	if !strings.Contains(m.aws.RegistryPolicy(fHub, fRegion), fTeamB) {
+		t.Fatalf("depart: the hub's registry policy does not name %s before it leaves:\n%s", fTeamB, m.aws.RegistryPolicy(fHub, fRegion))
+	}
+	m.leases.lapseAll()
+	m.aws.Leave(fTeamB)
+}
+
+// matrixDeparture is the account function on the second member's departure.
+func matrixDeparture(ctx context.Context, _ *matrix, e *Engine) error {
+	_, err := e.Account(ctx, target(trigger.KindAccountDeparted, fTeamB))
+	return err
+}
+
 // matrixJobs are the writers the matrix runs: the worker's unit of the
 // member registry, the retired unit of the same member once the
 // declaration no longer configures it (setup: retire), and two events (the
@@ -848,9 +984,32 @@ var matrixJobs = []struct {
 	name  string
 	job   matrixJob
 	setup func(t *testing.T, m *matrix) // before the job's runs; nil: none
+	// check, when set, checks what the clean run leaves (what every run
+	// of the job must then leave too).
+	check func(t *testing.T, want map[string]string)
 }{
 	{name: "unit", job: matrixUnit},
-	{name: "retired-unit", job: matrixUnit, setup: retire},
+	{name: "retired-unit", job: matrixUnit, setup: retire, check: func(t *testing.T, want map[string]string) {
+		for _, doc := range []string{"registry", "apps/a", "apps/b", "apps/c", "tools/t"} {
+			if strings.Contains(want[doc], `"Sid":"EcrWarden`) {
+				t.Errorf("retired unit: %s still holds a statement ecr-warden owns:\n%s", doc, want[doc])
+			}
+		}
+		if want["apps/b"] != "" {
+			t.Errorf("retired unit: apps/b, which held only ecr-warden's statements, has a policy: %s", want["apps/b"])
+		}
+	}},
+	{name: "departure-event", job: matrixDeparture, setup: depart, check: func(t *testing.T, want map[string]string) {
+		if strings.Contains(want["hub registry"], fTeamB) || !strings.Contains(want["hub registry"], fTeamA) {
+			t.Errorf("departure: the hub's registry policy should name %s and no longer %s:\n%s", fTeamA, fTeamB, want["hub registry"])
+		}
+		// The member's enumerating grant lists the OU's accounts: the one left.
+		_, ou, _ := strings.Cut(want["registry"], `"Sid":"EcrWardenOuPullAccounts"`)
+		ou, _, _ = strings.Cut(ou, `"Resource"`)
+		if ou == "" || strings.Contains(ou, fTeamB) || !strings.Contains(ou, fTeamA) {
+			t.Errorf("departure: the member's OU grant should list %s and no longer %s:\n%s", fTeamA, fTeamB, want["registry"])
+		}
+	}},
 	{name: "repository-event", job: func(ctx context.Context, _ *matrix, e *Engine) error {
 		tg := target(trigger.KindRepository, fTeamA)
 		tg.Repository = "apps/a"
@@ -887,6 +1046,9 @@ func TestWriteFaultMatrix(t *testing.T) {
 	)
 	for _, j := range matrixJobs {
 		want, n := matrixReference(t, j.name, j.job, j.setup)
+		if j.check != nil {
+			j.check(t, want)
+		}
 		for _, fault := range faults {
 			for k := 1; k <= n; k++ {
 				wg.Add(1)

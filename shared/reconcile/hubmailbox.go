@@ -131,7 +131,9 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 			ls, now, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Takes)
 			switch {
 			case err == nil:
-				return e.hubHolder(ctx, mb, ls, region, hubPost{cause: cause, change: me, body: string(body)}, box)
+				// The holder's writes carry the lease that fences them,
+				// as a Hold's do (lease.WithHeld).
+				return e.hubHolder(lease.WithHeld(ctx, ls), mb, ls, region, hubPost{cause: cause, change: me, body: string(body)}, box)
 			case errors.Is(err, lease.ErrMailboxChanged):
 				// A holder took or read since this read: decide again on
 				// the mailbox as the refusal found it.

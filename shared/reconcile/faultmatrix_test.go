@@ -290,8 +290,17 @@ func (m *matrix) before(ctx context.Context, name string, c *fakeaws.Call) (int,
 	if ctx.Err() != nil || c == nil {
 		return seq, nil // not sent (its context ended), or not an AWS call
 	}
+	// The call is sent now, or not at all: a context past its deadline
+	// whose timer has not fired yet (a starved scheduler, 2 cores shared by
+	// hundreds of cases) is ended too, as the fake's own check would find
+	// it a moment later. The lease is checked at the same instant, so the
+	// check holds the fence to the lease table's expiry exactly.
+	now := time.Now()
+	if dl, ok := ctx.Deadline(); ok && !now.Before(dl) {
+		return seq, &smithy.OperationError{ServiceID: c.Service, OperationName: c.Operation, Err: &smithyhttp.RequestSendError{Err: context.DeadlineExceeded}}
+	}
 	if w, ok := matrixWrite(c); ok {
-		m.checkWrite(c, w)
+		m.checkWrite(c, w, now)
 	}
 	return seq, nil
 }
@@ -368,7 +377,7 @@ func matrixWrite(c *fakeaws.Call) (matrixTarget, bool) {
 
 // checkWrite: no AWS write without a stored intent for its document, and
 // none but under the writer's own unexpired lease. m.mu is held.
-func (m *matrix) checkWrite(c *fakeaws.Call, w matrixTarget) {
+func (m *matrix) checkWrite(c *fakeaws.Call, w matrixTarget, now time.Time) {
 	what := fmt.Sprintf("%s.%s %s %s/%s", c.Service, c.Operation, w.kind, w.account, w.name)
 	afters := m.audit.pending(w)
 	if len(afters) == 0 {
@@ -385,8 +394,9 @@ func (m *matrix) checkWrite(c *fakeaws.Call, w matrixTarget) {
 	if want := lease.RegistryKey(w.account, fRegion); ls.Key != want {
 		m.problem("write %s sent under lease %s, not %s", what, ls.Key, want)
 	}
-	if owner, exp := m.leases.holder(ls.Key); owner != ls.Owner || exp < time.Now().Unix() {
-		m.problem("write %s sent after its lease %s was lost: held by %q until %d, now %d", what, ls.Key, owner, exp, time.Now().Unix())
+	if owner, exp := m.leases.holder(ls.Key); owner != ls.Owner || exp < now.Unix() {
+		dl, _ := c.Context.Deadline()
+		m.problem("write %s sent after its lease %s (owner %q, fenced until %s) was lost: held by %q until %d, now %s", what, ls.Key, ls.Owner, dl.Format("15:04:05.000"), owner, exp, now.Format("15:04:05.000"))
 	}
 }
 

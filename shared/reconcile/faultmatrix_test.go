@@ -43,7 +43,8 @@ import (
 // retired unit of that member once the declaration configures nothing in it
 // (every owned statement removed, foreign ones kept), an account departure
 // (its hub half through the hub registry policy's mailbox, then the
-// enumerating grant of the member left), and two events on documents of the
+// enumerating grant of the member left), an account move's hub half (the
+// member leaves an OU a hub grant enumerates), and two events on documents of the
 // member (one repository policy, the registry policy: the per-document
 // protocol), are each run once cleanly, counting every call they send to
 // AWS and DynamoDB (the audit trail and the lease table). Then,
@@ -979,6 +980,45 @@ func depart(t *testing.T, m *matrix) {
 	m.aws.Leave(fTeamB)
 }
 
+// matrixMovedDeclaration is matrixDeclaration with a grant in the hub's
+// registry that lists the accounts of the OU "workloads" one by one, so a
+// member moved out of it loses its grant in the hub.
+var matrixMovedDeclaration = strings.Replace(matrixDeclaration, `"grants": [`, `"grants": [
+	{"name": "hub-ou-pull", "repositories": ["base/*"], "access": "pull", "placement": "registry", "principalMode": "enumerate",
+	 "principals": {"ous": ["o-a1b2c3d4e5/r-a1b2/ou-a1b2-00000001/"]}, "registries": {"hub": true}},`, 1)
+
+// move sets m up for an account move's hub half: under
+// matrixMovedDeclaration, the hub as its clean sweep unit converged it
+// (the OU grant naming both members, the upstream grant, a foreign
+// statement), then the member moves out of "workloads" into another OU.
+func move(t *testing.T, m *matrix) {
+	t.Helper()
+	m.decl = newWorld(t, matrixMovedDeclaration).engine.Decl
+	hub := m.work
+	hub.Account, hub.Role = fHub, false
+	if _, err := m.run(t, func(ctx context.Context, m *matrix, e *Engine) error {
+		_, err := e.Converge(ctx, hub.Cause(), hub)
+		return err
+	}, "", 0, time.Minute); err != nil {
+		t.Fatalf("move: converging the hub first: %v", err)
+	}
+	m.leases.lapseAll()
+	m.aws.Join(fTeamA, "elsewhere")
+}
+
+// matrixMove is an account move event's hub half (Engine.HubForAccount
+// as Engine.Account runs it for a member still in the organization): the
+// account read from the organization at its new place, its change posted
+// to the hub registry policy's mailbox and applied.
+func matrixMove(ctx context.Context, _ *matrix, e *Engine) error {
+	acct, err := e.accountInfo(ctx, fTeamA)
+	if err != nil {
+		return err
+	}
+	_, err = e.HubForAccount(ctx, CauseOf(target(trigger.KindAccountMoved, fTeamA)), acct, true)
+	return err
+}
+
 // matrixDeparture is the account function on the second member's departure.
 func matrixDeparture(ctx context.Context, _ *matrix, e *Engine) error {
 	_, err := e.Account(ctx, target(trigger.KindAccountDeparted, fTeamB))
@@ -1007,6 +1047,13 @@ var matrixJobs = []struct {
 		}
 		if want["apps/b"] != "" {
 			t.Errorf("retired unit: apps/b, which held only ecr-warden's statements, has a policy: %s", want["apps/b"])
+		}
+	}},
+	{name: "move-event-hub-half", job: matrixMove, setup: move, check: func(t *testing.T, want map[string]string) {
+		_, ou, _ := strings.Cut(want["hub registry"], `"Sid":"EcrWardenHubOuPull`)
+		ou, _, _ = strings.Cut(ou, `"Resource"`)
+		if ou == "" || strings.Contains(ou, fTeamA) || !strings.Contains(ou, fTeamB) {
+			t.Errorf("move: the hub's OU grant should list %s and no longer %s:\n%s", fTeamB, fTeamA, want["hub registry"])
 		}
 	}},
 	{name: "departure-event", job: matrixDeparture, setup: depart, check: func(t *testing.T, want map[string]string) {

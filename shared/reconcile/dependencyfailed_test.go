@@ -141,7 +141,7 @@ func TestFailedRolePolicyHoldsBackTheFromHubRule(t *testing.T) {
 // so Lambda retries it.
 func TestFailedRolePolicyHoldsBackTheFromHubRuleOfAnAccountEvent(t *testing.T) {
 	// The role's trust changes, so the rules caching through it are
-	// validated (the held one still names the other role): not waited for.
+	// validated: not waited for.
 	waits := validationWaits
 	validationWaits = []time.Duration{0}
 	t.Cleanup(func() { validationWaits = waits })
@@ -165,4 +165,11 @@ func TestFailedRolePolicyHoldsBackTheFromHubRuleOfAnAccountEvent(t *testing.T) {
 		t.Errorf("%d rule update or delete calls; want none of the fromHub rule", n)
 	}
 	heldBack(t, w, &was, f.text)
+	// The role's trust changed, but the held rule, still naming the other
+	// role, is not validated: its failed record says why it is as it is.
+	for _, r := range w.records(t) {
+		if r.Op == "validate" && r.Target.Name == "hub" {
+			t.Errorf("held-back rule validated as AWS still holds it: %s %s", r.Decision, r.Error)
+		}
+	}
 }

@@ -80,7 +80,9 @@ func (e *Engine) recordValidations(ctx context.Context, recs []audit.Record) {
 // that cache through the PTC role, after the role's trust policy changed
 // (results are those of one held batch, which may hold the role with the
 // rules). A rule written in the same batch was validated as written; a rule
-// that does not exist yet is left to its own creation, which validates it.
+// that does not exist yet is left to its own creation, which validates it;
+// a rule whose write in the batch failed or was left out is validated when
+// it is written.
 func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *desired.State, results []apply.Result, rep *Report) []audit.Record {
 	account := ""
 	validated := map[string]bool{}
@@ -88,7 +90,16 @@ func (e *Engine) validateRulesOfRole(ctx context.Context, cause Cause, state *de
 		if res.Target.Kind == KindRoleTrustPolicy && res.Outcome == apply.Changed {
 			account = res.Target.AccountID
 		}
-		if res.Target.Kind == KindPTCRule && res.Outcome == apply.Changed {
+		switch {
+		case res.Target.Kind != KindPTCRule:
+		case res.Outcome == apply.Changed:
+			validated[res.Target.ARN] = true
+		case res.Outcome == apply.Failed || res.Outcome == apply.Refused:
+			// Not what the declaration wants (its write failed, was held
+			// back with a role document it needs, or was left out): its
+			// own record says why, and AWS's answer about the rule as it
+			// still is would only add a second, misleading failure. It
+			// is validated once written.
 			validated[res.Target.ARN] = true
 		}
 	}

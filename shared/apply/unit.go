@@ -120,6 +120,9 @@ const unitWrites = 8
 //     is settled refused, with AWS's answer (see Executor.settleRefusal), and
 //     so is every change of a higher wave that needs it (HeldChange.Needs),
 //     not written; neither fails the batch;
+//   - so is a change whose needed document ecr-warden's own plan refused (a
+//     RefusedError, a conflict), its message naming that refusal without
+//     AWS's prefix;
 //   - a change whose needed document failed instead (read, intent, lease or
 //     write: anything but applied, unchanged or refused) is not written
 //     either: its intent is settled failed, naming what it needs and that
@@ -156,6 +159,10 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 		// those are not written and fail too. Guarded by mu below once
 		// the writes start.
 		failedOut = map[string]error{}
+		// refusedOut are the targets ecr-warden's own plan refused (a
+		// RefusedError, a conflict), with why: a change that needs one is
+		// refused with it, not written (no retry changes a refusal).
+		refusedOut = map[string]error{}
 	)
 	for i, it := range items {
 		s, c := it.Step, it.Change
@@ -203,6 +210,7 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 			var ids []string
 			records, ids = x.appendRefusals(records, rec, it.Also)
 			results[i] = Result{Outcome: Refused, Target: s.Target, Err: it.Err, RefusalIDs: ids}
+			refusedOut[s.Target.ARN] = it.Err
 		case c.Op == plan.OpConflict:
 			rec := x.record(s, c, audit.DecisionRefused)
 			rec.Error = c.Reason
@@ -211,6 +219,7 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 				records = append(records, withCause(rec, a))
 			}
 			results[i] = Result{Outcome: Refused, Change: c, Target: s.Target, Err: errors.New(c.Reason)}
+			refusedOut[s.Target.ARN] = errors.New(c.Reason)
 		case !c.Writes():
 			if !x.QuietNoops {
 				rec := x.record(s, c, audit.DecisionNoop)
@@ -350,6 +359,8 @@ func (x *Executor) ApplyHeld(ctx context.Context, h HeldLease, items []HeldChang
 			need, why := neededLeftOut(items[i].Needs, leftOut)
 			if why != nil {
 				refuse(k, i, fmt.Errorf("aws-refused: not written: it needs %s, which is left out (%w)", need, why))
+			} else if need, why = neededLeftOut(items[i].Needs, refusedOut); why != nil {
+				refuse(k, i, fmt.Errorf("not written: it needs %s, which ecr-warden refused to write (%w)", need, why))
 			} else if need, why = neededLeftOut(items[i].Needs, failedOut); why != nil {
 				fail(k, i, fmt.Errorf("not written: it needs %s, which failed in this run (%w); it is written after it, when the unit or event is retried", need, why), "")
 			}

@@ -347,6 +347,28 @@ func TestApplyHeldHoldsBackWhatNeedsAFailedWrite(t *testing.T) {
 		t.Errorf("independent write's record %+v; want applied", r)
 	}
 
+	// A needed document ecr-warden's own plan refused holds back what needs
+	// it as refused (no retry changes it), without failing the batch.
+	h, _ = unitHarness(t, 0)
+	items = h.changes(t, 3, 0)
+	planned := items[0].Step.Target.ARN
+	items[0].Err = &apply.RefusedError{Err: errors.New("the role's trust names a principal ecr-warden does not write")}
+	items[1].Wave, items[1].Needs = 1, []string{planned}
+	items[2].Wave = 1
+	res, err = h.exec.ApplyHeld(context.Background(), &unitLease{exp: time.Now().Add(time.Minute)}, items)
+	if err != nil || res[0].Outcome != apply.Refused || res[1].Outcome != apply.Refused || res[2].Outcome != apply.Changed || h.writes != 1 {
+		t.Fatalf("error %v, outcomes %s, %s, %s after %d writes; want refused, refused (not written), changed after 1 write, the batch not failed",
+			err, res[0].Outcome, res[1].Outcome, res[2].Outcome, h.writes)
+	}
+	byARN = map[string]stored{}
+	for _, r := range h.table.records(t) {
+		byARN[r.PK] = r
+	}
+	if r := byARN[items[1].Step.Target.ARN]; r.Decision != "refused" || r.Pending != "" || strings.HasPrefix(r.Error, "aws-refused") ||
+		!strings.Contains(r.Error, "not written: it needs "+planned+", which ecr-warden refused to write") || !strings.Contains(r.Error, "names a principal") {
+		t.Errorf("dependent's record %+v; want its intent settled refused naming what it needs and that refusal", r)
+	}
+
 	// A needed document that could not be read holds back the same way.
 	h, _ = unitHarness(t, 0)
 	items = h.changes(t, 2, 0)

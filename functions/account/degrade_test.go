@@ -251,9 +251,10 @@ func TestHubGrantComesFirst(t *testing.T) {
 		t.Errorf("the hub grant was applied at %v and the member's hub rule validated at %v: want the grant first", granted, validated)
 	}
 
+	// A member the StackSet has not reached: its execution role does not
+	// exist, and STS refuses the function's AssumeRole into it, as in AWS.
 	b := w.createAccount("unreachable", w.ouA)
-	proxy.Inject("sts:AssumeRole", localaws.APIError(403, "AccessDenied", "not authorized to perform sts:AssumeRole", 5))
-	defer proxy.Reset()
+	w.deleteMemberRole(b)
 	res, err := fn.Invoke(w.ctx, w.event("org-account-joined.json", b))
 	if err != nil {
 		t.Fatal(err)

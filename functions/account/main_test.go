@@ -143,6 +143,36 @@ func (w *world) seedAssumedRoles(members []string, readerARN string) {
 	}
 }
 
+// deleteMemberRole deletes the member execution role in account, as a
+// failed or removed member StackSet instance leaves it (its policies first,
+// as IAM requires): the local AWS, like AWS, then refuses the functions'
+// sts:AssumeRole into it with AccessDenied.
+func (w *world) deleteMemberRole(account string) {
+	w.t.Helper()
+	c, role := iam.NewFromConfig(w.member(account)), aws.String(memberRole)
+	attached, err := c.ListAttachedRolePolicies(w.ctx, &iam.ListAttachedRolePoliciesInput{RoleName: role})
+	if err != nil {
+		w.t.Fatalf("listing the policies of %s in %s: %v", memberRole, account, err)
+	}
+	for _, p := range attached.AttachedPolicies {
+		if _, err := c.DetachRolePolicy(w.ctx, &iam.DetachRolePolicyInput{RoleName: role, PolicyArn: p.PolicyArn}); err != nil {
+			w.t.Fatalf("detaching %s from %s in %s: %v", aws.ToString(p.PolicyArn), memberRole, account, err)
+		}
+	}
+	inline, err := c.ListRolePolicies(w.ctx, &iam.ListRolePoliciesInput{RoleName: role})
+	if err != nil {
+		w.t.Fatalf("listing the inline policies of %s in %s: %v", memberRole, account, err)
+	}
+	for _, name := range inline.PolicyNames {
+		if _, err := c.DeleteRolePolicy(w.ctx, &iam.DeleteRolePolicyInput{RoleName: role, PolicyName: aws.String(name)}); err != nil {
+			w.t.Fatalf("deleting %s's inline policy %s in %s: %v", memberRole, name, account, err)
+		}
+	}
+	if _, err := c.DeleteRole(w.ctx, &iam.DeleteRoleInput{RoleName: role}); err != nil {
+		w.t.Fatalf("deleting %s in %s: %v", memberRole, account, err)
+	}
+}
+
 func (w *world) createOU(name string) string {
 	w.t.Helper()
 	out, err := w.org.CreateOrganizationalUnit(w.ctx, &organizations.CreateOrganizationalUnitInput{ParentId: aws.String(w.rootID), Name: aws.String(name)})

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
@@ -101,6 +102,16 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// deleteMemberRole deletes the member's execution role, as a failed or
+// removed member StackSet instance leaves the account: the local AWS, like
+// AWS, then refuses the function's sts:AssumeRole into it with AccessDenied.
+func (w *world) deleteMemberRole() {
+	w.t.Helper()
+	if _, err := iam.NewFromConfig(w.config(w.member)).DeleteRole(w.ctx, &iam.DeleteRoleInput{RoleName: aws.String(memberRole)}); err != nil {
+		w.t.Fatalf("deleting %s in %s: %v", memberRole, w.member, err)
+	}
 }
 
 // config acts in account directly on the server (not through the proxy, so

@@ -381,19 +381,22 @@ func readGolden(t *testing.T, name string) string {
 // its write's record is settled refused with AWS's answer.
 func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 	localaws.Need(t)
+	// The member's case is AWS's own refusal: the member's execution role is
+	// deleted, and the local AWS, like AWS, refuses sts:AssumeRole into it;
+	// the other cases inject the error AWS answers (code) on op.
 	for _, tc := range []struct {
 		name      string
 		member    bool
 		op        string
 		fault     localaws.Fault
+		code      string
 		decisions string
 	}{
 		{"access denied on a read", false, "ecr:ListTagsForResource",
-			localaws.APIError(http.StatusBadRequest, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/ecr-warden-repository/x is not authorized to perform: ecr:ListTagsForResource", 1), "refused"},
-		{"member without the execution role", true, "sts:AssumeRole",
-			localaws.APIError(http.StatusForbidden, "AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/ecr-warden-repository/x is not authorized to perform: sts:AssumeRole", 1), "refused"},
+			localaws.APIError(http.StatusBadRequest, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/ecr-warden-repository/x is not authorized to perform: ecr:ListTagsForResource", 1), "AccessDeniedException", "refused"},
+		{"member without the execution role", true, "", localaws.Fault{}, "AccessDenied", "refused"},
 		{"write rejected as invalid", false, "ecr:SetRepositoryPolicy",
-			localaws.APIError(http.StatusBadRequest, "InvalidParameterException", "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'", 1), "refused"},
+			localaws.APIError(http.StatusBadRequest, "InvalidParameterException", "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'", 1), "InvalidParameterException", "refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -404,16 +407,20 @@ func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 			arn := policy.RepositoryARN("aws", region, account, name)
 			w.createRepository(account, name, nil)
 			inst := w.start(nil)
-			proxy.Inject(tc.op, tc.fault)
+			if tc.op != "" {
+				proxy.Inject(tc.op, tc.fault)
+			} else {
+				w.deleteMemberRole()
+			}
 
 			r := w.mustInvoke(inst, event)
 			switch {
 			case tc.decisions == "refused" && tc.op == "ecr:SetRepositoryPolicy":
-				if r.Refused != 1 || r.Failed != 0 || !strings.Contains(strings.Join(r.Errors, "\n"), tc.fault.Code) {
-					t.Errorf("response %+v, want one refusal naming %s", r, tc.fault.Code)
+				if r.Refused != 1 || r.Failed != 0 || !strings.Contains(strings.Join(r.Errors, "\n"), tc.code) {
+					t.Errorf("response %+v, want one refusal naming %s", r, tc.code)
 				}
-			case r.Failed != 1 || !strings.Contains(r.Detail, tc.fault.Code):
-				t.Errorf("response %+v, want one failure naming %s", r, tc.fault.Code)
+			case r.Failed != 1 || !strings.Contains(r.Detail, tc.code):
+				t.Errorf("response %+v, want one failure naming %s", r, tc.code)
 			}
 			if n := awsWrites(); n > 1 {
 				t.Errorf("%d AWS writes, want at most the one rejected", n)
@@ -422,8 +429,12 @@ func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 			if got := decisions(recs); got != tc.decisions {
 				t.Fatalf("audit decisions = %s, want %s", got, tc.decisions)
 			}
-			if !strings.Contains(recs[0].Error, tc.fault.Code) {
-				t.Errorf("audit error %q does not name %s", recs[0].Error, tc.fault.Code)
+			if !strings.Contains(recs[0].Error, tc.code) {
+				t.Errorf("audit error %q does not name %s", recs[0].Error, tc.code)
+			}
+			// STS's refusal names the role it refused, in the member.
+			if role := "role/" + memberRole; tc.member && !strings.Contains(recs[0].Error, "sts:AssumeRole on resource: arn:aws:iam::"+w.member+":"+role) {
+				t.Errorf("audit error %q does not name the refused AssumeRole into %s in %s", recs[0].Error, role, w.member)
 			}
 		})
 	}

@@ -2,23 +2,20 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
-	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // SeedOptions say what `make emulator SEED=demo` builds and where it writes.
@@ -152,116 +149,77 @@ func (s *Seeded) Print(w io.Writer, root string) {
 }
 
 // seedPrincipals creates what the declaration names but ecr-warden does not
-// create itself: the member execution role in the hub and every member, the
-// organization reader in the management account, the roles grants and
-// public grants name, the PTC statement's role names in every member, and
-// the PTC credential secrets in every member and hub region. It returns one line per
-// thing created.
+// create itself, with the demo's own seeding (seedPrerequisites, so the
+// emulator and the demo build the same organization): the member execution
+// role in every member and the organization reader in the management
+// account (localaws.SeedAssumedRoles, as every local world), the roles
+// grants and public grants name, the PTC statement's role names in every
+// member, and the PTC credential secrets in every member and hub region
+// (localaws.SeedPrerequisites). It returns one line per thing created, read
+// as what exists after seeding and did not before.
 func (w *world) seedPrincipals(ctx context.Context) ([]string, error) {
+	before, err := w.seededPrincipals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.seedPrerequisites(ctx); err != nil {
+		return nil, err
+	}
+	after, err := w.seededPrincipals(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var created []string
-	roles := map[string]map[string]bool{} // account -> role names
-	addRole := func(account, name string) {
-		if roles[account] == nil {
-			roles[account] = map[string]bool{}
-		}
-		roles[account][name] = true
-	}
-	members := []string{w.teamA, w.security}
-	for _, a := range append([]string{w.hub}, members...) {
-		addRole(a, w.decl.MemberRoleName)
-	}
-	addRole(w.management, orgReadRole)
-	for _, g := range w.decl.Grants {
-		for _, r := range g.Principals.Roles {
-			if a, name, ok := roleOf(r); ok {
-				addRole(a, name)
-			}
+	for _, p := range after {
+		if !slices.Contains(before, p) {
+			created = append(created, p)
 		}
 	}
-	for _, g := range w.decl.PublicRepositories {
-		for _, r := range g.Principals.Roles {
-			if a, name, ok := roleOf(r); ok {
-				addRole(a, name)
-			}
-		}
-	}
-	var secrets []string
-	if ptc := w.decl.PullThroughCache; ptc != nil {
-		for _, m := range members {
-			for _, n := range ptc.StatementPrincipals.RoleNames {
-				addRole(m, n)
-			}
-		}
-		for _, r := range ptc.Rules {
-			if r.CredentialSecret != "" {
-				secrets = append(secrets, r.CredentialSecret)
-			}
-		}
-	}
-	accounts := make([]string, 0, len(roles))
-	for a := range roles {
-		accounts = append(accounts, a)
-	}
-	sort.Strings(accounts)
-	for _, a := range accounts {
+	return created, nil
+}
+
+// seededPrincipals lists, sorted, the roles of every account of the demo
+// organization ("role <path/name> in <account>") and the secrets of every
+// member in every hub region ("secret <name> in <account>/<region>").
+func (w *world) seededPrincipals(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, a := range []string{w.management, w.hub, w.teamA, w.security} {
 		cfg, err := w.config(ctx, a)
 		if err != nil {
 			return nil, err
 		}
-		c := iam.NewFromConfig(cfg)
-		names := make([]string, 0, len(roles[a]))
-		for n := range roles[a] {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"sts:AssumeRole"}]}`, w.hub)
-			_, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(n), AssumeRolePolicyDocument: aws.String(trust)})
-			var exists *iamtypes.EntityAlreadyExistsException
-			if errors.As(err, &exists) {
-				continue
-			}
+		p := iam.NewListRolesPaginator(iam.NewFromConfig(cfg), &iam.ListRolesInput{})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("creating role %s in %s: %w", n, a, err)
+				return nil, fmt.Errorf("listing the roles of %s: %w", a, err)
 			}
-			created = append(created, fmt.Sprintf("role %s in %s", n, a))
+			for _, r := range page.Roles {
+				out = append(out, fmt.Sprintf("role %s%s in %s", strings.TrimPrefix(aws.ToString(r.Path), "/"), aws.ToString(r.RoleName), a))
+			}
 		}
 	}
-	// In every hub region: ECR needs the secret in the member's own region, and a
-	// secret missing in one region leaves the seeded organization's plan refused there.
-	for _, m := range members {
+	for _, m := range []string{w.teamA, w.security} {
 		cfg, err := w.config(ctx, m)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range w.decl.Hub.Regions {
 			c := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.Region = r })
-			for _, s := range secrets {
-				_, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(s),
-					SecretString: aws.String(`{"username":"demo","accessToken":"not-a-real-token"}`)})
-				var exists *smtypes.ResourceExistsException
-				if errors.As(err, &exists) {
-					continue
-				}
+			p := secretsmanager.NewListSecretsPaginator(c, &secretsmanager.ListSecretsInput{})
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
 				if err != nil {
-					return nil, fmt.Errorf("creating secret %s in %s/%s: %w", s, m, r, err)
+					return nil, fmt.Errorf("listing the secrets of %s/%s: %w", m, r, err)
 				}
-				created = append(created, fmt.Sprintf("secret %s in %s/%s", s, m, r))
+				for _, s := range page.SecretList {
+					out = append(out, fmt.Sprintf("secret %s in %s/%s", aws.ToString(s.Name), m, r))
+				}
 			}
 		}
 	}
-	return created, nil
-}
-
-// roleOf splits a role ARN into its account and name (the last path
-// element); ok is false for anything that is not an IAM role ARN.
-func roleOf(arn string) (account, name string, ok bool) {
-	a, err := policy.ParseARN(arn)
-	if err != nil || a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/") {
-		return "", "", false
-	}
-	res := a.Resource
-	return a.AccountID, res[strings.LastIndex(res, "/")+1:], true
+	sort.Strings(out)
+	return out, nil
 }
 
 // writeEvents writes every sample event under root/events with the seeded

@@ -101,7 +101,11 @@ func TestSeededEmulatorByTheREADME(t *testing.T) {
 	if banner == "" {
 		t.Fatalf("make emulator SEED=demo ended early:\n%s", emuLog.String())
 	}
+	// The roles ecr-warden assumes (localaws.SeedAssumedRoles, as every
+	// local world) are created with the rest: the member execution role and
+	// the organization reader.
 	for _, want := range []string{"-> ", "hub", "member team-a", "created role team-a-ci", "created secret ecr-pullthroughcache/docker-hub",
+		"created role ecr-warden-execution in ", "created role ecr-warden-org-read in ",
 		"build/emulator/declaration.json", "export AWS_ENDPOINT_URL=http://127.0.0.1:" + fmt.Sprint(port), "export AWS_SESSION_TOKEN="} {
 		if !strings.Contains(banner, want) {
 			t.Fatalf("the seeded emulator's banner lacks %q:\n%s", want, banner)

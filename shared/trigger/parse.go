@@ -351,8 +351,25 @@ func hasKey(n node, key string) bool {
 	return ok
 }
 
-// read reads the target of the event's source.
+// read reads the target of the event's source. The route table says which
+// events ecr-warden reacts to (source, detail-type, event name): an event
+// no route carries is unknown before any of its fields is read, so the
+// parser cannot accept an event the CDK app never routes. The switches
+// below only say how each routed event names its target.
 func (c *cloudTrail) read() {
+	if _, _, ok := RouteOf(c.t.Trigger); !ok {
+		for _, dt := range []string{DetailTypeAPICall, DetailTypeServiceEvent} {
+			other := c.t.Trigger
+			other.DetailType = dt
+			if _, _, ok := RouteOf(other); ok {
+				c.ps.add(&Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("eventName %s from %s is one ecr-warden reacts to as an %q, not as an %q",
+					quote(c.t.Trigger.EventName), c.t.Trigger.Source, dt, c.t.Trigger.DetailType)})
+				return
+			}
+		}
+		c.unknown()
+		return
+	}
 	switch c.t.Trigger.Source {
 	case SourceECR:
 		c.ecr()
@@ -600,10 +617,6 @@ func (c *cloudTrail) repository(public bool, nodes ...node) string {
 // iam reads an IAM event about one role: the events the route table
 // carries (the PTC role's drift, a declared role created), and no other.
 func (c *cloudTrail) iam() {
-	if _, kind, ok := RouteOf(c.t.Trigger); !ok || kind != KindRole {
-		c.unknown()
-		return
-	}
 	req := c.detail.get("requestParameters")
 	if c.ps.add(req.requireObject()) {
 		return

@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,5 +94,58 @@ func TestExecutionRoleCreationIsRouted(t *testing.T) {
 		if got, want := slices.Contains(r.Roles, RoleExecution), r.ID == "IamRoleCreated"; got != want {
 			t.Errorf("route %s watches the execution role: %v, want %v", r.ID, got, want)
 		}
+	}
+}
+
+// TestParseReadsOnlyRoutedEvents: the parser accepts an event only when a
+// route carries it (source, detail-type and event name), so an event name
+// it knows how to read but under a detail-type no rule routes (a service
+// event of a route that carries API calls only) is unknown, as it would be
+// to the CDK app's patterns. Every sample that parses is tried under the
+// other CloudTrail detail-type.
+func TestParseReadsOnlyRoutedEvents(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := map[string]string{DetailTypeAPICall: DetailTypeServiceEvent, DetailTypeServiceEvent: DetailTypeAPICall}
+	tried := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg, err := Parse(b)
+		if err != nil || other[tg.Trigger.DetailType] == "" {
+			continue
+		}
+		swapped := tg.Trigger
+		swapped.DetailType = other[tg.Trigger.DetailType]
+		if _, _, ok := RouteOf(swapped); ok {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev["detail-type"] = swapped.DetailType
+		// The detail's eventType agrees with the new detail-type (one
+		// that contradicts it is refused before any route is asked).
+		if d, ok := ev["detail"].(map[string]any); ok {
+			d["eventType"] = map[string]string{DetailTypeAPICall: "AwsApiCall", DetailTypeServiceEvent: "AwsServiceEvent"}[swapped.DetailType]
+		}
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tried++
+		_, err = Parse(raw)
+		if r, ok := AsRejection(err); !ok || r.Reason != ReasonUnknownEvent {
+			t.Errorf("%s as a %q: Parse = %v, want rejected as %s (no route carries %s %s as that detail-type)",
+				filepath.Base(f), swapped.DetailType, err, ReasonUnknownEvent, swapped.Source, swapped.EventName)
+		}
+	}
+	if tried == 0 {
+		t.Fatal("no sample event has a detail-type its route does not carry; the test checks nothing")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -74,16 +75,10 @@ var FunctionAccess = map[string]Access{
 }
 
 // Organizations read actions the reader role allows (and the functions, when the hub is the
-// management account): exactly inventory.Org's orgAPI. The OU tree walk uses ListRoots and the
-// *ForParent calls; one account's OU path uses DescribeAccount and ListParents.
-var OrganizationReadActions = []string{
-	"organizations:DescribeAccount",
-	"organizations:DescribeOrganization",
-	"organizations:ListAccountsForParent",
-	"organizations:ListOrganizationalUnitsForParent",
-	"organizations:ListParents",
-	"organizations:ListRoots",
-}
+// management account): exactly inventory.Org's calls (inventory.OrganizationReadActions, which
+// its tests check against the calls). The OU tree walk uses ListRoots and the *ForParent calls;
+// one account's OU path uses DescribeAccount and ListParents.
+var OrganizationReadActions = inventory.OrganizationReadActions
 
 // Switches derives, from the declaration, the calls the engine makes only for some declarations.
 // Each mirrors the condition in shared/reconcile that guards the call.

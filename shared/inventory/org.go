@@ -27,6 +27,21 @@ type orgAPI interface {
 
 var _ orgAPI = (*organizations.Client)(nil)
 
+// OrganizationReadActions are the IAM actions of orgAPI's calls, sorted: what
+// the organization reader role (and the functions, when the hub is the
+// management account) must allow, and all it allows. The CDK app renders the
+// reader's statements and checks them against this list; TestOrgAPIIsTheReadActions
+// checks it against orgAPI, so a call added to the readers is a permission
+// the stacks grant.
+var OrganizationReadActions = []string{
+	"organizations:DescribeAccount",
+	"organizations:DescribeOrganization",
+	"organizations:ListAccountsForParent",
+	"organizations:ListOrganizationalUnitsForParent",
+	"organizations:ListParents",
+	"organizations:ListRoots",
+}
+
 // NotInOrganization is the Status of an account that Organizations does not
 // know (it left, was removed, or never joined). It is a normal answer for an
 // AccountDepartedOrganization event, not an error.

@@ -18,14 +18,10 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
-// selfRoleNames lists the hub functions' own role names (a comma list; CDK
-// generates those names, so the stack passes them in).
-const selfRoleNames = "WARDEN_SELF_ROLE_NAMES"
-
 // spec names the function and every WARDEN_ variable it reads.
 var spec = function.Spec{
 	Name: trigger.FnDrift,
-	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, selfRoleNames, function.WorkQueueURL},
+	Env:  []string{function.DeclarationFile, function.AuditTable, function.LeaseTable, function.OrgRoleARN, function.SelfRoleNames, function.WorkQueueURL},
 }
 
 func main() {
@@ -37,7 +33,7 @@ func main() {
 func handlerFor(e *function.Env) *handler {
 	engine := *e.Engine
 	engine.Self = trigger.SelfWriters{Partition: e.Decl.Hub.Partition, HubAccount: e.Decl.Hub.AccountID,
-		HubRoles: hubRoles(e.Spec.Var(selfRoleNames)), MemberRole: e.Decl.MemberRoleName}
+		HubRoles: hubRoles(e.Spec.Var(function.SelfRoleNames)), MemberRole: e.Decl.MemberRoleName}
 	return &handler{decl: e.Decl, engine: &engine, trail: e.Trail, log: e.Log, region: e.AWS.Region}
 }
 

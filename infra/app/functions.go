@@ -11,18 +11,21 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/function"
 )
 
-// Environment variable names of the function runtime contract (contract.md).
+// Environment variable names of the function runtime contract (contract.md): shared/function's,
+// which the functions read, so the stack sets the names they read.
 const (
-	EnvDeclarationFile = "WARDEN_DECLARATION_FILE"
-	EnvAuditTable      = "WARDEN_AUDIT_TABLE"
-	EnvLeaseTable      = "WARDEN_LEASE_TABLE"
-	EnvWorkQueueURL    = "WARDEN_WORK_QUEUE_URL"
-	EnvOrgRoleARN      = "WARDEN_ORG_ROLE_ARN"
+	EnvDeclarationFile = function.DeclarationFile
+	EnvAuditTable      = function.AuditTable
+	EnvLeaseTable      = function.LeaseTable
+	EnvWorkQueueURL    = function.WorkQueueURL
+	EnvOrgRoleARN      = function.OrgRoleARN
 	// EnvSelfRoleNames is the drift function's list of ecr-warden's own role names (comma
 	// separated): writes made in their sessions are ecr-warden's and must not be re-converged.
-	EnvSelfRoleNames = "WARDEN_SELF_ROLE_NAMES"
+	EnvSelfRoleNames = function.SelfRoleNames
 	// DeclarationInTaskRoot is where the asset's declaration.json lands in the Lambda sandbox.
 	DeclarationInTaskRoot = "/var/task/declaration.json"
 )

@@ -344,10 +344,10 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 			Sid:     jsii.String("PullThroughCacheServiceLinkedRole"),
 			Effect:  awsiam.Effect_ALLOW,
 			Actions: jsii.Strings("iam:CreateServiceLinkedRole"),
-			Resources: jsii.Strings(fmt.Sprintf("arn:%s:iam::%s:role/aws-service-role/pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache",
-				part, account)),
+			Resources: jsii.Strings(fmt.Sprintf("arn:%s:iam::%s:role/aws-service-role/%s/AWSServiceRoleForECRPullThroughCache",
+				part, account, desired.PTCServicePrincipal)),
 			Conditions: &map[string]interface{}{
-				"StringEquals": map[string]interface{}{"iam:AWSServiceName": "pullthroughcache.ecr.amazonaws.com"},
+				"StringEquals": map[string]interface{}{"iam:AWSServiceName": desired.PTCServicePrincipal},
 			},
 		})
 		out = append(out, slr)

@@ -55,6 +55,10 @@ const (
 	// a queue (reconcile.Engine.Queue): the backfill fans out through it and
 	// the account function hands a moved account's repositories to it.
 	WorkQueueURL = "WARDEN_WORK_QUEUE_URL"
+	// SelfRoleNames is the drift function's list of the hub functions' own
+	// role names (comma separated; the stack computes them): writes made in
+	// their sessions are ecr-warden's and are not re-converged.
+	SelfRoleNames = "WARDEN_SELF_ROLE_NAMES"
 )
 
 // required are the variables every function reads.

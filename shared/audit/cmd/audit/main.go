@@ -32,6 +32,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 )
 
 func main() {
@@ -191,7 +192,7 @@ func cutNote(q query) string {
 
 func parse(args []string, stderr io.Writer) (query, error) {
 	var q query
-	defTable := os.Getenv("WARDEN_AUDIT_TABLE")
+	defTable := os.Getenv(function.AuditTable)
 	if defTable == "" {
 		defTable = audit.DefaultTable
 	}
@@ -199,10 +200,10 @@ func parse(args []string, stderr io.Writer) (query, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&q.resource, "resource", "", "repository/registry/role ARN, or a bare repository name")
 	fs.StringVar(&q.account, "account", "", "only records about this account's documents (12 digits; alone, the last 24h)")
-	fs.StringVar(&q.table, "table", defTable, "audit table (default from WARDEN_AUDIT_TABLE)")
+	fs.StringVar(&q.table, "table", defTable, "audit table (default from "+function.AuditTable+")")
 	region := fs.String("region", "", "AWS region of the table (default from AWS_REGION / the AWS config)")
 	regions := fs.String("regions", "", "comma-separated regions to read and merge (each hub region has its own table), or \"hub\" for every hub region of -declaration")
-	declaration := fs.String("declaration", os.Getenv("WARDEN_DECLARATION_FILE"), "declaration whose hub regions -regions hub means")
+	declaration := fs.String("declaration", os.Getenv(function.DeclarationFile), "declaration whose hub regions -regions hub means")
 	fs.IntVar(&q.limit, "limit", 100, "with -resource: at most this many of the latest records per region (0 = all)")
 	since := fs.Duration("since", 0, "records of the last DURATION (e.g. 24h)")
 	from := fs.String("from", "", "records from this time (RFC 3339, e.g. 2026-12-01T00:00:00Z)")
@@ -259,7 +260,7 @@ func parse(args []string, stderr io.Writer) (query, error) {
 	if *regions != "" {
 		if strings.TrimSpace(*regions) == "hub" {
 			if *declaration == "" {
-				return q, usageError{"-regions hub needs -declaration <file> (or WARDEN_DECLARATION_FILE)"}
+				return q, usageError{"-regions hub needs -declaration <file> (or " + function.DeclarationFile + ")"}
 			}
 			d, err := wconfig.Load(*declaration)
 			if err != nil {

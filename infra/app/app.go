@@ -5,6 +5,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-warden/ecr-warden/shared/install"
 )
 
 // Stack ids. Deploy order: Management stack(s), then the Hub stacks (the hub's deploy-time backfill
@@ -12,9 +14,9 @@ import (
 // StackSet update removes the execution role from members the declaration no longer configures,
 // and the primary hub's deploy-time backfill must have queued their retire units first (see Build).
 const (
-	ManagementStackID = "EcrWarden-Management"
-	MembersStackID    = "EcrWarden-Members"
-	HubStackIDPrefix  = "EcrWarden-Hub-"
+	ManagementStackID = install.ManagementStackID
+	MembersStackID    = install.MembersStackID
+	HubStackIDPrefix  = install.HubStackIDPrefix
 )
 
 // Result is what Build created, for tests and for main.

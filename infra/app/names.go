@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/ecr-warden/ecr-warden/shared/install"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -42,9 +43,9 @@ func (n Names) Validate() error {
 // Base starts every physical name: "ecr-warden", or "<prefix>-ecr-warden".
 func (n Names) Base() string {
 	if n.Prefix == "" {
-		return "ecr-warden"
+		return install.Base
 	}
-	return n.Prefix + "-ecr-warden"
+	return n.Prefix + "-" + install.Base
 }
 
 // Resource is the physical name <base>-<what> (tables, queues, rules, alarms).
@@ -62,7 +63,7 @@ func (n Names) StackID(id string) string {
 func (n Names) Bus() string { return n.Base() }
 
 // OrgReaderRole is the read-only role in the management account the hub functions assume.
-func (n Names) OrgReaderRole() string { return n.Resource("organization-reader") }
+func (n Names) OrgReaderRole() string { return n.Resource(install.OrgReaderRole) }
 
 // StackSet is the service-managed StackSet that puts the execution role into members.
 func (n Names) StackSet() string { return n.Resource("members") }

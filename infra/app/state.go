@@ -11,6 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/install"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 )
 
@@ -41,7 +42,7 @@ func NewState(scope constructs.Construct, id string, d *Declaration, region stri
 	}
 	pitr := &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)}
 	auditTable := awsdynamodb.NewTable(c, jsii.String("Audit"), &awsdynamodb.TableProps{
-		TableName:                        jsii.String(n.Resource("audit")),
+		TableName:                        jsii.String(n.Resource(install.AuditTable)),
 		PartitionKey:                     str(audit.AttrPK),
 		SortKey:                          str(audit.AttrSK),
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,

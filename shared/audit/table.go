@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/install"
 )
 
 // tableAPI is what CreateTable needs: create, wait until active, enable TTL.
@@ -90,11 +92,11 @@ func waitActive(ctx context.Context, db tableAPI, name string) error {
 // with a name prefix, a region or WARDEN_AUDIT_TABLE that is not the
 // installation's.
 func MissingTableHint(table string) string {
-	return fmt.Sprintf("no audit table %s in this account and region: each hub region's stack (EcrWarden-Hub-<region>) creates "+
-		"ecr-warden-audit there, <namePrefix>-ecr-warden-audit with a name prefix; a function reads its name from "+
+	return fmt.Sprintf("no audit table %s in this account and region: each hub region's stack (%s<region>) creates "+
+		"%s there, <namePrefix>-%s with a name prefix; a function reads its name from "+
 		"WARDEN_AUDIT_TABLE, which the stack sets; make audit reads WARDEN_AUDIT_TABLE (or -table) in AWS_REGION (or "+
 		"-region, or -regions hub for every hub region); after make destroy, the retained table is imported "+
-		"(README \"Uninstall / reinstall\")", table)
+		"(README \"Uninstall / reinstall\")", table, install.HubStackIDPrefix, DefaultTable, DefaultTable)
 }
 
 // inTable adds MissingTableHint to err when it is DynamoDB's

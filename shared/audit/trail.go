@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/install"
 )
 
 // dynamoAPI is the part of DynamoDB the trail uses: put a record, update its
@@ -25,9 +27,9 @@ type dynamoAPI interface {
 var _ dynamoAPI = (*dynamodb.Client)(nil)
 
 // DefaultTable is the audit table's name in an installation without a name
-// prefix (infra/app: Names.Resource("audit")): what make audit reads unless
-// told otherwise, and the table the local runs create.
-const DefaultTable = "ecr-warden-audit"
+// prefix (infra/app: Names.Resource(install.AuditTable)): what make audit
+// reads unless told otherwise, and the table the local runs create.
+const DefaultTable = install.Base + "-" + install.AuditTable
 
 // DefaultShortRetention is how long noop and rejected records live: they
 // prove the warden looked, and are numerous, so they expire via DynamoDB TTL.

@@ -34,6 +34,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/install"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
@@ -189,7 +190,7 @@ func trail(ctx context.Context, cfg aws.Config) Result {
 }
 
 func stackSets(ctx context.Context, cfg aws.Config) Result {
-	r := Result{Check: CheckStackSets, Fix: "aws cloudformation activate-organizations-access (or enable trusted access for StackSets in the Organizations console); without it the EcrWarden-Members StackSet cannot be created and no member gets the execution role"}
+	r := Result{Check: CheckStackSets, Fix: "aws cloudformation activate-organizations-access (or enable trusted access for StackSets in the Organizations console); without it the " + install.MembersStackID + " StackSet cannot be created and no member gets the execution role"}
 	out, err := organizations.NewFromConfig(cfg).ListAWSServiceAccessForOrganization(ctx, &organizations.ListAWSServiceAccessForOrganizationInput{})
 	if err != nil {
 		r.Detail = "cannot list trusted services: " + err.Error()
@@ -305,7 +306,7 @@ func controlTowerHome(ctx context.Context, o Options) Result {
 // since only the hub's function roles may assume it.
 func memberRole(ctx context.Context, o Options, members []string) Result {
 	name := o.Decl.MemberRoleName
-	r := Result{Check: CheckMemberRole, Fix: fmt.Sprintf("deploy EcrWarden-Members (the StackSet creates role %s in every selected OU) and check its stack instances for failures", name)}
+	r := Result{Check: CheckMemberRole, Fix: fmt.Sprintf("deploy %s (the StackSet creates role %s in every selected OU) and check its stack instances for failures", install.MembersStackID, name)}
 	var bad []string
 	for _, m := range members {
 		cfg, err := o.Account(ctx, m, o.Decl.Hub.Regions[0])

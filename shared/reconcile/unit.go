@@ -11,6 +11,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
+	"github.com/ecr-warden/ecr-warden/shared/install"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -236,8 +237,8 @@ func (e *Engine) unassumable(account string, err error) error {
 	if err == nil || account == e.Decl.Hub.AccountID || !awsapi.AssumeRoleDenied(err) {
 		return err
 	}
-	return fmt.Errorf("%w; the execution role %s cannot be assumed in account %s: it does not exist there, or its trust does not admit this function's role. The member StackSet (EcrWarden-Members, after the name prefix of an install that has one) creates it in the OUs the declaration selects: look at the account's stack instance for a failure (a role of that name made by hand, an SCP denying iam:CreateRole) or an account outside its targets; make doctor lists every configured member without it. For make plan before the install, pass a MEMBER_ROLE that exists in every member",
-		err, e.Decl.MemberRoleName, account)
+	return fmt.Errorf("%w; the execution role %s cannot be assumed in account %s: it does not exist there, or its trust does not admit this function's role. The member StackSet (%s, after the name prefix of an install that has one) creates it in the OUs the declaration selects: look at the account's stack instance for a failure (a role of that name made by hand, an SCP denying iam:CreateRole) or an account outside its targets; make doctor lists every configured member without it. For make plan before the install, pass a MEMBER_ROLE that exists in every member",
+		err, e.Decl.MemberRoleName, account, install.MembersStackID)
 }
 
 // freshen replaces a stale unit's Accounts with the organization as it is

@@ -214,7 +214,7 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	if s, ok := scopeSwitchStatement(sw.SwitchScope && a.WriteHubRegistry); ok {
 		out = append(out, s)
 	}
-	if slices.Contains(r.hubRegions, "us-east-1") { // the ECR Public API exists only there
+	if slices.Contains(r.hubRegions, policy.ECRPublicRegion) { // the ECR Public API exists only there
 		add(a.ReadPublic || a.ListPublic, "ReadHubPublicRepositories", slices.Concat(
 			when(a.ListPublic, "ecr-public:DescribeRepositories"),
 			when(a.ReadPublic, "ecr-public:GetRepositoryPolicy")), publicRepos)

@@ -135,8 +135,8 @@ func (d *Declaration) Validate() error {
 	for i := range d.PublicRepositories {
 		v.publicGrant(idx("publicRepositories", i), &d.PublicRepositories[i])
 	}
-	if len(d.PublicRepositories) > 0 && d.Hub.Partition == policy.PartitionAWS && len(d.Hub.Regions) > 0 && !slices.Contains(d.Hub.Regions, "us-east-1") { // no regions at all is reported as such
-		v.add("publicRepositories", "ECR Public's API and its CreateRepository events exist only in us-east-1, which hub.regions does not list; add us-east-1 to hub.regions or remove publicRepositories (else no public repository policy is ever written)")
+	if len(d.PublicRepositories) > 0 && d.Hub.Partition == policy.PartitionAWS && len(d.Hub.Regions) > 0 && !slices.Contains(d.Hub.Regions, policy.ECRPublicRegion) { // no regions at all is reported as such
+		v.add("publicRepositories", "ECR Public's API and its CreateRepository events exist only in %[1]s, which hub.regions does not list; add %[1]s to hub.regions or remove publicRepositories (else no public repository policy is ever written)", policy.ECRPublicRegion)
 	}
 	v.sweep()
 	return v.err()

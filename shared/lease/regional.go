@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // Regional takes each lease in the lease table of the region its document
@@ -33,7 +35,7 @@ func NewRegional(home string, byRegion map[string]*Leaser) (*Regional, error) {
 
 // publicRegion is where ECR Public's repositories live (its API exists only
 // there), whatever their ARN says (it has no region).
-const publicRegion = "us-east-1"
+const publicRegion = policy.ECRPublicRegion
 
 // RegionOf is the region of the document a key leases: registry/<account>/<region>,
 // repository/<ECR repository ARN>, public#<ECR Public repository ARN>

@@ -13,6 +13,13 @@ const (
 	PartitionGovCloud = "aws-us-gov"
 )
 
+// ECRPublicRegion is the one region of the ECR Public API: its repositories,
+// their policies and its CreateRepository events live there only, whatever
+// a public repository's ARN says (it has no region). The one name of it:
+// the parser, the leases, the engine, the declaration's checks and the CDK
+// app read it from here.
+const ECRPublicRegion = "us-east-1"
+
 // RegionPartition is the partition, of those ecr-warden supports, that a
 // region belongs to (cn-* China, us-gov-* GovCloud, any other aws).
 func RegionPartition(region string) string {

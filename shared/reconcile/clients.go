@@ -140,7 +140,7 @@ func (c *clientCache) IAM(account string) iamAPI {
 
 // Public returns an ECR Public client; its API exists only in us-east-1.
 func (c *clientCache) Public(account string) publicAPI {
-	return cached(c, c.pub, account, func() *ecrpublic.Client { return ecrpublic.NewFromConfig(c.cfg(account, "us-east-1")) })
+	return cached(c, c.pub, account, func() *ecrpublic.Client { return ecrpublic.NewFromConfig(c.cfg(account, publicRegion)) })
 }
 
 // Tagging returns the account's Resource Groups Tagging API client for region.

@@ -20,7 +20,7 @@ import (
 // only.
 
 // publicRegion is the one region of the ECR Public API.
-const publicRegion = "us-east-1"
+const publicRegion = policy.ECRPublicRegion
 
 // PublicRepository converges one ECR Public repository's policy. accounts
 // holds the repository's account as the organization describes it when it is

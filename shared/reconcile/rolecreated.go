@@ -312,9 +312,9 @@ func (e *Engine) documentsNaming(state *desired.State, accounts []desired.Accoun
 		}
 	}
 	for _, g := range d.PublicRepositories {
-		if i := slices.IndexFunc(g.Principals.Roles, names); i >= 0 && slices.Contains(d.Hub.Regions, "us-east-1") {
+		if i := slices.IndexFunc(g.Principals.Roles, names); i >= 0 && slices.Contains(d.Hub.Regions, publicRegion) {
 			addPrincipal(g.Principals.Roles[i])
-			unit(d.Hub.AccountID, "us-east-1") // ECR Public lives there; the hub's unit converges it
+			unit(d.Hub.AccountID, publicRegion) // ECR Public lives there; the hub's unit converges it
 		}
 	}
 	// A registry converged as a unit needs no separate registry-policy run.

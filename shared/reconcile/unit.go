@@ -212,7 +212,7 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 		return rep, uerr
 	}
 
-	if w.Account == e.Decl.Hub.AccountID && w.Region == "us-east-1" && len(e.Decl.PublicRepositories) > 0 {
+	if w.Account == e.Decl.Hub.AccountID && w.Region == publicRegion && len(e.Decl.PublicRepositories) > 0 {
 		r, err = x.publicRepositories(ctx, cause, w)
 		rep.Add(r)
 		errs = append(errs, err)

@@ -25,7 +25,7 @@ const (
 	SourceControlTower  = "aws.controltower"
 	SourceIAM           = "aws.iam"
 	SourceEventBridge   = "aws.events"
-	publicRegion        = "us-east-1"
+	publicRegion        = policy.ECRPublicRegion
 )
 
 // eventTypes maps a CloudTrail detail-type to the detail.eventType of the

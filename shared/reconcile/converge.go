@@ -113,7 +113,7 @@ func (e *Engine) unmanagedReason(state *desired.State, a desired.Account) string
 // PTC rules, PTC role) from the full desired state of its account.
 func (e *Engine) registryDocument(ctx context.Context, cause Cause, t trigger.Target, out Outcome) (Outcome, error) {
 	if ptc := e.Decl.PullThroughCache; t.Kind == trigger.KindRole && (ptc == nil || t.RoleName != ptc.Role.Name) {
-		if t.Trigger.EventName == "CreateRole" {
+		if t.Trigger.EventName == trigger.RoleCreatedEvent {
 			// A role the declaration names as a principal was created:
 			// the documents it was left out of take it back; or the
 			// execution role was: its member can be converged now

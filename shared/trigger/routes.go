@@ -122,6 +122,11 @@ var (
 		{"DeleteRolePermissionsBoundary", KindRole}, {"PutRolePermissionsBoundary", KindRole}}
 )
 
+// RoleCreatedEvent is the IamRoleCreated route's event: a role the
+// declaration names, or the execution role, was created. The engine tells it
+// from the PTC role's drift events by this name (reconcile.registryDocument).
+const RoleCreatedEvent = "CreateRole"
+
 // RegistryPolicyScopeSetting is the ECR account setting whose change
 // (PutAccountSetting, e.g. a registry switched back to V1) re-converges the
 // registry policy: policy's, the one name of it.
@@ -153,7 +158,7 @@ var Routes = []Route{
 	{ID: "IamRoleDrift", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: []RoleFilter{RolePTC},
 		Events: roleDriftEvents},
 	{ID: "IamRoleCreated", Source: SourceIAM, DetailTypes: apiCall, Function: FnDrift, Origin: FromRegistries, USEast1Only: true, Global: true, Roles: []RoleFilter{RoleDeclared, RoleExecution},
-		Events: []Event{{"CreateRole", KindRole}}},
+		Events: []Event{{RoleCreatedEvent, KindRole}}},
 }
 
 // RouteOf returns the route an event's metadata matches (source,

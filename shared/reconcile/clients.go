@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,6 +87,29 @@ var (
 	_ taggingAPI      = (*tagging.Client)(nil)
 	_ secretDescriber = (*secretsmanager.Client)(nil)
 )
+
+// EngineCalls are the IAM actions of every call the engine's clients can
+// make (ecrAPI, iamAPI, publicAPI, taggingAPI, secretDescriber), sorted:
+// what the roles it acts through may need. The CDK app's tests check the
+// member execution role against them (TestMemberRoleGrantsEveryEngineCall),
+// so a call added to a client interface is a permission the stacks grant, or
+// a test failure.
+func EngineCalls() []string {
+	var out []string
+	for prefix, api := range map[string]reflect.Type{
+		"ecr":            reflect.TypeFor[ecrAPI](),
+		"iam":            reflect.TypeFor[iamAPI](),
+		"ecr-public":     reflect.TypeFor[publicAPI](),
+		"tag":            reflect.TypeFor[taggingAPI](),
+		"secretsmanager": reflect.TypeFor[secretDescriber](),
+	} {
+		for i := range api.NumMethod() {
+			out = append(out, prefix+":"+api.Method(i).Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // ConfigSource is what awsapi.Members offers: a configuration per account.
 type ConfigSource interface {

@@ -432,9 +432,15 @@ func TestPermanentErrorsRecordedNotRetried(t *testing.T) {
 			if !strings.Contains(recs[0].Error, tc.code) {
 				t.Errorf("audit error %q does not name %s", recs[0].Error, tc.code)
 			}
-			// STS's refusal names the role it refused, in the member.
+			// STS's refusal names the role it refused, in the member, and the
+			// record says what to do about it (the member StackSet, make doctor),
+			// as an account event's and a backfill unit's do.
 			if role := "role/" + memberRole; tc.member && !strings.Contains(recs[0].Error, "sts:AssumeRole on resource: arn:aws:iam::"+w.member+":"+role) {
 				t.Errorf("audit error %q does not name the refused AssumeRole into %s in %s", recs[0].Error, role, w.member)
+			}
+			if unassumable := "the execution role " + memberRole + " cannot be assumed in account " + w.member; tc.member &&
+				(!strings.Contains(recs[0].Error, unassumable) || !strings.Contains(recs[0].Error, "EcrWarden-Members") || !strings.Contains(recs[0].Error, "make doctor")) {
+				t.Errorf("audit error %q: want %q, the member StackSet EcrWarden-Members and make doctor", recs[0].Error, unassumable)
 			}
 		})
 	}

@@ -46,11 +46,16 @@ func (e *Engine) Reconcile(ctx context.Context, t trigger.Target) (Outcome, erro
 	var err error
 	switch t.Kind {
 	case trigger.KindRepository, trigger.KindPublicRepository:
-		return e.repositoryEvent(ctx, cause, t, out)
+		// A member whose execution role STS refuses: AWS's answer, then
+		// what to do about the role (unassumable), as for an account
+		// event or a backfill unit.
+		out, err = e.repositoryEvent(ctx, cause, t, out)
+		return out, e.unassumable(t.AccountID, err)
 	case trigger.KindAccount, trigger.KindAccountMoved, trigger.KindAccountDeparted, trigger.KindOrganization:
 		out.Report, err = e.Account(ctx, t)
 	case trigger.KindRegistryPolicy, trigger.KindPTCRule, trigger.KindRole:
-		return e.registryDocument(ctx, cause, t, out)
+		out, err = e.registryDocument(ctx, cause, t, out)
+		return out, e.unassumable(t.AccountID, err)
 	default:
 		err = fmt.Errorf("a %s target is not converged by one event (a backfill fans out into units)", t.Kind)
 	}

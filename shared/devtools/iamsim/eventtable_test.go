@@ -91,7 +91,11 @@ func eventCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
 		present := e.path != ""
 		registry := desired.Incremental(d, func(s *desired.State) []policy.Statement { return s.RegistryStatements(hubID, region) },
 			ownedAsHeld(t, policy.ECRRegistryPolicy, before.RegistryStatements(hubID, region), d.SidPrefix), changed, present)
-		for _, r := range reposFor(d) {
+		repos := reposFor(d)
+		if d.HasFromHubRules() {
+			repos = append(repos, ptcRepos(d)[len(repos):]...)
+		}
+		for _, r := range repos {
 			dr := desired.Repository{Account: hubID, Region: region, Name: r.name, Tags: r.tags}
 			repository := desired.Incremental(d, func(s *desired.State) []policy.Statement { return s.RepositoryStatements(dr) },
 				ownedAsHeld(t, policy.ECRRepositoryPolicy, before.RepositoryStatements(dr), d.SidPrefix), changed, present)
@@ -110,7 +114,46 @@ func eventCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) {
 					rows = append(rows, row{decl: decl, caller: c, column: col.name, repo: r, want: granted(d, c, col.action, r)})
 				}
 			}
+			if !d.HasFromHubRules() || !underUpstream(d, r) {
+				continue
+			}
+			// A role named like the PTC role in every account, as the
+			// organization places it after the event: the upstream grant
+			// the event writes admits it only where the account is now a
+			// PTC member (not after it left, not after it moved out of the
+			// selected OUs).
+			for _, c := range e.after() {
+				if c.account == "" {
+					continue
+				}
+				arn := policy.RoleARN("aws", c.account, d.PullThroughCache.Role.Name)
+				ctx := eventContext(c, r)
+				ctx["aws:PrincipalArn"] = arn
+				for _, col := range columns {
+					// The upstream grant's actions, and push, which it never gives.
+					if col.name != "pull" && col.name != "push" && col.name != "BatchImportUpstreamImage" {
+						continue
+					}
+					cs = append(cs, Case{Principal: arn, Action: col.action, Resource: policy.RepositoryARN("aws", region, hubID, r.name),
+						ResourceAccount: hubID, Context: ctx, ResourcePolicy: rp, IdentityPolicy: identityOf(c)})
+					pc := c
+					pc.name = "role named like the PTC role in the " + c.name
+					rows = append(rows, row{decl: decl, caller: pc, column: col.name, repo: r, want: ptcNamedAfter(d, c, arn, col.action, r)})
+				}
+			}
 		}
 	}
 	return cs, rows
+}
+
+// ptcNamedAfter is the model for a role named like the PTC role of caller c
+// (placed in the organization as after an event): what a hub grant gives
+// it, and the upstream grant's actions on the upstream prefixes only while
+// its account is a PTC member in the organization.
+func ptcNamedAfter(d *config.Declaration, c caller, arn, action string, r repo) bool {
+	if grantedBy(d, c, arn, action, r, func(g config.Grant) bool { return g.Registries.Hub }) {
+		return true
+	}
+	return c.org == orgID && c.path != "" && ptcMemberAccount(d, c.account, c.path) &&
+		slices.Contains(desired.UpstreamActions, action) && underUpstream(d, r)
 }

@@ -88,8 +88,25 @@ func Install(ctx context.Context, root string) (*Simulator, error) {
 	return &Simulator{nodePath: filepath.Join(dir, "node_modules"), script: filepath.Join(src, "simulate.cjs")}, nil
 }
 
-// Simulate evaluates the cases, in order, in one node process.
+// batch is how many cases one node process evaluates: every case carries
+// its documents, and node cannot hold a string past about 512 MB.
+const batch = 20000
+
+// Simulate evaluates the cases, in order, in node processes of at most
+// batch cases each.
 func (s *Simulator) Simulate(ctx context.Context, cases []Case) ([]Result, error) {
+	out := make([]Result, 0, len(cases))
+	for start := 0; start < len(cases); start += batch {
+		res, err := s.simulate(ctx, cases[start:min(start+batch, len(cases))])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
+	}
+	return out, nil
+}
+
+func (s *Simulator) simulate(ctx context.Context, cases []Case) ([]Result, error) {
 	in, err := json.Marshal(cases)
 	if err != nil {
 		return nil, fmt.Errorf("iamsim: encoding cases: %w", err)

@@ -18,7 +18,7 @@ import (
 // under its permissions boundary) against the hub's documents.
 
 // members of the table: the member registries ecr-warden writes.
-var members = []struct{ id, path string }{{grantedA, ouA}, {otherB, ouB}}
+var members = []struct{ id, path string }{{grantedA, ouA}, {otherB, ouB}, {nested, ouNested}}
 
 // selectsMember reports whether a grant's registries include member m.
 func selectsMember(r config.Registries, m, path string) bool {
@@ -57,7 +57,11 @@ func memberRepos(d *config.Declaration, m, path string) []repo {
 	}
 	if d.PullThroughCache != nil {
 		for _, rule := range d.PullThroughCache.Rules {
+			// Under the prefix, and beside it: "hubx/library" is not under "hub/".
 			add(repo{name: rule.Prefix + "/library/x"})
+			if rule.Prefix != config.RootPrefix {
+				add(repo{name: rule.Prefix + "x/library"})
+			}
 		}
 	}
 	add(repo{name: "zz-unmatched/app"})
@@ -288,7 +292,8 @@ func ptcMemberAccount(d *config.Declaration, account, path string) bool {
 // management account and the table's members (PTC members or not, as the declaration says).
 var lookAlikes = []struct{ name, id, path string }{
 	{"management account", mgmtID, rootPath}, {"member of the granted OU", grantedA, ouA}, {"member of the other OU", otherB, ouB},
-	{"member of the OU whose id extends the granted OU's", sibling, ouPrefix}}
+	{"member of the OU whose id extends the granted OU's", sibling, ouPrefix},
+	{"member of the OU below the granted OU", nested, ouNested}}
 
 // lookAlikeAllowed is the model for a role named like the PTC role (with ecr:* in its identity
 // policy) in account: what a hub grant that reaches the account gives any of its roles, and the
@@ -318,20 +323,38 @@ func lookAlikeCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []ro
 	repos := ptcRepos(d)
 	var cs []Case
 	var rows []row
+	name := d.PullThroughCache.Role.Name
 	for _, la := range lookAlikes {
-		arn := policy.RoleARN("aws", la.id, d.PullThroughCache.Role.Name)
-		for _, r := range repos {
-			rp := resourcePolicy(t, st, r)
-			ctx := map[string]any{"aws:PrincipalOrgID": orgID, "aws:PrincipalOrgPaths": []string{la.path}, "aws:PrincipalAccount": la.id, "aws:PrincipalArn": arn}
-			for k, v := range r.tags {
-				ctx["aws:ResourceTag/"+k] = v
-				ctx["ecr:ResourceTag/"+k] = v
-			}
-			for _, col := range columns {
-				cs = append(cs, Case{Principal: arn, Action: col.action, Resource: policy.RepositoryARN("aws", region, hubID, r.name),
-					ResourceAccount: hubID, Context: ctx, ResourcePolicy: rp, IdentityPolicy: adminIdentity})
-				rows = append(rows, row{decl: decl, caller: caller{name: "role named like the PTC role in the " + la.name, account: la.id, org: orgID, path: la.path},
-					column: col.name, repo: r, want: lookAlikeAllowed(d, la.id, la.path, col.action, r)})
+		for _, kind := range []struct{ what, arn string }{
+			{"role named like the PTC role", policy.RoleARN("aws", la.id, name)},
+			// Named like it but not the role: under an IAM path (the grant's
+			// aws:PrincipalArn names role/<name> exactly), or a user.
+			{"role named like the PTC role under a path", "arn:aws:iam::" + la.id + ":role/team/" + name},
+			{"user named like the PTC role", "arn:aws:iam::" + la.id + ":user/" + name},
+		} {
+			arn := kind.arn
+			for _, r := range repos {
+				// The look-alikes that are not the role matter where only the
+				// upstream grant would let them in: its prefixes.
+				if arn != policy.RoleARN("aws", la.id, name) && !underUpstream(d, r) {
+					continue
+				}
+				rp := resourcePolicy(t, st, r)
+				ctx := map[string]any{"aws:PrincipalOrgID": orgID, "aws:PrincipalOrgPaths": []string{la.path}, "aws:PrincipalAccount": la.id, "aws:PrincipalArn": arn}
+				for k, v := range r.tags {
+					ctx["aws:ResourceTag/"+k] = v
+					ctx["ecr:ResourceTag/"+k] = v
+				}
+				for _, col := range columns {
+					cs = append(cs, Case{Principal: arn, Action: col.action, Resource: policy.RepositoryARN("aws", region, hubID, r.name),
+						ResourceAccount: hubID, Context: ctx, ResourcePolicy: rp, IdentityPolicy: adminIdentity})
+					want := grantedBy(d, caller{account: la.id, org: orgID, path: la.path}, arn, col.action, r, func(g config.Grant) bool { return g.Registries.Hub })
+					if arn == policy.RoleARN("aws", la.id, name) {
+						want = lookAlikeAllowed(d, la.id, la.path, col.action, r)
+					}
+					rows = append(rows, row{decl: decl, caller: caller{name: kind.what + " in the " + la.name, account: la.id, org: orgID, path: la.path},
+						column: col.name, repo: r, want: want})
+				}
 			}
 		}
 	}
@@ -350,13 +373,28 @@ func memberCases(t testing.TB, d *config.Declaration, decl int) ([]Case, []row) 
 	return cs, rows
 }
 
+// underUpstream reports whether hub repository r is under a fromHub rule's
+// upstream prefix (a rule without one, or ROOT, covers every repository).
+func underUpstream(d *config.Declaration, r repo) bool {
+	for _, rule := range d.PullThroughCache.Rules {
+		p := rule.UpstreamRepositoryPrefix
+		if rule.FromHub && (p == "" || p == config.RootPrefix || strings.HasPrefix(r.name, p+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
 // ptcRepos are the hub repositories of d's table plus one under each fromHub rule's upstream
 // prefix, which the pull-through-cache role reads through the hub's upstream grant.
 func ptcRepos(d *config.Declaration) []repo {
 	repos := reposFor(d)
 	for _, rule := range d.PullThroughCache.Rules {
 		if rule.FromHub && rule.UpstreamRepositoryPrefix != "" && rule.UpstreamRepositoryPrefix != config.RootPrefix {
-			repos = append(repos, repo{name: rule.UpstreamRepositoryPrefix + "/library/x"})
+			// Under the upstream prefix, the prefix itself, and beside it
+			// ("sharedx/library" is not under "shared/").
+			p := rule.UpstreamRepositoryPrefix
+			repos = append(repos, repo{name: p + "/library/x"}, repo{name: p}, repo{name: p + "x/library"})
 		}
 	}
 	return repos

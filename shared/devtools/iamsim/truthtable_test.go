@@ -32,13 +32,17 @@ const (
 	// id (ou-ab12-11111111 and ou-ab12-111111112 are both valid ids): an OU
 	// path written without its trailing slash, or matched as a bare string
 	// prefix, would let it in.
-	sibling  = "666666666666"
+	sibling = "666666666666"
+	// nested sits in an OU below the granted OU: an OU selects the accounts
+	// of every OU under it too (the form "<ou path>*" in conditions).
+	nested   = "888888888888"
 	region   = "us-east-1"
 	rootPath = orgID + "/r-ab12/"
 	ouParent = rootPath + "ou-ab12-11111111/"
 	ouA      = ouParent + "ou-ab12-22222222/"
 	ouB      = rootPath + "ou-ab12-33333333/"
 	ouPrefix = rootPath + "ou-ab12-111111112/"
+	ouNested = ouA + "ou-ab12-44444444/"
 )
 
 // caller is one row group of the table: who calls, with the organization
@@ -54,6 +58,7 @@ var callers = []caller{
 	{"member of a granted OU", grantedA, orgID, ouA},
 	{"member of a non-granted OU", otherB, orgID, ouB},
 	{"member of an OU whose id extends the granted OU's", sibling, orgID, ouPrefix},
+	{"member of an OU below the granted OU", nested, orgID, ouNested},
 	{"management account", mgmtID, orgID, rootPath},
 	{"outside account", outsider, "o-zzzzzzzzzz", "o-zzzzzzzzzz/r-zz99/"},
 	{"anonymous", "", "", ""},
@@ -85,6 +90,7 @@ func organization() []desired.Account {
 		{ID: grantedA, Status: "ACTIVE", OUPath: ouA},
 		{ID: otherB, Status: "ACTIVE", OUPath: ouB},
 		{ID: sibling, Status: "ACTIVE", OUPath: ouPrefix},
+		{ID: nested, Status: "ACTIVE", OUPath: ouNested},
 	}
 }
 
@@ -286,20 +292,71 @@ func repoMatching(g config.Grant) repo {
 	return r
 }
 
+// nearMisses are repositories on the edge of the grant's name patterns,
+// with the grant's tags: a wildcard filled with a deeper path ("*" matches
+// "/" in IAM resource ARNs and in the declaration alike), the pattern's
+// literal part alone (the "shared" of "shared/*", which the pattern does
+// not match), that part extended by a character ("sharedx/app", which
+// neither does), an exact pattern extended below it and beside it; and the
+// grant's first match without its tags, or with a tag's value in another
+// case (tag values compare with case). The model decides each.
+func nearMisses(g config.Grant) []repo {
+	var names []string
+	if len(g.Repositories) > 0 {
+		p := g.Repositories[0]
+		names = append(names, strings.ReplaceAll(p, "*", "x/y"))
+		if i := strings.Index(p, "*"); i >= 0 {
+			lit := strings.TrimRight(p[:i], "/-._")
+			names = append(names, lit, lit+"x/app")
+		} else {
+			names = append(names, p+"/z", p+"z")
+		}
+	}
+	var out []repo
+	for _, n := range names {
+		if policy.ValidRepositoryName(n) {
+			out = append(out, repo{name: n, tags: g.RepositoryTags})
+		}
+	}
+	if len(g.RepositoryTags) > 0 {
+		m := repoMatching(g)
+		out = append(out, repo{name: m.name})
+		other := map[string]string{}
+		for k, v := range g.RepositoryTags {
+			other[k] = strings.ToUpper(v) + "X"
+		}
+		out = append(out, repo{name: m.name, tags: other})
+	}
+	return out
+}
+
 // reposFor returns a repository matching each hub grant (tags included) and
 // one matching none.
 func reposFor(d *config.Declaration) []repo {
+	return hubRepos(d, false)
+}
+
+// hubRepos is reposFor, with each grant's near misses when near is set
+// (the hub's own table: the other tables, which multiply the repositories by
+// events, look-alikes or forgeries, keep to one repository per grant).
+func hubRepos(d *config.Declaration, near bool) []repo {
 	var out []repo
 	seen := map[string]bool{}
+	add := func(r repo) {
+		if key := fmt.Sprint(r); !seen[key] {
+			seen[key] = true
+			out = append(out, r)
+		}
+	}
 	for _, g := range d.Grants {
 		if !g.Registries.Hub {
 			continue
 		}
-		r := repoMatching(g)
-		key := fmt.Sprint(r)
-		if !seen[key] {
-			seen[key] = true
-			out = append(out, r)
+		add(repoMatching(g))
+		if near {
+			for _, r := range nearMisses(g) {
+				add(r)
+			}
 		}
 	}
 	return append(out, repo{name: "zz-unmatched/app"})
@@ -377,7 +434,7 @@ func TestTruthTableExampleDeclaration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repos := reposFor(d)
+	repos := hubRepos(d, true)
 	cs, rows := cases(t, d, 0, repos)
 	hubRows := len(rows)
 	mc, mr := memberCases(t, d, 0)
@@ -424,8 +481,7 @@ func randomDeclaration(r *rand.Rand) []byte {
 				principals["organization"] = true
 			}
 			if r.IntN(2) == 0 {
-				ous := []string{ouA, ouParent, ouB}
-				principals["ous"] = []string{ous[r.IntN(len(ous))]}
+				principals["ous"] = []string{randomOU(r)}
 			}
 			if r.IntN(3) == 0 {
 				principals["accounts"] = []string{[]string{grantedA, otherB}[r.IntN(2)]}
@@ -464,20 +520,7 @@ func randomDeclaration(r *rand.Rand) []byte {
 		"grants": grants,
 	}
 	if r.IntN(2) == 0 {
-		role := map[string]any{"name": "ecr-warden-ptc"}
-		if r.IntN(3) == 0 {
-			role["sourceArnCondition"] = true
-		}
-		ptcMembers := map[string]any{"all": true}
-		if r.IntN(3) == 0 {
-			ptcMembers = map[string]any{"ous": []string{[]string{ouA, ouParent, ouB}[r.IntN(3)]}}
-		}
-		d["pullThroughCache"] = map[string]any{
-			"members":           ptcMembers,
-			"role":              role,
-			"rules":             []any{map[string]any{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}},
-			"upstreamGrantMode": []string{"enumerate", "condition"}[r.IntN(2)],
-		}
+		d["pullThroughCache"] = randomPTC(r)
 	}
 	b, _ := json.Marshal(d)
 	return b
@@ -515,7 +558,7 @@ func TestTruthTableRandomDeclarations(t *testing.T) {
 			}
 			continue
 		}
-		c, rw := cases(t, d, valid, reposFor(d))
+		c, rw := cases(t, d, valid, hubRepos(d, true))
 		mc, mr := memberCases(t, d, valid)
 		ec, er := eventCases(t, d, valid)
 		cs = slices.Concat(cs, c, mc, ec)
@@ -529,6 +572,80 @@ func TestTruthTableRandomDeclarations(t *testing.T) {
 		valid, invalid, len(rows), memberRows, eventRows, allows, outside)
 }
 
+// randomOU picks an OU path of the table's organization: the granted OU, its
+// parent, the other OU, the OU below the granted one, or the root (every
+// account, the hub and the management account included).
+func randomOU(r *rand.Rand) string {
+	ous := []string{ouA, ouParent, ouB, ouNested, rootPath}
+	return ous[r.IntN(len(ous))]
+}
+
+// randomPTC is a random pullThroughCache section: members all, by OU (the
+// root included, which holds the hub and the management account) or listed;
+// one to three rules caching from the hub under a named upstream prefix, a
+// nested one, the whole registry (no prefix, or ROOT), and sometimes a rule
+// from a public upstream; the trust's conditions in every combination; the
+// members' statement principals as the root or a named role, with or
+// without TagResource; either upstreamGrantMode.
+func randomPTC(r *rand.Rand) map[string]any {
+	role := map[string]any{"name": "ecr-warden-ptc"}
+	if r.IntN(3) == 0 {
+		role["sourceArnCondition"] = true
+	}
+	if r.IntN(4) == 0 {
+		role["sourceAccountCondition"] = false
+	}
+	var members map[string]any
+	switch r.IntN(4) {
+	case 0, 1:
+		members = map[string]any{"all": true}
+	case 2:
+		members = map[string]any{"ous": []string{randomOU(r)}}
+	default:
+		ids := []string{grantedA, otherB, sibling, nested}
+		members = map[string]any{"accounts": []string{ids[r.IntN(len(ids))]}}
+		if r.IntN(2) == 0 {
+			members["ous"] = []string{randomOU(r)}
+		}
+	}
+	upstreams := []map[string]any{
+		{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"},
+		{"prefix": "team", "fromHub": true, "upstreamRepositoryPrefix": "team-a/base"},
+		{"prefix": "all", "fromHub": true},
+		{"prefix": "whole", "fromHub": true, "upstreamRepositoryPrefix": "ROOT"},
+	}
+	var rules []any
+	for _, i := range r.Perm(len(upstreams))[:1+r.IntN(2)] {
+		// Mostly a named prefix: a rule over the whole hub lets every PTC
+		// member read everything, which leaves little to tell apart.
+		if i >= 2 && r.IntN(2) == 0 {
+			i = 0
+		}
+		if !slices.ContainsFunc(rules, func(x any) bool { return x.(map[string]any)["prefix"] == upstreams[i]["prefix"] }) {
+			rules = append(rules, upstreams[i])
+		}
+	}
+	if r.IntN(3) == 0 {
+		rules = append(rules, map[string]any{"prefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws"})
+	}
+	ptc := map[string]any{
+		"members":           members,
+		"role":              role,
+		"rules":             rules,
+		"upstreamGrantMode": []string{"enumerate", "condition"}[r.IntN(2)],
+	}
+	switch r.IntN(3) {
+	case 0:
+		ptc["statementPrincipals"] = map[string]any{"roleNames": []string{"app"}}
+	case 1:
+		ptc["statementPrincipals"] = map[string]any{"accountRoot": true, "roleNames": []string{"builder"}}
+	}
+	if r.IntN(3) == 0 {
+		ptc["tagResource"] = true
+	}
+	return ptc
+}
+
 // randomRegistries picks where a random grant's documents live: mostly the
 // hub, sometimes (also) members, all or by OU or account.
 func randomRegistries(r *rand.Rand) map[string]any {
@@ -537,9 +654,9 @@ func randomRegistries(r *rand.Rand) map[string]any {
 	case 0:
 		reg["allMembers"] = true
 	case 1:
-		reg["ous"] = []string{[]string{ouA, ouParent, ouB}[r.IntN(3)]}
+		reg["ous"] = []string{randomOU(r)}
 	case 2:
-		reg["accounts"] = []string{[]string{grantedA, otherB}[r.IntN(2)]}
+		reg["accounts"] = []string{[]string{grantedA, otherB, nested}[r.IntN(3)]}
 	default:
 		reg["hub"] = true
 	}

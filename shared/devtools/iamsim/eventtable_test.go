@@ -31,6 +31,7 @@ var accountEvents = []accountEvent{
 	{"member of the granted OU moves to the other OU", grantedA, ouB},
 	{"member of the other OU moves into the granted OU", otherB, ouA},
 	{"member of the OU whose id extends the granted OU's moves into the granted parent OU", sibling, ouParent},
+	{"member of the OU below the granted OU moves to the root", nested, rootPath},
 }
 
 // after returns the callers as the organization places them after e.

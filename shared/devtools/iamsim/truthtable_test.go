@@ -472,7 +472,7 @@ func randomDeclaration(r *rand.Rand) []byte {
 		}
 		return out
 	}
-	accessOf := []string{"pull", "push", "scan", "admin", "ptc"}
+	accessOf := []string{"pull", "push", "scan", "admin", "ptc", "wild"}
 	var grants []map[string]any
 	for i := range 1 + r.IntN(4) {
 		principals := map[string]any{}
@@ -516,6 +516,8 @@ func randomDeclaration(r *rand.Rand) []byte {
 			"scan":  []string{"ecr:DescribeImages", "ecr:ListImages"},
 			"admin": []string{"ecr:SetRepositoryPolicy", "ecr:DeleteRepository", "ecr:BatchGetImage"},
 			"ptc":   []string{"ecr:BatchImportUpstreamImage", "ecr:CreateRepository"},
+			// Wildcards in a set: IAM matches them without case, as the model does.
+			"wild": []string{"ecr:BatchGet*", "ecr:Get*", "ecr:*Layer*"},
 		},
 		"grants": grants,
 	}

@@ -11,10 +11,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -93,15 +95,31 @@ func Install(ctx context.Context, root string) (*Simulator, error) {
 const batch = 20000
 
 // Simulate evaluates the cases, in order, in node processes of at most
-// batch cases each.
+// batch cases each, as many at once as the machine has cores: make test runs
+// one package at a time, and the table's hundreds of thousands of rows
+// would otherwise leave every core but one idle.
 func (s *Simulator) Simulate(ctx context.Context, cases []Case) ([]Result, error) {
+	n := (len(cases) + batch - 1) / batch
+	parts := make([][]Result, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, max(runtime.NumCPU(), 1))
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			start := i * batch
+			parts[i], errs[i] = s.simulate(ctx, cases[start:min(start+batch, len(cases))])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	out := make([]Result, 0, len(cases))
-	for start := 0; start < len(cases); start += batch {
-		res, err := s.simulate(ctx, cases[start:min(start+batch, len(cases))])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res...)
+	for _, p := range parts {
+		out = append(out, p...)
 	}
 	return out, nil
 }

@@ -169,28 +169,7 @@ func TestTruthTableForeignStatementsKeepDenying(t *testing.T) {
 			}
 		}
 	}
-	res, err := s.Simulate(t.Context(), cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mismatches, allows := 0, 0
-	for i, x := range res {
-		if x.Error != "" {
-			t.Fatalf("simulator refused case %d (%+v): %s", i, rows[i], x.Error)
-		}
-		if x.Allowed() {
-			allows++
-		}
-		if x.Allowed() != rows[i].want {
-			if mismatches++; mismatches <= 20 {
-				t.Errorf("declaration %d (odd: shrink-only plan): %s %s on %s: simulator says allowed=%v, the declaration with the foreign statements grants %v; policy %s",
-					rows[i].decl, rows[i].caller.name, rows[i].column, rows[i].repo.name, x.Allowed(), rows[i].want, mustJSON(cs[i].ResourcePolicy))
-			}
-		}
-	}
-	if mismatches > 0 {
-		t.Errorf("%d of %d rows differ", mismatches, len(rows))
-	}
+	allows := simulateRows(t, s, cs, rows, "(odd: shrink-only plan)", "the declaration with the foreign statements grants")
 	t.Logf("%d declarations, full and shrink-only plans: %d rows, %d allowed, 0 mismatches unless reported above", len(decls), len(rows), allows)
 }
 
@@ -308,9 +287,29 @@ func TestTruthTablePublicRepositories(t *testing.T) {
 			}
 		}
 	}
+	allows := simulateRows(t, s, cs, rows, "", "the declaration grants")
+	t.Logf("60 declarations: %d rows, %d allowed, 0 mismatches unless reported above", len(rows), allows)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// simulateRows evaluates cs, whose verdicts rows[i].want expects, and reports
+// the first 20 rows the simulator answers otherwise (a refused case stops the
+// test); it returns how many cases the simulator allowed. note follows the
+// declaration's number in a report, and grants names what the row expects.
+func simulateRows(t *testing.T, s *Simulator, cs []Case, rows []row, note, grants string) int {
+	t.Helper()
 	res, err := s.Simulate(t.Context(), cs)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if note != "" {
+		note = " " + note
 	}
 	mismatches, allows := 0, 0
 	for i, x := range res {
@@ -322,20 +321,13 @@ func TestTruthTablePublicRepositories(t *testing.T) {
 		}
 		if x.Allowed() != rows[i].want {
 			if mismatches++; mismatches <= 20 {
-				t.Errorf("declaration %d: %s %s on %s: simulator says allowed=%v, the declaration grants %v; policy %s",
-					rows[i].decl, rows[i].caller.name, rows[i].column, rows[i].repo.name, x.Allowed(), rows[i].want, mustJSON(cs[i].ResourcePolicy))
+				t.Errorf("declaration %d%s: %s %s on %s: simulator says allowed=%v, %s %v; policy %s",
+					rows[i].decl, note, rows[i].caller.name, rows[i].column, rows[i].repo.name, x.Allowed(), grants, rows[i].want, mustJSON(cs[i].ResourcePolicy))
 			}
 		}
 	}
 	if mismatches > 0 {
 		t.Errorf("%d of %d rows differ", mismatches, len(rows))
 	}
-	t.Logf("60 declarations: %d rows, %d allowed, 0 mismatches unless reported above", len(rows), allows)
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return allows
 }

@@ -380,3 +380,56 @@ func TestApplyHeldHoldsBackWhatNeedsAFailedWrite(t *testing.T) {
 		t.Fatalf("error %v, dependent %s (%v) after %d writes; want the batch failed and the dependent held back, naming the failed read", err, res[1].Outcome, res[1].Err, h.writes)
 	}
 }
+
+// A needed write that answered an error but landed (an earlier attempt,
+// retried by the SDK after its answer was lost, wrote it: the re-read finds
+// what the change writes) is applied, and what needs it is written after it,
+// not held back; the batch does not fail. One that answered the same error
+// and did not land holds the dependent back, failed.
+func TestApplyHeldWritesWhatNeedsAWriteThatLanded(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		land      bool
+		wantFirst apply.Outcome
+		wantDep   apply.Outcome
+		writes    int
+	}{
+		{"landed", true, apply.Changed, apply.Changed, 2},
+		{"did not land", false, apply.Failed, apply.Failed, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := unitHarness(t, 0)
+			items := h.changes(t, 2, 0)
+			first := items[0].Step.Target.ARN
+			held := ""
+			items[0].Step.Write = func(_ context.Context, c apply.Change) error {
+				h.writes++
+				if tc.land {
+					held = c.After
+				}
+				return serverError()
+			}
+			items[0].Step.Reread = apply.DocumentReread(func(context.Context) (string, error) { return held, nil })
+			items[1].Wave, items[1].Needs = 1, []string{first}
+			res, err := h.exec.ApplyHeld(context.Background(), &unitLease{exp: time.Now().Add(time.Minute)}, items)
+			if res[0].Outcome != tc.wantFirst || res[1].Outcome != tc.wantDep || h.writes != tc.writes {
+				t.Fatalf("outcomes %s, %s after %d writes (error %v); want %s, %s after %d", res[0].Outcome, res[1].Outcome, h.writes, err,
+					tc.wantFirst, tc.wantDep, tc.writes)
+			}
+			if tc.land != (err == nil) {
+				t.Errorf("ApplyHeld error %v; want the batch to fail only when the needed write did not land", err)
+			}
+			byARN := map[string]stored{}
+			for _, r := range h.table.records(t) {
+				byARN[r.PK] = r
+			}
+			want := map[bool][2]string{true: {"applied", "applied"}, false: {"failed", "failed"}}[tc.land]
+			if r := byARN[first]; r.Decision != want[0] || r.Pending != "" {
+				t.Errorf("needed write's record %+v; want %s", r, want[0])
+			}
+			if r := byARN[items[1].Step.Target.ARN]; r.Decision != want[1] || r.Pending != "" {
+				t.Errorf("dependent's record %+v; want %s", r, want[1])
+			}
+		})
+	}
+}

@@ -63,9 +63,12 @@ func Build(app awscdk.App, o Options) (*Result, error) {
 		return nil, fmt.Errorf("context %s=%s contradicts the declaration's hub.controlTowerHomeRegion %s: drop the context key",
 			CtxControlTowerHome, o.ControlTowerHomeRegion, ct)
 	}
-	mgmt := NewManagement(app, o.Names.StackID(ManagementStackID), d, "us-east-1", true, ct == "" || ct == "us-east-1")
+	// The management stack lives where the partition's Organizations events are delivered
+	// (us-east-1 in aws); a Control Tower home region elsewhere gets a stack of its own.
+	mgmtRegion := d.ManagementRegion()
+	mgmt := NewManagement(app, o.Names.StackID(ManagementStackID), d, mgmtRegion, true, ct == "" || ct == mgmtRegion)
 	res.Management = append(res.Management, mgmt)
-	if ct != "" && ct != "us-east-1" {
+	if ct != "" && ct != mgmtRegion {
 		res.Management = append(res.Management, NewManagement(app, o.Names.StackID(ManagementStackID+"-"+ct), d, ct, false, true))
 	}
 	var members *Members

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ecr-warden/ecr-warden/shared/config"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // Declaration is the validated declaration together with the exact bytes the functions receive.
@@ -68,37 +69,50 @@ func validateForInfra(d *config.Declaration) error {
 }
 
 // PrimaryRegion is the first hub region: it handles global (IAM) events when the hub's regions
-// lack us-east-1, its hub stack runs the deploy's backfill, and its member stack instances, the
+// lack IAM's events region (IAMRegion), its hub stack runs the deploy's backfill, and its member stack instances, the
 // first to deploy, create the PTC role's permissions boundary.
 func (d *Declaration) PrimaryRegion() string { return d.Hub.Regions[0] }
 
+// IAMRegion is the one region of the declaration's partition where IAM delivers its events
+// (us-east-1 in aws; policy.IAMEventsRegion is the table).
+func (d *Declaration) IAMRegion() string { return policy.IAMEventsRegion(d.Hub.Partition) }
+
+// ManagementRegion is the region of the management stack that forwards Organizations' events and
+// holds the organization reader, and of the member StackSet's stack: the one region of the
+// declaration's partition where Organizations delivers its events (us-east-1 in aws;
+// policy.OrganizationsEventsRegion is the table).
+func (d *Declaration) ManagementRegion() string {
+	return policy.OrganizationsEventsRegion(d.Hub.Partition)
+}
+
 // RoleRegion is the member StackSet region whose stack instance creates the execution role (IAM
-// is global: one instance creates it): us-east-1 whenever the StackSet deploys there, else the
-// primary region. IAM delivers the role's CreateRole event in us-east-1 only, and only the
-// us-east-1 instance holds the rule that forwards it to the hub, so creating the role there, after
-// that rule (roleCreationForwarded), is what lets the event converge a new member at once whatever
-// the primary region. The PTC role's boundary stays with the primary region's instance, which
-// deploys first (MemberRegions): it exists before the role that lets the engine create PTC roles.
+// is global: one instance creates it): IAM's events region (us-east-1 in aws) whenever the
+// StackSet deploys there, else the primary region. IAM delivers the role's CreateRole event in
+// that region only, and only that region's instance holds the rule that forwards it to the hub,
+// so creating the role there, after that rule (roleCreationForwarded), is what lets the event
+// converge a new member at once whatever the primary region. The PTC role's boundary stays with
+// the primary region's instance, which deploys first (MemberRegions): it exists before the role
+// that lets the engine create PTC roles.
 func (d *Declaration) RoleRegion() string {
-	if slices.Contains(d.MemberRegions(), "us-east-1") {
-		return "us-east-1"
+	if slices.Contains(d.MemberRegions(), d.IAMRegion()) {
+		return d.IAMRegion()
 	}
 	return d.PrimaryRegion()
 }
 
-// HubHasUSEast1 reports whether us-east-1, the only region that delivers IAM and ECR Public
-// events, is a hub region.
-func (d *Declaration) HubHasUSEast1() bool { return slices.Contains(d.Hub.Regions, "us-east-1") }
+// HubHasIAMRegion reports whether IAM's events region (IAMRegion), the only region that delivers
+// IAM events, is a hub region.
+func (d *Declaration) HubHasIAMRegion() bool { return slices.Contains(d.Hub.Regions, d.IAMRegion()) }
 
 // MemberRegions are the regions the member StackSet deploys to, in its region order: the hub
-// regions, primary first, plus us-east-1 last when it is not one of them and members forward
-// global (IAM) events from there to the primary region. An installation whose role region moved
+// regions, primary first, plus IAM's events region (IAMRegion) last when it is not one of them
+// and members forward global (IAM) events from there to the primary region. An installation whose role region moved
 // (before 2026-12-03 the primary region's instance created the execution role) so has the old
 // instance delete the role before the new one creates it.
 func (d *Declaration) MemberRegions() []string {
 	regions := slices.Clone(d.Hub.Regions)
-	if !d.HubHasUSEast1() && slices.ContainsFunc(MemberForwardPatterns(d), func(p Pattern) bool { return p.ToPrimary(d) }) {
-		regions = append(regions, "us-east-1")
+	if !d.HubHasIAMRegion() && slices.ContainsFunc(MemberForwardPatterns(d), func(p Pattern) bool { return p.ToPrimary(d) }) {
+		regions = append(regions, d.IAMRegion())
 	}
 	return regions
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // Management is a stack in the management account: Organizations events exist only in its
-// us-east-1, Control Tower events only in the Control Tower home region, so each of those regions
-// gets one, forwarding to the hub bus. The us-east-1 stack also holds the organization reader.
+// partition's Organizations region (Declaration.ManagementRegion: us-east-1 in aws), Control Tower
+// events only in the Control Tower home region, so each of those regions gets one, forwarding to
+// the hub bus. The Organizations region's stack also holds the organization reader.
 type Management struct {
 	awscdk.Stack
 	Forwarding *Forwarding
@@ -36,7 +37,7 @@ func NewManagement(scope constructs.Construct, id string, d *Declaration, region
 		patterns = append(patterns, ControlTowerPattern(d))
 	}
 	m.Forwarding = NewForwarding(stack, "Forwarding", d, region, patterns)
-	if region == "us-east-1" && !d.IsHubAlsoManagement() {
+	if region == d.ManagementRegion() && !d.IsHubAlsoManagement() {
 		m.Reader = NewOrganizationReader(stack, "OrganizationReader", d)
 	}
 	return m

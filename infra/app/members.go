@@ -38,7 +38,7 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 		account = o.StackSetAccountID
 	}
 	stack := awscdk.NewStack(scope, &id, &awscdk.StackProps{
-		Env:         &awscdk.Environment{Account: jsii.String(account), Region: jsii.String("us-east-1")},
+		Env:         &awscdk.Environment{Account: jsii.String(account), Region: jsii.String(d.ManagementRegion())},
 		Description: jsii.String("ecr-warden members: service-managed StackSet with the execution role and event forwarding"),
 	})
 	tmpl, err := MemberTemplate(d)
@@ -89,7 +89,7 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 		ManagedExecution: map[string]interface{}{"Active": true},
 		OperationPreferences: &awscloudformation.CfnStackSet_OperationPreferencesProperty{
 			// The primary region first: it creates the PTC role boundary, which the execution role
-			// (us-east-1's, d.RoleRegion) lets the engine use.
+			// (IAM's events region's, d.RoleRegion) lets the engine use.
 			RegionConcurrencyType:      jsii.String("SEQUENTIAL"),
 			RegionOrder:                jsii.Strings(d.MemberRegions()...),
 			FailureTolerancePercentage: jsii.Number(10),
@@ -104,14 +104,15 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 // MemberTemplate synthesizes the template every member stack instance runs:
 //
 //   - the execution role (named memberRoleName, created in one region only because IAM is global:
-//     d.RoleRegion, us-east-1 whenever the StackSet deploys there), trusted by the hub account only for the hub function roles (aws:PrincipalArn), with
+//     d.RoleRegion, IAM's events region whenever the StackSet deploys there), trusted by the hub account only for the hub function roles (aws:PrincipalArn), with
 //     only the permissions member convergence needs;
-//   - rules forwarding the member's ECR (and, in us-east-1, ECR Public and IAM) events to the hub
-//     bus of the same region, with their role. Nothing is forwarded from the hub account itself
-//     (its default bus already has the rules). When the hub's regions lack us-east-1, the StackSet
-//     also deploys to us-east-1 (d.MemberRegions), where the template holds only the IAM rules,
-//     forwarding to the primary region's hub bus: IAM events are delivered in us-east-1 only.
-//   - in us-east-1, the execution role created after the rule forwarding its CreateRole event
+//   - rules forwarding the member's ECR (and, in us-east-1, ECR Public; in IAM's events region,
+//     d.IAMRegion, us-east-1 in aws, IAM) events to the hub bus of the same region, with their
+//     role. Nothing is forwarded from the hub account itself (its default bus already has the
+//     rules). When the hub's regions lack IAM's events region, the StackSet also deploys there
+//     (d.MemberRegions), where the template holds only the IAM rules, forwarding to the primary
+//     region's hub bus: IAM events are delivered in that region only.
+//   - in IAM's events region, the execution role created after the rule forwarding its CreateRole event
 //     (roleCreationForwarded), so that event converges the member at once, whatever the primary
 //     region.
 func MemberTemplate(d *Declaration) (map[string]interface{}, error) {
@@ -159,12 +160,24 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	notHub := awscdk.NewCfnCondition(stack, jsii.String("IsNotHubAccount"), &awscdk.CfnConditionProps{
 		Expression: awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
 	})
-	usEast1NotHub := awscdk.NewCfnCondition(stack, jsii.String("IsUsEast1AndNotHubAccount"), &awscdk.CfnConditionProps{
-		Expression: awscdk.Fn_ConditionAnd(
-			awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), "us-east-1"),
-			awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
-		),
-	})
+	// onlyInNotHub is the condition "this region, outside the hub account", one per region whose
+	// events exist there only (IAM's events region, ECR Public's us-east-1), named after the
+	// region (IsUsEast1AndNotHubAccount).
+	onlyIn := map[string]awscdk.CfnCondition{}
+	onlyInNotHub := func(region string) awscdk.CfnCondition {
+		if c, ok := onlyIn[region]; ok {
+			return c
+		}
+		c := awscdk.NewCfnCondition(stack, jsii.String("Is"+regionID(region)+"AndNotHubAccount"), &awscdk.CfnConditionProps{
+			Expression: awscdk.Fn_ConditionAnd(
+				awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), region),
+				awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
+			),
+		})
+		onlyIn[region] = c
+		return c
+	}
+	iamNotHub := onlyInNotHub(d.IAMRegion())
 
 	// Execution role.
 	var callers []string
@@ -204,18 +217,18 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 		suppress(boundary, "AwsSolutions-IAM5", reasonPTCBoundary, "Resource::*")
 	}
 
-	// Forwarding to the hub bus of this region (global events from us-east-1 to the primary
-	// region's, when us-east-1 is not a hub region).
+	// Forwarding to the hub bus of this region (global events from IAM's events region to the
+	// primary region's, when that region is not a hub region).
 	hubBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:${AWS::Region}:%s:event-bus/%s", d.Hub.AccountID, d.Names.Bus())), nil)
 	primaryBus := awscdk.Fn_Sub(jsii.String(fmt.Sprintf("arn:${AWS::Partition}:events:%s:%s:event-bus/%s", d.PrimaryRegion(), d.Hub.AccountID, d.Names.Bus())), nil)
 	buses := []string{*hubBus}
 	regional := notHub
-	if !d.HubHasUSEast1() && slices.Contains(d.MemberRegions(), "us-east-1") {
+	if !d.HubHasIAMRegion() && slices.Contains(d.MemberRegions(), d.IAMRegion()) {
 		buses = append(buses, *primaryBus)
-		// us-east-1 is no hub region: there, only the global events are forwarded.
+		// IAM's events region is no hub region: there, only the global events are forwarded.
 		regional = awscdk.NewCfnCondition(stack, jsii.String("IsHubRegionAndNotHubAccount"), &awscdk.CfnConditionProps{
 			Expression: awscdk.Fn_ConditionAnd(
-				awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), "us-east-1")),
+				awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.IAMRegion())),
 				awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), d.Hub.AccountID)),
 			),
 		})
@@ -233,11 +246,11 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 		target, cond := hubBus, regional
 		switch {
 		case p.ToPrimary(d):
-			target, cond = primaryBus, usEast1NotHub
-		case p.USEast1Only && !d.HubHasUSEast1():
+			target, cond = primaryBus, iamNotHub
+		case p.USEast1Only && !slices.Contains(d.Hub.Regions, p.EventsRegion(d)):
 			continue // ECR Public without a us-east-1 hub region: nothing handles it (validation refuses publicRepositories)
 		case p.USEast1Only:
-			cond = usEast1NotHub
+			cond = onlyInNotHub(p.EventsRegion(d))
 		}
 		rule := awsevents.NewCfnRule(stack, jsii.String("Forward"+p.ID), &awsevents.CfnRuleProps{
 			Description:  jsii.String("ecr-warden: forward " + p.ID + " events to the hub bus"),
@@ -254,14 +267,14 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 			created = rule
 		}
 	}
-	if created != nil && d.RoleRegion() == "us-east-1" {
-		roleCreationForwarded(stack, role, created, usEast1NotHub)
+	if created != nil && d.RoleRegion() == d.IAMRegion() {
+		roleCreationForwarded(stack, role, created, iamNotHub)
 	}
 }
 
 // roleCreationForwarded makes the execution role wait for the rule that forwards its CreateRole
 // event (and so for that rule's target role, which the rule names), when both are in the same
-// stack instance: the role region is us-east-1, where IAM delivers its events (d.RoleRegion: the
+// stack instance: the role region is IAM's events region (us-east-1 in aws), where IAM delivers its events (d.RoleRegion: the
 // StackSet deploys there whenever members forward IAM events). The event then
 // reaches the hub's drift function, which hands the member's units to the worker at once
 // (shared/reconcile/rolecreated.go) instead of leaving them to the work queue's redelivery. The
@@ -275,6 +288,17 @@ func roleCreationForwarded(stack awscdk.Stack, role awsiam.Role, rule awsevents.
 	})
 	gate.AddMetadata(jsii.String("ForwardingRule"), awscdk.Fn_ConditionIf(ruleCond.LogicalId(), rule.Ref(), jsii.String("")))
 	role.Node().DefaultChild().(awsiam.CfnRole).AddDependency(gate)
+}
+
+// regionID is region as a CloudFormation logical-id part: us-gov-west-1 is UsGovWest1.
+func regionID(region string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(region, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
 }
 
 // BoundaryARN is the PTC role's permissions boundary in account (the member template's managed

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
 )
 
@@ -38,19 +39,34 @@ type Pattern struct {
 	NotByARNPrefix string
 	// Function handles matching events.
 	Function string
-	// USEast1Only marks events that exist only in us-east-1 (ECR Public, IAM).
+	// USEast1Only marks events that exist only in one region (EventsRegion): ECR Public's in
+	// us-east-1, IAM's in its partition's events region (us-east-1 in aws).
 	USEast1Only bool
 	// Accounts and Regions, when set, restrict the envelope account and region (the management
 	// account for Organizations and Control Tower events, Control Tower's home region).
 	Accounts, Regions []string
 	// Global marks events about global resources (IAM), handled in the hub's primary region when
-	// its regions lack us-east-1 (trigger.Route.Global).
+	// its regions lack IAM's events region (trigger.Route.Global).
 	Global bool
 }
 
+// EventsRegion is the one region where p's events are delivered: IAM's events region of d's
+// partition for global (IAM) events, ECR Public's region for ECR Public's; "" for regional events.
+func (p Pattern) EventsRegion(d *Declaration) string {
+	switch {
+	case !p.USEast1Only:
+		return ""
+	case p.Global:
+		return d.IAMRegion()
+	default:
+		return policy.ECRPublicRegion
+	}
+}
+
 // HubRegion is the hub region whose rules carry p's events: every region for regional events
-// (""), us-east-1 for events that exist only there, and the primary region for global events
-// (IAM) when the hub's regions lack us-east-1: the members' us-east-1 rules forward them there.
+// (""), the events region for events that exist only there, and the primary region for global
+// events (IAM) when the hub's regions lack IAM's events region: the members' rules there forward
+// them to it.
 func (p Pattern) HubRegion(d *Declaration) string {
 	switch {
 	case !p.USEast1Only:
@@ -58,14 +74,14 @@ func (p Pattern) HubRegion(d *Declaration) string {
 	case p.ToPrimary(d):
 		return d.PrimaryRegion()
 	default:
-		return "us-east-1"
+		return p.EventsRegion(d)
 	}
 }
 
-// ToPrimary reports whether p's events are forwarded from us-east-1, which is not a hub region,
-// to the hub's primary region.
+// ToPrimary reports whether p's events are forwarded from IAM's events region, which is not a hub
+// region, to the hub's primary region.
 func (p Pattern) ToPrimary(d *Declaration) bool {
-	return p.Global && p.USEast1Only && !d.HubHasUSEast1()
+	return p.Global && p.USEast1Only && !d.HubHasIAMRegion()
 }
 
 // InHubRegion reports whether the hub stack of region has a rule for p.
@@ -256,7 +272,8 @@ func routePattern(d *Declaration, id string) Pattern {
 }
 
 // OrganizationsPattern matches account lifecycle events of AWS Organizations from d's management
-// account (they exist only there, in us-east-1).
+// account (they exist only there, in its partition's Organizations events region: us-east-1 in
+// aws, Declaration.ManagementRegion).
 func OrganizationsPattern(d *Declaration) Pattern { return routePattern(d, "OrganizationsAccount") }
 
 // ControlTowerPattern matches Control Tower account vending from d's management account and

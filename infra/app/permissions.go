@@ -118,7 +118,8 @@ type resources struct {
 	auditTable, leaseTable *string
 	// otherLeaseTables are the lease tables of the other hub regions: a function takes a
 	// document's lease in its region's table (lease.Regional), and the primary region's workers
-	// and the us-east-1 functions of IAM's global events write documents of every region.
+	// and the functions of IAM's global events (in IAM's events region, us-east-1 in aws) write
+	// documents of every region.
 	otherLeaseTables  []string
 	workQueue         *string
 	logGroup          *string

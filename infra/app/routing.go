@@ -53,8 +53,9 @@ func NewEventRouting(scope constructs.Construct, id string, d *Declaration, fns 
 		}
 		for _, p := range HubPatterns(d) {
 			// Events of one region only (ECR Public, IAM) are carried where they arrive:
-			// us-east-1, or for IAM the primary region's custom bus when us-east-1 is not a hub
-			// region (members forward them there; the hub's default bus there never sees one).
+			// us-east-1 for ECR Public, IAM's events region of the partition (Pattern.EventsRegion),
+			// or for IAM the primary region's custom bus when that region is not a hub region
+			// (members forward them there; the hub's default bus there never sees one).
 			if !p.InHubRegion(d, region) || busKind == "default" && p.ToPrimary(d) {
 				continue
 			}

@@ -177,17 +177,19 @@ type Hub struct {
 	ManagementAccountID string   `json:"managementAccountId"`
 	// ControlTowerHomeRegion is the Control Tower landing zone's home region, where its lifecycle
 	// events are emitted; the hub accepts Control Tower events only from there (and the management
-	// stack forwards them from there). Empty: us-east-1 (or no Control Tower).
+	// stack forwards them from there). Empty: the partition's Organizations events region, where
+	// the management stack is (us-east-1 in aws), or no Control Tower.
 	ControlTowerHomeRegion string `json:"controlTowerHomeRegion,omitempty"`
 }
 
 // ControlTowerRegion is the region Control Tower events are accepted from: the declared home
-// region, else us-east-1.
+// region, else the region of the management stack that forwards them, the partition's
+// Organizations events region (us-east-1 in aws).
 func (h Hub) ControlTowerRegion() string {
 	if h.ControlTowerHomeRegion != "" {
 		return h.ControlTowerHomeRegion
 	}
-	return "us-east-1"
+	return policy.OrganizationsEventsRegion(h.Partition)
 }
 
 // RegistryPolicyScope says whether ecr-warden may switch a registry to the V2 policy scope, which

@@ -74,6 +74,20 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestControlTowerRegionDefaultsToThePartitionsManagementRegion: without a declared home region,
+// Control Tower events are accepted from the management stack's region, which is the partition's
+// Organizations events region (us-east-1 exists in aws only).
+func TestControlTowerRegionDefaultsToThePartitionsManagementRegion(t *testing.T) {
+	for partition, want := range map[string]string{"": "us-east-1", "aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-northwest-1"} {
+		if got := (Hub{Partition: partition}).ControlTowerRegion(); got != want {
+			t.Errorf("partition %q: %s, want %s", partition, got, want)
+		}
+	}
+	if got := (Hub{Partition: "aws-cn", ControlTowerHomeRegion: "cn-north-1"}).ControlTowerRegion(); got != "cn-north-1" {
+		t.Errorf("declared home region: %s, want cn-north-1", got)
+	}
+}
+
 // TestValidationMessages mutates the example declaration one way per case and asserts the exact
 // problem (path and message) Validate reports.
 func TestValidationMessages(t *testing.T) {

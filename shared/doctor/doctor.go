@@ -91,7 +91,8 @@ type Options struct {
 	// ControlTowerHomeRegion is the controlTowerHomeRegion context the deploy
 	// is given (CT_REGION), "" when none; the declaration's
 	// hub.controlTowerHomeRegion takes its place. Neither: the management
-	// stack forwards Control Tower events from us-east-1 only.
+	// stack forwards Control Tower events from its own region only (the partition's
+	// Organizations events region, us-east-1 in aws).
 	ControlTowerHomeRegion string
 }
 
@@ -229,7 +230,7 @@ func delegated(ctx context.Context, cfg aws.Config, account string) Result {
 // organization; its home region is the region of the landing zone's ARN
 // (controltower:ListLandingZones), asked in the region the deploy is given
 // (the declaration's hub.controlTowerHomeRegion, else CT_REGION) first, then
-// in us-east-1 and the hub regions. Without Control Tower the check passes
+// in the management stack's region (us-east-1 in aws) and the hub regions. Without Control Tower the check passes
 // and says so.
 func controlTowerHome(ctx context.Context, o Options) Result {
 	r := Result{Check: CheckCTHome}
@@ -244,7 +245,7 @@ func controlTowerHome(ctx context.Context, o Options) Result {
 	}
 	forwards := given
 	if forwards == "" {
-		forwards = "us-east-1" // the management stack there forwards Control Tower events too
+		forwards = policy.OrganizationsEventsRegion(o.Decl.Hub.Partition) // the management stack there forwards Control Tower events too
 	}
 	out, err := organizations.NewFromConfig(o.Management).ListAWSServiceAccessForOrganization(ctx, &organizations.ListAWSServiceAccessForOrganizationInput{})
 	if err != nil {
@@ -263,7 +264,7 @@ func controlTowerHome(ctx context.Context, o Options) Result {
 		return r
 	}
 	var regions []string
-	for _, region := range append([]string{given, "us-east-1"}, o.Decl.Hub.Regions...) {
+	for _, region := range append([]string{given, policy.OrganizationsEventsRegion(o.Decl.Hub.Partition)}, o.Decl.Hub.Regions...) {
 		if region != "" && !slices.Contains(regions, region) {
 			regions = append(regions, region)
 		}

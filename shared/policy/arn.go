@@ -250,3 +250,54 @@ func accountOfRoot(v string) (string, bool) {
 	}
 	return "", false
 }
+
+// GlobalRegions are the regions of one partition where the global services
+// deliver their events: IAM's CloudTrail events (and so their EventBridge
+// events) are delivered in IAM's region only, Organizations' in the region
+// of its endpoint only. The CDK app puts the management stack in
+// Organizations' region and forwards IAM's events from IAM's region.
+type GlobalRegions struct {
+	IAM           string
+	Organizations string
+}
+
+// partitionGlobalRegions is the one table of them, per supported partition.
+// Organizations' endpoints are documented per partition (us-east-1,
+// us-gov-west-1, cn-northwest-1); IAM's event regions for aws-us-gov and
+// aws-cn follow IAM's control plane there (README: Unverified).
+var partitionGlobalRegions = map[string]GlobalRegions{
+	PartitionAWS:      {IAM: "us-east-1", Organizations: "us-east-1"},
+	PartitionGovCloud: {IAM: "us-gov-west-1", Organizations: "us-gov-west-1"},
+	PartitionChina:    {IAM: "cn-north-1", Organizations: "cn-northwest-1"},
+}
+
+// PartitionGlobalRegions is partitionGlobalRegions' row for partition; ""
+// is the default partition, aws. An unsupported partition has no row (the
+// declaration's validation refuses it before anything asks).
+func PartitionGlobalRegions(partition string) (GlobalRegions, bool) {
+	if partition == "" {
+		partition = PartitionAWS
+	}
+	g, ok := partitionGlobalRegions[partition]
+	return g, ok
+}
+
+// IAMEventsRegion is the region where IAM's events are delivered in
+// partition (aws's when the partition is not supported).
+func IAMEventsRegion(partition string) string {
+	g, ok := PartitionGlobalRegions(partition)
+	if !ok {
+		g = partitionGlobalRegions[PartitionAWS]
+	}
+	return g.IAM
+}
+
+// OrganizationsEventsRegion is the region where Organizations' events are
+// delivered in partition (aws's when the partition is not supported).
+func OrganizationsEventsRegion(partition string) string {
+	g, ok := PartitionGlobalRegions(partition)
+	if !ok {
+		g = partitionGlobalRegions[PartitionAWS]
+	}
+	return g.Organizations
+}

@@ -87,3 +87,39 @@ func TestValidators(t *testing.T) {
 		t.Error("accountOfRoot accepted a role")
 	}
 }
+
+// TestGlobalEventsRegionsPerPartition: the one table of where IAM's and Organizations' events are
+// delivered. Each region is in its own partition (a StackSet instance or stack outside the
+// partition fails), aws is us-east-1 for both (the aws templates did not change with the table),
+// China splits them (IAM's control plane in Beijing, Organizations' endpoint in Ningxia), and the
+// default partition "" reads as aws.
+func TestGlobalEventsRegionsPerPartition(t *testing.T) {
+	want := map[string]GlobalRegions{
+		PartitionAWS:      {IAM: "us-east-1", Organizations: "us-east-1"},
+		PartitionGovCloud: {IAM: "us-gov-west-1", Organizations: "us-gov-west-1"},
+		PartitionChina:    {IAM: "cn-north-1", Organizations: "cn-northwest-1"},
+	}
+	for _, p := range []string{PartitionAWS, PartitionGovCloud, PartitionChina} {
+		g, ok := PartitionGlobalRegions(p)
+		if !ok || g != want[p] {
+			t.Errorf("%s: %+v (%v), want %+v", p, g, ok, want[p])
+		}
+		if IAMEventsRegion(p) != want[p].IAM || OrganizationsEventsRegion(p) != want[p].Organizations {
+			t.Errorf("%s: IAM %s, Organizations %s; want %+v", p, IAMEventsRegion(p), OrganizationsEventsRegion(p), want[p])
+		}
+		for _, r := range []string{g.IAM, g.Organizations} {
+			if !ValidRegion(r) || RegionPartition(r) != p {
+				t.Errorf("%s: region %q is not a region of the partition", p, r)
+			}
+		}
+	}
+	if len(partitionGlobalRegions) != len(want) {
+		t.Errorf("the table has %d partitions, want exactly the %d supported ones", len(partitionGlobalRegions), len(want))
+	}
+	if g, ok := PartitionGlobalRegions(""); !ok || g != want[PartitionAWS] {
+		t.Errorf("default partition: %+v (%v), want aws's", g, ok)
+	}
+	if _, ok := PartitionGlobalRegions("aws-iso"); ok {
+		t.Error("an unsupported partition has a row")
+	}
+}

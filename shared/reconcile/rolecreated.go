@@ -18,9 +18,10 @@ import (
 // A role the declaration names as a principal (a grant's principals.roles,
 // pullThroughCache.statementPrincipals.roleNames) that did not exist was left
 // out of the documents naming it (principals.go). Its IAM CreateRole event
-// (routed by the IamRoleCreated route, delivered only in us-east-1 and so to
-// one function) converges exactly the documents that name it, in every hub
-// region (IAM is global), so the role is added back at once instead of at the
+// (routed by the IamRoleCreated route, delivered only in the partition's IAM
+// events region, us-east-1 in aws, and so to one function) converges exactly
+// the documents that name it, in every hub region (IAM is global), so the
+// role is added back at once instead of at the
 // next sweep. The same route carries the creation of ecr-warden's execution
 // role in a member (executionRoleCreated), the moment that member can first
 // be converged.

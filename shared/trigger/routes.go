@@ -76,13 +76,15 @@ type Route struct {
 	// Function handles the route's events.
 	Function string
 	Origin   Origin
-	// USEast1Only marks events that exist only in us-east-1 (ECR Public's
-	// API, IAM's global events).
+	// USEast1Only marks events that exist only in one region: ECR Public's
+	// API in us-east-1, IAM's global events in their partition's IAM events
+	// region (policy.IAMEventsRegion: us-east-1 in aws). Nothing here checks
+	// an event's region against it: IAM targets name no region.
 	USEast1Only bool
 	// Global marks events about global resources (IAM roles): they are
-	// delivered in us-east-1 only, but the resource belongs to no region, so
-	// when the hub's regions lack us-east-1 the members forward them from
-	// us-east-1 to the hub's primary region, whose function handles them.
+	// delivered in the IAM events region only, but the resource belongs to
+	// no region, so when the hub's regions lack it the members forward them
+	// from there to the hub's primary region, whose function handles them.
 	Global bool
 	// Roles, when set, restricts IAM events to the roles of these sets
 	// (detail.requestParameters.roleName); the route exists only when they

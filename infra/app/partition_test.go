@@ -125,7 +125,8 @@ func TestOtherPartitionsDeployOnlyInTheirRegions(t *testing.T) {
 				t.Errorf("the execution role is created in %s, want %s (where its CreateRole event is delivered)", d.RoleRegion(), tc.iam)
 			}
 
-			// No template, the member template included, names a region outside the partition.
+			// No template, the member template included, names a region (or an ARN) outside the
+			// partition.
 			files, err := filepath.Glob(filepath.Join(out, "*.template.json"))
 			if err != nil || len(files) == 0 {
 				t.Fatalf("no templates in %s (%v)", out, err)
@@ -141,6 +142,9 @@ func TestOtherPartitionsDeployOnlyInTheirRegions(t *testing.T) {
 			body, _ := json.Marshal(res.Members.Template)
 			texts["member template"] = string(body)
 			for name, text := range texts {
+				if strings.Contains(text, "arn:aws:") {
+					t.Errorf("%s names an ARN of the aws partition", name)
+				}
 				found := regionLike.FindAllString(text, -1)
 				slices.Sort(found)
 				for _, r := range slices.Compact(found) {

@@ -221,8 +221,8 @@ func declarationPath(set string) string {
 // regionalLeases takes each document's lease in its own region's lease table
 // (lease.Regional): every hub region's stack has one, under the same name,
 // and a function that writes another region's document (the primary region's
-// workers, IAM's global events in us-east-1) must meet that region's own
-// functions there. own is the function's region's leaser.
+// workers, IAM's global events in the partition's IAM events region, us-east-1
+// in aws) must meet that region's own functions there. own is the function's region's leaser.
 func regionalLeases(cfg aws.Config, regions []string, table string, own *lease.Leaser, log *slog.Logger) (*lease.Regional, error) {
 	byRegion := map[string]*lease.Leaser{cfg.Region: own}
 	for _, r := range regions {

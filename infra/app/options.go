@@ -29,8 +29,9 @@ type Options struct {
 	// SourceRoot is the module root whose Go sources the bootstraps must not be older than; the
 	// CLI runs the app there (cdk.json), so OptionsFromContext sets "."; empty skips the check.
 	SourceRoot string
-	// ControlTowerHomeRegion, when set and not us-east-1, adds a Management stack there that
-	// forwards Control Tower events (they are emitted only in the home region).
+	// ControlTowerHomeRegion, when set and not the management stack's region
+	// (Declaration.ManagementRegion: us-east-1 in aws), adds a Management stack there that forwards
+	// Control Tower events (they are emitted only in the home region).
 	ControlTowerHomeRegion string
 	// OrganizationRootID (r-...) is the StackSet target when the declaration selects all members and
 	// no OU path in it names the root.

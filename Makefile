@@ -152,8 +152,11 @@ synth: build cdk-cli ## synthesize every stack (declaration validation, bootstra
 diff: build cdk-cli ## what a deploy would change in the templates (credentials for each stack's account); `make plan` shows the declaration's effect
 	$(CDK) diff $(STACKS) $(CDK_ARGS)
 
-bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>]
-	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/us-east-1 $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
+# MGMT_REGION is the management stack's region: where Organizations delivers its events
+# (policy.PartitionGlobalRegions): us-east-1 in aws, us-gov-west-1 in aws-us-gov, cn-northwest-1 in aws-cn.
+MGMT_REGION ?= us-east-1
+bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>] [MGMT_REGION=us-east-1; us-gov-west-1 or cn-northwest-1 in the other partitions]
+	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/$(MGMT_REGION) $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
 
 MEMBER_ROLE ?=
 ORG_ROLE ?=

@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 .PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli iamsim truthtable build build-host test test-short gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
 
 help: ## list the targets
-	@echo 'Start with: make demo (the main job end to end on a local AWS, ~20 s) and make test (everything, ~7 min); make test-short is the fast lane.'
+	@echo 'Start with: make demo (the main job end to end on a local AWS, ~20 s) and make test (everything, ~10 min); make test-short is the fast lane.'
 	@echo 'Operating: make plan before a deploy, make audit RESOURCE=|RUN=|SUMMARIES=1 after, make doctor for the prerequisites (README "Running things locally").'
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'

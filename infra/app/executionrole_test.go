@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -160,6 +161,50 @@ func TestExecutionRoleWaitsForItsForwardingRule(t *testing.T) {
 		}
 		if g := resourcesOf(tmpl, "AWS::CloudFormation::WaitConditionHandle"); len(g) != 1 {
 			t.Errorf("hub regions %v: wait-condition handles %v, want the role's gate", regions, sortedKeys(g))
+		}
+	}
+}
+
+// TestMemberTemplateUsesEveryCondition: every condition the member template defines is used by a
+// resource (Condition) or an Fn::If, for the example declaration and for primaries other than the
+// execution role's region with and without a pull-through cache: an unused one is cfn-lint's W8001,
+// as IsPrimaryRegion was for a hub without us-east-1 whose declaration makes no PTC role boundary.
+func TestMemberTemplateUsesEveryCondition(t *testing.T) {
+	localaws.NeedCDK(t)
+	for _, c := range []struct {
+		name    string
+		regions []string
+		noPTC   bool
+	}{
+		{"example", nil, false},
+		{"eu primary, no us-east-1", []string{"eu-west-1", "eu-central-1"}, false},
+		{"eu primary, no us-east-1, no pull-through cache", []string{"eu-west-1", "eu-central-1"}, true},
+	} {
+		d, err := LoadDeclaration(testDecl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.regions != nil {
+			d.Hub.Regions = c.regions
+			d.PublicRepositories = nil // validation refuses them without us-east-1
+		}
+		if c.noPTC {
+			d.PullThroughCache = nil
+		}
+		raw, err := MemberTemplate(d)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		body, err := json.Marshal(raw["Resources"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds, _ := raw["Conditions"].(map[string]interface{})
+		for name := range conds {
+			used := strings.Contains(string(body), `"Condition":"`+name+`"`) || strings.Contains(string(body), `"Fn::If":["`+name+`"`)
+			if !used {
+				t.Errorf("%s: condition %s is defined but no resource or Fn::If uses it", c.name, name)
+			}
 		}
 	}
 }

@@ -151,8 +151,10 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	roleRegion := awscdk.NewCfnCondition(stack, jsii.String("IsRoleRegion"), &awscdk.CfnConditionProps{
 		Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.RoleRegion()),
 	})
+	// The PTC role boundary's condition, only where a boundary is made: an
+	// unused condition is a template warning (W8001).
 	primary := roleRegion
-	if d.PrimaryRegion() != d.RoleRegion() {
+	if d.PrimaryRegion() != d.RoleRegion() && d.HasFromHubRules() {
 		primary = awscdk.NewCfnCondition(stack, jsii.String("IsPrimaryRegion"), &awscdk.CfnConditionProps{
 			Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), d.PrimaryRegion()),
 		})

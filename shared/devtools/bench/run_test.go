@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"regexp"
 	"testing"
 
@@ -17,17 +16,11 @@ import (
 // sts:AssumeRole into a role that does not exist, and the joins' new accounts
 // held none, so every join failed and no test noticed.
 func TestBenchRunsEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the local AWS and the real binaries: runs in make test")
-	}
+	localaws.Need(t) // the fast lane only; make test starts the local AWS and builds the binaries
 	defer func(r int, o bool) { rounds, onlyJoins = r, o }(rounds, onlyJoins)
 	rounds, onlyJoins = 1, false
 	var out bytes.Buffer
-	err := run(context.Background(), &out, 3, 24, 1, 2, false)
-	if errors.Is(err, localaws.ErrShort) {
-		t.Skip(err)
-	}
-	if err != nil {
+	if err := run(context.Background(), &out, 3, 24, 1, 2, false); err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
 	for _, want := range []*regexp.Regexp{

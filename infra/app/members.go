@@ -104,7 +104,8 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 // MemberTemplate synthesizes the template every member stack instance runs:
 //
 //   - the execution role (named memberRoleName, created in one region only because IAM is global:
-//     d.RoleRegion, IAM's events region whenever the StackSet deploys there), trusted by the hub account only for the hub function roles (aws:PrincipalArn), with
+//     d.RoleRegion, IAM's events region whenever the StackSet deploys there), trusted by the hub
+//     account only for the hub function roles (aws:PrincipalArn), with
 //     only the permissions member convergence needs;
 //   - rules forwarding the member's ECR (and, in us-east-1, ECR Public; in IAM's events region,
 //     d.IAMRegion, us-east-1 in aws, IAM) events to the hub bus of the same region, with their
@@ -112,9 +113,9 @@ func NewMembers(scope constructs.Construct, id string, d *Declaration, o Options
 //     rules). When the hub's regions lack IAM's events region, the StackSet also deploys there
 //     (d.MemberRegions), where the template holds only the IAM rules, forwarding to the primary
 //     region's hub bus: IAM events are delivered in that region only.
-//   - in IAM's events region, the execution role created after the rule forwarding its CreateRole event
-//     (roleCreationForwarded), so that event converges the member at once, whatever the primary
-//     region.
+//   - in IAM's events region, the execution role created after the rule forwarding its
+//     CreateRole event (roleCreationForwarded), so that event converges the member at once,
+//     whatever the primary region.
 func MemberTemplate(d *Declaration) (map[string]interface{}, error) {
 	outdir, err := os.MkdirTemp("", "ecr-warden-member-")
 	if err != nil {
@@ -276,9 +277,9 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 
 // roleCreationForwarded makes the execution role wait for the rule that forwards its CreateRole
 // event (and so for that rule's target role, which the rule names), when both are in the same
-// stack instance: the role region is IAM's events region (us-east-1 in aws), where IAM delivers its events (d.RoleRegion: the
-// StackSet deploys there whenever members forward IAM events). The event then
-// reaches the hub's drift function, which hands the member's units to the worker at once
+// stack instance: the role region is IAM's events region (us-east-1 in aws), where IAM delivers
+// its events (d.RoleRegion: the StackSet deploys there whenever members forward IAM events). The
+// event then reaches the hub's drift function, which hands the member's units to the worker at once
 // (shared/reconcile/rolecreated.go) instead of leaving them to the work queue's redelivery. The
 // rule exists only outside the hub account, and the role everywhere in that region; a DependsOn
 // on a resource whose condition is false fails the stack, so the role depends on a wait-condition

@@ -21,8 +21,8 @@ import (
 // (routed by the IamRoleCreated route, delivered only in the partition's IAM
 // events region, us-east-1 in aws, and so to one function) converges exactly
 // the documents that name it, in every hub region (IAM is global), so the
-// role is added back at once instead of at the
-// next sweep. The same route carries the creation of ecr-warden's execution
+// role is added back at once instead of at the next sweep. The same route
+// carries the creation of ecr-warden's execution
 // role in a member (executionRoleCreated), the moment that member can first
 // be converged.
 

@@ -132,7 +132,7 @@ func TestParseReadsOnlyRoutedEvents(t *testing.T) {
 		// The detail's eventType agrees with the new detail-type (one
 		// that contradicts it is refused before any route is asked).
 		if d, ok := ev["detail"].(map[string]any); ok {
-			d["eventType"] = map[string]string{DetailTypeAPICall: "AwsApiCall", DetailTypeServiceEvent: "AwsServiceEvent"}[swapped.DetailType]
+			d["eventType"] = eventTypes[swapped.DetailType]
 		}
 		raw, err := json.Marshal(ev)
 		if err != nil {

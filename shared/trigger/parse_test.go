@@ -348,3 +348,41 @@ func TestCheckOriginManagementOnly(t *testing.T) {
 		t.Errorf("an ECR event is not an organization event: %v", err)
 	}
 }
+
+// A forged origin is named beside the event's other problems, not only once
+// they are fixed: WithOrigin adds it to the parse's rejection.
+func TestWithOriginNamesAForgedOriginBesideOtherProblems(t *testing.T) {
+	raw := mutate(t, "org-account-joined.json", func(ev map[string]any) {
+		ev["account"] = "888888888888"
+		ev["detail"].(map[string]any)["eventVersion"] = 5
+	})
+	tg, err := Parse(raw)
+	if err == nil {
+		t.Fatal("a numeric eventVersion was accepted (the test's premise)")
+	}
+	rej, ok := AsRejection(WithOrigin(tg, err, "999999999999"))
+	if !ok {
+		t.Fatalf("not a rejection: %v", err)
+	}
+	for _, want := range []string{"detail.eventVersion", `from account "888888888888"`} {
+		if !strings.Contains(rej.Detail, want) {
+			t.Errorf("the rejection does not name %q: %s", want, rej.Detail)
+		}
+	}
+	// Named once, however often it is merged; a clean event from the
+	// management account passes; a parse error stays the parse's.
+	again, _ := AsRejection(WithOrigin(tg, rej, "999999999999"))
+	if strings.Count(again.Detail, "888888888888") != 1 {
+		t.Errorf("the origin named twice: %s", again.Detail)
+	}
+	ok0, err := Parse(readEvent(t, "org-account-joined.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WithOrigin(ok0, nil, "999999999999"); err != nil {
+		t.Errorf("a clean event from the management account: %v", err)
+	}
+	if rej, _ := AsRejection(WithOrigin(ok0, nil, "888888888888")); rej == nil || !strings.Contains(rej.Detail, "888888888888") {
+		t.Errorf("a clean event from another account: %v", rej)
+	}
+}

@@ -142,14 +142,44 @@ func (t Target) CheckServedRegion(own string) error {
 // emitted only there, so one from any other account was put on the bus by a
 // member (which may put events on the hub bus) and must not move grants.
 func (t Target) CheckOrigin(managementAccount string) error {
-	if t.Trigger.Source != SourceOrganizations && t.Trigger.Source != SourceControlTower {
-		return nil
-	}
-	if t.Trigger.EventAccount != managementAccount {
-		return &Rejection{Reason: ReasonInvalidField, Trigger: t.Trigger,
-			Detail: fmt.Sprintf("account: a %s event from account %q; such events come only from the management account %s", t.Trigger.Source, t.Trigger.EventAccount, managementAccount)}
+	if d := originProblem(t.Trigger, managementAccount); d != "" {
+		return &Rejection{Reason: ReasonInvalidField, Trigger: t.Trigger, Detail: d}
 	}
 	return nil
+}
+
+// originProblem is CheckOrigin's finding for tr, "" when there is none or
+// when the envelope's account could not be read (the parse names that).
+func originProblem(tr Trigger, managementAccount string) string {
+	if tr.Source != SourceOrganizations && tr.Source != SourceControlTower {
+		return ""
+	}
+	if tr.EventAccount == "" || tr.EventAccount == managementAccount {
+		return ""
+	}
+	return fmt.Sprintf("account: a %s event from account %q; such events come only from the management account %s",
+		tr.Source, tr.EventAccount, managementAccount)
+}
+
+// WithOrigin is CheckOrigin after a parse that answered t and err: when the
+// parse already rejected the event, a forged origin is added to the problems
+// it names instead of being left for a second look at an event whose other
+// problems were fixed, so one rejection names every problem.
+func WithOrigin(t Target, err error, managementAccount string) error {
+	rej, ok := AsRejection(err)
+	if !ok {
+		if err != nil {
+			return err
+		}
+		return t.CheckOrigin(managementAccount)
+	}
+	d := originProblem(rej.Trigger, managementAccount)
+	if d == "" || strings.Contains(rej.Detail, d) {
+		return err
+	}
+	merged := *rej
+	merged.Detail = rej.Detail + "; " + Clip(d)
+	return &merged
 }
 
 // String is a short human form for log lines, e.g. "repository 222222222222/us-east-1/team-a/app".

@@ -44,28 +44,12 @@ func LoadDeclaration(path string) (*Declaration, error) {
 	return &Declaration{Declaration: d, Path: path, Raw: raw, SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// parseDeclaration is the single seam to shared/config (strict decoding, defaults, validation with
-// every problem and its field path), plus the checks only the infrastructure needs.
+// parseDeclaration is the single seam to shared/config: strict decoding, defaults, and validation
+// with every problem and its field path, the deployment's own limits (at most
+// config.MaxHubRegions hub regions) among them, so `make plan` and `make doctor`, which read the
+// declaration with config.Load, refuse what synth refuses.
 func parseDeclaration(raw []byte) (*config.Declaration, error) {
-	d, err := config.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	if err := validateForInfra(d); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// validateForInfra checks limits that come from the deployment rather than from the product: an
-// EventBridge rule has at most five targets, and the management account forwards to every hub
-// region's bus.
-func validateForInfra(d *config.Declaration) error {
-	if n := len(d.Hub.Regions); n > 5 {
-		return &config.ValidationError{Problems: []config.Problem{{Path: "hub.regions",
-			Message: fmt.Sprintf("%d regions, but an EventBridge rule forwards to at most 5 hub buses", n)}}}
-	}
-	return nil
+	return config.Parse(raw)
 }
 
 // PrimaryRegion is the first hub region: it handles global (IAM) events when the hub's regions

@@ -13,7 +13,7 @@
 //	{
 //	  "hub": {                                   // the central registry
 //	    "accountId": "111111111111",             // 12 digits, required
-//	    "regions": ["us-east-1"],                // required, e.g. us-east-1, cn-north-1, us-gov-west-1
+//	    "regions": ["us-east-1"],                // required, 1-5 regions AWS has in the partition, e.g. us-east-1, cn-north-1, us-gov-west-1
 //	    "partition": "aws",                      // aws | aws-cn | aws-us-gov [aws]
 //	    "organizationId": "o-a1b2c3d4e5",        // o-[a-z0-9]{10,32}, required
 //	    "managementAccountId": "999999999999"    // required; never treated as a member

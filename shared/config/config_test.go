@@ -113,6 +113,19 @@ func TestValidationMessages(t *testing.T) {
 		{"region pattern", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "US_EAST"} }, "hub.regions[1]", `region "US_EAST" is not a region name like us-east-1`},
 		{"region twice", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "us-east-1"} }, "hub.regions[1]", `region "us-east-1" is listed twice`},
 		{"region partition", func(d *Declaration) { d.Hub.Regions = []string{"cn-north-1"} }, "hub.regions[0]", `region "cn-north-1" is in partition aws-cn, not the declared partition aws`},
+		// Regions AWS does not have were accepted for their shape: the deploy created the first hub
+		// region's stack and failed in the next.
+		{"region that does not exist", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "us-east-9"} }, "hub.regions[1]",
+			`region "us-east-9" is not a region of the aws, aws-cn or aws-us-gov partitions (did you mean "us-east-1"?); a region AWS launched after this release must be added to policy.Regions first`},
+		{"region of another partition", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "us-iso-east-1"} }, "hub.regions[1]",
+			`region "us-iso-east-1" is not a region of the aws, aws-cn or aws-us-gov partitions; a region AWS launched after this release must be added to policy.Regions first`},
+		{"control tower region that does not exist", func(d *Declaration) { d.Hub.ControlTowerHomeRegion = "eu-west-4" }, "hub.controlTowerHomeRegion",
+			`region "eu-west-4" is not a region of the aws, aws-cn or aws-us-gov partitions (did you mean "eu-west-1"?); a region AWS launched after this release must be added to policy.Regions first`},
+		// Checked only by the CDK app before: make plan and make doctor accepted six regions, and
+		// synth reported them only once every other problem was fixed.
+		{"too many regions", func(d *Declaration) {
+			d.Hub.Regions = []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2"}
+		}, "hub.regions", "6 regions, but the management account's rule forwards Organizations events to at most 5 hub buses (an EventBridge rule has at most 5 targets)"},
 		{"org id", func(d *Declaration) { d.Hub.OrganizationID = "o-short" }, "hub.organizationId", `organization id "o-short" must look like o-a1b2c3d4e5 (o- and 10-32 lowercase letters or digits)`},
 		{"management", func(d *Declaration) { d.Hub.ManagementAccountID = "" }, "hub.managementAccountId", "required: an account id of 12 digits"},
 		{"member role", func(d *Declaration) { d.MemberRoleName = "bad role" }, "memberRoleName", `role name "bad role" must be 1-64 letters, digits or +=,.@_-`},

@@ -172,16 +172,17 @@ func (v *validator) hub() {
 	if len(h.Regions) == 0 {
 		v.add("hub.regions", "at least one region is required")
 	}
+	if len(h.Regions) > MaxHubRegions {
+		v.add("hub.regions", "%d regions, but the management account's rule forwards Organizations events to at most %d hub buses (an EventBridge rule has at most 5 targets)", len(h.Regions), MaxHubRegions)
+	}
 	seen := map[string]bool{}
 	for i, r := range h.Regions {
 		p := idx("hub.regions", i)
 		switch {
-		case !policy.ValidRegion(r):
-			v.add(p, "region %q is not a region name like us-east-1", r)
 		case seen[r]:
 			v.add(p, "region %q is listed twice", r)
-		case partitionOK && policy.RegionPartition(r) != h.Partition:
-			v.add(p, "region %q is in partition %s, not the declared partition %s", r, policy.RegionPartition(r), h.Partition)
+		default:
+			v.region(p, r, partitionOK)
 		}
 		seen[r] = true
 	}
@@ -192,12 +193,7 @@ func (v *validator) hub() {
 	}
 	v.accountID("hub.managementAccountId", h.ManagementAccountID)
 	if r := h.ControlTowerHomeRegion; r != "" {
-		switch {
-		case !policy.ValidRegion(r):
-			v.add("hub.controlTowerHomeRegion", "region %q is not a region name like us-east-1", r)
-		case partitionOK && policy.RegionPartition(r) != h.Partition:
-			v.add("hub.controlTowerHomeRegion", "region %q is in partition %s, not the declared partition %s", r, policy.RegionPartition(r), h.Partition)
-		}
+		v.region("hub.controlTowerHomeRegion", r, partitionOK)
 	}
 	rc := v.d.Functions.ReservedConcurrency
 	for _, f := range rc.fields() {
@@ -226,6 +222,29 @@ func (v *validator) hub() {
 				break
 			}
 		}
+	}
+}
+
+// MaxHubRegions is how many regions a hub may have: the management account's rule forwards
+// Organizations events to every hub region's bus, and an EventBridge rule has at most 5 targets.
+const MaxHubRegions = 5
+
+// region checks a declared region: a region of the declared partition that AWS has
+// (policy.Regions), so a deploy cannot create the first hub region's stack and fail in the next.
+func (v *validator) region(path, r string, partitionOK bool) {
+	partition, known := policy.KnownRegion(r)
+	switch {
+	case !policy.ValidRegion(r):
+		v.add(path, "region %q is not a region name like us-east-1", r)
+	case !known:
+		all := slices.Concat(policy.Regions[policy.PartitionAWS], policy.Regions[policy.PartitionChina], policy.Regions[policy.PartitionGovCloud])
+		hint := ""
+		if c := Closest(r, all); c != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", c)
+		}
+		v.add(path, "region %q is not a region of the aws, aws-cn or aws-us-gov partitions%s; a region AWS launched after this release must be added to policy.Regions first", r, hint)
+	case partitionOK && partition != v.d.Hub.Partition:
+		v.add(path, "region %q is in partition %s, not the declared partition %s", r, partition, v.d.Hub.Partition)
 	}
 }
 

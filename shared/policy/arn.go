@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -108,8 +109,40 @@ func ValidPTCPrefix(p string) bool {
 }
 
 // ValidRegion reports whether r looks like an AWS region name (us-east-1,
-// cn-north-1, us-gov-west-1).
+// cn-north-1, us-gov-west-1). What AWS sends (an event's region) is read
+// with it; what a user declares is checked against Regions.
 func ValidRegion(r string) bool { return regionPattern.MatchString(r) }
+
+// Regions are the regions of each supported partition, as the AWS SDK for
+// Go's partition data lists them (aws-sdk-go-v2 v1.47.7,
+// internal/endpoints/awsrulesfn/partitions.json). A declared region must be
+// one of them: a name that only looks like a region (us-east-9) or one of a
+// partition ecr-warden does not support (us-iso-east-1, which RegionPartition
+// would call aws) deploys the first hub region and fails in the next. A
+// region AWS launches later is added here.
+var Regions = map[string][]string{
+	PartitionAWS: {
+		"af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+		"ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+		"ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1",
+		"eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
+		"il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2",
+		"us-west-1", "us-west-2",
+	},
+	PartitionChina:    {"cn-north-1", "cn-northwest-1"},
+	PartitionGovCloud: {"us-gov-east-1", "us-gov-west-1"},
+}
+
+// KnownRegion reports the partition of a region listed in Regions, and
+// whether it is listed.
+func KnownRegion(r string) (partition string, ok bool) {
+	for p, regions := range Regions {
+		if slices.Contains(regions, r) {
+			return p, true
+		}
+	}
+	return "", false
+}
 
 // RepositoryARN is the ARN of a private ECR repository.
 func RepositoryARN(partition, region, account, name string) string {

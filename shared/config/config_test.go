@@ -348,6 +348,17 @@ func TestParseReportsShapeProblemsWithPaths(t *testing.T) {
 			`grants[0]: select repositories by name pattern (repositories) and/or tags (repositoryTags); use ["*"] for all`,
 			`grants[0].access: access is required: pull, push or an actionSets name`,
 		}},
+		// A selector written out that selects nothing was given its default (that of an omitted
+		// one): the grant went to the hub, the PTC statement to the account root.
+		{"written selectors that select nothing", `{"hub":{"accountId":"111111111111","regions":["us-east-1"],"organizationId":"o-a1b2c3d4e5","managementAccountId":"999999999999"},
+			"grants":[{"name":"g","repositories":["x/*"],"access":"pull","principals":{"organization":true},"registries":{"hub":false,"ous":[]}},
+			          {"name":"h","repositories":["x/*"],"access":"pull","principals":{"organization":true},"registries":{}}],
+			"publicRepositories":[{"name":"p","repositories":["x/*"],"access":"push","principals":{"accounts":["222222222222"]},"registries":{"allMembers":false}}],
+			"pullThroughCache":{"members":{"all":true},"statementPrincipals":{"accountRoot":false,"roleNames":[]},"rules":[{"prefix":"quay","upstreamRegistryUrl":"quay.io"}]}}`, []string{
+			`grants[0].registries (line 2): selects no registry: set hub: true, allMembers: true, ous or accounts, or leave registries out for the hub only (an empty selection is not taken as the hub)`,
+			`publicRepositories[0].registries (line 4): selects no registry: set hub: true, allMembers: true, ous or accounts, or leave registries out for the hub only (an empty selection is not taken as the hub)`,
+			`pullThroughCache.statementPrincipals (line 5): names no principal: set accountRoot: true or roleNames, or leave statementPrincipals out for the account root (an empty selection is not taken as the account root)`,
+		}},
 		// A key given twice does not hide the problems elsewhere (it did: the duplicate was the
 		// only problem reported); what is under it is not validated (which value is meant is
 		// unknown), but the object holding it is.

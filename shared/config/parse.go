@@ -87,7 +87,7 @@ func Parse(data []byte) (*Declaration, error) {
 		return nil, &ValidationError{Problems: append(shape.problems, Problem{Path: "(document)", Message: err.Error()})}
 	}
 	d.ApplyDefaults()
-	all := shape.problems
+	all := append(shape.problems, explicitlyEmpty(raw.(map[string]any))...)
 	if err := d.Validate(); err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) {
@@ -104,6 +104,47 @@ func Parse(data []byte) (*Declaration, error) {
 	}
 	locate(data, all)
 	return nil, &ValidationError{Problems: all}
+}
+
+// explicitlyEmpty reports the selectors a declaration writes out but selects nothing with:
+// ApplyDefaults gives an omitted (zero) one its default, which would turn "registries":
+// {"hub": false} into the hub and "statementPrincipals": {"accountRoot": false} into the
+// account root, granting where the declaration says not to. Only the written document tells
+// omitted from written; raw is it, after the shape check (wrongly typed values are gone).
+func explicitlyEmpty(raw map[string]any) []Problem {
+	var out []Problem
+	written := func(v any) (map[string]any, bool) {
+		obj, ok := v.(map[string]any)
+		return obj, ok && len(obj) > 0
+	}
+	selects := func(obj map[string]any, flags ...string) bool {
+		for _, f := range flags {
+			if obj[f] == true {
+				return true
+			}
+		}
+		for _, l := range []string{"ous", "accounts", "roleNames"} {
+			if arr, ok := obj[l].([]any); ok && len(arr) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, list := range []string{"grants", "publicRepositories"} {
+		arr, _ := raw[list].([]any)
+		for i, g := range arr {
+			obj, _ := g.(map[string]any)
+			if r, ok := written(obj["registries"]); ok && !selects(r, "hub", "allMembers") {
+				out = append(out, Problem{Path: idx(list, i) + ".registries", Message: "selects no registry: set hub: true, allMembers: true, ous or accounts, or leave registries out for the hub only (an empty selection is not taken as the hub)"})
+			}
+		}
+	}
+	if ptc, ok := raw["pullThroughCache"].(map[string]any); ok {
+		if sp, ok := written(ptc["statementPrincipals"]); ok && !selects(sp, "accountRoot") {
+			out = append(out, Problem{Path: "pullThroughCache.statementPrincipals", Message: "names no principal: set accountRoot: true or roleNames, or leave statementPrincipals out for the account root (an empty selection is not taken as the account root)"})
+		}
+	}
+	return out
 }
 
 // locate sets each problem's Line to where its field path is in a declaration of more than one

@@ -52,7 +52,7 @@
 //	    "principals": {"accounts": ["111111111111"], "roles": []},
 //	    "registries": {"hub": true}              // whose public repositories [hub only]
 //	  }],
-//	  "sweep": {"schedule": "rate(6 hours)"}     // rate(...) | cron(...) [rate(6 hours)]
+//	  "sweep": {"schedule": "rate(6 hours)"}     // rate(...) | cron(...) as EventBridge takes them (one day field ?) [rate(6 hours)]
 //	}
 package config
 

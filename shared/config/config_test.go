@@ -248,6 +248,20 @@ func TestValidationMessages(t *testing.T) {
 			"ECR Public's API and its CreateRepository events exist only in us-east-1, which hub.regions does not list; add us-east-1 to hub.regions or remove publicRepositories (else no public repository policy is ever written)"},
 		{"sweep", func(d *Declaration) { d.Sweep.Schedule = "every 6 hours" }, "sweep.schedule", `schedule "every 6 hours" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
 		{"sweep singular", func(d *Declaration) { d.Sweep.Schedule = "rate(1 hours)" }, "sweep.schedule", `schedule "rate(1 hours)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
+		// EventBridge refuses these; they were accepted (only the number of fields was checked), so
+		// the deploy failed at the sweep's rule.
+		{"sweep cron both days", func(d *Declaration) { d.Sweep.Schedule = "cron(0 */6 * * * *)" }, "sweep.schedule",
+			`schedule "cron(0 */6 * * * *)": exactly one of day-of-month and day-of-week must be ? (the other says which days), like cron(0 */6 * * ? *) (EventBridge refuses the rule, failing the deploy)`},
+		{"sweep cron no day", func(d *Declaration) { d.Sweep.Schedule = "cron(0 6 ? * ? *)" }, "sweep.schedule",
+			`schedule "cron(0 6 ? * ? *)": exactly one of day-of-month and day-of-week must be ? (the other says which days), like cron(0 */6 * * ? *) (EventBridge refuses the rule, failing the deploy)`},
+		{"sweep cron hour", func(d *Declaration) { d.Sweep.Schedule = "cron(0 24 * * ? *)" }, "sweep.schedule",
+			`schedule "cron(0 24 * * ? *)": hours 24 is outside 0-23 (EventBridge refuses the rule, failing the deploy)`},
+		{"sweep cron words", func(d *Declaration) { d.Sweep.Schedule = "cron(a b c d e f)" }, "sweep.schedule",
+			`schedule "cron(a b c d e f)": minutes "a" is not a number (EventBridge refuses the rule, failing the deploy)`},
+		{"sweep cron month", func(d *Declaration) { d.Sweep.Schedule = "cron(0 6 ? JAN-FOO MON-FRI *)" }, "sweep.schedule",
+			`schedule "cron(0 6 ? JAN-FOO MON-FRI *)": month "FOO" is not a number or a name (JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC) (EventBridge refuses the rule, failing the deploy)`},
+		{"sweep cron item", func(d *Declaration) { d.Sweep.Schedule = "cron(0/ 6 ? * MON *)" }, "sweep.schedule",
+			`schedule "cron(0/ 6 ? * MON *)": minutes "0/" is not a value, a range, * or an increment of the minutes field (EventBridge refuses the rule, failing the deploy)`},
 		{"sweep cron fields", func(d *Declaration) { d.Sweep.Schedule = "cron(0 * * * *)" }, "sweep.schedule", `schedule "cron(0 * * * *)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
 	}
 	for _, c := range cases {
@@ -271,7 +285,9 @@ func TestValidationMessages(t *testing.T) {
 }
 
 func TestValidSchedulesAndPatterns(t *testing.T) {
-	for _, s := range []string{"rate(1 hour)", "rate(30 minutes)", "rate(2 days)", "cron(0 */6 * * ? *)"} {
+	for _, s := range []string{"rate(1 hour)", "rate(30 minutes)", "rate(2 days)", "cron(0 */6 * * ? *)",
+		"cron(15 10 ? * 6L 2026-2030)", "cron(0/15 * ? * MON-FRI *)", "cron(0 8 1 * ? *)", "cron(0 18 ? * MON#1,fri *)",
+		"cron(5,35 14 L * ? *)", "cron(0 0 15W 1-3,DEC ? *)", "cron(0 12 ? JAN-MAR 2-6 *)"} {
 		d := loadExample(t)
 		d.Sweep.Schedule = s
 		if err := d.Validate(); err != nil {

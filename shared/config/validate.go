@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -682,7 +683,65 @@ func (v *validator) publicGrant(path string, g *PublicGrant) {
 
 func (v *validator) sweep() {
 	s := v.d.Sweep.Schedule
-	if !ratePattern.MatchString(s) && !cronPattern.MatchString(s) {
+	switch {
+	case !ratePattern.MatchString(s) && !cronPattern.MatchString(s):
 		v.add("sweep.schedule", "schedule %q must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)", s)
+	case cronPattern.MatchString(s):
+		if why := cronProblem(strings.Fields(strings.TrimSuffix(strings.TrimPrefix(s, "cron("), ")"))); why != "" {
+			v.add("sweep.schedule", "schedule %q: %s (EventBridge refuses the rule, failing the deploy)", s, why)
+		}
 	}
+}
+
+// cronFields are the six fields of an EventBridge cron expression: each item of a field (items
+// are separated by commas) is a value, a range of values, * or a value or range followed by
+// /<increment>, and the day fields also take their own forms (? L W #).
+var cronFields = []struct {
+	name     string
+	low, top int
+	names    []string // month or weekday names standing for low, low+1, ...
+	item     *regexp.Regexp
+}{
+	{"minutes", 0, 59, nil, regexp.MustCompile(`^(?:\*|(\w+)(?:-(\w+))?)(?:/[0-9]+)?$`)},
+	{"hours", 0, 23, nil, regexp.MustCompile(`^(?:\*|(\w+)(?:-(\w+))?)(?:/[0-9]+)?$`)},
+	{"day-of-month", 1, 31, nil, regexp.MustCompile(`^(?:\?|L|LW|([0-9]+)W|(?:\*|(\w+)(?:-(\w+))?)(?:/[0-9]+)?)$`)},
+	{"month", 1, 12, []string{"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"},
+		regexp.MustCompile(`^(?:\*|(\w+)(?:-(\w+))?)(?:/[0-9]+)?$`)},
+	{"day-of-week", 1, 7, []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"},
+		regexp.MustCompile(`^(?:\?|L|(\w+)L|(\w+)#[1-5]|(?:\*|(\w+)(?:-(\w+))?)(?:/[0-9]+)?)$`)},
+	{"year", 1970, 2199, nil, regexp.MustCompile(`^(?:\*|(\w+)(?:-(\w+))?)(?:/[0-9]+)?$`)},
+}
+
+// cronProblem says what EventBridge would refuse in a cron expression's six fields, or "": an
+// item a field does not take, a value out of its range, or day-of-month and day-of-week both
+// given (one of them must be ?: "cron(0 */6 * * * *)" is the usual slip).
+func cronProblem(fields []string) string {
+	for i, f := range cronFields {
+		for _, item := range strings.Split(fields[i], ",") {
+			m := f.item.FindStringSubmatch(item)
+			if m == nil {
+				return fmt.Sprintf("%s %q is not a value, a range, * or an increment of the %s field", f.name, item, f.name)
+			}
+			for _, val := range m[1:] {
+				if val == "" {
+					continue
+				}
+				n, err := strconv.Atoi(val)
+				if err != nil {
+					if j := slices.Index(f.names, strings.ToUpper(val)); j >= 0 {
+						n = f.low + j
+					} else {
+						return fmt.Sprintf("%s %q is not a number%s", f.name, val, map[bool]string{true: " or a name (" + strings.Join(f.names, " ") + ")", false: ""}[f.names != nil])
+					}
+				}
+				if n < f.low || n > f.top {
+					return fmt.Sprintf("%s %d is outside %d-%d", f.name, n, f.low, f.top)
+				}
+			}
+		}
+	}
+	if dom, dow := fields[2] == "?", fields[4] == "?"; dom == dow {
+		return "exactly one of day-of-month and day-of-week must be ? (the other says which days), like cron(0 */6 * * ? *)"
+	}
+	return ""
 }

@@ -172,6 +172,8 @@ func TestValidationMessages(t *testing.T) {
 		{"registry hub", func(d *Declaration) { d.Grants[0].Registries.Accounts = []string{"111111111111"} }, "grants[0].registries.accounts[0]", "account 111111111111 is the hub; select it with hub: true, not as a member"},
 		{"ptc members", func(d *Declaration) { d.PullThroughCache.Members = MemberSelector{} }, "pullThroughCache.members", "select the members that get the rules: all, ous or accounts"},
 		{"ptc role name", func(d *Declaration) { d.PullThroughCache.Role.Name = "a/b" }, "pullThroughCache.role.name", `role name "a/b" must be 1-64 letters, digits or +=,.@_-`},
+		{"ptc role is the member role", func(d *Declaration) { d.PullThroughCache.Role.Name = "ECR-Warden-Execution" }, "pullThroughCache.role.name",
+			`role name "ECR-Warden-Execution" is memberRoleName's, the role ecr-warden assumes in members (IAM role names ignore case); ecr-warden would rewrite it into the pull-through-cache role: pick another name`},
 		{"ptc statement role", func(d *Declaration) {
 			d.PullThroughCache.StatementPrincipals.RoleNames = []string{"arn:aws:iam::222222222222:role/x"}
 		}, "pullThroughCache.statementPrincipals.roleNames[0]", `role name "arn:aws:iam::222222222222:role/x" must be 1-64 letters, digits or +=,.@_- (a name, not an ARN: the member's account is filled in)`},

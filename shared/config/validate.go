@@ -522,8 +522,13 @@ func (v *validator) pullThroughCache() {
 		v.ouPath(idx(path+".members.ous", i), ou)
 	}
 	v.accountList(path+".members.accounts", p.Members.Accounts, true)
-	if !roleNamePattern.MatchString(p.Role.Name) {
+	switch {
+	case !roleNamePattern.MatchString(p.Role.Name):
 		v.add(path+".role.name", "role name %q must be 1-64 letters, digits or +=,.@_-", p.Role.Name)
+	case strings.EqualFold(p.Role.Name, v.d.MemberRoleName):
+		// IAM role names are unique without case: ecr-warden would rewrite the trust and
+		// permissions of the role it works through in every member into the PTC role's.
+		v.add(path+".role.name", "role name %q is memberRoleName's, the role ecr-warden assumes in members (IAM role names ignore case); ecr-warden would rewrite it into the pull-through-cache role: pick another name", p.Role.Name)
 	}
 	for i, n := range p.StatementPrincipals.RoleNames {
 		if !roleNamePattern.MatchString(n) {

@@ -293,16 +293,41 @@ func syntaxProblem(data []byte, err error) Problem {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		// Offset counts the offending byte; point at it, not after it.
-		msg := "invalid JSON: " + se.Error()
-		if strings.Contains(msg, "after object key:value pair") || strings.Contains(msg, "after array element") {
-			msg += " (is a comma missing before it?)" // the usual cause, at the end of the value before
-		}
+		msg := "invalid JSON: " + se.Error() + syntaxHint(data, se)
 		return Problem{Path: location(data, se.Offset-1), Message: msg}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return Problem{Path: location(data, int64(len(data))), Message: "invalid JSON: the document ends before the object is complete"}
 	}
 	return Problem{Path: "(document)", Message: "invalid JSON: " + err.Error()}
+}
+
+// syntaxHint names the usual cause of a JSON syntax error, or "": a missing comma, and what
+// people bring from elsewhere: the comments of the README's example (which shows them only to
+// explain the fields), a trailing comma, single quotes, a byte order mark, YAML.
+func syntaxHint(data []byte, se *json.SyntaxError) string {
+	msg := se.Error()
+	off := int(se.Offset) - 1
+	var at byte
+	if off >= 0 && off < len(data) {
+		at = data[off]
+	}
+	before := bytes.TrimRight(data[:max(off, 0)], " \t\r\n")
+	switch {
+	case strings.Contains(msg, "after object key:value pair") || strings.Contains(msg, "after array element"):
+		return " (is a comma missing before it?)" // the usual cause, at the end of the value before
+	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) && off == 0:
+		return " (the file starts with a UTF-8 byte order mark; save it without one)"
+	case at == '/':
+		return " (JSON has no comments; the README's example shows them only to explain the fields)"
+	case (at == '}' || at == ']') && bytes.HasSuffix(before, []byte(",")):
+		return " (JSON allows no comma after the last member or element)"
+	case at == '\'':
+		return " (JSON strings take double quotes)"
+	case len(bytes.TrimSpace(data[:max(off, 0)])) == 0 && (at >= 'a' && at <= 'z' || at >= 'A' && at <= 'Z' || at == '-'):
+		return " (the declaration is JSON; YAML is not read)"
+	}
+	return ""
 }
 
 // location renders a byte offset as "line L, column C" (1-based) for syntax errors.
@@ -437,7 +462,11 @@ func (c *shapeChecker) check(path string, v any, t reflect.Type) bool {
 		}
 	case reflect.String:
 		if _, ok := v.(string); !ok {
-			c.add(path, "must be a string, not %s", jsonKind(v))
+			hint := ""
+			if n, isNumber := v.(json.Number); isNumber && isAccountField(path) {
+				hint = fmt.Sprintf("; write \"%s\" (an account id is 12 digits in quotes: as a number its leading zeros are lost%s)", n, map[bool]string{true: ", and this one has " + strconv.Itoa(len(n)) + " digits", false: ""}[len(n) != 12])
+			}
+			c.add(path, "must be a string, not %s%s", jsonKind(v), hint)
 			return false
 		}
 	case reflect.Bool:
@@ -457,6 +486,13 @@ func (c *shapeChecker) check(path string, v any, t reflect.Type) bool {
 		}
 	}
 	return true
+}
+
+// isAccountField reports whether path is a field that holds an account id (hub.accountId,
+// hub.managementAccountId, an element of an accounts list).
+func isAccountField(path string) bool {
+	last := path[strings.LastIndexByte(path, '.')+1:]
+	return strings.HasSuffix(last, "ccountId") || strings.HasPrefix(last, "accounts[")
 }
 
 func jsonKind(v any) string {

@@ -146,6 +146,8 @@ func (d *Declaration) Validate() error {
 type validator struct {
 	problems
 	d *Declaration
+	// root is the organization root the first OU path names, at rootPath (ouRoot).
+	root, rootPath string
 }
 
 func (v *validator) accountID(path, id string) bool {
@@ -499,6 +501,29 @@ func (v *validator) ouPath(path, ou string) {
 		// hub.organizationId is reported itself; every OU path would repeat it.
 	case !strings.HasPrefix(ou, v.d.Hub.OrganizationID+"/"):
 		v.add(path, "OU path %q is not in the hub's organization %s", ou, v.d.Hub.OrganizationID)
+	default:
+		v.ouRoot(path, ou)
+	}
+}
+
+// ouRoot checks the root of a well-formed OU path: an OU id carries the id of the root it is
+// under (ou-<root id without r->-...), and an organization has one root. A path that breaks
+// either names no OU that exists, so its grant matches nobody; and the member StackSet, which
+// targets the root for allMembers, takes it from the first path naming one.
+func (v *validator) ouRoot(path, ou string) {
+	segs := strings.Split(strings.TrimSuffix(ou, "/"), "/")
+	root := segs[1]
+	for _, id := range segs[2:] {
+		if want := "ou-" + strings.TrimPrefix(root, "r-") + "-"; !strings.HasPrefix(id, want) {
+			v.add(path, "OU path %q: OU %s is not under root %s (the OUs under it have ids starting %s)", ou, id, root, want)
+			return
+		}
+	}
+	switch {
+	case v.rootPath == "":
+		v.root, v.rootPath = root, path
+	case root != v.root:
+		v.add(path, "OU path %q is under root %s, but %s is under root %s; an organization has one root", ou, root, v.rootPath, v.root)
 	}
 }
 
@@ -624,8 +649,13 @@ func (v *validator) ptcRule(path string, r *PTCRule) {
 		v.add(path+".credentialSecret", "upstream %s requires credentials: name a Secrets Manager secret ecr-pullthroughcache/...", kind)
 	case r.CredentialSecret != "" && noCredential[kind]:
 		v.add(path+".credentialSecret", "upstream %s takes no credential; remove credentialSecret", kind)
-	case r.CredentialSecret != "" && !secretPattern.MatchString(r.CredentialSecret):
-		v.add(path+".credentialSecret", "secret name %q must start with ecr-pullthroughcache/ (ECR only reads secrets with that prefix)", r.CredentialSecret)
+	case strings.HasPrefix(r.CredentialSecret, "arn:"):
+		// A full ARN names one account and region; the rule is made in every PTC member and region.
+		v.add(path+".credentialSecret", "%q is an ARN; give the secret's name (ecr-pullthroughcache/...): ecr-warden finds the secret of that name in each PTC member and region", r.CredentialSecret)
+	case r.CredentialSecret != "" && !strings.HasPrefix(r.CredentialSecret, secretPrefix):
+		v.add(path+".credentialSecret", "secret name %q must start with %s (ECR only reads secrets with that prefix)", r.CredentialSecret, secretPrefix)
+	case r.CredentialSecret != "" && (!secretPattern.MatchString(r.CredentialSecret) || len(r.CredentialSecret) > maxSecretName):
+		v.add(path+".credentialSecret", "secret name %q must be %s followed by letters, digits or /_+=.@-, at most %d characters in all (Secrets Manager's names)", r.CredentialSecret, secretPrefix, maxSecretName)
 	}
 	if r.UpstreamRepositoryPrefix != "" {
 		if r.Prefix == RootPrefix {
@@ -636,6 +666,13 @@ func (v *validator) ptcRule(path string, r *PTCRule) {
 		}
 	}
 }
+
+// secretPrefix starts the name of every secret ECR's pull-through cache reads; maxSecretName is
+// Secrets Manager's longest name.
+const (
+	secretPrefix  = "ecr-pullthroughcache/"
+	maxSecretName = 512
+)
 
 func (v *validator) isHubURL(u string) bool {
 	for _, r := range v.d.Hub.Regions {

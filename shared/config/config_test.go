@@ -155,6 +155,21 @@ func TestValidationMessages(t *testing.T) {
 		{"tag key reserved", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"aws:share": "org"} }, `grants[3].repositoryTags["aws:share"]`, `tag key "aws:share" uses the reserved aws: prefix`},
 		{"tag key chars", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share!": "org"} }, `grants[3].repositoryTags["share!"]`, `tag key "share!" may contain only letters, digits, spaces and _ . : / = + - @`},
 		{"tag key empty", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"": "org"} }, `grants[3].repositoryTags[""]`, "tag key must be 1-128 characters"},
+		// AWS accepts these tags, but no repository tagged as they read carries them: the grant
+		// silently matched nothing.
+		{"tag key cyrillic", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"sh\u0430re": "org"} }, `grants[3].repositoryTags["shаre"]`,
+			`tag key "shаre" mixes Latin and Cyrillic letters in the word "shаre": the condition would match no repository tagged as it reads; write it out again`},
+		{"tag value greek", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share": "\u03bfrg"} }, `grants[3].repositoryTags["share"]`,
+			`tag value "οrg" mixes Latin and Greek letters in the word "οrg": the condition would match no repository tagged as it reads; write it out again`},
+		{"tag no-break space", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"cost\u00a0center": "a"} }, `grants[3].repositoryTags["cost\u00a0center"]`,
+			`tag key "cost\u00a0center" holds U+00A0, a space that is not the plain space U+0020: the condition would match no repository tagged as it reads; write it out again`},
+		{"too many tags", func(d *Declaration) {
+			d.Grants[3].RepositoryTags = map[string]string{}
+			for i := range 51 {
+				d.Grants[3].RepositoryTags[fmt.Sprintf("k%d", i)] = "v"
+			}
+		}, "grants[3].repositoryTags", "51 tags, but a repository carries at most 50: no repository could match"},
+		{"pattern short", func(d *Declaration) { d.Grants[0].Repositories = []string{"x"} }, "grants[0].repositories[0]", `pattern "x" is 1 characters long; repository names have 2-256`},
 		{"tag value", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share": "o*g"} }, `grants[3].repositoryTags["share"]`, `tag value "o*g" must be at most 256 letters, digits, spaces and _ . : / = + - @`},
 		{"access missing", func(d *Declaration) { d.Grants[0].Access = "" }, "grants[0].access", "access is required: pull, push or an actionSets name"},
 		{"access unknown", func(d *Declaration) { d.Grants[0].Access = "admin" }, "grants[0].access", `access "admin" must be pull, push or one of the declared actionSets (scan)`},

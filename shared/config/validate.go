@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -403,6 +404,8 @@ func (v *validator) repositoryPatterns(path string, patterns []string) {
 	for i, p := range patterns {
 		pp := idx(path, i)
 		switch {
+		case p != "" && !strings.Contains(p, "*") && len(p) < policy.MinRepositoryName, len(p) > policy.MaxRepositoryName:
+			v.add(pp, "pattern %q is %d characters long; repository names have %d-%d", p, len(p), policy.MinRepositoryName, policy.MaxRepositoryName)
 		case !ValidRepositoryPattern(p):
 			v.add(pp, "pattern %q is not a valid repository name pattern (lowercase letters, digits, . _ - /, and * wildcards)", p)
 		case seen[p]:
@@ -441,7 +444,43 @@ func (v *validator) tags(path string, tags map[string]string) {
 		if utf8.RuneCountInString(val) > 256 || !tagPattern.MatchString(val) {
 			v.add(p, "tag value %q must be at most 256 letters, digits, spaces and _ . : / = + - @", val)
 		}
+		for _, text := range []struct{ what, s string }{{"key", k}, {"value", val}} {
+			if why := lookAlike(text.s); why != "" {
+				v.add(p, "tag %s %q %s: the condition would match no repository tagged as it reads; write it out again", text.what, text.s, why)
+			}
+		}
 	}
+	if len(tags) > maxRepositoryTags {
+		v.add(path, "%d tags, but a repository carries at most %d: no repository could match", len(tags), maxRepositoryTags)
+	}
+}
+
+// maxRepositoryTags is how many tags ECR keeps on a repository.
+const maxRepositoryTags = 50
+
+// lookAlike says how a tag key or value AWS accepts hides a character that looks like another
+// (pasted from a chat or a document), or "": a space other than the plain one (a no-break or
+// wide space), or a word mixing Latin, Cyrillic and Greek letters ("shаre" with a Cyrillic а).
+func lookAlike(s string) string {
+	for _, r := range s {
+		if r != ' ' && unicode.IsSpace(r) || r != ' ' && unicode.Is(unicode.Z, r) {
+			return fmt.Sprintf("holds %U, a space that is not the plain space U+0020", r)
+		}
+	}
+	scripts := []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek}
+	names := []string{"Latin", "Cyrillic", "Greek"}
+	for _, word := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) }) {
+		var seen []string
+		for i, table := range scripts {
+			if strings.ContainsFunc(word, func(r rune) bool { return unicode.Is(table, r) }) {
+				seen = append(seen, names[i])
+			}
+		}
+		if len(seen) > 1 {
+			return fmt.Sprintf("mixes %s letters in the word %q", strings.Join(seen, " and "), word)
+		}
+	}
+	return ""
 }
 
 func (v *validator) principals(path string, p Principals) {

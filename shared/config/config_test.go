@@ -254,6 +254,11 @@ func TestValidationMessages(t *testing.T) {
 		{"public access", func(d *Declaration) { d.PublicRepositories[0].Access = "admin" }, "publicRepositories[0].access", `access "admin" must be push, manage or an actionSets name holding ecr-public: actions`},
 		{"public principals", func(d *Declaration) { d.PublicRepositories[0].Principals = PublicPrincipals{} }, "publicRepositories[0].principals", "the grant names no principal; set accounts or roles (a grant to everyone is refused)"},
 		{"public star", func(d *Declaration) { d.PublicRepositories[0].Principals.Accounts = []string{"*"} }, "publicRepositories[0].principals.accounts[0]", `"*" would make the grant public; name accounts, or use organization/ous`},
+		// Private names ECR Public does not take were accepted: the grant matched nothing.
+		{"public pattern private grammar", func(d *Declaration) { d.PublicRepositories[0].Repositories = []string{"tools/base__debug"} }, "publicRepositories[0].repositories[0]",
+			`pattern "tools/base__debug" is not a valid public repository name pattern: ECR Public names take one . _ or - between letters and digits`},
+		{"public pattern long", func(d *Declaration) { d.PublicRepositories[0].Repositories = []string{strings.Repeat("a", 206)} }, "publicRepositories[0].repositories[0]",
+			`pattern "` + strings.Repeat("a", 206) + `" is 206 characters long; repository names have 2-205`},
 		{"public repos", func(d *Declaration) { d.PublicRepositories[0].Repositories = nil }, "publicRepositories[0].repositories", `select public repositories by name pattern; use ["*"] for all`},
 		{"public partition", func(d *Declaration) {
 			d.Hub.Partition, d.Hub.Regions = "aws-cn", []string{"cn-north-1"}

@@ -123,6 +123,19 @@ func ValidRepositoryPattern(p string) bool {
 	return policy.ValidRepositoryName(strings.ReplaceAll(p, "*", "a")) || policy.ValidRepositoryName(strings.ReplaceAll(p, "*", "ab"))
 }
 
+// validPublicRepositoryPattern is ValidRepositoryPattern for ECR Public, whose names keep the
+// older grammar (one . _ or - between letters and digits) and at most 205 characters: a private
+// name such as "a__b" names no public repository.
+func validPublicRepositoryPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	if len(p) == 0 || len(p) > policy.MaxPublicRepositoryName {
+		return false
+	}
+	return policy.ValidPublicRepositoryName(strings.ReplaceAll(p, "*", "a")) || policy.ValidPublicRepositoryName(strings.ReplaceAll(p, "*", "ab"))
+}
+
 // Validate checks the whole declaration (after ApplyDefaults) and returns a *ValidationError
 // listing every problem, or nil.
 func (d *Declaration) Validate() error {
@@ -360,7 +373,7 @@ func (v *validator) grant(path string, g *Grant) {
 	if len(g.Repositories) == 0 && len(g.RepositoryTags) == 0 {
 		v.add(path, "select repositories by name pattern (repositories) and/or tags (repositoryTags); use [\"*\"] for all")
 	}
-	v.repositoryPatterns(path+".repositories", g.Repositories)
+	v.repositoryPatterns(path+".repositories", g.Repositories, false)
 	v.tags(path+".repositoryTags", g.RepositoryTags)
 	switch {
 	case g.Access == AccessPull || g.Access == AccessPush:
@@ -399,14 +412,20 @@ func (v *validator) actionSetNames() []string {
 	return out
 }
 
-func (v *validator) repositoryPatterns(path string, patterns []string) {
+func (v *validator) repositoryPatterns(path string, patterns []string, public bool) {
 	seen := map[string]bool{}
+	valid, longest := ValidRepositoryPattern, policy.MaxRepositoryName
+	if public {
+		valid, longest = validPublicRepositoryPattern, policy.MaxPublicRepositoryName
+	}
 	for i, p := range patterns {
 		pp := idx(path, i)
 		switch {
-		case p != "" && !strings.Contains(p, "*") && len(p) < policy.MinRepositoryName, len(p) > policy.MaxRepositoryName:
-			v.add(pp, "pattern %q is %d characters long; repository names have %d-%d", p, len(p), policy.MinRepositoryName, policy.MaxRepositoryName)
-		case !ValidRepositoryPattern(p):
+		case p != "" && !strings.Contains(p, "*") && len(p) < policy.MinRepositoryName, len(p) > longest:
+			v.add(pp, "pattern %q is %d characters long; repository names have %d-%d", p, len(p), policy.MinRepositoryName, longest)
+		case public && ValidRepositoryPattern(p) && !valid(p):
+			v.add(pp, "pattern %q is not a valid public repository name pattern: ECR Public names take one . _ or - between letters and digits", p)
+		case !valid(p):
 			v.add(pp, "pattern %q is not a valid repository name pattern (lowercase letters, digits, . _ - /, and * wildcards)", p)
 		case seen[p]:
 			v.add(pp, "pattern %q is listed twice", p)
@@ -737,7 +756,7 @@ func (v *validator) publicGrant(path string, g *PublicGrant) {
 	if len(g.Repositories) == 0 {
 		v.add(path+".repositories", "select public repositories by name pattern; use [\"*\"] for all")
 	}
-	v.repositoryPatterns(path+".repositories", g.Repositories)
+	v.repositoryPatterns(path+".repositories", g.Repositories, true)
 	switch a := strings.ToLower(g.Access); {
 	case a == AccessPush || a == AccessManage:
 		if g.Access != a {

@@ -428,6 +428,10 @@ func TestParseReportsShapeProblemsWithPaths(t *testing.T) {
 			`publicRepositories[0].registries (line 4): selects no registry: set hub: true, allMembers: true, ous or accounts, or leave registries out for the hub only (an empty selection is not taken as the hub)`,
 			`pullThroughCache.statementPrincipals (line 5): names no principal: set accountRoot: true or roleNames, or leave statementPrincipals out for the account root (an empty selection is not taken as the account root)`,
 		}},
+		{"written selector with a typo", `{"hub":{"accountId":"111111111111","regions":["us-east-1"],"organizationId":"o-a1b2c3d4e5","managementAccountId":"999999999999"},
+			"grants":[{"name":"g","repositories":["x/*"],"access":"pull","principals":{"organization":true},"registries":{"hub":false,"acounts":["222222222222"]}}]}`, []string{
+			`grants[0].registries.acounts (line 2): unknown field "acounts" (did you mean "accounts"?)`,
+		}},
 		// A key given twice does not hide the problems elsewhere (it did: the duplicate was the
 		// only problem reported); what is under it is not validated (which value is meant is
 		// unknown), but the object holding it is.

@@ -87,7 +87,12 @@ func Parse(data []byte) (*Declaration, error) {
 		return nil, &ValidationError{Problems: append(shape.problems, Problem{Path: "(document)", Message: err.Error()})}
 	}
 	d.ApplyDefaults()
-	all := append(shape.problems, explicitlyEmpty(raw.(map[string]any))...)
+	all := shape.problems
+	for _, p := range explicitlyEmpty(raw.(map[string]any)) {
+		if !shape.covers(p.Path) { // {"hub": false, "acounts": [...]}: the typo is the problem
+			all = append(all, p)
+		}
+	}
 	if err := d.Validate(); err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) {

@@ -178,6 +178,24 @@ func TestValidationMessages(t *testing.T) {
 		{"public no principals", func(d *Declaration) { d.Grants[0].Principals = Principals{} }, "grants[0].principals", "the grant names no principal; set organization, ous, accounts or roles (a grant to everyone is refused)"},
 		{"public star account", func(d *Declaration) { d.Grants[0].Principals = Principals{Accounts: []string{"*"}} }, "grants[0].principals.accounts[0]", `"*" would make the grant public; name accounts, or use organization/ous`},
 		{"account twice", func(d *Declaration) { d.Grants[2].Principals.Accounts = []string{"444444444444", "444444444444"} }, "grants[2].principals.accounts[1]", "account 444444444444 is listed twice"},
+		// Accounts and patterns listed twice were refused, OU paths and roles were not.
+		{"ou twice", func(d *Declaration) {
+			d.Grants[2].Principals.OUs = append(d.Grants[2].Principals.OUs, d.Grants[2].Principals.OUs[0])
+		}, "grants[2].principals.ous[1]",
+			`OU path "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/" is listed twice`},
+		{"registry ou twice", func(d *Declaration) {
+			d.Grants[0].Registries.OUs = []string{"o-a1b2c3d4e5/r-ab12/", "o-a1b2c3d4e5/r-ab12/"}
+		}, "grants[0].registries.ous[1]", `OU path "o-a1b2c3d4e5/r-ab12/" is listed twice`},
+		{"ptc member ou twice", func(d *Declaration) {
+			d.PullThroughCache.Members = MemberSelector{OUs: []string{"o-a1b2c3d4e5/r-ab12/", "o-a1b2c3d4e5/r-ab12/"}}
+		}, "pullThroughCache.members.ous[1]", `OU path "o-a1b2c3d4e5/r-ab12/" is listed twice`},
+		{"role twice", func(d *Declaration) {
+			d.Grants[1].Principals.Roles = append(d.Grants[1].Principals.Roles, d.Grants[1].Principals.Roles[0])
+		}, "grants[1].principals.roles[1]",
+			`role "arn:aws:iam::222222222222:role/team-a-ci" is listed twice`},
+		{"ptc statement role twice", func(d *Declaration) {
+			d.PullThroughCache.StatementPrincipals.RoleNames = []string{"ecr-pull-through-cache-user", "ECR-Pull-Through-Cache-User"}
+		}, "pullThroughCache.statementPrincipals.roleNames[1]", `role name "ECR-Pull-Through-Cache-User" is listed twice (IAM role names ignore case)`},
 		{"role star", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/*"} }, "grants[1].principals.roles[0]", `role "arn:aws:iam::222222222222:role/*": wildcards are not allowed in principals (that would grant more than the named role)`},
 		{"role arn", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"team-a-ci"} }, "grants[1].principals.roles[0]", `role "team-a-ci" must be a role ARN like arn:aws:iam::222222222222:role/name`},
 		{"role partition", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws-cn:iam::222222222222:role/ci"} }, "grants[1].principals.roles[0]", `role "arn:aws-cn:iam::222222222222:role/ci" is in partition "aws-cn", not the declared partition "aws"`},

@@ -506,9 +506,7 @@ func (v *validator) principals(path string, p Principals) {
 	if p.IsEmpty() {
 		v.add(path, "the grant names no principal; set organization, ous, accounts or roles (a grant to everyone is refused)")
 	}
-	for i, ou := range p.OUs {
-		v.ouPath(idx(path+".ous", i), ou)
-	}
+	v.ouList(path+".ous", p.OUs)
 	v.accountList(path+".accounts", p.Accounts, false)
 	v.roles(path+".roles", p.Roles)
 }
@@ -534,8 +532,14 @@ func (v *validator) accountList(path string, ids []string, member bool) {
 }
 
 func (v *validator) roles(path string, roles []string) {
+	seen := map[string]bool{}
 	for i, r := range roles {
 		p := idx(path, i)
+		if seen[r] {
+			v.add(p, "role %q is listed twice", r)
+			continue
+		}
+		seen[r] = true
 		if strings.Contains(r, "*") {
 			v.add(p, "role %q: wildcards are not allowed in principals (that would grant more than the named role)", r)
 			continue
@@ -548,6 +552,20 @@ func (v *validator) roles(path string, roles []string) {
 		if m[1] != v.d.Hub.Partition {
 			v.add(p, "role %q is in partition %q, not the declared partition %q", r, m[1], v.d.Hub.Partition)
 		}
+	}
+}
+
+// ouList checks a list of OU paths: each well formed, none twice (a duplicate is most often a
+// copied line meant to name another OU).
+func (v *validator) ouList(path string, ous []string) {
+	seen := map[string]bool{}
+	for i, ou := range ous {
+		if seen[ou] {
+			v.add(idx(path, i), "OU path %q is listed twice", ou)
+			continue
+		}
+		seen[ou] = true
+		v.ouPath(idx(path, i), ou)
 	}
 }
 
@@ -586,9 +604,7 @@ func (v *validator) ouRoot(path, ou string) {
 }
 
 func (v *validator) registries(path string, r Registries) {
-	for i, ou := range r.OUs {
-		v.ouPath(idx(path+".ous", i), ou)
-	}
+	v.ouList(path+".ous", r.OUs)
 	v.accountList(path+".accounts", r.Accounts, true)
 }
 
@@ -601,9 +617,7 @@ func (v *validator) pullThroughCache() {
 	if len(p.Rules) > 0 && p.Members.IsEmpty() {
 		v.add(path+".members", "select the members that get the rules: all, ous or accounts")
 	}
-	for i, ou := range p.Members.OUs {
-		v.ouPath(idx(path+".members.ous", i), ou)
-	}
+	v.ouList(path+".members.ous", p.Members.OUs)
 	v.accountList(path+".members.accounts", p.Members.Accounts, true)
 	switch {
 	case !roleNamePattern.MatchString(p.Role.Name):
@@ -613,10 +627,15 @@ func (v *validator) pullThroughCache() {
 		// permissions of the role it works through in every member into the PTC role's.
 		v.add(path+".role.name", "role name %q is memberRoleName's, the role ecr-warden assumes in members (IAM role names ignore case); ecr-warden would rewrite it into the pull-through-cache role: pick another name", p.Role.Name)
 	}
+	seenNames := map[string]bool{}
 	for i, n := range p.StatementPrincipals.RoleNames {
-		if !roleNamePattern.MatchString(n) {
-			v.add(idx(path+".statementPrincipals.roleNames", i), "role name %q must be 1-64 letters, digits or +=,.@_- (a name, not an ARN: the member's account is filled in)", n)
+		switch rp := idx(path+".statementPrincipals.roleNames", i); {
+		case !roleNamePattern.MatchString(n):
+			v.add(rp, "role name %q must be 1-64 letters, digits or +=,.@_- (a name, not an ARN: the member's account is filled in)", n)
+		case seenNames[strings.ToLower(n)]:
+			v.add(rp, "role name %q is listed twice (IAM role names ignore case)", n)
 		}
+		seenNames[strings.ToLower(n)] = true
 	}
 	if p.UpstreamGrantMode != ModeEnumerate && p.UpstreamGrantMode != ModeCondition {
 		v.add(path+".upstreamGrantMode", "upstreamGrantMode %q must be enumerate or condition", p.UpstreamGrantMode)

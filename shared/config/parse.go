@@ -86,6 +86,7 @@ func Parse(data []byte) (*Declaration, error) {
 	if err := strict.Decode(&d); err != nil {
 		return nil, &ValidationError{Problems: append(shape.problems, Problem{Path: "(document)", Message: err.Error()})}
 	}
+	dropEmpty(reflect.ValueOf(&d).Elem())
 	d.ApplyDefaults()
 	all := shape.problems
 	for _, p := range explicitlyEmpty(raw.(map[string]any)) {
@@ -109,6 +110,34 @@ func Parse(data []byte) (*Declaration, error) {
 	}
 	locate(data, all)
 	return nil, &ValidationError{Problems: all}
+}
+
+// dropEmpty sets every empty list or map of an omitempty field to nil, as an omitted one is:
+// "grants": [] and no grants are one declaration, and marshalling it (which leaves both out)
+// then gives back the same value (FuzzParse's round trip found the difference).
+func dropEmpty(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			dropEmpty(v.Elem())
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			dropEmpty(v.Index(i))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f, field := v.Type().Field(i), v.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if k := field.Kind(); (k == reflect.Slice || k == reflect.Map) && field.Len() == 0 && strings.Contains(f.Tag.Get("json"), ",omitempty") {
+				field.SetZero()
+				continue
+			}
+			dropEmpty(field)
+		}
+	}
 }
 
 // explicitlyEmpty reports the selectors a declaration writes out but selects nothing with:

@@ -73,6 +73,27 @@
 //     first attempt's token), with other parameters
 //     IdempotentParameterMismatchException; moto ignores the token.
 //
+//   - DynamoDB refuses before acting, with a ValidationException, what the
+//     API reference and developer guide say AWS refuses and moto took: a
+//     BatchWriteItem naming one item twice (by its key, put or delete), with
+//     more than 25 requests or an item over 400 KB (moto wrote the items
+//     before it); an expression attribute name or value no expression of its
+//     request or transaction action uses (moto: names only), an empty such
+//     map, or one without expressions; an empty or repeating set or a number
+//     past 38 digits or DynamoDB's range anywhere in a request's values; put
+//     items over 4 MB in one transaction. An action that takes an item past
+//     400 KB cancels its transaction (TransactionCanceledException, reason
+//     ValidationError), where moto answered a bare ValidationException.
+//
+//   - SQS SendMessageBatch refuses an entry Id outside ASCII letters, digits,
+//     '-' and '_' (moto took any Unicode letter), a MessageDeduplicationId or
+//     MessageGroupId outside 1-128 letters, digits and punctuation, and
+//     counts message sizes in UTF-8 bytes, not characters.
+//
+//   - STS AssumeRole refuses a session name outside 2-64 characters of
+//     [\w+=,.@-], a DurationSeconds outside 900-43200, over the role's
+//     MaxSessionDuration, or over an hour for a chained session.
+//
 // Known differences from AWS: no authorization (any principal may call
 // anything, trust policies are not evaluated: AssumeRole needs only the role
 // to exist), principals are checked only in

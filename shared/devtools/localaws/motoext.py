@@ -1529,5 +1529,333 @@ def _assume_existing_role(self):
 
 _STSResponse.assume_role = _assume_existing_role
 
+# ------------------------------- DynamoDB: what AWS refuses in a request
+# moto takes several requests AWS refuses before acting (each check below
+# names its source; the wording AWS answers, where the API reference does
+# not give it, is README "Unverified"). Every check runs before moto acts,
+# so a refused request changes nothing, as in AWS. All answer
+# ValidationException (HTTP 400) unless said otherwise.
+#
+# * Expression attribute names and values (developer guide, "Expression
+#   attribute names" / "values"): a map given empty ("ExpressionAttributeValues
+#   must not be empty"), given without any expression ("... can only be
+#   specified when using expressions"), or holding a placeholder no expression
+#   of its request (or transaction action, or BatchGetItem table) uses ("Value
+#   provided in ExpressionAttributeValues unused in expressions: keys: {:x}").
+#   moto refused unused names but took unused values on PutItem, DeleteItem,
+#   Query, Scan and in transactions, and empty maps in most places.
+# * Attribute values (developer guide, "Supported data types": "DynamoDB does
+#   not support empty sets", "Each value within a set must be unique"; a Number
+#   has "up to 38 digits of precision" within 1E-130 .. 9.99..E+125), in every
+#   Item, Key and ExpressionAttributeValues, nested maps and lists included.
+#   moto checked empty sets and number ranges only in a PutItem's item.
+# * BatchWriteItem (API reference, BatchWriteItem: "DynamoDB rejects the
+#   entire batch write operation" when two requests name the same item (two
+#   puts, or a put and a delete), when there are more than 25 requests, or when
+#   an item is over 400 KB). moto compared whole put items (two puts of one key
+#   with other attributes passed), took any number of requests, and wrote the
+#   items before an oversized one.
+# * TransactWriteItems (API reference: "The aggregate size of the items in the
+#   transaction cannot exceed 4 MB"; an item that "becomes too large (larger
+#   than 400 KB) ... because of changes made by the transaction" cancels it,
+#   TransactionCanceledException with a ValidationError reason for that action
+#   and None for the others). moto took any aggregate size and answered an
+#   oversized item with a bare ValidationException.
+from decimal import Decimal, InvalidOperation  # noqa: E402
+
+from moto.dynamodb.models import DynamoDBBackend as _DynamoBackend, dynamodb_backends as _dynamodb_backends  # noqa: E402
+
+BATCH_WRITE_MAX = 25
+TRANSACTION_ITEMS_MAX_BYTES = 4 * 1024 * 1024
+ITEM_MAX_BYTES = 405000  # moto's own bound for one item (its LimitedSizeDict)
+NUMBER_MAX = Decimal("9.9999999999999999999999999999999999999E+125")
+NUMBER_MIN = Decimal("1E-130")
+PLACEHOLDER = {"Names": re.compile(r"#[A-Za-z0-9_]+"), "Values": re.compile(r":[A-Za-z0-9_]+")}
+SET_KINDS = {"SS": "string", "NS": "number", "BS": "binary"}
+
+
+def _check_number(text):
+    try:
+        n = Decimal(text.strip()) if isinstance(text, str) else None
+    except InvalidOperation:
+        n = None
+    if n is None or not n.is_finite() or text != text.strip():
+        raise _DynamoValidation(f"The parameter cannot be converted to a numeric value: {text}")
+    if n == 0:
+        return
+    digits = "".join(map(str, n.as_tuple().digits)).strip("0")
+    if len(digits) > 38:
+        raise _DynamoValidation("Attempting to store more than 38 significant digits in a Number")
+    if abs(n) > NUMBER_MAX:
+        raise _DynamoValidation("Number overflow. Attempting to store a number with magnitude larger than supported range")
+    if abs(n) < NUMBER_MIN:
+        raise _DynamoValidation("Number underflow. Attempting to store a number with magnitude smaller than supported range")
+
+
+def _check_value(value):
+    """One AttributeValue, recursively: no empty or repeating sets, numbers
+    within DynamoDB's precision and range."""
+    if not isinstance(value, dict):
+        return
+    for kind, v in value.items():
+        if kind == "N":
+            _check_number(v)
+        elif kind in SET_KINDS:
+            members = v if isinstance(v, list) else []
+            if not members:
+                raise _DynamoValidation(f"One or more parameter values were invalid: An {SET_KINDS[kind]} set  may not be empty")
+            if kind == "NS":
+                for m in members:
+                    _check_number(m)
+                seen = [Decimal(m) for m in members]
+            else:
+                seen = [m if isinstance(m, str) else repr(m) for m in members]
+            if len(set(seen)) != len(seen):
+                shown = ", ".join(str(m) for m in members)
+                raise _DynamoValidation(f"One or more parameter values were invalid: Input collection [{shown}] contains duplicates.")
+        elif kind == "M" and isinstance(v, dict):
+            for inner in v.values():
+                _check_value(inner)
+        elif kind == "L" and isinstance(v, list):
+            for inner in v:
+                _check_value(inner)
+
+
+def _check_values(attrs):
+    if isinstance(attrs, dict):
+        for v in attrs.values():
+            _check_value(v)
+
+
+def _check_placeholders(scope):
+    """A request (or transaction action, or BatchGetItem table) uses every
+    expression attribute name and value it gives, and gives no empty map."""
+    texts = [scope.get(n) for n in EXPRESSION_PARAMS if isinstance(scope.get(n), str)]
+    for kind in ("Names", "Values"):
+        given = scope.get("ExpressionAttribute" + kind)
+        if given is None:
+            continue
+        if not given:
+            raise _DynamoValidation(f"ExpressionAttribute{kind} must not be empty")
+        if not texts:
+            raise _DynamoValidation(f"ExpressionAttribute{kind} can only be specified when using expressions")
+        used = set()
+        for text in texts:
+            used.update(PLACEHOLDER[kind].findall(text))
+        unused = [k for k in given if k not in used]
+        if unused:
+            raise _DynamoValidation(
+                f"Value provided in ExpressionAttribute{kind} unused in expressions: keys: {{{', '.join(unused)}}}")
+
+
+def _item_bytes(attrs):
+    return sum(_dynamo_type.bytesize(k) + _dynamo_type.DynamoType(v).size() for k, v in attrs.items())
+
+
+def _item_key(table, attrs):
+    keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return json.dumps([attrs.get(k) for k in keys], sort_keys=True)
+
+
+def _refuse_in_request(self, action):
+    body = self.body if isinstance(self.body, dict) else {}
+    if action == "batch_write_item":
+        _refuse_in_batch_write(self, body.get("RequestItems") or {})
+        return
+    scopes = [body]
+    if action == "transact_write_items":
+        scopes = [op for item in body.get("TransactItems") or [] if isinstance(item, dict)
+                  for op in item.values() if isinstance(op, dict)]
+    elif action == "transact_get_items":
+        scopes = [op for item in body.get("TransactItems") or [] if isinstance(item, dict)
+                  for op in item.values() if isinstance(op, dict)]
+    elif action == "batch_get_item":
+        scopes = [t for t in (body.get("RequestItems") or {}).values() if isinstance(t, dict)]
+        for t in scopes:
+            for key in t.get("Keys") or []:
+                _check_values(key)
+    for scope in scopes:
+        _check_placeholders(scope)
+        for part in ("Item", "Key", "ExpressionAttributeValues", "ExclusiveStartKey"):
+            _check_values(scope.get(part))
+    if action == "transact_write_items":
+        size = sum(_item_bytes(op["Item"]) for item in body.get("TransactItems") or [] if isinstance(item, dict)
+                   for kind, op in item.items() if kind == "Put" and isinstance(op, dict) and isinstance(op.get("Item"), dict))
+        if size > TRANSACTION_ITEMS_MAX_BYTES:
+            raise _DynamoValidation(
+                f"Transaction request size has exceeded the maximum allowed size of {TRANSACTION_ITEMS_MAX_BYTES} bytes; size: {size}")
+
+
+def _refuse_in_batch_write(self, request_items):
+    total = sum(len(reqs) for reqs in request_items.values() if isinstance(reqs, list))
+    for name, reqs in request_items.items():
+        if isinstance(reqs, list) and len(reqs) > BATCH_WRITE_MAX:
+            raise _DynamoValidation(
+                f"1 validation error detected: Value at 'requestItems.{name}.member' failed to satisfy constraint: "
+                f"Map value must satisfy constraint: [Member must have length less than or equal to {BATCH_WRITE_MAX}, "
+                "Member must have length greater than or equal to 1]")
+    if total > BATCH_WRITE_MAX:
+        raise _DynamoValidation("Too many items requested for the BatchWriteItem call")
+    for name, reqs in request_items.items():
+        table = self.dynamodb_backend.get_table(name)
+        seen = set()
+        for req in reqs or []:
+            put, delete = req.get("PutRequest"), req.get("DeleteRequest")
+            attrs = (put or {}).get("Item") if put else (delete or {}).get("Key")
+            if not isinstance(attrs, dict):
+                continue
+            _check_values(attrs)
+            key = _item_key(table, attrs)
+            if key in seen:
+                raise _DynamoValidation("Provided list of item keys contains duplicates")
+            seen.add(key)
+            if put and _item_bytes(attrs) > ITEM_MAX_BYTES:
+                raise _dynamo_type.ItemSizeTooLarge()
+
+
+def _refuses_what_aws_refuses(action, name):
+    def checked(self):
+        _refuse_in_request(self, name)
+        return action(self)
+
+    checked.__name__ = action.__name__
+    return checked
+
+
+for _action in ("put_item", "update_item", "delete_item", "get_item", "query", "scan", "batch_get_item",
+                "batch_write_item", "transact_get_items", "transact_write_items"):
+    setattr(_DynamoHandler, _action, _refuses_what_aws_refuses(getattr(_DynamoHandler, _action), _action))
+
+
+class ValidationError(Exception):
+    """An action of a transaction that AWS cancels for validation: moto
+    records any exception it does not know as a cancellation reason whose
+    Code is the exception's class name."""
+
+
+_transact_write = _DynamoBackend.transact_write_items
+_in_transaction = threading.local()
+
+
+def _transact_write_cancelling_oversize(self, transact_items):
+    _in_transaction.on = True
+    try:
+        return _transact_write(self, transact_items)
+    finally:
+        _in_transaction.on = False
+
+
+def _oversize_cancels(method):
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except _DynamoValidation as e:
+            if getattr(_in_transaction, "on", False) and "Item size" in e.exception_msg:
+                raise ValidationError(e.exception_msg)
+            raise
+
+    guarded.__name__ = method.__name__
+    return guarded
+
+
+_DynamoBackend.transact_write_items = _transact_write_cancelling_oversize
+_DynamoBackend.put_item = _oversize_cancels(_DynamoBackend.put_item)
+_DynamoBackend.update_item = _oversize_cancels(_DynamoBackend.update_item)
+
+# ------------------------------- SQS: what AWS refuses in SendMessageBatch
+# SendMessageBatch as the API reference gives it (SendMessageBatch,
+# SendMessageBatchRequestEntry): an entry Id of 1 to 80 characters,
+# "alphanumeric characters, hyphens(-), and underscores (_)" (moto's pattern,
+# Python's \w, also took any Unicode letter or digit: InvalidBatchEntryId);
+# a MessageDeduplicationId or MessageGroupId of up to 128 "alphanumeric
+# characters (a-z, A-Z, 0-9) and punctuation" (moto took any:
+# InvalidParameterValue, wording README "Unverified"); message sizes in bytes
+# (moto counted characters, so a body of multi-byte characters passed up to
+# four times the limit): each body within the queue's MaximumMessageSize and
+# the batch's bodies together within 1 MiB, "the sum of the individual lengths
+# of all of the batched messages" (BatchRequestTooLong). Count, distinct Ids,
+# DelaySeconds and a FIFO queue's MessageGroupId are moto's own checks.
+from moto.sqs import exceptions as _sqs_errors  # noqa: E402
+from moto.sqs.models import SQSBackend as _SQSBackend, MAXIMUM_MESSAGE_LENGTH as _SQS_BATCH_MAX  # noqa: E402
+
+SQS_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+SQS_FIFO_TOKEN = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
+_send_message_batch = _SQSBackend.send_message_batch
+
+
+def _send_message_batch_checked(self, queue_name, entries):
+    queue = self.get_queue(queue_name)
+    total = 0
+    for entry in entries.values():
+        if not SQS_ENTRY_ID.fullmatch(str(entry.get("Id") or "")):
+            raise _sqs_errors.InvalidBatchEntryId()
+        for field in ("MessageDeduplicationId", "MessageGroupId"):
+            value = entry.get(field)
+            if value is not None and not SQS_FIFO_TOKEN.fullmatch(str(value)):
+                raise _sqs_errors.InvalidParameterValue(
+                    f"Value {value} for parameter {field} is invalid. Reason: {field} can only include "
+                    "alphanumeric and punctuation characters. 1 to 128 in length.")
+        size = len(str(entry.get("MessageBody") or "").encode("utf-8"))
+        if size > int(queue.maximum_message_size):
+            raise _sqs_errors.InvalidParameterValue(
+                f"One or more parameters are invalid. Reason: Message must be shorter than {queue.maximum_message_size} bytes.")
+        total += size
+    if total > _SQS_BATCH_MAX:
+        raise _sqs_errors.BatchRequestTooLong(total)
+    return _send_message_batch(self, queue_name, entries)
+
+
+_SQSBackend.send_message_batch = _send_message_batch_checked
+
+# ----------------------------------- STS: what AWS refuses in AssumeRole
+# AssumeRole as the STS API reference gives it: RoleSessionName of 2 to 64
+# characters matching [\w+=,.@-]* (moto checked only the 64), DurationSeconds
+# from 900 to 43200 and not over the role's MaximumSessionDuration ("If you
+# specify a value higher than this setting ... the operation fails"), and at
+# most one hour for a session that is itself an assumed role ("role chaining
+# limits your ... session to a maximum of one hour ... the operation fails");
+# moto took any duration. ValidationError, HTTP 400 (wording of the duration
+# refusals: README "Unverified").
+from moto.sts.exceptions import STSValidationError as _STSValidation  # noqa: E402
+
+SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_assume_role_checked_role = _STSResponse.assume_role
+
+
+def _role_max_session(arn):
+    m = ROLE_ARN.fullmatch(arn or "")
+    if not m:
+        return None
+    per_account = dict.get(_iam_backends, m.group(2))
+    backend = dict.get(per_account, m.group(1)) if per_account is not None else None
+    role = next((r for r in list(backend.roles.values()) if r.arn == arn), None) if backend is not None else None
+    return int(role.max_session_duration or 3600) if role is not None else None
+
+
+def _assume_role_validated(self):
+    name = self._get_param("RoleSessionName") or ""
+    if not SESSION_NAME.fullmatch(name):
+        why = ("have length greater than or equal to 2" if len(name) < 2 else
+               "have length less than or equal to 64" if len(name) > 64 else
+               r"satisfy regular expression pattern: [\w+=,.@-]*")
+        raise _STSValidation(f"1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: Member must {why}")
+    duration = self._get_param("DurationSeconds")
+    if duration is not None:
+        seconds = int(duration)
+        if not 900 <= seconds <= 43200:
+            bound = "greater than or equal to 900" if seconds < 900 else "less than or equal to 43200"
+            raise _STSValidation(f"1 validation error detected: Value '{seconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value {bound}")
+        if name != HARNESS_SESSION:
+            _, caller, _ = self.backend.get_caller_identity(self.get_access_key(), self.region)
+            if ":assumed-role/" in caller and seconds > 3600:
+                raise _STSValidation("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
+            most = _role_max_session(self._get_param("RoleArn"))
+            if most is not None and seconds > most:
+                raise _STSValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+    return _assume_role_checked_role(self)
+
+
+_STSResponse.assume_role = _assume_role_validated
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -12,6 +12,7 @@
 package localrun
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,6 +114,53 @@ type Delivery struct {
 	// Failed are the message ids the worker reported as batch item
 	// failures (every message when the invocation itself failed).
 	Failed []string
+	// WholeBatch says why every message failed, when the response itself
+	// made Lambda fail the whole batch ("" otherwise): see batchFailures.
+	WholeBatch string
+}
+
+// batchFailures is which messages of a batch Lambda's event source mapping
+// with ReportBatchItemFailures makes visible again after the worker's
+// answer r, keyed by message id. A failed invocation fails them all. So,
+// as the Lambda developer guide documents ("Lambda treats a batch as a
+// complete failure if your function returns": invalid JSON, an empty or
+// null itemIdentifier, one with a bad key name, or a message id that is
+// not in the batch), does a response Lambda cannot read; why is then
+// said in the second result. No response, "null", an empty or null
+// batchItemFailures list is a complete success.
+func batchFailures(msgs []sqstypes.Message, r lambdalocal.Result) (map[string]bool, string) {
+	all := func(why string) (map[string]bool, string) {
+		failed := map[string]bool{}
+		for _, m := range msgs {
+			failed[aws.ToString(m.MessageId)] = true
+		}
+		return failed, why
+	}
+	if r.Err != nil {
+		return all("")
+	}
+	failed := map[string]bool{}
+	if len(bytes.TrimSpace(r.Payload)) == 0 {
+		return failed, ""
+	}
+	var resp struct {
+		BatchItemFailures []map[string]any `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(r.Payload, &resp); err != nil {
+		return all(fmt.Sprintf("the worker's response %q is not JSON Lambda reads: %v", r.Payload, err))
+	}
+	inBatch := map[string]bool{}
+	for _, m := range msgs {
+		inBatch[aws.ToString(m.MessageId)] = true
+	}
+	for _, f := range resp.BatchItemFailures {
+		id, ok := f["itemIdentifier"].(string)
+		if !ok || id == "" || !inBatch[id] {
+			return all(fmt.Sprintf("the worker's batch item failure %v has no itemIdentifier naming a message of the batch", f))
+		}
+		failed[id] = true
+	}
+	return failed, ""
 }
 
 // DrainResult is what a Drain delivered.
@@ -203,21 +251,8 @@ func deliver(ctx context.Context, client *sqs.Client, env Env, region string, wo
 		return Delivery{}, fmt.Errorf("invoking the worker: %w", err)
 	}
 	d := Delivery{Messages: msgs, Result: r}
-	failed := map[string]bool{}
-	if r.Err != nil {
-		// A failed invocation fails the whole batch, as in Lambda.
-		for _, m := range msgs {
-			failed[aws.ToString(m.MessageId)] = true
-		}
-	} else {
-		var resp events.SQSEventResponse
-		if err := json.Unmarshal(r.Payload, &resp); err != nil {
-			return d, fmt.Errorf("decoding the worker's response %q: %w", r.Payload, err)
-		}
-		for _, f := range resp.BatchItemFailures {
-			failed[f.ItemIdentifier] = true
-		}
-	}
+	var failed map[string]bool
+	failed, d.WholeBatch = batchFailures(msgs, r)
 	var del []sqstypes.DeleteMessageBatchRequestEntry
 	for i, m := range msgs {
 		id := aws.ToString(m.MessageId)

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 )
 

@@ -48,6 +48,9 @@ const (
 	orgRoleName = "ecr-warden-org-read"
 	auditTable  = functest.AuditTable
 	ptcRoleName = "ecr-warden-ptc"
+	// ptcBoundary is the PTC role's permissions boundary the member StackSet
+	// creates beside the execution role (testdata/declaration.json's role).
+	ptcBoundary = ptcRoleName + "-boundary"
 	foreignSid  = "PlatformTeamManualPull"
 )
 
@@ -135,7 +138,7 @@ func newWorld(t testing.TB, edit func(string) string) *world {
 // management stack's).
 func (w *world) seedAssumedRoles(members []string, readerARN string) {
 	w.t.Helper()
-	err := localaws.SeedAssumedRoles(w.ctx, memberRole, members, readerARN, func(account string) (aws.Config, error) {
+	err := localaws.SeedAssumedRoles(w.ctx, memberRole, ptcBoundary, members, readerARN, func(account string) (aws.Config, error) {
 		return localaws.AccountConfig(w.ctx, w.hub, account, memberRole)
 	})
 	if err != nil {

@@ -93,7 +93,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localaws.SeedAssumedRoles(ctx, decl.MemberRoleName, []string{w.member}, "", func(string) (aws.Config, error) {
+	if err := localaws.SeedAssumedRoles(ctx, decl.MemberRoleName, ptcBoundary(decl), []string{w.member}, "", func(string) (aws.Config, error) {
 		return w.config(w.member), nil
 	}); err != nil {
 		t.Fatal(err)
@@ -356,4 +356,13 @@ func statementJSON(t *testing.T, text, sid string) string {
 	}
 	t.Fatalf("no statement %q in %s", sid, text)
 	return ""
+}
+
+// ptcBoundary is the PTC role's permissions boundary the member StackSet
+// creates beside the execution role when d has a pull-through cache.
+func ptcBoundary(d *config.Declaration) string {
+	if d.PullThroughCache == nil {
+		return ""
+	}
+	return d.PullThroughCache.Role.BoundaryName()
 }

@@ -40,7 +40,7 @@ func reset(t *testing.T) {
 func seedRole(t *testing.T, roleName string, accounts ...string) {
 	t.Helper()
 	base := moto.Config("us-east-1")
-	err := localaws.SeedAssumedRoles(context.Background(), roleName, accounts, "", func(account string) (aws.Config, error) {
+	err := localaws.SeedAssumedRoles(context.Background(), roleName, "", accounts, "", func(account string) (aws.Config, error) {
 		return localaws.AccountConfig(context.Background(), base, account, roleName)
 	})
 	if err != nil {

@@ -46,7 +46,7 @@ func TestOrgReaderDenied(t *testing.T) {
 		}
 	}
 
-	err = localaws.SeedAssumedRoles(ctx, "", nil, role, func(account string) (aws.Config, error) {
+	err = localaws.SeedAssumedRoles(ctx, "", "", nil, role, func(account string) (aws.Config, error) {
 		return localaws.AccountConfig(ctx, base, account, "OrganizationAccountAccessRole")
 	})
 	if err != nil {

@@ -762,7 +762,7 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 	// automatic deployment gives an account placed in a targeted OU: the
 	// local AWS refuses sts:AssumeRole into a role that does not exist, and
 	// the bench measures a join's convergence, not the wait for the role.
-	err := localaws.SeedAssumedRoles(ctx, memberRole, accounts, "", func(account string) (aws.Config, error) {
+	err := localaws.SeedAssumedRoles(ctx, memberRole, localrun.PTCBoundary, accounts, "", func(account string) (aws.Config, error) {
 		return localrun.Config(ctx, cfg, w.org.Management, account, memberRole)
 	})
 	if err != nil {

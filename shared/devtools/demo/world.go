@@ -193,13 +193,22 @@ func (w *world) orgReaderARN() string {
 // management stack's). The local AWS, like AWS, refuses sts:AssumeRole into
 // a role that does not exist.
 func (w *world) seedAssumedRoles(ctx context.Context, members []string, readerARN string) error {
-	err := localaws.SeedAssumedRoles(ctx, w.decl.MemberRoleName, members, readerARN, func(a string) (aws.Config, error) {
+	err := localaws.SeedAssumedRoles(ctx, w.decl.MemberRoleName, w.ptcBoundary(), members, readerARN, func(a string) (aws.Config, error) {
 		return w.config(ctx, a)
 	})
 	if err != nil {
 		return fmt.Errorf("creating the roles ecr-warden assumes: %w", err)
 	}
 	return nil
+}
+
+// ptcBoundary is the PTC role's permissions boundary the member StackSet
+// creates in every member when the declaration has a pull-through cache.
+func (w *world) ptcBoundary() string {
+	if w.decl.PullThroughCache == nil {
+		return ""
+	}
+	return w.decl.PullThroughCache.Role.BoundaryName()
 }
 
 // seedMember creates, in a new member, the execution role the member

@@ -52,6 +52,22 @@
 //     policies, together, past 10,240 characters (whitespace not counted)
 //     with LimitExceeded, as IAM does; moto stores any size.
 //
+//   - IAM CreateRole, UpdateAssumeRolePolicy, PutRolePermissionsBoundary and
+//     PutRolePolicy refuse what IAM documents a refusal for: names and paths
+//     outside the model's pattern and length (ValidationError), a role name
+//     taken in another case (EntityAlreadyExists), a trust policy that is not
+//     one, names a role or user that does not exist in an account the local
+//     AWS knows (MalformedPolicyDocument, "Invalid principal in policy") or
+//     passes 2,048 characters (LimitExceeded), a permissions boundary in the
+//     role's account that does not exist (NoSuchEntity), an inline policy
+//     with a Principal (MalformedPolicyDocument). moto takes all of them.
+//     SeedAssumedRoles creates the PTC role's boundary the member StackSet
+//     creates.
+//
+//   - Organizations DescribeAccount of an id that is not 12 digits answers
+//     InvalidInputException (reason INVALID_PATTERN or MAX_LENGTH_EXCEEDED),
+//     as the API reference's pattern says; moto answers AccountNotFound.
+//
 //   - STS AssumeRole into a role that does not exist (looked up by its full
 //     ARN in its account's IAM) is refused as AWS refuses it: HTTP 403,
 //     AccessDenied, "User: <caller> is not authorized to perform:

@@ -1857,5 +1857,172 @@ def _assume_role_validated(self):
 
 _STSResponse.assume_role = _assume_role_validated
 
+
+# ------------------------------------------ IAM: what CreateRole and friends refuse
+# moto's IAM takes role names, paths and policy names of any shape, a trust
+# policy that is not JSON at CreateRole, a trust naming a role or user that
+# does not exist, a permissions boundary that does not exist, and an identity
+# policy with a Principal. IAM refuses each (IAM API reference, CreateRole,
+# PutRolePolicy, PutRolePermissionsBoundary; IAM User Guide, "IAM JSON policy
+# elements: Principal"), with the codes below. Patched on the API answers
+# (IAMResponse), not on the backend, so CloudFormation's own resource handlers
+# (the member stacks the tests deploy) are untouched.
+#
+#   - RoleName 1-64 of [\w+=,.@-]+, Path 1-512 "/" or "/.../", PolicyName
+#     1-128 of [\w+=,.@-]+: ValidationError with the model's
+#     "1 validation error detected" text (IAM's Query protocol code);
+#   - a role name already taken in another case ("Names are not distinguished
+#     by case"): EntityAlreadyExists, as for the same case;
+#   - a trust policy that is not a valid policy at CreateRole:
+#     MalformedPolicyDocument, as moto already answers at UpdateAssumeRolePolicy;
+#   - a trust policy (CreateRole, UpdateAssumeRolePolicy) whose Principal
+#     names an IAM role or user that does not exist in an account the local
+#     AWS knows (see missing_principals): MalformedPolicyDocument
+#     'Invalid principal in policy: "AWS":"<arn>"' (IAM resolves such a
+#     principal to the role's unique id when it saves the policy, so it must
+#     exist; the text is the one AWS users report, README "Unverified");
+#   - a PermissionsBoundary (CreateRole, PutRolePermissionsBoundary) that is
+#     a managed policy of the role's own account that does not exist:
+#     NoSuchEntity "Scope ARN: <arn> does not exist or is not attachable."
+#     (the text AWS users report; README "Unverified"). AWS managed
+#     policies (account "aws") are not loaded here and are taken unchecked;
+#   - an inline (identity) policy with a Principal element:
+#     MalformedPolicyDocument "Policy document should not specify a principal.";
+#   - a trust policy over 2,048 characters, whitespace not counted (IAM
+#     quotas: "Role trust policy length", the default of an adjustable
+#     quota): LimitExceeded "Cannot exceed quota for ACLSizePerRole: 2048".
+from moto.iam.exceptions import (  # noqa: E402
+    EntityAlreadyExists as _IAMEntityAlreadyExists,
+    MalformedPolicyDocument as _IAMMalformed,
+    NotFoundException as _IAMNoSuchEntity,
+    ValidationError as _IAMValidationError,
+)
+from moto.iam.policy_validation import IAMTrustPolicyDocumentValidator as _TrustValidator  # noqa: E402
+from moto.iam.responses import IamResponse as _IAMResponse  # noqa: E402
+
+IAM_NAME_PATTERN = r"[\w+=,.@-]+"
+IAM_PATH_PATTERN = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"
+TRUST_POLICY_MAX = 2048
+
+
+def _iam_check(value, field, lo, hi, pattern):
+    """IAM's model validation, answered as IAM answers it (ValidationError)."""
+    if value is None:
+        return
+    why = None
+    if len(value) < lo:
+        why = f"have length greater than or equal to {lo}"
+    elif len(value) > hi:
+        why = f"have length less than or equal to {hi}"
+    elif not re.fullmatch(pattern, value):
+        why = f"satisfy regular expression pattern: {pattern}"
+    if why:
+        raise _IAMValidationError(f"1 validation error detected: Value '{value}' at '{field}' "
+                                  f"failed to satisfy constraint: Member must {why}")
+
+
+def _trust_checked(text):
+    """Refuses a trust policy IAM would not save (see above); text as sent."""
+    if text is None:
+        return
+    _TrustValidator(text).validate()
+    if _non_space(text) > TRUST_POLICY_MAX:
+        raise _IAMLimitExceeded(f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_MAX}")
+    missing = missing_principals(json.loads(text))
+    if missing:
+        raise _IAMMalformed(f'Invalid principal in policy: "AWS":"{missing[0]}"')
+
+
+def _boundary_checked(self, arn):
+    if not arn:
+        return
+    m = re.fullmatch(r"arn:aws(?:-[a-z]+)*:iam::([0-9]{12}):policy/.+", arn)
+    if m and m.group(1) == self.current_account and arn not in self.backend.managed_policies:
+        raise _IAMNoSuchEntity(f"Scope ARN: {arn} does not exist or is not attachable.")
+
+
+_iam_create_role = _IAMResponse.create_role
+
+
+def _create_role_checked(self):
+    name = self._get_param("RoleName")
+    _iam_check(name, "roleName", 1, 64, IAM_NAME_PATTERN)
+    _iam_check(self._get_param("Path"), "path", 1, 512, IAM_PATH_PATTERN)
+    if name and any(r.name.lower() == name.lower() for r in list(self.backend.get_roles())):
+        raise _IAMEntityAlreadyExists(f"Role with name {name} already exists.")
+    _trust_checked(self._get_param("AssumeRolePolicyDocument"))
+    _boundary_checked(self, self._get_param("PermissionsBoundary"))
+    return _iam_create_role(self)
+
+
+_iam_update_trust = _IAMResponse.update_assume_role_policy
+
+
+def _update_trust_checked(self):
+    self.backend.get_role(self._get_param("RoleName"))  # NoSuchEntity first, as before
+    _trust_checked(self._get_param("PolicyDocument"))
+    return _iam_update_trust(self)
+
+
+_iam_put_boundary = _IAMResponse.put_role_permissions_boundary
+
+
+def _put_boundary_checked(self):
+    self.backend.get_role(self._get_param("RoleName"))
+    _boundary_checked(self, self._get_param("PermissionsBoundary"))
+    return _iam_put_boundary(self)
+
+
+_iam_put_role_policy = _IAMResponse.put_role_policy
+
+
+def _put_role_policy_checked(self):
+    _iam_check(self._get_param("PolicyName"), "policyName", 1, 128, IAM_NAME_PATTERN)
+    text = self._get_param("PolicyDocument")
+    try:
+        doc = json.loads(text or "")
+    except ValueError:
+        doc = None  # moto's validator answers it
+    statements = doc.get("Statement", []) if isinstance(doc, dict) else []
+    if isinstance(statements, dict):
+        statements = [statements]
+    if any(isinstance(st, dict) and ("Principal" in st or "NotPrincipal" in st) for st in statements):
+        raise _IAMMalformed("Policy document should not specify a principal.")
+    return _iam_put_role_policy(self)
+
+
+_IAMResponse.create_role = _create_role_checked
+_IAMResponse.update_assume_role_policy = _update_trust_checked
+_IAMResponse.put_role_permissions_boundary = _put_boundary_checked
+_IAMResponse.put_role_policy = _put_role_policy_checked
+
+# ------------------------- Organizations: DescribeAccount of a malformed id
+# The Organizations API reference gives AccountId the pattern ^\d{12}$ and
+# InvalidInputException for a value that does not match a pattern (reason
+# INVALID_PATTERN, "You provided a value that doesn't match the required
+# pattern."); moto answers AccountNotFoundException for any id.
+from moto.organizations.exceptions import OrganizationsClientError as _OrgsError  # noqa: E402
+from moto.organizations.responses import OrganizationsResponse as _OrgsResponse  # noqa: E402
+
+_orgs_describe_account = _OrgsResponse.describe_account
+
+
+class _OrgsInvalidInput(_OrgsError):
+    def __init__(self, reason, message):
+        super().__init__("InvalidInputException", message)
+        self.reason = reason  # the error shape's Reason member
+
+
+def _describe_account_checked(self):
+    account = self.request_params.get("AccountId")
+    if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
+        if isinstance(account, str) and len(account) > 12:
+            raise _OrgsInvalidInput("MAX_LENGTH_EXCEEDED", "You provided a string parameter that is longer than allowed.")
+        raise _OrgsInvalidInput("INVALID_PATTERN", "You provided a value that doesn't match the required pattern.")
+    return _orgs_describe_account(self)
+
+
+_OrgsResponse.describe_account = _describe_account_checked
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

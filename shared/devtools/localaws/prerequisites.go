@@ -64,13 +64,16 @@ func SeedPrerequisites(ctx context.Context, d *config.Declaration, ptcMembers []
 
 // SeedAssumedRoles creates, on the local AWS, the roles ecr-warden assumes,
 // as production's stacks create them before it runs: the member execution
-// role memberRole (the Members StackSet's) in every account of members, and
-// the organization reader orgRoleARN (the management stack's; "" when the
-// world's functions read the organization with their own credentials) in its
-// account. The local AWS, like AWS, refuses sts:AssumeRole into a role that
-// does not exist. config(account) acts in an account. Existing roles are
-// kept, so it can run twice.
-func SeedAssumedRoles(ctx context.Context, memberRole string, members []string, orgRoleARN string, config func(account string) (aws.Config, error)) error {
+// role memberRole (the Members StackSet's) in every account of members, with
+// the managed policy ptcBoundary (config.PTCRole.BoundaryName; "" for none)
+// that the same StackSet creates there as the PTC role's permissions
+// boundary, and the organization reader orgRoleARN (the management stack's;
+// "" when the world's functions read the organization with their own
+// credentials) in its account. The local AWS, like AWS, refuses
+// sts:AssumeRole into a role that does not exist, and CreateRole with a
+// permissions boundary that does not exist. config(account) acts in an
+// account. Existing roles and policies are kept, so it can run twice.
+func SeedAssumedRoles(ctx context.Context, memberRole, ptcBoundary string, members []string, orgRoleARN string, config func(account string) (aws.Config, error)) error {
 	create := func(account, pathName, what string) error {
 		c, err := config(account)
 		if err != nil {
@@ -84,6 +87,16 @@ func SeedAssumedRoles(ctx context.Context, memberRole string, members []string, 
 	for _, a := range members {
 		if err := create(a, memberRole, "the member execution role"); err != nil {
 			return err
+		}
+		if ptcBoundary == "" {
+			continue
+		}
+		c, err := config(a)
+		if err != nil {
+			return err
+		}
+		if err := CreateBoundary(ctx, c, ptcBoundary); err != nil {
+			return fmt.Errorf("creating the PTC role's permissions boundary %s in %s: %w", ptcBoundary, a, err)
 		}
 	}
 	if orgRoleARN == "" {
@@ -104,6 +117,22 @@ func CreateRole(ctx context.Context, cfg aws.Config, pathName string) error {
 	}
 	_, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), Path: aws.String(path),
 		AssumeRolePolicyDocument: aws.String(PrerequisiteTrust)})
+	var exists *iamtypes.EntityAlreadyExistsException
+	if errors.As(err, &exists) {
+		return nil
+	}
+	return err
+}
+
+// BoundaryPolicy is the document of the permissions boundary CreateBoundary
+// creates: the local AWS does not evaluate policies (README "Known
+// differences"); the policy only has to exist.
+const BoundaryPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}`
+
+// CreateBoundary creates the managed policy name (at path /) unless it exists.
+func CreateBoundary(ctx context.Context, cfg aws.Config, name string) error {
+	_, err := iam.NewFromConfig(cfg).CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(name),
+		PolicyDocument: aws.String(BoundaryPolicy)})
 	var exists *iamtypes.EntityAlreadyExistsException
 	if errors.As(err, &exists) {
 		return nil

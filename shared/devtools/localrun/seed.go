@@ -12,11 +12,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
 
 // MemberRole is the execution role name the local runs declare.
 const MemberRole = "ecr-warden-execution"
+
+// PTCBoundary is the PTC role's permissions boundary the member StackSet
+// creates in every member, for the PTC role name the local runs declare
+// (the default one).
+var PTCBoundary = config.PTCRole{Name: config.DefaultPTCRoleName}.BoundaryName()
 
 // Org is an organization SeedOrg created in the local AWS.
 type Org struct {
@@ -89,7 +95,7 @@ func SeedOrg(ctx context.Context, cfg aws.Config, ouNames []string, members int,
 	for i, a := range org.Accounts {
 		ids[i] = a.ID
 	}
-	err = localaws.SeedAssumedRoles(ctx, memberRole, ids, "", func(account string) (aws.Config, error) {
+	err = localaws.SeedAssumedRoles(ctx, memberRole, PTCBoundary, ids, "", func(account string) (aws.Config, error) {
 		return Config(ctx, cfg, org.Management, account, memberRole)
 	})
 	if err != nil {

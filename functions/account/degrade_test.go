@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
@@ -350,4 +351,77 @@ func (w *world) decidedAt(target string, d audit.Decision) time.Time {
 		}
 	}
 	return at
+}
+
+// TestPTCRoleNameTakenInAnotherCaseIsLeftOut: a member holding a role made by
+// hand whose name differs from the PTC role's only in case. GetRole of the
+// declared name finds nothing; CreateRole is refused with EntityAlreadyExists
+// (IAM role names are unique whatever their case). The account event leaves
+// the role, its policy and the fromHub rule out, audited as refused with what
+// to look for; the other rules and the registry policy are written and the
+// event succeeds (it used to fail at every delivery).
+func TestPTCRoleNameTakenInAnotherCaseIsLeftOut(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	a := w.createAccount("newcomer", "")
+	w.createRole(w.member(a), "ECR-Warden-PTC")
+	fn := w.start()
+	r := w.invoke(fn, w.event("org-account-joined.json", a))
+	if r.Failed != 0 || r.Refused != 3 {
+		t.Fatalf("response %+v: want the role, its policy and the hub rule refused, nothing failed", r)
+	}
+	rules := w.rules(w.member(a))
+	if _, ok := rules["hub"]; ok || len(rules) != 2 {
+		t.Errorf("member rules %v, want ecr-public and docker-hub only", slices.Sorted(mapsKeys(rules)))
+	}
+	if w.registryPolicy(w.member(a)) == "" {
+		t.Error("the member got no registry policy")
+	}
+	roles, err := iam.NewFromConfig(w.member(a)).ListRoles(w.ctx, &iam.ListRolesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range roles.Roles {
+		if aws.ToString(role.RoleName) == ptcRoleName {
+			t.Errorf("role %s created beside ECR-Warden-PTC", ptcRoleName)
+		}
+	}
+	roleARN := "arn:aws:iam::" + a + ":role/" + ptcRoleName
+	w.assertAudited(roleARN, audit.DecisionRefused, "differs from "+ptcRoleName+" only in case")
+	w.assertAudited(roleARN+"/policy/"+ptcRoleName, audit.DecisionRefused, "EntityAlreadyExists")
+	w.assertAudited("arn:aws:ecr:us-east-1:"+a+":repository/*/pull-through-cache-rule/hub", audit.DecisionRefused, "EntityAlreadyExists")
+}
+
+// TestPTCRoleBoundaryMissingFailsOnlyTheRole: a member whose StackSet
+// instance has not created the PTC role's permissions boundary yet. IAM
+// refuses CreateRole (NoSuchEntity); the role, its policy and the fromHub rule
+// fail (a deploying instance fixes it: the event is retried), the failure
+// says where to look, and everything else in the account is written.
+func TestPTCRoleBoundaryMissingFailsOnlyTheRole(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t, nil)
+	a := w.createAccount("newcomer", "")
+	boundary := "arn:aws:iam::" + a + ":policy/" + ptcBoundary
+	if _, err := iam.NewFromConfig(w.member(a)).DeletePolicy(w.ctx, &iam.DeletePolicyInput{PolicyArn: aws.String(boundary)}); err != nil {
+		t.Fatal(err)
+	}
+	fn := w.start()
+	res, err := fn.Invoke(w.ctx, w.event("org-account-joined.json", a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Err == nil || !strings.Contains(res.Err.Message, "The member StackSet creates the PTC role's permissions boundary "+boundary) {
+		t.Fatalf("event answered %+v, want it failed naming the missing boundary", res.Err)
+	}
+	rules := w.rules(w.member(a))
+	if _, ok := rules["hub"]; ok || len(rules) != 2 {
+		t.Errorf("member rules %v, want ecr-public and docker-hub only", slices.Sorted(mapsKeys(rules)))
+	}
+	if w.registryPolicy(w.member(a)) == "" {
+		t.Error("the member got no registry policy")
+	}
+	roleARN := "arn:aws:iam::" + a + ":role/" + ptcRoleName
+	w.assertAudited(roleARN, audit.DecisionFailed, "Scope ARN: "+boundary)
+	w.assertAudited(roleARN+"/policy/"+ptcRoleName, audit.DecisionFailed, "not written: it needs "+roleARN)
+	w.assertAudited("arn:aws:ecr:us-east-1:"+a+":repository/*/pull-through-cache-rule/hub", audit.DecisionFailed, "not written: it needs "+roleARN)
 }

@@ -433,15 +433,18 @@ func (x *Executor) rereadTimeout() time.Duration {
 //
 // AWS refusing the document the write carries, for a limit or its content
 // (awsapi.DocumentRefused), is refused (see settleRefusal): that document is
-// left out and the rest converges. Any other error is AWS refusing the
-// write: failed, as it answered. The note wraps werr, so a FenceError still
+// left out and the rest converges; so is a write whose writer returns a
+// *RefusedError (an answer it has read as one no retry changes, such as
+// IAM's EntityAlreadyExists for a role name taken in another case). Any
+// other error is AWS refusing the write: failed, as it answered. The note wraps werr, so a FenceError still
 // reaches Run.
 //
 // The re-read gets a context of its own (ctx may be the one that ended the
 // write) bounded by rereadTimeout, and only reads: nothing is written
 // outside the lease.
 func (x *Executor) settleWrite(ctx context.Context, s Step, c Change, werr error) (audit.Decision, error) {
-	if awsapi.DocumentRefused(werr) {
+	var refused *RefusedError
+	if awsapi.DocumentRefused(werr) || errors.As(werr, &refused) {
 		return x.settleRefusal(ctx, s, c, werr)
 	}
 	unanswered := awsapi.Unanswered(werr)

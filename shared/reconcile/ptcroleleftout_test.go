@@ -153,3 +153,45 @@ func joinMemberHalf(t *testing.T, w *world, account string) {
 		t.Fatalf("account event's member half: %v", err)
 	}
 }
+
+// A role named like the PTC role in another case, made by hand: IAM role
+// names are unique per account whatever their case, so CreateRole of the
+// declared name answers EntityAlreadyExists while GetRole of it (which
+// planned the create) finds none. The unit used to fail at every sweep
+// with that answer, the role's policy sent to a role that is not there;
+// now the role, its policy and the fromHub rule are refused saying what to
+// look for, the hand-made role is untouched, and the rest converges.
+func TestPTCRoleNameTakenInAnotherCaseIsLeftOut(t *testing.T) {
+	w := newWorld(t, piecesDeclaration)
+	other := w.aws.CreateRole(fTeamA, "ECR-Warden-PTC", handMadeTrust)
+	convergedButTheRole(t, w)
+	if trust, inline, ok := w.aws.Role(fTeamA, "ECR-Warden-PTC"); !ok || trust != handMadeTrust || len(inline) != 0 {
+		t.Errorf("hand-made role %s now trust %s, inline %v; want it as made", other, trust, inline)
+	}
+	if _, _, ok := w.aws.Role(fTeamA, "ecr-warden-ptc"); ok {
+		t.Error("a second role of the declared name was created beside the hand-made one")
+	}
+	for _, wr := range w.aws.Writes() {
+		if strings.Contains(strings.ToLower(wr), "ecr-warden-ptc") {
+			t.Errorf("wrote to a PTC role: %s", wr)
+		}
+	}
+	rules := w.aws.Rules(fTeamA, fRegion)
+	if _, ok := rules["hub"]; ok {
+		t.Errorf("fromHub rule created naming a role IAM cannot create: %+v", rules["hub"])
+	}
+	if _, ok := rules["quay"]; !ok {
+		t.Error("rule quay not created: the role blocked the rest of the unit")
+	}
+	refused := w.refusals(t)
+	role := "arn:aws:iam::" + fTeamA + ":role/ecr-warden-ptc"
+	for _, arn := range []string{role, role + "/policy/ecr-warden-ptc", ptcRuleResource("aws", fTeamA, fRegion, "hub").ARN} {
+		msg, ok := refused[arn]
+		if !ok {
+			t.Errorf("no refused record on %s; records: %v", arn, refused)
+			continue
+		}
+		hasAll(t, "refusal of "+arn, msg, "EntityAlreadyExists")
+	}
+	hasAll(t, "refusal of the role", refused[role], "left out", "only in case", "delete or rename", "pullThroughCache.role.name", "aws iam list-roles")
+}

@@ -72,10 +72,18 @@ func (e *Engine) ptcRoleDocuments(ctx context.Context, cause Cause, state *desir
 	}
 	tc, terr := e.planTrust(role, cur)
 	pc, perr := e.planPermission(role, cur)
-	return []apply.HeldChange{
+	items := []apply.HeldChange{
 		{Step: trust, Change: tc, Err: terr},
 		{Step: permission, Change: pc, Err: perr, Wave: 1},
 	}
+	if !cur.Exists {
+		// The policy of a role being created needs the role: when IAM
+		// refuses the create (a name taken in another case, say), the
+		// policy is left out with it instead of being sent to a role of
+		// that name that is not there.
+		items[1].Needs = []string{trust.Target.ARN}
+	}
+	return items
 }
 
 // ptcRoleLeftOut says why the member's PTC role, read as cur (err: the
@@ -157,6 +165,48 @@ func (e *Engine) ptcRoleRefusal(ctx context.Context, state *desired.State, accou
 	}
 	rememberPTCRole(ctx, role.ARN, leftOut)
 	return leftOut
+}
+
+// createRoleRefused says why CreateRole of the PTC role failed with err.
+// IAM answers EntityAlreadyExists for a name taken in another case (role
+// names are unique per account whatever their case and path), while GetRole
+// of the declared name, which planned the create, found none: no retry
+// changes that, so the role is left out (a *apply.RefusedError: refused
+// with its policy and the fromHub rules that need it, the rest of the
+// account converged) instead of failing its unit at every sweep. The name
+// is read once more to tell that from an SDK retry of this very call whose
+// first answer was lost (then the role exists, and the executor reads it
+// again and records the write applied). A boundary IAM cannot find gets
+// what to check; any other error is returned as AWS answered it.
+func (e *Engine) createRoleRefused(ctx context.Context, client iamAPI, role desired.Role, account string, err error) error {
+	var exists *iamtypes.EntityAlreadyExistsException
+	if errors.As(err, &exists) {
+		_, gerr := client.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role.Name)})
+		var missing *iamtypes.NoSuchEntityException
+		if errors.As(gerr, &missing) {
+			return &apply.RefusedError{Err: fmt.Errorf("creating role (%s): %w. PTC role %s left out with its policy and the fromHub pull-through-cache rules of account %s: IAM holds a role whose name differs from %s only in case (role names are unique per account whatever their case), which GetRole of %s does not find, so the declared role cannot be created, and ecr-warden does not take that one over. Everything else in the account is converged; find it with aws iam list-roles --query \"Roles[?RoleName.lower(@)=='%s'].Arn\" in %s, then delete or rename it (ecr-warden then creates the declared one at the next sweep), or set pullThroughCache.role.name to a name no member uses",
+				role.ARN, err, role.ARN, account, role.Name, role.Name, strings.ToLower(role.Name), account)}
+		}
+	}
+	return fmt.Errorf("creating role (%s): %w%s", role.ARN, err, noBoundaryHint(err, role, account))
+}
+
+// noBoundaryHint is what to check when IAM answers NoSuchEntity to a write
+// that names the PTC role's permissions boundary (CreateRole,
+// PutRolePermissionsBoundary: "Scope ARN: ... does not exist or is not
+// attachable"): the member StackSet creates that policy, so its instance in
+// the account is missing, failed or still deploying. The write fails (not
+// refused): a StackSet still deploying fixes it, and the unit's retry
+// writes the role then. "" for any other error.
+func noBoundaryHint(err error, role desired.Role, account string) string {
+	// By code: CreateRole's API reference lists no NoSuchEntity, so the SDK
+	// answers it as a generic API error there, not as the typed exception.
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "NoSuchEntity" || !strings.Contains(apiErr.ErrorMessage(), role.PermissionsBoundary) {
+		return ""
+	}
+	return fmt.Sprintf(". The member StackSet creates the PTC role's permissions boundary %s; its stack instance for account %s is missing, failed or still deploying (aws cloudformation list-stack-instances --stack-set-name <member stack set> --stack-instance-account %s); the role is written when the unit or event is retried after the instance succeeds",
+		role.PermissionsBoundary, account, account)
 }
 
 // noRoomHint is what to do when IAM refuses the PTC role's inline policy
@@ -257,7 +307,7 @@ func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, a
 				PermissionsBoundary: aws.String(rw.boundary),
 				Description:         aws.String("ecr-warden: role ECR pull-through cache assumes to cache images from the hub registry")})
 			if err != nil {
-				return fmt.Errorf("creating role (%s): %w", role.ARN, err)
+				return e.createRoleRefused(ctx, client, role, account, err)
 			}
 			return nil
 		}
@@ -265,7 +315,7 @@ func (e *Engine) trustStep(cause Cause, client iamAPI, roles *inventory.Roles, a
 			// First: the execution role may update the trust only of a role with the boundary.
 			if _, err := client.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(role.Name),
 				PermissionsBoundary: aws.String(rw.boundary)}); err != nil {
-				return fmt.Errorf("setting permissions boundary (%s): %w", role.ARN, err)
+				return fmt.Errorf("setting permissions boundary (%s): %w%s", role.ARN, err, noBoundaryHint(err, role, account))
 			}
 			if !rw.change.Writes() {
 				return nil

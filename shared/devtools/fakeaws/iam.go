@@ -154,13 +154,16 @@ func (c *IAM) GetRolePolicy(ctx context.Context, in *iam.GetRolePolicyInput, _ .
 	})
 }
 
-// CreateRole answers EntityAlreadyExistsException for a taken name and
+// CreateRole answers EntityAlreadyExistsException for a taken name, in any
+// case (IAM: "Names are not distinguished by case"), and
 // MalformedPolicyDocumentException for a trust policy that is not JSON.
 func (c *IAM) CreateRole(ctx context.Context, in *iam.CreateRoleInput, _ ...func(*iam.Options)) (*iam.CreateRoleOutput, error) {
 	return iamServe(ctx, c, "CreateRole", in, func(a *account, cl Call) (*iam.CreateRoleOutput, error) {
 		name := aws.ToString(in.RoleName)
-		if _, ok := a.roles[name]; ok {
-			return nil, c.f.refuse(cl, http.StatusConflict, &iamtypes.EntityAlreadyExistsException{Message: aws.String("Role with name " + name + " already exists.")})
+		for taken := range a.roles {
+			if strings.EqualFold(taken, name) {
+				return nil, c.f.refuse(cl, http.StatusConflict, &iamtypes.EntityAlreadyExistsException{Message: aws.String("Role with name " + name + " already exists.")})
+			}
 		}
 		trust := aws.ToString(in.AssumeRolePolicyDocument)
 		if malformed(trust) {

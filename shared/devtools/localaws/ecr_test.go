@@ -140,7 +140,7 @@ func TestPullThroughCacheRuleValidation(t *testing.T) {
 			}},
 		{"docker hub without credentials", ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io")},
 			func(t *testing.T, err error) { wantErr[*types.InvalidParameterException](t, err, "credentialArn") }},
-		{"ECR upstream without role", ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: ecrURL},
+		{"ECR upstream in another account without role", ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: ecrURL},
 			func(t *testing.T, err error) { wantErr[*types.InvalidParameterException](t, err, "customRoleArn") }},
 		{"role in another account", ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: ecrURL, CustomRoleArn: aws.String("arn:aws:iam::999999999999:role/ptc")},
 			func(t *testing.T, err error) {
@@ -163,6 +163,12 @@ func TestPullThroughCacheRuleValidation(t *testing.T) {
 	out := must[*ecr.DescribePullThroughCacheRulesOutput](t)(c.DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{}))
 	if len(out.PullThroughCacheRules) != 0 {
 		t.Errorf("rejected creates left %d rules", len(out.PullThroughCacheRules))
+	}
+	// An ECR upstream in the registry's own account needs no role (AWS: a
+	// role is needed when the two registries are in different accounts).
+	own := aws.String(hub + ".dkr.ecr.eu-west-1.amazonaws.com")
+	if err := create(ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("mirror"), UpstreamRegistryUrl: own}); err != nil {
+		t.Errorf("ECR upstream in the same account without a role: %v, want accepted", err)
 	}
 }
 

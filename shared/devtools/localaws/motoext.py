@@ -372,8 +372,12 @@ def create_pull_through_cache_rule(self):
     _role_arn(self, p.get("customRoleArn"), "customRoleArn")
     if kind in NEEDS_CREDENTIALS and not p.get("credentialArn"):
         raise invalid("credentialArn", f"credentialArn is required for upstream registry {kind} ({url})")
-    if kind == "ecr" and not p.get("customRoleArn"):
-        raise invalid("customRoleArn", "customRoleArn is required for an Amazon ECR upstream registry")
+    # AWS: "For Amazon ECR, you must create an IAM role if the upstream and
+    # downstream Amazon ECR registries belong to different AWS account"
+    # (pull-through-cache user guide): an upstream in the registry's own
+    # account needs none.
+    if kind == "ecr" and not p.get("customRoleArn") and not url.startswith(self.current_account + "."):
+        raise invalid("customRoleArn", "customRoleArn is required for an Amazon ECR upstream registry in another account")
     if kind != "ecr" and p.get("customRoleArn"):
         raise invalid("customRoleArn", f"customRoleArn is only supported for Amazon ECR upstreams, not {kind}")
     if kind == "ecr" and p.get("credentialArn"):

@@ -80,7 +80,7 @@ deploy-local-report:
 	@echo "deploy rehearsal (shared/devtools/rehearsal, see build/deploy-local.log):"; sed -n '/skipped (not created/,/^running deployed/p' build/deploy-local.log | grep -v '^running'
 
 demo: moto ## the main job end to end on the local AWS
-	$(GO) run ./shared/devtools/demo/cmd/demo -declaration $(SEED_DECLARATION)
+	$(GO) run ./shared/devtools/demo/cmd/demo -declaration '$(SEED_DECLARATION)' $(ARGS)
 
 ## ---- quality
 STATICCHECK_VERSION := v0.7.0
@@ -114,13 +114,13 @@ emulator: moto ## [SEED=demo] [LOG=1] the local AWS in the foreground on 127.0.0
 SEED_DECLARATION = $(if $(filter $(CURDIR)/build/emulator/declaration.json,$(abspath $(DECLARATION))),infra/declaration.json,$(DECLARATION))
 
 invoke: ## FN=<function> EVENT=<file> [DECLARATION=<file> (or CONFIG=)] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
-	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn $(FN) -event $(EVENT) -declaration $(or $(CONFIG),$(DECLARATION)) $(ARGS)
+	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn '$(FN)' -event '$(EVENT)' -declaration '$(or $(CONFIG),$(DECLARATION))' $(ARGS)
 
 audit: ## RESOURCE=<arn or name> | RUN=<run id> | ACCOUNT=<id> | SUMMARIES=1 | SINCE=1h [ARGS="-json -decision refused -regions hub"]: the audit trail
 	@$(GO) run ./shared/audit/cmd/audit $(if $(RESOURCE),-resource '$(RESOURCE)') $(if $(RUN),-run '$(RUN)') $(if $(ACCOUNT),-account '$(ACCOUNT)') $(if $(SUMMARIES),-summaries -since $(or $(SINCE),24h),$(if $(SINCE),-since $(SINCE))) $(ARGS)
 
 doctor: ## [DECLARATION=<file> (or CONFIG=)] [CT_REGION=<region>] [ARGS="-reader-role R -delegated-admin A"]: check the prerequisites with your own read-only credentials
-	@$(GO) run ./shared/doctor/cmd/doctor -declaration $(or $(CONFIG),$(DECLARATION)) $(if $(CT_REGION),-control-tower-home-region $(CT_REGION)) $(ARGS)
+	@$(GO) run ./shared/doctor/cmd/doctor -declaration '$(or $(CONFIG),$(DECLARATION))' $(if $(CT_REGION),-control-tower-home-region '$(CT_REGION)') $(ARGS)
 
 ## ---- CDK (see README "Deploying"; every context key of the app has a variable here)
 # Named variables map to the app's context keys; CDK_CONTEXT="key=value key2=value2" passes any
@@ -160,8 +160,8 @@ bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_R
 
 MEMBER_ROLE ?=
 ORG_ROLE ?=
-plan: moto ## [DECLARATION=...] [MEMBER_ROLE=OrganizationAccountAccessRole] [ORG_ROLE=<reader role ARN>, default WARDEN_ORG_ROLE_ARN]: what a deploy of the declaration would change (the backfill's dry run, run here with your own read-only credentials)
-	$(GO) run ./shared/devtools/plan/cmd/plan -declaration $(DECLARATION) $(if $(MEMBER_ROLE),-member-role $(MEMBER_ROLE)) $(if $(ORG_ROLE),-org-role $(ORG_ROLE))
+plan: moto ## [DECLARATION=...] [MEMBER_ROLE=OrganizationAccountAccessRole] [ORG_ROLE=<reader role ARN>, default WARDEN_ORG_ROLE_ARN] [ARGS=-json]: what a deploy of the declaration would change (the backfill's dry run, run here with your own read-only credentials)
+	$(GO) run ./shared/devtools/plan/cmd/plan -declaration '$(DECLARATION)' $(if $(MEMBER_ROLE),-member-role '$(MEMBER_ROLE)') $(if $(ORG_ROLE),-org-role '$(ORG_ROLE)') $(ARGS)
 
 deploy-local: moto cdk-cli ## the deploy rehearsal: every stack on the local AWS's CloudFormation, the deployed functions run, events replayed, destroy and reinstall
 	$(GO) run ./shared/devtools/rehearsal/cmd/rehearsal
@@ -181,7 +181,7 @@ FUNCTION ?= ecr-warden-backfill
 
 backfill: ## PAYLOAD=<file>: invoke the deployed backfill once (no CLI read timeout, no retry), or with LOCAL=1 run it on the local AWS
 ifdef LOCAL
-	$(GO) run ./shared/devtools/localrun/cmd/backfill -payload $(PAYLOAD) -declaration $(DECLARATION)
+	$(GO) run ./shared/devtools/localrun/cmd/backfill -payload '$(PAYLOAD)' -declaration '$(DECLARATION)'
 else
 	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
 	  meta=$$(AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard aws lambda invoke --cli-read-timeout 0 --function-name $(FUNCTION) --payload fileb://$(PAYLOAD) --output json "$$out"); \

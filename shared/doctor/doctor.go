@@ -59,6 +59,7 @@ const (
 	CheckMemberRole  = "member-role"
 	CheckSidPrefix   = "sid-prefix"
 	CheckOrgReadable = "organization"
+	CheckDeclaredIDs = "declared-ids"
 )
 
 // Result is one check's outcome.
@@ -106,10 +107,14 @@ func Run(ctx context.Context, o Options) []Result {
 		out = append(out, delegated(ctx, o.Management, o.DelegatedAdmin))
 	}
 	out = append(out, controlTowerHome(ctx, o))
-	walk, err := inventory.NewOrg(organizations.NewFromConfig(o.Management), inventory.OrgOptions{}).Walk(ctx, inventory.WalkScope{All: true})
+	org := inventory.NewOrg(organizations.NewFromConfig(o.Management), inventory.OrgOptions{})
+	walk, err := org.Walk(ctx, inventory.WalkScope{All: true})
 	if err != nil {
 		return append(out, Result{Check: CheckOrgReadable, Detail: "cannot walk the organization: " + err.Error(),
 			Fix: "run with the management account's credentials (organizations:ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent)"})
+	}
+	if r := declaredIDs(ctx, org, d); !r.OK {
+		return append(out, r)
 	}
 	accounts := make([]desired.Account, 0, len(walk.Accounts))
 	for _, a := range walk.Accounts {
@@ -134,6 +139,40 @@ func Run(ctx context.Context, o Options) []Result {
 	return out
 }
 
+// declaredIDs compares the declaration's hub ids with the organization the
+// credentials read (inventory.Mismatches): a mismatch stops the checks that
+// read through these ids (a mistyped managementAccountId would list the real
+// management account as a member without the execution role; a wrong
+// hub.accountId fails every hub check with an AssumeRole refusal), and says
+// which field to correct to what. All ids right, it is OK and prints nothing.
+func declaredIDs(ctx context.Context, org *inventory.Org, d *config.Declaration) Result {
+	r := Result{Check: CheckDeclaredIDs, OK: true}
+	wrong, err := org.Mismatches(ctx, d.Hub.OrganizationID, d.Hub.ManagementAccountID, d.Hub.AccountID)
+	if err != nil {
+		r.OK = false
+		r.Detail = "cannot compare the declaration's ids with the organization: " + err.Error()
+		r.Fix = "run with the management account's credentials (organizations:DescribeOrganization, DescribeAccount)"
+		return r
+	}
+	if len(wrong) == 0 {
+		return r
+	}
+	var details, fixes []string
+	for _, m := range wrong {
+		details = append(details, m.String())
+		if m.Actual != "" {
+			fixes = append(fixes, m.Field+" to "+m.Actual)
+		} else {
+			fixes = append(fixes, m.Field+" to the hub registry's account")
+		}
+	}
+	r.OK = false
+	r.Detail = "the declaration does not match the organization these credentials read: " + strings.Join(details, "; ")
+	r.Fix = "correct " + strings.Join(fixes, ", ") + " in the declaration (or run with the management account's credentials of organization " +
+		d.Hub.OrganizationID + ", if that is the one meant)"
+	return r
+}
+
 // needOrg are the checks Run makes only once it has walked the organization.
 var needOrg = []string{CheckMemberRole, CheckScope, CheckRoles, CheckSecrets, CheckSidPrefix}
 
@@ -142,12 +181,13 @@ var needOrg = []string{CheckMemberRole, CheckScope, CheckRoles, CheckSecrets, Ch
 // be read), and reports whether all passed.
 func Print(w io.Writer, results []Result) bool {
 	var failed []string
-	orgUnread := false
+	orgUnread, idsWrong := false, false
 	for _, r := range results {
 		fmt.Fprintln(w, r)
 		if !r.OK {
 			failed = append(failed, r.Check)
 			orgUnread = orgUnread || r.Check == CheckOrgReadable
+			idsWrong = idsWrong || r.Check == CheckDeclaredIDs
 		}
 	}
 	if len(failed) == 0 {
@@ -157,6 +197,9 @@ func Print(w io.Writer, results []Result) bool {
 	msg := fmt.Sprintf("%d of %d checks failed (%s)", len(failed), len(results), strings.Join(failed, ", "))
 	if orgUnread {
 		msg += fmt.Sprintf("; not run until the organization can be read: %s", strings.Join(needOrg, ", "))
+	}
+	if idsWrong {
+		msg += fmt.Sprintf("; not run until the declaration's ids match the organization: %s", strings.Join(needOrg, ", "))
 	}
 	fmt.Fprintln(w, msg+": apply each fix above, then run make doctor again")
 	return false

@@ -261,6 +261,78 @@ func TestDoctor(t *testing.T) {
 	}
 }
 
+// TestDoctorDeclaredIDs: a declaration whose hub ids are not the
+// organization's (a mistyped management account, hub account or organization
+// id, or the credentials of another organization) fails one check that names
+// each wrong field with the value the organization has, and runs none of the
+// checks that read through those ids: before, a wrong managementAccountId
+// listed the real management account as a member without the execution role,
+// and a wrong hub.accountId failed registry-scope, declared-roles and
+// sid-prefix with AssumeRole errors into an account that is not there.
+func TestDoctorDeclaredIDs(t *testing.T) {
+	localaws.Need(t)
+	w := newWorld(t)
+	org, mgmt, hub := w.decl.Hub.OrganizationID, w.decl.Hub.ManagementAccountID, w.decl.Hub.AccountID
+	for _, c := range []struct {
+		name   string
+		edit   func(h *config.Hub)
+		detail []string
+		fix    []string
+	}{
+		{"management account", func(h *config.Hub) { h.ManagementAccountID = "999999999999" },
+			[]string{"hub.managementAccountId is 999999999999, but the organization's is " + mgmt},
+			[]string{"hub.managementAccountId to " + mgmt}},
+		{"hub account", func(h *config.Hub) { h.AccountID = "111111111111" },
+			[]string{"hub.accountId 111111111111 is not an active account of the organization"},
+			[]string{"hub.accountId to the hub registry's account"}},
+		{"organization and both accounts", func(h *config.Hub) {
+			h.OrganizationID, h.ManagementAccountID, h.AccountID = "o-a1b2c3d4e5", "999999999999", "111111111111"
+		},
+			[]string{"hub.organizationId is o-a1b2c3d4e5, but the organization's is " + org,
+				"hub.managementAccountId is 999999999999", "hub.accountId 111111111111 is not"},
+			[]string{"hub.organizationId to " + org, "hub.managementAccountId to " + mgmt, "hub.accountId to",
+				"management account's credentials of organization o-a1b2c3d4e5"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			saved := w.decl.Hub
+			defer func() { w.decl.Hub = saved }()
+			c.edit(&w.decl.Hub)
+			res := w.run("")
+			var b strings.Builder
+			if Print(&b, res) {
+				t.Fatalf("passed with wrong ids:\n%s", b.String())
+			}
+			if got := failing(res); len(got) != 1 || got[0] != CheckDeclaredIDs {
+				t.Fatalf("failing checks %v, want exactly [%s]:\n%s", got, CheckDeclaredIDs, b.String())
+			}
+			for _, r := range res {
+				switch r.Check {
+				case CheckMemberRole, CheckScope, CheckRoles, CheckSecrets, CheckSidPrefix:
+					t.Errorf("%s ran with ids that do not match the organization: %+v", r.Check, r)
+				case CheckDeclaredIDs:
+					for _, want := range c.detail {
+						if !strings.Contains(r.Detail, want) {
+							t.Errorf("detail %q lacks %q", r.Detail, want)
+						}
+					}
+					for _, want := range c.fix {
+						if !strings.Contains(r.Fix, want) {
+							t.Errorf("fix %q lacks %q", r.Fix, want)
+						}
+					}
+				}
+			}
+			if !strings.Contains(b.String(), "not run until the declaration's ids match the organization: member-role") {
+				t.Errorf("the summary does not say which checks did not run:\n%s", b.String())
+			}
+			t.Log(b.String())
+		})
+	}
+	if w.decl.Hub.AccountID != hub {
+		t.Fatal("the hub was not restored")
+	}
+}
+
 // TestDoctorDelegatedAdmin: deploying the member StackSet from a delegated
 // administrator (CallAs DELEGATED_ADMIN) passes once that account is
 // registered for StackSets, and fails exactly its check, with the

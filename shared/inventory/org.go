@@ -570,3 +570,50 @@ func (o *Org) childAccounts(ctx context.Context, sem chan struct{}, parent strin
 		in.NextToken = out.NextToken
 	}
 }
+
+// Mismatch is one of the declaration's hub ids that is not what the organization says.
+type Mismatch struct {
+	// Field is the declaration's field path, e.g. hub.managementAccountId.
+	Field string
+	// Declared is the declaration's value, Actual the organization's ("" for hub.accountId: the
+	// account is not an active member, and which one is the hub only the operator knows).
+	Declared, Actual string
+}
+
+func (m Mismatch) String() string {
+	if m.Actual == "" {
+		return fmt.Sprintf("%s %s is not an active account of the organization", m.Field, m.Declared)
+	}
+	return fmt.Sprintf("%s is %s, but the organization's is %s", m.Field, m.Declared, m.Actual)
+}
+
+// Mismatches compares the declaration's hub ids with the organization these credentials read:
+// its id, its management account, and that the hub account is an active member. A wrong id is
+// otherwise met only sideways (a mistyped managementAccountId makes the real management account a
+// member, a wrong hub.accountId fails every hub read with an AssumeRole refusal, a wrong
+// organizationId renders aws:PrincipalOrgID conditions that let nobody in), so make doctor and
+// make plan check it first. It costs one DescribeOrganization and one DescribeAccount.
+func (o *Org) Mismatches(ctx context.Context, organizationID, managementAccountID, hubAccountID string) ([]Mismatch, error) {
+	out, err := o.api.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return nil, fmt.Errorf("describing the organization: %w", err)
+	}
+	if out.Organization == nil {
+		return nil, errors.New("describing the organization: answer has no organization")
+	}
+	var wrong []Mismatch
+	if id := aws.ToString(out.Organization.Id); id != organizationID {
+		wrong = append(wrong, Mismatch{Field: "hub.organizationId", Declared: organizationID, Actual: id})
+	}
+	if id := aws.ToString(out.Organization.MasterAccountId); id != managementAccountID {
+		wrong = append(wrong, Mismatch{Field: "hub.managementAccountId", Declared: managementAccountID, Actual: id})
+	}
+	hub, err := o.Account(ctx, hubAccountID)
+	if err != nil {
+		return nil, err
+	}
+	if !hub.Active() {
+		wrong = append(wrong, Mismatch{Field: "hub.accountId", Declared: hubAccountID})
+	}
+	return wrong, nil
+}

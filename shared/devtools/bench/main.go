@@ -49,6 +49,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -68,7 +69,7 @@ func main() {
 	planBench := flag.Bool("plan-bench", true, "also run the in-memory 10,000-repository plan benchmark")
 	joinsOnly := flag.Bool("joins-only", false, "measure only the account joins (on a seeded organization), for quick iterations")
 	flag.IntVar(&rounds, "rounds", 5, "rounds of each repeatable measurement (converged runs, loops, joins); times are their medians")
-	flag.Parse()
+	cli.Main("bench", os.Args[1:], "")
 	ctx := context.Background()
 	onlyJoins = *joinsOnly
 	if err := run(ctx, os.Stdout, *accounts, *repositories, *workers, *joins, *planBench); err != nil {
@@ -777,7 +778,9 @@ func runJoins(ctx context.Context, cfg aws.Config, proxy *localaws.Proxy, w worl
 		return jr, err
 	}
 	event := func(account string) []byte {
-		text := strings.NewReplacer("333333333333", account, "o-a1b2c3d4e5", w.org.ID).Replace(string(sample))
+		// The sample's management account (999999999999) is the one Organizations sends it from:
+		// the seeded organization's, which localrun.Declaration declares.
+		text := strings.NewReplacer("333333333333", account, "999999999999", w.org.Management, "o-a1b2c3d4e5", w.org.ID).Replace(string(sample))
 		var ev map[string]any
 		_ = json.Unmarshal([]byte(text), &ev)
 		ev["id"] = "bench-join-" + account

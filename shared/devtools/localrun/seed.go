@@ -158,10 +158,13 @@ func CreateRepositories(ctx context.Context, cfg aws.Config, names []string, par
 // mode), an enumerating registry grant in the hub for the "workloads" OU,
 // and pull-through cache (with a hub rule, so members get the PTC role) in
 // every member: the declaration `make bench` and the local `make backfill`
-// use for an organization SeedOrg made (its ids are random).
+// use for an organization SeedOrg made (its ids are random). The hub is the
+// management account, which is both hub.accountId and hub.managementAccountId
+// (before, managementAccountId was a made-up 999999999999, which make plan
+// and make doctor now refuse as not the organization's).
 func Declaration(org Org, region string) string {
 	return fmt.Sprintf(`{
-  "hub": {"accountId": %q, "regions": [%q], "partition": "aws", "organizationId": %q, "managementAccountId": "999999999999"},
+  "hub": {"accountId": %q, "regions": [%q], "partition": "aws", "organizationId": %q, "managementAccountId": %q},
   "memberRoleName": %q,
   "sidPrefix": "EcrWarden",
   "registryPolicyScope": {"allowSwitchToV2": false},
@@ -184,5 +187,5 @@ func Declaration(org Org, region string) string {
     "upstreamGrantMode": "condition"
   },
   "sweep": {"schedule": "rate(6 hours)"}
-}`, org.Management, region, org.ID, MemberRole, org.OU("workloads").Path)
+}`, org.Management, region, org.ID, org.Management, MemberRole, org.OU("workloads").Path)
 }

@@ -24,13 +24,20 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 	"github.com/ecr-warden/ecr-warden/shared/reconcile"
 )
 
@@ -93,6 +100,9 @@ type Change struct {
 func Run(ctx context.Context, opt Options) (*Result, error) {
 	decl, err := config.Load(opt.Declaration) // its errors name the file
 	if err != nil {
+		return nil, err
+	}
+	if err := checkIDs(ctx, opt, decl); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "ecr-warden-plan-*")
@@ -160,6 +170,43 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	return &out, nil
 }
+
+// checkIDs compares the declaration's hub ids with the organization, read as the dry run reads it
+// (through opt.OrgRoleARN, else with the caller's credentials), before anything is built: a wrong
+// managementAccountId would otherwise plan the real management account as a member, and a wrong
+// hub.accountId fail every hub unit with an AssumeRole refusal that does not say which id is wrong.
+// An organization it cannot read is left to the dry run, whose failure says what to do.
+func checkIDs(ctx context.Context, opt Options, decl *config.Declaration) error {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(policy.OrganizationsEventsRegion(decl.Hub.Partition)),
+		awsconfig.WithCredentialsProvider(credentials.StaticCredentialsProvider{Value: opt.Credentials}))
+	if err != nil {
+		return nil
+	}
+	if opt.Endpoint != "" {
+		cfg.BaseEndpoint = aws.String(opt.Endpoint)
+	}
+	if opt.OrgRoleARN != "" {
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), opt.OrgRoleARN))
+	}
+	wrong, err := inventory.NewOrg(organizations.NewFromConfig(cfg), inventory.OrgOptions{}).
+		Mismatches(ctx, decl.Hub.OrganizationID, decl.Hub.ManagementAccountID, decl.Hub.AccountID)
+	if err != nil || len(wrong) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, m := range wrong {
+		lines = append(lines, "  "+m.String())
+	}
+	return MismatchError{fmt.Sprintf("declaration %s does not match the organization these credentials read (nothing was planned):\n%s\n"+
+		"correct these fields in the declaration, or use the credentials of organization %s's management account",
+		opt.Declaration, strings.Join(lines, "\n"), decl.Hub.OrganizationID)}
+}
+
+// MismatchError is a declaration whose hub ids are not the organization's: bad input (make plan
+// exits 2), not a failed run.
+type MismatchError struct{ msg string }
+
+func (e MismatchError) Error() string { return e.msg }
 
 // runFailed says why the dry run failed: the function's own message (not
 // its Go error type, which tells an operator nothing), the log lines other

@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -96,6 +97,22 @@ func TestPlanIsTheBackfillDryRun(t *testing.T) {
 		t.Fatalf("the dry run plans nothing: %+v", dry)
 	}
 	creds := aws.Credentials{AccessKeyID: "testing", SecretAccessKey: "testing"}
+	// A declaration whose management account is mistyped is refused before anything is built or
+	// planned, naming the field and the organization's value (before, it planned the real
+	// management account as a member, every unit of it failing to assume the execution role).
+	var wrongIDs map[string]any
+	if err := json.Unmarshal([]byte(localrun.Declaration(org, region)), &wrongIDs); err != nil {
+		t.Fatal(err)
+	}
+	wrongIDs["hub"].(map[string]any)["managementAccountId"] = "999999999999"
+	dWrong := filepath.Join(dir, "wrong-ids.json")
+	if b, _ := json.Marshal(wrongIDs); os.WriteFile(dWrong, b, 0o644) != nil {
+		t.Fatal("writing", dWrong)
+	}
+	if got, err := Run(ctx, Options{Declaration: dWrong, Credentials: creds, Endpoint: srv.URL}); got != nil ||
+		!errors.As(err, new(MismatchError)) || !strings.Contains(err.Error(), "hub.managementAccountId is 999999999999, but the organization's is "+org.Management) {
+		t.Errorf("wrong managementAccountId: %+v, %v; want a MismatchError naming the field and %s", got, err, org.Management)
+	}
 	for _, role := range []string{"", "OrganizationAccountAccessRole"} {
 		got, err := Run(ctx, Options{Declaration: d0, MemberRole: role, Credentials: creds, Endpoint: srv.URL})
 		if err != nil {

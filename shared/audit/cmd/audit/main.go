@@ -31,6 +31,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/function"
 )
@@ -197,7 +198,6 @@ func parse(args []string, stderr io.Writer) (query, error) {
 		defTable = audit.DefaultTable
 	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&q.resource, "resource", "", "repository/registry/role ARN, or a bare repository name")
 	fs.StringVar(&q.account, "account", "", "only records about this account's documents (12 digits; alone, the last 24h)")
 	fs.StringVar(&q.table, "table", defTable, "audit table (default from "+function.AuditTable+")")
@@ -215,11 +215,12 @@ func parse(args []string, stderr io.Writer) (query, error) {
 	fs.BoolVar(&q.verbose, "v", false, "also print each record's statement diff")
 	fs.BoolVar(&q.summaries, "summaries", false, "the backfill and sweep unit summaries of the window (default the last 24h) or of -run")
 	fs.IntVar(&q.units, "units", 0, "with -run: the number of units the run queued (its answer's \"units\"), so units left can be counted")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stderr, `make audit RESOURCE=|RUN=|ACCOUNT=|SUMMARIES=1|SINCE= ARGS="..."`); err != nil {
+		var u cli.UsageError
+		if errors.As(err, &u) {
+			return q, usageError{u.Msg}
+		}
 		return q, err
-	}
-	if fs.NArg() > 0 {
-		return q, usageError{fmt.Sprintf("unexpected argument %q (flags start with -; make audit passes ARGS=\"...\")", fs.Arg(0))}
 	}
 	now := time.Now().UTC()
 	q.to = now

@@ -165,6 +165,7 @@ func TestAuditCommandFilters(t *testing.T) {
 		{[]string{"-decision", "aplied", "-since", "1h"}, `-decision "aplied": not a decision`},
 		{[]string{"-run", "nonsense"}, "not a run id"},
 		{[]string{"-since", "1h", "extra"}, `unexpected argument "extra"`},
+		{[]string{"-bogus"}, `audit: flag provided but not defined: -bogus (its flags: -account`},
 	} {
 		err := run(ctx, c.args, io.Discard, io.Discard)
 		var u usageError

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/doctor"
 )
@@ -29,11 +30,11 @@ func main() {
 	reader := flag.String("reader-role", "OrganizationAccountAccessRole", "role to assume in the hub and members for read-only checks")
 	delegated := flag.String("delegated-admin", "", "account that deploys the member StackSet as delegated administrator, if any")
 	ctHome := flag.String("control-tower-home-region", "", "the controlTowerHomeRegion the deploy is given (CT_REGION), if any")
-	flag.Parse()
+	cli.Main("doctor", os.Args[1:], `make doctor ARGS="..."`)
 	ctx := context.Background()
 	decl, err := config.Load(*declPath)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "doctor:", err)
+		fmt.Fprintln(os.Stderr, "doctor:", cli.MissingFile(err, "make doctor DECLARATION=<file>, default infra/declaration.json"))
 		os.Exit(2)
 	}
 	base, err := awsconfig.LoadDefaultConfig(ctx)
@@ -57,6 +58,13 @@ func main() {
 			fmt.Fprintln(os.Stderr, hint)
 		}
 		os.Exit(2)
+	}
+	if me := aws.ToString(id.Account); me != decl.Hub.ManagementAccountID {
+		fmt.Fprintf(os.Stderr, "doctor: these credentials are account %s's, not the declaration's management account %s "+
+			"(hub.managementAccountId): the checks read Organizations, CloudTrail and the trusted services as %s, which "+
+			"only the management account (or a delegated administrator, for the organization) can: use its credentials, "+
+			"or, if these are the management account's, correct hub.managementAccountId (the declared-ids check says so)\n",
+			me, decl.Hub.ManagementAccountID, me)
 	}
 	ok := doctor.Print(os.Stdout, doctor.Run(ctx, doctor.Options{
 		Decl: decl, Management: base, DelegatedAdmin: *delegated, ControlTowerHomeRegion: *ctHome,

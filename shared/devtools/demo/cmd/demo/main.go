@@ -13,13 +13,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/demo"
 )
 
 func main() {
 	declaration := flag.String("declaration", "infra/declaration.json", "declaration whose example ids the demo maps onto its local organization")
 	logs := flag.Bool("logs", false, "also print every log line of the functions (to stderr)")
-	flag.Parse()
+	cli.Main("demo", os.Args[1:], "make demo DECLARATION=<file>")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	opt := demo.Options{Declaration: *declaration}
 	if *logs {
@@ -33,7 +34,7 @@ func main() {
 		os.Exit(130)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
+		fmt.Fprintln(os.Stderr, "demo:", cli.MissingFile(err, "make demo DECLARATION=<file>, default infra/declaration.json"))
 		os.Exit(1)
 	}
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -64,7 +65,6 @@ func (e usageError) Error() string { return e.msg }
 // run is main without the process around it, so tests can drive it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fn := fs.String("fn", "", "function under functions/ (e.g. repository), or a package path")
 	pkg := fs.String("pkg", "", "package path of any Lambda main package (instead of -fn)")
 	eventFile := fs.String("event", "", "JSON event file to deliver (e.g. events/<name>.json)")
@@ -72,7 +72,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	region := fs.String("region", lambdalocal.DefaultRegion, "AWS_REGION of the function")
 	timeout := fs.Duration("timeout", lambdalocal.DefaultTimeout, "function timeout per invoke")
 	repeat := fs.Int("repeat", 1, "deliver the event this many times to the same warm process and print timing percentiles")
-	if err := fs.Parse(args); err != nil {
+	err := cli.Parse(fs, args, stderr, `make invoke FN=<function> EVENT=<file> DECLARATION=<file> ARGS="..."`)
+	if fs.NArg() > 0 && strings.HasPrefix(*fn, "-") {
+		err = nil // "-fn -event x": an empty FN= shifted the flags; resolvePackage says -fn is required
+	}
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, err)
+		}
 		return 2
 	}
 	if err := invoke(ctx, config{fn: *fn, pkg: *pkg, event: *eventFile, declaration: *declaration,

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/demo"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -27,7 +28,7 @@ func main() {
 	seed := flag.String("seed", "", `"demo": build the demo organization in it (management, hub, members in nested OUs, the roles and secrets the declaration names)`)
 	out := flag.String("out", "", "with -seed: where the seeded declaration, events and env.sh go (default build/emulator)")
 	declaration := flag.String("declaration", "", "with -seed: the example declaration to map onto the seeded ids (default infra/declaration.json)")
-	flag.Parse()
+	cli.Main("localaws", os.Args[1:], "make emulator [SEED=demo] [LOG=1] [EMULATOR_PORT=5000]")
 	if *seed != "" && *seed != "demo" {
 		fmt.Fprintf(os.Stderr, "localaws: -seed %q: the only seed is \"demo\"\n", *seed)
 		os.Exit(2)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -43,7 +44,7 @@ const region = "us-east-1"
 func main() {
 	payload := flag.String("payload", "events/backfill-all-dryrun.json", "backfill payload file")
 	declaration := flag.String("declaration", "infra/declaration.json", "declaration, used only with AWS_ENDPOINT_URL")
-	flag.Parse()
+	cli.Main("backfill", os.Args[1:], "make backfill LOCAL=1 PAYLOAD=<file> DECLARATION=<file>")
 	code, err := run(context.Background(), *payload, *declaration)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backfill:", err)

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/ecr-warden/ecr-warden/shared/awsapi"
+	"github.com/ecr-warden/ecr-warden/shared/cli"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/plan"
 )
@@ -25,11 +27,11 @@ func main() {
 	memberRole := flag.String("member-role", "", "role to read members through (default: the declaration's memberRoleName; OrganizationAccountAccessRole before install)")
 	orgRole := flag.String("org-role", os.Getenv("WARDEN_ORG_ROLE_ARN"), "role ARN to read Organizations through (default: WARDEN_ORG_ROLE_ARN if set, else your own credentials)")
 	asJSON := flag.Bool("json", false, "print the backfill's answer as JSON")
-	flag.Parse()
+	cli.Main("plan", os.Args[1:], "make plan DECLARATION=<file> MEMBER_ROLE=<role> ORG_ROLE=<role ARN>")
 	ctx := context.Background()
 	// The declaration first: its problems need no AWS, and a newcomer checking one has no credentials yet.
 	if _, err := wconfig.Load(*declaration); err != nil {
-		fmt.Fprintln(os.Stderr, "plan:", err)
+		fmt.Fprintln(os.Stderr, "plan:", cli.MissingFile(err, "make plan DECLARATION=<file>, default infra/declaration.json"))
 		os.Exit(2)
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
@@ -53,6 +55,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "plan:", err)
 		if hint := awsapi.EndpointDown(err); hint != "" {
 			fmt.Fprintln(os.Stderr, hint)
+		}
+		if errors.As(err, new(plan.MismatchError)) {
+			os.Exit(2)
 		}
 		os.Exit(1)
 	}

@@ -9,24 +9,30 @@ TOOLS := $(CURDIR)/.tools
 CDK := $(TOOLS)/node_modules/.bin/cdk
 CDK_CLI_VERSION := 2.1148.1
 MOTO_VERSION := 5.2.1
+CFN_LINT_VERSION := 1.51.0
 DECLARATION ?= infra/declaration.json
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill-status backfill bench golden fuzz help tools moto cdk-cli iamsim truthtable build build-host test test-short gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
+.PHONY: backfill-status backfill bench golden fuzz help tools moto cfn-lint cdk-cli iamsim truthtable build build-host test test-short gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
 
 help: ## list the targets
 	@echo 'Start with: make demo (the main job end to end on a local AWS, ~20 s) and make test (everything, ~10 min); make test-short is the fast lane.'
-	@echo 'Operating: make plan before a deploy, make audit RESOURCE=|RUN=|SUMMARIES=1 after, make doctor for the prerequisites (README "Running things locally").'
+	@echo 'Operating: make plan before a deploy, make audit RESOURCE=|RUN=|SUMMARIES=1 after, make doctor for the prerequisites (README "What an operator runs").'
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 ## ---- tools: installed on demand so a fresh machine needs nothing by hand
-tools: moto cdk-cli staticcheck iamsim ## install moto, the CDK CLI, staticcheck and the IAM simulator if missing
+tools: moto cfn-lint cdk-cli staticcheck iamsim ## install moto, cfn-lint, the CDK CLI, staticcheck and the IAM simulator if missing
 
 moto:
 	@$(PYTHON) -c 'import moto.server' 2>/dev/null || $(PYTHON) -m pip install --quiet 'moto[server]==$(MOTO_VERSION)'
+
+# The infra tests and make synth run cfn-lint on the synthesized templates.
+cfn-lint:
+	@command -v cfn-lint >/dev/null || $(PYTHON) -m pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint: installed with $(PYTHON) -m pip but not on PATH: add pip's scripts directory ($$($(PYTHON) -m site --user-base)/bin, or the interpreter's bin) to PATH" >&2; exit 1; }
 
 # The independent IAM evaluator of the truth-table test (shared/devtools/iamsim), pinned by its lock file.
 iamsim: $(TOOLS)/iamsim/node_modules/@cloud-copilot/iam-simulate/package.json
@@ -145,7 +151,7 @@ CDK_ARGS = -c declaration=$(DECLARATION) -c assetRoot=build/lambda \
   $(if $(ALLOW_REFUSALS),-c allowRefusals=$(ALLOW_REFUSALS)) \
   $(foreach kv,$(CDK_CONTEXT),-c $(kv))
 
-synth: build cdk-cli ## synthesize every stack (declaration validation, bootstrap checks, cdk-nag), then cfn-lint the templates
+synth: build cdk-cli cfn-lint ## synthesize every stack (declaration validation, bootstrap checks, cdk-nag), then cfn-lint the templates
 	$(CDK) synth --quiet $(CDK_ARGS)
 	cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 

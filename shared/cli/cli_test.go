@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	// Defines -update, so `go test ./... -update` runs this package too.
+	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
 )
 
 // A mistake in a command line is one message naming it, every flag and how make passes them; -h

@@ -13,6 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -23,7 +25,27 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/cli"
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/doctor"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
+
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+// flagProblems names what is wrong with the flags the checks take on trust: a mistyped one would be
+// checked as given (an account "not registered", a forwarding region that "sees no events")
+// instead of named.
+func flagProblems(decl *config.Declaration, delegated, ctHome string) []string {
+	var bad []string
+	if delegated != "" && !accountID.MatchString(delegated) {
+		bad = append(bad, fmt.Sprintf("-delegated-admin %q: want the 12-digit account id of the StackSets delegated administrator", delegated))
+	}
+	if ctHome != "" && !policy.ValidRegion(ctHome) {
+		bad = append(bad, fmt.Sprintf("-control-tower-home-region (CT_REGION) %q: want a region name like eu-west-1", ctHome))
+	} else if ctHome != "" && policy.RegionPartition(ctHome) != decl.Hub.Partition {
+		bad = append(bad, fmt.Sprintf("-control-tower-home-region (CT_REGION) %q: a region of partition %s, but the declaration's hub.partition is %s",
+			ctHome, policy.RegionPartition(ctHome), decl.Hub.Partition))
+	}
+	return bad
+}
 
 func main() {
 	declPath := flag.String("declaration", "infra/declaration.json", "the declaration to check against")
@@ -35,6 +57,11 @@ func main() {
 	decl, err := config.Load(*declPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "doctor:", cli.MissingFile(err, "make doctor DECLARATION=<file>, default infra/declaration.json"))
+		os.Exit(2)
+	}
+	bad := flagProblems(decl, *delegated, *ctHome)
+	if len(bad) > 0 {
+		fmt.Fprintln(os.Stderr, "doctor: "+strings.Join(bad, "; "))
 		os.Exit(2)
 	}
 	base, err := awsconfig.LoadDefaultConfig(ctx)

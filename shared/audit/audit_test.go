@@ -224,7 +224,8 @@ func TestBeginFailsWhenTableMissing(t *testing.T) {
 		t.Fatalf("error should wrap ResourceNotFound and name table and target: %v", err)
 	}
 	// And say where the name comes from and what creates the table.
-	for _, want := range []string{"no audit table no-such-table in this account and region", "WARDEN_AUDIT_TABLE", "EcrWarden-Hub-<region>"} {
+	for _, want := range []string{"no audit table no-such-table in this account and region", "WARDEN_AUDIT_TABLE", "EcrWarden-Hub-<region>",
+		"in the hub account (the declaration's hub.accountId"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

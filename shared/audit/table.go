@@ -89,11 +89,12 @@ func waitActive(ctx context.Context, db tableAPI, name string) error {
 // MissingTableHint is what to do when DynamoDB answers that table does not
 // exist: AWS says only "Requested resource not found", which names neither
 // the table nor where its name comes from, and a first-day operator meets it
-// with a name prefix, a region or WARDEN_AUDIT_TABLE that is not the
-// installation's.
+// with a name prefix, a region, WARDEN_AUDIT_TABLE or credentials (another
+// account's than the hub's) that are not the installation's.
 func MissingTableHint(table string) string {
 	return fmt.Sprintf("no audit table %s in this account and region: each hub region's stack (%s<region>) creates "+
-		"%s there, <namePrefix>-%s with a name prefix; a function reads its name from "+
+		"%s there in the hub account (the declaration's hub.accountId: read it with that account's credentials), "+
+		"<namePrefix>-%s with a name prefix; a function reads its name from "+
 		"WARDEN_AUDIT_TABLE, which the stack sets; make audit reads WARDEN_AUDIT_TABLE (or -table) in AWS_REGION (or "+
 		"-region, or -regions hub for every hub region); after make destroy, the retained table is imported "+
 		"(README \"Uninstall / reinstall\")", table, install.HubStackIDPrefix, DefaultTable, DefaultTable)

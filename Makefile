@@ -162,6 +162,8 @@ diff: build cdk-cli ## what a deploy would change in the templates (credentials 
 # (policy.PartitionGlobalRegions): us-east-1 in aws, us-gov-west-1 in aws-us-gov, cn-northwest-1 in aws-cn.
 MGMT_REGION ?= us-east-1
 bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>] [MGMT_REGION=us-east-1; us-gov-west-1 or cn-northwest-1 in the other partitions]
+	@missing="$(if $(HUB),,HUB=<hub account id> )$(if $(MGMT),,MGMT=<management account id> )$(if $(REGIONS),,REGIONS=\"<the declaration's hub.regions>\")"; \
+	  if [ -n "$$missing" ]; then echo "bootstrap: say which accounts and regions: make bootstrap $$missing (README \"Deploying\")" >&2; exit 2; fi
 	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/$(MGMT_REGION) $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
 
 MEMBER_ROLE ?=

@@ -197,6 +197,10 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 			return nil, fmt.Errorf("finding a free loopback port: %w", err)
 		}
 		port = p
+	} else if err := portFree(port); err != nil {
+		// moto would fail to bind and exit, but whatever holds the port (often another local AWS)
+		// answers the readiness check first, so Start would report ready on someone else's server.
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "localaws-*")
 	if err != nil {
@@ -428,6 +432,16 @@ var (
 var testHTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 	tr.DisableKeepAlives = true
 })
+
+// portFree says whether a fixed port can be listened on, and if not, what to do.
+func portFree(port int) error {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return fmt.Errorf("port %d on 127.0.0.1 is in use (another make emulator, or another program): stop it, "+
+			"or pick a free port (make emulator EMULATOR_PORT=<port>): %w", port, err)
+	}
+	return l.Close()
+}
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

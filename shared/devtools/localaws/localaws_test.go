@@ -3,6 +3,8 @@ package localaws
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +15,30 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
+
+// A fixed port that something already holds is refused before moto starts, saying what to do.
+// Before, the holder (here a bare listener; in practice another make emulator) answered the
+// readiness check, Start reported ready on it, and make emulator then said only "moto exited on
+// its own: exit status 1".
+func TestStartOnAPortInUseSaysSo(t *testing.T) {
+	Need(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	s, err := Start(context.Background(), Options{Port: port})
+	if err == nil {
+		s.Stop()
+		t.Fatalf("Start on port %d, which a listener holds, succeeded", port)
+	}
+	for _, want := range []string{"is in use", "EMULATOR_PORT=<port>"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
 
 func TestStartResetStop(t *testing.T) {
 	Need(t)

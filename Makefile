@@ -119,7 +119,7 @@ emulator: moto ## [SEED=demo] [LOG=1] the local AWS in the foreground on 127.0.0
 # once that emulator stops): both take the example again instead.
 SEED_DECLARATION = $(if $(filter $(CURDIR)/build/emulator/declaration.json,$(abspath $(DECLARATION))),infra/declaration.json,$(DECLARATION))
 
-invoke: ## FN=<function> EVENT=<file> [DECLARATION=<file> (or CONFIG=)] [ARGS="-repeat 20"]: run the real binary under the local runtime (exit 1 function failed, 2 bad input)
+invoke: ## FN=<function> EVENT=<file> [DECLARATION=<file> (or CONFIG=)] [ARGS="-repeat 20"]: run the real binary under the local runtime (the command exits 1 function failed, 2 bad input; make exits 2 for either)
 	@$(GO) run ./shared/devtools/lambdalocal/cmd/invoke -fn '$(FN)' -event '$(EVENT)' -declaration '$(or $(CONFIG),$(DECLARATION))' $(ARGS)
 
 audit: ## RESOURCE=<arn or name> | RUN=<run id> | ACCOUNT=<id> | SUMMARIES=1 | SINCE=1h [ARGS="-json -decision refused -regions hub"]: the audit trail

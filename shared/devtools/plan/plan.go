@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -35,6 +36,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/install"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
@@ -202,8 +204,22 @@ func checkIDs(ctx context.Context, opt Options, decl *config.Declaration) error 
 		opt.Declaration, strings.Join(lines, "\n"), decl.Hub.OrganizationID)}
 }
 
-// MismatchError is a declaration whose hub ids are not the organization's: bad input (make plan
-// exits 2), not a failed run.
+// CheckOrgRole says what is wrong with an ORG_ROLE (or WARDEN_ORG_ROLE_ARN) that is not an IAM
+// role ARN with a 12-digit account, before anything is built: the backfill would refuse it at
+// init, and the dry run's failure would name only WARDEN_ORG_ROLE_ARN.
+func CheckOrgRole(roleARN string) error {
+	a, err := arn.Parse(roleARN)
+	if err == nil && a.Service == "iam" && strings.HasPrefix(a.Resource, "role/") && len(a.AccountID) == 12 &&
+		strings.Trim(a.AccountID, "0123456789") == "" && len(a.Resource) > len("role/") {
+		return nil
+	}
+	return MismatchError{fmt.Sprintf("ORG_ROLE (-org-role; default WARDEN_ORG_ROLE_ARN) %q is not a role ARN: want the "+
+		"organization reader's, arn:aws:iam::<management account>:role/%s, or set neither ORG_ROLE nor WARDEN_ORG_ROLE_ARN to read the organization "+
+		"with your own credentials", roleARN, install.Name(install.OrgReaderRole))}
+}
+
+// MismatchError is bad input (a declaration whose hub ids are not the organization's, an ORG_ROLE
+// that is no role ARN): the plan command exits 2, not 1 as for a failed run.
 type MismatchError struct{ msg string }
 
 func (e MismatchError) Error() string { return e.msg }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -56,5 +57,24 @@ func TestRunFailedNamesTheNextStep(t *testing.T) {
 	}
 	if got := runFailed(fe, nil, "arn:aws:iam::1:role/r").Error(); !strings.Contains(got, "read through arn:aws:iam::1:role/r") {
 		t.Errorf("with a reader role:\n%s", got)
+	}
+}
+
+// An ORG_ROLE that is no role ARN is named, with what to pass instead, before anything is built;
+// before, the dry run failed at the backfill's init with a log line naming WARDEN_ORG_ROLE_ARN.
+func TestCheckOrgRoleNamesABadARN(t *testing.T) {
+	for _, good := range []string{"arn:aws:iam::123456789012:role/ecr-warden-organization-reader",
+		"arn:aws-us-gov:iam::123456789012:role/path/reader"} {
+		if err := CheckOrgRole(good); err != nil {
+			t.Errorf("%s: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"arn:aws:iam::123:role/x", "ecr-warden-organization-reader", "arn:aws:iam::123456789012:user/x",
+		"arn:aws:s3:::bucket", "arn:aws:iam::123456789012:role/"} {
+		err := CheckOrgRole(bad)
+		if !errors.As(err, new(MismatchError)) || !strings.Contains(err.Error(), `ORG_ROLE (-org-role; default WARDEN_ORG_ROLE_ARN) "`+bad+`" is not a role ARN`) ||
+			!strings.Contains(err.Error(), ":role/ecr-warden-organization-reader") {
+			t.Errorf("%s: %v, want it named with the reader's ARN shape", bad, err)
+		}
 	}
 }

@@ -34,6 +34,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "plan:", cli.MissingFile(err, "make plan DECLARATION=<file>, default infra/declaration.json"))
 		os.Exit(2)
 	}
+	if *orgRole != "" {
+		if err := plan.CheckOrgRole(*orgRole); err != nil {
+			fmt.Fprintln(os.Stderr, "plan:", err)
+			os.Exit(2)
+		}
+	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "plan: loading your AWS credentials:", err)

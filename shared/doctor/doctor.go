@@ -1,5 +1,6 @@
 // Package doctor checks, read-only, what ecr-warden depends on but does not
-// create: an organization CloudTrail trail that is logging, StackSets trusted
+// create, and that the declaration's hub ids are the organization's: an
+// organization CloudTrail trail that is logging, StackSets trusted
 // access (and the delegated administrator when one deploys the StackSet),
 // registry policy scope V2 in every hub region, the Control Tower home region
 // the deploy forwards from (when Control Tower is in use), the roles the

@@ -27,8 +27,10 @@ func Parse(fs *flag.FlagSet, args []string, help io.Writer, make string) error {
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
+		// Not fs.Usage: flag.CommandLine's names os.Args[0], the temporary binary of go run.
 		fs.SetOutput(help)
-		fs.Usage()
+		fmt.Fprintf(help, "Usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
 		return err
 	}
 	how := "-h describes each"

@@ -47,7 +47,8 @@ func TestParseSaysWhatIsWrongAndWhatToDo(t *testing.T) {
 		}
 	}
 	var help strings.Builder
-	if err := Parse(newFS(), []string{"-h"}, &help, ""); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-declaration string") {
+	if err := Parse(newFS(), []string{"-h"}, &help, ""); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(help.String(), "Usage of doctor:\n") ||
+		!strings.Contains(help.String(), "-declaration string") {
 		t.Errorf("-h: %v, usage %q", err, help.String())
 	}
 	if err := Parse(newFS(), []string{"-json", "-declaration", "x.json"}, &help, ""); err != nil {

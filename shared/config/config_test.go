@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	// Defines -update, so `go test ./... -update` (regenerating golden files) runs this package too.
 	_ "github.com/ecr-warden/ecr-warden/shared/devtools/golden"
@@ -648,5 +649,33 @@ func TestParseTimeIsLinearInTheDeclaration(t *testing.T) {
 	}
 	if bestLarge > 8*bestSmall {
 		t.Fatalf("a problem in 10,000 grants: %v, in 2,500: %v; the time must grow with the declaration, not with its square", bestLarge, bestSmall)
+	}
+}
+
+// A value of megabytes (a pasted file in a pattern, an unknown key as long)
+// is refused with a message of a few KB that still names the path and says
+// how much was left out.
+func TestHugeValuesGiveBoundedMessages(t *testing.T) {
+	huge := strings.Repeat("Ä", 1<<20) // 2 MiB, a rune of two bytes, so the cut must find a boundary
+	d := loadExample(t)
+	d.Grants[0].Repositories = []string{huge}
+	err := d.Validate()
+	if err == nil {
+		t.Fatal("a 2 MiB pattern was accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 8000 || !strings.HasPrefix(msg, "grants[0].repositories[0]: ") || !strings.Contains(msg, "more bytes)") || !utf8.ValidString(msg) {
+		t.Errorf("message of %d bytes (valid UTF-8 %v), starting %.80q", len(msg), utf8.ValidString(msg), msg)
+	}
+	doc, _ := os.ReadFile(examplePath)
+	var raw map[string]any
+	if err := json.Unmarshal(doc, &raw); err != nil {
+		t.Fatal(err)
+	}
+	raw["x"+huge] = 1
+	b, _ := json.Marshal(raw)
+	_, err = Parse(b)
+	if err == nil || len(err.Error()) > 8000 || !strings.Contains(err.Error(), "more bytes)") {
+		t.Errorf("an unknown key of 2 MiB: %d bytes: %.200s", len(fmt.Sprint(err)), fmt.Sprint(err))
 	}
 }

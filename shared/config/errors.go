@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with a declaration: where (a field path such as
@@ -16,11 +17,34 @@ type Problem struct {
 }
 
 // String renders "path: message", or "path (line N): message" when the line is known.
+// Path and message are each cut at maxProblemText bytes.
 func (p Problem) String() string {
+	path, msg := clipText(p.Path), clipText(p.Message)
 	if p.Line > 0 {
-		return fmt.Sprintf("%s (line %d): %s", p.Path, p.Line, p.Message)
+		return fmt.Sprintf("%s (line %d): %s", path, p.Line, msg)
 	}
-	return p.Path + ": " + p.Message
+	return path + ": " + msg
+}
+
+// maxProblemText bounds a problem's rendered path and message. Messages quote
+// the value they refuse, and a declaration may hold a value of megabytes (a
+// pasted file, a generated pattern): without a bound, one such value made a
+// message as large, which a terminal, a CloudFormation synth error or a CI
+// log shows badly or not at all. The longest message the checks write
+// themselves (a list of choices) is well under it.
+const maxProblemText = 2000
+
+// clipText cuts s at maxProblemText bytes, on a rune boundary, and says how
+// much was left out.
+func clipText(s string) string {
+	if len(s) <= maxProblemText {
+		return s
+	}
+	cut := maxProblemText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d more bytes)", s[:cut], len(s)-cut)
 }
 
 // ValidationError carries every problem found in a declaration, in document order, so a user can

@@ -21,6 +21,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/cli"
 	wconfig "github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/function"
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 func main() {
@@ -281,6 +283,17 @@ func parse(args []string, stderr io.Writer) (query, error) {
 			return q, usageError{"give -region or -regions, not both"}
 		}
 		q.regions = []string{*region}
+	}
+	// Each hub region has its own table: a region that does not exist is
+	// named here, not answered by an endpoint that cannot be resolved.
+	var unknown []string
+	for _, r := range q.regions {
+		if _, ok := policy.KnownRegion(r); !ok {
+			unknown = append(unknown, strconv.Quote(r))
+		}
+	}
+	if len(unknown) > 0 {
+		return q, usageError{fmt.Sprintf("-region/-regions: %s: not a region of a partition ecr-warden supports (e.g. us-east-1, cn-north-1, us-gov-west-1)", strings.Join(unknown, ", "))}
 	}
 	if q.account != "" && (len(q.account) != 12 || strings.Trim(q.account, "0123456789") != "") {
 		return q, usageError{fmt.Sprintf("-account %q: want a 12-digit account id", q.account)}

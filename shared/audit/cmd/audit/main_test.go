@@ -166,6 +166,8 @@ func TestAuditCommandFilters(t *testing.T) {
 		{[]string{"-run", "nonsense"}, "not a run id"},
 		{[]string{"-since", "1h", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-bogus"}, `audit: flag provided but not defined: -bogus (its flags: -account`},
+		{[]string{"-since", "1h", "-regions", "us-east-1, xx-bad-1,eu-west-9"}, `-region/-regions: "xx-bad-1", "eu-west-9": not a region`},
+		{[]string{"-since", "1h", "-region", "Ireland"}, `"Ireland": not a region`},
 	} {
 		err := run(ctx, c.args, io.Discard, io.Discard)
 		var u usageError

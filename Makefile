@@ -15,7 +15,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: backfill-status backfill bench golden fuzz help tools moto cfn-lint cdk-cli iamsim truthtable build build-host test test-short gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
+.PHONY: bootstrap-args backfill-status backfill bench golden fuzz help tools moto cfn-lint cdk-cli iamsim truthtable build build-host test test-short gotest lint demo emulator invoke audit doctor synth diff plan deploy deploy-local deploy-local-report destroy import bootstrap clean staticcheck
 
 help: ## list the targets
 	@echo 'Start with: make demo (the main job end to end on a local AWS, ~20 s) and make test (everything, ~10 min); make test-short is the fast lane.'
@@ -161,10 +161,14 @@ diff: build cdk-cli ## what a deploy would change in the templates (credentials 
 # MGMT_REGION is the management stack's region: where Organizations delivers its events
 # (policy.PartitionGlobalRegions): us-east-1 in aws, us-gov-west-1 in aws-us-gov, cn-northwest-1 in aws-cn.
 MGMT_REGION ?= us-east-1
-bootstrap: cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>] [MGMT_REGION=us-east-1; us-gov-west-1 or cn-northwest-1 in the other partitions]
+bootstrap: bootstrap-args cdk-cli ## HUB=<acct> MGMT=<acct> REGIONS="us-east-1 eu-west-1" [CT_REGION=<region>] [MGMT_REGION=us-east-1; us-gov-west-1 or cn-northwest-1 in the other partitions]
+	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/$(MGMT_REGION) $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
+
+# bootstrap-args runs before the CDK CLI is installed, so a command missing
+# its accounts or regions says so at once instead of after an npm install.
+bootstrap-args:
 	@missing="$(if $(HUB),,HUB=<hub account id> )$(if $(MGMT),,MGMT=<management account id> )$(if $(REGIONS),,REGIONS=\"<the declaration's hub.regions>\")"; \
 	  if [ -n "$$missing" ]; then echo "bootstrap: say which accounts and regions: make bootstrap $$missing (README \"Deploying\")" >&2; exit 2; fi
-	$(CDK) bootstrap $(foreach r,$(REGIONS),aws://$(HUB)/$(r)) aws://$(MGMT)/$(MGMT_REGION) $(if $(CT_REGION),aws://$(MGMT)/$(CT_REGION))
 
 MEMBER_ROLE ?=
 ORG_ROLE ?=

@@ -140,6 +140,14 @@ func TestValidationMessages(t *testing.T) {
 		{"action set name", func(d *Declaration) { d.ActionSets["Scan"] = []string{"ecr:ListImages"} }, `actionSets["Scan"]`, `action set name "Scan" must be a lowercase letter followed by lowercase letters, digits or -, at most 64`},
 		{"action set empty", func(d *Declaration) { d.ActionSets["scan"] = nil }, `actionSets["scan"]`, "an action set needs at least one action"},
 		{"action unknown", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:PullImage"} }, `actionSets["scan"][0]`, `action "ecr:PullImage" is not a known ecr action`},
+		{"action changes policy", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:ListImages", "ecr:SetRepositoryPolicy"} }, `actionSets["scan"][1]`,
+			`action "ecr:SetRepositoryPolicy": a grantee could rewrite the policy ecr-warden keeps equal to the declaration and let anyone in (its own statements are kept as foreign ones). List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy`},
+		{"action wildcard changes policy", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:*"} }, `actionSets["scan"][0]`,
+			`action "ecr:*" covers ecr:SetRepositoryPolicy, ecr:DeleteRepositoryPolicy, ecr:PutRegistryPolicy, ecr:DeleteRegistryPolicy: a grantee could rewrite the policy ecr-warden keeps equal to the declaration and let anyone in (its own statements are kept as foreign ones). List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy`},
+		{"action case changes policy", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:deleteRegistry*"} }, `actionSets["scan"][0]`,
+			`action "ecr:deleteRegistry*" covers ecr:DeleteRegistryPolicy: a grantee could rewrite the policy ecr-warden keeps equal to the declaration and let anyone in (its own statements are kept as foreign ones). List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy`},
+		{"action tags a tag grant", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:TagResource"} }, `actionSets["scan"][0]`,
+			`action "ecr:TagResource": a grantee could tag repositories into a grant that selects by tag (grants[3]). List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy`},
 		{"action service", func(d *Declaration) { d.ActionSets["scan"] = []string{"s3:GetObject"} }, `actionSets["scan"][0]`, `action "s3:GetObject" is neither an ecr: nor an ecr-public: action`},
 		{"action mixed", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:ListImages", "ecr-public:DescribeImages"} }, `actionSets["scan"][1]`, `action "ecr-public:DescribeImages" mixes services: a set holds only ecr: actions (private grants) or only ecr-public: actions (public grants)`},
 		{"private grant public set", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr-public:DescribeImages"} }, "grants[4].access", `action set "scan" holds ecr-public: actions; private grants need a set of ecr: actions`},
@@ -677,5 +685,23 @@ func TestHugeValuesGiveBoundedMessages(t *testing.T) {
 	_, err = Parse(b)
 	if err == nil || len(err.Error()) > 8000 || !strings.Contains(err.Error(), "more bytes)") {
 		t.Errorf("an unknown key of 2 MiB: %d bytes: %.200s", len(fmt.Sprint(err)), fmt.Sprint(err))
+	}
+}
+
+// Tags decide nothing without a tag grant, so a set may then tag; reading
+// policies and ECR Public's sets are never refused for it.
+func TestActionSetsThatChangeNoAccessAreTaken(t *testing.T) {
+	d := loadExample(t)
+	var kept []Grant
+	for _, g := range d.Grants {
+		if len(g.RepositoryTags) == 0 {
+			kept = append(kept, g)
+		}
+	}
+	d.Grants = kept
+	d.ActionSets["scan"] = []string{"ecr:TagResource", "ecr:UntagResource", "ecr:GetRepositoryPolicy", "ecr:Get*", "ecr:BatchGet*"}
+	d.ActionSets["public-admin"] = []string{"ecr-public:SetRepositoryPolicy"}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

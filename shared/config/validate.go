@@ -325,6 +325,13 @@ func (v *validator) actionSets() {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	tagGrants := ""
+	for i, g := range v.d.Grants {
+		if len(g.RepositoryTags) > 0 {
+			tagGrants = idx("grants", i)
+			break
+		}
+	}
 	for _, n := range names {
 		p := key("actionSets", n)
 		switch {
@@ -354,10 +361,35 @@ func (v *validator) actionSets() {
 				v.add(ap, "action %q mixes services: a set holds only ecr: actions (private grants) or only ecr-public: actions (public grants)", a)
 			case !policy.KnownAction(a, svc):
 				v.add(ap, "action %q is not a known %s action", a, svc)
+			case svc == "ecr":
+				v.accessChanging(ap, a, tagGrants)
 			}
 			seen[a] = true
 		}
 	}
+}
+
+// accessChanging refuses an action of a private action set that would let
+// the grantee change who may use the repositories: a policy write (see
+// policy.AccessChangingActions) always, a tag change where a grant selects
+// repositories by tag (tagGrants names the first). A wildcard is named with
+// what it covers. ECR Public's built-in manage level keeps them on purpose:
+// a public repository's policy says only who pushes and manages.
+func (v *validator) accessChanging(path, action, tagGrants string) {
+	covered := policy.ActionsCovered(action, policy.AccessChangingActions)
+	why := "a grantee could rewrite the policy ecr-warden keeps equal to the declaration and let anyone in (its own statements are kept as foreign ones)"
+	if len(covered) == 0 && tagGrants != "" {
+		covered = policy.ActionsCovered(action, policy.TagChangingActions)
+		why = "a grantee could tag repositories into a grant that selects by tag (" + tagGrants + ")"
+	}
+	if len(covered) == 0 {
+		return
+	}
+	what := fmt.Sprintf("action %q", action)
+	if len(covered) > 1 || !strings.EqualFold(covered[0], action) {
+		what = fmt.Sprintf("action %q covers %s", action, strings.Join(covered, ", "))
+	}
+	v.add(path, "%s: %s. List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy", what, why)
 }
 
 // actionSetService is the service of an action set: that of its first action.

@@ -72,6 +72,46 @@ const RegistryPolicyScopeSetting = "REGISTRY_POLICY_SCOPE"
 // the registry's policy scope is V1; anything else needs scope V2.
 var V1RegistryActions = []string{"ecr:BatchImportUpstreamImage", "ecr:CreateRepository", "ecr:ReplicateImage"}
 
+// AccessChangingActions are the actions that change who may use a repository
+// or registry: they rewrite or delete the policy ecr-warden keeps equal to
+// the declaration. A grantee holding one could add its own statement, which
+// ecr-warden keeps byte for byte as foreign, opening the repository to anyone
+// (outside the organization too) with no declaration saying so; so no grant
+// of the declaration may carry them (shared/config). A principal of the
+// registry's own account that must manage policies gets them from its own
+// identity policy, not from a grant.
+var AccessChangingActions = []string{
+	"ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy", "ecr:PutRegistryPolicy", "ecr:DeleteRegistryPolicy",
+	"ecr-public:SetRepositoryPolicy", "ecr-public:DeleteRepositoryPolicy",
+}
+
+// TagChangingActions change a repository's tags, and so which tag grants
+// select it: refused in a grant where the declaration selects repositories by
+// tag (shared/config).
+var TagChangingActions = []string{"ecr:TagResource", "ecr:UntagResource", "ecr-public:TagResource", "ecr-public:UntagResource"}
+
+// ActionsCovered lists the actions of among that pattern (an action,
+// case-insensitive, "*" and "?" wildcards allowed after the service prefix)
+// names, in among's order.
+func ActionsCovered(pattern string, among []string) []string {
+	lower := strings.ToLower(pattern)
+	svc, name, ok := strings.Cut(lower, ":")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, a := range among {
+		asvc, aname, _ := strings.Cut(strings.ToLower(a), ":")
+		if asvc != svc {
+			continue
+		}
+		if m, err := path.Match(name, aname); err == nil && m {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // catalog maps a lower-cased service prefix to its lower-cased action names.
 var catalog = map[string][]string{
 	"ecr":        lowerAll(ECRActions),

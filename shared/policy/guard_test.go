@@ -148,3 +148,20 @@ func TestGuardRefusesHostileOrgConditions(t *testing.T) {
 		}
 	}
 }
+
+func TestActionsCovered(t *testing.T) {
+	for pattern, want := range map[string]string{
+		"ecr:*":                        "ecr:SetRepositoryPolicy ecr:DeleteRepositoryPolicy ecr:PutRegistryPolicy ecr:DeleteRegistryPolicy",
+		"ECR:setrepositorypolicy":      "ecr:SetRepositoryPolicy",
+		"ecr:*Registry*":               "ecr:PutRegistryPolicy ecr:DeleteRegistryPolicy",
+		"ecr:Get*":                     "",
+		"ecr-public:*":                 "ecr-public:SetRepositoryPolicy ecr-public:DeleteRepositoryPolicy",
+		"ecr:Set?epositoryPolicy":      "ecr:SetRepositoryPolicy",
+		"ecr:SetRepositoryPolicyExtra": "",
+		"ecr":                          "",
+	} {
+		if got := strings.Join(ActionsCovered(pattern, AccessChangingActions), " "); got != want {
+			t.Errorf("ActionsCovered(%q) = %q, want %q", pattern, got, want)
+		}
+	}
+}

@@ -513,8 +513,10 @@ func randomDeclaration(r *rand.Rand) []byte {
 		"hub":                 map[string]any{"accountId": hubID, "regions": []string{region}, "organizationId": orgID, "managementAccountId": mgmtID},
 		"registryPolicyScope": map[string]any{"allowSwitchToV2": true},
 		"actionSets": map[string]any{
-			"scan":  []string{"ecr:DescribeImages", "ecr:ListImages"},
-			"admin": []string{"ecr:SetRepositoryPolicy", "ecr:DeleteRepository", "ecr:BatchGetImage"},
+			"scan": []string{"ecr:DescribeImages", "ecr:ListImages"},
+			// No policy or tag writes: the declaration refuses a grant of them
+			// (policy.AccessChangingActions).
+			"admin": []string{"ecr:DeleteRepository", "ecr:BatchDeleteImage", "ecr:BatchGetImage"},
 			"ptc":   []string{"ecr:BatchImportUpstreamImage", "ecr:CreateRepository"},
 			// Wildcards in a set: IAM matches them without case, as the model does.
 			"wild": []string{"ecr:BatchGet*", "ecr:Get*", "ecr:*Layer*"},

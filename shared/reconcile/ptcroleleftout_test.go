@@ -40,6 +40,15 @@ func leftOutRole(t *testing.T, w *world, want ...string) {
 	if trust, inline, _ := w.aws.Role(fTeamA, "ecr-warden-ptc"); trust != handMadeTrust || len(inline) != 0 {
 		t.Errorf("hand-made role now trust %s, inline %v; want it as made", trust, inline)
 	}
+	refusedWithItsRule(t, w, append([]string{"left out", "delete or rename", "pullThroughCache.role.name"}, want...)...)
+}
+
+// refusedWithItsRule checks that fTeamA's PTC role, its policy and the
+// fromHub rule naming it were each refused with every string of want, and
+// that the rule needing no such role (quay) was still created. It returns
+// the refused records' messages by ARN.
+func refusedWithItsRule(t *testing.T, w *world, want ...string) map[string]string {
+	t.Helper()
 	rules := w.aws.Rules(fTeamA, fRegion)
 	if _, ok := rules["hub"]; ok {
 		t.Errorf("fromHub rule created naming a role that is not the one IAM holds: %+v", rules["hub"])
@@ -55,8 +64,9 @@ func leftOutRole(t *testing.T, w *world, want ...string) {
 			t.Errorf("no refused record on %s; records: %v", arn, refused)
 			continue
 		}
-		hasAll(t, "refusal of "+arn, msg, append([]string{"left out", "delete or rename", "pullThroughCache.role.name"}, want...)...)
+		hasAll(t, "refusal of "+arn, msg, want...)
 	}
+	return refused
 }
 
 // A role named like the PTC role made by hand under an IAM path: IAM role
@@ -176,22 +186,6 @@ func TestPTCRoleNameTakenInAnotherCaseIsLeftOut(t *testing.T) {
 			t.Errorf("wrote to a PTC role: %s", wr)
 		}
 	}
-	rules := w.aws.Rules(fTeamA, fRegion)
-	if _, ok := rules["hub"]; ok {
-		t.Errorf("fromHub rule created naming a role IAM cannot create: %+v", rules["hub"])
-	}
-	if _, ok := rules["quay"]; !ok {
-		t.Error("rule quay not created: the role blocked the rest of the unit")
-	}
-	refused := w.refusals(t)
-	role := "arn:aws:iam::" + fTeamA + ":role/ecr-warden-ptc"
-	for _, arn := range []string{role, role + "/policy/ecr-warden-ptc", ptcRuleResource("aws", fTeamA, fRegion, "hub").ARN} {
-		msg, ok := refused[arn]
-		if !ok {
-			t.Errorf("no refused record on %s; records: %v", arn, refused)
-			continue
-		}
-		hasAll(t, "refusal of "+arn, msg, "EntityAlreadyExists")
-	}
-	hasAll(t, "refusal of the role", refused[role], "left out", "only in case", "delete or rename", "pullThroughCache.role.name", "aws iam list-roles")
+	refused := refusedWithItsRule(t, w, "EntityAlreadyExists")
+	hasAll(t, "refusal of the role", refused["arn:aws:iam::"+fTeamA+":role/ecr-warden-ptc"], "left out", "only in case", "delete or rename", "pullThroughCache.role.name", "aws iam list-roles")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 )
 
 // A mailbox lets writers of one document hand their change to whoever holds
@@ -52,6 +53,14 @@ import (
 //     A transaction that met a concurrent write or throttling does the
 //     same, because the SDK does not retry a canceled transaction.
 //
+// The mailbox is one item, and DynamoDB refuses an item over 400 KB: each
+// post adds its entry's size (EntrySize) to a count (Box.Size), on condition
+// that it stays within MailboxBound, and each close sets the count to what
+// it leaves. A post over the bound is not made (ErrMailboxFull); its poster
+// keeps its change, and either posts it once a close made room or takes the
+// lease and applies it itself with the waiting entries
+// (shared/reconcile/hubmailbox.go).
+//
 // Writers that do not drain the mailbox (a backfill unit holding the
 // registry's lease) take the lease with Acquire and never open it: to a
 // poster their hold is busy without a mark, so it waits for the release.
@@ -83,7 +92,43 @@ const (
 	attrOpen      = "open"      // owner token of the draining holder (S)
 	attrOpenUntil = "openUntil" // that holder's lease expiry (N, Unix seconds)
 	attrTakes     = "takes"     // count of holders' reads (N): takes and re-reads
+	attrSize      = "size"      // the entries' size as MailboxBound counts it (N): EntrySize of every post, recounted by each close
 )
+
+// MailboxBound is how many bytes a mailbox's entries may take, as EntrySize
+// counts them, before a post is refused (ErrMailboxFull) instead of made.
+// DynamoDB refuses any write that would take an item past 400 KB (409,600
+// bytes, attribute names and values), and a refused post failed its event
+// into Lambda's retries: the hub's changes take 401 to 631 bytes of the item
+// each (a departure to a move with a long name; shared/reconcile's
+// TestHubChangeSizes measures them), so 649 to 1,021 waiting at once reached
+// it. The bound keeps the item well under the limit, so that what is not
+// counted always fits: the holder's mark, the counters and the key (under
+// 300 bytes), and posts the count missed (a mailbox whose entries were
+// posted before the count existed). 300,000 bytes hold 417 to 613 waiting
+// changes (EntrySize counts 489 to 719 bytes for them), and keep a post's
+// cost (a write unit per KB of the item) and a look's under three quarters
+// of what a full item costs.
+const MailboxBound = 300_000
+
+// refusalMarkRoom is the room EntrySize reserves for an entry's refusal mark
+// (MarkRefused): a holder marks entries after they were counted, and the
+// mark it sets (a 32-character digest, a space and an audit record id of 26)
+// must fit.
+const refusalMarkRoom = 64
+
+// numberRoom is the most bytes DynamoDB counts for a post's time (a number
+// of 19 digits: about one byte per two digits, plus one).
+const numberRoom = 21
+
+// EntrySize is the bytes an entry for subject with body adds to a mailbox
+// item as DynamoDB counts them (the UTF-8 bytes of each attribute's name and
+// value): its body, its time and room for its refusal mark. A mailbox's count
+// (Box.Size) sums it over the posts since the last close, so it is never
+// below what its entries take.
+func EntrySize(subject, body string) int64 {
+	return int64(len(entryPrefix+subject) + len(body) + len(timePrefix+subject) + numberRoom + len(refusedPrefix+subject) + refusalMarkRoom)
+}
 
 // Entry is one change waiting in a mailbox.
 type Entry struct {
@@ -111,6 +156,16 @@ type Box struct {
 	Open string
 	// OpenUntil is when that holder's lease lapses unless renewed.
 	OpenUntil time.Time
+	// Size is the entries' size as EntrySize counts them: every post since
+	// the last close added its entry's, and a close sets what it leaves. A
+	// post that would take it past MailboxBound is refused.
+	Size int64
+}
+
+// Fits reports whether a post of body for subject would be made, going by
+// the size this read shows (a post in between may still fill the mailbox).
+func (b Box) Fits(subject, body string) bool {
+	return b.Size+EntrySize(subject, body) <= MailboxBound
 }
 
 // Has reports whether subject has an entry waiting.
@@ -218,34 +273,68 @@ func countSeen(name string, seen int64) (string, map[string]types.AttributeValue
 	return name + " = :seen", map[string]types.AttributeValue{":seen": &types.AttributeValueMemberN{Value: strconv.FormatInt(seen, 10)}}
 }
 
+// ErrMailboxFull means a post was not made: it would have taken the
+// mailbox's entries past MailboxBound (or DynamoDB refused the item's size).
+// The poster's change is not in the mailbox; the Box returned with it is the
+// mailbox as the refusal found it.
+var ErrMailboxFull = errors.New("mailbox full")
+
 // Post puts body in key's mailbox as subject's entry, unless a newer entry
 // for subject is already there (then the newer one stands), and returns the
 // mailbox as the post left it. A new post is a new change: it clears a
-// refusal mark the subject's earlier post carried.
+// refusal mark the subject's earlier post carried. A post that would take
+// the mailbox's entries past MailboxBound is not made (ErrMailboxFull, with
+// the mailbox as it is): the poster applies its change itself, or posts
+// again once a close made room.
 func (l *Leaser) Post(ctx context.Context, key, subject, body string) (Box, error) {
 	now := l.now()
+	at := strconv.FormatInt(now.UnixNano(), 10)
+	size := EntrySize(subject, body)
+	// Newer than the subject's entry, and room for this one: written out
+	// as an OR of ANDs (the size absent until the mailbox's first post).
+	cond := "attribute_not_exists(#t) AND attribute_not_exists(#size) OR attribute_not_exists(#t) AND #size <= :room OR " +
+		"#t < :t AND attribute_not_exists(#size) OR #t < :t AND #size <= :room"
 	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(l.table),
 		Key:                      map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}},
-		UpdateExpression:         aws.String("SET #e = :e, #t = :t REMOVE #r ADD #posts :one"),
-		ConditionExpression:      aws.String("attribute_not_exists(#t) OR #t < :t"),
-		ExpressionAttributeNames: map[string]string{"#e": entryPrefix + subject, "#t": timePrefix + subject, "#r": refusedPrefix + subject, "#posts": attrPosts},
+		UpdateExpression:         aws.String("SET #e = :e, #t = :t REMOVE #r ADD #posts :one, #size :size"),
+		ConditionExpression:      aws.String(cond),
+		ExpressionAttributeNames: map[string]string{"#e": entryPrefix + subject, "#t": timePrefix + subject, "#r": refusedPrefix + subject, "#posts": attrPosts, "#size": attrSize},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":e":   &types.AttributeValueMemberS{Value: body},
-			":t":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixNano(), 10)},
-			":one": &types.AttributeValueMemberN{Value: "1"},
+			":e":    &types.AttributeValueMemberS{Value: body},
+			":t":    &types.AttributeValueMemberN{Value: at},
+			":one":  &types.AttributeValueMemberN{Value: "1"},
+			":size": &types.AttributeValueMemberN{Value: strconv.FormatInt(size, 10)},
+			":room": &types.AttributeValueMemberN{Value: strconv.FormatInt(MailboxBound-size, 10)},
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return boxOf(ccf.Item), nil // a newer entry for the same subject stands
+		box := boxOf(ccf.Item)
+		if t, ok := ccf.Item[timePrefix+subject].(*types.AttributeValueMemberN); ok {
+			if ns, err := strconv.ParseInt(t.Value, 10, 64); err == nil && ns >= now.UnixNano() {
+				return box, nil // a newer entry for the same subject stands
+			}
+		}
+		return box, fmt.Errorf("lease: posting %d bytes for %s to the mailbox of %s (%d bytes waiting, bound %d): %w", size, subject, key, box.Size, MailboxBound, ErrMailboxFull)
+	}
+	if isItemTooLarge(err) {
+		// A mailbox whose count missed posts (made before it existed).
+		return Box{}, fmt.Errorf("lease: posting to the mailbox of %s in table %s: %w: %w", key, l.table, ErrMailboxFull, err)
 	}
 	if err != nil {
 		return Box{}, fmt.Errorf("lease: posting to the mailbox of %s in table %s: %w", key, l.table, err)
 	}
 	return boxOf(out.Attributes), nil
+}
+
+// isItemTooLarge reports whether err is DynamoDB's refusal of a write that
+// would take an item past 400 KB.
+func isItemTooLarge(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "ValidationException" && strings.Contains(api.ErrorMessage(), "Item size")
 }
 
 // Open marks key's mailbox as drained by the holder of ls and returns it,
@@ -318,39 +407,57 @@ const closeChunk = 100
 
 // CloseAndRelease ends a holder's drain: it removes the applied entries and
 // the holder's open mark and deletes the lease, on condition that the post
-// count is still seen (nothing was posted since the holder read the
-// mailbox) and that ls still owns the lease. Up to closeChunk applied
+// count is still read's (nothing was posted since the holder read the
+// mailbox as read) and that ls still owns the lease. Up to closeChunk applied
 // entries that is one transaction. More are removed closeChunk at a time
 // first, each chunk an update on the same post count (so it removes entries
 // exactly as the holder read them; not on the lease's owner, deliberately:
 // a holder that lost its lease removes only entries it wrote, and any newer
 // post for their subjects changes the count), and the last chunk goes in
-// the transaction. When something was posted meanwhile (before the transaction
+// the transaction, which also sets the mailbox's size (Box.Size) to what
+// the entries of read that were not applied take: with the post count
+// unchanged, they are exactly what is left. When something was posted
+// meanwhile (before the transaction
 // or any chunk) nothing more changes and it returns ErrMailboxChanged with
 // the mailbox read again (and marked open again): the holder drains that and
 // tries again; entries earlier chunks removed were applied, so they stay
 // removed. A transaction that meets a concurrent write or throttling does
 // the same. ErrNotHeld means the lease was lost.
-func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, seen int64) (Box, error) {
-	cond, values := countSeen("#posts", seen)
+func (l *Leaser) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, read Box) (Box, error) {
+	cond, values := countSeen("#posts", read.Posts)
 	if len(values) == 0 {
 		values = nil
 	}
+	done := map[string]bool{}
+	for _, e := range applied {
+		done[e.Subject] = true
+	}
+	var left int64
+	for _, e := range read.Entries {
+		if !done[e.Subject] {
+			left += EntrySize(e.Subject, e.Body)
+		}
+	}
 	// removing is the conditional update that removes entries (and, with
-	// mark, the holder's open mark).
+	// mark, the holder's open mark, setting the size of what is left).
 	removing := func(entries []Entry, mark bool) *types.Update {
 		names, remove := removal(entries)
+		vals := values
+		update := "REMOVE "
 		if mark {
-			names["#o"], names["#u"] = attrOpen, attrOpenUntil
+			names["#o"], names["#u"], names["#size"] = attrOpen, attrOpenUntil, attrSize
 			remove = append([]string{"#o", "#u"}, remove...)
+			vals = map[string]types.AttributeValue{":left": &types.AttributeValueMemberN{Value: strconv.FormatInt(left, 10)}}
+			maps.Copy(vals, values)
+			update = "SET #size = :left REMOVE "
 		}
 		return &types.Update{
 			TableName:                 aws.String(l.table),
 			Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(ls.Key)}},
-			UpdateExpression:          aws.String("REMOVE " + strings.Join(remove, ", ")),
+			UpdateExpression:          aws.String(update + strings.Join(remove, ", ")),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
+			ExpressionAttributeValues: vals,
 		}
 	}
 	for len(applied) > closeChunk {
@@ -533,6 +640,10 @@ func boxOf(item map[string]types.AttributeValue) Box {
 		case name == attrTakes:
 			if n, ok := v.(*types.AttributeValueMemberN); ok {
 				b.Takes, _ = strconv.ParseInt(n.Value, 10, 64)
+			}
+		case name == attrSize:
+			if n, ok := v.(*types.AttributeValueMemberN); ok {
+				b.Size, _ = strconv.ParseInt(n.Value, 10, 64)
 			}
 		case name == attrOpen:
 			if s, ok := v.(*types.AttributeValueMemberS); ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ func TestMailbox(t *testing.T) {
 	if !pb.Draining(clk.now(), time.Second) {
 		t.Fatalf("post while the holder drains: %+v; want draining", pb)
 	}
-	again, err := a.CloseAndRelease(ctx, held, got, box.Posts)
+	again, err := a.CloseAndRelease(ctx, held, got, box)
 	if !errors.Is(err, ErrMailboxChanged) {
 		t.Fatalf("close after a newer post: %v; want ErrMailboxChanged", err)
 	}
@@ -110,7 +111,7 @@ func TestMailboxCloseAfterTakeover(t *testing.T) {
 	if _, err := a.Open(ctx, old); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("re-open by the holder that lost its lease: %v; want ErrNotHeld (the new holder's mark stands)", err)
 	}
-	if _, err := a.CloseAndRelease(ctx, old, nil, box.Posts); !errors.Is(err, ErrNotHeld) {
+	if _, err := a.CloseAndRelease(ctx, old, nil, box); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("close by a holder that lost its lease: %v; want ErrNotHeld", err)
 	}
 	if err := a.Abandon(ctx, old); err != nil {
@@ -166,7 +167,7 @@ func TestMailboxAcquireOpen(t *testing.T) {
 	if !theirs.Draining(clk.now(), time.Second) || theirs.Open != held.Owner {
 		t.Fatalf("post after AcquireOpen: %+v; want draining by %s", theirs, held.Owner)
 	}
-	again, err := a.CloseAndRelease(ctx, held, mine.Entries, mine.Posts)
+	again, err := a.CloseAndRelease(ctx, held, mine.Entries, mine)
 	if !errors.Is(err, ErrMailboxChanged) || !again.Has("222") || !again.Has("333") || !again.Has("444") {
 		t.Fatalf("close on the read before the last posts: %v, %+v; want ErrMailboxChanged with all three entries", err, again)
 	}
@@ -256,7 +257,7 @@ func TestMailboxRenewMovesTheMark(t *testing.T) {
 func closeEmpty(t *testing.T, holder, other *Leaser, held *Lease, box Box) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := holder.CloseAndRelease(ctx, held, box.Entries, box.Posts); err != nil {
+	if _, err := holder.CloseAndRelease(ctx, held, box.Entries, box); err != nil {
 		t.Fatal(err)
 	}
 	left, err := other.Peek(ctx, held.Key)
@@ -338,7 +339,7 @@ func TestMailboxPostBetweenCloseChunks(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	again, err := a.CloseAndRelease(ctx, held, box.Entries, box.Posts)
+	again, err := a.CloseAndRelease(ctx, held, box.Entries, box)
 	db.afterUpdate = nil
 	if !late {
 		t.Fatal("the close removed no chunk before its transaction")
@@ -386,7 +387,7 @@ func TestMailboxThrottledTransaction(t *testing.T) {
 			t.Errorf("AcquireOpen canceled with %v: %v, %v; want a BusyError and no lease", codes, ls, err)
 		}
 		ls := &Lease{Key: key, Owner: "a#1", holder: "a", expires: time.Now().Add(time.Minute), leaser: l}
-		box, err := l.CloseAndRelease(ctx, ls, []Entry{{Subject: "111"}}, 3)
+		box, err := l.CloseAndRelease(ctx, ls, []Entry{{Subject: "111"}}, Box{Posts: 3})
 		if !errors.Is(err, ErrMailboxChanged) || !box.Has("222") || box.Posts != 4 || ls.released {
 			t.Errorf("close canceled with %v: %v, %+v, released %v; want ErrMailboxChanged with the mailbox read again, the lease kept", codes, err, box, ls.released)
 		}
@@ -405,7 +406,7 @@ func TestMailboxThrottledTransaction(t *testing.T) {
 			t.Errorf("AcquireOpen canceled with %v: %v; want a plain error", codes, err)
 		}
 		ls := &Lease{Key: key, Owner: "a#1", holder: "a", leaser: l}
-		if _, err := l.CloseAndRelease(ctx, ls, nil, 3); err == nil || errors.Is(err, ErrMailboxChanged) || errors.Is(err, ErrNotHeld) {
+		if _, err := l.CloseAndRelease(ctx, ls, nil, Box{Posts: 3}); err == nil || errors.Is(err, ErrMailboxChanged) || errors.Is(err, ErrNotHeld) {
 			t.Errorf("close canceled with %v: %v; want a plain error", codes, err)
 		}
 	}
@@ -569,7 +570,7 @@ func TestMailboxMarkRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CloseAndRelease(ctx, held, box.Entries, box.Posts); err != nil {
+	if _, err := a.CloseAndRelease(ctx, held, box.Entries, box); err != nil {
 		t.Fatal(err)
 	}
 	item, err := a.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(a.table),
@@ -610,5 +611,111 @@ func TestMailboxMarkRefused(t *testing.T) {
 		if e.Refused != "m "+e.Subject {
 			t.Fatalf("entry %s unmarked after marking %d", e.Subject, len(many))
 		}
+	}
+}
+
+// A mailbox counts its entries' size (EntrySize) and refuses a post that
+// would take the count past MailboxBound (ErrMailboxFull, nothing changed)
+// while the item is still far under DynamoDB's 400 KB: posts of 560-byte
+// bodies (a move's change) land until then. The holder can still take and
+// open it, mark every entry refused (the marks were counted), and close;
+// the close sets the count to what it leaves, and a post lands again. A
+// mailbox whose count missed posts is refused by DynamoDB instead, and that
+// refusal is ErrMailboxFull too.
+func TestMailboxBound(t *testing.T) {
+	ctx := context.Background()
+	clk, a, b := twoHolders(t)
+	key := RegistryKey("111111111111", "us-east-1")
+	body := func(subject string) string { return subject + strings.Repeat("m", 548) }
+	// Most posts at once, as posts would leave the mailbox (posting each
+	// costs 40 ms here); the last ones posted.
+	size := EntrySize("300000000000", body("300000000000"))
+	prefill := int(MailboxBound/size) - 5
+	item := map[string]types.AttributeValue{
+		AttrPK:    &types.AttributeValueMemberS{Value: mailboxKey(key)},
+		attrPosts: &types.AttributeValueMemberN{Value: strconv.Itoa(prefill)},
+		attrSize:  &types.AttributeValueMemberN{Value: strconv.FormatInt(int64(prefill)*size, 10)},
+	}
+	for i := range prefill {
+		clk.advance(time.Millisecond)
+		s := fmt.Sprintf("%012d", 300000000000+i)
+		item[entryPrefix+s] = &types.AttributeValueMemberS{Value: body(s)}
+		item[timePrefix+s] = &types.AttributeValueMemberN{Value: strconv.FormatInt(clk.now().UnixNano(), 10)}
+	}
+	if _, err := b.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	posted := prefill
+	var last Box
+	for ; ; posted++ {
+		clk.advance(time.Millisecond)
+		s := fmt.Sprintf("%012d", 300000000000+posted)
+		box, err := b.Post(ctx, key, s, body(s))
+		if errors.Is(err, ErrMailboxFull) {
+			if box.Size != last.Size || len(box.Entries) != posted || box.Has(s) {
+				t.Fatalf("refused post: %d entries, count %d, its own entry %v; want the mailbox as the last post left it (%d entries, count %d)",
+					len(box.Entries), box.Size, box.Has(s), posted, last.Size)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("post %d: %v; want it made or refused as full", posted+1, err)
+		}
+		last = box
+	}
+	if posted != prefill+5 || last.Size != int64(posted)*size || last.Size > MailboxBound {
+		t.Fatalf("%d posts of %d counted bytes landed, count %d; want %d (the bound %d)", posted, size, last.Size, prefill+5, MailboxBound)
+	}
+	got, err := b.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := itemBytes(got.Item); int64(n) > MailboxBound {
+		t.Fatalf("the full mailbox item takes %d bytes; want it within the bound %d", n, MailboxBound)
+	}
+	t.Logf("%d posts of %d bytes (%d counted) landed; the item takes %d bytes", posted, len(body("300000000000")), size, itemBytes(got.Item))
+
+	// The holder takes it, marks every entry refused, and closes but for
+	// the last entry.
+	held, _, err := a.AcquireOpen(ctx, key, time.Minute, last.Takes)
+	if err != nil {
+		t.Fatalf("taking a full mailbox: %v", err)
+	}
+	marked := slices.Clone(last.Entries)
+	for i := range marked {
+		marked[i].Refused = strings.Repeat("f", 32) + " 01JEXAMPLE0000000000000000"
+	}
+	if err := a.MarkRefused(ctx, key, marked); err != nil {
+		t.Fatalf("marking every entry of a full mailbox refused: %v", err)
+	}
+	keep := last.Entries[len(last.Entries)-1]
+	if _, err := a.CloseAndRelease(ctx, held, last.Entries[:len(last.Entries)-1], last); err != nil {
+		t.Fatalf("closing a full mailbox: %v", err)
+	}
+	left, err := b.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.Entries) != 1 || !left.Has(keep.Subject) || left.Size != EntrySize(keep.Subject, keep.Body) {
+		t.Fatalf("after the close: %d entries, count %d; want %s's alone, counted %d", len(left.Entries), left.Size, keep.Subject, EntrySize(keep.Subject, keep.Body))
+	}
+	clk.advance(time.Millisecond)
+	if _, err := b.Post(ctx, key, "late", body("late")); err != nil {
+		t.Fatalf("post after the close: %v; want it made", err)
+	}
+
+	// A mailbox whose entries were posted before the count existed:
+	// DynamoDB's own refusal is ErrMailboxFull.
+	key = RegistryKey("111111111111", "eu-west-1")
+	big := map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: mailboxKey(key)}}
+	for i := range 8 {
+		big[fmt.Sprintf("%s%012d", entryPrefix, i)] = &types.AttributeValueMemberS{Value: strings.Repeat("x", 45_000)}
+	}
+	if _, err := b.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: big}); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Millisecond)
+	if _, err := b.Post(ctx, key, "333333333333", strings.Repeat("y", 60_000)); !errors.Is(err, ErrMailboxFull) {
+		t.Fatalf("post over DynamoDB's item limit: %v; want ErrMailboxFull", err)
 	}
 }

@@ -90,8 +90,8 @@ func (r *Regional) Peek(ctx context.Context, key string) (Box, error) {
 }
 
 // CloseAndRelease is Leaser.CloseAndRelease by the leaser that took ls.
-func (r *Regional) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, seen int64) (Box, error) {
-	return ls.leaser.CloseAndRelease(ctx, ls, applied, seen)
+func (r *Regional) CloseAndRelease(ctx context.Context, ls *Lease, applied []Entry, read Box) (Box, error) {
+	return ls.leaser.CloseAndRelease(ctx, ls, applied, read)
 }
 
 // Abandon is Leaser.Abandon by the leaser that took ls.

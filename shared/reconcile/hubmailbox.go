@@ -31,7 +31,7 @@ type mailboxes interface {
 	Post(ctx context.Context, key, subject, body string) (lease.Box, error)
 	AcquireOpen(ctx context.Context, key string, ttl time.Duration, takes int64) (*lease.Lease, lease.Box, error)
 	Peek(ctx context.Context, key string) (lease.Box, error)
-	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error)
+	CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, read lease.Box) (lease.Box, error)
 	Abandon(ctx context.Context, ls *lease.Lease) error
 	MarkRefused(ctx context.Context, key string, marked []lease.Entry) error
 	Want(ctx context.Context, busy *lease.BusyError, until time.Time) error
@@ -103,7 +103,16 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		return rep, err
 	}
 	box, err := mb.Post(ctx, key, acct.ID, string(body))
-	if err != nil {
+	// posted is false while the mailbox is too full for this change
+	// (lease.MailboxBound): nobody can apply it but this event, which takes
+	// the lease once it is free and applies it as a holder does, or posts
+	// it once a holder's close has made room.
+	posted := true
+	at := time.Now()
+	if errors.Is(err, lease.ErrMailboxFull) {
+		posted = false
+		e.log().Info("hub registry policy mailbox full; the change waits for the lease or for room", "account", acct.ID, "region", region, "key", key, "error", err.Error())
+	} else if err != nil {
 		return rep, err
 	}
 	start := time.Now()
@@ -112,6 +121,7 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 	var seen, marked *lease.BusyError // the hold this poster last met, and the one it marked as wanted
 	for {
 		switch {
+		case !posted:
 		case !box.Has(acct.ID):
 			// A holder applied it (and recorded it under this event).
 			e.log().Info("hub registry policy change applied by a concurrent holder of its lease", "account", acct.ID, "region", region)
@@ -125,15 +135,22 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 			return rep, nil
 		}
 		busy := lease.ErrBusy
-		// When another event posted just before this one, it is taking the
-		// lease: look again after a pause instead of failing to take it.
-		if !first || !racing(box, acct.ID, time.Now()) {
+		switch {
+		case !posted && box.Draining(time.Now(), hubHandOffMargin):
+			// A holder drains the full mailbox: its close makes room, and
+			// its lease would refuse a take. Look again.
+			busy = fmt.Errorf("%w while a holder drains it", lease.ErrMailboxFull)
+		case first && posted && racing(box, acct.ID, time.Now()):
+			// Another event posted just before this one and is taking
+			// the lease: look again after a pause instead of failing to
+			// take it.
+		default:
 			ls, now, err := mb.AcquireOpen(ctx, key, e.leaseTTL(), box.Takes)
 			switch {
 			case err == nil:
 				// The holder's writes carry the lease that fences them,
 				// as a Hold's do (lease.WithHeld).
-				return e.hubHolder(lease.WithHeld(ctx, ls), mb, ls, region, hubPost{cause: cause, change: me, body: string(body)}, box)
+				return e.hubHolder(lease.WithHeld(ctx, ls), mb, ls, region, hubPost{cause: cause, change: me, body: string(body), unposted: !posted, at: at}, box)
 			case errors.Is(err, lease.ErrMailboxChanged):
 				// A holder took or read since this read: decide again on
 				// the mailbox as the refusal found it.
@@ -165,7 +182,11 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		}
 		first = false
 		// A holder that does not drain (a backfill unit), one whose lease is
-		// within hubHandOffMargin of lapsing, or a racing taker: look again.
+		// within hubHandOffMargin of lapsing, a racing taker, or a full
+		// mailbox's holder: look again.
+		if time.Since(start) > hubWaitMax && !posted {
+			return rep, fmt.Errorf("hub registry policy (%s): its mailbox stayed full (%d bytes waiting, bound %d) and its lease held for %s; the change for %s was not applied: %w", key, box.Size, lease.MailboxBound, hubWaitMax, acct.ID, busy)
+		}
 		if time.Since(start) > hubWaitMax {
 			return rep, fmt.Errorf("hub registry policy (%s) stayed leased for %s without a holder draining its mailbox for %s: %w", key, hubWaitMax, acct.ID, busy)
 		}
@@ -177,6 +198,18 @@ func (e *Engine) hubRegistryForAccount(ctx context.Context, cause Cause, region 
 		pause = min(pause*2, 400*time.Millisecond)
 		if box, err = mb.Peek(ctx, key); err != nil {
 			return rep, err
+		}
+		if !posted && box.Fits(acct.ID, string(body)) {
+			// A close made room: post, and go on as any poster.
+			at = time.Now()
+			box, err = mb.Post(ctx, key, acct.ID, string(body))
+			switch {
+			case errors.Is(err, lease.ErrMailboxFull):
+			case err != nil:
+				return rep, err
+			default:
+				posted = true
+			}
 		}
 	}
 }
@@ -209,10 +242,20 @@ func racing(box lease.Box, subject string, now time.Time) bool {
 // change, and the body it posted. Its holder's round 0 is written under the
 // cause, and finds its own entry among the waiting ones by that body (a
 // newer post for the same account is another event's change).
+//
+// An unposted change (the mailbox was full, lease.ErrMailboxFull) has no
+// entry: round 0 writes it anyway, after the entries, unless an entry for
+// the same account posted after at (a newer change) stands; it is never
+// removed, withheld or marked in the mailbox, and when its write leaves it
+// out (the document's size limit, a refused plan) the holder posts it once
+// it has closed or released, so that it waits there as a posted change
+// would (hubHolder).
 type hubPost struct {
-	cause  Cause
-	change hubChange
-	body   string
+	cause    Cause
+	change   hubChange
+	body     string
+	unposted bool
+	at       time.Time
 }
 
 // hubHolder holds the hub registry policy's lease with its mailbox open: it
@@ -246,6 +289,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 	withheld := map[string]string{} // subject -> body of the entries whose growth an earlier round left out
 	held := &heldRegistry{}         // the policy as the last round left it, under this lease
 	first := &own                   // the holding event's post: looked for in round 0 only
+	ownWaits := false               // own is unposted and its write left it out: it is posted at the end
 	for round := 0; ; round++ {
 		p := e.hubPick(ctx, ls, box, first, written, withheld)
 		first = nil
@@ -255,6 +299,12 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 			rep.Add(res.rep)
 			e.markRefused(ctx, mb, ls.Key, p.entries, res.refusals)
 			for i, c := range p.changes {
+				if unpostedEntry(p.entries[i]) {
+					// Nothing to remove; left out, it is posted once the
+					// holder is done.
+					ownWaits = res.shrunk && c.Present || err == nil && !res.accepted
+					continue
+				}
 				if res.shrunk && c.Present {
 					// Written only shrunk (the document would pass its
 					// size limit): a departure's removal is in AWS, a
@@ -278,7 +328,11 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 				ferr := outcomes.Finish(context.WithoutCancel(ctx))
 				r, err := e.hubRefusedLate(ctx, mb, ls, region, box, written)
 				rep.Add(r)
-				return rep, errors.Join(ferr, err, ls.Release(context.WithoutCancel(ctx)))
+				err = errors.Join(ferr, err, ls.Release(context.WithoutCancel(ctx)))
+				if ownWaits {
+					err = errors.Join(err, postLeftOut(ctx, mb, ls.Key, own))
+				}
+				return rep, err
 			}
 			if err != nil {
 				return rep, err
@@ -296,10 +350,13 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 		var finishErr error
 		stored := make(chan struct{})
 		go func() { defer close(stored); finishErr = outcomes.Finish(ctx) }()
-		next, err := mb.CloseAndRelease(ctx, ls, applied, box.Posts)
+		next, err := mb.CloseAndRelease(ctx, ls, applied, box)
 		<-stored
 		if err == nil {
 			closed = true
+			if ownWaits {
+				finishErr = errors.Join(finishErr, postLeftOut(ctx, mb, ls.Key, own))
+			}
 			return rep, finishErr
 		}
 		if finishErr != nil {
@@ -313,6 +370,19 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 		}
 		box = next
 	}
+}
+
+// postLeftOut posts the holding event's unposted change, which its round
+// left out (the document's size limit, a refused plan; its refusal is
+// recorded under its event), once the holder closed the mailbox or released
+// the lease: it waits there for a later holder as a posted change would. A
+// mailbox still full fails the event, which Lambda retries.
+func postLeftOut(ctx context.Context, mb mailboxes, key string, own hubPost) error {
+	_, err := mb.Post(context.WithoutCancel(ctx), key, own.change.Account.ID, own.body)
+	if errors.Is(err, lease.ErrMailboxFull) {
+		return fmt.Errorf("hub registry policy (%s): the change for %s was left out of its write and cannot wait in the mailbox, which is still full; the invocation is retried: %w", key, own.change.Account.ID, err)
+	}
+	return err
 }
 
 // hubPicked is what one round of a holder takes from the mailbox.
@@ -382,9 +452,15 @@ func (e *Engine) hubPick(ctx context.Context, ls *lease.Lease, box lease.Box, ow
 	switch {
 	case own != nil:
 		p.cause, p.also = own.cause, causesOf(p.changes)
-		if found {
+		switch {
+		case found:
 			p.changes = append(p.changes, own.change)
 			p.entries = append(p.entries, ownEntry)
+		case own.unposted && !newerPost(box, own.change.Account.ID, own.at):
+			// No entry: written after the entries, over an older one
+			// for the same account.
+			p.changes = append(p.changes, own.change)
+			p.entries = append(p.entries, lease.Entry{Subject: own.change.Account.ID, Body: own.body})
 		}
 	case len(p.changes) > 0:
 		p.cause, p.also = ledBy(p.changes)
@@ -392,6 +468,16 @@ func (e *Engine) hubPick(ctx context.Context, ls *lease.Lease, box lease.Box, ow
 	p.marks = refusalMarks(p.entries)
 	return p
 }
+
+// newerPost reports whether box holds an entry for subject posted after at:
+// a newer change for the account, which stands over an unposted one.
+func newerPost(box lease.Box, subject string, at time.Time) bool {
+	return slices.ContainsFunc(box.Entries, func(en lease.Entry) bool { return en.Subject == subject && en.Posted.After(at) })
+}
+
+// unpostedEntry reports whether en stands for the holding event's unposted
+// change (hubPost.unposted): it has no post, so no time.
+func unpostedEntry(en lease.Entry) bool { return en.Posted.IsZero() }
 
 // reread is a stale mailbox entry's change as the organization shows its
 // account now (present when it is in the organization and active), under
@@ -477,7 +563,7 @@ func (e *Engine) markRefused(ctx context.Context, mb mailboxes, key string, entr
 	}
 	var marked []lease.Entry
 	for _, en := range entries {
-		if m, ok := marks[en.Subject]; ok {
+		if m, ok := marks[en.Subject]; ok && !unpostedEntry(en) {
 			en.Refused = m
 			marked = append(marked, en)
 		}

@@ -230,12 +230,12 @@ type lateClose struct {
 	once bool
 }
 
-func (l *lateClose) CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, seen int64) (lease.Box, error) {
+func (l *lateClose) CloseAndRelease(ctx context.Context, ls *lease.Lease, applied []lease.Entry, read lease.Box) (lease.Box, error) {
 	if !l.once {
 		l.once = true
 		l.post(ctx)
 	}
-	return l.Leaser.CloseAndRelease(ctx, ls, applied, seen)
+	return l.Leaser.CloseAndRelease(ctx, ls, applied, read)
 }
 
 // A holder that drains a second round (a change posted while it wrote)

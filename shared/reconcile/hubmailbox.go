@@ -330,7 +330,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 				rep.Add(r)
 				err = errors.Join(ferr, err, ls.Release(context.WithoutCancel(ctx)))
 				if ownWaits {
-					err = errors.Join(err, postLeftOut(ctx, mb, ls.Key, own))
+					err = errors.Join(err, e.postLeftOut(ctx, mb, ls.Key, own))
 				}
 				return rep, err
 			}
@@ -355,7 +355,7 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 		if err == nil {
 			closed = true
 			if ownWaits {
-				finishErr = errors.Join(finishErr, postLeftOut(ctx, mb, ls.Key, own))
+				finishErr = errors.Join(finishErr, e.postLeftOut(ctx, mb, ls.Key, own))
 			}
 			return rep, finishErr
 		}
@@ -376,11 +376,16 @@ func (e *Engine) hubHolder(ctx context.Context, mb mailboxes, ls *lease.Lease, r
 // left out (the document's size limit, a refused plan; its refusal is
 // recorded under its event), once the holder closed the mailbox or released
 // the lease: it waits there for a later holder as a posted change would. A
-// mailbox still full fails the event, which Lambda retries.
-func postLeftOut(ctx context.Context, mb mailboxes, key string, own hubPost) error {
+// mailbox still full (a refused plan leaves every entry in it) cannot hold
+// it: the event ends as a refused one does, its refusal recorded, and the
+// sweep converges the policy from the organization once it fits, as it
+// would for the waiting entries.
+func (e *Engine) postLeftOut(ctx context.Context, mb mailboxes, key string, own hubPost) error {
 	_, err := mb.Post(context.WithoutCancel(ctx), key, own.change.Account.ID, own.body)
 	if errors.Is(err, lease.ErrMailboxFull) {
-		return fmt.Errorf("hub registry policy (%s): the change for %s was left out of its write and cannot wait in the mailbox, which is still full; the invocation is retried: %w", key, own.change.Account.ID, err)
+		e.log().Warn("hub registry policy change left out of its write cannot wait in the mailbox, which is still full; its refusal is recorded and the sweep converges it once it fits",
+			"key", key, "account", own.change.Account.ID, "error", err.Error())
+		return nil
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
+	"github.com/ecr-warden/ecr-warden/shared/audit"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/trigger"
@@ -266,4 +268,112 @@ func rootsIn(doc string) map[string]bool {
 		out[m[1]] = true
 	}
 	return out
+}
+
+// fillHubMailbox posts departures of accounts the hub never granted (their
+// changes change nothing) to w's hub registry policy mailbox until it
+// refuses one as full, after the changes of first; the bodies carry a long
+// account name so that a few hundred posts fill it. It returns how many
+// it posted.
+func fillHubMailbox(t *testing.T, leases *lease.Leaser, first []hubChange) int {
+	t.Helper()
+	ctx := context.Background()
+	key := lease.RegistryKey(fHub, fRegion)
+	long := strings.Repeat("n", 2000)
+	for i := 0; ; i++ {
+		c := hubChange{Account: desired.Account{ID: fmt.Sprintf("%012d", 500000000000+i), Name: long, Status: "NOT_IN_ORGANIZATION"},
+			Cause: apply.Cause{Trigger: audit.Trigger{EventID: fmt.Sprintf("evt-fill-%d", i)}}}
+		if i < len(first) {
+			c = first[i]
+		}
+		body, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = leases.Post(ctx, key, c.Account.ID, string(body))
+		if errors.Is(err, lease.ErrMailboxFull) {
+			return i
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// An event that finds the mailbox full and nobody draining it takes the
+// lease and writes its change with the waiting ones. When that write leaves
+// its join out (the hub registry policy is at its size limit: a departure
+// among the waiting changes is written shrunk, the joins are not), its
+// refusal is recorded under its event, and once the close has made room its
+// change waits in the mailbox as the other joins do; the event succeeds.
+// When the plan is refused whole (nothing to remove), every entry stays and
+// the mailbox is still full: the event still succeeds, its refusal recorded.
+func TestFullMailboxJoinLeftOutWaitsInTheMailbox(t *testing.T) {
+	ctx := context.Background()
+	w, leases, path := mailboxWorld(t, "")
+	nearLimitHub(t, w)
+	key := lease.RegistryKey(fHub, fRegion)
+	const joiner, waiting = "600000000001", "600000000002"
+	w.aws.Join(joiner, "workloads")
+	w.aws.Join(waiting, "workloads")
+	refusedUnder := func(id string) int {
+		n := 0
+		for _, r := range w.records(t) {
+			if r.Trigger.EventID == id && r.Decision == audit.DecisionRefused && r.Target.ARN == registryResource("aws", fHub, fRegion).ARN {
+				n++
+			}
+		}
+		return n
+	}
+
+	// Refused whole: the joins do not fit and nothing is removed.
+	n := fillHubMailbox(t, leases, []hubChange{{Account: desired.Account{ID: waiting, Status: "ACTIVE", OUPath: path}, Present: true,
+		Cause: apply.Cause{Trigger: audit.Trigger{EventID: "evt-waiting"}}}})
+	if _, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: "evt-join-1"}}, desired.Account{ID: joiner, Status: "ACTIVE", OUPath: path}, true); err != nil {
+		t.Fatalf("join that found the mailbox full (%d posts) and its plan refused: %v; want it to end as a refused one", n, err)
+	}
+	if refusedUnder("evt-join-1") != 1 {
+		t.Errorf("%d refused records of the hub registry policy under evt-join-1; want 1", refusedUnder("evt-join-1"))
+	}
+	box, err := leases.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(box.Entries) != n || box.Has(joiner) || box.Open != "" {
+		t.Fatalf("mailbox after the refused plan: %d entries, %s's %v, open %q; want the %d waiting, closed", len(box.Entries), joiner, box.Has(joiner), box.Open, n)
+	}
+	// Empty it for the second case.
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	leases = leaseTable(t, w)
+
+	// Written shrunk: a departure among the waiting changes is written, the
+	// joins wait, and the close makes room for this event's join.
+	n = fillHubMailbox(t, leases, []hubChange{
+		{Account: desired.Account{ID: fTeamA, Status: "NOT_IN_ORGANIZATION"}, Cause: apply.Cause{Trigger: audit.Trigger{EventID: "evt-leave-a"}}},
+		{Account: desired.Account{ID: waiting, Status: "ACTIVE", OUPath: path}, Present: true, Cause: apply.Cause{Trigger: audit.Trigger{EventID: "evt-waiting"}}},
+		{Account: desired.Account{ID: "600000000003", Status: "ACTIVE", OUPath: path}, Present: true, Cause: apply.Cause{Trigger: audit.Trigger{EventID: "evt-waiting-3"}}},
+	})
+	w.aws.Join("600000000003", "workloads")
+	w.aws.Leave(fTeamA)
+	if _, err := w.engine.HubForAccount(ctx, Cause{Trigger: audit.Trigger{EventID: "evt-join-2"}}, desired.Account{ID: joiner, Status: "ACTIVE", OUPath: path}, true); err != nil {
+		t.Fatalf("join that found the mailbox full (%d posts): %v", n, err)
+	}
+	if rootsIn(w.aws.RegistryPolicy(fHub, fRegion))[fTeamA] {
+		t.Errorf("the departure of %s waiting in the full mailbox was not written", fTeamA)
+	}
+	box, err = leases.Peek(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !box.Has(joiner) || box.Open != "" {
+		t.Fatalf("mailbox after the shrunk write: %d entries, %s's %v, open %q; want its join waiting, closed", len(box.Entries), joiner, box.Has(joiner), box.Open)
+	}
+	if refusedUnder("evt-join-2") != 1 {
+		t.Errorf("%d refused records of the hub registry policy under evt-join-2; want 1", refusedUnder("evt-join-2"))
+	}
+	if _, err := leases.TryAcquire(ctx, key, time.Minute); err != nil {
+		t.Errorf("the hub registry policy's lease after the event: %v; want it free", err)
+	}
 }

@@ -66,13 +66,17 @@ func NewForwarding(scope constructs.Construct, id string, d *Declaration, region
 	if len(buses) == 0 || len(patterns) == 0 {
 		return f
 	}
+	var rules []string
+	for _, p := range patterns {
+		rules = append(rules, fmt.Sprintf("arn:%s:events:%s:%s:rule/%s", d.Hub.Partition, region, d.Hub.ManagementAccountID, ForwardRuleName(d, p.ID)))
+	}
 	f.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
+		AssumedBy:   forwarderPrincipal(d.Hub.ManagementAccountID, rules),
 		Description: jsii.String("ecr-warden: EventBridge puts forwarded events on the hub bus (the targets grant events:PutEvents on each bus)"),
 	})
 	for _, p := range patterns {
 		rule := awsevents.NewRule(c, jsii.String(p.ID), &awsevents.RuleProps{
-			RuleName:     jsii.String(d.Names.Resource("forward-" + p.ID)),
+			RuleName:     jsii.String(ForwardRuleName(d, p.ID)),
 			Description:  jsii.String("ecr-warden: forward " + p.ID + " events to the hub bus"),
 			EventPattern: p.EventPattern(),
 		})
@@ -83,6 +87,24 @@ func NewForwarding(scope constructs.Construct, id string, d *Declaration, region
 		f.Rules = append(f.Rules, rule)
 	}
 	return f
+}
+
+// ForwardRuleName is the name of the rule that forwards the events of the route id to the hub bus,
+// in the management account and in members alike. The rules are named so that their role can
+// trust exactly them (forwarderPrincipal).
+func ForwardRuleName(d *Declaration, id string) string { return d.Names.Resource("forward-" + id) }
+
+// forwarderPrincipal is EventBridge acting for the given rules of account only: the role a
+// forwarding rule's targets use trusts events.amazonaws.com with aws:SourceArn (for event bus rule
+// targets, the rule's ARN) and aws:SourceAccount, as EventBridge's "Cross-service confused deputy
+// prevention" page recommends. Without them any rule of the account could put events with this
+// role, one made by anyone allowed events:PutRule, events:PutTargets and iam:PassRole on it (a
+// broad identity policy), and the hub bus would take them as this installation's forwarding.
+func forwarderPrincipal(account string, ruleARNs []string) awsiam.IPrincipal {
+	return awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil).WithConditions(&map[string]interface{}{
+		"StringEquals": map[string]interface{}{"aws:SourceAccount": account},
+		"ArnEquals":    map[string]interface{}{"aws:SourceArn": ruleARNs},
+	})
 }
 
 // NewOrganizationReader creates the read-only role the hub functions assume to walk the

@@ -236,8 +236,17 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 			),
 		})
 	}
+	// The forwarding rules of this stack instance (named: ForwardRuleName), whichever of them
+	// this region holds; the role trusts EventBridge for them only (forwarderPrincipal).
+	var ruleARNs []string
+	for _, p := range MemberForwardPatterns(d) {
+		if !memberForwards(d, p) {
+			continue
+		}
+		ruleARNs = append(ruleARNs, *awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"+ForwardRuleName(d, p.ID)), nil))
+	}
 	fwd := awsiam.NewRole(stack, jsii.String("ForwarderRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
+		AssumedBy:   forwarderPrincipal(*awscdk.Aws_ACCOUNT_ID(), ruleARNs),
 		Description: jsii.String("ecr-warden: EventBridge puts this account's ECR events on the hub bus"),
 		InlinePolicies: &map[string]awsiam.PolicyDocument{"PutEventsOnHubBus": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
 			Statements: &[]awsiam.PolicyStatement{statement("PutEventsOnHubBus", []string{"events:PutEvents"}, buses...)},
@@ -250,12 +259,13 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 		switch {
 		case p.ToPrimary(d):
 			target, cond = primaryBus, iamNotHub
-		case p.USEast1Only && !slices.Contains(d.Hub.Regions, p.EventsRegion(d)):
-			continue // ECR Public without a us-east-1 hub region: nothing handles it (validation refuses publicRepositories)
+		case !memberForwards(d, p):
+			continue
 		case p.USEast1Only:
 			cond = onlyInNotHub(p.EventsRegion(d))
 		}
 		rule := awsevents.NewCfnRule(stack, jsii.String("Forward"+p.ID), &awsevents.CfnRuleProps{
+			Name:         jsii.String(ForwardRuleName(d, p.ID)),
 			Description:  jsii.String("ecr-warden: forward " + p.ID + " events to the hub bus"),
 			EventPattern: p.Map(),
 			State:        jsii.String("ENABLED"),
@@ -273,6 +283,13 @@ func newMemberResources(stack awscdk.Stack, d *Declaration) {
 	if created != nil && d.RoleRegion() == d.IAMRegion() {
 		roleCreationForwarded(stack, role, created, iamNotHub)
 	}
+}
+
+// memberForwards says whether the member template forwards p at all: not the events of one region
+// (ECR Public's us-east-1) when no hub region handles them (validation refuses publicRepositories
+// then), unless they go to the primary region's bus (p.ToPrimary: IAM's).
+func memberForwards(d *Declaration, p Pattern) bool {
+	return p.ToPrimary(d) || !p.USEast1Only || slices.Contains(d.Hub.Regions, p.EventsRegion(d))
 }
 
 // roleCreationForwarded makes the execution role wait for the rule that forwards its CreateRole

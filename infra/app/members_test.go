@@ -2,8 +2,12 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
@@ -140,5 +144,79 @@ func notByOwnRoles() []interface{} {
 			"arn":      []interface{}{map[string]interface{}{"anything-but": map[string]interface{}{"prefix": "arn:aws:iam::111111111111:role/ecr-warden-"}}},
 		}),
 		issuer(map[string]interface{}{"userName": []interface{}{map[string]interface{}{"exists": false}}}),
+	}
+}
+
+// TestForwardingRolesTrustOnlyTheirOwnRules: the role of the forwarding rules, in every management
+// stack and in the member template, trusts EventBridge only for those rules (aws:SourceArn, each
+// rule's ARN, and aws:SourceAccount: EventBridge's confused-deputy conditions for event bus rule
+// targets), so no other rule of the account can put events on the hub bus with it.
+func TestForwardingRolesTrustOnlyTheirOwnRules(t *testing.T) {
+	localaws.NeedCDK(t)
+	type stack struct {
+		name    string
+		tmpl    assertions.Template
+		account interface{}
+		ruleARN func(name string) interface{}
+	}
+	var stacks []stack
+	for _, m := range built.Management {
+		region := *m.Stack.Region()
+		stacks = append(stacks, stack{"management " + region, assertions.Template_FromStack(m.Stack, nil), built.Decl.Hub.ManagementAccountID,
+			func(name string) interface{} {
+				return "arn:aws:events:" + region + ":" + built.Decl.Hub.ManagementAccountID + ":rule/" + name
+			}})
+	}
+	stacks = append(stacks, stack{"member template", member, map[string]interface{}{"Ref": "AWS::AccountId"},
+		func(name string) interface{} {
+			return map[string]interface{}{"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/" + name}
+		}})
+	checked := 0
+	for _, s := range stacks {
+		rulesOfRole := map[string][]interface{}{}
+		for id, r := range resourcesOf(s.tmpl, "AWS::Events::Rule") {
+			name, ok := props(r)["Name"].(string)
+			if !ok {
+				t.Errorf("%s: rule %s has no name, so its role cannot trust it by ARN", s.name, id)
+				continue
+			}
+			for _, tg := range asList(props(r)["Targets"]) {
+				role, ok := tg.(map[string]interface{})["RoleArn"].(map[string]interface{})
+				if !ok {
+					continue
+				}
+				logical := role["Fn::GetAtt"].([]interface{})[0].(string)
+				rulesOfRole[logical] = append(rulesOfRole[logical], s.ruleARN(name))
+			}
+		}
+		for id, r := range resourcesOf(s.tmpl, "AWS::IAM::Role") {
+			for _, st := range asList(props(r)["AssumeRolePolicyDocument"].(map[string]interface{})["Statement"]) {
+				m := st.(map[string]interface{})
+				if svc, _ := m["Principal"].(map[string]interface{})["Service"].(string); svc != "events.amazonaws.com" {
+					continue
+				}
+				checked++
+				want := rulesOfRole[id]
+				if len(want) == 0 {
+					t.Errorf("%s: %s trusts EventBridge but no rule uses it", s.name, id)
+				}
+				// Sorted, each rule once (a management rule has a target per hub bus).
+				bySort := func(l []interface{}) []interface{} {
+					sort.Slice(l, func(i, j int) bool { return fmt.Sprint(l[i]) < fmt.Sprint(l[j]) })
+					return slices.CompactFunc(l, func(a, b interface{}) bool { return fmt.Sprint(a) == fmt.Sprint(b) })
+				}
+				got, _ := canonical(t, m["Condition"]).(map[string]interface{})
+				if arns, ok := got["ArnEquals"].(map[string]interface{}); ok {
+					arns["aws:SourceArn"] = bySort(asList(arns["aws:SourceArn"]))
+				}
+				mustEqual(t, s.name+" "+id+" trust condition", got, canonical(t, map[string]interface{}{
+					"StringEquals": map[string]interface{}{"aws:SourceAccount": s.account},
+					"ArnEquals":    map[string]interface{}{"aws:SourceArn": bySort(want)},
+				}))
+			}
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("checked %d EventBridge trusts, want the management stack's and the member template's", checked)
 	}
 }

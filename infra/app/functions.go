@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -138,6 +139,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			workQueue: p.Queues.Work.QueueArn(), logGroup: logGroup.LogGroupArn(),
 			managementAccount: d.Hub.ManagementAccountID, organizationID: d.Hub.OrganizationID,
 			switches: switches, hubRoles: HubRoleARNs(d.Declaration),
+			functionARN: FunctionARN(d, region, fn),
 		}
 		for _, s := range FunctionAccess[fn].statements(res) {
 			role.AddToPolicy(s)
@@ -188,6 +190,11 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 		f.LogGroups[fn] = logGroup
 	}
 	return f
+}
+
+// FunctionARN is the ARN of the hub function fn in region (its name is d.Names.Function).
+func FunctionARN(d *Declaration, region, fn string) string {
+	return fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s", d.Hub.Partition, region, d.Hub.AccountID, d.Names.Function(fn))
 }
 
 // otherLeaseTables are the ARNs of the lease tables of the hub regions other than region (each

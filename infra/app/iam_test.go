@@ -1,6 +1,7 @@
 package app
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -152,5 +153,57 @@ func TestMemberRoleTrustsOnlyTheHubFunctionRoles(t *testing.T) {
 		mustEqual(t, what+" principal", s["Principal"], map[string]interface{}{"AWS": map[string]interface{}{
 			"Fn::Join": []interface{}{"", []interface{}{"arn:", map[string]interface{}{"Ref": "AWS::Partition"}, ":iam::111111111111:root"}}}})
 		mustEqual(t, what+" condition", s["Condition"], map[string]interface{}{"ArnEquals": map[string]interface{}{"aws:PrincipalArn": c.callers}})
+	}
+}
+
+// TestFunctionRolesWorkOnlyFromTheirFunction: every statement a hub function's code uses requires
+// that the call come from that function (lambda:SourceFunctionArn, the ARN of the function the
+// template names), so the role passed to any other function (iam:PassRole, lambda:CreateFunction)
+// can neither assume a member's execution role or the organization reader nor write the hub's
+// policies, tables or queue. Only the calls Lambda itself makes with the role, outside the code
+// (the work queue's polling, log delivery), go without it.
+func TestFunctionRolesWorkOnlyFromTheirFunction(t *testing.T) {
+	localaws.NeedCDK(t)
+	for region, tmpl := range map[string]assertions.Template{"us-east-1": hubUS, "eu-west-1": hubEU} {
+		hub := built.Hubs[region]
+		docs := policyDocuments(tmpl)
+		fns := resourcesOf(tmpl, "AWS::Lambda::Function")
+		for _, fn := range FunctionNames {
+			fnProps := props(fns[logicalID(hub.Functions.ByName[fn].Node().DefaultChild())])
+			want := "arn:aws:lambda:" + region + ":111111111111:function:" + fnProps["FunctionName"].(string)
+			roleID := logicalID(hub.Functions.Roles[fn].Node().DefaultChild())
+			var sts []interface{}
+			for id, r := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+				for _, ref := range asList(props(r)["Roles"]) {
+					if ref.(map[string]interface{})["Ref"] == roleID {
+						sts = append(sts, asList(docs[id].(map[string]interface{})["Statement"])...)
+					}
+				}
+			}
+			if len(sts) == 0 {
+				t.Fatalf("%s %s: no statements", region, fn)
+			}
+			failed := map[string]interface{}{"Fn::GetAtt": []interface{}{logicalID(hub.Queues.FailedEvents.Node().DefaultChild()), "Arn"}}
+			for _, st := range sts {
+				m := st.(map[string]interface{})
+				sid, _ := m["Sid"].(string)
+				if sid == "" && reflect.DeepEqual(canonical(t, m["Resource"]), canonical(t, failed)) {
+					sid = "on-failure destination" // CDK's, for Lambda's own delivery of a failed invocation
+				}
+				cond, _ := m["Condition"].(map[string]interface{})
+				arnEquals, _ := cond["ArnEquals"].(map[string]interface{})
+				got, has := arnEquals["lambda:SourceFunctionArn"]
+				switch {
+				case sid == "ConsumeWork" || sid == "Logs" || sid == "on-failure destination":
+					if has {
+						t.Errorf("%s %s: %s requires lambda:SourceFunctionArn, which Lambda's own calls with the role do not carry", region, fn, sid)
+					}
+				case !has:
+					t.Errorf("%s %s: statement %s works from any function the role is passed to: no lambda:SourceFunctionArn condition", region, fn, sid)
+				default:
+					mustEqual(t, region+" "+fn+" "+sid+" source function", got, want)
+				}
+			}
+		}
 	}
 }

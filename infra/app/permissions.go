@@ -129,6 +129,36 @@ type resources struct {
 	// hubRoles are the declared principal roles in the hub account, whose existence the engine
 	// checks (iam:GetRole) before writing a document that names them.
 	hubRoles []string
+	// functionARN is the ARN of the function the role belongs to (named, not referenced: the
+	// function depends on its role's policy), the value of lambda:SourceFunctionArn in its calls.
+	functionARN string
+}
+
+// SourceFunctionKey is the condition key Lambda puts in the request context of every AWS call made
+// with a function's execution-role credentials from inside that function's execution environment
+// (the Lambda developer guide, "Using source function ARN to control function access behavior"),
+// and not in the calls Lambda makes itself with the role outside it, such as an SQS event source
+// mapping's polling.
+const SourceFunctionKey = "lambda:SourceFunctionArn"
+
+// notFromFunctionCode are the statements for the calls Lambda makes with the role outside the
+// function's code: the event source mapping's polling (ConsumeWork), which carries no
+// lambda:SourceFunctionArn, and log delivery (Logs: the guide says Lambda adds the key there, but
+// a log lost to a wrong guess would hide everything else, and the log group is the function's own).
+var notFromFunctionCode = map[string]bool{"ConsumeWork": true, "Logs": true}
+
+// fromItsFunctionOnly adds to every statement the function's code uses the condition that the call
+// comes from that function (lambda:SourceFunctionArn): a principal of the hub account allowed to
+// pass the function's role to a function of its own (iam:PassRole and lambda:CreateFunction, common
+// in broad developer policies) gets credentials with which none of these statements work, so it
+// cannot assume the member execution roles or the organization reader, nor write the hub's
+// policies or audit trail, through that role.
+func fromItsFunctionOnly(sts []awsiam.PolicyStatement, functionARN string) {
+	for _, s := range sts {
+		if !notFromFunctionCode[*s.Sid()] {
+			s.AddCondition(jsii.String("ArnEquals"), map[string]interface{}{SourceFunctionKey: functionARN})
+		}
+	}
 }
 
 // HubRoleARNs are the declared principal roles that live in the hub account.
@@ -250,6 +280,9 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	// What Lambda's SQS event source mapping calls with the function's role (the Lambda developer
 	// guide's list; CDK's SqsEventSource would also grant ChangeMessageVisibility and GetQueueUrl).
 	add(a.ConsumeWork, "ConsumeWork", []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}, *r.workQueue)
+	if r.functionARN != "" {
+		fromItsFunctionOnly(out, r.functionARN)
+	}
 	return out
 }
 

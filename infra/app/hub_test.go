@@ -310,6 +310,11 @@ func TestWorkQueueIsOpenToEcrWardensFunctionsOnly(t *testing.T) {
 			"Action": []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, "Resource": queueArn,
 			"Condition": map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": []string{role(FnWorker)}}},
 		})
+		// A purge drops the revoking units with the rest, and nothing of ecr-warden purges.
+		mustEqual(t, region+" purge guard", bySid["NobodyPurgesWork"], map[string]interface{}{
+			"Sid": "NobodyPurgesWork", "Effect": "Deny", "Principal": map[string]interface{}{"AWS": "*"},
+			"Action": "sqs:PurgeQueue", "Resource": queueArn,
+		})
 	}
 }
 

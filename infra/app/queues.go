@@ -87,9 +87,14 @@ func WorkQueueRoles(d *Declaration, region string, use func(Access) bool) []stri
 // otherwise make the worker grant an account outside the organization pull access to the hub, and
 // one allowed ReceiveMessage/DeleteMessage could drop a unit that revokes a grant. An explicit Deny
 // in the queue policy holds whatever the caller's identity policy allows.
+//
+// Purging drops every unit at once, the revoking ones with the rest, as a DeleteMessage of each
+// would; nothing of ecr-warden purges, so nobody may (an operator who must empty the queue can still
+// change its policy, which needs sqs:SetQueueAttributes, an administrator's permission).
 func workQueueGuard(d *Declaration, region, queueARN string) []awsiam.PolicyStatement {
 	return []awsiam.PolicyStatement{
 		denyAllBut("OnlyEcrWardenSendsWork", queueARN, workSendActions, WorkQueueRoles(d, region, func(a Access) bool { return a.SendWork })),
 		denyAllBut("OnlyTheWorkerConsumesWork", queueARN, workConsumeActions, WorkQueueRoles(d, region, func(a Access) bool { return a.ConsumeWork })),
+		denyAllBut("NobodyPurgesWork", queueARN, []string{"sqs:PurgeQueue"}, nil),
 	}
 }

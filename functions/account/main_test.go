@@ -63,7 +63,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	functest.Main(m, []string{"account", "repository", "drift", "backfill"}, func(h *functest.Harness) {
+	functest.Main(m, []string{"account", "repository", "drift", "backfill", "worker"}, func(h *functest.Harness) {
 		lab, srv, proxy = h, h.Server, h.Proxy
 		accountBin, repositoryBin = h.Binary("account"), h.Binary("repository")
 	})

@@ -17,10 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecr-warden/ecr-warden/shared/devtools/iamsim"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/devtools/localrun"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -83,7 +85,9 @@ func TestRandomEventSequencesNeverOverGrantAndConverge(t *testing.T) {
 	for _, seed := range sequenceSeeds(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("seed %d (SEQUENCE_SEED=%d go test -run TestRandomEventSequences ./functions/account/ replays it)", seed, seed)
-			runSequence(t, sim, seed, sequenceSteps)
+			// Odd seeds converge every event within its invocation; even
+			// ones run as deployed, with the work queue and the worker.
+			runSequence(t, sim, seed, sequenceSteps, seed%2 == 0)
 		})
 	}
 }
@@ -114,9 +118,15 @@ type sequence struct {
 	pending  []delivery
 	sent     []delivery
 	fns      map[string][]*lambdalocal.Instance
-	snaps    []snapshot
-	log      []string
-	created  int
+	// queued runs the functions as deployed, with the work queue: the
+	// account function hands member units to the worker, which receives
+	// them when the test drains the queue (late, at random moments).
+	queued    bool
+	work      localrun.Env
+	undrained bool
+	snaps     []snapshot
+	log       []string
+	created   int
 }
 
 // snapshot is the hub as it was after one step, with the organization then.
@@ -127,16 +137,22 @@ type snapshot struct {
 	places   map[string]place
 	tagged   bool
 	settled  bool // nothing was pending: the hub must admit exactly the model
+	// members are the registry policies of the members active then.
+	members map[string]string
+	// undrained: the work queue held units of events already delivered.
+	undrained bool
 	// pending are the accounts and repositories with an event not yet
 	// delivered: their grants may still be those of before the change.
 	pending map[string]bool
 }
 
-func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int) {
+func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int, queued bool) {
 	w := newWorld(t, func(d string) string {
 		// A grant that selects hub repositories by tag, so TagResource and
 		// UntagResource (and their stale copies) matter.
 		return strings.Replace(d, `"grants": [`, `"grants": [
+    {"name": "peer-pull", "repositories": ["peer/*"], "access": "pull", "principals": {"ous": ["`+"{{OU_A_PATH}}"+`"]},
+     "placement": "registry", "principalMode": "enumerate", "registries": {"allMembers": true}},
     {"name": "tagged-pull", "repositoryTags": {"share": "tooling"}, "access": "pull",
      "principals": {"ous": ["`+"{{OU_B_PATH}}"+`"]}, "placement": "repository", "principalMode": "enumerate"},`, 1)
 	})
@@ -145,10 +161,10 @@ func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(w.declPath, []byte(strings.ReplaceAll(string(text), "{{OU_B_PATH}}", w.ouPath(w.ouB))), 0o644); err != nil {
+	if err := os.WriteFile(w.declPath, []byte(strings.NewReplacer("{{OU_A_PATH}}", w.ouPath(w.ouA), "{{OU_B_PATH}}", w.ouPath(w.ouB)).Replace(string(text))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &sequence{world: w, r: rand.New(rand.NewPCG(seed, 0x5e9)), places: map[string]place{}, fns: map[string][]*lambdalocal.Instance{}}
+	s := &sequence{world: w, r: rand.New(rand.NewPCG(seed, 0x5e9)), places: map[string]place{}, fns: map[string][]*lambdalocal.Instance{}, queued: queued}
 	s.ouC = w.createOU("sandbox")
 	s.start()
 
@@ -161,6 +177,7 @@ func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int) {
 	}
 	// The first joins all arrive (in a random order): the starting point.
 	s.deliverPending(len(s.pending))
+	s.drain()
 	s.snap("start")
 
 	for i := range steps {
@@ -172,8 +189,9 @@ func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int) {
 	for range 3 {
 		s.deliver([]delivery{s.stale()})
 	}
+	s.drain()
 	s.snap("settled")
-	t.Logf("seed %d: %d steps, %d deliveries:\n%s", seed, steps, len(s.sent), strings.Join(s.log, "\n"))
+	t.Logf("seed %d (work queue %v): %d steps, %d deliveries:\n%s", seed, queued, steps, len(s.sent), strings.Join(s.log, "\n"))
 
 	s.evaluate(sim)
 	s.backfillPlansNothing()
@@ -183,6 +201,19 @@ func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int) {
 // and one each of the repository and drift functions.
 func (s *sequence) start() {
 	env := s.env()
+	if s.queued {
+		q, err := localrun.Prepare(s.ctx, s.hub, 3)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.work, env["WARDEN_WORK_QUEUE_URL"] = q, q.QueueURL
+		inst, err := lambdalocal.Start(s.ctx, lambdalocal.Function{Name: "ecr-warden-worker", Binary: lab.Binary("worker"), Env: env, Timeout: 120 * time.Second, AccountID: hubAccount})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.t.Cleanup(func() { inst.Close() })
+		s.fns["worker"] = []*lambdalocal.Instance{inst}
+	}
 	for _, f := range []struct {
 		fn  string
 		bin string
@@ -221,6 +252,9 @@ func (s *sequence) step(i int) {
 		for _, d := range batch {
 			s.deliver([]delivery{d})
 		}
+	}
+	if s.r.IntN(3) == 0 {
+		s.drain()
 	}
 	s.snap(fmt.Sprintf("step %d", i))
 }
@@ -441,11 +475,35 @@ func (s *sequence) deliver(ds []delivery) {
 		}
 	}
 	s.sent = append(s.sent, ds...)
+	s.undrained = s.undrained || s.queued
+}
+
+// drain hands the work queue's units to the worker binary, as Lambda's
+// event source mapping would (localrun.Drain); every unit must converge.
+func (s *sequence) drain() {
+	s.t.Helper()
+	if !s.queued || !s.undrained {
+		return
+	}
+	res, err := localrun.Drain(s.ctx, sqs.NewFromConfig(s.hub), s.work, region, s.fns["worker"][0], 10, 1, 20)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.note("drain the work queue: %d units", res.Done)
+	if res.Failures != 0 || res.DeadLettered != 0 {
+		s.t.Fatalf("draining the work queue: %d failures, dead letters %v\nsteps so far:\n%s", res.Failures, res.DeadLetters, strings.Join(s.log, "\n"))
+	}
+	s.undrained = false
 }
 
 // snap records the hub's documents and the organization after a step.
 func (s *sequence) snap(step string) {
-	sn := snapshot{step: step, registry: s.registryPolicy(s.hub), repos: map[string]string{}, places: map[string]place{}, tagged: s.tagged, settled: len(s.pending) == 0, pending: map[string]bool{}}
+	sn := snapshot{step: step, registry: s.registryPolicy(s.hub), repos: map[string]string{}, places: map[string]place{}, tagged: s.tagged, settled: len(s.pending) == 0 && !s.undrained, pending: map[string]bool{}, members: map[string]string{}, undrained: s.undrained}
+	for _, a := range s.accounts {
+		if p := s.places[a]; p.parent != "" && !p.closed {
+			sn.members[a] = s.registryPolicy(s.member(a))
+		}
+	}
 	for _, d := range s.pending {
 		sn.pending[strings.Fields(d.label)[1]] = true
 	}
@@ -553,6 +611,30 @@ func (s *sequence) evaluate(sim *iamsim.Simulator) {
 			}
 		}
 	}
+	// Each active member's registry policy, for peer/x: every other
+	// account's pull (the member's own callers are let in by their identity
+	// policy).
+	for i, sn := range s.snaps {
+		for m, text := range sn.members {
+			doc := s.resourcePolicy(text)
+			for _, a := range s.accounts {
+				p, ok := sn.places[a]
+				if !ok || a == m {
+					continue
+				}
+				principal := "arn:aws:iam::" + a + ":role/app"
+				ctx := map[string]any{"aws:PrincipalAccount": a, "aws:PrincipalArn": principal}
+				if p.parent != "" {
+					ctx["aws:PrincipalOrgID"] = s.orgID
+					ctx["aws:PrincipalOrgPaths"] = []string{s.path(p.parent)}
+				}
+				cases = append(cases, iamsim.Case{Principal: principal, Action: "ecr:BatchGetImage",
+					Resource: policy.RepositoryARN("aws", region, m, "peer/x"), ResourceAccount: m,
+					Context: ctx, ResourcePolicy: doc, IdentityPolicy: adminIdentity})
+				rows = append(rows, seqRow{snap: i, account: a, repo: m + ":peer/x", action: "ecr:BatchGetImage", want: p.parent == s.ouA && !p.closed})
+			}
+		}
+	}
 	res, err := sim.Simulate(s.ctx, cases)
 	if err != nil {
 		s.t.Fatal(err)
@@ -573,7 +655,7 @@ func (s *sequence) evaluate(sim *iamsim.Simulator) {
 		// Until its event arrives, a change cannot be known: an account (or
 		// the tagged repository) with an event pending may keep the grants
 		// it had, but never gain one the declaration does not admit now.
-		lagging := sn.pending[row.account] || (row.repo == "apps/tagged" && sn.pending[row.repo])
+		lagging := sn.pending[row.account] || sn.undrained || (row.repo == "apps/tagged" && sn.pending[row.repo])
 		if r.Error != "" {
 			s.t.Fatalf("the simulator refused case %d (%s): %s", i, sn.step, r.Error)
 		}
@@ -585,17 +667,26 @@ func (s *sequence) evaluate(sim *iamsim.Simulator) {
 			over++
 			if over <= 5 {
 				s.t.Errorf("after %s (pending %v, allowed before %v): the hub lets %s (%s) %s on %s, which the declaration does not admit there\nregistry policy: %s\nrepository policy: %s",
-					sn.step, lagging, before[k], row.account, s.describe(sn.places[row.account]), row.action, row.repo, sn.registry, sn.repos[row.repo])
+					sn.step, lagging, before[k], row.account, s.describe(sn.places[row.account]), row.action, row.repo, sn.registry, s.policyOf(sn, row.repo))
 			}
 		case !r.Allowed() && row.want && sn.settled:
 			under++
 			if under <= 5 {
 				s.t.Errorf("after %s (nothing pending): the hub refuses %s (%s) %s on %s, which the declaration admits\nregistry policy: %s\nrepository policy: %s",
-					sn.step, row.account, s.describe(sn.places[row.account]), row.action, row.repo, sn.registry, sn.repos[row.repo])
+					sn.step, row.account, s.describe(sn.places[row.account]), row.action, row.repo, sn.registry, s.policyOf(sn, row.repo))
 			}
 		}
 	}
 	s.t.Logf("%d snapshots, %d simulated requests, %d allowed, %d over-grants, %d missing grants when settled", len(s.snaps), len(rows), allows, over, under)
+}
+
+// policyOf is the policy a row's repository is governed by besides the hub
+// registry's: a hub repository's own, or a member's registry policy.
+func (s *sequence) policyOf(sn snapshot, repo string) string {
+	if m, _, ok := strings.Cut(repo, ":"); ok {
+		return "member registry policy: " + sn.members[m]
+	}
+	return sn.repos[repo]
 }
 
 var adminIdentity = map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}}}

@@ -273,7 +273,7 @@ func (s *sequence) stale() delivery {
 // repositories and queues the events AWS sends for it.
 func (s *sequence) change() {
 	inOrg := s.inOrg()
-	switch k := s.r.IntN(10); {
+	switch k := s.r.IntN(12); {
 	case k < 4 && len(inOrg) > 0: // move
 		a := inOrg[s.r.IntN(len(inOrg))]
 		from := s.places[a].parent
@@ -332,16 +332,36 @@ func (s *sequence) change() {
 			s.queue("repository", "TagResource apps/tagged", []byte(strings.Replace(string(s.ecrEvent("ecr-tag-resource.json", "222222222222", "team-a/app", "apps/tagged")), `"value":"org"`, `"value":"tooling"`, 1)))
 		}
 		s.tagged = !s.tagged
+	case k < 10 && s.r.IntN(2) == 0: // a hand edit drops ecr-warden's statements from the hub registry
+		s.putRegistryPolicy(s.hub, handPolicy)
+		s.note("hand edit of the hub registry policy")
+		s.queue("drift", "PutRegistryPolicy registry-of-hub", s.memberEvent("ecr-put-registry-policy.json", "222222222222", hubAccount))
+	case k < 11 && len(inOrg) > 0: // ... or from a member's
+		a := inOrg[s.r.IntN(len(inOrg))]
+		if s.places[a].closed {
+			return
+		}
+		s.putRegistryPolicy(s.member(a), strings.ReplaceAll(handPolicy, hubAccount, a))
+		s.note("hand edit of %s's registry policy", a)
+		s.queue("drift", "PutRegistryPolicy registry-of-"+a, s.memberEvent("ecr-put-registry-policy.json", "222222222222", a))
 	default: // a hand edit drops ecr-warden's statements from a ci/ repository
 		name := s.hubRepos[0]
 		c := ecr.NewFromConfig(s.hub)
-		hand := `{"Version":"2012-10-17","Statement":[{"Sid":"HandAdded","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + hubAccount + `:root"},"Action":"ecr:BatchGetImage"}]}`
-		if _, err := c.SetRepositoryPolicy(s.ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(name), PolicyText: aws.String(hand)}); err != nil {
+		if _, err := c.SetRepositoryPolicy(s.ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(name), PolicyText: aws.String(handPolicy)}); err != nil {
 			s.t.Fatal(err)
 		}
 		s.note("hand edit of %s's policy", name)
 		s.queue("drift", "SetRepositoryPolicy "+name, s.ecrEvent("ecr-set-repository-policy.json", "111111111111", "shared/base", name))
 	}
+}
+
+// handPolicy is what a hand edit leaves in the hub's documents: one
+// foreign statement, ecr-warden's gone.
+const handPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"HandAdded","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + hubAccount + `:root"},"Action":"ecr:BatchGetImage"}]}`
+
+// memberEvent is an ECR sample rewritten to come from member account.
+func (s *sequence) memberEvent(file, sample, account string) []byte {
+	return []byte(strings.ReplaceAll(string(s.event(file, "")), sample, account))
 }
 
 // join creates an account in a random place (root or one of the three

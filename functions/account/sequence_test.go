@@ -201,6 +201,9 @@ func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int, qu
 // and one each of the repository and drift functions.
 func (s *sequence) start() {
 	env := s.env()
+	// Two attempts per call, so that a step's fault fails invocations
+	// (delivered again) and not only SDK attempts.
+	env["AWS_MAX_ATTEMPTS"] = "2"
 	if s.queued {
 		q, err := localrun.Prepare(s.ctx, s.hub, 3)
 		if err != nil {
@@ -235,6 +238,10 @@ func (s *sequence) step(i int) {
 	if s.r.IntN(10) < 7 {
 		s.change()
 	}
+	if s.r.IntN(4) == 0 {
+		s.fault()
+	}
+	defer proxy.Reset() // a fault no call met does not outlive its step
 	var batch []delivery
 	for range 1 + s.r.IntN(2) {
 		switch {
@@ -257,6 +264,22 @@ func (s *sequence) step(i int) {
 		s.drain()
 	}
 	s.snap(fmt.Sprintf("step %d", i))
+}
+
+// faultOps are the calls a step may make fail: the policy writes and the
+// organization reads the functions make.
+var faultOps = []string{"PutRegistryPolicy", "SetRepositoryPolicy", "GetRegistryPolicy", "ListAccountsForParent", "DescribeAccount", "ListParents"}
+
+// fault makes the next 1-4 calls of one operation fail with a 500 (the
+// SDK retries, then the invocation fails and is delivered again), half the
+// time after the call reached AWS (a write that happened although its
+// caller saw it fail).
+func (s *sequence) fault() {
+	op := faultOps[s.r.IntN(len(faultOps))]
+	f := localaws.ServerError(500, 1+s.r.IntN(4))
+	f.Forward = s.r.IntN(2) == 0
+	proxy.Inject(op, f)
+	s.note("fault: the next %d %s calls answer 500 (forwarded %v)", f.Times, op, f.Forward)
 }
 
 // stale is an event delivered before, again: a duplicate, or stale when
@@ -461,6 +484,7 @@ func (s *sequence) deliver(ds []delivery) {
 		s.note("deliver %s", labels[0])
 	}
 	errs := make([]string, len(ds))
+	failed := make([]int, len(ds))
 	var wg sync.WaitGroup
 	used := map[string]int{}
 	for i, d := range ds {
@@ -475,8 +499,10 @@ func (s *sequence) deliver(ds []delivery) {
 				switch {
 				case err != nil:
 					errs[i] = err.Error()
+					failed[i]++
 				case res.Err != nil:
 					errs[i] = res.Err.Type + ": " + res.Err.Message + "\n" + strings.Join(res.Logs, "\n")
+					failed[i]++
 				default:
 					errs[i] = ""
 					var r response
@@ -489,6 +515,11 @@ func (s *sequence) deliver(ds []delivery) {
 		}()
 	}
 	wg.Wait()
+	for i, n := range failed {
+		if n > 0 && errs[i] == "" {
+			s.note("  %s failed %d time(s), then succeeded", labels[i], n)
+		}
+	}
 	for i, e := range errs {
 		if e != "" {
 			s.t.Fatalf("delivering %s: %s\nsteps so far:\n%s", labels[i], e, strings.Join(s.log, "\n"))
@@ -509,8 +540,8 @@ func (s *sequence) drain() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.note("drain the work queue: %d units", res.Done)
-	if res.Failures != 0 || res.DeadLettered != 0 {
+	s.note("drain the work queue: %d units (%d failed a receive and were received again)", res.Done, res.Failures)
+	if res.DeadLettered != 0 {
 		s.t.Fatalf("draining the work queue: %d failures, dead letters %v\nsteps so far:\n%s", res.Failures, res.DeadLetters, strings.Join(s.log, "\n"))
 	}
 	s.undrained = false

@@ -28,22 +28,29 @@ import (
 
 // The randomized event-sequence test: ecr-warden is level-triggered, so
 // whatever order the organization's and the registries' events arrive in,
-// duplicated or hours late, (1) no grant in the hub ever admits an account
-// the declaration does not admit in the organization as it is at that
-// moment, (2) once every event about the latest changes has been delivered,
-// the hub admits exactly whom the declaration admits, and (3) at the end a
-// dry-run backfill (the full walk) plans no change anywhere: hub registry
-// and repository policies, member registry policies, PTC roles and rules.
+// duplicated or hours late, (1) no grant in the hub or a member registry
+// becomes allowed while the declaration refuses it in the organization as it
+// is at that moment, and none stays once the events about that account's
+// change have arrived (until then the grants may lag: nothing told
+// ecr-warden yet), (2) when nothing is pending the documents admit exactly
+// whom the declaration admits, and (3) at the end a dry-run backfill (the
+// full walk) plans no change anywhere: hub registry and repository policies,
+// member registry policies, PTC roles and rules.
 //
-// Each step changes the local organization or the hub's repositories (an
-// account moves, leaves, closes or joins; a repository is created, tagged,
-// untagged or its policy edited by hand) and queues the events AWS would
-// send; then it delivers, through the real account, repository and drift
-// binaries, some of the queued events (in any order, so late) and some
-// already delivered ones again (duplicated, or stale: the organization has
-// changed since), sometimes two at once. The hub documents after each step
-// are evaluated by the independent IAM simulator (shared/devtools/iamsim)
-// for every account ever created against a model of the declaration.
+// Each step changes the local organization, the hub's repositories or a
+// registry policy (an account moves, leaves, closes or joins; a hub
+// repository is created, tagged, untagged or its policy edited by hand; the
+// hub's or a member's registry policy is edited by hand) and queues the
+// events AWS would send; then it delivers, through the real account,
+// repository and drift binaries, some of the queued events (in any order,
+// so late) and some already delivered ones again (duplicated, or stale: the
+// organization has changed since), sometimes two at once. A quarter of the
+// steps make one operation answer 500 a few times, so invocations fail and
+// are delivered again. Even seeds run with the work queue, as deployed: the
+// account function's units reach the worker binary at a later random step.
+// The documents after each step are evaluated by the independent IAM
+// simulator (shared/devtools/iamsim) for every account ever created against
+// a model of the declaration (admits).
 //
 // SEQUENCE_SEED=<n> replays one seed (its steps are logged with -v);
 // SEQUENCE_SEEDS=<k> runs k seeds from the first.

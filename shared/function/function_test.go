@@ -150,15 +150,15 @@ func TestParseRoleARN(t *testing.T) {
 		{"arn:aws:iam::999999999999:role/ecr-warden-org-read", "aws", "999999999999", "ecr-warden-org-read"},
 		{"arn:aws-cn:iam::999999999999:role/ops/ecr-warden-org-read", "aws-cn", "999999999999", "ops/ecr-warden-org-read"},
 	} {
-		p, a, n, err := parseRoleARN(c.arn)
+		p, a, n, err := ParseRoleARN(c.arn)
 		if err != nil || p != c.partition || a != c.account || n != c.name {
-			t.Errorf("parseRoleARN(%s) = %s %s %s %v", c.arn, p, a, n, err)
+			t.Errorf("ParseRoleARN(%s) = %s %s %s %v", c.arn, p, a, n, err)
 		}
 	}
 	for _, bad := range []string{"", "ecr-warden-org-read", "arn:aws:iam::99999999999:role/x", "arn:aws:iam::999999999999:user/x",
 		"arn:aws:sts::999999999999:assumed-role/x/y", "arn:aws:iam::999999999999:role/"} {
-		if _, _, _, err := parseRoleARN(bad); err == nil {
-			t.Errorf("parseRoleARN(%q) accepted a non-role ARN", bad)
+		if _, _, _, err := ParseRoleARN(bad); err == nil {
+			t.Errorf("ParseRoleARN(%q) accepted a non-role ARN", bad)
 		}
 	}
 }

@@ -21,7 +21,7 @@ func orgConfig(ctx context.Context, cfg aws.Config, roleARN, function string) (a
 	if roleARN == "" {
 		return cfg, nil
 	}
-	partition, account, name, err := parseRoleARN(roleARN)
+	partition, account, name, err := ParseRoleARN(roleARN)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("%s=%q: %w", OrgRoleARN, roleARN, err)
 	}
@@ -42,10 +42,10 @@ func orgReaderDenied(roleARN string) string {
 		roleARN, OrgRoleARN, install.ManagementStackID, reader, reader, OrgRoleARN)
 }
 
-// parseRoleARN splits arn:<partition>:iam::<account>:role/<path/><name> into
+// ParseRoleARN splits arn:<partition>:iam::<account>:role/<path/><name> into
 // the parts awsapi.AssumeRole takes; a role path stays part of the name so the
 // rebuilt ARN is the same.
-func parseRoleARN(arn string) (partition, account, name string, err error) {
+func ParseRoleARN(arn string) (partition, account, name string, err error) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" || !strings.HasPrefix(parts[5], "role/") {
 		return "", "", "", fmt.Errorf("want a role ARN like arn:aws:iam::999999999999:role/%s", install.Name(install.OrgReaderRole))

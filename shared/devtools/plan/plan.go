@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -36,6 +35,7 @@ import (
 	"github.com/ecr-warden/ecr-warden/shared/config"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
+	"github.com/ecr-warden/ecr-warden/shared/function"
 	"github.com/ecr-warden/ecr-warden/shared/install"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -206,11 +206,10 @@ func checkIDs(ctx context.Context, opt Options, decl *config.Declaration) error 
 
 // CheckOrgRole says what is wrong with an ORG_ROLE (or WARDEN_ORG_ROLE_ARN) that is not an IAM
 // role ARN with a 12-digit account, before anything is built: the backfill would refuse it at
-// init, and the dry run's failure would name only WARDEN_ORG_ROLE_ARN.
+// init (function.ParseRoleARN, the check asked here too), and the dry run's failure would name
+// only WARDEN_ORG_ROLE_ARN.
 func CheckOrgRole(roleARN string) error {
-	a, err := arn.Parse(roleARN)
-	if err == nil && a.Service == "iam" && strings.HasPrefix(a.Resource, "role/") && len(a.AccountID) == 12 &&
-		strings.Trim(a.AccountID, "0123456789") == "" && len(a.Resource) > len("role/") {
+	if _, _, _, err := function.ParseRoleARN(roleARN); err == nil {
 		return nil
 	}
 	return MismatchError{fmt.Sprintf("ORG_ROLE (-org-role; default WARDEN_ORG_ROLE_ARN) %q is not a role ARN: want the "+

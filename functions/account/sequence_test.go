@@ -14,15 +14,19 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ecr-warden/ecr-warden/shared/devtools/functest"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/iamsim"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/lambdalocal"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localrun"
+	"github.com/ecr-warden/ecr-warden/shared/lease"
 	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
@@ -136,6 +140,7 @@ type sequence struct {
 	snaps     []snapshot
 	log       []string
 	created   int
+	settles   int // steps after which walks are kept (settle)
 }
 
 // snapshot is the hub as it was after one step, with the organization then.
@@ -206,7 +211,7 @@ func runSequence(t *testing.T, sim *iamsim.Simulator, seed uint64, steps int, qu
 	}
 	s.drain()
 	s.snap("settled")
-	t.Logf("seed %d (work queue %v, PTC for OUs A and B only %v): %d steps, %d deliveries:\n%s", seed, queued, ptcByOU, steps, len(s.sent), strings.Join(s.log, "\n"))
+	t.Logf("seed %d (work queue %v, PTC for OUs A and B only %v): %d steps (%d settling), %d deliveries:\n%s", seed, queued, ptcByOU, steps, s.settles, len(s.sent), strings.Join(s.log, "\n"))
 
 	s.evaluate(sim)
 	s.backfillPlansNothing()
@@ -275,6 +280,12 @@ func (s *sequence) step(i int) {
 			s.deliver([]delivery{d})
 		}
 	}
+	// Settling after the deliveries: the worker's units of them (drained
+	// now or later) and the next steps' repository and registry events
+	// plan from kept walks until an account event arrives.
+	if s.r.IntN(3) == 0 {
+		s.settle()
+	}
 	if s.r.IntN(3) == 0 {
 		s.drain()
 	}
@@ -295,6 +306,47 @@ func (s *sequence) fault() {
 	f.Forward = s.r.IntN(2) == 0
 	proxy.Inject(op, f)
 	s.note("fault: the next %d %s calls answer 500 (forwarded %v)", f.Times, op, f.Forward)
+}
+
+// settle makes the organization's last change older than
+// reconcile.orgSettle, as if minutes passed since the last account event:
+// it moves the generation token's changedAt 3 minutes back without
+// replacing the token. From then on a function that walks the
+// organization under a lease keeps that walk and plans later holds from
+// it while the token stands (shared/reconcile/orgview.go), which the
+// steps' seconds apart never reach otherwise: the next account event
+// (late, duplicated or stale) must replace the token before it writes, or
+// a kept walk undoes it, which the evaluation after the step finds.
+func (s *sequence) settle() {
+	s.t.Helper()
+	db := dynamodb.NewFromConfig(s.hub)
+	key := map[string]dbtypes.AttributeValue{lease.AttrPK: &dbtypes.AttributeValueMemberS{Value: lease.GenerationKey}}
+	leaser, err := lease.New(db, functest.LeaseTable, lease.Options{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	gen, err := leaser.Generation(s.ctx) // creates the item when no event has yet
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	at := time.Now().Add(-3 * time.Minute).Truncate(time.Second)
+	if _, err := db.UpdateItem(s.ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(functest.LeaseTable),
+		Key:                       key,
+		UpdateExpression:          aws.String("SET changedAt = :c"),
+		ConditionExpression:       aws.String("#t = :t"),
+		ExpressionAttributeNames:  map[string]string{"#t": "token"},
+		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":c": &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(at.Unix(), 10)}, ":t": &dbtypes.AttributeValueMemberS{Value: gen.Token}},
+	}); err != nil {
+		s.t.Fatalf("moving the organization's last change back: %v", err)
+	}
+	// The product reads what the test wrote (the attribute names above are
+	// the lease package's): a renamed attribute fails here, not silently.
+	if now, err := leaser.Generation(s.ctx); err != nil || now.Token != gen.Token || !now.ChangedAt.Equal(at) {
+		s.t.Fatalf("the generation token after moving its change back: %+v, %v; want token %s changed at %s", now, err, gen.Token, at)
+	}
+	s.settles++
+	s.note("the organization settles: its last change 3 minutes ago (walks are kept from now until the next account event)")
 }
 
 // stale is an event delivered before, again: a duplicate, or stale when

@@ -36,24 +36,24 @@ type Generation struct {
 func (l *Leaser) Generation(ctx context.Context) (Generation, error) {
 	out, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
-		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}},
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: GenerationKey}},
 		UpdateExpression:          aws.String("SET #g = if_not_exists(#g, :g)"),
 		ExpressionAttributeNames:  map[string]string{"#g": attrGeneration},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: token()}},
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return Generation{}, fmt.Errorf("lease: reading the organization generation (%s) in table %s: %w", generationKey, l.table, err)
+		return Generation{}, fmt.Errorf("lease: reading the organization generation (%s) in table %s: %w", GenerationKey, l.table, err)
 	}
 	g, ok := out.Attributes[attrGeneration].(*types.AttributeValueMemberS)
 	if !ok || g.Value == "" {
-		return Generation{}, fmt.Errorf("lease: the organization generation (%s) in table %s has no %s string", generationKey, l.table, attrGeneration)
+		return Generation{}, fmt.Errorf("lease: the organization generation (%s) in table %s has no %s string", GenerationKey, l.table, attrGeneration)
 	}
 	gen := Generation{Token: g.Value}
 	if at, ok := out.Attributes[attrChangedAt].(*types.AttributeValueMemberN); ok {
 		secs, err := strconv.ParseInt(at.Value, 10, 64)
 		if err != nil {
-			return Generation{}, fmt.Errorf("lease: the organization generation (%s) in table %s has %s %q, not Unix seconds", generationKey, l.table, attrChangedAt, at.Value)
+			return Generation{}, fmt.Errorf("lease: the organization generation (%s) in table %s has %s %q, not Unix seconds", GenerationKey, l.table, attrChangedAt, at.Value)
 		}
 		gen.ChangedAt = time.Unix(secs, 0)
 	}
@@ -65,13 +65,13 @@ func (l *Leaser) Generation(ctx context.Context) (Generation, error) {
 func (l *Leaser) BumpGeneration(ctx context.Context) error {
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
-		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}},
+		Key:                       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: GenerationKey}},
 		UpdateExpression:          aws.String("SET #g = :g, #c = :c"),
 		ExpressionAttributeNames:  map[string]string{"#g": attrGeneration, "#c": attrChangedAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: token()}, ":c": seconds(ceilSecond(l.now()))},
 	})
 	if err != nil {
-		return fmt.Errorf("lease: marking the organization changed (%s) in table %s: %w", generationKey, l.table, err)
+		return fmt.Errorf("lease: marking the organization changed (%s) in table %s: %w", GenerationKey, l.table, err)
 	}
 	return nil
 }

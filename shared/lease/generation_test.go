@@ -35,7 +35,7 @@ func TestGenerationChangesOnlyWhenBumped(t *testing.T) {
 		t.Fatalf("Generation after a bump = %+v, %v; want a token other than %q, changed at %s", bumped, err, first.Token, clk.now())
 	}
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}}})
+		Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: GenerationKey}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestGenerationChangesOnlyWhenBumped(t *testing.T) {
 		t.Errorf("the generation item has %s, which the table's TTL would delete it by: %v", AttrExpiresAt, out.Item)
 	}
 	if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
-		Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: generationKey}}}); err != nil {
+		Key: map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: GenerationKey}}}); err != nil {
 		t.Fatal(err)
 	}
 	if fresh, err := a.Generation(ctx); err != nil || fresh.Token == first.Token || fresh.Token == bumped.Token {

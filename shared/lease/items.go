@@ -5,12 +5,12 @@ package lease
 // repository/, public#, mailbox/), so RegionOf routes each to the table of
 // the function that uses it (TestItemKeysAreNoLeaseKeys).
 const (
-	// generationKey is the item account events change before they write
+	// GenerationKey is the item account events change before they write
 	// anything: a unit that walked the organization under one lease may plan
 	// a later hold from that walk while the item still holds the token it
 	// read before walking (shared/reconcile/orgview.go), instead of walking
 	// again under every lease it takes.
-	generationKey = "generation/organization"
+	GenerationKey = "generation/organization"
 	// configuredKeyPrefix, followed by a hub region, is the item in which
 	// the backfill's full runs remember the members the declaration
 	// configured in that region's units (remembered.go): the next full run
@@ -21,5 +21,5 @@ const (
 // itemKeys are the keys above as they are stored (the configured members'
 // with a region), for the test that keeps them apart from lease keys.
 func itemKeys(region string) []string {
-	return []string{generationKey, configuredKey(region)}
+	return []string{GenerationKey, configuredKey(region)}
 }

@@ -308,11 +308,16 @@ func (x *Executor) Run(ctx context.Context, s Step) (Result, error) {
 	}
 	var res Result
 	full := false
+	// unsettled are this run's fenced writes whose outcome stayed unknown
+	// (the re-read after the fence failed too): the next attempt settles
+	// them under its own lease, so a run that answers success leaves no
+	// record open.
+	var unsettled []audit.Record
 	for attempt := 0; ; attempt++ {
 		var fenced *FenceError
 		err = x.Leases.Hold(ctx, s.LeaseKey, x.ttl(), func(ctx context.Context, h lease.Held) error {
 			var err error
-			res, err = x.underLease(ctx, s, h, full)
+			res, err = x.underLease(ctx, s, h, full, &unsettled)
 			return err
 		})
 		if err == nil || !errors.As(err, &fenced) || attempt >= x.replans() {
@@ -326,16 +331,27 @@ func (x *Executor) Run(ctx context.Context, s Step) (Result, error) {
 	if err != nil && res.Outcome == "" {
 		res = Result{Outcome: Failed, Target: s.Target, Err: err}
 	}
+	if err == nil && len(unsettled) > 0 {
+		// Converged, but an earlier attempt's write stays unknown: the
+		// invocation fails so it is not taken for settled (its retry finds
+		// the document converged; the sweep settles the record).
+		ids := make([]string, len(unsettled))
+		for i, r := range unsettled {
+			ids[i] = r.ID
+		}
+		err = fmt.Errorf("%s converged, but the outcome of its earlier fenced write (record %s) is still unknown: reading it again under the new lease failed; the sweep settles it", s.Target.ARN, strings.Join(ids, ", "))
+	}
 	return res, err
 }
 
 // underLease re-reads and re-plans the document under its lease h, settles
 // what earlier writers left behind, and writes fenced by h.
-func (x *Executor) underLease(ctx context.Context, s Step, h lease.Held, full bool) (Result, error) {
+func (x *Executor) underLease(ctx context.Context, s Step, h lease.Held, full bool, unsettled *[]audit.Record) (Result, error) {
 	planFn := s.Plan
 	if full && s.FullPlan != nil {
 		planFn = s.FullPlan
 	}
+	x.settleEarlier(ctx, s, unsettled)
 	// Re-read under the lease: another ecr-warden writer may have
 	// changed the document since the first read.
 	c, err := planFn(ctx)
@@ -404,9 +420,46 @@ func (x *Executor) underLease(ctx context.Context, s Step, h lease.Held, full bo
 		if aerr := pending.Settle(ctx, d, note.Error()); aerr != nil {
 			return res, errors.Join(note, aerr)
 		}
+		if d == audit.DecisionUnknown && s.Reread != nil {
+			*unsettled = append(*unsettled, pending.Record())
+		}
 		return res, note
 	}
 	return Result{Outcome: Changed, Change: c, Target: s.Target}, pending.Applied(ctx)
+}
+
+// settleEarlier settles, under the lease the run holds now, the writes of
+// its earlier attempts that stayed unknown: their fence cut them and the
+// re-read that would have told what AWS holds failed too (a throttled
+// read, a slow network). The earlier lease had lapsed before this one was
+// taken, so no attempt of theirs can still land; what AWS holds now, read
+// under this lease, settles each as the sweep would: applied when AWS
+// holds its document, else failed, saying what AWS holds. One that cannot
+// be settled stays in unsettled, unknown for the sweep, and Run fails (a
+// run that answers success leaves no record open).
+func (x *Executor) settleEarlier(ctx context.Context, s Step, unsettled *[]audit.Record) {
+	left := (*unsettled)[:0]
+	for _, r := range *unsettled {
+		c := Change{Before: r.Before, After: r.After}
+		rctx, cancel := context.WithTimeout(ctx, x.rereadTimeout())
+		held, err := s.Reread(rctx, c)
+		cancel()
+		if err != nil {
+			left = append(left, r)
+			continue
+		}
+		d, note := audit.DecisionFailed, "settled by the same run's next attempt, under a new lease: AWS does not hold this write's document (it holds: "+orNone(held.Text)+")"
+		if held.Holds == HoldsAfter {
+			d, note = audit.DecisionApplied, "settled by the same run's next attempt, under a new lease: AWS holds this write's document"
+		}
+		if r.Error != "" {
+			note += "; before: " + r.Error
+		}
+		if err := x.Trail.Resume(r).Settle(ctx, d, note); err != nil {
+			left = append(left, r)
+		}
+	}
+	*unsettled = left
 }
 
 // rereadTimeout bounds reading a document again after a write's error. The

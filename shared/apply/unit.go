@@ -504,3 +504,43 @@ func (x *Executor) HoldUnit(ctx context.Context, key string, fn func(ctx context
 	}
 	return x.Leases.Hold(ctx, key, x.ttl(), func(ctx context.Context, h lease.Held) error { return fn(ctx, h) })
 }
+
+// Keeper keeps a unit's lease while the unit reads the documents it plans
+// under it. ApplyHeld renews the lease before its writes, but a chunk's
+// reads come first and can take longer than the lease lives (a throttled
+// registry: each read retried by the SDK for seconds): the lease lapsed
+// under them, a waiting writer took it and wrote, ApplyHeld's renewal
+// then found it lost, and the unit failed, on every try while events kept
+// the registry busy. Renewing between reads is sound because the lease is
+// held without a gap: nothing read under it can have been written by
+// another writer.
+type Keeper struct {
+	x   *Executor
+	h   HeldLease
+	mu  sync.Mutex
+	err error
+}
+
+// Keeper returns the keeper of h (nil h, a dry run's: Keep does nothing).
+func (x *Executor) Keeper(h HeldLease) *Keeper { return &Keeper{x: x, h: h} }
+
+// Keep renews the lease when less than half of its ttl is left, and
+// returns an error once it is lost: the caller reads nothing more under it
+// (what it read already is still planned; ApplyHeld then writes none of
+// it). Safe for concurrent use by a chunk's readers.
+func (k *Keeper) Keep(ctx context.Context) error {
+	if k == nil || k.h == nil {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.err != nil {
+		return k.err
+	}
+	if ttl := k.x.ttl(); time.Until(k.h.Expires()) < ttl/2 {
+		if err := k.h.Renew(ctx, ttl); err != nil {
+			k.err = fmt.Errorf("lease lost while reading the documents it covers, not read: %w", err)
+		}
+	}
+	return k.err
+}

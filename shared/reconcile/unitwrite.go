@@ -146,7 +146,15 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 					items = append(role, afterRole(role, head)...)
 				}
 			}
-			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, unwalked)...)
+			keep := e.Exec.Keeper(h)
+			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, func(name string) error {
+				if err := unwalked(name); err != nil {
+					return err
+				}
+				// A chunk's reads may outlast the lease (throttling): it
+				// is renewed between them.
+				return keep.Keep(ctx)
+			})...)
 			var err error
 			results, err = e.applyHeld(ctx, h, items)
 			for _, res := range results {

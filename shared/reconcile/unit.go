@@ -171,6 +171,11 @@ func (e *Engine) Converge(ctx context.Context, cause Cause, w Work) (Report, err
 	r, after, err := x.registryUnit(ctx, cause, state, w, roleInUnit)
 	rep.Add(r)
 	if why, ok := x.leftInPlace(state, w, err); ok {
+		if rep.Changed > 0 {
+			// The role went mid-unit (the retirement race): what it
+			// converged first is no longer in place.
+			why += fmt.Sprintf(" (except %d documents converged before the role went: their applied records name them; failed records name the writes cut by it)", rep.Changed)
+		}
 		x.log().Warn("unconfigured member's statements left in place", "account", w.Account, "region", w.Region, "why", why)
 		if !w.DryRun {
 			// A plan (the deploy's, under requireCleanPlan) only says it in

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecr-warden/ecr-warden/shared/apply"
 	"github.com/ecr-warden/ecr-warden/shared/audit"
+	"github.com/ecr-warden/ecr-warden/shared/awsapi"
 	"github.com/ecr-warden/ecr-warden/shared/desired"
 	"github.com/ecr-warden/ecr-warden/shared/inventory"
 	"github.com/ecr-warden/ecr-warden/shared/lease"
@@ -98,6 +99,15 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		}
 		return rep
 	}
+	// cutAt is when a unit that may stop early reads no more repositories
+	// (its deadline less the reserve): one chunk slower than a whole try
+	// (ECR throttling hard) used to run into Lambda's timeout on every
+	// delivery, its reads cut and its writes never made, until the
+	// dead-letter queue. Now it writes what it read and goes on after it.
+	var cutAt time.Time
+	if deadline, ok := ctx.Deadline(); ok && e.UnitReserve > 0 {
+		cutAt = deadline.Add(-e.UnitReserve)
+	}
 	for lo := 0; (lo == 0 && first) || lo < len(selected); lo += size {
 		begun := e.now()
 		if lo > 0 && e.stopsBefore(ctx, begun, longest) {
@@ -105,6 +115,7 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		}
 		chunk := selected[lo:min(lo+size, len(selected))]
 		var results []apply.Result
+		var unread []string // the chunk's repositories left for the next try
 		err := e.Exec.HoldUnit(ctx, key, func(ctx context.Context, h apply.HeldLease) error {
 			// Documents that list accounts one by one are planned from the
 			// organization as it is now that the lease is held: an account
@@ -147,14 +158,25 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 				}
 			}
 			keep := e.Exec.Keeper(h)
-			items = append(items, e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, func(name string) error {
+			repos := e.repositoryChanges(ctx, cause, reg, st, w, chunk, tags, func(name string) error {
 				if err := unwalked(name); err != nil {
 					return err
+				}
+				if !cutAt.IsZero() && !time.Now().Before(cutAt) {
+					return errTryDeadline
 				}
 				// A chunk's reads may outlast the lease (throttling): it
 				// is renewed between them.
 				return keep.Keep(ctx)
-			})...)
+			})
+			for _, it := range repos {
+				if errors.Is(it.Err, errTryDeadline) {
+					// Not read: no record, the next try converges it.
+					unread = append(unread, it.Step.Target.Name)
+					continue
+				}
+				items = append(items, it)
+			}
 			var err error
 			results, err = e.applyHeld(ctx, h, items)
 			for _, res := range results {
@@ -172,9 +194,69 @@ func (e *Engine) registryUnit(ctx context.Context, cause Cause, state *desired.S
 		}
 		errs = append(errs, err)
 		longest = max(longest, e.now().Sub(begun))
+		if why, ok := e.accountLost(state, w, results); ok {
+			// Every further read and write in the account fails the same
+			// way: the chunks left are not tried (tens of thousands of
+			// failed records, and minutes of calls, for nothing). What
+			// this unit converged and what failed have their records.
+			errs = append(errs, fmt.Errorf("the unit stopped after %d of %d repositories of %s/%s: %s", min(lo+size, len(selected)), len(selected), w.Account, w.Region, why))
+			return done(), "", errors.Join(errs...)
+		}
+		if len(unread) > 0 {
+			// The try's deadline came within the chunk: the next try goes
+			// on after the last repository before the first one unread
+			// (those after it that were read are read again there, and
+			// found unchanged).
+			k := slices.IndexFunc(chunk, func(r inventory.Repository) bool { return slices.Contains(unread, r.Name) })
+			cursor := w.After
+			switch {
+			case k > 0:
+				cursor = chunk[k-1].Name
+			case lo > 0:
+				cursor = selected[lo-1].Name
+			}
+			if cursor == w.After {
+				// Not one repository converged in this try: a cursor that
+				// does not move would send the unit round for ever.
+				errs = append(errs, fmt.Errorf("not one repository of %s/%s after %q could be read before the try's deadline (%d left unread); SQS delivers the unit again", w.Account, w.Region, w.After, len(unread)))
+				return done(), "", errors.Join(errs...)
+			}
+			return done(), cursor, errors.Join(errs...)
+		}
 	}
 	return done(), "", errors.Join(errs...)
 }
+
+// accountLost says why no further call of a unit in its member account can
+// succeed, judged from a chunk's results: STS refused the execution role
+// (the StackSet removed it, mid-unit when the cached credentials were
+// renewed: the retirement race), or, for a unit that converges a member to
+// nothing configured (retired or moved out, whose role the StackSet is
+// removing), the member refused the role's calls (its policy deleted
+// before the role, while the credentials already held are still valid).
+// A configured member's AccessDenied may be one repository's (a policy or
+// an SCP condition) and stops nothing.
+func (e *Engine) accountLost(state *desired.State, w Work, results []apply.Result) (string, bool) {
+	if w.Account == e.Decl.Hub.AccountID {
+		return "", false
+	}
+	_, unconfigured := e.unconfigured(state, w)
+	for _, r := range results {
+		switch {
+		case r.Err == nil:
+		case awsapi.AssumeRoleDenied(r.Err):
+			return "the execution role can no longer be assumed", true
+		case unconfigured && awsapi.AccessDenied(r.Err):
+			return "the member refuses the execution role's calls (AccessDenied), as when the member StackSet is removing the role from an account it no longer targets; the next try finds the role gone and leaves the rest in place, or converges it if the refusal was passing", true
+		}
+	}
+	return "", false
+}
+
+// errTryDeadline is the read a unit does not start once its try's deadline
+// is within the reserve (Engine.UnitReserve): the repository is left to the
+// unit's next try, with no record.
+var errTryDeadline = errors.New("not read: the try's deadline is within its reserve; the unit's next try converges it")
 
 // stopsBefore reports whether a unit stops before a chunk it would begin
 // at now: it may stop early (UnitReserve), its context has a deadline, and

@@ -83,7 +83,20 @@ const (
 	// faultLeaseLost: the process pauses just before the call until its lease
 	// lapses, another holder takes it, then the call goes on.
 	faultLeaseLost matrixFault = "lease-lost"
+	// faultPartialDies: a BatchWriteItem of the audit trail stores the first
+	// half of its records, hands the rest back as UnprocessedItems (as
+	// DynamoDB does under throttling), and the process dies before it
+	// sends them again. Only BatchWriteItem calls are hit.
+	faultPartialDies matrixFault = "partial-batch-dies"
+	// faultPartialThrottled: a BatchWriteItem stores the first half of its
+	// records, and every later one of the process (the retries of the
+	// rest, the outcomes) comes back wholly unprocessed: the table stays
+	// throttled past the trail's retries, the process goes on.
+	faultPartialThrottled matrixFault = "partial-batch-throttled"
 )
+
+// batchOnly are the faults that hit only a BatchWriteItem call.
+var batchOnly = map[matrixFault]bool{faultPartialDies: true, faultPartialThrottled: true}
 
 // matrixDeclaration: in every member the PTC role, three rules (one of them
 // from the hub) and a retired one, a registry grant (a V2 registry policy,
@@ -149,6 +162,9 @@ type matrixProcess struct {
 	calls  []string
 	dead   bool
 	awsSeq int // the AWS call being served (the fake serves one at a time)
+	// partial: the next BatchWriteItem served stores half its items
+	// (faultPartial*); throttled: every one after it stores none.
+	partial, throttled bool
 }
 
 type matrixOutcome struct {
@@ -286,6 +302,8 @@ func (m *matrix) before(ctx context.Context, name string, c *fakeaws.Call) (int,
 			return seq, sdkError(name, http.StatusBadRequest, code, smithy.FaultClient)
 		case faultLeaseLost:
 			m.stolen = m.leases.steal() || m.stolen
+		case faultPartialDies, faultPartialThrottled:
+			p.partial = name == "DynamoDB.BatchWriteItem"
 		}
 	}
 	if ctx.Err() != nil || c == nil {
@@ -316,7 +334,7 @@ func (m *matrix) after(seq int, service, op string) error {
 		return nil
 	}
 	switch p.fault {
-	case faultDies:
+	case faultDies, faultPartialDies:
 		p.dead = true
 		return &smithy.OperationError{ServiceID: service, OperationName: op, Err: &smithyhttp.RequestSendError{Err: errors.New("connection reset by peer")}}
 	case faultServerActed:
@@ -457,9 +475,21 @@ func (a *matrixAudit) PutItem(ctx context.Context, in *dynamodb.PutItemInput, op
 }
 
 func (a *matrixAudit) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	left := map[string][]ddbtypes.WriteRequest{}
 	err := a.m.dynamo(ctx, "BatchWriteItem", func() error {
-		for _, reqs := range in.RequestItems {
-			for _, r := range reqs {
+		a.m.mu.Lock()
+		p := a.m.proc
+		partial, throttled := p.partial, p.throttled
+		if partial {
+			p.partial, p.throttled = false, p.fault == faultPartialThrottled
+		}
+		a.m.mu.Unlock()
+		for table, reqs := range in.RequestItems {
+			for i, r := range reqs {
+				if throttled || (partial && i >= len(reqs)/2) {
+					left[table] = append(left[table], r)
+					continue
+				}
 				if _, err := a.Table.PutItem(ctx, &dynamodb.PutItemInput{Item: r.PutRequest.Item}); err != nil {
 					return err
 				}
@@ -471,7 +501,7 @@ func (a *matrixAudit) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWrit
 	if err != nil {
 		return nil, err
 	}
-	return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]ddbtypes.WriteRequest{}}, nil
+	return &dynamodb.BatchWriteItemOutput{UnprocessedItems: left}, nil
 }
 
 func (a *matrixAudit) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
@@ -1090,7 +1120,7 @@ func TestWriteFaultMatrix(t *testing.T) {
 	waits := validationWaits
 	validationWaits = []time.Duration{0, time.Millisecond, time.Millisecond}
 	t.Cleanup(func() { validationWaits = waits })
-	faults := []matrixFault{faultDies, faultServer, faultServerActed, faultThrottled, faultLeaseLost}
+	faults := []matrixFault{faultDies, faultServer, faultServerActed, faultThrottled, faultLeaseLost, faultPartialDies, faultPartialThrottled}
 	type result struct {
 		job, name string
 		problems  []string
@@ -1100,14 +1130,22 @@ func TestWriteFaultMatrix(t *testing.T) {
 		mu      sync.Mutex
 		wg      sync.WaitGroup
 		results []result
+		batches = map[string]int{} // partial-batch cases per job
 	)
 	for _, j := range matrixJobs {
-		want, n := matrixReference(t, j.name, j.job, j.setup)
+		want, calls := matrixReference(t, j.name, j.job, j.setup)
 		if j.check != nil {
 			j.check(t, want)
 		}
+		n := len(calls)
 		for _, fault := range faults {
 			for k := 1; k <= n; k++ {
+				if batchOnly[fault] && calls[k-1] != "DynamoDB.BatchWriteItem" {
+					continue
+				}
+				if batchOnly[fault] {
+					batches[j.name]++
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -1132,6 +1170,10 @@ func TestWriteFaultMatrix(t *testing.T) {
 			t.Errorf("%s %s:\n%s", r.job, r.name, strings.Join(r.problems, "\n"))
 		}
 	}
+	t.Logf("partial BatchWriteItem cases per job: %v", batches)
+	if batches[matrixJobs[0].name] == 0 {
+		t.Errorf("%s: no BatchWriteItem call for the partial-batch faults to hit: the unit's intents and outcomes are not batched", matrixJobs[0].name)
+	}
 	for _, j := range matrixJobs {
 		if !stolen[j.name] {
 			t.Errorf("%s: no lease-lost run found a lease to take: the fault never hit a held lease", j.name)
@@ -1141,7 +1183,7 @@ func TestWriteFaultMatrix(t *testing.T) {
 
 // matrixReference runs job cleanly and returns what AWS then holds and how
 // many calls the run sent; a second clean run must write nothing.
-func matrixReference(t *testing.T, name string, job matrixJob, setup func(*testing.T, *matrix)) (map[string]string, int) {
+func matrixReference(t *testing.T, name string, job matrixJob, setup func(*testing.T, *matrix)) (map[string]string, []string) {
 	t.Helper()
 	ref := newMatrix(t)
 	if setup != nil {
@@ -1166,7 +1208,7 @@ func matrixReference(t *testing.T, name string, job matrixJob, setup func(*testi
 	if _, err := ref.run(t, job, "", 0, time.Minute); err != nil || len(ref.aws.Writes()) != len(writes) {
 		t.Fatalf("%s: a second clean run: error %v, writes %v; want none", name, err, ref.aws.Writes()[len(writes):])
 	}
-	return want, len(p.calls)
+	return want, p.calls
 }
 
 // matrixCase runs job in m with fault at call k, then as the sweep and the

@@ -370,6 +370,9 @@ func (c *cloudTrail) read() {
 		c.unknown()
 		return
 	}
+	// A claimed read-only call is checked after the target is read, so
+	// the rejection is filed under the resource the event names.
+	defer c.readOnly()
 	switch c.t.Trigger.Source {
 	case SourceECR:
 		c.ecr()
@@ -381,6 +384,25 @@ func (c *cloudTrail) read() {
 		c.controlTower()
 	case SourceIAM:
 		c.iam()
+	}
+}
+
+// readOnly refuses a routed event that calls itself read-only. Every event
+// the route table carries reports a change (a write API call, or a service
+// creating a repository or an account), and CloudTrail marks such a call
+// readOnly false: readOnly says whether the operation changes no resource,
+// a property of the API, not of one call. EventBridge, moreover, never
+// matches a read-only management event delivered by CloudTrail against a
+// rule in the ENABLED state, the state of every rule ecr-warden deploys
+// (only ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS receives them). So a
+// write event marked readOnly true was not delivered by AWS: it is forged or
+// corrupt, and it is not what it claims to be. Refusing it loses no change
+// AWS reported, and the reconcile is level-triggered: the sweep converges
+// whatever such an event named from what AWS holds.
+func (c *cloudTrail) readOnly() {
+	if ro, _ := c.detail.get("readOnly").v.(bool); ro {
+		c.ps.add(invalid(fmt.Errorf("detail.readOnly: is true, but %s %s is a write (CloudTrail marks it readOnly false, and EventBridge delivers no read-only CloudTrail event to ecr-warden's rules), so the event is not what it claims to be",
+			c.t.Trigger.Source, quote(c.t.Trigger.EventName))))
 	}
 }
 

@@ -63,12 +63,14 @@ func TestFieldsOfTheWrongTypeAreNamed(t *testing.T) {
 		})
 	}
 	// What AWS sends passes: booleans, string version and resources, an
-	// eventType matching the detail-type, or none.
+	// eventType matching the detail-type, or none. (A write API's readOnly
+	// is false, its managementEvent true; readOnly true on a write is
+	// refused: TestWriteEventClaimingReadOnlyIsRefused.)
 	for _, raw := range [][]byte{
 		readEvent(t, api),
 		mutate(t, api, func(ev map[string]any) {
 			ev["resources"] = []any{"arn:aws:ecr:us-east-1:111111111111:repository/shared/base"}
-			detail(ev)["readOnly"], detail(ev)["managementEvent"] = true, false
+			detail(ev)["readOnly"], detail(ev)["managementEvent"] = false, true
 		}),
 		mutate(t, api, func(ev map[string]any) { delete(detail(ev), "eventType"); ev["resources"] = nil }),
 	} {

@@ -246,6 +246,11 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		*f.dst = s
 	}
 	tr.Actor = readActor(detail.get("userIdentity"), ps)
+	// Kept only when it is a region name; the readers of the events that
+	// use it (region, iam) name a bad one with its path.
+	if r, _ := detail.get("awsRegion").v.(string); checkRegion("", r) == nil {
+		tr.AWSRegion = r
+	}
 	if tr.EventName == "" && !ps.has("detail.eventName") {
 		ps.add(&Rejection{Reason: ReasonMissingField, Detail: "detail.eventName: missing"})
 	}
@@ -649,6 +654,28 @@ func (c *cloudTrail) iam() {
 		t.Kind, t.RoleName = KindRole, name
 	}
 	t.AccountID = c.account()
+	c.iamRegion()
+}
+
+// iamRegion checks detail.awsRegion of an IAM event. IAM is global, and
+// CloudTrail logs its calls in one region of each partition only
+// (policy.IAMEventsRegion: us-east-1 in aws, cn-north-1 in aws-cn,
+// us-gov-west-1 in aws-us-gov), where its EventBridge events are delivered
+// too: an IAM call logged in any other region is not one AWS delivered.
+// The envelope's region is not asked: a member forwards IAM's events from
+// that region to the hub's primary region, and what the forward does to it
+// is not the record's (TestGlobalEventsNameNoRegion). A missing awsRegion
+// is not asked for either: the record names no regional document.
+func (c *cloudTrail) iamRegion() {
+	n := c.detail.get("awsRegion")
+	r, err := n.optString()
+	if c.ps.add(err) || r == "" || c.ps.add(invalid(checkRegion(n.path, r))) {
+		return
+	}
+	p := policy.RegionPartition(r)
+	if want := policy.IAMEventsRegion(p); r != want {
+		c.ps.add(invalid(fmt.Errorf("%s: %q; IAM is global and CloudTrail logs its calls in %s only (partition %s), so this is not an IAM event AWS delivered", n.path, r, want, p)))
+	}
 }
 
 func (c *cloudTrail) organizations() {

@@ -78,8 +78,9 @@ type Route struct {
 	Origin   Origin
 	// USEast1Only marks events that exist only in one region: ECR Public's
 	// API in us-east-1, IAM's global events in their partition's IAM events
-	// region (policy.IAMEventsRegion: us-east-1 in aws). Nothing here checks
-	// an event's region against it: IAM targets name no region.
+	// region (policy.IAMEventsRegion: us-east-1 in aws). Parse refuses an
+	// IAM event whose detail.awsRegion is another (cloudTrail.iamRegion),
+	// and an ECR Public event of another region than us-east-1.
 	USEast1Only bool
 	// Global marks events about global resources (IAM roles): they are
 	// delivered in the IAM events region only, but the resource belongs to

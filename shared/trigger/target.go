@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // Kind says what a Target points at, and so which reconcile path handles it.
@@ -85,6 +87,11 @@ type Trigger struct {
 	EventSource       string `json:"eventSource,omitempty"`       // detail.eventSource, e.g. ecr.amazonaws.com
 	EventName         string `json:"eventName,omitempty"`         // detail.eventName
 	EventTime         string `json:"eventTime,omitempty"`         // detail.eventTime, as given
+	// AWSRegion is detail.awsRegion, the region of the call, when it is a
+	// region name: for the global services' events (IAM, Organizations,
+	// Control Tower), whose targets carry no region, the one place that
+	// says which partition the event comes from (CheckRegion).
+	AWSRegion string `json:"awsRegion,omitempty"`
 	// Service is set for "AWS Service Event via CloudTrail": the service that
 	// acted on its own (e.g. ecr.amazonaws.com for pull-through cache).
 	Service string `json:"service,omitempty"`
@@ -110,8 +117,35 @@ func (t Target) CheckRegion(regions []string) error {
 		if ps := t.Backfill.Targets.UndeclaredRegions(regions); len(ps) > 0 {
 			return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger, Detail: strings.Join(ps, "; ")}
 		}
+	default:
+		if ps := t.Trigger.otherPartition(regions); len(ps) > 0 {
+			return &Rejection{Reason: ReasonRegionNotConfigured, Trigger: t.Trigger, Target: t, Detail: strings.Join(ps, "; ")}
+		}
 	}
 	return nil
+}
+
+// otherPartition names the event's regions (detail.awsRegion, the
+// envelope's region) that lie in another partition than the declared hub
+// regions'. A partition is isolated: no CloudTrail trail, EventBridge rule
+// or bus reaches across one, so an event of a global service (a role, an
+// account: a target without a region, which CheckRegion cannot judge by its
+// region) from another partition was not delivered by AWS, and the role or
+// account it names is not one of this partition's. Nothing is checked when
+// no region is declared.
+func (tr Trigger) otherPartition(regions []string) []string {
+	if len(regions) == 0 {
+		return nil
+	}
+	want := policy.RegionPartition(regions[0])
+	var ps []string
+	for _, r := range []struct{ path, region string }{{"detail.awsRegion", tr.AWSRegion}, {"event.region", tr.EventRegion}} {
+		if r.region != "" && policy.RegionPartition(r.region) != want {
+			ps = append(ps, fmt.Sprintf("%s: %q is a region of partition %q, and the declaration's hub.regions %v are in %q (no event crosses partitions)",
+				r.path, r.region, policy.RegionPartition(r.region), regions, want))
+		}
+	}
+	return ps
 }
 
 // CheckServedRegion rejects a regional target (repository, registry

@@ -246,8 +246,7 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		*f.dst = s
 	}
 	tr.Actor = readActor(detail.get("userIdentity"), ps)
-	// Kept only when it is a region name; the readers of the events that
-	// use it (region, iam) name a bad one with its path.
+	// Kept only when it is a region name (recorded checks a bad one).
 	if r, _ := detail.get("awsRegion").v.(string); checkRegion("", r) == nil {
 		tr.AWSRegion = r
 	}
@@ -287,6 +286,7 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		// What the event is about, which fields name its target (an API
 		// call's or a service's), or whether the call changed anything at
 		// all is not known: its target is not read.
+		c.recorded()
 		return ps.verdict()
 	}
 	// A failed call changed nothing; say which error so the log explains it.
@@ -298,7 +298,7 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		if msg != "" {
 			d += ": " + Clip(msg)
 		}
-		if len(ps.list) > 0 {
+		if c.recorded(); len(ps.list) > 0 {
 			ps.add(&Rejection{Reason: ReasonFailedCall, Detail: "detail.errorCode: " + d})
 			return ps.verdict()
 		}
@@ -311,7 +311,25 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 		return read, &Rejection{Reason: ReasonFailedCall, Detail: d}
 	}
 	c.read()
+	c.recorded()
 	return ps.verdict()
+}
+
+// recorded checks detail.awsRegion and detail.recipientAccountId, which
+// CloudTrail writes in every record whatever the service, a region name and
+// a 12-digit account id: one of another type or shape is a problem of the
+// event even where no reader of its source uses it. It runs after the
+// target is read, so a reader that names the same problem (region,
+// account) names it where it always did, and problems keeps it once.
+func (c *cloudTrail) recorded() {
+	n := c.detail.get("awsRegion")
+	if r, err := n.optString(); !c.ps.add(err) && r != "" {
+		c.ps.add(invalid(checkRegion(n.path, r)))
+	}
+	n = c.detail.get("recipientAccountId")
+	if a, err := n.optString(); !c.ps.add(err) && a != "" {
+		c.ps.add(invalid(checkAccountID(n.path, a)))
+	}
 }
 
 // readOutcome reads whether the call failed: detail.errorCode (the error's
@@ -384,8 +402,10 @@ func (c *cloudTrail) read() {
 	case SourceECRPublic:
 		c.ecrPublic()
 	case SourceOrganizations:
+		c.recipient()
 		c.organizations()
 	case SourceControlTower:
+		c.recipient()
 		c.controlTower()
 	case SourceIAM:
 		c.iam()
@@ -409,6 +429,19 @@ func (c *cloudTrail) readOnly() {
 		c.ps.add(invalid(fmt.Errorf("detail.readOnly: is true, but %s %s is a write (CloudTrail marks it readOnly false, and EventBridge delivers no read-only CloudTrail event to ecr-warden's rules), so the event is not what it claims to be",
 			c.t.Trigger.Source, quote(c.t.Trigger.EventName))))
 	}
+}
+
+// recipient checks that an Organizations or Control Tower event's
+// detail.recipientAccountId is its envelope's account. Such an event is
+// about another account (the subject), so account is not asked of it; but
+// CloudTrail delivers it only in the management account, to that account's
+// own bus, and the management account's rule forwards it unchanged: both
+// name the management account. One naming two accounts is forged or
+// corrupt, and CheckOrigin, which judges the envelope's, could be passed by
+// a record of another account's.
+func (c *cloudTrail) recipient() {
+	c.agreed(checkAccountID, "two accounts (CloudTrail delivers it in the account that logged it, which the envelope names)",
+		[]node{c.detail.get("recipientAccountId"), {path: "event.account", v: nilIfEmpty(c.t.Trigger.EventAccount)}})
 }
 
 // unknown records that the event is not one ecr-warden reacts to; nothing
@@ -667,14 +700,13 @@ func (c *cloudTrail) iam() {
 // is not the record's (TestGlobalEventsNameNoRegion). A missing awsRegion
 // is not asked for either: the record names no regional document.
 func (c *cloudTrail) iamRegion() {
-	n := c.detail.get("awsRegion")
-	r, err := n.optString()
-	if c.ps.add(err) || r == "" || c.ps.add(invalid(checkRegion(n.path, r))) {
+	r := c.t.Trigger.AWSRegion // "" when absent or not a region (named already)
+	if r == "" {
 		return
 	}
 	p := policy.RegionPartition(r)
 	if want := policy.IAMEventsRegion(p); r != want {
-		c.ps.add(invalid(fmt.Errorf("%s: %q; IAM is global and CloudTrail logs its calls in %s only (partition %s), so this is not an IAM event AWS delivered", n.path, r, want, p)))
+		c.ps.add(invalid(fmt.Errorf("detail.awsRegion: %q; IAM is global and CloudTrail logs its calls in %s only (partition %s), so this is not an IAM event AWS delivered", r, want, p)))
 	}
 }
 

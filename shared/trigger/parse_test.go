@@ -353,7 +353,9 @@ func TestCheckOriginManagementOnly(t *testing.T) {
 // they are fixed: WithOrigin adds it to the parse's rejection.
 func TestWithOriginNamesAForgedOriginBesideOtherProblems(t *testing.T) {
 	raw := mutate(t, "org-account-joined.json", func(ev map[string]any) {
-		ev["account"] = "888888888888"
+		// The record and the envelope agree (a detail.recipientAccountId
+		// other than the envelope's account is a problem of its own).
+		ev["account"], ev["detail"].(map[string]any)["recipientAccountId"] = "888888888888", "888888888888"
 		ev["detail"].(map[string]any)["eventVersion"] = 5
 	})
 	tg, err := Parse(raw)

@@ -253,11 +253,16 @@ func TestOCIRepositoryNamesAreRead(t *testing.T) {
 			sample string
 			set    func(d map[string]any)
 		}{
+			// The response's ARN names the repository too, as AWS's does.
 			{"ecr-create-repository-api.json", func(d map[string]any) {
 				sub(d, "requestParameters")["repositoryName"] = name
 				sub(sub(d, "responseElements"), "repository")["repositoryName"] = name
+				sub(sub(d, "responseElements"), "repository")["repositoryArn"] = "arn:aws:ecr:us-east-1:111111111111:repository/" + name
 			}},
-			{"ecr-create-repository-service.json", func(d map[string]any) { sub(d, "serviceEventDetails")["repositoryName"] = name }},
+			{"ecr-create-repository-service.json", func(d map[string]any) {
+				sub(d, "serviceEventDetails")["repositoryName"] = name
+				sub(d, "serviceEventDetails")["repositoryArn"] = "arn:aws:ecr:us-east-1:222222222222:repository/" + name
+			}},
 			{"ecr-set-repository-policy.json", func(d map[string]any) {
 				sub(d, "requestParameters")["repositoryName"] = name
 				sub(d, "responseElements")["repositoryName"] = name
@@ -414,7 +419,10 @@ func TestParseInconsistentEvent(t *testing.T) {
 			`event.account: "222222222222" disagrees with detail.responseElements.repository.registryId "111111111111"`},
 		{"recipient differs", mutate(t, api, func(ev map[string]any) { detail(ev)["recipientAccountId"] = "222222222222" }),
 			`detail.recipientAccountId: "222222222222" disagrees with detail.responseElements.repository.registryId "111111111111"`},
-		{"registryId differs", mutate(t, api, func(ev map[string]any) { resp(ev)["registryId"] = "222222222222" }),
+		// The response's ARN names the registry too, as AWS's does.
+		{"registryId differs", mutate(t, api, func(ev map[string]any) {
+			resp(ev)["registryId"], resp(ev)["repositoryArn"] = "222222222222", "arn:aws:ecr:us-east-1:222222222222:repository/shared/base"
+		}),
 			`detail.recipientAccountId: "111111111111" disagrees with detail.responseElements.repository.registryId "222222222222"`},
 		{"policy event recipient differs", mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) { ev["account"] = "333333333333" }),
 			`event.account: "333333333333" disagrees with`},

@@ -569,14 +569,18 @@ func (c *cloudTrail) ecr() {
 			// would leave the repository without its policy until the sweep.
 			sed := c.detail.get("serviceEventDetails")
 			repo := resp.get("repository")
+			sedName, sedAcct := c.arnParts(sed.get("repositoryArn"), "ecr", region)
+			name, acct := c.arnParts(repo.get("repositoryArn"), "ecr", region)
 			if c.objects(sed) {
-				t.Repository = c.repository(false, sed.get("repositoryName"), req.get("repositoryName"), repo.get("repositoryName"))
+				t.Repository = c.repository(false, sed.get("repositoryName"), req.get("repositoryName"), repo.get("repositoryName"), sedName, name)
 			}
-			t.AccountID = c.account(sed.get("registryId"), req.get("registryId"), repo.get("registryId"))
+			t.AccountID = c.account(sed.get("registryId"), req.get("registryId"), repo.get("registryId"), sedAcct, acct)
 			return
 		}
-		t.Repository = c.repository(false, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
-		t.AccountID = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
+		repo := resp.get("repository")
+		name, acct := c.arnParts(repo.get("repositoryArn"), "ecr", region)
+		t.Repository = c.repository(false, req.get("repositoryName"), repo.get("repositoryName"), name)
+		t.AccountID = c.account(repo.get("registryId"), req.get("registryId"), acct)
 	case "SetRepositoryPolicy", "DeleteRepositoryPolicy":
 		t.Kind = KindRepository
 		t.Repository = c.repository(false, req.get("repositoryName"))
@@ -656,8 +660,45 @@ func (c *cloudTrail) ecrPublic() {
 			c.ps.add(&Rejection{Reason: ReasonPublicRegion, Detail: fmt.Sprintf("detail.awsRegion: ECR Public lives in %s only, this event is from %q", publicRegion, region)})
 		}
 	}
-	t.Repository = c.repository(true, req.get("repositoryName"), resp.get("repository").get("repositoryName"))
-	t.AccountID = c.account(resp.get("repository").get("registryId"), req.get("registryId"))
+	repo := resp.get("repository")
+	name, acct := c.arnParts(repo.get("repositoryArn"), "ecr-public", c.t.Trigger.AWSRegion)
+	t.Repository = c.repository(true, req.get("repositoryName"), repo.get("repositoryName"), name)
+	t.AccountID = c.account(repo.get("registryId"), req.get("registryId"), acct)
+}
+
+// arnParts reads n, a repository ARN an event may carry beside the
+// repository's name and registry (responseElements.repository.repositoryArn,
+// serviceEventDetails.repositoryArn), and returns its name and account as
+// nodes for repository and account, which hold every place an event names
+// them to agreeing: an ARN naming another repository or account than the
+// event's other fields cannot be right. Its partition must be the call's
+// region's and its region the call's (ECR's API is regional), or none for
+// ECR Public (its ARNs carry no region). Absent gives absent nodes; every
+// problem is recorded. region is the call's region ("" when unknown: then
+// only the shape is checked).
+func (c *cloudTrail) arnParts(n node, service, region string) (name, account node) {
+	name, account = node{path: n.path + "(name)"}, node{path: n.path + "(account)"}
+	arn, err := n.optString()
+	if c.ps.add(err) || arn == "" {
+		return name, account
+	}
+	a, ok := splitRepositoryARN(arn, service)
+	if !ok {
+		c.ps.add(invalid(fmt.Errorf("%s: %s is not an %s repository ARN", n.path, quote(arn), service)))
+		return name, account
+	}
+	wantRegion := region
+	if service == "ecr-public" {
+		wantRegion = ""
+	}
+	if region != "" && a.region != wantRegion {
+		c.ps.add(invalid(fmt.Errorf("%s: region %s, want %q (the call's region is %q)", n.path, quote(a.region), wantRegion, region)))
+	}
+	if want := policy.RegionPartition(region); region != "" && a.partition != want {
+		c.ps.add(invalid(fmt.Errorf("%s: partition %s is not the partition of region %q (%q)", n.path, quote(a.partition), region, want)))
+	}
+	name.v, account.v = a.name, a.account
+	return name, account
 }
 
 // repository reads the first present name among the nodes and validates it

@@ -1,0 +1,62 @@
+package trigger
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRepositoryARNInTheEventAgrees: a repository-creation event names its
+// repository a second time in an ARN (responseElements.repository.
+// repositoryArn of the API call, serviceEventDetails.repositoryArn of ECR's
+// own creation). Before, the ARN was never read, so an event whose ARN named
+// another region, partition, account or repository than its other fields was
+// accepted on those fields. Now each disagreement is named with its path,
+// and an event whose ARN agrees is read as before.
+func TestRepositoryARNInTheEventAgrees(t *testing.T) {
+	api, svc, pub := "ecr-create-repository-api.json", "ecr-create-repository-service.json", "ecr-public-create-repository.json"
+	apiARN := func(v any) []byte {
+		return mutate(t, api, func(ev map[string]any) { sub(sub(detail(ev), "responseElements"), "repository")["repositoryArn"] = v })
+	}
+	svcARN := func(v any) []byte {
+		return mutate(t, svc, func(ev map[string]any) { sub(detail(ev), "serviceEventDetails")["repositoryArn"] = v })
+	}
+	pubARN := func(v any) []byte {
+		return mutate(t, pub, func(ev map[string]any) { sub(sub(detail(ev), "responseElements"), "repository")["repositoryArn"] = v })
+	}
+	const at = "detail.responseElements.repository.repositoryArn"
+	cases := []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"another region", apiARN("arn:aws:ecr:eu-west-1:111111111111:repository/shared/base"), at + `: region "eu-west-1", want "us-east-1"`},
+		{"another partition", apiARN("arn:aws-cn:ecr:us-east-1:111111111111:repository/shared/base"), at + `: partition "aws-cn" is not the partition of region "us-east-1" ("aws")`},
+		{"another account", apiARN("arn:aws:ecr:us-east-1:999999999999:repository/shared/base"), at + `(account): "999999999999" disagrees with detail.responseElements.repository.registryId "111111111111"`},
+		{"another repository", apiARN("arn:aws:ecr:us-east-1:111111111111:repository/shared/other"), at + `(name): "shared/other" disagrees with detail.requestParameters.repositoryName "shared/base"`},
+		{"a lookalike name", apiARN("arn:aws:ecr:us-east-1:111111111111:repository/sh\u0430red/base"), at + "(name): \"sh\u0430red/base\" is not a valid repository name"},
+		{"an account that lost its leading zero", apiARN("arn:aws:ecr:us-east-1:11111111111:repository/shared/base"), at + `(account): "11111111111" is not a 12-digit account id`},
+		{"not an ARN", apiARN("shared/base"), at + `: "shared/base" is not an ecr repository ARN`},
+		{"a number", apiARN(5), at + ": is a number, want a string"},
+		{"service event of another account", svcARN("arn:aws:ecr:us-east-1:333333333333:repository/ecr-public/library/nginx"),
+			`detail.serviceEventDetails.repositoryArn(account): "333333333333" disagrees with detail.serviceEventDetails.registryId "222222222222"`},
+		{"service event of another region", svcARN("arn:aws:ecr:ap-south-1:222222222222:repository/ecr-public/library/nginx"),
+			`detail.serviceEventDetails.repositoryArn: region "ap-south-1", want "us-east-1"`},
+		{"ECR Public ARN with a region", pubARN("arn:aws:ecr-public:us-east-1:111111111111:repository/tools/scanner"), at + `: region "us-east-1", want ""`},
+		{"ECR Public naming a private repository", pubARN("arn:aws:ecr:us-east-1:111111111111:repository/tools/scanner"), at + `: "arn:aws:ecr:us-east-1:111111111111:repository/tools/scanner" is not an ecr-public repository ARN`},
+		{"ECR Public of another repository", pubARN("arn:aws:ecr-public::111111111111:repository/tools/other"), at + `(name): "tools/other" disagrees with detail.requestParameters.repositoryName "tools/scanner"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(c.raw)
+			if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, c.want) {
+				t.Fatalf("Parse = %v; want invalid-field naming %q", err, c.want)
+			}
+		})
+	}
+	// Agreeing ARNs, or none, are read as before.
+	for _, raw := range [][]byte{readEvent(t, api), apiARN(nil), readEvent(t, svc), svcARN(nil), readEvent(t, pub), pubARN(nil)} {
+		if got, err := Parse(raw); err != nil || got.Repository == "" {
+			t.Errorf("Parse = %+v, %v; want the repository read", got, err)
+		}
+	}
+}

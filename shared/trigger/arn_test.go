@@ -60,3 +60,48 @@ func TestRepositoryARNInTheEventAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestCreatedRoleInTheEventAgrees: CreateRole's event names the role three
+// times (requestParameters.roleName, responseElements.role.roleName and
+// .arn) and its account twice (the ARN, recipientAccountId). Before, only
+// the request's name was read, so a response naming another role, account
+// or partition was accepted. Each disagreement is now named; a role under a
+// path, or a response without the role, is read as before.
+func TestCreatedRoleInTheEventAgrees(t *testing.T) {
+	f := "iam-create-role.json"
+	role := func(k string, v any) []byte {
+		return mutate(t, f, func(ev map[string]any) { sub(sub(detail(ev), "responseElements"), "role")[k] = v })
+	}
+	const at = "detail.responseElements.role"
+	cases := []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"another role's name", role("roleName", "admin"), at + `.roleName: "admin" disagrees with detail.requestParameters.roleName "security-scanner"`},
+		{"another role's ARN", role("arn", "arn:aws:iam::333333333333:role/admin"), at + `.arn(name): "admin" disagrees with detail.requestParameters.roleName "security-scanner"`},
+		{"another account's ARN", role("arn", "arn:aws:iam::222222222222:role/security-scanner"), `detail.recipientAccountId: "333333333333" disagrees with ` + at + `.arn(account) "222222222222"`},
+		{"another partition's ARN", role("arn", "arn:aws-us-gov:iam::333333333333:role/security-scanner"), at + `.arn: partition "aws-us-gov" is not the partition of region "us-east-1" ("aws")`},
+		{"not a role ARN", role("arn", "arn:aws:iam::333333333333:user/security-scanner"), at + `.arn: "arn:aws:iam::333333333333:user/security-scanner" is not an IAM role ARN`},
+		{"a role ARN ending in a slash", role("arn", "arn:aws:iam::333333333333:role/security-scanner/"), "is not an IAM role ARN"},
+		{"a lookalike name", role("roleName", "security-sc\u0430nner"), at + ".roleName: \"security-sc\u0430nner\" is not a valid IAM role name"},
+		{"the request without a name", mutate(t, f, func(ev map[string]any) {
+			delete(sub(detail(ev), "requestParameters"), "roleName")
+			sub(detail(ev), "responseElements")["role"] = nil
+		}), "detail.requestParameters.roleName: missing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(c.raw)
+			if r, ok := AsRejection(err); !ok || !strings.Contains(r.Detail, c.want) {
+				t.Fatalf("Parse = %v; want %q named", err, c.want)
+			}
+		})
+	}
+	for _, raw := range [][]byte{readEvent(t, f), role("arn", "arn:aws:iam::333333333333:role/team/security-scanner"),
+		mutate(t, f, func(ev map[string]any) { detail(ev)["responseElements"] = nil })} {
+		if got, err := Parse(raw); err != nil || got.RoleName != "security-scanner" || got.AccountID != "333333333333" {
+			t.Errorf("Parse = %+v, %v; want role security-scanner of 333333333333", got, err)
+		}
+	}
+}

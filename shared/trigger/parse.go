@@ -723,12 +723,46 @@ func (c *cloudTrail) iam() {
 		return
 	}
 	t := c.t
-	n := req.get("roleName")
-	if name, err := n.requireString(); !c.ps.add(err) && !c.ps.add(invalid(checkRole(n.path, name))) {
+	// CreateRole answers with the role (responseElements.role): its name
+	// and ARN must name the role and account the request and the record
+	// do, in the call's partition.
+	role := c.detail.get("responseElements").get("role")
+	arnName, arnAccount := c.roleARNParts(role.get("arn"))
+	name, ok := c.agreed(checkRole, "two roles", []node{req.get("roleName"), role.get("roleName"), arnName})
+	if ok && name == "" {
+		c.ps.add(&Rejection{Reason: ReasonMissingField, Detail: req.get("roleName").path + ": missing"})
+	}
+	if name != "" {
 		t.Kind, t.RoleName = KindRole, name
 	}
-	t.AccountID = c.account()
+	t.AccountID = c.account(arnAccount)
 	c.iamRegion()
+}
+
+// roleARNParts reads n, a role ARN (arn:<partition>:iam::<account>:role/
+// <path/><name>), and returns its name and account as nodes for agreed and
+// account; its partition must be the call's region's. Absent gives absent
+// nodes; every problem is recorded.
+func (c *cloudTrail) roleARNParts(n node) (name, account node) {
+	name, account = node{path: n.path + "(name)"}, node{path: n.path + "(account)"}
+	arn, err := n.optString()
+	if c.ps.add(err) || arn == "" {
+		return name, account
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	rest, isRole := "", false
+	if len(parts) == 6 {
+		rest, isRole = strings.CutPrefix(parts[5], "role/")
+	}
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" || !isRole || strings.HasSuffix(rest, "/") || rest == "" {
+		c.ps.add(invalid(fmt.Errorf("%s: %s is not an IAM role ARN", n.path, quote(arn))))
+		return name, account
+	}
+	if r := c.t.Trigger.AWSRegion; r != "" && parts[1] != policy.RegionPartition(r) {
+		c.ps.add(invalid(fmt.Errorf("%s: partition %s is not the partition of region %q (%q)", n.path, quote(parts[1]), r, policy.RegionPartition(r))))
+	}
+	name.v, account.v = rest[strings.LastIndex(rest, "/")+1:], parts[4]
+	return name, account
 }
 
 // iamRegion checks detail.awsRegion of an IAM event. IAM is global, and

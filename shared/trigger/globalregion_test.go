@@ -106,3 +106,33 @@ func TestGlobalEventsOfAnotherPartitionAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestOrganizationsEventsComeFromTheirPartitionsRegion: Organizations is
+// global too, and its calls are logged in its endpoint's region of each
+// partition (us-east-1, cn-northwest-1, us-gov-west-1), the only region the
+// management stack forwards them from. One whose detail.awsRegion is
+// another region was not delivered by AWS and is refused naming the field;
+// before, Organizations events were read whatever their awsRegion said.
+func TestOrganizationsEventsComeFromTheirPartitionsRegion(t *testing.T) {
+	for _, name := range []string{"org-move-account.json", "org-create-account-result-succeeded.json", "org-account-joined.json"} {
+		for _, r := range []string{"us-east-1", "cn-northwest-1", "us-gov-west-1"} {
+			if _, err := Parse(inRegion(t, name, r)); err != nil {
+				t.Errorf("%s in %s: Parse = %v; want it read", name, r, err)
+			}
+		}
+		for _, c := range []struct{ region, want string }{
+			{"eu-west-1", `detail.awsRegion: "eu-west-1"; Organizations is global and CloudTrail logs its calls in us-east-1 only (partition aws)`},
+			{"cn-north-1", `detail.awsRegion: "cn-north-1"; Organizations is global and CloudTrail logs its calls in cn-northwest-1 only (partition aws-cn)`},
+			{"us-gov-east-1", `detail.awsRegion: "us-gov-east-1"; Organizations is global and CloudTrail logs its calls in us-gov-west-1 only (partition aws-us-gov)`},
+		} {
+			_, err := Parse(inRegion(t, name, c.region))
+			if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, c.want) {
+				t.Errorf("%s in %s: Parse = %v; want %q", name, c.region, err, c.want)
+			}
+		}
+	}
+	// Control Tower's home region is the landing zone's choice: not asked.
+	if _, err := Parse(inRegion(t, "controltower-create-managed-account.json", "eu-west-1")); err != nil {
+		t.Errorf("Control Tower in eu-west-1: %v", err)
+	}
+}

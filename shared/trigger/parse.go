@@ -404,6 +404,7 @@ func (c *cloudTrail) read() {
 	case SourceOrganizations:
 		c.recipient()
 		c.organizations()
+		c.globalRegion("Organizations", policy.OrganizationsEventsRegion)
 	case SourceControlTower:
 		c.recipient()
 		c.controlTower()
@@ -736,7 +737,7 @@ func (c *cloudTrail) iam() {
 		t.Kind, t.RoleName = KindRole, name
 	}
 	t.AccountID = c.account(arnAccount)
-	c.iamRegion()
+	c.globalRegion("IAM", policy.IAMEventsRegion)
 }
 
 // roleARNParts reads n, a role ARN (arn:<partition>:iam::<account>:role/
@@ -765,23 +766,26 @@ func (c *cloudTrail) roleARNParts(n node) (name, account node) {
 	return name, account
 }
 
-// iamRegion checks detail.awsRegion of an IAM event. IAM is global, and
-// CloudTrail logs its calls in one region of each partition only
-// (policy.IAMEventsRegion: us-east-1 in aws, cn-north-1 in aws-cn,
-// us-gov-west-1 in aws-us-gov), where its EventBridge events are delivered
-// too: an IAM call logged in any other region is not one AWS delivered.
-// The envelope's region is not asked: a member forwards IAM's events from
-// that region to the hub's primary region, and what the forward does to it
-// is not the record's (TestGlobalEventsNameNoRegion). A missing awsRegion
-// is not asked for either: the record names no regional document.
-func (c *cloudTrail) iamRegion() {
-	r := c.t.Trigger.AWSRegion // "" when absent or not a region (named already)
+// globalRegion checks detail.awsRegion of a global service's event (IAM,
+// Organizations). Such a service is global, and CloudTrail logs its calls
+// in one region of each partition only (in, policy's table: IAM's in
+// us-east-1, cn-north-1 or us-gov-west-1; Organizations' in us-east-1,
+// cn-northwest-1 or us-gov-west-1), where its EventBridge events are
+// delivered too, and from where the members' and the management account's
+// rules forward them: a call logged in any other region is not one AWS
+// delivered to ecr-warden, and refusing it loses nothing the routing would
+// carry. The envelope's region is not asked: a forward to another hub
+// region carries the event, and what it does to the envelope is not the
+// record's (TestGlobalEventsNameNoRegion). A missing or malformed awsRegion
+// is named by recorded.
+func (c *cloudTrail) globalRegion(service string, in func(partition string) string) {
+	r := c.t.Trigger.AWSRegion // "" when absent or not a region
 	if r == "" {
 		return
 	}
 	p := policy.RegionPartition(r)
-	if want := policy.IAMEventsRegion(p); r != want {
-		c.ps.add(invalid(fmt.Errorf("detail.awsRegion: %q; IAM is global and CloudTrail logs its calls in %s only (partition %s), so this is not an IAM event AWS delivered", r, want, p)))
+	if want := in(p); r != want {
+		c.ps.add(invalid(fmt.Errorf("detail.awsRegion: %q; %s is global and CloudTrail logs its calls in %s only (partition %s), so this is not an event AWS delivered", r, service, want, p)))
 	}
 }
 

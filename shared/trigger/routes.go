@@ -79,7 +79,7 @@ type Route struct {
 	// USEast1Only marks events that exist only in one region: ECR Public's
 	// API in us-east-1, IAM's global events in their partition's IAM events
 	// region (policy.IAMEventsRegion: us-east-1 in aws). Parse refuses an
-	// IAM event whose detail.awsRegion is another (cloudTrail.iamRegion),
+	// IAM event whose detail.awsRegion is another (cloudTrail.globalRegion),
 	// and an ECR Public event of another region than us-east-1.
 	USEast1Only bool
 	// Global marks events about global resources (IAM roles): they are

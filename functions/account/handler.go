@@ -46,7 +46,7 @@ type response = function.Response
 // engine and reported in the response; retrying cannot fix them.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
 	t, err := function.Accept(raw, h.decl.Hub.Regions, trigger.FnAccount, h.region)
-	err = trigger.WithOrigin(t, err, h.decl.Hub.ManagementAccountID)
+	err = trigger.WithOrigins(t, err, h.decl.Hub.ManagementAccountID, h.decl.Hub.ControlTowerRegion())
 	if rej, ok := trigger.AsRejection(err); ok {
 		return function.Rejected(ctx, h.trail, h.log, h.decl.Hub.Partition, raw, rej, trigger.FnAccount)
 	}

@@ -136,3 +136,56 @@ func TestOrganizationsEventsComeFromTheirPartitionsRegion(t *testing.T) {
 		t.Errorf("Control Tower in eu-west-1: %v", err)
 	}
 }
+
+// TestControlTowerEventsComeFromTheHomeRegion: Control Tower emits its
+// lifecycle events only in the landing zone's home region, and the hub's
+// rules carry them from there only; the account function asks the same
+// (WithOrigins with config.Hub.ControlTowerRegion). Before, a Control Tower
+// event whose record was of any region was acted upon. The finding is named
+// beside a parse's other problems and a forged origin's; Organizations
+// events and a home region of "" are not asked.
+func TestControlTowerEventsComeFromTheHomeRegion(t *testing.T) {
+	const mgmt = "999999999999"
+	ct := "controltower-create-managed-account.json"
+	for _, home := range []string{"us-east-1", "eu-west-1"} {
+		tg, err := Parse(inRegion(t, ct, home))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WithOrigins(tg, nil, mgmt, home); err != nil {
+			t.Errorf("from the home region %s: %v", home, err)
+		}
+		if err := WithOrigins(tg, nil, mgmt, ""); err != nil {
+			t.Errorf("no home region asked: %v", err)
+		}
+	}
+	tg, err := Parse(inRegion(t, ct, "eu-central-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `detail.awsRegion: a aws.controltower event from "eu-central-1"; Control Tower emits its lifecycle events only in its home region eu-west-1`
+	r, ok := AsRejection(WithOrigins(tg, nil, mgmt, "eu-west-1"))
+	if !ok || r.Reason != ReasonInvalidField || !strings.HasPrefix(r.Detail, want) {
+		t.Fatalf("from another region: %v; want %q", r, want)
+	}
+	// Beside a forged origin and a parse's own problem, each named once.
+	raw := mutate(t, ct, func(ev map[string]any) {
+		ev["account"], detail(ev)["recipientAccountId"] = "888888888888", "888888888888"
+		ev["region"], detail(ev)["awsRegion"] = "eu-central-1", "eu-central-1"
+		detail(ev)["eventVersion"] = 5
+	})
+	tg, err = Parse(raw)
+	merged := WithOrigins(tg, err, mgmt, "eu-west-1")
+	r, _ = AsRejection(WithOrigins(tg, merged, mgmt, "eu-west-1"))
+	if r == nil || !strings.HasPrefix(r.Detail, "detail.eventVersion") || strings.Count(r.Detail, `from account "888888888888"`) != 1 || strings.Count(r.Detail, want) != 1 {
+		t.Errorf("merged: %v; want eventVersion, the origin and the region named once each", r)
+	}
+	// Organizations events are not Control Tower's.
+	org, err := Parse(readEvent(t, "org-move-account.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WithOrigins(org, nil, mgmt, "eu-west-1"); err != nil {
+		t.Errorf("an Organizations event: %v", err)
+	}
+}

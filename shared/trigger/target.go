@@ -195,24 +195,57 @@ func originProblem(tr Trigger, managementAccount string) string {
 		tr.Source, tr.EventAccount, managementAccount)
 }
 
+// homeProblem is the finding on a Control Tower event whose record
+// (detail.awsRegion) is of another region than home, the region Control
+// Tower events are accepted from (config.Hub.ControlTowerRegion: the
+// landing zone's home region, the only one Control Tower emits its
+// lifecycle events in, and the only one the hub's rules carry them from);
+// "" when there is none, when home is "", or when the record names no
+// region (the parse names a bad one).
+func homeProblem(tr Trigger, home string) string {
+	if tr.Source != SourceControlTower || home == "" || tr.AWSRegion == "" || tr.AWSRegion == home {
+		return ""
+	}
+	return fmt.Sprintf("detail.awsRegion: a %s event from %q; Control Tower emits its lifecycle events only in its home region %s (hub.controlTowerHomeRegion)",
+		tr.Source, tr.AWSRegion, home)
+}
+
 // WithOrigin is CheckOrigin after a parse that answered t and err: when the
 // parse already rejected the event, a forged origin is added to the problems
 // it names instead of being left for a second look at an event whose other
 // problems were fixed, so one rejection names every problem.
 func WithOrigin(t Target, err error, managementAccount string) error {
+	return WithOrigins(t, err, managementAccount, "")
+}
+
+// WithOrigins is WithOrigin that also refuses a Control Tower event whose
+// record is of another region than controlTowerRegion (the region Control
+// Tower events are accepted from; "" asks nothing): the hub's rules carry
+// such events from that region only, so one from another reached the
+// function some other way, and the account it names was not vended there.
+func WithOrigins(t Target, err error, managementAccount, controlTowerRegion string) error {
 	rej, ok := AsRejection(err)
-	if !ok {
-		if err != nil {
-			return err
-		}
-		return t.CheckOrigin(managementAccount)
-	}
-	d := originProblem(rej.Trigger, managementAccount)
-	if d == "" || strings.Contains(rej.Detail, d) {
+	if !ok && err != nil {
 		return err
 	}
+	tr := t.Trigger
+	if ok {
+		tr = rej.Trigger
+	}
+	var found []string
+	for _, d := range []string{originProblem(tr, managementAccount), homeProblem(tr, controlTowerRegion)} {
+		if d != "" && (!ok || !strings.Contains(rej.Detail, d)) {
+			found = append(found, Clip(d))
+		}
+	}
+	if len(found) == 0 {
+		return err
+	}
+	if !ok {
+		return &Rejection{Reason: ReasonInvalidField, Trigger: t.Trigger, Detail: strings.Join(found, "; ")}
+	}
 	merged := *rej
-	merged.Detail = rej.Detail + "; " + Clip(d)
+	merged.Detail = rej.Detail + "; " + strings.Join(found, "; ")
 	return &merged
 }
 

@@ -317,8 +317,9 @@ func parseCloudTrail(t *Target, detail node, ps *problems) (Target, error) {
 
 // recorded checks detail.awsRegion and detail.recipientAccountId, which
 // CloudTrail writes in every record whatever the service, a region name and
-// a 12-digit account id: one of another type or shape is a problem of the
-// event even where no reader of its source uses it. It runs after the
+// a 12-digit account id, and requestParameters and responseElements, an
+// object or null in every record: one of another type or shape is a
+// problem of the event even where no reader of its source uses it. It runs after the
 // target is read, so a reader that names the same problem (region,
 // account) names it where it always did, and problems keeps it once.
 func (c *cloudTrail) recorded() {
@@ -329,6 +330,13 @@ func (c *cloudTrail) recorded() {
 	n = c.detail.get("recipientAccountId")
 	if a, err := n.optString(); !c.ps.add(err) && a != "" {
 		c.ps.add(invalid(checkAccountID(n.path, a)))
+	}
+	// The request's parameters and the response's elements are JSON
+	// objects, or null, in every record (the readers of the services that
+	// look inside them name the same problem).
+	for _, k := range []string{"requestParameters", "responseElements"} {
+		_, err := c.detail.get(k).object()
+		c.ps.add(err)
 	}
 }
 

@@ -48,3 +48,25 @@ func TestRecordFieldsOfEveryEventAreChecked(t *testing.T) {
 		t.Errorf("failed call with a bad recipient: %v", err)
 	}
 }
+
+// TestRequestAndResponseAreObjects: requestParameters and responseElements
+// are JSON objects, or null, in every CloudTrail record. Before, the readers
+// of events that do not look inside them (Control Tower's, Organizations'
+// service events, PutRegistryPolicy's request) accepted a number, a string
+// or an array there.
+func TestRequestAndResponseAreObjects(t *testing.T) {
+	for _, f := range []string{"controltower-create-managed-account.json", "org-create-account-result-succeeded.json", "org-account-joined.json", "ecr-put-registry-policy.json", "iam-delete-role.json"} {
+		for _, k := range []string{"requestParameters", "responseElements"} {
+			for _, v := range []any{5, "x", []any{}} {
+				_, err := Parse(mutate(t, f, func(ev map[string]any) { detail(ev)[k] = v }))
+				want := "detail." + k + ": is "
+				if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, want) || !strings.Contains(r.Detail, "want an object") || strings.Count(r.Detail, want) != 1 {
+					t.Errorf("%s with %s %v: Parse = %v; want it named once", f, k, v, err)
+				}
+			}
+			if _, err := Parse(mutate(t, f, func(ev map[string]any) { detail(ev)[k] = nil })); err != nil && !strings.Contains(err.Error(), "missing") {
+				t.Errorf("%s with %s null: %v", f, k, err)
+			}
+		}
+	}
+}

@@ -105,3 +105,57 @@ func TestCreatedRoleInTheEventAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseNamesWhatTheRequestDoes: the policy and rule edits answer with
+// the resource they changed (responseElements.repositoryName and registryId
+// of SetRepositoryPolicy and DeleteRepositoryPolicy, private and ECR
+// Public; ecrRepositoryPrefix and registryId of the pull-through-cache rule
+// calls; name of PutAccountSetting). Before, only the request was read, so a
+// response naming another repository, rule, registry or setting was
+// accepted on the request's. Each disagreement is now named.
+func TestResponseNamesWhatTheRequestDoes(t *testing.T) {
+	resp := func(f, k string, v any) []byte {
+		return mutate(t, f, func(ev map[string]any) { sub(detail(ev), "responseElements")[k] = v })
+	}
+	cases := []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"policy of another repository", resp("ecr-set-repository-policy.json", "repositoryName", "shared/other"),
+			`detail.responseElements.repositoryName: "shared/other" disagrees with detail.requestParameters.repositoryName "shared/base"`},
+		{"policy of another registry", resp("ecr-delete-repository-policy.json", "registryId", "222222222222"),
+			`detail.responseElements.registryId: "222222222222" disagrees with detail.requestParameters.registryId "111111111111"`},
+		{"policy of a registry that lost a leading zero", resp("ecr-set-repository-policy.json", "registryId", "11111111111"),
+			`detail.responseElements.registryId: "11111111111" is not a 12-digit account id`},
+		{"public policy of another repository", resp("ecr-public-set-repository-policy.json", "repositoryName", "tools/other"),
+			`detail.responseElements.repositoryName: "tools/other" disagrees with detail.requestParameters.repositoryName "tools/scanner"`},
+		{"public policy of another registry", resp("ecr-public-delete-repository-policy.json", "registryId", "222222222222"),
+			`detail.recipientAccountId: "111111111111" disagrees with detail.responseElements.registryId "222222222222"`},
+		{"another rule", resp("ecr-delete-ptc-rule.json", "ecrRepositoryPrefix", "quay"),
+			`detail.responseElements.ecrRepositoryPrefix: "quay" disagrees with detail.requestParameters.ecrRepositoryPrefix "docker-hub"`},
+		{"a rule of another registry", resp("ecr-update-ptc-rule.json", "registryId", "333333333333"),
+			`detail.recipientAccountId: "222222222222" disagrees with detail.responseElements.registryId "333333333333"`},
+		{"another setting", resp("ecr-put-account-setting.json", "name", "BASIC_SCAN_TYPE_VERSION"),
+			`detail.responseElements.name: "BASIC_SCAN_TYPE_VERSION" disagrees with detail.requestParameters.name "REGISTRY_POLICY_SCOPE"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(c.raw)
+			if r, ok := AsRejection(err); !ok || r.Reason != ReasonInvalidField || !strings.Contains(r.Detail, c.want) {
+				t.Fatalf("Parse = %v; want invalid-field naming %q", err, c.want)
+			}
+		})
+	}
+	// A response without them, or none at all, is read from the request.
+	for _, f := range []string{"ecr-set-repository-policy.json", "ecr-delete-ptc-rule.json", "ecr-public-set-repository-policy.json", "ecr-put-account-setting.json"} {
+		want, err := Parse(readEvent(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Parse(mutate(t, f, func(ev map[string]any) { detail(ev)["responseElements"] = nil }))
+		if err != nil || got.Kind != want.Kind || got.Repository != want.Repository || got.Prefix != want.Prefix || got.AccountID != want.AccountID {
+			t.Errorf("%s without a response: %+v, %v; want %+v", f, got, err, want)
+		}
+	}
+}

@@ -69,6 +69,7 @@ func TestParseHostile(t *testing.T) {
 		}), ReasonInvalidField, `detail.responseElements.repository.registryId: "12345" is not a 12-digit account id`},
 		{"recipient not digits", mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) { detail(ev)["recipientAccountId"] = "11111111111x" }), ReasonInvalidField, "detail.recipientAccountId"},
 		{"no account anywhere", mutate(t, "ecr-set-repository-policy.json", func(ev map[string]any) {
+			delete(sub(detail(ev), "responseElements"), "registryId") // the response names the registry too
 			delete(detail(ev), "recipientAccountId")
 			delete(ev, "account")
 		}), ReasonMissingField, "detail.recipientAccountId: missing"},
@@ -656,7 +657,11 @@ func TestParseRejectsDuplicateKeys(t *testing.T) {
 func TestPTCPrefixesECRTakesAreRead(t *testing.T) {
 	for _, sample := range []string{"ecr-delete-ptc-rule.json", "ecr-update-ptc-rule.json"} {
 		for _, prefix := range []string{"ROOT", "my--cache", "base__x", "team/hub/", "ab"} {
-			got, err := Parse(mutate(t, sample, func(ev map[string]any) { sub(detail(ev), "requestParameters")["ecrRepositoryPrefix"] = prefix }))
+			// The response names the rule too, as AWS's does.
+			got, err := Parse(mutate(t, sample, func(ev map[string]any) {
+				sub(detail(ev), "requestParameters")["ecrRepositoryPrefix"] = prefix
+				sub(detail(ev), "responseElements")["ecrRepositoryPrefix"] = prefix
+			}))
 			if err != nil || got.Kind != KindPTCRule || got.Prefix != prefix {
 				t.Errorf("%s with prefix %q: %+v, %v; want the rule read", sample, prefix, got, err)
 			}

@@ -591,9 +591,10 @@ func (c *cloudTrail) ecr() {
 		t.Repository = c.repository(false, req.get("repositoryName"), repo.get("repositoryName"), name)
 		t.AccountID = c.account(repo.get("registryId"), req.get("registryId"), acct)
 	case "SetRepositoryPolicy", "DeleteRepositoryPolicy":
+		// The response names the repository and its registry again.
 		t.Kind = KindRepository
-		t.Repository = c.repository(false, req.get("repositoryName"))
-		t.AccountID = c.account(req.get("registryId"))
+		t.Repository = c.repository(false, req.get("repositoryName"), resp.get("repositoryName"))
+		t.AccountID = c.account(req.get("registryId"), resp.get("registryId"))
 	case "TagResource", "UntagResource":
 		// Tags drive tag-based grants, so a tag change on a repository re-converges it.
 		arnNode := req.get("resourceArn")
@@ -632,6 +633,10 @@ func (c *cloudTrail) ecr() {
 		if c.ps.add(err) {
 			return
 		}
+		if other, err := resp.get("name").optString(); !c.ps.add(err) && other != "" && other != setting {
+			c.ps.add(invalid(fmt.Errorf("%s: %s disagrees with %s %s; the event names two account settings", resp.get("name").path, quote(other), n.path, quote(setting))))
+			return
+		}
 		if setting != RegistryPolicyScopeSetting {
 			c.ps.add(&Rejection{Reason: ReasonUnknownEvent, Detail: fmt.Sprintf("%s: account setting %s does not bear on a document ecr-warden keeps (only %s does)", n.path, quote(setting), RegistryPolicyScopeSetting)})
 			return
@@ -639,12 +644,14 @@ func (c *cloudTrail) ecr() {
 		t.Kind = KindRegistryPolicy
 		t.AccountID = c.account()
 	case "DeletePullThroughCacheRule", "UpdatePullThroughCacheRule":
+		// The response names the rule and its registry again.
 		t.Kind = KindPTCRule
-		n := req.get("ecrRepositoryPrefix")
-		if prefix, err := n.requireString(); !c.ps.add(err) && !c.ps.add(invalid(checkPrefix(n.path, prefix))) {
-			t.Prefix = prefix
+		prefix, ok := c.agreed(checkPrefix, "two pull-through-cache rules", []node{req.get("ecrRepositoryPrefix"), resp.get("ecrRepositoryPrefix")})
+		if ok && prefix == "" {
+			c.ps.add(&Rejection{Reason: ReasonMissingField, Detail: req.get("ecrRepositoryPrefix").path + ": missing"})
 		}
-		t.AccountID = c.account(req.get("registryId"))
+		t.Prefix = prefix
+		t.AccountID = c.account(req.get("registryId"), resp.get("registryId"))
 	default:
 		c.unknown()
 	}
@@ -669,10 +676,12 @@ func (c *cloudTrail) ecrPublic() {
 			c.ps.add(&Rejection{Reason: ReasonPublicRegion, Detail: fmt.Sprintf("detail.awsRegion: ECR Public lives in %s only, this event is from %q", publicRegion, region)})
 		}
 	}
+	// CreateRepository answers with the repository; the policy calls name
+	// it, and its registry, at the response's top level.
 	repo := resp.get("repository")
 	name, acct := c.arnParts(repo.get("repositoryArn"), "ecr-public", c.t.Trigger.AWSRegion)
-	t.Repository = c.repository(true, req.get("repositoryName"), repo.get("repositoryName"), name)
-	t.AccountID = c.account(repo.get("registryId"), req.get("registryId"), acct)
+	t.Repository = c.repository(true, req.get("repositoryName"), repo.get("repositoryName"), name, resp.get("repositoryName"))
+	t.AccountID = c.account(repo.get("registryId"), req.get("registryId"), acct, resp.get("registryId"))
 }
 
 // arnParts reads n, a repository ARN an event may carry beside the

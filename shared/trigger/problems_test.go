@@ -33,7 +33,9 @@ func TestParseNamesEveryProblem(t *testing.T) {
 			req(ev)["registryId"] = "abc"
 		}), ReasonInvalidField, []string{"detail.awsRegion", "detail.requestParameters.repositoryName", "detail.requestParameters.registryId"}},
 		{"missing repository name first, then a bad registry id", mutate(t, policyEvent, func(ev map[string]any) {
+			// The response names the repository too: gone from both.
 			delete(req(ev), "repositoryName")
+			delete(sub(detail(ev), "responseElements"), "repositoryName")
 			req(ev)["registryId"] = "abc"
 		}), ReasonMissingField, []string{"detail.requestParameters.repositoryName", "detail.requestParameters.registryId"}},
 		{"CloudTrail metadata, actor and a PTC prefix", mutate(t, "ecr-delete-ptc-rule.json", func(ev map[string]any) {

@@ -124,6 +124,7 @@ func TestRejectedTargets(t *testing.T) {
 	}{
 		{"failed call names its repository", sample(t, "ecr-create-repository-failed.json"), trigger.ReasonFailedCall, hubARN("shared/base")},
 		{"public event in another region", []byte(strings.ReplaceAll(string(sample(t, "ecr-public-create-repository.json")), "us-east-1", "eu-west-1")), trigger.ReasonPublicRegion, "arn:aws:ecr-public::" + hubAccount + ":repository/tools/scanner"},
+		{"a write claiming to be read-only names its repository", []byte(strings.Replace(string(sample(t, "ecr-create-repository-api.json")), `"readOnly": false`, `"readOnly": true`, 1)), trigger.ReasonInvalidField, hubARN("shared/base")},
 		{"foreign event by its id", sample(t, "unrelated-s3-put-object.json"), trigger.ReasonUnknownSource, "event/"},
 		{"another function's event", sample(t, "org-create-account-result-succeeded.json"), trigger.ReasonUnknownEvent, "event/"},
 		{"not JSON", []byte("\x00\x01garbage"), trigger.ReasonMalformed, "event/sha256-"},

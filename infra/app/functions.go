@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -119,7 +119,6 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 		EnvSelfRoleNames:   jsii.String(SelfRoleNames(d)),
 	}
 	switches := SwitchesOf(d.Declaration)
-	onFailure := awslambdadestinations.NewSqsDestination(p.Queues.FailedEvents)
 	for _, fn := range FunctionNames {
 		spec := functionSpecs[fn]
 		logGroup := awslogs.NewLogGroup(c, jsii.String(fn+"Logs"), &awslogs.LogGroupProps{
@@ -136,7 +135,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			partition: d.Hub.Partition, region: region, hub: d.Hub.AccountID, hubRegions: d.Hub.Regions,
 			memberRoleName: d.MemberRoleName, orgRoleARN: d.OrgRoleARN(),
 			auditTable: p.State.Audit.TableArn(), leaseTable: p.State.Lease.TableArn(), otherLeaseTables: otherLeaseTables(d, region),
-			workQueue: p.Queues.Work.QueueArn(), logGroup: logGroup.LogGroupArn(),
+			workQueue: p.Queues.Work.QueueArn(), failedEvents: p.Queues.FailedEvents.QueueArn(), logGroup: logGroup.LogGroupArn(),
 			managementAccount: d.Hub.ManagementAccountID, organizationID: d.Hub.OrganizationID,
 			switches: switches, hubRoles: HubRoleARNs(d.Declaration),
 			functionARN: FunctionARN(d, region, fn),
@@ -165,12 +164,15 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 			// here, and retried by Lambda, instead of taking the account's whole concurrency.
 			ReservedConcurrentExecutions: jsii.Number(d.Functions.ReservedConcurrency.Of(fn)),
 		}
-		if fn != FnWorker { // the worker is fed by SQS, whose redrive policy is its failure path
+		deliver := FunctionAccess[fn].DeliverFailures // not the worker: SQS feeds it, its redrive policy is its failure path
+		if deliver {
 			props.RetryAttempts = jsii.Number(AsyncRetryAttempts)
 			props.MaxEventAge = awscdk.Duration_Hours(jsii.Number(MaxEventAgeHours))
-			props.OnFailure = onFailure
 		}
 		fun := awslambda.NewFunction(c, jsii.String(fn), props)
+		if deliver {
+			onFailureToQueue(fun, p.Queues.FailedEvents)
+		}
 		if fn == FnWorker {
 			// A plain event source mapping, not SqsEventSource: that one grants the role
 			// ChangeMessageVisibility and GetQueueUrl too; the ConsumeWork statement holds exactly
@@ -190,6 +192,18 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) *Func
 		f.LogGroups[fn] = logGroup
 	}
 	return f
+}
+
+// onFailureToQueue makes queue the on-failure destination of fun's asynchronous invocations, in the
+// invoke config CDK made for its retry settings (same logical id as before). CDK's SqsDestination
+// would grant the role sqs:GetQueueAttributes and sqs:GetQueueUrl besides sqs:SendMessage; the role
+// holds sqs:SendMessage alone (the DeliverFailedInvocations statement), which is what the Lambda
+// developer guide lists for an Amazon SQS destination.
+func onFailureToQueue(fun awslambda.Function, queue awssqs.IQueue) {
+	cfg := fun.Node().FindChild(jsii.String("EventInvokeConfig")).Node().DefaultChild().(awslambda.CfnEventInvokeConfig)
+	cfg.SetDestinationConfig(&awslambda.CfnEventInvokeConfig_DestinationConfigProperty{
+		OnFailure: &awslambda.CfnEventInvokeConfig_OnFailureProperty{Destination: queue.QueueArn()},
+	})
 }
 
 // FunctionARN is the ARN of the hub function fn in region (its name is d.Names.Function).

@@ -183,18 +183,16 @@ func TestFunctionRolesWorkOnlyFromTheirFunction(t *testing.T) {
 			if len(sts) == 0 {
 				t.Fatalf("%s %s: no statements", region, fn)
 			}
-			failed := map[string]interface{}{"Fn::GetAtt": []interface{}{logicalID(hub.Queues.FailedEvents.Node().DefaultChild()), "Arn"}}
 			for _, st := range sts {
 				m := st.(map[string]interface{})
 				sid, _ := m["Sid"].(string)
-				if sid == "" && reflect.DeepEqual(canonical(t, m["Resource"]), canonical(t, failed)) {
-					sid = "on-failure destination" // CDK's, for Lambda's own delivery of a failed invocation
-				}
 				cond, _ := m["Condition"].(map[string]interface{})
 				arnEquals, _ := cond["ArnEquals"].(map[string]interface{})
 				got, has := arnEquals["lambda:SourceFunctionArn"]
 				switch {
-				case sid == "ConsumeWork" || sid == "Logs" || sid == "on-failure destination":
+				// DeliverFailedInvocations: Lambda's own delivery of a failed invocation to the
+				// on-failure destination (a CDK statement without a Sid until 2026-12-04).
+				case sid == "ConsumeWork" || sid == "Logs" || sid == "DeliverFailedInvocations":
 					if has {
 						t.Errorf("%s %s: %s requires lambda:SourceFunctionArn, which Lambda's own calls with the role do not carry", region, fn, sid)
 					}
@@ -204,6 +202,42 @@ func TestFunctionRolesWorkOnlyFromTheirFunction(t *testing.T) {
 					mustEqual(t, region+" "+fn+" "+sid+" source function", got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestFailedInvocationsMaySendOnly: the failed-events queue, every function's on-failure
+// destination but the worker's, is reachable from a function role by sqs:SendMessage alone (what
+// Lambda calls to deliver a failed invocation's record), not the GetQueueAttributes/GetQueueUrl
+// CDK's SqsDestination adds; the worker, fed by SQS, has no destination and no such statement.
+func TestFailedInvocationsMaySendOnly(t *testing.T) {
+	localaws.NeedCDK(t)
+	for region, tmpl := range map[string]assertions.Template{"us-east-1": hubUS, "eu-west-1": hubEU} {
+		hub := built.Hubs[region]
+		docs := policyDocuments(tmpl)
+		failed := canonical(t, map[string]interface{}{"Fn::GetAtt": []interface{}{logicalID(hub.Queues.FailedEvents.Node().DefaultChild()), "Arn"}})
+		for _, fn := range FunctionNames {
+			roleID := logicalID(hub.Functions.Roles[fn].Node().DefaultChild())
+			var onQueue []interface{}
+			for id, r := range resourcesOf(tmpl, "AWS::IAM::Policy") {
+				for _, ref := range asList(props(r)["Roles"]) {
+					if ref.(map[string]interface{})["Ref"] != roleID {
+						continue
+					}
+					for _, st := range asList(docs[id].(map[string]interface{})["Statement"]) {
+						for _, res := range asList(st.(map[string]interface{})["Resource"]) {
+							if reflect.DeepEqual(canonical(t, res), failed) {
+								onQueue = append(onQueue, st.(map[string]interface{})["Action"])
+							}
+						}
+					}
+				}
+			}
+			want := []interface{}{"sqs:SendMessage"}
+			if fn == FnWorker {
+				want = nil
+			}
+			mustEqual(t, region+" "+fn+" actions on the failed-events queue", canonical(t, onQueue), canonical(t, want))
 		}
 	}
 }

@@ -36,6 +36,7 @@ type Access struct {
 	RememberMembers      bool // dynamodb:GetItem/PutItem on its own region's lease table: the members a full backfill configured, read and replaced (shared/lease/remembered.go), so the next one retires those the declaration no longer configures
 	SendWork             bool // sqs:SendMessage (SendMessageBatch) to the work queue
 	ConsumeWork          bool // the worker's SQS event source mapping polls the work queue with the function's role
+	DeliverFailures      bool // Lambda sends the record of an asynchronous invocation that failed every attempt to the failed-events queue with the function's role (its on-failure destination): sqs:SendMessage only; every function but the worker, which SQS feeds and whose failures go through the work queue's redrive policy
 }
 
 // FunctionAccess is the permission table of the hub functions, from the code path each one runs:
@@ -62,16 +63,16 @@ type Access struct {
 //     one, converges itself: the listing, tag:GetResources for tag grants).
 var FunctionAccess = map[string]Access{
 	FnRepository: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ListPublic: true, ReadPublic: true, WritePublic: true,
-		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true},
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, DeliverFailures: true},
 	FnAccount: {ListHubRepositories: true, ReadHubRepositories: true, WriteHubRepositories: true, ReadHubRegistry: true, WriteHubRegistry: true,
-		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},
+		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true, DeliverFailures: true},
 	FnBackfill: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, ReadHubRegistry: true,
-		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, RememberMembers: true, SendWork: true},
+		ListPublic: true, ReadPublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, RememberMembers: true, SendWork: true, DeliverFailures: true},
 	FnWorker: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
 		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true,
 		AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, ConsumeWork: true, SendWork: true},
 	FnDrift: {ListHubRepositories: true, ReadHubRepositories: true, FindTaggedRepos: true, WriteHubRepositories: true,
-		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true},
+		ReadHubRegistry: true, WriteHubRegistry: true, ListPublic: true, ReadPublic: true, WritePublic: true, AssumeMember: true, ReadOrganization: true, WriteAudit: true, CompleteAudit: true, ReadAudit: true, Lease: true, SendWork: true, DeliverFailures: true},
 }
 
 // Organizations read actions the reader role allows (and the functions, when the hub is the
@@ -122,6 +123,7 @@ type resources struct {
 	// documents of every region.
 	otherLeaseTables  []string
 	workQueue         *string
+	failedEvents      *string
 	logGroup          *string
 	managementAccount string
 	organizationID    string
@@ -145,7 +147,8 @@ const SourceFunctionKey = "lambda:SourceFunctionArn"
 // function's code: the event source mapping's polling (ConsumeWork), which carries no
 // lambda:SourceFunctionArn, and log delivery (Logs: the guide says Lambda adds the key there, but
 // a log lost to a wrong guess would hide everything else, and the log group is the function's own).
-var notFromFunctionCode = map[string]bool{"ConsumeWork": true, "Logs": true}
+// The failed-invocation destination (DeliverFailedInvocations) is Lambda's own delivery too.
+var notFromFunctionCode = map[string]bool{"ConsumeWork": true, "Logs": true, "DeliverFailedInvocations": true}
 
 // fromItsFunctionOnly adds to every statement the function's code uses the condition that the call
 // comes from that function (lambda:SourceFunctionArn): a principal of the hub account allowed to
@@ -280,6 +283,12 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	// What Lambda's SQS event source mapping calls with the function's role (the Lambda developer
 	// guide's list; CDK's SqsEventSource would also grant ChangeMessageVisibility and GetQueueUrl).
 	add(a.ConsumeWork, "ConsumeWork", []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}, *r.workQueue)
+	// The on-failure destination: the Lambda developer guide lists sqs:SendMessage as the execution
+	// role's permission for an Amazon SQS destination; CDK's SqsDestination would also grant
+	// GetQueueAttributes and GetQueueUrl (queue.grantSendMessages), which Lambda does not call.
+	if r.failedEvents != nil {
+		add(a.DeliverFailures, "DeliverFailedInvocations", []string{"sqs:SendMessage"}, *r.failedEvents)
+	}
 	if r.functionARN != "" {
 		fromItsFunctionOnly(out, r.functionARN)
 	}

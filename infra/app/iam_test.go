@@ -1,11 +1,14 @@
 package app
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-warden/ecr-warden/shared/devtools/localaws"
 )
@@ -240,4 +243,85 @@ func TestFailedInvocationsMaySendOnly(t *testing.T) {
 			mustEqual(t, region+" "+fn+" actions on the failed-events queue", canonical(t, onQueue), canonical(t, want))
 		}
 	}
+}
+
+// TestRegionalWildcardsStayInTheHubRegions: every statement that needs Resource "*" for ECR's
+// registry-level actions or tag:GetResources (the hub function roles' and the member execution
+// role's) holds only in the hub regions (aws:RequestedRegion), where ecr-warden converges
+// registries: those credentials cannot write a registry policy, switch a policy scope or change a
+// pull-through-cache rule in another region. Organizations' global reads are not region-bound.
+func TestRegionalWildcardsStayInTheHubRegions(t *testing.T) {
+	localaws.NeedCDK(t)
+	want := []interface{}{"us-east-1", "eu-west-1"}
+	all := map[string]assertions.Template{"hub-us-east-1": hubUS, "hub-eu-west-1": hubEU, "management": mgmt, "member-template": member}
+	seen := 0
+	for stack, tmpl := range all {
+		for name, doc := range policyDocuments(tmpl) {
+			for _, st := range asList(doc.(map[string]interface{})["Statement"]) {
+				s := st.(map[string]interface{})
+				if s["Effect"] != "Allow" || strings.HasSuffix(name, "/trust") || !slices.Contains(asList(s["Resource"]), interface{}("*")) {
+					continue
+				}
+				regional := false
+				for _, a := range asList(s["Action"]) {
+					regional = regional || strings.HasPrefix(a.(string), "ecr:") || strings.HasPrefix(a.(string), "tag:")
+				}
+				if !regional {
+					continue
+				}
+				seen++
+				cond, _ := s["Condition"].(map[string]interface{})
+				eq, _ := cond["StringEquals"].(map[string]interface{})
+				mustEqual(t, stack+" "+name+" "+fmt.Sprint(s["Sid"])+" aws:RequestedRegion", eq["aws:RequestedRegion"], want)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no registry-level statement found: the test reads nothing")
+	}
+}
+
+// TestDeployCustomResourceRoleWritesItsOwnLogsOnly: the role of the deploy's custom resource (CDK's
+// AwsCustomResource provider function) may write its own log group and invoke the backfill
+// function, nothing else: no managed policy (CDK's default AWSLambdaBasicExecutionRole writes every
+// log group, the functions' too, whose decision lines are the metrics the alarms watch).
+func TestDeployCustomResourceRoleWritesItsOwnLogsOnly(t *testing.T) {
+	localaws.NeedCDK(t)
+	hub := built.Hubs["us-east-1"]
+	if hub.Backfill == nil {
+		t.Fatal("the primary hub stack has no deploy custom resource")
+	}
+	roleID := logicalID(hub.Backfill.Node().FindChild(jsii.String("InvokeRole")).Node().DefaultChild())
+	var providers int
+	for _, fn := range resourcesOf(hubUS, "AWS::Lambda::Function") {
+		role, _ := props(fn)["Role"].(map[string]interface{})
+		if att, _ := role["Fn::GetAtt"].([]interface{}); len(att) > 0 && att[0] == roleID {
+			providers++
+		}
+	}
+	if providers != 1 {
+		t.Fatalf("%d functions run with the custom resource's role, want the provider alone", providers)
+	}
+	role := props(resourcesOf(hubUS, "AWS::IAM::Role")[roleID])
+	if m, ok := role["ManagedPolicyArns"]; ok {
+		t.Errorf("custom resource role has managed policies %v", m)
+	}
+	docs := policyDocuments(hubUS)
+	got := map[string]interface{}{} // by Sid: the statements sit in two policies, in no order
+	for id, r := range resourcesOf(hubUS, "AWS::IAM::Policy") {
+		for _, ref := range asList(props(r)["Roles"]) {
+			if ref.(map[string]interface{})["Ref"] == roleID {
+				for _, st := range asList(docs[id].(map[string]interface{})["Statement"]) {
+					got[fmt.Sprint(st.(map[string]interface{})["Sid"])] = st
+				}
+			}
+		}
+	}
+	logs := logicalID(hub.Backfill.Node().FindChild(jsii.String("Logs")).Node().DefaultChild())
+	mustEqual(t, "custom resource role statements", got, map[string]interface{}{
+		"Logs": map[string]interface{}{"Sid": "Logs", "Effect": "Allow", "Action": []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+			"Resource": map[string]interface{}{"Fn::GetAtt": []string{logs, "Arn"}}},
+		"InvokeBackfill": map[string]interface{}{"Sid": "InvokeBackfill", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+			"Resource": map[string]interface{}{"Fn::GetAtt": []string{logicalID(hub.Functions.ByName[FnBackfill].Node().DefaultChild()), "Arn"}}},
+	})
 }

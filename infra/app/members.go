@@ -428,6 +428,9 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 		// customRoleArn on an ECR-to-ECR rule hands the role to ECR: iam:PassRole on that role only.
 		out = append(out, statement("PassPullThroughCacheRole", []string{"iam:PassRole"}, ptcRole))
 	}
+	// Registry-level ECR actions and tag:GetResources (Resource "*") in the hub regions only: the
+	// engine converges members there and nowhere else.
+	inHubRegions(out, d.Hub.Regions)
 	if memberPublic {
 		// Only events reach member public repositories (engine.PublicRepository: read, then set or
 		// delete one policy); a whole-registry listing happens in the hub only. DescribeRepositories

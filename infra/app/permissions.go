@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
@@ -289,10 +290,45 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	if r.failedEvents != nil {
 		add(a.DeliverFailures, "DeliverFailedInvocations", []string{"sqs:SendMessage"}, *r.failedEvents)
 	}
+	inHubRegions(out, r.hubRegions)
 	if r.functionARN != "" {
 		fromItsFunctionOnly(out, r.functionARN)
 	}
 	return out
+}
+
+// RequestedRegionKey is the global condition key holding the Region a request is made to (the IAM
+// User Guide's global condition context keys).
+const RequestedRegionKey = "aws:RequestedRegion"
+
+// inHubRegions limits every statement that needs Resource "*" for a regional service (ECR's
+// registry-level actions, which have no resource type, and tag:GetResources) to the hub regions,
+// the only regions whose registries ecr-warden converges (the repository statements already name
+// them in their ARNs): credentials of a hub function or of a member's execution role cannot write a
+// registry policy, switch a registry's policy scope or change pull-through-cache rules in any other
+// region. Organizations' and IAM's calls (global services) are left as they are.
+func inHubRegions(sts []awsiam.PolicyStatement, regions []string) {
+	for _, s := range sts {
+		if !regionalWildcard(s) {
+			continue
+		}
+		s.AddCondition(jsii.String("StringEquals"), map[string]interface{}{RequestedRegionKey: slices.Clone(regions)})
+	}
+}
+
+// regionalWildcard reports whether s allows Resource "*" only and every action of it belongs to a
+// regional service whose calls ecr-warden makes in the hub regions only (ECR, the tagging API).
+func regionalWildcard(s awsiam.PolicyStatement) bool {
+	res := *s.Resources()
+	if len(res) != 1 || *res[0] != "*" {
+		return false
+	}
+	for _, a := range *s.Actions() {
+		if !strings.HasPrefix(*a, "ecr:") && !strings.HasPrefix(*a, "tag:") {
+			return false
+		}
+	}
+	return true
 }
 
 // organizationReadStatements scopes each Organizations read to the resource types it supports

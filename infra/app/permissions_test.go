@@ -316,7 +316,9 @@ func TestConditionedPermissions(t *testing.T) {
 	d.RegistryPolicyScope.AllowSwitchToV2 = true
 	sw := SwitchesOf(d.Declaration)
 	arn := jsii.String("arn:aws:dynamodb:us-east-1:111111111111:table/x")
-	scope := map[string]interface{}{"StringEquals": map[string]interface{}{"ecr:AccountSetting": "REGISTRY_POLICY_SCOPE"}}
+	// The setting, and (since 2026-12-04, as every registry-level ECR statement) the hub regions.
+	scope := map[string]interface{}{"StringEquals": map[string]interface{}{"ecr:AccountSetting": "REGISTRY_POLICY_SCOPE",
+		RequestedRegionKey: d.Hub.Regions}}
 	for _, fn := range FunctionNames {
 		a := FunctionAccess[fn]
 		sts := a.statements(resources{partition: "aws", hub: d.Hub.AccountID, hubRegions: d.Hub.Regions, memberRoleName: d.MemberRoleName,

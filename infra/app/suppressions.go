@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // Reasons for the reviewed cdk-nag exceptions. Each names why the wildcard or the managed policy is
@@ -15,7 +13,8 @@ const (
 		"actions), tag:GetResources (a read that finds a registry's tag-matched repositories) and organizations:ListRoots/" +
 		"DescribeOrganization have no resource type in the Service Authorization Reference, so IAM only accepts Resource \"*\" for " +
 		"them; each such statement lists only those actions, and PutAccountSetting (only when the declaration allows the scope switch) is " +
-		"limited by ecr:AccountSetting to the registry policy scope setting."
+		"limited by ecr:AccountSetting to the registry policy scope setting; the ECR and tagging ones are limited by aws:RequestedRegion to " +
+		"the hub regions."
 	reasonRepositories = "Repositories appear at any time under any name and each must get its declared policy; the ARN is limited to " +
 		"this account's (and region's) repositories and the statement to describe, tag-read and repository-policy actions."
 	reasonMemberRole = "Members join the organization at any time, so the account is a wildcard; the role name is fixed to the one " +
@@ -26,8 +25,6 @@ const (
 	reasonSecrets = "A pull-through-cache rule needs its secret's full ARN, which carries a random suffix only Secrets Manager knows; " +
 		"the ARN is limited to this account's secrets named ecr-pullthroughcache/ (the only ones ECR reads) in the hub regions and " +
 		"the statement to secretsmanager:DescribeSecret, which reads metadata, never the secret's value."
-	reasonCustomResourceRole = "The role of CDK's AwsCustomResource provider function, which only writes its own logs (this managed " +
-		"policy) and invokes the backfill function (its inline policy names that one function)."
 	reasonPTCBoundary = "The pull-through-cache role's permissions boundary is exactly that role's permissions, which AWS documents on " +
 		"Resource \"*\" (ecr:GetAuthorizationToken has no resource type, and the role reads whichever upstream repository its rule " +
 		"names); as a boundary it grants nothing by itself and only caps the one role the execution role may create."
@@ -58,12 +55,6 @@ func suppressReviewed(res *Result) {
 			suppress(hub.Queues.FailedEvents, "AwsSolutions-SQS3", reasonDeadLetterQueue)
 			continue
 		}
-		cdknag.NagSuppressions_AddResourceSuppressionsByPath(hub.Stack,
-			jsii.String("/"+*hub.Stack.Node().Path()+"/AWS679f53fac002430cb0da5b7982bd2287/ServiceRole/Resource"),
-			&[]*cdknag.NagPackSuppression{{
-				Id: jsii.String("AwsSolutions-IAM4"), Reason: jsii.String(reasonCustomResourceRole),
-				AppliesTo: &[]interface{}{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
-			}}, nil)
 		suppress(hub.Queues.FailedEvents, "AwsSolutions-SQS3", reasonDeadLetterQueue)
 	}
 	for _, m := range res.Management {

@@ -47,7 +47,18 @@ func NewDeployBackfill(scope constructs.Construct, id string, d *Declaration, fn
 		Retention:     LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	// The provider function's own role: it writes its own log group and (the policy below) invokes
+	// the backfill, nothing else. CDK's default role carries AWSLambdaBasicExecutionRole, which
+	// allows logs:CreateLogGroup, CreateLogStream and PutLogEvents on every log group: a hub principal
+	// allowed to pass that role to a function of its own could write into the ecr-warden functions'
+	// log groups (whose EMF lines are the decision metrics the alarms watch).
+	role := awsiam.NewRole(c, jsii.String("InvokeRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("ecr-warden: the deploy's custom resource invokes the backfill function"),
+	})
+	role.AddToPolicy(statement("Logs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, *logs.LogGroupArn()))
 	cr := customresources.NewAwsCustomResource(c, jsii.String("Invoke"), &customresources.AwsCustomResourceProps{
+		Role:                role,
 		OnCreate:            call,
 		OnUpdate:            call,
 		InstallLatestAwsSdk: jsii.Bool(false),

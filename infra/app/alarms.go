@@ -37,7 +37,9 @@ type Alarms struct {
 // plain HTTP lets nobody publish: every alarm's action would fail, visible only in its history. So
 // the key lets CloudWatch use it (kms:GenerateDataKey*, kms:Decrypt, as the CloudWatch knowledge
 // center gives it; the key encrypts this topic only), and the topic lets CloudWatch publish for
-// this installation's alarms (aws:SourceArn) in this account, which is where the scope is kept.
+// this installation's alarms (aws:SourceArn) in this account, which is where the scope is kept. The
+// key's statement has no aws:SourceArn/aws:SourceAccount: AWS documents neither for CloudWatch's KMS
+// calls, and a condition the request lacks would fail every alarm action (README "Unverified").
 func newAlarmTopic(c constructs.Construct, n Names) (awskms.Key, awssns.Topic) {
 	stack := awscdk.Stack_Of(c)
 	cloudwatch := awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)

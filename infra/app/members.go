@@ -425,7 +425,10 @@ func MemberStatements(d *Declaration) []awsiam.PolicyStatement {
 		out = append(out, conditioned("PullThroughCacheRole", []string{
 			"iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",
 		}, "iam:PermissionsBoundary", BoundaryARN(d, account), ptcRole))
-		// customRoleArn on an ECR-to-ECR rule hands the role to ECR: iam:PassRole on that role only.
+		// customRoleArn on an ECR-to-ECR rule hands the role to ECR: iam:PassRole on that role only,
+		// with no iam:PassedToService condition, because AWS documents neither that the rule calls
+		// check PassRole nor for which service (README "Unverified"): a wrong service name would
+		// refuse every fromHub rule. The role passed is the boundary-capped PTC role.
 		out = append(out, statement("PassPullThroughCacheRole", []string{"iam:PassRole"}, ptcRole))
 	}
 	// Registry-level ECR actions and tag:GetResources (Resource "*") in the hub regions only: the

@@ -113,6 +113,16 @@ func NewAlarms(scope constructs.Construct, id string, fns *Functions, q *Queues,
 		add(fn+"-errors", fns.ByName[fn].MetricErrors(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),
 			"ecr-warden "+fn+" function failed; see its log group and the audit trail")
 	}
+	// Lambda could not deliver a failed invocation's record to the failed-events queue (its role,
+	// the queue, a size limit): the event is then lost without a dead letter, so the depth alarm
+	// below would never fire for it. The role holds sqs:SendMessage alone (DeliverFailedInvocations).
+	for _, fn := range FunctionNames {
+		if FunctionAccess[fn].DeliverFailures {
+			add(fn+"-destination-failures", fns.ByName[fn].Metric(jsii.String("DestinationDeliveryFailures"),
+				&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),
+				"ecr-warden "+fn+" could not deliver a failed invocation to the failed-events queue: the event is lost; see README Runbook, destination-failures")
+		}
+	}
 	for _, dl := range []struct {
 		name, desc string
 		queue      awssqs.Queue

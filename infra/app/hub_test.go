@@ -342,8 +342,16 @@ func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
 	localaws.NeedCDK(t)
 	hub := built.Hubs["us-east-1"]
 	alarms := resourcesOf(hubUS, "AWS::CloudWatch::Alarm")
-	if len(alarms) != len(FunctionNames)+6 {
-		t.Errorf("%d alarms, want %d", len(alarms), len(FunctionNames)+6)
+	// One errors alarm per function, one destination-failures alarm per function with an on-failure
+	// destination (since 2026-12-04), and six more.
+	want := len(FunctionNames) + 6
+	for _, fn := range FunctionNames {
+		if FunctionAccess[fn].DeliverFailures {
+			want++
+		}
+	}
+	if len(alarms) != want {
+		t.Errorf("%d alarms, want %d", len(alarms), want)
 	}
 	// A failed pull-through-cache rule validation is not a failed write, and alarms on its own.
 	hubUS.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{"AlarmName": "ecr-warden-ptc-validation-failed",
@@ -360,6 +368,20 @@ func TestAlarmsCoverFunctionErrorsAndDeadLetters(t *testing.T) {
 		"Period": 300, "TreatMissingData": "notBreaching"}
 	for _, fn := range FunctionNames {
 		p := map[string]interface{}{"AlarmName": "ecr-warden-" + fn + "-errors", "Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
+			"Dimensions": []interface{}{map[string]interface{}{"Name": "FunctionName", "Value": map[string]interface{}{"Ref": logicalID(hub.Functions.ByName[fn].Node().DefaultChild())}}}}
+		for k, v := range common {
+			p[k] = v
+		}
+		hubUS.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), p)
+	}
+	// A failed invocation Lambda could not hand to the failed-events queue is lost: every function
+	// with that destination is alarmed on DestinationDeliveryFailures.
+	for _, fn := range FunctionNames {
+		if !FunctionAccess[fn].DeliverFailures {
+			continue
+		}
+		p := map[string]interface{}{"AlarmName": "ecr-warden-" + fn + "-destination-failures", "Namespace": "AWS/Lambda",
+			"MetricName": "DestinationDeliveryFailures", "Statistic": "Sum",
 			"Dimensions": []interface{}{map[string]interface{}{"Name": "FunctionName", "Value": map[string]interface{}{"Ref": logicalID(hub.Functions.ByName[fn].Node().DefaultChild())}}}}
 		for k, v := range common {
 			p[k] = v

@@ -285,8 +285,10 @@ func (a Access) statements(r resources) []awsiam.PolicyStatement {
 	// guide's list; CDK's SqsEventSource would also grant ChangeMessageVisibility and GetQueueUrl).
 	add(a.ConsumeWork, "ConsumeWork", []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}, *r.workQueue)
 	// The on-failure destination: the Lambda developer guide lists sqs:SendMessage as the execution
-	// role's permission for an Amazon SQS destination; CDK's SqsDestination would also grant
-	// GetQueueAttributes and GetQueueUrl (queue.grantSendMessages), which Lambda does not call.
+	// role's permission for an SQS on-failure destination (on its event source mapping pages; README
+	// "Unverified" for asynchronous invocations, watched by the destination-failures alarms); CDK's
+	// SqsDestination would also grant GetQueueAttributes and GetQueueUrl (queue.grantSendMessages),
+	// which the guide does not ask for.
 	if r.failedEvents != nil {
 		add(a.DeliverFailures, "DeliverFailedInvocations", []string{"sqs:SendMessage"}, *r.failedEvents)
 	}

@@ -110,10 +110,25 @@ func TestPrefixedDenyIsKeptAndDoesNotBlockRevocations(t *testing.T) {
 	if err != nil || c.After != doc(deny) {
 		t.Errorf("grants revoked beside a prefixed Deny: %v, after %s; want only the Deny", err, c.After)
 	}
-	// A Deny under a Sid the declaration renders: refused, naming it.
+	// A Deny under a Sid the declaration renders is kept too, and the
+	// declared statement under that Sid is left out (a Sid is held once),
+	// named in the note; the revoked grant beside it is removed all the
+	// same. (This used to refuse the whole document, which kept the revoked
+	// grant: TestTruthTableAdversarialHandEdits.)
 	taken := strings.Replace(deny, "EcrWardenBlockDelete", "EcrWardenOrgPull", 1)
-	if _, err := Document(policy.ECRRegistryPolicy, regARN, doc(taken), []policy.Statement{orgPull()}, prefix); err == nil || !strings.Contains(err.Error(), `"EcrWardenOrgPull"`) || !strings.Contains(err.Error(), "Deny") {
-		t.Fatalf("prefixed Deny under a declared Sid: %v, want a refusal naming the Sid", err)
+	c, err = Document(policy.ECRRegistryPolicy, regARN, doc(taken, mustJSON(t, revoked)), []policy.Statement{orgPull()}, prefix)
+	if err != nil || c.After != doc(taken) || !slices.Equal(c.Removed, []string{prefix + "TeamBAccounts"}) {
+		t.Fatalf("prefixed Deny under a declared Sid beside a revoked grant: %v, removed %v, after %s; want the Deny kept byte for byte and the revoked grant removed", err, c.Removed, c.After)
+	}
+	if notes := strings.Join(c.ForeignUnsafe, "\n"); !strings.Contains(notes, `"EcrWardenOrgPull"`) || !strings.Contains(notes, "declared statement under it is left out") {
+		t.Errorf("ForeignUnsafe %q; want the Deny named and the declared statement it displaces said to be left out", c.ForeignUnsafe)
+	}
+	if c, err := Document(policy.ECRRegistryPolicy, regARN, c.After, []policy.Statement{orgPull()}, prefix); err != nil || c.Op != OpNone {
+		t.Errorf("converged document with a Deny under a declared Sid: op %s, %v; want none", c.Op, err)
+	}
+	// Two of them under one Sid: refused, naming it (a Sid is written once).
+	if _, err := Document(policy.ECRRegistryPolicy, regARN, doc(taken, strings.Replace(taken, "DeleteRepository", "PutImage", 1)), []policy.Statement{orgPull()}, prefix); err == nil || !strings.Contains(err.Error(), `"EcrWardenOrgPull"`) || !strings.Contains(err.Error(), "held twice") {
+		t.Fatalf("two prefixed Denies under a declared Sid: %v, want a refusal naming the Sid", err)
 	}
 	// Renamed out of the prefix, it is a foreign statement and is kept.
 	kept := strings.Replace(deny, "EcrWardenBlockDelete", "BlockDelete", 1)
@@ -185,12 +200,19 @@ func TestUnreadablePrefixedStatementDoesNotBlockRevocations(t *testing.T) {
 	if notes := strings.Join(c.ForeignUnsafe, "\n"); !strings.Contains(notes, "replaced by the declared statement") || !strings.Contains(notes, taken) {
 		t.Errorf("ForeignUnsafe %q; want the replaced statement named with its text", c.ForeignUnsafe)
 	}
-	// One that may deny under a declared Sid: refused, naming it (writing
-	// the declared statement would remove it).
+	// One that may deny under a declared Sid: kept byte for byte, the
+	// declared statement under its Sid left out (writing it would remove
+	// the held one) and said so, the revoked grant beside it removed. It
+	// used to refuse the whole document, which kept the revoked grant.
 	for _, held := range []string{deny, unknown} {
 		taken := strings.NewReplacer("EcrWardenHold", "EcrWardenOrgPull", "EcrWardenOdd", "EcrWardenOrgPull").Replace(held)
-		if _, err := Document(policy.ECRRegistryPolicy, regARN, doc(taken), []policy.Statement{orgPull()}, prefix); err == nil || !strings.Contains(err.Error(), `"EcrWardenOrgPull"`) || !strings.Contains(err.Error(), "cannot be read") {
-			t.Errorf("unreadable %s under a declared Sid: %v, want a refusal naming the Sid", held, err)
+		c, err := Document(policy.ECRRegistryPolicy, regARN, doc(taken, mustJSON(t, revoked)), []policy.Statement{orgPull()}, prefix)
+		if err != nil || c.After != doc(taken) {
+			t.Errorf("unreadable %s under a declared Sid beside a revoked grant: %v, after %s; want it kept and the revoked grant removed", held, err, c.After)
+			continue
+		}
+		if notes := strings.Join(c.ForeignUnsafe, "\n"); !strings.Contains(notes, `"EcrWardenOrgPull"`) || !strings.Contains(notes, "cannot be read") || !strings.Contains(notes, "declared statement under it is left out") {
+			t.Errorf("unreadable %s under a declared Sid: ForeignUnsafe %q; want it named, why, and the declared statement said to be left out", held, c.ForeignUnsafe)
 		}
 	}
 }

@@ -136,11 +136,12 @@ func (c Change) Writes() bool { return c.Op != OpNone && c.Op != "" }
 // ecr-warden wants in it (all carrying prefix; empty means "none of ours").
 //
 // The result is checked before it is returned: a document over the size
-// limit, owned statements failing policy.Guard, or a statement carrying the
-// reserved prefix that may deny (a Deny, or one the model cannot read that
-// does not read as an Allow) under a Sid the declaration renders is an
-// error naming the target, so nothing unsafe ever reaches apply (see
-// keptOwned for such statements under other Sids). Foreign statements the guard
+// limit, owned statements failing policy.Guard, or a Sid held twice by
+// statements carrying the reserved prefix that may deny (a Deny, or one the
+// model cannot read that does not read as an Allow) is an error naming the
+// target, so nothing unsafe ever reaches apply (see keptOwned: one such
+// statement is kept, and under a declared Sid it displaces the declared
+// statement). Foreign statements the guard
 // cannot vouch for never make an error (a write that only removes or
 // narrows owned statements must not be blocked by someone else's
 // statement); they are listed in ForeignUnsafe.
@@ -224,11 +225,17 @@ func full(kind policy.DocumentKind, target, current string, owned []policy.State
 			}
 		}
 	}
-	kept, notes, err := keptOwned(cur, owned, prefix)
+	kept, displaced, notes, err := keptOwned(cur, owned, prefix)
 	if err != nil {
 		return ch, fmt.Errorf("planning %s (%s): refusing to write: %w", kind, target, err)
 	}
 	ch.ForeignUnsafe = append(ch.ForeignUnsafe, notes...)
+	if len(displaced) > 0 {
+		// A statement to keep holds a declared Sid: the declared statement
+		// under it is left out (noted with the kept one), everything else
+		// converges beside it.
+		owned = slices.DeleteFunc(slices.Clone(owned), func(s policy.Statement) bool { return displaced[s.Sid] })
+	}
 	declared := owned
 	if len(kept) > 0 {
 		// Kept as AWS holds them (among ecr-warden's statements) and
@@ -333,10 +340,11 @@ const handWrittenDenyNote = "a Deny carrying ecr-warden's Sid prefix, which the 
 
 // keptOwned sorts out the statements of cur carrying the reserved prefix
 // that ecr-warden may not simply rewrite as declared (want), and returns
-// the ones to keep as AWS holds them, a note for each such statement (for
-// ForeignUnsafe: what it is and what was done with it), or an error
-// refusing the document. One of them never blocks the rest of its
-// document: a revocation beside it is written all the same.
+// the ones to keep as AWS holds them, the declared Sids such a statement
+// holds (displaced: the declared statement under each is left out), a note
+// for each such statement (for ForeignUnsafe: what it is and what was done
+// with it), or an error refusing the document. One of them never blocks the
+// rest of its document: a revocation beside it is written all the same.
 //
 // A Deny carrying the prefix: the declaration never renders a Deny, so
 // someone wrote it by hand, and deleting a Deny silently widens access. It
@@ -361,16 +369,20 @@ const handWrittenDenyNote = "a Deny carrying ecr-warden's Sid prefix, which the 
 //     access, so removing it could widen it: it is kept byte for byte,
 //     like a hand-written Deny.
 //
-// A statement to keep under a Sid the declaration renders is refused
-// instead, naming it: writing the declared statement would remove or
-// change it, and it cannot stay beside the declared statement because a
-// Sid is held once (the next plan could not tell which is ecr-warden's).
-// So is a Sid held twice by statements to keep. The operator renames the
-// Sid out of the prefix (ecr-warden then keeps it as a foreign statement),
-// fixes the statement, or deletes it.
-func keptOwned(cur *policy.Document, want []policy.Statement, prefix string) (kept []policy.Statement, notes []string, err error) {
+// A statement to keep under a Sid the declaration renders is kept too, and
+// the declared statement under that Sid is left out (displaced, named in
+// the note): writing the declared statement would remove or change it, and
+// it cannot stay beside the declared statement because a Sid is held once.
+// Leaving that one grant out narrows access; refusing the whole document
+// instead (as this used to) also kept every grant the declaration no longer
+// gives in that document, and held back every other change to it. The
+// operator renames the Sid out of the prefix (ecr-warden then keeps it as a
+// foreign statement and writes the declared one), fixes the statement, or
+// deletes it. A Sid held twice by statements to keep is still refused: a
+// Sid is written once, and neither can be dropped.
+func keptOwned(cur *policy.Document, want []policy.Statement, prefix string) (kept []policy.Statement, displaced map[string]bool, notes []string, err error) {
 	if cur == nil {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	wanted := make(map[string]policy.Statement, len(want))
 	for _, s := range want {
@@ -388,9 +400,6 @@ func keptOwned(cur *policy.Document, want []policy.Statement, prefix string) (ke
 			continue // an Allow of ours: planned as declared
 		case why == "" && declared && policy.StatementsEquivalent(s, w):
 			continue
-		case why == "" && declared:
-			errs = append(errs, fmt.Errorf("statement Sid %q is a Deny carrying ecr-warden's Sid prefix under a Sid the declaration renders (someone wrote it by hand); ecr-warden will not remove or change a Deny: rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", s.Sid))
-			continue
 		case why != "" && policy.ReadsAsAllow(s):
 			done := "the declaration does not render its Sid, so it is removed (removing an Allow only narrows access; a statement of ecr-warden's the declaration does not give must not keep granting)"
 			if declared {
@@ -398,21 +407,26 @@ func keptOwned(cur *policy.Document, want []policy.Statement, prefix string) (ke
 			}
 			notes = append(notes, fmt.Sprintf("%s: carries ecr-warden's Sid prefix but cannot be read (%s); its Effect is Allow and %s; as AWS held it: %s", policy.Where(i, s), why, done, s.Raw()))
 			continue
-		case declared:
-			errs = append(errs, fmt.Errorf("%s carries ecr-warden's Sid prefix under a Sid the declaration renders but cannot be read (%s) and may not be an Allow; ecr-warden will not remove or change a statement that may deny, nor can it write the declared statement beside it: fix the statement, rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", policy.Where(i, s), why))
-			continue
 		case slices.ContainsFunc(kept, func(k policy.Statement) bool { return k.Sid == s.Sid }):
 			errs = append(errs, fmt.Errorf("%s: statement Sid %q carries ecr-warden's Sid prefix and is held twice by statements ecr-warden will not remove (a Deny, or a statement it cannot read that may not be an Allow); give each its own Sid outside the prefix or delete them", policy.Where(i, s), s.Sid))
 			continue
 		}
 		kept = append(kept, s)
+		leftOut := ""
+		if declared {
+			if displaced == nil {
+				displaced = map[string]bool{}
+			}
+			displaced[s.Sid] = true
+			leftOut = "; its Sid is one the declaration renders, so the declared statement under it is left out of the document (it cannot be written beside it: a Sid is held once) until the Sid is renamed out of the prefix or the statement deleted"
+		}
 		if why == "" {
-			notes = append(notes, policy.Where(i, s)+": "+handWrittenDenyNote)
+			notes = append(notes, policy.Where(i, s)+": "+handWrittenDenyNote+leftOut)
 		} else {
-			notes = append(notes, fmt.Sprintf("%s: carries ecr-warden's Sid prefix but cannot be read (%s), and its Effect does not read Allow; kept as written, since removing a statement that may deny could widen access, and everything else in the document is converged beside it: fix the statement, rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it", policy.Where(i, s), why))
+			notes = append(notes, fmt.Sprintf("%s: carries ecr-warden's Sid prefix but cannot be read (%s), and its Effect does not read Allow; kept as written, since removing a statement that may deny could widen access, and everything else in the document is converged beside it: fix the statement, rename its Sid so it does not start with the prefix (it is then kept as a foreign statement) or delete it%s", policy.Where(i, s), why, leftOut))
 		}
 	}
-	return kept, notes, errors.Join(errs...)
+	return kept, displaced, notes, errors.Join(errs...)
 }
 
 // statementsSize is how many characters the statements take in a document

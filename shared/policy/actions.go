@@ -74,14 +74,20 @@ var V1RegistryActions = []string{"ecr:BatchImportUpstreamImage", "ecr:CreateRepo
 
 // AccessChangingActions are the actions that change who may use a repository
 // or registry: they rewrite or delete the policy ecr-warden keeps equal to
-// the declaration. A grantee holding one could add its own statement, which
-// ecr-warden keeps byte for byte as foreign, opening the repository to anyone
-// (outside the organization too) with no declaration saying so; so no grant
-// of the declaration may carry them (shared/config). A principal of the
-// registry's own account that must manage policies gets them from its own
-// identity policy, not from a grant.
+// the declaration, or (the repository creation templates) write the policy
+// ECR gives the repositories it creates itself (pull-through cache,
+// replication, create-on-push). A grantee holding one could add its own
+// statement, which ecr-warden keeps byte for byte as foreign, opening the
+// repository to anyone (outside the organization too) with no declaration
+// saying so; so no grant of the declaration may carry them (shared/config).
+// The templates' actions act on the caller's own registry only, but a grant
+// to the organization or an OU (Principal "*" with a condition) reaches the
+// registry's own account's principals too, with no identity policy needed. A
+// principal of the registry's own account that must manage policies or
+// templates gets them from its own identity policy, not from a grant.
 var AccessChangingActions = []string{
 	"ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy", "ecr:PutRegistryPolicy", "ecr:DeleteRegistryPolicy",
+	"ecr:CreateRepositoryCreationTemplate", "ecr:UpdateRepositoryCreationTemplate",
 	"ecr-public:SetRepositoryPolicy", "ecr-public:DeleteRepositoryPolicy",
 }
 

@@ -151,7 +151,8 @@ func TestGuardRefusesHostileOrgConditions(t *testing.T) {
 
 func TestActionsCovered(t *testing.T) {
 	for pattern, want := range map[string]string{
-		"ecr:*":                        "ecr:SetRepositoryPolicy ecr:DeleteRepositoryPolicy ecr:PutRegistryPolicy ecr:DeleteRegistryPolicy",
+		"ecr:*":                        "ecr:SetRepositoryPolicy ecr:DeleteRepositoryPolicy ecr:PutRegistryPolicy ecr:DeleteRegistryPolicy ecr:CreateRepositoryCreationTemplate ecr:UpdateRepositoryCreationTemplate",
+		"ecr:Create*":                  "ecr:CreateRepositoryCreationTemplate",
 		"ECR:setrepositorypolicy":      "ecr:SetRepositoryPolicy",
 		"ecr:*Registry*":               "ecr:PutRegistryPolicy ecr:DeleteRegistryPolicy",
 		"ecr:Get*":                     "",

@@ -256,3 +256,81 @@ func TestTruthTableAdversarialHandEdits(t *testing.T) {
 	t.Logf("%d hand edits: full plans %d rows, %d allowed; shrink-only plans %d rows, %d wider than declared; 0 mismatches unless reported above",
 		len(handEdits), len(rows), allows, len(shrunkRows), wider)
 }
+
+// The PTC role's trust policy after ecr-warden plans it over a hand edit:
+// a statement without the Sid prefix letting an outside account assume the
+// role (the trust policy is ecr-warden's wholly, so it is dropped) beside a
+// Deny written under the declared trust statement's Sid (kept; it displaces
+// the declared statement). Nobody may assume the role then: not the outside
+// account (the plan used to refuse the whole document, which kept its
+// statement), and not the service either, which only the displaced
+// statement let in. As rendered, only the service acting for the member may.
+func TestTruthTableAdversarialTrustHandEdit(t *testing.T) {
+	localaws.NeedNode(t, "the IAM simulator (@cloud-copilot/iam-simulate)")
+	s := simulator(t)
+	text := strings.Replace(handEditDeclaration, `"grants": [`, `"pullThroughCache": {"members": {"all": true}, "role": {"name": "ecr-warden-ptc"},
+    "rules": [{"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}]},
+  "grants": [`, 1)
+	d, err := config.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := desired.New(d, organization())
+	role, ok := st.PTCRole(grantedA)
+	if !ok {
+		t.Fatal("member has no PTC role")
+	}
+	rendered, err := role.Trust.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backdoor := `{"Sid":"PartnerAssume","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + outsider + `:root"},"Action":"sts:AssumeRole"}`
+	deny := `{"Sid":"` + d.SidPrefix + `PtcTrust","Effect":"Deny","Principal":{"Service":"` + desired.PTCServicePrincipal + `"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"` + otherB + `"}}}`
+	edits := []struct {
+		name string
+		held string
+		// displaced: the declared trust statement is left out.
+		displaced bool
+	}{
+		{"as rendered", rendered, false},
+		{"a foreign Allow beside the rendered statement", strings.Replace(rendered, `"Statement":[`, `"Statement":[`+backdoor+`,`, 1), false},
+		{"a foreign Allow beside a Deny under the declared Sid", `{"Version":"2012-10-17","Statement":[` + backdoor + `,` + deny + `]}`, true},
+	}
+	var cs []Case
+	var rows []row
+	for i, e := range edits {
+		o := plan.Owner{Prefix: d.SidPrefix, OrgID: orgID, Wholly: true}
+		ch, err := o.Document(policy.RoleTrustPolicy, role.ARN, e.held, role.Trust.Statements)
+		after := ch.After
+		switch {
+		case err != nil:
+			t.Logf("%s: plan refused (the role keeps its trust policy): %v", e.name, err)
+			after = e.held
+		case !ch.Writes():
+			after = e.held
+		}
+		var trust any
+		if after != "" {
+			doc, err := policy.Parse(after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range doc.Statements {
+				doc.Statements[j] = doc.Statements[j].WithoutRaw()
+			}
+			trust = asJSON(t, doc)
+		}
+		for _, tc := range trustCallers {
+			var identity any
+			if tc.account != "" {
+				identity = assumeIdentity
+			}
+			cs = append(cs, Case{Principal: tc.principal, Action: "sts:AssumeRole", Resource: role.ARN, ResourceAccount: grantedA,
+				Context: tc.context(grantedA), ResourcePolicy: trust, IdentityPolicy: identity})
+			rows = append(rows, row{decl: i, caller: caller{name: e.name + ": " + tc.name, account: tc.account}, column: "AssumeRole",
+				repo: repo{name: role.ARN}, want: !e.displaced && trustAllowed(d, tc, grantedA)})
+		}
+	}
+	allows := simulateRows(t, s, cs, rows, "(trust hand edit)", "the declaration grants")
+	t.Logf("%d trust policies: %d rows, %d allowed, 0 mismatches unless reported above", len(edits), len(rows), allows)
+}

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"path"
 	"slices"
 	"strings"
 )
@@ -111,11 +110,40 @@ func ActionsCovered(pattern string, among []string) []string {
 		if asvc != svc {
 			continue
 		}
-		if m, err := path.Match(name, aname); err == nil && m {
+		if actionGlob(name, aname) {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// actionGlob reports whether an action name matches a pattern the way IAM
+// matches actions: "*" any run of characters, "?" any one, everything else
+// (brackets and backslashes included, which path.Match would read as a
+// class or an escape) itself. Both are lower case.
+func actionGlob(pattern, name string) bool {
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, n
+			p++
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+			p++
+			n++
+		case star >= 0:
+			p = star + 1
+			mark++
+			n = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // catalog maps a lower-cased service prefix to its lower-cased action names.
@@ -167,7 +195,7 @@ func KnownAction(action string, services ...string) bool {
 	if !ok || name == "" {
 		return false
 	}
-	if !strings.ContainsAny(name, "*?[") {
+	if !strings.ContainsAny(name, "*?") {
 		return exact[lower] && slices.Contains(services, svc)
 	}
 	for _, s := range services {
@@ -175,7 +203,7 @@ func KnownAction(action string, services ...string) bool {
 			continue
 		}
 		for _, a := range catalog[svc] {
-			if m, err := path.Match(name, a); err == nil && m {
+			if actionGlob(name, a) {
 				return true
 			}
 		}

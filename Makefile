@@ -41,7 +41,7 @@ $(TOOLS)/iamsim/node_modules/@cloud-copilot/iam-simulate/package.json: shared/de
 	cp shared/devtools/iamsim/package.json shared/devtools/iamsim/package-lock.json $(TOOLS)/iamsim/
 	cd $(TOOLS)/iamsim && npm ci --silent --no-audit --no-fund
 
-truthtable: iamsim ## the IAM truth table: example declaration + 200 random ones, shrunk forged documents for 100 more, foreign statements and ECR Public grants, evaluated by @cloud-copilot/iam-simulate
+truthtable: iamsim ## the IAM truth table: example declaration + 200 random ones, shrunk forged documents for 100 more, foreign statements, hand edits and ECR Public grants, evaluated by @cloud-copilot/iam-simulate
 	$(GO) test -count=1 -v -timeout 20m -run TruthTable ./shared/devtools/iamsim
 
 cdk-cli: $(CDK)

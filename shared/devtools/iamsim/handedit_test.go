@@ -32,6 +32,8 @@ const handEditDeclaration = `{
     {"name": "team-push", "repositories": ["team-a/*"], "access": "push",
      "principals": {"accounts": ["` + grantedA + `"], "roles": ["arn:aws:iam::` + otherB + `:role/team/builder"]},
      "placement": "registry", "principalMode": "condition", "registries": {"hub": true}},
+    {"name": "tag-pull", "repositoryTags": {"share": "org"}, "access": "pull", "principals": {"organization": true},
+     "placement": "registry", "principalMode": "condition", "registries": {"hub": true}},
     {"name": "org-scan", "repositories": ["*"], "access": "scan", "principals": {"organization": true},
      "placement": "registry", "principalMode": "condition", "registries": {"hub": true}}
   ]

@@ -161,7 +161,7 @@ func grantedBy(d *config.Declaration, c caller, arn, action string, r repo, in f
 		}
 		tagsOK := true
 		for k, v := range g.RepositoryTags {
-			if r.tags[k] != v {
+			if !tagMatches(g.Placement, k, v, r.tags) {
 				tagsOK = false
 			}
 		}
@@ -180,6 +180,25 @@ func grantedBy(d *config.Declaration, c caller, arn, action string, r repo, in f
 		case slices.Contains(p.Accounts, c.account):
 			return true
 		case slices.Contains(p.Roles, arn):
+			return true
+		}
+	}
+	return false
+}
+
+// tagMatches is the model of one declared tag on a repository's tags. A
+// registry-placement grant is an aws:ResourceTag/<key> condition, and IAM
+// matches the key in it without case (the IAM reference for the key: a
+// condition on TagKey1 matches a tag key TagKey1 or tagkey1) and the value
+// with case. A repository-placement grant is matched by ecr-warden, which
+// compares both exactly (README "Unverified" says how the two differ).
+func tagMatches(placement, key, value string, tags map[string]string) bool {
+	if placement != config.PlacementRegistry {
+		got, ok := tags[key]
+		return ok && got == value
+	}
+	for k, got := range tags {
+		if strings.EqualFold(k, key) && got == value {
 			return true
 		}
 	}
@@ -298,8 +317,10 @@ func repoMatching(g config.Grant) repo {
 // literal part alone (the "shared" of "shared/*", which the pattern does
 // not match), that part extended by a character ("sharedx/app", which
 // neither does), an exact pattern extended below it and beside it; and the
-// grant's first match without its tags, or with a tag's value in another
-// case (tag values compare with case). The model decides each.
+// grant's first match without its tags, with a tag's value in another
+// case (tag values compare with case), or with a tag's key in another case
+// (which a registry-placement grant's condition matches and a
+// repository-placement grant does not: tagMatches). The model decides each.
 func nearMisses(g config.Grant) []repo {
 	var names []string
 	if len(g.Repositories) > 0 {
@@ -326,6 +347,11 @@ func nearMisses(g config.Grant) []repo {
 			other[k] = strings.ToUpper(v) + "X"
 		}
 		out = append(out, repo{name: m.name, tags: other})
+		upper := map[string]string{}
+		for k, v := range g.RepositoryTags {
+			upper[strings.ToUpper(k)] = v
+		}
+		out = append(out, repo{name: m.name, tags: upper})
 	}
 	return out
 }
@@ -499,7 +525,10 @@ func randomDeclaration(r *rand.Rand) []byte {
 		}
 		placement := []string{"registry", "repository"}[r.IntN(2)]
 		g["placement"] = placement
-		if placement == "repository" && r.IntN(3) == 0 {
+		// Tags in either placement: a registry-placement grant is an
+		// aws:ResourceTag condition, a repository-placement grant is
+		// matched by ecr-warden (tagMatches says how they differ).
+		if r.IntN(3) == 0 {
 			g["repositoryTags"] = map[string]string{"share": "org"}
 			if r.IntN(2) == 0 {
 				g["repositories"] = pick(1)

@@ -40,7 +40,7 @@
 //	      {"prefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws"},
 //	      {"prefix": "docker-hub", "upstreamRegistryUrl": "registry-1.docker.io",
 //	       "credentialSecret": "ecr-pullthroughcache/docker-hub"},
-//	      {"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}
+//	      {"prefix": "hub", "fromHub": true, "upstreamRepositoryPrefix": "shared"}  // upstream prefix: fromHub rules only, 2-30 [ROOT]
 //	    ],
 //	    "statementPrincipals": {"accountRoot": true, "roleNames": []},  // [accountRoot if both empty]
 //	    "tagResource": false,
@@ -52,7 +52,7 @@
 //	    "principals": {"accounts": ["111111111111"], "roles": []},
 //	    "registries": {"hub": true}              // whose public repositories [hub only]
 //	  }],
-//	  "sweep": {"schedule": "rate(6 hours)"}     // rate(...) | cron(...) as EventBridge takes them (one day field ?) [rate(6 hours)]
+//	  "sweep": {"schedule": "rate(6 hours)"}     // rate(...) at most yearly | cron(...) as EventBridge takes them (one day field ?) [rate(6 hours)]
 //	}
 package config
 

@@ -212,6 +212,32 @@ func TestValidationMessages(t *testing.T) {
 		}, "pullThroughCache.statementPrincipals.roleNames[1]", `role name "ECR-Pull-Through-Cache-User" is listed twice (IAM role names ignore case)`},
 		{"role star", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/*"} }, "grants[1].principals.roles[0]", `role "arn:aws:iam::222222222222:role/*": wildcards are not allowed in principals (that would grant more than the named role)`},
 		{"role arn", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"team-a-ci"} }, "grants[1].principals.roles[0]", `role "team-a-ci" must be a role ARN like arn:aws:iam::222222222222:role/name`},
+		// Accepted before: IAM paths have at most 512 characters, so no such role exists and AWS
+		// refused the whole registry policy naming it.
+		{"role path too long", func(d *Declaration) {
+			d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/" + strings.Repeat("p/", 256) + "ci"}
+		}, "grants[1].principals.roles[0]",
+			`role "arn:aws:iam::222222222222:role/p/p/p/p/p/p/p/p/p/p/p/p/p/p/p.../ci": its path is 513 characters; IAM role paths have at most 512, so no such role exists and AWS would refuse the policy naming it`},
+		{"role arn of a user", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:user/ci"} }, "grants[1].principals.roles[0]",
+			`role "arn:aws:iam::222222222222:user/ci" must be a role ARN like arn:aws:iam::222222222222:role/name; it names a "user", not a role (grants name roles, or accounts under accounts)`},
+		{"role arn of a session", func(d *Declaration) {
+			d.Grants[1].Principals.Roles = []string{"arn:aws:sts::222222222222:assumed-role/ci/session"}
+		}, "grants[1].principals.roles[0]",
+			`role "arn:aws:sts::222222222222:assumed-role/ci/session" must be a role ARN like arn:aws:iam::222222222222:role/name; this is a "sts" ARN, not an IAM one`},
+		{"role arn with a region", func(d *Declaration) {
+			d.Grants[1].Principals.Roles = []string{"arn:aws:iam:us-east-1:222222222222:role/ci"}
+		}, "grants[1].principals.roles[0]",
+			`role "arn:aws:iam:us-east-1:222222222222:role/ci" must be a role ARN like arn:aws:iam::222222222222:role/name; IAM ARNs name no region, and this one names "us-east-1"`},
+		{"role arn account", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws:iam::2222:role/ci"} }, "grants[1].principals.roles[0]",
+			`role "arn:aws:iam::2222:role/ci" must be a role ARN like arn:aws:iam::222222222222:role/name; account "2222" is not 12 digits`},
+		{"role name too long", func(d *Declaration) {
+			d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/team/" + strings.Repeat("n", 65)}
+		}, "grants[1].principals.roles[0]",
+			`role "arn:aws:iam::222222222222:role/team/` + strings.Repeat("n", 65) + `" must be a role ARN like arn:aws:iam::222222222222:role/name; role name "` + strings.Repeat("n", 65) + `" must be 1-64 letters, digits or +=,.@_-`},
+		{"role path with a space", func(d *Declaration) {
+			d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/my team/ci"}
+		}, "grants[1].principals.roles[0]",
+			`role "arn:aws:iam::222222222222:role/my team/ci" must be a role ARN like arn:aws:iam::222222222222:role/name; its path "/my team/" may hold only the ASCII characters ! to ~ (IAM's path pattern)`},
 		{"role partition", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws-cn:iam::222222222222:role/ci"} }, "grants[1].principals.roles[0]", `role "arn:aws-cn:iam::222222222222:role/ci" is in partition "aws-cn", not the declared partition "aws"`},
 		{"ou path", func(d *Declaration) { d.Grants[1].Principals.OUs = []string{"ou-ab12-22222222"} }, "grants[1].principals.ous[0]", `OU path "ou-ab12-22222222" must look like o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ (organization/root/OUs, ending with /)`},
 		{"ou other org", func(d *Declaration) { d.Grants[1].Principals.OUs = []string{"o-zzzzzzzzzz/r-ab12/"} }, "grants[1].principals.ous[0]", `OU path "o-zzzzzzzzzz/r-ab12/" is not in the hub's organization o-a1b2c3d4e5`},
@@ -278,6 +304,15 @@ func TestValidationMessages(t *testing.T) {
 		}, "pullThroughCache.rules[1].credentialSecret", "upstream azure-container-registry requires credentials: name a Secrets Manager secret ecr-pullthroughcache/..."},
 		{"ptc upstream prefix root", func(d *Declaration) { d.PullThroughCache.Rules[4].Prefix = "ROOT" }, "pullThroughCache.rules[4].upstreamRepositoryPrefix", "upstreamRepositoryPrefix needs a non-ROOT prefix"},
 		{"ptc upstream prefix chars", func(d *Declaration) { d.PullThroughCache.Rules[4].UpstreamRepositoryPrefix = "Shared" }, "pullThroughCache.rules[4].upstreamRepositoryPrefix", `upstream repository prefix "Shared" must be ROOT or a repository name prefix (lowercase letters, digits, . _ - /)`},
+		// Accepted before: ECR takes an upstream repository prefix only on ECR-to-ECR rules, so
+		// every PTC member's CreatePullThroughCacheRule of this rule failed.
+		{"ptc upstream prefix on a non-ECR upstream", func(d *Declaration) { d.PullThroughCache.Rules[1].UpstreamRepositoryPrefix = "coreos" }, "pullThroughCache.rules[1].upstreamRepositoryPrefix",
+			`upstreamRepositoryPrefix applies only to ECR-to-ECR rules (fromHub: true); ECR refuses it on a rule whose upstream is quay: remove it (the rule caches every repository of its upstream under prefix "quay")`},
+		// Accepted before up to 256 characters (a repository name's limit); ECR takes 2-30.
+		{"ptc upstream prefix long", func(d *Declaration) {
+			d.PullThroughCache.Rules[4].UpstreamRepositoryPrefix = "shared/" + strings.Repeat("x", 24)
+		}, "pullThroughCache.rules[4].upstreamRepositoryPrefix",
+			`upstream repository prefix "shared/xxxxxxxxxxxxxxxxxxxxxxxx" is 31 characters; ECR takes ROOT or 2-30 characters (a trailing / allowed), the same as a rule's own prefix`},
 		{"retired still used", func(d *Declaration) { d.PullThroughCache.RetiredPrefixes = []string{"quay"} }, "pullThroughCache.retiredPrefixes[0]", `prefix "quay" is retired but still used by pullThroughCache.rules[1]`},
 		{"retired twice", func(d *Declaration) { d.PullThroughCache.RetiredPrefixes = []string{"ghcr", "ghcr"} }, "pullThroughCache.retiredPrefixes[1]", `prefix "ghcr" is listed twice`},
 		{"ptc member management", func(d *Declaration) { d.PullThroughCache.Members.Accounts = []string{"999999999999"} }, "pullThroughCache.members.accounts[0]", "account 999999999999 is the management account, which is never a managed member (StackSets do not deploy there)"},
@@ -321,6 +356,14 @@ func TestValidationMessages(t *testing.T) {
 			"ECR Public's API and its CreateRepository events exist only in us-east-1, which hub.regions does not list; add us-east-1 to hub.regions or remove publicRepositories (else no public repository policy is ever written)"},
 		{"sweep", func(d *Declaration) { d.Sweep.Schedule = "every 6 hours" }, "sweep.schedule", `schedule "every 6 hours" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
 		{"sweep singular", func(d *Declaration) { d.Sweep.Schedule = "rate(1 hours)" }, "sweep.schedule", `schedule "rate(1 hours)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)`},
+		// Accepted before, any number of digits: a sweep rarer than yearly is a slip, and a value
+		// past int64 is refused with the same message instead of overflowing.
+		{"sweep rate past a year", func(d *Declaration) { d.Sweep.Schedule = "rate(366 days)" }, "sweep.schedule",
+			`schedule "rate(366 days)": every 366 days is longer than a sweep may wait: at most 365 days (a year); the sweep repairs what missed events left, so run it at least yearly, as rate(6 hours) by default (EventBridge documents no upper bound for a rate)`},
+		{"sweep rate minutes past a year", func(d *Declaration) { d.Sweep.Schedule = "rate(525601 minutes)" }, "sweep.schedule",
+			`schedule "rate(525601 minutes)": every 525601 minutes is longer than a sweep may wait: at most 525600 minutes (a year); the sweep repairs what missed events left, so run it at least yearly, as rate(6 hours) by default (EventBridge documents no upper bound for a rate)`},
+		{"sweep rate overflow", func(d *Declaration) { d.Sweep.Schedule = "rate(99999999999999999999 hours)" }, "sweep.schedule",
+			`schedule "rate(99999999999999999999 hours)": every 99999999999999999999 hours is longer than a sweep may wait: at most 8760 hours (a year); the sweep repairs what missed events left, so run it at least yearly, as rate(6 hours) by default (EventBridge documents no upper bound for a rate)`},
 		// EventBridge refuses these; they were accepted (only the number of fields was checked), so
 		// the deploy failed at the sweep's rule.
 		{"sweep cron both days", func(d *Declaration) { d.Sweep.Schedule = "cron(0 */6 * * * *)" }, "sweep.schedule",
@@ -358,7 +401,7 @@ func TestValidationMessages(t *testing.T) {
 }
 
 func TestValidSchedulesAndPatterns(t *testing.T) {
-	for _, s := range []string{"rate(1 hour)", "rate(30 minutes)", "rate(2 days)", "cron(0 */6 * * ? *)",
+	for _, s := range []string{"rate(1 hour)", "rate(30 minutes)", "rate(2 days)", "rate(365 days)", "rate(8760 hours)", "rate(525600 minutes)", "cron(0 */6 * * ? *)",
 		"cron(15 10 ? * 6L 2026-2030)", "cron(0/15 * ? * MON-FRI *)", "cron(0 8 1 * ? *)", "cron(0 18 ? * MON#1,fri *)",
 		"cron(5,35 14 L * ? *)", "cron(0 0 15W 1-3,DEC ? *)", "cron(0 12 ? JAN-MAR 2-6 *)"} {
 		d := loadExample(t)
@@ -375,6 +418,25 @@ func TestValidSchedulesAndPatterns(t *testing.T) {
 	for _, p := range []string{"", "Team/*", "/x", "x/", "a//b", "-x", "x y"} {
 		if ValidRepositoryPattern(p) {
 			t.Errorf("pattern %q accepted", p)
+		}
+	}
+}
+
+// TestRolePathsIAMTakesAreAccepted: a role ARN is accepted with any path IAM's CreateRole takes:
+// up to 512 characters of ! to ~, "/" among them (the path pattern /[\x21-\x7E]+/).
+func TestRolePathsIAMTakesAreAccepted(t *testing.T) {
+	for _, arn := range []string{
+		"arn:aws:iam::222222222222:role/ci",
+		"arn:aws:iam::222222222222:role/team/ci",
+		"arn:aws:iam::222222222222:role/" + strings.Repeat("p/", 255) + "ci", // path of 511
+		"arn:aws:iam::222222222222:role/" + strings.Repeat("p", 510) + "/ci", // path of 512
+		"arn:aws:iam::222222222222:role/a:b!~/c=d/ci",
+		"arn:aws:iam::222222222222:role/a//b/ci", // IAM's pattern takes "/" anywhere inside a path
+	} {
+		d := loadExample(t)
+		d.Grants[1].Principals.Roles = []string{arn}
+		if err := d.Validate(); err != nil {
+			t.Errorf("role %q: %v", arn, err)
 		}
 	}
 }

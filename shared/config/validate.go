@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,7 +20,11 @@ var (
 	ouPathPattern = regexp.MustCompile(`^o-[a-z0-9]{10,32}/r-[0-9a-z]{4,32}/(?:ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)*$`)
 	// IAM role names (without path), 1-64 characters.
 	roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	roleARNPattern  = regexp.MustCompile(`^arn:([a-z-]+):iam::([0-9]{12}):role/((?:[\x21-\x2E\x30-\x7E]+/)*)([\w+=,.@-]{1,64})$`)
+	// A role ARN: arn:<partition>:iam::<account>:role<path><name>, where the path is IAM's
+	// (CreateRole's Path: "/" alone, or "/" + 1 or more of \x21-\x7E, "/" among them, + "/"),
+	// so what follows role/ is the path's inner part and its closing "/", if any, then the name.
+	// Group 3 is that inner part with its "/"; the path's length is checked apart (maxRolePath).
+	roleARNPattern = regexp.MustCompile(`^arn:([a-z-]+):iam::([0-9]{12}):role/((?:[\x21-\x7E]+/)?)([\w+=,.@-]{1,64})$`)
 	// Sid prefixes end up in IAM-compatible Sids, which allow only letters and digits.
 	sidPrefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,31}$`)
 	// Names become part of Sids (PascalCased), so only separators that PascalCase removes.
@@ -578,13 +583,64 @@ func (v *validator) roles(path string, roles []string) {
 		}
 		m := roleARNPattern.FindStringSubmatch(r)
 		if m == nil {
-			v.add(p, "role %q must be a role ARN like arn:%s:iam::222222222222:role/name", r, v.d.Hub.Partition)
+			v.add(p, "role %q must be a role ARN like arn:%s:iam::222222222222:role/name%s", clipRole(r), v.d.Hub.Partition, roleARNProblem(r))
 			continue
 		}
 		if m[1] != v.d.Hub.Partition {
 			v.add(p, "role %q is in partition %q, not the declared partition %q", r, m[1], v.d.Hub.Partition)
 		}
+		if path := "/" + m[3]; len(path) > maxRolePath {
+			v.add(p, "role %q: its path is %d characters; IAM role paths have at most %d, so no such role exists and AWS would refuse the policy naming it", clipRole(r), len(path), maxRolePath)
+		}
 	}
+}
+
+// roleARNProblem says which part of a string that is no role ARN is wrong, as "; ..." to end a
+// message, or "" when it is not even shaped like an ARN.
+func roleARNProblem(r string) string {
+	parts := strings.SplitN(r, ":", 6) // arn, partition, service, region, account, resource
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	resource := parts[5]
+	switch {
+	case parts[2] != "iam":
+		return fmt.Sprintf("; this is a %q ARN, not an IAM one", parts[2])
+	case parts[3] != "":
+		return fmt.Sprintf("; IAM ARNs name no region, and this one names %q", parts[3])
+	case !policy.ValidAccountID(parts[4]):
+		return fmt.Sprintf("; account %q is not 12 digits", parts[4])
+	case !strings.HasPrefix(resource, "role/"):
+		kind, _, _ := strings.Cut(resource, "/")
+		return fmt.Sprintf("; it names a %q, not a role (grants name roles, or accounts under accounts)", kind)
+	}
+	pathName := strings.TrimPrefix(resource, "role/")
+	i := strings.LastIndexByte(pathName, '/')
+	name := pathName[i+1:]
+	if !roleNamePattern.MatchString(name) {
+		return fmt.Sprintf("; role name %q must be 1-64 letters, digits or +=,.@_-", clip(name, 80))
+	}
+	return fmt.Sprintf("; its path %q may hold only the ASCII characters ! to ~ (IAM's path pattern)", clip("/"+pathName[:i+1], 80))
+}
+
+// clip shortens s to n bytes and "..." for a message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// maxRolePath is the longest IAM path (CreateRole's Path: 1-512 characters). With a role name of
+// at most 64 characters it also keeps a role ARN well inside IAM's 2,048 for an ARN.
+const maxRolePath = 512
+
+// clipRole shortens a role ARN with a long path for a message: its start, "...", and its name.
+func clipRole(arn string) string {
+	if len(arn) <= 120 {
+		return arn
+	}
+	return arn[:60] + "..." + arn[strings.LastIndexByte(arn, '/'):]
 }
 
 // ouList checks a list of OU paths: each well formed, none twice (a duplicate is most often a
@@ -766,14 +822,36 @@ func (v *validator) ptcRule(path string, r *PTCRule) {
 	case r.CredentialSecret != "" && (!secretPattern.MatchString(r.CredentialSecret) || len(r.CredentialSecret) > maxSecretName):
 		v.add(path+".credentialSecret", "secret name %q must be %s followed by letters, digits or /_+=.@-, at most %d characters in all (Secrets Manager's names)", r.CredentialSecret, secretPrefix, maxSecretName)
 	}
-	if r.UpstreamRepositoryPrefix != "" {
-		if r.Prefix == RootPrefix {
-			v.add(path+".upstreamRepositoryPrefix", "upstreamRepositoryPrefix needs a non-ROOT prefix")
+	if up := r.UpstreamRepositoryPrefix; up != "" {
+		upPath := path + ".upstreamRepositoryPrefix"
+		if !r.FromHub {
+			// ECR takes an upstream repository prefix only on ECR-to-ECR rules
+			// (CreatePullThroughCacheRule; "Customizing repository prefixes for ECR
+			// to ECR pull through cache"), so every member's create would fail.
+			v.add(upPath, "upstreamRepositoryPrefix applies only to ECR-to-ECR rules (fromHub: true); ECR refuses it on a rule whose upstream is %s: remove it (the rule caches every repository of its upstream under prefix %q)", upstreamName(r), r.Prefix)
 		}
-		if r.UpstreamRepositoryPrefix != RootPrefix && !policy.ValidRepositoryName(r.UpstreamRepositoryPrefix) {
-			v.add(path+".upstreamRepositoryPrefix", "upstream repository prefix %q must be ROOT or a repository name prefix (lowercase letters, digits, . _ - /)", r.UpstreamRepositoryPrefix)
+		if r.Prefix == RootPrefix {
+			v.add(upPath, "upstreamRepositoryPrefix needs a non-ROOT prefix")
+		}
+		switch {
+		case up == RootPrefix:
+		case !policy.ValidRepositoryName(up) && !policy.ValidPTCPrefix(up):
+			v.add(upPath, "upstream repository prefix %q must be ROOT or a repository name prefix (lowercase letters, digits, . _ - /)", up)
+		case !policy.ValidPTCPrefix(up):
+			v.add(upPath, "upstream repository prefix %q is %d characters; ECR takes %s or 2-30 characters (a trailing / allowed), the same as a rule's own prefix", up, len(up), RootPrefix)
 		}
 	}
+}
+
+// upstreamName names a rule's upstream for messages: its kind, or its URL when the kind is unknown.
+func upstreamName(r *PTCRule) string {
+	if r.UpstreamRegistry != "" {
+		return r.UpstreamRegistry
+	}
+	if r.UpstreamRegistryURL != "" {
+		return strconv.Quote(r.UpstreamRegistryURL)
+	}
+	return "not ECR"
 }
 
 // secretPrefix starts the name of every secret ECR's pull-through cache reads; maxSecretName is
@@ -835,13 +913,42 @@ func (v *validator) publicGrant(path string, g *PublicGrant) {
 func (v *validator) sweep() {
 	s := v.d.Sweep.Schedule
 	switch {
-	case !ratePattern.MatchString(s) && !cronPattern.MatchString(s):
+	case ratePattern.MatchString(s):
+		if why := rateProblem(s); why != "" {
+			v.add("sweep.schedule", "schedule %q: %s", s, why)
+		}
+	case !cronPattern.MatchString(s):
 		v.add("sweep.schedule", "schedule %q must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)", s)
-	case cronPattern.MatchString(s):
+	default:
 		if why := cronProblem(strings.Fields(strings.TrimSuffix(strings.TrimPrefix(s, "cron("), ")"))); why != "" {
 			v.add("sweep.schedule", "schedule %q: %s (EventBridge refuses the rule, failing the deploy)", s, why)
 		}
 	}
+}
+
+// MaxSweepInterval is the longest interval a rate(...) sweep schedule may name. EventBridge
+// documents no upper bound for a rate expression's value (only "a positive number"), but the
+// sweep is what repairs a missed event, and a rate rarer than yearly is a slip (zeros too many, or
+// minutes meant as days), never a plan; a value of more digits than an int holds is refused with
+// it rather than overflowing.
+const MaxSweepInterval = 365 * 24 * time.Hour
+
+// rateUnits are the units of a rate expression (singular for 1, EventBridge's rule) and their length.
+var rateUnits = map[string]time.Duration{
+	"minute": time.Minute, "minutes": time.Minute, "hour": time.Hour, "hours": time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+}
+
+// rateProblem says what is wrong with a rate expression that has rate(N unit)'s shape, or "": an
+// interval past MaxSweepInterval, however many digits N has.
+func rateProblem(s string) string {
+	n, unit, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(s, "rate("), ")"), " ")
+	per := rateUnits[unit]
+	limit := int64(MaxSweepInterval / per)
+	if val, err := strconv.ParseInt(n, 10, 64); err == nil && val <= limit {
+		return ""
+	}
+	return fmt.Sprintf("every %s %s is longer than a sweep may wait: at most %d %s (a year); the sweep repairs what missed events left, so run it at least yearly, as rate(6 hours) by default (EventBridge documents no upper bound for a rate)",
+		n, unit, limit, strings.TrimSuffix(unit, "s")+"s")
 }
 
 // cronFields are the six fields of an EventBridge cron expression: each item of a field (items

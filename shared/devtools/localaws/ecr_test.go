@@ -138,6 +138,10 @@ func TestPullThroughCacheRuleValidation(t *testing.T) {
 			func(t *testing.T, err error) {
 				wantErr[*types.InvalidParameterException](t, err, "upstreamRepositoryPrefix", "non-ROOT")
 			}},
+		{"upstream prefix on a public upstream", ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("pub"), UpstreamRegistryUrl: aws.String("public.ecr.aws"), UpstreamRepositoryPrefix: aws.String("library")},
+			func(t *testing.T, err error) {
+				wantErr[*types.InvalidParameterException](t, err, "upstreamRepositoryPrefix", "Amazon ECR upstreams")
+			}},
 		{"docker hub without credentials", ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io")},
 			func(t *testing.T, err error) { wantErr[*types.InvalidParameterException](t, err, "credentialArn") }},
 		{"ECR upstream in another account without role", ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: ecrURL},

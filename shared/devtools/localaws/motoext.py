@@ -387,6 +387,11 @@ def create_pull_through_cache_rule(self):
     if up_prefix and prefix == "ROOT":
         raise invalid("upstreamRepositoryPrefix",
                       "upstreamRepositoryPrefix can only be used with a non-ROOT ecrRepositoryPrefix")
+    # AWS documents the upstream repository prefix for ECR to ECR rules only
+    # ("Customizing repository prefixes for ECR to ECR pull through cache").
+    if up_prefix and kind != "ecr":
+        raise invalid("upstreamRepositoryPrefix",
+                      f"upstreamRepositoryPrefix is only supported for Amazon ECR upstreams, not {kind}")
     key = _prefix_key(prefix)
     if key in backend.ptc_rules:
         raise fail("PullThroughCacheRuleAlreadyExistsException",

@@ -151,6 +151,13 @@ func TestValidationMessages(t *testing.T) {
 			d.ActionSets["scan"] = []string{"ecr:ListImages", "ecr:*RepositoryCreationTemplate"}
 		}, `actionSets["scan"][1]`,
 			`action "ecr:*RepositoryCreationTemplate" covers ecr:CreateRepositoryCreationTemplate, ecr:UpdateRepositoryCreationTemplate: a grantee could rewrite the policy ecr-warden keeps equal to the declaration and let anyone in (its own statements are kept as foreign ones). List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy`},
+		// Accepted before: a registry policy grants these like any ECR action (scope V2), and a
+		// grantee could copy every image out of the organization or set the policy of new
+		// repositories.
+		{"replication configuration", func(d *Declaration) {
+			d.ActionSets["scan"] = []string{"ecr:ListImages", "ecr:PutReplicationConfiguration"}
+		}, `actionSets["scan"][1]`,
+			`action "ecr:PutReplicationConfiguration": a grantee could replicate the registry's images into any account, outside the declaration and the organization. List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy`},
 		{"action tags a tag grant", func(d *Declaration) { d.ActionSets["scan"] = []string{"ecr:TagResource"} }, `actionSets["scan"][0]`,
 			`action "ecr:TagResource": a grantee could tag repositories into a grant that selects by tag (grants[3]). List the actions the grantees need without it; a principal of the registry's own account that manages policies or tags gets them from its identity policy`},
 		{"action service", func(d *Declaration) { d.ActionSets["scan"] = []string{"s3:GetObject"} }, `actionSets["scan"][0]`, `action "s3:GetObject" is neither an ecr: nor an ecr-public: action`},

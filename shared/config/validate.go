@@ -376,13 +376,18 @@ func (v *validator) actionSets() {
 
 // accessChanging refuses an action of a private action set that would let
 // the grantee change who may use the repositories: a policy write (see
-// policy.AccessChangingActions) always, a tag change where a grant selects
+// policy.AccessChangingActions, creation templates among them) or a
+// replication configuration write (policy.ExposingActions) always, a tag change where a grant selects
 // repositories by tag (tagGrants names the first). A wildcard is named with
 // what it covers. ECR Public's built-in manage level keeps them on purpose:
 // a public repository's policy says only who pushes and manages.
 func (v *validator) accessChanging(path, action, tagGrants string) {
 	covered := policy.ActionsCovered(action, policy.AccessChangingActions)
 	why := "a grantee could rewrite the policy ecr-warden keeps equal to the declaration and let anyone in (its own statements are kept as foreign ones)"
+	if len(covered) == 0 {
+		covered = policy.ActionsCovered(action, policy.ExposingActions)
+		why = "a grantee could replicate the registry's images into any account, outside the declaration and the organization"
+	}
 	if len(covered) == 0 && tagGrants != "" {
 		covered = policy.ActionsCovered(action, policy.TagChangingActions)
 		why = "a grantee could tag repositories into a grant that selects by tag (" + tagGrants + ")"

@@ -90,6 +90,18 @@ var AccessChangingActions = []string{
 	"ecr-public:SetRepositoryPolicy", "ecr-public:DeleteRepositoryPolicy",
 }
 
+// ExposingActions hand a registry's images to principals no policy names:
+// a replication configuration copies every image it matches into any account
+// (outside the organization too). A registry policy (scope V2) grants it like
+// any other ECR action, so, like AccessChangingActions, no grant of the
+// declaration may carry it (shared/config); the registry's own account
+// configures replication through its identity policies. (The repository
+// creation templates' writes, which set the policy of repositories ECR
+// creates, are in AccessChangingActions.)
+var ExposingActions = []string{
+	"ecr:PutReplicationConfiguration",
+}
+
 // TagChangingActions change a repository's tags, and so which tag grants
 // select it: refused in a grant where the declaration selects repositories by
 // tag (shared/config).

@@ -124,7 +124,8 @@ type Functions struct {
 }
 
 // ReservedConcurrency is one value per hub function, each 1..MaxReservedConcurrency (the worker at
-// least 2: it is also the maximum concurrency of its SQS event source, whose minimum is 2).
+// least 2: it is also the maximum concurrency of its SQS event source, whose minimum is 2), and
+// all of them together at most MaxReservedConcurrency (all five live in each hub region's account).
 type ReservedConcurrency struct {
 	Repository *int `json:"repository,omitempty"`
 	Account    *int `json:"account,omitempty"`

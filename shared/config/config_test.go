@@ -109,6 +109,14 @@ func TestValidationMessages(t *testing.T) {
 			"reserved concurrency 901 must be between 1 and 900 (AWS keeps 100 of an account's default 1,000 concurrent executions unreserved)"},
 		{"worker concurrency", func(d *Declaration) { one := 1; d.Functions.ReservedConcurrency.Worker = &one }, "functions.reservedConcurrency.worker",
 			"reserved concurrency 1 must be between 2 and 900 (AWS keeps 100 of an account's default 1,000 concurrent executions unreserved); the worker's is also its SQS event source's maximum concurrency, at least 2"},
+		// Accepted before: each function within 1..900, but Lambda keeps 100 of the account's 1,000
+		// unreserved across all of them, so the deploy failed at the last reservation.
+		{"concurrency sum", func(d *Declaration) {
+			a, b := 500, 400
+			d.Functions.ReservedConcurrency.Repository, d.Functions.ReservedConcurrency.Account = &a, &b
+		}, "functions.reservedConcurrency",
+			"the functions reserve 912 concurrent executions together (repository 500, account 400, backfill 2, worker 5, drift 5), but an account keeps 100 of its default 1,000 unreserved, so Lambda refuses the reservation past 900 and the deploy fails"},
+		{"region in capitals", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "US-EAST-2"} }, "hub.regions[1]", `region "US-EAST-2" is not a region name like us-east-1 (did you mean "us-east-2"?)`},
 		{"partition", func(d *Declaration) { d.Hub.Partition = "aws-moon" }, "hub.partition", `partition "aws-moon" must be aws, aws-cn or aws-us-gov`},
 		{"no regions", func(d *Declaration) { d.Hub.Regions = nil }, "hub.regions", "at least one region is required"},
 		{"region pattern", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "US_EAST"} }, "hub.regions[1]", `region "US_EAST" is not a region name like us-east-1`},
@@ -245,6 +253,15 @@ func TestValidationMessages(t *testing.T) {
 			d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/my team/ci"}
 		}, "grants[1].principals.roles[0]",
 			`role "arn:aws:iam::222222222222:role/my team/ci" must be a role ARN like arn:aws:iam::222222222222:role/name; its path "/my team/" may hold only the ASCII characters ! to ~ (IAM's path pattern)`},
+		{"role twice in another case", func(d *Declaration) {
+			d.Grants[1].Principals.Roles = []string{"arn:aws:iam::222222222222:role/team/CI", "arn:aws:iam::222222222222:role/team/ci"}
+		}, "grants[1].principals.roles[1]",
+			`role "arn:aws:iam::222222222222:role/team/ci" is listed twice (as "arn:aws:iam::222222222222:role/team/CI": IAM role names ignore case)`},
+		// Accepted before: Organizations nests OUs at most five deep, so the grant matched nobody.
+		{"ou path too deep", func(d *Declaration) {
+			d.Grants[1].Principals.OUs = []string{"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/ou-ab12-33333333/ou-ab12-44444444/ou-ab12-55555555/ou-ab12-66666666/"}
+		}, "grants[1].principals.ous[0]",
+			`OU path "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/ou-ab12-33333333/ou-ab12-44444444/ou-ab12-55555555/ou-ab12-66666666/" names 6 nested OUs; Organizations nests OUs at most 5 deep below the root, so no account is under it`},
 		{"role partition", func(d *Declaration) { d.Grants[1].Principals.Roles = []string{"arn:aws-cn:iam::222222222222:role/ci"} }, "grants[1].principals.roles[0]", `role "arn:aws-cn:iam::222222222222:role/ci" is in partition "aws-cn", not the declared partition "aws"`},
 		{"ou path", func(d *Declaration) { d.Grants[1].Principals.OUs = []string{"ou-ab12-22222222"} }, "grants[1].principals.ous[0]", `OU path "ou-ab12-22222222" must look like o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ (organization/root/OUs, ending with /)`},
 		{"ou other org", func(d *Declaration) { d.Grants[1].Principals.OUs = []string{"o-zzzzzzzzzz/r-ab12/"} }, "grants[1].principals.ous[0]", `OU path "o-zzzzzzzzzz/r-ab12/" is not in the hub's organization o-a1b2c3d4e5`},
@@ -500,6 +517,11 @@ func TestParseReportsShapeProblemsWithPaths(t *testing.T) {
 			`grants[0].principals: the grant names no principal; set organization, ous, accounts or roles (a grant to everyone is refused)`,
 			`grants[1]: select repositories by name pattern (repositories) and/or tags (repositoryTags); use ["*"] for all`,
 			`grants[1].access: access is required: pull, push or an actionSets name`,
+		}},
+		// An integer past int64 was called "not an integer".
+		{"huge integer", `{"hub":{"accountId":"111111111111","regions":["us-east-1"],"organizationId":"o-a1b2c3d4e5","managementAccountId":"999999999999"},"functions":{"reservedConcurrency":{"worker":99999999999999999999,"drift":2.5}}}`, []string{
+			`functions.reservedConcurrency.drift: must be an integer, not 2.5`,
+			`functions.reservedConcurrency.worker: the number 99999999999999999999 is too large (past 2^63)`,
 		}},
 		{"wrong types", `{"hub":{"accountId":111111111111,"regions":"us-east-1"},"grants":[{"principals":{"organization":"yes"}}],"actionSets":{"scan":"ecr:ListImages"}}`, []string{
 			`actionSets["scan"]: must be an array, not a string`,

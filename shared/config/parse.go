@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"reflect"
 	"slices"
@@ -515,7 +516,11 @@ func (c *shapeChecker) check(path string, v any, t reflect.Type) bool {
 			return false
 		}
 		if _, err := n.Int64(); err != nil {
-			c.add(path, "must be an integer, not %s", n)
+			if _, isInt := new(big.Int).SetString(n.String(), 10); isInt {
+				c.add(path, "the number %s is too large (past 2^63)", n) // an integer, but past int64
+			} else {
+				c.add(path, "must be an integer, not %s", n)
+			}
 			return false
 		}
 	}

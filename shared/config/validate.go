@@ -218,6 +218,7 @@ func (v *validator) hub() {
 		v.region("hub.controlTowerHomeRegion", r, partitionOK)
 	}
 	rc := v.d.Functions.ReservedConcurrency
+	inRange := true
 	for _, f := range rc.fields() {
 		fn := f.fn
 		n, low := rc.Of(fn), 1
@@ -225,9 +226,18 @@ func (v *validator) hub() {
 			low = 2
 		}
 		if n < low || n > MaxReservedConcurrency {
+			inRange = false
 			v.add("functions.reservedConcurrency."+fn, "reserved concurrency %d must be between %d and %d (AWS keeps 100 of an account's default 1,000 concurrent executions unreserved)%s",
 				n, low, MaxReservedConcurrency, map[bool]string{true: "; the worker's is also its SQS event source's maximum concurrency, at least 2", false: ""}[fn == "worker"])
 		}
+	}
+	sum, each := 0, []string{}
+	for _, f := range rc.fields() {
+		sum += rc.Of(f.fn)
+		each = append(each, fmt.Sprintf("%s %d", f.fn, rc.Of(f.fn)))
+	}
+	if inRange && sum > MaxReservedConcurrency { // one out of range is reported itself
+		v.add("functions.reservedConcurrency", "the functions reserve %d concurrent executions together (%s), but an account keeps 100 of its default 1,000 unreserved, so Lambda refuses the reservation past %d and the deploy fails", sum, strings.Join(each, ", "), MaxReservedConcurrency)
 	}
 	if !roleNamePattern.MatchString(v.d.MemberRoleName) {
 		v.add("memberRoleName", "role name %q must be 1-64 letters, digits or +=,.@_-", v.d.MemberRoleName)
@@ -257,17 +267,25 @@ func (v *validator) region(path, r string, partitionOK bool) {
 	partition, known := policy.KnownRegion(r)
 	switch {
 	case !policy.ValidRegion(r):
-		v.add(path, "region %q is not a region name like us-east-1", r)
-	case !known:
-		all := slices.Concat(policy.Regions[policy.PartitionAWS], policy.Regions[policy.PartitionChina], policy.Regions[policy.PartitionGovCloud])
 		hint := ""
-		if c := Closest(r, all); c != "" {
+		if c := Closest(r, allRegions()); strings.EqualFold(c, r) {
+			hint = fmt.Sprintf(" (did you mean %q?)", c)
+		}
+		v.add(path, "region %q is not a region name like us-east-1%s", r, hint)
+	case !known:
+		hint := ""
+		if c := Closest(r, allRegions()); c != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", c)
 		}
 		v.add(path, "region %q is not a region of the aws, aws-cn or aws-us-gov partitions%s; a region AWS launched after this release must be added to policy.Regions first", r, hint)
 	case partitionOK && partition != v.d.Hub.Partition:
 		v.add(path, "region %q is in partition %s, not the declared partition %s", r, partition, v.d.Hub.Partition)
 	}
+}
+
+// allRegions are the regions of every supported partition (policy.Regions), for did-you-means.
+func allRegions() []string {
+	return slices.Concat(policy.Regions[policy.PartitionAWS], policy.Regions[policy.PartitionChina], policy.Regions[policy.PartitionGovCloud])
 }
 
 // minSidPrefix is the shortest Sid prefix accepted.
@@ -574,14 +592,20 @@ func (v *validator) accountList(path string, ids []string, member bool) {
 }
 
 func (v *validator) roles(path string, roles []string) {
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for i, r := range roles {
 		p := idx(path, i)
-		if seen[r] {
-			v.add(p, "role %q is listed twice", r)
+		// IAM role names ignore case (one account cannot hold ci and CI), so two ARNs that differ
+		// only in the name's case name one role.
+		k := r
+		if j := strings.LastIndexByte(r, '/'); j >= 0 {
+			k = r[:j] + strings.ToLower(r[j:])
+		}
+		if other, dup := seen[k]; dup {
+			v.add(p, "role %q is listed twice%s", r, map[bool]string{true: fmt.Sprintf(" (as %q: IAM role names ignore case)", other), false: ""}[other != r])
 			continue
 		}
-		seen[r] = true
+		seen[k] = r
 		if strings.Contains(r, "*") {
 			v.add(p, "role %q: wildcards are not allowed in principals (that would grant more than the named role)", r)
 			continue
@@ -682,6 +706,10 @@ func (v *validator) ouPath(path, ou string) {
 func (v *validator) ouRoot(path, ou string) {
 	segs := strings.Split(strings.TrimSuffix(ou, "/"), "/")
 	root := segs[1]
+	if n := len(segs) - 2; n > policy.MaxOUDepth {
+		v.add(path, "OU path %q names %d nested OUs; Organizations nests OUs at most %d deep below the root, so no account is under it", ou, n, policy.MaxOUDepth)
+		return
+	}
 	for _, id := range segs[2:] {
 		if want := "ou-" + strings.TrimPrefix(root, "r-") + "-"; !strings.HasPrefix(id, want) {
 			v.add(path, "OU path %q: OU %s is not under root %s (the OUs under it have ids starting %s)", ou, id, root, want)

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+
+	"github.com/ecr-warden/ecr-warden/shared/policy"
 )
 
 // orgAPI is the part of the Organizations client the readers call. All of
@@ -47,9 +49,10 @@ var OrganizationReadActions = []string{
 // AccountDepartedOrganization event, not an error.
 const NotInOrganization = "NOT_IN_ORGANIZATION"
 
-// MaxOUDepth is the deepest OU nesting Organizations allows below the root.
-// Path lookups stop after it, so a cycle or a broken answer cannot loop.
-const MaxOUDepth = 5
+// MaxOUDepth is the deepest OU nesting Organizations allows below the root
+// (policy.MaxOUDepth). Path lookups stop after it, so a cycle or a broken
+// answer cannot loop.
+const MaxOUDepth = policy.MaxOUDepth
 
 // Account is one account as ecr-warden needs it: who it is, whether it is
 // usable, and where it sits (its OU path as aws:PrincipalOrgPaths writes it).

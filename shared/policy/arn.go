@@ -325,6 +325,11 @@ func IAMEventsRegion(partition string) string {
 	return g.IAM
 }
 
+// MaxOUDepth is the deepest OU nesting Organizations allows below the root
+// (five levels of OUs): a declared OU path naming more OUs names none that can
+// exist (shared/config), and path lookups stop after it (shared/inventory).
+const MaxOUDepth = 5
+
 // OrganizationsEventsRegion is the region where Organizations' events are
 // delivered in partition (aws's when the partition is not supported).
 func OrganizationsEventsRegion(partition string) string {

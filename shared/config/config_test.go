@@ -446,6 +446,38 @@ func TestValidSchedulesAndPatterns(t *testing.T) {
 	}
 }
 
+// TestPoliciesThatCannotFitAreRefused: a declaration whose repository and principal ARNs alone
+// pass ECR's 10,240 characters in one policy is refused, naming the document and what each grant
+// takes (accepted before: the document was refused at every event, leaving all its grants
+// unwritten). shared/desired's TestSizeFloorRefusesOnlyDocumentsThatCannotFit checks that the
+// floor never refuses a document that renders within the limit.
+func TestPoliciesThatCannotFitAreRefused(t *testing.T) {
+	d := loadExample(t)
+	for i := range 200 {
+		d.Grants[0].Repositories = append(d.Grants[0].Repositories, fmt.Sprintf("team-%03d/*", i))
+	}
+	want := "grants: the hub's registry policy in us-east-1 would hold at least 12200 characters of repository and principal ARNs alone (grants[0] 11911, grants[1] 154, grants[2] 86, grants[4] 49), past ECR's 10240 for a policy: AWS refuses the whole document, so none of these grants is written there. Select repositories with fewer patterns (a common prefix and *), move grants to placement: repository, or name fewer roles and accounts"
+	if err := d.Validate(); err == nil || err.Error() != want {
+		t.Errorf("200 more patterns:\n%v\nwant\n%s", err, want)
+	}
+	d = loadExample(t)
+	for i := range 300 {
+		d.Grants[3].Principals.Roles = append(d.Grants[3].Principals.Roles, fmt.Sprintf("arn:aws:iam::222222222222:role/role-%03d", i))
+	}
+	want = "grants[3].principals: the accounts and roles alone take 12599 characters in each repository policy of this grant, past ECR's 10240 for a policy: AWS refuses the document; name fewer, or use organization or ous"
+	if err := d.Validate(); err == nil || err.Error() != want {
+		t.Errorf("300 roles in a repository grant:\n%v\nwant\n%s", err, want)
+	}
+	d = loadExample(t)
+	for i := range 300 {
+		d.PublicRepositories[0].Principals.Roles = append(d.PublicRepositories[0].Principals.Roles, fmt.Sprintf("arn:aws:iam::222222222222:role/role-%03d", i))
+	}
+	want = "publicRepositories[0].principals: the accounts and roles alone take 12672 characters in each public repository policy of this grant, past ECR Public's 10240 for a policy: AWS refuses the document; name fewer"
+	if err := d.Validate(); err == nil || err.Error() != want {
+		t.Errorf("300 roles in a public grant:\n%v\nwant\n%s", err, want)
+	}
+}
+
 // TestRolePathsIAMTakesAreAccepted: a role ARN is accepted with any path IAM's CreateRole takes:
 // up to 512 characters of ! to ~, "/" among them (the path pattern /[\x21-\x7E]+/).
 func TestRolePathsIAMTakesAreAccepted(t *testing.T) {
@@ -722,7 +754,9 @@ func TestParseTimeIsLinearInTheDeclaration(t *testing.T) {
 			if i == grants-1 {
 				a = "pul"
 			}
-			fmt.Fprintf(&b, "    {\n      \"name\": \"g%d\",\n      \"repositories\": [\"team-%d/*\"],\n      \"access\": %q,\n      \"principals\": {\"accounts\": [\"222222222222\"]}\n    }", i, i, a)
+			// Repository placement: 10,000 grants' statements in the hub's one registry policy would
+			// pass its 10,240 characters, a second problem (TestPoliciesThatCannotFitAreRefused).
+			fmt.Fprintf(&b, "    {\n      \"name\": \"g%d\",\n      \"repositories\": [\"team-%d/*\"],\n      \"access\": %q,\n      \"principals\": {\"accounts\": [\"222222222222\"]}, \"placement\": \"repository\"\n    }", i, i, a)
 			if i < grants-1 {
 				b.WriteString(",")
 			}

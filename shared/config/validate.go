@@ -159,6 +159,7 @@ func (d *Declaration) Validate() error {
 		v.add("publicRepositories", "ECR Public's API and its CreateRepository events exist only in %[1]s, which hub.regions does not list; add %[1]s to hub.regions or remove publicRepositories (else no public repository policy is ever written)", policy.ECRPublicRegion)
 	}
 	v.sweep()
+	v.policySizes()
 	return v.err()
 }
 

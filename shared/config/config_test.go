@@ -117,6 +117,11 @@ func TestValidationMessages(t *testing.T) {
 		}, "functions.reservedConcurrency",
 			"the functions reserve 912 concurrent executions together (repository 500, account 400, backfill 2, worker 5, drift 5), but an account keeps 100 of its default 1,000 unreserved, so Lambda refuses the reservation past 900 and the deploy fails"},
 		{"region in capitals", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "US-EAST-2"} }, "hub.regions[1]", `region "US-EAST-2" is not a region name like us-east-1 (did you mean "us-east-2"?)`},
+		{"access in capitals", func(d *Declaration) { d.Grants[0].Access = "PULL" }, "grants[0].access", `access "PULL" must be lowercase (pull)`},
+		{"tag key with a trailing space", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share ": "org"} }, `grants[3].repositoryTags["share "]`,
+			`tag key "share " starts or ends with a space, which does not show where it is read: the condition would match no repository tagged as it reads; write it out again`},
+		{"tag value with a leading space", func(d *Declaration) { d.Grants[3].RepositoryTags = map[string]string{"share": " org"} }, `grants[3].repositoryTags["share"]`,
+			`tag value " org" starts or ends with a space, which does not show where it is read: the condition would match no repository tagged as it reads; write it out again`},
 		{"partition", func(d *Declaration) { d.Hub.Partition = "aws-moon" }, "hub.partition", `partition "aws-moon" must be aws, aws-cn or aws-us-gov`},
 		{"no regions", func(d *Declaration) { d.Hub.Regions = nil }, "hub.regions", "at least one region is required"},
 		{"region pattern", func(d *Declaration) { d.Hub.Regions = []string{"us-east-1", "US_EAST"} }, "hub.regions[1]", `region "US_EAST" is not a region name like us-east-1`},
@@ -475,6 +480,17 @@ func TestPoliciesThatCannotFitAreRefused(t *testing.T) {
 	want = "publicRepositories[0].principals: the accounts and roles alone take 12672 characters in each public repository policy of this grant, past ECR Public's 10240 for a policy: AWS refuses the document; name fewer"
 	if err := d.Validate(); err == nil || err.Error() != want {
 		t.Errorf("300 roles in a public grant:\n%v\nwant\n%s", err, want)
+	}
+}
+
+// TestAWrongPartitionIsReportedOnce: a partition in capitals is one problem, with the spelling
+// meant; before, every role ARN and public grant also reported that it was not in partition "AWS".
+func TestAWrongPartitionIsReportedOnce(t *testing.T) {
+	d := loadExample(t)
+	d.Hub.Partition = "AWS"
+	want := `hub.partition: partition "AWS" must be aws, aws-cn or aws-us-gov (lowercase: aws)`
+	if err := d.Validate(); err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
 }
 

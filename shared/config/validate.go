@@ -190,7 +190,11 @@ func (v *validator) hub() {
 	v.accountID("hub.accountId", h.AccountID)
 	partitionOK := policy.ValidPartition(h.Partition)
 	if !partitionOK {
-		v.add("hub.partition", "partition %q must be aws, aws-cn or aws-us-gov", h.Partition)
+		hint := ""
+		if policy.ValidPartition(strings.ToLower(h.Partition)) {
+			hint = fmt.Sprintf(" (lowercase: %s)", strings.ToLower(h.Partition))
+		}
+		v.add("hub.partition", "partition %q must be aws, aws-cn or aws-us-gov%s", h.Partition, hint)
 	}
 	if len(h.Regions) == 0 {
 		v.add("hub.regions", "at least one region is required")
@@ -444,6 +448,8 @@ func (v *validator) grant(path string, g *Grant) {
 		}
 	case g.Access == "":
 		v.add(path+".access", "access is required: pull, push or an actionSets name")
+	case strings.ToLower(g.Access) == AccessPull || strings.ToLower(g.Access) == AccessPush:
+		v.add(path+".access", "access %q must be lowercase (%s)", g.Access, strings.ToLower(g.Access))
 	default:
 		v.add(path+".access", "access %q must be pull, push or one of the declared actionSets (%s)", g.Access, strings.Join(v.actionSetNames(), ", "))
 	}
@@ -539,9 +545,13 @@ func (v *validator) tags(path string, tags map[string]string) {
 const maxRepositoryTags = 50
 
 // lookAlike says how a tag key or value AWS accepts hides a character that looks like another
-// (pasted from a chat or a document), or "": a space other than the plain one (a no-break or
-// wide space), or a word mixing Latin, Cyrillic and Greek letters ("shаre" with a Cyrillic а).
+// (pasted from a chat or a document), or "": a leading or trailing space, a space other than the
+// plain one (a no-break or wide space), or a word mixing Latin, Cyrillic and Greek letters
+// ("shаre" with a Cyrillic а).
 func lookAlike(s string) string {
+	if strings.TrimSpace(s) != s {
+		return "starts or ends with a space, which does not show where it is read"
+	}
 	for _, r := range s {
 		if r != ' ' && unicode.IsSpace(r) || r != ' ' && unicode.Is(unicode.Z, r) {
 			return fmt.Sprintf("holds %U, a space that is not the plain space U+0020", r)
@@ -616,7 +626,7 @@ func (v *validator) roles(path string, roles []string) {
 			v.add(p, "role %q must be a role ARN like arn:%s:iam::222222222222:role/name%s", clipRole(r), v.d.Hub.Partition, roleARNProblem(r))
 			continue
 		}
-		if m[1] != v.d.Hub.Partition {
+		if m[1] != v.d.Hub.Partition && policy.ValidPartition(v.d.Hub.Partition) { // an invalid one is reported itself
 			v.add(p, "role %q is in partition %q, not the declared partition %q", r, m[1], v.d.Hub.Partition)
 		}
 		if path := "/" + m[3]; len(path) > maxRolePath {
@@ -913,7 +923,7 @@ func (v *validator) hubURLs() string {
 }
 
 func (v *validator) publicGrant(path string, g *PublicGrant) {
-	if v.d.Hub.Partition != policy.PartitionAWS {
+	if v.d.Hub.Partition != policy.PartitionAWS && policy.ValidPartition(v.d.Hub.Partition) { // an invalid one is reported itself
 		v.add(path, "ECR Public exists only in the aws partition, not %s", v.d.Hub.Partition)
 	}
 	if len(g.Repositories) == 0 {

@@ -282,6 +282,12 @@ func TestValidationMessages(t *testing.T) {
 		{"registry hub", func(d *Declaration) { d.Grants[0].Registries.Accounts = []string{"111111111111"} }, "grants[0].registries.accounts[0]", "account 111111111111 is the hub; select it with hub: true, not as a member"},
 		{"ptc members", func(d *Declaration) { d.PullThroughCache.Members = MemberSelector{} }, "pullThroughCache.members", "select the members that get the rules: all, ous or accounts"},
 		{"ptc role name", func(d *Declaration) { d.PullThroughCache.Role.Name = "a/b" }, "pullThroughCache.role.name", `role name "a/b" must be 1-64 letters, digits or +=,.@_-`},
+		// Accepted before: ecr-warden would rewrite the trust of Organizations' access role to the
+		// pull-through-cache service and cap it with the PTC boundary in every PTC member.
+		{"ptc role is the organization access role", func(d *Declaration) { d.PullThroughCache.Role.Name = "organizationaccountaccessrole" }, "pullThroughCache.role.name",
+			`role name "organizationaccountaccessrole" is the role Organizations creates for the management account's access (OrganizationAccountAccessRole); ecr-warden would rewrite its trust and cap it with the pull-through-cache boundary in every PTC member: pick another name`},
+		{"ptc role is an identity center role", func(d *Declaration) { d.PullThroughCache.Role.Name = "AWSReservedSSO_Admin_0123456789abcdef" }, "pullThroughCache.role.name",
+			`role name "AWSReservedSSO_Admin_0123456789abcdef" is an IAM Identity Center permission-set role (AWSReservedSSO_*); ecr-warden would rewrite its trust and cap it with the pull-through-cache boundary in every PTC member: pick another name`},
 		{"ptc role is the member role", func(d *Declaration) { d.PullThroughCache.Role.Name = "ECR-Warden-Execution" }, "pullThroughCache.role.name",
 			`role name "ECR-Warden-Execution" is memberRoleName's, the role ecr-warden assumes in members (IAM role names ignore case); ecr-warden would rewrite it into the pull-through-cache role: pick another name`},
 		{"ptc statement role", func(d *Declaration) {

@@ -262,6 +262,36 @@ func (v *validator) hub() {
 	}
 }
 
+// othersRoles are the member roles that AWS services and the usual account tooling create and
+// rely on, by name or name prefix (IAM role names ignore case): Organizations' access role, the
+// StackSets and Control Tower execution roles, Identity Center's permission-set roles, service-
+// linked roles and the CDK bootstrap roles. Naming one as the PTC role would let ecr-warden rewrite
+// it. (memberRoleName is not checked against them: the member StackSet creates that role, so a
+// taken name fails the deploy loudly, and tests run the engine through OrganizationAccountAccessRole.)
+var othersRoles = []struct{ name, owner string }{
+	{"OrganizationAccountAccessRole", "the role Organizations creates for the management account's access"},
+	{"AWSControlTowerExecution", "Control Tower's execution role"},
+	{"aws-controltower-*", "a Control Tower role"},
+	{"AWSCloudFormationStackSetExecutionRole", "the self-managed StackSets execution role"},
+	{"AWSCloudFormationStackSetAdministrationRole", "the self-managed StackSets administration role"},
+	{"stacksets-exec-*", "a service-managed StackSets execution role"},
+	{"AWSServiceRoleFor*", "a service-linked role"},
+	{"AWSReservedSSO_*", "an IAM Identity Center permission-set role"},
+	{"cdk-*", "a CDK bootstrap role"},
+}
+
+// othersRole says whose role name is, or "".
+func othersRole(name string) string {
+	lower := strings.ToLower(name)
+	for _, r := range othersRoles {
+		n := strings.ToLower(r.name)
+		if prefix, wild := strings.CutSuffix(n, "*"); (wild && strings.HasPrefix(lower, prefix)) || lower == n {
+			return r.owner + " (" + r.name + ")"
+		}
+	}
+	return ""
+}
+
 // MaxHubRegions is how many regions a hub may have: the management account's rule forwards
 // Organizations events to every hub region's bus, and an EventBridge rule has at most 5 targets.
 const MaxHubRegions = 5
@@ -754,6 +784,10 @@ func (v *validator) pullThroughCache() {
 	switch {
 	case !roleNamePattern.MatchString(p.Role.Name):
 		v.add(path+".role.name", "role name %q must be 1-64 letters, digits or +=,.@_-", p.Role.Name)
+	case othersRole(p.Role.Name) != "":
+		// ecr-warden rewrites the PTC role's trust to the pull-through-cache service and caps it
+		// with the PTC boundary in every PTC member: that would take the role from its owner.
+		v.add(path+".role.name", "role name %q is %s; ecr-warden would rewrite its trust and cap it with the pull-through-cache boundary in every PTC member: pick another name", p.Role.Name, othersRole(p.Role.Name))
 	case strings.EqualFold(p.Role.Name, v.d.MemberRoleName):
 		// IAM role names are unique without case: ecr-warden would rewrite the trust and
 		// permissions of the role it works through in every member into the PTC role's.

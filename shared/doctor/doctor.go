@@ -407,8 +407,9 @@ func roles(ctx context.Context, o Options, d *config.Declaration, ptc []string) 
 		for _, a := range accounts {
 			n++
 			cfg, err := o.Account(ctx, a, d.Hub.Regions[0])
+			var out *iam.GetRoleOutput
 			if err == nil {
-				_, err = iam.NewFromConfig(cfg).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(lastSegment(role.PathName))})
+				out, err = iam.NewFromConfig(cfg).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(lastSegment(role.PathName))})
 			}
 			var nse *iamtypes.NoSuchEntityException
 			switch {
@@ -417,6 +418,12 @@ func roles(ctx context.Context, o Options, d *config.Declaration, ptc []string) 
 				fixes = append(fixes, fmt.Sprintf("create role %s in %s", role.PathName, a))
 			case err != nil:
 				missing = append(missing, fmt.Sprintf("%s in %s (cannot read: %v)", role.PathName, a, err))
+			case out.Role != nil && aws.ToString(out.Role.Path)+lastSegment(role.PathName) != "/"+role.PathName:
+				// GetRole finds a role by name whatever its path, but a policy names it by ARN: the
+				// role at the declared path does not exist, and AWS would refuse the document.
+				held := strings.TrimPrefix(aws.ToString(out.Role.Path), "/") + lastSegment(role.PathName)
+				missing = append(missing, fmt.Sprintf("%s in %s (%s; the role of that name there is %s, under another path)", role.PathName, a, role.Where, held))
+				fixes = append(fixes, fmt.Sprintf("declare role %s in %s as it is (role/%s), or move it", role.PathName, a, held))
 			}
 		}
 	}

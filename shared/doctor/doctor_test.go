@@ -223,6 +223,17 @@ func TestDoctor(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		// A role of the declared name under another path: GetRole by name found it and the check
+		// passed, but the policy names the ARN, which does not exist (AWS refuses the document).
+		{CheckRoles, false, func(t *testing.T, w *world) {
+			c := iam.NewFromConfig(w.in(w.teamA))
+			if _, err := c.DeleteRole(w.ctx, &iam.DeleteRoleInput{RoleName: aws.String("ecr-pull-through-cache-user")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := localaws.CreateRole(w.ctx, w.in(w.teamA), "moved/ecr-pull-through-cache-user"); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{CheckSecrets, false, func(t *testing.T, w *world) {
 			if _, err := secretsmanager.NewFromConfig(w.in(w.security)).DeleteSecret(w.ctx, &secretsmanager.DeleteSecretInput{
 				SecretId: aws.String("ecr-pullthroughcache/docker-hub"), ForceDeleteWithoutRecovery: aws.Bool(true)}); err != nil {

@@ -467,7 +467,7 @@ func TestPoliciesThatCannotFitAreRefused(t *testing.T) {
 	for i := range 200 {
 		d.Grants[0].Repositories = append(d.Grants[0].Repositories, fmt.Sprintf("team-%03d/*", i))
 	}
-	want := "grants: the hub's registry policy in us-east-1 would hold at least 12200 characters of repository and principal ARNs alone (grants[0] 11911, grants[1] 154, grants[2] 86, grants[4] 49), past ECR's 10240 for a policy: AWS refuses the whole document, so none of these grants is written there. Select repositories with fewer patterns (a common prefix and *), move grants to placement: repository, or name fewer roles and accounts"
+	want := "grants: the hub's registry policy in us-east-1 would hold at least 12257 characters of repository ARNs, principal ARNs and OU paths alone (grants[0] 11911, grants[1] 211, grants[2] 86, grants[4] 49), past ECR's 10240 for a policy: AWS refuses the whole document, so none of these grants is written there. Select repositories with fewer patterns (a common prefix and *), move grants to placement: repository, or name fewer roles, accounts and OUs"
 	if err := d.Validate(); err == nil || err.Error() != want {
 		t.Errorf("200 more patterns:\n%v\nwant\n%s", err, want)
 	}
@@ -475,7 +475,7 @@ func TestPoliciesThatCannotFitAreRefused(t *testing.T) {
 	for i := range 300 {
 		d.Grants[3].Principals.Roles = append(d.Grants[3].Principals.Roles, fmt.Sprintf("arn:aws:iam::222222222222:role/role-%03d", i))
 	}
-	want = "grants[3].principals: the accounts and roles alone take 12599 characters in each repository policy of this grant, past ECR's 10240 for a policy: AWS refuses the document; name fewer, or use organization or ous"
+	want = "grants[3].principals: the accounts, roles and OU paths alone take 12599 characters in each repository policy of this grant, past ECR's 10240 for a policy: AWS refuses the document; name fewer, or use organization or a parent OU"
 	if err := d.Validate(); err == nil || err.Error() != want {
 		t.Errorf("300 roles in a repository grant:\n%v\nwant\n%s", err, want)
 	}

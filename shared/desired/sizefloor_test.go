@@ -14,8 +14,9 @@ import (
 // TestSizeFloorRefusesOnlyDocumentsThatCannotFit: validation refuses a declaration whose hub
 // or members' registry policy would surely pass ECR's 10,240 characters (config's floor: the
 // repository and principal ARNs alone). The floor must never refuse a document that fits: for
-// random grants of up to 200 patterns and 30 roles, every refusal is of a document that renders
-// (with one member in the organization) past the limit, and the refusals happen (the check is live).
+// random grants of up to 200 patterns, 30 roles and 150 OUs, in the hub and all members or the
+// members under the root path, every refusal is of a document that renders (with one member in
+// the organization) past the limit, and the refusals happen (the check is live).
 func TestSizeFloorRefusesOnlyDocumentsThatCannotFit(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	refusals := 0
@@ -28,11 +29,20 @@ func TestSizeFloorRefusesOnlyDocumentsThatCannotFit(t *testing.T) {
 		g := &d.Grants[r.IntN(len(d.Grants))]
 		g.Placement, g.RepositoryTags, g.Repositories = config.PlacementRegistry, nil, nil
 		g.Registries.Hub = true
+		if r.IntN(3) == 0 { // the members under one OU instead of all of them
+			g.Registries.AllMembers, g.Registries.OUs = false, []string{"o-a1b2c3d4e5/r-ab12/"}
+		}
 		for i := range r.IntN(200) + 1 {
 			g.Repositories = append(g.Repositories, fmt.Sprintf("team-%d/svc-%d/*", r.IntN(1000), i))
 		}
 		for i := range r.IntN(30) {
 			g.Principals.Roles = append(g.Principals.Roles, fmt.Sprintf("arn:aws:iam::2222222222%02d:role/r%d", i, i))
+		}
+		if r.IntN(2) == 0 { // condition mode's OU paths
+			g.PrincipalMode, g.Principals.OUs = config.ModeCondition, nil
+			for i := range r.IntN(150) {
+				g.Principals.OUs = append(g.Principals.OUs, fmt.Sprintf("o-a1b2c3d4e5/r-ab12/ou-ab12-%08d/", i))
+			}
 		}
 		var ve *config.ValidationError
 		var refused []string // the accounts whose registry policy is refused
@@ -41,7 +51,8 @@ func TestSizeFloorRefusesOnlyDocumentsThatCannotFit(t *testing.T) {
 				switch {
 				case strings.HasPrefix(p.Message, "the hub's registry policy"):
 					refused = append(refused, d.Hub.AccountID)
-				case strings.HasPrefix(p.Message, "every member's registry policy"):
+				case strings.HasPrefix(p.Message, "every member's registry policy"),
+					strings.HasPrefix(p.Message, "the registry policy of the members under o-a1b2c3d4e5/r-ab12/ "):
 					refused = append(refused, member.ID)
 				default:
 					t.Fatalf("unexpected problem: %v", p)

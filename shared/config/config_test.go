@@ -399,6 +399,19 @@ func TestValidationMessages(t *testing.T) {
 			`schedule "rate(525601 minutes)": every 525601 minutes is longer than a sweep may wait: at most 525600 minutes (a year); the sweep repairs what missed events left, so run it at least yearly, as rate(6 hours) by default (EventBridge documents no upper bound for a rate)`},
 		{"sweep rate overflow", func(d *Declaration) { d.Sweep.Schedule = "rate(99999999999999999999 hours)" }, "sweep.schedule",
 			`schedule "rate(99999999999999999999 hours)": every 99999999999999999999 hours is longer than a sweep may wait: at most 8760 hours (a year); the sweep repairs what missed events left, so run it at least yearly, as rate(6 hours) by default (EventBridge documents no upper bound for a rate)`},
+		// A rate expression that misses the grammar says where (it gave the grammar alone).
+		{"sweep rate unit in capitals", func(d *Declaration) { d.Sweep.Schedule = "rate(5 Minutes)" }, "sweep.schedule",
+			`schedule "rate(5 Minutes)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields); the unit is lowercase: minutes`},
+		{"sweep rate zero", func(d *Declaration) { d.Sweep.Schedule = "rate(0 minutes)" }, "sweep.schedule",
+			`schedule "rate(0 minutes)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields); the value must be a positive whole number`},
+		{"sweep rate fraction", func(d *Declaration) { d.Sweep.Schedule = "rate(1.5 hours)" }, "sweep.schedule",
+			`schedule "rate(1.5 hours)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields); the value must be a positive whole number`},
+		{"sweep rate spaces", func(d *Declaration) { d.Sweep.Schedule = "rate( 5 minutes) " }, "sweep.schedule",
+			`schedule "rate( 5 minutes) " must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields); leave out the spaces but the one between value and unit: rate(5 minutes)`},
+		{"sweep rate weeks", func(d *Declaration) { d.Sweep.Schedule = "rate(2 weeks)" }, "sweep.schedule",
+			`schedule "rate(2 weeks)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields); "weeks" is not minute(s), hour(s) or day(s)`},
+		{"sweep rate leading zero", func(d *Declaration) { d.Sweep.Schedule = "rate(05 minutes)" }, "sweep.schedule",
+			`schedule "rate(05 minutes)" must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields); write the value without leading zeros: 5`},
 		// EventBridge refuses these; they were accepted (only the number of fields was checked), so
 		// the deploy failed at the sweep's rule.
 		{"sweep cron both days", func(d *Declaration) { d.Sweep.Schedule = "cron(0 */6 * * * *)" }, "sweep.schedule",

@@ -996,7 +996,7 @@ func (v *validator) sweep() {
 			v.add("sweep.schedule", "schedule %q: %s", s, why)
 		}
 	case !cronPattern.MatchString(s):
-		v.add("sweep.schedule", "schedule %q must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)", s)
+		v.add("sweep.schedule", "schedule %q must be rate(N minutes|hours|days) (singular for 1) or cron(6 fields)%s", s, rateHint(s))
 	default:
 		if why := cronProblem(strings.Fields(strings.TrimSuffix(strings.TrimPrefix(s, "cron("), ")"))); why != "" {
 			v.add("sweep.schedule", "schedule %q: %s (EventBridge refuses the rule, failing the deploy)", s, why)
@@ -1027,6 +1027,35 @@ func rateProblem(s string) string {
 	}
 	return fmt.Sprintf("every %s %s is longer than a sweep may wait: at most %d %s (a year); the sweep repairs what missed events left, so run it at least yearly, as rate(6 hours) by default (EventBridge documents no upper bound for a rate)",
 		n, unit, limit, strings.TrimSuffix(unit, "s")+"s")
+}
+
+// rateLike matches what was meant as a rate expression: rate( N unit ) in any case and spacing.
+var rateLike = regexp.MustCompile(`(?i)^\s*rate\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$`)
+
+// rateHint says, as "; ..." to end a message, what is wrong in a schedule meant as a rate
+// expression that the rate grammar refuses, or "" when that is not clear from it.
+func rateHint(s string) string {
+	m := rateLike.FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	n, unit := m[1], m[2]
+	_, known := rateUnits[unit]
+	switch {
+	case s != "rate("+n+" "+unit+")" && strings.EqualFold(s, "rate("+n+" "+unit+")"):
+		return "; write rate in lowercase"
+	case s != "rate("+n+" "+unit+")":
+		return fmt.Sprintf("; leave out the spaces but the one between value and unit: rate(%s %s)", n, unit)
+	case !known && rateUnits[strings.ToLower(unit)] != 0:
+		return fmt.Sprintf("; the unit is lowercase: %s", strings.ToLower(unit))
+	case !known:
+		return fmt.Sprintf("; %q is not minute(s), hour(s) or day(s)", unit)
+	case strings.TrimLeft(n, "0123456789") != "" || strings.TrimLeft(n, "0") == "":
+		return "; the value must be a positive whole number"
+	case strings.HasPrefix(n, "0"):
+		return fmt.Sprintf("; write the value without leading zeros: %s", strings.TrimLeft(n, "0"))
+	}
+	return ""
 }
 
 // cronFields are the six fields of an EventBridge cron expression: each item of a field (items

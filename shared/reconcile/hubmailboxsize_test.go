@@ -107,8 +107,9 @@ func TestHubChangeSizes(t *testing.T) {
 // one: today DynamoDB's 400 KB item limit, with the bound the mailbox's own
 // (lease.MailboxBound, well under it). Then the next events run whole,
 // concurrently, while the dead holder's mark stands, and the holder gives
-// up. Every event succeeds (none fails into Lambda's retries and the
-// dead-letter queue), the hub registry policy names exactly the accounts in
+// up. No event is dead-lettered (on a quiet machine none even fails into
+// Lambda's retries; on a loaded one a few outwait hubWaitMax behind the
+// holder's drain and land when delivered again), the hub registry policy names exactly the accounts in
 // the enumerated OU (no change lost), and the mailbox is empty and the
 // lease free afterwards.
 func TestFullHubMailboxLosesNoChange(t *testing.T) {
@@ -207,16 +208,37 @@ func TestFullHubMailboxLosesNoChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	failed := 0
+	// On a quiet machine every one of them lands on its first attempt. On
+	// a loaded one the holder's drain of several hundred changes can
+	// outlast an event's wait (hubWaitMax) and the event fails into
+	// Lambda's retries, as it would in AWS: Lambda delivers a failed
+	// asynchronous event twice more, so each failed event is delivered
+	// again (at once here), and only an event that fails all three
+	// attempts, for the dead-letter queue, loses its change.
+	retried := 0
+	for attempt := 2; attempt <= 3; attempt++ {
+		var again sync.WaitGroup
+		for k := range errs {
+			if errs[k] == nil {
+				continue
+			}
+			if attempt == 2 {
+				retried++
+				t.Logf("event %d (account %s) failed its first attempt, delivered again: %v", posted+k, ids[posted+k], errs[k])
+			}
+			again.Go(func() {
+				c, acct := change(posted + k)
+				_, errs[k] = w.engine.HubForAccount(ctx, c, acct, true)
+			})
+		}
+		again.Wait()
+	}
 	for k, err := range errs {
 		if err != nil {
-			failed++
-			t.Errorf("event %d (account %s) failed: %v", posted+k, ids[posted+k], err)
+			t.Errorf("event %d (account %s) failed all three attempts (dead-lettered): %v", posted+k, ids[posted+k], err)
 		}
 	}
-	if failed > 0 {
-		t.Errorf("%d of %d events that found the mailbox full failed (into Lambda's retries and the dead-letter queue)", failed, tail)
-	}
+	t.Logf("%d of %d events that found the mailbox full needed Lambda's retry", retried, tail)
 
 	// Every change is in the hub registry policy: the accounts that moved
 	// into the enumerated OU are granted, those that moved out are not,

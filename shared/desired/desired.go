@@ -281,31 +281,7 @@ func matchesRepository(patterns []string, tags map[string]string, name string, h
 
 // MatchPattern reports whether a repository name matches a declaration pattern, in which "*"
 // matches any run of characters, "/" included (as it does in IAM resource ARNs).
-func MatchPattern(pattern, name string) bool {
-	// Iterative glob with single backtracking point: linear in practice, no recursion.
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, n
-			p++
-		case p < len(pattern) && pattern[p] == name[n]:
-			p++
-			n++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
+func MatchPattern(pattern, name string) bool { return policy.Glob(pattern, name, false) }
 
 // RegistryStatements are ecr-warden's statements in the registry policy of account in region.
 //

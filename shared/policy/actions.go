@@ -133,7 +133,15 @@ func ActionsCovered(pattern string, among []string) []string {
 // matches actions: "*" any run of characters, "?" any one, everything else
 // (brackets and backslashes included, which path.Match would read as a
 // class or an escape) itself. Both are lower case.
-func actionGlob(pattern, name string) bool {
+func actionGlob(pattern, name string) bool { return Glob(pattern, name, true) }
+
+// Glob reports whether name matches pattern, in which "*" matches any run of
+// characters ("/" included) and, when anyOne is set, "?" any one character;
+// everything else matches itself. It backtracks to the last "*" only, so it
+// is linear in practice and never recurses. IAM matches actions this way
+// (anyOne set); the declaration's repository patterns have "*" only
+// (desired.MatchPattern).
+func Glob(pattern, name string, anyOne bool) bool {
 	p, n := 0, 0
 	star, mark := -1, 0
 	for n < len(name) {
@@ -141,7 +149,7 @@ func actionGlob(pattern, name string) bool {
 		case p < len(pattern) && pattern[p] == '*':
 			star, mark = p, n
 			p++
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+		case p < len(pattern) && (pattern[p] == name[n] || anyOne && pattern[p] == '?'):
 			p++
 			n++
 		case star >= 0:
